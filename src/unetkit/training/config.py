@@ -1,0 +1,135 @@
+"""Training configuration: a nested dict with defaults, loaded from YAML and overridden by ``key=value``.
+
+Kept as plain dicts (not LightningCLI) so that every bad key or value gets a one-line error naming it
+and so that the resolved config written into the run folder is plain YAML.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "data": {
+        "dataset": "synthetic",  # synthetic | isbi2012 | camvid | oxford_pet | folder
+        "root": None,  # dataset folder (None: the preset's default location)
+        "options": {},  # extra preset options (e.g. image_dir/mask_dir/encoding for "folder")
+        "crop_size": [96, 96],  # training crop (H, W); None = whole images
+        "repeat": 1,  # each epoch visits every training image this many times (random crops differ)
+        "batch_size": 8,
+        "num_workers": 0,
+        "augment": {"flips": True, "rot90": True, "scale": [0.8, 1.2], "color": True, "elastic": False},
+        "weight_map": None,  # None or {"w0": 10, "sigma": 5}: the U-Net paper's weight map
+    },
+    "model": {"name": "unet", "kwargs": {"base_channels": 16, "depth": 3}},
+    "loss": "ce+dice",
+    "class_weights": None,
+    "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4, "momentum": 0.9},
+    "schedule": {"name": "cosine", "warmup_epochs": 0, "power": 0.9, "patience": 5, "factor": 0.5},
+    "trainer": {
+        "max_epochs": 20,
+        "max_time_minutes": None,  # stop (and still evaluate) after this many minutes
+        "precision": "auto",  # auto = 16-mixed on CUDA, 32-true elsewhere (bf16 is never the default)
+        "gradient_clip_val": 1.0,
+        "accelerator": "auto",
+        "devices": 1,
+        "strategy": "auto",
+        "num_nodes": 1,
+        "early_stopping_patience": None,
+        "monitor": "val/miou",
+        "seed": 0,
+        "log_every_n_steps": 5,
+        "check_val_every_n_epoch": 1,
+        "progress_bar": True,
+        "limit_train_batches": None,
+    },
+    "evaluate": {"split": "test", "tile_size": None, "num_figure_samples": 4},
+    "output": {"root": "runs", "name": None},
+}
+
+# Keys whose value is a free-form mapping: their sub-keys are not checked against the defaults.
+_FREE_FORM = {"data.options", "model.kwargs", "data.weight_map", "class_weights"}
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    for key, value in update.items():
+        dotted = f"{prefix}{key}"
+        if key not in base:
+            close = difflib.get_close_matches(key, list(base), n=1)
+            hint = f" Did you mean {prefix}{close[0]!r}?" if close else ""
+            raise ValueError(f"Unknown config key {dotted!r}.{hint} Known keys: {', '.join(sorted(base))}.")
+        if isinstance(base[key], dict) and dotted not in _FREE_FORM:
+            if not isinstance(value, dict):
+                raise ValueError(f"Config key {dotted!r} must be a mapping, got {value!r}.")
+            _merge(base[key], value, prefix=f"{dotted}.")
+        else:
+            base[key] = value
+    return base
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """``"trainer.max_epochs=3"`` -> ``{"trainer": {"max_epochs": 3}}`` (value parsed as YAML)."""
+    if "=" not in item:
+        raise ValueError(f"Override {item!r} must look like key.sub=value (e.g. trainer.max_epochs=3).")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"Override {item!r}: value is not valid YAML ({exc}).") from exc
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Defaults, then the YAML file, then each ``key=value`` override; returns the resolved config."""
+    config = copy.deepcopy(DEFAULT_CONFIG)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Config file {path} not found; pass an existing YAML (see configs/).")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({exc}).") from exc
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: top level must be a mapping, got {type(loaded).__name__}.")
+        _merge(config, loaded)
+    for item in overrides or []:
+        _merge(config, parse_override(item))
+    _check(config)
+    return config
+
+
+def _check(config: dict[str, Any]) -> None:
+    tr = config["trainer"]
+    if not isinstance(tr["max_epochs"], int) or tr["max_epochs"] < 1:
+        raise ValueError(f"trainer.max_epochs must be a positive integer, got {tr['max_epochs']!r}.")
+    lr = config["optim"]["lr"]
+    if not isinstance(lr, (int, float)) or lr <= 0:
+        raise ValueError(f"optim.lr must be a positive number, got {lr!r}.")
+    bs = config["data"]["batch_size"]
+    if not isinstance(bs, int) or bs < 1:
+        raise ValueError(f"data.batch_size must be a positive integer, got {bs!r}.")
+    crop = config["data"]["crop_size"]
+    if crop is not None:
+        if isinstance(crop, int):
+            config["data"]["crop_size"] = [crop, crop]
+        elif not (isinstance(crop, list) and len(crop) == 2 and all(isinstance(c, int) and c > 0 for c in crop)):
+            raise ValueError(f"data.crop_size must be [H, W] positive integers or null, got {crop!r}.")
+
+
+def save_config(config: dict[str, Any], path: str | Path) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+    tmp.replace(path)
