@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "augment": {"flips": True, "rot90": True, "scale": [0.8, 1.2], "color": True, "elastic": False},
         "weight_map": None,  # None or {"w0": 10, "sigma": 5}: the U-Net paper's weight map
     },
-    "model": {"name": "unet", "kwargs": {"base_channels": 16, "depth": 3}},
+    "model": {"name": "unet", "kwargs": {}},  # kwargs of create_model(name, ...); in/out channels from data
     "loss": "ce+dice",
     "class_weights": None,
     "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4, "momentum": 0.9},
@@ -60,15 +61,28 @@ def _merge(base: dict[str, Any], update: dict[str, Any], prefix: str = "") -> di
         dotted = f"{prefix}{key}"
         if key not in base:
             close = difflib.get_close_matches(key, list(base), n=1)
-            hint = f" Did you mean {prefix}{close[0]!r}?" if close else ""
+            hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""
             raise ValueError(f"Unknown config key {dotted!r}.{hint} Known keys: {', '.join(sorted(base))}.")
+        value = _coerce_number(value)
         if isinstance(base[key], dict) and dotted not in _FREE_FORM:
             if not isinstance(value, dict):
                 raise ValueError(f"Config key {dotted!r} must be a mapping, got {value!r}.")
             _merge(base[key], value, prefix=f"{dotted}.")
+        elif isinstance(base[key], dict) and isinstance(value, dict):
+            base[key].update({k: _coerce_number(v) for k, v in value.items()})  # free-form: merge keys
         else:
             base[key] = value
     return base
+
+
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)$")
+
+
+def _coerce_number(value: Any) -> Any:
+    # YAML 1.1 reads "1e-3" (no dot) as a string; every such value in a config is meant as a number.
+    if isinstance(value, str) and _FLOAT.match(value.strip()):
+        return float(value)
+    return value
 
 
 def parse_override(item: str) -> dict[str, Any]:
@@ -89,11 +103,30 @@ def parse_override(item: str) -> dict[str, Any]:
     return out
 
 
+PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def list_packaged_configs() -> list[str]:
+    return sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml"))
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A YAML path, or the name of a packaged config (``synthetic``, ``isbi2012``, ``camvid``)."""
+    path = Path(path)
+    if not path.exists() and path.suffix == "" and (PACKAGED_CONFIGS / f"{path.name}.yaml").is_file():
+        return PACKAGED_CONFIGS / f"{path.name}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"Config file {path} not found; pass a YAML path or one of: {', '.join(list_packaged_configs())}."
+        )
+    return path
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
     """Defaults, then the YAML file, then each ``key=value`` override; returns the resolved config."""
     config = copy.deepcopy(DEFAULT_CONFIG)
     if path is not None:
-        path = Path(path)
+        path = resolve_config_path(path)
         if not path.is_file():
             raise FileNotFoundError(f"Config file {path} not found; pass an existing YAML (see configs/).")
         try:

@@ -1,0 +1,134 @@
+"""``SegmentationTask``: the LightningModule that trains any registered model.
+
+The network is a plain ``nn.Module`` held as ``self.model`` (so checkpoint keys start with ``model.``) and
+is rebuilt from ``model_config`` (a plain dict): checkpoints load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from unetkit.io.model_config import ModelConfig
+from unetkit.losses import create_loss
+from unetkit.metrics.segmentation import SegmentationMetrics
+from unetkit.models import create_model
+from unetkit.training.optim import build_optimizer, build_scheduler
+from unetkit.training.sizing import forward_any_size
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when the training loss becomes NaN or inf; the last good checkpoint is kept."""
+
+
+class SegmentationTask(L.LightningModule):
+    """Train/validate/test a segmentation network on batches ``{"image", "mask"[, "weight"]}``."""
+
+    def __init__(
+        self,
+        model_config: dict[str, Any],
+        loss: str | dict[str, float] = "ce+dice",
+        class_weights: list[float] | None = None,
+        optim: dict[str, Any] | None = None,
+        schedule: dict[str, Any] | None = None,
+        max_epochs: int = 10,
+        isbi: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        cfg = ModelConfig.from_dict(model_config)
+        self.model_config = cfg
+        self.model = create_model(cfg.architecture, **cfg.model_kwargs)
+        self.num_classes = cfg.num_classes
+        self.loss_fn = create_loss(loss, num_classes=cfg.num_classes, ignore_index=cfg.ignore_index,
+                                   class_weights=class_weights)
+        self.val_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
+        self.test_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
+        self.test_scores: dict[str, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W)`` image -> ``(N, K, H, W)`` logits, for any H, W."""
+        return forward_any_size(self.model, x)
+
+    def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self(batch["image"])
+        loss = self.loss_fn(logits, batch["mask"], batch.get("weight"))
+        return loss, logits
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss, _ = self._loss(batch)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
+                "lower optim.lr or enable gradient clipping (the last good checkpoint is kept)"
+            )
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
+                 batch_size=batch["image"].shape[0], sync_dist=True)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        loss, logits = self._loss(batch)
+        self.log("val/loss", loss, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True)
+        self.val_metrics.update(logits.argmax(1), batch["mask"])
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_scores(self.val_metrics.compute(), "val")
+        self.val_metrics.reset()
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        logits = self(batch["image"])
+        self.test_metrics.update(logits.argmax(1), batch["mask"])
+
+    def on_test_epoch_end(self) -> None:
+        self.test_scores = self.test_metrics.compute()
+        self._log_scores(self.test_scores, "test")
+        self.test_metrics.reset()
+
+    def _log_scores(self, scores: dict[str, torch.Tensor], prefix: str) -> None:
+        for key, value in scores.items():
+            if value.ndim == 0:
+                # NaN (no class present at all) is logged as 0 so monitors still work; tables show n/a.
+                self.log(f"{prefix}/{key}", torch.nan_to_num(value.float(), nan=0.0), prog_bar=key == "miou",
+                         sync_dist=False)
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer = build_optimizer(self.parameters(), hp.optim or {"name": "adamw", "lr": 1e-3})
+        sched = build_scheduler(optimizer, hp.schedule or {"name": "none"}, int(hp.max_epochs))
+        if sched is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": sched}
+
+    # RNG state travels with the checkpoint so that a resumed run draws the same augmentations.
+    # Stored as tensors/lists so the checkpoint still loads with weights_only=True.
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        np_state = np.random.get_state()
+        checkpoint["rng_state"] = {
+            "torch": torch.get_rng_state(),
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+            "python": _to_lists(random.getstate()),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("rng_state")
+        if not state:
+            return
+        torch.set_rng_state(state["torch"])
+        kind, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+        random.setstate(_to_tuples(state["python"]))
+
+
+def _to_lists(value: Any) -> Any:
+    return [_to_lists(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def _to_tuples(value: Any) -> Any:
+    return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value
