@@ -22,6 +22,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "crop_size": [96, 96],  # training crop (H, W); None = whole images
         "repeat": 1,  # each epoch visits every training image this many times (random crops differ)
         "batch_size": 8,
+        "shuffle": True,  # False: fixed order (used to compare DDP against one process)
         "num_workers": 0,
         "augment": {"flips": True, "rot90": True, "scale": [0.8, 1.2], "color": True, "elastic": False},
         "weight_map": None,  # None or {"w0": 10, "sigma": 5}: the U-Net paper's weight map

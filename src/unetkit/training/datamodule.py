@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from unetkit.data.folder import FolderDataset
+from unetkit.data.folder import FolderDataset, WeightMapConfig
 from unetkit.data.presets import DatasetSpec
 from unetkit.data.transforms import build_transforms
+
+
+def _cache_root() -> Path:
+    # Never write next to the data: dataset folders may be shared or read-only.
+    return Path(os.environ.get("UNETKIT_CACHE", Path.home() / ".cache" / "unetkit"))
 
 
 class _Repeat(Dataset):
@@ -35,10 +42,24 @@ class SegmentationDataModule(L.LightningDataModule):
         self.cfg = data_cfg
 
     def dataset(self, split: str, train: bool = False) -> FolderDataset:
-        aug = self.cfg.get("augment") or {}
-        crop = self.cfg.get("crop_size") if train else None
-        transform = build_transforms(train=train, crop_size=tuple(crop) if crop else None, **aug) if train else None
-        return self.spec.dataset(split, transform=transform, weight_map=self.cfg.get("weight_map") if train else None)
+        """The split's dataset; ``train`` adds random crops, augmentation and (if configured) weight maps."""
+        spec = self.spec
+        transform, weight_map = None, None
+        if train:
+            aug = dict(self.cfg.get("augment") or {})
+            crop = self.cfg.get("crop_size")
+            transform = build_transforms(train=True, crop_size=(crop[0], crop[1]) if crop else None, **aug)
+            wm = self.cfg.get("weight_map")
+            if wm:
+                wm = dict(wm)
+                weight_map = WeightMapConfig(
+                    w0=float(wm.pop("w0", 10.0)), sigma=float(wm.pop("sigma", 5.0)),
+                    cache_dir=wm.pop("cache_dir", _cache_root() / "weight_maps" / spec.name), options=wm,
+                )
+        return FolderDataset(
+            spec.pairs(split), spec.encoding, in_channels=spec.in_channels, mean=spec.mean, std=spec.std,
+            transform=transform, weight_map=weight_map, convert_channels=spec.convert_channels,
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit"):
@@ -54,7 +75,7 @@ class SegmentationDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=int(self.cfg["batch_size"]) if train else 1,
-            shuffle=train,
+            shuffle=train and bool(self.cfg.get("shuffle", True)),
             drop_last=train and len(dataset) > int(self.cfg["batch_size"]),  # type: ignore[arg-type]
             num_workers=workers,
             persistent_workers=workers > 0,

@@ -1,0 +1,158 @@
+"""``unetkit kmeans INPUT... --k K --out DIR``: the lectures' K-means colour-clustering baseline.
+
+Writes ``masks/<name>.png`` (palette PNG) and ``overlays/<name>.png``. Without ground truth the mask values
+are cluster ids (0..K-1, ordered by brightness). With ``--masks DIR --num-classes N`` every cluster is mapped
+to the class it overlaps most over all images (majority vote), the masks hold those classes, and the
+metrics table (same scores as ``unetkit test``) is printed and written to ``metrics.json`` / ``metrics.md``.
+
+Exit codes as ``unetkit predict``: 0 ok, 2 usage error, 3 some inputs failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unetkit.cli.predict import EXIT_OK, EXIT_PARTIAL, expand_inputs, find_mask, output_names
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``kmeans`` subcommand."""
+    p = sub.add_parser(
+        "kmeans",
+        help="K-means colour clustering baseline (optionally scored against ground truth)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    p.add_argument("--k", type=int, required=True, help="number of clusters")
+    p.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--masks", type=Path, default=None, metavar="DIR", help="ground truth: map clusters, score"
+    )
+    p.add_argument("--num-classes", type=int, default=None, help="number of classes (needed with --masks)")
+    p.add_argument("--class-names", nargs="+", default=None, help="names for the metrics table")
+    p.add_argument(
+        "--mask-encoding",
+        choices=("index", "binary"),
+        default="index",
+        help="ground-truth values (default index)",
+    )
+    p.add_argument("--ignore-values", type=int, nargs="*", default=(), help="ground-truth values to ignore")
+    p.add_argument("--use-position", action="store_true", help="add (y, x) to the colour features")
+    p.add_argument(
+        "--position-weight", type=float, default=0.5, help="weight of (y, x) vs colour (default 0.5)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--max-iter", type=int, default=30, help="Lloyd iterations (default 30)")
+    p.add_argument(
+        "--overlay", action=argparse.BooleanOptionalAction, default=True, help="colour overlay PNG"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Cluster every input; returns 0 or 3 (some inputs failed)."""
+    from tqdm import tqdm
+
+    from unetkit.baselines.kmeans import cluster_class_counts, kmeans_segment, mapping_from_counts
+    from unetkit.constants import IGNORE_INDEX
+    from unetkit.data.io import MaskEncoding, read_image, read_mask
+    from unetkit.inference.writers import atomic_write_bytes, save_mask_png, save_rgb_png
+    from unetkit.viz.overlay import class_palette, overlay
+
+    if args.k < 1 or args.k > 256:
+        raise ValueError(f"--k must be in 1..256, got {args.k}.")
+    if args.masks is not None:
+        if args.num_classes is None or args.num_classes < 1:
+            raise ValueError("--masks needs --num-classes N (the number of ground-truth classes).")
+        if not args.masks.is_dir():
+            raise FileNotFoundError(f"--masks {args.masks} is not a folder.")
+    if (
+        args.class_names is not None
+        and args.num_classes is not None
+        and len(args.class_names) != args.num_classes
+    ):
+        raise ValueError(
+            f"--class-names has {len(args.class_names)} names but --num-classes is {args.num_classes}."
+        )
+    files, unmatched = expand_inputs(args.inputs)
+    if not files:
+        raise ValueError(f"no input images found in {', '.join(args.inputs)}.")
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+
+    failures = 0
+    for pattern in unmatched:
+        print(f"error: {pattern}: no such file or no image matched", file=sys.stderr)
+        failures += 1
+    encoding = None
+    if args.masks is not None:
+        encoding = MaskEncoding(
+            args.mask_encoding, num_classes=args.num_classes, ignore_values=tuple(args.ignore_values)
+        )
+    # (name, path, cluster labels, ground truth) per image; cluster maps are kept (uint8) because the
+    # cluster -> class mapping needs every image before any mapped mask can be written.
+    done: list[tuple[str, Path, np.ndarray, np.ndarray | None]] = []
+    counts = np.zeros((args.k, args.num_classes or 1), dtype=np.int64)
+    for path, name in tqdm(list(zip(files, output_names(files))), desc="kmeans", unit="img",
+                           disable=True if args.quiet else None):  # fmt: skip
+        try:
+            image = read_image(path)
+            labels = kmeans_segment(
+                image, args.k, use_position=args.use_position, position_weight=args.position_weight,
+                seed=args.seed, max_iter=args.max_iter,
+            )  # fmt: skip
+            target = None
+            if encoding is not None and args.masks is not None:
+                mask_path = find_mask(args.masks, path.stem)
+                target = read_mask(mask_path, encoding)
+                if target.shape != labels.shape:
+                    raise ValueError(f"ground truth {mask_path} is {target.shape}, image is {labels.shape}")
+                counts += cluster_class_counts(labels, target, args.k, args.num_classes, IGNORE_INDEX)
+        except (ValueError, TypeError, OSError) as exc:
+            failures += 1
+            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            tqdm.write(f"error: {message}", file=sys.stderr)
+            continue
+        done.append((name, path, labels.astype(np.uint8), target))
+
+    mapping = mapping_from_counts(counts) if encoding is not None else np.arange(args.k)
+    num_out = int(args.num_classes) if encoding is not None else args.k
+    palette = class_palette(max(num_out, 2))
+    scorer: Any = None
+    if encoding is not None:
+        from unetkit.cli.predict import _Scorer
+
+        scorer = _Scorer(num_out, IGNORE_INDEX, isbi=False)
+    for name, path, labels, target in done:
+        pred = mapping[labels].astype(np.uint8)
+        save_mask_png(out / "masks" / f"{name}.png", pred, num_classes=max(num_out, 2))
+        if args.overlay:
+            save_rgb_png(out / "overlays" / f"{name}.png", overlay(read_image(path), pred, palette))
+        if scorer is not None and target is not None:
+            scorer.update(pred, target)
+    if scorer is not None and done:
+        from unetkit.metrics.report import format_metrics_table, scores_to_flat_dict
+
+        names = args.class_names or [f"class_{i}" for i in range(num_out)]
+        scores = scorer.compute()
+        table = format_metrics_table(scores, names)
+        print(f"cluster -> class mapping: {mapping.tolist()}")
+        print(f"metrics over {len(done)} image(s):\n{table}")
+        flat = scores_to_flat_dict(scores, names)
+        payload = {"images": len(done), "k": args.k, "mapping": mapping.tolist(), **flat}
+        atomic_write_bytes(out / "metrics.json", json.dumps(payload, indent=2).encode())
+        atomic_write_bytes(out / "metrics.md", (table + "\n").encode())
+    print(f"{len(done)} image(s) clustered, {failures} failed; outputs in {out}")
+    return EXIT_PARTIAL if failures else EXIT_OK

@@ -1,0 +1,94 @@
+"""unetkit.data: reading images/masks, dataset presets, splits, joint augmentation, synthetic data.
+
+Only :mod:`unetkit.data.io` is imported eagerly; the other names load on first use (PEP 562) so that
+``import unetkit.data.io`` stays free of torch/albumentations for the onnxruntime prediction path.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, image_info, normalize, read_image, read_mask
+
+if TYPE_CHECKING:
+    from unetkit.data.folder import (
+        FolderDataset,
+        WeightMapConfig,
+        compute_mean_std,
+        find_pairs,
+        pairs_for_stems,
+        read_list_file,
+        split_by_fraction,
+        split_by_lists,
+        split_by_ranges,
+        validate,
+    )
+    from unetkit.data.presets import DatasetSpec, download_oxford_pet, get_dataset_spec, list_datasets
+    from unetkit.data.synthetic import make_synthetic_dataset
+    from unetkit.data.transforms import (
+        JointTransform,
+        build_transforms,
+        elastic_deform,
+        random_displacement_field,
+    )
+
+_LAZY = {
+    "FolderDataset": "folder",
+    "WeightMapConfig": "folder",
+    "compute_mean_std": "folder",
+    "find_pairs": "folder",
+    "pairs_for_stems": "folder",
+    "read_list_file": "folder",
+    "split_by_fraction": "folder",
+    "split_by_lists": "folder",
+    "split_by_ranges": "folder",
+    "validate": "folder",
+    "DatasetSpec": "presets",
+    "download_oxford_pet": "presets",
+    "get_dataset_spec": "presets",
+    "list_datasets": "presets",
+    "make_synthetic_dataset": "synthetic",
+    "JointTransform": "transforms",
+    "build_transforms": "transforms",
+    "elastic_deform": "transforms",
+    "random_displacement_field": "transforms",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'unetkit.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"unetkit.data.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DatasetSpec",
+    "FolderDataset",
+    "JointTransform",
+    "MaskEncoding",
+    "WeightMapConfig",
+    "build_transforms",
+    "compute_mean_std",
+    "download_oxford_pet",
+    "elastic_deform",
+    "find_pairs",
+    "get_dataset_spec",
+    "image_info",
+    "list_datasets",
+    "make_synthetic_dataset",
+    "normalize",
+    "pairs_for_stems",
+    "random_displacement_field",
+    "read_image",
+    "read_list_file",
+    "read_mask",
+    "split_by_fraction",
+    "split_by_lists",
+    "split_by_ranges",
+    "validate",
+]

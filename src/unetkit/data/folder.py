@@ -1,0 +1,374 @@
+"""Image/mask folder pairs, train/val/test splits, and the torch Dataset that reads them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, image_info, normalize, read_image, read_mask
+from unetkit.data.transforms import JointTransform
+
+logger = logging.getLogger(__name__)
+
+Pair = tuple[Path, Path]
+
+
+def _list_files(folder: Path, extensions: Sequence[str], what: str) -> dict[str, Path]:
+    """stem -> file for the files in ``folder`` with one of ``extensions`` (case-insensitive)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{what} folder {folder} does not exist; check the dataset root / {what}_dir")
+    exts = {e.lower() for e in extensions}
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in exts:
+            if path.stem in files:
+                raise ValueError(
+                    f"{what} folder {folder} has two files with the stem {path.stem!r}: "
+                    f"{files[path.stem].name} and {path.name}; keep one"
+                )
+            files[path.stem] = path
+    if not files:
+        raise ValueError(
+            f"{what} folder {folder} contains no files with extensions {', '.join(sorted(exts))}"
+        )
+    return files
+
+
+def find_pairs(
+    image_dir: str | Path,
+    mask_dir: str | Path,
+    extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    mask_suffix: str = "",
+) -> list[Pair]:
+    """Match ``image_dir/<stem>.<ext>`` with ``mask_dir/<stem><mask_suffix>.<ext>``; sorted by stem.
+
+    Every image needs a mask (ValueError naming the image otherwise). Masks without an image are ignored
+    with a log message (folders often hold extra annotations).
+    """
+    images = _list_files(Path(image_dir), extensions, "image")
+    masks = _list_files(Path(mask_dir), extensions, "mask")
+    pairs: list[Pair] = []
+    for stem, image in images.items():
+        mask = masks.get(stem + mask_suffix)
+        if mask is None:
+            raise ValueError(
+                f"image {image} has no mask named {stem + mask_suffix}.* in mask folder {mask_dir}; "
+                "add the mask or remove the image"
+            )
+        pairs.append((image, mask))
+    extra = len(masks) - len(pairs)
+    if extra:
+        logger.info("%d masks in %s have no image and are ignored", extra, mask_dir)
+    return pairs
+
+
+def pairs_for_stems(
+    image_dir: str | Path,
+    mask_dir: str | Path,
+    stems: Sequence[str],
+    extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    mask_suffix: str = "",
+) -> list[Pair]:
+    """Pairs for the given stems only (other files in the folders are not looked at), in ``stems`` order."""
+    images = _list_files(Path(image_dir), extensions, "image")
+    masks = _list_files(Path(mask_dir), extensions, "mask")
+    pairs: list[Pair] = []
+    for stem in stems:
+        if stem not in images:
+            raise ValueError(f"split lists {stem!r} but image folder {image_dir} has no {stem}.* image")
+        mask = masks.get(stem + mask_suffix)
+        if mask is None:
+            raise ValueError(
+                f"image {images[stem]} has no mask named {stem + mask_suffix}.* in mask folder "
+                f"{mask_dir}; add the mask or remove the image from the split"
+            )
+        pairs.append((images[stem], mask))
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------------- splits
+
+
+def _check_disjoint(splits: Mapping[str, Sequence[str]]) -> None:
+    seen: dict[str, str] = {}
+    for name, stems in splits.items():
+        for stem in stems:
+            if stem in seen and seen[stem] != name:
+                raise ValueError(
+                    f"{stem!r} is in both the {seen[stem]!r} and {name!r} splits; splits must be disjoint"
+                )
+            seen[stem] = name
+
+
+def read_list_file(path: str | Path) -> list[str]:
+    """Stems listed in a text file: first whitespace-separated token per line, extension removed.
+
+    Blank lines and lines starting with '#' are skipped (Oxford Pet lines are ``name class species breed``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"split list file {path} does not exist")
+    stems = []
+    for line in path.read_text().splitlines():
+        token = line.strip().split()[0] if line.strip() else ""
+        if token and not token.startswith("#"):
+            stems.append(Path(token).stem if Path(token).suffix.lower() in IMAGE_EXTENSIONS else token)
+    return stems
+
+
+def split_by_lists(
+    stems: Sequence[str], lists: Mapping[str, str | Path | Sequence[str]]
+) -> dict[str, list[str]]:
+    """Splits given by list files (or lists of stems): ``{"train": "train.txt", "val": [...]}``.
+
+    Every listed stem must be in ``stems``; a stem listed in two splits is a ValueError.
+    """
+    available = set(stems)
+    out: dict[str, list[str]] = {}
+    for name, source in lists.items():
+        listed = read_list_file(source) if isinstance(source, (str, Path)) else [str(s) for s in source]
+        missing = [s for s in listed if s not in available]
+        if missing:
+            where = f"list file {source}" if isinstance(source, (str, Path)) else f"list for split {name!r}"
+            raise ValueError(
+                f"{where} names {len(missing)} items without an image/mask pair, e.g. {missing[:3]}"
+            )
+        if len(set(listed)) != len(listed):
+            raise ValueError(f"split {name!r} lists some stems more than once")
+        out[name] = listed
+    _check_disjoint(out)
+    return out
+
+
+def split_by_ranges(stems: Sequence[str], ranges: Mapping[str, tuple[int, int]]) -> dict[str, list[str]]:
+    """Contiguous splits by position in the sorted stems: ``{"train": (0, 20), "val": (20, 24)}`` (half-open).
+
+    Contiguous blocks avoid leakage between correlated neighbours (e.g. adjacent EM slices).
+    """
+    ordered = sorted(stems)
+    used = np.zeros(len(ordered), dtype=bool)
+    out: dict[str, list[str]] = {}
+    for name, (start, stop) in ranges.items():
+        if not 0 <= start <= stop <= len(ordered):
+            raise ValueError(
+                f"range {name!r}=({start}, {stop}) is outside 0..{len(ordered)} ({len(ordered)} items)"
+            )
+        if used[start:stop].any():
+            raise ValueError(
+                f"range {name!r}=({start}, {stop}) overlaps another split; ranges must be disjoint"
+            )
+        used[start:stop] = True
+        out[name] = ordered[start:stop]
+    return out
+
+
+def split_by_fraction(
+    stems: Sequence[str], fractions: Mapping[str, float], seed: int = 0
+) -> dict[str, list[str]]:
+    """Random disjoint splits with the given fractions (summing to <= 1), reproducible with ``seed``.
+
+    Sizes are ``floor(fraction * n)``; leftovers go to the splits with the largest remainders, and only
+    when the fractions sum to 1 (so everything is used). Each split is returned sorted.
+    """
+    total = sum(fractions.values())
+    if any(f < 0 for f in fractions.values()) or total > 1.0 + 1e-9:
+        raise ValueError(f"fractions must be >= 0 and sum to at most 1, got {dict(fractions)}")
+    ordered = sorted(stems)
+    n = len(ordered)
+    exact = [f * n for f in fractions.values()]
+    sizes = [int(np.floor(e + 1e-9)) for e in exact]
+    if abs(total - 1.0) < 1e-9:
+        order = np.argsort([-(e - s) for e, s in zip(exact, sizes)], kind="stable")
+        for i in order[: n - sum(sizes)]:
+            sizes[i] += 1
+    perm = np.random.default_rng(seed).permutation(n)
+    out: dict[str, list[str]] = {}
+    start = 0
+    for name, size in zip(fractions, sizes):
+        out[name] = sorted(ordered[i] for i in perm[start : start + size])
+        start += size
+    return out
+
+
+# -------------------------------------------------------------------------------------------------- dataset
+
+
+@dataclass(frozen=True)
+class WeightMapConfig:
+    """U-Net paper weight map settings (see ``unetkit.losses.weight_map``). ``cache_dir`` None: no cache."""
+
+    w0: float = 10.0
+    sigma: float = 5.0
+    cache_dir: str | Path | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _check_same_size(image: np.ndarray, mask: np.ndarray, pair: Pair) -> None:
+    if image.shape[:2] != mask.shape:
+        raise ValueError(
+            f"image {pair[0]} is {image.shape[1]}x{image.shape[0]} (WxH) but mask {pair[1]} is "
+            f"{mask.shape[1]}x{mask.shape[0]}; they must have the same size"
+        )
+
+
+class FolderDataset(Dataset):
+    """Image/mask pairs as a torch Dataset.
+
+    ``dataset[i]`` is a dict: "image" float32 (C, H, W) normalised with mean/std, "mask" int64 (H, W) with
+    IGNORE_INDEX for ignored pixels, "name" (the image stem), and "weight" float32 (H, W) when ``weight_map``
+    is given. The weight map is computed on the untransformed mask and then transformed with it (nearest), so
+    it stays aligned with the augmented mask.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[Pair],
+        encoding: MaskEncoding,
+        in_channels: int,
+        mean: Sequence[float] | float,
+        std: Sequence[float] | float,
+        transform: JointTransform | None = None,
+        weight_map: WeightMapConfig | None = None,
+        convert_channels: bool = False,
+    ) -> None:
+        if not pairs:
+            raise ValueError("FolderDataset needs at least one (image, mask) pair; the split is empty")
+        self.pairs: list[Pair] = [(Path(i), Path(m)) for i, m in pairs]
+        self.encoding = encoding
+        self.in_channels = int(in_channels)
+        self.mean = tuple(np.atleast_1d(np.asarray(mean, dtype=float)).tolist())
+        self.std = tuple(np.atleast_1d(np.asarray(std, dtype=float)).tolist())
+        self.transform = transform
+        self.weight_map = weight_map
+        self.convert_channels = convert_channels
+        self._cache: Any = None
+        self._worker_seed: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def _weight(self, mask: np.ndarray, pair: Pair) -> np.ndarray:
+        from unetkit.losses.weight_map import (
+            WeightMapCache,
+            unet_weight_map,
+        )  # written alongside; lazy import
+
+        cfg = self.weight_map
+        assert cfg is not None
+        if cfg.cache_dir is None:
+            return np.asarray(unet_weight_map(mask, cfg.w0, cfg.sigma, **cfg.options), dtype=np.float32)
+        if self._cache is None:
+            self._cache = WeightMapCache(cfg.cache_dir, w0=cfg.w0, sigma=cfg.sigma, **cfg.options)
+        # The cache hashes the mask bytes and parameters, so the stem is a readable, collision-safe key.
+        return np.asarray(self._cache.get(pair[1].stem, mask), dtype=np.float32)
+
+    def _maybe_reseed(self) -> None:
+        # Forked DataLoader workers inherit identical RNG states; torch gives each worker (and each epoch) a
+        # different initial seed, so reseed the augmentation from it the first time a worker uses it.
+        info = torch.utils.data.get_worker_info()
+        if info is None or self.transform is None:
+            return
+        seed = int(info.seed % 2**32)
+        if seed != self._worker_seed:
+            self.transform.reseed(seed)
+            self._worker_seed = seed
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Untransformed (image uint8 (H, W, C), mask int64 (H, W)) of pair ``index``."""
+        pair = self.pairs[index]
+        image = read_image(pair[0], self.in_channels, convert=self.convert_channels)
+        mask = read_mask(pair[1], self.encoding)
+        _check_same_size(image, mask, pair)
+        return image, mask
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.pairs[index]
+        image, mask = self.load(index)
+        weight = self._weight(mask, pair) if self.weight_map is not None else None
+        if self.transform is not None:
+            self._maybe_reseed()
+            image, mask, weight = self.transform(image, mask, weight)
+        sample: dict[str, Any] = {
+            "image": torch.from_numpy(normalize(image, self.mean, self.std)),
+            "mask": torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64)),
+            "name": pair[0].stem,
+        }
+        if weight is not None:
+            sample["weight"] = torch.from_numpy(np.ascontiguousarray(weight, dtype=np.float32))
+        return sample
+
+
+def validate(
+    dataset_or_pairs: FolderDataset | Sequence[Pair],
+    encoding: MaskEncoding | None = None,
+    in_channels: int | None = None,
+) -> None:
+    """Check every pair before training: image header (size, channels), full mask decode (values), sizes.
+
+    Raises the ValueError of the first bad file; returns None when all pairs are fine. Pass ``encoding`` and
+    ``in_channels`` when giving bare pairs (a FolderDataset carries its own).
+    """
+    if isinstance(dataset_or_pairs, FolderDataset):
+        pairs: Sequence[Pair] = dataset_or_pairs.pairs
+        encoding = encoding or dataset_or_pairs.encoding
+        in_channels = in_channels or dataset_or_pairs.in_channels
+        convert = dataset_or_pairs.convert_channels
+    else:
+        pairs = dataset_or_pairs
+        convert = False
+    if encoding is None:
+        raise ValueError(
+            "validate needs the mask encoding when given bare pairs: validate(pairs, encoding=...)"
+        )
+    if not pairs:
+        raise ValueError("validate got no pairs; the dataset split is empty")
+    for image_path, mask_path in pairs:
+        height, width, channels = image_info(image_path)
+        if in_channels is not None and channels != in_channels and not convert:
+            # read_image gives the precise reason (alpha, palette, ...) and the fix.
+            read_image(image_path, in_channels)
+        mask = read_mask(mask_path, encoding)
+        if mask.shape != (height, width):
+            raise ValueError(
+                f"image {image_path} is {width}x{height} (WxH) but mask {mask_path} is "
+                f"{mask.shape[1]}x{mask.shape[0]}; they must have the same size"
+            )
+
+
+def compute_mean_std(
+    pairs: Sequence[Pair] | Sequence[Path], channels: int | None = None
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of the images (values in [0, 1]) over all pixels of all given images.
+
+    Accepts pairs or bare image paths. Accumulates in float64 so large datasets stay exact.
+    """
+    total = None
+    total_sq = None
+    count = 0
+    for item in pairs:
+        path = item[0] if isinstance(item, tuple) else item
+        x = read_image(path, channels).astype(np.float64) / 255.0
+        flat = x.reshape(-1, x.shape[2])
+        if total is None:
+            total, total_sq = flat.sum(0), (flat**2).sum(0)
+        else:
+            if flat.shape[1] != total.shape[0]:
+                raise ValueError(
+                    f"image {path} has {flat.shape[1]} channels, earlier images {total.shape[0]}"
+                )
+            total += flat.sum(0)
+            total_sq += (flat**2).sum(0)
+        count += flat.shape[0]
+    if total is None or total_sq is None:
+        raise ValueError("compute_mean_std got no images")
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    return [float(m) for m in mean], [float(s) for s in std]

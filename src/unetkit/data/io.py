@@ -1,0 +1,411 @@
+"""Reading images and masks from disk, and normalising images.
+
+This module must not import torch: the onnxruntime prediction path uses it on machines without torch.
+
+Conversions done by :func:`read_image` (and only these; anything else is refused with a ValueError):
+
+* 16-bit images (``uint16``) are reduced to 8 bits with ``value >> 8`` (keeps the top 8 bits, so the full
+  16-bit range maps onto 0-255 the same way for every image; no per-image min-max stretch).
+* Float TIFFs with values in [0, 1] are scaled with ``round(value * 255)``; other float ranges are refused.
+* RGBA / LA images whose alpha is fully opaque lose the alpha channel; transparent pixels are refused.
+* Palette ('P') images are converted to RGB; CMYK/YCbCr/LAB/HSV images to RGB; 1-bit images to 0/255.
+* A channel count that differs from ``channels`` is refused (gray->RGB and RGB->gray would hide a config
+  error) unless ``convert=True`` is passed explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from unetkit.constants import IGNORE_INDEX
+from unetkit.options import look_up_option
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+MASK_KINDS = ("index", "binary", "palette", "remap")
+
+_TIFF_SUFFIXES = (".tif", ".tiff")
+# Log each kind of implicit conversion once per process: a data loader reads every file every epoch.
+_logged_conversions: set[str] = set()
+
+
+def _log_once(kind: str, message: str) -> None:
+    if kind not in _logged_conversions:
+        _logged_conversions.add(kind)
+        logger.info(message + " (logged once per process)")
+    else:
+        logger.debug(message)
+
+
+def _corrupt(path: Path, reason: object) -> ValueError:
+    return ValueError(f"cannot read image {path}: {reason}; the file is corrupt or not an image")
+
+
+def _load_raw(path: Path) -> tuple[np.ndarray, str]:
+    """Decode ``path`` into an array without value conversions; returns (array, PIL mode or 'tiff')."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"cannot read image {path}: no such file")
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode now so truncated files fail here, not later inside numpy
+            mode = img.mode
+            if mode == "P":
+                # Keep transparency information: a palette with a transparent entry becomes RGBA.
+                img_conv = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                return np.asarray(img_conv), "P"
+            if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                return np.asarray(img.convert("RGB")), mode
+            if mode == "1":
+                return np.asarray(img, dtype=np.uint8) * np.uint8(255), mode
+            if mode == "PA":
+                return np.asarray(img.convert("RGBA")), mode
+            return np.asarray(img), mode
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        if path.suffix.lower() in _TIFF_SUFFIXES:
+            # Pillow cannot decode some valid TIFFs (float32 RGB, 16-bit RGB, tiled/compressed variants).
+            try:
+                import tifffile
+
+                return np.asarray(tifffile.imread(path)), "tiff"
+            except Exception as tiff_err:
+                raise _corrupt(path, f"{err}; tifffile: {tiff_err}") from tiff_err
+        raise _corrupt(path, err) from err
+
+
+def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Map 16-bit / 32-bit integer / float arrays to uint8 as documented in the module docstring."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * np.uint8(255)
+    if arr.dtype.kind in "ui":
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 65535:
+            raise ValueError(
+                f"cannot read image {path}: integer values {lo}..{hi} do not fit 16 bits; "
+                "convert it to an 8- or 16-bit image"
+            )
+        _log_once("16bit", f"16-bit image {path} reduced to 8 bits with value >> 8")
+        return (arr.astype(np.uint16) >> 8).astype(np.uint8)
+    if arr.dtype.kind == "f":
+        flo, fhi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        if np.isnan(arr).any() or flo < 0.0 or fhi > 1.0:
+            raise ValueError(
+                f"cannot read image {path}: float values in [{flo:g}, {fhi:g}] (or NaN); only floats in "
+                "[0, 1] are supported, rescale the image to [0, 1] or save it as 8-bit"
+            )
+        _log_once("float", f"float image {path} in [0, 1] scaled to 8 bits with round(x * 255)")
+        return np.rint(arr * 255.0).astype(np.uint8)
+    raise ValueError(f"cannot read image {path}: unsupported pixel type {arr.dtype}")
+
+
+def _drop_opaque_alpha(arr: np.ndarray, path: Path) -> np.ndarray:
+    alpha = arr[..., -1]
+    if not np.all(alpha == 255):
+        raise ValueError(
+            f"image {path} has an alpha channel with transparent pixels; flatten it onto a background "
+            "(e.g. save it as RGB) so the colour of transparent pixels is defined"
+        )
+    _log_once("alpha", f"opaque alpha channel of {path} dropped")
+    return arr[..., :-1]
+
+
+def _convert_channels(arr: np.ndarray, channels: int) -> np.ndarray:
+    if arr.shape[2] == 1 and channels == 3:
+        return np.repeat(arr, 3, axis=2)
+    if arr.shape[2] == 3 and channels == 1:
+        # ITU-R 601 luma, the same weights as Pillow's convert("L").
+        luma = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+    raise ValueError(f"cannot convert {arr.shape[2]} channels to {channels}")
+
+
+def read_image(path: str | Path, channels: int | None = None, *, convert: bool = False) -> np.ndarray:
+    """Read an image as uint8 (H, W, C), C in {1, 3}.
+
+    Args:
+        path: image file (PNG, JPEG, TIFF, BMP).
+        channels: expected channel count (the model's ``in_channels``); a mismatch is a ValueError unless
+            ``convert`` is True, which replicates gray to RGB or takes the ITU-R 601 luma of RGB.
+        convert: opt in to the gray<->RGB conversion (e.g. Oxford Pet has a few grayscale JPEGs).
+    """
+    path = Path(path)
+    arr, _mode = _load_raw(path)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3:
+        raise ValueError(f"cannot read image {path}: got an array of shape {arr.shape}; expected a 2-D image")
+    if arr.shape[2] > 4 and arr.shape[0] <= 4:
+        # tifffile returns planar (C, H, W) for some files.
+        arr = np.moveaxis(arr, 0, -1)
+    arr = _to_uint8(arr, path)
+    if arr.shape[2] in (2, 4):
+        arr = _drop_opaque_alpha(arr, path)
+    if arr.shape[2] not in (1, 3):
+        raise ValueError(f"cannot read image {path}: {arr.shape[2]} channels; expected 1 (gray) or 3 (RGB)")
+    if channels is not None and arr.shape[2] != channels:
+        if convert and channels in (1, 3):
+            _log_once(
+                f"convert{channels}", f"image {path} converted from {arr.shape[2]} to {channels} channels"
+            )
+            arr = _convert_channels(arr, channels)
+        else:
+            hint = "to grayscale" if channels == 1 else "to RGB"
+            raise ValueError(
+                f"{path} has {arr.shape[2]} channels but the model expects {channels}; convert the image "
+                f"(e.g. {hint}) or set in_channels={arr.shape[2]}"
+            )
+    return np.ascontiguousarray(arr)
+
+
+def image_info(path: str | Path) -> tuple[int, int, int]:
+    """Return (H, W, C) from the file header without decoding the pixels (C as :func:`read_image` gives it).
+
+    PNGs are also checked for truncation/CRC errors with Pillow's ``verify``. RGBA counts as 3 channels
+    (the alpha is checked only when the image is read).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"cannot read image {path}: no such file")
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            mode = img.mode
+            img.verify()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        if path.suffix.lower() in _TIFF_SUFFIXES:
+            arr = read_image(path)
+            return arr.shape[0], arr.shape[1], arr.shape[2]
+        raise _corrupt(path, err) from err
+    gray = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+    return height, width, 1 if mode in gray else 3
+
+
+# ----------------------------------------------------------------------------------------------------- masks
+
+
+@dataclass(frozen=True)
+class MaskEncoding:
+    """How the values stored in a mask file map to class indices.
+
+    Attributes:
+        kind: "index" (the stored value is the class index), "binary" (0/255 or 0/1 -> class 0/1),
+            "palette" (RGB colour per class, ``colors``), "remap" (stored value -> class, ``mapping``;
+            a class may be IGNORE_INDEX).
+        num_classes: number of classes the model predicts; valid class indices are 0..num_classes-1.
+        ignore_values: stored values that become IGNORE_INDEX (e.g. CamVid 11 = void). For "palette",
+            use ``ignore_colors`` instead.
+        colors: class index -> (R, G, B), for kind "palette".
+        ignore_colors: RGB colours mapped to IGNORE_INDEX, for kind "palette".
+        mapping: stored value -> class index (or IGNORE_INDEX), for kind "remap".
+    """
+
+    kind: str
+    num_classes: int
+    ignore_values: tuple[int, ...] = ()
+    colors: Mapping[int, tuple[int, int, int]] | None = None
+    ignore_colors: tuple[tuple[int, int, int], ...] = ()
+    mapping: Mapping[int, int] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", look_up_option(self.kind, MASK_KINDS, "mask encoding kind"))
+        if not isinstance(self.num_classes, int) or self.num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int, got {self.num_classes!r}")
+        object.__setattr__(self, "ignore_values", tuple(int(v) for v in self.ignore_values))
+        if self.kind == "binary" and self.num_classes != 2:
+            raise ValueError(f"mask encoding 'binary' needs num_classes=2, got {self.num_classes}")
+        if self.kind == "palette":
+            if not self.colors:
+                raise ValueError("mask encoding 'palette' needs colors={class_index: (R, G, B), ...}")
+            bad = sorted(c for c in self.colors if not 0 <= c < self.num_classes)
+            if bad:
+                raise ValueError(f"palette colors name classes {bad} outside 0..{self.num_classes - 1}")
+        if self.kind == "remap":
+            if not self.mapping:
+                raise ValueError("mask encoding 'remap' needs mapping={stored_value: class_index, ...}")
+            bad = sorted(
+                c for c in self.mapping.values() if not (0 <= c < self.num_classes or c == IGNORE_INDEX)
+            )
+            if bad:
+                raise ValueError(
+                    f"remap mapping targets {bad} are outside 0..{self.num_classes - 1} and not "
+                    f"IGNORE_INDEX={IGNORE_INDEX}"
+                )
+        if self.num_classes > IGNORE_INDEX:
+            raise ValueError(f"num_classes={self.num_classes} collides with IGNORE_INDEX={IGNORE_INDEX}")
+
+
+def _lut_for(encoding: MaskEncoding, size: int) -> np.ndarray:
+    """Lookup table stored value -> class (int64); -1 marks values that are not allowed."""
+    lut = np.full(size, -1, dtype=np.int64)
+    if encoding.kind == "index":
+        n = min(encoding.num_classes, size)
+        lut[:n] = np.arange(n)
+    elif encoding.kind == "remap":
+        assert encoding.mapping is not None  # checked in __post_init__
+        for value, cls in encoding.mapping.items():
+            if 0 <= value < size:
+                lut[value] = cls
+    for value in encoding.ignore_values:
+        if 0 <= value < size:
+            lut[value] = IGNORE_INDEX
+    return lut
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of a uint8/uint16 array (bincount is much faster than np.unique here)."""
+    if values.dtype in (np.uint8, np.uint16):
+        return np.flatnonzero(np.bincount(values.ravel(), minlength=1))
+    return np.unique(values)
+
+
+def _read_mask_array(path: Path) -> np.ndarray:
+    """Raw stored mask values: (H, W) integers, or (H, W, 3) uint8 for colour masks. Palette indices kept."""
+    if not path.is_file():
+        raise ValueError(f"cannot read mask {path}: no such file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("P", "L", "I;16", "I;16B", "I;16L", "I", "1"):
+                # For 'P' masks the palette index is the class (e.g. Pascal VOC), so do not convert to RGB.
+                arr = np.asarray(img)
+                if img.mode == "1":
+                    arr = arr.astype(np.uint8)
+            elif img.mode in ("RGB", "RGBA"):
+                arr = np.asarray(img)[..., :3]
+            elif img.mode == "LA":
+                arr = np.asarray(img)[..., 0]
+            else:
+                raise ValueError(f"cannot read mask {path}: unsupported image mode {img.mode!r}")
+    except (OSError, SyntaxError, Image.DecompressionBombError) as err:
+        if path.suffix.lower() in _TIFF_SUFFIXES:
+            import tifffile
+
+            arr = np.asarray(tifffile.imread(path))
+        else:
+            raise ValueError(f"cannot read mask {path}: {err}; the file is corrupt or not an image") from err
+    if arr.dtype.kind not in "ui":
+        raise ValueError(f"mask {path} has non-integer pixel type {arr.dtype}; masks must store integers")
+    return arr
+
+
+def _format_values(values: Sequence[int] | np.ndarray, limit: int = 10) -> str:
+    vals = [int(v) for v in values]
+    text = ", ".join(str(v) for v in vals[:limit])
+    return text + (f", ... ({len(vals)} in total)" if len(vals) > limit else "")
+
+
+def read_mask(path: str | Path, encoding: MaskEncoding) -> np.ndarray:
+    """Read a mask file and return class indices as int64 (H, W); ignored pixels are IGNORE_INDEX.
+
+    Raises ValueError naming the file when a stored value (or colour) has no class.
+    """
+    path = Path(path)
+    raw = _read_mask_array(path)
+    if encoding.kind == "palette":
+        return _decode_palette(raw, encoding, path)
+    if raw.ndim == 3:
+        if (
+            raw.shape[2] == 3
+            and np.array_equal(raw[..., 0], raw[..., 1])
+            and np.array_equal(raw[..., 0], raw[..., 2])
+        ):
+            raw = raw[..., 0]  # gray stored as RGB: lossless to take one channel
+        else:
+            raise ValueError(
+                f"mask {path} is a colour image; use MaskEncoding(kind='palette', colors=...) for it"
+            )
+    if raw.dtype.kind == "i" and raw.size and int(raw.min()) < 0:
+        raise ValueError(f"mask {path} has negative values (min {int(raw.min())}); masks must be >= 0")
+    if encoding.kind == "binary":
+        return _decode_binary(raw, encoding, path)
+    if raw.dtype in (np.uint8, np.uint16):
+        lut = _lut_for(encoding, 256 if raw.dtype == np.uint8 else 65536)
+        present = _present(raw)
+        bad = present[lut[present] < 0]
+        out = lut[raw]
+    else:
+        present, inverse = np.unique(raw, return_inverse=True)
+        lut = _lut_for(encoding, int(present.max()) + 1 if present.size else 1)
+        classes = lut[present]
+        bad = present[classes < 0]
+        out = classes[inverse].reshape(raw.shape)
+    if bad.size:
+        what = "are not in the remap mapping" if encoding.kind == "remap" else "are outside the classes"
+        raise ValueError(
+            f"mask {path} has values {_format_values(bad)} that {what} (num_classes={encoding.num_classes}, "
+            f"valid 0..{encoding.num_classes - 1}, ignore_values={list(encoding.ignore_values)}); "
+            "fix the mask or the dataset's num_classes/encoding"
+        )
+    return out
+
+
+def _decode_binary(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndarray:
+    present = set(_present(raw).tolist()) - set(encoding.ignore_values)
+    if present <= {0, 1}:
+        high = 1
+    elif present <= {0, 255}:
+        high = 255
+    else:
+        raise ValueError(
+            f"binary mask {path} has values {_format_values(sorted(present))}; expected only 0/255 or only "
+            "0/1 (use kind='index' or 'remap' for other values)"
+        )
+    out = (raw == high).astype(np.int64)
+    if encoding.ignore_values:
+        out[np.isin(raw, encoding.ignore_values)] = IGNORE_INDEX
+    return out
+
+
+def _decode_palette(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndarray:
+    if raw.ndim != 3 or raw.shape[2] != 3 or raw.dtype != np.uint8:
+        raise ValueError(f"palette mask {path} must be an 8-bit RGB image, got shape {raw.shape} {raw.dtype}")
+    # Pack RGB into one int so each colour is a single value: 0xRRGGBB.
+    packed = (raw[..., 0].astype(np.int32) << 16) | (raw[..., 1].astype(np.int32) << 8) | raw[..., 2]
+    table: dict[int, int] = {}
+    assert encoding.colors is not None
+    for cls, (r, g, b) in encoding.colors.items():
+        table[(int(r) << 16) | (int(g) << 8) | int(b)] = int(cls)
+    for r, g, b in encoding.ignore_colors:
+        table[(int(r) << 16) | (int(g) << 8) | int(b)] = IGNORE_INDEX
+    present, inverse = np.unique(packed, return_inverse=True)
+    unknown = [int(p) for p in present if int(p) not in table]
+    if unknown:
+        colours = ", ".join(f"({p >> 16}, {(p >> 8) & 255}, {p & 255})" for p in unknown[:5])
+        raise ValueError(
+            f"palette mask {path} has colours {colours} that are not in the class colour table; add them to "
+            "colors= or ignore_colors="
+        )
+    classes = np.array([table[int(p)] for p in present], dtype=np.int64)
+    return classes[inverse].reshape(packed.shape)
+
+
+# ---------------------------------------------------------------------------------------------- normalising
+
+
+def normalize(image: np.ndarray, mean: Sequence[float] | float, std: Sequence[float] | float) -> np.ndarray:
+    """uint8 (H, W, C) -> float32 (C, H, W) computing ``(x / 255 - mean) / std`` per channel."""
+    if image.ndim != 3:
+        raise ValueError(f"normalize expects an (H, W, C) image, got shape {image.shape}")
+    channels = image.shape[2]
+    mean_arr = np.asarray(mean, dtype=np.float32).reshape(-1)
+    std_arr = np.asarray(std, dtype=np.float32).reshape(-1)
+    if mean_arr.size not in (1, channels) or std_arr.size not in (1, channels):
+        raise ValueError(
+            f"mean/std have {mean_arr.size}/{std_arr.size} values but the image has {channels} channels; "
+            "give one value per channel"
+        )
+    mean_arr = np.broadcast_to(mean_arr, (channels,))
+    std_arr = np.broadcast_to(std_arr, (channels,))
+    if np.any(std_arr <= 0):
+        raise ValueError(f"std must be > 0, got {list(std_arr)}")
+    x = image.astype(np.float32).transpose(2, 0, 1) * np.float32(1.0 / 255.0)
+    return np.ascontiguousarray((x - mean_arr[:, None, None]) / std_arr[:, None, None], dtype=np.float32)

@@ -1,0 +1,273 @@
+"""Joint image/mask(/weight map) augmentation.
+
+Geometric and photometric augmentations come from albumentations 2.0.8. Masks (and weight maps) always use
+nearest-neighbour sampling, so they only ever contain the original class values plus IGNORE_INDEX where a
+crop had to pad.
+
+The U-Net paper's elastic deformation is written by hand (:func:`elastic_deform`): the paper draws random
+displacement vectors on a *coarse 3x3 grid* (std 10 px) and interpolates them bicubically to a smooth dense
+field. albumentations' ``ElasticTransform`` instead smooths a per-pixel random field with a Gaussian
+(Simard et al. 2003), which gives a different deformation statistic and cannot express the paper's scheme.
+
+Like albumentations, this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import albumentations as A
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from unetkit.constants import IGNORE_INDEX
+
+logger = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------------------------------ elastic (paper)
+
+
+def random_displacement_field(
+    shape: tuple[int, int], rng: np.random.Generator, grid_size: int = 3, sigma: float = 10.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense displacement field (dy, dx), each float64 (H, W), as in the U-Net paper.
+
+    Displacements are drawn from N(0, sigma^2) (pixels) on a ``grid_size`` x ``grid_size`` grid whose outer
+    points sit on the image corners, then interpolated with a cubic spline (order 3, which passes through the
+    grid values) to every pixel.
+    Returns:
+        (dy, dx): displacement along rows and columns, (H, W) each.
+    """
+    height, width = shape
+    if grid_size < 2:
+        raise ValueError(f"grid_size must be >= 2, got {grid_size}")
+    coarse = rng.normal(0.0, sigma, size=(2, grid_size, grid_size))
+    rows = np.linspace(0.0, grid_size - 1, height)
+    cols = np.linspace(0.0, grid_size - 1, width)
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    dense = [ndimage.map_coordinates(c, [rr, cc], order=3, mode="nearest") for c in coarse]
+    return dense[0], dense[1]
+
+
+def elastic_deform(
+    image: np.ndarray,
+    mask: np.ndarray,
+    weight: np.ndarray | None,
+    rng: np.random.Generator,
+    grid_size: int = 3,
+    sigma: float = 10.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Warp image (H, W, C) uint8 bicubically and mask/weight (H, W) with nearest, using one shared field.
+
+    Out-of-image samples are reflected at the border (``mode="reflect"``) for all three, so they stay aligned.
+    """
+    dy, dx = random_displacement_field(image.shape[:2], rng, grid_size, sigma)
+    rr, cc = np.meshgrid(np.arange(image.shape[0]), np.arange(image.shape[1]), indexing="ij")
+    coords = np.stack([rr + dy, cc + dx])
+    warped = np.empty_like(image)
+    for ch in range(image.shape[2]):
+        out = ndimage.map_coordinates(image[..., ch].astype(np.float32), coords, order=3, mode="reflect")
+        warped[..., ch] = np.clip(np.rint(out), 0, 255).astype(image.dtype)
+    new_mask = ndimage.map_coordinates(mask, coords, order=0, mode="reflect")
+    new_weight = None if weight is None else ndimage.map_coordinates(weight, coords, order=0, mode="reflect")
+    return warped, new_mask, new_weight
+
+
+# -------------------------------------------------------------------------------------------------- helpers
+
+
+def pad_to_size(
+    image: np.ndarray, mask: np.ndarray, weight: np.ndarray | None, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Pad (centred) to at least ``size``: image reflected, mask IGNORE_INDEX, weight 0.
+
+    Hand-written because albumentations' padding uses the same border mode for image and mask; a reflected
+    mask would train on mirrored labels that the annotators never drew.
+    """
+    height, width = mask.shape
+    ph, pw = max(size[0] - height, 0), max(size[1] - width, 0)
+    if ph == 0 and pw == 0:
+        return image, mask, weight
+    pads = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
+    image = np.pad(image, (*pads, (0, 0)), mode="reflect" if min(height, width) > 1 else "edge")
+    mask = np.pad(mask, pads, mode="constant", constant_values=IGNORE_INDEX)
+    if weight is not None:
+        weight = np.pad(weight, pads, mode="constant", constant_values=0)
+    return image, mask, weight
+
+
+class _RandomRotate90KeepShape(A.RandomRotate90):
+    """RandomRotate90 that only rotates by 0 or 180 degrees on non-square inputs.
+
+    A 90-degree turn swaps H and W, which would break batching of non-square images (e.g. CamVid 256x192).
+    """
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        shape = params["shape"]
+        if shape[0] != shape[1] and params.get("factor", 0) % 2 == 1:
+            return {"factor": (params["factor"] + 1) % 4}
+        return {}
+
+
+@dataclass
+class _Stages:
+    pre: A.Compose | None  # scale (changes the size)
+    crop_size: tuple[int, int] | None
+    post: A.Compose | None  # crop, flips, rot90, colour
+    elastic: bool
+    elastic_grid: int
+    elastic_sigma: float
+
+
+class JointTransform:
+    """Callable ``(image uint8 (H, W, C), mask int64 (H, W), weight float32 (H, W) | None)
+    -> (image, mask int64, weight | None)``; one random draw moves all of them the same way."""
+
+    def __init__(self, stages: _Stages, seed: int | None = None) -> None:
+        self._stages = stages
+        self.reseed(seed)
+
+    @property
+    def is_identity(self) -> bool:
+        s = self._stages
+        return s.pre is None and s.post is None and s.crop_size is None and not s.elastic
+
+    def reseed(self, seed: int | None) -> None:
+        """Restart all random streams from ``seed`` (None: fresh OS entropy). Data loader workers call this
+        so that forked workers do not repeat each other's augmentations."""
+        seq = np.random.SeedSequence(seed)
+        s_pre, s_post, s_el = (int(c.generate_state(1)[0]) for c in seq.spawn(3))
+        if self._stages.pre is not None:
+            self._stages.pre.set_random_seed(s_pre)
+        if self._stages.post is not None:
+            self._stages.post.set_random_seed(s_post)
+        self._rng = np.random.default_rng(s_el)
+
+    def __call__(
+        self, image: np.ndarray, mask: np.ndarray, weight: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        if image.ndim != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be uint8 (H, W, C), got {image.dtype} {image.shape}")
+        if mask.shape != image.shape[:2] or (weight is not None and weight.shape != mask.shape):
+            raise ValueError(
+                f"image {image.shape[:2]}, mask {mask.shape} and weight "
+                f"{None if weight is None else weight.shape} must have the same height and width"
+            )
+        if self.is_identity:
+            return image, mask.astype(np.int64, copy=False), weight
+        if mask.size and (int(mask.min()) < 0 or int(mask.max()) > 255):
+            raise ValueError(
+                f"mask values must lie in 0..255 (classes and IGNORE_INDEX), got {mask.min()}..{mask.max()}"
+            )
+        # cv2 has no int64 support; classes < 255 and IGNORE_INDEX = 255 all fit in uint8.
+        m8 = mask.astype(np.uint8)
+        w = None if weight is None else weight.astype(np.float32, copy=False)
+        s = self._stages
+        if s.pre is not None:
+            image, m8, w = self._apply(s.pre, image, m8, w)
+        if s.crop_size is not None:
+            image, m8, w = pad_to_size(image, m8, w, s.crop_size)
+        if s.post is not None:
+            image, m8, w = self._apply(s.post, image, m8, w)
+        if s.elastic:
+            image, m8, w = elastic_deform(image, m8, w, self._rng, s.elastic_grid, s.elastic_sigma)
+        return (
+            np.ascontiguousarray(image),
+            m8.astype(np.int64),
+            None if w is None else np.ascontiguousarray(w),
+        )
+
+    @staticmethod
+    def _apply(
+        compose: A.Compose, image: np.ndarray, mask: np.ndarray, weight: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        data: dict[str, np.ndarray] = {"image": image, "mask": mask}
+        if weight is not None:
+            data["weight"] = weight
+        out = compose(**data)
+        img = out["image"]
+        if img.ndim == 2:  # some cv2 ops drop a singleton channel axis
+            img = img[..., None]
+        return img, out["mask"], out.get("weight")
+
+
+def build_transforms(
+    train: bool,
+    crop_size: tuple[int, int] | int | None = None,
+    flips: bool = True,
+    rot90: bool = True,
+    scale: tuple[float, float] | None = (0.8, 1.2),
+    color: bool = True,
+    elastic: bool = False,
+    elastic_grid: int = 3,
+    elastic_sigma: float = 10.0,
+    brightness: float = 0.2,
+    contrast: float = 0.2,
+    gamma: tuple[int, int] = (80, 120),
+    seed: int | None = None,
+) -> JointTransform:
+    """Training or evaluation transform.
+
+    Training order: random scale -> pad (if smaller than the crop) -> random crop -> flips -> rot90 ->
+    brightness/contrast/gamma -> elastic (paper, on the crop). Evaluation (``train=False``) is the identity:
+    full images, no crop, so metrics see every pixel.
+
+    Args:
+        crop_size: (H, W) or int of the random training crop; None keeps the full image.
+        scale: (min, max) zoom factor range, or None; only used with ``crop_size`` (fixed output size).
+        elastic: U-Net paper deformation, coarse ``elastic_grid`` grid with std ``elastic_sigma`` px.
+        seed: seed for reproducible augmentation (None: random).
+    """
+    if not train:
+        return JointTransform(_Stages(None, None, None, False, elastic_grid, elastic_sigma), seed)
+    if isinstance(crop_size, int):
+        crop_size = (crop_size, crop_size)
+    if crop_size is not None:
+        if len(crop_size) != 2 or min(crop_size) < 1:
+            raise ValueError(f"crop_size must be (H, W) with positive sizes, got {crop_size!r}")
+        crop_size = (int(crop_size[0]), int(crop_size[1]))
+    pre = None
+    if scale is not None and crop_size is None:
+        # Without a crop back to a fixed size, zooming would give every sample a different size (no batching).
+        logger.info("scale augmentation needs crop_size; it is skipped for full-image training")
+        scale = None
+    if scale is not None:
+        lo, hi = float(scale[0]), float(scale[1])
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale must be (min, max) with 0 < min <= max, got {scale!r}")
+        # albumentations samples the factor as 1 + U(scale_limit).
+        pre = A.Compose(
+            [A.RandomScale(scale_limit=(lo - 1.0, hi - 1.0), interpolation=cv2.INTER_LINEAR, p=1.0)],
+            additional_targets={"weight": "mask"},
+            mask_interpolation=cv2.INTER_NEAREST,
+        )
+    ops: list[Any] = []
+    if crop_size is not None:
+        ops.append(A.RandomCrop(height=crop_size[0], width=crop_size[1], p=1.0))
+    if flips:
+        ops += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
+    if rot90:
+        ops.append(_RandomRotate90KeepShape(p=1.0))
+    if color:
+        ops += [
+            A.RandomBrightnessContrast(brightness_limit=brightness, contrast_limit=contrast, p=0.5),
+            A.RandomGamma(gamma_limit=gamma, p=0.5),
+        ]
+    post = (
+        A.Compose(ops, additional_targets={"weight": "mask"}, mask_interpolation=cv2.INTER_NEAREST)
+        if ops
+        else None
+    )
+    return JointTransform(_Stages(pre, crop_size, post, elastic, elastic_grid, elastic_sigma), seed)
+
+
+def check_crop_size(crop_size: Sequence[int] | None, divisor: int) -> None:
+    """Raise ValueError unless both crop sides are multiples of ``divisor`` (e.g. 2**depth for a U-Net)."""
+    if crop_size is not None and any(int(s) % divisor for s in crop_size):
+        raise ValueError(
+            f"crop_size {tuple(crop_size)} must be divisible by {divisor} (2**depth of the U-Net)"
+        )

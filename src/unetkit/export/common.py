@@ -1,0 +1,194 @@
+"""Shared pieces of the exporters: result record, valid sample sizes, atomic file writes, verification."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SIZE = 64  # sample side (px) when the model has no size constraint
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote and how well it agrees with eager PyTorch.
+
+    ``max_abs_diff`` is measured on a random input of ``verify_shape`` (a different batch and, where the
+    model allows it, a different height/width than ``sample_shape``); ``None`` when verification was off.
+    """
+
+    path: Path
+    config_path: Path
+    format: str
+    exporter: str
+    sample_shape: tuple[int, ...]
+    verify_shape: tuple[int, ...] | None
+    max_abs_diff: float | None
+    dynamic_axes: list[str]
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SampleSizes:
+    """Trace size and a different size for verification, each (H, W); ``dynamic_hw`` False for fixed-size models."""
+
+    sample: tuple[int, int]
+    verify: tuple[int, int]
+    dynamic_hw: bool
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    h, w = value
+    return (int(h), int(w))
+
+
+def fixed_size(model: nn.Module) -> tuple[int, int] | None:
+    """(H, W) of a model that accepts one size only (``fixed_input_size``, or ``input_size`` as fallback)."""
+    for attr in ("fixed_input_size", "input_size"):
+        value = getattr(model, attr, None)
+        if isinstance(value, int) or (isinstance(value, (tuple, list)) and len(value) == 2):
+            return _pair(value)
+    return None
+
+
+def valid_sizes(model: nn.Module, max_size: int) -> list[int] | None:
+    """Accepted sides in ``[1, max_size]`` of a model with an ``output_size(side)`` method, else ``None``.
+
+    ``unet_original`` raises ``ValueError`` from ``output_size`` for invalid sides; probing is a cheap pure
+    computation and keeps this module free of per-architecture imports.
+    """
+    output_size = getattr(model, "output_size", None)
+    if not callable(output_size):
+        return None
+    sizes = []
+    for side in range(1, max_size + 1):
+        try:
+            output_size(side)
+        except ValueError:
+            continue
+        sizes.append(side)
+    return sizes
+
+
+def pick_sizes(model: nn.Module, size: int | tuple[int, int] | None = None) -> SampleSizes:
+    """Valid (H, W) sizes to trace and to verify ``model`` with.
+
+    * fixed-size models (``fcn_reshape``: ``fixed_input_size``) -> that size for both, static H/W;
+    * models with restricted sides (``unet_original``: ``output_size`` raises for invalid ones) -> the valid
+      side nearest ``size`` and the next two larger valid sides;
+    * otherwise multiples of ``model.size_divisor`` (1 when absent) at or above ``size`` (default 64); the
+      verify size is non-square, and for ``size_divisor == 1`` deliberately not a power-of-two multiple so
+      internal padding paths run.
+    """
+    fixed = fixed_size(model)
+    if fixed is not None:
+        return SampleSizes(fixed, fixed, dynamic_hw=False)
+    want = _pair(size if size is not None else DEFAULT_SIZE)
+    limit = 4 * max(want) + 64
+    valid = valid_sizes(model, limit)
+    if valid is not None:
+        if len(valid) < 3:
+            raise ValueError(
+                f"{type(model).__name__} accepts fewer than three input sides up to {limit}: {valid}."
+            )
+        h, w = (min(valid, key=lambda s, t=t: (abs(s - t), s)) for t in want)
+        bigger = [s for s in valid if s > max(h, w)] or valid[-2:]
+        return SampleSizes((h, w), (bigger[0], bigger[min(1, len(bigger) - 1)]), dynamic_hw=True)
+    d = int(getattr(model, "size_divisor", 1) or 1)
+    h, w = (max(d, -(-s // d) * d) for s in want)  # round up to a multiple of d
+    verify = (h + 7, w + 13) if d == 1 else (h + d, w + 2 * d)
+    return SampleSizes((h, w), verify, dynamic_hw=True)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Device of the first parameter or buffer (CPU for a parameter-free model)."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Temporarily switch to eval mode (exports must capture inference behaviour) and restore afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+@contextlib.contextmanager
+def atomic_output(final: Path) -> Iterator[Path]:
+    """Yield a temp path next to ``final``; renamed onto ``final`` only if the block finishes.
+
+    On any error the temp file is removed, so a failed or refused export leaves no file behind.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def eager_output(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Reference logits (N, K, H', W') from eager PyTorch as float32 NumPy."""
+    with torch.no_grad():
+        out = model(x.to(model_device(model)))
+    return out.detach().float().cpu().numpy()
+
+
+def max_abs_diff(reference: np.ndarray, candidate: np.ndarray, what: str) -> float:
+    """Largest absolute difference; shape disagreement is itself an error (the export is wrong)."""
+    if reference.shape != candidate.shape:
+        raise ValueError(
+            f"{what} output shape {candidate.shape} differs from PyTorch {reference.shape}; "
+            "the export baked in the trace size and cannot be used."
+        )
+    return float(np.max(np.abs(reference.astype(np.float64) - candidate.astype(np.float64))))
+
+
+def check_agreement(diff: float, atol: float, what: str, shape: tuple[int, ...]) -> None:
+    """Refuse an export whose outputs differ from PyTorch by more than ``atol``."""
+    if not np.isfinite(diff) or diff > atol:
+        raise ValueError(
+            f"{what} disagrees with PyTorch on a random input of shape {shape}: max abs diff {diff:.3g} > "
+            f"atol {atol:g}; export refused and no file written (raise --atol only if this is acceptable)."
+        )
+
+
+def make_sample(
+    model: nn.Module,
+    config: Any,
+    sample_size: tuple[int, int, int, int] | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """Random trace input (N, C, H, W): ``sample_size`` or (1, C, 64, 64), H/W moved to a size the model accepts."""
+    channels = int(config.in_channels)
+    if sample_size is None:
+        n, hw = 1, None
+    else:
+        if len(sample_size) != 4 or int(sample_size[1]) != channels:
+            raise ValueError(
+                f"sample_size must be (N, {channels}, H, W) for this {channels}-channel model, got {sample_size}."
+            )
+        n, hw = int(sample_size[0]), (int(sample_size[2]), int(sample_size[3]))
+    sizes = pick_sizes(model, hw)
+    return torch.randn(n, channels, *sizes.sample, device=device)

@@ -1,0 +1,253 @@
+"""ONNX export with dynamic batch/height/width, verified against eager PyTorch with onnxruntime.
+
+Exporter choice (measured with torch 2.13, onnxscript 0.7, onnxruntime 1.31): the default ``"auto"`` uses the
+``torch.export``-based exporter (``dynamo=True``) with ``Dim.AUTO`` dynamic shapes. ``Dim.AUTO`` lets
+``torch.export`` infer the divisibility constraints of U-Nets (H, W multiples of ``2**depth``) instead of
+failing on them, and marks an axis static only where the model really fixes it (``fcn_reshape``). If the
+dynamo exporter raises, ``"auto"`` falls back to the legacy TorchScript-based exporter (``dynamo=False``,
+deprecated since torch 2.9 but ~10x faster and still maintained) with ``dynamic_axes``; the result records
+which one ran. Either way the file is only kept after onnxruntime reproduced PyTorch on an input of another
+size and batch than the trace sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from unetkit.export.common import (
+    ExportResult,
+    SampleSizes,
+    atomic_output,
+    check_agreement,
+    eager_output,
+    eval_mode,
+    make_sample,
+    max_abs_diff,
+    model_device,
+    pick_sizes,
+)
+from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+from unetkit.options import look_up_option
+
+logger = logging.getLogger(__name__)
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+OPTIMIZED_ONNX_NAME = "model.optimized.onnx"
+EXPORTERS = ("auto", "dynamo", "legacy")
+AUTO_ORDER = ("legacy", "dynamo")
+_AXES = {0: "batch", 2: "height", 3: "width"}
+
+
+def _export_dynamo(model: nn.Module, sample: torch.Tensor, path: Path, opset: int, dynamic_hw: bool) -> None:
+    from torch.export import Dim
+
+    axes: dict[int, Any] = {0: Dim.AUTO}
+    if dynamic_hw:
+        axes.update({2: Dim.AUTO, 3: Dim.AUTO})
+    program = torch.onnx.export(
+        model,
+        (sample,),
+        dynamo=True,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        opset_version=opset,
+        dynamic_shapes=({**axes},),
+        verbose=False,
+    )
+    if program is None:  # only None when f= is given; keeps mypy and future APIs honest
+        raise RuntimeError("torch.onnx.export(dynamo=True) returned no ONNXProgram")
+    # One self-contained file: the onnxruntime predictor loads model.onnx alone (U-Nets are far below 2 GB).
+    program.save(str(path), external_data=False)
+
+
+def _export_legacy(model: nn.Module, sample: torch.Tensor, path: Path, opset: int, dynamic_hw: bool) -> None:
+    in_axes = dict(_AXES) if dynamic_hw else {0: "batch"}
+    # Output H/W get their own names: valid-convolution U-Nets return smaller maps than their input.
+    out_axes = {0: "batch", 2: "out_height", 3: "out_width"} if dynamic_hw else {0: "batch"}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*legacy TorchScript.*")
+        torch.onnx.export(
+            model,
+            (sample,),
+            str(path),
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            dynamic_axes={INPUT_NAME: in_axes, OUTPUT_NAME: out_axes},
+        )
+
+
+def _onnx_dynamic_axes(path: Path) -> tuple[list[str], int]:
+    """Names of the input axes left symbolic in the saved graph, and its ai.onnx opset."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    names = ["batch", "channels", "height", "width"]
+    dynamic = [names[i] for i, d in enumerate(dims) if i < len(names) and not d.HasField("dim_value")]
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), -1)
+    return dynamic, int(opset)
+
+
+def run_onnxruntime(path: Path, x: np.ndarray) -> np.ndarray:
+    """Logits of the ONNX model at ``path`` for ``x`` (N, C, H, W) float32 on onnxruntime's CPU provider."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        (out,) = session.run([OUTPUT_NAME], {INPUT_NAME: x})
+    except Exception as exc:  # onnxruntime raises its own untyped errors (Fail, InvalidArgument, ...)
+        raise ValueError(f"onnxruntime could not run {path.name} on shape {x.shape}: {exc}") from exc
+    return np.asarray(out)
+
+
+def _save_ort_optimized(src: Path, dst: Path) -> None:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # BASIC only: extended/all levels insert CPU-specific fused kernels, which would tie the file to one
+    # provider; basic (constant folding, redundant node removal) stays portable.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(dst)
+    ort.InferenceSession(str(src), options, providers=["CPUExecutionProvider"])
+
+
+def _attempt(
+    model: nn.Module,
+    config: ModelConfig,
+    exporter: str,
+    sample: torch.Tensor,
+    sizes: SampleSizes,
+    tmp: Path,
+    opset: int,
+    dynamic: bool,
+    verify: bool,
+    atol: float,
+) -> tuple[list[str], int, tuple[int, ...] | None, float | None]:
+    """Export with one exporter into ``tmp`` and verify it: (dynamic axes, opset, verify shape, diff)."""
+    dynamic_hw = dynamic and sizes.dynamic_hw
+    tmp.unlink(missing_ok=True)
+    if exporter == "dynamo":
+        _export_dynamo(model, sample, tmp, opset, dynamic_hw)
+    else:
+        _export_legacy(model, sample, tmp, opset, dynamic_hw)
+    axes, saved_opset = _onnx_dynamic_axes(tmp)
+    hw_dynamic = {"height", "width"} <= set(axes)
+    if dynamic_hw and not hw_dynamic:
+        logger.warning("the %s exporter fixed H/W of %r to %s", exporter, config.architecture, sizes.sample)
+    if not verify:
+        return axes, saved_opset, None, None
+    hw = sizes.verify if hw_dynamic else sizes.sample
+    verify_shape = (2 if "batch" in axes else int(sample.shape[0]), config.in_channels, *hw)
+    x = torch.randn(*verify_shape)
+    diff = max_abs_diff(eager_output(model, x), run_onnxruntime(tmp, x.numpy()), "onnxruntime")
+    check_agreement(diff, atol, f"ONNX export ({exporter} exporter) of {config.architecture!r}", verify_shape)
+    return axes, saved_opset, verify_shape, diff
+
+
+def export_onnx(
+    model: nn.Module,
+    config: ModelConfig,
+    out_dir: str | Path,
+    opset: int = 17,
+    dynamic: bool = True,
+    verify: bool = True,
+    atol: float = 1e-4,
+    sample_size: tuple[int, int, int, int] | None = None,
+    exporter: str = "auto",
+    optimize: bool = False,
+) -> ExportResult:
+    """Write ``out_dir/model.onnx`` (+ ``config.json``) with dynamic batch and, where possible, H/W axes.
+
+    ``sample_size`` (N, C, H, W) is the trace input; default ``(1, C, 64, 64)`` moved to a size the model
+    accepts (see :func:`unetkit.export.common.pick_sizes`). With ``verify`` the graph is run by onnxruntime on
+    a random input with another batch and H/W; if the max abs difference to eager PyTorch exceeds ``atol``
+    the export is refused: ``ValueError`` and no ``model.onnx`` left behind. ``exporter="auto"`` tries the
+    legacy exporter, then dynamo (see the module docstring); ``"legacy"``/``"dynamo"`` force one.
+    ``optimize`` also writes ``model.optimized.onnx`` (onnxruntime basic graph optimisations), verified too.
+    """
+    exporter = look_up_option(exporter, EXPORTERS, name="ONNX exporter")
+    if atol < 0:
+        raise ValueError(f"atol must be >= 0, got {atol}.")
+    out_dir = Path(out_dir)
+    final = out_dir / ONNX_NAME
+    candidates = list(AUTO_ORDER) if exporter == "auto" else [exporter]
+    start = time.perf_counter()
+    with eval_mode(model):
+        sample = make_sample(model, config, sample_size, model_device(model))
+        sizes = pick_sizes(model, (sample.shape[2], sample.shape[3]))
+        errors: list[str] = []
+        with atomic_output(final) as tmp:
+            for used in candidates:
+                try:
+                    axes, saved_opset, verify_shape, diff = _attempt(
+                        model, config, used, sample, sizes, tmp, opset, dynamic, verify, atol
+                    )
+                    break
+                except Exception as exc:
+                    if len(candidates) == 1:
+                        raise
+                    logger.warning("%s ONNX exporter failed for %r: %s", used, config.architecture, exc)
+                    errors.append(f"{used}: {exc}")
+            else:
+                raise ValueError(
+                    f"ONNX export of {config.architecture!r} failed with every exporter: "
+                    + " | ".join(errors)
+                )
+            extra: dict[str, Any] = {"opset": saved_opset, "failed_exporters": errors}
+            if optimize:
+                extra.update(_optimize(tmp, out_dir / OPTIMIZED_ONNX_NAME, model, verify_shape, atol, config))
+    config_path = config.save(out_dir / CONFIG_NAME)
+    seconds = time.perf_counter() - start
+    logger.info(
+        "exported %s to %s with the %s exporter in %.1f s (max abs diff %s)",
+        config.architecture,
+        final,
+        used,
+        seconds,
+        diff,
+    )
+    return ExportResult(
+        path=final,
+        config_path=config_path,
+        format="onnx",
+        exporter=used,
+        sample_shape=tuple(sample.shape),
+        verify_shape=verify_shape,
+        max_abs_diff=diff,
+        dynamic_axes=axes,
+        seconds=seconds,
+        extra=extra,
+    )
+
+
+def _optimize(
+    src: Path,
+    dst: Path,
+    model: nn.Module,
+    verify_shape: tuple[int, ...] | None,
+    atol: float,
+    config: ModelConfig,
+) -> dict[str, Any]:
+    """Write the onnxruntime-optimised copy of ``src`` to ``dst`` (verified when ``verify_shape`` is set)."""
+    info: dict[str, Any] = {"optimized_path": dst}
+    with atomic_output(dst) as tmp:
+        _save_ort_optimized(src, tmp)
+        if verify_shape is not None:
+            x = torch.randn(*verify_shape)
+            diff = max_abs_diff(
+                eager_output(model, x), run_onnxruntime(tmp, x.numpy()), "optimised onnxruntime"
+            )
+            check_agreement(diff, atol, f"optimised ONNX of {config.architecture!r}", verify_shape)
+            info["optimized_max_abs_diff"] = diff
+    return info

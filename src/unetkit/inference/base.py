@@ -1,0 +1,270 @@
+"""Torch-free prediction pipeline shared by :class:`~unetkit.inference.predictor.Predictor` (PyTorch) and
+:class:`~unetkit.inference.ort_backend.OrtPredictor` (onnxruntime).
+
+uint8 image (H, W, C) -> normalise -> [TTA: transformed copies] -> pad/tile (:func:`tile_inference`) ->
+logits (K, H, W) -> probabilities -> class mask. Backends only supply ``_predict_batch`` (a float32 batch of
+tiles to logits) and the network's :class:`ModelGeometry`. This module must never import torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from unetkit.data.io import normalize
+from unetkit.inference.tiling import (
+    BLEND_MODES,
+    DEFAULT_OVERLAP,
+    PAD_MODES,
+    ProgressFn,
+    tile_inference,
+)
+from unetkit.inference.tta import probs_to_logits, resolve_tta, softmax_, tta_probs
+from unetkit.io.model_config import ModelConfig
+from unetkit.options import look_up_option
+
+logger = logging.getLogger(__name__)
+
+_DOUBLE_CONV_LOSS = 4  # two valid 3x3 convolutions per level
+
+
+@dataclass(frozen=True)
+class ModelGeometry:
+    """What the tiler must know about a network's input/output sizes.
+
+    Attributes:
+        size_divisor: padded nets: input sides must be multiples of it (1 = any size).
+        border: unpadded nets: context pixels lost per side (output = input - 2 * border); 0 for padded nets.
+        grid: unpadded nets: tile origins must be multiples of it (the pooling period ``2 ** depth``).
+        fixed_input_size: (H, W) for nets that accept a single size (``fcn_reshape``), else None.
+        input_for_output: unpadded nets: smallest valid input side whose output side is >= n.
+    """
+
+    size_divisor: int = 1
+    border: int = 0
+    grid: int = 1
+    fixed_input_size: tuple[int, int] | None = None
+    input_for_output: Callable[[int], int] | None = None
+
+    def input_side(self, output_side: int) -> int:
+        """Smallest valid input side that yields at least ``output_side`` output pixels."""
+        if self.input_for_output is not None:
+            return int(self.input_for_output(output_side))
+        return math.ceil((output_side + 2 * self.border) / self.size_divisor) * self.size_divisor
+
+
+def _unet_original_output(size: int, depth: int) -> int | None:
+    # Torch-free twin of unetkit.models.unet_original's size simulation (that module imports torch and the
+    # onnxruntime path must not); tests/inference check both agree.
+    for _ in range(depth):
+        size -= _DOUBLE_CONV_LOSS
+        if size < 2 or size % 2:
+            return None
+        size //= 2
+    size -= _DOUBLE_CONV_LOSS
+    for _ in range(depth):
+        if size < 1:
+            return None
+        size = 2 * size - _DOUBLE_CONV_LOSS
+    return size if size >= 1 else None
+
+
+def unet_original_geometry(depth: int = 4) -> ModelGeometry:
+    """Geometry of the unpadded 2015 U-Net with ``depth`` poolings, computed without torch."""
+    step = 2**depth
+    smallest = next(
+        step * (b + 4) - 4 for b in range(1, 10_000) if _unet_original_output(step * (b + 4) - 4, depth)
+    )
+    out_smallest = _unet_original_output(smallest, depth)
+    if out_smallest is None:  # unreachable: smallest was chosen valid
+        raise RuntimeError(f"no valid input size for depth {depth}")
+    border = (smallest - out_smallest) // 2
+
+    def input_for_output(n: int) -> int:
+        shortfall = n - out_smallest
+        return smallest + max(0, -(-shortfall // step)) * step
+
+    return ModelGeometry(size_divisor=step, border=border, grid=step, input_for_output=input_for_output)
+
+
+def geometry_from_config(config: ModelConfig) -> ModelGeometry:
+    """Geometry for a model known only by its config (the onnxruntime path, no torch model to ask).
+
+    ``config.extra["geometry"]`` (``size_divisor``, ``border``, ``grid``, ``fixed_input_size``) wins when an
+    exporter wrote it; otherwise ``unet_original`` is computed from its depth and other architectures are
+    padded to ``2 ** depth`` (``depth`` from ``model_kwargs``, default 5): padding to a multiple of a
+    larger power of two than needed is harmless for a padded net.
+    """
+    kwargs = config.model_kwargs
+    depth = int(kwargs.get("depth", 4))
+    if config.architecture.lower() == "unet_original":
+        return unet_original_geometry(depth)
+    extra = config.extra.get("geometry") if isinstance(config.extra, dict) else None
+    if isinstance(extra, dict):
+        fixed = extra.get("fixed_input_size")
+        return ModelGeometry(
+            size_divisor=int(extra.get("size_divisor", 1)),
+            border=int(extra.get("border", 0)),
+            grid=int(extra.get("grid", 1)),
+            fixed_input_size=(int(fixed[0]), int(fixed[1])) if fixed else None,
+        )
+    fixed = kwargs.get("input_size")
+    if fixed is not None:
+        pair = (int(fixed), int(fixed)) if isinstance(fixed, int) else (int(fixed[0]), int(fixed[1]))
+        return ModelGeometry(fixed_input_size=pair)
+    return ModelGeometry(size_divisor=2 ** int(kwargs.get("depth", 5)))
+
+
+def mask_from_probs(probs: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
+    """Class index per pixel from (K, H, W) probabilities: argmax (K > 1) or ``p > 0.5`` (K == 1).
+
+    Returns uint8 (H, W) for K <= 256 (int32 otherwise), computed in row chunks: ``np.argmax`` would return
+    int64, 8 bytes per pixel, 512 MB for an 8192 x 8192 image.
+    """
+    k, h, w = probs.shape
+    dtype = np.uint8 if k <= 256 else np.int32
+    mask = np.empty((h, w), dtype=dtype)
+    for r in range(0, h, rows_per_chunk):
+        block = probs[:, r : r + rows_per_chunk]
+        mask[r : r + rows_per_chunk] = (block[0] > 0.5) if k == 1 else block.argmax(axis=0)
+    return mask
+
+
+class BasePredictor:
+    """Image -> logits / probabilities / mask; subclasses implement :meth:`_predict_batch`.
+
+    Args:
+        config: the model's :class:`ModelConfig` (mean/std, channels, classes).
+        geometry: the network's :class:`ModelGeometry`.
+        tile_size: input tile side (int or (H, W)); None = one pass over the whole image, padded to the
+            model's size divisor (unpadded nets: to a valid size with mirrored context).
+        overlap: tile overlap fraction in [0, 1).
+        blend: "gaussian" or "uniform" tile blending.
+        batch_size: tiles per forward pass.
+        tta: False, True (8 dihedral transforms), "flips" or a list of transform names.
+        pad_mode: how pixels outside the image are read ("reflect" = mirror).
+        progress: optional ``progress(tiles_done, tiles_total)`` callback, called per image pass.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        geometry: ModelGeometry,
+        tile_size: int | Sequence[int] | None = None,
+        overlap: float = DEFAULT_OVERLAP,
+        blend: str = "gaussian",
+        batch_size: int = 4,
+        tta: bool | str | Sequence[str] = False,
+        pad_mode: str = "reflect",
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.config = config
+        self.geometry = geometry
+        if tile_size is not None:
+            pair = (tile_size, tile_size) if isinstance(tile_size, int) else tuple(tile_size)
+            if len(pair) != 2 or any(int(s) < 1 for s in pair):
+                raise ValueError(f"tile_size must be a positive int or (H, W), got {tile_size!r}.")
+            tile_size = (int(pair[0]), int(pair[1]))
+        self.tile_size: tuple[int, int] | None = tile_size
+        if not 0.0 <= float(overlap) < 1.0:
+            raise ValueError(f"overlap must be >= 0 and < 1, got {overlap}.")
+        self.overlap = float(overlap)
+        self.blend = look_up_option(blend, BLEND_MODES, "blend mode")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}.")
+        self.batch_size = batch_size
+        self.tta = resolve_tta(tta)
+        self.pad_mode = look_up_option(pad_mode, PAD_MODES, "pad mode")
+        self.progress = progress
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    def _predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        """float32 (B, C, h, w) -> float32 logits (B, K, h', w')."""
+        raise NotImplementedError
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """uint8 (H, W, C) or (H, W) -> normalised float32 (C, H, W); checks the channel count."""
+        if not isinstance(image, np.ndarray):
+            raise TypeError(f"image must be a numpy array (H, W, C), got {type(image).__name__}.")
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.ndim != 3:
+            raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}.")
+        if image.shape[2] != self.config.in_channels:
+            raise ValueError(
+                f"image has {image.shape[2]} channels but the model expects {self.config.in_channels}; "
+                "convert the image (gray <-> RGB) first."
+            )
+        return normalize(image, self.config.mean, self.config.std)
+
+    def tile_plan(self, height: int, width: int) -> tuple[tuple[int, int], int]:
+        """(input tile (th, tw), grid) used for an image of ``height x width``."""
+        g = self.geometry
+        if g.fixed_input_size is not None:
+            return g.fixed_input_size, 1
+        # Never use a larger tile than one pass over the whole (padded) image needs.
+        whole = (g.input_side(height), g.input_side(width))
+        if self.tile_size is None:
+            tile = whole
+        else:
+            tile = (
+                min(g.input_side(max(self.tile_size[0] - 2 * g.border, 1)), whole[0]),
+                min(g.input_side(max(self.tile_size[1] - 2 * g.border, 1)), whole[1]),
+            )
+            if tile != self.tile_size and tile[0] < whole[0] and tile[1] < whole[1]:
+                logger.info("tile size %s rounded to %s (valid sizes of the network)", self.tile_size, tile)
+        return tile, (g.grid if g.border > 0 else 1)
+
+    def _logits_chw(self, x: np.ndarray) -> np.ndarray:
+        tile, grid = self.tile_plan(x.shape[1], x.shape[2])
+        return tile_inference(
+            x,
+            self._predict_batch,
+            tile,
+            overlap=self.overlap,
+            blend=self.blend,
+            batch_size=self.batch_size,
+            border=self.geometry.border,
+            pad_mode=self.pad_mode,
+            grid=grid,
+            progress=self.progress,
+        )
+
+    def predict_logits(self, image: np.ndarray) -> np.ndarray:
+        """float32 (K, H, W) logits. With TTA: log of the averaged probabilities (logit for K == 1)."""
+        x = self.preprocess(image)
+        if self.tta:
+            return probs_to_logits(tta_probs(x, self._logits_chw, self.tta))
+        return self._logits_chw(x)
+
+    def predict_probs(self, image: np.ndarray) -> np.ndarray:
+        """float32 (K, H, W) probabilities: softmax over classes (sigmoid when K == 1), TTA-averaged."""
+        if self.tta:
+            return tta_probs(self.preprocess(image), self._logits_chw, self.tta)
+        # One expression, no local: the normalised image is freed before the softmax runs (large images).
+        return softmax_(self._logits_chw(self.preprocess(image)))
+
+    def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(class mask (H, W) uint8 (int32 if K > 256), probabilities float32 (K, H, W))."""
+        probs = self.predict_probs(image)
+        return mask_from_probs(probs), probs
+
+    def describe(self) -> dict[str, Any]:
+        """Settings as a plain dict (for logs and result files)."""
+        return {
+            "architecture": self.config.architecture,
+            "tile_size": self.tile_size,
+            "overlap": self.overlap,
+            "blend": self.blend,
+            "batch_size": self.batch_size,
+            "tta": list(self.tta),
+            "border": self.geometry.border,
+        }

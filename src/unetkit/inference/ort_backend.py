@@ -1,0 +1,101 @@
+"""onnxruntime predictor: the same pipeline as the PyTorch one with only onnxruntime + numpy + pillow.
+
+Never imports torch (directly or through another unetkit module): deployment machines may not have it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unetkit.inference.base import BasePredictor, geometry_from_config
+from unetkit.inference.tiling import DEFAULT_OVERLAP, ProgressFn
+from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+
+
+class OrtPredictor(BasePredictor):
+    """Segment images with ``model_dir/model.onnx`` described by ``model_dir/config.json``.
+
+    Args:
+        model_dir: folder holding ``model.onnx`` and ``config.json`` (a run folder with ``model/`` works too).
+        providers: onnxruntime execution providers; None = CPU.
+        tile_size, overlap, blend, batch_size, tta, pad_mode, progress: see :class:`BasePredictor`.
+
+    Raises:
+        FileNotFoundError: a file is missing. ValueError: the ONNX model does not match the config.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        providers: Sequence[str] | None = None,
+        tile_size: int | Sequence[int] | None = None,
+        overlap: float = DEFAULT_OVERLAP,
+        blend: str = "gaussian",
+        batch_size: int = 4,
+        tta: bool | str | Sequence[str] = False,
+        pad_mode: str = "reflect",
+        progress: ProgressFn | None = None,
+    ) -> None:
+        folder = Path(model_dir)
+        if folder.is_file():
+            folder = folder.parent
+        if (folder / "model").is_dir() and not (folder / ONNX_NAME).exists():
+            folder = folder / "model"
+        for name in (ONNX_NAME, CONFIG_NAME):
+            if not (folder / name).is_file():
+                raise FileNotFoundError(
+                    f"{folder / name} not found; the onnxruntime backend needs a folder with {ONNX_NAME} and "
+                    f"{CONFIG_NAME} (write it with `unetkit export`)."
+                )
+        config = ModelConfig.load(folder / CONFIG_NAME)
+        super().__init__(
+            config,
+            geometry_from_config(config),
+            tile_size=tile_size,
+            overlap=overlap,
+            blend=blend,
+            batch_size=batch_size,
+            tta=tta,
+            pad_mode=pad_mode,
+            progress=progress,
+        )
+        import onnxruntime as ort
+
+        try:
+            self.session = ort.InferenceSession(
+                str(folder / ONNX_NAME), providers=list(providers) if providers else ["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
+            raise ValueError(f"{folder / ONNX_NAME}: onnxruntime cannot load it ({exc}).") from exc
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ValueError(f"{folder / ONNX_NAME}: expected one input, the model has {len(inputs)}.")
+        self.input_name = inputs[0].name
+        shape: list[Any] = list(inputs[0].shape)
+        # A model exported with a fixed batch dimension gets its tiles one batch-of-that-size at a time.
+        self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
+        if len(shape) == 4 and isinstance(shape[1], int) and shape[1] != config.in_channels:
+            raise ValueError(
+                f"{folder / ONNX_NAME} takes {shape[1]} channels but {CONFIG_NAME} says "
+                f"in_channels={config.in_channels}; the files do not belong together."
+            )
+        self.model_dir = folder
+
+    def _predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if self.fixed_batch is None or self.fixed_batch == batch.shape[0]:
+            return np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
+        # Fixed batch size: run chunks of that size, repeating the last tile to fill the final chunk.
+        n, fixed = batch.shape[0], self.fixed_batch
+        outs = []
+        for i in range(0, n, fixed):
+            chunk = batch[i : i + fixed]
+            if chunk.shape[0] < fixed:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - chunk.shape[0], axis=0)])
+            out = np.asarray(self.session.run(None, {self.input_name: chunk})[0], dtype=np.float32)
+            outs.append(out[: min(fixed, n - i)])
+        return np.concatenate(outs, axis=0)

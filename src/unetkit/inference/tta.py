@@ -1,0 +1,148 @@
+"""Test-time augmentation over the dihedral group D4 (flips and 90-degree rotations), in NumPy.
+
+TTA is applied to the *whole image* around the complete prediction pipeline (padding, tiling, cropping):
+``probs = mean_g g^-1(softmax(f(g(image))))``. Because the group is closed under composition, the TTA output
+of a rotated/flipped image is then exactly the rotated/flipped TTA output (for the full group), whatever the
+tiling does inside. Averaging happens in probability space (softmax/sigmoid first): averaging logits would
+let one confident view outvote the others by an unbounded margin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+# name -> (forward, inverse) on arrays whose last two axes are (H, W).
+_AXES = (-2, -1)
+
+
+def _rot(k: int) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: np.rot90(x, k, axes=_AXES)
+
+
+def _hflip(x: np.ndarray) -> np.ndarray:
+    return x[..., ::-1]
+
+
+def _vflip(x: np.ndarray) -> np.ndarray:
+    return x[..., ::-1, :]
+
+
+def _transpose(x: np.ndarray) -> np.ndarray:
+    return np.swapaxes(x, -2, -1)
+
+
+def _antitranspose(x: np.ndarray) -> np.ndarray:
+    # Reflection across the anti-diagonal = transpose followed by a 180-degree rotation; an involution.
+    return np.rot90(np.swapaxes(x, -2, -1), 2, axes=_AXES)
+
+
+TRANSFORMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
+    "identity": (lambda x: x, lambda x: x),
+    "rot90": (_rot(1), _rot(-1)),
+    "rot180": (_rot(2), _rot(2)),
+    "rot270": (_rot(3), _rot(1)),
+    "hflip": (_hflip, _hflip),
+    "vflip": (_vflip, _vflip),
+    "transpose": (_transpose, _transpose),
+    "antitranspose": (_antitranspose, _antitranspose),
+}
+DIHEDRAL = tuple(TRANSFORMS)
+FLIPS = ("identity", "hflip", "vflip", "rot180")  # the flip subgroup: keeps H and W, no transposition
+
+
+def resolve_tta(tta: bool | str | Sequence[str] | None) -> tuple[str, ...]:
+    """Normalise a TTA setting to a tuple of transform names (empty = no TTA).
+
+    ``True``/"d4"/"all" -> the 8 dihedral transforms; "flips" -> identity, hflip, vflip, rot180; a sequence
+    of names -> that subset (unknown names raise ValueError listing :data:`DIHEDRAL`).
+    """
+    if tta is None or tta is False:
+        return ()
+    if tta is True:
+        return DIHEDRAL
+    if isinstance(tta, str):
+        key = tta.lower()
+        if key in ("d4", "all", "dihedral"):
+            return DIHEDRAL
+        if key == "flips":
+            return FLIPS
+        if key in ("none", "off"):
+            return ()
+        tta = [t.strip() for t in key.split(",") if t.strip()]
+    names: list[str] = []
+    for name in tta:
+        key = str(name).lower()
+        if key not in TRANSFORMS:
+            raise ValueError(
+                f"Unknown TTA transform {name!r}. Available: {', '.join(DIHEDRAL)} (or True, 'd4', 'flips')."
+            )
+        if key not in names:
+            names.append(key)
+    if not names:
+        raise ValueError(
+            "tta subset is empty; pass True, 'flips' or transform names like ['identity', 'hflip']."
+        )
+    return tuple(names)
+
+
+def softmax_(logits: np.ndarray, axis: int = 0, rows_per_chunk: int = 256) -> np.ndarray:
+    """In-place softmax over ``axis`` (K > 1) or sigmoid (K == 1) of a float32 array; returns it.
+
+    In place because a (K, H, W) map of a large image is hundreds of MB; (K, H, W) input with ``axis=0`` is
+    processed in blocks of rows so temporaries stay at ``rows_per_chunk * W`` values.
+    """
+    if logits.ndim == 3 and axis == 0 and logits.shape[1] > rows_per_chunk:
+        for r in range(0, logits.shape[1], rows_per_chunk):
+            softmax_(logits[:, r : r + rows_per_chunk], axis=0, rows_per_chunk=rows_per_chunk)
+        return logits
+    if logits.shape[axis] == 1:
+        np.negative(logits, out=logits)
+        np.exp(logits, out=logits)
+        logits += 1.0
+        np.reciprocal(logits, out=logits)
+        return logits
+    logits -= logits.max(axis=axis, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=axis, keepdims=True)
+    return logits
+
+
+def probs_to_logits(probs: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    """Inverse of :func:`softmax_` up to a per-pixel constant: log-probabilities (K > 1) or logit (K == 1)."""
+    p = np.clip(probs, eps, 1.0 - eps if probs.shape[0] == 1 else 1.0)
+    if probs.shape[0] == 1:
+        return np.log(p / (1.0 - p)).astype(np.float32)
+    return np.log(p).astype(np.float32)
+
+
+def tta_probs(
+    image: np.ndarray,
+    logits_fn: Callable[[np.ndarray], np.ndarray],
+    transforms: Sequence[str] = DIHEDRAL,
+) -> np.ndarray:
+    """Average the probabilities of ``logits_fn`` over transformed copies of ``image``.
+
+    Args:
+        image: (C, H, W) input.
+        logits_fn: (C, h, w) -> float32 logits (K, h, w); h, w may be swapped by rotations.
+        transforms: names from :data:`DIHEDRAL`.
+
+    Returns:
+        float32 (K, H, W) mean probabilities.
+    """
+    names = resolve_tta(list(transforms))
+    acc: np.ndarray | None = None
+    for name in names:
+        forward, inverse = TRANSFORMS[name]
+        logits = np.asarray(logits_fn(np.ascontiguousarray(forward(image))), dtype=np.float32)
+        probs = inverse(softmax_(logits))
+        if acc is None:
+            acc = np.ascontiguousarray(probs, dtype=np.float32)
+        else:
+            acc += probs
+    if acc is None:
+        raise ValueError("no TTA transforms given")
+    acc /= np.float32(len(names))
+    return acc

@@ -1,0 +1,130 @@
+"""Prediction files, each written atomically (temp file in the same folder + ``os.replace``).
+
+A crash or a failing input never leaves a half-written file behind: the target name appears only once its
+content is complete. Formats:
+
+* class mask: 8-bit palette ('P') PNG. Pixel values are the class indices (0..K-1, also for binary models:
+  0/1, not 0/255) and the embedded palette (:func:`unetkit.viz.overlay.class_palette`) makes viewers show
+  colours. Read it back with ``np.asarray(Image.open(path))`` (do not ``convert("RGB")``).
+* probabilities: ``.npy`` (float16 by default: half the size, ~3 significant digits) or float32 TIFF
+  (K pages of (H, W)).
+* overlay: RGB PNG.
+* instances: 16-bit grayscale PNG (0 = background, 1..n instances; n <= 65535).
+* summary: CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from PIL import Image
+
+from unetkit.viz.overlay import class_palette
+
+PROB_FORMATS = ("none", "npy", "tiff")
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Call ``write(file)`` on a temp file next to ``path`` and rename it to ``path`` once complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)  # reopened by name: some writers (tifffile) need a file object with a path name
+    try:
+        with open(tmp_name, "wb") as fh:
+            write(fh)
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+
+    def write(fh: IO[bytes]) -> None:
+        fh.write(data)
+
+    return atomic_write(path, write)
+
+
+def save_mask_png(path: str | Path, mask: np.ndarray, num_classes: int | None = None) -> Path:
+    """Class-index mask (H, W) -> palette PNG (values = class indices, colours from ``class_palette``)."""
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got shape {mask.shape}.")
+    hi = int(mask.max()) if mask.size else 0
+    if mask.size and int(mask.min()) < 0:
+        raise ValueError(f"mask has negative values (min {int(mask.min())}); expected class indices.")
+    if hi > 255:
+        raise ValueError(f"mask has class {hi}; palette PNGs hold classes 0..255.")
+    k = max(num_classes or 0, hi + 1)
+    # putpalette turns the "L" image into "P" with the class indices as palette indices.
+    img = Image.fromarray(mask.astype(np.uint8, copy=False))
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    palette[:k] = class_palette(k)
+    img.putpalette(palette.ravel().tolist())
+    return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
+
+
+def save_rgb_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """uint8 (H, W, 3) -> PNG."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}.")
+    img = Image.fromarray(rgb)
+    return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
+
+
+def save_instances_png(path: str | Path, labels: np.ndarray) -> Path:
+    """Instance labels (H, W) -> 16-bit PNG."""
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be (H, W), got shape {labels.shape}.")
+    hi = int(labels.max()) if labels.size else 0
+    if hi > 65535 or (labels.size and int(labels.min()) < 0):
+        raise ValueError(f"instance labels must be in 0..65535 for a 16-bit PNG, got max {hi}.")
+    img = Image.fromarray(labels.astype(np.uint16))
+    return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
+
+
+def save_probs(path: str | Path, probs: np.ndarray, fmt: str = "npy", dtype: Any = np.float16) -> Path:
+    """(K, H, W) probabilities -> ``.npy`` (``dtype``) or float32 ``.tif`` (K pages)."""
+    if fmt == "npy":
+        arr = probs.astype(dtype, copy=False)
+        return atomic_write(path, lambda fh: np.save(fh, arr))
+    if fmt == "tiff":
+        import tifffile
+
+        arr = probs.astype(np.float32, copy=False)
+
+        def write(fh: IO[bytes]) -> None:
+            tifffile.imwrite(fh, arr, photometric="minisblack")
+
+        return atomic_write(path, write)
+    raise ValueError(f"Unknown probability format {fmt!r}. Available: npy, tiff.")
+
+
+def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], fieldnames: Sequence[str]) -> Path:
+    """Rows -> CSV with the given columns (missing cells empty)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fieldnames), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    return atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def class_fractions(mask: np.ndarray, num_classes: int) -> np.ndarray:
+    """Fraction of pixels per class: float64 (num_classes,)."""
+    counts = np.bincount(mask.ravel(), minlength=num_classes)[:num_classes]
+    return counts / max(mask.size, 1)

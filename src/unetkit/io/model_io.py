@@ -1,0 +1,263 @@
+"""Save and load trained networks: ``model.safetensors`` + ``config.json``, or a Lightning ``.ckpt``.
+
+Layouts accepted by :func:`load_model`:
+
+* a model folder ``DIR/model.safetensors`` + ``DIR/config.json`` (what :func:`save_model` writes);
+* a run folder ``RUN/model/`` (preferred) or, when training never exported, ``RUN/checkpoints/best.ckpt``
+  then ``RUN/checkpoints/last.ckpt``;
+* a Lightning checkpoint ``*.ckpt`` whose ``hyper_parameters["model_config"]`` is ``ModelConfig.to_dict()``
+  and whose ``state_dict`` keys carry the LightningModule's ``model.`` prefix.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: a checkpoint is data, never code, so a file that
+needs arbitrary classes to unpickle is refused rather than executed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from unetkit import __version__
+from unetkit.io.model_config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
+from unetkit.models import create_model, list_models
+
+logger = logging.getLogger(__name__)
+
+MODEL_SUBDIR = "model"
+CHECKPOINT_SUBDIR = "checkpoints"
+CHECKPOINT_NAMES = ("best.ckpt", "last.ckpt")
+STATE_DICT_PREFIX = "model."
+_MAX_LISTED = 10
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """Instantiate the (untrained) network described by ``config`` via ``create_model``."""
+    available = list_models()
+    if config.architecture.lower() not in available:
+        raise ValueError(
+            f"config architecture {config.architecture!r} is not a registered model; "
+            f"available: {', '.join(available)}."
+        )
+    try:
+        return create_model(config.architecture, **config.model_kwargs)
+    except TypeError as exc:
+        raise TypeError(
+            f"model_kwargs {config.model_kwargs} do not fit architecture {config.architecture!r}: {exc}"
+        ) from exc
+
+
+def _cpu_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """State dict as contiguous CPU tensors that own their memory (safetensors refuses shared storage)."""
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[tuple[int, int]] = set()
+    for name, value in model.state_dict().items():
+        tensor = value.detach().to("cpu").contiguous()
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
+        # Tied/aliased parameters share storage; give each key its own copy so save_file accepts it.
+        if tensor.numel() and key in seen:
+            tensor = tensor.clone()
+        seen.add(key)
+        tensors[name] = tensor
+    return tensors
+
+
+def save_model(model: nn.Module, config: ModelConfig, out_dir: str | Path) -> Path:
+    """Write ``out_dir/model.safetensors`` and ``out_dir/config.json``; returns ``out_dir``.
+
+    A new folder is written as a temporary sibling and renamed into place, so a crash never leaves a
+    half-written model. An existing folder (which may hold other files, e.g. ``export/``) gets each file via
+    temp file + ``os.replace``; the weights go first, and :func:`load_model` checks shapes, so a crash
+    between the two renames is detected on load rather than silently mixing models.
+    """
+    out_dir = Path(out_dir)
+    tensors = _cpu_tensors(model)
+    metadata = {"format": "pt", "unetkit_version": __version__, "architecture": config.architecture}
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    if not out_dir.exists():
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+        try:
+            save_file(tensors, str(tmp_dir / WEIGHTS_NAME), metadata=metadata)
+            config.save(tmp_dir / CONFIG_NAME)
+            os.replace(tmp_dir, out_dir)
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+    else:
+        if not out_dir.is_dir():
+            raise ValueError(
+                f"{out_dir} exists and is not a folder; pass a folder path to save the model in."
+            )
+        tmp = out_dir / f".{WEIGHTS_NAME}.tmp"
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+            os.replace(tmp, out_dir / WEIGHTS_NAME)
+        finally:
+            tmp.unlink(missing_ok=True)
+        config.save(out_dir / CONFIG_NAME)
+    logger.info("saved %s model to %s", config.architecture, out_dir)
+    return out_dir
+
+
+def _format_mismatch(
+    source: Path, architecture: str, missing: list[str], unexpected: list[str], shapes: list[str]
+) -> str:
+    def listed(items: list[str]) -> str:
+        more = f", ... ({len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
+        return f"[{', '.join(items[:_MAX_LISTED])}{more}]"
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys {listed(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys {listed(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatches {listed(shapes)}")
+    return (
+        f"weights in {source} do not match architecture {architecture!r}: {'; '.join(parts)}. "
+        "Check that config.json belongs to these weights (same architecture and model_kwargs)."
+    )
+
+
+def load_state_dict_checked(
+    model: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    source: Path,
+    architecture: str,
+    strict: bool = True,
+) -> None:
+    """``model.load_state_dict`` with an error that lists every mismatch (first 10 of each kind + counts).
+
+    Shape mismatches always fail; missing/unexpected keys fail only when ``strict`` (else logged).
+    """
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [
+        f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()  # the model's order (safetensors sorts keys), so listings read top-down
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if shapes or (strict and (missing or unexpected)):
+        raise ValueError(_format_mismatch(source, architecture, missing, unexpected, shapes))
+    if missing or unexpected:
+        logger.warning("%s", _format_mismatch(source, architecture, missing, unexpected, []))
+    model.load_state_dict(dict(state_dict), strict=False)
+
+
+def _resolve(path: Path) -> Path:
+    """Map a user path to a model folder or a ``.ckpt`` file (raising FileNotFoundError with the layout)."""
+    if path.is_file():
+        if path.suffix == ".ckpt":
+            return path
+        if path.name in (WEIGHTS_NAME, CONFIG_NAME):
+            return path.parent
+        raise ValueError(
+            f"{path}: not a model file; pass a model folder ({WEIGHTS_NAME} + {CONFIG_NAME}), "
+            "a run folder or a Lightning .ckpt file."
+        )
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} does not exist; pass a model folder, a run folder or a .ckpt file.")
+    if (path / MODEL_SUBDIR).is_dir():
+        return path / MODEL_SUBDIR
+    if (path / WEIGHTS_NAME).exists() or (path / CONFIG_NAME).exists():
+        return path
+    for name in CHECKPOINT_NAMES:
+        ckpt = path / CHECKPOINT_SUBDIR / name
+        if ckpt.is_file():
+            logger.info("%s has no %s/ folder; loading %s", path, MODEL_SUBDIR, ckpt)
+            return ckpt
+    raise FileNotFoundError(
+        f"{path}: no model found; a model folder must contain {WEIGHTS_NAME} and {CONFIG_NAME}, "
+        f"a run folder must contain {MODEL_SUBDIR}/ or {CHECKPOINT_SUBDIR}/best.ckpt or last.ckpt."
+    )
+
+
+def _read_folder(folder: Path, device: str) -> tuple[dict[str, torch.Tensor], ModelConfig, Path]:
+    for name in (WEIGHTS_NAME, CONFIG_NAME):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(
+                f"{folder / name} not found; a model folder must contain {WEIGHTS_NAME} and {CONFIG_NAME} "
+                "(written by unetkit.io.save_model)."
+            )
+    config = ModelConfig.load(folder / CONFIG_NAME)
+    weights = folder / WEIGHTS_NAME
+    try:
+        state_dict = load_file(str(weights), device=device)
+    except SafetensorError as exc:
+        raise ValueError(f"{weights}: not a readable safetensors file ({exc}); re-save the model.") from exc
+    return state_dict, config, weights
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)``: tensors and primitive containers only, never custom code."""
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's message is a page long; keep its one informative line ("Unsupported global: GLOBAL x.Y").
+        match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        first_line = f"it needs {match.group(1)}" if match else str(exc).strip().splitlines()[0][:200]
+        raise ValueError(
+            f"{path}: refusing to load, the checkpoint contains objects other than tensors and plain "
+            f"containers and unetkit only reads checkpoints with weights_only=True ({first_line}). "
+            "Re-save it with primitive hyper-parameters, or export it with a trusted script."
+        ) from exc
+    except (RuntimeError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({exc}).") from exc
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path}: expected a checkpoint dict, got {type(ckpt).__name__}.")
+    return ckpt
+
+
+def _read_ckpt(path: Path, map_location: str | torch.device) -> tuple[dict[str, torch.Tensor], ModelConfig]:
+    ckpt = read_checkpoint(path, map_location)
+    hparams = ckpt.get("hyper_parameters")
+    if not isinstance(hparams, dict) or not isinstance(hparams.get("model_config"), dict):
+        raise ValueError(
+            f"{path}: checkpoint has no hyper_parameters['model_config'], so its architecture is unknown; "
+            "it must come from unetkit training (LightningModule.save_hyperparameters with "
+            "model_config=ModelConfig.to_dict()), or save the model with save_model(model, config, dir)."
+        )
+    config = ModelConfig.from_dict(hparams["model_config"], source=f"{path} hyper_parameters.model_config")
+    raw = ckpt.get("state_dict")
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: checkpoint has no 'state_dict' dict; is it a Lightning checkpoint?")
+    # The LightningModule holds the network as ``self.model``; other entries (loss weights, metric
+    # states) belong to the training wrapper, not to the network, and are dropped.
+    if any(k.startswith(STATE_DICT_PREFIX) for k in raw):
+        state_dict = {
+            k[len(STATE_DICT_PREFIX) :]: v for k, v in raw.items() if k.startswith(STATE_DICT_PREFIX)
+        }
+    else:
+        state_dict = dict(raw)
+    return state_dict, config
+
+
+def load_model(
+    path: str | Path, map_location: str | torch.device = "cpu", strict: bool = True
+) -> tuple[nn.Module, ModelConfig]:
+    """Load a network and its config from a model folder, a run folder or a Lightning ``.ckpt``.
+
+    Returns the model in eval mode on ``map_location``. Mismatching weights raise ``ValueError`` listing the
+    missing/unexpected keys and shape mismatches; a missing file raises ``FileNotFoundError``.
+    """
+    source = _resolve(Path(path))
+    if source.is_file():
+        state_dict, config = _read_ckpt(source, "cpu")
+    else:
+        state_dict, config, source = _read_folder(source, "cpu")
+    model = build_model(config)
+    load_state_dict_checked(model, state_dict, source, config.architecture, strict=strict)
+    return model.to(map_location).eval(), config

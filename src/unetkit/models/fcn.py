@@ -1,0 +1,182 @@
+"""Fully convolutional networks FCN-32s / FCN-16s / FCN-8s over a pluggable encoder.
+
+Long, Shelhamer & Darrell, "Fully Convolutional Networks for Semantic Segmentation", CVPR 2015
+(https://arxiv.org/abs/1411.4038). Class scores are predicted at stride 32, then refined by ADDING 1x1
+score maps of pool4 (stride 16) and pool3 (stride 8) after upsampling by 2, and finally upsampled to the
+input size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from unetkit.layers import ConvNormAct, SegmentationHead, check_positive_int, get_dropout, pad_to_multiple
+from unetkit.models.base import SegmentationModel
+from unetkit.models.encoders import VGG16_CHANNELS, VGG16_CONVS_PER_STAGE, Encoder, VGGEncoder
+from unetkit.models.registry import register_model
+from unetkit.options import look_up_option
+
+#: Variant -> strides of the encoder maps fused into the scores (coarse first).
+FCN_SKIP_STRIDES: dict[str, tuple[int, ...]] = {"32s": (), "16s": (16,), "8s": (16, 8)}
+FCN_UPSAMPLE_MODES: tuple[str, ...] = ("transpose", "bilinear")
+_SCORE_STRIDE = 32
+
+
+def bilinear_upsampling_weight(channels: int, kernel_size: int) -> torch.Tensor:
+    """``ConvTranspose2d`` weight ``(channels, channels, k, k)`` that upsamples each channel bilinearly.
+
+    The FCN paper initialises its deconvolutions this way; torch has no such initialiser, so it is
+    written here (the classic ``upsample_filt`` of the Caffe FCN code).
+    """
+    factor = (kernel_size + 1) // 2
+    center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
+    ramp = 1 - (torch.arange(kernel_size, dtype=torch.float32) - center).abs() / factor
+    weight = torch.zeros(channels, channels, kernel_size, kernel_size)
+    weight[range(channels), range(channels)] = ramp[:, None] * ramp[None, :]
+    return weight
+
+
+def get_score_upsampler(mode: str, num_classes: int, factor: int) -> nn.Module:
+    """Upsample score maps by ``factor``: bilinear-initialised ``ConvTranspose2d`` or fixed bilinear.
+
+    ``ConvTranspose2d(k=2f, s=f, p=f/2)`` maps size ``n`` to exactly ``f n``, so no crop is needed.
+    """
+    key = look_up_option(mode, FCN_UPSAMPLE_MODES, name="upsample")
+    if key == "bilinear":
+        return nn.Upsample(scale_factor=factor, mode="bilinear", align_corners=False)
+    deconv = nn.ConvTranspose2d(
+        num_classes, num_classes, kernel_size=2 * factor, stride=factor, padding=factor // 2, bias=False
+    )
+    with torch.no_grad():
+        deconv.weight.copy_(bilinear_upsampling_weight(num_classes, 2 * factor))
+    return deconv
+
+
+class _SkipFusion(nn.Module):
+    """``up2(scores) + score_conv(skip)``: the FCN fusion of a finer encoder map by element-wise addition."""
+
+    def __init__(self, skip_channels: int, num_classes: int, upsample: str) -> None:
+        super().__init__()
+        self.up = get_score_upsampler(upsample, num_classes, 2)
+        self.score = SegmentationHead(skip_channels, num_classes)
+        # Zero init (as in the paper): training starts from the coarser net's prediction.
+        nn.init.zeros_(self.score.weight)
+        if self.score.bias is not None:
+            nn.init.zeros_(self.score.bias)
+
+    def forward(self, scores: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """``scores: (N, K, h, w)``, ``skip: (N, C, 2h, 2w)`` -> ``(N, K, 2h, 2w)``."""
+        return self.up(scores) + self.score(skip)
+
+
+class FCN(SegmentationModel):
+    """FCN-32s/16s/8s: encoder -> conv head ("fc6", "fc7") -> scores at stride 32 -> skip fusions -> upsample.
+
+    Any input size works: the image is reflect-padded to a multiple of 32 and the logits cropped back.
+
+    Args:
+        in_channels: image channels.
+        num_classes: logit channels.
+        variant: ``"32s"``, ``"16s"`` or ``"8s"``.
+        encoder: a module following :class:`~unetkit.models.encoders.Encoder` with maps at strides 32
+            (and 16, 8 for the finer variants); default a ``VGGEncoder``. Mutually exclusive with
+            ``encoder_channels`` / ``convs_per_stage``.
+        encoder_channels: widths of the default ``VGGEncoder`` stages (default VGG16's).
+        convs_per_stage: convs per ``VGGEncoder`` stage (default VGG16's).
+        head_channels: width of the fc6/fc7 convs (3x3 then 1x1; 4096 with 7x7 in the paper).
+        norm: normalisation of the default encoder and the head.
+        upsample: ``"transpose"`` (learnable, bilinear-initialised) or ``"bilinear"`` (fixed).
+        dropout: dropout after fc6 and fc7.
+
+    Shape:
+        ``(N, in_channels, H, W)`` -> ``(N, num_classes, H, W)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        variant: str = "8s",
+        encoder: nn.Module | None = None,
+        encoder_channels: Sequence[int] | None = None,
+        convs_per_stage: Sequence[int] | None = None,
+        head_channels: int = 1024,
+        norm: str = "batch",
+        upsample: str = "transpose",
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__(in_channels, num_classes)
+        self.variant = look_up_option(variant, FCN_SKIP_STRIDES, name="FCN variant")
+        check_positive_int(head_channels, "head_channels")
+        if encoder is None:
+            encoder = VGGEncoder(
+                in_channels,
+                VGG16_CHANNELS if encoder_channels is None else encoder_channels,
+                VGG16_CONVS_PER_STAGE if convs_per_stage is None else convs_per_stage,
+                norm,
+            )
+        elif encoder_channels is not None or convs_per_stage is not None:
+            raise ValueError("Pass either encoder or encoder_channels/convs_per_stage, not both.")
+        if not isinstance(encoder, Encoder):
+            raise TypeError(
+                "encoder must provide in_channels, out_channels and reductions, "
+                f"got {type(encoder).__name__}."
+            )
+        if encoder.in_channels != in_channels:
+            raise ValueError(f"encoder.in_channels ({encoder.in_channels}) != in_channels ({in_channels}).")
+        needed = (_SCORE_STRIDE, *FCN_SKIP_STRIDES[self.variant])
+        missing = [s for s in needed if s not in encoder.reductions]
+        if missing:
+            raise ValueError(
+                f"FCN-{self.variant} needs encoder maps at strides {needed}; encoder.reductions = "
+                f"{encoder.reductions} lacks {missing}."
+            )
+        self.encoder = encoder
+        # Pad to the coarsest stride of the encoder so every stage divides evenly and maps align exactly.
+        self.pad_multiple = max(encoder.reductions)
+        # Positions of the used maps in the encoder's output list (deepest first).
+        self.feature_index = tuple(encoder.reductions.index(s) for s in needed)
+        deepest = encoder.out_channels[self.feature_index[0]]
+        self.head = nn.Sequential(
+            ConvNormAct(deepest, head_channels, 3, norm=norm),
+            get_dropout(dropout),
+            ConvNormAct(head_channels, head_channels, 1, norm=norm),
+            get_dropout(dropout),
+        )
+        self.score = SegmentationHead(head_channels, num_classes)
+        self.fusions = nn.ModuleList(
+            _SkipFusion(encoder.out_channels[index], num_classes, upsample)
+            for index in self.feature_index[1:]
+        )
+        self.final_up = get_score_upsampler(upsample, num_classes, min(needed))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, in_channels, H, W)`` -> logits ``(N, num_classes, H, W)``."""
+        height, width = x.shape[-2], x.shape[-1]
+        features = self.encoder(pad_to_multiple(x, self.pad_multiple))
+        scores = self.score(self.head(features[self.feature_index[0]]))  # (N, K, H/32, W/32)
+        for fusion, index in zip(self.fusions, self.feature_index[1:]):
+            scores = fusion(scores, features[index])  # (N, K, H/16, W/16), then (N, K, H/8, W/8)
+        return self.final_up(scores)[..., :height, :width]
+
+
+@register_model("fcn32s")
+def fcn32s(in_channels: int, num_classes: int, **kwargs: Any) -> FCN:
+    """FCN-32s: stride-32 scores upsampled x32 (``FCN`` keyword arguments apply)."""
+    return FCN(in_channels, num_classes, variant="32s", **kwargs)
+
+
+@register_model("fcn16s")
+def fcn16s(in_channels: int, num_classes: int, **kwargs: Any) -> FCN:
+    """FCN-16s: stride-32 scores + pool4 scores, upsampled x16 (``FCN`` keyword arguments apply)."""
+    return FCN(in_channels, num_classes, variant="16s", **kwargs)
+
+
+@register_model("fcn8s")
+def fcn8s(in_channels: int, num_classes: int, **kwargs: Any) -> FCN:
+    """FCN-8s: stride-32 scores + pool4 + pool3 scores, upsampled x8 (``FCN`` keyword arguments apply)."""
+    return FCN(in_channels, num_classes, variant="8s", **kwargs)

@@ -1,0 +1,44 @@
+"""Baseline 1 of the lecture's ladder: a per-pixel classifier built only from 1x1 convolutions."""
+
+from __future__ import annotations
+
+import torch
+
+from unetkit.layers import ConvStack, SegmentationHead
+from unetkit.models.base import SegmentationModel
+from unetkit.models.registry import register_model
+
+
+@register_model("pixel_cnn")
+class PixelCNN(SegmentationModel):
+    """1x1 ``ConvNormAct`` layers then a 1x1 head: every pixel is classified from its own values only.
+
+    (Not the autoregressive PixelCNN of van den Oord et al.) With no spatial context it cannot tell an
+    object from background of the same colour: the point the lecture makes before adding context.
+
+    Args:
+        in_channels: image channels.
+        num_classes: logit channels.
+        hidden_channels: width of the hidden 1x1 layers.
+        num_layers: number of hidden 1x1 layers.
+        norm: ``"batch"``, ``"instance"``, ``"group"`` or ``"none"``.
+
+    Shape:
+        ``(N, in_channels, H, W)`` -> ``(N, num_classes, H, W)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        hidden_channels: int = 64,
+        num_layers: int = 2,
+        norm: str = "batch",
+    ) -> None:
+        super().__init__(in_channels, num_classes)
+        self.features = ConvStack(in_channels, hidden_channels, num_layers, kernel_size=1, norm=norm)
+        self.head = SegmentationHead(hidden_channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, in_channels, H, W)`` -> logits ``(N, num_classes, H, W)``."""
+        return self.head(self.features(x))

@@ -1,0 +1,103 @@
+"""SegNet: encoder-decoder that upsamples with the encoder's max-pooling indices.
+
+Badrinarayanan, Kendall & Cipolla, "SegNet: A Deep Convolutional Encoder-Decoder Architecture for Image
+Segmentation", TPAMI 2017 (https://arxiv.org/abs/1511.00561). The decoder has no learned upsampling and
+no concatenation: ``MaxUnpool2d`` puts each value back where its encoder maximum was (zeros elsewhere)
+and convolutions densify the sparse map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unetkit.layers import ConvStack, SegmentationHead
+from unetkit.models.base import SegmentationModel
+from unetkit.models.encoders import VGG16_CHANNELS, VGG16_CONVS_PER_STAGE, check_same_length
+from unetkit.models.registry import register_model
+
+
+class _EncoderStage(nn.Module):
+    """Convs then 2x2 max pool that also returns the argmax indices and the pre-pool size."""
+
+    def __init__(self, in_channels: int, out_channels: int, num_convs: int, norm: str) -> None:
+        super().__init__()
+        self.conv = ConvStack(in_channels, out_channels, num_convs, norm=norm)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """``(N, C_in, H, W)`` -> pooled ``(N, C_out, H // 2, W // 2)``, indices (same shape), ``[H, W]``."""
+        x = self.conv(x)
+        pooled, indices = F.max_pool2d(x, kernel_size=2, stride=2, return_indices=True)
+        return pooled, indices, [int(x.shape[-2]), int(x.shape[-1])]
+
+
+class _DecoderStage(nn.Module):
+    """``MaxUnpool2d`` with the matching encoder indices (``output_size`` restores odd sizes), then convs."""
+
+    def __init__(self, in_channels: int, out_channels: int, num_convs: int, norm: str) -> None:
+        super().__init__()
+        self.unpool = nn.MaxUnpool2d(kernel_size=2, stride=2)
+        self.conv = ConvStack(in_channels, out_channels, num_convs, norm=norm)
+
+    def forward(self, x: torch.Tensor, indices: torch.Tensor, size: list[int]) -> torch.Tensor:
+        """``(N, C_in, h, w)`` + indices + ``[H, W]`` -> ``(N, C_out, H, W)``."""
+        return self.conv(self.unpool(x, indices, output_size=size))
+
+
+@register_model("segnet")
+class SegNet(SegmentationModel):
+    """SegNet with a VGG16-style encoder (13 convs by default) and its mirror-image decoder.
+
+    Decoder stage ``i`` unpools with encoder stage ``i``'s indices and maps ``channels[i]`` to
+    ``channels[i - 1]`` (``channels[0]`` for the last one), then a 1x1 head gives the logits.
+
+    Args:
+        in_channels: image channels.
+        num_classes: logit channels.
+        channels: width of each encoder stage.
+        convs_per_stage: 3x3 convs per stage (encoder and decoder alike).
+        norm: ``"batch"`` (the paper), ``"instance"``, ``"group"`` or ``"none"``.
+
+    Shape:
+        ``(N, in_channels, H, W)`` -> ``(N, num_classes, H, W)``; odd sizes work because each unpooling
+        gets the pre-pool size, but every stage needs ``H, W >= 2`` before pooling.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        channels: Sequence[int] = VGG16_CHANNELS,
+        convs_per_stage: Sequence[int] = VGG16_CONVS_PER_STAGE,
+        norm: str = "batch",
+    ) -> None:
+        super().__init__(in_channels, num_classes)
+        check_same_length(channels, convs_per_stage, "channels and convs_per_stage")
+        if not channels:
+            raise ValueError("SegNet needs at least one stage, got channels=().")
+        self.channels = tuple(channels)
+        widths_in = (in_channels, *self.channels[:-1])
+        self.encoder = nn.ModuleList(
+            _EncoderStage(c_in, c_out, n, norm)
+            for c_in, c_out, n in zip(widths_in, self.channels, convs_per_stage)
+        )
+        widths_out = (self.channels[0], *self.channels[:-1])
+        self.decoder = nn.ModuleList(
+            _DecoderStage(c_in, c_out, n, norm)
+            for c_in, c_out, n in reversed(list(zip(self.channels, widths_out, convs_per_stage)))
+        )
+        self.head = SegmentationHead(self.channels[0], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, in_channels, H, W)`` -> logits ``(N, num_classes, H, W)``."""
+        remembered = []
+        for stage in self.encoder:
+            x, indices, size = stage(x)  # (N, C_i, H_i // 2, W_i // 2)
+            remembered.append((indices, size))
+        for stage in self.decoder:
+            indices, size = remembered.pop()
+            x = stage(x, indices, size)  # (N, C_{i-1}, H_i, W_i)
+        return self.head(x)

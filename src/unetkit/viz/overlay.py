@@ -1,0 +1,140 @@
+"""Class colours, colourised masks and colour overlays on the input image (NumPy only, no torch).
+
+Colours are fixed (the same class always gets the same colour, in every figure and file): class 0
+(background) is black, classes 1-20 take Sasha Trubetskoy's 20 distinct colours, and higher classes the
+Pascal VOC bit-interleaved palette (skipping colours already used), so up to 256 classes are distinct.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unetkit.constants import IGNORE_INDEX
+
+MAX_PALETTE_CLASSES = 256
+IGNORE_COLOR = (255, 255, 255)
+
+_DISTINCT = (
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+    (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0),
+    (170, 255, 195), (128, 128, 0), (255, 215, 180), (0, 0, 128), (128, 128, 128),
+)  # fmt: skip
+
+
+def _voc_color(index: int) -> tuple[int, int, int]:
+    r = g = b = 0
+    c = index
+    for j in range(8):
+        r |= ((c >> 0) & 1) << (7 - j)
+        g |= ((c >> 1) & 1) << (7 - j)
+        b |= ((c >> 2) & 1) << (7 - j)
+        c >>= 3
+    return r, g, b
+
+
+def class_palette(num_classes: int) -> np.ndarray:
+    """Fixed distinct colours: uint8 (num_classes, 3); row 0 (background) is black.
+
+    Raises:
+        ValueError: ``num_classes`` outside 1..256 (a palette PNG holds 256 colours).
+    """
+    if not isinstance(num_classes, (int, np.integer)) or not 1 <= num_classes <= MAX_PALETTE_CLASSES:
+        raise ValueError(f"num_classes must be an int in 1..{MAX_PALETTE_CLASSES}, got {num_classes!r}.")
+    colors: list[tuple[int, int, int]] = [(0, 0, 0), *_DISTINCT]
+    used = set(colors)
+    voc = 1
+    while len(colors) < num_classes:
+        c = _voc_color(voc)
+        voc += 1
+        if c not in used:
+            colors.append(c)
+            used.add(c)
+    return np.asarray(colors[:num_classes], dtype=np.uint8)
+
+
+def colorize_mask(
+    mask: np.ndarray,
+    palette: np.ndarray,
+    ignore_index: int | None = IGNORE_INDEX,
+    ignore_color: tuple[int, int, int] = IGNORE_COLOR,
+) -> np.ndarray:
+    """Class mask (H, W) -> RGB uint8 (H, W, 3) with ``palette[class]``; ``ignore_index`` pixels get
+    ``ignore_color``.
+
+    Raises:
+        ValueError: a mask value has no palette entry (and is not ``ignore_index``).
+    """
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got shape {mask.shape}.")
+    palette = np.asarray(palette, dtype=np.uint8)
+    if palette.ndim != 2 or palette.shape[1] != 3:
+        raise ValueError(f"palette must be (K, 3), got shape {palette.shape}.")
+    table = np.zeros((max(palette.shape[0], (ignore_index or 0) + 1), 3), dtype=np.uint8)
+    table[: palette.shape[0]] = palette
+    if ignore_index is not None:
+        table[ignore_index] = ignore_color
+    if mask.size:
+        lo, hi = int(mask.min()), int(mask.max())
+        bad = lo < 0 or hi >= table.shape[0]
+        if not bad and hi >= palette.shape[0]:
+            outside = mask >= palette.shape[0]
+            if ignore_index is not None:
+                outside &= mask != ignore_index
+            bad = bool(outside.any())
+        if bad:
+            raise ValueError(
+                f"mask values {lo}..{hi} exceed the palette of {palette.shape[0]} classes "
+                f"(ignore_index={ignore_index}); pass class_palette(num_classes) with enough classes."
+            )
+    return table[mask]
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3):
+        raise ValueError(f"image must be (H, W), (H, W, 1) or (H, W, 3), got shape {image.shape}.")
+    if image.dtype != np.uint8:
+        raise TypeError(f"image must be uint8, got {image.dtype}.")
+    return image
+
+
+def overlay(
+    image: np.ndarray,
+    mask: np.ndarray,
+    palette: np.ndarray,
+    alpha: float = 0.5,
+    background: int | None = 0,
+    rows_per_chunk: int = 1024,
+) -> np.ndarray:
+    """Blend class colours over the image: ``(1 - alpha) * image + alpha * palette[mask]``.
+
+    Args:
+        image: uint8 (H, W), (H, W, 1) or (H, W, 3); gray is shown as gray RGB.
+        mask: (H, W) class indices.
+        palette: uint8 (K, 3), e.g. :func:`class_palette`.
+        alpha: colour weight in [0, 1].
+        background: class left untinted (None tints every class).
+        rows_per_chunk: rows blended at a time (bounds temporary memory on very large images).
+
+    Returns:
+        uint8 RGB (H, W, 3).
+    """
+    image = _as_rgb(image)
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} does not match image shape {image.shape[:2]}.")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+    h, w = mask.shape
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    for r in range(0, h, rows_per_chunk):
+        img = image[r : r + rows_per_chunk].astype(np.float32)
+        m = mask[r : r + rows_per_chunk]
+        color = colorize_mask(m, palette).astype(np.float32)
+        blended = img * (1.0 - alpha) + color * alpha  # (rows, W, 3); gray broadcasts over RGB
+        if background is not None:
+            keep = (m == background)[..., None]
+            blended = np.where(keep, np.broadcast_to(img, blended.shape), blended)
+        out[r : r + rows_per_chunk] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return out

@@ -1,0 +1,141 @@
+"""``unetkit predict`` end to end on a tiny saved model: outputs, partial failure, metrics, model errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from unetkit.cli.main import main
+from unetkit.io.model_config import ModelConfig
+from unetkit.io.model_io import save_model
+from unetkit.models import create_model
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared 2-core machine: one thread avoids spin-waiting between jobs
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    kwargs = {"in_channels": 1, "num_classes": 3, "depth": 2, "base_channels": 4}
+    model = create_model("unet", **kwargs)
+    config = ModelConfig("unet", kwargs, class_names=["bg", "a", "b"], mean=[0.5], std=[0.25])
+    return save_model(model, config, tmp_path / "model")
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (37, 45), dtype=np.uint8)).save(folder / "one.png")
+    Image.fromarray(rng.integers(0, 256, (40, 33), dtype=np.uint8)).save(folder / "two.png")
+    return folder
+
+
+def test_predict_writes_all_outputs(model_dir: Path, images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = main([
+        "predict", str(model_dir), str(images), "--out", str(out), "--tile-size", "32", "--tta", "flips",
+        "--probs", "npy", "--instances", "components", "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    with Image.open(out / "masks" / "one.png") as img:
+        assert img.mode == "P" and img.size == (45, 37)
+        mask = np.asarray(img)
+    probs = np.load(out / "probs" / "one.npy")
+    assert probs.shape == (3, 37, 45) and probs.dtype == np.float16
+    np.testing.assert_array_equal(mask, probs.astype(np.float32).argmax(0))
+    with Image.open(out / "overlays" / "two.png") as img:
+        assert img.mode == "RGB" and img.size == (33, 40)
+    with Image.open(out / "instances" / "one.png") as img:
+        instances = np.asarray(img)
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [Path(r["file"]).name for r in rows] == ["one.png", "two.png"]
+    assert rows[0]["height"] == "37" and rows[0]["width"] == "45"
+    fractions = [float(rows[0][f"frac_{c}"]) for c in ("bg", "a", "b")]
+    np.testing.assert_allclose(fractions, np.bincount(mask.ravel(), minlength=3) / mask.size, atol=1e-6)
+    assert int(rows[0]["instances"]) == instances.max()
+
+
+def test_partial_failure_exit_3(
+    model_dir: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(images / "rgb.png")  # wrong channel count
+    out = tmp_path / "out"
+    code = main(
+        ["predict", str(model_dir), str(images), str(tmp_path / "missing.png"), "--out", str(out), "-q"]
+    )
+    assert code == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+    assert any("broken.png" in line for line in err) and any(
+        "rgb.png" in line and "channels" in line for line in err
+    )
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["one.png", "two.png"]  # the others completed
+    assert not any(p.name.endswith(".tmp") for p in out.rglob("*"))
+
+
+def test_masks_give_metrics(
+    model_dir: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["predict", str(model_dir), str(images), "--out", str(out), "--no-overlay", "-q"]) == 0
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    masks = {}
+    for name in ("one", "two"):
+        pred = np.asarray(Image.open(out / "masks" / f"{name}.png"))
+        truth = pred.copy()
+        truth[:5] = (truth[:5] + 1) % 3  # corrupt the first 5 rows
+        masks[name] = (pred, truth)
+        Image.fromarray(truth).save(gt / f"{name}.png")
+    capsys.readouterr()
+    assert main(["predict", str(model_dir), str(images), "--out", str(out), "--masks", str(gt), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "| class | IoU | Dice | pixels |" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    correct = sum(int((p == t).sum()) for p, t in masks.values())
+    total = sum(t.size for _, t in masks.values())
+    assert metrics["images"] == 2
+    assert metrics["pixel_accuracy"] == pytest.approx(correct / total)
+    cm = np.zeros((3, 3), dtype=np.int64)
+    for p, t in masks.values():
+        np.add.at(cm, (t.ravel(), p.ravel()), 1)
+    iou_a = cm[1, 1] / (cm[1].sum() + cm[:, 1].sum() - cm[1, 1])
+    assert metrics["iou/a"] == pytest.approx(iou_a)
+
+
+def test_model_errors_exit_2(
+    model_dir: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (model_dir / "model.safetensors").unlink()
+    assert main(["predict", str(model_dir), str(images), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "model.safetensors" in err and len(err.splitlines()) == 1
+    config = json.loads((model_dir / "config.json").read_text())
+    config["architecture"] = "unet_typo"
+    (model_dir / "config.json").write_text(json.dumps(config))
+    torch.save({}, model_dir / "unused.pt")
+    save_model(create_model("unet", in_channels=1, num_classes=3, depth=2, base_channels=4),
+               ModelConfig("unet", {"in_channels": 1, "num_classes": 3, "depth": 2, "base_channels": 4},
+                           ["bg", "a", "b"], [0.5], [0.25]), model_dir)  # fmt: skip
+    (model_dir / "config.json").write_text(json.dumps(config))
+    assert main(["predict", str(model_dir), str(images), "--out", str(tmp_path / "o")]) == 2
+    assert "unet_typo" in capsys.readouterr().err
+    assert (
+        main(["predict", str(model_dir), str(tmp_path / "nothing*.png"), "--out", str(tmp_path / "o")]) == 2
+    )

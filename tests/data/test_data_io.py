@@ -1,0 +1,232 @@
+"""Tests for unetkit.data.io: image/mask reading, conversions, error messages, normalisation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from unetkit.constants import IGNORE_INDEX
+from unetkit.data.io import MaskEncoding, image_info, normalize, read_image, read_mask
+
+
+def _save(path: Path, arr: np.ndarray, mode: str | None = None) -> Path:
+    img = Image.fromarray(arr) if mode is None else Image.fromarray(arr, mode=mode)
+    img.save(path)
+    return path
+
+
+def test_io_does_not_import_torch() -> None:
+    code = "import sys, unetkit.data.io; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_gray_png_roundtrip(tmp_path: Path) -> None:
+    arr = np.arange(12 * 10, dtype=np.uint8).reshape(12, 10)
+    out = read_image(_save(tmp_path / "g.png", arr))
+    assert out.dtype == np.uint8 and out.shape == (12, 10, 1)
+    np.testing.assert_array_equal(out[..., 0], arr)
+    assert image_info(tmp_path / "g.png") == (12, 10, 1)
+
+
+def test_16bit_png_shifted_to_8bit(tmp_path: Path) -> None:
+    arr = np.array([[0, 255, 256, 65535], [4096, 32768, 511, 1000]], dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(arr).save(path)
+    out = read_image(path)
+    np.testing.assert_array_equal(out[..., 0], arr >> 8)
+    assert out.dtype == np.uint8
+
+
+def test_float_tiff_scaled(tmp_path: Path) -> None:
+    arr = np.array([[0.0, 0.5], [1.0, 0.25]], dtype=np.float32)
+    tifffile.imwrite(tmp_path / "f.tif", arr)
+    np.testing.assert_array_equal(read_image(tmp_path / "f.tif")[..., 0], [[0, 128], [255, 64]])
+    tifffile.imwrite(tmp_path / "bad.tif", arr * 3)
+    with pytest.raises(ValueError, match=r"bad.tif.*float values in \[0, 3\]"):
+        read_image(tmp_path / "bad.tif")
+
+
+def test_16bit_rgb_tiff_via_tifffile(tmp_path: Path) -> None:
+    arr = np.full((4, 5, 3), 0x1234, dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "rgb16.tif", arr, photometric="rgb")
+    out = read_image(tmp_path / "rgb16.tif", channels=3)
+    assert out.shape == (4, 5, 3) and np.all(out == 0x12)
+
+
+def test_rgba_opaque_alpha_dropped_and_transparent_refused(tmp_path: Path) -> None:
+    rgba = np.zeros((3, 4, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 255
+    out = read_image(_save(tmp_path / "a.png", rgba), channels=3)
+    assert out.shape == (3, 4, 3) and np.all(out[..., 0] == 200) and np.all(out[..., 1:] == 0)
+    rgba[0, 0, 3] = 10
+    with pytest.raises(ValueError, match=r"t.png has an alpha channel with transparent pixels"):
+        read_image(_save(tmp_path / "t.png", rgba))
+
+
+def test_palette_image_converted_to_rgb(tmp_path: Path) -> None:
+    idx = np.array([[0, 1], [1, 0]], dtype=np.uint8)
+    img = Image.fromarray(idx, mode="P")
+    img.putpalette([10, 20, 30, 200, 100, 50] + [0] * 762)
+    img.save(tmp_path / "p.png")
+    out = read_image(tmp_path / "p.png")
+    np.testing.assert_array_equal(out[0, 0], [10, 20, 30])
+    np.testing.assert_array_equal(out[0, 1], [200, 100, 50])
+
+
+def test_channel_mismatch_refused(tmp_path: Path) -> None:
+    rgb = _save(tmp_path / "x.png", np.zeros((4, 4, 3), dtype=np.uint8))
+    with pytest.raises(
+        ValueError, match=r"x.png has 3 channels but the model expects 1; convert the image .*in_channels=3"
+    ):
+        read_image(rgb, channels=1)
+    gray = _save(tmp_path / "g.png", np.zeros((4, 4), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"g.png has 1 channels but the model expects 3.*in_channels=1"):
+        read_image(gray, channels=3)
+
+
+def test_explicit_channel_conversion(tmp_path: Path) -> None:
+    gray = _save(tmp_path / "g.png", np.array([[7, 9]], dtype=np.uint8))
+    out = read_image(gray, channels=3, convert=True)
+    np.testing.assert_array_equal(out[0, 1], [9, 9, 9])
+    rgb = _save(tmp_path / "c.png", np.array([[[255, 0, 0], [0, 0, 255]]], dtype=np.uint8))
+    expected = np.asarray(Image.open(rgb).convert("L"))  # Pillow's ITU-R 601 luma
+    np.testing.assert_array_equal(read_image(rgb, channels=1, convert=True)[..., 0], expected)
+
+
+def test_truncated_png_names_file(tmp_path: Path) -> None:
+    path = _save(tmp_path / "cut.png", np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        ValueError, match=r"cannot read image .*cut.png: .*the file is corrupt or not an image"
+    ):
+        read_image(path)
+    with pytest.raises(ValueError, match=r"cut.png"):
+        image_info(path)
+
+
+def test_not_an_image(tmp_path: Path) -> None:
+    path = tmp_path / "text.png"
+    path.write_text("hello")
+    with pytest.raises(ValueError, match=r"cannot read image .*text.png.*not an image"):
+        read_image(path)
+    with pytest.raises(ValueError, match=r"no such file"):
+        read_image(tmp_path / "missing.png")
+
+
+# ---------------------------------------------------------------------------------------------------- masks
+
+
+def test_index_mask_with_ignore(tmp_path: Path) -> None:
+    arr = np.array([[0, 1, 10], [11, 2, 0]], dtype=np.uint8)
+    out = read_mask(_save(tmp_path / "m.png", arr), MaskEncoding("index", 11, ignore_values=(11,)))
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, [[0, 1, 10], [IGNORE_INDEX, 2, 0]])
+
+
+def test_index_mask_out_of_range(tmp_path: Path) -> None:
+    arr = np.array([[0, 3, 7], [255, 1, 0]], dtype=np.uint8)
+    path = _save(tmp_path / "bad.png", arr)
+    with pytest.raises(
+        ValueError, match=r"mask .*bad.png has values 3, 7, 255 that are outside the classes \(num_classes=3"
+    ):
+        read_mask(path, MaskEncoding("index", 3))
+    # 255 is fine once declared as ignore; 3 and 7 are still errors.
+    with pytest.raises(ValueError, match=r"values 3, 7 that"):
+        read_mask(path, MaskEncoding("index", 3, ignore_values=(255,)))
+
+
+def test_index_mask_16bit_and_palette_indices(tmp_path: Path) -> None:
+    arr = np.array([[0, 300], [2, 1]], dtype=np.uint16)
+    Image.fromarray(arr).save(tmp_path / "m16.png")
+    np.testing.assert_array_equal(
+        read_mask(tmp_path / "m16.png", MaskEncoding("remap", 3, mapping={0: 0, 1: 1, 2: 2, 300: 2})),
+        [[0, 2], [2, 1]],
+    )
+    img = Image.fromarray(np.array([[0, 2], [1, 1]], dtype=np.uint8), mode="P")
+    img.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
+    img.save(tmp_path / "voc.png")
+    # 'P' masks: the palette index is the class (Pascal VOC convention), not the colour.
+    np.testing.assert_array_equal(read_mask(tmp_path / "voc.png", MaskEncoding("index", 3)), [[0, 2], [1, 1]])
+
+
+@pytest.mark.parametrize("high", [1, 255])
+def test_binary_mask(tmp_path: Path, high: int) -> None:
+    arr = np.array([[0, high], [high, 0]], dtype=np.uint8)
+    np.testing.assert_array_equal(
+        read_mask(_save(tmp_path / "b.png", arr), MaskEncoding("binary", 2)), [[0, 1], [1, 0]]
+    )
+
+
+def test_binary_mask_rejects_other_values(tmp_path: Path) -> None:
+    path = _save(tmp_path / "b.png", np.array([[0, 128], [255, 0]], dtype=np.uint8))
+    with pytest.raises(
+        ValueError, match=r"binary mask .*b.png has values 0, 128, 255; expected only 0/255 or only 0/1"
+    ):
+        read_mask(path, MaskEncoding("binary", 2))
+    out = read_mask(path, MaskEncoding("binary", 2, ignore_values=(128,)))
+    np.testing.assert_array_equal(out, [[0, IGNORE_INDEX], [1, 0]])
+    with pytest.raises(ValueError, match="num_classes=2"):
+        MaskEncoding("binary", 3)
+
+
+def test_palette_mask(tmp_path: Path) -> None:
+    colors = {0: (0, 0, 0), 1: (255, 0, 0), 2: (0, 128, 0)}
+    arr = np.array([[[0, 0, 0], [255, 0, 0]], [[0, 128, 0], [9, 9, 9]]], dtype=np.uint8)
+    enc = MaskEncoding("palette", 3, colors=colors, ignore_colors=((9, 9, 9),))
+    np.testing.assert_array_equal(read_mask(_save(tmp_path / "c.png", arr), enc), [[0, 1], [2, IGNORE_INDEX]])
+    arr[1, 1] = (1, 2, 3)
+    with pytest.raises(
+        ValueError, match=r"palette mask .*u.png has colours \(1, 2, 3\) that are not in the class colour"
+    ):
+        read_mask(_save(tmp_path / "u.png", arr), enc)
+
+
+def test_remap_oxford_trimap(tmp_path: Path) -> None:
+    arr = np.array([[1, 2], [3, 2]], dtype=np.uint8)
+    path = _save(tmp_path / "t.png", arr)
+    ignore = MaskEncoding("remap", 2, mapping={1: 1, 2: 0, 3: IGNORE_INDEX})
+    np.testing.assert_array_equal(read_mask(path, ignore), [[1, 0], [IGNORE_INDEX, 0]])
+    as_class = MaskEncoding("remap", 3, mapping={1: 1, 2: 0, 3: 2})
+    np.testing.assert_array_equal(read_mask(path, as_class), [[1, 0], [2, 0]])
+    path2 = _save(tmp_path / "t4.png", np.array([[1, 4]], dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"t4.png has values 4 that are not in the remap mapping"):
+        read_mask(path2, ignore)
+    with pytest.raises(ValueError, match=r"remap mapping targets \[5\]"):
+        MaskEncoding("remap", 2, mapping={1: 5})
+
+
+def test_rgb_mask_for_index_kind(tmp_path: Path) -> None:
+    gray_as_rgb = np.repeat(np.array([[0, 1]], dtype=np.uint8)[..., None], 3, axis=2)
+    np.testing.assert_array_equal(
+        read_mask(_save(tmp_path / "g.png", gray_as_rgb), MaskEncoding("index", 2)), [[0, 1]]
+    )
+    colour = np.array([[[0, 0, 0], [255, 0, 0]]], dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"c.png is a colour image; use MaskEncoding\(kind='palette'"):
+        read_mask(_save(tmp_path / "c.png", colour), MaskEncoding("index", 2))
+
+
+def test_unknown_kind_suggests() -> None:
+    with pytest.raises(ValueError, match=r"Did you mean 'binary'"):
+        MaskEncoding("binarry", 2)
+
+
+# --------------------------------------------------------------------------------------------- normalise
+
+
+def test_normalize_matches_formula() -> None:
+    img = np.array([[[0, 255, 51]]], dtype=np.uint8)  # (1, 1, 3)
+    out = normalize(img, (0.5, 0.5, 0.2), (0.5, 0.25, 0.1))
+    assert out.dtype == np.float32 and out.shape == (3, 1, 1)
+    np.testing.assert_allclose(out[:, 0, 0], [-1.0, 2.0, 0.0], atol=1e-6)
+    gray = np.full((2, 3, 1), 255, dtype=np.uint8)
+    np.testing.assert_allclose(normalize(gray, 0.5, 0.5), np.ones((1, 2, 3)), atol=1e-6)
+    with pytest.raises(ValueError, match=r"mean/std have 2/2 values but the image has 3 channels"):
+        normalize(img, (0.5, 0.5), (1, 1))

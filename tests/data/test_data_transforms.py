@@ -1,0 +1,133 @@
+"""Tests for unetkit.data.transforms: no label interpolation, alignment, padding, determinism, elastic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from unetkit.constants import IGNORE_INDEX
+from unetkit.data.transforms import build_transforms, elastic_deform, pad_to_size, random_displacement_field
+
+
+def _encoded(h: int = 40, w: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mask of blocky classes 0..4 and an image whose pixel value encodes the class (40 * class + 20)."""
+    rng = np.random.default_rng(seed)
+    mask = np.kron(rng.integers(0, 5, (h // 8, w // 8)), np.ones((8, 8), dtype=np.int64)).astype(np.int64)
+    image = (mask * 40 + 20).astype(np.uint8)[..., None]
+    return image, mask
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"crop_size": 24, "scale": None, "color": False},
+        {"crop_size": (64, 48), "scale": None, "color": False},  # larger than the image: padding
+        {"crop_size": 32, "scale": (0.5, 1.5), "color": False},
+        {"crop_size": 32, "scale": None, "color": False, "elastic": True},
+        {"crop_size": None, "scale": None, "color": False, "elastic": True},
+    ],
+)
+def test_labels_never_interpolated_and_aligned(kwargs: dict) -> None:
+    image, mask = _encoded()
+    t = build_transforms(True, seed=0, **kwargs)
+    for _ in range(8):
+        img, m, _ = t(image, mask)
+        assert m.dtype == np.int64 and img.dtype == np.uint8 and img.shape[:2] == m.shape
+        assert set(np.unique(m)) <= {0, 1, 2, 3, 4, IGNORE_INDEX}
+        labelled = m != IGNORE_INDEX
+        if kwargs.get("elastic") or kwargs.get("scale"):
+            # Interpolated images blur across class edges; away from edges the encoding must still hold.
+            decoded = np.rint((img[..., 0].astype(float) - 20) / 40)
+            flat = ndimage.maximum_filter(m, 3) == ndimage.minimum_filter(m, 3)
+            inner = labelled & flat
+            assert inner.sum() > 100
+            assert (decoded == m)[inner].mean() > 0.97
+        else:
+            np.testing.assert_array_equal(img[..., 0][labelled], (m * 40 + 20)[labelled])
+
+
+def test_crop_larger_than_image_pads_reflect_and_ignore() -> None:
+    image = np.arange(4 * 6, dtype=np.uint8).reshape(4, 6, 1)
+    mask = np.ones((4, 6), dtype=np.int64)
+    weight = np.full((4, 6), 2.0, dtype=np.float32)
+    img, m, w = pad_to_size(image, mask, weight, (8, 6))
+    assert img.shape == (8, 6, 1)
+    np.testing.assert_array_equal(img[:2, :, 0], image[2:0:-1, :, 0])  # numpy "reflect" = mirror w/o edge
+    assert np.all(m[:2] == IGNORE_INDEX) and np.all(m[2:6] == 1) and np.all(m[6:] == IGNORE_INDEX)
+    assert np.all(w[:2] == 0) and np.all(w[2:6] == 2)
+    t = build_transforms(True, (12, 12), flips=False, rot90=False, scale=None, color=False, seed=0)
+    img, m, _ = t(image, mask)
+    assert img.shape == (12, 12, 1) and (m == IGNORE_INDEX).sum() == 144 - 24 and (m == 1).sum() == 24
+
+
+def test_weight_map_transformed_with_mask() -> None:
+    image, mask = _encoded()
+    weight = (mask * 1.5 + 0.25).astype(np.float32)
+    t = build_transforms(True, 32, scale=(0.7, 1.3), elastic=True, seed=1)
+    for _ in range(5):
+        _, m, w = t(image, mask, weight)
+        assert w is not None and w.dtype == np.float32
+        labelled = m != IGNORE_INDEX
+        np.testing.assert_allclose(w[labelled], m[labelled] * 1.5 + 0.25)  # nearest: exact values
+        assert np.all(w[~labelled] == 0)
+
+
+def test_deterministic_with_seed() -> None:
+    image, mask = _encoded()
+    outs = []
+    for seed in (5, 5, 6):
+        t = build_transforms(True, 24, elastic=True, seed=seed)
+        outs.append([t(image, mask)[0] for _ in range(3)])
+    assert all(np.array_equal(a, b) for a, b in zip(outs[0], outs[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(outs[0], outs[2]))
+    t = build_transforms(True, 24, elastic=True, seed=5)
+    first = t(image, mask)[0]
+    t.reseed(5)
+    np.testing.assert_array_equal(t(image, mask)[0], first)
+
+
+def test_eval_is_identity() -> None:
+    image, mask = _encoded(40, 32)
+    img, m, w = build_transforms(False, crop_size=16)(image, mask)
+    assert img is image and np.array_equal(m, mask) and w is None
+
+
+def test_rot90_keeps_shape_of_non_square_images() -> None:
+    image, mask = _encoded(40, 32)
+    t = build_transforms(True, None, scale=None, color=False, seed=0)
+    shapes = {t(image, mask)[1].shape for _ in range(20)}
+    assert shapes == {(40, 32)}
+    square = build_transforms(True, 24, scale=None, color=False, seed=0)
+    img, m = _encoded(40, 40)
+    rotated = [square(img, m)[1] for _ in range(30)]
+    assert len({r.tobytes() for r in rotated}) > 4
+
+
+def test_elastic_field_statistics() -> None:
+    rng = np.random.default_rng(0)
+    corners = []
+    for _ in range(400):
+        dy, dx = random_displacement_field((33, 33), rng, grid_size=3, sigma=10.0)
+        # The spline interpolates: grid points (corners, edge centres, centre) carry the N(0, 10^2) draws.
+        corners.extend([dy[0, 0], dx[16, 16], dy[32, 16], dx[0, 32]])
+        assert np.abs(np.diff(dy, axis=0)).max() < 10  # smooth: no per-pixel noise
+    corners_arr = np.array(corners)
+    assert abs(corners_arr.std() - 10.0) < 0.6 and abs(corners_arr.mean()) < 0.8
+
+
+def test_elastic_zero_sigma_is_identity() -> None:
+    image, mask = _encoded()
+    img, m, _ = elastic_deform(image, mask, None, np.random.default_rng(0), sigma=0.0)
+    np.testing.assert_array_equal(img, image)
+    np.testing.assert_array_equal(m, mask)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="crop_size"):
+        build_transforms(True, (0, 4))
+    with pytest.raises(ValueError, match="scale"):
+        build_transforms(True, 8, scale=(1.2, 0.8))
+    t = build_transforms(True, 8)
+    with pytest.raises(ValueError, match="same height and width"):
+        t(np.zeros((8, 8, 1), np.uint8), np.zeros((8, 9), np.int64))

@@ -1,0 +1,56 @@
+"""Output files: palette masks keep class indices, atomic writes leave nothing half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unetkit.inference.writers import (
+    atomic_write,
+    class_fractions,
+    save_instances_png,
+    save_mask_png,
+    save_probs,
+    write_csv,
+)
+from unetkit.viz.overlay import class_palette
+
+
+def test_mask_png_is_palette_with_class_values(tmp_path: Path) -> None:
+    mask = np.array([[0, 1, 2], [2, 1, 0]], dtype=np.uint8)
+    path = save_mask_png(tmp_path / "m.png", mask, num_classes=3)
+    with Image.open(path) as img:
+        assert img.mode == "P"
+        np.testing.assert_array_equal(np.asarray(img), mask)
+        palette = np.asarray(img.getpalette()[:9], dtype=np.uint8).reshape(3, 3)
+    np.testing.assert_array_equal(palette, class_palette(3))
+    with pytest.raises(ValueError, match=r"classes 0\.\.255"):
+        save_mask_png(tmp_path / "x.png", np.full((2, 2), 300))
+
+
+def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
+    def boom(fh):  # type: ignore[no-untyped-def]
+        fh.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(tmp_path / "out.png", boom)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_probs_instances_csv_roundtrip(tmp_path: Path) -> None:
+    probs = np.random.default_rng(0).random((3, 5, 7)).astype(np.float32)
+    np.testing.assert_allclose(np.load(save_probs(tmp_path / "p.npy", probs)), probs, atol=1e-3)
+    assert np.load(tmp_path / "p.npy").dtype == np.float16
+    import tifffile
+
+    np.testing.assert_array_equal(tifffile.imread(save_probs(tmp_path / "p.tif", probs, "tiff")), probs)
+    labels = np.array([[0, 1], [300, 65535]], dtype=np.int32)
+    with Image.open(save_instances_png(tmp_path / "i.png", labels)) as img:
+        np.testing.assert_array_equal(np.asarray(img), labels)
+    write_csv(tmp_path / "s.csv", [{"file": "a", "n": 1}], ["file", "n", "empty"])
+    assert (tmp_path / "s.csv").read_text() == "file,n,empty\na,1,\n"
+    np.testing.assert_allclose(class_fractions(np.array([[0, 1], [1, 1]]), 3), [0.25, 0.75, 0.0])

@@ -1,0 +1,205 @@
+"""save_model / load_model: safetensors round trip, run folders, Lightning checkpoints, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from unetkit import __version__
+from unetkit.io.model_config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
+from unetkit.io.model_io import build_model, load_model, save_model
+from unetkit.models import create_model
+
+KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 2, "base_channels": 4, "depth": 2}
+
+
+def make_config(**overrides: Any) -> ModelConfig:
+    data: dict[str, Any] = {
+        "architecture": "unet",
+        "model_kwargs": dict(KWARGS),
+        "class_names": ["background", "cell"],
+        "mean": [0.5],
+        "std": [0.25],
+    }
+    data.update(overrides)
+    return ModelConfig(**data)
+
+
+def trained_unet() -> torch.nn.Module:
+    """A unet whose BatchNorm statistics differ from a fresh one, so a lost buffer would show."""
+    model = create_model("unet", **KWARGS)
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(4, 1, 32, 32) * 3 + 1)  # updates running_mean/var
+    return model.eval()
+
+
+def lightning_ckpt(model: torch.nn.Module, config: ModelConfig | None, path: Path, **extra: Any) -> Path:
+    """What Lightning writes for a module holding the network as ``self.model`` (subset of the keys)."""
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    state["criterion.weight"] = torch.ones(2)  # a training-wrapper buffer that is not part of the net
+    hparams: dict[str, Any] = {"lr": 1e-3}
+    if config is not None:
+        hparams["model_config"] = config.to_dict()
+    ckpt = {
+        "epoch": 3,
+        "global_step": 120,
+        "pytorch-lightning_version": "2.6.6",
+        "state_dict": state,
+        "hyper_parameters": hparams,
+        "optimizer_states": [],
+        **extra,
+    }
+    torch.save(ckpt, path)
+    return path
+
+
+def outputs_equal(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    x = torch.randn(2, 1, 37, 45)
+    with torch.no_grad():
+        torch.testing.assert_close(b(x), a(x), rtol=0, atol=0)
+
+
+def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
+    model, config = trained_unet(), make_config()
+    out = save_model(model, config, tmp_path / "model")
+    assert sorted(p.name for p in out.iterdir()) == sorted([CONFIG_NAME, WEIGHTS_NAME])  # no temp left
+    loaded, loaded_config = load_model(out)
+    assert loaded_config == config
+    assert not loaded.training
+    outputs_equal(model, loaded)
+    with safe_open(str(out / WEIGHTS_NAME), framework="pt") as f:
+        assert f.metadata() == {"format": "pt", "unetkit_version": __version__, "architecture": "unet"}
+        assert set(f.keys()) == set(model.state_dict())
+    assert json.loads((out / CONFIG_NAME).read_text())["model_kwargs"] == KWARGS
+
+
+def test_save_into_existing_folder_keeps_other_files(tmp_path: Path) -> None:
+    (tmp_path / "export").mkdir()
+    save_model(trained_unet(), make_config(), tmp_path)
+    model = trained_unet()  # different BatchNorm statistics from the first save (seeded differently)
+    save_model(model, make_config(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["export", CONFIG_NAME, WEIGHTS_NAME])
+    outputs_equal(model, load_model(tmp_path)[0])
+
+
+def test_failed_save_leaves_no_model_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ModelConfig, "save", crash)  # weights written, then the config write fails
+    with pytest.raises(OSError, match="disk full"):
+        save_model(trained_unet(), make_config(), tmp_path / "model")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_folder_prefers_model_subfolder(tmp_path: Path) -> None:
+    model, config = trained_unet(), make_config()
+    save_model(model, config, tmp_path / "run" / "model")
+    (tmp_path / "run" / "checkpoints").mkdir()
+    # A checkpoint of a different network in the run folder must not be picked over model/.
+    lightning_ckpt(create_model("unet", **KWARGS), config, tmp_path / "run" / "checkpoints" / "best.ckpt")
+    outputs_equal(model, load_model(tmp_path / "run")[0])
+    outputs_equal(model, load_model(tmp_path / "run" / "model" / WEIGHTS_NAME)[0])
+
+
+def test_lightning_checkpoint_loads_without_prefix(tmp_path: Path) -> None:
+    model, config = trained_unet(), make_config()
+    path = lightning_ckpt(model, config, tmp_path / "last.ckpt")
+    loaded, loaded_config = load_model(path)
+    assert loaded_config == config
+    assert not loaded.training
+    outputs_equal(model, loaded)
+
+
+def test_run_folder_without_model_falls_back_to_best_checkpoint(tmp_path: Path) -> None:
+    model = trained_unet()
+    (tmp_path / "checkpoints").mkdir()
+    lightning_ckpt(model, make_config(), tmp_path / "checkpoints" / "best.ckpt")
+    lightning_ckpt(create_model("unet", **KWARGS), make_config(), tmp_path / "checkpoints" / "last.ckpt")
+    outputs_equal(model, load_model(tmp_path)[0])
+
+
+class Payload:
+    """Unpickling this would run ``__reduce__``-free custom code paths; weights_only must refuse it."""
+
+    def __init__(self) -> None:
+        self.value = 1
+
+
+def test_checkpoint_with_custom_object_is_refused(tmp_path: Path) -> None:
+    path = lightning_ckpt(trained_unet(), make_config(), tmp_path / "evil.ckpt", callbacks={"x": Payload()})
+    with pytest.raises(ValueError, match=r"evil\.ckpt: refusing to load.*weights_only=True.*Payload"):
+        load_model(path)
+
+
+def test_checkpoint_without_model_config_is_explained(tmp_path: Path) -> None:
+    path = lightning_ckpt(trained_unet(), None, tmp_path / "old.ckpt")
+    with pytest.raises(ValueError, match=r"old\.ckpt: checkpoint has no hyper_parameters\['model_config'\]"):
+        load_model(path)
+
+
+def test_mismatching_weights_list_missing_unexpected_and_shapes(tmp_path: Path) -> None:
+    save_model(trained_unet(), make_config(), tmp_path)
+    wider = make_config(model_kwargs={**KWARGS, "base_channels": 8})
+    wider.save(tmp_path)
+    with pytest.raises(ValueError) as info:
+        load_model(tmp_path)
+    message = str(info.value)
+    assert f"weights in {tmp_path / WEIGHTS_NAME} do not match architecture 'unet'" in message
+    first = next(k for k, v in trained_unet().state_dict().items() if v.dim() > 0)
+    assert f"shape mismatches [{first}: file (4, 1, 3, 3) vs model (8, 1, 3, 3), " in message
+    count = int(message.split(" shape mismatches")[0].rsplit(" ", 1)[-1])
+    assert count == sum(1 for v in create_model("unet", **KWARGS).state_dict().values() if v.dim() > 0)
+    assert ", ... (" in message  # only the first 10 are listed
+
+
+def test_missing_and_unexpected_keys_are_listed(tmp_path: Path) -> None:
+    model, config = trained_unet(), make_config()
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    dropped = sorted(state)[0]
+    del state[dropped]
+    state["model.extra.weight"] = torch.zeros(3)
+    torch.save({"state_dict": state, "hyper_parameters": {"model_config": config.to_dict()}}, tmp_path / "a.ckpt")
+    with pytest.raises(ValueError, match=r"1 missing keys \[(.+)\]; 1 unexpected keys \[extra\.weight\]") as info:
+        load_model(tmp_path / "a.ckpt")
+    assert dropped.removeprefix("model.") in str(info.value)
+    loaded, _ = load_model(tmp_path / "a.ckpt", strict=False)  # tolerated (and logged) when not strict
+    assert not loaded.training
+
+
+@pytest.mark.parametrize("missing", [WEIGHTS_NAME, CONFIG_NAME])
+def test_missing_file_in_model_folder(tmp_path: Path, missing: str) -> None:
+    save_model(trained_unet(), make_config(), tmp_path)
+    (tmp_path / missing).unlink()
+    with pytest.raises(FileNotFoundError, match=rf"{missing} not found; a model folder must contain"):
+        load_model(tmp_path)
+
+
+def test_empty_folder_and_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"no model found; a model folder must contain model.safetensors"):
+        load_model(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_model(tmp_path / "nope")
+
+
+def test_unknown_architecture_names_it_and_lists_options(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"architecture 'unet3' is not a registered model; available: .*unet"):
+        build_model(make_config(architecture="unet3"))
+
+
+def test_bad_model_kwargs_name_the_architecture() -> None:
+    with pytest.raises(TypeError, match=r"do not fit architecture 'unet'.*start_neurons"):
+        build_model(make_config(model_kwargs={**KWARGS, "start_neurons": 16}))
+
+
+def test_corrupt_safetensors_is_a_value_error(tmp_path: Path) -> None:
+    save_model(trained_unet(), make_config(), tmp_path)
+    (tmp_path / WEIGHTS_NAME).write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match=r"not a readable safetensors file"):
+        load_model(tmp_path)

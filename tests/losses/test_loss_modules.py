@@ -1,0 +1,122 @@
+"""Loss modules and the create_loss factory."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from unetkit.constants import IGNORE_INDEX
+from unetkit.losses import (
+    CombinedLoss,
+    CrossEntropyLoss,
+    DiceLoss,
+    FocalLoss,
+    create_loss,
+)
+from unetkit.losses import functional as LF
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    # torch.testing.assert_close costs ~1 s of lazy imports (torch.distributed) on first use: keep tests fast.
+    assert actual.shape == expected.shape, f"shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    assert torch.allclose(actual, expected.to(actual.dtype), rtol=1e-5, atol=1e-7, equal_nan=True), (
+        f"{actual} != {expected}"
+    )
+
+
+@pytest.fixture
+def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    logits = torch.randn(2, 3, 8, 8, requires_grad=True)
+    target = torch.randint(0, 3, (2, 8, 8))
+    target[:, 0, :] = IGNORE_INDEX
+    weight_map = torch.rand(2, 8, 8) * 5
+    return logits, target, weight_map
+
+
+def test_create_ce_matches_torch(batch) -> None:
+    logits, target, _ = batch
+    loss = create_loss("CE", num_classes=3, class_weights=[1.0, 2.0, 0.5])
+    assert isinstance(loss, CrossEntropyLoss)
+    expected = F.cross_entropy(logits, target, weight=torch.tensor([1.0, 2.0, 0.5]), ignore_index=255)
+    assert_close(loss(logits, target), expected)
+
+
+def test_ce_uses_weight_map_when_given(batch) -> None:
+    logits, target, weight_map = batch
+    loss = CrossEntropyLoss()
+    assert_close(loss(logits, target, weight_map), LF.weighted_cross_entropy(logits, target, weight_map))
+    assert not torch.allclose(loss(logits, target, weight_map), loss(logits, target))
+
+
+def test_weighted_ce_requires_weight_map(batch) -> None:
+    logits, target, weight_map = batch
+    loss = create_loss("weighted_ce", num_classes=3)
+    with pytest.raises(ValueError, match="weighted_ce needs a weight map"):
+        loss(logits, target)
+    assert_close(loss(logits, target, weight_map), LF.weighted_cross_entropy(logits, target, weight_map))
+
+
+def test_sum_and_dict_specs(batch) -> None:
+    logits, target, _ = batch
+    ce = F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX)
+    dice = LF.soft_dice_loss(logits, target, num_classes=3)
+    summed = create_loss("ce + dice", num_classes=3)
+    assert isinstance(summed, CombinedLoss)
+    assert_close(summed(logits, target), ce + dice)
+    weighted = create_loss({"ce": 1.0, "dice": 0.5}, num_classes=3)
+    assert_close(weighted(logits, target), ce + 0.5 * dice)
+    weighted(logits, target).backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_single_names_build_expected_modules() -> None:
+    assert isinstance(create_loss("dice", num_classes=3), DiceLoss)
+    focal = create_loss("focal", num_classes=3, class_weights=[1.0, 2.0, 3.0])
+    assert isinstance(focal, FocalLoss)
+    assert torch.equal(focal.alpha, torch.tensor([1.0, 2.0, 3.0]))
+    assert isinstance(create_loss({"dice": 2.0}, num_classes=3), CombinedLoss)
+
+
+def test_unknown_name_lists_options() -> None:
+    with pytest.raises(ValueError, match=r"Did you mean 'dice'\?.*ce, dice, focal, weighted_ce"):
+        create_loss("ce+dcie", num_classes=3)
+
+
+@pytest.mark.parametrize(
+    ("spec", "kwargs", "match"),
+    [
+        ("ce+ce", {}, "repeats a loss"),
+        ({"ce": -1.0}, {}, r"loss weight for 'ce' must be a finite number >= 0, got -1.0"),
+        ("ce", {"class_weights": [1.0, 2.0]}, "class_weights has 2 entries but num_classes=3"),
+    ],
+)
+def test_create_loss_bad_input(spec, kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        create_loss(spec, num_classes=3, **kwargs)
+
+
+def test_create_loss_rejects_non_spec() -> None:
+    with pytest.raises(TypeError, match="loss spec must be a str"):
+        create_loss(["ce"], num_classes=3)  # type: ignore[arg-type]
+
+
+def test_modules_validate_targets(batch) -> None:
+    logits, _, _ = batch
+    target = torch.full((2, 8, 8), 4)
+    for loss in (create_loss("ce+dice", num_classes=3), FocalLoss()):
+        with pytest.raises(ValueError, match=r"values \[4\] outside \[0, 3\) for num_classes=3"):
+            loss(logits, target)
+
+
+def test_class_weights_follow_module_device_and_state_dict() -> None:
+    loss = CrossEntropyLoss(class_weights=[1.0, 2.0])
+    assert "class_weights" in loss.state_dict()
+    assert loss.to(torch.float64).class_weights.dtype == torch.float64
+
+
+def test_combined_loss_rejects_bad_terms() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        CombinedLoss([])
+    with pytest.raises(TypeError, match="got function"):
+        CombinedLoss([(F.cross_entropy, 1.0)])  # type: ignore[list-item]

@@ -1,0 +1,45 @@
+"""Class palette, colourised masks and overlays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unetkit.viz.overlay import class_palette, colorize_mask, overlay
+
+
+def test_palette_fixed_and_distinct() -> None:
+    palette = class_palette(256)
+    assert palette.shape == (256, 3) and palette.dtype == np.uint8
+    assert len({tuple(c) for c in palette}) == 256
+    np.testing.assert_array_equal(palette[0], [0, 0, 0])
+    np.testing.assert_array_equal(class_palette(3), palette[:3])  # same colour for a class whatever K
+    with pytest.raises(ValueError, match=r"num_classes must be an int in 1\.\.256, got 0"):
+        class_palette(0)
+
+
+def test_colorize_mask_and_ignore() -> None:
+    palette = class_palette(3)
+    mask = np.array([[0, 1], [2, 255]])
+    rgb = colorize_mask(mask, palette)
+    np.testing.assert_array_equal(rgb[0, 1], palette[1])
+    np.testing.assert_array_equal(rgb[1, 1], [255, 255, 255])
+    with pytest.raises(ValueError, match="exceed the palette of 3 classes"):
+        colorize_mask(np.array([[3]]), palette)
+
+
+def test_overlay_blends_hand_computed_values() -> None:
+    palette = np.array([[0, 0, 0], [200, 100, 0]], dtype=np.uint8)
+    image = np.array([[10, 100]], dtype=np.uint8)  # gray (H, W)
+    mask = np.array([[0, 1]])
+    out = overlay(image, mask, palette, alpha=0.25, rows_per_chunk=1)
+    np.testing.assert_array_equal(out[0, 0], [10, 10, 10])  # background untinted
+    np.testing.assert_array_equal(out[0, 1], [125, 100, 75])  # 0.75 * 100 + 0.25 * (200, 100, 0)
+    rgb = np.zeros((2, 2, 3), dtype=np.uint8)
+    assert overlay(rgb, np.ones((2, 2), int), palette, alpha=1.0, background=None)[1, 1].tolist() == [
+        200,
+        100,
+        0,
+    ]
+    with pytest.raises(ValueError, match="does not match image shape"):
+        overlay(rgb, np.ones((3, 2), int), palette)
