@@ -122,20 +122,18 @@ def test_masks_give_metrics(
 def test_model_errors_exit_2(
     model_dir: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    out = str(tmp_path / "o")
+    weights = (model_dir / "model.safetensors").read_bytes()
     (model_dir / "model.safetensors").unlink()
-    assert main(["predict", str(model_dir), str(images), "--out", str(tmp_path / "o")]) == 2
+    assert main(["predict", str(model_dir), str(images), "--out", out]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "model.safetensors" in err and len(err.splitlines()) == 1
+    (model_dir / "model.safetensors").write_bytes(weights)
     config = json.loads((model_dir / "config.json").read_text())
     config["architecture"] = "unet_typo"
     (model_dir / "config.json").write_text(json.dumps(config))
-    torch.save({}, model_dir / "unused.pt")
-    save_model(create_model("unet", in_channels=1, num_classes=3, depth=2, base_channels=4),
-               ModelConfig("unet", {"in_channels": 1, "num_classes": 3, "depth": 2, "base_channels": 4},
-                           ["bg", "a", "b"], [0.5], [0.25]), model_dir)  # fmt: skip
-    (model_dir / "config.json").write_text(json.dumps(config))
-    assert main(["predict", str(model_dir), str(images), "--out", str(tmp_path / "o")]) == 2
-    assert "unet_typo" in capsys.readouterr().err
-    assert (
-        main(["predict", str(model_dir), str(tmp_path / "nothing*.png"), "--out", str(tmp_path / "o")]) == 2
-    )
+    assert main(["predict", str(model_dir), str(images), "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "unet_typo" in err and len(err.splitlines()) == 1
+    assert main(["predict", str(model_dir), str(tmp_path / "nothing*.png"), "--out", out]) == 2
+    assert "no input images found" in capsys.readouterr().err

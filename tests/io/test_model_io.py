@@ -155,7 +155,8 @@ def test_mismatching_weights_list_missing_unexpected_and_shapes(tmp_path: Path) 
     first = next(k for k, v in trained_unet().state_dict().items() if v.dim() > 0)
     assert f"shape mismatches [{first}: file (4, 1, 3, 3) vs model (8, 1, 3, 3), " in message
     count = int(message.split(" shape mismatches")[0].rsplit(" ", 1)[-1])
-    assert count == sum(1 for v in create_model("unet", **KWARGS).state_dict().values() if v.dim() > 0)
+    small, wide = create_model("unet", **KWARGS).state_dict(), build_model(wider).state_dict()
+    assert count == sum(small[k].shape != wide[k].shape for k in small) == 55  # all but the head bias
     assert ", ... (" in message  # only the first 10 are listed
 
 
@@ -165,8 +166,12 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path: Path) -> None:
     dropped = sorted(state)[0]
     del state[dropped]
     state["model.extra.weight"] = torch.zeros(3)
-    torch.save({"state_dict": state, "hyper_parameters": {"model_config": config.to_dict()}}, tmp_path / "a.ckpt")
-    with pytest.raises(ValueError, match=r"1 missing keys \[(.+)\]; 1 unexpected keys \[extra\.weight\]") as info:
+    torch.save(
+        {"state_dict": state, "hyper_parameters": {"model_config": config.to_dict()}}, tmp_path / "a.ckpt"
+    )
+    with pytest.raises(
+        ValueError, match=r"1 missing keys \[(.+)\]; 1 unexpected keys \[extra\.weight\]"
+    ) as info:
         load_model(tmp_path / "a.ckpt")
     assert dropped.removeprefix("model.") in str(info.value)
     loaded, _ = load_model(tmp_path / "a.ckpt", strict=False)  # tolerated (and logged) when not strict
@@ -182,14 +187,18 @@ def test_missing_file_in_model_folder(tmp_path: Path, missing: str) -> None:
 
 
 def test_empty_folder_and_missing_path(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"no model found; a model folder must contain model.safetensors"):
+    with pytest.raises(
+        FileNotFoundError, match=r"no model found; a model folder must contain model.safetensors"
+    ):
         load_model(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_model(tmp_path / "nope")
 
 
 def test_unknown_architecture_names_it_and_lists_options(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"architecture 'unet3' is not a registered model; available: .*unet"):
+    with pytest.raises(
+        ValueError, match=r"architecture 'unet3' is not a registered model; available: .*unet"
+    ):
         build_model(make_config(architecture="unet3"))
 
 

@@ -54,6 +54,7 @@ def test_output_shape_and_attributes(name: str) -> None:
         with torch.no_grad():
             logits = model(torch.randn(2, 3, *size))
         assert logits.shape == (2, 5, *expected_size(name, model, size))
+        assert size[0] - logits.shape[-2] == 2 * model.border  # context lost per side (0 when padded)
         assert logits.dtype == torch.float32
 
 

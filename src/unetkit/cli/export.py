@@ -23,6 +23,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <model>/export)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     parser.add_argument("--atol", type=float, default=1e-4, help="max abs diff allowed vs PyTorch")
+    parser.add_argument(
+        "--exporter",
+        choices=("auto", "legacy", "dynamo"),
+        default="auto",
+        help="ONNX exporter: auto tries the TorchScript-based one, then torch.export (dynamo)",
+    )
     parser.add_argument("--no-verify", dest="verify", action="store_false", help="skip the check")
     parser.set_defaults(func=run)
 
@@ -46,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
     result: ExportResult
     if getattr(args, "format", "onnx") == "onnx":
         result = export_onnx(
-            model, config, out_dir, opset=getattr(args, "opset", 17), verify=verify, atol=atol
+            model,
+            config,
+            out_dir,
+            opset=getattr(args, "opset", 17),
+            verify=verify,
+            atol=atol,
+            exporter=getattr(args, "exporter", "auto"),
         )
     else:
         result = export_torchscript(model, config, out_dir, verify=verify, atol=atol)

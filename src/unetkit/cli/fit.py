@@ -32,6 +32,8 @@ def run_fit(args: argparse.Namespace) -> int:
     else:
         config = load_config(args.config, args.overrides)
     result = fit(config, resume=args.resume)
+    if not result.is_global_zero:
+        return 0
     print(f"\nrun folder: {result.run_dir}  (training took {result.train_seconds:.0f} s)")
     print(f"{config['evaluate']['split']} split:\n{result.table}")
     return 0

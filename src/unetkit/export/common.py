@@ -41,7 +41,7 @@ class ExportResult:
 
 @dataclass(frozen=True)
 class SampleSizes:
-    """Trace size and a different size for verification, each (H, W); ``dynamic_hw`` False for fixed-size models."""
+    """Trace and verification sizes, each (H, W); ``dynamic_hw`` is False for fixed-size models."""
 
     sample: tuple[int, int]
     verify: tuple[int, int]
@@ -83,6 +83,11 @@ def valid_sizes(model: nn.Module, max_size: int) -> list[int] | None:
     return sizes
 
 
+def _nearest(values: list[int], target: int) -> int:
+    """Element of ``values`` closest to ``target`` (the smaller one on ties)."""
+    return min(values, key=lambda value: (abs(value - target), value))
+
+
 def pick_sizes(model: nn.Module, size: int | tuple[int, int] | None = None) -> SampleSizes:
     """Valid (H, W) sizes to trace and to verify ``model`` with.
 
@@ -104,7 +109,7 @@ def pick_sizes(model: nn.Module, size: int | tuple[int, int] | None = None) -> S
             raise ValueError(
                 f"{type(model).__name__} accepts fewer than three input sides up to {limit}: {valid}."
             )
-        h, w = (min(valid, key=lambda s, t=t: (abs(s - t), s)) for t in want)
+        h, w = (_nearest(valid, target) for target in want)
         bigger = [s for s in valid if s > max(h, w)] or valid[-2:]
         return SampleSizes((h, w), (bigger[0], bigger[min(1, len(bigger) - 1)]), dynamic_hw=True)
     d = int(getattr(model, "size_divisor", 1) or 1)
@@ -115,10 +120,10 @@ def pick_sizes(model: nn.Module, size: int | tuple[int, int] | None = None) -> S
 
 def model_device(model: nn.Module) -> torch.device:
     """Device of the first parameter or buffer (CPU for a parameter-free model)."""
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
+    for param in model.parameters():
+        return param.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 
@@ -180,15 +185,13 @@ def make_sample(
     sample_size: tuple[int, int, int, int] | None,
     device: torch.device,
 ) -> torch.Tensor:
-    """Random trace input (N, C, H, W): ``sample_size`` or (1, C, 64, 64), H/W moved to a size the model accepts."""
+    """Random trace input (N, C, H, W): ``sample_size`` or (1, C, 64, 64), H/W moved to an accepted size."""
     channels = int(config.in_channels)
     if sample_size is None:
         n, hw = 1, None
     else:
         if len(sample_size) != 4 or int(sample_size[1]) != channels:
-            raise ValueError(
-                f"sample_size must be (N, {channels}, H, W) for this {channels}-channel model, got {sample_size}."
-            )
+            raise ValueError(f"sample_size must be (N, {channels}, H, W) for this model, got {sample_size}.")
         n, hw = int(sample_size[0]), (int(sample_size[2]), int(sample_size[3]))
     sizes = pick_sizes(model, hw)
     return torch.randn(n, channels, *sizes.sample, device=device)

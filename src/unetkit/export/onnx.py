@@ -142,6 +142,9 @@ def _attempt(
     else:
         _export_legacy(model, sample, tmp, opset, dynamic_hw)
     axes, saved_opset = _onnx_dynamic_axes(tmp)
+    if saved_opset != opset:
+        # The dynamo exporter starts at opset 18 and cannot always convert down (no Pad adapter to 17).
+        logger.warning("the %s exporter wrote opset %d instead of %d", exporter, saved_opset, opset)
     hw_dynamic = {"height", "width"} <= set(axes)
     if dynamic_hw and not hw_dynamic:
         logger.warning("the %s exporter fixed H/W of %r to %s", exporter, config.architecture, sizes.sample)

@@ -20,9 +20,11 @@ class SegmentationModel(nn.Module):
         size_divisor: input H and W must be multiples of this for the net's own arithmetic; 1 when any
             size works (the model pads/crops internally).
         fixed_input_size: ``(H, W)`` for models that only accept one size (``fcn_reshape``), else ``None``.
+        border: context pixels lost per side, ``(H - H') / 2``; 0 except for the unpadded ``unet_original``.
     """
 
     size_divisor: int = 1
+    border: int = 0
     fixed_input_size: tuple[int, int] | None = None
 
     def __init__(self, in_channels: int, num_classes: int) -> None:

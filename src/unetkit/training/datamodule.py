@@ -8,7 +8,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from unetkit.data.folder import FolderDataset, WeightMapConfig
 from unetkit.data.presets import DatasetSpec
@@ -72,11 +72,21 @@ class SegmentationDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         workers = int(self.cfg.get("num_workers", 0))
+        shuffle = train and bool(self.cfg.get("shuffle", True))
+        drop_last = train and len(dataset) > int(self.cfg["batch_size"])  # type: ignore[arg-type]
+        sampler = None
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Our own sampler (the Trainer has use_distributed_sampler=False) so that shuffle=False really
+            # keeps the order: rank r takes items r, r+W, ... and a global batch equals one process's batch.
+            sampler = DistributedSampler(dataset, shuffle=shuffle, seed=int(self.cfg.get("seed", 0)),
+                                         drop_last=drop_last)
+            shuffle = False
         return DataLoader(
             dataset,
             batch_size=int(self.cfg["batch_size"]) if train else 1,
-            shuffle=train and bool(self.cfg.get("shuffle", True)),
-            drop_last=train and len(dataset) > int(self.cfg["batch_size"]),  # type: ignore[arg-type]
+            shuffle=shuffle,
+            sampler=sampler,
+            drop_last=drop_last,
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),

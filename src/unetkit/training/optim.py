@@ -19,7 +19,8 @@ def build_optimizer(params: Any, cfg: dict[str, Any]) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    return torch.optim.SGD(params, lr=lr, momentum=float(cfg.get("momentum", 0.9)), weight_decay=wd, nesterov=True)
+    momentum = float(cfg.get("momentum", 0.9))
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd, nesterov=momentum > 0)
 
 
 def build_scheduler(

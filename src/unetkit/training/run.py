@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class RunResult:
     scores: dict[str, Any]
     table: str
     train_seconds: float
+    is_global_zero: bool = True
 
 
 def resolve_dataset(config: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -64,10 +66,18 @@ def build_model_config(config: dict[str, Any], spec: Any) -> ModelConfig:
     )
 
 
+def _is_secondary_rank() -> bool:
+    # DDP children (Lightning's launcher, torchrun, SLURM) re-run this code with a non-zero rank.
+    return any(int(os.environ.get(var, "0") or 0) > 0 for var in ("LOCAL_RANK", "RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
 def _new_run_dir(config: dict[str, Any]) -> Path:
     out = config["output"]
     name = out.get("name") or f"{config['data']['dataset']}-{config['model']['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(out["root"]) / name
+    if _is_secondary_rank():
+        # Rank 0 created the folder and exported its path before launching the other processes.
+        return Path(os.environ.get("UNETKIT_RUN_DIR") or run_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ValueError(f"Run folder {run_dir} already exists; choose output.name=... or resume it with --resume {run_dir}.")
     return run_dir
@@ -128,6 +138,7 @@ def build_trainer(config: dict[str, Any], run_dir: Path, enable_checkpointing: b
         enable_checkpointing=enable_checkpointing,
         enable_model_summary=False,
         deterministic=False,
+        use_distributed_sampler=False,  # the datamodule builds its own (see SegmentationDataModule._loader)
         **kwargs,
     )
 
@@ -175,6 +186,7 @@ def fit(config: dict[str, Any], resume: Path | None = None) -> RunResult:
         run_dir = _new_run_dir(config)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["UNETKIT_RUN_DIR"] = str(run_dir.resolve())  # inherited by DDP child processes
     try:
         save_config(config, run_dir / "config.yaml")
         trainer = build_trainer(config, run_dir)
@@ -188,19 +200,25 @@ def fit(config: dict[str, Any], resume: Path | None = None) -> RunResult:
         raise
     if trainer.interrupted:
         raise KeyboardInterrupt(f"training interrupted; resume with: unetkit fit --resume {run_dir}")
+    is_zero = trainer.is_global_zero
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # Training is over: evaluation below runs in rank 0 alone, so metrics must not wait for peers.
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    if not is_zero:
+        # Other DDP ranks stop here: rank 0 alone writes the model, the metrics and the figures.
+        return RunResult(run_dir=run_dir, scores={}, table="", train_seconds=train_seconds, is_global_zero=False)
     best = run_dir / "checkpoints" / "best.ckpt"
     source = best if best.is_file() else run_dir / "checkpoints" / "last.ckpt"
     state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
     task.load_state_dict(state)
-    if trainer.is_global_zero:
-        save_model(task.model, model_config, run_dir / "model")
+    save_model(task.model, model_config, run_dir / "model")
     scores, table = evaluate(run_dir, split=config["evaluate"]["split"], config=config, task=task, spec=spec)
-    if trainer.is_global_zero:
-        from unetkit.viz.figures import plot_training_curves
+    from unetkit.viz.figures import plot_training_curves
 
-        metrics_csv = run_dir / "logs" / "metrics.csv"
-        if metrics_csv.is_file():
-            plot_training_curves(metrics_csv, run_dir / "figures" / "curves.png")
+    metrics_csv = run_dir / "logs" / "metrics.csv"
+    if metrics_csv.is_file():
+        plot_training_curves(metrics_csv, run_dir / "figures" / "curves.png")
     return RunResult(run_dir=run_dir, scores=scores, table=table, train_seconds=train_seconds)
 
 

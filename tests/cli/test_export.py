@@ -1,0 +1,80 @@
+"""``unetkit export``: parser wiring, printed result, refusal as ValueError (main turns it into exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import unetkit.export.onnx as onnx_export
+from unetkit.cli import export as export_cli
+from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+from unetkit.io.model_io import save_model
+from unetkit.models import create_model
+
+KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 2, "channels": (4, 8), "kernel_sizes": (7, 5)}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="unetkit")
+    export_cli.register(root.add_subparsers(dest="command", required=True))
+    return root
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    config = ModelConfig("wide_cnn", KWARGS, ["background", "cell"], [0.5], [0.25])
+    return save_model(create_model("wide_cnn", **KWARGS), config, tmp_path / "run" / "model")
+
+
+def test_export_onnx_prints_path_and_difference(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = parser().parse_args(["export", str(model_dir.parent), "--exporter", "legacy"])
+    assert args.func is export_cli.run
+    assert args.format == "onnx" and args.opset == 17 and args.atol == 1e-4 and args.verify
+    assert args.func(args) == 0
+    out_dir = model_dir.parent / "export"  # default: MODEL/export
+    assert sorted(p.name for p in out_dir.iterdir()) == [CONFIG_NAME, ONNX_NAME]
+    printed = capsys.readouterr().out
+    assert f"wrote {out_dir / ONNX_NAME} (onnx, legacy exporter" in printed
+    diff = float(printed.split("max abs diff vs PyTorch on (2, 1, 71, 77): ")[1].split(" ")[0])
+    assert 0 <= diff <= 1e-4
+
+
+def test_export_torchscript_to_chosen_folder(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = parser().parse_args(
+        ["export", str(model_dir), "--format", "torchscript", "--out", str(tmp_path / "ts")]
+    )
+    assert export_cli.run(args) == 0
+    assert (tmp_path / "ts" / "model.ts.pt").is_file()
+    assert "max abs diff vs PyTorch on (2, 1, 71, 77): 0 (atol 0.0001)" in capsys.readouterr().out
+
+
+def test_no_verify(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = parser().parse_args(
+        ["export", str(model_dir), "--out", str(tmp_path / "o"), "--no-verify", "--exporter", "legacy"]
+    )
+    assert export_cli.run(args) == 0
+    assert "not verified (--no-verify)" in capsys.readouterr().out
+
+
+def test_disagreeing_model_raises_value_error(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = onnx_export.run_onnxruntime
+    monkeypatch.setattr(onnx_export, "run_onnxruntime", lambda path, x: real(path, x) * 2 + 1)
+    args = parser().parse_args(
+        ["export", str(model_dir), "--out", str(tmp_path / "o"), "--exporter", "legacy", "--atol", "1e-3"]
+    )
+    with pytest.raises(ValueError, match=r"disagrees with PyTorch .* > atol 0\.001; export refused"):
+        export_cli.run(args)
+    assert not (tmp_path / "o" / ONNX_NAME).exists()
+
+
+def test_missing_model_is_file_not_found(tmp_path: Path) -> None:
+    args = parser().parse_args(["export", str(tmp_path / "nope")])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        export_cli.run(args)

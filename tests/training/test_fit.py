@@ -1,0 +1,128 @@
+"""End-to-end training runs on tiny synthetic data: run folder, bad input, NaN loss, kill + resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from unetkit.cli.main import main as cli_main
+from unetkit.training.config import load_config
+from unetkit.training.run import fit
+
+TINY = [
+    "data.options={num_images: 10, size: [40, 40]}",
+    "data.crop_size=32",
+    "data.batch_size=4",
+    "model.kwargs={base_channels: 4, depth: 2}",
+    "trainer.progress_bar=false",
+    "evaluate.num_figure_samples=2",
+]
+
+
+def _cfg(tmp_path: Path, *extra: str) -> dict:
+    return load_config("synthetic", [*TINY, f"output.root={tmp_path / 'runs'}", "output.name=r", *extra])
+
+
+def test_fit_writes_complete_run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
+    result = fit(_cfg(tmp_path, "trainer.max_epochs=2"))
+    run = result.run_dir
+    for rel in ("config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "model/model.safetensors",
+                "model/config.json", "logs/metrics.csv", "metrics_test.json", "figures/curves.png",
+                "figures/predictions_test.png"):
+        assert (run / rel).is_file(), rel
+    metrics = json.loads((run / "metrics_test.json").read_text())
+    assert 0.0 <= metrics["miou"] <= 1.0 and "iou/background" in metrics
+    # Checkpoints load without unpickling arbitrary objects and carry the RNG state for resume.
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 1 and "rng_state" in ckpt
+    assert ckpt["hyper_parameters"]["model_config"]["architecture"] == "unet"
+    # `unetkit test RUN` reproduces the stored numbers.
+    assert cli_main(["test", str(run), "trainer.progress_bar=false"]) == 0
+    again = json.loads((run / "metrics_test.json").read_text())
+    assert again["miou"] == pytest.approx(metrics["miou"], abs=1e-6)
+
+
+def test_bad_mask_fails_before_creating_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    images, masks = tmp_path / "data" / "images", tmp_path / "data" / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(np.full((16, 16), 100, np.uint8)).save(images / f"{i}.png")
+        Image.fromarray(np.zeros((16, 16), np.uint8)).save(masks / f"{i}.png")
+    Image.fromarray(np.full((16, 16), 7, np.uint8)).save(masks / "2.png")  # class 7 of 2 classes
+    code = cli_main([
+        "fit", "data.dataset=folder", f"data.root={tmp_path / 'data'}",
+        "data.options={num_classes: 2, in_channels: 1, split_fractions: {train: 0.5, val: 0.25, test: 0.25}}",
+        f"output.root={tmp_path / 'runs'}", "trainer.progress_bar=false",
+    ])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error:") and "2.png" in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unetkit.training.task import NonFiniteLossError, SegmentationTask
+
+    monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
+    original = SegmentationTask._loss
+
+    def poisoned(self, batch):  # type: ignore[no-untyped-def]
+        loss, logits = original(self, batch)
+        return (loss * float("nan"), logits) if self.current_epoch >= 1 and self.training else (loss, logits)
+
+    monkeypatch.setattr(SegmentationTask, "_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match="loss became nan at epoch 1"):
+        fit(_cfg(tmp_path, "trainer.max_epochs=3"))
+    last = tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 0
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+@pytest.mark.timeout(240)
+def test_sigkill_mid_training_then_resume(tmp_path: Path) -> None:
+    env = {**os.environ, "UNETKIT_CACHE": str(tmp_path / "cache")}
+    args = [sys.executable, "-m", "unetkit.cli.main", "fit", "--config", "synthetic", *TINY,
+            "data.repeat=6", f"output.root={tmp_path / 'runs'}", "output.name=k", "trainer.max_epochs=40"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "runs" / "k" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 150
+    while time.time() < deadline and not (last.is_file() and _epoch(last) >= 1):
+        time.sleep(0.2)
+    time.sleep(0.7)  # land somewhere inside the next epoch (or inside a checkpoint write)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert last.is_file(), "no checkpoint was written before the kill"
+    killed_epoch = _epoch(last)  # must load: a SIGKILL never leaves a corrupt checkpoint
+    for ckpt in last.parent.glob("*.ckpt"):
+        torch.load(ckpt, map_location="cpu", weights_only=True)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "unetkit.cli.main", "fit", "--resume", str(last.parents[1]),
+         f"trainer.max_epochs={killed_epoch + 3}", "trainer.progress_bar=false"],
+        env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    final = torch.load(last, map_location="cpu", weights_only=True)
+    assert final["epoch"] == killed_epoch + 2  # continued from the killed run's last epoch, not from 0
+    assert (last.parents[1] / "model" / "model.safetensors").is_file()
+
+
+def _epoch(path: Path) -> int:
+    for _ in range(20):
+        try:
+            return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+        except Exception:  # being replaced right now: retry
+            time.sleep(0.05)
+    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
