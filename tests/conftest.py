@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-# Two cores here: keep intra-op threads predictable so timings and tests stay stable.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Test models are tiny and some tests run subprocesses beside this one: one intra-op thread avoids
+# oversubscribed OpenMP threads waiting on each other (measured 10x slower on the 2-core CI machine).
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(os.environ.get("UNETKIT_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 

@@ -21,20 +21,10 @@ UNET_KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 2, "base_channel
 
 # Models whose export is refused today, with the reason (the sweep below xfails them strictly, so a fix
 # shows up as XPASS -> remove the entry).
-PAD_BUG = (
-    "layers.padding.pad_to_multiple/crop_center use int(x.shape) and a shape branch, so tracing bakes the "
-    "trace size into the graph; verification at another size catches it"
-)
 KNOWN_FAILURES: dict[str, str] = {
-    "unet": PAD_BUG,
-    "unet_original": PAD_BUG,
-    "encoder_decoder": PAD_BUG,
-    "fcn8s": PAD_BUG,
-    "fcn16s": PAD_BUG,
-    "fcn32s": PAD_BUG,
     "segnet": (
-        "the legacy exporter has no aten::max_unpool2d; exporter='auto' falls back to dynamo, which works "
-        "once SegNet stops passing int(x.shape) as unpool output_size (20-50 s, too slow for this sweep)"
+        "the legacy exporter cannot trace MaxUnpool2d with a traced output_size (and has no "
+        "aten::max_unpool2d); exporter='auto' falls back to dynamo, which works (20-50 s, too slow here)"
     ),
 }
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from unetkit.data.io import normalize
-from unetkit.inference.base import geometry_from_config, mask_from_probs, unet_original_geometry
+from unetkit.inference.base import geometry_from_config, mask_from_probs
 from unetkit.inference.predictor import Predictor, geometry_from_model
 from unetkit.io.model_config import ONNX_NAME, ModelConfig
 from unetkit.io.model_io import save_model
@@ -100,13 +100,24 @@ def test_unet_original_whole_and_tiled_agree() -> None:
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
-def test_torch_free_unet_original_geometry_matches_model_helpers(depth: int) -> None:
-    geo = unet_original_geometry(depth)
+def test_config_and_model_geometry_agree_for_unet_original(depth: int) -> None:
+    """The onnxruntime path (config only) tiles like the PyTorch path (model attributes).
+
+    The size arithmetic itself is tested in tests/test_geometry.py (one implementation, unetkit.geometry).
+    """
+    config = ModelConfig(
+        "unet_original", {"in_channels": 1, "num_classes": 2, "depth": depth}, ["a", "b"], [0.5], [0.25]
+    )
+    geo = geometry_from_config(config)
     model = create_model("unet_original", in_channels=1, num_classes=2, depth=depth, base_channels=2)
     torch_geo = geometry_from_model(model)
-    assert (geo.border, geo.grid, geo.size_divisor) == (model.border, torch_geo.grid, model.size_divisor)
+    assert (geo.border, geo.grid, geo.size_divisor) == (
+        torch_geo.border,
+        torch_geo.grid,
+        torch_geo.size_divisor,
+    )
     for n in (1, 7, 100, 389):
-        assert geo.input_side(n) == unet_original_input_size_for_output(n, depth) == torch_geo.input_side(n)
+        assert geo.input_side(n) == torch_geo.input_side(n)
         assert unet_original_output_size(geo.input_side(n), depth) >= n
 
 
@@ -143,7 +154,7 @@ def test_ort_path_runs_without_torch(tmp_path: Path) -> None:
     """The onnxruntime backend and the predict CLI work with ``import torch`` blocked."""
     pytest.importorskip("onnxruntime")
     model, config = make_model("unet_original", num_classes=2)
-    # The legacy tracer bakes unet_original's skip crops for the traced size: predict with tiles of it.
+    # Tiles of 60 (a valid unet_original input); the exported graph itself accepts any valid size.
     folder = export_onnx_dir(model, config, tmp_path / "m", size=60)
     image = np.random.default_rng(4).integers(0, 256, (41, 50, 1), dtype=np.uint8)
     expected = Predictor(model, config, tile_size=60).predict_probs(image)

@@ -79,6 +79,24 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     assert json.loads((out / CONFIG_NAME).read_text())["model_kwargs"] == KWARGS
 
 
+def test_tuples_become_lists_so_a_json_round_trip_is_equal(tmp_path: Path) -> None:
+    kwargs = {"in_channels": 1, "num_classes": 2, "channels": (4, 8), "nested": {"pairs": [(1, 2), (3,)]}}
+    caller_kwargs = dict(kwargs)
+    config = make_config(
+        architecture="wide_cnn", model_kwargs=kwargs, mean=(0.5,), std=(0.25,), input_size=(32, 48)
+    )
+    assert config.model_kwargs == {
+        "in_channels": 1,
+        "num_classes": 2,
+        "channels": [4, 8],
+        "nested": {"pairs": [[1, 2], [3]]},
+    }
+    assert (config.mean, config.std, config.input_size) == ([0.5], [0.25], [32, 48])
+    assert kwargs == caller_kwargs  # the caller's dict is not mutated
+    assert ModelConfig.load(config.save(tmp_path)) == config
+    assert ModelConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
 def test_save_into_existing_folder_keeps_other_files(tmp_path: Path) -> None:
     (tmp_path / "export").mkdir()
     save_model(trained_unet(), make_config(), tmp_path)

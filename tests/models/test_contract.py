@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import torch
+from torch.export import Dim
 
 from unetkit.models import create_model, list_models
 
@@ -94,15 +95,35 @@ def test_state_dict_round_trip(name: str) -> None:
         assert torch.equal(source(x), copy(x))
 
 
+def export_sizes(name: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(trace size, check size): different where the model allows it, so a baked-in size shows up."""
+    sizes = INPUT_SIZES.get(name, DEFAULT_SIZES)
+    return sizes[0], sizes[-1]
+
+
 @pytest.mark.parametrize("name", list_models())
-def test_export_matches_eager(name: str) -> None:
-    # torch.jit.trace is deprecated in this torch; torch.export is the supported tracer (and feeds ONNX).
+def test_export_matches_eager_at_another_size(name: str) -> None:
+    """torch.export with dynamic batch/H/W, run at a batch and size other than the trace ones.
+
+    torch.jit.trace is deprecated in this torch; torch.export is the supported tracer (and feeds ONNX).
+    A forward that turns sizes into Python ints or branches on them bakes the trace size in and fails here.
+    """
     model = build(name).eval()
-    size = INPUT_SIZES.get(name, DEFAULT_SIZES)[0]
-    exported = torch.export.export(model, (torch.randn(2, 3, *size),)).module()
-    x = torch.randn(2, 3, *size)  # fresh values: the graph must not have baked in the example's data
+    trace_size, check_size = export_sizes(name)
+    spatial = {} if trace_size == check_size else {2: Dim.AUTO, 3: Dim.AUTO}
+    program = torch.export.export(
+        model, (torch.randn(2, 3, *trace_size),), dynamic_shapes=({0: Dim.AUTO, **spatial},)
+    )
+    x = torch.randn(3, 3, *check_size)  # fresh values, batch and (where allowed) size
     with torch.no_grad():
-        torch.testing.assert_close(exported(x), model(x), rtol=1e-5, atol=1e-5)
+        expected = model(x)
+        torch.testing.assert_close(program.module()(x), expected, rtol=1e-5, atol=1e-5)
+    assert expected.shape[-2:] == expected_size(name, model, check_size)
+
+
+def test_export_sizes_differ_where_the_model_allows() -> None:
+    fixed = [name for name in list_models() if export_sizes(name)[0] == export_sizes(name)[1]]
+    assert fixed == ["fcn_reshape"]  # the only fixed-size model
 
 
 def test_unknown_model_name_lists_options() -> None:

@@ -23,6 +23,7 @@ COMMON = [
     "trainer.max_epochs=2",
     "trainer.accelerator=cpu",
     "trainer.progress_bar=false",
+    "trainer.num_threads=1",  # two processes on two cores
 ]
 # Stated tolerance: the two runs differ only in float summation order (all-reduce vs one batch).
 WEIGHT_ATOL = 1e-4

@@ -26,6 +26,7 @@ TINY = [
     "model.kwargs={base_channels: 4, depth: 2}",
     "trainer.progress_bar=false",
     "evaluate.num_figure_samples=2",
+    "trainer.num_threads=1",
 ]
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from unetkit.export.common import ExportResult
+if TYPE_CHECKING:  # unetkit.export imports torch; the parser (and `unetkit predict`) must build without it
+    from unetkit.export.common import ExportResult
 
 FORMATS = ("onnx", "torchscript")
 
@@ -40,7 +41,8 @@ def default_out_dir(model_path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Load, export, verify; prints the file and the max abs diff. Errors propagate as ValueError."""
-    # Imported here so ``unetkit --help`` stays fast (torch + onnx imports take seconds).
+    # Imported here so ``unetkit --help`` stays fast (torch + onnx imports take seconds) and works without
+    # torch (the onnxruntime-only install runs ``unetkit predict --backend onnxruntime``).
     from unetkit.export import export_onnx, export_torchscript
     from unetkit.io.model_io import load_model
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from unetkit.data.io import normalize
+from unetkit.geometry import unet_original_border, unet_original_input_size_for_output
 from unetkit.inference.tiling import (
     BLEND_MODES,
     DEFAULT_OVERLAP,
@@ -29,8 +30,6 @@ from unetkit.io.model_config import ModelConfig
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
-
-_DOUBLE_CONV_LOSS = 4  # two valid 3x3 convolutions per level
 
 
 @dataclass(frozen=True)
@@ -58,38 +57,17 @@ class ModelGeometry:
         return math.ceil((output_side + 2 * self.border) / self.size_divisor) * self.size_divisor
 
 
-def _unet_original_output(size: int, depth: int) -> int | None:
-    # Torch-free twin of unetkit.models.unet_original's size simulation (that module imports torch and the
-    # onnxruntime path must not); tests/inference check both agree.
-    for _ in range(depth):
-        size -= _DOUBLE_CONV_LOSS
-        if size < 2 or size % 2:
-            return None
-        size //= 2
-    size -= _DOUBLE_CONV_LOSS
-    for _ in range(depth):
-        if size < 1:
-            return None
-        size = 2 * size - _DOUBLE_CONV_LOSS
-    return size if size >= 1 else None
-
-
 def unet_original_geometry(depth: int = 4) -> ModelGeometry:
     """Geometry of the unpadded 2015 U-Net with ``depth`` poolings, computed without torch."""
     step = 2**depth
-    smallest = next(
-        step * (b + 4) - 4 for b in range(1, 10_000) if _unet_original_output(step * (b + 4) - 4, depth)
-    )
-    out_smallest = _unet_original_output(smallest, depth)
-    if out_smallest is None:  # unreachable: smallest was chosen valid
-        raise RuntimeError(f"no valid input size for depth {depth}")
-    border = (smallest - out_smallest) // 2
 
     def input_for_output(n: int) -> int:
-        shortfall = n - out_smallest
-        return smallest + max(0, -(-shortfall // step)) * step
+        # The tiler may ask for <= 0 output pixels (nothing left to cover): the smallest input serves it.
+        return unet_original_input_size_for_output(max(1, int(n)), depth)
 
-    return ModelGeometry(size_divisor=step, border=border, grid=step, input_for_output=input_for_output)
+    return ModelGeometry(
+        size_divisor=step, border=unet_original_border(depth), grid=step, input_for_output=input_for_output
+    )
 
 
 def geometry_from_config(config: ModelConfig) -> ModelGeometry:

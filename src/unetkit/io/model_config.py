@@ -17,12 +17,22 @@ WEIGHTS_NAME = "model.safetensors"
 ONNX_NAME = "model.onnx"
 
 
+def _tuples_to_lists(value: Any) -> Any:
+    """``value`` with every tuple (at any depth, inside dicts and lists too) turned into a list."""
+    if isinstance(value, dict):
+        return {key: _tuples_to_lists(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_tuples_to_lists(item) for item in value]
+    return value
+
+
 @dataclass
 class ModelConfig:
     """Architecture and preprocessing of a trained model.
 
     ``model_kwargs`` are the keyword arguments of ``create_model(architecture, **model_kwargs)`` and include
-    ``in_channels`` and ``num_classes``. Images are fed to the model as ``(x / 255 - mean) / std`` per channel.
+    ``in_channels`` and ``num_classes``. Images are fed to the model as ``(x / 255 - mean) / std`` per
+    channel. Tuples are stored as lists (recursively), as JSON would, so a saved config loads equal.
     """
 
     architecture: str
@@ -33,6 +43,15 @@ class ModelConfig:
     input_size: list[int] | None = None  # training crop (H, W), informative
     ignore_index: int = IGNORE_INDEX
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # JSON has no tuples: a config built with channels=(4, 8) must equal itself after save/load.
+        self.model_kwargs = _tuples_to_lists(self.model_kwargs)
+        self.class_names = _tuples_to_lists(self.class_names)
+        self.mean = _tuples_to_lists(self.mean)
+        self.std = _tuples_to_lists(self.std)
+        self.input_size = _tuples_to_lists(self.input_size)
+        self.extra = _tuples_to_lists(self.extra)
 
     @property
     def in_channels(self) -> int:

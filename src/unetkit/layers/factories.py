@@ -6,22 +6,17 @@ import math
 
 from torch import nn
 
+# check_positive_int lives in the torch-free unetkit.geometry (the onnxruntime path uses it too).
+from unetkit.geometry import check_positive_int
 from unetkit.options import look_up_option
+
+__all__ = ["MAX_NORM_GROUPS", "NORM_LAYERS", "check_positive_int", "get_norm_layer"]
 
 #: Names accepted by :func:`get_norm_layer`.
 NORM_LAYERS: tuple[str, ...] = ("batch", "instance", "group", "none")
 
 #: Upper bound on the number of groups for ``norm="group"`` (Wu & He 2018 use 32).
 MAX_NORM_GROUPS: int = 32
-
-
-def check_positive_int(value: object, name: str) -> int:
-    """Return ``value`` if it is a positive ``int`` (not a bool); otherwise raise TypeError/ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__}: {value!r}.")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}.")
-    return value
 
 
 def get_norm_layer(name: str, channels: int) -> nn.Module:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from unetkit.layers import ConvNormAct, SegmentationHead, check_positive_int, get_dropout, pad_to_multiple
+from unetkit.layers.padding import crop_top_left
 from unetkit.models.base import SegmentationModel
 from unetkit.models.encoders import VGG16_CHANNELS, VGG16_CONVS_PER_STAGE, Encoder, VGGEncoder
 from unetkit.models.registry import register_model
@@ -156,12 +157,11 @@ class FCN(SegmentationModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` -> logits ``(N, num_classes, H, W)``."""
-        height, width = x.shape[-2], x.shape[-1]
         features = self.encoder(pad_to_multiple(x, self.pad_multiple))
         scores = self.score(self.head(features[self.feature_index[0]]))  # (N, K, H/32, W/32)
         for fusion, index in zip(self.fusions, self.feature_index[1:]):
             scores = fusion(scores, features[index])  # (N, K, H/16, W/16), then (N, K, H/8, W/8)
-        return self.final_up(scores)[..., :height, :width]
+        return crop_top_left(self.final_up(scores), x.shape[-2:])
 
 
 @register_model("fcn32s")

@@ -31,7 +31,7 @@ class _EncoderStage(nn.Module):
         """``(N, C_in, H, W)`` -> pooled ``(N, C_out, H // 2, W // 2)``, indices (same shape), ``[H, W]``."""
         x = self.conv(x)
         pooled, indices = F.max_pool2d(x, kernel_size=2, stride=2, return_indices=True)
-        return pooled, indices, [int(x.shape[-2]), int(x.shape[-1])]
+        return pooled, indices, list(x.shape[-2:])
 
 
 class _DecoderStage(nn.Module):

@@ -22,6 +22,7 @@ from unetkit.layers import (
     pad_to_multiple,
     resolve_conv_bias,
 )
+from unetkit.layers.padding import crop_top_left
 from unetkit.models.base import SegmentationModel
 from unetkit.models.registry import register_model
 
@@ -147,6 +148,5 @@ class UNet(SegmentationModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` -> logits ``(N, num_classes, H, W)``."""
-        height, width = x.shape[-2], x.shape[-1]
         logits = self.encode_decode(pad_to_multiple(x, 2**self.depth))
-        return logits[..., :height, :width]
+        return crop_top_left(logits, x.shape[-2:])

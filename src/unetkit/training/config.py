@@ -48,6 +48,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "check_val_every_n_epoch": 1,
         "progress_bar": True,
         "limit_train_batches": None,
+        "num_threads": None,  # torch intra-op threads (None: torch's default); 1 helps on a busy machine
     },
     "evaluate": {"split": "test", "tile_size": None, "num_figure_samples": 4},
     "output": {"root": "runs", "name": None},
