@@ -771,6 +771,15 @@ def write_figure(result: dict[str, Any], path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ main
+def _python_name() -> str:
+    """The interpreter as typed in the repository root (``.venv-bench/bin/python``) or ``python3``."""
+    exe = Path(sys.executable)
+    try:
+        return exe.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return "python3"
+
+
 def machine_description() -> str:
     model = "unknown CPU"
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
@@ -810,6 +819,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="optimize_for_inference modes to time (comma list; '' for none)",
     )
     p.add_argument("--compile-sizes", default="256", help="sizes at which the compile mode is timed")
+    p.add_argument(
+        "--compile-batches",
+        default="1,4",
+        help="batch sizes at which the compile mode is timed (each shape compiles anew: ~1-2 min on 2 cores)",
+    )
     p.add_argument("--no-ort", dest="ort", action="store_false")
     p.add_argument("--no-train-channels-last", dest="train_channels_last", action="store_false")
     p.add_argument("--peers", default="monai,smp")
@@ -826,6 +840,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         else [int(b) for b in args.train_large_batches.split(",")]
     )
     args.compile_sizes = [int(s) for s in args.compile_sizes.split(",") if s]
+    args.compile_batches = [int(b) for b in args.compile_batches.split(",") if b]
     return args
 
 
@@ -856,7 +871,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for phase, size, batch in cases:
         repeats = args.repeats if size == smallest else args.repeats_large
-        active = [c for c in cands if not (c.name.endswith("-compile") and size not in args.compile_sizes)]
+        skip_compile = size not in args.compile_sizes or batch not in args.compile_batches
+        active = [c for c in cands if not (c.name.endswith("-compile") and skip_compile)]
         log(f"{phase} {size}x{size} batch {batch}: {repeats} rounds")
         rows += run_case(active, phase, size, batch, repeats, device, log)
     mm.append(matmul_gflops(device))
@@ -879,7 +895,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     c.build(x, y)
                 )
     meta = {
-        "command": " ".join([Path(sys.executable).parent.parent.name + "/bin/python", *sys.argv]),
+        "command": " ".join([_python_name(), *sys.argv]),
         "machine": machine_description(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

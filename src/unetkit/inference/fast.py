@@ -12,9 +12,10 @@ Modes:
     * ``"channels_last"``: ``"fused"`` plus NHWC weights and inputs; oneDNN (CPU) and cuDNN (CUDA) run NHWC
       convolutions without reordering the activations around every conv.
     * ``"compile"``: ``"channels_last"`` plus ``torch.compile`` with inductor's freezing (weights become
-      constants, so conv + bias + ReLU are fused and weights pre-packed). Compiles on the first call of each
-      input shape (about a minute for a base-64 U-Net on CPU); if compiling fails (no C++ compiler, no
-      Triton) the model falls back to ``"channels_last"`` with a warning.
+      constants, so conv + bias + ReLU are fused and weights pre-packed); on CUDA also CUDA graphs (one graph
+      replay instead of a hundred kernel launches). Compiles on the first call of each input shape (about
+      a minute for a base-64 U-Net on CPU); if compiling fails (no C++ compiler, no Triton) the model falls
+      back to ``"channels_last"`` with a warning.
     * ``"auto"``: ``"compile"`` on CUDA when Triton is importable, else ``"channels_last"`` (on CPU the
       compile gain is small against its start-up cost; see docs/benchmarks.md).
 
@@ -132,10 +133,11 @@ class InferenceModel(nn.Module):
         model: the transformed network (fused copy; the compiled function is kept separately).
     """
 
-    def __init__(self, model: nn.Module, mode: str, compiled: Any = None) -> None:
+    def __init__(self, model: nn.Module, mode: str, compiled: Any = None, clone_output: bool = False) -> None:
         super().__init__()
         self.model = model
         self.mode = mode
+        self.clone_output = clone_output
         self.channels_last = mode in ("channels_last", "compile")
         # A plain attribute (not a submodule): the compiled wrapper shares the parameters of self.model.
         self.__dict__["_compiled"] = compiled
@@ -178,7 +180,8 @@ class InferenceModel(nn.Module):
         with torch.no_grad():
             y = self._run(x)
         if isinstance(y, torch.Tensor):
-            return y.contiguous()
+            # A CUDA-graph output lives in a static buffer that the next replay overwrites.
+            return y.clone() if self.clone_output and self.mode == "compile" else y.contiguous()
         return y
 
 
@@ -208,5 +211,11 @@ def optimize_for_inference(model: nn.Module, mode: str = "auto") -> nn.Module:
         return InferenceModel(net, "channels_last")
     # Shapes are static (dynamic=False): tiles have one size, and static shapes give the best kernels.
     # options= patches inductor's config for this compilation only (no global state is changed).
-    compiled = torch.compile(net, dynamic=False, options={"freezing": True})
-    return InferenceModel(net, "compile", compiled=compiled)
+    options: dict[str, Any] = {"freezing": True}
+    cuda_graphs = _model_device(model).type == "cuda"
+    if cuda_graphs:
+        # CUDA graphs ("reduce-overhead"): one replay instead of ~100 kernel launches; at batch 1 a U-Net
+        # spends more time launching kernels on the CPU than computing on the GPU.
+        options["triton.cudagraphs"] = True
+    compiled = torch.compile(net, dynamic=False, options=options)
+    return InferenceModel(net, "compile", compiled=compiled, clone_output=cuda_graphs)

@@ -1,0 +1,49 @@
+"""CUDA paths (skipped without a GPU): prediction matches the CPU, AMP training steps stay finite."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from unetkit.io.model_config import ModelConfig
+from unetkit.models import create_model
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _model_and_config() -> tuple[torch.nn.Module, ModelConfig]:
+    kwargs = {"in_channels": 1, "num_classes": 3, "base_channels": 8, "depth": 3}
+    config = ModelConfig("unet", kwargs, ["a", "b", "c"], mean=[0.5], std=[0.25])
+    return create_model("unet", **kwargs).eval(), config
+
+
+def test_predictor_cuda_matches_cpu() -> None:
+    from unetkit.inference.predictor import Predictor
+
+    model, config = _model_and_config()
+    image = np.random.default_rng(0).integers(0, 255, (97, 131, 1), dtype=np.uint8)
+    cpu = Predictor(model, config, device="cpu", tile_size=64).predict_logits(image)
+    gpu = Predictor(model, config, device="cuda", tile_size=64).predict_logits(image)
+    np.testing.assert_allclose(gpu, cpu, atol=1e-3)
+    amp = Predictor(model, config, device="cuda", tile_size=64, amp=True).predict_logits(image)
+    assert np.isfinite(amp).all() and (amp.argmax(0) == cpu.argmax(0)).mean() > 0.95
+
+
+def test_fit_on_gpu_uses_mixed_precision(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from unetkit.training.config import load_config
+    from unetkit.training.run import fit
+
+    monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
+    config = load_config("synthetic", [
+        "data.options={num_images: 10, size: [40, 40]}", "data.crop_size=32", "data.batch_size=4",
+        "model.kwargs={base_channels: 4, depth: 2}", "trainer.max_epochs=2", "trainer.accelerator=gpu",
+        "trainer.progress_bar=false", f"output.root={tmp_path}", "output.name=gpu",
+    ])
+    from unetkit.training.run import _precision
+
+    assert _precision("auto") == "16-mixed"
+    result = fit(config)
+    ckpt = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 1 and "MixedPrecision" in ckpt  # Lightning stores the AMP grad-scaler state
+    assert 0.0 <= float(result.scores["miou"]) <= 1.0
