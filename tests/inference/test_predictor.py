@@ -71,6 +71,19 @@ def test_whole_image_odd_size_equals_direct_forward() -> None:
     np.testing.assert_allclose(logits, direct, atol=1e-6)
 
 
+def test_large_images_are_tiled_automatically() -> None:
+    from unetkit.inference.base import AUTO_TILE_PIXELS, AUTO_TILE_SIZE
+
+    model, config = make_model()
+    predictor = Predictor(model, config)  # tile_size=None: automatic
+    assert predictor.tile_plan(37, 53)[0] == (37, 53)  # small: one pass over the whole image
+    side = int(AUTO_TILE_PIXELS**0.5) + 1
+    tile, _ = predictor.tile_plan(side, side)
+    assert tile == (AUTO_TILE_SIZE, AUTO_TILE_SIZE)
+    image = np.random.default_rng(1).integers(0, 256, (side, 40, 1), dtype=np.uint8)
+    assert predictor.predict_logits(image).shape == (3, side, 40)
+
+
 def test_predict_returns_argmax_mask_and_normalised_probs() -> None:
     model, config = make_model()
     image = np.random.default_rng(1).integers(0, 256, (37, 101), dtype=np.uint8)  # 2-D gray works too

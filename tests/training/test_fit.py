@@ -127,3 +127,18 @@ def _epoch(path: Path) -> int:
         except Exception:  # being replaced right now: retry
             time.sleep(0.05)
     return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+
+
+@torch.no_grad()
+def test_dihedral_tta_is_exact_for_an_equivariant_net() -> None:
+    from unetkit.training.task import dihedral_tta_probs
+
+    torch.manual_seed(0)
+    pointwise = torch.nn.Conv2d(2, 3, kernel_size=1)  # commutes with flips and rotations
+    x = torch.randn(2, 2, 9, 13)
+    np.testing.assert_allclose(dihedral_tta_probs(pointwise, x), pointwise(x).softmax(1), atol=1e-6)
+    spatial = torch.nn.Conv2d(2, 3, kernel_size=3, padding=1)  # not equivariant: TTA changes the output
+    rotated = dihedral_tta_probs(spatial, torch.rot90(x, 1, (2, 3)))
+    # ... but TTA itself is equivariant: rotating the input rotates the averaged output.
+    np.testing.assert_allclose(rotated, torch.rot90(dihedral_tta_probs(spatial, x), 1, (2, 3)), atol=1e-6)
+    assert not torch.allclose(dihedral_tta_probs(spatial, x), spatial(x).softmax(1), atol=1e-3)

@@ -53,7 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 or auto (default cpu)")
     p.add_argument(
         "--tile-size", type=int, default=None, metavar="N",
-        help="input tile side in pixels; default: one pass over the whole image (use tiles for large images)",
+        help="input tile side in pixels; default: one pass over the whole image, or 512 px tiles for "
+        "images above 1 megapixel (so large images never run out of memory)",
     )  # fmt: skip
     p.add_argument(
         "--overlap", type=float, default=0.25, help="tile overlap fraction in [0, 1) (default 0.25)"

@@ -113,14 +113,21 @@ def mask_from_probs(probs: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
     return mask
 
 
+# Automatic tiling (tile_size=None): images above this many (padded) pixels go through tiles of this side.
+AUTO_TILE_PIXELS = 1024 * 1024
+AUTO_TILE_SIZE = 512
+
+
 class BasePredictor:
     """Image -> logits / probabilities / mask; subclasses implement :meth:`_predict_batch`.
 
     Args:
         config: the model's :class:`ModelConfig` (mean/std, channels, classes).
         geometry: the network's :class:`ModelGeometry`.
-        tile_size: input tile side (int or (H, W)); None = one pass over the whole image, padded to the
-            model's size divisor (unpadded nets: to a valid size with mirrored context).
+        tile_size: input tile side (int or (H, W)); None = automatic: one pass over the whole image
+            (padded to the model's size divisor; unpadded nets: to a valid size with mirrored context)
+            when it has at most ``AUTO_TILE_PIXELS`` pixels, else tiles of ``AUTO_TILE_SIZE`` so that large
+            images never run out of memory.
         overlap: tile overlap fraction in [0, 1).
         blend: "gaussian" or "uniform" tile blending.
         batch_size: tiles per forward pass.
@@ -190,15 +197,20 @@ class BasePredictor:
             return g.fixed_input_size, 1
         # Never use a larger tile than one pass over the whole (padded) image needs.
         whole = (g.input_side(height), g.input_side(width))
-        if self.tile_size is None:
+        requested = self.tile_size
+        if requested is None and whole[0] * whole[1] > AUTO_TILE_PIXELS:
+            # Activations of a whole large image would not fit in memory: tile automatically.
+            requested = (AUTO_TILE_SIZE, AUTO_TILE_SIZE)
+            logger.info("image %dx%d is large: predicting in %d px tiles", height, width, AUTO_TILE_SIZE)
+        if requested is None:
             tile = whole
         else:
             tile = (
-                min(g.input_side(max(self.tile_size[0] - 2 * g.border, 1)), whole[0]),
-                min(g.input_side(max(self.tile_size[1] - 2 * g.border, 1)), whole[1]),
+                min(g.input_side(max(requested[0] - 2 * g.border, 1)), whole[0]),
+                min(g.input_side(max(requested[1] - 2 * g.border, 1)), whole[1]),
             )
-            if tile != self.tile_size and tile[0] < whole[0] and tile[1] < whole[1]:
-                logger.info("tile size %s rounded to %s (valid sizes of the network)", self.tile_size, tile)
+            if tile != requested and tile[0] < whole[0] and tile[1] < whole[1]:
+                logger.info("tile size %s rounded to %s (valid sizes of the network)", requested, tile)
         return tile, (g.grid if g.border > 0 else 1)
 
     def _logits_chw(self, x: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "limit_train_batches": None,
         "num_threads": None,  # torch intra-op threads (None: torch's default); 1 helps on a busy machine
     },
-    "evaluate": {"split": "test", "tile_size": None, "num_figure_samples": 4},
+    "evaluate": {"split": "test", "tta": False, "num_figure_samples": 4},
     "output": {"root": "runs", "name": None},
 }
 

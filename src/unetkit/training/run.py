@@ -262,8 +262,8 @@ def evaluate(
                         enable_checkpointing=False, enable_model_summary=False,
                         enable_progress_bar=bool(cfg["trainer"].get("progress_bar", True)))
     datamodule = SegmentationDataModule(spec, config["data"])
-    datamodule.setup("test") if split == "test" else None
     loader = datamodule._loader(datamodule.dataset(split), train=False)
+    task.test_tta = bool(config["evaluate"].get("tta", False))
     trainer.test(task, dataloaders=loader, verbose=False)
     scores = {k: v.cpu() for k, v in (task.test_scores or {}).items()}
     table = format_metrics_table(scores, list(spec.class_names))

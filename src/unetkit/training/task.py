@@ -52,6 +52,7 @@ class SegmentationTask(L.LightningModule):
         self.val_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
         self.test_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
         self.test_scores: dict[str, torch.Tensor] | None = None
+        self.test_tta = False  # evaluate with the 8 flips/rotations averaged as probabilities
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` image -> ``(N, K, H, W)`` logits, for any H, W."""
@@ -83,8 +84,8 @@ class SegmentationTask(L.LightningModule):
         self.val_metrics.reset()
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        logits = self(batch["image"])
-        self.test_metrics.update(logits.argmax(1), batch["mask"])
+        scores = dihedral_tta_probs(self, batch["image"]) if self.test_tta else self(batch["image"])
+        self.test_metrics.update(scores.argmax(1), batch["mask"])
 
     def on_test_epoch_end(self) -> None:
         self.test_scores = self.test_metrics.compute()
@@ -124,6 +125,19 @@ class SegmentationTask(L.LightningModule):
         kind, keys, pos, has_gauss, cached = state["numpy"]
         np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
         random.setstate(_to_tuples(state["python"]))
+
+
+def dihedral_tta_probs(net: Any, x: torch.Tensor) -> torch.Tensor:
+    """Mean softmax over the 8 flips/rotations of ``x`` (N, C, H, W), each mapped back: (N, K, H, W)."""
+    total = torch.zeros((), device=x.device)
+    for k in range(4):
+        for flip in (False, True):
+            xi = torch.rot90(x, k, (2, 3))
+            xi = xi.flip(3) if flip else xi
+            probs = net(xi).softmax(1)
+            probs = probs.flip(3) if flip else probs
+            total = total + torch.rot90(probs, -k, (2, 3))
+    return total / 8
 
 
 def _to_lists(value: Any) -> Any:
