@@ -451,30 +451,31 @@ def check_logits(
     return out
 
 
-def profile_top_ops(step: Callable[[], None], rows: int = 12) -> str:
-    """torch.profiler table of the ops with the most self CPU time for one call of ``step``."""
+def profile_top_ops(step: Callable[[], None], device: torch.device, rows: int = 14) -> str:
+    """torch.profiler table of the ops with the most self time (CPU, or CUDA kernels) for one ``step``."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU]
-    if torch.cuda.is_available():
+    if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     step()
     with profile(activities=activities) as prof:
         step()
-    sort = "self_cuda_time_total" if torch.cuda.is_available() else "self_cpu_time_total"
+        _sync(device)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return str(prof.key_averages().table(sort_by=sort, row_limit=rows, max_name_column_width=40))
 
 
 def data_pipeline_rate(batches: int) -> list[dict[str, Any]]:
-    """Images/s of loading + augmenting ISBI crops (benchmarks/data_pipeline.measure), 0 and 2 workers."""
+    """Images/s of loading + augmenting ISBI crops (benchmarks/data_pipeline.measure)."""
     try:
         from data_pipeline import measure
     except ImportError as exc:
         return [{"error": str(exc)}]
     out = []
-    for workers in (0, 2):
+    for elastic, workers in ((False, 0), (True, 0), (False, 2)):
         try:
-            out.append(measure("isbi2012", 256, False, workers, batches, 4))
+            out.append(measure("isbi2012", 256, elastic, workers, batches, 4))
         except (ValueError, FileNotFoundError) as exc:  # dataset not present
             return [{"error": str(exc).splitlines()[0]}]
     return out
@@ -730,8 +731,9 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
                 if train_rate
                 else ""
             )
+            kind = "with elastic deformation" if d.get("elastic") else "without elastic deformation"
             lines.append(
-                f"- ISBI 256 crops, {d['num_workers']} workers: {d['images_per_s']} images/s; {ratio}"
+                f"- ISBI 256 crops {kind}, {d['num_workers']} workers: {d['images_per_s']} images/s; {ratio}"
             )
         lines.append("")
     for title, table in result.get("profiles", {}).items():
@@ -889,11 +891,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         x = torch.randn(1, IN_CHANNELS, smallest, smallest, generator=gen).to(device)
         y = torch.randint(0, NUM_CLASSES, (1, smallest, smallest), generator=gen).to(device)
         for c in cands:
-            if c.name in ("unetkit-channels_last", "unetkit") and c.phase in ("infer", "train"):
+            if c.name in ("reference", "unetkit-channels_last", "unetkit-compile"):
                 log(f"profiling {c.name}/{c.phase}")
-                result["profiles"][f"{c.name} {c.phase} {smallest}x{smallest} batch 1"] = profile_top_ops(
-                    c.build(x, y)
-                )
+                title = f"{c.name} {c.phase} {smallest}x{smallest} batch 1"
+                result["profiles"][title] = profile_top_ops(c.build(x, y), device)
     meta = {
         "command": " ".join([_python_name(), *sys.argv]),
         "machine": machine_description(),

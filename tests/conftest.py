@@ -12,7 +12,9 @@ import torch
 # oversubscribed OpenMP threads waiting on each other (measured 10x slower on the 2-core CI machine).
 torch.set_num_threads(1)
 
-SHARED_DATA = Path(os.environ.get("UNETKIT_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("UNETKIT_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+)
 
 
 @pytest.fixture(scope="session")

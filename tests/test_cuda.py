@@ -35,11 +35,20 @@ def test_fit_on_gpu_uses_mixed_precision(tmp_path, monkeypatch) -> None:  # type
     from unetkit.training.run import fit
 
     monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
-    config = load_config("synthetic", [
-        "data.options={num_images: 10, size: [40, 40]}", "data.crop_size=32", "data.batch_size=4",
-        "model.kwargs={base_channels: 4, depth: 2}", "trainer.max_epochs=2", "trainer.accelerator=gpu",
-        "trainer.progress_bar=false", f"output.root={tmp_path}", "output.name=gpu",
-    ])
+    config = load_config(
+        "synthetic",
+        [
+            "data.options={num_images: 10, size: [40, 40]}",
+            "data.crop_size=32",
+            "data.batch_size=4",
+            "model.kwargs={base_channels: 4, depth: 2}",
+            "trainer.max_epochs=2",
+            "trainer.accelerator=gpu",
+            "trainer.progress_bar=false",
+            f"output.root={tmp_path}",
+            "output.name=gpu",
+        ],
+    )
     from unetkit.training.run import _precision
 
     assert _precision("auto") == "16-mixed"

@@ -20,12 +20,14 @@ def test_defaults_untouched_by_overrides() -> None:
 def test_override_parses_yaml_values() -> None:
     assert load_config(None, ["optim.lr=1e-3"])["optim"]["lr"] == 1e-3  # YAML 1.1 reads 1e-3 as a string
     assert parse_override("loss={ce: 1, dice: 0.5}") == {"loss": {"ce": 1, "dice": 0.5}}
-    with pytest.raises(ValueError, match="key.sub=value"):
+    with pytest.raises(ValueError, match=r"key\.sub=value"):
         parse_override("trainer.max_epochs")
 
 
 def test_unknown_key_suggests_the_close_one() -> None:
-    with pytest.raises(ValueError, match=r"Unknown config key 'trainer.max_epoch'.*Did you mean 'trainer.max_epochs'"):
+    with pytest.raises(
+        ValueError, match=r"Unknown config key 'trainer.max_epoch'.*Did you mean 'trainer.max_epochs'"
+    ):
         load_config(None, ["trainer.max_epoch=3"])
 
 

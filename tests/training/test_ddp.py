@@ -32,8 +32,18 @@ METRIC_ATOL = 1e-3
 
 def _run(tmp_path: Path, name: str, *extra: str) -> Path:
     env = {**os.environ, "UNETKIT_CACHE": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "unetkit.cli.main", "fit", "--config", "synthetic", *COMMON,
-           f"output.root={tmp_path}", f"output.name={name}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "unetkit.cli.main",
+        "fit",
+        "--config",
+        "synthetic",
+        *COMMON,
+        f"output.root={tmp_path}",
+        f"output.name={name}",
+        *extra,
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp_path / name
@@ -53,7 +63,9 @@ def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:
     assert w1.keys() == w2.keys()
     diff = max(float((w1[k] - w2[k]).abs().max()) for k in w1)
     assert diff < WEIGHT_ATOL, f"weights differ by {diff}"
-    assert any(float((w1[k] - load_file(single / 'model' / 'model.safetensors')[k]).abs().max()) == 0 for k in w1)
+    assert any(
+        float((w1[k] - load_file(single / "model" / "model.safetensors")[k]).abs().max()) == 0 for k in w1
+    )
     m1, m2 = _last_val(single), _last_val(ddp)
     assert m1.keys() == m2.keys() and "val/miou" in m1
     for key in m1:

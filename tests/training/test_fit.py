@@ -38,9 +38,17 @@ def test_fit_writes_complete_run_folder(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
     result = fit(_cfg(tmp_path, "trainer.max_epochs=2"))
     run = result.run_dir
-    for rel in ("config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "model/model.safetensors",
-                "model/config.json", "logs/metrics.csv", "metrics_test.json", "figures/curves.png",
-                "figures/predictions_test.png"):
+    for rel in (
+        "config.yaml",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "model/model.safetensors",
+        "model/config.json",
+        "logs/metrics.csv",
+        "metrics_test.json",
+        "figures/curves.png",
+        "figures/predictions_test.png",
+    ):
         assert (run / rel).is_file(), rel
     metrics = json.loads((run / "metrics_test.json").read_text())
     assert 0.0 <= metrics["miou"] <= 1.0 and "iou/background" in metrics
@@ -54,26 +62,66 @@ def test_fit_writes_complete_run_folder(tmp_path: Path, monkeypatch: pytest.Monk
     assert again["miou"] == pytest.approx(metrics["miou"], abs=1e-6)
 
 
-def test_bad_mask_fails_before_creating_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    images, masks = tmp_path / "data" / "images", tmp_path / "data" / "masks"
+def _folder_dataset(root: Path, fault: str) -> str:
+    """4 gray 16x16 pairs under root/images, root/masks with one ``fault``; returns the file it names."""
+    images, masks = root / "images", root / "masks"
     images.mkdir(parents=True)
     masks.mkdir(parents=True)
     for i in range(4):
         Image.fromarray(np.full((16, 16), 100, np.uint8)).save(images / f"{i}.png")
         Image.fromarray(np.zeros((16, 16), np.uint8)).save(masks / f"{i}.png")
-    Image.fromarray(np.full((16, 16), 7, np.uint8)).save(masks / "2.png")  # class 7 of 2 classes
-    code = cli_main([
-        "fit", "data.dataset=folder", f"data.root={tmp_path / 'data'}",
-        "data.options={num_classes: 2, in_channels: 1, split_fractions: {train: 0.5, val: 0.25, test: 0.25}}",
-        f"output.root={tmp_path / 'runs'}", "trainer.progress_bar=false",
-    ])
-    err = capsys.readouterr().err
+    if fault == "mask_value":
+        Image.fromarray(np.full((16, 16), 7, np.uint8)).save(masks / "2.png")  # class 7 of 2 classes
+        return "2.png"
+    if fault == "corrupt_image":
+        data = (images / "1.png").read_bytes()
+        (images / "1.png").write_bytes(data[: len(data) // 2])
+        return "1.png"
+    if fault == "size_mismatch":
+        Image.fromarray(np.zeros((8, 16), np.uint8)).save(masks / "3.png")
+        return "3.png"
+    if fault == "missing_mask":
+        (masks / "0.png").unlink()
+        return "0.png"
+    if fault == "channels":
+        Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(images / "2.png")  # RGB, model expects 1
+        return "2.png"
+    if fault == "empty_folder":
+        for f in images.iterdir():
+            f.unlink()
+        return "images"
+    raise AssertionError(fault)
+
+
+@pytest.mark.parametrize(
+    "fault", ["mask_value", "corrupt_image", "size_mismatch", "missing_mask", "channels", "empty_folder"]
+)
+def test_bad_input_fails_with_one_line_and_no_run_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fault: str
+) -> None:
+    named = _folder_dataset(tmp_path / "data", fault)
+    options = "{num_classes: 2, in_channels: 1, split_fractions: {train: 0.5, val: 0.25, test: 0.25}}"
+    code = cli_main(
+        [
+            "fit",
+            "data.dataset=folder",
+            f"data.root={tmp_path / 'data'}",
+            f"data.options={options}",
+            "data.crop_size=null",
+            f"output.root={tmp_path / 'runs'}",
+            "trainer.progress_bar=false",
+            "trainer.max_epochs=1",
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert err.startswith("error:") and "2.png" in err and err.count("\n") == 1
+    assert len(err) == 1 and err[0].startswith("error:") and named in err[0], err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from unetkit.training.task import NonFiniteLossError, SegmentationTask
 
     monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
@@ -95,8 +143,19 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path, monkeypat
 @pytest.mark.timeout(240)
 def test_sigkill_mid_training_then_resume(tmp_path: Path) -> None:
     env = {**os.environ, "UNETKIT_CACHE": str(tmp_path / "cache")}
-    args = [sys.executable, "-m", "unetkit.cli.main", "fit", "--config", "synthetic", *TINY,
-            "data.repeat=6", f"output.root={tmp_path / 'runs'}", "output.name=k", "trainer.max_epochs=40"]
+    args = [
+        sys.executable,
+        "-m",
+        "unetkit.cli.main",
+        "fit",
+        "--config",
+        "synthetic",
+        *TINY,
+        "data.repeat=6",
+        f"output.root={tmp_path / 'runs'}",
+        "output.name=k",
+        "trainer.max_epochs=40",
+    ]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = tmp_path / "runs" / "k" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 150
@@ -110,9 +169,20 @@ def test_sigkill_mid_training_then_resume(tmp_path: Path) -> None:
     for ckpt in last.parent.glob("*.ckpt"):
         torch.load(ckpt, map_location="cpu", weights_only=True)
     resumed = subprocess.run(
-        [sys.executable, "-m", "unetkit.cli.main", "fit", "--resume", str(last.parents[1]),
-         f"trainer.max_epochs={killed_epoch + 3}", "trainer.progress_bar=false"],
-        env=env, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "unetkit.cli.main",
+            "fit",
+            "--resume",
+            str(last.parents[1]),
+            f"trainer.max_epochs={killed_epoch + 3}",
+            "trainer.progress_bar=false",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     final = torch.load(last, map_location="cpu", weights_only=True)

@@ -14,9 +14,13 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train, evaluate, predict and draw figures on the embedded synthetic data")
+    p = sub.add_parser(
+        "demo", help="train, evaluate, predict and draw figures on the embedded synthetic data"
+    )
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. trainer.max_epochs=3")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. trainer.max_epochs=3"
+    )
     p.set_defaults(func=run)
 
 
@@ -27,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
 
     out: Path = args.out
     staging = out.parent / f".{out.name}.partial-{time.strftime('%Y%m%d-%H%M%S')}"
-    config = load_config("synthetic", [*args.overrides, f"output.root={staging.parent}", f"output.name={staging.name}"])
+    config = load_config(
+        "synthetic", [*args.overrides, f"output.root={staging.parent}", f"output.name={staging.name}"]
+    )
     spec = resolve_dataset(config)
     print(f"[1/4] training {config['model']['name']} on {spec.name} ({spec.root})")
     result = fit(config)
@@ -35,13 +41,36 @@ def run(args: argparse.Namespace) -> int:
     test_images = [str(p) for p, _ in spec.pairs("test")]
     mask_dir = str(spec.pairs("test")[0][1].parent)
     print("[2/4] predicting the test images (overlays, instances, metrics against the true masks)")
-    code = cli_main(["predict", str(result.run_dir), *test_images, "--out", str(result.run_dir / "predictions"),
-                     "--instances", "watershed", "--masks", mask_dir])
+    code = cli_main(
+        [
+            "predict",
+            str(result.run_dir),
+            *test_images,
+            "--out",
+            str(result.run_dir / "predictions"),
+            "--instances",
+            "watershed",
+            "--masks",
+            mask_dir,
+        ]
+    )
     if code != 0:
         return code
     print("[3/4] K-means baseline on the same images")
-    code = cli_main(["kmeans", *test_images, "--k", str(spec.num_classes), "--masks", mask_dir,
-                     "--num-classes", str(spec.num_classes), "--out", str(result.run_dir / "kmeans")])
+    code = cli_main(
+        [
+            "kmeans",
+            *test_images,
+            "--k",
+            str(spec.num_classes),
+            "--masks",
+            mask_dir,
+            "--num-classes",
+            str(spec.num_classes),
+            "--out",
+            str(result.run_dir / "kmeans"),
+        ]
+    )
     if code != 0:
         return code
     if out.exists():

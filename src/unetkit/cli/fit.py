@@ -9,14 +9,22 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="train a model from a YAML config (any key overridable: key.sub=value)")
     p.add_argument("--config", "-c", type=Path, help="YAML config (see configs/); defaults otherwise")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue RUN_DIR from checkpoints/last.ckpt")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.max_epochs=5 data.batch_size=4")
+    p.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue RUN_DIR from checkpoints/last.ckpt"
+    )
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.max_epochs=5 data.batch_size=4"
+    )
     p.set_defaults(func=run_fit)
     for name, split in (("validate", "val"), ("test", "test")):
-        q = sub.add_parser(name, help=f"evaluate a run's model on the {split} split and print per-class metrics")
+        q = sub.add_parser(
+            name, help=f"evaluate a run's model on the {split} split and print per-class metrics"
+        )
         q.add_argument("run_dir", type=Path, metavar="RUN_DIR")
         q.add_argument("--split", default=split, help=f"dataset split (default {split})")
-        q.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.root=...")
+        q.add_argument(
+            "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.root=..."
+        )
         q.set_defaults(func=run_evaluate)
 
 
@@ -27,7 +35,9 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.resume is not None:
         cfg_path = args.resume / "config.yaml"
         if not cfg_path.is_file():
-            raise FileNotFoundError(f"{cfg_path} not found; --resume needs a run folder written by `unetkit fit`.")
+            raise FileNotFoundError(
+                f"{cfg_path} not found; --resume needs a run folder written by `unetkit fit`."
+            )
         config = load_config(cfg_path, args.overrides)
     else:
         config = load_config(args.config, args.overrides)

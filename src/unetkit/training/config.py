@@ -158,7 +158,9 @@ def _check(config: dict[str, Any]) -> None:
     if crop is not None:
         if isinstance(crop, int):
             config["data"]["crop_size"] = [crop, crop]
-        elif not (isinstance(crop, list) and len(crop) == 2 and all(isinstance(c, int) and c > 0 for c in crop)):
+        elif not (
+            isinstance(crop, list) and len(crop) == 2 and all(isinstance(c, int) and c > 0 for c in crop)
+        ):
             raise ValueError(f"data.crop_size must be [H, W] positive integers or null, got {crop!r}.")
 
 

@@ -53,12 +53,20 @@ class SegmentationDataModule(L.LightningDataModule):
             if wm:
                 wm = dict(wm)
                 weight_map = WeightMapConfig(
-                    w0=float(wm.pop("w0", 10.0)), sigma=float(wm.pop("sigma", 5.0)),
-                    cache_dir=wm.pop("cache_dir", _cache_root() / "weight_maps" / spec.name), options=wm,
+                    w0=float(wm.pop("w0", 10.0)),
+                    sigma=float(wm.pop("sigma", 5.0)),
+                    cache_dir=wm.pop("cache_dir", _cache_root() / "weight_maps" / spec.name),
+                    options=wm,
                 )
         return FolderDataset(
-            spec.pairs(split), spec.encoding, in_channels=spec.in_channels, mean=spec.mean, std=spec.std,
-            transform=transform, weight_map=weight_map, convert_channels=spec.convert_channels,
+            spec.pairs(split),
+            spec.encoding,
+            in_channels=spec.in_channels,
+            mean=spec.mean,
+            std=spec.std,
+            transform=transform,
+            weight_map=weight_map,
+            convert_channels=spec.convert_channels,
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -74,12 +82,13 @@ class SegmentationDataModule(L.LightningDataModule):
         workers = int(self.cfg.get("num_workers", 0))
         shuffle = train and bool(self.cfg.get("shuffle", True))
         drop_last = train and len(dataset) > int(self.cfg["batch_size"])  # type: ignore[arg-type]
-        sampler = None
+        sampler: DistributedSampler | None = None
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             # Our own sampler (the Trainer has use_distributed_sampler=False) so that shuffle=False really
             # keeps the order: rank r takes items r, r+W, ... and a global batch equals one process's batch.
-            sampler = DistributedSampler(dataset, shuffle=shuffle, seed=int(self.cfg.get("seed", 0)),
-                                         drop_last=drop_last)
+            sampler = DistributedSampler(
+                dataset, shuffle=shuffle, seed=int(self.cfg.get("seed", 0)), drop_last=drop_last
+            )
             shuffle = False
         return DataLoader(
             dataset,

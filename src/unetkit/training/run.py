@@ -68,18 +68,26 @@ def build_model_config(config: dict[str, Any], spec: Any) -> ModelConfig:
 
 def _is_secondary_rank() -> bool:
     # DDP children (Lightning's launcher, torchrun, SLURM) re-run this code with a non-zero rank.
-    return any(int(os.environ.get(var, "0") or 0) > 0 for var in ("LOCAL_RANK", "RANK", "NODE_RANK", "SLURM_PROCID"))
+    return any(
+        int(os.environ.get(var, "0") or 0) > 0 for var in ("LOCAL_RANK", "RANK", "NODE_RANK", "SLURM_PROCID")
+    )
 
 
 def _new_run_dir(config: dict[str, Any]) -> Path:
     out = config["output"]
-    name = out.get("name") or f"{config['data']['dataset']}-{config['model']['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = (
+        out.get("name")
+        or f"{config['data']['dataset']}-{config['model']['name']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
     run_dir = Path(out["root"]) / name
     if _is_secondary_rank():
         # Rank 0 created the folder and exported its path before launching the other processes.
         return Path(os.environ.get("UNETKIT_RUN_DIR") or run_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise ValueError(f"Run folder {run_dir} already exists; choose output.name=... or resume it with --resume {run_dir}.")
+        raise ValueError(
+            f"Run folder {run_dir} already exists; choose output.name=... "
+            f"or resume it with --resume {run_dir}."
+        )
     return run_dir
 
 
@@ -112,8 +120,11 @@ def build_trainer(config: dict[str, Any], run_dir: Path, enable_checkpointing: b
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     if tr.get("early_stopping_patience"):
         callbacks.append(
-            EarlyStopping(monitor=tr["monitor"], patience=int(tr["early_stopping_patience"]),
-                          mode="min" if tr["monitor"].endswith(("loss", "error")) else "max")
+            EarlyStopping(
+                monitor=tr["monitor"],
+                patience=int(tr["early_stopping_patience"]),
+                mode="min" if tr["monitor"].endswith(("loss", "error")) else "max",
+            )
         )
     loggers = [CSVLogger(run_dir, name="", version="logs"), TensorBoardLogger(run_dir, name="tb", version="")]
     max_time = tr.get("max_time_minutes")
@@ -123,12 +134,12 @@ def build_trainer(config: dict[str, Any], run_dir: Path, enable_checkpointing: b
     return L.Trainer(
         default_root_dir=run_dir,
         max_epochs=int(tr["max_epochs"]),
-        max_time={"minutes": float(max_time)} if max_time else None,
+        max_time={"seconds": round(float(max_time) * 60)} if max_time else None,
         accelerator=tr["accelerator"],
         devices=tr["devices"],
         num_nodes=int(tr.get("num_nodes", 1)),
         strategy=tr["strategy"],
-        precision=_precision(str(tr["precision"])),
+        precision=_precision(str(tr["precision"])),  # type: ignore[arg-type]
         gradient_clip_val=tr.get("gradient_clip_val"),
         callbacks=callbacks,
         logger=loggers,
@@ -171,8 +182,9 @@ def fit(config: dict[str, Any], resume: Path | None = None) -> RunResult:
         torch.set_num_threads(int(config["trainer"]["num_threads"]))
     spec = resolve_dataset(config)
     # Everything that can be wrong with the inputs is checked before the run folder exists.
-    for split in ("train", "val"):
-        validate(spec.pairs(split), spec.encoding, in_channels=spec.in_channels)
+    for split in spec.splits:
+        if spec.splits[split]:
+            validate(spec.pairs(split), spec.encoding, in_channels=spec.in_channels)
     model_config = build_model_config(config, spec)
     L.seed_everything(int(config["trainer"]["seed"]), workers=True, verbose=False)
     task = make_task(config, model_config, spec)
@@ -210,7 +222,9 @@ def fit(config: dict[str, Any], resume: Path | None = None) -> RunResult:
         torch.distributed.destroy_process_group()
     if not is_zero:
         # Other DDP ranks stop here: rank 0 alone writes the model, the metrics and the figures.
-        return RunResult(run_dir=run_dir, scores={}, table="", train_seconds=train_seconds, is_global_zero=False)
+        return RunResult(
+            run_dir=run_dir, scores={}, table="", train_seconds=train_seconds, is_global_zero=False
+        )
     best = run_dir / "checkpoints" / "best.ckpt"
     source = best if best.is_file() else run_dir / "checkpoints" / "last.ckpt"
     state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
@@ -258,9 +272,14 @@ def evaluate(
         task.model.load_state_dict(model.state_dict())
     cfg = dict(config)
     cfg["trainer"] = {**config["trainer"], "devices": 1, "strategy": "auto", "num_nodes": 1}
-    trainer = L.Trainer(accelerator=cfg["trainer"]["accelerator"], devices=1, logger=False,
-                        enable_checkpointing=False, enable_model_summary=False,
-                        enable_progress_bar=bool(cfg["trainer"].get("progress_bar", True)))
+    trainer = L.Trainer(
+        accelerator=cfg["trainer"]["accelerator"],
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=bool(cfg["trainer"].get("progress_bar", True)),
+    )
     datamodule = SegmentationDataModule(spec, config["data"])
     loader = datamodule._loader(datamodule.dataset(split), train=False)
     task.test_tta = bool(config["evaluate"].get("tta", False))
@@ -274,8 +293,13 @@ def evaluate(
         tmp.replace(run_dir / f"metrics_{split}.json")
         (run_dir / f"metrics_{split}.md").write_text(table + "\n")
         if figure:
-            _prediction_figure(task, datamodule.dataset(split), spec, run_dir / "figures" / f"predictions_{split}.png",
-                               int(config["evaluate"].get("num_figure_samples", 4)))
+            _prediction_figure(
+                task,
+                datamodule.dataset(split),
+                spec,
+                run_dir / "figures" / f"predictions_{split}.png",
+                int(config["evaluate"].get("num_figure_samples", 4)),
+            )
     return scores, table
 
 
@@ -298,5 +322,12 @@ def _prediction_figure(task: Any, dataset: Any, spec: Any, out_png: Path, count:
         targets.append(item["mask"].numpy())
         preds.append(pred)
         names.append(str(item.get("name", i)))
-    plot_prediction_grid(images, targets, preds, list(spec.class_names), out_png, titles=names,
-                         ignore_index=task.model_config.ignore_index)
+    plot_prediction_grid(
+        images,
+        targets,
+        preds,
+        list(spec.class_names),
+        out_png,
+        titles=names,
+        ignore_index=task.model_config.ignore_index,
+    )

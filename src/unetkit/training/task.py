@@ -47,8 +47,9 @@ class SegmentationTask(L.LightningModule):
         self.model_config = cfg
         self.model = create_model(cfg.architecture, **cfg.model_kwargs)
         self.num_classes = cfg.num_classes
-        self.loss_fn = create_loss(loss, num_classes=cfg.num_classes, ignore_index=cfg.ignore_index,
-                                   class_weights=class_weights)
+        self.loss_fn = create_loss(
+            loss, num_classes=cfg.num_classes, ignore_index=cfg.ignore_index, class_weights=class_weights
+        )
         self.val_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
         self.test_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
         self.test_scores: dict[str, torch.Tensor] | None = None
@@ -70,8 +71,15 @@ class SegmentationTask(L.LightningModule):
                 f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
                 "lower optim.lr or enable gradient clipping (the last good checkpoint is kept)"
             )
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
-                 batch_size=batch["image"].shape[0], sync_dist=True)
+        self.log(
+            "train/loss",
+            loss,
+            on_step=True,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=batch["image"].shape[0],
+            sync_dist=True,
+        )
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -96,13 +104,17 @@ class SegmentationTask(L.LightningModule):
         for key, value in scores.items():
             if value.ndim == 0:
                 # NaN (no class present at all) is logged as 0 so monitors still work; tables show n/a.
-                self.log(f"{prefix}/{key}", torch.nan_to_num(value.float(), nan=0.0), prog_bar=key == "miou",
-                         sync_dist=False)
+                self.log(
+                    f"{prefix}/{key}",
+                    torch.nan_to_num(value.float(), nan=0.0),
+                    prog_bar=key == "miou",
+                    sync_dist=False,
+                )
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        optimizer = build_optimizer(self.parameters(), hp.optim or {"name": "adamw", "lr": 1e-3})
-        sched = build_scheduler(optimizer, hp.schedule or {"name": "none"}, int(hp.max_epochs))
+        optimizer = build_optimizer(self.parameters(), hp["optim"] or {"name": "adamw", "lr": 1e-3})
+        sched = build_scheduler(optimizer, hp["schedule"] or {"name": "none"}, int(hp["max_epochs"]))
         if sched is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": sched}
@@ -110,7 +122,8 @@ class SegmentationTask(L.LightningModule):
     # RNG state travels with the checkpoint so that a resumed run draws the same augmentations.
     # Stored as tensors/lists so the checkpoint still loads with weights_only=True.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        np_state = np.random.get_state()
+        # The global NumPy RNG is what augmentation libraries draw from, so its legacy state is saved.
+        np_state: Any = np.random.get_state()  # noqa: NPY002
         checkpoint["rng_state"] = {
             "torch": torch.get_rng_state(),
             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
@@ -123,7 +136,7 @@ class SegmentationTask(L.LightningModule):
             return
         torch.set_rng_state(state["torch"])
         kind, keys, pos, has_gauss, cached = state["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))  # noqa: NPY002
         random.setstate(_to_tuples(state["python"]))
 
 
