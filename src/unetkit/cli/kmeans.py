@@ -11,14 +11,21 @@ Exit codes as ``unetkit predict``: 0 ok, 2 usage error, 3 some inputs failed.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from unetkit.cli.predict import EXIT_OK, EXIT_PARTIAL, expand_inputs, find_mask, output_names
+from unetkit.cli.predict import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    expand_inputs,
+    output_names,
+    read_ground_truth,
+    report_failure,
+    report_unmatched,
+    write_metrics,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
     from unetkit.baselines.kmeans import cluster_class_counts, kmeans_segment, mapping_from_counts
     from unetkit.constants import IGNORE_INDEX
-    from unetkit.data.io import MaskEncoding, read_image, read_mask
-    from unetkit.inference.writers import atomic_write_bytes, save_mask_png, save_rgb_png
+    from unetkit.data.io import MaskEncoding, read_image
+    from unetkit.inference.writers import save_mask_png, save_rgb_png
     from unetkit.viz.overlay import class_palette, overlay
 
     if args.k < 1 or args.k > 256:
@@ -92,10 +99,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
 
-    failures = 0
-    for pattern in unmatched:
-        print(f"error: {pattern}: no such file or no image matched", file=sys.stderr)
-        failures += 1
+    failures = report_unmatched(unmatched)
     encoding = None
     if args.masks is not None:
         encoding = MaskEncoding(
@@ -115,15 +119,11 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
             target = None
             if encoding is not None and args.masks is not None:
-                mask_path = find_mask(args.masks, path.stem)
-                target = read_mask(mask_path, encoding)
-                if target.shape != labels.shape:
-                    raise ValueError(f"ground truth {mask_path} is {target.shape}, image is {labels.shape}")
+                target = read_ground_truth(args.masks, path.stem, encoding, labels.shape)
                 counts += cluster_class_counts(labels, target, args.k, args.num_classes, IGNORE_INDEX)
         except (ValueError, TypeError, OSError) as exc:
             failures += 1
-            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-            tqdm.write(f"error: {message}", file=sys.stderr)
+            report_failure(path, exc)
             continue
         done.append((name, path, labels.astype(np.uint8), target))
 
@@ -143,16 +143,8 @@ def run(args: argparse.Namespace) -> int:
         if scorer is not None and target is not None:
             scorer.update(pred, target)
     if scorer is not None and done:
-        from unetkit.metrics.report import format_metrics_table, scores_to_flat_dict
-
         names = args.class_names or [f"class_{i}" for i in range(num_out)]
-        scores = scorer.compute()
-        table = format_metrics_table(scores, names)
         print(f"cluster -> class mapping: {mapping.tolist()}")
-        print(f"metrics over {len(done)} image(s):\n{table}")
-        flat = scores_to_flat_dict(scores, names)
-        payload = {"images": len(done), "k": args.k, "mapping": mapping.tolist(), **flat}
-        atomic_write_bytes(out / "metrics.json", json.dumps(payload, indent=2).encode())
-        atomic_write_bytes(out / "metrics.md", (table + "\n").encode())
+        write_metrics(scorer, names, out, len(done), {"k": args.k, "mapping": mapping.tolist()})
     print(f"{len(done)} image(s) clustered, {failures} failed; outputs in {out}")
     return EXIT_PARTIAL if failures else EXIT_OK

@@ -148,6 +148,32 @@ def find_mask(folder: Path, stem: str) -> Path:
     )
 
 
+def report_unmatched(patterns: Sequence[str]) -> int:
+    """Name each input pattern that matched nothing on stderr; returns how many (each counts as a failure)."""
+    for pattern in patterns:
+        print(f"error: {pattern}: no such file or no image matched", file=sys.stderr)
+    return len(patterns)
+
+
+def report_failure(path: Path, exc: Exception) -> None:
+    """One ``error: <path>: <reason>`` line on stderr (through tqdm, so a progress bar stays intact)."""
+    from tqdm import tqdm
+
+    message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+    tqdm.write(f"error: {message}", file=sys.stderr)
+
+
+def read_ground_truth(folder: Path, stem: str, encoding: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Class-index mask ``(H, W)`` of ``stem`` in ``folder`` (:func:`find_mask`); must match ``shape``."""
+    from unetkit.data.io import read_mask
+
+    path = find_mask(folder, stem)
+    target = read_mask(path, encoding)
+    if target.shape != shape:
+        raise ValueError(f"ground truth {path} is {target.shape}, image is {shape}")
+    return target
+
+
 def build_predictor(args: argparse.Namespace) -> Any:
     """Torch ``Predictor`` or ``OrtPredictor`` from the arguments (torch imported only for the former)."""
     common: dict[str, Any] = {
@@ -195,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
     """Segment every input; returns 0 (all ok) or 3 (some inputs failed). Model/usage errors raise."""
     from tqdm import tqdm
 
-    from unetkit.data.io import MaskEncoding, read_image, read_mask
+    from unetkit.data.io import MaskEncoding, read_image
     from unetkit.inference.instances import instances_from_mask
     from unetkit.inference.writers import (
         class_fractions,
@@ -239,10 +265,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
 
-    failures = 0
-    for pattern in unmatched:
-        print(f"error: {pattern}: no such file or no image matched", file=sys.stderr)
-        failures += 1
+    failures = report_unmatched(unmatched)
     rows: list[dict[str, Any]] = []
     names = output_names(files)
     bar = tqdm(list(zip(files, names)), desc="predict", unit="img", disable=True if args.quiet else None)
@@ -253,10 +276,7 @@ def run(args: argparse.Namespace) -> int:
             mask, probs = predictor.predict(image)
             target = None
             if scorer is not None and args.masks is not None and encoding is not None:
-                target = read_mask(find_mask(args.masks, path.stem), encoding)
-                if target.shape != mask.shape:
-                    gt_path = find_mask(args.masks, path.stem)
-                    raise ValueError(f"ground truth {gt_path} is {target.shape}, image is {mask.shape}")
+                target = read_ground_truth(args.masks, path.stem, encoding, mask.shape)
             labels, count = None, None
             if args.instances != "none":
                 labels, count = instances_from_mask(
@@ -280,8 +300,7 @@ def run(args: argparse.Namespace) -> int:
                 scorer.update(mask, target)
         except (ValueError, TypeError, OSError) as exc:
             failures += 1
-            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-            tqdm.write(f"error: {message}", file=sys.stderr)
+            report_failure(path, exc)
             continue
         fractions = class_fractions(mask, max(k, 2))
         row: dict[str, Any] = {"file": str(path), "height": mask.shape[0], "width": mask.shape[1]}
@@ -293,12 +312,16 @@ def run(args: argparse.Namespace) -> int:
     frac_cols = [f"frac_{n}" for n in class_names]
     write_csv(out / "summary.csv", rows, ["file", "height", "width", *frac_cols, "instances", "seconds"])
     if scorer is not None and rows:
-        _write_metrics(scorer, class_names, out, len(rows))
+        write_metrics(scorer, class_names, out, len(rows))
     print(f"{len(rows)} image(s) segmented, {failures} failed; outputs in {out}")
     return EXIT_PARTIAL if failures else EXIT_OK
 
 
-def _write_metrics(scorer: _Scorer, class_names: list[str], out: Path, count: int) -> None:
+def write_metrics(
+    scorer: _Scorer, class_names: Sequence[str], out: Path, count: int, extra: dict[str, Any] | None = None
+) -> None:
+    """Print the metrics table and write ``metrics.json`` (``images``, then ``extra``, then the scores) and
+    ``metrics.md`` under ``out``."""
     from unetkit.inference.writers import atomic_write_bytes
     from unetkit.metrics.report import format_metrics_table, scores_to_flat_dict
 
@@ -306,5 +329,6 @@ def _write_metrics(scorer: _Scorer, class_names: list[str], out: Path, count: in
     table = format_metrics_table(scores, class_names)
     flat = scores_to_flat_dict(scores, class_names)
     print(f"metrics over {count} image(s):\n{table}")
-    atomic_write_bytes(out / "metrics.json", json.dumps({"images": count, **flat}, indent=2).encode())
+    payload = {"images": count, **(extra or {}), **flat}
+    atomic_write_bytes(out / "metrics.json", json.dumps(payload, indent=2).encode())
     atomic_write_bytes(out / "metrics.md", (table + "\n").encode())

@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -116,6 +116,22 @@ def mask_from_probs(probs: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
 # Automatic tiling (tile_size=None): images above this many (padded) pixels go through tiles of this side.
 AUTO_TILE_PIXELS = 1024 * 1024
 AUTO_TILE_SIZE = 512
+
+
+class PredictOptions(TypedDict, total=False):
+    """The tiling/TTA keyword options of :class:`BasePredictor` (documented there).
+
+    Backends take them as ``**options: Unpack[PredictOptions]`` and pass them through unchanged, so each
+    option, its type and its default are written once, in ``BasePredictor.__init__``.
+    """
+
+    tile_size: int | Sequence[int] | None
+    overlap: float
+    blend: str
+    batch_size: int
+    tta: bool | str | Sequence[str]
+    pad_mode: str
+    progress: ProgressFn | None
 
 
 class BasePredictor:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unetkit.inference.base import BasePredictor, geometry_from_config
-from unetkit.inference.tiling import DEFAULT_OVERLAP, ProgressFn
+from unetkit.inference.base import BasePredictor, PredictOptions, geometry_from_config
 from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+
+if TYPE_CHECKING:
+    from typing import Unpack  # 3.11+; only read by type checkers (annotations are not evaluated)
 
 
 class OrtPredictor(BasePredictor):
@@ -22,7 +24,8 @@ class OrtPredictor(BasePredictor):
     Args:
         model_dir: folder holding ``model.onnx`` and ``config.json`` (a run folder with ``model/`` works too).
         providers: onnxruntime execution providers; None = CPU.
-        tile_size, overlap, blend, batch_size, tta, pad_mode, progress: see :class:`BasePredictor`.
+        options: keyword-only ``tile_size``, ``overlap``, ``blend``, ``batch_size``, ``tta``, ``pad_mode``,
+            ``progress``: see :class:`BasePredictor`.
 
     Raises:
         FileNotFoundError: a file is missing. ValueError: the ONNX model does not match the config.
@@ -32,13 +35,7 @@ class OrtPredictor(BasePredictor):
         self,
         model_dir: str | Path,
         providers: Sequence[str] | None = None,
-        tile_size: int | Sequence[int] | None = None,
-        overlap: float = DEFAULT_OVERLAP,
-        blend: str = "gaussian",
-        batch_size: int = 4,
-        tta: bool | str | Sequence[str] = False,
-        pad_mode: str = "reflect",
-        progress: ProgressFn | None = None,
+        **options: Unpack[PredictOptions],
     ) -> None:
         folder = Path(model_dir)
         if folder.is_file():
@@ -52,17 +49,7 @@ class OrtPredictor(BasePredictor):
                     f"{CONFIG_NAME} (write it with `unetkit export`)."
                 )
         config = ModelConfig.load(folder / CONFIG_NAME)
-        super().__init__(
-            config,
-            geometry_from_config(config),
-            tile_size=tile_size,
-            overlap=overlap,
-            blend=blend,
-            batch_size=batch_size,
-            tta=tta,
-            pad_mode=pad_mode,
-            progress=progress,
-        )
+        super().__init__(config, geometry_from_config(config), **options)
         import onnxruntime as ort
 
         try:

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from unetkit.inference.base import BasePredictor, ModelGeometry
-from unetkit.inference.tiling import DEFAULT_OVERLAP, ProgressFn
+from unetkit.inference.base import BasePredictor, ModelGeometry, PredictOptions
 from unetkit.io.model_config import ModelConfig
+
+if TYPE_CHECKING:
+    from typing import Unpack  # 3.11+; only read by type checkers (annotations are not evaluated)
 
 
 def geometry_from_model(model: nn.Module) -> ModelGeometry:
@@ -54,8 +55,9 @@ class Predictor(BasePredictor):
         model: a unetkit model (any ``nn.Module`` returning logits (N, K, H', W')).
         config: the model's :class:`ModelConfig` (normalisation, channels, classes).
         device: torch device for the forward passes ("cpu", "cuda", "cuda:1", or "auto").
-        tile_size, overlap, blend, batch_size, tta, pad_mode, progress: see :class:`BasePredictor`.
         amp: run the forward pass under ``torch.autocast`` (float16 on CUDA, bfloat16 on CPU).
+        options: keyword-only ``tile_size``, ``overlap``, ``blend``, ``batch_size``, ``tta``, ``pad_mode``,
+            ``progress``: see :class:`BasePredictor`.
 
     The model is put in eval mode; forward passes run under ``torch.inference_mode``.
     """
@@ -65,26 +67,11 @@ class Predictor(BasePredictor):
         model: nn.Module,
         config: ModelConfig,
         device: str | torch.device = "cpu",
-        tile_size: int | Sequence[int] | None = None,
-        overlap: float = DEFAULT_OVERLAP,
-        blend: str = "gaussian",
-        batch_size: int = 4,
-        tta: bool | str | Sequence[str] = False,
+        *,
         amp: bool = False,
-        pad_mode: str = "reflect",
-        progress: ProgressFn | None = None,
+        **options: Unpack[PredictOptions],
     ) -> None:
-        super().__init__(
-            config,
-            geometry_from_model(model),
-            tile_size=tile_size,
-            overlap=overlap,
-            blend=blend,
-            batch_size=batch_size,
-            tta=tta,
-            pad_mode=pad_mode,
-            progress=progress,
-        )
+        super().__init__(config, geometry_from_model(model), **options)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)

@@ -14,6 +14,11 @@ class SegmentationModel(nn.Module):
     ``forward`` maps ``(N, in_channels, H, W)`` images to raw logits ``(N, num_classes, H', W')``
     (``H' = H`` except for the unpadded ``unet_original``).
 
+    Every model's constructor takes ``in_channels`` (image channels) and ``num_classes`` (logit channels)
+    first, and those with normalisation layers take ``norm``: ``"batch"``, ``"instance"``, ``"group"`` or
+    ``"none"`` (see :func:`unetkit.layers.get_norm_layer`). The model docstrings list only their own arguments
+    and say where the output shape differs from ``(N, num_classes, H, W)``.
+
     Attributes:
         in_channels: number of input channels.
         num_classes: number of output logit channels.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 from unetkit.models.registry import register_model
 from unetkit.models.unet import UNet
@@ -15,29 +15,18 @@ class EncoderDecoder(UNet):
     Same blocks as :class:`~unetkit.models.unet.UNet` (``skip=False``); the upsampling defaults to
     bilinear + 1x1 conv. Any input size works (reflect-pad to a multiple of ``2**depth``, crop back).
 
-    Args:
-        in_channels: image channels.
-        num_classes: logit channels.
-        depth: number of 2x2 poolings.
-        base_channels: first-level width (doubled per level), default 64; exclusive with ``channels``.
-        channels: explicit widths, ``depth + 1`` entries.
-        norm: ``"batch"``, ``"instance"``, ``"group"`` or ``"none"``.
-        upsample: ``"bilinear"``, ``"nearest"``, ``"transpose"`` or ``"transpose4"``.
+    Takes every :class:`~unetkit.models.unet.UNet` argument (``depth``, ``base_channels``, ``channels``,
+    ``norm``, ...) except ``skip``, in the same order.
 
-    Shape:
-        ``(N, in_channels, H, W)`` -> ``(N, num_classes, H, W)``.
+    Args:
+        upsample: ``"bilinear"`` (default here), ``"nearest"``, ``"transpose"`` or ``"transpose4"``.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        num_classes: int,
-        depth: int = 4,
-        base_channels: int | None = None,
-        channels: Sequence[int] | None = None,
-        norm: str = "batch",
-        upsample: str = "bilinear",
-    ) -> None:
-        super().__init__(
-            in_channels, num_classes, depth, base_channels, channels, norm, upsample=upsample, skip=False
-        )
+    def __init__(self, in_channels: int, num_classes: int, *args: Any, **kwargs: Any) -> None:
+        # The U-Net options pass through unchanged (restating UNet's signature would be a second copy to
+        # keep in step); only ``skip`` is fixed and the upsampling default differs.
+        if "skip" in kwargs:
+            raise TypeError("EncoderDecoder has no skip argument (it is a UNet with skip=False); use UNet.")
+        kwargs.setdefault("upsample", "bilinear")
+        kwargs["skip"] = False
+        super().__init__(in_channels, num_classes, *args, **kwargs)

@@ -40,6 +40,16 @@ def check_same_length(first: Sequence[int], second: Sequence[int], names: str) -
         raise ValueError(f"{names} need one entry per stage, got {list(first)} and {list(second)}.")
 
 
+def check_stages(channels: Sequence[int], second: Sequence[int], names: str, owner: str) -> None:
+    """Raise ValueError unless ``channels`` and ``second`` have one entry per stage and there is a stage.
+
+    ``owner`` names the model and its unit in the message, e.g. ``"SegNet needs at least one stage"``.
+    """
+    check_same_length(channels, second, names)
+    if not channels:
+        raise ValueError(f"{owner}, got channels=().")
+
+
 class VGGEncoder(nn.Module):
     """VGG-style encoder: per stage, ``convs_per_stage[i]`` 3x3 ``ConvNormAct`` then a 2x2 max pool.
 
@@ -65,9 +75,9 @@ class VGGEncoder(nn.Module):
         norm: str = "batch",
     ) -> None:
         super().__init__()
-        check_same_length(channels, convs_per_stage, "channels and convs_per_stage")
-        if not channels:
-            raise ValueError("VGGEncoder needs at least one stage, got channels=().")
+        check_stages(
+            channels, convs_per_stage, "channels and convs_per_stage", "VGGEncoder needs at least one stage"
+        )
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = tuple(check_positive_int(c, "channels[i]") for c in channels)
         self.reductions = tuple(2 ** (stage + 1) for stage in range(len(channels)))

@@ -80,8 +80,6 @@ class FCN(SegmentationModel):
     Any input size works: the image is reflect-padded to a multiple of 32 and the logits cropped back.
 
     Args:
-        in_channels: image channels.
-        num_classes: logit channels.
         variant: ``"32s"``, ``"16s"`` or ``"8s"``.
         encoder: a module following :class:`~unetkit.models.encoders.Encoder` with maps at strides 32
             (and 16, 8 for the finer variants); default a ``VGGEncoder``. Mutually exclusive with
@@ -92,9 +90,6 @@ class FCN(SegmentationModel):
         norm: normalisation of the default encoder and the head.
         upsample: ``"transpose"`` (learnable, bilinear-initialised) or ``"bilinear"`` (fixed).
         dropout: dropout after fc6 and fc7.
-
-    Shape:
-        ``(N, in_channels, H, W)`` -> ``(N, num_classes, H, W)``.
     """
 
     def __init__(

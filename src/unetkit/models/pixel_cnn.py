@@ -17,14 +17,8 @@ class PixelCNN(SegmentationModel):
     object from background of the same colour: the point the lecture makes before adding context.
 
     Args:
-        in_channels: image channels.
-        num_classes: logit channels.
         hidden_channels: width of the hidden 1x1 layers.
         num_layers: number of hidden 1x1 layers.
-        norm: ``"batch"``, ``"instance"``, ``"group"`` or ``"none"``.
-
-    Shape:
-        ``(N, in_channels, H, W)`` -> ``(N, num_classes, H, W)``.
     """
 
     def __init__(

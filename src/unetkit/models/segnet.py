@@ -16,7 +16,7 @@ from torch import nn
 
 from unetkit.layers import ConvStack, SegmentationHead
 from unetkit.models.base import SegmentationModel
-from unetkit.models.encoders import VGG16_CHANNELS, VGG16_CONVS_PER_STAGE, check_same_length
+from unetkit.models.encoders import VGG16_CHANNELS, VGG16_CONVS_PER_STAGE, check_stages
 from unetkit.models.registry import register_model
 
 
@@ -55,8 +55,6 @@ class SegNet(SegmentationModel):
     ``channels[i - 1]`` (``channels[0]`` for the last one), then a 1x1 head gives the logits.
 
     Args:
-        in_channels: image channels.
-        num_classes: logit channels.
         channels: width of each encoder stage.
         convs_per_stage: 3x3 convs per stage (encoder and decoder alike).
         norm: ``"batch"`` (the paper), ``"instance"``, ``"group"`` or ``"none"``.
@@ -75,9 +73,9 @@ class SegNet(SegmentationModel):
         norm: str = "batch",
     ) -> None:
         super().__init__(in_channels, num_classes)
-        check_same_length(channels, convs_per_stage, "channels and convs_per_stage")
-        if not channels:
-            raise ValueError("SegNet needs at least one stage, got channels=().")
+        check_stages(
+            channels, convs_per_stage, "channels and convs_per_stage", "SegNet needs at least one stage"
+        )
         self.channels = tuple(channels)
         widths_in = (in_channels, *self.channels[:-1])
         self.encoder = nn.ModuleList(

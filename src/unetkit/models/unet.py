@@ -65,13 +65,10 @@ class UNet(SegmentationModel):
           (convs with bias, ``ConvTranspose2d(k=2, s=2)``): 31,030,658.
 
     Args:
-        in_channels: image channels.
-        num_classes: logit channels.
         depth: number of 2x2 poolings.
         base_channels: width of the first level (doubled per level; the Keras notebook's
             ``start_neurons``); default 64. Mutually exclusive with ``channels``.
         channels: explicit widths, ``depth + 1`` entries, top level first.
-        norm: ``"batch"``, ``"instance"``, ``"group"`` or ``"none"``.
         conv_bias: bias of the 3x3 convs; default ``norm == "none"``.
         upsample: ``"transpose"`` (k2 s2), ``"transpose4"`` (k4 s2 p1), ``"bilinear"`` or ``"nearest"``
             (+ 1x1 conv). The upsampling maps level ``l + 1``'s width to level ``l``'s.

@@ -44,8 +44,6 @@ class UNetOriginal(UNet):
     step by it) but divisibility alone does not make a size valid: valid sizes are ``2**depth * k - 4``.
 
     Args:
-        in_channels: image channels.
-        num_classes: logit channels.
         depth: number of poolings.
         base_channels: width of the first level, doubled per level.
 

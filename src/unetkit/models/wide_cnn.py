@@ -9,7 +9,7 @@ from torch import nn
 
 from unetkit.layers import ConvNormAct, SegmentationHead
 from unetkit.models.base import SegmentationModel
-from unetkit.models.encoders import check_same_length
+from unetkit.models.encoders import check_stages
 from unetkit.models.registry import register_model
 
 
@@ -21,14 +21,8 @@ class WideCNN(SegmentationModel):
     resolution, so context is expensive: the lecture's argument for downsampling.
 
     Args:
-        in_channels: image channels.
-        num_classes: logit channels.
         channels: width of each layer.
         kernel_sizes: odd kernel size of each layer.
-        norm: ``"batch"``, ``"instance"``, ``"group"`` or ``"none"``.
-
-    Shape:
-        ``(N, in_channels, H, W)`` -> ``(N, num_classes, H, W)``.
     """
 
     def __init__(
@@ -40,9 +34,7 @@ class WideCNN(SegmentationModel):
         norm: str = "batch",
     ) -> None:
         super().__init__(in_channels, num_classes)
-        check_same_length(channels, kernel_sizes, "channels and kernel_sizes")
-        if not channels:
-            raise ValueError("WideCNN needs at least one layer, got channels=().")
+        check_stages(channels, kernel_sizes, "channels and kernel_sizes", "WideCNN needs at least one layer")
         even = [k for k in kernel_sizes if k % 2 == 0]
         if even:
             raise ValueError(
