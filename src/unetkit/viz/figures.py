@@ -102,14 +102,9 @@ def plot_prediction_grid(
     handles = [
         plt.Rectangle((0, 0), 1, 1, color=np.asarray(palette[k]) / 255.0) for k in range(len(class_names))
     ]
-    fig.legend(
-        handles,
-        list(class_names),
-        loc="lower center",
-        ncol=min(6, len(class_names)),
-        fontsize=8,
-        bbox_to_anchor=(0.5, -0.02 * math.ceil(len(class_names) / 6)),
-    )
+    legend_rows = math.ceil(len(class_names) / 6)
+    fig.tight_layout(rect=(0, 0.25 * legend_rows / n / 3, 1, 1))
+    fig.legend(handles, list(class_names), loc="lower center", ncol=min(6, len(class_names)), fontsize=8)
     path = _save(fig, Path(out_png))
     plt.close(fig)
     return path
