@@ -175,7 +175,7 @@ def test_auto_mode_resolves_by_device() -> None:
 
 @pytest.mark.skipif(
     os.environ.get("UNETKIT_TEST_COMPILE") != "1",
-    reason="torch.compile takes ~15 s even for a tiny model; set UNETKIT_TEST_COMPILE=1",
+    reason="torch.compile takes 1-2 min even for a tiny model; set UNETKIT_TEST_COMPILE=1",
 )
 def test_compile_with_freezing_matches_eager() -> None:
     model = _tiny_unet()
