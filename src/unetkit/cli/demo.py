@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
             mask_dir,
             "--num-classes",
             str(spec.num_classes),
+            "--class-names",
+            *spec.class_names,
             "--out",
             str(result.run_dir / "kmeans"),
         ]
