@@ -106,14 +106,27 @@ def build_trainer(config: dict[str, Any], run_dir: Path, enable_checkpointing: b
     tr = config["trainer"]
     callbacks: list[Any] = []
     if enable_checkpointing:
+        mode = "min" if tr["monitor"].endswith(("loss", "error")) else "max"
+        ckpt_dir = run_dir / "checkpoints"
         callbacks.append(
             ModelCheckpoint(
-                dirpath=run_dir / "checkpoints",
+                dirpath=ckpt_dir,
                 filename="best",
                 monitor=tr["monitor"],
-                mode="min" if tr["monitor"].endswith(("loss", "error")) else "max",
+                mode=mode,
                 save_top_k=1,
-                save_last=True,
+                enable_version_counter=False,
+            )
+        )
+        # A separate callback for last.ckpt: Lightning >= 2.6 refreshes save_last only when the monitored
+        # checkpoint improved, but resume must lose at most one epoch. Without a monitor it saves every epoch.
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="last",
+                monitor=None,
+                save_top_k=1,
+                every_n_epochs=1,
                 enable_version_counter=False,
             )
         )
