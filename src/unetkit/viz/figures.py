@@ -91,7 +91,7 @@ def plot_prediction_grid(
         img = img[..., 0] if img.shape[-1] == 1 else img
         panels = [
             (img, "Input"),
-            (colorize_mask(np.where(targets[i] == ignore_index, -1, targets[i]), palette), "True mask"),
+            (colorize_mask(targets[i], palette, ignore_index=ignore_index), "True mask"),
             (colorize_mask(preds[i], palette), "Predicted mask"),
         ]
         for j, (panel, title) in enumerate(panels):
