@@ -181,6 +181,12 @@ def make_task(config: dict[str, Any], model_config: ModelConfig, spec: Any):  # 
     )
 
 
+def _apply_num_threads(config: dict[str, Any]) -> None:
+    if config["trainer"].get("num_threads"):
+        # Oversubscribed cores make OpenMP threads wait on each other: fewer threads can be several x faster.
+        torch.set_num_threads(int(config["trainer"]["num_threads"]))
+
+
 def fit(config: dict[str, Any], resume: Path | None = None) -> RunResult:
     """Train (or resume) a run, then save the model, evaluate on ``evaluate.split`` and draw figures."""
     import lightning as L
@@ -190,9 +196,7 @@ def fit(config: dict[str, Any], resume: Path | None = None) -> RunResult:
     from unetkit.training.config import save_config
     from unetkit.training.datamodule import SegmentationDataModule
 
-    if config["trainer"].get("num_threads"):
-        # Oversubscribed cores make OpenMP threads wait on each other: fewer threads can be several x faster.
-        torch.set_num_threads(int(config["trainer"]["num_threads"]))
+    _apply_num_threads(config)
     spec = resolve_dataset(config)
     # Everything that can be wrong with the inputs is checked before the run folder exists.
     for split in spec.splits:
@@ -275,6 +279,7 @@ def evaluate(
             raise FileNotFoundError(f"{cfg_path} not found; pass a run folder written by `unetkit fit`.")
         config = load_config(cfg_path)
     if spec is None:
+        _apply_num_threads(config)
         spec = resolve_dataset(config)
     validate(spec.pairs(split), spec.encoding, in_channels=spec.in_channels)
     if task is None:
