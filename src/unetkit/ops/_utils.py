@@ -72,3 +72,14 @@ def scale_pair(scale: object, name: str = "scale") -> tuple[float, float]:
     if not (pair[0] > 0 and pair[1] > 0 and np.isfinite(pair).all()):
         raise ValueError(f"{name} must be positive and finite, got {scale!r}.")
     return pair
+
+
+def as_weight4d(weight: ArrayLike, layout: str) -> NDArray[np.float64]:
+    """Kernel as float64 4-D ``layout`` (e.g. "(C_out, C_in/groups, kH, kW)"); a 2-D (kH, kW) kernel is one
+    single-channel filter."""
+    w = np.asarray(weight, dtype=np.float64)
+    if w.ndim == 2:
+        w = w[np.newaxis, np.newaxis]
+    if w.ndim != 4:
+        raise ValueError(f"weight must have shape {layout} or (kH, kW), got {w.shape}.")
+    return w

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from unetkit.ops._utils import IntPair, as_chw, check_int, restore_rank, to_pair
+from unetkit.ops._utils import IntPair, as_chw, as_weight4d, check_int, restore_rank, to_pair
 
 __all__ = ["conv2d", "conv_output_size", "im2col"]
 
@@ -96,11 +96,7 @@ def conv2d(
     float64, or (out_h, out_w) when ``x`` was given as (H, W) (then C_out must be 1).
     """
     xs, x_was_2d = as_chw(x)
-    w = np.asarray(weight, dtype=np.float64)
-    if w.ndim == 2:
-        w = w[np.newaxis, np.newaxis]
-    if w.ndim != 4:
-        raise ValueError(f"weight must have shape (C_out, C_in/groups, kH, kW) or (kH, kW), got {w.shape}.")
+    w = as_weight4d(weight, "(C_out, C_in/groups, kH, kW)")
     sh, sw = to_pair(stride, "stride", minimum=1)
     ph, pw = to_pair(padding, "padding", minimum=0)
     dh, dw = to_pair(dilation, "dilation", minimum=1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from unetkit.ops._utils import IntPair, as_chw, check_int, restore_rank, to_pair
+from unetkit.ops._utils import IntPair, as_chw, as_weight4d, check_int, restore_rank, to_pair
 from unetkit.ops.conv import _bias_vector, conv_output_size
 
 __all__ = ["conv_matrix", "conv_transpose2d", "conv_transpose2d_matmul", "conv_transpose_output_size"]
@@ -64,11 +64,7 @@ def conv_transpose2d(
     (C_out, out_h, out_w) float64, or (out_h, out_w) when ``x`` was (H, W) (then C_out must be 1).
     """
     xs, x_was_2d = as_chw(x)
-    w = np.asarray(weight, dtype=np.float64)
-    if w.ndim == 2:
-        w = w[np.newaxis, np.newaxis]
-    if w.ndim != 4:
-        raise ValueError(f"weight must have shape (C_in, C_out/groups, kH, kW) or (kH, kW), got {w.shape}.")
+    w = as_weight4d(weight, "(C_in, C_out/groups, kH, kW)")
     sh, sw = to_pair(stride, "stride", minimum=1)
     ph, pw = to_pair(padding, "padding", minimum=0)
     oph, opw = to_pair(output_padding, "output_padding", minimum=0)
