@@ -154,3 +154,32 @@ def test_tar_member_filter(tmp_path: Path) -> None:
     buf.seek(0)
     with tarfile.open(fileobj=buf) as tar, pytest.raises(ValueError, match="not a regular file"):
         _safe_members(tar, tmp_path)
+
+
+def test_folder_preset_palette_and_remap_from_plain_options(tmp_path: Path) -> None:
+    """The YAML/CLI route (`data.options`) reaches every mask kind, not only index/binary."""
+    from PIL import Image
+
+    from unetkit.data.io import read_mask
+    from unetkit.data.presets import get_dataset_spec
+
+    for sub in ("images", "masks"):
+        (tmp_path / sub).mkdir()
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[:2] = (255, 0, 0)
+    rgb[3, 3] = (9, 9, 9)
+    Image.fromarray(np.full((4, 4), 50, np.uint8)).save(tmp_path / "images" / "a.png")
+    Image.fromarray(rgb).save(tmp_path / "masks" / "a.png")
+    spec = get_dataset_spec(
+        "folder", root=tmp_path, num_classes=2, in_channels=1, mask_kind="palette",
+        colors={0: [0, 0, 0], 1: [255, 0, 0]}, ignore_colors=[[9, 9, 9]],
+        split_lists={"train": ["a"]},
+    )  # fmt: skip
+    mask = read_mask(tmp_path / "masks" / "a.png", spec.encoding)
+    assert mask[:2].tolist() == [[1] * 4] * 2 and mask[3, 3] == 255 and mask[2].tolist() == [0] * 4
+    Image.fromarray(np.array([[1, 2], [3, 2]], np.uint8)).save(tmp_path / "masks" / "a.png")
+    spec = get_dataset_spec(
+        "folder", root=tmp_path, num_classes=2, in_channels=1, mask_kind="remap",
+        mapping={1: 1, 2: 0, 3: 255}, split_lists={"train": ["a"]},
+    )  # fmt: skip
+    assert read_mask(tmp_path / "masks" / "a.png", spec.encoding).tolist() == [[1, 0], [255, 0]]

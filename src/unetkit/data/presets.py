@@ -268,8 +268,15 @@ def _folder(root: Path | None, options: dict[str, Any]) -> DatasetSpec:
     if encoding is None:
         if num_classes is None:
             raise ValueError("dataset 'folder' needs num_classes=... (or encoding=MaskEncoding(...))")
+        # Plain YAML/CLI options for every mask kind: palette colours and remap tables included.
+        colors = options.pop("colors", None)
         encoding = MaskEncoding(
-            options.pop("mask_kind", "index"), int(num_classes), tuple(options.pop("ignore_values", ()))
+            options.pop("mask_kind", "index"),
+            int(num_classes),
+            tuple(options.pop("ignore_values", ())),
+            colors={int(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in colors.items()} if colors else None,
+            ignore_colors=tuple(tuple(int(c) for c in rgb) for rgb in options.pop("ignore_colors", ())),  # type: ignore[misc]
+            mapping={int(k): int(v) for k, v in options.pop("mapping", {}).items()} or None,
         )
     num_classes = encoding.num_classes
     mask_suffix = str(options.pop("mask_suffix", ""))
@@ -317,6 +324,9 @@ _OPTIONS = {
         "num_classes",
         "mask_kind",
         "ignore_values",
+        "colors",
+        "ignore_colors",
+        "mapping",
         "mask_suffix",
         "in_channels",
         "split_lists",
