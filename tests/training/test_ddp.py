@@ -63,9 +63,6 @@ def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:
     assert w1.keys() == w2.keys()
     diff = max(float((w1[k] - w2[k]).abs().max()) for k in w1)
     assert diff < WEIGHT_ATOL, f"weights differ by {diff}"
-    assert any(
-        float((w1[k] - load_file(single / "model" / "model.safetensors")[k]).abs().max()) == 0 for k in w1
-    )
     m1, m2 = _last_val(single), _last_val(ddp)
     assert m1.keys() == m2.keys() and "val/miou" in m1
     for key in m1:
