@@ -131,3 +131,34 @@ def test_bad_arguments() -> None:
     t = build_transforms(True, 8)
     with pytest.raises(ValueError, match="same height and width"):
         t(np.zeros((8, 8, 1), np.uint8), np.zeros((8, 9), np.int64))
+
+
+def test_separable_field_equals_2d_spline() -> None:
+    """The separable field equals direct 2-D cubic-spline interpolation of the same coarse grid."""
+    from scipy import ndimage
+
+    for shape, grid in [((33, 47), 3), ((20, 16), 4)]:
+        dy, dx = random_displacement_field(shape, np.random.default_rng(3), grid_size=grid, sigma=10.0)
+        coarse = np.random.default_rng(3).normal(0.0, 10.0, size=(2, grid, grid))
+        rr, cc = np.meshgrid(
+            np.linspace(0, grid - 1, shape[0]), np.linspace(0, grid - 1, shape[1]), indexing="ij"
+        )
+        for got, c in zip((dy, dx), coarse, strict=True):
+            want = ndimage.map_coordinates(c, [rr, cc], order=3, mode="nearest")
+            np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+def test_elastic_moves_image_mask_and_weight_together() -> None:
+    """One field for all: a mask/weight equal to a thresholded image stays (almost) equal after warping."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    blobs = ((np.sin(yy / 5.0) * np.cos(xx / 7.0)) > 0.2).astype(np.uint8)
+    image = np.repeat((blobs * 200 + 20)[..., None], 6, axis=2).astype(np.uint8)  # 6 channels: > cv2's 4
+    mask = blobs.astype(np.int64)
+    img, m, w = elastic_deform(image, mask, blobs.astype(np.float32), rng, sigma=10.0)
+    assert img.shape == image.shape and m.dtype == np.int64 and w is not None
+    assert not np.array_equal(m, mask)  # it did deform
+    np.testing.assert_array_equal(img[..., 0], img[..., 5])  # every channel group warped the same
+    np.testing.assert_array_equal(m, w.astype(np.int64))  # mask and weight: same nearest sampling
+    agree = ((img[..., 0] > 120) == (m == 1)).mean()
+    assert agree > 0.97, agree  # bicubic image vs nearest mask differ only on a few edge pixels

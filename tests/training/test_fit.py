@@ -212,3 +212,22 @@ def test_dihedral_tta_is_exact_for_an_equivariant_net() -> None:
     # ... but TTA itself is equivariant: rotating the input rotates the averaged output.
     np.testing.assert_allclose(rotated, torch.rot90(dihedral_tta_probs(spatial, x), 1, (2, 3)), atol=1e-6)
     assert not torch.allclose(dihedral_tta_probs(spatial, x), spatial(x).softmax(1), atol=1e-3)
+
+
+def test_channels_last_training_saves_a_standard_model(tmp_path: Path) -> None:
+    """trainer.channels_last trains in NHWC; the saved weights load into a plain model with equal logits."""
+    from unetkit.io.model_io import load_model
+
+    result = fit(_cfg(tmp_path, "trainer.max_epochs=1", "trainer.channels_last=true", "evaluate.split=val"))
+    ckpt = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["hyper_parameters"]["channels_last"] is True
+    conv_keys = [k for k, v in ckpt["state_dict"].items() if k.startswith("model.") and v.ndim == 4]
+    assert conv_keys and ckpt["state_dict"][conv_keys[0]].is_contiguous(memory_format=torch.channels_last)
+    model, _ = load_model(result.run_dir / "model")  # safetensors: standard NCHW model
+    assert all(p.is_contiguous() for p in model.parameters())
+    x = torch.rand(2, 1, 37, 45)
+    with torch.no_grad():
+        ref = model(x)
+        nhwc, _ = load_model(result.run_dir / "checkpoints" / "last.ckpt")
+        got = nhwc.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=1e-5)

@@ -31,6 +31,14 @@ logger = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------ elastic (paper)
 
 
+def _spline_weights(n_out: int, grid_size: int) -> np.ndarray:
+    """(n_out, grid_size) weights of 1-D cubic-spline interpolation from ``grid_size`` knots to ``n_out``
+    evenly spaced points (first and last on the end knots)."""
+    pos = np.linspace(0.0, grid_size - 1, n_out)[None, :]
+    eye = np.eye(grid_size)
+    return np.stack([ndimage.map_coordinates(e, pos, order=3, mode="nearest") for e in eye], axis=1)
+
+
 def random_displacement_field(
     shape: tuple[int, int], rng: np.random.Generator, grid_size: int = 3, sigma: float = 10.0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -46,11 +54,10 @@ def random_displacement_field(
     if grid_size < 2:
         raise ValueError(f"grid_size must be >= 2, got {grid_size}")
     coarse = rng.normal(0.0, sigma, size=(2, grid_size, grid_size))
-    rows = np.linspace(0.0, grid_size - 1, height)
-    cols = np.linspace(0.0, grid_size - 1, width)
-    rr, cc = np.meshgrid(rows, cols, indexing="ij")
-    dense = [ndimage.map_coordinates(c, [rr, cc], order=3, mode="nearest") for c in coarse]
-    return dense[0], dense[1]
+    # A tensor-product spline is separable: rows @ coarse @ cols^T equals 2-D spline interpolation of the grid
+    # (same values as ndimage.map_coordinates on the full grid) at a fraction of the cost.
+    w_rows, w_cols = _spline_weights(height, grid_size), _spline_weights(width, grid_size)
+    return w_rows @ coarse[0] @ w_cols.T, w_rows @ coarse[1] @ w_cols.T
 
 
 def elastic_deform(
@@ -63,18 +70,29 @@ def elastic_deform(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Warp image (H, W, C) uint8 bicubically and mask/weight (H, W) with nearest, using one shared field.
 
-    Out-of-image samples are reflected at the border (``mode="reflect"``) for all three, so they stay aligned.
+    Out-of-image samples are reflected at the border for all three, so they stay aligned. cv2.remap does the
+    sampling (about 10x faster than scipy's spline sampling, which made elastic the data-path bottleneck).
     """
     dy, dx = random_displacement_field(image.shape[:2], rng, grid_size, sigma)
-    rr, cc = np.meshgrid(np.arange(image.shape[0]), np.arange(image.shape[1]), indexing="ij")
-    coords = np.stack([rr + dy, cc + dx])
-    warped = np.empty_like(image)
-    for ch in range(image.shape[2]):
-        out = ndimage.map_coordinates(image[..., ch].astype(np.float32), coords, order=3, mode="reflect")
-        warped[..., ch] = np.clip(np.rint(out), 0, 255).astype(image.dtype)
-    new_mask = ndimage.map_coordinates(mask, coords, order=0, mode="reflect")
-    new_weight = None if weight is None else ndimage.map_coordinates(weight, coords, order=0, mode="reflect")
-    return warped, new_mask, new_weight
+    rows, cols = np.indices(image.shape[:2], dtype=np.float32)
+    map_y, map_x = rows + dy.astype(np.float32), cols + dx.astype(np.float32)
+    # cv2.remap takes at most 4 channels at once; more (multi-spectral inputs) go in groups of up to 4.
+    groups = [image[..., i : i + 4] for i in range(0, image.shape[2], 4)]
+    warped = np.concatenate(
+        [
+            cv2.remap(g, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT).reshape(g.shape)
+            for g in groups
+        ],
+        axis=2,
+    )
+    # Masks hold class indices < 256 (IGNORE_INDEX = 255): uint8 is lossless and cv2 supports it.
+    new_mask = cv2.remap(mask.astype(np.uint8), map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+    new_weight = None
+    if weight is not None:
+        new_weight = cv2.remap(
+            weight.astype(np.float32), map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT
+        )
+    return warped, new_mask.astype(mask.dtype), new_weight
 
 
 # -------------------------------------------------------------------------------------------------- helpers

@@ -178,6 +178,7 @@ def make_task(config: dict[str, Any], model_config: ModelConfig, spec: Any):  # 
         schedule=config["schedule"],
         max_epochs=int(config["trainer"]["max_epochs"]),
         isbi=bool(getattr(spec, "isbi", False)),
+        channels_last=bool(config["trainer"].get("channels_last", False)),
     )
 
 
