@@ -231,3 +231,24 @@ def test_channels_last_training_saves_a_standard_model(tmp_path: Path) -> None:
         nhwc, _ = load_model(result.run_dir / "checkpoints" / "last.ckpt")
         got = nhwc.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
     np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=1e-5)
+
+
+def test_ema_checkpoints_hold_the_average_and_resume(tmp_path: Path) -> None:
+    """trainer.ema_decay: checkpoints and the saved model hold the EMA weights; resume restores both."""
+    from safetensors.torch import load_file
+
+    cfg = _cfg(tmp_path, "trainer.max_epochs=1", "trainer.ema_decay=0.5", "evaluate.split=val")
+    result = fit(cfg)
+    ckpt = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    ema, raw = ckpt["state_dict"], ckpt["current_model_state"]
+    key = next(k for k in ema if k.startswith("model.") and k.endswith("weight") and ema[k].ndim == 4)
+    assert not torch.equal(ema[key], raw[key])  # the average lags behind the raw weights
+    saved = load_file(str(result.run_dir / "model" / "model.safetensors"))
+    torch.testing.assert_close(saved[key.removeprefix("model.")], ema[key])  # the model file is the average
+    # Resume one more epoch: both states are restored and training goes on.
+    cfg2 = _cfg(tmp_path, "trainer.max_epochs=2", "trainer.ema_decay=0.5", "evaluate.split=val")
+    resumed = fit(cfg2, resume=result.run_dir)
+    assert _epoch(resumed.run_dir / "checkpoints" / "last.ckpt") == 1
+    with pytest.raises(ValueError, match="ema_decay"):
+        fit(_cfg(tmp_path, "trainer.ema_decay=1.5", "output.name=bad"))
+    assert not (tmp_path / "runs" / "bad").exists()

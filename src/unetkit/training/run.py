@@ -98,6 +98,15 @@ def _precision(value: str) -> str:
     return "16-mixed" if torch.cuda.is_available() else "32-true"
 
 
+def _ema_decay(config: dict[str, Any]) -> float | None:
+    value = config["trainer"].get("ema_decay")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0:
+        raise ValueError(f"trainer.ema_decay must be a number in (0, 1) such as 0.99, or null; got {value!r}")
+    return float(value)
+
+
 def build_trainer(config: dict[str, Any], run_dir: Path, enable_checkpointing: bool = True):  # type: ignore[no-untyped-def]
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
@@ -131,6 +140,13 @@ def build_trainer(config: dict[str, Any], run_dir: Path, enable_checkpointing: b
             )
         )
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    decay = _ema_decay(config)
+    if decay is not None:
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        # Validation, best/last checkpoints and the saved model use the averaged weights; last.ckpt also keeps
+        # the raw weights ("current_model_state"), so --resume continues both.
+        callbacks.append(EMAWeightAveraging(decay=decay))
     if tr.get("early_stopping_patience"):
         callbacks.append(
             EarlyStopping(
@@ -204,6 +220,7 @@ def fit(config: dict[str, Any], resume: Path | None = None) -> RunResult:
         if spec.splits[split]:
             validate(spec.pairs(split), spec.encoding, in_channels=spec.in_channels)
     model_config = build_model_config(config, spec)
+    _ema_decay(config)  # option errors, too, before the run folder exists
     L.seed_everything(int(config["trainer"]["seed"]), workers=True, verbose=False)
     task = make_task(config, model_config, spec)
     datamodule = SegmentationDataModule(spec, config["data"])
