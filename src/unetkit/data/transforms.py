@@ -86,7 +86,9 @@ def elastic_deform(
         axis=2,
     )
     # Masks hold class indices < 256 (IGNORE_INDEX = 255): uint8 is lossless and cv2 supports it.
-    new_mask = cv2.remap(mask.astype(np.uint8), map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+    new_mask = cv2.remap(
+        mask.astype(np.uint8), map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT
+    )
     new_weight = None
     if weight is not None:
         new_weight = cv2.remap(

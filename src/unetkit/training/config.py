@@ -48,8 +48,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "check_val_every_n_epoch": 1,
         "progress_bar": True,
         "limit_train_batches": None,
-        "channels_last": False,
-        "ema_decay": None,  # e.g. 0.99: validate, checkpoint and save an exponential moving average of weights  # NHWC tensors: faster for small U-Nets on CPU (see SegmentationTask)
+        "channels_last": False,  # NHWC tensors: faster for small U-Nets on CPU (see SegmentationTask)
+        "ema_decay": None,  # e.g. 0.99: validate, checkpoint and save a moving average of the weights
         "num_threads": None,  # torch intra-op threads (None: torch's default); 1 helps on a busy machine
     },
     "evaluate": {"split": "test", "tta": False, "num_figure_samples": 4},
