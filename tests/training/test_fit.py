@@ -256,3 +256,21 @@ def test_ema_checkpoints_hold_the_average_and_resume(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="ema_decay"):
         fit(_cfg(tmp_path, "trainer.ema_decay=1.5", "output.name=bad"))
     assert not (tmp_path / "runs" / "bad").exists()
+
+
+def test_weighted_ce_trains_and_validates_without_val_weight_maps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The paper's loss: training batches carry weight maps, validation batches do not (w = 1 there)."""
+    import csv
+
+    monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
+    cfg = _cfg(
+        tmp_path, "trainer.max_epochs=1", "loss=weighted_ce+dice", "data.weight_map={w0: 10, sigma: 5}"
+    )
+    result = fit(cfg)
+    rows = list(csv.DictReader((result.run_dir / "logs" / "metrics.csv").open()))
+    val_losses = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
+    assert val_losses and all(np.isfinite(val_losses))
+    assert (result.run_dir / "metrics_test.json").is_file()
+    assert any((tmp_path / "cache").rglob("*")), "weight maps were not cached"

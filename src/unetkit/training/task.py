@@ -56,6 +56,9 @@ class SegmentationTask(L.LightningModule):
         self.loss_fn = create_loss(
             loss, num_classes=cfg.num_classes, ignore_index=cfg.ignore_index, class_weights=class_weights
         )
+        # The paper's weighted CE needs a weight map, but only training batches carry one (computing maps
+        # for validation images would cost time for a number nobody monitors): validation uses w(x) = 1.
+        self.loss_needs_weight_map = any(getattr(m, "require_weight_map", False) for m in self.loss_fn.modules())
         self.val_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
         self.test_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
         self.test_scores: dict[str, torch.Tensor] | None = None
@@ -69,7 +72,10 @@ class SegmentationTask(L.LightningModule):
 
     def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["image"])
-        loss = self.loss_fn(logits, batch["mask"], batch.get("weight"))
+        weight = batch.get("weight")
+        if weight is None and self.loss_needs_weight_map:
+            weight = torch.ones(batch["mask"].shape, dtype=logits.dtype, device=logits.device)
+        loss = self.loss_fn(logits, batch["mask"], weight)
         return loss, logits
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
