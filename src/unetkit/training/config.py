@@ -31,7 +31,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "loss": "ce+dice",
     "class_weights": None,
     "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4, "momentum": 0.9},
-    "schedule": {"name": "cosine", "warmup_epochs": 0, "power": 0.9, "patience": 5, "factor": 0.5},
+    "schedule": {
+        "name": "cosine",  # cosine | poly | plateau | none
+        "by": "epoch",  # epoch | time: progress = share of trainer.max_time_minutes used (or of max_epochs)
+        "warmup_epochs": 0,
+        "power": 0.9,
+        "patience": 5,
+        "factor": 0.5,
+    },
     "trainer": {
         "max_epochs": 20,
         "max_time_minutes": None,  # stop (and still evaluate) after this many minutes
@@ -153,6 +160,18 @@ def _check(config: dict[str, Any]) -> None:
     lr = config["optim"]["lr"]
     if not isinstance(lr, (int, float)) or lr <= 0:
         raise ValueError(f"optim.lr must be a positive number, got {lr!r}.")
+    by = config["schedule"].get("by", "epoch")
+    if by not in ("epoch", "time"):
+        raise ValueError(f"schedule.by must be 'epoch' or 'time', got {by!r}.")
+    if by == "time":
+        if not tr.get("max_time_minutes"):
+            raise ValueError(
+                "schedule.by=time needs a time budget: set trainer.max_time_minutes (e.g. 19), "
+                "or use schedule.by=epoch."
+            )
+        if config["schedule"].get("name") not in ("cosine", "poly"):
+            name = config["schedule"].get("name")
+            raise ValueError(f"schedule.by=time works with schedule.name cosine or poly, got {name!r}.")
     bs = config["data"]["batch_size"]
     if not isinstance(bs, int) or bs < 1:
         raise ValueError(f"data.batch_size must be a positive integer, got {bs!r}.")

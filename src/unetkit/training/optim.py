@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -23,34 +24,66 @@ def build_optimizer(params: Any, cfg: dict[str, Any]) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd, nesterov=momentum > 0)
 
 
+def lr_factor(name: str, progress: float, power: float = 0.9) -> float:
+    """Base-LR multiplier at ``progress`` in [0, 1] (clamped): cosine to 0, or poly ``(1 - t)^power``."""
+    t = min(1.0, max(0.0, progress))
+    if name == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+    return (1.0 - t) ** power
+
+
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: dict[str, Any], max_epochs: int
+    optimizer: torch.optim.Optimizer,
+    cfg: dict[str, Any],
+    max_epochs: int,
+    total_steps: int | None = None,
+    budget_fraction: Callable[[], float] | None = None,
 ) -> dict[str, Any] | None:
-    """Per-epoch schedule as a Lightning ``lr_scheduler`` dict: cosine, poly, plateau or none.
+    """The ``schedule`` section as a Lightning ``lr_scheduler`` dict: cosine, poly, plateau or none.
 
     ``warmup_epochs`` ramps linearly from lr/10 (cosine and poly only).
+
+    ``by: epoch`` steps once per epoch over ``max_epochs``. ``by: time`` steps every optimizer step and
+    measures progress as ``max(step / total_steps, budget_fraction())``, where ``budget_fraction`` returns
+    the share of the wall-clock budget used: a run capped by ``trainer.max_time_minutes`` then finishes its
+    decay when the budget ends, on a slow machine or a fast one, instead of being cut at a high LR.
     """
     name = look_up_option(cfg.get("name") or "none", {"cosine", "poly", "plateau", "none"}, name="schedule")
+    by = look_up_option(cfg.get("by") or "epoch", {"epoch", "time"}, name="schedule.by")
     if name == "none":
         return None
     if name == "plateau":
+        if by == "time":
+            raise ValueError("schedule.by=time works with schedule.name cosine or poly, not plateau.")
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="max", factor=float(cfg.get("factor", 0.5)), patience=int(cfg.get("patience", 5))
         )
         return {"scheduler": sched, "interval": "epoch", "monitor": "val/miou"}
     warmup = int(cfg.get("warmup_epochs", 0))
     power = float(cfg.get("power", 0.9))
-    total = max(1, max_epochs - warmup)
+    if by == "epoch":
+        total = max(1, max_epochs - warmup)
 
-    def factor(epoch: int) -> float:
-        if epoch < warmup:
-            return 0.1 + 0.9 * epoch / max(1, warmup)
-        t = min(1.0, (epoch - warmup) / total)
-        if name == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * t))
-        return (1.0 - t) ** power
+        def per_epoch(epoch: int) -> float:
+            if epoch < warmup:
+                return 0.1 + 0.9 * epoch / max(1, warmup)
+            return lr_factor(name, (epoch - warmup) / total, power)
 
-    return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "interval": "epoch"}
+        return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, per_epoch), "interval": "epoch"}
+
+    if total_steps is None or budget_fraction is None:
+        raise ValueError("schedule.by=time needs total_steps and a budget_fraction clock.")
+    total_steps = max(1, int(total_steps))
+    warmup_steps = round(warmup * total_steps / max(1, max_epochs))
+    clock = budget_fraction
+
+    def per_step(step: int) -> float:
+        if step < warmup_steps:
+            return 0.1 + 0.9 * step / warmup_steps
+        by_steps = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return lr_factor(name, max(by_steps, clock()), power)
+
+    return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, per_step), "interval": "step"}
 
 
 def count_parameters(model: nn.Module) -> int:

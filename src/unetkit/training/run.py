@@ -139,7 +139,8 @@ def build_trainer(config: dict[str, Any], run_dir: Path, enable_checkpointing: b
                 enable_version_counter=False,
             )
         )
-        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+        # None: log at the scheduler's own interval (every step for schedule.by=time, else every epoch).
+        callbacks.append(LearningRateMonitor(logging_interval=None))
     decay = _ema_decay(config)
     if decay is not None:
         from lightning.pytorch.callbacks import EMAWeightAveraging
@@ -195,6 +196,9 @@ def make_task(config: dict[str, Any], model_config: ModelConfig, spec: Any):  # 
         max_epochs=int(config["trainer"]["max_epochs"]),
         isbi=bool(getattr(spec, "isbi", False)),
         channels_last=bool(config["trainer"].get("channels_last", False)),
+        time_budget_s=(float(config["trainer"]["max_time_minutes"]) * 60)
+        if config["trainer"].get("max_time_minutes")
+        else None,
     )
 
 

@@ -41,6 +41,7 @@ class SegmentationTask(L.LightningModule):
         max_epochs: int = 10,
         isbi: bool = False,
         channels_last: bool = False,
+        time_budget_s: float | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -58,7 +59,9 @@ class SegmentationTask(L.LightningModule):
         )
         # The paper's weighted CE needs a weight map, but only training batches carry one (computing maps
         # for validation images would cost time for a number nobody monitors): validation uses w(x) = 1.
-        self.loss_needs_weight_map = any(getattr(m, "require_weight_map", False) for m in self.loss_fn.modules())
+        self.loss_needs_weight_map = any(
+            getattr(m, "require_weight_map", False) for m in self.loss_fn.modules()
+        )
         self.val_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
         self.test_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
         self.test_scores: dict[str, torch.Tensor] | None = None
@@ -128,10 +131,31 @@ class SegmentationTask(L.LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         optimizer = build_optimizer(self.parameters(), hp["optim"] or {"name": "adamw", "lr": 1e-3})
-        sched = build_scheduler(optimizer, hp["schedule"] or {"name": "none"}, int(hp["max_epochs"]))
+        schedule = hp["schedule"] or {"name": "none"}
+        total_steps = None
+        if schedule.get("by") == "time":
+            total_steps = int(self.trainer.estimated_stepping_batches)
+        sched = build_scheduler(
+            optimizer,
+            schedule,
+            int(hp["max_epochs"]),
+            total_steps=total_steps,
+            budget_fraction=self.budget_fraction,
+        )
         if sched is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": sched}
+
+    def budget_fraction(self) -> float:
+        """Share of ``time_budget_s`` spent training so far (Lightning's Timer; it survives ``--resume``)."""
+        from lightning.pytorch.callbacks import Timer
+
+        budget = self.hparams.get("time_budget_s")
+        trainer = self._trainer
+        if not budget or trainer is None:
+            return 0.0
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+        return 0.0 if timer is None else timer.time_elapsed("train") / float(budget)
 
     # RNG state travels with the checkpoint so that a resumed run draws the same augmentations.
     # Stored as tensors/lists so the checkpoint still loads with weights_only=True.
