@@ -20,7 +20,7 @@ fi
 export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 RUNS=$OUT/runs
 mkdir -p "$RUNS" "$OUT/logs"
-COMMON="data.root=$(realpath "$DATA") trainer.max_time_minutes=null trainer.precision=32-true trainer.progress_bar=false trainer.num_threads=1 output.root=$RUNS"
+COMMON="data.root=$(realpath "$DATA") trainer.max_time_minutes=null schedule.by=epoch trainer.precision=32-true trainer.progress_bar=false trainer.num_threads=1 output.root=$RUNS"
 while [ $# -gt 1 ]; do
   name=$1
   IFS=';' read -ra ov <<< "$2"

@@ -274,3 +274,28 @@ def test_weighted_ce_trains_and_validates_without_val_weight_maps(
     assert val_losses and all(np.isfinite(val_losses))
     assert (result.run_dir / "metrics_test.json").is_file()
     assert any((tmp_path / "cache").rglob("*")), "weight maps were not cached"
+
+
+def test_export_checkpoint_choice(tmp_path: Path) -> None:
+    from unetkit.training.run import export_checkpoint
+
+    ckpts = tmp_path / "checkpoints"
+    ckpts.mkdir()
+    (ckpts / "last.ckpt").write_bytes(b"")
+    assert export_checkpoint(tmp_path, "best").name == "last.ckpt"  # no best yet (e.g. no validation)
+    (ckpts / "best.ckpt").write_bytes(b"")
+    assert export_checkpoint(tmp_path, "best").name == "best.ckpt"
+    assert export_checkpoint(tmp_path, "last").name == "last.ckpt"
+    with pytest.raises(ValueError, match=r"evaluate\.checkpoint must be 'best' or 'last'"):
+        load_config("synthetic", ["evaluate.checkpoint=final"])
+
+
+def test_fit_exports_the_last_checkpoint_when_asked(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    result = fit(_cfg(tmp_path, "trainer.max_epochs=2", "evaluate.checkpoint=last", "evaluate.split=val"))
+    saved = load_file(str(result.run_dir / "model" / "model.safetensors"))
+    last = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    weights = {k.removeprefix("model."): v for k, v in last["state_dict"].items() if k.startswith("model.")}
+    assert saved.keys() == weights.keys()
+    assert all(torch.equal(saved[k], weights[k]) for k in saved)

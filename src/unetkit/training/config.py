@@ -59,7 +59,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "ema_decay": None,  # e.g. 0.99: validate, checkpoint and save a moving average of the weights
         "num_threads": None,  # torch intra-op threads (None: torch's default); 1 helps on a busy machine
     },
-    "evaluate": {"split": "test", "tta": False, "num_figure_samples": 4},
+    # checkpoint: which weights become RUN/model and are evaluated: "best" (by trainer.monitor) or "last"
+    # (the end of the schedule; steadier when the validation split is small, see configs/isbi2012.yaml).
+    "evaluate": {"split": "test", "tta": False, "num_figure_samples": 4, "checkpoint": "best"},
     "output": {"root": "runs", "name": None},
 }
 
@@ -160,6 +162,9 @@ def _check(config: dict[str, Any]) -> None:
     lr = config["optim"]["lr"]
     if not isinstance(lr, (int, float)) or lr <= 0:
         raise ValueError(f"optim.lr must be a positive number, got {lr!r}.")
+    which = config["evaluate"].get("checkpoint", "best")
+    if which not in ("best", "last"):
+        raise ValueError(f"evaluate.checkpoint must be 'best' or 'last', got {which!r}.")
     by = config["schedule"].get("by", "epoch")
     if by not in ("epoch", "time"):
         raise ValueError(f"schedule.by must be 'epoch' or 'time', got {by!r}.")

@@ -264,8 +264,7 @@ def fit(config: dict[str, Any], resume: Path | None = None) -> RunResult:
         return RunResult(
             run_dir=run_dir, scores={}, table="", train_seconds=train_seconds, is_global_zero=False
         )
-    best = run_dir / "checkpoints" / "best.ckpt"
-    source = best if best.is_file() else run_dir / "checkpoints" / "last.ckpt"
+    source = export_checkpoint(run_dir, config["evaluate"].get("checkpoint", "best"))
     state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
     task.load_state_dict(state)
     save_model(task.model, model_config, run_dir / "model")
@@ -276,6 +275,14 @@ def fit(config: dict[str, Any], resume: Path | None = None) -> RunResult:
     if metrics_csv.is_file():
         plot_training_curves(metrics_csv, run_dir / "figures" / "curves.png")
     return RunResult(run_dir=run_dir, scores=scores, table=table, train_seconds=train_seconds)
+
+
+def export_checkpoint(run_dir: Path, which: str = "best") -> Path:
+    """The checkpoint that becomes ``RUN/model``: ``best.ckpt`` or ``last.ckpt`` (``last`` when no best)."""
+    ckpts = Path(run_dir) / "checkpoints"
+    if which == "best" and (ckpts / "best.ckpt").is_file():
+        return ckpts / "best.ckpt"
+    return ckpts / "last.ckpt"
 
 
 def evaluate(
