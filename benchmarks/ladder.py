@@ -165,6 +165,8 @@ def entry_config(
         f"trainer.max_time_minutes={args.minutes_per_model}",
         "trainer.max_epochs=100000",
         "schedule.name=none",
+        # Every rung exports its best-validation checkpoint, whatever the dataset config says.
+        "evaluate.checkpoint=best",
         # One memory layout for every rung (some heads reshape NCHW features; the ISBI config may opt in).
         "trainer.channels_last=false",
         f"trainer.seed={args.seed}",

@@ -50,6 +50,8 @@ def test_packaged_configs_load_by_name(tmp_path: Path) -> None:
     for name in ("synthetic", "isbi2012", "camvid"):
         cfg = load_config(name)
         assert cfg["data"]["dataset"] == name
+        # The ladder's overrides (constant LR, no time schedule to pace) must stay valid on every config.
+        load_config(name, ["schedule.name=none", "trainer.max_time_minutes=2", "evaluate.checkpoint=best"])
     with pytest.raises(FileNotFoundError, match="one of: camvid, isbi2012, synthetic"):
         load_config(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"

@@ -83,7 +83,7 @@ def test_time_schedule_warmup_is_counted_in_steps() -> None:
     ("overrides", "message"),
     [
         (["schedule.by=time"], "trainer.max_time_minutes"),
-        (["schedule.by=time", "trainer.max_time_minutes=5", "schedule.name=plateau"], "cosine or poly"),
+        (["schedule.by=time", "trainer.max_time_minutes=5", "schedule.name=plateau"], "cosine, poly or none"),
         (["schedule.by=minutes"], "schedule.by must be 'epoch' or 'time'"),
     ],
 )

@@ -174,9 +174,9 @@ def _check(config: dict[str, Any]) -> None:
                 "schedule.by=time needs a time budget: set trainer.max_time_minutes (e.g. 19), "
                 "or use schedule.by=epoch."
             )
-        if config["schedule"].get("name") not in ("cosine", "poly"):
+        if config["schedule"].get("name") == "plateau":
             name = config["schedule"].get("name")
-            raise ValueError(f"schedule.by=time works with schedule.name cosine or poly, got {name!r}.")
+            raise ValueError(f"schedule.by=time works with schedule.name cosine, poly or none, got {name!r}.")
     bs = config["data"]["batch_size"]
     if not isinstance(bs, int) or bs < 1:
         raise ValueError(f"data.batch_size must be a positive integer, got {bs!r}.")

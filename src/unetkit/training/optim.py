@@ -54,7 +54,7 @@ def build_scheduler(
         return None
     if name == "plateau":
         if by == "time":
-            raise ValueError("schedule.by=time works with schedule.name cosine or poly, not plateau.")
+            raise ValueError("schedule.by=time works with schedule.name cosine, poly or none, not plateau.")
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="max", factor=float(cfg.get("factor", 0.5)), patience=int(cfg.get("patience", 5))
         )
