@@ -175,8 +175,7 @@ def _check(config: dict[str, Any]) -> None:
                 "or use schedule.by=epoch."
             )
         if config["schedule"].get("name") == "plateau":
-            name = config["schedule"].get("name")
-            raise ValueError(f"schedule.by=time works with schedule.name cosine, poly or none, got {name!r}.")
+            raise ValueError("schedule.by=time works with schedule.name cosine, poly or none, got 'plateau'.")
     bs = config["data"]["batch_size"]
     if not isinstance(bs, int) or bs < 1:
         raise ValueError(f"data.batch_size must be a positive integer, got {bs!r}.")
