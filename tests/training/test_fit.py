@@ -274,6 +274,10 @@ def test_weighted_ce_trains_and_validates_without_val_weight_maps(
     assert val_losses and all(np.isfinite(val_losses))
     assert (result.run_dir / "metrics_test.json").is_file()
     assert any((tmp_path / "cache").rglob("*")), "weight maps were not cached"
+    # Training stays strict: weighted_ce without weight maps is refused before any run folder exists.
+    with pytest.raises(ValueError, match=r"weighted_ce needs the U-Net weight map: set data\.weight_map"):
+        _cfg(tmp_path, "loss=weighted_ce", "output.name=no_map")
+    assert not (tmp_path / "runs" / "no_map").exists()
 
 
 def test_export_checkpoint_choice(tmp_path: Path) -> None:

@@ -84,7 +84,8 @@ def test_time_schedule_warmup_is_counted_in_steps() -> None:
     [
         (["schedule.by=time"], "trainer.max_time_minutes"),
         (["schedule.by=time", "trainer.max_time_minutes=5", "schedule.name=plateau"], "cosine, poly or none"),
-        (["schedule.by=minutes"], "schedule.by must be 'epoch' or 'time'"),
+        (["schedule.by=minutes"], r"Unknown schedule.by 'minutes'\. Available: epoch, time"),
+        (["schedule.name=cosin"], r"Unknown schedule 'cosin'\. Did you mean 'cosine'\?"),
     ],
 )
 def test_time_schedule_config_errors(overrides: list[str], message: str) -> None:
@@ -108,7 +109,7 @@ def test_budget_fraction_reads_lightnings_timer_including_resumed_time() -> None
     task = SegmentationTask(model_config, time_budget_s=60.0)
     timer = Timer(duration={"seconds": 60})
     timer.load_state_dict({"time_elapsed": {"train": 30.0}})  # what a resumed checkpoint restores
-    trainer = L.Trainer(callbacks=[timer], logger=False, enable_checkpointing=False, max_time={"seconds": 60})
+    trainer = L.Trainer(logger=False, enable_checkpointing=False)
     trainer.callbacks = [timer]
     task.trainer = trainer
     assert task.budget_fraction() == pytest.approx(0.5)

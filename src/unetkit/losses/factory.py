@@ -14,7 +14,7 @@ from unetkit.losses.dice import DiceLoss
 from unetkit.losses.focal import FocalLoss
 from unetkit.options import look_up_option
 
-__all__ = ["LOSS_NAMES", "create_loss"]
+__all__ = ["LOSS_NAMES", "create_loss", "parse_loss_spec"]
 
 LOSS_NAMES: tuple[str, ...] = ("ce", "dice", "focal", "weighted_ce")
 
@@ -31,6 +31,22 @@ def _build_one(
     if name == "focal":
         return FocalLoss(alpha=class_weights, ignore_index=ignore_index)
     return DiceLoss(num_classes=num_classes, ignore_index=ignore_index)
+
+
+def parse_loss_spec(spec: str | Mapping[str, float]) -> list[tuple[str, float]]:
+    """``"ce+dice"`` or ``{"ce": 1.0, "dice": 0.5}`` -> ``[(name, weight), ...]`` with checked names."""
+    if isinstance(spec, str):
+        terms: list[tuple[str, float]] = [(part.strip(), 1.0) for part in spec.split("+")]
+    elif isinstance(spec, Mapping):
+        terms = [(str(name), weight) for name, weight in spec.items()]
+    else:
+        raise TypeError(f"loss spec must be a str like 'ce+dice' or a dict like {{'ce': 1.0}}, got {spec!r}.")
+    if not terms:
+        raise ValueError(f"loss spec {spec!r} is empty; choose from {', '.join(LOSS_NAMES)}.")
+    names = [look_up_option(name, LOSS_NAMES, "loss") for name, _ in terms]
+    if len(set(names)) != len(names):
+        raise ValueError(f"loss spec {spec!r} repeats a loss; give each name once with its weight.")
+    return [(name, weight) for name, (_, weight) in zip(names, terms, strict=True)]
 
 
 def create_loss(
@@ -59,18 +75,7 @@ def create_loss(
             f"class_weights has {len(class_weights)} entries but num_classes={num_classes}; "
             "give one weight per class."
         )
-    if isinstance(spec, str):
-        parts = [part.strip() for part in spec.split("+")]
-        terms: list[tuple[str, float]] = [(part, 1.0) for part in parts]
-    elif isinstance(spec, Mapping):
-        terms = [(str(name), weight) for name, weight in spec.items()]
-    else:
-        raise TypeError(f"loss spec must be a str like 'ce+dice' or a dict like {{'ce': 1.0}}, got {spec!r}.")
-    if not terms:
-        raise ValueError(f"loss spec {spec!r} is empty; choose from {', '.join(LOSS_NAMES)}.")
-    names = [look_up_option(name, LOSS_NAMES, "loss") for name, _ in terms]
-    if len(set(names)) != len(names):
-        raise ValueError(f"loss spec {spec!r} repeats a loss; give each name once with its weight.")
+    terms = parse_loss_spec(spec)
     for name, weight in terms:
         if (
             isinstance(weight, bool)
@@ -79,10 +84,7 @@ def create_loss(
             or weight < 0
         ):
             raise ValueError(f"loss weight for {name!r} must be a finite number >= 0, got {weight!r}.")
-    modules = [
-        (_build_one(name, num_classes, ignore_index, class_weights), float(w))
-        for name, (_, w) in zip(names, terms)
-    ]
+    modules = [(_build_one(name, num_classes, ignore_index, class_weights), float(w)) for name, w in terms]
     if len(modules) == 1 and modules[0][1] == 1.0:
         return modules[0][0]
     return CombinedLoss(modules)

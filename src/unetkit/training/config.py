@@ -165,17 +165,16 @@ def _check(config: dict[str, Any]) -> None:
     which = config["evaluate"].get("checkpoint", "best")
     if which not in ("best", "last"):
         raise ValueError(f"evaluate.checkpoint must be 'best' or 'last', got {which!r}.")
-    by = config["schedule"].get("by", "epoch")
-    if by not in ("epoch", "time"):
-        raise ValueError(f"schedule.by must be 'epoch' or 'time', got {by!r}.")
-    if by == "time":
-        if not tr.get("max_time_minutes"):
-            raise ValueError(
-                "schedule.by=time needs a time budget: set trainer.max_time_minutes (e.g. 19), "
-                "or use schedule.by=epoch."
-            )
-        if config["schedule"].get("name") == "plateau":
-            raise ValueError("schedule.by=time works with schedule.name cosine, poly or none, got 'plateau'.")
+    from unetkit.losses.factory import parse_loss_spec
+    from unetkit.training.optim import check_schedule
+
+    check_schedule(config["schedule"], has_time_budget=bool(tr.get("max_time_minutes")))
+    loss_names = {name for name, _ in parse_loss_spec(config["loss"])}
+    if "weighted_ce" in loss_names and not config["data"].get("weight_map"):
+        raise ValueError(
+            "loss weighted_ce needs the U-Net weight map: set data.weight_map (e.g. "
+            "data.weight_map={w0: 10, sigma: 5}) or use loss=ce."
+        )
     bs = config["data"]["batch_size"]
     if not isinstance(bs, int) or bs < 1:
         raise ValueError(f"data.batch_size must be a positive integer, got {bs!r}.")

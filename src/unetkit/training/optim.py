@@ -32,6 +32,20 @@ def lr_factor(name: str, progress: float, power: float = 0.9) -> float:
     return (1.0 - t) ** power
 
 
+def check_schedule(cfg: dict[str, Any], has_time_budget: bool) -> tuple[str, str]:
+    """Validate the ``schedule`` section; returns ``(name, by)``. Raises ValueError naming the fix."""
+    name = look_up_option(cfg.get("name") or "none", {"cosine", "poly", "plateau", "none"}, name="schedule")
+    by = look_up_option(cfg.get("by") or "epoch", {"epoch", "time"}, name="schedule.by")
+    if by == "time" and name == "plateau":
+        raise ValueError("schedule.by=time works with schedule.name cosine, poly or none, got 'plateau'.")
+    if by == "time" and not has_time_budget:
+        raise ValueError(
+            "schedule.by=time needs a time budget: set trainer.max_time_minutes (e.g. 19), "
+            "or use schedule.by=epoch."
+        )
+    return name, by
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer,
     cfg: dict[str, Any],
@@ -48,13 +62,10 @@ def build_scheduler(
     the share of the wall-clock budget used: a run capped by ``trainer.max_time_minutes`` then finishes its
     decay when the budget ends, on a slow machine or a fast one, instead of being cut at a high LR.
     """
-    name = look_up_option(cfg.get("name") or "none", {"cosine", "poly", "plateau", "none"}, name="schedule")
-    by = look_up_option(cfg.get("by") or "epoch", {"epoch", "time"}, name="schedule.by")
+    name, by = check_schedule(cfg, has_time_budget=budget_fraction is not None)
     if name == "none":
         return None
     if name == "plateau":
-        if by == "time":
-            raise ValueError("schedule.by=time works with schedule.name cosine, poly or none, not plateau.")
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="max", factor=float(cfg.get("factor", 0.5)), patience=int(cfg.get("patience", 5))
         )
@@ -72,7 +83,7 @@ def build_scheduler(
         return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, per_epoch), "interval": "epoch"}
 
     if total_steps is None or budget_fraction is None:
-        raise ValueError("schedule.by=time needs total_steps and a budget_fraction clock.")
+        raise ValueError("schedule.by=time needs total_steps and a budget_fraction clock.")  # for mypy
     total_steps = max(1, int(total_steps))
     warmup_steps = round(warmup * total_steps / max(1, max_epochs))
     clock = budget_fraction

@@ -59,6 +59,7 @@ class SegmentationTask(L.LightningModule):
         )
         # The paper's weighted CE needs a weight map, but only training batches carry one (computing maps
         # for validation images would cost time for a number nobody monitors): validation uses w(x) = 1.
+        # Training stays strict: a missing map there is a config error (caught by load_config).
         self.loss_needs_weight_map = any(
             getattr(m, "require_weight_map", False) for m in self.loss_fn.modules()
         )
@@ -75,10 +76,7 @@ class SegmentationTask(L.LightningModule):
 
     def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["image"])
-        weight = batch.get("weight")
-        if weight is None and self.loss_needs_weight_map:
-            weight = torch.ones(batch["mask"].shape, dtype=logits.dtype, device=logits.device)
-        loss = self.loss_fn(logits, batch["mask"], weight)
+        loss = self.loss_fn(logits, batch["mask"], batch.get("weight"))
         return loss, logits
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -100,6 +98,9 @@ class SegmentationTask(L.LightningModule):
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        if self.loss_needs_weight_map and batch.get("weight") is None:
+            mask = batch["mask"]
+            batch = {**batch, "weight": torch.ones(mask.shape, dtype=torch.float32, device=mask.device)}
         loss, logits = self._loss(batch)
         self.log("val/loss", loss, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True)
         self.val_metrics.update(logits.argmax(1), batch["mask"])
