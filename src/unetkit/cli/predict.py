@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_PARTIAL = 3
-BACKENDS = ("torch", "onnxruntime")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +48,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, metavar="MODEL", help="run folder, .ckpt, or model folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     p.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output folder")
-    p.add_argument("--backend", choices=BACKENDS, default="torch", help="inference engine (default torch)")
+    from unetkit.inference.backends import list_backends
+
+    p.add_argument(
+        "--backend", choices=list_backends(), default="torch", help="inference engine (default torch)"
+    )
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 or auto (default cpu)")
     p.add_argument(
         "--tile-size", type=int, default=None, metavar="N",
@@ -175,21 +178,20 @@ def read_ground_truth(folder: Path, stem: str, encoding: Any, shape: tuple[int, 
 
 
 def build_predictor(args: argparse.Namespace) -> Any:
-    """Torch ``Predictor`` or ``OrtPredictor`` from the arguments (torch imported only for the former)."""
-    common: dict[str, Any] = {
-        "tile_size": args.tile_size,
-        "overlap": args.overlap,
-        "blend": args.blend,
-        "batch_size": args.batch_size,
-        "tta": args.tta or False,
-    }
-    if args.backend == "onnxruntime":
-        from unetkit.inference.ort_backend import OrtPredictor
+    """The predictor of ``--backend`` (torch imported only by the torch backend)."""
+    from unetkit.inference.backends import load_predictor
 
-        return OrtPredictor(args.model, **common)
-    from unetkit.inference.predictor import Predictor
-
-    return Predictor.from_path(args.model, device=args.device, amp=args.amp, **common)
+    return load_predictor(
+        args.model,
+        backend=args.backend,
+        device=args.device,
+        amp=args.amp,
+        tile_size=args.tile_size,
+        overlap=args.overlap,
+        blend=args.blend,
+        batch_size=args.batch_size,
+        tta=args.tta or False,
+    )
 
 
 class _Scorer:

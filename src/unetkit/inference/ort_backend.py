@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from unetkit.inference.backends import register_backend
 from unetkit.inference.base import BasePredictor, PredictOptions, geometry_from_config
 from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
 
@@ -86,3 +87,9 @@ class OrtPredictor(BasePredictor):
             out = np.asarray(self.session.run(None, {self.input_name: chunk})[0], dtype=np.float32)
             outs.append(out[: min(fixed, n - i)])
         return np.concatenate(outs, axis=0)
+
+
+@register_backend("onnxruntime")
+def _ort_backend(path: Path, device: str = "cpu", amp: bool = False, **options: Any) -> OrtPredictor:
+    # device/amp are torch options: the CPU execution provider ignores them.
+    return OrtPredictor(path, **options)

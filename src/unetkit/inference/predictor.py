@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from unetkit.inference.backends import register_backend
 from unetkit.inference.base import BasePredictor, ModelGeometry, PredictOptions
 from unetkit.io.model_config import ModelConfig
 
@@ -105,3 +106,10 @@ class Predictor(BasePredictor):
             if isinstance(y, (list, tuple)):  # deep supervision in train mode: full resolution first
                 y = y[0]
             return y.float().cpu().numpy()
+
+
+@register_backend("torch")
+def _torch_backend(
+    path: Path, device: str | torch.device = "cpu", amp: bool = False, **options: Any
+) -> Predictor:
+    return Predictor.from_path(path, device=device, amp=amp, **options)
