@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import bisect
 
+from unetkit.options import check_positive_int
+
 # Each DoubleConv of two valid 3x3 convolutions shrinks H and W by 4.
 DOUBLE_CONV_LOSS = 4
-
-
-def check_positive_int(value: object, name: str) -> int:
-    """Return ``value`` if it is a positive ``int`` (not a bool); otherwise raise TypeError/ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__}: {value!r}.")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}.")
-    return value
 
 
 def simulate_output_size(input_size: int, depth: int) -> int | None:

@@ -17,47 +17,17 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 from PIL import Image
 
+from unetkit.files import atomic_write, atomic_write_bytes
 from unetkit.viz.overlay import class_palette
 
 PROB_FORMATS = ("none", "npy", "tiff")
-
-
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(file)`` on a temp file next to ``path`` and rename it to ``path`` once complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)  # reopened by name: some writers (tifffile) need a file object with a path name
-    try:
-        with open(tmp_name, "wb") as fh:
-            write(fh)
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-
-    def write(fh: IO[bytes]) -> None:
-        fh.write(data)
-
-    return atomic_write(path, write)
 
 
 def save_mask_png(path: str | Path, mask: np.ndarray, num_classes: int | None = None) -> Path:

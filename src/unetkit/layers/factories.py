@@ -6,9 +6,7 @@ import math
 
 from torch import nn
 
-# check_positive_int lives in the torch-free unetkit.geometry (the onnxruntime path uses it too).
-from unetkit.geometry import check_positive_int
-from unetkit.options import look_up_option
+from unetkit.options import check_positive_int, look_up_option
 
 __all__ = ["MAX_NORM_GROUPS", "NORM_LAYERS", "check_positive_int", "get_norm_layer"]
 

@@ -8,34 +8,12 @@ from typing import TypeAlias, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from unetkit.options import check_int, to_pair  # noqa: F401  (re-exported for ops)
+
 ScalarT = TypeVar("ScalarT", bound=np.generic)
 
 IntPair: TypeAlias = int | tuple[int, int]
 """An int used for both spatial axes, or a ``(height, width)`` pair (PyTorch's ``_pair`` convention)."""
-
-
-def to_pair(value: object, name: str, *, minimum: int = 0) -> tuple[int, int]:
-    """Return ``value`` as an ``(h, w)`` int pair, checking that both entries are >= ``minimum``."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        pair = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2:
-        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
-            raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}.")
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise TypeError(f"{name} must be an int or a pair of ints (h, w), got {value!r}.")
-    if min(pair) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}.")
-    return pair
-
-
-def check_int(value: object, name: str, *, minimum: int = 0) -> int:
-    """Return ``value`` as an int, checking it is an integer >= ``minimum``."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}.")
-    if int(value) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
-    return int(value)
 
 
 def as_chw(x: ArrayLike, name: str = "x") -> tuple[NDArray[np.float64], bool]:
