@@ -1,20 +1,22 @@
 """Data pipeline throughput: images/s of reading + augmenting + normalising through a DataLoader.
 
 Usage: .venv/bin/python benchmarks/data_pipeline.py [--batches 20] [--out benchmarks/results]
-Writes data_pipeline.json and data_pipeline.md. Skips datasets that are not found.
+[--shared-machine NOTE]. Writes data_pipeline.json and data_pipeline.md (with the machine: CPU model and
+flags, torch, load). Skips datasets that are not found.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
+import sys
 import time
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # benchmarks/harness.py: machine info, writing results
 
 from unetkit.data import FolderDataset, build_transforms, get_dataset_spec
 
@@ -61,6 +63,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument(
+        "--shared-machine",
+        default=None,
+        help="note on the machine's load, recorded with the results (e.g. 'shared with 4 jobs'; '' = idle)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # script-level: the pipeline is numpy/cv2 work, torch threads only add noise
     rows = []
@@ -72,16 +79,16 @@ def main() -> None:
                 print(f"skipping {name}: {err}")
                 break
             print(rows[-1])
-    meta = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "data_pipeline.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    info = harness.machine_info(args.shared_machine)
+    meta = {"command": harness.command_line(), "machine_info": info}
+    load = "load not stated" if info["shared_machine"] is None else info["shared_machine"] or "idle"
     lines = [
         "# Data pipeline throughput",
         "",
-        f"Command: `.venv/bin/python benchmarks/data_pipeline.py --batches {args.batches} --batch-size "
-        f"{args.batch_size}`; {meta['cpu_count']} CPUs, torch {meta['torch']}. Train transforms "
-        "(scale 0.8-1.2, crop, flips, rot90, brightness/contrast/gamma; elastic where marked). "
-        "Time includes worker start-up.",
+        f"Command: `{meta['command']}`; {harness.cpu_description()}, torch CPU capability "
+        f"{info['cpu_capability']}, torch {info['torch']} (1 thread), {info['date_utc']}, {load}. "
+        "Train transforms (scale 0.8-1.2, crop, flips, rot90, brightness/contrast/gamma; elastic where "
+        "marked). Time includes worker start-up.",
         "",
         "| dataset | crop | elastic | workers | images | s | images/s |",
         "|---|---|---|---|---|---|---|",
@@ -91,7 +98,7 @@ def main() -> None:
             f"| {r['dataset']} | {r['crop'] or 'full'} | {r['elastic']} | {r['num_workers']} | "
             f"{r['images']} | {r['seconds']} | {r['images_per_s']} |"
         )
-    (args.out / "data_pipeline.md").write_text("\n".join(lines) + "\n")
+    harness.write_results(args.out, "data_pipeline", {"meta": meta, "results": rows}, "\n".join(lines))
 
 
 if __name__ == "__main__":

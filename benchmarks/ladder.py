@@ -3,7 +3,7 @@
 One command trains and scores, on ISBI 2012 and CamVid (../shared/data), K-means (clusters mapped to classes
 by majority vote on the train split) and each registered model of the lectures' story, from the per-pixel
 CNN to the 2015 U-Net with overlap-tile inference. Every model is trained with
-:func:`unetkit.training.run.fit` on the dataset's packaged config (``isbi2012`` / ``camvid``: crops,
+:func:`unetkit.training.fit.fit` on the dataset's packaged config (``isbi2012`` / ``camvid``: crops,
 augmentation, loss, optimiser) with the same overrides: ``trainer.max_time_minutes`` (the budget),
 ``trainer.max_epochs`` large (the budget is what stops training), a constant learning rate (a schedule tied
 to ``max_epochs`` would not decay within a time budget), the same seed. Widths are small so that a few
@@ -11,7 +11,7 @@ minutes of CPU training are meaningful.
 
 All models are then scored the same way on the test split with :class:`unetkit.inference.Predictor` (one
 pass over the whole image; ``unet_original`` with overlap-tile: mirrored context, tiles of the training
-input size) and :class:`unetkit.metrics.SegmentationMetrics`.
+input size) and :func:`unetkit.metrics.score_predictions` (the scoring of ``unetkit test``/``predict``).
 
 Usage (see benchmarks/README.md)::
 
@@ -32,7 +32,6 @@ import csv
 import json
 import logging
 import math
-import os
 import platform
 import shutil
 import sys
@@ -43,14 +42,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # benchmarks/harness.py: machine info, FLOPs, writing results
 
 from unetkit.baselines.kmeans import kmeans_segment, map_clusters_to_classes
+from unetkit.data.datasets import get_dataset_spec
 from unetkit.data.io import read_image, read_mask
-from unetkit.data.presets import get_dataset_spec
-from unetkit.metrics.segmentation import SegmentationMetrics
-from unetkit.training.config import load_config
-from unetkit.training.sizing import forward_any_size
+from unetkit.metrics import score_predictions
+from unetkit.models.base import forward_any_size
+from unetkit.training.config import Config, ModelSection, load_config
 
 log = logging.getLogger("ladder")
 
@@ -71,7 +72,7 @@ class Entry:
 
 LADDER: tuple[Entry, ...] = (
     Entry("kmeans", "kmeans", {}, "K-means (colour)"),
-    Entry("pixel_cnn", "pixel_cnn", {"hidden_channels": 32, "num_layers": 2}, "per-pixel CNN (1x1)"),
+    Entry("pixel_cnn", "pixel_classifier", {"hidden_channels": 32, "num_layers": 2}, "per-pixel CNN (1x1)"),
     Entry(
         "wide_cnn", "wide_cnn", {"channels": [16, 32, 32], "kernel_sizes": [7, 5, 5]}, "wide CNN (no pooling)"
     ),
@@ -142,23 +143,16 @@ def load_split(spec: Any, split: str) -> TestSet:
 
 
 def score(spec: Any, preds: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, float]:
-    """Pixel accuracy, mIoU, mean Dice (+ ISBI pixel and Rand error) over the whole split."""
-    metric = SegmentationMetrics(spec.num_classes, isbi=bool(spec.isbi))
-    for pred, mask in zip(preds, masks):
-        metric.update(
-            torch.from_numpy(pred.astype(np.int64))[None], torch.from_numpy(mask.astype(np.int64))[None]
-        )
-    out = {}
-    for key, value in metric.compute().items():
-        if value.ndim == 0:
-            out[key] = float(value)
-    return out
+    """Pixel accuracy, mIoU, mean Dice (+ ISBI pixel and Rand error) over the whole split.
+
+    :func:`unetkit.metrics.score_predictions`: the scoring of ``unetkit test`` and ``unetkit predict``.
+    """
+    scores = score_predictions(zip(preds, masks), spec.num_classes, isbi=bool(spec.isbi))
+    return {key: float(value) for key, value in scores.items() if np.ndim(value) == 0}
 
 
 # --------------------------------------------------------------------------------------------- configs
-def entry_config(
-    entry: Entry, dataset: str, args: argparse.Namespace, run_root: Path
-) -> tuple[dict[str, Any], str]:
+def entry_config(entry: Entry, dataset: str, args: argparse.Namespace, run_root: Path) -> tuple[Config, str]:
     """The fit config of one entry (the dataset's packaged config + the ladder's shared overrides)."""
     overrides = [
         f"data.root={(args.data_root / dataset).resolve()}",
@@ -189,22 +183,21 @@ def entry_config(
             :2
         ]
         kwargs["input_size"] = [h, w]
-        if list(config["data"]["crop_size"] or []) != [h, w]:
-            crop = config["data"]["crop_size"]
+        if list(config.data.crop_size or []) != [h, w]:
+            crop = config.data.crop_size
             note = f"fixed input size: trained on whole {h}x{w} images instead of {crop} crops"
-        config["data"]["crop_size"] = [h, w]
+        config.data.crop_size = (h, w)
     # Replace (not merge) model.kwargs: the packaged config's U-Net kwargs do not apply to other models.
-    config["model"] = {"name": entry.model, "kwargs": kwargs}
+    config.model = ModelSection(name=entry.model, kwargs=kwargs)
     return config, note
 
 
 # ------------------------------------------------------------------------------------------- running
 def count_flops(model: torch.nn.Module, in_channels: int, height: int, width: int) -> float:
     """FLOPs (2 per multiply-add) of one forward pass on one image of the test size (with any padding)."""
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        forward_any_size(model, torch.zeros(1, in_channels, height, width))
-    return float(counter.get_total_flops())
+    return harness.count_flops(
+        model, (1, in_channels, height, width), forward=lambda x: forward_any_size(model, x)
+    )
 
 
 def last_step_and_epoch(run_dir: Path) -> tuple[int | None, int | None]:
@@ -248,20 +241,22 @@ def run_kmeans(
 def run_model(
     entry: Entry, dataset: str, test: TestSet, args: argparse.Namespace, run_root: Path
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
+    from unetkit.cli.fit import set_num_threads
     from unetkit.inference import Predictor
     from unetkit.io.model_io import load_model
-    from unetkit.training.run import fit
+    from unetkit.training.fit import fit
 
     config, note = entry_config(entry, dataset, args, run_root)
     run_dir = run_root / f"{dataset}-{entry.key}"
     if run_dir.exists():
         shutil.rmtree(run_dir)  # an unfinished earlier attempt (finished entries were skipped before)
+    set_num_threads(config)  # trainer.num_threads of the packaged config (library fit leaves threads alone)
     result = fit(config)
     model, model_config = load_model(result.run_dir / "model")
     tile = None
     if int(getattr(model, "border", 0) or 0) > 0:
         # Overlap-tile: input tiles of the training input size (crop + mirrored context on each side).
-        crop = config["data"]["crop_size"]
+        crop = config.data.crop_size
         tile = (crop[0] + 2 * model.border, crop[1] + 2 * model.border)
         note = f"overlap-tile, input tiles {tile[0]}x{tile[1]} (output {crop[0]}x{crop[1]})"
     predictor = Predictor(model, model_config, tile_size=tile, batch_size=4)
@@ -280,7 +275,7 @@ def run_model(
         "test_seconds": infer_seconds,
         "fit_val_scores": fit_scores,
         "run_dir": str(result.run_dir),
-        "model_kwargs": config["model"]["kwargs"],
+        "model_kwargs": config.model.kwargs,
         "note": note,
     }
     return row, preds
@@ -303,7 +298,7 @@ def _params(n: int) -> str:
     return f"{n / 1e6:.2f} M" if n >= 100_000 else f"{n / 1e3:.1f} k"
 
 
-def write_markdown(result: dict[str, Any], path: Path) -> None:
+def render_markdown(result: dict[str, Any]) -> str:
     meta = result["meta"]
     lines = [
         "# Accuracy ladder",
@@ -355,15 +350,16 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
             cells.append(r.get("note", ""))
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", f"![{dataset}](ladder_{dataset}.png)", ""]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def write_figure(result: dict[str, Any], dataset: str, out: Path, test: TestSet, index: int) -> Path | None:
-    import matplotlib
+    # matplotlib's object API: no global backend or pyplot state (FigureCanvasAgg renders the PNG).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from unetkit.files import atomic_path
     from unetkit.viz.overlay import class_palette, colorize_mask
 
     rows = [r for r in result["rows"] if r["dataset"] == dataset and r["status"] == "ok"]
@@ -385,19 +381,21 @@ def write_figure(result: dict[str, Any], dataset: str, out: Path, test: TestSet,
     cols = min(6, len(panels))
     nrows = math.ceil(len(panels) / cols)
     h, w = image.shape[:2]
-    fig, axes = plt.subplots(nrows, cols, figsize=(3 * cols, 3 * nrows * h / w + 0.6 * nrows), squeeze=False)
+    fig = Figure(figsize=(3 * cols, 3 * nrows * h / w + 0.6 * nrows))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (panel, title) in zip(axes.ravel(), panels):
         ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None)
         ax.set_title(title, fontsize=8)
     names = list(test.spec.class_names)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=np.asarray(palette[k]) / 255.0) for k in range(len(names))]
+    handles = [Rectangle((0, 0), 1, 1, color=np.asarray(palette[k]) / 255.0) for k in range(len(names))]
     fig.legend(handles, names, loc="lower center", ncol=min(6, len(names)), fontsize=8)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     path = out / f"ladder_{dataset}.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90)
     return path
 
 
@@ -414,6 +412,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--figure-index", type=int, default=-1, help="test image shown in the figure (-1: middle)")
     p.add_argument("--force", action="store_true", help="redo entries already finished in --out")
     p.add_argument("--cpu", action="store_true", help="train on CPU even if CUDA is available")
+    p.add_argument(
+        "--shared-machine",
+        default=None,
+        help="note on the machine's load, recorded with the results (e.g. 'shared with 4 jobs'; '' = idle)",
+    )
     args = p.parse_args(argv)
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     for d in args.datasets:
@@ -454,7 +457,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"rows": rows}
     meta = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "machine": f"{os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()}",
+        "machine": f"{harness.cpu_description()}, Python {platform.python_version()}",
+        "machine_info": harness.machine_info(args.shared_machine),
         "torch": torch.__version__,
         "datasets": [d for d in DATASETS if d in args.datasets or any(r["dataset"] == d for r in rows)],
         "minutes_per_model": args.minutes_per_model,
@@ -505,21 +509,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _save(result: dict[str, Any], out: Path, json_path: Path) -> None:
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    tmp.replace(json_path)
-    write_markdown(result, out / "ladder.md")
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    harness.write_results(out, json_path.stem, result, render_markdown(result))
 
 
 if __name__ == "__main__":

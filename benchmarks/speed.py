@@ -27,14 +27,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 import platform
 import resource
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -46,10 +43,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import harness
+from harness import PeakRss, matmul_gflops
 from reference_unet import UNet as ReferenceUNet
 from reference_unet import copy_weights
 
@@ -64,74 +62,6 @@ FLOP_SIZE = 64  # FLOPs are counted at this size and scaled by the pixel count
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRss:
-    """Samples this process's RSS every ``interval`` s in a thread; ``peak`` is the largest value seen."""
-
-    def __init__(self, interval: float = 0.002) -> None:
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> PeakRss:
-        self.start_rss = _rss_bytes()
-        self.peak = self.start_rss
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
-
-
-def count_flops(model: nn.Module, size: int, train: bool, device: torch.device) -> float:
-    """FLOPs per image (2 per multiply-add) of a forward pass, or forward + backward when ``train``."""
-    x = torch.randn(1, IN_CHANNELS, size, size, device=device)
-    counter = FlopCounterMode(display=False)
-    was_training = model.training
-    model.train(train)
-    try:
-        with counter:
-            if train:
-                out = model(x)
-                out.float().sum().backward()
-            else:
-                with torch.no_grad():
-                    model(x)
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
-    return float(counter.get_total_flops())
-
-
-def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 7) -> float:
-    """Median fp32 ``torch.mm`` GFLOP/s for (n x n) @ (n x n): this machine's practical fp32 peak."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    torch.mm(a, b)
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 # ------------------------------------------------------------------------------------------- candidates
@@ -297,7 +227,9 @@ def build_candidates(args: argparse.Namespace, device: torch.device, notes: list
             model = flop_models.get(base)
             if model is None:
                 model = flop_models[base] = (_make_monai if base == "monai" else _make_smp)().to(device)
-            cache[base, c.phase] = count_flops(_train_copy(model), FLOP_SIZE, c.phase == "train", device)
+            cache[base, c.phase] = harness.count_flops(
+                _train_copy(model), (1, IN_CHANNELS, FLOP_SIZE, FLOP_SIZE), train=c.phase == "train"
+            )
         # Every layer of these fully convolutional nets costs in proportion to the pixel count.
         c.flops = {size: cache[base, c.phase] * (size / FLOP_SIZE) ** 2 for size in args.sizes}
     return cands
@@ -569,7 +501,8 @@ def targets(rows: list[dict[str, Any]], mm: float, cases: list[tuple[str, int, i
     return out
 
 
-def write_markdown(result: dict[str, Any], path: Path) -> None:
+def render_markdown(result: dict[str, Any]) -> str:
+    """speed.md: the tables of images/s, ratios, targets, memory, data pipeline and profiles."""
     rows, meta = result["rows"], result["meta"]
     mm = meta["matmul_gflops"]
     lines = [
@@ -584,6 +517,15 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         f"larger sizes, one warm-up each.",
         "",
     ]
+    info = meta.get("machine_info")
+    if info:
+        load = info["shared_machine"]
+        lines += [
+            f"torch CPU capability {info['cpu_capability']}; machine load: "
+            f"{'not stated' if load is None else load or 'idle'}; the CPU flags are in speed.json "
+            "(`meta.machine_info.cpu_flags`).",
+            "",
+        ]
     for note in meta["notes"]:
         lines.append(f"- {note}")
     for name, diff in result.get("logit_check", {}).items():
@@ -738,18 +680,21 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         lines.append("")
     for title, table in result.get("profiles", {}).items():
         lines += [f"## Profile: {title}", "", "```", table.rstrip(), "```", ""]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def write_figure(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    # matplotlib's object API: no global backend or pyplot state (FigureCanvasAgg renders the PNG).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from unetkit.files import atomic_path
 
     rows = result["rows"]
     phases = [p for p in ("infer", "train") if any(r["phase"] == p for r in rows)]
-    fig, axes = plt.subplots(1, len(phases), figsize=(7 * len(phases), 4.5), squeeze=False)
+    fig = Figure(figsize=(7 * len(phases), 4.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(phases), squeeze=False)
     for ax, phase in zip(axes[0], phases):
         cases = sorted({(r["size"], r["batch"]) for r in rows if r["phase"] == phase})
         names = list(dict.fromkeys(r["candidate"] for r in rows if r["phase"] == phase))
@@ -768,30 +713,16 @@ def write_figure(result: dict[str, Any], path: Path) -> None:
         ax.set_title("inference" if phase == "infer" else "training step")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
 
 
 # ------------------------------------------------------------------------------------------------ main
-def _python_name() -> str:
-    """The interpreter as typed in the repository root (``.venv-bench/bin/python``) or ``python3``."""
-    exe = Path(sys.executable)
-    try:
-        return exe.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return "python3"
-
-
 def machine_description() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    """One line: cores, CPU model, OS, Python and GPU (the full record is ``meta.machine_info``)."""
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
     system = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
-    return f"{os.cpu_count()} CPUs ({model}), {system}{gpu}"
+    return f"{harness.cpu_description()}, {system}{gpu}"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -833,6 +764,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = PyTorch's default)")
     p.add_argument("--data-batches", type=int, default=10, help="0 skips the data pipeline measurement")
     p.add_argument("--no-profile", dest="profile", action="store_false")
+    p.add_argument(
+        "--shared-machine",
+        default=None,
+        help="note on the machine's load, recorded with the results (e.g. 'shared with 4 jobs'; '' = idle)",
+    )
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.batches = [int(b) for b in args.batches.split(",")]
@@ -896,8 +832,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 title = f"{c.name} {c.phase} {smallest}x{smallest} batch 1"
                 result["profiles"][title] = profile_top_ops(c.build(x, y), device)
     meta = {
-        "command": " ".join([_python_name(), *sys.argv]),
+        "command": harness.command_line(),
         "machine": machine_description(),
+        "machine_info": harness.machine_info(args.shared_machine, device=device, mm_size=0),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "device": str(device),
@@ -915,9 +852,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         with contextlib.suppress(ImportError):
             meta[f"{mod}_version"] = __import__(mod).__version__
     result["meta"] = meta
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "speed.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    write_markdown(result, args.out / "speed.md")
+    harness.write_results(args.out, "speed", result, render_markdown(result))
     write_figure(result, args.out / "speed.png")
     log(f"wrote {args.out}/speed.json, speed.md, speed.png")
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,15 @@ def shared_data() -> Path:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every cache (unetkit's synthetic data and weight maps, anything under XDG_CACHE_HOME) goes to one
+    temp folder per test session, never to ~/.cache/unetkit: tests must not write outside pytest's temp
+    dirs. Session-wide so that tests still share the generated synthetic data; subprocesses inherit it."""
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNETKIT_CACHE", str(cache / "unetkit"))
+        mp.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache

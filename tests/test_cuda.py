@@ -32,7 +32,7 @@ def test_predictor_cuda_matches_cpu() -> None:
 
 def test_fit_on_gpu_uses_mixed_precision(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from unetkit.training.config import load_config
-    from unetkit.training.run import fit
+    from unetkit.training.fit import fit
 
     monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
     config = load_config(
@@ -49,7 +49,7 @@ def test_fit_on_gpu_uses_mixed_precision(tmp_path, monkeypatch) -> None:  # type
             "output.name=gpu",
         ],
     )
-    from unetkit.training.run import _precision
+    from unetkit.training.trainer import resolve_precision as _precision
 
     assert _precision("auto") == "16-mixed"
     result = fit(config)

@@ -24,7 +24,7 @@ from unetkit.geometry import (
     unet_original_output_size,
     unet_original_valid_input_sizes,
 )
-from unetkit.inference.base import unet_original_geometry
+from unetkit.inference.pipeline import unet_original_geometry
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PUBLIC = (
@@ -113,7 +113,7 @@ def test_imports_without_torch() -> None:
     script = (
         "import sys\n"
         "sys.modules['torch'] = None\n"
-        "import unetkit.geometry, unetkit.inference.base\n"
+        "import unetkit.geometry, unetkit.inference.pipeline\n"
         "print(unetkit.geometry.unet_original_output_size(572))\n"
     )
     result = subprocess.run(
@@ -125,3 +125,51 @@ def test_imports_without_torch() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "388"
+
+
+def test_model_geometry_round_trips_through_json() -> None:
+    import json
+
+    from unetkit.geometry import ModelGeometry
+
+    for geo in (
+        ModelGeometry(),
+        ModelGeometry(size_divisor=8, min_side=16),
+        ModelGeometry(fixed_input_size=(32, 48)),
+        unet_original_geometry(3),
+    ):
+        assert ModelGeometry.from_dict(json.loads(json.dumps(geo.to_dict()))) == geo
+    with pytest.raises(ValueError, match=r"unknown geometry keys \['stride'\]"):
+        ModelGeometry.from_dict({"size_divisor": 2, "stride": 4})
+
+
+def test_model_geometry_rules() -> None:
+    from unetkit.geometry import ModelGeometry
+
+    padded = ModelGeometry(size_divisor=8, min_side=16)
+    assert [s for s in range(1, 41) if padded.is_valid_side(s)] == [16, 24, 32, 40]
+    assert padded.input_side(1) == 16 and padded.input_side(17) == 24
+    assert padded.valid_sides(30) == [16, 24]
+    with pytest.raises(ValueError, match=r"input side 20 is not valid.*nearest valid sides: 16 or 24"):
+        padded.output_side(20)
+    fixed = ModelGeometry(fixed_input_size=(32, 48))
+    assert fixed.is_valid_size(32, 48) and not fixed.is_valid_size(48, 32)
+    unpadded = unet_original_geometry(4)
+    assert (unpadded.output_side(572), unpadded.grid) == (388, 16)
+    assert unpadded.valid_sides(220) == [188, 204, 220]
+    with pytest.raises(ValueError, match=r"unpadded_depth=4 implies \(size_divisor, border\)=\(16, 92\)"):
+        ModelGeometry(size_divisor=16, border=90, unpadded_depth=4)
+    with pytest.raises(ValueError, match="border must be an int >= 0"):
+        ModelGeometry(border=-1)
+
+
+def test_one_tracing_check() -> None:
+    import unetkit.layers.padding
+    import unetkit.losses.functional
+    import unetkit.models.base
+    from unetkit.tracing import is_tracing
+
+    assert unetkit.layers.padding.is_tracing is is_tracing
+    assert unetkit.losses.functional.is_tracing is is_tracing
+    assert unetkit.models.base.is_tracing is is_tracing
+    assert not is_tracing()

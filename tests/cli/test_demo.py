@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from unetkit.cli import kmeans as kmeans_cli
 from unetkit.cli.main import main as cli_main
 
 
@@ -28,5 +29,22 @@ def test_demo_writes_model_metrics_predictions_and_figures(
     assert not list(tmp_path.glob(".demo.partial-*")), "the staging folder must be renamed to --out"
     printed = capsys.readouterr().out
     assert printed.count("| round |") == 3  # class names in the test, predict and K-means tables
-    # A second demo replaces the first one.
-    assert cli_main(args) == 0 and (out / "model" / "config.json").is_file()
+    first_metrics = (out / "metrics_test.json").stat().st_mtime_ns
+    marker = out / "from_the_first_demo.txt"
+    marker.write_text("first")
+
+    # A demo that fails before completing (here: its K-means step) leaves the previous demo untouched.
+    with monkeypatch.context() as patched:
+        patched.setattr(kmeans_cli, "run", lambda args: 2)
+        assert cli_main(args) == 2
+    assert marker.read_text() == "first"
+    assert (out / "metrics_test.json").stat().st_mtime_ns == first_metrics
+    assert not list(tmp_path.glob(".demo.*")), "a failed demo must remove its staging folder"
+
+    # A complete second demo replaces the first one as a whole (started within the same second as the failed
+    # one: staging names must not collide).
+    assert cli_main(args) == 0
+    assert not marker.exists(), "the first demo's folder must be replaced, not merged into"
+    assert (out / "metrics_test.json").stat().st_mtime_ns != first_metrics
+    assert (out / "kmeans" / "metrics.json").is_file() and (out / "model" / "config.json").is_file()
+    assert not list(tmp_path.glob(".demo.*")), "the new staging folder was renamed to --out"

@@ -12,7 +12,6 @@ from PIL import Image
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.folder import (
     FolderDataset,
-    WeightMapConfig,
     compute_mean_std,
     find_pairs,
     split_by_fraction,
@@ -22,6 +21,7 @@ from unetkit.data.folder import (
 )
 from unetkit.data.io import MaskEncoding
 from unetkit.data.transforms import build_transforms
+from unetkit.data.weight_map import WeightMapConfig
 
 
 def _layout(root: Path, n: int = 4, size: tuple[int, int] = (16, 20)) -> tuple[Path, Path]:
@@ -142,7 +142,7 @@ def test_weight_map_follows_mask(tmp_path: Path) -> None:
     Image.fromarray((mask * 200 + 20).astype(np.uint8)).save(tmp_path / "images" / "a.png")
     Image.fromarray(mask).save(tmp_path / "masks" / "a.png")
     pairs = find_pairs(tmp_path / "images", tmp_path / "masks")
-    from unetkit.losses.weight_map import unet_weight_map
+    from unetkit.data.weight_map import unet_weight_map
 
     expected = unet_weight_map(mask.astype(np.int64), 10.0, 5.0)
     plain = FolderDataset(pairs, MaskEncoding("index", 2), 1, 0.5, 0.5, weight_map=WeightMapConfig())[0]

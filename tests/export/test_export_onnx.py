@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,9 @@ def test_unet_onnx_dynamic_batch_and_size(
     # "legacy" is what exporter="auto" tries first; pinned so a failure does not also run dynamo (~30 s).
     result = export_onnx(model, config, tmp_path, exporter="legacy")
     assert result.path == tmp_path / ONNX_NAME and result.path.is_file()
-    assert ModelConfig.load(tmp_path / CONFIG_NAME) == config
+    assert ModelConfig.load(tmp_path / CONFIG_NAME) == dataclasses.replace(
+        config, geometry=model.geometry().to_dict()
+    )
     assert result.dynamic_axes == ["batch", "height", "width"]
     assert result.sample_shape == (1, 1, 64, 64)
     assert result.verify_shape == (2, 1, 71, 77)
@@ -184,7 +187,7 @@ def test_unet_torchscript(
     x = torch.randn(2, 1, 50, 33)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=1e-6)
-    assert ModelConfig.load(tmp_path) == config
+    assert ModelConfig.load(tmp_path) == dataclasses.replace(config, geometry=model.geometry().to_dict())
 
 
 def test_torchscript_refuses_size_baked_trace(tmp_path: Path) -> None:

@@ -126,16 +126,14 @@ def test_pairs_outside_sequential_and_unfoldable_norms_are_kept() -> None:
             torch.testing.assert_close(fused(x), expected)
 
 
-def test_geometry_attributes_are_kept_for_the_predictor() -> None:
+def test_geometry_is_kept_for_the_predictor() -> None:
+    from unetkit.inference.predictor import geometry_from_model
+
     model = create_model("unet_original", in_channels=1, num_classes=2, base_channels=2, depth=2).eval()
     fast = optimize_for_inference(model, mode="fused")
     assert isinstance(fast, InferenceModel)
-    assert (fast.border, fast.size_divisor, fast.depth, fast.num_classes) == (
-        model.border,
-        model.size_divisor,
-        model.depth,
-        model.num_classes,
-    )
+    assert fast.geometry() == model.geometry() == geometry_from_model(fast)
+    assert fast.geometry().border > 0 and fast.num_classes == model.num_classes
 
 
 def test_predictor_accepts_the_optimized_model() -> None:

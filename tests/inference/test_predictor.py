@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from unetkit.data.io import normalize
-from unetkit.inference.base import geometry_from_config, mask_from_probs
+from unetkit.inference.pipeline import geometry_from_config, mask_from_probs
 from unetkit.inference.predictor import Predictor, geometry_from_model
 from unetkit.io.model_config import ONNX_NAME, ModelConfig
 from unetkit.io.model_io import save_model
@@ -72,7 +73,7 @@ def test_whole_image_odd_size_equals_direct_forward() -> None:
 
 
 def test_large_images_are_tiled_automatically() -> None:
-    from unetkit.inference.base import AUTO_TILE_PIXELS, AUTO_TILE_SIZE
+    from unetkit.inference.pipeline import AUTO_TILE_PIXELS, AUTO_TILE_SIZE
 
     model, config = make_model()
     predictor = Predictor(model, config)  # tile_size=None: automatic
@@ -134,10 +135,11 @@ def test_config_and_model_geometry_agree_for_unet_original(depth: int) -> None:
         assert unet_original_output_size(geo.input_side(n), depth) >= n
 
 
-def test_geometry_from_config_defaults() -> None:
+def test_geometry_from_config_reads_the_stated_geometry_and_falls_back_for_old_files() -> None:
     _, config = make_model()
-    assert geometry_from_config(config).size_divisor == 4  # 2 ** depth
-    config.extra["geometry"] = {"size_divisor": 8}
+    assert config.geometry is None  # a config.json written before the geometry was stored
+    assert geometry_from_config(config).size_divisor == 4  # fallback: 2 ** depth
+    config.geometry = {"size_divisor": 8, "border": 0}
     assert geometry_from_config(config).size_divisor == 8
 
 
@@ -164,7 +166,7 @@ def test_ort_predictor_matches_torch(tmp_path: Path) -> None:
 
 
 def test_ort_path_runs_without_torch(tmp_path: Path) -> None:
-    """The onnxruntime backend and the predict CLI work with ``import torch`` blocked."""
+    """The onnxruntime backend and the predict CLI (scoring included) work with ``import torch`` blocked."""
     pytest.importorskip("onnxruntime")
     model, config = make_model("unet_original", num_classes=2)
     # Tiles of 60 (a valid unet_original input); the exported graph itself accepts any valid size.
@@ -176,6 +178,10 @@ def test_ort_path_runs_without_torch(tmp_path: Path) -> None:
     from PIL import Image
 
     Image.fromarray(image[..., 0]).save(tmp_path / "img.png")
+    (tmp_path / "gt").mkdir()
+    truth = (expected.argmax(0) == 1).astype(np.uint8)
+    truth[:5] = 1 - truth[:5]  # five wrong rows: the scores must show them
+    Image.fromarray(truth).save(tmp_path / "gt" / "img.png")
     script = textwrap.dedent(
         f"""
         import sys
@@ -192,7 +198,8 @@ def test_ort_path_runs_without_torch(tmp_path: Path) -> None:
         predict.add_arguments(parser)
         args = parser.parse_args([{str(folder)!r}, {str(tmp_path / "img.png")!r}, "--out",
                                   {str(tmp_path / "out")!r}, "--backend", "onnxruntime", "--tile-size", "60",
-                                  "--instances", "watershed", "--probs", "npy", "--quiet"])
+                                  "--instances", "watershed", "--probs", "npy", "--quiet",
+                                  "--masks", {str(tmp_path / "gt")!r}, "--isbi"])
         assert predict.run(args) == 0
         loaded = [m for m, v in sys.modules.items() if v is not None]
         assert not any(m == "torch" or m.startswith("torch.") for m in loaded)
@@ -207,3 +214,17 @@ def test_ort_path_runs_without_torch(tmp_path: Path) -> None:
     assert result.stdout.strip().endswith("OK")
     assert (tmp_path / "out" / "masks" / "img.png").is_file()
     assert (tmp_path / "out" / "instances" / "img.png").is_file()
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    wrong = float((truth != expected.argmax(0)).mean())
+    assert metrics["images"] == 1 and metrics["pixel_error"] == pytest.approx(wrong, abs=1e-9)
+
+
+def test_small_images_are_padded_to_the_models_smallest_input() -> None:
+    """SegNet states min_side = 2 ** stages in its geometry; a 5 x 6 image is mirrored up to it."""
+    model = create_model(
+        "segnet", in_channels=1, num_classes=2, channels=(4, 8, 8), convs_per_stage=(1, 1, 1)
+    )
+    config = ModelConfig("segnet", {"in_channels": 1, "num_classes": 2}, ["a", "b"], [0.5], [0.25])
+    assert model.geometry().min_side == 8
+    mask, probs = Predictor(model.eval(), config).predict(np.full((5, 6, 1), 100, dtype=np.uint8))
+    assert mask.shape == (5, 6) and probs.shape == (2, 5, 6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ from unetkit.inference.writers import (
     save_probs,
     write_csv,
 )
-from unetkit.viz.overlay import class_palette
+from unetkit.palette import class_palette
 
 
 def test_mask_png_is_palette_with_class_values(tmp_path: Path) -> None:
@@ -54,3 +56,25 @@ def test_probs_instances_csv_roundtrip(tmp_path: Path) -> None:
     write_csv(tmp_path / "s.csv", [{"file": "a", "n": 1}], ["file", "n", "empty"])
     assert (tmp_path / "s.csv").read_text() == "file,n,empty\na,1,\n"
     np.testing.assert_allclose(class_fractions(np.array([[0, 1], [1, 1]]), 3), [0.25, 0.75, 0.0])
+
+
+def test_writers_import_neither_viz_nor_torch() -> None:
+    """The palette lives in unetkit.palette: writing masks needs no plotting code (and never torch)."""
+    import unetkit.viz.overlay
+
+    assert unetkit.viz.overlay.class_palette is class_palette  # re-exported where it always was
+    script = (
+        "import sys\n"
+        "import unetkit.inference.writers, unetkit.palette\n"
+        "bad = [m for m in sys.modules if m.startswith(('unetkit.viz', 'torch', 'matplotlib'))]\n"
+        "assert not bad, bad\n"
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

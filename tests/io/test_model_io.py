@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,9 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     out = save_model(model, config, tmp_path / "model")
     assert sorted(p.name for p in out.iterdir()) == sorted([CONFIG_NAME, WEIGHTS_NAME])  # no temp left
     loaded, loaded_config = load_model(out)
-    assert loaded_config == config
+    # config.json also records the geometry the model states; everything else is the caller's config.
+    assert loaded_config.geometry == model.geometry().to_dict() and config.geometry is None
+    assert loaded_config == dataclasses.replace(config, geometry=loaded_config.geometry)
     assert not loaded.training
     outputs_equal(model, loaded)
     with safe_open(str(out / WEIGHTS_NAME), framework="pt") as f:
@@ -215,7 +218,7 @@ def test_empty_folder_and_missing_path(tmp_path: Path) -> None:
 
 def test_unknown_architecture_names_it_and_lists_options(tmp_path: Path) -> None:
     with pytest.raises(
-        ValueError, match=r"architecture 'unet3' is not a registered model; available: .*unet"
+        ValueError, match=r"architecture 'unet3' is not a registered model: .*Available: .*unet"
     ):
         build_model(make_config(architecture="unet3"))
 

@@ -1,4 +1,4 @@
-"""The lecture's ladder of baselines: pixel_cnn, wide_cnn, fcn_reshape, encoder_decoder."""
+"""The lecture's ladder of baselines: pixel_classifier, wide_cnn, fcn_reshape, encoder_decoder."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from unetkit.models import EncoderDecoder, FCNReshape, PixelCNN, WideCNN
+from unetkit.models import EncoderDecoder, FCNReshape, PixelClassifier, WideCNN
 
 
 def _changed_pixels(model: nn.Module, size: int, at: tuple[int, int]) -> torch.Tensor:
@@ -19,8 +19,8 @@ def _changed_pixels(model: nn.Module, size: int, at: tuple[int, int]) -> torch.T
         return (model(x) - model(y)).abs().amax(dim=(0, 1)) > 1e-6
 
 
-def test_pixel_cnn_sees_only_its_own_pixel() -> None:
-    model = PixelCNN(3, 4, hidden_channels=8, num_layers=3)
+def test_pixel_classifier_sees_only_its_own_pixel() -> None:
+    model = PixelClassifier(3, 4, hidden_channels=8, num_layers=3)
     assert all(m.kernel_size == (1, 1) for m in model.modules() if isinstance(m, nn.Conv2d))
     changed = _changed_pixels(model, 9, (4, 5))
     assert changed.nonzero().tolist() == [[4, 5]]

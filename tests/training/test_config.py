@@ -3,22 +3,34 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from unetkit.training.config import DEFAULT_CONFIG, load_config, parse_override
+from unetkit.training.config import (
+    Config,
+    TrainerConfig,
+    load_config,
+    parse_override,
+    save_config,
+)
 
 
 def test_defaults_untouched_by_overrides() -> None:
     cfg = load_config(None, ["trainer.max_epochs=3", "model.kwargs.base_channels=8", "data.crop_size=32"])
-    assert cfg["trainer"]["max_epochs"] == 3
-    assert cfg["model"]["kwargs"] == {"base_channels": 8}
-    assert cfg["data"]["crop_size"] == [32, 32]
+    assert cfg.trainer.max_epochs == 3
+    assert cfg.model.kwargs == {"base_channels": 8}
+    assert cfg.data.crop_size == (32, 32)
     cfg = load_config("synthetic", ["model.kwargs.base_channels=8"])
-    assert cfg["model"]["kwargs"] == {"base_channels": 8, "depth": 3}  # free-form sections merge keys
-    assert DEFAULT_CONFIG["trainer"]["max_epochs"] == 20  # deep copy, not mutated
+    assert cfg.model.kwargs == {"base_channels": 8, "depth": 3}  # free-form sections merge keys
+    assert Config().trainer.max_epochs == 20 and TrainerConfig().max_epochs == 20  # defaults: one place
+
+
+def test_later_loss_dict_replaces_the_earlier_one() -> None:
+    cfg = load_config(None, ["loss={ce: 1, dice: 0.5}", "loss={focal: 2}"])
+    assert cfg.loss == {"focal": 2.0}
 
 
 def test_override_parses_yaml_values() -> None:
-    assert load_config(None, ["optim.lr=1e-3"])["optim"]["lr"] == 1e-3  # YAML 1.1 reads 1e-3 as a string
+    assert load_config(None, ["optim.lr=1e-3"]).optim.lr == 1e-3  # YAML 1.1 reads 1e-3 as a string
     assert parse_override("loss={ce: 1, dice: 0.5}") == {"loss": {"ce": 1, "dice": 0.5}}
     with pytest.raises(ValueError, match=r"key\.sub=value"):
         parse_override("trainer.max_epochs")
@@ -29,27 +41,67 @@ def test_unknown_key_suggests_the_close_one() -> None:
         ValueError, match=r"Unknown config key 'trainer.max_epoch'.*Did you mean 'trainer.max_epochs'"
     ):
         load_config(None, ["trainer.max_epoch=3"])
+    with pytest.raises(
+        ValueError, match=r"Unknown config key 'data.augment.brightnes'.*'data.augment.brightness'"
+    ):
+        load_config(None, ["data.augment.brightnes=0.3"])
+    with pytest.raises(ValueError, match=r"Unknown dataset 'isbi'\. Did you mean 'isbi2012'"):
+        load_config(None, ["data.dataset=isbi"])
+    with pytest.raises(
+        ValueError, match=r"unknown option\(s\) \['num_image'\] for dataset 'synthetic'.*num_images"
+    ):
+        load_config(None, ["data.options={num_image: 3}"])
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("trainer.max_epochs=0", "max_epochs must be a positive integer, got 0"),
-        ("optim.lr=-1", "optim.lr must be a positive number, got -1"),
-        ("data.batch_size=two", "data.batch_size must be a positive integer, got 'two'"),
-        ("data.crop_size=[1, 2, 3]", r"data.crop_size must be \[H, W\]"),
+        ("trainer.max_epochs=0", r"trainer\.max_epochs=0 is invalid .*; expected a positive integer"),
+        ("trainer.max_epochs=2.5", r"trainer\.max_epochs=2\.5 is invalid"),
+        ("optim.lr=-1", r"optim\.lr=-1 is invalid \(input should be greater than 0\); expected a positive"),
+        ("optim.lr=true", r"optim\.lr: expected a number, got True"),
+        ("data.batch_size=two", r"data\.batch_size='two' is invalid"),
+        ("data.crop_size=[1, 2, 3]", r"data\.crop_size must be an int or a pair of ints \(h, w\)"),
         ("trainer=5", "must be a mapping"),
+        ("trainer.ema_decay=1.5", r"trainer\.ema_decay=1\.5 is invalid.*a number in \(0, 1\)"),
+        ("evaluate.checkpoint=final", r"Unknown evaluate\.checkpoint 'final'\. Available: best, last"),
+        ("loss={ce: -1}", r"loss weight for 'ce' must be a finite number >= 0, got -1"),
+        ("data.augment.scale=[1.2, 0.8]", r"data\.augment: scale must be \(min, max\) with 0 < min <= max"),
+        ("data.augment.elastic_grid=1", r"data\.augment: elastic_grid must be >= 2, got 1"),
     ],
 )
-def test_bad_values_name_the_key(override: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_bad_values_name_the_key_the_value_and_the_fix(override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
         load_config(None, [override])
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "optim.lr=.nan",
+        "optim.lr=.inf",
+        "optim.weight_decay=-.inf",
+        "trainer.max_time_minutes=.nan",
+        "trainer.gradient_clip_val=.inf",
+        "schedule.power=.nan",
+        "class_weights=[1.0, .nan, 1.0]",
+        "loss={ce: .nan}",
+        "data.augment.brightness=.nan",
+        "data.weight_map={w0: .inf}",
+    ],
+)
+def test_non_finite_numbers_are_refused(override: str) -> None:
+    key = override.split("=")[0]
+    with pytest.raises(ValueError, match=r"finite") as info:
+        load_config(None, [override])
+    assert key.split(".")[0] in str(info.value) and "\n" not in str(info.value)
 
 
 def test_packaged_configs_load_by_name(tmp_path: Path) -> None:
     for name in ("synthetic", "isbi2012", "camvid"):
         cfg = load_config(name)
-        assert cfg["data"]["dataset"] == name
+        assert cfg.data.dataset == name
         # The ladder's overrides (constant LR, no time schedule to pace) must stay valid on every config.
         load_config(name, ["schedule.name=none", "trainer.max_time_minutes=2", "evaluate.checkpoint=best"])
     with pytest.raises(FileNotFoundError, match="one of: camvid, isbi2012, synthetic"):
@@ -58,3 +110,34 @@ def test_packaged_configs_load_by_name(tmp_path: Path) -> None:
     bad.write_text("data: [unclosed")
     with pytest.raises(ValueError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_saved_config_is_plain_yaml_that_loads_back_equal(tmp_path: Path) -> None:
+    cfg = load_config(
+        "isbi2012",
+        [
+            "data.weight_map={w0: 10, sigma: 5}",
+            "loss={weighted_ce: 1, dice: 0.5}",
+            "data.augment.gamma=[70, 130]",
+        ],
+    )
+    save_config(cfg, tmp_path / "config.yaml")
+    text = (tmp_path / "config.yaml").read_text()
+    assert "!!" not in text  # no Python tags: plain YAML
+    assert yaml.safe_load(text)["data"]["augment"]["gamma"] == [70, 130]
+    assert load_config(tmp_path / "config.yaml") == cfg
+    assert not [p for p in tmp_path.iterdir() if p.name != "config.yaml"], "no temp file left behind"
+
+
+def test_assignments_are_checked() -> None:
+    cfg = load_config("synthetic")
+    cfg.data.crop_size = 48  # type: ignore[assignment]
+    assert cfg.data.crop_size == (48, 48)
+    with pytest.raises(ValueError, match="finite"):
+        cfg.optim.lr = float("nan")
+
+
+def test_monitor_mode() -> None:
+    assert TrainerConfig(monitor="val/loss").monitor_mode == "min"
+    assert TrainerConfig(monitor="val/pixel_error").monitor_mode == "min"
+    assert TrainerConfig().monitor_mode == "max"

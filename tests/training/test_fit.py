@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 
 from unetkit.cli.main import main as cli_main
-from unetkit.training.config import load_config
-from unetkit.training.run import fit
+from unetkit.training.config import Config, load_config
+from unetkit.training.fit import fit
 
 TINY = [
     "data.options={num_images: 10, size: [40, 40]}",
@@ -30,7 +30,7 @@ TINY = [
 ]
 
 
-def _cfg(tmp_path: Path, *extra: str) -> dict:
+def _cfg(tmp_path: Path, *extra: str) -> Config:
     return load_config("synthetic", [*TINY, f"output.root={tmp_path / 'runs'}", "output.name=r", *extra])
 
 
@@ -60,6 +60,42 @@ def test_fit_writes_complete_run_folder(tmp_path: Path, monkeypatch: pytest.Monk
     assert cli_main(["test", str(run), "trainer.progress_bar=false"]) == 0
     again = json.loads((run / "metrics_test.json").read_text())
     assert again["miou"] == pytest.approx(metrics["miou"], abs=1e-6)
+
+
+def test_test_and_predict_report_identical_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`unetkit test RUN` and `unetkit predict RUN <test images> --masks`: one predictor, one scorer."""
+    from unetkit.training.evaluate import resolve_dataset
+
+    monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
+    # A model that finds the shapes (mIoU ~0.7 in 4 epochs) so that a different pipeline (no TTA, other
+    # padding or tiling) would change the numbers; odd image sides (37 x 45) are padded to the divisor.
+    sizes = "data.options={num_images: 20, size: [37, 45]}"
+    kwargs = "model.kwargs={base_channels: 8, depth: 2}"
+    cfg = _cfg(tmp_path, "trainer.max_epochs=4", "data.repeat=4", sizes, kwargs)
+    run = fit(cfg).run_dir
+    assert cli_main(["test", str(run), "trainer.progress_bar=false", "evaluate.tta=true"]) == 0
+    tested = json.loads((run / "metrics_test.json").read_text())
+    pairs = resolve_dataset(cfg).pairs("test")
+    out = tmp_path / "predicted"
+    images = [str(image) for image, _ in pairs]
+    args = [
+        "predict",
+        str(run),
+        *images,
+        "--out",
+        str(out),
+        "--masks",
+        str(pairs[0][1].parent),
+        "--tta",
+        "-q",
+    ]
+    assert cli_main(args) == 0
+    predicted = json.loads((out / "metrics.json").read_text())
+    assert predicted.pop("images") == len(pairs) and tested.pop("split") == "test"
+    assert set(predicted) == set(tested) and {"miou", "iou/background", "pixel_accuracy"} <= set(tested)
+    assert tested["miou"] > 0.5
+    for key, value in tested.items():
+        assert value == predicted[key] or (np.isnan(value) and np.isnan(predicted[key])), key
 
 
 def _folder_dataset(root: Path, fault: str) -> str:
@@ -199,21 +235,6 @@ def _epoch(path: Path) -> int:
     return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
 
 
-@torch.no_grad()
-def test_dihedral_tta_is_exact_for_an_equivariant_net() -> None:
-    from unetkit.training.task import dihedral_tta_probs
-
-    torch.manual_seed(0)
-    pointwise = torch.nn.Conv2d(2, 3, kernel_size=1)  # commutes with flips and rotations
-    x = torch.randn(2, 2, 9, 13)
-    np.testing.assert_allclose(dihedral_tta_probs(pointwise, x), pointwise(x).softmax(1), atol=1e-6)
-    spatial = torch.nn.Conv2d(2, 3, kernel_size=3, padding=1)  # not equivariant: TTA changes the output
-    rotated = dihedral_tta_probs(spatial, torch.rot90(x, 1, (2, 3)))
-    # ... but TTA itself is equivariant: rotating the input rotates the averaged output.
-    np.testing.assert_allclose(rotated, torch.rot90(dihedral_tta_probs(spatial, x), 1, (2, 3)), atol=1e-6)
-    assert not torch.allclose(dihedral_tta_probs(spatial, x), spatial(x).softmax(1), atol=1e-3)
-
-
 def test_channels_last_training_saves_a_standard_model(tmp_path: Path) -> None:
     """trainer.channels_last trains in NHWC; the saved weights load into a plain model with equal logits."""
     from unetkit.io.model_io import load_model
@@ -281,7 +302,7 @@ def test_weighted_ce_trains_and_validates_without_val_weight_maps(
 
 
 def test_export_checkpoint_choice(tmp_path: Path) -> None:
-    from unetkit.training.run import export_checkpoint
+    from unetkit.training.run_folder import export_checkpoint
 
     ckpts = tmp_path / "checkpoints"
     ckpts.mkdir()
@@ -290,7 +311,7 @@ def test_export_checkpoint_choice(tmp_path: Path) -> None:
     (ckpts / "best.ckpt").write_bytes(b"")
     assert export_checkpoint(tmp_path, "best").name == "best.ckpt"
     assert export_checkpoint(tmp_path, "last").name == "last.ckpt"
-    with pytest.raises(ValueError, match=r"evaluate\.checkpoint must be 'best' or 'last'"):
+    with pytest.raises(ValueError, match=r"Unknown evaluate\.checkpoint 'final'\. Available: best, last"):
         load_config("synthetic", ["evaluate.checkpoint=final"])
 
 

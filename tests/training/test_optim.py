@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from unetkit.training.config import load_config
+from unetkit.training.config import ScheduleConfig, load_config
 from unetkit.training.optim import build_scheduler, lr_factor
 
 
@@ -37,7 +37,7 @@ def test_lr_factor_exact_values() -> None:
 
 def test_epoch_schedule_with_warmup() -> None:
     opt = _optimizer()
-    sched = build_scheduler(opt, {"name": "poly", "power": 1.0, "warmup_epochs": 2}, max_epochs=6)
+    sched = build_scheduler(opt, ScheduleConfig(name="poly", power=1.0, warmup_epochs=2), max_epochs=6)
     assert sched["interval"] == "epoch"
     # warmup 0.1 -> 0.55, then poly(power 1) over the remaining 4 epochs
     assert _lrs(sched, opt, 7) == pytest.approx([0.1, 0.55, 1.0, 0.75, 0.5, 0.25, 0.0])
@@ -48,7 +48,7 @@ def test_time_schedule_follows_the_clock_or_the_steps_whichever_is_further() -> 
     opt = _optimizer(2.0)
     sched = build_scheduler(
         opt,
-        {"name": "cosine", "by": "time"},
+        ScheduleConfig(name="cosine", by="time"),
         max_epochs=10,
         total_steps=100,
         budget_fraction=lambda: clock["t"],
@@ -69,7 +69,7 @@ def test_time_schedule_warmup_is_counted_in_steps() -> None:
     opt = _optimizer()
     sched = build_scheduler(
         opt,
-        {"name": "poly", "by": "time", "warmup_epochs": 1, "power": 1.0},
+        ScheduleConfig(name="poly", by="time", warmup_epochs=1, power=1.0),
         max_epochs=4,
         total_steps=40,
         budget_fraction=lambda: 0.0,
@@ -86,6 +86,7 @@ def test_time_schedule_warmup_is_counted_in_steps() -> None:
         (["schedule.by=time", "trainer.max_time_minutes=5", "schedule.name=plateau"], "cosine, poly or none"),
         (["schedule.by=minutes"], r"Unknown schedule.by 'minutes'\. Available: epoch, time"),
         (["schedule.name=cosin"], r"Unknown schedule 'cosin'\. Did you mean 'cosine'\?"),
+        (["schedule.factor=1.5"], r"schedule\.factor=1\.5 is invalid"),
     ],
 )
 def test_time_schedule_config_errors(overrides: list[str], message: str) -> None:
@@ -118,7 +119,7 @@ def test_budget_fraction_reads_lightnings_timer_including_resumed_time() -> None
 
 def test_fit_with_time_schedule_decays_to_zero_within_the_epochs(tmp_path: Path) -> None:
     """A budget much longer than the run: the step count drives the decay, which still ends at ~0."""
-    from unetkit.training.run import fit
+    from unetkit.training.fit import fit
 
     cfg = load_config(
         "synthetic",
@@ -145,3 +146,16 @@ def test_fit_with_time_schedule_decays_to_zero_within_the_epochs(tmp_path: Path)
     assert len(lrs) >= 4, "the time schedule should log the LR every step"
     assert lrs[0] == pytest.approx(0.01, rel=0.05)
     assert all(a >= b for a, b in itertools.pairwise(lrs)) and lrs[-1] < 0.003
+
+
+@pytest.mark.parametrize(("monitor", "mode"), [("val/loss", "min"), ("val/miou", "max")])
+def test_plateau_schedule_follows_trainer_monitor(monitor: str, mode: str) -> None:
+    from unetkit.training.evaluate import resolve_dataset
+    from unetkit.training.fit import build_model_config, make_task
+
+    cfg = load_config("synthetic", ["schedule.name=plateau", f"trainer.monitor={monitor}"])
+    spec = resolve_dataset(cfg)
+    task = make_task(cfg, build_model_config(cfg, spec), spec)
+    sched = task.configure_optimizers()["lr_scheduler"]
+    assert sched["monitor"] == monitor
+    assert sched["scheduler"].mode == mode

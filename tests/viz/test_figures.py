@@ -5,23 +5,66 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
-from unetkit.viz.figures import plot_prediction_grid, plot_training_curves, read_metrics_csv
+from unetkit.constants import IGNORE_INDEX
+from unetkit.viz import figures
+from unetkit.viz.figures import (
+    plot_prediction_grid,
+    plot_training_curves,
+    prediction_grid_panels,
+    read_metrics_csv,
+)
+from unetkit.viz.overlay import IGNORE_COLOR, class_palette
 
 
-def test_prediction_grid_accepts_ignored_pixels(tmp_path: Path) -> None:
+def _grid_inputs() -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (24, 32, 3), dtype=np.uint8) for _ in range(2)]
     targets = [rng.integers(0, 3, (24, 32)) for _ in range(2)]
-    targets[0][:4] = 255  # void / ignore pixels (CamVid's class 11 after mapping)
+    targets[0][:4] = IGNORE_INDEX  # void / ignore pixels (CamVid's class 11 after mapping)
     preds = [rng.integers(0, 3, (24, 32)) for _ in range(2)]
+    return images, targets, preds
+
+
+def test_prediction_grid_draws_ignored_pixels_in_the_ignore_colour(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images, targets, preds = _grid_inputs()
+    drawn: list[Figure] = []
+    save = figures._save
+    monkeypatch.setattr(figures, "_save", lambda fig, path: (drawn.append(fig), save(fig, path))[1])
     out = plot_prediction_grid(
         images, targets, preds, ["a", "b", "c"], tmp_path / "grid.png", titles=["x", "y"]
     )
     with Image.open(out) as png:
         assert png.size[0] > 300 and png.size[1] > 300
-    assert not list(tmp_path.glob("*.tmp.png"))
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]  # no temp file left behind
+    # What is drawn in the "True mask" panel of row 0: the ignore colour exactly where the target is
+    # IGNORE_INDEX, the class colours everywhere else.
+    (fig,) = drawn
+    true_mask = np.asarray(fig.axes[1].images[0].get_array())
+    palette = class_palette(3)
+    ignored = targets[0] == IGNORE_INDEX
+    assert (true_mask[ignored] == IGNORE_COLOR).all()
+    assert (true_mask[~ignored] == palette[targets[0][~ignored]]).all()
+    assert not (true_mask[~ignored] == IGNORE_COLOR).all(axis=-1).any()
+    pred_mask = np.asarray(fig.axes[2].images[0].get_array())
+    assert (pred_mask == palette[preds[0]]).all()
+
+
+def test_prediction_grid_panels_colour_ignored_pixels() -> None:
+    images, targets, preds = _grid_inputs()
+    rows = prediction_grid_panels(images, targets, preds, 3)
+    assert len(rows) == 2 and rows[0][0].shape == (24, 32, 3)
+    ignored = targets[0] == IGNORE_INDEX
+    assert (rows[0][1][ignored] == IGNORE_COLOR).all()
+    assert (rows[0][1][~ignored] == class_palette(3)[targets[0][~ignored]]).all()
+    # another ignore index: 255 is then an unknown class and must be refused, not drawn
+    with pytest.raises(ValueError, match="exceed the palette"):
+        prediction_grid_panels(images, targets, preds, 3, ignore_index=254)
 
 
 def test_training_curves_from_lightning_csv(tmp_path: Path) -> None:
@@ -32,4 +75,25 @@ def test_training_curves_from_lightning_csv(tmp_path: Path) -> None:
     series = read_metrics_csv(csv)
     assert series["val/miou"] == [(0.0, 0.3), (1.0, 0.5)]
     assert series["train/loss_epoch"] == [(0.0, 1.5), (1.0, 1.2)]
-    assert plot_training_curves(csv, tmp_path / "curves.png").is_file()
+    png = plot_training_curves(csv, tmp_path / "curves.png")
+    with Image.open(png) as img:
+        assert img.size[0] > 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "metrics.csv"]
+
+
+def test_figures_leave_the_matplotlib_backend_alone(tmp_path: Path) -> None:
+    """Library code must not choose a global backend (the CLI or the user's notebook owns it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib, numpy as np, pathlib;"
+        "matplotlib.use('svg');"
+        "from unetkit.viz.figures import plot_prediction_grid;"
+        f"d = pathlib.Path({str(tmp_path)!r});"
+        "m = np.zeros((8, 8), int);"
+        "plot_prediction_grid([np.zeros((8, 8, 1), np.uint8)], [m], [m], ['a', 'b'], d / 'g.png');"
+        "print(matplotlib.get_backend())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "svg"

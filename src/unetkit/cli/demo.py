@@ -8,8 +8,9 @@ replaces ``--out`` only once it has completed, so an interrupted demo never leav
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
-import time
+import tempfile
 from pathlib import Path
 
 
@@ -25,17 +26,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # A unique, empty staging folder (two demos in the same second must not collide); removed unless the
+    # demo completes, when it takes the place of ``out`` in one rename.
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        code = _run_into(args, out, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return code
+
+
+def _run_into(args: argparse.Namespace, out: Path, staging: Path) -> int:
+    from unetkit.cli.fit import set_num_threads
     from unetkit.cli.main import main as cli_main
     from unetkit.training.config import load_config
-    from unetkit.training.run import fit, resolve_dataset
+    from unetkit.training.evaluate import resolve_dataset
+    from unetkit.training.fit import fit
 
-    out: Path = args.out
-    staging = out.parent / f".{out.name}.partial-{time.strftime('%Y%m%d-%H%M%S')}"
     config = load_config(
         "synthetic", [*args.overrides, f"output.root={staging.parent}", f"output.name={staging.name}"]
     )
+    set_num_threads(config)
     spec = resolve_dataset(config)
-    print(f"[1/4] training {config['model']['name']} on {spec.name} ({spec.root})")
+    print(f"[1/4] training {config.model.name} on {spec.name} ({spec.root})")
     result = fit(config)
     print(f"\ntest split:\n{result.table}")
     test_images = [str(p) for p, _ in spec.pairs("test")]
@@ -75,9 +90,13 @@ def run(args: argparse.Namespace) -> int:
     )
     if code != 0:
         return code
+    # Swap in the new demo: the old one moves aside first, so ``out`` is always a complete demo.
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
     if out.exists():
-        shutil.rmtree(out)
-    result.run_dir.replace(out)
+        os.replace(out, old)
+    os.replace(result.run_dir, out)
+    shutil.rmtree(old, ignore_errors=True)
     print(f"[4/4] done: {out}")
     for fig in sorted((out / "figures").glob("*.png")):
         print(f"  figure: {fig}")

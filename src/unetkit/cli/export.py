@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # unetkit.export imports torch; the parser (and `unetkit predict`) must build without it
     from unetkit.export.common import ExportResult
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "openvino")
 
 
 def register(subparsers: Any) -> None:
@@ -31,7 +31,64 @@ def register(subparsers: Any) -> None:
         help="ONNX exporter: auto tries the TorchScript-based one, then torch.export (dynamo)",
     )
     parser.add_argument("--no-verify", dest="verify", action="store_false", help="skip the check")
+    add_precision_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
+    """Reduced precision (bf16, INT8) and its accuracy gate (see unetkit.export.quantize)."""
+    g = parser.add_argument_group("reduced precision (written only if it passes the accuracy gate)")
+    g.add_argument(
+        "--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+        help="also make a reduced-precision variant: int8 (--format openvino: NNCF; onnx: onnxruntime QDQ) "
+        "or bf16 (openvino, CPUs with native bf16)",
+    )  # fmt: skip
+    g.add_argument("--calibration", type=Path, default=None, metavar="DIR", help="INT8 calibration images "
+                   "(default: the train split of the run in config.yaml)")  # fmt: skip
+    g.add_argument("--calibration-images", type=int, default=32, metavar="N", help="at most N (default 32)")
+    g.add_argument("--val-images", type=Path, default=None, metavar="DIR", help="gate images (default: the "
+                   "run's validation split)")  # fmt: skip
+    g.add_argument("--val-masks", type=Path, default=None, metavar="DIR", help="gate ground-truth masks")
+    g.add_argument("--mask-encoding", choices=("index", "binary"), default="index", help="of --val-masks")
+    g.add_argument("--isbi", action="store_true", help="ISBI-style binary masks (gate: pixel error)")
+    g.add_argument("--gate-metric", choices=("miou", "mean_dice", "pixel_error"), default=None,
+                   help="default: pixel_error for ISBI-style binary data, else miou")  # fmt: skip
+    g.add_argument("--tolerance", type=float, default=None, help="largest allowed metric drop vs fp32 "
+                   "(default 0.005 mIoU/Dice, 0.002 pixel error)")  # fmt: skip
+    g.add_argument("--overflow-fix", choices=("first_layer_only", "enable", "disable"),
+                   default="first_layer_only", help="NNCF 7-bit weights against int8 saturation on CPUs "
+                   "without VNNI (default first_layer_only)")  # fmt: skip
+    g.add_argument("--reduce-range", action="store_true", help="onnxruntime INT8: 7-bit weights (non-VNNI)")
+
+
+def reduced_precision_plan(args: argparse.Namespace, model_path: Path, num_classes: int) -> dict[str, Any]:
+    """Check the reduced-precision options before exporting anything: validation set and calibration."""
+    from unetkit.export.quantize import (
+        calibration_images,
+        find_run_dir,
+        validation_from_dirs,
+        validation_from_run,
+    )
+
+    precision, fmt = args.precision, getattr(args, "format", "onnx")
+    backend = {"openvino": "openvino", "onnx": "onnxruntime"}.get(fmt)
+    if backend is None or (precision == "bf16" and backend != "openvino"):
+        raise ValueError(f"--precision {precision} is not available for --format {fmt}; use openvino.")
+    run_dir = find_run_dir(model_path)
+    if (args.val_images is None) != (args.val_masks is None):
+        raise ValueError("pass both --val-images and --val-masks (or neither: the run's validation split).")
+    if args.val_images is not None:
+        val = validation_from_dirs(args.val_images, args.val_masks, max(num_classes, 2), args.mask_encoding,
+                                   args.isbi)  # fmt: skip
+    elif run_dir is not None:
+        val = validation_from_run(run_dir)
+    else:
+        raise ValueError(
+            f"the accuracy gate of --precision {precision} needs a validation set: pass --val-images DIR "
+            "--val-masks DIR, or export a run folder (its config.yaml names the validation split)."
+        )
+    calibration = calibration_images(args.calibration, run_dir) if precision == "int8" else []
+    return {"backend": backend, "val": val, "calibration": calibration}
 
 
 def default_out_dir(model_path: Path) -> Path:
@@ -51,8 +108,22 @@ def run(args: argparse.Namespace) -> int:
     verify = getattr(args, "verify", True)
     atol = getattr(args, "atol", 1e-4)
     model, config = load_model(model_path)
+    precision = getattr(args, "precision", "fp32")
+    plan = reduced_precision_plan(args, model_path, config.num_classes) if precision != "fp32" else None
     result: ExportResult
-    if getattr(args, "format", "onnx") == "onnx":
+    if getattr(args, "format", "onnx") == "openvino":
+        from unetkit.export.openvino import export_openvino
+
+        result = export_openvino(
+            model,
+            config,
+            out_dir,
+            opset=getattr(args, "opset", 17),
+            verify=verify,
+            atol=atol,
+            exporter=getattr(args, "exporter", "auto"),
+        )
+    elif getattr(args, "format", "onnx") == "onnx":
         result = export_onnx(
             model,
             config,
@@ -69,4 +140,20 @@ def run(args: argparse.Namespace) -> int:
         print("not verified (--no-verify)")
     else:
         print(f"max abs diff vs PyTorch on {result.verify_shape}: {result.max_abs_diff:.3g} (atol {atol:g})")
+    if plan is not None:
+        from unetkit.export.quantize import export_reduced
+
+        gate = export_reduced(
+            out_dir,
+            plan["backend"],
+            precision,
+            plan["val"],
+            plan["calibration"],
+            tolerance=args.tolerance,
+            metric=args.gate_metric,
+            max_calibration_images=args.calibration_images,
+            overflow_fix=args.overflow_fix,
+            reduce_range=args.reduce_range,
+        )
+        print(gate.reason())
     return 0

@@ -1,9 +1,21 @@
-"""``unetkit fit`` / ``unetkit validate`` / ``unetkit test``."""
+"""``unetkit fit`` / ``unetkit validate`` / ``unetkit test``.
+
+The CLI owns the process: it sets torch's thread count (``trainer.num_threads``), hands the run folder to
+DDP child processes (they re-run this command: ``UNETKIT_RUN_DIR``) and tears the process group down.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+# Rank 0 exports its run folder here while training; DDP children (which re-run the same command line and
+# would otherwise compute their own timestamped name) read it back.
+RUN_DIR_ENV = "UNETKIT_RUN_DIR"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +40,45 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.set_defaults(func=run_evaluate)
 
 
+def set_num_threads(config: Any) -> None:
+    """``trainer.num_threads``: torch intra-op threads of this process (None: torch's default)."""
+    if config.trainer.num_threads:
+        import torch
+
+        # Oversubscribed cores make OpenMP threads wait on each other: fewer threads can be several x faster.
+        torch.set_num_threads(config.trainer.num_threads)
+
+
+@contextlib.contextmanager
+def _exported(name: str, value: str) -> Iterator[None]:
+    """Set environment variable ``name`` while the block runs (child processes inherit it), then restore."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def _run_dir(config: Any, resume: Path | None) -> Path:
+    from unetkit.training.run_folder import is_secondary_rank, new_run_dir
+
+    if resume is not None:
+        return resume
+    inherited = os.environ.get(RUN_DIR_ENV)
+    if inherited and is_secondary_rank():
+        return Path(inherited)  # a DDP child: the folder rank 0 created
+    return new_run_dir(config)
+
+
 def run_fit(args: argparse.Namespace) -> int:
+    import torch
+
     from unetkit.training.config import load_config
-    from unetkit.training.run import fit
+    from unetkit.training.fit import fit
 
     if args.resume is not None:
         cfg_path = args.resume / "config.yaml"
@@ -41,22 +89,30 @@ def run_fit(args: argparse.Namespace) -> int:
         config = load_config(cfg_path, args.overrides)
     else:
         config = load_config(args.config, args.overrides)
-    result = fit(config, resume=args.resume)
+    set_num_threads(config)
+    run_dir = _run_dir(config, args.resume)
+    try:
+        with _exported(RUN_DIR_ENV, str(run_dir.resolve())):
+            result = fit(config, resume=args.resume, run_dir=run_dir)
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     if not result.is_global_zero:
         return 0
     print(f"\nrun folder: {result.run_dir}  (training took {result.train_seconds:.0f} s)")
-    print(f"{config['evaluate']['split']} split:\n{result.table}")
+    print(f"{config.evaluate.split} split:\n{result.table}")
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from unetkit.training.config import load_config
-    from unetkit.training.run import evaluate
+    from unetkit.training.evaluate import evaluate
 
     cfg_path = args.run_dir / "config.yaml"
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{cfg_path} not found; pass a run folder written by `unetkit fit`.")
     config = load_config(cfg_path, args.overrides)
+    set_num_threads(config)
     _, table = evaluate(args.run_dir, split=args.split, config=config)
     print(f"{args.split} split:\n{table}")
     return 0

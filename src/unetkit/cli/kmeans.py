@@ -12,20 +12,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from unetkit.cli.predict import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    expand_inputs,
-    output_names,
-    read_ground_truth,
-    report_failure,
-    report_unmatched,
-    write_metrics,
-)
+from unetkit.cli.console import EXIT_OK, EXIT_PARTIAL, report_failure, report_unmatched
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,8 +65,11 @@ def run(args: argparse.Namespace) -> int:
     from unetkit.baselines.kmeans import cluster_class_counts, kmeans_segment, mapping_from_counts
     from unetkit.constants import IGNORE_INDEX
     from unetkit.data.io import MaskEncoding, read_image
+    from unetkit.inference.batch import expand_inputs, output_names, read_ground_truth, write_batch_metrics
     from unetkit.inference.writers import save_mask_png, save_rgb_png
-    from unetkit.viz.overlay import class_palette, overlay
+    from unetkit.metrics.scoring import ScoreAccumulator
+    from unetkit.palette import class_palette
+    from unetkit.viz.overlay import overlay
 
     if args.k < 1 or args.k > 256:
         raise ValueError(f"--k must be in 1..256, got {args.k}.")
@@ -130,11 +123,7 @@ def run(args: argparse.Namespace) -> int:
     mapping = mapping_from_counts(counts) if encoding is not None else np.arange(args.k)
     num_out = int(args.num_classes) if encoding is not None else args.k
     palette = class_palette(max(num_out, 2))
-    scorer: Any = None
-    if encoding is not None:
-        from unetkit.cli.predict import _Scorer
-
-        scorer = _Scorer(num_out, IGNORE_INDEX, isbi=False)
+    scorer = ScoreAccumulator(num_out, IGNORE_INDEX) if encoding is not None else None
     for name, path, labels, target in done:
         pred = mapping[labels].astype(np.uint8)
         save_mask_png(out / "masks" / f"{name}.png", pred, num_classes=max(num_out, 2))
@@ -145,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
     if scorer is not None and done:
         names = args.class_names or [f"class_{i}" for i in range(num_out)]
         print(f"cluster -> class mapping: {mapping.tolist()}")
-        write_metrics(scorer, names, out, len(done), {"k": args.k, "mapping": mapping.tolist()})
+        table = write_batch_metrics(
+            out, scorer.compute(), names, len(done), k=args.k, mapping=mapping.tolist()
+        )
+        print(f"metrics over {len(done)} image(s):\n{table}")
     print(f"{len(done)} image(s) clustered, {failures} failed; outputs in {out}")
     return EXIT_PARTIAL if failures else EXIT_OK

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 # Subcommand modules; each exposes register(subparsers) and run(args) -> int.
-_COMMANDS = ("fit", "explain", "predict", "export", "kmeans", "demo")
+_COMMANDS = ("fit", "plan", "explain", "predict", "export", "kmeans", "demo", "serve", "benchmark")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,10 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+    except (ValueError, TypeError, OSError) as exc:
+        # OSError covers missing/unwritable paths, full disks and symlink loops: bad input, not a crash.
         if args.verbose:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        from unetkit.cli.errors import format_error
+
+        print(f"error: {format_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)

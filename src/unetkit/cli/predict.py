@@ -10,26 +10,18 @@ Outputs under ``--out``: ``masks/<name>.png`` (palette PNG, pixel value = class 
 
 Exit codes: 0 every input succeeded; 2 usage or model error (nothing segmented); 3 some inputs failed
 (each named on stderr with its error), the others completed.
+
+The work is done by :func:`unetkit.inference.batch.predict_files`; this module parses arguments and owns the
+console (progress bar, error lines, the metrics table).
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
-import json
-import logging
-import sys
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-logger = logging.getLogger(__name__)
-
-EXIT_OK = 0
-EXIT_PARTIAL = 3
+from unetkit.cli.console import EXIT_OK, EXIT_PARTIAL, report_failure, report_unmatched
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,8 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from unetkit.inference.backends import list_backends
 
     p.add_argument(
-        "--backend", choices=list_backends(), default="torch", help="inference engine (default torch)"
-    )
+        "--backend", choices=list_backends(), default="auto",
+        help="inference engine; default auto: on a CPU the fastest verified exported one (timed once, "
+        "cached beside the model), else torch",
+    )  # fmt: skip
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 or auto (default cpu)")
     p.add_argument(
         "--tile-size", type=int, default=None, metavar="N",
@@ -97,86 +91,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def expand_inputs(patterns: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Files from paths, folders and globs (sorted, de-duplicated); also the patterns that matched nothing."""
-    from unetkit.data.io import IMAGE_EXTENSIONS
-
-    files: list[Path] = []
-    missing: list[str] = []
-    for pattern in patterns:
-        path = Path(pattern)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        elif path.exists():
-            found = [path]
-        elif glob.has_magic(pattern):
-            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
-        else:
-            found = []
-        if not found:
-            missing.append(pattern)
-        files.extend(found)
-    seen: set[Path] = set()
-    unique = []
-    for f in files:
-        key = f.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique, missing
-
-
-def output_names(files: Sequence[Path]) -> list[str]:
-    """Output base name per input: the file stem, suffixed ``__2``, ``__3`` ... when stems collide."""
-    counts: dict[str, int] = {}
-    names = []
-    for f in files:
-        n = counts.get(f.stem, 0) + 1
-        counts[f.stem] = n
-        names.append(f.stem if n == 1 else f"{f.stem}__{n}")
-    return names
-
-
-def find_mask(folder: Path, stem: str) -> Path:
-    """Ground-truth file for ``stem`` in ``folder``: same stem (or ``stem_mask``) with an image extension."""
-    from unetkit.data.io import IMAGE_EXTENSIONS
-
-    for name in (stem, f"{stem}_mask"):
-        for ext in IMAGE_EXTENSIONS:
-            for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
-                if candidate.is_file():
-                    return candidate
-    raise ValueError(
-        f"no ground-truth mask for {stem!r} in {folder} (looked for {stem}.png, {stem}_mask.png, ...)"
-    )
-
-
-def report_unmatched(patterns: Sequence[str]) -> int:
-    """Name each input pattern that matched nothing on stderr; returns how many (each counts as a failure)."""
-    for pattern in patterns:
-        print(f"error: {pattern}: no such file or no image matched", file=sys.stderr)
-    return len(patterns)
-
-
-def report_failure(path: Path, exc: Exception) -> None:
-    """One ``error: <path>: <reason>`` line on stderr (through tqdm, so a progress bar stays intact)."""
-    from tqdm import tqdm
-
-    message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-    tqdm.write(f"error: {message}", file=sys.stderr)
-
-
-def read_ground_truth(folder: Path, stem: str, encoding: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """Class-index mask ``(H, W)`` of ``stem`` in ``folder`` (:func:`find_mask`); must match ``shape``."""
-    from unetkit.data.io import read_mask
-
-    path = find_mask(folder, stem)
-    target = read_mask(path, encoding)
-    if target.shape != shape:
-        raise ValueError(f"ground truth {path} is {target.shape}, image is {shape}")
-    return target
-
-
 def build_predictor(args: argparse.Namespace) -> Any:
     """The predictor of ``--backend`` (torch imported only by the torch backend)."""
     from unetkit.inference.backends import load_predictor
@@ -194,46 +108,12 @@ def build_predictor(args: argparse.Namespace) -> Any:
     )
 
 
-class _Scorer:
-    """Confusion matrix over all images through ``unetkit.metrics`` (the same scores as ``unetkit test``)."""
-
-    def __init__(self, num_classes: int, ignore_index: int, isbi: bool) -> None:
-        try:
-            import torch
-
-            from unetkit.metrics.segmentation import SegmentationMetrics
-        except ImportError as exc:
-            raise ValueError(
-                f"--masks needs torch for unetkit.metrics ({exc}); install torch or drop --masks."
-            ) from exc
-        self.torch = torch
-        self.metric = SegmentationMetrics(num_classes, ignore_index=ignore_index, isbi=isbi)
-
-    def update(self, pred: np.ndarray, target: np.ndarray) -> None:
-        t = self.torch
-        self.metric.update(
-            t.from_numpy(pred.astype(np.int64))[None], t.from_numpy(target.astype(np.int64))[None]
-        )
-
-    def compute(self) -> dict[str, Any]:
-        return dict(self.metric.compute())
-
-
 def run(args: argparse.Namespace) -> int:
     """Segment every input; returns 0 (all ok) or 3 (some inputs failed). Model/usage errors raise."""
     from tqdm import tqdm
 
-    from unetkit.data.io import MaskEncoding, read_image
-    from unetkit.inference.instances import instances_from_mask
-    from unetkit.inference.writers import (
-        class_fractions,
-        save_instances_png,
-        save_mask_png,
-        save_probs,
-        save_rgb_png,
-        write_csv,
-    )
-    from unetkit.viz.overlay import class_palette, overlay
+    from unetkit.data.io import MaskEncoding
+    from unetkit.inference.batch import GroundTruth, OutputOptions, expand_inputs, predict_files
 
     if args.tile_size is not None and args.tile_size < 1:
         raise ValueError(f"--tile-size must be >= 1, got {args.tile_size}.")
@@ -246,91 +126,43 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"no input images found in {', '.join(args.inputs)} (extensions .png .jpg .tif ...)."
         )
-
     predictor = build_predictor(args)
     config = predictor.config
-    k = config.num_classes
-    class_names = (
-        list(config.class_names) if len(config.class_names) == k else [f"class_{i}" for i in range(k)]
-    )
-    if k == 1:  # one sigmoid logit: the mask holds 0 (background) / 1 (the named class)
-        class_names = ["background", class_names[0] if class_names[0] != "class_0" else "foreground"]
-    palette = class_palette(min(max(k, 2), 256))
-    foreground = args.foreground if args.foreground is not None else list(range(1, max(k, 2)))
-    encoding = None
-    scorer = None
+    ground_truth = None
     if args.masks is not None:
         encoding = MaskEncoding(
-            args.mask_encoding, num_classes=max(k, 2), ignore_values=tuple(args.ignore_values)
+            args.mask_encoding,
+            num_classes=max(config.num_classes, 2),
+            ignore_values=tuple(args.ignore_values),
         )
-        scorer = _Scorer(max(k, 2), config.ignore_index, args.isbi)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-
+        ground_truth = GroundTruth(args.masks, encoding, ignore_index=config.ignore_index, isbi=args.isbi)
+    outputs = OutputOptions(
+        probs=args.probs,
+        probs_dtype=args.probs_dtype,
+        overlay=args.overlay,
+        alpha=args.alpha,
+        instances=args.instances,
+        foreground=tuple(args.foreground) if args.foreground is not None else None,
+        min_size=args.min_size,
+        min_distance=args.min_distance,
+    )
     failures = report_unmatched(unmatched)
-    rows: list[dict[str, Any]] = []
-    names = output_names(files)
-    bar = tqdm(list(zip(files, names)), desc="predict", unit="img", disable=True if args.quiet else None)
-    for path, name in bar:
-        start = time.perf_counter()
-        try:
-            image = read_image(path, channels=config.in_channels)
-            mask, probs = predictor.predict(image)
-            target = None
-            if scorer is not None and args.masks is not None and encoding is not None:
-                target = read_ground_truth(args.masks, path.stem, encoding, mask.shape)
-            labels, count = None, None
-            if args.instances != "none":
-                labels, count = instances_from_mask(
-                    mask,
-                    foreground,
-                    args.instances,
-                    args.min_size,
-                    probs=probs,
-                    min_distance=args.min_distance,
-                )
-            # Everything computed: only now write, so a failing input leaves no files behind.
-            save_mask_png(out / "masks" / f"{name}.png", mask, num_classes=max(k, 2))
-            if args.probs != "none":
-                ext = "npy" if args.probs == "npy" else "tif"
-                save_probs(out / "probs" / f"{name}.{ext}", probs, args.probs, np.dtype(args.probs_dtype))
-            if args.overlay:
-                save_rgb_png(out / "overlays" / f"{name}.png", overlay(image, mask, palette, args.alpha))
-            if labels is not None:
-                save_instances_png(out / "instances" / f"{name}.png", labels)
-            if scorer is not None and target is not None:
-                scorer.update(mask, target)
-        except (ValueError, TypeError, OSError) as exc:
-            failures += 1
-            report_failure(path, exc)
-            continue
-        fractions = class_fractions(mask, max(k, 2))
-        row: dict[str, Any] = {"file": str(path), "height": mask.shape[0], "width": mask.shape[1]}
-        row.update({f"frac_{n}": f"{f:.6f}" for n, f in zip(class_names, fractions)})
-        row["instances"] = "" if count is None else count
-        row["seconds"] = f"{time.perf_counter() - start:.3f}"
-        rows.append(row)
+    with tqdm(total=len(files), desc="predict", unit="img", disable=True if args.quiet else None) as bar:
 
-    frac_cols = [f"frac_{n}" for n in class_names]
-    write_csv(out / "summary.csv", rows, ["file", "height", "width", *frac_cols, "instances", "seconds"])
-    if scorer is not None and rows:
-        write_metrics(scorer, class_names, out, len(rows))
-    print(f"{len(rows)} image(s) segmented, {failures} failed; outputs in {out}")
+        def advance(done: int, total: int) -> None:
+            bar.update(1)
+
+        result = predict_files(
+            predictor,
+            files,
+            args.out,
+            outputs=outputs,
+            ground_truth=ground_truth,
+            on_error=report_failure,
+            progress=advance,
+        )
+    if result.table is not None:
+        print(f"metrics over {len(result.rows)} image(s):\n{result.table}")
+    failures += len(result.failures)
+    print(f"{len(result.rows)} image(s) segmented, {failures} failed; outputs in {args.out}")
     return EXIT_PARTIAL if failures else EXIT_OK
-
-
-def write_metrics(
-    scorer: _Scorer, class_names: Sequence[str], out: Path, count: int, extra: dict[str, Any] | None = None
-) -> None:
-    """Print the metrics table and write ``metrics.json`` (``images``, then ``extra``, then the scores) and
-    ``metrics.md`` under ``out``."""
-    from unetkit.inference.writers import atomic_write_bytes
-    from unetkit.metrics.report import format_metrics_table, scores_to_flat_dict
-
-    scores = scorer.compute()
-    table = format_metrics_table(scores, class_names)
-    flat = scores_to_flat_dict(scores, class_names)
-    print(f"metrics over {count} image(s):\n{table}")
-    payload = {"images": count, **(extra or {}), **flat}
-    atomic_write_bytes(out / "metrics.json", json.dumps(payload, indent=2).encode())
-    atomic_write_bytes(out / "metrics.md", (table + "\n").encode())

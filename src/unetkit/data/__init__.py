@@ -1,4 +1,4 @@
-"""unetkit.data: reading images/masks, dataset presets, splits, joint augmentation, synthetic data.
+"""unetkit.data: reading images/masks, the dataset registry, splits, joint augmentation, synthetic data.
 
 Only :mod:`unetkit.data.io` is imported eagerly; the other names load on first use (PEP 562) so that
 ``import unetkit.data.io`` stays free of torch/albumentations for the onnxruntime prediction path.
@@ -12,9 +12,15 @@ from typing import TYPE_CHECKING, Any
 from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, image_info, normalize, read_image, read_mask
 
 if TYPE_CHECKING:
+    from unetkit.data.datasets import (
+        DatasetSpec,
+        download_oxford_pet,
+        get_dataset_spec,
+        list_datasets,
+        register_dataset,
+    )
     from unetkit.data.folder import (
         FolderDataset,
-        WeightMapConfig,
         compute_mean_std,
         find_pairs,
         pairs_for_stems,
@@ -24,7 +30,6 @@ if TYPE_CHECKING:
         split_by_ranges,
         validate,
     )
-    from unetkit.data.presets import DatasetSpec, download_oxford_pet, get_dataset_spec, list_datasets
     from unetkit.data.synthetic import make_synthetic_dataset
     from unetkit.data.transforms import (
         JointTransform,
@@ -32,10 +37,11 @@ if TYPE_CHECKING:
         elastic_deform,
         random_displacement_field,
     )
+    from unetkit.data.weight_map import WeightMapConfig
 
 _LAZY = {
     "FolderDataset": "folder",
-    "WeightMapConfig": "folder",
+    "WeightMapConfig": "weight_map",
     "compute_mean_std": "folder",
     "find_pairs": "folder",
     "pairs_for_stems": "folder",
@@ -44,10 +50,11 @@ _LAZY = {
     "split_by_lists": "folder",
     "split_by_ranges": "folder",
     "validate": "folder",
-    "DatasetSpec": "presets",
-    "download_oxford_pet": "presets",
-    "get_dataset_spec": "presets",
-    "list_datasets": "presets",
+    "DatasetSpec": "datasets",
+    "download_oxford_pet": "datasets",
+    "get_dataset_spec": "datasets",
+    "list_datasets": "datasets",
+    "register_dataset": "datasets",
     "make_synthetic_dataset": "synthetic",
     "JointTransform": "transforms",
     "build_transforms": "transforms",
@@ -87,6 +94,7 @@ __all__ = [
     "read_image",
     "read_list_file",
     "read_mask",
+    "register_dataset",
     "split_by_fraction",
     "split_by_lists",
     "split_by_ranges",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, image_info, normalize, read_image, read_mask
+from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, normalize, read_image, read_mask
 from unetkit.data.transforms import JointTransform
+from unetkit.data.weight_map import WeightMapCache, WeightMapConfig, unet_weight_map
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ def _list_files(folder: Path, extensions: Sequence[str], what: str) -> dict[str,
     exts = {e.lower() for e in extensions}
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in exts and path.is_symlink():
+            path.stat()  # a symlink loop or a dangling link is an error (OSError naming it), not a skipped file
         if path.is_file() and path.suffix.lower() in exts:
             if path.stem in files:
                 raise ValueError(
@@ -201,16 +205,6 @@ def split_by_fraction(
 # -------------------------------------------------------------------------------------------------- dataset
 
 
-@dataclass(frozen=True)
-class WeightMapConfig:
-    """U-Net paper weight map settings (see ``unetkit.losses.weight_map``). ``cache_dir`` None: no cache."""
-
-    w0: float = 10.0
-    sigma: float = 5.0
-    cache_dir: str | Path | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
 def _check_same_size(image: np.ndarray, mask: np.ndarray, pair: Pair) -> None:
     if image.shape[:2] != mask.shape:
         raise ValueError(
@@ -256,17 +250,13 @@ class FolderDataset(Dataset):
         return len(self.pairs)
 
     def _weight(self, mask: np.ndarray, pair: Pair) -> np.ndarray:
-        from unetkit.losses.weight_map import (
-            WeightMapCache,
-            unet_weight_map,
-        )  # written alongside; lazy import
-
         cfg = self.weight_map
-        assert cfg is not None
+        if cfg is None:
+            raise RuntimeError("FolderDataset._weight called without a weight_map config")  # internal misuse
         if cfg.cache_dir is None:
-            return np.asarray(unet_weight_map(mask, cfg.w0, cfg.sigma, **cfg.options), dtype=np.float32)
+            return np.asarray(unet_weight_map(mask, **cfg.map_params()), dtype=np.float32)
         if self._cache is None:
-            self._cache = WeightMapCache(cfg.cache_dir, w0=cfg.w0, sigma=cfg.sigma, **cfg.options)
+            self._cache = WeightMapCache(cfg.cache_dir, **cfg.map_params())
         # The cache hashes the mask bytes and parameters, so the stem is a readable, collision-safe key.
         return np.asarray(self._cache.get(pair[1].stem, mask), dtype=np.float32)
 
@@ -290,11 +280,21 @@ class FolderDataset(Dataset):
         return image, mask
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.get(index)
+
+    def get(self, index: int, seed: Sequence[int] | None = None) -> dict[str, Any]:
+        """Sample ``index``; ``seed`` (e.g. ``(run_seed, epoch, position)``) fixes its augmentation draw.
+
+        Without ``seed`` the transform draws from its own running stream (reseeded per data-loader worker).
+        """
         pair = self.pairs[index]
         image, mask = self.load(index)
         weight = self._weight(mask, pair) if self.weight_map is not None else None
         if self.transform is not None:
-            self._maybe_reseed()
+            if seed is not None:
+                self.transform.reseed(seed)
+            else:
+                self._maybe_reseed()
             image, mask, weight = self.transform(image, mask, weight)
         sample: dict[str, Any] = {
             "image": torch.from_numpy(normalize(image, self.mean, self.std)),
@@ -310,37 +310,47 @@ def validate(
     dataset_or_pairs: FolderDataset | Sequence[Pair],
     encoding: MaskEncoding | None = None,
     in_channels: int | None = None,
-) -> None:
-    """Check every pair before training: image header (size, channels), full mask decode (values), sizes.
+    *,
+    convert: bool | None = None,
+    split: str | None = None,
+    workers: int | None = None,
+) -> int:
+    """Decode every pair before training: the whole image (truncated JPEGs, transparency, channels), the
+    whole mask (values) and their sizes. Returns the number of pairs checked.
 
-    Raises the ValueError of the first bad file; returns None when all pairs are fine. Pass ``encoding`` and
-    ``in_channels`` when giving bare pairs (a FolderDataset carries its own).
+    Raises the ValueError of the first bad pair (in order; images are decoded in ``workers`` threads, Pillow
+    releases the GIL while decoding). Pass ``encoding`` and ``in_channels`` when giving bare pairs (a
+    FolderDataset carries its own); ``split`` names the split in the empty-split error.
     """
     if isinstance(dataset_or_pairs, FolderDataset):
         pairs: Sequence[Pair] = dataset_or_pairs.pairs
         encoding = encoding or dataset_or_pairs.encoding
         in_channels = in_channels or dataset_or_pairs.in_channels
-        convert = dataset_or_pairs.convert_channels
+        convert = dataset_or_pairs.convert_channels if convert is None else convert
     else:
         pairs = dataset_or_pairs
-        convert = False
     if encoding is None:
         raise ValueError(
             "validate needs the mask encoding when given bare pairs: validate(pairs, encoding=...)"
         )
     if not pairs:
-        raise ValueError("validate got no pairs; the dataset split is empty")
-    for image_path, mask_path in pairs:
-        height, width, channels = image_info(image_path)
-        if in_channels is not None and channels != in_channels and not convert:
-            # read_image gives the precise reason (alpha, palette, ...) and the fix.
-            read_image(image_path, in_channels)
+        what = f"the {split!r} split" if split else "the dataset split"
+        raise ValueError(f"{what} is empty; give it images (or change the dataset's split options)")
+
+    def check(pair: Pair) -> None:
+        image_path, mask_path = pair
+        image = read_image(image_path, in_channels, convert=bool(convert))
         mask = read_mask(mask_path, encoding)
-        if mask.shape != (height, width):
-            raise ValueError(
-                f"image {image_path} is {width}x{height} (WxH) but mask {mask_path} is "
-                f"{mask.shape[1]}x{mask.shape[0]}; they must have the same size"
-            )
+        _check_same_size(image, mask, (Path(image_path), Path(mask_path)))
+
+    # A thread pool, not processes: decoding runs in C with the GIL released, and errors stay in order.
+    pool = ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1))
+    try:
+        for _ in pool.map(check, pairs):
+            pass
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return len(pairs)
 
 
 def compute_mean_std(

@@ -28,7 +28,7 @@ from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 MASK_KINDS = ("index", "binary", "palette", "remap")
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
@@ -273,8 +273,18 @@ def _read_mask_array(path: Path) -> np.ndarray:
         raise ValueError(f"cannot read mask {path}: no such file")
     try:
         with Image.open(path) as img:
+            if img.format in ("JPEG", "MPO"):
+                # Lossy compression smears class values at every edge (a 0/1 mask gains 2, 3, ... there).
+                raise ValueError(
+                    f"cannot read mask {path}: it is a JPEG, and masks must be lossless (PNG/TIFF); "
+                    "save the mask as PNG (from the original labels, not from this JPEG)"
+                )
             img.load()
-            if img.mode in ("P", "L", "I;16", "I;16B", "I;16L", "I", "1"):
+            if img.mode == "P" and img.format == "GIF":
+                # GIF stores every image with a palette in arbitrary order: its colours (gray values), not
+                # its indices, are the labels. read_mask reduces gray-as-RGB to one channel.
+                arr = np.asarray(img.convert("RGB"))
+            elif img.mode in ("P", "L", "I;16", "I;16B", "I;16L", "I", "1"):
                 # For 'P' masks the palette index is the class (e.g. Pascal VOC), so do not convert to RGB.
                 arr = np.asarray(img)
                 if img.mode == "1":

@@ -24,6 +24,8 @@ from PIL import Image
 from scipy import ndimage
 from skimage import draw
 
+from unetkit.files import atomic_path, atomic_write_text
+
 logger = logging.getLogger(__name__)
 
 # Mean gray level and RGB colour per class (index 0 = background); classes beyond the table reuse it
@@ -136,6 +138,12 @@ def generate_sample(
     return np.clip(np.rint(image), 0, 255).astype(np.uint8), mask, instances
 
 
+def _save_png(array: np.ndarray, path: Path) -> None:
+    # Atomic: DDP ranks may generate the same cached dataset at once; a reader never sees half a file.
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(array).save(tmp)
+
+
 def make_synthetic_dataset(
     root: str | Path,
     num_images: int = 24,
@@ -163,9 +171,9 @@ def make_synthetic_dataset(
         image, mask, instances = generate_sample(
             np.random.default_rng(child), (size[0], size[1]), num_classes, channels
         )
-        Image.fromarray(image[..., 0] if channels == 1 else image).save(root / "images" / f"{stem}.png")
-        Image.fromarray(mask).save(root / "masks" / f"{stem}.png")
-        Image.fromarray(instances).save(root / "instances" / f"{stem}.png")
+        _save_png(image[..., 0] if channels == 1 else image, root / "images" / f"{stem}.png")
+        _save_png(mask, root / "masks" / f"{stem}.png")
+        _save_png(instances, root / "instances" / f"{stem}.png")
     n_val = max(1, num_images // 6)
     n_test = max(1, num_images // 6)
     n_train = num_images - n_val - n_test
@@ -175,6 +183,7 @@ def make_synthetic_dataset(
         "test": stems[n_train + n_val :],
     }
     for name, names in splits.items():
-        (root / f"{name}.txt").write_text("".join(s + "\n" for s in names))
+        # test.txt comes last: its presence marks a complete dataset (see the synthetic dataset builder).
+        atomic_write_text(root / f"{name}.txt", "".join(s + "\n" for s in names))
     logger.info("wrote %d synthetic images to %s", num_images, root)
     return root

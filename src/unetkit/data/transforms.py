@@ -25,6 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from unetkit.constants import IGNORE_INDEX
+from unetkit.options import check_int, to_pair
 
 logger = logging.getLogger(__name__)
 
@@ -156,9 +157,12 @@ class JointTransform:
         s = self._stages
         return s.pre is None and s.post is None and s.crop_size is None and not s.elastic
 
-    def reseed(self, seed: int | None) -> None:
-        """Restart all random streams from ``seed`` (None: fresh OS entropy). Data loader workers call this
-        so that forked workers do not repeat each other's augmentations."""
+    def reseed(self, seed: int | Sequence[int] | None) -> None:
+        """Restart all random streams from ``seed`` (None: fresh OS entropy).
+
+        ``seed`` may be a sequence of non-negative ints, e.g. ``(run_seed, epoch, index)``: training seeds
+        every sample's draw that way, so the augmentation depends neither on the data-loader workers nor on
+        where a killed run was resumed."""
         seq = np.random.SeedSequence(seed)
         s_pre, s_post, s_el = (int(c.generate_state(1)[0]) for c in seq.spawn(3))
         if self._stages.pre is not None:
@@ -215,20 +219,50 @@ class JointTransform:
         return img, out["mask"], out.get("weight")
 
 
+@dataclass(frozen=True)
+class AugmentOptions:
+    """Training augmentation settings: the keyword options of :func:`build_transforms` and the
+    ``data.augment`` section of the training config (declared once, here).
+
+    Attributes:
+        flips: random horizontal and vertical flips.
+        rot90: random 90-degree turns (0/180 only on non-square inputs).
+        scale: (min, max) zoom factor range, or None; only used with a crop (fixed output size).
+        color: random brightness/contrast (``brightness``, ``contrast`` limits) and gamma (``gamma`` in %).
+        elastic: U-Net paper deformation, coarse ``elastic_grid`` grid with std ``elastic_sigma`` px.
+    """
+
+    flips: bool = True
+    rot90: bool = True
+    scale: tuple[float, float] | None = (0.8, 1.2)
+    color: bool = True
+    brightness: float = 0.2
+    contrast: float = 0.2
+    gamma: tuple[int, int] = (80, 120)
+    elastic: bool = False
+    elastic_grid: int = 3
+    elastic_sigma: float = 10.0
+
+    def __post_init__(self) -> None:
+        # Checked here, so the training config refuses bad values before a run starts (same messages).
+        if self.scale is not None and not 0 < float(self.scale[0]) <= float(self.scale[1]):
+            raise ValueError(f"scale must be (min, max) with 0 < min <= max, or None; got {self.scale!r}")
+        if not (0 <= self.brightness <= 1 and 0 <= self.contrast <= 1):
+            raise ValueError(
+                f"brightness and contrast must lie in [0, 1], got {self.brightness!r}, {self.contrast!r}"
+            )
+        if not 0 < self.gamma[0] <= self.gamma[1]:
+            raise ValueError(f"gamma must be (min, max) in percent with 0 < min <= max, got {self.gamma!r}")
+        check_int(self.elastic_grid, "elastic_grid", minimum=2)
+        if not self.elastic_sigma >= 0:
+            raise ValueError(f"elastic_sigma must be >= 0 (pixels), got {self.elastic_sigma!r}")
+
+
 def build_transforms(
     train: bool,
     crop_size: tuple[int, int] | int | None = None,
-    flips: bool = True,
-    rot90: bool = True,
-    scale: tuple[float, float] | None = (0.8, 1.2),
-    color: bool = True,
-    elastic: bool = False,
-    elastic_grid: int = 3,
-    elastic_sigma: float = 10.0,
-    brightness: float = 0.2,
-    contrast: float = 0.2,
-    gamma: tuple[int, int] = (80, 120),
     seed: int | None = None,
+    **options: Any,
 ) -> JointTransform:
     """Training or evaluation transform.
 
@@ -238,18 +272,15 @@ def build_transforms(
 
     Args:
         crop_size: (H, W) or int of the random training crop; None keeps the full image.
-        scale: (min, max) zoom factor range, or None; only used with ``crop_size`` (fixed output size).
-        elastic: U-Net paper deformation, coarse ``elastic_grid`` grid with std ``elastic_sigma`` px.
         seed: seed for reproducible augmentation (None: random).
+        options: fields of :class:`AugmentOptions` (e.g. ``flips=False, elastic=True``).
     """
+    opts = AugmentOptions(**options)
     if not train:
-        return JointTransform(_Stages(None, None, None, False, elastic_grid, elastic_sigma), seed)
-    if isinstance(crop_size, int):
-        crop_size = (crop_size, crop_size)
+        return JointTransform(_Stages(None, None, None, False, opts.elastic_grid, opts.elastic_sigma), seed)
     if crop_size is not None:
-        if len(crop_size) != 2 or min(crop_size) < 1:
-            raise ValueError(f"crop_size must be (H, W) with positive sizes, got {crop_size!r}")
-        crop_size = (int(crop_size[0]), int(crop_size[1]))
+        crop_size = to_pair(crop_size, "crop_size", minimum=1)
+    scale = opts.scale
     pre = None
     if scale is not None and crop_size is None:
         # Without a crop back to a fixed size, zooming would give every sample a different size (no batching).
@@ -257,8 +288,6 @@ def build_transforms(
         scale = None
     if scale is not None:
         lo, hi = float(scale[0]), float(scale[1])
-        if not 0 < lo <= hi:
-            raise ValueError(f"scale must be (min, max) with 0 < min <= max, got {scale!r}")
         # albumentations samples the factor as 1 + U(scale_limit).
         pre = A.Compose(
             [A.RandomScale(scale_limit=(lo - 1.0, hi - 1.0), interpolation=cv2.INTER_LINEAR, p=1.0)],
@@ -268,26 +297,20 @@ def build_transforms(
     ops: list[Any] = []
     if crop_size is not None:
         ops.append(A.RandomCrop(height=crop_size[0], width=crop_size[1], p=1.0))
-    if flips:
+    if opts.flips:
         ops += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
-    if rot90:
+    if opts.rot90:
         ops.append(_RandomRotate90KeepShape(p=1.0))
-    if color:
+    if opts.color:
         ops += [
-            A.RandomBrightnessContrast(brightness_limit=brightness, contrast_limit=contrast, p=0.5),
-            A.RandomGamma(gamma_limit=gamma, p=0.5),
+            A.RandomBrightnessContrast(brightness_limit=opts.brightness, contrast_limit=opts.contrast, p=0.5),
+            A.RandomGamma(gamma_limit=opts.gamma, p=0.5),
         ]
     post = (
         A.Compose(ops, additional_targets={"weight": "mask"}, mask_interpolation=cv2.INTER_NEAREST)
         if ops
         else None
     )
-    return JointTransform(_Stages(pre, crop_size, post, elastic, elastic_grid, elastic_sigma), seed)
-
-
-def check_crop_size(crop_size: Sequence[int] | None, divisor: int) -> None:
-    """Raise ValueError unless both crop sides are multiples of ``divisor`` (e.g. 2**depth for a U-Net)."""
-    if crop_size is not None and any(int(s) % divisor for s in crop_size):
-        raise ValueError(
-            f"crop_size {tuple(crop_size)} must be divisible by {divisor} (2**depth of the U-Net)"
-        )
+    return JointTransform(
+        _Stages(pre, crop_size, post, opts.elastic, opts.elastic_grid, opts.elastic_sigma), seed
+    )

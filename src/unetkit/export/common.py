@@ -1,10 +1,10 @@
-"""Shared pieces of the exporters: result record, valid sample sizes, atomic file writes, verification."""
+"""Shared pieces of the exporters: result record, valid sample sizes (from the model's geometry), atomic
+file writes, verification."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from unetkit.files import atomic_path
+from unetkit.models.base import model_geometry
 
 logger = logging.getLogger(__name__)
 
@@ -56,31 +59,17 @@ def _pair(value: Any) -> tuple[int, int]:
 
 
 def fixed_size(model: nn.Module) -> tuple[int, int] | None:
-    """(H, W) of a model that accepts one size only (``fixed_input_size``, or ``input_size`` as fallback)."""
-    for attr in ("fixed_input_size", "input_size"):
-        value = getattr(model, attr, None)
-        if isinstance(value, int) or (isinstance(value, (tuple, list)) and len(value) == 2):
-            return _pair(value)
-    return None
+    """(H, W) of a model that accepts one size only (its geometry's ``fixed_input_size``), else ``None``."""
+    return model_geometry(model).fixed_input_size
 
 
 def valid_sizes(model: nn.Module, max_size: int) -> list[int] | None:
-    """Accepted sides in ``[1, max_size]`` of a model with an ``output_size(side)`` method, else ``None``.
-
-    ``unet_original`` raises ``ValueError`` from ``output_size`` for invalid sides; probing is a cheap pure
-    computation and keeps this module free of per-architecture imports.
-    """
-    output_size = getattr(model, "output_size", None)
-    if not callable(output_size):
+    """Accepted sides in ``[1, max_size]`` of a model with a valid-size rule (``unet_original``), else
+    ``None`` (every multiple of the size divisor works)."""
+    geometry = model_geometry(model)
+    if geometry.unpadded_depth is None:
         return None
-    sizes = []
-    for side in range(1, max_size + 1):
-        try:
-            output_size(side)
-        except ValueError:
-            continue
-        sizes.append(side)
-    return sizes
+    return geometry.valid_sides(max_size)
 
 
 def _nearest(values: list[int], target: int) -> int:
@@ -89,14 +78,14 @@ def _nearest(values: list[int], target: int) -> int:
 
 
 def pick_sizes(model: nn.Module, size: int | tuple[int, int] | None = None) -> SampleSizes:
-    """Valid (H, W) sizes to trace and to verify ``model`` with.
+    """Valid (H, W) sizes to trace and to verify ``model`` with, from its geometry.
 
     * fixed-size models (``fcn_reshape``: ``fixed_input_size``) -> that size for both, static H/W;
-    * models with restricted sides (``unet_original``: ``output_size`` raises for invalid ones) -> the valid
-      side nearest ``size`` and the next two larger valid sides;
-    * otherwise multiples of ``model.size_divisor`` (1 when absent) at or above ``size`` (default 64); the
-      verify size is non-square, and for ``size_divisor == 1`` deliberately not a power-of-two multiple so
-      internal padding paths run.
+    * models with a valid-size rule (``unet_original``) -> the valid side nearest ``size`` and the next two
+      larger valid sides;
+    * otherwise multiples of the size divisor at or above ``size`` (default 64); the verify size is
+      non-square, and for ``size_divisor == 1`` deliberately not a power-of-two multiple so internal padding
+      paths run.
     """
     fixed = fixed_size(model)
     if fixed is not None:
@@ -112,8 +101,9 @@ def pick_sizes(model: nn.Module, size: int | tuple[int, int] | None = None) -> S
         h, w = (_nearest(valid, target) for target in want)
         bigger = [s for s in valid if s > max(h, w)] or valid[-2:]
         return SampleSizes((h, w), (bigger[0], bigger[min(1, len(bigger) - 1)]), dynamic_hw=True)
-    d = int(getattr(model, "size_divisor", 1) or 1)
-    h, w = (max(d, -(-s // d) * d) for s in want)  # round up to a multiple of d
+    geometry = model_geometry(model)
+    d = geometry.size_divisor
+    h, w = (geometry.input_side(s) for s in want)  # the smallest valid sides at or above the wish
     verify = (h + 7, w + 13) if d == 1 else (h + d, w + 2 * d)
     return SampleSizes((h, w), verify, dynamic_hw=True)
 
@@ -140,17 +130,10 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 @contextlib.contextmanager
 def atomic_output(final: Path) -> Iterator[Path]:
-    """Yield a temp path next to ``final``; renamed onto ``final`` only if the block finishes.
-
-    On any error the temp file is removed, so a failed or refused export leaves no file behind.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp")
-    try:
+    """Yield a temp path next to ``final`` (same suffix, for writers that pick the format from it); renamed
+    onto ``final`` only if the block finishes, removed on any error (a refused export leaves no file)."""
+    with atomic_path(final, suffix=Path(final).suffix) as tmp:
         yield tmp
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def eager_output(model: nn.Module, x: torch.Tensor) -> np.ndarray:

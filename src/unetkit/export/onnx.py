@@ -35,6 +35,7 @@ from unetkit.export.common import (
     pick_sizes,
 )
 from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+from unetkit.io.model_io import config_with_geometry
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ def export_onnx(
             extra: dict[str, Any] = {"opset": saved_opset, "failed_exporters": errors}
             if optimize:
                 extra.update(_optimize(tmp, out_dir / OPTIMIZED_ONNX_NAME, model, verify_shape, atol, config))
-    config_path = config.save(out_dir / CONFIG_NAME)
+    config_path = config_with_geometry(model, config).save(out_dir / CONFIG_NAME)
     seconds = time.perf_counter() - start
     logger.info(
         "exported %s to %s with the %s exporter in %.1f s (max abs diff %s)",

@@ -27,6 +27,7 @@ from unetkit.export.common import (
     pick_sizes,
 )
 from unetkit.io.model_config import CONFIG_NAME, ModelConfig
+from unetkit.io.model_io import config_with_geometry
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def export_torchscript(
                     ) from exc
                 diff = max_abs_diff(reference, candidate, "TorchScript")
                 check_agreement(diff, atol, f"TorchScript export of {config.architecture!r}", verify_shape)
-    config_path = config.save(out_dir / CONFIG_NAME)
+    config_path = config_with_geometry(model, config).save(out_dir / CONFIG_NAME)
     seconds = time.perf_counter() - start
     logger.info("exported %s to %s in %.1f s (max abs diff %s)", config.architecture, final, seconds, diff)
     return ExportResult(

@@ -15,7 +15,7 @@ from unetkit.inference.tta import DIHEDRAL, tta_probs
 _LAZY = {
     "Predictor": "unetkit.inference.predictor",
     "OrtPredictor": "unetkit.inference.ort_backend",
-    "BasePredictor": "unetkit.inference.base",
+    "BasePredictor": "unetkit.inference.pipeline",
     "instances_from_mask": "unetkit.inference.instances",
 }
 

@@ -24,6 +24,8 @@ BackendFactory = Callable[..., Any]
 _BUILTIN: dict[str, str] = {
     "torch": "unetkit.inference.predictor",
     "onnxruntime": "unetkit.inference.ort_backend",
+    "openvino": "unetkit.inference.ov_backend",
+    "auto": "unetkit.inference.auto_backend",
 }
 _REGISTRY: dict[str, BackendFactory] = {}
 
@@ -65,7 +67,7 @@ def load_predictor(model: str | Path, backend: str = "torch", **kwargs: Any) -> 
     """A predictor for ``model`` (run folder, model folder, ``.ckpt`` or exported folder).
 
     ``kwargs`` are the backend's own options (``device``, ``amp`` for torch) plus the tiling/TTA options of
-    :class:`~unetkit.inference.base.BasePredictor` (``tile_size``, ``overlap``, ``blend``, ``batch_size``,
+    :class:`~unetkit.inference.pipeline.BasePredictor` (``tile_size``, ``overlap``, ``blend``, ``batch_size``,
     ``tta``, ``pad_mode``, ``progress``).
     """
     return get_backend(backend)(Path(model), **kwargs)

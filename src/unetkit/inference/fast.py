@@ -2,8 +2,8 @@
 
 :func:`optimize_for_inference` returns an :class:`InferenceModel` (an ``nn.Module``, eval mode, no grad) that
 computes the same fp32 logits as the eager model (within about 1e-5 on CPU) and can be handed to
-:class:`~unetkit.inference.Predictor` (it keeps the geometry attributes ``size_divisor``, ``border``,
-``fixed_input_size``, ``depth``, ``num_classes``).
+:class:`~unetkit.inference.Predictor` (it forwards the wrapped model's ``geometry()`` and keeps
+``num_classes``/``in_channels``).
 
 Modes:
     * ``"eager"``: a copy in eval mode, unchanged (the reference).
@@ -36,6 +36,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from unetkit.geometry import ModelGeometry
+from unetkit.models.base import model_geometry
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
@@ -43,8 +45,8 @@ logger = logging.getLogger(__name__)
 #: Names accepted by :func:`optimize_for_inference`.
 FAST_MODES: tuple[str, ...] = ("auto", "eager", "fused", "channels_last", "compile")
 
-# Attributes that Predictor / forward_any_size / export read from a unetkit model.
-_GEOMETRY_ATTRS = ("size_divisor", "border", "fixed_input_size", "depth", "num_classes", "in_channels")
+# Plain attributes that Predictor reads from a unetkit model (the size rules come from geometry()).
+_MODEL_ATTRS = ("num_classes", "in_channels")
 
 
 def _foldable(conv: nn.Module, norm: nn.Module) -> bool:
@@ -142,10 +144,14 @@ class InferenceModel(nn.Module):
         # A plain attribute (not a submodule): the compiled wrapper shares the parameters of self.model.
         self.__dict__["_compiled"] = compiled
         self._first_call = compiled is not None
-        for name in _GEOMETRY_ATTRS:
+        for name in _MODEL_ATTRS:
             if hasattr(model, name):
                 setattr(self, name, getattr(model, name))
         self.eval()
+
+    def geometry(self) -> ModelGeometry:
+        """The wrapped model's geometry (the optimisations never change sizes)."""
+        return model_geometry(self.model)
 
     def train(self, mode: bool = True) -> InferenceModel:
         if mode:

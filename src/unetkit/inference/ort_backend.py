@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unetkit.inference.backends import register_backend
-from unetkit.inference.base import BasePredictor, PredictOptions, geometry_from_config
+from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
 from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
 
 if TYPE_CHECKING:

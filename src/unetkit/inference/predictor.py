@@ -1,4 +1,4 @@
-"""PyTorch predictor: a thin wrapper that feeds tiles to an ``nn.Module`` (pipeline in :mod:`.base`).
+"""PyTorch predictor: a thin wrapper that feeds tiles to an ``nn.Module`` (pipeline in :mod:`.pipeline`).
 
 Example:
     >>> model, config = load_model("runs/isbi/model")               # doctest: +SKIP
@@ -9,7 +9,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from unetkit.inference.backends import register_backend
-from unetkit.inference.base import BasePredictor, ModelGeometry, PredictOptions
+from unetkit.inference.pipeline import BasePredictor, ModelGeometry, PredictOptions
 from unetkit.io.model_config import ModelConfig
 
 if TYPE_CHECKING:
@@ -26,27 +25,10 @@ if TYPE_CHECKING:
 
 
 def geometry_from_model(model: nn.Module) -> ModelGeometry:
-    """Read ``size_divisor``, ``border`` and ``fixed_input_size`` from a unetkit model.
+    """The geometry a unetkit model states (``model.geometry()``); any size for other modules."""
+    from unetkit.models.base import model_geometry
 
-    Unpadded nets (``border > 0``, the 2015 U-Net) use their own valid-size helper so tiles are valid inputs,
-    and place tiles on multiples of ``size_divisor`` (the pooling period).
-    """
-    divisor = int(getattr(model, "size_divisor", 1) or 1)
-    border = int(getattr(model, "border", 0) or 0)
-    fixed = getattr(model, "fixed_input_size", None)
-    fixed_pair = (int(fixed[0]), int(fixed[1])) if fixed is not None else None
-    if border > 0:
-        from unetkit.models.unet_original import unet_original_input_size_for_output
-
-        depth = int(getattr(model, "depth", 0) or divisor.bit_length() - 1)
-        return ModelGeometry(
-            size_divisor=divisor,
-            border=border,
-            grid=divisor,
-            fixed_input_size=fixed_pair,
-            input_for_output=functools.partial(unet_original_input_size_for_output, depth=depth),
-        )
-    return ModelGeometry(size_divisor=divisor, fixed_input_size=fixed_pair)
+    return model_geometry(model)
 
 
 class Predictor(BasePredictor):

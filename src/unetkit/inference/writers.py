@@ -4,7 +4,7 @@ A crash or a failing input never leaves a half-written file behind: the target n
 content is complete. Formats:
 
 * class mask: 8-bit palette ('P') PNG. Pixel values are the class indices (0..K-1, also for binary models:
-  0/1, not 0/255) and the embedded palette (:func:`unetkit.viz.overlay.class_palette`) makes viewers show
+  0/1, not 0/255) and the embedded palette (:func:`unetkit.palette.class_palette`) makes viewers show
   colours. Read it back with ``np.asarray(Image.open(path))`` (do not ``convert("RGB")``).
 * probabilities: ``.npy`` (float16 by default: half the size, ~3 significant digits) or float32 TIFF
   (K pages of (H, W)).
@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from unetkit.files import atomic_write, atomic_write_bytes
-from unetkit.viz.overlay import class_palette
+from unetkit.palette import class_palette
 
 PROB_FORMATS = ("none", "npy", "tiff")
 
@@ -48,12 +48,13 @@ def save_mask_png(path: str | Path, mask: np.ndarray, num_classes: int | None = 
     return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
 
 
-def save_rgb_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """uint8 (H, W, 3) -> PNG."""
+def save_rgb_png(path: str | Path, rgb: np.ndarray, compress_level: int = 6) -> Path:
+    """uint8 (H, W, 3) -> PNG. ``compress_level`` 0-9 (zlib): 1 encodes a 512 x 512 overlay about 3x faster
+    than the default 6 for files about 10 % larger (``unetkit serve`` writes one per request)."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}.")
     img = Image.fromarray(rgb)
-    return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
+    return atomic_write(path, lambda fh: img.save(fh, format="PNG", compress_level=compress_level))
 
 
 def save_instances_png(path: str | Path, labels: np.ndarray) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from unetkit.constants import IGNORE_INDEX
+from unetkit.files import atomic_write_text
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -33,6 +34,10 @@ class ModelConfig:
     ``model_kwargs`` are the keyword arguments of ``create_model(architecture, **model_kwargs)`` and include
     ``in_channels`` and ``num_classes``. Images are fed to the model as ``(x / 255 - mean) / std`` per
     channel. Tuples are stored as lists (recursively), as JSON would, so a saved config loads equal.
+
+    ``geometry`` is the network's :class:`~unetkit.geometry.ModelGeometry` as a dict (``to_dict``), written
+    by ``save_model`` and the exporters from ``model.geometry()``; ``None`` in config files written before
+    it existed (:func:`~unetkit.geometry.geometry_from_config` then falls back to the architecture's rule).
     """
 
     architecture: str
@@ -43,6 +48,7 @@ class ModelConfig:
     input_size: list[int] | None = None  # training crop (H, W), informative
     ignore_index: int = IGNORE_INDEX
     extra: dict[str, Any] = field(default_factory=dict)
+    geometry: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # JSON has no tuples: a config built with channels=(4, 8) must equal itself after save/load.
@@ -52,6 +58,7 @@ class ModelConfig:
         self.std = _tuples_to_lists(self.std)
         self.input_size = _tuples_to_lists(self.input_size)
         self.extra = _tuples_to_lists(self.extra)
+        self.geometry = _tuples_to_lists(self.geometry)
 
     @property
     def in_channels(self) -> int:
@@ -81,10 +88,7 @@ class ModelConfig:
         path = Path(path)
         if path.is_dir():
             path = path / CONFIG_NAME
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        tmp.replace(path)
-        return path
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> ModelConfig:

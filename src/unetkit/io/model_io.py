@@ -14,12 +14,10 @@ needs arbitrary classes to unpickle is refused rather than executed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 import pickle
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,8 +28,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from unetkit import __version__
+from unetkit.files import atomic_dir, atomic_path
 from unetkit.io.model_config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
-from unetkit.models import create_model, list_models
+from unetkit.models import create_model, resolve_model_name
+from unetkit.models.base import model_geometry
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +44,14 @@ _MAX_LISTED = 10
 
 def build_model(config: ModelConfig) -> nn.Module:
     """Instantiate the (untrained) network described by ``config`` via ``create_model``."""
-    available = list_models()
-    if config.architecture.lower() not in available:
-        raise ValueError(
-            f"config architecture {config.architecture!r} is not a registered model; "
-            f"available: {', '.join(available)}."
-        )
     try:
-        return create_model(config.architecture, **config.model_kwargs)
+        name = resolve_model_name(config.architecture)  # a deprecated name (pixel_cnn) warns and loads
+    except ValueError as exc:
+        raise ValueError(
+            f"config architecture {config.architecture!r} is not a registered model: {exc}"
+        ) from exc
+    try:
+        return create_model(name, **config.model_kwargs)
     except TypeError as exc:
         raise TypeError(
             f"model_kwargs {config.model_kwargs} do not fit architecture {config.architecture!r}: {exc}"
@@ -73,38 +73,35 @@ def _cpu_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def config_with_geometry(model: nn.Module, config: ModelConfig) -> ModelConfig:
+    """A copy of ``config`` whose ``geometry`` is what ``model.geometry()`` states."""
+    return dataclasses.replace(config, geometry=model_geometry(model).to_dict())
+
+
 def save_model(model: nn.Module, config: ModelConfig, out_dir: str | Path) -> Path:
     """Write ``out_dir/model.safetensors`` and ``out_dir/config.json``; returns ``out_dir``.
 
-    A new folder is written as a temporary sibling and renamed into place, so a crash never leaves a
-    half-written model. An existing folder (which may hold other files, e.g. ``export/``) gets each file via
-    temp file + ``os.replace``; the weights go first, and :func:`load_model` checks shapes, so a crash
-    between the two renames is detected on load rather than silently mixing models.
+    ``config.json`` records the model's geometry (:func:`config_with_geometry`). A new folder is written as a
+    temporary sibling and renamed into place, so a crash never leaves a half-written model. An existing
+    folder (which may hold other files, e.g. ``export/``) gets each file via temp file + rename; the weights
+    go first, and :func:`load_model` checks shapes, so a crash between the two renames is detected on load
+    rather than silently mixing models.
     """
     out_dir = Path(out_dir)
     tensors = _cpu_tensors(model)
+    config = config_with_geometry(model, config)
     metadata = {"format": "pt", "unetkit_version": __version__, "architecture": config.architecture}
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     if not out_dir.exists():
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-        try:
+        with atomic_dir(out_dir) as tmp_dir:
             save_file(tensors, str(tmp_dir / WEIGHTS_NAME), metadata=metadata)
             config.save(tmp_dir / CONFIG_NAME)
-            os.replace(tmp_dir, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise
     else:
         if not out_dir.is_dir():
             raise ValueError(
                 f"{out_dir} exists and is not a folder; pass a folder path to save the model in."
             )
-        tmp = out_dir / f".{WEIGHTS_NAME}.tmp"
-        try:
+        with atomic_path(out_dir / WEIGHTS_NAME) as tmp:
             save_file(tensors, str(tmp), metadata=metadata)
-            os.replace(tmp, out_dir / WEIGHTS_NAME)
-        finally:
-            tmp.unlink(missing_ok=True)
         config.save(out_dir / CONFIG_NAME)
     logger.info("saved %s model to %s", config.architecture, out_dir)
     return out_dir
@@ -200,19 +197,28 @@ def _read_folder(folder: Path, device: str) -> tuple[dict[str, torch.Tensor], Mo
     return state_dict, config, weights
 
 
+def blocked_global(exc: BaseException) -> str:
+    """The global that torch's safe unpickler refused (e.g. ``posix.system``), from its error text.
+
+    torch's message is a page long and opens with advice to turn the check off; only the name is quoted.
+    """
+    match = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", str(exc), flags=re.IGNORECASE)
+    if match:
+        return f"the global {match.group(1)}"
+    match = re.search(r"Unsupported operand \d+|Unsupported class [\w.]+", str(exc))
+    return f"an object torch does not load as data ({match.group(0)})" if match else "non-tensor objects"
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """``torch.load(path, weights_only=True)``: tensors and primitive containers only, never custom code."""
     path = Path(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        # torch's message is a page long; keep its one informative line ("Unsupported global: GLOBAL x.Y").
-        match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        first_line = f"it needs {match.group(1)}" if match else str(exc).strip().splitlines()[0][:200]
         raise ValueError(
-            f"{path}: refusing to load, the checkpoint contains objects other than tensors and plain "
-            f"containers and unetkit only reads checkpoints with weights_only=True ({first_line}). "
-            "Re-save it with primitive hyper-parameters, or export it with a trusted script."
+            f"{path}: refusing to load: the checkpoint names {blocked_global(exc)}, which unetkit never "
+            "imports or runs from a file (checkpoints are read as tensors and plain containers only); "
+            "re-save it with primitive hyper-parameters, or convert it with a script you trust."
         ) from exc
     except (RuntimeError, EOFError) as exc:
         raise ValueError(f"{path}: not a readable PyTorch checkpoint ({exc}).") from exc

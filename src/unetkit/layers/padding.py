@@ -11,15 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from unetkit.layers.factories import check_positive_int
-
-
-def _tracing() -> bool:
-    """True while ``torch.jit.trace`` or ``torch.export`` (both ONNX exporters use one) records a graph.
-
-    Size comparisons are skipped then: their Python ``bool`` would freeze the trace-time branch. Under
-    ``torch.compile`` they stay (a guard recompiles for the other branch), so compiled == eager.
-    """
-    return bool(torch.jit.is_tracing() or torch.compiler.is_exporting())
+from unetkit.tracing import is_tracing
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -46,7 +38,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     height, width = x.shape[-2], x.shape[-1]
     pad_h = -height % multiple
     pad_w = -width % multiple
-    if _tracing():
+    if is_tracing():
         # No size comparison here: it would pick reflect/replicate (or skip padding) for the trace size only.
         return F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
     if pad_h == 0 and pad_w == 0:
@@ -67,7 +59,7 @@ def crop_center(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Te
     """
     height, width = x.shape[-2], x.shape[-1]
     h, w = size[0], size[1]
-    if not _tracing() and (h > height or w > width):
+    if not is_tracing() and (h > height or w > width):
         raise ValueError(f"crop_center: crop size {(h, w)} is larger than the input size {(height, width)}.")
     top = (height - h) // 2
     left = (width - w) // 2
@@ -90,7 +82,7 @@ def crop_top_left(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.
     """
     height, width = x.shape[-2], x.shape[-1]
     h, w = size[0], size[1]
-    if not _tracing() and (h > height or w > width):
+    if not is_tracing() and (h > height or w > width):
         raise ValueError(
             f"crop_top_left: crop size {(h, w)} is larger than the input size {(height, width)}."
         )

@@ -55,7 +55,7 @@ class CrossEntropyLoss(nn.Module):
             if self.require_weight_map:
                 raise ValueError(
                     "weighted_ce needs a weight map: call loss(logits, target, weight_map) with an (N, H, W) "
-                    "map from unetkit.losses.weight_map.unet_weight_map / WeightMapCache."
+                    "map from unetkit.data.weight_map.unet_weight_map / WeightMapCache."
                 )
             return LF.cross_entropy(logits, target, self.class_weights, self.ignore_index)
         return LF.weighted_cross_entropy(

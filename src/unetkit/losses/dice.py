@@ -9,7 +9,7 @@ from torch import nn
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.losses import functional as LF
-from unetkit.options import look_up_option
+from unetkit.options import check_int, look_up_option
 
 __all__ = ["DiceLoss"]
 
@@ -33,9 +33,7 @@ class DiceLoss(nn.Module):
         classes_absent: Literal["exclude", "include"] = "exclude",
     ) -> None:
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
-        self.num_classes = num_classes
+        self.num_classes = check_int(num_classes, "num_classes", minimum=1)
         self.ignore_index = ignore_index
         self.smooth = smooth
         self.classes_absent: Literal["exclude", "include"] = look_up_option(  # type: ignore[assignment]

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.options import look_up_option
+from unetkit.tracing import is_tracing
 
 __all__ = [
     "check_logits_target",
@@ -31,12 +32,6 @@ __all__ = [
 ]
 
 ClassWeights = Sequence[float] | torch.Tensor | None
-
-
-def _skip_checks() -> bool:
-    # Data-dependent checks (``.any()`` forces a host sync) are skipped while tracing/compiling so that
-    # export stays clean (same policy as SMP's check_input_shape).
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
 def check_logits_target(
@@ -66,7 +61,7 @@ def check_logits_target(
         raise ValueError(
             f"Shape mismatch: weight_map {tuple(weight_map.shape)} must equal target {tuple(target.shape)}."
         )
-    if _skip_checks():
+    if is_tracing():
         return
     num_classes = logits.shape[1]
     bad = ((target < 0) | (target >= num_classes)) & (target != ignore_index)
@@ -136,7 +131,7 @@ def one_hot_cross_entropy(
         weights = _class_weight_tensor(class_weights, num_classes, log_probs)
         # y is zero on ignored pixels, so this already excludes them.
         pixel_weight = torch.einsum("nchw,c->nhw", y.to(log_probs.dtype), weights)
-    if not _skip_checks() and not bool(valid.any()):
+    if not is_tracing() and not bool(valid.any()):
         return _zero_like_graph(logits)
     return (pixel_weight * per_pixel).sum() / pixel_weight.sum()
 
@@ -154,7 +149,7 @@ def cross_entropy(
     """
     check_logits_target(logits, target, ignore_index)
     weight = None if class_weights is None else _class_weight_tensor(class_weights, logits.shape[1], logits)
-    if not _skip_checks() and not bool((target != ignore_index).any()):
+    if not is_tracing() and not bool((target != ignore_index).any()):
         return _zero_like_graph(logits)
     return F.cross_entropy(logits, target.long(), weight=weight, ignore_index=ignore_index)
 
@@ -178,7 +173,7 @@ def weighted_cross_entropy(
       normalisation ``F.cross_entropy`` uses for class weights).
 
     ``class_weights`` (optional) multiply the map: ``w(x) = weight_map(x) * class_weights[target(x)]``. The
-    paper's map from :func:`unetkit.losses.weight_map.unet_weight_map` already contains class balancing,
+    paper's map from :func:`unetkit.data.weight_map.unet_weight_map` already contains class balancing,
     so usually leave it ``None``.
 
     Shape:
@@ -195,7 +190,7 @@ def weighted_cross_entropy(
         cw = _class_weight_tensor(class_weights, logits.shape[1], per_pixel)
         weights = weights * cw[torch.where(valid, target, torch.zeros_like(target)).long()]
     denom = valid.sum().to(per_pixel.dtype) if normalization == "mean" else weights.sum()
-    if not _skip_checks() and not bool(denom > 0):
+    if not is_tracing() and not bool(denom > 0):
         return _zero_like_graph(logits)
     return (weights * per_pixel).sum() / denom
 
@@ -240,7 +235,7 @@ def focal_loss(
                 )
             alpha = [1.0 - float(alpha), float(alpha)]
         loss = loss * _class_weight_tensor(alpha, num_classes, loss)[safe]
-    if not _skip_checks() and not bool(valid.any()):
+    if not is_tracing() and not bool(valid.any()):
         return _zero_like_graph(logits)
     return (loss * valid).sum() / valid.sum()
 
@@ -290,6 +285,6 @@ def soft_dice_loss(
     if classes_absent == "include":
         return 1.0 - dice.mean()
     present = y.sum(dims) > 0
-    if not _skip_checks() and not bool(present.any()):
+    if not is_tracing() and not bool(present.any()):
         return _zero_like_graph(logits)
     return 1.0 - (dice * present).sum() / present.sum()

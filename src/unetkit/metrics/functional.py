@@ -8,8 +8,9 @@ NaN. A class present in only one of prediction/target has a defined IoU = Dice =
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import torch
 from scipy import ndimage
 from skimage.metrics import adapted_rand_error
 
@@ -21,37 +22,54 @@ __all__ = [
     "pixel_error",
     "rand_error",
     "scores_from_confusion",
+    "scores_with_isbi",
 ]
 
-ArrayLike = np.ndarray | torch.Tensor
+# NumPy arrays or torch tensors. This module never imports torch itself, so the onnxruntime path (no torch
+# installed) scores with the same code as training; a torch tensor in gives torch tensors out.
+ArrayLike = Any
+
+
+def _is_torch(x: object) -> bool:
+    # Duck-typed so that NumPy-only callers never import torch.
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
 
 
 def confusion_matrix(
-    preds: torch.Tensor,
-    target: torch.Tensor,
+    preds: ArrayLike,
+    target: ArrayLike,
     num_classes: int,
     ignore_index: int = IGNORE_INDEX,
-) -> torch.Tensor:
+) -> ArrayLike:
     """Count pixels per (true class, predicted class) with one ``bincount``.
 
     Args:
-        preds: (N, H, W) (any shape equal to target) integer predicted classes in [0, C).
-        target: same shape, integer classes in [0, C) or ``ignore_index`` (those pixels are dropped).
+        preds: (N, H, W) (any shape equal to target) integer predicted classes in [0, C); a NumPy array or
+            a torch tensor (counted on its device).
+        target: same shape and kind, integer classes in [0, C) or ``ignore_index`` (those pixels are dropped).
         num_classes: C.
 
     Returns:
-        (C, C) int64 tensor ``cm`` with ``cm[t, p]`` = number of pixels of true class t predicted as p
-        (rows = target, columns = prediction), on the device of ``target``.
+        (C, C) int64 ``cm`` with ``cm[t, p]`` = number of pixels of true class t predicted as p (rows =
+        target, columns = prediction): a tensor on the device of ``target`` for tensors, else an ndarray.
 
     Raises:
         ValueError: shape mismatch, or target/pred values outside [0, C) other than ``ignore_index``.
     """
-    if preds.shape != target.shape:
+    if tuple(preds.shape) != tuple(target.shape):
         raise ValueError(
             f"Shape mismatch: preds {tuple(preds.shape)} and target {tuple(target.shape)} "
             "must be equal (N, H, W)."
         )
-    if preds.is_floating_point() or target.is_floating_point():
+    torch_in = _is_torch(target)
+    if torch_in != _is_torch(preds):
+        raise TypeError("preds and target must both be torch tensors or both be NumPy arrays.")
+    floating = (
+        (preds.is_floating_point() or target.is_floating_point())
+        if torch_in
+        else (np.issubdtype(preds.dtype, np.floating) or np.issubdtype(target.dtype, np.floating))
+    )
+    if floating:
         raise TypeError(
             f"preds and target must be integer class maps, got {preds.dtype} and {target.dtype}; "
             "pass logits.argmax(1) as preds."
@@ -59,11 +77,13 @@ def confusion_matrix(
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
     valid = target != ignore_index
-    target_v = target[valid].long()
-    preds_v = preds[valid].long()
+    if torch_in:
+        target_v, preds_v = target[valid].long(), preds[valid].long()
+    else:
+        target_v, preds_v = target[valid].astype(np.int64), preds[valid].astype(np.int64)
     bad_t = (target_v < 0) | (target_v >= num_classes)
     if bool(bad_t.any()):
-        bad_values = torch.unique(target_v[bad_t]).tolist()[:10]
+        bad_values = _unique(target_v[bad_t])
         raise ValueError(
             f"target contains values {bad_values} outside [0, {num_classes}) "
             f"for num_classes={num_classes} (ignore_index={ignore_index})."
@@ -71,59 +91,114 @@ def confusion_matrix(
     bad_p = (preds_v < 0) | (preds_v >= num_classes)
     if bool(bad_p.any()):
         raise ValueError(
-            f"preds contain values {torch.unique(preds_v[bad_p]).tolist()[:10]} outside [0, {num_classes}) "
+            f"preds contain values {_unique(preds_v[bad_p])} outside [0, {num_classes}) "
             f"for num_classes={num_classes}."
         )
-    counts = torch.bincount(target_v * num_classes + preds_v, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes).to(torch.int64)
+    flat = target_v * num_classes + preds_v
+    if torch_in:
+        import torch
+
+        return (
+            torch.bincount(flat, minlength=num_classes * num_classes)
+            .to(torch.int64)
+            .reshape(num_classes, num_classes)
+        )
+    return (
+        np.bincount(flat, minlength=num_classes * num_classes)
+        .astype(np.int64)
+        .reshape(num_classes, num_classes)
+    )
 
 
-def _float_dtype(device: torch.device) -> torch.dtype:
-    # float64 keeps ratios of large pixel counts exact enough; MPS has no float64.
-    return torch.float32 if device.type == "mps" else torch.float64
+def _unique(values: ArrayLike) -> list[int]:
+    array = values.detach().cpu().numpy() if _is_torch(values) else np.asarray(values)
+    return [int(v) for v in np.unique(array)[:10]]
 
 
-def per_class_counts(cm: torch.Tensor) -> dict[str, torch.Tensor]:
+def per_class_counts(cm: ArrayLike) -> dict[str, ArrayLike]:
     """Per-class ``tp``, ``fp``, ``fn``, ``support`` (true pixels), ``predicted`` pixels; each (C,) int64."""
-    if cm.dim() != 2 or cm.shape[0] != cm.shape[1]:
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
         raise ValueError(f"confusion matrix must be square (C, C), got shape {tuple(cm.shape)}.")
-    tp = torch.diagonal(cm)
-    support = cm.sum(dim=1)
-    predicted = cm.sum(dim=0)
+    tp = cm.diagonal()
+    support = cm.sum(1)
+    predicted = cm.sum(0)
     return {"tp": tp, "fp": predicted - tp, "fn": support - tp, "support": support, "predicted": predicted}
 
 
-def scores_from_confusion(cm: torch.Tensor) -> dict[str, torch.Tensor]:
+def scores_from_confusion(cm: ArrayLike) -> dict[str, ArrayLike]:
     """Scores from a (C, C) confusion matrix (rows = target, cols = prediction).
 
     Returns:
         dict with ``pixel_accuracy`` (scalar, correct / valid pixels), ``iou`` (C,) ``tp / (tp + fp + fn)``,
         ``miou`` (nanmean of iou), ``dice`` (C,) ``2 tp / (2 tp + fp + fn)``, ``mean_dice`` (nanmean),
         ``support`` (C,) int64 true pixels per class. Undefined (0/0) entries are NaN; see the module doc.
+        NumPy in: float64 NumPy scalars/arrays out. Tensor in: tensors on its device (float32 on MPS,
+        which has no float64) computed by the same NumPy code (the matrix is only C x C).
     """
+    if _is_torch(cm):
+        import torch
+
+        scores = scores_from_confusion(cm.detach().cpu().numpy())
+        dtype = torch.float32 if cm.device.type == "mps" else torch.float64
+        return {
+            k: torch.as_tensor(v, device=cm.device, dtype=torch.int64 if k == "support" else dtype)
+            for k, v in scores.items()
+        }
+    cm = np.asarray(cm, dtype=np.int64)
     counts = per_class_counts(cm)
-    dtype = _float_dtype(cm.device)
-    tp = counts["tp"].to(dtype)
-    support = counts["support"].to(dtype)
-    predicted = counts["predicted"].to(dtype)
-    nan = torch.tensor(float("nan"), dtype=dtype, device=cm.device)
+    # float64 keeps ratios of large pixel counts exact enough.
+    tp = counts["tp"].astype(np.float64)
+    support = counts["support"].astype(np.float64)
+    predicted = counts["predicted"].astype(np.float64)
     union = support + predicted - tp
-    iou = torch.where(union > 0, tp / union.clamp_min(1), nan)
-    dice = torch.where(support + predicted > 0, 2 * tp / (support + predicted).clamp_min(1), nan)
-    total = cm.sum().to(dtype)
-    pixel_accuracy = torch.where(total > 0, tp.sum() / total.clamp_min(1), nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, tp / np.maximum(union, 1), np.nan)
+        dice = np.where(support + predicted > 0, 2 * tp / np.maximum(support + predicted, 1), np.nan)
+    total = float(cm.sum())
+    pixel_accuracy = np.float64(tp.sum() / total) if total > 0 else np.float64(np.nan)
     return {
         "pixel_accuracy": pixel_accuracy,
         "iou": iou,
-        "miou": torch.nanmean(iou),  # NaN when every entry is NaN
+        "miou": _nanmean(iou),  # NaN when every entry is NaN
         "dice": dice,
-        "mean_dice": torch.nanmean(dice),
+        "mean_dice": _nanmean(dice),
         "support": counts["support"],
     }
 
 
+def _nanmean(values: np.ndarray) -> np.float64:
+    # np.nanmean warns on all-NaN input; the NaN result is the documented answer, not a problem.
+    finite = values[~np.isnan(values)]
+    return np.float64(finite.mean()) if finite.size else np.float64(np.nan)
+
+
+def scores_with_isbi(
+    cm: ArrayLike, rand_error_sum: ArrayLike | float | None = None, rand_error_count: ArrayLike | int = 0
+) -> dict[str, ArrayLike]:
+    """:func:`scores_from_confusion` plus, when ``rand_error_sum`` is given, the ISBI extras.
+
+    ``pixel_error`` = 1 - pixel accuracy (mismatched / valid pixels over all images) and ``rand_error`` =
+    ``rand_error_sum / rand_error_count`` (the mean over images where it is defined; NaN when none is).
+    The one place that turns accumulated counts into the reported score dict, used by
+    :class:`~unetkit.metrics.segmentation.SegmentationMetrics` and
+    :func:`~unetkit.metrics.scoring.score_predictions`.
+    """
+    scores = scores_from_confusion(cm)
+    if rand_error_sum is None:
+        return scores
+    scores["pixel_error"] = 1.0 - scores["pixel_accuracy"]
+    value = np.float64(float(rand_error_sum) / int(rand_error_count)) if int(rand_error_count) > 0 else np.nan
+    if _is_torch(cm):
+        import torch
+
+        scores["rand_error"] = torch.tensor(float(value), dtype=torch.float64, device=cm.device)
+    else:
+        scores["rand_error"] = np.float64(value)
+    return scores
+
+
 def _to_numpy(x: ArrayLike) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return x.detach().cpu().numpy() if _is_torch(x) else np.asarray(x)
 
 
 def pixel_error(pred: ArrayLike, target: ArrayLike, ignore_index: int | None = IGNORE_INDEX) -> float:

@@ -1,14 +1,16 @@
 """Human- and logger-friendly views of the score dict of ``scores_from_confusion``/``SegmentationMetrics``.
 
-The dict holds scalars (``miou``, ...) and per-class (C,) tensors (``iou``, ``dice``, ``support``).
+The dict holds scalars (``miou``, ...) and per-class (C,) arrays or tensors (``iou``, ``dice``,
+``support``). Torch-free: tensors are read through their ``tolist``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-import torch
+import numpy as np
 
 __all__ = ["format_metrics_table", "scores_to_flat_dict"]
 
@@ -23,12 +25,10 @@ _SCALARS = (
 )
 
 
-def _as_list(value: torch.Tensor | Sequence[float] | float) -> list[float]:
-    if isinstance(value, torch.Tensor):
-        return [float(v) for v in value.detach().cpu().reshape(-1).tolist()]
-    if isinstance(value, int | float):
-        return [float(value)]
-    return [float(v) for v in value]
+def _as_list(value: Any) -> list[float]:
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch
+        value = value.detach().cpu().tolist()
+    return [float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1)]
 
 
 def _check_names(scores: Mapping[str, object], class_names: Sequence[str]) -> None:
@@ -45,7 +45,7 @@ def _fmt(value: float) -> str:
     return ABSENT if math.isnan(value) else f"{value:.4f}"
 
 
-def format_metrics_table(scores: Mapping[str, torch.Tensor | float], class_names: Sequence[str]) -> str:
+def format_metrics_table(scores: Mapping[str, Any], class_names: Sequence[str]) -> str:
     """Markdown table ``| class | IoU | Dice | pixels |`` then mean IoU, mean Dice, pixel accuracy lines.
 
     ``pixels`` is the number of true (target) pixels of the class. NaN (class absent from prediction and
@@ -67,9 +67,7 @@ def format_metrics_table(scores: Mapping[str, torch.Tensor | float], class_names
     return "\n".join(rows)
 
 
-def scores_to_flat_dict(
-    scores: Mapping[str, torch.Tensor | float], class_names: Sequence[str]
-) -> dict[str, float]:
+def scores_to_flat_dict(scores: Mapping[str, Any], class_names: Sequence[str]) -> dict[str, float]:
     """Flatten to ``{"miou": ..., "iou/<class>": ..., "dice/<class>": ..., "support/<class>": ...}`` floats.
 
     Scalars keep their key; per-class vectors become ``"<key>/<class name>"``. NaN stays ``float("nan")``

@@ -101,13 +101,6 @@ class SegmentationMetrics(Metric):
 
     def compute(self) -> dict[str, torch.Tensor]:
         """Scores of the accumulated confusion matrix (plus ``pixel_error``/``rand_error`` when ``isbi``)."""
-        scores = MF.scores_from_confusion(self.confmat)
-        if self.isbi:
-            scores["pixel_error"] = 1.0 - scores["pixel_accuracy"]
-            count = self.rand_error_count
-            scores["rand_error"] = torch.where(
-                count > 0,
-                self.rand_error_sum / count.clamp_min(1),
-                torch.tensor(float("nan"), dtype=torch.float64, device=count.device),
-            )
-        return scores
+        if not self.isbi:
+            return MF.scores_with_isbi(self.confmat)
+        return MF.scores_with_isbi(self.confmat, self.rand_error_sum, self.rand_error_count)

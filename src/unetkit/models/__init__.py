@@ -5,8 +5,8 @@ from unetkit.models.encoder_decoder import EncoderDecoder
 from unetkit.models.encoders import Encoder, VGGEncoder
 from unetkit.models.fcn import FCN
 from unetkit.models.fcn_reshape import FCNReshape
-from unetkit.models.pixel_cnn import PixelCNN
-from unetkit.models.registry import create_model, list_models, register_model
+from unetkit.models.pixel_classifier import PixelClassifier
+from unetkit.models.registry import create_model, list_models, register_model, resolve_model_name
 from unetkit.models.segnet import SegNet
 from unetkit.models.unet import UNet
 from unetkit.models.unet_original import (
@@ -22,7 +22,7 @@ __all__ = [
     "Encoder",
     "EncoderDecoder",
     "FCNReshape",
-    "PixelCNN",
+    "PixelClassifier",
     "SegNet",
     "SegmentationModel",
     "UNet",
@@ -32,6 +32,7 @@ __all__ = [
     "create_model",
     "list_models",
     "register_model",
+    "resolve_model_name",
     "unet_original_input_size_for_output",
     "unet_original_output_size",
     "unet_original_valid_input_sizes",

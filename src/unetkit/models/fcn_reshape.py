@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from unetkit.geometry import ModelGeometry
 from unetkit.layers import check_positive_int
 from unetkit.models.base import SegmentationModel, is_tracing
 from unetkit.models.encoders import VGGEncoder
@@ -52,7 +53,6 @@ class FCNReshape(SegmentationModel):
     ) -> None:
         super().__init__(in_channels, num_classes)
         self.input_size = _to_size_pair(input_size)
-        self.fixed_input_size = self.input_size
         height, width = self.input_size
         self.encoder = VGGEncoder(in_channels, channels, (2,) * len(channels), norm)
         coarse = 2 ** len(channels)
@@ -68,6 +68,10 @@ class FCNReshape(SegmentationModel):
             nn.ReLU(inplace=True),
             nn.Linear(hidden_features, num_classes * height * width),
         )
+
+    def geometry(self) -> ModelGeometry:
+        """One input size only: ``input_size``."""
+        return ModelGeometry(fixed_input_size=self.input_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` with ``(H, W) == input_size`` -> logits ``(N, num_classes, H, W)``."""

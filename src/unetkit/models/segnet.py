@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unetkit.geometry import ModelGeometry
 from unetkit.layers import ConvStack, SegmentationHead
 from unetkit.models.base import SegmentationModel
 from unetkit.models.encoders import VGG16_CHANNELS, VGG16_CONVS_PER_STAGE, check_stages
@@ -88,6 +89,10 @@ class SegNet(SegmentationModel):
             for c_in, c_out, n in reversed(list(zip(self.channels, widths_out, convs_per_stage)))
         )
         self.head = SegmentationHead(self.channels[0], num_classes)
+
+    def geometry(self) -> ModelGeometry:
+        """Any size from ``2 ** stages`` pixels up (each 2x2 pooling needs at least 2 pixels)."""
+        return ModelGeometry(min_side=2 ** len(self.channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` -> logits ``(N, num_classes, H, W)``."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 
 from unetkit.geometry import (
-    unet_original_border,
+    ModelGeometry,
+    unet_original_geometry,
     unet_original_input_size_for_output,
     unet_original_output_size,
     unet_original_valid_input_sizes,
@@ -40,8 +41,9 @@ class UNetOriginal(UNet):
     1024x28x28 at the bottom, 512x52x52 after the first up step.
 
     Only some sizes are valid (see :func:`unet_original_valid_input_sizes`); ``forward`` raises
-    ``ValueError`` naming the nearest valid sizes otherwise. ``size_divisor`` is ``2**depth`` (valid sizes
-    step by it) but divisibility alone does not make a size valid: valid sizes are ``2**depth * k - 4``.
+    ``ValueError`` naming the nearest valid sizes otherwise. Its :meth:`geometry` states the rule:
+    ``size_divisor`` is ``2**depth`` (valid sizes step by it) but divisibility alone does not make a size
+    valid: valid sizes are ``2**depth * k - 4``; ``border`` (92 for depth 4) is lost per side.
 
     Args:
         depth: number of poolings.
@@ -57,9 +59,10 @@ class UNetOriginal(UNet):
         super().__init__(
             in_channels, num_classes, depth, base_channels, norm="none", conv_bias=True, upsample="transpose"
         )
-        self.size_divisor = 2**depth
-        # Context lost per side; the same for every valid size (92 for depth 4).
-        self.border = unet_original_border(depth)
+
+    def geometry(self) -> ModelGeometry:
+        """Valid sizes of the unpadded U-Net of this depth; context lost per side (92 for depth 4)."""
+        return unet_original_geometry(self.depth)
 
     def output_size(self, input_size: int) -> int:
         """Output side for an input side (raises ``ValueError`` for invalid sizes)."""

@@ -1,63 +1,90 @@
-"""``SegmentationDataModule``: datasets and loaders for one ``DatasetSpec`` and the ``data`` config."""
+"""``SegmentationDataModule``: datasets and loaders for one ``DatasetSpec`` and the ``data`` section."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from unetkit.data.folder import FolderDataset, WeightMapConfig
-from unetkit.data.presets import DatasetSpec
+from unetkit.data.datasets import DatasetSpec, cache_root
+from unetkit.data.folder import FolderDataset
 from unetkit.data.transforms import build_transforms
+from unetkit.training.config import DataConfig
 
 
-def _cache_root() -> Path:
-    # Never write next to the data: dataset folders may be shared or read-only.
-    return Path(os.environ.get("UNETKIT_CACHE", Path.home() / ".cache" / "unetkit"))
+def sample_seed(seed: int, epoch: int, position: int) -> tuple[int, int, int]:
+    """The augmentation seed of one training sample: a function of (run seed, epoch, position) only.
+
+    Neither the data-loader worker that draws the sample nor the point where a killed run was resumed can
+    change it, so runs with the same ``trainer.seed`` see identical augmentations.
+    """
+    return (int(seed) % 2**64, int(epoch), int(position))  # SeedSequence wants non-negative entropy
 
 
-class _Repeat(Dataset):
-    """Visit every item ``times`` times per epoch (small datasets such as ISBI's 20 slices)."""
+class _TrainSet(Dataset):
+    """The training split seen ``times`` times per epoch (small datasets such as ISBI's 20 slices).
 
-    def __init__(self, dataset: Dataset, times: int) -> None:
-        self.dataset, self.times = dataset, max(1, int(times))
+    Keys are ``(epoch, position)`` pairs from :class:`_EpochSampler`; each sample's augmentation is seeded
+    with :func:`sample_seed`.
+    """
+
+    def __init__(self, dataset: FolderDataset, times: int, seed: int) -> None:
+        self.dataset, self.times, self.seed = dataset, max(1, int(times)), seed
 
     def __len__(self) -> int:
-        return len(self.dataset) * self.times  # type: ignore[arg-type]
+        return len(self.dataset) * self.times
 
-    def __getitem__(self, index: int) -> Any:
-        return self.dataset[index % len(self.dataset)]  # type: ignore[arg-type]
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, position = key
+        return self.dataset.get(position % len(self.dataset), seed=sample_seed(self.seed, epoch, position))
+
+
+class _EpochSampler(Sampler[tuple[int, int]]):
+    """Yields ``(epoch, index)``: the order (``DistributedSampler``, seeded with seed + epoch) and, through
+    the key, each sample's augmentation follow from the run seed and the epoch (Lightning calls
+    ``set_epoch``), also in a resumed run and in forked workers."""
+
+    def __init__(self, sampler: DistributedSampler) -> None:
+        self.sampler, self.epoch = sampler, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, int(i)) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 class SegmentationDataModule(L.LightningDataModule):
-    """Train/val/test loaders over a dataset spec; training gets joint augmentation and random crops."""
+    """Train/val/test loaders over a dataset spec; training gets joint augmentation and random crops.
 
-    def __init__(self, spec: DatasetSpec, data_cfg: dict[str, Any]) -> None:
+    ``seed`` (``trainer.seed``) seeds the training order (per epoch) and every sample's augmentation (per
+    epoch and position, see :func:`sample_seed`): a run is reproducible, with or without workers, DDP or a
+    resume.
+    """
+
+    def __init__(self, spec: DatasetSpec, data: DataConfig, seed: int) -> None:
         super().__init__()
         self.spec = spec
-        self.cfg = data_cfg
+        self.cfg = data
+        self.seed = seed
 
     def dataset(self, split: str, train: bool = False) -> FolderDataset:
         """The split's dataset; ``train`` adds random crops, augmentation and (if configured) weight maps."""
-        spec = self.spec
+        spec, cfg = self.spec, self.cfg
         transform, weight_map = None, None
         if train:
-            aug = dict(self.cfg.get("augment") or {})
-            crop = self.cfg.get("crop_size")
-            transform = build_transforms(train=True, crop_size=(crop[0], crop[1]) if crop else None, **aug)
-            wm = self.cfg.get("weight_map")
-            if wm:
-                wm = dict(wm)
-                weight_map = WeightMapConfig(
-                    w0=float(wm.pop("w0", 10.0)),
-                    sigma=float(wm.pop("sigma", 5.0)),
-                    cache_dir=wm.pop("cache_dir", _cache_root() / "weight_maps" / spec.name),
-                    options=wm,
-                )
+            transform = build_transforms(True, cfg.crop_size, **dataclasses.asdict(cfg.augment))
+            if cfg.weight_map is not None:
+                cache_dir = cfg.weight_map.cache_dir or str(cache_root() / "weight_maps" / spec.name)
+                weight_map = dataclasses.replace(cfg.weight_map, cache_dir=cache_dir)
         return FolderDataset(
             spec.pairs(split),
             spec.encoding,
@@ -71,7 +98,7 @@ class SegmentationDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit"):
-            self.train_set = _Repeat(self.dataset("train", train=True), self.cfg.get("repeat", 1))
+            self.train_set = _TrainSet(self.dataset("train", train=True), self.cfg.repeat, self.seed)
             self.val_set = self.dataset("val")
         if stage in (None, "validate"):
             self.val_set = self.dataset("val")
@@ -79,21 +106,30 @@ class SegmentationDataModule(L.LightningDataModule):
             self.test_set = self.dataset("test")
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
-        workers = int(self.cfg.get("num_workers", 0))
-        shuffle = train and bool(self.cfg.get("shuffle", True))
-        drop_last = train and len(dataset) > int(self.cfg["batch_size"])  # type: ignore[arg-type]
-        sampler: DistributedSampler | None = None
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            # Our own sampler (the Trainer has use_distributed_sampler=False) so that shuffle=False really
-            # keeps the order: rank r takes items r, r+W, ... and a global batch equals one process's batch.
-            sampler = DistributedSampler(
-                dataset, shuffle=shuffle, seed=int(self.cfg.get("seed", 0)), drop_last=drop_last
+        workers = self.cfg.num_workers
+        sampler: Sampler | None = None
+        drop_last = False
+        if train:
+            drop_last = len(dataset) > self.cfg.batch_size  # type: ignore[arg-type]
+            world, rank = 1, 0
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+            # Our own sampler (the Trainer has use_distributed_sampler=False): shuffle=False really keeps the
+            # order (rank r takes items r, r+W, ...: a global batch equals one process's batch), and the order
+            # depends on (seed, epoch) only, so a resumed epoch replays the interrupted one.
+            sampler = _EpochSampler(
+                DistributedSampler(
+                    dataset,
+                    num_replicas=world,
+                    rank=rank,
+                    shuffle=self.cfg.shuffle,
+                    seed=self.seed,
+                    drop_last=drop_last,
+                )
             )
-            shuffle = False
         return DataLoader(
             dataset,
-            batch_size=int(self.cfg["batch_size"]) if train else 1,
-            shuffle=shuffle,
+            batch_size=self.cfg.batch_size if train else 1,
             sampler=sampler,
             drop_last=drop_last,
             num_workers=workers,

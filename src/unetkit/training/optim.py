@@ -1,4 +1,7 @@
-"""Optimizer and learning-rate schedule builders from the ``optim`` / ``schedule`` config sections."""
+"""Optimizer and learning-rate schedule builders from the ``optim`` / ``schedule`` config sections.
+
+The sections are checked where they are declared (:mod:`unetkit.training.config`); these builders trust them.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +12,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from unetkit.options import look_up_option
+from unetkit.training.config import OptimConfig, ScheduleConfig, monitor_mode
 
 
-def build_optimizer(params: Any, cfg: dict[str, Any]) -> torch.optim.Optimizer:
-    """AdamW or SGD (momentum, nesterov) from ``{"name", "lr", "weight_decay", "momentum"}``."""
-    name = look_up_option(cfg["name"], {"adamw", "adam", "sgd"}, name="optimizer")
-    lr, wd = float(cfg["lr"]), float(cfg.get("weight_decay", 0.0))
-    if name == "adamw":
+def build_optimizer(params: Any, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """AdamW, Adam or SGD (momentum, nesterov) from the ``optim`` section."""
+    lr, wd = cfg.lr, cfg.weight_decay
+    if cfg.name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    if name == "adam":
+    if cfg.name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    momentum = float(cfg.get("momentum", 0.9))
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd, nesterov=momentum > 0)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=wd, nesterov=cfg.momentum > 0)
 
 
 def lr_factor(name: str, progress: float, power: float = 0.9) -> float:
@@ -32,47 +33,33 @@ def lr_factor(name: str, progress: float, power: float = 0.9) -> float:
     return (1.0 - t) ** power
 
 
-def check_schedule(cfg: dict[str, Any], has_time_budget: bool) -> tuple[str, str]:
-    """Validate the ``schedule`` section; returns ``(name, by)``. Raises ValueError naming the fix."""
-    name = look_up_option(cfg.get("name") or "none", {"cosine", "poly", "plateau", "none"}, name="schedule")
-    by = look_up_option(cfg.get("by") or "epoch", {"epoch", "time"}, name="schedule.by")
-    if by == "time" and name == "plateau":
-        raise ValueError("schedule.by=time works with schedule.name cosine, poly or none, got 'plateau'.")
-    if by == "time" and not has_time_budget:
-        raise ValueError(
-            "schedule.by=time needs a time budget: set trainer.max_time_minutes (e.g. 19), "
-            "or use schedule.by=epoch."
-        )
-    return name, by
-
-
 def build_scheduler(
     optimizer: torch.optim.Optimizer,
-    cfg: dict[str, Any],
+    cfg: ScheduleConfig,
     max_epochs: int,
     total_steps: int | None = None,
     budget_fraction: Callable[[], float] | None = None,
+    monitor: str = "val/miou",
 ) -> dict[str, Any] | None:
     """The ``schedule`` section as a Lightning ``lr_scheduler`` dict: cosine, poly, plateau or none.
 
-    ``warmup_epochs`` ramps linearly from lr/10 (cosine and poly only).
+    ``warmup_epochs`` ramps linearly from lr/10 (cosine and poly only). ``plateau`` lowers the LR when
+    ``monitor`` (``trainer.monitor``) stops improving: falling for losses/errors, rising for scores.
 
     ``by: epoch`` steps once per epoch over ``max_epochs``. ``by: time`` steps every optimizer step and
     measures progress as ``max(step / total_steps, budget_fraction())``, where ``budget_fraction`` returns
     the share of the wall-clock budget used: a run capped by ``trainer.max_time_minutes`` then finishes its
     decay when the budget ends, on a slow machine or a fast one, instead of being cut at a high LR.
     """
-    name, by = check_schedule(cfg, has_time_budget=budget_fraction is not None)
+    name, warmup, power = cfg.name, cfg.warmup_epochs, cfg.power
     if name == "none":
         return None
     if name == "plateau":
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=float(cfg.get("factor", 0.5)), patience=int(cfg.get("patience", 5))
+            optimizer, mode=monitor_mode(monitor), factor=cfg.factor, patience=cfg.patience
         )
-        return {"scheduler": sched, "interval": "epoch", "monitor": "val/miou"}
-    warmup = int(cfg.get("warmup_epochs", 0))
-    power = float(cfg.get("power", 0.9))
-    if by == "epoch":
+        return {"scheduler": sched, "interval": "epoch", "monitor": monitor}
+    if cfg.by == "epoch":
         total = max(1, max_epochs - warmup)
 
         def per_epoch(epoch: int) -> float:
@@ -83,7 +70,9 @@ def build_scheduler(
         return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, per_epoch), "interval": "epoch"}
 
     if total_steps is None or budget_fraction is None:
-        raise ValueError("schedule.by=time needs total_steps and a budget_fraction clock.")  # for mypy
+        raise ValueError(
+            "schedule.by=time needs total_steps and a budget_fraction clock: set trainer.max_time_minutes."
+        )
     total_steps = max(1, int(total_steps))
     warmup_steps = round(warmup * total_steps / max(1, max_epochs))
     clock = budget_fraction

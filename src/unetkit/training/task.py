@@ -18,18 +18,34 @@ from unetkit.io.model_config import ModelConfig
 from unetkit.losses import create_loss
 from unetkit.metrics.segmentation import SegmentationMetrics
 from unetkit.models import create_model
+from unetkit.models.base import forward_any_size
+from unetkit.training.config import OptimConfig, ScheduleConfig
 from unetkit.training.optim import build_optimizer, build_scheduler
-from unetkit.training.sizing import forward_any_size
 
 log = logging.getLogger(__name__)
 
 
-class NonFiniteLossError(RuntimeError):
-    """Raised when the training loss becomes NaN or inf; the last good checkpoint is kept."""
+class NonFiniteError(ValueError):
+    """The training loss, a parameter or a buffer (e.g. BatchNorm ``running_var``) became NaN or inf.
+
+    Raised before a checkpoint with such values is written, so every checkpoint on disk is finite.
+    """
+
+
+NonFiniteLossError = NonFiniteError  # the earlier name
+
+
+def non_finite_entries(state: dict[str, Any]) -> list[str]:
+    """Names of the floating-point tensors of ``state`` that hold NaN or inf."""
+    return [
+        key
+        for key, value in state.items()
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all()
+    ]
 
 
 class SegmentationTask(L.LightningModule):
-    """Train/validate/test a segmentation network on batches ``{"image", "mask"[, "weight"]}``."""
+    """Train/validate a segmentation network on batches ``{"image", "mask"[, "weight"]}``."""
 
     def __init__(
         self,
@@ -42,7 +58,12 @@ class SegmentationTask(L.LightningModule):
         isbi: bool = False,
         channels_last: bool = False,
         time_budget_s: float | None = None,
+        monitor: str = "val/miou",
     ) -> None:
+        """``optim``/``schedule``: the config sections as plain dicts (``OptimConfig``/``ScheduleConfig``
+        fields; omitted keys take the section defaults). Plain dicts keep the hyperparameters stored in every
+        checkpoint loadable with ``weights_only=True``. ``schedule=None``: constant learning rate.
+        ``monitor``: the metric that ``schedule.name=plateau`` follows (``trainer.monitor``)."""
         super().__init__()
         self.save_hyperparameters()
         cfg = ModelConfig.from_dict(model_config)
@@ -52,7 +73,7 @@ class SegmentationTask(L.LightningModule):
         # (base 16) on a 2-core CPU; for base 64 it was slower (benchmarks/), so it is opt-in.
         self.channels_last = channels_last
         if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.num_classes = cfg.num_classes
         self.loss_fn = create_loss(
             loss, num_classes=cfg.num_classes, ignore_index=cfg.ignore_index, class_weights=class_weights
@@ -64,9 +85,6 @@ class SegmentationTask(L.LightningModule):
             getattr(m, "require_weight_map", False) for m in self.loss_fn.modules()
         )
         self.val_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
-        self.test_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
-        self.test_scores: dict[str, torch.Tensor] | None = None
-        self.test_tta = False  # evaluate with the 8 flips/rotations averaged as probabilities
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` image -> ``(N, K, H, W)`` logits, for any H, W."""
@@ -82,9 +100,8 @@ class SegmentationTask(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss(batch)
         if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
-                "lower optim.lr or enable gradient clipping (the last good checkpoint is kept)"
+            raise NonFiniteError(
+                f"the training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}"
             )
         self.log(
             "train/loss",
@@ -109,15 +126,6 @@ class SegmentationTask(L.LightningModule):
         self._log_scores(self.val_metrics.compute(), "val")
         self.val_metrics.reset()
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        scores = dihedral_tta_probs(self, batch["image"]) if self.test_tta else self(batch["image"])
-        self.test_metrics.update(scores.argmax(1), batch["mask"])
-
-    def on_test_epoch_end(self) -> None:
-        self.test_scores = self.test_metrics.compute()
-        self._log_scores(self.test_scores, "test")
-        self.test_metrics.reset()
-
     def _log_scores(self, scores: dict[str, torch.Tensor], prefix: str) -> None:
         for key, value in scores.items():
             if value.ndim == 0:
@@ -131,10 +139,10 @@ class SegmentationTask(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        optimizer = build_optimizer(self.parameters(), hp["optim"] or {"name": "adamw", "lr": 1e-3})
-        schedule = hp["schedule"] or {"name": "none"}
+        optimizer = build_optimizer(self.parameters(), OptimConfig.model_validate(hp["optim"] or {}))
+        schedule = ScheduleConfig.model_validate(hp["schedule"] or {"name": "none"})
         total_steps = None
-        if schedule.get("by") == "time":
+        if schedule.by == "time":
             total_steps = int(self.trainer.estimated_stepping_batches)
         sched = build_scheduler(
             optimizer,
@@ -142,6 +150,7 @@ class SegmentationTask(L.LightningModule):
             int(hp["max_epochs"]),
             total_steps=total_steps,
             budget_fraction=self.budget_fraction,
+            monitor=str(hp["monitor"]),
         )
         if sched is None:
             return optimizer
@@ -155,12 +164,23 @@ class SegmentationTask(L.LightningModule):
         trainer = self._trainer
         if not budget or trainer is None:
             return 0.0
-        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # type: ignore[attr-defined]
         return 0.0 if timer is None else timer.time_elapsed("train") / float(budget)
 
     # RNG state travels with the checkpoint so that a resumed run draws the same augmentations.
     # Stored as tensors/lists so the checkpoint still loads with weights_only=True.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Parameters and buffers, not only the loss: a huge learning rate can leave the loss finite while
+        # BatchNorm's running_var becomes inf. The check runs before the file is written, so a non-finite
+        # checkpoint is never kept (EMA runs: the averaged state_dict and the raw current_model_state).
+        for name in ("state_dict", "current_model_state"):
+            bad = non_finite_entries(checkpoint.get(name) or {})
+            if bad:
+                more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+                raise NonFiniteError(
+                    f"{', '.join(bad[:3])}{more} became NaN/inf at epoch {self.current_epoch}, "
+                    f"step {self.global_step}"
+                )
         # The global NumPy RNG is what augmentation libraries draw from, so its legacy state is saved.
         np_state: Any = np.random.get_state()  # noqa: NPY002
         checkpoint["rng_state"] = {
@@ -177,19 +197,6 @@ class SegmentationTask(L.LightningModule):
         kind, keys, pos, has_gauss, cached = state["numpy"]
         np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))  # noqa: NPY002
         random.setstate(_to_tuples(state["python"]))
-
-
-def dihedral_tta_probs(net: Any, x: torch.Tensor) -> torch.Tensor:
-    """Mean softmax over the 8 flips/rotations of ``x`` (N, C, H, W), each mapped back: (N, K, H, W)."""
-    total = torch.zeros((), device=x.device)
-    for k in range(4):
-        for flip in (False, True):
-            xi = torch.rot90(x, k, (2, 3))
-            xi = xi.flip(3) if flip else xi
-            probs = net(xi).softmax(1)
-            probs = probs.flip(3) if flip else probs
-            total = total + torch.rot90(probs, -k, (2, 3))
-    return total / 8
 
 
 def _to_lists(value: Any) -> Any:

@@ -1,4 +1,9 @@
-"""Figures for a run: training curves and the lectures' Input / True mask / Predicted mask grid."""
+"""Figures for a run: training curves and the lectures' Input / True mask / Predicted mask grid.
+
+Drawn with matplotlib's object API (``Figure`` + ``FigureCanvasAgg``), never ``pyplot``: no global
+backend is chosen and no figure registry is touched, so a library call cannot change the state of the
+program that uses it (a notebook keeps its inline backend, a GUI its own).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,32 @@ import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from unetkit.constants import IGNORE_INDEX
+from unetkit.files import atomic_path
 
-def _pyplot():  # type: ignore[no-untyped-def]
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def _save(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
-    # Write to a temp name and rename: an interrupted run never leaves a truncated PNG.
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    tmp.replace(path)
-    return path
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A headless figure with its own Agg canvas (no pyplot, no global backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    # Temp name + rename: an interrupted run never leaves a truncated PNG.
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    return Path(path)
 
 
 def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[float, float]]]:
@@ -45,9 +56,9 @@ def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[float, float]]]:
 
 def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
     """Loss (train/val) and validation scores per epoch."""
-    plt = _pyplot()
     series = read_metrics_csv(metrics_csv)
-    fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = _figure((10, 3.8))
+    ax_loss, ax_score = fig.subplots(1, 2)
     for key, label in (("train/loss_epoch", "train loss"), ("val/loss", "val loss")):
         if key in series:
             xs, ys = zip(*series[key])
@@ -62,9 +73,31 @@ def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
     ax_score.legend()
     for ax in (ax_loss, ax_score):
         ax.grid(alpha=0.3)
-    path = _save(fig, Path(out_png))
-    plt.close(fig)
-    return path
+    return _save(fig, Path(out_png))
+
+
+def prediction_grid_panels(
+    images: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    preds: Sequence[np.ndarray],
+    num_classes: int,
+    ignore_index: int = IGNORE_INDEX,
+) -> list[list[np.ndarray]]:
+    """The arrays the grid shows, one row per sample: [input (H, W) gray or (H, W, 3), true mask RGB
+    (H, W, 3), predicted mask RGB (H, W, 3)]; ``ignore_index`` pixels of both masks in ``IGNORE_COLOR``."""
+    from unetkit.viz.overlay import class_palette, colorize_mask
+
+    palette = class_palette(num_classes)
+    rows = []
+    for img, target, pred in zip(images, targets, preds, strict=True):
+        rows.append(
+            [
+                img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img,
+                colorize_mask(np.asarray(target), palette, ignore_index=ignore_index),
+                colorize_mask(np.asarray(pred), palette, ignore_index=ignore_index),
+            ]
+        )
+    return rows
 
 
 def plot_prediction_grid(
@@ -74,37 +107,31 @@ def plot_prediction_grid(
     class_names: Sequence[str],
     out_png: str | Path,
     titles: Sequence[str] | None = None,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
 ) -> Path:
-    """One row per sample: Input | True mask | Predicted mask (class colours, legend below).
+    """One row per sample: Input | True mask | Predicted mask (class colours, legend below; ignored pixels
+    in ``IGNORE_COLOR``). The panels are :func:`prediction_grid_panels`.
 
     ``images`` are uint8 ``(H, W, C)``; ``targets``/``preds`` are int ``(H, W)``.
     """
-    from unetkit.viz.overlay import class_palette, colorize_mask
+    from matplotlib.patches import Rectangle
 
-    plt = _pyplot()
+    from unetkit.viz.overlay import class_palette
+
     palette = class_palette(len(class_names))
-    n = len(images)
-    fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
-    for i in range(n):
-        img = images[i]
-        img = img[..., 0] if img.shape[-1] == 1 else img
-        panels = [
-            (img, "Input"),
-            (colorize_mask(targets[i], palette, ignore_index=ignore_index), "True mask"),
-            (colorize_mask(preds[i], palette), "Predicted mask"),
-        ]
-        for j, (panel, title) in enumerate(panels):
-            axes[i, j].imshow(panel, cmap="gray" if panel.ndim == 2 else None)
+    rows = prediction_grid_panels(images, targets, preds, len(class_names), ignore_index)
+    n = len(rows)
+    fig = _figure((9, 3 * n))
+    axes = fig.subplots(n, 3, squeeze=False)
+    for i, row in enumerate(rows):
+        for j, (panel, title) in enumerate(zip(row, ("Input", "True mask", "Predicted mask"))):
+            # nearest: a mask pixel is one colour, never a blend of two classes
+            axes[i, j].imshow(panel, cmap="gray" if panel.ndim == 2 else None, interpolation="nearest")
             label = f"{title}" + (f"\n{titles[i]}" if titles and j == 0 else "")
             axes[i, j].set_title(label, fontsize=9)
             axes[i, j].axis("off")
-    handles = [
-        plt.Rectangle((0, 0), 1, 1, color=np.asarray(palette[k]) / 255.0) for k in range(len(class_names))
-    ]
+    handles = [Rectangle((0, 0), 1, 1, color=np.asarray(palette[k]) / 255.0) for k in range(len(class_names))]
     legend_rows = math.ceil(len(class_names) / 6)
     fig.tight_layout(rect=(0, 0.25 * legend_rows / n / 3, 1, 1))
     fig.legend(handles, list(class_names), loc="lower center", ncol=min(6, len(class_names)), fontsize=8)
-    path = _save(fig, Path(out_png))
-    plt.close(fig)
-    return path
+    return _save(fig, Path(out_png))

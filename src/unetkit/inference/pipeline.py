@@ -1,23 +1,23 @@
-"""Torch-free prediction pipeline shared by :class:`~unetkit.inference.predictor.Predictor` (PyTorch) and
-:class:`~unetkit.inference.ort_backend.OrtPredictor` (onnxruntime).
+"""The torch-free prediction pipeline every inference backend shares (:class:`BasePredictor`).
 
 uint8 image (H, W, C) -> normalise -> [TTA: transformed copies] -> pad/tile (:func:`tile_inference`) ->
-logits (K, H, W) -> probabilities -> class mask. Backends only supply ``_predict_batch`` (a float32 batch of
-tiles to logits) and the network's :class:`ModelGeometry`. This module must never import torch.
+logits (K, H, W) -> probabilities -> class mask. Backends (:class:`~unetkit.inference.predictor.Predictor`
+for PyTorch, :class:`~unetkit.inference.ort_backend.OrtPredictor` for onnxruntime, ...) only supply
+``_predict_batch`` (a float32 batch of tiles to logits) and the network's
+:class:`~unetkit.geometry.ModelGeometry` (``geometry_from_config(config)`` when only the saved config is
+known). This module must never import torch.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, TypedDict
 
 import numpy as np
 
 from unetkit.data.io import normalize
-from unetkit.geometry import unet_original_border, unet_original_input_size_for_output
+from unetkit.geometry import ModelGeometry, geometry_from_config, unet_original_geometry
 from unetkit.inference.tiling import (
     BLEND_MODES,
     DEFAULT_OVERLAP,
@@ -31,71 +31,17 @@ from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class ModelGeometry:
-    """What the tiler must know about a network's input/output sizes.
-
-    Attributes:
-        size_divisor: padded nets: input sides must be multiples of it (1 = any size).
-        border: unpadded nets: context pixels lost per side (output = input - 2 * border); 0 for padded nets.
-        grid: unpadded nets: tile origins must be multiples of it (the pooling period ``2 ** depth``).
-        fixed_input_size: (H, W) for nets that accept a single size (``fcn_reshape``), else None.
-        input_for_output: unpadded nets: smallest valid input side whose output side is >= n.
-    """
-
-    size_divisor: int = 1
-    border: int = 0
-    grid: int = 1
-    fixed_input_size: tuple[int, int] | None = None
-    input_for_output: Callable[[int], int] | None = None
-
-    def input_side(self, output_side: int) -> int:
-        """Smallest valid input side that yields at least ``output_side`` output pixels."""
-        if self.input_for_output is not None:
-            return int(self.input_for_output(output_side))
-        return math.ceil((output_side + 2 * self.border) / self.size_divisor) * self.size_divisor
-
-
-def unet_original_geometry(depth: int = 4) -> ModelGeometry:
-    """Geometry of the unpadded 2015 U-Net with ``depth`` poolings, computed without torch."""
-    step = 2**depth
-
-    def input_for_output(n: int) -> int:
-        # The tiler may ask for <= 0 output pixels (nothing left to cover): the smallest input serves it.
-        return unet_original_input_size_for_output(max(1, int(n)), depth)
-
-    return ModelGeometry(
-        size_divisor=step, border=unet_original_border(depth), grid=step, input_for_output=input_for_output
-    )
-
-
-def geometry_from_config(config: ModelConfig) -> ModelGeometry:
-    """Geometry for a model known only by its config (the onnxruntime path, no torch model to ask).
-
-    ``config.extra["geometry"]`` (``size_divisor``, ``border``, ``grid``, ``fixed_input_size``) wins when an
-    exporter wrote it; otherwise ``unet_original`` is computed from its depth and other architectures are
-    padded to ``2 ** depth`` (``depth`` from ``model_kwargs``, default 5): padding to a multiple of a
-    larger power of two than needed is harmless for a padded net.
-    """
-    kwargs = config.model_kwargs
-    depth = int(kwargs.get("depth", 4))
-    if config.architecture.lower() == "unet_original":
-        return unet_original_geometry(depth)
-    extra = config.extra.get("geometry") if isinstance(config.extra, dict) else None
-    if isinstance(extra, dict):
-        fixed = extra.get("fixed_input_size")
-        return ModelGeometry(
-            size_divisor=int(extra.get("size_divisor", 1)),
-            border=int(extra.get("border", 0)),
-            grid=int(extra.get("grid", 1)),
-            fixed_input_size=(int(fixed[0]), int(fixed[1])) if fixed else None,
-        )
-    fixed = kwargs.get("input_size")
-    if fixed is not None:
-        pair = (int(fixed), int(fixed)) if isinstance(fixed, int) else (int(fixed[0]), int(fixed[1]))
-        return ModelGeometry(fixed_input_size=pair)
-    return ModelGeometry(size_divisor=2 ** int(kwargs.get("depth", 5)))
+# Backends import the geometry helpers from here, next to the class they subclass.
+__all__ = [
+    "AUTO_TILE_PIXELS",
+    "AUTO_TILE_SIZE",
+    "BasePredictor",
+    "ModelGeometry",
+    "PredictOptions",
+    "geometry_from_config",
+    "mask_from_probs",
+    "unet_original_geometry",
+]
 
 
 def mask_from_probs(probs: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:

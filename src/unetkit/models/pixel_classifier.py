@@ -9,12 +9,14 @@ from unetkit.models.base import SegmentationModel
 from unetkit.models.registry import register_model
 
 
-@register_model("pixel_cnn")
-class PixelCNN(SegmentationModel):
+@register_model("pixel_classifier", deprecated_aliases=("pixel_cnn",))
+class PixelClassifier(SegmentationModel):
     """1x1 ``ConvNormAct`` layers then a 1x1 head: every pixel is classified from its own values only.
 
-    (Not the autoregressive PixelCNN of van den Oord et al.) With no spatial context it cannot tell an
-    object from background of the same colour: the point the lecture makes before adding context.
+    With no spatial context it cannot tell an object from background of the same colour: the point the
+    lecture makes before adding context. Formerly registered as ``pixel_cnn``, a name that collides with the
+    autoregressive PixelCNN of van den Oord et al.; that name still builds this model, with a
+    ``DeprecationWarning``.
 
     Args:
         hidden_channels: width of the hidden 1x1 layers.

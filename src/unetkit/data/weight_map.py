@@ -1,4 +1,4 @@
-"""The U-Net paper's pixel weight map and an on-disk cache for it.
+"""The U-Net paper's pixel weight map (a NumPy target transform) and an on-disk cache for it.
 
 Ronneberger et al., "U-Net: Convolutional Networks for Biomedical Image Segmentation", MICCAI 2015, eq. 2:
 
@@ -14,6 +14,7 @@ built from ``scipy.ndimage.label`` and ``scipy.ndimage.distance_transform_edt``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -21,8 +22,8 @@ import logging
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,8 +31,9 @@ import numpy as np
 from scipy import ndimage
 
 from unetkit.constants import IGNORE_INDEX
+from unetkit.files import atomic_write
 
-__all__ = ["WeightMapCache", "class_balance_weights", "unet_weight_map"]
+__all__ = ["WeightMapCache", "WeightMapConfig", "class_balance_weights", "unet_weight_map"]
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +190,8 @@ class WeightMapCache:
     """Compute :func:`unet_weight_map` once per mask and keep it as a ``.npy`` file.
 
     The file name is ``<key>-<hash>.npy`` where the hash covers the mask bytes, shape and dtype and the
-    weight-map parameters, so a changed mask or parameter never returns a stale map. Files are written to a
-    temporary name and ``os.replace``-d into place, so concurrent DataLoader workers never read half a file.
+    weight-map parameters, so a changed mask or parameter never returns a stale map. Files are written
+    atomically (:func:`unetkit.files.atomic_write`), so concurrent DataLoader workers never read half a file.
 
     Example:
         >>> cache = WeightMapCache("/tmp/wmaps", w0=10.0, sigma=5.0)  # doctest: +SKIP
@@ -224,16 +226,33 @@ class WeightMapCache:
             except (OSError, ValueError) as err:  # truncated/corrupt file: recompute below
                 logger.warning("Recomputing unreadable weight-map cache file %s: %s", path, err)
         weight = unet_weight_map(mask, **self.params)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".npy.tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, weight)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda handle: np.save(handle, weight))
         return weight
+
+
+@dataclass(frozen=True)
+class WeightMapConfig:
+    """The ``data.weight_map`` config section: :func:`unet_weight_map` parameters and where maps are cached.
+
+    ``cache_dir`` None: no cache for :class:`~unetkit.data.folder.FolderDataset`; the training data module
+    replaces it with ``<cache root>/weight_maps/<dataset>`` (see :func:`unetkit.data.datasets.cache_root`).
+    """
+
+    w0: float = 10.0
+    sigma: float = 5.0
+    class_weights: Literal["balanced"] | dict[int, float] | None = "balanced"
+    foreground_classes: tuple[int, ...] | None = None
+    from_instances: bool = False
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here too, so the training config refuses bad values before a run starts.
+        if not (self.sigma > 0 and self.w0 >= 0):
+            raise ValueError(f"weight map needs sigma > 0 and w0 >= 0, got sigma={self.sigma}, w0={self.w0}.")
+
+    def map_params(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`unet_weight_map` (every field except ``cache_dir``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "cache_dir"}
 
 
 def _jsonable(value: Any) -> Any:

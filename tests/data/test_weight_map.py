@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from unetkit.losses import weight_map as wm
-from unetkit.losses.weight_map import WeightMapCache, unet_weight_map
+from unetkit.data import weight_map as wm
+from unetkit.data.weight_map import WeightMapCache, unet_weight_map
 
 
 def _two_squares() -> np.ndarray:

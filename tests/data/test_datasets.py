@@ -1,4 +1,4 @@
-"""Tests for unetkit.data.presets: real ISBI/CamVid specs, Oxford Pet reader on a built layout, errors."""
+"""The dataset registry: a contract over every builder, real ISBI/CamVid specs, Oxford Pet, errors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
+from unetkit.data.datasets import get_dataset_spec, list_datasets, register_dataset
+from unetkit.data.datasets.oxford_pet import _safe_members
 from unetkit.data.folder import FolderDataset, compute_mean_std, validate
-from unetkit.data.presets import _safe_members, get_dataset_spec
 
 
 @pytest.mark.realdata
@@ -161,7 +162,6 @@ def test_folder_preset_palette_and_remap_from_plain_options(tmp_path: Path) -> N
     from PIL import Image
 
     from unetkit.data.io import read_mask
-    from unetkit.data.presets import get_dataset_spec
 
     for sub in ("images", "masks"):
         (tmp_path / sub).mkdir()
@@ -183,3 +183,93 @@ def test_folder_preset_palette_and_remap_from_plain_options(tmp_path: Path) -> N
         mapping={1: 1, 2: 0, 3: 255}, split_lists={"train": ["a"]},
     )  # fmt: skip
     assert read_mask(tmp_path / "masks" / "a.png", spec.encoding).tolist() == [[1, 0], [255, 0]]
+
+
+# ------------------------------------------------------------------------------ contract over the registry
+
+
+def _png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def _isbi_layout(root: Path) -> tuple[Path, dict]:
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        _png(root / "images" / f"{i:02d}.png", rng.integers(0, 255, (16, 16), dtype=np.uint8))
+        _png(root / "masks" / f"{i:02d}.png", np.where(rng.random((16, 16)) > 0.2, 255, 0).astype(np.uint8))
+    return root, {}
+
+
+def _camvid_layout(root: Path) -> tuple[Path, dict]:
+    rng = np.random.default_rng(1)
+    stems = [f"f{i}" for i in range(6)]
+    for stem in stems:
+        _png(root / "images" / f"{stem}.png", rng.integers(0, 255, (12, 16, 3), dtype=np.uint8))
+        _png(root / "masks" / f"{stem}.png", rng.integers(0, 12, (12, 16), dtype=np.uint8))  # 11 = void
+    for split, part in (("train", stems[:4]), ("val", stems[4:5]), ("test", stems[5:])):
+        (root / f"{split}.txt").write_text("\n".join(part) + "\n")
+    return root, {}
+
+
+def _folder_layout(root: Path) -> tuple[Path, dict]:
+    rng = np.random.default_rng(2)
+    for i in range(8):
+        _png(root / "images" / f"{i}.png", rng.integers(0, 255, (10, 14), dtype=np.uint8))
+        _png(root / "masks" / f"{i}.png", rng.integers(0, 3, (10, 14), dtype=np.uint8))
+    return root, {"num_classes": 3, "in_channels": 1}
+
+
+LAYOUTS = {
+    "synthetic": lambda root: (root, {"num_images": 6, "size": 16}),
+    "isbi2012": _isbi_layout,
+    "camvid": _camvid_layout,
+    "oxford_pet": lambda root: (_oxford_layout(root), {}),
+    "folder": _folder_layout,
+}
+
+
+@pytest.mark.parametrize("name", list_datasets())
+def test_every_registered_dataset_builds_from_a_small_layout(name: str, tmp_path: Path) -> None:
+    """Contract: each builder gives a valid spec whose splits read as a FolderDataset (a new dataset adds a
+    layout to LAYOUTS)."""
+    assert name in LAYOUTS, f"add a small layout for dataset {name!r} to LAYOUTS"
+    root, options = LAYOUTS[name](tmp_path / name)
+    spec = get_dataset_spec(name, root=root, **options)
+    assert spec.name == name and len(spec.class_names) == spec.num_classes
+    assert len(spec.mean) == len(spec.std) == spec.in_channels
+    assert all(spec.splits.get(split) for split in ("train", "val", "test")), spec.splits
+    seen = [stem for stems in spec.splits.values() for stem in stems]
+    assert len(seen) == len(set(seen)), "splits must be disjoint"
+    for split in ("train", "val", "test"):
+        ds = FolderDataset(
+            spec.pairs(split), spec.encoding, spec.in_channels, spec.mean, spec.std,
+            convert_channels=spec.convert_channels,
+        )  # fmt: skip
+        validate(ds)
+        item = ds[0]
+        assert item["image"].shape[0] == spec.in_channels and item["image"].shape[1:] == item["mask"].shape
+        values = set(item["mask"].unique().tolist()) - {IGNORE_INDEX}
+        assert values <= set(range(spec.num_classes))
+
+
+def test_register_dataset_adds_a_name_with_its_own_options(tmp_path: Path) -> None:
+    from unetkit.data.datasets import registry
+    from unetkit.data.datasets.synthetic import build_synthetic
+
+    @register_dataset("test_tiny")
+    def build_tiny(root: Path | None, *, num_images: int = 6) -> registry.DatasetSpec:
+        return build_synthetic(root, num_images=num_images, size=16)
+
+    try:
+        assert "test_tiny" in list_datasets()
+        spec = get_dataset_spec("test_tiny", root=tmp_path / "t", num_images=5)
+        assert sum(len(v) for v in spec.splits.values()) == 5
+        with pytest.raises(
+            ValueError, match=r"unknown option\(s\) \['num_image'\].*Did you mean 'num_images'"
+        ):
+            get_dataset_spec("test_tiny", root=tmp_path / "t", num_image=5)
+        with pytest.raises(TypeError, match=r"builder\(root, \*, option=default"):
+            register_dataset("test_bad")(lambda root, size: None)
+    finally:
+        registry._REGISTRY.pop("test_tiny", None)

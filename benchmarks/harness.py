@@ -1,0 +1,235 @@
+"""The shared harness of the benchmarks: machine description, interleaved timing, FLOP counting, RSS
+sampling and writing results (JSON + Markdown, atomically).
+
+Every benchmark script records :func:`machine_info` with its results, so that a number in the docs can be
+traced to the CPU (model and flags), the torch build and the load of the machine that produced it::
+
+    import harness  # benchmarks/ is on sys.path when a script in it runs
+
+    info = harness.machine_info(shared_machine="shared with 4 other jobs")
+    times = harness.time_interleaved({"a": step_a, "b": step_b}, rounds=5)
+    harness.write_results(out, "name", {"machine": info, "seconds": times}, markdown)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from unetkit.files import atomic_write_text
+
+__all__ = [
+    "PeakRss",
+    "count_flops",
+    "cpu_description",
+    "machine_info",
+    "matmul_gflops",
+    "median",
+    "python_name",
+    "rss_bytes",
+    "time_interleaved",
+    "write_results",
+]
+
+
+# ------------------------------------------------------------------------------------- machine description
+def _cpuinfo_field(name: str) -> str | None:
+    """The first ``name : value`` line of /proc/cpuinfo (Linux), or None."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() == name:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_description() -> str:
+    """``"<cores> CPUs (<model>)"``: the one-line form the Markdown reports print."""
+    model = _cpuinfo_field("model name") or platform.processor() or "unknown CPU"
+    return f"{os.cpu_count()} CPUs ({model})"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_gflops(device: torch.device | str = "cpu", n: int = 2048, repeats: int = 7) -> float:
+    """Median fp32 ``torch.mm`` GFLOP/s for (n x n) @ (n x n): this machine's practical fp32 peak."""
+    device = torch.device(device)
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    torch.mm(a, b)  # warm-up: first call allocates and picks the kernel
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def machine_info(
+    shared_machine: str | None = None, device: torch.device | str = "cpu", mm_size: int = 1024
+) -> dict[str, Any]:
+    """What produced a result: CPU model and flags, torch CPU capability and versions, threads, cores, a
+    quick ``torch.mm`` GFLOP/s probe (``mm_size`` square; 0 skips it), the date (UTC) and ``shared_machine``:
+    the caller's note on the load (e.g. "shared with 4 other jobs"; None = not stated, "" = idle)."""
+    flags = _cpuinfo_field("flags") or _cpuinfo_field("Features") or ""  # x86 / ARM
+    device = torch.device(device)
+    info: dict[str, Any] = {
+        "cpu_model": _cpuinfo_field("model name") or platform.processor() or "unknown CPU",
+        "cpu_flags": flags.split(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_count": os.cpu_count(),
+        "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "device": str(device),
+        "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "shared_machine": shared_machine,
+    }
+    if device.type == "cuda" and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(device)
+    info["matmul_gflops"] = round(matmul_gflops(device, n=mm_size, repeats=5), 1) if mm_size > 0 else None
+    return info
+
+
+def python_name() -> str:
+    """The interpreter as typed in the repository root (``.venv/bin/python``) or ``python3``."""
+    exe = Path(sys.executable)
+    try:
+        return exe.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return "python3"
+
+
+def command_line() -> str:
+    """This process's command line as it would be typed in the repository root (shell-quoted)."""
+    return shlex.join([python_name(), *sys.argv])
+
+
+# ------------------------------------------------------------------------------------------------ timing
+def median(xs: Sequence[float]) -> float:
+    """Median of ``xs`` (NaN when empty, so a failed candidate does not stop a report)."""
+    return float(statistics.median(xs)) if len(xs) else float("nan")
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Seconds per call of every function, measured in one process: ``warmup`` untimed calls each, then
+    ``rounds`` rounds in which every function runs once, in turn (round-robin), so that drift in the
+    machine's load or clock hits all candidates alike. Returns name -> ``rounds`` timings."""
+    if rounds < 1 or warmup < 0:
+        raise ValueError(f"time_interleaved: rounds must be >= 1 and warmup >= 0, got {rounds}, {warmup}")
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+# ------------------------------------------------------------------------------------------------- FLOPs
+def count_flops(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    train: bool = False,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    device: torch.device | str | None = None,
+) -> float:
+    """FLOPs (2 per multiply-add, as ``torch.utils.flop_counter`` counts convolutions and matmuls) of one
+    forward pass on a zero input of ``input_shape`` (N, C, H, W), or of forward + backward when ``train``.
+    ``forward`` replaces ``model(x)`` (e.g. a pass that pads to the model's size divisor)."""
+    if device is None:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+    x = torch.zeros(*input_shape, device=device)
+    run = forward if forward is not None else model
+    counter = FlopCounterMode(display=False)
+    was_training = model.training
+    model.train(train)
+    try:
+        with counter:
+            if train:
+                run(x).float().sum().backward()
+            else:
+                with torch.no_grad():
+                    run(x)
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    return float(counter.get_total_flops())
+
+
+# -------------------------------------------------------------------------------------------------- memory
+def rss_bytes() -> int:
+    """This process's resident set size now (Linux /proc)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRss:
+    """Samples this process's RSS every ``interval`` s in a thread; ``peak`` is the largest value seen."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.interval = interval
+        self.peak = 0
+        self.start_rss = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PeakRss:
+        self.start_rss = rss_bytes()
+        self.peak = self.start_rss
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+
+# ------------------------------------------------------------------------------------------------ writing
+def write_results(out_dir: str | Path, name: str, payload: dict[str, Any], markdown: str) -> None:
+    """Write ``out_dir/name.json`` (``payload``, indented) and ``out_dir/name.md``, each atomically: a
+    crashed run never leaves a half-written result that the docs could cite."""
+    out = Path(out_dir)
+    atomic_write_text(out / f"{name}.json", json.dumps(payload, indent=2, default=str) + "\n")
+    atomic_write_text(out / f"{name}.md", markdown if markdown.endswith("\n") else markdown + "\n")

@@ -1,0 +1,127 @@
+"""``unetkit benchmark MODEL [--size 512] [--batch 4]``: which backend is fastest for this model on this CPU.
+
+Times every available backend and precision (eager PyTorch, onnxruntime, OpenVINO fp32/bf16, the INT8
+variants of ``unetkit export --precision int8``) in one process, interleaved, median of rounds; checks each
+against eager (max logit difference; with a validation set also the metric drop) and recommends the fastest
+one that passes. Without an export folder, fp32 ONNX + OpenVINO exports are made in a temporary folder.
+The library part is :mod:`unetkit.inference.bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``benchmark`` subcommand."""
+    p = sub.add_parser(
+        "benchmark",
+        help="time every inference backend/precision of a model on this machine and recommend one",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", type=Path, metavar="MODEL", help="run folder, model folder or .ckpt")
+    p.add_argument("--size", type=int, default=512, help="input side in pixels (default 512)")
+    p.add_argument("--batch", type=int, default=4, help="images per forward pass (default 4)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds (default 5)")
+    p.add_argument(
+        "--export", type=Path, default=None, metavar="DIR", help="export folder (default MODEL/export)"
+    )
+    p.add_argument("--atol", type=float, default=1e-4, help="max logit diff of fp32 backends (default 1e-4)")
+    p.add_argument("--val", action="store_true", help="also score each backend on the run's validation split")
+    p.add_argument("--val-images", type=Path, default=None, metavar="DIR", help="validation images")
+    p.add_argument("--val-masks", type=Path, default=None, metavar="DIR", help="validation masks")
+    p.add_argument("--mask-encoding", choices=("index", "binary"), default="index", help="of --val-masks")
+    p.add_argument("--isbi", action="store_true", help="ISBI-style binary masks (metric: pixel error)")
+    p.add_argument("--gate-metric", choices=("miou", "mean_dice", "pixel_error"), default=None)
+    p.add_argument("--tolerance", type=float, default=None, help="largest allowed metric drop vs eager")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the rows as JSON")
+    p.set_defaults(func=run)
+
+
+def _validation(args: argparse.Namespace, num_classes: int) -> Any:
+    from unetkit.export.quantize import find_run_dir, validation_from_dirs, validation_from_run
+
+    if (args.val_images is None) != (args.val_masks is None):
+        raise ValueError("pass both --val-images and --val-masks.")
+    if args.val_images is not None:
+        return validation_from_dirs(
+            args.val_images, args.val_masks, max(num_classes, 2), args.mask_encoding, args.isbi
+        )
+    if args.val:
+        run_dir = find_run_dir(args.model)
+        if run_dir is None:
+            raise ValueError(f"--val needs a run folder with config.yaml; {args.model} is not in one.")
+        return validation_from_run(run_dir)
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Benchmark, print the table and the recommendation; 0 on success."""
+    from unetkit.export.quantize import DEFAULT_TOLERANCE
+    from unetkit.inference import bench
+    from unetkit.inference.variants import cpu_info, find_export_dir
+    from unetkit.options import check_positive_int
+
+    check_positive_int(args.size, "--size")
+    check_positive_int(args.batch, "--batch")
+    check_positive_int(args.rounds, "--rounds")
+    with tempfile.TemporaryDirectory(prefix="unetkit-benchmark-") as scratch:
+        export_dir = args.export if args.export is not None else find_export_dir(args.model)
+        if export_dir is None:
+            from unetkit.export.openvino import export_openvino
+            from unetkit.io.model_io import load_model
+
+            logger.info(
+                "no export of %s found: exporting fp32 ONNX + OpenVINO to a temporary folder", args.model
+            )
+            model, config = load_model(args.model)
+            export_dir = Path(scratch)
+            export_openvino(model, config, export_dir)
+        built, skipped = bench.build_predictors(bench.list_candidates(args.model, Path(export_dir)))
+        if not built:
+            raise ValueError(f"no backend could load {args.model}: {skipped}")
+        first = next(iter(built.values()))[1]
+        val = _validation(args, first.config.num_classes)
+        metrics, tolerance = None, None
+        if val is not None:
+            metric = args.gate_metric or val.default_metric
+            tolerance = DEFAULT_TOLERANCE[metric] if args.tolerance is None else args.tolerance
+            metrics = bench.validation_deltas(built, val, metric)
+        x = bench.bench_input(first, args.size, args.batch)
+        rows = bench.measure(
+            built, x, rounds=args.rounds, atol=args.atol, metrics=metrics, tolerance=tolerance
+        )
+    cpu = cpu_info()
+    shape = tuple(x.shape)
+    print(f"{args.model}: input {shape}: median of {args.rounds} interleaved rounds, {cpu['cpu_model']}")
+    print(bench.format_table(rows))
+    for name, why in skipped.items():
+        print(f"not available: {name} ({why})")
+    best = bench.recommend(rows)
+    if best is None:
+        print("recommendation: none passes the checks")
+    else:
+        ratio = f", {best.ratio_to_eager:.2f}x eager" if best.ratio_to_eager is not None else ""
+        print(f"recommendation: --backend {best.backend} ({best.precision}{ratio})")
+    if args.json is not None:
+        from unetkit.files import atomic_write_text
+
+        payload = {
+            "model": str(args.model),
+            "input_shape": list(x.shape),
+            "rounds": args.rounds,
+            "cpu": cpu,
+            "rows": [row.to_dict() for row in rows],
+            "skipped": skipped,
+            "recommended": best.name if best else None,
+        }
+        atomic_write_text(args.json, json.dumps(payload, indent=2) + "\n")
+    return 0

@@ -1,0 +1,36 @@
+"""One-line ``error:`` messages for the console: what went wrong, with which path, and the fix.
+
+Raw ``OSError`` texts ("[Errno 20] Not a directory: 'x'") name neither the fix nor, sometimes, the path the
+user typed; every command's errors pass through :func:`format_error` before they are printed.
+"""
+
+from __future__ import annotations
+
+import errno
+
+# errno -> (what happened, the fix); the path is put in front.
+_OS_ERRORS: dict[int, tuple[str, str]] = {
+    errno.ENOENT: ("does not exist", "check the path"),
+    errno.ENOTDIR: ("is not a folder (a part of the path is a file)", "check the path"),
+    errno.EISDIR: ("is a folder, a file was expected", "name a file"),
+    errno.EACCES: ("permission denied", "choose a path you can read/write, or fix its permissions"),
+    errno.EPERM: ("operation not permitted", "choose a path you can read/write, or fix its permissions"),
+    errno.ENOSPC: ("no space left on the device", "free some space or write the output elsewhere"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or write the output elsewhere"),
+    errno.EROFS: ("is on a read-only file system", "write the output elsewhere"),
+    errno.ELOOP: ("is a symlink loop", "fix or remove the link"),
+    errno.ENAMETOOLONG: ("name is too long", "use a shorter path"),
+    errno.EEXIST: ("already exists", "remove it or choose another path"),
+}
+
+
+def format_error(exc: BaseException) -> str:
+    """The one-line message printed after ``error:`` for ``exc``."""
+    if isinstance(exc, OSError) and exc.errno in _OS_ERRORS and (exc.filename or exc.filename2):
+        what, fix = _OS_ERRORS[exc.errno]
+        path = exc.filename if exc.filename is not None else exc.filename2
+        return f"{path}: {what}; {fix}."
+    text = str(exc)
+    if isinstance(exc, KeyError):  # str(KeyError('x')) is "'x'": say what it is
+        text = f"missing key {text}"
+    return " ".join(text.split()) or type(exc).__name__

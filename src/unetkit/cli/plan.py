@@ -1,0 +1,211 @@
+"""``unetkit plan DIR [--time 20m] [--device cpu|cuda] [--out plan.yaml]``: discover, measure, plan.
+
+Prints what was discovered in the folder, the fingerprint of its training split, the measured speed of the
+candidate U-Nets and the plan with a reason per value; writes ``plan.yaml`` (a config for ``unetkit fit
+--config``, every key still overridable) and ``dataset.json`` (the discovery) next to it. Nothing is written
+when any step fails. The CLI owns the process: ``--threads`` sets torch's thread count here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from unetkit.files import atomic_write_text
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan", help="plan training for a dataset folder: discover, fingerprint, measure, plan"
+    )
+    p.add_argument(
+        "root", type=Path, metavar="DIR", help="dataset folder with images/ and masks/ (or labels/)"
+    )
+    p.add_argument(
+        "--time", dest="budget", help="training time budget: 20m, 1h, 90s, 1h30m (default: picked)"
+    )
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device to measure and plan for")
+    p.add_argument("--out", type=Path, default=Path("plan.yaml"), help="plan file (default plan.yaml)")
+    p.add_argument(
+        "--dataset-out", type=Path, help="discovery + fingerprint JSON (default: dataset.json beside --out)"
+    )
+    p.add_argument(
+        "--mask-kind", choices=("binary", "index", "palette", "instances", "remap"), help="mask encoding"
+    )
+    p.add_argument(
+        "--void", type=int, action="append", metavar="VALUE", help="stored mask value to ignore (repeatable)"
+    )
+    p.add_argument(
+        "--split",
+        metavar="SPEC",
+        help="split ranges over the sorted names, e.g. train=0:20,val=20:24,test=24:30",
+    )
+    p.add_argument("--unmatched", choices=("error", "skip"), default="error", help="files without a partner")
+    p.add_argument("--threads", type=int, help="torch threads to measure (and train) with")
+    p.add_argument(
+        "--precision", choices=("32-true", "bf16-mixed", "16-mixed"), default="32-true",
+        help="training precision (default fp32; reduced precision only with validation evidence)",
+    )  # fmt: skip
+    p.add_argument("--measure-limit", type=float, default=30.0, help="seconds spent timing candidates")
+    p.set_defaults(func=run_plan)
+
+
+def parse_split(spec: str) -> dict[str, tuple[int, int]]:
+    """``"train=0:20,val=20:24"`` -> ``{"train": (0, 20), "val": (20, 24)}``."""
+    out: dict[str, tuple[int, int]] = {}
+    for part in spec.split(","):
+        name, _, rng = part.partition("=")
+        start, _, stop = rng.partition(":")
+        if not (name.strip() and start.strip().isdigit() and stop.strip().isdigit()):
+            raise ValueError(f"--split part {part!r} must look like train=0:20 (name=start:stop)")
+        out[name.strip()] = (int(start), int(stop))
+    return out
+
+
+def _fmt_classes(fp: Any) -> list[str]:
+    lines = ["  class                pixels  images  objects  extent med/p10/p90  area med  stuff"]
+    for c in fp.classes:
+        lines.append(
+            f"  {c.index:>2} {c.name[:16]:<16} {c.pixel_fraction:7.2%} {c.image_fraction:7.0%} {c.objects:8d}"
+            f"  {c.extent_median:5.0f}/{c.extent_p10:4.0f}/{c.extent_p90:5.0f}  {c.area_median:8.0f}  "
+            f"{'yes' if c.stuff else ''}"
+        )
+    return lines
+
+
+def _pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
+    """Time one step of ``probe`` with torch's default thread count and with 1; keep the faster (set here:
+    the CLI owns the process). On a busy machine oversubscribed OpenMP threads can be several times slower."""
+    import torch
+
+    from unetkit.planning import measure_candidates
+
+    timings: dict[int, float] = {}
+    for n in dict.fromkeys((torch.get_num_threads(), 1)):
+        torch.set_num_threads(n)
+        m = measure_candidates([probe], in_channels, num_classes, "cpu", steps=1, warmup=1, bf16=False)
+        timings[n] = m.step_seconds[probe.label]
+    best = min(timings, key=lambda n: timings[n])
+    torch.set_num_threads(best)
+    measured = ", ".join(f"{n} thread(s) {t:.3f}s/step" for n, t in timings.items())
+    return f"{best}: the faster thread count for this machine now ({measured}, base {probe.base_channels})"
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    import torch
+
+    from unetkit.planning import discover, fingerprint, make_plan, measure_candidates, parse_duration
+    from unetkit.planning.plan import (
+        MIN_STEPS,
+        augmentation,
+        candidates,
+        choose_geometry,
+        data_probe,
+        default_budget,
+    )
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    budget = parse_duration(args.budget) if args.budget is not None else None
+    started = time.perf_counter()
+    layout = discover(
+        args.root,
+        mask_kind=args.mask_kind,
+        void=args.void,
+        splits=parse_split(args.split) if args.split else None,
+        unmatched=args.unmatched,
+    )
+    t_discover = time.perf_counter() - started
+    fp = fingerprint(layout)
+    geo = choose_geometry(fp, args.device)
+    aug, _ = augmentation(fp)
+    cands = candidates(geo, args.device)
+    thread_note = ""
+    probe_started = time.perf_counter()
+    if args.threads is None and args.device == "cpu" and torch.get_num_threads() > 1:
+        thread_note = _pick_threads(cands[0], layout.channels, layout.mask.num_classes)
+    t_threads = time.perf_counter() - probe_started
+    machine = measure_candidates(
+        cands,
+        layout.channels,
+        layout.mask.num_classes,
+        args.device,
+        time_limit_s=max(1.0, args.measure_limit - (time.perf_counter() - probe_started)),
+        stop_above_s=budget / MIN_STEPS if budget else None,
+        data_probe=lambda: data_probe(layout, geo.crop, aug),
+    )
+    budget_note = ""
+    if budget is None:
+        budget, budget_note = default_budget(machine, args.precision)
+    plan = make_plan(fp, budget, args.device, machine, layout=layout, precision=args.precision, geometry=geo)
+    if budget_note:
+        plan.reasons["trainer.max_time_minutes"] = budget_note
+    if thread_note:
+        plan.reasons["trainer.num_threads"] = thread_note
+    elapsed = time.perf_counter() - started
+    plan.summary["plan_seconds"] = {
+        "discover": round(t_discover, 2),
+        "fingerprint": fp.seconds,
+        "threads": round(t_threads, 2),
+        "measure": machine.measure_seconds,
+        "total": round(elapsed, 2),
+    }
+    m = layout.mask
+    lines = [
+        f"dataset {layout.root}: {len(layout.samples)} pairs, {layout.channels} channel(s); splits "
+        f"({layout.split_source}): " + ", ".join(f"{k} {len(v)}" for k, v in layout.splits.items()),
+        f"masks: {m.kind}, {m.num_classes} classes ({', '.join(m.class_names[:12])}), values seen "
+        f"{list(m.values)[:12]} in {m.sampled} masks"
+        + (f", void {list(m.ignore_values)}" if m.ignore_values else ""),
+        *[f"note: {n}" for n in layout.notes],
+        f"fingerprint ({fp.sampled_images} training images, {fp.seconds:.1f}s): median size "
+        f"{fp.size_median[0]}x{fp.size_median[1]} (min {fp.size_min[0]}x{fp.size_min[1]}, "
+        f"max {fp.size_max[0]}x{fp.size_max[1]}, "
+        f"{fp.distinct_sizes} distinct), intensity mean {fp.intensity['mean']} std {fp.intensity['std']}",
+        f"normalisation: {fp.normalization_reason}",
+        *_fmt_classes(fp),
+        f"machine: {machine.description}, {machine.threads} thread(s), flags {' '.join(machine.cpu_flags)}; "
+        f"data {machine.data_seconds_per_sample:.3f}s/sample",
+        "candidates (measured steps):",
+        *[
+            f"  {r['candidate']:<36} {r['step_seconds']:.3f}s/step -> {r['steps_in_budget']} steps, "
+            f"{r['epochs_in_budget']} epochs"
+            for r in plan.table
+        ],
+        *[f"  {k}: {v:.3f}s/step" for k, v in machine.step_seconds.items() if not k.endswith("32-true")],
+        *[f"  {n}" for n in machine.notes],
+        f"plan ({budget / 60:.1f} min on {args.device}; planned in {elapsed:.1f}s):",
+        *[f"  {k}: {v}" for k, v in plan.reasons.items()],
+        *[f"  NOT EXPRESSIBLE in the config yet: {u}" for u in plan.unsupported],
+    ]
+    out = Path(args.out)
+    dataset_out = Path(args.dataset_out) if args.dataset_out else out.with_name("dataset.json")
+    timing = plan.summary["plan_seconds"]
+    header = [
+        f"unetkit plan {args.root} --time {budget / 60:g}m --device {args.device}: planned in {elapsed:.1f}s",
+        f"machine: {machine.description}, {machine.threads} thread(s); every key can be overridden on the "
+        "fit command line (key.sub=value)",
+        f"seconds: discover {timing['discover']}, fingerprint {timing['fingerprint']}, thread probe "
+        f"{timing['threads']}, measure "
+        f"{timing['measure']}, total {timing['total']} (imports excluded)",
+        "measured training steps (forward, CE + Dice, backward, AdamW on random data) and the budget:",
+        *[
+            f"  {r['candidate']}: {r['step_seconds']:.3f}s/step -> {r['steps_in_budget']} steps, "
+            f"{r['epochs_in_budget']} epochs"
+            for r in plan.table
+        ],
+        *[f"  {k}: {v:.3f}s/step" for k, v in machine.step_seconds.items() if not k.endswith("32-true")],
+        *[f"  {n}" for n in machine.notes],
+        f"data loading + augmentation: {machine.data_seconds_per_sample:.3f}s/sample",
+    ]
+    dataset = layout.to_dict() | {"fingerprint": fp.to_dict()}
+    atomic_write_text(dataset_out, json.dumps(dataset, indent=1) + "\n")
+    atomic_write_text(out, plan.to_yaml(header))
+    lines.append(f"wrote {out} and {dataset_out}")
+    print("\n".join(lines))
+    return 0

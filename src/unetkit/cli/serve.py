@@ -1,0 +1,141 @@
+"""``unetkit serve MODEL``: a web page and HTTP API for a trained model (``pip install unetkit[serve]``).
+
+Open the printed address in a browser: drop images, see input / overlay / mask with an opacity slider, the
+class areas and the instance count, and download the results. The HTTP API and its OpenAPI schema are at
+``/docs``. MODEL is anything ``unetkit predict`` accepts.
+
+Binds to 127.0.0.1 unless ``--host`` says otherwise. With ``--token`` (or the UNETKIT_SERVE_TOKEN environment
+variable) every ``/api`` route needs ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ENV = "UNETKIT_SERVE_TOKEN"  # also named by unetkit.serve.app (kept here: no FastAPI import for --help)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` subcommand."""
+    p = sub.add_parser(
+        "serve",
+        help="web page + HTTP API for a trained model (drop images, see masks and class areas)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from unetkit.inference.backends import list_backends
+
+    p.add_argument("model", type=Path, metavar="MODEL", help="run folder, .ckpt, or model folder")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 = any free port)")
+    p.add_argument(
+        "--backend", choices=list_backends(), default="torch", help="inference engine (default torch)"
+    )
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 or auto (default cpu)")
+    p.add_argument(
+        "--workers", type=int, default=None,
+        help="images segmented at once (default 2 on a multi-core CPU, each with half the cores: "
+        "benchmarks/results/serve/load.md measured more requests/s and a lower p95 than 1 x all cores)",
+    )  # fmt: skip
+    p.add_argument(
+        "--pool", choices=("thread", "process"), default="thread",
+        help="run inference in threads (default: one model in memory) or worker processes (a crash or "
+        "memory kill loses one request, not the server)",
+    )  # fmt: skip
+    p.add_argument(
+        "--threads", type=int, default=None, metavar="N",
+        help="torch threads per worker (default: the CPU count divided by --workers)",
+    )  # fmt: skip
+    p.add_argument("--queue", type=int, default=16, help="requests waiting beyond --workers (more get 503)")
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds per request before 504 (default 120)"
+    )
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest image file in MiB (default 50)")
+    p.add_argument(
+        "--max-pixels", type=int, default=4096 * 4096, help="largest width x height (default 4096 x 4096)"
+    )
+    p.add_argument("--keep", type=int, default=256, help="results kept at most (default 256)")
+    p.add_argument(
+        "--keep-mb", type=float, default=1024.0, help="disk for kept results in MiB (default 1024)"
+    )
+    p.add_argument(
+        "--ttl", type=float, default=3600.0, help="seconds a result stays available (default 3600)"
+    )
+    p.add_argument(
+        "--token", default=None,
+        help=f"require 'Authorization: Bearer TOKEN' on /api routes (default: ${TOKEN_ENV} if set)",
+    )  # fmt: skip
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the app (loads the model: a bad MODEL fails before binding) and serve it with uvicorn."""
+    try:
+        import uvicorn
+
+        from unetkit.serve.app import create_app
+        from unetkit.serve.limits import MIB, ServeLimits
+    except ImportError as exc:
+        raise ValueError(
+            f"unetkit serve needs the 'serve' extra ({exc.name} is missing): pip install 'unetkit[serve]'"
+        ) from exc
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be in 0..65535, got {args.port}.")
+    if args.workers is None:
+        args.workers = 2 if (os.cpu_count() or 1) >= 2 else 1
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}.")
+    if args.queue < 0:
+        raise ValueError(f"--queue must be >= 0, got {args.queue}.")
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}.")
+    if args.pool == "thread" and args.backend == "torch":
+        import torch
+
+        # The CLI owns this process: torch's intra-op pool is shared by the worker threads, and
+        # workers x threads above the core count makes OpenMP threads wait on each other.
+        torch.set_num_threads(threads)
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    limits = ServeLimits(
+        max_upload_bytes=int(args.max_upload_mb * MIB),
+        max_pixels=args.max_pixels,
+        queue_size=args.queue,
+        timeout_s=args.timeout,
+        store_items=args.keep,
+        store_bytes=int(args.keep_mb * MIB),
+        store_ttl_s=args.ttl,
+    )
+    backend_options = {"device": args.device} if args.backend == "torch" else {}
+    app = create_app(
+        args.model,
+        backend=args.backend,
+        workers=args.workers,
+        pool=args.pool,
+        limits=limits,
+        token=token,
+        threads_per_worker=threads,
+        backend_options=backend_options,
+    )
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning(
+            "serving on %s: other machines can reach it%s",
+            args.host,
+            "" if token else " and no --token is set",
+        )
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    server = uvicorn.Server(config)
+    server.run()
+    return 0

@@ -1,0 +1,133 @@
+"""Evaluate a predictor on a dataset split: the one evaluation path of unetkit.
+
+``unetkit fit`` (its final evaluation), ``unetkit test``/``validate`` and the benchmarks call
+:func:`evaluate_split`; it predicts every (image, mask) pair with the same predictor as ``unetkit predict``
+(:func:`unetkit.inference.backends.load_predictor`: tiling, TTA, any image size, torch or onnxruntime) and
+scores with :func:`unetkit.metrics.score_predictions`, so a model gets one test number whichever command
+asks for it. Config-free and torch-free (the torch backend imports torch, this module does not).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unetkit.constants import IGNORE_INDEX
+from unetkit.data.io import MaskEncoding, read_image, read_mask
+from unetkit.files import atomic_write_text
+from unetkit.metrics.report import format_metrics_table, scores_to_flat_dict
+from unetkit.metrics.scoring import ScoreAccumulator
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["evaluate_split", "figure_indices", "write_metrics_files"]
+
+PairLike = tuple[str | Path, str | Path]
+
+
+def figure_indices(count: int, samples: int) -> list[int]:
+    """Indices of ``samples`` items spread evenly over ``count`` (first and last included)."""
+    if count <= 0 or samples <= 0:
+        return []
+    return sorted({int(i) for i in np.linspace(0, count - 1, num=min(samples, count)).astype(int)})
+
+
+def write_metrics_files(
+    out_dir: str | Path, stem: str, scores: dict[str, Any], class_names: Sequence[str], **header: Any
+) -> tuple[Path, Path]:
+    """Write ``out_dir/<stem>.json`` (``header`` keys, then the flat scores) and ``<stem>.md`` atomically."""
+    out = Path(out_dir)
+    flat = scores_to_flat_dict(scores, list(class_names))
+    table = format_metrics_table(scores, list(class_names))
+    json_path = atomic_write_text(out / f"{stem}.json", json.dumps({**header, **flat}, indent=2))
+    md_path = atomic_write_text(out / f"{stem}.md", table + "\n")
+    return json_path, md_path
+
+
+def evaluate_split(
+    predictor: Any,
+    pairs: Sequence[PairLike],
+    encoding: MaskEncoding,
+    class_names: Sequence[str],
+    *,
+    ignore_index: int = IGNORE_INDEX,
+    isbi: bool = False,
+    out_dir: str | Path | None = None,
+    split: str = "test",
+    figure_samples: int = 4,
+    convert_channels: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Predict and score every (image path, mask path) pair of a split.
+
+    Args:
+        predictor: a predictor from :func:`~unetkit.inference.backends.load_predictor` (any backend): its
+            ``predict(image uint8 (H, W, C)) -> (mask (H, W), probs (K, H, W))`` and ``config.in_channels``.
+        pairs: (image, mask) paths, as ``DatasetSpec.pairs(split)`` gives them.
+        encoding: how the mask files store classes (:class:`~unetkit.data.io.MaskEncoding`).
+        class_names: one name per class (2 for a one-logit sigmoid model).
+        ignore_index: ground-truth value whose pixels are not scored.
+        isbi: add the ISBI 2012 pixel and Rand errors (binary data).
+        out_dir: when given, write ``metrics_<split>.json`` / ``.md`` there and the Input / True mask /
+            Predicted mask grid of ``figure_samples`` images to ``figures/predictions_<split>.png``.
+        split: the split's name (file names and the JSON's ``"split"`` key).
+        figure_samples: images in the grid (0: no figure).
+        convert_channels: convert gray <-> RGB images to the model's channel count (see ``read_image``).
+        progress: optional ``progress(images_done, images_total)`` callback.
+
+    Returns:
+        (scores, markdown table): scores as :func:`~unetkit.metrics.score_predictions` returns them.
+    """
+    if not pairs:
+        raise ValueError(
+            f"evaluate_split got no (image, mask) pairs for split {split!r}: the split is empty."
+        )
+    num_classes = len(class_names)
+    predicted_classes = max(int(predictor.config.num_classes), 2)  # one sigmoid logit: classes 0 and 1
+    if predicted_classes != num_classes:
+        raise ValueError(
+            f"the model predicts {predicted_classes} classes but {num_classes} class names were given "
+            f"({', '.join(class_names)}); evaluate with the dataset the model was trained on."
+        )
+    accumulator = ScoreAccumulator(num_classes, ignore_index=ignore_index, isbi=isbi)
+    chosen = set(figure_indices(len(pairs), figure_samples)) if out_dir is not None else set()
+    samples: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]] = []
+    for index, (image_path, mask_path) in enumerate(pairs):
+        image = read_image(image_path, predictor.config.in_channels, convert=convert_channels)
+        target = read_mask(mask_path, encoding)
+        if target.shape != image.shape[:2]:
+            raise ValueError(
+                f"image {image_path} is {image.shape[1]}x{image.shape[0]} (WxH) but mask {mask_path} is "
+                f"{target.shape[1]}x{target.shape[0]}; they must have the same size"
+            )
+        mask, _ = predictor.predict(image)
+        accumulator.update(mask, target)
+        if index in chosen:
+            samples.append((image, target, mask, Path(image_path).stem))
+        if progress is not None:
+            progress(index + 1, len(pairs))
+    scores = accumulator.compute()
+    table = format_metrics_table(scores, list(class_names))
+    if out_dir is not None:
+        out = Path(out_dir)
+        write_metrics_files(out, f"metrics_{split}", scores, class_names, split=split)
+        if samples:
+            from unetkit.viz.figures import plot_prediction_grid
+
+            (out / "figures").mkdir(parents=True, exist_ok=True)
+            plot_prediction_grid(
+                [s[0] for s in samples],
+                [s[1] for s in samples],
+                [s[2] for s in samples],
+                list(class_names),
+                out / "figures" / f"predictions_{split}.png",
+                titles=[s[3] for s in samples],
+                ignore_index=ignore_index,
+            )
+    logger.debug("%s split: %d images scored", split, len(pairs))
+    return scores, table

@@ -1,0 +1,210 @@
+"""``--backend auto``: the fastest backend that passes the checks for this model on this CPU.
+
+The first prediction with a model times its available backends against eager PyTorch
+(:mod:`unetkit.inference.bench`: fp32 backends must agree with eager within 1e-4; bf16/INT8 variants count
+only if their accuracy gate passed at export), picks the fastest passing one and caches the choice in
+``auto_backend.json`` beside the model, with the CPU model and flags it was measured on. Later runs reuse the
+cache without timing (and without importing torch when the choice is not torch); another CPU, or changed model
+files, invalidate it. Without an exported model (``unetkit export``), or on a GPU, auto is eager PyTorch. The
+reason for the choice is logged (the CLI prints it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from unetkit.files import atomic_write_text
+from unetkit.inference.backends import load_predictor, register_backend
+from unetkit.inference.bench import (
+    EAGER,
+    Measurement,
+    bench_input,
+    build_predictors,
+    list_candidates,
+    measure,
+    recommend,
+)
+from unetkit.inference.pipeline import BasePredictor
+from unetkit.inference.variants import cpu_info, find_export_dir, variant_folder
+
+logger = logging.getLogger(__name__)
+
+CACHE_NAME = "auto_backend.json"
+CACHE_VERSION = 1
+AUTO_SIZE = 256  # side (px) of the timing input: long enough to time, short enough for a first run
+AUTO_ROUNDS = 3
+
+
+class Choice(NamedTuple):
+    """What ``--backend auto`` runs, why, where its files are, and whether it came from the cache."""
+
+    backend: str
+    precision: str
+    reason: str
+    export_dir: Path | None
+    cached: bool = False
+
+
+def cache_path(model_path: str | Path) -> Path:
+    """``auto_backend.json`` in the folder of ``model_path`` (the folder itself, or a file's folder)."""
+    path = Path(model_path)
+    return (path.parent if path.is_file() else path) / CACHE_NAME
+
+
+def model_fingerprint(model_path: Path, export_dir: Path | None) -> dict[str, list[int]]:
+    """(size, mtime_ns) of the model files the choice depends on: weights, exports, deploy.json."""
+    folder = model_path.parent if model_path.is_file() else model_path
+    paths = {model_path} if model_path.is_file() else set()
+    for root in {folder, folder / "model", *([export_dir] if export_dir else [])}:
+        if root.is_dir():
+            for pattern in ("model.*", "*/model.*", "deploy.json", "*.ckpt"):
+                paths.update(p for p in root.glob(pattern) if p.is_file())
+    out = {}
+    for p in sorted(paths):
+        stat = p.stat()
+        out[str(p.resolve())] = [stat.st_size, stat.st_mtime_ns]
+    return out
+
+
+def _cpu_key() -> dict[str, Any]:
+    info = cpu_info()
+    return {"cpu_model": info["cpu_model"], "cpu_flags": info["cpu_flags"], "cpu_count": info["cpu_count"]}
+
+
+def read_cache(model_path: Path, export_dir: Path | None) -> dict[str, Any] | None:
+    """The cached choice when it was measured on this CPU for these model files, else None (with why)."""
+    path = cache_path(model_path)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        logger.info("%s is unreadable; measuring again", path)
+        return None
+    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+        return None
+    if data.get("cpu") != _cpu_key():
+        logger.info("%s was measured on another CPU (model or flags differ); measuring again", path)
+        return None
+    if data.get("files") != model_fingerprint(model_path, export_dir):
+        logger.info("the model files changed since %s was written; measuring again", path)
+        return None
+    return data
+
+
+def write_cache(
+    model_path: Path, export_dir: Path | None, choice: Measurement, rows: list[Measurement], reason: str
+) -> Path | None:
+    """Store the choice beside the model; an unwritable folder only costs a new measurement next time."""
+    data = {
+        "version": CACHE_VERSION,
+        "backend": choice.backend,
+        "precision": choice.precision,
+        "reason": reason,
+        "cpu": _cpu_key(),
+        "files": model_fingerprint(model_path, export_dir),
+        "export_dir": str(export_dir) if export_dir else None,
+        "measured_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "rows": [
+            {
+                k: row.to_dict()[k]
+                for k in ("name", "images_per_s", "ratio_to_eager", "max_logit_diff", "passes_gate", "why")
+            }
+            for row in rows
+        ],
+    }
+    path = cache_path(model_path)
+    try:
+        return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    except OSError as exc:
+        logger.warning("cannot cache the backend choice in %s (%s); it will be measured again", path, exc)
+        return None
+
+
+def _describe(row: Measurement, rows: list[Measurement]) -> str:
+    ratio = f"{row.ratio_to_eager:.2f}x eager" if row.ratio_to_eager is not None else "no eager reference"
+    others = ", ".join(
+        f"{r.name} "
+        + (f"{r.ratio_to_eager:.2f}x" if r.ratio_to_eager else f"{r.images_per_s:.1f} img/s")
+        + ("" if r.passes_gate else " (fails checks)")
+        for r in rows
+        if r is not row
+    )
+    return f"{row.name}: fastest passing backend, {ratio} ({row.why}); others: {others or 'none'}"
+
+
+def choose(
+    model_path: str | Path,
+    refresh: bool = False,
+    size: int = AUTO_SIZE,
+    batch: int = 1,
+    rounds: int = AUTO_ROUNDS,
+) -> Choice:
+    """The backend/precision for ``model_path`` on this CPU: cached, or measured now (and cached)."""
+    model_path = Path(model_path)
+    export_dir = find_export_dir(model_path)
+    if export_dir is None:
+        reason = "no exported model next to it (`unetkit export MODEL --format openvino`)"
+        return Choice("torch", "fp32", reason, None)
+    if not refresh:
+        cached = read_cache(model_path, export_dir)
+        if cached is not None:
+            reason = f"cached in {cache_path(model_path)}: {cached['reason']}"
+            return Choice(cached["backend"], cached["precision"], reason, export_dir, cached=True)
+    built, skipped = build_predictors(list_candidates(model_path, export_dir))
+    if not built:
+        raise ValueError(
+            f"no backend can load {model_path}: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
+    first = next(iter(built.values()))[1]
+    logger.info("timing %s once on this CPU to pick a backend (%d rounds)", ", ".join(built), rounds)
+    rows = measure(built, bench_input(first, size, batch), rounds=rounds)
+    best = recommend(rows)
+    if best is None:  # only ungated reduced-precision files and no eager model to compare with
+        raise ValueError(f"no backend for {model_path} passes the checks: " + "; ".join(r.why for r in rows))
+    reason = _describe(best, rows)
+    if EAGER not in built:
+        reason += f"; eager PyTorch unavailable ({skipped.get(EAGER, 'not built')})"
+    written = write_cache(model_path, export_dir, best, rows, reason)
+    if written is not None:
+        reason += f"; cached in {written}"
+    return Choice(best.backend, best.precision, reason, export_dir)
+
+
+def _load_choice(path: Path, choice: Choice, **options: Any) -> Any:
+    if choice.backend == "torch":
+        return load_predictor(path, backend="torch", **options)
+    if choice.export_dir is None:  # a non-torch choice always comes from an export folder
+        raise RuntimeError(f"backend auto chose {choice.backend} without an export folder")
+    options.pop("device", None), options.pop("amp", None)
+    if choice.backend == "openvino":
+        return load_predictor(choice.export_dir, backend="openvino", precision=choice.precision, **options)
+    folder = variant_folder(choice.export_dir, choice.backend, choice.precision)
+    return load_predictor(folder, backend=choice.backend, **options)
+
+
+@register_backend("auto")
+def _auto_backend(path: Path, device: str = "cpu", amp: bool = False, **options: Any) -> BasePredictor:
+    if str(device) != "cpu" or amp:
+        logger.info("backend auto -> torch (device %s%s)", device, ", amp" if amp else "")
+        return load_predictor(path, backend="torch", device=device, amp=amp, **options)  # type: ignore[no-any-return]
+    choice = choose(path)
+    # Nothing to choose from without an export: said at debug level only, not on every plain torch run.
+    level = logging.INFO if choice.export_dir is not None else logging.DEBUG
+    logger.log(level, "backend auto -> %s %s: %s", choice.backend, choice.precision, choice.reason)
+    try:
+        return _load_choice(path, choice, device=device, amp=amp, **options)  # type: ignore[no-any-return]
+    except (ImportError, FileNotFoundError, ValueError) as exc:
+        if not choice.cached:
+            raise
+        # The cached choice no longer loads (a package was removed, a file deleted): measure again.
+        logger.info(
+            "the cached %s %s does not load (%s); measuring again", choice.backend, choice.precision, exc
+        )
+        choice = choose(path, refresh=True)
+        logger.info("backend auto -> %s %s: %s", choice.backend, choice.precision, choice.reason)
+        return _load_choice(path, choice, device=device, amp=amp, **options)  # type: ignore[no-any-return]

@@ -1,0 +1,294 @@
+"""Batch prediction over files: inputs, the per-image predict/write loop, ground truth and its scores.
+
+The library behind ``unetkit predict`` (and the input/ground-truth helpers of ``unetkit kmeans``): expand
+files, folders and globs; segment each image with any predictor of
+:func:`~unetkit.inference.backends.load_predictor`; write masks, overlays, probabilities and instances and a
+``summary.csv``; with ground truth, score through :class:`~unetkit.metrics.scoring.ScoreAccumulator` (the
+scoring of ``unetkit test``) into ``metrics.json`` / ``metrics.md``. Never prints and never imports torch:
+the CLI owns the console (progress bar, error lines) through the ``progress`` and ``on_error`` callbacks.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unetkit.constants import IGNORE_INDEX
+from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, read_image, read_mask
+from unetkit.evaluation import write_metrics_files
+from unetkit.metrics.report import format_metrics_table
+from unetkit.metrics.scoring import ScoreAccumulator
+from unetkit.options import look_up_option
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BatchResult",
+    "GroundTruth",
+    "OutputOptions",
+    "class_names_for",
+    "expand_inputs",
+    "find_mask",
+    "output_names",
+    "predict_files",
+    "read_ground_truth",
+    "write_batch_metrics",
+]
+
+INSTANCE_METHODS = ("none", "components", "watershed")
+PROB_OUTPUTS = ("none", "npy", "tiff")
+
+
+def expand_inputs(patterns: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Files from paths, folders and globs (sorted, de-duplicated); also the patterns that matched nothing."""
+    files: list[Path] = []
+    missing: list[str] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            images = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
+            for p in images:
+                if p.is_symlink():
+                    p.stat()  # a symlink loop or a dangling link: OSError naming it, not a skipped image
+            found = sorted(p for p in images if p.is_file())
+        elif path.exists():
+            found = [path]
+        elif glob.has_magic(pattern):
+            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        else:
+            found = []
+        if not found:
+            missing.append(pattern)
+        files.extend(found)
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, missing
+
+
+def output_names(files: Sequence[Path]) -> list[str]:
+    """Output base name per input: the file stem, suffixed ``__2``, ``__3`` ... when stems collide."""
+    counts: dict[str, int] = {}
+    names = []
+    for f in files:
+        n = counts.get(f.stem, 0) + 1
+        counts[f.stem] = n
+        names.append(f.stem if n == 1 else f"{f.stem}__{n}")
+    return names
+
+
+def find_mask(folder: Path, stem: str) -> Path:
+    """Ground-truth file for ``stem`` in ``folder``: same stem (or ``stem_mask``) with an image extension."""
+    for name in (stem, f"{stem}_mask"):
+        for ext in IMAGE_EXTENSIONS:
+            for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
+                if candidate.is_file():
+                    return candidate
+    raise ValueError(
+        f"no ground-truth mask for {stem!r} in {folder} (looked for {stem}.png, {stem}_mask.png, ...)"
+    )
+
+
+def read_ground_truth(folder: Path, stem: str, encoding: MaskEncoding, shape: tuple[int, ...]) -> np.ndarray:
+    """Class-index mask ``(H, W)`` of ``stem`` in ``folder`` (:func:`find_mask`); must match ``shape``."""
+    path = find_mask(Path(folder), stem)
+    target = read_mask(path, encoding)
+    if target.shape != tuple(shape):
+        raise ValueError(f"ground truth {path} is {target.shape}, image is {tuple(shape)}")
+    return target
+
+
+def class_names_for(config: Any) -> list[str]:
+    """Names of the classes found in predicted masks: the config's, or ``class_<i>``.
+
+    A one-logit (sigmoid) model predicts 0 (background) / 1 (its one named class), so it gets two names.
+    """
+    k = int(config.num_classes)
+    names = list(config.class_names) if len(config.class_names) == k else [f"class_{i}" for i in range(k)]
+    if k == 1:
+        names = ["background", names[0] if names[0] != "class_0" else "foreground"]
+    return names
+
+
+def write_batch_metrics(
+    out_dir: str | Path, scores: dict[str, Any], class_names: Sequence[str], images: int, **extra: Any
+) -> str:
+    """Write ``metrics.json`` (``images``, then ``extra``, then the scores) and ``metrics.md``; returns the
+    markdown table."""
+    write_metrics_files(out_dir, "metrics", scores, class_names, images=images, **extra)
+    return format_metrics_table(scores, list(class_names))
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """What :func:`predict_files` writes per image besides ``masks/<name>.png``.
+
+    Attributes:
+        probs: "none", "npy" or "tiff": probability maps under ``probs/``.
+        probs_dtype: "float16" or "float32" for ``npy``.
+        overlay: colour overlay PNG under ``overlays/``.
+        alpha: overlay colour weight.
+        instances: "none", "components" or "watershed": 16-bit instance labels under ``instances/``.
+        foreground: classes forming instances (None: every class but 0).
+        min_size: drop instances smaller than this (pixels).
+        min_distance: watershed: minimum distance between seeds.
+    """
+
+    probs: str = "none"
+    probs_dtype: str = "float16"
+    overlay: bool = True
+    alpha: float = 0.5
+    instances: str = "none"
+    foreground: tuple[int, ...] | None = None
+    min_size: int = 0
+    min_distance: int = 5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "probs", look_up_option(self.probs, PROB_OUTPUTS, "probability output"))
+        object.__setattr__(self, "instances", look_up_option(self.instances, INSTANCE_METHODS, "instances"))
+        object.__setattr__(
+            self, "probs_dtype", look_up_option(self.probs_dtype, ("float16", "float32"), "dtype")
+        )
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Where the true masks of the inputs are and how to read and score them.
+
+    Attributes:
+        folder: masks named like the images (``<stem>.png`` or ``<stem>_mask.png``).
+        encoding: how the mask files store classes.
+        ignore_index: ground-truth value whose pixels are not scored.
+        isbi: also score the ISBI 2012 pixel and Rand errors (binary data).
+    """
+
+    folder: Path
+    encoding: MaskEncoding
+    ignore_index: int = IGNORE_INDEX
+    isbi: bool = False
+
+
+@dataclass
+class BatchResult:
+    """What :func:`predict_files` did: one summary row per segmented image, the failed inputs, scores."""
+
+    rows: list[dict[str, Any]]
+    failures: list[tuple[Path, Exception]]
+    class_names: list[str]
+    scores: dict[str, Any] | None = None
+    table: str | None = None
+    columns: list[str] = field(default_factory=list)
+
+
+def predict_files(
+    predictor: Any,
+    files: Sequence[Path],
+    out_dir: str | Path,
+    *,
+    outputs: OutputOptions | None = None,
+    ground_truth: GroundTruth | None = None,
+    on_error: Callable[[Path, Exception], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchResult:
+    """Segment every file with ``predictor`` and write the outputs under ``out_dir``.
+
+    Writes per image ``masks/<name>.png`` (palette PNG, value = class index) and what ``outputs`` asks for,
+    then ``summary.csv`` and, with ``ground_truth``, ``metrics.json`` + ``metrics.md``. A failing input
+    (unreadable image, wrong channels, missing or mismatched ground truth: ValueError, TypeError, OSError)
+    is recorded, passed to ``on_error(path, exc)``, and leaves no files behind; the others complete.
+
+    Args:
+        predictor: any backend's predictor (``predict(image) -> (mask, probs)``, ``config``).
+        files: image paths (see :func:`expand_inputs`); output names from :func:`output_names`.
+        out_dir: output folder (created).
+        outputs: per-image extras (default :class:`OutputOptions`).
+        ground_truth: score the predictions against these masks.
+        on_error: called with each failed input and its error.
+        progress: called as ``progress(images_done, images_total)`` after each input.
+    """
+    from unetkit.inference.instances import instances_from_mask
+    from unetkit.inference.writers import (
+        class_fractions,
+        save_instances_png,
+        save_mask_png,
+        save_probs,
+        save_rgb_png,
+        write_csv,
+    )
+    from unetkit.palette import class_palette
+    from unetkit.viz.overlay import overlay
+
+    opts = outputs or OutputOptions()
+    config = predictor.config
+    class_names = class_names_for(config)
+    k = len(class_names)  # >= 2: a one-logit model predicts 0/1
+    palette = class_palette(min(k, 256))
+    foreground = list(opts.foreground) if opts.foreground is not None else list(range(1, k))
+    scorer = None
+    if ground_truth is not None:
+        scorer = ScoreAccumulator(k, ignore_index=ground_truth.ignore_index, isbi=ground_truth.isbi)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    failures: list[tuple[Path, Exception]] = []
+    for index, (path, name) in enumerate(zip(files, output_names(files))):
+        start = time.perf_counter()
+        try:
+            image = read_image(path, channels=config.in_channels)
+            mask, probs = predictor.predict(image)
+            target = None
+            if ground_truth is not None:
+                target = read_ground_truth(ground_truth.folder, path.stem, ground_truth.encoding, mask.shape)
+            labels, count = None, None
+            if opts.instances != "none":
+                labels, count = instances_from_mask(
+                    mask,
+                    foreground,
+                    opts.instances,
+                    opts.min_size,
+                    probs=probs,
+                    min_distance=opts.min_distance,
+                )
+            # Everything computed: only now write, so a failing input leaves no files behind.
+            save_mask_png(out / "masks" / f"{name}.png", mask, num_classes=k)
+            if opts.probs != "none":
+                ext = "npy" if opts.probs == "npy" else "tif"
+                save_probs(out / "probs" / f"{name}.{ext}", probs, opts.probs, np.dtype(opts.probs_dtype))
+            if opts.overlay:
+                save_rgb_png(out / "overlays" / f"{name}.png", overlay(image, mask, palette, opts.alpha))
+            if labels is not None:
+                save_instances_png(out / "instances" / f"{name}.png", labels)
+            if scorer is not None and target is not None:
+                scorer.update(mask, target)
+        except (ValueError, TypeError, OSError) as exc:
+            failures.append((path, exc))
+            if on_error is not None:
+                on_error(path, exc)
+        else:
+            fractions = class_fractions(mask, k)
+            row: dict[str, Any] = {"file": str(path), "height": mask.shape[0], "width": mask.shape[1]}
+            row.update({f"frac_{n}": f"{f:.6f}" for n, f in zip(class_names, fractions)})
+            row["instances"] = "" if count is None else count
+            row["seconds"] = f"{time.perf_counter() - start:.3f}"
+            rows.append(row)
+        if progress is not None:
+            progress(index + 1, len(files))
+    columns = ["file", "height", "width", *[f"frac_{n}" for n in class_names], "instances", "seconds"]
+    write_csv(out / "summary.csv", rows, columns)
+    result = BatchResult(rows=rows, failures=failures, class_names=class_names, columns=columns)
+    if scorer is not None and rows:
+        result.scores = scorer.compute()
+        result.table = write_batch_metrics(out, result.scores, class_names, len(rows))
+    logger.debug("%d image(s) segmented, %d failed", len(rows), len(failures))
+    return result

@@ -1,0 +1,137 @@
+"""OpenVINO predictor: the same pipeline as the PyTorch one with only openvino + numpy + pillow.
+
+Never imports torch (directly or through another unetkit module): deployment machines may not have it.
+
+Precision: OpenVINO's CPU plugin runs fp32 models in bf16 by default on CPUs with native bf16 (this changes
+logits by ~1e-3), so the fp32 path sets the ``INFERENCE_PRECISION_HINT`` to f32 explicitly; ``"bf16"`` asks
+for bf16 (only where the CPU has it natively) and ``"int8"`` loads the NNCF-quantized IR of the export folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from unetkit.inference.backends import register_backend
+from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
+from unetkit.inference.variants import OPENVINO_NAME, find_export_dir, variant_folder
+from unetkit.io.model_config import CONFIG_NAME, ModelConfig
+from unetkit.options import look_up_option
+
+if TYPE_CHECKING:
+    from typing import Unpack  # 3.11+; only read by type checkers (annotations are not evaluated)
+
+OV_PRECISIONS = ("fp32", "bf16", "int8")
+# Non-quantized layers of an int8 IR stay fp32 (OpenVINO would otherwise run them in bf16 on such CPUs).
+_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+
+
+def ov_supports_bf16(core: Any = None) -> bool:
+    """Whether OpenVINO's CPU plugin reports native bf16 on this machine."""
+    import openvino as ov
+
+    core = core or ov.Core()
+    return "BF16" in list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def compile_openvino(
+    xml_path: Path, precision: str = "fp32", num_threads: int | None = None, core: Any = None
+) -> Any:
+    """``ov.CompiledModel`` of ``xml_path`` on the CPU with the inference precision of ``precision``."""
+    import openvino as ov
+
+    precision = look_up_option(precision, OV_PRECISIONS, "OpenVINO precision")
+    core = core or ov.Core()
+    if precision == "bf16" and not ov_supports_bf16(core):
+        raise ValueError(
+            "bf16 needs a CPU with native bf16 (AVX512_BF16 or AMX); this one would emulate it slowly. "
+            "Use precision fp32 or int8."
+        )
+    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
+    if num_threads is not None:
+        config["INFERENCE_NUM_THREADS"] = int(num_threads)
+    try:
+        return core.compile_model(str(xml_path), "CPU", config)
+    except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own for unreadable models
+        raise ValueError(f"{xml_path}: OpenVINO cannot load it ({exc}).") from exc
+
+
+def resolve_ov_folder(model_dir: str | Path, precision: str = "fp32") -> Path:
+    """The folder with the ``model.xml`` of ``precision`` for a model, run or export folder (or the .xml)."""
+    path = Path(model_dir)
+    folder = path.parent if path.is_file() else path
+    if not (folder / OPENVINO_NAME).is_file():
+        found = find_export_dir(folder)
+        folder = found if found is not None else folder
+    folder = variant_folder(folder, "openvino", precision)
+    for name in (OPENVINO_NAME, CONFIG_NAME):
+        if not (folder / name).is_file():
+            how = "--format openvino --precision int8" if precision == "int8" else "--format openvino"
+            raise FileNotFoundError(
+                f"{folder / name} not found; the openvino backend needs {OPENVINO_NAME} (+ .bin) "
+                f"and {CONFIG_NAME} (write it with `unetkit export MODEL {how}`)."
+            )
+    return folder
+
+
+class OvPredictor(BasePredictor):
+    """Segment images with an OpenVINO IR (``model.xml`` + ``model.bin``) described by ``config.json``.
+
+    Args:
+        model_dir: export folder (or a model/run folder whose ``export/`` holds the IR, or the ``.xml``).
+        precision: "fp32" (exact, default), "bf16" (native-bf16 CPUs only) or "int8" (the gated NNCF IR in
+            ``int8-openvino/``).
+        num_threads: OpenVINO inference threads; None = OpenVINO's default (all cores).
+        options: keyword-only ``tile_size``, ``overlap``, ``blend``, ``batch_size``, ``tta``, ``pad_mode``,
+            ``progress``: see :class:`BasePredictor`.
+
+    Raises:
+        FileNotFoundError: a file is missing. ValueError: the IR does not match the config, or bf16 on a CPU
+        without it.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        precision: str = "fp32",
+        num_threads: int | None = None,
+        **options: Unpack[PredictOptions],
+    ) -> None:
+        precision = look_up_option(precision, OV_PRECISIONS, "OpenVINO precision")
+        folder = resolve_ov_folder(model_dir, precision)
+        config = ModelConfig.load(folder / CONFIG_NAME)
+        super().__init__(config, geometry_from_config(config), **options)
+        self.compiled = compile_openvino(folder / OPENVINO_NAME, precision, num_threads)
+        inputs = self.compiled.inputs
+        if len(inputs) != 1:
+            raise ValueError(f"{folder / OPENVINO_NAME}: expected one input, the model has {len(inputs)}.")
+        shape = inputs[0].get_partial_shape()
+        if shape.rank.is_static and len(shape) == 4 and shape[1].is_static:
+            channels = shape[1].get_length()
+            if channels != config.in_channels:
+                raise ValueError(
+                    f"{folder / OPENVINO_NAME} takes {channels} channels but {CONFIG_NAME} says "
+                    f"in_channels={config.in_channels}; the files do not belong together."
+                )
+        self.precision = precision
+        self.model_dir = folder
+        self._request = self.compiled.create_infer_request()
+
+    def _predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        result = self._request.infer({0: batch})
+        # Copy: the output tensor is the request's buffer, overwritten by the next call.
+        return np.array(result[0], dtype=np.float32, copy=True)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "backend": "openvino", "precision": self.precision}
+
+
+@register_backend("openvino")
+def _ov_backend(
+    path: Path, device: str = "cpu", amp: bool = False, precision: str = "fp32", **options: Any
+) -> OvPredictor:
+    # device/amp are torch options: this backend runs on the CPU; bf16 is asked for with precision="bf16".
+    return OvPredictor(path, precision=precision, **options)

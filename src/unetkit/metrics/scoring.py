@@ -1,0 +1,89 @@
+"""Score predicted class maps against ground truth without torch: the one scoring path of unetkit.
+
+``unetkit test`` (and the evaluation at the end of ``fit``), ``unetkit predict --masks``, ``unetkit kmeans
+--masks`` and the benchmarks all score through :func:`score_predictions` (or its accumulator, for callers
+that receive predictions one at a time), so the same predictions always give the same numbers. The math is
+:mod:`unetkit.metrics.functional`'s (a NumPy confusion matrix summed over all images, scored once).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from unetkit.constants import IGNORE_INDEX
+from unetkit.metrics import functional as MF
+
+__all__ = ["ScoreAccumulator", "score_predictions"]
+
+
+class ScoreAccumulator:
+    """Sum a confusion matrix (and the ISBI Rand errors) over images; :meth:`compute` scores the totals.
+
+    Args:
+        num_classes: C.
+        ignore_index: target value whose pixels are skipped.
+        isbi: binary (C = 2) ISBI extras ``pixel_error`` and ``rand_error`` (mean over images where it is
+            defined), exactly as :class:`~unetkit.metrics.segmentation.SegmentationMetrics` reports them.
+        foreground: the cell class for the Rand error (ISBI convention: cells = 1, membranes = 0).
+    """
+
+    def __init__(
+        self, num_classes: int, ignore_index: int = IGNORE_INDEX, isbi: bool = False, foreground: int = 1
+    ) -> None:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}.")
+        if isbi and num_classes != 2:
+            raise ValueError(f"isbi=True needs binary data (num_classes=2), got num_classes={num_classes}.")
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.isbi = isbi
+        self.foreground = foreground
+        self.confmat = np.zeros((num_classes, num_classes), dtype=np.int64)
+        self.rand_error_sum = 0.0
+        self.rand_error_count = 0
+        self.images = 0
+
+    def update(self, pred: np.ndarray, target: np.ndarray) -> None:
+        """Add one image: ``pred`` and ``target`` integer (H, W) class maps of equal shape."""
+        pred, target = np.asarray(pred), np.asarray(target)
+        if pred.ndim != 2:
+            raise ValueError(f"pred must be one (H, W) class map, got shape {pred.shape}.")
+        self.confmat += MF.confusion_matrix(pred, target, self.num_classes, self.ignore_index)
+        if self.isbi:
+            error = MF.rand_error(pred, target, self.foreground)
+            if not math.isnan(error):  # undefined for this image: skipped, as in SegmentationMetrics
+                self.rand_error_sum += error
+                self.rand_error_count += 1
+        self.images += 1
+
+    def compute(self) -> dict[str, Any]:
+        """Score dict: ``pixel_accuracy``, ``miou``, ``mean_dice`` (np.float64), ``iou``, ``dice``,
+        ``support`` (C,) arrays, plus ``pixel_error``/``rand_error`` when ``isbi``."""
+        return MF.scores_with_isbi(
+            self.confmat, self.rand_error_sum if self.isbi else None, self.rand_error_count
+        )
+
+
+def score_predictions(
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+    num_classes: int,
+    *,
+    ignore_index: int = IGNORE_INDEX,
+    isbi: bool = False,
+    foreground: int = 1,
+) -> dict[str, Any]:
+    """Scores of (predicted mask (H, W), ground truth (H, W)) pairs, pooled over all pixels of all pairs.
+
+    Example:
+        >>> pred = np.array([[0, 1], [1, 1]]); truth = np.array([[0, 1], [0, 255]])
+        >>> round(float(score_predictions([(pred, truth)], 2)["miou"]), 4)
+        0.5
+    """
+    acc = ScoreAccumulator(num_classes, ignore_index=ignore_index, isbi=isbi, foreground=foreground)
+    for pred, target in pairs:
+        acc.update(pred, target)
+    return acc.compute()

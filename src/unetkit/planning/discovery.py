@@ -1,0 +1,876 @@
+"""Discovery: what a dataset folder holds, inferred from its names and values (torch-free).
+
+:func:`discover` looks at a folder with ``images/`` and ``masks/`` (or ``labels/``, ``annotations/``), an
+optional ``roi/`` (or ``fov/``), optional ``classes.json`` / ``classes.csv`` and optional split lists
+(``train.txt`` ...) or split sub-folders (``train/images``, ``train/masks`` ...). It pairs files by stem,
+tolerating the usual suffixes, detects the mask encoding from the stored values and returns a
+:class:`DatasetLayout` (written as ``dataset.json`` by the CLI). Every problem is one ValueError line that
+names the file and the fix; nothing is written here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from unetkit.constants import IGNORE_INDEX
+from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array
+from unetkit.options import look_up_option
+
+logger = logging.getLogger(__name__)
+
+MASK_DIR_NAMES = ("masks", "labels", "annotations")
+ROI_DIR_NAMES = ("roi", "fov")
+SPLITS = ("train", "val", "test")
+# Suffixes stripped (repeatedly, case-insensitive) from stems before pairing: masks, ROIs, images.
+MASK_SUFFIXES = (
+    "_mask",
+    "_masks",
+    "-mask",
+    "_label",
+    "_labels",
+    "-label",
+    "_gt",
+    "-gt",
+    "_manual1",
+    "_manual",
+    "_seg",
+    "_segmentation",
+    "_annotation",
+    "_anno",
+    "_roi",
+    "_fov",
+)
+IMAGE_SUFFIXES = ("_image", "_img", "-image", "_training", "_test", "_train", "_raw", "_input")
+MASK_KIND_OPTIONS = ("binary", "index", "palette", "instances", "remap")
+UNMATCHED_OPTIONS = ("error", "skip")
+# Small integer masks: values up to this are read as class indices without being told.
+MAX_AUTO_CLASS_VALUE = 63
+# Fewer pairs than this cannot give train, val and test images; ask for a val/ folder instead.
+MIN_PAIRS_TO_SPLIT = 10
+# 65/15/20: on 30 ISBI slices this gives the README's contiguous 20/4/6 split.
+DEFAULT_FRACTIONS = (("train", 0.65), ("val", 0.15), ("test", 0.2))
+# Masks whose values are read to detect the encoding (evenly spaced over the sorted files: deterministic).
+DEFAULT_MASK_SAMPLE = 32
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image with its mask (and ROI); ``name`` is the key the split lists use."""
+
+    name: str
+    image: Path
+    mask: Path
+    roi: Path | None = None
+
+
+@dataclass(frozen=True)
+class MaskInfo:
+    """The mask encoding found (or given): how stored values become classes.
+
+    ``kind``: binary (0/255 or 0/1), index (value = class), palette (RGB colour per class), instances
+    (16-bit instance labels: 0 background, every other value foreground), remap (``mapping``).
+    ``values`` are the stored values seen in the sampled masks (palette: colours as [R, G, B]).
+    """
+
+    kind: str
+    num_classes: int
+    class_names: tuple[str, ...]
+    ignore_values: tuple[int, ...] = ()
+    colors: dict[int, tuple[int, int, int]] | None = None
+    ignore_colors: tuple[tuple[int, int, int], ...] = ()
+    mapping: dict[int, int] | None = None
+    values: tuple[Any, ...] = ()
+    gaps: tuple[int, ...] = ()
+    sampled: int = 0
+    dtype: str = "uint8"
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Everything :func:`discover` inferred about a dataset folder (``to_dict()`` is ``dataset.json``)."""
+
+    root: Path
+    samples: tuple[Sample, ...]
+    splits: dict[str, list[str]]
+    split_source: str  # "folders", "lists", "given" or "contiguous"
+    mask: MaskInfo
+    channels: int
+    image_dirs: tuple[Path, ...]
+    mask_dirs: tuple[Path, ...]
+    roi_dirs: tuple[Path, ...] = ()
+    mask_suffix: str | None = ""
+    sizes: tuple[tuple[int, int], ...] = ()  # (H, W) of each sample's image, from the file headers
+    skipped: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def has_roi(self) -> bool:
+        return any(s.roi is not None for s in self.samples)
+
+    def samples_of(self, split: str) -> list[Sample]:
+        """The samples of ``split`` in the split's order."""
+        by_name = {s.name: s for s in self.samples}
+        return [by_name[n] for n in self.splits.get(split, [])]
+
+    def folder_options(self) -> tuple[dict[str, Any], list[str]]:
+        """Options of the ``folder`` dataset builder for this layout, and what that builder cannot express.
+
+        The second item lists the missing features in words (empty when the options describe the layout
+        completely); see ``unetkit.data.datasets.folder.build_folder``.
+        """
+        missing: list[str] = []
+        m = self.mask
+        opts: dict[str, Any] = {
+            "image_dir": str(self.image_dirs[0]),
+            "mask_dir": str(self.mask_dirs[0]),
+            "num_classes": m.num_classes,
+            "mask_kind": m.kind,
+            "in_channels": self.channels,
+            "class_names": list(m.class_names),
+        }
+        if m.ignore_values:
+            opts["ignore_values"] = list(m.ignore_values)
+        if m.kind == "palette":
+            opts["colors"] = {int(k): list(v) for k, v in (m.colors or {}).items()}
+            if m.ignore_colors:
+                opts["ignore_colors"] = [list(c) for c in m.ignore_colors]
+        if m.kind == "remap":
+            opts["mapping"] = {int(k): int(v) for k, v in (m.mapping or {}).items()}
+        if m.kind == "instances":
+            missing.append(
+                "mask_kind 'instances' (16-bit instance labels, label > 0 -> foreground): the folder "
+                "builder needs it as a MaskEncoding kind"
+            )
+        if self.mask_suffix is None:
+            missing.append("pairing by stem with different suffixes per file (needs an explicit pair list)")
+        elif self.mask_suffix:
+            opts["mask_suffix"] = self.mask_suffix
+        if len(self.image_dirs) > 1:
+            missing.append("split sub-folders train/ val/ test/ (needs a split -> folder option)")
+        if self.has_roi:
+            missing.append("roi/ masks (needs a roi_dir option: pixels outside the ROI -> ignore index)")
+        names_are_stems = all(s.name == s.image.stem for s in self.samples)
+        if not names_are_stems:
+            missing.append("sample names that are not the image stems (needs an explicit pair list)")
+        opts["split_lists"] = {k: list(v) for k, v in self.splits.items()}
+        return opts, missing
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types: the content of ``dataset.json``."""
+        opts, missing = self.folder_options()
+        mask = asdict(self.mask)
+        if mask["colors"] is not None:
+            mask["colors"] = {str(k): list(v) for k, v in mask["colors"].items()}
+        if mask["mapping"] is not None:
+            mask["mapping"] = {str(k): v for k, v in mask["mapping"].items()}
+        mask["values"] = [list(v) if isinstance(v, tuple) else v for v in mask["values"]]
+        mask["ignore_colors"] = [list(c) for c in mask["ignore_colors"]]
+        return {
+            "root": str(self.root),
+            "num_samples": len(self.samples),
+            "splits": {k: list(v) for k, v in self.splits.items()},
+            "split_source": self.split_source,
+            "channels": self.channels,
+            "mask": mask,
+            "image_dirs": [str(p) for p in self.image_dirs],
+            "mask_dirs": [str(p) for p in self.mask_dirs],
+            "roi_dirs": [str(p) for p in self.roi_dirs],
+            "mask_suffix": self.mask_suffix,
+            "pairs": [
+                {"name": s.name, "image": str(s.image), "mask": str(s.mask)}
+                | ({"roi": str(s.roi)} if s.roi else {})
+                for s in self.samples
+            ],
+            "skipped": list(self.skipped),
+            "notes": list(self.notes),
+            "folder_options": opts,
+            "folder_builder_missing": missing,
+        }
+
+
+# ------------------------------------------------------------------------------------------ file listing
+
+
+def _image_files(folder: Path) -> list[Path]:
+    exts = set(IMAGE_EXTENSIONS)
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts)
+
+
+def _strip(stem: str, suffixes: Sequence[str]) -> str:
+    """``stem`` without the trailing ``suffixes`` (repeatedly, case-insensitive); never empty."""
+    changed = True
+    while changed:
+        changed = False
+        low = stem.lower()
+        for suffix in suffixes:
+            if low.endswith(suffix) and len(stem) > len(suffix):
+                stem, changed = stem[: -len(suffix)], True
+                break
+    return stem
+
+
+def _keyed(files: list[Path], suffixes: Sequence[str], what: str) -> dict[str, Path]:
+    """key (stem without suffixes) -> file; two files with one key is a ValueError naming both."""
+    out: dict[str, Path] = {}
+    for path in files:
+        key = _strip(path.stem, suffixes)
+        if key in out:
+            raise ValueError(
+                f"{what} files {out[key]} and {path} both pair as {key!r}; keep one or rename one of them"
+            )
+        out[key] = path
+    return out
+
+
+def _find_dir(base: Path, names: Sequence[str], given: str | Path | None) -> Path | None:
+    if given is not None:
+        path = Path(given) if Path(given).is_absolute() else base / given
+        if not path.is_dir():
+            raise ValueError(f"folder {path} does not exist; check the option naming it")
+        return path
+    for name in names:
+        if (base / name).is_dir():
+            return base / name
+    return None
+
+
+def _pair_folder(
+    image_dir: Path, mask_dir: Path, roi_dir: Path | None, unmatched: str
+) -> tuple[list[Sample], list[str], str | None]:
+    """Pair the files of one image/mask(/roi) folder set; returns (samples, skipped names, mask suffix)."""
+    images = _image_files(image_dir)
+    masks = _image_files(mask_dir)
+    if not images:
+        raise ValueError(f"image folder {image_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    if not masks:
+        raise ValueError(f"mask folder {mask_dir} holds no masks ({', '.join(IMAGE_EXTENSIONS)})")
+    exact = {p.stem: p for p in masks}
+    if all(p.stem in exact for p in images) and len(images) == len(masks):
+        image_keys = {p.stem: p for p in images}
+        mask_keys = exact
+    else:
+        image_keys = _keyed(images, IMAGE_SUFFIXES, "image")
+        mask_keys = _keyed(masks, MASK_SUFFIXES + IMAGE_SUFFIXES, "mask")
+    roi_keys = _keyed(_image_files(roi_dir), MASK_SUFFIXES + IMAGE_SUFFIXES, "roi") if roi_dir else {}
+    no_mask = [image_keys[k] for k in image_keys if k not in mask_keys]
+    no_image = [mask_keys[k] for k in mask_keys if k not in image_keys]
+    skipped: list[str] = []
+    if no_mask or no_image:
+        if unmatched == "error":
+            if no_mask:
+                more = f" (and {len(no_mask) - 1} more)" if len(no_mask) > 1 else ""
+                raise ValueError(
+                    f"image {no_mask[0]}{more} has no mask in {mask_dir}; add its mask (same stem, "
+                    "optionally "
+                    "with a suffix such as _mask), remove the image, or pass unmatched=skip"
+                )
+            more = f" (and {len(no_image) - 1} more)" if len(no_image) > 1 else ""
+            raise ValueError(
+                f"mask {no_image[0]}{more} has no image in {image_dir}; add its image, remove the mask, "
+                "or pass unmatched=skip"
+            )
+        skipped = [str(p) for p in no_mask + no_image]
+    samples: list[Sample] = []
+    suffixes: set[str] = set()
+    for key, image in image_keys.items():
+        if key not in mask_keys:
+            continue
+        mask = mask_keys[key]
+        roi = roi_keys.get(key)
+        if roi_dir is not None and roi is None:
+            raise ValueError(
+                f"image {image} has no ROI in {roi_dir}; add one (same stem) or remove the roi/ folder"
+            )
+        suffixes.add(mask.stem[len(image.stem) :] if mask.stem.startswith(image.stem) else "\0")
+        samples.append(Sample(image.stem, image, mask, roi))
+    suffix = suffixes.pop() if len(suffixes) == 1 else None
+    return samples, skipped, None if suffix == "\0" else suffix
+
+
+# ------------------------------------------------------------------------------------------ classes file
+
+
+def _color(value: Any, where: str) -> tuple[int, int, int]:
+    if isinstance(value, str):
+        text = value.strip().lstrip("#")
+        if len(text) == 6 and all(c in "0123456789abcdefABCDEF" for c in text):
+            return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+        value = text.replace(",", " ").split()
+    try:
+        rgb = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        rgb = ()
+    if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
+        raise ValueError(
+            f"{where}: colour {value!r} is not [R, G, B] with 0..255 or '#rrggbb'; fix the entry"
+        )
+    return rgb[0], rgb[1], rgb[2]
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "y", "void", "ignore")
+
+
+@dataclass
+class ClassTable:
+    """Classes named by ``classes.json`` / ``classes.csv``: (value, name, colour) per class, and the voids."""
+
+    names: list[str] = field(default_factory=list)
+    values: list[int] = field(default_factory=list)
+    colors: list[tuple[int, int, int] | None] = field(default_factory=list)
+    void_values: list[int] = field(default_factory=list)
+    void_colors: list[tuple[int, int, int]] = field(default_factory=list)
+    source: str = ""
+
+
+def _add_entry(table: ClassTable, entry: Mapping[str, Any], index: int, where: str) -> None:
+    low = {str(k).strip().lower(): v for k, v in entry.items() if v not in (None, "")}
+    name = str(low.get("name", low.get("class", f"class_{index}")))
+    raw_value = low.get("value", low.get("id", low.get("index", low.get("label", index))))
+    try:
+        value = int(raw_value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: class {name!r} has value {raw_value!r}; give an integer") from None
+    color: tuple[int, int, int] | None = None
+    if "color" in low or "colour" in low:
+        color = _color(low.get("color", low.get("colour")), where)
+    elif all(k in low for k in ("r", "g", "b")):
+        color = _color([low["r"], low["g"], low["b"]], where)
+    if _truthy(low.get("void", low.get("ignore", "false"))):
+        table.void_values.append(value)
+        if color is not None:
+            table.void_colors.append(color)
+        return
+    table.names.append(name)
+    table.values.append(value)
+    table.colors.append(color)
+
+
+def read_classes(root: Path) -> ClassTable | None:
+    """``root/classes.json`` or ``root/classes.csv`` as a :class:`ClassTable` (None when neither exists).
+
+    JSON forms: a list of names; ``{"0": "sky", ...}``; ``{"classes": [{"name", "value", "color",
+    "void"}...], "void": 11}``. CSV: a header with ``name``, ``value`` (or id/index), ``color`` (or r, g, b),
+    ``void`` (true/false).
+    """
+    path_json, path_csv = root / "classes.json", root / "classes.csv"
+    table = ClassTable()
+    if path_json.is_file():
+        where = str(path_json)
+        table.source = where
+        try:
+            data = json.loads(path_json.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where} is not valid JSON ({exc}); fix the file") from None
+        voids: Any = ()
+        if isinstance(data, dict) and "classes" in data:
+            voids = data.get("void", data.get("ignore", ()))
+            data = data["classes"]
+        if isinstance(data, dict):
+            data = [{"value": k, "name": v} for k, v in data.items()]
+        if not isinstance(data, list):
+            raise ValueError(f"{where}: expected a list of classes or a mapping value -> name")
+        for i, item in enumerate(data):
+            _add_entry(table, item if isinstance(item, dict) else {"name": item}, i, where)
+        for v in [voids] if isinstance(voids, (int, str)) else voids:
+            table.void_values.append(int(v))
+    elif path_csv.is_file():
+        table.source = str(path_csv)
+        with path_csv.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        if not rows:
+            raise ValueError(f"{path_csv} has no rows under a header; add a header line such as name,value")
+        for i, row in enumerate(rows):
+            _add_entry(table, row, i, str(path_csv))
+    else:
+        return None
+    if not table.names:
+        raise ValueError(f"{table.source} names no (non-void) class; list at least two classes")
+    return table
+
+
+# ------------------------------------------------------------------------------------------ encoding
+
+
+def _evenly(items: Sequence[Any], count: int) -> list[Any]:
+    """Up to ``count`` items evenly spaced over ``items`` (deterministic subsample)."""
+    if len(items) <= count:
+        return list(items)
+    idx = np.linspace(0, len(items) - 1, count).round().astype(int)
+    return [items[i] for i in sorted(set(idx.tolist()))]
+
+
+def read_mask_values(path: Path) -> np.ndarray:
+    """Raw stored values of a mask: (H, W) integers, or (H, W, 3) uint8 colour (gray-as-RGB reduced)."""
+    raw = _read_mask_array(Path(path))
+    if raw.ndim == 3:
+        if np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2]):
+            return raw[..., 0]
+    return raw
+
+
+def _values_text(values: Sequence[int], limit: int = 8) -> str:
+    vals = sorted(int(v) for v in values)
+    if len(vals) > limit:
+        return "{" + ", ".join(map(str, vals[:limit])) + f", ... ({len(vals)} values)" + "}"
+    return "{" + ", ".join(map(str, vals)) + "}"
+
+
+def detect_encoding(
+    mask_paths: Sequence[Path],
+    *,
+    mask_kind: str | None = None,
+    ignore_values: Sequence[int] | None = None,
+    classes: ClassTable | None = None,
+    class_names: Sequence[str] | None = None,
+    sample: int = DEFAULT_MASK_SAMPLE,
+) -> MaskInfo:
+    """The mask encoding, from the values of up to ``sample`` masks (evenly spaced; deterministic).
+
+    Rules: {0, 255} or {0, 1} -> binary; small integers (<= 63) -> class index (missing values reported as
+    gaps); colour masks -> palette with the colours found (or those of classes.json); 16-bit values above
+    255 -> instance labels (foreground vs background). Anything else, or a ``mask_kind`` the values
+    contradict, is a one-line ValueError naming a file and the option that settles it.
+    """
+    if mask_kind is not None:
+        mask_kind = look_up_option(mask_kind, MASK_KIND_OPTIONS, "mask_kind")
+    paths = _evenly(list(mask_paths), sample)
+    ignore = {int(v) for v in (ignore_values or ())} | set(classes.void_values if classes else ())
+    colour_files: list[Path] = []
+    gray_files: list[Path] = []
+    gray_values: set[int] = set()
+    colours: set[int] = set()
+    first_with: dict[int, Path] = {}
+    dtype = "uint8"
+    for path in paths:
+        raw = read_mask_values(path)
+        if raw.ndim == 3:
+            colour_files.append(path)
+            packed = (raw[..., 0].astype(np.int64) << 16) | (raw[..., 1].astype(np.int64) << 8) | raw[..., 2]
+            colours.update(np.unique(packed).tolist())
+            if len(colours) > 256:
+                raise ValueError(
+                    f"mask {path} and the masks before it hold more than 256 colours: not a class palette "
+                    "(a photo or a lossy JPEG?); save masks losslessly (PNG/GIF) with one colour per class"
+                )
+            continue
+        gray_files.append(path)
+        if raw.dtype.kind == "i" and raw.size and int(raw.min()) < 0:
+            raise ValueError(f"mask {path} has negative values; masks must store values >= 0")
+        if raw.dtype.itemsize > 1:
+            dtype = str(raw.dtype)
+        vals = np.unique(raw).tolist() if raw.dtype.itemsize > 2 else np.flatnonzero(np.bincount(raw.ravel()))
+        for v in vals:
+            first_with.setdefault(int(v), path)
+        gray_values.update(int(v) for v in vals)
+    if colour_files and gray_files:
+        raise ValueError(
+            f"mask {colour_files[0]} is a colour image but mask {gray_files[0]} is single-channel; store all "
+            "masks one way (class indices in gray, or one RGB colour per class)"
+        )
+    names_given = list(class_names) if class_names else (list(classes.names) if classes else None)
+    if colour_files:
+        return _palette(colours, colour_files, mask_kind, classes, names_given, len(paths))
+    values = sorted(gray_values - ignore)
+    if mask_kind == "palette":
+        raise ValueError(
+            f"mask_kind=palette but mask {gray_files[0]} is single-channel; palettes need RGB masks "
+            "(pass mask_kind=index for class indices)"
+        )
+    if classes is not None and mask_kind is None:
+        return _from_table(values, classes, names_given, first_with, sorted(ignore), len(paths), dtype)
+    # 16-bit masks with values beyond small class indices are instance labels (one value per object).
+    big = bool(values) and (max(values) > 255 or (dtype != "uint8" and max(values) > MAX_AUTO_CLASS_VALUE))
+    if mask_kind == "instances" or (mask_kind is None and big):
+        return MaskInfo(
+            "instances", 2, tuple(names_given or ("background", "foreground")), tuple(sorted(ignore)),
+            values=(min(values), max(values)) if values else (), sampled=len(paths), dtype=dtype,
+        )  # fmt: skip
+    looks_binary = set(values) <= {0, 255} and 255 in values
+    if mask_kind == "binary" or (mask_kind is None and (looks_binary or set(values) <= {0, 1})):
+        if not (set(values) <= {0, 255} or set(values) <= {0, 1}):
+            bad = sorted(set(values) - {0, 1, 255})
+            raise ValueError(
+                f"mask_kind=binary but mask {first_with[bad[0]]} holds values {_values_text(values)}; "
+                "binary masks store only 0/255 or 0/1 (pass mask_kind=index for class indices)"
+            )
+        return MaskInfo(
+            "binary", 2, tuple(names_given or ("background", "foreground")), tuple(sorted(ignore)),
+            values=tuple(values), sampled=len(paths), dtype=dtype,
+        )  # fmt: skip
+    if mask_kind == "remap":
+        mapping = {v: i for i, v in enumerate(values)} | {v: IGNORE_INDEX for v in ignore}
+        return MaskInfo(
+            "remap", len(values), tuple(names_given or (f"class_{v}" for v in values)), (),
+            mapping=mapping, values=tuple(values), sampled=len(paths), dtype=dtype,
+        )  # fmt: skip
+    # Class indices from here on.
+    if not values:
+        raise ValueError(f"mask {gray_files[0]} holds only ignored values; check ignore_values/void")
+    top = max(values)
+    if looks_binary:
+        raise ValueError(
+            f"masks hold values {{0, 255}} (e.g. {first_with[255]}): they look binary; pass mask_kind=binary "
+            "(0 -> class 0, 255 -> class 1), or void=255 if 255 marks pixels to ignore"
+        )
+    if 255 in values and top == 255 and len(values) > 1 and max(v for v in values if v != 255) <= 63:
+        rest = [v for v in values if v != 255]
+        raise ValueError(
+            f"masks hold class values {_values_text(rest)} and 255 (e.g. {first_with[255]}): 255 looks like "
+            "void; pass void=255 to ignore those pixels (or mask_kind=remap to make 255 a class)"
+        )
+    if top > MAX_AUTO_CLASS_VALUE and mask_kind != "index":
+        raise ValueError(
+            f"masks hold {len(values)} values {_values_text(values)} (e.g. {first_with[top]}) that fit no "
+            "encoding: not 0/255, not small class indices; if these are classes pass mask_kind=remap "
+            "(values -> 0..n-1 in order) or mask_kind=index; a lossy (JPEG) or resized mask must be saved "
+            "losslessly with nearest-neighbour resizing"
+        )
+    if top >= IGNORE_INDEX:
+        raise ValueError(
+            f"mask {first_with[top]} holds class value {top}; class indices must be below {IGNORE_INDEX} "
+            "(pass void=VALUE for void values or mask_kind=remap)"
+        )
+    gaps = tuple(v for v in range(top + 1) if v not in set(values))
+    num = top + 1
+    names = tuple(names_given) if names_given else tuple(f"class_{i}" for i in range(num))
+    if len(names) != num:
+        raise ValueError(
+            f"{len(names)} class names for {num} classes (values 0..{top} in the masks); give one name per "
+            "class value"
+        )
+    return MaskInfo(
+        "index", num, names, tuple(sorted(ignore)), values=tuple(values), gaps=gaps, sampled=len(paths),
+        dtype=dtype,
+    )  # fmt: skip
+
+
+def _from_table(
+    values: list[int],
+    classes: ClassTable,
+    names: list[str] | None,
+    first_with: dict[int, Path],
+    ignore: list[int],
+    sampled: int,
+    dtype: str,
+) -> MaskInfo:
+    """Gray masks with a classes file: the listed values are the classes (remapped when not 0..n-1)."""
+    unknown = [v for v in values if v not in classes.values]
+    if unknown:
+        raise ValueError(
+            f"mask {first_with[unknown[0]]} holds value {unknown[0]} that {classes.source} does not list; "
+            "add it as a class or as void"
+        )
+    names_t = tuple(names or classes.names)
+    if classes.values == list(range(len(classes.values))):
+        return MaskInfo("index", len(classes.values), names_t, tuple(ignore), values=tuple(values),
+                        sampled=sampled, dtype=dtype)  # fmt: skip
+    mapping = {v: i for i, v in enumerate(classes.values)} | {v: IGNORE_INDEX for v in ignore}
+    return MaskInfo("remap", len(classes.values), names_t, (), mapping=mapping, values=tuple(values),
+                    sampled=sampled, dtype=dtype)  # fmt: skip
+
+
+def _palette(
+    colours: set[int],
+    files: list[Path],
+    mask_kind: str | None,
+    classes: ClassTable | None,
+    names: list[str] | None,
+    sampled: int,
+) -> MaskInfo:
+    if mask_kind not in (None, "palette"):
+        raise ValueError(
+            f"mask_kind={mask_kind} but mask {files[0]} is a colour image; pass mask_kind=palette (one RGB "
+            "colour per class) or store class indices in single-channel masks"
+        )
+    found = [((c >> 16) & 255, (c >> 8) & 255, c & 255) for c in sorted(colours)]
+    if classes is not None and any(c is not None for c in classes.colors):
+        table = {c: i for i, c in enumerate(classes.colors) if c is not None}
+        voids = set(classes.void_colors)
+        unknown = [c for c in found if c not in table and c not in voids]
+        if unknown:
+            raise ValueError(
+                f"masks (e.g. {files[0]}) hold colour {list(unknown[0])} that {classes.source} does not "
+                "list; add it as a class or as void"
+            )
+        colors = {i: c for c, i in table.items()}
+        return MaskInfo("palette", len(classes.names), tuple(names or classes.names),
+                        colors=colors, ignore_colors=tuple(sorted(voids)), values=tuple(found),
+                        sampled=sampled)  # fmt: skip
+    if len(found) > 64:
+        raise ValueError(
+            f"masks (e.g. {files[0]}) hold {len(found)} colours: too many for a class palette; save masks "
+            "losslessly with one colour per class, or add classes.json listing the colours"
+        )
+    colors = dict(enumerate(found))  # sorted by packed RGB: black (often background) first
+    out_names = tuple(names) if names else tuple(f"rgb_{r}_{g}_{b}" for r, g, b in found)
+    if len(out_names) != len(colors):
+        raise ValueError(f"{len(out_names)} class names for the {len(colors)} colours found in the masks")
+    return MaskInfo("palette", len(colors), out_names, colors=colors, values=tuple(found), sampled=sampled)
+
+
+# ------------------------------------------------------------------------------------------ splits
+
+
+def _read_list(path: Path) -> list[str]:
+    out = []
+    for line in path.read_text().splitlines():
+        token = line.strip().split()[0] if line.strip() else ""
+        if token and not token.startswith("#"):
+            out.append(Path(token).stem if Path(token).suffix.lower() in IMAGE_EXTENSIONS else token)
+    return out
+
+
+def _contiguous(names: list[str], root: Path) -> dict[str, list[str]]:
+    n = len(names)
+    if n < MIN_PAIRS_TO_SPLIT:
+        raise ValueError(
+            f"{root} has only {n} image/mask pairs: too few to split off validation and test images; add a "
+            "val/ folder (with images/ and masks/) or val.txt and test.txt naming the images of each split"
+        )
+    exact = [f * n for _, f in DEFAULT_FRACTIONS]
+    sizes = [int(np.floor(e)) for e in exact]
+    for i in np.argsort([-(e - s) for e, s in zip(exact, sizes)], kind="stable")[: n - sum(sizes)]:
+        sizes[i] += 1
+    out: dict[str, list[str]] = {}
+    start = 0
+    for (name, _), size in zip(DEFAULT_FRACTIONS, sizes):
+        out[name] = names[start : start + max(size, 1)]
+        start += max(size, 1)
+    return out
+
+
+def _parse_splits(given: Mapping[str, Any], names: list[str]) -> dict[str, list[str]]:
+    """``{"train": (0, 20), "val": ["a", "b"]}``: ranges over the sorted names or lists of names."""
+    out: dict[str, list[str]] = {}
+    known = set(names)
+    for split, spec in given.items():
+        if isinstance(spec, (tuple, list)) and len(spec) == 2 and all(isinstance(v, int) for v in spec):
+            start, stop = int(spec[0]), int(spec[1])
+            if not 0 <= start <= stop <= len(names):
+                raise ValueError(
+                    f"split {split}={start}:{stop} is outside 0..{len(names)} ({len(names)} pairs)"
+                )
+            out[split] = names[start:stop]
+        else:
+            listed = [str(s) for s in spec]
+            missing = [s for s in listed if s not in known]
+            if missing:
+                raise ValueError(f"split {split!r} names {missing[0]!r}, which has no image/mask pair")
+            out[split] = listed
+    return out
+
+
+def _check_disjoint(splits: Mapping[str, list[str]], where: Path) -> None:
+    seen: dict[str, str] = {}
+    for split, names in splits.items():
+        for name in names:
+            if seen.get(name, split) != split:
+                raise ValueError(f"{name!r} is in both the {seen[name]} and {split} splits of {where}; "
+                                 "splits must be disjoint")  # fmt: skip
+            seen[name] = split
+
+
+# ------------------------------------------------------------------------------------------ discover
+
+
+def discover(
+    root: str | Path,
+    *,
+    image_dir: str | Path | None = None,
+    mask_dir: str | Path | None = None,
+    roi_dir: str | Path | None = None,
+    mask_kind: str | None = None,
+    void: Sequence[int] | int | None = None,
+    class_names: Sequence[str] | None = None,
+    splits: Mapping[str, Any] | None = None,
+    unmatched: str = "error",
+    check_sizes: bool = True,
+    mask_sample: int = DEFAULT_MASK_SAMPLE,
+) -> DatasetLayout:
+    """Infer the layout of the dataset folder ``root`` (see the module docstring).
+
+    Args:
+        image_dir, mask_dir, roi_dir: folders (relative to ``root``) instead of the usual names.
+        mask_kind: binary, index, palette, instances or remap, when the values do not settle it.
+        void: stored value(s) whose pixels are ignored (e.g. CamVid's 11).
+        class_names: one name per class (else classes.json/csv or generic names).
+        splits: split -> (start, stop) over the sorted names, or a list of names; overrides split files.
+        unmatched: "error" (default) or "skip" files without a partner (listed in ``skipped``).
+        check_sizes: compare every image's size with its mask's (and ROI's) from the file headers.
+        mask_sample: masks read to detect the encoding.
+
+    Raises:
+        ValueError: one line naming the file and the fix (see :mod:`unetkit.planning.discovery`).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"dataset folder {root} does not exist; pass the folder holding images/ and masks/")
+    unmatched = look_up_option(unmatched, UNMATCHED_OPTIONS, "unmatched")
+    void_list = [void] if isinstance(void, int) else list(void or [])
+    notes: list[str] = []
+    # Split sub-folders (train/images ...) or one set of folders at the root.
+    split_dirs = [s for s in SPLITS if (root / s).is_dir() and _find_dir(root / s, ("images",), None)]
+    bases = [(s, root / s) for s in split_dirs] if split_dirs and image_dir is None else [("", root)]
+    samples: list[Sample] = []
+    skipped: list[str] = []
+    suffixes: set[str | None] = set()
+    image_dirs: list[Path] = []
+    mask_dirs: list[Path] = []
+    roi_dirs: list[Path] = []
+    folder_splits: dict[str, list[str]] = {}
+    for split, base in bases:
+        img_d = _find_dir(base, ("images", "image", "imgs"), image_dir)
+        if img_d is None:
+            raise ValueError(
+                f"{base} has no images/ folder; put the images in {base / 'images'} or pass image_dir"
+            )
+        msk_d = _find_dir(base, MASK_DIR_NAMES, mask_dir)
+        if msk_d is None:
+            raise ValueError(
+                f"{base} has no masks/ (or labels/, annotations/) folder; put the masks in {base / 'masks'} "
+                "or pass mask_dir"
+            )
+        roi_d = _find_dir(base, ROI_DIR_NAMES, roi_dir)
+        found, skip, suffix = _pair_folder(img_d, msk_d, roi_d, unmatched)
+        if split:
+            found = [Sample(f"{split}/{s.name}", s.image, s.mask, s.roi) for s in found]
+            folder_splits[split] = [s.name for s in found]
+        samples += found
+        skipped += skip
+        suffixes.add(suffix)
+        image_dirs.append(img_d)
+        mask_dirs.append(msk_d)
+        if roi_d:
+            roi_dirs.append(roi_d)
+    if skipped:
+        notes.append(
+            f"skipped {len(skipped)} files without a partner: {', '.join(Path(s).name for s in skipped[:5])}"
+        )
+    mask_suffix = suffixes.pop() if len(suffixes) == 1 else None
+    names = [s.name for s in samples]
+    # Splits: given > sub-folders > list files > contiguous blocks of the sorted names.
+    if splits is not None:
+        split_map, source = _parse_splits(splits, sorted(names)), "given"
+    elif folder_splits:
+        split_map, source = folder_splits, "folders"
+        if "val" not in split_map:
+            raise ValueError(
+                f"{root} has split folders {', '.join(folder_splits)} but no val/; add a val/ folder (with "
+                "images/ and masks/) so that choices are made on validation images, not on the test split"
+            )
+    elif any((root / f"{s}.txt").is_file() for s in SPLITS):
+        split_map, source = {}, "lists"
+        known = set(names)
+        by_key = {_strip(n, IMAGE_SUFFIXES): n for n in names}
+        for s in SPLITS:
+            if (root / f"{s}.txt").is_file():
+                # A list may name the image stem or the stem without its suffix (21 for 21_training).
+                listed = [n if n in known else by_key.get(n, n) for n in _read_list(root / f"{s}.txt")]
+                missing = [n for n in listed if n not in known]
+                if missing:
+                    raise ValueError(
+                        f"{root / f'{s}.txt'} names {missing[0]!r} (and {len(missing) - 1} more) without an "
+                        "image/mask pair; fix the list or add the files"
+                    )
+                split_map[s] = listed
+        if "val" not in split_map:
+            raise ValueError(
+                f"{root} has split lists but no val.txt; add val.txt naming the validation images"
+            )
+    else:
+        split_map, source = _contiguous(sorted(names), root), "contiguous"
+        notes.append(
+            "no split given: contiguous blocks (neighbouring slices or frames "
+            "cannot leak between splits), 65/15/20 of the sorted names; pass splits to choose"
+        )
+    _check_disjoint(split_map, root)
+    for s, members in split_map.items():
+        if not members:
+            raise ValueError(f"split {s!r} of {root} is empty; give it at least one image")
+    channels, sizes = _check_images(samples, check_sizes)
+    table = read_classes(root)
+    if table is not None:
+        notes.append(f"classes from {table.source}")
+    train_masks = [s.mask for s in samples if s.name in set(split_map.get("train", names))]
+    mask = detect_encoding(
+        train_masks or [s.mask for s in samples],
+        mask_kind=mask_kind,
+        ignore_values=void_list,
+        classes=table,
+        class_names=class_names,
+        sample=mask_sample,
+    )
+    if mask.gaps:
+        notes.append(
+            f"class values {list(mask.gaps)} never occur in the sampled masks "
+            f"(gaps in 0..{mask.num_classes - 1})"
+        )
+    return DatasetLayout(
+        root=root,
+        samples=tuple(samples),
+        splits=split_map,
+        split_source=source,
+        mask=mask,
+        channels=channels,
+        image_dirs=tuple(image_dirs),
+        mask_dirs=tuple(mask_dirs),
+        roi_dirs=tuple(roi_dirs),
+        mask_suffix=mask_suffix,
+        sizes=tuple(sizes),
+        skipped=tuple(skipped),
+        notes=tuple(notes),
+    )
+
+
+def _header(path: Path) -> tuple[int, int, int]:
+    """(H, W, C) from the file header; C as read_image gives it (alpha dropped, palette -> RGB)."""
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            mode = img.mode
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"cannot read image {path}: {err}; the file is corrupt or not an image") from err
+    gray = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+    return height, width, 1 if mode in gray else 3
+
+
+def _check_images(samples: Sequence[Sample], check_sizes: bool) -> tuple[int, list[tuple[int, int]]]:
+    """(channel count shared by every image, (H, W) per image); mask and ROI sizes must equal their image's.
+
+    Reads file headers only (fast: no pixels are decoded).
+    """
+    counts: dict[int, list[Path]] = {}
+    sizes: list[tuple[int, int]] = []
+    for s in samples:
+        h, w, c = _header(s.image)
+        sizes.append((h, w))
+        counts.setdefault(c, []).append(s.image)
+        if not check_sizes:
+            continue
+        for what, other in (("mask", s.mask), ("ROI", s.roi)):
+            if other is None:
+                continue
+            oh, ow, _ = _header(other)
+            if (oh, ow) != (h, w):
+                raise ValueError(
+                    f"{what} {other} is {ow}x{oh} (WxH) but its image {s.image} is {w}x{h}; "
+                    f"resize the {what} "
+                    "to the image's size (nearest neighbour) or fix the pairing"
+                )
+    if len(counts) > 1:
+        (few_c, few), (many_c, _) = sorted(counts.items(), key=lambda kv: len(kv[1]))[:2]
+        raise ValueError(
+            f"image {few[0]} has {few_c} channel(s) but {len(counts[many_c])} other images have {many_c}; "
+            f"convert it (and {len(few) - 1} more) to {'RGB' if many_c == 3 else 'grayscale'}"
+        )
+    return next(iter(counts)), sizes

@@ -1,0 +1,301 @@
+"""Fingerprint: the numbers a plan is made from (torch-free; NumPy and SciPy).
+
+Image sizes, channels, intensity statistics per channel (and the normalisation they call for), class
+frequencies in pixels, object sizes per class (connected components) and the dataset size. Only the
+**training split** is read (choices are made on training data, never on validation or test images), and
+only a deterministic subsample of it: up to ``max_images`` images evenly spaced over the sorted training
+names, which keeps a fingerprint within seconds on a few hundred images.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from unetkit.constants import IGNORE_INDEX
+from unetkit.data.io import MaskEncoding, read_image, read_mask
+from unetkit.planning.discovery import DatasetLayout, Sample, _evenly, read_mask_values
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_IMAGES = 48
+# Pixels per image used for the intensity statistics (a strided subsample: statistics, not training).
+_INTENSITY_PIXELS = 65536
+# A class whose components are at least this share of the image's short side is "stuff" (sky, road,
+# background): its size says nothing about the receptive field an object needs.
+STUFF_EXTENT_SHARE = 0.5
+# Components smaller than this (px) are fragments (resampling noise, label speckle), not objects.
+MIN_OBJECT_AREA = 9
+
+
+@dataclass(frozen=True)
+class ClassStats:
+    """Pixels and objects of one class over the sampled training masks.
+
+    ``extent`` is the longer side of a component's bounding box (px): the length a receptive field must see.
+    ``objects`` counts connected components of at least ``MIN_OBJECT_AREA`` px (instance labels for 16-bit
+    instance masks); median and percentiles are over those objects. ``coverage_extent`` is the pixel-weighted
+    median extent (half the class's pixels lie in components at least this long): ``stuff`` classes (sky,
+    road, membranes) have one about the size of the image.
+    """
+
+    index: int
+    name: str
+    pixel_fraction: float
+    image_fraction: float
+    objects: int = 0
+    extent_median: float = 0.0
+    extent_p10: float = 0.0
+    extent_p90: float = 0.0
+    area_median: float = 0.0
+    area_p10: float = 0.0
+    coverage_extent: float = 0.0
+    stuff: bool = False
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What :func:`fingerprint` measured; plain data (``to_dict()`` for JSON/YAML)."""
+
+    root: str
+    num_images: dict[str, int]
+    train_pixels: int
+    channels: int
+    size_median: tuple[int, int]
+    size_min: tuple[int, int]
+    size_max: tuple[int, int]
+    distinct_sizes: int
+    intensity: dict[str, list[float]]  # mean, std, p0.5, p50, p99.5 per channel, on the 0..255 scale
+    gray_as_rgb: float  # share of sampled RGB images with R = G = B (fluorescence stored as RGB)
+    normalization: str  # "zscore" or "unit" (x / 255)
+    mean: tuple[float, ...]  # what the plan puts in data.options (pixel values in [0, 1])
+    std: tuple[float, ...]
+    normalization_reason: str
+    classes: tuple[ClassStats, ...]
+    ignore_fraction: float
+    vertical_asymmetry: float  # total variation between the class mix of the top and bottom halves
+    sampled_images: int
+    seconds: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["classes"] = [asdict(c) for c in self.classes]
+        return out
+
+
+def mask_encoding(layout: DatasetLayout) -> MaskEncoding | None:
+    """The :class:`MaskEncoding` of ``layout`` (None for instance labels, which are decoded here)."""
+    m = layout.mask
+    if m.kind == "instances":
+        return None
+    return MaskEncoding(
+        m.kind,
+        m.num_classes,
+        m.ignore_values,
+        colors=m.colors,
+        ignore_colors=m.ignore_colors,
+        mapping=m.mapping,
+    )
+
+
+def _classes_and_objects(
+    sample: Sample, encoding: MaskEncoding | None, num_classes: int
+) -> tuple[np.ndarray, list[tuple[int, np.ndarray, np.ndarray]]]:
+    """(class map int64 (H, W) with IGNORE_INDEX, [(class, extents, areas) of its components]).
+
+    Instance labels give their objects directly (touching nuclei stay separate); other encodings use
+    8-connected components of each class.
+    """
+    objects: list[tuple[int, np.ndarray, np.ndarray]] = []
+    if encoding is None:
+        raw = read_mask_values(sample.mask)
+        if raw.ndim != 2:
+            raise ValueError(f"instance label image {sample.mask} is a colour image; store labels in gray")
+        classes = (raw > 0).astype(np.int64)
+        found = ndimage.find_objects(raw.astype(np.int64))
+        inst_ext = [max(s[0].stop - s[0].start, s[1].stop - s[1].start) for s in found if s is not None]
+        inst_area = np.bincount(raw.ravel().astype(np.int64))[1:]
+        objects.append((1, np.asarray(inst_ext, dtype=float), inst_area[inst_area > 0].astype(float)))
+    else:
+        classes = read_mask(sample.mask, encoding)
+    if sample.roi is not None:
+        roi = read_mask_values(sample.roi)
+        inside = roi.any(axis=2) if roi.ndim == 3 else roi > 0
+        classes = np.where(inside, classes, IGNORE_INDEX)
+    if encoding is not None:
+        structure = np.ones((3, 3), dtype=bool)
+        for c in range(num_classes):
+            labels, n = ndimage.label(classes == c, structure=structure)
+            if n == 0:
+                continue
+            slices = ndimage.find_objects(labels)
+            ext = np.asarray([max(s[0].stop - s[0].start, s[1].stop - s[1].start) for s in slices], float)
+            areas = np.bincount(labels.ravel())[1:].astype(float)
+            objects.append((c, ext, areas))
+    return classes, objects
+
+
+def _normalization(
+    channels: int, gray_as_rgb: float, mean: np.ndarray, std: np.ndarray, p_lo: np.ndarray, p_hi: np.ndarray
+) -> tuple[str, tuple[float, ...], tuple[float, ...], str]:
+    """nnU-Net's choice made from the data: natural colour photos -> x / 255, everything else -> z-score.
+
+    nnU-Net picks by modality: RGB photos are divided by 255 (their 0..255 scale means the same for every
+    camera), other images (microscopy, EM, MRI) get a z-score because their intensity range is arbitrary.
+    Without a modality we read it from the pixels: three distinct colour channels -> photo.
+    """
+    photo = channels == 3 and gray_as_rgb < 0.5
+    if photo:
+        return (
+            "unit",
+            (0.0,) * channels,
+            (1.0,) * channels,
+            "x / 255 (nnU-Net's rule for colour photos: three distinct colour channels, one 0..255 scale)",
+        )
+    span = ", ".join(f"{lo:.0f}..{hi:.0f}" for lo, hi in zip(p_lo, p_hi))
+    return (
+        "zscore",
+        tuple(round(float(m) / 255.0, 5) for m in mean),
+        tuple(round(max(float(s), 1.0) / 255.0, 5) for s in std),
+        f"z-score with the training images' mean/std (nnU-Net's rule for non-photo images: gray or R=G=B, "
+        f"0.5-99.5 percentile range {span} of 0..255 is arbitrary)",
+    )
+
+
+def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) -> Fingerprint:
+    """Measure ``layout``'s training split (up to ``max_images`` images, evenly spaced; deterministic)."""
+    start = time.perf_counter()
+    train = layout.samples_of("train") or list(layout.samples)
+    sampled = _evenly(train, max_images)
+    encoding = mask_encoding(layout)
+    num_classes = layout.mask.num_classes
+    names = list(layout.mask.class_names)
+    sizes = dict(zip((s.name for s in layout.samples), layout.sizes))
+    train_sizes = np.asarray([sizes[s.name] for s in train if s.name in sizes] or [(0, 0)])
+    counts = np.zeros(num_classes, dtype=np.int64)
+    images_with = np.zeros(num_classes, dtype=np.int64)
+    top = np.zeros(num_classes, dtype=np.int64)
+    bottom = np.zeros(num_classes, dtype=np.int64)
+    ignored = 0
+    total = 0
+    extents: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
+    areas: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
+    pixels: list[np.ndarray] = []
+    gray_rgb = 0
+    for sample in sampled:
+        image = read_image(sample.image)
+        if (
+            image.shape[2] == 3
+            and np.array_equal(image[..., 0], image[..., 1])
+            and np.array_equal(image[..., 0], image[..., 2])
+        ):
+            gray_rgb += 1
+        stride = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / _INTENSITY_PIXELS)))
+        pixels.append(image[::stride, ::stride].reshape(-1, image.shape[2]))
+        classes, objects = _classes_and_objects(sample, encoding, num_classes)
+        valid = classes != IGNORE_INDEX
+        total += int(classes.size)
+        ignored += int((~valid).sum())
+        hist = np.bincount(classes[valid].ravel(), minlength=num_classes)[:num_classes]
+        counts += hist
+        images_with += hist > 0
+        half = classes.shape[0] // 2
+        for part, acc in ((classes[:half], top), (classes[half:], bottom)):
+            acc += np.bincount(part[part != IGNORE_INDEX].ravel(), minlength=num_classes)[:num_classes]
+        for c, ext, area in objects:
+            extents[c].append(ext)
+            areas[c].append(area)
+    stacked = np.concatenate(pixels).astype(np.float64)
+    mean, std = stacked.mean(0), stacked.std(0)
+    p_lo, p50, p_hi = np.percentile(stacked, [0.5, 50, 99.5], axis=0)
+    channels = layout.channels
+    gray_share = gray_rgb / len(sampled) if channels == 3 else 0.0
+    norm, n_mean, n_std, reason = _normalization(channels, gray_share, mean, std, p_lo, p_hi)
+    short_side = float(np.median(train_sizes.min(axis=1)))
+    labelled = max(int(counts.sum()), 1)
+    stats = []
+    for c in range(num_classes):
+        all_ext = np.concatenate(extents[c]) if extents[c] else np.zeros(0)
+        all_area = np.concatenate(areas[c]) if areas[c] else np.zeros(0)
+        keep = all_area >= MIN_OBJECT_AREA
+        ext, area = all_ext[keep], all_area[keep]
+        med = float(np.median(ext)) if ext.size else 0.0
+        coverage = _weighted_median(all_ext, all_area)
+        stats.append(
+            ClassStats(
+                index=c,
+                name=names[c],
+                pixel_fraction=round(float(counts[c]) / labelled, 6),
+                image_fraction=round(float(images_with[c]) / len(sampled), 4),
+                objects=int(ext.size),
+                extent_median=round(med, 1),
+                extent_p10=round(float(np.percentile(ext, 10)), 1) if ext.size else 0.0,
+                extent_p90=round(float(np.percentile(ext, 90)), 1) if ext.size else 0.0,
+                area_median=float(np.median(area)) if area.size else 0.0,
+                area_p10=round(float(np.percentile(area, 10)), 1) if area.size else 0.0,
+                coverage_extent=coverage,
+                stuff=coverage >= STUFF_EXTENT_SHARE * short_side,
+            )
+        )
+    t_share = top / max(int(top.sum()), 1)
+    b_share = bottom / max(int(bottom.sum()), 1)
+    notes = []
+    if len(sampled) < len(train):
+        notes.append(
+            f"read {len(sampled)} of {len(train)} training images (evenly spaced over the sorted names)"
+        )
+    return Fingerprint(
+        root=str(layout.root),
+        num_images={k: len(v) for k, v in layout.splits.items()},
+        train_pixels=int((train_sizes[:, 0] * train_sizes[:, 1]).sum()),
+        channels=channels,
+        size_median=_pair(np.median(train_sizes, axis=0)),
+        size_min=_pair(train_sizes.min(axis=0)),
+        size_max=_pair(train_sizes.max(axis=0)),
+        distinct_sizes=len({tuple(s) for s in train_sizes.tolist()}),
+        intensity={
+            "mean": _r(mean),
+            "std": _r(std),
+            "p0.5": _r(p_lo),
+            "p50": _r(p50),
+            "p99.5": _r(p_hi),
+        },
+        gray_as_rgb=round(gray_share, 3),
+        normalization=norm,
+        mean=n_mean,
+        std=n_std,
+        normalization_reason=reason,
+        classes=tuple(stats),
+        ignore_fraction=round(ignored / max(total, 1), 6),
+        vertical_asymmetry=round(0.5 * float(np.abs(t_share - b_share).sum()), 4),
+        sampled_images=len(sampled),
+        seconds=round(time.perf_counter() - start, 2),
+        notes=tuple(notes),
+    )
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    if not values.size:
+        return 0.0
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def _pair(values: Sequence[float] | np.ndarray) -> tuple[int, int]:
+    return int(values[0]), int(values[1])
+
+
+def _r(values: np.ndarray) -> list[float]:
+    return [round(float(v), 2) for v in values]

@@ -1,0 +1,703 @@
+"""Plan: a training config chosen from the fingerprint, the measured machine and the time budget.
+
+The rules (each value of a plan carries a one-line reason in ``Plan.reasons``):
+
+* **Depth** from the objects: the U-Net's theoretical receptive field (:func:`receptive_field`) must cover
+  twice the median extent of the object ("thing") classes (:func:`object_extent`); at least 4 levels (the
+  U-Net paper's depth, which also gives context), at most 5, and the bottleneck keeps >= 8 px of the image.
+* **Crop** >= 4x the median object extent and >= 2x its 90th percentile (at least 128 px), a multiple of
+  ``2**depth``, at most the median image; an image at most 1.5x that crop is trained whole, and so is a scene
+  with an "up" (its top and bottom hold different classes: where a pixel sits carries information).
+* **Batch** keeps about ``4 x 256 x 256`` pixels per optimizer step on a CPU (the ISBI recipe's step),
+  at least 2 images (batch norm).
+* **Width** (``base_channels``) trades capacity against optimizer steps. The ISBI 2012 sweep
+  (docs/benchmarks.md, benchmarks/results/isbi_sweep/) found that at a fixed CPU budget the number of
+  optimizer steps decides: base 16 gave 0.0758-0.0771 test pixel error after 720 steps (18 epochs of 40
+  steps), 0.0744-0.0756 after 1440 and 0.0732 after 2160; base 8 gave 0.0733-0.0748 after 1600-2000 steps
+  and 0.0733-0.0741 after 4000. Gains stop near 2000 steps of 4 x 256^2 px, so the rule is: **the widest
+  candidate whose measured speed gives >= MIN_STEPS optimizer steps in the budget** (validation and start-up
+  time deducted); if none does, the narrowest (it gets the most steps), and the plan says the budget is tight.
+* **Loss** CE + Dice (the sweep's best; Dice counters imbalance); class weights ``sqrt(median_f / f)``
+  (a softened median-frequency balancing, SegNet's rule on CamVid) when a class holds < 2 % of the pixels.
+* **Augmentation** from the data: rotations only where the top and bottom halves hold the same class mix
+  (no "up"); scale where image sizes vary or the scene has an up (perspective); elastic deformation for
+  few (<= 100) non-photo training images, as in the U-Net paper.
+* **Schedule** poly decay paced by the time budget (``schedule.by: time``); ``max_epochs`` is set far above
+  what fits so that the budget, not an epoch cap, ends the run.
+* **Precision** fp32 unless asked: reduced precision is measured and reported, but used only with
+  validation evidence that it does not cost accuracy at equal budget (issue 12).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from unetkit.planning.discovery import DatasetLayout
+from unetkit.planning.fingerprint import Fingerprint
+
+logger = logging.getLogger(__name__)
+
+MIN_STEPS = 2000  # optimizer steps that the ISBI sweep needed before more steps stopped helping
+PIXELS_PER_STEP = 4 * 256 * 256  # the ISBI recipe's batch x crop on a CPU
+RARE_CLASS_FRACTION = 0.02
+CPU_WIDTHS = (8, 12, 16, 24, 32)
+CUDA_WIDTHS = (16, 24, 32, 48, 64)
+MIN_CROP = 128
+MAX_WHOLE_IMAGE = 512  # upright scenes up to this side are trained whole (position carries information)
+UPRIGHT_ASYMMETRY = 0.1  # top/bottom class-mix difference above which a scene has an "up"
+VAL_TIME_SHARE = 0.1  # validate less often when one validation pass would cost more than this share
+STEPS_PER_EPOCH = 40  # repeat small training sets so an epoch has about this many steps (ISBI: 20 x 8 / 4)
+LEARNING_RATE = 2e-3
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+
+
+# ------------------------------------------------------------------------------------------ time budget
+
+
+def parse_duration(text: str | float | int) -> float:
+    """``"20m"``, ``"1h"``, ``"90s"``, ``"1h30m"`` or a number of minutes -> seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text) * 60.0
+    else:
+        raw = str(text).strip().lower()
+        if re.fullmatch(r"\d+(\.\d+)?", raw):
+            seconds = float(raw) * 60.0
+        else:
+            match = re.fullmatch(
+                r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?:in)?)?(?:(\d+(?:\.\d+)?)s)?", raw
+            )
+            if not raw or match is None:
+                raise ValueError(f"time budget {text!r} is not a duration; write e.g. 20m, 1h, 90s or 1h30m")
+            h, m, s = (float(g) if g else 0.0 for g in match.groups())
+            seconds = h * 3600 + m * 60 + s
+    if not seconds > 0 or math.isinf(seconds):
+        raise ValueError(f"time budget {text!r} must be positive; write e.g. 20m")
+    return seconds
+
+
+# ------------------------------------------------------------------------------------------ geometry
+
+
+def receptive_field(depth: int) -> int:
+    """Theoretical receptive field (px) of the U-Net: two 3x3 convs per level, 2x2 pooling, and the decoder.
+
+    Encoder level ``l`` (stride ``2**l``) adds ``4 * 2**l``, each pooling ``2**l``; decoder levels add
+    ``4 * 2**l`` again. Depth 3: 96, 4: 200, 5: 408.
+    """
+    rf = 1
+    for level in range(depth + 1):
+        rf += 4 * 2**level
+        if level < depth:
+            rf += 2**level
+    for level in range(depth):
+        rf += 4 * 2**level
+    return rf
+
+
+@dataclass(frozen=True)
+class Geometry:
+    depth: int
+    crop: tuple[int, int]
+    batch: int
+    object_extent: float
+    reasons: dict[str, str]
+
+
+def _round_down(value: float, multiple: int) -> int:
+    return max(multiple, int(value) // multiple * multiple)
+
+
+def _round_up(value: float, multiple: int) -> int:
+    return int(math.ceil(value / multiple) * multiple)
+
+
+def object_extent(fp: Fingerprint) -> tuple[float, float, str]:
+    """(median, 90th-percentile) object extent (px) that depth and crop must cover, and where it comes from.
+
+    Over the object ("thing") classes: the median of their median extents and of their 90th percentiles.
+    """
+    things = [c for c in fp.classes if c.objects and not c.stuff]
+    if not things:
+        short = min(fp.size_median)
+        return short / 4.0, short / 2.0, f"no object classes (all span the image): from the {short}px side"
+    median = float(np.median([c.extent_median for c in things]))
+    p90 = float(np.median([c.extent_p90 for c in things]))
+    names = ", ".join(c.name for c in things[:4]) + (" ..." if len(things) > 4 else "")
+    return median, p90, f"object classes {names}"
+
+
+def choose_geometry(fp: Fingerprint, device: str) -> Geometry:
+    """Depth, crop and batch from the object sizes and image sizes (see the module docstring)."""
+    extent, p90, where = object_extent(fp)
+    reasons: dict[str, str] = {}
+    h_med, w_med = fp.size_median
+    short = min(h_med, w_med)
+    depth = 4
+    while depth < 5 and receptive_field(depth) < 2 * extent and short // 2 ** (depth + 1) >= 8:
+        depth += 1
+    while depth > 3 and short // 2**depth < 8:
+        depth -= 1
+    reasons["model.kwargs.depth"] = (
+        f"depth {depth}: receptive field {receptive_field(depth)}px covers 2x the median object extent "
+        f"{extent:.0f}px ({where}); at least the U-Net paper's 4 levels where the image allows"
+    )
+    mult = 2**depth
+    side = max(MIN_CROP, _round_up(max(4 * extent, 2 * p90), mult))
+    crop_h, crop_w = min(side, _round_down(h_med, mult)), min(side, _round_down(w_med, mult))
+    upright = fp.vertical_asymmetry >= UPRIGHT_ASYMMETRY
+    if upright and max(h_med, w_med) <= MAX_WHOLE_IMAGE:
+        crop_h, crop_w = _round_down(h_med, mult), _round_down(w_med, mult)
+        why = (
+            f"whole images ({h_med}x{w_med} median): the scene has an up (top/bottom class mix differs by "
+            f"{fp.vertical_asymmetry:.2f}), so where a pixel sits carries information a crop would lose"
+        )
+    elif h_med <= 1.5 * side and w_med <= 1.5 * side:
+        crop_h, crop_w = _round_down(h_med, mult), _round_down(w_med, mult)
+        why = f"whole images ({h_med}x{w_med} median, <= 1.5x the {side}px crop the objects need)"
+    else:
+        why = (
+            f">= 4x the median object extent {extent:.0f}px and 2x the 90th percentile {p90:.0f}px, "
+            f">= {MIN_CROP}px, a multiple of 2**{depth}"
+        )
+    reasons["data.crop_size"] = f"{crop_h}x{crop_w}: {why}"
+    if device == "cpu":
+        batch = max(2, min(32, round(PIXELS_PER_STEP / (crop_h * crop_w))))
+        reasons["data.batch_size"] = (
+            f"{batch}: about 4 x 256^2 px per optimizer step (the ISBI recipe's step on a CPU), "
+            ">= 2 for batch norm"
+        )
+    else:
+        batch = max(4, min(64, round(4 * PIXELS_PER_STEP / (crop_h * crop_w))))
+        reasons["data.batch_size"] = f"{batch}: about 16 x 256^2 px per step on a GPU, >= 4"
+    return Geometry(depth, (crop_h, crop_w), batch, extent, reasons)
+
+
+# ------------------------------------------------------------------------------------------ machine
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model/step configuration whose training speed is measured."""
+
+    base_channels: int
+    depth: int
+    crop: tuple[int, int]
+    batch: int
+    precision: str = "32-true"
+
+    @property
+    def label(self) -> str:
+        crop = f"{self.crop[0]}x{self.crop[1]}"
+        return f"unet b{self.base_channels} d{self.depth} {crop} x{self.batch} {self.precision}"
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Measured speed of this device: seconds per optimizer step of each candidate (median of the steps)."""
+
+    device: str
+    description: str
+    cpu_flags: tuple[str, ...]
+    native_bf16: bool
+    threads: int
+    step_seconds: dict[str, float]
+    data_seconds_per_sample: float = 0.0
+    measure_seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+
+
+def cpu_flags() -> tuple[str, ...]:
+    """The CPU feature flags of /proc/cpuinfo (empty where it does not exist)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return tuple(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return ()
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def candidates(geometry: Geometry, device: str) -> list[Candidate]:
+    """The widths to measure (narrow to wide) at ``geometry``'s depth, crop and batch."""
+    widths = CPU_WIDTHS if device == "cpu" else CUDA_WIDTHS
+    return [Candidate(w, geometry.depth, geometry.crop, geometry.batch) for w in widths]
+
+
+def measure_candidates(
+    cands: Sequence[Candidate],
+    in_channels: int,
+    num_classes: int,
+    device: str = "cpu",
+    *,
+    steps: int = 2,
+    warmup: int = 1,
+    time_limit_s: float = 30.0,
+    stop_above_s: float | None = None,
+    bf16: bool | None = None,
+    data_probe: Callable[[], float] | None = None,
+) -> Machine:
+    """Time ``steps`` training steps (forward, CE + Dice, backward, AdamW) of each candidate on ``device``.
+
+    Candidates are measured narrow to wide; measuring stops when the time spent passes ``time_limit_s`` or a
+    candidate's step takes more than ``stop_above_s`` (wider ones are slower still). ``bf16`` (default: the
+    CPU has native bf16, avx512_bf16 or amx_bf16, or the device is CUDA) also times the two narrowest
+    candidates under bf16 autocast. ``data_probe()`` returns seconds to read and augment one sample.
+    Random tensors are used: speed does not depend on the values. Does not change torch's thread count.
+    """
+    import torch
+
+    from unetkit.losses.factory import create_loss
+    from unetkit.models.registry import create_model
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+    flags = cpu_flags()
+    native = bool({"avx512_bf16", "amx_bf16"} & set(flags))
+    if bf16 is None:
+        bf16 = native or device == "cuda"
+    dev = torch.device(device)
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+    todo = list(cands)
+    if bf16:
+        todo += [Candidate(c.base_channels, c.depth, c.crop, c.batch, "bf16-mixed") for c in cands[:2]]
+    loss_fn = create_loss("ce+dice", num_classes)
+    gen = torch.Generator().manual_seed(0)
+    for cand in todo:
+        if time.perf_counter() - start > time_limit_s:
+            notes.append(f"not measured (measuring time limit {time_limit_s:.0f}s): {cand.label}")
+            continue
+        if (
+            cand.precision == "32-true"
+            and stop_above_s is not None
+            and any(t > stop_above_s for k, t in timings.items() if k.endswith("32-true"))
+        ):
+            notes.append(f"not measured (a narrower candidate was already too slow): {cand.label}")
+            continue
+        model = create_model(
+            "unet", in_channels=in_channels, num_classes=num_classes, depth=cand.depth,
+            base_channels=cand.base_channels,
+        ).to(dev)  # fmt: skip
+        memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
+        model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        x = torch.randn(cand.batch, in_channels, *cand.crop, generator=gen).to(
+            dev, memory_format=memory_format
+        )
+        y = torch.randint(0, num_classes, (cand.batch, *cand.crop), generator=gen).to(dev)
+        times = []
+        for i in range(warmup + steps):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cand.precision == "bf16-mixed"):
+                loss = loss_fn(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+        timings[cand.label] = round(statistics.median(times), 4)
+    data_s = 0.0
+    if data_probe is not None:
+        data_s = round(data_probe(), 4)
+    desc = cpu_model() if device == "cpu" else torch.cuda.get_device_name(0)
+    return Machine(
+        device=device,
+        description=desc,
+        cpu_flags=tuple(f for f in flags if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")),
+        native_bf16=native,
+        threads=torch.get_num_threads(),
+        step_seconds=timings,
+        data_seconds_per_sample=data_s,
+        measure_seconds=round(time.perf_counter() - start, 2),
+        notes=tuple(notes),
+    )
+
+
+def data_probe(layout: DatasetLayout, crop: tuple[int, int], augment: dict[str, Any], n: int = 4) -> float:
+    """Seconds to read, decode, augment and normalise one training sample (median over ``n`` samples)."""
+    from unetkit.data.io import normalize, read_image, read_mask
+    from unetkit.data.transforms import build_transforms
+    from unetkit.planning.discovery import _evenly
+    from unetkit.planning.fingerprint import mask_encoding
+
+    encoding = mask_encoding(layout)
+    transform = build_transforms(True, crop, seed=0, **augment)
+    times = []
+    for sample in _evenly(layout.samples_of("train") or list(layout.samples), n):
+        t0 = time.perf_counter()
+        image = read_image(sample.image, layout.channels)
+        if encoding is None:
+            from unetkit.planning.discovery import read_mask_values
+
+            mask = (read_mask_values(sample.mask) > 0).astype(np.int64)
+        else:
+            mask = read_mask(sample.mask, encoding)
+        image, mask, _ = transform(image, mask, None)
+        normalize(image, 0.5, 0.25)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+# ------------------------------------------------------------------------------------------ plan
+
+
+@dataclass
+class Plan:
+    """A training config (``config``: the project's config keys) with a reason per choice.
+
+    ``reasons`` maps dotted config keys to one line; ``table`` lists every measured candidate with its
+    predicted steps in the budget; ``summary`` holds the numbers behind the plan (fingerprint, machine).
+    """
+
+    config: dict[str, Any]
+    reasons: dict[str, str]
+    table: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    unsupported: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_yaml(self, header: Sequence[str] = ()) -> str:
+        """The config as YAML with each reason as a comment above its key (``load_config`` reads it)."""
+        lines = [f"# {h}" for h in header]
+        for problem in self.unsupported:
+            lines.append(f"# NOT EXPRESSIBLE in the config yet: {problem}")
+        for key, value in self.config.items():
+            lines += _yaml_entry(key, value, key, self.reasons, 0)
+        return "\n".join(lines) + "\n"
+
+
+def _yaml_entry(key: str, value: Any, dotted: str, reasons: dict[str, str], indent: int) -> list[str]:
+    pad = " " * indent
+    out = [f"{pad}# {reasons[dotted]}"] if dotted in reasons else []
+    small = (
+        isinstance(value, dict)
+        and len(value) <= 6
+        and not any(isinstance(v, (dict, list)) for v in value.values())
+    )
+    if (
+        isinstance(value, dict)
+        and value
+        and not (small and not any(f"{dotted}.{k}" in reasons for k in value))
+    ):
+        out.append(f"{pad}{key}:")
+        for k, v in value.items():
+            out += _yaml_entry(str(k), v, f"{dotted}.{k}", reasons, indent + 2)
+        return out
+    return [*out, f"{pad}{_flow(key)}: {_flow(value)}"]
+
+
+def class_weights(fp: Fingerprint) -> tuple[list[float] | None, str]:
+    """``sqrt(median_f / f)`` clipped to [0.2, 10] when some class holds < 2 % of the labelled pixels."""
+    f = np.asarray([c.pixel_fraction for c in fp.classes], dtype=float)
+    rare = [c.name for c in fp.classes if c.pixel_fraction < RARE_CLASS_FRACTION]
+    if not rare:
+        return (
+            None,
+            f"none: every class holds >= {RARE_CLASS_FRACTION:.0%} of the pixels (Dice handles the rest)",
+        )
+    median = float(np.median(f[f > 0])) if (f > 0).any() else 1.0
+    weights = np.clip(np.sqrt(median / np.maximum(f, 1e-6)), 0.2, 10.0)
+    return [round(float(w), 3) for w in weights], (
+        f"sqrt(median freq / freq) (softened median-frequency balancing): {', '.join(rare)} hold < "
+        f"{RARE_CLASS_FRACTION:.0%} of the pixels; foreground-biased crop sampling is not a config option yet"
+    )
+
+
+def augmentation(fp: Fingerprint) -> tuple[dict[str, Any], str]:
+    upright = fp.vertical_asymmetry >= UPRIGHT_ASYMMETRY
+    photo = fp.normalization == "unit"
+    varied = fp.distinct_sizes > 1
+    train = fp.num_images.get("train", 0)
+    aug: dict[str, Any] = {
+        "flips": True,
+        "rot90": not upright,
+        "scale": [0.75, 1.25] if (upright or varied) else None,
+        "color": True,
+        "elastic": (not upright) and (not photo) and train <= 100,
+    }
+    why = [
+        f"top/bottom class mix differs by {fp.vertical_asymmetry:.2f}: "
+        + ("the scene has an up, no 90-degree turns" if upright else "no up, 90-degree turns are valid"),
+        "scale (0.75-1.25) for " + ("perspective" if upright else "varied image sizes")
+        if aug["scale"]
+        else "no scale: one image size (fixed magnification)",
+    ]
+    if aug["elastic"]:
+        why.append(f"elastic: {train} non-photo training images (the U-Net paper's augmentation)")
+    return aug, "; ".join(why)
+
+
+def make_plan(
+    fp: Fingerprint,
+    time_budget_s: float,
+    device: str,
+    machine: Machine,
+    *,
+    layout: DatasetLayout | None = None,
+    min_steps: int = MIN_STEPS,
+    precision: str = "32-true",
+    geometry: Geometry | None = None,
+) -> Plan:
+    """Choose the config (see the module docstring for the rules). Pure: no file, clock or device access.
+
+    ``machine`` holds the measured step times; ``layout`` adds the ``data`` source keys (dataset ``folder``
+    with its options) so that the plan is a complete config for ``unetkit fit``.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    geo = geometry or choose_geometry(fp, device)
+    reasons = dict(geo.reasons)
+    train_n = max(fp.num_images.get("train", 1), 1)
+    val_n = fp.num_images.get("val", 0)
+    crop_px = geo.crop[0] * geo.crop[1]
+    repeat = max(1, round(STEPS_PER_EPOCH * geo.batch / train_n))
+    steps_per_epoch = math.ceil(train_n * repeat / geo.batch)
+    startup = min(60.0, 0.05 * time_budget_s)
+    mean_px = fp.train_pixels / train_n
+    table: list[dict[str, Any]] = []
+    for label, step_s in machine.step_seconds.items():
+        if not label.endswith(" " + precision):
+            continue
+        base = int(label.split()[1][1:])
+        step_total = step_s + geo.batch * machine.data_seconds_per_sample
+        epoch_s = steps_per_epoch * step_total
+        # One validation pass: forward only (about a third of a training step per pixel) over full images.
+        val_s = (
+            val_n * mean_px / (geo.batch * crop_px) * step_s / 3.0 + val_n * machine.data_seconds_per_sample
+        )
+        every = max(1, math.ceil(val_s / (VAL_TIME_SHARE * epoch_s))) if val_n else 1
+        per_step = step_total + (val_s / (every * steps_per_epoch) if val_n else 0.0)
+        steps = int((time_budget_s - startup) / per_step)
+        table.append(
+            {
+                "candidate": label,
+                "base_channels": base,
+                "step_seconds": step_s,
+                "steps_in_budget": steps,
+                "epochs_in_budget": round(steps / steps_per_epoch, 1),
+                "val_every_n_epochs": every,
+            }
+        )
+    if not table:
+        raise ValueError(f"no measured candidate at precision {precision}; run measure_candidates first")
+    table.sort(key=lambda r: r["base_channels"])
+    enough = [r for r in table if r["steps_in_budget"] >= min_steps]
+    chosen = enough[-1] if enough else table[0]
+    if enough:
+        why = (
+            f"base {chosen['base_channels']}: the widest measured U-Net that gets >= {min_steps} optimizer "
+            f"steps in the budget ({chosen['steps_in_budget']} predicted, "
+            f"{chosen['step_seconds']:.3f}s/step); "
+            "the ISBI sweep: at a fixed budget steps beat width"
+        )
+    else:
+        why = (
+            f"base {chosen['base_channels']}: no candidate reaches {min_steps} steps in the budget (tight "
+            f"budget); the narrowest gets the most ({chosen['steps_in_budget']})"
+        )
+    reasons["model.kwargs.base_channels"] = why
+    weights, weights_why = class_weights(fp)
+    aug, aug_why = augmentation(fp)
+    upright = not aug["rot90"]
+    # Far above what fits: step times measured on a busy machine can be several times too slow, and an
+    # epoch cap reached early would end a budgeted run before its time (issue 12, item 3).
+    max_epochs = max(1000, int(chosen["epochs_in_budget"] * 20))
+    bf16 = {k: v for k, v in machine.step_seconds.items() if k.endswith("bf16-mixed")}
+    speedups = []
+    for k, v in bf16.items():
+        fp32 = machine.step_seconds.get(k.replace("bf16-mixed", "32-true"))
+        if fp32:
+            speedups.append(f"{k.split()[1]} {fp32 / v:.2f}x")
+    precision_why = f"{precision}: " + (
+        "fp32 by default; reduced precision needs validation evidence at equal budget (issue 12)"
+        if precision == "32-true"
+        else "asked for"
+    )
+    if speedups:
+        precision_why += f"; measured bf16 autocast speed-up {', '.join(speedups)}"
+    config: dict[str, Any] = {
+        "data": {
+            "crop_size": list(geo.crop),
+            "batch_size": geo.batch,
+            "repeat": repeat,
+            "num_workers": 0 if device == "cpu" else min(8, max(1, (os.cpu_count() or 2) - 1)),
+            "augment": aug,
+        },
+        "model": {"name": "unet", "kwargs": {"base_channels": chosen["base_channels"], "depth": geo.depth}},
+        "loss": "ce+dice",
+        "class_weights": weights,
+        "optim": {"name": "adamw", "lr": LEARNING_RATE, "weight_decay": 1e-4},
+        "schedule": {"name": "poly", "power": 0.9, "by": "time"},
+        "trainer": {
+            "max_epochs": max_epochs,
+            "max_time_minutes": round(time_budget_s / 60.0, 2),
+            "precision": precision,
+            "channels_last": device == "cpu",
+            **({"num_threads": machine.threads} if device == "cpu" else {}),
+            "check_val_every_n_epoch": chosen["val_every_n_epochs"],
+        },
+        "evaluate": {"tta": not upright, "checkpoint": "last" if val_n < 10 else "best"},
+    }
+    reasons.update(
+        {
+            "data.repeat": f"{repeat}: about {STEPS_PER_EPOCH} steps per epoch ({train_n} training images, "
+            f"batch "
+            f"{geo.batch}) so validation and epoch overheads stay small",
+            "data.num_workers": "0 on a CPU: loader processes compete with the training threads"
+            if device == "cpu"
+            else "loader processes feed the GPU",
+            "data.augment": aug_why,
+            "loss": "CE + Dice: the ISBI sweep's best; Dice keeps small classes from vanishing",
+            "class_weights": weights_why,
+            "optim": f"AdamW lr {LEARNING_RATE:g}: the ISBI sweep found lr 1e-3..4e-3 equally good",
+            "schedule": "poly decay paced by the time budget: a slower machine still ends at a low LR",
+            "trainer.max_epochs": f"{max_epochs}: far above the {chosen['epochs_in_budget']} epochs that "
+            "fit, so the time budget ends the run, not an epoch cap",
+            "trainer.max_time_minutes": "the time budget",
+            "trainer.num_threads": "the torch thread count the steps were timed with",
+            "trainer.precision": precision_why,
+            "trainer.channels_last": "NHWC is faster for small U-Nets on a CPU"
+            if device == "cpu"
+            else "NCHW on a GPU",
+            "trainer.check_val_every_n_epoch": f"{chosen['val_every_n_epochs']}: keeps validation under "
+            f"{VAL_TIME_SHARE:.0%} of the training time ({val_n} validation images)",
+            "evaluate.tta": "dihedral TTA: rotations and flips are valid (no up)"
+            if not upright
+            else "no TTA: the scene has an up",
+            "evaluate.checkpoint": "last: with < 10 validation images, picking the best was no better (sweep)"
+            if val_n < 10
+            else f"best by validation ({val_n} validation images)",
+        }
+    )
+    unsupported: list[str] = []
+    if layout is not None:
+        data_keys, data_reasons, unsupported = dataset_config(layout, fp)
+        config["data"] = data_keys | config["data"]
+        reasons.update(data_reasons)
+    summary = {
+        "device": machine.device,
+        "machine": machine.description,
+        "cpu_flags": list(machine.cpu_flags),
+        "threads": machine.threads,
+        "budget_seconds": time_budget_s,
+        "startup_reserve_seconds": startup,
+        "steps_per_epoch": steps_per_epoch,
+        "min_steps": min_steps,
+        "object_extent_px": round(geo.object_extent, 1),
+        "receptive_field_px": receptive_field(geo.depth),
+        "data_seconds_per_sample": machine.data_seconds_per_sample,
+        "measure_seconds": machine.measure_seconds,
+        "measure_notes": list(machine.notes),
+        "step_seconds": dict(machine.step_seconds),
+    }
+    return Plan(config=config, reasons=reasons, table=table, summary=summary, unsupported=unsupported)
+
+
+def default_budget(
+    machine: Machine, precision: str = "32-true", min_steps: int = MIN_STEPS
+) -> tuple[float, str]:
+    """A budget when none is given: ``min_steps`` steps of the middle measured width (whole minutes)."""
+    rows = sorted(
+        (int(k.split()[1][1:]), v) for k, v in machine.step_seconds.items() if k.endswith(" " + precision)
+    )
+    if not rows:
+        raise ValueError("no measured candidate: cannot pick a time budget; pass one, e.g. --time 20m")
+    base, step_s = rows[len(rows) // 2]
+    batch = next(int(k.split()[4][1:]) for k in machine.step_seconds if k.split()[1] == f"b{base}")
+    per_step = step_s * 1.15 + machine.data_seconds_per_sample * batch  # ~10% validation, ~5% start-up
+    minutes = math.ceil(min_steps * per_step / 60.0)
+    return minutes * 60.0, (
+        f"no budget given: {minutes} min, the time {min_steps} steps of the base-{base} U-Net take on this "
+        f"machine ({step_s:.3f}s/step measured)"
+    )
+
+
+def dataset_config(
+    layout: DatasetLayout, fp: Fingerprint
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """``data.dataset/root/options`` for the ``folder`` builder, their reasons, and what it cannot express."""
+    opts, missing = layout.folder_options()
+    root = layout.root
+    if layout.split_source == "lists":
+        opts["split_lists"] = {s: str(root / f"{s}.txt") for s in layout.splits}
+    elif layout.split_source == "contiguous":
+        names = sorted(s.name for s in layout.samples)
+        ranges, start = {}, 0
+        for split, members in layout.splits.items():
+            ranges[split] = [start, start + len(members)]
+            start += len(members)
+        if all(layout.splits[s] == names[a:b] for s, (a, b) in ranges.items()):
+            opts.pop("split_lists")
+            opts["split_ranges"] = ranges
+    opts["mean"], opts["std"] = list(fp.mean), list(fp.std)
+    data = {"dataset": "folder", "root": str(root), "options": opts}
+    reasons = {
+        "data.options": f"discovered: {layout.mask.kind} masks, {layout.mask.num_classes} classes, "
+        f"{layout.channels} channel(s), splits from {layout.split_source}; "
+        f"normalisation {fp.normalization_reason}",
+    }
+    return data, reasons, missing
+
+
+# ------------------------------------------------------------------------------------------ overrides
+
+
+def _flow(value: Any) -> str:
+    """One-line YAML for ``value`` (what :func:`unetkit.training.config.parse_override` reads back)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, sort_keys=False).strip()
+    return text.removesuffix("...").strip()
+
+
+def to_config_overrides(plan: Plan, layout: DatasetLayout | None = None) -> list[str]:
+    """``key=value`` overrides (as ``load_config(path, overrides)`` takes them) that reproduce the plan.
+
+    One override per key (``trainer.max_epochs=...``; ``data.augment`` and ``model.kwargs`` per field), so a
+    later override still replaces a single value. ``layout`` adds the data source when the plan was made
+    without one (``data.dataset=folder``, its root and options; mean/std then come from the builder).
+    """
+    config = {k: (dict(v) if isinstance(v, dict) else v) for k, v in plan.config.items()}
+    if layout is not None and "dataset" not in config.get("data", {}):
+        opts, _ = layout.folder_options()
+        config["data"] = {"dataset": "folder", "root": str(layout.root), "options": opts} | config["data"]
+    out: list[str] = []
+    for key, value in config.items():
+        if not isinstance(value, dict):
+            out.append(f"{key}={_flow(value)}")
+            continue
+        for sub, v in value.items():
+            if isinstance(v, dict) and sub in ("augment", "kwargs") and v:
+                out += [f"{key}.{sub}.{k}={_flow(x)}" for k, x in v.items()]
+            else:
+                out.append(f"{key}.{sub}={_flow(v)}")
+    return out

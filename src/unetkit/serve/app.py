@@ -1,0 +1,356 @@
+"""The ``unetkit serve`` web application: HTTP API (OpenAPI at ``/docs``) and the page at ``/``.
+
+Why FastAPI + uvicorn: it is the Python ecosystem's convention for model-serving HTTP APIs (BentoML, Ray
+Serve and MONAI Label build on Starlette/FastAPI), it generates the OpenAPI schema and the ``/docs`` page from
+the typed endpoint signatures (one description of each option, validated on the way in), handles multipart
+uploads spooled to disk (python-multipart), runs the same app in-process for tests (``TestClient``) and
+serves static files, so the page needs no second server. uvicorn is its reference ASGI server.
+
+Endpoints (every ``/api`` route needs ``Authorization: Bearer <token>`` when the server has a token):
+
+* ``GET /api/health``: status, queue and store state.
+* ``GET /api/model``: architecture, classes with colours, channels, normalisation, geometry, limits.
+* ``POST /api/predict``: multipart ``file`` + options -> JSON summary with links to the result files.
+* ``GET /api/results/{id}``: that summary again; ``GET /api/results/{id}/{file}``: ``input.png``,
+  ``mask.png``, ``overlay.png`` (``?alpha=`` re-blends it), ``instances.png``, ``probs.npy``;
+  ``DELETE /api/results/{id}``.
+* ``GET /``: the page (``unetkit/serve/static``: plain HTML/CSS/JS, nothing fetched from elsewhere).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import io
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+
+from unetkit import __version__
+from unetkit.serve.jobs import MEDIA_TYPES, RESULT_FILES, Job, JobError, RequestOptions
+from unetkit.serve.limits import MULTIPART_SLACK, BodySizeLimit, Rejected, ServeLimits, check_image
+from unetkit.serve.pool import WorkerPool
+from unetkit.serve.store import ResultStore, check_result_id, new_result_id
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+TOKEN_ENV = "UNETKIT_SERVE_TOKEN"
+# The page loads only its own files; images are blob: URLs made from authenticated fetches.
+_PAGE_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+_FILE_NAMES = tuple(RESULT_FILES.values())
+
+
+def _clean_filename(name: str | None) -> str:
+    """The client's file name, for messages and the summary only (never a path): base name, printable."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    return base[:120] or "upload"
+
+
+def _one_line_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request"
+
+
+_BEARER = HTTPBearer(auto_error=False, description="only when the server was started with a token")
+# Module level, not inside create_app: FastAPI resolves these (string) annotations in the module namespace.
+ResultId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="id from /api/predict")]
+
+
+class TokenCheck:
+    """Dependency of every ``/api`` route: 401 unless ``Authorization: Bearer <token>`` matches."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+
+    def __call__(self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+        if self.token is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        # Constant-time comparison: the response time must not reveal how much of a guess was right.
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            raise HTTPException(
+                401,
+                "missing or wrong token: send 'Authorization: Bearer <token>' (the server's --token or "
+                f"{TOKEN_ENV})",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+
+def _new_app() -> FastAPI:
+    kwargs: dict[str, Any] = {
+        "title": "unetkit serve",
+        "version": __version__,
+        "description": "Semantic segmentation with a unetkit model: upload an image, get the class mask, "
+        "overlay, class areas and instances.",
+    }
+    try:
+        # Swagger UI files shipped in a wheel: /docs works without network access, like the page.
+        from fastapi_offline import FastAPIOffline
+
+        return FastAPIOffline(**kwargs, redoc_url=None)
+    except ImportError:
+        logger.info("fastapi-offline not installed: /docs loads Swagger UI from its CDN")
+        return FastAPI(**kwargs, redoc_url=None)
+
+
+def create_app(
+    model: str | Path,
+    *,
+    backend: str = "torch",
+    workers: int = 1,
+    pool: str = "thread",
+    limits: ServeLimits | None = None,
+    token: str | None = None,
+    threads_per_worker: int | None = None,
+    backend_options: dict[str, Any] | None = None,
+    store_root: str | Path | None = None,
+) -> FastAPI:
+    """Build the app and load the model in its workers (a bad ``model`` fails here, before serving).
+
+    Args:
+        model: anything ``unetkit predict`` accepts.
+        backend: inference backend (``unetkit.inference.backends.list_backends()``).
+        workers: inference jobs running at once.
+        pool: "thread" or "process" (:class:`~unetkit.serve.pool.WorkerPool`).
+        limits: upload, pixel, queue, timeout and store limits.
+        token: when set, every ``/api`` route needs ``Authorization: Bearer <token>``.
+        threads_per_worker: torch threads of each worker process (pool "process").
+        backend_options: extra ``load_predictor`` keyword arguments (e.g. ``device``).
+        store_root: folder for results (default: a private temporary folder removed at shutdown).
+    """
+    limits = limits or ServeLimits()
+    if token is not None and not token:
+        raise ValueError("token is empty; pass a non-empty token or none.")
+    worker_pool = WorkerPool(
+        model,
+        backend=backend,
+        workers=workers,
+        queue_size=limits.queue_size,
+        kind=pool,
+        threads_per_worker=threads_per_worker,
+        backend_options=backend_options,
+    )
+    try:
+        model_info = worker_pool.start()
+    except BaseException:
+        worker_pool.close()
+        raise
+    store = ResultStore(store_root, limits.store_items, limits.store_bytes, limits.store_ttl_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def purge() -> None:
+            # Expired results go even when nobody calls the API for a while.
+            while True:
+                await asyncio.sleep(min(60.0, limits.store_ttl_s / 2))
+                await asyncio.to_thread(store.purge_expired)
+
+        task = asyncio.create_task(purge())
+        try:
+            yield
+        finally:
+            task.cancel()
+            worker_pool.close()
+            store.close()
+
+    app = _new_app()
+    app.router.lifespan_context = lifespan
+    app.state.pool = worker_pool
+    app.state.store = store
+    app.state.limits = limits
+    app.state.model_info = model_info
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=limits.max_upload_bytes + MULTIPART_SLACK,
+        paths=("/api/predict",),
+        upload_limit=limits.max_upload_bytes,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _one_line_validation(exc)}, status_code=422)
+
+    api = [Depends(TokenCheck(token))]
+
+    def links(request: Request, result_id: str, files: list[str]) -> dict[str, str]:
+        root = request.scope.get("root_path", "")
+        return {kind: f"{root}/api/results/{result_id}/{RESULT_FILES[kind]}" for kind in files}
+
+    def stored(result_id: str) -> Any:
+        entry = store.get(result_id)
+        if entry is None:
+            raise HTTPException(
+                404,
+                f"result {result_id[:40]} not found or expired (results are kept {limits.store_ttl_s:g} s)",
+            )
+        return entry
+
+    @app.get("/api/health", dependencies=api, tags=["server"])
+    async def health() -> dict[str, Any]:
+        """Liveness and load: queue and result-store state."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "model": model_info["architecture"],
+            "backend": model_info["backend"],
+            "pool": worker_pool.stats(),
+            "store": store.stats(),
+        }
+
+    @app.get("/api/model", dependencies=api, tags=["server"])
+    async def model_endpoint() -> dict[str, Any]:
+        """The served model: architecture, classes (name, colour), channels, normalisation, geometry; and
+        the server's limits."""
+        return {**model_info, "limits": asdict(limits), "workers": workers, "pool": worker_pool.kind}
+
+    @app.post(
+        "/api/predict",
+        dependencies=api,
+        tags=["predict"],
+        responses={
+            400: {"description": "empty upload"},
+            401: {"description": "missing or wrong token"},
+            413: {"description": "file or pixel count above the server's limit"},
+            415: {"description": "not a PNG, JPEG, TIFF or BMP image"},
+            422: {"description": "corrupt or truncated image, wrong channel count, or invalid option"},
+            503: {"description": "queue full; retry after the Retry-After header's seconds"},
+            504: {"description": "prediction took longer than the server's timeout"},
+        },
+    )
+    async def predict(
+        request: Request,
+        file: Annotated[UploadFile, File(description="image: PNG, JPEG, TIFF or BMP")],
+        tta: Annotated[
+            Literal["none", "flips", "d4"],
+            Form(description="test-time augmentation: none, 4 flips, 8 flips/rotations"),
+        ] = "none",
+        tile_size: Annotated[
+            int | None, Form(ge=32, le=4096, description="input tile side; empty = automatic")
+        ] = None,
+        instances: Annotated[
+            Literal["none", "components", "watershed"], Form(description="count instances (+ instances.png)")
+        ] = "none",
+        min_size: Annotated[int, Form(ge=0, description="drop instances smaller than this (pixels)")] = 0,
+        alpha: Annotated[float, Form(ge=0.0, le=1.0, description="overlay colour weight")] = 0.5,
+        probs: Annotated[bool, Form(description="also keep probabilities (probs.npy, float16)")] = False,
+    ) -> dict[str, Any]:
+        """Segment one image. Returns size, per-class pixel fractions, the instance count, timings and links
+        to the result files (kept in a bounded store until they expire)."""
+        start = time.perf_counter()
+        name = _clean_filename(file.filename)
+        data = await file.read()
+        suffix, _, _ = check_image(data, name, limits)
+        options = RequestOptions(
+            tta=tta, tile_size=tile_size, instances=instances, min_size=min_size, alpha=alpha, probs=probs
+        )
+        result_id = new_result_id()
+        job = Job(str(store.folder_for(result_id)), data, suffix, name, options)
+        del data
+        try:
+            summary = await worker_pool.run(
+                job, limits.timeout_s, on_abandon=lambda: store.discard(result_id)
+            )
+        except JobError as exc:
+            raise Rejected(exc.status, exc.detail) from None
+        total_ms = round((time.perf_counter() - start) * 1000, 2)
+        summary["timing_ms"]["total"] = total_ms
+        summary["timing_ms"]["queue"] = round(max(total_ms - summary["timing_ms"]["job"], 0.0), 2)
+        summary = {
+            "id": result_id,
+            **summary,
+            "links": links(request, result_id, summary["files"]),
+            "expires_in_s": limits.store_ttl_s,
+        }
+        await asyncio.to_thread(store.add, result_id, summary)
+        return summary
+
+    @app.get("/api/results/{result_id}", dependencies=api, tags=["results"])
+    def result_summary(result_id: ResultId) -> dict[str, Any]:
+        """The summary returned by ``/api/predict`` for this result."""
+        return dict(stored(result_id).summary)
+
+    @app.get("/api/results/{result_id}/{file_name}", dependencies=api, tags=["results"], response_model=None)
+    def result_file(
+        result_id: ResultId,
+        file_name: Literal["input.png", "mask.png", "overlay.png", "instances.png", "probs.npy"],
+        alpha: Annotated[
+            float | None, Query(ge=0.0, le=1.0, description="overlay.png only: blend again with this weight")
+        ] = None,
+        download: Annotated[bool, Query(description="as an attachment")] = False,
+    ) -> Response:
+        """A result file: mask (palette PNG, value = class index), overlay, input, instances (16-bit PNG),
+        probabilities ((K, H, W) float16 .npy)."""
+        entry = stored(result_id)
+        path = entry.folder / file_name
+        if not path.is_file():
+            raise HTTPException(
+                404,
+                f"result {result_id} has no {file_name} "
+                "(instances.png needs instances=..., probs.npy needs probs=true)",
+            )
+        stem = Path(entry.summary.get("filename", "image")).stem or "image"
+        disposition = "attachment" if download else "inline"
+        download_name = f"{stem}_{file_name}"
+        if file_name == "overlay.png" and alpha is not None and alpha != entry.summary["options"]["alpha"]:
+            body = _reblend(entry.folder, alpha, len(model_info["classes"]))
+            return Response(
+                body,
+                media_type="image/png",
+                headers={"Content-Disposition": f'{disposition}; filename="{download_name}"'},
+            )
+        return FileResponse(
+            path,
+            media_type=MEDIA_TYPES[path.suffix],
+            filename=download_name,
+            content_disposition_type=disposition,
+        )
+
+    @app.delete("/api/results/{result_id}", dependencies=api, tags=["results"], status_code=204)
+    def delete_result(result_id: ResultId) -> Response:
+        """Remove a result before it expires."""
+        stored(result_id)
+        store.discard(check_result_id(result_id))
+        return Response(status_code=204)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": _PAGE_CSP})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def _reblend(folder: Path, alpha: float, num_classes: int) -> bytes:
+    """overlay.png again from the stored input and mask with another colour weight (PNG bytes)."""
+    from unetkit.viz.overlay import class_palette, overlay
+
+    with Image.open(folder / RESULT_FILES["input"]) as img:
+        image = np.asarray(img)
+    with Image.open(folder / RESULT_FILES["mask"]) as img:
+        mask = np.asarray(img)
+    rgb = overlay(image, mask, class_palette(num_classes), alpha)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()

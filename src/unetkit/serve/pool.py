@@ -1,0 +1,232 @@
+"""A bounded pool of inference workers (threads or processes) behind an asyncio server.
+
+Inference is CPU-bound, so it never runs on the event loop: each request's :func:`~unetkit.serve.jobs.run_job`
+goes to one of ``workers`` threads or worker processes, and the event loop keeps answering health checks,
+downloads and rejections meanwhile. At most ``workers + queue_size`` requests are admitted at once; the next
+one is refused at once with 503 and a ``Retry-After`` estimate, so overload degrades into fast refusals
+instead of a growing backlog of uploads in memory. Each admitted request waits at most ``timeout_s``
+(504 afterwards; a job that already started runs to its end, since a thread cannot be killed, and its
+files are then removed).
+
+Threads (default) share one model and the process's torch intra-op thread pool; processes ("spawn", each
+with its own model copy and ``threads_per_worker`` torch threads) isolate a crash (a killed worker is
+replaced and only its request fails). ``benchmarks/serve_load.py`` measures both on the 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import logging
+import math
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from unetkit.options import look_up_option
+from unetkit.serve.jobs import Job, PredictorCache, model_summary, run_job
+from unetkit.serve.limits import Rejected
+
+logger = logging.getLogger(__name__)
+
+POOL_KINDS = ("thread", "process")
+
+# Worker processes only: their predictor cache, set by _init_process.
+_PROCESS_CACHE: PredictorCache | None = None
+
+
+def _init_process(model: str, backend: str, backend_options: dict[str, Any], threads: int | None) -> None:
+    """Worker-process initializer: this process is the pool's own, so setting its torch threads is ours."""
+    global _PROCESS_CACHE
+    if threads is not None and backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    _PROCESS_CACHE = PredictorCache(model, backend, backend_options)
+
+
+def _process_call(name: str, *args: Any) -> Any:
+    if _PROCESS_CACHE is None:  # programming error: the initializer always runs first
+        raise RuntimeError("worker process was not initialised")
+    if name == "run":
+        return run_job(_PROCESS_CACHE, *args)
+    return model_summary(_PROCESS_CACHE)
+
+
+class WorkerPool:
+    """Run segmentation jobs on ``workers`` threads or processes with a bounded admission queue.
+
+    Args:
+        model: anything ``unetkit predict`` accepts (run folder, model folder, ``.ckpt``, exported folder).
+        backend: a name of :func:`unetkit.inference.backends.list_backends`.
+        workers: jobs running at once.
+        queue_size: admitted jobs waiting for a worker beyond the running ones.
+        kind: "thread" or "process".
+        threads_per_worker: torch intra-op threads of each worker process (kind "process"); threads of the
+            server process itself are the caller's (the CLI's) to set.
+        backend_options: extra keyword arguments of ``load_predictor`` (e.g. ``device``).
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        backend: str = "torch",
+        workers: int = 1,
+        queue_size: int = 16,
+        kind: str = "thread",
+        threads_per_worker: int | None = None,
+        backend_options: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an int >= 1, got {workers!r}.")
+        if not isinstance(queue_size, int) or queue_size < 0:
+            raise ValueError(f"queue_size must be an int >= 0, got {queue_size!r}.")
+        self.kind = look_up_option(kind, POOL_KINDS, "worker pool kind")
+        self.model = str(model)
+        self.backend = backend
+        self.workers = workers
+        self.queue_size = queue_size
+        self.threads_per_worker = threads_per_worker
+        self.backend_options = dict(backend_options or {})
+        self._cache = PredictorCache(self.model, backend, self.backend_options)
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._avg_job_s: float | None = None
+        self._served = 0
+        self._refused = 0
+        self._executor = self._new_executor()
+
+    @property
+    def capacity(self) -> int:
+        """Requests admitted at once (running + waiting)."""
+        return self.workers + self.queue_size
+
+    def _new_executor(self) -> cf.Executor:
+        if self.kind == "thread":
+            return cf.ThreadPoolExecutor(self.workers, thread_name_prefix="unetkit-serve")
+        # spawn, not fork: forking a process that already runs torch and an event loop is unsafe.
+        return cf.ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_process,
+            initargs=(self.model, self.backend, self.backend_options, self.threads_per_worker),
+        )
+
+    def _submit(self, name: str, *args: Any) -> cf.Future[Any]:
+        if self.kind == "thread":
+            fn = run_job if name == "run" else model_summary
+            return self._executor.submit(fn, self._cache, *args)
+        return self._executor.submit(_process_call, name, *args)
+
+    def start(self) -> dict[str, Any]:
+        """Load the model in every worker (so the first request is not slow, and a bad MODEL fails here);
+        returns the model summary of ``GET /api/model``."""
+        # One call per worker at once: a process pool starts one process per waiting call.
+        futures = [self._submit("describe") for _ in range(self.workers if self.kind == "process" else 1)]
+        results = [f.result() for f in futures]  # wait for every worker, not only the first
+        return results[0]
+
+    def retry_after_s(self) -> int:
+        """Seconds a refused client should wait: the work ahead of it divided over the workers."""
+        with self._lock:
+            per_job = self._avg_job_s if self._avg_job_s is not None else 1.0
+            ahead = max(self._pending - self.workers + 1, 1)
+        return max(1, math.ceil(per_job * ahead / self.workers))
+
+    async def run(
+        self, job: Job, timeout_s: float, on_abandon: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
+        """Run ``job`` in the pool; returns its summary.
+
+        Raises:
+            Rejected: 503 (+ ``Retry-After``) when ``capacity`` requests are already admitted; 504 after
+                ``timeout_s``; 500 when a worker process died (the pool is replaced).
+            JobError: the job refused the upload (from :func:`run_job`).
+        """
+        with self._lock:
+            full = self._pending >= self.capacity
+            if full:
+                self._refused += 1
+            else:
+                self._pending += 1
+        if full:
+            wait = self.retry_after_s()
+            raise Rejected(
+                503,
+                f"server busy: {self.capacity} requests already admitted ({self.workers} running, queue of "
+                f"{self.queue_size} full); retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        abandoned = threading.Event()
+        started = time.perf_counter()
+
+        def finished(future: cf.Future[Any]) -> None:
+            # Clean up first, then free the slot: once a request is no longer counted, its files are gone.
+            if abandoned.is_set() and on_abandon is not None:
+                on_abandon()
+            with self._lock:
+                self._pending -= 1
+                if not future.cancelled() and future.exception() is None:
+                    elapsed = time.perf_counter() - started
+                    self._served += 1
+                    # Exponential average (queue wait included): the Retry-After estimate follows the load.
+                    self._avg_job_s = (
+                        elapsed if self._avg_job_s is None else 0.8 * self._avg_job_s + 0.2 * elapsed
+                    )
+
+        try:
+            future = self._submit("run", job)
+        except BrokenProcessPool:
+            with self._lock:
+                self._pending -= 1
+            self._replace_executor()
+            raise Rejected(
+                500, "a worker process had died; the pool was restarted, retry the request"
+            ) from None
+        future.add_done_callback(finished)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
+        except (TimeoutError, asyncio.TimeoutError):
+            abandoned.set()
+            if future.done() and on_abandon is not None:
+                on_abandon()
+            raise Rejected(
+                504, f"prediction did not finish within {timeout_s:g} s (server option --timeout)"
+            ) from None
+        except asyncio.CancelledError:  # the client went away: nobody will fetch the result
+            abandoned.set()
+            raise
+        except BrokenProcessPool:
+            self._replace_executor()
+            raise Rejected(
+                500, "the worker process died (out of memory?); the pool was restarted, retry the request"
+            ) from None
+
+    def _replace_executor(self) -> None:
+        with self._lock:
+            old = self._executor
+            self._executor = self._new_executor()
+        old.shutdown(wait=False, cancel_futures=True)
+        logger.warning("worker pool restarted after a worker process died")
+
+    def stats(self) -> dict[str, Any]:
+        """Queue state for ``/api/health``."""
+        with self._lock:
+            return {
+                "kind": self.kind,
+                "workers": self.workers,
+                "running": min(self._pending, self.workers),
+                "waiting": max(self._pending - self.workers, 0),
+                "capacity": self.capacity,
+                "served": self._served,
+                "refused": self._refused,
+                "avg_request_s": None if self._avg_job_s is None else round(self._avg_job_s, 4),
+            }
+
+    def close(self) -> None:
+        """Stop the workers (queued jobs are cancelled; running ones finish in the background)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,129 @@
+"""The run folder: its name, its creation (checked before anything is written) and its cleanup.
+
+Layout::
+
+    RUN/config.yaml             resolved config
+    RUN/checkpoints/{best,last}.ckpt
+    RUN/logs/metrics.csv        per-step/epoch metrics (Lightning CSVLogger); RUN/tb/ TensorBoard
+    RUN/model/{model.safetensors,config.json}   for `unetkit predict` / export (no pickle)
+    RUN/metrics_<split>.json, RUN/metrics_<split>.md
+    RUN/figures/{curves.png,predictions_<split>.png}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from unetkit.training.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def is_secondary_rank() -> bool:
+    """True in a DDP child process (Lightning's launcher, torchrun, SLURM): a non-zero rank variable."""
+    return any(
+        int(os.environ.get(var, "0") or 0) > 0 for var in ("LOCAL_RANK", "RANK", "NODE_RANK", "SLURM_PROCID")
+    )
+
+
+def run_dir_name(config: Config) -> str:
+    """``output.name``, or ``<dataset>-<model>-<YYYYmmdd-HHMMSS>``."""
+    return config.output.name or f"{config.data.dataset}-{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+# What a run killed before its first checkpoint leaves behind: nothing worth keeping.
+_STALE_ENTRIES = {"config.yaml", "logs", "tb", "checkpoints"}
+
+
+def is_stale_run(run_dir: Path) -> bool:
+    """True for a run folder that holds no checkpoint, no model and no metrics (a run stopped before its
+    first checkpoint): ``unetkit fit`` with the same name replaces it."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        return False  # not a run folder (or not ours): never replaced
+    names = {p.name for p in run_dir.iterdir()}
+    return names <= _STALE_ENTRIES and not any((run_dir / "checkpoints").glob("*.ckpt"))
+
+
+def new_run_dir(config: Config) -> Path:
+    """The path of a new run folder under ``output.root``; refuses a folder that already holds a run.
+
+    A folder without checkpoints, model or metrics (:func:`is_stale_run`) is replaced when the run starts.
+    DDP child processes get the path without the check (rank 0 created the folder). Their name must match
+    rank 0's: the CLI passes rank 0's path down (``unetkit fit``); library callers set ``output.name``.
+    """
+    run_dir = Path(config.output.root) / run_dir_name(config)
+    if not is_secondary_rank() and run_dir.exists():
+        if not run_dir.is_dir():
+            raise ValueError(f"{run_dir} exists and is not a folder; choose another output.name=...")
+        if any(run_dir.iterdir()) and not is_stale_run(run_dir):
+            raise ValueError(
+                f"Run folder {run_dir} already exists; choose another output.name=..., "
+                f"or continue it with --resume {run_dir}."
+            )
+    return run_dir
+
+
+@contextlib.contextmanager
+def run_folder(run_dir: Path) -> Iterator[Path]:
+    """Create ``run_dir``; if the block fails before any checkpoint exists, remove a folder it created.
+
+    A failed start (bad option found by Lightning, Ctrl-C in the first epoch) leaves no half-written run. A
+    stale folder of the same name (:func:`is_stale_run`) is replaced.
+    """
+    if not is_secondary_rank() and run_dir.is_dir() and any(run_dir.iterdir()) and is_stale_run(run_dir):
+        log.info("replacing %s: it holds no checkpoint (a run stopped before its first epoch ended)", run_dir)
+        shutil.rmtree(run_dir)
+    created = not run_dir.exists() and not is_secondary_rank()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        yield run_dir
+    except BaseException:
+        if created and not any((run_dir / "checkpoints").glob("*.ckpt")):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    """``RUN/checkpoints/last.ckpt`` of a run to resume, checked: it loads with ``weights_only=True``.
+
+    Raises a one-line ValueError/FileNotFoundError naming the file and the fix: a missing checkpoint (a run
+    stopped before its first epoch ended), a truncated one (``best.ckpt`` is named when it exists), one that
+    holds code (the blocked global is named).
+    """
+    from unetkit.io.model_io import read_checkpoint
+
+    run_dir = Path(run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        if (run_dir / "config.yaml").is_file() and is_stale_run(run_dir):
+            raise FileNotFoundError(
+                f"Cannot resume: {last} not found, the run stopped before its first checkpoint; start it "
+                f"again with the same command (unetkit fit replaces {run_dir}) or delete {run_dir}."
+            )
+        raise FileNotFoundError(f"Cannot resume: {last} not found; pass a run folder written by unetkit fit.")
+    try:
+        read_checkpoint(last)
+    except ValueError as exc:
+        best = last.with_name("best.ckpt")
+        if "not a readable" in str(exc) and best.is_file():
+            raise ValueError(
+                f"{exc} {best} exists: to resume from it, copy it over last.ckpt "
+                f"(cp {best} {last}) and run --resume {run_dir} again, or predict/export with {best}."
+            ) from exc
+        raise
+    return last
+
+
+def export_checkpoint(run_dir: Path, which: str = "best") -> Path:
+    """The checkpoint that becomes ``RUN/model``: ``best.ckpt`` or ``last.ckpt`` (``last`` when no best)."""
+    ckpts = Path(run_dir) / "checkpoints"
+    if which == "best" and (ckpts / "best.ckpt").is_file():
+        return ckpts / "best.ckpt"
+    return ckpts / "last.ckpt"

@@ -1,0 +1,175 @@
+"""The Lightning ``Trainer`` of a run: callbacks (checkpoints, LR monitor, EMA, early stop) and loggers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+
+from unetkit.files import atomic_write_text
+from unetkit.training.config import TrainerConfig
+
+
+def resolve_precision(value: str) -> str:
+    """``trainer.precision``: "auto" is 16-mixed on CUDA and 32-true elsewhere; other values pass through."""
+    if value != "auto":
+        return str(value)
+    # Mixed precision only where the hardware has fast fp16; bf16 is ~100x slower than fp32 on some CPUs.
+    return "16-mixed" if torch.cuda.is_available() else "32-true"
+
+
+def build_callbacks(tr: TrainerConfig, run_dir: Path, enable_checkpointing: bool = True) -> list[Any]:
+    """best/last checkpoints, the LR monitor, EMA weight averaging and early stopping, as configured."""
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+
+    callbacks: list[Any] = []
+    if enable_checkpointing:
+        ckpt_dir = run_dir / "checkpoints"
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="best",
+                monitor=tr.monitor,
+                mode=tr.monitor_mode,
+                save_top_k=1,
+                enable_version_counter=False,
+            )
+        )
+        # A separate callback for last.ckpt: Lightning >= 2.6 refreshes save_last only when the monitored
+        # checkpoint improved, but resume must lose at most one epoch. Without a monitor it saves every epoch.
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="last",
+                monitor=None,
+                save_top_k=1,
+                every_n_epochs=1,
+                enable_version_counter=False,
+            )
+        )
+        # None: log at the scheduler's own interval (every step for schedule.by=time, else every epoch).
+        callbacks.append(LearningRateMonitor(logging_interval=None))
+    if tr.ema_decay is not None:
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        # Validation, best/last checkpoints and the saved model use the averaged weights; last.ckpt also keeps
+        # the raw weights ("current_model_state"), so --resume continues both.
+        callbacks.append(EMAWeightAveraging(decay=tr.ema_decay))
+    if tr.early_stopping_patience:
+        callbacks.append(
+            EarlyStopping(monitor=tr.monitor, patience=tr.early_stopping_patience, mode=tr.monitor_mode)
+        )
+    return callbacks
+
+
+def _keep_row(row: dict[str, str], epoch: int, step: int) -> bool:
+    """Rows logged up to the end of ``epoch`` (the resumed checkpoint's); later ones are logged again."""
+    if row.get("epoch"):
+        return int(float(row["epoch"])) <= epoch
+    # Rows without an epoch (the LR monitor's, logged at epoch start) carry the step count at that point.
+    return bool(row.get("step")) and int(float(row["step"])) < step
+
+
+class _HistoryWriter(ExperimentWriter):
+    """Lightning's CSV writer, but an existing ``metrics.csv`` keeps its rows up to ``resume_from``."""
+
+    def __init__(self, log_dir: str, resume_from: tuple[int, int] | None) -> None:
+        self.resume_from = resume_from
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:  # Lightning's deletes the file
+        path = Path(self.metrics_file_path)
+        if not path.is_file():
+            return
+        with path.open(newline="") as file:
+            reader = csv.DictReader(file)
+            keys, rows = list(reader.fieldnames or []), list(reader)
+        rows = [r for r in rows if _keep_row(r, *self.resume_from)] if self.resume_from else []
+        if not rows:
+            path.unlink()
+            return
+        self.metrics_keys = keys  # save() appends below these rows (and rewrites them if keys are added)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(path, text.getvalue())
+
+
+class HistoryCSVLogger(CSVLogger):
+    """``RUN/logs/metrics.csv`` that keeps the whole history across ``--resume``.
+
+    Lightning's CSVLogger deletes the file when it starts in a folder that has one. Here, on resume, the rows
+    up to the resumed checkpoint are kept (later rows, from the part of an epoch that was lost, are logged
+    again by the resumed run, so nothing is counted twice), and rows are flushed at every log call so that a
+    killed run leaves its history on disk.
+
+    Args:
+        resume_from: (epoch, global_step) of the checkpoint being resumed; None for a new run.
+    """
+
+    def __init__(self, run_dir: Path, resume_from: tuple[int, int] | None = None) -> None:
+        super().__init__(run_dir, name="", version="logs", flush_logs_every_n_steps=1)
+        self.resume_from = resume_from
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            os.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _HistoryWriter(self.log_dir, self.resume_from)
+        return self._experiment
+
+
+def build_loggers(run_dir: Path, resume_from: tuple[int, int] | None = None) -> list[Any]:
+    """``RUN/logs/metrics.csv`` (CSV, whole history kept on resume) and ``RUN/tb/`` (TensorBoard)."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    return [
+        HistoryCSVLogger(run_dir, resume_from),
+        TensorBoardLogger(run_dir, name="tb", version=""),
+    ]
+
+
+def build_trainer(
+    tr: TrainerConfig,
+    run_dir: Path,
+    enable_checkpointing: bool = True,
+    resume_from: tuple[int, int] | None = None,
+) -> L.Trainer:
+    """The Trainer of a run writing into ``run_dir``, from the ``trainer`` config section.
+
+    ``resume_from``: (epoch, global_step) of the checkpoint a resumed run starts from (keeps the CSV history).
+    """
+    kwargs: dict[str, Any] = {}
+    if tr.limit_train_batches is not None:
+        kwargs["limit_train_batches"] = tr.limit_train_batches
+    return L.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=tr.max_epochs,
+        max_time={"seconds": round(tr.max_time_minutes * 60)} if tr.max_time_minutes else None,
+        accelerator=tr.accelerator,
+        devices=tr.devices,
+        num_nodes=tr.num_nodes,
+        strategy=tr.strategy,
+        precision=resolve_precision(tr.precision),  # type: ignore[arg-type]
+        gradient_clip_val=tr.gradient_clip_val,
+        callbacks=build_callbacks(tr, run_dir, enable_checkpointing),
+        logger=build_loggers(run_dir, resume_from),
+        log_every_n_steps=tr.log_every_n_steps,
+        check_val_every_n_epoch=tr.check_val_every_n_epoch,
+        enable_progress_bar=tr.progress_bar,
+        enable_checkpointing=enable_checkpointing,
+        enable_model_summary=False,
+        deterministic=False,
+        use_distributed_sampler=False,  # the datamodule builds its own (see SegmentationDataModule._loader)
+        **kwargs,
+    )

@@ -1,0 +1,73 @@
+"""``unetkit benchmark``: every backend timed and checked on a tiny model, a table and a recommendation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("openvino")
+pytest.importorskip("onnxruntime")
+
+from unetkit.cli.main import build_parser, main
+from unetkit.io.model_config import ModelConfig
+from unetkit.io.model_io import save_model
+from unetkit.models import create_model
+
+KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 2, "depth": 2, "base_channels": 4}
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    config = ModelConfig("unet", KWARGS, ["bg", "fg"], [0.5], [0.25])
+    return save_model(create_model("unet", **KWARGS), config, tmp_path / "model")
+
+
+def test_parser_defaults() -> None:
+    args = build_parser().parse_args(["benchmark", "m"])
+    assert (args.size, args.batch, args.rounds, args.atol) == (512, 4, 5, 1e-4)
+
+
+def test_benchmark_without_export_times_every_backend(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(0)
+    for sub in ("images", "masks"):
+        (tmp_path / sub).mkdir()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).save(tmp_path / "images" / f"{i}.png")
+        Image.fromarray(rng.integers(0, 2, (32, 32), dtype=np.uint8)).save(tmp_path / "masks" / f"{i}.png")
+    out = tmp_path / "bench.json"
+    argv = [
+        "benchmark", str(model_dir), "--size", "32", "--batch", "2", "--rounds", "2", "--json", str(out),
+        "--val-images", str(tmp_path / "images"), "--val-masks", str(tmp_path / "masks"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "input (2, 1, 32, 32): median of 2 interleaved rounds" in printed
+    assert "| backend | precision | images/s | megapixels/s | x eager |" in printed
+    assert "recommendation: --backend " in printed
+    assert not (model_dir / "export").exists()  # the fp32 exports went to a temporary folder
+    data = json.loads(out.read_text())
+    rows = {row["name"]: row for row in data["rows"]}
+    assert {"torch-fp32", "onnxruntime-fp32", "openvino-fp32"} <= set(rows)
+    assert rows["torch-fp32"]["ratio_to_eager"] == 1.0 and rows["torch-fp32"]["max_logit_diff"] == 0.0
+    for name in ("onnxruntime-fp32", "openvino-fp32"):
+        assert rows[name]["max_logit_diff"] <= 1e-4 and rows[name]["passes_gate"]
+        assert rows[name]["metric"] == "miou" and abs(rows[name]["metric_delta"]) < 1e-9
+        assert len(rows[name]["seconds"]) == 2
+    best = max((r for r in data["rows"] if r["passes_gate"]), key=lambda r: r["images_per_s"])
+    assert data["recommended"] == best["name"]
+    assert f"recommendation: --backend {best['backend']} ({best['precision']}" in printed
+    assert data["cpu"]["cpu_flags"]
+
+
+def test_benchmark_rejects_bad_sizes(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["benchmark", str(model_dir), "--batch", "0"]) == 2
+    assert "--batch must be a positive int, got 0" in capsys.readouterr().err

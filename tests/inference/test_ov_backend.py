@@ -1,0 +1,115 @@
+"""OvPredictor: the torch predictor's results through OpenVINO (tiling, two image sizes), its errors, and
+prediction without torch (``unetkit predict --backend openvino`` in a process where torch cannot load)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("openvino")
+
+import unetkit.inference.ov_backend as ov_backend
+from unetkit.export.openvino import export_openvino
+from unetkit.inference.backends import list_backends, load_predictor
+from unetkit.inference.ov_backend import OvPredictor
+from unetkit.inference.predictor import Predictor
+from unetkit.io.model_config import ModelConfig
+from unetkit.io.model_io import save_model
+from unetkit.models import create_model
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 3, "depth": 2, "base_channels": 4}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module, ModelConfig]:
+    torch.manual_seed(0)
+    model = create_model("unet", **KWARGS).eval()
+    config = ModelConfig("unet", KWARGS, ["bg", "a", "b"], [0.5], [0.25])
+    folder = save_model(model, config, tmp_path_factory.mktemp("ovp") / "model")
+    export_openvino(model, config, folder / "export", exporter="legacy")
+    return folder, model, config
+
+
+def test_registered() -> None:
+    assert {"openvino", "auto"} <= set(list_backends())
+
+
+@pytest.mark.parametrize("shape", [(37, 45), (70, 52)])
+def test_matches_torch_predictor(model_dir: tuple[Path, Any, ModelConfig], shape: tuple[int, int]) -> None:
+    folder, model, config = model_dir
+    image = np.random.default_rng(shape[0]).integers(0, 256, shape, dtype=np.uint8)
+    ov = load_predictor(folder, backend="openvino", tile_size=32, num_threads=1)  # finds folder/export
+    assert isinstance(ov, OvPredictor) and ov.model_dir == folder / "export"
+    expected_mask, expected = Predictor(model, config, tile_size=32).predict(image[..., None])
+    mask, probs = ov.predict(image)
+    assert probs.shape == (3, *shape)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    assert (mask == expected_mask).mean() > 0.999  # argmax ties aside, the same classes
+
+
+def test_tta_and_whole_image_match(model_dir: tuple[Path, Any, ModelConfig]) -> None:
+    folder, model, config = model_dir
+    image = np.random.default_rng(3).integers(0, 256, (40, 36), dtype=np.uint8)
+    ov = OvPredictor(folder / "export", tta="flips", num_threads=1)
+    expected = Predictor(model, config, tta="flips").predict_probs(image[..., None])
+    np.testing.assert_allclose(ov.predict_probs(image), expected, atol=1e-5)
+
+
+def test_missing_ir_names_the_export_command(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="unetkit export MODEL --format openvino"):
+        OvPredictor(tmp_path)
+    with pytest.raises(FileNotFoundError, match="--precision int8"):
+        OvPredictor(tmp_path, precision="int8")
+
+
+def test_bf16_refused_without_native_support(
+    model_dir: tuple[Path, Any, ModelConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ov_backend, "ov_supports_bf16", lambda core=None: False)
+    with pytest.raises(ValueError, match="bf16 needs a CPU with native bf16"):
+        OvPredictor(model_dir[0], precision="bf16")
+    with pytest.raises(ValueError, match=r"Did you mean .fp32.\?"):
+        OvPredictor(model_dir[0], precision="fp31")
+
+
+def test_predict_cli_openvino_without_torch(model_dir: tuple[Path, Any, ModelConfig], tmp_path: Path) -> None:
+    folder, model, config = model_dir
+    image = np.random.default_rng(0).integers(0, 256, (37, 45), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "img.png")
+    expected = Predictor(model, config, tile_size=32).predict_probs(image[..., None])
+    out = tmp_path / "out"
+    argv = [
+        "predict", str(folder / "export"), str(tmp_path / "img.png"), "--out", str(out),
+        "--backend", "openvino", "--tile-size", "32", "--probs", "npy", "--quiet",
+    ]  # fmt: skip
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["torch"] = None  # any "import torch" now raises ImportError
+        from unetkit.cli.main import main
+        assert main({argv!r}) == 0
+        loaded = [m for m, v in sys.modules.items() if v is not None]
+        assert not any(m == "torch" or m.startswith("torch.") for m in loaded), "torch was imported"
+        print("OK")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("OK")
+    probs = np.load(out / "probs" / "img.npy").astype(np.float32)
+    np.testing.assert_allclose(probs, expected, atol=2e-3)  # float16 on disk

@@ -1,0 +1,97 @@
+"""Item 5 of issue 12: each bad input is a one-line ValueError naming the file and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from unetkit.planning import discover
+
+MakeDataset = Callable[..., Path]
+
+
+def _one_line(err: pytest.ExceptionInfo[ValueError]) -> str:
+    text = str(err.value)
+    assert "\n" not in text
+    return text
+
+
+def test_image_without_mask(make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    (root / "masks" / "img03.png").unlink()
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = _one_line(err)
+    assert "img03.png has no mask" in text and "unmatched=skip" in text
+
+
+def test_mask_without_image(make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    (root / "images" / "img05.png").unlink()
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    assert "mask" in _one_line(err) and "img05.png has no image" in str(err.value)
+
+
+def test_unmatched_skip_reports_the_files(make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    (root / "images" / "img05.png").unlink()
+    layout = discover(root, unmatched="skip")
+    assert len(layout.samples) == 11
+    assert [Path(s).name for s in layout.skipped] == ["img05.png"]
+    assert any("img05.png" in n for n in layout.notes)
+
+
+def test_mask_of_another_size(px: SimpleNamespace, make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    px.write(root / "masks" / "img04.png", np.zeros((30, 32), np.uint8))
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = _one_line(err)
+    assert "img04.png is 32x30" in text and "resize the mask" in text
+
+
+def test_roi_of_another_size(px: SimpleNamespace, make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    for i in range(12):
+        px.write(root / "roi" / f"img{i:02d}.png", np.full((32, 32) if i != 7 else (16, 16), 255, np.uint8))
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = _one_line(err)
+    assert "ROI" in text and "roi/img07.png" in text
+
+
+def test_too_small_to_split(make_dataset: MakeDataset) -> None:
+    with pytest.raises(ValueError) as err:
+        discover(make_dataset(n=5))
+    text = _one_line(err)
+    assert "only 5 image/mask pairs" in text and "val/" in text
+
+
+def test_mixed_channel_counts(px: SimpleNamespace, make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    px.write(root / "images" / "img02.png", np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = _one_line(err)
+    assert "img02.png has 3 channel(s)" in text and "grayscale" in text
+
+
+def test_colour_and_gray_masks_mixed(px: SimpleNamespace, make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    rgb[:4] = (200, 10, 10)
+    px.write(root / "masks" / "img06.png", rgb)
+    with pytest.raises(ValueError) as err:
+        discover(root, mask_sample=100)
+    assert "img06.png is a colour image" in _one_line(err)
+
+
+def test_no_masks_folder(px: SimpleNamespace, tmp_path: Path) -> None:
+    px.write(tmp_path / "d" / "images" / "a.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="no masks/"):
+        discover(tmp_path / "d")

@@ -1,0 +1,85 @@
+"""``unetkit plan DIR``: prints the plan, writes plan.yaml and dataset.json; nothing written on failure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from unetkit.cli.main import main
+from unetkit.cli.plan import parse_split
+
+MakeDataset = Callable[..., Path]
+
+
+def test_plan_writes_plan_yaml_and_dataset_json(
+    tmp_path: Path, make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from unetkit.training.config import load_config
+
+    root = make_dataset(n=12)
+    out = tmp_path / "out" / "plan.yaml"
+    args = ["plan", str(root), "--time", "2m", "--out", str(out), "--threads", "1", "--measure-limit", "3"]
+    code = main(args)
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "masks: binary, 2 classes" in printed and "candidates (measured steps)" in printed
+    assert "model.kwargs.base_channels:" in printed
+    config = load_config(out)
+    assert config.trainer.max_time_minutes == 2.0 and config.data.dataset == "folder"
+    dataset = json.loads((out.parent / "dataset.json").read_text())
+    assert dataset["mask"]["kind"] == "binary" and len(dataset["pairs"]) == 12
+    assert dataset["fingerprint"]["num_images"] == {"train": 8, "val": 2, "test": 2}
+
+
+def test_plan_writes_nothing_on_bad_input(
+    tmp_path: Path, make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_dataset(n=12)
+    (root / "masks" / "img03.png").unlink()
+    out = tmp_path / "out" / "plan.yaml"
+    assert main(["plan", str(root), "--time", "2m", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: image ") and "img03.png has no mask" in err and err.count("\n") == 1
+    assert not out.exists() and not (out.parent / "dataset.json").exists()
+
+
+def test_plan_bad_time(make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(make_dataset(n=12)), "--time", "soon"]) == 2
+    assert "write e.g. 20m" in capsys.readouterr().err
+
+
+def test_parse_split() -> None:
+    expected = {"train": (0, 20), "val": (20, 24), "test": (24, 30)}
+    assert parse_split("train=0:20,val=20:24,test=24:30") == expected
+    with pytest.raises(ValueError, match="train=0:20"):
+        parse_split("train=0-20")
+
+
+@pytest.mark.parametrize(("faster", "expected"), [(1, 1), (2, 2)])
+def test_pick_threads_keeps_the_faster_count(
+    monkeypatch: pytest.MonkeyPatch, faster: int, expected: int
+) -> None:
+    import torch
+
+    import unetkit.planning
+    from unetkit.cli.plan import _pick_threads
+    from unetkit.planning.plan import Candidate, Machine
+
+    probe = Candidate(4, 3, (32, 32), 2)
+
+    def fake(cands: list[Candidate], *args: object, **kwargs: object) -> Machine:
+        t = 0.1 if torch.get_num_threads() == faster else 0.5
+        return Machine("cpu", "t", (), False, torch.get_num_threads(), {probe.label: t})
+
+    monkeypatch.setattr(unetkit.planning, "measure_candidates", fake)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        note = _pick_threads(probe, 1, 2)
+        assert torch.get_num_threads() == expected
+        assert note.startswith(f"{expected}: ") and "2 thread(s) " in note and "1 thread(s) " in note
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,234 @@
+"""discover(): layouts, pairing, splits, classes files and encoding detection on small folders."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from unetkit.data.io import MaskEncoding, read_mask
+from unetkit.planning import discover
+from unetkit.planning.discovery import detect_encoding
+
+MakeDataset = Callable[..., Path]
+
+
+def test_binary_folder_with_contiguous_split(make_dataset: MakeDataset) -> None:
+    root = make_dataset(n=30)
+    layout = discover(root)
+    assert layout.mask.kind == "binary" and layout.mask.num_classes == 2
+    assert layout.channels == 1
+    # 65/15/20 contiguous blocks of the sorted names: the ISBI README's 20/4/6 on 30 items.
+    assert [len(layout.splits[s]) for s in ("train", "val", "test")] == [20, 4, 6]
+    assert layout.splits["val"] == [f"img{i:02d}" for i in range(20, 24)]
+    assert layout.split_source == "contiguous"
+    opts, missing = layout.folder_options()
+    assert missing == [] and opts["mask_kind"] == "binary" and opts["num_classes"] == 2
+    json.dumps(layout.to_dict())  # plain JSON types
+
+
+@pytest.mark.parametrize("mask_dir", ["labels", "annotations"])
+def test_other_mask_folder_names(make_dataset: MakeDataset, mask_dir: str) -> None:
+    layout = discover(make_dataset(mask_dir=mask_dir))
+    assert layout.mask_dirs[0].name == mask_dir
+    assert len(layout.samples) == 12
+
+
+@pytest.mark.parametrize("suffix", ["_mask", "_label", "_labels", "_gt", "_manual1", "-mask", "_seg"])
+def test_pairs_with_a_mask_suffix(make_dataset: MakeDataset, suffix: str) -> None:
+    layout = discover(make_dataset(suffix=suffix))
+    assert len(layout.samples) == 12
+    assert layout.mask_suffix == suffix
+    assert all(s.mask.stem == s.image.stem + suffix for s in layout.samples)
+    assert layout.folder_options()[0]["mask_suffix"] == suffix
+
+
+def test_drive_style_names_gif_masks_and_fov(px: SimpleNamespace, tmp_path: Path) -> None:
+    # DRIVE: images 21_training.png, masks 21_manual1.gif, field of view fov/21_training_mask.gif.
+    root = tmp_path / "drive"
+    for i in range(21, 33):
+        px.write(root / "images" / f"{i}_training.png", px.gray_image(i))
+        px.write(root / "masks" / f"{i}_manual1.gif", px.binary_mask(i))
+        px.write(root / "fov" / f"{i}_training_mask.gif", np.full((32, 32), 255, np.uint8))
+    layout = discover(root)
+    assert len(layout.samples) == 12 and layout.has_roi
+    assert all(s.roi is not None and s.roi.name.startswith(s.image.stem) for s in layout.samples)
+    assert layout.mask.kind == "binary"
+    _, missing = layout.folder_options()
+    assert any("roi" in m for m in missing)  # the folder builder cannot express an ROI yet
+    assert any("suffixes" in m or "pair list" in m for m in missing)
+
+
+def test_gif_mask_reads_gray_values_not_palette_indices(tmp_path: Path) -> None:
+    # A GIF whose palette stores white at index 0 and black at index 1: the index must not be the label.
+    from PIL import Image
+
+    index = np.ones((16, 16), np.uint8)
+    index[:4, :4] = 0  # white square
+    gif = Image.fromarray(index, mode="P")
+    gif.putpalette([255, 255, 255, 0, 0, 0])
+    path = tmp_path / "m.gif"
+    gif.save(path)
+    decoded = read_mask(path, MaskEncoding("binary", 2))
+    assert np.array_equal(decoded, (index == 0).astype(np.int64))  # white (255) -> class 1
+    assert detect_encoding([path]).kind == "binary"
+
+
+def test_split_lists(make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    (root / "train.txt").write_text("\n".join(f"img{i:02d}" for i in range(8)) + "\n")
+    (root / "val.txt").write_text("img08\nimg09.png\n")  # extensions are dropped
+    (root / "test.txt").write_text("img10\nimg11\n")
+    layout = discover(root)
+    assert layout.split_source == "lists"
+    assert layout.splits["val"] == ["img08", "img09"]
+
+
+def test_split_lists_without_val_ask_for_it(make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    (root / "train.txt").write_text("img00\n")
+    with pytest.raises(ValueError, match=r"val\.txt"):
+        discover(root)
+
+
+def test_split_folders(tmp_path: Path, make_dataset: MakeDataset) -> None:
+    root = tmp_path / "splits"
+    for split, n in (("train", 6), ("val", 2), ("test", 2)):
+        make_dataset(n=n, root=root / split)
+    layout = discover(root)
+    assert layout.split_source == "folders"
+    assert [len(layout.splits[s]) for s in ("train", "val", "test")] == [6, 2, 2]
+    assert layout.splits["val"][0].startswith("val/")
+    assert any("sub-folders" in m for m in layout.folder_options()[1])
+
+
+def test_split_folders_without_val_ask_for_it(tmp_path: Path, make_dataset: MakeDataset) -> None:
+    root = tmp_path / "splits"
+    make_dataset(n=6, root=root / "train")
+    make_dataset(n=2, root=root / "test")
+    with pytest.raises(ValueError, match="val/"):
+        discover(root)
+
+
+def test_given_split_ranges(make_dataset: MakeDataset) -> None:
+    layout = discover(make_dataset(n=12), splits={"train": (0, 8), "val": (8, 10), "test": (10, 12)})
+    assert layout.split_source == "given" and layout.splits["test"] == ["img10", "img11"]
+
+
+def test_classes_json_names_and_void(make_dataset: MakeDataset) -> None:
+    def mask(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint8)
+        m[:8] = 1
+        m[8:12] = 2
+        m[-2:] = 9  # void
+        return m
+
+    root = make_dataset(mask=mask)
+    (root / "classes.json").write_text(json.dumps({"classes": ["bg", "road", "car"], "void": 9}))
+    layout = discover(root)
+    assert layout.mask.kind == "index"
+    assert layout.mask.class_names == ("bg", "road", "car")
+    assert layout.mask.ignore_values == (9,)
+
+
+def test_classes_csv_palette(make_dataset: MakeDataset) -> None:
+    colours = {"sky": (128, 128, 128), "road": (128, 64, 128), "void": (0, 0, 0)}
+
+    def mask(i: int) -> np.ndarray:
+        m = np.zeros((32, 32, 3), np.uint8)
+        m[:10] = colours["sky"]
+        m[10:30] = colours["road"]
+        return m
+
+    root = make_dataset(mask=mask)
+    (root / "classes.csv").write_text(
+        "name,r,g,b,void\nsky,128,128,128,false\nroad,128,64,128,false\nvoid,0,0,0,true\n"
+    )
+    m = discover(root).mask
+    assert m.kind == "palette" and m.class_names == ("sky", "road")
+    assert m.colors == {0: (128, 128, 128), 1: (128, 64, 128)}
+    assert m.ignore_colors == ((0, 0, 0),)
+
+
+def test_palette_without_classes_file_lists_the_colours(make_dataset: MakeDataset) -> None:
+    def mask(i: int) -> np.ndarray:
+        m = np.zeros((32, 32, 3), np.uint8)
+        m[:10] = (255, 0, 0)
+        m[10:20] = (0, 255, 0)
+        return m
+
+    m = discover(make_dataset(mask=mask)).mask
+    assert m.kind == "palette" and m.num_classes == 3
+    assert set(m.colors.values()) == {(0, 0, 0), (255, 0, 0), (0, 255, 0)}
+
+
+def test_index_masks_report_gaps(make_dataset: MakeDataset) -> None:
+    def mask(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint8)
+        m[:5], m[5:10] = 1, 3
+        return m
+
+    layout = discover(make_dataset(mask=mask))
+    assert layout.mask.kind == "index" and layout.mask.num_classes == 4
+    assert layout.mask.gaps == (2,)
+    assert any("gaps" in n for n in layout.notes)
+
+
+def test_16bit_instance_labels(make_dataset: MakeDataset) -> None:
+    def labels(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint16)
+        for k in range(70):  # more labels than small class indices
+            m[k % 32, (k // 32) * 8 : (k // 32) * 8 + 4] = k + 1
+        return m
+
+    root = make_dataset(mask_dir="labels", mask=labels)
+    m = discover(root).mask
+    assert m.kind == "instances" and m.num_classes == 2 and m.dtype == "uint16"
+    assert any("instances" in x for x in discover(root).folder_options()[1])
+
+
+def test_values_0_1_are_binary(px: SimpleNamespace, make_dataset: MakeDataset) -> None:
+    layout = discover(make_dataset(mask=lambda i: (px.binary_mask(i) // 255).astype(np.uint8)))
+    assert layout.mask.kind == "binary"
+
+
+# ------------------------------------------------------------------------------------------ ambiguity
+
+
+def test_index_asked_for_0_255_masks_says_they_look_binary(make_dataset: MakeDataset) -> None:
+    with pytest.raises(ValueError, match=r"look binary; pass mask_kind=binary") as err:
+        discover(make_dataset(), mask_kind="index")
+    assert "\n" not in str(err.value)
+
+
+def test_255_beside_small_classes_asks_for_void(make_dataset: MakeDataset) -> None:
+    def mask(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint8)
+        m[:5], m[5:10], m[-1] = 1, 2, 255
+        return m
+
+    root = make_dataset(mask=mask)
+    with pytest.raises(ValueError, match="void=255"):
+        discover(root)
+    assert discover(root, void=255).mask.num_classes == 3
+
+
+def test_values_that_fit_no_encoding(make_dataset: MakeDataset) -> None:
+    def mask(i: int) -> np.ndarray:
+        return np.tile(np.arange(0, 256, 8, dtype=np.uint8), (32, 1))  # 32 spread values: a photo/JPEG
+
+    root = make_dataset(mask=mask)
+    with pytest.raises(ValueError, match=r"fit no encoding.*mask_kind=remap"):
+        discover(root)
+    remapped = discover(root, mask_kind="remap").mask
+    assert remapped.kind == "remap" and remapped.num_classes == 32
+
+
+def test_binary_asked_for_class_indices(make_dataset: MakeDataset) -> None:
+    root = make_dataset(mask=lambda i: np.full((32, 32), 3, np.uint8))
+    with pytest.raises(ValueError, match="mask_kind=binary but"):
+        discover(root, mask_kind="binary")

@@ -1,0 +1,98 @@
+"""fingerprint(): class frequencies, object sizes, normalisation and orientation on synthetic folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from unetkit.planning import discover, fingerprint
+
+MakeDataset = Callable[..., Path]
+
+
+def _squares(i: int) -> np.ndarray:
+    """Two 6x6 squares (class 1) and one 12x4 bar (class 2) on a 64x64 background."""
+    m = np.zeros((64, 64), np.uint8)
+    m[4:10, 4:10] = 1
+    m[30:36, 40:46] = 1
+    m[50:62, 10:14] = 2
+    return m
+
+
+def test_class_fractions_and_object_sizes(px: SimpleNamespace, make_dataset: MakeDataset) -> None:
+    root = make_dataset(mask=_squares, image=lambda i: px.gray_image(i, 64))
+    fp = fingerprint(discover(root))
+    c0, c1, c2 = fp.classes
+    assert c1.pixel_fraction == pytest.approx(72 / (64 * 64 - 0), abs=1e-4)
+    assert c2.pixel_fraction == pytest.approx(48 / 4096, abs=1e-4)
+    assert c1.objects == 2 * 8 and c1.extent_median == 6 and c1.area_median == 36  # 8 training images
+    assert c2.extent_median == 12 and c2.area_p10 == 48
+    assert c0.stuff and not c1.stuff  # the background spans the image; the squares are objects
+    assert fp.num_images == {"train": 8, "val": 2, "test": 2}
+    assert fp.sampled_images == 8  # training images only: choices never see val/test
+
+
+def test_instances_stay_separate_where_they_touch(make_dataset: MakeDataset) -> None:
+    def labels(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint16)
+        for k in range(80):  # touching 3x4 instances: connected components would merge them
+            r, c = 3 * (k // 8), 4 * (k % 8)
+            m[r : r + 3, c : c + 4] = k + 1
+        return m
+
+    fp = fingerprint(discover(make_dataset(mask_dir="labels", mask=labels)))
+    assert fp.classes[1].objects == 80 * 8 and fp.classes[1].extent_median == 4
+
+
+def test_gray_images_get_zscore(make_dataset: MakeDataset) -> None:
+    fp = fingerprint(discover(make_dataset()))
+    assert fp.normalization == "zscore" and fp.channels == 1
+    # the gray images hold uniform values 40..199: mean ~119.5 -> 0.469 on the [0, 1] scale
+    assert fp.mean[0] == pytest.approx(119.5 / 255, abs=0.01)
+    assert fp.std[0] == pytest.approx(46.2 / 255, abs=0.01)
+
+
+def test_colour_photos_get_unit_scaling_and_gray_rgb_does_not(make_dataset: MakeDataset) -> None:
+    rng = np.random.default_rng(0)
+    colour = make_dataset(image=lambda i: rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    fp = fingerprint(discover(colour))
+    assert fp.normalization == "unit" and fp.mean == (0.0, 0.0, 0.0) and fp.std == (1.0, 1.0, 1.0)
+
+
+def test_gray_stored_as_rgb_gets_zscore(
+    tmp_path: Path, px: SimpleNamespace, make_dataset: MakeDataset
+) -> None:
+    gray_rgb = make_dataset(root=tmp_path / "g", image=lambda i: np.repeat(px.gray_image(i)[..., None], 3, 2))
+    fp = fingerprint(discover(gray_rgb))
+    assert fp.gray_as_rgb == 1.0 and fp.normalization == "zscore"
+
+
+def test_vertical_asymmetry_marks_scenes_with_an_up(make_dataset: MakeDataset, tmp_path: Path) -> None:
+    def sky(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint8)
+        m[:12] = 1  # "sky" only at the top
+        return m
+
+    assert fingerprint(discover(make_dataset(mask=sky))).vertical_asymmetry > 0.5
+    assert fingerprint(discover(make_dataset(root=tmp_path / "b"))).vertical_asymmetry < 0.1
+
+
+def test_subsample_is_deterministic_and_said(make_dataset: MakeDataset) -> None:
+    layout = discover(make_dataset(n=30))
+    a, b = fingerprint(layout, max_images=5), fingerprint(layout, max_images=5)
+    assert a.sampled_images == 5 and a.classes == b.classes
+    assert any("5 of 20" in n for n in a.notes)
+
+
+def test_roi_pixels_outside_are_ignored(px: SimpleNamespace, make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    for i in range(12):
+        roi = np.zeros((32, 32), np.uint8)
+        roi[:, :16] = 255
+        px.write(root / "roi" / f"img{i:02d}.png", roi)
+    fp = fingerprint(discover(root))
+    assert fp.ignore_fraction == pytest.approx(0.5)

@@ -1,0 +1,215 @@
+"""make_plan's rules on synthetic fingerprints and machines; YAML and overrides that the config accepts."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from unetkit.planning import Machine, discover, fingerprint, make_plan, parse_duration, to_config_overrides
+from unetkit.planning.fingerprint import ClassStats, Fingerprint
+from unetkit.planning.plan import (
+    MIN_STEPS,
+    Candidate,
+    candidates,
+    choose_geometry,
+    default_budget,
+    measure_candidates,
+    receptive_field,
+)
+
+MakeDataset = Callable[..., Path]
+
+
+def make_fp(
+    *,
+    extent: float = 40.0,
+    p90: float | None = None,
+    size: tuple[int, int] = (512, 512),
+    fractions: tuple[float, ...] = (0.3, 0.7),
+    asymmetry: float = 0.0,
+    train: int = 20,
+    val: int = 4,
+    normalization: str = "zscore",
+    distinct_sizes: int = 1,
+) -> Fingerprint:
+    classes = [ClassStats(0, "bg", fractions[0], 1.0, 1, 512, 512, 512, 1e5, 1e5, 512.0, True)]
+    for i, f in enumerate(fractions[1:], start=1):
+        top = p90 or 2 * extent
+        classes.append(ClassStats(i, f"c{i}", f, 1.0, 100, extent, extent / 2, top, extent**2, 10, extent))
+    return Fingerprint(
+        root="/x", num_images={"train": train, "val": val, "test": 6}, train_pixels=train * size[0] * size[1],
+        channels=1, size_median=size, size_min=size, size_max=size, distinct_sizes=distinct_sizes,
+        intensity={}, gray_as_rgb=0.0, normalization=normalization, mean=(0.5,), std=(0.2,),
+        normalization_reason="test", classes=tuple(classes), ignore_fraction=0.0,
+        vertical_asymmetry=asymmetry, sampled_images=train, seconds=0.0,
+    )  # fmt: skip
+
+
+def make_machine(step_by_width: dict[int, float], geometry_fp: Fingerprint | None = None) -> Machine:
+    geo = choose_geometry(geometry_fp or make_fp(), "cpu")
+    times = {Candidate(w, geo.depth, geo.crop, geo.batch).label: t for w, t in step_by_width.items()}
+    return Machine("cpu", "test cpu", (), False, 2, times)
+
+
+def test_widest_candidate_with_enough_steps() -> None:
+    fp = make_fp()
+    # 1140 s budget: 0.25 s/step gives ~4300 steps, 0.5 s ~2100, 1.0 s ~1000.
+    machine = make_machine({8: 0.25, 16: 0.5, 32: 1.0}, fp)
+    plan = make_plan(fp, 1140, "cpu", machine)
+    assert plan.config["model"]["kwargs"]["base_channels"] == 16
+    steps = {r["base_channels"]: r["steps_in_budget"] for r in plan.table}
+    assert steps[16] >= MIN_STEPS > steps[32]
+    assert "widest" in plan.reasons["model.kwargs.base_channels"]
+
+
+def test_a_longer_budget_buys_width() -> None:
+    fp = make_fp()
+    machine = make_machine({8: 0.25, 16: 0.5, 32: 1.0}, fp)
+    assert make_plan(fp, 4000, "cpu", machine).config["model"]["kwargs"]["base_channels"] == 32
+
+
+def test_tight_budget_takes_the_narrowest() -> None:
+    fp = make_fp()
+    plan = make_plan(fp, 300, "cpu", make_machine({8: 0.25, 16: 0.5}, fp))
+    assert plan.config["model"]["kwargs"]["base_channels"] == 8
+    assert "tight" in plan.reasons["model.kwargs.base_channels"]
+
+
+def test_depth_and_crop_follow_the_objects() -> None:
+    small = choose_geometry(make_fp(extent=20), "cpu")
+    assert small.depth == 4 and small.crop == (128, 128)  # 4 x 20 = 80 -> the 128 px minimum
+    big = choose_geometry(make_fp(extent=150, size=(1024, 1024)), "cpu")
+    assert big.depth == 5 and receptive_field(5) >= 2 * 150
+    assert big.crop[0] % 2**5 == 0 and big.crop[0] >= 4 * 150
+    mid = choose_geometry(make_fp(extent=30, p90=150), "cpu")
+    assert mid.crop[0] % 16 == 0 and mid.crop[0] >= 2 * 150  # >= 2x the 90th percentile
+    # about 4 x 256^2 px per step on a CPU
+    assert mid.batch * mid.crop[0] * mid.crop[1] == pytest.approx(4 * 256 * 256, rel=0.25)
+
+
+def test_receptive_field_values() -> None:
+    assert [receptive_field(d) for d in (3, 4, 5)] == [96, 200, 408]
+
+
+def test_small_images_reduce_depth() -> None:
+    geo = choose_geometry(make_fp(size=(32, 32), extent=4), "cpu")
+    assert geo.depth == 3 and geo.crop == (32, 32)
+
+
+def test_upright_scenes_train_whole_images_without_rotations() -> None:
+    fp = make_fp(asymmetry=0.6, size=(192, 256), normalization="unit", train=184, val=51)
+    plan = make_plan(fp, 1680, "cpu", make_machine({8: 0.3}, fp))
+    assert plan.config["data"]["crop_size"] == [192, 256]
+    assert plan.config["data"]["augment"]["rot90"] is False
+    assert plan.config["data"]["augment"]["scale"] == [0.75, 1.25]
+    assert plan.config["evaluate"]["tta"] is False
+    assert plan.config["evaluate"]["checkpoint"] == "best"  # 51 validation images
+
+
+def test_microscopy_gets_rotations_elastic_and_last_checkpoint() -> None:
+    fp = make_fp()
+    plan = make_plan(fp, 1140, "cpu", make_machine({8: 0.3}, fp))
+    aug = plan.config["data"]["augment"]
+    assert aug["rot90"] and aug["elastic"] and aug["scale"] is None
+    assert plan.config["evaluate"] == {"tta": True, "checkpoint": "last"}
+
+
+def test_rare_classes_get_weights() -> None:
+    fp = make_fp(fractions=(0.6, 0.385, 0.01, 0.005))
+    plan = make_plan(fp, 600, "cpu", make_machine({8: 0.3}, fp))
+    w = plan.config["class_weights"]
+    assert len(w) == 4 and w[3] > w[2] > w[1] > 0 and w[0] < 1
+    assert "c2, c3" in plan.reasons["class_weights"]
+    assert make_plan(make_fp(), 600, "cpu", make_machine({8: 0.3})).config["class_weights"] is None
+
+
+def test_budget_and_epoch_cap() -> None:
+    fp = make_fp()
+    plan = make_plan(fp, 1140, "cpu", make_machine({8: 0.25}, fp))
+    row = plan.table[0]
+    assert plan.config["trainer"]["max_time_minutes"] == 19.0
+    assert plan.config["schedule"]["by"] == "time"
+    # the budget ends the run, even on a machine 10x faster than the measured one
+    assert plan.config["trainer"]["max_epochs"] >= 10 * row["epochs_in_budget"]
+    assert plan.config["trainer"]["precision"] == "32-true"
+
+
+def test_bf16_is_reported_not_used() -> None:
+    fp = make_fp()
+    geo = choose_geometry(fp, "cpu")
+    fp32 = Candidate(8, geo.depth, geo.crop, geo.batch)
+    bf16 = dataclasses.replace(fp32, precision="bf16-mixed")
+    machine = Machine("cpu", "t", ("avx512_bf16",), True, 2, {fp32.label: 0.4, bf16.label: 0.2})
+    plan = make_plan(fp, 1140, "cpu", machine)
+    assert plan.config["trainer"]["precision"] == "32-true"
+    assert "2.00x" in plan.reasons["trainer.precision"]
+    assert make_plan(fp, 1140, "cpu", machine, precision="bf16-mixed").table[0]["step_seconds"] == 0.2
+
+
+def test_default_budget_from_machine_speed() -> None:
+    seconds, why = default_budget(make_machine({8: 0.1, 16: 0.2, 32: 0.4}))
+    assert seconds == pytest.approx(60 * 8)  # 2000 x 0.2 s x 1.15 = 460 s -> 8 minutes
+    assert "base-16" in why
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("20m", 1200), ("1h", 3600), ("90s", 90), ("1h30m", 5400), ("19", 1140), (2, 120)]
+)
+def test_parse_duration(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "abc", "0m", "20 minutes", "-5m"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="20m"):
+        parse_duration(text)
+
+
+def test_measure_candidates_times_each_and_stops_when_too_slow() -> None:
+    cands = [Candidate(w, 3, (32, 32), 2) for w in (4, 8, 16)]
+    m = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=False)
+    assert set(m.step_seconds) == {c.label for c in cands} and all(t > 0 for t in m.step_seconds.values())
+    stopped = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=False, stop_above_s=1e-9)
+    assert list(stopped.step_seconds) == [cands[0].label] and len(stopped.notes) == 2
+    with_bf16 = measure_candidates(cands[:1], 1, 2, "cpu", steps=1, warmup=0, bf16=True)
+    assert any(k.endswith("bf16-mixed") for k in with_bf16.step_seconds)
+
+
+def _plan_for(root: Path) -> tuple[object, object]:
+    layout = discover(root)
+    fp = fingerprint(layout)
+    geo = choose_geometry(fp, "cpu")
+    machine = Machine("cpu", "t", (), False, 1, {c.label: 0.1 for c in candidates(geo, "cpu")})
+    return make_plan(fp, 600, "cpu", machine, layout=layout, geometry=geo), layout
+
+
+def test_plan_yaml_is_a_config_with_reasons(tmp_path: Path, make_dataset: MakeDataset) -> None:
+    from unetkit.training.config import load_config
+
+    plan, _ = _plan_for(make_dataset(n=12))
+    text = plan.to_yaml(["header"])  # type: ignore[attr-defined]
+    assert "# header" in text and "# base " in text and "\n    # depth " in text
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    config = load_config(path)
+    assert config.data.dataset == "folder" and config.model.kwargs["base_channels"] == 32
+    assert config.data.options["split_ranges"] == {"train": [0, 8], "val": [8, 10], "test": [10, 12]}
+    assert yaml.safe_load(text)["trainer"]["max_time_minutes"] == 10.0
+
+
+def test_config_overrides_are_accepted_by_load_config(make_dataset: MakeDataset) -> None:
+    from unetkit.training.config import load_config
+
+    plan, layout = _plan_for(make_dataset(n=12))
+    overrides = to_config_overrides(plan, layout)  # type: ignore[arg-type]
+    assert "trainer.max_time_minutes=10.0" in overrides and "data.augment.rot90=true" in overrides
+    config = load_config(None, overrides)
+    assert config.data.crop_size == (32, 32)
+    assert config.trainer.check_val_every_n_epoch >= 1
+    assert config.data.options["mask_kind"] == "binary"
+    # every key stays overridable after the plan
+    assert load_config(None, [*overrides, "model.kwargs.base_channels=4"]).model.kwargs["base_channels"] == 4

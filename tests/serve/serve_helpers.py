@@ -1,0 +1,104 @@
+"""Helpers of the ``unetkit serve`` tests (imported by name: tests/ has no packages)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from unetkit.io.model_config import ModelConfig
+from unetkit.io.model_io import save_model
+from unetkit.models import create_model
+
+TINY = {"base_channels": 4, "depth": 2}
+ISBI_SLICE = "isbi2012/images/27.png"
+
+
+def save_tiny_model(folder: Path, in_channels: int = 1, num_classes: int = 2, seed: int = 0) -> Path:
+    """A randomly initialised tiny U-Net saved as model.safetensors + config.json."""
+    torch.manual_seed(seed)
+    kwargs = {"in_channels": in_channels, "num_classes": num_classes, **TINY}
+    model = create_model("unet", **kwargs)
+    names = ["background", "membrane", "other"][:num_classes]
+    config = ModelConfig("unet", kwargs, names, mean=[0.5] * in_channels, std=[0.25] * in_channels)
+    return save_model(model, config, folder)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def synthetic_slice(size: int = 96, seed: int = 0) -> np.ndarray:
+    """uint8 (H, W): bright cells separated by dark membranes, like an ISBI slice (stand-in without data)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    image = np.full((size, size), 200.0)
+    image[(yy % 24 < 3) | (xx % 28 < 3)] = 40.0
+    image += rng.normal(0, 12, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+@contextlib.contextmanager
+def live_server(
+    model: Path, *extra: str, timeout_s: float = 120.0, keep_token_env: bool = False
+) -> Iterator[str]:
+    """Run ``unetkit serve MODEL --port 0`` in a subprocess; yields its base URL; stops it afterwards."""
+    env = dict(os.environ)
+    if not keep_token_env:
+        env.pop("UNETKIT_SERVE_TOKEN", None)
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [
+        sys.executable,
+        "-m",
+        "unetkit.cli.main",
+        "serve",
+        str(model),
+        "--port",
+        "0",
+        "--threads",
+        "1",
+        *extra,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    found = threading.Event()
+    url: list[str] = []
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            match = re.search(r"running on (http://[\d.]+:\d+)", line)
+            if match and not found.is_set():
+                url.append(match.group(1))
+                found.set()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not found.wait(0.2):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"unetkit serve did not start:\n{''.join(lines)[-3000:]}")
+        yield url[0]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,421 @@
+"""The HTTP API in-process (FastAPI TestClient / httpx ASGI transport): results equal the library's, every
+bad upload gets a 4xx with a one-line reason and the server keeps serving, limits, queue, timeout, token."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="unetkit serve needs the 'serve' extra")
+pytest.importorskip("httpx", reason="the API tests need httpx")
+
+import httpx
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # Starlette now prefers the httpx2 fork; httpx works
+    from fastapi.testclient import TestClient
+from serve_helpers import png_bytes, synthetic_slice
+
+from unetkit.data.io import read_image
+from unetkit.inference.backends import load_predictor
+from unetkit.inference.instances import instances_from_mask
+from unetkit.serve import pool as pool_module
+from unetkit.serve.app import create_app
+from unetkit.serve.limits import ServeLimits
+from unetkit.viz.overlay import class_palette, overlay
+
+LIMITS = ServeLimits(max_upload_bytes=1_000_000, max_pixels=600 * 600)
+
+
+@contextlib.contextmanager
+def serving(model: Path, **kwargs: Any) -> Iterator[TestClient]:
+    kwargs.setdefault("limits", LIMITS)
+    app = create_app(model, **kwargs)
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def client(trained_model_dir: Path) -> Iterator[TestClient]:
+    with serving(trained_model_dir) as c:
+        yield c
+
+
+def post(
+    client: TestClient | httpx.Client, data: bytes, name: str = "x.png", **options: Any
+) -> httpx.Response:
+    form = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}
+    return client.post("/api/predict", files={"file": (name, data, "application/octet-stream")}, data=form)
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img)
+
+
+def one_line(response: httpx.Response) -> str:
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail and "\n" not in detail, detail
+    return detail
+
+
+# -------------------------------------------------------------------------------------------- model, health
+
+
+def test_model_and_health_describe_the_server(client: TestClient, trained_model_dir: Path) -> None:
+    info = client.get("/api/model").json()
+    assert info["architecture"] == "unet" and info["in_channels"] == 1 and info["num_classes"] == 2
+    palette = class_palette(2)
+    assert [c["name"] for c in info["classes"]] == ["membrane", "cell"]
+    assert [c["color"] for c in info["classes"]] == [
+        "#{:02x}{:02x}{:02x}".format(*(int(v) for v in p)) for p in palette
+    ]
+    geometry = load_predictor(trained_model_dir).geometry
+    assert info["geometry"] == {"size_divisor": geometry.size_divisor, "border": 0, "fixed_input_size": None}
+    assert info["limits"]["max_pixels"] == 600 * 600 and info["backend"] == "torch"
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["pool"]["capacity"] == 1 + LIMITS.queue_size
+
+
+# -------------------------------------------------------------------------------------------- predictions
+
+
+def test_prediction_equals_the_library_on_the_same_file(
+    client: TestClient, trained_model_dir: Path, slice_path: Path
+) -> None:
+    response = post(client, slice_path.read_bytes(), slice_path.name, instances="components", probs=True)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    image = read_image(slice_path, channels=1)
+    mask, probs = load_predictor(trained_model_dir).predict(image)
+    h, w = mask.shape
+    assert (result["width"], result["height"], result["channels"]) == (w, h, 1)
+    counts = np.bincount(mask.ravel(), minlength=2)
+    assert [c["pixels"] for c in result["classes"]] == counts.tolist()
+    assert [c["fraction"] for c in result["classes"]] == (counts / mask.size).tolist()
+    assert 0.05 < result["classes"][1]["fraction"] < 0.95  # the trained model's mask is not trivial
+    _, count = instances_from_mask(mask, [1], "components")
+    assert result["instances"] == {"method": "components", "count": count}
+
+    files = {kind: client.get(link) for kind, link in result["links"].items()}
+    assert all(r.status_code == 200 for r in files.values())
+    np.testing.assert_array_equal(decode_png(files["mask"].content), mask)
+    np.testing.assert_array_equal(decode_png(files["input"].content), image[..., 0])
+    expected_overlay = overlay(image, mask, class_palette(2), 0.5)
+    np.testing.assert_array_equal(decode_png(files["overlay"].content), expected_overlay)
+    labels = decode_png(files["instances"].content)
+    assert labels.dtype == np.uint16 and int(labels.max()) == count
+    saved = np.load(io.BytesIO(files["probs"].content))
+    assert saved.dtype == np.float16 and saved.shape == probs.shape
+    np.testing.assert_allclose(saved.astype(np.float32), probs, atol=1e-3)
+    assert files["mask"].headers["content-type"] == "image/png"
+    assert client.get(f"/api/results/{result['id']}").json() == result
+
+
+@pytest.mark.parametrize("options", [{"tta": "flips"}, {"tile_size": 64}, {"tta": "d4", "tile_size": 96}])
+def test_options_reach_the_predictor(
+    client: TestClient, trained_model_dir: Path, options: dict[str, Any]
+) -> None:
+    image = synthetic_slice(160, seed=1)
+    result = post(client, png_bytes(image), **options).json()
+    tta = {"flips": "flips", "d4": True}.get(options.get("tta", ""), False)
+    predictor = load_predictor(trained_model_dir, tile_size=options.get("tile_size"), tta=tta)
+    mask, _ = predictor.predict(image[..., None])
+    np.testing.assert_array_equal(decode_png(client.get(result["links"]["mask"]).content), mask)
+    assert result["options"]["tta"] == options.get("tta", "none")
+
+
+def test_overlay_is_blended_again_with_another_alpha(client: TestClient, slice_path: Path) -> None:
+    result = post(client, slice_path.read_bytes(), alpha=0.3).json()
+    image = decode_png(client.get(result["links"]["input"]).content)
+    mask = decode_png(client.get(result["links"]["mask"]).content)
+    stored = decode_png(client.get(result["links"]["overlay"]).content)
+    np.testing.assert_array_equal(stored, overlay(image, mask, class_palette(2), 0.3))
+    again = client.get(result["links"]["overlay"], params={"alpha": 0.9, "download": True})
+    assert again.headers["content-disposition"].startswith("attachment")
+    np.testing.assert_array_equal(decode_png(again.content), overlay(image, mask, class_palette(2), 0.9))
+
+
+def test_client_file_names_never_become_paths(client: TestClient, tmp_path: Path) -> None:
+    response = post(client, png_bytes(synthetic_slice(64)), name="../../../../tmp/evil.png")
+    assert response.status_code == 200
+    assert response.json()["filename"] == "evil.png"
+    assert not Path("/tmp/evil.png").exists()
+    for path in ("/api/results/../../etc/passwd", "/api/results/%2e%2e%2f%2e%2e%2fetc/mask.png"):
+        assert client.get(path).status_code in (404, 422)
+    rid = response.json()["id"]
+    assert client.get(f"/api/results/{rid}/config.json").status_code == 422
+    assert client.get(f"/api/results/{rid}/..%2Fmask.png").status_code in (404, 422)
+
+
+def test_file_names_are_cleaned_for_messages() -> None:
+    from unetkit.serve.app import _clean_filename
+
+    assert _clean_filename("C:\\Users\\me\\cells\x07.png") == "cells.png"
+    assert _clean_filename("a/b/\n\t") == "upload"
+    assert _clean_filename(None) == "upload"
+    assert len(_clean_filename("x" * 500)) == 120
+
+
+def test_results_can_be_deleted_and_missing_files_are_explained(client: TestClient) -> None:
+    result = post(client, png_bytes(synthetic_slice(64))).json()
+    missing = client.get(f"/api/results/{result['id']}/instances.png")
+    assert missing.status_code == 404 and "instances=" in one_line(missing)
+    assert client.delete(f"/api/results/{result['id']}").status_code == 204
+    gone = client.get(result["links"]["mask"])
+    assert gone.status_code == 404 and "expired" in one_line(gone)
+
+
+def test_results_expire(trained_model_dir: Path) -> None:
+    limits = ServeLimits(store_ttl_s=0.3)
+    with serving(trained_model_dir, limits=limits) as c:
+        result = post(c, png_bytes(synthetic_slice(64))).json()
+        assert c.get(result["links"]["mask"]).status_code == 200
+        time.sleep(0.5)
+        assert c.get(result["links"]["mask"]).status_code == 404
+        assert c.get("/api/health").json()["store"]["items"] == 0
+
+
+# -------------------------------------------------------------------------------------------- bad uploads
+
+
+def _truncated_png() -> bytes:
+    data = png_bytes(synthetic_slice(128))
+    return data[: len(data) // 2]
+
+
+def _corrupt_png() -> bytes:
+    data = bytearray(png_bytes(synthetic_slice(128)))
+    data[60:400] = b"\x00" * 340  # header intact, compressed pixel data destroyed
+    return bytes(data)
+
+
+def _rgba_transparent() -> bytes:
+    rgba = np.zeros((32, 32, 4), dtype=np.uint8)
+    rgba[..., 3] = 0
+    return png_bytes(rgba)
+
+
+BAD_UPLOADS = {
+    "empty": (b"", 400, "empty"),
+    "text": (b"just some text, not an image", 415, "not an image"),
+    "truncated": (_truncated_png(), 422, "truncated"),
+    "corrupt": (_corrupt_png(), 422, "corrupt"),
+    "rgb_for_gray_model": (png_bytes(np.zeros((32, 32, 3), dtype=np.uint8)), 422, "3 channels"),
+    "transparent": (_rgba_transparent(), 422, "transparent"),
+    "too_many_pixels": (png_bytes(np.zeros((700, 700), dtype=np.uint8)), 413, "--max-pixels"),
+    "too_many_bytes": (
+        png_bytes(np.random.default_rng(0).integers(0, 256, (600, 600, 3), dtype=np.uint8)),  # > 1 MB + slack
+        413,
+        # Refused from the Content-Length before the body is read; the message names the size and the limit.
+        "request of 1.0 MiB is larger than the upload limit of 977 KiB (server option --max-upload-mb)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_UPLOADS))
+def test_bad_uploads_get_a_4xx_with_one_line_and_the_server_keeps_serving(
+    client: TestClient, case: str
+) -> None:
+    data, status, words = BAD_UPLOADS[case]
+    response = post(client, data, name=f"{case}.png")
+    assert response.status_code == status, response.text
+    detail = one_line(response)
+    assert words in detail, detail
+    assert "/tmp" not in detail  # server paths stay private
+    assert post(client, png_bytes(synthetic_slice(64))).status_code == 200
+    assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_streamed_body_over_the_limit_is_cut_off(trained_model_dir: Path) -> None:
+    app = create_app(trained_model_dir, limits=ServeLimits(max_upload_bytes=10_000))
+    boundary = "unetkitboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    sent = []
+
+    async def body() -> AsyncIterator[bytes]:  # no Content-Length: the limit must hold while streaming
+        yield head + b"\x89PNG\r\n\x1a\n"
+        for _ in range(400):
+            sent.append(4096)
+            yield b"\x00" * 4096
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        # httpx's ASGI transport streams the body to the app chunk by chunk (TestClient reads it all first).
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as ac:
+            headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            refused = await ac.post("/api/predict", content=body(), headers=headers)
+            files = {"file": ("a.png", png_bytes(synthetic_slice(64)), "image/png")}
+            return refused, await ac.post("/api/predict", files=files)
+
+    refused, after = asyncio.run(scenario())
+    app.state.pool.close()
+    app.state.store.close()
+    assert refused.status_code == 413
+    expected = "request is larger than the upload limit of 9.8 KiB (server option --max-upload-mb)"
+    assert one_line(refused) == expected
+    # Refused while streaming: reading stopped soon after the limit (+ multipart slack), not after 1.6 MB.
+    assert sum(sent) < 10_000 + 64 * 1024 + 8 * 4096
+    assert after.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [({"tta": "sideways"}, "tta"), ({"tile_size": 8}, "tile_size"), ({"alpha": 1.5}, "alpha"),
+     ({"instances": "blobs"}, "instances"), ({"min_size": -1}, "min_size")],
+)  # fmt: skip
+def test_invalid_options_get_a_422_naming_the_option(
+    client: TestClient, options: dict[str, Any], words: str
+) -> None:
+    response = post(client, png_bytes(synthetic_slice(64)), **options)
+    assert response.status_code == 422
+    assert one_line(response).startswith(words)
+
+
+def test_missing_file_field(client: TestClient) -> None:
+    response = client.post("/api/predict", data={"tta": "none"})
+    assert response.status_code == 422 and "file" in one_line(response)
+
+
+# ------------------------------------------------------------------------------------------ overload, timeout
+
+
+@contextlib.contextmanager
+def blocked_jobs(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Jobs wait for the returned event before running (thread pool), so requests pile up on purpose."""
+    release = threading.Event()
+    real = pool_module.run_job
+
+    def slow(cache: Any, job: Any) -> dict[str, Any]:
+        release.wait(30)
+        return real(cache, job)
+
+    monkeypatch.setattr(pool_module, "run_job", slow)
+    try:
+        yield release
+    finally:
+        release.set()
+
+
+def test_full_queue_answers_503_with_retry_after(
+    trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(trained_model_dir, workers=1, limits=ServeLimits(queue_size=1))
+    data = png_bytes(synthetic_slice(64))
+
+    async def scenario(release: threading.Event) -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as ac:
+            files = {"file": ("a.png", data, "image/png")}
+            admitted = [asyncio.create_task(ac.post("/api/predict", files=files)) for _ in range(2)]
+            await asyncio.sleep(0.3)  # both admitted: one running (blocked), one waiting
+            refused = await ac.post("/api/predict", files=files)
+            health = (await ac.get("/api/health")).json()  # the event loop still answers
+            assert health["pool"]["running"] == 1 and health["pool"]["waiting"] == 1
+            release.set()
+            done = await asyncio.gather(*admitted)
+            after = await ac.post("/api/predict", files=files)
+            return [refused, *done, after]
+
+    with blocked_jobs(monkeypatch) as release:
+        refused, first, second, after = asyncio.run(scenario(release))
+    assert refused.status_code == 503
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "queue" in one_line(refused) and "retry" in one_line(refused)
+    assert [first.status_code, second.status_code, after.status_code] == [200, 200, 200]
+    app.state.pool.close()
+    app.state.store.close()
+
+
+def test_timeout_answers_504_and_drops_the_late_result(
+    trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with (
+        blocked_jobs(monkeypatch) as release,
+        serving(trained_model_dir, limits=ServeLimits(timeout_s=0.3)) as c,
+    ):
+        response = post(c, png_bytes(synthetic_slice(64)))
+        assert response.status_code == 504 and "--timeout" in one_line(response)
+        root = c.app.state.store.root  # type: ignore[attr-defined]
+        release.set()
+        for _ in range(400):  # the job finishes in the background; its folder must then disappear
+            if c.get("/api/health").json()["pool"]["running"] == 0:
+                break
+                time.sleep(0.05)
+        assert [p for p in root.iterdir() if not p.name.startswith(".")] == []
+        assert post(c, png_bytes(synthetic_slice(64))).status_code == 200
+
+
+# ------------------------------------------------------------------------------------------ token, page, docs
+
+
+def test_token_protects_every_api_route(trained_model_dir: Path) -> None:
+    with serving(trained_model_dir, token="s3cret") as c:
+        api_routes = [
+            (route.path, method)  # type: ignore[attr-defined]
+            for route in c.app.routes  # type: ignore[attr-defined]
+            if getattr(route, "path", "").startswith("/api")
+            for method in route.methods  # type: ignore[attr-defined]
+        ]
+        assert len(api_routes) >= 6
+        rid = "0" * 32
+        for path, method in api_routes:
+            url = path.replace("{result_id}", rid).replace("{file_name}", "mask.png")
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
+                response = c.request(method, url, headers=headers)
+                assert response.status_code == 401, (method, url, headers)
+                assert "token" in one_line(response)
+        good = {"Authorization": "Bearer s3cret"}
+        assert c.get("/api/health", headers=good).status_code == 200
+        response = c.post(
+            "/api/predict",
+            headers=good,
+            files={"file": ("a.png", png_bytes(synthetic_slice(64)), "image/png")},
+        )
+        assert response.status_code == 200
+        assert c.get(response.json()["links"]["mask"], headers=good).status_code == 200
+        assert c.get("/").status_code == 200 and c.get("/docs").status_code == 200
+
+
+def test_page_and_docs_need_no_other_host(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for asset in ("/", "/static/app.js", "/static/style.css"):
+        text = client.get(asset).text
+        assert "http://" not in text and "https://" not in text, asset
+    docs = client.get("/docs").text
+    assert "swagger-ui-bundle.js" in docs and "cdn." not in docs
+    schema = client.get("/openapi.json").json()
+    predict = schema["paths"]["/api/predict"]["post"]
+    assert {"413", "415", "422", "503", "504"} <= set(predict["responses"])
+    assert "/api/results/{result_id}/{file_name}" in schema["paths"]
+
+
+# -------------------------------------------------------------------------------------------- process pool
+
+
+@pytest.mark.slow
+def test_process_pool_gives_the_same_result(trained_model_dir: Path, client: TestClient) -> None:
+    data = png_bytes(synthetic_slice(96, seed=3))
+    expected = post(client, data).json()["classes"]
+    with serving(trained_model_dir, pool="process", workers=1, threads_per_worker=1) as c:
+        assert c.get("/api/model").json()["pool"] == "process"
+        assert post(c, data).json()["classes"] == expected
+        assert post(c, b"not an image").status_code == 415
+        assert post(c, png_bytes(np.zeros((8, 8, 3), dtype=np.uint8))).status_code == 422

@@ -1,0 +1,108 @@
+"""Upload checks run before queueing: format sniffing, header-only size, pixel and byte limits."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("starlette", reason="unetkit serve needs the 'serve' extra")
+
+from serve_helpers import png_bytes
+
+from unetkit.serve.limits import Rejected, ServeLimits, check_image, format_bytes
+
+
+def encoded(fmt: str, shape: tuple[int, ...] = (20, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros(shape, dtype=np.uint8)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "suffix"), [("PNG", ".png"), ("JPEG", ".jpg"), ("TIFF", ".tif"), ("BMP", ".bmp")]
+)
+def test_formats_are_recognised_from_their_bytes(fmt: str, suffix: str) -> None:
+    assert check_image(encoded(fmt), "x", ServeLimits()) == (suffix, 30, 20)
+
+
+def test_float_tiff_header_read_by_tifffile() -> None:
+    import tifffile
+
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.zeros((3, 17, 11), dtype=np.float32), photometric="rgb", planarconfig="separate")
+    assert check_image(buf.getvalue(), "f.tif", ServeLimits())[1:] == (11, 17)
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "words"),
+    [
+        (b"", 400, "empty"),
+        (b"hello, not an image", 415, "not an image"),
+        (b"%PDF-1.7 ...", 415, "PNG, JPEG, TIFF or BMP"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 422, "corrupt"),
+    ],
+)
+def test_bad_bytes_are_refused_with_a_reason(data: bytes, status: int, words: str) -> None:
+    with pytest.raises(Rejected) as info:
+        check_image(data, "file.bin", ServeLimits())
+    assert info.value.status_code == status
+    assert words in info.value.detail and "file.bin" in info.value.detail
+    assert "\n" not in info.value.detail
+
+
+def test_pixel_limit_names_the_limit_and_the_option() -> None:
+    data = png_bytes(np.zeros((40, 50), dtype=np.uint8))
+    assert check_image(data, "a.png", ServeLimits(max_pixels=2000))[1:] == (50, 40)
+    with pytest.raises(Rejected) as info:
+        check_image(data, "a.png", ServeLimits(max_pixels=1999))
+    assert info.value.status_code == 413 and "pixels" in info.value.detail
+    assert "50x40 = 2000 pixels" in info.value.detail and "1999" in info.value.detail
+    assert "--max-pixels" in info.value.detail
+
+
+def test_byte_limit_names_the_limit() -> None:
+    data = png_bytes(np.zeros((40, 50), dtype=np.uint8))
+    with pytest.raises(Rejected) as info:
+        check_image(data, "a.png", ServeLimits(max_upload_bytes=len(data) - 1))
+    assert info.value.status_code == 413 and "--max-upload-mb" in info.value.detail
+
+
+def test_decompression_bomb_header_is_a_413() -> None:
+    # A PNG header claiming 100000 x 100000 pixels: Pillow refuses it before any pixel is decoded.
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+
+    def png_chunk(kind: bytes, payload: bytes) -> bytes:
+        body = kind + payload
+        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+    data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    with pytest.raises(Rejected) as info:
+        check_image(data, "bomb.png", ServeLimits())
+    assert info.value.status_code == 413 and "pixels" in info.value.detail
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_upload_bytes": 0},
+        {"max_pixels": -1},
+        {"queue_size": -1},
+        {"timeout_s": 0},
+        {"store_ttl_s": float("nan")},
+    ],
+)
+def test_limits_are_validated(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        ServeLimits(**kwargs)  # type: ignore[arg-type]
+
+
+def test_format_bytes() -> None:
+    assert format_bytes(50 * 1024 * 1024) == "50 MiB"
+    assert format_bytes(1536) == "1.5 KiB"
+    assert format_bytes(12) == "12 bytes"

@@ -1,0 +1,59 @@
+"""SegmentationDataModule: every augmentation option reaches the transform; DDP sampler seed = run seed."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from unetkit.data.transforms import AugmentOptions, build_transforms
+from unetkit.training.config import load_config
+from unetkit.training.datamodule import SegmentationDataModule
+from unetkit.training.evaluate import resolve_dataset
+
+TINY = ["data.options={num_images: 6, size: [32, 32]}", "data.crop_size=32", "data.batch_size=2"]
+
+
+def test_every_build_transforms_option_can_be_set_from_the_config(tmp_path: Path) -> None:
+    # The config section is the dataclass that build_transforms takes: no option can be left out again.
+    options = {f.name for f in dataclasses.fields(AugmentOptions)}
+    assert {"elastic_grid", "elastic_sigma", "brightness", "contrast", "gamma"} <= options
+    build_transforms(True, 16, **{f.name: f.default for f in dataclasses.fields(AugmentOptions)})
+    cfg = load_config(
+        "synthetic",
+        [
+            *TINY,
+            f"data.root={tmp_path / 'syn'}",
+            "data.augment.elastic=true",
+            "data.augment.elastic_grid=4",
+            "data.augment.elastic_sigma=3.5",
+            "data.augment.brightness=0.4",
+            "data.augment.contrast=0.1",
+            "data.augment.gamma=[70, 130]",
+        ],
+    )
+    assert isinstance(cfg.data.augment, AugmentOptions)
+    dm = SegmentationDataModule(resolve_dataset(cfg), cfg.data, seed=0)
+    stages = dm.dataset("train", train=True).transform._stages
+    assert (stages.elastic, stages.elastic_grid, stages.elastic_sigma) == (True, 4, 3.5)
+    colour = {type(t).__name__: t for t in stages.post.transforms}
+    assert colour["RandomBrightnessContrast"].brightness_limit == pytest.approx((-0.4, 0.4))
+    assert colour["RandomBrightnessContrast"].contrast_limit == pytest.approx((-0.1, 0.1))
+    assert tuple(colour["RandomGamma"].gamma_limit) == (70, 130)
+
+
+def test_ddp_sampler_is_seeded_with_the_run_seed(tmp_path: Path) -> None:
+    import torch.distributed as dist
+
+    cfg = load_config("synthetic", [*TINY, f"data.root={tmp_path / 'syn'}", "trainer.seed=7"])
+    dm = SegmentationDataModule(resolve_dataset(cfg), cfg.data, seed=cfg.trainer.seed)
+    dm.setup("fit")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        sampler = dm.train_dataloader().sampler.sampler
+    finally:
+        dist.destroy_process_group()
+    assert isinstance(sampler, torch.utils.data.DistributedSampler)
+    assert sampler.seed == 7
