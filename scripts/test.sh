@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # The README's test command: create/refresh .venv, then run the test suite (extra args go to pytest).
-set -euo pipefail
+# Tests that load OpenVINO run in a second pytest process: once its runtime is loaded, a later fork() in the
+# same process crashed pytest (see tests/conftest.py).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
-exec .venv/bin/python -m pytest "$@"
+bash scripts/bootstrap.sh || exit 1
+.venv/bin/python -m pytest -m "not openvino" "$@"
+first=$?
+.venv/bin/python -m pytest -m openvino "$@"
+second=$?
+[ "$second" -eq 5 ] && second=0  # the selection held no OpenVINO test
+[ "$first" -eq 5 ] && first=0
+exit $(( first > second ? first : second ))

@@ -19,6 +19,9 @@ from unetkit.io.model_config import ModelConfig
 from unetkit.io.model_io import save_model
 from unetkit.models import create_model
 
+# Loads OpenVINO in the test process: runs in a pytest process of its own (see tests/conftest.py).
+pytestmark = pytest.mark.openvino
+
 KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 2, "depth": 2, "base_channels": 4}
 
 

@@ -25,6 +25,9 @@ from unetkit.io.model_config import ModelConfig
 from unetkit.io.model_io import save_model
 from unetkit.models import create_model
 
+# Loads OpenVINO in the test process: runs in a pytest process of its own (see tests/conftest.py).
+pytestmark = pytest.mark.openvino
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 3, "depth": 2, "base_channels": 4}
 

@@ -147,16 +147,27 @@ def test_run_folder_without_model_falls_back_to_best_checkpoint(tmp_path: Path) 
 
 
 class Payload:
-    """Unpickling this would run ``__reduce__``-free custom code paths; weights_only must refuse it."""
+    """Unpickling this would create the file ``marker`` (``open(marker, "w")``): code run by a checkpoint."""
 
-    def __init__(self) -> None:
-        self.value = 1
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
 
 
-def test_checkpoint_with_custom_object_is_refused(tmp_path: Path) -> None:
-    path = lightning_ckpt(trained_unet(), make_config(), tmp_path / "evil.ckpt", callbacks={"x": Payload()})
-    with pytest.raises(ValueError, match=r"evil\.ckpt: refusing to load.*weights_only=True.*Payload"):
+def test_checkpoint_with_code_is_refused_naming_the_global(tmp_path: Path) -> None:
+    marker = tmp_path / "payload_ran"
+    path = lightning_ckpt(
+        trained_unet(), make_config(), tmp_path / "evil.ckpt", callbacks={"x": Payload(marker)}
+    )
+    with pytest.raises(
+        ValueError, match=r"evil\.ckpt: refusing to load: the checkpoint names the global \w*\.?open"
+    ) as info:
         load_model(path)
+    assert not marker.exists()  # the payload did not run
+    # torch's text opens with advice to set weights_only=False: it is not quoted.
+    assert "weights_only" not in str(info.value) and len(str(info.value).splitlines()) == 1
 
 
 def test_checkpoint_without_model_config_is_explained(tmp_path: Path) -> None:

@@ -6,15 +6,31 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 
 from unetkit.data.io import MaskEncoding, read_mask
 from unetkit.planning import discover
-from unetkit.planning.discovery import detect_encoding
+from unetkit.planning.discovery import DatasetLayout, detect_encoding
 
 MakeDataset = Callable[..., Path]
+
+
+def built_from_options(layout: DatasetLayout) -> Any:
+    """The ``folder`` spec built from ``layout.folder_options()``; its pairs and ROIs must be the layout's."""
+    from unetkit.data.datasets import get_dataset_spec
+
+    opts, missing = layout.folder_options()
+    assert missing == []
+    spec = get_dataset_spec("folder", root=layout.root, **opts, mean=[0.5], std=[0.25])
+    for split in layout.splits:
+        samples = layout.samples_of(split)
+        assert spec.pairs(split) == [(s.image, s.mask) for s in samples]
+        rois = spec.encoding.rois or {}
+        assert [rois.get(str(s.mask)) for s in samples] == [str(s.roi) if s.roi else None for s in samples]
+    return spec
 
 
 def test_binary_folder_with_contiguous_split(make_dataset: MakeDataset) -> None:
@@ -28,6 +44,7 @@ def test_binary_folder_with_contiguous_split(make_dataset: MakeDataset) -> None:
     assert layout.split_source == "contiguous"
     opts, missing = layout.folder_options()
     assert missing == [] and opts["mask_kind"] == "binary" and opts["num_classes"] == 2
+    assert "pairs" not in opts and built_from_options(layout).encoding.rois is None
     json.dumps(layout.to_dict())  # plain JSON types
 
 
@@ -45,6 +62,7 @@ def test_pairs_with_a_mask_suffix(make_dataset: MakeDataset, suffix: str) -> Non
     assert layout.mask_suffix == suffix
     assert all(s.mask.stem == s.image.stem + suffix for s in layout.samples)
     assert layout.folder_options()[0]["mask_suffix"] == suffix
+    built_from_options(layout)
 
 
 def test_drive_style_names_gif_masks_and_fov(px: SimpleNamespace, tmp_path: Path) -> None:
@@ -58,9 +76,11 @@ def test_drive_style_names_gif_masks_and_fov(px: SimpleNamespace, tmp_path: Path
     assert len(layout.samples) == 12 and layout.has_roi
     assert all(s.roi is not None and s.roi.name.startswith(s.image.stem) for s in layout.samples)
     assert layout.mask.kind == "binary"
-    _, missing = layout.folder_options()
-    assert any("roi" in m for m in missing)  # the folder builder cannot express an ROI yet
-    assert any("suffixes" in m or "pair list" in m for m in missing)
+    opts, _ = layout.folder_options()
+    # 21_manual1 does not start with 21_training: no suffix rule, so every pair is listed (with its ROI).
+    assert opts["pairs"]["21_training"] == ["images/21_training.png", "masks/21_manual1.gif",
+                                            "fov/21_training_mask.gif"]  # fmt: skip
+    assert built_from_options(layout).encoding.rois is not None
 
 
 def test_gif_mask_reads_gray_values_not_palette_indices(tmp_path: Path) -> None:
@@ -86,6 +106,7 @@ def test_split_lists(make_dataset: MakeDataset) -> None:
     layout = discover(root)
     assert layout.split_source == "lists"
     assert layout.splits["val"] == ["img08", "img09"]
+    built_from_options(layout)
 
 
 def test_split_lists_without_val_ask_for_it(make_dataset: MakeDataset) -> None:
@@ -103,7 +124,9 @@ def test_split_folders(tmp_path: Path, make_dataset: MakeDataset) -> None:
     assert layout.split_source == "folders"
     assert [len(layout.splits[s]) for s in ("train", "val", "test")] == [6, 2, 2]
     assert layout.splits["val"][0].startswith("val/")
-    assert any("sub-folders" in m for m in layout.folder_options()[1])
+    opts, _ = layout.folder_options()
+    assert opts["split_dirs"] == ["train", "val", "test"] and "split_lists" not in opts
+    built_from_options(layout)
 
 
 def test_split_folders_without_val_ask_for_it(tmp_path: Path, make_dataset: MakeDataset) -> None:
@@ -188,7 +211,10 @@ def test_16bit_instance_labels(make_dataset: MakeDataset) -> None:
     root = make_dataset(mask_dir="labels", mask=labels)
     m = discover(root).mask
     assert m.kind == "instances" and m.num_classes == 2 and m.dtype == "uint16"
-    assert any("instances" in x for x in discover(root).folder_options()[1])
+    spec = built_from_options(discover(root))
+    assert spec.encoding.kind == "instances"
+    target = read_mask(spec.pairs("train")[0][1], spec.encoding)
+    assert set(np.unique(target).tolist()) == {0, 1}
 
 
 def test_values_0_1_are_binary(px: SimpleNamespace, make_dataset: MakeDataset) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -213,3 +214,25 @@ def test_config_overrides_are_accepted_by_load_config(make_dataset: MakeDataset)
     assert config.data.options["mask_kind"] == "binary"
     # every key stays overridable after the plan
     assert load_config(None, [*overrides, "model.kwargs.base_channels=4"]).model.kwargs["base_channels"] == 4
+
+
+def test_dataset_config_of_suffixed_names_and_short_list_names_builds(px: Any, tmp_path: Path) -> None:
+    # Images 21_training.png with masks 21_manual1.png and split lists naming "21": the data options list
+    # the pairs and the resolved names (the list files name stems the builder would not find).
+    from unetkit.data.datasets import get_dataset_spec
+    from unetkit.planning.plan import dataset_config
+
+    root = tmp_path / "drive"
+    for i in range(21, 33):
+        px.write(root / "images" / f"{i}_training.png", px.gray_image(i))
+        px.write(root / "masks" / f"{i}_manual1.png", px.binary_mask(i))
+    (root / "train.txt").write_text("\n".join(str(i) for i in range(21, 29)) + "\n")
+    (root / "val.txt").write_text("29\n30\n")
+    (root / "test.txt").write_text("31\n32\n")
+    layout = discover(root)
+    data, _, missing = dataset_config(layout, fingerprint(layout))
+    assert missing == [] and data["options"]["pairs"]["29_training"] == ["images/29_training.png",
+                                                                         "masks/29_manual1.png"]  # fmt: skip
+    assert data["options"]["split_lists"]["val"] == ["29_training", "30_training"]
+    spec = get_dataset_spec("folder", root=data["root"], **data["options"])
+    assert spec.pairs("val")[0] == (root / "images/29_training.png", root / "masks/29_manual1.png")

@@ -41,3 +41,51 @@ def test_plan_real_data_within_60s(shared_data: Path, tmp_path: Path, name: str,
     assert main(["plan", str(shared_data / name), "--time", "20m", "--out", str(out), *args]) == 0
     assert time.perf_counter() - start < 60
     assert out.is_file() and (tmp_path / "dataset.json").is_file()
+
+
+CAMVID_NAMES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
+                "Pedestrian", "Bicyclist"]  # fmt: skip  # CamVid's README, class index order
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("where", ["in_folder", "option"])
+def test_camvid_class_names_from_a_classes_file(shared_data: Path, tmp_path: Path, where: str) -> None:
+    # The shared data is read-only: a classes.json beside symlinks to it, or one passed as classes_file.
+    import json
+
+    from unetkit.data.datasets import get_dataset_spec
+
+    table = {"classes": [*CAMVID_NAMES, {"name": "Unlabelled", "value": 11, "void": True}]}
+    if where == "in_folder":
+        root = tmp_path / "camvid"
+        root.mkdir()
+        for item in ("images", "masks", "train.txt", "val.txt", "test.txt"):
+            (root / item).symlink_to(shared_data / "camvid" / item)
+        (root / "classes.json").write_text(json.dumps(table))
+        layout = discover(root)
+    else:
+        (tmp_path / "camvid.json").write_text(json.dumps(table))
+        layout = discover(shared_data / "camvid", classes_file=tmp_path / "camvid.json")
+    assert list(layout.mask.class_names) == CAMVID_NAMES and layout.mask.ignore_values == (11,)
+    opts, _ = layout.folder_options()
+    spec = get_dataset_spec("folder", root=layout.root, **opts, mean=[0.5] * 3, std=[0.25] * 3)
+    assert list(spec.class_names) == CAMVID_NAMES and spec.encoding.ignore_values == (11,)
+
+
+@pytest.mark.realdata
+def test_dsb2018_instance_labels_train_as_nucleus_vs_background(shared_data: Path) -> None:
+    import numpy as np
+
+    from unetkit.data.datasets import get_dataset_spec
+    from unetkit.data.folder import FolderDataset
+    from unetkit.planning.discovery import read_mask_values
+
+    layout = discover(shared_data / "dsb2018")
+    opts, missing = layout.folder_options()
+    assert missing == [] and opts["mask_kind"] == "instances"
+    spec = get_dataset_spec("folder", root=layout.root, **opts, mean=[0.5] * 3, std=[0.25] * 3)
+    dataset = FolderDataset(spec.pairs("val")[:2], spec.encoding, 3, spec.mean, spec.std)
+    for i in range(2):
+        target = dataset[i]["mask"].numpy()
+        labels = read_mask_values(dataset.pairs[i][1])
+        assert labels.max() > 1 and np.array_equal(target, (labels > 0).astype(np.int64))

@@ -30,10 +30,11 @@ from serve_helpers import png_bytes, synthetic_slice
 from unetkit.data.io import read_image
 from unetkit.inference.backends import load_predictor
 from unetkit.inference.instances import instances_from_mask
+from unetkit.palette import class_palette
 from unetkit.serve import pool as pool_module
 from unetkit.serve.app import create_app
 from unetkit.serve.limits import ServeLimits
-from unetkit.viz.overlay import class_palette, overlay
+from unetkit.viz.overlay import overlay
 
 LIMITS = ServeLimits(max_upload_bytes=1_000_000, max_pixels=600 * 600)
 
@@ -410,7 +411,6 @@ def test_page_and_docs_need_no_other_host(client: TestClient) -> None:
 # -------------------------------------------------------------------------------------------- process pool
 
 
-@pytest.mark.slow
 def test_process_pool_gives_the_same_result(trained_model_dir: Path, client: TestClient) -> None:
     data = png_bytes(synthetic_slice(96, seed=3))
     expected = post(client, data).json()["classes"]
@@ -419,3 +419,70 @@ def test_process_pool_gives_the_same_result(trained_model_dir: Path, client: Tes
         assert post(c, data).json()["classes"] == expected
         assert post(c, b"not an image").status_code == 415
         assert post(c, png_bytes(np.zeros((8, 8, 3), dtype=np.uint8))).status_code == 422
+
+
+def test_killed_worker_process_fails_one_request_and_is_replaced(trained_model_dir: Path) -> None:
+    import multiprocessing
+    import os
+    import signal
+
+    data = png_bytes(synthetic_slice(64))
+    with serving(trained_model_dir, pool="process", workers=1, threads_per_worker=1) as c:
+        assert post(c, data).status_code == 200
+        workers = multiprocessing.active_children()
+        assert workers
+        for proc in workers:  # e.g. the kernel's out-of-memory killer
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.join(10)
+        response = post(c, data)
+        assert response.status_code == 500 and "restarted" in one_line(response)
+        assert post(c, data).status_code == 200
+        assert c.get("/api/health").json()["status"] == "ok"
+
+
+def test_onnxruntime_backend_serves_without_torch(tmp_path: Path) -> None:
+    """``unetkit serve --backend onnxruntime`` needs no torch: the app runs with torch imports blocked."""
+    pytest.importorskip("onnxruntime")
+    import subprocess
+    import sys
+    import textwrap
+
+    import torch
+
+    from unetkit.export import export_onnx
+    from unetkit.io.model_config import ModelConfig
+    from unetkit.models import create_model
+
+    torch.manual_seed(0)
+    kwargs = {"in_channels": 1, "num_classes": 2, "depth": 2, "base_channels": 4}
+    model = create_model("unet", **kwargs).eval()
+    config = ModelConfig("unet", kwargs, ["membrane", "cell"], mean=[0.5], std=[0.25])
+    folder = tmp_path / "onnx_model"
+    export_onnx(model, config, folder, exporter="legacy")
+    image = synthetic_slice(64)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    expected, _ = load_predictor(folder, backend="onnxruntime").predict(image[..., None])
+    script = textwrap.dedent(
+        f"""
+        import sys, warnings
+        sys.modules["torch"] = None  # any import of torch now fails
+        warnings.simplefilter("ignore", UserWarning)
+        from fastapi.testclient import TestClient
+        from unetkit.serve.app import create_app
+        with TestClient(create_app({str(folder)!r}, backend="onnxruntime")) as c:
+            data = open({str(tmp_path / "a.png")!r}, "rb").read()
+            r = c.post("/api/predict", files={{"file": ("a.png", data, "image/png")}})
+            assert r.status_code == 200, r.text
+            print(r.json()["classes"][1]["pixels"])
+            open({str(tmp_path / "mask.png")!r}, "wb").write(c.get(r.json()["links"]["mask"]).content)
+        loaded = [m for m, v in sys.modules.items() if v is not None]
+        assert not any(m == "torch" or m.startswith("torch.") for m in loaded)
+        """
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={"PYTHONPATH": src}
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(result.stdout.strip().splitlines()[-1]) == int((expected == 1).sum())
+    np.testing.assert_array_equal(decode_png((tmp_path / "mask.png").read_bytes()), expected)

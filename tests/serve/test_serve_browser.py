@@ -170,7 +170,7 @@ def test_phone_viewport_stacks_the_panels(
     assert all(b is not None and b["width"] <= 390 for b in boxes)
     assert boxes[0]["y"] < boxes[1]["y"] < boxes[2]["y"]  # type: ignore[index]
     shot = tmp_path / "serve_phone.png"
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot), full_page=True, scale="css")  # CSS pixels: a 4x smaller file
     keep_screenshot(shot)
     context.close()
 

@@ -1,9 +1,10 @@
-"""End-to-end training runs on tiny synthetic data: run folder, bad input, NaN loss, kill + resume."""
+"""End-to-end training runs on tiny synthetic data: run folder, bad input, NaN/inf, reproducibility, kill +
+resume."""
 
 from __future__ import annotations
 
 import json
-import os
+import re
 import signal
 import subprocess
 import sys
@@ -158,7 +159,7 @@ def test_bad_input_fails_with_one_line_and_no_run_folder(
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from unetkit.training.task import NonFiniteLossError, SegmentationTask
+    from unetkit.training.task import NonFiniteError, SegmentationTask
 
     monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
     original = SegmentationTask._loss
@@ -168,62 +169,132 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(
         return (loss * float("nan"), logits) if self.current_epoch >= 1 and self.training else (loss, logits)
 
     monkeypatch.setattr(SegmentationTask, "_loss", poisoned)
-    with pytest.raises(NonFiniteLossError, match="loss became nan at epoch 1"):
-        fit(_cfg(tmp_path, "trainer.max_epochs=3"))
     last = tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
+    with pytest.raises(NonFiniteError, match=rf"loss became nan at epoch 1.*finite: {last} \(epoch 0\)"):
+        fit(_cfg(tmp_path, "trainer.max_epochs=3"))
     ckpt = torch.load(last, map_location="cpu", weights_only=True)
     assert ckpt["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
 
 
+def test_inf_batchnorm_buffer_is_never_checkpointed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loss can stay finite while BatchNorm's running_var is inf (a huge learning rate): caught before
+    the checkpoint is written; the one-line stop names the good checkpoint, and no clipping (it is on)."""
+    from unetkit.training.task import NonFiniteError, SegmentationTask
+
+    def blow_up(self, outputs, batch, batch_idx):  # type: ignore[no-untyped-def]
+        if self.current_epoch == 1:  # after the optimizer step: the loss of this step was finite
+            bn = next(m for m in self.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+            bn.running_var.fill_(float("inf"))
+
+    monkeypatch.setattr(SegmentationTask, "on_train_batch_end", blow_up, raising=False)
+    ckpts = tmp_path / "runs" / "r" / "checkpoints"
+    with pytest.raises(NonFiniteError) as info:
+        fit(_cfg(tmp_path, "trainer.max_epochs=3", "evaluate.split=val"))
+    message = str(info.value)
+    assert (
+        "running_var became NaN/inf at epoch 1" in message and f"{ckpts / 'last.ckpt'} (epoch 0)" in message
+    )
+    assert re.search(r"lower optim\.lr \(now [\d.e+-]+\) and start a new run\.$", message)
+    assert "clip" not in message
+    for name in ("last.ckpt", "best.ckpt"):
+        ckpt = torch.load(ckpts / name, map_location="cpu", weights_only=True)
+        assert ckpt["epoch"] == 0
+        assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+    # Without clipping, the advice mentions it.
+    no_clip = ["evaluate.split=val", "output.name=r2", "trainer.gradient_clip_val=null"]
+    with pytest.raises(NonFiniteError, match=r"or set trainer\.gradient_clip_val=1\.0"):
+        fit(_cfg(tmp_path, "trainer.max_epochs=3", *no_clip))
+
+
+# A run that reshuffles, augments (flips, rot90, scale, colour, elastic) and crops: the randomness a
+# resumed run must replay.
+REPRO = ["trainer.max_epochs=3", "data.augment.elastic=true", "evaluate.split=val", "data.repeat=2"]
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    """Model weights and optimizer state of ``RUN/checkpoints/last.ckpt``."""
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    return {**ckpt["state_dict"], **dict(_flat(ckpt["optimizer_states"], "optimizer"))}
+
+
+def _flat(value: object, prefix: str) -> list[tuple[str, torch.Tensor]]:
+    if isinstance(value, torch.Tensor):
+        return [(prefix, value)]
+    if isinstance(value, dict):
+        return [kv for k, v in value.items() for kv in _flat(v, f"{prefix}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [kv for i, v in enumerate(value) for kv in _flat(v, f"{prefix}.{i}")]
+    return []
+
+
+def _assert_bitwise_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    differ = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differ, f"{len(differ)} of {len(a)} tensors differ, e.g. {differ[:3]}"
+
+
+def test_two_runs_with_the_same_seed_are_bitwise_identical(tmp_path: Path) -> None:
+    """Also with data-loader workers: each sample's augmentation depends on (seed, epoch, position) only."""
+    first = fit(_cfg(tmp_path, *REPRO, "output.name=one")).run_dir
+    second = fit(_cfg(tmp_path, *REPRO, "output.name=two", "data.num_workers=2")).run_dir
+    _assert_bitwise_equal(_weights(first), _weights(second))
+    assert (first / "logs/metrics.csv").read_text() == (second / "logs/metrics.csv").read_text()
+    other = fit(_cfg(tmp_path, *REPRO, "output.name=three", "trainer.seed=1")).run_dir
+    assert (first / "logs/metrics.csv").read_text() != (other / "logs/metrics.csv").read_text()
+
+
 @pytest.mark.timeout(240)
-def test_sigkill_mid_training_then_resume(tmp_path: Path) -> None:
-    env = {**os.environ, "UNETKIT_CACHE": str(tmp_path / "cache")}
-    args = [
-        sys.executable,
-        "-m",
-        "unetkit.cli.main",
-        "fit",
-        "--config",
-        "synthetic",
-        *TINY,
-        "data.repeat=6",
-        f"output.root={tmp_path / 'runs'}",
-        "output.name=k",
-        "trainer.max_epochs=40",
-    ]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = tmp_path / "runs" / "k" / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 150
-    while time.time() < deadline and not (last.is_file() and _epoch(last) >= 1):
-        time.sleep(0.2)
-    time.sleep(0.7)  # land somewhere inside the next epoch (or inside a checkpoint write)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert last.is_file(), "no checkpoint was written before the kill"
-    killed_epoch = _epoch(last)  # must load: a SIGKILL never leaves a corrupt checkpoint
-    for ckpt in last.parent.glob("*.ckpt"):
-        torch.load(ckpt, map_location="cpu", weights_only=True)
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "unetkit.cli.main",
-            "fit",
-            "--resume",
-            str(last.parents[1]),
-            f"trainer.max_epochs={killed_epoch + 3}",
-            "trainer.progress_bar=false",
-        ],
-        env=env,
+def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path: Path) -> None:
+    """Killed (SIGKILL) in the middle of epoch 1, resumed from the epoch-0 checkpoint: the same weights,
+    optimizer state, metrics and whole metrics.csv history as the run that was never interrupted."""
+    import csv
+
+    whole = fit(_cfg(tmp_path, *REPRO, "output.name=whole")).run_dir
+    steps = int(torch.load(whole / "checkpoints/last.ckpt", weights_only=True)["global_step"]) // 3
+    args = [*TINY, *REPRO, f"output.root={tmp_path / 'runs'}", "output.name=k"]
+    runner = Path(__file__).with_name("self_signal.py")
+    kill_at = steps + steps // 2  # the middle of epoch 1
+    killed = subprocess.run(
+        [sys.executable, str(runner), "SIGKILL", str(kill_at), "fit", "--config", "synthetic", *args],
         capture_output=True,
         text=True,
         timeout=180,
     )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    final = torch.load(last, map_location="cpu", weights_only=True)
-    assert final["epoch"] == killed_epoch + 2  # continued from the killed run's last epoch, not from 0
-    assert (last.parents[1] / "model" / "model.safetensors").is_file()
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    run = tmp_path / "runs" / "k"
+    assert _epoch(run / "checkpoints" / "last.ckpt") == 0
+    rows = list(csv.DictReader((run / "logs" / "metrics.csv").open()))
+    assert any(r["epoch"] == "1" for r in rows), "no row of the lost part of epoch 1 reached the disk"
+    resumed = fit(load_config(run / "config.yaml"), resume=run).run_dir
+    _assert_bitwise_equal(_weights(whole), _weights(resumed))
+    # The whole history, each step once: the rows of the lost part of epoch 1 were replaced, not repeated.
+    assert (resumed / "logs/metrics.csv").read_text() == (whole / "logs/metrics.csv").read_text()
+    val_epochs = [r["epoch"] for r in csv.DictReader((resumed / "logs/metrics.csv").open()) if r["val/miou"]]
+    assert val_epochs == ["0", "1", "2"]
+    scores = json.loads((resumed / "metrics_val.json").read_text())
+    assert scores == json.loads((whole / "metrics_val.json").read_text())
+    assert (resumed / "figures" / "curves.png").is_file()
+
+
+def test_a_run_folder_without_checkpoints_is_replaced(tmp_path: Path) -> None:
+    """What a kill before the first checkpoint leaves (config.yaml, logs/) does not block the same name."""
+    stale = tmp_path / "runs" / "r"
+    (stale / "logs").mkdir(parents=True)
+    (stale / "config.yaml").write_text("data: {}\n")
+    (stale / "logs" / "metrics.csv").write_text("epoch,step\n0,1\n")
+    result = fit(_cfg(tmp_path, "trainer.max_epochs=1", "evaluate.split=val"))
+    assert result.run_dir == stale and (stale / "checkpoints" / "last.ckpt").is_file()
+    assert "0,1\n" not in (stale / "logs" / "metrics.csv").read_text()
+    # A folder with a checkpoint (or with anything else) is never replaced.
+    with pytest.raises(ValueError, match=r"already exists; choose another output\.name"):
+        fit(_cfg(tmp_path, "trainer.max_epochs=1"))
+    other = tmp_path / "runs" / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match="already exists"):
+        fit(_cfg(tmp_path, "trainer.max_epochs=1", "output.name=mine"))
+    assert (other / "notes.txt").is_file()
 
 
 def _epoch(path: Path) -> int:

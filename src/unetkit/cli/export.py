@@ -1,8 +1,9 @@
-"""``unetkit export MODEL --format onnx|torchscript``: verified deployment files next to a config.json."""
+"""``unetkit export MODEL --format onnx|openvino|torchscript [--precision int8|bf16]``: verified files."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ def register(subparsers: Any) -> None:
     """Add the ``export`` sub-command to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
     parser = subparsers.add_parser(
         "export",
-        help="export a trained model to ONNX or TorchScript, verified against PyTorch",
+        help="export a trained model to ONNX, OpenVINO or TorchScript, verified against PyTorch",
         description="Export MODEL (model folder, run folder or .ckpt) and check the file reproduces PyTorch.",
     )
     parser.add_argument("model", type=Path, help="model folder, run folder (uses RUN/model) or .ckpt file")
@@ -105,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
 
     model_path = Path(args.model)
     out_dir = Path(args.out) if getattr(args, "out", None) else default_out_dir(model_path)
+    if out_dir.exists() and not out_dir.is_dir():  # checked before the (slow) export; main prints one line
+        raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out_dir))
     verify = getattr(args, "verify", True)
     atol = getattr(args, "atol", 1e-4)
     model, config = load_model(model_path)

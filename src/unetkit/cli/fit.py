@@ -19,14 +19,22 @@ RUN_DIR_ENV = "UNETKIT_RUN_DIR"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fit", help="train a model from a YAML config (any key overridable: key.sub=value)")
+    p = sub.add_parser(
+        "fit",
+        help="train a model on a dataset folder (fit DIR --time 20m: planned from the data and the machine) "
+        "or from a YAML config (any key overridable: key.sub=value)",
+    )
     p.add_argument("--config", "-c", type=Path, help="YAML config (see configs/); defaults otherwise")
     p.add_argument(
         "--resume", type=Path, metavar="RUN_DIR", help="continue RUN_DIR from checkpoints/last.ckpt"
     )
     p.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.max_epochs=5 data.batch_size=4"
-    )
+        "overrides", nargs="*", metavar="[DIR] KEY=VALUE",
+        help="a dataset folder first (optional), then e.g. trainer.max_epochs=5 data.batch_size=4",
+    )  # fmt: skip
+    from unetkit.cli.plan import add_fit_arguments
+
+    add_fit_arguments(p)  # --time, --plan, discovery options: used with DIR
     p.set_defaults(func=run_fit)
     for name, split in (("validate", "val"), ("test", "test")):
         q = sub.add_parser(
@@ -77,9 +85,14 @@ def _run_dir(config: Any, resume: Path | None) -> Path:
 def run_fit(args: argparse.Namespace) -> int:
     import torch
 
+    from unetkit.cli.plan import plan_for_fit
     from unetkit.training.config import load_config
     from unetkit.training.fit import fit
 
+    # `unetkit fit DIR`: discovery + plan become the config file and overrides (the user's come last).
+    planned = plan_for_fit(args, RUN_DIR_ENV)
+    if planned is not None:
+        args.config, args.overrides = planned.config_path, planned.overrides
     if args.resume is not None:
         cfg_path = args.resume / "config.yaml"
         if not cfg_path.is_file():
@@ -95,6 +108,8 @@ def run_fit(args: argparse.Namespace) -> int:
         with _exported(RUN_DIR_ENV, str(run_dir.resolve())):
             result = fit(config, resume=args.resume, run_dir=run_dir)
     finally:
+        if planned is not None and any((run_dir / "checkpoints").glob("*.ckpt")):
+            planned.write(run_dir)  # a run fit created and kept (not a failed start): plan.yaml, dataset.json
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
     if not result.is_global_zero:

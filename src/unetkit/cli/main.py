@@ -57,7 +57,14 @@ def _configure_logging(level: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `unetkit fit DIR --time 20m key=value`: argparse takes positionals only before the first option, so
+    # KEY=VALUE items after an option come back here; they are overrides as well.
+    takes_overrides = isinstance(getattr(args, "overrides", None), list)
+    if extra and takes_overrides and not any(e.startswith("-") for e in extra):
+        args.overrides += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.func(args) or 0)

@@ -11,32 +11,30 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from unetkit.files import atomic_write_text
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "plan", help="plan training for a dataset folder: discover, fingerprint, measure, plan"
-    )
-    p.add_argument(
-        "root", type=Path, metavar="DIR", help="dataset folder with images/ and masks/ (or labels/)"
-    )
+def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``unetkit plan DIR`` that ``unetkit fit DIR`` shares: budget, device, discovery."""
     p.add_argument(
         "--time", dest="budget", help="training time budget: 20m, 1h, 90s, 1h30m (default: picked)"
     )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device to measure and plan for")
-    p.add_argument("--out", type=Path, default=Path("plan.yaml"), help="plan file (default plan.yaml)")
-    p.add_argument(
-        "--dataset-out", type=Path, help="discovery + fingerprint JSON (default: dataset.json beside --out)"
-    )
     p.add_argument(
         "--mask-kind", choices=("binary", "index", "palette", "instances", "remap"), help="mask encoding"
     )
     p.add_argument(
         "--void", type=int, action="append", metavar="VALUE", help="stored mask value to ignore (repeatable)"
+    )
+    p.add_argument(
+        "--classes",
+        type=Path,
+        metavar="FILE",
+        help="classes.json/.csv naming the classes (default: DIR/classes.json or DIR/classes.csv)",
     )
     p.add_argument(
         "--split",
@@ -50,6 +48,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="training precision (default fp32; reduced precision only with validation evidence)",
     )  # fmt: skip
     p.add_argument("--measure-limit", type=float, default=30.0, help="seconds spent timing candidates")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan", help="plan training for a dataset folder: discover, fingerprint, measure, plan"
+    )
+    p.add_argument(
+        "root", type=Path, metavar="DIR", help="dataset folder with images/ and masks/ (or labels/)"
+    )
+    p.add_argument("--out", type=Path, default=Path("plan.yaml"), help="plan file (default plan.yaml)")
+    p.add_argument(
+        "--dataset-out", type=Path, help="discovery + fingerprint JSON (default: dataset.json beside --out)"
+    )
+    add_discovery_arguments(p)
     p.set_defaults(func=run_plan)
 
 
@@ -94,7 +106,20 @@ def _pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
     return f"{best}: the faster thread count for this machine now ({measured}, base {probe.base_channels})"
 
 
-def run_plan(args: argparse.Namespace) -> int:
+@dataclass
+class PlannedDataset:
+    """What ``unetkit plan DIR`` found and chose: the console text and the two files' contents."""
+
+    plan: Any  # unetkit.planning.Plan
+    layout: Any  # unetkit.planning.DatasetLayout
+    lines: list[str]  # the console report: discovery, fingerprint, candidates, the plan with its reasons
+    plan_yaml: str  # plan.yaml: the config with a reason above each key
+    dataset: dict[str, Any]  # dataset.json: discovery + fingerprint
+
+
+def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") -> PlannedDataset:
+    """Discover ``root``, fingerprint it, measure the candidates and plan (the options of
+    :func:`add_discovery_arguments` in ``args``). Sets torch's thread count (the CLI owns the process)."""
     import torch
 
     from unetkit.planning import discover, fingerprint, make_plan, measure_candidates, parse_duration
@@ -114,11 +139,12 @@ def run_plan(args: argparse.Namespace) -> int:
     budget = parse_duration(args.budget) if args.budget is not None else None
     started = time.perf_counter()
     layout = discover(
-        args.root,
+        root,
         mask_kind=args.mask_kind,
         void=args.void,
         splits=parse_split(args.split) if args.split else None,
         unmatched=args.unmatched,
+        classes_file=args.classes,
     )
     t_discover = time.perf_counter() - started
     fp = fingerprint(layout)
@@ -162,6 +188,11 @@ def run_plan(args: argparse.Namespace) -> int:
         f"masks: {m.kind}, {m.num_classes} classes ({', '.join(m.class_names[:12])}), values seen "
         f"{list(m.values)[:12]} in {m.sampled} masks"
         + (f", void {list(m.ignore_values)}" if m.ignore_values else ""),
+        *(
+            [f"ROI: {', '.join(str(d) for d in layout.roi_dirs)} (pixels outside are ignored)"]
+            if layout.has_roi
+            else []
+        ),
         *[f"note: {n}" for n in layout.notes],
         f"fingerprint ({fp.sampled_images} training images, {fp.seconds:.1f}s): median size "
         f"{fp.size_median[0]}x{fp.size_median[1]} (min {fp.size_min[0]}x{fp.size_min[1]}, "
@@ -179,15 +210,14 @@ def run_plan(args: argparse.Namespace) -> int:
         ],
         *[f"  {k}: {v:.3f}s/step" for k, v in machine.step_seconds.items() if not k.endswith("32-true")],
         *[f"  {n}" for n in machine.notes],
+        *([f"budget: {budget_note}"] if budget_note else []),
         f"plan ({budget / 60:.1f} min on {args.device}; planned in {elapsed:.1f}s):",
         *[f"  {k}: {v}" for k, v in plan.reasons.items()],
         *[f"  NOT EXPRESSIBLE in the config yet: {u}" for u in plan.unsupported],
     ]
-    out = Path(args.out)
-    dataset_out = Path(args.dataset_out) if args.dataset_out else out.with_name("dataset.json")
     timing = plan.summary["plan_seconds"]
     header = [
-        f"unetkit plan {args.root} --time {budget / 60:g}m --device {args.device}: planned in {elapsed:.1f}s",
+        f"unetkit {command} {root} --time {budget / 60:g}m --device {args.device}: planned in {elapsed:.1f}s",
         f"machine: {machine.description}, {machine.threads} thread(s); every key can be overridden on the "
         "fit command line (key.sub=value)",
         f"seconds: discover {timing['discover']}, fingerprint {timing['fingerprint']}, thread probe "
@@ -204,8 +234,133 @@ def run_plan(args: argparse.Namespace) -> int:
         f"data loading + augmentation: {machine.data_seconds_per_sample:.3f}s/sample",
     ]
     dataset = layout.to_dict() | {"fingerprint": fp.to_dict()}
-    atomic_write_text(dataset_out, json.dumps(dataset, indent=1) + "\n")
-    atomic_write_text(out, plan.to_yaml(header))
-    lines.append(f"wrote {out} and {dataset_out}")
-    print("\n".join(lines))
+    return PlannedDataset(plan, layout, lines, plan.to_yaml(header), dataset)
+
+
+def write_plan_files(planned: PlannedDataset, plan_path: Path, dataset_path: Path) -> None:
+    """Write ``dataset.json`` and ``plan.yaml`` (atomically: a reader never sees half a file)."""
+    atomic_write_text(dataset_path, json.dumps(planned.dataset, indent=1) + "\n")
+    atomic_write_text(plan_path, planned.plan_yaml)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    planned = plan_dataset(args, args.root)
+    out = Path(args.out)
+    dataset_out = Path(args.dataset_out) if args.dataset_out else out.with_name("dataset.json")
+    write_plan_files(planned, out, dataset_out)
+    print("\n".join([*planned.lines, f"wrote {out} and {dataset_out}"]))
     return 0
+
+
+# ------------------------------------------------------------------------------------------ fit DIR
+
+
+@dataclass
+class PlannedFit:
+    """``unetkit fit DIR``: the config to load (file and overrides) and the files for the run folder."""
+
+    config_path: Path | None
+    overrides: list[str]
+    files: dict[str, str]  # file name in the run folder -> content (plan.yaml, dataset.json)
+
+    def write(self, run_dir: Path) -> None:
+        """Write the files into ``run_dir``, which ``fit`` created (atomically, one file at a time)."""
+        for name, text in self.files.items():
+            atomic_write_text(Path(run_dir) / name, text)
+
+
+def add_fit_arguments(p: argparse.ArgumentParser) -> None:
+    """``unetkit fit DIR``'s options: ``--plan FILE`` and those of ``unetkit plan``."""
+    p.add_argument(
+        "--plan", type=Path, metavar="FILE", help="with DIR: train this plan.yaml (from unetkit plan) as is"
+    )
+    add_discovery_arguments(p)
+
+
+def _dir_flags(args: argparse.Namespace) -> list[str]:
+    """The ``fit DIR`` options given on the command line (they need DIR)."""
+    flags = {"--time": args.budget, "--plan": args.plan, "--mask-kind": args.mask_kind, "--void": args.void,
+             "--classes": args.classes, "--split": args.split, "--threads": args.threads}  # fmt: skip
+    return [flag for flag, value in flags.items() if value is not None]
+
+
+def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | None:
+    """``unetkit fit DIR [--time T] [--plan FILE] [KEY=VALUE...]``: the plan's overrides, then the user's.
+
+    None when the first positional argument is not a folder (``unetkit fit --config ...``). Prints the plan
+    with its reasons; writes nothing (:meth:`PlannedFit.write` does, once fit created the run folder). A DDP
+    child (``run_dir_env`` set by rank 0) loads rank 0's resolved config instead of planning again.
+    """
+    import os
+
+    first = args.overrides[0] if args.overrides else None
+    if first is None or "=" in first:
+        given = _dir_flags(args)
+        if given:
+            raise ValueError(f"{given[0]} plans a dataset folder: write unetkit fit DIR {given[0]} ...")
+        return None
+    root = Path(first)
+    if not root.is_dir():
+        hint = " (a config file goes after --config)" if root.suffix in (".yaml", ".yml") else ""
+        raise ValueError(
+            f"{first} is neither a dataset folder nor KEY=VALUE{hint}; pass a folder with images/ and masks/ "
+            "(unetkit fit DIR --time 20m) or overrides such as trainer.max_epochs=5"
+        )
+    if args.resume is not None:
+        raise ValueError(f"--resume continues a run with its own config; drop the folder {first}")
+    root = root.resolve()  # the run's config.yaml names the data wherever it is resumed or tested from
+    user = list(args.overrides[1:])
+    from unetkit.training.run_folder import is_secondary_rank
+
+    inherited = os.environ.get(run_dir_env)
+    if inherited and is_secondary_rank():
+        return PlannedFit(Path(inherited) / "config.yaml", [], {})
+    if args.plan is not None:
+        return _reuse_plan(args, root, user)
+    planned = plan_dataset(args, root, command="fit")
+    from unetkit.planning import to_config_overrides
+
+    overrides = to_config_overrides(planned.plan, planned.layout)
+    lines = [*planned.lines]
+    if user:
+        lines.append(f"overridden on the command line: {' '.join(user)}")
+    print("\n".join(lines), flush=True)
+    note = f"# overridden on the command line: {' '.join(user)}\n" if user else ""
+    files = {
+        "plan.yaml": note + planned.plan_yaml,
+        "dataset.json": json.dumps(planned.dataset, indent=1) + "\n",
+    }
+    return PlannedFit(args.config, [*overrides, *user], files)
+
+
+def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> PlannedFit:
+    """``--plan FILE``: the plan file is the config; its dataset.json (beside it) is copied when present."""
+    import yaml
+
+    plan_path = Path(args.plan)
+    if not plan_path.is_file():
+        raise ValueError(
+            f"plan file {plan_path} does not exist; write one with unetkit plan {root} --out FILE"
+        )
+    if args.config is not None:
+        raise ValueError("--plan FILE is the whole config; drop --config (or pass the plan as --config)")
+    ignored = [f for f in _dir_flags(args) if f not in ("--plan", "--threads")]
+    if ignored:
+        raise ValueError(f"{ignored[0]} is decided by the plan file {plan_path}; drop it or plan again")
+    if args.threads is not None:
+        user = [f"trainer.num_threads={args.threads}", *user]
+    text = plan_path.read_text()
+    data = (yaml.safe_load(text) or {}).get("data", {})
+    planned_root = Path(data.get("root") or ".")
+    if planned_root.resolve() != root.resolve():
+        raise ValueError(
+            f"plan file {plan_path} was made for {planned_root}, not {root}; plan {root} again (unetkit plan)"
+        )
+    files = {"plan.yaml": text}
+    dataset = plan_path.with_name("dataset.json")
+    if dataset.is_file():
+        files["dataset.json"] = dataset.read_text()
+    print(
+        f"training the plan {plan_path} for {root}" + (f" with {' '.join(user)}" if user else ""), flush=True
+    )
+    return PlannedFit(plan_path, user, files)

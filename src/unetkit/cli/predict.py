@@ -8,8 +8,8 @@ Outputs under ``--out``: ``masks/<name>.png`` (palette PNG, pixel value = class 
 ``overlays/<name>.png``, ``probs/<name>.npy|.tif`` (``--probs``), ``instances/<name>.png`` (16-bit,
 ``--instances``), ``summary.csv`` and, with ``--masks``, ``metrics.json`` + ``metrics.md``.
 
-Exit codes: 0 every input succeeded; 2 usage or model error (nothing segmented); 3 some inputs failed
-(each named on stderr with its error), the others completed.
+Exit codes: 0 every input succeeded; 2 usage or model error, or every input failed (nothing segmented, no
+output folder left); 3 some inputs failed (each named on stderr with its error), the others completed.
 
 The work is done by :func:`unetkit.inference.batch.predict_files`; this module parses arguments and owns the
 console (progress bar, error lines, the metrics table).
@@ -18,10 +18,14 @@ console (progress bar, error lines, the metrics table).
 from __future__ import annotations
 
 import argparse
+import errno
+import sys
 from pathlib import Path
 from typing import Any
 
 from unetkit.cli.console import EXIT_OK, EXIT_PARTIAL, report_failure, report_unmatched
+
+EXIT_USAGE = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -117,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.tile_size is not None and args.tile_size < 1:
         raise ValueError(f"--tile-size must be >= 1, got {args.tile_size}.")
+    if args.out.exists() and not args.out.is_dir():
+        raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(args.out))
     if args.masks is not None and not args.masks.is_dir():
         raise FileNotFoundError(
             f"--masks {args.masks} is not a folder; pass the folder of ground-truth masks."
@@ -164,5 +170,10 @@ def run(args: argparse.Namespace) -> int:
     if result.table is not None:
         print(f"metrics over {len(result.rows)} image(s):\n{result.table}")
     failures += len(result.failures)
+    if not result.rows:
+        # Nothing segmented: a usage/input error (exit 2), and predict_files left no output folder.
+        print(f"error: all {failures} input(s) failed (see above); nothing was written to {args.out}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     print(f"{len(result.rows)} image(s) segmented, {failures} failed; outputs in {args.out}")
     return EXIT_PARTIAL if failures else EXIT_OK

@@ -46,13 +46,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 or auto (default cpu)")
     p.add_argument(
         "--workers", type=int, default=None,
-        help="images segmented at once (default 2 on a multi-core CPU, each with half the cores: "
-        "benchmarks/results/serve/load.md measured more requests/s and a lower p95 than 1 x all cores)",
+        help="images segmented at once (default 2 on a multi-core CPU, each with half the cores: less CPU "
+        "per request and a lower p95 than 1 x all cores, benchmarks/results/serve/load.md)",
     )  # fmt: skip
     p.add_argument(
         "--pool", choices=("thread", "process"), default="thread",
-        help="run inference in threads (default: one model in memory) or worker processes (a crash or "
-        "memory kill loses one request, not the server)",
+        help="run inference in threads (default: one model in memory, 12 %% less CPU per request here) or "
+        "worker processes (a crash or memory kill loses one request, not the server)",
     )  # fmt: skip
     p.add_argument(
         "--threads", type=int, default=None, metavar="N",

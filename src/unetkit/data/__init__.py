@@ -30,6 +30,8 @@ if TYPE_CHECKING:
         split_by_ranges,
         validate,
     )
+    from unetkit.data.instance_targets import boundary_target, semantic_from_labels
+    from unetkit.data.instances import read_kaggle_sample, read_label_image, save_label_image
     from unetkit.data.synthetic import make_synthetic_dataset
     from unetkit.data.transforms import (
         JointTransform,
@@ -60,6 +62,11 @@ _LAZY = {
     "build_transforms": "transforms",
     "elastic_deform": "transforms",
     "random_displacement_field": "transforms",
+    "read_label_image": "instances",
+    "read_kaggle_sample": "instances",
+    "save_label_image": "instances",
+    "boundary_target": "instance_targets",
+    "semantic_from_labels": "instance_targets",
 }
 
 
@@ -79,6 +86,7 @@ __all__ = [
     "JointTransform",
     "MaskEncoding",
     "WeightMapConfig",
+    "boundary_target",
     "build_transforms",
     "compute_mean_std",
     "download_oxford_pet",
@@ -92,9 +100,13 @@ __all__ = [
     "pairs_for_stems",
     "random_displacement_field",
     "read_image",
+    "read_kaggle_sample",
+    "read_label_image",
     "read_list_file",
     "read_mask",
     "register_dataset",
+    "save_label_image",
+    "semantic_from_labels",
     "split_by_fraction",
     "split_by_lists",
     "split_by_ranges",

@@ -31,7 +31,7 @@ def _list_files(folder: Path, extensions: Sequence[str], what: str) -> dict[str,
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() in exts and path.is_symlink():
-            path.stat()  # a symlink loop or a dangling link is an error (OSError naming it), not a skipped file
+            path.stat()  # a symlink loop or a dangling link: an OSError naming it, not a skipped file
         if path.is_file() and path.suffix.lower() in exts:
             if path.stem in files:
                 raise ValueError(

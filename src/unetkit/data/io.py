@@ -29,7 +29,7 @@ from unetkit.options import look_up_option
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
-MASK_KINDS = ("index", "binary", "palette", "remap")
+MASK_KINDS = ("index", "binary", "palette", "remap", "instances")
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 # Log each kind of implicit conversion once per process: a data loader reads every file every epoch.
@@ -199,13 +199,16 @@ class MaskEncoding:
     Attributes:
         kind: "index" (the stored value is the class index), "binary" (0/255 or 0/1 -> class 0/1),
             "palette" (RGB colour per class, ``colors``), "remap" (stored value -> class, ``mapping``;
-            a class may be IGNORE_INDEX).
+            a class may be IGNORE_INDEX), "instances" (instance label images, e.g. 16-bit: 0 -> class 0,
+            every other value -> class 1).
         num_classes: number of classes the model predicts; valid class indices are 0..num_classes-1.
         ignore_values: stored values that become IGNORE_INDEX (e.g. CamVid 11 = void). For "palette",
             use ``ignore_colors`` instead.
         colors: class index -> (R, G, B), for kind "palette".
         ignore_colors: RGB colours mapped to IGNORE_INDEX, for kind "palette".
         mapping: stored value -> class index (or IGNORE_INDEX), for kind "remap".
+        rois: mask file -> region-of-interest file (same size; 0 outside): pixels outside the ROI become
+            IGNORE_INDEX, so the loss and the metrics skip them (e.g. a retina's field of view).
     """
 
     kind: str
@@ -214,14 +217,15 @@ class MaskEncoding:
     colors: Mapping[int, tuple[int, int, int]] | None = None
     ignore_colors: tuple[tuple[int, int, int], ...] = ()
     mapping: Mapping[int, int] | None = field(default=None)
+    rois: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", look_up_option(self.kind, MASK_KINDS, "mask encoding kind"))
         if not isinstance(self.num_classes, int) or self.num_classes < 1:
             raise ValueError(f"num_classes must be a positive int, got {self.num_classes!r}")
         object.__setattr__(self, "ignore_values", tuple(int(v) for v in self.ignore_values))
-        if self.kind == "binary" and self.num_classes != 2:
-            raise ValueError(f"mask encoding 'binary' needs num_classes=2, got {self.num_classes}")
+        if self.kind in ("binary", "instances") and self.num_classes != 2:
+            raise ValueError(f"mask encoding {self.kind!r} needs num_classes=2, got {self.num_classes}")
         if self.kind == "palette":
             if not self.colors:
                 raise ValueError("mask encoding 'palette' needs colors={class_index: (R, G, B), ...}")
@@ -316,10 +320,30 @@ def _format_values(values: Sequence[int] | np.ndarray, limit: int = 10) -> str:
 def read_mask(path: str | Path, encoding: MaskEncoding) -> np.ndarray:
     """Read a mask file and return class indices as int64 (H, W); ignored pixels are IGNORE_INDEX.
 
-    Raises ValueError naming the file when a stored value (or colour) has no class.
+    Raises ValueError naming the file when a stored value (or colour) has no class. With ``encoding.rois``
+    the pixels outside the mask's ROI are IGNORE_INDEX too.
     """
     path = Path(path)
-    raw = _read_mask_array(path)
+    out = _decode_mask(_read_mask_array(path), encoding, path)
+    roi = encoding.rois.get(str(path)) if encoding.rois else None
+    return out if roi is None else apply_roi(out, Path(roi), path)
+
+
+def apply_roi(classes: np.ndarray, roi_path: Path, mask_path: Path) -> np.ndarray:
+    """``classes`` (H, W) with IGNORE_INDEX where the ROI file is 0 (any non-zero channel is inside)."""
+    roi = _read_mask_array(roi_path)
+    if roi.shape[:2] != classes.shape:
+        raise ValueError(
+            f"ROI {roi_path} is {roi.shape[1]}x{roi.shape[0]} (WxH) but mask {mask_path} is "
+            f"{classes.shape[1]}x{classes.shape[0]}; resize the ROI to its image's size (nearest) or fix "
+            "the pairing"
+        )
+    inside = roi.any(axis=2) if roi.ndim == 3 else roi > 0
+    return np.where(inside, classes, IGNORE_INDEX)
+
+
+def _decode_mask(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndarray:
+    """Stored values (from :func:`_read_mask_array`) -> class indices int64 (H, W)."""
     if encoding.kind == "palette":
         return _decode_palette(raw, encoding, path)
     if raw.ndim == 3:
@@ -337,6 +361,11 @@ def read_mask(path: str | Path, encoding: MaskEncoding) -> np.ndarray:
         raise ValueError(f"mask {path} has negative values (min {int(raw.min())}); masks must be >= 0")
     if encoding.kind == "binary":
         return _decode_binary(raw, encoding, path)
+    if encoding.kind == "instances":
+        out = (raw > 0).astype(np.int64)  # every instance label is foreground
+        if encoding.ignore_values:
+            out[np.isin(raw, encoding.ignore_values)] = IGNORE_INDEX
+        return out
     if raw.dtype in (np.uint8, np.uint16):
         lut = _lut_for(encoding, 256 if raw.dtype == np.uint8 else 65536)
         present = _present(raw)

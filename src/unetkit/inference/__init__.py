@@ -17,6 +17,8 @@ _LAZY = {
     "OrtPredictor": "unetkit.inference.ort_backend",
     "BasePredictor": "unetkit.inference.pipeline",
     "instances_from_mask": "unetkit.inference.instances",
+    "list_instance_methods": "unetkit.inference.instances",
+    "register_instance_method": "unetkit.inference.instances",
 }
 
 __all__ = ["DIHEDRAL", "gaussian_importance_map", "tile_inference", "tta_probs", *_LAZY]

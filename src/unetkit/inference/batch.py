@@ -10,11 +10,14 @@ the CLI owns the console (progress bar, error lines) through the ``progress`` an
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +194,22 @@ class BatchResult:
     columns: list[str] = field(default_factory=list)
 
 
+def _write_all(jobs: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
+    """Call each ``save(path)``; if one fails (OSError, e.g. a full disk), remove what this call wrote and
+    re-raise the error naming the output path."""
+    written: list[Path] = []
+    for path, save in jobs:
+        try:
+            save(path)
+        except OSError as exc:
+            for done in (*written, path):
+                done.unlink(missing_ok=True)
+            if exc.filename is None:
+                raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+            raise
+        written.append(path)
+
+
 def predict_files(
     predictor: Any,
     files: Sequence[Path],
@@ -206,7 +225,9 @@ def predict_files(
     Writes per image ``masks/<name>.png`` (palette PNG, value = class index) and what ``outputs`` asks for,
     then ``summary.csv`` and, with ``ground_truth``, ``metrics.json`` + ``metrics.md``. A failing input
     (unreadable image, wrong channels, missing or mismatched ground truth: ValueError, TypeError, OSError)
-    is recorded, passed to ``on_error(path, exc)``, and leaves no files behind; the others complete.
+    is recorded, passed to ``on_error(path, exc)``, and leaves no files behind (a failed write, e.g. a full
+    disk, removes that input's outputs and names the file it could not write); the others complete. When
+    every input fails, an output folder created here is removed again (no ``summary.csv``).
 
     Args:
         predictor: any backend's predictor (``predict(image) -> (mask, probs)``, ``config``).
@@ -239,6 +260,9 @@ def predict_files(
     if ground_truth is not None:
         scorer = ScoreAccumulator(k, ignore_index=ground_truth.ignore_index, isbi=ground_truth.isbi)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out))
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     failures: list[tuple[Path, Exception]] = []
@@ -260,15 +284,25 @@ def predict_files(
                     probs=probs,
                     min_distance=opts.min_distance,
                 )
-            # Everything computed: only now write, so a failing input leaves no files behind.
-            save_mask_png(out / "masks" / f"{name}.png", mask, num_classes=k)
+            # Everything computed: only now write, so a failing input leaves no files behind (a failing
+            # write, e.g. a full disk, removes the files this input already wrote).
+            jobs: list[tuple[Path, Callable[[Path], object]]] = [
+                (out / "masks" / f"{name}.png", partial(save_mask_png, mask=mask, num_classes=k))
+            ]
             if opts.probs != "none":
                 ext = "npy" if opts.probs == "npy" else "tif"
-                save_probs(out / "probs" / f"{name}.{ext}", probs, opts.probs, np.dtype(opts.probs_dtype))
+                save = partial(save_probs, probs=probs, fmt=opts.probs, dtype=np.dtype(opts.probs_dtype))
+                jobs.append((out / "probs" / f"{name}.{ext}", save))
             if opts.overlay:
-                save_rgb_png(out / "overlays" / f"{name}.png", overlay(image, mask, palette, opts.alpha))
+                jobs.append(
+                    (
+                        out / "overlays" / f"{name}.png",
+                        partial(save_rgb_png, rgb=overlay(image, mask, palette, opts.alpha)),
+                    )
+                )
             if labels is not None:
-                save_instances_png(out / "instances" / f"{name}.png", labels)
+                jobs.append((out / "instances" / f"{name}.png", partial(save_instances_png, labels=labels)))
+            _write_all(jobs)
             if scorer is not None and target is not None:
                 scorer.update(mask, target)
         except (ValueError, TypeError, OSError) as exc:
@@ -285,8 +319,13 @@ def predict_files(
         if progress is not None:
             progress(index + 1, len(files))
     columns = ["file", "height", "width", *[f"frac_{n}" for n in class_names], "instances", "seconds"]
-    write_csv(out / "summary.csv", rows, columns)
     result = BatchResult(rows=rows, failures=failures, class_names=class_names, columns=columns)
+    if not rows and files:
+        # Every input failed: leave no output folder behind (one made here, with only empty sub-folders).
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        return result
+    write_csv(out / "summary.csv", rows, columns)
     if scorer is not None and rows:
         result.scores = scorer.compute()
         result.table = write_batch_metrics(out, result.scores, class_names, len(rows))

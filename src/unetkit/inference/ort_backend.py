@@ -41,8 +41,12 @@ class OrtPredictor(BasePredictor):
         folder = Path(model_dir)
         if folder.is_file():
             folder = folder.parent
-        if (folder / "model").is_dir() and not (folder / ONNX_NAME).exists():
-            folder = folder / "model"
+        if not (folder / ONNX_NAME).exists():
+            # Where `unetkit export MODEL` writes by default (MODEL/export), also for a run folder's model/.
+            for candidate in (folder / "export", folder / "model", folder / "model" / "export"):
+                if (candidate / ONNX_NAME).is_file():
+                    folder = candidate
+                    break
         for name in (ONNX_NAME, CONFIG_NAME):
             if not (folder / name).is_file():
                 raise FileNotFoundError(

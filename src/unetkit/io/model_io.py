@@ -221,7 +221,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "re-save it with primitive hyper-parameters, or convert it with a script you trust."
         ) from exc
     except (RuntimeError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({exc}).") from exc
+        first = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{path}: not a readable PyTorch checkpoint ({first}); it is truncated or corrupt."
+        ) from exc
     if not isinstance(ckpt, dict):
         raise ValueError(f"{path}: expected a checkpoint dict, got {type(ckpt).__name__}.")
     return ckpt

@@ -19,7 +19,18 @@ from unetkit.metrics.functional import (
 from unetkit.metrics.report import format_metrics_table, scores_to_flat_dict
 from unetkit.metrics.scoring import ScoreAccumulator, score_predictions
 
-_LAZY = {"SegmentationMetrics": "unetkit.metrics.segmentation"}
+# Instance metrics (SciPy) load on first access too: scipy.optimize is slow to import.
+_INSTANCE = (
+    "IOU_THRESHOLDS",
+    "InstanceScoreAccumulator",
+    "InstanceScores",
+    "label_overlap",
+    "score_instances",
+)
+_LAZY = {
+    "SegmentationMetrics": "unetkit.metrics.segmentation",
+    **dict.fromkeys(_INSTANCE, "unetkit.metrics.instance"),
+}
 
 __all__ = [
     "ScoreAccumulator",
@@ -32,6 +43,7 @@ __all__ = [
     "score_predictions",
     "scores_from_confusion",
     "scores_to_flat_dict",
+    *_INSTANCE,
 ]
 
 

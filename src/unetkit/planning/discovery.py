@@ -124,14 +124,14 @@ class DatasetLayout:
     def folder_options(self) -> tuple[dict[str, Any], list[str]]:
         """Options of the ``folder`` dataset builder for this layout, and what that builder cannot express.
 
-        The second item lists the missing features in words (empty when the options describe the layout
-        completely); see ``unetkit.data.datasets.folder.build_folder``.
+        Plain folders give ``image_dir``/``mask_dir`` (+ ``mask_suffix``, ``roi_dir``/``roi_suffix``); split
+        sub-folders give ``split_dirs``; names that no suffix rule pairs give explicit ``pairs`` (paths
+        relative to the root). The second item lists features the builder lacks, in words (empty now: kept
+        for callers that report it); see ``unetkit.data.datasets.folder.build_folder``.
         """
         missing: list[str] = []
         m = self.mask
         opts: dict[str, Any] = {
-            "image_dir": str(self.image_dirs[0]),
-            "mask_dir": str(self.mask_dirs[0]),
             "num_classes": m.num_classes,
             "mask_kind": m.kind,
             "in_channels": self.channels,
@@ -145,24 +145,69 @@ class DatasetLayout:
                 opts["ignore_colors"] = [list(c) for c in m.ignore_colors]
         if m.kind == "remap":
             opts["mapping"] = {int(k): int(v) for k, v in (m.mapping or {}).items()}
-        if m.kind == "instances":
-            missing.append(
-                "mask_kind 'instances' (16-bit instance labels, label > 0 -> foreground): the folder "
-                "builder needs it as a MaskEncoding kind"
-            )
-        if self.mask_suffix is None:
-            missing.append("pairing by stem with different suffixes per file (needs an explicit pair list)")
-        elif self.mask_suffix:
-            opts["mask_suffix"] = self.mask_suffix
-        if len(self.image_dirs) > 1:
-            missing.append("split sub-folders train/ val/ test/ (needs a split -> folder option)")
-        if self.has_roi:
-            missing.append("roi/ masks (needs a roi_dir option: pixels outside the ROI -> ignore index)")
-        names_are_stems = all(s.name == s.image.stem for s in self.samples)
-        if not names_are_stems:
-            missing.append("sample names that are not the image stems (needs an explicit pair list)")
-        opts["split_lists"] = {k: list(v) for k, v in self.splits.items()}
+        files = self._file_options()
+        if files is None:  # no folder/suffix rule pairs these names: list every pair
+            opts["pairs"] = {
+                s.name: [self._rel(s.image), self._rel(s.mask)] + ([self._rel(s.roi)] if s.roi else [])
+                for s in self.samples
+            }
+        else:
+            opts |= files
+        if "split_dirs" not in opts:
+            opts["split_lists"] = {k: list(v) for k, v in self.splits.items()}
         return opts, missing
+
+    def _rel(self, path: Path) -> str:
+        """``path`` relative to the root where it lies below it (portable option files), else absolute."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def _file_options(self) -> dict[str, Any] | None:
+        """Folder and suffix options when one rule names every file (else None: list the pairs)."""
+        s0 = self.samples[0]
+        if self.skipped:  # the builder's folder rule would ask for the skipped images' masks
+            return None
+        if self.mask_suffix is None or any(
+            s.mask.stem != s.image.stem + self.mask_suffix for s in self.samples
+        ):
+            return None
+        roi_suffixes = {s.roi.stem[len(s.image.stem) :] if s.roi.stem.startswith(s.image.stem) else None
+                        for s in self.samples if s.roi is not None}  # fmt: skip
+        if (
+            None in roi_suffixes
+            or len(roi_suffixes) > 1
+            or (self.has_roi and any(s.roi is None for s in self.samples))
+        ):
+            return None
+        out: dict[str, Any] = {}
+        if self.mask_suffix:
+            out["mask_suffix"] = self.mask_suffix
+        if roi_suffixes and (suffix := next(iter(roi_suffixes))):
+            out["roi_suffix"] = suffix
+        if self.split_source == "folders":
+            # root/<split>/<images>: one set of sub-folder names, and names <split>/<image stem>.
+            rel = {
+                (s.image.parent.name, s.mask.parent.name, s.roi.parent.name if s.roi else None)
+                for s in self.samples
+            }
+            ok = len(rel) == 1 and all(
+                s.name == f"{s.image.parent.parent.name}/{s.image.stem}"
+                and s.image.parent.parent.parent == self.root
+                and s.mask.parent.parent == s.image.parent.parent
+                and (s.roi is None or s.roi.parent.parent == s.image.parent.parent)
+                for s in self.samples
+            )
+            if not ok:
+                return None
+            img, msk, roi = rel.pop()
+            out |= {"split_dirs": list(self.splits), "image_dir": img, "mask_dir": msk}
+            return out | ({"roi_dir": roi} if roi else {})
+        if len(self.image_dirs) != 1 or any(s.name != s.image.stem for s in self.samples):
+            return None
+        out |= {"image_dir": str(s0.image.parent), "mask_dir": str(s0.mask.parent)}
+        return out | ({"roi_dir": str(s0.roi.parent)} if s0.roi else {})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types: the content of ``dataset.json``."""
@@ -355,20 +400,31 @@ def _add_entry(table: ClassTable, entry: Mapping[str, Any], index: int, where: s
     table.colors.append(color)
 
 
-def read_classes(root: Path) -> ClassTable | None:
-    """``root/classes.json`` or ``root/classes.csv`` as a :class:`ClassTable` (None when neither exists).
+def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | None:
+    """``file`` (a .json or .csv), else ``root/classes.json`` or ``root/classes.csv``, as a
+    :class:`ClassTable` (None when no file is given and neither exists).
 
     JSON forms: a list of names; ``{"0": "sky", ...}``; ``{"classes": [{"name", "value", "color",
     "void"}...], "void": 11}``. CSV: a header with ``name``, ``value`` (or id/index), ``color`` (or r, g, b),
     ``void`` (true/false).
     """
-    path_json, path_csv = root / "classes.json", root / "classes.csv"
-    table = ClassTable()
-    if path_json.is_file():
-        where = str(path_json)
-        table.source = where
+    if file is not None:
+        path = Path(file)
+        if not path.is_file():
+            raise ValueError(f"classes file {path} does not exist; pass a classes.json or classes.csv")
+        if path.suffix.lower() not in (".json", ".csv"):
+            raise ValueError(f"classes file {path} must end in .json or .csv (the format is read from it)")
+    elif (root / "classes.json").is_file():
+        path = root / "classes.json"
+    elif (root / "classes.csv").is_file():
+        path = root / "classes.csv"
+    else:
+        return None
+    table = ClassTable(source=str(path))
+    where = str(path)
+    if path.suffix.lower() == ".json":
         try:
-            data = json.loads(path_json.read_text())
+            data = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{where} is not valid JSON ({exc}); fix the file") from None
         voids: Any = ()
@@ -383,16 +439,13 @@ def read_classes(root: Path) -> ClassTable | None:
             _add_entry(table, item if isinstance(item, dict) else {"name": item}, i, where)
         for v in [voids] if isinstance(voids, (int, str)) else voids:
             table.void_values.append(int(v))
-    elif path_csv.is_file():
-        table.source = str(path_csv)
-        with path_csv.open(newline="") as fh:
+    else:
+        with path.open(newline="") as fh:
             rows = list(csv.DictReader(fh))
         if not rows:
-            raise ValueError(f"{path_csv} has no rows under a header; add a header line such as name,value")
+            raise ValueError(f"{where} has no rows under a header; add a header line such as name,value")
         for i, row in enumerate(rows):
-            _add_entry(table, row, i, str(path_csv))
-    else:
-        return None
+            _add_entry(table, row, i, where)
     if not table.names:
         raise ValueError(f"{table.source} names no (non-void) class; list at least two classes")
     return table
@@ -696,6 +749,7 @@ def discover(
     unmatched: str = "error",
     check_sizes: bool = True,
     mask_sample: int = DEFAULT_MASK_SAMPLE,
+    classes_file: str | Path | None = None,
 ) -> DatasetLayout:
     """Infer the layout of the dataset folder ``root`` (see the module docstring).
 
@@ -708,6 +762,7 @@ def discover(
         unmatched: "error" (default) or "skip" files without a partner (listed in ``skipped``).
         check_sizes: compare every image's size with its mask's (and ROI's) from the file headers.
         mask_sample: masks read to detect the encoding.
+        classes_file: a classes.json/.csv outside the folder (e.g. beside read-only data).
 
     Raises:
         ValueError: one line naming the file and the fix (see :mod:`unetkit.planning.discovery`).
@@ -798,7 +853,7 @@ def discover(
         if not members:
             raise ValueError(f"split {s!r} of {root} is empty; give it at least one image")
     channels, sizes = _check_images(samples, check_sizes)
-    table = read_classes(root)
+    table = read_classes(root, classes_file)
     if table is not None:
         notes.append(f"classes from {table.source}")
     train_masks = [s.mask for s in samples if s.name in set(split_map.get("train", names))]

@@ -647,11 +647,15 @@ def dataset_config(
     layout: DatasetLayout, fp: Fingerprint
 ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """``data.dataset/root/options`` for the ``folder`` builder, their reasons, and what it cannot express."""
+    from unetkit.planning.discovery import _read_list
+
     opts, missing = layout.folder_options()
     root = layout.root
     if layout.split_source == "lists":
-        opts["split_lists"] = {s: str(root / f"{s}.txt") for s in layout.splits}
-    elif layout.split_source == "contiguous":
+        # The list files themselves where they name the samples as the options do (short configs).
+        if all(_read_list(root / f"{s}.txt") == names for s, names in layout.splits.items()):
+            opts["split_lists"] = {s: str(root / f"{s}.txt") for s in layout.splits}
+    elif layout.split_source in ("contiguous", "given") and "split_lists" in opts:
         names = sorted(s.name for s in layout.samples)
         ranges, start = {}, 0
         for split, members in layout.splits.items():

@@ -344,7 +344,8 @@ def create_app(
 
 def _reblend(folder: Path, alpha: float, num_classes: int) -> bytes:
     """overlay.png again from the stored input and mask with another colour weight (PNG bytes)."""
-    from unetkit.viz.overlay import class_palette, overlay
+    from unetkit.palette import class_palette
+    from unetkit.viz.overlay import overlay
 
     with Image.open(folder / RESULT_FILES["input"]) as img:
         image = np.asarray(img)

@@ -171,7 +171,8 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
     from unetkit.data.io import read_image
     from unetkit.inference.instances import instances_from_mask
     from unetkit.inference.writers import class_fractions, save_instances_png, save_mask_png, save_probs
-    from unetkit.viz.overlay import class_palette, overlay
+    from unetkit.palette import class_palette
+    from unetkit.viz.overlay import overlay
 
     start = time.perf_counter()
     opts = job.options
@@ -246,7 +247,7 @@ def model_summary(cache: PredictorCache) -> dict[str, Any]:
 
     Run in the worker (thread or process) like a job: the predictor knows the network's real geometry.
     """
-    from unetkit.viz.overlay import class_palette
+    from unetkit.palette import class_palette
 
     predictor = cache.get()
     config = predictor.config

@@ -10,7 +10,11 @@ files are then removed).
 
 Threads (default) share one model and the process's torch intra-op thread pool; processes ("spawn", each
 with its own model copy and ``threads_per_worker`` torch threads) isolate a crash (a killed worker is
-replaced and only its request fails). ``benchmarks/serve_load.py`` measures both on the 2-core CPU.
+replaced and only its request fails). Measured on the 2-core CPU with the ISBI architecture
+(``benchmarks/serve_load.py``, ``benchmarks/results/serve/load.md``; shared machine): 2 threads x 1 torch
+thread used 205 ms of CPU per request and 647 MiB, 2 processes x 1 thread 233 ms and 1018 MiB (two model
+and torch copies), 1 thread x 2 torch threads 600 ms (OpenMP threads spin while waiting for a busy core).
+Hence the CLI default: a thread pool of 2 workers with one torch thread each.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ the run folder to DDP child processes and tears the process group down.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +73,71 @@ def make_task(config: Config, model_config: ModelConfig, spec: DatasetSpec):  # 
     )
 
 
+def check_inputs(config: Config, spec: DatasetSpec) -> int:
+    """Decode every image and mask of every split (and find empty splits) before anything is written.
+
+    Returns the number of pairs checked; the rate is logged at INFO.
+    """
+    from unetkit.data.folder import validate
+
+    needed = {"train": "training", "val": "validation", config.evaluate.split: "evaluate.split"}
+    for split, use in needed.items():
+        if split not in spec.splits:
+            raise ValueError(
+                f"dataset {spec.name!r} has no {split!r} split (needed for {use}); its splits: "
+                f"{', '.join(spec.splits) or 'none'}; set evaluate.split or the dataset's split options."
+            )
+    start, total = time.perf_counter(), 0
+    for split, stems in spec.splits.items():
+        if not stems:
+            if split not in needed:
+                continue
+            raise ValueError(
+                f"the {split!r} split of dataset {spec.name!r} is empty (it is needed for {needed[split]}); "
+                "add images or change the split options (e.g. data.options.split_fractions for a folder "
+                "dataset)."
+            )
+        total += validate(
+            spec.pairs(split),
+            spec.encoding,
+            in_channels=spec.in_channels,
+            convert=spec.convert_channels,
+            split=split,
+        )
+    seconds = time.perf_counter() - start
+    log.info(
+        "decoded all %d image/mask pairs in %.1f s (%.0f pairs/s)", total, seconds, total / max(seconds, 1e-9)
+    )
+    return total
+
+
+def _non_finite_message(exc: Exception, run_dir: Path, config: Config) -> str:
+    """The one-line stop message: what became non-finite, which checkpoints are good, the fix."""
+    from unetkit.io.model_io import read_checkpoint
+
+    good = []
+    for name in ("last.ckpt", "best.ckpt"):
+        path = run_dir / "checkpoints" / name
+        if path.is_file():
+            good.append(f"{path} (epoch {int(read_checkpoint(path).get('epoch', 0))})")
+    kept = (
+        f"the checkpoints on disk are finite: {', '.join(good)}"
+        if good
+        else "no checkpoint was written before that, so nothing was kept"
+    )
+    fix = f"lower optim.lr (now {config.optim.lr:g})"
+    if not config.trainer.gradient_clip_val:
+        fix += " or set trainer.gradient_clip_val=1.0"
+    return f"training stopped: {exc}; {kept}; {fix} and start a new run."
+
+
 def fit(config: Config, resume: Path | None = None, run_dir: Path | None = None) -> RunResult:
     """Train (or resume) a run, then save the model, evaluate on ``evaluate.split`` and draw figures.
+
+    Every image of every split is decoded before the run folder is created; a resume checkpoint is read as
+    data only (``weights_only=True``). A NaN/inf loss, parameter or buffer stops training with
+    :class:`~unetkit.training.task.NonFiniteError` (a ValueError) before a non-finite checkpoint is written;
+    Ctrl-C raises KeyboardInterrupt naming the resume command.
 
     Args:
         config: the checked config (:func:`unetkit.training.config.load_config`).
@@ -82,33 +147,54 @@ def fit(config: Config, resume: Path | None = None, run_dir: Path | None = None)
     """
     import lightning as L
 
-    from unetkit.data.folder import validate
     from unetkit.io.model_io import save_model
     from unetkit.training.config import save_config
     from unetkit.training.datamodule import SegmentationDataModule
-    from unetkit.training.run_folder import export_checkpoint, last_checkpoint, new_run_dir, run_folder
+    from unetkit.training.run_folder import (
+        export_checkpoint,
+        is_secondary_rank,
+        last_checkpoint,
+        new_run_dir,
+        run_folder,
+    )
+    from unetkit.training.task import NonFiniteError
     from unetkit.training.trainer import build_trainer
 
     spec = resolve_dataset(config)
     # Everything that can be wrong with the inputs is checked before the run folder exists.
-    for split in spec.splits:
-        if spec.splits[split]:
-            validate(spec.pairs(split), spec.encoding, in_channels=spec.in_channels)
+    if not is_secondary_rank():
+        check_inputs(config, spec)
     model_config = build_model_config(config, spec)
-    ckpt_path = str(last_checkpoint(resume)) if resume is not None else None
+    ckpt_path, resume_from = None, None
+    if resume is not None:
+        ckpt_path, resume_from = last_checkpoint(resume)
     run_dir = Path(resume) if resume is not None else (run_dir or new_run_dir(config))
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     task = make_task(config, model_config, spec)
     datamodule = SegmentationDataModule(spec, config.data, seed=config.trainer.seed)
 
-    with run_folder(run_dir):
-        save_config(config, run_dir / "config.yaml")
-        trainer = build_trainer(config.trainer, run_dir)
-        start = time.perf_counter()
-        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
-        train_seconds = time.perf_counter() - start
+    sigint = signal.getsignal(signal.SIGINT)
+    trainer = None
+    try:
+        with run_folder(run_dir):
+            save_config(config, run_dir / "config.yaml")
+            trainer = build_trainer(config.trainer, run_dir, resume_from=resume_from)
+            start = time.perf_counter()
+            # weights_only=True: resuming never unpickles code (last_checkpoint checked it already).
+            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            train_seconds = time.perf_counter() - start
+    except NonFiniteError as exc:
+        raise NonFiniteError(_non_finite_message(exc, run_dir, config)) from None
+    except SystemExit:
+        # Lightning answers Ctrl-C with sys.exit(1); the CLI wants a KeyboardInterrupt (exit 130).
+        if trainer is not None and trainer.interrupted:
+            raise KeyboardInterrupt(_resume_hint(run_dir)) from None
+        raise
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, sigint)  # Lightning ignores SIGINT after an interrupt
     if trainer.interrupted:
-        raise KeyboardInterrupt(f"training interrupted; resume with: unetkit fit --resume {run_dir}")
+        raise KeyboardInterrupt(_resume_hint(run_dir))
     if not trainer.is_global_zero:
         # Other DDP ranks stop here: rank 0 alone writes the model, the metrics and the figures (no
         # collective operation follows, so rank 0 never waits for them).
@@ -126,3 +212,9 @@ def fit(config: Config, resume: Path | None = None, run_dir: Path | None = None)
     if metrics_csv.is_file():
         plot_training_curves(metrics_csv, run_dir / "figures" / "curves.png")
     return RunResult(run_dir=run_dir, scores=scores, table=table, train_seconds=train_seconds)
+
+
+def _resume_hint(run_dir: Path) -> str:
+    if (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return f"training interrupted; resume with: unetkit fit --resume {run_dir}"
+    return "training interrupted before its first checkpoint, so nothing was kept; run the same command again"

@@ -90,8 +90,9 @@ def run_folder(run_dir: Path) -> Iterator[Path]:
         raise
 
 
-def last_checkpoint(run_dir: Path) -> Path:
-    """``RUN/checkpoints/last.ckpt`` of a run to resume, checked: it loads with ``weights_only=True``.
+def last_checkpoint(run_dir: Path) -> tuple[Path, tuple[int, int]]:
+    """``RUN/checkpoints/last.ckpt`` of a run to resume, checked (it loads with ``weights_only=True``), and
+    its (epoch, global_step).
 
     Raises a one-line ValueError/FileNotFoundError naming the file and the fix: a missing checkpoint (a run
     stopped before its first epoch ended), a truncated one (``best.ckpt`` is named when it exists), one that
@@ -109,7 +110,7 @@ def last_checkpoint(run_dir: Path) -> Path:
             )
         raise FileNotFoundError(f"Cannot resume: {last} not found; pass a run folder written by unetkit fit.")
     try:
-        read_checkpoint(last)
+        ckpt = read_checkpoint(last)
     except ValueError as exc:
         best = last.with_name("best.ckpt")
         if "not a readable" in str(exc) and best.is_file():
@@ -118,7 +119,7 @@ def last_checkpoint(run_dir: Path) -> Path:
                 f"(cp {best} {last}) and run --resume {run_dir} again, or predict/export with {best}."
             ) from exc
         raise
-    return last
+    return last, (int(ckpt.get("epoch", 0)), int(ckpt.get("global_step", 0)))
 
 
 def export_checkpoint(run_dir: Path, which: str = "best") -> Path:

@@ -101,7 +101,8 @@ class SegmentationTask(L.LightningModule):
         loss, _ = self._loss(batch)
         if not torch.isfinite(loss):
             raise NonFiniteError(
-                f"the training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}"
+                f"the training loss became {loss.item()} at epoch {self.current_epoch}, "
+                f"step {self.global_step}"
             )
         self.log(
             "train/loss",

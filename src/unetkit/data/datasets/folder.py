@@ -1,21 +1,129 @@
-"""Any folder of images and masks (``dataset: folder``): encoding, splits and statistics from options."""
+"""Any folder of images and masks (``dataset: folder``): encoding, splits and statistics from options.
+
+Three ways to name the files, from plain options (YAML or ``data.options.KEY=VALUE``):
+
+* ``root/images`` + ``root/masks`` (or ``image_dir``/``mask_dir``): a mask is ``<image stem><mask_suffix>``;
+* ``split_dirs``: ``root/train/images``, ``root/val/masks``...: the sub-folders are the splits;
+* ``pairs``: ``{name: [image, mask]}`` or ``{name: [image, mask, roi]}`` (paths relative to ``root``), for
+  names that no suffix rule pairs (``21_training.tif`` with ``21_manual1.gif``); ``unetkit fit DIR`` writes
+  them from its discovery.
+
+``roi_dir`` (or a third path per pair) adds a region of interest per image: pixels where the ROI is 0 become
+IGNORE_INDEX in the target, so the loss and the metrics skip them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from unetkit.data.datasets.registry import DatasetSpec, register_dataset
 from unetkit.data.folder import (
+    Pair,
+    _list_files,
     compute_mean_std,
     find_pairs,
-    pairs_for_stems,
     split_by_fraction,
     split_by_lists,
     split_by_ranges,
 )
-from unetkit.data.io import MaskEncoding
+from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class FolderSpec(DatasetSpec):
+    """A :class:`DatasetSpec` whose pairs are listed by name (``table``: name -> (image, mask)).
+
+    ``splits`` holds names of ``table``: image stems for one image folder, ``<split>/<stem>`` for split
+    sub-folders, the keys of ``pairs`` for explicit pairs.
+    """
+
+    table: Mapping[str, Pair] = field(default_factory=dict)
+
+    def pairs(self, split: str) -> list[Pair]:
+        if split not in self.splits:
+            raise ValueError(
+                f"dataset {self.name!r} has no split {split!r}; available: {', '.join(self.splits)}"
+            )
+        unknown = [n for n in self.splits[split] if n not in self.table]
+        if unknown:
+            raise ValueError(
+                f"split {split!r} of dataset {self.name!r} names {unknown[0]!r}, which has no image/mask "
+                f"pair (e.g. {next(iter(self.table))!r}); fix the split"
+            )
+        return [self.table[n] for n in self.splits[split]]
+
+
+def _roi_table(image_dir: Path, pairs: Sequence[Pair], roi_dir: Path, roi_suffix: str) -> dict[str, str]:
+    """mask path -> ROI path, the ROI named ``<image stem><roi_suffix>`` in ``roi_dir``."""
+    rois = _list_files(roi_dir, IMAGE_EXTENSIONS, "roi")
+    out: dict[str, str] = {}
+    for image, mask in pairs:
+        roi = rois.get(image.stem + roi_suffix)
+        if roi is None:
+            raise ValueError(
+                f"image {image} has no ROI named {image.stem + roi_suffix}.* in roi folder {roi_dir}; add "
+                "it (or set roi_suffix), or drop roi_dir"
+            )
+        out[str(mask)] = str(roi)
+    return out
+
+
+def _explicit_pairs(
+    root: Path | None, pairs: Mapping[str, Sequence[str | Path]]
+) -> tuple[dict[str, Pair], dict[str, str]]:
+    """``{name: [image, mask(, roi)]}`` -> (name -> (image, mask), mask -> roi); paths relative to root."""
+    base = root if root is not None else Path()
+    table: dict[str, Pair] = {}
+    rois: dict[str, str] = {}
+    if not pairs:
+        raise ValueError("dataset 'folder': pairs={} is empty; give {name: [image, mask]} per sample")
+    for name, files in pairs.items():
+        if isinstance(files, (str, Path)) or len(files) not in (2, 3):
+            raise ValueError(
+                f"dataset 'folder': pairs[{name!r}] = {files!r}; give [image, mask] or [image, mask, roi]"
+            )
+        paths = [base / Path(f) for f in files]
+        for what, path in zip(("image", "mask", "roi"), paths):
+            if not path.is_file():
+                raise ValueError(f"pairs[{name!r}]: {what} file {path} does not exist; fix the pair list")
+        table[str(name)] = (paths[0], paths[1])
+        if len(paths) == 3:
+            rois[str(paths[1])] = str(paths[2])
+    return table, rois
+
+
+def _split_dir_pairs(
+    root: Path,
+    split_dirs: Sequence[str] | Mapping[str, str],
+    image_dir: str | Path,
+    mask_dir: str | Path,
+    roi_dir: str | Path | None,
+    mask_suffix: str,
+    roi_suffix: str,
+) -> tuple[dict[str, Pair], dict[str, str], dict[str, list[str]]]:
+    """Pairs of ``root/<split folder>/<image_dir>`` etc.; names ``<split>/<stem>``; the splits."""
+    folders = dict(split_dirs) if isinstance(split_dirs, Mapping) else {str(s): str(s) for s in split_dirs}
+    table: dict[str, Pair] = {}
+    rois: dict[str, str] = {}
+    splits: dict[str, list[str]] = {}
+    for split, folder in folders.items():
+        base = root / folder
+        if not base.is_dir():
+            raise ValueError(
+                f"split folder {base} does not exist; split_dirs names the folders (under root) of each split"
+            )
+        found = find_pairs(base / image_dir, base / mask_dir, mask_suffix=mask_suffix)
+        if roi_dir is not None:
+            rois |= _roi_table(base / image_dir, found, base / roi_dir, roi_suffix)
+        splits[split] = [f"{split}/{image.stem}" for image, _ in found]
+        table |= {f"{split}/{image.stem}": (image, mask) for image, mask in found}
+    return table, rois, splits
 
 
 @register_dataset("folder")
@@ -24,6 +132,7 @@ def build_folder(
     *,
     image_dir: str | Path | None = None,
     mask_dir: str | Path | None = None,
+    roi_dir: str | Path | None = None,
     encoding: MaskEncoding | None = None,
     num_classes: int | None = None,
     mask_kind: str = "index",
@@ -32,6 +141,9 @@ def build_folder(
     ignore_colors: Sequence[Sequence[int]] = (),
     mapping: Mapping[Any, int] | None = None,
     mask_suffix: str = "",
+    roi_suffix: str = "",
+    split_dirs: Sequence[str] | Mapping[str, str] | None = None,
+    pairs: Mapping[str, Sequence[str | Path]] | None = None,
     in_channels: int = 3,
     split_lists: Mapping[str, Any] | None = None,
     split_ranges: Mapping[str, tuple[int, int]] | None = None,
@@ -41,59 +153,108 @@ def build_folder(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> DatasetSpec:
-    """Images and masks from ``root`` (images/, masks/) or from ``image_dir`` and ``mask_dir``.
+    """Images and masks from ``root`` (images/, masks/), ``image_dir``/``mask_dir``, ``split_dirs`` or pairs.
 
-    The mask encoding is ``encoding``, or built from plain YAML/CLI options (``num_classes``, ``mask_kind``,
-    ``ignore_values``, palette ``colors``/``ignore_colors``, remap ``mapping``). Splits come from
-    ``split_lists`` (split -> list file or stems), ``split_ranges`` (split -> (first, stop)) or
-    ``split_fractions`` (seeded shuffle; default 70/15/15). ``mean``/``std`` default to the train split's.
+    The mask encoding is ``encoding``, or built from plain YAML/CLI options (``num_classes``, ``mask_kind``:
+    index, binary, palette, remap or instances (label images: 0 background, any other value foreground),
+    ``ignore_values``, palette ``colors``/``ignore_colors``, remap ``mapping``). ``roi_dir`` holds one ROI per
+    image (``<image stem><roi_suffix>``; 0 = outside, ignored). ``split_dirs`` (a list of split folder names
+    under ``root``, or split -> folder) takes ``image_dir``/``mask_dir``/``roi_dir`` as names inside each
+    (default images, masks). Otherwise splits come from ``split_lists`` (split -> list file or names),
+    ``split_ranges`` (split -> (first, stop) over the sorted names) or ``split_fractions`` (seeded shuffle;
+    default 70/15/15). ``mean``/``std`` default to the train split's.
     """
-    if image_dir is None or mask_dir is None:
+    if num_classes is None and encoding is None and mask_kind in ("binary", "instances"):
+        num_classes = 2
+    if encoding is None and num_classes is None:
+        raise ValueError("dataset 'folder' needs num_classes=... (or encoding=MaskEncoding(...))")
+    rois: dict[str, str] = {}
+    given_splits: dict[str, list[str]] | None = None
+    if pairs is not None:
+        named = [k for k, v in (("image_dir", image_dir), ("mask_dir", mask_dir), ("roi_dir", roi_dir),
+                                ("split_dirs", split_dirs), ("mask_suffix", mask_suffix)) if v]  # fmt: skip
+        if named:
+            raise ValueError(
+                f"dataset 'folder': pairs name every file, so {', '.join(named)} would be ignored; drop "
+                f"{named[0]} (or drop pairs)"
+            )
+        table, rois = _explicit_pairs(root, pairs)
+        first_image, first_mask = next(iter(table.values()))
+        image_dir, mask_dir = first_image.parent, first_mask.parent
+    elif split_dirs is not None:
         if root is None:
             raise ValueError(
-                "dataset 'folder' needs root=... (with images/ and masks/) or image_dir= and mask_dir="
+                "dataset 'folder': split_dirs needs root=... (the folder holding the split folders)"
             )
-        image_dir = image_dir or Path(root) / "images"
-        mask_dir = mask_dir or Path(root) / "masks"
+        if split_lists is not None or split_ranges is not None or split_fractions is not None:
+            raise ValueError(
+                "dataset 'folder': split_dirs already gives the splits; drop split_lists/ranges/fractions"
+            )
+        table, rois, given_splits = _split_dir_pairs(
+            Path(root),
+            split_dirs,
+            image_dir or "images",
+            mask_dir or "masks",
+            roi_dir,
+            mask_suffix,
+            roi_suffix,
+        )
+        first_image, first_mask = next(iter(table.values()))
+        image_dir, mask_dir = first_image.parent, first_mask.parent
+    else:
+        if image_dir is None or mask_dir is None:
+            if root is None:
+                raise ValueError(
+                    "dataset 'folder' needs root=... (with images/ and masks/) or image_dir= and mask_dir="
+                )
+            image_dir = image_dir or Path(root) / "images"
+            mask_dir = mask_dir or Path(root) / "masks"
+        found = find_pairs(Path(image_dir), Path(mask_dir), mask_suffix=mask_suffix)
+        if roi_dir is not None:
+            roi_path = Path(roi_dir) if root is None or Path(roi_dir).is_absolute() else Path(root) / roi_dir
+            rois = _roi_table(Path(image_dir), found, roi_path, roi_suffix)
+        table = {image.stem: (image, mask) for image, mask in found}
     image_dir, mask_dir = Path(image_dir), Path(mask_dir)
     root = Path(root) if root is not None else image_dir.parent
     if encoding is None:
-        if num_classes is None:
-            raise ValueError("dataset 'folder' needs num_classes=... (or encoding=MaskEncoding(...))")
         # Plain YAML/CLI options for every mask kind: palette colours and remap tables included.
         encoding = MaskEncoding(
             mask_kind,
-            int(num_classes),
+            int(num_classes),  # type: ignore[arg-type]  # checked above
             tuple(ignore_values),
             colors={int(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in colors.items()} if colors else None,
             ignore_colors=tuple((int(c[0]), int(c[1]), int(c[2])) for c in ignore_colors),
             mapping={int(k): int(v) for k, v in mapping.items()} if mapping else None,
+            rois=rois or None,
         )
-    stems = [p[0].stem for p in find_pairs(image_dir, mask_dir, mask_suffix=mask_suffix)]
-    if split_lists is not None:
-        splits = split_by_lists(stems, split_lists)
+    elif rois:
+        encoding = dataclasses.replace(encoding, rois=dict(encoding.rois or {}) | rois)
+    names = list(table)
+    if given_splits is not None:
+        splits = given_splits
+    elif split_lists is not None:
+        splits = split_by_lists(names, split_lists)
     elif split_ranges is not None:
-        splits = split_by_ranges(stems, split_ranges)
+        splits = split_by_ranges(names, split_ranges)
     else:
         fractions = split_fractions or {"train": 0.7, "val": 0.15, "test": 0.15}
-        splits = split_by_fraction(stems, fractions, seed=int(seed))
-    names = tuple(class_names or [f"class_{i}" for i in range(encoding.num_classes)])
+        splits = split_by_fraction(names, fractions, seed=int(seed))
+    class_tuple = tuple(class_names or [f"class_{i}" for i in range(encoding.num_classes)])
     if mean is None or std is None:
-        train = splits.get("train") or stems
-        mean, std = compute_mean_std(
-            pairs_for_stems(image_dir, mask_dir, train, mask_suffix=mask_suffix), int(in_channels)
-        )
-    return DatasetSpec(
+        train = splits.get("train") or names
+        mean, std = compute_mean_std([table[n] for n in train], int(in_channels))
+    return FolderSpec(
         name="folder",
         root=root,
         image_dir=image_dir,
         mask_dir=mask_dir,
         encoding=encoding,
-        class_names=names,
+        class_names=class_tuple,
         in_channels=int(in_channels),
         num_classes=encoding.num_classes,
         mean=tuple(mean),
         std=tuple(std),
         splits=splits,
         mask_suffix=mask_suffix,
+        table=table,
     )

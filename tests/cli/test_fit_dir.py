@@ -1,0 +1,126 @@
+"""``unetkit fit DIR``: discovery + plan + training end to end on a tiny folder; overrides beat the plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from unetkit.cli.main import main
+
+# Fast planning and training: one thread (no thread probe), 2 s of step timing, one epoch of a base-4 U-Net.
+FAST = ["--threads", "1", "--measure-limit", "2"]
+TINY = ["trainer.max_epochs=1", "model.kwargs.base_channels=4", "data.repeat=1"]
+
+
+def make_folder(root: Path, n: int = 12) -> Path:
+    """``n`` 32 px gray images with 0/255 masks named ``<stem>_mask.png`` (a bright square on noise)."""
+    for d in ("images", "masks"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        image = np.random.default_rng(i).integers(40, 200, (32, 32), dtype=np.uint8)
+        mask = np.zeros((32, 32), np.uint8)
+        r = 4 + (i * 3) % 20
+        mask[r : r + 8, 4:12] = 255
+        image[mask > 0] = 230
+        Image.fromarray(image).save(root / "images" / f"img{i:02d}.png")
+        Image.fromarray(mask).save(root / "masks" / f"img{i:02d}_mask.png")
+    return root
+
+
+def only_run(runs: Path) -> Path:
+    (run,) = list(runs.iterdir())
+    return run
+
+
+def test_fit_dir_plans_trains_and_writes_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_folder(tmp_path / "data")
+    runs = tmp_path / "runs"
+    # Options before and after the folder, overrides after an option: all reach the plan and the config.
+    code = main(["fit", str(root), "--time", "0.5m", *FAST, f"output.root={runs}", *TINY])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "masks: binary, 2 classes" in printed and "model.kwargs.base_channels: base " in printed
+    assert "overridden on the command line: output.root=" in printed and "test split:" in printed
+    run = only_run(runs)
+    assert (run / "metrics_test.json").is_file() and (run / "model" / "config.json").is_file()
+    dataset = json.loads((run / "dataset.json").read_text())
+    assert dataset["mask"]["kind"] == "binary" and dataset["mask_suffix"] == "_mask"
+    assert len(dataset["pairs"]) == 12 and dataset["splits"]["test"] == ["img10", "img11"]
+    plan = yaml.safe_load((run / "plan.yaml").read_text())
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    # The plan's values where nothing was overridden...
+    assert config["trainer"]["max_time_minutes"] == plan["trainer"]["max_time_minutes"] == 0.5
+    assert config["data"]["crop_size"] == plan["data"]["crop_size"] == [32, 32]
+    assert config["data"]["options"]["mask_suffix"] == "_mask"
+    assert config["data"]["root"] == str(root.resolve())
+    # ... and the command line's where it was.
+    assert plan["trainer"]["max_epochs"] >= 1000 and config["trainer"]["max_epochs"] == 1
+    assert plan["model"]["kwargs"]["base_channels"] >= 8 and config["model"]["kwargs"]["base_channels"] == 4
+
+
+def test_fit_dir_without_time_picks_a_budget_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_folder(tmp_path / "data")
+    runs = tmp_path / "runs"
+    assert main(["fit", str(root), *FAST, f"output.root={runs}", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "budget: no budget given: " in printed and "steps of the base-" in printed
+    minutes = yaml.safe_load((only_run(runs) / "config.yaml").read_text())["trainer"]["max_time_minutes"]
+    assert minutes >= 1 and minutes == int(minutes)  # whole minutes from the measured step time
+
+
+def test_fit_dir_reuses_a_plan_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_folder(tmp_path / "data")
+    plan_file = tmp_path / "planned" / "plan.yaml"
+    assert main(["plan", str(root.resolve()), "--time", "1m", *FAST, "--out", str(plan_file)]) == 0
+    runs = tmp_path / "runs"
+    assert main(["fit", str(root), "--plan", str(plan_file), f"output.root={runs}", *TINY]) == 0
+    run = only_run(runs)
+    assert (run / "plan.yaml").read_text() == plan_file.read_text()
+    assert (run / "dataset.json").read_text() == (plan_file.parent / "dataset.json").read_text()
+    assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["max_time_minutes"] == 1.0
+    capsys.readouterr()
+    other = make_folder(tmp_path / "other")
+    assert main(["fit", str(other), "--plan", str(plan_file), f"output.root={runs}", *TINY]) == 2
+    assert "was made for" in capsys.readouterr().err
+
+
+def test_fit_dir_writes_nothing_on_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_folder(tmp_path / "data")
+    (root / "masks" / "img03_mask.png").unlink()
+    runs = tmp_path / "runs"
+    assert main(["fit", str(root), "--time", "1m", *FAST, f"output.root={runs}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: image ") and "img03.png has no mask" in err and err.count("\n") == 1
+    assert not runs.exists()
+
+
+def test_fit_dir_bad_override_fails_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_folder(tmp_path / "data")
+    runs = tmp_path / "runs"
+    assert main(["fit", str(root), "--time", "1m", *FAST, f"output.root={runs}", "trainer.max_epoch=1"]) == 2
+    assert "Did you mean 'trainer.max_epochs'" in capsys.readouterr().err
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--time", "2m", "trainer.max_epochs=1"], "--time plans a dataset folder: write unetkit fit DIR"),
+        (["no_such_folder"], "no_such_folder is neither a dataset folder nor KEY=VALUE"),
+        (["cfg.yaml"], "(a config file goes after --config)"),
+    ],
+)
+def test_fit_dir_usage_errors(
+    tmp_path: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["fit", *argv, f"output.root={tmp_path}"]) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,30 @@
+"""Run ``unetkit`` and send this process a signal at a chosen training step (tests of kill/Ctrl-C).
+
+Usage: ``python self_signal.py SIGNAL STEP unetkit-args...``: when ``global_step == STEP`` the training step
+sends ``SIGNAL`` (``SIGKILL``, ``SIGINT``) to its own process, so the interruption lands at a known point.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from unetkit.training.task import SegmentationTask
+
+SIGNAL, STEP = getattr(signal, sys.argv[1]), int(sys.argv[2])
+_original = SegmentationTask.training_step
+
+
+def _training_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+    if self.global_step == STEP:
+        os.kill(os.getpid(), SIGNAL)
+    return _original(self, batch, batch_idx)
+
+
+SegmentationTask.training_step = _training_step  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    from unetkit.cli.main import main
+
+    sys.exit(main(sys.argv[3:]))
