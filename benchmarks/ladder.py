@@ -243,7 +243,7 @@ def run_model(
 ) -> tuple[dict[str, Any], list[np.ndarray]]:
     from unetkit.cli.fit import set_num_threads
     from unetkit.inference import Predictor
-    from unetkit.io.model_io import load_model
+    from unetkit.model_files.model_io import load_model
     from unetkit.training.fit import fit
 
     config, note = entry_config(entry, dataset, args, run_root)

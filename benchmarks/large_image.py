@@ -35,7 +35,7 @@ def single(size: int, tile: int, overlap: float, batch_size: int, threads: int) 
 
     from unetkit.inference.predictor import Predictor
     from unetkit.inference.writers import save_mask_png
-    from unetkit.io.model_config import ModelConfig
+    from unetkit.model_files.model_config import ModelConfig
     from unetkit.models import create_model
 
     torch.set_num_threads(threads)

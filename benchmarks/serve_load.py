@@ -61,8 +61,8 @@ def make_model(folder: Path) -> Path:
     """The ISBI architecture with random weights, saved like a trained model."""
     import torch
 
-    from unetkit.io.model_config import ModelConfig
-    from unetkit.io.model_io import save_model
+    from unetkit.model_files.model_config import ModelConfig
+    from unetkit.model_files.model_io import save_model
     from unetkit.models import create_model
 
     torch.manual_seed(0)

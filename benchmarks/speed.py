@@ -266,7 +266,7 @@ def _make_ort(model: nn.Module, notes: list[str]) -> tuple[Callable[..., Any], C
 
         from unetkit.export import export_onnx
         from unetkit.export.onnx import INPUT_NAME
-        from unetkit.io.model_config import ModelConfig
+        from unetkit.model_files.model_config import ModelConfig
     except ImportError as exc:
         notes.append(f"onnxruntime skipped: {exc}")
         return None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from unetkit.io.model_config import ModelConfig
+from unetkit.model_files.model_config import ModelConfig
 from unetkit.models import create_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

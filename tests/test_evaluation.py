@@ -15,8 +15,8 @@ from PIL import Image
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.io import MaskEncoding
 from unetkit.evaluation import evaluate_split, figure_indices
-from unetkit.io.model_config import ModelConfig
 from unetkit.metrics import score_predictions
+from unetkit.model_files.model_config import ModelConfig
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

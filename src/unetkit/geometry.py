@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from unetkit.options import check_positive_int
 
 if TYPE_CHECKING:
-    from unetkit.io.model_config import ModelConfig
+    from unetkit.model_files.model_config import ModelConfig
 
 # Each DoubleConv of two valid 3x3 convolutions shrinks H and W by 4.
 DOUBLE_CONV_LOSS = 4

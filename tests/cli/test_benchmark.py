@@ -15,8 +15,8 @@ pytest.importorskip("openvino")
 pytest.importorskip("onnxruntime")
 
 from unetkit.cli.main import build_parser, main
-from unetkit.io.model_config import ModelConfig
-from unetkit.io.model_io import save_model
+from unetkit.model_files.model_config import ModelConfig
+from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
 
 # Loads OpenVINO in the test process: runs in a pytest process of its own (see tests/conftest.py).

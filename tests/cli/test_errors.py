@@ -38,8 +38,8 @@ def test_cli_reports_errno_without_raw_text(tmp_path: Path, capsys: pytest.Captu
     import numpy as np
     from PIL import Image
 
-    from unetkit.io.model_config import ModelConfig
-    from unetkit.io.model_io import save_model
+    from unetkit.model_files.model_config import ModelConfig
+    from unetkit.model_files.model_io import save_model
     from unetkit.models import create_model
 
     kwargs = {"in_channels": 1, "num_classes": 2, "depth": 2, "base_channels": 4}

@@ -10,8 +10,8 @@ import pytest
 
 import unetkit.export.onnx as onnx_export
 from unetkit.cli import export as export_cli
-from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
-from unetkit.io.model_io import save_model
+from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
 
 KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 2, "channels": (4, 8), "kernel_sizes": (7, 5)}

@@ -25,8 +25,8 @@ import yaml
 from PIL import Image
 
 from unetkit.cli.main import main
-from unetkit.io.model_config import ModelConfig
-from unetkit.io.model_io import save_model
+from unetkit.model_files.model_config import ModelConfig
+from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
 
 KWARGS = {"in_channels": 1, "num_classes": 2, "depth": 2, "base_channels": 4}

@@ -14,7 +14,7 @@ from PIL import Image
 
 from unetkit.export import export_onnx
 from unetkit.inference.predictor import Predictor
-from unetkit.io.model_config import ModelConfig
+from unetkit.model_files.model_config import ModelConfig
 from unetkit.models import create_model
 
 SRC = Path(__file__).resolve().parents[2] / "src"

@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from unetkit.cli.main import main
-from unetkit.io.model_config import ModelConfig
-from unetkit.io.model_io import save_model
+from unetkit.model_files.model_config import ModelConfig
+from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
 
 

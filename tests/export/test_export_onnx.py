@@ -15,7 +15,7 @@ import torch
 
 import unetkit.export.onnx as onnx_export
 from unetkit.export import TORCHSCRIPT_NAME, export_onnx, export_torchscript, pick_sizes
-from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
 from unetkit.models import create_model, list_models
 
 UNET_KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 2, "base_channels": 4, "depth": 2}

@@ -23,8 +23,8 @@ from unetkit.inference.variants import (
     gate_passed,
     read_manifest,
 )
-from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
-from unetkit.io.model_io import save_model
+from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
 
 # Loads OpenVINO in the test process: runs in a pytest process of its own (see tests/conftest.py).

@@ -138,7 +138,7 @@ def test_geometry_is_kept_for_the_predictor() -> None:
 
 def test_predictor_accepts_the_optimized_model() -> None:
     from unetkit.inference import Predictor
-    from unetkit.io.model_config import ModelConfig
+    from unetkit.model_files.model_config import ModelConfig
 
     model = _tiny_unet()
     config = ModelConfig(

@@ -21,8 +21,8 @@ from unetkit.export.openvino import export_openvino
 from unetkit.inference.backends import list_backends, load_predictor
 from unetkit.inference.ov_backend import OvPredictor
 from unetkit.inference.predictor import Predictor
-from unetkit.io.model_config import ModelConfig
-from unetkit.io.model_io import save_model
+from unetkit.model_files.model_config import ModelConfig
+from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
 
 # Loads OpenVINO in the test process: runs in a pytest process of its own (see tests/conftest.py).

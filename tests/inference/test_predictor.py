@@ -16,8 +16,8 @@ import torch
 from unetkit.data.io import normalize
 from unetkit.inference.pipeline import geometry_from_config, mask_from_probs
 from unetkit.inference.predictor import Predictor, geometry_from_model
-from unetkit.io.model_config import ONNX_NAME, ModelConfig
-from unetkit.io.model_io import save_model
+from unetkit.model_files.model_config import ONNX_NAME, ModelConfig
+from unetkit.model_files.model_io import save_model
 from unetkit.models import (
     create_model,
     unet_original_input_size_for_output,

@@ -9,7 +9,7 @@ from torch import nn
 
 from unetkit.inference.predictor import Predictor
 from unetkit.inference.tta import DIHEDRAL, FLIPS, TRANSFORMS, resolve_tta, softmax_, tta_probs
-from unetkit.io.model_config import ModelConfig
+from unetkit.model_files.model_config import ModelConfig
 from unetkit.models import create_model
 
 

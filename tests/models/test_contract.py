@@ -11,8 +11,8 @@ import torch
 from torch.export import Dim
 
 from unetkit.geometry import geometry_from_config
-from unetkit.io.model_config import ModelConfig
-from unetkit.io.model_io import load_model, save_model
+from unetkit.model_files.model_config import ModelConfig
+from unetkit.model_files.model_io import load_model, save_model
 from unetkit.models import create_model, list_models
 from unetkit.models.base import forward_any_size
 

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from serve_helpers import ISBI_SLICE, TINY, save_tiny_model, synthetic_slice
 
-from unetkit.io.model_config import ModelConfig
-from unetkit.io.model_io import save_model
+from unetkit.model_files.model_config import ModelConfig
+from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
 
 

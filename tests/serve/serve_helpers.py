@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from unetkit.io.model_config import ModelConfig
-from unetkit.io.model_io import save_model
+from unetkit.model_files.model_config import ModelConfig
+from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
 
 TINY = {"base_channels": 4, "depth": 2}

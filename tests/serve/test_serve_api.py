@@ -450,7 +450,7 @@ def test_onnxruntime_backend_serves_without_torch(tmp_path: Path) -> None:
     import torch
 
     from unetkit.export import export_onnx
-    from unetkit.io.model_config import ModelConfig
+    from unetkit.model_files.model_config import ModelConfig
     from unetkit.models import create_model
 
     torch.manual_seed(0)

@@ -109,7 +109,9 @@ def test_page_segments_an_uploaded_slice_like_the_cli(
     requests: list[str] = []
     page.on("request", lambda req: requests.append(req.url))
     page.goto(server_url + "/")
-    page.wait_for_function("document.querySelector('#model-info').textContent.includes('unet')")
+    # A locator wait, not wait_for_function("..."): string predicates are eval'd in the page, which the
+    # page's Content-Security-Policy (script-src 'self') forbids once Playwright has to poll.
+    playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
     assert page.locator("#token-form").is_hidden()  # no token on this server
     page.select_option("#instances", "components")
     card = upload_and_wait(page, slice_path)
@@ -162,7 +164,9 @@ def test_phone_viewport_stacks_the_panels(
     )
     page = context.new_page()
     page.goto(server_url + "/")
-    page.wait_for_function("document.querySelector('#model-info').textContent.includes('unet')")
+    # A locator wait, not wait_for_function("..."): string predicates are eval'd in the page, which the
+    # page's Content-Security-Policy (script-src 'self') forbids once Playwright has to poll.
+    playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
     card = upload_and_wait(page, slice_path)
     # Nothing wider than the screen, and input / overlay / mask one below the other.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -308,7 +308,7 @@ def _epoch(path: Path) -> int:
 
 def test_channels_last_training_saves_a_standard_model(tmp_path: Path) -> None:
     """trainer.channels_last trains in NHWC; the saved weights load into a plain model with equal logits."""
-    from unetkit.io.model_io import load_model
+    from unetkit.model_files.model_io import load_model
 
     result = fit(_cfg(tmp_path, "trainer.max_epochs=1", "trainer.channels_last=true", "evaluate.split=val"))
     ckpt = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)

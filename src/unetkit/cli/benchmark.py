@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         export_dir = args.export if args.export is not None else find_export_dir(args.model)
         if export_dir is None:
             from unetkit.export.openvino import export_openvino
-            from unetkit.io.model_io import load_model
+            from unetkit.model_files.model_io import load_model
 
             logger.info(
                 "no export of %s found: exporting fp32 ONNX + OpenVINO to a temporary folder", args.model

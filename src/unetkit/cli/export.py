@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so ``unetkit --help`` stays fast (torch + onnx imports take seconds) and works without
     # torch (the onnxruntime-only install runs ``unetkit predict --backend onnxruntime``).
     from unetkit.export import export_onnx, export_torchscript
-    from unetkit.io.model_io import load_model
+    from unetkit.model_files.model_io import load_model
 
     model_path = Path(args.model)
     out_dir = Path(args.out) if getattr(args, "out", None) else default_out_dir(model_path)

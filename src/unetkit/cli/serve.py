@@ -41,7 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 = any free port)")
     p.add_argument(
-        "--backend", choices=list_backends(), default="torch", help="inference engine (default torch)"
+        "--backend",
+        choices=list_backends(),
+        default="auto",
+        help="inference engine (default auto: the fastest backend that passed its checks on this machine, "
+        "else torch; see `unetkit benchmark`)",
     )
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 or auto (default cpu)")
     p.add_argument(
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}.")
-    if args.pool == "thread" and args.backend == "torch":
+    if args.pool == "thread" and args.backend in ("torch", "auto"):
         import torch
 
         # The CLI owns this process: torch's intra-op pool is shared by the worker threads, and
@@ -118,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         store_bytes=int(args.keep_mb * MIB),
         store_ttl_s=args.ttl,
     )
-    backend_options = {"device": args.device} if args.backend == "torch" else {}
+    backend_options = {"device": args.device} if args.backend in ("torch", "auto") else {}
     app = create_app(
         args.model,
         backend=args.backend,

@@ -34,8 +34,8 @@ from unetkit.export.common import (
     model_device,
     pick_sizes,
 )
-from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
-from unetkit.io.model_io import config_with_geometry
+from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+from unetkit.model_files.model_io import config_with_geometry
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)

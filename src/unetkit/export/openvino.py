@@ -28,7 +28,7 @@ from unetkit.export.common import (
 )
 from unetkit.export.onnx import export_onnx
 from unetkit.inference.variants import OPENVINO_NAME
-from unetkit.io.model_config import ModelConfig
+from unetkit.model_files.model_config import ModelConfig
 
 logger = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from unetkit.inference.variants import (
     source_file,
     variant_folder,
 )
-from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME
+from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def find_run_dir(model_path: str | Path) -> Path | None:
 
 
 def run_dataset(run_dir: Path) -> Any:
-    """The :class:`~unetkit.data.presets.DatasetSpec` of a run (from its ``config.yaml``)."""
+    """The :class:`~unetkit.data.datasets.DatasetSpec` of a run (from its ``config.yaml``)."""
     from unetkit.training.config import load_config
     from unetkit.training.evaluate import resolve_dataset
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from unetkit.inference.backends import register_backend
 from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
-from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
 
 if TYPE_CHECKING:
     from typing import Unpack  # 3.11+; only read by type checkers (annotations are not evaluated)

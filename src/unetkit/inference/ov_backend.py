@@ -17,7 +17,7 @@ import numpy as np
 from unetkit.inference.backends import register_backend
 from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
 from unetkit.inference.variants import OPENVINO_NAME, find_export_dir, variant_folder
-from unetkit.io.model_config import CONFIG_NAME, ModelConfig
+from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
 from unetkit.options import look_up_option
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from unetkit.inference.tiling import (
     tile_inference,
 )
 from unetkit.inference.tta import probs_to_logits, resolve_tta, softmax_, tta_probs
-from unetkit.io.model_config import ModelConfig
+from unetkit.model_files.model_config import ModelConfig
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from torch import nn
 
 from unetkit.inference.backends import register_backend
 from unetkit.inference.pipeline import BasePredictor, ModelGeometry, PredictOptions
-from unetkit.io.model_config import ModelConfig
+from unetkit.model_files.model_config import ModelConfig
 
 if TYPE_CHECKING:
     from typing import Unpack  # 3.11+; only read by type checkers (annotations are not evaluated)
@@ -69,8 +69,8 @@ class Predictor(BasePredictor):
 
     @classmethod
     def from_path(cls, path: str | Path, device: str | torch.device = "cpu", **kwargs: Any) -> Predictor:
-        """Load a model folder, run folder or ``.ckpt`` with :func:`unetkit.io.model_io.load_model`."""
-        from unetkit.io.model_io import load_model
+        """Load a model folder, run folder or ``.ckpt`` (:func:`unetkit.model_files.model_io.load_model`)."""
+        from unetkit.model_files.model_io import load_model
 
         model, config = load_model(path, map_location="cpu")
         return cls(model, config, device=device, **kwargs)

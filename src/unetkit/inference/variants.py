@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from unetkit.files import atomic_write_text
-from unetkit.io.model_config import CONFIG_NAME, ONNX_NAME
+from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME
 
 logger = logging.getLogger(__name__)
 

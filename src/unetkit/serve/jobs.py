@@ -120,10 +120,11 @@ class PredictorCache:
         self._cache: OrderedDict[tuple[str, int | None], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, tta: str = "none", tile_size: int | None = None) -> Any:
+    def get(self, augmentation: str = "none", tile_size: int | None = None) -> Any:
+        """The predictor for a TTA setting ("none", "flips", "d4") and tile size, built once and kept."""
         from unetkit.inference.backends import load_predictor
 
-        key = (tta, tile_size)
+        key = (augmentation, tile_size)
         with self._lock:
             predictor = self._cache.get(key)
             if predictor is None:
@@ -131,7 +132,7 @@ class PredictorCache:
                     self.model,
                     backend=self.backend,
                     tile_size=tile_size,
-                    tta=_TTA_VALUES[tta],
+                    tta=_TTA_VALUES[augmentation],
                     **self.backend_options,
                 )
                 self._cache[key] = predictor

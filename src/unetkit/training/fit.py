@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from unetkit.data.datasets import DatasetSpec
-from unetkit.io.model_config import ModelConfig
+from unetkit.model_files.model_config import ModelConfig
 from unetkit.training.config import Config
 from unetkit.training.evaluate import evaluate, resolve_dataset
 
@@ -113,7 +113,7 @@ def check_inputs(config: Config, spec: DatasetSpec) -> int:
 
 def _non_finite_message(exc: Exception, run_dir: Path, config: Config) -> str:
     """The one-line stop message: what became non-finite, which checkpoints are good, the fix."""
-    from unetkit.io.model_io import read_checkpoint
+    from unetkit.model_files.model_io import read_checkpoint
 
     good = []
     for name in ("last.ckpt", "best.ckpt"):
@@ -147,7 +147,7 @@ def fit(config: Config, resume: Path | None = None, run_dir: Path | None = None)
     """
     import lightning as L
 
-    from unetkit.io.model_io import save_model
+    from unetkit.model_files.model_io import save_model
     from unetkit.training.config import save_config
     from unetkit.training.datamodule import SegmentationDataModule
     from unetkit.training.run_folder import (

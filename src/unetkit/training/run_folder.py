@@ -98,7 +98,7 @@ def last_checkpoint(run_dir: Path) -> tuple[Path, tuple[int, int]]:
     stopped before its first epoch ended), a truncated one (``best.ckpt`` is named when it exists), one that
     holds code (the blocked global is named).
     """
-    from unetkit.io.model_io import read_checkpoint
+    from unetkit.model_files.model_io import read_checkpoint
 
     run_dir = Path(run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"

@@ -14,9 +14,9 @@ import lightning as L
 import numpy as np
 import torch
 
-from unetkit.io.model_config import ModelConfig
 from unetkit.losses import create_loss
 from unetkit.metrics.segmentation import SegmentationMetrics
+from unetkit.model_files.model_config import ModelConfig
 from unetkit.models import create_model
 from unetkit.models.base import forward_any_size
 from unetkit.training.config import OptimConfig, ScheduleConfig

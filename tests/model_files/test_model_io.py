@@ -12,8 +12,8 @@ import torch
 from safetensors import safe_open
 
 from unetkit import __version__
-from unetkit.io.model_config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
-from unetkit.io.model_io import build_model, load_model, save_model
+from unetkit.model_files.model_config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
+from unetkit.model_files.model_io import build_model, load_model, save_model
 from unetkit.models import create_model
 
 KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 2, "base_channels": 4, "depth": 2}

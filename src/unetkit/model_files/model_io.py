@@ -29,7 +29,7 @@ from torch import nn
 
 from unetkit import __version__
 from unetkit.files import atomic_dir, atomic_path
-from unetkit.io.model_config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
+from unetkit.model_files.model_config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from unetkit.models import create_model, resolve_model_name
 from unetkit.models.base import model_geometry
 
@@ -186,7 +186,7 @@ def _read_folder(folder: Path, device: str) -> tuple[dict[str, torch.Tensor], Mo
         if not (folder / name).is_file():
             raise FileNotFoundError(
                 f"{folder / name} not found; a model folder must contain {WEIGHTS_NAME} and {CONFIG_NAME} "
-                "(written by unetkit.io.save_model)."
+                "(written by unetkit.model_files.save_model)."
             )
     config = ModelConfig.load(folder / CONFIG_NAME)
     weights = folder / WEIGHTS_NAME
