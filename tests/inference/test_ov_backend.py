@@ -59,6 +59,21 @@ def test_matches_torch_predictor(model_dir: tuple[Path, Any, ModelConfig], shape
     assert (mask == expected_mask).mean() > 0.999  # argmax ties aside, the same classes
 
 
+def test_one_predictor_serves_several_threads(model_dir: tuple[Path, Any, ModelConfig]) -> None:
+    """`unetkit serve` shares one predictor between worker threads: results must not cross over."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder, _, _ = model_dir
+    ov = OvPredictor(folder / "export", num_threads=1)
+    images = [np.random.default_rng(i).integers(0, 256, (48 + 8 * i, 40), dtype=np.uint8) for i in range(6)]
+    expected = [ov.predict_probs(image) for image in images]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for _ in range(3):
+            got = list(pool.map(ov.predict_probs, images))
+            for want, have in zip(expected, got):
+                np.testing.assert_array_equal(have, want)
+
+
 def test_tta_and_whole_image_match(model_dir: tuple[Path, Any, ModelConfig]) -> None:
     folder, model, config = model_dir
     image = np.random.default_rng(3).integers(0, 256, (40, 36), dtype=np.uint8)

@@ -16,6 +16,7 @@ from torch import nn
 
 from unetkit.files import atomic_path
 from unetkit.models.base import model_geometry
+from unetkit.options import to_pair
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +52,6 @@ class SampleSizes:
     dynamic_hw: bool
 
 
-def _pair(value: Any) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    h, w = value
-    return (int(h), int(w))
-
-
 def fixed_size(model: nn.Module) -> tuple[int, int] | None:
     """(H, W) of a model that accepts one size only (its geometry's ``fixed_input_size``), else ``None``."""
     return model_geometry(model).fixed_input_size
@@ -90,7 +84,7 @@ def pick_sizes(model: nn.Module, size: int | tuple[int, int] | None = None) -> S
     fixed = fixed_size(model)
     if fixed is not None:
         return SampleSizes(fixed, fixed, dynamic_hw=False)
-    want = _pair(size if size is not None else DEFAULT_SIZE)
+    want = to_pair(size if size is not None else DEFAULT_SIZE, "size", minimum=1)
     limit = 4 * max(want) + 64
     valid = valid_sizes(model, limit)
     if valid is not None:

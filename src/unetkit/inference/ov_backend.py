@@ -9,6 +9,7 @@ for bf16 (only where the CPU has it natively) and ``"int8"`` loads the NNCF-quan
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,11 +118,19 @@ class OvPredictor(BasePredictor):
                 )
         self.precision = precision
         self.model_dir = folder
-        self._request = self.compiled.create_infer_request()
+        # One infer request per thread: a request owns its input/output buffers, so two threads (the worker
+        # threads of `unetkit serve`) sharing one request overwrite each other's results.
+        self._local = threading.local()
+
+    def _request(self) -> Any:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        return request
 
     def _predict_batch(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        result = self._request.infer({0: batch})
+        result = self._request().infer({0: batch})
         # Copy: the output tensor is the request's buffer, overwritten by the next call.
         return np.array(result[0], dtype=np.float32, copy=True)
 

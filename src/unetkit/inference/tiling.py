@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from unetkit.options import look_up_option
+from unetkit.options import look_up_option, to_pair
 
 BLEND_MODES = ("gaussian", "uniform")
 PAD_MODES = ("reflect", "symmetric", "edge", "constant")
@@ -35,16 +35,6 @@ DEFAULT_SIGMA_SCALE = 1.0 / 8.0
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
 ProgressFn = Callable[[int, int], None]
-
-
-def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
-    if isinstance(value, (int, np.integer)):
-        pair = (int(value), int(value))
-    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise TypeError(f"{name} must be an int or a pair of ints (H, W), got {value!r}.")
-    return pair
 
 
 @functools.lru_cache(maxsize=16)
@@ -71,7 +61,7 @@ def gaussian_importance_map(
 
     ``sigma = sigma_scale * side`` per axis. The array is cached per size and read-only.
     """
-    h, w = _pair(size, "size")
+    h, w = to_pair(size, "size")
     if h < 1 or w < 1:
         raise ValueError(f"importance map size must be positive, got {(h, w)}.")
     if not sigma_scale > 0:
@@ -187,7 +177,7 @@ def tile_inference(
         raise ValueError(f"image must be a (C, H, W) array, got {got}.")
     if image.dtype.kind != "f":
         raise TypeError(f"image must be float (normalised), got dtype {image.dtype}; normalise it first.")
-    th, tw = _pair(tile_size, "tile_size")
+    th, tw = to_pair(tile_size, "tile_size")
     if isinstance(border, bool) or not isinstance(border, (int, np.integer)) or border < 0:
         raise ValueError(f"border must be an int >= 0, got {border!r}.")
     oh, ow = th - 2 * border, tw - 2 * border
@@ -204,7 +194,7 @@ def tile_inference(
             raise ValueError(f"overlap must be >= 0 and < 1, got {overlap}.")
         sh, sw = max(1, int(oh * (1.0 - overlap))), max(1, int(ow * (1.0 - overlap)))
     else:
-        sh, sw = _pair(step, "step")
+        sh, sw = to_pair(step, "step")
         if sh < 1 or sw < 1:
             raise ValueError(f"step must be >= 1, got {(sh, sw)}.")
     if grid > 1:
