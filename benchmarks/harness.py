@@ -32,6 +32,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from unetkit.files import atomic_write_text
+from unetkit.inference import bench as _bench
 
 __all__ = [
     "PeakRss",
@@ -137,24 +138,8 @@ def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs)) if len(xs) else float("nan")
 
 
-def time_interleaved(
-    fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1
-) -> dict[str, list[float]]:
-    """Seconds per call of every function, measured in one process: ``warmup`` untimed calls each, then
-    ``rounds`` rounds in which every function runs once, in turn (round-robin), so that drift in the
-    machine's load or clock hits all candidates alike. Returns name -> ``rounds`` timings."""
-    if rounds < 1 or warmup < 0:
-        raise ValueError(f"time_interleaved: rounds must be >= 1 and warmup >= 0, got {rounds}, {warmup}")
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return times
+# The interleaved timer is the library's (``unetkit benchmark`` and ``--backend auto`` use it too).
+time_interleaved = _bench.time_interleaved
 
 
 # ------------------------------------------------------------------------------------------------- FLOPs
