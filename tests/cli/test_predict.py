@@ -137,3 +137,24 @@ def test_model_errors_exit_2(
     assert err.startswith("error: ") and "unet_typo" in err and len(err.splitlines()) == 1
     assert main(["predict", str(model_dir), str(tmp_path / "nothing*.png"), "--out", out]) == 2
     assert "no input images found" in capsys.readouterr().err
+
+
+def test_predict_takes_every_registered_instance_method(
+    model_dir: Path, images: Path, tmp_path: Path
+) -> None:
+    """`--instances boundary` (a 3-class model: background, interior, boundary) goes through the registry."""
+    from unetkit.inference.instances import instances_from_mask, list_instance_methods
+
+    assert "boundary" in list_instance_methods()
+    out = tmp_path / "out"
+    code = main(
+        ["predict", str(model_dir), str(images), "--out", str(out), "--instances", "boundary", "--quiet"]
+    )
+    assert code == 0
+    with Image.open(out / "masks" / "one.png") as img:
+        mask = np.asarray(img)
+    with Image.open(out / "instances" / "one.png") as img:
+        labels = np.asarray(img).astype(np.int32)
+    expected, count = instances_from_mask(mask, [1, 2], "boundary")
+    assert labels.max() == count
+    np.testing.assert_array_equal(labels > 0, expected > 0)

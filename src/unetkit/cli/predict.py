@@ -45,6 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     p.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output folder")
     from unetkit.inference.backends import list_backends
+    from unetkit.inference.instances import list_instance_methods
 
     p.add_argument(
         "--backend", choices=list_backends(), default="auto",
@@ -74,7 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--alpha", type=float, default=0.5, help="overlay colour weight (default 0.5)")
     p.add_argument(
-        "--instances", choices=("none", "components", "watershed"), default="none",
+        "--instances", choices=("none", *list_instance_methods()), default="none",
         help="write instance labels (16-bit PNG) and count them",
     )  # fmt: skip
     p.add_argument(

@@ -45,7 +45,6 @@ __all__ = [
     "write_batch_metrics",
 ]
 
-INSTANCE_METHODS = ("none", "components", "watershed")
 PROB_OUTPUTS = ("none", "npy", "tiff")
 
 
@@ -142,7 +141,8 @@ class OutputOptions:
         probs_dtype: "float16" or "float32" for ``npy``.
         overlay: colour overlay PNG under ``overlays/``.
         alpha: overlay colour weight.
-        instances: "none", "components" or "watershed": 16-bit instance labels under ``instances/``.
+        instances: "none" or a registered instance method (``list_instance_methods()``: "components",
+            "watershed", "boundary", ...): 16-bit instance labels under ``instances/``.
         foreground: classes forming instances (None: every class but 0).
         min_size: drop instances smaller than this (pixels).
         min_distance: watershed: minimum distance between seeds.
@@ -159,7 +159,11 @@ class OutputOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probs", look_up_option(self.probs, PROB_OUTPUTS, "probability output"))
-        object.__setattr__(self, "instances", look_up_option(self.instances, INSTANCE_METHODS, "instances"))
+        from unetkit.inference.instances import list_instance_methods
+
+        # Looked up when the options are made, so methods registered by plugins are accepted too.
+        methods = ("none", *list_instance_methods())
+        object.__setattr__(self, "instances", look_up_option(self.instances, methods, "instances"))
         object.__setattr__(
             self, "probs_dtype", look_up_option(self.probs_dtype, ("float16", "float32"), "dtype")
         )
