@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,20 +115,15 @@ def run(args: argparse.Namespace) -> int:
     precision = getattr(args, "precision", "fp32")
     plan = reduced_precision_plan(args, model_path, config.num_classes) if precision != "fp32" else None
     result: ExportResult
-    if getattr(args, "format", "onnx") == "openvino":
-        from unetkit.export.openvino import export_openvino
+    fmt = getattr(args, "format", "onnx")
+    if fmt in ("onnx", "openvino"):
+        # The OpenVINO IR is converted from the verified ONNX export: both take the same options.
+        export_fn: Callable[..., ExportResult] = export_onnx
+        if fmt == "openvino":
+            from unetkit.export.openvino import export_openvino
 
-        result = export_openvino(
-            model,
-            config,
-            out_dir,
-            opset=getattr(args, "opset", 17),
-            verify=verify,
-            atol=atol,
-            exporter=getattr(args, "exporter", "auto"),
-        )
-    elif getattr(args, "format", "onnx") == "onnx":
-        result = export_onnx(
+            export_fn = export_openvino
+        result = export_fn(
             model,
             config,
             out_dir,

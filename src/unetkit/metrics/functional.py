@@ -15,6 +15,7 @@ from scipy import ndimage
 from skimage.metrics import adapted_rand_error
 
 from unetkit.constants import IGNORE_INDEX
+from unetkit.options import check_positive_int
 
 __all__ = [
     "confusion_matrix",
@@ -250,3 +251,12 @@ def rand_error(
     with np.errstate(divide="ignore", invalid="ignore"):
         error, _, _ = adapted_rand_error(true_segments, pred_segments, ignore_labels=(0,))
     return float(error)
+
+
+def check_scoring_args(num_classes: object, isbi: bool) -> int:
+    """The one check of a scorer's settings (torch :class:`SegmentationMetrics` and NumPy
+    :class:`ScoreAccumulator` alike): ``num_classes`` a positive int; the ISBI measures need binary data."""
+    classes = check_positive_int(num_classes, "num_classes")
+    if isbi and classes != 2:
+        raise ValueError(f"isbi=True needs binary data (num_classes=2), got num_classes={classes}.")
+    return classes

@@ -34,10 +34,7 @@ class ScoreAccumulator:
     def __init__(
         self, num_classes: int, ignore_index: int = IGNORE_INDEX, isbi: bool = False, foreground: int = 1
     ) -> None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}.")
-        if isbi and num_classes != 2:
-            raise ValueError(f"isbi=True needs binary data (num_classes=2), got num_classes={num_classes}.")
+        MF.check_scoring_args(num_classes, isbi)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.isbi = isbi

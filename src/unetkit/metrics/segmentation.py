@@ -54,10 +54,7 @@ class SegmentationMetrics(Metric):
         foreground: int = 1,
     ) -> None:
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
-        if isbi and num_classes != 2:
-            raise ValueError(f"isbi=True needs binary data (num_classes=2), got num_classes={num_classes}.")
+        MF.check_scoring_args(num_classes, isbi)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.isbi = isbi
