@@ -143,6 +143,18 @@ def test_index_mask_out_of_range(tmp_path: Path) -> None:
         read_mask(path, MaskEncoding("index", 3, ignore_values=(255,)))
 
 
+def test_zero_255_mask_read_as_index_says_it_looks_binary(tmp_path: Path) -> None:
+    """The usual slip (mask_kind forgotten on 0/255 masks): the error names the option that fixes it."""
+    path = _save(tmp_path / "m.png", np.array([[0, 255], [255, 0]], dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"values 0/255 look like a binary mask: set mask_kind: binary") as info:
+        read_mask(path, MaskEncoding("index", 2))
+    assert "\n" not in str(info.value)
+    # Other out-of-range values do not get that hint.
+    other = _save(tmp_path / "o.png", np.array([[0, 7]], dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"fix the mask or the dataset's num_classes/encoding"):
+        read_mask(other, MaskEncoding("index", 2))
+
+
 def test_index_mask_16bit_and_palette_indices(tmp_path: Path) -> None:
     arr = np.array([[0, 300], [2, 1]], dtype=np.uint16)
     Image.fromarray(arr).save(tmp_path / "m16.png")

@@ -379,10 +379,13 @@ def _decode_mask(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndar
         out = classes[inverse].reshape(raw.shape)
     if bad.size:
         what = "are not in the remap mapping" if encoding.kind == "remap" else "are outside the classes"
+        fix = "fix the mask or the dataset's num_classes/encoding"
+        if encoding.kind == "index" and set(present.tolist()) <= {0, 255}:
+            # The most common slip: a 0/255 mask read as class indices (issue 12).
+            fix = "values 0/255 look like a binary mask: set mask_kind: binary (data.options.mask_kind=binary)"
         raise ValueError(
             f"mask {path} has values {_format_values(bad)} that {what} (num_classes={encoding.num_classes}, "
-            f"valid 0..{encoding.num_classes - 1}, ignore_values={list(encoding.ignore_values)}); "
-            "fix the mask or the dataset's num_classes/encoding"
+            f"valid 0..{encoding.num_classes - 1}, ignore_values={list(encoding.ignore_values)}); {fix}"
         )
     return out
 
