@@ -37,7 +37,7 @@ DATASETS: dict[str, dict[str, Any]] = {
     "isbi2012": {"time": "19m", "args": [], "headline": "pixel_error", "bar": "pixel_error <= 0.072"},
     "camvid": {
         "time": "28m",
-        "args": ["--void", "11", "--classes", str(HERE / "autoconfig_camvid_classes.json")],
+        "args": ["--void", "11", "--classes", str(HERE.parent / "configs" / "camvid_classes.json")],
         "headline": "miou",
         "bar": "miou >= 0.45 and >= 3 of pole, sign, fence, pedestrian, bicyclist IoU > 0.10",
     },

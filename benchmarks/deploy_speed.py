@@ -1,6 +1,7 @@
 """Deployment speed on this CPU: eager PyTorch vs onnxruntime vs OpenVINO (fp32, bf16, INT8), accuracy-gated.
 
-Command (from the repository root; ``--isbi-run`` is a run of ``unetkit fit --config isbi2012``)::
+Command (from the repository root; ``--isbi-run`` is a run of
+``unetkit fit --config benchmarks/configs/isbi2012.yaml``)::
 
     .venv/bin/python benchmarks/deploy_speed.py --isbi-run RUN --out benchmarks/results/deploy \\
         --shared-machine "shared with 4 other helpers"
@@ -325,7 +326,10 @@ def _gate_line(gate: dict[str, Any]) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
-        "--isbi-run", type=Path, required=True, help="run folder of `unetkit fit --config isbi2012`"
+        "--isbi-run",
+        type=Path,
+        required=True,
+        help="run folder of `unetkit fit --config benchmarks/configs/isbi2012.yaml`",
     )
     p.add_argument(
         "--lecture-run",
@@ -425,7 +429,7 @@ def main() -> int:
         "isbi_reduced_precision_test": isbi_test,
         "saturation": saturation,
         "notes": [
-            "The ISBI model is a short-budget one (`unetkit fit --config isbi2012 "
+            "The ISBI model is a short-budget one (`unetkit fit --config benchmarks/configs/isbi2012.yaml "
             "trainer.max_time_minutes=6`), not the packaged 19-minute recipe: its accuracy is lower, the "
             "speed is the same architecture's.",
             (

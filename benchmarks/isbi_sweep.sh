@@ -1,5 +1,5 @@
 #!/bin/bash
-# ISBI 2012 recipe sweep: trains several `unetkit fit --config isbi2012` variants side by side (a GPU with
+# ISBI 2012 recipe sweep: trains several `unetkit fit --config benchmarks/configs/isbi2012.yaml` variants side by side (a GPU with
 # many CPU cores: each run uses 1 thread), then scores every run with benchmarks/isbi_sweep_eval.py.
 #
 #   DATA=../shared/data/isbi2012 OUT=/tmp/sweep bash benchmarks/isbi_sweep.sh \
@@ -26,7 +26,7 @@ while [ $# -gt 1 ]; do
   IFS=';' read -ra ov <<< "$2"
   shift 2
   (
-    $PY -c "import sys; from unetkit.cli.main import main; sys.exit(main(sys.argv[1:]))" fit --config isbi2012 \
+    $PY -c "import sys; from unetkit.cli.main import main; sys.exit(main(sys.argv[1:]))" fit --config benchmarks/configs/isbi2012.yaml \
       $COMMON "output.name=$name" "${ov[@]}" > "$OUT/logs/$name.log" 2>&1
     echo "$name rc=$?"
   ) &

@@ -3,9 +3,10 @@
 One command trains and scores, on ISBI 2012 and CamVid (../shared/data), K-means (clusters mapped to classes
 by majority vote on the train split) and each registered model of the lectures' story, from the per-pixel
 CNN to the 2015 U-Net with overlap-tile inference. Every model is trained with
-:func:`unetkit.training.fit.fit` on the dataset's packaged config (``isbi2012`` / ``camvid``: crops,
-augmentation, loss, optimiser) with the same overrides: ``trainer.max_time_minutes`` (the budget),
-``trainer.max_epochs`` large (the budget is what stops training), a constant learning rate (a schedule tied
+:func:`unetkit.training.fit.fit` on the dataset's fixed recipe (``benchmarks/configs/isbi2012.yaml`` /
+``camvid.yaml``: crops, augmentation, loss, optimiser) with the same overrides:
+``trainer.max_time_minutes`` (the budget), ``trainer.max_epochs`` large (the budget is what stops
+training), a constant learning rate (a schedule tied
 to ``max_epochs`` would not decay within a time budget), the same seed. Widths are small so that a few
 minutes of CPU training are meaningful.
 
@@ -153,7 +154,8 @@ def score(spec: Any, preds: list[np.ndarray], masks: list[np.ndarray]) -> dict[s
 
 # --------------------------------------------------------------------------------------------- configs
 def entry_config(entry: Entry, dataset: str, args: argparse.Namespace, run_root: Path) -> tuple[Config, str]:
-    """The fit config of one entry (the dataset's packaged config + the ladder's shared overrides)."""
+    """The fit config of one entry (the dataset's fixed recipe, benchmarks/configs/<dataset>.yaml, + the
+    ladder's shared overrides)."""
     overrides = [
         f"data.root={(args.data_root / dataset).resolve()}",
         f"trainer.max_time_minutes={args.minutes_per_model}",
@@ -173,7 +175,7 @@ def entry_config(entry: Entry, dataset: str, args: argparse.Namespace, run_root:
         # fit's own evaluation on the small val split only: the test split is scored below with Predictor.
         "evaluate.split=val",
     ]
-    config = load_config(dataset, overrides)
+    config = load_config(Path(__file__).resolve().parent / "configs" / f"{dataset}.yaml", overrides)
     note = ""
     kwargs = copy.deepcopy(entry.kwargs)
     if entry.model == "fcn_reshape":

@@ -89,6 +89,12 @@ def run_fit(args: argparse.Namespace) -> int:
     from unetkit.training.config import load_config
     from unetkit.training.fit import fit
 
+    if args.config is not None and args.resume is None:
+        from unetkit.planning.presets import read_plan_preset
+
+        preset = read_plan_preset(args.config)
+        if preset is not None:  # a preset = a plan + thin overrides: becomes `fit DIR --time ... KEYS`
+            preset.apply(args)
     # `unetkit fit DIR`: discovery + plan become the config file and overrides (the user's come last).
     planned = plan_for_fit(args, RUN_DIR_ENV)
     if planned is not None:

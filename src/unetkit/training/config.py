@@ -194,7 +194,7 @@ class EvaluateConfig(Section):
     tta: Annotated[bool, _doc("true to average the 8 flips/rotations")] = False
     num_figure_samples: NonNegativeInt = 4
     # Which weights become RUN/model and are evaluated: "best" (by trainer.monitor) or "last" (the end of the
-    # schedule; steadier when the validation split is small, see configs/isbi2012.yaml).
+    # schedule; steadier when the validation split is small, see benchmarks/configs/isbi2012.yaml).
     checkpoint: Annotated[str, _name(("best", "last"), "evaluate.checkpoint")] = "best"
 
 
@@ -335,6 +335,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ValueError(f"{path}: not valid YAML ({exc}).") from exc
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: top level must be a mapping, got {type(loaded).__name__}.")
+        if "plan" in loaded:  # unetkit.planning.presets: planned on the machine first, then these keys
+            raise ValueError(
+                f"{path} is a plan preset (its plan: block names a folder to plan on this machine); train it "
+                f"with unetkit fit --config {path}, or plan it with unetkit plan DIR and load that plan.yaml."
+            )
         _merge(raw, loaded)
     for item in overrides or []:
         _merge(raw, parse_override(item))
