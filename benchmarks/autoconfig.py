@@ -57,6 +57,10 @@ def summarise(metrics: dict[str, Any], class_names: list[str]) -> dict[str, Any]
     }
     if len(class_names) == 2:  # binary: the foreground's Dice is the one people quote
         out["dice"] = per_dice.get(class_names[1])
+        if "pixel_error" not in out and "pixel_accuracy" in metrics:
+            # ISBI 2012's pixel error is the share of wrongly labelled pixels of the binary map: 1 - accuracy
+            # (a folder dataset is not flagged isbi, so the evaluation reports the accuracy only).
+            out["pixel_error"] = 1.0 - metrics["pixel_accuracy"]
     out["per_class_iou"] = per_iou
     out["per_class_dice"] = per_dice
     return out
@@ -70,11 +74,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", type=Path, default=HERE / "results" / "autoconfig")
     p.add_argument("--time", default=None, help="budget (default: the issue's bar for the dataset)")
     p.add_argument("--shared-machine", default=None, help="note on the machine's load, recorded")
+    p.add_argument(
+        "--summarise", type=Path, metavar="RUN_DIR",
+        help="do not train: summarise RUN_DIR, an earlier run of this script (its OUT/<dataset>.log is read)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     spec = DATASETS[args.dataset]
     budget = args.time or spec["time"]
-    info = harness.machine_info(args.shared_machine)  # before the run: its mm probe must not overlap it
-    name = f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    trained_by = None
+    if args.summarise is not None:  # the machine of the earlier run, as recorded then
+        earlier = json.loads((args.out / f"{args.dataset}.json").read_text())
+        info = earlier["machine_info"]
+        trained_by = earlier["meta"].get("trained_by", earlier["meta"]["command"])
+        args.runs, name = args.summarise.parent, args.summarise.name
+    else:
+        info = harness.machine_info(args.shared_machine)  # before the run: its mm probe must not overlap it
+        name = f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder = args.data / args.dataset
     cmd = [
         "unetkit",
@@ -87,15 +102,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"output.name={name}",
     ]
     exe = [str(Path(sys.executable).with_name("unetkit")), *cmd[1:]]
-    start = time.perf_counter()
-    proc = subprocess.run(exe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wall = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / f"{args.dataset}.log", proc.stdout)
-    if proc.returncode != 0:
-        raise SystemExit(f"{shlex.join(exe)} failed ({proc.returncode}); see {args.out / args.dataset}.log")
+    if args.summarise is not None:
+        stdout = (args.out / f"{args.dataset}.log").read_text()
+        wall = json.loads((args.out / f"{args.dataset}.json").read_text())["wall_seconds"]
+    else:
+        start = time.perf_counter()
+        proc = subprocess.run(exe, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wall = time.perf_counter() - start
+        stdout = proc.stdout
+        args.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out / f"{args.dataset}.log", stdout)
+        if proc.returncode != 0:
+            log = args.out / f"{args.dataset}.log"
+            raise SystemExit(f"{shlex.join(exe)} failed ({proc.returncode}); see {log}")
     run_dir = args.runs / name
-    found = re.search(r"training took (\d+) s", proc.stdout)
+    found = re.search(r"training took (\d+) s", stdout)
     plan = yaml.safe_load((run_dir / "plan.yaml").read_text())
     metrics = json.loads((run_dir / "metrics_test.json").read_text())
     run_config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -113,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine_info": info,
         "test": test,
         "test_metrics_file": metrics,
-        "meta": {"command": harness.command_line()},
+        "meta": {"command": harness.command_line(), "trained_by": trained_by or harness.command_line()},
     }
     rows = [f"| {c} | {v:.3f} |" for c, v in test["per_class_iou"].items()]
     headline = spec["headline"]
@@ -121,10 +142,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         [
             f"# `unetkit fit` on {args.dataset} ({budget} budget)",
             "",
-            f"Command: `{result['command']}` (run by `{result['meta']['command']}`)",
+            f"Command: `{result['command']}` (run by `{result['meta']['trained_by']}`)",
             "",
-            f"Machine: {info['cpu_model']}, {info['affinity_cores']} of {info['cpu_count']} cores usable, torch "
-            f"{info['torch']}, load: {info['shared_machine'] or 'idle'}.",
+            f"Machine: {info['cpu_model']}, {info['affinity_cores']} of {info['cpu_count']} cores usable, "
+            f"torch {info['torch']}, load: {info['shared_machine'] or 'idle'}.",
             "",
             f"Training {result['train_seconds']} s, wall {wall:.0f} s (plan, training, test scoring).",
             "",
