@@ -4,7 +4,10 @@
 :func:`evaluate_split`; it predicts every (image, mask) pair with the same predictor as ``unetkit predict``
 (:func:`unetkit.inference.backends.load_predictor`: tiling, TTA, any image size, torch or onnxruntime) and
 scores with :func:`unetkit.metrics.score_predictions`, so a model gets one test number whichever command
-asks for it. Config-free and torch-free (the torch backend imports torch, this module does not).
+asks for it. Given an instance predictor (:mod:`unetkit.inference.instance_predictor`) and instance label
+images as ground truth, the same forward passes are also split into objects and scored with
+:class:`unetkit.metrics.instance.InstanceScoreAccumulator` (AP50, AP75, mAP, SEG, splits, merges). Config-free
+and torch-free (the torch backend imports torch, this module does not).
 """
 
 from __future__ import annotations
@@ -37,13 +40,31 @@ def figure_indices(count: int, samples: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, count - 1, num=min(samples, count)).astype(int)})
 
 
+def _instance_section(instances: dict[str, Any]) -> str:
+    """The markdown section of the instance scores (``scores["instances"]`` of :func:`evaluate_split`)."""
+    from unetkit.metrics.instance import format_instance_table
+
+    params = ", ".join(f"{k} {v}" for k, v in instances.get("params", {}).items())
+    title = f"instances ({instances.get('method', '?')}{'; ' + params if params else ''}):"
+    return f"{title}\n\n{format_instance_table(instances)}"
+
+
 def write_metrics_files(
     out_dir: str | Path, stem: str, scores: dict[str, Any], class_names: Sequence[str], **header: Any
 ) -> tuple[Path, Path]:
-    """Write ``out_dir/<stem>.json`` (``header`` keys, then the flat scores) and ``<stem>.md`` atomically."""
+    """Write ``out_dir/<stem>.json`` (``header`` keys, then the flat scores) and ``<stem>.md`` atomically.
+
+    Instance scores (``scores["instances"]``, a dict) become ``instances/<key>`` entries and a second table.
+    """
+    from unetkit.metrics.instance import flat_instance_scores
+
     out = Path(out_dir)
-    flat = scores_to_flat_dict(scores, list(class_names))
-    table = format_metrics_table(scores, list(class_names))
+    semantic = {k: v for k, v in scores.items() if k != "instances"}
+    flat: dict[str, Any] = dict(scores_to_flat_dict(semantic, list(class_names)))
+    table = format_metrics_table(semantic, list(class_names))
+    if scores.get("instances"):
+        flat.update(flat_instance_scores(scores["instances"]))
+        table += "\n\n" + _instance_section(scores["instances"])
     json_path = atomic_write_text(out / f"{stem}.json", json.dumps({**header, **flat}, indent=2))
     md_path = atomic_write_text(out / f"{stem}.md", table + "\n")
     return json_path, md_path
@@ -62,6 +83,7 @@ def evaluate_split(
     figure_samples: int = 4,
     convert_channels: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    instances: Any | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Predict and score every (image path, mask path) pair of a split.
 
@@ -79,9 +101,16 @@ def evaluate_split(
         figure_samples: images in the grid (0: no figure).
         convert_channels: convert gray <-> RGB images to the model's channel count (see ``read_image``).
         progress: optional ``progress(images_done, images_total)`` callback.
+        instances: an :class:`~unetkit.inference.instance_predictor.InstancePredictor` (for a semantic
+            model, built around ``predictor``: its post-processing splits the same forward pass). The mask
+            files of ``pairs`` must then be instance label images (``read_label_image``: 0 background, one
+            value per object); the objects are scored too (``scores["instances"]``, ``instances/<key>`` in
+            the JSON, a second table) and ``figures/instances_<split>.png`` shows the first figure sample.
 
     Returns:
-        (scores, markdown table): scores as :func:`~unetkit.metrics.score_predictions` returns them.
+        (scores, markdown table): scores as :func:`~unetkit.metrics.score_predictions` returns them, plus
+        ``"instances"`` (the :meth:`~unetkit.metrics.instance.InstanceScoreAccumulator.compute` dict with
+        ``method`` and ``params``) when ``instances`` is given.
     """
     if not pairs:
         raise ValueError(
@@ -97,6 +126,15 @@ def evaluate_split(
     accumulator = ScoreAccumulator(num_classes, ignore_index=ignore_index, isbi=isbi)
     chosen = set(figure_indices(len(pairs), figure_samples)) if out_dir is not None else set()
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]] = []
+    instance_scores = None
+    instance_sample: tuple[np.ndarray, np.ndarray, np.ndarray, str] | None = None
+    if instances is not None:
+        from unetkit.data.instances import read_label_image
+        from unetkit.metrics.instance import InstanceScoreAccumulator
+
+        instance_scores = InstanceScoreAccumulator()
+        # A semantic instance predictor splits this forward pass; any other (Mask R-CNN) predicts itself.
+        split_mask = getattr(instances, "labels_from_prediction", None)
     for index, (image_path, mask_path) in enumerate(pairs):
         image = read_image(image_path, predictor.config.in_channels, convert=convert_channels)
         target = read_mask(mask_path, encoding)
@@ -105,14 +143,30 @@ def evaluate_split(
                 f"image {image_path} is {image.shape[1]}x{image.shape[0]} (WxH) but mask {mask_path} is "
                 f"{target.shape[1]}x{target.shape[0]}; they must have the same size"
             )
-        mask, _ = predictor.predict(image)
+        mask, probs = predictor.predict(image)
         accumulator.update(mask, target)
+        if instance_scores is not None and instances is not None:
+            true_labels = read_label_image(mask_path, image.shape[:2])
+            if split_mask is not None:
+                labels, _ = split_mask(mask, probs)
+            else:
+                labels, _ = instances.predict_instances(image)
+            instance_scores.update(true_labels, labels)
+            if instance_sample is None and index in chosen:
+                instance_sample = (image, true_labels, labels, Path(image_path).stem)
         if index in chosen:
             samples.append((image, target, mask, Path(image_path).stem))
         if progress is not None:
             progress(index + 1, len(pairs))
     scores = accumulator.compute()
     table = format_metrics_table(scores, list(class_names))
+    if instance_scores is not None:
+        scores["instances"] = {
+            "method": instances.method,  # type: ignore[union-attr]
+            "params": dict(instances.params),  # type: ignore[union-attr]
+            **instance_scores.compute(),
+        }
+        table += "\n\n" + _instance_section(scores["instances"])
     if out_dir is not None:
         out = Path(out_dir)
         write_metrics_files(out, f"metrics_{split}", scores, class_names, split=split)
@@ -128,6 +182,16 @@ def evaluate_split(
                 out / "figures" / f"predictions_{split}.png",
                 titles=[s[3] for s in samples],
                 ignore_index=ignore_index,
+            )
+        if instance_sample is not None:
+            from unetkit.viz.instances import plot_instance_comparison
+
+            image, true_labels, labels, _ = instance_sample
+            (out / "figures").mkdir(parents=True, exist_ok=True)
+            plot_instance_comparison(
+                image,
+                [("truth", true_labels), (scores["instances"]["method"], labels)],
+                out / "figures" / f"instances_{split}.png",
             )
     logger.debug("%s split: %d images scored", split, len(pairs))
     return scores, table

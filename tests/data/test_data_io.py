@@ -146,7 +146,8 @@ def test_index_mask_out_of_range(tmp_path: Path) -> None:
 def test_zero_255_mask_read_as_index_says_it_looks_binary(tmp_path: Path) -> None:
     """The usual slip (mask_kind forgotten on 0/255 masks): the error names the option that fixes it."""
     path = _save(tmp_path / "m.png", np.array([[0, 255], [255, 0]], dtype=np.uint8))
-    with pytest.raises(ValueError, match=r"values 0/255 look like a binary mask: set mask_kind: binary") as info:
+    hint = r"values 0/255 look like a binary mask: set mask_kind: binary"
+    with pytest.raises(ValueError, match=hint) as info:
         read_mask(path, MaskEncoding("index", 2))
     assert "\n" not in str(info.value)
     # Other out-of-range values do not get that hint.

@@ -31,6 +31,13 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
         "--void", type=int, action="append", metavar="VALUE", help="stored mask value to ignore (repeatable)"
     )
     p.add_argument(
+        "--target",
+        metavar="semantic|boundary|energy",
+        help="instance label masks only: train object/background (semantic), background/interior/boundary "
+        "(boundary: the U-Net paper's touching-cell separation) or the Deep Watershed Transform's energy "
+        "levels (energy)",
+    )
+    p.add_argument(
         "--classes",
         type=Path,
         metavar="FILE",
@@ -146,6 +153,10 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         unmatched=args.unmatched,
         classes_file=args.classes,
     )
+    if args.target is not None:
+        from unetkit.planning.discovery import with_instance_target
+
+        layout = with_instance_target(layout, args.target)
     t_discover = time.perf_counter() - started
     fp = fingerprint(layout)
     geo = choose_geometry(fp, args.device)
@@ -187,7 +198,8 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         f"({layout.split_source}): " + ", ".join(f"{k} {len(v)}" for k, v in layout.splits.items()),
         f"masks: {m.kind}, {m.num_classes} classes ({', '.join(m.class_names[:12])}), values seen "
         f"{list(m.values)[:12]} in {m.sampled} masks"
-        + (f", void {list(m.ignore_values)}" if m.ignore_values else ""),
+        + (f", void {list(m.ignore_values)}" if m.ignore_values else "")
+        + (f"; target {m.target} (--target)" if m.target != "semantic" else ""),
         *(
             [f"ROI: {', '.join(str(d) for d in layout.roi_dirs)} (pixels outside are ignored)"]
             if layout.has_roi
@@ -280,7 +292,8 @@ def add_fit_arguments(p: argparse.ArgumentParser) -> None:
 def _dir_flags(args: argparse.Namespace) -> list[str]:
     """The ``fit DIR`` options given on the command line (they need DIR)."""
     flags = {"--time": args.budget, "--plan": args.plan, "--mask-kind": args.mask_kind, "--void": args.void,
-             "--classes": args.classes, "--split": args.split, "--threads": args.threads}  # fmt: skip
+             "--classes": args.classes, "--split": args.split, "--threads": args.threads,
+             "--target": args.target}  # fmt: skip
     return [flag for flag, value in flags.items() if value is not None]
 
 

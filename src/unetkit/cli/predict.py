@@ -8,6 +8,10 @@ Outputs under ``--out``: ``masks/<name>.png`` (palette PNG, pixel value = class 
 ``overlays/<name>.png``, ``probs/<name>.npy|.tif`` (``--probs``), ``instances/<name>.png`` (16-bit,
 ``--instances``), ``summary.csv`` and, with ``--masks``, ``metrics.json`` + ``metrics.md``.
 
+``--instances auto`` uses the model's own instance method (recorded by ``unetkit fit DIR --target ...``;
+connected components otherwise). A Mask R-CNN model (``unetkit fit-maskrcnn``) always writes
+``instances/``; its mask is ``labels > 0`` and its overlay outlines every instance.
+
 Exit codes: 0 every input succeeded; 2 usage or model error, or every input failed (nothing segmented, no
 output folder left); 3 some inputs failed (each named on stderr with its error), the others completed.
 
@@ -45,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     p.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output folder")
     from unetkit.inference.backends import list_backends
-    from unetkit.inference.instances import list_instance_methods
+    from unetkit.inference.instance_predictor import list_instance_predictor_methods
 
     p.add_argument(
         "--backend", choices=list_backends(), default="auto",
@@ -75,8 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--alpha", type=float, default=0.5, help="overlay colour weight (default 0.5)")
     p.add_argument(
-        "--instances", choices=("none", *list_instance_methods()), default="none",
-        help="write instance labels (16-bit PNG) and count them",
+        "--instances", choices=("none", *list_instance_predictor_methods()), default="none",
+        help="write instance labels (16-bit PNG) and count them; auto: the model's own method (Mask R-CNN, "
+        "the method it was trained for, else components)",
     )  # fmt: skip
     p.add_argument(
         "--foreground", type=int, nargs="+", default=None, metavar="CLASS",
@@ -84,6 +89,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--min-size", type=int, default=0, help="drop instances smaller than this (pixels)")
     p.add_argument("--min-distance", type=int, default=5, help="watershed: min distance between seeds")
+    p.add_argument(
+        "--score-threshold", type=float, default=None, metavar="P",
+        help="Mask R-CNN: keep detections scoring at least P (default 0.5)",
+    )  # fmt: skip
     p.add_argument(
         "--masks", type=Path, default=None, metavar="DIR", help="ground truth: score the predictions"
     )
@@ -96,13 +105,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def build_predictor(args: argparse.Namespace) -> Any:
-    """The predictor of ``--backend`` (torch imported only by the torch backend)."""
-    from unetkit.inference.backends import load_predictor
-
-    return load_predictor(
-        args.model,
-        backend=args.backend,
+def _predictor_options(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(
         device=args.device,
         amp=args.amp,
         tile_size=args.tile_size,
@@ -113,10 +117,36 @@ def build_predictor(args: argparse.Namespace) -> Any:
     )
 
 
+def build_predictor(args: argparse.Namespace) -> Any:
+    """The predictor of ``--backend`` (torch imported only by the torch backend): a semantic predictor, or
+    an :class:`~unetkit.inference.instance_predictor.InstancePredictor` with ``--instances`` (and always for
+    a Mask R-CNN model)."""
+    from unetkit.inference.backends import load_predictor
+    from unetkit.inference.instance_predictor import load_instance_predictor, maskrcnn_model_dir
+
+    maskrcnn = maskrcnn_model_dir(args.model) is not None
+    if args.score_threshold is not None and not maskrcnn:
+        raise ValueError(f"--score-threshold applies to Mask R-CNN models; {args.model} is a semantic model.")
+    if args.instances == "none" and not maskrcnn:
+        return load_predictor(args.model, backend=args.backend, **_predictor_options(args))
+    extra = {} if args.score_threshold is None else {"score_threshold": args.score_threshold}
+    return load_instance_predictor(
+        args.model,
+        "auto" if args.instances == "none" else args.instances,
+        backend=args.backend,
+        foreground=args.foreground,
+        min_size=args.min_size,
+        min_distance=args.min_distance,
+        **_predictor_options(args),
+        **extra,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Segment every input; returns 0 (all ok) or 3 (some inputs failed). Model/usage errors raise."""
     from tqdm import tqdm
 
+    from unetkit.constants import IGNORE_INDEX
     from unetkit.data.io import MaskEncoding
     from unetkit.inference.batch import GroundTruth, OutputOptions, expand_inputs, predict_files
 
@@ -134,15 +164,18 @@ def run(args: argparse.Namespace) -> int:
             f"no input images found in {', '.join(args.inputs)} (extensions .png .jpg .tif ...)."
         )
     predictor = build_predictor(args)
-    config = predictor.config
     ground_truth = None
     if args.masks is not None:
+        semantic = getattr(predictor, "predictor", predictor)  # an InstancePredictor wraps the semantic one
+        config = getattr(semantic, "config", None)
+        num_classes = len(predictor.class_names) if config is None else max(config.num_classes, 2)
+        ignore_index = IGNORE_INDEX if config is None else config.ignore_index
         encoding = MaskEncoding(
             args.mask_encoding,
-            num_classes=max(config.num_classes, 2),
+            num_classes=num_classes,
             ignore_values=tuple(args.ignore_values),
         )
-        ground_truth = GroundTruth(args.masks, encoding, ignore_index=config.ignore_index, isbi=args.isbi)
+        ground_truth = GroundTruth(args.masks, encoding, ignore_index=ignore_index, isbi=args.isbi)
     outputs = OutputOptions(
         probs=args.probs,
         probs_dtype=args.probs_dtype,
@@ -176,5 +209,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: all {failures} input(s) failed (see above); nothing was written to {args.out}",
               file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
+    method = getattr(predictor, "method", None)  # an InstancePredictor: say which method "auto" chose
+    if method is not None:
+        params = ", ".join(f"{k} {v}" for k, v in predictor.params.items())
+        print(f"instances: {method} ({params})")
     print(f"{len(result.rows)} image(s) segmented, {failures} failed; outputs in {args.out}")
     return EXIT_PARTIAL if failures else EXIT_OK

@@ -200,7 +200,7 @@ class MaskEncoding:
         kind: "index" (the stored value is the class index), "binary" (0/255 or 0/1 -> class 0/1),
             "palette" (RGB colour per class, ``colors``), "remap" (stored value -> class, ``mapping``;
             a class may be IGNORE_INDEX), "instances" (instance label images, e.g. 16-bit: 0 -> class 0,
-            every other value -> class 1).
+            every other value -> class 1; or the classes of ``instance_target``).
         num_classes: number of classes the model predicts; valid class indices are 0..num_classes-1.
         ignore_values: stored values that become IGNORE_INDEX (e.g. CamVid 11 = void). For "palette",
             use ``ignore_colors`` instead.
@@ -209,6 +209,10 @@ class MaskEncoding:
         mapping: stored value -> class index (or IGNORE_INDEX), for kind "remap".
         rois: mask file -> region-of-interest file (same size; 0 outside): pixels outside the ROI become
             IGNORE_INDEX, so the loss and the metrics skip them (e.g. a retina's field of view).
+        instance_target: for kind "instances": the class map derived from each label image
+            (:func:`unetkit.data.instance_targets.instance_target`): "semantic" (object / background),
+            "boundary" (background / interior / boundary) or "energy" (background / energy levels 1..K);
+            ``instance_params`` its parameters (``radius``, ``levels``), ``num_classes`` its class count.
     """
 
     kind: str
@@ -218,13 +222,33 @@ class MaskEncoding:
     ignore_colors: tuple[tuple[int, int, int], ...] = ()
     mapping: Mapping[int, int] | None = field(default=None)
     rois: Mapping[str, str] | None = None
+    instance_target: str = "semantic"
+    instance_params: Mapping[str, object] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", look_up_option(self.kind, MASK_KINDS, "mask encoding kind"))
         if not isinstance(self.num_classes, int) or self.num_classes < 1:
             raise ValueError(f"num_classes must be a positive int, got {self.num_classes!r}")
         object.__setattr__(self, "ignore_values", tuple(int(v) for v in self.ignore_values))
-        if self.kind in ("binary", "instances") and self.num_classes != 2:
+        if self.kind != "instances" and (self.instance_target != "semantic" or self.instance_params):
+            raise ValueError(
+                f"instance_target={self.instance_target!r} needs instance label masks (mask kind "
+                f"'instances'), got mask kind {self.kind!r}; drop instance_target or use instance labels"
+            )
+        if self.kind == "instances" and (self.instance_target != "semantic" or self.instance_params):
+            # Imported here: the onnxruntime prediction path reads semantic masks without SciPy.
+            from unetkit.data.instance_targets import check_instance_target, instance_target_classes
+
+            target, params = check_instance_target(self.instance_target, self.instance_params)
+            object.__setattr__(self, "instance_target", target)
+            object.__setattr__(self, "instance_params", params)
+            expected = len(instance_target_classes(target, params))
+            if self.num_classes != expected:
+                raise ValueError(
+                    f"mask encoding 'instances' with instance_target {target!r} has {expected} classes, got "
+                    f"num_classes={self.num_classes}; drop num_classes (or set it to {expected})"
+                )
+        elif self.kind in ("binary", "instances") and self.num_classes != 2:
             raise ValueError(f"mask encoding {self.kind!r} needs num_classes=2, got {self.num_classes}")
         if self.kind == "palette":
             if not self.colors:
@@ -362,7 +386,15 @@ def _decode_mask(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndar
     if encoding.kind == "binary":
         return _decode_binary(raw, encoding, path)
     if encoding.kind == "instances":
-        out = (raw > 0).astype(np.int64)  # every instance label is foreground
+        if encoding.instance_target == "semantic":
+            out = (raw > 0).astype(np.int64)  # every instance label is foreground
+        else:
+            from unetkit.data.instance_targets import instance_target
+
+            # Derived per label image before any augmentation: geometric transforms then move the class map
+            # with the image (nearest), as they move any class mask.
+            labels = np.where(np.isin(raw, encoding.ignore_values), 0, raw) if encoding.ignore_values else raw
+            out = instance_target(labels, encoding.instance_target, encoding.instance_params).astype(np.int64)
         if encoding.ignore_values:
             out[np.isin(raw, encoding.ignore_values)] = IGNORE_INDEX
         return out
@@ -382,10 +414,11 @@ def _decode_mask(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndar
         fix = "fix the mask or the dataset's num_classes/encoding"
         if encoding.kind == "index" and set(present.tolist()) <= {0, 255}:
             # The most common slip: a 0/255 mask read as class indices (issue 12).
-            fix = "values 0/255 look like a binary mask: set mask_kind: binary (data.options.mask_kind=binary)"
+            fix = "values 0/255 look like a binary mask: set mask_kind: binary (data.options.mask_kind=...)"
         raise ValueError(
-            f"mask {path} has values {_format_values(bad)} that {what} (num_classes={encoding.num_classes}, "
-            f"valid 0..{encoding.num_classes - 1}, ignore_values={list(encoding.ignore_values)}); {fix}"
+            f"mask {path} has values {_format_values(bad)} that {what} "
+            f"(num_classes={encoding.num_classes}, valid 0..{encoding.num_classes - 1}, "
+            f"ignore_values={list(encoding.ignore_values)}); {fix}"
         )
     return out
 

@@ -3,9 +3,11 @@
 The library behind ``unetkit predict`` (and the input/ground-truth helpers of ``unetkit kmeans``): expand
 files, folders and globs; segment each image with any predictor of
 :func:`~unetkit.inference.backends.load_predictor`; write masks, overlays, probabilities and instances and a
-``summary.csv``; with ground truth, score through :class:`~unetkit.metrics.scoring.ScoreAccumulator` (the
-scoring of ``unetkit test``) into ``metrics.json`` / ``metrics.md``. Never prints and never imports torch:
-the CLI owns the console (progress bar, error lines) through the ``progress`` and ``on_error`` callbacks.
+``summary.csv``; instances come from any :class:`~unetkit.inference.instance_predictor.InstancePredictor`
+(a semantic model plus an instance method, or a Mask R-CNN); with ground truth, score through
+:class:`~unetkit.metrics.scoring.ScoreAccumulator` (the scoring of ``unetkit test``) into ``metrics.json`` /
+``metrics.md``. Never prints and never imports torch: the CLI owns the console (progress bar, error lines)
+through the ``progress`` and ``on_error`` callbacks.
 """
 
 from __future__ import annotations
@@ -141,8 +143,9 @@ class OutputOptions:
         probs_dtype: "float16" or "float32" for ``npy``.
         overlay: colour overlay PNG under ``overlays/``.
         alpha: overlay colour weight.
-        instances: "none" or a registered instance method (``list_instance_methods()``: "components",
-            "watershed", "boundary", ...): 16-bit instance labels under ``instances/``.
+        instances: "none", "auto" (the model's own method), "maskrcnn" or a registered instance method
+            (``list_instance_methods()``: "components", "watershed", "boundary", ...): 16-bit instance labels
+            under ``instances/``.
         foreground: classes forming instances (None: every class but 0).
         min_size: drop instances smaller than this (pixels).
         min_distance: watershed: minimum distance between seeds.
@@ -159,10 +162,10 @@ class OutputOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probs", look_up_option(self.probs, PROB_OUTPUTS, "probability output"))
-        from unetkit.inference.instances import list_instance_methods
+        from unetkit.inference.instance_predictor import list_instance_predictor_methods
 
         # Looked up when the options are made, so methods registered by plugins are accepted too.
-        methods = ("none", *list_instance_methods())
+        methods = ("none", *list_instance_predictor_methods())
         object.__setattr__(self, "instances", look_up_option(self.instances, methods, "instances"))
         object.__setattr__(
             self, "probs_dtype", look_up_option(self.probs_dtype, ("float16", "float32"), "dtype")
@@ -234,7 +237,9 @@ def predict_files(
     every input fails, an output folder created here is removed again (no ``summary.csv``).
 
     Args:
-        predictor: any backend's predictor (``predict(image) -> (mask, probs)``, ``config``).
+        predictor: any backend's predictor (``predict(image) -> (mask, probs)``, ``config``), or an
+            :class:`~unetkit.inference.instance_predictor.InstancePredictor` (then ``instances/`` is always
+            written; a Mask R-CNN's mask is ``labels > 0`` and its overlay draws the instance outlines).
         files: image paths (see :func:`expand_inputs`); output names from :func:`output_names`.
         out_dir: output folder (created).
         outputs: per-image extras (default :class:`OutputOptions`).
@@ -242,7 +247,7 @@ def predict_files(
         on_error: called with each failed input and its error.
         progress: called as ``progress(images_done, images_total)`` after each input.
     """
-    from unetkit.inference.instances import instances_from_mask
+    from unetkit.inference.instance_predictor import InstancePredictor, instance_predictor_for
     from unetkit.inference.writers import (
         class_fractions,
         save_instances_png,
@@ -255,11 +260,29 @@ def predict_files(
     from unetkit.viz.overlay import overlay
 
     opts = outputs or OutputOptions()
-    config = predictor.config
-    class_names = class_names_for(config)
+    instancer: InstancePredictor | None = None
+    if isinstance(predictor, InstancePredictor):
+        instancer = predictor
+    elif opts.instances != "none":
+        instancer = instance_predictor_for(
+            predictor,
+            opts.instances,
+            foreground=opts.foreground,
+            min_size=opts.min_size,
+            min_distance=opts.min_distance,
+        )
+    if instancer is not None:
+        class_names, in_channels = list(instancer.class_names), instancer.in_channels
+        convert = instancer.convert_channels
+        if opts.probs != "none" and not instancer.has_probs:
+            raise ValueError(
+                f"a {instancer.method} model gives no class probabilities; drop --probs {opts.probs}."
+            )
+    else:
+        class_names, in_channels = class_names_for(predictor.config), int(predictor.config.in_channels)
+        convert = False
     k = len(class_names)  # >= 2: a one-logit model predicts 0/1
     palette = class_palette(min(k, 256))
-    foreground = list(opts.foreground) if opts.foreground is not None else list(range(1, k))
     scorer = None
     if ground_truth is not None:
         scorer = ScoreAccumulator(k, ignore_index=ground_truth.ignore_index, isbi=ground_truth.isbi)
@@ -273,37 +296,35 @@ def predict_files(
     for index, (path, name) in enumerate(zip(files, output_names(files))):
         start = time.perf_counter()
         try:
-            image = read_image(path, channels=config.in_channels)
-            mask, probs = predictor.predict(image)
+            image = read_image(path, channels=in_channels, convert=convert)
+            labels: np.ndarray | None = None
+            count: int | None = None
+            if instancer is not None:
+                prediction = instancer.predict(image)
+                mask, probs = prediction.mask, prediction.probs
+                labels, count = prediction.labels, prediction.count
+            else:
+                mask, probs = predictor.predict(image)
             target = None
             if ground_truth is not None:
                 target = read_ground_truth(ground_truth.folder, path.stem, ground_truth.encoding, mask.shape)
-            labels, count = None, None
-            if opts.instances != "none":
-                labels, count = instances_from_mask(
-                    mask,
-                    foreground,
-                    opts.instances,
-                    opts.min_size,
-                    probs=probs,
-                    min_distance=opts.min_distance,
-                )
             # Everything computed: only now write, so a failing input leaves no files behind (a failing
             # write, e.g. a full disk, removes the files this input already wrote).
             jobs: list[tuple[Path, Callable[[Path], object]]] = [
                 (out / "masks" / f"{name}.png", partial(save_mask_png, mask=mask, num_classes=k))
             ]
-            if opts.probs != "none":
+            if opts.probs != "none" and probs is not None:  # None only for Mask R-CNN (refused above)
                 ext = "npy" if opts.probs == "npy" else "tif"
                 save = partial(save_probs, probs=probs, fmt=opts.probs, dtype=np.dtype(opts.probs_dtype))
                 jobs.append((out / "probs" / f"{name}.{ext}", save))
             if opts.overlay:
-                jobs.append(
-                    (
-                        out / "overlays" / f"{name}.png",
-                        partial(save_rgb_png, rgb=overlay(image, mask, palette, opts.alpha)),
-                    )
-                )
+                rgb = overlay(image, mask, palette, opts.alpha)
+                if probs is None and labels is not None:
+                    # An instance model (Mask R-CNN): its objects are what it predicts, so outline each.
+                    from unetkit.viz.instances import draw_instance_outlines
+
+                    rgb = draw_instance_outlines(rgb, labels)
+                jobs.append((out / "overlays" / f"{name}.png", partial(save_rgb_png, rgb=rgb)))
             if labels is not None:
                 jobs.append((out / "instances" / f"{name}.png", partial(save_instances_png, labels=labels)))
             _write_all(jobs)

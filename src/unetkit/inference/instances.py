@@ -1,9 +1,22 @@
 """Instances from a predicted class mask: connected components, a watershed that splits touching objects,
-and a seeded watershed from the interiors of a 3-class (background / interior / boundary) model.
+a seeded watershed from the interiors of a 3-class (background / interior / boundary) model, and the
+Deep Watershed Transform's flooding of predicted energy levels.
 
 Methods live in a small registry: :func:`register_instance_method` adds one, :func:`list_instance_methods`
 names them, and :func:`instances_from_mask` runs any of them by name (then drops small objects and numbers
-the rest 1..n), so ``predict --instances METHOD`` can offer every registered method.
+the rest 1..n), so ``predict --instances METHOD`` can offer every registered method. A model trained on
+instance labels names its method in ``ModelConfig.extra["instance_method"]`` (and the classes to pass it in
+``extra["instance_classes"]``; :func:`unetkit.data.instance_targets.instance_hint`).
+
+The shape-aware head is the **energy** of the Deep Watershed Transform (M. Bai and R. Urtasun, "Deep
+Watershed Transform for Instance Segmentation", CVPR 2017): the network classifies each pixel into K
+quantised levels of the distance to its object's own outline
+(:func:`unetkit.data.instance_targets.energy_target`), and a watershed floods the predicted energy from one
+marker per object core. It was chosen because it *is* per-pixel classification: the U-Net, the CE(+Dice)
+losses, the metrics, export and tiled inference the lectures teach work unchanged, only the target differs.
+StarDist (star-convex polygons) would need a regression head for the radial distances, its own loss and a
+polygon non-maximum suppression; distance regression a regression head and loss. Levels give what those
+give for round nuclei (one basin per object, seams at the low levels) with the classifier already here.
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ from unetkit.options import look_up_option
 __all__ = [
     "INSTANCE_METHODS",
     "InstanceMethod",
+    "energy_markers",
     "get_instance_method",
     "instances_from_mask",
     "list_instance_methods",
@@ -26,7 +40,8 @@ __all__ = [
 ]
 
 # The methods that split the mask of *any* semantic model (what the serve API offers); "boundary" needs a
-# background/interior/boundary model. list_instance_methods() names every registered method.
+# background/interior/boundary model, "energy" an energy-level model. list_instance_methods() names every
+# registered method.
 INSTANCE_METHODS = ("components", "watershed")
 
 
@@ -93,11 +108,14 @@ def instances_from_mask(
         foreground_classes: class index or indices that form objects.
         method: a registered method (:func:`list_instance_methods`): "components" (connected components),
             "watershed" (split touching objects: watershed of the negated distance transform, one marker per
-            distance-transform peak) or "boundary" (a 3-class model: ``foreground_classes`` are its
-            (interior, boundary) classes; seeded watershed from the connected interiors).
+            distance-transform peak), "boundary" (a 3-class model: ``foreground_classes`` are its
+            (interior, boundary) classes; seeded watershed from the connected interiors) or "energy" (an
+            energy-level model: ``foreground_classes`` are its levels 1..K in order; watershed of the
+            negated energy from one marker per object core).
         min_size: instances with fewer pixels are removed (labels are renumbered 1..count).
         probs: optional (K, H, W) probabilities; for "watershed" the distance transform is multiplied by the
-            foreground probability, so a seam where the network was unsure becomes a valley to split along.
+            foreground probability, so a seam where the network was unsure becomes a valley to split along;
+            for "energy" the flooding follows the expected energy sum_k k * p(level k).
         min_distance: "watershed": minimum distance in pixels between two markers (about the smallest object
             radius).
         connectivity: 1 (4-neighbours) or 2 (8-neighbours): of components, watershed and boundary seeds.
@@ -237,3 +255,74 @@ def _boundary(
     labels = watershed(elevation, seeds, mask=foreground, connectivity=structure) if n_seeds else seeds
     rest, _ = ndi.label(foreground & (labels == 0), structure=structure)
     return np.where(rest > 0, rest + n_seeds, labels)
+
+
+# Marker components smaller than this (px) are not taken at their level: a speck of a high level inside an
+# object must not become a second marker; the object then gets its marker at the next lower level.
+ENERGY_MIN_SEED_SIZE = 4
+
+
+def energy_markers(
+    levels: np.ndarray, connectivity: int = 2, min_seed_size: int = ENERGY_MIN_SEED_SIZE
+) -> np.ndarray:
+    """(H, W) integer energy levels (0 background, 1..K) -> int32 (H, W) markers, one id per object core.
+
+    From the top level down to 1, each connected component of ``levels >= t`` that holds no marker yet
+    becomes one (if it has at least ``min_seed_size`` pixels, or always at t = 1): the cores of the
+    energy's basins, whichever level each object reaches. A fixed seed level would lose the objects too small
+    to reach it; the top level of a large object and the low level of a small one both mark one object.
+    """
+    structure = ndi.generate_binary_structure(2, connectivity)
+    markers = np.zeros(levels.shape, dtype=np.int32)
+    count = 0
+    top = int(levels.max()) if levels.size else 0
+    for level in range(top, 0, -1):
+        components, n = ndi.label(levels >= level, structure=structure)
+        if n == 0:
+            continue
+        new = np.ones(n + 1, dtype=bool)
+        new[components[markers > 0]] = False  # components that hold a deeper core already
+        new[0] = False
+        if level > 1:
+            new &= np.bincount(components.ravel(), minlength=n + 1) >= min_seed_size
+        ids = np.flatnonzero(new)
+        lut = np.zeros(n + 1, dtype=np.int32)
+        lut[ids] = np.arange(count + 1, count + 1 + ids.size, dtype=np.int32)
+        markers = np.where(markers > 0, markers, lut[components])
+        count += ids.size
+    return markers
+
+
+@register_instance_method("energy")
+def _energy(
+    mask: np.ndarray, classes: list[int], *, probs: np.ndarray | None, min_distance: int, connectivity: int
+) -> np.ndarray:
+    """Deep Watershed Transform flooding for an energy-level model (Bai and Urtasun, CVPR 2017).
+
+    ``classes`` = the level classes 1..K in order (e.g. [1, 2, 3, 4] for background, level_1..level_4): the
+    pixel's level is its class's position + 1, background 0. Markers: :func:`energy_markers` of the predicted
+    levels. Flooding: watershed of the negated energy (the expected energy sum_k k * p(level k) with
+    ``probs``, else the level map) within the foreground (level >= 1). ``min_distance`` is unused.
+    """
+    from skimage.segmentation import watershed
+
+    levels = np.zeros(mask.shape, dtype=np.int32)
+    for level, cls in enumerate(classes, start=1):
+        levels[mask == cls] = level
+    foreground = levels > 0
+    if not foreground.any():
+        return np.zeros(mask.shape, dtype=np.int32)
+    if probs is not None:
+        _check_probs(probs, mask.shape)
+        if max(classes) >= probs.shape[0]:
+            raise ValueError(
+                f"probs has {probs.shape[0]} classes; the level classes {classes} are not all in it."
+            )
+        energy = np.zeros(mask.shape, dtype=np.float32)
+        for level, cls in enumerate(classes, start=1):
+            energy += level * np.clip(probs[cls].astype(np.float32), 0.0, 1.0)
+    else:
+        energy = levels.astype(np.float32)
+    markers = energy_markers(levels, connectivity)
+    structure = ndi.generate_binary_structure(2, connectivity)
+    return watershed(-energy, markers, mask=foreground, connectivity=structure)

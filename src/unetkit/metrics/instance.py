@@ -45,6 +45,8 @@ __all__ = [
     "InstanceScoreAccumulator",
     "InstanceScores",
     "Overlap",
+    "flat_instance_scores",
+    "format_instance_table",
     "label_overlap",
     "match_instances",
     "score_instances",
@@ -331,3 +333,35 @@ class InstanceScoreAccumulator:
         out["merges"] = sum(s.merges for s in self.images)
         out["ap_per_threshold"] = {f"{t:.2f}": float(v) for t, v in zip(self.thresholds, image_mean)}
         return out
+
+
+# The dataset scores reported everywhere (``unetkit test``, the benchmark), in table order.
+SUMMARY_KEYS = ("ap50", "ap75", "map", "seg", "splits", "merges")
+
+
+def flat_instance_scores(scores: dict[str, Any], prefix: str = "instances/") -> dict[str, Any]:
+    """:meth:`InstanceScoreAccumulator.compute` output as flat ``{prefix + key: value}`` (JSON-ready;
+    ``ap_per_threshold`` stays one nested dict)."""
+    return {f"{prefix}{key}": value for key, value in scores.items()}
+
+
+def format_instance_table(scores: dict[str, Any]) -> str:
+    """Markdown ``| AP50 | AP75 | mAP | SEG | splits | merges |`` of the dataset scores, then the object
+    counts line."""
+
+    def cell(key: str) -> str:
+        value = scores[key]
+        if isinstance(value, (int, np.integer)):
+            return str(int(value))
+        return "n/a" if math.isnan(float(value)) else f"{float(value):.4f}"
+
+    return "\n".join(
+        [
+            "| AP50 | AP75 | mAP | SEG | splits | merges |",
+            "|---:|---:|---:|---:|---:|---:|",
+            "| " + " | ".join(cell(k) for k in SUMMARY_KEYS) + " |",
+            "",
+            f"objects: {scores['n_true']} true, {scores['n_pred']} predicted in {scores['images']} images "
+            "(AP: per image, mean over images; SEG: pooled over true objects)",
+        ]
+    )

@@ -14,7 +14,7 @@ import csv
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,9 @@ class MaskInfo:
     ``kind``: binary (0/255 or 0/1), index (value = class), palette (RGB colour per class), instances
     (16-bit instance labels: 0 background, every other value foreground), remap (``mapping``).
     ``values`` are the stored values seen in the sampled masks (palette: colours as [R, G, B]).
+    ``target`` (instances only): the class map trained from the labels, semantic, boundary or energy
+    (:func:`with_instance_target`), ``target_params`` its parameters; ``num_classes``/``class_names`` are
+    the target's.
     """
 
     kind: str
@@ -92,6 +95,8 @@ class MaskInfo:
     gaps: tuple[int, ...] = ()
     sampled: int = 0
     dtype: str = "uint8"
+    target: str = "semantic"
+    target_params: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,13 @@ class DatasetLayout:
                 opts["ignore_colors"] = [list(c) for c in m.ignore_colors]
         if m.kind == "remap":
             opts["mapping"] = {int(k): int(v) for k, v in (m.mapping or {}).items()}
+        if m.target != "semantic":
+            opts["instance_target"] = m.target
+            params = m.target_params or {}
+            if "radius" in params:
+                opts["boundary_radius"] = params["radius"]
+            if "levels" in params:
+                opts["energy_levels"] = list(params["levels"])
         files = self._file_options()
         if files is None:  # no folder/suffix rule pairs these names: list every pair
             opts["pairs"] = {
@@ -240,6 +252,26 @@ class DatasetLayout:
             "folder_options": opts,
             "folder_builder_missing": missing,
         }
+
+
+def with_instance_target(
+    layout: DatasetLayout, target: str, params: Mapping[str, Any] | None = None
+) -> DatasetLayout:
+    """``layout`` training ``target`` (semantic, boundary or energy) from its instance labels: the mask's
+    classes become the target's (``unetkit fit DIR --target``). One-line ValueError for other masks."""
+    from unetkit.data.instance_targets import check_instance_target, instance_target_classes
+
+    target, checked = check_instance_target(target, params)
+    if layout.mask.kind != "instances":
+        raise ValueError(
+            f"--target {target} needs instance label masks (one value per object, e.g. 16-bit), but the "
+            f"masks of {layout.root} are {layout.mask.kind}; drop --target (or pass --mask-kind instances)"
+        )
+    names = instance_target_classes(target, checked) if target != "semantic" else layout.mask.class_names
+    mask = replace(
+        layout.mask, num_classes=len(names), class_names=tuple(names), target=target, target_params=checked
+    )
+    return replace(layout, mask=mask)
 
 
 # ------------------------------------------------------------------------------------------ file listing

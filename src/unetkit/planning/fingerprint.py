@@ -19,8 +19,9 @@ import numpy as np
 from scipy import ndimage
 
 from unetkit.constants import IGNORE_INDEX
+from unetkit.data.instance_targets import instance_target
 from unetkit.data.io import MaskEncoding, read_image, read_mask
-from unetkit.planning.discovery import DatasetLayout, Sample, _evenly, read_mask_values
+from unetkit.planning.discovery import DatasetLayout, MaskInfo, Sample, _evenly, read_mask_values
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def mask_encoding(layout: DatasetLayout) -> MaskEncoding | None:
 
 
 def _classes_and_objects(
-    sample: Sample, encoding: MaskEncoding | None, num_classes: int
+    sample: Sample, encoding: MaskEncoding | None, num_classes: int, target: MaskInfo | None = None
 ) -> tuple[np.ndarray, list[tuple[int, np.ndarray, np.ndarray]]]:
     """(class map int64 (H, W) with IGNORE_INDEX, [(class, extents, areas) of its components]).
 
@@ -119,10 +120,12 @@ def _classes_and_objects(
     """
     objects: list[tuple[int, np.ndarray, np.ndarray]] = []
     if encoding is None:
+        target = target or MaskInfo("instances", 2, ("background", "foreground"))
         raw = read_mask_values(sample.mask)
         if raw.ndim != 2:
             raise ValueError(f"instance label image {sample.mask} is a colour image; store labels in gray")
-        classes = (raw > 0).astype(np.int64)
+        # The classes trained from the labels (object/background, or a boundary/energy target's).
+        classes = instance_target(raw, target.target, target.target_params).astype(np.int64)
         found = ndimage.find_objects(raw.astype(np.int64))
         inst_ext = [max(s[0].stop - s[0].start, s[1].stop - s[1].start) for s in found if s is not None]
         inst_area = np.bincount(raw.ravel().astype(np.int64))[1:]
@@ -203,7 +206,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
             gray_rgb += 1
         stride = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / _INTENSITY_PIXELS)))
         pixels.append(image[::stride, ::stride].reshape(-1, image.shape[2]))
-        classes, objects = _classes_and_objects(sample, encoding, num_classes)
+        classes, objects = _classes_and_objects(sample, encoding, num_classes, layout.mask)
         valid = classes != IGNORE_INDEX
         total += int(classes.size)
         ignored += int((~valid).sum())

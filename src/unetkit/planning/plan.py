@@ -355,10 +355,12 @@ def data_probe(layout: DatasetLayout, crop: tuple[int, int], augment: dict[str, 
     for sample in _evenly(layout.samples_of("train") or list(layout.samples), n):
         t0 = time.perf_counter()
         image = read_image(sample.image, layout.channels)
-        if encoding is None:
+        if encoding is None:  # instance labels: the class map of their target (semantic, boundary, energy)
+            from unetkit.data.instance_targets import instance_target
             from unetkit.planning.discovery import read_mask_values
 
-            mask = (read_mask_values(sample.mask) > 0).astype(np.int64)
+            raw = read_mask_values(sample.mask)
+            mask = instance_target(raw, layout.mask.target, layout.mask.target_params).astype(np.int64)
         else:
             mask = read_mask(sample.mask, encoding)
         image, mask, _ = transform(image, mask, None)
@@ -528,6 +530,14 @@ def make_plan(
         )
     reasons["model.kwargs.base_channels"] = why
     weights, weights_why = class_weights(fp)
+    target = layout.mask.target if layout is not None else "semantic"
+    if weights is not None and target != "semantic":
+        weights_why += {
+            "boundary": "; the boundary class (seams between touching objects) is thin by design: the "
+            "weights keep the network from dropping the seams that separate them",
+            "energy": "; the deepest energy levels hold few pixels by design (only object cores, and small "
+            "objects never reach them): the weights keep the markers of the watershed from vanishing",
+        }.get(target, "")
     aug, aug_why = augmentation(fp)
     upright = not aug["rot90"]
     # Far above what fits: step times measured on a busy machine can be several times too slow, and an
@@ -671,6 +681,17 @@ def dataset_config(
         f"{layout.channels} channel(s), splits from {layout.split_source}; "
         f"normalisation {fp.normalization_reason}",
     }
+    if layout.mask.target != "semantic":
+        why = {
+            "boundary": "touching objects separated by a thin boundary class (the U-Net paper's way); "
+            "instances: seeded watershed from the interiors (method boundary)",
+            "energy": "the Deep Watershed Transform's energy: quantised distance to each object's own "
+            "outline; instances: watershed from the object cores (method energy)",
+        }[layout.mask.target]
+        reasons["data.options.instance_target"] = (
+            f"{layout.mask.target} (--target): {', '.join(layout.mask.class_names)} from the instance "
+            f"labels: {why}"
+        )
     return data, reasons, missing
 
 

@@ -3,11 +3,46 @@ and the end of ``unetkit fit``), through the one evaluation path :func:`unetkit.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from unetkit.data.datasets import DatasetSpec
 from unetkit.training.config import Config
+
+logger = logging.getLogger(__name__)
+
+# Mask kinds whose files are instance label images (0 background, one value per object): a split of such a
+# dataset is scored as instances too.
+INSTANCE_LABEL_KINDS = ("instances",)
+
+
+def has_instance_labels(spec: DatasetSpec) -> bool:
+    """True when the mask files of ``spec`` are instance label images (mask kind "instances")."""
+    return spec.encoding.kind in INSTANCE_LABEL_KINDS
+
+
+def instance_predictor_of(predictor: Any) -> Any:
+    """The instance predictor ``unetkit test`` scores with: the model's own method and classes
+    (``extra.instance_method`` / ``extra.instance_classes``, else connected components of every class but 0;
+    :func:`~unetkit.inference.instance_predictor.resolve_method`), default post-processing parameters."""
+    from unetkit.inference.instance_predictor import instance_predictor_for
+
+    return instance_predictor_for(predictor, "auto")
+
+
+TRAIN_RECORD = "train.json"
+
+
+def write_train_record(run_dir: Path, train_seconds: float, **extra: Any) -> Path:
+    """Write ``RUN/train.json``: ``{"train_seconds": wall-clock seconds of trainer.fit, **extra}`` (the time a
+    benchmark reports; a resumed run records the resumed part only, with ``"resumed": true``)."""
+    import json
+
+    from unetkit.files import atomic_write_text
+
+    record = {"train_seconds": round(float(train_seconds), 3), **extra}
+    return atomic_write_text(Path(run_dir) / TRAIN_RECORD, json.dumps(record, indent=2) + "\n")
 
 
 def resolve_dataset(config: Config) -> DatasetSpec:
@@ -29,7 +64,9 @@ def evaluate(
 
     Writes ``metrics_<split>.json/.md`` and ``figures/predictions_<split>.png``. The predictor is the one of
     ``unetkit predict`` (``evaluate.tta`` from the config), so both commands report the same numbers.
-    ``config`` defaults to ``RUN/config.yaml``.
+    ``config`` defaults to ``RUN/config.yaml``. When the dataset's masks are instance label images
+    (:func:`has_instance_labels`), the objects are scored too (``instances/ap50``, ``instances/map``, ...,
+    with the model's instance method: :func:`instance_predictor_of`).
     """
     from unetkit.data.folder import validate
     from unetkit.evaluation import evaluate_split
@@ -54,6 +91,9 @@ def evaluate(
         device="cpu" if config.trainer.accelerator == "cpu" else "auto",
         tta=config.evaluate.tta,
     )
+    instances = instance_predictor_of(predictor) if has_instance_labels(spec) else None
+    if instances is not None:
+        logger.info("scoring instances on %s with %s %s", split, instances.method, instances.params)
     return evaluate_split(
         predictor,
         pairs,
@@ -65,4 +105,5 @@ def evaluate(
         split=split,
         figure_samples=config.evaluate.num_figure_samples if figure else 0,
         convert_channels=spec.convert_channels,
+        instances=instances,
     )

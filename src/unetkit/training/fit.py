@@ -19,7 +19,7 @@ import torch
 from unetkit.data.datasets import DatasetSpec
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.training.config import Config
-from unetkit.training.evaluate import evaluate, resolve_dataset
+from unetkit.training.evaluate import evaluate, resolve_dataset, write_train_record
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,9 @@ class RunResult:
 
 
 def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
-    """Model kwargs with ``in_channels``/``num_classes`` taken from the dataset (a conflict is an error)."""
+    """Model kwargs with ``in_channels``/``num_classes`` taken from the dataset (a conflict is an error);
+    for instance labels ``extra`` names the instance method
+    (:func:`~unetkit.data.instance_targets.instance_hint`)."""
     kwargs = dict(config.model.kwargs)
     for key, value in (("in_channels", spec.in_channels), ("num_classes", spec.num_classes)):
         if key in kwargs and int(kwargs[key]) != int(value):
@@ -44,6 +46,13 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
             )
         kwargs[key] = int(value)
     crop = config.data.crop_size
+    extra: dict[str, Any] = {}
+    if spec.encoding.kind == "instances":
+        from unetkit.data.instance_targets import instance_hint
+
+        # Instance labels: name the method that splits this model's predictions (components, boundary or
+        # energy), its classes and the target trained, so that predict/test can pick it.
+        extra = instance_hint(spec.encoding.instance_target, spec.encoding.instance_params)
     return ModelConfig(
         architecture=config.model.name,
         model_kwargs=kwargs,
@@ -51,6 +60,7 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
         mean=[float(m) for m in spec.mean],
         std=[float(s) for s in spec.std],
         input_size=list(crop) if crop else None,
+        extra=extra,
     )
 
 
@@ -205,6 +215,7 @@ def fit(config: Config, resume: Path | None = None, run_dir: Path | None = None)
     state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
     task.load_state_dict(state)
     save_model(task.model, model_config, run_dir / "model")
+    write_train_record(run_dir, train_seconds, resumed=resume is not None)
     scores, table = evaluate(run_dir, split=config.evaluate.split, config=config, spec=spec)
     from unetkit.viz.figures import plot_training_curves
 

@@ -10,6 +10,11 @@ Three ways to name the files, from plain options (YAML or ``data.options.KEY=VAL
 
 ``roi_dir`` (or a third path per pair) adds a region of interest per image: pixels where the ROI is 0 become
 IGNORE_INDEX in the target, so the loss and the metrics skip them.
+
+Instance label masks (``mask_kind: instances``) train a semantic model (``instance_target: semantic``, label >
+0 is foreground), a boundary-aware one (``boundary``: background / interior / boundary, ``boundary_radius``)
+or the Deep Watershed Transform's energy levels (``energy``: background / level_1..K, ``energy_levels``); the
+target is derived from each label image when it is read (:mod:`unetkit.data.instance_targets`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,14 @@ from unetkit.data.folder import (
     split_by_lists,
     split_by_ranges,
 )
+from unetkit.data.instance_targets import (
+    ENERGY_LEVELS,
+    INSTANCE_TARGETS,
+    check_instance_target,
+    instance_target_classes,
+)
 from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding
+from unetkit.options import look_up_option
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -126,6 +138,44 @@ def _split_dir_pairs(
     return table, rois, splits
 
 
+def _instance_target(
+    mask_kind: str,
+    encoding: MaskEncoding | None,
+    instance_target: str,
+    boundary_radius: int,
+    energy_levels: Sequence[int] | None,
+) -> tuple[str, dict[str, Any]]:
+    """The checked (target, parameters) of the ``instance_target`` options (one-line errors)."""
+    target = look_up_option(instance_target, INSTANCE_TARGETS, "instance_target")
+    if target == "semantic":
+        if energy_levels is not None or boundary_radius != 2:
+            raise ValueError(
+                "dataset 'folder': energy_levels/boundary_radius need instance_target=energy/boundary; "
+                "set instance_target or drop them"
+            )
+        return target, {}
+    if encoding is not None:
+        raise ValueError(
+            f"dataset 'folder': instance_target={target!r} with encoding=...: give "
+            "MaskEncoding('instances', ..., instance_target=...) instead"
+        )
+    if str(mask_kind).lower() != "instances":
+        raise ValueError(
+            f"dataset 'folder': instance_target={target!r} needs instance label masks (mask_kind=instances), "
+            f"got mask_kind={mask_kind!r}; drop instance_target or point mask_dir at instance labels"
+        )
+    if target == "boundary" and energy_levels is not None:
+        raise ValueError("dataset 'folder': energy_levels needs instance_target=energy; drop energy_levels")
+    if target == "energy" and boundary_radius != 2:
+        raise ValueError("dataset 'folder': boundary_radius needs instance_target=boundary; drop it")
+    params = (
+        {"radius": boundary_radius}
+        if target == "boundary"
+        else {"levels": list(energy_levels if energy_levels is not None else ENERGY_LEVELS)}
+    )
+    return check_instance_target(target, params)
+
+
 @register_dataset("folder")
 def build_folder(
     root: Path | None,
@@ -152,6 +202,9 @@ def build_folder(
     class_names: Sequence[str] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    instance_target: str = "semantic",
+    boundary_radius: int = 2,
+    energy_levels: Sequence[int] | None = None,
 ) -> DatasetSpec:
     """Images and masks from ``root`` (images/, masks/), ``image_dir``/``mask_dir``, ``split_dirs`` or pairs.
 
@@ -162,8 +215,17 @@ def build_folder(
     under ``root``, or split -> folder) takes ``image_dir``/``mask_dir``/``roi_dir`` as names inside each
     (default images, masks). Otherwise splits come from ``split_lists`` (split -> list file or names),
     ``split_ranges`` (split -> (first, stop) over the sorted names) or ``split_fractions`` (seeded shuffle;
-    default 70/15/15). ``mean``/``std`` default to the train split's.
+    default 70/15/15). ``mean``/``std`` default to the train split's. With instance labels,
+    ``instance_target`` (semantic, boundary or energy; ``boundary_radius``, ``energy_levels``) sets the
+    classes trained; ``num_classes`` and ``class_names`` then default to the target's.
     """
+    target, target_params = _instance_target(
+        mask_kind, encoding, instance_target, boundary_radius, energy_levels
+    )
+    if target != "semantic":
+        target_names = instance_target_classes(target, target_params)
+        num_classes = len(target_names) if num_classes is None else num_classes
+        class_names = target_names if class_names is None else class_names
     if num_classes is None and encoding is None and mask_kind in ("binary", "instances"):
         num_classes = 2
     if encoding is None and num_classes is None:
@@ -226,6 +288,8 @@ def build_folder(
             ignore_colors=tuple((int(c[0]), int(c[1]), int(c[2])) for c in ignore_colors),
             mapping={int(k): int(v) for k, v in mapping.items()} if mapping else None,
             rois=rois or None,
+            instance_target=target,
+            instance_params=target_params or None,
         )
     elif rois:
         encoding = dataclasses.replace(encoding, rois=dict(encoding.rois or {}) | rois)

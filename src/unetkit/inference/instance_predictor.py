@@ -1,0 +1,494 @@
+"""One interface for "image -> instance labels", whatever the model: :func:`load_instance_predictor`.
+
+Two kinds of model give instances:
+
+* a **semantic model** (U-Net and friends: 2-class, 3-class background/interior/boundary, energy levels):
+  its predictor (:func:`unetkit.inference.backends.load_predictor`: tiling, TTA, any backend) gives the class
+  mask and probabilities, then a registered instance method (:func:`unetkit.inference.instances.
+  instances_from_mask`: components, watershed, boundary, energy, ...) splits the mask into objects;
+* a **Mask R-CNN** model folder (its ``config.json`` says ``"architecture": "maskrcnn"``), loaded lazily by
+  ``unetkit.detection.load_maskrcnn_predictor``; it predicts instances directly.
+
+``method="auto"`` picks Mask R-CNN for a Mask R-CNN folder, else the model's own ``extra.instance_method``
+(written by ``unetkit fit DIR --target ...``), else connected components. A method that cannot work with
+the model (boundary on a 2-class model, maskrcnn on a U-Net) is a one-line ValueError naming the methods
+that fit. ``unetkit predict --instances``, ``unetkit test`` (instance scores) and
+``benchmarks/instances.py`` all go through here, so a method means the same thing in each.
+
+Torch-free itself: the backend (or the Mask R-CNN loader) imports torch when it loads a model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unetkit.options import look_up_option
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AUTO",
+    "MASKRCNN",
+    "InstancePrediction",
+    "InstancePredictor",
+    "MaskRCNNInstancePredictor",
+    "SemanticInstancePredictor",
+    "fitting_methods",
+    "instance_predictor_for",
+    "keep_large_instances",
+    "list_instance_predictor_methods",
+    "load_instance_predictor",
+    "maskrcnn_model_dir",
+    "resolve_method",
+]
+
+AUTO = "auto"
+MASKRCNN = "maskrcnn"
+MASKRCNN_ARCHITECTURE = "maskrcnn"
+MASKRCNN_LOADER = ("unetkit.detection", "load_maskrcnn_predictor")
+# Methods that read a model trained for them (their classes mean interior/boundary or energy levels); every
+# other registered method (components, watershed, plugins) splits the foreground of any semantic model.
+_TARGET_METHODS = ("boundary", "energy")
+_MASKRCNN_OPTIONS = ("score_threshold", "mask_threshold")
+
+
+def list_instance_predictor_methods() -> list[str]:
+    """Every name :func:`load_instance_predictor` accepts: ``auto``, the registered instance methods
+    (:func:`~unetkit.inference.instances.list_instance_methods`) and ``maskrcnn``."""
+    from unetkit.inference.instances import list_instance_methods
+
+    return [AUTO, *list_instance_methods(), MASKRCNN]
+
+
+def _check_method(method: str) -> str:
+    if not isinstance(method, str):
+        raise TypeError(f"instance method must be a string, got {type(method).__name__}.")
+    return look_up_option(method, list_instance_predictor_methods(), "instance method")
+
+
+def keep_large_instances(labels: np.ndarray, min_size: int = 0) -> tuple[np.ndarray, int]:
+    """Drop objects with fewer than ``min_size`` pixels and renumber the rest 1..n in their old order.
+
+    ``labels`` (H, W) non-negative ids; returns (int32 (H, W), n). Written with a lookup table rather than
+    ``skimage.morphology.remove_small_objects``: that function changed its size argument in skimage 0.26
+    (``min_size`` -> ``max_size``, with another inequality) and does not renumber.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.dtype.kind not in "uib":
+        raise ValueError(f"labels must be an (H, W) integer image, got {labels.dtype} {labels.shape}.")
+    if min_size < 0:
+        raise ValueError(f"min_size must be >= 0, got {min_size}.")
+    flat = labels.astype(np.int64, copy=False).ravel()
+    if flat.size and int(flat.min()) < 0:
+        raise ValueError(f"labels must be >= 0, got min {int(flat.min())}.")
+    if not flat.size or int(flat.max()) == 0:
+        return np.zeros(labels.shape, dtype=np.int32), 0
+    if int(flat.max()) > flat.size:  # sparse ids: compact first so the bincount stays small
+        ids, flat = np.unique(flat, return_inverse=True)
+        flat = flat + int(ids[0] != 0)
+    sizes = np.bincount(flat)
+    keep = sizes >= max(int(min_size), 1)
+    keep[0] = False
+    lut = np.zeros(sizes.size, dtype=np.int32)
+    count = int(keep.sum())
+    lut[keep] = np.arange(1, count + 1, dtype=np.int32)
+    return lut[flat].reshape(labels.shape), count
+
+
+@dataclass(frozen=True)
+class InstancePrediction:
+    """Everything one image gave: the class ``mask`` (H, W), ``probs`` (K, H, W) or None (Mask R-CNN), the
+    instance ``labels`` int32 (H, W) (0 = background, 1..count) and ``count``."""
+
+    mask: np.ndarray
+    probs: np.ndarray | None
+    labels: np.ndarray
+    count: int
+
+
+class InstancePredictor:
+    """``predict_instances(image uint8 (H, W, C)) -> (labels int32 (H, W), count)``.
+
+    Attributes:
+        method: the instance method actually used ("components", "watershed", "boundary", "maskrcnn", ...).
+        params: its post-processing parameters (JSON-ready), e.g. ``{"min_size": 20, "min_distance": 5}``.
+        in_channels: channels the model reads (images are read with this many).
+        class_names: names of the classes of :attr:`InstancePrediction.mask` (>= 2).
+    """
+
+    method: str
+    params: dict[str, Any]
+    in_channels: int
+    class_names: list[str]
+    #: True for a semantic model: ``predict`` also gives the class probabilities.
+    has_probs: bool = False
+    #: Read gray images as RGB (and back) for this model: a detector always takes 3 channels.
+    convert_channels: bool = False
+
+    def predict(self, image: np.ndarray) -> InstancePrediction:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict_instances(self, image: np.ndarray) -> tuple[np.ndarray, int]:
+        """(labels int32 (H, W), count) of one uint8 (H, W, C) image."""
+        out = self.predict(image)
+        return out.labels, out.count
+
+    def with_params(self, **params: Any) -> InstancePredictor:  # pragma: no cover - abstract
+        """The same loaded model with other post-processing parameters (no reload)."""
+        raise NotImplementedError
+
+    def num_parameters(self) -> int | None:
+        """Trainable-or-not parameter count of the underlying torch model (None when not a torch model)."""
+        model = self._torch_model()
+        if model is None or not hasattr(model, "parameters"):
+            return None
+        return int(sum(int(p.numel()) for p in model.parameters()))
+
+    def _torch_model(self) -> Any:
+        return None
+
+
+class SemanticInstancePredictor(InstancePredictor):
+    """A semantic predictor (any backend) followed by a registered instance method.
+
+    Args:
+        predictor: from :func:`~unetkit.inference.backends.load_predictor` (``predict(image) -> (mask,
+            probs)``, ``config``).
+        method: a registered instance method that fits the model (:func:`fitting_methods`).
+        foreground: classes forming objects (None: the model's ``extra.instance_classes`` when recorded,
+            else every class but 0).
+        min_size: drop objects smaller than this (pixels).
+        min_distance: "watershed": minimum distance between seeds (pixels).
+    """
+
+    has_probs = True
+
+    def __init__(
+        self,
+        predictor: Any,
+        method: str,
+        *,
+        foreground: Sequence[int] | None = None,
+        min_size: int = 0,
+        min_distance: int = 5,
+    ) -> None:
+        from unetkit.inference.batch import class_names_for
+
+        self.predictor = predictor
+        self.method = method
+        self.class_names = class_names_for(predictor.config)
+        self.in_channels = int(predictor.config.in_channels)
+        k = len(self.class_names)
+        if foreground is None:
+            # A model trained on instance labels names the classes its method reads (e.g. energy levels).
+            recorded = (getattr(predictor.config, "extra", None) or {}).get("instance_classes")
+            foreground = recorded if recorded else range(1, k)
+        fg = [int(c) for c in foreground]
+        bad = [c for c in fg if not 0 <= c < k]
+        if bad or not fg:
+            raise ValueError(
+                f"foreground classes {fg} do not fit a model of {k} classes ({', '.join(self.class_names)}); "
+                f"name class indices in 1..{k - 1}."
+            )
+        if int(min_size) < 0:
+            raise ValueError(f"min_size must be >= 0, got {min_size}.")
+        if int(min_distance) < 1:
+            raise ValueError(f"min_distance must be >= 1, got {min_distance}.")
+        self.params = {"foreground": fg, "min_size": int(min_size), "min_distance": int(min_distance)}
+
+    def labels_from_prediction(self, mask: np.ndarray, probs: np.ndarray | None) -> tuple[np.ndarray, int]:
+        """Instances of an already predicted (mask (H, W), probs (K, H, W)): the method's post-processing
+        only. ``unetkit test`` uses it to score the classes and the instances of one forward pass."""
+        from unetkit.inference.instances import instances_from_mask
+
+        return instances_from_mask(
+            mask,
+            self.params["foreground"],
+            self.method,
+            self.params["min_size"],
+            probs=probs,
+            min_distance=self.params["min_distance"],
+        )
+
+    def predict(self, image: np.ndarray) -> InstancePrediction:
+        mask, probs = self.predictor.predict(image)
+        labels, count = self.labels_from_prediction(mask, probs)
+        return InstancePrediction(mask, probs, labels, count)
+
+    def with_params(self, **params: Any) -> SemanticInstancePredictor:
+        unknown = sorted(set(params) - {"foreground", "min_size", "min_distance", "method"})
+        if unknown:
+            raise ValueError(
+                f"{unknown[0]!r} is not a parameter of instance method {self.method!r}; "
+                "use foreground, min_size, min_distance."
+            )
+        merged = {**self.params, **params}
+        method = merged.pop("method", self.method)
+        # Keys that only record how the predictor was loaded (tta) carry over unchanged.
+        record = {
+            k: merged.pop(k) for k in list(merged) if k not in ("foreground", "min_size", "min_distance")
+        }
+        out = instance_predictor_for(self.predictor, method, **merged)
+        out.params.update(record)
+        return out
+
+    def _torch_model(self) -> Any:
+        return getattr(self.predictor, "model", None)
+
+
+class MaskRCNNInstancePredictor(InstancePredictor):
+    """A Mask R-CNN predictor (``predict_instances(image, score_threshold, mask_threshold) -> labels``)
+    followed by the ``min_size`` filter; its class mask is ``labels > 0`` and it has no probabilities.
+    Gray images are given to it as RGB (``convert_channels``)."""
+
+    convert_channels = True
+
+    def __init__(
+        self,
+        detector: Any,
+        config: dict[str, Any],
+        *,
+        score_threshold: float = 0.5,
+        mask_threshold: float = 0.5,
+        min_size: int = 0,
+    ) -> None:
+        for name, value in (("score_threshold", score_threshold), ("mask_threshold", mask_threshold)):
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}.")
+        if int(min_size) < 0:
+            raise ValueError(f"min_size must be >= 0, got {min_size}.")
+        self.detector = detector
+        self.config = config
+        self.method = MASKRCNN
+        kwargs = config.get("model_kwargs") or {}
+        self.in_channels = int(config.get("in_channels", kwargs.get("in_channels", 3)))
+        names = [str(n) for n in config.get("class_names") or []]
+        # The mask of a Mask R-CNN is "object or not": background plus the (last) object class name.
+        self.class_names = ["background", names[-1] if names and names[-1] != "background" else "object"]
+        self.params = {
+            "score_threshold": float(score_threshold),
+            "mask_threshold": float(mask_threshold),
+            "min_size": int(min_size),
+        }
+
+    def predict(self, image: np.ndarray) -> InstancePrediction:
+        raw = self.detector.predict_instances(
+            image,
+            score_threshold=self.params["score_threshold"],
+            mask_threshold=self.params["mask_threshold"],
+        )
+        raw = np.asarray(raw)
+        if raw.shape != image.shape[:2]:
+            raise ValueError(
+                f"the Mask R-CNN predictor returned labels of shape {raw.shape} for an image of "
+                f"{image.shape[1]}x{image.shape[0]} (WxH); expected {image.shape[:2]}."
+            )
+        labels, count = keep_large_instances(raw, self.params["min_size"])
+        return InstancePrediction((labels > 0).astype(np.uint8), None, labels, count)
+
+    def with_params(self, **params: Any) -> MaskRCNNInstancePredictor:
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            raise ValueError(
+                f"{unknown[0]!r} is not a parameter of instance method 'maskrcnn'; use "
+                f"{', '.join(self.params)}."
+            )
+        return MaskRCNNInstancePredictor(self.detector, self.config, **{**self.params, **params})
+
+    def _torch_model(self) -> Any:
+        return getattr(self.detector, "model", None)
+
+
+def maskrcnn_model_dir(model_path: str | Path) -> Path | None:
+    """The Mask R-CNN model folder of ``model_path`` (that folder, or a run folder's ``model/``), or None
+    when its ``config.json`` does not say ``"architecture": "maskrcnn"`` (or there is none).
+
+    Reads the JSON itself rather than calling ``unetkit.detection.is_maskrcnn_model``: that module imports
+    torch and torchvision, and ``unetkit predict --backend onnxruntime`` must stay torch-free.
+    """
+    path = Path(model_path)
+    if path.is_file() and path.name == "config.json":
+        path = path.parent
+    if not path.is_dir():
+        return None
+    for folder in (path / "model", path):
+        config = folder / "config.json"
+        if config.is_file():
+            try:
+                data = json.loads(config.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+                return None  # not ours to judge: the semantic loader names the broken file
+            if isinstance(data, dict) and str(data.get("architecture", "")).lower() == MASKRCNN_ARCHITECTURE:
+                return folder
+            return None
+    return None
+
+
+def fitting_methods(config: Any) -> list[str]:
+    """The registered instance methods that fit a semantic model's :class:`ModelConfig`.
+
+    ``boundary`` / ``energy`` read classes the model was trained for: they fit a model whose
+    ``extra.instance_target`` names them, or (when no target is recorded) any model of 3 or more classes;
+    every other method (components, watershed, plugins) splits the foreground of any semantic model.
+    """
+    from unetkit.inference.instances import list_instance_methods
+
+    extra = getattr(config, "extra", None) or {}
+    target = extra.get("instance_target")
+    target = str(target).lower() if target else None
+    classes = max(int(config.num_classes), 2)
+    out = []
+    for name in list_instance_methods():
+        if name in _TARGET_METHODS and not (target == name or (target is None and classes >= 3)):
+            continue
+        out.append(name)
+    return out
+
+
+def _describe(config: Any) -> str:
+    extra = getattr(config, "extra", None) or {}
+    target = extra.get("instance_target")
+    classes = max(int(config.num_classes), 2)
+    if target and str(target).lower() != "semantic":
+        return f"a {classes}-class model trained for {str(target).lower()!r}"
+    return f"a {classes}-class semantic model"
+
+
+def resolve_method(method: str, config: Any) -> str:
+    """The instance method for a semantic model: ``auto`` -> the model's ``extra.instance_method`` or
+    "components"; a method that does not fit the model (:func:`fitting_methods`) is a ValueError."""
+    name = _check_method(method)
+    fits = fitting_methods(config)
+    if name == MASKRCNN:
+        raise ValueError(
+            f"instance method 'maskrcnn' needs a Mask R-CNN model (config.json with \"architecture\": "
+            f'"maskrcnn"); this is {_describe(config)}: use one of {", ".join(fits)} (or auto).'
+        )
+    if name == AUTO:
+        extra = getattr(config, "extra", None) or {}
+        recorded = extra.get("instance_method")
+        if not recorded:
+            return "components"
+        name = _check_method(str(recorded))
+        if name in (AUTO, MASKRCNN):
+            raise ValueError(
+                f"the model config's extra.instance_method is {recorded!r}; a semantic model needs one of "
+                f"{', '.join(fits)}."
+            )
+    if name not in fits:
+        raise ValueError(
+            f"instance method {name!r} does not fit {_describe(config)}; methods that fit: "
+            f"{', '.join(fits)} (or auto)."
+        )
+    return name
+
+
+def instance_predictor_for(
+    predictor: Any,
+    method: str = AUTO,
+    *,
+    foreground: Sequence[int] | None = None,
+    min_size: int = 0,
+    min_distance: int = 5,
+) -> SemanticInstancePredictor:
+    """Wrap an already loaded semantic predictor (any backend) with an instance method (``auto``: the
+    model's own, see :func:`resolve_method`)."""
+    name = resolve_method(method, predictor.config)
+    return SemanticInstancePredictor(
+        predictor, name, foreground=foreground, min_size=min_size, min_distance=min_distance
+    )
+
+
+def _load_maskrcnn(folder: Path, kwargs: dict[str, Any]) -> Any:
+    module_name, function = MASKRCNN_LOADER
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(
+            f"{folder} is a Mask R-CNN model but {module_name} cannot be imported ({exc}); install unetkit "
+            "with its detection support."
+        ) from exc
+    loader = getattr(module, function)
+    accepted = inspect.signature(loader).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    passed = {k: v for k, v in kwargs.items() if takes_any or k in accepted}
+    dropped = sorted(set(kwargs) - set(passed))
+    if dropped:
+        logger.debug("Mask R-CNN loader takes no %s; ignored", ", ".join(dropped))
+    return loader(folder, **passed)
+
+
+def load_instance_predictor(
+    model_path: str | Path,
+    method: str = AUTO,
+    *,
+    backend: str = "torch",
+    foreground: Sequence[int] | None = None,
+    min_size: int = 0,
+    min_distance: int = 5,
+    tta: bool | str | Sequence[str] = False,
+    **kw: Any,
+) -> InstancePredictor:
+    """An :class:`InstancePredictor` for a model folder, run folder or ``.ckpt``.
+
+    Args:
+        model_path: a semantic model (anything :func:`~unetkit.inference.backends.load_predictor` loads) or
+            a Mask R-CNN model folder / run folder.
+        method: "auto" (see the module docstring), "maskrcnn" or a registered instance method.
+        backend: inference backend of a semantic model (torch, onnxruntime, auto, ...); Mask R-CNN: torch
+            (or auto).
+        foreground: classes forming objects (semantic; default the model's ``extra.instance_classes``, else
+            every class but 0).
+        min_size: drop objects smaller than this many pixels (every method).
+        min_distance: watershed seed distance (semantic).
+        tta: test-time augmentation of the semantic predictor (not available for Mask R-CNN).
+        kw: ``score_threshold`` / ``mask_threshold`` (Mask R-CNN, default 0.5 each); any other keyword goes
+            to the semantic predictor (``device``, ``tile_size``, ``overlap``, ``batch_size``, ``amp``, ...)
+            or, when the loader takes it, to the Mask R-CNN loader (``device``).
+    """
+    name = _check_method(method)
+    folder = maskrcnn_model_dir(model_path)
+    if folder is not None:
+        if name not in (AUTO, MASKRCNN):
+            raise ValueError(
+                f"{model_path} is a Mask R-CNN model; instance method {name!r} needs a semantic model. "
+                "Methods that fit: maskrcnn (or auto)."
+            )
+        if backend not in ("torch", "auto"):
+            raise ValueError(f"a Mask R-CNN model runs with backend torch (or auto), got {backend!r}.")
+        if tta:
+            raise ValueError("test-time augmentation is not available for a Mask R-CNN model; drop tta.")
+        if foreground is not None:
+            raise ValueError("foreground classes apply to semantic models; a Mask R-CNN has one class.")
+        options = {k: kw.pop(k) for k in _MASKRCNN_OPTIONS if k in kw}
+        # Tiling options mean nothing to a detector; the device (if the loader takes it) does.
+        loader_kwargs = {k: v for k, v in kw.items() if k == "device"}
+        detector = _load_maskrcnn(folder, loader_kwargs)
+        config = json.loads((folder / "config.json").read_text())
+        return MaskRCNNInstancePredictor(detector, config, min_size=min_size, **options)
+    if name == MASKRCNN:
+        raise ValueError(
+            f"instance method 'maskrcnn' needs a Mask R-CNN model folder (config.json with \"architecture\": "
+            f'"maskrcnn"); {model_path} is not one. Use a semantic method (components, watershed, ...) or '
+            "auto."
+        )
+    given = [k for k in _MASKRCNN_OPTIONS if k in kw]
+    if given:
+        raise ValueError(f"{given[0]} applies to Mask R-CNN models only; {model_path} is a semantic model.")
+    from unetkit.inference.backends import load_predictor
+
+    predictor = load_predictor(model_path, backend=backend, tta=tta, **kw)
+    out = instance_predictor_for(
+        predictor, name, foreground=foreground, min_size=min_size, min_distance=min_distance
+    )
+    out.params["tta"] = tta if isinstance(tta, (bool, str)) else list(tta)
+    return out

@@ -1,0 +1,79 @@
+"""``unetkit fit DIR --target energy``: a tiny run on touching discs writes a model whose config.json names
+its instance method, and that method splits the model's prediction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from unetkit.cli.main import main
+
+FAST = ["--threads", "1", "--measure-limit", "2"]
+TINY = ["trainer.max_epochs=1", "model.kwargs.base_channels=4", "data.repeat=1", "evaluate.tta=false"]
+
+
+def touching_discs_folder(root: Path, n: int = 6, size: int = 64) -> Path:
+    """``n`` gray images with 16-bit instance labels (ids from 500): two touching discs each; split lists."""
+    for d in ("images", "labels"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for i in range(n):
+        labels = np.zeros((size, size), np.uint16)
+        cy, cx = 20 + 3 * i, 18 + 2 * i
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= 100] = 500 + 2 * i
+        labels[((yy - cy) ** 2 + (xx - cx - 18) ** 2 <= 100) & (labels == 0)] = 501 + 2 * i
+        rng = np.random.default_rng(i)
+        image = np.where(labels > 0, 190, 40) + rng.integers(0, 30, (size, size))
+        Image.fromarray(image.astype(np.uint8)).save(root / "images" / f"n{i}.png")
+        Image.fromarray(labels).save(root / "labels" / f"n{i}.png")
+    (root / "train.txt").write_text("\n".join(f"n{i}" for i in range(n - 2)) + "\n")
+    (root / "val.txt").write_text(f"n{n - 2}\n")
+    (root / "test.txt").write_text(f"n{n - 1}\n")
+    return root
+
+
+def test_fit_dir_target_energy_names_the_instance_method(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from unetkit.inference.backends import load_predictor
+    from unetkit.inference.instances import instances_from_mask
+
+    root = touching_discs_folder(tmp_path / "data")
+    runs = tmp_path / "runs"
+    code = main(
+        ["fit", str(root), "--time", "0.2m", "--target", "energy", *FAST, f"output.root={runs}", *TINY]
+    )
+    assert code == 0
+    assert "masks: instances, 5 classes (background, level_1" in capsys.readouterr().out
+    (run,) = list(runs.iterdir())
+    model_config = json.loads((run / "model" / "config.json").read_text())
+    assert model_config["model_kwargs"]["num_classes"] == 5
+    assert model_config["class_names"] == ["background", "level_1", "level_2", "level_3", "level_4"]
+    assert model_config["extra"] == {
+        "instance_method": "energy",
+        "instance_classes": [1, 2, 3, 4],
+        "instance_target": "energy",
+        "instance_params": {"levels": [1, 3, 5, 8]},
+    }
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["data"]["options"]["instance_target"] == "energy"
+    # The hint is enough to split a prediction of the saved model into instances.
+    predictor = load_predictor(run / "model")
+    image = np.asarray(Image.open(root / "images" / "n5.png"))[..., None]
+    mask, probs = predictor.predict(image)
+    extra = predictor.config.extra
+    labels, count = instances_from_mask(
+        mask, extra["instance_classes"], extra["instance_method"], probs=probs
+    )
+    assert labels.shape == (64, 64) and count == int(labels.max())
+
+
+def test_fit_target_without_a_folder_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "--target", "boundary", "trainer.max_epochs=1"]) == 2
+    err = capsys.readouterr().err
+    assert "--target plans a dataset folder" in err and err.count("\n") == 1
