@@ -13,7 +13,18 @@ import sys
 from collections.abc import Sequence
 
 # Subcommand modules; each exposes register(subparsers) and run(args) -> int.
-_COMMANDS = ("fit", "plan", "explain", "predict", "export", "kmeans", "demo", "serve", "benchmark")
+_COMMANDS = (
+    "fit",
+    "plan",
+    "explain",
+    "predict",
+    "export",
+    "kmeans",
+    "demo",
+    "serve",
+    "benchmark",
+    "maskrcnn",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

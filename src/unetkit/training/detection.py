@@ -1,0 +1,662 @@
+"""Train a Mask R-CNN (:mod:`unetkit.detection`) on an instance-segmentation folder within a time budget.
+
+The folder (DSB2018's layout)::
+
+    DIR/images/<id>.png     images (PNG/TIFF/JPEG; gray, RGB or RGBA)
+    DIR/labels/<id>.png     instance label images of the same size (0 background, 1..N objects; 8/16-bit)
+    DIR/train.txt, DIR/val.txt   one id per line (test.txt is never read here)
+
+Training (:func:`fit_maskrcnn`):
+
+* **Data**: every train and val pair is decoded and checked (sizes agree) before the run folder is created,
+  and kept in memory (DSB2018: about 0.5 GB). An epoch is ``epoch_steps`` batches of random crops
+  (``crop_size``, default 256; a smaller image is taken whole); the image of each crop is drawn with
+  probability proportional to its area, so a 1024x1024 image gives 16 times as many crops as a 256x256
+  one, as if every image were cut into tiles. Random flips and 90-degree rotations. Crops are drawn from
+  ``(seed, epoch, index)``, so a resumed run draws the same crops.
+* **Normalisation**: the model normalises with the mean/std of the training images (up to 64 of them, evenly
+  spaced in ``train.txt``), stored in ``config.json``; DSB2018's images are mostly dark fluorescence, far
+  from ImageNet's statistics.
+* **Optimiser**: AdamW, linear warm-up over ``warmup_steps`` from lr/10, then a cosine decay driven by the
+  clock (``schedule.by=time`` of :mod:`unetkit.training.optim`): the LR factor is ``cos`` of the share of
+  the budget used, so the run ends at the budget at a low LR on a slow machine or a fast one. Gradient norm
+  clipped at 10 (early from-scratch detection steps can spike).
+* **Budget**: the whole loop, validation included, ends within ``time_minutes``: Lightning's ``Timer``
+  counts it, and training stops early enough to fit the last validation (its duration is measured, or
+  estimated from the step time before the first one). Model export and the final scoring of the whole
+  val split come after the budget and are timed apart.
+* **Validation** on ``val_images`` images of val (evenly spaced in ``val.txt``) after every epoch, scored
+  with :class:`~unetkit.metrics.instance.InstanceScoreAccumulator` (``val/ap50``, ``val/ap75``, ``val/map``,
+  ``val/seg``). The model kept is the **last** one (no selection; val is only watched).
+* **Run folder**: ``checkpoints/last.ckpt`` (every epoch; ``resume=True`` continues it, the Timer's elapsed
+  time included), ``logs/metrics.csv`` (losses per step, val scores per epoch), ``fit_options.json``,
+  ``model/`` (``model.safetensors`` + ``config.json`` with ``"architecture": "maskrcnn"``; no pickle) and
+  ``metrics_val.json`` (the whole val split).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import signal
+import statistics
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Timer
+from torch.utils.data import DataLoader, Dataset
+
+from unetkit.data.folder import read_list_file
+from unetkit.data.instances import LABEL_EXTENSIONS, read_instance_sample
+from unetkit.detection.maskrcnn import build_maskrcnn, load_maskrcnn_weights
+from unetkit.detection.predictor import (
+    MaskRCNNPredictor,
+    maskrcnn_config,
+    save_maskrcnn,
+)
+from unetkit.detection.targets import image_mean_std, labels_to_target, to_rgb
+from unetkit.files import atomic_write_text
+from unetkit.metrics.instance import InstanceScoreAccumulator
+from unetkit.options import check_positive_int
+from unetkit.training.optim import lr_factor
+from unetkit.training.task import NonFiniteError, non_finite_entries
+
+__all__ = [
+    "MaskRCNNFitOptions",
+    "MaskRCNNRunResult",
+    "MaskRCNNTask",
+    "fit_maskrcnn",
+    "instance_pairs",
+    "score_maskrcnn",
+]
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+OPTIONS_NAME = "fit_options.json"
+LOSS_KEYS = ("loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg")
+MEAN_STD_IMAGES = 64
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+def _find(folder: Path, stem: str, extensions: Sequence[str]) -> Path | None:
+    for ext in extensions:
+        path = folder / f"{stem}{ext}"
+        if path.is_file():
+            return path
+    return None
+
+
+def instance_pairs(root: str | Path, split: str) -> list[tuple[Path, Path]]:
+    """(image, label image) paths of ``root/<split>.txt``, from ``root/images/`` and ``root/labels/``."""
+    root = Path(root)
+    for sub in ("images", "labels"):
+        if not (root / sub).is_dir():
+            raise ValueError(
+                f"{root} has no {sub}/ folder; a Mask R-CNN dataset holds images/<id>.png, labels/<id>.png "
+                "(instance labels) and train.txt/val.txt"
+            )
+    list_file = root / f"{split}.txt"
+    if not list_file.is_file():
+        raise ValueError(
+            f"{list_file} not found; list the {split} ids one per line (e.g. DSB2018's {split}.txt)"
+        )
+    stems = read_list_file(list_file)
+    if not stems:
+        raise ValueError(f"{list_file} lists no ids; the {split} split must not be empty")
+    pairs = []
+    for stem in stems:
+        image = _find(root / "images", stem, IMAGE_EXTENSIONS)
+        label = _find(root / "labels", stem, LABEL_EXTENSIONS)
+        if image is None or label is None:
+            what = "image" if image is None else "label image"
+            folder = "images" if image is None else "labels"
+            raise ValueError(f"{list_file} lists {stem!r} but {root / folder} has no {what} {stem}.*")
+        pairs.append((image, label))
+    return pairs
+
+
+@dataclass
+class _Sample:
+    image: np.ndarray  # uint8 (H, W, 3)
+    labels: np.ndarray  # uint16 or int32 (H, W)
+    name: str
+
+
+def load_samples(pairs: Sequence[tuple[Path, Path]]) -> list[_Sample]:
+    """Decode and check every pair (a label image of another size is a ValueError naming both files)."""
+    samples = []
+    for image_path, label_path in pairs:
+        image, labels = read_instance_sample(image_path, label_path)
+        if labels.size and int(labels.max()) <= np.iinfo(np.uint16).max:
+            labels = labels.astype(np.uint16)  # half the memory of int32 (DSB2018: at most 375 objects)
+        samples.append(_Sample(to_rgb(image), labels, image_path.stem))
+    return samples
+
+
+def _augment(
+    image: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips and a random multiple of 90 degrees (the 8 symmetries of the square)."""
+    k = int(rng.integers(4))
+    if k:
+        image, labels = np.rot90(image, k), np.rot90(labels, k)
+    if rng.random() < 0.5:
+        image, labels = image[:, ::-1], labels[:, ::-1]
+    return np.ascontiguousarray(image), np.ascontiguousarray(labels)
+
+
+class CropDataset(Dataset):  # type: ignore[type-arg]
+    """``length`` random crops per epoch: ``(image (3, h, w) float in [0, 1], target dict)``."""
+
+    def __init__(
+        self, samples: Sequence[_Sample], crop_size: int, length: int, seed: int, min_area: int
+    ) -> None:
+        self.samples = list(samples)
+        self.crop_size = crop_size
+        self.length = length
+        self.seed = seed
+        self.min_area = min_area
+        self.epoch = 0
+        areas = np.array([s.labels.size for s in self.samples], dtype=np.float64)
+        self.weights = areas / areas.sum()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sample = self.samples[int(rng.choice(len(self.samples), p=self.weights))]
+        height, width = sample.labels.shape
+        ch, cw = min(self.crop_size, height), min(self.crop_size, width)
+        y = int(rng.integers(height - ch + 1))
+        x = int(rng.integers(width - cw + 1))
+        image, labels = _augment(
+            sample.image[y : y + ch, x : x + cw], sample.labels[y : y + ch, x : x + cw], rng
+        )
+        tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
+        return tensor, labels_to_target(labels, self.min_area)
+
+
+class _WholeImages(Dataset):  # type: ignore[type-arg]
+    def __init__(self, samples: Sequence[_Sample]) -> None:
+        self.samples = list(samples)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> _Sample:
+        return self.samples[index]
+
+
+def _collate_crops(batch: list[Any]) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+    return [item[0] for item in batch], [item[1] for item in batch]
+
+
+def _collate_one(batch: list[_Sample]) -> _Sample:
+    return batch[0]
+
+
+def evenly_spaced(items: Sequence[Any], count: int) -> list[Any]:
+    """``count`` items spread evenly over ``items`` (all of them when ``count >= len(items)``)."""
+    if count >= len(items):
+        return list(items)
+    return [items[int(i * len(items) / count)] for i in range(count)]
+
+
+# ------------------------------------------------------------------------------------------------ task
+
+
+class MaskRCNNTask(L.LightningModule):
+    """Trains ``build_maskrcnn(**build_kwargs)`` on batches ``(images, targets)``; validates on whole images.
+
+    The network is ``self.model`` (checkpoint keys ``model.*``); hyperparameters are plain values, so
+    checkpoints load with ``torch.load(weights_only=True)``.
+    """
+
+    def __init__(
+        self,
+        build_kwargs: dict[str, Any],
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        warmup_steps: int = 100,
+        time_budget_s: float | None = None,
+        score_threshold: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_maskrcnn(**build_kwargs)
+        self.val_scores = InstanceScoreAccumulator()
+
+    def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        return self.model(images)  # type: ignore[no-any-return]
+
+    def training_step(
+        self, batch: tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]], batch_idx: int
+    ) -> torch.Tensor:
+        images, targets = batch
+        losses = self.model(images, targets)
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            raise NonFiniteError(
+                f"the training loss became {loss.item()} at epoch {self.current_epoch}, "
+                f"step {self.global_step}"
+            )
+        n = len(images)
+        for key in LOSS_KEYS:
+            if key in losses:
+                self.log(f"train/{key}", losses[key], on_step=True, on_epoch=False, batch_size=n)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+        self.log("train/lr", float(lr), on_step=True, on_epoch=False, batch_size=n)
+        return loss  # type: ignore[return-value]
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_scores = InstanceScoreAccumulator()
+
+    def validation_step(self, batch: _Sample, batch_idx: int) -> None:
+        predictor = MaskRCNNPredictor(
+            self.model, maskrcnn_config(self.hparams["build_kwargs"]), device=self.device
+        )
+        pred = predictor.predict_instances(
+            batch.image, score_threshold=float(self.hparams["score_threshold"])
+        )
+        self.val_scores.update(batch.labels, pred)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.val_scores.images:
+            return
+        scores = self.val_scores.compute()
+        for key in ("ap50", "ap75", "map", "seg"):
+            value = float(scores[key])
+            self.log(f"val/{key}", 0.0 if math.isnan(value) else value, prog_bar=key in ("ap50", "map"))
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"]))
+        warmup = max(0, int(hp["warmup_steps"]))
+
+        def factor(step: int) -> float:
+            ramp = 1.0 if step >= warmup else 0.1 + 0.9 * step / warmup
+            return ramp * lr_factor("cosine", self.budget_fraction())
+
+        sched = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def budget_fraction(self) -> float:
+        """Share of the training time used so far (Lightning's Timer; it survives resume).
+
+        The training time is ``time_budget_s`` less what :class:`BudgetTimer` reserves for the last
+        validation, so the LR reaches its floor when training stops, not when that validation ends.
+        """
+        budget = self.hparams.get("time_budget_s")
+        trainer = self._trainer
+        if not budget or trainer is None:
+            return 0.0
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # type: ignore[attr-defined]
+        if timer is None:
+            return 0.0
+        available = float(budget) - (timer.reserve_s() if isinstance(timer, BudgetTimer) else 0.0)
+        return min(1.0, timer.time_elapsed("train") / max(available, 1e-6))
+
+    def on_train_epoch_start(self) -> None:
+        loader = self.trainer.train_dataloader
+        dataset = getattr(loader, "dataset", None)
+        if isinstance(dataset, CropDataset):
+            dataset.epoch = self.current_epoch  # new crops every epoch, the same ones after a resume
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        bad = non_finite_entries(checkpoint.get("state_dict") or {})
+        if bad:
+            raise NonFiniteError(f"{', '.join(bad[:3])} became NaN/inf at step {self.global_step}")
+        # The RPN and RoI samplers draw from torch's RNG; a resumed run continues its sequence.
+        checkpoint["rng_state"] = {"torch": torch.get_rng_state(), "python": _to_lists(random.getstate())}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("rng_state")
+        if state:
+            torch.set_rng_state(state["torch"])
+            random.setstate(_to_tuples(state["python"]))
+
+
+def _to_lists(value: Any) -> Any:
+    return [_to_lists(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def _to_tuples(value: Any) -> Any:
+    return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+class BudgetTimer(Timer):
+    """Lightning's Timer, but training stops early enough for what follows the stop: the validation and
+    the checkpoint of the last epoch.
+
+    An epoch end (from an epoch's last step to the next epoch's first: validation, checkpoint, loader
+    reset) is measured. After a step, training stops when the time left cannot hold 1.2 x an epoch end and
+    two steps; after an epoch's last step, when it cannot hold that plus the epoch end about to run (going on
+    would mean this validation, one more step, and the final validation). Before the first epoch end is
+    measured, an epoch end is taken as ``val_images`` x the mean step time (generous: predicting one image
+    costs less than a training step on a batch of crops). The measurements travel with the checkpoint.
+    """
+
+    def __init__(self, duration_s: float, val_images: int) -> None:
+        super().__init__(duration=timedelta(seconds=duration_s), interval="step", verbose=True)
+        self.val_images = val_images
+        self.step_times: list[float] = []
+        self.epoch_end_s: float | None = None
+        self._step_start: float | None = None
+        self._last_end: tuple[int, float] | None = None  # (epoch, time) of the last step's end
+        self._epoch_ends_now = False
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        now = time.monotonic()
+        if self._last_end is not None and self._last_end[0] != trainer.current_epoch:
+            self.epoch_end_s = now - self._last_end[1]
+        self._step_start = now
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        now = time.monotonic()
+        if self._step_start is not None:
+            self.step_times.append(now - self._step_start)
+        self._last_end = (trainer.current_epoch, now)
+        self._epoch_ends_now = batch_idx + 1 >= trainer.num_training_batches
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def _step_s(self) -> float:
+        return statistics.fmean(self.step_times[-20:]) if self.step_times else 0.0
+
+    def _epoch_end_s(self) -> float:
+        return self.epoch_end_s if self.epoch_end_s is not None else self.val_images * self._step_s()
+
+    def reserve_s(self) -> float:
+        """Seconds kept for the final validation and checkpoint (1.2 x an epoch end + two steps)."""
+        return 1.2 * self._epoch_end_s() + 2 * self._step_s()
+
+    def _check_time_remaining(self, trainer: L.Trainer) -> None:
+        assert self._duration is not None  # set in __init__
+        reserve = self.reserve_s() + (1.2 * self._epoch_end_s() if self._epoch_ends_now else 0.0)
+        should_stop = self.time_elapsed() + reserve >= self._duration
+        trainer.should_stop = trainer.should_stop or bool(trainer.strategy.broadcast(should_stop))
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["epoch_end_s"] = self.epoch_end_s
+        state["step_times"] = self.step_times[-20:]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.epoch_end_s = state_dict.get("epoch_end_s")
+        self.step_times = [float(t) for t in state_dict.get("step_times", [])]
+
+
+# ------------------------------------------------------------------------------------------------ fit
+
+
+@dataclass
+class MaskRCNNFitOptions:
+    """Options of :func:`fit_maskrcnn`, saved as ``RUN/fit_options.json`` (a resumed run reads them)."""
+
+    time_minutes: float
+    backbone: str = "mobilenet_v3_large"
+    crop_size: int = 256
+    batch_size: int = 2
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    epoch_steps: int = 100
+    val_images: int = 12
+    score_threshold: float = 0.5
+    min_area: int = 4
+    seed: int = 0
+    build: dict[str, Any] = field(
+        default_factory=dict
+    )  # more build_maskrcnn kwargs (norm, anchor_sizes, ...)
+
+    def check(self) -> None:
+        if not self.time_minutes > 0:
+            raise ValueError(f"time budget must be positive, got {self.time_minutes} minutes")
+        for name in ("crop_size", "batch_size", "epoch_steps", "val_images", "min_area"):
+            check_positive_int(getattr(self, name), name)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if "weights_path" in self.build or "backbone" in self.build:
+            raise ValueError("pass backbone and weights_path as their own arguments, not in build")
+
+
+@dataclass
+class MaskRCNNRunResult:
+    run_dir: Path
+    scores: dict[str, Any]  # the whole val split (InstanceScoreAccumulator.compute())
+    train_seconds: float
+    steps: int
+    step_seconds: float  # median training step
+    params: int
+    eval_seconds: float
+
+
+def _build_kwargs(options: MaskRCNNFitOptions, mean: list[float], std: list[float]) -> dict[str, Any]:
+    return {
+        "num_classes": 2,
+        "backbone": options.backbone,
+        **options.build,
+        "image_mean": mean,
+        "image_std": std,
+    }
+
+
+def score_maskrcnn(
+    predictor: MaskRCNNPredictor, samples: Sequence[Any], score_threshold: float = 0.5
+) -> dict[str, Any]:
+    """Instance scores (:class:`InstanceScoreAccumulator`) of ``predictor`` on samples with ``.image`` and
+    ``.labels``."""
+    acc = InstanceScoreAccumulator()
+    for sample in samples:
+        acc.update(sample.labels, predictor.predict_instances(sample.image, score_threshold=score_threshold))
+    return acc.compute()
+
+
+def _check_out_dir(out_dir: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from (None for a new run); refuses to overwrite a run."""
+    last = out_dir / "checkpoints" / "last.ckpt"
+    if resume:
+        if not last.is_file():
+            raise FileNotFoundError(f"cannot resume: {last} not found; pass a run folder of fit-maskrcnn")
+        return last
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ValueError(f"{out_dir} already exists and is not empty; choose another --out, or --resume it")
+    return None
+
+
+def fit_maskrcnn(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    time_minutes: float | None = None,
+    *,
+    resume: bool = False,
+    weights_path: str | Path | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> MaskRCNNRunResult:
+    """Train a Mask R-CNN on ``data_dir`` (see the module docstring) for ``time_minutes``; returns the run.
+
+    Args:
+        data_dir: images/, labels/, train.txt, val.txt.
+        out_dir: the run folder (must not exist or be empty; with ``resume``: the run to continue).
+        time_minutes: the budget (with ``resume``: None keeps the run's own budget; a value replaces it).
+        resume: continue ``out_dir`` from ``checkpoints/last.ckpt``, with the options saved in the run.
+        weights_path: a local weights file for the new model (whole model or backbone; see
+            :func:`~unetkit.detection.maskrcnn.load_maskrcnn_weights`).
+        progress: show Lightning's progress bar (the CLI's choice; library default off).
+        options: fields of :class:`MaskRCNNFitOptions` (backbone, crop_size, batch_size, lr, ...).
+    """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    ckpt = _check_out_dir(out_dir, resume)
+    if ckpt is not None:
+        saved = json.loads((out_dir / OPTIONS_NAME).read_text())
+        if options:
+            raise ValueError(
+                f"a resumed run keeps its options ({out_dir / OPTIONS_NAME}); got {sorted(options)}"
+            )
+        if time_minutes is not None:
+            saved["time_minutes"] = time_minutes
+        opts = MaskRCNNFitOptions(**saved)
+        if weights_path is not None:
+            raise ValueError("--weights starts a new run; a resumed run continues its own weights")
+    else:
+        if time_minutes is None:
+            raise ValueError("fit_maskrcnn needs a time budget (time_minutes)")
+        opts = MaskRCNNFitOptions(time_minutes=time_minutes, **options)
+    opts.check()
+    if weights_path is not None and not Path(weights_path).is_file():
+        raise FileNotFoundError(f"weights file {weights_path} does not exist; check the path")
+
+    started = time.perf_counter()
+    train = load_samples(instance_pairs(data_dir, "train"))
+    val_all = load_samples(instance_pairs(data_dir, "val"))
+    log.info(
+        "decoded %d train and %d val pairs in %.1f s", len(train), len(val_all), time.perf_counter() - started
+    )
+    if ckpt is not None:
+        from unetkit.model_files.model_io import read_checkpoint
+
+        state = read_checkpoint(ckpt)  # weights_only=True, one-line errors for corrupt files
+        build_kwargs = dict(state["hyper_parameters"]["build_kwargs"])
+        resume_from = (int(state.get("epoch", 0)), int(state.get("global_step", 0)))
+        del state
+    else:
+        mean, std = image_mean_std(s.image for s in evenly_spaced(train, MEAN_STD_IMAGES))
+        build_kwargs = _build_kwargs(opts, mean, std)
+        resume_from = None
+
+    L.seed_everything(opts.seed, verbose=False)
+    budget_s = opts.time_minutes * 60.0
+    task = MaskRCNNTask(
+        build_kwargs,
+        lr=opts.lr,
+        weight_decay=opts.weight_decay,
+        warmup_steps=opts.warmup_steps,
+        time_budget_s=budget_s,
+        score_threshold=opts.score_threshold,
+    )
+    if weights_path is not None:
+        load_maskrcnn_weights(task.model, weights_path)  # before the run folder: a bad file writes nothing
+    params = sum(p.numel() for p in task.model.parameters())
+    val = evenly_spaced(val_all, opts.val_images)
+    crops = CropDataset(train, opts.crop_size, opts.epoch_steps * opts.batch_size, opts.seed, opts.min_area)
+    train_loader = DataLoader(crops, batch_size=opts.batch_size, shuffle=False, collate_fn=_collate_crops)
+    val_loader = DataLoader(_WholeImages(val), batch_size=1, collate_fn=_collate_one)
+
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from unetkit.training.run_folder import run_folder
+    from unetkit.training.trainer import build_loggers
+
+    timer = BudgetTimer(budget_s, len(val))
+    resume_hint = f"resume with: unetkit fit-maskrcnn {data_dir} --resume {out_dir}"
+    sigint = signal.getsignal(signal.SIGINT)
+    trainer: L.Trainer | None = None
+    try:
+        with run_folder(out_dir):
+            if ckpt is None:
+                record = asdict(opts)
+                atomic_write_text(out_dir / OPTIONS_NAME, json.dumps(record, indent=2))
+            trainer = L.Trainer(
+                default_root_dir=out_dir,
+                max_epochs=-1,
+                accelerator="cpu" if not torch.cuda.is_available() else "auto",
+                devices=1,
+                callbacks=[
+                    timer,
+                    ModelCheckpoint(
+                        dirpath=out_dir / "checkpoints",
+                        filename="last",
+                        monitor=None,
+                        save_top_k=1,
+                        every_n_epochs=1,
+                        enable_version_counter=False,
+                    ),
+                ],
+                logger=build_loggers(out_dir, resume_from),
+                log_every_n_steps=1,
+                gradient_clip_val=10.0,
+                num_sanity_val_steps=0,
+                enable_progress_bar=progress,
+                enable_model_summary=False,
+                deterministic=False,
+            )
+            t0 = time.perf_counter()
+            trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
+            train_seconds = time.perf_counter() - t0
+    except NonFiniteError as exc:
+        last = out_dir / "checkpoints" / "last.ckpt"
+        kept = f"{last} is finite" if last.is_file() else "no checkpoint was kept"
+        raise NonFiniteError(
+            f"training stopped: {exc}; {kept}; lower the learning rate (--lr, now {opts.lr:g}) and start "
+            "a new run"
+        ) from None
+    except SystemExit:
+        # Lightning answers Ctrl-C with sys.exit(1); the CLI wants a KeyboardInterrupt (exit 130).
+        if trainer is not None and trainer.interrupted:
+            raise KeyboardInterrupt(f"training interrupted; {resume_hint}") from None
+        raise
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, sigint)  # Lightning ignores SIGINT after an interrupt
+    if trainer is None or trainer.interrupted:
+        raise KeyboardInterrupt(f"training interrupted; {resume_hint}")
+
+    config = maskrcnn_config(
+        build_kwargs,
+        input_size=[opts.crop_size, opts.crop_size],
+        extra={
+            "trained": {
+                "data": str(data_dir),
+                "steps": int(trainer.global_step),
+                "budget_minutes": opts.time_minutes,
+            }
+        },
+    )
+    save_maskrcnn(task.model, config, out_dir / "model")
+    t1 = time.perf_counter()
+    predictor = MaskRCNNPredictor(task.model.cpu(), config)
+    scores = score_maskrcnn(predictor, val_all, opts.score_threshold)
+    eval_seconds = time.perf_counter() - t1
+    step_seconds = statistics.median(timer.step_times) if timer.step_times else math.nan
+    summary = {
+        "split": "val",
+        "images": len(val_all),
+        "scores": scores,
+        "train_seconds": round(train_seconds, 1),
+        "timer_seconds": round(timer.time_elapsed("train"), 1),
+        "budget_seconds": budget_s,
+        "steps": int(trainer.global_step),
+        "step_seconds_median": round(step_seconds, 3),
+        "params": params,
+        "eval_seconds": round(eval_seconds, 1),
+    }
+    atomic_write_text(out_dir / "metrics_val.json", json.dumps(summary, indent=2))
+    return MaskRCNNRunResult(
+        run_dir=out_dir,
+        scores=scores,
+        train_seconds=train_seconds,
+        steps=int(trainer.global_step),
+        step_seconds=step_seconds,
+        params=params,
+        eval_seconds=eval_seconds,
+    )
