@@ -395,3 +395,14 @@ def test_fit_exports_the_last_checkpoint_when_asked(tmp_path: Path) -> None:
     weights = {k.removeprefix("model."): v for k, v in last["state_dict"].items() if k.startswith("model.")}
     assert saved.keys() == weights.keys()
     assert all(torch.equal(saved[k], weights[k]) for k in saved)
+
+
+def test_last_checkpoint_holds_the_final_weights_when_validation_is_sparse(tmp_path: Path) -> None:
+    """Validating every 3rd epoch must not lose the epochs after the last validation (nor, in a run shorter
+    than one validation interval, every checkpoint): last.ckpt is written at each training epoch's end."""
+    sparse = ["trainer.max_epochs=2", "trainer.check_val_every_n_epoch=3", "evaluate.checkpoint=last"]
+    result = fit(_cfg(tmp_path, *sparse, "evaluate.split=val"))
+    last = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 1  # the second (final) epoch, although no validation ran
+    steps_per_epoch = last["global_step"] // 2
+    assert steps_per_epoch > 0 and last["global_step"] == 2 * steps_per_epoch

@@ -44,7 +44,10 @@ def build_callbacks(tr: TrainerConfig, run_dir: Path, enable_checkpointing: bool
             )
         )
         # A separate callback for last.ckpt: Lightning >= 2.6 refreshes save_last only when the monitored
-        # checkpoint improved, but resume must lose at most one epoch. Without a monitor it saves every epoch.
+        # checkpoint improved, but resume must lose at most one epoch. Without a monitor it saves every epoch;
+        # at the *training* epoch's end, not at validation's: with check_val_every_n_epoch > 1 (the planner
+        # validates less often on large validation sets) the epochs after the last validation, or a whole run
+        # shorter than one validation interval, would otherwise never reach last.ckpt.
         callbacks.append(
             ModelCheckpoint(
                 dirpath=ckpt_dir,
@@ -52,6 +55,7 @@ def build_callbacks(tr: TrainerConfig, run_dir: Path, enable_checkpointing: bool
                 monitor=None,
                 save_top_k=1,
                 every_n_epochs=1,
+                save_on_train_epoch_end=True,
                 enable_version_counter=False,
             )
         )
