@@ -228,6 +228,7 @@ def test_end_to_end_with_tiny_trained_runs(
     run = runs / "b"
     record = json.loads((run / "train.json").read_text())
     assert record["train_seconds"] > 0 and record["resumed"] is False
+    assert record["command"].startswith("unetkit fit ") and "--target boundary" in record["command"]
     metrics = json.loads((run / "metrics_test.json").read_text())
     assert metrics["instances/method"] == "boundary" and 0.0 <= metrics["instances/map"] <= 1.0
     assert main(["test", str(run)]) == 0

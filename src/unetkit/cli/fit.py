@@ -112,7 +112,9 @@ def run_fit(args: argparse.Namespace) -> int:
     run_dir = _run_dir(config, args.resume)
     try:
         with _exported(RUN_DIR_ENV, str(run_dir.resolve())):
-            result = fit(config, resume=args.resume, run_dir=run_dir)
+            # The command as typed, kept in RUN/train.json: what a benchmark names as the run's command.
+            command = getattr(args, "command_line", None)
+            result = fit(config, resume=args.resume, run_dir=run_dir, command=command)
     finally:
         if planned is not None and any((run_dir / "checkpoints").glob("*.ckpt")):
             planned.write(run_dir)  # a run fit created and kept (not a failed start): plan.yaml, dataset.json

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -69,6 +70,8 @@ def _configure_logging(level: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    # The command as typed (run folders record it: RUN/train.json).
+    args.command_line = shlex.join(["unetkit", *(sys.argv[1:] if argv is None else argv)])
     # `unetkit fit DIR --time 20m key=value`: argparse takes positionals only before the first option, so
     # KEY=VALUE items after an option come back here; they are overrides as well.
     takes_overrides = isinstance(getattr(args, "overrides", None), list)

@@ -141,7 +141,9 @@ def _non_finite_message(exc: Exception, run_dir: Path, config: Config) -> str:
     return f"training stopped: {exc}; {kept}; {fix} and start a new run."
 
 
-def fit(config: Config, resume: Path | None = None, run_dir: Path | None = None) -> RunResult:
+def fit(
+    config: Config, resume: Path | None = None, run_dir: Path | None = None, command: str | None = None
+) -> RunResult:
     """Train (or resume) a run, then save the model, evaluate on ``evaluate.split`` and draw figures.
 
     Every image of every split is decoded before the run folder is created; a resume checkpoint is read as
@@ -154,6 +156,7 @@ def fit(config: Config, resume: Path | None = None, run_dir: Path | None = None)
         resume: a run folder to continue from its ``checkpoints/last.ckpt``.
         run_dir: the new run folder (default: from ``output``, see
             :func:`~unetkit.training.run_folder.new_run_dir`); ignored with ``resume``.
+        command: the command line that started the run, recorded in ``RUN/train.json``.
     """
     import lightning as L
 
@@ -215,7 +218,7 @@ def fit(config: Config, resume: Path | None = None, run_dir: Path | None = None)
     state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
     task.load_state_dict(state)
     save_model(task.model, model_config, run_dir / "model")
-    write_train_record(run_dir, train_seconds, resumed=resume is not None)
+    write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command)
     scores, table = evaluate(run_dir, split=config.evaluate.split, config=config, spec=spec)
     from unetkit.viz.figures import plot_training_curves
 
