@@ -144,6 +144,8 @@ def test_cli_fit_maskrcnn(folder: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 0
     assert f"run folder: {out}" in printed and "AP50" in printed and "mAP" in printed
     assert is_maskrcnn_model(out)
+    record = json.loads((out / "train.json").read_text())  # as `unetkit fit` writes it
+    assert record["train_seconds"] > 0 and record["command"].startswith(f"unetkit fit-maskrcnn {folder}")
 
 
 def test_cli_errors_are_one_line(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

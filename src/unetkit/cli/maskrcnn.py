@@ -65,10 +65,13 @@ def run_fit_maskrcnn(args: argparse.Namespace) -> int:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     minutes = parse_duration(args.budget) / 60.0 if args.budget else None
+    command = getattr(args, "command_line", None)  # recorded in RUN/train.json
     if args.resume is not None:
         if args.out is not None and args.out.resolve() != args.resume.resolve():
             raise ValueError("--resume RUN_DIR continues RUN_DIR; leave out --out")
-        result = fit_maskrcnn(args.data_dir, args.resume, minutes, resume=True, progress=not args.no_progress)
+        result = fit_maskrcnn(
+            args.data_dir, args.resume, minutes, resume=True, progress=not args.no_progress, command=command
+        )
     else:
         if minutes is None:
             raise ValueError("fit-maskrcnn needs a time budget: add e.g. --time 30m")
@@ -79,6 +82,7 @@ def run_fit_maskrcnn(args: argparse.Namespace) -> int:
             minutes,
             weights_path=args.weights,
             progress=not args.no_progress,
+            command=command,
             backbone=args.backbone,
             crop_size=args.crop,
             batch_size=args.batch,

@@ -74,6 +74,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform, res
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from unetkit.model_files.model_io import describe_mismatch, state_dict_mismatch
 from unetkit.options import look_up_option
 
 __all__ = [
@@ -95,7 +96,6 @@ DEFAULT_ANCHOR_SIZES = (8, 16, 32, 64, 128)  # one per FPN level P2..P6
 ASPECT_RATIOS = (0.5, 1.0, 2.0)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_MAX_LISTED = 8
 ROI_SAMPLING_RATIO = 1
 BOX_BATCH_SIZE_PER_IMAGE = 128
 
@@ -315,11 +315,6 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _listed(items: Sequence[str]) -> str:
-    more = f", ... ({len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
-    return f"[{', '.join(items[:_MAX_LISTED])}{more}]"
-
-
 def load_maskrcnn_weights(model: MaskRCNN, path: str | Path) -> str:
     """Load a local weights file into ``model``; returns what it was: "model" or "backbone".
 
@@ -342,23 +337,10 @@ def load_maskrcnn_weights(model: MaskRCNN, path: str | Path) -> str:
             for k, v in state.items()
             if not k.startswith(("fc.", "classifier."))
         }
-    expected = target.state_dict()
+    missing, unexpected, shapes = state_dict_mismatch(target.state_dict(), state)
     # FrozenBatchNorm2d drops BatchNorm's num_batches_tracked itself; it is no mismatch.
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected and not k.endswith("num_batches_tracked")]
-    shapes = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
+    unexpected = [k for k in unexpected if not k.endswith("num_batches_tracked")]
     if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys {_listed(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys {_listed(unexpected)}")
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatches {_listed(shapes)}")
         hint = (
             "pass a Mask R-CNN state dict saved from build_maskrcnn with the same options (backbone, norm, "
             "fpn_channels, head sizes)"
@@ -366,7 +348,8 @@ def load_maskrcnn_weights(model: MaskRCNN, path: str | Path) -> str:
             else "pass the ImageNet state dict of the same backbone; BatchNorm weights (running_mean/var) "
             "need norm='frozen_bn' or 'batch'"
         )
-        raise ValueError(f"weights file {path} does not fit this {kind}: {'; '.join(parts)}; {hint}")
+        found = describe_mismatch(missing, unexpected, shapes)
+        raise ValueError(f"weights file {path} does not fit this {kind}: {found}; {hint}")
     target.load_state_dict(state, strict=False)  # strict=False: only num_batches_tracked may be left out
     logger.info("loaded %s weights from %s (%d tensors)", kind, path, len(state))
     return kind

@@ -35,6 +35,7 @@ __all__ = [
     "energy_markers",
     "get_instance_method",
     "instances_from_mask",
+    "keep_large_instances",
     "list_instance_methods",
     "register_instance_method",
 ]
@@ -146,21 +147,36 @@ def instances_from_mask(
         raise ValueError(
             f"instance method {method!r} returned negative labels; expected 0 = background, ids > 0."
         )
-    if not labels.size or int(labels.max()) == 0:
-        return np.zeros(mask.shape, dtype=np.int32), 0
-    if int(labels.max()) > labels.size:
-        # Sparse ids (a registered method may return any): compact them first so bincount stays small.
-        ids, inverse = np.unique(labels.ravel(), return_inverse=True)
-        labels = (inverse + int(ids[0] != 0)).reshape(mask.shape)
-    # Renumber kept labels 1..n in their old order; dropped ones (and ids a method left unused) become
-    # background / disappear.
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= max(min_size, 1)
+    return keep_large_instances(labels, min_size)
+
+
+def keep_large_instances(labels: np.ndarray, min_size: int = 0) -> tuple[np.ndarray, int]:
+    """Drop objects with fewer than ``min_size`` pixels and renumber the rest 1..n in their old order.
+
+    ``labels`` (H, W) non-negative ids; returns (int32 (H, W), n). Written with a lookup table rather than
+    ``skimage.morphology.remove_small_objects``: that function changed its size argument in skimage 0.26
+    (``min_size`` -> ``max_size``, with another inequality) and does not renumber.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.dtype.kind not in "uib":
+        raise ValueError(f"labels must be an (H, W) integer image, got {labels.dtype} {labels.shape}.")
+    if min_size < 0:
+        raise ValueError(f"min_size must be >= 0, got {min_size}.")
+    flat = labels.astype(np.int64, copy=False).ravel()
+    if flat.size and int(flat.min()) < 0:
+        raise ValueError(f"labels must be >= 0, got min {int(flat.min())}.")
+    if not flat.size or int(flat.max()) == 0:
+        return np.zeros(labels.shape, dtype=np.int32), 0
+    if int(flat.max()) > flat.size:  # sparse ids: compact first so the bincount stays small
+        ids, flat = np.unique(flat, return_inverse=True)
+        flat = flat + int(ids[0] != 0)
+    sizes = np.bincount(flat)
+    keep = sizes >= max(int(min_size), 1)
     keep[0] = False
     lut = np.zeros(sizes.size, dtype=np.int32)
     count = int(keep.sum())
     lut[keep] = np.arange(1, count + 1, dtype=np.int32)
-    return lut[labels], count
+    return lut[flat].reshape(labels.shape), count
 
 
 def _foreground(mask: np.ndarray, classes: list[int]) -> np.ndarray:

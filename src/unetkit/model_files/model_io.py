@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +107,26 @@ def save_model(model: nn.Module, config: ModelConfig, out_dir: str | Path) -> Pa
     return out_dir
 
 
-def _format_mismatch(
-    source: Path, architecture: str, missing: list[str], unexpected: list[str], shapes: list[str]
-) -> str:
-    def listed(items: list[str]) -> str:
+def state_dict_mismatch(
+    expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]
+) -> tuple[list[str], list[str], list[str]]:
+    """(missing keys, unexpected keys, shape mismatches as "key: file (..) vs model (..)") of ``state``
+    against a model's ``expected`` state dict, in the model's order (safetensors sorts keys), so listings
+    read top-down."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    return missing, unexpected, shapes
+
+
+def describe_mismatch(missing: Sequence[str], unexpected: Sequence[str], shapes: Sequence[str]) -> str:
+    """Counts and the first few of each kind, e.g. "2 missing keys [a, b]; 1 shape mismatches [...]"."""
+
+    def listed(items: Sequence[str]) -> str:
         more = f", ... ({len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
         return f"[{', '.join(items[:_MAX_LISTED])}{more}]"
 
@@ -121,8 +137,15 @@ def _format_mismatch(
         parts.append(f"{len(unexpected)} unexpected keys {listed(unexpected)}")
     if shapes:
         parts.append(f"{len(shapes)} shape mismatches {listed(shapes)}")
+    return "; ".join(parts)
+
+
+def _format_mismatch(
+    source: Path, architecture: str, missing: list[str], unexpected: list[str], shapes: list[str]
+) -> str:
     return (
-        f"weights in {source} do not match architecture {architecture!r}: {'; '.join(parts)}. "
+        f"weights in {source} do not match architecture {architecture!r}: "
+        f"{describe_mismatch(missing, unexpected, shapes)}. "
         "Check that config.json belongs to these weights (same architecture and model_kwargs)."
     )
 
@@ -138,14 +161,7 @@ def load_state_dict_checked(
 
     Shape mismatches always fail; missing/unexpected keys fail only when ``strict`` (else logged).
     """
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    shapes = [
-        f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in expected.items()  # the model's order (safetensors sorts keys), so listings read top-down
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
-    ]
+    missing, unexpected, shapes = state_dict_mismatch(model.state_dict(), state_dict)
     if shapes or (strict and (missing or unexpected)):
         raise ValueError(_format_mismatch(source, architecture, missing, unexpected, shapes))
     if missing or unexpected:

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from unetkit.planning.plan import _flow  # one-line YAML, as the plan's overrides
+
 __all__ = ["PLAN_FLAGS", "PlanPreset", "read_plan_preset"]
 
 # plan: key -> the argparse dest of `unetkit fit DIR`'s option (cli/plan.py: add_discovery_arguments)
@@ -64,8 +66,7 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
         if isinstance(value, Mapping) and value:
             out.extend(_flatten(value, dotted + "."))
         else:
-            text = yaml.safe_dump(value, default_flow_style=True, width=10**9).strip()
-            out.append(f"{dotted}={text.removesuffix('...').strip()}")
+            out.append(f"{dotted}={_flow(value)}")
     return out
 
 

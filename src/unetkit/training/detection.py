@@ -68,6 +68,7 @@ from unetkit.detection.targets import image_mean_std, labels_to_target, to_rgb
 from unetkit.files import atomic_write_text
 from unetkit.metrics.instance import InstanceScoreAccumulator
 from unetkit.options import check_positive_int
+from unetkit.training.evaluate import write_train_record
 from unetkit.training.optim import lr_factor
 from unetkit.training.task import NonFiniteError, non_finite_entries
 
@@ -491,6 +492,7 @@ def fit_maskrcnn(
     resume: bool = False,
     weights_path: str | Path | None = None,
     progress: bool = False,
+    command: str | None = None,
     **options: Any,
 ) -> MaskRCNNRunResult:
     """Train a Mask R-CNN on ``data_dir`` (see the module docstring) for ``time_minutes``; returns the run.
@@ -503,6 +505,7 @@ def fit_maskrcnn(
         weights_path: a local weights file for the new model (whole model or backbone; see
             :func:`~unetkit.detection.maskrcnn.load_maskrcnn_weights`).
         progress: show Lightning's progress bar (the CLI's choice; library default off).
+        command: the command line that started the run, recorded in ``RUN/train.json``.
         options: fields of :class:`MaskRCNNFitOptions` (backbone, crop_size, batch_size, lr, ...).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -651,6 +654,8 @@ def fit_maskrcnn(
         "eval_seconds": round(eval_seconds, 1),
     }
     atomic_write_text(out_dir / "metrics_val.json", json.dumps(summary, indent=2))
+    # RUN/train.json, as `unetkit fit` writes it: what a benchmark reads as the run's time and command.
+    write_train_record(out_dir, train_seconds, resumed=resume, command=command)
     return MaskRCNNRunResult(
         run_dir=out_dir,
         scores=scores,
