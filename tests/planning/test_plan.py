@@ -139,16 +139,30 @@ def test_budget_and_epoch_cap() -> None:
     assert plan.config["trainer"]["precision"] == "32-true"
 
 
-def test_bf16_is_reported_not_used() -> None:
+@pytest.mark.parametrize(
+    ("bf16_seconds", "expected"),
+    [(0.2, "bf16-mixed"), (0.35, "32-true"), (40.0, "32-true")],  # 2x, 1.14x, AVX2-only (100x slower)
+)
+def test_bf16_used_only_where_measured_faster(bf16_seconds: float, expected: str) -> None:
     fp = make_fp()
     geo = choose_geometry(fp, "cpu")
     fp32 = Candidate(8, geo.depth, geo.crop, geo.batch)
     bf16 = dataclasses.replace(fp32, precision="bf16-mixed")
-    machine = Machine("cpu", "t", ("avx512_bf16",), True, 2, {fp32.label: 0.4, bf16.label: 0.2})
+    machine = Machine("cpu", "t", ("avx512_bf16",), True, 2, {fp32.label: 0.4, bf16.label: bf16_seconds})
     plan = make_plan(fp, 1140, "cpu", machine)
+    assert plan.config["trainer"]["precision"] == expected
+    assert f"{0.4 / bf16_seconds:.2f}x" in plan.reasons["trainer.precision"]
+    # the table (and so the width and the steps) is the chosen precision's
+    assert plan.table[0]["step_seconds"] == (bf16_seconds if expected == "bf16-mixed" else 0.4)
+    asked = make_plan(fp, 1140, "cpu", machine, precision="32-true")
+    assert asked.config["trainer"]["precision"] == "32-true" and "asked" in asked.reasons["trainer.precision"]
+
+
+def test_fp32_where_bf16_was_not_measured() -> None:
+    fp = make_fp()
+    plan = make_plan(fp, 1140, "cpu", make_machine({8: 0.25}, fp))
     assert plan.config["trainer"]["precision"] == "32-true"
-    assert "2.00x" in plan.reasons["trainer.precision"]
-    assert make_plan(fp, 1140, "cpu", machine, precision="bf16-mixed").table[0]["step_seconds"] == 0.2
+    assert "not measured" in plan.reasons["trainer.precision"]
 
 
 def test_default_budget_from_machine_speed() -> None:
@@ -176,8 +190,13 @@ def test_measure_candidates_times_each_and_stops_when_too_slow() -> None:
     assert set(m.step_seconds) == {c.label for c in cands} and all(t > 0 for t in m.step_seconds.values())
     stopped = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=False, stop_above_s=1e-9)
     assert list(stopped.step_seconds) == [cands[0].label] and len(stopped.notes) == 2
-    with_bf16 = measure_candidates(cands[:1], 1, 2, "cpu", steps=1, warmup=0, bf16=True)
-    assert any(k.endswith("bf16-mixed") for k in with_bf16.step_seconds)
+    with_bf16 = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=True)
+    # every width in both precisions, each bf16 right after its fp32 (a time limit cuts both alike)
+    assert list(with_bf16.step_seconds) == [
+        c.label.removesuffix("32-true") + p for c in cands for p in ("32-true", "bf16-mixed")
+    ]
+    both_stop = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=True, stop_above_s=1e-9)
+    assert len(both_stop.step_seconds) == 2  # the narrowest in each precision, then each stops
 
 
 def _plan_for(root: Path) -> tuple[object, object]:

@@ -24,8 +24,10 @@ The rules (each value of a plan carries a one-line reason in ``Plan.reasons``):
   few (<= 100) non-photo training images, as in the U-Net paper.
 * **Schedule** poly decay paced by the time budget (``schedule.by: time``); ``max_epochs`` is set far above
   what fits so that the budget, not an epoch cap, ends the run.
-* **Precision** fp32 unless asked: reduced precision is measured and reported, but used only with
-  validation evidence that it does not cost accuracy at equal budget (issue 12).
+* **Precision** (:func:`choose_precision`): bf16 autocast where it is measured at least
+  ``BF16_MIN_SPEEDUP`` x faster than fp32 on this machine (a CPU with native bf16, or a GPU), fp32 otherwise.
+  The evidence that it does not cost accuracy at an equal budget: ``benchmarks/precision_check.py`` (fp32 and
+  bf16 runs of one plan side by side, scored on validation), ``benchmarks/results/precision/``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ VAL_TIME_SHARE = 0.1  # validate less often when one validation pass would cost 
 STEPS_PER_EPOCH = 40  # repeat small training sets so an epoch has about this many steps (ISBI: 20 x 8 / 4)
 LEARNING_RATE = 2e-3
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+# Below this speed-up the extra steps are too few to matter; on an AVX2-only CPU bf16 is ~100x slower and
+# the rule keeps fp32 by itself.
+BF16_MIN_SPEEDUP = 1.25
+PRECISION_EVIDENCE = "benchmarks/results/precision/precision.md"
 
 
 # ------------------------------------------------------------------------------------------ time budget
@@ -262,9 +268,10 @@ def measure_candidates(
     """Time ``steps`` training steps (forward, CE + Dice, backward, AdamW) of each candidate on ``device``.
 
     Candidates are measured narrow to wide; measuring stops when the time spent passes ``time_limit_s`` or a
-    candidate's step takes more than ``stop_above_s`` (wider ones are slower still). ``bf16`` (default: the
-    CPU has native bf16, avx512_bf16 or amx_bf16, or the device is CUDA) also times the two narrowest
-    candidates under bf16 autocast. ``data_probe()`` returns seconds to read and augment one sample.
+    candidate's step takes more than ``stop_above_s`` (wider ones are slower still; per precision). ``bf16``
+    (default: the CPU has native bf16, avx512_bf16 or amx_bf16, or the device is CUDA) also times each
+    candidate under bf16 autocast, right after its fp32 step, so that a time limit cuts both alike.
+    ``data_probe()`` returns seconds to read and augment one sample.
     Random tensors are used: speed does not depend on the values. Does not change torch's thread count.
     """
     import torch
@@ -282,19 +289,19 @@ def measure_candidates(
     start = time.perf_counter()
     timings: dict[str, float] = {}
     notes: list[str] = []
-    todo = list(cands)
-    if bf16:
-        todo += [Candidate(c.base_channels, c.depth, c.crop, c.batch, "bf16-mixed") for c in cands[:2]]
+    todo: list[Candidate] = []
+    for c in cands:
+        todo.append(c)
+        if bf16:
+            todo.append(Candidate(c.base_channels, c.depth, c.crop, c.batch, "bf16-mixed"))
     loss_fn = create_loss("ce+dice", num_classes)
     gen = torch.Generator().manual_seed(0)
     for cand in todo:
         if time.perf_counter() - start > time_limit_s:
             notes.append(f"not measured (measuring time limit {time_limit_s:.0f}s): {cand.label}")
             continue
-        if (
-            cand.precision == "32-true"
-            and stop_above_s is not None
-            and any(t > stop_above_s for k, t in timings.items() if k.endswith("32-true"))
+        if stop_above_s is not None and any(
+            t > stop_above_s for k, t in timings.items() if k.endswith(" " + cand.precision)
         ):
             notes.append(f"not measured (a narrower candidate was already too slow): {cand.label}")
             continue
@@ -460,6 +467,44 @@ def augmentation(fp: Fingerprint) -> tuple[dict[str, Any], str]:
     return aug, "; ".join(why)
 
 
+def bf16_speedups(machine: Machine) -> dict[int, float]:
+    """``{base_channels: fp32 step / bf16 step}`` for every width measured in both precisions."""
+    out: dict[int, float] = {}
+    for label, bf16_s in machine.step_seconds.items():
+        fp32_s = machine.step_seconds.get(label.removesuffix("bf16-mixed") + "32-true")
+        if label.endswith(" bf16-mixed") and fp32_s and bf16_s > 0:
+            out[int(label.split()[1][1:])] = fp32_s / bf16_s
+    return dict(sorted(out.items()))
+
+
+def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, str]:
+    """``(precision, why)``: ``asked`` when given; else bf16 autocast where every width measured in both
+    precisions was at least ``BF16_MIN_SPEEDUP`` x faster in bf16, fp32 otherwise."""
+    speedups = bf16_speedups(machine)
+    measured = ", ".join(f"b{b} {x:.2f}x" for b, x in speedups.items())
+    if asked is not None:
+        if asked not in PRECISIONS:
+            raise ValueError(f"precision {asked!r} is not one of {', '.join(PRECISIONS)}")
+        return asked, f"{asked}: asked for" + (
+            f"; measured bf16 autocast speed-up {measured}" if measured else ""
+        )
+    if not speedups:
+        return "32-true", (
+            "32-true: bf16 autocast not measured here (no native bf16 on this CPU: "
+            f"flags {' '.join(machine.cpu_flags) or 'unknown'})"
+        )
+    if min(speedups.values()) >= BF16_MIN_SPEEDUP:
+        return "bf16-mixed", (
+            f"bf16-mixed: autocast measured {measured} faster than fp32 on this machine (>= "
+            f"{BF16_MIN_SPEEDUP}x): more steps in the budget; at an equal budget it was no worse on "
+            f"validation (ISBI 2012 and CamVid, {PRECISION_EVIDENCE})"
+        )
+    return "32-true", (
+        f"32-true: bf16 autocast measured only {measured} here (< {BF16_MIN_SPEEDUP}x): too few extra steps "
+        "to be worth reduced precision"
+    )
+
+
 def make_plan(
     fp: Fingerprint,
     time_budget_s: float,
@@ -468,16 +513,16 @@ def make_plan(
     *,
     layout: DatasetLayout | None = None,
     min_steps: int = MIN_STEPS,
-    precision: str = "32-true",
+    precision: str | None = None,
     geometry: Geometry | None = None,
 ) -> Plan:
     """Choose the config (see the module docstring for the rules). Pure: no file, clock or device access.
 
     ``machine`` holds the measured step times; ``layout`` adds the ``data`` source keys (dataset ``folder``
-    with its options) so that the plan is a complete config for ``unetkit fit``.
+    with its options) so that the plan is a complete config for ``unetkit fit``. ``precision`` None: chosen
+    by :func:`choose_precision`.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    precision, precision_why = choose_precision(machine, precision)
     geo = geometry or choose_geometry(fp, device)
     reasons = dict(geo.reasons)
     train_n = max(fp.num_images.get("train", 1), 1)
@@ -543,19 +588,6 @@ def make_plan(
     # Far above what fits: step times measured on a busy machine can be several times too slow, and an
     # epoch cap reached early would end a budgeted run before its time (issue 12, item 3).
     max_epochs = max(1000, int(chosen["epochs_in_budget"] * 20))
-    bf16 = {k: v for k, v in machine.step_seconds.items() if k.endswith("bf16-mixed")}
-    speedups = []
-    for k, v in bf16.items():
-        fp32 = machine.step_seconds.get(k.replace("bf16-mixed", "32-true"))
-        if fp32:
-            speedups.append(f"{k.split()[1]} {fp32 / v:.2f}x")
-    precision_why = f"{precision}: " + (
-        "fp32 by default; reduced precision needs validation evidence at equal budget (issue 12)"
-        if precision == "32-true"
-        else "asked for"
-    )
-    if speedups:
-        precision_why += f"; measured bf16 autocast speed-up {', '.join(speedups)}"
     config: dict[str, Any] = {
         "data": {
             "crop_size": list(geo.crop),
@@ -635,9 +667,11 @@ def make_plan(
 
 
 def default_budget(
-    machine: Machine, precision: str = "32-true", min_steps: int = MIN_STEPS
+    machine: Machine, precision: str | None = None, min_steps: int = MIN_STEPS
 ) -> tuple[float, str]:
-    """A budget when none is given: ``min_steps`` steps of the middle measured width (whole minutes)."""
+    """A budget when none is given: ``min_steps`` steps of the middle measured width (whole minutes) at
+    ``precision`` (None: :func:`choose_precision`'s)."""
+    precision = choose_precision(machine, precision)[0]
     rows = sorted(
         (int(k.split()[1][1:]), v) for k, v in machine.step_seconds.items() if k.endswith(" " + precision)
     )
