@@ -158,6 +158,28 @@ def test_bf16_used_only_where_measured_faster(bf16_seconds: float, expected: str
     assert asked.config["trainer"]["precision"] == "32-true" and "asked" in asked.reasons["trainer.precision"]
 
 
+def test_bf16_decided_by_the_median_width_not_the_slowest() -> None:
+    """One width timing slow in bf16 (DSB 2018 measured b12 at 1.13x beside 1.35-1.85x) does not flip the
+    decision; most widths slow does."""
+    fp = make_fp()
+    geo = choose_geometry(fp, "cpu")
+    widths = (8, 12, 16, 24)
+
+    def machine(speedups: tuple[float, ...]) -> Machine:
+        seconds = {}
+        for base, x in zip(widths, speedups, strict=True):
+            fp32 = Candidate(base, geo.depth, geo.crop, geo.batch)
+            seconds[fp32.label] = 0.1 * base
+            seconds[dataclasses.replace(fp32, precision="bf16-mixed").label] = 0.1 * base / x
+        return Machine("cpu", "t", ("avx512_bf16",), True, 2, seconds)
+
+    one_slow = make_plan(fp, 1140, "cpu", machine((1.35, 1.13, 1.80, 1.85)))
+    assert one_slow.config["trainer"]["precision"] == "bf16-mixed"
+    assert "median 1.58x" in one_slow.reasons["trainer.precision"]
+    most_slow = make_plan(fp, 1140, "cpu", machine((1.35, 1.13, 1.10, 1.20)))
+    assert most_slow.config["trainer"]["precision"] == "32-true"
+
+
 def test_fp32_where_bf16_was_not_measured() -> None:
     fp = make_fp()
     plan = make_plan(fp, 1140, "cpu", make_machine({8: 0.25}, fp))
