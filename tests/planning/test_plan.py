@@ -159,8 +159,7 @@ def test_bf16_used_only_where_measured_faster(bf16_seconds: float, expected: str
 
 
 def test_bf16_decided_by_the_median_width_not_the_slowest() -> None:
-    """One width timing slow in bf16 (DSB 2018 measured b12 at 1.13x beside 1.35-1.85x) does not flip the
-    decision; most widths slow does."""
+    """One width timing slow in bf16 (a noisy probe) does not flip the decision; most widths slow does."""
     fp = make_fp()
     geo = choose_geometry(fp, "cpu")
     widths = (8, 12, 16, 24)

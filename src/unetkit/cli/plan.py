@@ -50,6 +50,7 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--unmatched", choices=("error", "skip"), default="error", help="files without a partner")
     p.add_argument("--threads", type=int, help="torch threads to measure (and train) with")
+    # 1.25 is plan.BF16_MIN_SPEEDUP, not imported here: the planner's import costs ~0.25 s at start-up.
     p.add_argument(
         "--precision", choices=("32-true", "bf16-mixed", "16-mixed"), default=None,
         help="training precision (default: bf16 autocast where measured >= 1.25x faster than fp32 here, "

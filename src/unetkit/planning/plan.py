@@ -468,14 +468,23 @@ def augmentation(fp: Fingerprint) -> tuple[dict[str, Any], str]:
     return aug, "; ".join(why)
 
 
+def step_seconds_at(machine: Machine, precision: str) -> dict[int, float]:
+    """``{base_channels: seconds per step}`` of the candidates measured at ``precision``, narrow to wide
+    (read back from :attr:`Candidate.label`, ``unet b8 d4 240x240 x5 32-true``)."""
+    rows = (label.split() for label in machine.step_seconds)
+    return dict(
+        sorted(
+            (int(parts[1][1:]), machine.step_seconds[" ".join(parts)])
+            for parts in rows
+            if parts[-1] == precision
+        )
+    )
+
+
 def bf16_speedups(machine: Machine) -> dict[int, float]:
     """``{base_channels: fp32 step / bf16 step}`` for every width measured in both precisions."""
-    out: dict[int, float] = {}
-    for label, bf16_s in machine.step_seconds.items():
-        fp32_s = machine.step_seconds.get(label.removesuffix("bf16-mixed") + "32-true")
-        if label.endswith(" bf16-mixed") and fp32_s and bf16_s > 0:
-            out[int(label.split()[1][1:])] = fp32_s / bf16_s
-    return dict(sorted(out.items()))
+    fp32, bf16 = step_seconds_at(machine, "32-true"), step_seconds_at(machine, "bf16-mixed")
+    return {base: fp32[base] / s for base, s in bf16.items() if base in fp32 and s > 0}
 
 
 def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, str]:
@@ -494,9 +503,9 @@ def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, s
             "32-true: bf16 autocast not measured here (no native bf16 on this CPU: "
             f"flags {' '.join(machine.cpu_flags) or 'unknown'})"
         )
-    # The median, not the minimum: one width can time slow (a channel count that does not suit the bf16
-    # kernels, or a noisy probe: DSB 2018 measured b8 1.35x, b12 1.13x, b16 1.80x, b24 1.85x) and must not
-    # flip the decision for every width; a host without native bf16 is ~100x slower at every width.
+    # The median, not the minimum: one width can time slow (a noisy probe, or a channel count that suits the
+    # bf16 kernels less; a dry plan of DSB 2018 once turned fp32 that way) and must not flip the decision for
+    # every width; a host without native bf16 is ~100x slower at every width.
     median = statistics.median(speedups.values())
     if median >= BF16_MIN_SPEEDUP:
         return "bf16-mixed", (
@@ -677,9 +686,7 @@ def default_budget(
     """A budget when none is given: ``min_steps`` steps of the middle measured width (whole minutes) at
     ``precision`` (None: :func:`choose_precision`'s)."""
     precision = choose_precision(machine, precision)[0]
-    rows = sorted(
-        (int(k.split()[1][1:]), v) for k, v in machine.step_seconds.items() if k.endswith(" " + precision)
-    )
+    rows = list(step_seconds_at(machine, precision).items())
     if not rows:
         raise ValueError("no measured candidate: cannot pick a time budget; pass one, e.g. --time 20m")
     base, step_s = rows[len(rows) // 2]
