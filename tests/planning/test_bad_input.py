@@ -93,5 +93,21 @@ def test_colour_and_gray_masks_mixed(px: SimpleNamespace, make_dataset: MakeData
 
 def test_no_masks_folder(px: SimpleNamespace, tmp_path: Path) -> None:
     px.write(tmp_path / "d" / "images" / "a.png", np.zeros((8, 8), np.uint8))
-    with pytest.raises(ValueError, match="no masks/"):
+    px.write(tmp_path / "d" / "tracings" / "a.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError) as err:
         discover(tmp_path / "d")
+    text = _one_line(err)
+    # The folders found and the option a command-line user types to name the right one.
+    assert "no masks/" in text and "it holds images/, tracings/" in text and "--masks NAME" in text
+
+
+def test_split_folders_too_small_to_carve_a_validation_split(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    root = tmp_path / "splits"
+    make_dataset(n=4, root=root / "train")
+    make_dataset(n=2, root=root / "test")
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = _one_line(err)
+    assert "train/, test/" in text and "4 training images are too few" in text and "val/ folder" in text

@@ -83,3 +83,24 @@ def test_pick_threads_keeps_the_faster_count(
         assert note.startswith(f"{expected}: ") and "2 thread(s) " in note and "1 thread(s) " in note
     finally:
         torch.set_num_threads(before)
+
+
+def test_plan_folder_options_name_unusual_folders(
+    tmp_path: Path, make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_dataset(n=12, mask_dir="tracings")  # a folder name discovery does not guess
+    out = tmp_path / "out" / "plan.yaml"
+    base = ["plan", str(root), "--time", "1m", "--out", str(out), "--threads", "1", "--measure-limit", "2"]
+    assert main(base) == 2
+    assert "it holds images/, tracings/" in capsys.readouterr().err and not out.exists()
+    # The masks double as an ROI here: enough to see that both options reach discovery.
+    assert main([*base, "--masks", "tracings", "--roi", "tracings"]) == 0
+    dataset = json.loads((out.parent / "dataset.json").read_text())
+    assert dataset["mask_dirs"] == [str(root / "tracings")] and dataset["roi_dirs"] == [
+        str(root / "tracings")
+    ]
+
+
+def test_fit_folder_options_need_a_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "--masks", "gt", "trainer.max_epochs=1"]) == 2
+    assert "--masks plans a dataset folder" in capsys.readouterr().err

@@ -116,6 +116,18 @@ def test_split_lists_without_val_ask_for_it(make_dataset: MakeDataset) -> None:
         discover(root)
 
 
+def test_split_lists_without_val_carve_it_from_the_end_of_train(make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    (root / "train.txt").write_text("\n".join(f"img{i:02d}" for i in range(8)) + "\n")
+    (root / "test.txt").write_text("img10\nimg11\n")
+    layout = discover(root)
+    # 8 x 15/80 = 1.5 -> 2: the last contiguous block, so neighbouring frames stay on one side.
+    assert layout.splits == {"train": [f"img{i:02d}" for i in range(6)], "val": ["img06", "img07"],
+                             "test": ["img10", "img11"]}  # fmt: skip
+    assert any("the last 2 of the 8 training images" in n and "val.txt" in n for n in layout.notes)
+    built_from_options(layout)
+
+
 def test_split_folders(tmp_path: Path, make_dataset: MakeDataset) -> None:
     root = tmp_path / "splits"
     for split, n in (("train", 6), ("val", 2), ("test", 2)):
@@ -129,12 +141,53 @@ def test_split_folders(tmp_path: Path, make_dataset: MakeDataset) -> None:
     built_from_options(layout)
 
 
-def test_split_folders_without_val_ask_for_it(tmp_path: Path, make_dataset: MakeDataset) -> None:
+def test_split_folders_without_val_carve_it(tmp_path: Path, make_dataset: MakeDataset) -> None:
     root = tmp_path / "splits"
     make_dataset(n=6, root=root / "train")
     make_dataset(n=2, root=root / "test")
-    with pytest.raises(ValueError, match="val/"):
-        discover(root)
+    layout = discover(root)
+    assert layout.splits["val"] == ["train/img05"] and len(layout.splits["train"]) == 5
+    opts, _ = layout.folder_options()
+    assert "split_dirs" not in opts  # val is part of train/: the pairs and split lists say so
+    built_from_options(layout)
+
+
+def test_public_dataset_layout_drive(px: SimpleNamespace, tmp_path: Path) -> None:
+    """DRIVE as downloaded: training/ and test/, images 21_training.tif, tracings 1st_manual/21_manual1.gif,
+    field of view mask/21_training_mask.gif: found without renaming; mask/ is named, not guessed."""
+    root = tmp_path / "DRIVE"
+    for split, ids in (("training", range(21, 31)), ("test", range(1, 4))):
+        for i in ids:
+            px.write(root / split / "images" / f"{i:02d}_{split}.tif", np.full((20, 18, 3), i, np.uint8))
+            px.write(
+                root / split / "1st_manual" / f"{i:02d}_manual1.gif", np.eye(20, 18, dtype=np.uint8) * 255
+            )
+            fov = np.zeros((20, 18), np.uint8)
+            fov[2:-2, 2:-2] = 255
+            px.write(root / split / "mask" / f"{i:02d}_{split}_mask.gif", fov)
+    layout = discover(root)
+    assert layout.split_source == "folders" and layout.mask.kind == "binary" and not layout.has_roi
+    assert [len(layout.splits[s]) for s in ("train", "val", "test")] == [8, 2, 3]
+    assert layout.splits["val"] == ["training/29_training", "training/30_training"]
+    assert sum("training/mask holds 10 images that are not used" in n and "--roi mask" in n
+               for n in layout.notes) == 1  # fmt: skip
+    with_fov = discover(root, roi_dir="mask")
+    assert with_fov.has_roi and all(
+        s.roi is not None and s.roi.parent.name == "mask" for s in with_fov.samples
+    )
+    assert not any("not used" in n for n in with_fov.notes)
+    built_from_options(with_fov)
+
+
+def test_split_folders_named_training_validation_testing(tmp_path: Path, make_dataset: MakeDataset) -> None:
+    root = tmp_path / "splits"
+    for split, n in (("training", 6), ("validation", 2), ("testing", 2)):
+        make_dataset(n=n, root=root / split)
+    layout = discover(root)
+    assert [len(layout.splits[s]) for s in ("train", "val", "test")] == [6, 2, 2]
+    opts, _ = layout.folder_options()
+    assert opts["split_dirs"] == {"train": "training", "val": "validation", "test": "testing"}
+    built_from_options(layout)
 
 
 def test_given_split_ranges(make_dataset: MakeDataset) -> None:

@@ -49,6 +49,15 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
         help="split ranges over the sorted names, e.g. train=0:20,val=20:24,test=24:30",
     )
     p.add_argument("--unmatched", choices=("error", "skip"), default="error", help="files without a partner")
+    for flag, what, usual in (
+        ("--images", "images", "images/"),
+        ("--masks", "masks", "masks/, labels/, annotations/, gt/, 1st_manual/"),
+        ("--roi", "field-of-view / ROI masks (pixels outside are ignored)", "roi/, fov/"),
+    ):
+        p.add_argument(
+            flag, metavar="NAME", dest=f"{flag[2:]}_dir",
+            help=f"folder of the {what}, under DIR or each split folder (default: {usual})",
+        )  # fmt: skip
     p.add_argument("--threads", type=int, help="torch threads to measure (and train) with")
     # 1.25 is plan.BF16_MIN_SPEEDUP, not imported here: the planner's import costs ~0.25 s at start-up.
     p.add_argument(
@@ -149,6 +158,9 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
     started = time.perf_counter()
     layout = discover(
         root,
+        image_dir=args.images_dir,
+        mask_dir=args.masks_dir,
+        roi_dir=args.roi_dir,
         mask_kind=args.mask_kind,
         void=args.void,
         splits=parse_split(args.split) if args.split else None,
@@ -296,7 +308,8 @@ def _dir_flags(args: argparse.Namespace) -> list[str]:
     """The ``fit DIR`` options given on the command line (they need DIR)."""
     flags = {"--time": args.budget, "--plan": args.plan, "--mask-kind": args.mask_kind, "--void": args.void,
              "--classes": args.classes, "--split": args.split, "--threads": args.threads,
-             "--target": args.target}  # fmt: skip
+             "--target": args.target, "--images": args.images_dir, "--masks": args.masks_dir,
+             "--roi": args.roi_dir}  # fmt: skip
     return [flag for flag, value in flags.items() if value is not None]
 
 

@@ -1,8 +1,9 @@
 """Discovery: what a dataset folder holds, inferred from its names and values (torch-free).
 
-:func:`discover` looks at a folder with ``images/`` and ``masks/`` (or ``labels/``, ``annotations/``), an
-optional ``roi/`` (or ``fov/``), optional ``classes.json`` / ``classes.csv`` and optional split lists
-(``train.txt`` ...) or split sub-folders (``train/images``, ``train/masks`` ...). It pairs files by stem,
+:func:`discover` looks at a folder with ``images/`` and ``masks/`` (or another of ``MASK_DIR_NAMES``), an
+optional ``roi/`` (or ``fov/``; other folder names are given), optional ``classes.json`` / ``classes.csv``
+and optional split lists (``train.txt`` ...) or split sub-folders (``train/images``, ``training/masks`` ...;
+without a validation split, the end of the training split becomes one). It pairs files by stem,
 tolerating the usual suffixes, detects the mask encoding from the stored values and returns a
 :class:`DatasetLayout` (written as ``dataset.json`` by the CLI). Every problem is one ValueError line that
 names the file and the fix; nothing is written here.
@@ -27,9 +28,32 @@ from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
 
-MASK_DIR_NAMES = ("masks", "labels", "annotations")
+IMAGE_DIR_NAMES = ("images", "image", "imgs")
+# "1st_manual": DRIVE's vessel tracings. Not "mask": DRIVE's mask/ holds the field of view (an ROI).
+MASK_DIR_NAMES = (
+    "masks",
+    "labels",
+    "annotations",
+    "gt",
+    "groundtruth",
+    "ground_truth",
+    "1st_manual",
+    "manual",
+)
 ROI_DIR_NAMES = ("roi", "fov")
 SPLITS = ("train", "val", "test")
+# Split sub-folders under the names public datasets use (DRIVE: training/ and test/).
+SPLIT_DIR_NAMES = {
+    "train": ("train", "training"),
+    "val": ("val", "valid", "validation"),
+    "test": ("test", "testing"),
+}
+# Without a val split, the last block of the training images becomes it (contiguous: neighbouring slices
+# or frames stay on one side) when at least this many are given; the share is the default split's, 15/80.
+MIN_TRAIN_TO_CARVE_VAL = 5
+CARVED_VAL_FRACTION = 3 / 16  # = 15/80, exact in binary (0.15 / 0.80 is not)
+# The command-line option naming each folder (errors name the fix a user can type).
+DIR_OPTIONS = {"image_dir": "--images", "mask_dir": "--masks", "roi_dir": "--roi"}
 # Suffixes stripped (repeatedly, case-insensitive) from stems before pairing: masks, ROIs, images.
 MASK_SUFFIXES = (
     "_mask",
@@ -211,15 +235,34 @@ class DatasetLayout:
                 and (s.roi is None or s.roi.parent.parent == s.image.parent.parent)
                 for s in self.samples
             )
-            if not ok:
+            folders = self._split_folder_names()
+            if not ok or folders is None:
                 return None
             img, msk, roi = rel.pop()
-            out |= {"split_dirs": list(self.splits), "image_dir": img, "mask_dir": msk}
+            # A list when every folder is named as its split (train/ val/ test/), else split -> folder.
+            split_dirs: list[str] | dict[str, str] = (
+                list(folders) if all(k == v for k, v in folders.items()) else folders
+            )
+            out |= {"split_dirs": split_dirs, "image_dir": img, "mask_dir": msk}
             return out | ({"roi_dir": roi} if roi else {})
         if len(self.image_dirs) != 1 or any(s.name != s.image.stem for s in self.samples):
             return None
         out |= {"image_dir": str(s0.image.parent), "mask_dir": str(s0.mask.parent)}
         return out | ({"roi_dir": str(s0.roi.parent)} if s0.roi else {})
+
+    def _split_folder_names(self) -> dict[str, str] | None:
+        """split -> folder when each split is exactly the samples of one split folder (in order), else None
+        (e.g. a validation split carved from training/)."""
+        by_folder: dict[str, list[str]] = {}
+        for s in self.samples:
+            by_folder.setdefault(s.name.split("/", 1)[0], []).append(s.name)
+        out: dict[str, str] = {}
+        for split, members in self.splits.items():
+            folder = members[0].split("/", 1)[0] if members else ""
+            if by_folder.get(folder) != list(members):
+                return None
+            out[split] = folder
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types: the content of ``dataset.json``."""
@@ -715,6 +758,62 @@ def _read_list(path: Path) -> list[str]:
     return out
 
 
+def _split_folders(root: Path, image_dir: str | Path | None) -> list[tuple[str, Path]]:
+    """``[(split, folder)]`` for the split sub-folders of ``root`` that hold an images folder (the usual
+    names, or ``image_dir`` when relative); empty when there are none or ``image_dir`` is absolute."""
+    if image_dir is not None and Path(image_dir).is_absolute():
+        return []
+    names = (str(image_dir),) if image_dir is not None else IMAGE_DIR_NAMES
+    out = []
+    for split in SPLITS:
+        for alias in SPLIT_DIR_NAMES[split]:
+            if any((root / alias / name).is_dir() for name in names):
+                out.append((split, root / alias))
+                break
+    return out
+
+
+def _subfolders(base: Path) -> str:
+    """`` (it holds a/, b/)``: the sub-folders a user can name instead, for an error message."""
+    dirs = sorted(d.name + "/" for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+    return f" (it holds {', '.join(dirs[:8])})" if dirs else " (it holds no sub-folders)"
+
+
+def _unused_folders(base: Path, used: Sequence[Path | None]) -> list[str]:
+    """Notes naming the sub-folders of ``base`` with images that discovery does not use (DRIVE's mask/ is
+    a field of view: say how to use it rather than silently scoring the pixels outside it)."""
+    notes = []
+    for d in sorted(base.iterdir()):
+        if not d.is_dir() or d in used or d.name.startswith(".") or not _image_files(d):
+            continue
+        notes.append(
+            f"{d} holds {len(_image_files(d))} images that are not used; if they mark the pixels to score "
+            f"(a field of view), pass roi_dir ({DIR_OPTIONS['roi_dir']} {d.name})"
+        )
+    return notes
+
+
+def _carve_val(
+    split_map: dict[str, list[str]], where: str, ask: str, notes: list[str]
+) -> dict[str, list[str]]:
+    """``split_map`` with a val split: the last contiguous block of the training names (neighbouring slices
+    or frames stay on one side), ~15/80 of them; an error asking for ``ask`` when training is too small."""
+    train = split_map.get("train", [])
+    if len(train) < MIN_TRAIN_TO_CARVE_VAL:
+        raise ValueError(
+            f"{where} but no validation split, and {len(train)} training images are too few to split one "
+            f"off; add {ask} so that choices are made on validation images, not on the test split"
+        )
+    n_val = max(1, int(np.floor(len(train) * CARVED_VAL_FRACTION + 0.5)))  # half up, not to even
+    notes.append(
+        f"no validation split given: the last {n_val} of the {len(train)} training images "
+        f"({train[-n_val]} .. {train[-1]}) are the validation split; add {ask} to choose them"
+    )
+    return {"train": train[:-n_val], "val": train[-n_val:]} | {
+        k: v for k, v in split_map.items() if k not in ("train", "val")
+    }
+
+
 def _contiguous(names: list[str], root: Path) -> dict[str, list[str]]:
     n = len(names)
     if n < MIN_PAIRS_TO_SPLIT:
@@ -806,8 +905,7 @@ def discover(
     void_list = [void] if isinstance(void, int) else list(void or [])
     notes: list[str] = []
     # Split sub-folders (train/images ...) or one set of folders at the root.
-    split_dirs = [s for s in SPLITS if (root / s).is_dir() and _find_dir(root / s, ("images",), None)]
-    bases = [(s, root / s) for s in split_dirs] if split_dirs and image_dir is None else [("", root)]
+    bases = _split_folders(root, image_dir) or [("", root)]
     samples: list[Sample] = []
     skipped: list[str] = []
     suffixes: set[str | None] = set()
@@ -816,21 +914,24 @@ def discover(
     roi_dirs: list[Path] = []
     folder_splits: dict[str, list[str]] = {}
     for split, base in bases:
-        img_d = _find_dir(base, ("images", "image", "imgs"), image_dir)
+        img_d = _find_dir(base, IMAGE_DIR_NAMES, image_dir)
         if img_d is None:
             raise ValueError(
-                f"{base} has no images/ folder; put the images in {base / 'images'} or pass image_dir"
+                f"{base} has no images/ folder{_subfolders(base)}; put the images in {base / 'images'} or "
+                f"name their folder with image_dir ({DIR_OPTIONS['image_dir']} NAME)"
             )
         msk_d = _find_dir(base, MASK_DIR_NAMES, mask_dir)
         if msk_d is None:
             raise ValueError(
-                f"{base} has no masks/ (or labels/, annotations/) folder; put the masks in {base / 'masks'} "
-                "or pass mask_dir"
+                f"{base} has no masks/ (or {', '.join(n + '/' for n in MASK_DIR_NAMES[1:4])} ...) folder"
+                f"{_subfolders(base)}; put the masks in {base / 'masks'} or name their folder with mask_dir "
+                f"({DIR_OPTIONS['mask_dir']} NAME)"
             )
         roi_d = _find_dir(base, ROI_DIR_NAMES, roi_dir)
+        notes += _unused_folders(base, (img_d, msk_d, roi_d))
         found, skip, suffix = _pair_folder(img_d, msk_d, roi_d, unmatched)
         if split:
-            found = [Sample(f"{split}/{s.name}", s.image, s.mask, s.roi) for s in found]
+            found = [Sample(f"{base.name}/{s.name}", s.image, s.mask, s.roi) for s in found]
             folder_splits[split] = [s.name for s in found]
         samples += found
         skipped += skip
@@ -851,9 +952,9 @@ def discover(
     elif folder_splits:
         split_map, source = folder_splits, "folders"
         if "val" not in split_map:
-            raise ValueError(
-                f"{root} has split folders {', '.join(folder_splits)} but no val/; add a val/ folder (with "
-                "images/ and masks/) so that choices are made on validation images, not on the test split"
+            found_dirs = ", ".join(f"{base.name}/" for _, base in bases)
+            split_map = _carve_val(
+                split_map, f"{root} has split folders {found_dirs}", "a val/ folder", notes
             )
     elif any((root / f"{s}.txt").is_file() for s in SPLITS):
         split_map, source = {}, "lists"
@@ -871,9 +972,8 @@ def discover(
                     )
                 split_map[s] = listed
         if "val" not in split_map:
-            raise ValueError(
-                f"{root} has split lists but no val.txt; add val.txt naming the validation images"
-            )
+            lists = ", ".join(f"{k}.txt" for k in split_map)
+            split_map = _carve_val(split_map, f"{root} has split lists {lists}", "val.txt", notes)
     else:
         split_map, source = _contiguous(sorted(names), root), "contiguous"
         notes.append(
