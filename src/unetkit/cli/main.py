@@ -67,6 +67,25 @@ def _configure_logging(level: int) -> None:
         logger.propagate = False
 
 
+class _DropAdverts(logging.Filter):
+    """Drops Lightning's "install litlogger" tip: an advert, not about this run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def _quiet_third_party() -> None:
+    """Lines of other libraries that say nothing about the user's run (the CLI owns the console)."""
+    import warnings
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _DropAdverts) for f in log.filters):
+            log.addFilter(_DropAdverts())
+    # Lightning's own pytree helper still builds torch's deprecated LeafSpec (torch >= 2.14): not ours to fix.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -80,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    _quiet_third_party()
     try:
         return int(args.func(args) or 0)
     except (ValueError, TypeError, OSError) as exc:
