@@ -96,6 +96,30 @@ def test_fit_dir_reuses_a_plan_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "was made for" in capsys.readouterr().err
 
 
+def test_fit_dir_public_layout_with_a_field_of_view(tmp_path: Path) -> None:
+    """training/ + test/ split folders (no val: carved from training), a mask folder named gt/ and a field
+    of view under a name given with --roi: trained and scored inside the field of view only."""
+    root = tmp_path / "data"
+    for split, n in (("training", 10), ("test", 2)):
+        make_folder(root / split, n)
+        (root / split / "masks").rename(root / split / "gt")
+        (root / split / "field").mkdir()
+        for i in range(n):
+            fov = np.zeros((32, 32), np.uint8)
+            fov[:, :16] = 255  # the left half is scored
+            Image.fromarray(fov).save(root / split / "field" / f"img{i:02d}.png")
+    runs = tmp_path / "runs"
+    assert (
+        main(["fit", str(root), "--roi", "field", "--time", "0.5m", *FAST, f"output.root={runs}", *TINY]) == 0
+    )
+    run = only_run(runs)
+    dataset = json.loads((run / "dataset.json").read_text())
+    assert [len(dataset["splits"][s]) for s in ("train", "val", "test")] == [8, 2, 2]
+    metrics = json.loads((run / "metrics_test.json").read_text())
+    scored = sum(v for k, v in metrics.items() if k.startswith("support/"))
+    assert scored == 2 * 32 * 16  # the pixels outside the field of view are not scored
+
+
 def test_fit_dir_writes_nothing_on_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = make_folder(tmp_path / "data")
     (root / "masks" / "img03_mask.png").unlink()
