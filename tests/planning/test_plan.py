@@ -210,7 +210,11 @@ def test_measure_candidates_times_each_and_stops_when_too_slow() -> None:
     m = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=False)
     assert set(m.step_seconds) == {c.label for c in cands} and all(t > 0 for t in m.step_seconds.values())
     stopped = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=False, stop_above_s=1e-9)
-    assert list(stopped.step_seconds) == [cands[0].label] and len(stopped.notes) == 2
+    assert list(stopped.step_seconds) == [cands[0].label]
+    skipped = [n for n in stopped.notes if n.startswith("not measured")]
+    # One line per reason, naming the widths (not one line per candidate).
+    assert skipped == ["not measured (a narrower candidate was already too slow for the budget): "
+                       "unet d3 32x32 x2: b8, b16 (32-true)"]  # fmt: skip
     with_bf16 = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=True)
     # every width in both precisions, each bf16 right after its fp32 (a time limit cuts both alike)
     assert list(with_bf16.step_seconds) == [
@@ -218,6 +222,19 @@ def test_measure_candidates_times_each_and_stops_when_too_slow() -> None:
     ]
     both_stop = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=True, stop_above_s=1e-9)
     assert len(both_stop.step_seconds) == 2  # the narrowest in each precision, then each stops
+
+
+def test_measure_candidates_says_when_the_machine_is_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import unetkit.planning.plan as plan_module
+
+    cands = [Candidate(4, 3, (32, 32), 2)]
+    monkeypatch.setattr(plan_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(plan_module.os, "getloadavg", lambda: (3.0, 1.0, 0.5))
+    busy = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=False)
+    assert any("busy while timing (1-minute load 3.0 on 2 CPUs)" in n for n in busy.notes)
+    monkeypatch.setattr(plan_module.os, "getloadavg", lambda: (0.9, 1.0, 0.5))
+    idle = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=False)
+    assert not any("busy" in n for n in idle.notes)
 
 
 def _plan_for(root: Path) -> tuple[object, object]:

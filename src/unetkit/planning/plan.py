@@ -297,14 +297,18 @@ def measure_candidates(
             todo.append(Candidate(c.base_channels, c.depth, c.crop, c.batch, "bf16-mixed"))
     loss_fn = create_loss("ce+dice", num_classes)
     gen = torch.Generator().manual_seed(0)
+    skipped: dict[str, list[Candidate]] = {}  # reason -> candidates: one line per reason on the console
+    load = _busy_note()
+    if load:
+        notes.append(load)
     for cand in todo:
         if time.perf_counter() - start > time_limit_s:
-            notes.append(f"not measured (measuring time limit {time_limit_s:.0f}s): {cand.label}")
+            skipped.setdefault(f"measuring time limit {time_limit_s:.0f}s", []).append(cand)
             continue
         if stop_above_s is not None and any(
             t > stop_above_s for k, t in timings.items() if k.endswith(" " + cand.precision)
         ):
-            notes.append(f"not measured (a narrower candidate was already too slow): {cand.label}")
+            skipped.setdefault("a narrower candidate was already too slow for the budget", []).append(cand)
             continue
         model = create_model(
             "unet", in_channels=in_channels, num_classes=num_classes, depth=cand.depth,
@@ -333,6 +337,7 @@ def measure_candidates(
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
         timings[cand.label] = round(statistics.median(times), 4)
+    notes += [f"not measured ({why}): {_candidate_list(skip)}" for why, skip in skipped.items()]
     data_s = 0.0
     if data_probe is not None:
         data_s = round(data_probe(), 4)
@@ -347,6 +352,34 @@ def measure_candidates(
         data_seconds_per_sample=data_s,
         measure_seconds=round(time.perf_counter() - start, 2),
         notes=tuple(notes),
+    )
+
+
+def _candidate_list(cands: Sequence[Candidate]) -> str:
+    """``unet d5 576x544 x2: b12, b16 (32-true, bf16-mixed)``: candidates sharing depth, crop and batch."""
+    c0 = cands[0]
+    widths = ", ".join(f"b{b}" for b in dict.fromkeys(c.base_channels for c in cands))
+    precisions = ", ".join(dict.fromkeys(c.precision for c in cands))
+    return f"unet d{c0.depth} {c0.crop[0]}x{c0.crop[1]} x{c0.batch}: {widths} ({precisions})"
+
+
+# A 1-minute load average above this share of the CPUs means other work competes with the timed steps.
+BUSY_LOAD_SHARE = 0.5
+
+
+def _busy_note() -> str:
+    """A note when the machine is busy before timing starts (other processes slow the measured steps, so
+    the plan picks a narrower U-Net than an idle machine would get); empty when idle or unknown."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return ""
+    cpus = os.cpu_count() or 1
+    if load <= BUSY_LOAD_SHARE * cpus:
+        return ""
+    return (
+        f"the machine was busy while timing (1-minute load {load:.1f} on {cpus} CPUs): other work slows "
+        "the measured steps, so this plan may be narrower than an idle machine's; plan again when it is idle"
     )
 
 
