@@ -162,3 +162,39 @@ def test_elastic_moves_image_mask_and_weight_together() -> None:
     np.testing.assert_array_equal(m, w.astype(np.int64))  # mask and weight: same nearest sampling
     agree = ((img[..., 0] > 120) == (m == 1)).mean()
     assert agree > 0.97, agree  # bicubic image vs nearest mask differ only on a few edge pixels
+
+
+def _sparse() -> tuple[np.ndarray, np.ndarray]:
+    """400x400: a large class-1 square and one 4x4 speck of class 2 in a corner; some void."""
+    image = np.random.default_rng(0).integers(0, 255, (400, 400, 1), dtype=np.uint8)
+    mask = np.zeros((400, 400), np.int64)
+    mask[200:300, 200:300] = 1
+    mask[10:14, 380:384] = 2
+    mask[390:, :] = IGNORE_INDEX
+    return image, mask
+
+
+@pytest.mark.parametrize(("share", "lo", "hi"), [(0.0, 0.0, 0.03), (1 / 3, 0.25, 0.42), (1.0, 1.0, 1.0)])
+def test_foreground_crops_hold_the_rare_class_in_their_share(share: float, lo: float, hi: float) -> None:
+    image, mask = _sparse()
+    t = build_transforms(True, 64, seed=0, flips=False, rot90=False, color=False, scale=None,
+                         foreground_crops=share, foreground_classes=(2,))  # fmt: skip
+    hits = np.mean([(t(image, mask)[1] == 2).any() for _ in range(300)])
+    assert lo <= hits <= hi  # uniform crops hit the speck about 1% of the time
+    # Void (IGNORE_INDEX) is not a class to crop around.
+    void_only = np.full((400, 400), IGNORE_INDEX, np.int64)
+    void_only[:100] = 0
+    assert t(image, void_only)[1].shape == (64, 64)
+
+
+def test_foreground_crops_reproducible_and_checked() -> None:
+    image, mask = _sparse()
+    runs = []
+    for _ in range(2):
+        t = build_transforms(True, 64, seed=3, foreground_crops=0.5)
+        runs.append([t(image, mask)[1] for _ in range(10)])
+    assert all(np.array_equal(a, b) for a, b in zip(*runs))
+    with pytest.raises(ValueError, match="foreground_crops must lie in"):
+        build_transforms(True, 64, foreground_crops=1.5)
+    with pytest.raises(ValueError, match="foreground_classes must list class indices"):
+        build_transforms(True, 64, foreground_crops=0.3, foreground_classes=(0,))

@@ -230,6 +230,9 @@ class AugmentOptions:
         scale: (min, max) zoom factor range, or None; only used with a crop (fixed output size).
         color: random brightness/contrast (``brightness``, ``contrast`` limits) and gamma (``gamma`` in %).
         elastic: U-Net paper deformation, coarse ``elastic_grid`` grid with std ``elastic_sigma`` px.
+        foreground_crops: share of the training crops placed to hold a pixel of ``foreground_classes``
+            (nnU-Net oversamples a third of its patches so); the other crops are uniform. 0: all uniform.
+        foreground_classes: the class indices those crops hold; None: every class but 0.
     """
 
     flips: bool = True
@@ -242,6 +245,8 @@ class AugmentOptions:
     elastic: bool = False
     elastic_grid: int = 3
     elastic_sigma: float = 10.0
+    foreground_crops: float = 0.0
+    foreground_classes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         # Checked here, so the training config refuses bad values before a run starts (same messages).
@@ -256,6 +261,38 @@ class AugmentOptions:
         check_int(self.elastic_grid, "elastic_grid", minimum=2)
         if not self.elastic_sigma >= 0:
             raise ValueError(f"elastic_sigma must be >= 0 (pixels), got {self.elastic_sigma!r}")
+        if not 0 <= self.foreground_crops <= 1:
+            raise ValueError(
+                f"foreground_crops must lie in [0, 1] (a share of the crops), got {self.foreground_crops!r}"
+            )
+        if self.foreground_classes is not None and (
+            not self.foreground_classes or any(not 0 < int(c) < IGNORE_INDEX for c in self.foreground_classes)
+        ):
+            raise ValueError(
+                f"foreground_classes must list class indices 1..{IGNORE_INDEX - 1}, got "
+                f"{self.foreground_classes!r}; or null for every class but 0"
+            )
+
+
+def _crop(crop_size: tuple[int, int], foreground: float, classes: tuple[int, ...] | None) -> A.BasicTransform:
+    """The random training crop: uniform, or with probability ``foreground`` one that holds a pixel of
+    ``classes`` (albumentations' CropNonEmptyMaskIfExists, which falls back to uniform on masks without)."""
+    h, w = crop_size
+    if foreground <= 0:
+        return A.RandomCrop(height=h, width=w, p=1.0)
+    kept = set(range(1, IGNORE_INDEX)) if classes is None else {int(c) for c in classes}
+    # It crops around the non-zero values left after ignore_values: so ignore every other stored value.
+    ignore = [v for v in range(IGNORE_INDEX + 1) if v not in kept]
+    if foreground >= 1:
+        return A.CropNonEmptyMaskIfExists(height=h, width=w, ignore_values=ignore, p=1.0)
+    # OneOf picks a child with probability proportional to the child's p.
+    return A.OneOf(
+        [
+            A.CropNonEmptyMaskIfExists(height=h, width=w, ignore_values=ignore, p=foreground),
+            A.RandomCrop(height=h, width=w, p=1.0 - foreground),
+        ],
+        p=1.0,
+    )
 
 
 def build_transforms(
@@ -296,7 +333,7 @@ def build_transforms(
         )
     ops: list[Any] = []
     if crop_size is not None:
-        ops.append(A.RandomCrop(height=crop_size[0], width=crop_size[1], p=1.0))
+        ops.append(_crop(crop_size, opts.foreground_crops, opts.foreground_classes))
     if opts.flips:
         ops += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
     if opts.rot90:
