@@ -13,11 +13,13 @@ import yaml
 from unetkit.planning import Machine, discover, fingerprint, make_plan, parse_duration, to_config_overrides
 from unetkit.planning.fingerprint import ClassStats, Fingerprint
 from unetkit.planning.plan import (
+    FOREGROUND_CROP_SHARE,
     MIN_STEPS,
     Candidate,
     candidates,
     choose_geometry,
     default_budget,
+    foreground_crops,
     measure_candidates,
     receptive_field,
 )
@@ -126,6 +128,33 @@ def test_rare_classes_get_weights() -> None:
     assert len(w) == 4 and w[3] > w[2] > w[1] > 0 and w[0] < 1
     assert "c2, c3" in plan.reasons["class_weights"]
     assert make_plan(make_fp(), 600, "cpu", make_machine({8: 0.3})).config["class_weights"] is None
+
+
+def test_rare_classes_get_a_third_of_the_crops_when_crops_are_small() -> None:
+    # 512 px images, 40 px objects: 160 px crops cover 10% of an image and often miss a rare class.
+    fp = make_fp(fractions=(0.6, 0.385, 0.01, 0.005))
+    plan = make_plan(fp, 600, "cpu", make_machine({8: 0.3}, fp))
+    aug = plan.config["data"]["augment"]
+    assert aug["foreground_crops"] == FOREGROUND_CROP_SHARE and aug["foreground_classes"] == [2, 3]
+    assert "hold a pixel of c2, c3" in plan.reasons["data.augment"]
+    # Crops of (nearly) the whole image cannot miss a class; no rare class, nothing to place crops on.
+    whole = make_fp(fractions=(0.6, 0.385, 0.01, 0.005), size=(192, 256))
+    plan = make_plan(whole, 600, "cpu", make_machine({8: 0.3}, whole))
+    assert "foreground_crops" not in plan.config["data"]["augment"]
+    assert "rarely misses a class" in plan.reasons["data.augment"]
+    common = make_fp()
+    assert (
+        "foreground_crops"
+        not in make_plan(common, 600, "cpu", make_machine({8: 0.3}, common)).config["data"]["augment"]
+    )
+    # Instance targets: the boundary class is thin by design, wherever the objects are: uniform crops.
+    assert foreground_crops(fp, choose_geometry(fp, "cpu"), "boundary")[0] == {}
+    # A rare background (class 0) is not a crop target: crops are placed on the objects.
+    rare_bg = make_fp(fractions=(0.01, 0.99))
+    assert (
+        "foreground_crops"
+        not in make_plan(rare_bg, 600, "cpu", make_machine({8: 0.3}, rare_bg)).config["data"]["augment"]
+    )
 
 
 def test_budget_and_epoch_cap() -> None:

@@ -19,6 +19,10 @@ The rules (each value of a plan carries a one-line reason in ``Plan.reasons``):
   time deducted); if none does, the narrowest (it gets the most steps), and the plan says the budget is tight.
 * **Loss** CE + Dice (the sweep's best; Dice counters imbalance); class weights ``sqrt(median_f / f)``
   (a softened median-frequency balancing, SegNet's rule on CamVid) when a class holds < 2 % of the pixels.
+* **Crops on rare classes** (:func:`foreground_crops`): where a crop covers less than half of the median
+  image and a class other than 0 holds < 2 % of the pixels, a third of the crops hold a pixel of it
+  (nnU-Net's oversampling share); evidence: ``benchmarks/foreground_crops.py`` (generated sparse objects,
+  uniform against foreground crops at an equal budget, scored on validation).
 * **Augmentation** from the data: rotations only where the top and bottom halves hold the same class mix
   (no "up"); scale where image sizes vary or the scene has an up (perspective); elastic deformation for
   few (<= 100) non-photo training images, as in the U-Net paper.
@@ -56,6 +60,10 @@ logger = logging.getLogger(__name__)
 MIN_STEPS = 2000  # optimizer steps that the ISBI sweep needed before more steps stopped helping
 PIXELS_PER_STEP = 4 * 256 * 256  # the ISBI recipe's batch x crop on a CPU
 RARE_CLASS_FRACTION = 0.02
+# Crops covering less than this share of the median image can miss a rare class; a third of them are then
+# placed on it (nnU-Net's oversampling share; evidence: benchmarks/results/foreground_crops/).
+PARTIAL_CROP_SHARE = 0.5
+FOREGROUND_CROP_SHARE = 0.333
 CPU_WIDTHS = (8, 12, 16, 24, 32)
 CUDA_WIDTHS = (16, 24, 32, 48, 64)
 MIN_CROP = 128
@@ -473,7 +481,32 @@ def class_weights(fp: Fingerprint) -> tuple[list[float] | None, str]:
     weights = np.clip(np.sqrt(median / np.maximum(f, 1e-6)), 0.2, 10.0)
     return [round(float(w), 3) for w in weights], (
         f"sqrt(median freq / freq) (softened median-frequency balancing): {', '.join(rare)} hold < "
-        f"{RARE_CLASS_FRACTION:.0%} of the pixels; foreground-biased crop sampling is not a config option yet"
+        f"{RARE_CLASS_FRACTION:.0%} of the pixels"
+    )
+
+
+def foreground_crops(fp: Fingerprint, geo: Geometry, target: str = "semantic") -> tuple[dict[str, Any], str]:
+    """``data.augment`` keys that place a third of the crops on the rare classes (< 2 % of the pixels, other
+    than class 0) when the crops cover less than half of the median image; else none, with the reason.
+    Instance targets (boundary, energy) keep uniform crops: their thin classes are rare by design, wherever
+    the objects are, and issue 13's recipes were validated with uniform crops."""
+    if target != "semantic":
+        return {}, f"uniform crops: the {target} target's thin classes are rare by design, not rare objects"
+    rare = [c for c in fp.classes if c.pixel_fraction < RARE_CLASS_FRACTION and c.index > 0]
+    image_px = fp.size_median[0] * fp.size_median[1]
+    share = geo.crop[0] * geo.crop[1] / max(image_px, 1)
+    if not rare:
+        return {}, "uniform crops: no class other than 0 holds < 2% of the pixels"
+    if share >= PARTIAL_CROP_SHARE:
+        return (
+            {},
+            f"uniform crops: a crop covers {share:.0%} of the median image, so it rarely misses a class",
+        )
+    names = ", ".join(c.name for c in rare)
+    return {"foreground_crops": FOREGROUND_CROP_SHARE, "foreground_classes": [c.index for c in rare]}, (
+        f"{FOREGROUND_CROP_SHARE:.0%} of the crops hold a pixel of {names} (< 2% of the pixels; nnU-Net's "
+        f"share): a {geo.crop[0]}x{geo.crop[1]} crop covers {share:.0%} of the median image and often "
+        "misses them (benchmarks/results/foreground_crops/)"
     )
 
 
@@ -631,6 +664,9 @@ def make_plan(
             "objects never reach them): the weights keep the markers of the watershed from vanishing",
         }.get(target, "")
     aug, aug_why = augmentation(fp)
+    crops, crops_why = foreground_crops(fp, geo, layout.mask.target if layout is not None else "semantic")
+    aug |= crops
+    aug_why += f"; {crops_why}"
     upright = not aug["rot90"]
     # Far above what fits: step times measured on a busy machine can be several times too slow, and an
     # epoch cap reached early would end a budgeted run before its time (issue 12, item 3).
