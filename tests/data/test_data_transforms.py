@@ -174,11 +174,14 @@ def _sparse() -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
+@pytest.mark.parametrize("num_classes", [None, 3])
 @pytest.mark.parametrize(("share", "lo", "hi"), [(0.0, 0.0, 0.03), (1 / 3, 0.25, 0.42), (1.0, 1.0, 1.0)])
-def test_foreground_crops_hold_the_rare_class_in_their_share(share: float, lo: float, hi: float) -> None:
+def test_foreground_crops_hold_the_rare_class_in_their_share(
+    share: float, lo: float, hi: float, num_classes: int | None
+) -> None:
     image, mask = _sparse()
-    t = build_transforms(True, 64, seed=0, flips=False, rot90=False, color=False, scale=None,
-                         foreground_crops=share, foreground_classes=(2,))  # fmt: skip
+    t = build_transforms(True, 64, seed=0, num_classes=num_classes, flips=False, rot90=False, color=False,
+                         scale=None, foreground_crops=share, foreground_classes=(2,))  # fmt: skip
     hits = np.mean([(t(image, mask)[1] == 2).any() for _ in range(300)])
     assert lo <= hits <= hi  # uniform crops hit the speck about 1% of the time
     # Void (IGNORE_INDEX) is not a class to crop around.

@@ -148,6 +148,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         choose_geometry,
         data_probe,
         default_budget,
+        foreground_crops,
     )
 
     if args.threads is not None:
@@ -175,6 +176,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
     fp = fingerprint(layout)
     geo = choose_geometry(fp, args.device)
     aug, _ = augmentation(fp)
+    aug |= foreground_crops(fp, geo, layout.mask.target)[0]  # the data probe times the crops trained
     cands = candidates(geo, args.device)
     thread_note = ""
     probe_started = time.perf_counter()

@@ -274,15 +274,20 @@ class AugmentOptions:
             )
 
 
-def _crop(crop_size: tuple[int, int], foreground: float, classes: tuple[int, ...] | None) -> A.BasicTransform:
+def _crop(
+    crop_size: tuple[int, int], foreground: float, classes: tuple[int, ...] | None, num_classes: int | None
+) -> A.BasicTransform:
     """The random training crop: uniform, or with probability ``foreground`` one that holds a pixel of
     ``classes`` (albumentations' CropNonEmptyMaskIfExists, which falls back to uniform on masks without)."""
     h, w = crop_size
     if foreground <= 0:
         return A.RandomCrop(height=h, width=w, p=1.0)
     kept = set(range(1, IGNORE_INDEX)) if classes is None else {int(c) for c in classes}
-    # It crops around the non-zero values left after ignore_values: so ignore every other stored value.
-    ignore = [v for v in range(IGNORE_INDEX + 1) if v not in kept]
+    # It crops around the non-zero values left after ignore_values, so every other value a mask can hold is
+    # ignored: the other classes and void. Knowing num_classes keeps that list short (np.isin over 255
+    # values costs ~0.2 s on a 3000x2500 mask, a few short comparisons ~0.02 s).
+    stored = range(num_classes) if num_classes is not None else range(IGNORE_INDEX)
+    ignore = [v for v in stored if v not in kept] + [IGNORE_INDEX]
     if foreground >= 1:
         return A.CropNonEmptyMaskIfExists(height=h, width=w, ignore_values=ignore, p=1.0)
     # OneOf picks a child with probability proportional to the child's p.
@@ -299,6 +304,7 @@ def build_transforms(
     train: bool,
     crop_size: tuple[int, int] | int | None = None,
     seed: int | None = None,
+    num_classes: int | None = None,
     **options: Any,
 ) -> JointTransform:
     """Training or evaluation transform.
@@ -310,6 +316,7 @@ def build_transforms(
     Args:
         crop_size: (H, W) or int of the random training crop; None keeps the full image.
         seed: seed for reproducible augmentation (None: random).
+        num_classes: the mask's class count (optional; makes foreground crops cheaper on large masks).
         options: fields of :class:`AugmentOptions` (e.g. ``flips=False, elastic=True``).
     """
     opts = AugmentOptions(**options)
@@ -333,7 +340,7 @@ def build_transforms(
         )
     ops: list[Any] = []
     if crop_size is not None:
-        ops.append(_crop(crop_size, opts.foreground_crops, opts.foreground_classes))
+        ops.append(_crop(crop_size, opts.foreground_crops, opts.foreground_classes, num_classes))
     if opts.flips:
         ops += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
     if opts.rot90:

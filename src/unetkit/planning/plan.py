@@ -399,7 +399,7 @@ def data_probe(layout: DatasetLayout, crop: tuple[int, int], augment: dict[str, 
     from unetkit.planning.fingerprint import mask_encoding
 
     encoding = mask_encoding(layout)
-    transform = build_transforms(True, crop, seed=0, **augment)
+    transform = build_transforms(True, crop, seed=0, num_classes=layout.mask.num_classes, **augment)
     times = []
     for sample in _evenly(layout.samples_of("train") or list(layout.samples), n):
         t0 = time.perf_counter()

@@ -81,7 +81,9 @@ class SegmentationDataModule(L.LightningDataModule):
         spec, cfg = self.spec, self.cfg
         transform, weight_map = None, None
         if train:
-            transform = build_transforms(True, cfg.crop_size, **dataclasses.asdict(cfg.augment))
+            transform = build_transforms(
+                True, cfg.crop_size, num_classes=spec.num_classes, **dataclasses.asdict(cfg.augment)
+            )
             if cfg.weight_map is not None:
                 cache_dir = cfg.weight_map.cache_dir or str(cache_root() / "weight_maps" / spec.name)
                 weight_map = dataclasses.replace(cfg.weight_map, cache_dir=cache_dir)
