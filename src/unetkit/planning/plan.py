@@ -500,12 +500,12 @@ def foreground_crops(fp: Fingerprint, geo: Geometry, target: str = "semantic") -
     if share >= PARTIAL_CROP_SHARE:
         return (
             {},
-            f"uniform crops: a crop covers {share:.0%} of the median image, so it rarely misses a class",
+            f"uniform crops: a crop covers {share:.1%} of the median image, so it rarely misses a class",
         )
     names = ", ".join(c.name for c in rare)
     return {"foreground_crops": FOREGROUND_CROP_SHARE, "foreground_classes": [c.index for c in rare]}, (
         f"{FOREGROUND_CROP_SHARE:.0%} of the crops hold a pixel of {names} (< 2% of the pixels; nnU-Net's "
-        f"share): a {geo.crop[0]}x{geo.crop[1]} crop covers {share:.0%} of the median image and often "
+        f"share): a {geo.crop[0]}x{geo.crop[1]} crop covers {share:.1%} of the median image and often "
         "misses them (benchmarks/results/foreground_crops/)"
     )
 
