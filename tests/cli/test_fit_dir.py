@@ -49,6 +49,7 @@ def test_fit_dir_plans_trains_and_writes_the_plan(
     # Other libraries' lines that say nothing about this run stay off the console.
     assert "litlogger" not in printed + errors
     assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
+    assert "scoring test: " in errors  # the final evaluation has a progress bar too
     assert "masks: binary, 2 classes" in printed and "model.kwargs.base_channels: base " in printed
     assert "overridden on the command line: output.root=" in printed and "test split:" in printed
     run = only_run(runs)

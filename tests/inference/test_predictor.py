@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -72,15 +73,19 @@ def test_whole_image_odd_size_equals_direct_forward() -> None:
     np.testing.assert_allclose(logits, direct, atol=1e-6)
 
 
-def test_large_images_are_tiled_automatically() -> None:
+def test_large_images_are_tiled_automatically(caplog: pytest.LogCaptureFixture) -> None:
     from unetkit.inference.pipeline import AUTO_TILE_PIXELS, AUTO_TILE_SIZE
 
     model, config = make_model()
     predictor = Predictor(model, config)  # tile_size=None: automatic
     assert predictor.tile_plan(37, 53)[0] == (37, 53)  # small: one pass over the whole image
     side = int(AUTO_TILE_PIXELS**0.5) + 1
-    tile, _ = predictor.tile_plan(side, side)
+    with caplog.at_level(logging.INFO, logger="unetkit.inference.pipeline"):
+        for _ in range(3):  # e.g. a split of large images, or the views of TTA
+            tile, _ = predictor.tile_plan(side, side)
     assert tile == (AUTO_TILE_SIZE, AUTO_TILE_SIZE)
+    said = [r for r in caplog.records if "is large" in r.getMessage() and r.levelno == logging.INFO]
+    assert len(said) == 1  # once per predictor, not once per image and view
     image = np.random.default_rng(1).integers(0, 256, (side, 40, 1), dtype=np.uint8)
     assert predictor.predict_logits(image).shape == (3, side, 40)
 

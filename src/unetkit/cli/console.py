@@ -1,10 +1,11 @@
-"""Console output shared by the batch commands (``predict``, ``kmeans``): exit codes and error lines."""
+"""Console output shared by the commands (``predict``, ``kmeans``, ``fit``): exit codes, error lines, bars."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_PARTIAL = 3  # some inputs failed, the others completed
@@ -23,3 +24,28 @@ def report_failure(path: Path, exc: Exception) -> None:
 
     message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
     tqdm.write(f"error: {message}", file=sys.stderr)
+
+
+class LazyBar:
+    """``progress(done, total)`` drawn as a tqdm bar on stderr, opened at the first call (when the total is
+    known) and closed at ``done == total`` or by :meth:`close`; ``enabled=False`` draws nothing."""
+
+    def __init__(self, desc: str, enabled: bool = True, unit: str = "img") -> None:
+        self.desc, self.enabled, self.unit = desc, enabled, unit
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr, leave=False)
+        self._bar.update(done - self._bar.n)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

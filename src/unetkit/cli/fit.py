@@ -85,6 +85,7 @@ def _run_dir(config: Any, resume: Path | None) -> Path:
 def run_fit(args: argparse.Namespace) -> int:
     import torch
 
+    from unetkit.cli.console import LazyBar
     from unetkit.cli.plan import plan_for_fit
     from unetkit.training.config import load_config
     from unetkit.training.fit import fit
@@ -110,12 +111,15 @@ def run_fit(args: argparse.Namespace) -> int:
         config = load_config(args.config, args.overrides)
     set_num_threads(config)
     run_dir = _run_dir(config, args.resume)
+    # The final scoring of a split of large images (with TTA) can take minutes: a bar, like training's.
+    bar = LazyBar(f"scoring {config.evaluate.split}", enabled=config.trainer.progress_bar)
     try:
         with _exported(RUN_DIR_ENV, str(run_dir.resolve())):
             # The command as typed, kept in RUN/train.json: what a benchmark names as the run's command.
             command = getattr(args, "command_line", None)
-            result = fit(config, resume=args.resume, run_dir=run_dir, command=command)
+            result = fit(config, resume=args.resume, run_dir=run_dir, command=command, eval_progress=bar)
     finally:
+        bar.close()
         if planned is not None and any((run_dir / "checkpoints").glob("*.ckpt")):
             planned.write(run_dir)  # a run fit created and kept (not a failed start): plan.yaml, dataset.json
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -128,6 +132,7 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from unetkit.cli.console import LazyBar
     from unetkit.training.config import load_config
     from unetkit.training.evaluate import evaluate
 
@@ -136,6 +141,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{cfg_path} not found; pass a run folder written by `unetkit fit`.")
     config = load_config(cfg_path, args.overrides)
     set_num_threads(config)
-    _, table = evaluate(args.run_dir, split=args.split, config=config)
+    bar = LazyBar(f"scoring {args.split}", enabled=config.trainer.progress_bar)
+    try:
+        _, table = evaluate(args.run_dir, split=args.split, config=config, progress=bar)
+    finally:
+        bar.close()
     print(f"{args.split} split:\n{table}")
     return 0

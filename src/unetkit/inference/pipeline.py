@@ -163,7 +163,10 @@ class BasePredictor:
         if requested is None and whole[0] * whole[1] > AUTO_TILE_PIXELS:
             # Activations of a whole large image would not fit in memory: tile automatically.
             requested = (AUTO_TILE_SIZE, AUTO_TILE_SIZE)
-            logger.info("image %dx%d is large: predicting in %d px tiles", height, width, AUTO_TILE_SIZE)
+            # Said once per predictor: a split of large images (times the TTA views) would repeat it.
+            log = logger.debug if getattr(self, "_said_tiling", False) else logger.info
+            log("image %dx%d is large: predicting in %d px tiles", height, width, AUTO_TILE_SIZE)
+            self._said_tiling = True
         if requested is None:
             tile = whole
         else:

@@ -4,6 +4,7 @@ and the end of ``unetkit fit``), through the one evaluation path :func:`unetkit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ def evaluate(
     config: Config | None = None,
     spec: DatasetSpec | None = None,
     figure: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Score the run's saved model (``RUN/model``) on a split with :func:`unetkit.evaluation.evaluate_split`.
 
@@ -66,7 +68,8 @@ def evaluate(
     ``unetkit predict`` (``evaluate.tta`` from the config), so both commands report the same numbers.
     ``config`` defaults to ``RUN/config.yaml``. When the dataset's masks are instance label images
     (:func:`has_instance_labels`), the objects are scored too (``instances/ap50``, ``instances/map``, ...,
-    with the model's instance method: :func:`instance_predictor_of`).
+    with the model's instance method: :func:`instance_predictor_of`). ``progress(images_done, images_total)``
+    is called after each image (the CLI draws a bar with it).
     """
     from unetkit.data.folder import validate
     from unetkit.evaluation import evaluate_split
@@ -106,4 +109,5 @@ def evaluate(
         figure_samples=config.evaluate.num_figure_samples if figure else 0,
         convert_channels=spec.convert_channels,
         instances=instances,
+        progress=progress,
     )

@@ -10,6 +10,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,11 @@ def _non_finite_message(exc: Exception, run_dir: Path, config: Config) -> str:
 
 
 def fit(
-    config: Config, resume: Path | None = None, run_dir: Path | None = None, command: str | None = None
+    config: Config,
+    resume: Path | None = None,
+    run_dir: Path | None = None,
+    command: str | None = None,
+    eval_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Train (or resume) a run, then save the model, evaluate on ``evaluate.split`` and draw figures.
 
@@ -157,6 +162,7 @@ def fit(
         run_dir: the new run folder (default: from ``output``, see
             :func:`~unetkit.training.run_folder.new_run_dir`); ignored with ``resume``.
         command: the command line that started the run, recorded in ``RUN/train.json``.
+        eval_progress: ``(images_done, images_total)`` after each image of the final evaluation.
     """
     import lightning as L
 
@@ -219,7 +225,9 @@ def fit(
     task.load_state_dict(state)
     save_model(task.model, model_config, run_dir / "model")
     write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command)
-    scores, table = evaluate(run_dir, split=config.evaluate.split, config=config, spec=spec)
+    scores, table = evaluate(
+        run_dir, split=config.evaluate.split, config=config, spec=spec, progress=eval_progress
+    )
     from unetkit.viz.figures import plot_training_curves
 
     metrics_csv = run_dir / "logs" / "metrics.csv"
