@@ -311,3 +311,38 @@ def test_binary_asked_for_class_indices(make_dataset: MakeDataset) -> None:
     root = make_dataset(mask=lambda i: np.full((32, 32), 3, np.uint8))
     with pytest.raises(ValueError, match="mask_kind=binary but"):
         discover(root, mask_kind="binary")
+
+
+def test_validation_sharing_a_sequence_with_training_is_noted() -> None:
+    from unetkit.planning.discovery import name_group, shared_group_notes
+
+    assert [name_group(n) for n in ("0016E5_07959", "Seq05VD_f00000", "train/img07", "p3-12", "00")] == [
+        "0016E5", "Seq05VD", "img", "p3", "",
+    ]  # fmt: skip
+    # CamVid's split: validation frames all from a training sequence, test frames partly.
+    splits = {
+        "train": [f"0001TP_{i:06d}" for i in range(3)] + [f"0016E5_{i:05d}" for i in range(4)],
+        "val": [f"0016E5_{i:05d}" for i in range(10, 13)],
+        "test": ["0001TP_009000", "Seq05VD_f00000", "Seq05VD_f00030"],
+    }
+    val, test = shared_group_notes(splits)
+    assert val.startswith("3 of 3 val images share a name group with training images (0016E5)")
+    assert test.startswith("1 of 3 test images share a name group with training images (0001TP)")
+    # Names that form no groups say nothing: one group (img00..), numbers only (ISBI), unique names (hashes).
+    assert shared_group_notes({"train": [f"img{i:02d}" for i in range(8)], "val": ["img08"]}) == []
+    assert shared_group_notes({"train": [f"{i:02d}" for i in range(20)], "val": ["20", "21"]}) == []
+    assert shared_group_notes({"train": ["a1f3", "b2e9", "c0d4"], "val": ["d5c2"]}) == []
+
+
+def test_discover_notes_validation_groups(make_dataset: MakeDataset) -> None:
+    root = make_dataset(n=12)
+    names = [p.stem for p in sorted((root / "images").iterdir())]
+    for i, old in enumerate(names):  # two sequences, a and b, of six frames
+        new = f"{'ab'[i // 6]}_{i:03d}"
+        (root / "images" / f"{old}.png").rename(root / "images" / f"{new}.png")
+        (root / "masks" / f"{old}.png").rename(root / "masks" / f"{new}.png")
+    (root / "train.txt").write_text("a_000\na_001\na_002\na_003\nb_006\nb_007\nb_008\n")
+    (root / "val.txt").write_text("a_004\na_005\n")
+    (root / "test.txt").write_text("b_009\nb_010\nb_011\n")
+    notes = discover(root).notes
+    assert any(n.startswith("2 of 2 val images share a name group with training images (a)") for n in notes)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -758,6 +759,44 @@ def _read_list(path: Path) -> list[str]:
     return out
 
 
+# A name's group: its stem without a trailing frame/slice number (0016E5_07959 -> 0016E5, Seq05VD_f00000 ->
+# Seq05VD, patient3-12 -> patient3).
+_GROUP_SUFFIX = re.compile(r"(?:[-_ .]+[A-Za-z]?)?\d+$")
+# Groups count as sequences (or patients, slides) only when some group holds at least this many names.
+MIN_GROUP_SIZE = 3
+
+
+def name_group(name: str) -> str:
+    """The group a sample name belongs to: its stem without the trailing number ("" when nothing is left)."""
+    return _GROUP_SUFFIX.sub("", name.rsplit("/", 1)[-1])
+
+
+def shared_group_notes(splits: Mapping[str, Sequence[str]]) -> list[str]:
+    """Notes for validation/test images whose name group (sequence, patient, slide, by the name before its
+    trailing number) also has training images: their scores overrate images from unseen groups (CamVid:
+    every validation frame comes from 0016E5, a training sequence). Silent when names form no groups."""
+    groups: dict[str, int] = {}
+    for names in splits.values():
+        for n in names:
+            if key := name_group(n):
+                groups[key] = groups.get(key, 0) + 1
+    if len(groups) < 2 or max(groups.values()) < MIN_GROUP_SIZE:
+        return []  # one group (img00..img29) or unique names (hashes): nothing to tell apart
+    train = {name_group(n) for n in splits.get("train", [])} - {""}
+    notes = []
+    for split in ("val", "test"):
+        members = list(splits.get(split, []))
+        shared = [n for n in members if name_group(n) in train]
+        if shared:
+            keys = sorted({name_group(n) for n in shared})
+            notes.append(
+                f"{len(shared)} of {len(members)} {split} images share a name group with training images "
+                f"({', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}): if a group is one sequence, "
+                f"patient or slide, {split} scores overrate images from unseen groups"
+            )
+    return notes
+
+
 def _split_folders(root: Path, image_dir: str | Path | None) -> list[tuple[str, Path]]:
     """``[(split, folder)]`` for the split sub-folders of ``root`` that hold an images folder (the usual
     names, or ``image_dir`` when relative); empty when there are none or ``image_dir`` is absolute."""
@@ -981,6 +1020,7 @@ def discover(
             "cannot leak between splits), 65/15/20 of the sorted names; pass splits to choose"
         )
     _check_disjoint(split_map, root)
+    notes += shared_group_notes(split_map)
     for s, members in split_map.items():
         if not members:
             raise ValueError(f"split {s!r} of {root} is empty; give it at least one image")
