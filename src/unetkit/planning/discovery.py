@@ -812,6 +812,12 @@ def _split_folders(root: Path, image_dir: str | Path | None) -> list[tuple[str, 
     return out
 
 
+def _is_kaggle_layout(base: Path) -> bool:
+    """Sub-folders ``<id>/images`` + ``<id>/masks`` (the DSB 2018 download), looked at in the first few."""
+    dirs = sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))[:5]
+    return bool(dirs) and all((d / "images").is_dir() and (d / "masks").is_dir() for d in dirs)
+
+
 def _subfolders(base: Path) -> str:
     """`` (it holds a/, b/)``: the sub-folders a user can name instead, for an error message."""
     dirs = sorted(d.name + "/" for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -954,6 +960,13 @@ def discover(
     folder_splits: dict[str, list[str]] = {}
     for split, base in bases:
         img_d = _find_dir(base, IMAGE_DIR_NAMES, image_dir)
+        if img_d is None and _is_kaggle_layout(base):
+            out = base.parent / f"{base.name}_labels"
+            raise ValueError(
+                f"{base} is in the Kaggle DSB layout (<id>/images/<id>.png, one mask file per object in "
+                f"<id>/masks/); convert it once with: unetkit convert kaggle {base} --out {out} "
+                f"(then unetkit fit {out})"
+            )
         if img_d is None:
             raise ValueError(
                 f"{base} has no images/ folder{_subfolders(base)}; put the images in {base / 'images'} or "
@@ -1037,6 +1050,11 @@ def discover(
         class_names=class_names,
         sample=mask_sample,
     )
+    if mask.kind == "index" and mask.dtype != "uint8" and mask_kind is None:
+        notes.append(
+            f"the masks are {mask.dtype} with values up to {mask.num_classes - 1}, read as class indices; if "
+            "each value is one object (instance labels), pass mask_kind=instances (--mask-kind instances)"
+        )
     if mask.gaps:
         notes.append(
             f"class values {list(mask.gaps)} never occur in the sampled masks "
