@@ -346,3 +346,21 @@ def test_discover_notes_validation_groups(make_dataset: MakeDataset) -> None:
     (root / "test.txt").write_text("b_009\nb_010\nb_011\n")
     notes = discover(root).notes
     assert any(n.startswith("2 of 2 val images share a name group with training images (a)") for n in notes)
+
+
+def test_images_and_masks_side_by_side(px: SimpleNamespace, tmp_path: Path) -> None:
+    """case01.tif with case01_mask.tif in one folder (as e.g. the LGG MRI set ships): found without options,
+    and with --images . --masks . as well; ROI-suffixed files there are neither images nor masks."""
+    root = tmp_path / "flat"
+    for i in range(12):
+        px.write(root / f"case{i:02d}.tif", np.full((16, 16), 10 * i, np.uint8))
+        px.write(root / f"case{i:02d}_mask.tif", np.eye(16, dtype=np.uint8) * 255)
+    px.write(root / "case00_roi.png", np.full((16, 16), 255, np.uint8))
+    layout = discover(root)
+    assert len(layout.samples) == 12 and layout.mask.kind == "binary"
+    assert all(s.mask.stem == s.image.stem + "_mask" for s in layout.samples)
+    assert any("side by side" in n for n in layout.notes)
+    assert [s.name for s in discover(root, image_dir=".", mask_dir=".").samples] == [
+        s.name for s in layout.samples
+    ]
+    built_from_options(layout)

@@ -74,6 +74,8 @@ MASK_SUFFIXES = (
     "_roi",
     "_fov",
 )
+# Mask suffixes that never mark an ROI: what tells a mask from an image in a folder holding both.
+MASK_ONLY_SUFFIXES = tuple(x for x in MASK_SUFFIXES if x not in ("_roi", "_fov"))
 IMAGE_SUFFIXES = ("_image", "_img", "-image", "_training", "_test", "_train", "_raw", "_input")
 MASK_KIND_OPTIONS = ("binary", "index", "palette", "instances", "remap")
 UNMATCHED_OPTIONS = ("error", "skip")
@@ -248,6 +250,8 @@ class DatasetLayout:
             return out | ({"roi_dir": roi} if roi else {})
         if len(self.image_dirs) != 1 or any(s.name != s.image.stem for s in self.samples):
             return None
+        if self.image_dirs[0] == self.mask_dirs[0]:  # side by side: the builder's folder rule lists both
+            return None
         out |= {"image_dir": str(s0.image.parent), "mask_dir": str(s0.mask.parent)}
         return out | ({"roi_dir": str(s0.roi.parent)} if s0.roi else {})
 
@@ -326,6 +330,18 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts)
 
 
+def _has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
+    low = path.stem.lower()
+    return any(low.endswith(s) and len(low) > len(s) for s in suffixes)
+
+
+def _side_by_side(base: Path) -> bool:
+    """``base`` holds images and their masks in one folder: some files end in a mask suffix, others not."""
+    files = _image_files(base)
+    masks = [f for f in files if _has_suffix(f, MASK_ONLY_SUFFIXES)]
+    return bool(masks) and len(masks) < len(files)
+
+
 def _strip(stem: str, suffixes: Sequence[str]) -> str:
     """``stem`` without the trailing ``suffixes`` (repeatedly, case-insensitive); never empty."""
     changed = True
@@ -370,6 +386,16 @@ def _pair_folder(
     """Pair the files of one image/mask(/roi) folder set; returns (samples, skipped names, mask suffix)."""
     images = _image_files(image_dir)
     masks = _image_files(mask_dir)
+    if image_dir.resolve() == mask_dir.resolve():
+        # Side by side (case01.tif with case01_mask.tif): the suffix tells a mask from an image.
+        masks = [f for f in images if _has_suffix(f, MASK_ONLY_SUFFIXES)]
+        images = [f for f in images if not _has_suffix(f, MASK_SUFFIXES)]
+        if not masks:
+            raise ValueError(
+                f"images and masks share {image_dir} but no file there has a mask suffix ("
+                f"{', '.join(MASK_ONLY_SUFFIXES[:4])} ...); name the masks <image stem>_mask or move them to "
+                "masks/"
+            )
     if not images:
         raise ValueError(f"image folder {image_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
     if not masks:
@@ -960,6 +986,11 @@ def discover(
     folder_splits: dict[str, list[str]] = {}
     for split, base in bases:
         img_d = _find_dir(base, IMAGE_DIR_NAMES, image_dir)
+        if img_d is None and image_dir is None and _side_by_side(base):
+            img_d = base
+            notes.append(f"images and their masks side by side in {base}: masks told apart by their suffix")
+            if mask_dir is None:
+                mask_dir = "."
         if img_d is None and _is_kaggle_layout(base):
             out = base.parent / f"{base.name}_labels"
             raise ValueError(
