@@ -16,16 +16,20 @@ pixel-exact equal label images; overlaps are rare (9 pixels in all of DSB2018 st
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from unetkit.data.io import _present, _read_mask_array, read_image
+from unetkit.data.io import _present, _read_mask_array, image_info, read_image
 from unetkit.files import atomic_path
 
 __all__ = [
     "LABEL_EXTENSIONS",
     "MAX_LABELS_16BIT",
+    "convert_kaggle",
     "read_instance_sample",
     "read_kaggle_labels",
     "read_kaggle_sample",
@@ -213,3 +217,70 @@ def save_label_image(path: str | Path, labels: np.ndarray) -> Path:
 
             tifffile.imwrite(tmp, out, compression="zlib")
     return path
+
+
+def kaggle_samples(src: str | Path) -> list[Path]:
+    """The sample folders (``<id>/images/``) of a Kaggle-layout dataset, sorted by name."""
+    src = Path(src)
+    if not src.is_dir():
+        raise ValueError(f"{src} is not a folder; pass the folder holding one sub-folder per image")
+    samples = sorted(d for d in src.iterdir() if d.is_dir() and (d / "images").is_dir())
+    if not samples:
+        raise ValueError(
+            f"{src} holds no <id>/images/ folders; the kaggle layout is <id>/images/<id>.png with "
+            "<id>/masks/*.png"
+        )
+    return samples
+
+
+def convert_kaggle(
+    src: str | Path,
+    out: str | Path,
+    *,
+    skip_unlabelled: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, list[str]]:
+    """Write a Kaggle-layout dataset as ``out/images/<id>.<ext>`` (the image file, copied) and
+    ``out/labels/<id>.png`` (16-bit labels, :func:`read_kaggle_labels`). Returns (samples written, ids left
+    out for having no masks: only with ``skip_unlabelled``, else that is a ValueError naming the folder).
+
+    ``out`` appears whole or not at all: it is written under a temporary name beside it and renamed at the
+    end; an existing ``out`` must be an empty folder.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out} already exists and is not empty; pass a new folder")
+    samples = kaggle_samples(src)
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    skipped: list[str] = []
+    try:
+        (tmp / "images").mkdir(parents=True)
+        (tmp / "labels").mkdir()
+        for done, folder in enumerate(samples, start=1):
+            image = _kaggle_image_path(folder)
+            if image is None:
+                raise ValueError(
+                    f"{folder}/images holds no image named {folder.name}.png (nor a single image file); "
+                    "fix the folder"
+                )
+            masks = folder / "masks"
+            if not masks.is_dir() or not any(masks.iterdir()):
+                if not skip_unlabelled:
+                    raise ValueError(
+                        f"{folder} has no masks; remove the folder or pass --skip-unlabelled to leave it out"
+                    )
+                skipped.append(folder.name)
+            else:
+                height, width, _ = image_info(image)  # the header: every mask must have this size
+                labels = read_kaggle_labels(folder, image_shape=(height, width))
+                shutil.copy2(image, tmp / "images" / f"{folder.name}{image.suffix.lower()}")
+                save_label_image(tmp / "labels" / f"{folder.name}.png", labels)
+            if progress is not None:
+                progress(done, len(samples))
+        if out.exists():
+            out.rmdir()  # an empty folder the user made
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return len(samples) - len(skipped), skipped
