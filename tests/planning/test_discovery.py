@@ -364,3 +364,35 @@ def test_images_and_masks_side_by_side(px: SimpleNamespace, tmp_path: Path) -> N
         s.name for s in layout.samples
     ]
     built_from_options(layout)
+
+
+def test_default_split_keeps_each_group_in_one_split(make_dataset: MakeDataset) -> None:
+    from unetkit.planning.discovery import shared_group_notes, snap_to_groups
+
+    # 5 patients x 7 slices: 65/15/20 cuts at 23 and 28 move to the patient boundaries 21 and 28.
+    names = [f"p{g}_{i:03d}" for g in range(1, 6) for i in range(7)]
+    assert snap_to_groups(names, [23, 28]) == [21, 28]
+    # No groups (numbers, one prefix) or groups too coarse for the fractions: the cuts stay.
+    assert snap_to_groups([f"{i:02d}" for i in range(30)], [20, 24]) is None
+    assert snap_to_groups([f"p{g}_{i}" for g in (1, 2) for i in range(7)], [11]) is None
+    root = make_dataset(n=35)
+    for i, old in enumerate(sorted(p.stem for p in (root / "images").iterdir())):
+        (root / "images" / f"{old}.png").rename(root / "images" / f"{names[i]}.png")
+        (root / "masks" / f"{old}.png").rename(root / "masks" / f"{names[i]}.png")
+    layout = discover(root)
+    assert [len(layout.splits[s]) for s in ("train", "val", "test")] == [21, 7, 7]
+    assert shared_group_notes(layout.splits) == []
+    assert any("at name-group boundaries" in n for n in layout.notes)
+
+
+def test_carved_validation_keeps_a_group_whole(tmp_path: Path, make_dataset: MakeDataset) -> None:
+    root = tmp_path / "splits"
+    make_dataset(n=16, root=root / "train")
+    make_dataset(n=2, root=root / "test")
+    names = [f"s{g}_{i:02d}" for g in range(1, 5) for i in range(4)]  # 4 sequences of 4 frames
+    for i, old in enumerate(sorted(p.stem for p in (root / "train" / "images").iterdir())):
+        (root / "train" / "images" / f"{old}.png").rename(root / "train" / "images" / f"{names[i]}.png")
+        (root / "train" / "masks" / f"{old}.png").rename(root / "train" / "masks" / f"{names[i]}.png")
+    layout = discover(root)
+    # 16 x 3/16 = 3 frames would split sequence s4; the whole of s4 (4 frames) becomes validation.
+    assert layout.splits["val"] == [f"train/s4_{i:02d}" for i in range(4)]

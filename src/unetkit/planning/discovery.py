@@ -876,6 +876,9 @@ def _carve_val(
             f"off; add {ask} so that choices are made on validation images, not on the test split"
         )
     n_val = max(1, int(np.floor(len(train) * CARVED_VAL_FRACTION + 0.5)))  # half up, not to even
+    snapped = snap_to_groups(train, [len(train) - n_val])  # in the list's order; a group stays on one side
+    if snapped is not None:
+        n_val = len(train) - snapped[0]
     notes.append(
         f"no validation split given: the last {n_val} of the {len(train)} training images "
         f"({train[-n_val]} .. {train[-1]}) are the validation split; add {ask} to choose them"
@@ -885,7 +888,42 @@ def _carve_val(
     }
 
 
-def _contiguous(names: list[str], root: Path) -> dict[str, list[str]]:
+def _has_groups(names: Sequence[str]) -> bool:
+    """The names form groups (sequences, patients): >= 2 named groups, one of >= ``MIN_GROUP_SIZE``."""
+    counts: dict[str, int] = {}
+    for n in names:
+        if key := name_group(n):
+            counts[key] = counts.get(key, 0) + 1
+    return len(counts) >= 2 and max(counts.values()) >= MIN_GROUP_SIZE
+
+
+def snap_to_groups(names: Sequence[str], cuts: Sequence[int]) -> list[int] | None:
+    """``cuts`` (increasing indices into the sorted ``names``, each in 1..n-1) moved to the nearest name-group
+    boundaries, so that no group (sequence, patient, slide) straddles two splits; None when the names form
+    no groups or the groups are too few to keep every split non-empty."""
+    if not _has_groups(names):
+        return None
+    keys = [name_group(n) for n in names]
+    edges = [i for i in range(1, len(names)) if keys[i] != keys[i - 1]]
+    out: list[int] = []
+    for k, cut in enumerate(cuts):
+        low = out[-1] if out else 0
+        left = len(cuts) - k - 1  # cuts still to place after this one, each needs a later edge
+        options = [e for e in edges if e > low]
+        options = options[: len(options) - left] if left else options
+        if not options:
+            return None
+        out.append(min(options, key=lambda e: (abs(e - cut), e)))
+    # Groups too coarse for the fractions (two patients for three splits) would distort them: keep the cuts.
+    wanted = np.diff([0, *cuts, len(names)])
+    got = np.diff([0, *out, len(names)])
+    if np.any(got < wanted / 2) or np.any(got > 2 * wanted):
+        return None
+    return out
+
+
+def _contiguous(names: list[str], root: Path) -> tuple[dict[str, list[str]], bool]:
+    """Contiguous 65/15/20 blocks of the sorted ``names``, and whether the cuts moved to group boundaries."""
     n = len(names)
     if n < MIN_PAIRS_TO_SPLIT:
         raise ValueError(
@@ -896,12 +934,13 @@ def _contiguous(names: list[str], root: Path) -> dict[str, list[str]]:
     sizes = [int(np.floor(e)) for e in exact]
     for i in np.argsort([-(e - s) for e, s in zip(exact, sizes)], kind="stable")[: n - sum(sizes)]:
         sizes[i] += 1
-    out: dict[str, list[str]] = {}
-    start = 0
-    for (name, _), size in zip(DEFAULT_FRACTIONS, sizes):
-        out[name] = names[start : start + max(size, 1)]
-        start += max(size, 1)
-    return out
+    sizes = [max(size, 1) for size in sizes]
+    cuts = list(np.cumsum(sizes[:-1]))
+    # Names with groups (0016E5_07959: frames of a sequence): no group on both sides of a cut.
+    snapped = snap_to_groups(names, cuts)
+    bounds = [0, *(snapped or cuts), n]
+    blocks = {name: names[bounds[i] : bounds[i + 1]] for i, (name, _) in enumerate(DEFAULT_FRACTIONS)}
+    return blocks, snapped is not None
 
 
 def _parse_splits(given: Mapping[str, Any], names: list[str]) -> dict[str, list[str]]:
@@ -1058,10 +1097,13 @@ def discover(
             lists = ", ".join(f"{k}.txt" for k in split_map)
             split_map = _carve_val(split_map, f"{root} has split lists {lists}", "val.txt", notes)
     else:
-        split_map, source = _contiguous(sorted(names), root), "contiguous"
+        (split_map, snapped), source = _contiguous(sorted(names), root), "contiguous"
+        grouped = (
+            " at name-group boundaries (each sequence, patient or slide in one split)" if snapped else ""
+        )
         notes.append(
             "no split given: contiguous blocks (neighbouring slices or frames "
-            "cannot leak between splits), 65/15/20 of the sorted names; pass splits to choose"
+            f"cannot leak between splits), about 65/15/20 of the sorted names{grouped}; pass splits to choose"
         )
     _check_disjoint(split_map, root)
     notes += shared_group_notes(split_map)
