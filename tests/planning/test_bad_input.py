@@ -111,3 +111,12 @@ def test_split_folders_too_small_to_carve_a_validation_split(
         discover(root)
     text = _one_line(err)
     assert "train/, test/" in text and "4 training images are too few" in text and "val/ folder" in text
+
+
+def test_a_named_folder_that_does_not_exist(make_dataset: MakeDataset) -> None:
+    root = make_dataset()
+    with pytest.raises(ValueError) as err:
+        discover(root, roi_dir="field")
+    text = _one_line(err)
+    assert "roi_dir (--roi) names folder" in text and "field, which does not exist" in text
+    assert "it holds images/, masks/" in text

@@ -368,11 +368,13 @@ def _keyed(files: list[Path], suffixes: Sequence[str], what: str) -> dict[str, P
     return out
 
 
-def _find_dir(base: Path, names: Sequence[str], given: str | Path | None) -> Path | None:
+def _find_dir(base: Path, names: Sequence[str], given: str | Path | None, option: str = "") -> Path | None:
+    """``given`` (relative to ``base``) when named, else the first of ``names`` that ``base`` holds."""
     if given is not None:
         path = Path(given) if Path(given).is_absolute() else base / given
         if not path.is_dir():
-            raise ValueError(f"folder {path} does not exist; check the option naming it")
+            named = f"{option} ({DIR_OPTIONS[option]}) names" if option else "the option names"
+            raise ValueError(f"{named} folder {path}, which does not exist{_subfolders(base)}; fix the name")
         return path
     for name in names:
         if (base / name).is_dir():
@@ -1024,7 +1026,7 @@ def discover(
     roi_dirs: list[Path] = []
     folder_splits: dict[str, list[str]] = {}
     for split, base in bases:
-        img_d = _find_dir(base, IMAGE_DIR_NAMES, image_dir)
+        img_d = _find_dir(base, IMAGE_DIR_NAMES, image_dir, "image_dir")
         if img_d is None and image_dir is None and _side_by_side(base):
             img_d = base
             notes.append(f"images and their masks side by side in {base}: masks told apart by their suffix")
@@ -1042,14 +1044,14 @@ def discover(
                 f"{base} has no images/ folder{_subfolders(base)}; put the images in {base / 'images'} or "
                 f"name their folder with image_dir ({DIR_OPTIONS['image_dir']} NAME)"
             )
-        msk_d = _find_dir(base, MASK_DIR_NAMES, mask_dir)
+        msk_d = _find_dir(base, MASK_DIR_NAMES, mask_dir, "mask_dir")
         if msk_d is None:
             raise ValueError(
                 f"{base} has no masks/ (or {', '.join(n + '/' for n in MASK_DIR_NAMES[1:4])} ...) folder"
                 f"{_subfolders(base)}; put the masks in {base / 'masks'} or name their folder with mask_dir "
                 f"({DIR_OPTIONS['mask_dir']} NAME)"
             )
-        roi_d = _find_dir(base, ROI_DIR_NAMES, roi_dir)
+        roi_d = _find_dir(base, ROI_DIR_NAMES, roi_dir, "roi_dir")
         notes += _unused_folders(base, (img_d, msk_d, roi_d))
         found, skip, suffix = _pair_folder(img_d, msk_d, roi_d, unmatched)
         if split:
