@@ -200,3 +200,39 @@ def test_compute_mean_std(tmp_path: Path) -> None:
     mean, std = compute_mean_std([tmp_path / "a.png", tmp_path / "b.png"])
     assert mean == pytest.approx([0.75]) and std == pytest.approx([np.sqrt(0.75 * 0.25)])
     assert IGNORE_INDEX == 255
+
+
+def test_cached_dataset_gives_the_same_samples_and_decodes_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images, masks = _layout(tmp_path, n=3, size=(32, 32))
+    pairs = find_pairs(images, masks)
+
+    def dataset(cache: bool) -> FolderDataset:
+        return FolderDataset(pairs, MaskEncoding("index", 3), 1, 0.5, 0.25, build_transforms(True, 16),
+                             cache=cache)  # fmt: skip
+
+    plain, cached = dataset(False), dataset(True)
+    reads: list[int] = []
+    load = FolderDataset.load
+    monkeypatch.setattr(FolderDataset, "load", lambda self, i: (reads.append(i), load(self, i))[1])
+    for epoch in range(3):  # the same seeded draws: identical crops, labels and dtypes
+        for i in range(3):
+            a, b = plain.get(i, seed=(0, epoch, i)), cached.get(i, seed=(0, epoch, i))
+            assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
+            assert b["mask"].dtype == torch.int64
+    assert reads.count(0) == 3 + 1  # the plain dataset every epoch, the cached one once
+    image, mask = cached._load_compact(0)
+    assert not image.flags.writeable and not mask.flags.writeable and mask.dtype == np.uint8
+
+
+def test_cache_fits_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    import unetkit.data.folder as folder
+
+    assert folder.decoded_bytes([(2500, 3000)] * 8, 3) == 8 * 2500 * 3000 * 4
+    monkeypatch.setattr(folder, "available_memory", lambda: 8 * 1024**3)
+    assert folder.cache_fits(240_000_000, workers=0)
+    assert not folder.cache_fits(240_000_000, workers=2)  # each loader worker would hold a copy
+    assert not folder.cache_fits(folder.CACHE_MAX_BYTES + 1, workers=0)
+    monkeypatch.setattr(folder, "available_memory", lambda: 512 * 1024**2)
+    assert not folder.cache_fits(240_000_000, workers=0)  # more than a quarter of the free memory

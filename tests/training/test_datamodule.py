@@ -57,3 +57,17 @@ def test_ddp_sampler_is_seeded_with_the_run_seed(tmp_path: Path) -> None:
         dist.destroy_process_group()
     assert isinstance(sampler, torch.utils.data.DistributedSampler)
     assert sampler.seed == 7
+
+
+@pytest.mark.parametrize(
+    ("overrides", "cached"),
+    [([], True), (["data.num_workers=2"], False), (["data.cache=false"], False),
+     (["data.num_workers=2", "data.cache=true"], True)],
+)  # fmt: skip
+def test_training_images_stay_decoded_when_they_fit(
+    tmp_path: Path, overrides: list[str], cached: bool
+) -> None:
+    cfg = load_config("synthetic", [*TINY, f"data.root={tmp_path / 'syn'}", *overrides])
+    dm = SegmentationDataModule(resolve_dataset(cfg), cfg.data, seed=0)
+    assert (dm.dataset("train", train=True)._decoded is not None) == cached
+    assert dm.dataset("val")._decoded is None  # validation reads each image once per pass anyway

@@ -140,6 +140,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
     :func:`add_discovery_arguments` in ``args``). Sets torch's thread count (the CLI owns the process)."""
     import torch
 
+    from unetkit.data.folder import cache_fits, decoded_bytes
     from unetkit.planning import discover, fingerprint, make_plan, measure_candidates, parse_duration
     from unetkit.planning.plan import (
         MIN_STEPS,
@@ -178,6 +179,10 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
     aug, _ = augmentation(fp)
     aug |= foreground_crops(fp, geo, layout.mask.target)[0]  # the data probe times the crops trained
     cands = candidates(geo, args.device)
+    # A CPU plan loads with no workers: its training images stay decoded in memory when they fit (data.cache).
+    train = set(layout.splits.get("train", []))
+    train_sizes = [size for sample, size in zip(layout.samples, layout.sizes) if sample.name in train]
+    cached = args.device == "cpu" and cache_fits(decoded_bytes(train_sizes, layout.channels), 0)
     thread_note = ""
     probe_started = time.perf_counter()
     if args.threads is None and args.device == "cpu" and torch.get_num_threads() > 1:
@@ -190,7 +195,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         args.device,
         time_limit_s=max(1.0, args.measure_limit - (time.perf_counter() - probe_started)),
         stop_above_s=budget / MIN_STEPS if budget else None,
-        data_probe=lambda: data_probe(layout, geo.crop, aug),
+        data_probe=lambda: data_probe(layout, geo.crop, aug, cached=cached),
     )
     budget_note = ""
     if budget is None:
@@ -230,7 +235,8 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         f"normalisation: {fp.normalization_reason}",
         *_fmt_classes(fp),
         f"machine: {machine.description}, {machine.threads} thread(s), flags {' '.join(machine.cpu_flags)}; "
-        f"data {machine.data_seconds_per_sample:.3f}s/sample",
+        f"data {machine.data_seconds_per_sample:.3f}s/sample"
+        + (" (the decoded training images stay in memory: data.cache)" if cached else ""),
         "candidates (measured steps):",
         *[
             f"  {r['candidate']:<36} {r['step_seconds']:.3f}s/step -> {r['steps_in_budget']} steps, "

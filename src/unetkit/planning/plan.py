@@ -391,8 +391,11 @@ def _busy_note() -> str:
     )
 
 
-def data_probe(layout: DatasetLayout, crop: tuple[int, int], augment: dict[str, Any], n: int = 4) -> float:
-    """Seconds to read, decode, augment and normalise one training sample (median over ``n`` samples)."""
+def data_probe(
+    layout: DatasetLayout, crop: tuple[int, int], augment: dict[str, Any], n: int = 4, cached: bool = False
+) -> float:
+    """Seconds to read, decode, augment and normalise one training sample (median over ``n`` samples);
+    ``cached``: the decoded images stay in memory (``data.cache``), so only augmenting counts."""
     from unetkit.data.io import normalize, read_image, read_mask
     from unetkit.data.transforms import build_transforms
     from unetkit.planning.discovery import _evenly
@@ -412,6 +415,8 @@ def data_probe(layout: DatasetLayout, crop: tuple[int, int], augment: dict[str, 
             mask = instance_target(raw, layout.mask.target, layout.mask.target_params).astype(np.int64)
         else:
             mask = read_mask(sample.mask, encoding)
+        if cached:
+            t0 = time.perf_counter()
         image, mask, _ = transform(image, mask, None)
         normalize(image, 0.5, 0.25)
         times.append(time.perf_counter() - t0)

@@ -98,6 +98,11 @@ class DataConfig(Section):
     batch_size: Annotated[PositiveInt, _doc("a positive integer, e.g. 8")] = 8
     shuffle: Annotated[bool, _doc("true, or false for a fixed order (DDP against one process)")] = True
     num_workers: Annotated[NonNegativeInt, _doc("DataLoader worker processes, e.g. 0 or 4")] = 0
+    cache: Annotated[
+        bool | Literal["auto"],
+        _doc("keep the decoded training images in memory: true, false, or auto (when they fit in 2 GiB and a "
+             "quarter of the free memory, without loader workers)"),
+    ] = "auto"  # fmt: skip
     augment: AugmentOptions = AugmentOptions()
     weight_map: Annotated[
         WeightMapConfig | None, _doc("null, or the U-Net paper's weight map, e.g. {w0: 10, sigma: 5}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -14,6 +16,8 @@ from unetkit.data.datasets import DatasetSpec, cache_root
 from unetkit.data.folder import FolderDataset
 from unetkit.data.transforms import build_transforms
 from unetkit.training.config import DataConfig
+
+logger = logging.getLogger(__name__)
 
 
 def sample_seed(seed: int, epoch: int, position: int) -> tuple[int, int, int]:
@@ -79,8 +83,9 @@ class SegmentationDataModule(L.LightningDataModule):
     def dataset(self, split: str, train: bool = False) -> FolderDataset:
         """The split's dataset; ``train`` adds random crops, augmentation and (if configured) weight maps."""
         spec, cfg = self.spec, self.cfg
-        transform, weight_map = None, None
+        transform, weight_map, cache = None, None, False
         if train:
+            cache = self._cache_train(spec.pairs(split))
             transform = build_transforms(
                 True, cfg.crop_size, num_classes=spec.num_classes, **dataclasses.asdict(cfg.augment)
             )
@@ -96,7 +101,25 @@ class SegmentationDataModule(L.LightningDataModule):
             transform=transform,
             weight_map=weight_map,
             convert_channels=spec.convert_channels,
+            cache=cache,
         )
+
+    def _cache_train(self, pairs: Sequence[tuple[Path, Path]]) -> bool:
+        """``data.cache``: true/false as given; auto keeps the decoded training images in memory when they fit
+        (:func:`unetkit.data.folder.cache_fits`, sizes from the file headers)."""
+        if self.cfg.cache != "auto":
+            return bool(self.cfg.cache)
+        from unetkit.data.folder import cache_fits, decoded_bytes
+        from unetkit.data.io import image_info
+
+        sizes = [image_info(image)[:2] for image, _ in pairs]
+        nbytes = decoded_bytes(sizes, self.spec.in_channels)
+        keep = cache_fits(nbytes, self.cfg.num_workers)
+        logger.info(
+            "%s the %d decoded training images in memory (%.0f MB)",
+            "keeping" if keep else "not keeping", len(pairs), nbytes / 1e6,
+        )  # fmt: skip
+        return keep
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit"):
