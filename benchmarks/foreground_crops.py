@@ -20,7 +20,6 @@ Writes ``OUT/foreground_crops.json`` + ``.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import subprocess
@@ -37,7 +36,6 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, writing results
 from autoconfig import summarise
-from precision_check import last_step
 
 HERE = Path(__file__).resolve().parent
 SHARE = 1 / 3  # nnU-Net's oversample_foreground_percent
@@ -144,28 +142,17 @@ def run_pair(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     plan_cmd = ["unetkit", "plan", str(data), "--time", args.time, "--threads", "1", "--out", str(plan_file)]
     subprocess.run(["taskset", "-c", "0", exe, *plan_cmd[1:]], check=True, stdout=subprocess.DEVNULL)
     plan = yaml.safe_load(plan_file.read_text())
-    procs = {}
-    for arm, (overrides, core) in ARMS.items():
-        run_name = f"{arm}-{stamp}"
-        cmd = ["unetkit", "fit", str(data), "--plan", str(plan_file), *overrides, "evaluate.split=val"]
-        cmd += [f"output.root={args.runs}", f"output.name={run_name}"]
-        log = (args.runs / f"{run_name}.log").open("w")
-        proc = subprocess.Popen(["taskset", "-c", core, exe, *cmd[1:]], stdout=log, stderr=subprocess.STDOUT)
-        procs[arm] = (proc, cmd, args.runs / run_name, core)
-    arms: dict[str, Any] = {}
-    for arm, (proc, cmd, run_dir, core) in procs.items():
-        if proc.wait() != 0:
-            raise SystemExit(f"{shlex.join(cmd)} failed ({proc.returncode}); see {run_dir}.log")
-        metrics = json.loads((run_dir / "metrics_val.json").read_text())
-        config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        train = json.loads((run_dir / "train.json").read_text())
-        arms[arm] = {
-            "command": f"taskset -c {core} " + shlex.join(cmd),
-            "foreground_crops": config["data"]["augment"]["foreground_crops"],
-            "train_seconds": round(train["train_seconds"], 1),
-            "optimizer_steps": last_step(next(run_dir.glob("logs/**/metrics.csv"))),
-            "val": summarise(metrics, list(config["data"]["options"]["class_names"])),
+    runs = harness.fit_arms_side_by_side(data, plan_file, ARMS, args.runs, stamp)
+    arms: dict[str, Any] = {
+        arm: {
+            "command": r["command"],
+            "foreground_crops": r["config"]["data"]["augment"]["foreground_crops"],
+            "train_seconds": r["train_seconds"],
+            "optimizer_steps": r["optimizer_steps"],
+            "val": summarise(r["metrics"], list(r["config"]["data"]["options"]["class_names"])),
         }
+        for arm, r in runs.items()
+    }
     uni, fg = arms["uniform"]["val"], arms["foreground"]["val"]
     return {
         "dataset": dataset,

@@ -218,3 +218,42 @@ def write_results(out_dir: str | Path, name: str, payload: dict[str, Any], markd
     out = Path(out_dir)
     atomic_write_text(out / f"{name}.json", json.dumps(payload, indent=2, default=str) + "\n")
     atomic_write_text(out / f"{name}.md", markdown if markdown.endswith("\n") else markdown + "\n")
+
+
+def fit_arms_side_by_side(
+    data: Path, plan_file: Path, arms: dict[str, tuple[list[str], str]], runs: Path, stamp: str
+) -> dict[str, dict[str, Any]]:
+    """Train one plan once per arm, all at the same time, each pinned to its core (``taskset -c CORE``)
+    with its config overrides; each run is scored on its **validation** split. Returns per arm: the command,
+    the resolved config, train seconds, optimizer steps and ``metrics_val.json``."""
+    import csv
+    import json
+    import shlex
+    import subprocess
+    import sys
+
+    import yaml
+
+    exe = str(Path(sys.executable).with_name("unetkit"))
+    procs = {}
+    for arm, (overrides, core) in arms.items():
+        run_name = f"{arm}-{stamp}"
+        cmd = ["unetkit", "fit", str(data), "--plan", str(plan_file), *overrides, "evaluate.split=val"]
+        cmd += [f"output.root={runs}", f"output.name={run_name}"]
+        log = (runs / f"{run_name}.log").open("w")
+        proc = subprocess.Popen(["taskset", "-c", core, exe, *cmd[1:]], stdout=log, stderr=subprocess.STDOUT)
+        procs[arm] = (proc, cmd, runs / run_name, core)
+    out: dict[str, dict[str, Any]] = {}
+    for arm, (proc, cmd, run_dir, core) in procs.items():
+        if proc.wait() != 0:
+            raise SystemExit(f"{shlex.join(cmd)} failed ({proc.returncode}); see {run_dir}.log")
+        metrics_csv = next(run_dir.glob("logs/**/metrics.csv"))
+        steps = [int(r["step"]) for r in csv.DictReader(metrics_csv.open()) if r.get("step")]
+        out[arm] = {
+            "command": f"taskset -c {core} " + shlex.join(cmd),
+            "config": yaml.safe_load((run_dir / "config.yaml").read_text()),
+            "train_seconds": round(json.loads((run_dir / "train.json").read_text())["train_seconds"], 1),
+            "optimizer_steps": max(steps) if steps else 0,
+            "metrics": json.loads((run_dir / "metrics_val.json").read_text()),
+        }
+    return out
