@@ -16,13 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, side-by-side runs, writing results
@@ -46,11 +43,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     data = args.runs / f"large-{stamp}"
     dataset = make_sparse_dataset(data, n=12, size=args.size)
-    exe = str(Path(sys.executable).with_name("unetkit"))
     plan_file = args.runs / f"plan-{stamp}.yaml"
-    plan_cmd = ["unetkit", "plan", str(data), "--time", args.time, "--threads", "1", "--out", str(plan_file)]
-    subprocess.run(["taskset", "-c", "0", exe, *plan_cmd[1:]], check=True, stdout=subprocess.DEVNULL)
-    plan = yaml.safe_load(plan_file.read_text())
+    plan, plan_cmd = harness.plan_pinned(data, args.time, plan_file)
     runs = harness.fit_arms_side_by_side(data, plan_file, ARMS, args.runs, stamp)
     arms = {
         arm: {
@@ -68,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cpu_flags": info["cpu_flags"],
         "dataset": dataset,
         "budget": args.time,
-        "plan_command": "taskset -c 0 " + shlex.join(plan_cmd),
+        "plan_command": shlex.join(plan_cmd),
         "plan": {k: plan[k] for k in ("model", "data") if k in plan},
         "arms": arms,
         "steps_ratio_cached_over_decoding": round(ratio, 2),

@@ -22,14 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from PIL import Image
 from scipy import ndimage
 
@@ -137,11 +135,8 @@ def run_pair(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     stamp = f"seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     data = args.runs / f"sparse-{stamp}"
     dataset = make_sparse_dataset(data, seed=seed)
-    exe = str(Path(sys.executable).with_name("unetkit"))
     plan_file = args.runs / f"plan-{stamp}.yaml"
-    plan_cmd = ["unetkit", "plan", str(data), "--time", args.time, "--threads", "1", "--out", str(plan_file)]
-    subprocess.run(["taskset", "-c", "0", exe, *plan_cmd[1:]], check=True, stdout=subprocess.DEVNULL)
-    plan = yaml.safe_load(plan_file.read_text())
+    plan, plan_cmd = harness.plan_pinned(data, args.time, plan_file)
     runs = harness.fit_arms_side_by_side(data, plan_file, ARMS, args.runs, stamp)
     arms: dict[str, Any] = {
         arm: {
@@ -156,7 +151,7 @@ def run_pair(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     uni, fg = arms["uniform"]["val"], arms["foreground"]["val"]
     return {
         "dataset": dataset,
-        "plan_command": "taskset -c 0 " + shlex.join(plan_cmd),
+        "plan_command": shlex.join(plan_cmd),
         "plan": {k: plan[k] for k in ("model", "data", "class_weights") if k in plan},
         "arms": arms,
         "foreground_iou_ratio": round(

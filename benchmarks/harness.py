@@ -13,12 +13,14 @@ traced to the CPU (model and flags), the torch build and the load of the machine
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import json
 import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -28,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -220,20 +223,26 @@ def write_results(out_dir: str | Path, name: str, payload: dict[str, Any], markd
     atomic_write_text(out / f"{name}.md", markdown if markdown.endswith("\n") else markdown + "\n")
 
 
+def last_step(metrics_csv: Path) -> int:
+    """The optimizer step of the last logged row of a run's ``metrics.csv``."""
+    steps = [int(r["step"]) for r in csv.DictReader(metrics_csv.open()) if r.get("step")]
+    return max(steps) if steps else 0
+
+
+def plan_pinned(data: Path, budget: str, plan_file: Path) -> tuple[dict[str, Any], list[str]]:
+    """``unetkit plan DATA --time BUDGET --threads 1`` on core 0 into ``plan_file``: (plan, command)."""
+    cmd = ["unetkit", "plan", str(data), "--time", budget, "--threads", "1", "--out", str(plan_file)]
+    exe = str(Path(sys.executable).with_name("unetkit"))
+    subprocess.run(["taskset", "-c", "0", exe, *cmd[1:]], check=True, stdout=subprocess.DEVNULL)
+    return yaml.safe_load(plan_file.read_text()), ["taskset", "-c", "0", *cmd]
+
+
 def fit_arms_side_by_side(
     data: Path, plan_file: Path, arms: dict[str, tuple[list[str], str]], runs: Path, stamp: str
 ) -> dict[str, dict[str, Any]]:
     """Train one plan once per arm, all at the same time, each pinned to its core (``taskset -c CORE``)
     with its config overrides; each run is scored on its **validation** split. Returns per arm: the command,
     the resolved config, train seconds, optimizer steps and ``metrics_val.json``."""
-    import csv
-    import json
-    import shlex
-    import subprocess
-    import sys
-
-    import yaml
-
     exe = str(Path(sys.executable).with_name("unetkit"))
     procs = {}
     for arm, (overrides, core) in arms.items():
@@ -247,13 +256,11 @@ def fit_arms_side_by_side(
     for arm, (proc, cmd, run_dir, core) in procs.items():
         if proc.wait() != 0:
             raise SystemExit(f"{shlex.join(cmd)} failed ({proc.returncode}); see {run_dir}.log")
-        metrics_csv = next(run_dir.glob("logs/**/metrics.csv"))
-        steps = [int(r["step"]) for r in csv.DictReader(metrics_csv.open()) if r.get("step")]
         out[arm] = {
             "command": f"taskset -c {core} " + shlex.join(cmd),
             "config": yaml.safe_load((run_dir / "config.yaml").read_text()),
             "train_seconds": round(json.loads((run_dir / "train.json").read_text())["train_seconds"], 1),
-            "optimizer_steps": max(steps) if steps else 0,
+            "optimizer_steps": last_step(next(run_dir.glob("logs/**/metrics.csv"))),
             "metrics": json.loads((run_dir / "metrics_val.json").read_text()),
         }
     return out

@@ -15,7 +15,6 @@ Writes ``OUT/precision.json`` + ``.md`` (one row per dataset, with the CPU flags
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shlex
@@ -34,12 +33,6 @@ from autoconfig import DATASETS, summarise
 HERE = Path(__file__).resolve().parent
 ARMS = {"fp32": ("32-true", "0"), "bf16": ("bf16-mixed", "1")}  # precision, the core it is pinned to
 LOWER_IS_BETTER = {"pixel_error"}
-
-
-def last_step(metrics_csv: Path) -> int:
-    """The optimizer step of the last logged row of a run's ``metrics.csv``."""
-    steps = [int(r["step"]) for r in csv.DictReader(metrics_csv.open()) if r.get("step")]
-    return max(steps) if steps else 0
 
 
 def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -80,7 +73,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "precision": ARMS[arm][0],
             "core": int(ARMS[arm][1]),
             "train_seconds": round(train["train_seconds"], 1),
-            "optimizer_steps": last_step(next(run_dir.glob("logs/**/metrics.csv"))),
+            "optimizer_steps": harness.last_step(next(run_dir.glob("logs/**/metrics.csv"))),
             "val": summarise(metrics, list(classes)),
         }
     key = spec["headline"]

@@ -149,7 +149,6 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         choose_geometry,
         data_probe,
         default_budget,
-        foreground_crops,
     )
 
     if args.threads is not None:
@@ -176,8 +175,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
     t_discover = time.perf_counter() - started
     fp = fingerprint(layout)
     geo = choose_geometry(fp, args.device)
-    aug, _ = augmentation(fp)
-    aug |= foreground_crops(fp, geo, layout.mask.target)[0]  # the data probe times the crops trained
+    aug, _ = augmentation(fp, geo, layout.mask.target)  # the data probe times the augmentation trained
     cands = candidates(geo, args.device)
     # A CPU plan loads with no workers: its training images stay decoded in memory when they fit (data.cache).
     train = set(layout.splits.get("train", []))

@@ -205,7 +205,7 @@ def split_by_fraction(
 # -------------------------------------------------------------------------------------------------- dataset
 
 # Decoded training images are kept in memory when they fit in this much and in a quarter of the memory free
-# at the start (large images decode slower than a training step: 3000x2500 PNGs take ~0.09 s each).
+# at the start: a large PNG decodes slower than a training step on its crop (benchmarks/data_cache.py).
 CACHE_MAX_BYTES = 2 * 1024**3
 
 

@@ -16,7 +16,6 @@ pixel-exact equal label images; overlaps are rare (9 pixels in all of DSB2018 st
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -24,12 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from unetkit.data.io import _present, _read_mask_array, image_info, read_image
-from unetkit.files import atomic_path
+from unetkit.files import atomic_dir, atomic_path
 
 __all__ = [
     "LABEL_EXTENSIONS",
     "MAX_LABELS_16BIT",
     "convert_kaggle",
+    "is_kaggle_layout",
     "read_instance_sample",
     "read_kaggle_labels",
     "read_kaggle_sample",
@@ -219,6 +219,12 @@ def save_label_image(path: str | Path, labels: np.ndarray) -> Path:
     return path
 
 
+def is_kaggle_layout(folder: str | Path) -> bool:
+    """Sub-folders ``<id>/images`` + ``<id>/masks`` (the DSB 2018 download), looked at in the first few."""
+    dirs = sorted(d for d in Path(folder).iterdir() if d.is_dir() and not d.name.startswith("."))[:5]
+    return bool(dirs) and all((d / "images").is_dir() and (d / "masks").is_dir() for d in dirs)
+
+
 def kaggle_samples(src: str | Path) -> list[Path]:
     """The sample folders (``<id>/images/``) of a Kaggle-layout dataset, sorted by name."""
     src = Path(src)
@@ -244,17 +250,16 @@ def convert_kaggle(
     ``out/labels/<id>.png`` (16-bit labels, :func:`read_kaggle_labels`). Returns (samples written, ids left
     out for having no masks: only with ``skip_unlabelled``, else that is a ValueError naming the folder).
 
-    ``out`` appears whole or not at all: it is written under a temporary name beside it and renamed at the
-    end; an existing ``out`` must be an empty folder.
+    ``out`` appears whole or not at all (:func:`unetkit.files.atomic_dir`); an existing ``out`` must be an
+    empty folder.
     """
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} already exists and is not empty; pass a new folder")
     samples = kaggle_samples(src)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     skipped: list[str] = []
-    try:
-        (tmp / "images").mkdir(parents=True)
+    with atomic_dir(out) as tmp:
+        (tmp / "images").mkdir()
         (tmp / "labels").mkdir()
         for done, folder in enumerate(samples, start=1):
             image = _kaggle_image_path(folder)
@@ -277,10 +282,4 @@ def convert_kaggle(
                 save_label_image(tmp / "labels" / f"{folder.name}.png", labels)
             if progress is not None:
                 progress(done, len(samples))
-        if out.exists():
-            out.rmdir()  # an empty folder the user made
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return len(samples) - len(skipped), skipped

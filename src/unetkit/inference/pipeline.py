@@ -128,6 +128,7 @@ class BasePredictor:
         self.tta = resolve_tta(tta)
         self.pad_mode = look_up_option(pad_mode, PAD_MODES, "pad mode")
         self.progress = progress
+        self._said_tiling = False  # "image is large: tiles" is logged once per predictor
 
     @property
     def num_classes(self) -> int:
@@ -164,7 +165,7 @@ class BasePredictor:
             # Activations of a whole large image would not fit in memory: tile automatically.
             requested = (AUTO_TILE_SIZE, AUTO_TILE_SIZE)
             # Said once per predictor: a split of large images (times the TTA views) would repeat it.
-            log = logger.debug if getattr(self, "_said_tiling", False) else logger.info
+            log = logger.debug if self._said_tiling else logger.info
             log("image %dx%d is large: predicting in %d px tiles", height, width, AUTO_TILE_SIZE)
             self._said_tiling = True
         if requested is None:

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
+from unetkit.data.instances import is_kaggle_layout
 from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array
 from unetkit.options import look_up_option
 
@@ -803,12 +804,7 @@ def shared_group_notes(splits: Mapping[str, Sequence[str]]) -> list[str]:
     """Notes for validation/test images whose name group (sequence, patient, slide, by the name before its
     trailing number) also has training images: their scores overrate images from unseen groups (CamVid:
     every validation frame comes from 0016E5, a training sequence). Silent when names form no groups."""
-    groups: dict[str, int] = {}
-    for names in splits.values():
-        for n in names:
-            if key := name_group(n):
-                groups[key] = groups.get(key, 0) + 1
-    if len(groups) < 2 or max(groups.values()) < MIN_GROUP_SIZE:
+    if not _has_groups([n for names in splits.values() for n in names]):
         return []  # one group (img00..img29) or unique names (hashes): nothing to tell apart
     train = {name_group(n) for n in splits.get("train", [])} - {""}
     notes = []
@@ -838,12 +834,6 @@ def _split_folders(root: Path, image_dir: str | Path | None) -> list[tuple[str, 
                 out.append((split, root / alias))
                 break
     return out
-
-
-def _is_kaggle_layout(base: Path) -> bool:
-    """Sub-folders ``<id>/images`` + ``<id>/masks`` (the DSB 2018 download), looked at in the first few."""
-    dirs = sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))[:5]
-    return bool(dirs) and all((d / "images").is_dir() and (d / "masks").is_dir() for d in dirs)
 
 
 def _subfolders(base: Path) -> str:
@@ -1027,12 +1017,11 @@ def discover(
     folder_splits: dict[str, list[str]] = {}
     for split, base in bases:
         img_d = _find_dir(base, IMAGE_DIR_NAMES, image_dir, "image_dir")
-        if img_d is None and image_dir is None and _side_by_side(base):
+        side_by_side = img_d is None and image_dir is None and _side_by_side(base)
+        if side_by_side:
             img_d = base
             notes.append(f"images and their masks side by side in {base}: masks told apart by their suffix")
-            if mask_dir is None:
-                mask_dir = "."
-        if img_d is None and _is_kaggle_layout(base):
+        if img_d is None and is_kaggle_layout(base):
             out = base.parent / f"{base.name}_labels"
             raise ValueError(
                 f"{base} is in the Kaggle DSB layout (<id>/images/<id>.png, one mask file per object in "
@@ -1045,6 +1034,8 @@ def discover(
                 f"name their folder with image_dir ({DIR_OPTIONS['image_dir']} NAME)"
             )
         msk_d = _find_dir(base, MASK_DIR_NAMES, mask_dir, "mask_dir")
+        if side_by_side and mask_dir is None:
+            msk_d = base
         if msk_d is None:
             raise ValueError(
                 f"{base} has no masks/ (or {', '.join(n + '/' for n in MASK_DIR_NAMES[1:4])} ...) folder"

@@ -515,7 +515,9 @@ def foreground_crops(fp: Fingerprint, geo: Geometry, target: str = "semantic") -
     )
 
 
-def augmentation(fp: Fingerprint) -> tuple[dict[str, Any], str]:
+def augmentation(fp: Fingerprint, geo: Geometry, target: str = "semantic") -> tuple[dict[str, Any], str]:
+    """``data.augment`` from the data (module docstring), the crop placement of :func:`foreground_crops`
+    included, and the reason."""
     upright = fp.vertical_asymmetry >= UPRIGHT_ASYMMETRY
     photo = fp.normalization == "unit"
     varied = fp.distinct_sizes > 1
@@ -536,7 +538,8 @@ def augmentation(fp: Fingerprint) -> tuple[dict[str, Any], str]:
     ]
     if aug["elastic"]:
         why.append(f"elastic: {train} non-photo training images (the U-Net paper's augmentation)")
-    return aug, "; ".join(why)
+    crops, crops_why = foreground_crops(fp, geo, target)
+    return aug | crops, "; ".join([*why, crops_why])
 
 
 def step_seconds_at(machine: Machine, precision: str) -> dict[int, float]:
@@ -668,10 +671,7 @@ def make_plan(
             "energy": "; the deepest energy levels hold few pixels by design (only object cores, and small "
             "objects never reach them): the weights keep the markers of the watershed from vanishing",
         }.get(target, "")
-    aug, aug_why = augmentation(fp)
-    crops, crops_why = foreground_crops(fp, geo, layout.mask.target if layout is not None else "semantic")
-    aug |= crops
-    aug_why += f"; {crops_why}"
+    aug, aug_why = augmentation(fp, geo, target)
     upright = not aug["rot90"]
     # Far above what fits: step times measured on a busy machine can be several times too slow, and an
     # epoch cap reached early would end a budgeted run before its time (issue 12, item 3).
