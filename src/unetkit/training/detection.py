@@ -21,10 +21,9 @@ Training (:func:`fit_maskrcnn`):
   clock (``schedule.by=time`` of :mod:`unetkit.training.optim`): the LR factor is ``cos`` of the share of
   the budget used, so the run ends at the budget at a low LR on a slow machine or a fast one. Gradient norm
   clipped at 10 (early from-scratch detection steps can spike).
-* **Budget**: the whole loop, validation included, ends within ``time_minutes``: Lightning's ``Timer``
-  counts it, and training stops early enough to fit the last validation (its duration is measured, or
-  estimated from the step time before the first one). Model export and the final scoring of the whole
-  val split come after the budget and are timed apart.
+* **Budget**: the whole loop, validation included, ends within ``time_minutes``
+  (:class:`unetkit.training.budget.BudgetTimer`, also the semantic fit's). Model export and the final
+  scoring of the whole val split come after the budget and are timed apart.
 * **Validation** on ``val_images`` images of val (evenly spaced in ``val.txt``) after every epoch, scored
   with :class:`~unetkit.metrics.instance.InstanceScoreAccumulator` (``val/ap50``, ``val/ap75``, ``val/map``,
   ``val/seg``). The model kept is the **last** one (no selection; val is only watched).
@@ -46,14 +45,12 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Timer
 from torch.utils.data import DataLoader, Dataset
 
 from unetkit.data.folder import read_list_file
@@ -68,6 +65,7 @@ from unetkit.detection.targets import image_mean_std, labels_to_target, to_rgb
 from unetkit.files import atomic_write_text
 from unetkit.metrics.instance import InstanceScoreAccumulator
 from unetkit.options import check_positive_int
+from unetkit.training.budget import BudgetTimer, budget_fraction
 from unetkit.training.evaluate import write_train_record
 from unetkit.training.optim import lr_factor
 from unetkit.training.task import NonFiniteError, non_finite_entries
@@ -298,20 +296,8 @@ class MaskRCNNTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def budget_fraction(self) -> float:
-        """Share of the training time used so far (Lightning's Timer; it survives resume).
-
-        The training time is ``time_budget_s`` less what :class:`BudgetTimer` reserves for the last
-        validation, so the LR reaches its floor when training stops, not when that validation ends.
-        """
-        budget = self.hparams.get("time_budget_s")
-        trainer = self._trainer
-        if not budget or trainer is None:
-            return 0.0
-        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # type: ignore[attr-defined]
-        if timer is None:
-            return 0.0
-        available = float(budget) - (timer.reserve_s() if isinstance(timer, BudgetTimer) else 0.0)
-        return min(1.0, timer.time_elapsed("train") / max(available, 1e-6))
+        """Share of the training time used so far (:func:`unetkit.training.budget.budget_fraction`)."""
+        return budget_fraction(self._trainer, self.hparams.get("time_budget_s"))
 
     def on_train_epoch_start(self) -> None:
         loader = self.trainer.train_dataloader
@@ -339,71 +325,6 @@ def _to_lists(value: Any) -> Any:
 
 def _to_tuples(value: Any) -> Any:
     return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value
-
-
-class BudgetTimer(Timer):
-    """Lightning's Timer, but training stops early enough for what follows the stop: the validation and
-    the checkpoint of the last epoch.
-
-    An epoch end (from an epoch's last step to the next epoch's first: validation, checkpoint, loader
-    reset) is measured. After a step, training stops when the time left cannot hold 1.2 x an epoch end and
-    two steps; after an epoch's last step, when it cannot hold that plus the epoch end about to run (going on
-    would mean this validation, one more step, and the final validation). Before the first epoch end is
-    measured, an epoch end is taken as ``val_images`` x the mean step time (generous: predicting one image
-    costs less than a training step on a batch of crops). The measurements travel with the checkpoint.
-    """
-
-    def __init__(self, duration_s: float, val_images: int) -> None:
-        super().__init__(duration=timedelta(seconds=duration_s), interval="step", verbose=True)
-        self.val_images = val_images
-        self.step_times: list[float] = []
-        self.epoch_end_s: float | None = None
-        self._step_start: float | None = None
-        self._last_end: tuple[int, float] | None = None  # (epoch, time) of the last step's end
-        self._epoch_ends_now = False
-
-    def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        now = time.monotonic()
-        if self._last_end is not None and self._last_end[0] != trainer.current_epoch:
-            self.epoch_end_s = now - self._last_end[1]
-        self._step_start = now
-
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        now = time.monotonic()
-        if self._step_start is not None:
-            self.step_times.append(now - self._step_start)
-        self._last_end = (trainer.current_epoch, now)
-        self._epoch_ends_now = batch_idx + 1 >= trainer.num_training_batches
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-
-    def _step_s(self) -> float:
-        return statistics.fmean(self.step_times[-20:]) if self.step_times else 0.0
-
-    def _epoch_end_s(self) -> float:
-        return self.epoch_end_s if self.epoch_end_s is not None else self.val_images * self._step_s()
-
-    def reserve_s(self) -> float:
-        """Seconds kept for the final validation and checkpoint (1.2 x an epoch end + two steps)."""
-        return 1.2 * self._epoch_end_s() + 2 * self._step_s()
-
-    def _check_time_remaining(self, trainer: L.Trainer) -> None:
-        assert self._duration is not None  # set in __init__
-        reserve = self.reserve_s() + (1.2 * self._epoch_end_s() if self._epoch_ends_now else 0.0)
-        should_stop = self.time_elapsed() + reserve >= self._duration
-        trainer.should_stop = trainer.should_stop or bool(trainer.strategy.broadcast(should_stop))
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["epoch_end_s"] = self.epoch_end_s
-        state["step_times"] = self.step_times[-20:]
-        return state
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        self.epoch_end_s = state_dict.get("epoch_end_s")
-        self.step_times = [float(t) for t in state_dict.get("step_times", [])]
 
 
 # ------------------------------------------------------------------------------------------------ fit

@@ -197,7 +197,9 @@ def fit(
     try:
         with run_folder(run_dir):
             save_config(config, run_dir / "config.yaml")
-            trainer = build_trainer(config.trainer, run_dir, resume_from=resume_from)
+            trainer = build_trainer(
+                config.trainer, run_dir, resume_from=resume_from, val_images=len(spec.splits.get("val", []))
+            )
             start = time.perf_counter()
             # weights_only=True: resuming never unpickles code (last_checkpoint checked it already).
             trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -224,7 +226,9 @@ def fit(
     state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
     task.load_state_dict(state)
     save_model(task.model, model_config, run_dir / "model")
-    write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command)
+    write_train_record(
+        run_dir, train_seconds, resumed=resume is not None, command=command, **_budget_record(trainer)
+    )
     scores, table = evaluate(
         run_dir, split=config.evaluate.split, config=config, spec=spec, progress=eval_progress
     )
@@ -234,6 +238,20 @@ def fit(
     if metrics_csv.is_file():
         plot_training_curves(metrics_csv, run_dir / "figures" / "curves.png")
     return RunResult(run_dir=run_dir, scores=scores, table=table, train_seconds=train_seconds)
+
+
+def _budget_record(trainer: Any) -> dict[str, Any]:
+    """``timer_seconds`` (training + validation + checkpoints, resumed time included) and ``budget_seconds``
+    of a budgeted run, for ``RUN/train.json``; nothing without a budget."""
+    from unetkit.training.budget import BudgetTimer
+
+    timer = next((c for c in trainer.callbacks if isinstance(c, BudgetTimer)), None)
+    if timer is None:
+        return {}
+    return {
+        "timer_seconds": round(timer.time_elapsed("train"), 1),
+        "budget_seconds": round(timer.duration_s, 1),
+    }
 
 
 def _resume_hint(run_dir: Path) -> str:

@@ -158,15 +158,10 @@ class SegmentationTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": sched}
 
     def budget_fraction(self) -> float:
-        """Share of ``time_budget_s`` spent training so far (Lightning's Timer; it survives ``--resume``)."""
-        from lightning.pytorch.callbacks import Timer
+        """Share of the training time used so far (:func:`unetkit.training.budget.budget_fraction`)."""
+        from unetkit.training.budget import budget_fraction
 
-        budget = self.hparams.get("time_budget_s")
-        trainer = self._trainer
-        if not budget or trainer is None:
-            return 0.0
-        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # type: ignore[attr-defined]
-        return 0.0 if timer is None else timer.time_elapsed("train") / float(budget)
+        return budget_fraction(self._trainer, self.hparams.get("time_budget_s"))
 
     # RNG state travels with the checkpoint so that a resumed run draws the same augmentations.
     # Stored as tensors/lists so the checkpoint still loads with weights_only=True.

@@ -15,6 +15,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from unetkit.files import atomic_write_text
+from unetkit.training.budget import BudgetTimer
 from unetkit.training.config import TrainerConfig
 
 
@@ -26,11 +27,19 @@ def resolve_precision(value: str) -> str:
     return "16-mixed" if torch.cuda.is_available() else "32-true"
 
 
-def build_callbacks(tr: TrainerConfig, run_dir: Path, enable_checkpointing: bool = True) -> list[Any]:
-    """best/last checkpoints, the LR monitor, EMA weight averaging and early stopping, as configured."""
+def build_callbacks(
+    tr: TrainerConfig, run_dir: Path, enable_checkpointing: bool = True, val_images: int = 0
+) -> list[Any]:
+    """The time budget, best/last checkpoints, the LR monitor, EMA weight averaging and early stopping.
+
+    ``val_images``: the size of the validation split (the budget's first guess at a validation's time).
+    """
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 
     callbacks: list[Any] = []
+    if tr.max_time_minutes:
+        # Not Lightning's max_time: that one ends a run one validation pass after the budget (see budget.py).
+        callbacks.append(BudgetTimer(tr.max_time_minutes * 60.0, val_images))
     if enable_checkpointing:
         ckpt_dir = run_dir / "checkpoints"
         callbacks.append(
@@ -148,10 +157,12 @@ def build_trainer(
     run_dir: Path,
     enable_checkpointing: bool = True,
     resume_from: tuple[int, int] | None = None,
+    val_images: int = 0,
 ) -> L.Trainer:
     """The Trainer of a run writing into ``run_dir``, from the ``trainer`` config section.
 
     ``resume_from``: (epoch, global_step) of the checkpoint a resumed run starts from (keeps the CSV history).
+    ``val_images``: the size of the validation split (for the time budget's first estimate).
     """
     kwargs: dict[str, Any] = {}
     if tr.limit_train_batches is not None:
@@ -159,14 +170,13 @@ def build_trainer(
     return L.Trainer(
         default_root_dir=run_dir,
         max_epochs=tr.max_epochs,
-        max_time={"seconds": round(tr.max_time_minutes * 60)} if tr.max_time_minutes else None,
         accelerator=tr.accelerator,
         devices=tr.devices,
         num_nodes=tr.num_nodes,
         strategy=tr.strategy,
         precision=resolve_precision(tr.precision),  # type: ignore[arg-type]
         gradient_clip_val=tr.gradient_clip_val,
-        callbacks=build_callbacks(tr, run_dir, enable_checkpointing),
+        callbacks=build_callbacks(tr, run_dir, enable_checkpointing, val_images),
         logger=build_loggers(run_dir, resume_from),
         log_every_n_steps=tr.log_every_n_steps,
         check_val_every_n_epoch=tr.check_val_every_n_epoch,

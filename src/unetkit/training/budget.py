@@ -1,0 +1,146 @@
+"""The time budget of a run: training, validation and checkpoints all end within ``budget_s``.
+
+Lightning's ``max_time`` checks the clock after each training step only, and a stop requested there is
+followed by one more validation (and the epoch's checkpoint): a budgeted run ended one validation pass late,
+and with ``check_val_every_n_epoch > 1`` the weights after the last scheduled validation (the end of the LR
+decay) were never validated, so ``evaluate.checkpoint=best`` could not pick them. :class:`BudgetTimer` keeps
+time for that last validation and makes it happen; :func:`budget_fraction` is the clock the time-paced LR
+schedules read. Used by the semantic fit (:mod:`unetkit.training.trainer`) and the Mask R-CNN fit
+(:mod:`unetkit.training.detection`).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import timedelta
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Timer
+
+# Recent epoch ends kept: with validation every k <= RECENT epochs, one of them includes a validation.
+RECENT = 8
+
+
+class BudgetTimer(Timer):
+    """Lightning's Timer, but training stops early enough for what follows the stop: the last validation
+    and the last epoch's checkpoint.
+
+    An epoch end (from an epoch's last step to the next epoch's first: validation, checkpoint, loader reset)
+    is measured; the reserve is 1.2 x the longest of the recent ones plus two steps. After a step, training
+    stops when the time left cannot hold the reserve; after an epoch's last step, when it cannot hold that
+    plus the epoch end about to run (going on would mean that epoch end, one more step, and the final
+    validation). The sanity check before training counts too. Until an epoch end with a validation has
+    been measured, an epoch end is taken as at least ``val_images`` x the mean step time (generous:
+    predicting one image costs less than a training step on a batch of crops). At the stop, validation is
+    forced for the current epoch even when ``check_val_every_n_epoch`` would skip it. The measurements
+    travel with the checkpoint (``--resume``).
+    """
+
+    def __init__(self, duration_s: float, val_images: int) -> None:
+        super().__init__(duration=timedelta(seconds=duration_s), interval="step", verbose=True)
+        self.duration_s = float(duration_s)
+        self.val_images = val_images
+        self.step_times: list[float] = []
+        self.epoch_ends: list[tuple[float, bool]] = []  # (seconds, whether a validation ran in it)
+        self._step_start: float | None = None
+        self._last_end: tuple[int, float] | None = None  # (epoch, time) of the last step's end
+        self._epoch_ends_now = False
+        self._validated = False  # a validation ran since the last step
+        self._sanity_start = 0.0
+        self._sanity_s = 0.0
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        now = time.monotonic()
+        if self._last_end is not None and self._last_end[0] != trainer.current_epoch:
+            self.epoch_ends = [*self.epoch_ends, (now - self._last_end[1], self._validated)][-RECENT:]
+        self._step_start = now
+
+    def on_sanity_check_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._sanity_start = time.monotonic()
+
+    def on_sanity_check_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning's clock starts after the sanity check (two validation batches before training): count it,
+        # the run's wall clock includes it.
+        self._sanity_s = time.monotonic() - self._sanity_start
+
+    def time_elapsed(self, stage: str = "train") -> float:
+        # Resumed time (restored into the offset by load_state_dict) already holds its run's sanity check.
+        return super().time_elapsed(stage) + (self._sanity_s if stage == "train" else 0.0)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not trainer.sanity_checking:
+            self._validated = True
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        now = time.monotonic()
+        if self._step_start is not None:
+            self.step_times.append(now - self._step_start)
+        self._last_end = (trainer.current_epoch, now)
+        self._validated = False
+        self._epoch_ends_now = batch_idx + 1 >= trainer.num_training_batches
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def _step_s(self) -> float:
+        return statistics.fmean(self.step_times[-20:]) if self.step_times else 0.0
+
+    def epoch_end_s(self) -> float:
+        """The longest recent epoch end; at least ``val_images`` steps until one with a validation is seen."""
+        measured = max((s for s, _ in self.epoch_ends), default=0.0)
+        if any(validated for _, validated in self.epoch_ends):
+            return measured
+        return max(measured, self.val_images * self._step_s())
+
+    def reserve_s(self) -> float:
+        """Seconds kept for the final validation and checkpoint (1.2 x an epoch end + two steps)."""
+        return 1.2 * self.epoch_end_s() + 2 * self._step_s()
+
+    def _check_time_remaining(self, trainer: L.Trainer) -> None:
+        assert self._duration is not None  # set in __init__
+        reserve = self.reserve_s() + (1.2 * self.epoch_end_s() if self._epoch_ends_now else 0.0)
+        stop = bool(trainer.strategy.broadcast(self.time_elapsed() + reserve >= self._duration))
+        if stop and not trainer.should_stop:
+            self._validate_at_stop(trainer)
+        trainer.should_stop = trainer.should_stop or stop
+
+    @staticmethod
+    def _validate_at_stop(trainer: L.Trainer) -> None:
+        # Lightning validates after a requested stop only in an epoch that validates anyway; the final
+        # weights (the end of the LR decay) must be a candidate of evaluate.checkpoint=best. The run ends
+        # after this epoch, so the interval matters no more.
+        every = trainer.check_val_every_n_epoch
+        if isinstance(every, int) and every > 1:
+            trainer.check_val_every_n_epoch = 1
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["epoch_ends"] = [[s, v] for s, v in self.epoch_ends]
+        state["step_times"] = self.step_times[-20:]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.epoch_ends = [(float(s), bool(v)) for s, v in state_dict.get("epoch_ends", [])]
+        if not self.epoch_ends and state_dict.get("epoch_end_s") is not None:  # checkpoints before epoch_ends
+            self.epoch_ends = [(float(state_dict["epoch_end_s"]), True)]
+        self.step_times = [float(t) for t in state_dict.get("step_times", [])]
+
+
+def budget_fraction(trainer: L.Trainer | None, budget_s: float | None) -> float:
+    """Share of the training time used so far, in [0, 1] (0 without a budget or a Timer).
+
+    The training time is ``budget_s`` less what a :class:`BudgetTimer` reserves for the last validation,
+    so a time-paced LR reaches its floor when training stops, not when that validation ends. The Timer's
+    elapsed time survives ``--resume``.
+    """
+    if not budget_s or trainer is None:
+        return 0.0
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # type: ignore[attr-defined]
+    if timer is None:
+        return 0.0
+    available = float(budget_s) - (timer.reserve_s() if isinstance(timer, BudgetTimer) else 0.0)
+    return min(1.0, timer.time_elapsed("train") / max(available, 1e-6))

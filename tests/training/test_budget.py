@@ -1,0 +1,177 @@
+"""The time budget of a semantic fit: validation and checkpoints end within it, the final weights are
+validated, the LR schedule reads the budget left for training."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unetkit.training.budget import BudgetTimer, budget_fraction
+from unetkit.training.config import Config, load_config
+from unetkit.training.fit import fit
+from unetkit.training.task import SegmentationTask
+
+TINY = [
+    "data.options={num_images: 12, size: [40, 40]}",
+    "data.crop_size=32",
+    "data.batch_size=2",
+    "model.kwargs={base_channels: 4, depth: 2}",
+    "trainer.progress_bar=false",
+    "trainer.num_threads=1",
+    "trainer.log_every_n_steps=1",
+    "trainer.max_epochs=100000",
+    "schedule={name: poly, by: time, power: 1.0}",
+    "evaluate.split=val",
+    "evaluate.checkpoint=best",
+    "evaluate.num_figure_samples=1",
+]
+
+
+def _cfg(tmp_path: Path, *extra: str) -> Config:
+    return load_config("synthetic", [*TINY, f"output.root={tmp_path}", "output.name=r", *extra])
+
+
+def _slow_validation(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Validation as slow as on large real images: ``seconds`` per validation batch."""
+    validation_step = SegmentationTask.validation_step
+
+    def slow(self: SegmentationTask, batch: Any, batch_idx: int) -> Any:
+        time.sleep(seconds)
+        return validation_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(SegmentationTask, "validation_step", slow)
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "logs" / "metrics.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_slow_validation_still_ends_within_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Lightning's max_time stops after a step and then validates once more: with 1 s per validation batch the
+    # run would end about a validation pass (here several seconds) after its budget, and the sanity check
+    # (two validation batches before training, 2 s here) was not counted at all.
+    _slow_validation(monkeypatch, 1.0)
+    budget_s = 15.0
+    result = fit(_cfg(tmp_path, f"trainer.max_time_minutes={budget_s / 60}"))
+    record = json.loads((result.run_dir / "train.json").read_text())
+    assert record["budget_seconds"] == budget_s
+    # The Timer counts the sanity check, training, every validation and checkpoint: all within the budget.
+    assert record["timer_seconds"] <= budget_s + 0.5
+    assert record["timer_seconds"] >= 0.6 * budget_s  # and most of it used
+    assert result.train_seconds <= budget_s + 1.0  # trainer.fit's wall clock: plus loader/model set-up
+    rows = _rows(result.run_dir)
+    lrs = [float(r["lr-AdamW"]) for r in rows if r.get("lr-AdamW")]
+    assert lrs[-1] < 0.2 * lrs[0]  # the time-paced LR decays over the training time the budget leaves
+
+
+def test_the_final_weights_are_validated_when_the_interval_skips_their_epoch(
+    tmp_path: Path,
+) -> None:
+    # Validation every 1000 epochs: none is scheduled within the budget, yet evaluate.checkpoint=best must
+    # be able to pick the weights at the end of the LR decay.
+    result = fit(_cfg(tmp_path, "trainer.max_time_minutes=0.12", "trainer.check_val_every_n_epoch=1000"))
+    rows = _rows(result.run_dir)
+    last_step = max(int(r["step"]) for r in rows if r.get("train/loss_step"))
+    val_steps = [int(r["step"]) for r in rows if r.get("val/miou")]
+    assert val_steps and val_steps[-1] >= last_step
+    assert (result.run_dir / "checkpoints" / "best.ckpt").is_file()
+    assert json.loads((result.run_dir / "train.json").read_text())["timer_seconds"] <= 0.12 * 60 + 0.5
+
+
+def test_without_a_budget_no_timer_and_no_budget_record(tmp_path: Path) -> None:
+    result = fit(_cfg(tmp_path, "trainer.max_epochs=1", "schedule.by=epoch"))
+    record = json.loads((result.run_dir / "train.json").read_text())
+    assert "budget_seconds" not in record and "timer_seconds" not in record
+
+
+class _Strategy:
+    @staticmethod
+    def broadcast(value: Any) -> Any:
+        return value
+
+
+class _Trainer:
+    """What BudgetTimer reads from a Trainer."""
+
+    def __init__(self, every: int = 1) -> None:
+        self.current_epoch = 0
+        self.num_training_batches = 10
+        self.should_stop = False
+        self.sanity_checking = False
+        self.check_val_every_n_epoch = every
+        self.strategy = _Strategy()
+        self.callbacks: list[Any] = []
+
+
+def _step(timer: BudgetTimer, trainer: _Trainer, batch_idx: int, seconds: float) -> None:
+    timer.on_train_batch_start(trainer)  # type: ignore[arg-type]
+    time.sleep(seconds)
+    timer.on_train_batch_end(trainer, None, None, None, batch_idx)  # type: ignore[arg-type]
+
+
+def test_reserve_is_the_longest_recent_epoch_end_with_a_validation() -> None:
+    timer = BudgetTimer(3600.0, val_images=100)
+    trainer = _Trainer(every=2)
+    timer.on_train_start(trainer, None)  # type: ignore[arg-type]
+    _step(timer, trainer, 9, 0.01)
+    # Before any validation: at least val_images steps.
+    assert timer.epoch_end_s() == pytest.approx(100 * timer.step_times[-1], rel=1e-6)
+    trainer.current_epoch = 1  # an epoch end without validation (the interval skips epoch 0)
+    _step(timer, trainer, 0, 0.01)
+    assert timer.epoch_ends[-1][1] is False
+    assert timer.epoch_end_s() >= 100 * 0.01  # still the estimate: no validation measured yet
+    _step(timer, trainer, 9, 0.01)
+    timer.on_validation_start(trainer, None)  # type: ignore[arg-type]
+    time.sleep(0.05)
+    timer.on_validation_end(trainer, None)  # type: ignore[arg-type]
+    trainer.current_epoch = 2
+    _step(timer, trainer, 0, 0.01)
+    assert timer.epoch_ends[-1][1] is True
+    measured = timer.epoch_ends[-1][0]
+    assert timer.epoch_end_s() == measured  # the measured validation replaces the estimate
+    _step(timer, trainer, 9, 0.01)
+    trainer.current_epoch = 3  # a short epoch end after it: the reserve keeps the longer one
+    _step(timer, trainer, 0, 0.001)
+    assert timer.epoch_end_s() == measured
+    assert timer.reserve_s() == pytest.approx(1.2 * measured + 2 * timer._step_s())
+
+    restored = BudgetTimer(3600.0, val_images=100)
+    restored.load_state_dict(timer.state_dict())  # --resume keeps the measurements
+    assert restored.epoch_end_s() == measured and restored.step_times == timer.step_times[-20:]
+
+
+def test_the_sanity_check_counts_and_so_does_resumed_time() -> None:
+    timer = BudgetTimer(60.0, val_images=1)
+    timer.load_state_dict({"time_elapsed": {"train": 10.0}})  # a resumed run's earlier time
+    trainer = _Trainer()
+    timer.on_sanity_check_start(trainer, None)  # type: ignore[arg-type]
+    time.sleep(0.2)
+    timer.on_sanity_check_end(trainer, None)  # type: ignore[arg-type]
+    timer.on_train_start(trainer, None)  # type: ignore[arg-type]
+    assert 10.2 <= timer.time_elapsed() < 10.4
+
+
+def test_stop_forces_validation_and_budget_fraction_excludes_the_reserve() -> None:
+    timer = BudgetTimer(1.0, val_images=1)
+    trainer = _Trainer(every=5)
+    trainer.callbacks = [timer]
+    timer.on_train_start(trainer, None)  # type: ignore[arg-type]
+    _step(timer, trainer, 0, 0.05)
+    assert not trainer.should_stop and trainer.check_val_every_n_epoch == 5
+    assert budget_fraction(trainer, 1.0) == pytest.approx(  # type: ignore[arg-type]
+        timer.time_elapsed() / (1.0 - timer.reserve_s()), rel=0.05
+    )
+    time.sleep(1.0 - timer.time_elapsed())
+    _step(timer, trainer, 1, 0.0)
+    assert trainer.should_stop
+    assert trainer.check_val_every_n_epoch == 1  # so that Lightning validates the final weights
+    assert budget_fraction(trainer, 1.0) == 1.0  # type: ignore[arg-type]
+    assert budget_fraction(trainer, None) == 0.0  # type: ignore[arg-type]
