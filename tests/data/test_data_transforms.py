@@ -93,6 +93,21 @@ def test_eval_is_identity() -> None:
     assert img is image and np.array_equal(m, mask) and w is None
 
 
+@pytest.mark.parametrize("vertical", [True, False])
+def test_vertical_flips_only_when_asked(vertical: bool) -> None:
+    # A scene with an up: the top rows are "sky" (1), the bottom rows "road" (2); a stripe on the left adds
+    # 2 to both, so that mirror flips show too.
+    mask = np.zeros((16, 12), np.int64)
+    mask[:8], mask[8:] = 1, 2
+    mask[:, :3] += 2
+    image = (mask * 40).astype(np.uint8)[..., None]
+    t = build_transforms(True, None, rot90=False, scale=None, color=False, seed=0, vertical_flips=vertical)
+    outs = [t(image, mask)[1] for _ in range(40)]
+    assert any(set(np.unique(m[:, :3])) == {1, 2} for m in outs)  # mirror flips happen either way
+    sky_on_top = [set(np.unique(m[:8])) == {1, 3} for m in outs]
+    assert all(sky_on_top) is (not vertical)
+
+
 def test_rot90_keeps_shape_of_non_square_images() -> None:
     image, mask = _encoded(40, 32)
     t = build_transforms(True, None, scale=None, color=False, seed=0)

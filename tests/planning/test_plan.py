@@ -108,8 +108,10 @@ def test_upright_scenes_train_whole_images_without_rotations() -> None:
     plan = make_plan(fp, 1680, "cpu", make_machine({8: 0.3}, fp))
     assert plan.config["data"]["crop_size"] == [192, 256]
     assert plan.config["data"]["augment"]["rot90"] is False
+    assert plan.config["data"]["augment"]["vertical_flips"] is False  # mirror flips only
+    assert plan.config["data"]["augment"]["flips"] is True
     assert plan.config["data"]["augment"]["scale"] == [0.75, 1.25]
-    assert plan.config["evaluate"]["tta"] is False
+    assert plan.config["evaluate"]["tta"] == "identity,hflip"  # the mirror image only
     assert plan.config["evaluate"]["checkpoint"] == "best"  # 51 validation images
 
 
@@ -117,7 +119,7 @@ def test_microscopy_gets_rotations_elastic_and_last_checkpoint() -> None:
     fp = make_fp()
     plan = make_plan(fp, 1140, "cpu", make_machine({8: 0.3}, fp))
     aug = plan.config["data"]["augment"]
-    assert aug["rot90"] and aug["elastic"] and aug["scale"] is None
+    assert aug["rot90"] and aug["vertical_flips"] and aug["elastic"] and aug["scale"] is None
     assert plan.config["evaluate"] == {"tta": True, "checkpoint": "last"}
 
 

@@ -147,3 +147,24 @@ def test_monitor_mode() -> None:
     assert TrainerConfig(monitor="val/loss").monitor_mode == "min"
     assert TrainerConfig(monitor="val/pixel_error").monitor_mode == "min"
     assert TrainerConfig().monitor_mode == "max"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("true", True),
+        ("false", False),
+        ("none", False),
+        ("flips", "identity,hflip,vflip,rot180"),
+        ("identity,hflip", "identity,hflip"),
+        ("[identity, HFLIP]", "identity,hflip"),
+        ("[identity, rot90, rot180, rot270, hflip, vflip, transpose, antitranspose]", True),
+    ],
+)
+def test_evaluate_tta_takes_a_subset_of_transforms(value: str, expected: bool | str) -> None:
+    assert load_config("synthetic", [f"evaluate.tta={value}"]).evaluate.tta == expected
+
+
+def test_evaluate_tta_unknown_name_lists_the_options() -> None:
+    with pytest.raises(ValueError, match=r"evaluate\.tta: Unknown TTA transform 'hfip'\. Available: ident"):
+        load_config("synthetic", ["evaluate.tta=hfip"])

@@ -225,7 +225,9 @@ class AugmentOptions:
     ``data.augment`` section of the training config (declared once, here).
 
     Attributes:
-        flips: random horizontal and vertical flips.
+        flips: random horizontal and (with ``vertical_flips``) vertical flips.
+        vertical_flips: include the upside-down flip; false for scenes with an up (streets, portraits),
+            where a mirror image is still a valid scene and an upside-down one is not.
         rot90: random 90-degree turns (0/180 only on non-square inputs).
         scale: (min, max) zoom factor range, or None; only used with a crop (fixed output size).
         color: random brightness/contrast (``brightness``, ``contrast`` limits) and gamma (``gamma`` in %).
@@ -236,6 +238,7 @@ class AugmentOptions:
     """
 
     flips: bool = True
+    vertical_flips: bool = True
     rot90: bool = True
     scale: tuple[float, float] | None = (0.8, 1.2)
     color: bool = True
@@ -342,7 +345,9 @@ def build_transforms(
     if crop_size is not None:
         ops.append(_crop(crop_size, opts.foreground_crops, opts.foreground_classes, num_classes))
     if opts.flips:
-        ops += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
+        ops.append(A.HorizontalFlip(p=0.5))
+        if opts.vertical_flips:
+            ops.append(A.VerticalFlip(p=0.5))
     if opts.rot90:
         ops.append(_RandomRotate90KeepShape(p=1.0))
     if opts.color:

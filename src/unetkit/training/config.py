@@ -75,6 +75,20 @@ def _doc(fix: str) -> Any:
     return Field(description=fix)
 
 
+def _check_tta(value: Any) -> Any:
+    """``evaluate.tta``: true (the 8 flips/rotations), false, "flips" or transform names ("identity,hflip"),
+    normalised (unknown names list the options)."""
+    if isinstance(value, bool):
+        return value
+    from unetkit.inference.tta import DIHEDRAL, resolve_tta
+
+    try:
+        names = resolve_tta(value)
+    except (TypeError, ValueError) as exc:  # pydantic reports ValueError only
+        raise ValueError(str(exc)) from exc
+    return True if names == DIHEDRAL else (",".join(names) if names else False)
+
+
 def _registry(what: str) -> list[str]:
     # Imported on use: the registries import torch (losses, models) or builder modules.
     if what == "dataset":
@@ -196,7 +210,11 @@ def monitor_mode(monitor: str) -> Literal["min", "max"]:
 
 class EvaluateConfig(Section):
     split: str = "test"
-    tta: Annotated[bool, _doc("true to average the 8 flips/rotations")] = False
+    tta: Annotated[
+        bool | str,
+        BeforeValidator(_check_tta),
+        _doc('true (the 8 flips/rotations), false, "flips" or names such as "identity,hflip"'),
+    ] = False
     num_figure_samples: NonNegativeInt = 4
     # Which weights become RUN/model and are evaluated: "best" (by trainer.monitor) or "last" (the end of the
     # schedule; steadier when the validation split is small, see benchmarks/configs/isbi2012.yaml).
