@@ -53,6 +53,9 @@ def test_fit_dir_plans_trains_and_writes_the_plan(
     assert "masks: binary, 2 classes" in printed and "model.kwargs.base_channels: base " in printed
     assert "overridden on the command line: output.root=" in printed and "test split:" in printed
     run = only_run(runs)
+    # The run folder is named after the data folder and said before training, not only at the end.
+    assert run.name.startswith("data-unet-")
+    assert f"\nrun folder: {run}\n" in printed  # the line before training (the last one adds its time)
     assert (run / "metrics_test.json").is_file() and (run / "model" / "config.json").is_file()
     dataset = json.loads((run / "dataset.json").read_text())
     assert dataset["mask"]["kind"] == "binary" and dataset["mask_suffix"] == "_mask"
@@ -79,6 +82,21 @@ def test_fit_dir_without_time_picks_a_budget_and_says_so(
     assert "budget: no budget given: " in printed and "steps of the base-" in printed
     minutes = yaml.safe_load((only_run(runs) / "config.yaml").read_text())["trainer"]["max_time_minutes"]
     assert minutes >= 1 and minutes == int(minutes)  # whole minutes from the measured step time
+
+
+def test_fit_dir_without_a_test_split_scores_validation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_folder(tmp_path / "data")
+    (root / "train.txt").write_text("\n".join(f"img{i:02d}" for i in range(9)) + "\n")
+    (root / "val.txt").write_text("img09\nimg10\nimg11\n")
+    runs = tmp_path / "runs"
+    # A bare number is minutes, and the console says so.
+    assert main(["fit", str(root), "--time", "0.5", *FAST, f"output.root={runs}", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "--time 0.5 is read as 0.5 minutes" in printed
+    assert "evaluate.split: val: the folder has no test split" in printed and "val split:" in printed
+    assert (only_run(runs) / "metrics_val.json").is_file()
 
 
 def test_fit_dir_reuses_a_plan_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,7 +26,7 @@ def test_image_without_mask(make_dataset: MakeDataset) -> None:
     with pytest.raises(ValueError) as err:
         discover(root)
     text = _one_line(err)
-    assert "img03.png has no mask" in text and "unmatched=skip" in text
+    assert "img03.png has no mask" in text and "--unmatched skip" in text
 
 
 def test_mask_without_image(make_dataset: MakeDataset) -> None:

@@ -34,6 +34,19 @@ def test_plan_writes_plan_yaml_and_dataset_json(
     assert dataset["fingerprint"]["num_images"] == {"train": 8, "val": 2, "test": 2}
 
 
+def test_a_named_plan_keeps_its_own_dataset_json(
+    tmp_path: Path, make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_dataset(n=12)
+    for name in ("a.yaml", "b.yaml"):
+        args = ["plan", str(root), "--time", "2m", "--out", str(tmp_path / name), "--threads", "1"]
+        assert main([*args, "--measure-limit", "2"]) == 0
+    assert (tmp_path / "a.dataset.json").is_file() and (tmp_path / "b.dataset.json").is_file()
+    assert not (tmp_path / "dataset.json").exists()
+    wrote = f"wrote {tmp_path / 'b.yaml'} and {tmp_path / 'b.dataset.json'}"
+    assert wrote in capsys.readouterr().out
+
+
 def test_plan_writes_nothing_on_bad_input(
     tmp_path: Path, make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -279,7 +279,7 @@ def test_values_0_1_are_binary(px: SimpleNamespace, make_dataset: MakeDataset) -
 
 
 def test_index_asked_for_0_255_masks_says_they_look_binary(make_dataset: MakeDataset) -> None:
-    with pytest.raises(ValueError, match=r"look binary; pass mask_kind=binary") as err:
+    with pytest.raises(ValueError, match=r"look binary; pass --mask-kind binary") as err:
         discover(make_dataset(), mask_kind="index")
     assert "\n" not in str(err.value)
 
@@ -291,7 +291,7 @@ def test_255_beside_small_classes_asks_for_void(make_dataset: MakeDataset) -> No
         return m
 
     root = make_dataset(mask=mask)
-    with pytest.raises(ValueError, match="void=255"):
+    with pytest.raises(ValueError, match="--void 255"):
         discover(root)
     assert discover(root, void=255).mask.num_classes == 3
 
@@ -301,7 +301,7 @@ def test_values_that_fit_no_encoding(make_dataset: MakeDataset) -> None:
         return np.tile(np.arange(0, 256, 8, dtype=np.uint8), (32, 1))  # 32 spread values: a photo/JPEG
 
     root = make_dataset(mask=mask)
-    with pytest.raises(ValueError, match=r"fit no encoding.*mask_kind=remap"):
+    with pytest.raises(ValueError, match=r"fit no encoding.*--mask-kind remap"):
         discover(root)
     remapped = discover(root, mask_kind="remap").mask
     assert remapped.kind == "remap" and remapped.num_classes == 32
@@ -309,8 +309,33 @@ def test_values_that_fit_no_encoding(make_dataset: MakeDataset) -> None:
 
 def test_binary_asked_for_class_indices(make_dataset: MakeDataset) -> None:
     root = make_dataset(mask=lambda i: np.full((32, 32), 3, np.uint8))
-    with pytest.raises(ValueError, match="mask_kind=binary but"):
+    with pytest.raises(ValueError, match="--mask-kind binary but"):
         discover(root, mask_kind="binary")
+
+
+def test_binary_masks_some_0_1_others_0_255(make_dataset: MakeDataset) -> None:
+    def mask(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint8)
+        m[8:20, 8:20] = 1 if i % 2 else 255  # an export that changed its foreground value
+        return m
+
+    root = make_dataset(mask=mask)
+    for kind in (None, "binary"):
+        info = discover(root, mask_kind=kind).mask
+        assert info.kind == "binary" and info.num_classes == 2
+
+
+def test_binary_asked_for_masks_with_1_and_255_together(make_dataset: MakeDataset) -> None:
+    def mask(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint8)
+        m[8:20, 8:20] = 1
+        m[8:20, 20] = 255  # a void border, as VOC draws it
+        return m
+
+    root = make_dataset(mask=mask)
+    with pytest.raises(ValueError, match=r"--mask-kind binary but mask .* holds 1 and 255 together.*--void"):
+        discover(root, mask_kind="binary")
+    assert discover(root, mask_kind="binary", void=255).mask.kind == "binary"
 
 
 def test_validation_sharing_a_sequence_with_training_is_noted() -> None:

@@ -123,6 +123,19 @@ def test_microscopy_gets_rotations_elastic_and_last_checkpoint() -> None:
     assert plan.config["evaluate"] == {"tta": True, "checkpoint": "last"}
 
 
+def test_no_test_split_scores_validation_and_says_so() -> None:
+    import dataclasses
+
+    fp = dataclasses.replace(make_fp(), num_images={"train": 20, "val": 4})
+    plan = make_plan(fp, 600, "cpu", make_machine({8: 0.3}, fp))
+    assert plan.config["evaluate"]["split"] == "val"
+    why = plan.reasons["evaluate.split"]
+    assert "no test split" in why and "optimistic" in why
+    with_test = make_fp()
+    planned = make_plan(with_test, 600, "cpu", make_machine({8: 0.3}, with_test))
+    assert "split" not in planned.config["evaluate"]
+
+
 def test_rare_classes_get_weights() -> None:
     fp = make_fp(fractions=(0.6, 0.385, 0.01, 0.005))
     plan = make_plan(fp, 600, "cpu", make_machine({8: 0.3}, fp))

@@ -113,6 +113,10 @@ def run_fit(args: argparse.Namespace) -> int:
     run_dir = _run_dir(config, args.resume)
     # The final scoring of a split of large images (with TTA) can take minutes: a bar, like training's.
     bar = LazyBar(f"scoring {config.evaluate.split}", enabled=config.trainer.progress_bar)
+    from unetkit.training.run_folder import is_secondary_rank
+
+    if args.resume is None and not is_secondary_rank():
+        print(f"run folder: {run_dir}", flush=True)  # known now; training can take the whole budget
     try:
         with _exported(RUN_DIR_ENV, str(run_dir.resolve())):
             # The command as typed, kept in RUN/train.json: what a benchmark names as the run's command.

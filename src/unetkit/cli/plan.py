@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, default=Path("plan.yaml"), help="plan file (default plan.yaml)")
     p.add_argument(
-        "--dataset-out", type=Path, help="discovery + fingerprint JSON (default: dataset.json beside --out)"
+        "--dataset-out",
+        type=Path,
+        help="discovery + fingerprint JSON (default: beside --out, dataset.json or <stem>.dataset.json)",
     )
     add_discovery_arguments(p)
     p.set_defaults(func=run_plan)
@@ -244,6 +247,11 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         *[f"  {k}: {v:.3f}s/step" for k, v in machine.step_seconds.items() if not k.endswith(" " + chosen)],
         *[f"  {n}" for n in machine.notes],
         *([f"budget: {budget_note}"] if budget_note else []),
+        *(
+            [f"budget: --time {args.budget} is read as {budget / 60:g} minutes (write 20m, 90s or 1h)"]
+            if args.budget is not None and re.fullmatch(r"\s*\d+(\.\d+)?\s*", str(args.budget))
+            else []
+        ),
         f"plan ({budget / 60:.1f} min on {args.device}; planned in {elapsed:.1f}s):",
         *[f"  {k}: {v}" for k, v in plan.reasons.items()],
         *[f"  NOT EXPRESSIBLE in the config yet: {u}" for u in plan.unsupported],
@@ -270,6 +278,13 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
     return PlannedDataset(plan, layout, lines, plan.to_yaml(header), dataset)
 
 
+def dataset_file(plan_path: Path) -> Path:
+    """The discovery JSON beside a plan: ``dataset.json`` beside ``plan.yaml``, else ``<stem>.dataset.json``
+    (two plans in one folder keep their own)."""
+    name = "dataset.json" if plan_path.name == "plan.yaml" else f"{plan_path.stem}.dataset.json"
+    return plan_path.with_name(name)
+
+
 def write_plan_files(planned: PlannedDataset, plan_path: Path, dataset_path: Path) -> None:
     """Write ``dataset.json`` and ``plan.yaml`` (atomically: a reader never sees half a file)."""
     atomic_write_text(dataset_path, json.dumps(planned.dataset, indent=1) + "\n")
@@ -279,7 +294,7 @@ def write_plan_files(planned: PlannedDataset, plan_path: Path, dataset_path: Pat
 def run_plan(args: argparse.Namespace) -> int:
     planned = plan_dataset(args, args.root)
     out = Path(args.out)
-    dataset_out = Path(args.dataset_out) if args.dataset_out else out.with_name("dataset.json")
+    dataset_out = Path(args.dataset_out) if args.dataset_out else dataset_file(out)
     write_plan_files(planned, out, dataset_out)
     print("\n".join([*planned.lines, f"wrote {out} and {dataset_out}"]))
     return 0
@@ -392,7 +407,9 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
             f"plan file {plan_path} was made for {planned_root}, not {root}; plan {root} again (unetkit plan)"
         )
     files = {"plan.yaml": text}
-    dataset = plan_path.with_name("dataset.json")
+    dataset = dataset_file(plan_path)
+    if not dataset.is_file():  # plans written before <stem>.dataset.json
+        dataset = plan_path.with_name("dataset.json")
     if dataset.is_file():
         files["dataset.json"] = dataset.read_text()
     print(

@@ -421,12 +421,12 @@ def _pair_folder(
                 raise ValueError(
                     f"image {no_mask[0]}{more} has no mask in {mask_dir}; add its mask (same stem, "
                     "optionally "
-                    "with a suffix such as _mask), remove the image, or pass unmatched=skip"
+                    "with a suffix such as _mask), remove the image, or pass --unmatched skip"
                 )
             more = f" (and {len(no_image) - 1} more)" if len(no_image) > 1 else ""
             raise ValueError(
                 f"mask {no_image[0]}{more} has no image in {image_dir}; add its image, remove the mask, "
-                "or pass unmatched=skip"
+                "or pass --unmatched skip"
             )
         skipped = [str(p) for p in no_mask + no_image]
     samples: list[Sample] = []
@@ -608,6 +608,7 @@ def detect_encoding(
     gray_values: set[int] = set()
     colours: set[int] = set()
     first_with: dict[int, Path] = {}
+    one_and_255: Path | None = None  # the first mask holding both 1 and 255 (not a 0/1-or-0/255 binary mask)
     dtype = "uint8"
     for path in paths:
         raw = read_mask_values(path)
@@ -630,6 +631,8 @@ def detect_encoding(
         for v in vals:
             first_with.setdefault(int(v), path)
         gray_values.update(int(v) for v in vals)
+        if one_and_255 is None and {1, 255} <= {int(v) for v in vals}:
+            one_and_255 = path
     if colour_files and gray_files:
         raise ValueError(
             f"mask {colour_files[0]} is a colour image but mask {gray_files[0]} is single-channel; store all "
@@ -641,8 +644,8 @@ def detect_encoding(
     values = sorted(gray_values - ignore)
     if mask_kind == "palette":
         raise ValueError(
-            f"mask_kind=palette but mask {gray_files[0]} is single-channel; palettes need RGB masks "
-            "(pass mask_kind=index for class indices)"
+            f"--mask-kind palette but mask {gray_files[0]} is single-channel; palettes need RGB masks "
+            "(pass --mask-kind index for class indices)"
         )
     if classes is not None and mask_kind is None:
         return _from_table(values, classes, names_given, first_with, sorted(ignore), len(paths), dtype)
@@ -654,12 +657,24 @@ def detect_encoding(
             values=(min(values), max(values)) if values else (), sampled=len(paths), dtype=dtype,
         )  # fmt: skip
     looks_binary = set(values) <= {0, 255} and 255 in values
-    if mask_kind == "binary" or (mask_kind is None and (looks_binary or set(values) <= {0, 1})):
-        if not (set(values) <= {0, 255} or set(values) <= {0, 1}):
+    # Some masks 0/1, others 0/255 (an export that changed over time): each mask is binary on its own, and
+    # the decoder reads every mask by its own high value.
+    mixed_binary = {1, 255} <= set(values) <= {0, 1, 255} and one_and_255 is None
+    binary_values = set(values) <= {0, 255} or set(values) <= {0, 1} or mixed_binary
+    auto_binary = looks_binary or mixed_binary or set(values) <= {0, 1}
+    if mask_kind == "binary" or (mask_kind is None and auto_binary):
+        if not binary_values:
             bad = sorted(set(values) - {0, 1, 255})
+            example = first_with[bad[0]] if bad else one_and_255
+            why = (
+                f"mask {example} holds 1 and 255 together: 255 looks like void; pass --void 255"
+                if not bad
+                else f"mask {example} holds values {_values_text(values)}; pass --mask-kind index for class "
+                "indices"
+            )
             raise ValueError(
-                f"mask_kind=binary but mask {first_with[bad[0]]} holds values {_values_text(values)}; "
-                "binary masks store only 0/255 or 0/1 (pass mask_kind=index for class indices)"
+                f"--mask-kind binary but {why} (binary masks store only 0/255 or 0/1, the same value in each "
+                "mask)"
             )
         return MaskInfo(
             "binary", 2, tuple(names_given or ("background", "foreground")), tuple(sorted(ignore)),
@@ -677,26 +692,26 @@ def detect_encoding(
     top = max(values)
     if looks_binary:
         raise ValueError(
-            f"masks hold values {{0, 255}} (e.g. {first_with[255]}): they look binary; pass mask_kind=binary "
-            "(0 -> class 0, 255 -> class 1), or void=255 if 255 marks pixels to ignore"
+            f"masks hold values {{0, 255}} (e.g. {first_with[255]}): they look binary; pass --mask-kind "
+            "binary (0 -> class 0, 255 -> class 1), or --void 255 if 255 marks pixels to ignore"
         )
     if 255 in values and top == 255 and len(values) > 1 and max(v for v in values if v != 255) <= 63:
         rest = [v for v in values if v != 255]
         raise ValueError(
             f"masks hold class values {_values_text(rest)} and 255 (e.g. {first_with[255]}): 255 looks like "
-            "void; pass void=255 to ignore those pixels (or mask_kind=remap to make 255 a class)"
+            "void; pass --void 255 to ignore those pixels (or --mask-kind remap to make 255 a class)"
         )
     if top > MAX_AUTO_CLASS_VALUE and mask_kind != "index":
         raise ValueError(
             f"masks hold {len(values)} values {_values_text(values)} (e.g. {first_with[top]}) that fit no "
-            "encoding: not 0/255, not small class indices; if these are classes pass mask_kind=remap "
-            "(values -> 0..n-1 in order) or mask_kind=index; a lossy (JPEG) or resized mask must be saved "
+            "encoding: not 0/255, not small class indices; if these are classes pass --mask-kind remap "
+            "(values -> 0..n-1 in order) or --mask-kind index; a lossy (JPEG) or resized mask must be saved "
             "losslessly with nearest-neighbour resizing"
         )
     if top >= IGNORE_INDEX:
         raise ValueError(
             f"mask {first_with[top]} holds class value {top}; class indices must be below {IGNORE_INDEX} "
-            "(pass void=VALUE for void values or mask_kind=remap)"
+            "(pass --void VALUE for void values or --mask-kind remap)"
         )
     gaps = tuple(v for v in range(top + 1) if v not in set(values))
     num = top + 1
@@ -747,8 +762,8 @@ def _palette(
 ) -> MaskInfo:
     if mask_kind not in (None, "palette"):
         raise ValueError(
-            f"mask_kind={mask_kind} but mask {files[0]} is a colour image; pass mask_kind=palette (one RGB "
-            "colour per class) or store class indices in single-channel masks"
+            f"--mask-kind {mask_kind} but mask {files[0]} is a colour image; pass --mask-kind palette (one "
+            "RGB colour per class) or store class indices in single-channel masks"
         )
     found = [((c >> 16) & 255, (c >> 8) & 255, c & 255) for c in sorted(colours)]
     if classes is not None and any(c is not None for c in classes.colors):

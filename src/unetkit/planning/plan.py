@@ -708,7 +708,11 @@ def make_plan(
             **({"num_threads": machine.threads} if device == "cpu" else {}),
             "check_val_every_n_epoch": chosen["val_every_n_epochs"],
         },
-        "evaluate": {"tta": MIRROR_TTA if upright else True, "checkpoint": "last" if val_n < 10 else "best"},
+        "evaluate": {
+            "tta": MIRROR_TTA if upright else True,
+            "checkpoint": "last" if val_n < 10 else "best",
+            **({} if fp.num_images.get("test") else {"split": "val"}),
+        },
     }
     reasons.update(
         {
@@ -738,6 +742,15 @@ def make_plan(
             else "mirror TTA (identity, hflip): the scene has an up, its mirror image is still a scene; "
             "on CamVid with a training sequence held out as validation it added val mIoU on both sequences "
             "tried (benchmarks/results/upright_scenes*/)",
+            **(
+                {}
+                if fp.num_images.get("test")
+                else {
+                    "evaluate.split": "val: the folder has no test split, so the final scores are on "
+                    "validation, which also guided training: optimistic; add test images (test/ or test.txt) "
+                    "for an honest score"
+                }
+            ),
             "evaluate.checkpoint": "last: with < 10 validation images, picking the best was no better (sweep)"
             if val_n < 10
             else f"best by validation ({val_n} validation images)",

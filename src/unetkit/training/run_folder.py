@@ -33,8 +33,13 @@ def is_secondary_rank() -> bool:
 
 
 def run_dir_name(config: Config) -> str:
-    """``output.name``, or ``<dataset>-<model>-<YYYYmmdd-HHMMSS>``."""
-    return config.output.name or f"{config.data.dataset}-{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``output.name``, or ``<dataset>-<model>-<YYYYmmdd-HHMMSS>`` (a folder dataset: the folder's name)."""
+    if config.output.name:
+        return config.output.name
+    dataset = config.data.dataset
+    if dataset == "folder" and config.data.root is not None and Path(config.data.root).name:
+        dataset = Path(config.data.root).name
+    return f"{dataset}-{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 # What a run killed before its first checkpoint leaves behind: nothing worth keeping.

@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -70,6 +71,8 @@ def build_callbacks(
         )
         # None: log at the scheduler's own interval (every step for schedule.by=time, else every epoch).
         callbacks.append(LearningRateMonitor(logging_interval=None))
+    if tr.progress_bar:
+        callbacks.append(ProgressBar())
     if tr.ema_decay is not None:
         from lightning.pytorch.callbacks import EMAWeightAveraging
 
@@ -81,6 +84,15 @@ def build_callbacks(
             EarlyStopping(monitor=tr.monitor, patience=tr.early_stopping_patience, mode=tr.monitor_mode)
         )
     return callbacks
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's bar without ``v_num`` (the logger's version, "logs" here, which says nothing)."""
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
 
 
 def _keep_row(row: dict[str, str], epoch: int, step: int) -> bool:
