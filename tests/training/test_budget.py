@@ -175,3 +175,13 @@ def test_stop_forces_validation_and_budget_fraction_excludes_the_reserve() -> No
     assert trainer.check_val_every_n_epoch == 1  # so that Lightning validates the final weights
     assert budget_fraction(trainer, 1.0) == 1.0  # type: ignore[arg-type]
     assert budget_fraction(trainer, None) == 0.0  # type: ignore[arg-type]
+
+
+def test_progress_bar_shows_no_logger_version(tmp_path: Path) -> None:
+    import lightning as L
+
+    from unetkit.training.trainer import ProgressBar, build_loggers
+
+    trainer = L.Trainer(logger=build_loggers(tmp_path), enable_checkpointing=False, callbacks=[ProgressBar()])
+    bar = next(c for c in trainer.callbacks if isinstance(c, ProgressBar))
+    assert "v_num" not in bar.get_metrics(trainer, None)  # type: ignore[arg-type]
