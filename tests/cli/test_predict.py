@@ -119,6 +119,40 @@ def test_masks_give_metrics(
     assert metrics["iou/a"] == pytest.approx(iou_a)
 
 
+def test_masks_are_read_as_the_run_read_them(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    # A run folder whose masks stored 10/20/30 for the classes and 99 for void (mask_kind remap).
+    torch.manual_seed(0)
+    kwargs = {"in_channels": 1, "num_classes": 3, "depth": 2, "base_channels": 4}
+    config = ModelConfig("unet", kwargs, class_names=["bg", "a", "b"], mean=[0.5], std=[0.25])
+    run = tmp_path / "run"
+    save_model(create_model("unet", **kwargs), config, run / "model")
+    options = {"mask_kind": "remap", "num_classes": 3, "mapping": {10: 0, 20: 1, 30: 2, 99: 255}}
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": {"dataset": "folder", "options": options}}))
+    out = tmp_path / "out"
+    assert main(["predict", str(run), str(images), "--out", str(out), "--no-overlay", "-q"]) == 0
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    for name in ("one", "two"):
+        pred = np.asarray(Image.open(out / "masks" / f"{name}.png"))
+        stored = np.array([10, 20, 30], np.uint8)[pred]
+        stored[:3] = 99  # void rows: not scored
+        Image.fromarray(stored).save(gt / f"{name}.png")
+    capsys.readouterr()
+    for model in (run, run / "model"):
+        assert main(["predict", str(model), str(images), "--out", str(out), "--masks", str(gt), "-q"]) == 0
+        assert "ground truth read as the run read its masks: remap 10->0" in capsys.readouterr().err
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["pixel_accuracy"] == 1.0 and metrics["images"] == 2
+    # Options given on the command line win: these values are no class indices of a 3-class model.
+    args = ["predict", str(run), str(images), "--out", str(tmp_path / "o2"), "--masks", str(gt), "-q"]
+    assert main([*args, "--mask-encoding", "index"]) == 2
+    assert "outside the classes" in capsys.readouterr().err
+
+
 def test_model_errors_exit_2(
     model_dir: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

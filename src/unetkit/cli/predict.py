@@ -97,10 +97,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--masks", type=Path, default=None, metavar="DIR", help="ground truth: score the predictions"
     )
     p.add_argument(
-        "--mask-encoding", choices=("index", "binary"), default="index",
-        help="ground-truth values: class indices (default) or binary 0/255",
+        "--mask-encoding", choices=("index", "binary"), default=None,
+        help="ground-truth values: class indices or binary 0/255 (default: as the run read its masks, "
+        "else class indices)",
     )  # fmt: skip
-    p.add_argument("--ignore-values", type=int, nargs="*", default=(), help="ground-truth values to ignore")
+    p.add_argument(
+        "--ignore-values", type=int, nargs="*", default=None,
+        help="ground-truth values to ignore (default: the run's void values)",
+    )  # fmt: skip
     p.add_argument("--isbi", action="store_true", help="also report ISBI pixel and Rand error (binary)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -142,6 +146,36 @@ def build_predictor(args: argparse.Namespace) -> Any:
     )
 
 
+def run_mask_encoding(model: Path) -> Any:
+    """How the run that made ``model`` (a run folder, its ``model/`` or a checkpoint in it) read its masks,
+    from ``RUN/config.yaml``; None where there is no such run config or it names no folder dataset."""
+    import yaml
+
+    from unetkit.data.datasets.folder import folder_encoding
+
+    model = Path(model)
+    candidates = [model, model.parent, model.parent.parent]
+    config = next((c / "config.yaml" for c in candidates if (c / "config.yaml").is_file()), None)
+    if config is None:
+        return None
+    try:
+        data = (yaml.safe_load(config.read_text()) or {}).get("data") or {}
+        if data.get("dataset") != "folder":
+            return None
+        return folder_encoding(data.get("options") or {})
+    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
+        return None  # not a run config this version can read: the options given apply
+
+
+def _describe(encoding: Any) -> str:
+    text = encoding.kind
+    if encoding.mapping:
+        text += " " + ", ".join(f"{k}->{v}" for k, v in sorted(encoding.mapping.items()))
+    if encoding.ignore_values:
+        text += f", void {list(encoding.ignore_values)}"
+    return text + " (--mask-encoding/--ignore-values to read it otherwise)"
+
+
 def run(args: argparse.Namespace) -> int:
     """Segment every input; returns 0 (all ok) or 3 (some inputs failed). Model/usage errors raise."""
     from tqdm import tqdm
@@ -170,11 +204,19 @@ def run(args: argparse.Namespace) -> int:
         config = getattr(semantic, "config", None)
         num_classes = len(predictor.class_names) if config is None else max(config.num_classes, 2)
         ignore_index = IGNORE_INDEX if config is None else config.ignore_index
-        encoding = MaskEncoding(
-            args.mask_encoding,
-            num_classes=num_classes,
-            ignore_values=tuple(args.ignore_values),
-        )
+        encoding = None
+        if args.mask_encoding is None and args.ignore_values is None:
+            encoding = run_mask_encoding(args.model)
+            if encoding is not None and encoding.num_classes != num_classes:
+                encoding = None  # not this model's classes (a config edited by hand): read as given
+            if encoding is not None:
+                print(f"ground truth read as the run read its masks: {_describe(encoding)}", file=sys.stderr)
+        if encoding is None:
+            encoding = MaskEncoding(
+                args.mask_encoding or "index",
+                num_classes=num_classes,
+                ignore_values=tuple(args.ignore_values or ()),
+            )
         ground_truth = GroundTruth(args.masks, encoding, ignore_index=ignore_index, isbi=args.isbi)
     outputs = OutputOptions(
         probs=args.probs,

@@ -176,6 +176,55 @@ def _instance_target(
     return check_instance_target(target, params)
 
 
+def _encoding(
+    mask_kind: str,
+    num_classes: int,
+    ignore_values: Sequence[int],
+    colors: Mapping[Any, Sequence[int]] | None,
+    ignore_colors: Sequence[Sequence[int]],
+    mapping: Mapping[Any, int] | None,
+    target: str,
+    target_params: Mapping[str, Any],
+) -> MaskEncoding:
+    """The MaskEncoding of plain YAML/CLI options, for every mask kind (palette colours, remap tables)."""
+    return MaskEncoding(
+        mask_kind,
+        int(num_classes),
+        tuple(int(v) for v in ignore_values),
+        colors={int(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in colors.items()} if colors else None,
+        ignore_colors=tuple((int(c[0]), int(c[1]), int(c[2])) for c in ignore_colors),
+        mapping={int(k): int(v) for k, v in mapping.items()} if mapping else None,
+        instance_target=target,
+        instance_params=dict(target_params) or None,
+    )
+
+
+def folder_encoding(options: Mapping[str, Any]) -> MaskEncoding:
+    """How a folder dataset with these ``data.options`` reads its masks (a run's ``config.yaml``), without
+    listing the folder: ``unetkit predict RUN ... --masks DIR`` scores ground truth the way the run read it.
+    ROIs are per image and not part of it."""
+    mask_kind = str(options.get("mask_kind", "index"))
+    target, params = _instance_target(
+        mask_kind,
+        None,
+        str(options.get("instance_target", "semantic")),
+        int(options.get("boundary_radius", 2)),
+        options.get("energy_levels"),
+    )
+    num_classes = options.get("num_classes")
+    if num_classes is None:
+        if target != "semantic":
+            num_classes = len(instance_target_classes(target, params))
+        elif mask_kind in ("binary", "instances"):
+            num_classes = 2
+        else:
+            raise ValueError("dataset 'folder' needs num_classes=... (or encoding=MaskEncoding(...))")
+    return _encoding(
+        mask_kind, int(num_classes), options.get("ignore_values", ()), options.get("colors"),
+        options.get("ignore_colors", ()), options.get("mapping"), target, params,
+    )  # fmt: skip
+
+
 @register_dataset("folder")
 def build_folder(
     root: Path | None,
@@ -279,18 +328,12 @@ def build_folder(
     image_dir, mask_dir = Path(image_dir), Path(mask_dir)
     root = Path(root) if root is not None else image_dir.parent
     if encoding is None:
-        # Plain YAML/CLI options for every mask kind: palette colours and remap tables included.
-        encoding = MaskEncoding(
-            mask_kind,
-            int(num_classes),  # type: ignore[arg-type]  # checked above
-            tuple(ignore_values),
-            colors={int(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in colors.items()} if colors else None,
-            ignore_colors=tuple((int(c[0]), int(c[1]), int(c[2])) for c in ignore_colors),
-            mapping={int(k): int(v) for k, v in mapping.items()} if mapping else None,
-            rois=rois or None,
-            instance_target=target,
-            instance_params=target_params or None,
-        )
+        encoding = _encoding(
+            mask_kind, int(num_classes), ignore_values, colors, ignore_colors, mapping,  # type: ignore[arg-type]
+            target, target_params,
+        )  # fmt: skip
+        if rois:
+            encoding = dataclasses.replace(encoding, rois=rois)
     elif rois:
         encoding = dataclasses.replace(encoding, rois=dict(encoding.rois or {}) | rois)
     names = list(table)
