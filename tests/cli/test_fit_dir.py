@@ -99,6 +99,27 @@ def test_fit_dir_without_a_test_split_scores_validation(
     assert (only_run(runs) / "metrics_val.json").is_file()
 
 
+@pytest.mark.parametrize(
+    ("override", "fix"),
+    [
+        ("data.options.mask_kind=remap", "--mask-kind KIND"),
+        ("data.options.mapping={1: 1, 2: 0, 3: 255}", "classes.json"),
+        ("data.options={mask_kind: remap}", "--mask-kind KIND"),
+        ("data.options.ignore_values=[3]", "--void VALUE"),
+    ],
+)
+def test_fit_dir_refuses_mask_options_after_planning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], override: str, fix: str
+) -> None:
+    # The plan (class count, class statistics, weights) comes from how the masks are read.
+    root = make_folder(tmp_path / "data")
+    runs = tmp_path / "runs"
+    assert main(["fit", str(root), "--time", "0.5m", *FAST, f"output.root={runs}", override]) == 2
+    err = capsys.readouterr().err
+    assert "changes how the masks are read" in err and fix in err and err.count("\n") == 1
+    assert not runs.exists()
+
+
 def test_fit_dir_reuses_a_plan_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = make_folder(tmp_path / "data")
     plan_file = tmp_path / "planned" / "plan.yaml"

@@ -334,6 +334,45 @@ def _dir_flags(args: argparse.Namespace) -> list[str]:
     return [flag for flag, value in flags.items() if value is not None]
 
 
+# data.options that decide how masks are read: discovery and the plan (class count, class statistics,
+# weights) are made from them, so overriding them after planning would train a model the plan does not fit.
+_MASK_OPTIONS = {
+    "mask_kind": "--mask-kind KIND",
+    "mapping": "a classes.json (value, name, void) in the folder or --classes FILE",
+    "num_classes": "a classes.json in the folder or --classes FILE",
+    "class_names": "a classes.json in the folder or --classes FILE",
+    "colors": "a classes.json with colours or --classes FILE",
+    "ignore_colors": "a classes.json with void colours or --classes FILE",
+    "ignore_values": "--void VALUE",
+}
+
+
+def _refuse_mask_overrides(overrides: list[str]) -> None:
+    """``fit DIR data.options.mask_kind=...``: a one-line error naming the option that plans with it."""
+    import yaml
+
+    for item in overrides:
+        key, _, value = item.partition("=")
+        key = key.strip()
+        names: list[str] = []
+        if key.startswith("data.options."):
+            names = [key.removeprefix("data.options.").split(".", 1)[0]]
+        elif key in ("data.options", "data"):
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                parsed = None
+            if isinstance(parsed, dict):
+                inner = parsed.get("options") if key == "data" else parsed
+                names = [str(k) for k in inner] if isinstance(inner, dict) else []
+        for name in names:
+            if name in _MASK_OPTIONS:
+                raise ValueError(
+                    f"{key} sets {name}, which changes how the masks are read, and the plan was made from "
+                    f"them; plan with it instead: {_MASK_OPTIONS[name]} (other overrides are fine)"
+                )
+
+
 def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | None:
     """``unetkit fit DIR [--time T] [--plan FILE] [KEY=VALUE...]``: the plan's overrides, then the user's.
 
@@ -360,6 +399,7 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
         raise ValueError(f"--resume continues a run with its own config; drop the folder {first}")
     root = root.resolve()  # the run's config.yaml names the data wherever it is resumed or tested from
     user = list(args.overrides[1:])
+    _refuse_mask_overrides(user)
     from unetkit.training.run_folder import is_secondary_rank
 
     inherited = os.environ.get(run_dir_env)

@@ -1134,12 +1134,14 @@ def discover(
     if mask.kind == "index" and mask.dtype != "uint8" and mask_kind is None:
         notes.append(
             f"the masks are {mask.dtype} with values up to {mask.num_classes - 1}, read as class indices; if "
-            "each value is one object (instance labels), pass mask_kind=instances (--mask-kind instances)"
+            "each value is one object (instance labels), pass --mask-kind instances"
         )
     if mask.gaps:
         notes.append(
             f"class values {list(mask.gaps)} never occur in the sampled masks "
-            f"(gaps in 0..{mask.num_classes - 1})"
+            f"(gaps in 0..{mask.num_classes - 1}); to train only the values present, with names (and a value "
+            'as void, such as a trimap border), write DIR/classes.json: {"classes": [{"value": 1, "name": '
+            '"pet"}, {"value": 3, "name": "border", "void": true}, ...]}, or pass --mask-kind remap'
         )
     return DatasetLayout(
         root=root,
