@@ -119,6 +119,21 @@ def test_masks_give_metrics(
     assert metrics["iou/a"] == pytest.approx(iou_a)
 
 
+def test_images_without_ground_truth_are_segmented_not_scored(
+    model_dir: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    Image.fromarray(np.zeros((37, 45), np.uint8)).save(gt / "one.png")  # two.png has no mask
+    out = tmp_path / "out"
+    assert main(["predict", str(model_dir), str(images), "--out", str(out), "--masks", str(gt), "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "1 image(s) have no mask in" in captured.err and "two.png" in captured.err
+    assert "metrics over 1 image(s)" in captured.out
+    assert json.loads((out / "metrics.json").read_text())["images"] == 1
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["one.png", "two.png"]
+
+
 def test_masks_are_read_as_the_run_read_them(
     tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -151,12 +151,17 @@ def run_mask_encoding(model: Path) -> Any:
     from ``RUN/config.yaml``; None where there is no such run config or it names no folder dataset."""
     import yaml
 
-    from unetkit.data.datasets.folder import folder_encoding
+    from unetkit.data.mask_options import folder_encoding
 
     model = Path(model)
-    candidates = [model, model.parent, model.parent.parent]
-    config = next((c / "config.yaml" for c in candidates if (c / "config.yaml").is_file()), None)
-    if config is None:
+    if model.suffix == ".ckpt" and model.parent.name == "checkpoints":
+        run = model.parent.parent  # RUN/checkpoints/best.ckpt
+    elif model.is_dir() and model.name == "model" and not (model / "config.yaml").is_file():
+        run = model.parent  # RUN/model
+    else:
+        run = model  # RUN
+    config = run / "config.yaml"
+    if not config.is_file():
         return None
     try:
         data = (yaml.safe_load(config.read_text()) or {}).get("data") or {}
@@ -243,8 +248,12 @@ def run(args: argparse.Namespace) -> int:
             on_error=report_failure,
             progress=advance,
         )
+    if result.unscored:
+        names = ", ".join(p.name for p in result.unscored[:3]) + (" ..." if len(result.unscored) > 3 else "")
+        print(f"note: {len(result.unscored)} image(s) have no mask in {args.masks} ({names}): segmented, not "
+              "scored", file=sys.stderr)  # fmt: skip
     if result.table is not None:
-        print(f"metrics over {len(result.rows)} image(s):\n{result.table}")
+        print(f"metrics over {len(result.rows) - len(result.unscored)} image(s):\n{result.table}")
     failures += len(result.failures)
     if not result.rows:
         # Nothing segmented: a usage/input error (exit 2), and predict_files left no output folder.

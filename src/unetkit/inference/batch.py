@@ -92,13 +92,20 @@ def output_names(files: Sequence[Path]) -> list[str]:
     return names
 
 
-def find_mask(folder: Path, stem: str) -> Path:
-    """Ground-truth file for ``stem`` in ``folder``: same stem (or ``stem_mask``) with an image extension."""
+def _mask_file(folder: Path, stem: str) -> Path | None:
     for name in (stem, f"{stem}_mask"):
         for ext in IMAGE_EXTENSIONS:
             for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
                 if candidate.is_file():
                     return candidate
+    return None
+
+
+def find_mask(folder: Path, stem: str) -> Path:
+    """Ground-truth file for ``stem`` in ``folder``: same stem (or ``stem_mask``) with an image extension."""
+    found = _mask_file(folder, stem)
+    if found is not None:
+        return found
     raise ValueError(
         f"no ground-truth mask for {stem!r} in {folder} (looked for {stem}.png, {stem}_mask.png, ...)"
     )
@@ -197,6 +204,7 @@ class BatchResult:
     failures: list[tuple[Path, Exception]]
     class_names: list[str]
     scores: dict[str, Any] | None = None
+    unscored: list[Path] = field(default_factory=list)  # segmented, but no ground truth in the folder
     table: str | None = None
     columns: list[str] = field(default_factory=list)
 
@@ -231,7 +239,7 @@ def predict_files(
 
     Writes per image ``masks/<name>.png`` (palette PNG, value = class index) and what ``outputs`` asks for,
     then ``summary.csv`` and, with ``ground_truth``, ``metrics.json`` + ``metrics.md``. A failing input
-    (unreadable image, wrong channels, missing or mismatched ground truth: ValueError, TypeError, OSError)
+    (unreadable image, wrong channels, ground truth of another size: ValueError, TypeError, OSError)
     is recorded, passed to ``on_error(path, exc)``, and leaves no files behind (a failed write, e.g. a full
     disk, removes that input's outputs and names the file it could not write); the others complete. When
     every input fails, an output folder created here is removed again (no ``summary.csv``).
@@ -293,6 +301,7 @@ def predict_files(
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     failures: list[tuple[Path, Exception]] = []
+    unscored: list[Path] = []
     for index, (path, name) in enumerate(zip(files, output_names(files))):
         start = time.perf_counter()
         try:
@@ -306,7 +315,9 @@ def predict_files(
             else:
                 mask, probs = predictor.predict(image)
             target = None
-            if ground_truth is not None:
+            # An image without a mask in the ground-truth folder is segmented and left unscored (a folder of
+            # new images with a few annotated is common); a mask of the wrong size is an error.
+            if ground_truth is not None and _mask_file(Path(ground_truth.folder), path.stem) is not None:
                 target = read_ground_truth(ground_truth.folder, path.stem, ground_truth.encoding, mask.shape)
             # Everything computed: only now write, so a failing input leaves no files behind (a failing
             # write, e.g. a full disk, removes the files this input already wrote).
@@ -341,18 +352,23 @@ def predict_files(
             row["instances"] = "" if count is None else count
             row["seconds"] = f"{time.perf_counter() - start:.3f}"
             rows.append(row)
+            if ground_truth is not None and target is None:
+                unscored.append(path)
         if progress is not None:
             progress(index + 1, len(files))
     columns = ["file", "height", "width", *[f"frac_{n}" for n in class_names], "instances", "seconds"]
-    result = BatchResult(rows=rows, failures=failures, class_names=class_names, columns=columns)
+    result = BatchResult(
+        rows=rows, failures=failures, class_names=class_names, columns=columns, unscored=unscored
+    )
     if not rows and files:
         # Every input failed: leave no output folder behind (one made here, with only empty sub-folders).
         if created:
             shutil.rmtree(out, ignore_errors=True)
         return result
     write_csv(out / "summary.csv", rows, columns)
-    if scorer is not None and rows:
+    scored = len(rows) - len(unscored)
+    if scorer is not None and scored:
         result.scores = scorer.compute()
-        result.table = write_batch_metrics(out, result.scores, class_names, len(rows))
+        result.table = write_batch_metrics(out, result.scores, class_names, scored)
     logger.debug("%d image(s) segmented, %d failed", len(rows), len(failures))
     return result

@@ -35,14 +35,9 @@ from unetkit.data.folder import (
     split_by_lists,
     split_by_ranges,
 )
-from unetkit.data.instance_targets import (
-    ENERGY_LEVELS,
-    INSTANCE_TARGETS,
-    check_instance_target,
-    instance_target_classes,
-)
+from unetkit.data.instance_targets import instance_target_classes
 from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding
-from unetkit.options import look_up_option
+from unetkit.data.mask_options import encoding_of, instance_target_of
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -138,93 +133,6 @@ def _split_dir_pairs(
     return table, rois, splits
 
 
-def _instance_target(
-    mask_kind: str,
-    encoding: MaskEncoding | None,
-    instance_target: str,
-    boundary_radius: int,
-    energy_levels: Sequence[int] | None,
-) -> tuple[str, dict[str, Any]]:
-    """The checked (target, parameters) of the ``instance_target`` options (one-line errors)."""
-    target = look_up_option(instance_target, INSTANCE_TARGETS, "instance_target")
-    if target == "semantic":
-        if energy_levels is not None or boundary_radius != 2:
-            raise ValueError(
-                "dataset 'folder': energy_levels/boundary_radius need instance_target=energy/boundary; "
-                "set instance_target or drop them"
-            )
-        return target, {}
-    if encoding is not None:
-        raise ValueError(
-            f"dataset 'folder': instance_target={target!r} with encoding=...: give "
-            "MaskEncoding('instances', ..., instance_target=...) instead"
-        )
-    if str(mask_kind).lower() != "instances":
-        raise ValueError(
-            f"dataset 'folder': instance_target={target!r} needs instance label masks (mask_kind=instances), "
-            f"got mask_kind={mask_kind!r}; drop instance_target or point mask_dir at instance labels"
-        )
-    if target == "boundary" and energy_levels is not None:
-        raise ValueError("dataset 'folder': energy_levels needs instance_target=energy; drop energy_levels")
-    if target == "energy" and boundary_radius != 2:
-        raise ValueError("dataset 'folder': boundary_radius needs instance_target=boundary; drop it")
-    params = (
-        {"radius": boundary_radius}
-        if target == "boundary"
-        else {"levels": list(energy_levels if energy_levels is not None else ENERGY_LEVELS)}
-    )
-    return check_instance_target(target, params)
-
-
-def _encoding(
-    mask_kind: str,
-    num_classes: int,
-    ignore_values: Sequence[int],
-    colors: Mapping[Any, Sequence[int]] | None,
-    ignore_colors: Sequence[Sequence[int]],
-    mapping: Mapping[Any, int] | None,
-    target: str,
-    target_params: Mapping[str, Any],
-) -> MaskEncoding:
-    """The MaskEncoding of plain YAML/CLI options, for every mask kind (palette colours, remap tables)."""
-    return MaskEncoding(
-        mask_kind,
-        int(num_classes),
-        tuple(int(v) for v in ignore_values),
-        colors={int(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in colors.items()} if colors else None,
-        ignore_colors=tuple((int(c[0]), int(c[1]), int(c[2])) for c in ignore_colors),
-        mapping={int(k): int(v) for k, v in mapping.items()} if mapping else None,
-        instance_target=target,
-        instance_params=dict(target_params) or None,
-    )
-
-
-def folder_encoding(options: Mapping[str, Any]) -> MaskEncoding:
-    """How a folder dataset with these ``data.options`` reads its masks (a run's ``config.yaml``), without
-    listing the folder: ``unetkit predict RUN ... --masks DIR`` scores ground truth the way the run read it.
-    ROIs are per image and not part of it."""
-    mask_kind = str(options.get("mask_kind", "index"))
-    target, params = _instance_target(
-        mask_kind,
-        None,
-        str(options.get("instance_target", "semantic")),
-        int(options.get("boundary_radius", 2)),
-        options.get("energy_levels"),
-    )
-    num_classes = options.get("num_classes")
-    if num_classes is None:
-        if target != "semantic":
-            num_classes = len(instance_target_classes(target, params))
-        elif mask_kind in ("binary", "instances"):
-            num_classes = 2
-        else:
-            raise ValueError("dataset 'folder' needs num_classes=... (or encoding=MaskEncoding(...))")
-    return _encoding(
-        mask_kind, int(num_classes), options.get("ignore_values", ()), options.get("colors"),
-        options.get("ignore_colors", ()), options.get("mapping"), target, params,
-    )  # fmt: skip
-
-
 @register_dataset("folder")
 def build_folder(
     root: Path | None,
@@ -268,7 +176,7 @@ def build_folder(
     ``instance_target`` (semantic, boundary or energy; ``boundary_radius``, ``energy_levels``) sets the
     classes trained; ``num_classes`` and ``class_names`` then default to the target's.
     """
-    target, target_params = _instance_target(
+    target, target_params = instance_target_of(
         mask_kind, encoding, instance_target, boundary_radius, energy_levels
     )
     if target != "semantic":
@@ -328,7 +236,7 @@ def build_folder(
     image_dir, mask_dir = Path(image_dir), Path(mask_dir)
     root = Path(root) if root is not None else image_dir.parent
     if encoding is None:
-        encoding = _encoding(
+        encoding = encoding_of(
             mask_kind, int(num_classes), ignore_values, colors, ignore_colors, mapping,  # type: ignore[arg-type]
             target, target_params,
         )  # fmt: skip
