@@ -81,6 +81,20 @@ def encoding_of(
     )
 
 
+def class_count(
+    num_classes: int | None, mask_kind: str, target: str, target_params: Mapping[str, Any]
+) -> int:
+    """``num_classes``, or its default: the instance target's classes, 2 for binary/instance masks; else a
+    one-line error asking for it."""
+    if num_classes is not None:
+        return int(num_classes)
+    if target != "semantic":
+        return len(instance_target_classes(target, dict(target_params)))
+    if mask_kind in ("binary", "instances"):
+        return 2
+    raise ValueError("dataset 'folder' needs num_classes=... (or encoding=MaskEncoding(...))")
+
+
 def folder_encoding(options: Mapping[str, Any]) -> MaskEncoding:
     """How a folder dataset with these ``data.options`` reads its masks (a run's ``config.yaml``), without
     listing the folder: ``unetkit predict RUN ... --masks DIR`` scores ground truth the way the run read it.
@@ -93,15 +107,8 @@ def folder_encoding(options: Mapping[str, Any]) -> MaskEncoding:
         int(options.get("boundary_radius", 2)),
         options.get("energy_levels"),
     )
-    num_classes = options.get("num_classes")
-    if num_classes is None:
-        if target != "semantic":
-            num_classes = len(instance_target_classes(target, params))
-        elif mask_kind in ("binary", "instances"):
-            num_classes = 2
-        else:
-            raise ValueError("dataset 'folder' needs num_classes=... (or encoding=MaskEncoding(...))")
+    num_classes = class_count(options.get("num_classes"), mask_kind, target, params)
     return encoding_of(
-        mask_kind, int(num_classes), options.get("ignore_values", ()), options.get("colors"),
+        mask_kind, num_classes, options.get("ignore_values", ()), options.get("colors"),
         options.get("ignore_colors", ()), options.get("mapping"), target, params,
     )  # fmt: skip

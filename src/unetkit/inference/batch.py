@@ -113,7 +113,10 @@ def find_mask(folder: Path, stem: str) -> Path:
 
 def read_ground_truth(folder: Path, stem: str, encoding: MaskEncoding, shape: tuple[int, ...]) -> np.ndarray:
     """Class-index mask ``(H, W)`` of ``stem`` in ``folder`` (:func:`find_mask`); must match ``shape``."""
-    path = find_mask(Path(folder), stem)
+    return _read_sized(find_mask(Path(folder), stem), encoding, shape)
+
+
+def _read_sized(path: Path, encoding: MaskEncoding, shape: tuple[int, ...]) -> np.ndarray:
     target = read_mask(path, encoding)
     if target.shape != tuple(shape):
         raise ValueError(f"ground truth {path} is {target.shape}, image is {tuple(shape)}")
@@ -317,8 +320,9 @@ def predict_files(
             target = None
             # An image without a mask in the ground-truth folder is segmented and left unscored (a folder of
             # new images with a few annotated is common); a mask of the wrong size is an error.
-            if ground_truth is not None and _mask_file(Path(ground_truth.folder), path.stem) is not None:
-                target = read_ground_truth(ground_truth.folder, path.stem, ground_truth.encoding, mask.shape)
+            if ground_truth is not None:
+                truth = _mask_file(Path(ground_truth.folder), path.stem)
+                target = None if truth is None else _read_sized(truth, ground_truth.encoding, mask.shape)
             # Everything computed: only now write, so a failing input leaves no files behind (a failing
             # write, e.g. a full disk, removes the files this input already wrote).
             jobs: list[tuple[Path, Callable[[Path], object]]] = [

@@ -40,7 +40,6 @@ class BudgetTimer(Timer):
 
     def __init__(self, duration_s: float, val_images: int) -> None:
         super().__init__(duration=timedelta(seconds=duration_s), interval="step", verbose=True)
-        self.duration_s = float(duration_s)
         self.val_images = val_images
         self.step_times: list[float] = []
         self.epoch_ends: list[tuple[float, bool]] = []  # (seconds, whether a validation ran in it)
@@ -50,6 +49,12 @@ class BudgetTimer(Timer):
         self._validated = False  # a validation ran since the last step
         self._sanity_start = 0.0
         self._sanity_s = 0.0
+
+    @property
+    def duration_s(self) -> float:
+        """The budget in seconds (Lightning's Timer keeps it)."""
+        assert self._duration is not None  # set in __init__
+        return float(self._duration)
 
     def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
         now = time.monotonic()
@@ -100,9 +105,8 @@ class BudgetTimer(Timer):
         return 1.2 * self.epoch_end_s() + 2 * self._step_s()
 
     def _check_time_remaining(self, trainer: L.Trainer) -> None:
-        assert self._duration is not None  # set in __init__
         reserve = self.reserve_s() + (1.2 * self.epoch_end_s() if self._epoch_ends_now else 0.0)
-        stop = bool(trainer.strategy.broadcast(self.time_elapsed() + reserve >= self._duration))
+        stop = bool(trainer.strategy.broadcast(self.time_elapsed() + reserve >= self.duration_s))
         if stop and not trainer.should_stop:
             self._validate_at_stop(trainer)
         trainer.should_stop = trainer.should_stop or stop

@@ -37,7 +37,7 @@ from unetkit.data.folder import (
 )
 from unetkit.data.instance_targets import instance_target_classes
 from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding
-from unetkit.data.mask_options import encoding_of, instance_target_of
+from unetkit.data.mask_options import class_count, encoding_of, instance_target_of
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -179,14 +179,10 @@ def build_folder(
     target, target_params = instance_target_of(
         mask_kind, encoding, instance_target, boundary_radius, energy_levels
     )
-    if target != "semantic":
-        target_names = instance_target_classes(target, target_params)
-        num_classes = len(target_names) if num_classes is None else num_classes
-        class_names = target_names if class_names is None else class_names
-    if num_classes is None and encoding is None and mask_kind in ("binary", "instances"):
-        num_classes = 2
-    if encoding is None and num_classes is None:
-        raise ValueError("dataset 'folder' needs num_classes=... (or encoding=MaskEncoding(...))")
+    if target != "semantic" and class_names is None:
+        class_names = instance_target_classes(target, target_params)
+    if encoding is None:  # checked before the folder is listed
+        num_classes = class_count(num_classes, mask_kind, target, target_params)
     rois: dict[str, str] = {}
     given_splits: dict[str, list[str]] | None = None
     if pairs is not None:
