@@ -421,3 +421,17 @@ def test_carved_validation_keeps_a_group_whole(tmp_path: Path, make_dataset: Mak
     layout = discover(root)
     # 16 x 3/16 = 3 frames would split sequence s4; the whole of s4 (4 frames) becomes validation.
     assert layout.splits["val"] == [f"train/s4_{i:02d}" for i in range(4)]
+
+
+def test_classes_json_colours_of_class_index_masks(make_dataset: MakeDataset) -> None:
+    # Gray class-index masks: classes.json's colours are the classes' colours to draw, as for a palette.
+    root = make_dataset(mask=lambda i: np.eye(32, dtype=np.uint8))
+    (root / "classes.json").write_text(
+        json.dumps(
+            {"classes": [{"name": "bg", "color": "#000000"}, {"name": "line", "color": [250, 10, 10]}]}
+        )
+    )
+    layout = discover(root)
+    assert layout.mask.kind == "index" and layout.mask.colors == {0: (0, 0, 0), 1: (250, 10, 10)}
+    assert layout.folder_options()[0]["colors"] == {0: [0, 0, 0], 1: [250, 10, 10]}
+    built_from_options(layout)

@@ -3,7 +3,10 @@
 :func:`discover` looks at a folder with ``images/`` and ``masks/`` (or another of ``MASK_DIR_NAMES``), an
 optional ``roi/`` (or ``fov/``; other folder names are given), optional ``classes.json`` / ``classes.csv``
 and optional split lists (``train.txt`` ...) or split sub-folders (``train/images``, ``training/masks`` ...;
-without a validation split, the end of the training split becomes one). It pairs files by stem,
+without a validation split, the end of the training split becomes one). Public layouts are found as they
+are downloaded: Pascal VOC (``JPEGImages/``, ``SegmentationClass/``, ``ImageSets/Segmentation/*.txt``), an
+image folder with a mask folder beside it (Carvana: ``train/`` and ``train_masks/``) and masks one level
+down (Oxford-IIIT Pet: ``annotations/trimaps/``, with ``annotations/trainval.txt``). It pairs files by stem,
 tolerating the usual suffixes, detects the mask encoding from the stored values and returns a
 :class:`DatasetLayout` (written as ``dataset.json`` by the CLI). Every problem is one ValueError line that
 names the file and the fix; nothing is written here.
@@ -88,6 +91,16 @@ MIN_PAIRS_TO_SPLIT = 10
 DEFAULT_FRACTIONS = (("train", 0.65), ("val", 0.15), ("test", 0.2))
 # Masks whose values are read to detect the encoding (evenly spaced over the sorted files: deterministic).
 DEFAULT_MASK_SAMPLE = 32
+# Pascal VOC: JPEGImages/ (every image of the challenge; most have no segmentation mask), SegmentationClass/
+# (palette PNGs: the index is the class, 255 the void outline drawn around each object) and the split lists.
+VOC_IMAGE_DIR = "JPEGImages"
+VOC_MASK_DIR = "SegmentationClass"
+VOC_LIST_DIR = "ImageSets/Segmentation"
+VOC_VOID = 255
+# An image folder X/ with its masks beside it in X<suffix>/ (Carvana: train/ and train_masks/).
+SIBLING_MASK_SUFFIXES = ("_masks", "_mask", "_labels", "_label", "_gt", "_annotations")
+# Mask folders that may keep the masks one level down (Oxford-IIIT Pet: annotations/trimaps/ beside xmls/).
+NESTED_MASK_DIR_NAMES = ("annotations", "masks", "labels")
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,8 @@ class MaskInfo:
     ``kind``: binary (0/255 or 0/1), index (value = class), palette (RGB colour per class), instances
     (16-bit instance labels: 0 background, every other value foreground), remap (``mapping``).
     ``values`` are the stored values seen in the sampled masks (palette: colours as [R, G, B]).
+    ``colors`` (class -> RGB): the colours that encode a palette mask's classes; for other kinds the class
+    colours of classes.json or of a palette PNG's own palette (Pascal VOC), to draw the classes in.
     ``target`` (instances only): the class map trained from the labels, semantic, boundary or energy
     (:func:`with_instance_target`), ``target_params`` its parameters; ``num_classes``/``class_names`` are
     the target's.
@@ -134,7 +149,9 @@ class DatasetLayout:
     root: Path
     samples: tuple[Sample, ...]
     splits: dict[str, list[str]]
-    split_source: str  # "folders", "lists", "given" or "contiguous"
+    # "folders", "lists" (DIR/train.txt ...), "lists in SUBDIR" (a public layout's lists: Pascal VOC's
+    # ImageSets/Segmentation), "given" or "contiguous"
+    split_source: str
     mask: MaskInfo
     channels: int
     image_dirs: tuple[Path, ...]
@@ -144,6 +161,8 @@ class DatasetLayout:
     sizes: tuple[tuple[int, int], ...] = ()  # (H, W) of each sample's image, from the file headers
     skipped: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # Images that are no sample by the layout's design: Pascal VOC's JPEGImages without a segmentation mask.
+    images_without_masks: int = 0
 
     @property
     def has_roi(self) -> bool:
@@ -172,8 +191,9 @@ class DatasetLayout:
         }
         if m.ignore_values:
             opts["ignore_values"] = list(m.ignore_values)
+        if m.colors:  # a palette's code, or the class colours to draw (classes.json, a palette PNG)
+            opts["colors"] = {int(k): list(v) for k, v in m.colors.items()}
         if m.kind == "palette":
-            opts["colors"] = {int(k): list(v) for k, v in (m.colors or {}).items()}
             if m.ignore_colors:
                 opts["ignore_colors"] = [list(c) for c in m.ignore_colors]
         if m.kind == "remap":
@@ -207,7 +227,8 @@ class DatasetLayout:
     def _file_options(self) -> dict[str, Any] | None:
         """Folder and suffix options when one rule names every file (else None: list the pairs)."""
         s0 = self.samples[0]
-        if self.skipped:  # the builder's folder rule would ask for the skipped images' masks
+        # The builder's folder rule would ask for the masks of skipped images, or of VOC's unannotated ones.
+        if self.skipped or self.images_without_masks:
             return None
         if self.mask_suffix is None or any(
             s.mask.stem != s.image.stem + self.mask_suffix for s in self.samples
@@ -297,6 +318,7 @@ class DatasetLayout:
                 for s in self.samples
             ],
             "skipped": list(self.skipped),
+            "images_without_masks": self.images_without_masks,
             "notes": list(self.notes),
             "folder_options": opts,
             "folder_builder_missing": missing,
@@ -328,7 +350,16 @@ def with_instance_target(
 
 def _image_files(folder: Path) -> list[Path]:
     exts = set(IMAGE_EXTENSIONS)
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts)
+    # Hidden files are no images: macOS's ._name.png beside every file of an archive packed on a Mac
+    # (Oxford-IIIT Pet's trimaps/ ships them).
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts and not p.name.startswith(".")
+    )
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    """The visible sub-folders of ``folder``, sorted."""
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
 def _has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
@@ -384,9 +415,11 @@ def _find_dir(base: Path, names: Sequence[str], given: str | Path | None, option
 
 
 def _pair_folder(
-    image_dir: Path, mask_dir: Path, roi_dir: Path | None, unmatched: str
-) -> tuple[list[Sample], list[str], str | None]:
-    """Pair the files of one image/mask(/roi) folder set; returns (samples, skipped names, mask suffix)."""
+    image_dir: Path, mask_dir: Path, roi_dir: Path | None, unmatched: str, masks_optional: bool = False
+) -> tuple[list[Sample], list[str], str | None, list[str]]:
+    """Pair the files of one image/mask(/roi) folder set; returns (samples, skipped names, mask suffix, stems
+    of the images left without a mask). With ``masks_optional`` (Pascal VOC) an image without a mask is
+    left out, not an unmatched file."""
     images = _image_files(image_dir)
     masks = _image_files(mask_dir)
     if image_dir.resolve() == mask_dir.resolve():
@@ -413,6 +446,9 @@ def _pair_folder(
     roi_keys = _keyed(_image_files(roi_dir), MASK_SUFFIXES + IMAGE_SUFFIXES, "roi") if roi_dir else {}
     no_mask = [image_keys[k] for k in image_keys if k not in mask_keys]
     no_image = [mask_keys[k] for k in mask_keys if k not in image_keys]
+    left_out: list[str] = []
+    if masks_optional:
+        left_out, no_mask = [p.stem for p in no_mask], []
     skipped: list[str] = []
     if no_mask or no_image:
         if unmatched == "error":
@@ -443,7 +479,7 @@ def _pair_folder(
         suffixes.add(mask.stem[len(image.stem) :] if mask.stem.startswith(image.stem) else "\0")
         samples.append(Sample(image.stem, image, mask, roi))
     suffix = suffixes.pop() if len(suffixes) == 1 else None
-    return samples, skipped, None if suffix == "\0" else suffix
+    return samples, skipped, None if suffix == "\0" else suffix, left_out
 
 
 # ------------------------------------------------------------------------------------------ classes file
@@ -744,12 +780,14 @@ def _from_table(
             "add it as a class or as void"
         )
     names_t = tuple(names or classes.names)
+    # The table's colours are the classes' colours to draw (its order is the class order).
+    colors = {i: c for i, c in enumerate(classes.colors) if c is not None} or None
     if classes.values == list(range(len(classes.values))):
-        return MaskInfo("index", len(classes.values), names_t, tuple(ignore), values=tuple(values),
-                        sampled=sampled, dtype=dtype)  # fmt: skip
+        return MaskInfo("index", len(classes.values), names_t, tuple(ignore), colors=colors,
+                        values=tuple(values), sampled=sampled, dtype=dtype)  # fmt: skip
     mapping = {v: i for i, v in enumerate(classes.values)} | {v: IGNORE_INDEX for v in ignore}
-    return MaskInfo("remap", len(classes.values), names_t, (), mapping=mapping, values=tuple(values),
-                    sampled=sampled, dtype=dtype)  # fmt: skip
+    return MaskInfo("remap", len(classes.values), names_t, (), colors=colors, mapping=mapping,
+                    values=tuple(values), sampled=sampled, dtype=dtype)  # fmt: skip
 
 
 def _palette(
@@ -857,18 +895,30 @@ def _subfolders(base: Path) -> str:
     return f" (it holds {', '.join(dirs[:8])})" if dirs else " (it holds no sub-folders)"
 
 
-def _unused_folders(base: Path, used: Sequence[Path | None]) -> list[str]:
+def _unused_folders(base: Path, used: Sequence[Path | None], layout: str = "plain") -> list[str]:
     """Notes naming the sub-folders of ``base`` with images that discovery does not use (DRIVE's mask/ is
     a field of view: say how to use it rather than silently scoring the pixels outside it)."""
     notes = []
-    for d in sorted(base.iterdir()):
-        if not d.is_dir() or d in used or d.name.startswith(".") or not _image_files(d):
+    for d in _subdirs(base):
+        if d in used or not _image_files(d):
             continue
-        notes.append(
-            f"{d} holds {len(_image_files(d))} images that are not used; if they mark the pixels to score "
-            f"(a field of view), pass roi_dir ({DIR_OPTIONS['roi_dir']} {d.name})"
-        )
+        notes.append(f"{d} holds {len(_image_files(d))} images that are not used; {_unused_hint(d, layout)}")
     return notes
+
+
+def _unused_hint(folder: Path, layout: str) -> str:
+    """What an unused image folder may be, in the ``layout`` found (:class:`_Folders`)."""
+    if layout == "voc":
+        return f"the Pascal VOC layout reads the classes from {VOC_MASK_DIR}/"
+    if layout == "sibling":  # Carvana's test/ (no masks) and train_hq/ (the masks of train/, larger)
+        return (
+            f"no mask folder is beside it; to train on them pass {DIR_OPTIONS['image_dir']} {folder.name} "
+            f"{DIR_OPTIONS['mask_dir']} NAME"
+        )
+    return (
+        "if they mark the pixels to score (a field of view), pass roi_dir "
+        f"({DIR_OPTIONS['roi_dir']} {folder.name})"
+    )
 
 
 def _carve_val(
@@ -981,6 +1031,206 @@ def _check_disjoint(splits: Mapping[str, list[str]], where: Path) -> None:
             seen[name] = split
 
 
+# ------------------------------------------------------------------------------------------ folders
+
+
+@dataclass(frozen=True)
+class _Folders:
+    """The image, mask and ROI folders of one (split) folder, and how they were found."""
+
+    images: Path
+    masks: Path
+    roi: Path | None
+    layout: str  # "plain", "side by side", "voc", "sibling" (X/ + X_masks/) or "nested" (annotations/NAME/)
+    notes: tuple[str, ...] = ()
+    list_dir: Path | None = None  # where the layout keeps its split lists (Pascal VOC, Oxford-IIIT Pet)
+
+
+def _is_voc(base: Path) -> bool:
+    return (base / VOC_IMAGE_DIR).is_dir() and (base / VOC_MASK_DIR).is_dir()
+
+
+def _sibling_masks(image_dir: Path) -> Path | None:
+    """The folder beside ``image_dir`` named as it plus a mask suffix (train/ -> train_masks/), if any."""
+    for suffix in SIBLING_MASK_SUFFIXES:
+        candidate = image_dir.parent / f"{image_dir.name}{suffix}"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _sibling_pair(base: Path) -> tuple[Path, Path] | None:
+    """(X/, X_masks/): the one sub-folder of ``base`` with images and a mask folder with images beside it;
+    None when there is none, a ValueError naming them and the flags that choose one when there are several."""
+    pairs = []
+    for d in _subdirs(base):
+        masks = _sibling_masks(d)
+        if masks is not None and _image_files(d) and _image_files(masks):
+            pairs.append((d, masks))
+    if len(pairs) > 1:
+        found = ", ".join(f"{i.name}/ with {m.name}/" for i, m in pairs)
+        raise ValueError(
+            f"{base} holds {len(pairs)} image folders with a mask folder beside them ({found}); choose one "
+            f"with {DIR_OPTIONS['image_dir']} {pairs[0][0].name} {DIR_OPTIONS['mask_dir']} {pairs[0][1].name}"
+        )
+    return pairs[0] if pairs else None
+
+
+def _nested_masks(mask_dir: Path) -> Path | None:
+    """The one sub-folder of ``mask_dir`` with images when ``mask_dir`` itself holds none (Oxford-IIIT Pet:
+    annotations/trimaps/ beside annotations/xmls/); a ValueError naming them and the flag when several do."""
+    if _image_files(mask_dir):
+        return None
+    inner = [d for d in _subdirs(mask_dir) if _image_files(d)]
+    if len(inner) > 1:
+        names = ", ".join(f"{d.name}/" for d in inner)
+        first = f"{mask_dir.name}/{inner[0].name}"
+        raise ValueError(
+            f"mask folder {mask_dir} holds no masks itself but {len(inner)} sub-folders with images "
+            f"({names}); name the one with the masks: {DIR_OPTIONS['mask_dir']} {first}"
+        )
+    return inner[0] if inner else None
+
+
+def _find_folders(
+    base: Path, image_dir: str | Path | None, mask_dir: str | Path | None, roi_dir: str | Path | None
+) -> _Folders:
+    """The folders of ``base``: those named, a public layout's (Pascal VOC; X/ beside X_masks/; masks one
+    level down in annotations/) or the usual names. A one-line ValueError naming the option when none fit."""
+    auto = image_dir is None and mask_dir is None
+    if auto and _is_voc(base):
+        lists = base / VOC_LIST_DIR
+        roi_d = _find_dir(base, ROI_DIR_NAMES, roi_dir, "roi_dir")
+        return _Folders(base / VOC_IMAGE_DIR, base / VOC_MASK_DIR, roi_d, "voc",
+                        list_dir=lists if lists.is_dir() else None)  # fmt: skip
+    layout, notes = "plain", []
+    img_d = _find_dir(base, IMAGE_DIR_NAMES, image_dir, "image_dir")
+    msk_d: Path | None = None
+    if img_d is None and image_dir is None and _side_by_side(base):
+        img_d, layout = base, "side by side"
+        notes.append(f"images and their masks side by side in {base}: masks told apart by their suffix")
+        if mask_dir is None:
+            msk_d = base
+    if img_d is None and auto and (pair := _sibling_pair(base)) is not None:
+        (img_d, msk_d), layout = pair, "sibling"
+    if img_d is None and is_kaggle_layout(base):
+        out = base.parent / f"{base.name}_labels"
+        raise ValueError(
+            f"{base} is in the Kaggle DSB layout (<id>/images/<id>.png, one mask file per object in "
+            f"<id>/masks/); convert it once with: unetkit convert kaggle {base} --out {out} "
+            f"(then unetkit fit {out})"
+        )
+    if img_d is None:
+        raise ValueError(
+            f"{base} has no images/ folder{_subfolders(base)}; put the images in {base / 'images'} or "
+            f"name their folder with image_dir ({DIR_OPTIONS['image_dir']} NAME)"
+        )
+    if msk_d is None:
+        msk_d = _find_dir(base, MASK_DIR_NAMES, mask_dir, "mask_dir")
+    if msk_d is None and mask_dir is None and (beside := _sibling_masks(img_d)) is not None:
+        msk_d, layout = beside, "sibling"  # --images train finds train_masks/
+    if msk_d is None:
+        raise ValueError(
+            f"{base} has no masks/ (or {', '.join(n + '/' for n in MASK_DIR_NAMES[1:4])} ...) folder"
+            f"{_subfolders(base)}; put the masks in {base / 'masks'} or name their folder with mask_dir "
+            f"({DIR_OPTIONS['mask_dir']} NAME)"
+        )
+    list_dir = None
+    # Only beside a folder of images: images/train/ with masks/train/ is another layout (its own error).
+    nested = mask_dir is None and layout == "plain" and msk_d.name.lower() in NESTED_MASK_DIR_NAMES
+    if nested and _image_files(img_d):
+        if (inner := _nested_masks(msk_d)) is not None:
+            notes.append(
+                f"masks from {msk_d.name}/{inner.name}/, the one sub-folder of {msk_d.name}/ with images"
+            )
+            list_dir, msk_d, layout = msk_d, inner, "nested"
+    if layout == "sibling":
+        notes.append(f"images from {img_d.name}/, their masks from {msk_d.name}/ beside it")
+    roi_d = _find_dir(base, ROI_DIR_NAMES, roi_dir, "roi_dir")
+    return _Folders(img_d, msk_d, roi_d, layout, tuple(notes), list_dir)
+
+
+def _voc_note(samples: Sequence[Sample], left_out: Sequence[str]) -> str:
+    total = len(samples) + len(left_out)
+    return (
+        f"Pascal VOC layout: images from {VOC_IMAGE_DIR}/, masks from {VOC_MASK_DIR}/; {len(left_out)} of "
+        f"the {total} images have no segmentation mask and are left out (most VOC images are annotated "
+        "with boxes only)"
+    )
+
+
+# ------------------------------------------------------------------------------------------ split lists
+
+
+def _list_files(root: Path, list_dir: Path | None) -> tuple[dict[str, Path], str] | None:
+    """split -> list file, and the split source: ``root``'s train.txt, val.txt, test.txt ("lists"), else
+    those of the layout's list folder (Pascal VOC's ImageSets/Segmentation/, Oxford-IIIT Pet's
+    annotations/), where trainval.txt may stand in for train.txt ("lists in SUBDIR"); None without lists."""
+    at_root = {s: root / f"{s}.txt" for s in SPLITS if (root / f"{s}.txt").is_file()}
+    if at_root:
+        return at_root, "lists"
+    if list_dir is None:
+        return None
+    found = {s: list_dir / f"{s}.txt" for s in (*SPLITS, "trainval") if (list_dir / f"{s}.txt").is_file()}
+    if not found:
+        return None
+    return found, f"lists in {list_dir.relative_to(root).as_posix()}"
+
+
+def _splits_from_lists(
+    files: Mapping[str, Path],
+    names: Sequence[str],
+    without_mask: set[str],
+    dropped: set[str],
+    notes: list[str],
+) -> dict[str, list[str]]:
+    """The splits the list ``files`` name. Images ``without_mask`` (Pascal VOC) or ``dropped`` (skipped for
+    their size) leave the lists, said in a note; a split left empty by that is omitted. Any other name
+    without an image/mask pair is a ValueError naming the list."""
+    known = set(names)
+    by_key = {_strip(n, IMAGE_SUFFIXES): n for n in names}
+    # A list may name the image stem or the stem without its suffix (21 for 21_training).
+    lists = {s: [n if n in known else by_key.get(n, n) for n in _read_list(f)] for s, f in files.items()}
+    files = dict(files)
+    trainval = lists.pop("trainval", None)
+    if trainval is not None and "train" in lists:
+        notes.append(f"{files['trainval']} is not used: train.txt gives the training split")
+    elif trainval is not None:
+        val = set(lists.get("val", []))
+        lists["train"], files["train"] = [n for n in trainval if n not in val], files["trainval"]
+        less = " less the images of val.txt" if val else ""
+        notes.append(f"training split: the images of {files['trainval']}{less}")
+    split_map: dict[str, list[str]] = {}
+    for s in SPLITS:
+        if s not in lists:
+            continue
+        listed = [n for n in lists[s] if n not in without_mask and n not in dropped]
+        missing = [n for n in listed if n not in known]
+        if missing:
+            raise ValueError(
+                f"{files[s]} names {missing[0]!r} (and {len(missing) - 1} more) without an image/mask pair; "
+                "fix the list or add the files"
+            )
+        if len(listed) < len(lists[s]):
+            notes.append(_left_out_note(files[s], s, lists[s], without_mask, listed))
+        if listed:
+            split_map[s] = listed
+    return split_map
+
+
+def _left_out_note(
+    file: Path, split: str, listed: Sequence[str], without_mask: set[str], kept: Sequence[str]
+) -> str:
+    no_mask = sum(n in without_mask for n in listed)
+    skipped = len(listed) - len(kept) - no_mask
+    why = [f"{no_mask} have no mask" if no_mask else "", f"{skipped} were skipped" if skipped else ""]
+    empty = f"; there is no {split} split" if not kept else ""
+    return (
+        f"{file} names {len(listed)} images, of which {' and '.join(w for w in why if w)}: left out of the "
+        f"{split} split{empty}"
+    )
+
+
 # ------------------------------------------------------------------------------------------ discover
 
 
@@ -1025,55 +1275,56 @@ def discover(
     bases = _split_folders(root, image_dir) or [("", root)]
     samples: list[Sample] = []
     skipped: list[str] = []
+    without_mask: list[str] = []
     suffixes: set[str | None] = set()
     image_dirs: list[Path] = []
     mask_dirs: list[Path] = []
     roi_dirs: list[Path] = []
     folder_splits: dict[str, list[str]] = {}
+    list_dir: Path | None = None
+    voc = False
     for split, base in bases:
-        img_d = _find_dir(base, IMAGE_DIR_NAMES, image_dir, "image_dir")
-        side_by_side = img_d is None and image_dir is None and _side_by_side(base)
-        if side_by_side:
-            img_d = base
-            notes.append(f"images and their masks side by side in {base}: masks told apart by their suffix")
-        if img_d is None and is_kaggle_layout(base):
-            out = base.parent / f"{base.name}_labels"
-            raise ValueError(
-                f"{base} is in the Kaggle DSB layout (<id>/images/<id>.png, one mask file per object in "
-                f"<id>/masks/); convert it once with: unetkit convert kaggle {base} --out {out} "
-                f"(then unetkit fit {out})"
-            )
-        if img_d is None:
-            raise ValueError(
-                f"{base} has no images/ folder{_subfolders(base)}; put the images in {base / 'images'} or "
-                f"name their folder with image_dir ({DIR_OPTIONS['image_dir']} NAME)"
-            )
-        msk_d = _find_dir(base, MASK_DIR_NAMES, mask_dir, "mask_dir")
-        if side_by_side and mask_dir is None:
-            msk_d = base
-        if msk_d is None:
-            raise ValueError(
-                f"{base} has no masks/ (or {', '.join(n + '/' for n in MASK_DIR_NAMES[1:4])} ...) folder"
-                f"{_subfolders(base)}; put the masks in {base / 'masks'} or name their folder with mask_dir "
-                f"({DIR_OPTIONS['mask_dir']} NAME)"
-            )
-        roi_d = _find_dir(base, ROI_DIR_NAMES, roi_dir, "roi_dir")
-        notes += _unused_folders(base, (img_d, msk_d, roi_d))
-        found, skip, suffix = _pair_folder(img_d, msk_d, roi_d, unmatched)
+        folders = _find_folders(base, image_dir, mask_dir, roi_dir)
+        notes += folders.notes
+        notes += _unused_folders(base, (folders.images, folders.masks, folders.roi), folders.layout)
+        found, skip, suffix, left_out = _pair_folder(
+            folders.images, folders.masks, folders.roi, unmatched, masks_optional=folders.layout == "voc"
+        )
+        if folders.layout == "voc":
+            voc = True
+            notes.append(_voc_note(found, left_out))
         if split:
             found = [Sample(f"{base.name}/{s.name}", s.image, s.mask, s.roi) for s in found]
             folder_splits[split] = [s.name for s in found]
+        else:
+            list_dir = folders.list_dir
         samples += found
         skipped += skip
+        without_mask += left_out
         suffixes.add(suffix)
-        image_dirs.append(img_d)
-        mask_dirs.append(msk_d)
-        if roi_d:
-            roi_dirs.append(roi_d)
+        image_dirs.append(folders.images)
+        mask_dirs.append(folders.masks)
+        if folders.roi:
+            roi_dirs.append(folders.roi)
     if skipped:
         notes.append(
             f"skipped {len(skipped)} files without a partner: {', '.join(Path(s).name for s in skipped[:5])}"
         )
+    if not samples:
+        raise ValueError(
+            f"no image in {image_dirs[0]} has a mask in {mask_dirs[0]}; name each mask as its image "
+            "(optionally with a suffix such as _mask) or name the folders with --images and --masks"
+        )
+    # Sizes before the splits: a pair skipped for its size (--unmatched skip) must leave every split.
+    samples, channels, sizes, odd_sizes = _check_images(samples, check_sizes, unmatched)
+    dropped = {s.name for s, _ in odd_sizes}
+    if odd_sizes:
+        skipped += [why for _, why in odd_sizes]
+        notes.append(
+            f"skipped {len(odd_sizes)} images whose mask or ROI has another size (--unmatched skip): "
+            + ", ".join(s.image.name for s, _ in odd_sizes[:5])
+        )
+        folder_splits = {k: [n for n in v if n not in dropped] for k, v in folder_splits.items()}
     mask_suffix = suffixes.pop() if len(suffixes) == 1 else None
     names = [s.name for s in samples]
     # Splits: given > sub-folders > list files > contiguous blocks of the sorted names.
@@ -1086,24 +1337,14 @@ def discover(
             split_map = _carve_val(
                 split_map, f"{root} has split folders {found_dirs}", "a val/ folder", notes
             )
-    elif any((root / f"{s}.txt").is_file() for s in SPLITS):
-        split_map, source = {}, "lists"
-        known = set(names)
-        by_key = {_strip(n, IMAGE_SUFFIXES): n for n in names}
-        for s in SPLITS:
-            if (root / f"{s}.txt").is_file():
-                # A list may name the image stem or the stem without its suffix (21 for 21_training).
-                listed = [n if n in known else by_key.get(n, n) for n in _read_list(root / f"{s}.txt")]
-                missing = [n for n in listed if n not in known]
-                if missing:
-                    raise ValueError(
-                        f"{root / f'{s}.txt'} names {missing[0]!r} (and {len(missing) - 1} more) without an "
-                        "image/mask pair; fix the list or add the files"
-                    )
-                split_map[s] = listed
+    elif (lists := _list_files(root, list_dir)) is not None:
+        files, source = lists
+        split_map = _splits_from_lists(files, names, set(without_mask), dropped, notes)
         if "val" not in split_map:
-            lists = ", ".join(f"{k}.txt" for k in split_map)
-            split_map = _carve_val(split_map, f"{root} has split lists {lists}", "val.txt", notes)
+            where = files[next(iter(files))].parent
+            found_lists = ", ".join(f.name for f in files.values())
+            ask = "val.txt" if where == root else str(where / "val.txt")
+            split_map = _carve_val(split_map, f"{where} has split lists {found_lists}", ask, notes)
     else:
         (split_map, snapped), source = _contiguous(sorted(names), root), "contiguous"
         grouped = (
@@ -1118,10 +1359,15 @@ def discover(
     for s, members in split_map.items():
         if not members:
             raise ValueError(f"split {s!r} of {root} is empty; give it at least one image")
-    channels, sizes = _check_images(samples, check_sizes)
     table = read_classes(root, classes_file)
     if table is not None:
         notes.append(f"classes from {table.source}")
+    if voc and void is None and mask_kind is None and (table is None or VOC_VOID not in table.values):
+        void_list = [VOC_VOID]
+        notes.append(
+            f"Pascal VOC layout: mask value {VOC_VOID} (the outline drawn around each object) is void, its "
+            "pixels neither trained nor scored; pass --void VALUE to choose the void values yourself"
+        )
     train_masks = [s.mask for s in samples if s.name in set(split_map.get("train", names))]
     mask = detect_encoding(
         train_masks or [s.mask for s in samples],
@@ -1131,6 +1377,11 @@ def discover(
         class_names=class_names,
         sample=mask_sample,
     )
+    if mask.kind == "index" and mask.colors is None:
+        first = (train_masks or [s.mask for s in samples])[0]
+        if (colors := _palette_colors(first, mask.num_classes)) is not None:
+            mask = replace(mask, colors=colors)
+            notes.append(f"class colours from the palette of the masks (e.g. {first.name}), to draw them in")
     if mask.kind == "index" and mask.dtype != "uint8" and mask_kind is None:
         notes.append(
             f"the masks are {mask.dtype} with values up to {mask.num_classes - 1}, read as class indices; if "
@@ -1157,7 +1408,27 @@ def discover(
         sizes=tuple(sizes),
         skipped=tuple(skipped),
         notes=tuple(notes),
+        images_without_masks=len(without_mask),
     )
+
+
+def _palette_colors(path: Path, num_classes: int) -> dict[int, tuple[int, int, int]] | None:
+    """Class -> RGB from the palette of a palette PNG mask whose indices are the classes (Pascal VOC draws
+    its masks in these colours); None for other files and for palettes that tell the classes apart by no
+    colour (too short, repeated colours, or all gray: a gray ramp is a default, not a choice)."""
+    try:
+        with Image.open(path) as img:
+            if img.mode != "P" or img.format != "PNG":
+                return None
+            flat = img.getpalette() or []
+    except (OSError, SyntaxError, ValueError):
+        return None
+    if len(flat) < 3 * num_classes:
+        return None
+    rgb = [(int(flat[3 * i]), int(flat[3 * i + 1]), int(flat[3 * i + 2])) for i in range(num_classes)]
+    if len(set(rgb)) < num_classes or all(r == g == b for r, g, b in rgb):
+        return None
+    return dict(enumerate(rgb))
 
 
 def _header(path: Path) -> tuple[int, int, int]:
@@ -1172,33 +1443,54 @@ def _header(path: Path) -> tuple[int, int, int]:
     return height, width, 1 if mode in gray else 3
 
 
-def _check_images(samples: Sequence[Sample], check_sizes: bool) -> tuple[int, list[tuple[int, int]]]:
-    """(channel count shared by every image, (H, W) per image); mask and ROI sizes must equal their image's.
+def _check_images(
+    samples: Sequence[Sample], check_sizes: bool, unmatched: str = "error"
+) -> tuple[list[Sample], int, list[tuple[int, int]], list[tuple[Sample, str]]]:
+    """(samples kept, channel count shared by their images, (H, W) per kept image, [(sample, why)] skipped).
 
-    Reads file headers only (fast: no pixels are decoded).
+    A mask or ROI whose size is not its image's is a ValueError, or with ``unmatched="skip"`` leaves its
+    sample out (the reason in ``why``). Reads file headers only (fast: no pixels are decoded).
     """
     counts: dict[int, list[Path]] = {}
+    kept: list[Sample] = []
     sizes: list[tuple[int, int]] = []
+    skipped: list[tuple[Sample, str]] = []
     for s in samples:
         h, w, c = _header(s.image)
+        odd = _odd_size(s, h, w) if check_sizes else None
+        if odd is not None:
+            what, other, (ow, oh) = odd
+            if unmatched == "error":
+                raise ValueError(
+                    f"{what} {other} is {ow}x{oh} (WxH) but its image {s.image} is {w}x{h}; resize the "
+                    f"{what} to the image's size (nearest neighbour), fix the pairing, or pass --unmatched "
+                    "skip to leave it out"
+                )
+            skipped.append((s, f"{s.image}: its {what} {other.name} is {ow}x{oh} (WxH), the image {w}x{h}"))
+            continue
+        kept.append(s)
         sizes.append((h, w))
         counts.setdefault(c, []).append(s.image)
-        if not check_sizes:
-            continue
-        for what, other in (("mask", s.mask), ("ROI", s.roi)):
-            if other is None:
-                continue
-            oh, ow, _ = _header(other)
-            if (oh, ow) != (h, w):
-                raise ValueError(
-                    f"{what} {other} is {ow}x{oh} (WxH) but its image {s.image} is {w}x{h}; "
-                    f"resize the {what} "
-                    "to the image's size (nearest neighbour) or fix the pairing"
-                )
+    if not kept:
+        raise ValueError(
+            f"every image was skipped for its size ({skipped[0][1]}); resize the masks to their images' "
+            "sizes (nearest neighbour)"
+        )
     if len(counts) > 1:
         (few_c, few), (many_c, _) = sorted(counts.items(), key=lambda kv: len(kv[1]))[:2]
         raise ValueError(
             f"image {few[0]} has {few_c} channel(s) but {len(counts[many_c])} other images have {many_c}; "
             f"convert it (and {len(few) - 1} more) to {'RGB' if many_c == 3 else 'grayscale'}"
         )
-    return next(iter(counts)), sizes
+    return kept, next(iter(counts)), sizes, skipped
+
+
+def _odd_size(sample: Sample, height: int, width: int) -> tuple[str, Path, tuple[int, int]] | None:
+    """(what, file, (W, H)) of the first mask or ROI of ``sample`` not of its image's size, else None."""
+    for what, other in (("mask", sample.mask), ("ROI", sample.roi)):
+        if other is None:
+            continue
+        oh, ow, _ = _header(other)
+        if (oh, ow) != (height, width):
+            return what, other, (ow, oh)
+    return None
