@@ -136,7 +136,12 @@ def evaluate_split(
         # A semantic instance predictor splits this forward pass; any other (Mask R-CNN) predicts itself.
         split_mask = getattr(instances, "labels_from_prediction", None)
     for index, (image_path, mask_path) in enumerate(pairs):
-        image = read_image(image_path, predictor.config.in_channels, convert=convert_channels)
+        image = read_image(
+            image_path,
+            predictor.config.in_channels,
+            convert=convert_channels,
+            window=getattr(predictor.config, "intensity_window", None),
+        )
         target = read_mask(mask_path, encoding)
         if target.shape != image.shape[:2]:
             raise ValueError(

@@ -99,6 +99,29 @@ def test_fit_dir_without_a_test_split_scores_validation(
     assert (only_run(runs) / "metrics_val.json").is_file()
 
 
+def test_fit_dir_16bit_images_train_and_predict_through_one_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 12-bit camera data in 16-bit PNGs (0..4095): >> 8 would leave 16 grey levels.
+    root = make_folder(tmp_path / "data")
+    for path in sorted((root / "images").iterdir()):
+        deep = np.asarray(Image.open(path)).astype(np.uint16) * 16  # 40..230 -> 640..3680
+        Image.fromarray(deep).save(path)
+    runs = tmp_path / "runs"
+    assert main(["fit", str(root), "--time", "0.5m", *FAST, f"output.root={runs}", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "intensity window: 16-bit images with values" in printed
+    run = only_run(runs)
+    plan = yaml.safe_load((run / "plan.yaml").read_text())
+    ((lo, hi),) = plan["data"]["options"]["intensity_window"]
+    assert 640 <= lo < 700 and 3600 < hi <= 3680
+    # The model keeps the window: predict (here, and from an export) maps pixels as training did.
+    model = json.loads((run / "model" / "config.json").read_text())
+    assert model["intensity_window"] == [[lo, hi]]
+    assert main(["predict", str(run), str(root / "images" / "img00.png"), "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "masks" / "img00.png").is_file()
+
+
 @pytest.mark.parametrize(
     ("override", "fix"),
     [

@@ -12,7 +12,14 @@ import tifffile
 from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
-from unetkit.data.io import MaskEncoding, image_info, normalize, read_image, read_mask
+from unetkit.data.io import (
+    MaskEncoding,
+    estimate_window,
+    image_info,
+    normalize,
+    read_image,
+    read_mask,
+)
 
 
 def _save(path: Path, arr: np.ndarray, mode: str | None = None) -> Path:
@@ -42,6 +49,46 @@ def test_16bit_png_shifted_to_8bit(tmp_path: Path) -> None:
     out = read_image(path)
     np.testing.assert_array_equal(out[..., 0], arr >> 8)
     assert out.dtype == np.uint8
+
+
+def test_16bit_image_through_an_intensity_window(tmp_path: Path) -> None:
+    # Microscopy spanning 1000..2020 of 65535: >> 8 keeps 4 grey levels, the window all 256.
+    arr = np.array([[1000, 1004, 1510, 2020], [0, 65535, 1002, 1006]], dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(arr).save(path)
+    out = read_image(path, 1, window=[[1000, 2020]])
+    # (value - lo) * 255 / (hi - lo), rounded, clipped to 0..255.
+    np.testing.assert_array_equal(out[..., 0], [[0, 1, 128, 255], [0, 255, 0, 2]])
+    old = read_image(path)[..., 0]  # without a window: >> 8, three grey levels in 1000..2020
+    assert set(old[(arr >= 1000) & (arr <= 2020)].tolist()) == {3, 5, 7}
+
+
+def test_intensity_window_per_channel_and_its_errors(tmp_path: Path) -> None:
+    planes = [np.full((2, 2), 100), np.full((2, 2), 3000), np.full((2, 2), 40000)]
+    arr = np.stack(planes, -1).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "rgb16.tif", arr, photometric="rgb")
+    out = read_image(tmp_path / "rgb16.tif", 3, window=[[0, 200], [2000, 4000], [0, 40000]])
+    assert out[0, 0].tolist() == [128, 128, 255]
+    with pytest.raises(ValueError, match=r"rgb16.tif has 3 channels but the intensity window has 2"):
+        read_image(tmp_path / "rgb16.tif", 3, window=[[0, 1], [0, 1]])
+    with pytest.raises(ValueError, match=r"lo < hi"):
+        read_image(tmp_path / "rgb16.tif", 3, window=[[5, 5]])
+
+
+def test_estimate_window_from_16bit_images_and_none_for_8bit(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    deep = []
+    for i in range(3):
+        arr = rng.integers(1000, 5001, (64, 64)).astype(np.uint16)
+        arr[0, 0] = 65535  # one hot pixel must not stretch the window (a percentile, not the max)
+        Image.fromarray(arr).save(tmp_path / f"d{i}.png")
+        deep.append(tmp_path / f"d{i}.png")
+    ((lo, hi),) = estimate_window(deep)
+    assert 1000 <= lo <= 1010 and 4990 <= hi <= 5000
+    Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "e.png")
+    assert estimate_window([tmp_path / "e.png"]) is None
+    with pytest.raises(ValueError, match=r"mix bit depths: .*e.png is 8-bit, .*d0.png is 16-bit"):
+        estimate_window([tmp_path / "e.png", *deep])
 
 
 def test_float_tiff_scaled(tmp_path: Path) -> None:

@@ -169,3 +169,25 @@ def test_plain_options_keep_working_with_stems(tmp_path: Path) -> None:
     )
     assert spec.splits["test"] == ["04", "05"] and spec.encoding.rois is None
     assert spec.pairs("test")[1] == (tmp_path / "images/05.png", tmp_path / "masks/05.png")
+
+
+def test_16bit_window_measured_on_the_train_split_and_used_by_the_dataset(tmp_path: Path) -> None:
+    # Train images span 1000..2000; the last (test) image is far brighter and must not move the window.
+    for i in range(10):
+        deep = np.random.default_rng(i).integers(1000, 2001, (16, 16)).astype(np.uint16)
+        write(tmp_path / "images" / f"im{i}.png", deep + (40000 if i == 9 else 0))
+        write(tmp_path / "masks" / f"im{i}.png", square(i))
+    ranges = {"train": (0, 8), "val": (8, 9), "test": (9, 10)}
+    spec = get_dataset_spec("folder", root=tmp_path, in_channels=1, mask_kind="binary", split_ranges=ranges)
+    ((lo, hi),) = spec.intensity_window
+    assert 1000 <= lo <= 1002 and 1998 <= hi <= 2000
+    # mean/std after the window: uniform over 0..255 -> about 0.5 and 0.29 (>> 8 would give 3..7 / 255).
+    assert spec.mean[0] == pytest.approx(0.5, abs=0.03) and spec.std[0] == pytest.approx(0.29, abs=0.03)
+    sample = FolderDataset(spec.pairs("train"), spec.encoding, 1, 0.0, 1.0, window=spec.intensity_window)[0]
+    assert float(sample["image"].max()) > 0.95 and float(sample["image"].min()) < 0.05
+    given = get_dataset_spec("folder", root=tmp_path, in_channels=1, mask_kind="binary",
+                             split_ranges=ranges, intensity_window=[[0, 4000]])  # fmt: skip
+    assert given.intensity_window == ((0.0, 4000.0),)
+    with pytest.raises(ValueError, match=r"intensity_window must be \[\[lo, hi\], \.\.\.\].*got 5"):
+        get_dataset_spec("folder", root=tmp_path, in_channels=1, mask_kind="binary", intensity_window=5)
+    assert spec_of(tmp_path, mask_kind="binary", image_dir=None).intensity_window is not None

@@ -63,10 +63,16 @@ def test_colour_photos_get_unit_scaling_and_gray_rgb_does_not(make_dataset: Make
     assert fp.normalization == "unit" and fp.mean == (0.0, 0.0, 0.0) and fp.std == (1.0, 1.0, 1.0)
 
 
+@pytest.mark.parametrize("planes", [3, 4])  # RGB, and RGBA with an opaque alpha (DSB2018's PNGs)
 def test_gray_stored_as_rgb_gets_zscore(
-    tmp_path: Path, px: SimpleNamespace, make_dataset: MakeDataset
+    tmp_path: Path, px: SimpleNamespace, make_dataset: MakeDataset, planes: int
 ) -> None:
-    gray_rgb = make_dataset(root=tmp_path / "g", image=lambda i: np.repeat(px.gray_image(i)[..., None], 3, 2))
+    def image(i: int) -> np.ndarray:
+        out = np.repeat(px.gray_image(i)[..., None], planes, 2)
+        out[..., 3:] = 255
+        return out
+
+    gray_rgb = make_dataset(root=tmp_path / "g", image=image)
     fp = fingerprint(discover(gray_rgb))
     assert fp.gray_as_rgb == 1.0 and fp.normalization == "zscore"
 
@@ -96,3 +102,31 @@ def test_roi_pixels_outside_are_ignored(px: SimpleNamespace, make_dataset: MakeD
         px.write(root / "roi" / f"img{i:02d}.png", roi)
     fp = fingerprint(discover(root))
     assert fp.ignore_fraction == pytest.approx(0.5)
+
+
+def _microscopy_16bit(i: int) -> np.ndarray:
+    """16-bit gray: noise 1000..1300, the mask's square at 1400 (all within 1000..1400 of 65535)."""
+    image = np.random.default_rng(i).integers(1000, 1301, (32, 32)).astype(np.uint16)
+    r = 4 + (i * 3) % 20
+    image[r : r + 8, 4:12] = 1400
+    return image
+
+
+def test_16bit_images_get_an_intensity_window_from_training_pixels(make_dataset: MakeDataset) -> None:
+    from unetkit.planning.plan import dataset_config
+
+    layout = discover(make_dataset(image=_microscopy_16bit))
+    fp = fingerprint(layout)
+    assert fp.bit_depth == 16
+    ((lo, hi),) = fp.intensity_window or [[0, 0]]
+    assert 1000 <= lo <= 1002 and hi == 1400  # the stored range, not 0..65535
+    # The statistics are on the scale the model sees: the 1000..1400 span fills 0..255 (>> 8: 3..5).
+    assert fp.std[0] > 0.2 and "keep 3 grey levels" in fp.window_reason
+    data, reasons, _ = dataset_config(layout, fp)
+    assert data["options"]["intensity_window"] == fp.intensity_window
+    assert "0.05-99.95 percentiles" in reasons["data.options.intensity_window"]
+
+
+def test_8bit_images_get_no_window(make_dataset: MakeDataset) -> None:
+    fp = fingerprint(discover(make_dataset()))
+    assert fp.bit_depth == 8 and fp.intensity_window is None and fp.window_reason == ""

@@ -486,3 +486,21 @@ def test_onnxruntime_backend_serves_without_torch(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert int(result.stdout.strip().splitlines()[-1]) == int((expected == 1).sum())
     np.testing.assert_array_equal(decode_png((tmp_path / "mask.png").read_bytes()), expected)
+
+
+def test_a_16bit_upload_is_read_through_the_models_intensity_window(tmp_path: Path) -> None:
+    from serve_helpers import save_tiny_model
+
+    from unetkit.model_files.model_config import ModelConfig
+
+    model = save_tiny_model(tmp_path / "model")
+    config = ModelConfig.load(model)
+    config.intensity_window = [[1000.0, 2000.0]]
+    config.save(model)
+    deep = np.linspace(1000, 2000, 64 * 64).reshape(64, 64).astype(np.uint16)
+    with serving(model) as c:
+        response = post(c, png_bytes(deep), "deep.png")
+        assert response.status_code == 200, response.text
+        assert c.get("/api/model").json()["intensity_window"] == [[1000.0, 2000.0]]
+        shown = decode_png(c.get(response.json()["links"]["input"]).content)
+    assert shown.min() == 0 and shown.max() == 255  # >> 8 would give 3..7

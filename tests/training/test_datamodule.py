@@ -71,3 +71,10 @@ def test_training_images_stay_decoded_when_they_fit(
     dm = SegmentationDataModule(resolve_dataset(cfg), cfg.data, seed=0)
     assert (dm.dataset("train", train=True)._decoded is not None) == cached
     assert dm.dataset("val")._decoded is None  # validation reads each image once per pass anyway
+
+
+def test_every_split_reads_images_through_the_datasets_intensity_window(tmp_path: Path) -> None:
+    cfg = load_config("synthetic", [*TINY, f"data.root={tmp_path / 'syn'}"])
+    spec = dataclasses.replace(resolve_dataset(cfg), intensity_window=((10.0, 20.0),))
+    dm = SegmentationDataModule(spec, cfg.data, seed=0)
+    assert dm.dataset("train", train=True).window == dm.dataset("val").window == ((10.0, 20.0),)

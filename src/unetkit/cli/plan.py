@@ -233,6 +233,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         f"{fp.size_median[0]}x{fp.size_median[1]} (min {fp.size_min[0]}x{fp.size_min[1]}, "
         f"max {fp.size_max[0]}x{fp.size_max[1]}, "
         f"{fp.distinct_sizes} distinct), intensity mean {fp.intensity['mean']} std {fp.intensity['std']}",
+        *([f"intensity window: {fp.window_reason}"] if fp.window_reason else []),
         f"normalisation: {fp.normalization_reason}",
         *_fmt_classes(fp),
         f"machine: {machine.description}, {machine.threads} thread(s), flags {' '.join(machine.cpu_flags)}; "

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, normalize, read_image, read_mask
+from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, Window, normalize, read_image, read_mask
 from unetkit.data.transforms import JointTransform
 from unetkit.data.weight_map import WeightMapCache, WeightMapConfig, unet_weight_map
 
@@ -261,6 +261,7 @@ class FolderDataset(Dataset):
         weight_map: WeightMapConfig | None = None,
         convert_channels: bool = False,
         cache: bool = False,
+        window: Window | None = None,
     ) -> None:
         if not pairs:
             raise ValueError("FolderDataset needs at least one (image, mask) pair; the split is empty")
@@ -272,6 +273,7 @@ class FolderDataset(Dataset):
         self.transform = transform
         self.weight_map = weight_map
         self.convert_channels = convert_channels
+        self.window = window
         self._cache: Any = None
         self._worker_seed: int | None = None
         # index -> (image, class map as uint8), read-only: decoded once, augmented many times.
@@ -305,7 +307,7 @@ class FolderDataset(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Untransformed (image uint8 (H, W, C), mask int64 (H, W)) of pair ``index``."""
         pair = self.pairs[index]
-        image = read_image(pair[0], self.in_channels, convert=self.convert_channels)
+        image = read_image(pair[0], self.in_channels, convert=self.convert_channels, window=self.window)
         mask = read_mask(pair[1], self.encoding)
         _check_same_size(image, mask, pair)
         return image, mask
@@ -396,9 +398,10 @@ def validate(
 
 
 def compute_mean_std(
-    pairs: Sequence[Pair] | Sequence[Path], channels: int | None = None
+    pairs: Sequence[Pair] | Sequence[Path], channels: int | None = None, *, window: Window | None = None
 ) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of the images (values in [0, 1]) over all pixels of all given images.
+    """Per-channel mean and std of the images (values in [0, 1], after the intensity ``window``) over all
+    pixels of all given images.
 
     Accepts pairs or bare image paths. Accumulates in float64 so large datasets stay exact.
     """
@@ -407,7 +410,7 @@ def compute_mean_std(
     count = 0
     for item in pairs:
         path = item[0] if isinstance(item, tuple) else item
-        x = read_image(path, channels).astype(np.float64) / 255.0
+        x = read_image(path, channels, window=window).astype(np.float64) / 255.0
         flat = x.reshape(-1, x.shape[2])
         if total is None:
             total, total_sq = flat.sum(0), (flat**2).sum(0)

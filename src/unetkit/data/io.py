@@ -4,8 +4,12 @@ This module must not import torch: the onnxruntime prediction path uses it on ma
 
 Conversions done by :func:`read_image` (and only these; anything else is refused with a ValueError):
 
-* 16-bit images (``uint16``) are reduced to 8 bits with ``value >> 8`` (keeps the top 8 bits, so the full
-  16-bit range maps onto 0-255 the same way for every image; no per-image min-max stretch).
+* Images with more than 8 bits (``uint16``, 32-bit integers) are mapped through the dataset's **intensity
+  window** when one is given (``window``: per channel ``[lo, hi]`` of stored values, linearly onto 0..255 and
+  clipped; :func:`estimate_window` measures it on training images, the model keeps it in its config so that
+  prediction maps pixels the same way). Without a window, 16-bit values are reduced with ``value >> 8`` (the
+  same fixed map for every image; no per-image min-max stretch). A window applies to 8-bit images too, so
+  one rule maps every stored value the model sees.
 * Float TIFFs with values in [0, 1] are scaled with ``round(value * 255)``; other float ranges are refused.
 * RGBA / LA images whose alpha is fully opaque lose the alpha channel; transparent pixels are refused.
 * Palette ('P') images are converted to RGB; CMYK/YCbCr/LAB/HSV images to RGB; 1-bit images to 0/255.
@@ -30,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 MASK_KINDS = ("index", "binary", "palette", "remap", "instances")
+# An intensity window: per channel (lo, hi) of stored pixel values (or one pair for every channel).
+Window = Sequence[Sequence[float]]
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 # Log each kind of implicit conversion once per process: a data loader reads every file every epoch.
@@ -55,6 +61,9 @@ def _load_raw(path: Path) -> tuple[np.ndarray, str]:
         raise ValueError(f"cannot read image {path}: no such file")
     try:
         with Image.open(path) as img:
+            if img.format == "TIFF" and img.mode in ("RGB", "RGBA") and _tiff_bits(img) > 8:
+                # Pillow decodes 16-bit colour TIFFs to 8 bits itself; tifffile keeps the stored values.
+                return _read_tiff(path), "tiff"
             img.load()  # decode now so truncated files fail here, not later inside numpy
             mode = img.mode
             if mode == "P":
@@ -72,20 +81,33 @@ def _load_raw(path: Path) -> tuple[np.ndarray, str]:
         if path.suffix.lower() in _TIFF_SUFFIXES:
             # Pillow cannot decode some valid TIFFs (float32 RGB, 16-bit RGB, tiled/compressed variants).
             try:
-                import tifffile
-
-                return np.asarray(tifffile.imread(path)), "tiff"
+                return _read_tiff(path), "tiff"
             except Exception as tiff_err:
                 raise _corrupt(path, f"{err}; tifffile: {tiff_err}") from tiff_err
         raise _corrupt(path, err) from err
 
 
-def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
-    """Map 16-bit / 32-bit integer / float arrays to uint8 as documented in the module docstring."""
+def _tiff_bits(img: Image.Image) -> int:
+    """The largest BitsPerSample (TIFF tag 258) of an opened TIFF (8 when the tag is missing)."""
+    bits = img.tag_v2.get(258, 8)  # type: ignore[attr-defined]
+    return max(bits) if isinstance(bits, tuple) else int(bits)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile  # only TIFFs that Pillow cannot read faithfully need it
+
+    return np.asarray(tifffile.imread(path))
+
+
+def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) -> np.ndarray:
+    """Stored pixels (H, W, C) of ``path`` -> uint8, as documented in the module docstring (``window``: the
+    intensity window of integer images)."""
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * np.uint8(255)
+    if arr.dtype.kind in "ui" and window is not None:
+        return apply_window(arr, window, path)
     if arr.dtype == np.uint8:
         return arr
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8) * np.uint8(255)
     if arr.dtype.kind in "ui":
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi > 65535:
@@ -93,7 +115,7 @@ def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
                 f"cannot read image {path}: integer values {lo}..{hi} do not fit 16 bits; "
                 "convert it to an 8- or 16-bit image"
             )
-        _log_once("16bit", f"16-bit image {path} reduced to 8 bits with value >> 8")
+        _log_once("16bit", f"16-bit image {path} reduced to 8 bits with value >> 8 (no intensity window)")
         return (arr.astype(np.uint16) >> 8).astype(np.uint8)
     if arr.dtype.kind == "f":
         flo, fhi = float(np.nanmin(arr)), float(np.nanmax(arr))
@@ -128,14 +150,10 @@ def _convert_channels(arr: np.ndarray, channels: int) -> np.ndarray:
     raise ValueError(f"cannot convert {arr.shape[2]} channels to {channels}")
 
 
-def read_image(path: str | Path, channels: int | None = None, *, convert: bool = False) -> np.ndarray:
-    """Read an image as uint8 (H, W, C), C in {1, 3}.
+def read_raw_image(path: str | Path) -> np.ndarray:
+    """The stored pixel values of an image as (H, W, C) in the file's own type (uint8, uint16, ...).
 
-    Args:
-        path: image file (PNG, JPEG, TIFF, BMP).
-        channels: expected channel count (the model's ``in_channels``); a mismatch is a ValueError unless
-            ``convert`` is True, which replicates gray to RGB or takes the ITU-R 601 luma of RGB.
-        convert: opt in to the gray<->RGB conversion (e.g. Oxford Pet has a few grayscale JPEGs).
+    Palette, CMYK and 1-bit images are converted as :func:`read_image` converts them; nothing else is.
     """
     path = Path(path)
     arr, _mode = _load_raw(path)
@@ -146,7 +164,24 @@ def read_image(path: str | Path, channels: int | None = None, *, convert: bool =
     if arr.shape[2] > 4 and arr.shape[0] <= 4:
         # tifffile returns planar (C, H, W) for some files.
         arr = np.moveaxis(arr, 0, -1)
-    arr = _to_uint8(arr, path)
+    return arr
+
+
+def read_image(
+    path: str | Path, channels: int | None = None, *, convert: bool = False, window: Window | None = None
+) -> np.ndarray:
+    """Read an image as uint8 (H, W, C), C in {1, 3}.
+
+    Args:
+        path: image file (PNG, JPEG, TIFF, BMP).
+        channels: expected channel count (the model's ``in_channels``); a mismatch is a ValueError unless
+            ``convert`` is True, which replicates gray to RGB or takes the ITU-R 601 luma of RGB.
+        convert: opt in to the gray<->RGB conversion (e.g. Oxford Pet has a few grayscale JPEGs).
+        window: the intensity window (per channel ``[lo, hi]`` of stored values, or one for all channels)
+            that maps integer pixels onto 0..255 (:func:`apply_window`); None: 16-bit values ``>> 8``.
+    """
+    path = Path(path)
+    arr = to_uint8(read_raw_image(path), path, window)
     if arr.shape[2] in (2, 4):
         arr = _drop_opaque_alpha(arr, path)
     if arr.shape[2] not in (1, 3):
@@ -164,6 +199,85 @@ def read_image(path: str | Path, channels: int | None = None, *, convert: bool =
                 f"(e.g. {hint}) or set in_channels={arr.shape[2]}"
             )
     return np.ascontiguousarray(arr)
+
+
+# ------------------------------------------------------------------------------------- intensity windows
+
+# Percentiles of the pooled training pixels that bound the window: wide enough that bright objects keep their
+# gradations (a nucleus's inner texture), narrow enough that a few hot pixels do not squeeze every other
+# value into a handful of levels (what a plain min-max would do).
+WINDOW_PERCENTILES = (0.05, 99.95)
+# Images per estimate (evenly spaced over the given list) and pixels per image (a strided subsample).
+WINDOW_IMAGES = 48
+_WINDOW_PIXELS = 65536
+
+
+def _window_arrays(window: Window, channels: int, path: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    pairs = np.asarray(window, dtype=np.float64).reshape(-1, 2)
+    if len(pairs) == 1:
+        pairs = np.repeat(pairs, channels, axis=0)
+    elif len(pairs) == channels - 1 and channels in (2, 4):
+        pairs = np.vstack([pairs, [[0.0, 65535.0]]])  # a 16-bit alpha channel: opaque stays 255
+    if len(pairs) != channels:
+        raise ValueError(
+            f"image {path} has {channels} channels but the intensity window has {len(pairs)} "
+            "[lo, hi] pairs; give one pair per channel (or one for all)"
+        )
+    lo, hi = pairs[:, 0], pairs[:, 1]
+    if np.any(hi <= lo):
+        raise ValueError(f"intensity window {pairs.tolist()} needs lo < hi in every channel")
+    return lo, hi
+
+
+def apply_window(arr: np.ndarray, window: Window, path: Path | str = "image") -> np.ndarray:
+    """Stored values (H, W, C) -> uint8: ``(value - lo) * 255 / (hi - lo)`` per channel, rounded, clipped."""
+    lo, hi = _window_arrays(window, arr.shape[2], path)
+    scale = (255.0 / (hi - lo)).astype(np.float32)
+    x = (arr.astype(np.float32) - lo.astype(np.float32)) * scale
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def window_from_pixels(pixels: np.ndarray) -> list[list[float]]:
+    """The intensity window (per channel [lo, hi]) of pooled stored pixel values (N, C)."""
+    lo, hi = np.percentile(pixels.astype(np.float64), WINDOW_PERCENTILES, axis=0)
+    hi = np.maximum(hi, lo + 1.0)  # a constant channel still gets a valid (lo < hi) window
+    return [[float(np.floor(a)), float(np.ceil(b))] for a, b in zip(lo, hi)]
+
+
+def bit_depth(arr: np.ndarray) -> int:
+    """8 for uint8/bool images, 16 for uint16, 32 for 32-bit integers, 0 for floats."""
+    if arr.dtype.kind == "f":
+        return 0
+    return 8 if arr.dtype.itemsize == 1 else 8 * arr.dtype.itemsize
+
+
+def estimate_window(paths: Sequence[str | Path], max_images: int = WINDOW_IMAGES) -> list[list[float]] | None:
+    """The intensity window of ``paths`` (up to ``max_images`` evenly spaced), or None when they are 8-bit.
+
+    Raises ValueError naming two files when the images mix 8-bit and deeper integer pixels (one window
+    cannot map both ranges; save them with one bit depth).
+    """
+    paths = list(paths)
+    if len(paths) > max_images:
+        paths = [paths[round(i * (len(paths) - 1) / (max_images - 1))] for i in range(max_images)]
+    samples: list[np.ndarray] = []
+    depths: dict[int, Path] = {}
+    for path in paths:
+        raw = read_raw_image(path)
+        depths.setdefault(bit_depth(raw), Path(path))
+        stride = max(1, int(np.sqrt(raw.shape[0] * raw.shape[1] / _WINDOW_PIXELS)))
+        samples.append(raw[::stride, ::stride].reshape(-1, raw.shape[2]))
+    deep = [d for d in depths if d > 8]
+    if not deep:
+        return None
+    if 8 in depths:
+        raise ValueError(
+            f"images mix bit depths: {depths[8]} is 8-bit, {depths[deep[0]]} is {deep[0]}-bit; save them "
+            "all with one bit depth (one intensity window cannot map both ranges)"
+        )
+    if len({s.shape[1] for s in samples}) > 1:
+        return None  # mixed channel counts: the dataset's own check names the files
+    return window_from_pixels(np.concatenate(samples))
 
 
 def image_info(path: str | Path) -> tuple[int, int, int]:

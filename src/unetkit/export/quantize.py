@@ -174,7 +174,10 @@ def calibration_batches(
     predictor._predict_batch = record  # type: ignore[method-assign]
     try:
         for path in list(images)[:max_images]:
-            predictor.predict_logits(read_image(path, channels=predictor.config.in_channels))
+            config = predictor.config
+            predictor.predict_logits(
+                read_image(path, channels=config.in_channels, window=config.intensity_window)
+            )
     finally:
         del predictor._predict_batch  # back to the class method
     return batches

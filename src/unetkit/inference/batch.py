@@ -284,14 +284,14 @@ def predict_files(
         )
     if instancer is not None:
         class_names, in_channels = list(instancer.class_names), instancer.in_channels
-        convert = instancer.convert_channels
+        convert, window = instancer.convert_channels, instancer.intensity_window
         if opts.probs != "none" and not instancer.has_probs:
             raise ValueError(
                 f"a {instancer.method} model gives no class probabilities; drop --probs {opts.probs}."
             )
     else:
         class_names, in_channels = class_names_for(predictor.config), int(predictor.config.in_channels)
-        convert = False
+        convert, window = False, getattr(predictor.config, "intensity_window", None)
     k = len(class_names)  # >= 2: a one-logit model predicts 0/1
     palette = class_palette(min(k, 256))
     scorer = None
@@ -308,7 +308,7 @@ def predict_files(
     for index, (path, name) in enumerate(zip(files, output_names(files))):
         start = time.perf_counter()
         try:
-            image = read_image(path, channels=in_channels, convert=convert)
+            image = read_image(path, channels=in_channels, convert=convert, window=window)
             labels: np.ndarray | None = None
             count: int | None = None
             if instancer is not None:

@@ -95,12 +95,14 @@ class InstancePredictor:
         params: its post-processing parameters (JSON-ready), e.g. ``{"min_size": 20, "min_distance": 5}``.
         in_channels: channels the model reads (images are read with this many).
         class_names: names of the classes of :attr:`InstancePrediction.mask` (>= 2).
+        intensity_window: how the model maps deeper than 8-bit pixels (``read_image(window=...)``).
     """
 
     method: str
     params: dict[str, Any]
     in_channels: int
     class_names: list[str]
+    intensity_window: list[list[float]] | None = None
     #: True for a semantic model: ``predict`` also gives the class probabilities.
     has_probs: bool = False
     #: Read gray images as RGB (and back) for this model: a detector always takes 3 channels.
@@ -159,6 +161,7 @@ class SemanticInstancePredictor(InstancePredictor):
         self.method = method
         self.class_names = class_names_for(predictor.config)
         self.in_channels = int(predictor.config.in_channels)
+        self.intensity_window = getattr(predictor.config, "intensity_window", None)
         k = len(self.class_names)
         if foreground is None:
             # A model trained on instance labels names the classes its method reads (e.g. energy levels).

@@ -33,7 +33,10 @@ class ModelConfig:
 
     ``model_kwargs`` are the keyword arguments of ``create_model(architecture, **model_kwargs)`` and include
     ``in_channels`` and ``num_classes``. Images are fed to the model as ``(x / 255 - mean) / std`` per
-    channel. Tuples are stored as lists (recursively), as JSON would, so a saved config loads equal.
+    channel, where ``x`` is the 8-bit pixel, or for deeper images the stored value mapped through
+    ``intensity_window`` (per channel [lo, hi] onto 0..255, :func:`unetkit.data.io.apply_window`; None: the
+    model was trained on 8-bit images and 16-bit ones are read ``>> 8``). Tuples are stored as lists
+    (recursively), as JSON would, so a saved config loads equal.
 
     ``geometry`` is the network's :class:`~unetkit.geometry.ModelGeometry` as a dict (``to_dict``), written
     by ``save_model`` and the exporters from ``model.geometry()``; ``None`` in config files written before
@@ -49,6 +52,7 @@ class ModelConfig:
     ignore_index: int = IGNORE_INDEX
     extra: dict[str, Any] = field(default_factory=dict)
     geometry: dict[str, Any] | None = None
+    intensity_window: list[list[float]] | None = None
 
     def __post_init__(self) -> None:
         # JSON has no tuples: a config built with channels=(4, 8) must equal itself after save/load.
@@ -59,6 +63,7 @@ class ModelConfig:
         self.input_size = _tuples_to_lists(self.input_size)
         self.extra = _tuples_to_lists(self.extra)
         self.geometry = _tuples_to_lists(self.geometry)
+        self.intensity_window = _tuples_to_lists(self.intensity_window)
 
     @property
     def in_channels(self) -> int:

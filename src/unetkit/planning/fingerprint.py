@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.instance_targets import instance_target
-from unetkit.data.io import MaskEncoding, read_image, read_mask
+from unetkit.data.io import MaskEncoding, bit_depth, read_mask, read_raw_image, to_uint8, window_from_pixels
 from unetkit.planning.discovery import DatasetLayout, MaskInfo, Sample, _evenly, read_mask_values
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,10 @@ class Fingerprint:
     sampled_images: int
     seconds: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    bit_depth: int = 8  # of the stored pixels (16 for uint16 microscopy; 0 for float images)
+    # Deeper than 8 bits: per channel [lo, hi] of stored values mapped onto the 0..255 scale above.
+    intensity_window: list[list[float]] | None = None
+    window_reason: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -196,8 +200,11 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     areas: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
     pixels: list[np.ndarray] = []
     gray_rgb = 0
+    depths: dict[int, str] = {}
     for sample in sampled:
-        image = read_image(sample.image)
+        # Stored values (the window of deep images is measured on them), without an alpha channel.
+        image = read_raw_image(sample.image)[..., : layout.channels]
+        depths.setdefault(bit_depth(image), sample.image.name)
         if (
             image.shape[2] == 3
             and np.array_equal(image[..., 0], image[..., 1])
@@ -219,7 +226,11 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         for c, ext, area in objects:
             extents[c].append(ext)
             areas[c].append(area)
-    stacked = np.concatenate(pixels).astype(np.float64)
+    depth, window, window_reason = _window(depths, np.concatenate(pixels))
+    # On the 0..255 scale the model will see (read_image's rule for the stored values).
+    stacked = np.concatenate(
+        [to_uint8(p[:, None, :], s.image, window)[:, 0, :] for p, s in zip(pixels, sampled)]
+    ).astype(np.float64)
     mean, std = stacked.mean(0), stacked.std(0)
     p_lo, p50, p_hi = np.percentile(stacked, [0.5, 50, 99.5], axis=0)
     channels = layout.channels
@@ -285,7 +296,38 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         sampled_images=len(sampled),
         seconds=round(time.perf_counter() - start, 2),
         notes=tuple(notes),
+        bit_depth=depth,
+        intensity_window=window,
+        window_reason=window_reason,
     )
+
+
+def _window(depths: dict[int, str], raw: np.ndarray) -> tuple[int, list[list[float]] | None, str]:
+    """(bit depth, intensity window or None, why) of the sampled stored pixels ``raw`` (N, C).
+
+    8-bit images need no window. Deeper ones get the window of their training pixels: ``>> 8`` would keep
+    only the top 8 bits, so a 12-bit camera's 0..4095 (or microscopy spanning 1000..5000 of 65535) would
+    be left with 16 grey levels.
+    """
+    deep = sorted(d for d in depths if d > 8)
+    if not deep:
+        return (8 if 8 in depths else 0), None, ""
+    if 8 in depths:
+        raise ValueError(
+            f"images mix bit depths: {depths[8]} is 8-bit, {depths[deep[0]]} is {deep[0]}-bit; save them all "
+            "with one bit depth (one intensity window cannot map both ranges)"
+        )
+    window = window_from_pixels(raw)
+    lo, hi = int(raw.min()), int(raw.max())
+    levels = len(np.unique(raw.astype(np.int64) >> 8)) if deep[-1] == 16 else 0
+    span = ", ".join(f"{a:.0f}..{b:.0f}" for a, b in window)
+    reason = (
+        f"{deep[-1]}-bit images with values {lo}..{hi}: stored values {span} (the training pixels' "
+        "0.05-99.95 percentiles) mapped linearly onto 0..255"
+    )
+    if levels:
+        reason += f" (reading them >> 8 would keep {levels} grey levels)"
+    return deep[-1], window, reason
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

@@ -821,12 +821,16 @@ def dataset_config(
             opts.pop("split_lists")
             opts["split_ranges"] = ranges
     opts["mean"], opts["std"] = list(fp.mean), list(fp.std)
+    if fp.intensity_window is not None:
+        opts["intensity_window"] = fp.intensity_window
     data = {"dataset": "folder", "root": str(root), "options": opts}
     reasons = {
         "data.options": f"discovered: {layout.mask.kind} masks, {layout.mask.num_classes} classes, "
         f"{layout.channels} channel(s), splits from {layout.split_source}; "
         f"normalisation {fp.normalization_reason}",
     }
+    if fp.window_reason:
+        reasons["data.options.intensity_window"] = fp.window_reason
     if layout.mask.target != "semantic":
         why = {
             "boundary": "touching objects separated by a thin boundary class (the U-Net paper's way); "

@@ -189,7 +189,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         upload = tmp / f"upload{job.suffix}"
         atomic_write_bytes(upload, job.data)
         try:
-            image = read_image(upload, channels=config.in_channels)
+            image = read_image(upload, channels=config.in_channels, window=config.intensity_window)
         except ValueError as exc:
             raise JobError(422, _public_message(exc, upload, job.filename)) from exc
         finally:
@@ -271,6 +271,7 @@ def model_summary(cache: PredictorCache) -> dict[str, Any]:
         ],
         "mean": config.mean,
         "std": config.std,
+        "intensity_window": config.intensity_window,
         "input_size": config.input_size,
         "geometry": {
             "size_divisor": geometry.size_divisor,

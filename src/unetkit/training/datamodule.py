@@ -102,6 +102,7 @@ class SegmentationDataModule(L.LightningDataModule):
             weight_map=weight_map,
             convert_channels=spec.convert_channels,
             cache=cache,
+            window=spec.intensity_window,
         )
 
     def _cache_train(self, pairs: Sequence[tuple[Path, Path]]) -> bool:

@@ -62,6 +62,7 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
         std=[float(s) for s in spec.std],
         input_size=list(crop) if crop else None,
         extra=extra,
+        intensity_window=[list(w) for w in spec.intensity_window] if spec.intensity_window else None,
     )
 
 

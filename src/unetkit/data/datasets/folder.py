@@ -36,7 +36,7 @@ from unetkit.data.folder import (
     split_by_ranges,
 )
 from unetkit.data.instance_targets import instance_target_classes
-from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding
+from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, estimate_window
 from unetkit.data.mask_options import class_count, encoding_of, instance_target_of
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -162,6 +162,7 @@ def build_folder(
     instance_target: str = "semantic",
     boundary_radius: int = 2,
     energy_levels: Sequence[int] | None = None,
+    intensity_window: Sequence[Sequence[float]] | None = None,
 ) -> DatasetSpec:
     """Images and masks from ``root`` (images/, masks/), ``image_dir``/``mask_dir``, ``split_dirs`` or pairs.
 
@@ -175,6 +176,9 @@ def build_folder(
     default 70/15/15). ``mean``/``std`` default to the train split's. With instance labels,
     ``instance_target`` (semantic, boundary or energy; ``boundary_radius``, ``energy_levels``) sets the
     classes trained; ``num_classes`` and ``class_names`` then default to the target's.
+    ``intensity_window`` (per channel [lo, hi] of stored values, or one pair) maps 16-bit images onto 0..255;
+    by default it is measured on the train split when its images are deeper than 8 bits
+    (:func:`unetkit.data.io.estimate_window`), and mean/std are computed after it.
     """
     target, target_params = instance_target_of(
         mask_kind, encoding, instance_target, boundary_radius, energy_levels
@@ -251,9 +255,10 @@ def build_folder(
         fractions = split_fractions or {"train": 0.7, "val": 0.15, "test": 0.15}
         splits = split_by_fraction(names, fractions, seed=int(seed))
     class_tuple = tuple(class_names or [f"class_{i}" for i in range(encoding.num_classes)])
+    train_pairs = [table[n] for n in (splits.get("train") or names)]
+    window = _window(intensity_window, train_pairs)
     if mean is None or std is None:
-        train = splits.get("train") or names
-        mean, std = compute_mean_std([table[n] for n in train], int(in_channels))
+        mean, std = compute_mean_std(train_pairs, int(in_channels), window=window)
     return FolderSpec(
         name="folder",
         root=root,
@@ -268,4 +273,24 @@ def build_folder(
         splits=splits,
         mask_suffix=mask_suffix,
         table=table,
+        intensity_window=window,
     )
+
+
+def _window(
+    given: Sequence[Sequence[float]] | None, train: Sequence[Pair]
+) -> tuple[tuple[float, float], ...] | None:
+    """The dataset's intensity window: ``given`` (checked), else measured on the training images (None for
+    8-bit ones)."""
+    if given is None:
+        measured = estimate_window([image for image, _ in train])
+        return None if measured is None else tuple((lo, hi) for lo, hi in measured)
+    pairs = [list(p) for p in given] if isinstance(given, (list, tuple)) else None
+    if not pairs or any(len(p) != 2 or not all(isinstance(v, (int, float)) for v in p) for p in pairs):
+        raise ValueError(
+            f"dataset 'folder': intensity_window must be [[lo, hi], ...] (one pair per channel, or one for "
+            f"all), got {given!r}; e.g. intensity_window=[[100, 4000]]"
+        )
+    if any(hi <= lo for lo, hi in pairs):
+        raise ValueError(f"dataset 'folder': intensity_window {pairs} needs lo < hi in every pair")
+    return tuple((float(lo), float(hi)) for lo, hi in pairs)

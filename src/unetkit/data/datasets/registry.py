@@ -37,6 +37,8 @@ class DatasetSpec:
 
     ``splits`` maps split name -> image stems; ``isbi`` marks the ISBI 2012 EM data (the paper's setting:
     weight maps and overlap-tile inference apply). ``convert_channels`` opts in to gray<->RGB conversion.
+    ``intensity_window`` (per channel [lo, hi] of stored values) maps deeper than 8-bit images onto 0..255
+    (:func:`unetkit.data.io.apply_window`); None for 8-bit data.
     """
 
     name: str
@@ -53,6 +55,7 @@ class DatasetSpec:
     isbi: bool = False
     mask_suffix: str = ""
     convert_channels: bool = False
+    intensity_window: tuple[tuple[float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.class_names) != self.num_classes:
