@@ -109,8 +109,10 @@ def test_fit_dir_16bit_images_train_and_predict_through_one_window(
         Image.fromarray(deep).save(path)
     runs = tmp_path / "runs"
     assert main(["fit", str(root), "--time", "0.5m", *FAST, f"output.root={runs}", *TINY]) == 0
-    printed = capsys.readouterr().out
+    printed, errors = capsys.readouterr()
     assert "intensity window: 16-bit images with values" in printed
+    # No step of planning, checking, training or scoring reads the images without the window.
+    assert ">> 8" not in errors, [line for line in errors.splitlines() if ">> 8" in line]
     run = only_run(runs)
     plan = yaml.safe_load((run / "plan.yaml").read_text())
     ((lo, hi),) = plan["data"]["options"]["intensity_window"]

@@ -196,7 +196,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         args.device,
         time_limit_s=max(1.0, args.measure_limit - (time.perf_counter() - probe_started)),
         stop_above_s=budget / MIN_STEPS if budget else None,
-        data_probe=lambda: data_probe(layout, geo.crop, aug, cached=cached),
+        data_probe=lambda: data_probe(layout, geo.crop, aug, cached=cached, window=fp.intensity_window),
     )
     budget_note = ""
     if budget is None:

@@ -358,19 +358,22 @@ def validate(
     convert: bool | None = None,
     split: str | None = None,
     workers: int | None = None,
+    window: Window | None = None,
 ) -> int:
     """Decode every pair before training: the whole image (truncated JPEGs, transparency, channels), the
     whole mask (values) and their sizes. Returns the number of pairs checked.
 
     Raises the ValueError of the first bad pair (in order; images are decoded in ``workers`` threads, Pillow
     releases the GIL while decoding). Pass ``encoding`` and ``in_channels`` when giving bare pairs (a
-    FolderDataset carries its own); ``split`` names the split in the empty-split error.
+    FolderDataset carries its own); ``split`` names the split in the empty-split error; ``window``: the
+    intensity window of 16-bit images (as training reads them).
     """
     if isinstance(dataset_or_pairs, FolderDataset):
         pairs: Sequence[Pair] = dataset_or_pairs.pairs
         encoding = encoding or dataset_or_pairs.encoding
         in_channels = in_channels or dataset_or_pairs.in_channels
         convert = dataset_or_pairs.convert_channels if convert is None else convert
+        window = dataset_or_pairs.window if window is None else window
     else:
         pairs = dataset_or_pairs
     if encoding is None:
@@ -383,7 +386,7 @@ def validate(
 
     def check(pair: Pair) -> None:
         image_path, mask_path = pair
-        image = read_image(image_path, in_channels, convert=bool(convert))
+        image = read_image(image_path, in_channels, convert=bool(convert), window=window)
         mask = read_mask(mask_path, encoding)
         _check_same_size(image, mask, (Path(image_path), Path(mask_path)))
 

@@ -396,10 +396,16 @@ def _busy_note() -> str:
 
 
 def data_probe(
-    layout: DatasetLayout, crop: tuple[int, int], augment: dict[str, Any], n: int = 4, cached: bool = False
+    layout: DatasetLayout,
+    crop: tuple[int, int],
+    augment: dict[str, Any],
+    n: int = 4,
+    cached: bool = False,
+    window: Sequence[Sequence[float]] | None = None,
 ) -> float:
     """Seconds to read, decode, augment and normalise one training sample (median over ``n`` samples);
-    ``cached``: the decoded images stay in memory (``data.cache``), so only augmenting counts."""
+    ``cached``: the decoded images stay in memory (``data.cache``), so only augmenting counts; ``window``:
+    the intensity window of 16-bit images (the fingerprint's), applied as training will."""
     from unetkit.data.io import normalize, read_image, read_mask
     from unetkit.data.transforms import build_transforms
     from unetkit.planning.discovery import _evenly
@@ -410,7 +416,7 @@ def data_probe(
     times = []
     for sample in _evenly(layout.samples_of("train") or list(layout.samples), n):
         t0 = time.perf_counter()
-        image = read_image(sample.image, layout.channels)
+        image = read_image(sample.image, layout.channels, window=window)
         if encoding is None:  # instance labels: the class map of their target (semantic, boundary, energy)
             from unetkit.data.instance_targets import instance_target
             from unetkit.planning.discovery import read_mask_values

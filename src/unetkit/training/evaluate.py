@@ -85,7 +85,7 @@ def evaluate(
     if spec is None:
         spec = resolve_dataset(config)
     pairs = spec.pairs(split)
-    validate(pairs, spec.encoding, in_channels=spec.in_channels)
+    validate(pairs, spec.encoding, in_channels=spec.in_channels, window=spec.intensity_window)
     model_dir = run_dir / "model"
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} has no saved model; train the run to the end (unetkit fit).")
