@@ -99,6 +99,26 @@ def test_ignored_pixels_reach_the_figure_as_ignore(tmp_path: Path, monkeypatch: 
     assert all((target[0] == IGNORE_INDEX).all() for target in seen["targets"])
 
 
+def test_the_figure_draws_the_models_class_colours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import unetkit.viz.figures as figures
+    from unetkit.palette import class_palette
+
+    seen: dict[str, Any] = {}
+
+    def fake_grid(images: Any, targets: Any, preds: Any, names: Any, out_png: Path, **kwargs: Any) -> Path:
+        seen["palette"] = kwargs.get("palette")
+        return out_png
+
+    monkeypatch.setattr(figures, "plot_prediction_grid", fake_grid)
+    predictor = ThresholdPredictor()
+    pairs = _write_pairs(tmp_path / "data")
+    evaluate_split(predictor, pairs, ENCODING, ["bg", "fg"], out_dir=tmp_path, figure_samples=1)
+    np.testing.assert_array_equal(seen["palette"], class_palette(2))  # no colours given: the default
+    predictor.config.class_colors = [[0, 0, 0], [128, 64, 128]]
+    evaluate_split(predictor, pairs, ENCODING, ["bg", "fg"], out_dir=tmp_path, figure_samples=1)
+    np.testing.assert_array_equal(seen["palette"], [[0, 0, 0], [128, 64, 128]])
+
+
 def test_isbi_scores_and_no_files_without_out_dir(tmp_path: Path) -> None:
     pairs = _write_pairs(tmp_path / "data")
     scores, _ = evaluate_split(ThresholdPredictor(), pairs, ENCODING, ["bg", "fg"], isbi=True)

@@ -3,14 +3,20 @@
 The same class always gets the same colour, in every figure and file: class 0 (background) is black,
 classes 1-20 take Sasha Trubetskoy's 20 distinct colours, and higher classes the Pascal VOC bit-interleaved
 palette (skipping colours already used), so up to 256 classes are distinct. Ignored pixels are drawn in
-``IGNORE_COLOR``. Lives outside ``viz`` so that writers (palette PNGs) and the server need no plotting code.
+``IGNORE_COLOR``. Colours the user gave (``classes.json``, a Pascal VOC palette PNG) travel with the dataset
+spec and the model's ``config.json`` (``class_colors``) and win over these: :func:`palette_for` is the one
+place that says which colour a model's class is drawn in. Lives outside ``viz`` so that writers (palette
+PNGs) and the server need no plotting code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 
-__all__ = ["IGNORE_COLOR", "MAX_PALETTE_CLASSES", "class_palette"]
+__all__ = ["IGNORE_COLOR", "MAX_PALETTE_CLASSES", "class_palette", "palette_for"]
 
 MAX_PALETTE_CLASSES = 256
 IGNORE_COLOR = (255, 255, 255)
@@ -52,3 +58,49 @@ def class_palette(num_classes: int) -> np.ndarray:
             colors.append(c)
             used.add(c)
     return np.asarray(colors[:num_classes], dtype=np.uint8)
+
+
+def palette_for(source: Any, num_classes: int) -> np.ndarray:
+    """The colours a model's classes are drawn in: uint8 (num_classes, 3), the given colours where present,
+    else :func:`class_palette`'s colour of that index.
+
+    Args:
+        source: a model config (its ``class_colors``: a ``ModelConfig``, a dataset spec, anything with that
+            attribute; a one-logit model's one colour is class 1's, as its one name is), the colours
+            themselves (one [R, G, B] or None per class, or class -> [R, G, B]) or None. Colours of classes
+            >= ``num_classes`` are left out (a palette PNG holds 256).
+        num_classes: rows of the palette, 1..256.
+
+    Raises:
+        ValueError: a colour is not three integers in 0..255, or names a negative class.
+    """
+    palette = class_palette(num_classes)
+    colors = source
+    if source is not None and (
+        isinstance(source, str) or not isinstance(source, (Mapping, Sequence, np.ndarray))
+    ):
+        colors = getattr(source, "class_colors", None)
+        if colors is not None and len(colors) == 1 and getattr(source, "num_classes", None) == 1:
+            colors = [None, colors[0]]  # a one-logit model predicts 0 (background) / 1 (its class)
+    if colors is None:
+        return palette
+    items = colors.items() if isinstance(colors, Mapping) else enumerate(colors)
+    for key, value in items:
+        index = int(key)
+        if index < 0:
+            raise ValueError(f"class colours name class {index}; classes are 0, 1, ...")
+        if value is not None and index < num_classes:
+            palette[index] = _rgb(value, index)
+    return palette
+
+
+def _rgb(value: Any, index: int) -> tuple[int, int, int]:
+    """``value`` as (R, G, B) ints in 0..255; else a one-line error naming the class."""
+    try:
+        rgb = tuple(int(v) for v in value)
+        exact = all(float(v) == int(v) for v in value)
+    except (TypeError, ValueError):
+        rgb, exact = (), False
+    if len(rgb) != 3 or not exact or not all(0 <= v <= 255 for v in rgb):
+        raise ValueError(f"the colour of class {index} must be [R, G, B] with values 0..255, got {value!r}")
+    return rgb[0], rgb[1], rgb[2]

@@ -70,6 +70,30 @@ def test_predict_writes_all_outputs(model_dir: Path, images: Path, tmp_path: Pat
     assert int(rows[0]["instances"]) == instances.max()
 
 
+@pytest.mark.parametrize("instances", ["none", "components"])
+def test_the_models_class_colours_draw_its_masks_and_overlays(
+    images: Path, tmp_path: Path, instances: str
+) -> None:
+    colours = [[10, 20, 30], [128, 64, 128], [250, 170, 30]]  # e.g. road = (128, 64, 128) in classes.json
+    kwargs = {"in_channels": 1, "num_classes": 3, "depth": 2, "base_channels": 4}
+    model = create_model("unet", **kwargs)
+    head = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        head.bias.copy_(torch.tensor([0.0, 50.0, 0.0]))  # class 1 everywhere: the overlay must draw it
+    config = ModelConfig("unet", kwargs, ["bg", "road", "b"], [0.5], [0.25], class_colors=colours)
+    model_dir = save_model(model, config, tmp_path / "coloured")
+    out = tmp_path / "out"
+    args = [str(model_dir), str(images), "--out", str(out), "--alpha", "1", "--instances", instances]
+    assert main(["predict", *args, "--quiet"]) == 0
+    for name in ("one", "two"):
+        with Image.open(out / "masks" / f"{name}.png") as img:
+            palette = np.asarray(img.getpalette()[:9]).reshape(3, 3)
+            assert (np.asarray(img) == 1).all()
+        np.testing.assert_array_equal(palette, colours)  # viewers show the mask in the given colours
+        rgb = np.asarray(Image.open(out / "overlays" / f"{name}.png"))
+        assert (rgb == colours[1]).all()  # alpha 1: the class colour itself
+
+
 def test_partial_failure_exit_3(
     model_dir: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

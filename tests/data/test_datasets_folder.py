@@ -191,3 +191,33 @@ def test_16bit_window_measured_on_the_train_split_and_used_by_the_dataset(tmp_pa
     with pytest.raises(ValueError, match=r"intensity_window must be \[\[lo, hi\], \.\.\.\].*got 5"):
         get_dataset_spec("folder", root=tmp_path, in_channels=1, mask_kind="binary", intensity_window=5)
     assert spec_of(tmp_path, mask_kind="binary", image_dir=None).intensity_window is not None
+
+
+def test_given_class_colours_reach_the_spec_for_any_mask_kind(tmp_path: Path) -> None:
+    from unetkit.palette import class_palette
+
+    for i in range(4):
+        write(tmp_path / "images" / f"{i}.png", image(i))
+        write(tmp_path / "masks" / f"{i}.png", (square(i) // 255) * 2)  # index masks: classes 0 and 2
+    default = [tuple(int(v) for v in c) for c in class_palette(3)]
+    # Index masks with classes.json colours (YAML keys may be strings): the others keep the default.
+    spec = spec_of(tmp_path, num_classes=3, colors={"2": [128, 64, 128]})
+    assert spec.class_colors == (default[0], default[1], (128, 64, 128))
+    assert spec_of(tmp_path, num_classes=3).class_colors is None  # none given: the default, not written
+    with pytest.raises(ValueError, match=r"colors name classes \[5\] outside 0\.\.2"):
+        spec_of(tmp_path, num_classes=3, colors={5: [1, 2, 3]})
+    # Any dataset takes them as a spec field too (data.options.class_colors), one per class.
+    given = spec_of(tmp_path, num_classes=3, class_colors=[[1, 2, 3], [4, 5, 6], [7, 8, 9]]).class_colors
+    assert given == ((1, 2, 3), (4, 5, 6), (7, 8, 9))
+    with pytest.raises(ValueError, match=r"2 class colours for num_classes=3"):
+        spec_of(tmp_path, num_classes=3, class_colors=[[1, 2, 3], [4, 5, 6]])
+    # Palette masks: the colours that encode the classes are the colours they are drawn in.
+    for i in range(4):
+        rgb = np.zeros((16, 16, 3), np.uint8)
+        rgb[square(i) > 0] = (250, 170, 30)
+        write(tmp_path / "rgb" / f"{i}.png", rgb)
+    encoding = MaskEncoding("palette", 2, colors={0: (0, 0, 0), 1: (250, 170, 30)})
+    assert spec_of(tmp_path, mask_dir=tmp_path / "rgb", encoding=encoding).class_colors == (
+        (0, 0, 0),
+        (250, 170, 30),
+    )

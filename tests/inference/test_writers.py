@@ -32,6 +32,12 @@ def test_mask_png_is_palette_with_class_values(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"classes 0\.\.255"):
         save_mask_png(tmp_path / "x.png", np.full((2, 2), 300))
 
+    # The model's class colours make the palette (classes beyond them keep the default colours).
+    given = np.array([[128, 64, 128], [250, 170, 30]], dtype=np.uint8)
+    with Image.open(save_mask_png(tmp_path / "c.png", mask, num_classes=3, palette=given)) as img:
+        palette = np.asarray(img.getpalette()[:9], dtype=np.uint8).reshape(3, 3)
+    np.testing.assert_array_equal(palette, [*given, class_palette(3)[2]])
+
 
 def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
     def boom(fh):  # type: ignore[no-untyped-def]

@@ -148,6 +148,34 @@ def test_overlay_is_blended_again_with_another_alpha(client: TestClient, slice_p
     np.testing.assert_array_equal(decode_png(again.content), overlay(image, mask, class_palette(2), 0.9))
 
 
+def test_the_models_class_colours_are_shown_and_drawn(
+    trained_model_dir: Path, slice_path: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from unetkit.model_files.model_config import ModelConfig
+
+    model = Path(shutil.copytree(trained_model_dir, tmp_path / "model"))
+    config = ModelConfig.load(model)
+    config.class_colors = [[128, 64, 128], [250, 170, 30]]  # as classes.json named them
+    config.save(model)
+    colours = np.array(config.class_colors, dtype=np.uint8)
+    with serving(model) as c:
+        legend = ["#804080", "#faaa1e"]
+        assert [k["color"] for k in c.get("/api/model").json()["classes"]] == legend
+        result = post(c, slice_path.read_bytes(), alpha=0.3).json()
+        assert [k["color"] for k in result["classes"]] == legend
+        image = decode_png(c.get(result["links"]["input"]).content)
+        with Image.open(io.BytesIO(c.get(result["links"]["mask"]).content)) as img:
+            mask = np.asarray(img)
+            np.testing.assert_array_equal(np.reshape(img.getpalette()[:6], (2, 3)), colours)
+        assert (mask == 1).any()  # the trained model finds cells: the overlay draws class 1
+        stored = decode_png(c.get(result["links"]["overlay"]).content)
+        np.testing.assert_array_equal(stored, overlay(image, mask, colours, 0.3))
+        again = c.get(result["links"]["overlay"], params={"alpha": 0.9}).content
+        np.testing.assert_array_equal(decode_png(again), overlay(image, mask, colours, 0.9))
+
+
 def test_client_file_names_never_become_paths(client: TestClient, tmp_path: Path) -> None:
     response = post(client, png_bytes(synthetic_slice(64)), name="../../../../tmp/evil.png")
     assert response.status_code == 200

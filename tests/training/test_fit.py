@@ -406,3 +406,23 @@ def test_last_checkpoint_holds_the_final_weights_when_validation_is_sparse(tmp_p
     assert last["epoch"] == 1  # the second (final) epoch, although no validation ran
     steps_per_epoch = last["global_step"] // 2
     assert steps_per_epoch > 0 and last["global_step"] == 2 * steps_per_epoch
+
+
+def test_the_datasets_class_colours_reach_the_models_config_json(tmp_path: Path) -> None:
+    from unetkit.data.datasets import get_dataset_spec
+    from unetkit.model_files.model_config import ModelConfig
+    from unetkit.palette import class_palette
+    from unetkit.training.fit import build_model_config
+
+    for folder in ("images", "masks"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((16, 16), 100, np.uint8)).save(tmp_path / "data" / "images" / f"{i}.png")
+        Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "data" / "masks" / f"{i}.png")
+    options = {"in_channels": 1, "num_classes": 3, "mean": [0.5], "std": [0.25]}
+    spec = get_dataset_spec("folder", root=tmp_path / "data", colors={1: [128, 64, 128]}, **options)
+    saved = build_model_config(_cfg(tmp_path), spec).save(tmp_path / "model.json")
+    background, _, third = class_palette(3).tolist()
+    assert ModelConfig.load(saved).class_colors == [background, [128, 64, 128], third]
+    plain = get_dataset_spec("folder", root=tmp_path / "data", **options)
+    assert build_model_config(_cfg(tmp_path), plain).class_colors is None

@@ -55,6 +55,20 @@ def test_prediction_grid_draws_ignored_pixels_in_the_ignore_colour(
     assert (pred_mask == palette[preds[0]]).all()
 
 
+def test_prediction_grid_draws_masks_and_legend_in_the_models_class_colours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images, targets, preds = _grid_inputs()
+    drawn: list[Figure] = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: (drawn.append(fig), path)[1])
+    colours = np.array([[1, 2, 3], [128, 64, 128], [250, 170, 30]], dtype=np.uint8)
+    plot_prediction_grid(images, targets, preds, ["a", "road", "c"], tmp_path / "g.png", palette=colours)
+    (fig,) = drawn
+    assert (np.asarray(fig.axes[2].images[0].get_array()) == colours[preds[0]]).all()
+    legend = [tuple(round(v * 255) for v in h.get_facecolor()[:3]) for h in fig.legends[0].legend_handles]
+    assert legend == [tuple(c) for c in colours.tolist()]
+
+
 def test_prediction_grid_panels_colour_ignored_pixels() -> None:
     images, targets, preds = _grid_inputs()
     rows = prediction_grid_panels(images, targets, preds, 3)
@@ -65,6 +79,12 @@ def test_prediction_grid_panels_colour_ignored_pixels() -> None:
     # another ignore index: 255 is then an unknown class and must be refused, not drawn
     with pytest.raises(ValueError, match="exceed the palette"):
         prediction_grid_panels(images, targets, preds, 3, ignore_index=254)
+
+    # The model's class colours, when given, draw both masks.
+    colours = np.array([[1, 2, 3], [128, 64, 128], [250, 170, 30]], dtype=np.uint8)
+    rows = prediction_grid_panels(images, targets, preds, 3, palette=colours)
+    assert (rows[0][1][~ignored] == colours[targets[0][~ignored]]).all()
+    assert (rows[0][2] == colours[preds[0]]).all()
 
 
 def test_training_curves_from_lightning_csv(tmp_path: Path) -> None:

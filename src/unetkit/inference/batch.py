@@ -267,7 +267,7 @@ def predict_files(
         save_rgb_png,
         write_csv,
     )
-    from unetkit.palette import class_palette
+    from unetkit.palette import palette_for
     from unetkit.viz.overlay import overlay
 
     opts = outputs or OutputOptions()
@@ -293,7 +293,10 @@ def predict_files(
         class_names, in_channels = class_names_for(predictor.config), int(predictor.config.in_channels)
         convert, window = False, getattr(predictor.config, "intensity_window", None)
     k = len(class_names)  # >= 2: a one-logit model predicts 0/1
-    palette = class_palette(min(k, 256))
+    # The model's class colours (a Mask R-CNN's config is a dict without them: the default palette).
+    model = predictor if instancer is None else getattr(instancer, "predictor", instancer)
+    model_config = getattr(model, "config", None)
+    palette = palette_for(None if isinstance(model_config, dict) else model_config, min(k, 256))
     scorer = None
     if ground_truth is not None:
         scorer = ScoreAccumulator(k, ignore_index=ground_truth.ignore_index, isbi=ground_truth.isbi)
@@ -325,9 +328,8 @@ def predict_files(
                 target = None if truth is None else _read_sized(truth, ground_truth.encoding, mask.shape)
             # Everything computed: only now write, so a failing input leaves no files behind (a failing
             # write, e.g. a full disk, removes the files this input already wrote).
-            jobs: list[tuple[Path, Callable[[Path], object]]] = [
-                (out / "masks" / f"{name}.png", partial(save_mask_png, mask=mask, num_classes=k))
-            ]
+            save_mask = partial(save_mask_png, mask=mask, num_classes=k, palette=palette)
+            jobs: list[tuple[Path, Callable[[Path], object]]] = [(out / "masks" / f"{name}.png", save_mask)]
             if opts.probs != "none" and probs is not None:  # None only for Mask R-CNN (refused above)
                 ext = "npy" if opts.probs == "npy" else "tif"
                 save = partial(save_probs, probs=probs, fmt=opts.probs, dtype=np.dtype(opts.probs_dtype))

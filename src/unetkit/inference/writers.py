@@ -4,8 +4,8 @@ A crash or a failing input never leaves a half-written file behind: the target n
 content is complete. Formats:
 
 * class mask: 8-bit palette ('P') PNG. Pixel values are the class indices (0..K-1, also for binary models:
-  0/1, not 0/255) and the embedded palette (:func:`unetkit.palette.class_palette`) makes viewers show
-  colours. Read it back with ``np.asarray(Image.open(path))`` (do not ``convert("RGB")``).
+  0/1, not 0/255) and the embedded palette (the model's class colours, :func:`unetkit.palette.palette_for`)
+  makes viewers show colours. Read it back with ``np.asarray(Image.open(path))`` (do not ``convert("RGB")``).
 * probabilities: ``.npy`` (float16 by default: half the size, ~3 significant digits) or float32 TIFF
   (K pages of (H, W)).
 * overlay: RGB PNG.
@@ -30,8 +30,12 @@ from unetkit.palette import class_palette
 PROB_FORMATS = ("none", "npy", "tiff")
 
 
-def save_mask_png(path: str | Path, mask: np.ndarray, num_classes: int | None = None) -> Path:
-    """Class-index mask (H, W) -> palette PNG (values = class indices, colours from ``class_palette``)."""
+def save_mask_png(
+    path: str | Path, mask: np.ndarray, num_classes: int | None = None, palette: np.ndarray | None = None
+) -> Path:
+    """Class-index mask (H, W) -> palette PNG (values = class indices). Colours: ``palette`` (uint8 (K, 3),
+    the model's class colours, :func:`~unetkit.palette.palette_for`), classes beyond it ``class_palette``'s.
+    """
     if mask.ndim != 2:
         raise ValueError(f"mask must be (H, W), got shape {mask.shape}.")
     hi = int(mask.max()) if mask.size else 0
@@ -42,9 +46,14 @@ def save_mask_png(path: str | Path, mask: np.ndarray, num_classes: int | None = 
     k = max(num_classes or 0, hi + 1)
     # putpalette turns the "L" image into "P" with the class indices as palette indices.
     img = Image.fromarray(mask.astype(np.uint8, copy=False))
-    palette = np.zeros((256, 3), dtype=np.uint8)
-    palette[:k] = class_palette(k)
-    img.putpalette(palette.ravel().tolist())
+    table = np.zeros((256, 3), dtype=np.uint8)
+    table[:k] = class_palette(k)
+    if palette is not None:
+        given = np.asarray(palette, dtype=np.uint8)[:256]
+        if given.ndim != 2 or given.shape[1] != 3:
+            raise ValueError(f"palette must be (K, 3), got shape {given.shape}.")
+        table[: len(given)] = given
+    img.putpalette(table.ravel().tolist())
     return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
 
 

@@ -27,6 +27,22 @@ def _tuples_to_lists(value: Any) -> Any:
     return value
 
 
+def _checked_colors(colors: Any, num_classes: Any) -> list[list[int]]:
+    """``colors`` as lists [R, G, B] of ints 0..255, one per class; else a one-line error."""
+    from unetkit.palette import palette_for  # NumPy only; loaded when a config has colours
+
+    if not isinstance(colors, (list, tuple)) or not colors:
+        raise ValueError(f"class_colors must be a list of [R, G, B], one per class; got {colors!r}")
+    if num_classes is not None and len(colors) != int(num_classes):
+        raise ValueError(
+            f"class_colors has {len(colors)} colours for num_classes={num_classes}; give one [R, G, B] per "
+            "class (or drop class_colors for the default colours)"
+        )
+    if any(c is None for c in colors):
+        raise ValueError(f"class_colors must give every class an [R, G, B]; got {colors!r}")
+    return [[int(v) for v in row] for row in palette_for(list(colors), len(colors))]
+
+
 @dataclass
 class ModelConfig:
     """Architecture and preprocessing of a trained model.
@@ -41,6 +57,11 @@ class ModelConfig:
     ``geometry`` is the network's :class:`~unetkit.geometry.ModelGeometry` as a dict (``to_dict``), written
     by ``save_model`` and the exporters from ``model.geometry()``; ``None`` in config files written before
     it existed (:func:`~unetkit.geometry.geometry_from_config` then falls back to the architecture's rule).
+
+    ``class_colors`` (one [R, G, B] per class) are the colours the user gave the classes (``classes.json``, a
+    palette PNG's palette): overlays, figures, mask PNGs and the web app draw the classes in them
+    (:func:`unetkit.palette.palette_for`); ``None`` (no colours given, or a config.json written before they
+    were kept): the default :func:`~unetkit.palette.class_palette`.
     """
 
     architecture: str
@@ -53,6 +74,7 @@ class ModelConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     geometry: dict[str, Any] | None = None
     intensity_window: list[list[float]] | None = None
+    class_colors: list[list[int]] | None = None
 
     def __post_init__(self) -> None:
         # JSON has no tuples: a config built with channels=(4, 8) must equal itself after save/load.
@@ -64,6 +86,8 @@ class ModelConfig:
         self.extra = _tuples_to_lists(self.extra)
         self.geometry = _tuples_to_lists(self.geometry)
         self.intensity_window = _tuples_to_lists(self.intensity_window)
+        if self.class_colors is not None:
+            self.class_colors = _checked_colors(self.class_colors, self.model_kwargs.get("num_classes"))
 
     @property
     def in_channels(self) -> int:

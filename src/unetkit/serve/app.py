@@ -26,7 +26,7 @@ import io
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -314,7 +314,7 @@ def create_app(
         disposition = "attachment" if download else "inline"
         download_name = f"{stem}_{file_name}"
         if file_name == "overlay.png" and alpha is not None and alpha != entry.summary["options"]["alpha"]:
-            body = _reblend(entry.folder, alpha, len(model_info["classes"]))
+            body = _reblend(entry.folder, alpha, model_info["classes"])
             return Response(
                 body,
                 media_type="image/png",
@@ -342,16 +342,20 @@ def create_app(
     return app
 
 
-def _reblend(folder: Path, alpha: float, num_classes: int) -> bytes:
-    """overlay.png again from the stored input and mask with another colour weight (PNG bytes)."""
-    from unetkit.palette import class_palette
+def _reblend(folder: Path, alpha: float, classes: Sequence[Mapping[str, Any]]) -> bytes:
+    """overlay.png again from the stored input and mask with another colour weight (PNG bytes), in the
+    colours of the model description's ``classes`` (``#rrggbb``, as the first overlay drew them)."""
     from unetkit.viz.overlay import overlay
+
+    palette = np.asarray(
+        [[int(c["color"][i : i + 2], 16) for i in (1, 3, 5)] for c in classes], dtype=np.uint8
+    ).reshape(-1, 3)
 
     with Image.open(folder / RESULT_FILES["input"]) as img:
         image = np.asarray(img)
     with Image.open(folder / RESULT_FILES["mask"]) as img:
         mask = np.asarray(img)
-    rgb = overlay(image, mask, class_palette(num_classes), alpha)
+    rgb = overlay(image, mask, palette, alpha)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     return buf.getvalue()

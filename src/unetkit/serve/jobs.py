@@ -172,7 +172,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
     from unetkit.data.io import read_image
     from unetkit.inference.instances import instances_from_mask
     from unetkit.inference.writers import class_fractions, save_instances_png, save_mask_png, save_probs
-    from unetkit.palette import class_palette
+    from unetkit.palette import palette_for
     from unetkit.viz.overlay import overlay
 
     start = time.perf_counter()
@@ -183,7 +183,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         raise JobError(422, f"invalid options for this model: {exc}") from exc
     config = predictor.config
     names, k = display_classes(config)
-    palette = class_palette(min(k, 256))
+    palette = palette_for(config, min(k, 256))  # the colours given to the classes, else the default
     folder = Path(job.folder)
     with atomic_dir(folder) as tmp:
         upload = tmp / f"upload{job.suffix}"
@@ -207,7 +207,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
             )
             save_instances_png(tmp / RESULT_FILES["instances"], labels)
         _save_input_png(tmp / RESULT_FILES["input"], image)
-        save_mask_png(tmp / RESULT_FILES["mask"], mask, num_classes=k)
+        save_mask_png(tmp / RESULT_FILES["mask"], mask, num_classes=k, palette=palette)
         rgb = overlay(image, mask, palette, opts.alpha)
         save_rgb_png(tmp / RESULT_FILES["overlay"], rgb, compress_level=PNG_LEVEL)
         if opts.probs:
@@ -248,13 +248,13 @@ def model_summary(cache: PredictorCache) -> dict[str, Any]:
 
     Run in the worker (thread or process) like a job: the predictor knows the network's real geometry.
     """
-    from unetkit.palette import class_palette
+    from unetkit.palette import palette_for
 
     predictor = cache.get()
     config = predictor.config
     geometry = predictor.geometry
     names, k = display_classes(config)
-    palette = class_palette(min(k, 256))
+    palette = palette_for(config, min(k, 256))  # the colours given to the classes, else the default
     return {
         "architecture": config.architecture,
         "model_kwargs": config.model_kwargs,

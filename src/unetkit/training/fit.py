@@ -37,7 +37,8 @@ class RunResult:
 def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
     """Model kwargs with ``in_channels``/``num_classes`` taken from the dataset (a conflict is an error);
     for instance labels ``extra`` names the instance method
-    (:func:`~unetkit.data.instance_targets.instance_hint`)."""
+    (:func:`~unetkit.data.instance_targets.instance_hint`); the dataset's class colours, when given, become
+    the model's (what predict, test and serve draw its classes in)."""
     kwargs = dict(config.model.kwargs)
     for key, value in (("in_channels", spec.in_channels), ("num_classes", spec.num_classes)):
         if key in kwargs and int(kwargs[key]) != int(value):
@@ -63,6 +64,7 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
         input_size=list(crop) if crop else None,
         extra=extra,
         intensity_window=[list(w) for w in spec.intensity_window] if spec.intensity_window else None,
+        class_colors=[list(c) for c in spec.class_colors] if spec.class_colors else None,
     )
 
 
@@ -115,6 +117,7 @@ def check_inputs(config: Config, spec: DatasetSpec) -> int:
             in_channels=spec.in_channels,
             convert=spec.convert_channels,
             split=split,
+            window=spec.intensity_window,
         )
     seconds = time.perf_counter() - start
     log.info(

@@ -82,12 +82,15 @@ def prediction_grid_panels(
     preds: Sequence[np.ndarray],
     num_classes: int,
     ignore_index: int = IGNORE_INDEX,
+    palette: np.ndarray | None = None,
 ) -> list[list[np.ndarray]]:
     """The arrays the grid shows, one row per sample: [input (H, W) gray or (H, W, 3), true mask RGB
-    (H, W, 3), predicted mask RGB (H, W, 3)]; ``ignore_index`` pixels of both masks in ``IGNORE_COLOR``."""
+    (H, W, 3), predicted mask RGB (H, W, 3)]; ``ignore_index`` pixels of both masks in ``IGNORE_COLOR``.
+    ``palette``: uint8 (num_classes, 3), the model's class colours (:func:`unetkit.palette.palette_for`;
+    default :func:`~unetkit.palette.class_palette`)."""
     from unetkit.viz.overlay import class_palette, colorize_mask
 
-    palette = class_palette(num_classes)
+    palette = class_palette(num_classes) if palette is None else np.asarray(palette, dtype=np.uint8)
     rows = []
     for img, target, pred in zip(images, targets, preds, strict=True):
         rows.append(
@@ -108,9 +111,11 @@ def plot_prediction_grid(
     out_png: str | Path,
     titles: Sequence[str] | None = None,
     ignore_index: int = IGNORE_INDEX,
+    palette: np.ndarray | None = None,
 ) -> Path:
     """One row per sample: Input | True mask | Predicted mask (class colours, legend below; ignored pixels
-    in ``IGNORE_COLOR``). The panels are :func:`prediction_grid_panels`.
+    in ``IGNORE_COLOR``). The panels are :func:`prediction_grid_panels`; ``palette`` (uint8 (K, 3)) the
+    model's class colours (:func:`unetkit.palette.palette_for`), default ``class_palette``.
 
     ``images`` are uint8 ``(H, W, C)``; ``targets``/``preds`` are int ``(H, W)``.
     """
@@ -118,8 +123,8 @@ def plot_prediction_grid(
 
     from unetkit.viz.overlay import class_palette
 
-    palette = class_palette(len(class_names))
-    rows = prediction_grid_panels(images, targets, preds, len(class_names), ignore_index)
+    palette = class_palette(len(class_names)) if palette is None else np.asarray(palette, dtype=np.uint8)
+    rows = prediction_grid_panels(images, targets, preds, len(class_names), ignore_index, palette)
     n = len(rows)
     fig = _figure((9, 3 * n))
     axes = fig.subplots(n, 3, squeeze=False)

@@ -38,6 +38,7 @@ from unetkit.data.folder import (
 from unetkit.data.instance_targets import instance_target_classes
 from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, estimate_window
 from unetkit.data.mask_options import class_count, encoding_of, instance_target_of
+from unetkit.palette import palette_for
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -168,7 +169,9 @@ def build_folder(
 
     The mask encoding is ``encoding``, or built from plain YAML/CLI options (``num_classes``, ``mask_kind``:
     index, binary, palette, remap or instances (label images: 0 background, any other value foreground),
-    ``ignore_values``, palette ``colors``/``ignore_colors``, remap ``mapping``). ``roi_dir`` holds one ROI per
+    ``ignore_values``, palette ``colors``/``ignore_colors``, remap ``mapping``). ``colors`` (class -> RGB, any
+    mask kind) are also the colours the classes are drawn in (``DatasetSpec.class_colors``, kept in the
+    model's config.json; classes without one take the default palette's). ``roi_dir`` holds one ROI per
     image (``<image stem><roi_suffix>``; 0 = outside, ignored). ``split_dirs`` (a list of split folder names
     under ``root``, or split -> folder) takes ``image_dir``/``mask_dir``/``roi_dir`` as names inside each
     (default images, masks). Otherwise splits come from ``split_lists`` (split -> list file or names),
@@ -244,6 +247,7 @@ def build_folder(
             encoding = dataclasses.replace(encoding, rois=rois)
     elif rois:
         encoding = dataclasses.replace(encoding, rois=dict(encoding.rois or {}) | rois)
+    class_colors = _class_colors(colors if colors is not None else encoding.colors, encoding.num_classes)
     names = list(table)
     if given_splits is not None:
         splits = given_splits
@@ -274,7 +278,25 @@ def build_folder(
         mask_suffix=mask_suffix,
         table=table,
         intensity_window=window,
+        class_colors=class_colors,
     )
+
+
+def _class_colors(
+    given: Mapping[Any, Sequence[int]] | None, num_classes: int
+) -> tuple[tuple[int, int, int], ...] | None:
+    """One RGB per class: the ``colors`` given (class -> RGB, for any mask kind), the rest
+    :func:`~unetkit.palette.class_palette`'s; None when no colour was given."""
+    if not given:
+        return None
+    bad = sorted(int(k) for k in given if not 0 <= int(k) < num_classes)
+    if bad:
+        raise ValueError(
+            f"dataset 'folder': colors name classes {bad} outside 0..{num_classes - 1}; give colours of the "
+            "classes trained (class index -> [R, G, B])"
+        )
+    rows = palette_for(given, num_classes)
+    return tuple((int(r), int(g), int(b)) for r, g, b in rows)
 
 
 def _window(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from unetkit.data.io import MaskEncoding
 from unetkit.options import look_up_option
+from unetkit.palette import palette_for
 
 if TYPE_CHECKING:
     from unetkit.data.folder import Pair
@@ -38,7 +39,10 @@ class DatasetSpec:
     ``splits`` maps split name -> image stems; ``isbi`` marks the ISBI 2012 EM data (the paper's setting:
     weight maps and overlap-tile inference apply). ``convert_channels`` opts in to gray<->RGB conversion.
     ``intensity_window`` (per channel [lo, hi] of stored values) maps deeper than 8-bit images onto 0..255
-    (:func:`unetkit.data.io.apply_window`); None for 8-bit data.
+    (:func:`unetkit.data.io.apply_window`); None for 8-bit data. ``class_colors`` (one RGB per class) are the
+    colours the user gave the classes (classes.json, a palette PNG's palette; classes without one take
+    :func:`~unetkit.palette.class_palette`'s), kept in the model's config.json to draw its classes in; None
+    when none were given.
     """
 
     name: str
@@ -56,6 +60,7 @@ class DatasetSpec:
     mask_suffix: str = ""
     convert_channels: bool = False
     intensity_window: tuple[tuple[float, float], ...] | None = None
+    class_colors: tuple[tuple[int, int, int], ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.class_names) != self.num_classes:
@@ -68,6 +73,14 @@ class DatasetSpec:
                 f"dataset {self.name!r}: encoding has num_classes={self.encoding.num_classes}, "
                 f"spec {self.num_classes}"
             )
+        if self.class_colors is not None:
+            if len(self.class_colors) != self.num_classes:
+                raise ValueError(
+                    f"dataset {self.name!r}: {len(self.class_colors)} class colours for "
+                    f"num_classes={self.num_classes}"
+                )
+            rows = palette_for(list(self.class_colors), self.num_classes)
+            object.__setattr__(self, "class_colors", tuple((int(r), int(g), int(b)) for r, g, b in rows))
 
     def pairs(self, split: str) -> list[Pair]:
         """(image, mask) paths of ``split``, in the split's order."""
