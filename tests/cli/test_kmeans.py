@@ -34,6 +34,21 @@ def test_kmeans_cli_with_masks(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert (out / "overlays" / "im0.png").is_file()
 
 
+def test_kmeans_clusters_a_16bit_image_on_its_own_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Object 1010, background 1000 (of 65535): >> 8 reads both as 3 and leaves nothing to cluster.
+    images, gt, out = tmp_path / "images", tmp_path / "gt", tmp_path / "out"
+    truth = np.zeros((20, 30), dtype=np.uint8)
+    truth[4:15, 6:20] = 1
+    for folder, array in ((images, 1000 + 10 * truth.astype(np.uint16)), (gt, truth)):
+        folder.mkdir()
+        Image.fromarray(array).save(folder / "deep.png")
+    args = ["kmeans", str(images), "--k", "2", "--out", str(out), "--masks", str(gt), "--num-classes", "2"]
+    assert main([*args, "-q"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["miou"] == 1.0
+
+
 def test_kmeans_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(tmp_path / "a.png")
     assert (

@@ -58,13 +58,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
+def read_own_range(path: Path) -> np.ndarray:
+    """uint8 (H, W, C) of ``path``; a 16-bit image through its own intensity window.
+
+    K-means clusters each image on its own, so each deep image may use its own range; ``>> 8`` would leave
+    a sample spanning 1000..2020 five grey levels to cluster.
+    """
+    from unetkit.data.io import bit_depth, read_image, read_raw_image, window_from_pixels
+
+    raw = read_raw_image(path)
+    if bit_depth(raw) <= 8:
+        return read_image(path)
+    colour = raw[..., :-1] if raw.shape[2] in (2, 4) else raw  # an alpha channel keeps read_image's rule
+    return read_image(path, window=window_from_pixels(colour.reshape(-1, colour.shape[2])))
+
+
 def run(args: argparse.Namespace) -> int:
     """Cluster every input; returns 0 or 3 (some inputs failed)."""
     from tqdm import tqdm
 
     from unetkit.baselines.kmeans import cluster_class_counts, kmeans_segment, mapping_from_counts
     from unetkit.constants import IGNORE_INDEX
-    from unetkit.data.io import MaskEncoding, read_image
+    from unetkit.data.io import MaskEncoding
     from unetkit.inference.batch import expand_inputs, output_names, read_ground_truth, write_batch_metrics
     from unetkit.inference.writers import save_mask_png, save_rgb_png
     from unetkit.metrics.scoring import ScoreAccumulator
@@ -105,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     for path, name in tqdm(list(zip(files, output_names(files))), desc="kmeans", unit="img",
                            disable=True if args.quiet else None):  # fmt: skip
         try:
-            image = read_image(path)
+            image = read_own_range(path)
             labels = kmeans_segment(
                 image, args.k, use_position=args.use_position, position_weight=args.position_weight,
                 seed=args.seed, max_iter=args.max_iter,
@@ -128,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         pred = mapping[labels].astype(np.uint8)
         save_mask_png(out / "masks" / f"{name}.png", pred, num_classes=max(num_out, 2))
         if args.overlay:
-            save_rgb_png(out / "overlays" / f"{name}.png", overlay(read_image(path), pred, palette))
+            save_rgb_png(out / "overlays" / f"{name}.png", overlay(read_own_range(path), pred, palette))
         if scorer is not None and target is not None:
             scorer.update(pred, target)
     if scorer is not None and done:
