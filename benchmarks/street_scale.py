@@ -19,17 +19,15 @@ Writes ``OUT/street_scale.json`` + ``.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, plan and side-by-side runs, writing results
 from autoconfig import summarise
-from upright_scenes import sequence_split
+from upright_scenes import held_out_arms
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -50,18 +48,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", type=Path, default=None, help="default benchmarks/results/street_scale_<hold>")
     args = p.parse_args(argv)
     out = args.out or HERE / "results" / f"street_scale_{args.hold}"
-    if len(os.sched_getaffinity(0)) < 2:
-        raise SystemExit("needs 2 usable cores: one per arm, side by side")
-    if not (args.data / "train.txt").is_file():
-        raise SystemExit(f"{args.data} has no train.txt: pass --data with CamVid (see ../shared/data/camvid)")
-    info = harness.machine_info("two runs side by side, each pinned to its own core (taskset), 1 thread each")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    args.runs.mkdir(parents=True, exist_ok=True)
-    folder = args.runs / f"camvid-by-sequence-{stamp}"
-    split = sequence_split(args.data, args.classes, args.hold, folder)
-    plan_file = args.runs / f"plan-{stamp}.yaml"
-    plan, plan_cmd = harness.plan_pinned(folder, args.time, plan_file)
-    runs = harness.fit_arms_side_by_side(folder, plan_file, ARMS, args.runs, stamp)
+    info, split, plan, plan_cmd, runs, _ = held_out_arms(args, ARMS)
     names = list(plan["data"]["options"]["class_names"])
     arms = {
         arm: {

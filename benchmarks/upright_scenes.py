@@ -74,6 +74,32 @@ def sequence_split(data: Path, classes: Path, hold: str, root: Path) -> dict[str
     }
 
 
+def held_out_arms(
+    args: argparse.Namespace, arms: dict[str, tuple[list[str], str]]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[str], dict[str, dict[str, Any]], str]:
+    """Hold ``args.hold`` out of CamVid (``args.data``) as validation, plan once (``args.time``) and train
+    ``arms`` side by side under ``args.runs``: (machine info, split, plan, plan command, runs, stamp)."""
+    if len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("needs 2 usable cores: one per arm, side by side")
+    if not (args.data / "train.txt").is_file():
+        raise SystemExit(f"{args.data} has no train.txt: pass --data with CamVid (see ../shared/data/camvid)")
+    info = harness.machine_info("two runs side by side, each pinned to its own core (taskset), 1 thread each")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    args.runs.mkdir(parents=True, exist_ok=True)
+    folder = args.runs / f"camvid-by-sequence-{stamp}"
+    split = sequence_split(args.data, args.classes, args.hold, folder)
+    plan_file = args.runs / f"plan-{stamp}.yaml"
+    plan, plan_cmd = harness.plan_pinned(folder, args.time, plan_file)
+    return (
+        info,
+        split,
+        plan,
+        plan_cmd,
+        harness.fit_arms_side_by_side(folder, plan_file, arms, args.runs, stamp),
+        stamp,
+    )
+
+
 def score_with_tta(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """``unetkit test RUN --split val evaluate.tta=identity,hflip`` for every arm, side by side."""
     exe = str(Path(sys.executable).with_name("unetkit"))
@@ -102,18 +128,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "upright_scenes")
     p.add_argument("--out", type=Path, default=HERE / "results" / "upright_scenes")
     args = p.parse_args(argv)
-    if len(os.sched_getaffinity(0)) < 2:
-        raise SystemExit("needs 2 usable cores: one per arm, side by side")
-    if not (args.data / "train.txt").is_file():
-        raise SystemExit(f"{args.data} has no train.txt: pass --data with CamVid (see ../shared/data/camvid)")
-    info = harness.machine_info("two runs side by side, each pinned to its own core (taskset), 1 thread each")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    args.runs.mkdir(parents=True, exist_ok=True)
-    folder = args.runs / f"camvid-by-sequence-{stamp}"
-    split = sequence_split(args.data, args.classes, args.hold, folder)
-    plan_file = args.runs / f"plan-{stamp}.yaml"
-    plan, plan_cmd = harness.plan_pinned(folder, args.time, plan_file)
-    runs = harness.fit_arms_side_by_side(folder, plan_file, ARMS, args.runs, stamp)
+    info, split, plan, plan_cmd, runs, stamp = held_out_arms(args, ARMS)
     for arm in runs:
         runs[arm]["run_dir"] = str(args.runs / f"{arm}-{stamp}")
     tta = score_with_tta(runs)
