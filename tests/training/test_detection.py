@@ -178,3 +178,22 @@ def test_a_non_finite_loss_stops_with_the_fix(
     with pytest.raises(ValueError, match=r"loss became nan.*no checkpoint was kept; lower the learning rate"):
         fit_maskrcnn(folder, tmp_path / "run", 0.2, **FAST)  # type: ignore[arg-type]
     assert not (tmp_path / "run").exists()  # a run that kept nothing leaves no folder
+
+
+def test_16bit_images_train_and_predict_through_one_window(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from unetkit.inference.instance_predictor import load_instance_predictor
+
+    for path in (folder / "images").glob("*.png"):
+        luma = np.asarray(Image.open(path).convert("L")).astype(np.uint16)
+        Image.fromarray(1000 + 4 * luma).save(path)  # 1000..2020 of 65535: >> 8 leaves 5 grey levels
+    samples = load_samples(instance_pairs(folder, "train"), [[1000, 2020]])
+    assert samples[0].image.max() > 200  # the window's scale, not 3..7
+    out = tmp_path / "run"
+    args = ["--time", "6s", "--out", str(out), "--crop", "64", "--epoch-steps", "3", "--val-images", "1"]
+    assert main(["fit-maskrcnn", str(folder), *args, "--no-progress"]) == 0
+    capsys.readouterr()
+    ((lo, hi),) = json.loads((out / "model" / "config.json").read_text())["intensity_window"]
+    assert 1000 <= lo < hi <= 2020 and hi - lo > 500  # the stored range, not 0..65535
+    assert load_instance_predictor(out).intensity_window == [[lo, hi]]  # predict reads images so too

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -84,10 +84,14 @@ def read_label_image(path: str | Path, image_shape: tuple[int, int] | None = Non
 
 
 def read_instance_sample(
-    image_path: str | Path, label_path: str | Path, channels: int | None = None
+    image_path: str | Path,
+    label_path: str | Path,
+    channels: int | None = None,
+    window: Sequence[Sequence[float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(image uint8 (H, W, C), labels int32 (H, W)); the sizes must agree (ValueError naming both files)."""
-    image = read_image(image_path, channels)
+    """(image uint8 (H, W, C), labels int32 (H, W)); the sizes must agree (ValueError naming both files).
+    ``window``: the intensity window of 16-bit images (:func:`unetkit.data.io.read_image`)."""
+    image = read_image(image_path, channels, window=window)
     labels = read_label_image(label_path)
     if labels.shape != image.shape[:2]:
         raise ValueError(

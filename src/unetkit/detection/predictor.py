@@ -67,8 +67,10 @@ def maskrcnn_config(
     class_names: tuple[str, ...] | list[str] = CLASS_NAMES,
     input_size: list[int] | None = None,
     extra: dict[str, Any] | None = None,
+    intensity_window: list[list[float]] | None = None,
 ) -> ModelConfig:
-    """The ``config.json`` of a Mask R-CNN built with ``build_maskrcnn(**build_kwargs)``."""
+    """The ``config.json`` of a Mask R-CNN built with ``build_maskrcnn(**build_kwargs)``;
+    ``intensity_window``: how its 16-bit training images were read (:func:`unetkit.data.io.read_image`)."""
     kwargs = {k: v for k, v in build_kwargs.items() if k != "weights_path"}  # the weights are in the folder
     from unetkit.detection.maskrcnn import IMAGENET_MEAN, IMAGENET_STD
 
@@ -88,6 +90,7 @@ def maskrcnn_config(
         std=[float(s) for s in std],
         input_size=input_size,
         extra=dict(extra or {}),
+        intensity_window=intensity_window,
     )
 
 

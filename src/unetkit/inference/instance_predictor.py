@@ -246,6 +246,7 @@ class MaskRCNNInstancePredictor(InstancePredictor):
         self.method = MASKRCNN
         kwargs = config.get("model_kwargs") or {}
         self.in_channels = int(config.get("in_channels", kwargs.get("in_channels", 3)))
+        self.intensity_window = config.get("intensity_window")  # 16-bit images read as in training
         names = [str(n) for n in config.get("class_names") or []]
         # The mask of a Mask R-CNN is "object or not": background plus the (last) object class name.
         self.class_names = ["background", names[-1] if names and names[-1] != "background" else "object"]

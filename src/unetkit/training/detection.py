@@ -55,6 +55,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from unetkit.data.folder import read_list_file
 from unetkit.data.instances import LABEL_EXTENSIONS, read_instance_sample
+from unetkit.data.io import estimate_window
 from unetkit.detection.maskrcnn import build_maskrcnn, load_maskrcnn_weights
 from unetkit.detection.predictor import (
     MaskRCNNPredictor,
@@ -134,11 +135,14 @@ class _Sample:
     name: str
 
 
-def load_samples(pairs: Sequence[tuple[Path, Path]]) -> list[_Sample]:
-    """Decode and check every pair (a label image of another size is a ValueError naming both files)."""
+def load_samples(
+    pairs: Sequence[tuple[Path, Path]], window: Sequence[Sequence[float]] | None = None
+) -> list[_Sample]:
+    """Decode and check every pair (a label image of another size is a ValueError naming both files);
+    ``window``: the intensity window of 16-bit images (:func:`unetkit.data.io.estimate_window`)."""
     samples = []
     for image_path, label_path in pairs:
-        image, labels = read_instance_sample(image_path, label_path)
+        image, labels = read_instance_sample(image_path, label_path, window=window)
         if labels.size and int(labels.max()) <= np.iinfo(np.uint16).max:
             labels = labels.astype(np.uint16)  # half the memory of int32 (DSB2018: at most 375 objects)
         samples.append(_Sample(to_rgb(image), labels, image_path.stem))
@@ -451,8 +455,11 @@ def fit_maskrcnn(
         raise FileNotFoundError(f"weights file {weights_path} does not exist; check the path")
 
     started = time.perf_counter()
-    train = load_samples(instance_pairs(data_dir, "train"))
-    val_all = load_samples(instance_pairs(data_dir, "val"))
+    train_pairs = instance_pairs(data_dir, "train")
+    # 16-bit images: one window from the training images (deterministic, so a resumed run finds it again).
+    window = estimate_window([image for image, _ in train_pairs])
+    train = load_samples(train_pairs, window)
+    val_all = load_samples(instance_pairs(data_dir, "val"), window)
     log.info(
         "decoded %d train and %d val pairs in %.1f s", len(train), len(val_all), time.perf_counter() - started
     )
@@ -548,6 +555,7 @@ def fit_maskrcnn(
     config = maskrcnn_config(
         build_kwargs,
         input_size=[opts.crop_size, opts.crop_size],
+        intensity_window=window,
         extra={
             "trained": {
                 "data": str(data_dir),
