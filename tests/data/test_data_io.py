@@ -107,6 +107,23 @@ def test_16bit_rgb_tiff_via_tifffile(tmp_path: Path) -> None:
     assert out.shape == (4, 5, 3) and np.all(out == 0x12)
 
 
+def test_two_channel_microscopy_tiffs_refused_not_read_as_one_channel(tmp_path: Path) -> None:
+    # tifffile.imwrite writes a (2, H, W) array as two pages: Pillow read the first page alone, silently.
+    stack = np.stack([np.full((6, 7), 900, np.uint16), np.full((6, 7), 2500, np.uint16)])
+    tifffile.imwrite(tmp_path / "pages.tif", stack)
+    with pytest.raises(ValueError, match=r"pages.tif: a TIFF of 2 pages of 7x6 .*save each page"):
+        read_image(tmp_path / "pages.tif", window=[[800, 3000]])
+    # A thumbnail page of another size is not a stack: the image reads as before.
+    with tifffile.TiffWriter(tmp_path / "thumb.tif") as tif:
+        tif.write(stack[0])
+        tif.write(stack[1][:3, :3])
+    assert read_image(tmp_path / "thumb.tif", window=[[800, 3000]]).shape == (6, 7, 1)
+    # One page, two samples: two channels, not a transparent gray image.
+    tifffile.imwrite(tmp_path / "planar.tif", stack, photometric="minisblack", planarconfig="separate")
+    with pytest.raises(ValueError, match=r"planar.tif has 2 channels .*two channels of a microscope"):
+        read_image(tmp_path / "planar.tif", window=[[800, 3000]])
+
+
 def test_rgba_opaque_alpha_dropped_and_transparent_refused(tmp_path: Path) -> None:
     rgba = np.zeros((3, 4, 4), dtype=np.uint8)
     rgba[..., 0], rgba[..., 3] = 200, 255

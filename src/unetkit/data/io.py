@@ -11,7 +11,10 @@ Conversions done by :func:`read_image` (and only these; anything else is refused
   same fixed map for every image; no per-image min-max stretch). A window applies to 8-bit images too, so
   one rule maps every stored value the model sees.
 * Float TIFFs with values in [0, 1] are scaled with ``round(value * 255)``; other float ranges are refused.
-* RGBA / LA images whose alpha is fully opaque lose the alpha channel; transparent pixels are refused.
+* RGBA / LA images whose alpha is fully opaque lose the alpha channel; transparent pixels are refused (two
+  channels whose second is no opaque alpha, e.g. a 2-channel microscopy TIFF, are named as such).
+* A TIFF of several pages of one size (a z-stack, or one channel per page as ``tifffile.imwrite`` stores a
+  (2, H, W) array) is refused rather than read as its first page.
 * Palette ('P') images are converted to RGB; CMYK/YCbCr/LAB/HSV images to RGB; 1-bit images to 0/255.
 * A channel count that differs from ``channels`` is refused (gray->RGB and RGB->gray would hide a config
   error) unless ``convert=True`` is passed explicitly.
@@ -50,6 +53,10 @@ def _log_once(kind: str, message: str) -> None:
         logger.debug(message)
 
 
+class _StackError(ValueError):
+    """A multi-page TIFF: refused as it is, not retried with tifffile."""
+
+
 def _corrupt(path: Path, reason: object) -> ValueError:
     return ValueError(f"cannot read image {path}: {reason}; the file is corrupt or not an image")
 
@@ -64,6 +71,8 @@ def _load_raw(path: Path) -> tuple[np.ndarray, str]:
             if img.format == "TIFF" and img.mode in ("RGB", "RGBA") and _tiff_bits(img) > 8:
                 # Pillow decodes 16-bit colour TIFFs to 8 bits itself; tifffile keeps the stored values.
                 return _read_tiff(path), "tiff"
+            if img.format == "TIFF":
+                _refuse_stack(img, path)
             img.load()  # decode now so truncated files fail here, not later inside numpy
             mode = img.mode
             if mode == "P":
@@ -77,6 +86,8 @@ def _load_raw(path: Path) -> tuple[np.ndarray, str]:
             if mode == "PA":
                 return np.asarray(img.convert("RGBA")), mode
             return np.asarray(img), mode
+    except _StackError:
+        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         if path.suffix.lower() in _TIFF_SUFFIXES:
             # Pillow cannot decode some valid TIFFs (float32 RGB, 16-bit RGB, tiled/compressed variants).
@@ -85,6 +96,29 @@ def _load_raw(path: Path) -> tuple[np.ndarray, str]:
             except Exception as tiff_err:
                 raise _corrupt(path, f"{err}; tifffile: {tiff_err}") from tiff_err
         raise _corrupt(path, err) from err
+
+
+def _refuse_stack(img: Image.Image, path: Path) -> None:
+    """A TIFF of several pages of the image's size (a z-stack, a time series, or one microscope channel per
+    page, as ``tifffile.imwrite`` writes a (2, H, W) array) is refused: Pillow would read its first page
+    alone. Pages of other sizes (thumbnails, pyramid levels) are not the image and are left alone."""
+    pages = getattr(img, "n_frames", 1)
+    if pages < 2:
+        return
+    size = img.size
+    try:
+        same = 0
+        for i in range(pages):
+            img.seek(i)
+            same += img.size == size
+    finally:
+        img.seek(0)
+    if same > 1:
+        raise _StackError(
+            f"cannot read image {path}: a TIFF of {same} pages of {size[0]}x{size[1]} (a z-stack, time "
+            "series or one channel per page); unetkit reads one 2-D image per file with 1 (gray) or 3 (RGB) "
+            "channels: save each page as its own image, or the channels as one (H, W, 3) image"
+        )
 
 
 def _tiff_bits(img: Image.Image) -> int:
@@ -131,6 +165,12 @@ def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) ->
 
 def _drop_opaque_alpha(arr: np.ndarray, path: Path) -> np.ndarray:
     alpha = arr[..., -1]
+    if not np.all(alpha == 255) and arr.shape[2] == 2:
+        raise ValueError(
+            f"image {path} has 2 channels and the second is not an opaque alpha (gray + transparency, or two "
+            "channels of a microscope); unetkit reads 1 (gray) or 3 (RGB) channels: save one channel, or "
+            "the two with an empty third as an (H, W, 3) image"
+        )
     if not np.all(alpha == 255):
         raise ValueError(
             f"image {path} has an alpha channel with transparent pixels; flatten it onto a background "
