@@ -230,6 +230,38 @@ def test_classes_csv_palette(make_dataset: MakeDataset) -> None:
     assert m.ignore_colors == ((0, 0, 0),)
 
 
+@pytest.mark.parametrize("void", [[[255, 255, 255]], [255, 255, 255], "#ffffff", ["#FFFFFF"]])
+def test_classes_json_top_level_void_colour_of_colour_masks(make_dataset: MakeDataset, void: Any) -> None:
+    # The top-level "void" of classes.json took mask values only: a colour there stopped discovery with
+    # "int() argument must be ... not 'list'", naming neither the file nor the fix.
+    def mask(i: int) -> np.ndarray:
+        m = np.zeros((32, 32, 3), np.uint8)
+        m[:10] = (255, 0, 0)
+        m[-2:] = (255, 255, 255)  # void outline
+        return m
+
+    root = make_dataset(mask=mask)
+    classes = [{"name": "bg", "color": [0, 0, 0]}, {"name": "road", "color": [255, 0, 0]}]
+    (root / "classes.json").write_text(json.dumps({"classes": classes, "void": void}))
+    m = discover(root).mask
+    assert m.kind == "palette" and m.class_names == ("bg", "road")
+    assert m.ignore_colors == ((255, 255, 255),)
+
+
+def test_classes_json_top_level_void_of_gray_masks_and_a_bad_entry(make_dataset: MakeDataset) -> None:
+    def mask(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint8)
+        m[:8], m[-2:], m[-4:-2] = 1, 254, 255
+        return m
+
+    root = make_dataset(mask=mask)
+    (root / "classes.json").write_text(json.dumps({"classes": ["bg", "cell"], "void": [254, 255, 7]}))
+    assert discover(root).mask.ignore_values == (7, 254, 255)
+    (root / "classes.json").write_text(json.dumps({"classes": ["bg", "cell"], "void": [{"r": 255}]}))
+    with pytest.raises(ValueError, match=r"classes.json: void entry \{'r': 255\} is neither a mask value"):
+        discover(root)
+
+
 def test_palette_without_classes_file_lists_the_colours(make_dataset: MakeDataset) -> None:
     def mask(i: int) -> np.ndarray:
         m = np.zeros((32, 32, 3), np.uint8)

@@ -541,12 +541,40 @@ def _add_entry(table: ClassTable, entry: Mapping[str, Any], index: int, where: s
     table.colors.append(color)
 
 
+def _is_rgb(value: Any) -> bool:
+    """Three integers: ``[R, G, B]`` or three mask values."""
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) for c in value)
+    )
+
+
+def _add_void(table: ClassTable, value: Any, where: str) -> None:
+    """One entry of a classes.json's top-level ``void``: a mask value or a colour ([R, G, B], '#rrggbb')."""
+    if not isinstance(value, bool) and (
+        isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+    ):
+        table.void_values.append(int(value))
+        return
+    try:
+        if isinstance(value, bool) or not isinstance(value, (str, list, tuple)):
+            raise ValueError(value)
+        table.void_colors.append(_color(value, where))
+    except ValueError:
+        raise ValueError(
+            f"{where}: void entry {value!r} is neither a mask value (e.g. 11) nor a colour ([R, G, B] or "
+            "'#rrggbb'); fix the entry"
+        ) from None
+
+
 def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | None:
     """``file`` (a .json or .csv), else ``root/classes.json`` or ``root/classes.csv``, as a
     :class:`ClassTable` (None when no file is given and neither exists).
 
     JSON forms: a list of names; ``{"0": "sky", ...}``; ``{"classes": [{"name", "value", "color",
-    "void"}...], "void": 11}``. CSV: a header with ``name``, ``value`` (or id/index), ``color`` (or r, g, b),
+    "void"}...], "void": 11}`` (the top-level ``void``: values, colours ``[R, G, B]``/``'#rrggbb'``, or a
+    list of them). CSV: a header with ``name``, ``value`` (or id/index), ``color`` (or r, g, b),
     ``void`` (true/false).
     """
     if file is not None:
@@ -578,8 +606,15 @@ def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | Non
             raise ValueError(f"{where}: expected a list of classes or a mapping value -> name")
         for i, item in enumerate(data):
             _add_entry(table, item if isinstance(item, dict) else {"name": item}, i, where)
-        for v in [voids] if isinstance(voids, (int, str)) else voids:
-            table.void_values.append(int(v))
+        if _is_rgb(voids):
+            # [a, b, c]: three void values of gray masks, or the void colour of colour masks (each mask kind
+            # reads only its own: gray masks the values, colour masks the colours).
+            table.void_values.extend(int(v) for v in voids)
+            if all(0 <= v <= 255 for v in voids):
+                table.void_colors.append((voids[0], voids[1], voids[2]))
+        else:
+            for v in [voids] if isinstance(voids, (int, str)) else voids:
+                _add_void(table, v, where)
     else:
         with path.open(newline="") as fh:
             rows = list(csv.DictReader(fh))
