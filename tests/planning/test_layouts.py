@@ -133,6 +133,30 @@ def test_pascal_voc_void_and_split_can_be_chosen(tmp_path: Path) -> None:
     )
 
 
+def test_a_dataset_one_level_down_names_the_inner_folder(tmp_path: Path) -> None:
+    # VOC's tar unpacks to VOCdevkit/VOC2012/; a zip to data/images + data/masks (beside a Mac's __MACOSX/).
+    # Both were refused as the Kaggle DSB layout (or "no images/ folder"), naming the wrong fix.
+    make_voc(tmp_path / "VOCdevkit" / "VOC2012")
+    with pytest.raises(
+        ValueError, match=r"one folder, VOC2012/.*pass .*VOCdevkit/VOC2012 as the data folder"
+    ):
+        discover(tmp_path / "VOCdevkit")
+    for i in range(12):
+        save(tmp_path / "zip" / "data" / "images" / f"img{i:02d}.png", rgb_image(i))
+        save(tmp_path / "zip" / "data" / "masks" / f"img{i:02d}.png", voc_mask(i) % 4)
+    (tmp_path / "zip" / "__MACOSX").mkdir()
+    with pytest.raises(
+        ValueError, match=r"one folder, data/, with the dataset inside .*zip/data as the data"
+    ):
+        discover(tmp_path / "zip")
+    assert len(discover(tmp_path / "zip" / "data").samples) == 12
+    # One Kaggle DSB sample (<id>/images/<id>.png) is still that layout.
+    save(tmp_path / "dsb" / "abc" / "images" / "abc.png", rgb_image(0))
+    save(tmp_path / "dsb" / "abc" / "masks" / "m1.png", (voc_mask(0) == 1).astype(np.uint8) * 255)
+    with pytest.raises(ValueError, match="Kaggle DSB layout"):
+        discover(tmp_path / "dsb")
+
+
 # ------------------------------------------------------------------------------------------ Carvana
 
 

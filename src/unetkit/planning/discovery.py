@@ -1085,6 +1085,24 @@ def _is_voc(base: Path) -> bool:
     return (base / VOC_IMAGE_DIR).is_dir() and (base / VOC_MASK_DIR).is_dir()
 
 
+def _one_level_down(base: Path) -> Path | None:
+    """The one sub-folder of ``base`` holding a dataset when ``base`` holds nothing else: a download unpacked
+    one level too deep (VOCdevkit/VOC2012/, data/images/ + data/masks/). Not a Kaggle DSB sample folder
+    (<id>/images/<id>.png: its images/ holds only its own image). None when there is no such folder."""
+    if _image_files(base):
+        return None
+    dirs = [d for d in _subdirs(base) if d.name != "__MACOSX"]  # a Mac's zip adds __MACOSX/ beside the data
+    if len(dirs) != 1:
+        return None
+    inner = dirs[0]
+    if _is_voc(inner):
+        return inner
+    for name in IMAGE_DIR_NAMES:
+        if (inner / name).is_dir() and any(p.stem != inner.name for p in _image_files(inner / name)):
+            return inner
+    return None
+
+
 def _sibling_masks(image_dir: Path) -> Path | None:
     """The folder beside ``image_dir`` named as it plus a mask suffix (train/ -> train_masks/), if any."""
     for suffix in SIBLING_MASK_SUFFIXES:
@@ -1148,6 +1166,11 @@ def _find_folders(
             msk_d = base
     if img_d is None and auto and (pair := _sibling_pair(base)) is not None:
         (img_d, msk_d), layout = pair, "sibling"
+    if img_d is None and auto and (inner := _one_level_down(base)) is not None:
+        raise ValueError(
+            f"{base} holds no images itself but one folder, {inner.name}/, with the dataset inside (one "
+            f"level down); pass {inner} as the data folder"
+        )
     if img_d is None and is_kaggle_layout(base):
         out = base.parent / f"{base.name}_labels"
         raise ValueError(
