@@ -124,6 +124,25 @@ def test_fit_dir_16bit_images_train_and_predict_through_one_window(
     assert (tmp_path / "p" / "masks" / "img00.png").is_file()
 
 
+def test_fit_dir_with_a_few_gray_photos_among_colour_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Oxford-IIIT Pet's few gray JPEGs: training reads them as RGB, and so does predict.
+    root = make_folder(tmp_path / "data", n=24)
+    paths = sorted((root / "images").iterdir())
+    for i, path in enumerate(paths):
+        gray = np.asarray(Image.open(path))
+        colour = np.stack([gray, gray // 2, np.full_like(gray, 40 + i)], axis=-1)
+        Image.fromarray(gray if path.stem == "img03" else colour).save(path)
+    runs = tmp_path / "runs"
+    assert main(["fit", str(root), "--time", "0.5m", *FAST, f"output.root={runs}", *TINY]) == 0
+    assert "1 of 24 images are not RGB (img03.png)" in capsys.readouterr().out
+    run = only_run(runs)
+    assert json.loads((run / "model" / "config.json").read_text())["convert_channels"] is True
+    assert main(["predict", str(run), str(root / "images" / "img03.png"), "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "masks" / "img03.png").is_file()
+
+
 @pytest.mark.parametrize(
     ("override", "fix"),
     [

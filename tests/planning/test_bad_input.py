@@ -81,6 +81,25 @@ def test_mixed_channel_counts(px: SimpleNamespace, make_dataset: MakeDataset) ->
     assert "img02.png has 3 channel(s)" in text and "grayscale" in text
 
 
+def test_a_few_images_of_another_channel_count_are_read_converted(
+    px: SimpleNamespace, make_dataset: MakeDataset
+) -> None:
+    # Oxford-IIIT Pet: a few gray JPEGs among colour photos. One gray image of 24 (4%) is converted (gray ->
+    # RGB is lossless) and said; the plan's fingerprint reads it converted too.
+    from unetkit.planning import fingerprint
+
+    colour = make_dataset(n=24, image=lambda i: np.repeat(px.gray_image(i)[..., None], 3, 2) + np.uint8(i))
+    px.write(colour / "images" / "img05.png", px.gray_image(5))
+    layout = discover(colour)
+    assert layout.channels == 3 and layout.convert_channels
+    assert any("1 of 24 images are not RGB (img05.png): they are read as RGB" in n for n in layout.notes)
+    assert layout.folder_options()[0]["convert_channels"] is True
+    assert fingerprint(layout).channels == 3
+    from unetkit.planning.plan import data_probe
+
+    assert data_probe(layout, (32, 32), {}, n=24) > 0  # the plan's timing reads every image converted
+
+
 def test_colour_and_gray_masks_mixed(px: SimpleNamespace, make_dataset: MakeDataset) -> None:
     root = make_dataset()
     rgb = np.zeros((32, 32, 3), np.uint8)

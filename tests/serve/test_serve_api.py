@@ -532,3 +532,20 @@ def test_a_16bit_upload_is_read_through_the_models_intensity_window(tmp_path: Pa
         assert c.get("/api/model").json()["intensity_window"] == [[1000.0, 2000.0]]
         shown = decode_png(c.get(response.json()["links"]["input"]).content)
     assert shown.min() == 0 and shown.max() == 255  # >> 8 would give 3..7
+
+
+def test_a_gray_upload_to_a_colour_model_trained_converting_is_converted(tmp_path: Path) -> None:
+    from serve_helpers import save_tiny_model
+
+    from unetkit.model_files.model_config import ModelConfig
+
+    model = save_tiny_model(tmp_path / "model", in_channels=3)
+    gray = png_bytes(np.full((32, 32), 90, np.uint8))
+    with serving(model) as c:
+        assert post(c, gray, "gray.png").status_code == 422  # a colour model: gray is refused...
+    config = ModelConfig.load(model)
+    config.convert_channels = True  # ... unless it was trained reading gray images as RGB
+    config.save(model)
+    with serving(model) as c:
+        response = post(c, gray, "gray.png")
+    assert response.status_code == 200, response.text

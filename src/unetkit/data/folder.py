@@ -401,10 +401,14 @@ def validate(
 
 
 def compute_mean_std(
-    pairs: Sequence[Pair] | Sequence[Path], channels: int | None = None, *, window: Window | None = None
+    pairs: Sequence[Pair] | Sequence[Path],
+    channels: int | None = None,
+    *,
+    window: Window | None = None,
+    convert: bool = False,
 ) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of the images (values in [0, 1], after the intensity ``window``) over all
-    pixels of all given images.
+    """Per-channel mean and std of the images (values in [0, 1], after the intensity ``window``; with
+    ``convert``, images of another channel count read as ``channels``) over all pixels of all given images.
 
     Accepts pairs or bare image paths. Accumulates in float64 so large datasets stay exact.
     """
@@ -413,7 +417,7 @@ def compute_mean_std(
     count = 0
     for item in pairs:
         path = item[0] if isinstance(item, tuple) else item
-        x = read_image(path, channels, window=window).astype(np.float64) / 255.0
+        x = read_image(path, channels, convert=convert, window=window).astype(np.float64) / 255.0
         flat = x.reshape(-1, x.shape[2])
         if total is None:
             total, total_sq = flat.sum(0), (flat**2).sum(0)

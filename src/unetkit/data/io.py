@@ -167,9 +167,9 @@ def _drop_opaque_alpha(arr: np.ndarray, path: Path) -> np.ndarray:
     alpha = arr[..., -1]
     if not np.all(alpha == 255) and arr.shape[2] == 2:
         raise ValueError(
-            f"image {path} has 2 channels and the second is not an opaque alpha (gray + transparency, or two "
-            "channels of a microscope); unetkit reads 1 (gray) or 3 (RGB) channels: save one channel, or "
-            "the two with an empty third as an (H, W, 3) image"
+            f"image {path} has 2 channels and the second is not an opaque alpha (gray with transparent "
+            "pixels, or two channels of a microscope); unetkit reads 1 (gray) or 3 (RGB) channels: save one "
+            "channel, or the two with an empty third as an (H, W, 3) image"
         )
     if not np.all(alpha == 255):
         raise ValueError(

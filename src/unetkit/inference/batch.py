@@ -291,7 +291,8 @@ def predict_files(
             )
     else:
         class_names, in_channels = class_names_for(predictor.config), int(predictor.config.in_channels)
-        convert, window = False, getattr(predictor.config, "intensity_window", None)
+        convert = bool(getattr(predictor.config, "convert_channels", False))
+        window = getattr(predictor.config, "intensity_window", None)
     k = len(class_names)  # >= 2: a one-logit model predicts 0/1
     # The model's class colours (a Mask R-CNN's config is a dict without them: the default palette).
     model = predictor if instancer is None else getattr(instancer, "predictor", instancer)

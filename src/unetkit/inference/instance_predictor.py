@@ -162,6 +162,7 @@ class SemanticInstancePredictor(InstancePredictor):
         self.class_names = class_names_for(predictor.config)
         self.in_channels = int(predictor.config.in_channels)
         self.intensity_window = getattr(predictor.config, "intensity_window", None)
+        self.convert_channels = bool(getattr(predictor.config, "convert_channels", False))
         k = len(self.class_names)
         if foreground is None:
             # A model trained on instance labels names the classes its method reads (e.g. energy levels).

@@ -62,6 +62,9 @@ class ModelConfig:
     palette PNG's palette): overlays, figures, mask PNGs and the web app draw the classes in them
     (:func:`unetkit.palette.palette_for`); ``None`` (no colours given, or a config.json written before they
     were kept): the default :func:`~unetkit.palette.class_palette`.
+
+    ``convert_channels``: the model was trained reading a few images of another channel count converted
+    (gray replicated to RGB, or RGB to luma; Oxford-IIIT Pet's gray JPEGs), so prediction converts them too.
     """
 
     architecture: str
@@ -75,6 +78,7 @@ class ModelConfig:
     geometry: dict[str, Any] | None = None
     intensity_window: list[list[float]] | None = None
     class_colors: list[list[int]] | None = None
+    convert_channels: bool = False
 
     def __post_init__(self) -> None:
         # JSON has no tuples: a config built with channels=(4, 8) must equal itself after save/load.

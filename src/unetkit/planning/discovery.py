@@ -91,6 +91,10 @@ MIN_PAIRS_TO_SPLIT = 10
 DEFAULT_FRACTIONS = (("train", 0.65), ("val", 0.15), ("test", 0.2))
 # Masks whose values are read to detect the encoding (evenly spaced over the sorted files: deterministic).
 DEFAULT_MASK_SAMPLE = 32
+# Images whose channel count differs from the rest's are converted when they are at most this share of the
+# images (Oxford-IIIT Pet: a few grayscale JPEGs among 7,390 colour photos; gray -> RGB is lossless); a larger
+# share is likely two kinds of data, and an error asks the user to choose.
+MAX_CONVERTED_SHARE = 0.05
 # Pascal VOC: JPEGImages/ (every image of the challenge; most have no segmentation mask), SegmentationClass/
 # (palette PNGs: the index is the class, 255 the void outline drawn around each object) and the split lists.
 VOC_IMAGE_DIR = "JPEGImages"
@@ -163,6 +167,8 @@ class DatasetLayout:
     notes: tuple[str, ...] = ()
     # Images that are no sample by the layout's design: Pascal VOC's JPEGImages without a segmentation mask.
     images_without_masks: int = 0
+    # A few images have another channel count than ``channels`` and are converted when read (gray <-> RGB).
+    convert_channels: bool = False
 
     @property
     def has_roi(self) -> bool:
@@ -193,6 +199,8 @@ class DatasetLayout:
             opts["ignore_values"] = list(m.ignore_values)
         if m.colors:  # a palette's code, or the class colours to draw (classes.json, a palette PNG)
             opts["colors"] = {int(k): list(v) for k, v in m.colors.items()}
+        if self.convert_channels:
+            opts["convert_channels"] = True
         if m.kind == "palette":
             if m.ignore_colors:
                 opts["ignore_colors"] = [list(c) for c in m.ignore_colors]
@@ -307,6 +315,7 @@ class DatasetLayout:
             "splits": {k: list(v) for k, v in self.splits.items()},
             "split_source": self.split_source,
             "channels": self.channels,
+            "convert_channels": self.convert_channels,
             "mask": mask,
             "image_dirs": [str(p) for p in self.image_dirs],
             "mask_dirs": [str(p) for p in self.mask_dirs],
@@ -1374,7 +1383,13 @@ def discover(
             "(optionally with a suffix such as _mask) or name the folders with --images and --masks"
         )
     # Sizes before the splits: a pair skipped for its size (--unmatched skip) must leave every split.
-    samples, channels, sizes, odd_sizes = _check_images(samples, check_sizes, unmatched)
+    samples, channels, sizes, odd_sizes, converted = _check_images(samples, check_sizes, unmatched)
+    if converted:
+        notes.append(
+            f"{len(converted)} of {len(samples)} images are not {'RGB' if channels == 3 else 'gray'} "
+            f"({', '.join(p.name for p in converted[:3])}{', ...' if len(converted) > 3 else ''}): they are "
+            f"read as {'RGB (gray replicated)' if channels == 3 else 'gray (luma)'} (convert_channels)"
+        )
     dropped = {s.name for s, _ in odd_sizes}
     if odd_sizes:
         skipped += [why for _, why in odd_sizes]
@@ -1467,6 +1482,7 @@ def discover(
         skipped=tuple(skipped),
         notes=tuple(notes),
         images_without_masks=len(without_mask),
+        convert_channels=bool(converted),
     )
 
 
@@ -1503,8 +1519,10 @@ def _header(path: Path) -> tuple[int, int, int]:
 
 def _check_images(
     samples: Sequence[Sample], check_sizes: bool, unmatched: str = "error"
-) -> tuple[list[Sample], int, list[tuple[int, int]], list[tuple[Sample, str]]]:
-    """(samples kept, channel count shared by their images, (H, W) per kept image, [(sample, why)] skipped).
+) -> tuple[list[Sample], int, list[tuple[int, int]], list[tuple[Sample, str]], list[Path]]:
+    """(samples kept, the channel count of most of their images, (H, W) per kept image, [(sample, why)]
+    skipped, the images with another channel count: at most ``MAX_CONVERTED_SHARE`` of them, else a
+    ValueError naming one).
 
     A mask or ROI whose size is not its image's is a ValueError, or with ``unmatched="skip"`` leaves its
     sample out (the reason in ``why``). Reads file headers only (fast: no pixels are decoded).
@@ -1534,13 +1552,15 @@ def _check_images(
             f"every image was skipped for its size ({skipped[0][1]}); resize the masks to their images' "
             "sizes (nearest neighbour)"
         )
-    if len(counts) > 1:
-        (few_c, few), (many_c, _) = sorted(counts.items(), key=lambda kv: len(kv[1]))[:2]
+    many_c = max(counts, key=lambda c: len(counts[c]))
+    others = sorted((p for c, paths in counts.items() if c != many_c for p in paths), key=str)
+    if others and len(others) > MAX_CONVERTED_SHARE * len(kept):
+        few_c = next(c for c in counts if c != many_c)
         raise ValueError(
-            f"image {few[0]} has {few_c} channel(s) but {len(counts[many_c])} other images have {many_c}; "
-            f"convert it (and {len(few) - 1} more) to {'RGB' if many_c == 3 else 'grayscale'}"
+            f"image {counts[few_c][0]} has {few_c} channel(s) but {len(counts[many_c])} other images have "
+            f"{many_c}; convert it (and {len(others) - 1} more) to {'RGB' if many_c == 3 else 'grayscale'}"
         )
-    return kept, next(iter(counts)), sizes, skipped
+    return kept, many_c, sizes, skipped, others
 
 
 def _odd_size(sample: Sample, height: int, width: int) -> tuple[str, Path, tuple[int, int]] | None:

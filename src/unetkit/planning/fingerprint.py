@@ -203,7 +203,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     depths: dict[int, str] = {}
     for sample in sampled:
         # Stored values (the window of deep images is measured on them), without an alpha channel.
-        image = read_raw_image(sample.image)[..., : layout.channels]
+        image = _as_channels(read_raw_image(sample.image), layout.channels)
         depths.setdefault(bit_depth(image), sample.image.name)
         if (
             image.shape[2] == 3
@@ -300,6 +300,18 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         intensity_window=window,
         window_reason=window_reason,
     )
+
+
+def _as_channels(raw: np.ndarray, channels: int) -> np.ndarray:
+    """Stored pixels (H, W, C) with ``channels`` channels, in their own type: an alpha channel dropped, and
+    the few images of another channel count (``convert_channels``) converted as training reads them."""
+    colour = raw[..., :-1] if raw.shape[2] in (2, 4) else raw
+    if colour.shape[2] == channels:
+        return colour
+    if channels == 3:
+        return np.repeat(colour[..., :1], 3, axis=2)
+    luma = colour.astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # ITU-R 601, as read_image's
+    return np.rint(luma).astype(raw.dtype)[..., None]
 
 
 def _window(depths: dict[int, str], raw: np.ndarray) -> tuple[int, list[list[float]] | None, str]:

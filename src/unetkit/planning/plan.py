@@ -416,7 +416,7 @@ def data_probe(
     times = []
     for sample in _evenly(layout.samples_of("train") or list(layout.samples), n):
         t0 = time.perf_counter()
-        image = read_image(sample.image, layout.channels, window=window)
+        image = read_image(sample.image, layout.channels, convert=layout.convert_channels, window=window)
         if encoding is None:  # instance labels: the class map of their target (semantic, boundary, energy)
             from unetkit.data.instance_targets import instance_target
             from unetkit.planning.discovery import read_mask_values

@@ -189,7 +189,12 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         upload = tmp / f"upload{job.suffix}"
         atomic_write_bytes(upload, job.data)
         try:
-            image = read_image(upload, channels=config.in_channels, window=config.intensity_window)
+            image = read_image(
+                upload,
+                channels=config.in_channels,
+                convert=config.convert_channels,
+                window=config.intensity_window,
+            )
         except ValueError as exc:
             raise JobError(422, _public_message(exc, upload, job.filename)) from exc
         finally:

@@ -65,6 +65,7 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
         extra=extra,
         intensity_window=[list(w) for w in spec.intensity_window] if spec.intensity_window else None,
         class_colors=[list(c) for c in spec.class_colors] if spec.class_colors else None,
+        convert_channels=spec.convert_channels,
     )
 
 

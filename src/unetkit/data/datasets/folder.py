@@ -164,6 +164,7 @@ def build_folder(
     boundary_radius: int = 2,
     energy_levels: Sequence[int] | None = None,
     intensity_window: Sequence[Sequence[float]] | None = None,
+    convert_channels: bool = False,
 ) -> DatasetSpec:
     """Images and masks from ``root`` (images/, masks/), ``image_dir``/``mask_dir``, ``split_dirs`` or pairs.
 
@@ -181,7 +182,8 @@ def build_folder(
     classes trained; ``num_classes`` and ``class_names`` then default to the target's.
     ``intensity_window`` (per channel [lo, hi] of stored values, or one pair) maps 16-bit images onto 0..255;
     by default it is measured on the train split when its images are deeper than 8 bits
-    (:func:`unetkit.data.io.estimate_window`), and mean/std are computed after it.
+    (:func:`unetkit.data.io.estimate_window`), and mean/std are computed after it. ``convert_channels``
+    reads images of another channel count as ``in_channels`` (gray replicated to RGB, or RGB to luma).
     """
     target, target_params = instance_target_of(
         mask_kind, encoding, instance_target, boundary_radius, energy_levels
@@ -262,7 +264,7 @@ def build_folder(
     train_pairs = [table[n] for n in (splits.get("train") or names)]
     window = _window(intensity_window, train_pairs)
     if mean is None or std is None:
-        mean, std = compute_mean_std(train_pairs, int(in_channels), window=window)
+        mean, std = compute_mean_std(train_pairs, int(in_channels), window=window, convert=convert_channels)
     return FolderSpec(
         name="folder",
         root=root,
@@ -279,6 +281,7 @@ def build_folder(
         table=table,
         intensity_window=window,
         class_colors=class_colors,
+        convert_channels=bool(convert_channels),
     )
 
 
