@@ -216,7 +216,11 @@ def test_zero_255_mask_read_as_index_says_it_looks_binary(tmp_path: Path) -> Non
     assert "\n" not in str(info.value)
     # Other out-of-range values do not get that hint.
     other = _save(tmp_path / "o.png", np.array([[0, 7]], dtype=np.uint8))
-    with pytest.raises(ValueError, match=r"fix the mask or the dataset's num_classes/encoding"):
+    # They name the options that declare the value, for fit DIR and for predict.
+    hint = (
+        r"o.png has values 7 .*; fix the mask, or declare 7 as void \(fit DIR: --void 7; predict: --ignore-v"
+    )
+    with pytest.raises(ValueError, match=hint):
         read_mask(other, MaskEncoding("index", 2))
 
 

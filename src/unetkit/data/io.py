@@ -565,7 +565,13 @@ def _decode_mask(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndar
         out = classes[inverse].reshape(raw.shape)
     if bad.size:
         what = "are not in the remap mapping" if encoding.kind == "remap" else "are outside the classes"
-        fix = "fix the mask or the dataset's num_classes/encoding"
+        # Name the options that declare the value (a plan reads a sample of the training masks only, so a
+        # value of a validation or test mask is first met here).
+        v = int(bad[0])
+        fix = (
+            f"fix the mask, or declare {v} as void (fit DIR: --void {v}; predict: --ignore-values {v}) or as "
+            "a class (classes.json, or num_classes)"
+        )
         if encoding.kind == "index" and set(present.tolist()) <= {0, 255}:
             # The most common slip: a 0/255 mask read as class indices (issue 12).
             fix = "values 0/255 look like a binary mask: set mask_kind: binary (data.options.mask_kind=...)"
