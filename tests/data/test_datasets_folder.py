@@ -206,6 +206,11 @@ def test_given_class_colours_reach_the_spec_for_any_mask_kind(tmp_path: Path) ->
     assert spec_of(tmp_path, num_classes=3).class_colors is None  # none given: the default, not written
     with pytest.raises(ValueError, match=r"colors name classes \[5\] outside 0\.\.2"):
         spec_of(tmp_path, num_classes=3, colors={5: [1, 2, 3]})
+    # A class name as key, or a colour that is no RGB: one line with the form expected.
+    with pytest.raises(ValueError, match=r"key 'road' is not a class index.*colors=\{0: \[0, 0, 0\]"):
+        spec_of(tmp_path, num_classes=3, colors={"road": [128, 64, 128]})
+    with pytest.raises(ValueError, match=r"class 1 has \[1, 2\]; give \[R, G, B\]"):
+        spec_of(tmp_path, num_classes=3, mask_kind="palette", colors={0: [0, 0, 0], 1: [1, 2]})
     # Any dataset takes them as a spec field too (data.options.class_colors), one per class.
     given = spec_of(tmp_path, num_classes=3, class_colors=[[1, 2, 3], [4, 5, 6], [7, 8, 9]]).class_colors
     assert given == ((1, 2, 3), (4, 5, 6), (7, 8, 9))

@@ -58,6 +58,24 @@ def instance_target_of(
     return check_instance_target(target, params)
 
 
+def class_colors_by_index(colors: Mapping[Any, Sequence[int]]) -> dict[int, tuple[int, int, int]]:
+    """``colors`` (class index -> [R, G, B], keys as YAML gives them: ints or digit strings) with int keys;
+    a one-line ValueError for a key that is no class index (a class name, say) or a colour that is no RGB."""
+    out = {}
+    for key, value in colors.items():
+        try:
+            index = int(key)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"colors: key {key!r} is not a class index; colours are keyed by class index (the mask "
+                "value's class), e.g. colors={0: [0, 0, 0], 1: [128, 64, 128]}"
+            ) from None
+        if not isinstance(value, (list, tuple)) or len(value) != 3:
+            raise ValueError(f"colors: class {index} has {value!r}; give [R, G, B] with values 0..255")
+        out[index] = (int(value[0]), int(value[1]), int(value[2]))
+    return out
+
+
 def encoding_of(
     mask_kind: str,
     num_classes: int,
@@ -73,7 +91,7 @@ def encoding_of(
         mask_kind,
         int(num_classes),
         tuple(int(v) for v in ignore_values),
-        colors={int(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in colors.items()} if colors else None,
+        colors=class_colors_by_index(colors) if colors else None,
         ignore_colors=tuple((int(c[0]), int(c[1]), int(c[2])) for c in ignore_colors),
         mapping={int(k): int(v) for k, v in mapping.items()} if mapping else None,
         instance_target=target,

@@ -37,7 +37,7 @@ from unetkit.data.folder import (
 )
 from unetkit.data.instance_targets import instance_target_classes
 from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, estimate_window
-from unetkit.data.mask_options import class_count, encoding_of, instance_target_of
+from unetkit.data.mask_options import class_colors_by_index, class_count, encoding_of, instance_target_of
 from unetkit.palette import palette_for
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -292,7 +292,8 @@ def _class_colors(
     :func:`~unetkit.palette.class_palette`'s; None when no colour was given."""
     if not given:
         return None
-    bad = sorted(int(k) for k in given if not 0 <= int(k) < num_classes)
+    given = class_colors_by_index(given)
+    bad = sorted(k for k in given if not 0 <= k < num_classes)
     if bad:
         raise ValueError(
             f"dataset 'folder': colors name classes {bad} outside 0..{num_classes - 1}; give colours of the "
