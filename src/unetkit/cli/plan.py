@@ -98,6 +98,28 @@ def parse_split(spec: str) -> dict[str, tuple[int, int]]:
     return out
 
 
+def _some(items: Any, limit: int = 12) -> str:
+    """``a, b, c, ... (20 in all)``: the first ``limit`` items of a console line."""
+    items = list(items)
+    more = f", ... ({len(items)} in all)" if len(items) > limit else ""
+    return ", ".join(str(v) for v in items[:limit]) + more
+
+
+def mask_line(m: Any) -> str:
+    """The ``masks:`` line of a plan: the encoding, the classes, the values seen and the void values/colours.
+    Instance labels keep only their range (``MaskInfo.values`` is (lowest, highest) for them)."""
+    if m.kind == "instances":
+        seen = f"label values {m.values[0]}..{m.values[1]}" if len(m.values) == 2 else "no label values"
+    else:
+        seen = f"values seen [{_some(list(v) if isinstance(v, tuple) else v for v in m.values)}]"
+    voids = [*m.ignore_values, *(list(c) for c in m.ignore_colors)]
+    return (
+        f"masks: {m.kind}, {m.num_classes} classes ({_some(m.class_names)}), {seen} in {m.sampled} masks"
+        + (f", void {voids}" if voids else "")
+        + (f"; target {m.target} (--target)" if m.target != "semantic" else "")
+    )
+
+
 def _fmt_classes(fp: Any) -> list[str]:
     lines = ["  class                pixels  images  objects  extent med/p10/p90  area med  stuff"]
     for c in fp.classes:
@@ -219,10 +241,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
     lines = [
         f"dataset {layout.root}: {len(layout.samples)} pairs, {layout.channels} channel(s); splits "
         f"({layout.split_source}): " + ", ".join(f"{k} {len(v)}" for k, v in layout.splits.items()),
-        f"masks: {m.kind}, {m.num_classes} classes ({', '.join(m.class_names[:12])}), values seen "
-        f"{list(m.values)[:12]} in {m.sampled} masks"
-        + (f", void {list(m.ignore_values)}" if m.ignore_values else "")
-        + (f"; target {m.target} (--target)" if m.target != "semantic" else ""),
+        mask_line(m),
         *(
             [f"ROI: {', '.join(str(d) for d in layout.roi_dirs)} (pixels outside are ignored)"]
             if layout.has_roi

@@ -1,0 +1,27 @@
+"""The console lines of `unetkit plan` / `fit DIR` that describe the data (cheap: no plan is measured)."""
+
+from __future__ import annotations
+
+from unetkit.cli.plan import mask_line
+from unetkit.planning.discovery import MaskInfo
+
+
+def test_mask_line_instance_labels_say_their_range() -> None:
+    # MaskInfo.values is (lowest, highest) for instance labels: "values seen [0, 8]" read as two values.
+    m = MaskInfo("instances", 2, ("background", "foreground"), values=(0, 8), sampled=16, dtype="uint16")
+    line = mask_line(m)
+    assert "label values 0..8 in 16 masks" in line and "values seen" not in line
+
+
+def test_mask_line_palette_void_colours_and_long_lists() -> None:
+    m = MaskInfo(
+        "palette", 2, ("bg", "road"), ignore_colors=((255, 255, 255),),
+        values=((0, 0, 0), (255, 0, 0), (255, 255, 255)), sampled=3,
+    )  # fmt: skip
+    assert mask_line(m) == (
+        "masks: palette, 2 classes (bg, road), values seen [[0, 0, 0], [255, 0, 0], [255, 255, 255]] in 3 "
+        "masks, void [[255, 255, 255]]"
+    )
+    names = tuple(f"class_{i}" for i in range(16))
+    m = MaskInfo("index", 16, names, ignore_values=(255,), values=(0, 1, 15), sampled=20)
+    assert "class_11, ... (16 in all)), values seen [0, 1, 15] in 20 masks, void [255]" in mask_line(m)
