@@ -145,6 +145,24 @@ def test_rare_classes_get_weights() -> None:
     assert make_plan(make_fp(), 600, "cpu", make_machine({8: 0.3})).config["class_weights"] is None
 
 
+def test_classes_absent_from_the_masks_are_not_rare() -> None:
+    # Pascal VOC's unseen classes, a trimap's unused 0: no pixels to weight or to place crops on. They
+    # switched class weights and foreground crops on ("class_0 hold < 2% of the pixels").
+    fp = make_fp(fractions=(0.0, 0.2, 0.75, 0.05))
+    plan = make_plan(fp, 600, "cpu", make_machine({8: 0.3}, fp))
+    why = plan.reasons["class_weights"]
+    assert plan.config["class_weights"] is None and why.startswith("none: every class present holds")
+    assert "bg never occurs in the sampled masks" in why
+    assert "foreground_crops" not in plan.config["data"]["augment"]
+    # With a rare class present, the absent one keeps a neutral weight and is no crop target.
+    fp = make_fp(fractions=(0.6, 0.39, 0.01, 0.0))
+    plan = make_plan(fp, 600, "cpu", make_machine({8: 0.3}, fp))
+    w = plan.config["class_weights"]
+    assert w[3] == 1.0 and w[2] > w[1] and "c2 hold < 2%" in plan.reasons["class_weights"]
+    assert "c3 never occurs in the sampled masks (weight 1)" in plan.reasons["class_weights"]
+    assert plan.config["data"]["augment"]["foreground_classes"] == [2]
+
+
 def test_rare_classes_get_a_third_of_the_crops_when_crops_are_small() -> None:
     # 512 px images, 40 px objects: 160 px crops cover 10% of an image and often miss a rare class.
     fp = make_fp(fractions=(0.6, 0.385, 0.01, 0.005))

@@ -486,18 +486,29 @@ def _yaml_entry(key: str, value: Any, dotted: str, reasons: dict[str, str], inde
 def class_weights(fp: Fingerprint) -> tuple[list[float] | None, str]:
     """``sqrt(median_f / f)`` clipped to [0.2, 10] when some class holds < 2 % of the labelled pixels."""
     f = np.asarray([c.pixel_fraction for c in fp.classes], dtype=float)
-    rare = [c.name for c in fp.classes if c.pixel_fraction < RARE_CLASS_FRACTION]
+    # A class absent from the sampled masks (a gap in the values: Pascal VOC's unseen classes, a trimap's
+    # unused 0) is not rare: it has no pixels to weight, and it must not switch weighting on for the others.
+    rare = [c.name for c in fp.classes if 0 < c.pixel_fraction < RARE_CLASS_FRACTION]
+    absent = [c.name for c in fp.classes if c.pixel_fraction <= 0]
+    verb = "never occurs" if len(absent) == 1 else "never occur"
+    unseen = f"; {_names(absent)} {verb} in the sampled masks" if absent else ""
     if not rare:
         return (
             None,
-            f"none: every class holds >= {RARE_CLASS_FRACTION:.0%} of the pixels (Dice handles the rest)",
+            f"none: every class present holds >= {RARE_CLASS_FRACTION:.0%} of the pixels (Dice handles the "
+            f"rest){unseen}",
         )
-    median = float(np.median(f[f > 0])) if (f > 0).any() else 1.0
-    weights = np.clip(np.sqrt(median / np.maximum(f, 1e-6)), 0.2, 10.0)
-    return [round(float(w), 3) for w in weights], (
-        f"sqrt(median freq / freq) (softened median-frequency balancing): {', '.join(rare)} hold < "
+    median = float(np.median(f[f > 0]))
+    weights = np.where(f > 0, np.clip(np.sqrt(median / np.maximum(f, 1e-6)), 0.2, 10.0), 1.0)
+    why = (
+        f"sqrt(median freq / freq) (softened median-frequency balancing): {_names(rare)} hold < "
         f"{RARE_CLASS_FRACTION:.0%} of the pixels"
     )
+    return [round(float(w), 3) for w in weights], why + (f"{unseen} (weight 1)" if absent else "")
+
+
+def _names(names: list[str], limit: int = 8) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def foreground_crops(fp: Fingerprint, geo: Geometry, target: str = "semantic") -> tuple[dict[str, Any], str]:
@@ -507,7 +518,8 @@ def foreground_crops(fp: Fingerprint, geo: Geometry, target: str = "semantic") -
     the objects are, and issue 13's recipes were validated with uniform crops."""
     if target != "semantic":
         return {}, f"uniform crops: the {target} target's thin classes are rare by design, not rare objects"
-    rare = [c for c in fp.classes if c.pixel_fraction < RARE_CLASS_FRACTION and c.index > 0]
+    # A class absent from the sampled masks has no pixel to place a crop on.
+    rare = [c for c in fp.classes if 0 < c.pixel_fraction < RARE_CLASS_FRACTION and c.index > 0]
     image_px = fp.size_median[0] * fp.size_median[1]
     share = geo.crop[0] * geo.crop[1] / max(image_px, 1)
     if not rare:
