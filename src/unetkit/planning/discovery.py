@@ -956,7 +956,8 @@ def _unused_hint(folder: Path, layout: str) -> str:
         return f"the Pascal VOC layout reads the classes from {VOC_MASK_DIR}/"
     if layout == "sibling":  # Carvana's test/ (no masks) and train_hq/ (the masks of train/, larger)
         return (
-            f"no mask folder is beside it; to train on them pass {DIR_OPTIONS['image_dir']} {folder.name} "
+            f"no mask folder is beside it: images to segment after training (unetkit predict RUN {folder}); "
+            f"if their masks are elsewhere, train on them with {DIR_OPTIONS['image_dir']} {folder.name} "
             f"{DIR_OPTIONS['mask_dir']} NAME"
         )
     return (
