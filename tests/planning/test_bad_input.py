@@ -55,6 +55,28 @@ def test_mask_of_another_size(px: SimpleNamespace, make_dataset: MakeDataset) ->
     assert "img04.png is 32x30" in text and "resize the mask" in text
 
 
+def test_mask_of_a_photo_stored_sideways_names_its_exif_orientation(
+    px: SimpleNamespace, make_dataset: MakeDataset
+) -> None:
+    # A phone photo stored 48x32 with EXIF orientation 6 shows as 32x48, and its mask was drawn on that:
+    # "resize the mask" was the wrong fix.
+    from PIL import Image
+
+    root = make_dataset()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.zeros((32, 48), np.uint8)).save(root / "images" / "img04.png", exif=exif)
+    px.write(root / "masks" / "img04.png", np.zeros((48, 32), np.uint8))
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = _one_line(err)
+    assert "img04.png is 32x48" in text and "EXIF orientation 6" in text and "exif_transpose" in text
+    # Turned by 90 degrees without an EXIF orientation: said so, not "resize".
+    Image.fromarray(np.zeros((32, 48), np.uint8)).save(root / "images" / "img04.png")
+    with pytest.raises(ValueError, match=r"the mask is the image turned by 90 degrees"):
+        discover(root)
+
+
 def test_roi_of_another_size(px: SimpleNamespace, make_dataset: MakeDataset) -> None:
     root = make_dataset()
     for i in range(12):

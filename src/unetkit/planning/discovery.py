@@ -1539,9 +1539,13 @@ def _check_images(
             what, other, (ow, oh) = odd
             if unmatched == "error":
                 raise ValueError(
-                    f"{what} {other} is {ow}x{oh} (WxH) but its image {s.image} is {w}x{h}; resize the "
-                    f"{what} to the image's size (nearest neighbour), fix the pairing, or pass --unmatched "
-                    "skip to leave it out"
+                    f"{what} {other} is {ow}x{oh} (WxH) but its image {s.image} is {w}x{h}; "
+                    + (
+                        _turned_fix(s.image, what)
+                        if (ow, oh) == (h, w)
+                        else f"resize the {what} to the image's size (nearest neighbour), fix the pairing"
+                    )
+                    + ", or pass --unmatched skip to leave it out"
                 )
             skipped.append((s, f"{s.image}: its {what} {other.name} is {ow}x{oh} (WxH), the image {w}x{h}"))
             continue
@@ -1562,6 +1566,24 @@ def _check_images(
             f"{many_c}; convert it (and {len(others) - 1} more) to {'RGB' if many_c == 3 else 'grayscale'}"
         )
     return kept, many_c, sizes, skipped, others
+
+
+def _turned_fix(image: Path, what: str) -> str:
+    """The fix for a mask of its image's size turned by 90 degrees: a photo stored sideways with an EXIF
+    orientation that viewers (and annotation tools) apply, but that unetkit does not (it reads pixels as
+    stored, as the masks of most datasets were made)."""
+    try:
+        with Image.open(image) as img:
+            orientation = int(img.getexif().get(0x0112, 1))
+    except (OSError, ValueError, TypeError):
+        orientation = 1
+    if orientation in (5, 6, 7, 8):
+        return (
+            f"the image is stored sideways with EXIF orientation {orientation}, which viewers apply and "
+            f"unetkit does not: save the image upright (PIL.ImageOps.exif_transpose) or turn the {what} to "
+            "its stored size"
+        )
+    return f"the {what} is the image turned by 90 degrees: turn one of them"
 
 
 def _odd_size(sample: Sample, height: int, width: int) -> tuple[str, Path, tuple[int, int]] | None:
