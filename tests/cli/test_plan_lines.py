@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from unetkit.cli.plan import mask_line
 from unetkit.planning.discovery import MaskInfo
 
@@ -25,3 +29,23 @@ def test_mask_line_palette_void_colours_and_long_lists() -> None:
     names = tuple(f"class_{i}" for i in range(16))
     m = MaskInfo("index", 16, names, ignore_values=(255,), values=(0, 1, 15), sampled=20)
     assert "class_11, ... (16 in all)), values seen [0, 1, 15] in 20 masks, void [255]" in mask_line(m)
+
+
+def test_fit_with_a_plan_made_from_another_working_folder_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `unetkit plan data` in tmp_path writes data.root: data; `fit /abs/data --plan ...` run elsewhere was
+    # refused as "made for data, not /abs/data", two names a user reads as the same folder.
+    from unetkit.cli.main import main
+
+    (tmp_path / "data").mkdir()
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("data:\n  dataset: folder\n  root: data\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["fit", str(tmp_path / "data"), "--plan", str(plan)]) == 2
+    err = capsys.readouterr().err
+    assert "a path relative to the folder unetkit plan ran in" in err and err.count("\n") == 1
+    assert f"from here it is {elsewhere / 'data'}" in err and "run unetkit fit from that folder" in err
+    assert not (elsewhere / "runs").exists()

@@ -463,6 +463,15 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
     data = (yaml.safe_load(text) or {}).get("data", {})
     planned_root = Path(data.get("root") or ".")
     if planned_root.resolve() != root.resolve():
+        if not planned_root.is_absolute() and planned_root.name == root.resolve().name:
+            # The same folder named from another working folder: the plan's paths are relative to the one
+            # unetkit plan ran in (data.root, and the pairs/folders under it).
+            raise ValueError(
+                f"plan file {plan_path} was made for {planned_root}, a path relative to the folder unetkit "
+                f"plan ran in (from here it is {planned_root.resolve()}, not {root.resolve()}); run unetkit "
+                "fit from that folder, or plan again with an absolute path (unetkit plan "
+                f"{root.resolve()} --out FILE)"
+            )
         raise ValueError(
             f"plan file {plan_path} was made for {planned_root}, not {root}; plan {root} again (unetkit plan)"
         )
