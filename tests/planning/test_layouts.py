@@ -133,6 +133,16 @@ def test_pascal_voc_void_and_split_can_be_chosen(tmp_path: Path) -> None:
     )
 
 
+def test_a_split_list_naming_one_missing_image_says_only_that_one(tmp_path: Path) -> None:
+    root = make_voc(tmp_path / "VOC2012")
+    with (root / "ImageSets" / "Segmentation" / "val.txt").open("a") as fh:
+        fh.write("2008_111111\n")
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = str(err.value)
+    assert "val.txt names '2008_111111' without an image/mask pair" in text and "more" not in text
+
+
 def test_a_dataset_one_level_down_names_the_inner_folder(tmp_path: Path) -> None:
     # VOC's tar unpacks to VOCdevkit/VOC2012/; a zip to data/images + data/masks (beside a Mac's __MACOSX/).
     # Both were refused as the Kaggle DSB layout (or "no images/ folder"), naming the wrong fix.

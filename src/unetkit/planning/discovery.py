@@ -1276,7 +1276,7 @@ def _splits_from_lists(
         missing = [n for n in listed if n not in known]
         if missing:
             raise ValueError(
-                f"{files[s]} names {missing[0]!r} (and {len(missing) - 1} more) without an image/mask pair; "
+                f"{files[s]} names {missing[0]!r}{_and_more(len(missing) - 1)} without an image/mask pair; "
                 "fix the list or add the files"
             )
         if len(listed) < len(lists[s]):
@@ -1284,6 +1284,11 @@ def _splits_from_lists(
         if listed:
             split_map[s] = listed
     return split_map
+
+
+def _and_more(n: int) -> str:
+    """`` (and 3 more)`` after a file an error names; nothing when it is the only one."""
+    return f" (and {n} more)" if n > 0 else ""
 
 
 def _left_out_note(
@@ -1563,7 +1568,7 @@ def _check_images(
         few_c = next(c for c in counts if c != many_c)
         raise ValueError(
             f"image {counts[few_c][0]} has {few_c} channel(s) but {len(counts[many_c])} other images have "
-            f"{many_c}; convert it (and {len(others) - 1} more) to {'RGB' if many_c == 3 else 'grayscale'}"
+            f"{many_c}; convert it{_and_more(len(others) - 1)} to {'RGB' if many_c == 3 else 'grayscale'}"
         )
     return kept, many_c, sizes, skipped, others
 
