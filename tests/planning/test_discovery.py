@@ -274,6 +274,25 @@ def test_palette_without_classes_file_lists_the_colours(make_dataset: MakeDatase
     assert set(m.colors.values()) == {(0, 0, 0), (255, 0, 0), (0, 255, 0)}
 
 
+def test_colour_masks_name_classes_json_for_names_and_void(make_dataset: MakeDataset) -> None:
+    # --void took a value and was dropped silently for colour masks (the white outline stayed a class).
+    def mask(i: int) -> np.ndarray:
+        m = np.zeros((32, 32, 3), np.uint8)
+        m[:10] = (255, 0, 0)
+        m[-2:] = (255, 255, 255)
+        return m
+
+    root = make_dataset(mask=mask)
+    with pytest.raises(ValueError, match=r"--void takes stored values of single-channel masks.*classes.json"):
+        discover(root, void=255)
+    layout = discover(root)
+    assert any("3 colours of the masks are the classes" in n and '"void": [[255, 255, 255]]' in n
+               for n in layout.notes)  # fmt: skip
+    classes = [{"name": "bg", "color": [0, 0, 0]}, {"name": "road", "color": [255, 0, 0]}]
+    (root / "classes.json").write_text(json.dumps({"classes": classes, "void": [[255, 255, 255]]}))
+    assert not any("colours of the masks are the classes" in n for n in discover(root).notes)
+
+
 def test_index_masks_report_gaps(make_dataset: MakeDataset) -> None:
     def mask(i: int) -> np.ndarray:
         m = np.zeros((32, 32), np.uint8)

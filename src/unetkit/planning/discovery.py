@@ -1456,6 +1456,18 @@ def discover(
         class_names=class_names,
         sample=mask_sample,
     )
+    if mask.kind == "palette" and void is not None:
+        raise ValueError(
+            f"--void takes stored values of single-channel masks, but the masks of {root} are RGB colours "
+            f"(e.g. {(train_masks or [s.mask for s in samples])[0]}); mark a colour as void in "
+            f'{root / "classes.json"} (or --classes FILE): {{"classes": [...], "void": [[255, 255, 255]]}}'
+        )
+    if mask.kind == "palette" and table is None:
+        notes.append(
+            f"the {mask.num_classes} colours of the masks are the classes, named by their RGB; to name them, "
+            f"or mark a colour (an outline) as void, write {root / 'classes.json'} (or --classes FILE): "
+            '{"classes": [{"name": "background", "color": [0, 0, 0]}, ...], "void": [[255, 255, 255]]}'
+        )
     if mask.kind == "index" and mask.colors is None:
         first = (train_masks or [s.mask for s in samples])[0]
         if (colors := _palette_colors(first, mask.num_classes)) is not None:
