@@ -154,12 +154,13 @@ def test_classes_absent_from_the_masks_are_not_rare() -> None:
     assert plan.config["class_weights"] is None and why.startswith("none: every class present holds")
     assert "bg never occurs in the sampled masks" in why
     assert "foreground_crops" not in plan.config["data"]["augment"]
-    # With a rare class present, the absent one keeps a neutral weight and is no crop target.
+    # With a rare class present, the absent one is no crop target; it keeps the largest weight (a class in
+    # none of the sampled masks may still occur in the others, rarer than any).
     fp = make_fp(fractions=(0.6, 0.39, 0.01, 0.0))
     plan = make_plan(fp, 600, "cpu", make_machine({8: 0.3}, fp))
     w = plan.config["class_weights"]
-    assert w[3] == 1.0 and w[2] > w[1] and "c2 hold < 2%" in plan.reasons["class_weights"]
-    assert "c3 never occurs in the sampled masks (weight 1)" in plan.reasons["class_weights"]
+    assert w[3] == 10.0 and w[2] > w[1] and "c2 hold < 2%" in plan.reasons["class_weights"]
+    assert "c3 never occurs in the sampled masks (the largest weight" in plan.reasons["class_weights"]
     assert plan.config["data"]["augment"]["foreground_classes"] == [2]
 
 

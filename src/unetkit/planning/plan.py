@@ -499,12 +499,16 @@ def class_weights(fp: Fingerprint) -> tuple[list[float] | None, str]:
             f"rest){unseen}",
         )
     median = float(np.median(f[f > 0]))
-    weights = np.where(f > 0, np.clip(np.sqrt(median / np.maximum(f, 1e-6)), 0.2, 10.0), 1.0)
+    # An absent class keeps the largest weight: if it occurs outside the sampled masks at all (a Pascal VOC
+    # class in none of the 48 sampled images), it is rarer than every class sampled.
+    weights = np.clip(np.sqrt(median / np.maximum(f, 1e-6)), 0.2, 10.0)
     why = (
         f"sqrt(median freq / freq) (softened median-frequency balancing): {_names(rare)} hold < "
         f"{RARE_CLASS_FRACTION:.0%} of the pixels"
     )
-    return [round(float(w), 3) for w in weights], why + (f"{unseen} (weight 1)" if absent else "")
+    return [round(float(w), 3) for w in weights], why + (
+        f"{unseen} (the largest weight, in case it is only rarer)" if absent else ""
+    )
 
 
 def _names(names: list[str], limit: int = 8) -> str:
