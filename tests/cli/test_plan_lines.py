@@ -26,6 +26,9 @@ def test_mask_line_palette_void_colours_and_long_lists() -> None:
         "masks: palette, 2 classes (bg, road), values seen [[0, 0, 0], [255, 0, 0], [255, 255, 255]] in 3 "
         "masks, void [[255, 255, 255]]"
     )
+    # A remap (classes.json with a void value) keeps its void in the mapping: it is listed too.
+    m = MaskInfo("remap", 2, ("pet", "bg"), mapping={1: 0, 2: 1, 3: 255}, values=(1, 2, 3), sampled=5)
+    assert mask_line(m).endswith("values seen [1, 2, 3] in 5 masks, void [3]")
     names = tuple(f"class_{i}" for i in range(16))
     m = MaskInfo("index", 16, names, ignore_values=(255,), values=(0, 1, 15), sampled=20)
     assert "class_11, ... (16 in all)), values seen [0, 1, 15] in 20 masks, void [255]" in mask_line(m)

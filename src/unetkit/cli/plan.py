@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unetkit.constants import IGNORE_INDEX
 from unetkit.files import atomic_write_text
 
 
@@ -112,7 +113,11 @@ def mask_line(m: Any) -> str:
         seen = f"label values {m.values[0]}..{m.values[1]}" if len(m.values) == 2 else "no label values"
     else:
         seen = f"values seen [{_some(list(v) if isinstance(v, tuple) else v for v in m.values)}]"
-    voids = [*m.ignore_values, *(list(c) for c in m.ignore_colors)]
+    # A remap keeps its void values in the mapping (value -> IGNORE_INDEX).
+    remapped = sorted(
+        v for v, c in (m.mapping or {}).items() if c == IGNORE_INDEX and v not in m.ignore_values
+    )
+    voids = [*m.ignore_values, *remapped, *(list(c) for c in m.ignore_colors)]
     return (
         f"masks: {m.kind}, {m.num_classes} classes ({_some(m.class_names)}), {seen} in {m.sampled} masks"
         + (f", void {voids}" if voids else "")
