@@ -57,7 +57,13 @@ def expand_inputs(patterns: Sequence[str]) -> tuple[list[Path], list[str]]:
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
-            images = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
+            # Hidden files are no images: macOS's ._name.png (AppleDouble) beside every file of a folder
+            # copied from a Mac failed to decode, one error each (exit 3); discovery skips them too.
+            images = [
+                p
+                for p in path.iterdir()
+                if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+            ]
             for p in images:
                 if p.is_symlink():
                     p.stat()  # a symlink loop or a dangling link: OSError naming it, not a skipped image
