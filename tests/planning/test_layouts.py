@@ -133,6 +133,24 @@ def test_pascal_voc_void_and_split_can_be_chosen(tmp_path: Path) -> None:
     )
 
 
+def test_pascal_voc_copy_with_rgb_masks_reads_the_voc_colour_map(tmp_path: Path) -> None:
+    # Copies of VOC re-saved as RGB: the colours were classes named rgb_R_G_B, the outline colour one of
+    # them, while a note said "mask value 255 ... is void".
+    root = make_voc(tmp_path / "VOC2012")
+    for mask in (root / "SegmentationClass").glob("*.png"):
+        Image.open(mask).convert("RGB").save(mask)
+    layout = discover(root)
+    m = layout.mask
+    assert (m.kind, m.num_classes, m.class_names[:2]) == ("palette", 4, ("class_0", "class_1"))
+    assert m.colors == {0: (0, 0, 0), 1: (128, 0, 0), 2: (0, 128, 0), 3: (128, 128, 0)}
+    assert m.ignore_colors == ((224, 224, 192),)
+    assert any("RGB masks: each colour is its class in the VOC colour map" in n for n in layout.notes)
+    assert not any("mask value 255" in n for n in layout.notes)
+    spec = built_from_options(layout)
+    target = read_mask(spec.pairs("train")[0][1], spec.encoding)
+    assert set(np.unique(target).tolist()) == {0, 1, 2, 3, IGNORE_INDEX}
+
+
 def test_a_split_list_naming_one_missing_image_says_only_that_one(tmp_path: Path) -> None:
     root = make_voc(tmp_path / "VOC2012")
     with (root / "ImageSets" / "Segmentation" / "val.txt").open("a") as fh:

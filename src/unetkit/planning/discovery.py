@@ -30,6 +30,7 @@ from unetkit.constants import IGNORE_INDEX
 from unetkit.data.instances import is_kaggle_layout
 from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array
 from unetkit.options import look_up_option
+from unetkit.palette import _voc_color
 
 logger = logging.getLogger(__name__)
 
@@ -1462,7 +1463,19 @@ def discover(
             f"(e.g. {(train_masks or [s.mask for s in samples])[0]}); mark a colour as void in "
             f'{root / "classes.json"} (or --classes FILE): {{"classes": [...], "void": [[255, 255, 255]]}}'
         )
-    if mask.kind == "palette" and table is None:
+    voc_rgb = _voc_rgb_masks(mask) if voc and mask.kind == "palette" and table is None else None
+    if voc and mask.kind == "palette":
+        # Colour masks hold no value 255: the note on it would be false.
+        notes[:] = [n for n in notes if not n.startswith(f"Pascal VOC layout: mask value {VOC_VOID}")]
+    if voc_rgb is not None:
+        # A VOC copy whose masks were saved as RGB: VOC's colour map gives each colour its class index.
+        mask = voc_rgb
+        notes.append(
+            "Pascal VOC layout with RGB masks: each colour is its class in the VOC colour map (class 1 is "
+            f"[128, 0, 0]); the outline colour {list(_voc_color(VOC_VOID))} is void, its pixels neither "
+            "trained nor scored; to choose the classes and the void yourself, write a classes.json"
+        )
+    elif mask.kind == "palette" and table is None:
         notes.append(
             f"the {mask.num_classes} colours of the masks are the classes, named by their RGB; to name them, "
             f"or mark a colour (an outline) as void, write {root / 'classes.json'} (or --classes FILE): "
@@ -1501,6 +1514,27 @@ def discover(
         notes=tuple(notes),
         images_without_masks=len(without_mask),
         convert_channels=bool(converted),
+    )
+
+
+def _voc_rgb_masks(mask: MaskInfo) -> MaskInfo | None:
+    """Pascal VOC masks saved as RGB (a copy re-saved by some tool): each colour found is the class of VOC's
+    colour map, the outline colour (index 255) void; None when some colour is not in that map."""
+    index = {_voc_color(i): i for i in range(256)}
+    found = [(int(c[0]), int(c[1]), int(c[2])) for c in mask.values]
+    if not found or any(c not in index for c in found):
+        return None
+    classes = {index[c] for c in found if index[c] != VOC_VOID}
+    if not classes:
+        return None
+    num = max(classes) + 1
+    return replace(
+        mask,
+        num_classes=num,
+        class_names=tuple(f"class_{i}" for i in range(num)),
+        colors={i: _voc_color(i) for i in range(num)},
+        ignore_colors=tuple(c for c in found if index[c] == VOC_VOID),
+        gaps=tuple(i for i in range(num) if i not in classes),
     )
 
 
