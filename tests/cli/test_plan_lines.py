@@ -52,3 +52,20 @@ def test_fit_with_a_plan_made_from_another_working_folder_says_so(
     assert "a path relative to the folder unetkit plan ran in" in err and err.count("\n") == 1
     assert f"from here it is {elsewhere / 'data'}" in err and "run unetkit fit from that folder" in err
     assert not (elsewhere / "runs").exists()
+
+
+def test_fit_dir_into_a_named_run_that_exists_is_refused_before_planning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `fit DIR output.name=NAME` twice: the second was refused only after fingerprinting and measuring.
+    from unetkit.cli.main import main
+
+    runs = tmp_path / "runs"
+    (runs / "mine" / "model").mkdir(parents=True)
+    (runs / "mine" / "model" / "config.json").write_text("{}")
+    (tmp_path / "data").mkdir()  # never read: the refusal comes first
+    args = ["fit", str(tmp_path / "data"), f"output.root={runs}", "output.name=mine"]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert "already exists; choose another output.name" in err and err.count("\n") == 1
+    assert "fingerprint" not in out and "plan (" not in out

@@ -432,6 +432,7 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
         return PlannedFit(Path(inherited) / "config.yaml", [], {})
     if args.plan is not None:
         return _reuse_plan(args, root, user)
+    _refuse_a_named_run_that_exists(user)
     planned = plan_dataset(args, root, command="fit")
     from unetkit.planning import to_config_overrides
 
@@ -446,6 +447,17 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
         "dataset.json": json.dumps(planned.dataset, indent=1) + "\n",
     }
     return PlannedFit(args.config, [*overrides, *user], files)
+
+
+def _refuse_a_named_run_that_exists(user: list[str]) -> None:
+    """``output.name=NAME`` of a folder that already holds a run: refused before the data is fingerprinted
+    and the plan measured (up to ``--measure-limit`` seconds), not after (fit's own check, the same error)."""
+    outputs = [o for o in user if o.startswith("output.")]
+    if any(o.startswith("output.name=") for o in outputs):
+        from unetkit.training.config import load_config
+        from unetkit.training.run_folder import new_run_dir
+
+        new_run_dir(load_config(None, outputs))
 
 
 def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> PlannedFit:
