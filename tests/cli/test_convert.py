@@ -41,9 +41,12 @@ def test_convert_writes_images_and_labels(tmp_path: Path, capsys: pytest.Capture
     assert (out / "images" / "id1.png").read_bytes() == (src / "id1" / "images" / "id1.png").read_bytes()
     splits = {"train": ["id0"], "val": ["id1"], "test": ["id2"]}
     assert discover(out, splits=splits, mask_kind="instances").mask.kind == "instances"
-    # Two objects per image look like class indices 0..2: discovery says how to read them as objects.
-    guessed = discover(out, splits=splits)
-    assert guessed.mask.kind == "index" and any("--mask-kind instances" in n for n in guessed.notes)
+    # Two objects per image in a 16-bit file: instance labels or class indices 0..2? Discovery asks.
+    with pytest.raises(
+        ValueError, match=r"uint16 with small values 0\.\.2 .*--mask-kind instances.*--mask-kind index"
+    ):
+        discover(out, splits=splits)
+    assert discover(out, splits=splits, mask_kind="index").mask.kind == "index"
 
 
 def test_discovery_names_the_conversion(tmp_path: Path) -> None:

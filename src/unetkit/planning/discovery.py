@@ -1486,10 +1486,15 @@ def discover(
         if (colors := _palette_colors(first, mask.num_classes)) is not None:
             mask = replace(mask, colors=colors)
             notes.append(f"class colours from the palette of the masks (e.g. {first.name}), to draw them in")
-    if mask.kind == "index" and mask.dtype != "uint8" and mask_kind is None:
-        notes.append(
-            f"the masks are {mask.dtype} with values up to {mask.num_classes - 1}, read as class indices; if "
-            "each value is one object (instance labels), pass --mask-kind instances"
+    if mask.kind == "index" and mask.dtype != "uint8" and mask_kind is None and table is None:
+        # Class masks are nearly always 8-bit; 16-bit ones with small values are as often instance labels of
+        # images with few objects (DSB-style nuclei, 8 per image). Read as classes, such labels train an
+        # N-class model without a word, so ask instead of guessing.
+        example = (train_masks or [s.mask for s in samples])[0]
+        raise ValueError(
+            f"the masks are {mask.dtype} with small values 0..{mask.num_classes - 1} (e.g. {example}): pass "
+            "--mask-kind instances if each value is one object (instance labels), or --mask-kind index if "
+            "the values are classes"
         )
     if mask.gaps:
         notes.append(
