@@ -69,3 +69,26 @@ def test_fit_dir_into_a_named_run_that_exists_is_refused_before_planning(
     out, err = capsys.readouterr()
     assert "already exists; choose another output.name" in err and err.count("\n") == 1
     assert "fingerprint" not in out and "plan (" not in out
+
+
+def test_plan_of_a_relative_folder_names_it_absolutely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `unetkit plan data` wrote data.root: data, so `fit --plan` worked only from the folder plan ran in.
+    import numpy as np
+    import yaml
+    from PIL import Image
+
+    from unetkit.cli.main import main
+
+    for i in range(12):
+        for sub, array in (("images", np.full((32, 32), 40 + 10 * i, np.uint8)), ("masks", np.eye(32) * 255)):
+            (tmp_path / "data" / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array.astype(np.uint8)).save(tmp_path / "data" / sub / f"im{i:02d}.png")
+    monkeypatch.chdir(tmp_path)
+    fast = ["--threads", "1", "--measure-limit", "1", "--time", "1m"]
+    assert main(["plan", "data", *fast, "--out", "plan.yaml"]) == 0
+    capsys.readouterr()
+    plan = yaml.safe_load((tmp_path / "plan.yaml").read_text())
+    assert plan["data"]["root"] == str(tmp_path / "data")
+    assert Path(plan["data"]["options"]["image_dir"]).is_absolute()

@@ -317,7 +317,8 @@ def write_plan_files(planned: PlannedDataset, plan_path: Path, dataset_path: Pat
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    planned = plan_dataset(args, args.root)
+    # Absolute paths in the plan: `fit DIR --plan FILE` then works from any working folder.
+    planned = plan_dataset(args, Path(args.root).resolve())
     out = Path(args.out)
     dataset_out = Path(args.dataset_out) if args.dataset_out else dataset_file(out)
     write_plan_files(planned, out, dataset_out)
