@@ -151,7 +151,9 @@ def test_channel_mismatch_refused(tmp_path: Path) -> None:
     ):
         read_image(rgb, channels=1)
     gray = _save(tmp_path / "g.png", np.zeros((4, 4), dtype=np.uint8))
-    with pytest.raises(ValueError, match=r"g.png has 1 channels but the model expects 3.*in_channels=1"):
+    with pytest.raises(
+        ValueError, match=r"g.png has 1 channels but the model expects 3.*when training, set in_channels=1"
+    ):
         read_image(gray, channels=3)
 
 

@@ -236,7 +236,7 @@ def read_image(
             hint = "to grayscale" if channels == 1 else "to RGB"
             raise ValueError(
                 f"{path} has {arr.shape[2]} channels but the model expects {channels}; convert the image "
-                f"(e.g. {hint}) or set in_channels={arr.shape[2]}"
+                f"(e.g. {hint}), or when training, set in_channels={arr.shape[2]}"
             )
     return np.ascontiguousarray(arr)
 
