@@ -262,11 +262,16 @@ def test_oxford_pet_layout_masks_one_level_down(tmp_path: Path) -> None:
     # trainval.txt (first column) is the training split, its end the validation split; test.txt the test.
     assert layout.split_source == "lists in annotations"
     assert layout.splits == {"train": names[:7], "val": names[7:9], "test": names[9:]}
-    # Trimap values 1..3 as class indices, the unused 0 reported with the classes.json that remaps them.
+    # Trimaps read as the oxford_pet dataset reads them: background / pet, the unsure border void.
     m = layout.mask
-    assert (m.kind, m.num_classes, m.values, m.gaps) == ("index", 4, (1, 2, 3), (0,))
-    assert any("gaps" in n and "classes.json" in n for n in layout.notes)
+    assert (m.kind, m.num_classes, m.class_names) == ("remap", 2, ("background", "pet"))
+    assert m.mapping == {1: 1, 2: 0, 3: IGNORE_INDEX}
+    assert any("Oxford-IIIT Pet trimaps" in n and "void" in n for n in layout.notes)
+    assert not any("gaps" in n for n in layout.notes)
     built_from_options(layout)
+    # Choosing the reading yourself wins: the values 1..3 as class indices (the unused 0 reported).
+    m = discover(root, mask_kind="index").mask
+    assert (m.kind, m.num_classes, m.values, m.gaps) == ("index", 4, (1, 2, 3), (0,))
 
 
 def test_several_mask_sub_folders_name_the_flag(px: SimpleNamespace, tmp_path: Path) -> None:

@@ -106,6 +106,7 @@ VOC_VOID = 255
 SIBLING_MASK_SUFFIXES = ("_masks", "_mask", "_labels", "_label", "_gt", "_annotations")
 # Mask folders that may keep the masks one level down (Oxford-IIIT Pet: annotations/trimaps/ beside xmls/).
 NESTED_MASK_DIR_NAMES = ("annotations", "masks", "labels")
+PET_TRIMAP_DIR = "trimaps"
 
 
 @dataclass(frozen=True)
@@ -1356,9 +1357,10 @@ def discover(
     roi_dirs: list[Path] = []
     folder_splits: dict[str, list[str]] = {}
     list_dir: Path | None = None
-    voc = False
+    voc = trimaps = False
     for split, base in bases:
         folders = _find_folders(base, image_dir, mask_dir, roi_dir)
+        trimaps = trimaps or (folders.layout == "nested" and folders.masks.name == PET_TRIMAP_DIR)
         notes += folders.notes
         notes += _unused_folders(base, (folders.images, folders.masks, folders.roi), folders.layout)
         found, skip, suffix, left_out = _pair_folder(
@@ -1486,6 +1488,15 @@ def discover(
         if (colors := _palette_colors(first, mask.num_classes)) is not None:
             mask = replace(mask, colors=colors)
             notes.append(f"class colours from the palette of the masks (e.g. {first.name}), to draw them in")
+    if trimaps and mask_kind is None and table is None and void is None and not class_names:
+        pet = _pet_trimaps(mask)
+        if pet is not None:
+            mask = pet
+            notes.append(
+                f"Oxford-IIIT Pet trimaps: 1 = pet, 2 = background, 3 = the unsure border, void (neither "
+                "trained nor scored), as the oxford_pet dataset reads them; to train the border as a class, "
+                f"write {root / 'classes.json'} (or pass --mask-kind index)"
+            )
     if mask.kind == "index" and mask.dtype != "uint8" and mask_kind is None and table is None:
         # Class masks are nearly always 8-bit; 16-bit ones with small values are as often instance labels of
         # images with few objects (DSB-style nuclei, 8 per image). Read as classes, such labels train an
@@ -1541,6 +1552,18 @@ def _voc_rgb_masks(mask: MaskInfo) -> MaskInfo | None:
         ignore_colors=tuple(c for c in found if index[c] == VOC_VOID),
         gaps=tuple(i for i in range(num) if i not in classes),
     )
+
+
+def _pet_trimaps(mask: MaskInfo) -> MaskInfo | None:
+    """Oxford-IIIT Pet's trimaps (values 1 pet, 2 background, 3 border) read as the oxford_pet dataset reads
+    them: background / pet with the border void; None when the values are not such a trimap's."""
+    values = set(mask.values)
+    if mask.kind != "index" or not {1, 2} <= values <= {1, 2, 3}:
+        return None
+    return MaskInfo(
+        "remap", 2, ("background", "pet"), (), mapping={1: 1, 2: 0, 3: IGNORE_INDEX},
+        values=mask.values, sampled=mask.sampled, dtype=mask.dtype,
+    )  # fmt: skip
 
 
 def _palette_colors(path: Path, num_classes: int) -> dict[int, tuple[int, int, int]] | None:
