@@ -185,3 +185,33 @@ def test_progress_bar_shows_no_logger_version(tmp_path: Path) -> None:
     trainer = L.Trainer(logger=build_loggers(tmp_path), enable_checkpointing=False, callbacks=[ProgressBar()])
     bar = next(c for c in trainer.callbacks if isinstance(c, ProgressBar))
     assert "v_num" not in bar.get_metrics(trainer, None)  # type: ignore[arg-type]
+
+
+def test_a_redirected_progress_bar_refreshes_once_per_epoch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Written to a log file, every refresh of a step-by-step bar appends a line (~85 KB a minute).
+    import lightning as L
+    import torch
+
+    from unetkit.training.trainer import ProgressBar
+
+    class Tiny(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return (self.w - 1.0).pow(2).sum()
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self) -> Any:
+            return torch.utils.data.DataLoader(torch.zeros(40, 1), batch_size=1)
+
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, callbacks=[ProgressBar()],
+                        enable_model_summary=False)  # fmt: skip
+    trainer.fit(Tiny())
+    out = capsys.readouterr().out  # not a terminal under pytest: as in a log file
+    assert out.count("40/40") >= 2 and out.count("/40 [") <= 2 * 6  # not 40 refreshes per epoch

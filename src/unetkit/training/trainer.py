@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,16 @@ def build_callbacks(
 
 
 class ProgressBar(TQDMProgressBar):
-    """Lightning's bar without ``v_num`` (the logger's version, "logs" here, which says nothing)."""
+    """Lightning's bar without ``v_num`` (the logger's version, "logs" here, which says nothing); written to
+    a file or a pipe (not a terminal), it refreshes once per epoch instead of every step."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        # A redirected bar cannot redraw its line: every refresh appends one (about 85 KB a minute of a
+        # CPU run's log). Lightning's bars write to stdout; a terminal keeps the step-by-step bar.
+        if not sys.stdout.isatty():
+            batches = trainer.num_training_batches
+            self._refresh_rate = int(batches) if batches != float("inf") and batches >= 1 else 1
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
