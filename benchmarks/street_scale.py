@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, plan and side-by-side runs, writing results
 from autoconfig import summarise
-from upright_scenes import held_out_arms
+from upright_scenes import held_out_arms, held_out_intro
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -76,14 +76,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     lines = [
         "# Unseen streets: the plan's scale range against a wide one, scored on a held-out sequence",
         "",
-        f"Written by `{harness.command_line()}`. Machine: {info['cpu_model']}, torch {info['torch']}, "
-        f"CPU flags {' '.join(info['cpu_flags'])}. CamVid with the training sequence {split['val_sequence']} "
-        f"({split['val_frames']} frames) as validation and the other training frames "
-        f"({split['train_frames']}, sequences {', '.join(split['train_sequences'])}) as training; CamVid's "
-        f"validation and test frames are not read. One plan (`{result['plan_command']}`: "
-        f"{pl['data']['crop_size'][0]}x{pl['data']['crop_size'][1]}, batch {pl['data']['batch_size']}, "
-        f"base {pl['model']['kwargs']['base_channels']}, {pl['trainer']['precision']}, TTA "
-        f"{pl['evaluate'].get('tta')}), two runs of it side by side, {args.time} each on one core, the last "
+        held_out_intro(info, split, result["plan_command"], pl)
+        + f", TTA {pl['evaluate'].get('tta')}), two runs of it side by side, {args.time} each on one core, "
+        "the last "
         "weights kept; only the scale range differs.",
         "",
         "| arm | scale | steps | val mIoU | " + " | ".join(names) + " |",

@@ -100,6 +100,22 @@ def held_out_arms(
     )
 
 
+def held_out_intro(
+    info: dict[str, Any], split: dict[str, Any], plan_command: str, plan: dict[str, Any]
+) -> str:
+    """The markdown's opening of a held-out-sequence benchmark, up to the plan's summary (left open)."""
+    data, kwargs = plan["data"], plan["model"]["kwargs"]
+    return (
+        f"Written by `{harness.command_line()}`. Machine: {info['cpu_model']}, torch {info['torch']}, "
+        f"CPU flags {' '.join(info['cpu_flags'])}. CamVid with the training sequence {split['val_sequence']} "
+        f"({split['val_frames']} frames) as validation and the other training frames "
+        f"({split['train_frames']}, sequences {', '.join(split['train_sequences'])}) as training; CamVid's "
+        f"validation and test frames are not read. One plan (`{plan_command}`: "
+        f"{data['crop_size'][0]}x{data['crop_size'][1]}, batch {data['batch_size']}, "
+        f"base {kwargs['base_channels']}, {plan['trainer']['precision']}"
+    )
+
+
 def score_with_tta(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """``unetkit test RUN --split val evaluate.tta=identity,hflip`` for every arm, side by side."""
     exe = str(Path(sys.executable).with_name("unetkit"))
@@ -163,13 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     lines = [
         "# Scenes with an up: upside-down flips against mirror flips only, scored on a held-out sequence",
         "",
-        f"Written by `{harness.command_line()}`. Machine: {info['cpu_model']}, torch {info['torch']}, "
-        f"CPU flags {' '.join(info['cpu_flags'])}. CamVid with the training sequence {split['val_sequence']} "
-        f"({split['val_frames']} frames) as validation and the other training frames "
-        f"({split['train_frames']}, sequences {', '.join(split['train_sequences'])}) as training; CamVid's "
-        f"validation and test frames are not read. One plan (`{result['plan_command']}`: "
-        f"{pl['data']['crop_size'][0]}x{pl['data']['crop_size'][1]}, batch {pl['data']['batch_size']}, "
-        f"base {pl['model']['kwargs']['base_channels']}, {pl['trainer']['precision']}), two runs of it "
+        held_out_intro(info, split, result["plan_command"], pl) + "), two runs of it "
         f"side by side, {args.time} each on one core, the last weights kept; only the vertical flips "
         f"differ. Each model scored on validation without TTA and with mirror TTA ({MIRROR_TTA}).",
         "",

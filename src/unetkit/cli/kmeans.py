@@ -64,13 +64,14 @@ def read_own_range(path: Path) -> np.ndarray:
     K-means clusters each image on its own, so each deep image may use its own range; ``>> 8`` would leave
     a sample spanning 1000..2020 five grey levels to cluster.
     """
-    from unetkit.data.io import bit_depth, read_image, read_raw_image, window_from_pixels
+    from unetkit.data.io import bit_depth, image_from_raw, read_raw_image, window_from_pixels
 
     raw = read_raw_image(path)
-    if bit_depth(raw) <= 8:
-        return read_image(path)
-    colour = raw[..., :-1] if raw.shape[2] in (2, 4) else raw  # an alpha channel keeps read_image's rule
-    return read_image(path, window=window_from_pixels(colour.reshape(-1, colour.shape[2])))
+    window = None
+    if bit_depth(raw) > 8:
+        colour = raw[..., :-1] if raw.shape[2] in (2, 4) else raw  # an alpha channel keeps read_image's rule
+        window = window_from_pixels(colour.reshape(-1, colour.shape[2]))
+    return image_from_raw(raw, path, window=window)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -180,13 +180,15 @@ def _drop_opaque_alpha(arr: np.ndarray, path: Path) -> np.ndarray:
     return arr[..., :-1]
 
 
-def _convert_channels(arr: np.ndarray, channels: int) -> np.ndarray:
+def convert_channels(arr: np.ndarray, channels: int) -> np.ndarray:
+    """(H, W, 1) gray -> RGB (replicated) or (H, W, 3) RGB -> gray (ITU-R 601 luma), in ``arr``'s own
+    integer type (uint8 here; the fingerprint converts stored 16-bit pixels too)."""
     if arr.shape[2] == 1 and channels == 3:
         return np.repeat(arr, 3, axis=2)
     if arr.shape[2] == 3 and channels == 1:
         # ITU-R 601 luma, the same weights as Pillow's convert("L").
         luma = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+        return np.clip(np.rint(luma), 0, np.iinfo(arr.dtype).max).astype(arr.dtype)[..., None]
     raise ValueError(f"cannot convert {arr.shape[2]} channels to {channels}")
 
 
@@ -220,8 +222,21 @@ def read_image(
         window: the intensity window (per channel ``[lo, hi]`` of stored values, or one for all channels)
             that maps integer pixels onto 0..255 (:func:`apply_window`); None: 16-bit values ``>> 8``.
     """
+    return image_from_raw(read_raw_image(path), path, channels, convert=convert, window=window)
+
+
+def image_from_raw(
+    raw: np.ndarray,
+    path: str | Path,
+    channels: int | None = None,
+    *,
+    convert: bool = False,
+    window: Window | None = None,
+) -> np.ndarray:
+    """:func:`read_image` of stored pixels already read with :func:`read_raw_image` (``path`` names the file
+    in errors): for a caller that chooses the window from the stored values without reading the file twice."""
     path = Path(path)
-    arr = to_uint8(read_raw_image(path), path, window)
+    arr = to_uint8(raw, path, window)
     if arr.shape[2] in (2, 4):
         arr = _drop_opaque_alpha(arr, path)
     if arr.shape[2] not in (1, 3):
@@ -231,7 +246,7 @@ def read_image(
             _log_once(
                 f"convert{channels}", f"image {path} converted from {arr.shape[2]} to {channels} channels"
             )
-            arr = _convert_channels(arr, channels)
+            arr = convert_channels(arr, channels)
         else:
             hint = "to grayscale" if channels == 1 else "to RGB"
             raise ValueError(
@@ -291,6 +306,21 @@ def bit_depth(arr: np.ndarray) -> int:
     return 8 if arr.dtype.itemsize == 1 else 8 * arr.dtype.itemsize
 
 
+def deep_bit_depth(depths: Mapping[int, str | Path]) -> int | None:
+    """The bit depth of images deeper than 8 bits (``depths``: bit depth -> an example file), None when
+    they are all 8-bit (or float); a ValueError naming two files when 8-bit and deeper images are mixed
+    (one intensity window cannot map both ranges)."""
+    deep = sorted(d for d in depths if d > 8)
+    if not deep:
+        return None
+    if 8 in depths:
+        raise ValueError(
+            f"images mix bit depths: {depths[8]} is 8-bit, {depths[deep[0]]} is {deep[0]}-bit; save them "
+            "all with one bit depth (one intensity window cannot map both ranges)"
+        )
+    return deep[-1]
+
+
 def estimate_window(paths: Sequence[str | Path], max_images: int = WINDOW_IMAGES) -> list[list[float]] | None:
     """The intensity window of ``paths`` (up to ``max_images`` evenly spaced), or None when they are 8-bit.
 
@@ -307,14 +337,8 @@ def estimate_window(paths: Sequence[str | Path], max_images: int = WINDOW_IMAGES
         depths.setdefault(bit_depth(raw), Path(path))
         stride = max(1, int(np.sqrt(raw.shape[0] * raw.shape[1] / _WINDOW_PIXELS)))
         samples.append(raw[::stride, ::stride].reshape(-1, raw.shape[2]))
-    deep = [d for d in depths if d > 8]
-    if not deep:
+    if deep_bit_depth(depths) is None:
         return None
-    if 8 in depths:
-        raise ValueError(
-            f"images mix bit depths: {depths[8]} is 8-bit, {depths[deep[0]]} is {deep[0]}-bit; save them "
-            "all with one bit depth (one intensity window cannot map both ranges)"
-        )
     if len({s.shape[1] for s in samples}) > 1:
         return None  # mixed channel counts: the dataset's own check names the files
     return window_from_pixels(np.concatenate(samples))

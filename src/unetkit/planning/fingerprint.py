@@ -20,7 +20,17 @@ from scipy import ndimage
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.instance_targets import instance_target
-from unetkit.data.io import MaskEncoding, bit_depth, read_mask, read_raw_image, to_uint8, window_from_pixels
+from unetkit.data.io import (
+    WINDOW_PERCENTILES,
+    MaskEncoding,
+    bit_depth,
+    convert_channels,
+    deep_bit_depth,
+    read_mask,
+    read_raw_image,
+    to_uint8,
+    window_from_pixels,
+)
 from unetkit.planning.discovery import DatasetLayout, MaskInfo, Sample, _evenly, read_mask_values
 
 logger = logging.getLogger(__name__)
@@ -306,12 +316,7 @@ def _as_channels(raw: np.ndarray, channels: int) -> np.ndarray:
     """Stored pixels (H, W, C) with ``channels`` channels, in their own type: an alpha channel dropped, and
     the few images of another channel count (``convert_channels``) converted as training reads them."""
     colour = raw[..., :-1] if raw.shape[2] in (2, 4) else raw
-    if colour.shape[2] == channels:
-        return colour
-    if channels == 3:
-        return np.repeat(colour[..., :1], 3, axis=2)
-    luma = colour.astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # ITU-R 601, as read_image's
-    return np.rint(luma).astype(raw.dtype)[..., None]
+    return colour if colour.shape[2] == channels else convert_channels(colour, channels)
 
 
 def _window(depths: dict[int, str], raw: np.ndarray) -> tuple[int, list[list[float]] | None, str]:
@@ -321,25 +326,21 @@ def _window(depths: dict[int, str], raw: np.ndarray) -> tuple[int, list[list[flo
     only the top 8 bits, so a 12-bit camera's 0..4095 (or microscopy spanning 1000..5000 of 65535) would
     be left with 16 grey levels.
     """
-    deep = sorted(d for d in depths if d > 8)
-    if not deep:
+    depth = deep_bit_depth(depths)
+    if depth is None:
         return (8 if 8 in depths else 0), None, ""
-    if 8 in depths:
-        raise ValueError(
-            f"images mix bit depths: {depths[8]} is 8-bit, {depths[deep[0]]} is {deep[0]}-bit; save them all "
-            "with one bit depth (one intensity window cannot map both ranges)"
-        )
     window = window_from_pixels(raw)
     lo, hi = int(raw.min()), int(raw.max())
-    levels = len(np.unique(raw.astype(np.int64) >> 8)) if deep[-1] == 16 else 0
+    levels = len(np.unique(raw.astype(np.int64) >> 8)) if depth == 16 else 0
     span = ", ".join(f"{a:.0f}..{b:.0f}" for a, b in window)
+    low, high = WINDOW_PERCENTILES
     reason = (
-        f"{deep[-1]}-bit images with values {lo}..{hi}: stored values {span} (the training pixels' "
-        "0.05-99.95 percentiles) mapped linearly onto 0..255"
+        f"{depth}-bit images with values {lo}..{hi}: stored values {span} (the training pixels' "
+        f"{low:g}-{high:g} percentiles) mapped linearly onto 0..255"
     )
     if levels:
         reason += f" (reading them >> 8 would keep {levels} grey levels)"
-    return deep[-1], window, reason
+    return depth, window, reason
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
