@@ -17,6 +17,8 @@ MakeDataset = Callable[..., Path]
 def test_plan_writes_plan_yaml_and_dataset_json(
     tmp_path: Path, make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import torch
+
     from unetkit.training.config import load_config
 
     root = make_dataset(n=12)
@@ -29,9 +31,38 @@ def test_plan_writes_plan_yaml_and_dataset_json(
     assert "model.kwargs.base_channels:" in printed
     config = load_config(out)
     assert config.trainer.max_time_minutes == 2.0 and config.data.dataset == "folder"
+    # --device auto measured the GPU if torch sees one, else the CPU; the plan trains where it was measured.
+    gpu = torch.cuda.is_available()
+    assert config.trainer.accelerator == ("gpu" if gpu else "cpu")
+    assert f"min on {'cuda' if gpu else 'cpu'}" in printed
     dataset = json.loads((out.parent / "dataset.json").read_text())
     assert dataset["mask"]["kind"] == "binary" and len(dataset["pairs"]) == 12
     assert dataset["fingerprint"]["num_images"] == {"train": 8, "val": 2, "test": 2}
+
+
+def test_device_auto_measures_the_gpu_when_torch_sees_one(
+    tmp_path: Path, make_dataset: MakeDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    import unetkit.planning as planning
+
+    measured: list[str] = []
+
+    def fake_measure(cands, channels, classes, device, **_):  # type: ignore[no-untyped-def]
+        measured.append(device)
+        raise RuntimeError("stop after the device is known")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(planning, "measure_candidates", fake_measure)
+    root = make_dataset(n=12)
+    with pytest.raises(RuntimeError, match="stop after"):
+        main(["plan", str(root), "--time", "2m", "--out", str(tmp_path / "p.yaml"), "--threads", "1"])
+    assert measured == ["cuda"]
+    measured.clear()
+    with pytest.raises(RuntimeError, match="stop after"):
+        main(["plan", str(root), "--device", "cpu", "--out", str(tmp_path / "p.yaml"), "--threads", "1"])
+    assert measured == ["cpu"]
 
 
 def test_a_named_plan_keeps_its_own_dataset_json(

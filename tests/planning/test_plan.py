@@ -69,6 +69,14 @@ def test_widest_candidate_with_enough_steps() -> None:
     assert "widest" in plan.reasons["model.kwargs.base_channels"]
 
 
+def test_the_plan_trains_on_the_device_it_measured() -> None:
+    fp = make_fp()
+    assert make_plan(fp, 600, "cpu", make_machine({8: 0.3}, fp)).config["trainer"]["accelerator"] == "cpu"
+    gpu = dataclasses.replace(make_machine({8: 0.3}, fp), device="cuda")
+    trainer = make_plan(fp, 600, "cuda", gpu).config["trainer"]
+    assert trainer["accelerator"] == "gpu" and not trainer["channels_last"] and "num_threads" not in trainer
+
+
 def test_a_longer_budget_buys_width() -> None:
     fp = make_fp()
     machine = make_machine({8: 0.25, 16: 0.5, 32: 1.0}, fp)

@@ -1,4 +1,4 @@
-"""``unetkit plan DIR [--time 20m] [--device cpu|cuda] [--out plan.yaml]``: discover, measure, plan.
+"""``unetkit plan DIR [--time 20m] [--device auto|cpu|cuda] [--out plan.yaml]``: discover, measure, plan.
 
 Prints what was discovered in the folder, the fingerprint of its training split, the measured speed of the
 candidate U-Nets and the plan with a reason per value; writes ``plan.yaml`` (a config for ``unetkit fit
@@ -25,7 +25,10 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--time", dest="budget", help="training time budget: 20m, 1h, 90s, 1h30m (default: picked)"
     )
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device to measure and plan for")
+    p.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto",
+        help="device to measure, plan and train on (default auto: cuda when torch sees a GPU, else cpu)",
+    )  # fmt: skip
     p.add_argument(
         "--mask-kind", choices=("binary", "index", "palette", "instances", "remap"), help="mask encoding"
     )
@@ -186,6 +189,8 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     budget = parse_duration(args.budget) if args.budget is not None else None
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     started = time.perf_counter()
     layout = discover(
         root,

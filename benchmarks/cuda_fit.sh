@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The CUDA paths of the self-configuring fit, end to end, on a GPU machine (CI has none; this is a check to
+# run where one is lent, not a test): the CUDA tests, `unetkit plan DIR` measuring the GPU, a budgeted
+# `unetkit fit DIR` training there, prediction on the GPU (fp32 and --amp) against the CPU's, and an ONNX
+# export of the GPU-trained model. ISBI 2012's README split without its test slices: the run scores its
+# validation slices only (the ISBI test slices are not scored again; see docs/benchmarks.md).
+#
+#   bash benchmarks/cuda_fit.sh DATA/isbi2012 OUT [BUDGET]     (BUDGET default 3m)
+#
+# Writes OUT/cuda_fit.log (every command and its output), OUT/plan.yaml, OUT/metrics_val.json,
+# OUT/metrics.csv, OUT/train.json, OUT/curves.png and OUT/cuda_fit.json (what the summary in docs/benchmarks.md quotes).
+set -uo pipefail
+data=$1
+out=$2
+budget=${3:-3m}
+py=${PYTHON:-python3}
+work=$(mktemp -d)
+split="train=0:20,val=20:24"
+mkdir -p "$out"
+log="$out/cuda_fit.log"
+: >"$log"
+step() { # step NAME CMD...: run, log, remember the exit status
+  echo "### $1: ${*:2}" >>"$log"
+  local t0=$SECONDS
+  "${@:2}" >>"$log" 2>&1
+  local rc=$?
+  echo "### $1: exit $rc, $((SECONDS - t0)) s" >>"$log"
+  echo "$1 $rc $((SECONDS - t0))" >>"$work/steps"
+}
+uk() { "$py" -m unetkit.cli.main "$@"; }
+step gpu nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+step versions "$py" -c "import torch, lightning; print(torch.__version__, lightning.__version__, torch.cuda.get_device_name(0))"
+step cuda_tests "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/planning/test_cli_plan.py
+step plan uk plan "$data" --split "$split" --time "$budget" --out "$work/plan/plan.yaml"
+step fit uk fit "$data" --plan "$work/plan/plan.yaml" \
+  "output.root=$work/runs" output.name=isbi
+run="$work/runs/isbi"
+step predict_gpu uk predict "$run" "$data/images/20.png" "$data/images/23.png" --device cuda --out "$work/gpu" --quiet
+step predict_amp uk predict "$run" "$data/images/20.png" "$data/images/23.png" --device cuda --amp --out "$work/amp" --quiet
+step predict_cpu uk predict "$run" "$data/images/20.png" "$data/images/23.png" --device cpu --out "$work/cpu" --quiet
+step export uk export "$run" --format onnx --out "$work/export"
+cp "$run/plan.yaml" "$run/metrics_val.json" "$run/train.json" "$run/logs/metrics.csv" "$run/figures/curves.png" \
+  "$out/" 2>/dev/null
+"$py" - "$work" "$out" "$budget" <<'EOF'
+import json, sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+work, out, budget = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+steps = {n: {"exit": int(rc), "seconds": int(s)} for n, rc, s in (l.split() for l in (work / "steps").read_text().splitlines())}
+agree = {}
+for name in ("20", "23"):
+    try:
+        cpu = np.asarray(Image.open(work / "cpu" / "masks" / f"{name}.png"))
+        agree[name] = {
+            kind: float((np.asarray(Image.open(work / kind / "masks" / f"{name}.png")) == cpu).mean())
+            for kind in ("gpu", "amp")
+        }
+    except OSError as err:
+        agree[name] = str(err)
+val = out / "metrics_val.json"
+result = {
+    "command": f"bash benchmarks/cuda_fit.sh DATA/isbi2012 OUT {budget}",
+    "budget": budget,
+    "steps": steps,
+    "mask_agreement_with_cpu": agree,
+    "val": json.loads(val.read_text()) if val.exists() else None,
+    "export_files": sorted(p.name for p in (work / "export").glob("*")) if (work / "export").exists() else [],
+}
+(out / "cuda_fit.json").write_text(json.dumps(result, indent=2))
+print(json.dumps({k: result[k] for k in ("steps", "mask_agreement_with_cpu")}, indent=1))
+EOF
