@@ -759,8 +759,8 @@ def make_plan(
             "trainer.max_epochs": f"{max_epochs}: far above the {chosen['epochs_in_budget']} epochs that "
             "fit, so the time budget ends the run, not an epoch cap",
             "trainer.max_time_minutes": "the time budget",
-            "trainer.accelerator": f"{'cpu' if device == 'cpu' else 'gpu'}: the device the steps were timed on "
-            "(the plan's width, batch and budget hold there only)",
+            "trainer.accelerator": f"{'cpu' if device == 'cpu' else 'gpu'}: the device the steps were timed "
+            "on (the plan's width, batch and budget hold there only)",
             "trainer.num_threads": "the torch thread count the steps were timed with",
             "trainer.precision": precision_why,
             "trainer.channels_last": "NHWC is faster for small U-Nets on a CPU"
