@@ -7,6 +7,9 @@
 #
 #   bash benchmarks/cuda_fit.sh DATA/isbi2012 OUT [BUDGET]     (BUDGET default 3m)
 #
+# COMPARE_BASE=16 also trains the same plan with model.kwargs.base_channels=16 (one key changed, same
+# budget, right after): the planned width against another on the same machine. CHECKS=0 skips the tests,
+# the predictions and the export (a shorter call).
 # Writes OUT/cuda_fit.log (every command and its output), OUT/plan.yaml, OUT/metrics_val.json,
 # OUT/metrics.csv, OUT/train.json, OUT/curves.png and OUT/cuda_fit.json (what the summary in docs/benchmarks.md quotes).
 set -uo pipefail
@@ -30,19 +33,25 @@ step() { # step NAME CMD...: run, log, remember the exit status
 uk() { "$py" -m unetkit.cli.main "$@"; }
 step gpu nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 step versions "$py" -c "import torch, lightning; print(torch.__version__, lightning.__version__, torch.cuda.get_device_name(0))"
-step cuda_tests "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/planning/test_cli_plan.py
+checks=${CHECKS:-1}
+[ "$checks" = 1 ] && step cuda_tests "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/planning/test_cli_plan.py
 step plan uk plan "$data" --split "$split" --time "$budget" --out "$work/plan/plan.yaml"
 step fit uk fit "$data" --plan "$work/plan/plan.yaml" \
   "output.root=$work/runs" output.name=isbi
 run="$work/runs/isbi"
-step predict_gpu uk predict "$run" "$data/images/20.png" "$data/images/23.png" --device cuda --out "$work/gpu" --quiet
-step predict_amp uk predict "$run" "$data/images/20.png" "$data/images/23.png" --device cuda --amp --out "$work/amp" --quiet
-step predict_cpu uk predict "$run" "$data/images/20.png" "$data/images/23.png" --device cpu --out "$work/cpu" --quiet
-step export uk export "$run" --format onnx --out "$work/export"
+if [ -n "${COMPARE_BASE:-}" ]; then
+  step "fit_b$COMPARE_BASE" uk fit "$data" --plan "$work/plan/plan.yaml" "model.kwargs.base_channels=$COMPARE_BASE" \
+    "output.root=$work/runs" "output.name=b$COMPARE_BASE"
+fi
+[ "$checks" = 1 ] || touch "$work/skip"
+[ -e "$work/skip" ] || step predict_gpu uk predict "$run" "$data/images/20.png" "$data/images/23.png" --device cuda --out "$work/gpu" --quiet
+[ -e "$work/skip" ] || step predict_amp uk predict "$run" "$data/images/20.png" "$data/images/23.png" --device cuda --amp --out "$work/amp" --quiet
+[ -e "$work/skip" ] || step predict_cpu uk predict "$run" "$data/images/20.png" "$data/images/23.png" --device cpu --out "$work/cpu" --quiet
+[ -e "$work/skip" ] || step export uk export "$run" --format onnx --out "$work/export"
 cp "$run/plan.yaml" "$run/metrics_val.json" "$run/train.json" "$run/logs/metrics.csv" "$run/figures/curves.png" \
   "$out/" 2>/dev/null
 "$py" - "$work" "$out" "$budget" <<'EOF'
-import json, sys
+import json, os, sys
 from pathlib import Path
 
 import numpy as np
@@ -61,12 +70,25 @@ for name in ("20", "23"):
     except OSError as err:
         agree[name] = str(err)
 val = out / "metrics_val.json"
+others = {
+    run.name: {
+        "val": json.loads((run / "metrics_val.json").read_text()),
+        "train": json.loads((run / "train.json").read_text()),
+        "base_channels": json.loads((run / "model" / "config.json").read_text())["model_kwargs"]["base_channels"],
+    }
+    for run in sorted((work / "runs").glob("*"))
+    if (run / "metrics_val.json").exists()
+}
 result = {
-    "command": f"bash benchmarks/cuda_fit.sh DATA/isbi2012 OUT {budget}",
+    "command": " ".join(
+        [f"{k}={os.environ[k]}" for k in ("COMPARE_BASE", "CHECKS") if os.environ.get(k)]
+        + [f"bash benchmarks/cuda_fit.sh DATA/isbi2012 OUT {budget}"]
+    ),
     "budget": budget,
     "steps": steps,
     "mask_agreement_with_cpu": agree,
     "val": json.loads(val.read_text()) if val.exists() else None,
+    "runs": others,
     "export_files": sorted(p.name for p in (work / "export").glob("*")) if (work / "export").exists() else [],
 }
 (out / "cuda_fit.json").write_text(json.dumps(result, indent=2))

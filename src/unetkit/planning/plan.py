@@ -17,6 +17,9 @@ The rules (each value of a plan carries a one-line reason in ``Plan.reasons``):
   and 0.0733-0.0741 after 4000. Gains stop near 2000 steps of 4 x 256^2 px, so the rule is: **the widest
   candidate whose measured speed gives >= MIN_STEPS optimizer steps in the budget** (validation and start-up
   time deducted); if none does, the narrowest (it gets the most steps), and the plan says the budget is tight.
+  A step costs the measured compute plus reading and augmenting its batch; with loader processes (on a GPU)
+  the reading overlaps the compute (:func:`overlapped`): an H100 run predicted 759 steps of 3 minutes by
+  adding them and made 4451 (``benchmarks/results/cuda_fit/``).
 * **Loss** CE + Dice (the sweep's best; Dice counters imbalance); class weights ``sqrt(median_f / f)``
   (a softened median-frequency balancing, SegNet's rule on CamVid) when a class holds < 2 % of the pixels.
 * **Crops on rare classes** (:func:`foreground_crops`): where a crop covers less than half of the median
@@ -659,16 +662,19 @@ def make_plan(
     steps_per_epoch = math.ceil(train_n * repeat / geo.batch)
     startup = min(60.0, 0.05 * time_budget_s)
     mean_px = fp.train_pixels / train_n
+    workers = loader_workers(device)
     table: list[dict[str, Any]] = []
     for label, step_s in machine.step_seconds.items():
         if not label.endswith(" " + precision):
             continue
         base = int(label.split()[1][1:])
-        step_total = step_s + geo.batch * machine.data_seconds_per_sample
+        step_total = overlapped(step_s, geo.batch * machine.data_seconds_per_sample, workers)
         epoch_s = steps_per_epoch * step_total
         # One validation pass: forward only (about a third of a training step per pixel) over full images.
-        val_s = (
-            val_n * mean_px / (geo.batch * crop_px) * step_s / 3.0 + val_n * machine.data_seconds_per_sample
+        val_s = overlapped(
+            val_n * mean_px / (geo.batch * crop_px) * step_s / 3.0,
+            val_n * machine.data_seconds_per_sample,
+            workers,
         )
         every = max(1, math.ceil(val_s / (VAL_TIME_SHARE * epoch_s))) if val_n else 1
         per_step = step_total + (val_s / (every * steps_per_epoch) if val_n else 0.0)
@@ -720,7 +726,7 @@ def make_plan(
             "crop_size": list(geo.crop),
             "batch_size": geo.batch,
             "repeat": repeat,
-            "num_workers": 0 if device == "cpu" else min(8, max(1, (os.cpu_count() or 2) - 1)),
+            "num_workers": workers,
             "augment": aug,
         },
         "model": {"name": "unet", "kwargs": {"base_channels": chosen["base_channels"], "depth": geo.depth}},
@@ -750,7 +756,8 @@ def make_plan(
             f"{geo.batch}) so validation and epoch overheads stay small",
             "data.num_workers": "0 on a CPU: loader processes compete with the training threads"
             if device == "cpu"
-            else "loader processes feed the GPU",
+            else f"{workers}: loader processes feed the GPU (one per CPU but one, at most 8); the plan "
+            "counts their reading as overlapping the steps",
             "data.augment": aug_why,
             "loss": "CE + Dice: the ISBI sweep's best; Dice keeps small classes from vanishing",
             "class_weights": weights_why,
@@ -761,7 +768,11 @@ def make_plan(
             "trainer.max_time_minutes": "the time budget",
             "trainer.accelerator": f"{'cpu' if device == 'cpu' else 'gpu'}: the device the steps were timed "
             "on (the plan's width, batch and budget hold there only)",
-            "trainer.num_threads": "the torch thread count the steps were timed with",
+            **(
+                {"trainer.num_threads": "the torch thread count the steps were timed with"}
+                if device == "cpu"
+                else {}
+            ),
             "trainer.precision": precision_why,
             "trainer.channels_last": "NHWC is faster for small U-Nets on a CPU"
             if device == "cpu"
@@ -811,6 +822,21 @@ def make_plan(
     return Plan(config=config, reasons=reasons, table=table, summary=summary, unsupported=unsupported)
 
 
+def loader_workers(device: str) -> int:
+    """``data.num_workers`` of a plan: none on a CPU (loader processes would compete with the training
+    threads), else one per CPU but one, at most 8 (they feed the GPU)."""
+    return 0 if device == "cpu" else min(8, max(1, (os.cpu_count() or 2) - 1))
+
+
+def overlapped(compute_s: float, data_s: float, workers: int) -> float:
+    """Seconds of ``compute_s`` of model work whose inputs take ``data_s`` to read and augment in one process.
+
+    With no loader processes the two run one after the other; ``workers`` processes prepare batches while
+    the model computes, so the slower of the compute and ``data_s / workers`` paces the loop.
+    """
+    return max(compute_s, data_s / workers) if workers > 0 else compute_s + data_s
+
+
 def default_budget(
     machine: Machine, precision: str | None = None, min_steps: int = MIN_STEPS
 ) -> tuple[float, str]:
@@ -822,7 +848,8 @@ def default_budget(
         raise ValueError("no measured candidate: cannot pick a time budget; pass one, e.g. --time 20m")
     base, step_s = rows[len(rows) // 2]
     batch = next(int(k.split()[4][1:]) for k in machine.step_seconds if k.split()[1] == f"b{base}")
-    per_step = step_s * 1.15 + machine.data_seconds_per_sample * batch  # ~10% validation, ~5% start-up
+    data_s = machine.data_seconds_per_sample * batch
+    per_step = overlapped(step_s * 1.15, data_s, loader_workers(machine.device))  # ~10% val., ~5% start-up
     minutes = math.ceil(min_steps * per_step / 60.0)
     return minutes * 60.0, (
         f"no budget given: {minutes} min, the time {min_steps} steps of the base-{base} U-Net take on this "
