@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -33,6 +34,16 @@ def save_tiny_model(folder: Path, in_channels: int = 1, num_classes: int = 2, se
     names = ["background", "membrane", "other"][:num_classes]
     config = ModelConfig("unet", kwargs, names, mean=[0.5] * in_channels, std=[0.25] * in_channels)
     return save_model(model, config, folder)
+
+
+def with_instance_record(model: Path, folder: Path, **extra: object) -> Path:
+    """A copy of ``model`` in ``folder`` whose config.json records ``extra`` (as ``unetkit fit DIR --target``
+    records ``instance_method`` / ``instance_classes`` / ``instance_target``)."""
+    shutil.copytree(model, folder)
+    config = ModelConfig.load(folder)
+    config.extra = {**(config.extra or {}), **extra}
+    config.save(folder)
+    return folder
 
 
 def png_bytes(array: np.ndarray) -> bytes:

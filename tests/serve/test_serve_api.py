@@ -25,7 +25,7 @@ import httpx
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # Starlette now prefers the httpx2 fork; httpx works
     from fastapi.testclient import TestClient
-from serve_helpers import png_bytes, synthetic_slice
+from serve_helpers import png_bytes, save_tiny_model, synthetic_slice, with_instance_record
 
 from unetkit.data.io import read_image
 from unetkit.inference.backends import load_predictor
@@ -176,6 +176,108 @@ def test_the_models_class_colours_are_shown_and_drawn(
         np.testing.assert_array_equal(decode_png(again), overlay(image, mask, colours, 0.9))
 
 
+# -------------------------------------------------------------------------------------------- instances
+
+
+def predict_cli(model: Path, image: Path, out: Path, instances: str) -> dict[str, Any]:
+    """What ``unetkit predict MODEL IMAGE --instances ...`` writes: count, instance labels, overlay."""
+    import csv
+
+    from unetkit.cli.main import main as cli_main
+
+    assert (
+        cli_main(["predict", str(model), str(image), "--out", str(out), "--instances", instances, "-q"]) == 0
+    )
+    with open(out / "summary.csv", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    return {
+        "count": int(row["instances"]),
+        "labels": np.asarray(Image.open(out / "instances" / f"{image.stem}.png")),
+        "overlay": np.asarray(Image.open(out / "overlays" / f"{image.stem}.png").convert("RGB")),
+    }
+
+
+def test_instances_auto_runs_the_models_own_method_as_predict_does(
+    trained_model_dir: Path, slice_path: Path, tmp_path: Path
+) -> None:
+    # A model that records watershed as its method: auto must run watershed, not the components default.
+    model = with_instance_record(trained_model_dir, tmp_path / "model", instance_method="watershed")
+    cli = predict_cli(model, slice_path, tmp_path / "cli", "auto")
+    with serving(model) as c:
+        assert c.get("/api/model").json()["instances"] == {
+            "choices": ["none", "auto", "components", "watershed"],
+            "auto": "watershed",
+            "own": True,
+        }
+        replies = {
+            m: post(c, slice_path.read_bytes(), slice_path.name, instances=m) for m in ("auto", "watershed")
+        }
+        assert all(r.status_code == 200 for r in replies.values()), replies
+        auto, named = (replies[m].json() for m in ("auto", "watershed"))
+        files = {
+            m: {k: c.get(link).content for k, link in r["links"].items()}
+            for m, r in (("auto", auto), ("watershed", named))
+        }
+        components = post(c, slice_path.read_bytes(), slice_path.name, instances="components").json()
+    # The same kind of result as naming the method: count, method, the same files, the same labels.
+    assert auto["instances"] == named["instances"] == {"method": "watershed", "count": cli["count"]}
+    assert auto["options"]["instances"] == "auto" and auto["files"] == named["files"]
+    assert components["instances"]["count"] != cli["count"]  # the two methods are told apart here
+    labels = decode_png(files["auto"]["instances"])
+    np.testing.assert_array_equal(labels, cli["labels"])
+    np.testing.assert_array_equal(labels, decode_png(files["watershed"]["instances"]))
+    # Overlays outline no instances of a semantic model, in predict as here: both equal the class overlay.
+    np.testing.assert_array_equal(decode_png(files["auto"]["overlay"]), cli["overlay"])
+
+
+def test_instances_auto_without_a_recorded_method_is_components(client: TestClient) -> None:
+    assert client.get("/api/model").json()["instances"] == {
+        "choices": ["none", "auto", "components", "watershed"],
+        "auto": "components",
+        "own": False,
+    }
+    data = png_bytes(synthetic_slice(96))
+    auto, named = (post(client, data, instances=m).json() for m in ("auto", "components"))
+    assert auto["instances"] == named["instances"] and auto["instances"]["method"] == "components"
+
+
+def test_a_boundary_model_offers_its_method_and_refuses_others_listing_the_choices(tmp_path: Path) -> None:
+    from unetkit.data.instance_targets import instance_hint
+
+    model = with_instance_record(
+        save_tiny_model(tmp_path / "tiny", num_classes=3), tmp_path / "model", **instance_hint("boundary")
+    )
+    data = png_bytes(synthetic_slice(64))
+    with serving(model) as c:
+        info = c.get("/api/model").json()["instances"]
+        assert info == {
+            "choices": ["none", "auto", "boundary", "components", "watershed"],
+            "auto": "boundary",
+            "own": True,
+        }
+        auto = post(c, data, instances="auto")
+        refused = post(c, data, instances="energy")  # a registered method this model was not trained for
+    assert auto.status_code == 200 and auto.json()["instances"]["method"] == "boundary"
+    assert "instances" in auto.json()["files"]
+    assert refused.status_code == 422
+    assert one_line(refused) == (
+        "instances must be one of none, auto, boundary, components, watershed; got 'energy'"
+    )
+
+
+def test_instances_auto_with_an_unusable_recorded_method_says_why(model_dir: Path, tmp_path: Path) -> None:
+    model = with_instance_record(model_dir, tmp_path / "model", instance_method="maskrcnn")
+    with serving(model) as c:
+        info = c.get("/api/model").json()["instances"]
+        response = post(c, png_bytes(synthetic_slice(64)), instances="auto")
+        assert post(c, png_bytes(synthetic_slice(64)), instances="components").status_code == 200
+    assert info["auto"] is None and info["own"] is False  # the page does not pick auto for this model
+    assert response.status_code == 422
+    assert one_line(response).startswith(
+        "instances=auto: the model config's extra.instance_method is 'maskrcnn'"
+    )
+
+
 def test_client_file_names_never_become_paths(client: TestClient, tmp_path: Path) -> None:
     response = post(client, png_bytes(synthetic_slice(64)), name="../../../../tmp/evil.png")
     assert response.status_code == 200
@@ -306,7 +408,8 @@ def test_streamed_body_over_the_limit_is_cut_off(trained_model_dir: Path) -> Non
 @pytest.mark.parametrize(
     ("options", "words"),
     [({"tta": "sideways"}, "tta"), ({"tile_size": 8}, "tile_size"), ({"alpha": 1.5}, "alpha"),
-     ({"instances": "blobs"}, "instances"), ({"min_size": -1}, "min_size")],
+     ({"instances": "blobs"}, "instances"), ({"instances": "boundary"}, "instances"),
+     ({"instances": "maskrcnn"}, "instances"), ({"min_size": -1}, "min_size")],
 )  # fmt: skip
 def test_invalid_options_get_a_422_naming_the_option(
     client: TestClient, options: dict[str, Any], words: str

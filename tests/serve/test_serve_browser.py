@@ -26,7 +26,7 @@ playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="pip install playwright (the 'test' extra)"
 )
 
-from serve_helpers import live_server  # noqa: E402
+from serve_helpers import live_server, with_instance_record  # noqa: E402
 
 from unetkit.cli.main import main as cli_main  # noqa: E402
 
@@ -70,9 +70,9 @@ def server_url(model: Path) -> Iterator[str]:
         yield url
 
 
-def cli_fractions(model: Path, image: Path, out: Path) -> dict[str, Any]:
+def cli_fractions(model: Path, image: Path, out: Path, instances: str = "components") -> dict[str, Any]:
     """Class fractions and instance count that ``unetkit predict`` writes to summary.csv for ``image``."""
-    code = cli_main(["predict", str(model), str(image), "--out", str(out), "--instances", "components", "-q"])
+    code = cli_main(["predict", str(model), str(image), "--out", str(out), "--instances", instances, "-q"])
     assert code == 0
     with open(out / "summary.csv", newline="") as fh:
         (row,) = list(csv.DictReader(fh))
@@ -113,6 +113,8 @@ def test_page_segments_an_uploaded_slice_like_the_cli(
     # page's Content-Security-Policy (script-src 'self') forbids once Playwright has to poll.
     playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
     assert page.locator("#token-form").is_hidden()  # no token on this server
+    if not os.environ.get("UNETKIT_SERVE_MODEL"):  # the test model records no instance method of its own
+        assert page.locator("#instances").input_value() == "components"
     page.select_option("#instances", "components")
     card = upload_and_wait(page, slice_path)
 
@@ -154,6 +156,31 @@ def test_page_segments_an_uploaded_slice_like_the_cli(
     assert shot.stat().st_size > 10_000
     keep_screenshot(shot)
     page.close()
+
+
+def test_page_defaults_to_the_models_own_instance_method(
+    browser: Any, trained_model_dir: Path, slice_path: Path, tmp_path: Path
+) -> None:
+    # Recorded as `unetkit fit DIR --target ...` records its method; watershed differs from the default.
+    model = with_instance_record(trained_model_dir, tmp_path / "model", instance_method="watershed")
+    expected = cli_fractions(model, slice_path, tmp_path / "cli", instances="auto")
+    with live_server(model) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + "/")
+        playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
+        select = page.locator("#instances")
+        assert select.input_value() == "auto"
+        options = select.locator("option")
+        values = [options.nth(i).get_attribute("value") for i in range(options.count())]
+        assert values == ["auto", "components", "watershed", "none"]
+        assert select.locator("option[value='auto']").inner_text() == "the model's own (watershed)"
+        card = upload_and_wait(page, slice_path)
+        assert int(card.locator(".instance-count").inner_text()) == expected["instances"]
+        assert "(auto: watershed)" in card.locator(".summary").inner_text()
+        assert errors == []
+        page.close()
 
 
 def test_phone_viewport_stacks_the_panels(

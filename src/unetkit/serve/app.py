@@ -9,8 +9,10 @@ serves static files, so the page needs no second server. uvicorn is its referenc
 Endpoints (every ``/api`` route needs ``Authorization: Bearer <token>`` when the server has a token):
 
 * ``GET /api/health``: status, queue and store state.
-* ``GET /api/model``: architecture, classes with colours, channels, normalisation, geometry, limits.
-* ``POST /api/predict``: multipart ``file`` + options -> JSON summary with links to the result files.
+* ``GET /api/model``: architecture, classes with colours, channels, normalisation, geometry, instance
+  methods (``instances``: the choices, what ``auto`` runs), limits.
+* ``POST /api/predict``: multipart ``file`` + options -> JSON summary with links to the result files;
+  ``instances=auto`` runs the model's own instance method, as ``unetkit predict --instances auto``.
 * ``GET /api/results/{id}``: that summary again; ``GET /api/results/{id}/{file}``: ``input.png``,
   ``mask.png``, ``overlay.png`` (``?alpha=`` re-blends it), ``instances.png``, ``probs.npy``;
   ``DELETE /api/results/{id}``.
@@ -41,7 +43,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
 from unetkit import __version__
-from unetkit.serve.jobs import MEDIA_TYPES, RESULT_FILES, Job, JobError, RequestOptions
+from unetkit.serve.jobs import MEDIA_TYPES, RESULT_FILES, Job, JobError, RequestOptions, check_choice
 from unetkit.serve.limits import MULTIPART_SLACK, BodySizeLimit, Rejected, ServeLimits, check_image
 from unetkit.serve.pool import WorkerPool
 from unetkit.serve.store import ResultStore, check_result_id, new_result_id
@@ -76,6 +78,15 @@ def _one_line_validation(exc: RequestValidationError) -> str:
 _BEARER = HTTPBearer(auto_error=False, description="only when the server was started with a token")
 # Module level, not inside create_app: FastAPI resolves these (string) annotations in the module namespace.
 ResultId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="id from /api/predict")]
+# A string checked in the endpoint, not a Literal: the methods that fit depend on the served model (and on
+# plugins registering methods), which this module-level annotation cannot know.
+InstancesForm = Annotated[
+    str,
+    Form(
+        description="count instances (+ instances.png): none, auto (the model's own method, as `unetkit "
+        "predict --instances auto`) or a method that fits the model (GET /api/model: instances.choices)"
+    ),
+]
 
 
 class TokenCheck:
@@ -193,6 +204,9 @@ def create_app(
         return JSONResponse({"detail": _one_line_validation(exc)}, status_code=422)
 
     api = [Depends(TokenCheck(token))]
+    # The instance methods this model takes: known once its worker described it (the model's own method and
+    # the ones that fit its classes).
+    instance_choices: list[str] = list(model_info["instances"]["choices"])
 
     def links(request: Request, result_id: str, files: list[str]) -> dict[str, str]:
         root = request.scope.get("root_path", "")
@@ -249,9 +263,7 @@ def create_app(
         tile_size: Annotated[
             int | None, Form(ge=32, le=4096, description="input tile side; empty = automatic")
         ] = None,
-        instances: Annotated[
-            Literal["none", "components", "watershed"], Form(description="count instances (+ instances.png)")
-        ] = "none",
+        instances: InstancesForm = "none",
         min_size: Annotated[int, Form(ge=0, description="drop instances smaller than this (pixels)")] = 0,
         alpha: Annotated[float, Form(ge=0.0, le=1.0, description="overlay colour weight")] = 0.5,
         probs: Annotated[bool, Form(description="also keep probabilities (probs.npy, float16)")] = False,
@@ -259,6 +271,10 @@ def create_app(
         """Segment one image. Returns size, per-class pixel fractions, the instance count, timings and links
         to the result files (kept in a bounded store until they expire)."""
         start = time.perf_counter()
+        try:
+            check_choice(instances, instance_choices, "instances")
+        except JobError as exc:
+            raise Rejected(exc.status, exc.detail) from None
         name = _clean_filename(file.filename)
         data = await file.read()
         suffix, _, _ = check_image(data, name, limits)

@@ -3,7 +3,8 @@
 :func:`run_job` is what the worker pool runs (in a thread or in a worker process). It decodes the upload
 with :func:`unetkit.data.io.read_image` (the reader of ``unetkit predict``, so the served masks equal the
 command line's), predicts through :func:`unetkit.inference.backends.load_predictor`, counts instances with
-:func:`unetkit.inference.instances.instances_from_mask` and writes the PNGs with
+:func:`unetkit.inference.instance_predictor.instance_predictor_for` (the instance method of ``unetkit predict
+--instances``, ``auto`` included, so a method means the same in both) and writes the PNGs with
 :mod:`unetkit.inference.writers` into the result folder chosen by the server (never by the client), which
 appears only once complete (:func:`unetkit.files.atomic_dir`).
 
@@ -27,13 +28,12 @@ import numpy as np
 from PIL import Image
 
 from unetkit.files import atomic_dir, atomic_write, atomic_write_bytes
-from unetkit.inference.instances import INSTANCE_METHODS
+from unetkit.inference.instance_predictor import AUTO
 from unetkit.inference.writers import save_rgb_png
 
 logger = logging.getLogger(__name__)
 
 TTA_CHOICES = ("none", "flips", "d4")
-INSTANCE_CHOICES = ("none", *INSTANCE_METHODS)
 RESULT_FILES = {
     "input": "input.png",
     "mask": "mask.png",
@@ -61,7 +61,8 @@ class RequestOptions:
     Attributes:
         tta: "none", "flips" (4 transforms) or "d4" (8 flips/rotations).
         tile_size: input tile side; None = automatic (one pass up to 1 megapixel, else 512 px tiles).
-        instances: "none", "components" or "watershed".
+        instances: "none", "auto" (the model's own method, as ``unetkit predict --instances auto``) or a
+            registered instance method that fits the model (:func:`instance_choices`).
         min_size: instances with fewer pixels are dropped.
         alpha: overlay colour weight in [0, 1].
         probs: also keep the (K, H, W) probabilities as float16 ``.npy``.
@@ -170,7 +171,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
             unsupported pixel type) or options that do not fit the model.
     """
     from unetkit.data.io import read_image
-    from unetkit.inference.instances import instances_from_mask
+    from unetkit.inference.instance_predictor import instance_predictor_for
     from unetkit.inference.writers import class_fractions, save_instances_png, save_mask_png, save_probs
     from unetkit.palette import palette_for
     from unetkit.viz.overlay import overlay
@@ -181,6 +182,14 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         predictor = cache.get(opts.tta, opts.tile_size)
     except ValueError as exc:
         raise JobError(422, f"invalid options for this model: {exc}") from exc
+    instancer = None
+    if opts.instances != "none":
+        # Resolved before decoding: an instances value the model cannot use costs no prediction. The API
+        # checked the name; this is where "auto" meets a model config whose recorded method is broken.
+        try:
+            instancer = instance_predictor_for(predictor, opts.instances, min_size=opts.min_size)
+        except ValueError as exc:
+            raise JobError(422, f"instances={opts.instances}: {exc}".splitlines()[0]) from exc
     config = predictor.config
     names, k = display_classes(config)
     palette = palette_for(config, min(k, 256))  # the colours given to the classes, else the default
@@ -206,13 +215,13 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
             raise JobError(422, f"{job.filename}: {exc}".splitlines()[0]) from exc
         predicted = time.perf_counter()
         count = None
-        if opts.instances != "none":
-            labels, count = instances_from_mask(
-                mask, list(range(1, k)), opts.instances, opts.min_size, probs=probs
-            )
+        if instancer is not None:
+            labels, count = instancer.labels_from_prediction(mask, probs)
             save_instances_png(tmp / RESULT_FILES["instances"], labels)
         _save_input_png(tmp / RESULT_FILES["input"], image)
         save_mask_png(tmp / RESULT_FILES["mask"], mask, num_classes=k, palette=palette)
+        # No instance outlines, as in ``unetkit predict``: it outlines only a Mask R-CNN's instances (a model
+        # without classes to colour), which this server does not load.
         rgb = overlay(image, mask, palette, opts.alpha)
         save_rgb_png(tmp / RESULT_FILES["overlay"], rgb, compress_level=PNG_LEVEL)
         if opts.probs:
@@ -236,7 +245,8 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
             }
             for i in range(k)
         ],
-        "instances": None if count is None else {"method": opts.instances, "count": int(count)},
+        # The method that ran ("auto" resolved); options.instances keeps what was asked for.
+        "instances": None if instancer is None else {"method": instancer.method, "count": int(count or 0)},
         "options": asdict(opts),
         "files": files,
         "timing_ms": {
@@ -278,6 +288,7 @@ def model_summary(cache: PredictorCache) -> dict[str, Any]:
         "std": config.std,
         "intensity_window": config.intensity_window,
         "input_size": config.input_size,
+        "instances": instance_choices(config),
         "geometry": {
             "size_divisor": geometry.size_divisor,
             "border": geometry.border,
@@ -286,8 +297,32 @@ def model_summary(cache: PredictorCache) -> dict[str, Any]:
     }
 
 
+def instance_choices(config: Any) -> dict[str, Any]:
+    """What the served model offers for ``instances`` (``GET /api/model``'s ``instances``).
+
+    ``choices``: "none", "auto" and the registered methods that fit the model
+    (:func:`~unetkit.inference.instance_predictor.fitting_methods`); ``auto``: the method "auto" runs
+    (:func:`~unetkit.inference.instance_predictor.resolve_method`, the rule of ``unetkit predict``), None when
+    the model's recorded method is unusable (a request with auto then gets the reason); ``own``: the model
+    records a method of its own (``extra.instance_method``, written by ``unetkit fit DIR --target ...``),
+    so the page offers auto first.
+    """
+    from unetkit.inference.instance_predictor import fitting_methods, resolve_method
+
+    try:
+        auto: str | None = resolve_method(AUTO, config)
+    except ValueError:
+        auto = None
+    recorded = (getattr(config, "extra", None) or {}).get("instance_method")
+    return {
+        "choices": ["none", AUTO, *fitting_methods(config)],
+        "auto": auto,
+        "own": bool(recorded) and auto is not None,
+    }
+
+
 def check_choice(value: str, choices: Sequence[str], name: str) -> str:
     """``value`` if it is one of ``choices``, else :class:`JobError` 422 listing them."""
     if value not in choices:
-        raise JobError(422, f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise JobError(422, f"{name} must be one of {', '.join(choices)}; got {value[:40]!r}")
     return value

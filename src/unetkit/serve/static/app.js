@@ -54,9 +54,39 @@ async function loadModel() {
   const names = model.classes.map((c) => c.name).join(", ");
   $("#model-info").textContent =
     `${model.architecture} · ${model.in_channels}-channel input · classes: ${names} · backend ${model.backend}`;
+  if (model.instances) showInstanceChoices(model.instances);
   const mb = (model.limits.max_upload_bytes / 1048576).toFixed(0);
   const mp = (model.limits.max_pixels / 1e6).toFixed(1);
   $("#limits").textContent = `PNG, JPEG, TIFF or BMP · up to ${mb} MiB and ${mp} megapixels each`;
+}
+
+const INSTANCE_LABELS = {
+  none: "none",
+  components: "connected components",
+  watershed: "watershed (split touching)",
+  boundary: "boundary (interior seeds)",
+  energy: "energy levels (deep watershed)",
+};
+
+function showInstanceChoices(info) {
+  // The methods this model takes (GET /api/model). auto is the model's own method, as
+  // `unetkit predict --instances auto`; it is the default when the model records one (fit --target ...),
+  // else connected components stay the default (auto would give the same, named less plainly).
+  const select = $("#instances");
+  select.textContent = "";
+  const names = [...info.choices.filter((name) => name !== "none"), "none"];
+  for (const name of names) {
+    const option = document.createElement("option");
+    option.value = name;
+    if (name === "auto") {
+      option.textContent = info.auto ? `the model's own (${info.auto})` : "the model's own (unusable: see the error)";
+    } else {
+      option.textContent = INSTANCE_LABELS[name] || name;
+    }
+    select.append(option);
+  }
+  select.value = info.own ? "auto" : "components";
+  if (!select.value) select.selectedIndex = 0;
 }
 
 // ------------------------------------------------------------------------------------------ uploads
@@ -217,7 +247,8 @@ async function showResult(card, result) {
   }
   const parts = [];
   if (result.instances) {
-    parts.push(`<strong class="instance-count">${result.instances.count}</strong> instances (${result.instances.method})`);
+    const how = result.options.instances === "auto" ? `auto: ${result.instances.method}` : result.instances.method;
+    parts.push(`<strong class="instance-count">${result.instances.count}</strong> instances (${how})`);
   }
   parts.push(`prediction ${(result.timing_ms.predict / 1000).toFixed(2)} s`);
   if (result.options.tta !== "none") parts.push(`TTA ${result.options.tta}`);
