@@ -124,6 +124,34 @@ def test_fit_dir_16bit_images_train_and_predict_through_one_window(
     assert (tmp_path / "p" / "masks" / "img00.png").is_file()
 
 
+def test_fit_dir_two_channel_microscopy_tiffs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two microscope channels in one 16-bit TIFF (the objects bright in the first only): discovery counts
+    two channels, the plan windows each, the model takes two, predict reads them, the figures show a
+    composite. Before, such a file was refused (Pillow read an 8-bit pair as gray, dropping one)."""
+    import tifffile
+
+    root = make_folder(tmp_path / "data")
+    for path in sorted((root / "images").iterdir()):
+        first = np.asarray(Image.open(path)).astype(np.uint16) * 16
+        second = np.random.default_rng(len(path.name)).integers(900, 1400, first.shape).astype(np.uint16)
+        pair = np.stack([first, second], axis=-1)
+        tifffile.imwrite(path.with_suffix(".tif"), pair, photometric="minisblack", planarconfig="contig")
+        path.unlink()
+    runs = tmp_path / "runs"
+    assert main(["fit", str(root), "--time", "0.5m", *FAST, f"output.root={runs}", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "2 channel(s)" in printed and "2 channels, not RGB" in printed
+    run = only_run(runs)
+    plan = yaml.safe_load((run / "plan.yaml").read_text())
+    assert (
+        plan["data"]["options"]["in_channels"] == 2 and len(plan["data"]["options"]["intensity_window"]) == 2
+    )
+    assert json.loads((run / "model" / "config.json").read_text())["model_kwargs"]["in_channels"] == 2
+    out = tmp_path / "p"
+    assert main(["predict", str(run), str(root / "images" / "img00.tif"), "--out", str(out)]) == 0
+    assert np.asarray(Image.open(out / "overlays" / "img00.png")).shape == (32, 32, 3)
+
+
 def test_fit_dir_with_a_few_gray_photos_among_colour_ones(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

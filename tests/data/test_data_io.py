@@ -19,6 +19,7 @@ from unetkit.data.io import (
     normalize,
     read_image,
     read_mask,
+    read_raw_image,
 )
 
 
@@ -107,21 +108,54 @@ def test_16bit_rgb_tiff_via_tifffile(tmp_path: Path) -> None:
     assert out.shape == (4, 5, 3) and np.all(out == 0x12)
 
 
-def test_two_channel_microscopy_tiffs_refused_not_read_as_one_channel(tmp_path: Path) -> None:
+def test_tiff_stacks_refused_not_read_as_their_first_page(tmp_path: Path) -> None:
     # tifffile.imwrite writes a (2, H, W) array as two pages: Pillow read the first page alone, silently.
     stack = np.stack([np.full((6, 7), 900, np.uint16), np.full((6, 7), 2500, np.uint16)])
     tifffile.imwrite(tmp_path / "pages.tif", stack)
-    with pytest.raises(ValueError, match=r"pages.tif: a TIFF of 2 pages of 7x6 .*save each page"):
+    with pytest.raises(ValueError, match=r"pages.tif: a TIFF stack \(2 along Q.*save each page.*CYX"):
         read_image(tmp_path / "pages.tif", window=[[800, 3000]])
+    tifffile.imwrite(tmp_path / "z.tif", np.stack([stack] * 3), imagej=True, metadata={"axes": "ZCYX"})
+    with pytest.raises(ValueError, match=r"z.tif: a TIFF stack \(3 along Z"):
+        read_image(tmp_path / "z.tif")
     # A thumbnail page of another size is not a stack: the image reads as before.
     with tifffile.TiffWriter(tmp_path / "thumb.tif") as tif:
         tif.write(stack[0])
         tif.write(stack[1][:3, :3])
     assert read_image(tmp_path / "thumb.tif", window=[[800, 3000]]).shape == (6, 7, 1)
-    # One page, two samples: two channels, not a transparent gray image.
-    tifffile.imwrite(tmp_path / "planar.tif", stack, photometric="minisblack", planarconfig="separate")
-    with pytest.raises(ValueError, match=r"planar.tif has 2 channels .*two channels of a microscope"):
-        read_image(tmp_path / "planar.tif", window=[[800, 3000]])
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        {"photometric": "minisblack", "planarconfig": "separate"},  # one page, planar samples
+        {"photometric": "minisblack", "planarconfig": "contig"},  # one page, interleaved samples
+        {"imagej": True, "metadata": {"axes": "CYX"}},  # ImageJ hyperstack: one page per channel
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_tiff_channels_read_as_channels(tmp_path: Path, how: dict, dtype: type) -> None:
+    """Two microscope channels (or any count): read as (H, W, C) in their stored order, whatever the TIFF
+    layout; Pillow read the 8-bit interleaved pair as gray, dropping the second channel."""
+    chw = np.stack([np.full((6, 7), 90, dtype), np.full((6, 7), 250, dtype)])
+    chw[1, 0, 0] = 3  # the second channel is data, not an opaque alpha
+    data = chw if how.get("planarconfig") != "contig" else np.moveaxis(chw, 0, -1)
+    tifffile.imwrite(tmp_path / "two.tif", data, **how)
+    raw = read_raw_image(tmp_path / "two.tif")
+    assert raw.shape == (6, 7, 2) and raw.dtype == dtype
+    np.testing.assert_array_equal(raw, np.moveaxis(chw, 0, -1))
+    assert read_image(tmp_path / "two.tif", channels=2, window=[[0, 255]]).shape == (6, 7, 2)
+    five = np.random.default_rng(0).integers(0, 255, (6, 7, 5), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "five.tif", five, photometric="minisblack", planarconfig="contig")
+    np.testing.assert_array_equal(read_image(tmp_path / "five.tif"), five)
+
+
+def test_two_channel_png_is_gray_with_alpha(tmp_path: Path) -> None:
+    la = np.zeros((3, 4, 2), dtype=np.uint8)
+    la[..., 1] = 255
+    assert read_image(_save(tmp_path / "o.png", la)).shape == (3, 4, 1)
+    la[0, 0, 1] = 7
+    with pytest.raises(ValueError, match=r"transparent pixels.*second microscope channel.*planarconfig"):
+        read_image(_save(tmp_path / "t.png", la))
 
 
 def test_rgba_opaque_alpha_dropped_and_transparent_refused(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unetkit.viz.overlay import class_palette, colorize_mask, overlay
+from unetkit.viz.overlay import class_palette, colorize_mask, display_image, overlay
 
 
 def test_palette_fixed_and_distinct() -> None:
@@ -43,3 +43,19 @@ def test_overlay_blends_hand_computed_values() -> None:
     ]
     with pytest.raises(ValueError, match="does not match image shape"):
         overlay(rgb, np.ones((3, 2), int), palette)
+
+
+def test_display_image_shows_other_channel_counts() -> None:
+    """Gray and RGB as they are; two channels as the fluorescence composite (first green, second magenta);
+    four or more as their first three. Overlays and figures take any channel count through it."""
+    gray = np.full((2, 3, 1), 7, np.uint8)
+    assert display_image(gray) is gray
+    pair = np.zeros((2, 3, 2), np.uint8)
+    pair[..., 0], pair[..., 1] = 200, 50
+    np.testing.assert_array_equal(display_image(pair)[0, 0], [50, 200, 50])
+    five = np.arange(2 * 3 * 5, dtype=np.uint8).reshape(2, 3, 5)
+    np.testing.assert_array_equal(display_image(five), five[..., :3])
+    out = overlay(pair, np.ones((2, 3), np.int64), class_palette(2), alpha=0.0)
+    np.testing.assert_array_equal(out[0, 0], [50, 200, 50])
+    with pytest.raises(TypeError, match="uint8"):
+        display_image(pair.astype(np.float32))

@@ -69,8 +69,7 @@ def read_own_range(path: Path) -> np.ndarray:
     raw = read_raw_image(path)
     window = None
     if bit_depth(raw) > 8:
-        colour = raw[..., :-1] if raw.shape[2] in (2, 4) else raw  # an alpha channel keeps read_image's rule
-        window = window_from_pixels(colour.reshape(-1, colour.shape[2]))
+        window = window_from_pixels(raw.reshape(-1, raw.shape[2]))  # read_raw_image dropped any alpha
     return image_from_raw(raw, path, window=window)
 
 

@@ -11,10 +11,12 @@ Conversions done by :func:`read_image` (and only these; anything else is refused
   same fixed map for every image; no per-image min-max stretch). A window applies to 8-bit images too, so
   one rule maps every stored value the model sees.
 * Float TIFFs with values in [0, 1] are scaled with ``round(value * 255)``; other float ranges are refused.
-* RGBA / LA images whose alpha is fully opaque lose the alpha channel; transparent pixels are refused (two
-  channels whose second is no opaque alpha, e.g. a 2-channel microscopy TIFF, are named as such).
-* A TIFF of several pages of one size (a z-stack, or one channel per page as ``tifffile.imwrite`` stores a
-  (2, H, W) array) is refused rather than read as its first page.
+* RGBA / LA images (a PNG's transparency, a TIFF whose ExtraSamples tag says alpha) whose alpha is fully
+  opaque lose the alpha channel; transparent pixels are refused.
+* A TIFF's channels are channels, however many: samples per pixel (interleaved or planar; ExtraSamples
+  "unspecified" is data, e.g. a second microscope channel or a near-infrared band) and the channels of an
+  ImageJ hyperstack (axes ``CYX``). A TIFF stack (pages along z, time, or pages without channel metadata,
+  as ``tifffile.imwrite`` stores a (2, H, W) array) is refused rather than read as its first page.
 * Palette ('P') images are converted to RGB; CMYK/YCbCr/LAB/HSV images to RGB; 1-bit images to 0/255.
 * A channel count that differs from ``channels`` is refused (gray->RGB and RGB->gray would hide a config
   error) unless ``convert=True`` is passed explicitly.
@@ -61,64 +63,70 @@ def _corrupt(path: Path, reason: object) -> ValueError:
     return ValueError(f"cannot read image {path}: {reason}; the file is corrupt or not an image")
 
 
-def _load_raw(path: Path) -> tuple[np.ndarray, str]:
-    """Decode ``path`` into an array without value conversions; returns (array, PIL mode or 'tiff')."""
+# Pillow modes whose last band is an alpha channel (a PNG's transparency); palette images with a
+# transparent entry are converted to RGBA first.
+_ALPHA_MODES = ("LA", "RGBA", "PA", "La", "RGBa")
+# TIFF ExtraSamples (tag 338) values that mark an extra sample as alpha (1 associated, 2 unassociated);
+# 0 (unspecified) is one more channel of data (a second microscope channel, a near-infrared band).
+_TIFF_ALPHA = (1, 2)
+
+
+def _load_raw(path: Path) -> tuple[np.ndarray, bool]:
+    """Decode ``path`` into an array without value conversions; returns (array, its last channel is alpha)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"cannot read image {path}: no such file")
     try:
         with Image.open(path) as img:
-            if img.format == "TIFF" and img.mode in ("RGB", "RGBA") and _tiff_bits(img) > 8:
-                # Pillow decodes 16-bit colour TIFFs to 8 bits itself; tifffile keeps the stored values.
-                return _read_tiff(path), "tiff"
-            if img.format == "TIFF":
-                _refuse_stack(img, path)
+            if _needs_tifffile(img):
+                return _read_tiff(path)
             img.load()  # decode now so truncated files fail here, not later inside numpy
             mode = img.mode
             if mode == "P":
                 # Keep transparency information: a palette with a transparent entry becomes RGBA.
-                img_conv = img.convert("RGBA" if "transparency" in img.info else "RGB")
-                return np.asarray(img_conv), "P"
+                alpha = "transparency" in img.info
+                return np.asarray(img.convert("RGBA" if alpha else "RGB")), alpha
             if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                return np.asarray(img.convert("RGB")), mode
+                return np.asarray(img.convert("RGB")), False
             if mode == "1":
-                return np.asarray(img, dtype=np.uint8) * np.uint8(255), mode
+                return np.asarray(img, dtype=np.uint8) * np.uint8(255), False
             if mode == "PA":
-                return np.asarray(img.convert("RGBA")), mode
-            return np.asarray(img), mode
+                return np.asarray(img.convert("RGBA")), True
+            return np.asarray(img), mode in _ALPHA_MODES
     except _StackError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         if path.suffix.lower() in _TIFF_SUFFIXES:
-            # Pillow cannot decode some valid TIFFs (float32 RGB, 16-bit RGB, tiled/compressed variants).
+            # Pillow cannot decode some valid TIFFs (float32 RGB, 16-bit RGB, 2-sample 16-bit, tiled or
+            # compressed variants).
             try:
-                return _read_tiff(path), "tiff"
+                return _read_tiff(path)
+            except _StackError:
+                raise
             except Exception as tiff_err:
                 raise _corrupt(path, f"{err}; tifffile: {tiff_err}") from tiff_err
         raise _corrupt(path, err) from err
 
 
-def _refuse_stack(img: Image.Image, path: Path) -> None:
-    """A TIFF of several pages of the image's size (a z-stack, a time series, or one microscope channel per
-    page, as ``tifffile.imwrite`` writes a (2, H, W) array) is refused: Pillow would read its first page
-    alone. Pages of other sizes (thumbnails, pyramid levels) are not the image and are left alone."""
-    pages = getattr(img, "n_frames", 1)
-    if pages < 2:
-        return
-    size = img.size
-    try:
-        same = 0
-        for i in range(pages):
-            img.seek(i)
-            same += img.size == size
-    finally:
-        img.seek(0)
-    if same > 1:
-        raise _StackError(
-            f"cannot read image {path}: a TIFF of {same} pages of {size[0]}x{size[1]} (a z-stack, time "
-            "series or one channel per page); unetkit reads one 2-D image per file with 1 (gray) or 3 (RGB) "
-            "channels: save each page as its own image, or the channels as one (H, W, 3) image"
-        )
+def _needs_tifffile(img: Image.Image) -> bool:
+    """A TIFF that Pillow would not read faithfully: several pages (channels or a stack), 16-bit colour
+    (Pillow reduces it to 8 bits itself), extra samples that are data (Pillow reads a 2-sample 8-bit TIFF
+    as gray, dropping the second channel)."""
+    if img.format != "TIFF":
+        return False
+    return (
+        getattr(img, "n_frames", 1) > 1
+        or (img.mode in ("RGB", "RGBA") and _tiff_bits(img) > 8)
+        or (img.mode in ("LA", "RGBA") and not _tiff_alpha(img))
+        or int(img.tag_v2.get(277, 1)) != len(img.getbands())  # type: ignore[attr-defined]
+    )
+
+
+def _tiff_alpha(img: Image.Image) -> bool:
+    """Whether an opened TIFF marks its extra sample as alpha (ExtraSamples 1 or 2) rather than data (0)."""
+    extra = img.tag_v2.get(338, 2)  # type: ignore[attr-defined]
+    extra = extra if isinstance(extra, tuple) else (extra,)
+    return bool(extra) and int(extra[-1]) in _TIFF_ALPHA
 
 
 def _tiff_bits(img: Image.Image) -> int:
@@ -127,10 +135,59 @@ def _tiff_bits(img: Image.Image) -> int:
     return max(bits) if isinstance(bits, tuple) else int(bits)
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _tiff_channels(path: Path, axes: str, shape: tuple[int, ...]) -> list[str]:
+    """The axes of a TIFF series that make up one 2-D image with channels (``Y``, ``X``, samples ``S`` and
+    ImageJ channels ``C``); anything else of length > 1 (``Z``, ``T``, pages ``Q``/``I``) is a stack,
+    refused rather than read as its first image."""
+    stack = [(a, n) for a, n in zip(axes, shape) if a not in "YXSC" and n > 1]
+    if stack or "Y" not in axes or "X" not in axes:
+        what = ", ".join(f"{n} along {a}" for a, n in stack) or f"axes {axes}"
+        raise _StackError(
+            f"cannot read image {path}: a TIFF stack ({what}: a z-stack, time series or one channel per page "
+            "without channel metadata); unetkit reads one 2-D image per file: save each page as its own "
+            "image, or the channels as one image (tifffile.imwrite(path, array_hwc, "
+            "photometric='minisblack', planarconfig='contig'), or an ImageJ hyperstack with axes CYX)"
+        )
+    return [a for a in axes if a in "YXSC"]
+
+
+def _tiff_header(path: Path) -> tuple[int, int, int]:
+    """(H, W, C) of a TIFF's first series from its tags (no pixels decoded), as :func:`_read_tiff` reads."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes, shape = str(series.axes), tuple(series.shape)
+        extra = tuple(int(e) for e in (tif.pages[0].extrasamples or ()))  # type: ignore[union-attr]
+    _tiff_channels(path, axes, shape)
+    size = dict(zip(axes, shape))
+    channels = size.get("S", 1) * size.get("C", 1)
+    alpha = channels > 1 and bool(extra) and extra[-1] in _TIFF_ALPHA
+    return size["Y"], size["X"], channels - alpha
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, bool]:
+    """A TIFF's first series as (H, W[, C]) with tifffile, and whether its last channel is alpha.
+
+    The series' axes say what each dimension is (:func:`_tiff_channels`): samples per pixel (stored
+    interleaved or planar) and ImageJ channels are channels; a stack is refused. Pages of other sizes
+    (thumbnails, pyramid levels) are other series and are left alone.
+    """
     import tifffile  # only TIFFs that Pillow cannot read faithfully need it
 
-    return np.asarray(tifffile.imread(path))
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes = str(series.axes)
+        extra = tuple(int(e) for e in (tif.pages[0].extrasamples or ()))  # type: ignore[union-attr]
+        names = _tiff_channels(path, axes, tuple(series.shape))
+        arr = np.asarray(series.asarray())
+    arr = arr.reshape([n for a, n in zip(axes, arr.shape) if a in "YXSC"])
+    order = [names.index("Y"), names.index("X")] + [i for i, a in enumerate(names) if a in "SC"]
+    arr = np.transpose(arr, order)
+    if arr.ndim == 4:  # both C and S (an ImageJ hyperstack of RGB pages): one channel axis
+        arr = arr.reshape(*arr.shape[:2], -1)
+    alpha = arr.ndim == 3 and bool(extra) and extra[-1] in _TIFF_ALPHA
+    return arr, alpha
 
 
 def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) -> np.ndarray:
@@ -164,17 +221,20 @@ def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) ->
 
 
 def _drop_opaque_alpha(arr: np.ndarray, path: Path) -> np.ndarray:
+    """``arr`` (H, W, C) without its last channel, an alpha that must be opaque everywhere (transparent pixels
+    have no defined colour)."""
     alpha = arr[..., -1]
-    if not np.all(alpha == 255) and arr.shape[2] == 2:
-        raise ValueError(
-            f"image {path} has 2 channels and the second is not an opaque alpha (gray with transparent "
-            "pixels, or two channels of a microscope); unetkit reads 1 (gray) or 3 (RGB) channels: save one "
-            "channel, or the two with an empty third as an (H, W, 3) image"
-        )
-    if not np.all(alpha == 255):
+    opaque = np.iinfo(arr.dtype).max if arr.dtype.kind in "ui" else 1.0
+    if not np.all(alpha == opaque):
         raise ValueError(
             f"image {path} has an alpha channel with transparent pixels; flatten it onto a background "
             "(e.g. save it as RGB) so the colour of transparent pixels is defined"
+            + (
+                "; if that channel is data (a second microscope channel), save it as a TIFF "
+                "(tifffile.imwrite(path, array_hwc, photometric='minisblack', planarconfig='contig'))"
+                if arr.shape[2] == 2
+                else ""
+            )
         )
     _log_once("alpha", f"opaque alpha channel of {path} dropped")
     return arr[..., :-1]
@@ -195,24 +255,25 @@ def convert_channels(arr: np.ndarray, channels: int) -> np.ndarray:
 def read_raw_image(path: str | Path) -> np.ndarray:
     """The stored pixel values of an image as (H, W, C) in the file's own type (uint8, uint16, ...).
 
-    Palette, CMYK and 1-bit images are converted as :func:`read_image` converts them; nothing else is.
+    Palette, CMYK and 1-bit images are converted as :func:`read_image` converts them, and an opaque alpha
+    channel is dropped (a transparent one is refused); nothing else is. C is any channel count: a TIFF's
+    samples or ImageJ channels (two microscope channels, multispectral bands) are channels.
     """
     path = Path(path)
-    arr, _mode = _load_raw(path)
+    arr, alpha = _load_raw(path)
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3:
         raise ValueError(f"cannot read image {path}: got an array of shape {arr.shape}; expected a 2-D image")
-    if arr.shape[2] > 4 and arr.shape[0] <= 4:
-        # tifffile returns planar (C, H, W) for some files.
-        arr = np.moveaxis(arr, 0, -1)
+    if alpha and arr.shape[2] > 1:
+        arr = _drop_opaque_alpha(arr, path)
     return arr
 
 
 def read_image(
     path: str | Path, channels: int | None = None, *, convert: bool = False, window: Window | None = None
 ) -> np.ndarray:
-    """Read an image as uint8 (H, W, C), C in {1, 3}.
+    """Read an image as uint8 (H, W, C): 1 (gray), 3 (RGB) or any other count of channels (a TIFF's).
 
     Args:
         path: image file (PNG, JPEG, TIFF, BMP).
@@ -237,10 +298,6 @@ def image_from_raw(
     in errors): for a caller that chooses the window from the stored values without reading the file twice."""
     path = Path(path)
     arr = to_uint8(raw, path, window)
-    if arr.shape[2] in (2, 4):
-        arr = _drop_opaque_alpha(arr, path)
-    if arr.shape[2] not in (1, 3):
-        raise ValueError(f"cannot read image {path}: {arr.shape[2]} channels; expected 1 (gray) or 3 (RGB)")
     if channels is not None and arr.shape[2] != channels:
         if convert and channels in (1, 3):
             _log_once(
@@ -344,11 +401,15 @@ def estimate_window(paths: Sequence[str | Path], max_images: int = WINDOW_IMAGES
     return window_from_pixels(np.concatenate(samples))
 
 
-def image_info(path: str | Path) -> tuple[int, int, int]:
-    """Return (H, W, C) from the file header without decoding the pixels (C as :func:`read_image` gives it).
+# Pillow modes read as one channel (an "LA" alpha is dropped when the image is read).
+_GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
-    PNGs are also checked for truncation/CRC errors with Pillow's ``verify``. RGBA counts as 3 channels
-    (the alpha is checked only when the image is read).
+
+def image_header(path: str | Path, *, verify: bool = False) -> tuple[int, int, int]:
+    """(H, W, C) from the file header without decoding the pixels, C as :func:`read_image` gives it (alpha
+    not counted, palette as RGB, a TIFF's samples and ImageJ channels counted; a TIFF stack is refused).
+
+    ``verify``: also check PNGs for truncation/CRC errors with Pillow's ``verify``.
     """
     path = Path(path)
     if not path.is_file():
@@ -357,14 +418,21 @@ def image_info(path: str | Path) -> tuple[int, int, int]:
         with Image.open(path) as img:
             width, height = img.size
             mode = img.mode
-            img.verify()
+            tiff = _needs_tifffile(img)
+            if verify and not tiff:
+                img.verify()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         if path.suffix.lower() in _TIFF_SUFFIXES:
-            arr = read_image(path)
-            return arr.shape[0], arr.shape[1], arr.shape[2]
+            return _tiff_header(path)
         raise _corrupt(path, err) from err
-    gray = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
-    return height, width, 1 if mode in gray else 3
+    if tiff:
+        return _tiff_header(path)
+    return height, width, 1 if mode in _GRAY_MODES else 3
+
+
+def image_info(path: str | Path) -> tuple[int, int, int]:
+    """:func:`image_header` of ``path``, PNGs also checked for truncation/CRC errors (Pillow's ``verify``)."""
+    return image_header(path, verify=True)
 
 
 # ----------------------------------------------------------------------------------------------------- masks

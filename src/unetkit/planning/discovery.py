@@ -28,7 +28,7 @@ from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.instances import is_kaggle_layout
-from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array
+from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array, image_header
 from unetkit.options import look_up_option
 from unetkit.palette import _voc_color
 
@@ -1587,14 +1587,7 @@ def _palette_colors(path: Path, num_classes: int) -> dict[int, tuple[int, int, i
 
 def _header(path: Path) -> tuple[int, int, int]:
     """(H, W, C) from the file header; C as read_image gives it (alpha dropped, palette -> RGB)."""
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            mode = img.mode
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"cannot read image {path}: {err}; the file is corrupt or not an image") from err
-    gray = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
-    return height, width, 1 if mode in gray else 3
+    return image_header(path)
 
 
 def _check_images(

@@ -185,7 +185,8 @@ def _normalization(
         "zscore",
         tuple(round(float(m) / 255.0, 5) for m in mean),
         tuple(round(max(float(s), 1.0) / 255.0, 5) for s in std),
-        f"z-score with the training images' mean/std (nnU-Net's rule for non-photo images: gray or R=G=B, "
+        f"z-score with the training images' mean/std (nnU-Net's rule for non-photo images: "
+        f"{'gray or R=G=B' if channels in (1, 3) else f'{channels} channels, not RGB'}, "
         f"0.5-99.5 percentile range {span} of 0..255 is arbitrary)",
     )
 
@@ -313,10 +314,9 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
 
 
 def _as_channels(raw: np.ndarray, channels: int) -> np.ndarray:
-    """Stored pixels (H, W, C) with ``channels`` channels, in their own type: an alpha channel dropped, and
-    the few images of another channel count (``convert_channels``) converted as training reads them."""
-    colour = raw[..., :-1] if raw.shape[2] in (2, 4) else raw
-    return colour if colour.shape[2] == channels else convert_channels(colour, channels)
+    """Stored pixels (H, W, C) with ``channels`` channels, in their own type: the few images of another
+    channel count (``convert_channels``) converted as training reads them (read_raw_image drops alpha)."""
+    return raw if raw.shape[2] == channels else convert_channels(raw, channels)
 
 
 def _window(depths: dict[int, str], raw: np.ndarray) -> tuple[int, list[list[float]] | None, str]:

@@ -84,18 +84,20 @@ def prediction_grid_panels(
     ignore_index: int = IGNORE_INDEX,
     palette: np.ndarray | None = None,
 ) -> list[list[np.ndarray]]:
-    """The arrays the grid shows, one row per sample: [input (H, W) gray or (H, W, 3), true mask RGB
+    """The arrays the grid shows, one row per sample: [input (H, W) gray or (H, W, 3) (other channel counts
+    as :func:`unetkit.viz.overlay.display_image` shows them), true mask RGB
     (H, W, 3), predicted mask RGB (H, W, 3)]; ``ignore_index`` pixels of both masks in ``IGNORE_COLOR``.
     ``palette``: uint8 (num_classes, 3), the model's class colours (:func:`unetkit.palette.palette_for`;
     default :func:`~unetkit.palette.class_palette`)."""
-    from unetkit.viz.overlay import class_palette, colorize_mask
+    from unetkit.viz.overlay import class_palette, colorize_mask, display_image
 
     palette = class_palette(num_classes) if palette is None else np.asarray(palette, dtype=np.uint8)
     rows = []
     for img, target, pred in zip(images, targets, preds, strict=True):
+        shown = display_image(np.asarray(img))  # 2 or >3 channels (microscopy): a composite
         rows.append(
             [
-                img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img,
+                shown[..., 0] if shown.shape[-1] == 1 else shown,
                 colorize_mask(np.asarray(target), palette, ignore_index=ignore_index),
                 colorize_mask(np.asarray(pred), palette, ignore_index=ignore_index),
             ]

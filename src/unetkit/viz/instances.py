@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from unetkit.viz.figures import _figure, _save
-from unetkit.viz.overlay import _as_rgb
+from unetkit.viz.overlay import display_image
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -56,7 +56,7 @@ def draw_instance_outlines(
     """
     from skimage.segmentation import find_boundaries
 
-    rgb = _as_rgb(image)
+    rgb = display_image(image)
     if labels.ndim != 2 or labels.shape != rgb.shape[:2]:
         raise ValueError(f"labels must be (H, W) = {rgb.shape[:2]}, got shape {labels.shape}.")
     if labels.dtype.kind not in "ui" or (labels.size and int(labels.min()) < 0):
@@ -115,7 +115,7 @@ def plot_instance_comparison(
     """
     if not panels:
         raise ValueError("panels is empty; pass at least one (title, labels) pair.")
-    pictures = [(f"image ({image.shape[1]}x{image.shape[0]})", _as_rgb(image))] if show_image else []
+    pictures = [(f"image ({image.shape[1]}x{image.shape[0]})", display_image(image))] if show_image else []
     for title, labels in panels:
         pictures.append((f"{title}: {_objects(labels)}", draw_instance_outlines(image, labels)))
     n = len(pictures)

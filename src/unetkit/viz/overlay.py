@@ -52,13 +52,25 @@ def colorize_mask(
     return table[mask]
 
 
-def _as_rgb(image: np.ndarray) -> np.ndarray:
+def display_image(image: np.ndarray) -> np.ndarray:
+    """An image as people look at it: uint8 (H, W, 1) gray or (H, W, 3) RGB.
+
+    Gray and RGB stay as they are. Other channel counts are microscopy or multispectral data with no colours
+    of their own: two channels become the usual fluorescence composite (the first green, the second
+    magenta, so that overlap reads white and colour-blind readers tell them apart); four or more show their
+    first three as RGB.
+    """
     if image.ndim == 2:
         image = image[..., None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3):
-        raise ValueError(f"image must be (H, W), (H, W, 1) or (H, W, 3), got shape {image.shape}.")
+    if image.ndim != 3 or image.shape[2] < 1:
+        raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}.")
     if image.dtype != np.uint8:
         raise TypeError(f"image must be uint8, got {image.dtype}.")
+    if image.shape[2] == 2:
+        first, second = image[..., 0], image[..., 1]
+        return np.stack([second, first, second], axis=2)
+    if image.shape[2] > 3:
+        return np.ascontiguousarray(image[..., :3])
     return image
 
 
@@ -73,7 +85,8 @@ def overlay(
     """Blend class colours over the image: ``(1 - alpha) * image + alpha * palette[mask]``.
 
     Args:
-        image: uint8 (H, W), (H, W, 1) or (H, W, 3); gray is shown as gray RGB.
+        image: uint8 (H, W) or (H, W, C); gray is shown as gray RGB, other channel counts as
+            :func:`display_image` shows them.
         mask: (H, W) class indices.
         palette: uint8 (K, 3), e.g. :func:`class_palette`.
         alpha: colour weight in [0, 1].
@@ -83,7 +96,7 @@ def overlay(
     Returns:
         uint8 RGB (H, W, 3).
     """
-    image = _as_rgb(image)
+    image = display_image(image)
     if mask.shape != image.shape[:2]:
         raise ValueError(f"mask shape {mask.shape} does not match image shape {image.shape[:2]}.")
     if not 0.0 <= alpha <= 1.0:
