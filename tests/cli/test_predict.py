@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 from PIL import Image
 
@@ -98,7 +99,9 @@ def test_partial_failure_exit_3(
     model_dir: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(images / "rgb.png")  # wrong channel count
+    # Five bands (multispectral): no gray <-> RGB conversion makes them the model's (gray) input.
+    bands = np.random.default_rng(0).integers(0, 256, (8, 8, 5), dtype=np.uint8)
+    tifffile.imwrite(images / "bands.tif", bands, photometric="minisblack", planarconfig="contig")
     out = tmp_path / "out"
     code = main(
         ["predict", str(model_dir), str(images), str(tmp_path / "missing.png"), "--out", str(out), "-q"]
@@ -107,7 +110,7 @@ def test_partial_failure_exit_3(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
     assert any("broken.png" in line for line in err) and any(
-        "rgb.png" in line and "channels" in line for line in err
+        "bands.tif" in line and "model expects 1 channel" in line for line in err
     )
     assert sorted(p.name for p in (out / "masks").iterdir()) == ["one.png", "two.png"]  # the others completed
     assert not any(p.name.endswith(".tmp") for p in out.rglob("*"))

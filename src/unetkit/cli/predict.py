@@ -2,7 +2,11 @@
 
 MODEL is a run folder, a ``.ckpt``, or a folder with ``model.safetensors`` + ``config.json`` (PyTorch
 backend), or a folder with ``model.onnx`` + ``config.json`` (``--backend onnxruntime``; that path never
-imports torch). INPUT are files, folders (their images, not recursive) or glob patterns.
+imports torch). INPUT are files, folders (their images; with ``--recursive`` also those of their sub-folders,
+written to mirrored sub-folders: ``masks/day1/x.png``) or glob patterns. Hidden files and folders are skipped.
+
+Gray images for a model trained on RGB are given to it as RGB (gray replicated), RGB images for a gray model
+as gray (ITU-R 601 luma); one line says how many. Other channel counts are an error naming the file.
 
 Outputs under ``--out``: ``masks/<name>.png`` (palette PNG, pixel value = class index),
 ``overlays/<name>.png``, ``probs/<name>.npy|.tif`` (``--probs``), ``instances/<name>.png`` (16-bit,
@@ -48,6 +52,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, metavar="MODEL", help="run folder, .ckpt, or model folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     p.add_argument("--out", "-o", type=Path, required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--recursive", action="store_true",
+        help="also read the images of folder INPUTs' sub-folders (outputs mirror them: masks/day1/x.png)",
+    )  # fmt: skip
     from unetkit.inference.backends import list_backends
     from unetkit.inference.instance_predictor import list_instance_predictor_methods
 
@@ -181,13 +189,38 @@ def _describe(encoding: Any) -> str:
     return text + " (--mask-encoding/--ignore-values to read it otherwise)"
 
 
+def _unread_note(unread: dict[str, tuple[int, int]]) -> str:
+    """One line on the images in sub-folders of folder INPUTs that were not read ('' when there are none)."""
+    if not unread:
+        return ""
+    folders = sum(n for n, _ in unread.values())
+    images = sum(n for _, n in unread.values())
+    return (
+        f"{images} image(s) in {folders} sub-folder(s) of {', '.join(unread)} were not read; add --recursive "
+        "to read them"
+    )
+
+
+def _conversion_note(result: Any) -> str:
+    """One line per run on the images converted to the model's channel count, and whether training did so."""
+    trained = (
+        "as its training converted such images"
+        if result.model_converts
+        else "its training saw no such images: check these masks"
+    )
+    names = ", ".join(p.name for p in result.converted[:3]) + (" ..." if len(result.converted) > 3 else "")
+    return (
+        f"{len(result.converted)} image(s) converted {result.conversion} for the model ({names}); {trained}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Segment every input; returns 0 (all ok) or 3 (some inputs failed). Model/usage errors raise."""
     from tqdm import tqdm
 
     from unetkit.constants import IGNORE_INDEX
     from unetkit.data.io import MaskEncoding
-    from unetkit.inference.batch import GroundTruth, OutputOptions, expand_inputs, predict_files
+    from unetkit.inference.batch import GroundTruth, OutputOptions, find_inputs, predict_files
 
     if args.tile_size is not None and args.tile_size < 1:
         raise ValueError(f"--tile-size must be >= 1, got {args.tile_size}.")
@@ -197,11 +230,14 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(
             f"--masks {args.masks} is not a folder; pass the folder of ground-truth masks."
         )
-    files, unmatched = expand_inputs(args.inputs)
+    found = find_inputs(args.inputs, recursive=args.recursive)
+    files, unmatched = found.files, found.missing
+    unread = _unread_note(found.unread)
     if not files:
-        raise ValueError(
-            f"no input images found in {', '.join(args.inputs)} (extensions .png .jpg .tif ...)."
-        )
+        reason = f"; {unread}" if unread else " (extensions .png .jpg .tif ...)"
+        raise ValueError(f"no input images found in {', '.join(args.inputs)}{reason}.")
+    if unread:
+        print(f"note: {unread}", file=sys.stderr)
     predictor = build_predictor(args)
     ground_truth = None
     if args.masks is not None:
@@ -247,7 +283,10 @@ def run(args: argparse.Namespace) -> int:
             ground_truth=ground_truth,
             on_error=report_failure,
             progress=advance,
+            names=found.names,
         )
+    if result.converted:
+        print(f"note: {_conversion_note(result)}", file=sys.stderr)
     if result.unscored:
         names = ", ".join(p.name for p in result.unscored[:3]) + (" ..." if len(result.unscored) > 3 else "")
         print(f"note: {len(result.unscored)} image(s) have no mask in {args.masks} ({names}): segmented, not "

@@ -1,7 +1,8 @@
 """Batch prediction over files: inputs, the per-image predict/write loop, ground truth and its scores.
 
 The library behind ``unetkit predict`` (and the input/ground-truth helpers of ``unetkit kmeans``): expand
-files, folders and globs; segment each image with any predictor of
+files, folders (optionally with their sub-folders) and globs; convert gray <-> RGB images to the model's
+channel count; segment each image with any predictor of
 :func:`~unetkit.inference.backends.load_predictor`; write masks, overlays, probabilities and instances and a
 ``summary.csv``; instances come from any :class:`~unetkit.inference.instance_predictor.InstancePredictor`
 (a semantic model plus an instance method, or a Mask R-CNN); with ground truth, score through
@@ -15,6 +16,7 @@ from __future__ import annotations
 import errno
 import glob
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +28,15 @@ from typing import Any
 import numpy as np
 
 from unetkit.constants import IGNORE_INDEX
-from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, read_image, read_mask
+from unetkit.data.io import (
+    IMAGE_EXTENSIONS,
+    MaskEncoding,
+    Window,
+    convert_channels,
+    image_from_raw,
+    read_mask,
+    read_raw_image,
+)
 from unetkit.evaluation import write_metrics_files
 from unetkit.metrics.report import format_metrics_table
 from unetkit.metrics.scoring import ScoreAccumulator
@@ -37,10 +47,13 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "BatchResult",
     "GroundTruth",
+    "Inputs",
     "OutputOptions",
     "class_names_for",
     "expand_inputs",
+    "find_inputs",
     "find_mask",
+    "model_image",
     "output_names",
     "predict_files",
     "read_ground_truth",
@@ -50,52 +63,184 @@ __all__ = [
 PROB_OUTPUTS = ("none", "npy", "tiff")
 
 
-def expand_inputs(patterns: Sequence[str]) -> tuple[list[Path], list[str]]:
-    """Files from paths, folders and globs (sorted, de-duplicated); also the patterns that matched nothing."""
-    files: list[Path] = []
+def _is_image_name(name: str) -> bool:
+    # Hidden files are no images: macOS's ._name.png (AppleDouble) beside every file of a folder copied
+    # from a Mac failed to decode, one error each (exit 3); discovery skips them too.
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS and not name.startswith(".")
+
+
+def _image_files(candidates: Sequence[Path]) -> list[Path]:
+    """The regular files among ``candidates`` (sorted); a symlink loop or dangling link raises an OSError
+    naming it instead of being skipped as no image."""
+    for p in candidates:
+        if p.is_symlink():
+            p.stat()
+    return sorted(p for p in candidates if p.is_file())
+
+
+def _sub_folder_images(folder: Path) -> list[tuple[Path, list[Path]]]:
+    """``(sub-folder, its image candidates)`` for each non-hidden sub-folder of ``folder``, at any depth, that
+    holds images. Linked folders are followed, each real folder once (a link to a parent does not loop)."""
+    seen = {folder.resolve()}
+    found: list[tuple[Path, list[Path]]] = []
+    top = True
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        keep = []
+        for d in sorted(dirs):
+            real = Path(root, d).resolve()
+            if d.startswith(".") or real in seen:
+                continue
+            seen.add(real)
+            keep.append(d)
+        dirs[:] = keep  # prune in place: os.walk descends only into these
+        if not top:
+            images = [Path(root, n) for n in names if _is_image_name(n)]
+            if images:
+                found.append((Path(root), images))
+        top = False
+    return found
+
+
+@dataclass
+class Inputs:
+    """What :func:`find_inputs` found.
+
+    Attributes:
+        files: image files, de-duplicated, in input order (each folder's sorted by relative path).
+        names: output base name per file: the stem, or with ``recursive`` the path relative to its folder
+            INPUT without the suffix (``day1/x``), so that equal names in different sub-folders never share an
+            output; suffixed ``__2``, ``__3`` ... where names still collide.
+        missing: the patterns that matched nothing.
+        unread: folder INPUT -> (sub-folders holding images, their images) left unread (``recursive`` off).
+    """
+
+    files: list[Path]
+    names: list[str]
+    missing: list[str]
+    unread: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def find_inputs(patterns: Sequence[str], recursive: bool = False) -> Inputs:
+    """Images from paths, folders and globs. A folder gives its own images, and with ``recursive`` those of
+    its sub-folders at any depth too; hidden files and folders (a leading '.') are skipped."""
+    pairs: list[tuple[Path, str]] = []
     missing: list[str] = []
+    unread: dict[str, tuple[int, int]] = {}
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
-            # Hidden files are no images: macOS's ._name.png (AppleDouble) beside every file of a folder
-            # copied from a Mac failed to decode, one error each (exit 3); discovery skips them too.
-            images = [
-                p
-                for p in path.iterdir()
-                if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-            ]
-            for p in images:
-                if p.is_symlink():
-                    p.stat()  # a symlink loop or a dangling link: OSError naming it, not a skipped image
-            found = sorted(p for p in images if p.is_file())
+            found = _image_files([p for p in path.iterdir() if _is_image_name(p.name)])
+            subs = _sub_folder_images(path)
+            if recursive:
+                for _sub, candidates in subs:
+                    found.extend(_image_files(candidates))
+                found.sort(key=lambda p: p.relative_to(path).parts)
+            elif subs:
+                unread[pattern] = (len(subs), sum(len(images) for _, images in subs))
+            named = [(p, p.relative_to(path).with_suffix("").as_posix()) for p in found]
         elif path.exists():
-            found = [path]
+            named = [(path, path.stem)]
         elif glob.has_magic(pattern):
-            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            matched = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            named = [(p, p.stem) for p in matched]
         else:
-            found = []
-        if not found:
+            named = []
+        if not named:
             missing.append(pattern)
-        files.extend(found)
+        pairs.extend(named)
     seen: set[Path] = set()
     unique = []
-    for f in files:
+    for f, name in pairs:
         key = f.resolve()
         if key not in seen:
             seen.add(key)
-            unique.append(f)
-    return unique, missing
+            unique.append((f, name))
+    return Inputs(
+        files=[f for f, _ in unique],
+        names=_unique_names([n for _, n in unique]),
+        missing=missing,
+        unread=unread,
+    )
+
+
+def expand_inputs(patterns: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Files from paths, folders (not their sub-folders) and globs (sorted, de-duplicated); also the patterns
+    that matched nothing. :func:`find_inputs` also gives output names and the sub-folders left unread."""
+    found = find_inputs(patterns)
+    return found.files, found.missing
+
+
+def _unique_names(bases: Sequence[str]) -> list[str]:
+    counts: dict[str, int] = {}
+    names = []
+    for base in bases:
+        n = counts.get(base, 0) + 1
+        counts[base] = n
+        names.append(base if n == 1 else f"{base}__{n}")
+    return names
 
 
 def output_names(files: Sequence[Path]) -> list[str]:
     """Output base name per input: the file stem, suffixed ``__2``, ``__3`` ... when stems collide."""
-    counts: dict[str, int] = {}
-    names = []
-    for f in files:
-        n = counts.get(f.stem, 0) + 1
-        counts[f.stem] = n
-        names.append(f.stem if n == 1 else f"{f.stem}__{n}")
-    return names
+    return _unique_names([f.stem for f in files])
+
+
+_CHANNEL_KINDS = {1: "gray", 3: "RGB"}
+# How predict converts an image to the model's channel count (the conversions training may opt in to).
+CONVERSIONS = {3: "gray -> RGB (gray replicated)", 1: "RGB -> gray (ITU-R 601 luma)"}
+
+
+def _channels_text(channels: int) -> str:
+    kind = _CHANNEL_KINDS.get(channels)
+    return f"{channels} channel{'s' if channels != 1 else ''}" + (f" ({kind})" if kind else "")
+
+
+def model_image(
+    raw: np.ndarray, path: str | Path, channels: int, window: Window | None = None
+) -> tuple[np.ndarray, bool]:
+    """uint8 ``(H, W, channels)`` for a model of ``channels`` input channels from the stored pixels ``raw``
+    (:func:`~unetkit.data.io.read_raw_image`), and whether it was converted gray <-> RGB to get there.
+
+    Unlike training (where a mismatch may be a config error), prediction converts gray to RGB and RGB to gray
+    always: the user cannot retrain. Any other mismatch is a ValueError naming the file, what the model
+    expects and the fix.
+    """
+    path = Path(path)
+    stored = raw.shape[2]
+    converted = False
+    if (
+        window is not None
+        and len(np.asarray(window).reshape(-1, 2)) > 1
+        and raw.dtype.kind in "ui"
+        and stored in _CHANNEL_KINDS
+        and channels in _CHANNEL_KINDS
+        and stored != channels
+    ):
+        # A window of one [lo, hi] per model channel maps stored values of the model's channel count:
+        # convert the stored pixels first (convert_channels keeps their 16-bit type).
+        raw, converted = convert_channels(raw, channels), True
+    try:
+        image = image_from_raw(raw, path, None, window=window)
+    except ValueError as exc:
+        if raw.shape[2] in _CHANNEL_KINDS:
+            raise  # not about channels (bit depth, float range, ...): io's message says it all
+        raise ValueError(f"{exc}; the model expects {_channels_text(channels)}") from exc
+    if image.shape[2] == channels:
+        return image, converted
+    if image.shape[2] in _CHANNEL_KINDS and channels in _CHANNEL_KINDS:
+        return convert_channels(image, channels), True
+    raise ValueError(
+        f"{path} has {_channels_text(image.shape[2])} but the model expects {_channels_text(channels)}; "
+        f"predict converts only between gray and RGB: save the image with {channels} channel(s), or use a "
+        f"model trained on {image.shape[2]}-channel images"
+    )
+
+
+def _truth_folder(folder: Path, name: str) -> Path:
+    """Where the ground truth of output ``name`` is: the mirrored sub-folder (``day1/x`` -> ``folder/day1``)
+    where it exists, so equal stems of different sub-folders get their own masks; else ``folder``."""
+    sub = folder / Path(name).parent
+    return sub if sub.is_dir() else folder
 
 
 def _mask_file(folder: Path, stem: str) -> Path | None:
@@ -216,6 +361,11 @@ class BatchResult:
     unscored: list[Path] = field(default_factory=list)  # segmented, but no ground truth in the folder
     table: str | None = None
     columns: list[str] = field(default_factory=list)
+    # Segmented after a gray <-> RGB conversion to the model's channel count (``conversion`` says which);
+    # ``model_converts``: the model's training converted such images too (its config's convert_channels).
+    converted: list[Path] = field(default_factory=list)
+    conversion: str = ""
+    model_converts: bool = False
 
 
 def _write_all(jobs: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
@@ -243,11 +393,15 @@ def predict_files(
     ground_truth: GroundTruth | None = None,
     on_error: Callable[[Path, Exception], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    names: Sequence[str] | None = None,
 ) -> BatchResult:
     """Segment every file with ``predictor`` and write the outputs under ``out_dir``.
 
     Writes per image ``masks/<name>.png`` (palette PNG, value = class index) and what ``outputs`` asks for,
-    then ``summary.csv`` and, with ``ground_truth``, ``metrics.json`` + ``metrics.md``. A failing input
+    then ``summary.csv`` and, with ``ground_truth``, ``metrics.json`` + ``metrics.md``. A name with
+    sub-folders (``day1/x``, from :func:`find_inputs` with ``recursive``) writes ``masks/day1/x.png`` ...,
+    and ``summary.csv`` then has an ``output`` column naming it. Gray images for an RGB model and RGB images
+    for a gray model are converted (:func:`model_image`; ``BatchResult.converted``). A failing input
     (unreadable image, wrong channels, ground truth of another size: ValueError, TypeError, OSError)
     is recorded, passed to ``on_error(path, exc)``, and leaves no files behind (a failed write, e.g. a full
     disk, removes that input's outputs and names the file it could not write); the others complete. When
@@ -257,12 +411,14 @@ def predict_files(
         predictor: any backend's predictor (``predict(image) -> (mask, probs)``, ``config``), or an
             :class:`~unetkit.inference.instance_predictor.InstancePredictor` (then ``instances/`` is always
             written; a Mask R-CNN's mask is ``labels > 0`` and its overlay draws the instance outlines).
-        files: image paths (see :func:`expand_inputs`); output names from :func:`output_names`.
+        files: image paths (see :func:`find_inputs`).
         out_dir: output folder (created).
         outputs: per-image extras (default :class:`OutputOptions`).
         ground_truth: score the predictions against these masks.
         on_error: called with each failed input and its error.
         progress: called as ``progress(images_done, images_total)`` after each input.
+        names: output base name per file (:attr:`Inputs.names`; default :func:`output_names`); a name's
+            sub-folders also select the ground-truth sub-folder of that name where it exists.
     """
     from unetkit.inference.instance_predictor import InstancePredictor, instance_predictor_for
     from unetkit.inference.writers import (
@@ -312,13 +468,18 @@ def predict_files(
         raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out))
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    names = output_names(files) if names is None else list(names)
+    if len(names) != len(files):
+        raise ValueError(f"{len(names)} output names for {len(files)} files; give one name per file")
+    nested = any("/" in n for n in names)
     rows: list[dict[str, Any]] = []
     failures: list[tuple[Path, Exception]] = []
     unscored: list[Path] = []
-    for index, (path, name) in enumerate(zip(files, output_names(files))):
+    converted: list[Path] = []
+    for index, (path, name) in enumerate(zip(files, names)):
         start = time.perf_counter()
         try:
-            image = read_image(path, channels=in_channels, convert=convert, window=window)
+            image, was_converted = model_image(read_raw_image(path), path, in_channels, window)
             labels: np.ndarray | None = None
             count: int | None = None
             if instancer is not None:
@@ -331,7 +492,7 @@ def predict_files(
             # An image without a mask in the ground-truth folder is segmented and left unscored (a folder of
             # new images with a few annotated is common); a mask of the wrong size is an error.
             if ground_truth is not None:
-                truth = _mask_file(Path(ground_truth.folder), path.stem)
+                truth = _mask_file(_truth_folder(Path(ground_truth.folder), name), path.stem)
                 target = None if truth is None else _read_sized(truth, ground_truth.encoding, mask.shape)
             # Everything computed: only now write, so a failing input leaves no files behind (a failing
             # write, e.g. a full disk, removes the files this input already wrote).
@@ -361,17 +522,29 @@ def predict_files(
         else:
             fractions = class_fractions(mask, k)
             row: dict[str, Any] = {"file": str(path), "height": mask.shape[0], "width": mask.shape[1]}
+            if nested:
+                row["output"] = name
             row.update({f"frac_{n}": f"{f:.6f}" for n, f in zip(class_names, fractions)})
             row["instances"] = "" if count is None else count
             row["seconds"] = f"{time.perf_counter() - start:.3f}"
             rows.append(row)
             if ground_truth is not None and target is None:
                 unscored.append(path)
+            if was_converted:
+                converted.append(path)
         if progress is not None:
             progress(index + 1, len(files))
-    columns = ["file", "height", "width", *[f"frac_{n}" for n in class_names], "instances", "seconds"]
+    columns = ["file", *(["output"] if nested else []), "height", "width"]
+    columns += [*[f"frac_{n}" for n in class_names], "instances", "seconds"]
     result = BatchResult(
-        rows=rows, failures=failures, class_names=class_names, columns=columns, unscored=unscored
+        rows=rows,
+        failures=failures,
+        class_names=class_names,
+        columns=columns,
+        unscored=unscored,
+        converted=converted,
+        conversion=CONVERSIONS.get(in_channels, ""),
+        model_converts=convert,
     )
     if not rows and files:
         # Every input failed: leave no output folder behind (one made here, with only empty sub-folders).

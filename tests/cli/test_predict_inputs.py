@@ -1,0 +1,206 @@
+"""``unetkit predict`` inputs: sub-folders (the unread note, ``--recursive`` with mirrored outputs) and images
+whose channel count differs from the model's (gray <-> RGB converted, others refused)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from unetkit.cli.main import main
+from unetkit.data.io import apply_window, convert_channels
+from unetkit.inference.batch import find_inputs, model_image
+from unetkit.model_files.model_config import ModelConfig
+from unetkit.model_files.model_io import save_model
+from unetkit.models import create_model
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared 2-core machine: one thread avoids spin-waiting between jobs
+    yield
+    torch.set_num_threads(before)
+
+
+def _model(folder: Path, channels: int, convert: bool = False) -> Path:
+    torch.manual_seed(0)
+    kwargs = {"in_channels": channels, "num_classes": 3, "depth": 2, "base_channels": 4}
+    config = ModelConfig(
+        "unet", kwargs, ["bg", "a", "b"], [0.5] * channels, [0.25] * channels, convert_channels=convert
+    )
+    return save_model(create_model("unet", **kwargs), config, folder)
+
+
+def _image(path: Path, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return pixels
+
+
+def _mask(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img)
+
+
+@pytest.fixture
+def scans(tmp_path: Path) -> Path:
+    """scans/top.png, scans/day1/x.png (20x24), scans/day2/x.png (18x16), scans/day2/late/y.png, and hidden
+    files and folders that must never be read."""
+    root = tmp_path / "scans"
+    _image(root / "top.png", (16, 16))
+    _image(root / "day1" / "x.png", (20, 24), seed=1)
+    _image(root / "day2" / "x.png", (18, 16), seed=2)
+    _image(root / "day2" / "late" / "y.png", (16, 20), seed=3)
+    (root / "day1" / "._x.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS metadata, no image
+    _image(root / ".thumbs" / "t.png", (8, 8))
+    return root
+
+
+def test_unread_sub_folders_are_named_in_one_line(
+    tmp_path: Path, scans: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _model(tmp_path / "model", 1)
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(scans), "--out", str(out), "-q"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert err == [
+        f"note: 3 image(s) in 3 sub-folder(s) of {scans} were not read; add --recursive to read them"
+    ]
+    assert sorted(p.name for p in (out / "masks").rglob("*")) == ["top.png"]  # the existing behaviour
+    # A folder whose images are all in sub-folders: the error says where they are and how to read them.
+    (scans / "top.png").unlink()
+    assert main(["predict", str(model), str(scans), "--out", str(tmp_path / "o2"), "-q"]) == 2
+    err_text = capsys.readouterr().err
+    assert "no input images found" in err_text and "3 image(s) in 3 sub-folder(s)" in err_text
+    assert "--recursive" in err_text and len(err_text.strip().splitlines()) == 1
+
+
+def test_recursive_mirrors_sub_folders_and_skips_hidden(
+    tmp_path: Path, scans: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _model(tmp_path / "model", 1)
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(scans), "--out", str(out), "--recursive", "-q"]) == 0
+    assert "note: " not in capsys.readouterr().err
+    masks = sorted(p.relative_to(out / "masks").as_posix() for p in (out / "masks").rglob("*.png"))
+    assert masks == ["day1/x.png", "day2/late/y.png", "day2/x.png", "top.png"]  # no .thumbs, no ._x
+    # Same name, different sub-folders: each its own output (sizes tell them apart).
+    assert _mask(out / "masks" / "day1" / "x.png").shape == (20, 24)
+    assert _mask(out / "masks" / "day2" / "x.png").shape == (18, 16)
+    assert (out / "overlays" / "day2" / "late" / "y.png").is_file()
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["output"] for r in rows] == ["day1/x", "day2/late/y", "day2/x", "top"]
+    assert [Path(r["file"]) for r in rows] == [
+        scans / "day1/x.png", scans / "day2/late/y.png", scans / "day2/x.png", scans / "top.png"
+    ]  # fmt: skip
+
+
+def test_recursive_reads_ground_truth_from_mirrored_sub_folders(tmp_path: Path, scans: Path) -> None:
+    model = _model(tmp_path / "model", 1)
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(scans), "--out", str(out), "--recursive", "-q"]) == 0
+    gt = tmp_path / "gt"
+    for mask in (out / "masks").rglob("*.png"):
+        target = gt / mask.relative_to(out / "masks")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_mask(mask)).save(target)  # a perfect prediction, of each image's own size
+    args = ["predict", str(model), str(scans), "--out", str(out), "--recursive", "--masks", str(gt), "-q"]
+    assert main(args) == 0  # day1/x and day2/x differ in size: a mask of the other would be an error
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["images"] == 4 and metrics["pixel_accuracy"] == 1.0
+
+
+def test_recursive_follows_a_link_to_a_parent_once(tmp_path: Path, scans: Path) -> None:
+    os.symlink("..", scans / "day1" / "up")  # day1/up -> scans: a loop for a naive walk
+    found = find_inputs([str(scans)], recursive=True)
+    assert [f.relative_to(scans).as_posix() for f in found.files] == [
+        "day1/x.png", "day2/late/y.png", "day2/x.png", "top.png"
+    ]  # fmt: skip
+    assert found.names == ["day1/x", "day2/late/y", "day2/x", "top"]
+
+
+@pytest.mark.parametrize(("model_channels", "image_channels"), [(3, 1), (1, 3)])
+def test_gray_and_rgb_images_are_converted_to_the_models_channels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model_channels: int, image_channels: int
+) -> None:
+    model = _model(tmp_path / "model", model_channels)
+    images, same = tmp_path / "images", tmp_path / "same"
+    same.mkdir()
+    shape = (20, 24) if image_channels == 1 else (20, 24, 3)
+    for name, seed in (("a", 1), ("b", 2)):
+        pixels = _image(images / f"{name}.png", shape, seed)
+        # The converted image, saved with the model's channels: the masks must match it exactly.
+        as_model = convert_channels(pixels.reshape(20, 24, image_channels), model_channels)
+        Image.fromarray(as_model[..., 0] if model_channels == 1 else as_model).save(same / f"{name}.png")
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    assert main(["predict", str(model), str(images), "--out", str(out), "-q"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    how = "gray -> RGB (gray replicated)" if model_channels == 3 else "RGB -> gray (ITU-R 601 luma)"
+    assert len(notes) == 1 and notes[0].startswith(f"note: 2 image(s) converted {how} for the model")
+    assert "its training saw no such images" in notes[0]
+    assert main(["predict", str(model), str(same), "--out", str(ref), "-q"]) == 0
+    assert "converted" not in capsys.readouterr().err
+    for name in ("a", "b"):
+        np.testing.assert_array_equal(
+            _mask(out / "masks" / f"{name}.png"), _mask(ref / "masks" / f"{name}.png")
+        )
+
+
+def test_the_note_says_when_training_converted_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _model(tmp_path / "model", 3, convert=True)
+    _image(tmp_path / "images" / "g.png", (16, 16))
+    assert main(["predict", str(model), str(tmp_path / "images"), "--out", str(tmp_path / "out"), "-q"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: 1 image(s) converted gray -> RGB (gray replicated) for the model (g.png); as its training "
+        "converted such images"
+    ]
+
+
+def test_other_channel_counts_fail_naming_the_file_and_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _model(tmp_path / "model", 1)
+    images = tmp_path / "images"
+    _image(images / "ok.png", (16, 16))
+    # Five bands (multispectral): neither gray nor RGB.
+    bands = np.random.default_rng(0).integers(0, 256, (16, 16, 5), dtype=np.uint8)
+    tifffile.imwrite(images / "bands.tif", bands, photometric="minisblack", planarconfig="contig")
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(images), "--out", str(out), "-q"]) == 3
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(err) == 1 and "bands.tif" in err[0]
+    assert "the model expects 1 channel (gray)" in err[0] and "when training" not in err[0]
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["ok.png"]
+
+
+@pytest.mark.parametrize("stored", [2, 4])
+def test_model_image_refuses_what_it_cannot_convert(stored: int) -> None:
+    raw = np.random.default_rng(0).integers(0, 255, (4, 4, stored), dtype=np.uint8)  # last: no opaque alpha
+    with pytest.raises(ValueError, match=r"x\.png .*the model expects 3 channels \(RGB\)"):
+        model_image(raw, "x.png", 3)
+    gray = np.zeros((4, 4, 1), np.uint8)
+    with pytest.raises(ValueError, match=r"x\.png has 1 channel \(gray\) but the model expects 2 channels; "):
+        model_image(gray, "x.png", 2)
+    image, converted = model_image(gray, "x.png", 1)
+    assert not converted and image.shape == (4, 4, 1)
+
+
+def test_model_image_converts_deep_pixels_before_a_per_channel_window() -> None:
+    raw = np.arange(16, dtype=np.uint16).reshape(4, 4, 1) * 4000
+    window = [[0, 30000], [1000, 40000], [0, 60000]]  # one [lo, hi] per model channel (RGB)
+    image, converted = model_image(raw, "deep.tif", 3, window)
+    assert converted
+    np.testing.assert_array_equal(image, apply_window(np.repeat(raw, 3, axis=2), window))
