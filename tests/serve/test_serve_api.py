@@ -652,3 +652,20 @@ def test_a_gray_upload_to_a_colour_model_trained_converting_is_converted(tmp_pat
     with serving(model) as c:
         response = post(c, gray, "gray.png")
     assert response.status_code == 200, response.text
+
+
+def test_a_two_channel_tiff_is_served_and_shown_as_a_composite(tmp_path: Path) -> None:
+    """Two microscope channels: segmented by a 2-channel model, the input shown green/magenta."""
+    import tifffile
+
+    model = save_tiny_model(tmp_path / "model", in_channels=2)
+    pair = np.zeros((32, 32, 2), np.uint8)
+    pair[..., 0], pair[..., 1] = 200, 50
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, pair, photometric="minisblack", planarconfig="contig")
+    with serving(model) as c:
+        response = post(c, buffer.getvalue(), "pair.tif")
+        assert response.status_code == 200, response.text
+        assert response.json()["channels"] == 2
+        shown = decode_png(c.get(response.json()["links"]["input"]).content)
+    assert shown.shape == (32, 32, 3) and tuple(shown[0, 0]) == (50, 200, 50)

@@ -40,9 +40,9 @@ __all__ = [
     "register_instance_method",
 ]
 
-# The methods that split the mask of *any* semantic model (what the serve API offers); "boundary" needs a
-# background/interior/boundary model, "energy" an energy-level model. list_instance_methods() names every
-# registered method.
+# The methods that split the mask of *any* semantic model; "boundary" needs a background/interior/boundary
+# model, "energy" an energy-level model. list_instance_methods() names every registered method (the serve API
+# offers those that fit the served model: unetkit.serve.app).
 INSTANCE_METHODS = ("components", "watershed")
 
 

@@ -155,8 +155,10 @@ PNG_LEVEL = 1
 
 
 def _save_input_png(path: Path, image: np.ndarray) -> None:
-    if image.shape[2] == 3:
-        save_rgb_png(path, image, compress_level=PNG_LEVEL)
+    from unetkit.viz.overlay import display_image
+
+    if image.shape[2] != 1:  # RGB, or 2 / 4+ channels shown as display_image composes them
+        save_rgb_png(path, display_image(image), compress_level=PNG_LEVEL)
         return
     # writers has no 8-bit gray writer; PIL encodes, unetkit.files makes the write atomic.
     pil = Image.fromarray(image[..., 0])
