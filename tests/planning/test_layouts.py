@@ -105,10 +105,21 @@ def test_pascal_voc_layout(tmp_path: Path) -> None:
     assert any("test.txt names 4 images, of which 4 have no mask" in n and "no test split" in n
                for n in layout.notes)  # fmt: skip
     # 255 is void without --void, and said; the palette's colours are the classes' colours.
+    # The classes are VOC's 21 by name, also those absent from these masks (a test image may hold them).
     m = layout.mask
-    assert (m.kind, m.num_classes, m.ignore_values, m.gaps) == ("index", 4, (255,), ())
+    assert (m.kind, m.num_classes, m.ignore_values, m.gaps) == ("index", 21, (255,), tuple(range(4, 21)))
+    assert (
+        m.class_names[:4] == ("background", "aeroplane", "bicycle", "bird")
+        and m.class_names[-1] == "tvmonitor"
+    )
+    assert any("the 21 VOC classes" in n for n in layout.notes)
     assert any("value 255" in n and "void" in n for n in layout.notes)
-    assert m.colors == {0: (0, 0, 0), 1: (128, 0, 0), 2: (0, 128, 0), 3: (128, 128, 0)}
+    assert {k: m.colors[k] for k in range(4)} == {
+        0: (0, 0, 0),
+        1: (128, 0, 0),
+        2: (0, 128, 0),
+        3: (128, 128, 0),
+    }
     assert any("SegmentationObject holds 12 images that are not used" in n for n in layout.notes)
     # The folder builder reads the same pairs, 255 as ignored, and keeps the colours.
     opts, _ = layout.folder_options()
@@ -141,8 +152,14 @@ def test_pascal_voc_copy_with_rgb_masks_reads_the_voc_colour_map(tmp_path: Path)
         Image.open(mask).convert("RGB").save(mask)
     layout = discover(root)
     m = layout.mask
-    assert (m.kind, m.num_classes, m.class_names[:2]) == ("palette", 4, ("class_0", "class_1"))
-    assert m.colors == {0: (0, 0, 0), 1: (128, 0, 0), 2: (0, 128, 0), 3: (128, 128, 0)}
+    assert (m.kind, m.num_classes, m.class_names[:2]) == ("palette", 21, ("background", "aeroplane"))
+    assert {k: m.colors[k] for k in range(4)} == {
+        0: (0, 0, 0),
+        1: (128, 0, 0),
+        2: (0, 128, 0),
+        3: (128, 128, 0),
+    }
+    assert m.colors[20] == (0, 64, 128)  # tvmonitor: VOC's colour map
     assert m.ignore_colors == ((224, 224, 192),)
     assert any("RGB masks: each colour is its class in the VOC colour map" in n for n in layout.notes)
     assert not any("mask value 255" in n for n in layout.notes)
@@ -232,8 +249,8 @@ def test_several_image_folders_with_masks_beside_them_name_the_flags(tmp_path: P
 # ------------------------------------------------------------------------------------------ Oxford-IIIT Pet
 
 
-def make_pets(root: Path, n: int = 12) -> Path:
-    names = [f"Abyssinian_{i + 1}" for i in range(n)]
+def make_pets(root: Path, n: int = 12, names: list[str] | None = None) -> Path:
+    names = names or [f"Abyssinian_{i + 1}" for i in range(n)]
     for i, name in enumerate(names):
         save(root / "images" / f"{name}.jpg", rgb_image(i))
         trimap = np.full((SIZE, SIZE), 2, np.uint8)  # 1 pet, 2 background, 3 border
@@ -272,6 +289,29 @@ def test_oxford_pet_layout_masks_one_level_down(tmp_path: Path) -> None:
     # Choosing the reading yourself wins: the values 1..3 as class indices (the unused 0 reported).
     m = discover(root, mask_kind="index").mask
     assert (m.kind, m.num_classes, m.values, m.gaps) == ("index", 4, (1, 2, 3), (0,))
+
+
+def test_validation_carved_from_every_breed_when_the_test_split_holds_them(tmp_path: Path) -> None:
+    """Oxford-IIIT Pet's test.txt holds every breed that trainval.txt holds: validation is spread over the
+    breeds too (the last block of sorted names was whole breeds, unlike the test split)."""
+    names = [f"{breed}_{i}" for breed in ("Abyssinian", "Bengal") for i in range(1, 9)]
+    root = make_pets(tmp_path / "pets", names=names)
+    test = ["Abyssinian_8", "Bengal_8"]
+    trainval = sorted(n for n in names if n not in test)
+    (root / "annotations" / "trainval.txt").write_text("\n".join(f"{n} 1 1 1" for n in trainval) + "\n")
+    (root / "annotations" / "test.txt").write_text("\n".join(f"{n} 1 1 1" for n in test) + "\n")
+    layout = discover(root)
+    val = layout.splits["val"]
+    assert len(val) == 3 and {n.split("_")[0] for n in val} == {"Abyssinian", "Bengal"}
+    assert set(val).isdisjoint(layout.splits["train"]) and len(layout.splits["train"]) == 11
+    assert any("spread evenly" in n for n in layout.notes)
+    built_from_options(layout)
+    # A test split of an unseen breed keeps the contiguous carve (the last block of the sorted names).
+    three = [*names[:6], *names[8:14], "Chihuahua_1", "Chihuahua_2"]
+    other = make_pets(tmp_path / "pets3", names=three)
+    (other / "annotations" / "trainval.txt").write_text("\n".join(f"{n} 1 1 1" for n in three[:12]) + "\n")
+    (other / "annotations" / "test.txt").write_text("Chihuahua_1 1 1 1\nChihuahua_2 1 1 1\n")
+    assert discover(other).splits["val"] == ["Bengal_5", "Bengal_6"]
 
 
 def test_several_mask_sub_folders_name_the_flag(px: SimpleNamespace, tmp_path: Path) -> None:

@@ -102,6 +102,12 @@ VOC_IMAGE_DIR = "JPEGImages"
 VOC_MASK_DIR = "SegmentationClass"
 VOC_LIST_DIR = "ImageSets/Segmentation"
 VOC_VOID = 255
+# The 21 classes of Pascal VOC's segmentation challenge, by mask value (the devkit's order).
+VOC_CLASS_NAMES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
+    "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
+    "tvmonitor",
+)  # fmt: skip
 # An image folder X/ with its masks beside it in X<suffix>/ (Carvana: train/ and train_masks/).
 SIBLING_MASK_SUFFIXES = ("_masks", "_mask", "_labels", "_label", "_gt", "_annotations")
 # Mask folders that may keep the masks one level down (Oxford-IIIT Pet: annotations/trimaps/ beside xmls/).
@@ -971,8 +977,15 @@ def _unused_hint(folder: Path, layout: str) -> str:
 def _carve_val(
     split_map: dict[str, list[str]], where: str, ask: str, notes: list[str]
 ) -> dict[str, list[str]]:
-    """``split_map`` with a val split: the last contiguous block of the training names (neighbouring slices
-    or frames stay on one side), ~15/80 of them; an error asking for ``ask`` when training is too small."""
+    """``split_map`` with a val split of ~15/80 of the training names; an error asking for ``ask`` when
+    training is too small.
+
+    Validation stands in for the test split, so it is carved as the test split relates to training: where
+    the names form groups (breeds, sequences, patients) and every test group also has training images
+    (Oxford-IIIT Pet's test.txt holds every breed), validation is spread evenly over the sorted training
+    names (:func:`_interleaved_val`), so it too holds seen groups; else it is the last contiguous block
+    (neighbouring slices or frames stay on one side, a group stays whole), as unseen test groups are.
+    """
     train = split_map.get("train", [])
     if len(train) < MIN_TRAIN_TO_CARVE_VAL:
         raise ValueError(
@@ -980,6 +993,18 @@ def _carve_val(
             f"off; add {ask} so that choices are made on validation images, not on the test split"
         )
     n_val = max(1, int(np.floor(len(train) * CARVED_VAL_FRACTION + 0.5)))  # half up, not to even
+    rest = {k: v for k, v in split_map.items() if k not in ("train", "val")}
+    test_groups = {name_group(n) for n in split_map.get("test", [])}
+    if _has_groups(train) and test_groups and test_groups <= {name_group(n) for n in train}:
+        val = _interleaved_val(train, n_val)
+        chosen = set(val)
+        notes.append(
+            f"no validation split given: {n_val} of the {len(train)} training images, spread evenly over the "
+            f"sorted names ({val[0]}, {val[1] if len(val) > 1 else val[0]}, ...), are the validation split, "
+            "as every test image's name group also has training images; add "
+            f"{ask} to choose them"
+        )
+        return {"train": [n for n in train if n not in chosen], "val": val} | rest
     snapped = snap_to_groups(train, [len(train) - n_val])  # in the list's order; a group stays on one side
     if snapped is not None:
         n_val = len(train) - snapped[0]
@@ -987,9 +1012,14 @@ def _carve_val(
         f"no validation split given: the last {n_val} of the {len(train)} training images "
         f"({train[-n_val]} .. {train[-1]}) are the validation split; add {ask} to choose them"
     )
-    return {"train": train[:-n_val], "val": train[-n_val:]} | {
-        k: v for k, v in split_map.items() if k not in ("train", "val")
-    }
+    return {"train": train[:-n_val], "val": train[-n_val:]} | rest
+
+
+def _interleaved_val(names: Sequence[str], n_val: int) -> list[str]:
+    """``n_val`` of ``names`` spread evenly over them (the middle of each of ``n_val`` equal stretches):
+    every group of the sorted names gives validation about its share."""
+    picks = np.floor((np.arange(n_val) + 0.5) * len(names) / n_val).astype(int)
+    return [names[i] for i in picks]
 
 
 def _has_groups(names: Sequence[str]) -> bool:
@@ -1483,6 +1513,15 @@ def discover(
             f"or mark a colour (an outline) as void, write {root / 'classes.json'} (or --classes FILE): "
             '{"classes": [{"name": "background", "color": [0, 0, 0]}, ...], "void": [[255, 255, 255]]}'
         )
+    if voc and mask.kind == "index" and table is None and not class_names:
+        named = _voc_classes(mask, set(mask.values) - {VOC_VOID, *mask.ignore_values})
+        if named is not None:
+            mask = named
+            notes.append(
+                f"Pascal VOC layout: the {len(VOC_CLASS_NAMES)} VOC classes by mask value (0 background, "
+                "1 aeroplane ... 20 tvmonitor), also those absent from the sampled masks; to choose the "
+                "classes yourself, write a classes.json"
+            )
     if mask.kind == "index" and mask.colors is None:
         first = (train_masks or [s.mask for s in samples])[0]
         if (colors := _palette_colors(first, mask.num_classes)) is not None:
@@ -1544,13 +1583,33 @@ def _voc_rgb_masks(mask: MaskInfo) -> MaskInfo | None:
     if not classes:
         return None
     num = max(classes) + 1
-    return replace(
+    coloured = replace(
         mask,
         num_classes=num,
         class_names=tuple(f"class_{i}" for i in range(num)),
         colors={i: _voc_color(i) for i in range(num)},
         ignore_colors=tuple(c for c in found if index[c] == VOC_VOID),
         gaps=tuple(i for i in range(num) if i not in classes),
+    )
+    named = _voc_classes(coloured, classes)
+    return (
+        coloured
+        if named is None
+        else replace(named, colors={i: _voc_color(i) for i in range(named.num_classes)})
+    )
+
+
+def _voc_classes(mask: MaskInfo, present: set[int]) -> MaskInfo | None:
+    """``mask`` with the 21 Pascal VOC classes by name (a class absent from the sampled masks is still a
+    class: a test image may hold it); None when a class value is beyond VOC's 20."""
+    if not present or max(present) >= len(VOC_CLASS_NAMES):
+        return None
+    num = len(VOC_CLASS_NAMES)
+    return replace(
+        mask,
+        num_classes=num,
+        class_names=VOC_CLASS_NAMES,
+        gaps=tuple(i for i in range(num) if i not in present),
     )
 
 
