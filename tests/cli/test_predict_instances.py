@@ -123,6 +123,15 @@ def test_auto_uses_the_method_the_model_was_trained_for(
     )
     np.testing.assert_array_equal(read_png(out / "instances" / "pair.png").astype(np.int32), expected)
     assert count == 2 and int(rows["pair"]["instances"]) == 2 and int(rows["empty"]["instances"]) == 0
+    # The overlay outlines each instance (in its instance colour), so the split shows where it was made.
+    from unetkit.palette import class_palette
+    from unetkit.viz.instances import draw_instance_outlines
+    from unetkit.viz.overlay import overlay
+
+    plain = overlay(image[..., None], mask, class_palette(3), 0.5)
+    outlined = draw_instance_outlines(plain, read_png(out / "instances" / "pair.png").astype(np.int32))
+    np.testing.assert_array_equal(read_png(out / "overlays" / "pair.png"), outlined)
+    assert (outlined != plain).any()
 
 
 def test_maskrcnn_model_writes_instances_mask_and_outlined_overlay(

@@ -34,6 +34,7 @@ from unetkit.palette import class_palette
 from unetkit.serve import pool as pool_module
 from unetkit.serve.app import create_app
 from unetkit.serve.limits import ServeLimits
+from unetkit.viz.instances import draw_instance_outlines
 from unetkit.viz.overlay import overlay
 
 LIMITS = ServeLimits(max_upload_bytes=1_000_000, max_pixels=600 * 600)
@@ -58,6 +59,17 @@ def post(
 ) -> httpx.Response:
     form = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()}
     return client.post("/api/predict", files={"file": (name, data, "application/octet-stream")}, data=form)
+
+
+def two_channel_tiff() -> bytes:
+    """A (32, 32, 2) TIFF: two microscope channels, which a gray or RGB model cannot take."""
+    import tifffile
+
+    buffer = io.BytesIO()
+    pair = np.zeros((32, 32, 2), np.uint8)
+    pair[..., 1] = 9  # data, not an opaque alpha
+    tifffile.imwrite(buffer, pair, photometric="minisblack", planarconfig="contig")
+    return buffer.getvalue()
 
 
 def decode_png(data: bytes) -> np.ndarray:
@@ -113,9 +125,10 @@ def test_prediction_equals_the_library_on_the_same_file(
     assert all(r.status_code == 200 for r in files.values())
     np.testing.assert_array_equal(decode_png(files["mask"].content), mask)
     np.testing.assert_array_equal(decode_png(files["input"].content), image[..., 0])
-    expected_overlay = overlay(image, mask, class_palette(2), 0.5)
-    np.testing.assert_array_equal(decode_png(files["overlay"].content), expected_overlay)
     labels = decode_png(files["instances"].content)
+    # Instances asked for: the overlay outlines each, as `unetkit predict --instances` does.
+    expected_overlay = draw_instance_outlines(overlay(image, mask, class_palette(2), 0.5), labels)
+    np.testing.assert_array_equal(decode_png(files["overlay"].content), expected_overlay)
     assert labels.dtype == np.uint16 and int(labels.max()) == count
     saved = np.load(io.BytesIO(files["probs"].content))
     assert saved.dtype == np.float16 and saved.shape == probs.shape
@@ -343,7 +356,7 @@ BAD_UPLOADS = {
     "text": (b"just some text, not an image", 415, "not an image"),
     "truncated": (_truncated_png(), 422, "truncated"),
     "corrupt": (_corrupt_png(), 422, "corrupt"),
-    "rgb_for_gray_model": (png_bytes(np.zeros((32, 32, 3), dtype=np.uint8)), 422, "3 channels"),
+    "two_channels_for_gray_model": (two_channel_tiff(), 422, "2 channels but the model expects 1"),
     "transparent": (_rgba_transparent(), 422, "transparent"),
     "too_many_pixels": (png_bytes(np.zeros((700, 700), dtype=np.uint8)), 413, "--max-pixels"),
     "too_many_bytes": (
@@ -549,7 +562,7 @@ def test_process_pool_gives_the_same_result(trained_model_dir: Path, client: Tes
         assert c.get("/api/model").json()["pool"] == "process"
         assert post(c, data).json()["classes"] == expected
         assert post(c, b"not an image").status_code == 415
-        assert post(c, png_bytes(np.zeros((8, 8, 3), dtype=np.uint8))).status_code == 422
+        assert post(c, two_channel_tiff(), "pair.tif").status_code == 422
 
 
 def test_killed_worker_process_fails_one_request_and_is_replaced(trained_model_dir: Path) -> None:
@@ -637,17 +650,23 @@ def test_a_16bit_upload_is_read_through_the_models_intensity_window(tmp_path: Pa
     assert shown.min() == 0 and shown.max() == 255  # >> 8 would give 3..7
 
 
-def test_a_gray_upload_to_a_colour_model_trained_converting_is_converted(tmp_path: Path) -> None:
+def test_a_gray_upload_to_a_colour_model_is_converted(tmp_path: Path) -> None:
     from serve_helpers import save_tiny_model
 
     from unetkit.model_files.model_config import ModelConfig
 
     model = save_tiny_model(tmp_path / "model", in_channels=3)
     gray = png_bytes(np.full((32, 32), 90, np.uint8))
+    rgb = png_bytes(np.full((32, 32, 3), 90, np.uint8))
     with serving(model) as c:
-        assert post(c, gray, "gray.png").status_code == 422  # a colour model: gray is refused...
+        # As `unetkit predict` reads it: gray replicated to RGB, said in the result; the same mask as RGB.
+        response = post(c, gray, "gray.png")
+        assert response.status_code == 200, response.text
+        assert response.json()["converted_from_channels"] == 1 and response.json()["channels"] == 3
+        as_rgb = post(c, rgb, "rgb.png").json()
+        assert "converted_from_channels" not in as_rgb and as_rgb["classes"] == response.json()["classes"]
     config = ModelConfig.load(model)
-    config.convert_channels = True  # ... unless it was trained reading gray images as RGB
+    config.convert_channels = True  # trained reading gray images as RGB: the same
     config.save(model)
     with serving(model) as c:
         response = post(c, gray, "gray.png")

@@ -504,8 +504,9 @@ def predict_files(
                 jobs.append((out / "probs" / f"{name}.{ext}", save))
             if opts.overlay:
                 rgb = overlay(image, mask, palette, opts.alpha)
-                if probs is None and labels is not None:
-                    # An instance model (Mask R-CNN): its objects are what it predicts, so outline each.
+                if labels is not None:
+                    # Instances asked for (or a Mask R-CNN, whose objects are what it predicts): outline each,
+                    # so that splits and merges show on the overlay.
                     from unetkit.viz.instances import draw_instance_outlines
 
                     rgb = draw_instance_outlines(rgb, labels)

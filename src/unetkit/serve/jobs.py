@@ -172,10 +172,12 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         JobError: 422 for an upload that cannot be decoded (corrupt, truncated, wrong channel count,
             unsupported pixel type) or options that do not fit the model.
     """
-    from unetkit.data.io import read_image
+    from unetkit.data.io import read_raw_image
+    from unetkit.inference.batch import model_image
     from unetkit.inference.instance_predictor import instance_predictor_for
     from unetkit.inference.writers import class_fractions, save_instances_png, save_mask_png, save_probs
     from unetkit.palette import palette_for
+    from unetkit.viz.instances import draw_instance_outlines
     from unetkit.viz.overlay import overlay
 
     start = time.perf_counter()
@@ -200,12 +202,10 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         upload = tmp / f"upload{job.suffix}"
         atomic_write_bytes(upload, job.data)
         try:
-            image = read_image(
-                upload,
-                channels=config.in_channels,
-                convert=config.convert_channels,
-                window=config.intensity_window,
-            )
+            # As `unetkit predict` reads it: gray <-> RGB converted to the model's channels (one home).
+            stored = read_raw_image(upload)
+            channels_in = int(stored.shape[2])
+            image, converted = model_image(stored, upload, config.in_channels, config.intensity_window)
         except ValueError as exc:
             raise JobError(422, _public_message(exc, upload, job.filename)) from exc
         finally:
@@ -222,9 +222,10 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
             save_instances_png(tmp / RESULT_FILES["instances"], labels)
         _save_input_png(tmp / RESULT_FILES["input"], image)
         save_mask_png(tmp / RESULT_FILES["mask"], mask, num_classes=k, palette=palette)
-        # No instance outlines, as in ``unetkit predict``: it outlines only a Mask R-CNN's instances (a model
-        # without classes to colour), which this server does not load.
+        # As ``unetkit predict``: the class colours, and each instance outlined when instances were asked for.
         rgb = overlay(image, mask, palette, opts.alpha)
+        if instancer is not None:
+            rgb = draw_instance_outlines(rgb, labels)
         save_rgb_png(tmp / RESULT_FILES["overlay"], rgb, compress_level=PNG_LEVEL)
         if opts.probs:
             save_probs(tmp / RESULT_FILES["probs"], probs, "npy", np.float16)
@@ -237,6 +238,8 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         "width": int(mask.shape[1]),
         "height": int(mask.shape[0]),
         "channels": int(image.shape[2]),
+        # The upload's own channel count when it was converted gray <-> RGB for the model, else absent.
+        **({"converted_from_channels": channels_in} if converted else {}),
         "classes": [
             {
                 "index": i,
