@@ -355,10 +355,13 @@ def test_unmatched_skip_leaves_out_a_mask_of_another_size(
 def test_split_sub_folders_inside_images_and_masks_are_not_nested_masks(
     px: SimpleNamespace, tmp_path: Path
 ) -> None:
-    # images/train/ with masks/train/: no image beside masks/, so masks/train/ is not taken for the masks.
+    # images/train/ with masks/train/: no image beside masks/, so masks/train/ is not taken for the masks of
+    # every split; each split's images pair with the masks of its own sub-folder (ADE20K's layout).
     root = tmp_path / "d"
     for split in ("train", "val"):
         px.write(root / "images" / split / "a.png", np.zeros((SIZE, SIZE), np.uint8))
         px.write(root / "masks" / split / "a.png", np.zeros((SIZE, SIZE), np.uint8))
-    with pytest.raises(ValueError, match=r"image folder .*images holds no images"):
-        discover(root)
+    layout = discover(root)
+    assert layout.splits == {"train": ["train/a"], "val": ["val/a"]}
+    assert layout.mask_dirs == (root / "masks" / "train", root / "masks" / "val")
+    assert [s.mask for s in layout.samples] == [root / "masks" / x / "a.png" for x in ("train", "val")]

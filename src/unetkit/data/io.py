@@ -548,11 +548,7 @@ def _read_mask_array(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
             if img.format in ("JPEG", "MPO"):
-                # Lossy compression smears class values at every edge (a 0/1 mask gains 2, 3, ... there).
-                raise ValueError(
-                    f"cannot read mask {path}: it is a JPEG, and masks must be lossless (PNG/TIFF); "
-                    "save the mask as PNG (from the original labels, not from this JPEG)"
-                )
+                return _jpeg_binary_mask(img, path)
             img.load()
             if img.mode == "P" and img.format == "GIF":
                 # GIF stores every image with a palette in arbitrary order: its colours (gray values), not
@@ -579,6 +575,36 @@ def _read_mask_array(path: Path) -> np.ndarray:
     if arr.dtype.kind not in "ui":
         raise ValueError(f"mask {path} has non-integer pixel type {arr.dtype}; masks must store integers")
     return arr
+
+
+# A JPEG mask is read as a binary mask when at most this share of its pixels lies further than
+# JPEG_MASK_TOLERANCE from 0 and from 255 (the ringing at the object's edges).
+JPEG_MASK_MID_SHARE = 0.05
+JPEG_MASK_TOLERANCE = 32
+
+
+def _jpeg_binary_mask(img: Image.Image, path: Path) -> np.ndarray:
+    """A JPEG mask as 0/255 uint8 when it is a binary mask smeared by the compression, else a ValueError.
+
+    Lossy compression smears class values at every edge (a 0/1 mask gains 2, 3, ... there), so class
+    indices cannot be read back from a JPEG. A 0/255 mask survives as values near 0 and near 255 (Kvasir-SEG
+    ships its polyp masks as JPEGs: 0..8 and 247..255, gray or RGB): thresholded at 128 (luma) it is the
+    mask that was saved. Only such a mask is read: it must hold foreground (a pixel >= 128) and at most
+    ``JPEG_MASK_MID_SHARE`` of its pixels further than ``JPEG_MASK_TOLERANCE`` from both ends.
+    """
+    try:
+        luma = np.asarray(img.convert("L"))
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"cannot read mask {path}: {err}; the file is corrupt or not an image") from err
+    bright = luma >= 128
+    off = np.where(bright, 255 - luma.astype(np.int16), luma) > JPEG_MASK_TOLERANCE
+    if bright.any() and off.mean() <= JPEG_MASK_MID_SHARE:
+        return np.where(bright, np.uint8(255), np.uint8(0))
+    raise ValueError(
+        f"cannot read mask {path}: it is a JPEG, and masks must be lossless (PNG/TIFF) unless binary (near 0 "
+        "and near 255, read thresholded at 128); save the mask as PNG (from the original labels, not from "
+        "this JPEG)"
+    )
 
 
 def _format_values(values: Sequence[int] | np.ndarray, limit: int = 10) -> str:

@@ -450,7 +450,12 @@ def _pair_folder(
                 "masks/"
             )
     if not images:
-        raise ValueError(f"image folder {image_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        # Cityscapes: leftImg8bit/train/<city>/*.png, one folder further down than any layout looks.
+        inside = _subfolders(image_dir) if _subdirs(image_dir) else ""
+        raise ValueError(
+            f"image folder {image_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)}){inside}; images in "
+            f"sub-folders are not searched: name the folder that holds them with {DIR_OPTIONS['image_dir']}"
+        )
     if not masks:
         raise ValueError(f"mask folder {mask_dir} holds no masks ({', '.join(IMAGE_EXTENSIONS)})")
     exact = {p.stem: p for p in masks}
@@ -926,19 +931,130 @@ def shared_group_notes(splits: Mapping[str, Sequence[str]]) -> list[str]:
     return notes
 
 
-def _split_folders(root: Path, image_dir: str | Path | None) -> list[tuple[str, Path]]:
-    """``[(split, folder)]`` for the split sub-folders of ``root`` that hold an images folder (the usual
-    names, or ``image_dir`` when relative); empty when there are none or ``image_dir`` is absolute."""
+@dataclass(frozen=True)
+class _Base:
+    """One set of folders to pair: ``split`` ("" for the whole dataset), the folder :func:`_find_folders`
+    looks in, the image and mask folders when the layout names them, and the prefix of the sample names
+    (the split folder's name: ``train/img00``)."""
+
+    split: str
+    base: Path
+    image_dir: str | Path | None = None
+    mask_dir: str | Path | None = None
+    prefix: str = ""
+
+
+def _split_folders(
+    root: Path, image_dir: str | Path | None, mask_dir: str | Path | None = None
+) -> list[_Base]:
+    """The split sub-folders of ``root`` that hold an images folder (the usual names, or ``image_dir`` when
+    relative), or images with their masks side by side (Cellpose's dataset: train/000_img.png beside
+    train/000_masks.png); empty when there are none or ``image_dir`` is absolute."""
     if image_dir is not None and Path(image_dir).is_absolute():
         return []
     names = (str(image_dir),) if image_dir is not None else IMAGE_DIR_NAMES
+    auto = image_dir is None and mask_dir is None
     out = []
     for split in SPLITS:
         for alias in SPLIT_DIR_NAMES[split]:
-            if any((root / alias / name).is_dir() for name in names):
-                out.append((split, root / alias))
+            folder = root / alias
+            if any((folder / name).is_dir() for name in names) or (
+                auto and folder.is_dir() and _side_by_side(folder)
+            ):
+                out.append(_Base(split, folder, image_dir, mask_dir, alias))
                 break
     return out
+
+
+def _inner_split_folders(
+    root: Path, image_dir: str | Path | None, mask_dir: str | Path | None
+) -> list[_Base]:
+    """Split sub-folders inside the image and mask folders: ``images/training/`` with
+    ``annotations/training/`` (ADE20K as downloaded; also the img_dir/train + ann_dir/train layout of
+    MMSegmentation's datasets, given with --images and --masks). Empty when the image folder holds images
+    itself or no split sub-folder; a ValueError when a split's mask folder is missing."""
+    given_img = Path(image_dir) if image_dir is not None else None
+    given_msk = Path(mask_dir) if mask_dir is not None else None
+    imgs = (
+        [given_img if given_img.is_absolute() else root / given_img]
+        if given_img
+        else [root / n for n in IMAGE_DIR_NAMES]
+    )
+    msks = (
+        [given_msk if given_msk.is_absolute() else root / given_msk]
+        if given_msk
+        else [root / n for n in MASK_DIR_NAMES]
+    )
+    img = next((d for d in imgs if d.is_dir()), None)
+    msk = next((d for d in msks if d.is_dir()), None)
+    if img is None or msk is None or _image_files(img):
+        return []
+    out = []
+    for split in SPLITS:
+        for alias in SPLIT_DIR_NAMES[split]:
+            if (img / alias).is_dir() and _image_files(img / alias):
+                if not (msk / alias).is_dir():
+                    raise ValueError(
+                        f"{img / alias} holds the {split} images but {msk} has no {alias}/ folder"
+                        f"{_subfolders(msk)}; add {msk / alias} with their masks, or name the folders with "
+                        f"{DIR_OPTIONS['image_dir']} {img.name}/{alias} "
+                        f"{DIR_OPTIONS['mask_dir']} {msk.name}/NAME"
+                    )
+                out.append(_Base(split, root, img / alias, msk / alias, alias))
+                break
+    return out
+
+
+# Words in a folder's name that say it holds images or masks, when the name is not one of the usual ones
+# (ISIC 2018: ISIC2018_Task1-2_Training_Input/ beside ISIC2018_Task1_Training_GroundTruth/), and the words
+# that name a split in it.
+IMAGE_WORDS = ("input", "inputs", "image", "images", "img", "imgs")
+MASK_WORDS = (
+    "groundtruth", "gt", "mask", "masks", "label", "labels", "annotation", "annotations", "segmentation",
+    "segmentations",
+)  # fmt: skip
+
+
+def _words(name: str) -> set[str]:
+    return set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
+
+
+def _split_word(name: str) -> str | None:
+    words = _words(name)
+    found = [s for s in SPLITS if words & set(SPLIT_DIR_NAMES[s])]
+    return found[0] if len(found) == 1 else None
+
+
+def _named_folders(root: Path) -> list[_Base]:
+    """Image and mask folders named by a word rather than images/ and masks/ (ISIC 2018's ``..._Input/``
+    and ``..._GroundTruth/``): one pair, or one pair per split word (Training, Validation, Test). Empty when
+    no sub-folder with images has such a name; a ValueError naming them and the flags when they pair no
+    way."""
+    dirs = [d for d in _subdirs(root) if _image_files(d)]
+    masks = [d for d in dirs if _words(d.name) & set(MASK_WORDS)]
+    images = [d for d in dirs if d not in masks and _words(d.name) & set(IMAGE_WORDS)]
+    if not images or not masks:
+        return []
+    if len(images) == 1 and len(masks) == 1:
+        return [_Base("", root, images[0], masks[0])]
+    by_split: dict[str, tuple[list[Path], list[Path]]] = {}
+    for d in images + masks:
+        split = _split_word(d.name) or "?"
+        by_split.setdefault(split, ([], []))[0 if d in images else 1].append(d)
+    if (
+        "?" not in by_split
+        and "train" in by_split
+        and all(len(i) == 1 == len(m) for i, m in by_split.values())
+    ):
+        return [_Base(s, root, by_split[s][0][0], by_split[s][1][0], by_split[s][0][0].name)
+                for s in SPLITS if s in by_split]  # fmt: skip
+    train_images, train_masks = by_split.get("train", ([], []))
+    img, msk = (train_images + images)[0], (train_masks + masks)[0]
+    raise ValueError(
+        f"{root} holds image folders {', '.join(d.name + '/' for d in images)} and mask folders "
+        f"{', '.join(d.name + '/' for d in masks)} that pair no one way; choose with "
+        f"{DIR_OPTIONS['image_dir']} {img.name} {DIR_OPTIONS['mask_dir']} {msk.name}"
+    )
 
 
 def _subfolders(base: Path) -> str:
@@ -1109,6 +1225,28 @@ def _check_disjoint(splits: Mapping[str, list[str]], where: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ folders
+
+
+def _plain_fails(root: Path) -> bool:
+    """``root`` holds none of the layouts :func:`_find_folders` knows by its folder names."""
+    return (
+        _find_dir(root, IMAGE_DIR_NAMES, None) is None
+        and not _is_voc(root)
+        and not _side_by_side(root)
+        and not any(_sibling_masks(d) is not None for d in _subdirs(root))
+    )
+
+
+def _npy_note(folder: Path) -> list[str]:
+    """A note on the .npy files beside the images, which are not read (Cellpose saves a ``_seg.npy``, a
+    pickled dict with the outlines and labels, beside each image it segments)."""
+    npy = sorted(p.name for p in folder.glob("*.npy") if not p.name.startswith("."))
+    if not npy:
+        return []
+    return [
+        f"{len(npy)} .npy files in {folder} (e.g. {npy[0]}) are not read: masks are read from image files "
+        "(Cellpose's _seg.npy hold the labels its _masks files hold)"
+    ]
 
 
 @dataclass(frozen=True)
@@ -1377,7 +1515,25 @@ def discover(
     void_list = [void] if isinstance(void, int) else list(void or [])
     notes: list[str] = []
     # Split sub-folders (train/images ...) or one set of folders at the root.
-    bases = _split_folders(root, image_dir) or [("", root)]
+    bases = _split_folders(root, image_dir, mask_dir) or _inner_split_folders(root, image_dir, mask_dir)
+    if bases and bases[0].base == root:
+        notes.append(
+            f"splits from the sub-folders of {Path(bases[0].image_dir or '').parent.name}/ and "
+            f"{Path(bases[0].mask_dir or '').parent.name}/: {', '.join(b.prefix + '/' for b in bases)}"
+        )
+    if not bases and image_dir is None and mask_dir is None and _plain_fails(root):
+        bases = _named_folders(root)
+        if bases:
+            pairs_text = "; ".join(
+                f"{b.split or 'images'}: {Path(b.image_dir or '').name}/ with {Path(b.mask_dir or '').name}/"
+                for b in bases
+            )
+            notes.append(f"image and mask folders told by their names ({pairs_text})")
+    bases = bases or [_Base("", root, image_dir, mask_dir)]
+    # Folders another base uses are not unused ones (ISIC's Validation folders, seen from Training's).
+    known = [
+        Path(p) for b in bases for p in (b.image_dir, b.mask_dir) if p is not None and Path(p).is_absolute()
+    ]
     samples: list[Sample] = []
     skipped: list[str] = []
     without_mask: list[str] = []
@@ -1388,11 +1544,13 @@ def discover(
     folder_splits: dict[str, list[str]] = {}
     list_dir: Path | None = None
     voc = trimaps = False
-    for split, base in bases:
-        folders = _find_folders(base, image_dir, mask_dir, roi_dir)
+    for b in bases:
+        split, base = b.split, b.base
+        folders = _find_folders(base, b.image_dir, b.mask_dir, roi_dir)
         trimaps = trimaps or (folders.layout == "nested" and folders.masks.name == PET_TRIMAP_DIR)
         notes += folders.notes
-        notes += _unused_folders(base, (folders.images, folders.masks, folders.roi), folders.layout)
+        notes += _unused_folders(base, (folders.images, folders.masks, folders.roi, *known), folders.layout)
+        notes += _npy_note(folders.images)
         found, skip, suffix, left_out = _pair_folder(
             folders.images, folders.masks, folders.roi, unmatched, masks_optional=folders.layout == "voc"
         )
@@ -1400,7 +1558,7 @@ def discover(
             voc = True
             notes.append(_voc_note(found, left_out))
         if split:
-            found = [Sample(f"{base.name}/{s.name}", s.image, s.mask, s.roi) for s in found]
+            found = [Sample(f"{b.prefix}/{s.name}", s.image, s.mask, s.roi) for s in found]
             folder_splits[split] = [s.name for s in found]
         else:
             list_dir = folders.list_dir
@@ -1445,7 +1603,7 @@ def discover(
     elif folder_splits:
         split_map, source = folder_splits, "folders"
         if "val" not in split_map:
-            found_dirs = ", ".join(f"{base.name}/" for _, base in bases)
+            found_dirs = ", ".join(f"{b.prefix}/" for b in bases)
             split_map = _carve_val(
                 split_map, f"{root} has split folders {found_dirs}", "a val/ folder", notes
             )
@@ -1545,6 +1703,13 @@ def discover(
             f"the masks are {mask.dtype} with small values 0..{mask.num_classes - 1} (e.g. {example}): pass "
             "--mask-kind instances if each value is one object (instance labels), or --mask-kind index if "
             "the values are classes"
+        )
+    jpeg_masks = [s.mask for s in samples if s.mask.suffix.lower() in (".jpg", ".jpeg")]
+    if jpeg_masks and mask.kind == "binary":
+        # Kvasir-SEG ships its polyp masks as JPEGs: values near 0 and near 255, not {0, 255}.
+        notes.append(
+            f"{len(jpeg_masks)} masks are JPEGs (e.g. {jpeg_masks[0].name}): lossy, so each is read as a "
+            "binary mask thresholded at 128; a JPEG mask that is not binary (near 0 and near 255) is refused"
         )
     if mask.gaps:
         notes.append(
