@@ -152,6 +152,32 @@ def test_fit_dir_two_channel_microscopy_tiffs(tmp_path: Path, capsys: pytest.Cap
     assert np.asarray(Image.open(out / "overlays" / "img00.png")).shape == (32, 32, 3)
 
 
+def test_fit_dir_per_image_window_is_kept_and_read_by_predict(tmp_path: Path) -> None:
+    """``data.options.intensity_window={percentiles: [lo, hi]}``: each image by its own percentiles, in
+    training (mean/std measured after it) and, kept in config.json, in predict: an image and a dimmer copy
+    of it get the same mask."""
+    root = make_folder(tmp_path / "data")
+    runs = tmp_path / "runs"
+    window = "data.options.intensity_window={percentiles: [1, 99.8]}"
+    assert main(["fit", str(root), "--time", "0.5m", *FAST, window, f"output.root={runs}", *TINY]) == 0
+    run = only_run(runs)
+    assert json.loads((run / "model" / "config.json").read_text())["intensity_window"] == {
+        "percentiles": [1.0, 99.8]
+    }
+    image = np.asarray(Image.open(root / "images" / "img00.png"))
+    Image.fromarray((image // 3).astype(np.uint8)).save(tmp_path / "dim.png")
+    # What predict (and serve) feed the model: the dim copy reads as the image, up to rounding.
+    from unetkit.data.io import read_raw_image
+    from unetkit.inference.batch import model_image
+
+    window = json.loads((run / "model" / "config.json").read_text())["intensity_window"]
+    paths = (root / "images" / "img00.png", tmp_path / "dim.png")
+    seen = [model_image(read_raw_image(p), p, 1, window)[0].astype(int) for p in paths]
+    assert np.abs(seen[0] - seen[1]).max() <= 4
+    out = tmp_path / "p"
+    assert main(["predict", str(run), str(tmp_path / "dim.png"), "--out", str(out)]) == 0
+
+
 def test_fit_dir_with_a_few_gray_photos_among_colour_ones(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -347,3 +347,22 @@ def test_normalize_matches_formula() -> None:
     np.testing.assert_allclose(normalize(gray, 0.5, 0.5), np.ones((1, 2, 3)), atol=1e-6)
     with pytest.raises(ValueError, match=r"mean/std have 2/2 values but the image has 3 channels"):
         normalize(img, (0.5, 0.5), (1, 1))
+
+
+def test_per_image_window_maps_each_image_by_its_own_percentiles() -> None:
+    """Two exposures of one scene (a dim one at a quarter of the bright one's values) read the same through a
+    per-image window; a fixed window keeps them apart. Any bit depth, any channel count."""
+    from unetkit.data.io import apply_window, is_per_image, per_image_window, to_uint8
+
+    scene = np.random.default_rng(0).integers(0, 200, (20, 30, 2)).astype(np.uint16)
+    bright, dim = scene * 4, scene
+    window = per_image_window()
+    assert is_per_image(window) and not is_per_image([[0, 255]])
+    np.testing.assert_array_equal(to_uint8(bright, "b", window), to_uint8(dim, "d", window))
+    assert not np.array_equal(to_uint8(bright, "b", [[0, 800]]), to_uint8(dim, "d", [[0, 800]]))
+    out = apply_window(dim.astype(np.uint8), {"percentiles": [0, 100]})
+    assert out.min() == 0 and out.max() == 255
+    assert np.all(apply_window(np.full((2, 2, 1), 7, np.uint8), window) == 0)  # flat: black, no division by 0
+    for bad in ({"percentiles": [99, 1]}, {"percentiles": [5]}, {"pct": [1, 99]}):
+        with pytest.raises(ValueError, match=r"per-image intensity window is \{'percentiles': \[lo, hi\]\}"):
+            apply_window(dim, bad)

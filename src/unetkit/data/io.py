@@ -39,8 +39,9 @@ logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 MASK_KINDS = ("index", "binary", "palette", "remap", "instances")
-# An intensity window: per channel (lo, hi) of stored pixel values (or one pair for every channel).
-Window = Sequence[Sequence[float]]
+# An intensity window: per channel (lo, hi) of stored pixel values (or one pair for every channel), or
+# {"percentiles": [lo, hi]}: each image mapped by its own percentiles of each channel (per-image window).
+Window = Sequence[Sequence[float]] | Mapping[str, Sequence[float]]
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 # Log each kind of implicit conversion once per process: a data loader reads every file every epoch.
@@ -319,17 +320,45 @@ def image_from_raw(
 # gradations (a nucleus's inner texture), narrow enough that a few hot pixels do not squeeze every other
 # value into a handful of levels (what a plain min-max would do).
 WINDOW_PERCENTILES = (0.05, 99.95)
+# A per-image window's percentiles: csbdeep/StarDist's normalize(x, 1, 99.8), the field's usual choice for
+# microscopy whose exposure differs from image to image.
+PER_IMAGE_PERCENTILES = (1.0, 99.8)
 # Images per estimate (evenly spaced over the given list) and pixels per image (a strided subsample).
 WINDOW_IMAGES = 48
 _WINDOW_PIXELS = 65536
 
 
-def _window_arrays(window: Window, channels: int, path: Path | str) -> tuple[np.ndarray, np.ndarray]:
+def per_image_window(percentiles: Sequence[float] = PER_IMAGE_PERCENTILES) -> dict[str, list[float]]:
+    """The window that maps each image by its own ``percentiles`` (per channel) onto 0..255."""
+    return {"percentiles": [float(percentiles[0]), float(percentiles[1])]}
+
+
+def is_per_image(window: Window | None) -> bool:
+    """Whether ``window`` maps each image by its own percentiles (:func:`per_image_window`)."""
+    return isinstance(window, Mapping)
+
+
+def _window_arrays(window: Window, arr: np.ndarray, path: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel (lo, hi) of stored values that ``window`` maps onto 0..255 for the image ``arr``."""
+    channels = arr.shape[2]
+    if isinstance(window, Mapping):
+        given = window.get("percentiles")
+        if (
+            set(window) != {"percentiles"}
+            or not isinstance(given, (list, tuple))
+            or len(given) != 2
+            or not 0.0 <= float(given[0]) < float(given[1]) <= 100.0
+        ):
+            raise ValueError(
+                f"a per-image intensity window is {{'percentiles': [lo, hi]}} with 0 <= lo < hi <= 100, got "
+                f"{dict(window)!r}; e.g. {per_image_window()}"
+            )
+        flat = arr.reshape(-1, channels).astype(np.float32)
+        lo, hi = np.percentile(flat, [float(given[0]), float(given[1])], axis=0).astype(np.float64)
+        return lo, np.maximum(hi, lo + 1.0)  # a flat channel maps to black, not a division by zero
     pairs = np.asarray(window, dtype=np.float64).reshape(-1, 2)
     if len(pairs) == 1:
         pairs = np.repeat(pairs, channels, axis=0)
-    elif len(pairs) == channels - 1 and channels in (2, 4):
-        pairs = np.vstack([pairs, [[0.0, 65535.0]]])  # a 16-bit alpha channel: opaque stays 255
     if len(pairs) != channels:
         raise ValueError(
             f"image {path} has {channels} channels but the intensity window has {len(pairs)} "
@@ -342,8 +371,9 @@ def _window_arrays(window: Window, channels: int, path: Path | str) -> tuple[np.
 
 
 def apply_window(arr: np.ndarray, window: Window, path: Path | str = "image") -> np.ndarray:
-    """Stored values (H, W, C) -> uint8: ``(value - lo) * 255 / (hi - lo)`` per channel, rounded, clipped."""
-    lo, hi = _window_arrays(window, arr.shape[2], path)
+    """Stored values (H, W, C) -> uint8: ``(value - lo) * 255 / (hi - lo)`` per channel, rounded, clipped;
+    (lo, hi) fixed by the window, or the image's own percentiles for a per-image window."""
+    lo, hi = _window_arrays(window, arr, path)
     scale = (255.0 / (hi - lo)).astype(np.float32)
     x = (arr.astype(np.float32) - lo.astype(np.float32)) * scale
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)

@@ -34,6 +34,7 @@ from unetkit.data.io import (
     Window,
     convert_channels,
     image_from_raw,
+    is_per_image,
     read_mask,
     read_raw_image,
 )
@@ -210,6 +211,7 @@ def model_image(
     converted = False
     if (
         window is not None
+        and not is_per_image(window)  # a per-image window fits any channel count
         and len(np.asarray(window).reshape(-1, 2)) > 1
         and raw.dtype.kind in "ui"
         and stored in _CHANNEL_KINDS

@@ -50,8 +50,9 @@ class ModelConfig:
     ``model_kwargs`` are the keyword arguments of ``create_model(architecture, **model_kwargs)`` and include
     ``in_channels`` and ``num_classes``. Images are fed to the model as ``(x / 255 - mean) / std`` per
     channel, where ``x`` is the 8-bit pixel, or for deeper images the stored value mapped through
-    ``intensity_window`` (per channel [lo, hi] onto 0..255, :func:`unetkit.data.io.apply_window`; None: the
-    model was trained on 8-bit images and 16-bit ones are read ``>> 8``). Tuples are stored as lists
+    ``intensity_window`` (per channel [lo, hi] onto 0..255, :func:`unetkit.data.io.apply_window`, or
+    ``{"percentiles": [lo, hi]}``: each image by its own percentiles; None: the model was trained on 8-bit
+    images and 16-bit ones are read ``>> 8``). Tuples are stored as lists
     (recursively), as JSON would, so a saved config loads equal.
 
     ``geometry`` is the network's :class:`~unetkit.geometry.ModelGeometry` as a dict (``to_dict``), written
@@ -76,7 +77,7 @@ class ModelConfig:
     ignore_index: int = IGNORE_INDEX
     extra: dict[str, Any] = field(default_factory=dict)
     geometry: dict[str, Any] | None = None
-    intensity_window: list[list[float]] | None = None
+    intensity_window: list[list[float]] | dict[str, list[float]] | None = None
     class_colors: list[list[int]] | None = None
     convert_channels: bool = False
 

@@ -63,7 +63,7 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
         std=[float(s) for s in spec.std],
         input_size=list(crop) if crop else None,
         extra=extra,
-        intensity_window=[list(w) for w in spec.intensity_window] if spec.intensity_window else None,
+        intensity_window=_window_json(spec.intensity_window),
         class_colors=[list(c) for c in spec.class_colors] if spec.class_colors else None,
         convert_channels=spec.convert_channels,
     )
@@ -263,3 +263,13 @@ def _resume_hint(run_dir: Path) -> str:
     if (run_dir / "checkpoints" / "last.ckpt").is_file():
         return f"training interrupted; resume with: unetkit fit --resume {run_dir}"
     return "training interrupted before its first checkpoint, so nothing was kept; run the same command again"
+
+
+def _window_json(window: Any) -> Any:
+    """The spec's intensity window as config.json keeps it: [[lo, hi], ...], a per-image {"percentiles": ...}
+    as it is, or None."""
+    if not window:
+        return None
+    if isinstance(window, dict):
+        return {k: list(v) for k, v in window.items()}
+    return [list(w) for w in window]

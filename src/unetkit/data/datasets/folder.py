@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from unetkit.data.datasets.registry import DatasetSpec, register_dataset
 from unetkit.data.folder import (
     Pair,
@@ -36,7 +38,7 @@ from unetkit.data.folder import (
     split_by_ranges,
 )
 from unetkit.data.instance_targets import instance_target_classes
-from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, estimate_window
+from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, Window, apply_window, estimate_window
 from unetkit.data.mask_options import class_colors_by_index, class_count, encoding_of, instance_target_of
 from unetkit.palette import palette_for
 
@@ -163,7 +165,7 @@ def build_folder(
     instance_target: str = "semantic",
     boundary_radius: int = 2,
     energy_levels: Sequence[int] | None = None,
-    intensity_window: Sequence[Sequence[float]] | None = None,
+    intensity_window: Window | None = None,
     convert_channels: bool = False,
 ) -> DatasetSpec:
     """Images and masks from ``root`` (images/, masks/), ``image_dir``/``mask_dir``, ``split_dirs`` or pairs.
@@ -304,10 +306,18 @@ def _class_colors(
 
 
 def _window(
-    given: Sequence[Sequence[float]] | None, train: Sequence[Pair]
-) -> tuple[tuple[float, float], ...] | None:
+    given: Any, train: Sequence[Pair]
+) -> tuple[tuple[float, float], ...] | dict[str, list[float]] | None:
     """The dataset's intensity window: ``given`` (checked), else measured on the training images (None for
-    8-bit ones)."""
+    8-bit ones). A per-image window (``{"percentiles": [lo, hi]}``) maps each image by its own percentiles."""
+    if isinstance(given, Mapping):
+        window = {str(k): [float(v) for v in vals] for k, vals in given.items()}
+        check = np.zeros((2, 2, 1), np.uint8)
+        try:
+            apply_window(check, window)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"dataset 'folder': intensity_window: {exc}") from exc
+        return window
     if given is None:
         measured = estimate_window([image for image, _ in train])
         return None if measured is None else tuple((lo, hi) for lo, hi in measured)

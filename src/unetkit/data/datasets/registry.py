@@ -38,8 +38,9 @@ class DatasetSpec:
 
     ``splits`` maps split name -> image stems; ``isbi`` marks the ISBI 2012 EM data (the paper's setting:
     weight maps and overlap-tile inference apply). ``convert_channels`` opts in to gray<->RGB conversion.
-    ``intensity_window`` (per channel [lo, hi] of stored values) maps deeper than 8-bit images onto 0..255
-    (:func:`unetkit.data.io.apply_window`); None for 8-bit data. ``class_colors`` (one RGB per class) are the
+    ``intensity_window`` (per channel [lo, hi] of stored values, or ``{"percentiles": [lo, hi]}``: each image
+    by its own) maps stored values onto 0..255 (:func:`unetkit.data.io.apply_window`); None for 8-bit data
+    read as stored. ``class_colors`` (one RGB per class) are the
     colours the user gave the classes (classes.json, a palette PNG's palette; classes without one take
     :func:`~unetkit.palette.class_palette`'s), kept in the model's config.json to draw its classes in; None
     when none were given.
@@ -59,7 +60,7 @@ class DatasetSpec:
     isbi: bool = False
     mask_suffix: str = ""
     convert_channels: bool = False
-    intensity_window: tuple[tuple[float, float], ...] | None = None
+    intensity_window: tuple[tuple[float, float], ...] | dict[str, list[float]] | None = None
     class_colors: tuple[tuple[int, int, int], ...] | None = None
 
     def __post_init__(self) -> None:
