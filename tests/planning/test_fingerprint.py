@@ -130,3 +130,25 @@ def test_16bit_images_get_an_intensity_window_from_training_pixels(make_dataset:
 def test_8bit_images_get_no_window(make_dataset: MakeDataset) -> None:
     fp = fingerprint(discover(make_dataset()))
     assert fp.bit_depth == 8 and fp.intensity_window is None and fp.window_reason == ""
+
+
+def test_images_of_differing_exposure_get_a_per_image_window(make_dataset: MakeDataset) -> None:
+    """DSB2018's case: fluorescence images of many exposures (a dim image's nuclei darker than a bright
+    image's background). Each is then mapped by its own percentiles; one exposure keeps no window."""
+    from unetkit.data.io import per_image_window
+    from unetkit.planning.plan import dataset_config
+
+    def exposures(i: int) -> np.ndarray:
+        image = np.full((32, 32), 10, np.uint8)
+        image[8:20, 8:20] = 40 + 20 * (i % 6)  # bright ends 40..140: 3.5x apart
+        return image
+
+    layout = discover(make_dataset(image=exposures))
+    fp = fingerprint(layout)
+    assert fp.intensity_window == per_image_window() and fp.exposure_spread >= 2.0
+    assert fp.window_reason.startswith("per image: exposure differs between images")
+    data, reasons, _ = dataset_config(layout, fp)
+    assert data["options"]["intensity_window"] == {"percentiles": [1.0, 99.8]}
+    assert "per_image_window" in reasons["data.options.intensity_window"]
+    same = fingerprint(discover(make_dataset(root=layout.root.parent / "same", image=lambda i: exposures(0))))
+    assert same.intensity_window is None and same.exposure_spread == 1.0

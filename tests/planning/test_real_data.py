@@ -30,6 +30,8 @@ def test_discover_and_fingerprint_real_data(shared_data: Path, name: str) -> Non
     assert {k: len(v) for k, v in layout.splits.items()} == sizes
     assert fp.normalization == ("unit" if name == "camvid" else "zscore")
     assert (fp.vertical_asymmetry > 0.5) == (name == "camvid")  # road scenes have an up, microscopy not
+    # DSB2018's fluorescence exposures differ (a per-image window); one EM stack and photos keep one scale.
+    assert (fp.intensity_window == {"percentiles": [1.0, 99.8]}) == (name == "dsb2018"), fp.exposure_spread
 
 
 @pytest.mark.slow

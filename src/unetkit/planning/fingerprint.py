@@ -21,11 +21,13 @@ from scipy import ndimage
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.instance_targets import instance_target
 from unetkit.data.io import (
+    PER_IMAGE_PERCENTILES,
     WINDOW_PERCENTILES,
     MaskEncoding,
     bit_depth,
     convert_channels,
     deep_bit_depth,
+    per_image_window,
     read_mask,
     read_raw_image,
     to_uint8,
@@ -38,6 +40,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_IMAGES = 48
 # Pixels per image used for the intensity statistics (a strided subsample: statistics, not training).
 _INTENSITY_PIXELS = 65536
+# Exposure differs from image to image when the 90th percentile of the training images' own bright ends
+# (each image's PER_IMAGE_PERCENTILES[1]-th percentile) is at least this many times the 10th: non-photo
+# images are then mapped each by its own percentiles (a per-image window). DSB2018 (fluorescence of many
+# exposures) measures about 4, ISBI 2012 (one EM stack) about 1.2; on DSB2018 the per-image window gained
+# validation Dice at equal steps (benchmarks/results/per_image_window/).
+EXPOSURE_SPREAD = 2.0
 # A class whose components are at least this share of the image's short side is "stuff" (sky, road,
 # background): its size says nothing about the receptive field an object needs.
 STUFF_EXTENT_SHARE = 0.5
@@ -95,9 +103,11 @@ class Fingerprint:
     seconds: float
     notes: tuple[str, ...] = field(default_factory=tuple)
     bit_depth: int = 8  # of the stored pixels (16 for uint16 microscopy; 0 for float images)
-    # Deeper than 8 bits: per channel [lo, hi] of stored values mapped onto the 0..255 scale above.
-    intensity_window: list[list[float]] | None = None
+    # Deeper than 8 bits: per channel [lo, hi] of stored values mapped onto the 0..255 scale above; or
+    # {"percentiles": [lo, hi]} where exposure differs between images (each image by its own percentiles).
+    intensity_window: list[list[float]] | dict[str, list[float]] | None = None
     window_reason: str = ""
+    exposure_spread: float = 0.0  # 90th / 10th percentile of the images' own bright ends (EXPOSURE_SPREAD)
 
     @property
     def num_classes(self) -> int:
@@ -172,8 +182,7 @@ def _normalization(
     camera), other images (microscopy, EM, MRI) get a z-score because their intensity range is arbitrary.
     Without a modality we read it from the pixels: three distinct colour channels -> photo.
     """
-    photo = channels == 3 and gray_as_rgb < 0.5
-    if photo:
+    if _is_photo(channels, gray_as_rgb):
         return (
             "unit",
             (0.0,) * channels,
@@ -211,6 +220,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     areas: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
     pixels: list[np.ndarray] = []
     gray_rgb = 0
+    brights: list[float] = []  # each image's bright end (its brightest channel's upper per-image percentile)
     depths: dict[int, str] = {}
     for sample in sampled:
         # Stored values (the window of deep images is measured on them), without an alpha channel.
@@ -224,6 +234,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
             gray_rgb += 1
         stride = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / _INTENSITY_PIXELS)))
         pixels.append(image[::stride, ::stride].reshape(-1, image.shape[2]))
+        brights.append(float(np.percentile(pixels[-1], PER_IMAGE_PERCENTILES[1], axis=0).max()))
         classes, objects = _classes_and_objects(sample, encoding, num_classes, layout.mask)
         valid = classes != IGNORE_INDEX
         total += int(classes.size)
@@ -237,7 +248,12 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         for c, ext, area in objects:
             extents[c].append(ext)
             areas[c].append(area)
-    depth, window, window_reason = _window(depths, np.concatenate(pixels))
+    depth, fixed, window_reason = _window(depths, np.concatenate(pixels))
+    window: list[list[float]] | dict[str, list[float]] | None = fixed
+    gray_share = gray_rgb / len(sampled) if layout.channels == 3 else 0.0
+    spread, why = _exposure(brights)
+    if not _is_photo(layout.channels, gray_share) and spread >= EXPOSURE_SPREAD:
+        window, window_reason = per_image_window(), why
     # On the 0..255 scale the model will see (read_image's rule for the stored values).
     stacked = np.concatenate(
         [to_uint8(p[:, None, :], s.image, window)[:, 0, :] for p, s in zip(pixels, sampled)]
@@ -245,7 +261,6 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     mean, std = stacked.mean(0), stacked.std(0)
     p_lo, p50, p_hi = np.percentile(stacked, [0.5, 50, 99.5], axis=0)
     channels = layout.channels
-    gray_share = gray_rgb / len(sampled) if channels == 3 else 0.0
     norm, n_mean, n_std, reason = _normalization(channels, gray_share, mean, std, p_lo, p_hi)
     short_side = float(np.median(train_sizes.min(axis=1)))
     labelled = max(int(counts.sum()), 1)
@@ -310,6 +325,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         bit_depth=depth,
         intensity_window=window,
         window_reason=window_reason,
+        exposure_spread=round(spread, 2),
     )
 
 
@@ -317,6 +333,27 @@ def _as_channels(raw: np.ndarray, channels: int) -> np.ndarray:
     """Stored pixels (H, W, C) with ``channels`` channels, in their own type: the few images of another
     channel count (``convert_channels``) converted as training reads them (read_raw_image drops alpha)."""
     return raw if raw.shape[2] == channels else convert_channels(raw, channels)
+
+
+def _is_photo(channels: int, gray_as_rgb: float) -> bool:
+    """Natural colour photos: three channels, most images not gray stored as RGB."""
+    return channels == 3 and gray_as_rgb < 0.5
+
+
+def _exposure(brights: Sequence[float]) -> tuple[float, str]:
+    """(spread, why) of the images' own bright ends: the 90th over the 10th percentile across images."""
+    if len(brights) < 2:
+        return 1.0, ""
+    p10, p90 = np.percentile(np.asarray(brights, dtype=np.float64), [10, 90])
+    spread = float(p90 / max(p10, 1.0))
+    lo, hi = PER_IMAGE_PERCENTILES
+    return spread, (
+        f"per image: exposure differs between images (their own {hi:g}th percentiles span "
+        f"{p10:.0f}..{p90:.0f}, 10th-90th percentile over the training images: {spread:.1f}x >= "
+        f"{EXPOSURE_SPREAD:g}x), so each "
+        f"image is mapped by its own {lo:g}-{hi:g} percentiles onto 0..255 (csbdeep's normalize); evidence: "
+        "benchmarks/results/per_image_window/ (DSB2018 validation, equal steps)"
+    )
 
 
 def _window(depths: dict[int, str], raw: np.ndarray) -> tuple[int, list[list[float]] | None, str]:

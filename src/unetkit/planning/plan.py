@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from unetkit.data.io import Window
 from unetkit.planning.discovery import DatasetLayout
 from unetkit.planning.fingerprint import Fingerprint
 
@@ -404,7 +405,7 @@ def data_probe(
     augment: dict[str, Any],
     n: int = 4,
     cached: bool = False,
-    window: Sequence[Sequence[float]] | None = None,
+    window: Window | None = None,
 ) -> float:
     """Seconds to read, decode, augment and normalise one training sample (median over ``n`` samples);
     ``cached``: the decoded images stay in memory (``data.cache``), so only augmenting counts; ``window``:
