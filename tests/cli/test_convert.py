@@ -77,3 +77,113 @@ def test_converted_dsb_sample_equals_the_datasets_labels(tmp_path: Path) -> None
     for path in converted:
         expected = np.asarray(Image.open(DSB / "labels" / path.name))
         np.testing.assert_array_equal(np.asarray(Image.open(path)), expected)
+
+
+# ---------------------------------------------------------------------------------------------- cityscapes
+
+
+def make_cityscapes(root: Path, test_labels: bool = False, labels: str = "gtFine") -> Path:
+    """Two cities per split, one 32x64 image each, as downloaded: leftImg8bit/<split>/<city>/ with
+    gtFine/<split>/<city>/ labelIds (bands 7, 26, 0, 1; the test labels all 0 unless ``test_labels``)."""
+    bands = np.repeat(np.array([7, 26, 0, 1], np.uint8), 16)[None, :].repeat(32, axis=0)
+    for i, (split, city) in enumerate(
+        (s, c) for s, cs in {"train": "ab", "val": "cd", "test": "ef"}.items() for c in cs
+    ):
+        stem = f"city{city}_{i:06d}_000019"
+        for folder, name, array in (
+            ("leftImg8bit", f"{stem}_leftImg8bit.png", np.full((32, 64, 3), 30 * i, np.uint8)),
+            (labels, f"{stem}_{labels}_labelIds.png", bands if split != "test" or test_labels else bands * 0),
+        ):
+            (root / folder / split / f"city{city}").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array).save(root / folder / split / f"city{city}" / name)
+    return root
+
+
+def test_convert_cityscapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, out = make_cityscapes(tmp_path / "cityscapes"), tmp_path / "converted"
+    assert main(["convert", "cityscapes", str(src), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0] == (
+        f"wrote 2 train, 2 val images with their trainId masks (19 classes, 255 void) from gtFine/ to {out}"
+    )
+    assert (
+        "left out leftImg8bit/test/: its 2 gtFine labels are all void (Cityscapes keeps the test labels)"
+        in lines
+    )
+    assert any(
+        line.startswith("no test split: val is the evaluation split") and "--recursive" in line
+        for line in lines
+    )
+    assert lines[-1] == f"train with: unetkit fit {out} --time 20m"
+    assert "convert" in captured.err  # the progress bar, on stderr
+    mask = np.asarray(Image.open(out / "train" / "masks" / "citya_000000_000019.png"))
+    assert [int(mask[0, c]) for c in (0, 16, 32, 48)] == [0, 13, 255, 255]
+    layout = discover(out)
+    assert (
+        layout.mask.kind == "index"
+        and len(layout.mask.class_names) == 19
+        and layout.mask.ignore_values == (255,)
+    )
+    assert set(layout.splits) == {"train", "val"}
+
+
+def test_convert_cityscapes_keeps_a_labelled_test_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, out = make_cityscapes(tmp_path / "cityscapes", test_labels=True), tmp_path / "converted"
+    assert main(["convert", "cityscapes", str(src), "--out", str(out), "--quiet", "--link", "symbolic"]) == 0
+    captured = capsys.readouterr()
+    assert (
+        captured.out.splitlines()[0].startswith("wrote 2 train, 2 val, 2 test images")
+        and "symlinked" in captured.out
+    )
+    assert "no test split" not in captured.out and "left out" not in captured.out and captured.err == ""
+    assert (out / "test" / "images" / "citye_000004_000019.png").is_symlink()
+
+
+def test_convert_cityscapes_coarse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, out = make_cityscapes(tmp_path / "cityscapes", labels="gtCoarse"), tmp_path / "converted"
+    assert main(["convert", "cityscapes", str(src), "--out", str(out), "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(f"from gtCoarse/ to {out}")
+    assert lines[1] == (
+        f"labels from gtCoarse/, as {src} has no gtFine/: coarse polygons, so val scores are not the "
+        "benchmark's (fine labels)"
+    )
+
+
+def test_convert_cityscapes_errors_are_one_line_and_leave_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, out = make_cityscapes(tmp_path / "cityscapes"), tmp_path / "converted"
+    # The last val labels of another size: the train pairs are written by then, and must not be left.
+    labels = src / "gtFine" / "val" / "cityd" / "cityd_000003_000019_gtFine_labelIds.png"
+    Image.fromarray(np.zeros((32, 60), np.uint8)).save(labels)
+    assert main(["convert", "cityscapes", str(src), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: labels {labels} are 60x32 but image "
+        f"{src / 'leftImg8bit' / 'val' / 'cityd' / 'cityd_000003_000019_leftImg8bit.png'} is 64x32; "
+        "re-extract both from the Cityscapes download, or remove the pair\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cityscapes"]  # neither OUT nor a temporary folder
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    assert main(["convert", "cityscapes", str(src), "--out", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err == f"error: {out} already exists and is not empty; pass a new folder\n"
+    assert main(["convert", "cityscapes", str(src), "--out", str(out), "--skip-unlabelled"]) == 2
+    assert "--skip-unlabelled is for kaggle" in capsys.readouterr().err
+    assert main(["convert", "kaggle", str(src), "--out", str(tmp_path / "k"), "--link", "hard"]) == 2
+    assert "--link is for cityscapes" in capsys.readouterr().err
+    assert (out / "mine.txt").read_text() == "keep"
+
+
+def test_discovery_names_the_cityscapes_conversion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = make_cityscapes(tmp_path / "cityscapes")
+    monkeypatch.chdir(tmp_path)  # plan writes into the current folder
+    assert main(["plan", str(src), "--time", "1m"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"unetkit convert cityscapes {src} --out {src}_trainids" in err

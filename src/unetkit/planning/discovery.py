@@ -27,6 +27,8 @@ import numpy as np
 from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
+from unetkit.data.cityscapes import LABEL_DIRS as CITYSCAPES_LABEL_DIRS
+from unetkit.data.cityscapes import is_cityscapes_layout
 from unetkit.data.instances import is_kaggle_layout
 from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array, image_header
 from unetkit.options import look_up_option
@@ -452,9 +454,13 @@ def _pair_folder(
     if not images:
         # Cityscapes: leftImg8bit/train/<city>/*.png, one folder further down than any layout looks.
         inside = _subfolders(image_dir) if _subdirs(image_dir) else ""
+        convert = ""
+        if is_cityscapes_layout(image_dir.parent):
+            convert = f"; {image_dir.parent.name}/ is {_cityscapes_hint(image_dir.parent)}"
         raise ValueError(
             f"image folder {image_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)}){inside}; images in "
             f"sub-folders are not searched: name the folder that holds them with {DIR_OPTIONS['image_dir']}"
+            f"{convert}"
         )
     if not masks:
         raise ValueError(f"mask folder {mask_dir} holds no masks ({', '.join(IMAGE_EXTENSIONS)})")
@@ -1325,6 +1331,17 @@ def _nested_masks(mask_dir: Path) -> Path | None:
     return inner[0] if inner else None
 
 
+def _cityscapes_hint(base: Path) -> str:
+    """What to run on Cityscapes as downloaded: its label ids are not the trained classes, and its images lie
+    one folder deeper (per city) than any layout is looked for."""
+    labels = next(d for d in CITYSCAPES_LABEL_DIRS if (base / d).is_dir())
+    out = base.parent / f"{base.name}_trainids"
+    return (
+        f"Cityscapes as downloaded (leftImg8bit/<split>/<city>/ with label ids in {labels}/); convert it "
+        f"once with: unetkit convert cityscapes {base} --out {out} (then unetkit fit {out})"
+    )
+
+
 def _find_folders(
     base: Path, image_dir: str | Path | None, mask_dir: str | Path | None, roi_dir: str | Path | None
 ) -> _Folders:
@@ -1358,6 +1375,8 @@ def _find_folders(
             f"<id>/masks/); convert it once with: unetkit convert kaggle {base} --out {out} "
             f"(then unetkit fit {out})"
         )
+    if img_d is None and is_cityscapes_layout(base):
+        raise ValueError(f"{base} has no images/ folder{_subfolders(base)}: {_cityscapes_hint(base)}")
     if img_d is None:
         raise ValueError(
             f"{base} has no images/ folder{_subfolders(base)}; put the images in {base / 'images'} or "
