@@ -142,6 +142,18 @@ def test_convert_cityscapes_keeps_a_labelled_test_split(
     assert (out / "test" / "images" / "citye_000004_000019.png").is_symlink()
 
 
+def test_convert_cityscapes_val_cities(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, out = make_cityscapes(tmp_path / "cityscapes"), tmp_path / "converted"
+    cities = sorted(p.name for p in (src / "leftImg8bit" / "train").iterdir())
+    assert (
+        main(["convert", "cityscapes", str(src), "--out", str(out), "--quiet", "--val-cities", cities[0]])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert f"val: the training images of {cities[0]}; test: the official val split" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["classes.json", "test", "train", "val"]
+
+
 def test_convert_cityscapes_coarse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src, out = make_cityscapes(tmp_path / "cityscapes", labels="gtCoarse"), tmp_path / "converted"
     assert main(["convert", "cityscapes", str(src), "--out", str(out), "--quiet"]) == 0
@@ -175,7 +187,7 @@ def test_convert_cityscapes_errors_are_one_line_and_leave_nothing(
     assert main(["convert", "cityscapes", str(src), "--out", str(out), "--skip-unlabelled"]) == 2
     assert "--skip-unlabelled is for kaggle" in capsys.readouterr().err
     assert main(["convert", "kaggle", str(src), "--out", str(tmp_path / "k"), "--link", "hard"]) == 2
-    assert "--link is for cityscapes" in capsys.readouterr().err
+    assert "--link and --val-cities are for cityscapes" in capsys.readouterr().err
     assert (out / "mine.txt").read_text() == "keep"
 
 

@@ -130,6 +130,25 @@ def test_a_test_split_with_labels_is_kept(tmp_path: Path) -> None:
     assert len(layout.splits["test"]) == 4
 
 
+def test_val_cities_hold_out_training_cities_and_make_official_val_the_test_split(tmp_path: Path) -> None:
+    """An honest score: validation (which picks checkpoints) is a held-out training city, and the official
+    val split is scored once as test."""
+    src = make_cityscapes(tmp_path / "cityscapes")
+    out = tmp_path / "out"
+    done = convert_cityscapes(src, out, val_cities=["bochum"])
+    assert done.counts == {"train": 2, "val": 2, "test": 4}
+    assert "official val split is the test split" in done.left_out["test"]
+    layout = discover(out)
+    assert [n.split("/")[1].split("_")[0] for n in layout.splits["val"]] == ["bochum", "bochum"]
+    assert {n.split("/")[1].split("_")[0] for n in layout.splits["train"]} == {"aachen"}
+    assert {n.split("/")[1].split("_")[0] for n in layout.splits["test"]} == {"frankfurt", "lindau"}
+    with pytest.raises(ValueError, match=r"val_cities \['zurich'\] are not training cities .*aachen, bochum"):
+        convert_cityscapes(src, tmp_path / "o2", val_cities=["zurich"])
+    with pytest.raises(ValueError, match="hold every training city"):
+        convert_cityscapes(src, tmp_path / "o3", val_cities=["aachen", "bochum"])
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
+
+
 def test_gt_coarse_when_there_is_no_gt_fine(tmp_path: Path) -> None:
     src = make_cityscapes(tmp_path / "cityscapes", labels="gtCoarse")
     done = convert_cityscapes(src, tmp_path / "out")

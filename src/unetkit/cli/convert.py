@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="cityscapes: how the images reach OUT: copy (default: OUT stands alone), hard links (no extra "
         "space, same file system only) or symbolic links (no extra space; OUT breaks if SRC moves)",
     )  # fmt: skip
+    p.add_argument(
+        "--val-cities", metavar="CITY,CITY", type=lambda v: [c.strip() for c in v.split(",") if c.strip()],
+        default=[],
+        help="cityscapes: training cities to hold out as the val split; the official val split becomes the "
+        "test split, scored once at the end (an honest score; e.g. --val-cities zurich,weimar)",
+    )  # fmt: skip
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -58,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
                 "--skip-unlabelled is for kaggle; cityscapes leaves out the unlabelled test split"
             )
         return _run_cityscapes(args)
-    if args.link != "copy":
-        raise ValueError("--link is for cityscapes; kaggle images are copied (leave out --link)")
+    if args.link != "copy" or args.val_cities:
+        raise ValueError(
+            "--link and --val-cities are for cityscapes; kaggle images are copied and split by the folder "
+            "(leave them out)"
+        )
     return _run_kaggle(args)
 
 
@@ -88,7 +97,9 @@ def _run_cityscapes(args: argparse.Namespace) -> int:
 
     bar = LazyBar("convert", enabled=not args.quiet)
     try:
-        done = convert_cityscapes(args.src, args.out, link=args.link, progress=bar)
+        done = convert_cityscapes(
+            args.src, args.out, link=args.link, val_cities=args.val_cities, progress=bar
+        )
     finally:
         bar.close()
     counts = ", ".join(f"{n} {split}" for split, n in done.counts.items())
@@ -104,12 +115,18 @@ def _run_cityscapes(args: argparse.Namespace) -> int:
         )
     for split, why in done.left_out.items():
         print(f"left out {IMAGE_DIR}/{split}/: {why}")
-    if "test" not in done.counts:
-        # The plan then scores on val, which also picks the checkpoint, and says so.
+    if args.val_cities:
+        print(
+            f"val: the training images of {', '.join(args.val_cities)}; test: the official val split, scored "
+            "once at the end of the run"
+        )
+    elif "test" not in done.counts:
+        # The plan then scores on val, which also picks the checkpoint, and says so; --val-cities avoids it.
         test = args.src / IMAGE_DIR / "test"
         predict = f"; to segment the test images: unetkit predict RUN {test} --recursive --out DIR"
         print(
-            "no test split: val is the evaluation split (Cityscapes results are reported on val)"
+            "no test split: val is the evaluation split (Cityscapes results are reported on val; "
+            "--val-cities CITY,... holds out training cities as val and scores the official val once)"
             + (predict if "test" in done.left_out else "")
         )
     print(f"train with: unetkit fit {args.out} --time 20m")

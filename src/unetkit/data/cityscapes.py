@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,6 +202,24 @@ def _pairs(src: Path, split: str, label_dir: str) -> list[_Pair]:
     return pairs
 
 
+def _hold_out(splits: dict[str, list[_Pair]], val_cities: Sequence[str], src: Path) -> dict[str, list[_Pair]]:
+    """``splits`` with the training images of ``val_cities`` as val and the official val as test (the
+    official test split, unlabelled, is dropped)."""
+    cities = sorted({p.image.parent.name for p in splits["train"]})
+    unknown = [c for c in val_cities if c not in cities]
+    if unknown:
+        raise ValueError(
+            f"val_cities {unknown} are not training cities of {src / IMAGE_DIR / 'train'}; choose from "
+            f"{', '.join(cities)}"
+        )
+    held = set(val_cities)
+    train = [p for p in splits["train"] if p.image.parent.name not in held]
+    if not train:
+        raise ValueError(f"val_cities {sorted(held)} hold every training city; leave some to train on")
+    val = [p for p in splits["train"] if p.image.parent.name in held]
+    return {"train": train, "val": val, "test": splits["val"]}
+
+
 def _train_ids(pair: _Pair) -> np.ndarray:
     """The (H, W) uint8 trainIds of ``pair``, checked to have its image's size."""
     height, width, _ = image_info(pair.image)  # the header (PNG CRCs checked): a truncated copy fails here
@@ -268,6 +286,7 @@ def convert_cityscapes(
     out: str | Path,
     *,
     link: str = "copy",
+    val_cities: Sequence[str] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> CityscapesConversion:
     """Write the Cityscapes download ``src`` as ``out/{train,val}/images/<name>.png`` (the image file: copied,
@@ -278,6 +297,10 @@ def convert_cityscapes(
     and such a split is left out (in ``left_out``), as are split folders other than train/val/test
     (``train_extra``). ``progress(done, total)`` counts the images. ``out`` appears whole or not at all
     (:func:`unetkit.files.atomic_dir`); an existing ``out`` must be an empty folder.
+
+    ``val_cities``: training cities written as the val split instead, the official val split then written as
+    test. Validation (checkpoint and post-processing choices) then never sees the images that are scored,
+    so the test score is honest; with the official split, val both guides the run and scores it.
 
     Raises:
         ValueError: one line naming the file or folder and the fix.
@@ -300,6 +323,13 @@ def convert_cityscapes(
             left_out[split] = f"no {label_dir}/{split}/ labels"
             continue
         splits[split] = _pairs(src, split, label_dir)
+    if val_cities:
+        splits = _hold_out(splits, val_cities, src)
+        left_out.pop("test", None)
+        if "test" in [s.name for s in _visible_dirs(src / IMAGE_DIR)]:
+            left_out["test"] = (
+                "the official val split is the test split (val_cities); its own labels are void"
+            )
     total = sum(len(p) for p in splits.values())
     done = 0
     counts: dict[str, int] = {}
@@ -311,7 +341,7 @@ def convert_cityscapes(
             # Train and val are written as read. A split that may hold only void labels (the public test
             # labels) is written from its first mask with a class pixel on, the ones before it re-read then:
             # all void, it is left out without having copied an image.
-            labelled = split in REQUIRED_SPLITS
+            labelled = split in REQUIRED_SPLITS or bool(val_cities)
             for i, pair in enumerate(pairs):
                 train_ids = _train_ids(pair)
                 if not labelled and bool((train_ids != VOID).any()):
