@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import harness  # benchmarks/harness.py: writing results
 
 HERE = Path(__file__).resolve().parent
 _BAR = re.compile(r"Epoch (\d+):\s+\d+%\|[^|]*\| (\d+)/(\d+)")
+_RATE = re.compile(r"Epoch \d+: 100%\|[^|]*\| (\d+)/\1 \[[0-9:]+<[0-9:]+, *([0-9.]+)it/s")
 _PLANNED = re.compile(r"unet b(\d+) d\d+ \S+ x\d+ 32-true\s+[\d.]+s/step -> (\d+) steps")
 
 
@@ -39,6 +41,15 @@ def steps_made(text: str) -> int | None:
         return None
     epoch, done, total = (int(v) for v in bars[-1])
     return epoch * total + done
+
+
+def training_loop(text: str) -> tuple[float, int] | None:
+    """(median seconds per step inside the training loop, steps per epoch) from every finished epoch's
+    progress bar (its it/s; validation, checkpoints and epoch ends are outside it)."""
+    bars = _RATE.findall(text.replace("\r", "\n"))
+    if not bars:
+        return None
+    return round(1.0 / statistics.median(float(r) for _, r in bars), 4), int(bars[0][0])
 
 
 def summarise_call(folder: Path) -> dict[str, Any]:
@@ -69,6 +80,20 @@ def summarise_call(folder: Path) -> dict[str, Any]:
     for r in runs:
         if r["predicted_steps"] and r["steps"]:
             r["predicted_over_made"] = round(r["predicted_steps"] / r["steps"], 2)
+    step_s = {
+        int(b): float(t)
+        for b, t in re.findall(r"unet b(\d+) d\d+ \S+ x\d+ 32-true\s+([\d.]+)s/step", parts.get("plan", ""))
+    }
+    for r in runs:
+        text = parts.get("fit" if r["run"] == "isbi" else f"fit_{r['run']}", "")
+        r["measured_step_seconds"] = step_s.get(r["base_channels"])
+        found = training_loop(text)
+        if found and r["steps"] and r["train_seconds"]:
+            loop, per_epoch = found
+            r["loop_seconds_per_step"] = loop
+            r["outside_loop_seconds_per_epoch"] = round(
+                (r["train_seconds"] - r["steps"] * loop) / (r["steps"] / per_epoch), 2
+            )
     gpu = parts.get("gpu", "").strip().splitlines()
     return {
         "command": result["command"],
