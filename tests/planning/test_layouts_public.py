@@ -4,19 +4,21 @@ names, file types and mask encodings; nothing is downloaded)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import tifffile
 from PIL import Image
 
+from unetkit.constants import IGNORE_INDEX
 from unetkit.data.io import MaskEncoding, read_mask
 from unetkit.planning.discovery import DatasetLayout, discover
 
 SIZE = 32
 
 
-def _built(layout: DatasetLayout) -> None:
+def _built(layout: DatasetLayout) -> Any:
     """The ``folder`` dataset built from ``layout.folder_options()`` pairs the layout's files and decodes
     every mask of every split (as ``unetkit fit`` does before it writes anything)."""
     from unetkit.data.datasets import get_dataset_spec
@@ -28,6 +30,7 @@ def _built(layout: DatasetLayout) -> None:
         assert spec.pairs(split) == [(s.image, s.mask) for s in samples]
         for s in samples:
             read_mask(s.mask, spec.encoding)
+    return spec
 
 
 def _save(path: Path, array: np.ndarray, **kwargs: object) -> None:
@@ -215,13 +218,27 @@ def _ade(root: Path) -> Path:
             m[:4], m[4:8] = 0, 150
             _save(root / "images" / split / f"ADE_{tag}_{i + 1:08d}.jpg", _rgb(i), quality=90)
             _save(root / "annotations" / split / f"ADE_{tag}_{i + 1:08d}.png", m)
-    (root / "objectInfo150.csv").write_text("Idx,Ratio,Train,Val,Name\n1,0.1,1,1,wall\n")
+    names = ["wall", "building;edifice", *[f"thing{i}" for i in range(3, 151)]]
+    rows = [f"{i},0.01,10,1,{name}" for i, name in enumerate(names, start=1)]
+    (root / "objectInfo150.csv").write_text("Idx,Ratio,Train,Val,Name\n" + "\n".join(rows) + "\n")
     (root / "sceneCategories.txt").write_text("ADE_train_00000001 airport\n")
     return root
 
 
 def test_ade20k_split_folders_inside_images_and_annotations(tmp_path: Path) -> None:
     root = _ade(tmp_path / "ADEChallengeData2016")
+    # As downloaded: objectInfo150.csv names the 150 classes (values 1..150), 0 ("other") is void.
+    named = discover(root)
+    assert named.mask.num_classes == 150 and named.mask.class_names[:2] == ("wall", "building")
+    assert any("objectInfo150.csv" in n for n in named.notes)
+    spec = _built(named)
+    first = spec.pairs("train")[0][1]
+    target = read_mask(first, spec.encoding)
+    stored = np.asarray(Image.open(first))
+    assert set(np.unique(target[stored == 0])) == {IGNORE_INDEX}
+    assert set(np.unique(target[stored == 150])) == {149}
+    # Without it, the 151 values ask for the reading; --mask-kind index --void 0 keeps value = class.
+    (root / "objectInfo150.csv").unlink()
     with pytest.raises(ValueError, match=r"masks hold 151 values .*--mask-kind index"):
         discover(root)
     layout = discover(root, mask_kind="index", void=0)

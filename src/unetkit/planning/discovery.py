@@ -596,9 +596,33 @@ def _add_void(table: ClassTable, value: Any, where: str) -> None:
         ) from None
 
 
+# ADE20K SceneParsing (ADEChallengeData2016) names its 150 classes in this file beside images/ and
+# annotations/: columns Idx (the mask value, 1..150), Ratio, Train, Val, Name ("wall", "building;edifice").
+# Mask value 0 is "other", which the benchmark does not score.
+ADE_CLASSES = "objectInfo150.csv"
+
+
+def _ade_classes(path: Path) -> ClassTable:
+    """ADE20K's ``objectInfo150.csv`` as a :class:`ClassTable`: value Idx named by the first name of Name,
+    value 0 ("other") void, as the benchmark scores it."""
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"Idx", "Name"} <= set(rows[0]):
+        raise ValueError(
+            f"{path} has no Idx and Name columns as ADE20K's {ADE_CLASSES} does; write a classes.json "
+            "beside it to name the classes"
+        )
+    table = ClassTable(source=f"{path} (ADE20K: value 0, 'other', is void)")
+    for i, row in enumerate(rows):
+        name = str(row["Name"]).split(";")[0].strip() or f"class_{row['Idx']}"
+        _add_entry(table, {"name": name, "value": row["Idx"]}, i, str(path))
+    table.void_values.append(0)
+    return table
+
+
 def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | None:
-    """``file`` (a .json or .csv), else ``root/classes.json`` or ``root/classes.csv``, as a
-    :class:`ClassTable` (None when no file is given and neither exists).
+    """``file`` (a .json or .csv), else ``root/classes.json`` or ``root/classes.csv`` (or ADE20K's
+    ``objectInfo150.csv``), as a :class:`ClassTable` (None when no file is given and none exists).
 
     JSON forms: a list of names; ``{"0": "sky", ...}``; ``{"classes": [{"name", "value", "color",
     "void"}...], "void": 11}`` (the top-level ``void``: values, colours ``[R, G, B]``/``'#rrggbb'``, or a
@@ -615,6 +639,8 @@ def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | Non
         path = root / "classes.json"
     elif (root / "classes.csv").is_file():
         path = root / "classes.csv"
+    elif (root / ADE_CLASSES).is_file():
+        return _ade_classes(root / ADE_CLASSES)
     else:
         return None
     table = ClassTable(source=str(path))
