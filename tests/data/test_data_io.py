@@ -366,3 +366,24 @@ def test_per_image_window_maps_each_image_by_its_own_percentiles() -> None:
     for bad in ({"percentiles": [99, 1]}, {"percentiles": [5]}, {"pct": [1, 99]}):
         with pytest.raises(ValueError, match=r"per-image intensity window is \{'percentiles': \[lo, hi\]\}"):
             apply_window(dim, bad)
+
+
+def test_per_image_window_of_a_large_image_reads_a_subsample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large image's percentiles come from a strided subsample (a whole-slide image is not copied to
+    float and sorted whole); the result matches the full measure on smooth data."""
+    import unetkit.data.io as io_module
+
+    ramp = np.tile(np.arange(400, dtype=np.uint16)[None, :, None], (300, 1, 1)) * 10
+    full = io_module.apply_window(ramp, io_module.per_image_window())
+    seen: list[int] = []
+    real = np.percentile
+
+    def spy(a, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(int(np.asarray(a).shape[0]))
+        return real(a, *args, **kwargs)
+
+    monkeypatch.setattr(io_module, "_PER_IMAGE_PIXELS", 300 * 400 // 16)
+    monkeypatch.setattr(io_module.np, "percentile", spy)
+    sub = io_module.apply_window(ramp, io_module.per_image_window())
+    assert seen == [75 * 100]  # every 4th row and column
+    assert np.abs(sub.astype(int) - full.astype(int)).max() <= 2

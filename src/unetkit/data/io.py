@@ -323,6 +323,7 @@ WINDOW_PERCENTILES = (0.05, 99.95)
 # A per-image window's percentiles: csbdeep/StarDist's normalize(x, 1, 99.8), the field's usual choice for
 # microscopy whose exposure differs from image to image.
 PER_IMAGE_PERCENTILES = (1.0, 99.8)
+_PER_IMAGE_PIXELS = 1 << 22  # pixels a per-image window's percentiles are measured on (a strided subsample)
 # Images per estimate (evenly spaced over the given list) and pixels per image (a strided subsample).
 WINDOW_IMAGES = 48
 _WINDOW_PIXELS = 65536
@@ -353,7 +354,10 @@ def _window_arrays(window: Window, arr: np.ndarray, path: Path | str) -> tuple[n
                 f"a per-image intensity window is {{'percentiles': [lo, hi]}} with 0 <= lo < hi <= 100, got "
                 f"{dict(window)!r}; e.g. {per_image_window()}"
             )
-        flat = arr.reshape(-1, channels).astype(np.float32)
+        # Percentiles of a strided subsample on large images: a slide of 20k x 20k would otherwise be copied
+        # to float and sorted whole (GBs) for two numbers that ~4M pixels give as well.
+        step = max(1, int(np.ceil(np.sqrt(arr.shape[0] * arr.shape[1] / _PER_IMAGE_PIXELS))))
+        flat = arr[::step, ::step].reshape(-1, channels).astype(np.float32)
         lo, hi = np.percentile(flat, [float(given[0]), float(given[1])], axis=0).astype(np.float64)
         return lo, np.maximum(hi, lo + 1.0)  # a flat channel maps to black, not a division by zero
     pairs = np.asarray(window, dtype=np.float64).reshape(-1, 2)
