@@ -79,6 +79,30 @@ def deep_copy(data: Path, root: Path) -> dict[str, Any]:
     }
 
 
+def window_arms(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per arm of :func:`harness.fit_arms_side_by_side` on DSB2018 (nuclei against background): its command,
+    intensity window, training seconds, optimizer steps and validation scores."""
+    return {
+        arm: {
+            "command": r["command"],
+            "intensity_window": r["config"]["data"]["options"].get("intensity_window"),
+            "train_seconds": r["train_seconds"],
+            "optimizer_steps": r["optimizer_steps"],
+            "val": summarise(r["metrics"], ["background", "foreground"]),
+        }
+        for arm, r in runs.items()
+    }
+
+
+def plan_brief(plan: dict[str, Any]) -> str:
+    """``128x128, batch 16, base 8, bf16-mixed``: what the side-by-side runs of a plan train."""
+    crop = plan["data"]["crop_size"]
+    return (
+        f"{crop[0]}x{crop[1]}, batch {plan['data']['batch_size']}, base "
+        f"{plan['model']['kwargs']['base_channels']}, {plan['trainer']['precision']}"
+    )
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--time", default="8m", help="the budget of each run (default 8m)")
@@ -100,17 +124,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plan_file = args.runs / f"plan-{stamp}.yaml"
     plan, plan_cmd = harness.plan_pinned(folder, args.time, plan_file)
     runs = harness.fit_arms_side_by_side(folder, plan_file, ARMS, args.runs, stamp)
-    names = ["background", "foreground"]
-    arms = {
-        arm: {
-            "command": r["command"],
-            "intensity_window": r["config"]["data"]["options"].get("intensity_window"),
-            "train_seconds": r["train_seconds"],
-            "optimizer_steps": r["optimizer_steps"],
-            "val": summarise(r["metrics"], names),
-        }
-        for arm, r in runs.items()
-    }
+    arms = window_arms(runs)
     window, full = arms["window"], arms["full_range"]
     result = {
         "machine_info": info,
@@ -130,9 +144,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"Written by `{harness.command_line()}`. Machine: {info['cpu_model']}, torch {info['torch']}, "
         f"CPU flags {' '.join(info['cpu_flags'])}. DSB2018 ({derived['images']} images) with each image's "
         f"luma stored as 16-bit {derived['stored']}: values {OFFSET}..{OFFSET + GAIN * 255}. One plan "
-        f"(`{result['plan_command']}`: {pl['data']['crop_size'][0]}x{pl['data']['crop_size'][1]}, batch "
-        f"{pl['data']['batch_size']}, base {pl['model']['kwargs']['base_channels']}, "
-        f"{pl['trainer']['precision']}), two runs of it side by side, {args.time} each on one core, the last "
+        f"(`{result['plan_command']}`: {plan_brief(pl)}), two runs of it side by side, {args.time} each on "
+        "one core, the last "
         "weights kept, scored on the validation split; only the intensity window differs.",
         "",
         "| arm | intensity window | steps | val Dice (nuclei) | val mIoU |",

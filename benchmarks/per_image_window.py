@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, plan and side-by-side runs, writing results
-from autoconfig import summarise
+from deep_images import plan_brief, window_arms
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -77,17 +77,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plan_file = args.runs / f"plan-{stamp}.yaml"
     plan, plan_cmd = harness.plan_pinned(args.data, args.time, plan_file)
     runs = harness.fit_arms_side_by_side(args.data, plan_file, arms(args.epochs), args.runs, stamp)
-    names = ["background", "foreground"]
-    results = {
-        arm: {
-            "command": r["command"],
-            "intensity_window": r["config"]["data"]["options"].get("intensity_window"),
-            "train_seconds": r["train_seconds"],
-            "optimizer_steps": r["optimizer_steps"],
-            "val": summarise(r["metrics"], names),
-        }
-        for arm, r in runs.items()
-    }
+    results = window_arms(runs)
     gain = round(results["per_image"]["val"]["dice"] - results["dataset"]["val"]["dice"], 4)
     result = {
         "machine_info": info,
@@ -99,16 +89,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "val_dice_per_image_minus_dataset": gain,
         "meta": {"command": harness.command_line()},
     }
-    pl = plan
     lines = [
         "# Per-image intensity windows against the dataset's one scale (DSB2018, validation)",
         "",
         f"Written by `{harness.command_line()}`. Machine: {info['cpu_model']}, torch {info['torch']}, "
         f"CPU flags {' '.join(info['cpu_flags'])}. One plan (`{result['plan_command']}`: "
-        f"{pl['data']['crop_size'][0]}x{pl['data']['crop_size'][1]}, batch {pl['data']['batch_size']}, base "
-        f"{pl['model']['kwargs']['base_channels']}, {pl['trainer']['precision']}), two runs of it side by "
-        f"side, {args.epochs} epochs each on one core, the last weights kept, scored on the validation "
-        "split; only the intensity window (and the mean/std measured after it) differs.",
+        f"{plan_brief(plan)}), two runs of it side by side, {args.epochs} epochs each on one core, the last "
+        "weights kept, scored on the validation split; only the intensity window (and the mean/std measured "
+        "after it) differs.",
         "",
         "| arm | intensity window | steps | train s | val Dice (nuclei) | val mIoU |",
         "|---|---|---:|---:|---:|---:|",
