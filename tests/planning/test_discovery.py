@@ -461,6 +461,20 @@ def test_default_split_keeps_each_group_in_one_split(make_dataset: MakeDataset) 
     assert any("at name-group boundaries" in n for n in layout.notes)
 
 
+def test_split_folders_in_other_capitals(tmp_path: Path, make_dataset: MakeDataset) -> None:
+    # LoveDA's Train/ and Val/, many Kaggle sets' Test/: split folders match whatever their case.
+    root = tmp_path / "splits"
+    for split, n in (("Train", 6), ("Val", 2), ("Test", 2)):
+        make_dataset(n=n, root=root / split)
+    layout = discover(root)
+    assert layout.split_source == "folders"
+    assert [len(layout.splits[s]) for s in ("train", "val", "test")] == [6, 2, 2]
+    assert layout.splits["val"][0] == "Val/img00"
+    opts, _ = layout.folder_options()
+    assert opts["split_dirs"] == {"train": "Train", "val": "Val", "test": "Test"}
+    built_from_options(layout)
+
+
 def test_carved_validation_keeps_a_group_whole(tmp_path: Path, make_dataset: MakeDataset) -> None:
     root = tmp_path / "splits"
     make_dataset(n=16, root=root / "train")

@@ -989,13 +989,23 @@ def _split_folders(
     out = []
     for split in SPLITS:
         for alias in SPLIT_DIR_NAMES[split]:
-            folder = root / alias
+            folder = _child(root, alias)
             if any((folder / name).is_dir() for name in names) or (
                 auto and folder.is_dir() and _side_by_side(folder)
             ):
-                out.append(_Base(split, folder, image_dir, mask_dir, alias))
+                out.append(_Base(split, folder, image_dir, mask_dir, folder.name))
                 break
     return out
+
+
+def _child(folder: Path, name: str) -> Path:
+    """``folder / name``, or the sub-folder whose name is ``name`` in other capitals (LoveDA's Train/ and
+    Val/, many Kaggle sets' Test/): split folder names are matched whatever their case."""
+    exact = folder / name
+    if exact.is_dir() or not folder.is_dir():
+        return exact
+    same = [d for d in _subdirs(folder) if d.name.lower() == name]
+    return same[0] if len(same) == 1 else exact
 
 
 def _inner_split_folders(
@@ -1024,15 +1034,17 @@ def _inner_split_folders(
     out = []
     for split in SPLITS:
         for alias in SPLIT_DIR_NAMES[split]:
-            if (img / alias).is_dir() and _image_files(img / alias):
-                if not (msk / alias).is_dir():
+            images = _child(img, alias)
+            if images.is_dir() and _image_files(images):
+                masks = _child(msk, alias)
+                if not masks.is_dir():
                     raise ValueError(
-                        f"{img / alias} holds the {split} images but {msk} has no {alias}/ folder"
+                        f"{images} holds the {split} images but {msk} has no {alias}/ folder"
                         f"{_subfolders(msk)}; add {msk / alias} with their masks, or name the folders with "
-                        f"{DIR_OPTIONS['image_dir']} {img.name}/{alias} "
+                        f"{DIR_OPTIONS['image_dir']} {img.name}/{images.name} "
                         f"{DIR_OPTIONS['mask_dir']} {msk.name}/NAME"
                     )
-                out.append(_Base(split, root, img / alias, msk / alias, alias))
+                out.append(_Base(split, root, images, masks, images.name))
                 break
     return out
 
