@@ -53,6 +53,11 @@ def test_device_auto_measures_the_gpu_when_torch_sees_one(
         measured.append(device)
         raise RuntimeError("stop after the device is known")
 
+    import unetkit.devices as devices
+
+    control = tmp_path / "nvidiactl"  # the NVIDIA driver's control device, as on a GPU machine
+    control.touch()
+    monkeypatch.setattr(devices, "_NVIDIA_CONTROL", control)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(planning, "measure_candidates", fake_measure)
     root = make_dataset(n=12)

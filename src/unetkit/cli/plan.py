@@ -189,8 +189,9 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     budget = parse_duration(args.budget) if args.budget is not None else None
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    from unetkit.devices import resolve_device
+
+    args.device = resolve_device(args.device)
     started = time.perf_counter()
     layout = discover(
         root,

@@ -64,7 +64,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="inference engine; default auto: on a CPU the fastest verified exported one (timed once, "
         "cached beside the model), else torch",
     )  # fmt: skip
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 or auto (default cpu)")
+    p.add_argument(
+        "--device", default="auto",
+        help="torch device: cpu, cuda, cuda:1 or auto (default auto: cuda when torch sees a GPU, else cpu)",
+    )  # fmt: skip
     p.add_argument(
         "--tile-size", type=int, default=None, metavar="N",
         help="input tile side in pixels; default: one pass over the whole image, or 512 px tiles for "
@@ -118,8 +121,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _predictor_options(args: argparse.Namespace) -> dict[str, Any]:
+    from unetkit.devices import resolve_device
+
     return dict(
-        device=args.device,
+        device=resolve_device(args.device),
         amp=args.amp,
         tile_size=args.tile_size,
         overlap=args.overlap,

@@ -56,7 +56,9 @@ class Predictor(BasePredictor):
     ) -> None:
         super().__init__(config, geometry_from_model(model), **options)
         if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            from unetkit.devices import resolve_device
+
+            device = resolve_device(device)
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.amp = bool(amp)
