@@ -190,6 +190,12 @@ def test_16bit_window_measured_on_the_train_split_and_used_by_the_dataset(tmp_pa
     assert given.intensity_window == ((0.0, 4000.0),)
     with pytest.raises(ValueError, match=r"intensity_window must be \[\[lo, hi\], \.\.\.\].*got 5"):
         get_dataset_spec("folder", root=tmp_path, in_channels=1, mask_kind="binary", intensity_window=5)
+    per_image = get_dataset_spec("folder", root=tmp_path, in_channels=1, mask_kind="binary",
+                                 split_ranges=ranges, intensity_window={"percentiles": [1, 99]})  # fmt: skip
+    assert per_image.intensity_window == {"percentiles": [1.0, 99.0]}
+    with pytest.raises(ValueError, match=r"dataset 'folder': intensity_window: a per-image intensity window"):
+        get_dataset_spec("folder", root=tmp_path, in_channels=1, mask_kind="binary",
+                         intensity_window={"percentiles": [99, 1]})  # fmt: skip
     assert spec_of(tmp_path, mask_kind="binary", image_dir=None).intensity_window is not None
 
 

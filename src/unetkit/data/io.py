@@ -28,6 +28,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -339,26 +340,32 @@ def is_per_image(window: Window | None) -> bool:
     return isinstance(window, Mapping)
 
 
+def window_percentiles(window: Mapping[str, Any]) -> tuple[float, float]:
+    """(lo, hi) of a per-image window ``{"percentiles": [lo, hi]}``, checked: 0 <= lo < hi <= 100."""
+    given = window.get("percentiles")
+    if set(window) == {"percentiles"} and isinstance(given, (list, tuple)) and len(given) == 2:
+        try:
+            low, high = float(given[0]), float(given[1])
+        except (TypeError, ValueError):
+            low, high = 0.0, -1.0
+        if 0.0 <= low < high <= 100.0:
+            return low, high
+    raise ValueError(
+        f"a per-image intensity window is {{'percentiles': [lo, hi]}} with 0 <= lo < hi <= 100, got "
+        f"{dict(window)!r}; e.g. {per_image_window()}"
+    )
+
+
 def _window_arrays(window: Window, arr: np.ndarray, path: Path | str) -> tuple[np.ndarray, np.ndarray]:
     """Per channel (lo, hi) of stored values that ``window`` maps onto 0..255 for the image ``arr``."""
     channels = arr.shape[2]
     if isinstance(window, Mapping):
-        given = window.get("percentiles")
-        if (
-            set(window) != {"percentiles"}
-            or not isinstance(given, (list, tuple))
-            or len(given) != 2
-            or not 0.0 <= float(given[0]) < float(given[1]) <= 100.0
-        ):
-            raise ValueError(
-                f"a per-image intensity window is {{'percentiles': [lo, hi]}} with 0 <= lo < hi <= 100, got "
-                f"{dict(window)!r}; e.g. {per_image_window()}"
-            )
+        low, high = window_percentiles(window)
         # Percentiles of a strided subsample on large images: a slide of 20k x 20k would otherwise be copied
         # to float and sorted whole (GBs) for two numbers that ~4M pixels give as well.
         step = max(1, int(np.ceil(np.sqrt(arr.shape[0] * arr.shape[1] / _PER_IMAGE_PIXELS))))
         flat = arr[::step, ::step].reshape(-1, channels).astype(np.float32)
-        lo, hi = np.percentile(flat, [float(given[0]), float(given[1])], axis=0).astype(np.float64)
+        lo, hi = np.percentile(flat, [low, high], axis=0).astype(np.float64)
         return lo, np.maximum(hi, lo + 1.0)  # a flat channel maps to black, not a division by zero
     pairs = np.asarray(window, dtype=np.float64).reshape(-1, 2)
     if len(pairs) == 1:

@@ -1866,11 +1866,6 @@ def _palette_colors(path: Path, num_classes: int) -> dict[int, tuple[int, int, i
     return dict(enumerate(rgb))
 
 
-def _header(path: Path) -> tuple[int, int, int]:
-    """(H, W, C) from the file header; C as read_image gives it (alpha dropped, palette -> RGB)."""
-    return image_header(path)
-
-
 def _check_images(
     samples: Sequence[Sample], check_sizes: bool, unmatched: str = "error"
 ) -> tuple[list[Sample], int, list[tuple[int, int]], list[tuple[Sample, str]], list[Path]]:
@@ -1886,7 +1881,7 @@ def _check_images(
     sizes: list[tuple[int, int]] = []
     skipped: list[tuple[Sample, str]] = []
     for s in samples:
-        h, w, c = _header(s.image)
+        h, w, c = image_header(s.image)
         odd = _odd_size(s, h, w) if check_sizes else None
         if odd is not None:
             what, other, (ow, oh) = odd
@@ -1944,7 +1939,7 @@ def _odd_size(sample: Sample, height: int, width: int) -> tuple[str, Path, tuple
     for what, other in (("mask", sample.mask), ("ROI", sample.roi)):
         if other is None:
             continue
-        oh, ow, _ = _header(other)
+        oh, ow, _ = image_header(other)
         if (oh, ow) != (height, width):
             return what, other, (ow, oh)
     return None

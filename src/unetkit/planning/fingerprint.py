@@ -43,8 +43,8 @@ _INTENSITY_PIXELS = 65536
 # Exposure differs from image to image when the 90th percentile of the training images' own bright ends
 # (each image's PER_IMAGE_PERCENTILES[1]-th percentile) is at least this many times the 10th: non-photo
 # images are then mapped each by its own percentiles (a per-image window). DSB2018 (fluorescence of many
-# exposures) measures about 4, ISBI 2012 (one EM stack) about 1.2; on DSB2018 the per-image window gained
-# validation Dice at equal steps (benchmarks/results/per_image_window/).
+# exposures) passes, ISBI 2012 (one EM stack) does not (tests/planning/test_real_data.py); on DSB2018 the
+# per-image window gained validation Dice at equal steps (benchmarks/results/per_image_window/).
 EXPOSURE_SPREAD = 2.0
 # A class whose components are at least this share of the image's short side is "stuff" (sky, road,
 # background): its size says nothing about the receptive field an object needs.

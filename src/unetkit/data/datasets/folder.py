@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from unetkit.data.datasets.registry import DatasetSpec, register_dataset
 from unetkit.data.folder import (
     Pair,
@@ -38,7 +36,14 @@ from unetkit.data.folder import (
     split_by_ranges,
 )
 from unetkit.data.instance_targets import instance_target_classes
-from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, Window, apply_window, estimate_window
+from unetkit.data.io import (
+    IMAGE_EXTENSIONS,
+    MaskEncoding,
+    Window,
+    estimate_window,
+    per_image_window,
+    window_percentiles,
+)
 from unetkit.data.mask_options import class_colors_by_index, class_count, encoding_of, instance_target_of
 from unetkit.palette import palette_for
 
@@ -311,13 +316,10 @@ def _window(
     """The dataset's intensity window: ``given`` (checked), else measured on the training images (None for
     8-bit ones). A per-image window (``{"percentiles": [lo, hi]}``) maps each image by its own percentiles."""
     if isinstance(given, Mapping):
-        window = {str(k): [float(v) for v in vals] for k, vals in given.items()}
-        check = np.zeros((2, 2, 1), np.uint8)
         try:
-            apply_window(check, window)
-        except (TypeError, ValueError) as exc:
+            return per_image_window(window_percentiles(given))
+        except ValueError as exc:
             raise ValueError(f"dataset 'folder': intensity_window: {exc}") from exc
-        return window
     if given is None:
         measured = estimate_window([image for image, _ in train])
         return None if measured is None else tuple((lo, hi) for lo, hi in measured)
