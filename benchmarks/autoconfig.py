@@ -27,6 +27,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, writing results
+from harness import summarise  # the bar's view of a metrics file (benchmarks import it from here too)
 
 from unetkit.files import atomic_write_text
 
@@ -44,26 +45,6 @@ DATASETS: dict[str, dict[str, Any]] = {
     "dsb2018": {"time": "30m", "args": [], "headline": "dice", "bar": "none (reports its Dice)"},
 }
 RARE_CAMVID = ("pole", "sign", "fence", "pedestrian", "bicyclist")
-
-
-def summarise(metrics: dict[str, Any], class_names: list[str]) -> dict[str, Any]:
-    """The bar's view of ``metrics_test.json``: the headline scores and IoU/Dice per class."""
-    per_iou = {c: metrics[f"iou/{c}"] for c in class_names if f"iou/{c}" in metrics}
-    per_dice = {c: metrics[f"dice/{c}"] for c in class_names if f"dice/{c}" in metrics}
-    out: dict[str, Any] = {
-        k: metrics[k]
-        for k in ("pixel_error", "rand_error", "miou", "mean_dice", "pixel_accuracy")
-        if k in metrics
-    }
-    if len(class_names) == 2:  # binary: the foreground's Dice is the one people quote
-        out["dice"] = per_dice.get(class_names[1])
-        if "pixel_error" not in out and "pixel_accuracy" in metrics:
-            # ISBI 2012's pixel error is the share of wrongly labelled pixels of the binary map: 1 - accuracy
-            # (a folder dataset is not flagged isbi, so the evaluation reports the accuracy only).
-            out["pixel_error"] = 1.0 - metrics["pixel_accuracy"]
-    out["per_class_iou"] = per_iou
-    out["per_class_dice"] = per_dice
-    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -14,7 +14,6 @@ Writes ``OUT/data_cache.json`` + ``.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import time
@@ -23,7 +22,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, side-by-side runs, writing results
-from autoconfig import summarise
 from foreground_crops import make_sparse_dataset
 
 HERE = Path(__file__).resolve().parent
@@ -37,25 +35,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--runs", type=Path, default=HERE.parent / "runs" / "data_cache")
     p.add_argument("--out", type=Path, default=HERE / "results" / "data_cache")
     args = p.parse_args(argv)
-    if len(os.sched_getaffinity(0)) < 2:
-        raise SystemExit("needs 2 usable cores: one per arm, side by side")
-    info = harness.machine_info("two runs side by side, each pinned to its own core (taskset), 1 thread each")
+    info = harness.side_by_side_info()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     data = args.runs / f"large-{stamp}"
     dataset = make_sparse_dataset(data, n=12, size=args.size)
     plan_file = args.runs / f"plan-{stamp}.yaml"
     plan, plan_cmd = harness.plan_pinned(data, args.time, plan_file)
     runs = harness.fit_arms_side_by_side(data, plan_file, ARMS, args.runs, stamp)
-    arms = {
-        arm: {
-            "command": r["command"],
-            "cache": r["config"]["data"]["cache"],
-            "train_seconds": r["train_seconds"],
-            "optimizer_steps": r["optimizer_steps"],
-            "val": summarise(r["metrics"], list(r["config"]["data"]["options"]["class_names"])),
-        }
-        for arm, r in runs.items()
-    }
+    arms = harness.arm_summaries(runs, cache=lambda c: c["data"]["cache"])
     ratio = arms["cached"]["optimizer_steps"] / max(arms["decode_each_time"]["optimizer_steps"], 1)
     result = {
         "machine_info": info,

@@ -24,7 +24,6 @@ Writes ``OUT/deep_images.json`` + ``.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import shutil
 import sys
@@ -37,7 +36,6 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, plan and side-by-side runs, writing results
-from autoconfig import summarise
 
 from unetkit.data.io import read_image
 
@@ -80,18 +78,10 @@ def deep_copy(data: Path, root: Path) -> dict[str, Any]:
 
 
 def window_arms(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per arm of :func:`harness.fit_arms_side_by_side` on DSB2018 (nuclei against background): its command,
-    intensity window, training seconds, optimizer steps and validation scores."""
-    return {
-        arm: {
-            "command": r["command"],
-            "intensity_window": r["config"]["data"]["options"].get("intensity_window"),
-            "train_seconds": r["train_seconds"],
-            "optimizer_steps": r["optimizer_steps"],
-            "val": summarise(r["metrics"], ["background", "foreground"]),
-        }
-        for arm, r in runs.items()
-    }
+    """:func:`harness.arm_summaries` of arms that differ in their intensity window."""
+    return harness.arm_summaries(
+        runs, intensity_window=lambda c: c["data"]["options"].get("intensity_window")
+    )
 
 
 def plan_brief(plan: dict[str, Any]) -> str:
@@ -110,13 +100,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "deep_images")
     p.add_argument("--out", type=Path, default=HERE / "results" / "deep_images")
     args = p.parse_args(argv)
-    if len(os.sched_getaffinity(0)) < 2:
-        raise SystemExit("needs 2 usable cores: one per arm, side by side")
     if not (args.data / "train.txt").is_file():
         raise SystemExit(
             f"{args.data} has no train.txt: pass --data with DSB2018 (see ../shared/data/dsb2018)"
         )
-    info = harness.machine_info("two runs side by side, each pinned to its own core (taskset), 1 thread each")
+    info = harness.side_by_side_info()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.runs.mkdir(parents=True, exist_ok=True)
     folder = args.runs / "dsb2018-16bit"

@@ -20,7 +20,6 @@ Writes ``OUT/foreground_crops.json`` + ``.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import time
@@ -33,7 +32,6 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, writing results
-from autoconfig import summarise
 
 HERE = Path(__file__).resolve().parent
 SHARE = 1 / 3  # nnU-Net's oversample_foreground_percent
@@ -85,9 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--runs", type=Path, default=HERE.parent / "runs" / "foreground_crops")
     p.add_argument("--out", type=Path, default=HERE / "results" / "foreground_crops")
     args = p.parse_args(argv)
-    if len(os.sched_getaffinity(0)) < 2:
-        raise SystemExit("needs 2 usable cores: one per arm, side by side")
-    info = harness.machine_info("two runs side by side, each pinned to its own core (taskset), 1 thread each")
+    info = harness.side_by_side_info()
     rows = [run_pair(seed, args) for seed in args.seeds]
     ratios = [r["foreground_iou_ratio"] for r in rows]
     result = {
@@ -138,16 +134,9 @@ def run_pair(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     plan_file = args.runs / f"plan-{stamp}.yaml"
     plan, plan_cmd = harness.plan_pinned(data, args.time, plan_file)
     runs = harness.fit_arms_side_by_side(data, plan_file, ARMS, args.runs, stamp)
-    arms: dict[str, Any] = {
-        arm: {
-            "command": r["command"],
-            "foreground_crops": r["config"]["data"]["augment"]["foreground_crops"],
-            "train_seconds": r["train_seconds"],
-            "optimizer_steps": r["optimizer_steps"],
-            "val": summarise(r["metrics"], list(r["config"]["data"]["options"]["class_names"])),
-        }
-        for arm, r in runs.items()
-    }
+    arms: dict[str, Any] = harness.arm_summaries(
+        runs, foreground_crops=lambda c: c["data"]["augment"]["foreground_crops"]
+    )
     uni, fg = arms["uniform"]["val"], arms["foreground"]["val"]
     return {
         "dataset": dataset,

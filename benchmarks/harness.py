@@ -264,3 +264,51 @@ def fit_arms_side_by_side(
             "metrics": json.loads((run_dir / "metrics_val.json").read_text()),
         }
     return out
+
+
+def summarise(metrics: dict[str, Any], class_names: list[str]) -> dict[str, Any]:
+    """The bar's view of ``metrics_test.json``: the headline scores and IoU/Dice per class."""
+    per_iou = {c: metrics[f"iou/{c}"] for c in class_names if f"iou/{c}" in metrics}
+    per_dice = {c: metrics[f"dice/{c}"] for c in class_names if f"dice/{c}" in metrics}
+    out: dict[str, Any] = {
+        k: metrics[k]
+        for k in ("pixel_error", "rand_error", "miou", "mean_dice", "pixel_accuracy")
+        if k in metrics
+    }
+    if len(class_names) == 2:  # binary: the foreground's Dice is the one people quote
+        out["dice"] = per_dice.get(class_names[1])
+        if "pixel_error" not in out and "pixel_accuracy" in metrics:
+            # ISBI 2012's pixel error is the share of wrongly labelled pixels of the binary map: 1 - accuracy
+            # (a folder dataset is not flagged isbi, so the evaluation reports the accuracy only).
+            out["pixel_error"] = 1.0 - metrics["pixel_accuracy"]
+    out["per_class_iou"] = per_iou
+    out["per_class_dice"] = per_dice
+    return out
+
+
+SIDE_BY_SIDE = "two runs side by side, each pinned to its own core (taskset), 1 thread each"
+
+
+def side_by_side_info() -> dict[str, Any]:
+    """:func:`machine_info` of a benchmark that trains two arms side by side, one core each; SystemExit when
+    fewer than two cores are usable."""
+    if len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("needs 2 usable cores: one per arm, side by side")
+    return machine_info(SIDE_BY_SIDE)
+
+
+def arm_summaries(
+    runs: dict[str, dict[str, Any]], **picks: Callable[[dict[str, Any]], Any]
+) -> dict[str, dict[str, Any]]:
+    """Per arm of :func:`fit_arms_side_by_side`: its command, what each ``pick`` reads from its resolved
+    config (the setting the arms differ in), training seconds, optimizer steps and validation scores."""
+    return {
+        arm: {
+            "command": r["command"],
+            **{key: pick(r["config"]) for key, pick in picks.items()},
+            "train_seconds": r["train_seconds"],
+            "optimizer_steps": r["optimizer_steps"],
+            "val": summarise(r["metrics"], list(r["config"]["data"]["options"]["class_names"])),
+        }
+        for arm, r in runs.items()
+    }

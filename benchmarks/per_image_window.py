@@ -22,7 +22,6 @@ Writes ``OUT/per_image_window.json`` + ``.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import time
@@ -67,11 +66,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "per_image_window")
     p.add_argument("--out", type=Path, default=HERE / "results" / "per_image_window")
     args = p.parse_args(argv)
-    if len(os.sched_getaffinity(0)) < 2:
-        raise SystemExit("needs 2 usable cores: one per arm, side by side")
     if not (args.data / "train.txt").is_file():
         raise SystemExit(f"{args.data} has no train.txt: pass --data with DSB2018 (../shared/data/dsb2018)")
-    info = harness.machine_info("two runs side by side, each pinned to its own core (taskset), 1 thread each")
+    info = harness.side_by_side_info()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.runs.mkdir(parents=True, exist_ok=True)
     plan_file = args.runs / f"plan-{stamp}.yaml"

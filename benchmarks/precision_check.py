@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -28,7 +27,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, writing results
-from autoconfig import DATASETS, summarise
+from autoconfig import DATASETS
+from harness import summarise
 
 HERE = Path(__file__).resolve().parent
 ARMS = {"fp32": ("32-true", "0"), "bf16": ("bf16-mixed", "1")}  # precision, the core it is pinned to
@@ -106,9 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )  # fmt: skip
     args = p.parse_args(argv)
     args.reuse = dict(r.split("=", 1) for r in args.reuse)
-    if len(os.sched_getaffinity(0)) < 2:
-        raise SystemExit("needs 2 usable cores: one per arm, side by side")
-    info = harness.machine_info("two runs side by side, each pinned to its own core (taskset), 1 thread each")
+    info = harness.side_by_side_info()
     rows = [run_dataset(name, args) for name in args.datasets]
     result = {"machine_info": info, "cpu_flags": info["cpu_flags"], "results": rows,
               "meta": {"command": harness.command_line()}}  # fmt: skip

@@ -26,7 +26,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, plan and side-by-side runs, writing results
-from autoconfig import summarise
 from upright_scenes import held_out_arms, held_out_intro
 
 HERE = Path(__file__).resolve().parent
@@ -50,16 +49,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = args.out or HERE / "results" / f"street_scale_{args.hold}"
     info, split, plan, plan_cmd, runs, _ = held_out_arms(args, ARMS)
     names = list(plan["data"]["options"]["class_names"])
-    arms = {
-        arm: {
-            "command": r["command"],
-            "scale": r["config"]["data"]["augment"]["scale"],
-            "train_seconds": r["train_seconds"],
-            "optimizer_steps": r["optimizer_steps"],
-            "val": summarise(r["metrics"], names),
-        }
-        for arm, r in runs.items()
-    }
+    arms = harness.arm_summaries(runs, scale=lambda c: c["data"]["augment"]["scale"])
     delta = arms["wide_scale"]["val"]["miou"] - arms["plan_scale"]["val"]["miou"]
     result = {
         "machine_info": info,

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -37,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, plan and side-by-side runs, writing results
-from autoconfig import summarise
+from harness import summarise
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -79,11 +78,9 @@ def held_out_arms(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[str], dict[str, dict[str, Any]], str]:
     """Hold ``args.hold`` out of CamVid (``args.data``) as validation, plan once (``args.time``) and train
     ``arms`` side by side under ``args.runs``: (machine info, split, plan, plan command, runs, stamp)."""
-    if len(os.sched_getaffinity(0)) < 2:
-        raise SystemExit("needs 2 usable cores: one per arm, side by side")
     if not (args.data / "train.txt").is_file():
         raise SystemExit(f"{args.data} has no train.txt: pass --data with CamVid (see ../shared/data/camvid)")
-    info = harness.machine_info("two runs side by side, each pinned to its own core (taskset), 1 thread each")
+    info = harness.side_by_side_info()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.runs.mkdir(parents=True, exist_ok=True)
     folder = args.runs / f"camvid-by-sequence-{stamp}"
@@ -149,17 +146,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         runs[arm]["run_dir"] = str(args.runs / f"{arm}-{stamp}")
     tta = score_with_tta(runs)
     names = list(plan["data"]["options"]["class_names"])
-    arms = {
-        arm: {
-            "command": r["command"],
-            "vertical_flips": r["config"]["data"]["augment"]["vertical_flips"],
-            "train_seconds": r["train_seconds"],
-            "optimizer_steps": r["optimizer_steps"],
-            "val": summarise(r["metrics"], names),
-            "val_mirror_tta": summarise(tta[arm]["metrics"], names) | {"command": tta[arm]["command"]},
-        }
-        for arm, r in runs.items()
-    }
+    arms = harness.arm_summaries(runs, vertical_flips=lambda c: c["data"]["augment"]["vertical_flips"])
+    for arm, a in arms.items():
+        a["val_mirror_tta"] = summarise(tta[arm]["metrics"], names) | {"command": tta[arm]["command"]}
     up, mirror = arms["upside_down"], arms["mirror_only"]
     result = {
         "machine_info": info,
