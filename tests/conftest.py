@@ -28,6 +28,16 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One torch thread in every test, whatever an earlier test's CLI call set (``--threads``, the plan's
+    thread probe: the CLI owns the process), restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
 

@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,14 +32,6 @@ from unetkit.models import create_model
 KWARGS = {"in_channels": 1, "num_classes": 2, "depth": 2, "base_channels": 4}
 STEMS = ("a", "b", "c", "d")
 SPLITS = "{train: [a, b], val: [c], test: [d]}"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------------------------------ inputs

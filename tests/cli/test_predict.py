@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,6 @@ from unetkit.cli.main import main
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared 2-core machine: one thread avoids spin-waiting between jobs
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +20,6 @@ from unetkit.inference.batch import find_inputs, model_image
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared 2-core machine: one thread avoids spin-waiting between jobs
-    yield
-    torch.set_num_threads(before)
 
 
 def _model(folder: Path, channels: int, convert: bool = False) -> Path:

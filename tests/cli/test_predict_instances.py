@@ -6,7 +6,6 @@ import csv
 import json
 import sys
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +19,6 @@ from unetkit.inference.instances import instances_from_mask
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared 2-core machine
-    yield
-    torch.set_num_threads(before)
 
 
 def unet(folder: Path, num_classes: int = 2, extra: dict | None = None) -> Path:
