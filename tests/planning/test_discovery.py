@@ -500,3 +500,54 @@ def test_classes_json_colours_of_class_index_masks(make_dataset: MakeDataset) ->
     assert layout.mask.kind == "index" and layout.mask.colors == {0: (0, 0, 0), 1: (250, 10, 10)}
     assert layout.folder_options()[0]["colors"] == {0: [0, 0, 0], 1: [250, 10, 10]}
     built_from_options(layout)
+
+
+def test_a_folder_named_for_images_and_masks_holding_both_is_read_side_by_side(
+    px: SimpleNamespace, tmp_path: Path
+) -> None:
+    # img_and_masks/ with case01.png beside case01_mask.png: a mask word in the name made it a mask folder
+    # (and then no image folder was found).
+    root = tmp_path / "d"
+    for i in range(12):
+        px.write(root / "img_and_masks" / f"case{i:02d}.png", px.gray_image(i))
+        px.write(root / "img_and_masks" / f"case{i:02d}_mask.png", px.binary_mask(i))
+    layout = discover(root)
+    assert len(layout.samples) == 12 and layout.mask.kind == "binary"
+    assert layout.image_dirs == layout.mask_dirs == (root / "img_and_masks",)
+    assert all(s.mask.stem == s.image.stem + "_mask" for s in layout.samples)
+    built_from_options(layout)
+
+
+def test_a_folder_named_for_images_and_masks_is_settled_by_the_other_folder(
+    px: SimpleNamespace, tmp_path: Path
+) -> None:
+    # images_for_labels/ holds the images (no mask suffix): the only other folder, groundtruth_png/, holds
+    # the masks, so it is the image folder. A mask word in its name made both folders mask folders.
+    root = tmp_path / "d"
+    for i in range(12):
+        px.write(root / "images_for_labels" / f"case{i:02d}.png", px.gray_image(i))
+        px.write(root / "groundtruth_png" / f"case{i:02d}.png", px.binary_mask(i))
+    layout = discover(root)
+    assert layout.image_dirs == (root / "images_for_labels",)
+    assert layout.mask_dirs == (root / "groundtruth_png",)
+    # gt_images/ whose files all carry a mask suffix holds masks, beside raw_input/.
+    other = tmp_path / "e"
+    for i in range(12):
+        px.write(other / "raw_input" / f"case{i:02d}.png", px.gray_image(i))
+        px.write(other / "gt_images" / f"case{i:02d}_mask.png", px.binary_mask(i))
+    assert discover(other).mask_dirs == (other / "gt_images",)
+
+
+def test_a_folder_named_for_images_and_masks_that_nothing_settles_names_the_flags(
+    px: SimpleNamespace, tmp_path: Path
+) -> None:
+    root = tmp_path / "d"
+    for i in range(12):
+        px.write(root / "images_masks" / f"case{i:02d}.png", px.binary_mask(i))
+        px.write(root / "scans" / f"case{i:02d}.png", px.gray_image(i))
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = str(err.value)
+    assert "\n" not in text and text.startswith(f"folder {root / 'images_masks'} has both an image word")
+    assert text.endswith("name the folders with --images NAME --masks NAME")
+    assert discover(root, image_dir="scans", mask_dir="images_masks").mask_dirs == (root / "images_masks",)

@@ -133,9 +133,25 @@ def test_isic_training_validation_test_folders_are_the_splits(tmp_path: Path) ->
     layout = discover(root)
     assert layout.split_source == "folders"
     assert {k: len(v) for k, v in layout.splits.items()} == {"train": 12, "val": 3, "test": 4}
-    assert layout.splits["val"][0] == f"{ISIC_IMAGES.format('Validation')}/ISIC_0000012"
+    # ISIC's image ids are unique over the splits: the names are the plain stems, not
+    # ISIC2018_Task1-2_Validation_Input/ISIC_0000012, in dataset.json and in what is written per sample.
+    assert layout.splits["val"][0] == "ISIC_0000012"
+    assert [s.name for s in layout.samples][:2] == ["ISIC_0000000", "ISIC_0000001"]
+    assert layout.to_dict()["pairs"][0]["name"] == "ISIC_0000000"
     assert not any("not used" in n for n in layout.notes)  # each split's folders are used by that split
     assert "pairs" in layout.folder_options()[0]  # no folder rule names these files: every pair is listed
+    _built(layout)
+
+
+def test_isic_names_keep_the_folder_when_a_stem_recurs_in_another_split(tmp_path: Path) -> None:
+    root = _isic(tmp_path / "isic", {"Training": 12, "Validation": 3})
+    _save(root / ISIC_IMAGES.format("Validation") / "ISIC_0000000.jpg", _rgb(0), quality=90)
+    _save(root / ISIC_MASKS.format("Validation") / "ISIC_0000000_segmentation.png", _disc(0))
+    layout = discover(root)
+    names = [s.name for s in layout.samples]
+    assert len(set(names)) == len(names) == 16
+    assert layout.splits["val"][0] == f"{ISIC_IMAGES.format('Validation')}/ISIC_0000000"
+    assert layout.splits["train"][0] == f"{ISIC_IMAGES.format('Training')}/ISIC_0000000"
     _built(layout)
 
 

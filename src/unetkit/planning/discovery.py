@@ -6,7 +6,9 @@ and optional split lists (``train.txt`` ...) or split sub-folders (``train/image
 without a validation split, the end of the training split becomes one). Public layouts are found as they
 are downloaded: Pascal VOC (``JPEGImages/``, ``SegmentationClass/``, ``ImageSets/Segmentation/*.txt``), an
 image folder with a mask folder beside it (Carvana: ``train/`` and ``train_masks/``) and masks one level
-down (Oxford-IIIT Pet: ``annotations/trimaps/``, with ``annotations/trainval.txt``). It pairs files by stem,
+down (Oxford-IIIT Pet: ``annotations/trimaps/``, with ``annotations/trainval.txt``); split folders whose
+sub-folders are groups with their own image and mask folders are merged per split (LoveDA:
+``Train/Urban/images_png/`` + ``masks_png/``, ``Train/Rural/`` likewise). It pairs files by stem,
 tolerating the usual suffixes, detects the mask encoding from the stored values and returns a
 :class:`DatasetLayout` (written as ``dataset.json`` by the CLI). Every problem is one ValueError line that
 names the file and the fix; nothing is written here.
@@ -115,6 +117,15 @@ SIBLING_MASK_SUFFIXES = ("_masks", "_mask", "_labels", "_label", "_gt", "_annota
 # Mask folders that may keep the masks one level down (Oxford-IIIT Pet: annotations/trimaps/ beside xmls/).
 NESTED_MASK_DIR_NAMES = ("annotations", "masks", "labels")
 PET_TRIMAP_DIR = "trimaps"
+# LoveDA (land cover, Wang et al. 2021) as downloaded: Train/, Val/ and Test/ each hold the domains Urban/ and
+# Rural/, each with images_png/ and (not Test/) masks_png/. Mask 0 is no-data (void); 1..7 are the classes
+# below, drawn in the colours of the authors' COLOR_MAP (Semantic_Segmentation/data/loveda.py).
+LOVEDA_GROUPS = ("urban", "rural")
+LOVEDA_DIRS = ("images_png", "masks_png")
+LOVEDA_CLASS_NAMES = ("background", "building", "road", "water", "barren", "forest", "agriculture")
+LOVEDA_COLORS = (
+    (255, 255, 255), (255, 0, 0), (255, 255, 0), (0, 0, 255), (159, 129, 183), (0, 255, 0), (255, 195, 128),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -967,7 +978,8 @@ def shared_group_notes(splits: Mapping[str, Sequence[str]]) -> list[str]:
 class _Base:
     """One set of folders to pair: ``split`` ("" for the whole dataset), the folder :func:`_find_folders`
     looks in, the image and mask folders when the layout names them, and the prefix of the sample names
-    (the split folder's name: ``train/img00``)."""
+    (the split folder's name: ``train/img00``; a group's ``Train/Urban/1366``; "" when the image stems are
+    unique over the splits of folders told by their names: ISIC's ``ISIC_0000000``)."""
 
     split: str
     base: Path
@@ -996,6 +1008,66 @@ def _split_folders(
                 out.append(_Base(split, folder, image_dir, mask_dir, folder.name))
                 break
     return out
+
+
+def _group_pair(
+    group: Path, image_dir: str | Path | None, mask_dir: str | Path | None
+) -> tuple[Path, Path | None] | None:
+    """The image folder of a group folder (a domain, site or patient inside a split folder) and its mask
+    folder, None for a group without masks (an unlabeled test split); None when ``group`` holds no one image
+    folder. Folders are ``image_dir``/``mask_dir`` when named (relative to each group), else the usual names,
+    else told by the words of their names (LoveDA: ``images_png/``, ``masks_png/``)."""
+    dirs = [d for d in _subdirs(group) if _image_files(d)]
+
+    def one(given: str | Path | None, names: Sequence[str], role: str) -> Path | None:
+        if given is not None:
+            return group / given if group / given in dirs else None
+        found = [d for d in dirs if d.name in names] or [d for d in dirs if _folder_role(d) == role]
+        return found[0] if len(found) == 1 else None
+
+    images = one(image_dir, IMAGE_DIR_NAMES, "images")
+    # Kaggle DSB's <id>/images/<id>.png (one mask file per object in <id>/masks/): a sample, not a group.
+    if images is None or all(p.stem == group.name for p in _image_files(images)):
+        return None
+    return images, one(mask_dir, MASK_DIR_NAMES, "masks")
+
+
+def _group_folders(
+    root: Path, image_dir: str | Path | None, mask_dir: str | Path | None
+) -> tuple[list[_Base], dict[str, list[Path]]] | None:
+    """Split folders whose sub-folders are groups, each with its own image and mask folders (LoveDA:
+    ``Train/Urban/images_png/`` with ``Train/Urban/masks_png/``, likewise ``Train/Rural/``, ``Val/...``): one
+    base per group, the group kept in the sample names (``Train/Urban/1366``: a file name may recur in
+    another group), and per split the image folders of a split whose groups have no masks (LoveDA's Test/,
+    unlabeled). None when no training split folder holds such groups; a ValueError when some groups of a
+    split have masks and others not."""
+    if any(d is not None and Path(d).is_absolute() for d in (image_dir, mask_dir)):
+        return None
+    bases: list[_Base] = []
+    unlabeled: dict[str, list[Path]] = {}
+    for split in SPLITS:
+        for alias in SPLIT_DIR_NAMES[split]:
+            folder = _child(root, alias)
+            if not folder.is_dir():
+                continue
+            groups = [(g, pair) for g in _subdirs(folder) if (pair := _group_pair(g, image_dir, mask_dir))]
+            if not groups:
+                continue
+            labeled = [(g, images, masks) for g, (images, masks) in groups if masks is not None]
+            missing = [images for _, (images, masks) in groups if masks is None]
+            if labeled and missing:
+                raise ValueError(
+                    f"{missing[0]} has no mask folder beside it, but the other groups of {folder} have one "
+                    f"({labeled[0][2].relative_to(folder)}/); add its masks, or move "
+                    f"{missing[0].parent.name}/ out of {folder.name}/"
+                )
+            if missing:
+                unlabeled[split] = missing
+            bases += [_Base(split, g, img, msk, f"{folder.name}/{g.name}") for g, img, msk in labeled]
+            break
+    if not any(b.split == "train" for b in bases):
+        return None
+    return bases, unlabeled
 
 
 def _child(folder: Path, name: str) -> Path:
@@ -1069,22 +1141,54 @@ def _split_word(name: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def _folder_role(folder: Path) -> str | None:
+    """What ``folder`` holds by the words of its name: "images", "masks", None when no word says.
+
+    A name with an image word and a mask word (``images_masks/``, ``img_and_masks/``) is settled by its
+    files: "both" when images and their masks lie side by side in it (some files end in a mask suffix,
+    others not), "masks" when every file ends in one, else "?" (undecided: :func:`_named_folders` settles
+    it by elimination or asks for the flags). A mask word used to win, taking a folder of images and masks
+    for a mask folder.
+    """
+    words = _words(folder.name)
+    image_word, mask_word = bool(words & set(IMAGE_WORDS)), bool(words & set(MASK_WORDS))
+    if not (image_word and mask_word):
+        return "images" if image_word else "masks" if mask_word else None
+    files = _image_files(folder)
+    with_suffix = sum(_has_suffix(f, MASK_ONLY_SUFFIXES) for f in files)
+    if with_suffix and with_suffix < len(files):
+        return "both"
+    return "masks" if files and with_suffix == len(files) else "?"
+
+
 def _named_folders(root: Path) -> list[_Base]:
     """Image and mask folders named by a word rather than images/ and masks/ (ISIC 2018's ``..._Input/``
-    and ``..._GroundTruth/``): one pair, or one pair per split word (Training, Validation, Test). Empty when
-    no sub-folder with images has such a name; a ValueError naming them and the flags when they pair no
-    way."""
-    dirs = [d for d in _subdirs(root) if _image_files(d)]
-    masks = [d for d in dirs if _words(d.name) & set(MASK_WORDS)]
-    images = [d for d in dirs if d not in masks and _words(d.name) & set(IMAGE_WORDS)]
+    and ``..._GroundTruth/``): one pair, or one pair per split word (Training, Validation, Test). A folder
+    of images with their masks side by side counts as both. Empty when no sub-folder with images has such
+    a name; a ValueError naming them and the flags when they pair no way, or when a name says both images
+    and masks and nothing settles which (:func:`_folder_role`)."""
+    roles = {d: _folder_role(d) for d in _subdirs(root) if _image_files(d)}
+    images = [d for d, r in roles.items() if r in ("images", "both")]
+    masks = [d for d, r in roles.items() if r in ("masks", "both")]
+    unsure = [d for d, r in roles.items() if r == "?"]
+    if unsure and masks and not images:  # the other folders are masks: the undecided ones hold the images
+        images = unsure
+    elif unsure and images and not masks:
+        masks = unsure
+    elif unsure:
+        raise ValueError(
+            f"folder {unsure[0]} has both an image word and a mask word in its name and its files do not "
+            f"say which it holds (no mask suffix such as _mask); name the folders with "
+            f"{DIR_OPTIONS['image_dir']} NAME {DIR_OPTIONS['mask_dir']} NAME"
+        )
     if not images or not masks:
         return []
     if len(images) == 1 and len(masks) == 1:
         return [_Base("", root, images[0], masks[0])]
     by_split: dict[str, tuple[list[Path], list[Path]]] = {}
-    for d in images + masks:
-        split = _split_word(d.name) or "?"
-        by_split.setdefault(split, ([], []))[0 if d in images else 1].append(d)
+    for i, found in enumerate((images, masks)):
+        for d in found:
+            by_split.setdefault(_split_word(d.name) or "?", ([], []))[i].append(d)
     if (
         "?" not in by_split
         and "train" in by_split
@@ -1445,6 +1549,17 @@ def _find_folders(
     return _Folders(img_d, msk_d, roi_d, layout, tuple(notes), list_dir)
 
 
+def _unlabeled_note(root: Path, split: str, folders: Sequence[Path]) -> str:
+    """The note on a split whose images have no masks (LoveDA's Test/: its labels are not public): left
+    out, as Pascal VOC's test list and Carvana's test/ are, and how to segment them instead."""
+    count = sum(len(_image_files(d)) for d in folders)
+    where = ", ".join(f"{d.relative_to(root).as_posix()}/" for d in folders)
+    return (
+        f"{count} {split} images ({where}) have no mask folder beside them: left out, there is no {split} "
+        f"split; images to segment after training (unetkit predict RUN {folders[0]})"
+    )
+
+
 def _voc_note(samples: Sequence[Sample], left_out: Sequence[str]) -> str:
     total = len(samples) + len(left_out)
     return (
@@ -1578,6 +1693,16 @@ def discover(
             f"splits from the sub-folders of {Path(bases[0].image_dir or '').parent.name}/ and "
             f"{Path(bases[0].mask_dir or '').parent.name}/: {', '.join(b.prefix + '/' for b in bases)}"
         )
+    unlabeled: dict[str, list[Path]] = {}
+    in_groups = False
+    if not bases and (groups := _group_folders(root, image_dir, mask_dir)) is not None:
+        (bases, unlabeled), in_groups = groups, True
+        notes.append(
+            "the split folders hold groups (domains, sites or patients), each with its own image and mask "
+            "folders, merged per split; a sample's name keeps its group "
+            f"({bases[0].prefix}/NAME): {', '.join(b.prefix + '/' for b in bases)}"
+        )
+        notes += [_unlabeled_note(root, split, folders) for split, folders in unlabeled.items()]
     if not bases and image_dir is None and mask_dir is None and _plain_fails(root):
         bases = _named_folders(root)
         if bases:
@@ -1586,6 +1711,11 @@ def discover(
                 for b in bases
             )
             notes.append(f"image and mask folders told by their names ({pairs_text})")
+        stems = [p.stem for b in bases for p in _image_files(Path(b.image_dir or root))]
+        if len(set(stems)) == len(stems):
+            # ISIC 2018: ISIC_0000000, not ISIC2018_Task1-2_Training_Input/ISIC_0000000; the folder prefix
+            # only keeps apart names that recur in two splits.
+            bases = [replace(b, prefix="") for b in bases]
     bases = bases or [_Base("", root, image_dir, mask_dir)]
     # Folders another base uses are not unused ones (ISIC's Validation folders, seen from Training's).
     known = [
@@ -1615,8 +1745,9 @@ def discover(
             voc = True
             notes.append(_voc_note(found, left_out))
         if split:
-            found = [Sample(f"{b.prefix}/{s.name}", s.image, s.mask, s.roi) for s in found]
-            folder_splits[split] = [s.name for s in found]
+            if b.prefix:
+                found = [Sample(f"{b.prefix}/{s.name}", s.image, s.mask, s.roi) for s in found]
+            folder_splits.setdefault(split, []).extend(s.name for s in found)  # groups: several per split
         else:
             list_dir = folders.list_dir
         samples += found
@@ -1660,7 +1791,7 @@ def discover(
     elif folder_splits:
         split_map, source = folder_splits, "folders"
         if "val" not in split_map:
-            found_dirs = ", ".join(f"{b.prefix}/" for b in bases)
+            found_dirs = ", ".join(f"{b.prefix or Path(b.image_dir or '').name}/" for b in bases)
             split_map = _carve_val(
                 split_map, f"{root} has split folders {found_dirs}", "a val/ folder", notes
             )
@@ -1736,6 +1867,15 @@ def discover(
                 f"Pascal VOC layout: the {len(VOC_CLASS_NAMES)} VOC classes by mask value (0 background, "
                 "1 aeroplane ... 20 tvmonitor), also those absent from the sampled masks; to choose the "
                 "classes yourself, write a classes.json"
+            )
+    if in_groups and _is_loveda(bases) and mask_kind is None and table is None and void is None:
+        if not class_names and (loveda := _loveda_classes(mask)) is not None:
+            mask = loveda
+            notes.append(
+                "LoveDA layout (Urban/ and Rural/ with images_png/ and masks_png/ in the split folders): "
+                "mask value 0 (no data) is void, neither trained nor scored; 1..7 are background, building, "
+                "road, water, barren, forest, agriculture, in LoveDA's colours; to choose the classes "
+                "yourself, write a classes.json"
             )
     if mask.kind == "index" and mask.colors is None:
         first = (train_masks or [s.mask for s in samples])[0]
@@ -1833,6 +1973,31 @@ def _voc_classes(mask: MaskInfo, present: set[int]) -> MaskInfo | None:
         class_names=VOC_CLASS_NAMES,
         gaps=tuple(i for i in range(num) if i not in present),
     )
+
+
+def _is_loveda(bases: Sequence[_Base]) -> bool:
+    """The groups are LoveDA's: every group folder is Urban/ or Rural/ (any capitals) with its images in
+    images_png/ and its masks in masks_png/, LoveDA's names. Those names together, not the mask values
+    (small class indices as in many datasets), make the layout LoveDA's."""
+    return bool(bases) and all(
+        b.base.name.lower() in LOVEDA_GROUPS
+        and (Path(b.image_dir or "").name, Path(b.mask_dir or "").name) == LOVEDA_DIRS
+        for b in bases
+    )
+
+
+def _loveda_classes(mask: MaskInfo) -> MaskInfo | None:
+    """LoveDA's masks read as its benchmark scores them: 0 (no data) void, 1..7 the seven classes 0..6 by
+    name, in LoveDA's colours; None when the stored values are not within 0..7."""
+    values = set(mask.values)
+    if mask.kind not in ("index", "binary") or mask.dtype != "uint8" or not values <= set(range(8)):
+        return None
+    num = len(LOVEDA_CLASS_NAMES)
+    return MaskInfo(
+        "remap", num, LOVEDA_CLASS_NAMES, (), colors=dict(enumerate(LOVEDA_COLORS)),
+        mapping={0: IGNORE_INDEX} | {v: v - 1 for v in range(1, num + 1)},
+        values=mask.values, sampled=mask.sampled, dtype=mask.dtype,
+    )  # fmt: skip
 
 
 def _pet_trimaps(mask: MaskInfo) -> MaskInfo | None:
