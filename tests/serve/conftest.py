@@ -1,4 +1,4 @@
-"""Fixtures of the ``unetkit serve`` tests: tiny saved models and a test slice."""
+"""Fixtures of the ``unetkit serve`` tests: tiny saved models (U-Net, Mask R-CNN) and a test slice."""
 
 from __future__ import annotations
 
@@ -65,3 +65,23 @@ def trained_model_dir(slice_path: Path, tmp_path_factory: pytest.TempPathFactory
     model.eval()
     config = ModelConfig("unet", kwargs, ["membrane", "cell"], mean=[0.5], std=[0.25])
     return save_model(model, config, tmp_path_factory.mktemp("trained") / "model")
+
+
+@pytest.fixture(scope="session")
+def maskrcnn_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained Mask R-CNN saved as ``unetkit fit-maskrcnn`` saves one (built as tests/inference and
+    tests/detection build theirs), its 30 detections' scores spread across predict's default threshold 0.5
+    (on :func:`synthetic_slice`: 29 kept at 0, 13 at 0.4, 3 at 0.5 here) so that a threshold shows in the
+    count; at most 30 detections keep a forward pass under a second on the CPU."""
+    detection = pytest.importorskip("unetkit.detection")
+    torch.manual_seed(0)
+    kwargs = {"num_classes": 2, "detections_per_img": 30}
+    model = detection.build_maskrcnn(**kwargs)
+    with torch.no_grad():
+        # A random class head scores every box about 0.57; sharpen and shift it so the scores differ.
+        head = model.roi_heads.box_predictor.cls_score
+        head.weight.mul_(10.0)
+        head.bias[1] -= 2.5
+    folder = tmp_path_factory.mktemp("maskrcnn") / "run" / "model"
+    detection.save_maskrcnn(model, detection.maskrcnn_config(kwargs), folder)
+    return folder.parent  # a run folder, as `unetkit fit-maskrcnn --out` writes

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +61,29 @@ def synthetic_slice(size: int = 96, seed: int = 0) -> np.ndarray:
     image[(yy % 24 < 3) | (xx % 28 < 3)] = 40.0
     image += rng.normal(0, 12, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def predict_cli(model: Path, image: Path, out: Path, *options: str) -> dict[str, Any]:
+    """What ``unetkit predict MODEL IMAGE --out OUT *options`` writes: instance count and labels, mask,
+    overlay."""
+    import csv
+
+    from unetkit.cli.main import main
+
+    assert main(["predict", str(model), str(image), "--out", str(out), "-q", *options]) == 0
+    with open(out / "summary.csv", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+
+    def read(kind: str) -> np.ndarray:
+        with Image.open(out / kind / f"{image.stem}.png") as img:
+            return np.asarray(img.convert("RGB") if kind == "overlays" else img)
+
+    return {
+        "count": int(row["instances"]),
+        "labels": read("instances"),
+        "mask": read("masks"),
+        "overlay": read("overlays"),
+    }
 
 
 @contextlib.contextmanager

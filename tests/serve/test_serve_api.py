@@ -25,7 +25,13 @@ import httpx
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # Starlette now prefers the httpx2 fork; httpx works
     from fastapi.testclient import TestClient
-from serve_helpers import png_bytes, save_tiny_model, synthetic_slice, with_instance_record
+from serve_helpers import (
+    png_bytes,
+    predict_cli,
+    save_tiny_model,
+    synthetic_slice,
+    with_instance_record,
+)
 
 from unetkit.data.io import read_image
 from unetkit.inference.backends import load_predictor
@@ -192,30 +198,12 @@ def test_the_models_class_colours_are_shown_and_drawn(
 # -------------------------------------------------------------------------------------------- instances
 
 
-def predict_cli(model: Path, image: Path, out: Path, instances: str) -> dict[str, Any]:
-    """What ``unetkit predict MODEL IMAGE --instances ...`` writes: count, instance labels, overlay."""
-    import csv
-
-    from unetkit.cli.main import main as cli_main
-
-    assert (
-        cli_main(["predict", str(model), str(image), "--out", str(out), "--instances", instances, "-q"]) == 0
-    )
-    with open(out / "summary.csv", newline="") as fh:
-        (row,) = list(csv.DictReader(fh))
-    return {
-        "count": int(row["instances"]),
-        "labels": np.asarray(Image.open(out / "instances" / f"{image.stem}.png")),
-        "overlay": np.asarray(Image.open(out / "overlays" / f"{image.stem}.png").convert("RGB")),
-    }
-
-
 def test_instances_auto_runs_the_models_own_method_as_predict_does(
     trained_model_dir: Path, slice_path: Path, tmp_path: Path
 ) -> None:
     # A model that records watershed as its method: auto must run watershed, not the components default.
     model = with_instance_record(trained_model_dir, tmp_path / "model", instance_method="watershed")
-    cli = predict_cli(model, slice_path, tmp_path / "cli", "auto")
+    cli = predict_cli(model, slice_path, tmp_path / "cli", "--instances", "auto")
     with serving(model) as c:
         assert c.get("/api/model").json()["instances"] == {
             "choices": ["none", "auto", "components", "watershed"],

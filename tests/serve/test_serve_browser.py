@@ -26,9 +26,11 @@ playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="pip install playwright (the 'test' extra)"
 )
 
-from serve_helpers import live_server, with_instance_record  # noqa: E402
+from PIL import Image  # noqa: E402
+from serve_helpers import live_server, predict_cli, synthetic_slice, with_instance_record  # noqa: E402
 
 from unetkit.cli.main import main as cli_main  # noqa: E402
+from unetkit.devices import resolve_device  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -113,6 +115,8 @@ def test_page_segments_an_uploaded_slice_like_the_cli(
     # page's Content-Security-Policy (script-src 'self') forbids once Playwright has to poll.
     playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
     assert page.locator("#token-form").is_hidden()  # no token on this server
+    # --device auto (the default) resolved in the server, which says where it runs.
+    assert f" on {resolve_device('auto')}" in page.locator("#model-info").inner_text()
     if not os.environ.get("UNETKIT_SERVE_MODEL"):  # the test model records no instance method of its own
         assert page.locator("#instances").input_value() == "components"
     page.select_option("#instances", "components")
@@ -179,6 +183,33 @@ def test_page_defaults_to_the_models_own_instance_method(
         card = upload_and_wait(page, slice_path)
         assert int(card.locator(".instance-count").inner_text()) == expected["instances"]
         assert "(auto: watershed)" in card.locator(".summary").inner_text()
+        assert errors == []
+        page.close()
+
+
+def test_page_serves_a_maskrcnn_model_with_its_score_threshold(
+    browser: Any, maskrcnn_dir: Path, tmp_path: Path
+) -> None:
+    image = tmp_path / "nuclei.png"
+    Image.fromarray(synthetic_slice(96)).save(image)
+    expected = predict_cli(maskrcnn_dir, image, tmp_path / "cli", "--score-threshold", "0.4")
+    with live_server(maskrcnn_dir) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + "/")
+        playwright_api.expect(page.locator("#model-info")).to_contain_text("maskrcnn", timeout=TIMEOUT_MS)
+        assert f"on {resolve_device('auto')}" in page.locator("#model-info").inner_text()
+        # Its instances are its prediction: no "none", no TTA; a score threshold instead (0.5 as predict).
+        options = page.locator("#instances option")
+        assert [options.nth(i).get_attribute("value") for i in range(options.count())] == ["auto", "maskrcnn"]
+        assert page.locator("#tta").is_hidden() and page.locator("#score-threshold").is_visible()
+        assert page.locator("#score-threshold").input_value() == "0.5"
+        page.fill("#score-threshold", "0.4")
+        card = upload_and_wait(page, image)
+        assert int(card.locator(".instance-count").inner_text()) == expected["count"]
+        assert "(auto: maskrcnn)" in card.locator(".summary").inner_text()
+        assert card.locator(".downloads a").count() == 3  # mask, overlay, instances
         assert errors == []
         page.close()
 

@@ -2,7 +2,8 @@
 
 Open the printed address in a browser: drop images, see input / overlay / mask with an opacity slider, the
 class areas and the instance count, and download the results. The HTTP API and its OpenAPI schema are at
-``/docs``. MODEL is anything ``unetkit predict`` accepts.
+``/docs``. MODEL is anything ``unetkit predict`` accepts, a Mask R-CNN model (``unetkit fit-maskrcnn``)
+included: its instances are outlined and counted, ``score_threshold`` as ``predict --score-threshold``.
 
 Binds to 127.0.0.1 unless ``--host`` says otherwise. With ``--token`` (or the UNETKIT_SERVE_TOKEN environment
 variable) every ``/api`` route needs ``Authorization: Bearer <token>``.
@@ -47,7 +48,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="inference engine (default auto: the fastest backend that passed its checks on this machine, "
         "else torch; see `unetkit benchmark`)",
     )
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 or auto (default cpu)")
+    p.add_argument(
+        "--device", default="auto",
+        help="torch device: cpu, cuda, cuda:1 or auto (default auto: cuda when torch sees a GPU, else cpu; "
+        "GET /api/model says which)",
+    )  # fmt: skip
     p.add_argument(
         "--workers", type=int, default=None,
         help="images segmented at once (default 2 on a multi-core CPU, each with half the cores: less CPU "
@@ -122,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         store_bytes=int(args.keep_mb * MIB),
         store_ttl_s=args.ttl,
     )
+    # "auto" is resolved by the worker pool, once for every worker (unetkit.devices.resolve_device).
     backend_options = {"device": args.device} if args.backend in ("torch", "auto") else {}
     app = create_app(
         args.model,

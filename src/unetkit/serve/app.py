@@ -8,11 +8,14 @@ serves static files, so the page needs no second server. uvicorn is its referenc
 
 Endpoints (every ``/api`` route needs ``Authorization: Bearer <token>`` when the server has a token):
 
-* ``GET /api/health``: status, queue and store state.
-* ``GET /api/model``: architecture, classes with colours, channels, normalisation, geometry, instance
-  methods (``instances``: the choices, what ``auto`` runs), limits.
+* ``GET /api/health``: status, backend and device, queue and store state.
+* ``GET /api/model``: architecture, backend and device (``--device auto`` resolved), classes with colours,
+  channels, normalisation, geometry, instance methods (``instances``: the choices, what ``auto`` runs),
+  limits.
 * ``POST /api/predict``: multipart ``file`` + options -> JSON summary with links to the result files;
-  ``instances=auto`` runs the model's own instance method, as ``unetkit predict --instances auto``.
+  ``instances=auto`` runs the model's own instance method, as ``unetkit predict --instances auto``. A Mask
+  R-CNN model (``unetkit fit-maskrcnn``) always returns its instances (outlined on the overlay, counted), with
+  ``score_threshold`` as ``unetkit predict --score-threshold``.
 * ``GET /api/results/{id}``: that summary again; ``GET /api/results/{id}/{file}``: ``input.png``,
   ``mask.png``, ``overlay.png`` (``?alpha=`` re-blends it), ``instances.png``, ``probs.npy``;
   ``DELETE /api/results/{id}``.
@@ -43,7 +46,15 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
 from unetkit import __version__
-from unetkit.serve.jobs import MEDIA_TYPES, RESULT_FILES, Job, JobError, RequestOptions, check_choice
+from unetkit.serve.jobs import (
+    MEDIA_TYPES,
+    RESULT_FILES,
+    Job,
+    JobError,
+    RequestOptions,
+    check_choice,
+    result_overlay,
+)
 from unetkit.serve.limits import MULTIPART_SLACK, BodySizeLimit, Rejected, ServeLimits, check_image
 from unetkit.serve.pool import WorkerPool
 from unetkit.serve.store import ResultStore, check_result_id, new_result_id
@@ -84,7 +95,8 @@ InstancesForm = Annotated[
     str,
     Form(
         description="count instances (+ instances.png): none, auto (the model's own method, as `unetkit "
-        "predict --instances auto`) or a method that fits the model (GET /api/model: instances.choices)"
+        "predict --instances auto`) or a method that fits the model (GET /api/model: instances.choices); a "
+        "Mask R-CNN model returns its instances whatever this says"
     ),
 ]
 
@@ -113,8 +125,8 @@ def _new_app() -> FastAPI:
     kwargs: dict[str, Any] = {
         "title": "unetkit serve",
         "version": __version__,
-        "description": "Semantic segmentation with a unetkit model: upload an image, get the class mask, "
-        "overlay, class areas and instances.",
+        "description": "Segmentation with a unetkit model (a U-Net or a Mask R-CNN): upload an image, get "
+        "the class mask, overlay, class areas and instances.",
     }
     try:
         # Swagger UI files shipped in a wheel: /docs works without network access, like the page.
@@ -229,14 +241,15 @@ def create_app(
             "version": __version__,
             "model": model_info["architecture"],
             "backend": model_info["backend"],
+            "device": model_info["device"],
             "pool": worker_pool.stats(),
             "store": store.stats(),
         }
 
     @app.get("/api/model", dependencies=api, tags=["server"])
     async def model_endpoint() -> dict[str, Any]:
-        """The served model: architecture, classes (name, colour), channels, normalisation, geometry; and
-        the server's limits."""
+        """The served model: architecture, backend and the device it runs on, classes (name, colour),
+        channels, normalisation, geometry, instance methods; and the server's limits."""
         return {**model_info, "limits": asdict(limits), "workers": workers, "pool": worker_pool.kind}
 
     @app.post(
@@ -267,6 +280,15 @@ def create_app(
         min_size: Annotated[int, Form(ge=0, description="drop instances smaller than this (pixels)")] = 0,
         alpha: Annotated[float, Form(ge=0.0, le=1.0, description="overlay colour weight")] = 0.5,
         probs: Annotated[bool, Form(description="also keep probabilities (probs.npy, float16)")] = False,
+        score_threshold: Annotated[
+            float | None,
+            Form(
+                ge=0.0,
+                le=1.0,
+                description="Mask R-CNN models only: keep detections scoring at least this; empty = 0.5, as "
+                "`unetkit predict --score-threshold`",
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """Segment one image. Returns size, per-class pixel fractions, the instance count, timings and links
         to the result files (kept in a bounded store until they expire)."""
@@ -279,7 +301,13 @@ def create_app(
         data = await file.read()
         suffix, _, _ = check_image(data, name, limits)
         options = RequestOptions(
-            tta=tta, tile_size=tile_size, instances=instances, min_size=min_size, alpha=alpha, probs=probs
+            tta=tta,
+            tile_size=tile_size,
+            instances=instances,
+            min_size=min_size,
+            alpha=alpha,
+            probs=probs,
+            score_threshold=score_threshold,
         )
         result_id = new_result_id()
         job = Job(str(store.folder_for(result_id)), data, suffix, name, options)
@@ -360,9 +388,8 @@ def create_app(
 
 def _reblend(folder: Path, alpha: float, classes: Sequence[Mapping[str, Any]]) -> bytes:
     """overlay.png again from the stored input and mask with another colour weight (PNG bytes), in the
-    colours of the model description's ``classes`` (``#rrggbb``, as the first overlay drew them)."""
-    from unetkit.viz.overlay import overlay
-
+    colours of the model description's ``classes`` (``#rrggbb``, as the first overlay drew them), with the
+    stored instances outlined again when the result has them."""
     palette = np.asarray(
         [[int(c["color"][i : i + 2], 16) for i in (1, 3, 5)] for c in classes], dtype=np.uint8
     ).reshape(-1, 3)
@@ -371,7 +398,11 @@ def _reblend(folder: Path, alpha: float, classes: Sequence[Mapping[str, Any]]) -
         image = np.asarray(img)
     with Image.open(folder / RESULT_FILES["mask"]) as img:
         mask = np.asarray(img)
-    rgb = overlay(image, mask, palette, alpha)
+    labels = None
+    if (folder / RESULT_FILES["instances"]).is_file():
+        with Image.open(folder / RESULT_FILES["instances"]) as img:
+            labels = np.asarray(img)
+    rgb = result_overlay(image, mask, palette, alpha, labels)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     return buf.getvalue()

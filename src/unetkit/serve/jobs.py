@@ -6,11 +6,13 @@ command line's), predicts through :func:`unetkit.inference.backends.load_predict
 :func:`unetkit.inference.instance_predictor.instance_predictor_for` (the instance method of ``unetkit predict
 --instances``, ``auto`` included, so a method means the same in both) and writes the PNGs with
 :mod:`unetkit.inference.writers` into the result folder chosen by the server (never by the client), which
-appears only once complete (:func:`unetkit.files.atomic_dir`).
+appears only once complete (:func:`unetkit.files.atomic_dir`). A Mask R-CNN model folder (``unetkit
+fit-maskrcnn``) is loaded as ``unetkit predict`` loads it
+(:func:`unetkit.inference.instance_predictor.load_instance_predictor`) and always gives its instances.
 
 Files of a result: ``input.png`` (the image as the model saw it, 8-bit), ``mask.png`` (palette PNG, value =
-class index), ``overlay.png`` (RGB), ``instances.png`` (16-bit, on request) and ``probs.npy`` ((K, H, W)
-float16, on request).
+class index), ``overlay.png`` (RGB), ``instances.png`` (16-bit, on request; always for a Mask R-CNN) and
+``probs.npy`` ((K, H, W) float16, on request).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from unetkit.files import atomic_dir, atomic_write, atomic_write_bytes
-from unetkit.inference.instance_predictor import AUTO
+from unetkit.inference.instance_predictor import AUTO, MASKRCNN, InstancePredictor
 from unetkit.inference.writers import save_rgb_png
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,8 @@ class RequestOptions:
         min_size: instances with fewer pixels are dropped.
         alpha: overlay colour weight in [0, 1].
         probs: also keep the (K, H, W) probabilities as float16 ``.npy``.
+        score_threshold: Mask R-CNN models only: keep detections scoring at least this; None = the
+            default of ``unetkit predict --score-threshold`` (0.5).
     """
 
     tta: str = "none"
@@ -74,6 +78,7 @@ class RequestOptions:
     min_size: int = 0
     alpha: float = 0.5
     probs: bool = False
+    score_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,24 +92,48 @@ class Job:
     options: RequestOptions = field(default_factory=RequestOptions)
 
 
-def display_classes(config: Any) -> tuple[list[str], int]:
-    """(class names of the mask values, number of mask values) for a model config.
+def served_classes(predictor: Any) -> tuple[list[str], np.ndarray]:
+    """(class names of the mask values, their colours uint8 (K, 3)) of a loaded predictor, as ``unetkit
+    predict`` names and draws them: a semantic model's classes in its colours (a one-logit model gives a 0/1
+    mask named background / its class); a Mask R-CNN's mask (``labels > 0``) as background / its object
+    class in the default colours (its config is a dict without colours)."""
+    from unetkit.inference.batch import class_names_for
+    from unetkit.palette import palette_for
 
-    Same rule as ``unetkit predict``: a one-logit (sigmoid) model gives a 0/1 mask named background / its
-    class; names missing from the config become ``class_<i>``.
-    """
-    k = int(config.num_classes)
-    names = list(config.class_names) if len(config.class_names) == k else [f"class_{i}" for i in range(k)]
-    if k == 1:
-        names = ["background", names[0] if names[0] != "class_0" else "foreground"]
-    return names, max(k, 2)
+    if isinstance(predictor, InstancePredictor):
+        names = list(predictor.class_names)
+        return names, palette_for(None, len(names))
+    names = class_names_for(predictor.config)
+    return names, palette_for(predictor.config, min(len(names), 256))
+
+
+# What a Mask R-CNN model needs beyond the semantic path: checked before loading, so that a missing one is a
+# one-line error naming the install instead of an import failure deep in the loader.
+_DETECTION_MODULES = ("torch", "torchvision")
+
+
+def _check_detection_modules(model: str) -> None:
+    import importlib.util
+
+    for name in _DETECTION_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ValueError:  # sys.modules[name] is None: the import is blocked
+            found = False
+        if not found:
+            raise ValueError(
+                f"{model} is a Mask R-CNN model, which needs {name} (not installed): pip install {name}"
+            )
 
 
 class PredictorCache:
     """Predictors of one model, one per (tta, tile_size), built lazily by ``load_predictor`` (LRU-bounded).
 
-    Predictors are stateless during ``predict`` (the options are fixed at construction), so one instance
-    serves concurrent threads.
+    A Mask R-CNN model folder (:func:`~unetkit.inference.instance_predictor.maskrcnn_model_dir`) gets its
+    :class:`~unetkit.inference.instance_predictor.InstancePredictor` from ``load_instance_predictor``, as
+    ``unetkit predict`` does: one per TTA setting (only "none" loads; the others are its error), the tile
+    size ignored (a detector tiles by its own rule). Predictors are stateless during ``predict`` (the
+    options are fixed at construction), so one instance serves concurrent threads.
     """
 
     def __init__(
@@ -114,28 +143,37 @@ class PredictorCache:
         backend_options: dict[str, Any] | None = None,
         max_size: int = 4,
     ) -> None:
+        from unetkit.inference.instance_predictor import maskrcnn_model_dir
+
         self.model = str(model)
         self.backend = backend
         self.backend_options = dict(backend_options or {})
         self.max_size = max_size
+        self.maskrcnn = maskrcnn_model_dir(self.model) is not None
         self._cache: OrderedDict[tuple[str, int | None], Any] = OrderedDict()
         self._lock = threading.Lock()
 
+    def _load(self, augmentation: str, tile_size: int | None) -> Any:
+        from unetkit.inference.backends import load_predictor
+        from unetkit.inference.instance_predictor import load_instance_predictor
+
+        tta = _TTA_VALUES[augmentation]
+        if self.maskrcnn:
+            _check_detection_modules(self.model)
+            return load_instance_predictor(
+                self.model, MASKRCNN, backend=self.backend, tta=tta, **self.backend_options
+            )
+        return load_predictor(
+            self.model, backend=self.backend, tile_size=tile_size, tta=tta, **self.backend_options
+        )
+
     def get(self, augmentation: str = "none", tile_size: int | None = None) -> Any:
         """The predictor for a TTA setting ("none", "flips", "d4") and tile size, built once and kept."""
-        from unetkit.inference.backends import load_predictor
-
-        key = (augmentation, tile_size)
+        key = (augmentation, None if self.maskrcnn else tile_size)
         with self._lock:
             predictor = self._cache.get(key)
             if predictor is None:
-                predictor = load_predictor(
-                    self.model,
-                    backend=self.backend,
-                    tile_size=tile_size,
-                    tta=_TTA_VALUES[augmentation],
-                    **self.backend_options,
-                )
+                predictor = self._load(augmentation, tile_size)
                 self._cache[key] = predictor
                 while len(self._cache) > self.max_size:
                     self._cache.popitem(last=False)
@@ -165,6 +203,50 @@ def _save_input_png(path: Path, image: np.ndarray) -> None:
     atomic_write(path, lambda fh: pil.save(fh, format="PNG", compress_level=PNG_LEVEL))
 
 
+def result_overlay(
+    image: np.ndarray, mask: np.ndarray, palette: np.ndarray, alpha: float, labels: np.ndarray | None
+) -> np.ndarray:
+    """overlay.png's pixels, as ``unetkit predict`` draws its overlays: the class colours over the image with
+    weight ``alpha``, and each instance of ``labels`` (when the result has instances) outlined in its own
+    colour, so that splits and merges show. RGB uint8 (H, W, 3)."""
+    from unetkit.viz.instances import draw_instance_outlines
+    from unetkit.viz.overlay import overlay
+
+    rgb = overlay(image, mask, palette, alpha)
+    return rgb if labels is None else draw_instance_outlines(rgb, labels)
+
+
+def _instancer(predictor: Any, opts: RequestOptions) -> InstancePredictor | None:
+    """The instance predictor of a request: a Mask R-CNN's own (always: its instances are its prediction,
+    as ``unetkit predict`` writes them for such a model) with the request's thresholds, a semantic model's
+    ``instances`` method, or None; options that do not fit the model are a :class:`JobError` 422."""
+    from unetkit.inference.instance_predictor import instance_predictor_for
+
+    if isinstance(predictor, InstancePredictor):
+        if opts.instances not in ("none", AUTO, MASKRCNN):
+            raise JobError(
+                422,
+                f"instances={opts.instances} needs a semantic model; a Mask R-CNN takes maskrcnn (or auto)",
+            )
+        if opts.probs:
+            raise JobError(422, f"a {predictor.method} model gives no class probabilities; drop probs=true")
+        given = {} if opts.score_threshold is None else {"score_threshold": opts.score_threshold}
+        try:
+            # Same loaded model, other post-processing: no reload per request.
+            return predictor.with_params(min_size=opts.min_size, **given)
+        except ValueError as exc:
+            raise JobError(422, str(exc).splitlines()[0]) from exc
+    if opts.score_threshold is not None:
+        raise JobError(422, "score_threshold applies to Mask R-CNN models; this is a semantic model: drop it")
+    if opts.instances == "none":
+        return None
+    try:
+        # The API checked the name; this is where "auto" meets a model config whose recorded method is broken.
+        return instance_predictor_for(predictor, opts.instances, min_size=opts.min_size)
+    except ValueError as exc:
+        raise JobError(422, f"instances={opts.instances}: {exc}".splitlines()[0]) from exc
+
+
 def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
     """Segment ``job`` and write its files into ``job.folder``; returns the JSON summary (no links).
 
@@ -174,11 +256,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
     """
     from unetkit.data.io import read_raw_image
     from unetkit.inference.batch import model_image
-    from unetkit.inference.instance_predictor import instance_predictor_for
     from unetkit.inference.writers import class_fractions, save_instances_png, save_mask_png, save_probs
-    from unetkit.palette import palette_for
-    from unetkit.viz.instances import draw_instance_outlines
-    from unetkit.viz.overlay import overlay
 
     start = time.perf_counter()
     opts = job.options
@@ -186,17 +264,12 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         predictor = cache.get(opts.tta, opts.tile_size)
     except ValueError as exc:
         raise JobError(422, f"invalid options for this model: {exc}") from exc
-    instancer = None
-    if opts.instances != "none":
-        # Resolved before decoding: an instances value the model cannot use costs no prediction. The API
-        # checked the name; this is where "auto" meets a model config whose recorded method is broken.
-        try:
-            instancer = instance_predictor_for(predictor, opts.instances, min_size=opts.min_size)
-        except ValueError as exc:
-            raise JobError(422, f"instances={opts.instances}: {exc}".splitlines()[0]) from exc
-    config = predictor.config
-    names, k = display_classes(config)
-    palette = palette_for(config, min(k, 256))  # the colours given to the classes, else the default
+    # Resolved before decoding: options the model cannot use cost no prediction.
+    instancer = _instancer(predictor, opts)
+    # What the image is read for: a Mask R-CNN's own description, else the semantic model's config.
+    model = predictor if isinstance(predictor, InstancePredictor) else predictor.config
+    names, palette = served_classes(predictor)
+    k = len(names)
     folder = Path(job.folder)
     with atomic_dir(folder) as tmp:
         upload = tmp / f"upload{job.suffix}"
@@ -205,29 +278,31 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
             # As `unetkit predict` reads it: gray <-> RGB converted to the model's channels (one home).
             stored = read_raw_image(upload)
             channels_in = int(stored.shape[2])
-            image, converted = model_image(stored, upload, config.in_channels, config.intensity_window)
+            image, converted = model_image(stored, upload, model.in_channels, model.intensity_window)
         except ValueError as exc:
             raise JobError(422, _public_message(exc, upload, job.filename)) from exc
         finally:
             upload.unlink(missing_ok=True)
         decoded = time.perf_counter()
+        labels: np.ndarray | None = None
+        count: int | None = None
         try:
-            mask, probs = predictor.predict(image)
+            # As `unetkit predict` (predict_files): an instance predictor gives mask, probs and instances.
+            if instancer is not None:
+                out = instancer.predict(image)
+                mask, probs, labels, count = out.mask, out.probs, out.labels, out.count
+            else:
+                mask, probs = predictor.predict(image)
         except ValueError as exc:  # e.g. a fixed-input-size model and an image of another size
             raise JobError(422, f"{job.filename}: {exc}".splitlines()[0]) from exc
         predicted = time.perf_counter()
-        count = None
-        if instancer is not None:
-            labels, count = instancer.labels_from_prediction(mask, probs)
+        if labels is not None:
             save_instances_png(tmp / RESULT_FILES["instances"], labels)
         _save_input_png(tmp / RESULT_FILES["input"], image)
         save_mask_png(tmp / RESULT_FILES["mask"], mask, num_classes=k, palette=palette)
-        # As ``unetkit predict``: the class colours, and each instance outlined when instances were asked for.
-        rgb = overlay(image, mask, palette, opts.alpha)
-        if instancer is not None:
-            rgb = draw_instance_outlines(rgb, labels)
+        rgb = result_overlay(image, mask, palette, opts.alpha, labels)
         save_rgb_png(tmp / RESULT_FILES["overlay"], rgb, compress_level=PNG_LEVEL)
-        if opts.probs:
+        if opts.probs and probs is not None:  # None only for Mask R-CNN, refused with probs by _instancer
             save_probs(tmp / RESULT_FILES["probs"], probs, "npy", np.float16)
         fractions = class_fractions(mask, k)
         pixels = np.bincount(mask.ravel(), minlength=k)[:k]
@@ -263,32 +338,63 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
     }
 
 
+# ``instances`` of a Mask R-CNN model: its instances are its prediction, returned whatever ``instances`` says
+# (none included, the API's default), as ``unetkit predict`` writes them for such a model.
+MASKRCNN_INSTANCES: dict[str, Any] = {"choices": ["none", AUTO, MASKRCNN], "auto": MASKRCNN, "own": True}
+
+
+def served_device(predictor: Any) -> str:
+    """The device a loaded predictor runs on: a torch model's (semantic or Mask R-CNN), else "cpu" (the
+    onnxruntime and OpenVINO backends run on the CPU only)."""
+    engine = getattr(predictor, "detector", predictor)  # a Mask R-CNN instance predictor wraps its detector
+    device = getattr(engine, "device", None)
+    return "cpu" if device is None else str(device)
+
+
 def model_summary(cache: PredictorCache) -> dict[str, Any]:
-    """What ``GET /api/model`` returns: architecture, classes with colours, channels, normalisation, geometry.
+    """What ``GET /api/model`` returns: architecture, backend and device, classes with colours, channels,
+    normalisation, geometry (None for a Mask R-CNN: any size, it resizes and tiles by its own rule).
 
-    Run in the worker (thread or process) like a job: the predictor knows the network's real geometry.
+    Run in the worker (thread or process) like a job: the predictor knows the network's real geometry and
+    the device it was put on.
     """
-    from unetkit.palette import palette_for
-
     predictor = cache.get()
-    config = predictor.config
-    geometry = predictor.geometry
-    names, k = display_classes(config)
-    palette = palette_for(config, min(k, 256))  # the colours given to the classes, else the default
-    return {
-        "architecture": config.architecture,
-        "model_kwargs": config.model_kwargs,
+    names, palette = served_classes(predictor)
+    served = {
         "backend": cache.backend,
-        "in_channels": config.in_channels,
-        "num_classes": config.num_classes,
+        "device": served_device(predictor),
         "classes": [
             {
                 "index": i,
-                "name": names[i],
+                "name": name,
                 "color": "#{:02x}{:02x}{:02x}".format(*(int(c) for c in palette[i])),
             }
-            for i in range(k)
+            for i, name in enumerate(names)
         ],
+    }
+    if isinstance(predictor, InstancePredictor):
+        saved: dict[str, Any] = getattr(predictor, "config", None) or {}  # a Mask R-CNN's config.json
+        return {
+            "architecture": saved.get("architecture", MASKRCNN),
+            "model_kwargs": saved.get("model_kwargs") or {},
+            **served,
+            "in_channels": predictor.in_channels,
+            "num_classes": len(names),
+            "mean": saved.get("mean"),
+            "std": saved.get("std"),
+            "intensity_window": predictor.intensity_window,
+            "input_size": saved.get("input_size"),
+            "instances": {**MASKRCNN_INSTANCES, "choices": list(MASKRCNN_INSTANCES["choices"])},
+            "geometry": None,
+        }
+    config = predictor.config
+    geometry = predictor.geometry
+    return {
+        "architecture": config.architecture,
+        "model_kwargs": config.model_kwargs,
+        **served,
+        "in_channels": config.in_channels,
+        "num_classes": config.num_classes,
         "mean": config.mean,
         "std": config.std,
         "intensity_window": config.intensity_window,

@@ -31,6 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from unetkit.devices import resolve_device
 from unetkit.options import look_up_option
 from unetkit.serve.jobs import Job, PredictorCache, model_summary, run_job
 from unetkit.serve.limits import Rejected
@@ -72,7 +73,9 @@ class WorkerPool:
         kind: "thread" or "process".
         threads_per_worker: torch intra-op threads of each worker process (kind "process"); threads of the
             server process itself are the caller's (the CLI's) to set.
-        backend_options: extra keyword arguments of ``load_predictor`` (e.g. ``device``).
+        backend_options: extra keyword arguments of ``load_predictor`` (e.g. ``device``); ``device="auto"``
+            is resolved here, once, by :func:`unetkit.devices.resolve_device` (the GPU when torch sees one,
+            else the CPU), so every worker, thread or process, gets the same concrete device.
     """
 
     def __init__(
@@ -96,6 +99,10 @@ class WorkerPool:
         self.queue_size = queue_size
         self.threads_per_worker = threads_per_worker
         self.backend_options = dict(backend_options or {})
+        if self.backend_options.get("device") == "auto":
+            # Once, before any worker starts: every worker (a spawned process too) gets the same concrete
+            # device, and backend auto sees "cpu" (on "auto" it would skip the exported engines for torch).
+            self.backend_options["device"] = resolve_device("auto")
         self._cache = PredictorCache(self.model, backend, self.backend_options)
         self._lock = threading.Lock()
         self._pending = 0

@@ -53,14 +53,24 @@ async function loadModel() {
   state.model = model;
   const names = model.classes.map((c) => c.name).join(", ");
   $("#model-info").textContent =
-    `${model.architecture} · ${model.in_channels}-channel input · classes: ${names} · backend ${model.backend}`;
+    `${model.architecture} · ${model.in_channels}-channel input · classes: ${names} · ` +
+    `backend ${model.backend} on ${model.device}`;
   if (model.instances) showInstanceChoices(model.instances);
+  // A Mask R-CNN takes no test-time augmentation and has a score threshold (as `unetkit predict`).
+  const detector = isDetector(model);
+  $("#tta-option").hidden = detector;
+  $("#score-option").hidden = !detector;
   const mb = (model.limits.max_upload_bytes / 1048576).toFixed(0);
   const mp = (model.limits.max_pixels / 1e6).toFixed(1);
   $("#limits").textContent = `PNG, JPEG, TIFF or BMP · up to ${mb} MiB and ${mp} megapixels each`;
 }
 
+function isDetector(model) {
+  return Boolean(model && model.instances && model.instances.auto === "maskrcnn");
+}
+
 const INSTANCE_LABELS = {
+  maskrcnn: "Mask R-CNN detections",
   none: "none",
   components: "connected components",
   watershed: "watershed (split touching)",
@@ -74,7 +84,9 @@ function showInstanceChoices(info) {
   // else connected components stay the default (auto would give the same, named less plainly).
   const select = $("#instances");
   select.textContent = "";
-  const names = [...info.choices.filter((name) => name !== "none"), "none"];
+  // A Mask R-CNN's instances are its prediction (given even with none): its menu has no none.
+  const names = info.choices.filter((name) => name !== "none");
+  if (info.auto !== "maskrcnn") names.push("none");
   for (const name of names) {
     const option = document.createElement("option");
     option.value = name;
@@ -134,7 +146,8 @@ function upload(file, card) {
   return new Promise((resolve) => {
     const form = new FormData();
     form.append("file", file, file.name);
-    form.append("tta", $("#tta").value);
+    if (isDetector(state.model)) form.append("score_threshold", $("#score-threshold").value);
+    else form.append("tta", $("#tta").value);
     form.append("instances", $("#instances").value);
     form.append("alpha", String($("#opacity").value / 100));
     const xhr = new XMLHttpRequest();
