@@ -152,6 +152,84 @@ def test_split_folders_without_val_carve_it(tmp_path: Path, make_dataset: MakeDa
     built_from_options(layout)
 
 
+def _without_masks(folder: Path) -> None:
+    for f in (folder / "masks").iterdir():
+        f.unlink()
+    (folder / "masks").rmdir()
+
+
+def test_a_split_folder_without_masks_is_left_out_and_said(tmp_path: Path, make_dataset: MakeDataset) -> None:
+    # test/images/ without test/masks/ (Kaggle-style unlabeled test images): left out of the splits, with
+    # the command that segments them (the path quoted: a space in it stays one argument).
+    root = tmp_path / "my data"
+    for split, n in (("train", 6), ("val", 2), ("test", 3)):
+        make_dataset(n=n, root=root / split)
+    _without_masks(root / "test")
+    layout = discover(root)
+    assert layout.splits == {
+        "train": [f"train/img{i:02d}" for i in range(6)],
+        "val": ["val/img00", "val/img01"],
+    }
+    (note,) = [n for n in layout.notes if "have no masks" in n]
+    assert note == (
+        "3 test images (test/images/) have no masks: left out of the splits (they cannot be scored); to "
+        f"segment them after training: unetkit predict RUN '{root / 'test' / 'images'}' --out OUT"
+    )
+    assert layout.folder_options()[0]["split_dirs"] == ["train", "val"]
+    built_from_options(layout)
+    # Named folders: --images/--masks name them in every split.
+    for split in ("train", "val", "test"):
+        (root / split / "images").rename(root / split / "img")
+        if split != "test":
+            (root / split / "masks").rename(root / split / "lbl")
+    named = discover(root, image_dir="img", mask_dir="lbl")
+    assert set(named.splits) == {"train", "val"}
+    assert any(n.startswith("3 test images (test/img/) have no masks") for n in named.notes)
+
+
+def test_a_val_folder_without_masks_is_left_out_and_val_carved(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    root = tmp_path / "splits"
+    for split, n in (("train", 6), ("val", 2), ("test", 2)):
+        make_dataset(n=n, root=root / split)
+    _without_masks(root / "val")
+    layout = discover(root)
+    assert layout.splits["val"] == ["train/img05"] and len(layout.splits["test"]) == 2
+    assert any(n.startswith("2 val images (val/images/) have no masks") for n in layout.notes)
+
+
+def test_a_split_folder_with_some_masks_missing_names_them(tmp_path: Path, make_dataset: MakeDataset) -> None:
+    # Masks for some of a split's images: a broken split, not an unlabeled one; one line names the images.
+    root = tmp_path / "splits"
+    for split, n in (("train", 6), ("test", 3)):
+        make_dataset(n=n, root=root / split)
+    (root / "test" / "masks" / "img01.png").unlink()
+    (root / "test" / "masks" / "img02.png").unlink()
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = str(err.value)
+    assert "\n" not in text
+    assert text.startswith(f"image {root / 'test' / 'images' / 'img01.png'} (and 1 more) has no mask in")
+
+
+def test_a_split_folder_without_masks_stays_an_error_when_not_unlabeled(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    root = tmp_path / "splits"
+    for split, n in (("train", 6), ("test", 3)):
+        make_dataset(n=n, root=root / split)
+    # Another folder with images beside test/images/: maybe the masks under another name; the flags decide.
+    (root / "test" / "masks").rename(root / "test" / "seg")
+    with pytest.raises(ValueError, match=r"test has no masks/ .*\(it holds images/, seg/\).*--masks NAME"):
+        discover(root)
+    # train/ without masks is no unlabeled split: it is the error, whatever the other splits hold.
+    (root / "test" / "seg").rename(root / "test" / "masks")
+    _without_masks(root / "train")
+    with pytest.raises(ValueError, match=r"train has no masks/ .*\(it holds images/\)"):
+        discover(root)
+
+
 def test_public_dataset_layout_drive(px: SimpleNamespace, tmp_path: Path) -> None:
     """DRIVE as downloaded: training/ and test/, images 21_training.tif, tracings 1st_manual/21_manual1.gif,
     field of view mask/21_training_mask.gif: found without renaming; mask/ is named, not guessed."""

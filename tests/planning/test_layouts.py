@@ -226,7 +226,7 @@ def test_carvana_layout_image_folder_beside_its_mask_folder(tmp_path: Path) -> N
     assert any("images from train/, their masks from train_masks/" in n for n in layout.notes)
     assert any("test holds 3 images that are not used" in n and "--images test" in n for n in layout.notes)
     # Kaggle's test/ has no masks: the note says how to segment it rather than only how to train on it.
-    assert any(f"unetkit predict RUN {root / 'test'}" in n for n in layout.notes)
+    assert any(f"(unetkit predict RUN {root / 'test'} --out OUT)" in n for n in layout.notes)
     opts, _ = layout.folder_options()
     assert opts["mask_suffix"] == "_mask" and opts["mask_dir"] == str(root / "train_masks")
     built_from_options(layout)

@@ -93,9 +93,14 @@ def test_loveda_test_split_without_masks_is_left_out_and_said(tmp_path: Path) ->
     root = _loveda(tmp_path / "LoveDA")
     layout = discover(root)
     assert "test" not in layout.splits
-    (note,) = [n for n in layout.notes if "no mask folder beside them" in n]
-    assert note.startswith("3 test images (Test/Rural/images_png/, Test/Urban/images_png/)")
-    assert "there is no test split" in note and f"unetkit predict RUN {root / 'Test'}" in note
+    (note,) = [n for n in layout.notes if "have no masks" in n]
+    assert note.startswith(
+        "3 test images (Test/Rural/images_png/, Test/Urban/images_png/) have no masks: left out of the splits"
+    )
+    # One command for both groups: the split folder with --recursive (outputs mirror Urban/ and Rural/).
+    assert note.endswith(f"to segment them after training: unetkit predict RUN {root / 'Test'} --recursive "
+                         "--out OUT")  # fmt: skip
+    assert not any("not used" in n for n in layout.notes)
 
 
 def test_loveda_classes_by_name_with_no_data_void(tmp_path: Path) -> None:
@@ -171,6 +176,17 @@ def test_a_group_without_masks_beside_labeled_groups_names_it(tmp_path: Path) ->
     assert "\n" not in text
     assert text.startswith(f"{root / 'train' / 'site_b' / 'images'} has no mask folder beside it")
     assert "add its masks, or move site_b/ out of train/" in text
+
+
+def test_a_train_split_whose_groups_have_no_masks_is_no_group_layout(tmp_path: Path) -> None:
+    # Only a split beside a labeled train split is left out; unlabeled training groups are no layout here.
+    root = _sites(tmp_path / "sites", {"train": 3, "val": 2})
+    for site in ("site_a", "site_b"):
+        for p in sorted((root / "train" / site / "masks").iterdir()):
+            p.unlink()
+        (root / "train" / site / "masks").rmdir()
+    with pytest.raises(ValueError, match=r"has no images/ folder \(it holds train/, val/\)"):
+        discover(root)
 
 
 def test_kaggle_dsb_samples_inside_a_split_folder_are_no_groups(tmp_path: Path) -> None:

@@ -155,6 +155,35 @@ def test_isic_names_keep_the_folder_when_a_stem_recurs_in_another_split(tmp_path
     _built(layout)
 
 
+def test_isic_test_input_without_its_groundtruth_is_left_out(tmp_path: Path) -> None:
+    # ISIC 2018 as often downloaded: the test ground truth came later, as a separate archive.
+    root = _isic(tmp_path / "isic", {"Training": 12, "Validation": 3, "Test": 4})
+    _drop(root / ISIC_MASKS.format("Test"))
+    layout = discover(root)
+    assert {k: len(v) for k, v in layout.splits.items()} == {"train": 12, "val": 3}
+    (note,) = [n for n in layout.notes if "have no masks" in n]
+    test_input = ISIC_IMAGES.format("Test")
+    assert note == (
+        f"4 test images ({test_input}/) have no masks: left out of the splits (they cannot be scored); to "
+        f"segment them after training: unetkit predict RUN {root / test_input} --out OUT"
+    )
+    assert not any("not used" in n for n in layout.notes)  # said once, as left out
+    assert not any(test_input in n for n in layout.notes if "told by their names" in n)
+    _built(layout)
+    # Training and Test only: validation carved from training, still no test split.
+    _drop(root / ISIC_IMAGES.format("Validation"))
+    _drop(root / ISIC_MASKS.format("Validation"))
+    assert set(discover(root).splits) == {"train", "val"}
+
+
+def test_isic_training_input_without_its_groundtruth_pairs_no_one_way(tmp_path: Path) -> None:
+    # Only a split beside labeled training images is left out: without Training's masks nothing pairs.
+    root = _isic(tmp_path / "isic", {"Training": 6, "Validation": 3})
+    _drop(root / ISIC_MASKS.format("Training"))
+    with pytest.raises(ValueError, match="pair no one way"):
+        discover(root)
+
+
 def test_named_folders_that_pair_no_one_way_name_the_flags(tmp_path: Path) -> None:
     root = _isic(tmp_path / "isic", {"Training": 6})
     for i in range(3):  # a second image folder without a split word
@@ -203,6 +232,20 @@ def test_split_folders_with_images_and_masks_side_by_side(tmp_path: Path) -> Non
     by_name = {s.name: s for s in layout.samples}
     assert by_name["test/000_img"].mask == root / "test" / "000_masks.png"
     _built(layout)
+    # test/ of images alone (no _masks file): left out and said, not silently passed over.
+    for p in (root / "test").glob("*_masks.png"):
+        p.unlink()
+    layout = discover(root, mask_kind="instances")
+    assert set(layout.splits) == {"train", "val"}
+    assert any(
+        n.startswith("4 test images (test/) have no masks")
+        and n.endswith(f"unetkit predict RUN {root / 'test'} --out OUT")
+        for n in layout.notes
+    )
+    # Some masks missing is a broken split, not an unlabeled one: the error names the image.
+    _save(root / "test" / "000_masks.png", _instances(0))
+    with pytest.raises(ValueError, match=r"image \S+001_img.png \(and 2 more\) has no mask in"):
+        discover(root, mask_kind="instances")
 
 
 # ------------------------------------------------------------------------------ StarDist / DSB
@@ -269,12 +312,33 @@ def test_ade20k_split_folders_inside_images_and_annotations(tmp_path: Path) -> N
     _built(layout)
 
 
-def test_inner_split_folder_without_its_masks_names_the_folder(tmp_path: Path) -> None:
-    root = _ade(tmp_path / "ade")
-    for p in (root / "annotations" / "validation").iterdir():
+def _drop(folder: Path) -> None:
+    for p in folder.iterdir():
         p.unlink()
-    (root / "annotations" / "validation").rmdir()
-    with pytest.raises(ValueError, match=r"images/validation holds the val images but .*annotations has no "):
+    folder.rmdir()
+
+
+def test_inner_split_folder_without_its_masks_is_left_out(tmp_path: Path) -> None:
+    # images/validation/ without annotations/validation/: an unlabeled split, left out and said; validation
+    # is then carved from training.
+    root = _ade(tmp_path / "ade")
+    _drop(root / "annotations" / "validation")
+    layout = discover(root)
+    assert {k: len(v) for k, v in layout.splits.items()} == {"train": 10, "val": 2}
+    assert all(n.startswith("training/") for n in layout.splits["val"])
+    (note,) = [n for n in layout.notes if "have no masks" in n]
+    assert note == (
+        "4 val images (images/validation/) have no masks: left out of the splits (they cannot be scored); "
+        f"to segment them after training: unetkit predict RUN {root / 'images' / 'validation'} --out OUT"
+    )
+    assert any(n.endswith("annotations/: training/") for n in layout.notes)
+    _built(layout)
+
+
+def test_inner_split_folder_without_the_training_masks_names_the_folder(tmp_path: Path) -> None:
+    root = _ade(tmp_path / "ade")
+    _drop(root / "annotations" / "training")
+    with pytest.raises(ValueError, match=r"images/training holds the train images but .*annotations has no "):
         discover(root)
 
 

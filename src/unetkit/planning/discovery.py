@@ -8,7 +8,10 @@ are downloaded: Pascal VOC (``JPEGImages/``, ``SegmentationClass/``, ``ImageSets
 image folder with a mask folder beside it (Carvana: ``train/`` and ``train_masks/``) and masks one level
 down (Oxford-IIIT Pet: ``annotations/trimaps/``, with ``annotations/trainval.txt``); split folders whose
 sub-folders are groups with their own image and mask folders are merged per split (LoveDA:
-``Train/Urban/images_png/`` + ``masks_png/``, ``Train/Rural/`` likewise). It pairs files by stem,
+``Train/Urban/images_png/`` + ``masks_png/``, ``Train/Rural/`` likewise). In any of these split layouts a
+split other than train whose images have no masks at all (LoveDA's Test/, ISIC's ``..._Test_Input/``
+without its ground truth, ``test/images/`` without ``test/masks/``) is left out, with a note giving the
+``unetkit predict`` command for it; a split with only some masks missing is an error. It pairs files by stem,
 tolerating the usual suffixes, detects the mask encoding from the stored values and returns a
 :class:`DatasetLayout` (written as ``dataset.json`` by the CLI). Every problem is one ValueError line that
 names the file and the fix; nothing is written here.
@@ -19,7 +22,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -979,13 +984,20 @@ class _Base:
     """One set of folders to pair: ``split`` ("" for the whole dataset), the folder :func:`_find_folders`
     looks in, the image and mask folders when the layout names them, and the prefix of the sample names
     (the split folder's name: ``train/img00``; a group's ``Train/Urban/1366``; "" when the image stems are
-    unique over the splits of folders told by their names: ISIC's ``ISIC_0000000``)."""
+    unique over the splits of folders told by their names: ISIC's ``ISIC_0000000``).
+
+    ``labeled=False``: a split whose images have no masks at all (an unlabeled test split: LoveDA's Test/,
+    ISIC's ``..._Test_Input/`` without its ``_GroundTruth/``, ``test/images/`` without ``test/masks/``);
+    ``image_dir`` is then the folder of its images, which :func:`discover` leaves out of the splits and names
+    in one note per split (:func:`_unlabeled_note`). Each layout's finder marks such splits; only a split
+    other than train, beside a labeled train split, is one."""
 
     split: str
     base: Path
     image_dir: str | Path | None = None
     mask_dir: str | Path | None = None
     prefix: str = ""
+    labeled: bool = True
 
 
 def _split_folders(
@@ -993,7 +1005,9 @@ def _split_folders(
 ) -> list[_Base]:
     """The split sub-folders of ``root`` that hold an images folder (the usual names, or ``image_dir`` when
     relative), or images with their masks side by side (Cellpose's dataset: train/000_img.png beside
-    train/000_masks.png); empty when there are none or ``image_dir`` is absolute."""
+    train/000_masks.png); a split other than train whose images have no masks at all is unlabeled
+    (:func:`_unlabeled_images`). Empty when there are none, when no train split is found, or when
+    ``image_dir`` is absolute."""
     if image_dir is not None and Path(image_dir).is_absolute():
         return []
     names = (str(image_dir),) if image_dir is not None else IMAGE_DIR_NAMES
@@ -1002,12 +1016,39 @@ def _split_folders(
     for split in SPLITS:
         for alias in SPLIT_DIR_NAMES[split]:
             folder = _child(root, alias)
-            if any((folder / name).is_dir() for name in names) or (
-                auto and folder.is_dir() and _side_by_side(folder)
-            ):
+            if not folder.is_dir():
+                continue
+            images = _unlabeled_images(folder, image_dir, mask_dir) if split != "train" else None
+            if images is not None:
+                out.append(_Base(split, folder, images, None, folder.name, labeled=False))
+                break
+            if any((folder / name).is_dir() for name in names) or (auto and _side_by_side(folder)):
                 out.append(_Base(split, folder, image_dir, mask_dir, folder.name))
                 break
-    return out
+    return out if any(b.split == "train" for b in out) else []
+
+
+def _unlabeled_images(folder: Path, image_dir: str | Path | None, mask_dir: str | Path | None) -> Path | None:
+    """The folder of the images of split folder ``folder`` when nothing there can be their masks: its image
+    folder (the usual names or ``image_dir``; or ``folder`` itself, images alone, when no folder is named)
+    holds images, none with a mask suffix, and ``folder`` holds no mask folder (the usual names or
+    ``mask_dir``), no X_masks/ beside the images and no other sub-folder with images. None otherwise: a split
+    with a mask folder pairs as usual, and an image without its mask there is the error naming it."""
+    names = (str(image_dir),) if image_dir is not None else IMAGE_DIR_NAMES
+    images = next((folder / n for n in names if (folder / n).is_dir()), None)
+    if images is None and image_dir is None and mask_dir is None:
+        images = folder  # Cellpose's test/ beside train/'s images and masks side by side
+    if images is None:
+        return None
+    mask_names = (str(mask_dir),) if mask_dir is not None else MASK_DIR_NAMES
+    if any((folder / n).is_dir() for n in mask_names) or _sibling_masks(images) is not None:
+        return None
+    if any(d != images and _image_files(d) for d in _subdirs(folder)):
+        return None  # test/seg/ or DRIVE's mask/: not known as masks; the usual error names the folders
+    files = _image_files(images)
+    if not files or any(_has_suffix(f, MASK_ONLY_SUFFIXES) for f in files):
+        return None
+    return images
 
 
 def _group_pair(
@@ -1034,17 +1075,16 @@ def _group_pair(
 
 def _group_folders(
     root: Path, image_dir: str | Path | None, mask_dir: str | Path | None
-) -> tuple[list[_Base], dict[str, list[Path]]] | None:
+) -> list[_Base] | None:
     """Split folders whose sub-folders are groups, each with its own image and mask folders (LoveDA:
     ``Train/Urban/images_png/`` with ``Train/Urban/masks_png/``, likewise ``Train/Rural/``, ``Val/...``): one
     base per group, the group kept in the sample names (``Train/Urban/1366``: a file name may recur in
-    another group), and per split the image folders of a split whose groups have no masks (LoveDA's Test/,
-    unlabeled). None when no training split folder holds such groups; a ValueError when some groups of a
-    split have masks and others not."""
+    another group); an unlabeled base per group of a split whose groups have no masks (LoveDA's Test/).
+    None when no training split folder holds labeled groups; a ValueError when some groups of a split have
+    masks and others not."""
     if any(d is not None and Path(d).is_absolute() for d in (image_dir, mask_dir)):
         return None
     bases: list[_Base] = []
-    unlabeled: dict[str, list[Path]] = {}
     for split in SPLITS:
         for alias in SPLIT_DIR_NAMES[split]:
             folder = _child(root, alias)
@@ -1061,13 +1101,14 @@ def _group_folders(
                     f"({labeled[0][2].relative_to(folder)}/); add its masks, or move "
                     f"{missing[0].parent.name}/ out of {folder.name}/"
                 )
-            if missing:
-                unlabeled[split] = missing
+            if split != "train":  # a train split without masks is no unlabeled split: pair it, or fail
+                bases += [_Base(split, img.parent, img, None, f"{folder.name}/{img.parent.name}", False)
+                          for img in missing]  # fmt: skip
             bases += [_Base(split, g, img, msk, f"{folder.name}/{g.name}") for g, img, msk in labeled]
             break
-    if not any(b.split == "train" for b in bases):
+    if not any(b.split == "train" and b.labeled for b in bases):
         return None
-    return bases, unlabeled
+    return bases
 
 
 def _child(folder: Path, name: str) -> Path:
@@ -1085,8 +1126,9 @@ def _inner_split_folders(
 ) -> list[_Base]:
     """Split sub-folders inside the image and mask folders: ``images/training/`` with
     ``annotations/training/`` (ADE20K as downloaded; also the img_dir/train + ann_dir/train layout of
-    MMSegmentation's datasets, given with --images and --masks). Empty when the image folder holds images
-    itself or no split sub-folder; a ValueError when a split's mask folder is missing."""
+    MMSegmentation's datasets, given with --images and --masks). A split other than train without its mask
+    folder is unlabeled (``images/test/`` without ``annotations/test/``). Empty when the image folder holds
+    images itself or no split sub-folder; a ValueError when the train split's mask folder is missing."""
     given_img = Path(image_dir) if image_dir is not None else None
     given_msk = Path(mask_dir) if mask_dir is not None else None
     imgs = (
@@ -1103,12 +1145,15 @@ def _inner_split_folders(
     msk = next((d for d in msks if d.is_dir()), None)
     if img is None or msk is None or _image_files(img):
         return []
-    out = []
+    out: list[_Base] = []
     for split in SPLITS:
         for alias in SPLIT_DIR_NAMES[split]:
             images = _child(img, alias)
             if images.is_dir() and _image_files(images):
                 masks = _child(msk, alias)
+                if not masks.is_dir() and split != "train" and out:
+                    out.append(_Base(split, root, images, None, images.name, labeled=False))
+                    break
                 if not masks.is_dir():
                     raise ValueError(
                         f"{images} holds the {split} images but {msk} has no {alias}/ folder"
@@ -1163,10 +1208,12 @@ def _folder_role(folder: Path) -> str | None:
 
 def _named_folders(root: Path) -> list[_Base]:
     """Image and mask folders named by a word rather than images/ and masks/ (ISIC 2018's ``..._Input/``
-    and ``..._GroundTruth/``): one pair, or one pair per split word (Training, Validation, Test). A folder
-    of images with their masks side by side counts as both. Empty when no sub-folder with images has such
-    a name; a ValueError naming them and the flags when they pair no way, or when a name says both images
-    and masks and nothing settles which (:func:`_folder_role`)."""
+    and ``..._GroundTruth/``): one pair, or one pair per split word (Training, Validation, Test); a split
+    other than Training with an image folder and no mask folder is unlabeled (ISIC's ``..._Test_Input/`` as
+    often downloaded, without ``..._Test_GroundTruth/``). A folder of images with their masks side by side
+    counts as both. Empty when no sub-folder with images has such a name; a ValueError naming them and the
+    flags when they pair no way, or when a name says both images and masks and nothing settles which
+    (:func:`_folder_role`)."""
     roles = {d: _folder_role(d) for d in _subdirs(root) if _image_files(d)}
     images = [d for d, r in roles.items() if r in ("images", "both")]
     masks = [d for d, r in roles.items() if r in ("masks", "both")]
@@ -1191,11 +1238,11 @@ def _named_folders(root: Path) -> list[_Base]:
             by_split.setdefault(_split_word(d.name) or "?", ([], []))[i].append(d)
     if (
         "?" not in by_split
-        and "train" in by_split
-        and all(len(i) == 1 == len(m) for i, m in by_split.values())
+        and len(by_split.get("train", ([], []))[1]) == 1
+        and all(len(i) == 1 and len(m) <= 1 for i, m in by_split.values())
     ):
-        return [_Base(s, root, by_split[s][0][0], by_split[s][1][0], by_split[s][0][0].name)
-                for s in SPLITS if s in by_split]  # fmt: skip
+        return [_Base(s, root, i[0], m[0] if m else None, i[0].name, labeled=bool(m))
+                for s in SPLITS if s in by_split for i, m in [by_split[s]]]  # fmt: skip
     train_images, train_masks = by_split.get("train", ([], []))
     img, msk = (train_images + images)[0], (train_masks + masks)[0]
     raise ValueError(
@@ -1228,7 +1275,7 @@ def _unused_hint(folder: Path, layout: str) -> str:
         return f"the Pascal VOC layout reads the classes from {VOC_MASK_DIR}/"
     if layout == "sibling":  # Carvana's test/ (no masks) and train_hq/ (the masks of train/, larger)
         return (
-            f"no mask folder is beside it: images to segment after training (unetkit predict RUN {folder}); "
+            f"no mask folder is beside it: images to segment after training ({_predict_command([folder])}); "
             f"if their masks are elsewhere, train on them with {DIR_OPTIONS['image_dir']} {folder.name} "
             f"{DIR_OPTIONS['mask_dir']} NAME"
         )
@@ -1550,14 +1597,25 @@ def _find_folders(
 
 
 def _unlabeled_note(root: Path, split: str, folders: Sequence[Path]) -> str:
-    """The note on a split whose images have no masks (LoveDA's Test/: its labels are not public): left
-    out, as Pascal VOC's test list and Carvana's test/ are, and how to segment them instead."""
+    """The note on a split whose images have no masks (LoveDA's Test/, ISIC's Test_Input/: their labels are
+    not public): left out of the splits, as Pascal VOC's test list and Carvana's test/ are, and the command
+    that segments them instead."""
     count = sum(len(_image_files(d)) for d in folders)
     where = ", ".join(f"{d.relative_to(root).as_posix()}/" for d in folders)
     return (
-        f"{count} {split} images ({where}) have no mask folder beside them: left out, there is no {split} "
-        f"split; images to segment after training (unetkit predict RUN {folders[0]})"
+        f"{count} {split} images ({where}) have no masks: left out of the splits (they cannot be scored); "
+        f"to segment them after training: {_predict_command(folders)}"
     )
+
+
+def _predict_command(folders: Sequence[Path]) -> str:
+    """``unetkit predict`` on the images of ``folders``: the one folder, or the folder holding them all with
+    ``--recursive`` (LoveDA's Test/ for Test/Urban/images_png/ and Test/Rural/images_png/: the outputs
+    mirror them, so a name in both groups stays two outputs)."""
+    if len(folders) == 1:
+        return f"unetkit predict RUN {shlex.quote(str(folders[0]))} --out OUT"
+    common = Path(os.path.commonpath([str(d) for d in folders]))
+    return f"unetkit predict RUN {shlex.quote(str(common))} --recursive --out OUT"
 
 
 def _voc_note(samples: Sequence[Sample], left_out: Sequence[str]) -> str:
@@ -1691,36 +1749,44 @@ def discover(
     if bases and bases[0].base == root:
         notes.append(
             f"splits from the sub-folders of {Path(bases[0].image_dir or '').parent.name}/ and "
-            f"{Path(bases[0].mask_dir or '').parent.name}/: {', '.join(b.prefix + '/' for b in bases)}"
+            f"{Path(bases[0].mask_dir or '').parent.name}/: "
+            + ", ".join(b.prefix + "/" for b in bases if b.labeled)
         )
-    unlabeled: dict[str, list[Path]] = {}
     in_groups = False
     if not bases and (groups := _group_folders(root, image_dir, mask_dir)) is not None:
-        (bases, unlabeled), in_groups = groups, True
+        bases, in_groups = groups, True
+        labeled = [b for b in bases if b.labeled]
         notes.append(
             "the split folders hold groups (domains, sites or patients), each with its own image and mask "
             "folders, merged per split; a sample's name keeps its group "
-            f"({bases[0].prefix}/NAME): {', '.join(b.prefix + '/' for b in bases)}"
+            f"({labeled[0].prefix}/NAME): {', '.join(b.prefix + '/' for b in labeled)}"
         )
-        notes += [_unlabeled_note(root, split, folders) for split, folders in unlabeled.items()]
     if not bases and image_dir is None and mask_dir is None and _plain_fails(root):
         bases = _named_folders(root)
         if bases:
             pairs_text = "; ".join(
                 f"{b.split or 'images'}: {Path(b.image_dir or '').name}/ with {Path(b.mask_dir or '').name}/"
                 for b in bases
+                if b.labeled
             )
             notes.append(f"image and mask folders told by their names ({pairs_text})")
-        stems = [p.stem for b in bases for p in _image_files(Path(b.image_dir or root))]
+        stems = [p.stem for b in bases if b.labeled for p in _image_files(Path(b.image_dir or root))]
         if len(set(stems)) == len(stems):
             # ISIC 2018: ISIC_0000000, not ISIC2018_Task1-2_Training_Input/ISIC_0000000; the folder prefix
             # only keeps apart names that recur in two splits.
             bases = [replace(b, prefix="") for b in bases]
-    bases = bases or [_Base("", root, image_dir, mask_dir)]
-    # Folders another base uses are not unused ones (ISIC's Validation folders, seen from Training's).
+    # A split whose images have no masks (each finder marks it): left out of the splits, one note per split.
+    unlabeled: dict[str, list[Path]] = {}
+    for b in bases:
+        if not b.labeled:
+            unlabeled.setdefault(b.split, []).append(Path(b.image_dir or b.base))
+    notes += [_unlabeled_note(root, split, folders) for split, folders in unlabeled.items()]
+    bases = [b for b in bases if b.labeled] or [_Base("", root, image_dir, mask_dir)]
+    # Folders another base uses are not unused ones (ISIC's Validation folders, seen from Training's; its
+    # Test_Input/ without masks, already said).
     known = [
         Path(p) for b in bases for p in (b.image_dir, b.mask_dir) if p is not None and Path(p).is_absolute()
-    ]
+    ] + [d for folders in unlabeled.values() for d in folders]
     samples: list[Sample] = []
     skipped: list[str] = []
     without_mask: list[str] = []
