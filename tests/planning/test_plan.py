@@ -5,14 +5,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 
 from unetkit.planning import Machine, discover, fingerprint, make_plan, parse_duration, to_config_overrides
+from unetkit.planning.discovery import DatasetLayout
 from unetkit.planning.fingerprint import ClassStats, Fingerprint
 from unetkit.planning.plan import (
+    EPOCH_OVERHEAD_SHARE,
     FOREGROUND_CROP_SHARE,
     MIN_STEPS,
     Candidate,
@@ -308,13 +310,50 @@ def test_measure_candidates_times_each_and_stops_when_too_slow() -> None:
     # One line per reason, naming the widths (not one line per candidate).
     assert skipped == ["not measured (a narrower candidate was already too slow for the budget): "
                        "unet d3 32x32 x2: b8, b16 (32-true)"]  # fmt: skip
+    # One checkpoint write timed per width (not per precision): it paces the epochs (make_plan).
+    assert set(m.checkpoint_seconds) == {4, 8, 16} and all(t > 0 for t in m.checkpoint_seconds.values())
     with_bf16 = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=True)
+    assert set(with_bf16.checkpoint_seconds) == {4, 8, 16}
     # every width in both precisions, each bf16 right after its fp32 (a time limit cuts both alike)
     assert list(with_bf16.step_seconds) == [
         c.label.removesuffix("32-true") + p for c in cands for p in ("32-true", "bf16-mixed")
     ]
     both_stop = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=True, stop_above_s=1e-9)
     assert len(both_stop.step_seconds) == 2  # the narrowest in each precision, then each stops
+
+
+def test_epochs_grow_until_the_checkpoint_write_is_a_small_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The H100 run of benchmarks/cuda_fit.sh: 40-step epochs of base 64 (0.055 s/step) spent 1.23 s each
+    outside the loop, mostly writing last.ckpt; the plan predicted 1.74x the steps the run made."""
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    fp = make_fp()
+    geo = choose_geometry(fp, "cuda")
+    times = {Candidate(w, geo.depth, geo.crop, geo.batch).label: t for w, t in {16: 0.024, 64: 0.055}.items()}
+    free = Machine("cuda", "test gpu", (), False, 16, times)  # reading is free here: steps pace the epochs
+    gpu = dataclasses.replace(free, checkpoint_seconds={16: 0.1, 64: 1.1})
+    rows = {r["base_channels"]: r for r in make_plan(fp, 180, "cuda", gpu).table}
+    ignored = {r["base_channels"]: r for r in make_plan(fp, 180, "cuda", free).table}
+    for base, row in rows.items():
+        epoch_s = row["steps_per_epoch"] * row["step_seconds"]
+        assert row["checkpoint_seconds"] <= EPOCH_OVERHEAD_SHARE * epoch_s + 1e-9, base
+        # Counted in the prediction: fewer steps than free checkpoints, but longer epochs keep the cost small.
+        assert (
+            0.9 * ignored[base]["steps_in_budget"] < row["steps_in_budget"] < ignored[base]["steps_in_budget"]
+        )
+    assert rows[64]["steps_per_epoch"] >= 10 * ignored[64]["steps_per_epoch"]
+    plan = make_plan(fp, 180, "cuda", gpu)
+    chosen = plan.table[-1]
+    assert plan.config["data"]["repeat"] == chosen["repeat"] > ignored[64]["repeat"]
+    assert plan.summary["steps_per_epoch"] == chosen["steps_per_epoch"]
+    assert "checkpoint" in plan.reasons["data.repeat"]
+    # A CPU's slow steps: a small checkpoint changes nothing (the bar runs' plans keep ~40-step epochs).
+    cpu = make_machine({8: 0.4, 16: 0.7})
+    paced = dataclasses.replace(cpu, checkpoint_seconds={8: 0.02, 16: 0.05})
+    assert [r["repeat"] for r in make_plan(fp, 600, "cpu", paced).table] == [
+        r["repeat"] for r in make_plan(fp, 600, "cpu", cpu).table
+    ]
 
 
 def test_measure_candidates_says_when_the_machine_is_busy(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -386,3 +425,23 @@ def test_dataset_config_of_suffixed_names_and_short_list_names_builds(px: Any, t
     assert data["options"]["split_lists"]["val"] == ["29_training", "30_training"]
     spec = get_dataset_spec("folder", root=data["root"], **data["options"])
     assert spec.pairs("val")[0] == (root / "images/29_training.png", root / "masks/29_manual1.png")
+
+
+def test_data_probe_reads_as_a_loader_process_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GPU plan's samples are read in loader processes with OpenCV on one thread (one_thread_worker); the
+    probe times them that way, and leaves the planning process's OpenCV threads as it found them."""
+    import cv2
+
+    import unetkit.planning.plan as plan_module
+
+    seen: list[int] = []
+    monkeypatch.setattr(plan_module, "_time_samples", lambda *a: seen.append(cv2.getNumThreads()) or 0.01)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)  # a multi-threaded setting, whatever this machine's default
+    try:
+        layout = cast(DatasetLayout, None)
+        assert plan_module.data_probe(layout, (32, 32), {}, loader_process=True) == 0.01
+        plan_module.data_probe(layout, (32, 32), {})
+        assert seen == [1, 3] and cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)

@@ -78,3 +78,26 @@ def test_every_split_reads_images_through_the_datasets_intensity_window(tmp_path
     spec = dataclasses.replace(resolve_dataset(cfg), intensity_window=((10.0, 20.0),))
     dm = SegmentationDataModule(spec, cfg.data, seed=0)
     assert dm.dataset("train", train=True).window == dm.dataset("val").window == ((10.0, 20.0),)
+
+
+class _OpenCVThreads(torch.utils.data.Dataset):
+    """Each item: the OpenCV thread count of the process that loads it."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> int:
+        import cv2
+
+        return cv2.getNumThreads()
+
+
+def test_loader_processes_run_opencv_on_one_thread(tmp_path: Path) -> None:
+    """Up to 8 loader processes feed a GPU; OpenCV's default of one thread per core in each oversubscribes."""
+    import cv2
+
+    cfg = load_config("synthetic", [*TINY, f"data.root={tmp_path / 'syn'}", "data.num_workers=1"])
+    dm = SegmentationDataModule(resolve_dataset(cfg), cfg.data, seed=0)
+    before = cv2.getNumThreads()
+    assert [int(n) for n in dm._loader(_OpenCVThreads(), train=False)] == [1, 1]
+    assert cv2.getNumThreads() == before  # the training process keeps its own setting

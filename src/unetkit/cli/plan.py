@@ -182,6 +182,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         choose_geometry,
         data_probe,
         default_budget,
+        loader_workers,
     )
 
     if args.threads is not None:
@@ -222,6 +223,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
     if args.threads is None and args.device == "cpu" and torch.get_num_threads() > 1:
         thread_note = _pick_threads(cands[0], layout.channels, layout.mask.num_classes)
     t_threads = time.perf_counter() - probe_started
+    loaders = loader_workers(args.device) > 0  # a GPU plan's samples are read in loader processes
     machine = measure_candidates(
         cands,
         layout.channels,
@@ -229,7 +231,9 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         args.device,
         time_limit_s=max(1.0, args.measure_limit - (time.perf_counter() - probe_started)),
         stop_above_s=budget / MIN_STEPS if budget else None,
-        data_probe=lambda: data_probe(layout, geo.crop, aug, cached=cached, window=fp.intensity_window),
+        data_probe=lambda: data_probe(
+            layout, geo.crop, aug, cached=cached, window=fp.intensity_window, loader_process=loaders
+        ),
     )
     budget_note = ""
     if budget is None:
@@ -272,7 +276,8 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         "candidates (measured steps):",
         *[
             f"  {r['candidate']:<36} {r['step_seconds']:.3f}s/step -> {r['steps_in_budget']} steps, "
-            f"{r['epochs_in_budget']} epochs"
+            f"{r['epochs_in_budget']} epochs of {r['steps_per_epoch']} "
+            f"(checkpoint {r['checkpoint_seconds']:.2f}s)"
             for r in plan.table
         ],
         *[f"  {k}: {v:.3f}s/step" for k, v in machine.step_seconds.items() if not k.endswith(" " + chosen)],
@@ -298,7 +303,8 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         "measured training steps (forward, CE + Dice, backward, AdamW on random data) and the budget:",
         *[
             f"  {r['candidate']}: {r['step_seconds']:.3f}s/step -> {r['steps_in_budget']} steps, "
-            f"{r['epochs_in_budget']} epochs"
+            f"{r['epochs_in_budget']} epochs of {r['steps_per_epoch']} "
+            f"(checkpoint {r['checkpoint_seconds']:.2f}s)"
             for r in plan.table
         ],
         *[f"  {k}: {v:.3f}s/step" for k, v in machine.step_seconds.items() if not k.endswith(" " + chosen)],

@@ -27,6 +27,19 @@ from scipy import ndimage
 from unetkit.constants import IGNORE_INDEX
 from unetkit.options import check_int, to_pair
 
+# OpenCV threads in each data-loader process. Torch already runs one thread in its loader workers; OpenCV's
+# default (one per core) in each of up to 8 processes competes with the others and with the process that
+# feeds the GPU.
+LOADER_OPENCV_THREADS = 1
+
+
+def use_loader_threads() -> int:
+    """Set OpenCV to ``LOADER_OPENCV_THREADS`` in this process (a loader worker's); returns the old count."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(LOADER_OPENCV_THREADS)
+    return before
+
+
 logger = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------ elastic (paper)

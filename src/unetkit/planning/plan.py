@@ -33,6 +33,9 @@ The rules (each value of a plan carries a one-line reason in ``Plan.reasons``):
   few (<= 100) non-photo training images, as in the U-Net paper.
 * **Schedule** poly decay paced by the time budget (``schedule.by: time``); ``max_epochs`` is set far above
   what fits so that the budget, not an epoch cap, ends the run.
+* **Epoch length** about ``STEPS_PER_EPOCH`` steps (small sets are repeated), longer where writing the
+  measured checkpoint (last.ckpt, every epoch) would cost more than ``EPOCH_OVERHEAD_SHARE`` of an epoch
+  (:func:`epoch_repeat`: a wide U-Net's fast GPU steps); the prediction counts the writes.
 * **Precision** (:func:`choose_precision`): bf16 autocast where the median over the measured widths is at
   least ``BF16_MIN_SPEEDUP`` x faster than fp32 on this machine (a CPU with native bf16, or a GPU), fp32
   otherwise.
@@ -79,6 +82,10 @@ VAL_TIME_SHARE = 0.1  # validate less often when one validation pass would cost 
 # TTA for a scene with an up: the mirror image only (an upside-down or turned street is no street).
 MIRROR_TTA = "identity,hflip"
 STEPS_PER_EPOCH = 40  # repeat small training sets so an epoch has about this many steps (ISBI: 20 x 8 / 4)
+# Epochs are made longer where writing last.ckpt (every epoch) would cost more than this share of one: on an
+# H100, 40-step epochs of the base-64 U-Net spent 1.23 s each outside the loop against 0.15 s at base 16,
+# about in proportion to the checkpoint's size (benchmarks/results/cuda_fit/summary.json).
+EPOCH_OVERHEAD_SHARE = 0.05
 LEARNING_RATE = 2e-3
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 # Below this speed-up the extra steps are too few to matter; on an AVX2-only CPU bf16 is ~100x slower and
@@ -240,6 +247,8 @@ class Machine:
     data_seconds_per_sample: float = 0.0
     measure_seconds: float = 0.0
     notes: tuple[str, ...] = ()
+    # base_channels -> seconds to write one training checkpoint (weights + AdamW state) of that width.
+    checkpoint_seconds: dict[int, float] = field(default_factory=dict)
 
 
 def cpu_flags() -> tuple[str, ...]:
@@ -288,7 +297,8 @@ def measure_candidates(
     candidate's step takes more than ``stop_above_s`` (wider ones are slower still; per precision). ``bf16``
     (default: the CPU has native bf16, avx512_bf16 or amx_bf16, or the device is CUDA) also times each
     candidate under bf16 autocast, right after its fp32 step, so that a time limit cuts both alike.
-    ``data_probe()`` returns seconds to read and augment one sample.
+    ``data_probe()`` returns seconds to read and augment one sample. The time to write each width's
+    training checkpoint is measured too (:func:`checkpoint_write_seconds`: it sets a fast device's epochs).
     Random tensors are used: speed does not depend on the values. Does not change torch's thread count.
     """
     import torch
@@ -305,6 +315,7 @@ def measure_candidates(
     dev = torch.device(device)
     start = time.perf_counter()
     timings: dict[str, float] = {}
+    checkpoint_s: dict[int, float] = {}
     notes: list[str] = []
     todo: list[Candidate] = []
     for c in cands:
@@ -353,6 +364,8 @@ def measure_candidates(
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
         timings[cand.label] = round(statistics.median(times), 4)
+        if cand.base_channels not in checkpoint_s:  # one per width: precision does not change its size
+            checkpoint_s[cand.base_channels] = checkpoint_write_seconds(model, opt)
     notes += [f"not measured ({why}): {_candidate_list(skip)}" for why, skip in skipped.items()]
     data_s = 0.0
     if data_probe is not None:
@@ -368,7 +381,22 @@ def measure_candidates(
         data_seconds_per_sample=data_s,
         measure_seconds=round(time.perf_counter() - start, 2),
         notes=tuple(notes),
+        checkpoint_seconds=checkpoint_s,
     )
+
+
+def checkpoint_write_seconds(model: Any, optimizer: Any) -> float:
+    """Seconds to write a training checkpoint of ``model`` and ``optimizer`` (weights + AdamW moments) to a
+    temporary file, as Lightning writes last.ckpt at every epoch's end (a GPU's tensors are copied off it)."""
+    import tempfile
+
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="unetkit-plan-") as tmp:
+        t0 = time.perf_counter()
+        state = {"state_dict": model.state_dict(), "optimizer_states": [optimizer.state_dict()]}
+        torch.save(state, Path(tmp) / "probe.ckpt")
+        return round(time.perf_counter() - t0, 4)
 
 
 def _candidate_list(cands: Sequence[Candidate]) -> str:
@@ -406,10 +434,34 @@ def data_probe(
     n: int = 4,
     cached: bool = False,
     window: Window | None = None,
+    loader_process: bool = False,
 ) -> float:
     """Seconds to read, decode, augment and normalise one training sample (median over ``n`` samples);
     ``cached``: the decoded images stay in memory (``data.cache``), so only augmenting counts; ``window``:
-    the intensity window of 16-bit images (the fingerprint's), applied as training will."""
+    the intensity window of 16-bit images (the fingerprint's), applied as training will; ``loader_process``:
+    read as a loader worker does (a GPU plan's), with OpenCV on one thread."""
+    import cv2
+
+    from unetkit.data.transforms import use_loader_threads
+
+    # Timed as training will read: OpenCV's thread count is restored after (library code leaves it as found).
+    before = use_loader_threads() if loader_process else None
+    try:
+        return _time_samples(layout, crop, augment, n, cached, window)
+    finally:
+        if before is not None:
+            cv2.setNumThreads(before)
+
+
+def _time_samples(
+    layout: DatasetLayout,
+    crop: tuple[int, int],
+    augment: dict[str, Any],
+    n: int,
+    cached: bool,
+    window: Window | None,
+) -> float:
+    """:func:`data_probe`'s timing."""
     from unetkit.data.io import normalize, read_image, read_mask
     from unetkit.data.transforms import build_transforms
     from unetkit.planning.discovery import _evenly
@@ -660,7 +712,6 @@ def make_plan(
     val_n = fp.num_images.get("val", 0)
     crop_px = geo.crop[0] * geo.crop[1]
     repeat = max(1, round(STEPS_PER_EPOCH * geo.batch / train_n))
-    steps_per_epoch = math.ceil(train_n * repeat / geo.batch)
     startup = min(60.0, 0.05 * time_budget_s)
     mean_px = fp.train_pixels / train_n
     workers = loader_workers(device)
@@ -670,7 +721,10 @@ def make_plan(
             continue
         base = int(label.split()[1][1:])
         step_total = overlapped(step_s, geo.batch * machine.data_seconds_per_sample, workers)
-        epoch_s = steps_per_epoch * step_total
+        ckpt_s = machine.checkpoint_seconds.get(base, 0.0)
+        cand_repeat = epoch_repeat(repeat, ckpt_s, step_total, train_n, geo.batch)
+        cand_steps = math.ceil(train_n * cand_repeat / geo.batch)
+        epoch_s = cand_steps * step_total
         # One validation pass: forward only (about a third of a training step per pixel) over full images.
         val_s = overlapped(
             val_n * mean_px / (geo.batch * crop_px) * step_s / 3.0,
@@ -678,7 +732,11 @@ def make_plan(
             workers,
         )
         every = max(1, math.ceil(val_s / (VAL_TIME_SHARE * epoch_s))) if val_n else 1
-        per_step = step_total + (val_s / (every * steps_per_epoch) if val_n else 0.0)
+        # Per epoch: last.ckpt, and best.ckpt at a validation that improved (counted as every one).
+        per_epoch_extra = ckpt_s * (1.0 + (1.0 / every if val_n else 0.0))
+        per_step = (
+            step_total + (val_s / (every * cand_steps) if val_n else 0.0) + per_epoch_extra / cand_steps
+        )
         steps = int((time_budget_s - startup) / per_step)
         table.append(
             {
@@ -686,8 +744,11 @@ def make_plan(
                 "base_channels": base,
                 "step_seconds": step_s,
                 "steps_in_budget": steps,
-                "epochs_in_budget": round(steps / steps_per_epoch, 1),
+                "epochs_in_budget": round(steps / cand_steps, 1),
                 "val_every_n_epochs": every,
+                "repeat": cand_repeat,
+                "steps_per_epoch": cand_steps,
+                "checkpoint_seconds": ckpt_s,
             }
         )
     if not table:
@@ -726,7 +787,7 @@ def make_plan(
         "data": {
             "crop_size": list(geo.crop),
             "batch_size": geo.batch,
-            "repeat": repeat,
+            "repeat": chosen["repeat"],
             "num_workers": workers,
             "augment": aug,
         },
@@ -752,9 +813,7 @@ def make_plan(
     }
     reasons.update(
         {
-            "data.repeat": f"{repeat}: about {STEPS_PER_EPOCH} steps per epoch ({train_n} training images, "
-            f"batch "
-            f"{geo.batch}) so validation and epoch overheads stay small",
+            "data.repeat": repeat_reason(chosen, repeat, train_n, geo.batch),
             "data.num_workers": "0 on a CPU: loader processes compete with the training threads"
             if device == "cpu"
             else f"{workers}: loader processes feed the GPU (one per CPU but one, at most 8); the plan "
@@ -811,7 +870,7 @@ def make_plan(
         "threads": machine.threads,
         "budget_seconds": time_budget_s,
         "startup_reserve_seconds": startup,
-        "steps_per_epoch": steps_per_epoch,
+        "steps_per_epoch": chosen["steps_per_epoch"],
         "min_steps": min_steps,
         "object_extent_px": round(geo.object_extent, 1),
         "receptive_field_px": receptive_field(geo.depth),
@@ -821,6 +880,30 @@ def make_plan(
         "step_seconds": dict(machine.step_seconds),
     }
     return Plan(config=config, reasons=reasons, table=table, summary=summary, unsupported=unsupported)
+
+
+def epoch_repeat(repeat: int, checkpoint_s: float, step_s: float, train_n: int, batch: int) -> int:
+    """``data.repeat`` for one candidate: ``repeat`` (about ``STEPS_PER_EPOCH`` steps), raised until writing
+    last.ckpt (``checkpoint_s``, every epoch) costs at most ``EPOCH_OVERHEAD_SHARE`` of an epoch of
+    ``step_s`` steps. On a CPU's slow steps it never is raised; on a GPU a wide U-Net's epochs grow."""
+    if checkpoint_s <= 0 or step_s <= 0:
+        return repeat
+    min_steps = math.ceil(checkpoint_s / (EPOCH_OVERHEAD_SHARE * step_s))
+    return max(repeat, math.ceil(min_steps * batch / train_n))
+
+
+def repeat_reason(chosen: dict[str, Any], repeat: int, train_n: int, batch: int) -> str:
+    """The reason for ``data.repeat`` of the ``chosen`` table row (``repeat``: before checkpoint pacing)."""
+    base = (
+        f"{chosen['repeat']}: {chosen['steps_per_epoch']} steps per epoch ({train_n} training images, "
+        f"batch {batch})"
+    )
+    if chosen["repeat"] == repeat:
+        return f"{base}: about {STEPS_PER_EPOCH}, so validation and epoch overheads stay small"
+    return (
+        f"{base}: more than {STEPS_PER_EPOCH}, so writing the {chosen['checkpoint_seconds']:.2f}s "
+        f"checkpoint at each epoch's end costs <= {EPOCH_OVERHEAD_SHARE:.0%} of the epoch"
+    )
 
 
 def loader_workers(device: str) -> int:

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from unetkit.data.datasets import DatasetSpec, cache_root
 from unetkit.data.folder import FolderDataset
-from unetkit.data.transforms import build_transforms
+from unetkit.data.transforms import build_transforms, use_loader_threads
 from unetkit.training.config import DataConfig
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,11 @@ def sample_seed(seed: int, epoch: int, position: int) -> tuple[int, int, int]:
     change it, so runs with the same ``trainer.seed`` see identical augmentations.
     """
     return (int(seed) % 2**64, int(epoch), int(position))  # SeedSequence wants non-negative entropy
+
+
+def one_thread_worker(worker_id: int) -> None:
+    """``worker_init_fn`` of the loaders: augmentations (OpenCV) run on one thread per loader process."""
+    use_loader_threads()
 
 
 class _TrainSet(Dataset):
@@ -160,6 +165,7 @@ class SegmentationDataModule(L.LightningDataModule):
             drop_last=drop_last,
             num_workers=workers,
             persistent_workers=workers > 0,
+            worker_init_fn=one_thread_worker if workers > 0 else None,
             pin_memory=torch.cuda.is_available(),
         )
 
