@@ -14,6 +14,7 @@ from PIL import Image
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.io import read_mask
 from unetkit.planning.discovery import DatasetLayout, discover
+from unetkit.planning.plan import no_test_reason
 
 SIZE = 16
 
@@ -101,6 +102,10 @@ def test_loveda_test_split_without_masks_is_left_out_and_said(tmp_path: Path) ->
     assert note.endswith(f"to segment them after training: unetkit predict RUN {root / 'Test'} --recursive "
                          "--out OUT")  # fmt: skip
     assert not any("not used" in n for n in layout.notes)
+    assert layout.unlabeled_images == {"test": 3} == layout.to_dict()["unlabeled_images"]
+    # The plan scores validation and says why: the test images exist, without masks.
+    why = no_test_reason(layout)
+    assert why.startswith("val: the 3 test images have no masks") and "optimistic" in why
 
 
 def test_loveda_classes_by_name_with_no_data_void(tmp_path: Path) -> None:

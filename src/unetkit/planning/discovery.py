@@ -195,6 +195,8 @@ class DatasetLayout:
     images_without_masks: int = 0
     # A few images have another channel count than ``channels`` and are converted when read (gray <-> RGB).
     convert_channels: bool = False
+    # Splits left out because their images have no masks (LoveDA's Test/): split -> number of images.
+    unlabeled_images: dict[str, int] = field(default_factory=dict)
 
     @property
     def has_roi(self) -> bool:
@@ -354,6 +356,7 @@ class DatasetLayout:
             ],
             "skipped": list(self.skipped),
             "images_without_masks": self.images_without_masks,
+            "unlabeled_images": dict(self.unlabeled_images),
             "notes": list(self.notes),
             "folder_options": opts,
             "folder_builder_missing": missing,
@@ -1596,11 +1599,15 @@ def _find_folders(
     return _Folders(img_d, msk_d, roi_d, layout, tuple(notes), list_dir)
 
 
+def _image_count(folders: Sequence[Path]) -> int:
+    return sum(len(_image_files(d)) for d in folders)
+
+
 def _unlabeled_note(root: Path, split: str, folders: Sequence[Path]) -> str:
     """The note on a split whose images have no masks (LoveDA's Test/, ISIC's Test_Input/: their labels are
     not public): left out of the splits, as Pascal VOC's test list and Carvana's test/ are, and the command
     that segments them instead."""
-    count = sum(len(_image_files(d)) for d in folders)
+    count = _image_count(folders)
     where = ", ".join(f"{d.relative_to(root).as_posix()}/" for d in folders)
     return (
         f"{count} {split} images ({where}) have no masks: left out of the splits (they cannot be scored); "
@@ -1997,6 +2004,7 @@ def discover(
         notes=tuple(notes),
         images_without_masks=len(without_mask),
         convert_channels=bool(converted),
+        unlabeled_images={split: _image_count(folders) for split, folders in unlabeled.items()},
     )
 
 

@@ -844,15 +844,7 @@ def make_plan(
             else "mirror TTA (identity, hflip): the scene has an up, its mirror image is still a scene; "
             "on CamVid with a training sequence held out as validation it added val mIoU on both sequences "
             "tried (benchmarks/results/upright_scenes*/)",
-            **(
-                {}
-                if fp.num_images.get("test")
-                else {
-                    "evaluate.split": "val: the folder has no test split, so the final scores are on "
-                    "validation, which also guided training: optimistic; add test images (test/ or test.txt) "
-                    "for an honest score"
-                }
-            ),
+            **({} if fp.num_images.get("test") else {"evaluate.split": no_test_reason(layout)}),
             "evaluate.checkpoint": "last: with < 10 validation images, picking the best was no better (sweep)"
             if val_n < 10
             else f"best by validation ({val_n} validation images)",
@@ -880,6 +872,21 @@ def make_plan(
         "step_seconds": dict(machine.step_seconds),
     }
     return Plan(config=config, reasons=reasons, table=table, summary=summary, unsupported=unsupported)
+
+
+def no_test_reason(layout: DatasetLayout | None) -> str:
+    """The reason for ``evaluate.split: val``: no test split, or one whose images have no masks."""
+    unlabeled = (layout.unlabeled_images if layout is not None else {}).get("test", 0)
+    why = (
+        f"the {unlabeled} test images have no masks (left out; segment them with unetkit predict)"
+        if unlabeled
+        else "the folder has no test split"
+    )
+    fix = "test masks" if unlabeled else "test images with masks (test/ or test.txt)"
+    return (
+        f"val: {why}, so the final scores are on validation, which also guided training: optimistic; "
+        f"add {fix} for an honest score"
+    )
 
 
 def epoch_repeat(repeat: int, checkpoint_s: float, step_s: float, train_n: int, batch: int) -> int:
