@@ -203,3 +203,15 @@ def test_kaggle_dsb_samples_inside_a_split_folder_are_no_groups(tmp_path: Path) 
             _save(sample / "masks" / f"m{k}.png", np.eye(SIZE, dtype=np.uint8) * 255)
     with pytest.raises(ValueError, match=r"has no images/ folder \(it holds train/\)"):
         discover(tmp_path / "dsb")
+
+
+def test_a_relative_dataset_folder_is_read_as_an_absolute_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Layouts whose finders name every folder (LoveDA's groups, ISIC, ADE20K) joined a relative root twice."""
+    _loveda(tmp_path / "LoveDA")
+    monkeypatch.chdir(tmp_path)
+    layout = discover("LoveDA")
+    assert layout.root == tmp_path / "LoveDA" and len(layout.samples) == len(
+        discover(tmp_path / "LoveDA").samples
+    )

@@ -1745,7 +1745,9 @@ def discover(
     Raises:
         ValueError: one line naming the file and the fix (see :mod:`unetkit.planning.discovery`).
     """
-    root = Path(root)
+    # Absolute (symlinks kept): the finders hand on absolute folders, told apart from the user's relative
+    # --images/--masks names by that; a relative root made them join it twice (isic/isic/...).
+    root = Path(root).absolute()
     if not root.is_dir():
         raise ValueError(f"dataset folder {root} does not exist; pass the folder holding images/ and masks/")
     unmatched = look_up_option(unmatched, UNMATCHED_OPTIONS, "unmatched")
