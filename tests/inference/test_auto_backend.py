@@ -82,6 +82,9 @@ def test_without_export_auto_is_torch_and_writes_no_cache(tmp_path: Path) -> Non
     predictor = load_predictor(folder, backend="auto")
     assert isinstance(predictor, Predictor)
     assert not (folder / auto.CACHE_NAME).exists()
+    # The predictor says what auto chose (serve reports it); one loaded by name says nothing.
+    assert (auto.chosen_backend(predictor) or ())[:2] == ("torch", "fp32")
+    assert auto.chosen_backend(load_predictor(folder, backend="torch")) is None
 
 
 def test_measures_once_caches_and_reuses(
@@ -100,6 +103,7 @@ def test_measures_once_caches_and_reuses(
     assert all(r["passes_gate"] is False for r in cache["rows"] if r["name"].endswith("bf16"))
     expected = {"torch": Predictor, "openvino": OvPredictor, "onnxruntime": OrtPredictor}[cache["backend"]]
     assert isinstance(predictor, expected) and predictor.tile_size == (32, 32)
+    assert (auto.chosen_backend(predictor) or ())[:2] == (cache["backend"], cache["precision"])
     assert f"backend auto -> {cache['backend']} {cache['precision']}" in caplog.text
     assert "fastest passing backend" in caplog.text
 
@@ -159,4 +163,6 @@ def test_cached_choice_that_no_longer_loads_is_measured_again(model: Path) -> No
     predictor = load_predictor(model, backend="auto")
     rewritten = json.loads(path.read_text())
     assert rewritten["precision"] == "fp32" and rewritten["measured_utc"]
+    # The choice measured again, not the stale cached one.
+    assert (auto.chosen_backend(predictor) or ())[:2] == (rewritten["backend"], "fp32")
     assert predictor.predict(np.zeros((32, 32), dtype=np.uint8))[0].shape == (32, 32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -266,3 +267,61 @@ def test_a_real_maskrcnn_model_folder_goes_through_the_same_interface(tmp_path: 
     assert labels.shape == (48, 40) and labels.dtype == np.int32 and int(labels.max()) == count
     sizes = np.bincount(labels.ravel())[1:]
     assert count > 0 and (sizes >= 4).all()  # an untrained detector finds noise; min_size still applies
+
+
+def core_pin(package: str) -> str:
+    """``package``'s requirement in pyproject.toml's [project] dependencies (e.g. ``torchvision>=0.17``)."""
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    block = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M)
+    assert block is not None
+    (pin,) = re.findall(rf'"({re.escape(package)}\b[^"]*)"', block.group(1))
+    return str(pin)
+
+
+@pytest.fixture
+def maskrcnn_loading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``load(statement)``: load a Mask R-CNN run folder whose loader module runs ``statement`` on import;
+    returns the run folder and the error."""
+    run = tmp_path / "mrcnn_run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "config.json").write_text(json.dumps({"architecture": "maskrcnn"}))
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def load(statement: str, name: str) -> tuple[Path, BaseException]:
+        (tmp_path / f"{name}.py").write_text(f"{statement}\n\ndef load_maskrcnn_predictor(folder): ...\n")
+        monkeypatch.setattr(ip, "MASKRCNN_LOADER", (name, "load_maskrcnn_predictor"))
+        with pytest.raises(BaseException) as info:
+            load_instance_predictor(run)
+        return run, info.value
+
+    return load
+
+
+@pytest.mark.parametrize("package", ["torchvision", "torch"])
+def test_a_missing_detection_package_is_one_line_naming_its_pip_install(
+    maskrcnn_loading: Any, monkeypatch: pytest.MonkeyPatch, package: str
+) -> None:
+    monkeypatch.setitem(sys.modules, package, None)  # as if not installed: any import of it fails
+    run, error = maskrcnn_loading(f"import {package}", f"loader_without_{package}")
+    assert isinstance(error, ValueError)
+    # The pin of pyproject.toml (torchvision is a core dependency, no extra), quoted for the shell.
+    assert ip._requirement(package) == core_pin(package)
+    assert str(error) == (
+        f"{run} is a Mask R-CNN model, which needs {package} (not installed): "
+        f"pip install '{core_pin(package)}'"
+    )
+
+
+def test_an_installed_package_that_fails_to_import_asks_for_an_upgrade(maskrcnn_loading: Any) -> None:
+    pytest.importorskip("torchvision")
+    run, error = maskrcnn_loading("import torchvision.no_such_module", "loader_old_torchvision")
+    assert isinstance(error, ValueError) and "\n" not in str(error)
+    assert str(error) == (
+        f"{run} is a Mask R-CNN model, which needs torchvision (the installed one fails: No module named "
+        f"'torchvision.no_such_module'): pip install --upgrade '{core_pin('torchvision')}'"
+    )
+
+
+def test_a_broken_unetkit_module_is_not_reported_as_a_missing_package(maskrcnn_loading: Any) -> None:
+    _, error = maskrcnn_loading("import unetkit.no_such_module", "loader_broken_unetkit")
+    assert isinstance(error, ModuleNotFoundError) and error.name == "unetkit.no_such_module"

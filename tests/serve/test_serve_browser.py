@@ -117,6 +117,8 @@ def test_page_segments_an_uploaded_slice_like_the_cli(
     assert page.locator("#token-form").is_hidden()  # no token on this server
     # --device auto (the default) resolved in the server, which says where it runs.
     assert f" on {resolve_device('auto')}" in page.locator("#model-info").inner_text()
+    if not os.environ.get("UNETKIT_SERVE_MODEL"):  # no export beside the test model: auto runs torch
+        assert "backend torch fp32 (chosen by auto) on" in page.locator("#model-info").inner_text()
     if not os.environ.get("UNETKIT_SERVE_MODEL"):  # the test model records no instance method of its own
         assert page.locator("#instances").input_value() == "components"
     page.select_option("#instances", "components")

@@ -46,7 +46,9 @@ def test_auto_runs_on_the_cpu_here_and_says_so(model_dir: Path, pool: str) -> No
     )
     with TestClient(app) as client:
         info = client.get("/api/model").json()
-        assert (info["backend"], info["device"], info["pool"]) == ("auto", expected, pool)
+        # The engine auto chose (no export here: torch), not "auto" (tests/serve/test_serve_engine.py).
+        assert (info["backend"], info["device"], info["pool"]) == ("torch", expected, pool)
+        assert info["backend_requested"] == "auto"
         assert client.get("/api/health").json()["device"] == expected
         files = {"file": ("a.png", png_bytes(synthetic_slice(64)), "image/png")}
         assert client.post("/api/predict", files=files).status_code == 200

@@ -28,6 +28,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 from serve_helpers import predict_cli, synthetic_slice
 
+from unetkit.inference.instance_predictor import _requirement
 from unetkit.palette import class_palette
 from unetkit.serve.app import create_app
 from unetkit.viz.instances import draw_instance_outlines
@@ -170,5 +171,33 @@ def test_missing_torchvision_is_one_line_naming_the_fix(maskrcnn_dir: Path) -> N
     lines = result.stderr.strip().splitlines()
     assert lines[-1] == (
         f"error: {maskrcnn_dir} is a Mask R-CNN model, which needs torchvision (not installed): "
-        "pip install torchvision"
+        f"pip install '{_requirement('torchvision')}'"  # pyproject's pin (tests/inference checks it)
     ), result.stderr[-3000:]
+
+
+def test_serve_and_predict_report_a_missing_package_in_the_same_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One home for the message: serve's predictor cache loads through predict's loader."""
+    from unetkit.inference import instance_predictor as ip
+    from unetkit.serve.jobs import PredictorCache
+
+    (tmp_path / "loader_needing_torchvision.py").write_text("import torchvision\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # any import of torchvision now fails
+    monkeypatch.setattr(ip, "MASKRCNN_LOADER", ("loader_needing_torchvision", "load_maskrcnn_predictor"))
+    model = tmp_path / "maskrcnn"
+    model.mkdir()
+    (model / "config.json").write_text('{"architecture": "maskrcnn"}')
+    with pytest.raises(ValueError) as served:
+        PredictorCache(model, backend="auto").get()
+    with pytest.raises(ValueError) as predicted:
+        ip.load_instance_predictor(model, backend="auto")
+    assert (
+        str(served.value)
+        == str(predicted.value)
+        == (
+            f"{model} is a Mask R-CNN model, which needs torchvision (not installed): "
+            f"pip install '{_requirement('torchvision')}'"
+        )
+    )

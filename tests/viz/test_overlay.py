@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unetkit.viz.overlay import class_palette, colorize_mask, display_image, overlay
+from unetkit.viz.instances import instance_colors
+from unetkit.viz.overlay import (
+    class_palette,
+    colorize_mask,
+    display_image,
+    overlay,
+    prediction_overlay,
+)
 
 
 def test_palette_fixed_and_distinct() -> None:
@@ -59,3 +66,22 @@ def test_display_image_shows_other_channel_counts() -> None:
     np.testing.assert_array_equal(out[0, 0], [50, 200, 50])
     with pytest.raises(TypeError, match="uint8"):
         display_image(pair.astype(np.float32))
+
+
+def test_prediction_overlay_is_the_class_overlay_with_instance_outlines() -> None:
+    """The one drawing of a prediction's overlay (predict's overlays/, serve's overlay.png): the class
+    colours over the image, and each instance's inner edge in its own colour when there are instances."""
+    image = np.full((8, 10), 90, np.uint8)
+    mask = np.zeros((8, 10), np.int64)
+    mask[1:5, 1:5] = mask[4:8, 6:10] = 1
+    labels = np.zeros((8, 10), np.int32)
+    labels[1:5, 1:5], labels[4:8, 6:10] = 1, 2
+    palette = class_palette(2)
+    plain = overlay(image, mask, palette, 0.3)
+    np.testing.assert_array_equal(prediction_overlay(image, mask, palette, 0.3), plain)
+    outlined = prediction_overlay(image, mask, palette, 0.3, labels)
+    colors = instance_colors(2)
+    np.testing.assert_array_equal(outlined[1, 1], colors[1])  # an edge pixel of instance 1
+    np.testing.assert_array_equal(outlined[4, 6], colors[2])  # an edge pixel of instance 2
+    np.testing.assert_array_equal(outlined[2:4, 2:4], plain[2:4, 2:4])  # interiors keep the class colour
+    np.testing.assert_array_equal(outlined[labels == 0], plain[labels == 0])

@@ -6,7 +6,7 @@ only if their accuracy gate passed at export), picks the fastest passing one and
 ``auto_backend.json`` beside the model, with the CPU model and flags it was measured on. Later runs reuse the
 cache without timing (and without importing torch when the choice is not torch); another CPU, or changed model
 files, invalidate it. Without an exported model (``unetkit export``), or on a GPU, auto is eager PyTorch. The
-reason for the choice is logged (the CLI prints it).
+reason for the choice is logged (the CLI prints it), and the predictor carries it (:func:`chosen_backend`).
 """
 
 from __future__ import annotations
@@ -187,17 +187,39 @@ def _load_choice(path: Path, choice: Choice, **options: Any) -> Any:
     return load_predictor(folder, backend=choice.backend, **options)
 
 
+# The attribute of a predictor loaded by backend auto that holds its Choice (see chosen_backend).
+_CHOICE_ATTR = "auto_choice"
+
+
+def chosen_backend(predictor: Any) -> Choice | None:
+    """The :class:`Choice` backend auto made for ``predictor`` (the engine it runs on: ``backend``,
+    ``precision``, ``reason``), or None for a predictor loaded with a backend named outright.
+
+    ``unetkit serve`` reports it (``GET /api/model``: ``backend openvino``, not ``backend auto``) and its
+    worker processes set their torch threads only when it is torch.
+    """
+    choice = getattr(predictor, _CHOICE_ATTR, None)
+    return choice if isinstance(choice, Choice) else None
+
+
+def _with_choice(predictor: BasePredictor, choice: Choice) -> BasePredictor:
+    setattr(predictor, _CHOICE_ATTR, choice)
+    return predictor
+
+
 @register_backend("auto")
 def _auto_backend(path: Path, device: str = "cpu", amp: bool = False, **options: Any) -> BasePredictor:
     if str(device) != "cpu" or amp:
+        reason = f"device {device}{' with amp' if amp else ''}: only eager PyTorch runs it"
         logger.info("backend auto -> torch (device %s%s)", device, ", amp" if amp else "")
-        return load_predictor(path, backend="torch", device=device, amp=amp, **options)  # type: ignore[no-any-return]
+        predictor = load_predictor(path, backend="torch", device=device, amp=amp, **options)
+        return _with_choice(predictor, Choice("torch", "amp" if amp else "fp32", reason, None))
     choice = choose(path)
     # Nothing to choose from without an export: said at debug level only, not on every plain torch run.
     level = logging.INFO if choice.export_dir is not None else logging.DEBUG
     logger.log(level, "backend auto -> %s %s: %s", choice.backend, choice.precision, choice.reason)
     try:
-        return _load_choice(path, choice, device=device, amp=amp, **options)  # type: ignore[no-any-return]
+        return _with_choice(_load_choice(path, choice, device=device, amp=amp, **options), choice)
     except (ImportError, FileNotFoundError, ValueError) as exc:
         if not choice.cached:
             raise
@@ -207,4 +229,4 @@ def _auto_backend(path: Path, device: str = "cpu", amp: bool = False, **options:
         )
         choice = choose(path, refresh=True)
         logger.info("backend auto -> %s %s: %s", choice.backend, choice.precision, choice.reason)
-        return _load_choice(path, choice, device=device, amp=amp, **options)  # type: ignore[no-any-return]
+        return _with_choice(_load_choice(path, choice, device=device, amp=amp, **options), choice)

@@ -432,7 +432,7 @@ def predict_files(
         write_csv,
     )
     from unetkit.palette import palette_for
-    from unetkit.viz.overlay import overlay
+    from unetkit.viz.overlay import prediction_overlay
 
     opts = outputs or OutputOptions()
     instancer: InstancePredictor | None = None
@@ -505,13 +505,8 @@ def predict_files(
                 save = partial(save_probs, probs=probs, fmt=opts.probs, dtype=np.dtype(opts.probs_dtype))
                 jobs.append((out / "probs" / f"{name}.{ext}", save))
             if opts.overlay:
-                rgb = overlay(image, mask, palette, opts.alpha)
-                if labels is not None:
-                    # Instances asked for (or a Mask R-CNN, whose objects are what it predicts): outline each,
-                    # so that splits and merges show on the overlay.
-                    from unetkit.viz.instances import draw_instance_outlines
-
-                    rgb = draw_instance_outlines(rgb, labels)
+                # With instances (asked for, or a Mask R-CNN's own) each is outlined: the one overlay drawing.
+                rgb = prediction_overlay(image, mask, palette, opts.alpha, labels)
                 jobs.append((out / "overlays" / f"{name}.png", partial(save_rgb_png, rgb=rgb)))
             if labels is not None:
                 jobs.append((out / "instances" / f"{name}.png", partial(save_instances_png, labels=labels)))

@@ -21,6 +21,7 @@ Torch-free itself: the backend (or the Mask R-CNN loader) imports torch when it 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import json
 import logging
@@ -385,15 +386,52 @@ def instance_predictor_for(
     )
 
 
-def _load_maskrcnn(folder: Path, kwargs: dict[str, Any]) -> Any:
+def _requirement(module: str) -> str:
+    """How unetkit's own dependencies pin the distribution of a top-level ``module`` (its installed metadata,
+    written from pyproject.toml: ``torchvision>=0.17``), else the bare name."""
+    import importlib.metadata
+    import re
+
+    try:
+        requirements = importlib.metadata.requires("unetkit") or []
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        requirements = []
+    for requirement in requirements:
+        if ";" in requirement:  # an extra's requirement ('onnx>=1.16; extra == "onnx"'), not a core one
+            continue
+        name = re.split(r"[\s<>=!~\[(]", requirement, maxsplit=1)[0]
+        if name.lower() == module.lower():
+            return requirement.strip()
+    return module
+
+
+def _load_maskrcnn(model_path: str | Path, folder: Path, kwargs: dict[str, Any]) -> Any:
+    """The detector of Mask R-CNN folder ``folder`` (``model_path`` as the user gave it, for messages).
+
+    Raises:
+        ValueError: a package the loader needs (torch, torchvision) cannot be imported: one line naming it
+            and its ``pip install``, as unetkit's dependencies pin it (``unetkit predict`` and
+            ``unetkit serve`` both load through here).
+    """
     module_name, function = MASKRCNN_LOADER
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(
-            f"{folder} is a Mask R-CNN model but {module_name} cannot be imported ({exc}); install unetkit "
-            "with its detection support."
-        ) from exc
+        missing = exc.name or ""
+        top = missing.partition(".")[0]
+        if not top or top == "unetkit":
+            raise  # unetkit's own module is broken: not a missing package, keep the real traceback
+        try:
+            installed = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):  # ValueError: sys.modules[top] is None, its import is blocked
+            installed = False
+        # Installed but failing (a version without a module the loader imports): upgrade it to the pin.
+        why = f"the installed one fails: {str(exc).splitlines()[0]}" if installed else "not installed"
+        requirement = _requirement(top)
+        # Quoted for the shell when pinned (">" redirects).
+        command = "pip install " + ("--upgrade " if installed else "")
+        command += f"'{requirement}'" if requirement != top else top
+        raise ValueError(f"{model_path} is a Mask R-CNN model, which needs {top} ({why}): {command}") from exc
     loader = getattr(module, function)
     accepted = inspect.signature(loader).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
@@ -449,7 +487,7 @@ def load_instance_predictor(
         options = {k: kw.pop(k) for k in _MASKRCNN_OPTIONS if k in kw}
         # Tiling options mean nothing to a detector; the device (if the loader takes it) does.
         loader_kwargs = {k: v for k, v in kw.items() if k == "device"}
-        detector = _load_maskrcnn(folder, loader_kwargs)
+        detector = _load_maskrcnn(model_path, folder, loader_kwargs)
         config = json.loads((folder / "config.json").read_text())
         return MaskRCNNInstancePredictor(detector, config, min_size=min_size, **options)
     if name == MASKRCNN:

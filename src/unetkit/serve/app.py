@@ -9,7 +9,8 @@ serves static files, so the page needs no second server. uvicorn is its referenc
 Endpoints (every ``/api`` route needs ``Authorization: Bearer <token>`` when the server has a token):
 
 * ``GET /api/health``: status, backend and device, queue and store state.
-* ``GET /api/model``: architecture, backend and device (``--device auto`` resolved), classes with colours,
+* ``GET /api/model``: architecture, backend (the engine that runs: ``--backend auto`` resolved, with
+  ``backend_requested`` and ``precision``) and device (``--device auto`` resolved), classes with colours,
   channels, normalisation, geometry, instance methods (``instances``: the choices, what ``auto`` runs),
   limits.
 * ``POST /api/predict``: multipart ``file`` + options -> JSON summary with links to the result files;
@@ -53,7 +54,6 @@ from unetkit.serve.jobs import (
     JobError,
     RequestOptions,
     check_choice,
-    result_overlay,
 )
 from unetkit.serve.limits import MULTIPART_SLACK, BodySizeLimit, Rejected, ServeLimits, check_image
 from unetkit.serve.pool import WorkerPool
@@ -389,7 +389,10 @@ def create_app(
 def _reblend(folder: Path, alpha: float, classes: Sequence[Mapping[str, Any]]) -> bytes:
     """overlay.png again from the stored input and mask with another colour weight (PNG bytes), in the
     colours of the model description's ``classes`` (``#rrggbb``, as the first overlay drew them), with the
-    stored instances outlined again when the result has them."""
+    stored instances outlined again when the result has them (:func:`unetkit.viz.overlay.prediction_overlay`,
+    the drawing of the first overlay and of ``unetkit predict``)."""
+    from unetkit.viz.overlay import prediction_overlay
+
     palette = np.asarray(
         [[int(c["color"][i : i + 2], 16) for i in (1, 3, 5)] for c in classes], dtype=np.uint8
     ).reshape(-1, 3)
@@ -402,7 +405,7 @@ def _reblend(folder: Path, alpha: float, classes: Sequence[Mapping[str, Any]]) -
     if (folder / RESULT_FILES["instances"]).is_file():
         with Image.open(folder / RESULT_FILES["instances"]) as img:
             labels = np.asarray(img)
-    rgb = result_overlay(image, mask, palette, alpha, labels)
+    rgb = prediction_overlay(image, mask, palette, alpha, labels)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     return buf.getvalue()

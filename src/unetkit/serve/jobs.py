@@ -11,7 +11,8 @@ fit-maskrcnn``) is loaded as ``unetkit predict`` loads it
 (:func:`unetkit.inference.instance_predictor.load_instance_predictor`) and always gives its instances.
 
 Files of a result: ``input.png`` (the image as the model saw it, 8-bit), ``mask.png`` (palette PNG, value =
-class index), ``overlay.png`` (RGB), ``instances.png`` (16-bit, on request; always for a Mask R-CNN) and
+class index), ``overlay.png`` (RGB, :func:`unetkit.viz.overlay.prediction_overlay`: the overlay of
+``unetkit predict``), ``instances.png`` (16-bit, on request; always for a Mask R-CNN) and
 ``probs.npy`` ((K, H, W) float16, on request).
 """
 
@@ -21,7 +22,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,25 +108,6 @@ def served_classes(predictor: Any) -> tuple[list[str], np.ndarray]:
     return names, palette_for(predictor.config, min(len(names), 256))
 
 
-# What a Mask R-CNN model needs beyond the semantic path: checked before loading, so that a missing one is a
-# one-line error naming the install instead of an import failure deep in the loader.
-_DETECTION_MODULES = ("torch", "torchvision")
-
-
-def _check_detection_modules(model: str) -> None:
-    import importlib.util
-
-    for name in _DETECTION_MODULES:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ValueError:  # sys.modules[name] is None: the import is blocked
-            found = False
-        if not found:
-            raise ValueError(
-                f"{model} is a Mask R-CNN model, which needs {name} (not installed): pip install {name}"
-            )
-
-
 class PredictorCache:
     """Predictors of one model, one per (tta, tile_size), built lazily by ``load_predictor`` (LRU-bounded).
 
@@ -133,7 +115,9 @@ class PredictorCache:
     :class:`~unetkit.inference.instance_predictor.InstancePredictor` from ``load_instance_predictor``, as
     ``unetkit predict`` does: one per TTA setting (only "none" loads; the others are its error), the tile
     size ignored (a detector tiles by its own rule). Predictors are stateless during ``predict`` (the
-    options are fixed at construction), so one instance serves concurrent threads.
+    options are fixed at construction), so one instance serves concurrent threads. ``on_load(predictor)``
+    is called with each predictor once it is loaded, before its first use (a worker process sets its torch
+    threads there, once the engine is known).
     """
 
     def __init__(
@@ -142,6 +126,7 @@ class PredictorCache:
         backend: str = "torch",
         backend_options: dict[str, Any] | None = None,
         max_size: int = 4,
+        on_load: Callable[[Any], None] | None = None,
     ) -> None:
         from unetkit.inference.instance_predictor import maskrcnn_model_dir
 
@@ -149,6 +134,7 @@ class PredictorCache:
         self.backend = backend
         self.backend_options = dict(backend_options or {})
         self.max_size = max_size
+        self.on_load = on_load
         self.maskrcnn = maskrcnn_model_dir(self.model) is not None
         self._cache: OrderedDict[tuple[str, int | None], Any] = OrderedDict()
         self._lock = threading.Lock()
@@ -159,13 +145,16 @@ class PredictorCache:
 
         tta = _TTA_VALUES[augmentation]
         if self.maskrcnn:
-            _check_detection_modules(self.model)
-            return load_instance_predictor(
+            predictor = load_instance_predictor(
                 self.model, MASKRCNN, backend=self.backend, tta=tta, **self.backend_options
             )
-        return load_predictor(
-            self.model, backend=self.backend, tile_size=tile_size, tta=tta, **self.backend_options
-        )
+        else:
+            predictor = load_predictor(
+                self.model, backend=self.backend, tile_size=tile_size, tta=tta, **self.backend_options
+            )
+        if self.on_load is not None:
+            self.on_load(predictor)
+        return predictor
 
     def get(self, augmentation: str = "none", tile_size: int | None = None) -> Any:
         """The predictor for a TTA setting ("none", "flips", "d4") and tile size, built once and kept."""
@@ -201,19 +190,6 @@ def _save_input_png(path: Path, image: np.ndarray) -> None:
     # writers has no 8-bit gray writer; PIL encodes, unetkit.files makes the write atomic.
     pil = Image.fromarray(image[..., 0])
     atomic_write(path, lambda fh: pil.save(fh, format="PNG", compress_level=PNG_LEVEL))
-
-
-def result_overlay(
-    image: np.ndarray, mask: np.ndarray, palette: np.ndarray, alpha: float, labels: np.ndarray | None
-) -> np.ndarray:
-    """overlay.png's pixels, as ``unetkit predict`` draws its overlays: the class colours over the image with
-    weight ``alpha``, and each instance of ``labels`` (when the result has instances) outlined in its own
-    colour, so that splits and merges show. RGB uint8 (H, W, 3)."""
-    from unetkit.viz.instances import draw_instance_outlines
-    from unetkit.viz.overlay import overlay
-
-    rgb = overlay(image, mask, palette, alpha)
-    return rgb if labels is None else draw_instance_outlines(rgb, labels)
 
 
 def _instancer(predictor: Any, opts: RequestOptions) -> InstancePredictor | None:
@@ -257,6 +233,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
     from unetkit.data.io import read_raw_image
     from unetkit.inference.batch import model_image
     from unetkit.inference.writers import class_fractions, save_instances_png, save_mask_png, save_probs
+    from unetkit.viz.overlay import prediction_overlay
 
     start = time.perf_counter()
     opts = job.options
@@ -300,7 +277,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
             save_instances_png(tmp / RESULT_FILES["instances"], labels)
         _save_input_png(tmp / RESULT_FILES["input"], image)
         save_mask_png(tmp / RESULT_FILES["mask"], mask, num_classes=k, palette=palette)
-        rgb = result_overlay(image, mask, palette, opts.alpha, labels)
+        rgb = prediction_overlay(image, mask, palette, opts.alpha, labels)
         save_rgb_png(tmp / RESULT_FILES["overlay"], rgb, compress_level=PNG_LEVEL)
         if opts.probs and probs is not None:  # None only for Mask R-CNN, refused with probs by _instancer
             save_probs(tmp / RESULT_FILES["probs"], probs, "npy", np.float16)
@@ -343,6 +320,26 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
 MASKRCNN_INSTANCES: dict[str, Any] = {"choices": ["none", AUTO, MASKRCNN], "auto": MASKRCNN, "own": True}
 
 
+def _auto_choice(predictor: Any, requested: str) -> Any:
+    """What backend auto chose for a semantic predictor it loaded, else None."""
+    if requested != "auto" or isinstance(predictor, InstancePredictor):
+        return None
+    # Imported only here: auto_backend is loaded already when it loaded this predictor.
+    from unetkit.inference.auto_backend import chosen_backend
+
+    return chosen_backend(predictor)
+
+
+def served_backend(predictor: Any, requested: str) -> str:
+    """The engine a loaded predictor runs on: torch for a Mask R-CNN (its only engine), what backend auto
+    chose for it (:func:`unetkit.inference.auto_backend.chosen_backend`), else the backend it was loaded
+    with (``requested``)."""
+    if isinstance(predictor, InstancePredictor):
+        return "torch"
+    choice = _auto_choice(predictor, requested)
+    return requested if choice is None else str(choice.backend)
+
+
 def served_device(predictor: Any) -> str:
     """The device a loaded predictor runs on: a torch model's (semantic or Mask R-CNN), else "cpu" (the
     onnxruntime and OpenVINO backends run on the CPU only)."""
@@ -351,17 +348,31 @@ def served_device(predictor: Any) -> str:
     return "cpu" if device is None else str(device)
 
 
+def _served_precision(predictor: Any, requested: str) -> str | None:
+    choice = _auto_choice(predictor, requested)
+    if choice is not None:
+        return str(choice.precision)
+    precision = getattr(predictor, "precision", None)  # the OpenVINO predictor's fp32 / bf16 / int8
+    return precision if isinstance(precision, str) else None
+
+
 def model_summary(cache: PredictorCache) -> dict[str, Any]:
     """What ``GET /api/model`` returns: architecture, backend and device, classes with colours, channels,
     normalisation, geometry (None for a Mask R-CNN: any size, it resizes and tiles by its own rule).
 
-    Run in the worker (thread or process) like a job: the predictor knows the network's real geometry and
-    the device it was put on.
+    ``backend`` is the engine that runs (:func:`served_backend`: with ``--backend auto``, the one auto
+    chose), ``backend_requested`` the server's option, ``precision`` the engine's (fp32, bf16, int8, amp)
+    where known, else None.
+
+    Run in the worker (thread or process) like a job: the predictor knows the network's real geometry, the
+    engine auto chose and the device it was put on.
     """
     predictor = cache.get()
     names, palette = served_classes(predictor)
     served = {
-        "backend": cache.backend,
+        "backend": served_backend(predictor, cache.backend),
+        "backend_requested": cache.backend,
+        "precision": _served_precision(predictor, cache.backend),
         "device": served_device(predictor),
         "classes": [
             {

@@ -9,18 +9,19 @@ instead of a growing backlog of uploads in memory. Each admitted request waits a
 files are then removed).
 
 Threads (default) share one model and the process's torch intra-op thread pool; processes ("spawn", each
-with its own model copy and ``threads_per_worker`` torch threads) isolate a crash (a killed worker is
-replaced and only its request fails). Measured on the 2-core CPU with the ISBI architecture
-(``benchmarks/serve_load.py``, ``benchmarks/results/serve/load.md``; shared machine): 2 threads x 1 torch
-thread used 205 ms of CPU per request and 647 MiB, 2 processes x 1 thread 233 ms and 1018 MiB (two model
-and torch copies), 1 thread x 2 torch threads 600 ms (OpenMP threads spin while waiting for a busy core).
-Hence the CLI default: a thread pool of 2 workers with one torch thread each.
+with its own model copy and, when its engine is torch, ``threads_per_worker`` torch threads) isolate a crash
+(a killed worker is replaced and only its request fails). Measured on the 2-core CPU with the ISBI
+architecture (``benchmarks/serve_load.py``, ``benchmarks/results/serve/load.md``; shared machine): 2 threads
+x 1 torch thread used 205 ms of CPU per request and 647 MiB, 2 processes x 1 thread 233 ms and 1018 MiB (two
+model and torch copies), 1 thread x 2 torch threads 600 ms (OpenMP threads spin while waiting for a busy
+core). Hence the CLI default: a thread pool of 2 workers with one torch thread each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import functools
 import logging
 import math
 import multiprocessing
@@ -33,7 +34,7 @@ from typing import Any
 
 from unetkit.devices import resolve_device
 from unetkit.options import look_up_option
-from unetkit.serve.jobs import Job, PredictorCache, model_summary, run_job
+from unetkit.serve.jobs import Job, PredictorCache, model_summary, run_job, served_backend
 from unetkit.serve.limits import Rejected
 
 logger = logging.getLogger(__name__)
@@ -44,14 +45,22 @@ POOL_KINDS = ("thread", "process")
 _PROCESS_CACHE: PredictorCache | None = None
 
 
-def _init_process(model: str, backend: str, backend_options: dict[str, Any], threads: int | None) -> None:
-    """Worker-process initializer: this process is the pool's own, so setting its torch threads is ours."""
-    global _PROCESS_CACHE
-    if threads is not None and backend == "torch":
+def _set_torch_threads(threads: int, backend: str, predictor: Any) -> None:
+    """A worker process's torch threads, set once a predictor is loaded and runs on torch (backend torch,
+    backend auto's torch choice, any Mask R-CNN); torch is imported only then, so a worker on OpenVINO or
+    onnxruntime never loads it."""
+    if served_backend(predictor, backend) == "torch":
         import torch
 
         torch.set_num_threads(threads)
-    _PROCESS_CACHE = PredictorCache(model, backend, backend_options)
+
+
+def _init_process(model: str, backend: str, backend_options: dict[str, Any], threads: int | None) -> None:
+    """Worker-process initializer: this process is the pool's own, so setting its torch threads is ours
+    (:func:`_set_torch_threads`, as each predictor loads: with backend auto the engine is known only then)."""
+    global _PROCESS_CACHE
+    on_load = None if threads is None else functools.partial(_set_torch_threads, threads, backend)
+    _PROCESS_CACHE = PredictorCache(model, backend, backend_options, on_load=on_load)
 
 
 def _process_call(name: str, *args: Any) -> Any:
@@ -71,8 +80,9 @@ class WorkerPool:
         workers: jobs running at once.
         queue_size: admitted jobs waiting for a worker beyond the running ones.
         kind: "thread" or "process".
-        threads_per_worker: torch intra-op threads of each worker process (kind "process"); threads of the
-            server process itself are the caller's (the CLI's) to set.
+        threads_per_worker: torch intra-op threads of each worker process (kind "process") whose model runs
+            on torch (backend torch, auto when it chose torch, a Mask R-CNN); threads of the server process
+            itself are the caller's (the CLI's) to set.
         backend_options: extra keyword arguments of ``load_predictor`` (e.g. ``device``); ``device="auto"``
             is resolved here, once, by :func:`unetkit.devices.resolve_device` (the GPU when torch sees one,
             else the CPU), so every worker, thread or process, gets the same concrete device.

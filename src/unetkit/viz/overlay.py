@@ -1,6 +1,8 @@
 """Colourised masks and colour overlays on the input image (NumPy only, no torch).
 
 Colours come from :func:`unetkit.palette.class_palette` (fixed per class, re-exported here).
+:func:`prediction_overlay` is the one drawing of a prediction's overlay: ``unetkit predict`` writes it and
+``unetkit serve`` shows (and re-blends) it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from unetkit.constants import IGNORE_INDEX
 # The palette lives in the torch-free, plotting-free unetkit.palette; re-exported here where it always was.
 from unetkit.palette import IGNORE_COLOR, MAX_PALETTE_CLASSES, class_palette
 
-__all__ = ["IGNORE_COLOR", "MAX_PALETTE_CLASSES", "class_palette", "colorize_mask", "overlay"]
+__all__ = [
+    "IGNORE_COLOR",
+    "MAX_PALETTE_CLASSES",
+    "class_palette",
+    "colorize_mask",
+    "display_image",
+    "overlay",
+    "prediction_overlay",
+]
 
 
 def colorize_mask(
@@ -113,3 +123,34 @@ def overlay(
             blended = np.where(keep, np.broadcast_to(img, blended.shape), blended)
         out[r : r + rows_per_chunk] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
     return out
+
+
+def prediction_overlay(
+    image: np.ndarray,
+    mask: np.ndarray,
+    palette: np.ndarray,
+    alpha: float = 0.5,
+    labels: np.ndarray | None = None,
+) -> np.ndarray:
+    """A prediction's overlay, as ``unetkit predict`` writes it (``overlays/``) and ``unetkit serve`` shows it
+    (``overlay.png``): the class colours over the image (:func:`overlay`, background untinted), and, when the
+    prediction has instances, every instance outlined in its own colour
+    (:func:`unetkit.viz.instances.draw_instance_outlines`), so that splits and merges show.
+
+    Args:
+        image: uint8 (H, W) or (H, W, C), as :func:`overlay` takes it.
+        mask: (H, W) class indices.
+        palette: uint8 (K, 3) class colours.
+        alpha: colour weight in [0, 1].
+        labels: (H, W) instance ids (0 = background), or None for a prediction without instances.
+
+    Returns:
+        uint8 RGB (H, W, 3).
+    """
+    rgb = overlay(image, mask, palette, alpha)
+    if labels is None:
+        return rgb
+    # Imported here: unetkit.viz.instances imports this module (display_image) and needs scikit-image.
+    from unetkit.viz.instances import draw_instance_outlines
+
+    return draw_instance_outlines(rgb, labels)

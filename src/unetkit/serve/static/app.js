@@ -54,7 +54,7 @@ async function loadModel() {
   const names = model.classes.map((c) => c.name).join(", ");
   $("#model-info").textContent =
     `${model.architecture} · ${model.in_channels}-channel input · classes: ${names} · ` +
-    `backend ${model.backend} on ${model.device}`;
+    `backend ${engineText(model)} on ${model.device}`;
   if (model.instances) showInstanceChoices(model.instances);
   // A Mask R-CNN takes no test-time augmentation and has a score threshold (as `unetkit predict`).
   const detector = isDetector(model);
@@ -63,6 +63,15 @@ async function loadModel() {
   const mb = (model.limits.max_upload_bytes / 1048576).toFixed(0);
   const mp = (model.limits.max_pixels / 1e6).toFixed(1);
   $("#limits").textContent = `PNG, JPEG, TIFF or BMP · up to ${mb} MiB and ${mp} megapixels each`;
+}
+
+// The engine that runs (with --backend auto, the one auto chose), its precision where known.
+function engineText(model) {
+  let text = model.backend + (model.precision ? ` ${model.precision}` : "");
+  if (model.backend_requested && model.backend_requested !== model.backend) {
+    text += ` (chosen by ${model.backend_requested})`;
+  }
+  return text;
 }
 
 function isDetector(model) {
