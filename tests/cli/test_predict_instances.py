@@ -189,6 +189,6 @@ def test_a_maskrcnn_model_without_torchvision_exits_2_naming_its_install(
     assert main(["predict", str(model), str(images), "--out", str(out), "-q"]) == 2
     assert capsys.readouterr().err.strip() == (
         f"error: {model} is a Mask R-CNN model, which needs torchvision (not installed): "
-        f"pip install '{ip._requirement('torchvision')}'"
+        f"{ip.pip_install('torchvision')}"
     )
     assert ip._requirement("torchvision").startswith("torchvision>=") and not out.exists()

@@ -269,6 +269,13 @@ def test_a_real_maskrcnn_model_folder_goes_through_the_same_interface(tmp_path: 
     assert count > 0 and (sizes >= 4).all()  # an untrained detector finds noise; min_size still applies
 
 
+def installed_torch() -> str:
+    """The installed torch's version without its local label (``2.14.1``, not ``2.14.1+cpu``)."""
+    import importlib.metadata
+
+    return importlib.metadata.version("torch").split("+")[0]
+
+
 def core_pin(package: str) -> str:
     """``package``'s requirement in pyproject.toml's [project] dependencies (e.g. ``torchvision>=0.17``)."""
     text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
@@ -306,9 +313,10 @@ def test_a_missing_detection_package_is_one_line_naming_its_pip_install(
     assert isinstance(error, ValueError)
     # The pin of pyproject.toml (torchvision is a core dependency, no extra), quoted for the shell.
     assert ip._requirement(package) == core_pin(package)
+    keep_torch = f" 'torch=={installed_torch()}'" if package == "torchvision" else ""
     assert str(error) == (
         f"{run} is a Mask R-CNN model, which needs {package} (not installed): "
-        f"pip install '{core_pin(package)}'"
+        f"pip install '{core_pin(package)}'{keep_torch}"
     )
 
 
@@ -318,7 +326,8 @@ def test_an_installed_package_that_fails_to_import_asks_for_an_upgrade(maskrcnn_
     assert isinstance(error, ValueError) and "\n" not in str(error)
     assert str(error) == (
         f"{run} is a Mask R-CNN model, which needs torchvision (the installed one fails: No module named "
-        f"'torchvision.no_such_module'): pip install --upgrade '{core_pin('torchvision')}'"
+        f"'torchvision.no_such_module'): pip install --upgrade '{core_pin('torchvision')}' "
+        f"'torch=={installed_torch()}'"
     )
 
 

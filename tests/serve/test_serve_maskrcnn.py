@@ -28,7 +28,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 from serve_helpers import predict_cli, synthetic_slice
 
-from unetkit.inference.instance_predictor import _requirement
+from unetkit.inference.instance_predictor import pip_install
 from unetkit.palette import class_palette
 from unetkit.serve.app import create_app
 from unetkit.viz.instances import draw_instance_outlines
@@ -171,7 +171,7 @@ def test_missing_torchvision_is_one_line_naming_the_fix(maskrcnn_dir: Path) -> N
     lines = result.stderr.strip().splitlines()
     assert lines[-1] == (
         f"error: {maskrcnn_dir} is a Mask R-CNN model, which needs torchvision (not installed): "
-        f"pip install '{_requirement('torchvision')}'"  # pyproject's pin (tests/inference checks it)
+        f"{pip_install('torchvision')}"  # pyproject's pin, the installed torch kept (tests/inference)
     ), result.stderr[-3000:]
 
 
@@ -198,6 +198,6 @@ def test_serve_and_predict_report_a_missing_package_in_the_same_words(
         == str(predicted.value)
         == (
             f"{model} is a Mask R-CNN model, which needs torchvision (not installed): "
-            f"pip install '{_requirement('torchvision')}'"
+            f"{pip_install('torchvision')}"
         )
     )

@@ -405,6 +405,25 @@ def _requirement(module: str) -> str:
     return module
 
 
+def pip_install(module: str, upgrade: bool = False) -> str:
+    """The ``pip install`` of top-level ``module`` as unetkit pins it, quoted for the shell (">" redirects).
+
+    torchvision keeps the installed torch (``'torch==2.14.1'``): alone, pip takes the newest torchvision,
+    which needs another torch and can pull a multi-GB CUDA build in its place.
+    """
+    import importlib.metadata
+
+    requirement = _requirement(module)
+    command = "pip install " + ("--upgrade " if upgrade else "")
+    command += f"'{requirement}'" if requirement != module else module
+    if module == "torchvision":
+        try:  # "2.14.1+cpu" -> "2.14.1": == ignores the local label, so the installed CPU build satisfies it
+            command += f" 'torch=={importlib.metadata.version('torch').split('+')[0]}'"
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return command
+
+
 def _load_maskrcnn(model_path: str | Path, folder: Path, kwargs: dict[str, Any]) -> Any:
     """The detector of Mask R-CNN folder ``folder`` (``model_path`` as the user gave it, for messages).
 
@@ -427,10 +446,7 @@ def _load_maskrcnn(model_path: str | Path, folder: Path, kwargs: dict[str, Any])
             installed = False
         # Installed but failing (a version without a module the loader imports): upgrade it to the pin.
         why = f"the installed one fails: {str(exc).splitlines()[0]}" if installed else "not installed"
-        requirement = _requirement(top)
-        # Quoted for the shell when pinned (">" redirects).
-        command = "pip install " + ("--upgrade " if installed else "")
-        command += f"'{requirement}'" if requirement != top else top
+        command = pip_install(top, upgrade=installed)
         raise ValueError(f"{model_path} is a Mask R-CNN model, which needs {top} ({why}): {command}") from exc
     loader = getattr(module, function)
     accepted = inspect.signature(loader).parameters
