@@ -156,11 +156,14 @@ def test_bad_input_fails_with_one_line_and_no_run_folder(
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.parametrize("deferred", [False, True], ids=["cpu-at-once", "gpu-deferred"])
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deferred: bool
 ) -> None:
+    """deferred: the GPU's check (the first non-finite step kept on the device, read before a checkpoint)."""
     from unetkit.training.task import NonFiniteError, SegmentationTask
 
+    monkeypatch.setattr(SegmentationTask, "defer_finite_check", deferred)
     monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
     original = SegmentationTask._loss
 
@@ -170,8 +173,13 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(
 
     monkeypatch.setattr(SegmentationTask, "_loss", poisoned)
     last = tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
-    with pytest.raises(NonFiniteError, match=rf"loss became nan at epoch 1.*finite: {last} \(epoch 0\)"):
+    with pytest.raises(
+        NonFiniteError, match=rf"loss became nan at epoch 1, step (\d+).*finite: {last} \(epoch 0\)"
+    ) as info:
         fit(_cfg(tmp_path, "trainer.max_epochs=3"))
+    # The first non-finite step is named, also when it is read later: epoch 1 starts after epoch 0's steps.
+    first_step = int(re.search(r"step (\d+)", str(info.value)).group(1))  # type: ignore[union-attr]
+    assert first_step == torch.load(last, map_location="cpu", weights_only=True)["global_step"]
     ckpt = torch.load(last, map_location="cpu", weights_only=True)
     assert ckpt["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
@@ -426,3 +434,26 @@ def test_the_datasets_class_colours_reach_the_models_config_json(tmp_path: Path)
     assert ModelConfig.load(saved).class_colors == [background, [128, 64, 128], third]
     plain = get_dataset_spec("folder", root=tmp_path / "data", **options)
     assert build_model_config(_cfg(tmp_path), plain).class_colors is None
+
+
+def test_the_deferred_loss_check_reads_the_device_every_few_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GPU run reads its recorded first non-finite loss every FINITE_CHECK_STEPS steps (no sync between)."""
+    from unetkit.training.task import NonFiniteError, SegmentationTask
+
+    config = {
+        "architecture": "unet",
+        "model_kwargs": {"in_channels": 1, "num_classes": 2, "depth": 1, "base_channels": 4},
+        "class_names": ["a", "b"],
+        "mean": [0.0],
+        "std": [1.0],
+    }
+    task = SegmentationTask(config)
+    monkeypatch.setattr(task, "defer_finite_check", True)
+    steps = iter(range(10))
+    monkeypatch.setattr(SegmentationTask, "global_step", property(lambda self: next(steps)))
+    monkeypatch.setattr(SegmentationTask, "FINITE_CHECK_STEPS", 4)
+    task._check_loss(torch.tensor(1.0))  # step 0
+    task._check_loss(torch.tensor(float("inf")))  # step 1: recorded, not read yet
+    task._check_loss(torch.tensor(float("nan")))  # step 2: not the first
+    with pytest.raises(NonFiniteError, match=r"loss became inf at epoch 0, step 1$"):
+        task._check_loss(torch.tensor(1.0))  # step 3: the fourth step reads it

@@ -85,6 +85,7 @@ class SegmentationTask(L.LightningModule):
             getattr(m, "require_weight_map", False) for m in self.loss_fn.modules()
         )
         self.val_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
+        self._first_non_finite: torch.Tensor | None = None  # the deferred loss check's record (_check_loss)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` image -> ``(N, K, H, W)`` logits, for any H, W."""
@@ -99,11 +100,7 @@ class SegmentationTask(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss(batch)
-        if not torch.isfinite(loss):
-            raise NonFiniteError(
-                f"the training loss became {loss.item()} at epoch {self.current_epoch}, "
-                f"step {self.global_step}"
-            )
+        self._check_loss(loss)
         self.log(
             "train/loss",
             loss,
@@ -114,6 +111,46 @@ class SegmentationTask(L.LightningModule):
             sync_dist=True,
         )
         return loss
+
+    # Reading whether a GPU's loss is finite waits for the GPU (a sync): the host could not queue the next
+    # step's kernels while the GPU computes this one. There the first non-finite step is recorded on the
+    # device and read every FINITE_CHECK_STEPS steps and before any checkpoint is written; a CPU reads it at
+    # once (no sync to lose). ``defer_finite_check``: None decides by the loss's device (tests force True).
+    FINITE_CHECK_STEPS = 50
+    defer_finite_check: bool | None = None
+
+    def _check_loss(self, loss: torch.Tensor) -> None:
+        """Stop on a NaN/inf training loss: at once on a CPU, within ``FINITE_CHECK_STEPS`` on a GPU."""
+        defer = self.defer_finite_check
+        if not (loss.device.type != "cpu" if defer is None else defer):
+            if not torch.isfinite(loss):
+                raise NonFiniteError(self._loss_message(loss.item(), self.current_epoch, self.global_step))
+            return
+        # [epoch, step, value] of the first non-finite loss; epoch -1 while there is none.
+        step = self.global_step
+        now = torch.tensor([self.current_epoch, step, 0.0], dtype=torch.float32)  # MPS has no float64
+        now = now.to(loss.device, non_blocking=True)
+        now[2] = loss.detach().float()
+        first = self._first_non_finite
+        if first is None:
+            first = torch.tensor([-1.0, 0.0, 0.0], dtype=torch.float32, device=loss.device)
+        self._first_non_finite = torch.where((first[0] < 0) & ~torch.isfinite(now[2]), now, first)
+        if (step + 1) % self.FINITE_CHECK_STEPS == 0:
+            self._raise_if_non_finite_loss()
+
+    def _raise_if_non_finite_loss(self) -> None:
+        first = self._first_non_finite
+        if first is not None:
+            epoch, step, value = first.tolist()  # the one sync
+            if epoch >= 0:
+                raise NonFiniteError(self._loss_message(value, int(epoch), int(step)))
+
+    def on_train_end(self) -> None:
+        self._raise_if_non_finite_loss()  # steps after the last check (a run stopped mid-epoch by its budget)
+
+    @staticmethod
+    def _loss_message(value: float, epoch: int, step: int) -> str:
+        return f"the training loss became {value} at epoch {epoch}, step {step}"
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if self.loss_needs_weight_map and batch.get("weight") is None:
@@ -166,6 +203,7 @@ class SegmentationTask(L.LightningModule):
     # RNG state travels with the checkpoint so that a resumed run draws the same augmentations.
     # Stored as tensors/lists so the checkpoint still loads with weights_only=True.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._raise_if_non_finite_loss()  # a GPU's deferred loss check: no checkpoint after a non-finite loss
         # Parameters and buffers, not only the loss: a huge learning rate can leave the loss finite while
         # BatchNorm's running_var becomes inf. The check runs before the file is written, so a non-finite
         # checkpoint is never kept (EMA runs: the averaged state_dict and the raw current_model_state).
