@@ -166,3 +166,29 @@ def test_cached_choice_that_no_longer_loads_is_measured_again(model: Path) -> No
     # The choice measured again, not the stale cached one.
     assert (auto.chosen_backend(predictor) or ())[:2] == (rewritten["backend"], "fp32")
     assert predictor.predict(np.zeros((32, 32), dtype=np.uint8))[0].shape == (32, 32)
+
+
+def test_timing_runs_at_the_threads_asked_for_and_puts_them_back(
+    model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``unetkit serve`` times with its workers' torch threads (tests/serve/test_serve_engine.py)."""
+    before = torch.get_num_threads()
+    wanted = 1 if before > 1 else 2
+    timed_at: list[int] = []
+    real = auto.measure
+
+    def measure(*args: Any, **kwargs: Any) -> Any:
+        timed_at.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(auto, "measure", measure)
+    try:
+        auto.choose(model, size=32, torch_threads=wanted)
+        assert timed_at == [wanted] and torch.get_num_threads() == before
+        auto.choose(model, refresh=True, size=32)  # None: the current count
+        assert timed_at == [wanted, before]
+        assert auto.choose_for(model, device="cuda").backend == "torch"  # a GPU: eager, nothing timed
+        assert auto.choose_for(model, torch_threads=wanted).cached  # the CPU: the cached choice
+        assert timed_at == [wanted, before]
+    finally:
+        torch.set_num_threads(before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,15 @@ from serve_helpers import ISBI_SLICE, TINY, save_tiny_model, synthetic_slice
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads() -> Iterator[None]:
+    """A thread pool with ``threads_per_worker`` sets this process's torch threads (as ``unetkit serve``
+    wants): put back after each test, so that one test's pool does not slow down the next."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

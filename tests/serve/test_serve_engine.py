@@ -1,9 +1,12 @@
 """The engine ``unetkit serve --backend auto`` runs on: reported by ``GET /api/model`` and
-``/api/health`` (the engine auto chose, not "auto"), and the torch threads of a worker process, set when
-(and only when) its model ends up on torch."""
+``/api/health`` (the engine auto chose, not "auto"); the torch threads of the workers (a worker process's
+own, the thread pool's shared ones), set when (and only when) the model ends up on torch; and auto's
+first-run timing, done once before the workers start, at the workers' torch threads."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -82,31 +85,48 @@ def threads_set(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def in_worker(model: Path, backend: str, threads: int | None = 3) -> dict[str, Any]:
-    """What a worker process of ``serve --pool process`` runs: its initializer, then its first call."""
-    pool._init_process(str(model), backend, {"device": "cpu"}, threads)
-    return pool._process_call("describe")  # type: ignore[no-any-return]
+def in_worker(model: Path, backend: str, threads: int | None = 3, kind: str = "process") -> dict[str, Any]:
+    """What a worker of ``serve --pool KIND`` runs first: a worker process its initializer then its first
+    call (here, in this process); the thread pool its start (in this process, where its threads are)."""
+    if kind == "process":
+        pool._init_process(str(model), backend, {"device": "cpu"}, threads)
+        return pool._process_call("describe")  # type: ignore[no-any-return]
+    workers = pool.WorkerPool(
+        model, backend=backend, kind="thread", threads_per_worker=threads, backend_options={"device": "cpu"}
+    )
+    try:
+        return workers.start()
+    finally:
+        workers.close()
 
 
+KINDS = ["process", "thread"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("backend", ["auto", "torch"])
-def test_a_worker_on_torch_gets_its_threads(model_dir: Path, threads_set: list[int], backend: str) -> None:
-    assert in_worker(model_dir, backend)["backend"] == "torch"
+def test_a_worker_on_torch_gets_its_threads(
+    model_dir: Path, threads_set: list[int], backend: str, kind: str
+) -> None:
+    assert in_worker(model_dir, backend, kind=kind)["backend"] == "torch"
     assert threads_set == [3]
-    in_worker(model_dir, backend, threads=None)  # no --threads for the workers: torch's default stays
+    in_worker(model_dir, backend, threads=None, kind=kind)  # no --threads for the workers: torch's stay
     assert threads_set == [3]
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_maskrcnn_worker_with_backend_auto_gets_its_threads(
-    maskrcnn_dir: Path, threads_set: list[int]
+    maskrcnn_dir: Path, threads_set: list[int], kind: str
 ) -> None:
-    assert in_worker(maskrcnn_dir, "auto")["backend"] == "torch"  # a Mask R-CNN always runs on torch
+    assert in_worker(maskrcnn_dir, "auto", kind=kind)["backend"] == "torch"  # a Mask R-CNN runs on torch
     assert threads_set == [3]
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_worker_auto_put_on_onnxruntime_leaves_torch_alone(
-    exported_dir: Path, auto_picks_onnxruntime: None, threads_set: list[int]
+    exported_dir: Path, auto_picks_onnxruntime: None, threads_set: list[int], kind: str
 ) -> None:
-    assert in_worker(exported_dir, "auto")["backend"] == "onnxruntime"
+    assert in_worker(exported_dir, "auto", kind=kind)["backend"] == "onnxruntime"
     assert threads_set == []
 
 
@@ -133,3 +153,79 @@ def test_a_worker_auto_put_on_onnxruntime_never_imports_torch(exported_dir: Path
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "onnxruntime"
+
+
+def test_serve_with_auto_on_onnxruntime_needs_no_torch(exported_dir: Path, tmp_path: Path) -> None:
+    """``unetkit serve MODEL`` (thread pool, backend auto) set up with torch imports blocked: auto times the
+    engines it can load (onnxruntime only: no eager reference without torch), serves on onnxruntime, and
+    neither the thread setting nor the timing imports torch."""
+    model = Path(shutil.copytree(exported_dir, tmp_path / "model"))  # no cached choice: auto times here
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["torch"] = None  # any import of torch now fails
+        import uvicorn
+        from unetkit.cli.main import main
+        from unetkit.serve.jobs import served_backend
+
+        def run(server):  # what would be served, instead of serving
+            print(served_backend(server.config.app.state.pool._cache.get(), "auto"))
+
+        uvicorn.Server.run = run
+        code = main(["serve", {str(model)!r}, "--port", "0", "--threads", "1", "--workers", "2"])
+        loaded = [m for m, v in sys.modules.items() if v is not None]
+        assert not any(m == "torch" or m.startswith("torch.") for m in loaded)
+        sys.exit(code)
+        """
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={"PYTHONPATH": src}
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "onnxruntime"
+    assert (model / auto.CACHE_NAME).is_file()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_auto_times_once_before_the_workers_at_their_threads(
+    exported_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Without a cached choice, auto's timing runs once, in this process before any worker loads the model,
+    with eager PyTorch at the workers' torch threads (then put back); the workers read the cached choice."""
+    model = Path(shutil.copytree(exported_dir, tmp_path / "model"))
+    before = torch.get_num_threads()
+    wanted = 1 if before > 1 else 2  # a count torch does not have already
+    timed_at: list[int] = []
+    written: list[int] = []
+    real_measure, real_write = auto.measure, auto.write_cache
+
+    def measure(*args: Any, **kwargs: Any) -> Any:
+        timed_at.append(torch.get_num_threads())
+        return real_measure(*args, **kwargs)
+
+    def write_cache(*args: Any, **kwargs: Any) -> Any:
+        path = real_write(*args, **kwargs)
+        written.append(os.stat(path).st_mtime_ns)
+        return path
+
+    monkeypatch.setattr(auto, "measure", measure)
+    monkeypatch.setattr(auto, "write_cache", write_cache)
+    workers = pool.WorkerPool(
+        model,
+        backend="auto",
+        kind=kind,
+        workers=2,
+        threads_per_worker=wanted,
+        backend_options={"device": "cpu"},
+    )
+    try:
+        info = workers.start()
+    finally:
+        workers.close()
+    assert timed_at == [wanted]
+    # No worker measured again (a worker process would rewrite the cache: this process cannot see it time).
+    assert written == [os.stat(model / auto.CACHE_NAME).st_mtime_ns]
+    assert info["backend"] in ("torch", "onnxruntime")
+    if kind == "process" or info["backend"] != "torch":
+        assert torch.get_num_threads() == before  # the timing's count was put back

@@ -111,12 +111,6 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}.")
-    if args.pool == "thread" and args.backend in ("torch", "auto"):
-        import torch
-
-        # The CLI owns this process: torch's intra-op pool is shared by the worker threads, and
-        # workers x threads above the core count makes OpenMP threads wait on each other.
-        torch.set_num_threads(threads)
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     limits = ServeLimits(
         max_upload_bytes=int(args.max_upload_mb * MIB),
@@ -128,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         store_ttl_s=args.ttl,
     )
     # "auto" is resolved by the worker pool, once for every worker (unetkit.devices.resolve_device).
+    # The pool also sets torch's threads (this process's for --pool thread), and only once the loaded model
+    # runs on torch: with --backend auto on OpenVINO / onnxruntime torch is never imported.
     backend_options = {"device": args.device} if args.backend in ("torch", "auto") else {}
     app = create_app(
         args.model,

@@ -11,8 +11,10 @@ reason for the choice is logged (the CLI prints it), and the predictor carries i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -137,14 +139,46 @@ def _describe(row: Measurement, rows: list[Measurement]) -> str:
     return f"{row.name}: fastest passing backend, {ratio} ({row.why}); others: {others or 'none'}"
 
 
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` for the timing and restored afterwards (None: left alone).
+
+    Imported only here, where the eager candidate imports torch anyway (a cached choice never gets here);
+    without torch there is no eager candidate, and the exported engines keep their own thread counts.
+    """
+    torch = None if threads is None else _import_torch()
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def choose(
     model_path: str | Path,
     refresh: bool = False,
     size: int = AUTO_SIZE,
     batch: int = 1,
     rounds: int = AUTO_ROUNDS,
+    torch_threads: int | None = None,
 ) -> Choice:
-    """The backend/precision for ``model_path`` on this CPU: cached, or measured now (and cached)."""
+    """The backend/precision for ``model_path`` on this CPU: cached, or measured now (and cached).
+
+    ``torch_threads``: torch intra-op threads to time eager PyTorch with (the count the predictor will run
+    with, e.g. a ``unetkit serve`` worker's), restored afterwards; None times with the current count.
+    """
     model_path = Path(model_path)
     export_dir = find_export_dir(model_path)
     if export_dir is None:
@@ -155,14 +189,15 @@ def choose(
         if cached is not None:
             reason = f"cached in {cache_path(model_path)}: {cached['reason']}"
             return Choice(cached["backend"], cached["precision"], reason, export_dir, cached=True)
-    built, skipped = build_predictors(list_candidates(model_path, export_dir))
-    if not built:
-        raise ValueError(
-            f"no backend can load {model_path}: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
-        )
-    first = next(iter(built.values()))[1]
-    logger.info("timing %s once on this CPU to pick a backend (%d rounds)", ", ".join(built), rounds)
-    rows = measure(built, bench_input(first, size, batch), rounds=rounds)
+    with _torch_threads(torch_threads):
+        built, skipped = build_predictors(list_candidates(model_path, export_dir))
+        if not built:
+            raise ValueError(
+                f"no backend can load {model_path}: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+            )
+        first = next(iter(built.values()))[1]
+        logger.info("timing %s once on this CPU to pick a backend (%d rounds)", ", ".join(built), rounds)
+        rows = measure(built, bench_input(first, size, batch), rounds=rounds)
     best = recommend(rows)
     if best is None:  # only ungated reduced-precision files and no eager model to compare with
         raise ValueError(f"no backend for {model_path} passes the checks: " + "; ".join(r.why for r in rows))
@@ -173,6 +208,17 @@ def choose(
     if written is not None:
         reason += f"; cached in {written}"
     return Choice(best.backend, best.precision, reason, export_dir)
+
+
+def choose_for(
+    model_path: str | Path, device: str = "cpu", amp: bool = False, torch_threads: int | None = None
+) -> Choice:
+    """What backend auto runs ``model_path`` on when loaded on ``device`` (with ``amp``): eager PyTorch on a
+    GPU or with amp (nothing timed), else :func:`choose`'s choice (``torch_threads`` as there)."""
+    if str(device) != "cpu" or amp:
+        reason = f"device {device}{' with amp' if amp else ''}: only eager PyTorch runs it"
+        return Choice("torch", "amp" if amp else "fp32", reason, None)
+    return choose(model_path, torch_threads=torch_threads)
 
 
 def _load_choice(path: Path, choice: Choice, **options: Any) -> Any:
@@ -196,7 +242,7 @@ def chosen_backend(predictor: Any) -> Choice | None:
     ``precision``, ``reason``), or None for a predictor loaded with a backend named outright.
 
     ``unetkit serve`` reports it (``GET /api/model``: ``backend openvino``, not ``backend auto``) and its
-    worker processes set their torch threads only when it is torch.
+    workers set their torch threads only when it is torch.
     """
     choice = getattr(predictor, _CHOICE_ATTR, None)
     return choice if isinstance(choice, Choice) else None
@@ -209,14 +255,10 @@ def _with_choice(predictor: BasePredictor, choice: Choice) -> BasePredictor:
 
 @register_backend("auto")
 def _auto_backend(path: Path, device: str = "cpu", amp: bool = False, **options: Any) -> BasePredictor:
-    if str(device) != "cpu" or amp:
-        reason = f"device {device}{' with amp' if amp else ''}: only eager PyTorch runs it"
-        logger.info("backend auto -> torch (device %s%s)", device, ", amp" if amp else "")
-        predictor = load_predictor(path, backend="torch", device=device, amp=amp, **options)
-        return _with_choice(predictor, Choice("torch", "amp" if amp else "fp32", reason, None))
-    choice = choose(path)
+    choice = choose_for(path, device, amp)
     # Nothing to choose from without an export: said at debug level only, not on every plain torch run.
-    level = logging.INFO if choice.export_dir is not None else logging.DEBUG
+    on_cpu = str(device) == "cpu" and not amp
+    level = logging.INFO if choice.export_dir is not None or not on_cpu else logging.DEBUG
     logger.log(level, "backend auto -> %s %s: %s", choice.backend, choice.precision, choice.reason)
     try:
         return _with_choice(_load_choice(path, choice, device=device, amp=amp, **options), choice)

@@ -9,12 +9,15 @@ instead of a growing backlog of uploads in memory. Each admitted request waits a
 files are then removed).
 
 Threads (default) share one model and the process's torch intra-op thread pool; processes ("spawn", each
-with its own model copy and, when its engine is torch, ``threads_per_worker`` torch threads) isolate a crash
-(a killed worker is replaced and only its request fails). Measured on the 2-core CPU with the ISBI
-architecture (``benchmarks/serve_load.py``, ``benchmarks/results/serve/load.md``; shared machine): 2 threads
-x 1 torch thread used 205 ms of CPU per request and 647 MiB, 2 processes x 1 thread 233 ms and 1018 MiB (two
-model and torch copies), 1 thread x 2 torch threads 600 ms (OpenMP threads spin while waiting for a busy
-core). Hence the CLI default: a thread pool of 2 workers with one torch thread each.
+with its own model copy) isolate a crash (a killed worker is replaced and only its request fails). Either
+way, once the loaded model turns out to run on torch, torch gets ``threads_per_worker`` threads (the thread
+pool's shared ones, or each worker process's own); on OpenVINO or onnxruntime torch is never imported.
+
+Measured on the 2-core CPU with the ISBI architecture (``benchmarks/serve_load.py``,
+``benchmarks/results/serve/load.md``; shared machine): 2 threads x 1 torch thread used 205 ms of CPU per
+request and 647 MiB, 2 processes x 1 thread 233 ms and 1018 MiB (two model and torch copies), 1 thread x 2
+torch threads 600 ms (OpenMP threads spin while waiting for a busy core). Hence the CLI default: a thread
+pool of 2 workers with one torch thread each.
 """
 
 from __future__ import annotations
@@ -46,21 +49,31 @@ _PROCESS_CACHE: PredictorCache | None = None
 
 
 def _set_torch_threads(threads: int, backend: str, predictor: Any) -> None:
-    """A worker process's torch threads, set once a predictor is loaded and runs on torch (backend torch,
-    backend auto's torch choice, any Mask R-CNN); torch is imported only then, so a worker on OpenVINO or
-    onnxruntime never loads it."""
+    """The workers' torch threads, set once a predictor is loaded and runs on torch (backend torch,
+    backend auto's torch choice, any Mask R-CNN); torch is imported only then, so workers on OpenVINO or
+    onnxruntime never load it."""
     if served_backend(predictor, backend) == "torch":
         import torch
 
+        # Thread pool: torch's intra-op pool is one per process and shared by the worker threads (a thread
+        # that has not run torch yet takes this count on its first op); workers x threads above the core
+        # count makes OpenMP threads wait on each other.
         torch.set_num_threads(threads)
 
 
-def _init_process(model: str, backend: str, backend_options: dict[str, Any], threads: int | None) -> None:
-    """Worker-process initializer: this process is the pool's own, so setting its torch threads is ours
-    (:func:`_set_torch_threads`, as each predictor loads: with backend auto the engine is known only then)."""
-    global _PROCESS_CACHE
+def _predictor_cache(
+    model: str, backend: str, backend_options: dict[str, Any], threads: int | None
+) -> PredictorCache:
+    """The predictors of a worker (the thread pool's one, or a worker process's own), with torch's threads
+    set as each loads (:func:`_set_torch_threads`: with backend auto the engine is known only then)."""
     on_load = None if threads is None else functools.partial(_set_torch_threads, threads, backend)
-    _PROCESS_CACHE = PredictorCache(model, backend, backend_options, on_load=on_load)
+    return PredictorCache(model, backend, backend_options, on_load=on_load)
+
+
+def _init_process(model: str, backend: str, backend_options: dict[str, Any], threads: int | None) -> None:
+    """Worker-process initializer: this process is the pool's own (its predictor cache, its torch threads)."""
+    global _PROCESS_CACHE
+    _PROCESS_CACHE = _predictor_cache(model, backend, backend_options, threads)
 
 
 def _process_call(name: str, *args: Any) -> Any:
@@ -80,9 +93,10 @@ class WorkerPool:
         workers: jobs running at once.
         queue_size: admitted jobs waiting for a worker beyond the running ones.
         kind: "thread" or "process".
-        threads_per_worker: torch intra-op threads of each worker process (kind "process") whose model runs
-            on torch (backend torch, auto when it chose torch, a Mask R-CNN); threads of the server process
-            itself are the caller's (the CLI's) to set.
+        threads_per_worker: torch intra-op threads of each worker once its model runs on torch (backend
+            torch, auto when it chose torch, a Mask R-CNN): a worker process's own, or, for kind "thread",
+            this process's (shared by the worker threads: passing a count hands them to the pool); also the
+            count backend auto times eager PyTorch with. None leaves torch's threads alone.
         backend_options: extra keyword arguments of ``load_predictor`` (e.g. ``device``); ``device="auto"``
             is resolved here, once, by :func:`unetkit.devices.resolve_device` (the GPU when torch sees one,
             else the CPU), so every worker, thread or process, gets the same concrete device.
@@ -113,7 +127,7 @@ class WorkerPool:
             # Once, before any worker starts: every worker (a spawned process too) gets the same concrete
             # device, and backend auto sees "cpu" (on "auto" it would skip the exported engines for torch).
             self.backend_options["device"] = resolve_device("auto")
-        self._cache = PredictorCache(self.model, backend, self.backend_options)
+        self._cache = _predictor_cache(self.model, backend, self.backend_options, threads_per_worker)
         self._lock = threading.Lock()
         self._pending = 0
         self._avg_job_s: float | None = None
@@ -146,10 +160,30 @@ class WorkerPool:
     def start(self) -> dict[str, Any]:
         """Load the model in every worker (so the first request is not slow, and a bad MODEL fails here);
         returns the model summary of ``GET /api/model``."""
+        self._choose_backend()
         # One call per worker at once: a process pool starts one process per waiting call.
         futures = [self._submit("describe") for _ in range(self.workers if self.kind == "process" else 1)]
         results = [f.result() for f in futures]  # wait for every worker, not only the first
         return results[0]
+
+    def _choose_backend(self) -> None:
+        """Backend auto's choice, made here once before any worker loads the model.
+
+        Without a cached choice, auto times the engines on the first load
+        (:mod:`unetkit.inference.auto_backend`). Done here, in this process, it runs once, alone on the CPU,
+        with eager PyTorch at the workers' torch threads (put back afterwards); the workers then read the
+        cached choice, instead of all timing at once at torch's default thread count (a worker sets its
+        threads only once its predictor is loaded). Timing imports torch here (the eager reference), as it
+        would in a worker; a cached choice, a GPU or no export imports nothing. Where the cache cannot be
+        written beside the model (a warning says so), each worker still measures again on its own.
+        """
+        if self.backend != "auto" or self._cache.maskrcnn:  # a Mask R-CNN runs on torch: nothing to time
+            return
+        from unetkit.inference.auto_backend import choose_for
+
+        device = str(self.backend_options.get("device", "cpu"))
+        amp = bool(self.backend_options.get("amp", False))
+        choose_for(self.model, device, amp, torch_threads=self.threads_per_worker)
 
     def retry_after_s(self) -> int:
         """Seconds a refused client should wait: the work ahead of it divided over the workers."""
