@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,16 @@ from unetkit.cli.main import main
 from unetkit.cli.plan import parse_split
 
 MakeDataset = Callable[..., Path]
+FAST = ["--threads", "1", "--measure-limit", "2"]
+
+
+def assert_png(path: Path) -> None:
+    """A whole PNG (Pillow decodes it to the end) of a readable size."""
+    from PIL import Image
+
+    with Image.open(path) as png:
+        png.load()
+        assert png.format == "PNG" and png.size[0] > 800 and png.size[1] > 300
 
 
 def test_plan_writes_plan_yaml_and_dataset_json(
@@ -38,6 +50,10 @@ def test_plan_writes_plan_yaml_and_dataset_json(
     dataset = json.loads((out.parent / "dataset.json").read_text())
     assert dataset["mask"]["kind"] == "binary" and len(dataset["pairs"]) == 12
     assert dataset["fingerprint"]["num_images"] == {"train": 8, "val": 2, "test": 2}
+    # The plan at a glance, beside plan.yaml, and said; no temp file of the atomic writes is left.
+    assert_png(out.parent / "plan.png")
+    assert f"the plan at a glance: {out.parent / 'plan.png'}" in printed
+    assert sorted(p.name for p in out.parent.iterdir()) == ["dataset.json", "plan.png", "plan.yaml"]
 
 
 def test_device_auto_measures_the_gpu_when_torch_sees_one(
@@ -79,6 +95,9 @@ def test_a_named_plan_keeps_its_own_dataset_json(
         assert main([*args, "--measure-limit", "2"]) == 0
     assert (tmp_path / "a.dataset.json").is_file() and (tmp_path / "b.dataset.json").is_file()
     assert not (tmp_path / "dataset.json").exists()
+    assert_png(tmp_path / "a.png")
+    assert_png(tmp_path / "b.png")
+    assert not (tmp_path / "plan.png").exists()
     wrote = f"wrote {tmp_path / 'b.yaml'} and {tmp_path / 'b.dataset.json'}"
     assert wrote in capsys.readouterr().out
 
@@ -93,6 +112,7 @@ def test_plan_writes_nothing_on_bad_input(
     err = capsys.readouterr().err
     assert err.startswith("error: image ") and "img03.png has no mask" in err and err.count("\n") == 1
     assert not out.exists() and not (out.parent / "dataset.json").exists()
+    assert not (out.parent / "plan.png").exists()
 
 
 def test_plan_bad_time(make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]) -> None:
@@ -153,3 +173,53 @@ def test_plan_folder_options_name_unusual_folders(
 def test_fit_folder_options_need_a_folder(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fit", "--masks", "gt", "trainer.max_epochs=1"]) == 2
     assert "--masks plans a dataset folder" in capsys.readouterr().err
+
+
+def test_a_failure_while_drawing_writes_no_plan_file(
+    tmp_path: Path,
+    make_dataset: MakeDataset,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from matplotlib.figure import Figure
+
+    def half_written(self: Figure, fname: Any, **kwargs: object) -> None:
+        # Bytes reach the target before the failure, as a real one half-way through encoding leaves them.
+        if hasattr(fname, "write"):
+            fname.write(b"\x89PNG\r\n half")
+        else:
+            Path(fname).write_bytes(b"\x89PNG\r\n half")
+        raise OSError("disk full while drawing")
+
+    monkeypatch.setattr(Figure, "savefig", half_written)
+    out = tmp_path / "out" / "plan.yaml"
+    assert main(["plan", str(make_dataset(n=12)), "--time", "2m", "--out", str(out), *FAST]) == 2
+    assert "disk full while drawing" in capsys.readouterr().err
+    # Nothing at all: no half PNG, no temp file, and no plan.yaml/dataset.json without their figure.
+    assert not out.parent.exists() or not list(out.parent.iterdir())
+
+
+def test_fit_dir_writes_plan_png_into_the_run_folder(
+    tmp_path: Path, make_dataset: MakeDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fit DIR`` (and ``fit DIR --plan FILE``) put plan.png beside plan.yaml in the run folder; training is
+    faked (a checkpoint, as a run fit keeps): the files are written after it, whatever it does."""
+    import unetkit.training.fit as training_fit
+
+    def fake_fit(config: Any, *, run_dir: Path, **kwargs: object) -> SimpleNamespace:
+        (run_dir / "checkpoints").mkdir(parents=True)
+        (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+        return SimpleNamespace(is_global_zero=False)
+
+    monkeypatch.setattr(training_fit, "fit", fake_fit)
+    root, runs = make_dataset(n=12), tmp_path / "runs"
+    assert main(["fit", str(root), "--time", "1m", *FAST, f"output.root={runs}", "output.name=planned"]) == 0
+    run = runs / "planned"
+    assert_png(run / "plan.png")
+    assert (run / "plan.yaml").is_file() and (run / "dataset.json").is_file()
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temp file left behind
+    # fit --plan FILE copies the figure written beside the plan file.
+    plan = tmp_path / "mine.yaml"
+    assert main(["plan", str(root), "--time", "1m", "--out", str(plan), *FAST]) == 0
+    assert main(["fit", str(root), "--plan", str(plan), f"output.root={runs}", "output.name=reused"]) == 0
+    assert (runs / "reused" / "plan.png").read_bytes() == (tmp_path / "mine.png").read_bytes()

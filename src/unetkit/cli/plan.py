@@ -2,8 +2,9 @@
 
 Prints what was discovered in the folder, the fingerprint of its training split, the measured speed of the
 candidate U-Nets and the plan with a reason per value; writes ``plan.yaml`` (a config for ``unetkit fit
---config``, every key still overridable) and ``dataset.json`` (the discovery) next to it. Nothing is written
-when any step fails. The CLI owns the process: ``--threads`` sets torch's thread count here.
+--config``, every key still overridable), ``dataset.json`` (the discovery) and ``plan.png`` (the plan at a
+glance: :mod:`unetkit.viz.plan_figure`) next to it. Nothing is written when any step fails. The CLI owns
+the process: ``--threads`` sets torch's thread count here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from unetkit.constants import IGNORE_INDEX
-from unetkit.files import atomic_write_text
+from unetkit.files import atomic_write_bytes, atomic_write_text
 
 
 def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
@@ -159,13 +160,20 @@ def _pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
 
 @dataclass
 class PlannedDataset:
-    """What ``unetkit plan DIR`` found and chose: the console text and the two files' contents."""
+    """What ``unetkit plan DIR`` found and chose: the console text and the files' contents."""
 
     plan: Any  # unetkit.planning.Plan
     layout: Any  # unetkit.planning.DatasetLayout
     lines: list[str]  # the console report: discovery, fingerprint, candidates, the plan with its reasons
     plan_yaml: str  # plan.yaml: the config with a reason above each key
     dataset: dict[str, Any]  # dataset.json: discovery + fingerprint
+    fingerprint: Any  # unetkit.planning.Fingerprint: what plan.png draws beside the plan
+
+    def figure_png(self) -> bytes:
+        """plan.png: the plan at a glance (drawn in memory; matplotlib is imported only here)."""
+        from unetkit.viz.plan_figure import plan_figure_png
+
+        return plan_figure_png(self.plan, self.fingerprint)
 
 
 def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") -> PlannedDataset:
@@ -312,7 +320,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         f"data loading + augmentation: {machine.data_seconds_per_sample:.3f}s/sample",
     ]
     dataset = layout.to_dict() | {"fingerprint": fp.to_dict()}
-    return PlannedDataset(plan, layout, lines, plan.to_yaml(header), dataset)
+    return PlannedDataset(plan, layout, lines, plan.to_yaml(header), dataset, fp)
 
 
 def dataset_file(plan_path: Path) -> Path:
@@ -322,10 +330,20 @@ def dataset_file(plan_path: Path) -> Path:
     return plan_path.with_name(name)
 
 
-def write_plan_files(planned: PlannedDataset, plan_path: Path, dataset_path: Path) -> None:
-    """Write ``dataset.json`` and ``plan.yaml`` (atomically: a reader never sees half a file)."""
+def figure_file(plan_path: Path) -> Path:
+    """The figure beside a plan: ``plan.png`` beside ``plan.yaml``, else ``<stem>.png``."""
+    return plan_path.with_name(f"{plan_path.stem}.png")
+
+
+def write_plan_files(
+    planned: PlannedDataset, plan_path: Path, dataset_path: Path, figure_path: Path | None = None
+) -> None:
+    """Write ``dataset.json``, ``plan.yaml`` and the figure (default :func:`figure_file`) atomically: a reader
+    never sees half a file. The figure is drawn first, so a failure while drawing writes nothing."""
+    png = planned.figure_png()
     atomic_write_text(dataset_path, json.dumps(planned.dataset, indent=1) + "\n")
     atomic_write_text(plan_path, planned.plan_yaml)
+    atomic_write_bytes(figure_path or figure_file(plan_path), png)
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -333,8 +351,9 @@ def run_plan(args: argparse.Namespace) -> int:
     planned = plan_dataset(args, Path(args.root).resolve())
     out = Path(args.out)
     dataset_out = Path(args.dataset_out) if args.dataset_out else dataset_file(out)
-    write_plan_files(planned, out, dataset_out)
-    print("\n".join([*planned.lines, f"wrote {out} and {dataset_out}"]))
+    figure_out = figure_file(out)
+    write_plan_files(planned, out, dataset_out, figure_out)
+    print("\n".join([*planned.lines, f"wrote {out} and {dataset_out}; the plan at a glance: {figure_out}"]))
     return 0
 
 
@@ -347,12 +366,16 @@ class PlannedFit:
 
     config_path: Path | None
     overrides: list[str]
-    files: dict[str, str]  # file name in the run folder -> content (plan.yaml, dataset.json)
+    # File name in the run folder -> content: plan.yaml, dataset.json (text) and plan.png (bytes).
+    files: dict[str, str | bytes]
 
     def write(self, run_dir: Path) -> None:
         """Write the files into ``run_dir``, which ``fit`` created (atomically, one file at a time)."""
-        for name, text in self.files.items():
-            atomic_write_text(Path(run_dir) / name, text)
+        for name, content in self.files.items():
+            if isinstance(content, bytes):
+                atomic_write_bytes(Path(run_dir) / name, content)
+            else:
+                atomic_write_text(Path(run_dir) / name, content)
 
 
 def add_fit_arguments(p: argparse.ArgumentParser) -> None:
@@ -455,9 +478,11 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
         lines.append(f"overridden on the command line: {' '.join(user)}")
     print("\n".join(lines), flush=True)
     note = f"# overridden on the command line: {' '.join(user)}\n" if user else ""
-    files = {
+    files: dict[str, str | bytes] = {
         "plan.yaml": note + planned.plan_yaml,
         "dataset.json": json.dumps(planned.dataset, indent=1) + "\n",
+        # Drawn now, before training: a failure while drawing stops fit before the budget is spent.
+        "plan.png": planned.figure_png(),
     }
     return PlannedFit(args.config, [*overrides, *user], files)
 
@@ -505,12 +530,14 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
         raise ValueError(
             f"plan file {plan_path} was made for {planned_root}, not {root}; plan {root} again (unetkit plan)"
         )
-    files = {"plan.yaml": text}
+    files: dict[str, str | bytes] = {"plan.yaml": text}
     dataset = dataset_file(plan_path)
     if not dataset.is_file():  # plans written before <stem>.dataset.json
         dataset = plan_path.with_name("dataset.json")
     if dataset.is_file():
         files["dataset.json"] = dataset.read_text()
+    if figure_file(plan_path).is_file():  # plans written before plan.png have none
+        files["plan.png"] = figure_file(plan_path).read_bytes()
     print(
         f"training the plan {plan_path} for {root}" + (f" with {' '.join(user)}" if user else ""), flush=True
     )
