@@ -95,9 +95,25 @@ class _OpenCVThreads(torch.utils.data.Dataset):
 def test_loader_processes_run_opencv_on_one_thread(tmp_path: Path) -> None:
     """Up to 8 loader processes feed a GPU; OpenCV's default of one thread per core in each oversubscribes."""
     import cv2
+    import numpy as np
+
+    from unetkit.training.datamodule import one_thread_worker
 
     cfg = load_config("synthetic", [*TINY, f"data.root={tmp_path / 'syn'}", "data.num_workers=1"])
     dm = SegmentationDataModule(resolve_dataset(cfg), cfg.data, seed=0)
     before = cv2.getNumThreads()
-    assert [int(n) for n in dm._loader(_OpenCVThreads(), train=False)] == [1, 1]
-    assert cv2.getNumThreads() == before  # the training process keeps its own setting
+    assert dm._loader(_OpenCVThreads(), train=False).worker_init_fn is one_thread_worker
+    cv2.setNumThreads(4)
+    try:
+        # OpenCV's thread pool runs here before the workers fork (as after the plan's data probe): a worker
+        # setting one thread then waited forever on the parent's pool threads (the timeout turns a hang
+        # into a failure).
+        side = np.arange(1024, dtype=np.float32)
+        cv2.remap(np.ones((1024, 1024), np.float32), *np.meshgrid(side, side), cv2.INTER_CUBIC)
+        loader = torch.utils.data.DataLoader(
+            _OpenCVThreads(), num_workers=1, worker_init_fn=one_thread_worker, timeout=60
+        )
+        assert [int(n) for n in loader] == [1, 1]
+        assert cv2.getNumThreads() == 4  # the training process keeps its own setting
+    finally:
+        cv2.setNumThreads(before)

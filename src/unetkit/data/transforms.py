@@ -29,8 +29,10 @@ from unetkit.options import check_int, to_pair
 
 # OpenCV threads in each data-loader process. Torch already runs one thread in its loader workers; OpenCV's
 # default (one per core) in each of up to 8 processes competes with the others and with the process that
-# feeds the GPU.
-LOADER_OPENCV_THREADS = 1
+# feeds the GPU. 0 switches OpenCV's thread pool off (getNumThreads() then says 1). Not 1: in a process forked
+# after OpenCV's pool ran in its parent (a DataLoader worker after the plan's data probe), setNumThreads(1)
+# waits forever on the parent's pool threads (OpenCV 4.x; tests/training/test_datamodule.py reproduces it).
+LOADER_OPENCV_THREADS = 0
 
 
 def use_loader_threads() -> int:
