@@ -208,7 +208,7 @@ def test_kaggle_dsb_samples_inside_a_split_folder_are_no_groups(tmp_path: Path) 
 def test_a_relative_dataset_folder_is_read_as_an_absolute_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Layouts whose finders name every folder (LoveDA's groups, ISIC, ADE20K) joined a relative root twice."""
+    """Finders that name every folder (LoveDA's groups, ISIC, ADE20K) joined a relative root twice."""
     _loveda(tmp_path / "LoveDA")
     monkeypatch.chdir(tmp_path)
     layout = discover("LoveDA")

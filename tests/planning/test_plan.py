@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -17,6 +18,9 @@ from unetkit.planning.plan import (
     EPOCH_OVERHEAD_SHARE,
     FOREGROUND_CROP_SHARE,
     MIN_STEPS,
+    MIN_VAL_IMAGES,
+    MIN_VALIDATIONS,
+    VAL_TIME_SHARE,
     Candidate,
     candidates,
     choose_geometry,
@@ -24,6 +28,7 @@ from unetkit.planning.plan import (
     foreground_crops,
     measure_candidates,
     receptive_field,
+    validation_images,
 )
 
 MakeDataset = Callable[..., Path]
@@ -445,3 +450,35 @@ def test_data_probe_reads_as_a_loader_process_does(monkeypatch: pytest.MonkeyPat
         assert seen == [1, 3] and cv2.getNumThreads() == 3
     finally:
         cv2.setNumThreads(before)
+
+
+def test_a_large_dataset_still_validates_several_times_in_its_budget() -> None:
+    """A Cityscapes-sized folder (2975 training, 500 validation images of 1024x2048) on a CPU in 20 minutes:
+    one pass over the training set and one over the validation set did not fit five times; the plan
+    validated every 22 epochs of a 3.9-epoch budget (never) and picked "best" among no validation."""
+    fp = make_fp(train=2975, val=500, size=(1024, 2048), fractions=(0.3, 0.3, 0.4), asymmetry=0.3)
+    plan = make_plan(fp, 1200, "cpu", make_machine({8: 0.8, 16: 1.6}, fp))
+    (chosen,) = [
+        r for r in plan.table if r["base_channels"] == plan.config["model"]["kwargs"]["base_channels"]
+    ]
+    trainer, data = plan.config["trainer"], plan.config["data"]
+    assert trainer["limit_train_batches"] == chosen["steps_per_epoch"] < math.ceil(2975 / data["batch_size"])
+    assert chosen["epochs_in_budget"] / trainer["check_val_every_n_epoch"] >= MIN_VALIDATIONS - 0.5
+    assert MIN_VAL_IMAGES <= data["val_images"] < 500
+    # The validations during training take at most their share of the budget.
+    assert chosen["val_pass_seconds"] * MIN_VALIDATIONS <= 1.01 * VAL_TIME_SHARE * 1200
+    assert plan.config["evaluate"]["checkpoint"] == "best"
+    assert "fresh shuffle" in plan.reasons["trainer.limit_train_batches"]
+    assert "the final evaluation scores every image" in plan.reasons["data.val_images"]
+    # An ISBI-sized folder keeps whole epochs and every validation image.
+    small = make_fp()
+    kept = make_plan(small, 1140, "cpu", make_machine({8: 0.3}, small)).config
+    assert "limit_train_batches" not in kept["trainer"] and "val_images" not in kept["data"]
+
+
+def test_validation_images_fit_their_share_of_the_budget() -> None:
+    # 5 passes may take 10 % of 1000 s: 20 s a pass, 20 of 500 images at 1 s each.
+    assert validation_images(500, 500.0, 1000.0) == 20
+    assert validation_images(500, 10.0, 1000.0) == 500  # cheap: all of them
+    assert validation_images(500, 50000.0, 1000.0) == MIN_VAL_IMAGES  # never fewer than picking "best" needs
+    assert validation_images(4, 100.0, 1000.0) == 4 and validation_images(0, 0.0, 1000.0) == 0

@@ -117,3 +117,23 @@ def test_loader_processes_run_opencv_on_one_thread(tmp_path: Path) -> None:
         assert cv2.getNumThreads() == 4  # the training process keeps its own setting
     finally:
         cv2.setNumThreads(before)
+
+
+def test_data_val_images_validates_on_an_even_spread_of_val(tmp_path: Path) -> None:
+    """A large validation split is scored during training on ``data.val_images`` images spread over it (the
+    planner sets it); the time budget's first guess counts those, not the whole split."""
+    from unetkit.training.fit import validated_images
+
+    options = "data.options={num_images: 48, size: [32, 32]}"  # 8 validation images
+    cfg = load_config("synthetic", [*TINY, f"data.root={tmp_path / 'syn'}", options, "data.val_images=3"])
+    spec = resolve_dataset(cfg)
+    dm = SegmentationDataModule(spec, cfg.data, seed=0)
+    dm.setup("fit")
+    assert len(spec.splits["val"]) == 8 and len(dm.val_set) == 3
+    assert dm.val_set.indices == [0, 4, 7]  # first, middle, last: every part of the split
+    assert validated_images(cfg, spec) == 3
+    everything = load_config("synthetic", [*TINY, f"data.root={tmp_path / 'syn'}", options])
+    assert validated_images(everything, spec) == 8
+    dm_all = SegmentationDataModule(spec, everything.data, seed=0)
+    dm_all.setup("validate")
+    assert len(dm_all.val_set) == 8

@@ -38,6 +38,7 @@ from unetkit.data.cityscapes import LABEL_DIRS as CITYSCAPES_LABEL_DIRS
 from unetkit.data.cityscapes import is_cityscapes_layout
 from unetkit.data.instances import is_kaggle_layout
 from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array, image_header
+from unetkit.data.sampling import evenly_spaced
 from unetkit.options import look_up_option
 from unetkit.palette import _voc_color
 
@@ -703,14 +704,6 @@ def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | Non
 # ------------------------------------------------------------------------------------------ encoding
 
 
-def _evenly(items: Sequence[Any], count: int) -> list[Any]:
-    """Up to ``count`` items evenly spaced over ``items`` (deterministic subsample)."""
-    if len(items) <= count:
-        return list(items)
-    idx = np.linspace(0, len(items) - 1, count).round().astype(int)
-    return [items[i] for i in sorted(set(idx.tolist()))]
-
-
 def read_mask_values(path: Path) -> np.ndarray:
     """Raw stored values of a mask: (H, W) integers, or (H, W, 3) uint8 colour (gray-as-RGB reduced)."""
     raw = _read_mask_array(Path(path))
@@ -745,7 +738,7 @@ def detect_encoding(
     """
     if mask_kind is not None:
         mask_kind = look_up_option(mask_kind, MASK_KIND_OPTIONS, "mask_kind")
-    paths = _evenly(list(mask_paths), sample)
+    paths = evenly_spaced(list(mask_paths), sample)
     ignore = {int(v) for v in (ignore_values or ())} | set(classes.void_values if classes else ())
     colour_files: list[Path] = []
     gray_files: list[Path] = []

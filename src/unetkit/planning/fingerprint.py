@@ -33,7 +33,8 @@ from unetkit.data.io import (
     to_uint8,
     window_from_pixels,
 )
-from unetkit.planning.discovery import DatasetLayout, MaskInfo, Sample, _evenly, read_mask_values
+from unetkit.data.sampling import evenly_spaced
+from unetkit.planning.discovery import DatasetLayout, MaskInfo, Sample, read_mask_values
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     """Measure ``layout``'s training split (up to ``max_images`` images, evenly spaced; deterministic)."""
     start = time.perf_counter()
     train = layout.samples_of("train") or list(layout.samples)
-    sampled = _evenly(train, max_images)
+    sampled = evenly_spaced(train, max_images)
     encoding = mask_encoding(layout)
     num_classes = layout.mask.num_classes
     names = list(layout.mask.class_names)

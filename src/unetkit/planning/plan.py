@@ -35,7 +35,14 @@ The rules (each value of a plan carries a one-line reason in ``Plan.reasons``):
   what fits so that the budget, not an epoch cap, ends the run.
 * **Epoch length** about ``STEPS_PER_EPOCH`` steps (small sets are repeated), longer where writing the
   measured checkpoint (last.ckpt, every epoch) would cost more than ``EPOCH_OVERHEAD_SHARE`` of an epoch
-  (:func:`epoch_repeat`: a wide U-Net's fast GPU steps); the prediction counts the writes.
+  (:func:`epoch_repeat`: a wide U-Net's fast GPU steps); the prediction counts the writes. At most
+  1/``MIN_VALIDATIONS`` of the budget's steps (``trainer.limit_train_batches``: a large training set is
+  sampled afresh each epoch), so a budgeted run validates, keeps a best checkpoint and a resume point at
+  least ``MIN_VALIDATIONS`` times.
+* **Validation** every epoch, or every few where one pass costs more than ``VAL_TIME_SHARE`` of an epoch; a
+  validation split too large for ``MIN_VALIDATIONS`` passes in that share of the budget is scored during
+  training on an even spread of its images (``data.val_images``, :func:`validation_images`); the final
+  evaluation always scores every image.
 * **Precision** (:func:`choose_precision`): bf16 autocast where the median over the measured widths is at
   least ``BF16_MIN_SPEEDUP`` x faster than fp32 on this machine (a CPU with native bf16, or a GPU), fp32
   otherwise.
@@ -79,6 +86,11 @@ MIN_CROP = 128
 MAX_WHOLE_IMAGE = 512  # upright scenes up to this side are trained whole (position carries information)
 UPRIGHT_ASYMMETRY = 0.1  # top/bottom class-mix difference above which a scene has an "up"
 VAL_TIME_SHARE = 0.1  # validate less often when one validation pass would cost more than this share
+# Validations a budgeted run gets at least (the best checkpoint is picked among them, and each epoch end is a
+# resume point): an epoch is at most 1/MIN_VALIDATIONS of the budget's steps, and a validation split too
+# large for MIN_VALIDATIONS passes in VAL_TIME_SHARE of the budget is scored on an even spread of its images.
+MIN_VALIDATIONS = 5
+MIN_VAL_IMAGES = 10  # fewer validation images: "last" rather than "best" (the ISBI sweep: no better)
 # TTA for a scene with an up: the mirror image only (an upside-down or turned street is no street).
 MIRROR_TTA = "identity,hflip"
 STEPS_PER_EPOCH = 40  # repeat small training sets so an epoch has about this many steps (ISBI: 20 x 8 / 4)
@@ -463,14 +475,14 @@ def _time_samples(
 ) -> float:
     """:func:`data_probe`'s timing."""
     from unetkit.data.io import normalize, read_image, read_mask
+    from unetkit.data.sampling import evenly_spaced
     from unetkit.data.transforms import build_transforms
-    from unetkit.planning.discovery import _evenly
     from unetkit.planning.fingerprint import mask_encoding
 
     encoding = mask_encoding(layout)
     transform = build_transforms(True, crop, seed=0, num_classes=layout.mask.num_classes, **augment)
     times = []
-    for sample in _evenly(layout.samples_of("train") or list(layout.samples), n):
+    for sample in evenly_spaced(layout.samples_of("train") or list(layout.samples), n):
         t0 = time.perf_counter()
         image = read_image(sample.image, layout.channels, convert=layout.convert_channels, window=window)
         if encoding is None:  # instance labels: the class map of their target (semantic, boundary, energy)
@@ -713,6 +725,7 @@ def make_plan(
     crop_px = geo.crop[0] * geo.crop[1]
     repeat = max(1, round(STEPS_PER_EPOCH * geo.batch / train_n))
     startup = min(60.0, 0.05 * time_budget_s)
+    train_s = time_budget_s - startup
     mean_px = fp.train_pixels / train_n
     workers = loader_workers(device)
     table: list[dict[str, Any]] = []
@@ -724,20 +737,30 @@ def make_plan(
         ckpt_s = machine.checkpoint_seconds.get(base, 0.0)
         cand_repeat = epoch_repeat(repeat, ckpt_s, step_total, train_n, geo.batch)
         cand_steps = math.ceil(train_n * cand_repeat / geo.batch)
+        # At least MIN_VALIDATIONS epochs in the budget: a larger training set is sampled per epoch.
+        # (Validation takes up to VAL_TIME_SHARE of the time on top of the steps.)
+        epoch_cap = max(1, int(train_s / (step_total * MIN_VALIDATIONS * (1.0 + VAL_TIME_SHARE))))
+        epoch_limit = epoch_cap if cand_steps > epoch_cap else None
+        cand_steps = min(cand_steps, epoch_cap)
         epoch_s = cand_steps * step_total
         # One validation pass: forward only (about a third of a training step per pixel) over full images.
-        val_s = overlapped(
+        val_all_s = overlapped(
             val_n * mean_px / (geo.batch * crop_px) * step_s / 3.0,
             val_n * machine.data_seconds_per_sample,
             workers,
         )
+        val_used = validation_images(val_n, val_all_s, train_s)
+        val_s = val_all_s * val_used / val_n if val_n else 0.0
         every = max(1, math.ceil(val_s / (VAL_TIME_SHARE * epoch_s))) if val_n else 1
+        # ... but never so rarely that fewer than MIN_VALIDATIONS fit (the floor of MIN_VAL_IMAGES images can
+        # cost more than the share: then validation takes a little more of the time).
+        every = min(every, max(1, int(train_s / (epoch_s * MIN_VALIDATIONS))))
         # Per epoch: last.ckpt, and best.ckpt at a validation that improved (counted as every one).
         per_epoch_extra = ckpt_s * (1.0 + (1.0 / every if val_n else 0.0))
         per_step = (
             step_total + (val_s / (every * cand_steps) if val_n else 0.0) + per_epoch_extra / cand_steps
         )
-        steps = int((time_budget_s - startup) / per_step)
+        steps = int(train_s / per_step)
         table.append(
             {
                 "candidate": label,
@@ -749,6 +772,10 @@ def make_plan(
                 "repeat": cand_repeat,
                 "steps_per_epoch": cand_steps,
                 "checkpoint_seconds": ckpt_s,
+                "limit_train_batches": epoch_limit,
+                "val_images": val_used,
+                "val_pass_seconds": round(val_s, 1),
+                "val_pass_seconds_all": round(val_all_s, 1),
             }
         )
     if not table:
@@ -769,6 +796,7 @@ def make_plan(
             f"budget); the narrowest gets the most ({chosen['steps_in_budget']})"
         )
     reasons["model.kwargs.base_channels"] = why
+    val_used = chosen["val_images"]
     weights, weights_why = class_weights(fp)
     target = layout.mask.target if layout is not None else "semantic"
     if weights is not None and target != "semantic":
@@ -789,6 +817,7 @@ def make_plan(
             "batch_size": geo.batch,
             "repeat": chosen["repeat"],
             "num_workers": workers,
+            **({"val_images": chosen["val_images"]} if val_n and chosen["val_images"] < val_n else {}),
             "augment": aug,
         },
         "model": {"name": "unet", "kwargs": {"base_channels": chosen["base_channels"], "depth": geo.depth}},
@@ -804,10 +833,15 @@ def make_plan(
             "channels_last": device == "cpu",
             **({"num_threads": machine.threads} if device == "cpu" else {}),
             "check_val_every_n_epoch": chosen["val_every_n_epochs"],
+            **(
+                {"limit_train_batches": chosen["limit_train_batches"]}
+                if chosen["limit_train_batches"]
+                else {}
+            ),
         },
         "evaluate": {
             "tta": MIRROR_TTA if upright else True,
-            "checkpoint": "last" if val_n < 10 else "best",
+            "checkpoint": "last" if val_used < MIN_VAL_IMAGES else "best",
             **({} if fp.num_images.get("test") else {"split": "val"}),
         },
     }
@@ -838,7 +872,29 @@ def make_plan(
             if device == "cpu"
             else "NCHW on a GPU",
             "trainer.check_val_every_n_epoch": f"{chosen['val_every_n_epochs']}: keeps validation under "
-            f"{VAL_TIME_SHARE:.0%} of the training time ({val_n} validation images)",
+            f"{VAL_TIME_SHARE:.0%} of the training time ({val_used} validation images)",
+            **(
+                {
+                    "trainer.limit_train_batches": f"{chosen['limit_train_batches']}: an epoch is at most "
+                    f"1/{MIN_VALIDATIONS} of the steps the budget allows (all {train_n * chosen['repeat']} "
+                    f"training images would make {math.ceil(train_n * chosen['repeat'] / geo.batch)} steps), "
+                    "so validation, the best checkpoint and the resume points come at least "
+                    f"{MIN_VALIDATIONS} times; each epoch draws a fresh shuffle of the training set"
+                }
+                if chosen["limit_train_batches"]
+                else {}
+            ),
+            **(
+                {
+                    "data.val_images": f"{val_used} of the {val_n} validation images, evenly spaced, are "
+                    f"scored at each validation during training ({chosen['val_pass_seconds']:.0f}s a pass "
+                    f"predicted; all of them: {chosen['val_pass_seconds_all']:.0f}s, more than "
+                    f"{VAL_TIME_SHARE:.0%} of the budget over {MIN_VALIDATIONS} validations); the final "
+                    "evaluation scores every image"
+                }
+                if val_n and val_used < val_n
+                else {}
+            ),
             "evaluate.tta": "dihedral TTA: rotations and flips are valid (no up)"
             if not upright
             else "mirror TTA (identity, hflip): the scene has an up, its mirror image is still a scene; "
@@ -846,8 +902,8 @@ def make_plan(
             "tried (benchmarks/results/upright_scenes*/)",
             **({} if fp.num_images.get("test") else {"evaluate.split": no_test_reason(layout)}),
             "evaluate.checkpoint": "last: with < 10 validation images, picking the best was no better (sweep)"
-            if val_n < 10
-            else f"best by validation ({val_n} validation images)",
+            if val_used < MIN_VAL_IMAGES
+            else f"best by validation ({val_used} validation images)",
         }
     )
     unsupported: list[str] = []
@@ -872,6 +928,16 @@ def make_plan(
         "step_seconds": dict(machine.step_seconds),
     }
     return Plan(config=config, reasons=reasons, table=table, summary=summary, unsupported=unsupported)
+
+
+def validation_images(val_n: int, pass_s: float, train_s: float) -> int:
+    """Validation images scored during training: all ``val_n`` when a pass over them (``pass_s``) lets
+    ``MIN_VALIDATIONS`` passes fit in ``VAL_TIME_SHARE`` of ``train_s``; else the share that does, at least
+    ``MIN_VAL_IMAGES`` (fewer would not pick a better checkpoint than the last)."""
+    allowed = VAL_TIME_SHARE * train_s / MIN_VALIDATIONS
+    if val_n == 0 or pass_s <= allowed:
+        return val_n
+    return min(val_n, max(MIN_VAL_IMAGES, int(val_n * allowed / pass_s)))
 
 
 def no_test_reason(layout: DatasetLayout | None) -> str:

@@ -117,6 +117,11 @@ class DataConfig(Section):
         _doc("keep the decoded training images in memory: true, false, or auto (when they fit in 2 GiB and a "
              "quarter of the free memory, without loader workers)"),
     ] = "auto"  # fmt: skip
+    val_images: Annotated[
+        PositiveInt | None,
+        _doc("validate during training on this many images of val, evenly spaced, or null for all (the "
+             "final evaluation scores every image), e.g. 50"),
+    ] = None  # fmt: skip
     augment: AugmentOptions = AugmentOptions()
     weight_map: Annotated[
         WeightMapConfig | None, _doc("null, or the U-Net paper's weight map, e.g. {w0: 10, sigma: 5}")

@@ -10,10 +10,11 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
 
 from unetkit.data.datasets import DatasetSpec, cache_root
 from unetkit.data.folder import FolderDataset
+from unetkit.data.sampling import evenly_spaced
 from unetkit.data.transforms import build_transforms, use_loader_threads
 from unetkit.training.config import DataConfig
 
@@ -110,6 +111,15 @@ class SegmentationDataModule(L.LightningDataModule):
             window=spec.intensity_window,
         )
 
+    def validation_set(self) -> Dataset:
+        """The images validated during training: all of val, or ``data.val_images`` of them evenly spaced
+        (a large validation split would take a budget's time; the planner sizes it)."""
+        val = self.dataset("val")
+        count = self.cfg.val_images
+        if count is None or count >= len(val):
+            return val
+        return Subset(val, evenly_spaced(range(len(val)), count))
+
     def _cache_train(self, pairs: Sequence[tuple[Path, Path]]) -> bool:
         """``data.cache``: true/false as given; auto keeps the decoded training images in memory when they fit
         (:func:`unetkit.data.folder.cache_fits`, sizes from the file headers)."""
@@ -130,9 +140,9 @@ class SegmentationDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit"):
             self.train_set = _TrainSet(self.dataset("train", train=True), self.cfg.repeat, self.seed)
-            self.val_set = self.dataset("val")
+            self.val_set = self.validation_set()
         if stage in (None, "validate"):
-            self.val_set = self.dataset("val")
+            self.val_set = self.validation_set()
         if stage in (None, "test"):
             self.test_set = self.dataset("test")
 

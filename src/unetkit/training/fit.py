@@ -147,6 +147,12 @@ def _non_finite_message(exc: Exception, run_dir: Path, config: Config) -> str:
     return f"training stopped: {exc}; {kept}; {fix} and start a new run."
 
 
+def validated_images(config: Config, spec: DatasetSpec) -> int:
+    """How many validation images each validation during training scores (``data.val_images``)."""
+    total = len(spec.splits.get("val", []))
+    return total if config.data.val_images is None else min(total, config.data.val_images)
+
+
 def fit(
     config: Config,
     resume: Path | None = None,
@@ -203,7 +209,7 @@ def fit(
         with run_folder(run_dir):
             save_config(config, run_dir / "config.yaml")
             trainer = build_trainer(
-                config.trainer, run_dir, resume_from=resume_from, val_images=len(spec.splits.get("val", []))
+                config.trainer, run_dir, resume_from=resume_from, val_images=validated_images(config, spec)
             )
             start = time.perf_counter()
             # weights_only=True: resuming never unpickles code (last_checkpoint checked it already).
