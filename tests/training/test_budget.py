@@ -187,14 +187,10 @@ def test_progress_bar_shows_no_logger_version(tmp_path: Path) -> None:
     assert "v_num" not in bar.get_metrics(trainer, None)  # type: ignore[arg-type]
 
 
-def test_a_redirected_progress_bar_refreshes_once_per_epoch(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Written to a log file, every refresh of a step-by-step bar appends a line (~85 KB a minute).
+def _tiny_module(batches: int) -> Any:
+    """A one-weight LightningModule whose epoch is ``batches`` steps of about a millisecond."""
     import lightning as L
     import torch
-
-    from unetkit.training.trainer import ProgressBar
 
     class Tiny(L.LightningModule):
         def __init__(self) -> None:
@@ -208,10 +204,43 @@ def test_a_redirected_progress_bar_refreshes_once_per_epoch(
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
         def train_dataloader(self) -> Any:
-            return torch.utils.data.DataLoader(torch.zeros(40, 1), batch_size=1)
+            return torch.utils.data.DataLoader(torch.zeros(batches, 1), batch_size=1)
+
+    return Tiny()
+
+
+def test_a_redirected_progress_bar_refreshes_once_per_epoch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Written to a log file, every refresh of a step-by-step bar appends a line (~85 KB a minute).
+    import lightning as L
+
+    from unetkit.training.trainer import ProgressBar
 
     trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, callbacks=[ProgressBar()],
                         enable_model_summary=False)  # fmt: skip
-    trainer.fit(Tiny())
+    trainer.fit(_tiny_module(40))
     out = capsys.readouterr().out  # not a terminal under pytest: as in a log file
     assert out.count("40/40") >= 2 and out.count("/40 [") <= 2 * 6  # not 40 refreshes per epoch
+
+
+def test_a_terminal_bar_redraws_at_most_every_quarter_second(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each redraw reads the loss off the device: on a GPU's millisecond steps a redraw at every step made
+    the host wait for the GPU at every step. A CPU's slower steps still move the bar one by one."""
+    import sys
+
+    import lightning as L
+
+    from unetkit.training.trainer import BAR_REFRESH_SECONDS, ProgressBar, refresh_every
+
+    assert refresh_every(0.01) == round(BAR_REFRESH_SECONDS / 0.01) and refresh_every(0.5) == 1
+    assert refresh_every(0.0) == 1
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # as in a terminal
+    bar = ProgressBar()
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, callbacks=[bar],
+                        enable_model_summary=False)  # fmt: skip
+    trainer.fit(_tiny_module(200))
+    assert bar.refresh_rate > 1  # this tiny model's steps take well under a quarter second

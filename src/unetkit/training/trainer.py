@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,25 @@ def build_callbacks(
     return callbacks
 
 
+# A terminal's bar redraws at most about this often. Each redraw reads the loss off the device: on a GPU
+# whose steps take a few milliseconds, a redraw at every step would make the host wait for the GPU at every
+# step instead of queueing the next one. A CPU's steps are slower than this, so its bar still moves by one.
+BAR_REFRESH_SECONDS = 0.25
+PACE_STEPS = 10  # steps timed before the terminal bar's refresh rate is set
+
+
+def refresh_every(step_seconds: float) -> int:
+    """Steps between two redraws of a terminal's bar at ``step_seconds`` a step."""
+    return max(1, round(BAR_REFRESH_SECONDS / step_seconds)) if step_seconds > 0 else 1
+
+
 class ProgressBar(TQDMProgressBar):
     """Lightning's bar without ``v_num`` (the logger's version, "logs" here, which says nothing); written to
-    a file or a pipe (not a terminal), it refreshes once per epoch instead of every step."""
+    a file or a pipe (not a terminal), it refreshes once per epoch instead of every step; in a terminal,
+    at most every ``BAR_REFRESH_SECONDS`` (:func:`refresh_every`, from the first ``PACE_STEPS`` steps)."""
+
+    _pace_start: float | None = None
+    _paced = False
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
@@ -98,6 +115,19 @@ class ProgressBar(TQDMProgressBar):
         if not sys.stdout.isatty():
             batches = trainer.num_training_batches
             self._refresh_rate = int(batches) if batches != float("inf") and batches >= 1 else 1
+            self._paced = True
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if not self._paced:
+            now = time.monotonic()
+            if self._pace_start is None:  # the first step's end: its start held the loaders' warm-up
+                self._pace_start = now
+            elif batch_idx >= PACE_STEPS or batch_idx + 1 >= trainer.num_training_batches:
+                self._refresh_rate = refresh_every((now - self._pace_start) / max(1, batch_idx))
+                self._paced = True
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
