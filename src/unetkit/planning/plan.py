@@ -887,8 +887,8 @@ def make_plan(
             **(
                 {
                     "data.val_images": f"{val_used} of the {val_n} validation images, evenly spaced, are "
-                    f"scored at each validation during training ({chosen['val_pass_seconds']:.0f}s a pass "
-                    f"predicted; all of them: {chosen['val_pass_seconds_all']:.0f}s, more than "
+                    f"scored at each validation during training ({chosen['val_pass_seconds']:.1f}s a pass "
+                    f"predicted; all of them: {chosen['val_pass_seconds_all']:.1f}s, more than "
                     f"{VAL_TIME_SHARE:.0%} of the budget over {MIN_VALIDATIONS} validations); the final "
                     "evaluation scores every image"
                 }
