@@ -29,6 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--resume", type=Path, metavar="RUN_DIR", help="continue RUN_DIR from checkpoints/last.ckpt"
     )
     p.add_argument(
+        "--replay", type=Path, metavar="RUN_DIR",
+        help="retrain a time-budgeted RUN_DIR step for step from its recorded clock, into RUN_DIR-replay "
+        "(or output.name=...): bitwise-identical weights on the same kind of machine",
+    )  # fmt: skip
+    p.add_argument(
         "overrides", nargs="*", metavar="[DIR] KEY=VALUE",
         help="a dataset folder first (optional), then e.g. trainer.max_epochs=5 data.batch_size=4",
     )  # fmt: skip
@@ -83,13 +88,11 @@ def _run_dir(config: Any, resume: Path | None) -> Path:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    import torch
-
-    from unetkit.cli.console import LazyBar
     from unetkit.cli.plan import plan_for_fit
     from unetkit.training.config import load_config
-    from unetkit.training.fit import fit
 
+    if args.replay is not None:
+        return _run_replay(args)
     if args.config is not None and args.resume is None:
         from unetkit.planning.presets import read_plan_preset
 
@@ -109,6 +112,36 @@ def run_fit(args: argparse.Namespace) -> int:
         config = load_config(cfg_path, args.overrides)
     else:
         config = load_config(args.config, args.overrides)
+    return _train(args, config, planned)
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    """``unetkit fit --replay RUN [output.name=...]``: RUN's config, a new folder next to RUN."""
+    from unetkit.cli.plan import _dir_flags
+    from unetkit.training.budget import read_recorded_clock
+    from unetkit.training.config import load_config
+
+    run = Path(args.replay)
+    if args.resume is not None:
+        raise ValueError("--replay and --resume exclude each other: --resume continues a run in its folder, "
+                         "--replay retrains a finished one into a new folder")  # fmt: skip
+    given = [*(["--config"] if args.config is not None else []), *_dir_flags(args)]
+    given += [o for o in args.overrides if "=" not in o]
+    if given:
+        raise ValueError(f"--replay trains {run} with its own config.yaml; drop {given[0]}")
+    read_recorded_clock(run)  # a run that cannot be replayed: one line, before anything is loaded
+    # Overrides the user gives come last (e.g. output.name=...); others would break the replay.
+    overrides = [f"output.root={run.parent}", f"output.name={run.name}-replay", *args.overrides]
+    config = load_config(run / "config.yaml", overrides)
+    return _train(args, config, None)
+
+
+def _train(args: argparse.Namespace, config: Any, planned: Any) -> int:
+    import torch
+
+    from unetkit.cli.console import LazyBar
+    from unetkit.training.fit import fit
+
     set_num_threads(config)
     run_dir = _run_dir(config, args.resume)
     # The final scoring of a split of large images (with TTA) can take minutes: a bar, like training's.
@@ -121,7 +154,8 @@ def run_fit(args: argparse.Namespace) -> int:
         with _exported(RUN_DIR_ENV, str(run_dir.resolve())):
             # The command as typed, kept in RUN/train.json: what a benchmark names as the run's command.
             command = getattr(args, "command_line", None)
-            result = fit(config, resume=args.resume, run_dir=run_dir, command=command, eval_progress=bar)
+            result = fit(config, resume=args.resume, run_dir=run_dir, command=command, eval_progress=bar,
+                         replay=args.replay)  # fmt: skip
     finally:
         bar.close()
         if planned is not None and any((run_dir / "checkpoints").glob("*.ckpt")):

@@ -7,20 +7,49 @@ decay) were never validated, so ``evaluate.checkpoint=best`` could not pick them
 time for that last validation and makes it happen; :func:`budget_fraction` is the clock the time-paced LR
 schedules read. Used by the semantic fit (:mod:`unetkit.training.trainer`) and the Mask R-CNN fit
 (:mod:`unetkit.training.detection`).
+
+A budgeted run's step count and LR depend on the wall clock. The semantic fit records what the clock said
+(the budget fraction the LR schedule read at each global step, ``RUN/logs/clock.npy``, and the step at
+which the budget stopped training, ``budget_stop_step`` in ``RUN/train.json``); ``unetkit fit --replay RUN``
+trains again with that record instead of the clock (:func:`read_recorded_clock`, :class:`RecordedStop`).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import statistics
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Timer
+import numpy as np
+from lightning.pytorch.callbacks import Callback, Timer
 
 # Recent epoch ends kept: with validation every k <= RECENT epochs, one of them includes a validation.
 RECENT = 8
+
+# A budgeted run's recorded clock: float64, one value per global step (NaN where the schedule did not read
+# the clock, e.g. during warmup).
+CLOCK_FILE = "logs/clock.npy"
+
+
+def stop_training(trainer: L.Trainer) -> None:
+    """End training after the current step and validate the weights it ends with.
+
+    Lightning validates after a requested stop only in an epoch that validates anyway; the final weights
+    (the end of the LR decay) must be a candidate of ``evaluate.checkpoint=best``. The run ends after this
+    epoch, so the validation interval matters no more. The one stop of a budget (:class:`BudgetTimer`) and
+    of its replay (:class:`RecordedStop`).
+    """
+    every = trainer.check_val_every_n_epoch
+    if isinstance(every, int) and every > 1:
+        trainer.check_val_every_n_epoch = 1
+    trainer.should_stop = True
 
 
 class BudgetTimer(Timer):
@@ -49,6 +78,7 @@ class BudgetTimer(Timer):
         self._validated = False  # a validation ran since the last step
         self._sanity_start = 0.0
         self._sanity_s = 0.0
+        self.stopped = False  # this timer ended the run (not max_epochs or early stopping)
 
     @property
     def duration_s(self) -> float:
@@ -108,17 +138,8 @@ class BudgetTimer(Timer):
         reserve = self.reserve_s() + (1.2 * self.epoch_end_s() if self._epoch_ends_now else 0.0)
         stop = bool(trainer.strategy.broadcast(self.time_elapsed() + reserve >= self.duration_s))
         if stop and not trainer.should_stop:
-            self._validate_at_stop(trainer)
-        trainer.should_stop = trainer.should_stop or stop
-
-    @staticmethod
-    def _validate_at_stop(trainer: L.Trainer) -> None:
-        # Lightning validates after a requested stop only in an epoch that validates anyway; the final
-        # weights (the end of the LR decay) must be a candidate of evaluate.checkpoint=best. The run ends
-        # after this epoch, so the interval matters no more.
-        every = trainer.check_val_every_n_epoch
-        if isinstance(every, int) and every > 1:
-            trainer.check_val_every_n_epoch = 1
+            self.stopped = True
+            stop_training(trainer)
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
@@ -148,3 +169,94 @@ def budget_fraction(trainer: L.Trainer | None, budget_s: float | None) -> float:
         return 0.0
     available = float(budget_s) - (timer.reserve_s() if isinstance(timer, BudgetTimer) else 0.0)
     return min(1.0, timer.time_elapsed("train") / max(available, 1e-6))
+
+
+class RecordedStop(Callback):
+    """A replay's budget: training stops after global step ``stop_step`` (the recorded run's
+    ``budget_stop_step``; None: it was not stopped by its budget), through :func:`stop_training` as the
+    :class:`BudgetTimer` stopped it, so the final validation is forced the same way."""
+
+    def __init__(self, stop_step: int | None) -> None:
+        self.stop_step = stop_step
+        self.stopped = False
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self.stop_step is not None and trainer.global_step >= self.stop_step and not trainer.should_stop:
+            self.stopped = True
+            stop_training(trainer)
+
+
+@dataclass(frozen=True)
+class RecordedClock:
+    """What a budgeted run's clock said: ``fractions[step]`` is the budget fraction its LR schedule read at
+    global step ``step`` (NaN: not read), ``stop_step`` the global step after which its budget stopped
+    training (None: it ended otherwise). ``source``: the run folder."""
+
+    fractions: tuple[float, ...]
+    stop_step: int | None
+    source: Path
+
+    def at(self, step: int) -> float:
+        """The fraction recorded for global step ``step``; a step the run never read the clock at is an
+        error (the replay's config or code differs from the run's)."""
+        value = self.fractions[step] if 0 <= step < len(self.fractions) else math.nan
+        if math.isnan(value):
+            raise ValueError(
+                f"the replay of {self.source} read the LR clock at global step {step}, which that run never "
+                f"read ({len(self.fractions)} steps recorded): train with {self.source / 'config.yaml'} "
+                "unchanged (only output.* may differ) and the same unetkit version."
+            )
+        return value
+
+
+def write_clock(run_dir: Path, fractions: Sequence[float]) -> Path:
+    """Write ``RUN/logs/clock.npy`` (float64) atomically."""
+    from unetkit.files import atomic_write
+
+    array = np.asarray(list(fractions), dtype=np.float64)
+    return atomic_write(Path(run_dir) / CLOCK_FILE, lambda fh: np.save(fh, array, allow_pickle=False))
+
+
+def read_recorded_clock(run_dir: Path) -> RecordedClock:
+    """The recorded clock of a finished budgeted run (``RUN/logs/clock.npy`` and ``RUN/train.json``).
+
+    Raises:
+        FileNotFoundError: ``RUN/config.yaml`` is missing (not a run folder).
+        ValueError: the run had no time budget (its steps are reproducible as they are), has not finished,
+            or was trained before the clock was recorded.
+    """
+    from unetkit.training.config import load_config
+    from unetkit.training.evaluate import TRAIN_RECORD
+
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(
+            f"{cfg_path} not found; --replay needs a run folder written by `unetkit fit`."
+        )
+    clock_path, record_path = run_dir / CLOCK_FILE, run_dir / TRAIN_RECORD
+    if not load_config(cfg_path).trainer.max_time_minutes:
+        raise ValueError(
+            f"{run_dir} was not trained with a time budget: its steps are already reproducible; train it "
+            f"again with unetkit fit --config {cfg_path} output.name=NEW (on the same kind of machine)."
+        )
+    if not record_path.is_file():
+        raise ValueError(
+            f"{run_dir} has not finished (no {TRAIN_RECORD}): finish it with unetkit fit --resume {run_dir}, "
+            "then replay it."
+        )
+    record = json.loads(record_path.read_text())
+    if not clock_path.is_file() or "budget_stop_step" not in record:
+        raise ValueError(
+            f"{run_dir} was trained before replay existed: its clock was not recorded ({clock_path} not "
+            "found), so its time-paced steps cannot be replayed; train a new run and replay that one."
+        )
+    fractions = np.load(clock_path, allow_pickle=False)
+    stop = record["budget_stop_step"]
+    return RecordedClock(
+        fractions=tuple(float(f) for f in fractions.reshape(-1)),
+        stop_step=None if stop is None else int(stop),
+        source=run_dir,
+    )

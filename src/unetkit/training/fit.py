@@ -159,8 +159,10 @@ def fit(
     run_dir: Path | None = None,
     command: str | None = None,
     eval_progress: Callable[[int, int], None] | None = None,
+    replay: Path | None = None,
 ) -> RunResult:
-    """Train (or resume) a run, then save the model, evaluate on ``evaluate.split`` and draw figures.
+    """Train (or resume, or replay) a run, then save the model, evaluate on ``evaluate.split`` and draw
+    figures.
 
     Every image of every split is decoded before the run folder is created; a resume checkpoint is read as
     data only (``weights_only=True``). A NaN/inf loss, parameter or buffer stops training with
@@ -174,6 +176,13 @@ def fit(
             :func:`~unetkit.training.run_folder.new_run_dir`); ignored with ``resume``.
         command: the command line that started the run, recorded in ``RUN/train.json``.
         eval_progress: ``(images_done, images_total)`` after each image of the final evaluation.
+        replay: a finished run trained with a time budget: train ``config`` (that run's, in a new folder)
+            step for step with the LR clock and the stop step that run recorded
+            (:func:`~unetkit.training.budget.read_recorded_clock`) instead of the wall clock; on the same
+            kind of machine (CPU, same thread count) the weights and metrics are bitwise identical.
+
+    A run with a time budget records its clock in ``RUN/logs/clock.npy`` and the step its budget stopped
+    it at in ``RUN/train.json`` (``budget_stop_step``), what ``replay`` needs.
     """
     import lightning as L
 
@@ -190,6 +199,15 @@ def fit(
     from unetkit.training.task import NonFiniteError
     from unetkit.training.trainer import build_trainer
 
+    recorded = None
+    if replay is not None:
+        if resume is not None:
+            raise ValueError(
+                "resume and replay exclude each other: resume continues a run, replay retrains it"
+            )
+        from unetkit.training.budget import read_recorded_clock
+
+        recorded = read_recorded_clock(replay)
     spec = resolve_dataset(config)
     # Everything that can be wrong with the inputs is checked before the run folder exists.
     if not is_secondary_rank():
@@ -201,6 +219,7 @@ def fit(
     run_dir = Path(resume) if resume is not None else (run_dir or new_run_dir(config))
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     task = make_task(config, model_config, spec)
+    task.replay_clock = recorded
     datamodule = SegmentationDataModule(spec, config.data, seed=config.trainer.seed)
 
     sigint = signal.getsignal(signal.SIGINT)
@@ -209,7 +228,11 @@ def fit(
         with run_folder(run_dir):
             save_config(config, run_dir / "config.yaml")
             trainer = build_trainer(
-                config.trainer, run_dir, resume_from=resume_from, val_images=validated_images(config, spec)
+                config.trainer,
+                run_dir,
+                resume_from=resume_from,
+                val_images=validated_images(config, spec),
+                replay=recorded,
             )
             start = time.perf_counter()
             # weights_only=True: resuming never unpickles code (last_checkpoint checked it already).
@@ -237,9 +260,14 @@ def fit(
     state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
     task.load_state_dict(state)
     save_model(task.model, model_config, run_dir / "model")
-    write_train_record(
-        run_dir, train_seconds, resumed=resume is not None, command=command, **_budget_record(trainer)
-    )
+    budget = _budget_record(trainer)
+    if budget:
+        from unetkit.training.budget import write_clock
+
+        write_clock(run_dir, task.clock)
+    if replay is not None:
+        budget["replay_of"] = str(Path(replay).resolve())
+    write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command, **budget)
     scores, table = evaluate(
         run_dir, split=config.evaluate.split, config=config, spec=spec, progress=eval_progress
     )
@@ -252,17 +280,23 @@ def fit(
 
 
 def _budget_record(trainer: Any) -> dict[str, Any]:
-    """``timer_seconds`` (training + validation + checkpoints, resumed time included) and ``budget_seconds``
-    of a budgeted run, for ``RUN/train.json``; nothing without a budget."""
-    from unetkit.training.budget import BudgetTimer
+    """``timer_seconds`` (training + validation + checkpoints, resumed time included), ``budget_seconds``
+    and ``budget_stop_step`` (the global step after which the budget stopped training; None when the run
+    ended otherwise) of a budgeted run, for ``RUN/train.json``; a replay records its stop step only;
+    nothing without a budget."""
+    from unetkit.training.budget import BudgetTimer, RecordedStop
 
-    timer = next((c for c in trainer.callbacks if isinstance(c, BudgetTimer)), None)
-    if timer is None:
+    stop = next((c for c in trainer.callbacks if isinstance(c, (BudgetTimer, RecordedStop))), None)
+    if stop is None:
         return {}
-    return {
-        "timer_seconds": round(timer.time_elapsed("train"), 1),
-        "budget_seconds": round(timer.duration_s, 1),
-    }
+    record: dict[str, Any] = {}
+    if isinstance(stop, BudgetTimer):
+        record = {
+            "timer_seconds": round(stop.time_elapsed("train"), 1),
+            "budget_seconds": round(stop.duration_s, 1),
+        }
+    record["budget_stop_step"] = int(trainer.global_step) if stop.stopped else None
+    return record
 
 
 def _resume_hint(run_dir: Path) -> str:

@@ -49,7 +49,10 @@ def build_scheduler(
     ``by: epoch`` steps once per epoch over ``max_epochs``. ``by: time`` steps every optimizer step and
     measures progress as ``max(step / total_steps, budget_fraction())``, where ``budget_fraction`` returns
     the share of the wall-clock budget used: a run capped by ``trainer.max_time_minutes`` then finishes its
-    decay when the budget ends, on a slow machine or a fast one, instead of being cut at a high LR.
+    decay when the budget ends, on a slow machine or a fast one, instead of being cut at a high LR. The
+    clock is read once per optimizer step (:meth:`SegmentationTask.budget_fraction
+    <unetkit.training.task.SegmentationTask.budget_fraction>` records it, and answers from the record in
+    ``unetkit fit --replay``).
     """
     name, warmup, power = cfg.name, cfg.warmup_epochs, cfg.power
     if name == "none":

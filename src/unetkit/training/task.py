@@ -7,8 +7,9 @@ is rebuilt from ``model_config`` (a plain dict): checkpoints load with ``torch.l
 from __future__ import annotations
 
 import logging
+import math
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import numpy as np
@@ -21,6 +22,9 @@ from unetkit.models import create_model
 from unetkit.models.base import forward_any_size
 from unetkit.training.config import OptimConfig, ScheduleConfig
 from unetkit.training.optim import build_optimizer, build_scheduler
+
+if TYPE_CHECKING:
+    from unetkit.training.budget import RecordedClock
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,11 @@ class SegmentationTask(L.LightningModule):
         )
         self.val_metrics = SegmentationMetrics(cfg.num_classes, ignore_index=cfg.ignore_index, isbi=isbi)
         self._first_non_finite: torch.Tensor | None = None  # the deferred loss check's record (_check_loss)
+        # clock[step]: the budget fraction the LR schedule read at global step `step` (NaN: not read). Kept
+        # in checkpoints (--resume) and written to RUN/logs/clock.npy; `replay_clock` (unetkit fit --replay)
+        # answers from a recorded run's clock instead of the wall clock.
+        self.clock: list[float] = []
+        self.replay_clock: RecordedClock | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` image -> ``(N, K, H, W)`` logits, for any H, W."""
@@ -195,10 +204,20 @@ class SegmentationTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": sched}
 
     def budget_fraction(self) -> float:
-        """Share of the training time used so far (:func:`unetkit.training.budget.budget_fraction`)."""
+        """Share of the training time used so far (:func:`unetkit.training.budget.budget_fraction`), read
+        once per global step and recorded in ``self.clock``; in a replay, the recorded run's value."""
         from unetkit.training.budget import budget_fraction
 
-        return budget_fraction(self._trainer, self.hparams.get("time_budget_s"))
+        step = int(self._trainer.global_step) if self._trainer is not None else 0
+        if step < len(self.clock) and not math.isnan(self.clock[step]):
+            return self.clock[step]  # one value per step (every param group, a resume's first read)
+        if self.replay_clock is not None:
+            value = self.replay_clock.at(step)
+        else:
+            value = budget_fraction(self._trainer, self.hparams.get("time_budget_s"))
+        self.clock.extend([math.nan] * (step + 1 - len(self.clock)))
+        self.clock[step] = value
+        return value
 
     # RNG state travels with the checkpoint so that a resumed run draws the same augmentations.
     # Stored as tensors/lists so the checkpoint still loads with weights_only=True.
@@ -222,8 +241,13 @@ class SegmentationTask(L.LightningModule):
             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
             "python": _to_lists(random.getstate()),
         }
+        if self.clock:  # a tensor: the checkpoint still loads with weights_only=True
+            checkpoint["budget_clock"] = torch.tensor(self.clock, dtype=torch.float64)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        clock = checkpoint.get("budget_clock")
+        if clock is not None:
+            self.clock = [float(v) for v in clock.tolist()]
         state = checkpoint.get("rng_state")
         if not state:
             return

@@ -18,7 +18,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from unetkit.files import atomic_write_text
-from unetkit.training.budget import BudgetTimer
+from unetkit.training.budget import BudgetTimer, RecordedClock, RecordedStop
 from unetkit.training.config import TrainerConfig
 
 
@@ -31,16 +31,24 @@ def resolve_precision(value: str) -> str:
 
 
 def build_callbacks(
-    tr: TrainerConfig, run_dir: Path, enable_checkpointing: bool = True, val_images: int = 0
+    tr: TrainerConfig,
+    run_dir: Path,
+    enable_checkpointing: bool = True,
+    val_images: int = 0,
+    replay: RecordedClock | None = None,
 ) -> list[Any]:
     """The time budget, best/last checkpoints, the LR monitor, EMA weight averaging and early stopping.
 
     ``val_images``: the size of the validation split (the budget's first guess at a validation's time).
+    ``replay``: a recorded run's clock (``unetkit fit --replay``): training stops at its recorded step
+    instead of by the wall clock.
     """
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 
     callbacks: list[Any] = []
-    if tr.max_time_minutes:
+    if replay is not None:
+        callbacks.append(RecordedStop(replay.stop_step))  # where the BudgetTimer was: the same hook order
+    elif tr.max_time_minutes:
         # Not Lightning's max_time: that one ends a run one validation pass after the budget (see budget.py).
         callbacks.append(BudgetTimer(tr.max_time_minutes * 60.0, val_images))
     if enable_checkpointing:
@@ -210,11 +218,13 @@ def build_trainer(
     enable_checkpointing: bool = True,
     resume_from: tuple[int, int] | None = None,
     val_images: int = 0,
+    replay: RecordedClock | None = None,
 ) -> L.Trainer:
     """The Trainer of a run writing into ``run_dir``, from the ``trainer`` config section.
 
     ``resume_from``: (epoch, global_step) of the checkpoint a resumed run starts from (keeps the CSV history).
     ``val_images``: the size of the validation split (for the time budget's first estimate).
+    ``replay``: the recorded clock of the run being replayed (see :func:`build_callbacks`).
     """
     kwargs: dict[str, Any] = {}
     if tr.limit_train_batches is not None:
@@ -228,7 +238,7 @@ def build_trainer(
         strategy=tr.strategy,
         precision=resolve_precision(tr.precision),  # type: ignore[arg-type]
         gradient_clip_val=tr.gradient_clip_val,
-        callbacks=build_callbacks(tr, run_dir, enable_checkpointing, val_images),
+        callbacks=build_callbacks(tr, run_dir, enable_checkpointing, val_images, replay),
         logger=build_loggers(run_dir, resume_from),
         log_every_n_steps=tr.log_every_n_steps,
         check_val_every_n_epoch=tr.check_val_every_n_epoch,
