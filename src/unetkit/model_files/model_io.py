@@ -15,6 +15,7 @@ needs arbitrary classes to unpickle is refused rather than executed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import pickle
 import re
@@ -24,11 +25,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from unetkit import __version__
-from unetkit.files import atomic_dir, atomic_path
+from unetkit.files import atomic_dir, atomic_write_bytes
 from unetkit.model_files.model_config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from unetkit.models import create_model, resolve_model_name
 from unetkit.models.base import model_geometry
@@ -91,20 +92,37 @@ def save_model(model: nn.Module, config: ModelConfig, out_dir: str | Path) -> Pa
     tensors = _cpu_tensors(model)
     config = config_with_geometry(model, config)
     metadata = {"format": "pt", "unetkit_version": __version__, "architecture": config.architecture}
+    weights = safetensors_bytes(tensors, metadata)
     if not out_dir.exists():
         with atomic_dir(out_dir) as tmp_dir:
-            save_file(tensors, str(tmp_dir / WEIGHTS_NAME), metadata=metadata)
+            (tmp_dir / WEIGHTS_NAME).write_bytes(weights)
             config.save(tmp_dir / CONFIG_NAME)
     else:
         if not out_dir.is_dir():
             raise ValueError(
                 f"{out_dir} exists and is not a folder; pass a folder path to save the model in."
             )
-        with atomic_path(out_dir / WEIGHTS_NAME) as tmp:
-            save_file(tensors, str(tmp), metadata=metadata)
+        atomic_write_bytes(out_dir / WEIGHTS_NAME, weights)
         config.save(out_dir / CONFIG_NAME)
     logger.info("saved %s model to %s", config.architecture, out_dir)
     return out_dir
+
+
+def safetensors_bytes(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> bytes:
+    """The safetensors file of ``tensors``, its header's metadata keys in sorted order.
+
+    The library writes the metadata from a hash map, in another order at each save: the same weights gave
+    files that differed byte for byte, so a checksum could not tell a reproduced model (``fit --replay``).
+    The header keeps its length (the same keys and values), so the data offsets stay valid.
+    """
+    data = save(dict(tensors), metadata=dict(metadata))
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > size:  # not expected: the same keys and values, reordered
+        return data
+    return data[:8] + text.ljust(size, b" ") + data[8 + size :]
 
 
 def state_dict_mismatch(
