@@ -56,3 +56,39 @@ def test_fit_on_gpu_uses_mixed_precision(tmp_path, monkeypatch) -> None:  # type
     ckpt = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["epoch"] == 1 and "MixedPrecision" in ckpt  # Lightning stores the AMP grad-scaler state
     assert 0.0 <= float(result.scores["miou"]) <= 1.0
+
+
+def test_a_nan_loss_on_gpu_is_caught_by_the_deferred_check(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """On a GPU the loss is read off the device every 50 steps and before each checkpoint (task.py): a NaN
+    still stops the run before a non-finite checkpoint, naming the first bad step."""
+    from unetkit.training.config import load_config
+    from unetkit.training.fit import fit
+    from unetkit.training.task import NonFiniteError, SegmentationTask
+
+    original = SegmentationTask._loss
+
+    def poisoned(self, batch):  # type: ignore[no-untyped-def]
+        loss, logits = original(self, batch)
+        return (loss * float("nan"), logits) if self.current_epoch >= 1 and self.training else (loss, logits)
+
+    monkeypatch.setattr(SegmentationTask, "_loss", poisoned)
+    monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
+    config = load_config(
+        "synthetic",
+        [
+            "data.options={num_images: 10, size: [40, 40]}",
+            "data.crop_size=32",
+            "data.batch_size=4",
+            "model.kwargs={base_channels: 4, depth: 2}",
+            "trainer.max_epochs=3",
+            "trainer.accelerator=gpu",
+            "trainer.precision=32-true",
+            "trainer.progress_bar=false",
+            f"output.root={tmp_path}",
+            "output.name=gpu-nan",
+        ],
+    )
+    with pytest.raises(NonFiniteError, match=r"loss became nan at epoch 1, step \d+"):
+        fit(config)
+    last = tmp_path / "gpu-nan" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 0
