@@ -11,7 +11,11 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from unetkit.cli.plan import PlannedFit
+    from unetkit.training.config import Config
 
 # Rank 0 exports its run folder here while training; DDP children (which re-run the same command line and
 # would otherwise compute their own timestamped name) read it back.
@@ -117,7 +121,7 @@ def run_fit(args: argparse.Namespace) -> int:
 
 def _run_replay(args: argparse.Namespace) -> int:
     """``unetkit fit --replay RUN [output.name=...]``: RUN's config, a new folder next to RUN."""
-    from unetkit.cli.plan import _dir_flags
+    from unetkit.cli.plan import dir_flags
     from unetkit.training.budget import read_recorded_clock
     from unetkit.training.config import load_config
 
@@ -125,7 +129,7 @@ def _run_replay(args: argparse.Namespace) -> int:
     if args.resume is not None:
         raise ValueError("--replay and --resume exclude each other: --resume continues a run in its folder, "
                          "--replay retrains a finished one into a new folder")  # fmt: skip
-    given = [*(["--config"] if args.config is not None else []), *_dir_flags(args)]
+    given = [*(["--config"] if args.config is not None else []), *dir_flags(args)]
     given += [o for o in args.overrides if "=" not in o]
     if given:
         raise ValueError(f"--replay trains {run} with its own config.yaml; drop {given[0]}")
@@ -136,7 +140,9 @@ def _run_replay(args: argparse.Namespace) -> int:
     return _train(args, config, None)
 
 
-def _train(args: argparse.Namespace, config: Any, planned: Any) -> int:
+def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None) -> int:
+    """Train ``config`` (a new run, ``--resume`` or ``--replay``), then write ``planned``'s files into the run
+    folder when it was made from a plan."""
     import torch
 
     from unetkit.cli.console import LazyBar
@@ -159,7 +165,8 @@ def _train(args: argparse.Namespace, config: Any, planned: Any) -> int:
     finally:
         bar.close()
         if planned is not None and any((run_dir / "checkpoints").glob("*.ckpt")):
-            planned.write(run_dir)  # a run fit created and kept (not a failed start): plan.yaml, dataset.json
+            # A run fit created and kept (not a failed start): plan.yaml, dataset.json, plan.png.
+            planned.write(run_dir)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
     if not result.is_global_zero:

@@ -13,6 +13,7 @@ import argparse
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,14 +283,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         f"data {machine.data_seconds_per_sample:.3f}s/sample"
         + (" (the decoded training images stay in memory: data.cache)" if cached else ""),
         "candidates (measured steps):",
-        *[
-            f"  {r['candidate']:<36} {r['step_seconds']:.3f}s/step -> {r['steps_in_budget']} steps, "
-            f"{r['epochs_in_budget']} epochs of {r['steps_per_epoch']} "
-            f"(checkpoint {r['checkpoint_seconds']:.2f}s)"
-            for r in plan.table
-        ],
-        *[f"  {k}: {v:.3f}s/step" for k, v in machine.step_seconds.items() if not k.endswith(" " + chosen)],
-        *[f"  {n}" for n in machine.notes],
+        *_measured_lines(plan, machine, chosen, lambda name: f"{name:<36}"),
         *([f"budget: {budget_note}"] if budget_note else []),
         *(
             [f"budget: --time {args.budget} is read as {budget / 60:g} minutes (write 20m, 90s or 1h)"]
@@ -309,18 +303,25 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         f"{timing['threads']}, measure "
         f"{timing['measure']}, total {timing['total']} (imports excluded)",
         "measured training steps (forward, CE + Dice, backward, AdamW on random data) and the budget:",
-        *[
-            f"  {r['candidate']}: {r['step_seconds']:.3f}s/step -> {r['steps_in_budget']} steps, "
-            f"{r['epochs_in_budget']} epochs of {r['steps_per_epoch']} "
-            f"(checkpoint {r['checkpoint_seconds']:.2f}s)"
-            for r in plan.table
-        ],
-        *[f"  {k}: {v:.3f}s/step" for k, v in machine.step_seconds.items() if not k.endswith(" " + chosen)],
-        *[f"  {n}" for n in machine.notes],
+        *_measured_lines(plan, machine, chosen, lambda name: f"{name}:"),
         f"data loading + augmentation: {machine.data_seconds_per_sample:.3f}s/sample",
     ]
     dataset = layout.to_dict() | {"fingerprint": fp.to_dict()}
     return PlannedDataset(plan, layout, lines, plan.to_yaml(header), dataset, fp)
+
+
+def _measured_lines(plan: Any, machine: Any, chosen: str, label: Callable[[str], str]) -> list[str]:
+    """The measured candidates (``label`` formats each name), the other measured steps and the measuring
+    notes: the console report's and plan.yaml's header's, which differ only in the names' layout."""
+    rows = [
+        f"  {label(r['candidate'])} {r['step_seconds']:.3f}s/step -> {r['steps_in_budget']} steps, "
+        f"{r['epochs_in_budget']} epochs of {r['steps_per_epoch']} "
+        f"(checkpoint {r['checkpoint_seconds']:.2f}s)"
+        for r in plan.table
+    ]
+    steps = machine.step_seconds.items()
+    others = [f"  {k}: {v:.3f}s/step" for k, v in steps if not k.endswith(" " + chosen)]
+    return [*rows, *others, *[f"  {n}" for n in machine.notes]]
 
 
 def dataset_file(plan_path: Path) -> Path:
@@ -386,7 +387,7 @@ def add_fit_arguments(p: argparse.ArgumentParser) -> None:
     add_discovery_arguments(p)
 
 
-def _dir_flags(args: argparse.Namespace) -> list[str]:
+def dir_flags(args: argparse.Namespace) -> list[str]:
     """The ``fit DIR`` options given on the command line (they need DIR)."""
     flags = {"--time": args.budget, "--plan": args.plan, "--mask-kind": args.mask_kind, "--void": args.void,
              "--classes": args.classes, "--split": args.split, "--threads": args.threads,
@@ -445,7 +446,7 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
 
     first = args.overrides[0] if args.overrides else None
     if first is None or "=" in first:
-        given = _dir_flags(args)
+        given = dir_flags(args)
         if given:
             raise ValueError(f"{given[0]} plans a dataset folder: write unetkit fit DIR {given[0]} ...")
         return None
@@ -509,7 +510,7 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
         )
     if args.config is not None:
         raise ValueError("--plan FILE is the whole config; drop --config (or pass the plan as --config)")
-    ignored = [f for f in _dir_flags(args) if f not in ("--plan", "--threads")]
+    ignored = [f for f in dir_flags(args) if f not in ("--plan", "--threads")]
     if ignored:
         raise ValueError(f"{ignored[0]} is decided by the plan file {plan_path}; drop it or plan again")
     if args.threads is not None:

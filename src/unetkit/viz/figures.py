@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _figure(figsize: tuple[float, float]) -> Figure:
+def headless_figure(figsize: tuple[float, float]) -> Figure:
     """A headless figure with its own Agg canvas (no pyplot, no global backend)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -57,7 +57,7 @@ def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[float, float]]]:
 def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
     """Loss (train/val) and validation scores per epoch."""
     series = read_metrics_csv(metrics_csv)
-    fig = _figure((10, 3.8))
+    fig = headless_figure((10, 3.8))
     ax_loss, ax_score = fig.subplots(1, 2)
     for key, label in (("train/loss_epoch", "train loss"), ("val/loss", "val loss")):
         if key in series:
@@ -128,7 +128,7 @@ def plot_prediction_grid(
     palette = class_palette(len(class_names)) if palette is None else np.asarray(palette, dtype=np.uint8)
     rows = prediction_grid_panels(images, targets, preds, len(class_names), ignore_index, palette)
     n = len(rows)
-    fig = _figure((9, 3 * n))
+    fig = headless_figure((9, 3 * n))
     axes = fig.subplots(n, 3, squeeze=False)
     for i, row in enumerate(rows):
         for j, (panel, title) in enumerate(zip(row, ("Input", "True mask", "Predicted mask"))):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from unetkit.viz.figures import _figure, _save
+from unetkit.viz.figures import _save, headless_figure
 from unetkit.viz.overlay import display_image
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def plot_instance_outlines(
 ) -> Path:
     """One panel: the image with the outlines of ``labels`` (title: ``title`` and the object count)."""
     h, w = labels.shape[:2]
-    fig = _figure((6.0, 6.0 * h / max(w, 1) + 0.4))
+    fig = headless_figure((6.0, 6.0 * h / max(w, 1) + 0.4))
     ax = fig.subplots(1, 1)
     _panel(ax, draw_instance_outlines(image, labels), f"{title + ': ' if title else ''}{_objects(labels)}")
     return _save(fig, Path(out_png))
@@ -123,7 +123,7 @@ def plot_instance_comparison(
     rows = -(-n // cols)
     h, w = image.shape[:2]
     size = 3.6
-    fig = _figure((size * cols, (size * h / max(w, 1) + 0.35) * rows))
+    fig = headless_figure((size * cols, (size * h / max(w, 1) + 0.35) * rows))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, (title, picture) in zip(axes, pictures):
         _panel(ax, picture, title)

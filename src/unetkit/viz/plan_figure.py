@@ -155,12 +155,6 @@ def plan_series(plan: Plan, fp: Fingerprint) -> PlanSeries:
 # ------------------------------------------------------------------------------------------ drawing
 
 
-def _figure(figsize: tuple[float, float]) -> Figure:
-    from unetkit.viz.figures import _figure as figure
-
-    return figure(figsize)
-
-
 def _class_axis(ax: Axes, names: tuple[str, ...]) -> None:
     """Class names under the bars: turned when long or many, smaller when very many."""
     rotate = len(names) > 4 or max((len(n) for n in names), default=0) > 12
@@ -172,6 +166,21 @@ def _class_axis(ax: Axes, names: tuple[str, ...]) -> None:
         fontsize=8 if len(names) <= 30 else 6,
     )
     ax.set_xlim(-0.6, len(names) - 0.4)
+
+
+def _rule_line(ax: Axes, value: float, text: str) -> None:
+    """A rule's threshold: a dashed line at ``value``, labelled at its left end."""
+    ax.axhline(value, color=LINE_COLOR, ls="--", lw=1.2)
+    ax.annotate(
+        text,
+        (0, value),
+        xycoords=("axes fraction", "data"),
+        xytext=(3, 3),
+        textcoords="offset points",
+        fontsize=8,
+        va="bottom",
+        bbox=LABEL_BOX,
+    )
 
 
 def _draw_widths(ax: Axes, s: WidthSeries) -> None:
@@ -190,17 +199,7 @@ def _draw_widths(ax: Axes, s: WidthSeries) -> None:
             fontweight="bold" if chosen else "normal",
             bbox=LABEL_BOX,  # readable where the MIN_STEPS line crosses it
         )
-    ax.axhline(s.min_steps, color=LINE_COLOR, ls="--", lw=1.2)
-    ax.annotate(
-        f"{s.min_steps} steps: gains stop here",
-        (0, s.min_steps),
-        xycoords=("axes fraction", "data"),
-        xytext=(3, 3),
-        textcoords="offset points",
-        fontsize=8,
-        va="bottom",
-        bbox=LABEL_BOX,
-    )
+    _rule_line(ax, s.min_steps, f"{s.min_steps} steps: gains stop here")
     ax.set_xticks(list(x))
     ax.set_xticklabels(
         [f"{b}\nchosen" if c else str(b) for b, c in zip(s.base_channels, s.chosen)], fontsize=8.5
@@ -231,17 +230,7 @@ def _draw_classes(ax: Axes, s: ClassShareSeries) -> None:
             bar.set_edgecolor("white")
     ax.set_yscale("log")
     ax.set_ylim(floor, 1.6)
-    ax.axhline(s.rare_fraction, color=LINE_COLOR, ls="--", lw=1.2)
-    ax.annotate(
-        f"rare below {s.rare_fraction:.0%}",
-        (0, s.rare_fraction),
-        xycoords=("axes fraction", "data"),
-        xytext=(3, 3),
-        textcoords="offset points",
-        fontsize=8,
-        va="bottom",
-        bbox=LABEL_BOX,
-    )
+    _rule_line(ax, s.rare_fraction, f"rare below {s.rare_fraction:.0%}")
     many = len(s.names) > 16
     for i, f in enumerate(s.pixel_fractions):
         marks = ["absent"] if f <= 0 else []
@@ -345,10 +334,12 @@ def _draw_objects(ax: Axes, s: ObjectSizeSeries) -> None:
 
 def draw_plan_figure(series: PlanSeries) -> Figure:
     """The three panels of ``series`` side by side (a headless figure; nothing is written)."""
+    from unetkit.viz.figures import headless_figure
+
     k = len(series.classes.names)
     class_width = min(9.0, max(3.6, 0.32 * k + 1.6))
     widths = [max(3.6, 0.75 * len(series.widths.base_channels) + 1.4), class_width, class_width]
-    fig = _figure((sum(widths) + 1.5, 4.8 if k <= 16 else 5.6))
+    fig = headless_figure((sum(widths) + 1.5, 4.8 if k <= 16 else 5.6))
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": widths})
     _draw_widths(axes[0], series.widths)
     _draw_classes(axes[1], series.classes)
