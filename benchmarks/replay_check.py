@@ -14,7 +14,6 @@ folder and are not kept.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shlex
 import subprocess
@@ -27,11 +26,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # benchmarks/harness.py: machine info, writing results
 
+from unetkit.inference.variants import file_sha256
+
 HERE = Path(__file__).resolve().parent
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def run(cmd: list[str], log: Path) -> float:
@@ -55,7 +52,7 @@ def check(data: Path, budget: str, tmp: Path) -> dict[str, Any]:
     runs = [tmp / name, tmp / f"{name}-replay"]
     trains = [json.loads((r / "train.json").read_text()) for r in runs]
     metrics = [json.loads((r / "metrics_val.json").read_text()) for r in runs]
-    hashes = [sha256(r / "model" / "model.safetensors") for r in runs]
+    hashes = [file_sha256(r / "model" / "model.safetensors") for r in runs]
     return {
         "commands": [shlex.join(["unetkit", *fit_cmd[1:]]), shlex.join(["unetkit", *replay_cmd[1:]])],
         "budget": budget,
