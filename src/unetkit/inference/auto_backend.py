@@ -140,6 +140,7 @@ def _describe(row: Measurement, rows: list[Measurement]) -> str:
 
 
 def _import_torch() -> Any:
+    """The torch module, or None where it is not installed (the exported engines run without it)."""
     try:
         import torch
     except ImportError:
@@ -249,6 +250,7 @@ def chosen_backend(predictor: Any) -> Choice | None:
 
 
 def _with_choice(predictor: BasePredictor, choice: Choice) -> BasePredictor:
+    """``predictor`` carrying ``choice`` (read back by :func:`chosen_backend`)."""
     setattr(predictor, _CHOICE_ATTR, choice)
     return predictor
 

@@ -1593,6 +1593,7 @@ def _find_folders(
 
 
 def _image_count(folders: Sequence[Path]) -> int:
+    """Image files directly in ``folders``, all together."""
     return sum(len(_image_files(d)) for d in folders)
 
 

@@ -901,7 +901,8 @@ def make_plan(
             "on CamVid with a training sequence held out as validation it added val mIoU on both sequences "
             "tried (benchmarks/results/upright_scenes*/)",
             **({} if fp.num_images.get("test") else {"evaluate.split": no_test_reason(layout)}),
-            "evaluate.checkpoint": "last: with < 10 validation images, picking the best was no better (sweep)"
+            "evaluate.checkpoint": f"last: with < {MIN_VAL_IMAGES} validation images, picking the best was "
+            "no better (sweep)"
             if val_used < MIN_VAL_IMAGES
             else f"best by validation ({val_used} validation images)",
         }

@@ -140,6 +140,7 @@ class PredictorCache:
         self._lock = threading.Lock()
 
     def _load(self, augmentation: str, tile_size: int | None) -> Any:
+        """A new predictor for ``get`` (a Mask R-CNN's or a semantic model's), handed to ``on_load``."""
         from unetkit.inference.backends import load_predictor
         from unetkit.inference.instance_predictor import load_instance_predictor
 
@@ -349,6 +350,7 @@ def served_device(predictor: Any) -> str:
 
 
 def _served_precision(predictor: Any, requested: str) -> str | None:
+    """The engine's precision in ``GET /api/model``: auto's choice, an OpenVINO predictor's, else None."""
     choice = _auto_choice(predictor, requested)
     if choice is not None:
         return str(choice.precision)

@@ -148,6 +148,7 @@ class SegmentationTask(L.LightningModule):
             self._raise_if_non_finite_loss()
 
     def _raise_if_non_finite_loss(self) -> None:
+        """Raise :class:`NonFiniteError` for the first non-finite loss the deferred check recorded."""
         first = self._first_non_finite
         if first is not None:
             epoch, step, value = first.tolist()  # the one sync
