@@ -162,3 +162,29 @@ def test_a_replay_that_reads_an_unrecorded_step_stops_with_the_step(tmp_path: Pa
     for step in (1, 3):
         with pytest.raises(ValueError, match=rf"at global step {step}, which that run never read"):
             clock.at(step)
+
+
+def test_an_interrupted_replay_resumes_replaying(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay's folder names its source from the start (replay_of.txt): ``--resume`` of a replay that
+    crashed goes on with the recorded clock, not the wall clock, and still ends bitwise identical."""
+    from unetkit.training.task import SegmentationTask
+
+    assert cli_main(_fit_args(tmp_path, BUDGET)) == 0
+    run = tmp_path / "r"
+
+    def crash(self: SegmentationTask, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.current_epoch == 2 and batch_idx == 1:
+            raise RuntimeError("crash")
+
+    monkeypatch.setattr(SegmentationTask, "on_train_batch_end", crash, raising=False)
+    with pytest.raises(RuntimeError, match="crash"):
+        cli_main(["fit", "--replay", str(run)])
+    replay = tmp_path / "r-replay"
+    assert (replay / "replay_of.txt").read_text().strip() == str(run.resolve())
+    assert not (replay / "train.json").exists()  # it did not finish
+    monkeypatch.undo()
+    assert cli_main(["fit", "--resume", str(replay)]) == 0
+    _assert_replayed(run, replay)
+    record = _record(replay)
+    assert record["resumed"] is True and record["replay_of"] == str(run.resolve())
+    assert "timer_seconds" not in record  # no wall clock after the resume either

@@ -36,6 +36,9 @@ RECENT = 8
 # A budgeted run's recorded clock: float64, one value per global step (NaN where the schedule did not read
 # the clock, e.g. during warmup).
 CLOCK_FILE = "logs/clock.npy"
+# A replay's folder names its source run from the start, so that ``--resume`` of a replay interrupted before
+# its end goes on replaying (train.json, which records ``replay_of`` too, is written only at the end).
+REPLAY_SOURCE_FILE = "replay_of.txt"
 
 
 def stop_training(trainer: L.Trainer) -> None:
@@ -217,6 +220,12 @@ def write_clock(run_dir: Path, fractions: Sequence[float]) -> Path:
 
     array = np.asarray(list(fractions), dtype=np.float64)
     return atomic_write(Path(run_dir) / CLOCK_FILE, lambda fh: np.save(fh, array, allow_pickle=False))
+
+
+def replay_source(run_dir: Path) -> Path | None:
+    """The run that ``run_dir`` replays (:data:`REPLAY_SOURCE_FILE`), None for a run that is no replay."""
+    path = Path(run_dir) / REPLAY_SOURCE_FILE
+    return Path(path.read_text().strip()) if path.is_file() else None
 
 
 def read_recorded_clock(run_dir: Path) -> RecordedClock:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from unetkit.data.datasets import DatasetSpec
+from unetkit.files import atomic_write_text
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.training.config import Config
 from unetkit.training.evaluate import evaluate, resolve_dataset, write_train_record
@@ -187,6 +188,7 @@ def fit(
     import lightning as L
 
     from unetkit.model_files.model_io import save_model
+    from unetkit.training.budget import REPLAY_SOURCE_FILE, read_recorded_clock, replay_source
     from unetkit.training.config import save_config
     from unetkit.training.datamodule import SegmentationDataModule
     from unetkit.training.run_folder import (
@@ -200,13 +202,11 @@ def fit(
     from unetkit.training.trainer import build_trainer
 
     recorded = None
+    if replay is not None and resume is not None:
+        raise ValueError("resume and replay exclude each other: resume continues a run, replay retrains it")
+    if resume is not None:
+        replay = replay_source(resume)  # an interrupted replay goes on replaying its source's clock
     if replay is not None:
-        if resume is not None:
-            raise ValueError(
-                "resume and replay exclude each other: resume continues a run, replay retrains it"
-            )
-        from unetkit.training.budget import read_recorded_clock
-
         recorded = read_recorded_clock(replay)
     spec = resolve_dataset(config)
     # Everything that can be wrong with the inputs is checked before the run folder exists.
@@ -227,6 +227,8 @@ def fit(
     try:
         with run_folder(run_dir):
             save_config(config, run_dir / "config.yaml")
+            if replay is not None and resume is None:
+                atomic_write_text(run_dir / REPLAY_SOURCE_FILE, f"{Path(replay).resolve()}\n")
             trainer = build_trainer(
                 config.trainer,
                 run_dir,
