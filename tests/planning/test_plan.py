@@ -454,8 +454,9 @@ def test_data_probe_reads_as_a_loader_process_does(monkeypatch: pytest.MonkeyPat
 
 def test_a_large_dataset_still_validates_several_times_in_its_budget() -> None:
     """A Cityscapes-sized folder (2975 training, 500 validation images of 1024x2048) on a CPU in 20 minutes:
-    one pass over the training set and one over the validation set did not fit five times; the plan
-    validated every 22 epochs of a 3.9-epoch budget (never) and picked "best" among no validation."""
+    whole epochs and whole validation passes did not fit five times in the budget. Before the rule the
+    plan's validation interval was longer than the budget (no validation but the one forced at the stop), and
+    "best" had nothing to choose from."""
     fp = make_fp(train=2975, val=500, size=(1024, 2048), fractions=(0.3, 0.3, 0.4), asymmetry=0.3)
     plan = make_plan(fp, 1200, "cpu", make_machine({8: 0.8, 16: 1.6}, fp))
     (chosen,) = [
@@ -469,11 +470,14 @@ def test_a_large_dataset_still_validates_several_times_in_its_budget() -> None:
     assert chosen["val_pass_seconds"] * MIN_VALIDATIONS <= 1.01 * VAL_TIME_SHARE * 1200
     assert plan.config["evaluate"]["checkpoint"] == "best"
     assert "fresh shuffle" in plan.reasons["trainer.limit_train_batches"]
+    assert plan.reasons["data.repeat"].endswith("every training image once per epoch")  # not "about 40"
     assert "the final evaluation scores every image" in plan.reasons["data.val_images"]
     # An ISBI-sized folder keeps whole epochs and every validation image.
     small = make_fp()
-    kept = make_plan(small, 1140, "cpu", make_machine({8: 0.3}, small)).config
+    kept_plan = make_plan(small, 1140, "cpu", make_machine({8: 0.3}, small))
+    kept = kept_plan.config
     assert "limit_train_batches" not in kept["trainer"] and "val_images" not in kept["data"]
+    assert kept_plan.reasons["data.repeat"].endswith("about 40, so validation and epoch overheads stay small")
 
 
 def test_validation_images_fit_their_share_of_the_budget() -> None:

@@ -14,8 +14,9 @@ Like albumentations, this module does not import torch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +36,21 @@ from unetkit.options import check_int, to_pair
 LOADER_OPENCV_THREADS = 0
 
 
-def use_loader_threads() -> int:
-    """Set OpenCV to ``LOADER_OPENCV_THREADS`` in this process (a loader worker's); returns the old count."""
-    before = cv2.getNumThreads()
+def use_loader_threads() -> None:
+    """Set OpenCV to ``LOADER_OPENCV_THREADS`` in this process (a loader worker's ``worker_init_fn``)."""
     cv2.setNumThreads(LOADER_OPENCV_THREADS)
-    return before
+
+
+@contextlib.contextmanager
+def loader_threads() -> Iterator[None]:
+    """OpenCV threaded as in a loader process, inside the block only (the planner's data probe times a GPU
+    plan's reading this way); the process's setting is put back after."""
+    before = cv2.getNumThreads()
+    use_loader_threads()
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 logger = logging.getLogger(__name__)

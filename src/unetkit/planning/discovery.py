@@ -1597,11 +1597,10 @@ def _image_count(folders: Sequence[Path]) -> int:
     return sum(len(_image_files(d)) for d in folders)
 
 
-def _unlabeled_note(root: Path, split: str, folders: Sequence[Path]) -> str:
+def _unlabeled_note(root: Path, split: str, folders: Sequence[Path], count: int) -> str:
     """The note on a split whose images have no masks (LoveDA's Test/, ISIC's Test_Input/: their labels are
     not public): left out of the splits, as Pascal VOC's test list and Carvana's test/ are, and the command
-    that segments them instead."""
-    count = _image_count(folders)
+    that segments them instead. ``count``: their images."""
     where = ", ".join(f"{d.relative_to(root).as_posix()}/" for d in folders)
     return (
         f"{count} {split} images ({where}) have no masks: left out of the splits (they cannot be scored); "
@@ -1783,7 +1782,10 @@ def discover(
     for b in bases:
         if not b.labeled:
             unlabeled.setdefault(b.split, []).append(Path(b.image_dir or b.base))
-    notes += [_unlabeled_note(root, split, folders) for split, folders in unlabeled.items()]
+    unlabeled_counts = {split: _image_count(folders) for split, folders in unlabeled.items()}
+    notes += [
+        _unlabeled_note(root, split, dirs, unlabeled_counts[split]) for split, dirs in unlabeled.items()
+    ]
     bases = [b for b in bases if b.labeled] or [_Base("", root, image_dir, mask_dir)]
     # Folders another base uses are not unused ones (ISIC's Validation folders, seen from Training's; its
     # Test_Input/ without masks, already said).
@@ -2000,7 +2002,7 @@ def discover(
         notes=tuple(notes),
         images_without_masks=len(without_mask),
         convert_channels=bool(converted),
-        unlabeled_images={split: _image_count(folders) for split, folders in unlabeled.items()},
+        unlabeled_images=unlabeled_counts,
     )
 
 

@@ -52,6 +52,7 @@ The rules (each value of a plan carries a one-line reason in ``Plan.reasons``):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -452,17 +453,11 @@ def data_probe(
     ``cached``: the decoded images stay in memory (``data.cache``), so only augmenting counts; ``window``:
     the intensity window of 16-bit images (the fingerprint's), applied as training will; ``loader_process``:
     read as a loader worker does (a GPU plan's), with OpenCV on one thread."""
-    import cv2
+    from unetkit.data.transforms import loader_threads
 
-    from unetkit.data.transforms import use_loader_threads
-
-    # Timed as training will read: OpenCV's thread count is restored after (library code leaves it as found).
-    before = use_loader_threads() if loader_process else None
-    try:
+    # Timed as training will read; OpenCV's thread count is put back after (library code leaves it as found).
+    with loader_threads() if loader_process else contextlib.nullcontext():
         return _time_samples(layout, crop, augment, n, cached, window)
-    finally:
-        if before is not None:
-            cv2.setNumThreads(before)
 
 
 def _time_samples(
@@ -972,6 +967,8 @@ def repeat_reason(chosen: dict[str, Any], repeat: int, train_n: int, batch: int)
         f"{chosen['repeat']}: {chosen['steps_per_epoch']} steps per epoch ({train_n} training images, "
         f"batch {batch})"
     )
+    if chosen["repeat"] == repeat == 1:  # a training set of STEPS_PER_EPOCH batches or more: seen once
+        return f"{base}: every training image once per epoch"
     if chosen["repeat"] == repeat:
         return f"{base}: about {STEPS_PER_EPOCH}, so validation and epoch overheads stay small"
     return (
