@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -55,6 +57,41 @@ def _cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.hookimpl(trylast=True)  # after -m/-k deselection
+@pytest.fixture
+def maskrcnn_without_torchvision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Mask R-CNN model folder whose loader fails to import torchvision, as where it is not installed
+    (predict and serve load it through one loader: instance_predictor._load_maskrcnn)."""
+    from unetkit.inference import instance_predictor as ip
+
+    (tmp_path / "loader_needing_torchvision.py").write_text("import torchvision\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # any import of torchvision now fails
+    monkeypatch.setattr(ip, "MASKRCNN_LOADER", ("loader_needing_torchvision", "load_maskrcnn_predictor"))
+    model = tmp_path / "maskrcnn"
+    model.mkdir()
+    (model / "config.json").write_text('{"architecture": "maskrcnn"}')
+    return model
+
+
+@pytest.fixture
+def failing_savefig(monkeypatch: pytest.MonkeyPatch) -> str:
+    """matplotlib's ``Figure.savefig`` writes some bytes to its target, then fails (OSError) as a real
+    failure half-way through encoding would; returns the error's text."""
+    from matplotlib.figure import Figure
+
+    message = "disk full while drawing"
+
+    def half_written(self: Figure, fname: Any, **kwargs: object) -> None:
+        if hasattr(fname, "write"):
+            fname.write(b"\x89PNG\r\n half")
+        else:
+            Path(fname).write_bytes(b"\x89PNG\r\n half")
+        raise OSError(message)
+
+    monkeypatch.setattr(Figure, "savefig", half_written)
+    return message
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Once OpenVINO's runtime is loaded in a process, a later fork() (DataLoader workers, subprocesses) made
     # the pytest process die with SIGSEGV (seen here on torch 2.13 + openvino 2026.4, also with vfork off).

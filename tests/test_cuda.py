@@ -18,6 +18,21 @@ def _model_and_config() -> tuple[torch.nn.Module, ModelConfig]:
     return create_model("unet", **kwargs).eval(), config
 
 
+def _gpu_config(tmp_path, name: str, *extra: str):  # type: ignore[no-untyped-def]
+    """A tiny synthetic run on the GPU into ``tmp_path/name``."""
+    from unetkit.training.config import load_config
+
+    tiny = [
+        "data.options={num_images: 10, size: [40, 40]}",
+        "data.crop_size=32",
+        "data.batch_size=4",
+        "model.kwargs={base_channels: 4, depth: 2}",
+        "trainer.accelerator=gpu",
+        "trainer.progress_bar=false",
+    ]
+    return load_config("synthetic", [*tiny, *extra, f"output.root={tmp_path}", f"output.name={name}"])
+
+
 def test_predictor_cuda_matches_cpu() -> None:
     from unetkit.inference.predictor import Predictor
 
@@ -31,24 +46,10 @@ def test_predictor_cuda_matches_cpu() -> None:
 
 
 def test_fit_on_gpu_uses_mixed_precision(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from unetkit.training.config import load_config
     from unetkit.training.fit import fit
 
     monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
-    config = load_config(
-        "synthetic",
-        [
-            "data.options={num_images: 10, size: [40, 40]}",
-            "data.crop_size=32",
-            "data.batch_size=4",
-            "model.kwargs={base_channels: 4, depth: 2}",
-            "trainer.max_epochs=2",
-            "trainer.accelerator=gpu",
-            "trainer.progress_bar=false",
-            f"output.root={tmp_path}",
-            "output.name=gpu",
-        ],
-    )
+    config = _gpu_config(tmp_path, "gpu", "trainer.max_epochs=2")
     from unetkit.training.trainer import resolve_precision as _precision
 
     assert _precision("auto") == "16-mixed"
@@ -61,7 +62,6 @@ def test_fit_on_gpu_uses_mixed_precision(tmp_path, monkeypatch) -> None:  # type
 def test_a_nan_loss_on_gpu_is_caught_by_the_deferred_check(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """On a GPU the loss is read off the device every 50 steps and before each checkpoint (task.py): a NaN
     still stops the run before a non-finite checkpoint, naming the first bad step."""
-    from unetkit.training.config import load_config
     from unetkit.training.fit import fit
     from unetkit.training.task import NonFiniteError, SegmentationTask
 
@@ -73,21 +73,7 @@ def test_a_nan_loss_on_gpu_is_caught_by_the_deferred_check(tmp_path, monkeypatch
 
     monkeypatch.setattr(SegmentationTask, "_loss", poisoned)
     monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
-    config = load_config(
-        "synthetic",
-        [
-            "data.options={num_images: 10, size: [40, 40]}",
-            "data.crop_size=32",
-            "data.batch_size=4",
-            "model.kwargs={base_channels: 4, depth: 2}",
-            "trainer.max_epochs=3",
-            "trainer.accelerator=gpu",
-            "trainer.precision=32-true",
-            "trainer.progress_bar=false",
-            f"output.root={tmp_path}",
-            "output.name=gpu-nan",
-        ],
-    )
+    config = _gpu_config(tmp_path, "gpu-nan", "trainer.max_epochs=3", "trainer.precision=32-true")
     with pytest.raises(NonFiniteError, match=r"loss became nan at epoch 1, step \d+"):
         fit(config)
     last = tmp_path / "gpu-nan" / "checkpoints" / "last.ckpt"

@@ -173,17 +173,11 @@ def test_methods_that_do_not_fit_the_model_exit_2_with_one_line(
 
 
 def test_a_maskrcnn_model_without_torchvision_exits_2_naming_its_install(
-    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    images: Path, tmp_path: Path, maskrcnn_without_torchvision: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The loader's own import fails as without torchvision; the line is the one ``unetkit serve`` shows
     (one home: ``instance_predictor._load_maskrcnn``)."""
-    (tmp_path / "loader_needing_torchvision.py").write_text("import torchvision\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(sys.modules, "torchvision", None)  # any import of torchvision now fails
-    monkeypatch.setattr(ip, "MASKRCNN_LOADER", ("loader_needing_torchvision", "load_maskrcnn_predictor"))
-    model = tmp_path / "maskrcnn"
-    model.mkdir()
-    (model / "config.json").write_text(json.dumps({"architecture": "maskrcnn"}))
+    model = maskrcnn_without_torchvision
     out = tmp_path / "never"
     capsys.readouterr()
     assert main(["predict", str(model), str(images), "--out", str(out), "-q"]) == 2

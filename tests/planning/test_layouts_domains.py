@@ -9,29 +9,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from layout_helpers import built_spec
 from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.io import read_mask
-from unetkit.planning.discovery import DatasetLayout, discover
+from unetkit.planning.discovery import discover
 from unetkit.planning.plan import no_test_reason
 
 SIZE = 16
-
-
-def _built(layout: DatasetLayout) -> Any:
-    """The ``folder`` dataset built from ``layout.folder_options()`` pairs the layout's files and decodes
-    every mask of every split (as ``unetkit fit`` does before it writes anything)."""
-    from unetkit.data.datasets import get_dataset_spec
-
-    opts, _ = layout.folder_options()
-    spec = get_dataset_spec("folder", root=layout.root, **opts, mean=[0.5], std=[0.25])
-    for split in layout.splits:
-        samples = layout.samples_of(split)
-        assert spec.pairs(split) == [(s.image, s.mask) for s in samples]
-        for s in samples:
-            read_mask(s.mask, spec.encoding)
-    return spec
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -87,7 +73,7 @@ def test_loveda_reads_both_domains_of_each_split(tmp_path: Path) -> None:
     assert len(by_name) == len(layout.samples) == 12
     groups = "Train/Rural/, Train/Urban/, Val/Rural/, Val/Urban/"
     assert any("groups" in n and groups in n for n in layout.notes)
-    _built(layout)
+    built_spec(layout)
 
 
 def test_loveda_test_split_without_masks_is_left_out_and_said(tmp_path: Path) -> None:
@@ -117,7 +103,7 @@ def test_loveda_classes_by_name_with_no_data_void(tmp_path: Path) -> None:
     assert m.mapping == {0: IGNORE_INDEX, 1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 6}
     assert m.colors is not None and m.colors[0] == (255, 255, 255) and m.colors[1] == (255, 0, 0)
     assert any(n.startswith("LoveDA layout") and "0 (no data) is void" in n for n in layout.notes)
-    spec = _built(layout)
+    spec = built_spec(layout)
     first = spec.pairs("train")[0][1]
     stored = np.asarray(Image.open(first))
     target = read_mask(first, spec.encoding)
@@ -167,7 +153,7 @@ def test_groups_of_any_name_are_merged_with_the_group_in_the_names(tmp_path: Pat
     assert {k: len(v) for k, v in layout.splits.items()} == {"train": 10, "val": 2, "test": 4}
     assert all(n.startswith("train/site_b/") for n in layout.splits["val"])
     assert len({s.name for s in layout.samples}) == 16
-    _built(layout)
+    built_spec(layout)
 
 
 def test_a_group_without_masks_beside_labeled_groups_names_it(tmp_path: Path) -> None:

@@ -4,33 +4,18 @@ names, file types and mask encodings; nothing is downloaded)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import tifffile
+from layout_helpers import built_spec
 from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.io import MaskEncoding, read_mask
-from unetkit.planning.discovery import DatasetLayout, discover
+from unetkit.planning.discovery import discover
 
 SIZE = 32
-
-
-def _built(layout: DatasetLayout) -> Any:
-    """The ``folder`` dataset built from ``layout.folder_options()`` pairs the layout's files and decodes
-    every mask of every split (as ``unetkit fit`` does before it writes anything)."""
-    from unetkit.data.datasets import get_dataset_spec
-
-    opts, _ = layout.folder_options()
-    spec = get_dataset_spec("folder", root=layout.root, **opts, mean=[0.5], std=[0.25])
-    for split in layout.splits:
-        samples = layout.samples_of(split)
-        assert spec.pairs(split) == [(s.image, s.mask) for s in samples]
-        for s in samples:
-            read_mask(s.mask, spec.encoding)
-    return spec
 
 
 def _save(path: Path, array: np.ndarray, **kwargs: object) -> None:
@@ -81,7 +66,7 @@ def test_kvasir_jpeg_masks_are_read_as_binary(tmp_path: Path) -> None:
     first = layout.samples[0]
     classes = read_mask(first.mask, MaskEncoding("binary", 2))
     assert np.array_equal(classes, (_disc(0) > 0).astype(np.int64))
-    _built(layout)
+    built_spec(layout)
 
 
 @pytest.mark.parametrize(
@@ -140,7 +125,7 @@ def test_isic_training_validation_test_folders_are_the_splits(tmp_path: Path) ->
     assert layout.to_dict()["pairs"][0]["name"] == "ISIC_0000000"
     assert not any("not used" in n for n in layout.notes)  # each split's folders are used by that split
     assert "pairs" in layout.folder_options()[0]  # no folder rule names these files: every pair is listed
-    _built(layout)
+    built_spec(layout)
 
 
 def test_isic_names_keep_the_folder_when_a_stem_recurs_in_another_split(tmp_path: Path) -> None:
@@ -152,7 +137,7 @@ def test_isic_names_keep_the_folder_when_a_stem_recurs_in_another_split(tmp_path
     assert len(set(names)) == len(names) == 16
     assert layout.splits["val"][0] == f"{ISIC_IMAGES.format('Validation')}/ISIC_0000000"
     assert layout.splits["train"][0] == f"{ISIC_IMAGES.format('Training')}/ISIC_0000000"
-    _built(layout)
+    built_spec(layout)
 
 
 def test_isic_test_input_without_its_groundtruth_is_left_out(tmp_path: Path) -> None:
@@ -169,7 +154,7 @@ def test_isic_test_input_without_its_groundtruth_is_left_out(tmp_path: Path) -> 
     )
     assert not any("not used" in n for n in layout.notes)  # said once, as left out
     assert not any(test_input in n for n in layout.notes if "told by their names" in n)
-    _built(layout)
+    built_spec(layout)
     # Training and Test only: validation carved from training, still no test split.
     _drop(root / ISIC_IMAGES.format("Validation"))
     _drop(root / ISIC_MASKS.format("Validation"))
@@ -231,7 +216,7 @@ def test_split_folders_with_images_and_masks_side_by_side(tmp_path: Path) -> Non
     assert layout.splits["test"][0] == "test/000_img"
     by_name = {s.name: s for s in layout.samples}
     assert by_name["test/000_img"].mask == root / "test" / "000_masks.png"
-    _built(layout)
+    built_spec(layout)
     # test/ of images alone (no _masks file): left out and said, not silently passed over.
     for p in (root / "test").glob("*_masks.png"):
         p.unlink()
@@ -290,7 +275,7 @@ def test_ade20k_split_folders_inside_images_and_annotations(tmp_path: Path) -> N
     named = discover(root)
     assert named.mask.num_classes == 150 and named.mask.class_names[:2] == ("wall", "building")
     assert any("objectInfo150.csv" in n for n in named.notes)
-    spec = _built(named)
+    spec = built_spec(named)
     first = spec.pairs("train")[0][1]
     target = read_mask(first, spec.encoding)
     stored = np.asarray(Image.open(first))
@@ -309,7 +294,7 @@ def test_ade20k_split_folders_inside_images_and_annotations(tmp_path: Path) -> N
     sample = {s.name: s for s in layout.samples}["validation/ADE_val_00000001"]
     assert sample.mask == root / "annotations" / "validation" / "ADE_val_00000001.png"
     assert "pairs" in layout.folder_options()[0]
-    _built(layout)
+    built_spec(layout)
 
 
 def _drop(folder: Path) -> None:
@@ -332,7 +317,7 @@ def test_inner_split_folder_without_its_masks_is_left_out(tmp_path: Path) -> Non
         f"to segment them after training: unetkit predict RUN {root / 'images' / 'validation'} --out OUT"
     )
     assert any(n.endswith("annotations/: training/") for n in layout.notes)
-    _built(layout)
+    built_spec(layout)
 
 
 def test_inner_split_folder_without_the_training_masks_names_the_folder(tmp_path: Path) -> None:

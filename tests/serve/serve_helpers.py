@@ -27,6 +27,15 @@ TINY = {"base_channels": 4, "depth": 2}
 ISBI_SLICE = "isbi2012/images/27.png"
 
 
+def run_fresh_python(script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter that sees only unetkit's sources (no pytest modules loaded, so
+    the script can check what its imports pulled in, torch included)."""
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={"PYTHONPATH": src}
+    )
+
+
 def save_tiny_model(folder: Path, in_channels: int = 1, num_classes: int = 2, seed: int = 0) -> Path:
     """A randomly initialised tiny U-Net saved as model.safetensors + config.json."""
     torch.manual_seed(seed)

@@ -28,6 +28,7 @@ with warnings.catch_warnings():
 from serve_helpers import (
     png_bytes,
     predict_cli,
+    run_fresh_python,
     save_tiny_model,
     synthetic_slice,
     with_instance_record,
@@ -575,8 +576,6 @@ def test_killed_worker_process_fails_one_request_and_is_replaced(trained_model_d
 def test_onnxruntime_backend_serves_without_torch(tmp_path: Path) -> None:
     """``unetkit serve --backend onnxruntime`` needs no torch: the app runs with torch imports blocked."""
     pytest.importorskip("onnxruntime")
-    import subprocess
-    import sys
     import textwrap
 
     import torch
@@ -611,10 +610,7 @@ def test_onnxruntime_backend_serves_without_torch(tmp_path: Path) -> None:
         assert not any(m == "torch" or m.startswith("torch.") for m in loaded)
         """
     )
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={"PYTHONPATH": src}
-    )
+    result = run_fresh_python(script)
     assert result.returncode == 0, result.stderr[-3000:]
     assert int(result.stdout.strip().splitlines()[-1]) == int((expected == 1).sum())
     np.testing.assert_array_equal(decode_png((tmp_path / "mask.png").read_bytes()), expected)

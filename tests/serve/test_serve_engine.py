@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import textwrap
 import warnings
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Any
 
 import pytest
 import torch
-from serve_helpers import TINY, png_bytes, synthetic_slice
+from serve_helpers import TINY, png_bytes, run_fresh_python, synthetic_slice
 
 import unetkit.inference.auto_backend as auto
 from unetkit.model_files.model_config import ModelConfig
@@ -147,10 +145,7 @@ def test_a_worker_auto_put_on_onnxruntime_never_imports_torch(exported_dir: Path
         assert not any(m == "torch" or m.startswith("torch.") for m in loaded)
         """
     )
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={"PYTHONPATH": src}
-    )
+    result = run_fresh_python(script)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "onnxruntime"
 
@@ -178,10 +173,7 @@ def test_serve_with_auto_on_onnxruntime_needs_no_torch(exported_dir: Path, tmp_p
         sys.exit(code)
         """
     )
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={"PYTHONPATH": src}
-    )
+    result = run_fresh_python(script)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "onnxruntime"
     assert (model / auto.CACHE_NAME).is_file()

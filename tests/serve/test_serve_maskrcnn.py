@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import subprocess
-import sys
 import textwrap
 import warnings
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ import httpx
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # Starlette now prefers the httpx2 fork; httpx works
     from fastapi.testclient import TestClient
-from serve_helpers import predict_cli, synthetic_slice
+from serve_helpers import predict_cli, run_fresh_python, synthetic_slice
 
 from unetkit.inference.instance_predictor import pip_install
 from unetkit.palette import class_palette
@@ -163,10 +161,7 @@ def test_missing_torchvision_is_one_line_naming_the_fix(maskrcnn_dir: Path) -> N
         sys.exit(main(["serve", {str(maskrcnn_dir)!r}, "--port", "0"]))
         """
     )
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={"PYTHONPATH": src}
-    )
+    result = run_fresh_python(script)
     assert result.returncode == 2, result.stderr[-3000:]
     lines = result.stderr.strip().splitlines()
     assert lines[-1] == (
@@ -176,19 +171,13 @@ def test_missing_torchvision_is_one_line_naming_the_fix(maskrcnn_dir: Path) -> N
 
 
 def test_serve_and_predict_report_a_missing_package_in_the_same_words(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    maskrcnn_without_torchvision: Path,
 ) -> None:
     """One home for the message: serve's predictor cache loads through predict's loader."""
     from unetkit.inference import instance_predictor as ip
     from unetkit.serve.jobs import PredictorCache
 
-    (tmp_path / "loader_needing_torchvision.py").write_text("import torchvision\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(sys.modules, "torchvision", None)  # any import of torchvision now fails
-    monkeypatch.setattr(ip, "MASKRCNN_LOADER", ("loader_needing_torchvision", "load_maskrcnn_predictor"))
-    model = tmp_path / "maskrcnn"
-    model.mkdir()
-    (model / "config.json").write_text('{"architecture": "maskrcnn"}')
+    model = maskrcnn_without_torchvision
     with pytest.raises(ValueError) as served:
         PredictorCache(model, backend="auto").get()
     with pytest.raises(ValueError) as predicted:

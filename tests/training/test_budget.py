@@ -10,26 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from training_helpers import TIME_PACED
 
 from unetkit.training.budget import BudgetTimer, budget_fraction
 from unetkit.training.config import Config, load_config
 from unetkit.training.fit import fit
 from unetkit.training.task import SegmentationTask
 
-TINY = [
-    "data.options={num_images: 12, size: [40, 40]}",
-    "data.crop_size=32",
-    "data.batch_size=2",
-    "model.kwargs={base_channels: 4, depth: 2}",
-    "trainer.progress_bar=false",
-    "trainer.num_threads=1",
-    "trainer.log_every_n_steps=1",
-    "trainer.max_epochs=100000",
-    "schedule={name: poly, by: time, power: 1.0}",
-    "evaluate.split=val",
-    "evaluate.checkpoint=best",
-    "evaluate.num_figure_samples=1",
-]
+TINY = TIME_PACED
 
 
 def _cfg(tmp_path: Path, *extra: str) -> Config:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from training_helpers import tiny_model_config
 
 from unetkit.cli.main import main as cli_main
 from unetkit.training.config import Config, load_config
@@ -440,13 +441,7 @@ def test_the_deferred_loss_check_reads_the_device_every_few_steps(monkeypatch: p
     """A GPU run reads its recorded first non-finite loss every FINITE_CHECK_STEPS steps (no sync between)."""
     from unetkit.training.task import NonFiniteError, SegmentationTask
 
-    config = {
-        "architecture": "unet",
-        "model_kwargs": {"in_channels": 1, "num_classes": 2, "depth": 1, "base_channels": 4},
-        "class_names": ["a", "b"],
-        "mean": [0.0],
-        "std": [1.0],
-    }
+    config = tiny_model_config()
     task = SegmentationTask(config)
     monkeypatch.setattr(task, "defer_finite_check", True)
     steps = iter(range(10))

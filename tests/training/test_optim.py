@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_helpers import tiny_model_config
 
 from unetkit.training.config import ScheduleConfig, load_config
 from unetkit.training.optim import build_scheduler, lr_factor
@@ -100,13 +101,7 @@ def test_budget_fraction_reads_lightnings_timer_including_resumed_time() -> None
 
     from unetkit.training.task import SegmentationTask
 
-    model_config = {
-        "architecture": "unet",
-        "model_kwargs": {"in_channels": 1, "num_classes": 2, "depth": 1, "base_channels": 4},
-        "class_names": ["a", "b"],
-        "mean": [0.0],
-        "std": [1.0],
-    }
+    model_config = tiny_model_config()
     task = SegmentationTask(model_config, time_budget_s=60.0)
     timer = Timer(duration={"seconds": 60})
     timer.load_state_dict({"time_elapsed": {"train": 30.0}})  # what a resumed checkpoint restores

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from training_helpers import TIME_PACED
 
 from unetkit.cli.main import main as cli_main
 from unetkit.training.budget import CLOCK_FILE, RecordedClock
@@ -21,20 +22,7 @@ from unetkit.training.fit import fit
 # A run whose LR is paced by the clock (poly decay over a few seconds, max_epochs out of reach), which its
 # budget stops, and whose final weights are validated only because the stop forces it; the CLI sets
 # trainer.num_threads=1 for both runs.
-TINY = [
-    "data.options={num_images: 12, size: [40, 40]}",
-    "data.crop_size=32",
-    "data.batch_size=2",
-    "model.kwargs={base_channels: 4, depth: 2}",
-    "trainer.progress_bar=false",
-    "trainer.num_threads=1",
-    "trainer.log_every_n_steps=1",
-    "trainer.max_epochs=100000",
-    "trainer.check_val_every_n_epoch=1000",  # the one validation: the one the stop forces
-    "schedule={name: poly, by: time, power: 1.0}",
-    "evaluate.split=val",
-    "evaluate.num_figure_samples=1",
-]
+TINY = [*TIME_PACED, "trainer.check_val_every_n_epoch=1000"]  # the one validation: the one the stop forces
 BUDGET = "trainer.max_time_minutes=0.07"  # about 4 s
 
 
