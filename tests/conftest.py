@@ -56,7 +56,6 @@ def _cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield cache
 
 
-@pytest.hookimpl(trylast=True)  # after -m/-k deselection
 @pytest.fixture
 def maskrcnn_without_torchvision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A Mask R-CNN model folder whose loader fails to import torchvision, as where it is not installed
@@ -92,6 +91,7 @@ def failing_savefig(monkeypatch: pytest.MonkeyPatch) -> str:
     return message
 
 
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Once OpenVINO's runtime is loaded in a process, a later fork() (DataLoader workers, subprocesses) made
     # the pytest process die with SIGSEGV (seen here on torch 2.13 + openvino 2026.4, also with vfork off).
