@@ -90,13 +90,14 @@ def test_fit_dir_without_a_test_split_scores_validation(
     root = make_folder(tmp_path / "data")
     (root / "train.txt").write_text("\n".join(f"img{i:02d}" for i in range(9)) + "\n")
     (root / "val.txt").write_text("img09\nimg10\nimg11\n")
-    runs = tmp_path / "runs"
-    # A bare number is minutes, and the console says so.
-    assert main(["fit", str(root), "--time", "0.5", *FAST, f"output.root={runs}", *TINY]) == 0
+    out = tmp_path / "runs" / "mine"
+    # A bare number is minutes, and the console says so. --out names the run folder (over output.*).
+    argv = ["fit", str(root), "--time", "0.5", *FAST, "--out", str(out), "output.name=other", *TINY]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "--time 0.5 is read as 0.5 minutes" in printed
     assert "evaluate.split: val: the folder has no test split" in printed and "val split:" in printed
-    assert (only_run(runs) / "metrics_val.json").is_file()
+    assert only_run(out.parent) == out and (out / "metrics_val.json").is_file()
 
 
 def test_fit_dir_16bit_images_train_and_predict_through_one_window(
@@ -284,6 +285,7 @@ def test_fit_dir_bad_override_fails_before_training(
         (["--time", "2m", "trainer.max_epochs=1"], "--time plans a dataset folder: write unetkit fit DIR"),
         (["no_such_folder"], "no_such_folder is neither a dataset folder nor KEY=VALUE"),
         (["cfg.yaml"], "(a config file goes after --config)"),
+        (["--resume", "runs/x", "--out", "runs/y"], "--out and --resume exclude each other"),
     ],
 )
 def test_fit_dir_usage_errors(

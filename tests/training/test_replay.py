@@ -87,9 +87,11 @@ def test_replay_of_a_budgeted_run_is_bitwise_identical(tmp_path: Path) -> None:
     assert replayed["budget_stop_step"] == stop and replayed["replay_of"] == str(run.resolve())
     assert "timer_seconds" not in replayed  # no wall clock in a replay
 
-    # A replay of the replay (its own recorded clock), into a folder named by output.name.
+    # A replay of the replay (its own recorded clock), into a folder named by output.name, or by --out.
     assert cli_main(["fit", "--replay", str(replay), "output.name=again"]) == 0
     _assert_replayed(run, tmp_path / "again")
+    assert cli_main(["fit", "--replay", str(replay), "--out", str(tmp_path / "other" / "third")]) == 0
+    _assert_replayed(run, tmp_path / "other" / "third")
 
 
 def test_replay_after_resume_is_bitwise_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

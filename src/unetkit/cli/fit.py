@@ -35,7 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--replay", type=Path, metavar="RUN_DIR",
         help="retrain a time-budgeted RUN_DIR step for step from its recorded clock, into RUN_DIR-replay "
-        "(or output.name=...): bitwise-identical weights on the same kind of machine",
+        "(or --out): bitwise-identical weights on the same kind of machine",
+    )  # fmt: skip
+    p.add_argument(
+        "--out", type=Path, metavar="RUN_DIR",
+        help="the new run folder (default runs/<dataset>-<model>-<time>; same as output.root + output.name)",
     )  # fmt: skip
     p.add_argument(
         "overrides", nargs="*", metavar="[DIR] KEY=VALUE",
@@ -91,10 +95,23 @@ def _run_dir(config: Any, resume: Path | None) -> Path:
     return new_run_dir(config)
 
 
+def out_overrides(out: Path | None) -> list[str]:
+    """``--out RUN_DIR`` as the config keys it stands for (none without it)."""
+    if out is None:
+        return []
+    if not out.name:
+        raise ValueError(f"--out {out} names no folder; give the new run folder, e.g. --out runs/mine")
+    return [f"output.root={out.parent}", f"output.name={out.name}"]
+
+
 def run_fit(args: argparse.Namespace) -> int:
     from unetkit.cli.plan import plan_for_fit
     from unetkit.training.config import load_config
 
+    if args.out is not None and args.resume is not None:
+        raise ValueError(
+            f"--out and --resume exclude each other: --resume continues {args.resume} in its own folder"
+        )
     if args.replay is not None:
         return _run_replay(args)
     if args.config is not None and args.resume is None:
@@ -107,6 +124,7 @@ def run_fit(args: argparse.Namespace) -> int:
     planned = plan_for_fit(args, RUN_DIR_ENV)
     if planned is not None:
         args.config, args.overrides = planned.config_path, planned.overrides
+    args.overrides = [*args.overrides, *out_overrides(args.out)]  # last: --out wins over output.* keys
     if args.resume is not None:
         cfg_path = args.resume / "config.yaml"
         if not cfg_path.is_file():
@@ -135,7 +153,8 @@ def _run_replay(args: argparse.Namespace) -> int:
         raise ValueError(f"--replay trains {run} with its own config.yaml; drop {given[0]}")
     read_recorded_clock(run)  # a run that cannot be replayed: one line, before anything is loaded
     # Overrides the user gives come last (e.g. output.name=...); others would break the replay.
-    overrides = [f"output.root={run.parent}", f"output.name={run.name}-replay", *args.overrides]
+    overrides = [f"output.root={run.parent}", f"output.name={run.name}-replay", *args.overrides,
+                 *out_overrides(args.out)]  # fmt: skip
     config = load_config(run / "config.yaml", overrides)
     return _train(args, config, None)
 
