@@ -22,6 +22,7 @@ import numpy as np
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.io import MaskEncoding, read_image, read_mask
+from unetkit.data.sampling import evenly_spaced
 from unetkit.files import atomic_write_text
 from unetkit.metrics.report import format_metrics_table, scores_to_flat_dict
 from unetkit.metrics.scoring import ScoreAccumulator
@@ -35,9 +36,7 @@ PairLike = tuple[str | Path, str | Path]
 
 def figure_indices(count: int, samples: int) -> list[int]:
     """Indices of ``samples`` items spread evenly over ``count`` (first and last included)."""
-    if count <= 0 or samples <= 0:
-        return []
-    return sorted({int(i) for i in np.linspace(0, count - 1, num=min(samples, count)).astype(int)})
+    return evenly_spaced(range(count), samples)
 
 
 def _instance_section(instances: dict[str, Any]) -> str:

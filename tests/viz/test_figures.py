@@ -34,8 +34,8 @@ def test_prediction_grid_draws_ignored_pixels_in_the_ignore_colour(
 ) -> None:
     images, targets, preds = _grid_inputs()
     drawn: list[Figure] = []
-    save = figures._save
-    monkeypatch.setattr(figures, "_save", lambda fig, path: (drawn.append(fig), save(fig, path))[1])
+    save = figures.save_figure
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: (drawn.append(fig), save(fig, path))[1])
     out = plot_prediction_grid(
         images, targets, preds, ["a", "b", "c"], tmp_path / "grid.png", titles=["x", "y"]
     )
@@ -60,7 +60,7 @@ def test_prediction_grid_draws_masks_and_legend_in_the_models_class_colours(
 ) -> None:
     images, targets, preds = _grid_inputs()
     drawn: list[Figure] = []
-    monkeypatch.setattr(figures, "_save", lambda fig, path: (drawn.append(fig), path)[1])
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: (drawn.append(fig), path)[1])
     colours = np.array([[1, 2, 3], [128, 64, 128], [250, 170, 30]], dtype=np.uint8)
     plot_prediction_grid(images, targets, preds, ["a", "road", "c"], tmp_path / "g.png", palette=colours)
     (fig,) = drawn

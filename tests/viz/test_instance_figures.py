@@ -54,8 +54,8 @@ def test_outlines_in_each_objects_colour_interior_untouched() -> None:
 
 def test_comparison_figure_has_a_panel_per_method(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     drawn: list[Figure] = []
-    save = viz._save
-    monkeypatch.setattr(viz, "_save", lambda fig, path: (drawn.append(fig), save(fig, path))[1])
+    save = viz.save_figure
+    monkeypatch.setattr(viz, "save_figure", lambda fig, path: (drawn.append(fig), save(fig, path))[1])
     backend = matplotlib.get_backend()
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (10, 14, 3), dtype=np.uint8)

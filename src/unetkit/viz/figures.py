@@ -32,8 +32,9 @@ def headless_figure(figsize: tuple[float, float]) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    # Temp name + rename: an interrupted run never leaves a truncated PNG.
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG; a temp name + rename: an interrupted run never leaves a truncated
+    PNG."""
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
     return Path(path)
@@ -73,7 +74,7 @@ def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
     ax_score.legend()
     for ax in (ax_loss, ax_score):
         ax.grid(alpha=0.3)
-    return _save(fig, Path(out_png))
+    return save_figure(fig, Path(out_png))
 
 
 def prediction_grid_panels(
@@ -141,4 +142,4 @@ def plot_prediction_grid(
     legend_rows = math.ceil(len(class_names) / 6)
     fig.tight_layout(rect=(0, 0.25 * legend_rows / n / 3, 1, 1))
     fig.legend(handles, list(class_names), loc="lower center", ncol=min(6, len(class_names)), fontsize=8)
-    return _save(fig, Path(out_png))
+    return save_figure(fig, Path(out_png))

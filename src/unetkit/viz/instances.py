@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from unetkit.viz.figures import _save, headless_figure
+from unetkit.viz.figures import headless_figure, save_figure
 from unetkit.viz.overlay import display_image
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def plot_instance_outlines(
     fig = headless_figure((6.0, 6.0 * h / max(w, 1) + 0.4))
     ax = fig.subplots(1, 1)
     _panel(ax, draw_instance_outlines(image, labels), f"{title + ': ' if title else ''}{_objects(labels)}")
-    return _save(fig, Path(out_png))
+    return save_figure(fig, Path(out_png))
 
 
 def plot_instance_comparison(
@@ -129,4 +129,4 @@ def plot_instance_comparison(
         _panel(ax, picture, title)
     for ax in axes[n:]:
         ax.set_axis_off()
-    return _save(fig, Path(out_png))
+    return save_figure(fig, Path(out_png))
