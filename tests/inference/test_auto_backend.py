@@ -168,27 +168,63 @@ def test_cached_choice_that_no_longer_loads_is_measured_again(model: Path) -> No
     assert predictor.predict(np.zeros((32, 32), dtype=np.uint8))[0].shape == (32, 32)
 
 
+def engine_threads(built: dict[str, tuple[bench.Candidate, Any]]) -> dict[str, int]:
+    """Each timed candidate's threads: onnxruntime's session, OpenVINO's compiled model, torch's process."""
+    counts = {}
+    for name, (_, predictor) in built.items():
+        if isinstance(predictor, OrtPredictor):
+            counts[name] = predictor.session.get_session_options().intra_op_num_threads
+        elif isinstance(predictor, OvPredictor):
+            counts[name] = int(predictor.compiled.get_property("INFERENCE_NUM_THREADS"))
+        else:
+            counts[name] = torch.get_num_threads()
+    return counts
+
+
 def test_timing_runs_at_the_threads_asked_for_and_puts_them_back(
     model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``unetkit serve`` times with its workers' torch threads (tests/serve/test_serve_engine.py)."""
+    """``unetkit serve`` times every engine at its workers' threads (tests/serve/test_serve_engine.py):
+    eager PyTorch, onnxruntime and OpenVINO alike, so the choice is made as the workers will run."""
     before = torch.get_num_threads()
-    wanted = 1 if before > 1 else 2
-    timed_at: list[int] = []
+    # 1 thread asked for, torch at 2: the count differs from torch's and from OpenVINO's default (all cores,
+    # on a machine with more than one).
+    torch.set_num_threads(2)
+    timed_at: list[dict[str, int]] = []
     real = auto.measure
 
-    def measure(*args: Any, **kwargs: Any) -> Any:
-        timed_at.append(torch.get_num_threads())
-        return real(*args, **kwargs)
+    def measure(built: Any, *args: Any, **kwargs: Any) -> Any:
+        timed_at.append(engine_threads(built))
+        return real(built, *args, **kwargs)
 
     monkeypatch.setattr(auto, "measure", measure)
     try:
-        auto.choose(model, size=32, torch_threads=wanted)
-        assert timed_at == [wanted] and torch.get_num_threads() == before
-        auto.choose(model, refresh=True, size=32)  # None: the current count
-        assert timed_at == [wanted, before]
+        auto.choose(model, size=32, num_threads=1)
+        assert {"torch-fp32", "onnxruntime-fp32", "openvino-fp32"} <= set(timed_at[0])
+        assert set(timed_at[0].values()) == {1}
+        assert torch.get_num_threads() == 2  # put back
+        auto.choose(model, refresh=True, size=32)  # None: torch's current count, the others' defaults
+        assert timed_at[1]["torch-fp32"] == 2 and timed_at[1]["onnxruntime-fp32"] == 0
         assert auto.choose_for(model, device="cuda").backend == "torch"  # a GPU: eager, nothing timed
-        assert auto.choose_for(model, torch_threads=wanted).cached  # the CPU: the cached choice
-        assert timed_at == [wanted, before]
+        assert auto.choose_for(model, num_threads=1).cached  # the CPU: the cached choice
+        assert len(timed_at) == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_choice_made_before_loads_at_the_threads_without_timing(
+    model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a ``unetkit serve`` worker loads: the pool's choice (``choice``), its engine at the worker's
+    threads, carried by the predictor (the engine ``GET /api/model`` names); nothing timed."""
+
+    def no_measuring(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("timed although the choice was given")
+
+    monkeypatch.setattr(auto, "measure", no_measuring)
+    choice = auto.Choice("onnxruntime", "fp32", "chosen by the caller", model / "export")
+    predictor = load_predictor(model, backend="auto", choice=choice, num_threads=2)
+    assert isinstance(predictor, OrtPredictor) and auto.chosen_backend(predictor) == choice
+    assert predictor.session.get_session_options().intra_op_num_threads == 2
+    with pytest.raises(TypeError, match=r"choice must be an auto_backend\.Choice"):
+        load_predictor(model, backend="auto", choice="onnxruntime")

@@ -3,6 +3,7 @@ prediction without torch (``unetkit predict --backend openvino`` in a process wh
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -72,6 +73,18 @@ def test_one_predictor_serves_several_threads(model_dir: tuple[Path, Any, ModelC
             got = list(pool.map(ov.predict_probs, images))
             for want, have in zip(expected, got):
                 np.testing.assert_array_equal(have, want)
+
+
+def test_threads_and_concurrency_reach_openvino(model_dir: tuple[Path, Any, ModelConfig]) -> None:
+    """``load_predictor(num_threads=N)``: N OpenVINO threads per request; ``concurrency=K`` (a serve thread
+    pool's K workers sharing the predictor): K streams of N threads, so no request waits for another."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("OpenVINO caps its threads at the core count: 1 thread is its default on 1 core")
+    folder, _, _ = model_dir
+    one = load_predictor(folder, backend="openvino", num_threads=1).compiled
+    assert (one.get_property("INFERENCE_NUM_THREADS"), one.get_property("NUM_STREAMS")) == (1, 1)
+    shared = load_predictor(folder, backend="openvino", num_threads=1, concurrency=2).compiled
+    assert (shared.get_property("INFERENCE_NUM_THREADS"), shared.get_property("NUM_STREAMS")) == (2, 2)
 
 
 def test_tta_and_whole_image_match(model_dir: tuple[Path, Any, ModelConfig]) -> None:

@@ -170,6 +170,29 @@ def test_ort_predictor_matches_torch(tmp_path: Path) -> None:
         OrtPredictor(tmp_path)
 
 
+def test_every_engine_runs_at_the_thread_count_asked_for(tmp_path: Path) -> None:
+    """``load_predictor(num_threads=N)`` (``unetkit serve --threads``): onnxruntime's session gets N intra-op
+    threads and one inter-op thread, torch the process's N; None leaves each engine at its default."""
+    pytest.importorskip("onnxruntime")
+    from unetkit.inference.backends import load_predictor
+
+    model, config = make_model()
+    folder = export_onnx_dir(model, config, tmp_path / "m", size=32)
+    asked = load_predictor(folder, backend="onnxruntime", num_threads=3).session.get_session_options()
+    assert (asked.intra_op_num_threads, asked.inter_op_num_threads) == (3, 1)
+    default = load_predictor(folder, backend="onnxruntime").session.get_session_options()
+    assert (default.intra_op_num_threads, default.inter_op_num_threads) == (0, 0)  # 0: onnxruntime decides
+    before = torch.get_num_threads()
+    wanted = 1 if before > 1 else 2  # a count torch does not have already
+    try:
+        load_predictor(folder, backend="torch", num_threads=wanted)
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="num_threads must be a positive int, got 0"):
+        load_predictor(folder, backend="onnxruntime", num_threads=0)
+
+
 def test_ort_path_runs_without_torch(tmp_path: Path) -> None:
     """The onnxruntime backend and the predict CLI (scoring included) work with ``import torch`` blocked."""
     pytest.importorskip("onnxruntime")

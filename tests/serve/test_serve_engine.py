@@ -1,7 +1,8 @@
 """The engine ``unetkit serve --backend auto`` runs on: reported by ``GET /api/model`` and
-``/api/health`` (the engine auto chose, not "auto"); the torch threads of the workers (a worker process's
-own, the thread pool's shared ones), set when (and only when) the model ends up on torch; and auto's
-first-run timing, done once before the workers start, at the workers' torch threads."""
+``/api/health`` (the engine auto chose, not "auto"); the threads of the workers, whatever the engine (torch's:
+a worker process's own, the thread pool's shared ones, set when (and only when) the model ends up on torch;
+an onnxruntime or OpenVINO session's own); and auto's first-run timing, done once before the workers start,
+at the workers' threads, and never again by a worker, also where the model folder is read-only."""
 
 from __future__ import annotations
 
@@ -24,19 +25,35 @@ from unetkit.serve import pool
 from unetkit.serve.jobs import PredictorCache, model_summary
 
 
-@pytest.fixture(scope="module")
-def exported_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny U-Net model folder with its ONNX export in ``export/`` (what auto chooses among)."""
-    pytest.importorskip("onnxruntime")
-    from unetkit.export import export_onnx
-
+def save_exported(folder: Path, openvino: bool = False) -> Path:
+    """A tiny U-Net model folder with its ONNX export in ``export/`` (what auto chooses among), and with
+    ``openvino`` its OpenVINO IR too."""
     torch.manual_seed(0)
     kwargs = {"in_channels": 1, "num_classes": 2, **TINY}
     model = create_model("unet", **kwargs).eval()
     config = ModelConfig("unet", kwargs, ["background", "cell"], mean=[0.5], std=[0.25])
-    folder = save_model(model, config, tmp_path_factory.mktemp("engine") / "model")
-    export_onnx(model, config, folder / "export", exporter="legacy")
+    folder = save_model(model, config, folder)
+    if openvino:
+        from unetkit.export.openvino import export_openvino
+
+        export_openvino(model, config, folder / "export", exporter="legacy")  # the ONNX model as well
+    else:
+        from unetkit.export import export_onnx
+
+        export_onnx(model, config, folder / "export", exporter="legacy")
     return folder
+
+
+@pytest.fixture(scope="module")
+def exported_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("onnxruntime")
+    return save_exported(tmp_path_factory.mktemp("engine") / "model")
+
+
+@pytest.fixture(scope="module")
+def openvino_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("openvino")
+    return save_exported(tmp_path_factory.mktemp("engine_ov") / "model", openvino=True)
 
 
 @pytest.fixture
@@ -221,3 +238,90 @@ def test_auto_times_once_before_the_workers_at_their_threads(
     assert info["backend"] in ("torch", "onnxruntime")
     if kind == "process" or info["backend"] != "torch":
         assert torch.get_num_threads() == before  # the timing's count was put back
+
+
+def served_predictor(model: Path, backend: str, kind: str, threads: int = 3) -> Any:
+    """The predictor a worker of ``serve --pool KIND --workers 2 --threads THREADS`` runs: the thread
+    pool's (started), or what a worker process's initializer loads (run here, with the pool's arguments)."""
+    workers = pool.WorkerPool(
+        model,
+        backend=backend,
+        kind=kind,
+        workers=2,
+        threads_per_worker=threads,
+        backend_options={"device": "cpu"},
+    )
+    try:
+        if kind == "thread":
+            workers.start()
+            return workers._cache.get()
+        pool._init_process(*workers._process_initargs())
+        assert pool._PROCESS_CACHE is not None
+        return pool._PROCESS_CACHE.get()
+    finally:
+        workers.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("backend", ["onnxruntime", "auto"])
+def test_a_worker_on_onnxruntime_gets_its_threads(
+    exported_dir: Path, auto_picks_onnxruntime: None, threads_set: list[int], backend: str, kind: str
+) -> None:
+    session = served_predictor(exported_dir, backend, kind).session.get_session_options()
+    assert (session.intra_op_num_threads, session.inter_op_num_threads) == (3, 1)
+    assert threads_set == []  # torch's threads left alone
+
+
+@pytest.mark.openvino
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_worker_on_openvino_gets_its_threads(openvino_dir: Path, threads_set: list[int], kind: str) -> None:
+    """One thread per worker; the thread pool's two workers share one compiled model, with a stream each
+    (OpenVINO's thread count is the streams' total), so neither waits for the other."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("OpenVINO caps its threads at the core count: 1 thread is its default on 1 core")
+    compiled = served_predictor(openvino_dir, "openvino", kind, threads=1).compiled
+    streams = 2 if kind == "thread" else 1
+    assert (compiled.get_property("INFERENCE_NUM_THREADS"), compiled.get_property("NUM_STREAMS")) == (
+        streams,
+        streams,
+    )
+    assert threads_set == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_read_only_model_folder_is_timed_once_not_by_each_worker(
+    exported_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Where auto's choice cannot be cached beside the model, the pool's one timing is still the only one:
+    the workers get its choice (and report its engine). Tests run as root here, which writes to a read-only
+    folder, so this process's cache write fails instead; spawned workers escape that patch and would write
+    the cache had they timed."""
+    model = Path(shutil.copytree(exported_dir, tmp_path / "model"))
+
+    def read_only(path: Path, *args: Any, **kwargs: Any) -> Path:
+        raise PermissionError(13, "Read-only file system", str(path))
+
+    timings: list[int] = []
+    real_measure = auto.measure
+
+    def measure(*args: Any, **kwargs: Any) -> Any:
+        timings.append(1)
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(auto, "atomic_write_text", read_only)
+    monkeypatch.setattr(auto, "measure", measure)
+    workers = pool.WorkerPool(
+        model, backend="auto", kind=kind, workers=2, threads_per_worker=1, backend_options={"device": "cpu"}
+    )
+    try:
+        info = workers.start()
+    finally:
+        workers.close()
+    assert len(timings) == 1  # this process's, before the workers
+    assert not (model / auto.CACHE_NAME).exists()  # no worker process timed (and cached) either
+    chosen = workers.backend_options["choice"]
+    assert (info["backend"], info["precision"], info["backend_requested"]) == (
+        chosen.backend,
+        chosen.precision,
+        "auto",
+    )

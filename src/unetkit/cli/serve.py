@@ -65,7 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument(
         "--threads", type=int, default=None, metavar="N",
-        help="torch threads per worker (default: the CPU count divided by --workers)",
+        help="inference threads per worker for every engine: torch, onnxruntime, OpenVINO (--backend auto "
+        "times them at this count; default: the CPU count divided by --workers)",
     )  # fmt: skip
     p.add_argument("--queue", type=int, default=16, help="requests waiting beyond --workers (more get 503)")
     p.add_argument(
@@ -121,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
         store_bytes=int(args.keep_mb * MIB),
         store_ttl_s=args.ttl,
     )
-    # "auto" is resolved by the worker pool, once for every worker (unetkit.devices.resolve_device).
-    # The pool also sets torch's threads (this process's for --pool thread), and only once the loaded model
-    # runs on torch: with --backend auto on OpenVINO / onnxruntime torch is never imported.
+    # "auto" is resolved by the worker pool, once for every worker (unetkit.devices.resolve_device), and so
+    # is backend auto's choice. The pool gives the engine that loads the threads (torch's, this process's for
+    # --pool thread, only when the model runs on torch: on OpenVINO / onnxruntime torch is never imported).
     backend_options = {"device": args.device} if args.backend in ("torch", "auto") else {}
     app = create_app(
         args.model,

@@ -7,6 +7,10 @@ only if their accuracy gate passed at export), picks the fastest passing one and
 cache without timing (and without importing torch when the choice is not torch); another CPU, or changed model
 files, invalidate it. Without an exported model (``unetkit export``), or on a GPU, auto is eager PyTorch. The
 reason for the choice is logged (the CLI prints it), and the predictor carries it (:func:`chosen_backend`).
+
+Threads: with ``num_threads`` every engine is timed at that count (the count the predictor then runs with,
+e.g. a ``unetkit serve`` worker's) and the chosen one loaded with it. A caller that already chose
+(``unetkit serve`` chooses once, before its workers load) passes its :class:`Choice` as ``choice``.
 """
 
 from __future__ import annotations
@@ -149,18 +153,18 @@ def _import_torch() -> Any:
 
 
 @contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """torch's intra-op threads set to ``threads`` for the timing and restored afterwards (None: left alone).
+def _torch_threads_put_back(num_threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads as they were before the timing: the eager candidate, loaded with
+    ``num_threads``, sets the process's count (None: it sets nothing, nothing to put back).
 
     Imported only here, where the eager candidate imports torch anyway (a cached choice never gets here);
-    without torch there is no eager candidate, and the exported engines keep their own thread counts.
+    without torch there is no eager candidate, and the exported engines' counts are their sessions' own.
     """
-    torch = None if threads is None else _import_torch()
+    torch = None if num_threads is None else _import_torch()
     if torch is None:
         yield
         return
     before = torch.get_num_threads()
-    torch.set_num_threads(threads)
     try:
         yield
     finally:
@@ -173,12 +177,12 @@ def choose(
     size: int = AUTO_SIZE,
     batch: int = 1,
     rounds: int = AUTO_ROUNDS,
-    torch_threads: int | None = None,
+    num_threads: int | None = None,
 ) -> Choice:
     """The backend/precision for ``model_path`` on this CPU: cached, or measured now (and cached).
 
-    ``torch_threads``: torch intra-op threads to time eager PyTorch with (the count the predictor will run
-    with, e.g. a ``unetkit serve`` worker's), restored afterwards; None times with the current count.
+    ``num_threads``: inference threads to time every engine with (the count the predictor will run with,
+    e.g. a ``unetkit serve`` worker's; torch's put back afterwards); None times each at its default.
     """
     model_path = Path(model_path)
     export_dir = find_export_dir(model_path)
@@ -190,8 +194,8 @@ def choose(
         if cached is not None:
             reason = f"cached in {cache_path(model_path)}: {cached['reason']}"
             return Choice(cached["backend"], cached["precision"], reason, export_dir, cached=True)
-    with _torch_threads(torch_threads):
-        built, skipped = build_predictors(list_candidates(model_path, export_dir))
+    with _torch_threads_put_back(num_threads):
+        built, skipped = build_predictors(list_candidates(model_path, export_dir), num_threads=num_threads)
         if not built:
             raise ValueError(
                 f"no backend can load {model_path}: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
@@ -212,14 +216,14 @@ def choose(
 
 
 def choose_for(
-    model_path: str | Path, device: str = "cpu", amp: bool = False, torch_threads: int | None = None
+    model_path: str | Path, device: str = "cpu", amp: bool = False, num_threads: int | None = None
 ) -> Choice:
     """What backend auto runs ``model_path`` on when loaded on ``device`` (with ``amp``): eager PyTorch on a
-    GPU or with amp (nothing timed), else :func:`choose`'s choice (``torch_threads`` as there)."""
+    GPU or with amp (nothing timed), else :func:`choose`'s choice (``num_threads`` as there)."""
     if str(device) != "cpu" or amp:
         reason = f"device {device}{' with amp' if amp else ''}: only eager PyTorch runs it"
         return Choice("torch", "amp" if amp else "fp32", reason, None)
-    return choose(model_path, torch_threads=torch_threads)
+    return choose(model_path, num_threads=num_threads)
 
 
 def _load_choice(path: Path, choice: Choice, **options: Any) -> Any:
@@ -242,8 +246,7 @@ def chosen_backend(predictor: Any) -> Choice | None:
     """The :class:`Choice` backend auto made for ``predictor`` (the engine it runs on: ``backend``,
     ``precision``, ``reason``), or None for a predictor loaded with a backend named outright.
 
-    ``unetkit serve`` reports it (``GET /api/model``: ``backend openvino``, not ``backend auto``) and its
-    workers set their torch threads only when it is torch.
+    ``unetkit serve`` reports it (``GET /api/model``: ``backend openvino``, not ``backend auto``).
     """
     choice = getattr(predictor, _CHOICE_ATTR, None)
     return choice if isinstance(choice, Choice) else None
@@ -256,8 +259,18 @@ def _with_choice(predictor: BasePredictor, choice: Choice) -> BasePredictor:
 
 
 @register_backend("auto")
-def _auto_backend(path: Path, device: str = "cpu", amp: bool = False, **options: Any) -> BasePredictor:
-    choice = choose_for(path, device, amp)
+def _auto_backend(
+    path: Path, device: str = "cpu", amp: bool = False, choice: Choice | None = None, **options: Any
+) -> BasePredictor:
+    # options include num_threads / concurrency (backends.apply_threads): the timing and the chosen engine
+    # get them.
+    num_threads = options.get("num_threads")
+    if choice is None:
+        choice = choose_for(path, device, amp, num_threads=num_threads)
+    elif not isinstance(choice, Choice):
+        raise TypeError(
+            f"choice must be an auto_backend.Choice (from choose_for), got {type(choice).__name__}."
+        )
     # Nothing to choose from without an export: said at debug level only, not on every plain torch run.
     on_cpu = str(device) == "cpu" and not amp
     level = logging.INFO if choice.export_dir is not None or not on_cpu else logging.DEBUG
@@ -271,6 +284,6 @@ def _auto_backend(path: Path, device: str = "cpu", amp: bool = False, **options:
         logger.info(
             "the cached %s %s does not load (%s); measuring again", choice.backend, choice.precision, exc
         )
-        choice = choose(path, refresh=True)
+        choice = choose(path, refresh=True, num_threads=num_threads)
         logger.info("backend auto -> %s %s: %s", choice.backend, choice.precision, choice.reason)
         return _with_choice(_load_choice(path, choice, device=device, amp=amp, **options), choice)

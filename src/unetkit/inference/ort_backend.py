@@ -14,6 +14,7 @@ import numpy as np
 from unetkit.inference.backends import register_backend
 from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
 from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+from unetkit.options import check_positive_int
 
 if TYPE_CHECKING:
     from typing import Unpack  # 3.11+; only read by type checkers (annotations are not evaluated)
@@ -25,6 +26,8 @@ class OrtPredictor(BasePredictor):
     Args:
         model_dir: folder holding ``model.onnx`` and ``config.json`` (a run folder with ``model/`` works too).
         providers: onnxruntime execution providers; None = CPU.
+        num_threads: intra-op threads of the session (one inter-op thread); None = onnxruntime's default
+            (all cores).
         options: keyword-only ``tile_size``, ``overlap``, ``blend``, ``batch_size``, ``tta``, ``pad_mode``,
             ``progress``: see :class:`BasePredictor`.
 
@@ -36,6 +39,7 @@ class OrtPredictor(BasePredictor):
         self,
         model_dir: str | Path,
         providers: Sequence[str] | None = None,
+        num_threads: int | None = None,
         **options: Unpack[PredictOptions],
     ) -> None:
         folder = Path(model_dir)
@@ -57,9 +61,17 @@ class OrtPredictor(BasePredictor):
         super().__init__(config, geometry_from_config(config), **options)
         import onnxruntime as ort
 
+        session_options = ort.SessionOptions()
+        if num_threads is not None:
+            session_options.intra_op_num_threads = check_positive_int(num_threads, "num_threads")
+            # The default sequential execution runs one node at a time: an inter-op pool would only add
+            # threads that wait.
+            session_options.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(
-                str(folder / ONNX_NAME), providers=list(providers) if providers else ["CPUExecutionProvider"]
+                str(folder / ONNX_NAME),
+                sess_options=session_options,
+                providers=list(providers) if providers else ["CPUExecutionProvider"],
             )
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
             raise ValueError(f"{folder / ONNX_NAME}: onnxruntime cannot load it ({exc}).") from exc
@@ -94,6 +106,9 @@ class OrtPredictor(BasePredictor):
 
 
 @register_backend("onnxruntime")
-def _ort_backend(path: Path, device: str = "cpu", amp: bool = False, **options: Any) -> OrtPredictor:
-    # device/amp are torch options: the CPU execution provider ignores them.
+def _ort_backend(
+    path: Path, device: str = "cpu", amp: bool = False, concurrency: int = 1, **options: Any
+) -> OrtPredictor:
+    # device/amp are torch options: the CPU execution provider ignores them. Concurrent calls each run on
+    # their caller's thread (with the session's intra-op threads), so concurrency needs nothing here.
     return OrtPredictor(path, **options)

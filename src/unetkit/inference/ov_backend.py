@@ -19,7 +19,7 @@ from unetkit.inference.backends import register_backend
 from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
 from unetkit.inference.variants import OPENVINO_NAME, find_export_dir, variant_folder
 from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
-from unetkit.options import look_up_option
+from unetkit.options import check_positive_int, look_up_option
 
 if TYPE_CHECKING:
     from typing import Unpack  # 3.11+; only read by type checkers (annotations are not evaluated)
@@ -38,12 +38,21 @@ def ov_supports_bf16(core: Any = None) -> bool:
 
 
 def compile_openvino(
-    xml_path: Path, precision: str = "fp32", num_threads: int | None = None, core: Any = None
+    xml_path: Path,
+    precision: str = "fp32",
+    num_threads: int | None = None,
+    core: Any = None,
+    num_streams: int = 1,
 ) -> Any:
-    """``ov.CompiledModel`` of ``xml_path`` on the CPU with the inference precision of ``precision``."""
+    """``ov.CompiledModel`` of ``xml_path`` on the CPU with the inference precision of ``precision``.
+
+    ``num_streams`` requests run at once (OpenVINO runs one request per stream at a time), each on
+    ``num_threads`` threads (None: OpenVINO's default, all cores shared by the streams).
+    """
     import openvino as ov
 
     precision = look_up_option(precision, OV_PRECISIONS, "OpenVINO precision")
+    check_positive_int(num_streams, "num_streams")
     core = core or ov.Core()
     if precision == "bf16" and not ov_supports_bf16(core):
         raise ValueError(
@@ -51,8 +60,11 @@ def compile_openvino(
             "Use precision fp32 or int8."
         )
     config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
+    if num_streams > 1:  # the LATENCY hint alone gives one stream: a second request would wait for it
+        config["NUM_STREAMS"] = num_streams
     if num_threads is not None:
-        config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        # OpenVINO's count is the total of all streams.
+        config["INFERENCE_NUM_THREADS"] = check_positive_int(num_threads, "num_threads") * num_streams
     try:
         return core.compile_model(str(xml_path), "CPU", config)
     except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own for unreadable models
@@ -84,7 +96,9 @@ class OvPredictor(BasePredictor):
         model_dir: export folder (or a model/run folder whose ``export/`` holds the IR, or the ``.xml``).
         precision: "fp32" (exact, default), "bf16" (native-bf16 CPUs only) or "int8" (the gated NNCF IR in
             ``int8-openvino/``).
-        num_threads: OpenVINO inference threads; None = OpenVINO's default (all cores).
+        num_threads: OpenVINO inference threads of each request; None = OpenVINO's default (all cores).
+        concurrency: threads that run predictions on this predictor at once (``unetkit serve``'s thread
+            pool shares one among its workers): OpenVINO gets as many streams, so none waits for another.
         options: keyword-only ``tile_size``, ``overlap``, ``blend``, ``batch_size``, ``tta``, ``pad_mode``,
             ``progress``: see :class:`BasePredictor`.
 
@@ -98,13 +112,16 @@ class OvPredictor(BasePredictor):
         model_dir: str | Path,
         precision: str = "fp32",
         num_threads: int | None = None,
+        concurrency: int = 1,
         **options: Unpack[PredictOptions],
     ) -> None:
         precision = look_up_option(precision, OV_PRECISIONS, "OpenVINO precision")
         folder = resolve_ov_folder(model_dir, precision)
         config = ModelConfig.load(folder / CONFIG_NAME)
         super().__init__(config, geometry_from_config(config), **options)
-        self.compiled = compile_openvino(folder / OPENVINO_NAME, precision, num_threads)
+        self.compiled = compile_openvino(
+            folder / OPENVINO_NAME, precision, num_threads, num_streams=concurrency
+        )
         inputs = self.compiled.inputs
         if len(inputs) != 1:
             raise ValueError(f"{folder / OPENVINO_NAME}: expected one input, the model has {len(inputs)}.")

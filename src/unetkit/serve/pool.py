@@ -10,8 +10,13 @@ files are then removed).
 
 Threads (default) share one model and the process's torch intra-op thread pool; processes ("spawn", each
 with its own model copy) isolate a crash (a killed worker is replaced and only its request fails). Either
-way, once the loaded model turns out to run on torch, torch gets ``threads_per_worker`` threads (the thread
-pool's shared ones, or each worker process's own); on OpenVINO or onnxruntime torch is never imported.
+way each prediction runs on ``threads_per_worker`` threads, whatever the engine
+(:func:`unetkit.inference.backends.apply_threads`): an onnxruntime or OpenVINO session's own (the thread
+pool's shared model gets one OpenVINO stream per worker, so the workers do not wait for each other), or
+torch's, the process's (torch is imported only when the model runs on it).
+
+Backend auto chooses its engine once, here, before any worker exists, and hands the choice to every worker:
+no worker times the engines, also where the choice cannot be cached beside the model (a read-only folder).
 
 Measured on the 2-core CPU with the ISBI architecture (``benchmarks/serve_load.py``,
 ``benchmarks/results/serve/load.md``; shared machine): 2 threads x 1 torch thread used 205 ms of CPU per
@@ -24,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import functools
 import logging
 import math
 import multiprocessing
@@ -37,7 +41,7 @@ from typing import Any
 
 from unetkit.devices import resolve_device
 from unetkit.options import look_up_option
-from unetkit.serve.jobs import Job, PredictorCache, model_summary, run_job, served_backend
+from unetkit.serve.jobs import Job, PredictorCache, model_summary, run_job
 from unetkit.serve.limits import Rejected
 
 logger = logging.getLogger(__name__)
@@ -48,30 +52,28 @@ POOL_KINDS = ("thread", "process")
 _PROCESS_CACHE: PredictorCache | None = None
 
 
-def _set_torch_threads(threads: int, backend: str, predictor: Any) -> None:
-    """The workers' torch threads, set once a predictor is loaded and runs on torch (backend torch,
-    backend auto's torch choice, any Mask R-CNN); torch is imported only then, so workers on OpenVINO or
-    onnxruntime never load it."""
-    if served_backend(predictor, backend) == "torch":
-        import torch
-
-        # Thread pool: torch's intra-op pool is one per process and shared by the worker threads (a thread
-        # that has not run torch yet takes this count on its first op); workers x threads above the core
-        # count makes OpenMP threads wait on each other.
-        torch.set_num_threads(threads)
-
-
 def _predictor_cache(
-    model: str, backend: str, backend_options: dict[str, Any], threads: int | None
+    model: str, backend: str, backend_options: dict[str, Any], threads: int | None, concurrency: int = 1
 ) -> PredictorCache:
-    """The predictors of a worker (the thread pool's one, or a worker process's own), with torch's threads
-    set as each loads (:func:`_set_torch_threads`: with backend auto the engine is known only then)."""
-    on_load = None if threads is None else functools.partial(_set_torch_threads, threads, backend)
-    return PredictorCache(model, backend, backend_options, on_load=on_load)
+    """The predictors of a worker (the thread pool's one, shared by its ``concurrency`` threads, or a worker
+    process's own), each prediction on ``threads`` threads, whatever the engine (None: its default)."""
+    from unetkit.inference.backends import set_torch_threads
+    from unetkit.inference.instance_predictor import maskrcnn_model_dir
+
+    if threads is not None and maskrcnn_model_dir(model) is not None:
+        # A Mask R-CNN runs on torch, and its loader takes only the device: torch's threads (the process's)
+        # are set once it is loaded.
+        return PredictorCache(model, backend, backend_options, on_load=lambda _: set_torch_threads(threads))
+    # load_predictor applies the count to the engine that loads (backends.apply_threads): with backend auto
+    # that is known only then, and torch is imported only when it is torch.
+    options = {**backend_options, "concurrency": concurrency}
+    if threads is not None:
+        options["num_threads"] = threads
+    return PredictorCache(model, backend, options)
 
 
 def _init_process(model: str, backend: str, backend_options: dict[str, Any], threads: int | None) -> None:
-    """Worker-process initializer: this process is the pool's own (its predictor cache, its torch threads)."""
+    """Worker-process initializer: this process is the pool's own (its predictor cache, one job at a time)."""
     global _PROCESS_CACHE
     _PROCESS_CACHE = _predictor_cache(model, backend, backend_options, threads)
 
@@ -93,13 +95,14 @@ class WorkerPool:
         workers: jobs running at once.
         queue_size: admitted jobs waiting for a worker beyond the running ones.
         kind: "thread" or "process".
-        threads_per_worker: torch intra-op threads of each worker once its model runs on torch (backend
-            torch, auto when it chose torch, a Mask R-CNN): a worker process's own, or, for kind "thread",
-            this process's (shared by the worker threads: passing a count hands them to the pool); also the
-            count backend auto times eager PyTorch with. None leaves torch's threads alone.
+        threads_per_worker: inference threads of each worker's prediction, for every engine: an onnxruntime
+            or OpenVINO session's, or torch's intra-op threads (a worker process's own, or, for kind
+            "thread", this process's, shared by the worker threads: passing a count hands them to the pool);
+            also the count backend auto times the engines with. None leaves each engine at its default.
         backend_options: extra keyword arguments of ``load_predictor`` (e.g. ``device``); ``device="auto"``
             is resolved here, once, by :func:`unetkit.devices.resolve_device` (the GPU when torch sees one,
-            else the CPU), so every worker, thread or process, gets the same concrete device.
+            else the CPU), so every worker, thread or process, gets the same concrete device; backend auto's
+            choice is added here as ``choice`` (:meth:`_choose_backend`).
     """
 
     def __init__(
@@ -127,7 +130,9 @@ class WorkerPool:
             # Once, before any worker starts: every worker (a spawned process too) gets the same concrete
             # device, and backend auto sees "cpu" (on "auto" it would skip the exported engines for torch).
             self.backend_options["device"] = resolve_device("auto")
-        self._cache = _predictor_cache(self.model, backend, self.backend_options, threads_per_worker)
+        self._choose_backend()  # before the workers' options are set: they get the choice
+        # The thread pool's workers share its predictors (concurrency: OpenVINO gives each a stream).
+        self._cache = _predictor_cache(self.model, backend, self.backend_options, threads_per_worker, workers)
         self._lock = threading.Lock()
         self._pending = 0
         self._avg_job_s: float | None = None
@@ -148,8 +153,12 @@ class WorkerPool:
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_process,
-            initargs=(self.model, self.backend, self.backend_options, self.threads_per_worker),
+            initargs=self._process_initargs(),
         )
+
+    def _process_initargs(self) -> tuple[str, str, dict[str, Any], int | None]:
+        """What each worker process's :func:`_init_process` gets (backend auto's choice included)."""
+        return (self.model, self.backend, self.backend_options, self.threads_per_worker)
 
     def _submit(self, name: str, *args: Any) -> cf.Future[Any]:
         if self.kind == "thread":
@@ -160,30 +169,36 @@ class WorkerPool:
     def start(self) -> dict[str, Any]:
         """Load the model in every worker (so the first request is not slow, and a bad MODEL fails here);
         returns the model summary of ``GET /api/model``."""
-        self._choose_backend()
         # One call per worker at once: a process pool starts one process per waiting call.
         futures = [self._submit("describe") for _ in range(self.workers if self.kind == "process" else 1)]
         results = [f.result() for f in futures]  # wait for every worker, not only the first
         return results[0]
 
     def _choose_backend(self) -> None:
-        """Backend auto's choice, made here once before any worker loads the model.
+        """Backend auto's choice, made here once before any worker exists, and handed to the workers.
 
-        Without a cached choice, auto times the engines on the first load
-        (:mod:`unetkit.inference.auto_backend`). Done here, in this process, it runs once, alone on the CPU,
-        with eager PyTorch at the workers' torch threads (put back afterwards); the workers then read the
-        cached choice, instead of all timing at once at torch's default thread count (a worker sets its
-        threads only once its predictor is loaded). Timing imports torch here (the eager reference), as it
-        would in a worker; a cached choice, a GPU or no export imports nothing. Where the cache cannot be
-        written beside the model (a warning says so), each worker still measures again on its own.
+        Without a cached choice, auto times the engines (:mod:`unetkit.inference.auto_backend`). Done here,
+        in this process, it runs once, alone on the CPU, with every engine at the workers' threads (torch's
+        put back afterwards). The choice goes to every worker, thread or process, as the loader's ``choice``:
+        no worker times anything, also where it cannot be cached beside the model (a read-only folder), and
+        each predictor carries it, so ``GET /api/model`` names the engine. Timing imports torch here (the
+        eager reference), as it would in a worker; a cached choice, a GPU or no export imports nothing.
+        Only a cached choice that no longer loads (its package removed) is measured again, by the worker
+        that finds it so.
         """
-        if self.backend != "auto" or self._cache.maskrcnn:  # a Mask R-CNN runs on torch: nothing to time
-            return
+        from unetkit.inference.instance_predictor import maskrcnn_model_dir
+
+        if self.backend != "auto" or maskrcnn_model_dir(self.model) is not None:
+            return  # a Mask R-CNN runs on torch: nothing to choose
         from unetkit.inference.auto_backend import choose_for
 
         device = str(self.backend_options.get("device", "cpu"))
         amp = bool(self.backend_options.get("amp", False))
-        choose_for(self.model, device, amp, torch_threads=self.threads_per_worker)
+        choice = choose_for(self.model, device, amp, num_threads=self.threads_per_worker)
+        # A choice without an export folder (none there, a GPU, amp) is eager PyTorch by rule: a worker finds
+        # it again without timing.
+        if choice.export_dir is not None:
+            self.backend_options["choice"] = choice
 
     def retry_after_s(self) -> int:
         """Seconds a refused client should wait: the work ahead of it divided over the workers."""
