@@ -159,9 +159,9 @@ def create_app(
         pool: "thread" or "process" (:class:`~unetkit.serve.pool.WorkerPool`).
         limits: upload, pixel, queue, timeout and store limits.
         token: when set, every ``/api`` route needs ``Authorization: Bearer <token>``.
-        threads_per_worker: torch threads of each worker once its model runs on torch (a worker process's
-            own; for pool "thread", this process's, shared by the worker threads); also the thread count at
-            which backend auto times eager PyTorch.
+        threads_per_worker: threads of each worker's inference engine (torch, onnxruntime or OpenVINO; for
+            torch and pool "thread", this process's count, shared by the worker threads); also the thread
+            count at which backend auto times every engine, once, in this process.
         backend_options: extra ``load_predictor`` keyword arguments (e.g. ``device``).
         store_root: folder for results (default: a private temporary folder removed at shutdown).
     """
