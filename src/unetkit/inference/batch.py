@@ -288,6 +288,23 @@ def class_names_for(config: Any) -> list[str]:
     return names
 
 
+def classes_and_colours(predictor: Any) -> tuple[list[str], np.ndarray]:
+    """(class names of the predicted mask values, their colours uint8 (K, 3)): the one rule of ``predict`` and
+    ``serve``. A semantic predictor: its config's classes (:func:`class_names_for`) in its colours. An
+    :class:`~unetkit.inference.instance_predictor.InstancePredictor`: its classes, in the colours of the
+    semantic model under it (watershed instances), or the default colours for a Mask R-CNN (its config is a
+    dict without colours)."""
+    from unetkit.inference.instance_predictor import InstancePredictor
+    from unetkit.palette import palette_for
+
+    if isinstance(predictor, InstancePredictor):
+        names = list(predictor.class_names)
+        config = getattr(getattr(predictor, "predictor", predictor), "config", None)
+        return names, palette_for(None if isinstance(config, dict) else config, min(len(names), 256))
+    names = class_names_for(predictor.config)
+    return names, palette_for(predictor.config, min(len(names), 256))
+
+
 def write_batch_metrics(
     out_dir: str | Path, scores: dict[str, Any], class_names: Sequence[str], images: int, **extra: Any
 ) -> str:
@@ -431,7 +448,6 @@ def predict_files(
         save_rgb_png,
         write_csv,
     )
-    from unetkit.palette import palette_for
     from unetkit.viz.overlay import prediction_overlay
 
     opts = outputs or OutputOptions()
@@ -446,22 +462,19 @@ def predict_files(
             min_size=opts.min_size,
             min_distance=opts.min_distance,
         )
+    class_names, palette = classes_and_colours(predictor if instancer is None else instancer)
     if instancer is not None:
-        class_names, in_channels = list(instancer.class_names), instancer.in_channels
+        in_channels = instancer.in_channels
         convert, window = instancer.convert_channels, instancer.intensity_window
         if opts.probs != "none" and not instancer.has_probs:
             raise ValueError(
                 f"a {instancer.method} model gives no class probabilities; drop --probs {opts.probs}."
             )
     else:
-        class_names, in_channels = class_names_for(predictor.config), int(predictor.config.in_channels)
+        in_channels = int(predictor.config.in_channels)
         convert = bool(getattr(predictor.config, "convert_channels", False))
         window = getattr(predictor.config, "intensity_window", None)
     k = len(class_names)  # >= 2: a one-logit model predicts 0/1
-    # The model's class colours (a Mask R-CNN's config is a dict without them: the default palette).
-    model = predictor if instancer is None else getattr(instancer, "predictor", instancer)
-    model_config = getattr(model, "config", None)
-    palette = palette_for(None if isinstance(model_config, dict) else model_config, min(k, 256))
     scorer = None
     if ground_truth is not None:
         scorer = ScoreAccumulator(k, ignore_index=ground_truth.ignore_index, isbi=ground_truth.isbi)

@@ -95,17 +95,10 @@ class Job:
 
 def served_classes(predictor: Any) -> tuple[list[str], np.ndarray]:
     """(class names of the mask values, their colours uint8 (K, 3)) of a loaded predictor, as ``unetkit
-    predict`` names and draws them: a semantic model's classes in its colours (a one-logit model gives a 0/1
-    mask named background / its class); a Mask R-CNN's mask (``labels > 0``) as background / its object
-    class in the default colours (its config is a dict without colours)."""
-    from unetkit.inference.batch import class_names_for
-    from unetkit.palette import palette_for
+    predict`` names and draws them (:func:`~unetkit.inference.batch.classes_and_colours`)."""
+    from unetkit.inference.batch import classes_and_colours
 
-    if isinstance(predictor, InstancePredictor):
-        names = list(predictor.class_names)
-        return names, palette_for(None, len(names))
-    names = class_names_for(predictor.config)
-    return names, palette_for(predictor.config, min(len(names), 256))
+    return classes_and_colours(predictor)
 
 
 class PredictorCache:
