@@ -3,15 +3,16 @@
 :func:`discover` looks at a folder with ``images/`` and ``masks/`` (or another of ``MASK_DIR_NAMES``), an
 optional ``roi/`` (or ``fov/``; other folder names are given), optional ``classes.json`` / ``classes.csv``
 and optional split lists (``train.txt`` ...) or split sub-folders (``train/images``, ``training/masks`` ...;
-without a validation split, the end of the training split becomes one). Public layouts are found as they
-are downloaded: Pascal VOC (``JPEGImages/``, ``SegmentationClass/``, ``ImageSets/Segmentation/*.txt``), an
+without a validation split, one is carved from training: :func:`_carve_val`). Public layouts are found
+as they are downloaded: Pascal VOC (``JPEGImages/``, ``SegmentationClass/``, ``ImageSets/Segmentation/``), an
 image folder with a mask folder beside it (Carvana: ``train/`` and ``train_masks/``) and masks one level
 down (Oxford-IIIT Pet: ``annotations/trimaps/``, with ``annotations/trainval.txt``); split folders whose
 sub-folders are groups with their own image and mask folders are merged per split (LoveDA:
 ``Train/Urban/images_png/`` + ``masks_png/``, ``Train/Rural/`` likewise). In any of these split layouts a
 split other than train whose images have no masks at all (LoveDA's Test/, ISIC's ``..._Test_Input/``
-without its ground truth, ``test/images/`` without ``test/masks/``) is left out, with a note giving the
-``unetkit predict`` command for it; a split with only some masks missing is an error. It pairs files by stem,
+without its ground truth, ``test/images/`` without ``test/masks/``, a ``test.txt`` naming only images
+without masks) is left out, with a note giving the ``unetkit predict`` command for it; a split with only some
+masks missing is an error, and so is a training split with any. It pairs files by stem,
 tolerating the usual suffixes, detects the mask encoding from the stored values and returns a
 :class:`DatasetLayout` (written as ``dataset.json`` by the CLI). Every problem is one ValueError line that
 names the file and the fix; nothing is written here.
@@ -68,6 +69,9 @@ SPLIT_DIR_NAMES = {
 # or frames stay on one side) when at least this many are given; the share is the default split's, 15/80.
 MIN_TRAIN_TO_CARVE_VAL = 5
 CARVED_VAL_FRACTION = 3 / 16  # = 15/80, exact in binary (0.15 / 0.80 is not)
+# Fewest groups from which validation is carved as whole groups: with fewer, one group is on average more
+# than the carved share, so validation would be one domain or site (LoveDA's Urban or Rural).
+MIN_GROUPS_TO_HOLD_OUT = int(np.ceil(1 / CARVED_VAL_FRACTION))
 # The command-line option naming each folder (errors name the fix a user can type).
 DIR_OPTIONS = {"image_dir": "--images", "mask_dir": "--masks", "roi_dir": "--roi"}
 # Suffixes stripped (repeatedly, case-insensitive) from stems before pairing: masks, ROIs, images.
@@ -196,7 +200,8 @@ class DatasetLayout:
     images_without_masks: int = 0
     # A few images have another channel count than ``channels`` and are converted when read (gray <-> RGB).
     convert_channels: bool = False
-    # Splits left out because their images have no masks (LoveDA's Test/): split -> number of images.
+    # Splits left out because their images have no masks (LoveDA's Test/, a test.txt naming only images
+    # without masks): split -> number of images.
     unlabeled_images: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -264,8 +269,11 @@ class DatasetLayout:
     def _file_options(self) -> dict[str, Any] | None:
         """Folder and suffix options when one rule names every file (else None: list the pairs)."""
         s0 = self.samples[0]
-        # The builder's folder rule would ask for the masks of skipped images, or of VOC's unannotated ones.
+        # The builder's folder rule would ask for the masks of skipped images, of VOC's unannotated ones, or
+        # of an unlabeled list's (test.txt's images without masks share the image folder with training's).
         if self.skipped or self.images_without_masks:
+            return None
+        if self.unlabeled_images and self.split_source.startswith("lists"):
             return None
         if self.mask_suffix is None or any(
             s.mask.stem != s.image.stem + self.mask_suffix for s in self.samples
@@ -1287,11 +1295,22 @@ def _carve_val(
     """``split_map`` with a val split of ~15/80 of the training names; an error asking for ``ask`` when
     training is too small.
 
-    Validation stands in for the test split, so it is carved as the test split relates to training: where
-    the names form groups (breeds, sequences, patients) and every test group also has training images
-    (Oxford-IIIT Pet's test.txt holds every breed), validation is spread evenly over the sorted training
-    names (:func:`_interleaved_val`), so it too holds seen groups; else it is the last contiguous block
-    (neighbouring slices or frames stay on one side, a group stays whole), as unseen test groups are.
+    Validation stands in for the test split, so it is carved as the test split relates to training; without
+    a labeled test split, so that every part of training is in it. Groups are told by the names (breeds,
+    sequences, patients: :func:`name_group`) and by group folders (LoveDA's ``Urban/`` and ``Rural/``, a
+    site's or patient's sub-folder: :func:`_carve_key`):
+
+    * no groups (ISBI 2012's slices): the last contiguous block, so neighbouring slices stay on one side;
+    * every test group also has training images: validation too holds every group; spread evenly over the
+      sorted names when the names form the groups (Oxford-IIIT Pet's test.txt holds every breed:
+      :func:`_interleaved_val`), else the end of each group in proportion to its size (:func:`_group_tails`:
+      neighbouring frames of a group stay on one side);
+    * test groups unseen in training: whole groups, as the test split's are; spread evenly over the sorted
+      groups when there are at least ``MIN_GROUPS_TO_HOLD_OUT`` (:func:`_held_out_groups`), else the last
+      contiguous block, cut at a group boundary where the sizes allow;
+    * no labeled test split (LoveDA's Test/ has no masks): whole groups spread evenly when there are at least
+      ``MIN_GROUPS_TO_HOLD_OUT`` (no group on both sides, every part of the list in validation); with fewer,
+      whole groups would be one domain or site, so the end of each group in proportion to its size.
     """
     train = split_map.get("train", [])
     if len(train) < MIN_TRAIN_TO_CARVE_VAL:
@@ -1301,7 +1320,8 @@ def _carve_val(
         )
     n_val = max(1, int(np.floor(len(train) * CARVED_VAL_FRACTION + 0.5)))  # half up, not to even
     rest = {k: v for k, v in split_map.items() if k not in ("train", "val")}
-    test_groups = {name_group(n) for n in split_map.get("test", [])}
+    test = split_map.get("test", [])
+    test_groups = {name_group(n) for n in test}
     if _has_groups(train) and test_groups and test_groups <= {name_group(n) for n in train}:
         val = _interleaved_val(train, n_val)
         chosen = set(val)
@@ -1310,6 +1330,32 @@ def _carve_val(
             f"sorted names ({val[0]}, {val[1] if len(val) > 1 else val[0]}, ...), are the validation split, "
             "as every test image's name group also has training images; add "
             f"{ask} to choose them"
+        )
+        return {"train": [n for n in train if n not in chosen], "val": val} | rest
+    groups = _carve_groups(train)
+    seen = bool(test) and groups is not None and {_carve_key(n) for n in test} <= set(groups)
+    held = _held_out_groups(groups, n_val) if groups is not None and not seen else None
+    if groups is not None and held is not None:
+        chosen = {n for key in held for n in groups[key]}
+        val = [n for n in train if n in chosen]
+        notes.append(
+            f"no validation split given: {len(held)} of the {len(groups)} groups of the training images "
+            f"({_keys_text(held)}), spread evenly over the sorted groups, are the validation split "
+            f"({len(val)} of {len(train)} images): no group is on both sides, and every part of the list is "
+            f"in it; add {ask} to choose them"
+        )
+        return {"train": [n for n in train if n not in chosen], "val": val} | rest
+    if groups is not None and (seen or not test):
+        tails = _group_tails(groups, n_val)
+        chosen = {n for members in tails.values() for n in members}
+        val = [n for n in train if n in chosen]
+        shares = ", ".join(f"{len(v)} of {_keys_text([k])}" for k, v in tails.items() if v)
+        why = "as the test split holds every group" if seen else "as no labeled test split is given"
+        notes.append(
+            f"no validation split given: the last images of each of the {len(groups)} groups of the training "
+            f"images, in proportion to its size, are the validation split ({len(val)} of {len(train)}: "
+            f"{shares}), {why}: every group (domain, site) is in it, and neighbouring images of a group stay "
+            f"on one side; add {ask} to choose them"
         )
         return {"train": [n for n in train if n not in chosen], "val": val} | rest
     snapped = snap_to_groups(train, [len(train) - n_val])  # in the list's order; a group stays on one side
@@ -1327,6 +1373,67 @@ def _interleaved_val(names: Sequence[str], n_val: int) -> list[str]:
     every group of the sorted names gives validation about its share."""
     picks = np.floor((np.arange(n_val) + 0.5) * len(names) / n_val).astype(int)
     return [names[i] for i in picks]
+
+
+def _carve_key(name: str) -> str:
+    """The group a sample name is carved by: the group folders between its split folder and the file
+    (``Train/Urban/1366`` -> ``Urban/``; the split folder, the same for all of a split, left out) and its
+    :func:`name_group` (``train/site_a/p3-12`` -> ``site_a/p3``; a flat ``s4_07`` -> ``s4``)."""
+    folders = "/".join(name.split("/")[1:-1])
+    return f"{folders}/{name_group(name)}" if folders else name_group(name)
+
+
+def _carve_groups(names: Sequence[str]) -> dict[str, list[str]] | None:
+    """Carve key -> its names (in ``names``' order), sorted by key; None unless the keys form groups as
+    :func:`_has_groups` counts them (>= 2 named groups, one of >= ``MIN_GROUP_SIZE``)."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(_carve_key(n), []).append(n)
+    named = [len(v) for k, v in groups.items() if k]
+    if len(named) < 2 or max(named) < MIN_GROUP_SIZE:
+        return None
+    return {k: groups[k] for k in sorted(groups)}
+
+
+def _held_out_groups(groups: Mapping[str, Sequence[str]], n_val: int) -> list[str] | None:
+    """Whole groups (keys of ``groups``, sorted) spread evenly over the sorted keys, as many as bring their
+    images nearest to ``n_val``; None with fewer than ``MIN_GROUPS_TO_HOLD_OUT`` groups, or when no count of
+    groups comes within a factor 2 of ``n_val`` (one group holding most images)."""
+    keys = sorted(groups)
+    if len(keys) < MIN_GROUPS_TO_HOLD_OUT:
+        return None
+    best: tuple[int, list[str]] | None = None
+    for m in range(1, len(keys)):  # at least one group stays in training
+        picks = _interleaved_val(keys, m)
+        size = sum(len(groups[k]) for k in picks)
+        if best is None or abs(size - n_val) < abs(best[0] - n_val):
+            best = (size, picks)
+    if best is None or not n_val / 2 <= best[0] <= 2 * n_val:
+        return None
+    return best[1]
+
+
+def _group_tails(groups: Mapping[str, Sequence[str]], n_val: int) -> dict[str, list[str]]:
+    """The last names of each group (in its names' order), ``n_val`` in all, each group's count in proportion
+    to its size (largest remainders); a group of two or more gives at least one and keeps at least one for
+    training, so the total may differ from ``n_val`` slightly on tiny sets."""
+    total = sum(len(v) for v in groups.values())
+    exact = {k: n_val * len(v) / total for k, v in groups.items()}
+    take = {k: int(np.floor(e)) for k, e in exact.items()}
+    by_remainder = sorted(groups, key=lambda k: -(exact[k] - take[k]))  # stable: ties in key order
+    for k in by_remainder[: n_val - sum(take.values())]:
+        take[k] += 1
+    out: dict[str, list[str]] = {}
+    for k, members in groups.items():
+        count = min(max(take[k], 1 if len(members) >= 2 else 0), len(members) - 1)
+        out[k] = list(members[len(members) - count :]) if count else []
+    return out
+
+
+def _keys_text(keys: Sequence[str], limit: int = 5) -> str:
+    """The first ``limit`` group keys for a note (``Urban/``, ``s4``; ``(no group)``: names without one)."""
+    shown = [k or "(no group)" for k in keys[:limit]]
+    return ", ".join(shown) + (" ..." if len(keys) > limit else "")
 
 
 def _has_groups(names: Sequence[str]) -> bool:
@@ -1597,14 +1704,22 @@ def _image_count(folders: Sequence[Path]) -> int:
     return sum(len(_image_files(d)) for d in folders)
 
 
-def _unlabeled_note(root: Path, split: str, folders: Sequence[Path], count: int) -> str:
+def _unlabeled_note(
+    root: Path, split: str, folders: Sequence[Path], count: int, listed: Path | None = None
+) -> str:
     """The note on a split whose images have no masks (LoveDA's Test/, ISIC's Test_Input/: their labels are
     not public): left out of the splits, as Pascal VOC's test list and Carvana's test/ are, and the command
-    that segments them instead. ``count``: their images."""
+    that segments them instead. ``count``: their images; ``listed``: the list file naming them (test.txt),
+    whose images share their folder with the other splits', so the command segments those too."""
     where = ", ".join(f"{d.relative_to(root).as_posix()}/" for d in folders)
+    command = _predict_command(folders)
+    if listed is not None:
+        # No folder holds only the list's images: the command is right, but segments more than them.
+        command += f" (it segments every image of {where}, those of the other splits too)"
+        where = f"named by {listed.relative_to(root).as_posix()}, in {where}"
     return (
         f"{count} {split} images ({where}) have no masks: left out of the splits (they cannot be scored); "
-        f"to segment them after training: {_predict_command(folders)}"
+        f"to segment them after training: {command}"
     )
 
 
@@ -1651,10 +1766,12 @@ def _splits_from_lists(
     without_mask: set[str],
     dropped: set[str],
     notes: list[str],
+    unlabeled: set[str],
 ) -> dict[str, list[str]]:
-    """The splits the list ``files`` name. Images ``without_mask`` (Pascal VOC) or ``dropped`` (skipped for
-    their size) leave the lists, said in a note; a split left empty by that is omitted. Any other name
-    without an image/mask pair is a ValueError naming the list."""
+    """The splits the list ``files`` name, but the ``unlabeled`` ones (their images all lack masks:
+    :func:`_lists_without_masks`). Images ``without_mask`` (Pascal VOC) or ``dropped`` (skipped for their
+    size) leave the lists, said in a note; a split left empty by that is omitted. Any other name without an
+    image/mask pair is a ValueError naming the list."""
     known = set(names)
     by_key = {_strip(n, IMAGE_SUFFIXES): n for n in names}
     # A list may name the image stem or the stem without its suffix (21 for 21_training).
@@ -1670,7 +1787,7 @@ def _splits_from_lists(
         notes.append(f"training split: the images of {files['trainval']}{less}")
     split_map: dict[str, list[str]] = {}
     for s in SPLITS:
-        if s not in lists:
+        if s not in lists or s in unlabeled:
             continue
         listed = [n for n in lists[s] if n not in without_mask and n not in dropped]
         missing = [n for n in listed if n not in known]
@@ -1684,6 +1801,38 @@ def _splits_from_lists(
         if listed:
             split_map[s] = listed
     return split_map
+
+
+def _lists_without_masks(
+    files: Mapping[str, Path], names: Sequence[str], maskless: Mapping[str, Path], dirs: tuple[Path, Path]
+) -> dict[str, list[str]]:
+    """The list splits other than train whose listed images all have no mask (``maskless``: stem -> image;
+    a test.txt of images whose labels are not public), split -> their stems in the list's order: left out
+    as a split folder without masks is (LoveDA's Test/). A list naming some of them, or train.txt
+    (trainval.txt) naming any, is a ValueError naming the list, the image and the mask folder (``dirs``:
+    the image and mask folders)."""
+    known = set(names)
+    # A list may name the image stem or the stem without its suffix (21 for 21_training).
+    by_key = {_strip(n, IMAGE_SUFFIXES): n for n in (*names, *maskless)}
+    out: dict[str, list[str]] = {}
+    for split, file in files.items():
+        listed = list(dict.fromkeys(n if n in known or n in maskless else by_key.get(n, n)
+                                    for n in _read_list(file)))  # fmt: skip
+        no_mask = [n for n in listed if n in maskless]
+        if not no_mask:
+            continue
+        if split not in ("train", "trainval") and len(no_mask) == len(listed):
+            out[split] = listed
+            continue
+        # Only a split other than train may be unlabeled: say how it would be, so the fix is either way.
+        unlabeled = "" if split in ("train", "trainval") else (
+            f", or take them out of {file.name} (a list whose images all lack masks is left out as unlabeled)"
+        )  # fmt: skip
+        raise ValueError(
+            f"{file} names {no_mask[0]!r}{_and_more(len(no_mask) - 1)}, whose image "
+            f"{maskless[no_mask[0]]} has no mask in {dirs[1]}; add the masks{unlabeled}"
+        )
+    return out
 
 
 def _and_more(n: int) -> str:
@@ -1802,6 +1951,10 @@ def discover(
     folder_splits: dict[str, list[str]] = {}
     list_dir: Path | None = None
     voc = trimaps = False
+    maskless: dict[str, Path] = {}  # stem -> image without a mask beside split lists (not Pascal VOC)
+    maskless_dirs: tuple[Path, Path] = (root, root)  # their image and mask folders
+    maskless_lists: dict[str, Path] = {}  # those split lists
+    unlabeled_lists: dict[str, list[str]] = {}
     for b in bases:
         split, base = b.split, b.base
         folders = _find_folders(base, b.image_dir, b.mask_dir, roi_dir)
@@ -1809,12 +1962,25 @@ def discover(
         notes += folders.notes
         notes += _unused_folders(base, (folders.images, folders.masks, folders.roi, *known), folders.layout)
         notes += _npy_note(folders.images)
+        # One image folder beside split lists: an image without a mask may belong to a list whose images all
+        # lack masks (test.txt of images whose labels are not public), told once the lists are read below.
+        lists_here = None
+        if not split and splits is None and folders.layout != "voc":
+            lists_here = _list_files(root, folders.list_dir)
         found, skip, suffix, left_out = _pair_folder(
-            folders.images, folders.masks, folders.roi, unmatched, masks_optional=folders.layout == "voc"
+            folders.images,
+            folders.masks,
+            folders.roi,
+            unmatched,
+            masks_optional=folders.layout == "voc" or lists_here is not None,
         )
         if folders.layout == "voc":
             voc = True
             notes.append(_voc_note(found, left_out))
+        elif left_out and lists_here is not None:
+            by_stem = {p.stem: p for p in _image_files(folders.images)}
+            maskless = {stem: by_stem[stem] for stem in left_out}
+            maskless_dirs, maskless_lists = (folders.images, folders.masks), lists_here[0]
         if split:
             if b.prefix:
                 found = [Sample(f"{b.prefix}/{s.name}", s.image, s.mask, s.roi) for s in found]
@@ -1823,12 +1989,29 @@ def discover(
             list_dir = folders.list_dir
         samples += found
         skipped += skip
-        without_mask += left_out
+        if folders.layout == "voc":
+            without_mask += left_out
         suffixes.add(suffix)
         image_dirs.append(folders.images)
         mask_dirs.append(folders.masks)
         if folders.roi:
             roi_dirs.append(folders.roi)
+    if maskless:
+        names_paired = [s.name for s in samples]
+        unlabeled_lists = _lists_without_masks(maskless_lists, names_paired, maskless, maskless_dirs)
+        for split_name, stems in unlabeled_lists.items():
+            unlabeled_counts[split_name] = len(stems)
+            listed = maskless_lists[split_name]
+            notes.append(_unlabeled_note(root, split_name, [maskless_dirs[0]], len(stems), listed=listed))
+        listed_stems = {stem for stems in unlabeled_lists.values() for stem in stems}
+        rest = [path for stem, path in maskless.items() if stem not in listed_stems]
+        if rest and unmatched == "error":
+            raise ValueError(
+                f"image {rest[0]}{_and_more(len(rest) - 1)} has no mask in {maskless_dirs[1]}; add its mask "
+                "(same stem, optionally with a suffix such as _mask), remove the image, or pass "
+                "--unmatched skip"
+            )
+        skipped += [str(path) for path in rest]
     if skipped:
         notes.append(
             f"skipped {len(skipped)} files without a partner: {', '.join(Path(s).name for s in skipped[:5])}"
@@ -1868,7 +2051,7 @@ def discover(
             )
     elif (lists := _list_files(root, list_dir)) is not None:
         files, source = lists
-        split_map = _splits_from_lists(files, names, set(without_mask), dropped, notes)
+        split_map = _splits_from_lists(files, names, set(without_mask), dropped, notes, set(unlabeled_lists))
         if "val" not in split_map:
             where = files[next(iter(files))].parent
             found_lists = ", ".join(f.name for f in files.values())
