@@ -8,10 +8,11 @@ time for that last validation and makes it happen; :func:`budget_fraction` is th
 schedules read. Used by the semantic fit (:mod:`unetkit.training.trainer`) and the Mask R-CNN fit
 (:mod:`unetkit.training.detection`).
 
-A budgeted run's step count and LR depend on the wall clock. The semantic fit records what the clock said
-(the budget fraction the LR schedule read at each global step, ``RUN/logs/clock.npy``, and the step at
-which the budget stopped training, ``budget_stop_step`` in ``RUN/train.json``); ``unetkit fit --replay RUN``
-trains again with that record instead of the clock (:func:`read_recorded_clock`, :class:`RecordedStop`).
+A budgeted run's step count and LR depend on the wall clock. Both fits record what the clock said (the
+budget fraction the LR schedule read at each global step, :func:`read_step_clock`, ``RUN/logs/clock.npy``,
+and the step at which the budget stopped training, ``budget_stop_step`` in ``RUN/train.json``);
+``unetkit fit --replay RUN`` and ``unetkit fit-maskrcnn --replay RUN`` train again with that record instead
+of the clock (:func:`read_recorded_clock` / :func:`recorded_clock`, :class:`RecordedStop`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -174,6 +175,28 @@ def budget_fraction(trainer: L.Trainer | None, budget_s: float | None) -> float:
     return min(1.0, timer.time_elapsed("train") / max(available, 1e-6))
 
 
+def read_step_clock(
+    clock: MutableSequence[float],
+    trainer: L.Trainer | None,
+    budget_s: float | None,
+    replay: RecordedClock | None = None,
+) -> float:
+    """The budget fraction a time-paced LR schedule reads at the trainer's global step, recorded in
+    ``clock`` (``clock[step]``, NaN where the schedule did not read it; extended in place).
+
+    One value per step: a value recorded for the step already is returned again (every param group, the
+    first read after ``--resume`` with the clock restored from the checkpoint); otherwise the replayed
+    run's value (``replay``, :meth:`RecordedClock.at`), else the wall clock (:func:`budget_fraction`).
+    """
+    step = int(trainer.global_step) if trainer is not None else 0
+    if step < len(clock) and not math.isnan(clock[step]):
+        return clock[step]
+    value = replay.at(step) if replay is not None else budget_fraction(trainer, budget_s)
+    clock.extend([math.nan] * (step + 1 - len(clock)))
+    clock[step] = value
+    return value
+
+
 class RecordedStop(Callback):
     """A replay's budget: training stops after global step ``stop_step`` (the recorded run's
     ``budget_stop_step``; None: it was not stopped by its budget), through :func:`stop_training` as the
@@ -229,7 +252,8 @@ def replay_source(run_dir: Path) -> Path | None:
 
 
 def read_recorded_clock(run_dir: Path) -> RecordedClock:
-    """The recorded clock of a finished budgeted run (``RUN/logs/clock.npy`` and ``RUN/train.json``).
+    """The recorded clock of a finished budgeted run of ``unetkit fit`` (``RUN/config.yaml``,
+    ``RUN/logs/clock.npy`` and ``RUN/train.json``).
 
     Raises:
         FileNotFoundError: ``RUN/config.yaml`` is missing (not a run folder).
@@ -237,7 +261,6 @@ def read_recorded_clock(run_dir: Path) -> RecordedClock:
             or was trained before the clock was recorded.
     """
     from unetkit.training.config import load_config
-    from unetkit.training.evaluate import TRAIN_RECORD
 
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
@@ -245,16 +268,33 @@ def read_recorded_clock(run_dir: Path) -> RecordedClock:
         raise FileNotFoundError(
             f"{cfg_path} not found; --replay needs a run folder written by `unetkit fit`."
         )
-    clock_path, record_path = run_dir / CLOCK_FILE, run_dir / TRAIN_RECORD
     if not load_config(cfg_path).trainer.max_time_minutes:
         raise ValueError(
             f"{run_dir} was not trained with a time budget: its steps are already reproducible; train it "
             f"again with unetkit fit --config {cfg_path} output.name=NEW (on the same kind of machine)."
         )
+    return recorded_clock(run_dir, f"unetkit fit --resume {run_dir}")
+
+
+def recorded_clock(run_dir: Path, resume_command: str) -> RecordedClock:
+    """The recorded clock of a finished budgeted run (``RUN/logs/clock.npy`` and ``RUN/train.json``), for
+    any fit that records one (:func:`read_recorded_clock` checks a semantic run's config first).
+
+    Args:
+        run_dir: the run folder, known to have been trained with a time budget.
+        resume_command: how to finish the run when it has not finished (named in the error).
+
+    Raises:
+        ValueError: the run has not finished, or was trained before the clock was recorded.
+    """
+    from unetkit.training.evaluate import TRAIN_RECORD
+
+    run_dir = Path(run_dir)
+    clock_path, record_path = run_dir / CLOCK_FILE, run_dir / TRAIN_RECORD
     if not record_path.is_file():
         raise ValueError(
-            f"{run_dir} has not finished (no {TRAIN_RECORD}): finish it with unetkit fit --resume {run_dir}, "
-            "then replay it."
+            f"{run_dir} has not finished (no {TRAIN_RECORD}): finish it with "
+            f"{resume_command}, then replay it."
         )
     record = json.loads(record_path.read_text())
     if not clock_path.is_file() or "budget_stop_step" not in record:

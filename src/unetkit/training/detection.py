@@ -28,9 +28,16 @@ Training (:func:`fit_maskrcnn`):
   with :class:`~unetkit.metrics.instance.InstanceScoreAccumulator` (``val/ap50``, ``val/ap75``, ``val/map``,
   ``val/seg``). The model kept is the **last** one (no selection; val is only watched).
 * **Run folder**: ``checkpoints/last.ckpt`` (every epoch; ``resume=True`` continues it, the Timer's elapsed
-  time included), ``logs/metrics.csv`` (losses per step, val scores per epoch), ``fit_options.json``,
-  ``model/`` (``model.safetensors`` + ``config.json`` with ``"architecture": "maskrcnn"``; no pickle) and
-  ``metrics_val.json`` (the whole val split).
+  time included), ``logs/metrics.csv`` (losses per step, val scores per epoch), ``fit_options.json`` (the
+  options, the data folder and the weights file), ``model/`` (``model.safetensors`` + ``config.json`` with
+  ``"architecture": "maskrcnn"``; no pickle), ``metrics_val.json`` (the whole val split) and ``train.json``.
+* **Replay**: the clock makes two runs with one seed differ, so a run records what its clock said, as the
+  semantic fit does (:mod:`unetkit.training.budget`): the budget fraction the LR read at each step
+  (``logs/clock.npy``, kept in ``last.ckpt`` across a resume) and the step its budget stopped it at
+  (``budget_stop_step`` in ``train.json``). ``replay=RUN`` trains RUN's options on RUN's data again with
+  that record instead of the clock, and stops at that step: on a CPU with the same thread count the weights
+  and val scores are bitwise RUN's (the training is deterministic there; ``replay_of.txt`` in the replay's
+  folder keeps a resumed replay replaying).
 """
 
 from __future__ import annotations
@@ -66,7 +73,16 @@ from unetkit.detection.targets import image_mean_std, labels_to_target, to_rgb
 from unetkit.files import atomic_write_text
 from unetkit.metrics.instance import InstanceScoreAccumulator
 from unetkit.options import check_positive_int
-from unetkit.training.budget import BudgetTimer, budget_fraction
+from unetkit.training.budget import (
+    REPLAY_SOURCE_FILE,
+    BudgetTimer,
+    RecordedClock,
+    RecordedStop,
+    read_step_clock,
+    recorded_clock,
+    replay_source,
+    write_clock,
+)
 from unetkit.training.evaluate import write_train_record
 from unetkit.training.optim import lr_factor
 from unetkit.training.task import NonFiniteError, non_finite_entries
@@ -84,6 +100,8 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 OPTIONS_NAME = "fit_options.json"
+# The run's inputs besides its options, kept in fit_options.json too: what a replay (or a resume) trains on.
+RUN_INPUTS = ("data_dir", "weights_path")
 LOSS_KEYS = ("loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg")
 MEAN_STD_IMAGES = 64
 
@@ -242,6 +260,10 @@ class MaskRCNNTask(L.LightningModule):
         self.save_hyperparameters()
         self.model = build_maskrcnn(**build_kwargs)
         self.val_scores = InstanceScoreAccumulator()
+        # clock[step]: the budget fraction the LR read at global step `step`, kept in checkpoints (--resume)
+        # and written to RUN/logs/clock.npy; `replay_clock` (replay=RUN) answers from RUN's instead.
+        self.clock: list[float] = []
+        self.replay_clock: RecordedClock | None = None
 
     def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         return self.model(images)  # type: ignore[no-any-return]
@@ -300,8 +322,11 @@ class MaskRCNNTask(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def budget_fraction(self) -> float:
-        """Share of the training time used so far (:func:`unetkit.training.budget.budget_fraction`)."""
-        return budget_fraction(self._trainer, self.hparams.get("time_budget_s"))
+        """Share of the training time used so far, once per step and recorded in ``self.clock``; in a
+        replay, the replayed run's (:func:`unetkit.training.budget.read_step_clock`)."""
+        return read_step_clock(
+            self.clock, self._trainer, self.hparams.get("time_budget_s"), self.replay_clock
+        )
 
     def on_train_epoch_start(self) -> None:
         loader = self.trainer.train_dataloader
@@ -315,8 +340,13 @@ class MaskRCNNTask(L.LightningModule):
             raise NonFiniteError(f"{', '.join(bad[:3])} became NaN/inf at step {self.global_step}")
         # The RPN and RoI samplers draw from torch's RNG; a resumed run continues its sequence.
         checkpoint["rng_state"] = {"torch": torch.get_rng_state(), "python": _to_lists(random.getstate())}
+        if self.clock:  # a tensor (loads with weights_only=True), under SegmentationTask's key
+            checkpoint["budget_clock"] = torch.tensor(self.clock, dtype=torch.float64)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        clock = checkpoint.get("budget_clock")
+        if clock is not None:
+            self.clock = [float(v) for v in clock.tolist()]
         state = checkpoint.get("rng_state")
         if state:
             torch.set_rng_state(state["torch"])
@@ -409,12 +439,53 @@ def _check_out_dir(out_dir: Path, resume: bool) -> Path | None:
     return None
 
 
+def _read_options(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``RUN/fit_options.json`` as (the :class:`MaskRCNNFitOptions` fields, the :data:`RUN_INPUTS` recorded;
+    none for a run from before they were)."""
+    saved = json.loads((run_dir / OPTIONS_NAME).read_text())
+    inputs = {key: saved.pop(key) for key in RUN_INPUTS if key in saved}
+    return saved, inputs
+
+
+def read_replay_source(run_dir: str | Path) -> tuple[RecordedClock, dict[str, Any], dict[str, Any]]:
+    """What a replay of the finished fit-maskrcnn run ``run_dir`` needs: its recorded clock
+    (:func:`unetkit.training.budget.recorded_clock`), its options and its inputs (``data_dir``,
+    ``weights_path``), from ``RUN/fit_options.json``, ``RUN/train.json`` and ``RUN/logs/clock.npy``.
+
+    Raises:
+        FileNotFoundError: ``RUN/fit_options.json`` is missing (not a run folder of fit-maskrcnn).
+        ValueError: the options record no time budget, the run has not finished, or it was trained
+            before replay existed.
+    """
+    run_dir = Path(run_dir)
+    options_path = run_dir / OPTIONS_NAME
+    if not options_path.is_file():
+        raise FileNotFoundError(
+            f"{options_path} not found; --replay needs a run folder written by `unetkit fit-maskrcnn`."
+        )
+    saved, inputs = _read_options(run_dir)
+    if not saved.get("time_minutes"):
+        raise ValueError(
+            f"{options_path} records no time budget (time_minutes), so {run_dir} has no clock to replay; "
+            "replay a run that unetkit fit-maskrcnn --time trained."
+        )
+    data = inputs.get("data_dir", "DIR")
+    clock = recorded_clock(run_dir, f"unetkit fit-maskrcnn {data} --resume {run_dir}")
+    if "data_dir" not in inputs:  # a run from before replay, resumed after: its clock is the resumed part
+        raise ValueError(
+            f"{run_dir} was trained before replay existed: {options_path} does not name its data folder, "
+            "so it cannot be replayed; train a new run and replay that one."
+        )
+    return clock, saved, inputs
+
+
 def fit_maskrcnn(
-    data_dir: str | Path,
+    data_dir: str | Path | None,
     out_dir: str | Path,
     time_minutes: float | None = None,
     *,
     resume: bool = False,
+    replay: str | Path | None = None,
     weights_path: str | Path | None = None,
     progress: bool = False,
     command: str | None = None,
@@ -423,33 +494,78 @@ def fit_maskrcnn(
     """Train a Mask R-CNN on ``data_dir`` (see the module docstring) for ``time_minutes``; returns the run.
 
     Args:
-        data_dir: images/, labels/, train.txt, val.txt.
+        data_dir: images/, labels/, train.txt, val.txt (None: the run's own, with ``resume`` or ``replay``).
         out_dir: the run folder (must not exist or be empty; with ``resume``: the run to continue).
         time_minutes: the budget (with ``resume``: None keeps the run's own budget; a value replaces it).
-        resume: continue ``out_dir`` from ``checkpoints/last.ckpt``, with the options saved in the run.
+        resume: continue ``out_dir`` from ``checkpoints/last.ckpt``, with the options saved in the run; a
+            replay (``replay_of.txt``) goes on replaying.
+        replay: a finished run of fit_maskrcnn: train its options on its data (and weights file) again into
+            ``out_dir``, step for step with the LR clock and the stop step it recorded
+            (:func:`read_replay_source`) instead of the wall clock; on a CPU with the same thread count the
+            weights and val scores are bitwise identical. Takes no ``data_dir``, budget, weights or options.
         weights_path: a local weights file for the new model (whole model or backbone; see
             :func:`~unetkit.detection.maskrcnn.load_maskrcnn_weights`).
         progress: show Lightning's progress bar (the CLI's choice; library default off).
         command: the command line that started the run, recorded in ``RUN/train.json``.
         options: fields of :class:`MaskRCNNFitOptions` (backbone, crop_size, batch_size, lr, ...).
     """
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    out_dir = Path(out_dir)
+    source = Path(replay) if replay is not None else None
+    recorded: RecordedClock | None = None
+    if source is not None:
+        if resume:
+            raise ValueError(
+                "resume and replay exclude each other: resume continues a run in its folder, replay "
+                "retrains a finished one into a new folder"
+            )
+        given = [
+            name
+            for name, value in (
+                ("data_dir", data_dir),
+                ("time_minutes", time_minutes),
+                ("weights_path", weights_path),
+            )
+            if value is not None
+        ] + sorted(options)
+        if given:
+            raise ValueError(
+                f"a replay trains {source} with its own data and options ({source / OPTIONS_NAME}); "
+                f"drop {', '.join(given)}"
+            )
+        recorded, saved, inputs = read_replay_source(source)
+        data_dir, weights_path = inputs["data_dir"], inputs.get("weights_path")
+        opts = MaskRCNNFitOptions(**saved)
     ckpt = _check_out_dir(out_dir, resume)
     if ckpt is not None:
-        saved = json.loads((out_dir / OPTIONS_NAME).read_text())
+        saved, inputs = _read_options(out_dir)
         if options:
             raise ValueError(
                 f"a resumed run keeps its options ({out_dir / OPTIONS_NAME}); got {sorted(options)}"
             )
+        if weights_path is not None:
+            raise ValueError("--weights starts a new run; a resumed run continues its own weights")
+        source = replay_source(out_dir)  # an interrupted replay goes on replaying its source's clock
+        if source is not None:
+            if time_minutes is not None:
+                raise ValueError(
+                    f"{out_dir} replays {source}, whose budget it keeps; resume it without a time budget"
+                )
+            recorded = read_replay_source(source)[0]
         if time_minutes is not None:
             saved["time_minutes"] = time_minutes
         opts = MaskRCNNFitOptions(**saved)
-        if weights_path is not None:
-            raise ValueError("--weights starts a new run; a resumed run continues its own weights")
-    else:
+        if data_dir is None:
+            data_dir = inputs.get("data_dir")
+    elif source is None:
         if time_minutes is None:
             raise ValueError("fit_maskrcnn needs a time budget (time_minutes)")
         opts = MaskRCNNFitOptions(time_minutes=time_minutes, **options)
+    if data_dir is None:
+        unnamed = f"; {out_dir / OPTIONS_NAME} does not name it (a run from before it did)" if ckpt else ""
+        raise ValueError(
+            f"fit_maskrcnn needs the data folder data_dir (images/, labels/, train.txt, val.txt){unnamed}"
+        )
+    data_dir = Path(data_dir)
     opts.check()
     if weights_path is not None and not Path(weights_path).is_file():
         raise FileNotFoundError(f"weights file {weights_path} does not exist; check the path")
@@ -485,6 +601,7 @@ def fit_maskrcnn(
         time_budget_s=budget_s,
         score_threshold=opts.score_threshold,
     )
+    task.replay_clock = recorded
     if weights_path is not None:
         load_maskrcnn_weights(task.model, weights_path)  # before the run folder: a bad file writes nothing
     params = sum(p.numel() for p in task.model.parameters())
@@ -495,25 +612,32 @@ def fit_maskrcnn(
 
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    from unetkit.training.fit import _budget_record  # train.json's budget keys, as `unetkit fit` writes them
     from unetkit.training.run_folder import run_folder
     from unetkit.training.trainer import build_loggers
 
-    timer = BudgetTimer(budget_s, len(val))
+    # A replay stops where its source's budget stopped it, through the same stop (and reads no wall clock).
+    stop: BudgetTimer | RecordedStop = (
+        BudgetTimer(budget_s, len(val)) if recorded is None else RecordedStop(recorded.stop_step)
+    )
     resume_hint = f"resume with: unetkit fit-maskrcnn {data_dir} --resume {out_dir}"
     sigint = signal.getsignal(signal.SIGINT)
     trainer: L.Trainer | None = None
     try:
         with run_folder(out_dir):
             if ckpt is None:
-                record = asdict(opts)
+                weights = str(Path(weights_path).resolve()) if weights_path is not None else None
+                record = {**asdict(opts), "data_dir": str(data_dir.resolve()), "weights_path": weights}
                 atomic_write_text(out_dir / OPTIONS_NAME, json.dumps(record, indent=2))
+                if source is not None:  # before training: a resume of an interrupted replay replays on
+                    atomic_write_text(out_dir / REPLAY_SOURCE_FILE, f"{source.resolve()}\n")
             trainer = L.Trainer(
                 default_root_dir=out_dir,
                 max_epochs=-1,
                 accelerator="cpu" if not torch.cuda.is_available() else "auto",
                 devices=1,
                 callbacks=[
-                    timer,
+                    stop,
                     ModelCheckpoint(
                         dirpath=out_dir / "checkpoints",
                         filename="last",
@@ -569,22 +693,28 @@ def fit_maskrcnn(
     predictor = MaskRCNNPredictor(task.model.cpu(), config)
     scores = score_maskrcnn(predictor, val_all, opts.score_threshold)
     eval_seconds = time.perf_counter() - t1
-    step_seconds = statistics.median(timer.step_times) if timer.step_times else math.nan
-    summary = {
+    budget = _budget_record(trainer)
+    summary: dict[str, Any] = {
         "split": "val",
         "images": len(val_all),
         "scores": scores,
         "train_seconds": round(train_seconds, 1),
-        "timer_seconds": round(timer.time_elapsed("train"), 1),
         "budget_seconds": budget_s,
         "steps": int(trainer.global_step),
-        "step_seconds_median": round(step_seconds, 3),
         "params": params,
         "eval_seconds": round(eval_seconds, 1),
     }
+    step_seconds = math.nan
+    if isinstance(stop, BudgetTimer):  # a replay has no Timer: it reads no wall clock
+        step_seconds = statistics.median(stop.step_times) if stop.step_times else math.nan
+        summary |= {"timer_seconds": budget["timer_seconds"], "step_seconds_median": round(step_seconds, 3)}
+    if source is not None:
+        budget["replay_of"] = summary["replay_of"] = str(source.resolve())
     atomic_write_text(out_dir / "metrics_val.json", json.dumps(summary, indent=2))
-    # RUN/train.json, as `unetkit fit` writes it: what a benchmark reads as the run's time and command.
-    write_train_record(out_dir, train_seconds, resumed=resume, command=command)
+    write_clock(out_dir, task.clock)
+    # RUN/train.json, as `unetkit fit` writes it: what a benchmark reads as the run's time and command, and
+    # the budget's stop step that a replay reads.
+    write_train_record(out_dir, train_seconds, resumed=resume, command=command, **budget)
     return MaskRCNNRunResult(
         run_dir=out_dir,
         scores=scores,
