@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_replay import _state  # last.ckpt's weights, optimizer state, LRs and steps, as the semantic test
+from training_helpers import checkpoint_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection"))
 from maskrcnn_data import make_instance_folder
@@ -41,7 +41,7 @@ def _assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor],
 
 
 def _assert_replayed(run: Path, replay: Path) -> None:
-    _assert_same_tensors(_state(run), _state(replay), "last.ckpt")
+    _assert_same_tensors(checkpoint_state(run), checkpoint_state(replay), "last.ckpt")
     # RUN/model's tensors (not its bytes: safetensors writes its metadata keys in no fixed order).
     model = [load_file(str(r / "model" / "model.safetensors")) for r in (run, replay)]
     _assert_same_tensors(*model, "model.safetensors")
@@ -67,7 +67,7 @@ def test_replay_of_a_budgeted_maskrcnn_run_is_bitwise_identical(
     # The budget stopped it after an epoch end, the LR read the clock at every step, and the clock moved.
     assert stop is not None and stop >= 3 and clock.shape == (stop + 1,) and not np.isnan(clock).any()
     assert 0.0 == clock[0] < clock[1] < clock[-1] <= 1.0 and (np.diff(clock) > 0).all()
-    assert _state(run)["global_step"] == stop
+    assert checkpoint_state(run)["global_step"] == stop
 
     # The CLI takes neither DIR nor options: RUN's own (fit_options.json names the data folder).
     assert main(["fit-maskrcnn", "--replay", str(run), "--no-progress"]) == 0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_helpers import TIME_PACED
+from training_helpers import TIME_PACED, checkpoint_state
 
 from unetkit.cli.main import main as cli_main
 from unetkit.training.budget import CLOCK_FILE, RecordedClock
@@ -30,21 +30,8 @@ def _fit_args(root: Path, *extra: str) -> list[str]:
     return ["fit", "--config", "synthetic", *TINY, f"output.root={root}", "output.name=r", *extra]
 
 
-def _state(run: Path) -> dict[str, torch.Tensor]:
-    """Weights, optimizer state (with each param group's LR) and scheduler step of ``last.ckpt``."""
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    state = dict(ckpt["state_dict"])
-    for i, group in enumerate(ckpt["optimizer_states"][0]["param_groups"]):
-        state[f"lr.{i}"] = torch.tensor(group["lr"], dtype=torch.float64)
-    for key, value in ckpt["optimizer_states"][0]["state"].items():
-        state |= {f"opt.{key}.{k}": v for k, v in value.items() if isinstance(v, torch.Tensor)}
-    state["global_step"] = torch.tensor(ckpt["global_step"])
-    state["scheduler_step"] = torch.tensor(ckpt["lr_schedulers"][0]["last_epoch"])
-    return state
-
-
 def _assert_replayed(run: Path, replay: Path) -> None:
-    a, b = _state(run), _state(replay)
+    a, b = checkpoint_state(run), checkpoint_state(replay)
     assert a.keys() == b.keys()
     differ = [k for k in a if not torch.equal(a[k], b[k])]
     assert not differ, f"{len(differ)} of {len(a)} tensors differ, e.g. {differ[:3]}"
@@ -76,7 +63,7 @@ def test_replay_of_a_budgeted_run_is_bitwise_identical(tmp_path: Path) -> None:
     # count: max_epochs is out of reach) drove the decay.
     assert stop is not None and stop > 10 and clock.shape == (stop + 1,) and not np.isnan(clock).any()
     assert 0.0 == clock[0] < clock[stop // 2] < clock[-1] <= 1.0
-    assert _state(run)["global_step"] == stop
+    assert checkpoint_state(run)["global_step"] == stop
     val_steps = [r["step"] for r in csv.DictReader((run / "logs" / "metrics.csv").open()) if r["val/miou"]]
     assert val_steps == [str(stop - 1)]  # Lightning logs the validation at the last step's index
 

@@ -1,8 +1,12 @@
-"""Helpers shared by the training tests (test_budget.py, test_replay.py, test_optim.py, test_fit.py)."""
+"""Helpers shared by the training tests (test_budget.py, test_replay.py, test_detection_replay.py,
+test_optim.py, test_fit.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import torch
 
 # A tiny synthetic run whose LR is paced by the clock (poly decay over the budget, max_epochs out of reach):
 # a time budget (trainer.max_time_minutes) is what stops it.
@@ -31,3 +35,17 @@ def tiny_model_config() -> dict[str, Any]:
         "mean": [0.0],
         "std": [1.0],
     }
+
+
+def checkpoint_state(run: Path) -> dict[str, torch.Tensor]:
+    """Weights, optimizer state (with each param group's LR) and scheduler step of ``run``'s ``last.ckpt``:
+    what a replay must reproduce bitwise."""
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    state = dict(ckpt["state_dict"])
+    for i, group in enumerate(ckpt["optimizer_states"][0]["param_groups"]):
+        state[f"lr.{i}"] = torch.tensor(group["lr"], dtype=torch.float64)
+    for key, value in ckpt["optimizer_states"][0]["state"].items():
+        state |= {f"opt.{key}.{k}": v for k, v in value.items() if isinstance(v, torch.Tensor)}
+    state["global_step"] = torch.tensor(ckpt["global_step"])
+    state["scheduler_step"] = torch.tensor(ckpt["lr_schedulers"][0]["last_epoch"])
+    return state

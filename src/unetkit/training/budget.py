@@ -309,3 +309,21 @@ def recorded_clock(run_dir: Path, resume_command: str) -> RecordedClock:
         stop_step=None if stop is None else int(stop),
         source=run_dir,
     )
+
+
+def budget_record(trainer: Any) -> dict[str, Any]:
+    """``timer_seconds`` (training + validation + checkpoints, resumed time included), ``budget_seconds``
+    and ``budget_stop_step`` (the global step after which the budget stopped training; None when the run
+    ended otherwise) of a budgeted run, for ``RUN/train.json``; a replay records its stop step only;
+    nothing without a budget."""
+    stop = next((c for c in trainer.callbacks if isinstance(c, (BudgetTimer, RecordedStop))), None)
+    if stop is None:
+        return {}
+    record: dict[str, Any] = {}
+    if isinstance(stop, BudgetTimer):
+        record = {
+            "timer_seconds": round(stop.time_elapsed("train"), 1),
+            "budget_seconds": round(stop.duration_s, 1),
+        }
+    record["budget_stop_step"] = int(trainer.global_step) if stop.stopped else None
+    return record

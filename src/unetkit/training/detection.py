@@ -78,6 +78,7 @@ from unetkit.training.budget import (
     BudgetTimer,
     RecordedClock,
     RecordedStop,
+    budget_record,
     read_step_clock,
     recorded_clock,
     replay_source,
@@ -612,7 +613,6 @@ def fit_maskrcnn(
 
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from unetkit.training.fit import _budget_record  # train.json's budget keys, as `unetkit fit` writes them
     from unetkit.training.run_folder import run_folder
     from unetkit.training.trainer import build_loggers
 
@@ -693,7 +693,7 @@ def fit_maskrcnn(
     predictor = MaskRCNNPredictor(task.model.cpu(), config)
     scores = score_maskrcnn(predictor, val_all, opts.score_threshold)
     eval_seconds = time.perf_counter() - t1
-    budget = _budget_record(trainer)
+    budget = budget_record(trainer)  # train.json's budget keys, as `unetkit fit` writes them
     summary: dict[str, Any] = {
         "split": "val",
         "images": len(val_all),

@@ -188,7 +188,12 @@ def fit(
     import lightning as L
 
     from unetkit.model_files.model_io import save_model
-    from unetkit.training.budget import REPLAY_SOURCE_FILE, read_recorded_clock, replay_source
+    from unetkit.training.budget import (
+        REPLAY_SOURCE_FILE,
+        budget_record,
+        read_recorded_clock,
+        replay_source,
+    )
     from unetkit.training.config import save_config
     from unetkit.training.datamodule import SegmentationDataModule
     from unetkit.training.run_folder import (
@@ -262,7 +267,7 @@ def fit(
     state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
     task.load_state_dict(state)
     save_model(task.model, model_config, run_dir / "model")
-    budget = _budget_record(trainer)
+    budget = budget_record(trainer)
     if budget:
         from unetkit.training.budget import write_clock
 
@@ -279,26 +284,6 @@ def fit(
     if metrics_csv.is_file():
         plot_training_curves(metrics_csv, run_dir / "figures" / "curves.png")
     return RunResult(run_dir=run_dir, scores=scores, table=table, train_seconds=train_seconds)
-
-
-def _budget_record(trainer: Any) -> dict[str, Any]:
-    """``timer_seconds`` (training + validation + checkpoints, resumed time included), ``budget_seconds``
-    and ``budget_stop_step`` (the global step after which the budget stopped training; None when the run
-    ended otherwise) of a budgeted run, for ``RUN/train.json``; a replay records its stop step only;
-    nothing without a budget."""
-    from unetkit.training.budget import BudgetTimer, RecordedStop
-
-    stop = next((c for c in trainer.callbacks if isinstance(c, (BudgetTimer, RecordedStop))), None)
-    if stop is None:
-        return {}
-    record: dict[str, Any] = {}
-    if isinstance(stop, BudgetTimer):
-        record = {
-            "timer_seconds": round(stop.time_elapsed("train"), 1),
-            "budget_seconds": round(stop.duration_s, 1),
-        }
-    record["budget_stop_step"] = int(trainer.global_step) if stop.stopped else None
-    return record
 
 
 def _resume_hint(run_dir: Path) -> str:

@@ -7,7 +7,6 @@ is rebuilt from ``model_config`` (a plain dict): checkpoints load with ``torch.l
 from __future__ import annotations
 
 import logging
-import math
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -207,18 +206,11 @@ class SegmentationTask(L.LightningModule):
     def budget_fraction(self) -> float:
         """Share of the training time used so far (:func:`unetkit.training.budget.budget_fraction`), read
         once per global step and recorded in ``self.clock``; in a replay, the recorded run's value."""
-        from unetkit.training.budget import budget_fraction
+        from unetkit.training.budget import read_step_clock
 
-        step = int(self._trainer.global_step) if self._trainer is not None else 0
-        if step < len(self.clock) and not math.isnan(self.clock[step]):
-            return self.clock[step]  # one value per step (every param group, a resume's first read)
-        if self.replay_clock is not None:
-            value = self.replay_clock.at(step)
-        else:
-            value = budget_fraction(self._trainer, self.hparams.get("time_budget_s"))
-        self.clock.extend([math.nan] * (step + 1 - len(self.clock)))
-        self.clock[step] = value
-        return value
+        return read_step_clock(
+            self.clock, self._trainer, self.hparams.get("time_budget_s"), self.replay_clock
+        )
 
     # RNG state travels with the checkpoint so that a resumed run draws the same augmentations.
     # Stored as tensors/lists so the checkpoint still loads with weights_only=True.
