@@ -167,4 +167,10 @@ def test_replay_refusals_are_one_line(
     (replay / "fit_options.json").write_text(options.read_text())
     (replay / "replay_of.txt").write_text(f"{run}\n")
     assert f"replays {run}, whose budget it keeps" in error("--resume", str(replay), "--time", "2m")
+    # A resume keeps the run's options too: a flag that would change them is refused, not ignored.
+    for flag in (["--crop", "64"], ["--seed", "3"], ["--weights", "w.pth"], ["--norm", "batch"]):
+        assert (
+            f"with the options it was started with ({replay / 'fit_options.json'}); drop {flag[0]}"
+            in error("--resume", str(replay), *flag)
+        )
     assert not (tmp_path / "new").exists() and not (tmp_path / "run-replay").exists()

@@ -98,6 +98,15 @@ def _given_options(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def _option_flags(args: argparse.Namespace, options: dict[str, Any]) -> list[str]:
+    """The command-line flags that set a run option (``options``: :func:`_given_options`) or its starting
+    weights, sorted: what a resume or a replay, which keep the run's own, refuse."""
+    flags = {flag for flag, field in RUN_OPTIONS if field in options}
+    flags |= {"--norm"} if "build" in options else set()
+    flags |= {"--weights"} if args.weights is not None else set()
+    return sorted(flags)
+
+
 def run_fit_maskrcnn(args: argparse.Namespace) -> int:
     import torch
 
@@ -118,11 +127,8 @@ def run_fit_maskrcnn(args: argparse.Namespace) -> int:
                 "--replay and --resume exclude each other: --resume continues a run in its folder, --replay "
                 "retrains a finished one into a new folder"
             )
-        flags = {flag for flag, field in RUN_OPTIONS if field in options}
-        flags |= {"--norm"} if "build" in options else set()
-        flags |= {"--time"} if minutes is not None else set()
-        flags |= {"--weights"} if args.weights is not None else set()
-        given = ([str(args.data_dir)] if args.data_dir is not None else []) + sorted(flags)
+        given = ([str(args.data_dir)] if args.data_dir is not None else []) + _option_flags(args, options)
+        given += ["--time"] if minutes is not None else []
         if given:
             raise ValueError(f"--replay trains {run} with its own data and options; drop {given[0]}")
         result = fit_maskrcnn(
@@ -135,6 +141,11 @@ def run_fit_maskrcnn(args: argparse.Namespace) -> int:
     elif args.resume is not None:
         if args.out is not None and args.out.resolve() != args.resume.resolve():
             raise ValueError("--resume RUN_DIR continues RUN_DIR; leave out --out")
+        if flags := _option_flags(args, options):
+            raise ValueError(
+                f"--resume continues {args.resume} with the options it was started with "
+                f"({args.resume / 'fit_options.json'}); drop {flags[0]}"
+            )
         result = fit_maskrcnn(
             args.data_dir, args.resume, minutes, resume=True, progress=not args.no_progress, command=command
         )
