@@ -43,7 +43,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "serve"
 ROOT = Path(__file__).resolve().parents[1]
 ISBI_IMAGES = ROOT.parent / "shared" / "data" / "isbi2012" / "images"
 ISBI_ARCH = {"in_channels": 1, "num_classes": 2, "base_channels": 8, "depth": 4}
-# name -> (pool, inference workers, torch threads per worker). 2 cores: one job on both cores, or two
+# name -> (pool, inference workers, engine threads per worker: torch, onnxruntime or OpenVINO, as
+# `serve --threads`). 2 cores: one job on both cores, or two
 # jobs on one core each, in threads (one model, shared GIL) or in worker processes.
 HEADLINE_KEYS = (
     "requests", "errors", "concurrency", "p50_ms", "p95_ms", "p99_ms", "single_request_ms",
@@ -347,10 +348,11 @@ def markdown(payload: dict[str, Any]) -> str:
         "no instances: mask + overlay + input PNGs written per request). Loopback HTTP, httpx clients in one "
         "asyncio process on the same machine. Latency = client-side, upload to JSON answer.",
         "",
-        f"Machine: {m['cpu_model']}, {m['cpu_count']} CPUs, torch {m['torch']} ({m['cpu_capability']}); "
-        f"{m['shared_machine']}.",
+        f"Machine: {m['cpu_model']}, {m['cpu_count']} CPUs, torch {m['torch']} ({m['cpu_capability']})"
+        + (f"; {m['shared_machine']}." if m["shared_machine"] else "."),
         "",
-        "| config | pool | workers x torch threads | clients | requests | ok | errors | single (ms) "
+        *([f"Note: {payload['note']}", ""] if payload.get("note") else []),
+        "| config | pool | workers x engine threads | clients | requests | ok | errors | single (ms) "
         "| p50 (ms) | p95 (ms) | p99 (ms) | p95 / single | req/s | server CPU ms / request "
         "| server cores used | load avg 1 min | /api/health p95 (ms) | peak RSS (MiB) |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -405,6 +407,7 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=900.0, help="time bound of each load run")
     parser.add_argument("--shared", default="shared with 4 other helpers' jobs (2 cores); numbers are noisy")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", default="", help="what else a reader must know (e.g. which code ran)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -415,6 +418,7 @@ def main() -> int:
     head = next((r for r in runs if r["name"] == args.headline), runs[0])
     payload: dict[str, Any] = {
         "command": harness.command_line(),
+        "note": args.note,
         "model": str(args.model)
         if args.model
         else "unet base_channels 8 depth 4, 1 channel, 2 classes, random weights (the ISBI architecture; "
