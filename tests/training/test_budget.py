@@ -232,3 +232,26 @@ def test_a_terminal_bar_redraws_at_most_every_quarter_second(
                         enable_model_summary=False)  # fmt: skip
     trainer.fit(_tiny_module(200))
     assert bar.refresh_rate > 1  # this tiny model's steps take well under a quarter second
+
+
+def test_the_recorded_clock_never_goes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quiet step after a busy one lowers the reserve for the last validation, so the wall-clock fraction
+    can fall; the LR schedule reads the highest one so far (and a replay reads the record as it is)."""
+    import math
+    from types import SimpleNamespace
+
+    from unetkit.training import budget
+    from unetkit.training.budget import RecordedClock, read_step_clock
+
+    walls = iter([0.0, 0.30, 0.25, 0.40])
+    monkeypatch.setattr(budget, "budget_fraction", lambda trainer, budget_s: next(walls))
+    clock: list[float] = []
+    read = [read_step_clock(clock, SimpleNamespace(global_step=s), 60.0) for s in range(4)]  # type: ignore[arg-type]
+    assert read == clock == [0.0, 0.30, 0.30, 0.40]
+    assert read_step_clock(clock, SimpleNamespace(global_step=2), 60.0) == 0.30  # type: ignore[arg-type]
+    recorded = RecordedClock(fractions=(0.0, 0.5, 0.2), stop_step=2, source=Path("run"))
+    replayed: list[float] = []
+    assert [read_step_clock(replayed, SimpleNamespace(global_step=s), 60.0, recorded) for s in range(3)] == [  # type: ignore[arg-type]
+        0.0, 0.5, 0.2,
+    ]  # fmt: skip
+    assert not any(math.isnan(v) for v in replayed)

@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection"))
 from maskrcnn_data import make_instance_folder
 
 from unetkit.cli.main import main
+from unetkit.inference.variants import file_sha256
 from unetkit.training.budget import CLOCK_FILE
+from unetkit.training.data_record import RECORD_NAME
 from unetkit.training.detection import MaskRCNNTask, fit_maskrcnn
 
 SIZES = {"train": [(64, 64), (80, 96), (64, 128)], "val": [(72, 90)]}
@@ -78,6 +80,31 @@ def test_replay_of_a_budgeted_maskrcnn_run_is_bitwise_identical(
     assert replayed["budget_stop_step"] == stop and replayed["replay_of"] == str(run.resolve())
     assert "timer_seconds" not in replayed  # no wall clock in a replay
     assert json.loads((replay / "metrics_val.json").read_text())["replay_of"] == str(run.resolve())
+
+    # The run recorded its files and starting weights (trained_on.json); a replay from other starting
+    # weights, or after a label was edited, stops with one line before its run folder exists.
+    weights = tmp_path / "w.pth"
+    torch.save(load_file(str(run / "model" / "model.safetensors")), weights)
+    started = tmp_path / "started"
+    fit_maskrcnn(folder, started, 0.03, weights_path=weights, **TINY)  # type: ignore[arg-type]
+    recorded = json.loads((started / RECORD_NAME).read_text())
+    assert recorded["weights"]["sha256"] == file_sha256(weights)
+    names = ("train00", "train01", "train02", "val00")
+    assert set(recorded["files"]) == {f"{kind}/{name}.png" for name in names for kind in ("images", "labels")}
+    state = load_file(str(run / "model" / "model.safetensors"))
+    first = sorted(state)[0]
+    state[first] = state[first] + 1
+    torch.save(state, weights)
+    capsys.readouterr()
+    assert main(["fit-maskrcnn", "--replay", str(started), "--no-progress"]) == 2
+    assert f"{started} started from {weights.resolve()}" in capsys.readouterr().err
+    label = folder / "labels" / "val00.png"
+    label.write_bytes(label.read_bytes() + b"\0")  # a trailing byte: the labels read the same
+    other = tmp_path / "other"
+    assert main(["fit-maskrcnn", "--replay", str(run), "--out", str(other), "--no-progress"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("INFO ")]
+    assert len(err) == 1 and "labels/val00.png has changed" in err[0], err
+    assert not (tmp_path / "started-replay").exists() and not other.exists()
 
 
 @pytest.mark.slow

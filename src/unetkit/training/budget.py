@@ -186,12 +186,19 @@ def read_step_clock(
 
     One value per step: a value recorded for the step already is returned again (every param group, the
     first read after ``--resume`` with the clock restored from the checkpoint); otherwise the replayed
-    run's value (``replay``, :meth:`RecordedClock.at`), else the wall clock (:func:`budget_fraction`).
+    run's value (``replay``, :meth:`RecordedClock.at`), else the wall clock (:func:`budget_fraction`), never
+    below an earlier step's.
     """
     step = int(trainer.global_step) if trainer is not None else 0
     if step < len(clock) and not math.isnan(clock[step]):
         return clock[step]
-    value = replay.at(step) if replay is not None else budget_fraction(trainer, budget_s)
+    if replay is not None:
+        value = replay.at(step)
+    else:
+        # Never back: the time reserved for the last validation follows the recent step and epoch-end
+        # times, so a busy moment followed by a quiet one would lower the fraction (and raise the LR).
+        earlier = next((v for v in reversed(clock[:step]) if not math.isnan(v)), 0.0)
+        value = max(budget_fraction(trainer, budget_s), earlier)
     clock.extend([math.nan] * (step + 1 - len(clock)))
     clock[step] = value
     return value

@@ -84,6 +84,7 @@ from unetkit.training.budget import (
     replay_source,
     write_clock,
 )
+from unetkit.training.data_record import check_data_record, data_record, write_data_record
 from unetkit.training.evaluate import write_train_record
 from unetkit.training.optim import lr_factor
 from unetkit.training.task import NonFiniteError, non_finite_entries
@@ -576,7 +577,8 @@ def fit_maskrcnn(
     # 16-bit images: one window from the training images (deterministic, so a resumed run finds it again).
     window = estimate_window([image for image, _ in train_pairs])
     train = load_samples(train_pairs, window)
-    val_all = load_samples(instance_pairs(data_dir, "val"), window)
+    val_pairs = instance_pairs(data_dir, "val")
+    val_all = load_samples(val_pairs, window)
     log.info(
         "decoded %d train and %d val pairs in %.1f s", len(train), len(val_all), time.perf_counter() - started
     )
@@ -605,6 +607,12 @@ def fit_maskrcnn(
     task.replay_clock = recorded
     if weights_path is not None:
         load_maskrcnn_weights(task.model, weights_path)  # before the run folder: a bad file writes nothing
+    record = None
+    if ckpt is None:  # a resumed run keeps the record of its start
+        files = [path for pair in (*train_pairs, *val_pairs) for path in pair]
+        record = data_record(data_dir, files, Path(weights_path) if weights_path is not None else None)
+        if source is not None:
+            check_data_record(source, record)
     params = sum(p.numel() for p in task.model.parameters())
     val = evenly_spaced(val_all, opts.val_images)
     crops = CropDataset(train, opts.crop_size, opts.epoch_steps * opts.batch_size, opts.seed, opts.min_area)
@@ -627,8 +635,10 @@ def fit_maskrcnn(
         with run_folder(out_dir):
             if ckpt is None:
                 weights = str(Path(weights_path).resolve()) if weights_path is not None else None
-                record = {**asdict(opts), "data_dir": str(data_dir.resolve()), "weights_path": weights}
-                atomic_write_text(out_dir / OPTIONS_NAME, json.dumps(record, indent=2))
+                saved_options = {**asdict(opts), "data_dir": str(data_dir.resolve()), "weights_path": weights}
+                atomic_write_text(out_dir / OPTIONS_NAME, json.dumps(saved_options, indent=2))
+                if record is not None:
+                    write_data_record(out_dir, record)
                 if source is not None:  # before training: a resume of an interrupted replay replays on
                     atomic_write_text(out_dir / REPLAY_SOURCE_FILE, f"{source.resolve()}\n")
             trainer = L.Trainer(

@@ -195,6 +195,12 @@ def fit(
         replay_source,
     )
     from unetkit.training.config import save_config
+    from unetkit.training.data_record import (
+        check_data_record,
+        data_record,
+        segmentation_files,
+        write_data_record,
+    )
     from unetkit.training.datamodule import SegmentationDataModule
     from unetkit.training.run_folder import (
         export_checkpoint,
@@ -215,8 +221,13 @@ def fit(
         recorded = read_recorded_clock(replay)
     spec = resolve_dataset(config)
     # Everything that can be wrong with the inputs is checked before the run folder exists.
+    record = None
     if not is_secondary_rank():
         check_inputs(config, spec)
+        if resume is None:  # a resumed run keeps the record of its start
+            record = data_record(spec.root, segmentation_files(spec))
+            if replay is not None:
+                check_data_record(Path(replay), record)
     model_config = build_model_config(config, spec)
     ckpt_path, resume_from = None, None
     if resume is not None:
@@ -232,6 +243,8 @@ def fit(
     try:
         with run_folder(run_dir):
             save_config(config, run_dir / "config.yaml")
+            if record is not None:
+                write_data_record(run_dir, record)
             if replay is not None and resume is None:
                 atomic_write_text(run_dir / REPLAY_SOURCE_FILE, f"{Path(replay).resolve()}\n")
             trainer = build_trainer(
