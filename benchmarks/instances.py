@@ -53,12 +53,17 @@ from unetkit.data.folder import read_list_file
 from unetkit.data.instances import read_label_image
 from unetkit.data.io import read_image
 from unetkit.inference.instance_predictor import (
-    MASKRCNN,
     InstancePredictor,
-    keep_large_instances,
     list_instance_predictor_methods,
     load_instance_predictor,
 )
+from unetkit.inference.instance_selection import (
+    MIN_DISTANCES,
+    MIN_SIZES,
+    SCORE_THRESHOLDS,
+    select_postprocessing,
+)
+from unetkit.inference.instance_selection import summary as _summary
 from unetkit.metrics.instance import InstanceScoreAccumulator
 from unetkit.options import look_up_option
 from unetkit.viz.instances import plot_instance_comparison
@@ -67,10 +72,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "dsb2018"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "instances"
 FIGURE_MAX_SIDE = 400
-MIN_SIZES = (0, 10, 20, 40)
-MIN_DISTANCES = (3, 5, 7, 9, 11, 13, 15)
-SCORE_THRESHOLDS = (0.3, 0.5, 0.7)
-REPORTED = ("ap50", "ap75", "map", "seg", "splits", "merges", "n_true", "n_pred", "ap50_pooled", "map_pooled")
 
 
 # ------------------------------------------------------------------------------------------ run folders
@@ -160,54 +161,14 @@ def figure_image(data: Path, test_ids: Sequence[str]) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------- selection
-def candidates(predictor: InstancePredictor) -> list[dict[str, Any]]:
-    """The post-processing values tried on val, in grid order (min_size varies fastest)."""
-    if predictor.method == MASKRCNN:
-        return [{"score_threshold": t, "min_size": m} for t in SCORE_THRESHOLDS for m in MIN_SIZES]
-    if predictor.method == "watershed":
-        return [{"min_distance": d, "min_size": m} for d in MIN_DISTANCES for m in MIN_SIZES]
-    return [{"min_size": m} for m in MIN_SIZES]
-
-
-def _summary(scores: dict[str, Any]) -> dict[str, Any]:
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items() if k in REPORTED}
-
-
 def select_on_val(
     predictor: InstancePredictor, data: Path, val_ids: Sequence[str]
 ) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
-    """Score every candidate on val; returns (best values, the grid with each val score, seconds).
-
-    min_size is applied to the method's labels with min_size 0 (:func:`keep_large_instances`), which gives
-    exactly the labels of the method run with that min_size (both drop the small objects, then renumber).
-    """
-    start = time.perf_counter()
-    grid = candidates(predictor)
-    # Group by everything but min_size: one prediction/post-processing per group, min_size filters after.
-    groups: dict[tuple[tuple[str, Any], ...], list[dict[str, Any]]] = {}
-    for values in grid:
-        key = tuple(sorted((k, v) for k, v in values.items() if k != "min_size"))
-        groups.setdefault(key, []).append(values)
-    accs = {id(v): InstanceScoreAccumulator() for v in grid}
-    cached: list[tuple[Any, Any, Any]] = []  # semantic: (true, mask, probs), predicted once
-    for group_key, members in groups.items():
-        variant = predictor.with_params(**dict(group_key), min_size=0)
-        for index, sample_id in enumerate(val_ids):
-            if predictor.has_probs:
-                if len(cached) <= index:
-                    image, true = load_sample(data, sample_id, predictor.in_channels)
-                    prediction = predictor.predict(image)
-                    cached.append((true, prediction.mask, prediction.probs))
-                true, mask, probs = cached[index]
-                labels, _ = variant.labels_from_prediction(mask, probs)  # type: ignore[attr-defined]
-            else:
-                image, true = load_sample(data, sample_id, predictor.in_channels)
-                labels, _ = variant.predict_instances(image)
-            for values in members:
-                accs[id(values)].update(true, keep_large_instances(labels, values["min_size"])[0])
-    rows = [{"values": values, **_summary(accs[id(values)].compute())} for values in grid]
-    best = max(rows, key=lambda r: r["map"])  # max keeps the first of equal scores: grid order breaks ties
-    return dict(best["values"]), rows, time.perf_counter() - start
+    """Score every candidate on val (:func:`unetkit.inference.instance_selection.select_postprocessing`, the
+    rule ``unetkit fit`` records in a model); returns (best values, the grid with each val score, seconds)."""
+    return tuple(  # type: ignore[return-value]
+        select_postprocessing(predictor, val_ids, lambda i: load_sample(data, i, predictor.in_channels))
+    )
 
 
 def score_test(

@@ -54,12 +54,21 @@ def test_fit_dir_target_energy_names_the_instance_method(
     model_config = json.loads((run / "model" / "config.json").read_text())
     assert model_config["model_kwargs"]["num_classes"] == 5
     assert model_config["class_names"] == ["background", "level_1", "level_2", "level_3", "level_4"]
+    chosen = model_config["extra"].pop("instance_postprocess")
     assert model_config["extra"] == {
         "instance_method": "energy",
         "instance_classes": [1, 2, 3, 4],
         "instance_target": "energy",
         "instance_params": {"levels": [1, 3, 5, 8]},
     }
+    # The post-processing was chosen on the one val image (never the test image) and recorded; the final
+    # scoring used it.
+    selection = json.loads((run / "instance_selection.json").read_text())
+    assert chosen["method"] == "energy" and chosen["values"] == selection["values"]
+    assert "val split, 1 images" in chosen["chosen_on"] and len(selection["grid"]) == 4
+    assert selection["grid"][0]["n_true"] == 2  # the val image's two discs (the test image has two too)
+    test_scores = json.loads((run / "metrics_test.json").read_text())
+    assert test_scores["instances/params"]["min_size"] == chosen["values"]["min_size"]
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["data"]["options"]["instance_target"] == "energy"
     # The hint is enough to split a prediction of the saved model into instances.

@@ -98,8 +98,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--foreground", type=int, nargs="+", default=None, metavar="CLASS",
         help="classes forming instances (default: every class but 0)",
     )  # fmt: skip
-    p.add_argument("--min-size", type=int, default=0, help="drop instances smaller than this (pixels)")
-    p.add_argument("--min-distance", type=int, default=5, help="watershed: min distance between seeds")
+    p.add_argument(
+        "--min-size", type=int, default=None,
+        help="drop instances smaller than this (pixels; default: the value fit chose on validation images "
+        "for the model's own method, else 0)",
+    )  # fmt: skip
+    p.add_argument(
+        "--min-distance", type=int, default=None,
+        help="watershed: min distance between seeds (default: as chosen by fit, else 5)",
+    )  # fmt: skip
     p.add_argument(
         "--score-threshold", type=float, default=None, metavar="P",
         help="Mask R-CNN: keep detections scoring at least P (default 0.5)",

@@ -327,8 +327,9 @@ class OutputOptions:
             (``list_instance_methods()``: "components", "watershed", "boundary", ...): 16-bit instance labels
             under ``instances/``.
         foreground: classes forming instances (None: every class but 0).
-        min_size: drop instances smaller than this (pixels).
-        min_distance: watershed: minimum distance between seeds.
+        min_size: drop instances smaller than this (pixels); None: the value ``unetkit fit`` chose on
+            validation images for the model's own method, else 0.
+        min_distance: watershed: minimum distance between seeds; None: the recorded value, else 5.
     """
 
     probs: str = "none"
@@ -337,8 +338,8 @@ class OutputOptions:
     alpha: float = 0.5
     instances: str = "none"
     foreground: tuple[int, ...] | None = None
-    min_size: int = 0
-    min_distance: int = 5
+    min_size: int | None = None
+    min_distance: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probs", look_up_option(self.probs, PROB_OUTPUTS, "probability output"))

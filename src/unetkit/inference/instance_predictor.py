@@ -141,8 +141,10 @@ class SemanticInstancePredictor(InstancePredictor):
         method: a registered instance method that fits the model (:func:`fitting_methods`).
         foreground: classes forming objects (None: the model's ``extra.instance_classes`` when recorded,
             else every class but 0).
-        min_size: drop objects smaller than this (pixels).
-        min_distance: "watershed": minimum distance between seeds (pixels).
+        min_size: drop objects smaller than this (pixels); None: the value ``unetkit fit`` chose for this
+            method on validation images and recorded in the model
+            (:func:`~unetkit.inference.instance_selection.recorded_postprocessing`), else 0.
+        min_distance: "watershed": minimum distance between seeds (pixels); None: the recorded value, else 5.
     """
 
     has_probs = True
@@ -153,10 +155,11 @@ class SemanticInstancePredictor(InstancePredictor):
         method: str,
         *,
         foreground: Sequence[int] | None = None,
-        min_size: int = 0,
-        min_distance: int = 5,
+        min_size: int | None = None,
+        min_distance: int | None = None,
     ) -> None:
         from unetkit.inference.batch import class_names_for
+        from unetkit.inference.instance_selection import recorded_postprocessing
 
         self.predictor = predictor
         self.method = method
@@ -176,6 +179,9 @@ class SemanticInstancePredictor(InstancePredictor):
                 f"foreground classes {fg} do not fit a model of {k} classes ({', '.join(self.class_names)}); "
                 f"name class indices in 1..{k - 1}."
             )
+        chosen = recorded_postprocessing(predictor.config, method)
+        min_size = int(chosen.get("min_size", 0)) if min_size is None else min_size
+        min_distance = int(chosen.get("min_distance", 5)) if min_distance is None else min_distance
         if int(min_size) < 0:
             raise ValueError(f"min_size must be >= 0, got {min_size}.")
         if int(min_distance) < 1:
@@ -375,8 +381,8 @@ def instance_predictor_for(
     method: str = AUTO,
     *,
     foreground: Sequence[int] | None = None,
-    min_size: int = 0,
-    min_distance: int = 5,
+    min_size: int | None = None,
+    min_distance: int | None = None,
 ) -> SemanticInstancePredictor:
     """Wrap an already loaded semantic predictor (any backend) with an instance method (``auto``: the
     model's own, see :func:`resolve_method`)."""
@@ -464,8 +470,8 @@ def load_instance_predictor(
     *,
     backend: str = "torch",
     foreground: Sequence[int] | None = None,
-    min_size: int = 0,
-    min_distance: int = 5,
+    min_size: int | None = None,
+    min_distance: int | None = None,
     tta: bool | str | Sequence[str] = False,
     **kw: Any,
 ) -> InstancePredictor:
@@ -479,8 +485,9 @@ def load_instance_predictor(
             (or auto).
         foreground: classes forming objects (semantic; default the model's ``extra.instance_classes``, else
             every class but 0).
-        min_size: drop objects smaller than this many pixels (every method).
-        min_distance: watershed seed distance (semantic).
+        min_size: drop objects smaller than this many pixels (every method); None: the value recorded in a
+            semantic model for its method (chosen on validation by ``unetkit fit``), else 0.
+        min_distance: watershed seed distance (semantic); None: the recorded value, else 5.
         tta: test-time augmentation of the semantic predictor (not available for Mask R-CNN).
         kw: ``score_threshold`` / ``mask_threshold`` (Mask R-CNN, default 0.5 each); any other keyword goes
             to the semantic predictor (``device``, ``tile_size``, ``overlap``, ``batch_size``, ``amp``, ...)
@@ -505,7 +512,7 @@ def load_instance_predictor(
         loader_kwargs = {k: v for k, v in kw.items() if k == "device"}
         detector = _load_maskrcnn(model_path, folder, loader_kwargs)
         config = json.loads((folder / "config.json").read_text())
-        return MaskRCNNInstancePredictor(detector, config, min_size=min_size, **options)
+        return MaskRCNNInstancePredictor(detector, config, min_size=min_size or 0, **options)
     if name == MASKRCNN:
         raise ValueError(
             f"instance method 'maskrcnn' needs a Mask R-CNN model folder (config.json with \"architecture\": "

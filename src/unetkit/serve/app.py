@@ -279,7 +279,14 @@ def create_app(
             int | None, Form(ge=32, le=4096, description="input tile side; empty = automatic")
         ] = None,
         instances: InstancesForm = "none",
-        min_size: Annotated[int, Form(ge=0, description="drop instances smaller than this (pixels)")] = 0,
+        min_size: Annotated[
+            int | None,
+            Form(
+                ge=0,
+                description="drop instances smaller than this (pixels); empty = the value `unetkit fit` "
+                "chose on validation images for the model's own method, else 0",
+            ),
+        ] = None,
         alpha: Annotated[float, Form(ge=0.0, le=1.0, description="overlay colour weight")] = 0.5,
         probs: Annotated[bool, Form(description="also keep probabilities (probs.npy, float16)")] = False,
         score_threshold: Annotated[

@@ -66,7 +66,8 @@ class RequestOptions:
         tile_size: input tile side; None = automatic (one pass up to 1 megapixel, else 512 px tiles).
         instances: "none", "auto" (the model's own method, as ``unetkit predict --instances auto``) or a
             registered instance method that fits the model (:func:`instance_choices`).
-        min_size: instances with fewer pixels are dropped.
+        min_size: instances with fewer pixels are dropped; None: the model's recorded value (chosen on
+            validation images by ``unetkit fit``), else 0.
         alpha: overlay colour weight in [0, 1].
         probs: also keep the (K, H, W) probabilities as float16 ``.npy``.
         score_threshold: Mask R-CNN models only: keep detections scoring at least this; None = the
@@ -76,7 +77,7 @@ class RequestOptions:
     tta: str = "none"
     tile_size: int | None = None
     instances: str = "none"
-    min_size: int = 0
+    min_size: int | None = None
     alpha: float = 0.5
     probs: bool = False
     score_threshold: float | None = None
@@ -201,9 +202,10 @@ def _instancer(predictor: Any, opts: RequestOptions) -> InstancePredictor | None
         if opts.probs:
             raise JobError(422, f"a {predictor.method} model gives no class probabilities; drop probs=true")
         given = {} if opts.score_threshold is None else {"score_threshold": opts.score_threshold}
+        given |= {} if opts.min_size is None else {"min_size": opts.min_size}
         try:
             # Same loaded model, other post-processing: no reload per request.
-            return predictor.with_params(min_size=opts.min_size, **given)
+            return predictor.with_params(**given)
         except ValueError as exc:
             raise JobError(422, str(exc).splitlines()[0]) from exc
     if opts.score_threshold is not None:

@@ -26,10 +26,77 @@ def has_instance_labels(spec: DatasetSpec) -> bool:
 def instance_predictor_of(predictor: Any) -> Any:
     """The instance predictor ``unetkit test`` scores with: the model's own method and classes
     (``extra.instance_method`` / ``extra.instance_classes``, else connected components of every class but 0;
-    :func:`~unetkit.inference.instance_predictor.resolve_method`), default post-processing parameters."""
+    :func:`~unetkit.inference.instance_predictor.resolve_method`), with the post-processing that
+    :func:`choose_instance_postprocessing` recorded in the model (else the defaults)."""
     from unetkit.inference.instance_predictor import instance_predictor_for
 
     return instance_predictor_for(predictor, "auto")
+
+
+INSTANCE_SELECTION = "instance_selection.json"
+
+
+def choose_instance_postprocessing(
+    run_dir: Path,
+    config: Config,
+    spec: DatasetSpec,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any] | None:
+    """Choose the model's instance post-processing (``min_size``; watershed's ``min_distance``) on the
+    validation split and record it in ``RUN/model/config.json`` (``extra.instance_postprocess``), where
+    predict, serve, export and the final scoring find it; the grid and its val scores go to
+    ``RUN/instance_selection.json``. None (nothing recorded) when the masks are not instance labels or there
+    is no validation split. Only validation images are read: the test split plays no part in the choice.
+    """
+    import json
+
+    from unetkit.data.instances import read_label_image
+    from unetkit.data.io import read_image
+    from unetkit.files import atomic_write_text
+    from unetkit.inference.backends import load_predictor
+    from unetkit.inference.instance_predictor import instance_predictor_for
+    from unetkit.inference.instance_selection import RECORD_KEY, select_postprocessing
+    from unetkit.model_files.model_config import ModelConfig
+
+    if not has_instance_labels(spec) or not spec.splits.get("val"):
+        return None
+    model_dir = run_dir / "model"
+    predictor = load_predictor(
+        model_dir,
+        device="cpu" if config.trainer.accelerator == "cpu" else "auto",
+        tta=config.evaluate.tta,
+    )
+    # The grid sets every value it tries; the model records none yet.
+    instances = instance_predictor_for(predictor, "auto", min_size=0, min_distance=5)
+    window = getattr(predictor.config, "intensity_window", None)
+
+    def load(pair: tuple[Path, Path]) -> tuple[Any, Any]:
+        image = read_image(pair[0], instances.in_channels, convert=spec.convert_channels, window=window)
+        return image, read_label_image(pair[1], image.shape[:2])
+
+    pairs = spec.pairs("val")
+    selection = select_postprocessing(instances, pairs, load, progress)
+    best = next(r for r in selection.rows if r["values"] == selection.values)
+    record = {
+        "method": instances.method,
+        "values": selection.values,
+        "chosen_on": f"val split, {len(pairs)} images: the best mean AP of the grid",
+        "val_map": best["map"],
+    }
+    config_path = model_dir / "config.json"
+    model_config = ModelConfig.load(config_path)
+    model_config.extra = {**model_config.extra, RECORD_KEY: record}
+    model_config.save(config_path)
+    atomic_write_text(
+        run_dir / INSTANCE_SELECTION,
+        json.dumps({**record, "seconds": round(selection.seconds, 1), "grid": selection.rows}, indent=1)
+        + "\n",
+    )
+    logger.info(
+        "instance post-processing chosen on %d val images: %s %s (val mAP %.3f, %.0f s)",
+        len(pairs), instances.method, selection.values, best["map"], selection.seconds,
+    )  # fmt: skip
+    return record
 
 
 TRAIN_RECORD = "train.json"

@@ -21,7 +21,12 @@ from unetkit.data.datasets import DatasetSpec
 from unetkit.files import atomic_write_text
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.training.config import Config
-from unetkit.training.evaluate import evaluate, resolve_dataset, write_train_record
+from unetkit.training.evaluate import (
+    choose_instance_postprocessing,
+    evaluate,
+    resolve_dataset,
+    write_train_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +293,8 @@ def fit(
     if replay is not None:
         budget["replay_of"] = str(Path(replay).resolve())
     write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command, **budget)
+    # Before the final scoring, which then uses it: post-processing chosen on the validation split only.
+    choose_instance_postprocessing(run_dir, config, spec)
     scores, table = evaluate(
         run_dir, split=config.evaluate.split, config=config, spec=spec, progress=eval_progress
     )
