@@ -5,8 +5,8 @@ The values tried (:func:`candidates`): ``min_size`` over :data:`MIN_SIZES` for e
 ``min_distance`` over :data:`MIN_DISTANCES` for watershed and ``score_threshold`` over
 :data:`SCORE_THRESHOLDS` for Mask R-CNN. The values with the best mean AP (0.5:0.05:0.95, per image) win;
 ties go to the first in grid order, i.e. the smallest values. A model's own instances are often right but
-for specks: a briefly trained U-Net's boundary map leaves hundreds of few-pixel "objects", which a
-``min_size`` of 0 counts (a trial on 40 DSB2018 images: 1568 instances where the truth has 25).
+for specks: a briefly trained U-Net's boundary map can leave hundreds of few-pixel "objects" on one image,
+which a ``min_size`` of 0 counts (seen in a new-user trial of a 2-minute run on DSB2018 nuclei).
 
 A semantic model predicts each image once; the grid re-runs only the post-processing on its (mask,
 probabilities). ``min_size`` filters after the method (:func:`keep_large_instances`), which gives exactly
