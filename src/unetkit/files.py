@@ -15,12 +15,31 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+# Linux reports a process's umask here (since 4.7): read without setting it, so no other thread ever runs
+# under a changed umask.
+_PROC_STATUS = "/proc/self/status"
 
-def _default_permissions(path: str) -> None:
-    # mkstemp creates 0600 files; give the result the permissions a plain open() would have.
-    umask = os.umask(0)
+
+def _umask() -> int:
+    """The process's umask. Where /proc does not say, os.umask is the only reader and it sets the mask: set it
+    to 0o077 for the instant until it is put back, so that a file another thread creates meanwhile is its
+    owner's only (never more open than the umask allows)."""
+    try:
+        with open(_PROC_STATUS, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o077)
     os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    return umask
+
+
+def _default_permissions(path: str, mode: int = 0o666) -> None:
+    # mkstemp creates 0600 files and mkdtemp 0700 folders; give the result the permissions a plain open()
+    # (mode 0o666) or mkdir() (mode 0o777) would have, so another user or a service account can read it.
+    os.chmod(path, mode & ~_umask())
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
@@ -70,12 +89,14 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_dir(final: str | Path) -> Iterator[Path]:
     """Yield an empty temp folder next to ``final``; it replaces ``final`` (if any) only if the block
-    finishes, and is removed on any error."""
+    finishes, and is removed on any error. The folder gets the permissions of a plain ``mkdir`` (0o777 less
+    the umask), not mkdtemp's 0o700."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         yield tmp
+        _default_permissions(str(tmp), 0o777)
         if final.exists():
             old = final.with_name(f".{final.name}.old")
             shutil.rmtree(old, ignore_errors=True)
