@@ -185,13 +185,54 @@ def test_model_image_refuses_what_it_cannot_convert(stored: int) -> None:
     gray = np.zeros((4, 4, 1), np.uint8)
     with pytest.raises(ValueError, match=r"x\.png has 1 channel \(gray\) but the model expects 2 channels; "):
         model_image(gray, "x.png", 2)
-    image, converted = model_image(gray, "x.png", 1)
-    assert not converted and image.shape == (4, 4, 1)
+    image, converted, note = model_image(gray, "x.png", 1)
+    assert not converted and note is None and image.shape == (4, 4, 1)
 
 
 def test_model_image_converts_deep_pixels_before_a_per_channel_window() -> None:
     raw = np.arange(16, dtype=np.uint16).reshape(4, 4, 1) * 4000
     window = [[0, 30000], [1000, 40000], [0, 60000]]  # one [lo, hi] per model channel (RGB)
-    image, converted = model_image(raw, "deep.tif", 3, window)
-    assert converted
+    image, converted, note = model_image(raw, "deep.tif", 3, window)
+    assert converted and note is None
     np.testing.assert_array_equal(image, apply_window(np.repeat(raw, 3, axis=2), window))
+
+
+def test_model_image_names_an_image_far_outside_the_window_and_reads_it_as_it_is() -> None:
+    eight = np.tile(np.arange(256, dtype=np.uint8), (4, 1))[..., None]
+    image, converted, note = model_image(eight, "eight.png", 3, [[0, 63182]])
+    assert converted and note is not None and note.startswith("8-bit values 0..255 (uint8)")
+    # Not rescaled: the window maps 0..255 to 0..1, as the model would see it without the note.
+    np.testing.assert_array_equal(image, apply_window(np.repeat(eight, 3, axis=2), [[0, 63182]]))
+
+
+def test_predict_notes_each_image_far_outside_the_models_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _model(tmp_path / "model", 1)
+    config = ModelConfig.load(model)
+    config.intensity_window = [[0.0, 63182.0]]  # trained on 16-bit images
+    config.save(model)
+    images = tmp_path / "images"
+    _image(images / "eight.png", (16, 16))
+    deep = np.linspace(0, 63182, 16 * 16).reshape(16, 16).astype(np.uint16)
+    Image.fromarray(deep).save(images / "deep.png")
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(images), "--out", str(out), "-q"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1, notes
+    assert notes[0].startswith(f"note: {images / 'eight.png'}: 8-bit values 0..255 (uint8) against the model")
+    assert "[0, 63182]" in notes[0] and "save the image at the bit depth" in notes[0]
+    with (out / "summary.csv").open() as fh:
+        rows = {Path(r["file"]).name: r for r in csv.DictReader(fh)}
+    assert rows["eight.png"]["window_note"] == notes[0].split(": ", 2)[2]
+    assert rows["deep.png"]["window_note"] == ""
+
+
+def test_window_notes_past_the_first_few_are_counted() -> None:
+    from unetkit.cli.predict import WINDOW_NOTES_SHOWN, _window_notes
+
+    notes = [(Path(f"img{i}.png"), "why") for i in range(WINDOW_NOTES_SHOWN + 2)]
+    lines = _window_notes(notes, Path("out"))
+    assert lines[:WINDOW_NOTES_SHOWN] == [f"img{i}.png: why" for i in range(WINDOW_NOTES_SHOWN)]
+    assert len(lines) == WINDOW_NOTES_SHOWN + 1 and lines[-1].startswith("2 more image(s)")
+    assert _window_notes(notes[:1], Path("out")) == ["img0.png: why"]

@@ -50,3 +50,21 @@ def test_evaluate_split_applies_the_models_intensity_window(tmp_path: Path) -> N
     pairs = [(tmp_path / "deep.png", tmp_path / "mask.png")]
     evaluate_split(recorder, pairs, MaskEncoding("index", 2), ["bg", "fg"])
     assert recorder.seen[0].min() == 0 and recorder.seen[0].max() == 255
+
+
+def test_predict_files_notes_images_far_outside_the_window_and_segments_them_as_they_are(
+    tmp_path: Path,
+) -> None:
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) * 4).save(tmp_path / "eight.png")
+    Image.fromarray(np.linspace(0, 63182, 64).reshape(8, 8).astype(np.uint16)).save(tmp_path / "deep.png")
+    recorder = _Recorder([[0, 63182]])  # a model trained on 16-bit images
+    files = [tmp_path / "eight.png", tmp_path / "deep.png"]
+    result = predict_files(recorder, files, tmp_path / "out")
+    assert [path for path, _ in result.window_notes] == [tmp_path / "eight.png"]
+    assert result.window_notes[0][1].startswith("8-bit values 0..252 (uint8)")
+    assert len(result.rows) == 2 and recorder.seen[0].max() <= 1  # segmented, not rescaled
+    assert result.columns[-1] == "window_note"
+    assert result.rows[0]["window_note"] == result.window_notes[0][1] and "window_note" not in result.rows[1]
+    # Images that fit the window: no note and summary.csv keeps its usual columns.
+    fitting = predict_files(_Recorder([[0, 63182]]), files[1:], tmp_path / "fit")
+    assert fitting.window_notes == [] and "window_note" not in fitting.columns

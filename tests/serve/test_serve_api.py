@@ -634,6 +634,28 @@ def test_a_16bit_upload_is_read_through_the_models_intensity_window(tmp_path: Pa
     assert shown.min() == 0 and shown.max() == 255  # >> 8 would give 3..7
 
 
+def test_an_upload_far_outside_the_models_intensity_window_gets_a_warning(tmp_path: Path) -> None:
+    from serve_helpers import save_tiny_model
+
+    from unetkit.model_files.model_config import ModelConfig
+
+    model = save_tiny_model(tmp_path / "model")
+    config = ModelConfig.load(model)
+    config.intensity_window = [[0.0, 63182.0]]  # trained on 16-bit images
+    config.save(model)
+    eight = np.tile(np.arange(256, dtype=np.uint8), (32, 1))
+    deep = np.linspace(0, 63182, 64 * 64).reshape(64, 64).astype(np.uint16)
+    with serving(model) as c:
+        response = post(c, png_bytes(eight), "eight.png")
+        assert response.status_code == 200, response.text
+        (warning,) = response.json()["warnings"]
+        fits = post(c, png_bytes(deep), "deep.png").json()
+    # Named by the client's own file name (not the server's temp path), in one line, with the fix.
+    assert warning.startswith("eight.png: 8-bit values 0..255 (uint8) against the model's intensity window")
+    assert "[0, 63182]" in warning and "save the image at the bit depth" in warning and "\n" not in warning
+    assert "warnings" not in fits
+
+
 def test_a_gray_upload_to_a_colour_model_is_converted(tmp_path: Path) -> None:
     from serve_helpers import save_tiny_model
 

@@ -6,7 +6,9 @@ imports torch). INPUT are files, folders (their images; with ``--recursive`` als
 written to mirrored sub-folders: ``masks/day1/x.png``) or glob patterns. Hidden files and folders are skipped.
 
 Gray images for a model trained on RGB are given to it as RGB (gray replicated), RGB images for a gray model
-as gray (ITU-R 601 luma); one line says how many. Other channel counts are an error naming the file.
+as gray (ITU-R 601 luma); one line says how many. Other channel counts are an error naming the file. An
+image whose stored values are far outside the model's intensity window (an 8-bit image for a model trained
+on 16-bit ones) is segmented as it is, with a note naming it (and a ``window_note`` column in summary.csv).
 
 Outputs under ``--out``: ``masks/<name>.png`` (palette PNG, pixel value = class index),
 ``overlays/<name>.png``, ``probs/<name>.npy|.tif`` (``--probs``), ``instances/<name>.png`` (16-bit,
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +229,22 @@ def _conversion_note(result: Any) -> str:
     )
 
 
+# Window notes printed one per file up to this many; the rest are counted (summary.csv has every one).
+WINDOW_NOTES_SHOWN = 5
+
+
+def _window_notes(notes: Sequence[tuple[Path, str]], out: Path) -> list[str]:
+    """One line per image whose values are far outside the model's intensity window (up to
+    ``WINDOW_NOTES_SHOWN``), then one line counting the rest."""
+    lines = [f"{path}: {why}" for path, why in notes[:WINDOW_NOTES_SHOWN]]
+    if len(notes) > WINDOW_NOTES_SHOWN:
+        lines.append(
+            f"{len(notes) - WINDOW_NOTES_SHOWN} more image(s) are far outside the model's intensity window; "
+            f"see the window_note column of {out / 'summary.csv'}"
+        )
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     """Segment every input; returns 0 (all ok) or 3 (some inputs failed). Model/usage errors raise."""
     from tqdm import tqdm
@@ -299,6 +318,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if result.converted:
         print(f"note: {_conversion_note(result)}", file=sys.stderr)
+    for line in _window_notes(result.window_notes, args.out):
+        print(f"note: {line}", file=sys.stderr)
     if result.unscored:
         names = ", ".join(p.name for p in result.unscored[:3]) + (" ..." if len(result.unscored) > 3 else "")
         print(f"note: {len(result.unscored)} image(s) have no mask in {args.masks} ({names}): segmented, not "

@@ -9,7 +9,9 @@ Conversions done by :func:`read_image` (and only these; anything else is refused
   clipped; :func:`estimate_window` measures it on training images, the model keeps it in its config so that
   prediction maps pixels the same way). Without a window, 16-bit values are reduced with ``value >> 8`` (the
   same fixed map for every image; no per-image min-max stretch). A window applies to 8-bit images too, so
-  one rule maps every stored value the model sees.
+  one rule maps every stored value the model sees; :func:`window_mismatch` says when an image's values are
+  far outside it (an 8-bit image for a model trained on 16-bit ones), for prediction to report: nothing is
+  rescaled to fit.
 * Float TIFFs with values in [0, 1] are scaled with ``round(value * 255)``; other float ranges are refused.
 * RGBA / LA images (a PNG's transparency, a TIFF whose ExtraSamples tag says alpha) whose alpha is fully
   opaque lose the alpha channel; transparent pixels are refused.
@@ -61,8 +63,22 @@ class _StackError(ValueError):
     """A multi-page TIFF: refused as it is, not retried with tifffile."""
 
 
+# What to do with a file that cannot be decoded: said after every "corrupt or not an image" error, so that
+# the user is not left with Pillow's words alone ("image file is truncated").
+CORRUPT_FIX = "re-save it, or remove it from the folder (and its mask)"
+CORRUPT_MASK_FIX = "re-save it, or remove it from the folder (and its image)"
+
+
 def _corrupt(path: Path, reason: object) -> ValueError:
-    return ValueError(f"cannot read image {path}: {reason}; the file is corrupt or not an image")
+    return ValueError(
+        f"cannot read image {path}: {reason}; the file is corrupt or not an image: {CORRUPT_FIX}"
+    )
+
+
+def _corrupt_mask(path: Path, reason: object) -> ValueError:
+    return ValueError(
+        f"cannot read mask {path}: {reason}; the file is corrupt or not an image: {CORRUPT_MASK_FIX}"
+    )
 
 
 # Pillow modes whose last band is an alpha channel (a PNG's transparency); palette images with a
@@ -390,6 +406,78 @@ def apply_window(arr: np.ndarray, window: Window, path: Path | str = "image") ->
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
+# When an image's stored values do not fit a model's fixed window (window_mismatch): this share of one
+# channel's pixels below lo or above hi (mapped to 0 or 255 alike), or values that fill no more than this
+# lower part of the window (12-bit data in a uint16 file against a window measured on 16-bit images: 4095 of
+# 63182, 6.5 %, all mapped to 0..17).
+WINDOW_OUTSIDE_SHARE = 0.99
+WINDOW_FILL_SHARE = 1 / 8
+_WINDOW_FIX = "save the image at the bit depth (and value range) the model was trained on (not rescaled here)"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _window_text(window: Window) -> str:
+    pairs = np.asarray(window, dtype=np.float64).reshape(-1, 2)
+    texts = [f"[{_number(a)}, {_number(b)}]" for a, b in pairs]
+    return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+
+
+def window_mismatch(image: np.ndarray, window: Window | None) -> str | None:
+    """Why the stored pixels ``image`` (H, W, C) are far outside the fixed intensity ``window`` that maps them
+    (per channel ``[lo, hi]``), or None when they fit (or there is no fixed window, or float pixels, which
+    skip it).
+
+    The reason is one line for a note, without the file name: the values and dtype, the window, what the
+    model sees and what to do. Far outside means: the image's type cannot reach ``hi`` (an 8-bit image
+    against a window of 16-bit values), or at least ``WINDOW_OUTSIDE_SHARE`` of one channel's pixels lie
+    below ``lo`` or above ``hi``, or its values fill at most ``WINDOW_FILL_SHARE`` of the window from ``lo``
+    (12-bit data in a uint16 file against a 16-bit window). Either way the model sees a near-black (or
+    white) image and likely predicts all background; the image is not rescaled, since only the user knows
+    how it was saved.
+    """
+    if window is None or is_per_image(window) or image.dtype.kind not in "uib":
+        return None
+    arr = image if image.ndim == 3 else image[..., None]
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * np.uint8(255)  # as to_uint8 reads it
+    lo, hi = _window_arrays(window, arr, "image")
+    flat = arr.reshape(-1, arr.shape[2])
+    if not flat.size:
+        return None
+    vmin, vmax = flat.min(axis=0), flat.max(axis=0)
+    # Shares on a strided subsample: a 20k x 20k slide would otherwise make full-size boolean copies.
+    step = max(1, int(np.ceil(np.sqrt(arr.shape[0] * arr.shape[1] / _PER_IMAGE_PIXELS))))
+    sample = arr[::step, ::step].reshape(-1, arr.shape[2])
+    below, above = (sample < lo).mean(axis=0), (sample > hi).mean(axis=0)
+    seen = np.clip(np.rint((np.stack([vmin, vmax]) - lo) * 255.0 / (hi - lo)), 0, 255).astype(int)
+    top = np.iinfo(arr.dtype).max
+    for c in range(arr.shape[2]):
+        where = f"channel {c}: " if arr.shape[2] > 1 else ""
+        values = f"{where}values {int(vmin[c])}..{int(vmax[c])} ({arr.dtype})"
+        against = f"against the model's intensity window {_window_text(window)}"
+        low, high = seen[0, c], seen[1, c]
+        sees = f"the model sees {low}" + ("" if low == high else f"..{high}") + " of 0..255"
+        if top < hi[c]:
+            bits = 8 * arr.dtype.itemsize
+            return (
+                f"{bits}-bit {values} {against}, whose upper end {_number(hi[c])} needs more than {bits} "
+                f"bits (a model trained on deeper images); {sees}; {_WINDOW_FIX}"
+            )
+        share, side = (below[c], "below") if below[c] >= above[c] else (above[c], "above")
+        if share >= WINDOW_OUTSIDE_SHARE:
+            return f"{values} {against}: {share:.1%} of the pixels lie {side} it ({sees}); {_WINDOW_FIX}"
+        if vmax[c] >= lo[c] and vmax[c] - lo[c] <= WINDOW_FILL_SHARE * (hi[c] - lo[c]):
+            fill = (vmax[c] - lo[c]) / (hi[c] - lo[c])
+            return (
+                f"{values} {against}: they fill only its lower {fill:.1%} ({sees}; data of fewer bits in a "
+                f"{8 * arr.dtype.itemsize}-bit file?); {_WINDOW_FIX}"
+            )
+    return None
+
+
 def window_from_pixels(pixels: np.ndarray) -> list[list[float]]:
     """The intensity window (per channel [lo, hi]) of pooled stored pixel values (N, C)."""
     lo, hi = np.percentile(pixels.astype(np.float64), WINDOW_PERCENTILES, axis=0)
@@ -464,7 +552,12 @@ def image_header(path: str | Path, *, verify: bool = False) -> tuple[int, int, i
                 img.verify()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         if path.suffix.lower() in _TIFF_SUFFIXES:
-            return _tiff_header(path)
+            try:
+                return _tiff_header(path)
+            except _StackError:
+                raise
+            except Exception as tiff_err:  # tifffile's own errors carry no file name
+                raise _corrupt(path, f"{err}; tifffile: {tiff_err}") from tiff_err
         raise _corrupt(path, err) from err
     if tiff:
         return _tiff_header(path)
@@ -595,8 +688,9 @@ def _read_mask_array(path: Path) -> np.ndarray:
                 # GIF stores every image with a palette in arbitrary order: its colours (gray values), not
                 # its indices, are the labels. read_mask reduces gray-as-RGB to one channel.
                 arr = np.asarray(img.convert("RGB"))
-            elif img.mode in ("P", "L", "I;16", "I;16B", "I;16L", "I", "1"):
+            elif img.mode in ("P", "L", "I;16", "I;16B", "I;16L", "I", "1", "F"):
                 # For 'P' masks the palette index is the class (e.g. Pascal VOC), so do not convert to RGB.
+                # 'F' (float32) is checked below to hold whole numbers (_integer_mask).
                 arr = np.asarray(img)
                 if img.mode == "1":
                     arr = arr.astype(np.uint8)
@@ -607,15 +701,43 @@ def _read_mask_array(path: Path) -> np.ndarray:
             else:
                 raise ValueError(f"cannot read mask {path}: unsupported image mode {img.mode!r}")
     except (OSError, SyntaxError, Image.DecompressionBombError) as err:
-        if path.suffix.lower() in _TIFF_SUFFIXES:
-            import tifffile
+        if path.suffix.lower() not in _TIFF_SUFFIXES:
+            raise _corrupt_mask(path, err) from err
+        import tifffile
 
+        try:
             arr = np.asarray(tifffile.imread(path))
-        else:
-            raise ValueError(f"cannot read mask {path}: {err}; the file is corrupt or not an image") from err
-    if arr.dtype.kind not in "ui":
+        except Exception as tiff_err:  # truncated data raises zlib/ValueError errors without a file name
+            raise _corrupt_mask(path, f"{err}; tifffile: {tiff_err}") from tiff_err
+    return _integer_mask(arr, path)
+
+
+def _integer_mask(arr: np.ndarray, path: Path) -> np.ndarray:
+    """``arr`` as stored integers: a float mask (ImageJ/Fiji and NumPy pipelines save labels as float32) whose
+    values are all whole numbers in 0..65535 becomes uint16; any other float mask is a ValueError."""
+    if arr.dtype.kind in "ui":
+        return arr
+    if arr.dtype.kind == "b":
+        return arr.astype(np.uint8)
+    if arr.dtype.kind != "f":
         raise ValueError(f"mask {path} has non-integer pixel type {arr.dtype}; masks must store integers")
-    return arr
+    finite = np.isfinite(arr)
+    whole = finite & (arr == np.round(arr))
+    if not whole.all():
+        example = arr[~whole].flat[0]
+        raise ValueError(
+            f"cannot read mask {path}: it holds non-integer float values (e.g. {example:g}, {arr.dtype}); "
+            "class indices and instance labels are whole numbers: save the labels as 8- or 16-bit integers"
+        )
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if lo < 0 or hi > 65535:
+        raise ValueError(
+            f"cannot read mask {path}: it holds float values {lo:g}..{hi:g}, outside 0..65535; save the "
+            "labels as 8- or 16-bit integers (relabel instances 1..N)"
+        )
+    # uint16 whatever the range: a float label image is read as a 16-bit one (discovery then takes values
+    # above the small class indices for instance labels, as it does for 16-bit masks).
+    return arr.astype(np.uint16)
 
 
 # A JPEG mask is read as a binary mask when at most this share of its pixels lies further than
@@ -636,7 +758,7 @@ def _jpeg_binary_mask(img: Image.Image, path: Path) -> np.ndarray:
     try:
         luma = np.asarray(img.convert("L"))
     except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"cannot read mask {path}: {err}; the file is corrupt or not an image") from err
+        raise _corrupt_mask(path, err) from err
     bright = luma >= 128
     off = np.where(bright, 255 - luma.astype(np.int16), luma) > JPEG_MASK_TOLERANCE
     if bright.any() and off.mean() <= JPEG_MASK_MID_SHARE:

@@ -37,6 +37,7 @@ from unetkit.data.io import (
     is_per_image,
     read_mask,
     read_raw_image,
+    window_mismatch,
 )
 from unetkit.evaluation import write_metrics_files
 from unetkit.metrics.report import format_metrics_table
@@ -198,13 +199,16 @@ def _channels_text(channels: int) -> str:
 
 def model_image(
     raw: np.ndarray, path: str | Path, channels: int, window: Window | None = None
-) -> tuple[np.ndarray, bool]:
+) -> tuple[np.ndarray, bool, str | None]:
     """uint8 ``(H, W, channels)`` for a model of ``channels`` input channels from the stored pixels ``raw``
-    (:func:`~unetkit.data.io.read_raw_image`), and whether it was converted gray <-> RGB to get there.
+    (:func:`~unetkit.data.io.read_raw_image`), whether it was converted gray <-> RGB to get there, and why
+    its stored values are far outside the model's fixed intensity ``window`` (an 8-bit image for a model
+    trained on 16-bit ones: :func:`~unetkit.data.io.window_mismatch`; one line without the file name) or None.
 
     Unlike training (where a mismatch may be a config error), prediction converts gray to RGB and RGB to gray
     always: the user cannot retrain. Any other mismatch is a ValueError naming the file, what the model
-    expects and the fix.
+    expects and the fix. Values outside the window are only reported: the image is read as it is, since only
+    the user knows whether it was saved at another bit depth.
     """
     path = Path(path)
     stored = raw.shape[2]
@@ -227,10 +231,12 @@ def model_image(
         if raw.shape[2] in _CHANNEL_KINDS:
             raise  # not about channels (bit depth, float range, ...): io's message says it all
         raise ValueError(f"{exc}; the model expects {_channels_text(channels)}") from exc
+    # Checked on the stored values the window just mapped (the window fits their channel count).
+    mismatch = window_mismatch(raw, window)
     if image.shape[2] == channels:
-        return image, converted
+        return image, converted, mismatch
     if image.shape[2] in _CHANNEL_KINDS and channels in _CHANNEL_KINDS:
-        return convert_channels(image, channels), True
+        return convert_channels(image, channels), True, mismatch
     raise ValueError(
         f"{path} has {_channels_text(image.shape[2])} but the model expects {_channels_text(channels)}; "
         f"predict converts only between gray and RGB: save the image with {channels} channel(s), or use a "
@@ -386,6 +392,9 @@ class BatchResult:
     converted: list[Path] = field(default_factory=list)
     conversion: str = ""
     model_converts: bool = False
+    # Segmented although its stored values are far outside the model's intensity window (an 8-bit image for a
+    # model trained on 16-bit ones): (file, why, from :func:`model_image`); also summary.csv's window_note.
+    window_notes: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def _write_all(jobs: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
@@ -421,7 +430,9 @@ def predict_files(
     then ``summary.csv`` and, with ``ground_truth``, ``metrics.json`` + ``metrics.md``. A name with
     sub-folders (``day1/x``, from :func:`find_inputs` with ``recursive``) writes ``masks/day1/x.png`` ...,
     and ``summary.csv`` then has an ``output`` column naming it. Gray images for an RGB model and RGB images
-    for a gray model are converted (:func:`model_image`; ``BatchResult.converted``). A failing input
+    for a gray model are converted (:func:`model_image`; ``BatchResult.converted``); an image whose stored
+    values are far outside the model's intensity window is segmented as it is and noted
+    (``BatchResult.window_notes``, and a ``window_note`` column in ``summary.csv``). A failing input
     (unreadable image, wrong channels, ground truth of another size: ValueError, TypeError, OSError)
     is recorded, passed to ``on_error(path, exc)``, and leaves no files behind (a failed write, e.g. a full
     disk, removes that input's outputs and names the file it could not write); the others complete. When
@@ -492,10 +503,11 @@ def predict_files(
     failures: list[tuple[Path, Exception]] = []
     unscored: list[Path] = []
     converted: list[Path] = []
+    window_notes: list[tuple[Path, str]] = []
     for index, (path, name) in enumerate(zip(files, names)):
         start = time.perf_counter()
         try:
-            image, was_converted = model_image(read_raw_image(path), path, in_channels, window)
+            image, was_converted, window_note = model_image(read_raw_image(path), path, in_channels, window)
             labels: np.ndarray | None = None
             count: int | None = None
             if instancer is not None:
@@ -544,10 +556,15 @@ def predict_files(
                 unscored.append(path)
             if was_converted:
                 converted.append(path)
+            if window_note is not None:
+                row["window_note"] = window_note
+                window_notes.append((path, window_note))
         if progress is not None:
             progress(index + 1, len(files))
     columns = ["file", *(["output"] if nested else []), "height", "width"]
     columns += [*[f"frac_{n}" for n in class_names], "instances", "seconds"]
+    # Only when an image needs it, as "output": a run of fitting images keeps its usual columns.
+    columns += ["window_note"] if window_notes else []
     result = BatchResult(
         rows=rows,
         failures=failures,
@@ -557,6 +574,7 @@ def predict_files(
         converted=converted,
         conversion=CONVERSIONS.get(in_channels, ""),
         model_converts=convert,
+        window_notes=window_notes,
     )
     if not rows and files:
         # Every input failed: leave no output folder behind (one made here, with only empty sub-folders).

@@ -251,7 +251,9 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
             # As `unetkit predict` reads it: gray <-> RGB converted to the model's channels (one home).
             stored = read_raw_image(upload)
             channels_in = int(stored.shape[2])
-            image, converted = model_image(stored, upload, model.in_channels, model.intensity_window)
+            image, converted, window_note = model_image(
+                stored, upload, model.in_channels, model.intensity_window
+            )
         except ValueError as exc:
             raise JobError(422, _public_message(exc, upload, job.filename)) from exc
         finally:
@@ -288,6 +290,9 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         "channels": int(image.shape[2]),
         # The upload's own channel count when it was converted gray <-> RGB for the model, else absent.
         **({"converted_from_channels": channels_in} if converted else {}),
+        # Said, not fixed: an upload whose values are far outside the model's intensity window (an 8-bit
+        # image for a model trained on 16-bit ones) is segmented as it is; absent when all is well.
+        **({"warnings": [f"{job.filename}: {window_note}"]} if window_note else {}),
         "classes": [
             {
                 "index": i,
