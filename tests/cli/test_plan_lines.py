@@ -92,3 +92,13 @@ def test_plan_of_a_relative_folder_names_it_absolutely(
     plan = yaml.safe_load((tmp_path / "plan.yaml").read_text())
     assert plan["data"]["root"] == str(tmp_path / "data")
     assert Path(plan["data"]["options"]["image_dir"]).is_absolute()
+
+
+def test_image_sizes_are_said_width_x_height() -> None:
+    """The fingerprint keeps (H, W) pairs; the line says W x H, as every size the commands show."""
+    from types import SimpleNamespace
+
+    from unetkit.cli.plan import size_text
+
+    fp = SimpleNamespace(size_median=(192, 256), size_min=(180, 250), size_max=(200, 260), distinct_sizes=3)
+    assert size_text(fp) == "median size 256x192 (WxH; min 250x180, max 260x200, 3 distinct)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -225,3 +226,23 @@ def test_predict_takes_every_registered_instance_method(
     expected, count = instances_from_mask(mask, [1, 2], "boundary")
     assert labels.max() == count
     np.testing.assert_array_equal(labels > 0, expected > 0)
+
+
+def test_a_large_image_shows_a_bar_over_its_tiles(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image predicted in many tiles gets a bar "tiles of NAME" (the images bar sits at 0/N until the
+    image is done); an image of a few tiles gets none, and --quiet draws no bar at all."""
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    Image.fromarray(rng.integers(0, 256, (20, 24), dtype=np.uint8)).save(folder / "a_small.png")  # 2 x 2
+    Image.fromarray(rng.integers(0, 256, (64, 96), dtype=np.uint8)).save(folder / "b_big.png")  # 4 x 6
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # bars are drawn in a terminal only
+    args = ["predict", str(model_dir), str(folder), "--out", str(tmp_path / "out"), "--tile-size", "16"]
+    assert main([*args, "--overlap", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "tiles of b_big.png" in err and "/24 [" in err  # named after the image being tiled
+    assert "tiles of a_small.png" not in err
+    assert main([*args, "--overlap", "0", "--quiet"]) == 0
+    assert "tiles of" not in capsys.readouterr().err

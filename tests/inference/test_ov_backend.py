@@ -144,3 +144,21 @@ def test_predict_cli_openvino_without_torch(model_dir: tuple[Path, Any, ModelCon
     assert result.stdout.strip().endswith("OK")
     probs = np.load(out / "probs" / "img.npy").astype(np.float32)
     np.testing.assert_allclose(probs, expected, atol=2e-3)  # float16 on disk
+
+
+def test_progress_reaches_openvino(model_dir: tuple[Path, Any, ModelConfig]) -> None:
+    """``unetkit predict``'s tile bar: ``progress`` goes through ``load_predictor`` to the OpenVINO pipeline,
+    one count over the tiles of an image and its TTA views."""
+    folder, _, _ = model_dir
+    calls: list[tuple[int, int]] = []
+    ov = load_predictor(
+        folder,
+        backend="openvino",
+        tile_size=32,
+        tta="flips",
+        num_threads=1,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    ov.predict(np.random.default_rng(6).integers(0, 256, (45, 70), dtype=np.uint8))
+    total = ov.tiles_per_image(45, 70)
+    assert total > 4 and calls[-1] == (total, total) and {t for _, t in calls} == {total}

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -256,3 +257,66 @@ def test_small_images_are_padded_to_the_models_smallest_input() -> None:
     assert model.geometry().min_side == 8
     mask, probs = Predictor(model.eval(), config).predict(np.full((5, 6, 1), 100, dtype=np.uint8))
     assert mask.shape == (5, 6) and probs.shape == (2, 5, 6)
+
+
+def _count_tiles_run(predictor: Any) -> list[int]:
+    """Record the batch sizes the predictor's backend runs (its forward passes)."""
+    ran: list[int] = []
+    forward = predictor._predict_batch
+
+    def counting(batch: np.ndarray) -> np.ndarray:
+        ran.append(len(batch))
+        return forward(batch)
+
+    predictor._predict_batch = counting
+    return ran
+
+
+@pytest.mark.parametrize(("tta", "expected_total"), [(False, 4), ("flips", 16), (True, 28)])
+def test_progress_counts_the_tiles_of_one_image_over_every_tta_view(tta: Any, expected_total: int) -> None:
+    """One ``progress(done, total)`` sequence per image, TTA views together: the total is known at the first
+    call and equals the tiles run, ``done`` only grows, and the last call is ``(total, total)`` (the CLI's
+    tile bar opens on the first call and closes on the last). A 45 x 70 image in tiles of (32, 64) takes
+    2 x 2 tiles; its rotated views (70 x 45) take 3 x 1, so the 8 views of D4 take 4 x 4 + 4 x 3 = 28."""
+    model, config = make_model()
+    calls: list[tuple[int, int]] = []
+    predictor = Predictor(
+        model, config, tile_size=(32, 64), batch_size=3, tta=tta, progress=lambda d, t: calls.append((d, t))
+    )
+    ran = _count_tiles_run(predictor)
+    image = np.random.default_rng(4).integers(0, 256, (45, 70, 1), dtype=np.uint8)
+    for predict in (predictor.predict, predictor.predict_logits):
+        calls.clear(), ran.clear()
+        predict(image)
+        done = [d for d, _ in calls]
+        assert sum(ran) == expected_total == predictor.tiles_per_image(45, 70)
+        assert {t for _, t in calls} == {expected_total} and calls[-1] == (expected_total, expected_total)
+        assert done == sorted(set(done))  # strictly increasing: never back to 0 at the next view
+
+
+def test_every_backend_reports_tile_progress(tmp_path: Path) -> None:
+    """``progress`` reaches the pipeline through ``load_predictor`` for torch, onnxruntime and backend auto
+    (here: torch, no export beside the model); OpenVINO: tests/inference/test_ov_backend.py."""
+    pytest.importorskip("onnxruntime")
+    from unetkit.inference.backends import load_predictor
+
+    model, config = make_model()
+    folder = export_onnx_dir(model, config, tmp_path / "m", size=32)
+    image = np.random.default_rng(5).integers(0, 256, (45, 70, 1), dtype=np.uint8)
+    calls: list[tuple[int, int]] = []
+    for backend in ("torch", "onnxruntime", "auto"):
+        calls.clear()
+        predictor = load_predictor(
+            folder, backend=backend, tile_size=32, tta="flips", progress=lambda d, t: calls.append((d, t))
+        )
+        predictor.predict(image)
+        total = predictor.tiles_per_image(45, 70)
+        assert total > 4 and calls[-1] == (total, total), backend
+
+
+def test_the_large_image_message_says_width_x_height(caplog: pytest.LogCaptureFixture) -> None:
+    """A 1000-wide, 1100-high image is '1000x1100 (WxH)', as every size the tools show (not H x W)."""
+    model, config = make_model()
+    with caplog.at_level(logging.INFO, logger="unetkit.inference.pipeline"):
+        Predictor(model, config).tile_plan(1100, 1000)
+    assert "image 1000x1100 (WxH) is large" in caplog.text

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
 
-from unetkit.inference.tiling import gaussian_importance_map, pad_indices, tile_inference, tile_starts
+from unetkit.inference.tiling import (
+    count_tiles,
+    gaussian_importance_map,
+    pad_indices,
+    tile_inference,
+    tile_starts,
+)
 from unetkit.models import create_model, unet_original_input_size_for_output
 
 
@@ -153,3 +161,30 @@ def test_errors_are_actionable() -> None:
         tile_inference(image.astype(np.uint8), identity, 8)
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):
         tile_inference(image[0], identity, 8)
+
+
+@pytest.mark.parametrize(
+    ("shape", "options"),
+    [
+        ((40, 40), {"tile_size": 16, "overlap": 0.0}),
+        ((37, 101), {"tile_size": (16, 24), "overlap": 0.25}),
+        ((37, 101), {"tile_size": 16, "step": (5, 9)}),
+        ((9, 7), {"tile_size": 16}),  # smaller than one tile
+        ((45, 70), {"tile_size": 20, "border": 2, "grid": 4, "overlap": 0.5}),  # unpadded: origins on a grid
+    ],
+)
+def test_count_tiles_is_the_total_tile_inference_reports(
+    shape: tuple[int, int], options: dict[str, Any]
+) -> None:
+    """The total is known before any tile runs (a per-image progress total over TTA views needs it)."""
+    border = options.get("border", 0)
+    seen: list[int] = []
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        seen.append(len(batch))
+        return batch[:, :, border : batch.shape[2] - border, border : batch.shape[3] - border].copy()
+
+    calls: list[tuple[int, int]] = []
+    image = np.zeros((1, *shape), dtype=np.float32)
+    tile_inference(image, predict, batch_size=3, progress=lambda d, t: calls.append((d, t)), **options)
+    assert count_tiles(*shape, **options) == sum(seen) == calls[-1][0] == calls[-1][1]

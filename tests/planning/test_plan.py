@@ -152,6 +152,15 @@ def test_upright_scenes_train_whole_images_without_rotations() -> None:
     assert plan.config["evaluate"]["checkpoint"] == "best"  # 51 validation images
 
 
+def test_sizes_in_the_reasons_and_candidate_names_are_width_x_height() -> None:
+    """data.crop_size stays [H, W] (as torch shapes); the text beside it says W x H, as every size shown."""
+    fp = make_fp(asymmetry=0.6, size=(192, 256), normalization="unit", train=184, val=51)
+    plan = make_plan(fp, 1680, "cpu", make_machine({8: 0.3}, fp))
+    assert plan.config["data"]["crop_size"] == [192, 256]
+    assert plan.reasons["data.crop_size"].startswith("256x192 (WxH): whole images (256x192 median, WxH)")
+    assert Candidate(8, 4, (192, 256), 5).label == "unet b8 d4 256x192 x5 32-true"
+
+
 def test_microscopy_gets_rotations_elastic_and_last_checkpoint() -> None:
     fp = make_fp()
     plan = make_plan(fp, 1140, "cpu", make_machine({8: 0.3}, fp))

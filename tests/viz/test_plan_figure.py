@@ -161,3 +161,14 @@ def test_matplotlib_is_imported_only_to_draw() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "usage: unetkit plan" in result.stdout
+
+
+def test_the_crop_is_labelled_width_x_height() -> None:
+    """Every size the tools show reads W x H (the crop is kept (H, W), as data.crop_size)."""
+    import dataclasses
+
+    plan, fp = make_test_plan()
+    series = plan_series(plan, fp)
+    series = dataclasses.replace(series, objects=dataclasses.replace(series.objects, crop=(192, 256)))
+    texts = [t.get_text() for t in draw_plan_figure(series).axes[2].texts]
+    assert "crop 256x192 px" in texts

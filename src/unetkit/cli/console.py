@@ -1,7 +1,9 @@
-"""Console output shared by the commands (``predict``, ``kmeans``, ``fit``): exit codes, error lines, bars."""
+"""Console output shared by the commands (``predict``, ``kmeans``, ``fit``): exit codes, error lines, bars,
+log lines."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,21 +28,62 @@ def report_failure(path: Path, exc: Exception) -> None:
     tqdm.write(f"error: {message}", file=sys.stderr)
 
 
+class TqdmLogHandler(logging.Handler):
+    """Log lines on stderr through ``tqdm.write``: an open bar is cleared, the line printed on a line of its
+    own and the bar drawn again below it (a plain stream handler would append the line to the bar's line).
+
+    Writes to whatever ``sys.stderr`` is at emit time (it may be replaced between calls of ``main``).
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except RecursionError:  # as logging.StreamHandler: never swallowed
+            raise
+        except Exception:
+            self.handleError(record)
+
+
 class LazyBar:
     """``progress(done, total)`` drawn as a tqdm bar on stderr, opened at the first call (when the total is
-    known) and closed at ``done == total`` or by :meth:`close`; ``enabled=False`` draws nothing."""
+    known) and closed at ``done == total`` or by :meth:`close`; ``enabled=False`` draws nothing.
 
-    def __init__(self, desc: str, enabled: bool = True, unit: str = "img") -> None:
+    ``min_total``: a work of fewer steps gets no bar (no flash of a bar for a few quick steps);
+    ``terminal_only``: draw only when stderr is a terminal (as a tqdm bar with ``disable=None``).
+    :attr:`desc` may change between works (the next bar takes it).
+    """
+
+    def __init__(
+        self,
+        desc: str,
+        enabled: bool = True,
+        unit: str = "img",
+        *,
+        min_total: int = 0,
+        terminal_only: bool = False,
+    ) -> None:
         self.desc, self.enabled, self.unit = desc, enabled, unit
+        self.min_total, self.terminal_only = min_total, terminal_only
         self._bar: Any = None
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
             return
         if self._bar is None:
+            if total < self.min_total:
+                return
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr, leave=False)
+            self._bar = tqdm(
+                total=total,
+                desc=self.desc,
+                unit=self.unit,
+                file=sys.stderr,
+                leave=False,
+                disable=None if self.terminal_only else False,
+            )
         self._bar.update(done - self._bar.n)
         if done >= total:
             self.close()

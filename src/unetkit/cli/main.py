@@ -45,24 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at emit time (it may be replaced between calls of ``main``)."""
-
-    @property  # type: ignore[override]
-    def stream(self):  # type: ignore[no-untyped-def]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:  # type: ignore[no-untyped-def]
-        pass
-
-
 def _configure_logging(level: int) -> None:
     # unetkit's own messages at INFO; other libraries only from WARNING (Lightning prints its own INFO).
+    # Through tqdm: a line logged while a progress bar is drawn goes above the bar, not onto its line.
+    from unetkit.cli.console import TqdmLogHandler
+
     logger = logging.getLogger("unetkit")
     logger.setLevel(level)
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        handler = _StderrHandler()
+    if not any(isinstance(h, TqdmLogHandler) for h in logger.handlers):
+        handler = TqdmLogHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
         logger.propagate = False

@@ -141,6 +141,16 @@ def _fmt_classes(fp: Any) -> list[str]:
     return lines
 
 
+def size_text(fp: Any) -> str:
+    """``median size 256x192 (WxH; min 250x180, max 260x200, 3 distinct)``: the image sizes of a fingerprint
+    (which keeps (H, W) pairs), width first as every size the commands show."""
+    med, low, high = fp.size_median, fp.size_min, fp.size_max
+    return (
+        f"median size {med[1]}x{med[0]} (WxH; min {low[1]}x{low[0]}, max {high[1]}x{high[0]}, "
+        f"{fp.distinct_sizes} distinct)"
+    )
+
+
 def _pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
     """Time one step of ``probe`` with torch's default thread count and with 1; keep the faster (set here:
     the CLI owns the process). On a busy machine oversubscribed OpenMP threads can be several times slower."""
@@ -272,10 +282,8 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
             else []
         ),
         *[f"note: {n}" for n in layout.notes],
-        f"fingerprint ({fp.sampled_images} training images, {fp.seconds:.1f}s): median size "
-        f"{fp.size_median[0]}x{fp.size_median[1]} (min {fp.size_min[0]}x{fp.size_min[1]}, "
-        f"max {fp.size_max[0]}x{fp.size_max[1]}, "
-        f"{fp.distinct_sizes} distinct), intensity mean {fp.intensity['mean']} std {fp.intensity['std']}",
+        f"fingerprint ({fp.sampled_images} training images, {fp.seconds:.1f}s): {size_text(fp)}, "
+        f"intensity mean {fp.intensity['mean']} std {fp.intensity['std']}",
         *([f"intensity window: {fp.window_reason}"] if fp.window_reason else []),
         f"normalisation: {fp.normalization_reason}",
         *_fmt_classes(fp),

@@ -34,9 +34,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from unetkit.cli.console import EXIT_OK, EXIT_PARTIAL, report_failure, report_unmatched
+from unetkit.cli.console import EXIT_OK, EXIT_PARTIAL, LazyBar, report_failure, report_unmatched
 
 EXIT_USAGE = 2
+# An image predicted in at least this many tiles (all TTA views together) gets a bar of its own, "tiles of
+# NAME", under the images bar; fewer tiles are over too soon for a bar to tell anything.
+TILE_BAR_MIN_TILES = 9
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -130,10 +133,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def _predictor_options(args: argparse.Namespace) -> dict[str, Any]:
+def _predictor_options(args: argparse.Namespace, progress: Any = None) -> dict[str, Any]:
     from unetkit.devices import resolve_device
 
-    return dict(
+    options: dict[str, Any] = dict(
         device=resolve_device(args.device),
         amp=args.amp,
         tile_size=args.tile_size,
@@ -142,12 +145,16 @@ def _predictor_options(args: argparse.Namespace) -> dict[str, Any]:
         batch_size=args.batch_size,
         tta=args.tta or False,
     )
+    if progress is not None:  # only then: callers that pass no callback load exactly as before
+        options["progress"] = progress
+    return options
 
 
-def build_predictor(args: argparse.Namespace) -> Any:
+def build_predictor(args: argparse.Namespace, progress: Any = None) -> Any:
     """The predictor of ``--backend`` (torch imported only by the torch backend): a semantic predictor, or
     an :class:`~unetkit.inference.instance_predictor.InstancePredictor` with ``--instances`` (and always for
-    a Mask R-CNN model)."""
+    a Mask R-CNN model). ``progress(tiles_done, tiles_total)``: over the tiles of each image (semantic
+    models; a Mask R-CNN does not tile)."""
     from unetkit.inference.backends import load_predictor
     from unetkit.inference.instance_predictor import load_instance_predictor, maskrcnn_model_dir
 
@@ -155,7 +162,7 @@ def build_predictor(args: argparse.Namespace) -> Any:
     if args.score_threshold is not None and not maskrcnn:
         raise ValueError(f"--score-threshold applies to Mask R-CNN models; {args.model} is a semantic model.")
     if args.instances == "none" and not maskrcnn:
-        return load_predictor(args.model, backend=args.backend, **_predictor_options(args))
+        return load_predictor(args.model, backend=args.backend, **_predictor_options(args, progress))
     extra = {} if args.score_threshold is None else {"score_threshold": args.score_threshold}
     return load_instance_predictor(
         args.model,
@@ -164,7 +171,7 @@ def build_predictor(args: argparse.Namespace) -> Any:
         foreground=args.foreground,
         min_size=args.min_size,
         min_distance=args.min_distance,
-        **_predictor_options(args),
+        **_predictor_options(args, progress),
         **extra,
     )
 
@@ -269,7 +276,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"no input images found in {', '.join(args.inputs)}{reason}.")
     if unread:
         print(f"note: {unread}", file=sys.stderr)
-    predictor = build_predictor(args)
+    # The tiles of one large image (minutes for 8192 x 8192 on a CPU), on a bar of their own; the images bar
+    # advances only when an image is done.
+    tiles = LazyBar(
+        "tiles", enabled=not args.quiet, unit="tile", min_total=TILE_BAR_MIN_TILES, terminal_only=True
+    )
+    predictor = build_predictor(args, progress=tiles)
     ground_truth = None
     if args.masks is not None:
         semantic = getattr(predictor, "predictor", predictor)  # an InstancePredictor wraps the semantic one
@@ -304,18 +316,25 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=len(files), desc="predict", unit="img", disable=True if args.quiet else None) as bar:
 
         def advance(done: int, total: int) -> None:
+            tiles.close()  # an image that failed halfway leaves no bar of its tiles behind
             bar.update(1)
+            if done < total:
+                tiles.desc = f"tiles of {files[done].name}"
 
-        result = predict_files(
-            predictor,
-            files,
-            args.out,
-            outputs=outputs,
-            ground_truth=ground_truth,
-            on_error=report_failure,
-            progress=advance,
-            names=found.names,
-        )
+        tiles.desc = f"tiles of {files[0].name}"
+        try:
+            result = predict_files(
+                predictor,
+                files,
+                args.out,
+                outputs=outputs,
+                ground_truth=ground_truth,
+                on_error=report_failure,
+                progress=advance,
+                names=found.names,
+            )
+        finally:
+            tiles.close()
     if result.converted:
         print(f"note: {_conversion_note(result)}", file=sys.stderr)
     for line in _window_notes(result.window_notes, args.out):

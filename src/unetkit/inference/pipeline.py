@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, TypedDict
 
 import numpy as np
@@ -23,9 +24,10 @@ from unetkit.inference.tiling import (
     DEFAULT_OVERLAP,
     PAD_MODES,
     ProgressFn,
+    count_tiles,
     tile_inference,
 )
-from unetkit.inference.tta import probs_to_logits, resolve_tta, softmax_, tta_probs
+from unetkit.inference.tta import probs_to_logits, resolve_tta, softmax_, tta_probs, view_shape
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.options import look_up_option
 
@@ -57,6 +59,19 @@ def mask_from_probs(probs: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
         block = probs[:, r : r + rows_per_chunk]
         mask[r : r + rows_per_chunk] = (block[0] > 0.5) if k == 1 else block.argmax(axis=0)
     return mask
+
+
+class _ImageProgress:
+    """``progress(done, total)`` over every pass of one image (one per TTA view): each pass reports its own
+    tiles (:func:`tile_inference`), this adds the tiles of the passes before it."""
+
+    def __init__(self, progress: ProgressFn, total: int) -> None:
+        self.progress, self.total, self.before = progress, total, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.progress(min(self.before + done, self.total), self.total)
+        if done >= total:  # this pass is complete
+            self.before += total
 
 
 # Automatic tiling (tile_size=None): images above this many (padded) pixels go through tiles of this side.
@@ -95,7 +110,10 @@ class BasePredictor:
         batch_size: tiles per forward pass.
         tta: False, True (8 dihedral transforms), "flips" or a list of transform names.
         pad_mode: how pixels outside the image are read ("reflect" = mirror).
-        progress: optional ``progress(tiles_done, tiles_total)`` callback, called per image pass.
+        progress: optional ``progress(tiles_done, tiles_total)`` callback over the tiles of one image, all
+            TTA views together (``tiles_total`` is known at the first call; ``tiles_done == tiles_total`` ends
+            the image), called after every batch of tiles. A caller that shows it (``unetkit predict``'s bar
+            "tiles of NAME") decides from ``tiles_total`` whether an image is worth a bar.
     """
 
     def __init__(
@@ -153,8 +171,9 @@ class BasePredictor:
             )
         return normalize(image, self.config.mean, self.config.std)
 
-    def tile_plan(self, height: int, width: int) -> tuple[tuple[int, int], int]:
-        """(input tile (th, tw), grid) used for an image of ``height x width``."""
+    def tile_plan(self, height: int, width: int, log: bool = True) -> tuple[tuple[int, int], int]:
+        """(input tile (th, tw), grid) used for an image of ``height x width``; ``log=False`` says nothing
+        (the tile count for a progress total)."""
         g = self.geometry
         if g.fixed_input_size is not None:
             return g.fixed_input_size, 1
@@ -164,10 +183,11 @@ class BasePredictor:
         if requested is None and whole[0] * whole[1] > AUTO_TILE_PIXELS:
             # Activations of a whole large image would not fit in memory: tile automatically.
             requested = (AUTO_TILE_SIZE, AUTO_TILE_SIZE)
-            # Said once per predictor: a split of large images (times the TTA views) would repeat it.
-            log = logger.debug if self._said_tiling else logger.info
-            log("image %dx%d is large: predicting in %d px tiles", height, width, AUTO_TILE_SIZE)
-            self._said_tiling = True
+            if log:
+                # Said once per predictor: a split of large images (times the TTA views) would repeat it.
+                say = logger.debug if self._said_tiling else logger.info
+                say("image %dx%d (WxH) is large: predicting in %d px tiles", width, height, AUTO_TILE_SIZE)
+                self._said_tiling = True
         if requested is None:
             tile = whole
         else:
@@ -175,11 +195,29 @@ class BasePredictor:
                 min(g.input_side(max(requested[0] - 2 * g.border, 1)), whole[0]),
                 min(g.input_side(max(requested[1] - 2 * g.border, 1)), whole[1]),
             )
-            if tile != requested and tile[0] < whole[0] and tile[1] < whole[1]:
+            if log and tile != requested and tile[0] < whole[0] and tile[1] < whole[1]:
                 logger.info("tile size %s rounded to %s (valid sizes of the network)", requested, tile)
         return tile, (g.grid if g.border > 0 else 1)
 
-    def _logits_chw(self, x: np.ndarray) -> np.ndarray:
+    def tiles_per_image(self, height: int, width: int) -> int:
+        """Tiles (forward-pass inputs) one ``height x width`` image takes, over all TTA views: the total of
+        :attr:`progress`."""
+        total = 0
+        for name in self.tta or ("identity",):
+            h, w = view_shape(name, height, width)
+            tile, grid = self.tile_plan(h, w, log=False)
+            total += count_tiles(h, w, tile, self.overlap, border=self.geometry.border, grid=grid)
+        return total
+
+    def _image_progress(self, image: np.ndarray) -> ProgressFn | None:
+        """:attr:`progress` for one (H, W[, C]) image over all its passes, or None (no callback, or an
+        image :meth:`preprocess` refuses). A new one per call: threads sharing this predictor (``unetkit
+        serve``) never mix their counts."""
+        if self.progress is None or not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+            return None
+        return _ImageProgress(self.progress, self.tiles_per_image(image.shape[0], image.shape[1]))
+
+    def _logits_chw(self, x: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
         tile, grid = self.tile_plan(x.shape[1], x.shape[2])
         return tile_inference(
             x,
@@ -191,22 +229,24 @@ class BasePredictor:
             border=self.geometry.border,
             pad_mode=self.pad_mode,
             grid=grid,
-            progress=self.progress,
+            progress=progress,
         )
 
     def predict_logits(self, image: np.ndarray) -> np.ndarray:
         """float32 (K, H, W) logits. With TTA: log of the averaged probabilities (logit for K == 1)."""
+        progress = self._image_progress(image)
         x = self.preprocess(image)
         if self.tta:
-            return probs_to_logits(tta_probs(x, self._logits_chw, self.tta))
-        return self._logits_chw(x)
+            return probs_to_logits(tta_probs(x, partial(self._logits_chw, progress=progress), self.tta))
+        return self._logits_chw(x, progress)
 
     def predict_probs(self, image: np.ndarray) -> np.ndarray:
         """float32 (K, H, W) probabilities: softmax over classes (sigmoid when K == 1), TTA-averaged."""
+        progress = self._image_progress(image)
         if self.tta:
-            return tta_probs(self.preprocess(image), self._logits_chw, self.tta)
+            return tta_probs(self.preprocess(image), partial(self._logits_chw, progress=progress), self.tta)
         # One expression, no local: the normalised image is freed before the softmax runs (large images).
-        return softmax_(self._logits_chw(self.preprocess(image)))
+        return softmax_(self._logits_chw(self.preprocess(image), progress))
 
     def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(class mask (H, W) uint8 (int32 if K > 256), probabilities float32 (K, H, W))."""

@@ -134,6 +134,57 @@ def _extract(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, pad_mode: st
     out[...] = image[:, rows[:, None], cols[None, :]]
 
 
+def _tile_steps(
+    tile_size: int | Sequence[int],
+    overlap: float,
+    step: int | Sequence[int] | None,
+    border: int,
+    grid: int,
+) -> tuple[int, int, int, int, int, int]:
+    """Validated ``(th, tw, oh, ow, sh, sw)``: input tile, output tile and step (:func:`tile_inference`)."""
+    th, tw = to_pair(tile_size, "tile_size")
+    if isinstance(border, bool) or not isinstance(border, (int, np.integer)) or border < 0:
+        raise ValueError(f"border must be an int >= 0, got {border!r}.")
+    oh, ow = th - 2 * border, tw - 2 * border
+    if oh < 1 or ow < 1:
+        raise ValueError(f"tile_size {(th, tw)} leaves no output with border {border}; use a larger tile.")
+    if not isinstance(grid, (int, np.integer)) or grid < 1:
+        raise ValueError(f"grid must be an int >= 1, got {grid!r}.")
+    if step is None:
+        if not 0.0 <= float(overlap) < 1.0:
+            raise ValueError(f"overlap must be >= 0 and < 1, got {overlap}.")
+        sh, sw = max(1, int(oh * (1.0 - overlap))), max(1, int(ow * (1.0 - overlap)))
+    else:
+        sh, sw = to_pair(step, "step")
+        if sh < 1 or sw < 1:
+            raise ValueError(f"step must be >= 1, got {(sh, sw)}.")
+    if grid > 1:
+        if oh < grid or ow < grid:
+            raise ValueError(f"output tile {(oh, ow)} is smaller than grid {grid}; use a larger tile_size.")
+        # Round down to the pooling period; never above the output tile, or gaps would appear.
+        sh, sw = max(grid, (min(sh, oh) // grid) * grid), max(grid, (min(sw, ow) // grid) * grid)
+    elif sh > oh or sw > ow:
+        raise ValueError(
+            f"step {(sh, sw)} is larger than the output tile {(oh, ow)}; pixels would be skipped."
+        )
+    return th, tw, oh, ow, sh, sw
+
+
+def count_tiles(
+    height: int,
+    width: int,
+    tile_size: int | Sequence[int],
+    overlap: float = DEFAULT_OVERLAP,
+    step: int | Sequence[int] | None = None,
+    border: int = 0,
+    grid: int = 1,
+) -> int:
+    """How many tiles :func:`tile_inference` cuts a ``height x width`` image into (same arguments), e.g. the
+    total of its ``progress`` calls, known before any tile runs."""
+    _, _, oh, ow, sh, sw = _tile_steps(tile_size, overlap, step, border, grid)
+    return len(tile_starts(height, oh, sh, grid)) * len(tile_starts(width, ow, sw, grid))
+
+
 def tile_inference(
     image: np.ndarray,
     predict_fn: PredictFn,
@@ -177,35 +228,11 @@ def tile_inference(
         raise ValueError(f"image must be a (C, H, W) array, got {got}.")
     if image.dtype.kind != "f":
         raise TypeError(f"image must be float (normalised), got dtype {image.dtype}; normalise it first.")
-    th, tw = to_pair(tile_size, "tile_size")
-    if isinstance(border, bool) or not isinstance(border, (int, np.integer)) or border < 0:
-        raise ValueError(f"border must be an int >= 0, got {border!r}.")
-    oh, ow = th - 2 * border, tw - 2 * border
-    if oh < 1 or ow < 1:
-        raise ValueError(f"tile_size {(th, tw)} leaves no output with border {border}; use a larger tile.")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}.")
-    if not isinstance(grid, (int, np.integer)) or grid < 1:
-        raise ValueError(f"grid must be an int >= 1, got {grid!r}.")
     blend = look_up_option(blend, BLEND_MODES, "blend mode")
     pad_mode = look_up_option(pad_mode, PAD_MODES, "pad mode")
-    if step is None:
-        if not 0.0 <= float(overlap) < 1.0:
-            raise ValueError(f"overlap must be >= 0 and < 1, got {overlap}.")
-        sh, sw = max(1, int(oh * (1.0 - overlap))), max(1, int(ow * (1.0 - overlap)))
-    else:
-        sh, sw = to_pair(step, "step")
-        if sh < 1 or sw < 1:
-            raise ValueError(f"step must be >= 1, got {(sh, sw)}.")
-    if grid > 1:
-        if oh < grid or ow < grid:
-            raise ValueError(f"output tile {(oh, ow)} is smaller than grid {grid}; use a larger tile_size.")
-        # Round down to the pooling period; never above the output tile, or gaps would appear.
-        sh, sw = max(grid, (min(sh, oh) // grid) * grid), max(grid, (min(sw, ow) // grid) * grid)
-    elif sh > oh or sw > ow:
-        raise ValueError(
-            f"step {(sh, sw)} is larger than the output tile {(oh, ow)}; pixels would be skipped."
-        )
+    th, tw, oh, ow, sh, sw = _tile_steps(tile_size, overlap, step, border, grid)
 
     _, height, width = image.shape
     ys = tile_starts(height, oh, sh, grid)

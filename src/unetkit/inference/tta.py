@@ -50,6 +50,16 @@ TRANSFORMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.nda
 }
 DIHEDRAL = tuple(TRANSFORMS)
 FLIPS = ("identity", "hflip", "vflip", "rot180")  # the flip subgroup: keeps H and W, no transposition
+# The transforms that exchange H and W: on a non-square image their views have the other shape.
+_SWAPS_AXES = frozenset({"rot90", "rot270", "transpose", "antitranspose"})
+
+
+def view_shape(name: str, height: int, width: int) -> tuple[int, int]:
+    """(H, W) of transform ``name``'s view of a ``height x width`` image (swapped by rotations by 90 degrees
+    and the transpositions)."""
+    if name not in TRANSFORMS:
+        raise ValueError(f"Unknown TTA transform {name!r}. Available: {', '.join(DIHEDRAL)}.")
+    return (width, height) if name in _SWAPS_AXES else (height, width)
 
 
 def resolve_tta(tta: bool | str | Sequence[str] | None) -> tuple[str, ...]:

@@ -204,18 +204,18 @@ def choose_geometry(fp: Fingerprint, device: str) -> Geometry:
     if upright and max(h_med, w_med) <= MAX_WHOLE_IMAGE:
         crop_h, crop_w = _round_down(h_med, mult), _round_down(w_med, mult)
         why = (
-            f"whole images ({h_med}x{w_med} median): the scene has an up (top/bottom class mix differs by "
-            f"{fp.vertical_asymmetry:.2f}), so where a pixel sits carries information a crop would lose"
+            f"whole images ({w_med}x{h_med} median, WxH): the scene has an up (top/bottom class mix differs "
+            f"by {fp.vertical_asymmetry:.2f}), so where a pixel sits carries information a crop would lose"
         )
     elif h_med <= 1.5 * side and w_med <= 1.5 * side:
         crop_h, crop_w = _round_down(h_med, mult), _round_down(w_med, mult)
-        why = f"whole images ({h_med}x{w_med} median, <= 1.5x the {side}px crop the objects need)"
+        why = f"whole images ({w_med}x{h_med} median, WxH, <= 1.5x the {side}px crop the objects need)"
     else:
         why = (
             f">= 4x the median object extent {extent:.0f}px and 2x the 90th percentile {p90:.0f}px, "
             f">= {MIN_CROP}px, a multiple of 2**{depth}"
         )
-    reasons["data.crop_size"] = f"{crop_h}x{crop_w}: {why}"
+    reasons["data.crop_size"] = f"{crop_w}x{crop_h} (WxH): {why}"
     if device == "cpu":
         batch = max(2, min(32, round(PIXELS_PER_STEP / (crop_h * crop_w))))
         reasons["data.batch_size"] = (
@@ -243,7 +243,7 @@ class Candidate:
 
     @property
     def label(self) -> str:
-        crop = f"{self.crop[0]}x{self.crop[1]}"
+        crop = f"{self.crop[1]}x{self.crop[0]}"  # W x H, as every size shown (self.crop is (H, W))
         return f"unet b{self.base_channels} d{self.depth} {crop} x{self.batch} {self.precision}"
 
 
@@ -413,11 +413,12 @@ def checkpoint_write_seconds(model: Any, optimizer: Any) -> float:
 
 
 def _candidate_list(cands: Sequence[Candidate]) -> str:
-    """``unet d5 576x544 x2: b12, b16 (32-true, bf16-mixed)``: candidates sharing depth, crop and batch."""
+    """``unet d5 544x576 x2: b12, b16 (32-true, bf16-mixed)``: candidates sharing depth, crop (W x H) and
+    batch."""
     c0 = cands[0]
     widths = ", ".join(f"b{b}" for b in dict.fromkeys(c.base_channels for c in cands))
     precisions = ", ".join(dict.fromkeys(c.precision for c in cands))
-    return f"unet d{c0.depth} {c0.crop[0]}x{c0.crop[1]} x{c0.batch}: {widths} ({precisions})"
+    return f"unet d{c0.depth} {c0.crop[1]}x{c0.crop[0]} x{c0.batch}: {widths} ({precisions})"
 
 
 # A 1-minute load average above this share of the CPUs means other work competes with the timed steps.
@@ -599,7 +600,7 @@ def foreground_crops(fp: Fingerprint, geo: Geometry, target: str = "semantic") -
     names = ", ".join(c.name for c in rare)
     return {"foreground_crops": FOREGROUND_CROP_SHARE, "foreground_classes": [c.index for c in rare]}, (
         f"{FOREGROUND_CROP_SHARE:.0%} of the crops hold a pixel of {names} (< 2% of the pixels; nnU-Net's "
-        f"share): a {geo.crop[0]}x{geo.crop[1]} crop covers {share:.1%} of the median image and often "
+        f"share): a {geo.crop[1]}x{geo.crop[0]} (WxH) crop covers {share:.1%} of the median image and often "
         "misses them (benchmarks/results/foreground_crops/)"
     )
 

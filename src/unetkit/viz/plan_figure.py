@@ -287,7 +287,7 @@ def _draw_objects(ax: Axes, s: ObjectSizeSeries) -> None:
     ax.axhline(crop, color=CROP_COLOR, lw=1.6, ls="--")
     lines = [
         (s.receptive_field, f"receptive field {s.receptive_field} px (depth {s.depth})", RF_COLOR),
-        (crop, f"crop {s.crop[0]}x{s.crop[1]} px", CROP_COLOR),
+        (crop, f"crop {s.crop[1]}x{s.crop[0]} px", CROP_COLOR),
     ]
     close = max(s.receptive_field, crop) / min(s.receptive_field, crop) < 1.5
     for value, text, color in lines:
