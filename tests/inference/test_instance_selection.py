@@ -4,12 +4,13 @@ told otherwise."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from test_instance_predictor import save_threshold_model
+from test_instance_predictor import fake_maskrcnn, save_threshold_model  # noqa: F401  (a fixture)
 
 from unetkit.cli.main import main
 from unetkit.inference.instance_predictor import load_instance_predictor
@@ -115,3 +116,60 @@ def test_fit_records_nothing_without_instance_labels(tmp_path: Path) -> None:
     )
     assert choose_instance_postprocessing(tmp_path / "run", config, resolve_dataset(config)) is None
     assert not (tmp_path / "run").exists()
+
+
+def test_a_maskrcnn_paints_every_threshold_from_one_detection_pass(tmp_path: Path) -> None:
+    """labels_at_thresholds (one pass at the lowest threshold) gives what a pass at each threshold gives:
+    an untrained detector's many low-score boxes, thresholds cut between them."""
+    import torch
+
+    detection = pytest.importorskip("unetkit.detection")
+    torch.manual_seed(0)
+    model = detection.build_maskrcnn(num_classes=2)
+    detection.save_maskrcnn(model, detection.maskrcnn_config({"num_classes": 2}), tmp_path / "run" / "model")
+    predictor = load_instance_predictor(tmp_path / "run", device="cpu", min_size=3)
+    image = np.random.default_rng(0).integers(0, 256, (64, 56, 3), dtype=np.uint8)
+    scores = np.sort(predictor.detector.detect(image, 0.0).scores)  # type: ignore[attr-defined]
+    assert len(scores) >= 10
+    thresholds = [0.0, float(scores[len(scores) // 3]), float(scores[2 * len(scores) // 3])]
+    painted = predictor.labels_at_thresholds(image, thresholds)  # type: ignore[attr-defined]
+    counts = []
+    for t in thresholds:
+        alone = predictor.with_params(score_threshold=t).predict(image).labels
+        np.testing.assert_array_equal(painted[t], alone)
+        counts.append(int(alone.max()))
+    assert counts[0] > counts[1] > counts[2] > 0  # the thresholds cut between real detections
+
+
+def test_a_maskrcnn_run_records_its_threshold_and_predict_uses_it(tmp_path: Path) -> None:
+    from test_instance_predictor import FakeDetector
+
+    from unetkit.inference.instance_predictor import MaskRCNNInstancePredictor
+
+    class Detector(FakeDetector):
+        def __init__(self) -> None:
+            super().__init__(tmp_path)
+
+    image = np.zeros((20, 20, 3), np.uint8)
+    image[2:8, 2:8] = 250  # a real object, score 0.98
+    image[12:18, 12:18] = 100  # a doubtful one, score 0.39: not in the truth
+    truth = np.zeros((20, 20), np.int32)
+    truth[2:8, 2:8] = 1
+    wrapper = MaskRCNNInstancePredictor(Detector(), {"class_names": ["bg", "nucleus"]})
+    selection = select_postprocessing(wrapper, [(image, truth)], lambda s: s)
+    assert selection.values == {"score_threshold": 0.5, "min_size": 0}  # 0.3 keeps the doubtful one
+    assert [r["values"]["score_threshold"] for r in selection.rows[::4]] == [0.3, 0.5, 0.7]
+
+
+def test_a_maskrcnn_model_defaults_to_its_recorded_values(fake_maskrcnn: Path) -> None:  # noqa: F811
+    config_path = fake_maskrcnn / "model" / "config.json"
+    config = json.loads(config_path.read_text())
+    assert load_instance_predictor(fake_maskrcnn).params["score_threshold"] == 0.5  # nothing recorded
+    config["extra"] = {RECORD_KEY: {"method": "maskrcnn", "values": {"score_threshold": 0.7, "min_size": 2}}}
+    config_path.write_text(json.dumps(config))
+    assert load_instance_predictor(fake_maskrcnn).params == {
+        "score_threshold": 0.7, "mask_threshold": 0.5, "min_size": 2,
+    }  # fmt: skip
+    given = load_instance_predictor(fake_maskrcnn, score_threshold=0.3, min_size=0).params
+    assert given["score_threshold"] == 0.3 and given["min_size"] == 0
+    assert load_instance_predictor(fake_maskrcnn, score_threshold=None).params["score_threshold"] == 0.7

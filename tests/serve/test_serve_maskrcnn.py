@@ -76,7 +76,10 @@ def test_the_model_description_names_the_detector(client: TestClient) -> None:
         "#{:02x}{:02x}{:02x}".format(*(int(v) for v in p)) for p in class_palette(2)
     ]
     # Its instances are its prediction: "none" (the API's default) is accepted, the page offers auto.
-    assert info["instances"] == {"choices": ["none", "auto", "maskrcnn"], "auto": "maskrcnn", "own": True}
+    assert info["instances"] == {
+        "choices": ["none", "auto", "maskrcnn"], "auto": "maskrcnn", "own": True,
+        "params": {"score_threshold": 0.5, "mask_threshold": 0.5, "min_size": 0},
+    }  # fmt: skip
     assert info["device"] == "cpu" and client.get("/api/health").json()["device"] == "cpu"
 
 
@@ -108,6 +111,31 @@ def test_instances_equal_predicts_with_its_score_threshold(
         overlay(image, files["mask"], class_palette(2), 0.2), files["instances"]
     )
     np.testing.assert_array_equal(again, expected)
+
+
+def test_a_recorded_score_threshold_is_the_default(
+    maskrcnn_dir: Path, image_path: Path, tmp_path: Path
+) -> None:
+    """A model whose fit-maskrcnn chose 0.4 on validation images: requests without a threshold (and the
+    page, which starts from /api/model's params) get 0.4, as `unetkit predict` does."""
+    import json
+    import shutil
+
+    run = shutil.copytree(maskrcnn_dir, tmp_path / "run")
+    config = json.loads((run / "model" / "config.json").read_text())
+    values = {"score_threshold": 0.4, "min_size": 0}
+    config["extra"] = {
+        **config.get("extra", {}),
+        "instance_postprocess": {"method": "maskrcnn", "values": values},
+    }
+    (run / "model" / "config.json").write_text(json.dumps(config))
+    lower = predict_cli(maskrcnn_dir, image_path, tmp_path / "low", "--score-threshold", "0.4")
+    assert predict_cli(run, image_path, tmp_path / "recorded")["count"] == lower["count"]
+    with serving(run) as recorded:
+        assert recorded.get("/api/model").json()["instances"]["params"]["score_threshold"] == 0.4
+        response = post(recorded, image_path)
+        assert response.status_code == 200 and response.json()["instances"]["count"] == lower["count"]
+        assert post(recorded, image_path, score_threshold=0.5).json()["instances"]["count"] < lower["count"]
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detection"))
 from maskrcnn_data import make_instance_folder
 
 from unetkit.cli.main import main
+from unetkit.inference.instance_predictor import load_instance_predictor
 from unetkit.inference.variants import file_sha256
 from unetkit.training.budget import CLOCK_FILE
 from unetkit.training.data_record import RECORD_NAME
@@ -70,6 +71,11 @@ def test_replay_of_a_budgeted_maskrcnn_run_is_bitwise_identical(
     assert stop is not None and stop >= 3 and clock.shape == (stop + 1,) and not np.isnan(clock).any()
     assert 0.0 == clock[0] < clock[1] < clock[-1] <= 1.0 and (np.diff(clock) > 0).all()
     assert checkpoint_state(run)["global_step"] == stop
+    # The score threshold and min_size chosen on the val image, recorded for predict and serve.
+    chosen = json.loads((run / "model" / "config.json").read_text())["extra"]["instance_postprocess"]
+    assert chosen["method"] == "maskrcnn" and set(chosen["values"]) == {"score_threshold", "min_size"}
+    assert json.loads((run / "metrics_val.json").read_text())["postprocess_chosen_on_val"] == chosen
+    assert load_instance_predictor(run).params == {"mask_threshold": 0.5, **chosen["values"]}
 
     # The CLI takes neither DIR nor options: RUN's own (fit_options.json names the data folder).
     assert main(["fit-maskrcnn", "--replay", str(run), "--no-progress"]) == 0

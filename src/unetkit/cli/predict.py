@@ -115,7 +115,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument(
         "--score-threshold", type=float, default=None, metavar="P",
-        help="Mask R-CNN: keep detections scoring at least P (default 0.5)",
+        help="Mask R-CNN: keep detections scoring at least P (default: the value fit-maskrcnn chose on "
+        "validation images, else 0.5)",
     )  # fmt: skip
     p.add_argument(
         "--masks", type=Path, default=None, metavar="DIR", help="ground truth: score the predictions"

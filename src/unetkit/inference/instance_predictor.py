@@ -279,6 +279,29 @@ class MaskRCNNInstancePredictor(InstancePredictor):
         labels, count = keep_large_instances(raw, self.params["min_size"])
         return InstancePrediction((labels > 0).astype(np.uint8), None, labels, count)
 
+    def labels_at_thresholds(self, image: np.ndarray, thresholds: Sequence[float]) -> dict[float, np.ndarray]:
+        """``{threshold: labels int32 (H, W)}`` with this ``min_size``, as :meth:`predict` gives them at
+        each score threshold, from one detection pass at the lowest. A detection's score does not depend
+        on the threshold and a lower-scoring box never removes a higher one (NMS keeps the higher, the
+        per-image cap the highest), so the boxes >= t of that pass are the boxes of a pass at t."""
+        detect = getattr(self.detector, "detect", None)
+        if detect is None:  # a detector without the two steps: one pass per threshold
+            return {t: self.with_params(score_threshold=t).predict(image).labels for t in thresholds}
+        from unetkit.detection.predictor import Detections, paint_instances
+
+        found = detect(image, min(thresholds))
+        shape = (int(image.shape[0]), int(image.shape[1]))
+        mask_threshold, min_area = self.params["mask_threshold"], self.detector.min_area
+        out = {}
+        for t in thresholds:
+            # The detector keeps scores above its threshold (torchvision: >), painting those at or above
+            # it; a score equal to t is in the lowest pass but not in a pass at t.
+            keep = found.scores > t
+            detections = Detections(found.boxes[keep], found.scores[keep], found.masks[keep])
+            labels = paint_instances(detections, shape, t, mask_threshold, min_area)
+            out[t] = keep_large_instances(labels, self.params["min_size"])[0]
+        return out
+
     def with_params(self, **params: Any) -> MaskRCNNInstancePredictor:
         unknown = sorted(set(params) - set(self.params))
         if unknown:
@@ -489,7 +512,8 @@ def load_instance_predictor(
             semantic model for its method (chosen on validation by ``unetkit fit``), else 0.
         min_distance: watershed seed distance (semantic); None: the recorded value, else 5.
         tta: test-time augmentation of the semantic predictor (not available for Mask R-CNN).
-        kw: ``score_threshold`` / ``mask_threshold`` (Mask R-CNN, default 0.5 each); any other keyword goes
+        kw: ``score_threshold`` / ``mask_threshold`` (Mask R-CNN; None or absent: the score threshold
+            ``fit-maskrcnn`` chose on validation images, else 0.5, and 0.5); any other keyword goes
             to the semantic predictor (``device``, ``tile_size``, ``overlap``, ``batch_size``, ``amp``, ...)
             or, when the loader takes it, to the Mask R-CNN loader (``device``).
     """
@@ -507,12 +531,19 @@ def load_instance_predictor(
             raise ValueError("test-time augmentation is not available for a Mask R-CNN model; drop tta.")
         if foreground is not None:
             raise ValueError("foreground classes apply to semantic models; a Mask R-CNN has one class.")
-        options = {k: kw.pop(k) for k in _MASKRCNN_OPTIONS if k in kw}
+        options = {k: kw.pop(k) for k in _MASKRCNN_OPTIONS if kw.get(k) is not None}
+        kw = {k: v for k, v in kw.items() if k not in _MASKRCNN_OPTIONS}
         # Tiling options mean nothing to a detector; the device (if the loader takes it) does.
         loader_kwargs = {k: v for k, v in kw.items() if k == "device"}
         detector = _load_maskrcnn(model_path, folder, loader_kwargs)
         config = json.loads((folder / "config.json").read_text())
-        return MaskRCNNInstancePredictor(detector, config, min_size=min_size or 0, **options)
+        # What fit-maskrcnn chose on validation images, where the caller gives no value.
+        from unetkit.inference.instance_selection import recorded_postprocessing
+
+        chosen = recorded_postprocessing(config, MASKRCNN)
+        options = {**{k: v for k, v in chosen.items() if k != "min_size"}, **options}
+        size = int(chosen.get("min_size", 0)) if min_size is None else min_size
+        return MaskRCNNInstancePredictor(detector, config, min_size=size, **options)
     if name == MASKRCNN:
         raise ValueError(
             f"instance method 'maskrcnn' needs a Mask R-CNN model folder (config.json with \"architecture\": "

@@ -9,8 +9,9 @@ for specks: a briefly trained U-Net's boundary map can leave hundreds of few-pix
 which a ``min_size`` of 0 counts (seen in a new-user trial of a 2-minute run on DSB2018 nuclei).
 
 A semantic model predicts each image once; the grid re-runs only the post-processing on its (mask,
-probabilities). ``min_size`` filters after the method (:func:`keep_large_instances`), which gives exactly
-the labels of the method run with that ``min_size``.
+probabilities). A Mask R-CNN detects each image once, at the lowest threshold, and paints the others from
+those detections (``labels_at_thresholds``). ``min_size`` filters after the method
+(:func:`keep_large_instances`), which gives exactly the labels of the method run with that ``min_size``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def select_postprocessing(
         predictor: an :class:`~unetkit.inference.instance_predictor.InstancePredictor`.
         items: the validation samples, in any form ``load`` takes.
         load: ``item -> (image (H, W, C) as the predictor reads it, true labels int32 (H, W))``.
-        progress: ``progress(done, total)`` over the predictions made.
+        progress: ``progress(images_done, images_total)``.
     """
     from unetkit.metrics.instance import InstanceScoreAccumulator
 
@@ -76,34 +77,34 @@ def select_postprocessing(
         raise ValueError("choosing instance post-processing needs at least one validation image; got none.")
     start = time.perf_counter()
     grid = candidates(predictor.method)
-    # Group by everything but min_size: one prediction/post-processing per group, min_size filters after.
+    # Group by everything but min_size: one post-processing per group, min_size filters after.
     groups: dict[tuple[tuple[str, Any], ...], list[dict[str, Any]]] = {}
     for values in grid:
         key = tuple(sorted((k, v) for k, v in values.items() if k != "min_size"))
         groups.setdefault(key, []).append(values)
+    variants = {key: predictor.with_params(**dict(key), min_size=0) for key in groups}
+    thresholds = [dict(key).get("score_threshold") for key in groups]
+    by_threshold = hasattr(predictor, "labels_at_thresholds") and None not in thresholds
     accs = {id(v): InstanceScoreAccumulator() for v in grid}
-    cached: list[tuple[Any, Any, Any]] = []  # semantic: (true, mask, probs), predicted once
-    total = len(items) if predictor.has_probs else len(items) * len(groups)
-    done = 0
-    for group_key, members in groups.items():
-        variant = predictor.with_params(**dict(group_key), min_size=0)
-        for index, item in enumerate(items):
-            if predictor.has_probs:
-                if len(cached) <= index:
-                    image, true = load(item)
-                    prediction = predictor.predict(image)
-                    cached.append((true, prediction.mask, prediction.probs))
-                    done += 1
-                true, mask, probs = cached[index]
-                labels, _ = variant.labels_from_prediction(mask, probs)
-            else:
-                image, true = load(item)
-                labels, _ = variant.predict_instances(image)
-                done += 1
-            if progress is not None:
-                progress(done, total)
+    # Image by image (each read and predicted once, nothing kept): a semantic model's one prediction is
+    # post-processed per group; a detector paints every score threshold from one detection pass.
+    for index, item in enumerate(items):
+        image, true = load(item)
+        if predictor.has_probs:
+            prediction = predictor.predict(image)
+            labels = {
+                k: v.labels_from_prediction(prediction.mask, prediction.probs)[0] for k, v in variants.items()
+            }
+        elif by_threshold:
+            painted = predictor.with_params(min_size=0).labels_at_thresholds(image, thresholds)
+            labels = {key: painted[t] for key, t in zip(groups, thresholds, strict=True)}
+        else:
+            labels = {key: variant.predict_instances(image)[0] for key, variant in variants.items()}
+        for key, members in groups.items():
             for values in members:
-                accs[id(values)].update(true, keep_large_instances(labels, values["min_size"])[0])
+                accs[id(values)].update(true, keep_large_instances(labels[key], values["min_size"])[0])
+        if progress is not None:
+            progress(index + 1, len(items))
     rows = [{"values": values, **summary(accs[id(values)].compute())} for values in grid]
     best = max(rows, key=lambda r: r["map"])  # max keeps the first of equal scores: grid order breaks ties
     return Selection(dict(best["values"]), rows, time.perf_counter() - start)

@@ -294,7 +294,8 @@ def create_app(
             Form(
                 ge=0.0,
                 le=1.0,
-                description="Mask R-CNN models only: keep detections scoring at least this; empty = 0.5, as "
+                description="Mask R-CNN models only: keep detections scoring at least this; empty = the "
+                "value fit-maskrcnn chose on validation images (else 0.5), as "
                 "`unetkit predict --score-threshold`",
             ),
         ] = None,

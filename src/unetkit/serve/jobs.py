@@ -71,7 +71,7 @@ class RequestOptions:
         alpha: overlay colour weight in [0, 1].
         probs: also keep the (K, H, W) probabilities as float16 ``.npy``.
         score_threshold: Mask R-CNN models only: keep detections scoring at least this; None = the
-            default of ``unetkit predict --score-threshold`` (0.5).
+            default of ``unetkit predict --score-threshold`` (the model's recorded choice, else 0.5).
     """
 
     tta: str = "none"
@@ -397,7 +397,12 @@ def model_summary(cache: PredictorCache) -> dict[str, Any]:
             "std": saved.get("std"),
             "intensity_window": predictor.intensity_window,
             "input_size": saved.get("input_size"),
-            "instances": {**MASKRCNN_INSTANCES, "choices": list(MASKRCNN_INSTANCES["choices"])},
+            # params: the thresholds a request without its own gets (fit-maskrcnn's choice on val, else 0.5).
+            "instances": {
+                **MASKRCNN_INSTANCES,
+                "choices": list(MASKRCNN_INSTANCES["choices"]),
+                "params": dict(predictor.params),
+            },
             "geometry": None,
         }
     config = predictor.config

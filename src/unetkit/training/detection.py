@@ -71,6 +71,8 @@ from unetkit.detection.predictor import (
 )
 from unetkit.detection.targets import image_mean_std, labels_to_target, to_rgb
 from unetkit.files import atomic_write_text
+from unetkit.inference.instance_predictor import MaskRCNNInstancePredictor
+from unetkit.inference.instance_selection import RECORD_KEY, select_postprocessing
 from unetkit.metrics.instance import InstanceScoreAccumulator
 from unetkit.options import check_positive_int
 from unetkit.training.budget import (
@@ -698,9 +700,21 @@ def fit_maskrcnn(
             }
         },
     )
-    save_maskrcnn(task.model, config, out_dir / "model")
     t1 = time.perf_counter()
     predictor = MaskRCNNPredictor(task.model.cpu(), config)
+    # The score threshold and min_size that predict and serve default to, chosen on the validation images
+    # only and recorded in the model (the rule of unetkit fit's U-Nets and of benchmarks/instances.py).
+    selection = select_postprocessing(
+        MaskRCNNInstancePredictor(predictor, config.to_dict()), val_all, lambda s: (s.image, s.labels)
+    )
+    chosen_map = next(r["map"] for r in selection.rows if r["values"] == selection.values)
+    config.extra[RECORD_KEY] = {
+        "method": "maskrcnn",
+        "values": selection.values,
+        "chosen_on": f"val split, {len(val_all)} images: the best mean AP of the grid",
+        "val_map": chosen_map,
+    }
+    save_maskrcnn(task.model, config, out_dir / "model")
     scores = score_maskrcnn(predictor, val_all, opts.score_threshold)
     eval_seconds = time.perf_counter() - t1
     budget = budget_record(trainer)  # train.json's budget keys, as `unetkit fit` writes them
@@ -713,6 +727,7 @@ def fit_maskrcnn(
         "steps": int(trainer.global_step),
         "params": params,
         "eval_seconds": round(eval_seconds, 1),
+        "postprocess_chosen_on_val": config.extra[RECORD_KEY],
     }
     step_seconds = math.nan
     if isinstance(stop, BudgetTimer):  # a replay has no Timer: it reads no wall clock

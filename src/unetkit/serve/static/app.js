@@ -60,6 +60,9 @@ async function loadModel() {
   const detector = isDetector(model);
   $("#tta-option").hidden = detector;
   $("#score-option").hidden = !detector;
+  // The model's own threshold (chosen on validation images by fit-maskrcnn) until the user changes it.
+  const chosen = detector && model.instances.params ? model.instances.params.score_threshold : null;
+  if (chosen != null) $("#score-threshold").value = String(chosen);
   const mb = (model.limits.max_upload_bytes / 1048576).toFixed(0);
   const mp = (model.limits.max_pixels / 1e6).toFixed(1);
   $("#limits").textContent = `PNG, JPEG, TIFF or BMP · up to ${mb} MiB and ${mp} megapixels each`;
