@@ -14,6 +14,7 @@ from unetkit.data.folder import (
     FolderDataset,
     compute_mean_std,
     find_pairs,
+    pairs_for_stems,
     split_by_fraction,
     split_by_lists,
     split_by_ranges,
@@ -53,6 +54,22 @@ def test_find_pairs_errors(tmp_path: Path) -> None:
         find_pairs(empty, masks)
     with pytest.raises(ValueError, match=r"mask folder .*nowhere does not exist"):
         find_pairs(images, tmp_path / "nowhere")
+
+
+def test_hidden_and_other_files_are_not_paired(tmp_path: Path) -> None:
+    # A folder copied from a Mac (._00.png resource forks, .DS_Store) with a hidden image and stray files:
+    # plan accepted it (discovery skips hidden files) but fit stopped at ".hidden has no mask".
+    images, masks = _layout(tmp_path)
+    (images / ".hidden.png").write_bytes((images / "00.png").read_bytes())
+    (images / "._01.png").write_bytes(b"\0\5\26\7")
+    (masks / "._01.png").write_bytes(b"\0\5\26\7")
+    for folder in (images, masks):
+        (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (images / "notes.txt").write_text("hi")
+    (images / "Thumbs.db").write_bytes(b"xx")
+    expected = [(images / f"{k:02d}.png", masks / f"{k:02d}.png") for k in range(4)]
+    assert find_pairs(images, masks) == expected
+    assert pairs_for_stems(images, masks, ["01", "03"]) == [expected[1], expected[3]]
 
 
 def test_split_by_ranges_contiguous_and_disjoint() -> None:

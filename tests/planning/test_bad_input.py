@@ -161,3 +161,23 @@ def test_a_named_folder_that_does_not_exist(make_dataset: MakeDataset) -> None:
     text = _one_line(err)
     assert "roi_dir (--roi) names folder" in text and "field, which does not exist" in text
     assert "it holds images/, masks/" in text
+
+
+def test_hidden_files_plan_skips_are_skipped_by_the_builder_too(make_dataset: MakeDataset) -> None:
+    # plan reported the pairs, then fit stopped at "image .../.hidden.png has no mask": discovery skipped the
+    # hidden image, the folder builder did not.
+    from unetkit.data.datasets import get_dataset_spec
+
+    root = make_dataset()
+    (root / "images" / ".hidden.png").write_bytes((root / "images" / "img00.png").read_bytes())
+    (root / "images" / "._img01.png").write_bytes(b"\0\5\26\7")  # macOS resource fork
+    (root / "images" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (root / "train.txt").write_text("\n".join(f"img{i:02d}" for i in range(9)) + "\n")
+    (root / "val.txt").write_text("img09\nimg10\nimg11\n")
+    layout = discover(root)
+    assert len(layout.samples) == 12
+    opts, _ = layout.folder_options()
+    assert "pairs" not in opts  # the folder rule, which lists the folders itself
+    spec = get_dataset_spec("folder", root=root, **opts, mean=[0.5], std=[0.25])
+    for split in layout.splits:
+        assert spec.pairs(split) == [(s.image, s.mask) for s in layout.samples_of(split)]

@@ -30,6 +30,10 @@ def _list_files(folder: Path, extensions: Sequence[str], what: str) -> dict[str,
     exts = {e.lower() for e in extensions}
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
+        # Hidden files are no images: macOS's ._name.jpg (AppleDouble) beside every file copied from a Mac,
+        # .hidden.jpg; discovery and predict skip them by the same rule, so a folder that plan accepts fits.
+        if path.name.startswith("."):
+            continue
         if path.suffix.lower() in exts and path.is_symlink():
             path.stat()  # a symlink loop or a dangling link: an OSError naming it, not a skipped file
         if path.is_file() and path.suffix.lower() in exts:

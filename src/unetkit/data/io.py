@@ -897,8 +897,9 @@ def _decode_palette(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.n
     if unknown:
         colours = ", ".join(f"({p >> 16}, {(p >> 8) & 255}, {p & 255})" for p in unknown[:5])
         raise ValueError(
-            f"palette mask {path} has colours {colours} that are not in the class colour table; add them to "
-            "colors= or ignore_colors="
+            f"palette mask {path} has colours {colours} that are not in the class colour table; fix the "
+            "mask, or add each colour to classes.json as a class or as void (or, where data.options gives "
+            "the colours, to colors= or ignore_colors=)"
         )
     classes = np.array([table[int(p)] for p in present], dtype=np.int64)
     return classes[inverse].reshape(packed.shape)

@@ -21,12 +21,13 @@ names the file and the fix; nothing is written here.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import logging
 import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -562,6 +563,32 @@ def _truthy(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "y", "void", "ignore")
 
 
+# The keys of one class of classes.json (and the columns of classes.csv), lower case: the name, the mask value
+# (gray masks), the colour (colour masks: one key or r/g/b) and the void flag. A misspelt key ("nmae") was
+# silently dropped, so the class became class_2 without a word: any other key is refused.
+CLASS_KEYS = (
+    "name", "class",
+    "value", "id", "index", "label",
+    "color", "colour", "r", "g", "b",
+    "void", "ignore",
+)  # fmt: skip
+# The keys of classes.json's top level in its {"classes": [...], "void": ...} form.
+TOP_KEYS = ("classes", "void", "ignore")
+
+
+def _check_keys(keys: Iterable[Any], known: Sequence[str], where: str, what: str = "key") -> None:
+    """A ValueError naming ``where``, the first key not in ``known`` (any case) and the closest known one."""
+    for key in keys:
+        # csv.DictReader keys a row's surplus cells None, and a header's trailing comma gives ""; neither is a
+        # key the user wrote.
+        if key is None or not str(key).strip():
+            continue
+        try:
+            look_up_option(str(key).strip(), known, what)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
+
 @dataclass
 class ClassTable:
     """Classes named by ``classes.json`` / ``classes.csv``: (value, name, colour) per class, and the voids."""
@@ -569,6 +596,8 @@ class ClassTable:
     names: list[str] = field(default_factory=list)
     values: list[int] = field(default_factory=list)
     colors: list[tuple[int, int, int] | None] = field(default_factory=list)
+    # Per class: whether the file gave its value (else the class's position is its value).
+    value_given: list[bool] = field(default_factory=list)
     void_values: list[int] = field(default_factory=list)
     void_colors: list[tuple[int, int, int]] = field(default_factory=list)
     source: str = ""
@@ -577,7 +606,8 @@ class ClassTable:
 def _add_entry(table: ClassTable, entry: Mapping[str, Any], index: int, where: str) -> None:
     low = {str(k).strip().lower(): v for k, v in entry.items() if v not in (None, "")}
     name = str(low.get("name", low.get("class", f"class_{index}")))
-    raw_value = low.get("value", low.get("id", low.get("index", low.get("label", index))))
+    value_keys = ("value", "id", "index", "label")
+    raw_value = next((low[k] for k in value_keys if k in low), index)
     try:
         value = int(raw_value)
     except (TypeError, ValueError):
@@ -595,6 +625,7 @@ def _add_entry(table: ClassTable, entry: Mapping[str, Any], index: int, where: s
     table.names.append(name)
     table.values.append(value)
     table.colors.append(color)
+    table.value_given.append(any(k in low for k in value_keys))
 
 
 def _is_rgb(value: Any) -> bool:
@@ -655,7 +686,8 @@ def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | Non
     JSON forms: a list of names; ``{"0": "sky", ...}``; ``{"classes": [{"name", "value", "color",
     "void"}...], "void": 11}`` (the top-level ``void``: values, colours ``[R, G, B]``/``'#rrggbb'``, or a
     list of them). CSV: a header with ``name``, ``value`` (or id/index), ``color`` (or r, g, b),
-    ``void`` (true/false).
+    ``void`` (true/false). Keys and columns are read in any case; any other key is a ValueError naming it
+    (:data:`CLASS_KEYS`, :data:`TOP_KEYS`).
     """
     if file is not None:
         path = Path(file)
@@ -679,14 +711,21 @@ def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | Non
         except json.JSONDecodeError as exc:
             raise ValueError(f"{where} is not valid JSON ({exc}); fix the file") from None
         voids: Any = ()
-        if isinstance(data, dict) and "classes" in data:
+        if isinstance(data, dict) and (
+            "classes" in data or any(difflib.get_close_matches(str(k).lower(), TOP_KEYS, n=1) for k in data)
+        ):
+            # The {"classes": [...], "void": ...} form (a misspelt "viod" dropped the void without a word);
+            # a mapping value -> name has integer keys, none of them close to these.
+            _check_keys(data, TOP_KEYS, where)
             voids = data.get("void", data.get("ignore", ()))
-            data = data["classes"]
+            data = data.get("classes", [])
         if isinstance(data, dict):
             data = [{"value": k, "name": v} for k, v in data.items()]
         if not isinstance(data, list):
             raise ValueError(f"{where}: expected a list of classes or a mapping value -> name")
         for i, item in enumerate(data):
+            if isinstance(item, dict):
+                _check_keys(item, CLASS_KEYS, f"{where} (class {i + 1} of the list)")
             _add_entry(table, item if isinstance(item, dict) else {"name": item}, i, where)
         if _is_rgb(voids):
             # [a, b, c]: three void values of gray masks, or the void colour of colour masks (each mask kind
@@ -699,9 +738,11 @@ def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | Non
                 _add_void(table, v, where)
     else:
         with path.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
+            reader = csv.DictReader(fh)
+            rows = list(reader)
         if not rows:
             raise ValueError(f"{where} has no rows under a header; add a header line such as name,value")
+        _check_keys(reader.fieldnames or (), CLASS_KEYS, f"{where} (header)", "column")
         for i, row in enumerate(rows):
             _add_entry(table, row, i, where)
     if not table.names:
@@ -752,7 +793,7 @@ def detect_encoding(
     gray_files: list[Path] = []
     gray_values: set[int] = set()
     colours: set[int] = set()
-    first_with: dict[int, Path] = {}
+    first_with: dict[int, Path] = {}  # a gray value (or a packed colour) -> the first sampled mask holding it
     one_and_255: Path | None = None  # the first mask holding both 1 and 255 (not a 0/1-or-0/255 binary mask)
     dtype = "uint8"
     for path in paths:
@@ -760,7 +801,10 @@ def detect_encoding(
         if raw.ndim == 3:
             colour_files.append(path)
             packed = (raw[..., 0].astype(np.int64) << 16) | (raw[..., 1].astype(np.int64) << 8) | raw[..., 2]
-            colours.update(np.unique(packed).tolist())
+            present = np.unique(packed).tolist()
+            for c in present:
+                first_with.setdefault(int(c), path)
+            colours.update(present)
             if len(colours) > 256:
                 raise ValueError(
                     f"mask {path} and the masks before it hold more than 256 colours: not a class palette "
@@ -785,7 +829,7 @@ def detect_encoding(
         )
     names_given = list(class_names) if class_names else (list(classes.names) if classes else None)
     if colour_files:
-        return _palette(colours, colour_files, mask_kind, classes, names_given, len(paths))
+        return _palette(colours, colour_files, first_with, mask_kind, classes, names_given, len(paths))
     values = sorted(gray_values - ignore)
     if mask_kind == "palette":
         raise ValueError(
@@ -882,6 +926,14 @@ def _from_table(
     dtype: str,
 ) -> MaskInfo:
     """Gray masks with a classes file: the listed values are the classes (remapped when not 0..n-1)."""
+    if any(classes.value_given) and not all(classes.value_given):
+        # Gray masks give each class by its value; a class without one took its position in the list, a value
+        # the file may give another class.
+        name = classes.names[classes.value_given.index(False)]
+        raise ValueError(
+            f'{classes.source}: class {name!r} has no "value" while other classes have one (the masks are '
+            'gray, so a class is the value its pixels store); add it, e.g. "value": 3'
+        )
     unknown = [v for v in values if v not in classes.values]
     if unknown:
         raise ValueError(
@@ -902,6 +954,7 @@ def _from_table(
 def _palette(
     colours: set[int],
     files: list[Path],
+    first_with: Mapping[int, Path],
     mask_kind: str | None,
     classes: ClassTable | None,
     names: list[str] | None,
@@ -914,13 +967,22 @@ def _palette(
         )
     found = [((c >> 16) & 255, (c >> 8) & 255, c & 255) for c in sorted(colours)]
     if classes is not None and any(c is not None for c in classes.colors):
+        # Colour masks give each class by its colour: a class without one would be a class no pixel is, and
+        # the masks' pixels of it a colour "not listed", blaming the masks for the file's slip.
+        no_colour = [n for n, c in zip(classes.names, classes.colors, strict=True) if c is None]
+        if no_colour:
+            raise ValueError(
+                f'{classes.source}: class {no_colour[0]!r} has no "color" (the masks are colour images, so '
+                'each class needs one); add its mask colour: "color": [R, G, B] or "#rrggbb"'
+            )
         table = {c: i for i, c in enumerate(classes.colors) if c is not None}
         voids = set(classes.void_colors)
         unknown = [c for c in found if c not in table and c not in voids]
         if unknown:
+            r, g, b = unknown[0]
             raise ValueError(
-                f"masks (e.g. {files[0]}) hold colour {list(unknown[0])} that {classes.source} does not "
-                "list; add it as a class or as void"
+                f"mask {first_with[(r << 16) | (g << 8) | b]} holds colour {list(unknown[0])} that "
+                f"{classes.source} does not list; add it as a class or as void"
             )
         colors = {i: c for c, i in table.items()}
         return MaskInfo("palette", len(classes.names), tuple(names or classes.names),
@@ -2081,14 +2143,23 @@ def discover(
             "pixels neither trained nor scored; pass --void VALUE to choose the void values yourself"
         )
     train_masks = [s.mask for s in samples if s.name in set(split_map.get("train", names))]
+    read_masks = train_masks or [s.mask for s in samples]
     mask = detect_encoding(
-        train_masks or [s.mask for s in samples],
+        read_masks,
         mask_kind=mask_kind,
         ignore_values=void_list,
         classes=table,
         class_names=class_names,
         sample=mask_sample,
     )
+    if mask.sampled < len(read_masks):
+        # A value or colour that only unread masks hold passes the plan; say where it is caught instead.
+        which = "training masks" if train_masks else "masks"
+        notes.append(
+            f"mask encoding read from {mask.sampled} of the {len(read_masks)} {which} (evenly spaced); fit "
+            "decodes every mask of every split before training, and stops naming any mask that holds a value "
+            "or colour outside the encoding"
+        )
     if mask.kind == "palette" and void is not None:
         raise ValueError(
             f"--void takes stored values of single-channel masks, but the masks of {root} are RGB colours "
