@@ -66,7 +66,49 @@ def test_prediction_grid_draws_masks_and_legend_in_the_models_class_colours(
     (fig,) = drawn
     assert (np.asarray(fig.axes[2].images[0].get_array()) == colours[preds[0]]).all()
     legend = [tuple(round(v * 255) for v in h.get_facecolor()[:3]) for h in fig.legends[0].legend_handles]
-    assert legend == [tuple(c) for c in colours.tolist()]
+    assert legend == [*(tuple(c) for c in colours.tolist()), IGNORE_COLOR]  # the targets hold void pixels
+
+
+def _legend(fig: Figure) -> list[tuple[str, tuple[int, ...]]]:
+    """(label, RGB) of each legend entry."""
+    (legend,) = fig.legends
+    colours = [tuple(round(v * 255) for v in h.get_facecolor()[:3]) for h in legend.legend_handles]
+    return list(zip([t.get_text() for t in legend.get_texts()], colours, strict=True))
+
+
+@pytest.mark.parametrize("ignore_color", [None, (0, 0, 0)])
+def test_prediction_grid_legend_explains_the_colour_of_ignored_pixels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ignore_color: tuple[int, int, int] | None
+) -> None:
+    """Void pixels were drawn white with no legend entry (a user whose void was black could not tell what
+    white meant): the legend names them, in the colour the masks show them in."""
+    images, targets, preds = _grid_inputs()
+    drawn: list[Figure] = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: (drawn.append(fig), path)[1])
+    plot_prediction_grid(
+        images, targets, preds, ["a", "b", "c"], tmp_path / "g.png", ignore_color=ignore_color
+    )
+    (fig,) = drawn
+    void = IGNORE_COLOR if ignore_color is None else ignore_color
+    true_mask = np.asarray(fig.axes[1].images[0].get_array())
+    assert (true_mask[targets[0] == IGNORE_INDEX] == void).all()
+    palette = [tuple(c) for c in class_palette(3).tolist()]
+    assert _legend(fig) == [*zip(["a", "b", "c"], palette, strict=True), (figures.IGNORE_LABEL, void)]
+    assert figures.IGNORE_LABEL == "void / ignored"
+
+
+def test_prediction_grid_without_ignored_pixels_has_the_class_legend_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dataset without void keeps its figure: no void entry when no mask of the figure has one."""
+    images, targets, preds = _grid_inputs()
+    targets[0][:4] = 0
+    drawn: list[Figure] = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: (drawn.append(fig), path)[1])
+    plot_prediction_grid(images, targets, preds, ["a", "b", "c"], tmp_path / "g.png")
+    (fig,) = drawn
+    palette = [tuple(c) for c in class_palette(3).tolist()]
+    assert _legend(fig) == list(zip(["a", "b", "c"], palette, strict=True))
 
 
 def test_prediction_grid_panels_colour_ignored_pixels() -> None:
@@ -85,6 +127,9 @@ def test_prediction_grid_panels_colour_ignored_pixels() -> None:
     rows = prediction_grid_panels(images, targets, preds, 3, palette=colours)
     assert (rows[0][1][~ignored] == colours[targets[0][~ignored]]).all()
     assert (rows[0][2] == colours[preds[0]]).all()
+    # The colour of ignored pixels, when given (the user's void colour).
+    rows = prediction_grid_panels(images, targets, preds, 3, ignore_color=(0, 0, 0))
+    assert (rows[0][1][ignored] == 0).all()
 
 
 def test_training_curves_from_lightning_csv(tmp_path: Path) -> None:

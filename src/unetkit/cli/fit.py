@@ -104,6 +104,26 @@ def out_overrides(out: Path | None) -> list[str]:
     return [f"output.root={out.parent}", f"output.name={out.name}"]
 
 
+def run_dir_fate(run_dir: Path) -> str:
+    """What a failed ``fit`` left of the run folder it announced, looked up on disk: ``fit`` checks its inputs
+    before it creates the folder, and removes a folder it created when no checkpoint was written."""
+    from unetkit.training.run_folder import is_stale_run
+
+    checkpoints = run_dir / "checkpoints"
+    if (checkpoints / "last.ckpt").is_file():
+        return (
+            f"run folder {run_dir} kept (it holds {checkpoints / 'last.ckpt'}); continue it with: "
+            f"unetkit fit --resume {run_dir}"
+        )
+    if checkpoints.is_dir() and any(checkpoints.glob("*.ckpt")):
+        return f"run folder {run_dir} kept (it holds a checkpoint in {checkpoints})"
+    if not run_dir.exists():
+        return f"run folder {run_dir} not kept: nothing was trained"
+    # A folder that existed before the run (fit removes only folders it created).
+    then = "the same command replaces it" if is_stale_run(run_dir) else "delete it before running it again"
+    return f"run folder {run_dir} holds no checkpoint: nothing was trained ({then})"
+
+
 def run_fit(args: argparse.Namespace) -> int:
     from unetkit.cli.plan import plan_for_fit
     from unetkit.training.config import load_config
@@ -173,7 +193,8 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
     bar = LazyBar(f"scoring {config.evaluate.split}", enabled=config.trainer.progress_bar)
     from unetkit.training.run_folder import is_secondary_rank
 
-    if args.resume is None and not is_secondary_rank():
+    announced = args.resume is None and not is_secondary_rank()
+    if announced:
         print(f"run folder: {run_dir}", flush=True)  # known now; training can take the whole budget
     try:
         with _exported(RUN_DIR_ENV, str(run_dir.resolve())):
@@ -181,6 +202,10 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
             command = getattr(args, "command_line", None)
             result = fit(config, resume=args.resume, run_dir=run_dir, command=command, eval_progress=bar,
                          replay=args.replay)  # fmt: skip
+    except Exception as exc:
+        if announced:  # the folder named above: say whether it is there (main prints notes after the error)
+            exc.add_note(run_dir_fate(run_dir))
+        raise
     finally:
         bar.close()
         if planned is not None and any((run_dir / "checkpoints").glob("*.ckpt")):

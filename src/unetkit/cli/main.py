@@ -66,14 +66,32 @@ class _DropAdverts(logging.Filter):
         return "litlogger" not in record.getMessage()
 
 
+class _DropNoCudaRuntime(logging.Filter):
+    """Drops torch's ``No CUDA runtime is found, using CUDA_HOME=...``: logged when a library imports
+    ``torch.utils.cpp_extension`` (NNCF does, for ``export --precision int8``) on a machine with a CUDA
+    toolkit but no GPU. unetkit compiles no C++ extension, so it says nothing about the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No CUDA runtime is found")
+
+
+def _add_filter(logger_name: str, kind: type[logging.Filter]) -> None:
+    """``kind()`` on the logger ``logger_name``, once (``main`` may run many times in one process)."""
+    log = logging.getLogger(logger_name)
+    if not any(isinstance(f, kind) for f in log.filters):
+        log.addFilter(kind())
+
+
 def _quiet_third_party() -> None:
     """Lines of other libraries that say nothing about the user's run (the CLI owns the console)."""
     import warnings
 
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        log = logging.getLogger(name)
-        if not any(isinstance(f, _DropAdverts) for f in log.filters):
-            log.addFilter(_DropAdverts())
+        _add_filter(name, _DropAdverts)
+    _add_filter("torch.utils.cpp_extension", _DropNoCudaRuntime)
+    # ModelCheckpoint warns when RUN/checkpoints holds files: always so on --resume, and unetkit manages its
+    # run folders itself (a new run never starts in a folder holding a checkpoint).
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty\.")
     # Lightning's own pytree helper still builds torch's deprecated LeafSpec (torch >= 2.14): not ours to fix.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
 
@@ -101,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from unetkit.cli.errors import format_error
 
         print(f"error: {format_error(exc)}", file=sys.stderr)
+        # Notes say what became of the command's outputs (fit: its run folder).
+        for note in getattr(exc, "__notes__", ()):
+            print(note, file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)

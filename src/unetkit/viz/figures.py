@@ -77,6 +77,10 @@ def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
     return save_figure(fig, Path(out_png))
 
 
+# The legend entry of ignored pixels (IGNORE_INDEX: void, unlabeled, borders), shown when a figure has any.
+IGNORE_LABEL = "void / ignored"
+
+
 def prediction_grid_panels(
     images: Sequence[np.ndarray],
     targets: Sequence[np.ndarray],
@@ -84,23 +88,26 @@ def prediction_grid_panels(
     num_classes: int,
     ignore_index: int = IGNORE_INDEX,
     palette: np.ndarray | None = None,
+    ignore_color: tuple[int, int, int] | None = None,
 ) -> list[list[np.ndarray]]:
     """The arrays the grid shows, one row per sample: [input (H, W) gray or (H, W, 3) (other channel counts
     as :func:`unetkit.viz.overlay.display_image` shows them), true mask RGB
-    (H, W, 3), predicted mask RGB (H, W, 3)]; ``ignore_index`` pixels of both masks in ``IGNORE_COLOR``.
+    (H, W, 3), predicted mask RGB (H, W, 3)]; ``ignore_index`` pixels of both masks in ``ignore_color``
+    (default ``IGNORE_COLOR``, white).
     ``palette``: uint8 (num_classes, 3), the model's class colours (:func:`unetkit.palette.palette_for`;
     default :func:`~unetkit.palette.class_palette`)."""
-    from unetkit.viz.overlay import class_palette, colorize_mask, display_image
+    from unetkit.viz.overlay import IGNORE_COLOR, class_palette, colorize_mask, display_image
 
     palette = class_palette(num_classes) if palette is None else np.asarray(palette, dtype=np.uint8)
+    void = IGNORE_COLOR if ignore_color is None else ignore_color
     rows = []
     for img, target, pred in zip(images, targets, preds, strict=True):
         shown = display_image(np.asarray(img))  # 2 or >3 channels (microscopy): a composite
         rows.append(
             [
                 shown[..., 0] if shown.shape[-1] == 1 else shown,
-                colorize_mask(np.asarray(target), palette, ignore_index=ignore_index),
-                colorize_mask(np.asarray(pred), palette, ignore_index=ignore_index),
+                colorize_mask(np.asarray(target), palette, ignore_index=ignore_index, ignore_color=void),
+                colorize_mask(np.asarray(pred), palette, ignore_index=ignore_index, ignore_color=void),
             ]
         )
     return rows
@@ -115,19 +122,23 @@ def plot_prediction_grid(
     titles: Sequence[str] | None = None,
     ignore_index: int = IGNORE_INDEX,
     palette: np.ndarray | None = None,
+    ignore_color: tuple[int, int, int] | None = None,
 ) -> Path:
-    """One row per sample: Input | True mask | Predicted mask (class colours, legend below; ignored pixels
-    in ``IGNORE_COLOR``). The panels are :func:`prediction_grid_panels`; ``palette`` (uint8 (K, 3)) the
-    model's class colours (:func:`unetkit.palette.palette_for`), default ``class_palette``.
+    """One row per sample: Input | True mask | Predicted mask (class colours, legend below). Ignored pixels
+    (``ignore_index``) are drawn in ``ignore_color`` (default ``IGNORE_COLOR``, white), and when a mask of the
+    figure has any, the legend ends with a ``void / ignored`` entry in that colour. The panels are
+    :func:`prediction_grid_panels`; ``palette`` (uint8 (K, 3)) the model's class colours
+    (:func:`unetkit.palette.palette_for`), default ``class_palette``.
 
     ``images`` are uint8 ``(H, W, C)``; ``targets``/``preds`` are int ``(H, W)``.
     """
     from matplotlib.patches import Rectangle
 
-    from unetkit.viz.overlay import class_palette
+    from unetkit.viz.overlay import IGNORE_COLOR, class_palette
 
     palette = class_palette(len(class_names)) if palette is None else np.asarray(palette, dtype=np.uint8)
-    rows = prediction_grid_panels(images, targets, preds, len(class_names), ignore_index, palette)
+    void = IGNORE_COLOR if ignore_color is None else ignore_color
+    rows = prediction_grid_panels(images, targets, preds, len(class_names), ignore_index, palette, void)
     n = len(rows)
     fig = headless_figure((9, 3 * n))
     axes = fig.subplots(n, 3, squeeze=False)
@@ -139,7 +150,12 @@ def plot_prediction_grid(
             axes[i, j].set_title(label, fontsize=9)
             axes[i, j].axis("off")
     handles = [Rectangle((0, 0), 1, 1, color=np.asarray(palette[k]) / 255.0) for k in range(len(class_names))]
-    legend_rows = math.ceil(len(class_names) / 6)
+    labels = list(class_names)
+    if any((np.asarray(m) == ignore_index).any() for m in (*targets, *preds)):
+        # Outlined: the default white would not show on the figure's white background.
+        handles.append(Rectangle((0, 0), 1, 1, facecolor=np.asarray(void) / 255.0, edgecolor="0.5"))
+        labels.append(IGNORE_LABEL)
+    legend_rows = math.ceil(len(labels) / 6)
     fig.tight_layout(rect=(0, 0.25 * legend_rows / n / 3, 1, 1))
-    fig.legend(handles, list(class_names), loc="lower center", ncol=min(6, len(class_names)), fontsize=8)
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
     return save_figure(fig, Path(out_png))
