@@ -143,6 +143,10 @@ def test_cli_fit_maskrcnn(folder: Path, tmp_path: Path, capsys: pytest.CaptureFi
     printed = capsys.readouterr().out
     assert code == 0
     assert f"run folder: {out}" in printed and "AP50" in printed and "mAP" in printed
+    assert "images, score threshold 0.5): AP50" in printed
+    chosen = json.loads((out / "model" / "config.json").read_text())["extra"]["instance_postprocess"]
+    values = ", ".join(f"{k} {v:g}" for k, v in chosen["values"].items())
+    assert f"predict and serve use {values}: chosen on val" in printed
     assert is_maskrcnn_model(out)
     record = json.loads((out / "train.json").read_text())  # as `unetkit fit` writes it
     assert record["train_seconds"] > 0 and record["command"].startswith(f"unetkit fit-maskrcnn {folder}")

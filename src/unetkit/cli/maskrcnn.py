@@ -9,6 +9,7 @@ thread count.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from pathlib import Path
@@ -164,10 +165,17 @@ def run_fit_maskrcnn(args: argparse.Namespace) -> int:
             **options,
         )
     s = result.scores
+    # The run's own option (fit_options.json), which its val scores were computed at.
+    threshold = float(json.loads((result.run_dir / "fit_options.json").read_text())["score_threshold"])
     print(
-        f"\nval ({s['images']} images): AP50 {s['ap50']:.3f}  AP75 {s['ap75']:.3f}  mAP {s['map']:.3f}  "
-        f"SEG {s['seg']:.3f}  ({s['n_pred']} objects found, {s['n_true']} true)"
+        f"\nval ({s['images']} images, score threshold {threshold:g}): AP50 {s['ap50']:.3f}  "
+        f"AP75 {s['ap75']:.3f}  mAP {s['map']:.3f}  SEG {s['seg']:.3f}  "
+        f"({s['n_pred']} objects found, {s['n_true']} true)"
     )
+    chosen = result.postprocess
+    if chosen:
+        values = ", ".join(f"{k} {v:g}" for k, v in chosen["values"].items())
+        print(f"predict and serve use {values}: chosen on val (mAP {chosen['val_map']:.3f})")
     median = "" if math.isnan(result.step_seconds) else f" (median step {result.step_seconds:.2f} s)"
     print(
         f"trained {result.steps} steps in {result.train_seconds:.0f} s{median}, "

@@ -408,6 +408,8 @@ class MaskRCNNRunResult:
     step_seconds: float  # median training step
     params: int
     eval_seconds: float
+    # The post-processing chosen on val and recorded in the model (``extra.instance_postprocess``).
+    postprocess: dict[str, Any] = field(default_factory=dict)
 
 
 def _build_kwargs(options: MaskRCNNFitOptions, mean: list[float], std: list[float]) -> dict[str, Any]:
@@ -721,6 +723,7 @@ def fit_maskrcnn(
     summary: dict[str, Any] = {
         "split": "val",
         "images": len(val_all),
+        "score_threshold": opts.score_threshold,
         "scores": scores,
         "train_seconds": round(train_seconds, 1),
         "budget_seconds": budget_s,
@@ -748,4 +751,5 @@ def fit_maskrcnn(
         step_seconds=step_seconds,
         params=params,
         eval_seconds=eval_seconds,
+        postprocess=config.extra[RECORD_KEY],
     )
