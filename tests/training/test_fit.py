@@ -292,6 +292,7 @@ def test_a_run_folder_without_checkpoints_is_replaced(tmp_path: Path) -> None:
     (stale / "logs").mkdir(parents=True)
     (stale / "config.yaml").write_text("data: {}\n")
     (stale / "logs" / "metrics.csv").write_text("epoch,step\n0,1\n")
+    (stale / "trained_on.json").write_text("{}\n")  # written before training starts
     result = fit(_cfg(tmp_path, "trainer.max_epochs=1", "evaluate.split=val"))
     assert result.run_dir == stale and (stale / "checkpoints" / "last.ckpt").is_file()
     assert "0,1\n" not in (stale / "logs" / "metrics.csv").read_text()

@@ -20,7 +20,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from unetkit.training.budget import REPLAY_SOURCE_FILE
 from unetkit.training.config import Config
+from unetkit.training.data_record import RECORD_NAME
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,8 @@ def run_dir_name(config: Config) -> str:
 
 
 # What a run killed before its first checkpoint leaves behind: nothing worth keeping.
-_STALE_ENTRIES = {"config.yaml", "logs", "tb", "checkpoints"}
+# What a run writes before its first checkpoint (a replay names its source, every new run its files).
+_STALE_ENTRIES = {"config.yaml", "logs", "tb", "checkpoints", RECORD_NAME, REPLAY_SOURCE_FILE}
 
 
 def is_stale_run(run_dir: Path) -> bool:
