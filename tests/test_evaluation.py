@@ -107,6 +107,7 @@ def test_the_figure_draws_the_models_class_colours(tmp_path: Path, monkeypatch: 
 
     def fake_grid(images: Any, targets: Any, preds: Any, names: Any, out_png: Path, **kwargs: Any) -> Path:
         seen["palette"] = kwargs.get("palette")
+        seen["ignore_color"] = kwargs.get("ignore_color")
         return out_png
 
     monkeypatch.setattr(figures, "plot_prediction_grid", fake_grid)
@@ -117,6 +118,11 @@ def test_the_figure_draws_the_models_class_colours(tmp_path: Path, monkeypatch: 
     predictor.config.class_colors = [[0, 0, 0], [128, 64, 128]]
     evaluate_split(predictor, pairs, ENCODING, ["bg", "fg"], out_dir=tmp_path, figure_samples=1)
     np.testing.assert_array_equal(seen["palette"], [[0, 0, 0], [128, 64, 128]])
+    # Void in the colour the user's masks marked it with, when the model recorded one.
+    assert seen["ignore_color"] is None
+    predictor.config.extra = {"void_color": [9, 9, 9]}
+    evaluate_split(predictor, pairs, ENCODING, ["bg", "fg"], out_dir=tmp_path, figure_samples=1)
+    assert seen["ignore_color"] == (9, 9, 9)
 
 
 def test_isbi_scores_and_no_files_without_out_dir(tmp_path: Path) -> None:

@@ -175,7 +175,10 @@ def evaluate_split(
         out = Path(out_dir)
         write_metrics_files(out, f"metrics_{split}", scores, class_names, split=split)
         if samples:
-            from unetkit.palette import palette_for  # the colours given to the classes, else the default
+            from unetkit.palette import (  # the colours given to the classes (and void), else the default
+                palette_for,
+                void_color_for,
+            )
             from unetkit.viz.figures import plot_prediction_grid
 
             (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -188,6 +191,7 @@ def evaluate_split(
                 titles=[s[3] for s in samples],
                 ignore_index=ignore_index,
                 palette=palette_for(predictor.config, min(num_classes, 256)),
+                ignore_color=void_color_for(predictor.config),
             )
         if instance_sample is not None:
             from unetkit.viz.instances import plot_instance_comparison

@@ -104,3 +104,18 @@ def _rgb(value: Any, index: int) -> tuple[int, int, int]:
     if len(rgb) != 3 or not exact or not all(0 <= v <= 255 for v in rgb):
         raise ValueError(f"the colour of class {index} must be [R, G, B] with values 0..255, got {value!r}")
     return rgb[0], rgb[1], rgb[2]
+
+
+#: Where a model records the colour its training masks marked void with (palette masks), kept in
+#: ``ModelConfig.extra``: figures draw ignored ground-truth pixels in it, as the user drew them.
+VOID_COLOR_KEY = "void_color"
+
+
+def void_color_for(config: Any) -> tuple[int, int, int] | None:
+    """The void colour a model recorded (``extra["void_color"]``), or None (figures then use their own)."""
+    extra = getattr(config, "extra", None) or {}
+    value = extra.get(VOID_COLOR_KEY)
+    if value is None or len(value) != 3:
+        return None
+    r, g, b = (int(v) for v in value)
+    return (r, g, b)

@@ -436,6 +436,14 @@ def test_the_datasets_class_colours_reach_the_models_config_json(tmp_path: Path)
     assert ModelConfig.load(saved).class_colors == [background, [128, 64, 128], third]
     plain = get_dataset_spec("folder", root=tmp_path / "data", **options)
     assert build_model_config(_cfg(tmp_path), plain).class_colors is None
+    assert "void_color" not in build_model_config(_cfg(tmp_path), plain).extra
+    # Colour masks with a void colour: figures draw void in it (the first, when several).
+    colours = {0: [0, 0, 255], 1: [128, 64, 128], 2: [0, 255, 0]}
+    palette = get_dataset_spec(
+        "folder", root=tmp_path / "data", mask_kind="palette", colors=colours,
+        ignore_colors=[[0, 0, 0], [9, 9, 9]], **options,
+    )  # fmt: skip
+    assert build_model_config(_cfg(tmp_path), palette).extra == {"void_color": [0, 0, 0]}
 
 
 def test_the_deferred_loss_check_reads_the_device_every_few_steps(monkeypatch: pytest.MonkeyPatch) -> None:

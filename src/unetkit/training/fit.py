@@ -61,6 +61,11 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
         # Instance labels: name the method that splits this model's predictions (components, boundary or
         # energy), its classes and the target trained, so that predict/test can pick it.
         extra = instance_hint(spec.encoding.instance_target, spec.encoding.instance_params)
+    if spec.encoding.kind == "palette" and spec.encoding.ignore_colors:
+        from unetkit.palette import VOID_COLOR_KEY
+
+        # The user's void colour (the first, when several), for figures of ground truth.
+        extra[VOID_COLOR_KEY] = [int(c) for c in spec.encoding.ignore_colors[0]]
     return ModelConfig(
         architecture=config.model.name,
         model_kwargs=kwargs,
