@@ -9,30 +9,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from test_fit_dir import FAST, TINY, make_folder
 
 from unetkit.cli.main import main
 
-FAST = ["--threads", "1", "--measure-limit", "2"]
-TINY = ["trainer.max_epochs=1", "model.kwargs.base_channels=4", "data.repeat=1"]
 NO_CUDA_RUNTIME = "No CUDA runtime is found"
-
-
-def make_folder(root: Path, n: int = 12) -> Path:
-    """``n`` 32 px gray images with 0/255 masks named ``<stem>_mask.png`` (a bright square on noise)."""
-    for d in ("images", "masks"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        image = np.random.default_rng(i).integers(40, 200, (32, 32), dtype=np.uint8)
-        mask = np.zeros((32, 32), np.uint8)
-        r = 4 + (i * 3) % 20
-        mask[r : r + 8, 4:12] = 255
-        image[mask > 0] = 230
-        Image.fromarray(image).save(root / "images" / f"img{i:02d}.png")
-        Image.fromarray(mask).save(root / "masks" / f"img{i:02d}_mask.png")
-    return root
 
 
 def _export_importing_cpp_extension(through_main: bool) -> str:
