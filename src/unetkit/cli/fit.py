@@ -193,15 +193,20 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
     bar = LazyBar(f"scoring {config.evaluate.split}", enabled=config.trainer.progress_bar)
     from unetkit.training.run_folder import is_secondary_rank
 
-    announced = args.resume is None and not is_secondary_rank()
-    if announced:
-        print(f"run folder: {run_dir}", flush=True)  # known now; training can take the whole budget
+    announced: list[Path] = []
+
+    def announce(folder: Path) -> None:
+        # Once the inputs are checked and the folder exists: training can take the whole budget.
+        if not is_secondary_rank():
+            print(f"run folder: {folder}", flush=True)
+            announced.append(folder)
+
     try:
         with _exported(RUN_DIR_ENV, str(run_dir.resolve())):
             # The command as typed, kept in RUN/train.json: what a benchmark names as the run's command.
             command = getattr(args, "command_line", None)
             result = fit(config, resume=args.resume, run_dir=run_dir, command=command, eval_progress=bar,
-                         replay=args.replay)  # fmt: skip
+                         replay=args.replay, announce=announce)  # fmt: skip
     except Exception as exc:
         if announced:  # the folder named above: say whether it is there (main prints notes after the error)
             exc.add_note(run_dir_fate(run_dir))

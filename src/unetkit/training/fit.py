@@ -171,6 +171,7 @@ def fit(
     command: str | None = None,
     eval_progress: Callable[[int, int], None] | None = None,
     replay: Path | None = None,
+    announce: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Train (or resume, or replay) a run, then save the model, evaluate on ``evaluate.split`` and draw
     figures.
@@ -191,6 +192,8 @@ def fit(
             step for step with the LR clock and the stop step that run recorded
             (:func:`~unetkit.training.budget.read_recorded_clock`) instead of the wall clock; on the same
             kind of machine (CPU, same thread count) the weights and metrics are bitwise identical.
+        announce: called with the run folder once the inputs are checked and the folder exists (a new run;
+            not on ``resume``), before training: where to look while it trains.
 
     A run with a time budget records its clock in ``RUN/logs/clock.npy`` and the step its budget stopped
     it at in ``RUN/train.json`` (``budget_stop_step``), what ``replay`` needs.
@@ -252,6 +255,8 @@ def fit(
     trainer = None
     try:
         with run_folder(run_dir):
+            if announce is not None and resume is None:
+                announce(run_dir)
             save_config(config, run_dir / "config.yaml")
             if record is not None:
                 write_data_record(run_dir, record)
