@@ -319,8 +319,10 @@ def test_remap_oxford_trimap(tmp_path: Path) -> None:
     as_class = MaskEncoding("remap", 3, mapping={1: 1, 2: 0, 3: 2})
     np.testing.assert_array_equal(read_mask(path, as_class), [[1, 0], [2, 0]])
     path2 = _save(tmp_path / "t4.png", np.array([[1, 4]], dtype=np.uint8))
-    with pytest.raises(ValueError, match=r"t4.png has values 4 that are not in the remap mapping"):
+    with pytest.raises(ValueError, match=r"t4.png has values 4 that are not in the remap mapping") as info:
         read_mask(path2, ignore)
+    # The stored values the user declared (1, 2, 3), not the class indices 0..1 they map to.
+    assert "the stored values declared: [1, 2, 3]" in str(info.value) and "valid 0..1" not in str(info.value)
     with pytest.raises(ValueError, match=r"remap mapping targets \[5\]"):
         MaskEncoding("remap", 2, mapping={1: 5})
 

@@ -255,6 +255,15 @@ def test_public_dataset_layout_drive(px: SimpleNamespace, tmp_path: Path) -> Non
     )
     assert not any("not used" in n for n in with_fov.notes)
     built_from_options(with_fov)
+    # As downloaded, test/ has its field of view but no manual: with --roi mask it is left out, said.
+    for path in (root / "test" / "1st_manual").iterdir():
+        path.unlink()
+    (root / "test" / "1st_manual").rmdir()
+    as_downloaded = discover(root, roi_dir="mask")
+    assert "test" not in as_downloaded.splits and as_downloaded.has_roi
+    assert sum("3 test images (test/images/) have no masks" in n and "unetkit predict" in n
+               for n in as_downloaded.notes) == 1  # fmt: skip
+    built_from_options(as_downloaded)
 
 
 def test_split_folders_named_training_validation_testing(tmp_path: Path, make_dataset: MakeDataset) -> None:

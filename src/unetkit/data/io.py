@@ -856,11 +856,16 @@ def _decode_mask(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndar
         if encoding.kind == "index" and set(present.tolist()) <= {0, 255}:
             # The most common slip: a 0/255 mask read as class indices (issue 12).
             fix = "values 0/255 look like a binary mask: set mask_kind: binary (data.options.mask_kind=...)"
-        raise ValueError(
-            f"mask {path} has values {_format_values(bad)} that {what} "
-            f"(num_classes={encoding.num_classes}, valid 0..{encoding.num_classes - 1}, "
-            f"ignore_values={list(encoding.ignore_values)}); {fix}"
-        )
+        if encoding.kind == "remap" and encoding.mapping is not None:
+            # The stored values the user declared (classes.json's values), not the class indices they map to.
+            stored = sorted(int(k) for k in encoding.mapping)
+            known = f"the stored values declared: {stored}, from classes.json or data.options.mapping"
+        else:
+            known = (
+                f"num_classes={encoding.num_classes}, valid 0..{encoding.num_classes - 1}, "
+                f"ignore_values={list(encoding.ignore_values)}"
+            )
+        raise ValueError(f"mask {path} has values {_format_values(bad)} that {what} ({known}); {fix}")
     return out
 
 

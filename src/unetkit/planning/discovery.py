@@ -1067,7 +1067,10 @@ class _Base:
 
 
 def _split_folders(
-    root: Path, image_dir: str | Path | None, mask_dir: str | Path | None = None
+    root: Path,
+    image_dir: str | Path | None,
+    mask_dir: str | Path | None = None,
+    roi_dir: str | Path | None = None,
 ) -> list[_Base]:
     """The split sub-folders of ``root`` that hold an images folder (the usual names, or ``image_dir`` when
     relative), or images with their masks side by side (Cellpose's dataset: train/000_img.png beside
@@ -1084,7 +1087,7 @@ def _split_folders(
             folder = _child(root, alias)
             if not folder.is_dir():
                 continue
-            images = _unlabeled_images(folder, image_dir, mask_dir) if split != "train" else None
+            images = _unlabeled_images(folder, image_dir, mask_dir, roi_dir) if split != "train" else None
             if images is not None:
                 out.append(_Base(split, folder, images, None, folder.name, labeled=False))
                 break
@@ -1094,7 +1097,9 @@ def _split_folders(
     return out if any(b.split == "train" for b in out) else []
 
 
-def _unlabeled_images(folder: Path, image_dir: str | Path | None, mask_dir: str | Path | None) -> Path | None:
+def _unlabeled_images(
+    folder: Path, image_dir: str | Path | None, mask_dir: str | Path | None, roi_dir: str | Path | None = None
+) -> Path | None:
     """The folder of the images of split folder ``folder`` when nothing there can be their masks: its image
     folder (the usual names or ``image_dir``; or ``folder`` itself, images alone, when no folder is named)
     holds images, none with a mask suffix, and ``folder`` holds no mask folder (the usual names or
@@ -1109,8 +1114,14 @@ def _unlabeled_images(folder: Path, image_dir: str | Path | None, mask_dir: str 
     mask_names = (str(mask_dir),) if mask_dir is not None else MASK_DIR_NAMES
     if any((folder / n).is_dir() for n in mask_names) or _sibling_masks(images) is not None:
         return None
-    if any(d != images and _image_files(d) for d in _subdirs(folder)):
-        return None  # test/seg/ or DRIVE's mask/: not known as masks; the usual error names the folders
+    # A region-of-interest folder (--roi, or roi/ fov/) is no mask folder: DRIVE's test/ holds images/ and
+    # its field of view mask/, and no manual segmentation.
+    rois = {folder / str(roi_dir)} if roi_dir is not None and not Path(roi_dir).is_absolute() else set()
+    rois |= {folder / n for n in ROI_DIR_NAMES}
+    if any(d != images and d not in rois and _image_files(d) for d in _subdirs(folder)):
+        return (
+            None  # test/seg/, or DRIVE's mask/ without --roi: not known as masks; the usual error names them
+        )
     files = _image_files(images)
     if not files or any(_has_suffix(f, MASK_ONLY_SUFFIXES) for f in files):
         return None
@@ -1958,7 +1969,9 @@ def discover(
     void_list = [void] if isinstance(void, int) else list(void or [])
     notes: list[str] = []
     # Split sub-folders (train/images ...) or one set of folders at the root.
-    bases = _split_folders(root, image_dir, mask_dir) or _inner_split_folders(root, image_dir, mask_dir)
+    bases = _split_folders(root, image_dir, mask_dir, roi_dir) or _inner_split_folders(
+        root, image_dir, mask_dir
+    )
     if bases and bases[0].base == root:
         notes.append(
             f"splits from the sub-folders of {Path(bases[0].image_dir or '').parent.name}/ and "
