@@ -144,7 +144,7 @@ def test_a_truncated_image_says_how_to_fix_it(tmp_path: Path) -> None:
     for path in _truncated_images(tmp_path):
         pattern = (
             rf"cannot read image .*{path.name}: .*the file is corrupt or not an image: re-save it, or remove "
-            r"it from the folder \(and its mask\)"
+            r"it from the folder \(and its mask, in a training folder\)"
         )
         with pytest.raises(ValueError, match=pattern):
             read_raw_image(path)

@@ -65,7 +65,7 @@ class _StackError(ValueError):
 
 # What to do with a file that cannot be decoded: said after every "corrupt or not an image" error, so that
 # the user is not left with Pillow's words alone ("image file is truncated").
-CORRUPT_FIX = "re-save it, or remove it from the folder (and its mask)"
+CORRUPT_FIX = "re-save it, or remove it from the folder (and its mask, in a training folder)"
 CORRUPT_MASK_FIX = "re-save it, or remove it from the folder (and its image)"
 
 
