@@ -235,7 +235,9 @@ def test_fit_dir_reuses_a_plan_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "was made for" in capsys.readouterr().err
 
 
-def test_fit_dir_public_layout_with_a_field_of_view(tmp_path: Path) -> None:
+def test_fit_dir_public_layout_with_a_field_of_view(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """training/ + test/ split folders (no val: carved from training), a mask folder named gt/ and a field
     of view under a name given with --roi: trained and scored inside the field of view only."""
     root = tmp_path / "data"
@@ -257,6 +259,12 @@ def test_fit_dir_public_layout_with_a_field_of_view(tmp_path: Path) -> None:
     metrics = json.loads((run / "metrics_test.json").read_text())
     scored = sum(v for k, v in metrics.items() if k.startswith("support/"))
     assert scored == 2 * 32 * 16  # the pixels outside the field of view are not scored
+    # The model says it trained inside a region of interest, and predict says what that means.
+    assert json.loads((run / "model" / "config.json").read_text())["extra"]["trained_with_roi"] is True
+    capsys.readouterr()
+    out = tmp_path / "predicted"
+    assert main(["predict", str(run), str(root / "test" / "images"), "--out", str(out), "--quiet"]) == 0
+    assert "was trained only on the pixels inside a region of interest" in capsys.readouterr().err
 
 
 def test_fit_dir_writes_nothing_on_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

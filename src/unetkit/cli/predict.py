@@ -224,6 +224,16 @@ def _unread_note(unread: dict[str, tuple[int, int]]) -> str:
     )
 
 
+def _trained_with_roi(predictor: Any) -> bool:
+    """Whether the model recorded that it trained inside a region of interest (a semantic model's config, also
+    behind an instance predictor)."""
+    from unetkit.model_files.model_config import TRAINED_WITH_ROI
+
+    config = getattr(getattr(predictor, "predictor", predictor), "config", None)
+    extra = getattr(config, "extra", None) or {}
+    return bool(extra.get(TRAINED_WITH_ROI))
+
+
 def _conversion_note(result: Any) -> str:
     """One line per run on the images converted to the model's channel count, and whether training did so."""
     trained = (
@@ -338,6 +348,10 @@ def run(args: argparse.Namespace) -> int:
             tiles.close()
     if result.converted:
         print(f"note: {_conversion_note(result)}", file=sys.stderr)
+    if _trained_with_roi(predictor):
+        print(f"note: {args.model} was trained only on the pixels inside a region of interest (its roi/ "
+              "or fov/ folder): the predictions cover whole images, and outside such a region they were "
+              "never trained for; read them inside your field of view", file=sys.stderr)  # fmt: skip
     for line in _window_notes(result.window_notes, args.out):
         print(f"note: {line}", file=sys.stderr)
     if result.unscored:

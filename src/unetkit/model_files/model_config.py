@@ -16,6 +16,9 @@ from unetkit.files import atomic_write_text
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 ONNX_NAME = "model.onnx"
+#: ``extra`` key of a model trained only on the pixels inside a region of interest (roi/, fov/, --roi): its
+#: predictions outside such a region were never trained for, which predict says.
+TRAINED_WITH_ROI = "trained_with_roi"
 
 
 def _tuples_to_lists(value: Any) -> Any:

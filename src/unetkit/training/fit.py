@@ -61,6 +61,10 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
         # Instance labels: name the method that splits this model's predictions (components, boundary or
         # energy), its classes and the target trained, so that predict/test can pick it.
         extra = instance_hint(spec.encoding.instance_target, spec.encoding.instance_params)
+    if spec.encoding.rois:
+        from unetkit.model_files.model_config import TRAINED_WITH_ROI
+
+        extra[TRAINED_WITH_ROI] = True
     if spec.encoding.kind == "palette" and spec.encoding.ignore_colors:
         from unetkit.palette import VOID_COLOR_KEY
 
