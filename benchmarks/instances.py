@@ -166,9 +166,8 @@ def select_on_val(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
     """Score every candidate on val (:func:`unetkit.inference.instance_selection.select_postprocessing`, the
     rule ``unetkit fit`` records in a model); returns (best values, the grid with each val score, seconds)."""
-    return tuple(  # type: ignore[return-value]
-        select_postprocessing(predictor, val_ids, lambda i: load_sample(data, i, predictor.in_channels))
-    )
+    chosen = select_postprocessing(predictor, val_ids, lambda i: load_sample(data, i, predictor.in_channels))
+    return chosen.values, chosen.rows, chosen.seconds
 
 
 def score_test(

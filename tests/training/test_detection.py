@@ -147,6 +147,15 @@ def test_cli_fit_maskrcnn(folder: Path, tmp_path: Path, capsys: pytest.CaptureFi
     chosen = json.loads((out / "model" / "config.json").read_text())["extra"]["instance_postprocess"]
     values = ", ".join(f"{k} {v:g}" for k, v in chosen["values"].items())
     assert f"predict and serve use {values}: chosen on val" in printed
+    # The val scores come from the selection's grid (threshold 0.5, min_size 0): exactly a pass at 0.5.
+    from unetkit.data.io import estimate_window
+    from unetkit.detection.predictor import load_maskrcnn_predictor
+    from unetkit.training.detection import instance_pairs, load_samples, score_maskrcnn
+
+    window = estimate_window([image for image, _ in instance_pairs(folder, "train")])
+    val = load_samples(instance_pairs(folder, "val"), window)
+    again = score_maskrcnn(load_maskrcnn_predictor(out / "model"), val, 0.5)
+    assert json.loads((out / "metrics_val.json").read_text())["scores"] == json.loads(json.dumps(again))
     assert is_maskrcnn_model(out)
     record = json.loads((out / "train.json").read_text())  # as `unetkit fit` writes it
     assert record["train_seconds"] > 0 and record["command"].startswith(f"unetkit fit-maskrcnn {folder}")

@@ -36,11 +36,27 @@ RECORD_KEY = "instance_postprocess"
 
 
 class Selection(NamedTuple):
-    """The chosen values, every grid row with its scores (``{"values": ..., "map": ..., ...}``), seconds."""
+    """The chosen values, every grid row with its scores (``{"values": ..., "map": ..., ...}``), seconds, and
+    each row's full :meth:`~unetkit.metrics.instance.InstanceScoreAccumulator.compute` (grid order)."""
 
     values: dict[str, Any]
     rows: list[dict[str, Any]]
     seconds: float
+    scores: list[dict[str, Any]]
+
+    def scores_of(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        """The full scores of the grid row with exactly ``values``; None when the grid has no such row."""
+        return next((s for r, s in zip(self.rows, self.scores, strict=True) if r["values"] == values), None)
+
+    def record(self, method: str, images: int) -> dict[str, Any]:
+        """What a model keeps of the choice (``extra[RECORD_KEY]``): the method, the values, where they were
+        chosen and their val mAP."""
+        return {
+            "method": method,
+            "values": self.values,
+            "chosen_on": f"val split, {images} images: the best mean AP of the grid",
+            "val_map": next(r["map"] for r in self.rows if r["values"] == self.values),
+        }
 
 
 def candidates(method: str) -> list[dict[str, Any]]:
@@ -105,9 +121,10 @@ def select_postprocessing(
                 accs[id(values)].update(true, keep_large_instances(labels[key], values["min_size"])[0])
         if progress is not None:
             progress(index + 1, len(items))
-    rows = [{"values": values, **summary(accs[id(values)].compute())} for values in grid]
+    scores = [accs[id(values)].compute() for values in grid]
+    rows = [{"values": values, **summary(full)} for values, full in zip(grid, scores, strict=True)]
     best = max(rows, key=lambda r: r["map"])  # max keeps the first of equal scores: grid order breaks ties
-    return Selection(dict(best["values"]), rows, time.perf_counter() - start)
+    return Selection(dict(best["values"]), rows, time.perf_counter() - start, scores)
 
 
 def recorded_postprocessing(config: Any, method: str) -> dict[str, Any]:

@@ -1118,10 +1118,9 @@ def _unlabeled_images(
     # its field of view mask/, and no manual segmentation.
     rois = {folder / str(roi_dir)} if roi_dir is not None and not Path(roi_dir).is_absolute() else set()
     rois |= {folder / n for n in ROI_DIR_NAMES}
+    # test/seg/, or DRIVE's mask/ without --roi: not known as masks; the usual error names the folders.
     if any(d != images and d not in rois and _image_files(d) for d in _subdirs(folder)):
-        return (
-            None  # test/seg/, or DRIVE's mask/ without --roi: not known as masks; the usual error names them
-        )
+        return None
     files = _image_files(images)
     if not files or any(_has_suffix(f, MASK_ONLY_SUFFIXES) for f in files):
         return None

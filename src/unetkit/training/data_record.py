@@ -31,17 +31,14 @@ RECORD_NAME = "trained_on.json"
 RECORD_VERSION = 1
 
 
-def _relative(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` in POSIX form (``../`` where a pair lies outside the data folder)."""
-    return Path(os.path.relpath(Path(path).resolve(), Path(root).resolve())).as_posix()
-
-
 def file_table(files: Iterable[Path], root: Path) -> dict[str, list[Any]]:
-    """``{path relative to root: [bytes, sha256]}`` of ``files`` (duplicates counted once)."""
+    """``{path relative to root (POSIX; ../ where a pair lies outside it): [bytes, sha256]}`` of ``files``
+    (duplicates counted once)."""
     started = time.perf_counter()
+    base = Path(root).resolve()
     table: dict[str, list[Any]] = {}
     for path in files:
-        key = _relative(path, root)
+        key = Path(os.path.relpath(Path(path).resolve(), base)).as_posix()
         if key not in table:
             table[key] = [Path(path).stat().st_size, file_sha256(Path(path))]
     log.info("hashed %d input files in %.1f s", len(table), time.perf_counter() - started)

@@ -706,18 +706,15 @@ def fit_maskrcnn(
     predictor = MaskRCNNPredictor(task.model.cpu(), config)
     # The score threshold and min_size that predict and serve default to, chosen on the validation images
     # only and recorded in the model (the rule of unetkit fit's U-Nets and of benchmarks/instances.py).
-    selection = select_postprocessing(
-        MaskRCNNInstancePredictor(predictor, config.to_dict()), val_all, lambda s: (s.image, s.labels)
-    )
-    chosen_map = next(r["map"] for r in selection.rows if r["values"] == selection.values)
-    config.extra[RECORD_KEY] = {
-        "method": "maskrcnn",
-        "values": selection.values,
-        "chosen_on": f"val split, {len(val_all)} images: the best mean AP of the grid",
-        "val_map": chosen_map,
-    }
+    wrapper = MaskRCNNInstancePredictor(predictor, config.to_dict())
+    selection = select_postprocessing(wrapper, val_all, lambda s: (s.image, s.labels))
+    config.extra[RECORD_KEY] = selection.record(wrapper.method, len(val_all))
     save_maskrcnn(task.model, config, out_dir / "model")
-    scores = score_maskrcnn(predictor, val_all, opts.score_threshold)
+    # The val scores at the run's own threshold: a row of the grid already scored them (painted from the
+    # same detections, exactly as a pass at that threshold), else one more pass.
+    scores = selection.scores_of({"score_threshold": opts.score_threshold, "min_size": 0})
+    if scores is None:
+        scores = score_maskrcnn(predictor, val_all, opts.score_threshold)
     eval_seconds = time.perf_counter() - t1
     budget = budget_record(trainer)  # train.json's budget keys, as `unetkit fit` writes them
     summary: dict[str, Any] = {

@@ -56,7 +56,7 @@ def choose_instance_postprocessing(
     from unetkit.inference.backends import load_predictor
     from unetkit.inference.instance_predictor import instance_predictor_for
     from unetkit.inference.instance_selection import RECORD_KEY, select_postprocessing
-    from unetkit.model_files.model_config import ModelConfig
+    from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
 
     if not has_instance_labels(spec) or not spec.splits.get("val"):
         return None
@@ -76,14 +76,8 @@ def choose_instance_postprocessing(
 
     pairs = spec.pairs("val")
     selection = select_postprocessing(instances, pairs, load, progress)
-    best = next(r for r in selection.rows if r["values"] == selection.values)
-    record = {
-        "method": instances.method,
-        "values": selection.values,
-        "chosen_on": f"val split, {len(pairs)} images: the best mean AP of the grid",
-        "val_map": best["map"],
-    }
-    config_path = model_dir / "config.json"
+    record = selection.record(instances.method, len(pairs))
+    config_path = model_dir / CONFIG_NAME
     model_config = ModelConfig.load(config_path)
     model_config.extra = {**model_config.extra, RECORD_KEY: record}
     model_config.save(config_path)
@@ -94,7 +88,7 @@ def choose_instance_postprocessing(
     )
     logger.info(
         "instance post-processing chosen on %d val images: %s %s (val mAP %.3f, %.0f s)",
-        len(pairs), instances.method, selection.values, best["map"], selection.seconds,
+        len(pairs), instances.method, selection.values, record["val_map"], selection.seconds,
     )  # fmt: skip
     return record
 

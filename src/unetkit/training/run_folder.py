@@ -44,8 +44,8 @@ def run_dir_name(config: Config) -> str:
     return f"{dataset}-{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-# What a run killed before its first checkpoint leaves behind: nothing worth keeping.
-# What a run writes before its first checkpoint (a replay names its source, every new run its files).
+# What a run killed before its first checkpoint leaves behind, nothing worth keeping (a replay has named its
+# source by then, and every new run its files).
 _STALE_ENTRIES = {"config.yaml", "logs", "tb", "checkpoints", RECORD_NAME, REPLAY_SOURCE_FILE}
 
 
