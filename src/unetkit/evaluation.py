@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from unetkit.constants import IGNORE_INDEX
-from unetkit.data.io import MaskEncoding, read_image, read_mask
+from unetkit.data.io import MaskEncoding, read_image, read_mask, read_roi
 from unetkit.data.sampling import evenly_spaced
 from unetkit.files import atomic_write_text
 from unetkit.metrics.report import format_metrics_table, scores_to_flat_dict
@@ -159,7 +159,11 @@ def evaluate_split(
             if instance_sample is None and index in chosen:
                 instance_sample = (image, true_labels, labels, Path(image_path).stem)
         if index in chosen:
-            samples.append((image, target, mask, Path(image_path).stem))
+            # Outside a field of view the figure shows void in the prediction too, as in the truth: no
+            # prediction there was trained or scored (void inside it is shown predicted: CamVid's).
+            roi = (encoding.rois or {}).get(str(mask_path))
+            shown = mask if roi is None else np.where(read_roi(roi, mask.shape), mask, ignore_index)
+            samples.append((image, target, shown, Path(image_path).stem))
         if progress is not None:
             progress(index + 1, len(pairs))
     scores = accumulator.compute()

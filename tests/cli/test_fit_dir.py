@@ -265,6 +265,15 @@ def test_fit_dir_public_layout_with_a_field_of_view(
     out = tmp_path / "predicted"
     assert main(["predict", str(run), str(root / "test" / "images"), "--out", str(out), "--quiet"]) == 0
     assert "was trained only on the pixels inside a region of interest" in capsys.readouterr().err
+    # With its field of view, predict leaves the outside void and scores inside only, saying nothing more.
+    test = root / "test"
+    args = ["--roi", str(test / "field"), "--masks", str(test / "gt"), "--out", str(tmp_path / "in"), "-q"]
+    assert main(["predict", str(run), str(test / "images"), *args]) == 0
+    assert "region of interest" not in capsys.readouterr().err
+    with Image.open(tmp_path / "in" / "masks" / "img00.png") as img:
+        assert (np.asarray(img)[:, 16:] == 255).all() and np.asarray(img)[:, :16].max() < 255
+    inside = json.loads((tmp_path / "in" / "metrics.json").read_text())
+    assert sum(v for k, v in inside.items() if k.startswith("support/")) == 2 * 32 * 16
 
 
 def test_fit_dir_writes_nothing_on_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,9 @@ on 16-bit ones) is segmented as it is, with a note naming it (and a ``window_not
 
 Outputs under ``--out``: ``masks/<name>.png`` (palette PNG, pixel value = class index),
 ``overlays/<name>.png``, ``probs/<name>.npy|.tif`` (``--probs``), ``instances/<name>.png`` (16-bit,
-``--instances``), ``summary.csv`` and, with ``--masks``, ``metrics.json`` + ``metrics.md``.
+``--instances``), ``summary.csv`` and, with ``--masks``, ``metrics.json`` + ``metrics.md``. Masks (``--masks``)
+and regions of interest (``--roi``) pair with the images as ``fit`` pairs them (same stem, a suffix such as
+``_mask``, or DRIVE's ``21_manual1`` for ``21_training``). Outside an image's ROI its mask is void (255).
 
 ``--instances auto`` uses the model's own instance method (recorded by ``unetkit fit DIR --target ...``;
 connected components otherwise). A Mask R-CNN model (``unetkit fit-maskrcnn``) always writes
@@ -121,6 +123,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--masks", type=Path, default=None, metavar="DIR", help="ground truth: score the predictions"
     )
+    p.add_argument(
+        "--roi", type=Path, default=None, metavar="DIR",
+        help="region-of-interest (field-of-view) masks, paired with the images as fit pairs them: outside "
+        "them the predicted mask is void (255), instances are dropped and nothing is scored",
+    )  # fmt: skip
     p.add_argument(
         "--mask-encoding", choices=("index", "binary"), default=None,
         help="ground-truth values: class indices or binary 0/255 (default: as the run read its masks, "
@@ -279,6 +286,8 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(
             f"--masks {args.masks} is not a folder; pass the folder of ground-truth masks."
         )
+    if args.roi is not None and not args.roi.is_dir():
+        raise FileNotFoundError(f"--roi {args.roi} is not a folder; pass the folder of region-of-interest masks.")
     found = find_inputs(args.inputs, recursive=args.recursive)
     files, unmatched = found.files, found.missing
     unread = _unread_note(found.unread)
@@ -343,15 +352,17 @@ def run(args: argparse.Namespace) -> int:
                 on_error=report_failure,
                 progress=advance,
                 names=found.names,
+                roi=args.roi,
             )
         finally:
             tiles.close()
     if result.converted:
         print(f"note: {_conversion_note(result)}", file=sys.stderr)
-    if _trained_with_roi(predictor):
+    if _trained_with_roi(predictor) and args.roi is None:
         print(f"note: {args.model} was trained only on the pixels inside a region of interest (its roi/ "
               "or fov/ folder): the predictions cover whole images, and outside such a region they were "
-              "never trained for; read them inside your field of view", file=sys.stderr)  # fmt: skip
+              "never trained for; pass --roi DIR (your field-of-view masks) to leave them out",
+              file=sys.stderr)  # fmt: skip
     for line in _window_notes(result.window_notes, args.out):
         print(f"note: {line}", file=sys.stderr)
     if result.unscored:

@@ -788,16 +788,33 @@ def read_mask(path: str | Path, encoding: MaskEncoding) -> np.ndarray:
     return out if roi is None else apply_roi(out, Path(roi), path)
 
 
-def apply_roi(classes: np.ndarray, roi_path: Path, mask_path: Path) -> np.ndarray:
-    """``classes`` (H, W) with IGNORE_INDEX where the ROI file is 0 (any non-zero channel is inside)."""
+def read_roi(
+    roi_path: str | Path, shape: tuple[int, ...] | None = None, paired_with: str | Path = ""
+) -> np.ndarray:
+    """A region of interest (field of view) file -> bool (H, W), True inside: the one rule of training,
+    scoring, figures and ``predict --roi``. Any non-zero value (any non-zero channel of a colour file) is
+    inside.
+
+    Args:
+        roi_path: the ROI image (any mask format :func:`read_mask_values` reads: PNG, GIF, TIFF, ...).
+        shape: (H, W) it must have (its image's or mask's size), or None for any.
+        paired_with: the file it belongs to, named in the size error.
+    """
+    roi_path = Path(roi_path)
     roi = _read_mask_array(roi_path)
-    if roi.shape[:2] != classes.shape:
+    if shape is not None and roi.shape[:2] != tuple(shape[:2]):
+        other = f"{paired_with} is" if paired_with else "its image is"
         raise ValueError(
-            f"ROI {roi_path} is {roi.shape[1]}x{roi.shape[0]} (WxH) but mask {mask_path} is "
-            f"{classes.shape[1]}x{classes.shape[0]}; resize the ROI to its image's size (nearest) or fix "
-            "the pairing"
+            f"ROI {roi_path} is {roi.shape[1]}x{roi.shape[0]} (WxH) but {other} {shape[1]}x{shape[0]}; "
+            "resize the ROI to its image's size (nearest) or fix the pairing"
         )
-    inside = roi.any(axis=2) if roi.ndim == 3 else roi > 0
+    inside = np.asarray(roi.any(axis=2) if roi.ndim == 3 else roi > 0, dtype=bool)
+    return inside
+
+
+def apply_roi(classes: np.ndarray, roi_path: Path, mask_path: Path) -> np.ndarray:
+    """``classes`` (H, W) with IGNORE_INDEX outside the ROI (:func:`read_roi`)."""
+    inside = read_roi(roi_path, classes.shape, paired_with=f"mask {mask_path}")
     return np.where(inside, classes, IGNORE_INDEX)
 
 

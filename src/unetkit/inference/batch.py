@@ -37,6 +37,7 @@ from unetkit.data.io import (
     is_per_image,
     read_mask,
     read_raw_image,
+    read_roi,
     window_mismatch,
 )
 from unetkit.evaluation import write_metrics_files
@@ -245,24 +246,38 @@ def model_image(
 
 
 def _truth_folder(folder: Path, name: str) -> Path:
-    """Where the ground truth of output ``name`` is: the mirrored sub-folder (``day1/x`` -> ``folder/day1``)
-    where it exists, so equal stems of different sub-folders get their own masks; else ``folder``."""
+    """Where the ground truth (or ROI) of output ``name`` is: the mirrored sub-folder (``day1/x`` ->
+    ``folder/day1``) where it exists, so equal stems of different sub-folders get their own masks; else
+    ``folder``."""
     sub = folder / Path(name).parent
     return sub if sub.is_dir() else folder
 
 
-def _mask_file(folder: Path, stem: str) -> Path | None:
-    for name in (stem, f"{stem}_mask"):
-        for ext in IMAGE_EXTENSIONS:
-            for candidate in (folder / f"{name}{ext}", folder / f"{name}{ext.upper()}"):
-                if candidate.is_file():
-                    return candidate
-    return None
+class _CompanionFolders:
+    """Masks or ROIs of the inputs, by discovery's pairing rule
+    (:class:`~unetkit.planning.discovery.Companions`); each folder is listed once."""
+
+    def __init__(self, root: Path, what: str) -> None:
+        self.root, self.what = Path(root), what
+        self._listed: dict[Path, Any] = {}
+
+    def find(self, name: str, stem: str) -> Path | None:
+        """The file of the input with output ``name`` and file stem ``stem``, or None."""
+        from unetkit.planning.discovery import Companions
+
+        folder = _truth_folder(self.root, name)
+        if folder not in self._listed:
+            self._listed[folder] = Companions(
+                p for p in folder.iterdir() if p.is_file() and _is_image_name(p.name)
+            )
+        found: Path | None = self._listed[folder].find(stem, self.what)
+        return found
 
 
 def find_mask(folder: Path, stem: str) -> Path:
-    """Ground-truth file for ``stem`` in ``folder``: same stem (or ``stem_mask``) with an image extension."""
-    found = _mask_file(folder, stem)
+    """Ground-truth file for ``stem`` in ``folder``: the same stem, or a mask-suffixed or paired one
+    (``stem_mask.png``; DRIVE's ``21_manual1.gif`` for ``21_training``)."""
+    found = _CompanionFolders(Path(folder), "mask").find(stem, stem)
     if found is not None:
         return found
     raise ValueError(
@@ -309,6 +324,16 @@ def classes_and_colours(predictor: Any) -> tuple[list[str], np.ndarray]:
         return names, palette_for(None if isinstance(config, dict) else config, min(len(names), 256))
     names = class_names_for(predictor.config)
     return names, palette_for(predictor.config, min(len(names), 256))
+
+
+def _void_colour(predictor: Any) -> tuple[int, int, int]:
+    """The colour of void (outside an ROI) in predicted mask PNGs: the model's recorded void colour, else the
+    figures' (:data:`~unetkit.palette.IGNORE_COLOR`)."""
+    from unetkit.palette import IGNORE_COLOR, void_color_for
+
+    config = getattr(getattr(predictor, "predictor", predictor), "config", None)
+    found = None if isinstance(config, dict) else void_color_for(config)
+    return tuple(IGNORE_COLOR) if found is None else found  # type: ignore[return-value]
 
 
 def write_batch_metrics(
@@ -423,6 +448,7 @@ def predict_files(
     on_error: Callable[[Path, Exception], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
     names: Sequence[str] | None = None,
+    roi: str | Path | None = None,
 ) -> BatchResult:
     """Segment every file with ``predictor`` and write the outputs under ``out_dir``.
 
@@ -449,7 +475,12 @@ def predict_files(
         on_error: called with each failed input and its error.
         progress: called as ``progress(images_done, images_total)`` after each input.
         names: output base name per file (:attr:`Inputs.names`; default :func:`output_names`); a name's
-            sub-folders also select the ground-truth sub-folder of that name where it exists.
+            sub-folders also select the ground-truth (and ROI) sub-folder of that name where it exists.
+        roi: a folder of region-of-interest (field-of-view) masks, paired with the images as ``fit`` pairs
+            them (:func:`~unetkit.data.io.read_roi`: non-zero inside). Outside its ROI an image's mask is
+            void (IGNORE_INDEX, 255), its overlay untinted, its instances removed, its ground truth not
+            scored, and its summary fractions count the pixels inside only (``roi`` column: the file).
+            Probability maps still cover the whole image. An image without an ROI fails, naming the folder.
     """
     from unetkit.inference.instance_predictor import InstancePredictor, instance_predictor_for
     from unetkit.inference.writers import (
@@ -475,6 +506,7 @@ def predict_files(
             min_distance=opts.min_distance,
         )
     class_names, palette = classes_and_colours(predictor if instancer is None else instancer)
+    void = _void_colour(predictor if instancer is None else instancer)
     if instancer is not None:
         in_channels = instancer.in_channels
         convert, window = instancer.convert_channels, instancer.intensity_window
@@ -490,6 +522,10 @@ def predict_files(
     scorer = None
     if ground_truth is not None:
         scorer = ScoreAccumulator(k, ignore_index=ground_truth.ignore_index, isbi=ground_truth.isbi)
+        truths = _CompanionFolders(Path(ground_truth.folder), "mask")
+    if roi is not None and not Path(roi).is_dir():
+        raise ValueError(f"ROI folder {roi} does not exist; pass the folder of region-of-interest masks")
+    rois = None if roi is None else _CompanionFolders(Path(roi), "ROI")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out))
@@ -516,15 +552,30 @@ def predict_files(
                 labels, count = prediction.labels, prediction.count
             else:
                 mask, probs = predictor.predict(image)
+            roi_file = None
+            if rois is not None:
+                roi_file = rois.find(name, path.stem)
+                if roi_file is None:
+                    raise ValueError(
+                        f"no ROI for {path.name} in {rois.root} (looked for the same stem, or with a suffix "
+                        "such as _mask or _fov); add one, or predict it without --roi"
+                    )
+                inside = read_roi(roi_file, mask.shape, paired_with=f"image {path}")
+                mask = np.where(inside, mask, IGNORE_INDEX).astype(mask.dtype, copy=False)
+                if labels is not None:
+                    labels = np.where(inside, labels, 0).astype(labels.dtype, copy=False)
+                    count = len(np.unique(labels[labels > 0]))
             target = None
             # An image without a mask in the ground-truth folder is segmented and left unscored (a folder of
             # new images with a few annotated is common); a mask of the wrong size is an error.
             if ground_truth is not None:
-                truth = _mask_file(_truth_folder(Path(ground_truth.folder), name), path.stem)
+                truth = truths.find(name, path.stem)
                 target = None if truth is None else _read_sized(truth, ground_truth.encoding, mask.shape)
+                if target is not None and roi_file is not None:
+                    target = np.where(inside, target, ground_truth.ignore_index)
             # Everything computed: only now write, so a failing input leaves no files behind (a failing
             # write, e.g. a full disk, removes the files this input already wrote).
-            save_mask = partial(save_mask_png, mask=mask, num_classes=k, palette=palette)
+            save_mask = partial(save_mask_png, mask=mask, num_classes=k, palette=palette, void_color=void)
             jobs: list[tuple[Path, Callable[[Path], object]]] = [(out / "masks" / f"{name}.png", save_mask)]
             if opts.probs != "none" and probs is not None:  # None only for Mask R-CNN (refused above)
                 ext = "npy" if opts.probs == "npy" else "tif"
@@ -532,7 +583,8 @@ def predict_files(
                 jobs.append((out / "probs" / f"{name}.{ext}", save))
             if opts.overlay:
                 # With instances (asked for, or a Mask R-CNN's own) each is outlined: the one overlay drawing.
-                rgb = prediction_overlay(image, mask, palette, opts.alpha, labels)
+                shown = mask if roi_file is None else np.where(inside, mask, 0)  # void: untinted
+                rgb = prediction_overlay(image, shown, palette, opts.alpha, labels)
                 jobs.append((out / "overlays" / f"{name}.png", partial(save_rgb_png, rgb=rgb)))
             if labels is not None:
                 jobs.append((out / "instances" / f"{name}.png", partial(save_instances_png, labels=labels)))
@@ -548,6 +600,8 @@ def predict_files(
             row: dict[str, Any] = {"file": str(path), "height": mask.shape[0], "width": mask.shape[1]}
             if nested:
                 row["output"] = name
+            if roi_file is not None:
+                row["roi"] = str(roi_file)
             row.update({f"frac_{n}": f"{f:.6f}" for n, f in zip(class_names, fractions)})
             row["instances"] = "" if count is None else count
             row["seconds"] = f"{time.perf_counter() - start:.3f}"
@@ -561,7 +615,13 @@ def predict_files(
                 window_notes.append((path, window_note))
         if progress is not None:
             progress(index + 1, len(files))
-    columns = ["file", *(["output"] if nested else []), "height", "width"]
+    columns = [
+        "file",
+        *(["output"] if nested else []),
+        *(["roi"] if rois is not None else []),
+        "height",
+        "width",
+    ]
     columns += [*[f"frac_{n}" for n in class_names], "instances", "seconds"]
     # Only when an image needs it, as "output": a run of fitting images keeps its usual columns.
     columns += ["window_note"] if window_notes else []

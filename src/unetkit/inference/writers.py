@@ -4,8 +4,9 @@ A crash or a failing input never leaves a half-written file behind: the target n
 content is complete. Formats:
 
 * class mask: 8-bit palette ('P') PNG. Pixel values are the class indices (0..K-1, also for binary models:
-  0/1, not 0/255) and the embedded palette (the model's class colours, :func:`unetkit.palette.palette_for`)
-  makes viewers show colours. Read it back with ``np.asarray(Image.open(path))`` (do not ``convert("RGB")``).
+  0/1, not 0/255; 255 is void: outside ``predict --roi``), and the embedded palette (the model's class
+  colours, :func:`unetkit.palette.palette_for`) makes viewers show colours. Read it back with
+  ``np.asarray(Image.open(path))`` (do not ``convert("RGB")``).
 * probabilities: ``.npy`` (float16 by default: half the size, ~3 significant digits) or float32 TIFF
   (K pages of (H, W)).
 * overlay: RGB PNG.
@@ -24,6 +25,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image
 
+from unetkit.constants import IGNORE_INDEX
 from unetkit.files import atomic_write, atomic_write_bytes
 from unetkit.palette import class_palette
 
@@ -31,10 +33,15 @@ PROB_FORMATS = ("none", "npy", "tiff")
 
 
 def save_mask_png(
-    path: str | Path, mask: np.ndarray, num_classes: int | None = None, palette: np.ndarray | None = None
+    path: str | Path,
+    mask: np.ndarray,
+    num_classes: int | None = None,
+    palette: np.ndarray | None = None,
+    void_color: tuple[int, int, int] | None = None,
 ) -> Path:
     """Class-index mask (H, W) -> palette PNG (values = class indices). Colours: ``palette`` (uint8 (K, 3),
-    the model's class colours, :func:`~unetkit.palette.palette_for`), classes beyond it ``class_palette``'s.
+    the model's class colours, :func:`~unetkit.palette.palette_for`), classes beyond it ``class_palette``'s;
+    void (IGNORE_INDEX, 255: outside ``predict --roi``) in ``void_color`` when given (fewer than 255 classes).
     """
     if mask.ndim != 2:
         raise ValueError(f"mask must be (H, W), got shape {mask.shape}.")
@@ -53,6 +60,8 @@ def save_mask_png(
         if given.ndim != 2 or given.shape[1] != 3:
             raise ValueError(f"palette must be (K, 3), got shape {given.shape}.")
         table[: len(given)] = given
+    if void_color is not None and (num_classes or 0) <= IGNORE_INDEX:
+        table[IGNORE_INDEX] = void_color
     img.putpalette(table.ravel().tolist())
     return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
 
@@ -105,6 +114,8 @@ def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], fieldnames: S
 
 
 def class_fractions(mask: np.ndarray, num_classes: int) -> np.ndarray:
-    """Fraction of pixels per class: float64 (num_classes,)."""
+    """Fraction of the pixels of classes ``0..num_classes-1`` per class (void pixels not counted): float64
+    (num_classes,)."""
     counts = np.bincount(mask.ravel(), minlength=num_classes)[:num_classes]
-    return counts / max(mask.size, 1)
+    # Of the classified pixels: void (outside ``predict --roi``) is no class's.
+    return counts / max(int(counts.sum()), 1)

@@ -448,6 +448,40 @@ def _keyed(files: list[Path], suffixes: Sequence[str], what: str) -> dict[str, P
     return out
 
 
+class Companions:
+    """The files of one folder (masks, ROIs), found by the stem of the image each belongs to: the pairing rule
+    of discovery for one image at a time (``unetkit predict --masks/--roi``).
+
+    An image's file is the one with its stem; else its stem plus a mask suffix (``21_training_mask``); else
+    the one with its key, the stem without the usual suffixes (``21_training`` and ``21_manual1`` are both
+    ``21``: DRIVE's manual masks).
+    """
+
+    def __init__(self, files: Iterable[Path]) -> None:
+        self._by_stem: dict[str, list[Path]] = {}
+        self._by_key: dict[str, list[Path]] = {}
+        for path in sorted(files):
+            self._by_stem.setdefault(path.stem, []).append(path)
+            self._by_key.setdefault(_strip(path.stem, MASK_SUFFIXES + IMAGE_SUFFIXES), []).append(path)
+
+    def find(self, image_stem: str, what: str = "mask") -> Path | None:
+        """The file of the image ``image_stem``, or None; two equally good candidates are a ValueError naming
+        both (``what`` names their kind)."""
+        for found in (
+            self._by_stem.get(image_stem, []),
+            [p for s in MASK_SUFFIXES for p in self._by_stem.get(image_stem + s, [])],
+            self._by_key.get(_strip(image_stem, IMAGE_SUFFIXES), []),
+        ):
+            if len(found) > 1:
+                raise ValueError(
+                    f"{what} files {found[0]} and {found[1]} both pair with image {image_stem!r}; keep one "
+                    "or rename one of them"
+                )
+            if found:
+                return found[0]
+        return None
+
+
 def _find_dir(base: Path, names: Sequence[str], given: str | Path | None, option: str = "") -> Path | None:
     """``given`` (relative to ``base``) when named, else the first of ``names`` that ``base`` holds."""
     if given is not None:

@@ -30,6 +30,7 @@ from unetkit.data.io import (
     per_image_window,
     read_mask,
     read_raw_image,
+    read_roi,
     to_uint8,
     window_from_pixels,
 )
@@ -158,9 +159,7 @@ def _classes_and_objects(
     else:
         classes = read_mask(sample.mask, encoding)
     if sample.roi is not None:
-        roi = read_mask_values(sample.roi)
-        inside = roi.any(axis=2) if roi.ndim == 3 else roi > 0
-        classes = np.where(inside, classes, IGNORE_INDEX)
+        classes = np.where(read_roi(sample.roi, classes.shape, f"mask {sample.mask}"), classes, IGNORE_INDEX)
     if encoding is not None:
         structure = np.ones((3, 3), dtype=bool)
         for c in range(num_classes):
