@@ -59,7 +59,9 @@ def drive(tmp_path: Path) -> Path:
     return root
 
 
-def test_outside_the_roi_the_mask_is_void_and_nothing_is_counted_or_scored(drive: Path, tmp_path: Path) -> None:
+def test_outside_the_roi_the_mask_is_void_and_nothing_is_counted_or_scored(
+    drive: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     truth = GroundTruth(drive / "1st_manual", MaskEncoding("binary", num_classes=2))
     result = predict_files(
@@ -131,8 +133,10 @@ def test_an_roi_of_another_size_fails_naming_both_files(drive: Path, tmp_path: P
 
 
 def test_a_missing_roi_folder_is_refused_before_anything_is_written(drive: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="ROI folder .*nowhere does not exist"):
-        predict_files(_Squares(), [drive / "images" / "01_test.tif"], tmp_path / "out", roi=tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"ROI folder .*nowhere does not exist"):
+        predict_files(
+            _Squares(), [drive / "images" / "01_test.tif"], tmp_path / "out", roi=tmp_path / "nowhere"
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -144,7 +148,7 @@ def test_companions_pair_as_discovery_pairs(tmp_path: Path) -> None:
     assert found.find("23") == Path("23.png")  # the same stem first
     assert found.find("x") == Path("x_gt.png")
     assert found.find("24_training") is None
-    with pytest.raises(ValueError, match="a_mask.png and .*a_gt.png both pair with image 'a'"):
+    with pytest.raises(ValueError, match=r"a_mask.png and .*a_gt.png both pair with image 'a'"):
         Companions([Path("a_mask.png"), Path("a_gt.png")]).find("a")
     # find_mask (unetkit kmeans --masks) takes the same rule.
     _save(tmp_path / "21_manual1.gif", np.zeros((4, 4), np.uint8))
@@ -164,9 +168,15 @@ def test_the_figure_blanks_the_prediction_outside_the_field_of_view(
 
     monkeypatch.setattr(figures, "plot_prediction_grid", record)
     mask = drive / "1st_manual" / "01_manual1.gif"
-    encoding = MaskEncoding("binary", num_classes=2, rois={str(mask): str(drive / "mask" / "01_test_mask.gif")})
+    encoding = MaskEncoding(
+        "binary", num_classes=2, rois={str(mask): str(drive / "mask" / "01_test_mask.gif")}
+    )
     scores, _ = evaluate_split(
-        _Squares(), [(drive / "images" / "01_test.tif", mask)], encoding, ["bg", "fg"], out_dir=tmp_path / "ev"
+        _Squares(),
+        [(drive / "images" / "01_test.tif", mask)],
+        encoding,
+        ["bg", "fg"],
+        out_dir=tmp_path / "ev",
     )
     assert (drawn["targets"][0][:, 8:] == 255).all()
     assert (drawn["preds"][0][:, 8:] == 255).all()  # not the square the model drew there

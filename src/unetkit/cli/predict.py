@@ -12,9 +12,10 @@ on 16-bit ones) is segmented as it is, with a note naming it (and a ``window_not
 
 Outputs under ``--out``: ``masks/<name>.png`` (palette PNG, pixel value = class index),
 ``overlays/<name>.png``, ``probs/<name>.npy|.tif`` (``--probs``), ``instances/<name>.png`` (16-bit,
-``--instances``), ``summary.csv`` and, with ``--masks``, ``metrics.json`` + ``metrics.md``. Masks (``--masks``)
-and regions of interest (``--roi``) pair with the images as ``fit`` pairs them (same stem, a suffix such as
-``_mask``, or DRIVE's ``21_manual1`` for ``21_training``). Outside an image's ROI its mask is void (255).
+``--instances``), ``summary.csv`` and, with ``--masks``, ``metrics.json`` + ``metrics.md``. Masks
+(``--masks``) and regions of interest (``--roi``) pair with the images as ``fit`` pairs them (same stem, a
+suffix such as ``_mask``, or DRIVE's ``21_manual1`` for ``21_training``). Outside an image's ROI its mask is
+void (255).
 
 ``--instances auto`` uses the model's own instance method (recorded by ``unetkit fit DIR --target ...``;
 connected components otherwise). A Mask R-CNN model (``unetkit fit-maskrcnn``) always writes
@@ -287,7 +288,9 @@ def run(args: argparse.Namespace) -> int:
             f"--masks {args.masks} is not a folder; pass the folder of ground-truth masks."
         )
     if args.roi is not None and not args.roi.is_dir():
-        raise FileNotFoundError(f"--roi {args.roi} is not a folder; pass the folder of region-of-interest masks.")
+        raise FileNotFoundError(
+            f"--roi {args.roi} is not a folder; pass the folder of region-of-interest masks."
+        )
     found = find_inputs(args.inputs, recursive=args.recursive)
     files, unmatched = found.files, found.missing
     unread = _unread_note(found.unread)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array, image_info
+from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array, image_info, is_hidden
 from unetkit.files import atomic_dir
 
 __all__ = [
@@ -146,9 +146,7 @@ class _Pair:
 
 def _listing(folder: Path) -> str:
     """`` (it holds a/, b/)``, for an error naming a folder that lacks what was looked for."""
-    names = sorted(
-        p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if not p.name.startswith(".")
-    )
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if not is_hidden(p))
     return (
         f" (it holds {', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"
         if names
@@ -157,7 +155,7 @@ def _listing(folder: Path) -> str:
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
-    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not is_hidden(d))
 
 
 def _pairs(src: Path, split: str, label_dir: str) -> list[_Pair]:
@@ -168,7 +166,7 @@ def _pairs(src: Path, split: str, label_dir: str) -> list[_Pair]:
     pairs: list[_Pair] = []
     for city in _visible_dirs(images_dir):
         for image in sorted(city.iterdir()):
-            if image.name.startswith(".") or image.suffix.lower() not in IMAGE_EXTENSIONS:
+            if is_hidden(image) or image.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
             if not image.stem.endswith(IMAGE_SUFFIX) or image.stem == IMAGE_SUFFIX:
                 raise ValueError(

@@ -13,7 +13,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from unetkit.data.io import IMAGE_EXTENSIONS, MaskEncoding, Window, normalize, read_image, read_mask
+from unetkit.data.io import (
+    IMAGE_EXTENSIONS,
+    MaskEncoding,
+    Window,
+    is_hidden,
+    normalize,
+    read_image,
+    read_mask,
+)
 from unetkit.data.transforms import JointTransform
 from unetkit.data.weight_map import WeightMapCache, WeightMapConfig, unet_weight_map
 
@@ -30,9 +38,7 @@ def _list_files(folder: Path, extensions: Sequence[str], what: str) -> dict[str,
     exts = {e.lower() for e in extensions}
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        # Hidden files are no images: macOS's ._name.jpg (AppleDouble) beside every file copied from a Mac,
-        # .hidden.jpg; discovery and predict skip them by the same rule, so a folder that plan accepts fits.
-        if path.name.startswith("."):
+        if is_hidden(path):
             continue
         if path.suffix.lower() in exts and path.is_symlink():
             path.stat()  # a symlink loop or a dangling link: an OSError naming it, not a skipped file

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unetkit.data.io import _present, _read_mask_array, image_info, read_image
+from unetkit.data.io import _present, _read_mask_array, image_info, is_hidden, read_image
 from unetkit.files import atomic_dir, atomic_path
 
 __all__ = [
@@ -225,7 +225,7 @@ def save_label_image(path: str | Path, labels: np.ndarray) -> Path:
 
 def is_kaggle_layout(folder: str | Path) -> bool:
     """Sub-folders ``<id>/images`` + ``<id>/masks`` (the DSB 2018 download), looked at in the first few."""
-    dirs = sorted(d for d in Path(folder).iterdir() if d.is_dir() and not d.name.startswith("."))[:5]
+    dirs = sorted(d for d in Path(folder).iterdir() if d.is_dir() and not is_hidden(d))[:5]
     return bool(dirs) and all((d / "images").is_dir() and (d / "masks").is_dir() for d in dirs)
 
 

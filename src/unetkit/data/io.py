@@ -41,6 +41,16 @@ from unetkit.options import look_up_option
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
+
+
+def is_hidden(path: str | Path) -> bool:
+    """Whether a file or folder is hidden (its name starts with "."): never data. macOS's ``._name.jpg``
+    (AppleDouble) lies beside every file copied from a Mac and fails to decode; ``.thumbs/`` and ``.git/``
+    hold no samples. Discovery, the training folders, predict and the converters all skip by this one rule, so
+    a folder that ``plan`` accepts also fits and predicts."""
+    return Path(path).name.startswith(".")
+
+
 MASK_KINDS = ("index", "binary", "palette", "remap", "instances")
 # An intensity window: per channel (lo, hi) of stored pixel values (or one pair for every channel), or
 # {"percentiles": [lo, hi]}: each image mapped by its own percentiles of each channel (per-image window).

@@ -34,6 +34,7 @@ from unetkit.data.io import (
     Window,
     convert_channels,
     image_from_raw,
+    is_hidden,
     is_per_image,
     read_mask,
     read_raw_image,
@@ -67,9 +68,7 @@ PROB_OUTPUTS = ("none", "npy", "tiff")
 
 
 def _is_image_name(name: str) -> bool:
-    # Hidden files are no images: macOS's ._name.png (AppleDouble) beside every file of a folder copied
-    # from a Mac failed to decode, one error each (exit 3); discovery skips them too.
-    return Path(name).suffix.lower() in IMAGE_EXTENSIONS and not name.startswith(".")
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS and not is_hidden(name)
 
 
 def _image_files(candidates: Sequence[Path]) -> list[Path]:
@@ -91,7 +90,7 @@ def _sub_folder_images(folder: Path) -> list[tuple[Path, list[Path]]]:
         keep = []
         for d in sorted(dirs):
             real = Path(root, d).resolve()
-            if d.startswith(".") or real in seen:
+            if is_hidden(d) or real in seen:
                 continue
             seen.add(real)
             keep.append(d)

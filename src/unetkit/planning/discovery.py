@@ -39,7 +39,7 @@ from unetkit.constants import IGNORE_INDEX
 from unetkit.data.cityscapes import LABEL_DIRS as CITYSCAPES_LABEL_DIRS
 from unetkit.data.cityscapes import is_cityscapes_layout
 from unetkit.data.instances import is_kaggle_layout
-from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array, image_header
+from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array, image_header, is_hidden
 from unetkit.data.sampling import evenly_spaced
 from unetkit.options import look_up_option
 from unetkit.palette import _voc_color
@@ -398,16 +398,15 @@ def with_instance_target(
 
 def _image_files(folder: Path) -> list[Path]:
     exts = set(IMAGE_EXTENSIONS)
-    # Hidden files are no images: macOS's ._name.png beside every file of an archive packed on a Mac
-    # (Oxford-IIIT Pet's trimaps/ ships them).
+    # Oxford-IIIT Pet's trimaps/ ships macOS's ._name.png beside every file (is_hidden).
     return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts and not p.name.startswith(".")
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts and not is_hidden(p)
     )
 
 
 def _subdirs(folder: Path) -> list[Path]:
     """The visible sub-folders of ``folder``, sorted."""
-    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not is_hidden(d))
 
 
 def _has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
@@ -1364,7 +1363,7 @@ def _named_folders(root: Path) -> list[_Base]:
 
 def _subfolders(base: Path) -> str:
     """`` (it holds a/, b/)``: the sub-folders a user can name instead, for an error message."""
-    dirs = sorted(d.name + "/" for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+    dirs = sorted(d.name + "/" for d in base.iterdir() if d.is_dir() and not is_hidden(d))
     return f" (it holds {', '.join(dirs[:8])})" if dirs else " (it holds no sub-folders)"
 
 
@@ -1644,7 +1643,7 @@ def _plain_fails(root: Path) -> bool:
 def _npy_note(folder: Path) -> list[str]:
     """A note on the .npy files beside the images, which are not read (Cellpose saves a ``_seg.npy``, a
     pickled dict with the outlines and labels, beside each image it segments)."""
-    npy = sorted(p.name for p in folder.glob("*.npy") if not p.name.startswith("."))
+    npy = sorted(p.name for p in folder.glob("*.npy") if not is_hidden(p))
     if not npy:
         return []
     return [
