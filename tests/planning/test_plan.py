@@ -288,6 +288,59 @@ def test_bf16_decided_by_the_median_width_not_the_slowest() -> None:
     assert most_slow.config["trainer"]["precision"] == "32-true"
 
 
+def test_bf16_is_re_timed_alternating_and_that_ratio_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The widths' few consecutive steps let a burst of load land on one precision (a busy machine flipped
+    plans of one folder between the precisions): the width nearest the median is re-timed, alternating the
+    precisions, and that decides."""
+    import unetkit.planning.plan as plan_module
+
+    fp = make_fp()
+    geo = choose_geometry(fp, "cpu")
+    cands = [Candidate(b, geo.depth, geo.crop, geo.batch) for b in (8, 12, 16)]
+
+    def timings(speedups: tuple[float, ...]) -> dict[str, float]:
+        out = {}
+        for c, x in zip(cands, speedups, strict=True):
+            out[c.label] = 0.1 * c.base_channels
+            out[dataclasses.replace(c, precision="bf16-mixed").label] = 0.1 * c.base_channels / x
+        return out
+
+    retime = plan_module._retime_width
+    assert retime(timings((1.30, 1.27, 1.10)), cands) == cands[1]  # the median width
+    assert retime(timings((1.60, 1.90, 1.50)), cands) == cands[0]
+    assert retime({cands[0].label: 0.1}, cands) is None  # bf16 not measured
+    # The re-timed ratio decides, and the reason says so.
+    base = Machine("cpu", "t", ("avx512_bf16",), True, 2, timings((1.30, 1.27, 1.10)))
+    assert make_plan(fp, 1140, "cpu", base).config["trainer"]["precision"] == "bf16-mixed"
+    slower = make_plan(fp, 1140, "cpu", dataclasses.replace(base, bf16_confirmed=1.12))
+    assert slower.config["trainer"]["precision"] == "32-true"
+    assert "median 1.27x, re-timed alternating 1.12x < 1.25x" in slower.reasons["trainer.precision"]
+    faster = dataclasses.replace(base, step_seconds=timings((1.1, 1.2, 1.15)), bf16_confirmed=1.31)
+    assert make_plan(fp, 1140, "cpu", faster).config["trainer"]["precision"] == "bf16-mixed"
+    # measure_candidates re-times where bf16 was measured, and only there (and says so).
+    tiny = [Candidate(w, 2, (16, 16), 2) for w in (4, 8)]
+    seen: list[Candidate] = []
+
+    def fake_confirm(cand: Candidate, *args: object, **kwargs: object) -> float:
+        seen.append(cand)
+        return 1.5
+
+    monkeypatch.setattr(plan_module, "confirm_bf16_speedup", fake_confirm)
+    monkeypatch.setattr(plan_module, "_retime_width", lambda t, c: c[1])
+    m = measure_candidates(tiny, 1, 2, "cpu", steps=1, warmup=0, bf16=True)
+    assert seen == [tiny[1]] and m.bf16_confirmed == 1.5
+    assert any("re-timed at b8" in n and "1.50x" in n for n in m.notes)
+    assert measure_candidates(tiny, 1, 2, "cpu", steps=1, warmup=0, bf16=False).bf16_confirmed is None
+    assert len(seen) == 1
+
+
+def test_confirm_bf16_speedup_times_both_precisions() -> None:
+    from unetkit.planning.plan import confirm_bf16_speedup
+
+    ratio = confirm_bf16_speedup(Candidate(4, 2, (16, 16), 2), 1, 2, "cpu", rounds=1)
+    assert math.isfinite(ratio) and ratio > 0
+
+
 def test_fp32_where_bf16_was_not_measured() -> None:
     fp = make_fp()
     plan = make_plan(fp, 1140, "cpu", make_machine({8: 0.25}, fp))
