@@ -131,27 +131,56 @@ def test_parse_split() -> None:
 def test_pick_threads_keeps_the_faster_count(
     monkeypatch: pytest.MonkeyPatch, faster: int, expected: int
 ) -> None:
+    """The faster count wins although a burst of load slowed its first timed step: the counts alternate and
+    the fastest step of each counts (a busy machine once picked 1 thread from single steps)."""
     import torch
 
-    import unetkit.planning
-    from unetkit.cli.plan import _pick_threads
-    from unetkit.planning.plan import Candidate, Machine
+    import unetkit.planning.plan as plan_module
+    from unetkit.cli.plan import THREAD_PROBE_ROUNDS, _pick_threads
+    from unetkit.planning.plan import Candidate
 
     probe = Candidate(4, 3, (32, 32), 2)
+    calls: list[int] = []
 
-    def fake(cands: list[Candidate], *args: object, **kwargs: object) -> Machine:
-        t = 0.1 if torch.get_num_threads() == faster else 0.5
-        return Machine("cpu", "t", (), False, torch.get_num_threads(), {probe.label: t})
+    class FakeStep:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
 
-    monkeypatch.setattr(unetkit.planning, "measure_candidates", fake)
+        def __call__(self) -> float:
+            n = torch.get_num_threads()
+            calls.append(n)
+            if n != faster:
+                return 0.5
+            timed = calls.count(n) - 1  # 0: the warm-up
+            return 2.0 if timed == 1 else 0.1  # a burst of other work on its first timed step
+
+    monkeypatch.setattr(plan_module, "TrainingStep", FakeStep)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         note = _pick_threads(probe, 1, 2)
         assert torch.get_num_threads() == expected
         assert note.startswith(f"{expected}: ") and "2 thread(s) " in note and "1 thread(s) " in note
+        assert calls == [2, 1] * (1 + THREAD_PROBE_ROUNDS)  # alternating, after one warm-up each
     finally:
         torch.set_num_threads(before)
+
+
+def test_alternating_fastest_counts_each_contenders_fastest_step() -> None:
+    from unetkit.planning.plan import alternating_fastest
+
+    order: list[str] = []
+
+    def steps(name: str, times: list[float]) -> Callable[[], float]:
+        def run() -> float:
+            order.append(name)
+            return times.pop(0)
+
+        return run
+
+    best = alternating_fastest({"a": steps("a", [9.0, 3.0, 1.0]), "b": steps("b", [9.0, 2.0, 2.0])}, rounds=2)
+    assert best == {"a": 1.0, "b": 2.0}  # the warm-up (9 s) never counts
+    assert order == ["a", "b", "a", "b", "a", "b"]
 
 
 def test_plan_folder_options_name_unusual_folders(

@@ -21,6 +21,9 @@ from typing import Any
 from unetkit.constants import IGNORE_INDEX
 from unetkit.files import atomic_write_bytes, atomic_write_text
 
+# Alternating steps per thread count when plan picks torch's threads (the fastest of each counts).
+THREAD_PROBE_ROUNDS = 2
+
 
 def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``unetkit plan DIR`` that ``unetkit fit DIR`` shares: budget, device, discovery."""
@@ -152,21 +155,32 @@ def size_text(fp: Any) -> str:
 
 
 def _pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
-    """Time one step of ``probe`` with torch's default thread count and with 1; keep the faster (set here:
-    the CLI owns the process). On a busy machine oversubscribed OpenMP threads can be several times slower."""
+    """Time steps of ``probe`` with torch's default thread count and with 1, alternating, and keep the faster
+    (set here: the CLI owns the process). On a busy machine oversubscribed OpenMP threads can be several
+    times slower; alternating keeps a burst of other work from landing on one count only (a busy 2-core
+    machine once picked 1 thread from single steps)."""
     import torch
 
-    from unetkit.planning import measure_candidates
+    from unetkit.planning.plan import TrainingStep, alternating_fastest
 
-    timings: dict[int, float] = {}
-    for n in dict.fromkeys((torch.get_num_threads(), 1)):
-        torch.set_num_threads(n)
-        m = measure_candidates([probe], in_channels, num_classes, "cpu", steps=1, warmup=1, bf16=False)
-        timings[n] = m.step_seconds[probe.label]
-    best = min(timings, key=lambda n: timings[n])
+    step = TrainingStep(probe, in_channels, num_classes, "cpu")
+
+    def with_threads(n: int) -> Callable[[], float]:
+        def run() -> float:
+            torch.set_num_threads(n)
+            return step()
+
+        return run
+
+    counts = dict.fromkeys((torch.get_num_threads(), 1))
+    timings = alternating_fastest({str(n): with_threads(n) for n in counts}, THREAD_PROBE_ROUNDS)
+    best = min(counts, key=lambda n: timings[str(n)])
     torch.set_num_threads(best)
-    measured = ", ".join(f"{n} thread(s) {t:.3f}s/step" for n, t in timings.items())
-    return f"{best}: the faster thread count for this machine now ({measured}, base {probe.base_channels})"
+    measured = ", ".join(f"{n} thread(s) {timings[str(n)]:.3f}s/step" for n in counts)
+    return (
+        f"{best}: the faster thread count for this machine now ({measured}, fastest of "
+        f"{THREAD_PROBE_ROUNDS} alternating steps each, base {probe.base_channels})"
+    )
 
 
 @dataclass

@@ -62,7 +62,7 @@ import platform
 import re
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -328,16 +328,12 @@ def measure_candidates(
     """
     import torch
 
-    from unetkit.losses.factory import create_loss
-    from unetkit.models.registry import create_model
-
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device cuda was asked for but torch sees no CUDA GPU; use --device cpu")
     flags = cpu_flags()
     native = bool({"avx512_bf16", "amx_bf16"} & set(flags))
     if bf16 is None:
         bf16 = native or device == "cuda"
-    dev = torch.device(device)
     start = time.perf_counter()
     timings: dict[str, float] = {}
     checkpoint_s: dict[int, float] = {}
@@ -347,8 +343,6 @@ def measure_candidates(
         todo.append(c)
         if bf16:
             todo.append(Candidate(c.base_channels, c.depth, c.crop, c.batch, "bf16-mixed"))
-    loss_fn = create_loss("ce+dice", num_classes)
-    gen = torch.Generator().manual_seed(0)
     skipped: dict[str, list[Candidate]] = {}  # reason -> candidates: one line per reason on the console
     load = _busy_note()
     if load:
@@ -362,35 +356,11 @@ def measure_candidates(
         ):
             skipped.setdefault("a narrower candidate was already too slow for the budget", []).append(cand)
             continue
-        model = create_model(
-            "unet", in_channels=in_channels, num_classes=num_classes, depth=cand.depth,
-            base_channels=cand.base_channels,
-        ).to(dev)  # fmt: skip
-        memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
-        model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
-        model.train()
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        x = torch.randn(cand.batch, in_channels, *cand.crop, generator=gen).to(
-            dev, memory_format=memory_format
-        )
-        y = torch.randint(0, num_classes, (cand.batch, *cand.crop), generator=gen).to(dev)
-        times = []
-        for i in range(warmup + steps):
-            if device == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cand.precision == "bf16-mixed"):
-                loss = loss_fn(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if device == "cuda":
-                torch.cuda.synchronize()
-            if i >= warmup:
-                times.append(time.perf_counter() - t0)
+        step = TrainingStep(cand, in_channels, num_classes, device)
+        times = [step() for _ in range(warmup + steps)][warmup:]
         timings[cand.label] = round(statistics.median(times), 4)
         if cand.base_channels not in checkpoint_s:  # one per width: precision does not change its size
-            checkpoint_s[cand.base_channels] = checkpoint_write_seconds(model, opt)
+            checkpoint_s[cand.base_channels] = checkpoint_write_seconds(step.model, step.optimizer)
     notes += [f"not measured ({why}): {_candidate_list(skip)}" for why, skip in skipped.items()]
     confirmed = None
     retime = _retime_width(timings, cands)
@@ -439,6 +409,72 @@ def _retime_width(timings: dict[str, float], cands: Sequence[Candidate]) -> Cand
     return min(speedups, key=lambda c: (abs(speedups[c] - median), c.base_channels))
 
 
+class TrainingStep:
+    """One training step of a candidate (forward, CE + Dice, backward, AdamW on random tensors: speed does not
+    depend on the values), at ``precision`` (default ``cand.precision``); calling it runs a step and returns
+    its seconds. ``model`` and ``optimizer`` are kept (a checkpoint write is timed from them)."""
+
+    def __init__(
+        self,
+        cand: Candidate,
+        in_channels: int,
+        num_classes: int,
+        device: str = "cpu",
+        precision: str | None = None,
+    ) -> None:
+        import torch
+
+        from unetkit.losses.factory import create_loss
+        from unetkit.models.registry import create_model
+
+        self.device = torch.device(device)
+        gen = torch.Generator().manual_seed(0)
+        memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
+        self.loss_fn = create_loss("ce+dice", num_classes)
+        self.x = torch.randn(cand.batch, in_channels, *cand.crop, generator=gen).to(
+            self.device, memory_format=memory_format
+        )
+        self.y = torch.randint(0, num_classes, (cand.batch, *cand.crop), generator=gen).to(self.device)
+        model = create_model(
+            "unet", in_channels=in_channels, num_classes=num_classes, depth=cand.depth,
+            base_channels=cand.base_channels,
+        ).to(self.device)  # fmt: skip
+        self.model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
+        self.model.train()
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-3)
+        self.bf16 = (precision or cand.precision) == "bf16-mixed"
+
+    def __call__(self) -> float:
+        import torch
+
+        cuda = self.device.type == "cuda"
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            loss = self.loss_fn(self.model(self.x), self.y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+
+def alternating_fastest(steps: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    """``{name: fastest seconds}`` of ``steps`` run in alternation: one warm-up call each (first-call
+    allocations, kernel selection), then ``rounds`` rounds of one call each. Other work on the machine only
+    ever adds time, and alternating exposes every contender to it alike; consecutive runs of one let a burst
+    of load land on it alone."""
+    for step in steps.values():
+        step()
+    best = {name: math.inf for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            best[name] = min(best[name], step())
+    return best
+
+
 def confirm_bf16_speedup(
     cand: Candidate,
     in_channels: int,
@@ -446,51 +482,12 @@ def confirm_bf16_speedup(
     device: str = "cpu",
     rounds: int = BF16_CONFIRM_ROUNDS,
 ) -> float:
-    """fp32 step / bf16 step of ``cand``, timed in alternation: one warm-up step each, then ``rounds`` rounds
-    of an fp32 step and a bf16 step, each precision's fastest step counting. Other work on the machine only
-    ever adds time, and alternating exposes both precisions to it alike; the widths' few consecutive steps
-    each (:func:`measure_candidates`) let a burst of load land on one precision only."""
-    import torch
-
-    from unetkit.losses.factory import create_loss
-    from unetkit.models.registry import create_model
-
-    dev = torch.device(device)
-    gen = torch.Generator().manual_seed(0)
-    memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
-    loss_fn = create_loss("ce+dice", num_classes)
-    x = torch.randn(cand.batch, in_channels, *cand.crop, generator=gen).to(dev, memory_format=memory_format)
-    y = torch.randint(0, num_classes, (cand.batch, *cand.crop), generator=gen).to(dev)
-    models = {}
-    for precision in ("32-true", "bf16-mixed"):
-        model = create_model(
-            "unet", in_channels=in_channels, num_classes=num_classes, depth=cand.depth,
-            base_channels=cand.base_channels,
-        ).to(dev)  # fmt: skip
-        model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
-        model.train()
-        models[precision] = (model, torch.optim.AdamW(model.parameters(), lr=1e-3))
-    best = {p: math.inf for p in models}
-
-    def step(precision: str) -> float:
-        model, opt = models[precision]
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
-            loss = loss_fn(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - t0
-
-    for precision in models:  # warm-up: first-call allocations and kernel selection
-        step(precision)
-    for _ in range(rounds):
-        for precision in models:
-            best[precision] = min(best[precision], step(precision))
+    """fp32 step / bf16 step of ``cand``, the precisions timed in alternation
+    (:func:`alternating_fastest`)."""
+    best = alternating_fastest(
+        {p: TrainingStep(cand, in_channels, num_classes, device, p) for p in ("32-true", "bf16-mixed")},
+        rounds,
+    )
     return round(best["32-true"] / best["bf16-mixed"], 4)
 
 
