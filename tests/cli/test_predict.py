@@ -246,3 +246,61 @@ def test_a_large_image_shows_a_bar_over_its_tiles(
     assert "tiles of a_small.png" not in err
     assert main([*args, "--overlap", "0", "--quiet"]) == 0
     assert "tiles of" not in capsys.readouterr().err
+
+
+def _recording_model(folder: Path, extra: dict) -> Path:
+    torch.manual_seed(0)
+    kwargs = {"in_channels": 1, "num_classes": 3, "depth": 2, "base_channels": 4}
+    config = ModelConfig("unet", kwargs, class_names=["bg", "a", "b"], mean=[0.5], std=[0.25], extra=extra)
+    model = create_model("unet", **kwargs)
+    with torch.no_grad():
+        model.head.weight.mul_(50)  # every class predicted somewhere, not one everywhere
+    return save_model(model, config, folder)
+
+
+def test_mask_values_stored_writes_the_training_masks_values(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model trained on masks storing 0/10/20 says that masks/ hold class indices, and --mask-values stored
+    writes 0/10/20 (the palette still gives each its class colour)."""
+    model = _recording_model(tmp_path / "model", {"stored_values": [0, 10, 20]})
+    by_class, by_value = tmp_path / "c", tmp_path / "v"
+    assert main(["predict", str(model), str(images), "--out", str(by_class), "-q"]) == 0
+    assert "masks/ hold class indices 0..2; the training masks stored other values (class->stored: 0->0, " \
+        "1->10, 2->20): add --mask-values stored" in capsys.readouterr().err  # fmt: skip
+    assert (
+        main(["predict", str(model), str(images), "--out", str(by_value), "-q", "--mask-values", "stored"])
+        == 0
+    )
+    assert "mask-values" not in capsys.readouterr().err
+    for name in ("one", "two"):
+        with (
+            Image.open(by_class / "masks" / f"{name}.png") as a,
+            Image.open(by_value / "masks" / f"{name}.png") as b,
+        ):
+            classes, values = np.asarray(a), np.asarray(b)
+            assert len(np.unique(classes)) > 1
+            assert np.array_equal(values, np.array([0, 10, 20], np.uint8)[classes])
+            assert np.array_equal(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))
+    # A model without stored values refuses it in one line, before writing anything.
+    plain = _recording_model(tmp_path / "plain", {})
+    out = tmp_path / "p"
+    assert main(["predict", str(plain), str(images), "--out", str(out), "-q", "--mask-values", "stored"]) == 2
+    assert "records no stored mask values" in capsys.readouterr().err and not out.exists()
+
+
+def test_predict_uses_the_tta_the_run_scored_with(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _recording_model(tmp_path / "model", {"tta": "identity,hflip"})
+    runs = {}
+    for name, extra in (("default", []), ("given", ["--tta", "identity,hflip"]), ("none", ["--tta", "none"])):
+        out = tmp_path / name
+        assert (
+            main(["predict", str(model), str(images), "--out", str(out), "-q", "--probs", "npy", *extra]) == 0
+        )
+        runs[name] = (np.load(out / "probs" / "one.npy"), capsys.readouterr().err)
+    assert "test-time augmentation identity,hflip, as the run scored this model" in runs["default"][1]
+    assert "test-time augmentation" not in runs["given"][1] + runs["none"][1]
+    assert np.array_equal(runs["default"][0], runs["given"][0])
+    assert not np.array_equal(runs["default"][0], runs["none"][0])

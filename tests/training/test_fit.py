@@ -461,3 +461,25 @@ def test_the_deferred_loss_check_reads_the_device_every_few_steps(monkeypatch: p
     task._check_loss(torch.tensor(float("nan")))  # step 2: not the first
     with pytest.raises(NonFiniteError, match=r"loss became inf at epoch 0, step 1$"):
         task._check_loss(torch.tensor(1.0))  # step 3: the fourth step reads it
+
+
+def test_the_model_records_its_scoring_tta_and_its_masks_stored_values(tmp_path: Path) -> None:
+    """What predict needs to match the run: the TTA it scored with, and each class's stored mask value."""
+    from unetkit.data.datasets import get_dataset_spec
+    from unetkit.training.fit import build_model_config
+
+    for folder in ("images", "masks"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((16, 16), 100, np.uint8)).save(tmp_path / "data" / "images" / f"{i}.png")
+        Image.fromarray(np.full((16, 16), 10, np.uint8)).save(tmp_path / "data" / "masks" / f"{i}.png")
+    options = {"in_channels": 1, "num_classes": 3, "mean": [0.5], "std": [0.25]}
+    mapping = {0: 0, 10: 1, 11: 1, 20: 2, 99: 255}
+    remap = get_dataset_spec("folder", root=tmp_path / "data", mask_kind="remap", mapping=mapping, **options)
+    cfg = _cfg(tmp_path)
+    assert build_model_config(cfg, remap).extra == {"stored_values": [0, 10, 20]}  # 10 and 11: the smallest
+    cfg.evaluate.tta = "identity,hflip"
+    plain = get_dataset_spec("folder", root=tmp_path / "data", **options)
+    assert build_model_config(cfg, plain).extra == {"tta": "identity,hflip"}
+    cfg.evaluate.tta = True
+    assert build_model_config(cfg, plain).extra["tta"].count(",") == 7  # the 8 flips/rotations, by name

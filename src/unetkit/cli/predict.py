@@ -89,10 +89,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default 4)")
     p.add_argument(
         "--tta", nargs="?", const="d4", default=None, metavar="SET",
-        help="test-time augmentation: bare --tta = 8 flips/rotations; 'flips'; or names like identity,hflip",
+        help="test-time augmentation: bare --tta = 8 flips/rotations; 'flips'; names like identity,hflip; "
+        "'none' (default: what the run scored the model with, e.g. the mirror image for street scenes)",
     )  # fmt: skip
     p.add_argument("--amp", action="store_true", help="mixed precision forward passes (torch backend)")
     p.add_argument("--probs", choices=("none", "npy", "tiff"), default="none", help="write probability maps")
+    p.add_argument(
+        "--mask-values", choices=("class", "stored"), default="class",
+        help="values in masks/: the class index (default) or the value each class had in the training masks "
+        "(a model trained on masks storing e.g. 0, 10, 20 ...)",
+    )  # fmt: skip
     p.add_argument("--probs-dtype", choices=("float16", "float32"), default="float16", help="for --probs npy")
     p.add_argument(
         "--overlay", action=argparse.BooleanOptionalAction, default=True, help="colour overlay PNG"
@@ -232,6 +238,45 @@ def _unread_note(unread: dict[str, tuple[int, int]]) -> str:
     )
 
 
+def _use_scored_tta(args: argparse.Namespace, predictor: Any) -> str:
+    """Without ``--tta``, give the predictor the test-time augmentation its run scored it with (the model's
+    ``extra.tta``), so predict's scores match the run's; returns that setting ('' when none)."""
+    from unetkit.inference.tta import resolve_tta
+    from unetkit.model_files.model_config import SCORED_TTA
+
+    semantic = getattr(predictor, "predictor", predictor)
+    extra = getattr(getattr(semantic, "config", None), "extra", None) or {}
+    scored = extra.get(SCORED_TTA) if isinstance(extra, dict) else None
+    if args.tta is not None or not scored or not hasattr(semantic, "tta"):
+        return ""
+    semantic.tta = resolve_tta(str(scored))
+    return str(scored)
+
+
+def _model_notes(args: argparse.Namespace, predictor: Any) -> list[str]:
+    """One line per thing the model records that changes what predict writes: the run's TTA, used; the
+    stored mask values of its training masks, not written (``--mask-values stored`` writes them)."""
+    from unetkit.model_files.model_config import stored_values_of
+
+    notes = []
+    if args.scored_tta:
+        notes.append(
+            f"test-time augmentation {args.scored_tta}, as the run scored this model (--tta none to switch "
+            "it off)"
+        )
+    config = getattr(getattr(predictor, "predictor", predictor), "config", None)
+    values = None if isinstance(config, dict) else stored_values_of(config)
+    if values is not None and args.mask_values == "class":
+        shown = ", ".join(f"{c}->{v}" for c, v in list(enumerate(values))[:6]) + (
+            " ..." if len(values) > 6 else ""
+        )
+        notes.append(
+            f"masks/ hold class indices 0..{len(values) - 1}; the training masks stored other values "
+            f"(class->stored: {shown}): add --mask-values stored to write those"
+        )
+    return notes
+
+
 def _trained_with_roi(predictor: Any) -> bool:
     """Whether the model recorded that it trained inside a region of interest (a semantic model's config, also
     behind an instance predictor)."""
@@ -305,6 +350,7 @@ def run(args: argparse.Namespace) -> int:
         "tiles", enabled=not args.quiet, unit="tile", min_total=TILE_BAR_MIN_TILES, terminal_only=True
     )
     predictor = build_predictor(args, progress=tiles)
+    args.scored_tta = _use_scored_tta(args, predictor)
     ground_truth = None
     if args.masks is not None:
         semantic = getattr(predictor, "predictor", predictor)  # an InstancePredictor wraps the semantic one
@@ -334,7 +380,10 @@ def run(args: argparse.Namespace) -> int:
         foreground=tuple(args.foreground) if args.foreground is not None else None,
         min_size=args.min_size,
         min_distance=args.min_distance,
+        mask_values=args.mask_values,
     )
+    for line in _model_notes(args, predictor):
+        print(f"note: {line}", file=sys.stderr)
     failures = report_unmatched(unmatched)
     with tqdm(total=len(files), desc="predict", unit="img", disable=True if args.quiet else None) as bar:
 

@@ -65,6 +65,7 @@ __all__ = [
 ]
 
 PROB_OUTPUTS = ("none", "npy", "tiff")
+MASK_VALUES = ("class", "stored")
 
 
 def _is_image_name(name: str) -> bool:
@@ -335,6 +336,26 @@ def _void_colour(predictor: Any) -> tuple[int, int, int]:
     return tuple(IGNORE_COLOR) if found is None else found  # type: ignore[return-value]
 
 
+def _stored_lookup(predictor: Any, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(class index -> stored value lookup uint8 (256,), stored value -> class colour (256, 3)) for
+    ``--mask-values stored``; void (IGNORE_INDEX) stays void. A model that records no stored values is a
+    one-line error."""
+    from unetkit.model_files.model_config import stored_values_of
+
+    config = getattr(getattr(predictor, "predictor", predictor), "config", None)
+    values = None if isinstance(config, dict) else stored_values_of(config)
+    if values is None or len(values) != len(palette) or max(values) >= IGNORE_INDEX:
+        raise ValueError(
+            "--mask-values stored: this model records no stored mask values of its own (its training masks "
+            "held the class indices, colours or binary 0/255); drop --mask-values, masks/ hold class indices"
+        )
+    lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+    lut[: len(values)] = values
+    colours = np.zeros((256, 3), dtype=np.uint8)
+    colours[values] = palette
+    return lut, colours
+
+
 def write_batch_metrics(
     out_dir: str | Path, scores: dict[str, Any], class_names: Sequence[str], images: int, **extra: Any
 ) -> str:
@@ -360,6 +381,9 @@ class OutputOptions:
         min_size: drop instances smaller than this (pixels); None: the value ``unetkit fit`` chose on
             validation images for the model's own method, else 0.
         min_distance: watershed: minimum distance between seeds; None: the recorded value, else 5.
+        mask_values: "class" (the class index, 0..K-1) or "stored" (the value each class had in the training
+            masks, where the model records them: :func:`~unetkit.model_files.model_config.stored_values_of`)
+            in ``masks/``.
     """
 
     probs: str = "none"
@@ -370,6 +394,7 @@ class OutputOptions:
     foreground: tuple[int, ...] | None = None
     min_size: int | None = None
     min_distance: int | None = None
+    mask_values: str = "class"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probs", look_up_option(self.probs, PROB_OUTPUTS, "probability output"))
@@ -381,6 +406,7 @@ class OutputOptions:
         object.__setattr__(
             self, "probs_dtype", look_up_option(self.probs_dtype, ("float16", "float32"), "dtype")
         )
+        object.__setattr__(self, "mask_values", look_up_option(self.mask_values, MASK_VALUES, "mask values"))
 
 
 @dataclass(frozen=True)
@@ -506,6 +532,11 @@ def predict_files(
         )
     class_names, palette = classes_and_colours(predictor if instancer is None else instancer)
     void = _void_colour(predictor if instancer is None else instancer)
+    stored = (
+        _stored_lookup(predictor if instancer is None else instancer, palette)
+        if opts.mask_values == "stored"
+        else None
+    )
     if instancer is not None:
         in_channels = instancer.in_channels
         convert, window = instancer.convert_channels, instancer.intensity_window
@@ -574,7 +605,11 @@ def predict_files(
                     target = np.where(inside, target, ground_truth.ignore_index)
             # Everything computed: only now write, so a failing input leaves no files behind (a failing
             # write, e.g. a full disk, removes the files this input already wrote).
-            save_mask = partial(save_mask_png, mask=mask, num_classes=k, palette=palette, void_color=void)
+            if stored is None:
+                save_mask = partial(save_mask_png, mask=mask, num_classes=k, palette=palette, void_color=void)
+            else:
+                lut, stored_palette = stored
+                save_mask = partial(save_mask_png, mask=lut[mask], palette=stored_palette, void_color=void)
             jobs: list[tuple[Path, Callable[[Path], object]]] = [(out / "masks" / f"{name}.png", save_mask)]
             if opts.probs != "none" and probs is not None:  # None only for Mask R-CNN (refused above)
                 ext = "npy" if opts.probs == "npy" else "tif"

@@ -19,6 +19,21 @@ ONNX_NAME = "model.onnx"
 #: ``extra`` key of a model trained only on the pixels inside a region of interest (roi/, fov/, --roi): its
 #: predictions outside such a region were never trained for, which predict says.
 TRAINED_WITH_ROI = "trained_with_roi"
+#: ``extra`` key: the test-time augmentation the run scored the model with (``evaluate.tta``; the plan picks
+#: the mirror image for scenes with an up); ``unetkit predict`` uses it unless ``--tta`` says otherwise, so
+#: its scores match the run's.
+SCORED_TTA = "tta"
+#: ``extra`` key: the stored mask value of each class (``[v0, v1, ...]``), for a model whose masks stored
+#: other values than the class indices (a remap: 0, 10, 20, ...); ``unetkit predict --mask-values stored``
+#: writes them.
+STORED_VALUES = "stored_values"
+
+
+def stored_values_of(config: Any) -> list[int] | None:
+    """The stored mask value of each class a model records (:data:`STORED_VALUES`), or None."""
+    extra = getattr(config, "extra", None) or {}
+    values = extra.get(STORED_VALUES)
+    return [int(v) for v in values] if isinstance(values, list) and values else None
 
 
 def _tuples_to_lists(value: Any) -> Any:

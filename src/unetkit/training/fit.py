@@ -40,6 +40,21 @@ class RunResult:
     is_global_zero: bool = True
 
 
+def _stored_values(encoding: Any) -> list[int] | None:
+    """The stored mask value of each class where a remap table read the masks (the smallest where a class had
+    several), else None: the class index is the stored value (index), or the masks were colours (palette)
+    or 0/1 vs 0/255 (binary)."""
+    if encoding.kind != "remap" or not encoding.mapping:
+        return None
+    values: dict[int, int] = {}
+    for stored, cls in sorted(encoding.mapping.items()):
+        if 0 <= int(cls) < encoding.num_classes:
+            values.setdefault(int(cls), int(stored))
+    if len(values) != encoding.num_classes:
+        return None
+    return [values[c] for c in range(encoding.num_classes)]
+
+
 def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
     """Model kwargs with ``in_channels``/``num_classes`` taken from the dataset (a conflict is an error);
     for instance labels ``extra`` names the instance method
@@ -65,6 +80,16 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
         from unetkit.model_files.model_config import TRAINED_WITH_ROI
 
         extra[TRAINED_WITH_ROI] = True
+    if config.evaluate.tta:
+        from unetkit.inference.tta import resolve_tta
+        from unetkit.model_files.model_config import SCORED_TTA
+
+        extra[SCORED_TTA] = ",".join(resolve_tta(config.evaluate.tta))
+    stored = _stored_values(spec.encoding)
+    if stored is not None:
+        from unetkit.model_files.model_config import STORED_VALUES
+
+        extra[STORED_VALUES] = stored
     if spec.encoding.kind == "palette" and spec.encoding.ignore_colors:
         from unetkit.palette import VOID_COLOR_KEY
 
