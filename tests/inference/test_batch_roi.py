@@ -182,3 +182,16 @@ def test_the_figure_blanks_the_prediction_outside_the_field_of_view(
     assert (drawn["preds"][0][:, 8:] == 255).all()  # not the square the model drew there
     assert drawn["preds"][0][1:5, 1:5].min() == 1
     assert sum(scores["support"]) == 16 * 8
+
+
+def test_predict_tints_class_0_when_it_is_no_background(tmp_path: Path) -> None:
+    """Street scenes: predicted sky (class 0) is tinted in its colour, not left like 'no colour'."""
+    squares = _Squares()
+    squares.config = ModelConfig(
+        "unet", {"in_channels": 1, "num_classes": 3}, ["sky", "road", "car"], [0.5], [0.25],
+        class_colors=[[128, 128, 128], [255, 0, 0], [0, 255, 0]],
+    )  # fmt: skip
+    image = _save(tmp_path / "street.png", np.full((16, 16), 100, np.uint8))
+    predict_files(squares, [image], tmp_path / "out")
+    overlay = _read(tmp_path / "out" / "overlays" / "street.png")
+    assert (overlay[8, 0] == 114).all()  # sky (class 0): (100 + 128) / 2

@@ -516,7 +516,7 @@ def predict_files(
         save_rgb_png,
         write_csv,
     )
-    from unetkit.viz.overlay import prediction_overlay
+    from unetkit.viz.overlay import display_image, prediction_overlay, untinted_class
 
     opts = outputs or OutputOptions()
     instancer: InstancePredictor | None = None
@@ -532,6 +532,7 @@ def predict_files(
         )
     class_names, palette = classes_and_colours(predictor if instancer is None else instancer)
     void = _void_colour(predictor if instancer is None else instancer)
+    untinted = untinted_class(class_names)
     stored = (
         _stored_lookup(predictor if instancer is None else instancer, palette)
         if opts.mask_values == "stored"
@@ -617,8 +618,9 @@ def predict_files(
                 jobs.append((out / "probs" / f"{name}.{ext}", save))
             if opts.overlay:
                 # With instances (asked for, or a Mask R-CNN's own) each is outlined: the one overlay drawing.
-                shown = mask if roi_file is None else np.where(inside, mask, 0)  # void: untinted
-                rgb = prediction_overlay(image, shown, palette, opts.alpha, labels)
+                rgb = prediction_overlay(image, mask, palette, opts.alpha, labels, background=untinted)
+                if roi_file is not None:  # outside the region of interest: the image as it is
+                    rgb[~inside] = display_image(image)[~inside]
                 jobs.append((out / "overlays" / f"{name}.png", partial(save_rgb_png, rgb=rgb)))
             if labels is not None:
                 jobs.append((out / "instances" / f"{name}.png", partial(save_instances_png, labels=labels)))

@@ -401,7 +401,7 @@ def _reblend(folder: Path, alpha: float, classes: Sequence[Mapping[str, Any]]) -
     colours of the model description's ``classes`` (``#rrggbb``, as the first overlay drew them), with the
     stored instances outlined again when the result has them (:func:`unetkit.viz.overlay.prediction_overlay`,
     the drawing of the first overlay and of ``unetkit predict``)."""
-    from unetkit.viz.overlay import prediction_overlay
+    from unetkit.viz.overlay import prediction_overlay, untinted_class
 
     palette = np.asarray(
         [[int(c["color"][i : i + 2], 16) for i in (1, 3, 5)] for c in classes], dtype=np.uint8
@@ -415,7 +415,8 @@ def _reblend(folder: Path, alpha: float, classes: Sequence[Mapping[str, Any]]) -
     if (folder / RESULT_FILES["instances"]).is_file():
         with Image.open(folder / RESULT_FILES["instances"]) as img:
             labels = np.asarray(img)
-    rgb = prediction_overlay(image, mask, palette, alpha, labels)
+    background = untinted_class([str(c.get("name", "")) for c in classes])
+    rgb = prediction_overlay(image, mask, palette, alpha, labels, background=background)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     return buf.getvalue()

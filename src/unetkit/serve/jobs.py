@@ -229,7 +229,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
     from unetkit.data.io import read_raw_image
     from unetkit.inference.batch import model_image
     from unetkit.inference.writers import class_fractions, save_instances_png, save_mask_png, save_probs
-    from unetkit.viz.overlay import prediction_overlay
+    from unetkit.viz.overlay import prediction_overlay, untinted_class
 
     start = time.perf_counter()
     opts = job.options
@@ -275,7 +275,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
             save_instances_png(tmp / RESULT_FILES["instances"], labels)
         _save_input_png(tmp / RESULT_FILES["input"], image)
         save_mask_png(tmp / RESULT_FILES["mask"], mask, num_classes=k, palette=palette)
-        rgb = prediction_overlay(image, mask, palette, opts.alpha, labels)
+        rgb = prediction_overlay(image, mask, palette, opts.alpha, labels, background=untinted_class(names))
         save_rgb_png(tmp / RESULT_FILES["overlay"], rgb, compress_level=PNG_LEVEL)
         if opts.probs and probs is not None:  # None only for Mask R-CNN, refused with probs by _instancer
             save_probs(tmp / RESULT_FILES["probs"], probs, "npy", np.float16)

@@ -7,6 +7,8 @@ Colours come from :func:`unetkit.palette.class_palette` (fixed per class, re-exp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from unetkit.constants import IGNORE_INDEX
@@ -125,15 +127,33 @@ def overlay(
     return out
 
 
+# Class names that mean "no object": left untinted in overlays wherever they sit.
+BACKGROUND_NAMES = frozenset(
+    {"background", "bg", "_background_", "backdrop", "unlabeled", "unlabelled", "other", "none", "negative"}
+)
+
+
+def untinted_class(class_names: Sequence[str]) -> int | None:
+    """The class an overlay leaves untinted: the first named like a background (:data:`BACKGROUND_NAMES`,
+    or the generic ``class_0``); else class 0 of a two-class model (ISBI's membrane/cell: tinting both would
+    hide the image); else none. Street scenes' sky is a class of its own, tinted in its colour."""
+    for index, name in enumerate(class_names):
+        if str(name).strip().lower() in BACKGROUND_NAMES or (index == 0 and name == "class_0"):
+            return index
+    return 0 if len(class_names) <= 2 else None
+
+
 def prediction_overlay(
     image: np.ndarray,
     mask: np.ndarray,
     palette: np.ndarray,
     alpha: float = 0.5,
     labels: np.ndarray | None = None,
+    background: int | None = 0,
 ) -> np.ndarray:
     """A prediction's overlay, as ``unetkit predict`` writes it (``overlays/``) and ``unetkit serve`` shows it
-    (``overlay.png``): the class colours over the image (:func:`overlay`, background untinted), and, when the
+    (``overlay.png``): the class colours over the image (:func:`overlay`; ``background``, from
+    :func:`untinted_class`, untinted), and, when the
     prediction has instances, every instance outlined in its own colour
     (:func:`unetkit.viz.instances.draw_instance_outlines`), so that splits and merges show.
 
@@ -143,11 +163,12 @@ def prediction_overlay(
         palette: uint8 (K, 3) class colours.
         alpha: colour weight in [0, 1].
         labels: (H, W) instance ids (0 = background), or None for a prediction without instances.
+        background: the class left untinted (None tints every class).
 
     Returns:
         uint8 RGB (H, W, 3).
     """
-    rgb = overlay(image, mask, palette, alpha)
+    rgb = overlay(image, mask, palette, alpha, background=background)
     if labels is None:
         return rgb
     # Imported here: unetkit.viz.instances imports this module (display_image) and needs scikit-image.
