@@ -236,3 +236,35 @@ def test_window_notes_past_the_first_few_are_counted() -> None:
     assert lines[:WINDOW_NOTES_SHOWN] == [f"img{i}.png: why" for i in range(WINDOW_NOTES_SHOWN)]
     assert len(lines) == WINDOW_NOTES_SHOWN + 1 and lines[-1].startswith("2 more image(s)")
     assert _window_notes(notes[:1], Path("out")) == ["img0.png: why"]
+
+
+def test_a_dataset_folder_points_at_its_images_and_masks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trial predicted roads/val: the hint said --recursive, which then segmented the masks as photos."""
+    model = _model(tmp_path / "model", 1)
+    val = tmp_path / "roads" / "val"
+    _image(val / "images" / "a.png", (16, 16))
+    _image(val / "masks" / "a_label.png", (16, 16))
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(val), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"holds a dataset's images/ and masks/: predict {val / 'images'} (add --masks {val / 'masks'}" in err
+    )
+    assert "--recursive" not in err
+    assert main(["predict", str(model), str(val), "--out", str(out), "-q", "--recursive"]) == 0
+    assert "--recursive segments its masks too" in capsys.readouterr().err
+
+
+def test_inputs_sharing_a_name_are_named_in_a_note_and_a_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _model(tmp_path / "model", 1)
+    _image(tmp_path / "in" / "x.png", (16, 16))
+    _image(tmp_path / "in" / "x.tif", (16, 16), seed=1)
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(tmp_path / "in"), "--out", str(out), "-q"]) == 0
+    assert "1 input(s) share a name with another and are written with a suffix" in capsys.readouterr().err
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert sorted((Path(r["file"]).name, r["output"]) for r in rows) == [("x.png", "x"), ("x.tif", "x__2")]

@@ -226,6 +226,24 @@ def _describe(encoding: Any) -> str:
     return text + " (--mask-encoding/--ignore-values to read it otherwise)"
 
 
+def _dataset_folder_hint(folders: Sequence[str]) -> str:
+    """For a folder INPUT laid out as a dataset (``images/`` beside ``masks/``, as ``fit`` reads it), the
+    command that predicts its images and scores them; '' otherwise. ``--recursive`` would segment the masks
+    as if they were photos."""
+    from unetkit.planning.discovery import IMAGE_DIR_NAMES, MASK_DIR_NAMES
+
+    for folder in folders:
+        subs = {p.name.lower(): p for p in Path(folder).iterdir() if p.is_dir()}
+        images = next((subs[n] for n in IMAGE_DIR_NAMES if n in subs), None)
+        masks = next((subs[n] for n in MASK_DIR_NAMES if n in subs), None)
+        if images is not None and masks is not None:
+            return (
+                f"{folder} holds a dataset's {images.name}/ and {masks.name}/: predict {images} (add "
+                f"--masks {masks} to score them)"
+            )
+    return ""
+
+
 def _unread_note(unread: dict[str, tuple[int, int]]) -> str:
     """One line on the images in sub-folders of folder INPUTs that were not read ('' when there are none)."""
     if not unread:
@@ -339,9 +357,17 @@ def run(args: argparse.Namespace) -> int:
     found = find_inputs(args.inputs, recursive=args.recursive)
     files, unmatched = found.files, found.missing
     unread = _unread_note(found.unread)
+    dataset_hint = _dataset_folder_hint([p for p in args.inputs if Path(p).is_dir()])
     if not files:
-        reason = f"; {unread}" if unread else " (extensions .png .jpg .tif ...)"
+        reason = f"; {dataset_hint or unread}" if unread else " (extensions .png .jpg .tif ...)"
         raise ValueError(f"no input images found in {', '.join(args.inputs)}{reason}.")
+    renamed = [(f, n) for f, n in zip(files, found.names) if Path(n).name != f.stem]
+    if renamed:
+        shown = ", ".join(f"{f} -> {n}.png" for f, n in renamed[:3]) + (" ..." if len(renamed) > 3 else "")
+        print(f"note: {len(renamed)} input(s) share a name with another and are written with a suffix "
+              f"({shown}; summary.csv's output column)", file=sys.stderr)  # fmt: skip
+    if dataset_hint and args.recursive:
+        print(f"note: {dataset_hint}; --recursive segments its masks too", file=sys.stderr)
     if unread:
         print(f"note: {unread}", file=sys.stderr)
     # The tiles of one large image (minutes for 8192 x 8192 on a CPU), on a bar of their own; the images bar

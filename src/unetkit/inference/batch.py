@@ -565,7 +565,9 @@ def predict_files(
     names = output_names(files) if names is None else list(names)
     if len(names) != len(files):
         raise ValueError(f"{len(names)} output names for {len(files)} files; give one name per file")
-    nested = any("/" in n for n in names)
+    # An "output" column where an output is not named by its file's stem: sub-folders (day1/x), or a
+    # collision's suffix (x.jpg and x.png -> x and x__2).
+    nested = any(n != f.stem for f, n in zip(files, names))
     rows: list[dict[str, Any]] = []
     failures: list[tuple[Path, Exception]] = []
     unscored: list[Path] = []
