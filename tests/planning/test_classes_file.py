@@ -155,3 +155,64 @@ def test_a_sampled_encoding_says_so(make_dataset: MakeDataset, px: SimpleNamespa
                in n for n in layout.notes)  # fmt: skip
     assert layout.mask.sampled == 8
     assert not any("mask encoding read from" in n for n in discover(root, mask_sample=64).notes)
+
+
+def test_a_listed_colour_a_few_levels_off_the_masks_is_named_as_a_typo(
+    make_dataset: MakeDataset,
+) -> None:
+    # Road listed as #804081 (the masks hold 128,64,128): the error blamed the mask and suggested a new class.
+    root = make_dataset(mask=road_mask)
+    (root / "classes.csv").write_text("name,color,void\nSky,#808080,0\nRoad,#804081,0\nvoid,#000000,1\n")
+    with pytest.raises(
+        ValueError,
+        match=r"^mask \S*img00.png holds colour \[128, 64, 128\] that \S*classes.csv does not list; add it "
+        r"as a class or as void; class 'Road' is listed as \[128, 64, 129\]: is that a typo\?$",
+    ):
+        discover(root)
+    # A listed void colour alike.
+    write_classes(root, {"classes": COLOUR_CLASSES, "void": [[0, 0, 6]]})
+    with pytest.raises(ValueError, match=r"as void; void is listed as \[0, 0, 6\]: is that a typo\?$"):
+        discover(root)
+
+
+@pytest.mark.parametrize("odd", [(131, 64, 126), (255, 0, 255)])
+def test_a_near_colour_the_masks_hold_is_no_typo(
+    make_dataset: MakeDataset, odd: tuple[int, int, int]
+) -> None:
+    # Road is in the masks as listed, so a colour near it (an anti-aliased edge) is another colour, not Road
+    # mistyped; a colour far from every listed one gets no hint either.
+    def mask(i: int) -> np.ndarray:
+        m = road_mask(i)
+        m[0, 0] = odd
+        return m
+
+    root = make_dataset(mask=mask)
+    write_classes(root, {"classes": COLOUR_CLASSES, "void": [list(VOID)]})
+    with pytest.raises(ValueError, match=rf"holds colour \[{odd[0]}, {odd[1]}, {odd[2]}\] .*as void$"):
+        discover(root)
+
+
+def test_a_listed_gray_value_a_few_off_the_masks_is_named_as_a_likely_typo(make_dataset: MakeDataset) -> None:
+    def mask(i: int) -> np.ndarray:
+        m = np.full((32, 32), 10, np.uint8)
+        m[:8], m[-2:] = 30, 255
+        return m
+
+    root = make_dataset(mask=mask)
+    (root / "classes.csv").write_text("name,value,void\nbuilding,10,0\nroad,31,0\nvoid,255,1\n")
+    with pytest.raises(
+        ValueError,
+        match=r"holds value 30 that \S*classes.csv does not list; add it as a class or as void; class 'road' "
+        r"is listed as 31: is that a typo\?$",
+    ):
+        discover(root)
+    # 10 is in the masks as listed: 12 near it gets no hint.
+    (root / "classes.csv").write_text("name,value,void\nbuilding,10,0\nroad,30,0\nvoid,255,1\n")
+    shutil.rmtree(root / "masks")
+    make_dataset(
+        mask=lambda i: np.where(mask(i) == 30, 12 if i == 3 else 30, mask(i)).astype(np.uint8), root=root
+    )
+    with pytest.raises(
+        ValueError, match=r"holds value 12 that \S*classes.csv does not list; add it as a class or as void$"
+    ):
+        discover(root)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import json
 import logging
 import os
@@ -697,8 +698,7 @@ ADE_CLASSES = "objectInfo150.csv"
 def _ade_classes(path: Path) -> ClassTable:
     """ADE20K's ``objectInfo150.csv`` as a :class:`ClassTable`: value Idx named by the first name of Name,
     value 0 ("other") void, as the benchmark scores it."""
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = list(csv.DictReader(io.StringIO(_read_text(path), newline="")))
     if not rows or not {"Idx", "Name"} <= set(rows[0]):
         raise ValueError(
             f"{path} has no Idx and Name columns as ADE20K's {ADE_CLASSES} does; write a classes.json "
@@ -712,6 +712,65 @@ def _ade_classes(path: Path) -> ClassTable:
     return table
 
 
+def _read_text(path: Path) -> str:
+    """A classes file's text. Excel's "CSV UTF-8" starts the file with a byte-order mark, which became part
+    of the first column's name (Unknown column '\\ufeffname'); utf-8-sig drops it and reads a file without
+    one alike. Line ends are kept for the csv module (a quoted cell may span lines)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            return fh.read()
+    except UnicodeDecodeError as exc:
+        # Excel's plain "CSV" writes the Windows code page: a name such as "Straße" is not UTF-8.
+        how = ' (in Excel: save as "CSV UTF-8")' if path.suffix.lower() == ".csv" else ""
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path} is not UTF-8 text (line {line} holds byte {exc.object[exc.start]:#04x}); save it as "
+            f"UTF-8{how}"
+        ) from None
+
+
+# Separators a classes.csv is written with: Excel writes ';' where the decimal mark is a comma (much of
+# Europe), and tab-separated exports are common.
+CSV_DELIMITERS = ",;\t"
+
+
+def _csv_delimiter(text: str) -> str:
+    """The separator of the header line: the one of :data:`CSV_DELIMITERS` it holds most (',' on a tie or
+    none). The header's names (:data:`CLASS_KEYS`) hold none of them, so its count is unambiguous; the rows'
+    cells may hold any (a colour "128,128,128" in a ';' file), so they are not counted."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    return max(CSV_DELIMITERS, key=header.count)
+
+
+def _check_cells(row: Mapping[str | None, Any], fields: Sequence[str], delimiter: str, where: str) -> None:
+    """A ValueError naming the row when it has more cells than the header has columns. csv.DictReader keeps
+    the surplus under None and reads the row on, so an unquoted colour (sky,128,128,128,0 under
+    name,color,void) became colour '128', the error naming neither the row nor the fix."""
+    cells = [row[f] or "" for f in fields] + list(row.get(None) or ())
+    while len(cells) > len(fields) and not str(cells[-1]).strip():
+        cells.pop()  # trailing empty cells, as spreadsheets write them, are no data
+    if len(cells) <= len(fields):
+        return
+    low = {str(f).strip().lower(): str(c).strip() for f, c in zip(fields, cells, strict=False)}
+    name = low.get("name") or low.get("class")
+    sep = "tab" if delimiter == "\t" else f"'{delimiter}'"
+    head = f"{where}{f' (class {name!r})' if name else ''} has {len(cells)} cells under {len(fields)} columns"
+    keys = [str(f).strip().lower() for f in fields]
+    at = next((i for i, k in enumerate(keys) if k in ("color", "colour")), None)
+    if at is not None and len(cells) == len(fields) + 2:
+        rgb = cells[at : at + 3]
+        if all(c.strip().isdecimal() and int(c) <= 255 for c in rgb):
+            # The colour's own separators split it into three cells: say both ways to write it.
+            r, g, b = (int(c) for c in rgb)
+            one_cell = f'"{r},{g},{b}" in quotes' if delimiter == "," else f"{r},{g},{b}"
+            header = delimiter.join([*fields[:at], "r", "g", "b", *fields[at + 1 :]])
+            raise ValueError(
+                f"{head}: the {sep} in its colour split it; write the colour as one cell ({one_cell} or "
+                f"#{r:02x}{g:02x}{b:02x}), or make the header {header!r} to read it as three columns"
+            )
+    raise ValueError(f"{head}; quote a cell that holds a {sep}, or drop the extra cells")
+
+
 def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | None:
     """``file`` (a .json or .csv), else ``root/classes.json`` or ``root/classes.csv`` (or ADE20K's
     ``objectInfo150.csv``), as a :class:`ClassTable` (None when no file is given and none exists).
@@ -719,8 +778,10 @@ def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | Non
     JSON forms: a list of names; ``{"0": "sky", ...}``; ``{"classes": [{"name", "value", "color",
     "void"}...], "void": 11}`` (the top-level ``void``: values, colours ``[R, G, B]``/``'#rrggbb'``, or a
     list of them). CSV: a header with ``name``, ``value`` (or id/index), ``color`` (or r, g, b),
-    ``void`` (true/false). Keys and columns are read in any case; any other key is a ValueError naming it
-    (:data:`CLASS_KEYS`, :data:`TOP_KEYS`).
+    ``void`` (true/false), separated by ',', ';' or tab (the header's separator is the file's); a row with
+    more cells than the header has columns is a ValueError naming it. Both forms are read as UTF-8, a
+    byte-order mark (Excel's "CSV UTF-8") ignored. Keys and columns are read in any case; any other key is
+    a ValueError naming it (:data:`CLASS_KEYS`, :data:`TOP_KEYS`).
     """
     if file is not None:
         path = Path(file)
@@ -740,7 +801,7 @@ def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | Non
     where = str(path)
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(_read_text(path))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{where} is not valid JSON ({exc}); fix the file") from None
         voids: Any = ()
@@ -770,13 +831,16 @@ def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | Non
             for v in [voids] if isinstance(voids, (int, str)) else voids:
                 _add_void(table, v, where)
     else:
-        with path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
+        text = _read_text(path)
+        delimiter = _csv_delimiter(text)
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        rows = [(reader.line_num, row) for row in reader]
         if not rows:
             raise ValueError(f"{where} has no rows under a header; add a header line such as name,value")
-        _check_keys(reader.fieldnames or (), CLASS_KEYS, f"{where} (header)", "column")
-        for i, row in enumerate(rows):
+        fields = list(reader.fieldnames or ())
+        _check_keys(fields, CLASS_KEYS, f"{where} (header)", "column")
+        for i, (line, row) in enumerate(rows):
+            _check_cells(row, fields, delimiter, f"{where}: line {line}")
             _add_entry(table, row, i, where)
     if not table.names:
         raise ValueError(f"{table.source} names no (non-void) class; list at least two classes")
@@ -949,6 +1013,33 @@ def detect_encoding(
     )  # fmt: skip
 
 
+# How far (per colour channel, or between gray values) an unlisted mask value may be from a listed one that no
+# sampled mask holds for the listed one to be named as a likely typo: road listed as #804081 while the masks
+# hold 128,64,128 blamed the mask and suggested adding a second road.
+TYPO_DISTANCE = 8
+
+
+def _typo_hint(
+    unknown: tuple[int, ...], listed: Sequence[tuple[str, tuple[int, ...]]], seen: set[tuple[int, ...]]
+) -> str:
+    """``"; class 'road' is listed as [128, 64, 129]: is that a typo?"`` for the listed entry (what, value or
+    colour) nearest ``unknown`` (largest channel difference; the first on a tie) among those no sampled mask
+    holds, when within :data:`TYPO_DISTANCE`; else "". A listed entry the masks hold is no typo: the unlisted
+    value is then another value (a JPEG's or an anti-aliased edge's), and the hint would mislead."""
+    near = [
+        (max(abs(a - b) for a, b in zip(unknown, entry, strict=True)), what, entry)
+        for what, entry in listed
+        if entry not in seen
+    ]
+    if not near:
+        return ""
+    distance, what, entry = min(near, key=lambda t: t[0])
+    if distance > TYPO_DISTANCE:
+        return ""
+    shown = list(entry) if len(entry) > 1 else entry[0]
+    return f"; {what} is listed as {shown}: is that a typo?"
+
+
 def _from_table(
     values: list[int],
     classes: ClassTable,
@@ -969,9 +1060,12 @@ def _from_table(
         )
     unknown = [v for v in values if v not in classes.values]
     if unknown:
+        listed = [(f"class {n!r}", (v,)) for n, v in zip(classes.names, classes.values, strict=True)]
+        listed += [("void", (v,)) for v in classes.void_values]
+        hint = _typo_hint((unknown[0],), listed, {(v,) for v in first_with})
         raise ValueError(
             f"mask {first_with[unknown[0]]} holds value {unknown[0]} that {classes.source} does not list; "
-            "add it as a class or as void"
+            f"add it as a class or as void{hint}"
         )
     names_t = tuple(names or classes.names)
     # The table's colours are the classes' colours to draw (its order is the class order).
@@ -1013,9 +1107,12 @@ def _palette(
         unknown = [c for c in found if c not in table and c not in voids]
         if unknown:
             r, g, b = unknown[0]
+            listed = [(f"class {n!r}", c) for n, c in zip(classes.names, classes.colors, strict=True) if c]
+            listed += [("void", c) for c in classes.void_colors]
+            hint = _typo_hint(unknown[0], listed, set(found))
             raise ValueError(
                 f"mask {first_with[(r << 16) | (g << 8) | b]} holds colour {list(unknown[0])} that "
-                f"{classes.source} does not list; add it as a class or as void"
+                f"{classes.source} does not list; add it as a class or as void{hint}"
             )
         colors = {i: c for c, i in table.items()}
         return MaskInfo("palette", len(classes.names), tuple(names or classes.names),
