@@ -300,13 +300,13 @@ def test_palette_mask(tmp_path: Path) -> None:
     enc = MaskEncoding("palette", 3, colors=colors, ignore_colors=((9, 9, 9),))
     np.testing.assert_array_equal(read_mask(_save(tmp_path / "c.png", arr), enc), [[0, 1], [2, IGNORE_INDEX]])
     arr[1, 1] = (1, 2, 3)
-    # The fix names classes.json first: a discovered folder's colours come from it, not from data.options
+    # The fix names the classes file first: a discovered folder's colours come from it, not from data.options
     # keys the user never wrote (the old fix named only colors= / ignore_colors=).
     with pytest.raises(
         ValueError,
         match=r"palette mask .*u.png has colours \(1, 2, 3\) that are not in the class colour table; fix the "
-        r"mask, or add each colour to classes.json as a class or as void \(or, where data.options gives the "
-        r"colours, to colors= or ignore_colors=\)$",
+        r"mask, or add each colour to the classes file \(classes.json or classes.csv\) as a class or as void "
+        r"\(or, where data.options gives the colours, to colors= or ignore_colors=\)$",
     ):
         read_mask(_save(tmp_path / "u.png", arr), enc)
 

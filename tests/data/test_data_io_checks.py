@@ -165,3 +165,20 @@ def test_a_truncated_mask_says_how_to_fix_it_in_one_line(tmp_path: Path) -> None
         with pytest.raises(ValueError, match=pattern) as caught:
             read_mask(path, MaskEncoding("index", 2))
         assert "\n" not in str(caught.value)
+
+
+# ------------------------------------------------------------------------------------------ palette masks
+
+
+def test_an_unknown_palette_colour_names_either_classes_file(tmp_path: Path) -> None:
+    # The fix named classes.json to a user whose classes came from classes.csv; read_mask has no path of it.
+    arr = np.zeros((2, 2, 3), np.uint8)
+    arr[0, 0] = (255, 255, 255)
+    Image.fromarray(arr).save(tmp_path / "m.png")
+    with pytest.raises(ValueError) as caught:
+        read_mask(tmp_path / "m.png", MaskEncoding("palette", 1, colors={0: (0, 0, 0)}))
+    assert str(caught.value).endswith(
+        "has colours (255, 255, 255) that are not in the class colour table; fix the mask, or add each "
+        "colour to the classes file (classes.json or classes.csv) as a class or as void (or, where "
+        "data.options gives the colours, to colors= or ignore_colors=)"
+    )

@@ -483,7 +483,8 @@ def window_mismatch(image: np.ndarray, window: Window | None) -> str | None:
             fill = (vmax[c] - lo[c]) / (hi[c] - lo[c])
             return (
                 f"{values} {against}: they fill only its lower {fill:.1%} ({sees}; data of fewer bits in a "
-                f"{8 * arr.dtype.itemsize}-bit file?); {_WINDOW_FIX}"
+                f"{8 * arr.dtype.itemsize}-bit file?); {_WINDOW_FIX}; a field that is merely dark or empty "
+                "needs no fix"
             )
     return None
 
@@ -930,8 +931,8 @@ def _decode_palette(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.n
         colours = ", ".join(f"({p >> 16}, {(p >> 8) & 255}, {p & 255})" for p in unknown[:5])
         raise ValueError(
             f"palette mask {path} has colours {colours} that are not in the class colour table; fix the "
-            "mask, or add each colour to classes.json as a class or as void (or, where data.options gives "
-            "the colours, to colors= or ignore_colors=)"
+            "mask, or add each colour to the classes file (classes.json or classes.csv) as a class or as "
+            "void (or, where data.options gives the colours, to colors= or ignore_colors=)"
         )
     classes = np.array([table[int(p)] for p in present], dtype=np.int64)
     return classes[inverse].reshape(packed.shape)
