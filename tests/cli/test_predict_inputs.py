@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -268,3 +269,24 @@ def test_inputs_sharing_a_name_are_named_in_a_note_and_a_column(
     assert "1 input(s) share a name with another and are written with a suffix" in capsys.readouterr().err
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert sorted((Path(r["file"]).name, r["output"]) for r in rows) == [("x.png", "x"), ("x.tif", "x__2")]
+
+
+def test_images_above_pillows_bomb_limit_are_read_by_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 14000 x 14000 PNG was refused as 'corrupt' (Pillow's decompression-bomb guard): the library names
+    the guard and the fix; the command line lifts it, as predict reads any size."""
+    from PIL import Image as PILImage
+
+    from unetkit.data.io import read_image
+
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 500)  # 40 x 40 = 1600 > 2 x 500: refused by Pillow
+    big = tmp_path / "big" / "big.png"
+    _image(big, (40, 40))
+    with pytest.raises(ValueError, match=r"has 1600 pixels, more than Pillow's decompression-bomb limit"):
+        read_image(big, 1)
+    model = _model(tmp_path / "model", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+        assert main(["predict", str(model), str(big), "--out", str(tmp_path / "out"), "-q"]) == 0
+    assert _mask(tmp_path / "out" / "masks" / "big.png").shape == (40, 40)

@@ -96,6 +96,19 @@ def _quiet_third_party() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
 
 
+def _allow_large_images() -> None:
+    """Lift Pillow's decompression-bomb guard (about 179 megapixels, a warning above 89): unetkit reads
+    images of any size (tiles bound the memory), and the command line reads the user's own files; a
+    14000 x 14000 PNG was refused as corrupt. ``unetkit serve`` bounds uploads with its own ``--max-pixels``,
+    checked from the header before anything decodes. Set here: the CLI owns the process."""
+    import warnings
+
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -110,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     _quiet_third_party()
+    _allow_large_images()
     try:
         return int(args.func(args) or 0)
     except (ValueError, TypeError, OSError) as exc:

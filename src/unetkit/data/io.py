@@ -27,6 +27,7 @@ Conversions done by :func:`read_image` (and only these; anything else is refused
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,17 @@ def _corrupt(path: Path, reason: object) -> ValueError:
     )
 
 
+def _too_large(path: Path, err: Exception, what: str = "image") -> ValueError:
+    """Pillow's decompression-bomb guard refused ``path`` (library use: the command line lifts the guard)."""
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    size = f" has {int(found.group(1))} pixels, more than" if found else " exceeds"
+    return ValueError(
+        f"cannot read {what} {path}: it{size} Pillow's decompression-bomb limit ({Image.MAX_IMAGE_PIXELS} "
+        "pixels); the unetkit command line reads it, and in Python set PIL.Image.MAX_IMAGE_PIXELS = None "
+        "first if you trust the file"
+    )
+
+
 def _corrupt_mask(path: Path, reason: object) -> ValueError:
     return ValueError(
         f"cannot read mask {path}: {reason}; the file is corrupt or not an image: {CORRUPT_MASK_FIX}"
@@ -123,7 +135,9 @@ def _load_raw(path: Path) -> tuple[np.ndarray, bool]:
             return np.asarray(img), mode in _ALPHA_MODES
     except _StackError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:
+        raise _too_large(path, err) from err
+    except (OSError, SyntaxError, ValueError) as err:
         if path.suffix.lower() in _TIFF_SUFFIXES:
             # Pillow cannot decode some valid TIFFs (float32 RGB, 16-bit RGB, 2-sample 16-bit, tiled or
             # compressed variants).
@@ -561,7 +575,9 @@ def image_header(path: str | Path, *, verify: bool = False) -> tuple[int, int, i
             tiff = _needs_tifffile(img)
             if verify and not tiff:
                 img.verify()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:
+        raise _too_large(path, err) from err
+    except (OSError, SyntaxError, ValueError) as err:
         if path.suffix.lower() in _TIFF_SUFFIXES:
             try:
                 return _tiff_header(path)
@@ -711,7 +727,9 @@ def _read_mask_array(path: Path) -> np.ndarray:
                 arr = np.asarray(img)[..., 0]
             else:
                 raise ValueError(f"cannot read mask {path}: unsupported image mode {img.mode!r}")
-    except (OSError, SyntaxError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:
+        raise _too_large(path, err, "mask") from err
+    except (OSError, SyntaxError) as err:
         if path.suffix.lower() not in _TIFF_SUFFIXES:
             raise _corrupt_mask(path, err) from err
         import tifffile
