@@ -290,3 +290,17 @@ def test_images_above_pillows_bomb_limit_are_read_by_the_cli(
         warnings.simplefilter("error", PILImage.DecompressionBombWarning)
         assert main(["predict", str(model), str(big), "--out", str(tmp_path / "out"), "-q"]) == 0
     assert _mask(tmp_path / "out" / "masks" / "big.png").shape == (40, 40)
+
+
+def test_predict_notes_12bit_data_given_to_a_model_trained_on_8bit_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _model(tmp_path / "model", 1)  # no intensity window: trained on 8-bit images
+    image = tmp_path / "img16.png"
+    Image.fromarray(np.linspace(0, 4080, 16 * 16).reshape(16, 16).astype(np.uint16)).save(image)
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(image), "--out", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {image}: values 0..4080 (uint16) read with >> 8 (the model was trained on 8-bit" in err
+    with (out / "summary.csv").open() as fh:
+        assert "read with >> 8" in next(csv.DictReader(fh))["window_note"]

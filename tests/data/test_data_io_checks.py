@@ -183,3 +183,13 @@ def test_an_unknown_palette_colour_names_either_classes_file(tmp_path: Path) -> 
         "colour to the classes file (classes.json or classes.csv) as a class or as void (or, where "
         "data.options gives the colours, to colors= or ignore_colors=)"
     )
+
+
+def test_12bit_data_in_a_uint16_file_for_a_model_trained_on_8bit_images_is_named() -> None:
+    """No window: the fixed >> 8 rule reads 0..4095 as 0..15, near black (a trial's predict and serve said
+    nothing and answered 99.98 % background)."""
+    why = window_mismatch(_noise(4095, (32, 32, 1), np.uint16), None)
+    assert why is not None
+    assert "read with >> 8 (the model was trained on 8-bit images)" in why and "fewer bits" in why
+    assert window_mismatch(_noise(65535, (32, 32, 1), np.uint16), None) is None  # fills the range
+    assert window_mismatch(_noise(255, (32, 32, 1), np.uint8), None) is None

@@ -460,8 +460,12 @@ def window_mismatch(image: np.ndarray, window: Window | None) -> str | None:
     below ``lo`` or above ``hi``, or its values fill at most ``WINDOW_FILL_SHARE`` of the window from ``lo``
     (12-bit data in a uint16 file against a 16-bit window). Either way the model sees a near-black (or
     white) image and likely predicts all background; the image is not rescaled, since only the user knows
-    how it was saved.
+    how it was saved. Without a window (a model trained on 8-bit images) a deeper integer image is read with
+    the fixed ``>> 8`` rule, whose window is 0..65535: 12-bit data in it is named too.
     """
+    shifted = window is None and image.dtype.kind in "ui" and image.dtype.itemsize == 2
+    if shifted:
+        window = [[0, 65535]]  # to_uint8's >> 8
     if window is None or is_per_image(window) or image.dtype.kind not in "uib":
         return None
     arr = image if image.ndim == 3 else image[..., None]
@@ -481,7 +485,11 @@ def window_mismatch(image: np.ndarray, window: Window | None) -> str | None:
     for c in range(arr.shape[2]):
         where = f"channel {c}: " if arr.shape[2] > 1 else ""
         values = f"{where}values {int(vmin[c])}..{int(vmax[c])} ({arr.dtype})"
-        against = f"against the model's intensity window {_window_text(window)}"
+        against = (
+            "read with >> 8 (the model was trained on 8-bit images)"
+            if shifted
+            else f"against the model's intensity window {_window_text(window)}"
+        )
         low, high = seen[0, c], seen[1, c]
         sees = f"the model sees {low}" + ("" if low == high else f"..{high}") + " of 0..255"
         if top < hi[c]:
