@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,28 @@ def test_unet_torchscript(
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=1e-6)
     assert ModelConfig.load(tmp_path) == dataclasses.replace(config, geometry=model.geometry().to_dict())
+
+
+def test_torchscript_export_shows_no_jit_deprecation_warning(
+    tmp_path: Path, unet: tuple[torch.nn.Module, ModelConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch's four "`torch.jit.*` is deprecated" FutureWarnings are not shown during the export (a trial's
+    `unetkit export --format torchscript` printed them); any other FutureWarning still is."""
+    import unetkit.export.torchscript as torchscript
+
+    real = torchscript.max_abs_diff
+
+    def warns_too(*args: Any) -> float:
+        warnings.warn("some other future change", FutureWarning, stacklevel=1)
+        return real(*args)
+
+    monkeypatch.setattr(torchscript, "max_abs_diff", warns_too)
+    model, config = unet
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export_torchscript(model, config, tmp_path)
+    future = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+    assert future == ["some other future change"]
 
 
 def test_torchscript_refuses_size_baked_trace(tmp_path: Path) -> None:

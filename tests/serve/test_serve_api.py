@@ -106,6 +106,10 @@ def test_model_and_health_describe_the_server(client: TestClient, trained_model_
     assert info["limits"]["max_pixels"] == 600 * 600 and info["backend"] == "torch"
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["pool"]["capacity"] == 1 + LIMITS.queue_size
+    # README: /api/health names the engine as /api/model does, precision included (None: torch as asked).
+    assert {k: health[k] for k in ("backend", "device", "precision")} == {
+        k: info[k] for k in ("backend", "device", "precision")
+    }
 
 
 # -------------------------------------------------------------------------------------------- predictions
@@ -343,7 +347,12 @@ def _rgba_transparent() -> bytes:
 BAD_UPLOADS = {
     "empty": (b"", 400, "empty"),
     "text": (b"just some text, not an image", 415, "not an image"),
-    "truncated": (_truncated_png(), 422, "truncated"),
+    # The fix for an upload, not read_image's for a folder ("remove it from the folder (and its mask...").
+    "truncated": (
+        _truncated_png(),
+        422,
+        "image file is truncated; the file is corrupt or not an image: re-save it and upload it again",
+    ),
     "corrupt": (_corrupt_png(), 422, "corrupt"),
     "two_channels_for_gray_model": (two_channel_tiff(), 422, "2 channels but the model expects 1"),
     "transparent": (_rgba_transparent(), 422, "transparent"),
@@ -421,9 +430,57 @@ def test_invalid_options_get_a_422_naming_the_option(
     assert one_line(response).startswith(words)
 
 
-def test_missing_file_field(client: TestClient) -> None:
-    response = client.post("/api/predict", data={"tta": "none"})
-    assert response.status_code == 422 and "file" in one_line(response)
+UPLOAD_FIX = (
+    "send the image as multipart form field file, e.g. curl -F file=@x.png http://testserver/api/predict"
+)
+
+
+# What a client sent instead of an image in the field `file` -> what the answer says it got.
+SENT_OTHERWISE: dict[str, tuple[dict[str, Any], str]] = {
+    "form_without_file": (
+        {"data": {"tta": "none"}},
+        "application/x-www-form-urlencoded body, as curl --data sends",
+    ),
+    # curl -F image=@x.png
+    "other_field_name": (
+        {"files": {"image": ("x.png", b"\x89PNG")}, "data": {"tta": "none"}},
+        "fields image, tta)",
+    ),
+    "raw_body": (
+        {"content": b"\x89PNG", "headers": {"content-type": "image/png"}},
+        "a body of type image/png",
+    ),
+    "json": ({"json": {"file": "x.png"}}, "a body of type application/json"),
+    "no_body": ({}, "got no body"),
+    # curl -F file=x.png (no @): the name as text
+    "name_not_file": ({"files": {"file": (None, "x.png")}}, "got the text 'x.png', not a file"),
+}
+
+
+@pytest.mark.parametrize("case", list(SENT_OTHERWISE))
+def test_an_image_sent_otherwise_is_told_the_field_and_the_curl_line(client: TestClient, case: str) -> None:
+    request_kwargs, got = SENT_OTHERWISE[case]
+    response = client.post("/api/predict", **request_kwargs)
+    assert response.status_code == 422
+    detail = one_line(response)
+    assert detail.startswith("file: ") and got in detail and detail.endswith(UPLOAD_FIX), detail
+
+
+def test_the_curl_line_has_the_token_header_when_the_server_has_a_token(trained_model_dir: Path) -> None:
+    with serving(trained_model_dir, token="s3cret") as c:
+        response = c.post("/api/predict", data={"tta": "none"}, headers={"Authorization": "Bearer s3cret"})
+    assert response.status_code == 422
+    assert 'curl -H "Authorization: Bearer $TOKEN" -F file=@x.png' in one_line(response)
+    assert "s3cret" not in response.text
+
+
+def test_a_wrong_option_says_what_it_got_and_what_the_values_mean(client: TestClient) -> None:
+    response = post(client, png_bytes(synthetic_slice(64)), tta=True, tile_size=8)
+    assert response.status_code == 422
+    assert one_line(response) == (
+        "tta: got 'true'; use none, flips (4 flips) or d4 (8 flips/rotations); "
+        "tile_size: Input should be greater than or equal to 32 (got '8')"
+    )
 
 
 # ------------------------------------------------------------------------------------------ overload, timeout

@@ -79,7 +79,8 @@ def test_the_api_names_the_engine_auto_chose(exported_dir: Path, auto_picks_onnx
             "fp32",
             "auto",
         )
-        assert client.get("/api/health").json()["backend"] == "onnxruntime"
+        health = client.get("/api/health").json()
+        assert (health["backend"], health["precision"]) == ("onnxruntime", "fp32")
         files = {"file": ("a.png", png_bytes(synthetic_slice(64)), "image/png")}
         assert client.post("/api/predict", files=files).status_code == 200
 

@@ -84,7 +84,29 @@ def test_decompression_bomb_header_is_a_413() -> None:
     data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
     with pytest.raises(Rejected) as info:
         check_image(data, "bomb.png", ServeLimits())
-    assert info.value.status_code == 413 and "pixels" in info.value.detail
+    # Worded as any image over --max-pixels (the header's size), not as Pillow's own guard with its limit.
+    assert info.value.detail == (
+        "bomb.png: image is 100000x100000 = 10000000000 pixels, larger than the limit of 16777216 pixels "
+        "(server option --max-pixels)"
+    )
+    assert info.value.status_code == 413
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "BMP"])
+def test_pillows_bomb_guard_does_not_decide_the_pixel_limit(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's --max-pixels decides, whatever Pillow's guard (2 x MAX_IMAGE_PIXELS) says, in every
+    format: above Pillow's guard but within --max-pixels is accepted; above it, refused with its size."""
+    # The 30 x 20 = 600 pixels image is a decompression bomb for Pillow now.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    suffix = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp"}[fmt]
+    assert check_image(encoded(fmt), "x", ServeLimits(max_pixels=600)) == (suffix, 30, 20)
+    with pytest.raises(Rejected) as info:
+        check_image(encoded(fmt), "x", ServeLimits(max_pixels=599))
+    assert "30x20 = 600 pixels, larger than the limit of 599 pixels (server option --max-pixels)" in (
+        info.value.detail
+    )
 
 
 @pytest.mark.parametrize(

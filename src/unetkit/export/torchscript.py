@@ -32,6 +32,8 @@ from unetkit.model_files.model_io import config_with_geometry
 logger = logging.getLogger(__name__)
 
 TORCHSCRIPT_NAME = "model.ts.pt"
+# torch's wording: "`torch.jit.trace` is deprecated. Please switch to `torch.compile` or `torch.export`."
+_JIT_DEPRECATED = r"`torch\.jit\.\w+` is deprecated"
 
 
 def export_torchscript(
@@ -53,7 +55,13 @@ def export_torchscript(
     out_dir = Path(out_dir)
     final = out_dir / TORCHSCRIPT_NAME
     start = time.perf_counter()
-    with eval_mode(model):
+    with eval_mode(model), warnings.catch_warnings():
+        # torch (2.14 here) warns from torch.jit that trace/save/load are deprecated in favour of
+        # torch.export: a note to code authors that the user who asked for this format can do nothing about
+        # (four lines on every export). Only those FutureWarnings are ignored, only during this export.
+        warnings.filterwarnings(
+            "ignore", message=_JIT_DEPRECATED, category=FutureWarning, module=r"torch\.jit\."
+        )
         device = model_device(model)
         sample = make_sample(model, config, sample_size, device)
         sizes = pick_sizes(model, (sample.shape[2], sample.shape[3]))

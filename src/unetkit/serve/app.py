@@ -8,7 +8,7 @@ serves static files, so the page needs no second server. uvicorn is its referenc
 
 Endpoints (every ``/api`` route needs ``Authorization: Bearer <token>`` when the server has a token):
 
-* ``GET /api/health``: status, backend and device, queue and store state.
+* ``GET /api/health``: status, backend, device and precision (as ``/api/model``), queue and store state.
 * ``GET /api/model``: architecture, backend (the engine that runs: ``--backend auto`` resolved, with
   ``backend_requested`` and ``precision``) and device (``--device auto`` resolved), classes with colours,
   channels, normalisation, geometry, instance methods (``instances``: the choices, what ``auto`` runs),
@@ -47,6 +47,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
 from unetkit import __version__
+from unetkit.data.io import CORRUPT_FIX
 from unetkit.serve.jobs import (
     MEDIA_TYPES,
     RESULT_FILES,
@@ -69,6 +70,9 @@ _PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 _FILE_NAMES = tuple(RESULT_FILES.values())
+# read_image's fix for a file it cannot decode speaks of a folder of files ("remove it from the folder");
+# for an upload the fix is to send it again.
+UPLOAD_CORRUPT_FIX = "re-save it and upload it again"
 
 
 def _clean_filename(name: str | None) -> str:
@@ -78,12 +82,71 @@ def _clean_filename(name: str | None) -> str:
     return base[:120] or "upload"
 
 
-def _one_line_validation(exc: RequestValidationError) -> str:
+# What each ``tta`` value does: the form's description and the error for a wrong value say the same.
+TTA_MEANINGS = "none, flips (4 flips) or d4 (8 flips/rotations)"
+
+
+def upload_fix(url: str, token: bool) -> str:
+    """How to send an image to ``/api/predict`` (``url``), with the token header when the server has one."""
+    auth = ' -H "Authorization: Bearer $TOKEN"' if token else ""
+    return f"send the image as multipart form field file, e.g. curl{auth} -F file=@x.png {url}"
+
+
+def _got(value: object) -> str:
+    """`` (got 'x')`` for a short scalar the client sent, else nothing (a long value is not echoed)."""
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) <= 40):
+        return f" (got {value!r})"
+    return ""
+
+
+def _one_line_validation(exc: RequestValidationError, sent: str = "", fix: str = "") -> str:
+    """FastAPI's validation errors as one line, each ``field: reason (got value)``.
+
+    ``sent`` (what the request held instead of the image, e.g. "a body of type application/json") and
+    ``fix`` (how to send an image) make a missing or non-file ``file`` field say how to upload; without them
+    it is reported as any other field.
+    """
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid")))
+        msg = str(err.get("msg", "invalid"))
+        kind = err.get("type")
+        value = err.get("input")
+        if loc == "file" and fix and kind == "missing":
+            parts.append(f"file: no image in the request (got {sent}); {fix}")
+        elif loc == "file" and fix and isinstance(value, str):
+            # `curl -F file=x.png` (no @) sends the name as text, not the file.
+            parts.append(
+                f"file: got the text {value[:40]!r}, not a file (curl needs the @ in file=@NAME); {fix}"
+            )
+        elif loc == "tta" and kind == "literal_error":
+            parts.append(f"tta: got {value!r}; use {TTA_MEANINGS}")
+        elif loc:
+            parts.append(f"{loc}: {msg}{'' if kind == 'missing' else _got(value)}")
+        else:
+            parts.append(msg)
     return "; ".join(parts) or "invalid request"
+
+
+async def _what_was_sent(request: Request) -> str:
+    """What a request without an image file held, for its error: the multipart form's field names (the form
+    FastAPI already parsed, cached on the request), else the body's content type."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        try:
+            form = await request.form()
+        except RuntimeError:  # not cached after all (the body was read once): say less, still answer 422
+            return "a multipart form without it"
+        names = sorted({_clean_filename(name) for name in form.keys()})
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        return f"a multipart form with the fields {shown}" if names else "an empty multipart form"
+    if content_type == "application/x-www-form-urlencoded":
+        # curl's --data / --data-binary send this: the file's bytes as a form, not a file upload.
+        return "an application/x-www-form-urlencoded body, as curl --data sends; -F sends a multipart form"
+    if content_type:
+        shown = "".join(ch for ch in content_type if ch.isprintable())[:60]
+        return f"a body of type {shown}, not a multipart form"
+    return "no body"
 
 
 _BEARER = HTTPBearer(auto_error=False, description="only when the server was started with a token")
@@ -214,8 +277,14 @@ def create_app(
     )
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _one_line_validation(exc)}, status_code=422)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        sent = fix = ""
+        if any(tuple(err.get("loc", ())) == ("body", "file") for err in exc.errors()):
+            # Only /api/predict has a file field: a client that sent the image some other way (another
+            # field name, a raw body, JSON) gets the upload spelled out.
+            sent = await _what_was_sent(request)
+            fix = upload_fix(str(request.url.replace(query="")), token is not None)
+        return JSONResponse({"detail": _one_line_validation(exc, sent, fix)}, status_code=422)
 
     api = [Depends(TokenCheck(token))]
     # The instance methods this model takes: known once its worker described it (the model's own method and
@@ -237,13 +306,15 @@ def create_app(
 
     @app.get("/api/health", dependencies=api, tags=["server"])
     async def health() -> dict[str, Any]:
-        """Liveness and load: queue and result-store state."""
+        """Liveness and load: the engine that runs (backend, device, precision as in /api/model), queue and
+        result-store state."""
         return {
             "status": "ok",
             "version": __version__,
             "model": model_info["architecture"],
             "backend": model_info["backend"],
             "device": model_info["device"],
+            "precision": model_info["precision"],
             "pool": worker_pool.stats(),
             "store": store.stats(),
         }
@@ -273,7 +344,7 @@ def create_app(
         file: Annotated[UploadFile, File(description="image: PNG, JPEG, TIFF or BMP")],
         tta: Annotated[
             Literal["none", "flips", "d4"],
-            Form(description="test-time augmentation: none, 4 flips, 8 flips/rotations"),
+            Form(description=f"test-time augmentation: {TTA_MEANINGS}"),
         ] = "none",
         tile_size: Annotated[
             int | None, Form(ge=32, le=4096, description="input tile side; empty = automatic")
@@ -327,7 +398,7 @@ def create_app(
                 job, limits.timeout_s, on_abandon=lambda: store.discard(result_id)
             )
         except JobError as exc:
-            raise Rejected(exc.status, exc.detail) from None
+            raise Rejected(exc.status, exc.detail.replace(CORRUPT_FIX, UPLOAD_CORRUPT_FIX)) from None
         total_ms = round((time.perf_counter() - start) * 1000, 2)
         summary["timing_ms"]["total"] = total_ms
         summary["timing_ms"]["queue"] = round(max(total_ms - summary["timing_ms"]["job"], 0.0), 2)

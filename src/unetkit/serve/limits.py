@@ -107,14 +107,25 @@ def sniff_suffix(data: bytes, filename: str) -> str:
     raise Rejected(415, f"{filename}: not an image; send a {ACCEPTED_FORMATS} file")
 
 
-def image_size(data: bytes, suffix: str, filename: str) -> tuple[int, int]:
-    """(width, height) from the header only; :class:`Rejected` (422) when the header cannot be read."""
+def _header_size(data: bytes, suffix: str) -> tuple[int, int]:
+    """(width, height) as Pillow reads it from the header; Pillow's errors for a bad header propagate."""
     try:
         # Image.open reads the header; pixels are decoded later (and only by the worker).
         with Image.open(io.BytesIO(data)) as img:
             return int(img.size[0]), int(img.size[1])
     except Image.DecompressionBombError:
-        raise  # handled by check_image: reported as the pixel limit
+        # Pillow's own guard (2 x Image.MAX_IMAGE_PIXELS) refused the header's size, naming only the pixel
+        # count. The server's limit is --max-pixels, which check_image reports with width x height: read the
+        # header again through the format's plugin, which opens without that guard (and decodes nothing).
+        factory = Image.OPEN[Image.registered_extensions()[suffix]][0]
+        with factory(io.BytesIO(data), "") as img:
+            return int(img.size[0]), int(img.size[1])
+
+
+def image_size(data: bytes, suffix: str, filename: str) -> tuple[int, int]:
+    """(width, height) from the header only; :class:`Rejected` (422) when the header cannot be read."""
+    try:
+        return _header_size(data, suffix)
     except (OSError, SyntaxError, ValueError) as err:
         if suffix == ".tif":
             # Pillow cannot open some valid TIFFs (float32, 16-bit RGB); read_image falls back to tifffile.
@@ -144,12 +155,7 @@ def check_image(data: bytes, filename: str, limits: ServeLimits) -> tuple[str, i
     if len(data) > limits.max_upload_bytes:
         raise upload_too_large(limits.max_upload_bytes, len(data))
     suffix = sniff_suffix(data, filename)
-    try:
-        width, height = image_size(data, suffix, filename)
-    except Image.DecompressionBombError as err:
-        raise Rejected(
-            413, f"{filename}: image is larger than the limit of {limits.max_pixels} pixels ({err})"
-        ) from err
+    width, height = image_size(data, suffix, filename)
     if width < 1 or height < 1:
         raise Rejected(422, f"{filename}: image has no pixels ({width}x{height})")
     if width * height > limits.max_pixels:
