@@ -70,7 +70,9 @@ class ValidationSet:
 
     @property
     def default_metric(self) -> str:
-        return "pixel_error" if self.isbi and self.num_classes == 2 else "miou"
+        # Binary models are judged by pixel error, as their metrics report them (ISBI read from a plain folder
+        # too, where the isbi flag is not set); others by mean IoU.
+        return "pixel_error" if self.num_classes == 2 else "miou"
 
 
 @dataclass

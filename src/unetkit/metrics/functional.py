@@ -176,16 +176,21 @@ def _nanmean(values: np.ndarray) -> np.float64:
 def scores_with_isbi(
     cm: ArrayLike, rand_error_sum: ArrayLike | float | None = None, rand_error_count: ArrayLike | int = 0
 ) -> dict[str, ArrayLike]:
-    """:func:`scores_from_confusion` plus, when ``rand_error_sum`` is given, the ISBI extras.
+    """:func:`scores_from_confusion` plus ``pixel_error`` for binary (2-class) scores and, when
+    ``rand_error_sum`` is given, ``rand_error`` too (the ISBI extras).
 
-    ``pixel_error`` = 1 - pixel accuracy (mismatched / valid pixels over all images) and ``rand_error`` =
-    ``rand_error_sum / rand_error_count`` (the mean over images where it is defined; NaN when none is).
+    ``pixel_error`` = 1 - pixel accuracy (mismatched / valid pixels over all images): the headline of binary
+    segmentation (ISBI 2012 as ``unetkit fit DIR`` reads it from a plain folder, vessels, membranes);
+    ``rand_error`` = ``rand_error_sum / rand_error_count`` (the mean over images where it is defined; NaN when
+    none is).
     The one place that turns accumulated counts into the reported score dict, used by
     :class:`~unetkit.metrics.segmentation.SegmentationMetrics` and
     :func:`~unetkit.metrics.scoring.score_predictions`.
     """
     scores = scores_from_confusion(cm)
     if rand_error_sum is None:
+        if tuple(cm.shape) == (2, 2):
+            scores["pixel_error"] = 1.0 - scores["pixel_accuracy"]
         return scores
     scores["pixel_error"] = 1.0 - scores["pixel_accuracy"]
     value = np.float64(float(rand_error_sum) / int(rand_error_count)) if int(rand_error_count) > 0 else np.nan
