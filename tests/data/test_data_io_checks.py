@@ -45,7 +45,7 @@ def test_12bit_data_in_a_uint16_file_against_a_16bit_window_is_named() -> None:
     why = window_mismatch(_noise(4095, (32, 32, 1), np.uint16), WINDOW_16BIT)
     assert why is not None
     assert "values 0..4095 (uint16)" in why and "lower 6.5%" in why and "bit depth" in why
-    assert why.endswith("a field that is merely dark or empty needs no fix")  # the rule cannot tell them apart
+    assert why.endswith("a field that is merely dark or empty needs no fix")  # the rule cannot tell
 
 
 def test_almost_all_pixels_below_or_above_the_window_are_named() -> None:

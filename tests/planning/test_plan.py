@@ -74,6 +74,8 @@ def test_widest_candidate_with_enough_steps() -> None:
     steps = {r["base_channels"]: r["steps_in_budget"] for r in plan.table}
     assert steps[16] >= MIN_STEPS > steps[32]
     assert "widest" in plan.reasons["model.kwargs.base_channels"]
+    # What fit compares the run with (it names a run that bought far fewer steps).
+    assert plan.summary["predicted_steps"] == steps[16] and plan.summary["predicted_step_seconds"] == 0.5
 
 
 def test_the_plan_trains_on_the_device_it_measured() -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -220,9 +222,36 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
             torch.distributed.destroy_process_group()
     if not result.is_global_zero:
         return 0
+    shortfall = _shortfall_note(result.run_dir, planned)
+    if shortfall:
+        print(f"note: {shortfall}", file=sys.stderr)
     print(f"\nrun folder: {result.run_dir}  (training took {result.train_seconds:.0f} s)")
     print(f"{config.evaluate.split} split:\n{result.table}")
     return 0
+
+
+# A budgeted run that trained fewer than this share of the steps its plan predicted is named on the console.
+SHORTFALL_SHARE = 0.5
+
+
+def _shortfall_note(run_dir: Path, planned: PlannedFit | None) -> str:
+    """One line when the budget bought far fewer optimizer steps than the plan predicted (a trial's 2-minute
+    run trained 197 of 1014: other work slowed its steps 10-40x, and nothing said so); '' otherwise."""
+    if planned is None or planned.predicted is None:
+        return ""
+    try:
+        record = json.loads((Path(run_dir) / "train.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    steps, seconds = record.get("budget_stop_step"), record.get("train_seconds")
+    predicted, step_s = planned.predicted
+    if not steps or not seconds or steps >= SHORTFALL_SHARE * predicted:
+        return ""
+    return (
+        f"the budget bought {steps} optimizer steps of the {predicted} the plan predicted "
+        f"({seconds / steps:.2f} s/step against {step_s:.3f} s/step measured): other work on the machine, "
+        "or a slow disk, slowed training; plan and train again when the machine is idle, or give more time"
+    )
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -391,6 +391,8 @@ class PlannedFit:
     overrides: list[str]
     # File name in the run folder -> content: plan.yaml, dataset.json (text) and plan.png (bytes).
     files: dict[str, str | bytes]
+    # (optimizer steps, seconds per step) the plan predicted for the budget; None for a reused plan file.
+    predicted: tuple[int, float] | None = None
 
     def write(self, run_dir: Path) -> None:
         """Write the files into ``run_dir``, which ``fit`` created (atomically, one file at a time)."""
@@ -507,7 +509,11 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
         # Drawn now, before training: a failure while drawing stops fit before the budget is spent.
         "plan.png": planned.figure_png(),
     }
-    return PlannedFit(args.config, [*overrides, *user], files)
+    summary = planned.plan.summary
+    predicted = None
+    if summary.get("predicted_steps") and summary.get("predicted_step_seconds"):
+        predicted = (int(summary["predicted_steps"]), float(summary["predicted_step_seconds"]))
+    return PlannedFit(args.config, [*overrides, *user], files, predicted)
 
 
 def _refuse_a_named_run_that_exists(user: list[str]) -> None:

@@ -1013,6 +1013,9 @@ def make_plan(
         "budget_seconds": time_budget_s,
         "startup_reserve_seconds": startup,
         "steps_per_epoch": chosen["steps_per_epoch"],
+        # What fit compares the run with (a busy machine can cut the steps a budget buys: fit says so).
+        "predicted_steps": chosen["steps_in_budget"],
+        "predicted_step_seconds": chosen["step_seconds"],
         "min_steps": min_steps,
         "object_extent_px": round(geo.object_extent, 1),
         "receptive_field_px": receptive_field(geo.depth),
