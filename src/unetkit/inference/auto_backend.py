@@ -8,6 +8,10 @@ cache without timing (and without importing torch when the choice is not torch);
 files, invalidate it. Without an exported model (``unetkit export``), or on a GPU, auto is eager PyTorch. The
 reason for the choice is logged (the CLI prints it), and the predictor carries it (:func:`chosen_backend`).
 
+A MODEL that names one exported model (``export/model.onnx``, ``export/model.xml``, ``export/int8-openvino``:
+:func:`~unetkit.inference.backends.named_model`) runs that model, nothing timed or cached; a reduced-precision
+one only if ``deploy.json`` records its passing accuracy gate, which the logged reason quotes.
+
 Threads: with ``num_threads`` every engine is timed at that count (the count the predictor then runs with,
 e.g. a ``unetkit serve`` worker's) and the chosen one loaded with it. A caller that already chose
 (``unetkit serve`` chooses once, before its workers load) passes its :class:`Choice` as ``choice``.
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from unetkit.files import atomic_write_text
-from unetkit.inference.backends import load_predictor, register_backend
+from unetkit.inference.backends import NamedModel, load_predictor, named_model, register_backend
 from unetkit.inference.bench import (
     EAGER,
     Measurement,
@@ -35,7 +39,15 @@ from unetkit.inference.bench import (
     recommend,
 )
 from unetkit.inference.pipeline import BasePredictor
-from unetkit.inference.variants import cpu_info, find_export_dir, variant_folder
+from unetkit.inference.variants import (
+    MANIFEST_NAME,
+    cpu_info,
+    find_export_dir,
+    gate_passed,
+    read_manifest,
+    variant_folder,
+)
+from unetkit.model_files.model_config import WEIGHTS_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +155,56 @@ def _describe(row: Measurement, rows: list[Measurement]) -> str:
     return f"{row.name}: fastest passing backend, {ratio} ({row.why}); others: {others or 'none'}"
 
 
+def _named_choice(model_path: Path, named: NamedModel) -> Choice:
+    """What auto runs for a MODEL that names one exported model (:func:`named_model`): that model, as named,
+    nothing timed; a reduced-precision one only if its accuracy gate passed at export (auto's promise)."""
+    key = f"{named.backend}-{named.precision}"
+    what = (
+        f"{model_path} names this one model, run as named without timing others "
+        f"(pass its export folder {named.export_dir} to pick the fastest)"
+    )
+    if named.precision == "fp32":
+        return Choice(
+            named.backend, "fp32", f"{what}; fp32 as exported, not compared with eager here", named.export_dir
+        )
+    manifest = named.export_dir / MANIFEST_NAME
+    if not gate_passed(named.export_dir, key):
+        fmt = "openvino" if named.backend == "openvino" else "onnx"
+        raise ValueError(
+            f"{model_path} is the {named.precision.upper()} {named.backend} model of {named.export_dir}, "
+            f"but {manifest} records no passing accuracy gate for it (never gated, or its fp32 model was "
+            f"exported again since): make it again with `unetkit export MODEL --format {fmt} --precision "
+            f"{named.precision}`, or run it unchecked with --backend {named.backend}."
+        )
+    gate = read_manifest(named.export_dir)["variants"][key]
+    check = (
+        f"accuracy gate passed at export: {gate.get('metric')} drop {float(gate.get('drop', 0.0)):+.4f} <= "
+        f"{float(gate.get('tolerance', 0.0)):g} on {gate.get('images')} image(s) ({manifest})"
+    )
+    return Choice(named.backend, named.precision, f"{what}; {check}", named.export_dir)
+
+
+def _export_only(model_path: Path, export_dir: Path) -> bool:
+    """Whether ``model_path`` is an export folder holding no torch model: the torch loader (model_io) would
+    look for ``model.safetensors`` beside its ``config.json`` (or in ``model/``) and find none."""
+    return (
+        model_path.is_dir()
+        and model_path.resolve() == export_dir.resolve()
+        and not (model_path / WEIGHTS_NAME).is_file()
+        and not (model_path / "model").is_dir()
+    )
+
+
+def _eager_note(export_only: bool, skipped: dict[str, str]) -> str:
+    """Why the choice has no eager reference, worded as the fact it is (an export-only folder is normal)."""
+    if export_only:
+        return "eager PyTorch: not in this folder (export-only)"
+    why = skipped.get(EAGER, "not built")
+    if why.startswith(("ImportError", "ModuleNotFoundError")):
+        return "eager PyTorch: torch is not installed here"
+    return f"eager PyTorch: not loaded ({why})"
+
+
 def _import_torch() -> Any:
     """The torch module, or None where it is not installed (the exported engines run without it)."""
     try:
@@ -185,6 +247,9 @@ def choose(
     e.g. a ``unetkit serve`` worker's; torch's put back afterwards); None times each at its default.
     """
     model_path = Path(model_path)
+    named = named_model(model_path)
+    if named is not None:  # one model named (export/model.onnx, export/int8-openvino): nothing to choose
+        return _named_choice(model_path, named)
     export_dir = find_export_dir(model_path)
     if export_dir is None:
         reason = "no exported model next to it (`unetkit export MODEL --format openvino`)"
@@ -194,8 +259,11 @@ def choose(
         if cached is not None:
             reason = f"cached in {cache_path(model_path)}: {cached['reason']}"
             return Choice(cached["backend"], cached["precision"], reason, export_dir, cached=True)
+    # An export-only folder has no eager candidate: not tried (no torch import, no "skipping" line).
+    export_only = _export_only(model_path, export_dir)
     with _torch_threads_put_back(num_threads):
-        built, skipped = build_predictors(list_candidates(model_path, export_dir), num_threads=num_threads)
+        candidates = list_candidates(model_path, export_dir, eager=not export_only)
+        built, skipped = build_predictors(candidates, num_threads=num_threads)
         if not built:
             raise ValueError(
                 f"no backend can load {model_path}: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
@@ -208,7 +276,7 @@ def choose(
         raise ValueError(f"no backend for {model_path} passes the checks: " + "; ".join(r.why for r in rows))
     reason = _describe(best, rows)
     if EAGER not in built:
-        reason += f"; eager PyTorch unavailable ({skipped.get(EAGER, 'not built')})"
+        reason += f"; {_eager_note(export_only, skipped)}"
     written = write_cache(model_path, export_dir, best, rows, reason)
     if written is not None:
         reason += f"; cached in {written}"

@@ -18,8 +18,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from unetkit.inference.variants import MODEL_FILES, VARIANT_DIRS
+from unetkit.model_files.model_config import CONFIG_NAME, WEIGHTS_NAME
 from unetkit.options import check_positive_int, look_up_option
 
 BackendFactory = Callable[..., Any]
@@ -103,6 +105,122 @@ def apply_threads(backend: str, num_threads: int | None, concurrency: int = 1) -
     return options
 
 
+class NamedModel(NamedTuple):
+    """The one exported model a MODEL path names (:func:`named_model`): the engine that runs it, its
+    precision, and the export folder it belongs to (whose ``deploy.json`` holds its accuracy gate)."""
+
+    backend: str
+    precision: str
+    export_dir: Path
+
+
+# model.onnx -> onnxruntime, model.xml -> openvino: the one file each exported engine loads.
+_ENGINE_OF_FILE = {name: backend for backend, name in MODEL_FILES.items()}
+# int8-openvino -> (openvino, int8): a reduced-precision variant is a sub-folder of its export folder.
+_VARIANT_OF_DIR = {sub: key for key, sub in VARIANT_DIRS.items()}
+_FORMATS = {"onnxruntime": "ONNX", "openvino": "OpenVINO"}
+# Files the torch loader takes itself (model_io._resolve: a checkpoint, or a model folder's own files).
+_TORCH_FILES = (WEIGHTS_NAME, CONFIG_NAME)
+_CHECKED_BACKENDS = ("torch", "onnxruntime", "openvino", "auto")
+
+
+def named_model(model: str | Path) -> NamedModel | None:
+    """The exported model ``model`` names by itself: an export's ``model.onnx`` or ``model.xml`` file, or a
+    reduced-precision variant folder (``int8-openvino/``) or its model file. None for a run, model or export
+    folder and for a checkpoint: those hold a torch model or several exports to choose from.
+
+    The precision comes from where the file lies: ``export/int8-openvino/model.xml`` is INT8 (its folder is
+    named by ``unetkit export --precision int8``), ``export/model.xml`` fp32.
+    """
+    path = Path(model)
+    if path.is_file():
+        backend = _ENGINE_OF_FILE.get(path.name)
+        folder = path.parent
+    elif path.name in _VARIANT_OF_DIR and path.is_dir():
+        backend = _VARIANT_OF_DIR[path.name][0]
+        folder = path
+        if not (folder / MODEL_FILES[backend]).is_file():
+            return None
+    else:
+        return None
+    if backend is None:
+        return None
+    variant = _VARIANT_OF_DIR.get(folder.name)
+    if variant is not None and variant[0] == backend:
+        return NamedModel(backend, variant[1], folder.parent)
+    return NamedModel(backend, "fp32", folder)
+
+
+def check_model_file(model: str | Path, backend: str) -> None:
+    """Refuse a model FILE that ``backend`` would not run as named, in one line naming the file and the fix.
+
+    The exported engines load a folder (a file's folder too), so any other file than their own model file
+    would silently run another model of that folder (``model.ts.pt`` ran the folder's INT8 OpenVINO model).
+    Allowed: ``model.onnx`` for onnxruntime, ``model.xml`` for openvino, either of them or a torch file
+    (``.ckpt``, ``model.safetensors``, ``config.json``) for auto; the torch loader checks its own files.
+    Folders, and backends registered by others, are not checked here.
+    """
+    path = Path(model)
+    if backend not in _CHECKED_BACKENDS or not path.is_file():
+        return
+    engine = _ENGINE_OF_FILE.get(path.name)
+    if backend == "torch":
+        if engine is not None:
+            raise ValueError(
+                f"{path} is an exported {_FORMATS[engine]} model; the torch backend loads a run folder, a "
+                f"model folder or a .ckpt: run this file with --backend {engine} (or auto)."
+            )
+        return
+    if engine == backend or (
+        backend == "auto" and (engine is not None or path.suffix == ".ckpt" or path.name in _TORCH_FILES)
+    ):
+        return
+    folder = path.parent
+    if engine is not None:  # the other engine's model file
+        own = folder / MODEL_FILES[backend]
+        raise ValueError(
+            f"{path} is an {_FORMATS[engine]} model, which the {backend} backend does not run; run it with "
+            f"--backend {engine} (or auto)" + (f", or pass {own}." if own.is_file() else ".")
+        )
+    what = _file_kind(path)
+    if backend == "auto":
+        runnable = [str(folder / name) for name in MODEL_FILES.values() if (folder / name).is_file()]
+        fix = f"pass its folder {folder} (backend auto picks the fastest model there)" + (
+            f" or one of its models: {', '.join(runnable)}" if runnable else ""
+        )
+    else:
+        name = MODEL_FILES[backend]
+        if (folder / name).is_file():
+            fix = f"pass {folder / name} or its folder {folder} with --backend {backend}"
+        else:
+            fix = f"pass a folder with {name} and {CONFIG_NAME} (`unetkit export` writes them)"
+        if path.suffix == ".ckpt" or path.name in _TORCH_FILES:
+            fix += ", or run it with --backend torch"
+    runner = "backend auto" if backend == "auto" else f"the {backend} backend"
+    raise ValueError(f"{path}: {what}, which {runner} does not run; {fix}.")
+
+
+def _file_kind(path: Path) -> str:
+    """What a file given as MODEL is, in a few words (for :func:`check_model_file`'s refusal)."""
+    suffix = path.suffix.lower()
+    if path.name.lower().endswith(".ts.pt"):  # the name `unetkit export --format torchscript` writes
+        return "a TorchScript file"
+    if suffix == ".ckpt":
+        return "a PyTorch checkpoint"
+    if path.name == WEIGHTS_NAME:
+        return "the weights of a PyTorch model folder"
+    if path.name == CONFIG_NAME:
+        return "a model's config file"
+    if suffix in (".pt", ".pth", ".jit"):
+        return "a TorchScript or pickled PyTorch file"
+    if suffix == ".bin" and path.with_suffix(".xml").is_file():
+        return f"the weights of the OpenVINO model {path.with_suffix('.xml').name} (that file loads them)"
+    if suffix in (".onnx", ".xml"):
+        engine = "onnxruntime" if suffix == ".onnx" else "openvino"
+        return f"a model not named {MODEL_FILES[engine]} (the name the {engine} backend loads)"
+    return "not a model file"
+
+
 def load_predictor(
     model: str | Path,
     backend: str = "torch",
@@ -111,7 +229,8 @@ def load_predictor(
     concurrency: int = 1,
     **kwargs: Any,
 ) -> Any:
-    """A predictor for ``model`` (run folder, model folder, ``.ckpt`` or exported folder).
+    """A predictor for ``model`` (run folder, model folder, ``.ckpt``, exported folder, or an exported
+    ``model.onnx`` / ``model.xml``: any other file is refused, see :func:`check_model_file`).
 
     ``kwargs`` are the backend's own options (``device``, ``amp`` for torch) plus the tiling/TTA options of
     :class:`~unetkit.inference.pipeline.BasePredictor` (``tile_size``, ``overlap``, ``blend``, ``batch_size``,
@@ -120,5 +239,6 @@ def load_predictor(
     predictions run on the predictor at once, from as many threads (:func:`apply_threads`).
     """
     key = look_up_option(backend, list_backends(), "backend")
+    check_model_file(model, key)
     factory = get_backend(key)
     return factory(Path(model), **apply_threads(key, num_threads, concurrency), **kwargs)

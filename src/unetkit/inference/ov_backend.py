@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unetkit.inference.backends import register_backend
+from unetkit.inference.backends import named_model, register_backend
 from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
-from unetkit.inference.variants import OPENVINO_NAME, find_export_dir, variant_folder
+from unetkit.inference.variants import OPENVINO_NAME, VARIANT_DIRS, find_export_dir, variant_folder
 from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
 from unetkit.options import check_positive_int, look_up_option
 
@@ -78,7 +78,9 @@ def resolve_ov_folder(model_dir: str | Path, precision: str = "fp32") -> Path:
     if not (folder / OPENVINO_NAME).is_file():
         found = find_export_dir(folder)
         folder = found if found is not None else folder
-    folder = variant_folder(folder, "openvino", precision)
+    # A variant folder given itself (MODEL export/int8-openvino) is already the folder of its precision.
+    if folder.name != VARIANT_DIRS.get(("openvino", precision)):
+        folder = variant_folder(folder, "openvino", precision)
     for name in (OPENVINO_NAME, CONFIG_NAME):
         if not (folder / name).is_file():
             how = "--format openvino --precision int8" if precision == "int8" else "--format openvino"
@@ -94,8 +96,9 @@ class OvPredictor(BasePredictor):
 
     Args:
         model_dir: export folder (or a model/run folder whose ``export/`` holds the IR, or the ``.xml``).
-        precision: "fp32" (exact, default), "bf16" (native-bf16 CPUs only) or "int8" (the gated NNCF IR in
-            ``int8-openvino/``).
+        precision: "fp32" (exact), "bf16" (native-bf16 CPUs only) or "int8" (the gated NNCF IR in
+            ``int8-openvino/``); None (default): the precision of the model ``model_dir`` names, int8 for an
+            ``int8-openvino/`` folder or its ``model.xml``, else fp32.
         num_threads: OpenVINO inference threads of each request; None = OpenVINO's default (all cores).
         concurrency: threads that run predictions on this predictor at once (``unetkit serve``'s thread
             pool shares one among its workers): OpenVINO gets as many streams, so none waits for another.
@@ -110,11 +113,14 @@ class OvPredictor(BasePredictor):
     def __init__(
         self,
         model_dir: str | Path,
-        precision: str = "fp32",
+        precision: str | None = None,
         num_threads: int | None = None,
         concurrency: int = 1,
         **options: Unpack[PredictOptions],
     ) -> None:
+        if precision is None:
+            named = named_model(model_dir)
+            precision = named.precision if named is not None and named.backend == "openvino" else "fp32"
         precision = look_up_option(precision, OV_PRECISIONS, "OpenVINO precision")
         folder = resolve_ov_folder(model_dir, precision)
         config = ModelConfig.load(folder / CONFIG_NAME)
@@ -157,7 +163,7 @@ class OvPredictor(BasePredictor):
 
 @register_backend("openvino")
 def _ov_backend(
-    path: Path, device: str = "cpu", amp: bool = False, precision: str = "fp32", **options: Any
+    path: Path, device: str = "cpu", amp: bool = False, precision: str | None = None, **options: Any
 ) -> OvPredictor:
     # device/amp are torch options: this backend runs on the CPU; bf16 is asked for with precision="bf16".
     return OvPredictor(path, precision=precision, **options)
