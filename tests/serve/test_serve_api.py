@@ -158,7 +158,34 @@ def test_options_reach_the_predictor(
     predictor = load_predictor(trained_model_dir, tile_size=options.get("tile_size"), tta=tta)
     mask, _ = predictor.predict(image[..., None])
     np.testing.assert_array_equal(decode_png(client.get(result["links"]["mask"]).content), mask)
-    assert result["options"]["tta"] == options.get("tta", "none")
+    assert result["options"]["tta"] == options.get("tta", "model")
+    from unetkit.inference.tta import resolve_tta
+
+    assert result["tta"] == ",".join(resolve_tta(tta))  # the views averaged; none recorded for "model"
+
+
+def test_by_default_the_model_is_served_with_the_tta_its_run_scored(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    """A plan's mirror TTA (extra.tta): predict uses it by default, and so does serve (a trial's served
+    masks differed from predict's and from the run's numbers)."""
+    import json
+    import shutil
+
+    model = shutil.copytree(trained_model_dir, tmp_path / "model")
+    config = json.loads((model / "config.json").read_text())
+    config.setdefault("extra", {})["tta"] = "identity,hflip"
+    (model / "config.json").write_text(json.dumps(config))
+    image = synthetic_slice(160, seed=1)
+    with serving(model) as client:
+        default = post(client, png_bytes(image)).json()
+        plain = post(client, png_bytes(image), tta="none").json()
+        served = {r["tta"]: decode_png(client.get(r["links"]["mask"]).content) for r in (default, plain)}
+    assert default["options"]["tta"] == "model" and set(served) == {"identity,hflip", ""}
+    mirrored, _ = load_predictor(model, tta="identity,hflip").predict(image[..., None])
+    np.testing.assert_array_equal(served["identity,hflip"], mirrored)
+    as_is, _ = load_predictor(model).predict(image[..., None])
+    np.testing.assert_array_equal(served[""], as_is)
 
 
 def test_overlay_is_blended_again_with_another_alpha(client: TestClient, slice_path: Path) -> None:
@@ -478,7 +505,8 @@ def test_a_wrong_option_says_what_it_got_and_what_the_values_mean(client: TestCl
     response = post(client, png_bytes(synthetic_slice(64)), tta=True, tile_size=8)
     assert response.status_code == 422
     assert one_line(response) == (
-        "tta: got 'true'; use none, flips (4 flips) or d4 (8 flips/rotations); "
+        "tta: got 'true'; use model (what the run scored the model with, as unetkit predict uses; the "
+        "default), none, flips (4 flips) or d4 (8 flips/rotations); "
         "tile_size: Input should be greater than or equal to 32 (got '8')"
     )
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -145,7 +146,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="ground-truth values to ignore (default: the run's void values)",
     )  # fmt: skip
     p.add_argument("--isbi", action="store_true", help="also report ISBI pixel and Rand error (binary)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no INFO log lines")
 
 
 def _predictor_options(args: argparse.Namespace, progress: Any = None) -> dict[str, Any]:
@@ -256,21 +257,6 @@ def _unread_note(unread: dict[str, tuple[int, int]]) -> str:
     )
 
 
-def _use_scored_tta(args: argparse.Namespace, predictor: Any) -> str:
-    """Without ``--tta``, give the predictor the test-time augmentation its run scored it with (the model's
-    ``extra.tta``), so predict's scores match the run's; returns that setting ('' when none)."""
-    from unetkit.inference.tta import resolve_tta
-    from unetkit.model_files.model_config import SCORED_TTA
-
-    semantic = getattr(predictor, "predictor", predictor)
-    extra = getattr(getattr(semantic, "config", None), "extra", None) or {}
-    scored = extra.get(SCORED_TTA) if isinstance(extra, dict) else None
-    if args.tta is not None or not scored or not hasattr(semantic, "tta"):
-        return ""
-    semantic.tta = resolve_tta(str(scored))
-    return str(scored)
-
-
 def _model_notes(args: argparse.Namespace, predictor: Any) -> list[str]:
     """One line per thing the model records that changes what predict writes: the run's TTA, used; the
     stored mask values of its training masks, not written (``--mask-values stored`` writes them)."""
@@ -342,6 +328,10 @@ def run(args: argparse.Namespace) -> int:
     from unetkit.data.io import MaskEncoding
     from unetkit.inference.batch import GroundTruth, OutputOptions, find_inputs, predict_files
 
+    if args.quiet and not getattr(args, "verbose", False):
+        # -q: no INFO lines either (backend auto's choice and timing); warnings, errors, notes and the summary
+        # still print. Set here: the CLI owns the process's logging.
+        logging.getLogger("unetkit").setLevel(logging.WARNING)
     if args.tile_size is not None and args.tile_size < 1:
         raise ValueError(f"--tile-size must be >= 1, got {args.tile_size}.")
     if args.out.exists() and not args.out.is_dir():
@@ -376,7 +366,9 @@ def run(args: argparse.Namespace) -> int:
         "tiles", enabled=not args.quiet, unit="tile", min_total=TILE_BAR_MIN_TILES, terminal_only=True
     )
     predictor = build_predictor(args, progress=tiles)
-    args.scored_tta = _use_scored_tta(args, predictor)
+    from unetkit.inference.tta import use_scored_tta
+
+    args.scored_tta = use_scored_tta(predictor) if args.tta is None else ""
     ground_truth = None
     if args.masks is not None:
         semantic = getattr(predictor, "predictor", predictor)  # an InstancePredictor wraps the semantic one

@@ -10,6 +10,7 @@ let one confident view outvote the others by an unbounded margin.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -95,6 +96,22 @@ def resolve_tta(tta: bool | str | Sequence[str] | None) -> tuple[str, ...]:
             "tta subset is empty; pass True, 'flips' or transform names like ['identity', 'hflip']."
         )
     return tuple(names)
+
+
+def use_scored_tta(predictor: Any) -> str:
+    """Give ``predictor`` (any backend's; an instance predictor's semantic one) the test-time augmentation its
+    run scored the model with (``extra.tta`` of its config, recorded by ``unetkit fit``), so that predict and
+    serve report what the run reported; returns that setting ('' when the model records none, or the
+    predictor takes no TTA: a Mask R-CNN)."""
+    from unetkit.model_files.model_config import SCORED_TTA
+
+    semantic = getattr(predictor, "predictor", predictor)
+    extra = getattr(getattr(semantic, "config", None), "extra", None)
+    scored = extra.get(SCORED_TTA) if isinstance(extra, dict) else None
+    if not scored or not hasattr(semantic, "tta"):
+        return ""
+    semantic.tta = resolve_tta(str(scored))
+    return str(scored)
 
 
 def softmax_(logits: np.ndarray, axis: int = 0, rows_per_chunk: int = 256) -> np.ndarray:

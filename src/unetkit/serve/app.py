@@ -83,7 +83,10 @@ def _clean_filename(name: str | None) -> str:
 
 
 # What each ``tta`` value does: the form's description and the error for a wrong value say the same.
-TTA_MEANINGS = "none, flips (4 flips) or d4 (8 flips/rotations)"
+TTA_MEANINGS = (
+    "model (what the run scored the model with, as unetkit predict uses; the default), none, flips (4 flips) "
+    "or d4 (8 flips/rotations)"
+)
 
 
 def upload_fix(url: str, token: bool) -> str:
@@ -343,9 +346,9 @@ def create_app(
         request: Request,
         file: Annotated[UploadFile, File(description="image: PNG, JPEG, TIFF or BMP")],
         tta: Annotated[
-            Literal["none", "flips", "d4"],
+            Literal["model", "none", "flips", "d4"],
             Form(description=f"test-time augmentation: {TTA_MEANINGS}"),
-        ] = "none",
+        ] = "model",
         tile_size: Annotated[
             int | None, Form(ge=32, le=4096, description="input tile side; empty = automatic")
         ] = None,

@@ -45,7 +45,8 @@ RESULT_FILES = {
     "probs": "probs.npy",
 }
 MEDIA_TYPES = {".png": "image/png", ".npy": "application/octet-stream"}
-_TTA_VALUES: dict[str, bool | str] = {"none": False, "flips": "flips", "d4": True}
+# "model": the TTA the run scored the model with (its extra.tta; none when it records none), as predict uses.
+_TTA_VALUES: dict[str, bool | str] = {"model": False, "none": False, "flips": "flips", "d4": True}
 
 
 class JobError(Exception):
@@ -62,7 +63,8 @@ class RequestOptions:
     """Per-request prediction options (validated by the API layer).
 
     Attributes:
-        tta: "none", "flips" (4 transforms) or "d4" (8 flips/rotations).
+        tta: "model" (the TTA the run scored the model with, as ``unetkit predict`` uses it; the default),
+            "none", "flips" (4 transforms) or "d4" (8 flips/rotations).
         tile_size: input tile side; None = automatic (one pass up to 1 megapixel, else 512 px tiles).
         instances: "none", "auto" (the model's own method, as ``unetkit predict --instances auto``) or a
             registered instance method that fits the model (:func:`instance_choices`).
@@ -74,7 +76,7 @@ class RequestOptions:
             default of ``unetkit predict --score-threshold`` (the model's recorded choice, else 0.5).
     """
 
-    tta: str = "none"
+    tta: str = "model"
     tile_size: int | None = None
     instances: str = "none"
     min_size: int | None = None
@@ -147,6 +149,10 @@ class PredictorCache:
             predictor = load_predictor(
                 self.model, backend=self.backend, tile_size=tile_size, tta=tta, **self.backend_options
             )
+        if augmentation == "model":
+            from unetkit.inference.tta import use_scored_tta
+
+            use_scored_tta(predictor)
         if self.on_load is not None:
             self.on_load(predictor)
         return predictor
@@ -306,6 +312,8 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         # The method that ran ("auto" resolved); options.instances keeps what was asked for.
         "instances": None if instancer is None else {"method": instancer.method, "count": int(count or 0)},
         "options": asdict(opts),
+        # The views averaged ("" for none): options.tta "model" resolved to what the run scored with.
+        "tta": ",".join(getattr(getattr(predictor, "predictor", predictor), "tta", ()) or ()),
         "files": files,
         "timing_ms": {
             "decode": round((decoded - start) * 1000, 2),
