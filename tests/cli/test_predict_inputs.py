@@ -304,3 +304,26 @@ def test_predict_notes_12bit_data_given_to_a_model_trained_on_8bit_images(
     assert f"note: {image}: values 0..4080 (uint16) read with >> 8 (the model was trained on 8-bit" in err
     with (out / "summary.csv").open() as fh:
         assert "read with >> 8" in next(csv.DictReader(fh))["window_note"]
+
+
+def test_predict_notes_earlier_outputs_and_tiles_below_the_receptive_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _model(tmp_path / "model", 1)  # depth 2: receptive field 44 px
+    _image(tmp_path / "a.png", (64, 64))
+    _image(tmp_path / "b.png", (64, 64), seed=1)
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(tmp_path / "a.png"), "--out", str(out), "-q"]) == 0
+    assert "earlier run" not in capsys.readouterr().err
+    assert (
+        main(["predict", str(model), str(tmp_path / "b.png"), "--out", str(out), "-q", "--tile-size", "33"])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "also holds the outputs of 1 other image(s) from an earlier run" in err
+    assert "--tile-size 33 is below the model's receptive field (44 px)" in err
+    assert (
+        main(["predict", str(model), str(tmp_path / "b.png"), "--out", str(out), "-q", "--tile-size", "56"])
+        == 0
+    )
+    assert "receptive field" not in capsys.readouterr().err

@@ -245,6 +245,38 @@ def _dataset_folder_hint(folders: Sequence[str]) -> str:
     return ""
 
 
+def _earlier_outputs(out: Path, names: Sequence[str]) -> int:
+    """How many masks in ``out/masks`` belong to no input of this run (an earlier run into the same folder):
+    they stay, and summary.csv lists this run's only."""
+    masks = out / "masks"
+    if not masks.is_dir():
+        return 0
+    ours = {f"{n}.png" for n in names}
+    return sum(1 for p in masks.rglob("*.png") if p.relative_to(masks).as_posix() not in ours)
+
+
+def _tile_note(args: argparse.Namespace, predictor: Any) -> str:
+    """A note when ``--tile-size`` is below the U-Net's receptive field: each tile then sees too little
+    context, and predictions change near tile borders (a trial's 33 px tiles changed 3.4 % of the pixels)."""
+    config = getattr(getattr(predictor, "predictor", predictor), "config", None)
+    kwargs = getattr(config, "model_kwargs", None) or {}
+    if (
+        args.tile_size is None
+        or "depth" not in kwargs
+        or not str(getattr(config, "architecture", "")).startswith("unet")
+    ):
+        return ""
+    from unetkit.planning.plan import receptive_field
+
+    field = receptive_field(int(kwargs["depth"]))
+    if args.tile_size >= field:
+        return ""
+    return (
+        f"--tile-size {args.tile_size} is below the model's receptive field ({field} px): each tile sees too "
+        f"little context and predictions change at tile borders; use at least {field}"
+    )
+
+
 def _unread_note(unread: dict[str, tuple[int, int]]) -> str:
     """One line on the images in sub-folders of folder INPUTs that were not read ('' when there are none)."""
     if not unread:
@@ -400,8 +432,10 @@ def run(args: argparse.Namespace) -> int:
         min_distance=args.min_distance,
         mask_values=args.mask_values,
     )
-    for line in _model_notes(args, predictor):
-        print(f"note: {line}", file=sys.stderr)
+    for line in [*_model_notes(args, predictor), _tile_note(args, predictor)]:
+        if line:
+            print(f"note: {line}", file=sys.stderr)
+    earlier = _earlier_outputs(args.out, found.names)
     failures = report_unmatched(unmatched)
     with tqdm(total=len(files), desc="predict", unit="img", disable=True if args.quiet else None) as bar:
 
@@ -451,5 +485,9 @@ def run(args: argparse.Namespace) -> int:
     if method is not None:
         params = ", ".join(f"{k} {v}" for k, v in predictor.params.items())
         print(f"instances: {method} ({params})")
+    if earlier:
+        print(f"note: {args.out} also holds the outputs of {earlier} other image(s) from an earlier run; "
+              "summary.csv lists this run's only (use a new --out to keep them apart)",
+              file=sys.stderr)  # fmt: skip
     print(f"{len(result.rows)} image(s) segmented, {failures} failed; outputs in {args.out}")
     return EXIT_PARTIAL if failures else EXIT_OK
