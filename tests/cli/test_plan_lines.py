@@ -67,7 +67,7 @@ def test_fit_dir_into_a_named_run_that_exists_is_refused_before_planning(
     args = ["fit", str(tmp_path / "data"), f"output.root={runs}", "output.name=mine"]
     assert main(args) == 2
     out, err = capsys.readouterr()
-    assert "already exists; choose another output.name" in err and err.count("\n") == 1
+    assert "already exists; choose another (--out, or output.name=...)" in err and err.count("\n") == 1
     assert "fingerprint" not in out and "plan (" not in out
 
 

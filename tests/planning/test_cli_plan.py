@@ -218,10 +218,13 @@ def test_fit_dir_writes_plan_png_into_the_run_folder(
     tmp_path: Path, make_dataset: MakeDataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``fit DIR`` (and ``fit DIR --plan FILE``) put plan.png beside plan.yaml in the run folder; training is
-    faked (a checkpoint, as a run fit keeps): the files are written after it, whatever it does."""
+    faked: the files are written when fit announces the folder (before training: a run killed later keeps
+    them), whatever training does."""
     import unetkit.training.fit as training_fit
 
-    def fake_fit(config: Any, *, run_dir: Path, **kwargs: object) -> SimpleNamespace:
+    def fake_fit(config: Any, *, run_dir: Path, announce: Any = None, **kwargs: object) -> SimpleNamespace:
+        run_dir.mkdir(parents=True)
+        announce(run_dir)
         (run_dir / "checkpoints").mkdir(parents=True)
         (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
         return SimpleNamespace(is_global_zero=False)

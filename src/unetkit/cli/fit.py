@@ -142,21 +142,55 @@ def run_fit(args: argparse.Namespace) -> int:
         preset = read_plan_preset(args.config)
         if preset is not None:  # a preset = a plan + thin overrides: becomes `fit DIR --time ... KEYS`
             preset.apply(args)
-    # `unetkit fit DIR`: discovery + plan become the config file and overrides (the user's come last).
+    # `unetkit fit DIR`: discovery + plan become the config file and overrides (the user's come last, --out's
+    # last of all: it wins over output.* keys, and is checked before the data is fingerprinted and measured).
+    args.overrides = [*args.overrides, *out_overrides(args.out)]
     planned = plan_for_fit(args, RUN_DIR_ENV)
     if planned is not None:
         args.config, args.overrides = planned.config_path, planned.overrides
-    args.overrides = [*args.overrides, *out_overrides(args.out)]  # last: --out wins over output.* keys
     if args.resume is not None:
         cfg_path = args.resume / "config.yaml"
         if not cfg_path.is_file():
             raise FileNotFoundError(
                 f"{cfg_path} not found; --resume needs a run folder written by `unetkit fit`."
             )
+        _refuse_resume_overrides(args.resume, args.overrides)
+        _refuse_a_finished_run(args.resume)
         config = load_config(cfg_path, args.overrides)
     else:
         config = load_config(args.config, args.overrides)
     return _train(args, config, planned)
+
+
+# Overrides a resumed run takes: more epochs, threads, the console, the final scoring. Any other key would not
+# take effect (the optimizer, schedule and data state come back from the checkpoint) yet be written into
+# RUN/config.yaml, and a replay of the run would then train something else (a trial's optim.lr=0.1).
+RESUME_OVERRIDES = ("trainer.max_epochs", "trainer.num_threads", "trainer.progress_bar", "evaluate.")
+
+
+def _refuse_resume_overrides(run: Path, overrides: list[str]) -> None:
+    allowed = ", ".join(k + ("*" if k.endswith(".") else "") for k in RESUME_OVERRIDES)
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUME_OVERRIDES):
+            raise ValueError(
+                f"--resume continues {run} with the options it started with; {item} would not take effect "
+                f"(the checkpoint restores the training state): drop it, or start a new run with it "
+                f"(a resume takes {allowed})"
+            )
+
+
+def _refuse_a_finished_run(run: Path) -> None:
+    """A run with its model and final scores has nothing to resume (a trial's resume re-scored a finished run
+    and rewrote its outputs)."""
+    from unetkit.training.config import load_config
+
+    split = load_config(run / "config.yaml").evaluate.split
+    if (run / "model" / "config.json").is_file() and (run / f"metrics_{split}.json").is_file():
+        raise ValueError(
+            f"{run} is finished (model/ and metrics_{split}.json written): nothing to resume; score it again "
+            f"with unetkit validate {run} (or test), or train a new run"
+        )
 
 
 def _run_replay(args: argparse.Namespace) -> int:
@@ -202,6 +236,8 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
         if not is_secondary_rank():
             print(f"run folder: {folder}", flush=True)
             announced.append(folder)
+            if planned is not None:  # now, not at the end: a run killed later keeps its plan beside it
+                planned.write(folder)
 
     try:
         with _exported(RUN_DIR_ENV, str(run_dir.resolve())):
@@ -215,9 +251,6 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
         raise
     finally:
         bar.close()
-        if planned is not None and any((run_dir / "checkpoints").glob("*.ckpt")):
-            # A run fit created and kept (not a failed start): plan.yaml, dataset.json, plan.png.
-            planned.write(run_dir)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
     if not result.is_global_zero:

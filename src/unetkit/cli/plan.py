@@ -179,7 +179,8 @@ def _pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
     measured = ", ".join(f"{n} thread(s) {timings[str(n)]:.3f}s/step" for n in counts)
     return (
         f"{best}: the faster thread count for this machine now ({measured}, fastest of "
-        f"{THREAD_PROBE_ROUNDS} alternating steps each, base {probe.base_channels})"
+        f"{THREAD_PROBE_ROUNDS} alternating steps each, base {probe.base_channels}); the thread count "
+        "changes the numbers slightly and the steps a budget buys: --threads pins it"
     )
 
 
@@ -471,6 +472,11 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     first = args.overrides[0] if args.overrides else None
     if first is None or "=" in first:
         given = dir_flags(args)
+        if given and getattr(args, "resume", None) is not None:
+            raise ValueError(
+                f"--resume continues {args.resume} with its own plan and budget (its config.yaml); drop "
+                f"{given[0]}, or start a new run with unetkit fit DIR {given[0]} ..."
+            )
         if given:
             raise ValueError(f"{given[0]} plans a dataset folder: write unetkit fit DIR {given[0]} ...")
         return None
@@ -499,10 +505,13 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
 
     overrides = to_config_overrides(planned.plan, planned.layout)
     lines = [*planned.lines]
-    if user:
-        lines.append(f"overridden on the command line: {' '.join(user)}")
+    out = getattr(args, "out", None)  # --out's own overrides: the run folder line names it
+    given_out = {f"output.root={out.parent}", f"output.name={out.name}"} if out is not None else set()
+    shown = [o for o in user if o not in given_out]
+    if shown:
+        lines.append(f"overridden on the command line: {' '.join(shown)}")
     print("\n".join(lines), flush=True)
-    note = f"# overridden on the command line: {' '.join(user)}\n" if user else ""
+    note = f"# overridden on the command line: {' '.join(shown)}\n" if shown else ""
     files: dict[str, str | bytes] = {
         "plan.yaml": note + planned.plan_yaml,
         "dataset.json": json.dumps(planned.dataset, indent=1) + "\n",
@@ -520,7 +529,7 @@ def _refuse_a_named_run_that_exists(user: list[str]) -> None:
     """``output.name=NAME`` of a folder that already holds a run: refused before the data is fingerprinted
     and the plan measured (up to ``--measure-limit`` seconds), not after (fit's own check, the same error)."""
     outputs = [o for o in user if o.startswith("output.")]
-    if any(o.startswith("output.name=") for o in outputs):
+    if any(o.startswith("output.name=") for o in outputs):  # --out comes here as output.root + output.name
         from unetkit.training.config import load_config
         from unetkit.training.run_folder import new_run_dir
 

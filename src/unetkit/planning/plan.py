@@ -114,6 +114,9 @@ BF16_MIN_SPEEDUP = 1.25
 # benchmarks/results/precision_probe/).
 BF16_CONFIRM_ROUNDS = 4
 PRECISION_EVIDENCE = "benchmarks/results/precision/precision.md"
+# A measured choice near its threshold can differ between two plans (a trial's: 1.23x, then 1.28x) and changes
+# the numbers: the reason says how to hold it.
+PIN_PRECISION = "; measured, so a plan on a busy or another machine can differ: --precision pins it"
 
 
 # ------------------------------------------------------------------------------------------ time budget
@@ -785,11 +788,11 @@ def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, s
         return "bf16-mixed", (
             f"bf16-mixed: autocast measured {measured} faster than fp32 on this machine "
             f"({basis} {median:.2f}x >= {BF16_MIN_SPEEDUP}x): more steps in the budget; at an equal budget "
-            f"it was no worse on validation (ISBI 2012 and CamVid, {PRECISION_EVIDENCE})"
+            f"it was no worse on validation (ISBI 2012 and CamVid, {PRECISION_EVIDENCE}){PIN_PRECISION}"
         )
     return "32-true", (
         f"32-true: bf16 autocast measured only {measured} here ({basis} {median:.2f}x < "
-        f"{BF16_MIN_SPEEDUP}x): too few extra steps to be worth reduced precision"
+        f"{BF16_MIN_SPEEDUP}x): too few extra steps to be worth reduced precision{PIN_PRECISION}"
     )
 
 

@@ -79,9 +79,17 @@ def _first_difference(recorded: dict[str, list[Any]], now: dict[str, list[Any]])
     return (changed[0], len(changed)) if changed else ("", 0)
 
 
-def check_data_record(source: Path, now: dict[str, Any]) -> None:
+# Why a run must see the files it recorded, by what is checked: a replay, or a resumed run.
+_SAME_FILES = {
+    "replay": "a replay reproduces a run only on the same files",
+    "resume": "a resumed run goes on training only on the files it started with",
+}
+
+
+def check_data_record(source: Path, now: dict[str, Any], purpose: str = "replay") -> None:
     """Raise ValueError when the inputs ``now`` (:func:`data_record`) differ from what run ``source`` trained
-    on. A run from before the record existed has nothing to compare, and passes (logged)."""
+    on (``purpose``: "replay", or "resume" for a run continued in its folder). A run from before the record
+    existed has nothing to compare, and passes (logged)."""
     path = Path(source) / RECORD_NAME
     if not path.is_file():
         log.info("%s has no %s (trained before unetkit recorded its files): its data is not checked",
@@ -92,16 +100,16 @@ def check_data_record(source: Path, now: dict[str, Any]) -> None:
     if count:
         more = f" (and {count - 1} more)" if count > 1 else ""
         raise ValueError(
-            f"the data {source} trained on has changed: {first}{more}, under {now['root']}; a replay "
-            f"reproduces a run only on the same files ({path}): restore them, or train a new run."
+            f"the data {source} trained on has changed: {first}{more}, under {now['root']}; "
+            f"{_SAME_FILES[purpose]} ({path}): restore them, or train a new run."
         )
     then, weights = recorded.get("weights"), now.get("weights")
     if (then or {}).get("sha256") != (weights or {}).get("sha256"):
         was = f"{then['path']} (sha256 {then['sha256'][:12]})" if then else "no weights file"
         got = f"{weights['path']} (sha256 {weights['sha256'][:12]})" if weights else "none"
         raise ValueError(
-            f"{source} started from {was}, the replay from {got}: a replay reproduces a run only from the "
-            f"same weights ({path}); put that file back at its path, or train a new run."
+            f"{source} started from {was}, the {purpose} from {got}: a {purpose} needs the same starting "
+            f"weights ({path}); put that file back at its path, or train a new run."
         )
 
 

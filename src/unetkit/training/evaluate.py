@@ -96,14 +96,34 @@ def choose_instance_postprocessing(
 TRAIN_RECORD = "train.json"
 
 
+# RUN/started.json: the command that started a run, written when its folder is made (train.json comes only at
+# the end of training: a run killed before it and resumed would otherwise record the resume as its command).
+START_RECORD = "started.json"
+
+
+def write_start_record(run_dir: Path, command: str | None) -> Path:
+    """Write ``RUN/started.json``: ``{"command": the command line that started the run}``."""
+    import json
+
+    from unetkit.files import atomic_write_text
+
+    return atomic_write_text(Path(run_dir) / START_RECORD, json.dumps({"command": command}, indent=2) + "\n")
+
+
 def write_train_record(run_dir: Path, train_seconds: float, **extra: Any) -> Path:
     """Write ``RUN/train.json``: ``{"train_seconds": wall-clock seconds of trainer.fit, **extra}`` (the time a
-    benchmark reports; a resumed run records the resumed part only, with ``"resumed": true``)."""
+    benchmark reports; a resumed run records the resumed part only, with ``"resumed": true``, and keeps the
+    command that started it (``RUN/started.json``) as ``command``, its own as ``resumed_with``)."""
     import json
 
     from unetkit.files import atomic_write_text
 
     record = {"train_seconds": round(float(train_seconds), 3), **extra}
+    start = Path(run_dir) / START_RECORD
+    if extra.get("resumed") and start.is_file():
+        started = json.loads(start.read_text()).get("command")
+        if started:
+            record["resumed_with"], record["command"] = record.get("command"), started
     return atomic_write_text(Path(run_dir) / TRAIN_RECORD, json.dumps(record, indent=2) + "\n")
 
 

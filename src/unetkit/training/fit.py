@@ -22,9 +22,11 @@ from unetkit.files import atomic_write_text
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.training.config import Config
 from unetkit.training.evaluate import (
+    TRAIN_RECORD,
     choose_instance_postprocessing,
     evaluate,
     resolve_dataset,
+    write_start_record,
     write_train_record,
 )
 
@@ -266,15 +268,20 @@ def fit(
     record = None
     if not is_secondary_rank():
         check_inputs(config, spec)
-        if resume is None:  # a resumed run keeps the record of its start
-            record = data_record(spec.root, segmentation_files(spec))
+        now = data_record(spec.root, segmentation_files(spec))
+        if resume is None:  # a resumed run keeps the record of its start, and must see the same files
+            record = now
             if replay is not None:
                 check_data_record(Path(replay), record)
+        else:
+            check_data_record(Path(resume), now, "resume")
     model_config = build_model_config(config, spec)
     ckpt_path, resume_from = None, None
     if resume is not None:
         ckpt_path, resume_from = last_checkpoint(resume)
     run_dir = Path(resume) if resume is not None else (run_dir or new_run_dir(config))
+    # A run killed while it was scored (after training) keeps its train.json: its resume only scores it.
+    trained_before = resume is not None and (run_dir / TRAIN_RECORD).is_file()
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     task = make_task(config, model_config, spec)
     task.replay_clock = recorded
@@ -287,6 +294,8 @@ def fit(
             if announce is not None and resume is None:
                 announce(run_dir)
             save_config(config, run_dir / "config.yaml")
+            if resume is None:
+                write_start_record(run_dir, command)
             if record is not None:
                 write_data_record(run_dir, record)
             if replay is not None and resume is None:
@@ -331,12 +340,19 @@ def fit(
         write_clock(run_dir, task.clock)
     if replay is not None:
         budget["replay_of"] = str(Path(replay).resolve())
-    write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command, **budget)
-    # Before the final scoring, which then uses it: post-processing chosen on the validation split only.
-    choose_instance_postprocessing(run_dir, config, spec)
-    scores, table = evaluate(
-        run_dir, split=config.evaluate.split, config=config, spec=spec, progress=eval_progress
-    )
+    if not trained_before:
+        write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command, **budget)
+    try:
+        # Before the final scoring, which then uses it: post-processing chosen on the validation split only.
+        choose_instance_postprocessing(run_dir, config, spec)
+        scores, table = evaluate(
+            run_dir, split=config.evaluate.split, config=config, spec=spec, progress=eval_progress
+        )
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"scoring interrupted; the model is saved: resume with: unetkit fit --resume {run_dir} (it "
+            "scores the run)"
+        ) from None
     from unetkit.viz.figures import plot_training_curves
 
     metrics_csv = run_dir / "logs" / "metrics.csv"

@@ -46,7 +46,11 @@ def run_dir_name(config: Config) -> str:
 
 # What a run killed before its first checkpoint leaves behind, nothing worth keeping (a replay has named its
 # source by then, and every new run its files).
-_STALE_ENTRIES = {"config.yaml", "logs", "tb", "checkpoints", RECORD_NAME, REPLAY_SOURCE_FILE}
+# What a run writes before its first checkpoint: config, start and data records, the plan's files.
+_STALE_ENTRIES = {
+    "config.yaml", "logs", "tb", "checkpoints", RECORD_NAME, REPLAY_SOURCE_FILE, "started.json", "plan.yaml",
+    "dataset.json", "plan.png",
+}  # fmt: skip
 
 
 def is_stale_run(run_dir: Path) -> bool:
@@ -71,8 +75,14 @@ def new_run_dir(config: Config) -> Path:
         if not run_dir.is_dir():
             raise ValueError(f"{run_dir} exists and is not a folder; choose another output.name=...")
         if any(run_dir.iterdir()) and not is_stale_run(run_dir):
+            # Not a run (no config, model or checkpoints): nothing to resume, and never written into.
+            if not any((run_dir / name).exists() for name in ("config.yaml", "model", "checkpoints")):
+                raise ValueError(
+                    f"{run_dir} exists and is not a run folder (it holds other files); choose a new folder "
+                    "(--out, or output.name=...)"
+                )
             raise ValueError(
-                f"Run folder {run_dir} already exists; choose another output.name=..., "
+                f"Run folder {run_dir} already exists; choose another (--out, or output.name=...), "
                 f"or continue it with --resume {run_dir}."
             )
     return run_dir
