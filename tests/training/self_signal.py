@@ -13,6 +13,9 @@ import sys
 from unetkit.training.task import SegmentationTask
 
 SIGNAL, STEP = getattr(signal, sys.argv[1]), int(sys.argv[2])
+# A process started in the background by a non-interactive shell inherits SIGINT ignored, and Python then
+# installs no KeyboardInterrupt handler: the test suite run with `&` saw its Ctrl-C cases train to the end.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 _original = SegmentationTask.training_step
 
 
