@@ -108,8 +108,8 @@ def check_data_record(source: Path, now: dict[str, Any], purpose: str = "replay"
         was = f"{then['path']} (sha256 {then['sha256'][:12]})" if then else "no weights file"
         got = f"{weights['path']} (sha256 {weights['sha256'][:12]})" if weights else "none"
         raise ValueError(
-            f"{source} started from {was}, the {purpose} from {got}: a {purpose} needs the same starting "
-            f"weights ({path}); put that file back at its path, or train a new run."
+            f"{source} started from {was}, the {purpose} from {got}: a {purpose} needs the same weights "
+            f"to start from ({path}); put that file back at its path, or train a new run."
         )
 
 
