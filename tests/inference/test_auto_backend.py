@@ -69,6 +69,9 @@ def test_fp32_verdict_needs_agreement_with_eager() -> None:
     fp32 = bench.Candidate("onnxruntime", "fp32", lambda **o: None)
     assert bench._verdict(fp32, 5e-5, 1e-4, None, None)[0]
     assert not bench._verdict(fp32, 2e-4, 1e-4, None, None)[0]
+    # Without an eager model here: as exported, and said so (export may have been told --no-verify).
+    passes, why = bench._verdict(fp32, None, 1e-4, None, None)
+    assert passes and why.startswith("as exported") and "--no-verify" in why
     int8 = bench.Candidate("openvino", "int8", lambda **o: None, gate_passed=False)
     assert not bench._verdict(int8, 1e-6, 1e-4, None, None)[0]  # close logits do not replace the gate
     gated = bench.Candidate("openvino", "int8", lambda **o: None, gate_passed=True)
