@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from unetkit.cli.fit import _shortfall_note
 from unetkit.cli.plan import PlannedFit
 
@@ -26,3 +28,13 @@ def test_a_shortfall_is_named_with_both_step_times(tmp_path: Path) -> None:
     assert _shortfall_note(_run(tmp_path, None), planned) == ""  # not stopped by a budget
     assert _shortfall_note(_run(tmp_path, 197), PlannedFit(None, [], {})) == ""  # a reused plan file
 
+
+def test_a_negative_budget_reaches_the_budgets_own_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--time -1m` was argparse's 'expected one argument' (the value looks like an option)."""
+    from unetkit.cli.main import main
+
+    assert main(["fit", str(tmp_path), "--time", "-1m"]) == 2
+    err = capsys.readouterr().err
+    assert "time budget '-1m' is not a duration; write e.g. 20m" in err and "expected one argument" not in err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -109,9 +110,28 @@ def _allow_large_images() -> None:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
+# Options whose value may look like an option to argparse (`--time -1m`: "expected one argument"); given as
+# `--time=-1m` they reach the option's own check, which says what is wrong and how to write it.
+_SIGNED_VALUE_OPTIONS = ("--time",)
+
+
+def _join_signed_values(argv: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        if items[i] in _SIGNED_VALUE_OPTIONS and i + 1 < len(items) and re.match(r"-\d", items[i + 1]):
+            out.append(f"{items[i]}={items[i + 1]}")
+            i += 2
+            continue
+        out.append(items[i])
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(_join_signed_values(sys.argv[1:] if argv is None else argv))
     # The command as typed (run folders record it: RUN/train.json).
     args.command_line = shlex.join(["unetkit", *(sys.argv[1:] if argv is None else argv)])
     # `unetkit fit DIR --time 20m key=value`: argparse takes positionals only before the first option, so
