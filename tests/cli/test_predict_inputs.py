@@ -327,3 +327,7 @@ def test_predict_notes_earlier_outputs_and_tiles_below_the_receptive_field(
         == 0
     )
     assert "receptive field" not in capsys.readouterr().err
+    # Scores of an earlier run stay beside this run's summary: said so when this run scored nothing.
+    (out / "metrics.json").write_text("{}")
+    assert main(["predict", str(model), str(tmp_path / "b.png"), "--out", str(out), "-q"]) == 0
+    assert "metrics.json (and metrics.md) are an earlier run's scores" in capsys.readouterr().err

@@ -161,7 +161,8 @@ def test_options_reach_the_predictor(
     assert result["options"]["tta"] == options.get("tta", "model")
     from unetkit.inference.tta import resolve_tta
 
-    assert result["tta"] == ",".join(resolve_tta(tta))  # the views averaged; none recorded for "model"
+    # The views averaged ("none": one pass; the model records no TTA for "model").
+    assert result["tta"] == (",".join(resolve_tta(tta)) or "none")
 
 
 def test_by_default_the_model_is_served_with_the_tta_its_run_scored(
@@ -181,11 +182,11 @@ def test_by_default_the_model_is_served_with_the_tta_its_run_scored(
         default = post(client, png_bytes(image)).json()
         plain = post(client, png_bytes(image), tta="none").json()
         served = {r["tta"]: decode_png(client.get(r["links"]["mask"]).content) for r in (default, plain)}
-    assert default["options"]["tta"] == "model" and set(served) == {"identity,hflip", ""}
+    assert default["options"]["tta"] == "model" and set(served) == {"identity,hflip", "none"}
     mirrored, _ = load_predictor(model, tta="identity,hflip").predict(image[..., None])
     np.testing.assert_array_equal(served["identity,hflip"], mirrored)
     as_is, _ = load_predictor(model).predict(image[..., None])
-    np.testing.assert_array_equal(served[""], as_is)
+    np.testing.assert_array_equal(served["none"], as_is)
 
 
 def test_overlay_is_blended_again_with_another_alpha(client: TestClient, slice_path: Path) -> None:

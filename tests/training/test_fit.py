@@ -297,7 +297,7 @@ def test_a_run_folder_without_checkpoints_is_replaced(tmp_path: Path) -> None:
     assert result.run_dir == stale and (stale / "checkpoints" / "last.ckpt").is_file()
     assert "0,1\n" not in (stale / "logs" / "metrics.csv").read_text()
     # A folder with a checkpoint (or with anything else) is never replaced.
-    with pytest.raises(ValueError, match=r"already exists; choose another \(--out, or output\.name"):
+    with pytest.raises(ValueError, match=r"holds a finished run; choose another \(--out, or output\.name"):
         fit(_cfg(tmp_path, "trainer.max_epochs=1"))
     other = tmp_path / "runs" / "mine"
     other.mkdir()

@@ -485,6 +485,9 @@ def run(args: argparse.Namespace) -> int:
     if method is not None:
         params = ", ".join(f"{k} {v}" for k, v in predictor.params.items())
         print(f"instances: {method} ({params})")
+    if args.masks is None and (args.out / "metrics.json").is_file():
+        print(f"note: {args.out / 'metrics.json'} (and metrics.md) are an earlier run's scores: this run "
+              "scored nothing (no --masks)", file=sys.stderr)  # fmt: skip
     if earlier:
         print(f"note: {args.out} also holds the outputs of {earlier} other image(s) from an earlier run; "
               "summary.csv lists this run's only (use a new --out to keep them apart)",

@@ -312,8 +312,8 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         # The method that ran ("auto" resolved); options.instances keeps what was asked for.
         "instances": None if instancer is None else {"method": instancer.method, "count": int(count or 0)},
         "options": asdict(opts),
-        # The views averaged ("" for none): options.tta "model" resolved to what the run scored with.
-        "tta": ",".join(getattr(getattr(predictor, "predictor", predictor), "tta", ()) or ()),
+        # The views averaged ("none" for one pass): options.tta "model" resolved to what the run scored with.
+        "tta": ",".join(getattr(getattr(predictor, "predictor", predictor), "tta", ()) or ()) or "none",
         "files": files,
         "timing_ms": {
             "decode": round((decoded - start) * 1000, 2),

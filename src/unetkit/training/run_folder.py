@@ -81,6 +81,11 @@ def new_run_dir(config: Config) -> Path:
                     f"{run_dir} exists and is not a run folder (it holds other files); choose a new folder "
                     "(--out, or output.name=...)"
                 )
+            if (run_dir / "model" / "config.json").is_file() and any(run_dir.glob("metrics_*.json")):
+                raise ValueError(
+                    f"Run folder {run_dir} holds a finished run; choose another (--out, or output.name=...), "
+                    f"or score it again with unetkit validate {run_dir} (or test)."
+                )
             raise ValueError(
                 f"Run folder {run_dir} already exists; choose another (--out, or output.name=...), "
                 f"or continue it with --resume {run_dir}."

@@ -276,7 +276,7 @@ async function showResult(card, result) {
     parts.push(`<strong class="instance-count">${result.instances.count}</strong> instances (${how})`);
   }
   parts.push(`prediction ${(result.timing_ms.predict / 1000).toFixed(2)} s`);
-  if (result.tta) parts.push(`TTA ${result.tta}`);
+  if (result.tta && result.tta !== "none") parts.push(`TTA ${result.tta}`);
   $(".summary", card).innerHTML = parts.join(" · ");
 
   const downloads = $(".downloads", card);
