@@ -69,7 +69,9 @@ def test_replay_of_a_budgeted_maskrcnn_run_is_bitwise_identical(
     clock = np.load(run / CLOCK_FILE)
     # The budget stopped it after an epoch end, the LR read the clock at every step, and the clock moved.
     assert stop is not None and stop >= 3 and clock.shape == (stop + 1,) and not np.isnan(clock).any()
-    assert 0.0 == clock[0] < clock[1] < clock[-1] <= 1.0 and (np.diff(clock) > 0).all()
+    # Never back (read_step_clock): a quiet step after a busy one keeps the earlier value, so equal neighbours
+    # can occur; the clock as a whole moves forward.
+    assert 0.0 == clock[0] < clock[-1] <= 1.0 and (np.diff(clock) >= 0).all()
     assert checkpoint_state(run)["global_step"] == stop
     # The score threshold and min_size chosen on the val image, recorded for predict and serve.
     chosen = json.loads((run / "model" / "config.json").read_text())["extra"]["instance_postprocess"]
