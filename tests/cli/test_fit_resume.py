@@ -89,3 +89,12 @@ def test_out_at_a_folder_that_is_no_run_is_refused_before_planning(
     assert f"{other} exists and is not a run folder (it holds other files); choose a new" in printed.err
     assert "--resume" not in printed.err
     assert "model.kwargs.base_channels" not in printed.out  # refused before the plan was made
+
+
+def test_score_val_leaves_the_test_split_unseen(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--score val` while runs are compared (a trial wished for a plainer switch than evaluate.split=val)."""
+    root = make_folder(tmp_path / "data")
+    run = tmp_path / "runs" / "v"
+    assert main(["fit", str(root), "--time", "0.5m", *FAST, "--out", str(run), "--score", "val", *TINY]) == 0
+    assert "val split:" in capsys.readouterr().out
+    assert (run / "metrics_val.json").is_file() and not (run / "metrics_test.json").exists()

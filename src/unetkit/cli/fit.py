@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the new run folder (default runs/<dataset>-<model>-<time>; same as output.root + output.name)",
     )  # fmt: skip
     p.add_argument(
+        "--score", choices=("test", "val"), default=None,
+        help="the split scored at the end (default: test where the data has one); val while you compare "
+        "runs, so the test split stays unseen until the one you keep (same as evaluate.split=...)",
+    )  # fmt: skip
+    p.add_argument(
         "overrides", nargs="*", metavar="[DIR] KEY=VALUE",
         help="a dataset folder first (optional), then e.g. trainer.max_epochs=5 data.batch_size=4",
     )  # fmt: skip
@@ -106,6 +111,11 @@ def out_overrides(out: Path | None) -> list[str]:
     return [f"output.root={out.parent}", f"output.name={out.name}"]
 
 
+def score_overrides(split: str | None) -> list[str]:
+    """``--score SPLIT`` as the config key it stands for (none without it)."""
+    return [] if split is None else [f"evaluate.split={split}"]
+
+
 def run_dir_fate(run_dir: Path) -> str:
     """What a failed ``fit`` left of the run folder it announced, looked up on disk: ``fit`` checks its inputs
     before it creates the folder, and removes a folder it created when no checkpoint was written."""
@@ -144,7 +154,7 @@ def run_fit(args: argparse.Namespace) -> int:
             preset.apply(args)
     # `unetkit fit DIR`: discovery + plan become the config file and overrides (the user's come last, --out's
     # last of all: it wins over output.* keys, and is checked before the data is fingerprinted and measured).
-    args.overrides = [*args.overrides, *out_overrides(args.out)]
+    args.overrides = [*args.overrides, *score_overrides(args.score), *out_overrides(args.out)]
     planned = plan_for_fit(args, RUN_DIR_ENV)
     if planned is not None:
         args.config, args.overrides = planned.config_path, planned.overrides
@@ -210,7 +220,7 @@ def _run_replay(args: argparse.Namespace) -> int:
     read_recorded_clock(run)  # a run that cannot be replayed: one line, before anything is loaded
     # Overrides the user gives come last (e.g. output.name=...); others would break the replay.
     overrides = [f"output.root={run.parent}", f"output.name={run.name}-replay", *args.overrides,
-                 *out_overrides(args.out)]  # fmt: skip
+                 *score_overrides(args.score), *out_overrides(args.out)]  # fmt: skip
     config = load_config(run / "config.yaml", overrides)
     return _train(args, config, None)
 
