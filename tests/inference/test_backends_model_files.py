@@ -166,3 +166,20 @@ def test_export_only_folder_has_no_eager_as_a_plain_fact(
     # Beside a torch model, eager PyTorch is the reference.
     with_torch = auto.choose(shutil.copytree(built, tmp_path / "model"), size=32, rounds=1)
     assert "eager PyTorch:" not in with_torch.reason and "x eager" in with_torch.reason
+
+
+def test_a_variant_folder_belongs_to_its_export_folder(tmp_path: Path) -> None:
+    """`unetkit benchmark export/int8-openvino` timed the INT8 model as an fp32 export of its own."""
+    from unetkit.inference.variants import find_export_dir
+
+    export = tmp_path / "export"
+    for folder in (export, export / "int8-openvino"):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+        (folder / "model.xml").write_text("<net/>")
+    assert find_export_dir(export / "int8-openvino") == export
+    assert find_export_dir(export / "int8-openvino" / "model.xml") == export
+    assert find_export_dir(export) == export
+    alone = tmp_path / "int8-openvino"  # a copied variant folder without its export: itself
+    shutil.copytree(export / "int8-openvino", alone)
+    assert find_export_dir(alone) == alone

@@ -66,9 +66,14 @@ def variant_folder(export_dir: Path, backend: str, precision: str) -> Path:
 
 def find_export_dir(path: str | Path) -> Path | None:
     """The export folder of ``path``: ``path`` itself when it holds exported files, else ``path/export``
-    (a model or run folder exported with the default ``--out``); None when there is none."""
+    (a model or run folder exported with the default ``--out``); the parent export folder of a
+    reduced-precision variant folder (``export/int8-openvino``); None when there is none."""
     path = Path(path)
     folder = path.parent if path.is_file() else path
+    if folder.name in VARIANT_DIRS.values() and (folder.parent / CONFIG_NAME).is_file():
+        # A reduced-precision variant (int8-openvino/) is part of its export folder, not an fp32 export of its
+        # own (benchmark listed its INT8 model as fp32 and bf16 rows).
+        folder = folder.parent
     for candidate in (folder, folder / EXPORT_DIR_NAME, folder / "model" / EXPORT_DIR_NAME):
         if (candidate / CONFIG_NAME).is_file() and any(
             (candidate / name).is_file() for name in MODEL_FILES.values()
