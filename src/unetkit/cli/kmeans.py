@@ -80,7 +80,13 @@ def run(args: argparse.Namespace) -> int:
     from unetkit.baselines.kmeans import cluster_class_counts, kmeans_segment, mapping_from_counts
     from unetkit.constants import IGNORE_INDEX
     from unetkit.data.io import MaskEncoding
-    from unetkit.inference.batch import expand_inputs, output_names, read_ground_truth, write_batch_metrics
+    from unetkit.inference.batch import (
+        CompanionFiles,
+        expand_inputs,
+        output_names,
+        read_ground_truth,
+        write_batch_metrics,
+    )
     from unetkit.inference.writers import save_mask_png, save_rgb_png
     from unetkit.metrics.scoring import ScoreAccumulator
     from unetkit.palette import class_palette
@@ -117,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     # cluster -> class mapping needs every image before any mapped mask can be written.
     done: list[tuple[str, Path, np.ndarray, np.ndarray | None]] = []
     counts = np.zeros((args.k, args.num_classes or 1), dtype=np.int64)
+    truths = CompanionFiles(args.masks, "mask") if args.masks is not None else None  # listed once
     for path, name in tqdm(list(zip(files, output_names(files))), desc="kmeans", unit="img",
                            disable=True if args.quiet else None):  # fmt: skip
         try:
@@ -126,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed, max_iter=args.max_iter,
             )  # fmt: skip
             target = None
-            if encoding is not None and args.masks is not None:
-                target = read_ground_truth(args.masks, path.stem, encoding, labels.shape)
+            if encoding is not None and truths is not None:
+                target = read_ground_truth(truths, path.stem, encoding, labels.shape)
                 counts += cluster_class_counts(labels, target, args.k, args.num_classes, IGNORE_INDEX)
         except (ValueError, TypeError, OSError) as exc:
             failures += 1

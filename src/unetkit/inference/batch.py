@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "BatchResult",
+    "CompanionFiles",
     "GroundTruth",
     "Inputs",
     "OutputOptions",
@@ -253,7 +254,7 @@ def _truth_folder(folder: Path, name: str) -> Path:
     return sub if sub.is_dir() else folder
 
 
-class _CompanionFolders:
+class CompanionFiles:
     """Masks or ROIs of the inputs, by discovery's pairing rule
     (:class:`~unetkit.planning.discovery.Companions`); each folder is listed once."""
 
@@ -274,20 +275,24 @@ class _CompanionFolders:
         return found
 
 
-def find_mask(folder: Path, stem: str) -> Path:
+def find_mask(folder: str | Path | CompanionFiles, stem: str) -> Path:
     """Ground-truth file for ``stem`` in ``folder``: the same stem, or a mask-suffixed or paired one
-    (``stem_mask.png``; DRIVE's ``21_manual1.gif`` for ``21_training``)."""
-    found = _CompanionFolders(Path(folder), "mask").find(stem, stem)
+    (``stem_mask.png``; DRIVE's ``21_manual1.gif`` for ``21_training``). Pass a :class:`CompanionFiles` when
+    looking up many stems: it lists the folder once."""
+    masks = folder if isinstance(folder, CompanionFiles) else CompanionFiles(Path(folder), "mask")
+    found = masks.find(stem, stem)
     if found is not None:
         return found
     raise ValueError(
-        f"no ground-truth mask for {stem!r} in {folder} (looked for {stem}.png, {stem}_mask.png, ...)"
+        f"no ground-truth mask for {stem!r} in {masks.root} (looked for {stem}.png, {stem}_mask.png, ...)"
     )
 
 
-def read_ground_truth(folder: Path, stem: str, encoding: MaskEncoding, shape: tuple[int, ...]) -> np.ndarray:
+def read_ground_truth(
+    folder: str | Path | CompanionFiles, stem: str, encoding: MaskEncoding, shape: tuple[int, ...]
+) -> np.ndarray:
     """Class-index mask ``(H, W)`` of ``stem`` in ``folder`` (:func:`find_mask`); must match ``shape``."""
-    return _read_sized(find_mask(Path(folder), stem), encoding, shape)
+    return _read_sized(find_mask(folder, stem), encoding, shape)
 
 
 def _read_sized(path: Path, encoding: MaskEncoding, shape: tuple[int, ...]) -> np.ndarray:
@@ -553,10 +558,10 @@ def predict_files(
     scorer = None
     if ground_truth is not None:
         scorer = ScoreAccumulator(k, ignore_index=ground_truth.ignore_index, isbi=ground_truth.isbi)
-        truths = _CompanionFolders(Path(ground_truth.folder), "mask")
+        truths = CompanionFiles(Path(ground_truth.folder), "mask")
     if roi is not None and not Path(roi).is_dir():
         raise ValueError(f"ROI folder {roi} does not exist; pass the folder of region-of-interest masks")
-    rois = None if roi is None else _CompanionFolders(Path(roi), "ROI")
+    rois = None if roi is None else CompanionFiles(Path(roi), "ROI")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out))
