@@ -10,6 +10,8 @@ import pytest
 
 import unetkit.export.onnx as onnx_export
 from unetkit.cli import export as export_cli
+from unetkit.inference.bench import Candidate, _verdict
+from unetkit.inference.variants import export_check
 from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
 from unetkit.model_files.model_io import save_model
 from unetkit.models import create_model
@@ -35,7 +37,7 @@ def test_export_onnx_prints_path_and_difference(model_dir: Path, capsys: pytest.
     assert args.format == "onnx" and args.opset == 17 and args.atol == 1e-4 and args.verify
     assert args.func(args) == 0
     out_dir = model_dir.parent / "export"  # default: MODEL/export
-    assert sorted(p.name for p in out_dir.iterdir()) == [CONFIG_NAME, ONNX_NAME]
+    assert sorted(p.name for p in out_dir.iterdir()) == [CONFIG_NAME, "deploy.json", ONNX_NAME]
     printed = capsys.readouterr().out
     assert f"wrote {out_dir / ONNX_NAME} (onnx, legacy exporter" in printed
     diff = float(printed.split("max abs diff vs PyTorch on (2, 1, 71, 77): ")[1].split(" ")[0])
@@ -59,6 +61,29 @@ def test_no_verify(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert export_cli.run(args) == 0
     assert "not verified (--no-verify)" in capsys.readouterr().out
+    # Recorded, so that a benchmark without the eager model does not call it checked.
+    check = export_check(tmp_path / "o", "onnxruntime")
+    assert check is not None and check["checked"] is False and check["max_abs_diff"] is None
+    candidate = Candidate("onnxruntime", "fp32", lambda **o: None, True, check)
+    passes, why = _verdict(candidate, None, 1e-4, None, None)
+    assert not passes and "--no-verify" in why
+
+
+def test_export_records_its_eager_check(model_dir: Path, tmp_path: Path) -> None:
+    """deploy.json keeps the fp32 model's check against eager; a later export of other weights makes it
+    stale (a benchmark without eager then does not quote it)."""
+    out = tmp_path / "o"
+    args = parser().parse_args(["export", str(model_dir), "--out", str(out), "--exporter", "legacy"])
+    assert export_cli.run(args) == 0
+    check = export_check(out, "onnxruntime")
+    assert check is not None and check["checked"] is True and 0 <= check["max_abs_diff"] <= 1e-4
+    assert check["atol"] == 1e-4 and check["shape"] == [2, 1, 71, 77]
+    passes, why = _verdict(
+        Candidate("onnxruntime", "fp32", lambda **o: None, True, check), None, 1e-4, None, None
+    )
+    assert passes and why.startswith("as exported: max logit diff") and "against eager at export" in why
+    (out / ONNX_NAME).write_bytes((out / ONNX_NAME).read_bytes() + b"\0")  # another model now
+    assert export_check(out, "onnxruntime") is None
 
 
 def test_disagreeing_model_raises_value_error(

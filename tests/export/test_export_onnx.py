@@ -84,7 +84,7 @@ def test_unet_onnx_dynamic_batch_and_size(
     np.testing.assert_allclose(ort_logits(result.path, x), expected, atol=1e-4, rtol=0)
     proto = onnx.load(str(result.path))
     assert [d.dim_param != "" for d in proto.graph.input[0].type.tensor_type.shape.dim] == [1, 0, 1, 1]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG_NAME, ONNX_NAME]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG_NAME, "deploy.json", ONNX_NAME]
 
 
 def test_refused_export_leaves_no_file(

@@ -20,6 +20,7 @@ from unetkit.export.quantize import ValidationSet, export_reduced, validation_fr
 from unetkit.inference.variants import (
     MANIFEST_NAME,
     available_variants,
+    export_check,
     gate_passed,
     read_manifest,
 )
@@ -61,13 +62,18 @@ def write_images(folder: Path, count: int, seed: int, size: int = 32) -> tuple[P
 
 def test_export_writes_verified_dynamic_ir(exported: tuple[Path, Any]) -> None:
     out, result = exported
-    assert sorted(p.name for p in out.iterdir()) == sorted([CONFIG_NAME, ONNX_NAME, "model.xml", "model.bin"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [CONFIG_NAME, ONNX_NAME, "model.xml", "model.bin", MANIFEST_NAME]
+    )
     assert result.format == "openvino" and result.path == out / "model.xml"
     assert result.dynamic_axes == ["batch", "height", "width"]
     # Verified on another batch and size than the trace input.
     assert result.verify_shape[0] != result.sample_shape[0]
     assert result.verify_shape[2:] != result.sample_shape[2:]
     assert result.max_abs_diff is not None and 0 <= result.max_abs_diff <= 1e-4
+    # deploy.json keeps both fp32 models' checks (the IR's and the ONNX model's it was converted from).
+    assert export_check(out, "openvino")["max_abs_diff"] == result.max_abs_diff
+    assert export_check(out, "onnxruntime")["max_abs_diff"] == result.extra["onnx_max_abs_diff"]
     # The IR itself runs at a third size with the eager model's logits.
     model, _ = tiny()
     x = torch.randn(2, 1, 48, 80)
@@ -131,12 +137,13 @@ def test_int8_gate_refuses_and_writes_nothing(
 ) -> None:
     out = _copy_export(exported[0], tmp_path / "export")
     val, calibration = gate_data
+    manifest = (out / MANIFEST_NAME).read_bytes()  # the fp32 models' export checks only
     with pytest.raises(
         ValueError, match=rf"{backend}-int8 refused: miou .*\(> tolerance -1\); no INT8 model written"
     ):
         export_reduced(out, backend, "int8", val, calibration, tolerance=-1)
     assert not (out / f"int8-{backend}").exists()
-    assert not (out / MANIFEST_NAME).exists()
+    assert (out / MANIFEST_NAME).read_bytes() == manifest
     assert not any(p.name.startswith(".") for p in out.iterdir())
 
 
@@ -171,5 +178,5 @@ def test_bf16_gate_is_recorded_without_a_file(
     before = sorted(p.name for p in out.iterdir())
     gate = export_reduced(out, "openvino", "bf16", gate_data[0], tolerance=1.0)
     assert gate.passed
-    assert sorted(p.name for p in out.iterdir()) == sorted([*before, MANIFEST_NAME])
+    assert sorted(p.name for p in out.iterdir()) == before  # deploy.json (the export checks) was there
     assert json.loads((out / MANIFEST_NAME).read_text())["variants"]["openvino-bf16"]["precision"] == "bf16"

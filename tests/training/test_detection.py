@@ -22,7 +22,6 @@ from unetkit.detection import is_maskrcnn_model, load_maskrcnn_predictor
 from unetkit.training.detection import (
     CropDataset,
     MaskRCNNTask,
-    evenly_spaced,
     fit_maskrcnn,
     instance_pairs,
     load_samples,
@@ -51,7 +50,6 @@ def test_instance_pairs_and_crops(folder: Path) -> None:
     assert not crops[0][0].equal(image)
     # Images are drawn in proportion to their area.
     assert crops.weights.tolist() == pytest.approx([64 * 64 / 19968, 80 * 96 / 19968, 64 * 128 / 19968])
-    assert evenly_spaced(list(range(10)), 3) == [0, 3, 6] and evenly_spaced([1, 2], 5) == [1, 2]
 
 
 def test_bad_folders_are_one_line_errors(folder: Path, tmp_path: Path) -> None:

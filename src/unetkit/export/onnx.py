@@ -34,6 +34,7 @@ from unetkit.export.common import (
     model_device,
     pick_sizes,
 )
+from unetkit.inference.variants import record_export_check
 from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
 from unetkit.model_files.model_io import config_with_geometry
 from unetkit.options import look_up_option
@@ -212,6 +213,7 @@ def export_onnx(
             if optimize:
                 extra.update(_optimize(tmp, out_dir / OPTIMIZED_ONNX_NAME, model, verify_shape, atol, config))
     config_path = config_with_geometry(model, config).save(out_dir / CONFIG_NAME)
+    record_export_check(out_dir, "onnxruntime", diff, atol, verify_shape)
     seconds = time.perf_counter() - start
     logger.info(
         "exported %s to %s with the %s exporter in %.1f s (max abs diff %s)",

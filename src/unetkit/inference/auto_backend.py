@@ -42,6 +42,7 @@ from unetkit.inference.pipeline import BasePredictor
 from unetkit.inference.variants import (
     MANIFEST_NAME,
     cpu_info,
+    export_check,
     find_export_dir,
     gate_passed,
     read_manifest,
@@ -164,9 +165,14 @@ def _named_choice(model_path: Path, named: NamedModel) -> Choice:
         f"(pass its export folder {named.export_dir} to pick the fastest)"
     )
     if named.precision == "fp32":
-        return Choice(
-            named.backend, "fp32", f"{what}; fp32 as exported, not compared with eager here", named.export_dir
-        )
+        check = export_check(named.export_dir, named.backend)
+        if check is None:
+            how = "fp32 as exported, not compared with eager here"
+        elif check["checked"]:
+            how = f"fp32, max logit diff {float(check['max_abs_diff']):.2g} against eager at export"
+        else:
+            how = "fp32 exported --no-verify: never compared with eager"
+        return Choice(named.backend, "fp32", f"{what}; {how}", named.export_dir)
     manifest = named.export_dir / MANIFEST_NAME
     if not gate_passed(named.export_dir, key):
         fmt = "openvino" if named.backend == "openvino" else "onnx"

@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 
 from unetkit.inference.pipeline import BasePredictor
-from unetkit.inference.variants import Variant, available_variants, find_export_dir, gate_passed
+from unetkit.inference.variants import (
+    Variant,
+    available_variants,
+    export_check,
+    find_export_dir,
+    gate_passed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +48,7 @@ class Candidate:
     precision: str
     build: Callable[..., BasePredictor]
     gate_passed: bool = False  # reduced precision: the export's accuracy gate passed (deploy.json)
+    export_check: dict[str, Any] | None = None  # fp32: how export checked it against eager (deploy.json)
 
     @property
     def name(self) -> str:
@@ -127,8 +134,13 @@ def list_candidates(
                 return load_predictor(export_dir, backend="openvino", precision=variant.precision, **o)
             return load_predictor(variant.folder, backend=variant.backend, **o)
 
-        passed = variant.precision == "fp32" or gate_passed(export_dir, variant.key)
-        found.append(Candidate(variant.backend, variant.precision, build, passed))
+        if variant.precision == "fp32":
+            check = export_check(export_dir, variant.backend)
+            found.append(Candidate(variant.backend, "fp32", build, True, check))
+        else:
+            found.append(
+                Candidate(variant.backend, variant.precision, build, gate_passed(export_dir, variant.key))
+            )
     return found
 
 
@@ -220,8 +232,7 @@ def _verdict(
         return True, "reference"
     if candidate.precision == "fp32":
         if diff is None:
-            # export checks fp32 models against eager unless told --no-verify, which it does not record
-            return True, "as exported: checked against eager unless exported --no-verify (no eager here)"
+            return _export_verdict(candidate.export_check)
         ok = bool(np.isfinite(diff) and diff <= atol)
         return ok, f"max logit diff {diff:.2g} {'<=' if ok else '>'} {atol:g}"
     if metric is not None and tolerance is not None:
@@ -230,6 +241,16 @@ def _verdict(
     if candidate.gate_passed:
         return True, "accuracy gate passed at export (deploy.json)"
     return False, "no accuracy gate passed (export it with --precision and a validation set)"
+
+
+def _export_verdict(check: dict[str, Any] | None) -> tuple[bool, str]:
+    """The verdict on an fp32 export with no eager model here: the check export recorded (deploy.json)."""
+    if check is None:  # an export made before the check was recorded
+        return True, "as exported: checked against eager unless exported --no-verify (no eager here)"
+    if not check.get("checked"):
+        return False, "exported --no-verify: never compared with eager (no eager here; export it again)"
+    diff, atol = float(check["max_abs_diff"]), float(check["atol"])
+    return True, f"as exported: max logit diff {diff:.2g} <= {atol:g} against eager at export"
 
 
 def validation_deltas(

@@ -7,7 +7,8 @@ An export folder (``unetkit export``, default ``MODEL/export``) holds::
     model.xml + model.bin        fp32 OpenVINO IR (openvino backend; also run in bf16 with a precision hint)
     int8-openvino/               NNCF INT8 OpenVINO IR + config.json (a model folder of its own)
     int8-onnxruntime/            onnxruntime static-QDQ INT8 model.onnx + config.json
-    deploy.json                  the accuracy gate of each reduced-precision variant (written at export)
+    deploy.json                  the accuracy gate of each reduced-precision variant and the eager check
+                                 of each fp32 model (written at export)
 
 Reduced-precision variants are only used (by ``--backend auto``, ``unetkit benchmark``) when ``deploy.json``
 records that they passed the gate. This module is torch-free: the prediction path imports it.
@@ -129,6 +130,38 @@ def gate_passed(export_dir: Path, key: str) -> bool:
         logger.info("%s: the gate result of %s belongs to another fp32 model; ignoring it", export_dir, key)
         return False
     return True
+
+
+def record_export_check(
+    export_dir: Path, backend: str, max_abs_diff: float | None, atol: float, shape: tuple[int, ...] | None
+) -> Path:
+    """Record in ``deploy.json`` how the fp32 ``backend`` model now in ``export_dir`` was checked at export:
+    its max abs logit difference to eager PyTorch on ``shape`` (``None``: exported without the check,
+    ``--no-verify``). A later ``unetkit benchmark`` without the eager model quotes it
+    (:func:`export_check`)."""
+    entry: dict[str, Any] = {
+        "backend": backend,
+        "precision": "fp32",
+        "checked": max_abs_diff is not None,
+        "max_abs_diff": max_abs_diff,
+        "atol": atol,
+        "shape": list(shape) if shape is not None else None,
+        "source_sha256": file_sha256(source_file(export_dir, backend)),
+    }
+    return record_gate(export_dir, f"{backend}-fp32", entry)
+
+
+def export_check(export_dir: Path, backend: str) -> dict[str, Any] | None:
+    """The export-time eager check of the fp32 ``backend`` model now in ``export_dir``
+    (:func:`record_export_check`); None when none is recorded (an older export) or it belongs to a model
+    exported since."""
+    entry = read_manifest(export_dir)["variants"].get(f"{backend}-fp32")
+    if not isinstance(entry, dict) or "checked" not in entry:
+        return None
+    source = source_file(export_dir, backend)
+    if not source.is_file() or entry.get("source_sha256") != file_sha256(source):
+        return None
+    return entry
 
 
 def available_variants(export_dir: Path, gated_only: bool = True) -> list[Variant]:

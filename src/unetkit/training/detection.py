@@ -63,6 +63,7 @@ from torch.utils.data import DataLoader, Dataset
 from unetkit.data.folder import read_list_file
 from unetkit.data.instances import LABEL_EXTENSIONS, read_instance_sample
 from unetkit.data.io import estimate_window
+from unetkit.data.sampling import evenly_spaced
 from unetkit.detection.maskrcnn import build_maskrcnn, load_maskrcnn_weights
 from unetkit.detection.predictor import (
     MaskRCNNPredictor,
@@ -232,13 +233,6 @@ def _collate_crops(batch: list[Any]) -> tuple[list[torch.Tensor], list[dict[str,
 
 def _collate_one(batch: list[_Sample]) -> _Sample:
     return batch[0]
-
-
-def evenly_spaced(items: Sequence[Any], count: int) -> list[Any]:
-    """``count`` items spread evenly over ``items`` (all of them when ``count >= len(items)``)."""
-    if count >= len(items):
-        return list(items)
-    return [items[int(i * len(items) / count)] for i in range(count)]
 
 
 # ------------------------------------------------------------------------------------------------ task
