@@ -165,11 +165,11 @@ def _named_choice(model_path: Path, named: NamedModel) -> Choice:
         f"(pass its export folder {named.export_dir} to pick the fastest)"
     )
     if named.precision == "fp32":
-        check = export_check(named.export_dir, named.backend)
-        if check is None:
+        recorded = export_check(named.export_dir, named.backend)
+        if recorded is None:
             how = "fp32 as exported, not compared with eager here"
-        elif check["checked"]:
-            how = f"fp32, max logit diff {float(check['max_abs_diff']):.2g} against eager at export"
+        elif recorded["checked"]:
+            how = f"fp32, max logit diff {float(recorded['max_abs_diff']):.2g} against eager at export"
         else:
             how = "fp32 exported --no-verify: never compared with eager"
         return Choice(named.backend, "fp32", f"{what}; {how}", named.export_dir)
