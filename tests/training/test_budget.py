@@ -212,6 +212,26 @@ def test_a_redirected_progress_bar_refreshes_once_per_epoch(
     assert out.count("40/40") >= 2 and out.count("/40 [") <= 2 * 6  # not 40 refreshes per epoch
 
 
+def test_a_redirected_bar_of_slow_steps_moves_within_an_epoch(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once per epoch left a log file showing one step count for minutes while slow steps went on: a
+    redirected bar refreshes every FILE_REFRESH_SECONDS (here shorter than a step) within the epoch."""
+    import lightning as L
+
+    from unetkit.training import trainer as trainer_module
+    from unetkit.training.trainer import FILE_REFRESH_SECONDS, ProgressBar, refresh_every
+
+    assert refresh_every(10.0, FILE_REFRESH_SECONDS) == 3 and refresh_every(0.01, FILE_REFRESH_SECONDS) > 40
+    monkeypatch.setattr(trainer_module, "FILE_REFRESH_SECONDS", 1e-9)
+    bar = ProgressBar()
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, callbacks=[bar],
+                        enable_model_summary=False)  # fmt: skip
+    trainer.fit(_tiny_module(40))
+    assert bar.refresh_rate == 1
+    assert capsys.readouterr().out.count("/40 [") > 20
+
+
 def test_a_terminal_bar_redraws_at_most_every_quarter_second(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -100,30 +100,37 @@ def build_callbacks(
 # whose steps take a few milliseconds, a redraw at every step would make the host wait for the GPU at every
 # step instead of queueing the next one. A CPU's steps are slower than this, so its bar still moves by one.
 BAR_REFRESH_SECONDS = 0.25
-PACE_STEPS = 10  # steps timed before the terminal bar's refresh rate is set
+# Written to a file, each refresh appends a line: about twice a minute keeps a log short and still shows a
+# slow run moving (a bar refreshed once per epoch sat for minutes on a step count while steps were slow).
+FILE_REFRESH_SECONDS = 30.0
+PACE_STEPS = 10  # steps timed before the bar's refresh rate is set
 
 
-def refresh_every(step_seconds: float) -> int:
-    """Steps between two redraws of a terminal's bar at ``step_seconds`` a step."""
-    return max(1, round(BAR_REFRESH_SECONDS / step_seconds)) if step_seconds > 0 else 1
+def refresh_every(step_seconds: float, interval: float = BAR_REFRESH_SECONDS) -> int:
+    """Steps between two redraws of a bar at ``step_seconds`` a step, about ``interval`` seconds apart."""
+    return max(1, round(interval / step_seconds)) if step_seconds > 0 else 1
 
 
 class ProgressBar(TQDMProgressBar):
-    """Lightning's bar without ``v_num`` (the logger's version, "logs" here, which says nothing); written to
-    a file or a pipe (not a terminal), it refreshes once per epoch instead of every step; in a terminal,
-    at most every ``BAR_REFRESH_SECONDS`` (:func:`refresh_every`, from the first ``PACE_STEPS`` steps)."""
+    """Lightning's bar without ``v_num`` (the logger's version, "logs" here, which says nothing). In a
+    terminal it redraws at most every ``BAR_REFRESH_SECONDS``; written to a file or a pipe, about every
+    ``FILE_REFRESH_SECONDS`` and at least once per epoch (:func:`refresh_every`, from the first
+    ``PACE_STEPS`` steps)."""
 
     _pace_start: float | None = None
     _paced = False
+    _interval = BAR_REFRESH_SECONDS
+    _epoch_steps: int | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         # A redirected bar cannot redraw its line: every refresh appends one (about 85 KB a minute of a
-        # CPU run's log). Lightning's bars write to stdout; a terminal keeps the step-by-step bar.
+        # CPU run's log at every step). Lightning's bars write to stdout.
         if not sys.stdout.isatty():
             batches = trainer.num_training_batches
-            self._refresh_rate = int(batches) if batches != float("inf") and batches >= 1 else 1
-            self._paced = True
+            self._epoch_steps = int(batches) if batches != float("inf") and batches >= 1 else None
+            self._refresh_rate = self._epoch_steps or 1  # until paced: once per epoch
+            self._interval = FILE_REFRESH_SECONDS
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -133,7 +140,8 @@ class ProgressBar(TQDMProgressBar):
             if self._pace_start is None:  # the first step's end: its start held the loaders' warm-up
                 self._pace_start = now
             elif batch_idx >= PACE_STEPS or batch_idx + 1 >= trainer.num_training_batches:
-                self._refresh_rate = refresh_every((now - self._pace_start) / max(1, batch_idx))
+                rate = refresh_every((now - self._pace_start) / max(1, batch_idx), self._interval)
+                self._refresh_rate = min(rate, self._epoch_steps) if self._epoch_steps else rate
                 self._paced = True
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
