@@ -320,3 +320,39 @@ def test_the_large_image_message_says_width_x_height(caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.INFO, logger="unetkit.inference.pipeline"):
         Predictor(model, config).tile_plan(1100, 1000)
     assert "image 1000x1100 (WxH) is large" in caplog.text
+
+
+def test_non_uint8_arrays_are_mapped_as_files_are(tmp_path: Path) -> None:
+    """A float image in [0, 1] was divided by 255 again (all background) and a 16-bit one not windowed (all
+    foreground), silently: every type now reaches the model as the same image read from a file would."""
+    import dataclasses
+
+    from PIL import Image
+
+    model, config = make_model()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (40, 52), dtype=np.uint8)
+    predictor = Predictor(model, config)
+    expected = predictor.predict_logits(image)
+    np.testing.assert_allclose(predictor.predict_logits(image.astype(np.float32) / 255), expected, atol=1e-5)
+    binary = image > 128
+    np.testing.assert_allclose(
+        predictor.predict_logits(binary), predictor.predict_logits(binary.astype(np.uint8) * 255), atol=1e-5
+    )
+    # A model trained on 12-bit data (window 0..4080): 16-bit stored values go through the window.
+    windowed = Predictor(model, dataclasses.replace(config, intensity_window=[[0.0, 4080.0]]))
+    stored = image.astype(np.uint16) * 16
+    got = windowed.predict_logits(stored)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # read_image reads a file as unetkit predict does: the same window.
+    Image.fromarray(stored).save(tmp_path / "deep.png")
+    assert windowed.read_image(tmp_path / "deep.png").dtype == np.uint8
+    np.testing.assert_allclose(
+        windowed.predict_logits(windowed.read_image(tmp_path / "deep.png")), expected, atol=1e-5
+    )
+    with pytest.raises(ValueError, match=r"float32 image array: float values in \[0, 2\].*rescale"):
+        predictor.predict(image.astype(np.float32) / 127.5)
+    with pytest.raises(ValueError, match=r"NaN"):
+        predictor.predict(np.full((8, 8), np.nan, np.float32))
+    with pytest.raises(TypeError, match=r"got list; convert it with np.asarray"):
+        predictor.predict([[0, 1]])  # type: ignore[arg-type]

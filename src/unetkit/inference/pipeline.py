@@ -1,8 +1,9 @@
 """The torch-free prediction pipeline every inference backend shares (:class:`BasePredictor`).
 
-uint8 image (H, W, C) -> normalise -> [TTA: transformed copies] -> pad/tile (:func:`tile_inference`) ->
-logits (K, H, W) -> probabilities -> class mask. Backends (:class:`~unetkit.inference.predictor.Predictor`
-for PyTorch, :class:`~unetkit.inference.ort_backend.OrtPredictor` for onnxruntime, ...) only supply
+uint8 image (H, W, C) (other types mapped to 8 bits as files are) -> normalise -> [TTA: transformed
+copies] -> pad/tile (:func:`tile_inference`) -> logits (K, H, W) -> probabilities -> class mask. Backends
+(:class:`~unetkit.inference.predictor.Predictor` for PyTorch,
+:class:`~unetkit.inference.ort_backend.OrtPredictor` for onnxruntime, ...) only supply
 ``_predict_batch`` (a float32 batch of tiles to logits) and the network's
 :class:`~unetkit.geometry.ModelGeometry` (``geometry_from_config(config)`` when only the saved config is
 known). This module must never import torch.
@@ -13,11 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
 
-from unetkit.data.io import normalize
+from unetkit.data.io import normalize, to_uint8
 from unetkit.geometry import ModelGeometry, geometry_from_config, unet_original_geometry
 from unetkit.inference.tiling import (
     BLEND_MODES,
@@ -156,14 +158,39 @@ class BasePredictor:
         """float32 (B, C, h, w) -> float32 logits (B, K, h', w')."""
         raise NotImplementedError
 
+    def read_image(self, path: str | Path) -> np.ndarray:
+        """The file at ``path`` as this model's uint8 input (H, W, C), read as ``unetkit predict`` reads it:
+        the model's intensity window applied to the stored values, gray <-> RGB converted to the model's
+        channels. Other channel counts are a ValueError naming the file and the fix."""
+        from unetkit.data.io import read_raw_image
+        from unetkit.inference.batch import model_image
+
+        image, _, mismatch = model_image(
+            read_raw_image(path), path, self.config.in_channels, self.config.intensity_window
+        )
+        if mismatch:
+            logger.warning("%s: %s", path, mismatch)
+        return image
+
     def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """uint8 (H, W, C) or (H, W) -> normalised float32 (C, H, W); checks the channel count."""
+        """Image (H, W, C) or (H, W) -> normalised float32 (C, H, W); checks the channel count.
+
+        uint8 is the model's input as :meth:`read_image` gives it. Other types are stored values, mapped to
+        8 bits as a file's are (:func:`unetkit.data.io.to_uint8`): integers through the model's intensity
+        window (16-bit without one: ``value >> 8``), floats in [0, 1] as ``round(x * 255)``, bool as 0/255;
+        floats outside [0, 1] or NaN are a ValueError (dividing every type by 255 made a float image in
+        [0, 1] all background and a 16-bit one all foreground, silently)."""
         if not isinstance(image, np.ndarray):
-            raise TypeError(f"image must be a numpy array (H, W, C), got {type(image).__name__}.")
+            raise TypeError(
+                f"image must be a numpy array (H, W, C), got {type(image).__name__}; convert it with "
+                "np.asarray(image), or read a file with predictor.read_image(path)."
+            )
         if image.ndim == 2:
             image = image[..., None]
         if image.ndim != 3:
             raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}.")
+        if image.dtype != np.uint8:
+            image = to_uint8(image, f"the {image.dtype} image array", self.config.intensity_window)
         if image.shape[2] != self.config.in_channels:
             raise ValueError(
                 f"image has {image.shape[2]} channels but the model expects {self.config.in_channels}; "

@@ -3,7 +3,7 @@
 Example:
     >>> model, config = load_model("runs/isbi/model")               # doctest: +SKIP
     >>> predictor = Predictor(model, config, tile_size=256, tta=True)  # doctest: +SKIP
-    >>> mask, probs = predictor.predict(read_image("slice.png", 1))   # doctest: +SKIP
+    >>> mask, probs = predictor.predict(predictor.read_image("slice.png"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
