@@ -4,6 +4,8 @@ resume."""
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
 import signal
 import subprocess
@@ -38,7 +40,17 @@ def _cfg(tmp_path: Path, *extra: str) -> Config:
 
 def test_fit_writes_complete_run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    monkeypatch.delenv("PL_SEED_WORKERS", raising=False)
+    torch.manual_seed(1234)
+    random.seed(1234)
+    np.random.seed(1234)  # noqa: NPY002 - the legacy global stream a notebook uses
+    before = (torch.random.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())  # noqa: NPY002
     result = fit(_cfg(tmp_path, "trainer.max_epochs=2"))
+    # Library code: the caller's random streams and environment are as they were (the run seeded its own).
+    assert torch.equal(torch.random.get_rng_state(), before[0]) and random.getstate() == before[1]
+    assert np.array_equal(np.random.get_state()[1], before[2])  # noqa: NPY002
+    assert "PL_GLOBAL_SEED" not in os.environ and "PL_SEED_WORKERS" not in os.environ
     run = result.run_dir
     for rel in (
         "config.yaml",

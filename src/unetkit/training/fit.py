@@ -6,15 +6,19 @@ the run folder to DDP child processes and tears the process group down.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from unetkit.data.datasets import DatasetSpec
@@ -227,8 +231,48 @@ def fit(
             not on ``resume``), before training: where to look while it trains.
 
     A run with a time budget records its clock in ``RUN/logs/clock.npy`` and the step its budget stopped
-    it at in ``RUN/train.json`` (``budget_stop_step``), what ``replay`` needs.
+    it at in ``RUN/train.json`` (``budget_stop_step``), what ``replay`` needs. The caller's random streams
+    (Python, NumPy, torch) and Lightning's seed variables are as they were when it returns
+    (:func:`process_rng_kept`): the run seeds its own from ``trainer.seed``.
     """
+    with process_rng_kept():
+        return _fit(config, resume, run_dir, command, eval_progress, replay, announce)
+
+
+# Environment variables Lightning's seed_everything sets for its dataloader workers.
+_SEED_VARIABLES = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
+
+
+@contextlib.contextmanager
+def process_rng_kept() -> Iterator[None]:
+    """The global random states (Python's, NumPy's, torch's CPU and CUDA ones) and Lightning's seed variables,
+    restored on exit: a notebook's own random stream goes on as if the run had not seeded it."""
+    # Legacy global NumPy state on purpose: it is what seed_everything reseeds.
+    py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    env = {name: os.environ.get(name) for name in _SEED_VARIABLES}
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)  # noqa: NPY002
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _fit(
+    config: Config,
+    resume: Path | None,
+    run_dir: Path | None,
+    command: str | None,
+    eval_progress: Callable[[int, int], None] | None,
+    replay: Path | None,
+    announce: Callable[[Path], None] | None,
+) -> RunResult:
     import lightning as L
 
     from unetkit.model_files.model_io import save_model
