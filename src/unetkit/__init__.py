@@ -1,3 +1,35 @@
-"""unetkit: U-Net semantic segmentation, from the lecture math to deployment."""
+"""unetkit: U-Net semantic segmentation, from the lecture math to deployment.
+
+The self-configuring fit from Python (what ``unetkit plan DIR`` / ``unetkit fit DIR`` run)::
+
+    import unetkit
+
+    result = unetkit.fit_folder("data/", "20m", score="val")  # plan, train, score the validation split
+    predictor = unetkit.load_predictor(result.run_dir)          # then predictor.predict(image)
+
+Names load on first use, so ``import unetkit`` stays fast (torch is imported only when needed).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+# Public name -> the module it lives in (imported on first access).
+_LAZY = {
+    "fit_folder": "unetkit.training.fit",
+    "plan_folder": "unetkit.planning.folder",
+    "load_predictor": "unetkit.inference.backends",
+    "create_model": "unetkit.models",
+    "list_models": "unetkit.models",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'unetkit' has no attribute {name!r}; public names: {', '.join(__all__)}")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from unetkit.cli.plan import mask_line
 from unetkit.planning.discovery import MaskInfo
+from unetkit.planning.folder import mask_line
 
 
 def test_mask_line_instance_labels_say_their_range() -> None:
@@ -98,7 +98,7 @@ def test_image_sizes_are_said_width_x_height() -> None:
     """The fingerprint keeps (H, W) pairs; the line says W x H, as every size the commands show."""
     from types import SimpleNamespace
 
-    from unetkit.cli.plan import size_text
+    from unetkit.planning.folder import size_text
 
     fp = SimpleNamespace(size_median=(192, 256), size_min=(180, 250), size_max=(200, 260), distinct_sizes=3)
     assert size_text(fp) == "median size 256x192 (WxH; min 250x180, max 260x200, 3 distinct)"

@@ -136,7 +136,7 @@ def test_pick_threads_keeps_the_faster_count(
     import torch
 
     import unetkit.planning.plan as plan_module
-    from unetkit.cli.plan import THREAD_PROBE_ROUNDS, _pick_threads
+    from unetkit.planning.folder import THREAD_PROBE_ROUNDS, pick_threads
     from unetkit.planning.plan import Candidate
 
     probe = Candidate(4, 3, (32, 32), 2)
@@ -158,7 +158,7 @@ def test_pick_threads_keeps_the_faster_count(
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        note = _pick_threads(probe, 1, 2)
+        note = pick_threads(probe, 1, 2)
         assert torch.get_num_threads() == expected
         assert note.startswith(f"{expected}: ") and "2 thread(s) " in note and "1 thread(s) " in note
         assert calls == [2, 1] * (1 + THREAD_PROBE_ROUNDS)  # alternating, after one warm-up each

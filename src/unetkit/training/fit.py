@@ -13,7 +13,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,6 +237,65 @@ def fit(
     """
     with process_rng_kept():
         return _fit(config, resume, run_dir, command, eval_progress, replay, announce)
+
+
+SCORED_SPLITS = ("test", "val")
+
+
+def fit_folder(
+    root: str | Path,
+    budget: str | float | None = None,
+    *,
+    score: str = "test",
+    out: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    announce: Callable[[Path], None] | None = None,
+    **plan_options: Any,
+) -> RunResult:
+    """``unetkit fit DIR --time BUDGET`` from Python: plan the folder
+    (:func:`~unetkit.planning.folder.plan_folder`; ``plan_options`` are its keywords: ``device``,
+    ``threads``, ``mask_kind``, ...), train the plan and score the ``score`` split ("test", or "val" while
+    runs are compared and the test split must stay unseen).
+
+    ``out``: the run folder (default ``runs/<folder>-unet-<time>``; one that holds a run is refused).
+    ``overrides``: ``key=value`` strings applied after the plan (``"trainer.max_steps=200"``). The run
+    folder gets ``plan.yaml``, ``dataset.json`` and ``plan.png`` beside the run's files, as the CLI writes
+    them. Prints nothing; torch's thread count and the random streams are the caller's again on return.
+    """
+    from unetkit.planning import to_config_overrides
+    from unetkit.planning.folder import plan_folder, torch_threads_kept, write_run_files
+    from unetkit.training.config import load_config
+
+    if score not in SCORED_SPLITS:
+        raise ValueError(f"score must be one of {SCORED_SPLITS}, got {score!r}")
+    if isinstance(overrides, str):
+        raise TypeError(f"overrides must be a list of key=value strings, got the string {overrides!r}")
+    root = Path(root).resolve()  # the run's config names the data wherever it is resumed from
+    placed = [f"output.root={Path(out).parent}", f"output.name={Path(out).name}"] if out is not None else []
+    with torch_threads_kept():
+        planned = plan_folder(root, budget=budget, command="fit", **plan_options)
+        config = load_config(
+            None,
+            [
+                *to_config_overrides(planned.plan, planned.layout),
+                f"evaluate.split={score}",
+                *placed,
+                *overrides,
+            ],
+        )
+        if config.trainer.num_threads:
+            torch.set_num_threads(config.trainer.num_threads)
+        files = planned.run_files(f"# overridden: {' '.join(overrides)}\n" if overrides else "")
+
+        def write_plan(run_dir: Path) -> None:
+            write_run_files(run_dir, files)
+            if announce is not None:
+                announce(run_dir)
+
+        command = f"fit_folder({str(root)!r}, {budget!r}, score={score!r})"
+        return fit(
+            config, run_dir=Path(out) if out is not None else None, command=command, announce=write_plan
+        )
 
 
 # Environment variables Lightning's seed_everything sets for its dataloader workers.

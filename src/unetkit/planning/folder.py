@@ -1,0 +1,344 @@
+"""Plan a dataset folder: discover it, fingerprint it, measure the candidates on this machine, plan.
+
+:func:`plan_folder` is what ``unetkit plan DIR`` and ``unetkit fit DIR`` run (the CLI prints its lines and
+writes its files); from Python it returns the same :class:`PlannedDataset` and prints nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unetkit.constants import IGNORE_INDEX
+from unetkit.files import atomic_write_bytes, atomic_write_text
+
+__all__ = ["PlannedDataset", "mask_line", "pick_threads", "plan_folder", "size_text"]
+
+# Alternating steps per thread count when plan picks torch's threads (the fastest of each counts).
+THREAD_PROBE_ROUNDS = 2
+
+
+def _some(items: Any, limit: int = 12) -> str:
+    """``a, b, c, ... (20 in all)``: the first ``limit`` items of a console line."""
+    items = list(items)
+    more = f", ... ({len(items)} in all)" if len(items) > limit else ""
+    return ", ".join(str(v) for v in items[:limit]) + more
+
+
+def mask_line(m: Any) -> str:
+    """The ``masks:`` line of a plan: the encoding, the classes, the values seen and the void values/colours.
+    Instance labels keep only their range (``MaskInfo.values`` is (lowest, highest) for them)."""
+    if m.kind == "instances":
+        seen = f"label values {m.values[0]}..{m.values[1]}" if len(m.values) == 2 else "no label values"
+    else:
+        seen = f"values seen [{_some(list(v) if isinstance(v, tuple) else v for v in m.values)}]"
+    # A remap keeps its void values in the mapping (value -> IGNORE_INDEX).
+    remapped = sorted(
+        v for v, c in (m.mapping or {}).items() if c == IGNORE_INDEX and v not in m.ignore_values
+    )
+    voids = [*m.ignore_values, *remapped, *(list(c) for c in m.ignore_colors)]
+    return (
+        f"masks: {m.kind}, {m.num_classes} classes ({_some(m.class_names)}), {seen} in {m.sampled} masks"
+        + (f", void {voids}" if voids else "")
+        + (f"; target {m.target} (--target)" if m.target != "semantic" else "")
+    )
+
+
+def _fmt_classes(fp: Any) -> list[str]:
+    lines = ["  class                pixels  images  objects  extent med/p10/p90  area med  stuff"]
+    for c in fp.classes:
+        lines.append(
+            f"  {c.index:>2} {c.name[:16]:<16} {c.pixel_fraction:7.2%} {c.image_fraction:7.0%} {c.objects:8d}"
+            f"  {c.extent_median:5.0f}/{c.extent_p10:4.0f}/{c.extent_p90:5.0f}  {c.area_median:8.0f}  "
+            f"{'yes' if c.stuff else ''}"
+        )
+    return lines
+
+
+def size_text(fp: Any) -> str:
+    """``median size 256x192 (WxH; min 250x180, max 260x200, 3 distinct)``: the image sizes of a fingerprint
+    (which keeps (H, W) pairs), width first as every size the commands show."""
+    med, low, high = fp.size_median, fp.size_min, fp.size_max
+    return (
+        f"median size {med[1]}x{med[0]} (WxH; min {low[1]}x{low[0]}, max {high[1]}x{high[0]}, "
+        f"{fp.distinct_sizes} distinct)"
+    )
+
+
+def pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
+    """Time steps of ``probe`` with torch's default thread count and with 1, alternating, and keep the faster
+    (set here; :func:`plan_folder` restores the caller's count on return). On a busy machine oversubscribed
+    OpenMP threads can be several times slower; alternating keeps a burst of other work from landing on one
+    count only (a busy 2-core machine once picked 1 thread from single steps)."""
+    import torch
+
+    from unetkit.planning.plan import TrainingStep, alternating_fastest
+
+    step = TrainingStep(probe, in_channels, num_classes, "cpu")
+
+    def with_threads(n: int) -> Callable[[], float]:
+        def run() -> float:
+            torch.set_num_threads(n)
+            return step()
+
+        return run
+
+    counts = dict.fromkeys((torch.get_num_threads(), 1))
+    timings = alternating_fastest({str(n): with_threads(n) for n in counts}, THREAD_PROBE_ROUNDS)
+    best = min(counts, key=lambda n: timings[str(n)])
+    torch.set_num_threads(best)
+    measured = ", ".join(f"{n} thread(s) {timings[str(n)]:.3f}s/step" for n in counts)
+    return (
+        f"{best}: the faster thread count for this machine now ({measured}, fastest of "
+        f"{THREAD_PROBE_ROUNDS} alternating steps each, base {probe.base_channels}); the thread count "
+        "changes the numbers slightly and the steps a budget buys: --threads pins it"
+    )
+
+
+@dataclass
+class PlannedDataset:
+    """What :func:`plan_folder` found and chose: the report's lines and the files' contents."""
+
+    plan: Any  # unetkit.planning.Plan
+    layout: Any  # unetkit.planning.DatasetLayout
+    lines: list[str]  # the console report: discovery, fingerprint, candidates, the plan with its reasons
+    plan_yaml: str  # plan.yaml: the config with a reason above each key
+    dataset: dict[str, Any]  # dataset.json: discovery + fingerprint
+    fingerprint: Any  # unetkit.planning.Fingerprint: what plan.png draws beside the plan
+
+    def run_files(self, note: str = "") -> dict[str, str | bytes]:
+        """File name -> content of what a run folder keeps of its plan: ``plan.yaml`` (after ``note``, a
+        comment), ``dataset.json`` and ``plan.png`` (drawn now: a failure while drawing comes before
+        training, not after the budget is spent)."""
+        return {
+            "plan.yaml": note + self.plan_yaml,
+            "dataset.json": json.dumps(self.dataset, indent=1) + "\n",
+            "plan.png": self.figure_png(),
+        }
+
+    def figure_png(self) -> bytes:
+        """plan.png: the plan at a glance (drawn in memory; matplotlib is imported only here)."""
+        from unetkit.viz.plan_figure import plan_figure_png
+
+        return plan_figure_png(self.plan, self.fingerprint)
+
+
+def write_run_files(run_dir: Path, files: Mapping[str, str | bytes]) -> None:
+    """Write :meth:`PlannedDataset.run_files` into ``run_dir`` (atomically, one file at a time)."""
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            atomic_write_bytes(Path(run_dir) / name, content)
+        else:
+            atomic_write_text(Path(run_dir) / name, content)
+
+
+@contextmanager
+def torch_threads_kept() -> Iterator[None]:
+    """torch's intra-op thread count, restored on exit (the thread probe sets it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def plan_folder(
+    root: str | Path,
+    *,
+    budget: str | float | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    precision: str | None = None,
+    measure_limit: float = 30.0,
+    images: str | None = None,
+    masks: str | None = None,
+    roi: str | None = None,
+    mask_kind: str | None = None,
+    void: list[int] | None = None,
+    split: Mapping[str, tuple[int, int]] | None = None,
+    unmatched: str = "error",
+    classes: str | Path | None = None,
+    target: str | None = None,
+    command: str = "plan",
+) -> PlannedDataset:
+    """Discover ``root``, fingerprint it, measure the candidates and plan, as ``unetkit plan DIR`` does.
+
+    ``budget``: the training time, ``"20m"``, ``"1h30m"``, ``"90s"`` or minutes as a number (None: picked from
+    the machine's speed). ``threads`` pins torch's thread count (None: the faster of the default and 1,
+    measured); torch's count is the caller's again when this returns (the plan records the one it timed,
+    ``trainer.num_threads``). The other keywords are ``unetkit plan``'s options of the same names
+    (``images``/``masks``/``roi``: folder names; ``split``: ``{"train": (0, 20), ...}`` over sorted names).
+    Raises ValueError naming the file and the fix for a folder it cannot read.
+    """
+    with torch_threads_kept():
+        return _plan_folder(
+            Path(root), budget, device, threads, precision, measure_limit, images, masks, roi, mask_kind,
+            void, split, unmatched, classes, target, command,
+        )  # fmt: skip
+
+
+def _plan_folder(
+    root: Path,
+    budget_text: str | float | None,
+    device: str,
+    threads: int | None,
+    precision: str | None,
+    measure_limit: float,
+    images: str | None,
+    masks: str | None,
+    roi: str | None,
+    mask_kind: str | None,
+    void: list[int] | None,
+    split: Mapping[str, tuple[int, int]] | None,
+    unmatched: str,
+    classes: str | Path | None,
+    target: str | None,
+    command: str,
+) -> PlannedDataset:
+    import torch
+
+    from unetkit.data.folder import cache_fits, decoded_bytes
+    from unetkit.devices import resolve_device
+    from unetkit.planning import discover, fingerprint, make_plan, measure_candidates, parse_duration
+    from unetkit.planning.plan import (
+        MIN_STEPS,
+        augmentation,
+        candidates,
+        choose_geometry,
+        data_probe,
+        default_budget,
+        loader_workers,
+    )
+
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"--threads must be an integer >= 1, got {threads!r}")
+        torch.set_num_threads(threads)
+    budget = parse_duration(str(budget_text)) if budget_text is not None else None
+    device = resolve_device(device)
+    started = time.perf_counter()
+    layout = discover(
+        root,
+        image_dir=images,
+        mask_dir=masks,
+        roi_dir=roi,
+        mask_kind=mask_kind,
+        void=void,
+        splits=dict(split) if split else None,
+        unmatched=unmatched,
+        classes_file=classes,
+    )
+    if target is not None:
+        from unetkit.planning.discovery import with_instance_target
+
+        layout = with_instance_target(layout, target)
+    t_discover = time.perf_counter() - started
+    fp = fingerprint(layout)
+    geo = choose_geometry(fp, device)
+    aug, _ = augmentation(fp, geo, layout.mask.target)  # the data probe times the augmentation trained
+    cands = candidates(geo, device)
+    # A CPU plan loads with no workers: its training images stay decoded in memory when they fit (data.cache).
+    train = set(layout.splits.get("train", []))
+    train_sizes = [size for sample, size in zip(layout.samples, layout.sizes) if sample.name in train]
+    cached = device == "cpu" and cache_fits(decoded_bytes(train_sizes, layout.channels), 0)
+    thread_note = ""
+    probe_started = time.perf_counter()
+    if threads is None and device == "cpu" and torch.get_num_threads() > 1:
+        thread_note = pick_threads(cands[0], layout.channels, layout.mask.num_classes)
+    t_threads = time.perf_counter() - probe_started
+    loaders = loader_workers(device) > 0  # a GPU plan's samples are read in loader processes
+    machine = measure_candidates(
+        cands,
+        layout.channels,
+        layout.mask.num_classes,
+        device,
+        time_limit_s=max(1.0, measure_limit - (time.perf_counter() - probe_started)),
+        stop_above_s=budget / MIN_STEPS if budget else None,
+        data_probe=lambda: data_probe(
+            layout, geo.crop, aug, cached=cached, window=fp.intensity_window, loader_process=loaders
+        ),
+    )
+    budget_note = ""
+    if budget is None:
+        budget, budget_note = default_budget(machine, precision)
+    plan = make_plan(fp, budget, device, machine, layout=layout, precision=precision, geometry=geo)
+    chosen = plan.config["trainer"]["precision"]  # the table lists it; the other precision is listed after
+    if budget_note:
+        plan.reasons["trainer.max_time_minutes"] = budget_note
+    if thread_note:
+        plan.reasons["trainer.num_threads"] = thread_note
+    elapsed = time.perf_counter() - started
+    plan.summary["plan_seconds"] = {
+        "discover": round(t_discover, 2),
+        "fingerprint": fp.seconds,
+        "threads": round(t_threads, 2),
+        "measure": machine.measure_seconds,
+        "total": round(elapsed, 2),
+    }
+    m = layout.mask
+    lines = [
+        f"dataset {layout.root}: {len(layout.samples)} pairs, {layout.channels} channel(s); splits "
+        f"({layout.split_source}): " + ", ".join(f"{k} {len(v)}" for k, v in layout.splits.items()),
+        mask_line(m),
+        *(
+            [f"ROI: {', '.join(str(d) for d in layout.roi_dirs)} (pixels outside are ignored)"]
+            if layout.has_roi
+            else []
+        ),
+        *[f"note: {n}" for n in layout.notes],
+        f"fingerprint ({fp.sampled_images} training images, {fp.seconds:.1f}s): {size_text(fp)}, "
+        f"intensity mean {fp.intensity['mean']} std {fp.intensity['std']}",
+        *([f"intensity window: {fp.window_reason}"] if fp.window_reason else []),
+        f"normalisation: {fp.normalization_reason}",
+        *_fmt_classes(fp),
+        f"machine: {machine.description}, {machine.threads} thread(s), flags {' '.join(machine.cpu_flags)}; "
+        f"data {machine.data_seconds_per_sample:.3f}s/sample"
+        + (" (the decoded training images stay in memory: data.cache)" if cached else ""),
+        "candidates (measured steps):",
+        *_measured_lines(plan, machine, chosen, lambda name: f"{name:<36}"),
+        *([f"budget: {budget_note}"] if budget_note else []),
+        *(
+            [f"budget: --time {budget_text} is read as {budget / 60:g} minutes (write 20m, 90s or 1h)"]
+            if budget_text is not None and re.fullmatch(r"\s*\d+(\.\d+)?\s*", str(budget_text))
+            else []
+        ),
+        f"plan ({budget / 60:.1f} min on {device}; planned in {elapsed:.1f}s):",
+        *[f"  {k}: {v}" for k, v in plan.reasons.items()],
+        *[f"  NOT EXPRESSIBLE in the config yet: {u}" for u in plan.unsupported],
+    ]
+    timing = plan.summary["plan_seconds"]
+    header = [
+        f"unetkit {command} {root} --time {budget / 60:g}m --device {device}: planned in {elapsed:.1f}s",
+        f"machine: {machine.description}, {machine.threads} thread(s); every key can be overridden on the "
+        "fit command line (key.sub=value)",
+        f"seconds: discover {timing['discover']}, fingerprint {timing['fingerprint']}, thread probe "
+        f"{timing['threads']}, measure "
+        f"{timing['measure']}, total {timing['total']} (imports excluded)",
+        "measured training steps (forward, CE + Dice, backward, AdamW on random data) and the budget:",
+        *_measured_lines(plan, machine, chosen, lambda name: f"{name}:"),
+        f"data loading + augmentation: {machine.data_seconds_per_sample:.3f}s/sample",
+    ]
+    dataset = layout.to_dict() | {"fingerprint": fp.to_dict()}
+    return PlannedDataset(plan, layout, lines, plan.to_yaml(header), dataset, fp)
+
+
+def _measured_lines(plan: Any, machine: Any, chosen: str, label: Callable[[str], str]) -> list[str]:
+    """The measured candidates (``label`` formats each name), the other measured steps and the measuring
+    notes: the console report's and plan.yaml's header's, which differ only in the names' layout."""
+    rows = [
+        f"  {label(r['candidate'])} {r['step_seconds']:.3f}s/step -> {r['steps_in_budget']} steps, "
+        f"{r['epochs_in_budget']} epochs of {r['steps_per_epoch']} "
+        f"(checkpoint {r['checkpoint_seconds']:.2f}s)"
+        for r in plan.table
+    ]
+    steps = machine.step_seconds.items()
+    others = [f"  {k}: {v:.3f}s/step" for k, v in steps if not k.endswith(" " + chosen)]
+    return [*rows, *others, *[f"  {n}" for n in machine.notes]]
