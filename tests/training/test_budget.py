@@ -136,6 +136,28 @@ def test_reserve_is_the_longest_recent_epoch_end_with_a_validation() -> None:
     assert restored.epoch_end_s() == measured and restored.step_times == timer.step_times[-20:]
 
 
+def test_before_a_validation_the_reserve_is_timed_on_the_sanity_check_images() -> None:
+    """A training step on a batch of crops costs several validation images: val_images x a step kept so much
+    back that a loaded 2-minute run stopped after 33 of about 650 steps. The sanity check's fastest image
+    (its first carries the warm-up) times the validation instead."""
+    timer = BudgetTimer(3600.0, val_images=100)
+    trainer = _Trainer()
+    trainer.sanity_checking = True
+    for seconds in (0.05, 0.002):  # warm-up, then a warm image
+        timer.on_validation_batch_start(trainer)  # type: ignore[arg-type]
+        time.sleep(seconds)
+        timer.on_validation_batch_end(trainer)  # type: ignore[arg-type]
+    trainer.sanity_checking = False
+    timer.on_train_start(trainer, None)  # type: ignore[arg-type]
+    _step(timer, trainer, 0, 0.02)
+    assert timer.val_image_s is not None and 0.002 <= timer.val_image_s < 0.01
+    assert timer.epoch_end_s() == pytest.approx(100 * timer.val_image_s)
+    assert timer.epoch_end_s() < 100 * timer.step_times[-1] / 2
+    restored = BudgetTimer(3600.0, val_images=100)
+    restored.load_state_dict(timer.state_dict())  # --resume keeps it
+    assert restored.val_image_s == timer.val_image_s
+
+
 def test_the_sanity_check_counts_and_so_does_resumed_time() -> None:
     timer = BudgetTimer(60.0, val_images=1)
     timer.load_state_dict({"time_elapsed": {"train": 10.0}})  # a resumed run's earlier time

@@ -65,8 +65,10 @@ class BudgetTimer(Timer):
     stops when the time left cannot hold the reserve; after an epoch's last step, when it cannot hold that
     plus the epoch end about to run (going on would mean that epoch end, one more step, and the final
     validation). The sanity check before training counts too. Until an epoch end with a validation has
-    been measured, an epoch end is taken as at least ``val_images`` x the mean step time (generous:
-    predicting one image costs less than a training step on a batch of crops). At the stop, validation is
+    been measured, an epoch end is taken as at least ``val_images`` x the time of one validation image,
+    the fastest of the sanity check's (its first carries the warm-up), else x the mean step time (a
+    training step on a batch of crops costs several images' predictions: under load that estimate stopped
+    a 2-minute DSB run after 33 of about 650 steps). At the stop, validation is
     forced for the current epoch even when ``check_val_every_n_epoch`` would skip it. The measurements
     travel with the checkpoint (``--resume``).
     """
@@ -82,6 +84,8 @@ class BudgetTimer(Timer):
         self._validated = False  # a validation ran since the last step
         self._sanity_start = 0.0
         self._sanity_s = 0.0
+        self._val_batch_start: float | None = None
+        self.val_image_s: float | None = None  # the fastest sanity-check validation batch (one image)
         self.stopped = False  # this timer ended the run (not max_epochs or early stopping)
 
     @property
@@ -103,6 +107,14 @@ class BudgetTimer(Timer):
         # Lightning's clock starts after the sanity check (two validation batches before training): count it,
         # the run's wall clock includes it.
         self._sanity_s = time.monotonic() - self._sanity_start
+
+    def on_validation_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        self._val_batch_start = time.monotonic() if trainer.sanity_checking else None
+
+    def on_validation_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.sanity_checking and self._val_batch_start is not None:
+            seconds = time.monotonic() - self._val_batch_start
+            self.val_image_s = seconds if self.val_image_s is None else min(self.val_image_s, seconds)
 
     def time_elapsed(self, stage: str = "train") -> float:
         # Resumed time (restored into the offset by load_state_dict) already holds its run's sanity check.
@@ -128,11 +140,13 @@ class BudgetTimer(Timer):
         return statistics.fmean(self.step_times[-20:]) if self.step_times else 0.0
 
     def epoch_end_s(self) -> float:
-        """The longest recent epoch end; at least ``val_images`` steps until one with a validation is seen."""
+        """The longest recent epoch end; until one with a validation is seen, at least ``val_images`` x a
+        sanity-check image (else x a step)."""
         measured = max((s for s, _ in self.epoch_ends), default=0.0)
         if any(validated for _, validated in self.epoch_ends):
             return measured
-        return max(measured, self.val_images * self._step_s())
+        per_image = self.val_image_s if self.val_image_s is not None else self._step_s()
+        return max(measured, self.val_images * per_image)
 
     def reserve_s(self) -> float:
         """Seconds kept for the final validation and checkpoint (1.2 x an epoch end + two steps)."""
@@ -149,6 +163,7 @@ class BudgetTimer(Timer):
         state = super().state_dict()
         state["epoch_ends"] = [[s, v] for s, v in self.epoch_ends]
         state["step_times"] = self.step_times[-20:]
+        state["val_image_s"] = self.val_image_s
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -157,6 +172,8 @@ class BudgetTimer(Timer):
         if not self.epoch_ends and state_dict.get("epoch_end_s") is not None:  # checkpoints before epoch_ends
             self.epoch_ends = [(float(state_dict["epoch_end_s"]), True)]
         self.step_times = [float(t) for t in state_dict.get("step_times", [])]
+        if state_dict.get("val_image_s") is not None and self.val_image_s is None:
+            self.val_image_s = float(state_dict["val_image_s"])
 
 
 def budget_fraction(trainer: L.Trainer | None, budget_s: float | None) -> float:
