@@ -162,3 +162,25 @@ def test_figures_leave_the_matplotlib_backend_alone(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "svg"
+
+
+def test_a_long_sample_name_stays_within_its_panel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DSB 2018's 64-character ids ran across the next panel's title: a long name keeps both ends."""
+
+    name = "0a7d30b252359a10fd298b638b90cb9ada3acced4e0c0e5a3692013f432ee4e9"
+    assert figures.short_name("p03_slice12") == "p03_slice12"
+    short = figures.short_name(name)
+    assert len(short) == figures.TITLE_CHARS and short.startswith(name[:15]) and short.endswith(name[-16:])
+    images, targets, preds = _grid_inputs()
+    drawn: list[Figure] = []
+    save = figures.save_figure
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: (drawn.append(fig), save(fig, path))[1])
+    plot_prediction_grid(images, targets, preds, ["a", "b", "c"], tmp_path / "g.png", titles=[name, "y"])
+    (fig,) = drawn
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    title = fig.axes[0].title
+    assert title.get_text() == f"Input\n{short}"
+    # The title stays on the figure and ends before the next panel begins.
+    extent = title.get_window_extent(renderer)
+    assert extent.x0 >= 0 and extent.x1 <= fig.axes[1].get_window_extent(renderer).x0

@@ -22,6 +22,20 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+# Characters of a sample name under a 3-inch panel at font size 9: a longer one (DSB 2018's 64-character
+# ids) ran across the next panel's title.
+TITLE_CHARS = 32
+
+
+def short_name(name: str, limit: int = TITLE_CHARS) -> str:
+    """``name`` as a panel title: the start and the end of a longer one around an ellipsis (a sample's
+    distinguishing part can be either end: ``sequence_frame`` vs ``hash``)."""
+    if len(name) <= limit:
+        return name
+    head = (limit - 1) // 2
+    return f"{name[:head]}…{name[len(name) - (limit - 1 - head):]}"
+
+
 def headless_figure(figsize: tuple[float, float]) -> Figure:
     """A headless figure with its own Agg canvas (no pyplot, no global backend)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -146,7 +160,7 @@ def plot_prediction_grid(
         for j, (panel, title) in enumerate(zip(row, ("Input", "True mask", "Predicted mask"))):
             # nearest: a mask pixel is one colour, never a blend of two classes
             axes[i, j].imshow(panel, cmap="gray" if panel.ndim == 2 else None, interpolation="nearest")
-            label = f"{title}" + (f"\n{titles[i]}" if titles and j == 0 else "")
+            label = f"{title}" + (f"\n{short_name(titles[i])}" if titles and j == 0 else "")
             axes[i, j].set_title(label, fontsize=9)
             axes[i, j].axis("off")
     handles = [Rectangle((0, 0), 1, 1, color=np.asarray(palette[k]) / 255.0) for k in range(len(class_names))]
