@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 import yaml
 
+from unetkit.data.sampling import epoch_steps
 from unetkit.planning import Machine, discover, fingerprint, make_plan, parse_duration, to_config_overrides
 from unetkit.planning.discovery import DatasetLayout
 from unetkit.planning.fingerprint import ClassStats, Fingerprint
@@ -248,6 +249,12 @@ def test_budget_and_epoch_cap() -> None:
     # the budget ends the run, even on a machine 10x faster than the measured one
     assert plan.config["trainer"]["max_epochs"] >= 10 * row["epochs_in_budget"]
     assert plan.config["trainer"]["precision"] == "32-true"
+    # Steps per epoch as the training loader counts them: whole batches (the partial last one is dropped;
+    # 21 images x repeat 19 = 399 samples in batches of 10 are 39 steps, not 40).
+    odd = make_fp(train=21)
+    odd_plan = make_plan(odd, 1140, "cpu", make_machine({8: 0.25}, odd))
+    data = odd_plan.config["data"]
+    assert odd_plan.table[0]["steps_per_epoch"] == epoch_steps(21 * data["repeat"], data["batch_size"]) == 39
 
 
 @pytest.mark.parametrize(

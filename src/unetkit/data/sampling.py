@@ -18,3 +18,16 @@ def evenly_spaced(items: Sequence[T], count: int) -> list[T]:
         return list(items)
     idx = np.linspace(0, len(items) - 1, max(count, 0)).round().astype(int)
     return [items[i] for i in sorted(set(idx.tolist()))]
+
+
+def epoch_steps(samples: int, batch_size: int) -> int:
+    """Optimizer steps of one training epoch over ``samples`` items: whole batches only (the last, partial
+    batch is dropped, so BatchNorm never sees a batch of one), unless there is only one batch."""
+    if samples <= batch_size:
+        return 1 if samples > 0 else 0
+    return samples // batch_size
+
+
+def drops_last_batch(samples: int, batch_size: int) -> bool:
+    """Whether a training epoch over ``samples`` items drops its partial last batch (:func:`epoch_steps`)."""
+    return samples > batch_size

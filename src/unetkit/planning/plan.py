@@ -71,6 +71,7 @@ import numpy as np
 import yaml
 
 from unetkit.data.io import Window
+from unetkit.data.sampling import epoch_steps
 from unetkit.planning.discovery import DatasetLayout
 from unetkit.planning.fingerprint import Fingerprint
 
@@ -832,7 +833,7 @@ def make_plan(
         step_total = overlapped(step_s, geo.batch * machine.data_seconds_per_sample, workers)
         ckpt_s = machine.checkpoint_seconds.get(base, 0.0)
         cand_repeat = epoch_repeat(repeat, ckpt_s, step_total, train_n, geo.batch)
-        cand_steps = math.ceil(train_n * cand_repeat / geo.batch)
+        cand_steps = epoch_steps(train_n * cand_repeat, geo.batch)  # as the training loader counts them
         # At least MIN_VALIDATIONS epochs in the budget: a larger training set is sampled per epoch.
         # (Validation takes up to VAL_TIME_SHARE of the time on top of the steps.)
         epoch_cap = max(1, int(train_s / (step_total * MIN_VALIDATIONS * (1.0 + VAL_TIME_SHARE))))
@@ -973,7 +974,8 @@ def make_plan(
                 {
                     "trainer.limit_train_batches": f"{chosen['limit_train_batches']}: an epoch is at most "
                     f"1/{MIN_VALIDATIONS} of the steps the budget allows (all {train_n * chosen['repeat']} "
-                    f"training images would make {math.ceil(train_n * chosen['repeat'] / geo.batch)} steps), "
+                    "training images would make "
+                    f"{epoch_steps(train_n * chosen['repeat'], geo.batch)} steps), "
                     "so validation, the best checkpoint and the resume points come at least "
                     f"{MIN_VALIDATIONS} times; each epoch draws a fresh shuffle of the training set"
                 }

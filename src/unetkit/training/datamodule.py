@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 
 from unetkit.data.datasets import DatasetSpec, cache_root
 from unetkit.data.folder import FolderDataset
-from unetkit.data.sampling import evenly_spaced
+from unetkit.data.sampling import drops_last_batch, evenly_spaced
 from unetkit.data.transforms import build_transforms, use_loader_threads
 from unetkit.training.config import DataConfig
 
@@ -151,7 +151,7 @@ class SegmentationDataModule(L.LightningDataModule):
         sampler: Sampler | None = None
         drop_last = False
         if train:
-            drop_last = len(dataset) > self.cfg.batch_size  # type: ignore[arg-type]
+            drop_last = drops_last_batch(len(dataset), self.cfg.batch_size)  # type: ignore[arg-type]
             world, rank = 1, 0
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
