@@ -241,3 +241,9 @@ def test_fit_dir_writes_plan_png_into_the_run_folder(
     assert main(["plan", str(root), "--time", "1m", "--out", str(plan), *FAST]) == 0
     assert main(["fit", str(root), "--plan", str(plan), f"output.root={runs}", "output.name=reused"]) == 0
     assert (runs / "reused" / "plan.png").read_bytes() == (tmp_path / "mine.png").read_bytes()
+    # Its plan.yaml says which plan file it trained and with which overrides (the file's own header may
+    # name another run's): the plan file follows unchanged.
+    reused = (runs / "reused" / "plan.yaml").read_text()
+    assert reused == f"# this run trained {plan.resolve()} with output.root={runs} output.name=reused\n" + (
+        plan.read_text()
+    )

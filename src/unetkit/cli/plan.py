@@ -348,7 +348,10 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
         raise ValueError(
             f"plan file {plan_path} was made for {planned_root}, not {root}; plan {root} again (unetkit plan)"
         )
-    files: dict[str, str | bytes] = {"plan.yaml": text}
+    # The plan as this run trained it: the file, under a line naming it and the overrides given now (its
+    # own header may name another run's overrides; config.yaml holds the values trained).
+    given = f" with {' '.join(user)}" if user else " as is"
+    files: dict[str, str | bytes] = {"plan.yaml": f"# this run trained {plan_path.resolve()}{given}\n{text}"}
     dataset = dataset_file(plan_path)
     if not dataset.is_file():  # plans written before <stem>.dataset.json
         dataset = plan_path.with_name("dataset.json")
