@@ -361,6 +361,16 @@ CASES = [
         r"before its first checkpoint, so nothing was kept; run the same command again",
         signal_at=("SIGINT", 1),
     ),
+    Case(
+        "sigterm after the first checkpoint",
+        data_fault(lambda d: None),
+        lambda t: _fit_args(t, "trainer.max_epochs=3", "data.repeat=2"),
+        143,  # 128 + SIGTERM, as a scheduler's kill is reported; the resume is named as for Ctrl-C
+        r"resume with: unetkit fit --resume \S*runs/r",
+        absent=(),
+        present=("runs/r/checkpoints/last.ckpt",),
+        signal_at=("SIGTERM", 3),
+    ),
     # ---- predict / export
     Case("predict --out is a file", _out_is_file, _predict(), 2, r"out: already exists", absent=()),
     Case(

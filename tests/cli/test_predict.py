@@ -304,3 +304,8 @@ def test_predict_uses_the_tta_the_run_scored_with(
     assert "test-time augmentation" not in runs["given"][1] + runs["none"][1]
     assert np.array_equal(runs["default"][0], runs["given"][0])
     assert not np.array_equal(runs["default"][0], runs["none"][0])
+    # With instances, the printed parameters name the TTA the masks used (they said tta False).
+    out = tmp_path / "inst"
+    assert main(["predict", str(model), str(images), "--out", str(out), "--instances", "components"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("instances: "))
+    assert "tta identity,hflip" in line and "tta False" not in line

@@ -53,9 +53,13 @@ def _record(run: Path) -> dict[str, Any]:
     return dict(json.loads((run / "train.json").read_text()))
 
 
-def test_replay_of_a_budgeted_run_is_bitwise_identical(tmp_path: Path) -> None:
+def test_replay_of_a_budgeted_run_is_bitwise_identical(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli_main(_fit_args(tmp_path, BUDGET)) == 0
     run = tmp_path / "r"
+    # fit names the command that trains it again step for step.
+    assert f"to train this run again step for step: unetkit fit --replay {run}" in capsys.readouterr().out
     record = _record(run)
     stop = record["budget_stop_step"]
     clock = np.load(run / CLOCK_FILE)

@@ -269,8 +269,20 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
     if shortfall:
         print(f"note: {shortfall}", file=sys.stderr)
     print(f"\nrun folder: {result.run_dir}  (training took {result.train_seconds:.0f} s)")
+    if _budgeted(result.run_dir):
+        # The wall clock paced this run: only a replay of its recorded clock trains it again bit for bit.
+        print(f"to train this run again step for step: unetkit fit --replay {result.run_dir}")
     print(f"{config.evaluate.split} split:\n{result.table}")
     return 0
+
+
+def _budgeted(run_dir: Path) -> bool:
+    """Whether ``run_dir`` was stopped by its time budget (``budget_stop_step`` in train.json): what
+    ``--replay`` retrains."""
+    try:
+        return bool(json.loads((Path(run_dir) / "train.json").read_text()).get("budget_stop_step"))
+    except (OSError, ValueError):
+        return False
 
 
 # A budgeted run that trained fewer than this share of the steps its plan predicted is named on the console.

@@ -1,7 +1,7 @@
 """``unetkit`` command line: one command, one subcommand per job.
 
 Exit codes: 0 success; 2 bad input or usage (one-line ``error:`` message); 3 partial failure (some inputs of
-``predict`` failed, the rest completed); 130 interrupted.
+``predict`` failed, the rest completed); 130 interrupted (Ctrl-C); 143 a run stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -159,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as exc:
         print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
-        return 130
+        # 143 when SIGTERM stopped a run (training.fit sets it), else Ctrl-C's 130.
+        return int(getattr(exc, "exit_code", 130))
 
 
 if __name__ == "__main__":

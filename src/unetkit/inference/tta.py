@@ -111,6 +111,9 @@ def use_scored_tta(predictor: Any) -> str:
     if not scored or not hasattr(semantic, "tta"):
         return ""
     semantic.tta = resolve_tta(str(scored))
+    params = getattr(predictor, "params", None)
+    if semantic is not predictor and isinstance(params, dict) and "tta" in params:
+        params["tta"] = str(scored)  # an instance predictor names its TTA in its params (predict's line)
     return str(scored)
 
 

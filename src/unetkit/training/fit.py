@@ -419,13 +419,13 @@ def _fit(
     except SystemExit:
         # Lightning answers Ctrl-C with sys.exit(1); the CLI wants a KeyboardInterrupt (exit 130).
         if trainer is not None and trainer.interrupted:
-            raise KeyboardInterrupt(_resume_hint(run_dir)) from None
+            raise _interruption(run_dir, trainer) from None
         raise
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, sigint)  # Lightning ignores SIGINT after an interrupt
     if trainer.interrupted:
-        raise KeyboardInterrupt(_resume_hint(run_dir))
+        raise _interruption(run_dir, trainer)
     if not trainer.is_global_zero:
         # Other DDP ranks stop here: rank 0 alone writes the model, the metrics and the figures (no
         # collective operation follows, so rank 0 never waits for them).
@@ -462,6 +462,19 @@ def _fit(
     if metrics_csv.is_file():
         plot_training_curves(metrics_csv, run_dir / "figures" / "curves.png")
     return RunResult(run_dir=run_dir, scores=scores, table=table, train_seconds=train_seconds)
+
+
+# Exit statuses of a run stopped by a signal, as shells report them (128 + the signal's number).
+EXIT_INTERRUPTED = 130  # SIGINT, Ctrl-C
+EXIT_TERMINATED = 143  # SIGTERM: a scheduler or `kill` ending the job
+
+
+def _interruption(run_dir: Path, trainer: Any) -> KeyboardInterrupt:
+    """The KeyboardInterrupt naming the resume, with ``exit_code`` 143 when SIGTERM stopped the run (a
+    scheduler's kill; Lightning stops training on it as on Ctrl-C), else 130."""
+    exc = KeyboardInterrupt(_resume_hint(run_dir))
+    exc.exit_code = EXIT_TERMINATED if getattr(trainer, "received_sigterm", False) else EXIT_INTERRUPTED  # type: ignore[attr-defined]
+    return exc
 
 
 def _resume_hint(run_dir: Path) -> str:
