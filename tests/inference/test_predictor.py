@@ -356,3 +356,7 @@ def test_non_uint8_arrays_are_mapped_as_files_are(tmp_path: Path) -> None:
         predictor.predict(np.full((8, 8), np.nan, np.float32))
     with pytest.raises(TypeError, match=r"got list; convert it with np.asarray"):
         predictor.predict([[0, 1]])  # type: ignore[arg-type]
+    # A PIL image is read as its stored pixels; a channels-first array is named as such.
+    np.testing.assert_allclose(predictor.predict_logits(Image.fromarray(image)), expected, atol=1e-5)
+    with pytest.raises(ValueError, match=r"channels first; predict takes \(H, W, C\): pass np.moveaxis"):
+        predictor.predict(image[None])

@@ -180,15 +180,24 @@ class BasePredictor:
         window (16-bit without one: ``value >> 8``), floats in [0, 1] as ``round(x * 255)``, bool as 0/255;
         floats outside [0, 1] or NaN are a ValueError (dividing every type by 255 made a float image in
         [0, 1] all background and a 16-bit one all foreground, silently)."""
+        if hasattr(image, "getbands") and hasattr(image, "mode"):  # a PIL image: its pixels as stored
+            image = np.asarray(image)
         if not isinstance(image, np.ndarray):
             raise TypeError(
                 f"image must be a numpy array (H, W, C), got {type(image).__name__}; convert it with "
-                "np.asarray(image), or read a file with predictor.read_image(path)."
+                "np.asarray(image) (a torch tensor (C, H, W): tensor.permute(1, 2, 0).numpy()), or read a "
+                "file with predictor.read_image(path)."
             )
         if image.ndim == 2:
             image = image[..., None]
         if image.ndim != 3:
             raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}.")
+        channels = self.config.in_channels
+        if image.shape[2] != channels and image.shape[0] == channels and image.shape[2] > 4:
+            raise ValueError(
+                f"image has shape {image.shape}, channels first; predict takes (H, W, C): pass "
+                "np.moveaxis(image, 0, -1)."
+            )
         if image.dtype != np.uint8:
             image = to_uint8(image, f"the {image.dtype} image array", self.config.intensity_window)
         if image.shape[2] != self.config.in_channels:
