@@ -167,7 +167,9 @@ def test_dynamo_exporter(tmp_path: Path) -> None:
     """The torch.export-based exporter (the fallback of "auto") on the cheapest model."""
     kwargs = {"in_channels": 1, "num_classes": 2, **small_kwargs()["wide_cnn"]}
     model = create_model("wide_cnn", **kwargs).eval()
+    state = torch.random.get_rng_state()
     result = export_onnx(model, config_for("wide_cnn", kwargs), tmp_path, exporter="dynamo")
+    assert torch.equal(torch.random.get_rng_state(), state)  # the user's random stream is left alone
     assert result.exporter == "dynamo"
     assert result.dynamic_axes == ["batch", "height", "width"]
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
@@ -224,3 +226,17 @@ def test_torchscript_refuses_size_baked_trace(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"TorchScript output shape .* differs from PyTorch"):
         export_torchscript(Baked(), config, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "onnx-optimized", "torchscript"])
+def test_export_leaves_the_global_rng_alone(
+    fmt: str, tmp_path: Path, unet: tuple[torch.nn.Module, ModelConfig]
+) -> None:
+    model, config = unet
+    torch.manual_seed(7)
+    state = torch.random.get_rng_state()
+    if fmt == "torchscript":
+        export_torchscript(model, config, tmp_path)
+    else:
+        export_onnx(model, config, tmp_path, exporter="legacy", optimize=fmt == "onnx-optimized")
+    assert torch.equal(torch.random.get_rng_state(), state)

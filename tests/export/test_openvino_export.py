@@ -82,6 +82,13 @@ def test_export_writes_verified_dynamic_ir(exported: tuple[Path, Any]) -> None:
     np.testing.assert_allclose(ov_export.run_openvino(out / "model.xml", x.numpy()), expected, atol=1e-4)
 
 
+def test_export_leaves_the_global_rng_alone(tmp_path: Path) -> None:
+    model, config = tiny()
+    state = torch.random.get_rng_state()
+    ov_export.export_openvino(model, config, tmp_path / "out", exporter="legacy")
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
 def test_export_refused_on_mismatch_leaves_no_ir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = ov_export.run_openvino
     monkeypatch.setattr(ov_export, "run_openvino", lambda xml, x, precision="fp32": real(xml, x) + 1e-3)

@@ -241,10 +241,12 @@ def test_empty_folder_and_missing_path(tmp_path: Path) -> None:
 
 
 def test_unknown_architecture_names_it_and_lists_options(tmp_path: Path) -> None:
+    config = make_config()
+    config.architecture = "unet3"  # ModelConfig refuses it up front; build_model still names it
     with pytest.raises(
         ValueError, match=r"architecture 'unet3' is not a registered model: .*Available: .*unet"
     ):
-        build_model(make_config(architecture="unet3"))
+        build_model(config)
 
 
 def test_bad_model_kwargs_name_the_architecture() -> None:
@@ -257,3 +259,90 @@ def test_corrupt_safetensors_is_a_value_error(tmp_path: Path) -> None:
     (tmp_path / WEIGHTS_NAME).write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match=r"not a readable safetensors file"):
         load_model(tmp_path)
+
+
+def test_load_model_leaves_the_global_rng_alone(tmp_path: Path) -> None:
+    save_model(trained_unet(), make_config(), tmp_path / "m")
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    load_model(tmp_path / "m")
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_save_model_leaves_the_global_rng_alone(tmp_path: Path) -> None:
+    model = trained_unet()
+    state = torch.random.get_rng_state()
+    save_model(model, make_config(), tmp_path / "m")
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_save_model_refuses_a_module_of_another_architecture(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"do not fit the config.*unexpected keys \[weight, bias\].*nothing"):
+        save_model(torch.nn.Conv2d(3, 4, 1), make_config(), tmp_path / "d1")
+    assert not (tmp_path / "d1").exists()
+
+
+def test_save_model_refuses_weights_of_other_channels_and_classes(tmp_path: Path) -> None:
+    other = create_model("unet", **{**KWARGS, "in_channels": 3, "num_classes": 4})
+    (tmp_path / "d2").mkdir()  # an existing folder keeps what it had: nothing is written into it
+    with pytest.raises(
+        ValueError, match=r"3 shape mismatches.*weights \(4, 3, 3, 3\) vs config \(4, 1, 3, 3\)"
+    ):
+        save_model(other, make_config(), tmp_path / "d2")
+    assert list((tmp_path / "d2").iterdir()) == []
+
+
+def test_config_refuses_an_unknown_architecture_with_did_you_mean() -> None:
+    with pytest.raises(ValueError, match=r"architecture: Unknown model 'unte'\. Did you mean 'unet'\?"):
+        make_config(architecture="unte")
+    with pytest.raises(TypeError, match=r"architecture must be a model name"):
+        make_config(architecture=None)
+
+
+def test_config_keeps_accepting_deprecated_and_detection_names() -> None:
+    make_config(architecture="pixel_cnn")  # an old config.json's name of pixel_classifier
+    make_config(architecture="maskrcnn")  # built by unetkit.detection, not the registry
+
+
+def test_config_refuses_class_names_that_do_not_count_the_classes() -> None:
+    with pytest.raises(ValueError, match=r"3 class_names .* for num_classes=2; give one name per class"):
+        make_config(class_names=["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "match"),
+    [
+        ({"mean": [0.5, 0.5]}, ValueError, r"mean has 2 values for in_channels=1"),
+        ({"std": [0.2, 0.2, 0.2]}, ValueError, r"std has 3 values for in_channels=1"),
+        ({"std": [0.0]}, ValueError, r"std must be > 0"),
+        ({"std": [-1.0]}, ValueError, r"std must be > 0"),
+        ({"mean": ["0.5"]}, TypeError, r"mean must hold numbers"),
+        ({"mean": [float("nan")]}, ValueError, r"mean must be finite"),
+        ({"std": 0.25}, TypeError, r"std must be a list of numbers"),
+    ],
+)
+def test_config_refuses_bad_normalisation(overrides: dict[str, Any], error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        make_config(**overrides)
+
+
+def test_config_accepts_one_mean_and_std_for_every_channel() -> None:
+    config = make_config(model_kwargs={**KWARGS, "in_channels": 3})
+    assert config.mean == [0.5] and config.std == [0.25]
+    make_config(model_kwargs={**KWARGS, "in_channels": 3}, mean=[0.4, 0.5, 0.6], std=[0.2, 0.2, 0.2])
+
+
+def test_old_config_json_still_loads(tmp_path: Path) -> None:
+    # A config.json of an older run: no geometry, colours or window keys.
+    data = {
+        "architecture": "unet",
+        "model_kwargs": dict(KWARGS),
+        "class_names": ["background", "cell"],
+        "mean": [0.5],
+        "std": [0.25],
+        "input_size": [64, 64],
+        "ignore_index": 255,
+        "extra": {},
+    }
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(data))
+    assert ModelConfig.load(tmp_path).geometry is None

@@ -171,4 +171,12 @@ def make_sample(
             raise ValueError(f"sample_size must be (N, {channels}, H, W) for this model, got {sample_size}.")
         n, hw = int(sample_size[0]), (int(sample_size[2]), int(sample_size[3]))
     sizes = pick_sizes(model, hw)
-    return torch.randn(n, channels, *sizes.sample, device=device)
+    return random_input((n, channels, *sizes.sample), device)
+
+
+def random_input(shape: tuple[int, ...], device: torch.device | str = "cpu", seed: int = 0) -> torch.Tensor:
+    """Standard-normal tensor of ``shape`` on ``device`` from a private generator: an export leaves the
+    user's random stream (``torch.manual_seed``) where it was, and its check input is the same each time."""
+    generator = torch.Generator().manual_seed(seed)
+    # Drawn on the CPU (the generator's device), so no CUDA generator is touched either.
+    return torch.randn(*shape, generator=generator).to(device)

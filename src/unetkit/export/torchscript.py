@@ -25,6 +25,7 @@ from unetkit.export.common import (
     max_abs_diff,
     model_device,
     pick_sizes,
+    random_input,
 )
 from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
 from unetkit.model_files.model_io import config_with_geometry
@@ -80,7 +81,7 @@ def export_torchscript(
             torch.jit.save(traced, str(tmp))
             if verify:
                 verify_shape = (2, config.in_channels, *sizes.verify)
-                x = torch.randn(*verify_shape)
+                x = random_input(verify_shape, seed=1)
                 reference = eager_output(model, x)
                 loaded = torch.jit.load(str(tmp), map_location=device)
                 try:

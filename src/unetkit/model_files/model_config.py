@@ -6,6 +6,9 @@ This module must never import torch: the onnxruntime prediction path uses it.
 from __future__ import annotations
 
 import json
+import math
+import numbers
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,9 @@ TRAINED_WITH_ROI = "trained_with_roi"
 #: the mirror image for scenes with an up); ``unetkit predict`` uses it unless ``--tta`` says otherwise, so
 #: its scores match the run's.
 SCORED_TTA = "tta"
+#: Architectures a config may name that the model registry (:mod:`unetkit.models`) does not build: the
+#: detection models, built by their own module (``unetkit.detection.maskrcnn.ARCHITECTURE``).
+UNREGISTERED_ARCHITECTURES = ("maskrcnn",)
 #: ``extra`` key: the stored mask value of each class (``[v0, v1, ...]``), for a model whose masks stored
 #: other values than the class indices (a remap: 0, 10, 20, ...); ``unetkit predict --mask-values stored``
 #: writes them.
@@ -59,6 +65,43 @@ def _checked_colors(colors: Any, num_classes: Any) -> list[list[int]]:
     if any(c is None for c in colors):
         raise ValueError(f"class_colors must give every class an [R, G, B]; got {colors!r}")
     return [[int(v) for v in row] for row in palette_for(list(colors), len(colors))]
+
+
+def _check_architecture(architecture: Any) -> None:
+    """Refuse an architecture the model registry does not know (its error carries the did-you-mean).
+
+    The registry imports torch, which this module must not: the check runs only once torch is loaded (every
+    caller that builds, trains or saves a model has it), not on the torch-free onnxruntime path, which reads
+    configs that unetkit wrote and never builds the network.
+    """
+    if not isinstance(architecture, str) or not architecture:
+        raise TypeError(f"architecture must be a model name such as 'unet', got {architecture!r}")
+    if architecture.lower() in UNREGISTERED_ARCHITECTURES or sys.modules.get("torch") is None:
+        return
+    from unetkit.models import list_models, resolve_model_name
+
+    if architecture.lower() in list_models():
+        return
+    try:
+        resolve_model_name(architecture)  # a deprecated name (pixel_cnn) passes with its warning
+    except ValueError as exc:
+        raise ValueError(f"ModelConfig architecture: {exc}") from exc
+
+
+def _check_normalization(values: Any, name: str, in_channels: Any) -> None:
+    """``values`` (mean or std) is a list of finite numbers, one per input channel or one for all."""
+    if not isinstance(values, list) or not values:
+        raise TypeError(f"{name} must be a list of numbers, one per input channel; got {values!r}")
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{name} must hold numbers (pixel scale 0..1), got {values!r}")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{name} must be finite, got {values}")
+    # One value applies to every channel (normalize broadcasts it).
+    if isinstance(in_channels, int) and len(values) not in (1, in_channels):
+        raise ValueError(
+            f"{name} has {len(values)} values for in_channels={in_channels}; give one per input channel "
+            "(or one for all)"
+        )
 
 
 @dataclass
@@ -109,8 +152,31 @@ class ModelConfig:
         self.extra = _tuples_to_lists(self.extra)
         self.geometry = _tuples_to_lists(self.geometry)
         self.intensity_window = _tuples_to_lists(self.intensity_window)
+        self._validate()
         if self.class_colors is not None:
             self.class_colors = _checked_colors(self.class_colors, self.model_kwargs.get("num_classes"))
+
+    def _validate(self) -> None:
+        """Refuse a config that no saved model can match: unknown architecture, class names that do not
+        count the classes, mean/std of another channel count, std <= 0."""
+        if not isinstance(self.model_kwargs, dict):
+            raise TypeError(
+                f"model_kwargs must be a dict of create_model keyword arguments, got {self.model_kwargs!r}"
+            )
+        _check_architecture(self.architecture)
+        if not isinstance(self.class_names, list) or not all(isinstance(n, str) for n in self.class_names):
+            raise TypeError(f"class_names must be a list of strings, got {self.class_names!r}")
+        num_classes = self.model_kwargs.get("num_classes")
+        if num_classes is not None and len(self.class_names) != num_classes:
+            raise ValueError(
+                f"{len(self.class_names)} class_names {self.class_names} for num_classes={num_classes}; "
+                "give one name per class"
+            )
+        in_channels = self.model_kwargs.get("in_channels")
+        _check_normalization(self.mean, "mean", in_channels)
+        _check_normalization(self.std, "std", in_channels)
+        if min(self.std) <= 0:
+            raise ValueError(f"std must be > 0 (images are divided by it), got {self.std}")
 
     @property
     def in_channels(self) -> int:

@@ -30,7 +30,12 @@ from torch import nn
 
 from unetkit import __version__
 from unetkit.files import atomic_dir, atomic_write_bytes
-from unetkit.model_files.model_config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
+from unetkit.model_files.model_config import (
+    CONFIG_NAME,
+    UNREGISTERED_ARCHITECTURES,
+    WEIGHTS_NAME,
+    ModelConfig,
+)
 from unetkit.models import create_model, resolve_model_name
 from unetkit.models.base import model_geometry
 
@@ -59,6 +64,47 @@ def build_model(config: ModelConfig) -> nn.Module:
         ) from exc
 
 
+def _expected_state(config: ModelConfig) -> dict[str, torch.Tensor] | None:
+    """The state dict (shapes only: meta tensors) of the network ``config`` names, or None for an
+    architecture the registry does not build (Mask R-CNN).
+
+    Built on the meta device: no memory, no initialisation, and the global RNG is left alone."""
+    if config.architecture.lower() in UNREGISTERED_ARCHITECTURES:
+        return None
+    with torch.random.fork_rng(devices=[]):  # the CPU fallback initialises weights randomly
+        try:
+            with torch.device("meta"):
+                model = build_model(config)
+        except (RuntimeError, NotImplementedError):
+            # A user-registered model that computes real values in __init__ cannot be built on meta.
+            model = build_model(config)
+    return dict(model.state_dict())
+
+
+def check_weights_fit_config(model: nn.Module, config: ModelConfig) -> None:
+    """Raise ``ValueError`` unless ``model``'s state dict has the keys and shapes of the network that
+    ``config`` describes (what :func:`load_model` will build and load the weights into)."""
+    expected = _expected_state(config)
+    if expected is None:
+        return
+    state = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k}: weights {tuple(state[k].shape)} vs config {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or shapes:
+        listing = describe_mismatch(missing, unexpected, shapes, limit=3)
+        raise ValueError(
+            f"the weights of this {type(model).__name__} do not fit the config ({config.architecture!r}, "
+            f"model_kwargs {config.model_kwargs}): {listing}; nothing "
+            "was saved. Pass the config the model was built from (same architecture and model_kwargs, "
+            "e.g. in_channels and num_classes)."
+        )
+
+
 def _cpu_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     """State dict as contiguous CPU tensors that own their memory (safetensors refuses shared storage)."""
     tensors: dict[str, torch.Tensor] = {}
@@ -82,13 +128,15 @@ def config_with_geometry(model: nn.Module, config: ModelConfig) -> ModelConfig:
 def save_model(model: nn.Module, config: ModelConfig, out_dir: str | Path) -> Path:
     """Write ``out_dir/model.safetensors`` and ``out_dir/config.json``; returns ``out_dir``.
 
-    ``config.json`` records the model's geometry (:func:`config_with_geometry`). A new folder is written as a
-    temporary sibling and renamed into place, so a crash never leaves a half-written model. An existing
-    folder (which may hold other files, e.g. ``export/``) gets each file via temp file + rename; the weights
-    go first, and :func:`load_model` checks shapes, so a crash between the two renames is detected on load
-    rather than silently mixing models.
+    Weights that do not fit ``config`` (:func:`check_weights_fit_config`) raise ``ValueError`` and write
+    nothing. ``config.json`` records the model's geometry (:func:`config_with_geometry`). A new folder is
+    written as a temporary sibling and renamed into place, so a crash never leaves a half-written model. An
+    existing folder (which may hold other files, e.g. ``export/``) gets each file via temp file + rename; the
+    weights go first, and :func:`load_model` checks shapes, so a crash between the two renames is detected
+    on load rather than silently mixing models.
     """
     out_dir = Path(out_dir)
+    check_weights_fit_config(model, config)
     tensors = _cpu_tensors(model)
     config = config_with_geometry(model, config)
     metadata = {"format": "pt", "unetkit_version": __version__, "architecture": config.architecture}
@@ -141,12 +189,14 @@ def state_dict_mismatch(
     return missing, unexpected, shapes
 
 
-def describe_mismatch(missing: Sequence[str], unexpected: Sequence[str], shapes: Sequence[str]) -> str:
-    """Counts and the first few of each kind, e.g. "2 missing keys [a, b]; 1 shape mismatches [...]"."""
+def describe_mismatch(
+    missing: Sequence[str], unexpected: Sequence[str], shapes: Sequence[str], limit: int = _MAX_LISTED
+) -> str:
+    """Counts and the first ``limit`` of each kind, e.g. "2 missing keys [a, b]; 1 shape mismatches [...]"."""
 
     def listed(items: Sequence[str]) -> str:
-        more = f", ... ({len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
-        return f"[{', '.join(items[:_MAX_LISTED])}{more}]"
+        more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
+        return f"[{', '.join(items[:limit])}{more}]"
 
     parts = []
     if missing:
@@ -294,13 +344,15 @@ def load_model(
     """Load a network and its config from a model folder, a run folder or a Lightning ``.ckpt``.
 
     Returns the model in eval mode on ``map_location``. Mismatching weights raise ``ValueError`` listing the
-    missing/unexpected keys and shape mismatches; a missing file raises ``FileNotFoundError``.
+    missing/unexpected keys and shape mismatches; a missing file raises ``FileNotFoundError``. The global
+    RNG is left as it was (building the network initialises it randomly before the weights replace that).
     """
     source = _resolve(Path(path))
     if source.is_file():
         state_dict, config = _read_ckpt(source, "cpu")
     else:
         state_dict, config, source = _read_folder(source, "cpu")
-    model = build_model(config)
+    with torch.random.fork_rng(devices=[]):  # the network is built on the CPU
+        model = build_model(config)
     load_state_dict_checked(model, state_dict, source, config.architecture, strict=strict)
     return model.to(map_location).eval(), config
