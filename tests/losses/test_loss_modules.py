@@ -159,3 +159,55 @@ def test_register_loss_makes_a_name_usable_in_specs(batch) -> None:
             register_loss("test_l1_probs")(_l1)
     finally:
         factory._LOSSES.pop("test_l1_probs", None)
+
+
+ONE_CLASS = (
+    r"unetkit trains binary segmentation as 2 classes \(softmax over background/foreground\); "
+    r"use num_classes=2"
+)
+
+
+@pytest.mark.parametrize("spec", ["ce", "dice", "focal", "weighted_ce", "ce+dice"])
+def test_create_loss_refuses_one_class_with_the_binary_advice(spec: str) -> None:
+    with pytest.raises(ValueError, match=rf"^num_classes=1: {ONE_CLASS}\.$"):
+        create_loss(spec, 1)
+
+
+@pytest.mark.parametrize("loss", [CrossEntropyLoss(), FocalLoss(), DiceLoss(num_classes=2)])
+def test_one_logit_channel_gets_the_binary_advice_not_a_target_range_error(loss: torch.nn.Module) -> None:
+    logits, target01 = torch.randn(2, 1, 4, 4), torch.randint(0, 2, (2, 4, 4))
+    with pytest.raises(ValueError, match=rf"^logits with one channel: {ONE_CLASS}\.$"):
+        loss(logits, target01)
+
+
+def test_dice_loss_refuses_one_class() -> None:
+    with pytest.raises(ValueError, match=ONE_CLASS):
+        DiceLoss(num_classes=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"gamma": "2"}, TypeError, r"gamma must be a number >= 0 \(e.g. 2.0\), got str: '2'"),
+        ({"gamma": None}, TypeError, r"gamma must be a number"),
+        ({"gamma": -1.0}, ValueError, r"gamma must be a finite number >= 0"),
+        ({"gamma": float("inf")}, ValueError, r"gamma must be a finite number >= 0"),
+        ({"alpha": "0.25"}, TypeError, r"alpha must be None, a number in \[0, 1\] or a list"),
+        ({"alpha": [1.0, "2"]}, TypeError, r"alpha must be None"),
+        ({"alpha": 1.5}, ValueError, r"scalar alpha .* must be in \[0, 1\], got 1.5"),
+        ({"alpha": [1.0, -2.0]}, ValueError, r"alpha weights must be finite and >= 0"),
+        ({"ignore_index": "255"}, TypeError, r"ignore_index must be an int"),
+    ],
+)
+def test_focal_loss_validates_its_numbers(kwargs: dict[str, object], error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        FocalLoss(**kwargs)  # type: ignore[arg-type]
+
+
+def test_focal_loss_accepts_ints_sequences_and_tensors() -> None:
+    assert FocalLoss(gamma=2).gamma == 2.0
+    assert FocalLoss(alpha=0.25).alpha == 0.25
+    for alpha in ([1, 2], (1.0, 2.0), torch.tensor([1.0, 2.0])):
+        assert torch.equal(FocalLoss(alpha=alpha).alpha, torch.tensor([1.0, 2.0]))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"gamma must be a number"):
+        LF.focal_loss(torch.randn(1, 2, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long), gamma="2")  # type: ignore[arg-type]

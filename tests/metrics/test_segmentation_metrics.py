@@ -93,3 +93,30 @@ def test_errors() -> None:
         metric.update(torch.randn(1, 4, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long))
     with pytest.raises(TypeError, match="must be integer classes"):
         metric.update(torch.randn(1, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long))
+
+
+ONE_CLASS = (
+    r"unetkit trains binary segmentation as 2 classes \(softmax over background/foreground\); "
+    r"use num_classes=2"
+)
+
+
+def test_one_class_is_refused_with_the_binary_advice() -> None:
+    from unetkit.metrics import ScoreAccumulator
+
+    with pytest.raises(ValueError, match=rf"^num_classes=1: {ONE_CLASS}\.$"):
+        SegmentationMetrics(1)
+    with pytest.raises(ValueError, match=rf"^num_classes=1: {ONE_CLASS}\.$"):
+        ScoreAccumulator(1)
+
+
+def test_update_with_numpy_arrays_says_it_takes_tensors() -> None:
+    metric = SegmentationMetrics(3)
+    preds, target = _data()
+    with pytest.raises(
+        TypeError, match=r"takes torch tensors; preds_or_logits is a ndarray.*torch\.from_numpy"
+    ):
+        metric.update(preds.numpy(), target)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"takes torch tensors; target is a ndarray"):
+        metric.update(preds, target.numpy())  # type: ignore[arg-type]
+    assert int(metric.confmat.sum()) == 0  # nothing was counted

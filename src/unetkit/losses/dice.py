@@ -9,7 +9,7 @@ from torch import nn
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.losses import functional as LF
-from unetkit.options import check_int, look_up_option
+from unetkit.options import look_up_option
 
 __all__ = ["DiceLoss"]
 
@@ -33,7 +33,7 @@ class DiceLoss(nn.Module):
         classes_absent: Literal["exclude", "include"] = "exclude",
     ) -> None:
         super().__init__()
-        self.num_classes = check_int(num_classes, "num_classes", minimum=1)
+        self.num_classes = LF.check_num_classes(num_classes)
         self.ignore_index = ignore_index
         self.smooth = smooth
         self.classes_absent: Literal["exclude", "include"] = look_up_option(  # type: ignore[assignment]

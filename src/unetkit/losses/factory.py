@@ -13,7 +13,8 @@ from unetkit.losses.compound import CombinedLoss
 from unetkit.losses.cross_entropy import CrossEntropyLoss
 from unetkit.losses.dice import DiceLoss
 from unetkit.losses.focal import FocalLoss
-from unetkit.options import check_int, look_up_option
+from unetkit.losses.functional import check_num_classes
+from unetkit.options import look_up_option
 
 __all__ = ["create_loss", "list_losses", "parse_loss_spec", "register_loss"]
 
@@ -114,10 +115,11 @@ def create_loss(
     ``"weighted_ce"`` is the U-Net paper's pixel-weighted CE: its ``forward`` requires ``weight_map``.
 
     Raises:
-        ValueError: unknown name (the message lists the options), bad weights, wrong ``class_weights`` length.
+        ValueError: unknown name (the message lists the options), bad weights, wrong ``class_weights``
+            length, ``num_classes=1`` (binary segmentation is 2 classes).
         TypeError: ``spec`` neither str nor mapping.
     """
-    num_classes = check_int(num_classes, "num_classes", minimum=1)
+    num_classes = check_num_classes(num_classes)
     if class_weights is not None and len(class_weights) != num_classes:
         raise ValueError(
             f"class_weights has {len(class_weights)} entries but num_classes={num_classes}; "

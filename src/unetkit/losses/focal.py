@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -30,15 +31,16 @@ class FocalLoss(nn.Module):
         ignore_index: int = IGNORE_INDEX,
     ) -> None:
         super().__init__()
-        if gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}.")
-        self.gamma = gamma
+        self.gamma = LF.check_gamma(gamma)
+        checked = LF.check_alpha(alpha)
         self.alpha: float | torch.Tensor | None
-        if alpha is None or isinstance(alpha, float | int):
-            self.alpha = alpha
+        if checked is None or isinstance(checked, float):
+            self.alpha = checked
         else:
-            self.register_buffer("alpha", torch.as_tensor(alpha, dtype=torch.float32))
-        self.ignore_index = ignore_index
+            self.register_buffer("alpha", torch.as_tensor(checked, dtype=torch.float32))
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+            raise TypeError(f"ignore_index must be an int (e.g. 255), got {ignore_index!r}.")
+        self.ignore_index: int = int(ignore_index)
 
     def forward(
         self, logits: torch.Tensor, target: torch.Tensor, weight_map: torch.Tensor | None = None

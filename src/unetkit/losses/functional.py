@@ -11,6 +11,8 @@ The nn.Module wrappers in ``cross_entropy.py``, ``dice.py``, ``focal.py`` only s
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from typing import Literal
 
@@ -18,11 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from unetkit.constants import IGNORE_INDEX
-from unetkit.options import look_up_option
+from unetkit.options import check_int, look_up_option
 from unetkit.tracing import is_tracing
 
 __all__ = [
+    "check_alpha",
+    "check_gamma",
     "check_logits_target",
+    "check_num_classes",
     "cross_entropy",
     "focal_loss",
     "one_hot_cross_entropy",
@@ -32,6 +37,53 @@ __all__ = [
 ]
 
 ClassWeights = Sequence[float] | torch.Tensor | None
+
+
+#: Why one class (a single sigmoid logit) is refused: its foreground 1 would be "outside [0, 1)". The
+#: same words as :data:`unetkit.metrics.functional.ONE_CLASS_MESSAGE` (losses do not import metrics).
+ONE_CLASS_MESSAGE = (
+    "{what}: unetkit trains binary segmentation as 2 classes (softmax over background/foreground); "
+    "use num_classes=2."
+)
+
+
+def check_num_classes(num_classes: object) -> int:
+    """``num_classes`` as an int >= 2 (TypeError/ValueError otherwise; one class gets the binary advice)."""
+    classes = check_int(num_classes, "num_classes", minimum=1)
+    if classes == 1:
+        raise ValueError(ONE_CLASS_MESSAGE.format(what="num_classes=1"))
+    return classes
+
+
+def check_gamma(gamma: object) -> float:
+    """The focal ``gamma`` as a float: a finite real number >= 0 (TypeError/ValueError otherwise)."""
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
+        raise TypeError(f"gamma must be a number >= 0 (e.g. 2.0), got {type(gamma).__name__}: {gamma!r}.")
+    if not math.isfinite(gamma) or gamma < 0:
+        raise ValueError(f"gamma must be a finite number >= 0 (e.g. 2.0), got {gamma}.")
+    return float(gamma)
+
+
+def check_alpha(alpha: object) -> float | list[float] | None:
+    """The focal ``alpha``: None, a number in [0, 1] (2 classes) or one finite weight >= 0 per class."""
+    if alpha is None:
+        return None
+    if isinstance(alpha, numbers.Real) and not isinstance(alpha, bool):
+        if not 0 <= float(alpha) <= 1:
+            raise ValueError(f"a scalar alpha is the weight of class 1 and must be in [0, 1], got {alpha}.")
+        return float(alpha)
+    values = alpha.tolist() if isinstance(alpha, torch.Tensor) else alpha
+    if (
+        not isinstance(values, Sequence)
+        or isinstance(values, str)
+        or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
+    ):
+        raise TypeError(
+            f"alpha must be None, a number in [0, 1] or a list of per-class weights, got {alpha!r}."
+        )
+    if not all(math.isfinite(v) and v >= 0 for v in values):
+        raise ValueError(f"alpha weights must be finite and >= 0, got {list(values)}.")
+    return [float(v) for v in values]
 
 
 def check_logits_target(
@@ -57,6 +109,8 @@ def check_logits_target(
         raise TypeError(
             f"target must be an integer class-index tensor (use .long()), got dtype {target.dtype}."
         )
+    if logits.shape[1] == 1:
+        raise ValueError(ONE_CLASS_MESSAGE.format(what="logits with one channel"))
     if weight_map is not None and weight_map.shape != target.shape:
         raise ValueError(
             f"Shape mismatch: weight_map {tuple(weight_map.shape)} must equal target {tuple(target.shape)}."
@@ -217,8 +271,7 @@ def focal_loss(
         logits (N, C, H, W) float, target (N, H, W) int64 -> scalar.
     """
     check_logits_target(logits, target, ignore_index)
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}.")
+    gamma = check_gamma(gamma)
     num_classes = logits.shape[1]
     valid = target != ignore_index
     safe = torch.where(valid, target, torch.zeros_like(target)).long()

@@ -258,10 +258,19 @@ def rand_error(
     return float(error)
 
 
+#: Why one class (a single sigmoid logit) is refused: a target's foreground 1 would be "outside [0, 1)".
+ONE_CLASS_MESSAGE = (
+    "{what}: unetkit trains binary segmentation as 2 classes (softmax over background/foreground); "
+    "use num_classes=2."
+)
+
+
 def check_scoring_args(num_classes: object, isbi: bool) -> int:
     """The one check of a scorer's settings (torch :class:`SegmentationMetrics` and NumPy
     :class:`ScoreAccumulator` alike): ``num_classes`` a positive int; the ISBI measures need binary data."""
     classes = check_positive_int(num_classes, "num_classes")
+    if classes == 1:
+        raise ValueError(ONE_CLASS_MESSAGE.format(what="num_classes=1"))
     if isbi and classes != 2:
         raise ValueError(f"isbi=True needs binary data (num_classes=2), got num_classes={classes}.")
     return classes

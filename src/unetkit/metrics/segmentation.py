@@ -72,6 +72,13 @@ class SegmentationMetrics(Metric):
 
     def update(self, preds_or_logits: torch.Tensor, target: torch.Tensor) -> None:
         """Add a batch: logits (N, C, H, W) or int preds (N, H, W), and target (N, H, W)."""
+        for name, value in (("preds_or_logits", preds_or_logits), ("target", target)):
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(
+                    f"SegmentationMetrics.update takes torch tensors; {name} is a {type(value).__name__} "
+                    "(wrap NumPy arrays with torch.from_numpy, or score NumPy class maps with "
+                    "unetkit.metrics.ScoreAccumulator, one (H, W) map at a time)."
+                )
         preds = preds_or_logits
         if preds.dim() == 4:
             if preds.shape[1] != self.num_classes:
