@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import albumentations as A
 import numpy as np
 import pytest
 import torch
@@ -253,3 +254,43 @@ def test_cache_fits_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not folder.cache_fits(folder.CACHE_MAX_BYTES + 1, workers=0)
     monkeypatch.setattr(folder, "available_memory", lambda: 512 * 1024**2)
     assert not folder.cache_fits(240_000_000, workers=0)  # more than a quarter of the free memory
+
+
+def test_an_albumentations_transform_moves_image_mask_and_weight_together(tmp_path: Path) -> None:
+    images, masks = _layout(tmp_path, n=1, size=(16, 20))
+    pairs = find_pairs(images, masks)
+    plain = FolderDataset(pairs, MaskEncoding("index", 3), 1, 0.5, 0.25, weight_map=WeightMapConfig())[0]
+    flipped = FolderDataset(
+        pairs,
+        MaskEncoding("index", 3),
+        1,
+        0.5,
+        0.25,
+        transform=A.HorizontalFlip(p=1.0),
+        weight_map=WeightMapConfig(),
+    )[0]
+    for key in ("image", "mask", "weight"):
+        assert torch.equal(flipped[key], plain[key].flip(-1)), key
+    assert flipped["mask"].dtype == torch.int64
+
+
+def test_an_albumentations_transform_is_seeded_per_sample(tmp_path: Path) -> None:
+    images, masks = _layout(tmp_path, n=1, size=(32, 32))
+    ds = FolderDataset(
+        find_pairs(images, masks),
+        MaskEncoding("index", 3),
+        1,
+        0.5,
+        0.25,
+        transform=A.Compose([A.RandomCrop(16, 16), A.HorizontalFlip()]),
+    )
+    first = ds.get(0, seed=(0, 1, 2))["image"]
+    assert first.shape == (1, 16, 16)
+    assert torch.equal(ds.get(0, seed=(0, 1, 2))["image"], first)
+    assert any(not torch.equal(ds.get(0, seed=(0, 1, i))["image"], first) for i in range(3, 8))
+
+
+def test_a_transform_of_another_kind_is_refused_naming_build_transforms(tmp_path: Path) -> None:
+    images, masks = _layout(tmp_path, n=1)
+    with pytest.raises(TypeError, match=r"build_transforms .*got function"):
+        FolderDataset(find_pairs(images, masks), MaskEncoding("index", 3), 1, 0.5, 0.25, lambda x: x)

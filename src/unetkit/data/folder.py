@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import albumentations as A
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -22,7 +23,7 @@ from unetkit.data.io import (
     read_image,
     read_mask,
 )
-from unetkit.data.transforms import JointTransform
+from unetkit.data.transforms import JointTransform, is_albumentations
 from unetkit.data.weight_map import WeightMapCache, WeightMapConfig, unet_weight_map
 
 logger = logging.getLogger(__name__)
@@ -251,6 +252,21 @@ def _check_same_size(image: np.ndarray, mask: np.ndarray, pair: Pair) -> None:
         )
 
 
+def _joint_transform(transform: Any) -> JointTransform | None:
+    """``transform`` as a joint transform: an albumentations one (which takes named arrays) is wrapped."""
+    if transform is None or isinstance(transform, JointTransform):
+        return transform
+    if is_albumentations(transform):
+        return JointTransform.from_albumentations(transform)
+    # Duck typing: a user's joint transform need only be called like one and be reseedable.
+    if callable(transform) and callable(getattr(transform, "reseed", None)):
+        return transform  # type: ignore[no-any-return]
+    raise TypeError(
+        f"transform must be a joint transform from unetkit.data.transforms.build_transforms (or an "
+        f"albumentations transform), got {type(transform).__name__}: {transform!r}"
+    )
+
+
 class FolderDataset(Dataset):
     """Image/mask pairs as a torch Dataset.
 
@@ -258,6 +274,10 @@ class FolderDataset(Dataset):
     IGNORE_INDEX for ignored pixels, "name" (the image stem), and "weight" float32 (H, W) when ``weight_map``
     is given. The weight map is computed on the untransformed mask and then transformed with it (nearest), so
     it stays aligned with the augmented mask.
+
+    ``transform``: a :func:`~unetkit.data.transforms.build_transforms` result, or an albumentations transform
+    (``A.HorizontalFlip()``, ``A.Compose([...])``), applied jointly to image, mask and weight map
+    (:meth:`~unetkit.data.transforms.JointTransform.from_albumentations`).
     """
 
     def __init__(
@@ -267,7 +287,7 @@ class FolderDataset(Dataset):
         in_channels: int,
         mean: Sequence[float] | float,
         std: Sequence[float] | float,
-        transform: JointTransform | None = None,
+        transform: JointTransform | A.BasicTransform | A.BaseCompose | None = None,
         weight_map: WeightMapConfig | None = None,
         convert_channels: bool = False,
         cache: bool = False,
@@ -280,7 +300,7 @@ class FolderDataset(Dataset):
         self.in_channels = int(in_channels)
         self.mean = tuple(np.atleast_1d(np.asarray(mean, dtype=float)).tolist())
         self.std = tuple(np.atleast_1d(np.asarray(std, dtype=float)).tolist())
-        self.transform = transform
+        self.transform = _joint_transform(transform)
         self.weight_map = weight_map
         self.convert_channels = convert_channels
         self.window = window

@@ -160,6 +160,11 @@ class _RandomRotate90KeepShape(A.RandomRotate90):
         return {}
 
 
+def is_albumentations(transform: object) -> bool:
+    """Whether ``transform`` is an albumentations transform or composition (called with named arrays)."""
+    return isinstance(transform, A.BasicTransform | A.BaseCompose)
+
+
 @dataclass
 class _Stages:
     pre: A.Compose | None  # scale (changes the size)
@@ -177,6 +182,24 @@ class JointTransform:
     def __init__(self, stages: _Stages, seed: int | None = None) -> None:
         self._stages = stages
         self.reseed(seed)
+
+    @classmethod
+    def from_albumentations(
+        cls, transform: A.BasicTransform | A.BaseCompose, seed: int | None = None
+    ) -> JointTransform:
+        """Wrap an albumentations transform (or ``A.Compose``) as a joint transform: image, mask and weight
+        map move together (masks and weights nearest-neighbour) and :meth:`reseed` seeds it, so per-sample
+        seeds and data-loader workers work as with :func:`build_transforms`."""
+        if not is_albumentations(transform):
+            raise TypeError(
+                "from_albumentations takes an albumentations transform or Compose, got "
+                f"{type(transform).__name__}"
+            )
+        post = A.Compose(
+            [transform], additional_targets={"weight": "mask"}, mask_interpolation=cv2.INTER_NEAREST
+        )
+        unused = AugmentOptions()  # elastic is off; its settings only fill the record
+        return cls(_Stages(None, None, post, False, unused.elastic_grid, unused.elastic_sigma), seed)
 
     @property
     def is_identity(self) -> bool:
