@@ -152,8 +152,16 @@ def test_model_geometry_rules() -> None:
     assert padded.valid_sides(30) == [16, 24]
     with pytest.raises(ValueError, match=r"input side 20 is not valid.*nearest valid sides: 16 or 24"):
         padded.output_side(20)
+    with pytest.raises(ValueError, match=r"input side 8 is smaller than the minimum 16 px"):
+        padded.output_side(8)
+    padded.check_input_size(16, 24)
+    with pytest.raises(ValueError, match=r"input side 12 is smaller than the minimum 16 px"):
+        padded.check_input_size(16, 12)
     fixed = ModelGeometry(fixed_input_size=(32, 48))
     assert fixed.is_valid_size(32, 48) and not fixed.is_valid_size(48, 32)
+    fixed.check_input_size(32, 48)
+    with pytest.raises(ValueError, match=r"input size \(48, 32\) differs from the one size \(32, 48\)"):
+        fixed.check_input_size(48, 32)
     unpadded = unet_original_geometry(4)
     assert (unpadded.output_side(572), unpadded.grid) == (388, 16)
     assert unpadded.valid_sides(220) == [188, 204, 220]

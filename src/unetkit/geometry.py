@@ -185,13 +185,32 @@ class ModelGeometry:
         return self.is_valid_side(height) and self.is_valid_side(width)
 
     def output_side(self, side: int) -> int:
-        """Output side for a valid input side; ValueError naming the nearest valid sides otherwise."""
+        """Output side for a valid input side; ValueError naming the nearest valid sides (or the minimum)
+        otherwise."""
+        if side < self.min_side:
+            raise ValueError(
+                f"input side {side} is smaller than the minimum {self.min_side} px this network accepts; "
+                f"pad or resize the image to at least {self.min_side} x {self.min_side}."
+            )
         if not self.is_valid_side(side):
             nearest = " or ".join(str(s) for s in self.nearest_valid_sides(side))
             raise ValueError(
                 f"input side {side} is not valid for this network; nearest valid sides: {nearest}."
             )
         return side - 2 * self.border
+
+    def check_input_size(self, height: int, width: int) -> None:
+        """Raise ``ValueError`` naming the size got and what the network accepts, unless (H, W) is valid:
+        the one check a model's ``forward`` makes before torch fails with a less telling error."""
+        if self.fixed_input_size is not None:
+            if (height, width) != self.fixed_input_size:
+                raise ValueError(
+                    f"input size {(height, width)} differs from the one size {self.fixed_input_size} this "
+                    "network accepts; resize the images."
+                )
+            return
+        for side in (height, width):
+            self.output_side(side)
 
     def input_side(self, output_side: int) -> int:
         """Smallest valid input side whose output has at least ``output_side`` pixels (>= 1 pixel)."""

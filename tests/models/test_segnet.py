@@ -52,3 +52,12 @@ def test_mismatched_lengths() -> None:
         ValueError, match=r"channels and convs_per_stage need one entry per stage, got \[4, 8\]"
     ):
         SegNet(3, 2, channels=(4, 8), convs_per_stage=(1,))
+
+
+def test_an_input_below_the_minimum_side_is_a_value_error_naming_both() -> None:
+    model = SegNet(in_channels=1, num_classes=2).eval()  # 5 poolings: at least 32 px
+    with torch.no_grad():
+        for size in ((20, 40), (40, 31)):
+            with pytest.raises(ValueError, match=rf"input side {min(size)} is smaller than the minimum 32"):
+                model(torch.randn(1, 1, *size))
+        assert model(torch.randn(1, 1, 32, 33)).shape == (1, 2, 32, 33)

@@ -16,7 +16,7 @@ from torch import nn
 
 from unetkit.geometry import ModelGeometry
 from unetkit.layers import ConvStack, SegmentationHead
-from unetkit.models.base import SegmentationModel
+from unetkit.models.base import SegmentationModel, is_tracing
 from unetkit.models.encoders import VGG16_CHANNELS, VGG16_CONVS_PER_STAGE, check_stages
 from unetkit.models.registry import register_model
 
@@ -96,6 +96,9 @@ class SegNet(SegmentationModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` -> logits ``(N, num_classes, H, W)``."""
+        if not is_tracing():
+            # torch's own error for a too-small input ("Output size is too small") names neither size.
+            self.geometry().check_input_size(int(x.shape[-2]), int(x.shape[-1]))
         remembered = []
         for stage in self.encoder:
             x, indices, size = stage(x)  # (N, C_i, H_i // 2, W_i // 2)
