@@ -226,7 +226,9 @@ def test_fit_dir_reuses_a_plan_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     runs = tmp_path / "runs"
     assert main(["fit", str(root), "--plan", str(plan_file), f"output.root={runs}", *TINY]) == 0
     run = only_run(runs)
-    assert (run / "plan.yaml").read_text() == plan_file.read_text()
+    # The plan file, under a line naming it and this run's overrides.
+    head, _, kept = (run / "plan.yaml").read_text().partition("\n")
+    assert kept == plan_file.read_text() and head.startswith(f"# this run trained {plan_file.resolve()} with ")
     assert (run / "dataset.json").read_text() == (plan_file.parent / "dataset.json").read_text()
     assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["max_time_minutes"] == 1.0
     capsys.readouterr()
