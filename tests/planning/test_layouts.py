@@ -360,7 +360,8 @@ def test_split_sub_folders_inside_images_and_masks_are_not_nested_masks(
     root = tmp_path / "d"
     for split in ("train", "val"):
         px.write(root / "images" / split / "a.png", np.zeros((SIZE, SIZE), np.uint8))
-        px.write(root / "masks" / split / "a.png", np.zeros((SIZE, SIZE), np.uint8))
+        # Some foreground: all-background training masks are refused (nothing to learn).
+        px.write(root / "masks" / split / "a.png", px.binary_mask(0, SIZE))
     layout = discover(root)
     assert layout.splits == {"train": ["train/a"], "val": ["val/a"]}
     assert layout.mask_dirs == (root / "masks" / "train", root / "masks" / "val")

@@ -54,7 +54,11 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="split ranges over the sorted names, e.g. train=0:20,val=20:24,test=24:30",
     )
-    p.add_argument("--unmatched", choices=("error", "skip"), default="error", help="files without a partner")
+    p.add_argument(
+        "--unmatched", choices=("error", "skip"), default="error",
+        help="an image without a mask (or a mask without an image), or a mask or ROI of another size than "
+        "its image: error (default), or skip the pair (listed in dataset.json's skipped)",
+    )  # fmt: skip
     for flag, what, usual in (
         ("--images", "images", "images/"),
         ("--masks", "masks", "masks/, labels/, annotations/, gt/, 1st_manual/"),
@@ -92,13 +96,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_split(spec: str) -> dict[str, tuple[int, int]]:
-    """``"train=0:20,val=20:24"`` -> ``{"train": (0, 20), "val": (20, 24)}``."""
+    """``"train=0:20,val=20:24"`` -> ``{"train": (0, 20), "val": (20, 24)}``; a name other than train, val
+    or test is a ValueError with the closest of them (fit needs those names)."""
+    from unetkit.planning.discovery import check_split_name
+
     out: dict[str, tuple[int, int]] = {}
     for part in spec.split(","):
         name, _, rng = part.partition("=")
         start, _, stop = rng.partition(":")
         if not (name.strip() and start.strip().isdigit() and stop.strip().isdigit()):
             raise ValueError(f"--split part {part!r} must look like train=0:20 (name=start:stop)")
+        check_split_name(name.strip(), f"--split part {part!r}")
+        if name.strip() in out:
+            raise ValueError(f"--split names split {name.strip()!r} twice ({spec!r}); give each split once")
         out[name.strip()] = (int(start), int(stop))
     return out
 
@@ -266,6 +276,11 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
             raise ValueError(f"{given[0]} plans a dataset folder: write unetkit fit DIR {given[0]} ...")
         return None
     root = Path(first)
+    if root.is_file() and root.suffix not in (".yaml", ".yml"):
+        raise ValueError(
+            f"{first} is a file, not a folder; pass the dataset folder holding images/ and masks/ "
+            "(unetkit fit DIR --time 20m)"
+        )
     if not root.is_dir():
         hint = " (a config file goes after --config)" if root.suffix in (".yaml", ".yml") else ""
         raise ValueError(

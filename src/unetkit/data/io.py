@@ -930,9 +930,16 @@ def _decode_binary(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.nd
     elif present <= {0, 255}:
         high = 255
     else:
+        # Said for the command line and a config alike: a plan reads a sample of the training masks only, so
+        # a validation or test mask is first read here, by fit (the Python-API kind='index' helped no one).
+        void = (
+            ", pass --void 255 if 255 marks pixels to ignore," if {1, 255} <= present <= {0, 1, 255} else ""
+        )
         raise ValueError(
             f"binary mask {path} has values {_format_values(sorted(present))}; expected only 0/255 or only "
-            "0/1 (use kind='index' or 'remap' for other values)"
+            "0/1: fix the mask (a resized or JPEG-saved mask: re-save it losslessly, resized with nearest "
+            f"neighbour){void} or read the masks as classes: unetkit plan/fit DIR --mask-kind index (or "
+            "remap), in a config data.options.mask_kind"
         )
     out = (raw == high).astype(np.int64)
     if encoding.ignore_values:

@@ -108,6 +108,11 @@ MIN_PAIRS_TO_SPLIT = 10
 DEFAULT_FRACTIONS = (("train", 0.65), ("val", 0.15), ("test", 0.2))
 # Masks whose values are read to detect the encoding (evenly spaced over the sorted files: deterministic).
 DEFAULT_MASK_SAMPLE = 32
+# Images with a side shorter than this are refused: the scale augmentation shrinks to 0.75x and
+# albumentations truncates (int(side * 0.75)), so a 1-px side became 0 px and OpenCV stopped the first
+# training step with a 150-line traceback; and a few pixels a side hold no shape to segment (a failed
+# export, a thumbnail or a placeholder). 4 leaves a margin over the 2 px the augmentation needs.
+MIN_IMAGE_SIDE = 4
 # Images whose channel count differs from the rest's are converted when they are at most this share of the
 # images (Oxford-IIIT Pet: a few grayscale JPEGs among 7,390 colour photos; gray -> RGB is lossless); a larger
 # share is likely two kinds of data, and an error asks the user to choose.
@@ -410,6 +415,43 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted(d for d in folder.iterdir() if d.is_dir() and not is_hidden(d))
 
 
+def _holds_images(folder: Path) -> bool:
+    """``folder`` holds image files, itself or in a sub-folder (masks one level down: trimaps/)."""
+    return bool(_image_files(folder)) or any(_image_files(d) for d in _subdirs(folder))
+
+
+def _broken_links(folder: Path) -> list[Path]:
+    """Symbolic links with an image extension in ``folder`` whose target is missing: :func:`_image_files`
+    skips them (they are no files), so a broken mask link read as "image X has no mask"."""
+    exts = set(IMAGE_EXTENSIONS)
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in exts and p.is_symlink() and not p.exists() and not is_hidden(p)
+    )
+
+
+def _check_links(image_dir: Path, mask_dir: Path, roi_dir: Path | None) -> None:
+    """A ValueError naming the first broken link among the files of the pair's folders and its target."""
+    for what, folder in (("image", image_dir), ("mask", mask_dir), ("ROI", roi_dir)):
+        if folder is None or (what == "mask" and folder == image_dir):
+            continue
+        broken = _broken_links(folder)
+        if broken:
+            link = broken[0]
+            if folder == mask_dir and _has_suffix(link, MASK_ONLY_SUFFIXES):
+                what = "mask"  # side by side: the suffix tells a mask from an image
+            more = _and_more(len(broken) - 1)
+            raise ValueError(
+                f"{what} {link} is a broken symlink (-> {os.readlink(link)}){more}; fix or remove the link"
+            )
+
+
+def _nested_images(folder: Path) -> list[Path]:
+    """The sub-folders of ``folder`` holding images, which are not searched (images/sub/*.png)."""
+    return [d for d in _subdirs(folder) if _image_files(d)]
+
+
 def _has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
     low = path.stem.lower()
     return any(low.endswith(s) and len(low) > len(s) for s in suffixes)
@@ -482,6 +524,19 @@ class Companions:
         return None
 
 
+def _case_hint(image: Path, masks: Sequence[Path]) -> str:
+    """`` (mask slice00.png differs only in letter case: ...)`` for an image whose stem matches a mask's (or
+    its key) but for the letter case, since stems pair case-sensitively; else ""."""
+    keys = {_strip(image.stem, IMAGE_SUFFIXES).lower(), image.stem.lower()}
+    same = [m for m in masks if _strip(m.stem, MASK_SUFFIXES + IMAGE_SUFFIXES).lower() in keys]
+    if not same:
+        return ""
+    return (
+        f" (mask {same[0].name} differs from {image.name} only in letter case: names pair case-sensitively, "
+        "so rename one of each such pair)"
+    )
+
+
 def _find_dir(base: Path, names: Sequence[str], given: str | Path | None, option: str = "") -> Path | None:
     """``given`` (relative to ``base``) when named, else the first of ``names`` that ``base`` holds."""
     if given is not None:
@@ -502,6 +557,7 @@ def _pair_folder(
     """Pair the files of one image/mask(/roi) folder set; returns (samples, skipped names, mask suffix, stems
     of the images left without a mask). With ``masks_optional`` (Pascal VOC) an image without a mask is
     left out, not an unmatched file."""
+    _check_links(image_dir, mask_dir, roi_dir)
     images = _image_files(image_dir)
     masks = _image_files(mask_dir)
     if image_dir.resolve() == mask_dir.resolve():
@@ -526,7 +582,11 @@ def _pair_folder(
             f"{convert}"
         )
     if not masks:
-        raise ValueError(f"mask folder {mask_dir} holds no masks ({', '.join(IMAGE_EXTENSIONS)})")
+        raise ValueError(
+            f"mask folder {mask_dir} holds no masks ({', '.join(IMAGE_EXTENSIONS)}); put the masks of the "
+            f"images of {image_dir} there (same stems), or name the folder that holds them with "
+            f"{DIR_OPTIONS['mask_dir']} NAME"
+        )
     exact = {p.stem: p for p in masks}
     if all(p.stem in exact for p in images) and len(images) == len(masks):
         image_keys = {p.stem: p for p in images}
@@ -546,9 +606,9 @@ def _pair_folder(
             if no_mask:
                 more = f" (and {len(no_mask) - 1} more)" if len(no_mask) > 1 else ""
                 raise ValueError(
-                    f"image {no_mask[0]}{more} has no mask in {mask_dir}; add its mask (same stem, "
-                    "optionally "
-                    "with a suffix such as _mask), remove the image, or pass --unmatched skip"
+                    f"image {no_mask[0]}{more} has no mask in {mask_dir}{_case_hint(no_mask[0], masks)}; add "
+                    "its mask (same stem, optionally with a suffix such as _mask), remove the image, or pass "
+                    "--unmatched skip"
                 )
             more = f" (and {len(no_image) - 1} more)" if len(no_image) > 1 else ""
             raise ValueError(
@@ -1205,7 +1265,9 @@ def _split_folders(
     """The split sub-folders of ``root`` that hold an images folder (the usual names, or ``image_dir`` when
     relative), or images with their masks side by side (Cellpose's dataset: train/000_img.png beside
     train/000_masks.png); a split other than train whose images have no masks at all is unlabeled
-    (:func:`_unlabeled_images`). Empty when there are none, when no train split is found, or when
+    (:func:`_unlabeled_images`). Without a train/ folder, labeled val/ or test/ folders beside an image
+    folder at the top of ``root`` (images/ with masks/) make those splits, the top-level pairs training
+    (:func:`_top_level_train`). Empty when there are none, when no train split is found, or when
     ``image_dir`` is absolute."""
     if image_dir is not None and Path(image_dir).is_absolute():
         return []
@@ -1224,7 +1286,34 @@ def _split_folders(
             if any((folder / name).is_dir() for name in names) or (auto and _side_by_side(folder)):
                 out.append(_Base(split, folder, image_dir, mask_dir, folder.name))
                 break
+    if out and not any(b.split == "train" for b in out) and any(b.labeled for b in out):
+        train = _top_level_train(root, image_dir, mask_dir, out)
+        return [train, *out] if train is not None else []
     return out if any(b.split == "train" for b in out) else []
+
+
+def _top_level_train(
+    root: Path, image_dir: str | Path | None, mask_dir: str | Path | None, folders: Sequence[_Base]
+) -> _Base | None:
+    """The training base of images/ + masks/ at the top of ``root`` beside labeled val/ (test/) split folders
+    and no train/ folder: the pairs at the top train, the folders give their splits (they were silently left
+    out). None when the top holds no image folder with images (or no images with masks side by side). Split
+    lists at the top too (train.txt ...) are a ValueError: two ways to split, which one is meant is unsaid.
+    Samples keep their stems as names (no train/ folder to name them by)."""
+    names = (str(image_dir),) if image_dir is not None else IMAGE_DIR_NAMES
+    top = next((root / n for n in names if (root / n).is_dir() and _image_files(root / n)), None)
+    side = top is None and image_dir is None and mask_dir is None and _side_by_side(root)
+    if top is None and not side:
+        return None
+    lists = [f"{s}.txt" for s in SPLITS if (root / f"{s}.txt").is_file()]
+    if lists:
+        dirs = ", ".join(f"{b.base.name}/" for b in folders)
+        raise ValueError(
+            f"{root} holds split lists ({', '.join(lists)}) and split folders ({dirs}) beside its "
+            f"{top.name + '/' if top else 'images'}: two ways to split; keep the lists (move the folders' "
+            "pairs to the top and name them there) or the folders (remove the lists)"
+        )
+    return _Base("train", root, top, mask_dir, "")
 
 
 def _unlabeled_images(
@@ -1242,7 +1331,10 @@ def _unlabeled_images(
     if images is None:
         return None
     mask_names = (str(mask_dir),) if mask_dir is not None else MASK_DIR_NAMES
-    if any((folder / n).is_dir() for n in mask_names) or _sibling_masks(images) is not None:
+    # An empty mask folder (val/masks/ made but never filled) is as good as none: the split is unlabeled.
+    if any((folder / n).is_dir() and _holds_images(folder / n) for n in mask_names):
+        return None
+    if _sibling_masks(images) is not None:
         return None
     # A region-of-interest folder (--roi, or roi/ fov/) is no mask folder: DRIVE's test/ holds images/ and
     # its field of view mask/, and no manual segmentation.
@@ -1357,7 +1449,8 @@ def _inner_split_folders(
             images = _child(img, alias)
             if images.is_dir() and _image_files(images):
                 masks = _child(msk, alias)
-                if not masks.is_dir() and split != "train" and out:
+                # An empty mask folder (annotations/test/ made but never filled) is as good as none.
+                if (not masks.is_dir() or not _holds_images(masks)) and split != "train" and out:
                     out.append(_Base(split, root, images, None, images.name, labeled=False))
                     break
                 if not masks.is_dir():
@@ -1672,13 +1765,15 @@ def snap_to_groups(names: Sequence[str], cuts: Sequence[int]) -> list[int] | Non
     return out
 
 
-def _contiguous(names: list[str], root: Path) -> tuple[dict[str, list[str]], bool]:
-    """Contiguous 65/15/20 blocks of the sorted ``names``, and whether the cuts moved to group boundaries."""
+def _contiguous(names: list[str], root: Path, hint: str = "") -> tuple[dict[str, list[str]], bool]:
+    """Contiguous 65/15/20 blocks of the sorted ``names``, and whether the cuts moved to group boundaries;
+    ``hint`` ends the too-few-pairs error (images in sub-folders that are not searched)."""
     n = len(names)
     if n < MIN_PAIRS_TO_SPLIT:
         raise ValueError(
-            f"{root} has only {n} image/mask pairs: too few to split off validation and test images; add a "
-            "val/ folder (with images/ and masks/) or val.txt and test.txt naming the images of each split"
+            f"{root} has only {n} image/mask pair{'' if n == 1 else 's'}: too few to split off validation "
+            "and test images; add a val/ folder (with images/ and masks/) or val.txt and test.txt naming the "
+            f"images of each split{hint}"
         )
     exact = [f * n for _, f in DEFAULT_FRACTIONS]
     sizes = [int(np.floor(e)) for e in exact]
@@ -1693,10 +1788,22 @@ def _contiguous(names: list[str], root: Path) -> tuple[dict[str, list[str]], boo
     return blocks, snapped is not None
 
 
+def check_split_name(split: str, where: str = "splits") -> None:
+    """A ValueError naming ``split`` when it is not train, val or test, with the closest of them: fit needs
+    these names (a "vall" split planned, then fit stopped after measuring, asking for a 'val' split)."""
+    if split in SPLITS:
+        return
+    close = difflib.get_close_matches(str(split).lower(), SPLITS, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ValueError(f"{where} names split {split!r}; {hint}the splits are {', '.join(SPLITS)}")
+
+
 def _parse_splits(given: Mapping[str, Any], names: list[str]) -> dict[str, list[str]]:
     """``{"train": (0, 20), "val": ["a", "b"]}``: ranges over the sorted names or lists of names."""
     out: dict[str, list[str]] = {}
     known = set(names)
+    for split in given:
+        check_split_name(split)
     for split, spec in given.items():
         if isinstance(spec, (tuple, list)) and len(spec) == 2 and all(isinstance(v, int) for v in spec):
             start, stop = int(spec[0]), int(spec[1])
@@ -2092,6 +2199,13 @@ def discover(
     # Absolute (symlinks kept): the finders hand on absolute folders, told apart from the user's relative
     # --images/--masks names by that; a relative root made them join it twice (isic/isic/...).
     root = Path(root).absolute()
+    if root.is_file():
+        # unetkit plan data/images/00.png: the folder two levels up is the likely dataset folder.
+        up = root.parent.parent if root.parent.name.lower() in IMAGE_DIR_NAMES + MASK_DIR_NAMES else None
+        hint = f" (here perhaps {up})" if up is not None else ""
+        raise ValueError(
+            f"dataset folder {root} is a file, not a folder; pass the folder holding images/ and masks/{hint}"
+        )
     if not root.is_dir():
         raise ValueError(f"dataset folder {root} does not exist; pass the folder holding images/ and masks/")
     unmatched = look_up_option(unmatched, UNMATCHED_OPTIONS, "unmatched")
@@ -2101,7 +2215,13 @@ def discover(
     bases = _split_folders(root, image_dir, mask_dir, roi_dir) or _inner_split_folders(
         root, image_dir, mask_dir
     )
-    if bases and bases[0].base == root:
+    if bases and bases[0].base == root and not bases[0].prefix:  # images/ + masks/ beside val/ (test/)
+        notes.append(
+            f"splits: train from the image/mask pairs at the top of {root.name}/, "
+            + ", ".join(f"{b.split} from {b.prefix}/" for b in bases[1:] if b.labeled)
+            + " (the split folders beside them)"
+        )
+    elif bases and bases[0].base == root:
         notes.append(
             f"splits from the sub-folders of {Path(bases[0].image_dir or '').parent.name}/ and "
             f"{Path(bases[0].mask_dir or '').parent.name}/: "
@@ -2130,6 +2250,14 @@ def discover(
             # ISIC 2018: ISIC_0000000, not ISIC2018_Task1-2_Training_Input/ISIC_0000000; the folder prefix
             # only keeps apart names that recur in two splits.
             bases = [replace(b, prefix="") for b in bases]
+    if bases and all(b.base.parent == root and b.prefix == b.base.name for b in bases):
+        # train/ + val/ beside images/ at the top: the split folders win; say so (the top pairs are unused).
+        notes += [
+            f"{d} holds {len(_image_files(d))} images that are not used: the split folders "
+            f"{', '.join(b.prefix + '/' for b in bases)} give the splits; move them into one to use them"
+            for n in ((str(image_dir),) if image_dir is not None else IMAGE_DIR_NAMES)
+            if (d := root / n).is_dir() and _image_files(d)
+        ]
     # A split whose images have no masks (each finder marks it): left out of the splits, one note per split.
     unlabeled: dict[str, list[Path]] = {}
     for b in bases:
@@ -2159,6 +2287,7 @@ def discover(
     maskless_dirs: tuple[Path, Path] = (root, root)  # their image and mask folders
     maskless_lists: dict[str, Path] = {}  # those split lists
     unlabeled_lists: dict[str, list[str]] = {}
+    nested: list[str] = []  # notes on image sub-folders that are not searched
     for b in bases:
         split, base = b.split, b.base
         folders = _find_folders(base, b.image_dir, b.mask_dir, roi_dir)
@@ -2166,6 +2295,14 @@ def discover(
         notes += folders.notes
         notes += _unused_folders(base, (folders.images, folders.masks, folders.roi, *known), folders.layout)
         notes += _npy_note(folders.images)
+        for sub in _nested_images(folders.images) if folders.images != folders.masks else ():
+            if sub in known or sub == folders.masks:
+                continue
+            nested.append(
+                f"{sub} holds {len(_image_files(sub))} images that are not read (sub-folders of "
+                f"{folders.images.name}/ are not searched): move them, with their masks, into "
+                f"{folders.images.name}/ and {folders.masks.name}/"
+            )
         # One image folder beside split lists: an image without a mask may belong to a list whose images all
         # lack masks (test.txt of images whose labels are not public), told once the lists are read below.
         lists_here = None
@@ -2216,6 +2353,7 @@ def discover(
                 "--unmatched skip"
             )
         skipped += [str(path) for path in rest]
+    notes += nested
     if skipped:
         notes.append(
             f"skipped {len(skipped)} files without a partner: {', '.join(Path(s).name for s in skipped[:5])}"
@@ -2249,7 +2387,7 @@ def discover(
     elif folder_splits:
         split_map, source = folder_splits, "folders"
         if "val" not in split_map:
-            found_dirs = ", ".join(f"{b.prefix or Path(b.image_dir or '').name}/" for b in bases)
+            found_dirs = ", ".join(f"{b.prefix or Path(b.image_dir or b.base).name}/" for b in bases)
             split_map = _carve_val(
                 split_map, f"{root} has split folders {found_dirs}", "a val/ folder", notes
             )
@@ -2262,7 +2400,8 @@ def discover(
             ask = "val.txt" if where == root else str(where / "val.txt")
             split_map = _carve_val(split_map, f"{where} has split lists {found_lists}", ask, notes)
     else:
-        (split_map, snapped), source = _contiguous(sorted(names), root), "contiguous"
+        nested_hint = f" ({'; '.join(nested)})" if nested else ""
+        (split_map, snapped), source = _contiguous(sorted(names), root, nested_hint), "contiguous"
         grouped = (
             " at name-group boundaries (each sequence, patient or slide in one split)" if snapped else ""
         )
@@ -2294,6 +2433,18 @@ def discover(
         class_names=class_names,
         sample=mask_sample,
     )
+    which = "training masks" if train_masks else "masks"
+    if (other := _check_something_to_learn(mask, read_masks, mask_sample, which)) is not None:
+        # The sample held one class and an unsampled mask another: read the encoding with that mask too, or a
+        # class index or colour only it holds would be no class of the plan (and fit would refuse the mask).
+        mask = detect_encoding(
+            [*evenly_spaced(list(read_masks), mask_sample), other],
+            mask_kind=mask_kind,
+            ignore_values=void_list,
+            classes=table,
+            class_names=class_names,
+            sample=mask_sample + 1,
+        )
     if mask.sampled < len(read_masks):
         # A value or colour that only unread masks hold passes the plan; say where it is caught instead.
         which = "training masks" if train_masks else "masks"
@@ -2399,6 +2550,74 @@ def discover(
         images_without_masks=len(without_mask),
         convert_channels=bool(converted),
         unlabeled_images=unlabeled_counts,
+    )
+
+
+def _class_of(mask: MaskInfo, value: Any) -> int | None:
+    """The class a stored value (a gray value, or an RGB tuple for palettes) becomes under ``mask``'s
+    encoding; None for void. Values the encoding does not know keep a key of their own (-1 - value)."""
+    if mask.kind == "palette":
+        colour = tuple(int(c) for c in value)
+        if colour in {tuple(c) for c in mask.ignore_colors}:
+            return None
+        by_colour = {tuple(c): i for i, c in (mask.colors or {}).items()}
+        return by_colour.get(colour, -1)
+    v = int(value)
+    if v in mask.ignore_values:
+        return None
+    if mask.kind in ("binary", "instances"):
+        return int(v > 0)  # 1 and 255 alike (mixed 0/1 and 0/255 exports), every instance label alike
+    if mask.kind == "remap" and mask.mapping is not None:
+        cls = mask.mapping.get(v, -1 - v)
+        return None if cls == IGNORE_INDEX else cls
+    return v
+
+
+def _stored_classes(mask: MaskInfo, path: Path) -> set[int | None]:
+    """The classes (None: void) the stored values of the mask ``path`` become under ``mask``'s encoding."""
+    raw = read_mask_values(path)
+    if raw.ndim == 3:
+        colours = {tuple(int(c) for c in row) for row in np.unique(raw.reshape(-1, raw.shape[-1]), axis=0)}
+        return {_class_of(mask, c) for c in colours}
+    return {_class_of(mask, v) for v in np.unique(raw).tolist()}
+
+
+def _check_something_to_learn(mask: MaskInfo, paths: Sequence[Path], sample: int, which: str) -> Path | None:
+    """A ValueError when every mask of ``paths`` (the training masks) holds one class only (or only void):
+    a model that predicts it everywhere scores a perfect IoU, so fit "learned" all-background masks (an
+    empty or truncated export) with mean IoU 1.0 and no word. The encoding was read from a sample: when the
+    sample shows one class, the other masks are read too (until one shows another class), so the error
+    stands on every mask, and a folder whose few foreground masks the sample missed passes. Returns that
+    unsampled mask with another class (None when the sample showed two classes)."""
+    seen = (
+        [v for v in mask.values if int(v) > 0][:1] + [v for v in mask.values if int(v) == 0][:1]
+        if mask.kind == "instances"  # values are (min, max) of the labels
+        else list(mask.values)
+    )
+    classes = {_class_of(mask, v) for v in seen} - {None}
+    if len(classes) > 1:
+        return None
+    sampled = set(evenly_spaced(list(paths), sample)) if mask.sampled < len(paths) else set(paths)
+    for path in paths:
+        if path in sampled:
+            continue
+        classes |= _stored_classes(mask, path) - {None}
+        if len(classes) > 1:
+            return path
+    example = paths[0] if paths else None
+    if not classes:
+        raise ValueError(
+            f"every one of the {len(paths)} {which} holds only void pixels (e.g. {example}): nothing to "
+            "learn; check the void values (--void, classes.json) and how the masks were saved"
+        )
+    cls = next(c for c in classes if c is not None)
+    stored = [v for v in mask.values if _class_of(mask, v) == cls]
+    shown = (list(stored[0]) if mask.kind == "palette" else stored[0]) if stored else cls
+    name = f" ({mask.class_names[cls]})" if 0 <= cls < len(mask.class_names) else ""
+    raise ValueError(
+        f"every one of the {len(paths)} {which} holds only {shown}{name} (e.g. {example}): nothing to "
+        "learn, and any model would score a perfect IoU; check how the masks were saved (an empty or "
+        "inverted export? a 0..1 float mask saved as 8-bit truncates to 0)"
     )
 
 
@@ -2515,6 +2734,11 @@ def _check_images(
     skipped: list[tuple[Sample, str]] = []
     for s in samples:
         h, w, c = image_header(s.image)
+        if min(h, w) < MIN_IMAGE_SIDE:
+            raise ValueError(
+                f"image {s.image} is {w}x{h} (WxH): too small to train on (under {MIN_IMAGE_SIDE} px a "
+                "side); remove it (and its mask) or re-export it at its full size"
+            )
         odd = _odd_size(s, h, w) if check_sizes else None
         if odd is not None:
             what, other, (ow, oh) = odd
