@@ -141,6 +141,9 @@ def test_validate_reports_first_bad_file(tmp_path: Path) -> None:
     Image.fromarray(np.full((16, 20), 9, dtype=np.uint8)).save(masks / "01.png")
     with pytest.raises(ValueError, match=r"01.png has values 9"):
         validate(pairs, enc, 1)
+    # A fit names the split of the bad file (its plan read only training masks).
+    with pytest.raises(ValueError, match=r"01.png has values 9.* \(a file of the val split\)$"):
+        validate(pairs, enc, 1, split="val")
     with pytest.raises(ValueError, match=r"00.png has 1 channels but the model expects 3"):
         validate(pairs, enc, 3)
     data = (images / "02.png").read_bytes()

@@ -425,6 +425,12 @@ def validate(
     try:
         for _ in pool.map(check, pairs):
             pass
+    except ValueError as exc:
+        if not split:
+            raise
+        # Which split holds the file: a bad validation or test file stops a fit whose plan read only
+        # training masks, and `fit --score val` still reads the test split.
+        raise ValueError(f"{exc} (a file of the {split} split)") from exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return len(pairs)
