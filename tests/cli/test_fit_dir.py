@@ -228,7 +228,8 @@ def test_fit_dir_reuses_a_plan_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     run = only_run(runs)
     # The plan file, under a line naming it and this run's overrides.
     head, _, kept = (run / "plan.yaml").read_text().partition("\n")
-    assert kept == plan_file.read_text() and head.startswith(f"# this run trained {plan_file.resolve()} with ")
+    assert kept == plan_file.read_text()
+    assert head.startswith(f"# this run trained {plan_file.resolve()} with ")
     assert (run / "dataset.json").read_text() == (plan_file.parent / "dataset.json").read_text()
     assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["max_time_minutes"] == 1.0
     capsys.readouterr()

@@ -33,7 +33,7 @@ def short_name(name: str, limit: int = TITLE_CHARS) -> str:
     if len(name) <= limit:
         return name
     head = (limit - 1) // 2
-    return f"{name[:head]}…{name[len(name) - (limit - 1 - head):]}"
+    return f"{name[:head]}…{name[len(name) - (limit - 1 - head) :]}"
 
 
 def headless_figure(figsize: tuple[float, float]) -> Figure:
