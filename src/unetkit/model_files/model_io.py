@@ -87,14 +87,7 @@ def check_weights_fit_config(model: nn.Module, config: ModelConfig) -> None:
     expected = _expected_state(config)
     if expected is None:
         return
-    state = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [
-        f"{k}: weights {tuple(state[k].shape)} vs config {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
+    missing, unexpected, shapes = state_dict_mismatch(expected, model.state_dict(), ("weights", "config"))
     if missing or unexpected or shapes:
         listing = describe_mismatch(missing, unexpected, shapes, limit=3)
         raise ValueError(
@@ -174,15 +167,17 @@ def safetensors_bytes(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str
 
 
 def state_dict_mismatch(
-    expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]
+    expected: Mapping[str, torch.Tensor],
+    state: Mapping[str, torch.Tensor],
+    names: tuple[str, str] = ("file", "model"),
 ) -> tuple[list[str], list[str], list[str]]:
-    """(missing keys, unexpected keys, shape mismatches as "key: file (..) vs model (..)") of ``state``
-    against a model's ``expected`` state dict, in the model's order (safetensors sorts keys), so listings
-    read top-down."""
+    """(missing keys, unexpected keys, shape mismatches as "key: file (..) vs model (..)", ``names`` naming
+    the two sides) of ``state`` against a model's ``expected`` state dict, in the model's order (safetensors
+    sorts keys), so listings read top-down."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     shapes = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        f"{k}: {names[0]} {tuple(state[k].shape)} vs {names[1]} {tuple(v.shape)}"
         for k, v in expected.items()
         if k in state and tuple(state[k].shape) != tuple(v.shape)
     ]
