@@ -41,6 +41,21 @@ def test_demo_writes_model_metrics_predictions_and_figures(
     assert (out / "metrics_test.json").stat().st_mtime_ns == first_metrics
     assert not list(tmp_path.glob(".demo.*")), "a failed demo must remove its staging folder"
 
+    # Stopped by a signal during training, it names no resume of its removed staging folder.
+    def stopped(*args: object, **kwargs: object) -> None:
+        exc = KeyboardInterrupt("training interrupted; resume with: unetkit fit --resume STAGING")
+        exc.exit_code = 143  # type: ignore[attr-defined]
+        raise exc
+
+    import unetkit.training.fit as training_fit
+
+    with monkeypatch.context() as patched:
+        patched.setattr(training_fit, "fit", stopped)
+        assert cli_main(args) == 143
+    err = capsys.readouterr().err
+    assert "--resume" not in err and f"nothing was kept ({out} is as it was); run it again" in err
+    assert marker.read_text() == "first" and not list(tmp_path.glob(".demo.*"))
+
     # A complete second demo replaces the first one as a whole (started within the same second as the failed
     # one: staging names must not collide).
     assert cli_main(args) == 0

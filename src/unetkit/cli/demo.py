@@ -33,6 +33,14 @@ def run(args: argparse.Namespace) -> int:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         code = _run_into(args, out, staging)
+    except KeyboardInterrupt as exc:
+        # fit's message names a resume of the staging folder, which is removed now: a demo is not resumed.
+        again = KeyboardInterrupt(
+            f"the demo was stopped and nothing was kept ({out} is as it was); run it again"
+        )
+        if hasattr(exc, "exit_code"):
+            again.exit_code = exc.exit_code  # type: ignore[attr-defined]
+        raise again from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return code

@@ -17,6 +17,7 @@ from typing import Any
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.files import atomic_write_bytes, atomic_write_text
+from unetkit.random_state import process_rng_kept
 
 __all__ = ["PlannedDataset", "mask_line", "pick_threads", "plan_folder", "size_text"]
 
@@ -173,12 +174,13 @@ def plan_folder(
 
     ``budget``: the training time, ``"20m"``, ``"1h30m"``, ``"90s"`` or minutes as a number (None: picked from
     the machine's speed). ``threads`` pins torch's thread count (None: the faster of the default and 1,
-    measured); torch's count is the caller's again when this returns (the plan records the one it timed,
-    ``trainer.num_threads``). The other keywords are ``unetkit plan``'s options of the same names
-    (``images``/``masks``/``roi``: folder names; ``split``: ``{"train": (0, 20), ...}`` over sorted names).
+    measured); torch's count and the random streams (the timed steps build models) are the caller's again
+    when this returns (the plan records the thread count it timed, ``trainer.num_threads``). The other
+    keywords are ``unetkit plan``'s options of the same names (``images``/``masks``/``roi``: folder names;
+    ``split``: ``{"train": (0, 20), ...}`` over sorted names).
     Raises ValueError naming the file and the fix for a folder it cannot read.
     """
-    with torch_threads_kept():
+    with torch_threads_kept(), process_rng_kept():
         return _plan_folder(
             Path(root), budget, device, threads, precision, measure_limit, images, masks, roi, mask_kind,
             void, split, unmatched, classes, target, command,

@@ -6,24 +6,21 @@ the run folder to DDP child processes and tears the process group down.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from unetkit.data.datasets import DatasetSpec
 from unetkit.files import atomic_write_text
 from unetkit.model_files.model_config import ModelConfig
+from unetkit.random_state import process_rng_kept
 from unetkit.training.config import Config
 from unetkit.training.evaluate import (
     TRAIN_RECORD,
@@ -250,6 +247,7 @@ def fit_folder(
     out: str | Path | None = None,
     overrides: Sequence[str] = (),
     announce: Callable[[Path], None] | None = None,
+    progress_bar: bool = False,
     **plan_options: Any,
 ) -> RunResult:
     """``unetkit fit DIR --time BUDGET`` from Python: plan the folder
@@ -260,7 +258,9 @@ def fit_folder(
     ``out``: the run folder (default ``runs/<folder>-unet-<time>``; one that holds a run is refused).
     ``overrides``: ``key=value`` strings applied after the plan (``"trainer.max_steps=200"``). The run
     folder gets ``plan.yaml``, ``dataset.json`` and ``plan.png`` beside the run's files, as the CLI writes
-    them. Prints nothing; torch's thread count and the random streams are the caller's again on return.
+    them. ``progress_bar``: Lightning's training bar (on stdout; off by default). Prints nothing else itself
+    (Lightning's own lines, device and precision, go through Python's logging); torch's thread count and
+    the random streams are the caller's again on return.
     """
     from unetkit.planning import to_config_overrides
     from unetkit.planning.folder import plan_folder, torch_threads_kept, write_run_files
@@ -279,6 +279,7 @@ def fit_folder(
             [
                 *to_config_overrides(planned.plan, planned.layout),
                 f"evaluate.split={score}",
+                f"trainer.progress_bar={str(progress_bar).lower()}",
                 *placed,
                 *overrides,
             ],
@@ -296,31 +297,6 @@ def fit_folder(
         return fit(
             config, run_dir=Path(out) if out is not None else None, command=command, announce=write_plan
         )
-
-
-# Environment variables Lightning's seed_everything sets for its dataloader workers.
-_SEED_VARIABLES = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
-
-
-@contextlib.contextmanager
-def process_rng_kept() -> Iterator[None]:
-    """The global random states (Python's, NumPy's, torch's CPU and CUDA ones) and Lightning's seed variables,
-    restored on exit: a notebook's own random stream goes on as if the run had not seeded it."""
-    # Legacy global NumPy state on purpose: it is what seed_everything reseeds.
-    py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002
-    env = {name: os.environ.get(name) for name in _SEED_VARIABLES}
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    try:
-        with torch.random.fork_rng(devices=devices):
-            yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)  # noqa: NPY002
-        for name, value in env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _fit(
