@@ -131,6 +131,10 @@ def test_other_cpu_or_new_files_invalidate_the_cache(model: Path, monkeypatch: p
     assert auto.read_cache(model, model / "export") is None  # an AVX2-only CPU must measure again
     monkeypatch.undo()
     assert auto.read_cache(model, model / "export") is not None
+    # Timed at the default thread count: a predictor at one thread (serve's workers) measures again.
+    cache = json.loads((model / auto.CACHE_NAME).read_text())
+    assert cache["threads"] is None and cache["input"] == {"size": auto.AUTO_SIZE, "batch": 1}
+    assert auto.read_cache(model, model / "export", num_threads=1) is None
     onnx = model / "export" / "model.onnx"
     onnx.write_bytes(onnx.read_bytes())  # re-exported: new modification time
     assert auto.read_cache(model, model / "export") is None
@@ -209,8 +213,12 @@ def test_timing_runs_at_the_threads_asked_for_and_puts_them_back(
         auto.choose(model, refresh=True, size=32)  # None: torch's current count, the others' defaults
         assert timed_at[1]["torch-fp32"] == 2 and timed_at[1]["onnxruntime-fp32"] == 0
         assert auto.choose_for(model, device="cuda").backend == "torch"  # a GPU: eager, nothing timed
-        assert auto.choose_for(model, num_threads=1).cached  # the CPU: the cached choice
+        assert auto.choose_for(model).cached  # the CPU at the count last timed: the cached choice
         assert len(timed_at) == 2
+        # Another thread count than the cached choice's: timed again, at that count.
+        assert not auto.choose_for(model, num_threads=1).cached
+        assert len(timed_at) == 3 and set(timed_at[2].values()) == {1}
+        assert auto.choose_for(model, num_threads=1).cached
     finally:
         torch.set_num_threads(before)
 

@@ -4,9 +4,10 @@ The first prediction with a model times its available backends against eager PyT
 (:mod:`unetkit.inference.bench`: fp32 backends must agree with eager within 1e-4; bf16/INT8 variants count
 only if their accuracy gate passed at export), picks the fastest passing one and caches the choice in
 ``auto_backend.json`` beside the model, with the CPU model and flags it was measured on. Later runs reuse the
-cache without timing (and without importing torch when the choice is not torch); another CPU, or changed model
-files, invalidate it. Without an exported model (``unetkit export``), or on a GPU, auto is eager PyTorch. The
-reason for the choice is logged (the CLI prints it), and the predictor carries it (:func:`chosen_backend`).
+cache without timing (and without importing torch when the choice is not torch); another CPU, another thread
+count, or changed model files, invalidate it. Without an exported model (``unetkit export``), or on a GPU,
+auto is eager PyTorch. The reason for the choice is logged (the CLI prints it), and the predictor carries it
+(:func:`chosen_backend`).
 
 A MODEL that names one exported model (``export/model.onnx``, ``export/model.xml``, ``export/int8-openvino``:
 :func:`~unetkit.inference.backends.named_model`) runs that model, nothing timed or cached; a reduced-precision
@@ -94,8 +95,16 @@ def _cpu_key() -> dict[str, Any]:
     return {"cpu_model": info["cpu_model"], "cpu_flags": info["cpu_flags"], "cpu_count": info["cpu_count"]}
 
 
-def read_cache(model_path: Path, export_dir: Path | None) -> dict[str, Any] | None:
-    """The cached choice when it was measured on this CPU for these model files, else None (with why)."""
+def _threads_text(num_threads: int | None) -> str:
+    return "the default thread count" if num_threads is None else f"{num_threads} thread(s)"
+
+
+def read_cache(
+    model_path: Path, export_dir: Path | None, num_threads: int | None = None
+) -> dict[str, Any] | None:
+    """The cached choice when it was measured on this CPU for these model files at ``num_threads``, else None
+    (with why). The thread count matters: an engine's speed-up over another changes with it (serve's workers
+    run at one thread each, where predict had timed two)."""
     path = cache_path(model_path)
     if not path.is_file():
         return None
@@ -112,18 +121,35 @@ def read_cache(model_path: Path, export_dir: Path | None) -> dict[str, Any] | No
     if data.get("files") != model_fingerprint(model_path, export_dir):
         logger.info("the model files changed since %s was written; measuring again", path)
         return None
+    if data.get("threads", "?") != num_threads:
+        logger.info(
+            "%s was measured at %s, this predictor runs at %s; measuring again",
+            path,
+            _threads_text(data.get("threads")) if "threads" in data else "an unrecorded thread count",
+            _threads_text(num_threads),
+        )
+        return None
     return data
 
 
 def write_cache(
-    model_path: Path, export_dir: Path | None, choice: Measurement, rows: list[Measurement], reason: str
+    model_path: Path,
+    export_dir: Path | None,
+    choice: Measurement,
+    rows: list[Measurement],
+    reason: str,
+    timed: dict[str, Any] | None = None,
 ) -> Path | None:
-    """Store the choice beside the model; an unwritable folder only costs a new measurement next time."""
+    """Store the choice beside the model; an unwritable folder only costs a new measurement next time.
+    ``timed``: how the engines were timed (``threads``, the input ``size`` and ``batch``)."""
+    timed = timed or {}
     data = {
         "version": CACHE_VERSION,
         "backend": choice.backend,
         "precision": choice.precision,
         "reason": reason,
+        "threads": timed.get("threads"),
+        "input": {"size": timed.get("size"), "batch": timed.get("batch")},
         "cpu": _cpu_key(),
         "files": model_fingerprint(model_path, export_dir),
         "export_dir": str(export_dir) if export_dir else None,
@@ -261,7 +287,7 @@ def choose(
         reason = "no exported model next to it (`unetkit export MODEL --format openvino`)"
         return Choice("torch", "fp32", reason, None)
     if not refresh:
-        cached = read_cache(model_path, export_dir)
+        cached = read_cache(model_path, export_dir, num_threads)
         if cached is not None:
             reason = f"cached in {cache_path(model_path)}: {cached['reason']}"
             return Choice(cached["backend"], cached["precision"], reason, export_dir, cached=True)
@@ -283,7 +309,8 @@ def choose(
     reason = _describe(best, rows)
     if EAGER not in built:
         reason += f"; {_eager_note(export_only, skipped)}"
-    written = write_cache(model_path, export_dir, best, rows, reason)
+    timed = {"threads": num_threads, "size": size, "batch": batch}
+    written = write_cache(model_path, export_dir, best, rows, reason, timed)
     if written is not None:
         reason += f"; cached in {written}"
     return Choice(best.backend, best.precision, reason, export_dir)
