@@ -322,7 +322,7 @@ def test_the_large_image_message_says_width_x_height(caplog: pytest.LogCaptureFi
     assert "image 1000x1100 (WxH) is large" in caplog.text
 
 
-def test_non_uint8_arrays_are_mapped_as_files_are(tmp_path: Path) -> None:
+def test_non_uint8_arrays_are_mapped_as_files_are(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A float image in [0, 1] was divided by 255 again (all background) and a 16-bit one not windowed (all
     foreground), silently: every type now reaches the model as the same image read from a file would."""
     import dataclasses
@@ -344,6 +344,10 @@ def test_non_uint8_arrays_are_mapped_as_files_are(tmp_path: Path) -> None:
     stored = image.astype(np.uint16) * 16
     got = windowed.predict_logits(stored)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+    # 12-bit values in a uint16 array for a model trained on 8-bit images: read `>> 8` (16 levels), and said.
+    with caplog.at_level(logging.WARNING, logger="unetkit"):
+        predictor.predict(stored)
+    assert "the uint16 image array:" in caplog.text
     # read_image reads a file as unetkit predict does: the same window.
     Image.fromarray(stored).save(tmp_path / "deep.png")
     assert windowed.read_image(tmp_path / "deep.png").dtype == np.uint8
@@ -352,8 +356,12 @@ def test_non_uint8_arrays_are_mapped_as_files_are(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"float32 image array: float values in \[0, 2\].*rescale"):
         predictor.predict(image.astype(np.float32) / 127.5)
-    with pytest.raises(ValueError, match=r"NaN"):
-        predictor.predict(np.full((8, 8), np.nan, np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "All-NaN slice" warning leaked before the error
+        with pytest.raises(ValueError, match=r"every value is NaN"):
+            predictor.predict(np.full((8, 8), np.nan, np.float32))
+    # What NumPy arithmetic gives (int64 holding 0..255) is 8-bit data; `>> 8` made it black.
+    np.testing.assert_allclose(predictor.predict_logits(image.astype(np.int64)), expected, atol=1e-5)
     with pytest.raises(TypeError, match=r"got list; convert it with np.asarray"):
         predictor.predict([[0, 1]])  # type: ignore[arg-type]
     # A PIL image is read as its stored pixels; a channels-first array is named as such.

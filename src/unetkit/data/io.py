@@ -251,6 +251,8 @@ def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) ->
         _log_once("16bit", f"16-bit image {path} reduced to 8 bits with value >> 8 (no intensity window)")
         return (arr.astype(np.uint16) >> 8).astype(np.uint8)
     if arr.dtype.kind == "f":
+        if np.isnan(arr).all():  # nanmin would warn "All-NaN slice" on the way to the error
+            raise ValueError(f"cannot read image {path}: every value is NaN; save the image's real values")
         flo, fhi = float(np.nanmin(arr)), float(np.nanmax(arr))
         if np.isnan(arr).any() or flo < 0.0 or fhi > 1.0:
             raise ValueError(

@@ -19,7 +19,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from unetkit.data.io import normalize, to_uint8
+from unetkit.data.io import normalize, to_uint8, window_mismatch
 from unetkit.geometry import ModelGeometry, geometry_from_config, unet_original_geometry
 from unetkit.inference.tiling import (
     BLEND_MODES,
@@ -199,13 +199,29 @@ class BasePredictor:
                 "np.moveaxis(image, 0, -1)."
             )
         if image.dtype != np.uint8:
-            image = to_uint8(image, f"the {image.dtype} image array", self.config.intensity_window)
+            image = self._to_uint8(image)
         if image.shape[2] != self.config.in_channels:
             raise ValueError(
                 f"image has {image.shape[2]} channels but the model expects {self.config.in_channels}; "
                 "convert the image (gray <-> RGB) first."
             )
         return normalize(image, self.config.mean, self.config.std)
+
+    def _to_uint8(self, image: np.ndarray) -> np.ndarray:
+        """A non-uint8 (H, W, C) array -> the model's uint8 input, as a file of its values is read; a wide
+        integer array (int32/int64, what NumPy arithmetic gives) holding only 0..255 is 8-bit data (``>> 8``
+        made it black). Values far outside the model's window are named (a warning), as predict names them
+        for files."""
+        window = self.config.intensity_window
+        what = f"the {image.dtype} image array"
+        if image.dtype.kind in "iu" and image.dtype.itemsize > 2 and image.size and window is None:
+            if int(image.min()) >= 0 and int(image.max()) <= 255:
+                return image.astype(np.uint8)
+        if image.dtype.kind in "iu":
+            mismatch = window_mismatch(image, window)
+            if mismatch:
+                logger.warning("%s: %s", what, mismatch)
+        return to_uint8(image, what, window)
 
     def tile_plan(self, height: int, width: int, log: bool = True) -> tuple[tuple[int, int], int]:
         """(input tile (th, tw), grid) used for an image of ``height x width``; ``log=False`` says nothing
