@@ -297,3 +297,16 @@ def test_a_transform_of_another_kind_is_refused_naming_build_transforms(tmp_path
     images, masks = _layout(tmp_path, n=1)
     with pytest.raises(TypeError, match=r"build_transforms .*got function"):
         FolderDataset(find_pairs(images, masks), MaskEncoding("index", 3), 1, 0.5, 0.25, lambda x: x)
+
+
+def test_an_albumentations_normalize_or_totensor_is_refused(tmp_path: Path) -> None:
+    """The dataset normalises with its own mean/std and makes the tensors: A.Normalize in the user's
+    transform silently normalised twice, and ToTensorV2 broke with a raw AttributeError."""
+    images, masks = _layout(tmp_path, n=1, size=(16, 16))
+    pairs = find_pairs(images, masks)
+    for transform, named in (
+        (A.Normalize(mean=0.5, std=0.2), "Normalize"),
+        (A.Compose([A.HorizontalFlip(), A.OneOf([A.Normalize(), A.NoOp()])]), "Normalize"),
+    ):
+        with pytest.raises(ValueError, match=rf"holds {named}: the dataset normalises with its own mean/std"):
+            FolderDataset(pairs, MaskEncoding("index", 3), 1, 0.5, 0.25, transform=transform)

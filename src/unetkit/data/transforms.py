@@ -175,6 +175,19 @@ class _Stages:
     elastic_sigma: float
 
 
+# Albumentations steps the dataset does itself after the joint transform: normalisation (with the run's
+# mean/std) and the conversion to tensors. In a user's transform they would apply twice or break the dataset.
+_DATASET_STEPS = ("Normalize", "ToTensorV2", "ToFloat")
+
+
+def _owned_steps(transform: Any) -> set[str]:
+    """Names of the steps of ``transform`` (nested Compose/OneOf included) that the dataset does itself."""
+    found = {type(transform).__name__} & set(_DATASET_STEPS)
+    for child in getattr(transform, "transforms", None) or ():
+        found |= _owned_steps(child)
+    return found
+
+
 class JointTransform:
     """Callable ``(image uint8 (H, W, C), mask int64 (H, W), weight float32 (H, W) | None)
     -> (image, mask int64, weight | None)``; one random draw moves all of them the same way."""
@@ -194,6 +207,12 @@ class JointTransform:
             raise TypeError(
                 "from_albumentations takes an albumentations transform or Compose, got "
                 f"{type(transform).__name__}"
+            )
+        owned = sorted(_owned_steps(transform))
+        if owned:
+            raise ValueError(
+                f"the albumentations transform holds {', '.join(owned)}: the dataset normalises with its own "
+                "mean/std and makes the tensors itself, so these would apply twice (or fail); drop them"
             )
         post = A.Compose(
             [transform], additional_targets={"weight": "mask"}, mask_interpolation=cv2.INTER_NEAREST
