@@ -145,6 +145,19 @@ def test_val_and_test_folders_beside_top_level_images_are_their_splits(
     assert len(json.loads(json.dumps(layout.to_dict()))["pairs"]) == 13
 
 
+def test_split_ranges_over_split_folders_say_what_they_run_over(tmp_path: Path, px: SimpleNamespace) -> None:
+    """--split with a val/ folder: the ranges run over every pair name, and the note says so (it said "val
+    from val/" while val held top-level pairs)."""
+    root = tmp_path / "d"
+    _pairs(px, root, range(8))
+    _pairs(px, root / "val", range(8, 10))
+    layout = discover(root, splits={"train": (0, 6), "val": (6, 8)})
+    assert layout.split_source == "given" and layout.splits["val"] == ["img06", "img07"]
+    assert not any("val from val/" in n for n in layout.notes)
+    (note,) = [n for n in layout.notes if n.startswith("--split ranges")]
+    assert "all 10 sorted pair names" in note and "val img06..img07" in note and "drop --split" in note
+
+
 def test_a_val_folder_beside_top_level_images_and_split_lists_is_ambiguous(
     tmp_path: Path, px: SimpleNamespace
 ) -> None:

@@ -2384,6 +2384,16 @@ def discover(
     # Splits: given > sub-folders > list files > contiguous blocks of the sorted names.
     if splits is not None:
         split_map, source = _parse_splits(splits, sorted(names)), "given"
+        if folder_splits:
+            # The folders' own splits give way: say so, with the names the ranges run over (a trial read
+            # "val from val/" beside ranges whose val held top-level pairs, and val/'s own pairs unused).
+            notes[:] = [n for n in notes if not n.startswith("splits: train from the image/mask pairs")]
+            notes.append(
+                f"--split ranges run over all {len(names)} sorted pair names across the split folders "
+                f"({', '.join(sorted(folder_splits))}), not over the folders' own splits: "
+                + "; ".join(f"{k} {v[0]}..{v[-1]}" for k, v in split_map.items() if v)
+                + "; drop --split to use the folders"
+            )
     elif folder_splits:
         split_map, source = folder_splits, "folders"
         if "val" not in split_map:
