@@ -535,6 +535,12 @@ def test_a_large_dataset_still_validates_several_times_in_its_budget() -> None:
     ]
     trainer, data = plan.config["trainer"], plan.config["data"]
     assert trainer["limit_train_batches"] == chosen["steps_per_epoch"] < math.ceil(2975 / data["batch_size"])
+    # The repeat's reason counts the epoch's steps before the cap and names the cap (it read "N steps per
+    # epoch ... about 40" with N the capped count).
+    whole = epoch_steps(2975 * data["repeat"], data["batch_size"])
+    reason = plan.reasons["data.repeat"]
+    assert f"{whole} steps per epoch" in reason
+    assert f"cut to {chosen['steps_per_epoch']} by trainer.limit_train_batches" in reason
     assert chosen["epochs_in_budget"] / trainer["check_val_every_n_epoch"] >= MIN_VALIDATIONS - 0.5
     assert MIN_VAL_IMAGES <= data["val_images"] < 500
     # The validations during training take at most their share of the budget.

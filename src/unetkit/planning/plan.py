@@ -1069,10 +1069,13 @@ def epoch_repeat(repeat: int, checkpoint_s: float, step_s: float, train_n: int, 
 
 def repeat_reason(chosen: dict[str, Any], repeat: int, train_n: int, batch: int) -> str:
     """The reason for ``data.repeat`` of the ``chosen`` table row (``repeat``: before checkpoint pacing)."""
-    base = (
-        f"{chosen['repeat']}: {chosen['steps_per_epoch']} steps per epoch ({train_n} training images, "
-        f"batch {batch})"
+    steps = epoch_steps(train_n * chosen["repeat"], batch)
+    capped = (
+        f", cut to {chosen['steps_per_epoch']} by trainer.limit_train_batches"
+        if chosen.get("limit_train_batches")
+        else ""
     )
+    base = f"{chosen['repeat']}: {steps} steps per epoch ({train_n} training images, batch {batch}){capped}"
     if chosen["repeat"] == repeat == 1:  # a training set of STEPS_PER_EPOCH batches or more: seen once
         return f"{base}: every training image once per epoch"
     if chosen["repeat"] == repeat:
