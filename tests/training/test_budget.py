@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,36 @@ def test_a_redirected_bar_of_slow_steps_moves_within_an_epoch(
     trainer.fit(_tiny_module(40))
     assert bar.refresh_rate == 1
     assert capsys.readouterr().out.count("/40 [") > 20
+
+
+def test_a_redirected_bar_redraws_when_steps_slow_down_after_pacing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The refresh rate is set from the first steps: when later steps slowed (a busy machine), a log file
+    went from 0/40 to 40/40 with nothing between. A step ending an interval after the last redraw redraws."""
+    import lightning as L
+
+    from unetkit.training import trainer as trainer_module
+    from unetkit.training.trainer import ProgressBar
+
+    clock = {"now": 0.0}
+    bar = ProgressBar()
+    real_end = ProgressBar.on_train_batch_end
+
+    def on_end(self, trainer, module, outputs, batch, batch_idx):  # type: ignore[no-untyped-def]
+        # The fake clock: 1 ms steps while pacing, then 10 s steps (the file interval is 30 s).
+        clock["now"] += 0.001 if batch_idx < 12 else 10.0
+        return real_end(self, trainer, module, outputs, batch, batch_idx)
+
+    monkeypatch.setattr(trainer_module.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(ProgressBar, "on_train_batch_end", on_end)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, callbacks=[bar],
+                        enable_model_summary=False)  # fmt: skip
+    trainer.fit(_tiny_module(40))
+    assert bar.refresh_rate == 40  # paced on the fast steps: once per epoch
+    out = capsys.readouterr().out
+    drawn = {int(n) for n in re.findall(r" (\d+)/40 \[", out)}
+    assert {n for n in drawn if 12 < n < 40}, out[-2000:]  # redrawn within the epoch, about every 3 steps
 
 
 def test_a_terminal_bar_redraws_at_most_every_quarter_second(

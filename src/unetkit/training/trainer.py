@@ -115,12 +115,14 @@ class ProgressBar(TQDMProgressBar):
     """Lightning's bar without ``v_num`` (the logger's version, "logs" here, which says nothing). In a
     terminal it redraws at most every ``BAR_REFRESH_SECONDS``; written to a file or a pipe, about every
     ``FILE_REFRESH_SECONDS`` and at least once per epoch (:func:`refresh_every`, from the first
-    ``PACE_STEPS`` steps)."""
+    ``PACE_STEPS`` steps). Steps that slow down later (other work on the machine) still redraw it: a step
+    ending an interval after the last redraw redraws."""
 
     _pace_start: float | None = None
     _paced = False
     _interval = BAR_REFRESH_SECONDS
     _epoch_steps: int | None = None
+    _last_draw: float | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
@@ -143,7 +145,18 @@ class ProgressBar(TQDMProgressBar):
                 rate = refresh_every((now - self._pace_start) / max(1, batch_idx), self._interval)
                 self._refresh_rate = min(rate, self._epoch_steps) if self._epoch_steps else rate
                 self._paced = True
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+                self._last_draw = now
+        now = time.monotonic()
+        rate = self._refresh_rate
+        overdue = self._paced and self._last_draw is not None and now - self._last_draw >= self._interval
+        if overdue:
+            self._refresh_rate = 1  # Lightning redraws when the step count is a multiple of the rate
+        try:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        finally:
+            self._refresh_rate = rate
+        if overdue or (batch_idx + 1) % max(1, rate) == 0:
+            self._last_draw = now
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
