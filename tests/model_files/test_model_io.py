@@ -319,11 +319,35 @@ def test_config_refuses_class_names_that_do_not_count_the_classes() -> None:
         ({"mean": ["0.5"]}, TypeError, r"mean must hold numbers"),
         ({"mean": [float("nan")]}, ValueError, r"mean must be finite"),
         ({"std": 0.25}, TypeError, r"std must be a list of numbers"),
+        (
+            {"intensity_window": [[4095.0, 0.0]]},
+            ValueError,
+            r"intensity_window must be \[\[lo, hi\], ...\] with lo < hi",
+        ),
+        ({"intensity_window": [[0.0, 1.0, 2.0]]}, ValueError, r"intensity_window must be"),
+        ({"intensity_window": {"percentiles": [99.8, 1]}}, ValueError, r"needs 0 <= lo < hi <= 100"),
+        (
+            {"model_kwargs": {**KWARGS, "in_channels": "1"}},
+            ValueError,
+            r"in_channels must be an integer >= 1",
+        ),
+        (
+            {"model_kwargs": {**KWARGS, "num_classes": 0}, "class_names": []},
+            ValueError,
+            r"num_classes must be",
+        ),
     ],
 )
 def test_config_refuses_bad_normalisation(overrides: dict[str, Any], error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         make_config(**overrides)
+
+
+def test_config_accepts_windows_of_either_form() -> None:
+    assert make_config(intensity_window=[[0.0, 4095.0]]).intensity_window == [[0.0, 4095.0]]
+    assert make_config(intensity_window={"percentiles": [1.0, 99.8]}).intensity_window == {
+        "percentiles": [1.0, 99.8]
+    }
 
 
 def test_config_accepts_one_mean_and_std_for_every_channel() -> None:

@@ -88,6 +88,38 @@ def _check_architecture(architecture: Any) -> None:
         raise ValueError(f"ModelConfig architecture: {exc}") from exc
 
 
+def _check_window(window: Any) -> None:
+    """``intensity_window``: None, ``[[lo, hi], ...]`` with finite lo < hi, or ``{"percentiles": [lo, hi]}``
+    with 0 <= lo < hi <= 100 (a reversed or three-number window failed later, inside NumPy)."""
+    if window is None:
+        return
+    if isinstance(window, dict):
+        pct = window.get("percentiles")
+        ok = isinstance(pct, list) and len(pct) == 2 and all(isinstance(v, numbers.Real) for v in pct)
+        if not isinstance(pct, list) or not ok or not 0 <= pct[0] < pct[1] <= 100:
+            raise ValueError(
+                f'intensity_window {{"percentiles": [lo, hi]}} needs 0 <= lo < hi <= 100, got {window}'
+            )
+        return
+    pairs = window if isinstance(window, list) else None
+    good = (
+        pairs is not None
+        and len(pairs) > 0
+        and all(
+            isinstance(p, list)
+            and len(p) == 2
+            and all(isinstance(v, numbers.Real) and math.isfinite(v) for v in p)
+            and p[0] < p[1]
+            for p in pairs
+        )
+    )
+    if not good:
+        raise ValueError(
+            f"intensity_window must be [[lo, hi], ...] with lo < hi (one pair per channel, or one for all), "
+            f"got {window}"
+        )
+
+
 def _check_normalization(values: Any, name: str, in_channels: Any) -> None:
     """``values`` (mean or std) is a list of finite numbers, one per input channel or one for all."""
     if not isinstance(values, list) or not values:
@@ -172,7 +204,12 @@ class ModelConfig:
                 f"{len(self.class_names)} class_names {self.class_names} for num_classes={num_classes}; "
                 "give one name per class"
             )
+        for key in ("in_channels", "num_classes"):
+            value = self.model_kwargs.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"model_kwargs {key} must be an integer >= 1, got {value!r}")
         in_channels = self.model_kwargs.get("in_channels")
+        _check_window(self.intensity_window)
         _check_normalization(self.mean, "mean", in_channels)
         _check_normalization(self.std, "std", in_channels)
         if min(self.std) <= 0:
