@@ -117,7 +117,8 @@ def test_loading_a_folder_of_another_architecture_is_a_clear_error(tmp_path: Pat
     predictor = _predictor()
     save_maskrcnn(predictor.model, predictor.config, tmp_path / "model")
     config = json.loads((tmp_path / "model" / "config.json").read_text())
-    config["architecture"] = "unet"
+    config["architecture"] = "unet"  # a U-Net's config (its own keywords) beside these weights
+    config["model_kwargs"] = {"in_channels": 3, "num_classes": len(config["class_names"]), "depth": 2}
     (tmp_path / "model" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="not 'maskrcnn'"):
         load_maskrcnn_predictor(tmp_path / "model")

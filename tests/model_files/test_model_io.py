@@ -96,7 +96,7 @@ def test_the_same_weights_save_to_the_same_bytes(tmp_path: Path) -> None:
 
 
 def test_tuples_become_lists_so_a_json_round_trip_is_equal(tmp_path: Path) -> None:
-    kwargs = {"in_channels": 1, "num_classes": 2, "channels": (4, 8), "nested": {"pairs": [(1, 2), (3,)]}}
+    kwargs = {"in_channels": 1, "num_classes": 2, "channels": (4, 8), "kernel_sizes": (7, 5)}
     caller_kwargs = dict(kwargs)
     config = make_config(
         architecture="wide_cnn", model_kwargs=kwargs, mean=(0.5,), std=(0.25,), input_size=(32, 48)
@@ -105,7 +105,7 @@ def test_tuples_become_lists_so_a_json_round_trip_is_equal(tmp_path: Path) -> No
         "in_channels": 1,
         "num_classes": 2,
         "channels": [4, 8],
-        "nested": {"pairs": [[1, 2], [3]]},
+        "kernel_sizes": [7, 5],
     }
     assert (config.mean, config.std, config.input_size) == ([0.5], [0.25], [32, 48])
     assert kwargs == caller_kwargs  # the caller's dict is not mutated
@@ -250,8 +250,9 @@ def test_unknown_architecture_names_it_and_lists_options(tmp_path: Path) -> None
 
 
 def test_bad_model_kwargs_name_the_architecture() -> None:
-    with pytest.raises(TypeError, match=r"do not fit architecture 'unet'.*start_neurons"):
-        build_model(make_config(model_kwargs={**KWARGS, "start_neurons": 16}))
+    # Refused when the config is made (a saved config with it could not be built later).
+    with pytest.raises(TypeError, match=r"keyword of model 'unet' 'start_neurons'"):
+        make_config(model_kwargs={**KWARGS, "start_neurons": 16})
 
 
 def test_corrupt_safetensors_is_a_value_error(tmp_path: Path) -> None:
@@ -300,7 +301,8 @@ def test_config_refuses_an_unknown_architecture_with_did_you_mean() -> None:
 
 
 def test_config_keeps_accepting_deprecated_and_detection_names() -> None:
-    make_config(architecture="pixel_cnn")  # an old config.json's name of pixel_classifier
+    pixel = {"in_channels": 1, "num_classes": 2, "hidden_channels": 4}
+    make_config(architecture="pixel_cnn", model_kwargs=pixel)  # an old config.json's name of pixel_classifier
     make_config(architecture="maskrcnn")  # built by unetkit.detection, not the registry
 
 
@@ -335,6 +337,11 @@ def test_config_refuses_class_names_that_do_not_count_the_classes() -> None:
             {"model_kwargs": {**KWARGS, "num_classes": 0}, "class_names": []},
             ValueError,
             r"num_classes must be",
+        ),
+        (
+            {"model_kwargs": {**KWARGS, "depht": 3}},
+            TypeError,
+            r"keyword of model 'unet' 'depht'. Did you mean 'depth'",
         ),
     ],
 )

@@ -257,3 +257,11 @@ def test_deprecated_model_name_warns_and_builds_the_renamed_model(tmp_path: Path
     with pytest.warns(DeprecationWarning):
         loaded, _ = load_model(save_model(model, config, tmp_path / "old"))
     assert type(loaded).__name__ == "PixelClassifier"
+
+
+def test_a_misspelled_keyword_is_named_with_a_did_you_mean() -> None:
+    """``create_model("unet", depht=3)`` was Python's bare TypeError."""
+    from unetkit.models import create_model
+
+    with pytest.raises(TypeError, match=r"keyword of model 'unet' 'depht'. Did you mean 'depth'\?"):
+        create_model("unet", in_channels=1, num_classes=2, depht=3)

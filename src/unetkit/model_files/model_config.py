@@ -196,6 +196,13 @@ class ModelConfig:
                 f"model_kwargs must be a dict of create_model keyword arguments, got {self.model_kwargs!r}"
             )
         _check_architecture(self.architecture)
+        if (
+            self.architecture.lower() not in UNREGISTERED_ARCHITECTURES
+            and sys.modules.get("torch") is not None
+        ):
+            from unetkit.models.registry import check_model_kwargs
+
+            check_model_kwargs(self.architecture.lower(), self.model_kwargs)
         if not isinstance(self.class_names, list) or not all(isinstance(n, str) for n in self.class_names):
             raise TypeError(f"class_names must be a list of strings, got {self.class_names!r}")
         num_classes = self.model_kwargs.get("num_classes")

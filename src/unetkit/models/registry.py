@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from torch import nn
@@ -58,12 +59,34 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
+def check_model_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
+    """Raise ``TypeError`` naming a keyword that model ``name`` does not take, with a did-you-mean (a
+    misspelled ``depht=3`` was a bare TypeError, or passed a saved config unnoticed until it was built)."""
+    builder = _MODELS[resolve_model_name(name)]
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):  # a builder without a readable signature: nothing to check against
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = [k for k, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    for key in kwargs:
+        if key not in params:
+            try:
+                look_up_option(str(key), known, name=f"keyword of model {name!r}")
+            except ValueError as exc:  # Python's own type for it: callers may catch TypeError
+                raise TypeError(f"unexpected keyword argument {key!r}: {exc}") from None
+
+
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model: ``create_model("unet", in_channels=1, num_classes=2, depth=4)``.
 
-    An unknown name raises ``ValueError`` listing the registered names; a deprecated name warns.
+    An unknown name raises ``ValueError`` listing the registered names; a deprecated name warns; a keyword
+    the model does not take raises ``TypeError`` with a did-you-mean (:func:`check_model_kwargs`).
     """
-    return _MODELS[resolve_model_name(name)](**kwargs)
+    key = resolve_model_name(name)  # once: a deprecated name warns once
+    check_model_kwargs(key, kwargs)
+    return _MODELS[key](**kwargs)
 
 
 def _ensure_loaded() -> None:
