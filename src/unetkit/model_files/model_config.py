@@ -67,8 +67,9 @@ def _checked_colors(colors: Any, num_classes: Any) -> list[list[int]]:
     return [[int(v) for v in row] for row in palette_for(list(colors), len(colors))]
 
 
-def _check_architecture(architecture: Any) -> None:
-    """Refuse an architecture the model registry does not know (its error carries the did-you-mean).
+def _check_architecture(architecture: Any, model_kwargs: dict[str, Any]) -> None:
+    """Refuse an architecture the model registry does not know (its error carries the did-you-mean), or a
+    keyword that architecture does not take (:func:`~unetkit.models.registry.check_model_kwargs`).
 
     The registry imports torch, which this module must not: the check runs only once torch is loaded (every
     caller that builds, trains or saves a model has it), not on the torch-free onnxruntime path, which reads
@@ -78,14 +79,13 @@ def _check_architecture(architecture: Any) -> None:
         raise TypeError(f"architecture must be a model name such as 'unet', got {architecture!r}")
     if architecture.lower() in UNREGISTERED_ARCHITECTURES or sys.modules.get("torch") is None:
         return
-    from unetkit.models import list_models, resolve_model_name
+    from unetkit.models.registry import check_model_kwargs, resolve_model_name
 
-    if architecture.lower() in list_models():
-        return
     try:
-        resolve_model_name(architecture)  # a deprecated name (pixel_cnn) passes with its warning
+        name = resolve_model_name(architecture)  # a deprecated name (pixel_cnn) passes with its warning
     except ValueError as exc:
         raise ValueError(f"ModelConfig architecture: {exc}") from exc
+    check_model_kwargs(name, model_kwargs)
 
 
 def _check_window(window: Any) -> None:
@@ -195,14 +195,7 @@ class ModelConfig:
             raise TypeError(
                 f"model_kwargs must be a dict of create_model keyword arguments, got {self.model_kwargs!r}"
             )
-        _check_architecture(self.architecture)
-        if (
-            self.architecture.lower() not in UNREGISTERED_ARCHITECTURES
-            and sys.modules.get("torch") is not None
-        ):
-            from unetkit.models.registry import check_model_kwargs
-
-            check_model_kwargs(self.architecture.lower(), self.model_kwargs)
+        _check_architecture(self.architecture, self.model_kwargs)
         if not isinstance(self.class_names, list) or not all(isinstance(n, str) for n in self.class_names):
             raise TypeError(f"class_names must be a list of strings, got {self.class_names!r}")
         num_classes = self.model_kwargs.get("num_classes")
