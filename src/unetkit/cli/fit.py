@@ -104,11 +104,9 @@ def _run_dir(config: Any, resume: Path | None) -> Path:
 
 def out_overrides(out: Path | None) -> list[str]:
     """``--out RUN_DIR`` as the config keys it stands for (none without it)."""
-    if out is None:
-        return []
-    if not out.name:
-        raise ValueError(f"--out {out} names no folder; give the new run folder, e.g. --out runs/mine")
-    return [f"output.root={out.parent}", f"output.name={out.name}"]
+    from unetkit.training.run_folder import output_overrides
+
+    return output_overrides(out, "--out")
 
 
 def score_overrides(split: str | None) -> list[str]:

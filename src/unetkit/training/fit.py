@@ -265,13 +265,14 @@ def fit_folder(
     from unetkit.planning import to_config_overrides
     from unetkit.planning.folder import plan_folder, torch_threads_kept, write_run_files
     from unetkit.training.config import load_config
+    from unetkit.training.run_folder import output_overrides
 
     if score not in SCORED_SPLITS:
         raise ValueError(f"score must be one of {SCORED_SPLITS}, got {score!r}")
     if isinstance(overrides, str):
         raise TypeError(f"overrides must be a list of key=value strings, got the string {overrides!r}")
     root = Path(root).resolve()  # the run's config names the data wherever it is resumed from
-    placed = [f"output.root={Path(out).parent}", f"output.name={Path(out).name}"] if out is not None else []
+    placed = output_overrides(out)
     with torch_threads_kept():
         planned = plan_folder(root, budget=budget, command="fit", **plan_options)
         config = load_config(

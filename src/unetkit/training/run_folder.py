@@ -27,6 +27,17 @@ from unetkit.training.data_record import RECORD_NAME
 log = logging.getLogger(__name__)
 
 
+def output_overrides(out: str | Path | None, option: str = "out") -> list[str]:
+    """A run folder path (``--out RUN_DIR``, ``fit_folder(out=...)``) as the config keys it stands for:
+    ``output.root`` and ``output.name`` (none without one)."""
+    if out is None:
+        return []
+    out = Path(out)
+    if not out.name:
+        raise ValueError(f"{option} {out} names no folder; give the new run folder, e.g. {option} runs/mine")
+    return [f"output.root={out.parent}", f"output.name={out.name}"]
+
+
 def is_secondary_rank() -> bool:
     """True in a DDP child process (Lightning's launcher, torchrun, SLURM): a non-zero rank variable."""
     return any(
