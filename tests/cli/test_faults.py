@@ -131,6 +131,12 @@ def _fit_args(tmp: Path, *extra: str) -> list[str]:
 
 
 # Setups: (tmp, monkeypatch) -> None. Data faults put the bad file in the test split (stem d) unless named.
+def _split_files(data: Path) -> None:
+    """train.txt/val.txt/test.txt, so that `fit DIR` plans the folder with the split of SPLITS."""
+    for name, stems in (("train", "ab"), ("val", "c"), ("test", "d")):
+        (data / f"{name}.txt").write_text("".join(f"{stem}\n" for stem in stems))
+
+
 def data_fault(fault: Callable[[Path], None]) -> Callable[[Path, pytest.MonkeyPatch], None]:
     def setup(tmp: Path, mp: pytest.MonkeyPatch) -> None:
         _dataset(tmp)
@@ -235,7 +241,8 @@ class Case:
     message: str  # a regex searched in stderr
     absent: tuple[str, ...] = ("runs/r",)  # paths under tmp that must not exist afterwards
     present: tuple[str, ...] = ()
-    signal_at: tuple[str, int] | None = None  # (signal, training step): run in a subprocess that sends it
+    # (signal, training step or "plan"): run in a subprocess that sends it then
+    signal_at: tuple[str, int | str] | None = None
 
 
 def _predict(*extra: str) -> Callable[[Path], list[str]]:
@@ -371,6 +378,15 @@ CASES = [
         present=("runs/r/checkpoints/last.ckpt",),
         signal_at=("SIGTERM", 3),
     ),
+    Case(
+        "sigterm while fit DIR plans",
+        data_fault(_split_files),
+        lambda t: ["fit", str(t / "data"), "--time", "1m", "--out", str(t / "runs/r")],
+        143,  # Python's default had ended the process silently (-15)
+        r"stopped by SIGTERM",
+        absent=("runs/r",),
+        signal_at=("SIGTERM", "plan"),
+    ),
     # ---- predict / export
     Case("predict --out is a file", _out_is_file, _predict(), 2, r"out: already exists", absent=()),
     Case(
@@ -450,7 +466,7 @@ def _run(case: Case, tmp: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int
         timeout=120,
     )
     # "interrupted: ..." is the console line of exit 130 (main.py); count it with the error lines.
-    return done.returncode, done.stderr.replace("\ninterrupted: ", "\nerror: ")
+    return done.returncode, ("\n" + done.stderr).replace("\ninterrupted: ", "\nerror: ")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -338,6 +338,11 @@ def test_config_refuses_class_names_that_do_not_count_the_classes() -> None:
             ValueError,
             r"num_classes must be",
         ),
+        ({"ignore_index": "255"}, TypeError, r"ignore_index must be an integer label value"),
+        ({"ignore_index": 255.0}, TypeError, r"ignore_index must be an integer label value"),
+        ({"input_size": [64]}, ValueError, r"input_size must be \[height, width\]"),
+        ({"input_size": [64, 0]}, ValueError, r"input_size must be \[height, width\]"),
+        ({"convert_channels": "yes"}, TypeError, r"convert_channels must be true or false"),
         (
             {"model_kwargs": {**KWARGS, "depht": 3}},
             TypeError,

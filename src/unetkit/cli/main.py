@@ -7,12 +7,16 @@ Exit codes: 0 success; 2 bad input or usage (one-line ``error:`` message); 3 par
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import re
 import shlex
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 # Subcommand modules; each exposes register(subparsers) and run(args) -> int.
 _COMMANDS = (
@@ -110,6 +114,34 @@ def _allow_large_images() -> None:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM outside training ends the command as Ctrl-C does (temporary files removed, one line, exit
+    143); Python's default had ended it silently, e.g. a fit stopped while it planned."""
+    # During trainer.fit Lightning composes this handler into its own and stops training at the next step
+    # (training.fit then names the resume): the current handler is Lightning's, and this one stands aside.
+    if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+        return
+    from unetkit.constants import EXIT_TERMINATED
+
+    exc = KeyboardInterrupt("stopped by SIGTERM")
+    exc.exit_code = EXIT_TERMINATED  # type: ignore[attr-defined]
+    raise exc
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Route SIGTERM through :func:`_on_sigterm` while a command runs (main thread only, as signal
+    requires); the previous handler comes back after, so a test calling main() keeps its own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 # Options whose value may look like an option to argparse (`--time -1m`: "expected one argument"); given as
 # `--time=-1m` they reach the option's own check, which says what is wrong and how to write it.
 _SIGNED_VALUE_OPTIONS = ("--time",)
@@ -145,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_third_party()
     _allow_large_images()
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except (ValueError, TypeError, OSError) as exc:
         # OSError covers missing/unwritable paths, full disks and symlink loops: bad input, not a crash.
         if args.verbose:
@@ -160,7 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         # 143 when SIGTERM stopped a run (training.fit sets it), else Ctrl-C's 130.
-        return int(getattr(exc, "exit_code", 130))
+        from unetkit.constants import EXIT_INTERRUPTED
+
+        return int(getattr(exc, "exit_code", EXIT_INTERRUPTED))
 
 
 if __name__ == "__main__":

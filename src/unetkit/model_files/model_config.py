@@ -120,6 +120,11 @@ def _check_window(window: Any) -> None:
         )
 
 
+def _is_int(value: Any) -> bool:
+    """An integer (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_normalization(values: Any, name: str, in_channels: Any) -> None:
     """``values`` (mean or std) is a list of finite numbers, one per input channel or one for all."""
     if not isinstance(values, list) or not values:
@@ -190,7 +195,8 @@ class ModelConfig:
 
     def _validate(self) -> None:
         """Refuse a config that no saved model can match: unknown architecture, class names that do not
-        count the classes, mean/std of another channel count, std <= 0."""
+        count the classes, mean/std of another channel count, std <= 0, a non-integer ignore_index, an
+        input_size that is not [H, W]."""
         if not isinstance(self.model_kwargs, dict):
             raise TypeError(
                 f"model_kwargs must be a dict of create_model keyword arguments, got {self.model_kwargs!r}"
@@ -208,6 +214,25 @@ class ModelConfig:
             value = self.model_kwargs.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"model_kwargs {key} must be an integer >= 1, got {value!r}")
+        # Loss and metrics compare labels to it with ==: a string or float never matches and void pixels
+        # would be scored as a class, silently.
+        if not _is_int(self.ignore_index):
+            raise TypeError(
+                f"ignore_index must be an integer label value (the default is {IGNORE_INDEX}), "
+                f"got {self.ignore_index!r}"
+            )
+        if self.input_size is not None and not (
+            isinstance(self.input_size, list)
+            and len(self.input_size) == 2
+            and all(_is_int(v) and v >= 1 for v in self.input_size)
+        ):
+            raise ValueError(f"input_size must be [height, width] in pixels or None, got {self.input_size!r}")
+        # NumPy integers (a crop computed by the planner) are stored as JSON ints.
+        self.ignore_index = int(self.ignore_index)
+        if self.input_size is not None:
+            self.input_size = [int(v) for v in self.input_size]
+        if not isinstance(self.convert_channels, bool):
+            raise TypeError(f"convert_channels must be true or false, got {self.convert_channels!r}")
         in_channels = self.model_kwargs.get("in_channels")
         _check_window(self.intensity_window)
         _check_normalization(self.mean, "mean", in_channels)

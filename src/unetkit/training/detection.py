@@ -620,7 +620,7 @@ def fit_maskrcnn(
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from unetkit.training.run_folder import run_folder
-    from unetkit.training.trainer import build_loggers
+    from unetkit.training.trainer import build_loggers, interruption
 
     # A replay stops where its source's budget stopped it, through the same stop (and reads no wall clock).
     stop: BudgetTimer | RecordedStop = (
@@ -674,15 +674,16 @@ def fit_maskrcnn(
             "a new run"
         ) from None
     except SystemExit:
-        # Lightning answers Ctrl-C with sys.exit(1); the CLI wants a KeyboardInterrupt (exit 130).
+        # Lightning answers Ctrl-C with sys.exit(1); the CLI wants a KeyboardInterrupt (exit 130, or 143
+        # after SIGTERM).
         if trainer is not None and trainer.interrupted:
-            raise KeyboardInterrupt(f"training interrupted; {resume_hint}") from None
+            raise interruption(f"training interrupted; {resume_hint}", trainer) from None
         raise
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, sigint)  # Lightning ignores SIGINT after an interrupt
     if trainer is None or trainer.interrupted:
-        raise KeyboardInterrupt(f"training interrupted; {resume_hint}")
+        raise interruption(f"training interrupted; {resume_hint}", trainer)
 
     config = maskrcnn_config(
         build_kwargs,

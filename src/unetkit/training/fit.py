@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from unetkit.constants import EXIT_INTERRUPTED
 from unetkit.data.datasets import DatasetSpec
 from unetkit.files import atomic_write_text
 from unetkit.model_files.model_config import ModelConfig
@@ -428,11 +429,14 @@ def _fit(
         scores, table = evaluate(
             run_dir, split=config.evaluate.split, config=config, spec=spec, progress=eval_progress
         )
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(
+    except KeyboardInterrupt as exc:
+        stopped = KeyboardInterrupt(
             f"scoring interrupted; the model is saved: resume with: unetkit fit --resume {run_dir} (it "
             "scores the run)"
-        ) from None
+        )
+        # SIGTERM (the CLI's handler) keeps its exit status 143.
+        stopped.exit_code = getattr(exc, "exit_code", EXIT_INTERRUPTED)  # type: ignore[attr-defined]
+        raise stopped from None
     from unetkit.viz.figures import plot_training_curves
 
     metrics_csv = run_dir / "logs" / "metrics.csv"
@@ -441,17 +445,11 @@ def _fit(
     return RunResult(run_dir=run_dir, scores=scores, table=table, train_seconds=train_seconds)
 
 
-# Exit statuses of a run stopped by a signal, as shells report them (128 + the signal's number).
-EXIT_INTERRUPTED = 130  # SIGINT, Ctrl-C
-EXIT_TERMINATED = 143  # SIGTERM: a scheduler or `kill` ending the job
-
-
 def _interruption(run_dir: Path, trainer: Any) -> KeyboardInterrupt:
-    """The KeyboardInterrupt naming the resume, with ``exit_code`` 143 when SIGTERM stopped the run (a
-    scheduler's kill; Lightning stops training on it as on Ctrl-C), else 130."""
-    exc = KeyboardInterrupt(_resume_hint(run_dir))
-    exc.exit_code = EXIT_TERMINATED if getattr(trainer, "received_sigterm", False) else EXIT_INTERRUPTED  # type: ignore[attr-defined]
-    return exc
+    """The KeyboardInterrupt naming the resume (exit 143 after SIGTERM, else 130)."""
+    from unetkit.training.trainer import interruption
+
+    return interruption(_resume_hint(run_dir), trainer)
 
 
 def _resume_hint(run_dir: Path) -> str:

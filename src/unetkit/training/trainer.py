@@ -17,9 +17,19 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
+from unetkit.constants import EXIT_INTERRUPTED, EXIT_TERMINATED
 from unetkit.files import atomic_write_text
 from unetkit.training.budget import BudgetTimer, RecordedClock, RecordedStop
 from unetkit.training.config import TrainerConfig
+
+
+def interruption(message: str, trainer: Any) -> KeyboardInterrupt:
+    """The KeyboardInterrupt the CLI reports for a stopped ``trainer``: ``exit_code`` 143 when SIGTERM
+    stopped it (a scheduler's kill; Lightning stops training on it as on Ctrl-C), else Ctrl-C's 130."""
+    exc = KeyboardInterrupt(message)
+    sigterm = getattr(trainer, "received_sigterm", False)
+    exc.exit_code = EXIT_TERMINATED if sigterm else EXIT_INTERRUPTED  # type: ignore[attr-defined]
+    return exc
 
 
 def resolve_precision(value: str) -> str:
