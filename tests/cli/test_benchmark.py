@@ -75,3 +75,21 @@ def test_benchmark_without_export_times_every_backend(
 def test_benchmark_rejects_bad_sizes(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["benchmark", str(model_dir), "--batch", "0"]) == 2
     assert "--batch must be a positive int, got 0" in capsys.readouterr().err
+
+
+def test_benchmark_refuses_an_export_of_another_model(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """deploy.json records the weights each export was made from: an export of other weights is named,
+    not only caught by a logit difference in the table."""
+    torch.manual_seed(1)
+    config = ModelConfig("unet", KWARGS, ["bg", "fg"], [0.5], [0.25])
+    other = save_model(create_model("unet", **KWARGS), config, tmp_path / "other")
+    assert main(["export", str(other), "--format", "onnx", "--out", str(tmp_path / "other_export")]) == 0
+    assert main(["export", str(model_dir), "--format", "onnx", "--out", str(tmp_path / "own_export")]) == 0
+    capsys.readouterr()
+    common = ["--size", "32", "--batch", "1", "--rounds", "1"]
+    assert main(["benchmark", str(model_dir), "--export", str(tmp_path / "other_export"), *common]) == 2
+    err = capsys.readouterr().err
+    assert f"other_export was exported from another model than {model_dir}" in err
+    assert main(["benchmark", str(model_dir), "--export", str(tmp_path / "own_export"), *common]) == 0

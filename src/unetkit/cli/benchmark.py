@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         built, skipped = bench.build_predictors(bench.list_candidates(args.model, Path(export_dir)))
         if not built:
             raise ValueError(f"no backend could load {args.model}: {skipped}")
+        bench.check_same_model(built, Path(export_dir), args.model)
         first = next(iter(built.values()))[1]
         val = _validation(args, first.config.num_classes)
         metrics, tolerance = None, None

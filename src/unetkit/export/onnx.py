@@ -37,7 +37,7 @@ from unetkit.export.common import (
 )
 from unetkit.inference.variants import record_export_check
 from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
-from unetkit.model_files.model_io import config_with_geometry
+from unetkit.model_files.model_io import config_with_geometry, weights_digest
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def export_onnx(
             if optimize:
                 extra.update(_optimize(tmp, out_dir / OPTIMIZED_ONNX_NAME, model, verify_shape, atol, config))
     config_path = config_with_geometry(model, config).save(out_dir / CONFIG_NAME)
-    record_export_check(out_dir, "onnxruntime", diff, atol, verify_shape)
+    record_export_check(out_dir, "onnxruntime", diff, atol, verify_shape, weights_digest(model))
     seconds = time.perf_counter() - start
     logger.info(
         "exported %s to %s with the %s exporter in %.1f s (max abs diff %s)",

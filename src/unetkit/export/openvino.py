@@ -29,6 +29,7 @@ from unetkit.export.common import (
 from unetkit.export.onnx import export_onnx
 from unetkit.inference.variants import OPENVINO_NAME, record_export_check
 from unetkit.model_files.model_config import ModelConfig
+from unetkit.model_files.model_io import weights_digest
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def export_openvino(
                 check_agreement(diff, atol, f"OpenVINO export of {config.architecture!r}", verify_shape)
             tmp_xml.with_suffix(".bin").replace(bin_out)
             tmp_xml.replace(xml_out)
-    record_export_check(out_dir, "openvino", diff, atol, verify_shape)
+    record_export_check(out_dir, "openvino", diff, atol, verify_shape, weights_digest(model))
     seconds = time.perf_counter() - start
     logger.info(
         "exported %s to %s in %.1f s (max abs diff %s)", config.architecture, final_xml, seconds, diff

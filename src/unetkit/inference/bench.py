@@ -159,6 +159,27 @@ def build_predictors(
     return built, skipped
 
 
+def check_same_model(
+    built: dict[str, tuple[Candidate, BasePredictor]], export_dir: Path, model_path: str | Path
+) -> None:
+    """Refuse to compare the eager model of ``model_path`` with an export of other weights: deploy.json
+    records the weights digest each fp32 export was made from (exports older than that record pass)."""
+    from unetkit.inference.variants import exported_weights
+    from unetkit.model_files.model_io import weights_digest
+
+    eager = built.get("torch-fp32")
+    recorded = exported_weights(export_dir)
+    if eager is None or not recorded:
+        return
+    model = getattr(eager[1], "model", None)
+    if model is None or weights_digest(model) in recorded:
+        return
+    raise ValueError(
+        f"{export_dir} was exported from another model than {model_path} (deploy.json records other "
+        f"weights); pass {model_path}'s own export folder, or export it: unetkit export {model_path} --out DIR"
+    )
+
+
 def bench_input(predictor: BasePredictor, size: int, batch: int, seed: int = 0) -> np.ndarray:
     """A random normalised batch (batch, C, h, w) of a valid input size near ``size`` for the network."""
     g = predictor.geometry

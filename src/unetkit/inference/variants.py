@@ -133,13 +133,20 @@ def gate_passed(export_dir: Path, key: str) -> bool:
 
 
 def record_export_check(
-    export_dir: Path, backend: str, max_abs_diff: float | None, atol: float, shape: tuple[int, ...] | None
+    export_dir: Path,
+    backend: str,
+    max_abs_diff: float | None,
+    atol: float,
+    shape: tuple[int, ...] | None,
+    weights_sha256: str | None = None,
 ) -> Path:
     """Record in ``deploy.json`` how the fp32 ``backend`` model now in ``export_dir`` was checked at export:
     its max abs logit difference to eager PyTorch on ``shape`` (``None``: exported without the check,
     ``--no-verify``). A later ``unetkit benchmark`` without the eager model quotes it
-    (:func:`export_check`)."""
+    (:func:`export_check`). ``weights_sha256`` (:func:`unetkit.model_files.model_io.weights_digest`) names
+    the eager weights it was exported from: benchmark refuses to compare it with another model."""
     entry: dict[str, Any] = {
+        "weights_sha256": weights_sha256,
         "backend": backend,
         "precision": "fp32",
         "checked": max_abs_diff is not None,
@@ -162,6 +169,16 @@ def export_check(export_dir: Path, backend: str) -> dict[str, Any] | None:
     if not source.is_file() or entry.get("source_sha256") != file_sha256(source):
         return None
     return entry
+
+
+def exported_weights(export_dir: Path) -> set[str]:
+    """The weights digests the fp32 exports now in ``export_dir`` record (empty for older exports)."""
+    found = set()
+    for backend in MODEL_FILES:
+        check = export_check(export_dir, backend)
+        if check is not None and check.get("weights_sha256"):
+            found.add(str(check["weights_sha256"]))
+    return found
 
 
 def available_variants(export_dir: Path, gated_only: bool = True) -> list[Variant]:

@@ -113,6 +113,19 @@ def _cpu_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def weights_digest(model: nn.Module) -> str:
+    """Hex SHA-256 of the model's state dict (names, dtypes, shapes, values): identifies the weights an
+    export was made from (deploy.json), whatever file or format holds them."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(_cpu_tensors(model).items()):
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        # bytes of the storage as laid out (contiguous): bf16 and bool have no NumPy view.
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
 def config_with_geometry(model: nn.Module, config: ModelConfig) -> ModelConfig:
     """A copy of ``config`` whose ``geometry`` is what ``model.geometry()`` states."""
     return dataclasses.replace(config, geometry=model_geometry(model).to_dict())
