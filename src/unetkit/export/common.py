@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from unetkit.files import atomic_path
+from unetkit.inference.pipeline import min_pass_side
 from unetkit.models.base import model_geometry
 from unetkit.options import to_pair
 
@@ -180,3 +181,78 @@ def random_input(shape: tuple[int, ...], device: torch.device | str = "cpu", see
     generator = torch.Generator().manual_seed(seed)
     # Drawn on the CPU (the generator's device), so no CUDA generator is touched either.
     return torch.randn(*shape, generator=generator).to(device)
+
+
+def small_check_shape(model: nn.Module, config: Any) -> tuple[int, int, int, int] | None:
+    """(1, C, s, s): the smallest input every predictor gives a dynamic-size net
+    (:func:`unetkit.inference.pipeline.min_pass_side`: a smaller image is mirror-padded up to it first); an
+    export is checked on it too, so a graph that fails on small inputs is refused at export, not at the
+    first small image. None for a fixed-size or unpadded net (its own size rules cover it)."""
+    geometry = model_geometry(model)
+    if geometry.fixed_input_size is not None or geometry.border > 0:
+        return None
+    side = geometry.input_side(min_pass_side(config, geometry))
+    return (1, int(config.in_channels), side, side)
+
+
+def check_small_input(
+    model: nn.Module, config: Any, run: Any, what: str, atol: float
+) -> tuple[tuple[int, ...], float] | None:
+    """Run ``run(x: np.ndarray) -> logits`` on :func:`small_check_shape` and compare with eager PyTorch;
+    a failure to run, or a difference above ``atol``, refuses the export (ValueError naming the shape).
+    Returns (shape, max abs diff), or None where there is no such shape."""
+    shape = small_check_shape(model, config)
+    if shape is None:
+        return None
+    x = random_input(shape, model_device(model), seed=2)
+    reference = eager_output(model, x)
+    try:
+        candidate = np.asarray(run(x.detach().cpu().numpy()))
+    except Exception as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ValueError(
+            f"{what} does not run on the smallest input predict gives it, shape {shape} ({first}); export "
+            "refused and no file written."
+        ) from exc
+    diff = max_abs_diff(reference, candidate, what)
+    check_agreement(diff, atol, what, shape)
+    return shape, diff
+
+
+def _torchscript_digest(path: Path) -> str | None:
+    """:func:`~unetkit.model_files.model_io.weights_digest` of a TorchScript file's weights (None when it
+    does not load)."""
+    import warnings
+
+    from unetkit.model_files.model_io import weights_digest
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation note
+            return weights_digest(torch.jit.load(str(path), map_location="cpu"))
+    except Exception:  # not a TorchScript file this torch reads: unknown
+        return None
+
+
+def check_export_folder(out_dir: Path, model: nn.Module) -> None:
+    """Refuse to export ``model`` into a folder that holds another model's exported files
+    (:func:`unetkit.inference.variants.foreign_files`): predict and serve would run whichever of the two is
+    fastest. Exporting the same weights again (or in another format) into it is fine."""
+    from unetkit.inference.variants import TORCHSCRIPT_FILE, foreign_files
+    from unetkit.model_files.model_config import CONFIG_NAME
+    from unetkit.model_files.model_io import weights_digest
+
+    digest = weights_digest(model)
+    found = foreign_files(Path(out_dir), digest)
+    if TORCHSCRIPT_FILE in found and _torchscript_digest(Path(out_dir) / TORCHSCRIPT_FILE) == digest:
+        # A TorchScript file written before its export was recorded: its own weights say whose it is.
+        found.remove(TORCHSCRIPT_FILE)
+        if found == [CONFIG_NAME]:
+            found = []
+    if found:
+        shown = ", ".join(found[:6]) + (" ..." if len(found) > 6 else "")
+        raise ValueError(
+            f"{out_dir} holds another model's exported files ({shown}; deploy.json records other weights "
+            f"or none for them); export into another folder (--out DIR), or remove {out_dir} first. Nothing "
+            "was written."
+        )

@@ -27,6 +27,8 @@ from unetkit.export.common import (
     SampleSizes,
     atomic_output,
     check_agreement,
+    check_export_folder,
+    check_small_input,
     eager_output,
     eval_mode,
     make_sample,
@@ -157,7 +159,10 @@ def _attempt(
     verify_shape = (2 if "batch" in axes else int(sample.shape[0]), config.in_channels, *hw)
     x = random_input(verify_shape, seed=1)
     diff = max_abs_diff(eager_output(model, x), run_onnxruntime(tmp, x.numpy()), "onnxruntime")
-    check_agreement(diff, atol, f"ONNX export ({exporter} exporter) of {config.architecture!r}", verify_shape)
+    what = f"ONNX export ({exporter} exporter) of {config.architecture!r}"
+    check_agreement(diff, atol, what, verify_shape)
+    if hw_dynamic:
+        check_small_input(model, config, lambda a: run_onnxruntime(tmp, a), what, atol)
     return axes, saved_opset, verify_shape, diff
 
 
@@ -186,6 +191,7 @@ def export_onnx(
     if atol < 0:
         raise ValueError(f"atol must be >= 0, got {atol}.")
     out_dir = Path(out_dir)
+    check_export_folder(out_dir, model)  # before anything is written
     final = out_dir / ONNX_NAME
     candidates = list(AUTO_ORDER) if exporter == "auto" else [exporter]
     start = time.perf_counter()

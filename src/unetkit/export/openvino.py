@@ -20,6 +20,7 @@ from unetkit.export.common import (
     ExportResult,
     atomic_output,
     check_agreement,
+    check_small_input,
     eager_output,
     eval_mode,
     max_abs_diff,
@@ -104,7 +105,10 @@ def export_openvino(
                 verify_shape = (batch, config.in_channels, *hw)
                 x = random_input(verify_shape, seed=1)
                 diff = max_abs_diff(eager_output(model, x), run_openvino(tmp_xml, x.numpy()), "OpenVINO")
-                check_agreement(diff, atol, f"OpenVINO export of {config.architecture!r}", verify_shape)
+                what = f"OpenVINO export of {config.architecture!r}"
+                check_agreement(diff, atol, what, verify_shape)
+                if hw_dynamic:
+                    check_small_input(model, config, lambda a: run_openvino(tmp_xml, a), what, atol)
             tmp_xml.with_suffix(".bin").replace(bin_out)
             tmp_xml.replace(xml_out)
     record_export_check(out_dir, "openvino", diff, atol, verify_shape, weights_digest(model))

@@ -19,6 +19,8 @@ from unetkit.export.common import (
     ExportResult,
     atomic_output,
     check_agreement,
+    check_export_folder,
+    check_small_input,
     eager_output,
     eval_mode,
     make_sample,
@@ -27,8 +29,9 @@ from unetkit.export.common import (
     pick_sizes,
     random_input,
 )
+from unetkit.inference.variants import record_export_check
 from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
-from unetkit.model_files.model_io import config_with_geometry
+from unetkit.model_files.model_io import config_with_geometry, weights_digest
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ def export_torchscript(
     if atol < 0:
         raise ValueError(f"atol must be >= 0, got {atol}.")
     out_dir = Path(out_dir)
+    check_export_folder(out_dir, model)  # before anything is written
     final = out_dir / TORCHSCRIPT_NAME
     start = time.perf_counter()
     with eval_mode(model), warnings.catch_warnings():
@@ -92,8 +96,15 @@ def export_torchscript(
                         f"{tuple(sample.shape)}): it has size-dependent Python code; use the ONNX export."
                     ) from exc
                 diff = max_abs_diff(reference, candidate, "TorchScript")
-                check_agreement(diff, atol, f"TorchScript export of {config.architecture!r}", verify_shape)
+                what = f"TorchScript export of {config.architecture!r}"
+                check_agreement(diff, atol, what, verify_shape)
+                if sizes.dynamic_hw:
+                    check_small_input(
+                        model, config, lambda a: eager_output(loaded, torch.from_numpy(a)), what, atol
+                    )
     config_path = config_with_geometry(model, config).save(out_dir / CONFIG_NAME)
+    # The weights it came from, as the other exports record theirs: a later export into this folder knows it.
+    record_export_check(out_dir, "torchscript", diff, atol, verify_shape, weights_digest(model))
     seconds = time.perf_counter() - start
     logger.info("exported %s to %s in %.1f s (max abs diff %s)", config.architecture, final, seconds, diff)
     return ExportResult(

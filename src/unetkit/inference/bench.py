@@ -176,14 +176,16 @@ def check_same_model(
         return
     raise ValueError(
         f"{export_dir} was exported from another model than {model_path} (deploy.json records other "
-        f"weights); pass {model_path}'s own export folder, or export it: unetkit export {model_path} --out DIR"
+        f"weights); pass {model_path}'s own export folder, or export it: unetkit export {model_path} "
+        "--out DIR"
     )
 
 
 def bench_input(predictor: BasePredictor, size: int, batch: int, seed: int = 0) -> np.ndarray:
-    """A random normalised batch (batch, C, h, w) of a valid input size near ``size`` for the network."""
-    g = predictor.geometry
-    h, w = g.fixed_input_size if g.fixed_input_size is not None else (g.input_side(size), g.input_side(size))
+    """A random normalised batch (batch, C, h, w) of the size a ``size x size`` image is given to the network
+    as (:meth:`~unetkit.inference.pipeline.BasePredictor.pass_shape`: a valid size, never below the smallest
+    pass side, so that every backend runs it)."""
+    h, w = predictor.pass_shape(size, size)
     rng = np.random.default_rng(seed)
     return rng.standard_normal((batch, predictor.config.in_channels, h, w), dtype=np.float32)
 

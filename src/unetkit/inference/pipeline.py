@@ -44,6 +44,7 @@ __all__ = [
     "PredictOptions",
     "geometry_from_config",
     "mask_from_probs",
+    "min_pass_side",
     "unet_original_geometry",
 ]
 
@@ -74,6 +75,31 @@ class _ImageProgress:
         self.progress(min(self.before + done, self.total), self.total)
         if done >= total:  # this pass is complete
             self.before += total
+
+
+# Depth of a padded net whose config names none (geometry_from_config's fallback for old configs).
+DEFAULT_PAD_DEPTH = 5
+
+
+def min_pass_side(config: ModelConfig, geometry: ModelGeometry) -> int:
+    """Smallest input side of a forward pass this pipeline gives the network, for every backend.
+
+    A padded net (``size_divisor == 1``, e.g. ``unet``) pads its input up to a multiple of ``2 ** depth``
+    itself (:func:`unetkit.layers.padding.pad_to_multiple`). Eager PyTorch switches to replicate padding when
+    a side is too small to reflect, but an exported graph (ONNX, OpenVINO, TorchScript) always reflects, and
+    reflect padding needs ``pad < side``. So a side below ``2 ** depth`` (``DEFAULT_PAD_DEPTH`` when the
+    config names no depth) is mirror-padded here, before the model, and the output cropped back
+    (:meth:`BasePredictor.tile_plan`): the net then never pads by more than it can reflect, and every backend
+    gets the same input. Fixed-size and unpadded nets keep their own rules (``geometry.min_side``).
+    """
+    if geometry.fixed_input_size is not None or geometry.border > 0 or geometry.size_divisor > 1:
+        return geometry.min_side
+    depth = (getattr(config, "model_kwargs", None) or {}).get("depth", DEFAULT_PAD_DEPTH)
+    try:
+        side = 2 ** int(depth)
+    except (TypeError, ValueError):
+        side = 2**DEFAULT_PAD_DEPTH
+    return max(geometry.min_side, side)
 
 
 # Automatic tiling (tile_size=None): images above this many (padded) pixels go through tiles of this side.
@@ -249,7 +275,26 @@ class BasePredictor:
             )
             if log and tile != requested and tile[0] < whole[0] and tile[1] < whole[1]:
                 logger.info("tile size %s rounded to %s (valid sizes of the network)", requested, tile)
+        # A too-small image (or tile) is mirror-padded up to the smallest pass side by tile_inference (a tile
+        # larger than the image reads mirrored pixels, and its output is cropped back): one rule for every
+        # backend, so that an exported graph runs on every size eager PyTorch runs on.
+        least = self.min_pass_side
+        tile = (max(tile[0], least), max(tile[1], least))
         return tile, (g.grid if g.border > 0 else 1)
+
+    @property
+    def min_pass_side(self) -> int:
+        """Smallest side of a forward pass (:func:`min_pass_side`)."""
+        return min_pass_side(self.config, self.geometry)
+
+    def pass_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The (H, W) a whole-image pass over a ``height x width`` image gives the network: its smallest valid
+        size, at least :attr:`min_pass_side` (a fixed-size net: its one size)."""
+        g = self.geometry
+        if g.fixed_input_size is not None:
+            return g.fixed_input_size
+        least = self.min_pass_side
+        return max(g.input_side(height), least), max(g.input_side(width), least)
 
     def tiles_per_image(self, height: int, width: int) -> int:
         """Tiles (forward-pass inputs) one ``height x width`` image takes, over all TTA views: the total of

@@ -39,6 +39,15 @@ VARIANT_DIRS: dict[tuple[str, str], str] = {
     ("onnxruntime", "int8"): "int8-onnxruntime",
 }
 MODEL_FILES = {"openvino": OPENVINO_NAME, "onnxruntime": ONNX_NAME}
+TORCHSCRIPT_FILE = "model.ts.pt"
+# The files each fp32 export writes (beside config.json): deploy.json records the weights they came from.
+EXPORTED_FILES: dict[str, tuple[str, ...]] = {
+    "onnxruntime": (ONNX_NAME, "model.optimized.onnx"),
+    "openvino": (OPENVINO_NAME, "model.bin"),
+    "torchscript": (TORCHSCRIPT_FILE,),
+}
+# A model folder's own files (model_io): a folder holding them holds a model too.
+_MODEL_FOLDER_FILES = ("model.safetensors",)
 PRECISIONS = ("fp32", "bf16", "int8")
 
 
@@ -115,8 +124,10 @@ def file_sha256(path: Path) -> str:
 
 
 def source_file(export_dir: Path, backend: str) -> Path:
-    """The fp32 file whose hash a gate entry records: the weights of the IR, or the ONNX model."""
-    return Path(export_dir) / ("model.bin" if backend == "openvino" else ONNX_NAME)
+    """The fp32 file whose hash a gate entry records: the weights of the IR, the TorchScript file, or the ONNX
+    model."""
+    name = {"openvino": "model.bin", "torchscript": TORCHSCRIPT_FILE}.get(backend, ONNX_NAME)
+    return Path(export_dir) / name
 
 
 def gate_passed(export_dir: Path, key: str) -> bool:
@@ -179,6 +190,46 @@ def exported_weights(export_dir: Path) -> set[str]:
         if check is not None and check.get("weights_sha256"):
             found.add(str(check["weights_sha256"]))
     return found
+
+
+def foreign_files(export_dir: Path, weights_sha256: str) -> list[str]:
+    """The model files in ``export_dir`` that are not exports of the weights ``weights_sha256``
+    (:func:`unetkit.model_files.model_io.weights_digest`), sorted names: fp32 exports whose ``deploy.json``
+    entry records other weights, and unknown files (not recorded there, recorded without weights, or changed
+    since: a hand-copied ``model.onnx``), including reduced-precision folders whose gate belongs to no such
+    export. ``config.json`` counts as known when some export of these weights is there. An export into a
+    folder with any of them would leave two models in one folder (``unetkit export`` refuses)."""
+    export_dir = Path(export_dir)
+    if not export_dir.is_dir():
+        return []
+    ours: set[str] = set()  # backends whose fp32 files are exports of these weights
+    foreign: list[str] = []
+    for backend, names in EXPORTED_FILES.items():
+        present = [name for name in names if (export_dir / name).is_file()]
+        if not present:
+            continue
+        check = export_check(export_dir, backend)
+        if check is not None and check.get("weights_sha256") == weights_sha256:
+            ours.add(backend)
+        else:
+            foreign.extend(present)
+    manifest = read_manifest(export_dir)["variants"]
+    for (backend, precision), sub in VARIANT_DIRS.items():
+        if not (export_dir / sub).exists():
+            continue
+        entry = manifest.get(f"{backend}-{precision}")
+        source = source_file(export_dir, backend)
+        if not (
+            backend in ours
+            and isinstance(entry, dict)
+            and source.is_file()
+            and entry.get("source_sha256") == file_sha256(source)
+        ):
+            foreign.append(sub + "/")
+    foreign.extend(name for name in _MODEL_FOLDER_FILES if (export_dir / name).is_file())
+    if not ours and (export_dir / CONFIG_NAME).is_file():
+        foreign.append(CONFIG_NAME)
+    return sorted(foreign)
 
 
 def available_variants(export_dir: Path, gated_only: bool = True) -> list[Variant]:
