@@ -120,11 +120,14 @@ REFUSED = [
      r"model\.ts\.pt: a TorchScript file, which the onnxruntime backend does not run; pass "
      r"\S+export/model\.onnx or its folder \S+export with --backend onnxruntime\.$"),
     ("renamed.onnx", "onnxruntime",
-     r"renamed\.onnx: a model not named model\.onnx \(the name the onnxruntime backend loads\)"),
+     r"renamed\.onnx: the onnxruntime backend loads a model file named model\.onnx, and \S+export holds "
+     r"another one; move it into a folder of its own as model\.onnx, with the config\.json of its export"),
     ("model.onnx", "torch",
      r"model\.onnx is an exported ONNX model; the torch backend loads a run folder, a model folder or a "
      r"\.ckpt: run this file with --backend onnxruntime \(or auto\)\.$"),
-    ("deploy.json", "auto", r"deploy\.json: not a model file, which backend auto does not run"),
+    ("deploy.json", "auto", r"deploy\.json: not a model file; MODEL is a run folder, a model folder "
+     r"\(model\.safetensors \+ config\.json\), a \.ckpt checkpoint, an export folder \(`unetkit export`\), "
+     r"or an exported model\.onnx or model\.xml\.$"),
     ("best.ckpt", "onnxruntime",
      r"best\.ckpt: a PyTorch checkpoint, which the onnxruntime backend does not run; pass \S+model\.onnx or "
      r"its folder \S+export with --backend onnxruntime, or run it with --backend torch\.$"),

@@ -18,8 +18,9 @@ suffix such as ``_mask``, or DRIVE's ``21_manual1`` for ``21_training``). Outsid
 void (255).
 
 ``--instances auto`` uses the model's own instance method (recorded by ``unetkit fit DIR --target ...``;
-connected components otherwise). A Mask R-CNN model (``unetkit fit-maskrcnn``) always writes
-``instances/``; its mask is ``labels > 0`` and its overlay outlines every instance.
+connected components otherwise); it is the default for a model whose config records its method (trained
+on instance labels); ``--instances none`` turns it off. A Mask R-CNN model (``unetkit fit-maskrcnn``) always
+writes ``instances/``; its mask is ``labels > 0`` and its overlay outlines every instance.
 
 Exit codes: 0 every input succeeded; 2 usage or model error, or every input failed (nothing segmented, no
 output folder left); 3 some inputs failed (each named on stderr with its error), the others completed.
@@ -98,7 +99,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mask-values", choices=("class", "stored"), default="class",
         help="values in masks/: the class index (default) or the value each class had in the training masks "
-        "(a model trained on masks storing e.g. 0, 10, 20 ...)",
+        "(a model trained on masks storing e.g. 0, 10, 20 ..., or binary 0/255)",
     )  # fmt: skip
     p.add_argument("--probs-dtype", choices=("float16", "float32"), default="float16", help="for --probs npy")
     p.add_argument(
@@ -106,9 +107,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--alpha", type=float, default=0.5, help="overlay colour weight (default 0.5)")
     p.add_argument(
-        "--instances", choices=("none", *list_instance_predictor_methods()), default="none",
+        "--instances", choices=("none", *list_instance_predictor_methods()), default=None,
         help="write instance labels (16-bit PNG) and count them; auto: the model's own method (Mask R-CNN, "
-        "the method it was trained for, else components)",
+        "the method it was trained for, else components); default: auto for a model trained on instance "
+        "labels (its config records its method) or a Mask R-CNN, else none; none: no instances",
     )  # fmt: skip
     p.add_argument(
         "--foreground", type=int, nargs="+", default=None, metavar="CLASS",
@@ -172,17 +174,35 @@ def build_predictor(args: argparse.Namespace, progress: Any = None) -> Any:
     a Mask R-CNN model). ``progress(tiles_done, tiles_total)``: over the tiles of each image (semantic
     models; a Mask R-CNN does not tile)."""
     from unetkit.inference.backends import load_predictor
-    from unetkit.inference.instance_predictor import load_instance_predictor, maskrcnn_model_dir
+    from unetkit.inference.instance_predictor import (
+        instance_predictor_for,
+        load_instance_predictor,
+        maskrcnn_model_dir,
+    )
 
     maskrcnn = maskrcnn_model_dir(args.model) is not None
     if args.score_threshold is not None and not maskrcnn:
         raise ValueError(f"--score-threshold applies to Mask R-CNN models; {args.model} is a semantic model.")
-    if args.instances == "none" and not maskrcnn:
-        return load_predictor(args.model, backend=args.backend, **_predictor_options(args, progress))
+    if args.instances in (None, "none") and not maskrcnn:
+        semantic = load_predictor(args.model, backend=args.backend, **_predictor_options(args, progress))
+        if args.instances is None and records_instance_method(semantic):
+            # A model trained on instance labels: its own method, as --instances auto (none turns it off).
+            args.instances = "auto"
+            return instance_predictor_for(
+                semantic,
+                "auto",
+                foreground=args.foreground,
+                min_size=args.min_size,
+                min_distance=args.min_distance,
+            )
+        args.instances = "none"
+        return semantic
     extra = {} if args.score_threshold is None else {"score_threshold": args.score_threshold}
+    if args.instances is None:  # a Mask R-CNN: its own instances, as before
+        args.instances = "none"
     return load_instance_predictor(
         args.model,
-        "auto" if args.instances == "none" else args.instances,
+        "auto" if args.instances in (None, "none") else args.instances,
         backend=args.backend,
         foreground=args.foreground,
         min_size=args.min_size,
@@ -190,6 +210,13 @@ def build_predictor(args: argparse.Namespace, progress: Any = None) -> Any:
         **_predictor_options(args, progress),
         **extra,
     )
+
+
+def records_instance_method(predictor: Any) -> bool:
+    """Whether a semantic model's config records an instance method (``extra.instance_method``: it was
+    trained on instance labels), which ``predict`` then uses by default."""
+    extra = getattr(getattr(predictor, "config", None), "extra", None) or {}
+    return bool(extra.get("instance_method"))
 
 
 def run_mask_encoding(model: Path) -> Any:
@@ -216,6 +243,13 @@ def run_mask_encoding(model: Path) -> Any:
         return folder_encoding(data.get("options") or {})
     except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
         return None  # not a run config this version can read: the options given apply
+
+
+def _trained_on_binary(model: Path) -> bool:
+    """Whether the run that made ``model`` read its masks as binary 0/255 (``--mask-values stored`` then
+    writes 0/255)."""
+    encoding = run_mask_encoding(model)
+    return encoding is not None and encoding.kind == "binary"
 
 
 def _describe(encoding: Any) -> str:
@@ -358,7 +392,13 @@ def run(args: argparse.Namespace) -> int:
 
     from unetkit.constants import IGNORE_INDEX
     from unetkit.data.io import MaskEncoding
-    from unetkit.inference.batch import GroundTruth, OutputOptions, find_inputs, predict_files
+    from unetkit.inference.batch import (
+        GroundTruth,
+        OutputOptions,
+        find_inputs,
+        predict_files,
+        skipped_note,
+    )
 
     if args.quiet and not getattr(args, "verbose", False):
         # -q: no INFO lines either (backend auto's choice and timing); warnings, errors, notes and the summary
@@ -382,6 +422,8 @@ def run(args: argparse.Namespace) -> int:
     dataset_hint = _dataset_folder_hint([p for p in args.inputs if Path(p).is_dir()])
     if not files:
         reason = f"; {dataset_hint or unread}" if unread else " (extensions .png .jpg .tif ...)"
+        if found.skipped:
+            reason += f"; {skipped_note(found.skipped)}"
         raise ValueError(f"no input images found in {', '.join(args.inputs)}{reason}.")
     renamed = [(f, n) for f, n in zip(files, found.names) if Path(n).name != f.stem]
     if renamed:
@@ -392,6 +434,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {dataset_hint}; --recursive segments its masks too", file=sys.stderr)
     if unread:
         print(f"note: {unread}", file=sys.stderr)
+    if found.skipped:
+        print(f"note: {skipped_note(found.skipped)}", file=sys.stderr)
     # The tiles of one large image (minutes for 8192 x 8192 on a CPU), on a bar of their own; the images bar
     # advances only when an image is done.
     tiles = LazyBar(
@@ -431,6 +475,7 @@ def run(args: argparse.Namespace) -> int:
         min_size=args.min_size,
         min_distance=args.min_distance,
         mask_values=args.mask_values,
+        binary_masks=args.mask_values == "stored" and _trained_on_binary(args.model),
     )
     for line in [*_model_notes(args, predictor), _tile_note(args, predictor)]:
         if line:
@@ -488,9 +533,18 @@ def run(args: argparse.Namespace) -> int:
     if args.masks is None and (args.out / "metrics.json").is_file():
         print(f"note: {args.out / 'metrics.json'} (and metrics.md) are an earlier run's scores: this run "
               "scored nothing (no --masks)", file=sys.stderr)  # fmt: skip
-    if earlier:
-        print(f"note: {args.out} also holds the outputs of {earlier} other image(s) from an earlier run; "
-              "summary.csv lists this run's only (use a new --out to keep them apart)",
-              file=sys.stderr)  # fmt: skip
+    if result.removed:
+        shown = ", ".join(p.relative_to(args.out).as_posix() for p in result.removed[:3]) + (
+            " ..." if len(result.removed) > 3 else ""
+        )
+        stale = (f"removed {len(result.removed)} earlier output(s) of this run's images that this run did "
+                 f"not write ({shown})")  # fmt: skip
+    else:
+        stale = ""
+    if earlier or stale:
+        other = (f"{args.out} also holds the outputs of {earlier} other image(s) from an earlier run; "
+                 "summary.csv lists this run's only") if earlier else ""  # fmt: skip
+        said = "; ".join(part for part in (other, stale) if part)
+        print(f"note: {said} (use a new --out to keep runs apart)", file=sys.stderr)
     print(f"{len(result.rows)} image(s) segmented, {failures} failed; outputs in {args.out}")
     return EXIT_PARTIAL if failures else EXIT_OK

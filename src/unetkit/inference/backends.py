@@ -183,6 +183,28 @@ def check_model_file(model: str | Path, backend: str) -> None:
             f"--backend {engine} (or auto)" + (f", or pass {own}." if own.is_file() else ".")
         )
     what = _file_kind(path)
+    suffix = path.suffix.lower()
+    if suffix in (".onnx", ".xml") and path.name not in _ENGINE_OF_FILE:
+        # A model exported under another name: the engines load their file by its name, from its folder.
+        engine = "onnxruntime" if suffix == ".onnx" else "openvino"
+        name = MODEL_FILES[engine]
+        config = (
+            f"with the {CONFIG_NAME} of its export beside it"
+            if not (folder / CONFIG_NAME).is_file()
+            else f"beside its {folder / CONFIG_NAME}"
+        )
+        if (folder / name).is_file():  # renaming it there would replace that model
+            raise ValueError(
+                f"{path}: the {engine} backend loads a model file named {name}, and {folder} holds another "
+                f"one; move it into a folder of its own as {name}, with the {CONFIG_NAME} of its export "
+                "beside it, and pass that file or folder."
+            )
+        raise ValueError(
+            f"{path}: the {engine} backend loads a model file named {name}; rename it to "
+            f"{folder / name} ({config}) and pass that file or its folder."
+        )
+    if what == NOT_A_MODEL:
+        raise ValueError(f"{path}: {what}; {MODEL_HELP}.")
     if backend == "auto":
         runnable = [str(folder / name) for name in MODEL_FILES.values() if (folder / name).is_file()]
         fix = f"pass its folder {folder} (backend auto picks the fastest model there)" + (
@@ -218,7 +240,15 @@ def _file_kind(path: Path) -> str:
     if suffix in (".onnx", ".xml"):
         engine = "onnxruntime" if suffix == ".onnx" else "openvino"
         return f"a model not named {MODEL_FILES[engine]} (the name the {engine} backend loads)"
-    return "not a model file"
+    return NOT_A_MODEL
+
+
+NOT_A_MODEL = "not a model file"
+# What MODEL may be, for a refusal of any other file.
+MODEL_HELP = (
+    "MODEL is a run folder, a model folder (model.safetensors + config.json), a .ckpt checkpoint, an export "
+    "folder (`unetkit export`), or an exported model.onnx or model.xml"
+)
 
 
 def load_predictor(

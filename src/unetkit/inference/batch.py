@@ -62,6 +62,7 @@ __all__ = [
     "output_names",
     "predict_files",
     "read_ground_truth",
+    "skipped_note",
     "write_batch_metrics",
 ]
 
@@ -116,12 +117,33 @@ class Inputs:
             output; suffixed ``__2``, ``__3`` ... where names still collide.
         missing: the patterns that matched nothing.
         unread: folder INPUT -> (sub-folders holding images, their images) left unread (``recursive`` off).
+        skipped: the files in folder INPUTs that are not images by their extension (not ``IMAGE_EXTENSIONS``:
+            a ``.webp``, a ``.txt``), hidden files aside: not read (:func:`skipped_note` names them).
     """
 
     files: list[Path]
     names: list[str]
     missing: list[str]
     unread: dict[str, tuple[int, int]] = field(default_factory=dict)
+    skipped: list[Path] = field(default_factory=list)
+
+
+def skipped_note(skipped: Sequence[Path], shown: int = 3) -> str:
+    """One line naming the files of folder INPUTs that were not read, by extension ('' when none)."""
+    if not skipped:
+        return ""
+    by_ext: dict[str, list[Path]] = {}
+    for p in skipped:
+        by_ext.setdefault(p.suffix.lower() or "(no extension)", []).append(p)
+    parts = []
+    for ext, paths in sorted(by_ext.items()):
+        names = ", ".join(p.name for p in paths[:shown]) + (" ..." if len(paths) > shown else "")
+        parts.append(f"{len(paths)} {ext} ({names})")
+    return (
+        f"{len(skipped)} file(s) in the input folder(s) were skipped, their extension not one of the image "
+        f"extensions predict reads from folders ({' '.join(IMAGE_EXTENSIONS)}): {'; '.join(parts)}; convert "
+        "images among them to PNG"
+    )
 
 
 def find_inputs(patterns: Sequence[str], recursive: bool = False) -> Inputs:
@@ -130,10 +152,15 @@ def find_inputs(patterns: Sequence[str], recursive: bool = False) -> Inputs:
     pairs: list[tuple[Path, str]] = []
     missing: list[str] = []
     unread: dict[str, tuple[int, int]] = {}
+    skipped: list[Path] = []
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
             found = _image_files([p for p in path.iterdir() if _is_image_name(p.name)])
+            skipped.extend(
+                sorted(p for p in path.iterdir() if not is_hidden(p.name) and not _is_image_name(p.name)
+                       and p.is_file())
+            )  # fmt: skip
             subs = _sub_folder_images(path)
             if recursive:
                 for _sub, candidates in subs:
@@ -164,6 +191,7 @@ def find_inputs(patterns: Sequence[str], recursive: bool = False) -> Inputs:
         names=_unique_names([n for _, n in unique]),
         missing=missing,
         unread=unread,
+        skipped=skipped,
     )
 
 
@@ -341,18 +369,37 @@ def _void_colour(predictor: Any) -> tuple[int, int, int]:
     return tuple(IGNORE_COLOR) if found is None else found  # type: ignore[return-value]
 
 
-def _stored_lookup(predictor: Any, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+# The stored values of binary 0/255 training masks (background, foreground).
+BINARY_STORED_VALUES = (0, 255)
+
+
+def _stored_lookup(
+    predictor: Any, palette: np.ndarray, binary: bool = False, roi: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(class index -> stored value lookup uint8 (256,), stored value -> class colour (256, 3)) for
-    ``--mask-values stored``; void (IGNORE_INDEX) stays void. A model that records no stored values is a
-    one-line error."""
+    ``--mask-values stored``; void (IGNORE_INDEX) stays void. ``binary``: the model was trained on binary
+    0/255 masks (:attr:`OutputOptions.binary_masks`), written back as 0/255 (not with ``roi``: 255 is also
+    void there). A model that records no stored values is a one-line error."""
     from unetkit.model_files.model_config import stored_values_of
 
     config = getattr(getattr(predictor, "predictor", predictor), "config", None)
     values = None if isinstance(config, dict) else stored_values_of(config)
+    if values is None and binary and len(palette) == 2:
+        if roi:
+            raise ValueError(
+                "--mask-values stored writes this binary model's foreground as 255, the value that marks "
+                "pixels outside --roi; drop one of them (masks/ then hold 0/1 with void 255, or 0/255)"
+            )
+        lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+        lut[:2] = BINARY_STORED_VALUES
+        colours = np.zeros((256, 3), dtype=np.uint8)
+        colours[list(BINARY_STORED_VALUES)] = palette
+        return lut, colours
     if values is None or len(values) != len(palette) or max(values) >= IGNORE_INDEX:
         raise ValueError(
             "--mask-values stored: this model records no stored mask values of its own (its training masks "
-            "held the class indices, colours or binary 0/255); drop --mask-values, masks/ hold class indices"
+            "held the class indices or colours, or its run folder, whose config.yaml says whether they were "
+            "binary 0/255, is not given); drop --mask-values, masks/ hold class indices"
         )
     lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
     lut[: len(values)] = values
@@ -388,7 +435,9 @@ class OutputOptions:
         min_distance: watershed: minimum distance between seeds; None: the recorded value, else 5.
         mask_values: "class" (the class index, 0..K-1) or "stored" (the value each class had in the training
             masks, where the model records them: :func:`~unetkit.model_files.model_config.stored_values_of`)
-            in ``masks/``.
+            in ``masks/``; a model trained on binary 0/255 masks (``binary_masks``) writes 0/255.
+        binary_masks: the model was trained on binary 0/255 masks (its run's ``config.yaml`` says so:
+            ``unetkit predict`` reads it), for ``mask_values="stored"``.
     """
 
     probs: str = "none"
@@ -400,6 +449,7 @@ class OutputOptions:
     min_size: int | None = None
     min_distance: int | None = None
     mask_values: str = "class"
+    binary_masks: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probs", look_up_option(self.probs, PROB_OUTPUTS, "probability output"))
@@ -450,6 +500,23 @@ class BatchResult:
     # Segmented although its stored values are far outside the model's intensity window (an 8-bit image for a
     # model trained on 16-bit ones): (file, why, from :func:`model_image`); also summary.csv's window_note.
     window_notes: list[tuple[Path, str]] = field(default_factory=list)
+    # Outputs of an earlier run into the same folder for an image this run segmented, of a kind this run did
+    # not write (instances/x.png when this run writes no instances): removed, so none passes for this run's.
+    removed: list[Path] = field(default_factory=list)
+
+
+# Sub-folder -> file extensions of every per-image output predict_files may write.
+OUTPUT_KINDS: dict[str, tuple[str, ...]] = {
+    "masks": (".png",),
+    "overlays": (".png",),
+    "probs": (".npy", ".tif"),
+    "instances": (".png",),
+}
+
+
+def _output_paths(out: Path, name: str) -> list[Path]:
+    """Every output path an image of output ``name`` can have under ``out`` (:data:`OUTPUT_KINDS`)."""
+    return [out / sub / f"{name}{ext}" for sub, exts in OUTPUT_KINDS.items() for ext in exts]
 
 
 def _write_all(jobs: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
@@ -466,6 +533,18 @@ def _write_all(jobs: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
                 raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
             raise
         written.append(path)
+
+
+def _unexpected(path: Path, exc: Exception) -> RuntimeError:
+    """An unexpected error (not a bad input) raised while predicting ``path``, as one line naming the file and
+    the error type: reported like a bad input, so the other images still complete."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    error = RuntimeError(
+        f"{path}: prediction failed ({type(exc).__name__}: {first or 'no message'}); the other images are "
+        "unaffected: report this with the image's size if it persists"
+    )
+    error.__cause__ = exc
+    return error
 
 
 def predict_files(
@@ -489,8 +568,9 @@ def predict_files(
     for a gray model are converted (:func:`model_image`; ``BatchResult.converted``); an image whose stored
     values are far outside the model's intensity window is segmented as it is and noted
     (``BatchResult.window_notes``, and a ``window_note`` column in ``summary.csv``). A failing input
-    (unreadable image, wrong channels, ground truth of another size: ValueError, TypeError, OSError)
-    is recorded, passed to ``on_error(path, exc)``, and leaves no files behind (a failed write, e.g. a full
+    (unreadable image, wrong channels, ground truth of another size: ValueError, TypeError, OSError; or
+    any other error an engine raises on that image, as one line naming the file: a RuntimeError) is
+    recorded, passed to ``on_error(path, exc)``, and leaves no files behind (a failed write, e.g. a full
     disk, removes that input's outputs and names the file it could not write); the others complete. When
     every input fails, an output folder created here is removed again (no ``summary.csv``).
 
@@ -539,7 +619,9 @@ def predict_files(
     void = _void_colour(predictor if instancer is None else instancer)
     untinted = untinted_class(class_names)
     stored = (
-        _stored_lookup(predictor if instancer is None else instancer, palette)
+        _stored_lookup(
+            predictor if instancer is None else instancer, palette, opts.binary_masks, roi is not None
+        )
         if opts.mask_values == "stored"
         else None
     )
@@ -578,6 +660,7 @@ def predict_files(
     unscored: list[Path] = []
     converted: list[Path] = []
     window_notes: list[tuple[Path, str]] = []
+    removed: list[Path] = []
     for index, (path, name) in enumerate(zip(files, names)):
         start = time.perf_counter()
         try:
@@ -632,9 +715,21 @@ def predict_files(
             if labels is not None:
                 jobs.append((out / "instances" / f"{name}.png", partial(save_instances_png, labels=labels)))
             _write_all(jobs)
+            written = {path for path, _ in jobs}
+            for stale in _output_paths(out, name):
+                # An earlier run's output of this image that this run does not write (instances/x.png from a
+                # run with --instances, probs/x.npy ...): it would pass for this run's.
+                if stale not in written and stale.is_file():
+                    stale.unlink()
+                    removed.append(stale)
             if scorer is not None and target is not None:
                 scorer.update(mask, target)
         except (ValueError, TypeError, OSError) as exc:
+            failures.append((path, exc))
+            if on_error is not None:
+                on_error(path, exc)
+        except Exception as exc:  # an engine's own error (onnxruntime, OpenVINO, torch) on this image only
+            exc = _unexpected(path, exc)
             failures.append((path, exc))
             if on_error is not None:
                 on_error(path, exc)
@@ -678,6 +773,7 @@ def predict_files(
         conversion=CONVERSIONS.get(in_channels, ""),
         model_converts=convert,
         window_notes=window_notes,
+        removed=removed,
     )
     if not rows and files:
         # Every input failed: leave no output folder behind (one made here, with only empty sub-folders).
