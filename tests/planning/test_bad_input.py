@@ -55,11 +55,11 @@ def test_mask_of_another_size(px: SimpleNamespace, make_dataset: MakeDataset) ->
     assert "img04.png is 32x30" in text and "resize the mask" in text
 
 
-def test_mask_of_a_photo_stored_sideways_names_its_exif_orientation(
+def test_photo_stored_sideways_is_read_upright_and_a_mask_of_its_stored_size_is_named(
     px: SimpleNamespace, make_dataset: MakeDataset
 ) -> None:
-    # A phone photo stored 48x32 with EXIF orientation 6 shows as 32x48, and its mask was drawn on that:
-    # "resize the mask" was the wrong fix.
+    # A phone photo stored 48x32 with EXIF orientation 6 shows as 32x48, and its mask was drawn on that: it
+    # is read upright (as viewers show it), and its shown size is its size; said once in the notes.
     from PIL import Image
 
     root = make_dataset()
@@ -67,12 +67,22 @@ def test_mask_of_a_photo_stored_sideways_names_its_exif_orientation(
     exif[0x0112] = 6
     Image.fromarray(np.zeros((32, 48), np.uint8)).save(root / "images" / "img04.png", exif=exif)
     px.write(root / "masks" / "img04.png", np.zeros((48, 32), np.uint8))
+    layout = discover(root)
+    assert layout.sizes[4] == (48, 32)
+    assert (
+        "1 images carry an EXIF orientation (e.g. img04.png); read upright, as viewers show them"
+        in " ".join(layout.notes)
+    )
+    # A mask made on the pixels as stored: named, with the orientation and the fix.
+    px.write(root / "masks" / "img04.png", np.zeros((32, 48), np.uint8))
     with pytest.raises(ValueError) as err:
         discover(root)
     text = _one_line(err)
-    assert "img04.png is 32x48" in text and "EXIF orientation 6" in text and "exif_transpose" in text
+    assert "img04.png is 48x32" in text and "EXIF orientation 6 and is read upright" in text
+    assert "turn the mask upright too" in text
     # Turned by 90 degrees without an EXIF orientation: said so, not "resize".
     Image.fromarray(np.zeros((32, 48), np.uint8)).save(root / "images" / "img04.png")
+    px.write(root / "masks" / "img04.png", np.zeros((48, 32), np.uint8))
     with pytest.raises(ValueError, match=r"the mask is the image turned by 90 degrees"):
         discover(root)
 

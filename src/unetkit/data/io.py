@@ -20,6 +20,10 @@ Conversions done by :func:`read_image` (and only these; anything else is refused
   ImageJ hyperstack (axes ``CYX``). A TIFF stack (pages along z, time, or pages without channel metadata,
   as ``tifffile.imwrite`` stores a (2, H, W) array) is refused rather than read as its first page.
 * Palette ('P') images are converted to RGB; CMYK/YCbCr/LAB/HSV images to RGB; 1-bit images to 0/255.
+* The EXIF orientation tag is applied (as viewers, browsers, annotation tools and Detectron2 apply it): an
+  image (and a mask) is read upright, as it is shown, and :func:`image_header` gives the shown size (an
+  orientation of 5..8 swaps width and height). A PNG's tag counts only before its pixel data, where
+  browsers read it; TIFFs read with tifffile keep their stored orientation.
 * A channel count that differs from ``channels`` is refused (gray->RGB and RGB->gray would hide a config
   error) unless ``convert=True`` is passed explicitly.
 """
@@ -111,16 +115,55 @@ _ALPHA_MODES = ("LA", "RGBA", "PA", "La", "RGBa")
 _TIFF_ALPHA = (1, 2)
 
 
+# EXIF orientation (tag 0x0112) -> the transpose that shows the image upright (Pillow's exif_transpose
+# table); 1 (and any value outside 2..8) is upright already.
+EXIF_ORIENTATION_TAG = 0x0112
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation of an opened (not yet loaded) image: 1..8, 1 when absent or unreadable.
+
+    Read before the pixels are decoded, so that the header and the decoded image agree: a PNG's eXIf chunk
+    counts only before the pixel data (where browsers honour it; Pillow's ``getexif`` would decode the
+    whole image to look after it).
+    """
+    if img.format == "PNG" and "exif" not in img.info:
+        return 1
+    try:
+        value = int(img.getexif().get(EXIF_ORIENTATION_TAG, 1))
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError):
+        return 1
+    return value if value in _UPRIGHT else 1
+
+
+def _upright(img: Image.Image, orientation: int) -> Image.Image:
+    """``img`` (loaded) turned as its EXIF ``orientation`` says viewers show it (palette and mode kept)."""
+    method = _UPRIGHT.get(orientation)
+    return img if method is None else img.transpose(method)
+
+
 def _load_raw(path: Path) -> tuple[np.ndarray, bool]:
-    """Decode ``path`` into an array without value conversions; returns (array, its last channel is alpha)."""
+    """Decode ``path`` into an array without value conversions; returns (array, its last channel is alpha).
+    The EXIF orientation is applied (the image as viewers show it)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"cannot read image {path}: no such file")
     try:
-        with Image.open(path) as img:
-            if _needs_tifffile(img):
+        with Image.open(path) as opened:
+            if _needs_tifffile(opened):
                 return _read_tiff(path)
-            img.load()  # decode now so truncated files fail here, not later inside numpy
+            orientation = _orientation(opened)
+            opened.load()  # decode now so truncated files fail here, not later inside numpy
+            img = _upright(opened, orientation)
             mode = img.mode
             if mode == "P":
                 # Keep transparency information: a palette with a transparent entry becomes RGBA.
@@ -569,11 +612,14 @@ def estimate_window(paths: Sequence[str | Path], max_images: int = WINDOW_IMAGES
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
 
-def image_header(path: str | Path, *, verify: bool = False) -> tuple[int, int, int]:
+def oriented_header(path: str | Path, *, verify: bool = False) -> tuple[int, int, int, int]:
     """(H, W, C) from the file header without decoding the pixels, C as :func:`read_image` gives it (alpha
     not counted, palette as RGB, a TIFF's samples and ImageJ channels counted; a TIFF stack is refused).
+    H and W are the shown size: an EXIF orientation of 5..8 (turned by 90 degrees) swaps them, as
+    :func:`read_image` reads the image upright.
 
-    ``verify``: also check PNGs for truncation/CRC errors with Pillow's ``verify``.
+    The fourth item is the EXIF orientation applied (1..8; 1: stored upright, or a TIFF read with
+    tifffile). ``verify``: also check PNGs for truncation/CRC errors with Pillow's ``verify``.
     """
     path = Path(path)
     if not path.is_file():
@@ -583,6 +629,9 @@ def image_header(path: str | Path, *, verify: bool = False) -> tuple[int, int, i
             width, height = img.size
             mode = img.mode
             tiff = _needs_tifffile(img)
+            orientation = 1 if tiff else _orientation(img)
+            if orientation >= 5:  # 5..8 turn the image by 90 degrees
+                width, height = height, width
             if verify and not tiff:
                 img.verify()
     except Image.DecompressionBombError as err:
@@ -590,15 +639,22 @@ def image_header(path: str | Path, *, verify: bool = False) -> tuple[int, int, i
     except (OSError, SyntaxError, ValueError) as err:
         if path.suffix.lower() in _TIFF_SUFFIXES:
             try:
-                return _tiff_header(path)
+                return (*_tiff_header(path), 1)
             except _StackError:
                 raise
             except Exception as tiff_err:  # tifffile's own errors carry no file name
                 raise _corrupt(path, f"{err}; tifffile: {tiff_err}") from tiff_err
         raise _corrupt(path, err) from err
     if tiff:
-        return _tiff_header(path)
-    return height, width, 1 if mode in _GRAY_MODES else 3
+        return (*_tiff_header(path), 1)
+    return height, width, 1 if mode in _GRAY_MODES else 3, orientation
+
+
+def image_header(path: str | Path, *, verify: bool = False) -> tuple[int, int, int]:
+    """(H, W, C) from the file header without decoding the pixels (:func:`oriented_header`: the shown size,
+    C as :func:`read_image` gives it)."""
+    height, width, channels, _ = oriented_header(path, verify=verify)
+    return height, width, channels
 
 
 def image_info(path: str | Path) -> tuple[int, int, int]:
@@ -712,18 +768,50 @@ def _present(values: np.ndarray) -> np.ndarray:
     return np.unique(values)
 
 
-def _read_mask_array(path: Path) -> np.ndarray:
-    """Raw stored mask values: (H, W) integers, or (H, W, 3) uint8 for colour masks. Palette indices kept."""
+def mask_palette(path: str | Path) -> np.ndarray | None:
+    """The palette (256, 3) uint8 of a palette ('P') mask whose indices may be its classes (a PNG, TIFF or
+    BMP; missing entries black, as Pillow's ``convert("RGB")`` shows them); None for any other file (GIF
+    masks are always read by colour)."""
+    try:
+        with Image.open(path) as img:
+            if img.mode != "P" or img.format == "GIF":
+                return None
+            flat = list(img.getpalette("RGB") or [])
+    except (OSError, SyntaxError, ValueError):
+        return None
+    flat = (flat + [0] * 768)[:768]
+    return np.asarray(flat, dtype=np.uint8).reshape(256, 3)
+
+
+def _transparent_mask(arr: np.ndarray, path: Path) -> None:
+    """A ValueError for a mask whose alpha (the last channel of ``arr``) is below opaque anywhere: the colour
+    under a transparent pixel is hidden from whoever drew the mask, so it is no class."""
+    transparent = int(np.count_nonzero(arr[..., -1] < 255))
+    if transparent:
+        raise ValueError(
+            f"mask {path} has {transparent} transparent pixels (alpha below 255), whose hidden colour would "
+            "become a class; flatten the masks onto their background colour, or save them without alpha "
+            "(RGB or gray)"
+        )
+
+
+def _read_mask_array(path: Path, *, colour: bool = False) -> np.ndarray:
+    """Raw stored mask values: (H, W) integers, or (H, W, 3) uint8 for colour masks, upright (the EXIF
+    orientation applied, as for images). A palette ('P') mask keeps its indices, unless ``colour``: then it
+    is read through its palette (``convert("RGB")``), as it is shown. An alpha channel must be opaque."""
     if not path.is_file():
         raise ValueError(f"cannot read mask {path}: no such file")
     try:
-        with Image.open(path) as img:
-            if img.format in ("JPEG", "MPO"):
-                return _jpeg_binary_mask(img, path)
-            img.load()
-            if img.mode == "P" and img.format == "GIF":
+        with Image.open(path) as opened:
+            orientation = _orientation(opened)
+            if opened.format in ("JPEG", "MPO"):
+                return _jpeg_binary_mask(opened, path, orientation)
+            opened.load()
+            img = _upright(opened, orientation)
+            if img.mode == "P" and (colour or opened.format == "GIF"):
                 # GIF stores every image with a palette in arbitrary order: its colours (gray values), not
-                # its indices, are the labels. read_mask reduces gray-as-RGB to one channel.
+                # its indices, are the labels; so are a colour mask's (discovery decides, detect_encoding).
+                # read_mask reduces gray-as-RGB to one channel.
                 arr = np.asarray(img.convert("RGB"))
             elif img.mode in ("P", "L", "I;16", "I;16B", "I;16L", "I", "1", "F"):
                 # For 'P' masks the palette index is the class (e.g. Pascal VOC), so do not convert to RGB.
@@ -732,9 +820,14 @@ def _read_mask_array(path: Path) -> np.ndarray:
                 if img.mode == "1":
                     arr = arr.astype(np.uint8)
             elif img.mode in ("RGB", "RGBA"):
-                arr = np.asarray(img)[..., :3]
+                arr = np.asarray(img)
+                if img.mode == "RGBA":
+                    _transparent_mask(arr, path)
+                arr = arr[..., :3]
             elif img.mode == "LA":
-                arr = np.asarray(img)[..., 0]
+                arr = np.asarray(img)
+                _transparent_mask(arr, path)
+                arr = arr[..., 0]
             else:
                 raise ValueError(f"cannot read mask {path}: unsupported image mode {img.mode!r}")
     except Image.DecompressionBombError as err:
@@ -785,7 +878,7 @@ JPEG_MASK_MID_SHARE = 0.05
 JPEG_MASK_TOLERANCE = 32
 
 
-def _jpeg_binary_mask(img: Image.Image, path: Path) -> np.ndarray:
+def _jpeg_binary_mask(img: Image.Image, path: Path, orientation: int = 1) -> np.ndarray:
     """A JPEG mask as 0/255 uint8 when it is a binary mask smeared by the compression, else a ValueError.
 
     Lossy compression smears class values at every edge (a 0/1 mask gains 2, 3, ... there), so class
@@ -795,7 +888,8 @@ def _jpeg_binary_mask(img: Image.Image, path: Path) -> np.ndarray:
     ``JPEG_MASK_MID_SHARE`` of its pixels further than ``JPEG_MASK_TOLERANCE`` from both ends.
     """
     try:
-        luma = np.asarray(img.convert("L"))
+        img.load()
+        luma = np.asarray(_upright(img, orientation).convert("L"))
     except (OSError, SyntaxError, ValueError) as err:
         raise _corrupt_mask(path, err) from err
     bright = luma >= 128
@@ -822,7 +916,8 @@ def read_mask(path: str | Path, encoding: MaskEncoding) -> np.ndarray:
     the pixels outside the mask's ROI are IGNORE_INDEX too.
     """
     path = Path(path)
-    out = _decode_mask(_read_mask_array(path), encoding, path)
+    # Colour masks are read by the colours shown: a palette ('P') file through its palette.
+    out = _decode_mask(_read_mask_array(path, colour=encoding.kind == "palette"), encoding, path)
     roi = encoding.rois.get(str(path)) if encoding.rois else None
     return out if roi is None else apply_roi(out, Path(roi), path)
 
@@ -931,6 +1026,8 @@ def _decode_binary(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.nd
         high = 1
     elif present <= {0, 255}:
         high = 255
+    elif present <= {0, 65535}:  # a 16-bit binary mask at full scale, as 0/255 is for 8 bits
+        high = 65535
     else:
         # Said for the command line and a config alike: a plan reads a sample of the training masks only, so
         # a validation or test mask is first read here, by fit (the Python-API kind='index' helped no one).
@@ -939,9 +1036,9 @@ def _decode_binary(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.nd
         )
         raise ValueError(
             f"binary mask {path} has values {_format_values(sorted(present))}; expected only 0/255 or only "
-            "0/1: fix the mask (a resized or JPEG-saved mask: re-save it losslessly, resized with nearest "
-            f"neighbour){void} or read the masks as classes: unetkit plan/fit DIR --mask-kind index (or "
-            "remap), in a config data.options.mask_kind"
+            "0/1 (or only 0/65535 in 16 bits): fix the mask (a resized or JPEG-saved mask: re-save it "
+            f"losslessly, resized with nearest neighbour){void} or read the masks as classes: unetkit "
+            "plan/fit DIR --mask-kind index (or remap), in a config data.options.mask_kind"
         )
     out = (raw == high).astype(np.int64)
     if encoding.ignore_values:

@@ -40,7 +40,14 @@ from unetkit.constants import IGNORE_INDEX
 from unetkit.data.cityscapes import LABEL_DIRS as CITYSCAPES_LABEL_DIRS
 from unetkit.data.cityscapes import is_cityscapes_layout
 from unetkit.data.instances import is_kaggle_layout
-from unetkit.data.io import IMAGE_EXTENSIONS, _read_mask_array, image_header, is_hidden
+from unetkit.data.io import (
+    IMAGE_EXTENSIONS,
+    _read_mask_array,
+    image_header,
+    is_hidden,
+    mask_palette,
+    oriented_header,
+)
 from unetkit.data.sampling import evenly_spaced
 from unetkit.options import look_up_option
 from unetkit.palette import _voc_color
@@ -904,16 +911,29 @@ def read_classes(root: Path, file: str | Path | None = None) -> ClassTable | Non
             _add_entry(table, row, i, where)
     if not table.names:
         raise ValueError(f"{table.source} names no (non-void) class; list at least two classes")
+    by_colour: dict[tuple[int, int, int], str] = {}
+    for name, colour in zip(table.names, table.colors, strict=True):
+        if colour is not None and colour in by_colour:
+            raise ValueError(
+                f"{table.source}: classes {by_colour[colour]!r} and {name!r} have the same colour "
+                f"{list(colour)}; give each class its own colour (masks tell the classes apart by it)"
+            )
+        if colour is not None:
+            by_colour[colour] = name
     return table
 
 
 # ------------------------------------------------------------------------------------------ encoding
 
 
-def read_mask_values(path: Path) -> np.ndarray:
-    """Raw stored values of a mask: (H, W) integers, or (H, W, 3) uint8 colour (gray-as-RGB reduced)."""
-    raw = _read_mask_array(Path(path))
-    if raw.ndim == 3:
+def read_mask_values(path: Path, *, colour: bool = False) -> np.ndarray:
+    """Raw stored values of a mask: (H, W) integers, or (H, W, 3) uint8 colour (gray-as-RGB reduced).
+
+    ``colour``: the masks are colour masks (:func:`_palette_reading`): a palette ('P') file is read through
+    its palette, and a file whose colours are all gray (a mask of background only) stays (H, W, 3).
+    """
+    raw = _read_mask_array(Path(path), colour=colour)
+    if raw.ndim == 3 and not colour:
         if np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2]):
             return raw[..., 0]
     return raw
@@ -926,6 +946,65 @@ def _values_text(values: Sequence[int], limit: int = 8) -> str:
     return "{" + ", ".join(map(str, vals)) + "}"
 
 
+def _colour_text(colour: Sequence[int]) -> str:
+    return str([int(c) for c in colour])
+
+
+def _palette_reading(
+    paths: Sequence[Path], classes: ClassTable | None, mask_kind: str | None
+) -> tuple[bool, str | None]:
+    """Whether the palette ('P') masks among ``paths`` are colour masks (read through their palettes, as
+    they are shown) rather than class indices, and the one-line note saying which (None: no P masks).
+
+    Their indices are the classes (Pascal VOC) only when every file's palette gives each index it uses the
+    same colour, and that colour is the one a classes file gives the index's class; else the indices mean
+    nothing across files (an editor's indexed-colour export orders each file's palette its own way), and
+    the colours are the labels. Mixed with RGB masks, they are colour masks too. An index drawn in its own
+    gray level (a default gray palette) shows what an 8-bit gray mask shows, and agrees with any colour.
+    """
+    palettes = {path: pal for path in paths if (pal := mask_palette(path)) is not None}
+    if not palettes or mask_kind not in (None, "palette"):
+        return False, None
+    what = f"{len(palettes)} of the {len(paths)} masks read are palette (indexed-colour) images"
+    as_colour = f"{what}, read as colour masks through their palettes (as they are shown)"
+    if mask_kind == "palette":
+        return True, f"{as_colour}: --mask-kind palette"
+    first = next(iter(palettes))
+    rgb = next((p for p in paths if p not in palettes and image_header(p)[2] == 3), None)
+    if rgb is not None:
+        return True, f"{as_colour}: they are mixed with RGB masks (e.g. RGB {rgb.name}, palette {first.name})"
+    listed: dict[int, tuple[str, tuple[int, int, int]]] = {}
+    if classes is not None:
+        for name, value, colour in zip(classes.names, classes.values, classes.colors, strict=True):
+            if colour is not None:
+                listed[value] = (name, colour)
+    drawn: dict[int, tuple[tuple[int, int, int], Path]] = {}
+    for path, pal in palettes.items():
+        for v in np.flatnonzero(np.bincount(read_mask_values(path).ravel())).tolist():
+            colour = (int(pal[v][0]), int(pal[v][1]), int(pal[v][2]))
+            if colour == (v, v, v):  # a gray level: no colour chosen
+                continue
+            if v in drawn and drawn[v][0] != colour:
+                other, where = drawn[v]
+                return True, (
+                    f"{as_colour}: their palettes differ ({path.name} draws index {v} as "
+                    f"{_colour_text(colour)}, {where.name} as {_colour_text(other)})"
+                )
+            drawn.setdefault(v, (colour, path))
+            if v in listed and listed[v][1] != colour:
+                assert classes is not None
+                name, want = listed[v]
+                return True, (
+                    f"{as_colour}: {path.name} draws index {v} as {_colour_text(colour)}, but "
+                    f"{classes.source} gives class {name!r} (value {v}) {_colour_text(want)}"
+                )
+    agree = " and with the classes file" if listed else ""
+    return (
+        False,
+        f"{what} whose palettes agree on the colour of every index they use{agree}: the index is the class",
+    )
+
+
 def detect_encoding(
     mask_paths: Sequence[Path],
     *,
@@ -934,18 +1013,27 @@ def detect_encoding(
     classes: ClassTable | None = None,
     class_names: Sequence[str] | None = None,
     sample: int = DEFAULT_MASK_SAMPLE,
+    named_layout: bool = False,
+    notes: list[str] | None = None,
 ) -> MaskInfo:
     """The mask encoding, from the values of up to ``sample`` masks (evenly spaced; deterministic).
 
-    Rules: {0, 255} or {0, 1} -> binary; small integers (<= 63) -> class index (missing values reported as
-    gaps); colour masks -> palette with the colours found (or those of classes.json); 16-bit values above
-    255 -> instance labels (foreground vs background). Anything else, or a ``mask_kind`` the values
-    contradict, is a one-line ValueError naming a file and the option that settles it.
+    Rules: {0, 255} or {0, 1} -> binary, and so are 16-bit or float masks whose every file holds at most one
+    non-zero value, the same in every file (255 or 65535); small integers (<= 63) -> class index (missing
+    values reported as gaps; refused when more than half of the index classes would be in no mask, unless
+    ``named_layout``: a public layout names its classes by value); colour masks -> palette with the colours
+    found (or those of classes.json); palette ('P') masks -> class index or colour
+    (:func:`_palette_reading`, said in ``notes``); 16-bit values above 255 -> instance labels (foreground vs
+    background). Anything else, or a ``mask_kind`` the values contradict, is a one-line ValueError naming a
+    file and the option that settles it.
     """
     if mask_kind is not None:
         mask_kind = look_up_option(mask_kind, MASK_KIND_OPTIONS, "mask_kind")
     paths = evenly_spaced(list(mask_paths), sample)
     ignore = {int(v) for v in (ignore_values or ())} | set(classes.void_values if classes else ())
+    colour_masks, palette_note = _palette_reading(paths, classes, mask_kind)
+    if palette_note is not None and notes is not None:
+        notes.append(palette_note)
     colour_files: list[Path] = []
     gray_files: list[Path] = []
     gray_values: set[int] = set()
@@ -954,7 +1042,7 @@ def detect_encoding(
     one_and_255: Path | None = None  # the first mask holding both 1 and 255 (not a 0/1-or-0/255 binary mask)
     dtype = "uint8"
     for path in paths:
-        raw = read_mask_values(path)
+        raw = read_mask_values(path, colour=colour_masks)
         if raw.ndim == 3:
             colour_files.append(path)
             packed = (raw[..., 0].astype(np.int64) << 16) | (raw[..., 1].astype(np.int64) << 8) | raw[..., 2]
@@ -995,8 +1083,12 @@ def detect_encoding(
         )
     if classes is not None and mask_kind is None:
         return _from_table(values, classes, names_given, first_with, sorted(ignore), len(paths), dtype)
+    # A 16-bit or float mask whose files hold one non-zero value, the same in every file, is binary (an
+    # 8-bit 0/255 mask saved deeper, or 0/65535); instance labels hold several values, one per object.
+    deep_binary = dtype != "uint8" and set(values) - {0} in ({255}, {65535})
     # 16-bit masks with values beyond small class indices are instance labels (one value per object).
     big = bool(values) and (max(values) > 255 or (dtype != "uint8" and max(values) > MAX_AUTO_CLASS_VALUE))
+    big = big and not deep_binary
     if mask_kind == "instances" or (mask_kind is None and big):
         return MaskInfo(
             "instances", 2, tuple(names_given or ("background", "foreground")), tuple(sorted(ignore)),
@@ -1006,8 +1098,8 @@ def detect_encoding(
     # Some masks 0/1, others 0/255 (an export that changed over time): each mask is binary on its own, and
     # the decoder reads every mask by its own high value.
     mixed_binary = {1, 255} <= set(values) <= {0, 1, 255} and one_and_255 is None
-    binary_values = set(values) <= {0, 255} or set(values) <= {0, 1} or mixed_binary
-    auto_binary = looks_binary or mixed_binary or set(values) <= {0, 1}
+    binary_values = set(values) <= {0, 255} or set(values) <= {0, 1} or mixed_binary or deep_binary
+    auto_binary = looks_binary or mixed_binary or set(values) <= {0, 1} or deep_binary
     if mask_kind == "binary" or (mask_kind is None and auto_binary):
         if not binary_values:
             bad = sorted(set(values) - {0, 1, 255})
@@ -1061,6 +1153,15 @@ def detect_encoding(
         )
     gaps = tuple(v for v in range(top + 1) if v not in set(values))
     num = top + 1
+    if mask_kind is None and not named_layout and not names_given and 2 * len(gaps) > num:
+        # {10, 20, 30} read as indices is a 31-class model with 28 classes no pixel is: the values are
+        # labels of their own (as {0, 128, 255} are), not indices; {1, 2} (class 0 empty) is not refused.
+        raise ValueError(
+            f"masks hold values {_values_text(values)} (e.g. {first_with[top]}): read as class indices they "
+            f"make {num} classes, {len(gaps)} of them in no mask; if these values are the classes pass "
+            f"--mask-kind remap (values -> 0..{len(values) - 1} in order), or --mask-kind index to keep the "
+            f"{num} index classes"
+        )
     names = tuple(names_given) if names_given else tuple(f"class_{i}" for i in range(num))
     if len(names) != num:
         raise ValueError(
@@ -1098,6 +1199,27 @@ def _typo_hint(
         return ""
     shown = list(entry) if len(entry) > 1 else entry[0]
     return f"; {what} is listed as {shown}: is that a typo?"
+
+
+def _resized_hint(
+    unknown: Sequence[tuple[int, int, int]],
+    listed: Sequence[tuple[str, tuple[int, int, int]]],
+    seen: set[tuple[int, int, int]],
+) -> str:
+    """The fix for colour masks resized with interpolation or drawn antialiased: some unlisted colour lies
+    within :data:`TYPO_DISTANCE` of a listed colour the masks also hold (a blend at an edge, not a typo of
+    the listed one); "" when none does."""
+    for colour in unknown:
+        for what, entry in listed:
+            distance = max(abs(a - b) for a, b in zip(colour, entry, strict=True))
+            if entry in seen and distance <= TYPO_DISTANCE:
+                return (
+                    f" ({_colour_text(colour)} is {distance} levels from {what}'s "
+                    f"{_colour_text(entry)}): the masks look resized or antialiased (blended edge colours); "
+                    "re-save them without antialiasing, resized with nearest-neighbour resizing, rather "
+                    "than adding the colours as classes or void"
+                )
+    return ""
 
 
 def _from_table(
@@ -1153,6 +1275,13 @@ def _palette(
             "RGB colour per class) or store class indices in single-channel masks"
         )
     found = [((c >> 16) & 255, (c >> 8) & 255, c & 255) for c in sorted(colours)]
+    if classes is not None and any(classes.value_given) and all(c is None for c in classes.colors):
+        # Values name gray masks' classes; laid over the colours found (in RGB order) they named the red
+        # objects by the green ones' class without a word.
+        raise ValueError(
+            f'{classes.source} gives the classes by "value", but the masks are colour images (e.g. '
+            f'{files[0]}): each class needs a "color": [R, G, B] or "#rrggbb", its colour in the masks'
+        )
     if classes is not None and any(c is not None for c in classes.colors):
         # Colour masks give each class by its colour: a class without one would be a class no pixel is, and
         # the masks' pixels of it a colour "not listed", blaming the masks for the file's slip.
@@ -1169,6 +1298,13 @@ def _palette(
             r, g, b = unknown[0]
             listed = [(f"class {n!r}", c) for n, c in zip(classes.names, classes.colors, strict=True) if c]
             listed += [("void", c) for c in classes.void_colors]
+            resized = _resized_hint(unknown, listed, set(found))
+            if resized:
+                # Blended edge colours: adding them as classes or void would keep the mask's damage.
+                raise ValueError(
+                    f"mask {first_with[(r << 16) | (g << 8) | b]} holds colour {list(unknown[0])} that "
+                    f"{classes.source} does not list{resized}"
+                )
             hint = _typo_hint(unknown[0], listed, set(found))
             raise ValueError(
                 f"mask {first_with[(r << 16) | (g << 8) | b]} holds colour {list(unknown[0])} that "
@@ -2364,7 +2500,12 @@ def discover(
             "(optionally with a suffix such as _mask) or name the folders with --images and --masks"
         )
     # Sizes before the splits: a pair skipped for its size (--unmatched skip) must leave every split.
-    samples, channels, sizes, odd_sizes, converted = _check_images(samples, check_sizes, unmatched)
+    samples, channels, sizes, odd_sizes, converted, turned = _check_images(samples, check_sizes, unmatched)
+    if turned:
+        notes.append(
+            f"{len(turned)} images carry an EXIF orientation (e.g. {turned[0].name}); read upright, as "
+            "viewers show them (masks must be drawn on the upright image)"
+        )
     if converted:
         notes.append(
             f"{len(converted)} of {len(samples)} images are not {'RGB' if channels == 3 else 'gray'} "
@@ -2435,6 +2576,9 @@ def discover(
         )
     train_masks = [s.mask for s in samples if s.name in set(split_map.get("train", names))]
     read_masks = train_masks or [s.mask for s in samples]
+    # Public layouts that name their classes by value: sparse values in a sample are their classes.
+    named_layout = voc or (in_groups and _is_loveda(bases))
+    encoding_notes: list[str] = []
     mask = detect_encoding(
         read_masks,
         mask_kind=mask_kind,
@@ -2442,11 +2586,14 @@ def discover(
         classes=table,
         class_names=class_names,
         sample=mask_sample,
+        named_layout=named_layout,
+        notes=encoding_notes,
     )
     which = "training masks" if train_masks else "masks"
     if (other := _check_something_to_learn(mask, read_masks, mask_sample, which)) is not None:
         # The sample held one class and an unsampled mask another: read the encoding with that mask too, or a
         # class index or colour only it holds would be no class of the plan (and fit would refuse the mask).
+        encoding_notes = []
         mask = detect_encoding(
             [*evenly_spaced(list(read_masks), mask_sample), other],
             mask_kind=mask_kind,
@@ -2454,7 +2601,10 @@ def discover(
             classes=table,
             class_names=class_names,
             sample=mask_sample + 1,
+            named_layout=named_layout,
+            notes=encoding_notes,
         )
+    notes += encoding_notes
     if mask.sampled < len(read_masks):
         # A value or colour that only unread masks hold passes the plan; say where it is caught instead.
         which = "training masks" if train_masks else "masks"
@@ -2585,7 +2735,7 @@ def _class_of(mask: MaskInfo, value: Any) -> int | None:
 
 def _stored_classes(mask: MaskInfo, path: Path) -> set[int | None]:
     """The classes (None: void) the stored values of the mask ``path`` become under ``mask``'s encoding."""
-    raw = read_mask_values(path)
+    raw = read_mask_values(path, colour=mask.kind == "palette")
     if raw.ndim == 3:
         colours = {tuple(int(c) for c in row) for row in np.unique(raw.reshape(-1, raw.shape[-1]), axis=0)}
         return {_class_of(mask, c) for c in colours}
@@ -2730,20 +2880,22 @@ def _palette_colors(path: Path, num_classes: int) -> dict[int, tuple[int, int, i
 
 def _check_images(
     samples: Sequence[Sample], check_sizes: bool, unmatched: str = "error"
-) -> tuple[list[Sample], int, list[tuple[int, int]], list[tuple[Sample, str]], list[Path]]:
+) -> tuple[list[Sample], int, list[tuple[int, int]], list[tuple[Sample, str]], list[Path], list[Path]]:
     """(samples kept, the channel count of most of their images, (H, W) per kept image, [(sample, why)]
     skipped, the images with another channel count: at most ``MAX_CONVERTED_SHARE`` of them, else a
-    ValueError naming one).
+    ValueError naming one; the kept images with an EXIF orientation, read upright).
 
-    A mask or ROI whose size is not its image's is a ValueError, or with ``unmatched="skip"`` leaves its
-    sample out (the reason in ``why``). Reads file headers only (fast: no pixels are decoded).
+    Sizes are the shown ones (:func:`unetkit.data.io.oriented_header`). A mask or ROI whose size is not its
+    image's is a ValueError, or with ``unmatched="skip"`` leaves its sample out (the reason in ``why``).
+    Reads file headers only (fast: no pixels are decoded).
     """
     counts: dict[int, list[Path]] = {}
     kept: list[Sample] = []
     sizes: list[tuple[int, int]] = []
     skipped: list[tuple[Sample, str]] = []
+    turned: list[Path] = []
     for s in samples:
-        h, w, c = image_header(s.image)
+        h, w, c, orientation = oriented_header(s.image)
         if min(h, w) < MIN_IMAGE_SIDE:
             raise ValueError(
                 f"image {s.image} is {w}x{h} (WxH): too small to train on (under {MIN_IMAGE_SIDE} px a "
@@ -2756,7 +2908,7 @@ def _check_images(
                 raise ValueError(
                     f"{what} {other} is {ow}x{oh} (WxH) but its image {s.image} is {w}x{h}; "
                     + (
-                        _turned_fix(s.image, what)
+                        _turned_fix(orientation, what)
                         if (ow, oh) == (h, w)
                         else f"resize the {what} to the image's size (nearest neighbour), fix the pairing"
                     )
@@ -2767,6 +2919,8 @@ def _check_images(
         kept.append(s)
         sizes.append((h, w))
         counts.setdefault(c, []).append(s.image)
+        if orientation != 1:
+            turned.append(s.image)
     if not kept:
         raise ValueError(
             f"every image was skipped for its size ({skipped[0][1]}); resize the masks to their images' "
@@ -2780,23 +2934,18 @@ def _check_images(
             f"image {counts[few_c][0]} has {few_c} channel(s) but {len(counts[many_c])} other images have "
             f"{many_c}; convert it{_and_more(len(others) - 1)} to {'RGB' if many_c == 3 else 'grayscale'}"
         )
-    return kept, many_c, sizes, skipped, others
+    return kept, many_c, sizes, skipped, others, turned
 
 
-def _turned_fix(image: Path, what: str) -> str:
-    """The fix for a mask of its image's size turned by 90 degrees: a photo stored sideways with an EXIF
-    orientation that viewers (and annotation tools) apply, but that unetkit does not (it reads pixels as
-    stored, as the masks of most datasets were made)."""
-    try:
-        with Image.open(image) as img:
-            orientation = int(img.getexif().get(0x0112, 1))
-    except (OSError, ValueError, TypeError):
-        orientation = 1
-    if orientation in (5, 6, 7, 8):
+def _turned_fix(orientation: int, what: str) -> str:
+    """The fix for a mask of its image's size turned by 90 degrees. An image with an EXIF orientation of
+    5..8 is read upright, as viewers (and annotation tools) show it, so its size is the shown one: such a
+    mask was made on the pixels as stored."""
+    if orientation >= 5:
         return (
-            f"the image is stored sideways with EXIF orientation {orientation}, which viewers apply and "
-            f"unetkit does not: save the image upright (PIL.ImageOps.exif_transpose) or turn the {what} to "
-            "its stored size"
+            f"the image carries EXIF orientation {orientation} and is read upright, as viewers show it, but "
+            f"the {what} fits the image as stored: turn the {what} upright too, or save the image upright "
+            f"(PIL.ImageOps.exif_transpose) and its {what} with it"
         )
     return f"the {what} is the image turned by 90 degrees: turn one of them"
 

@@ -1,0 +1,279 @@
+"""discover() on the mask formats of the trial report: palette (P) masks read by index or by colour, 16-bit
+and float binary masks, classes files that do not fit colour masks, transparent masks, sparse values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unetkit.data.io import read_mask
+from unetkit.data.mask_options import folder_encoding
+from unetkit.planning import discover
+
+MakeDataset = Callable[..., Path]
+
+BLACK, RED, GREEN = (0, 0, 0), (255, 0, 0), (0, 255, 0)
+COLOUR_CLASSES = [
+    {"name": "background", "color": list(BLACK)},
+    {"name": "round", "color": list(RED)},
+    {"name": "rod", "color": list(GREEN)},
+]
+
+
+def truth(i: int) -> np.ndarray:
+    """Classes 0 (background), 1 (round: a square block), 2 (rod: a bar), placed by ``i``."""
+    m = np.zeros((32, 32), np.uint8)
+    r = 2 + (i * 3) % 16
+    m[r : r + 8, 2:10] = 1
+    m[4:28, 20 + i % 6 : 23 + i % 6] = 2
+    return m
+
+
+def write_palette_mask(
+    path: Path, classes: np.ndarray, colours: Sequence[tuple[int, int, int]], order: Any
+) -> None:
+    """A P mask showing class c in ``colours[c]``, its palette ordered by ``order`` (index k holds class
+    ``order[k]``), as an editor's indexed-colour export orders each file's palette its own way."""
+    order = list(order)
+    indices = np.zeros_like(classes)
+    for k, c in enumerate(order):
+        indices[classes == c] = k
+    img = Image.fromarray(indices, mode="P")
+    img.putpalette([v for c in order for v in colours[c]])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+ORDERS = [(0, 1, 2), (0, 2, 1), (1, 0, 2), (2, 1, 0), (1, 2, 0), (2, 0, 1)]
+
+
+def palette_dataset(root: Path, px: SimpleNamespace, orders: Sequence[Any], n: int = 12) -> Path:
+    for i in range(n):
+        px.write(root / "images" / f"img{i:02d}.png", px.gray_image(i))
+        write_palette_mask(
+            root / "masks" / f"img{i:02d}.png", truth(i), (BLACK, RED, GREEN), orders[i % len(orders)]
+        )
+    return root
+
+
+def write_classes(root: Path, data: Any) -> None:
+    (root / "classes.json").write_text(json.dumps(data))
+
+
+def decoded(root: Path) -> list[np.ndarray]:
+    """Every mask as fit reads it, from the options discovery writes into the plan."""
+    layout = discover(root)
+    encoding = folder_encoding(layout.folder_options()[0])
+    return [read_mask(s.mask, encoding) for s in layout.samples]
+
+
+def _one_line(err: pytest.ExceptionInfo[ValueError]) -> str:
+    text = str(err.value)
+    assert "\n" not in text
+    return text
+
+
+# ------------------------------------------------------------------------------------------ palette masks
+
+
+@pytest.mark.parametrize("with_classes", [True, False])
+def test_palette_masks_with_their_own_palette_order_are_read_by_colour(
+    tmp_path: Path, px: SimpleNamespace, with_classes: bool
+) -> None:
+    root = palette_dataset(tmp_path / "data", px, ORDERS)
+    if with_classes:
+        write_classes(root, {"classes": COLOUR_CLASSES})
+    layout = discover(root)
+    assert layout.mask.kind == "palette"
+    note = next(n for n in layout.notes if "palette (indexed-colour) images" in n)
+    assert "read as colour masks through their palettes" in note and "their palettes differ" in note
+    got = decoded(root)
+    if with_classes:  # the classes file's order
+        assert layout.mask.class_names == ("background", "round", "rod")
+        for i, classes in enumerate(got):
+            np.testing.assert_array_equal(classes, truth(i))
+    else:  # one class per colour (sorted by RGB: black, green, red), the same pixels in every file
+        by_colour = {c: i for i, c in (layout.mask.colors or {}).items()}
+        lut = np.array([by_colour[BLACK], by_colour[RED], by_colour[GREEN]])
+        for i, classes in enumerate(got):
+            np.testing.assert_array_equal(classes, lut[truth(i)])
+
+
+def test_palette_masks_whose_palettes_agree_are_class_indices(tmp_path: Path, px: SimpleNamespace) -> None:
+    root = palette_dataset(tmp_path / "data", px, [(0, 1, 2)])
+    layout = discover(root)
+    assert (layout.mask.kind, layout.mask.num_classes) == ("index", 3)
+    assert any(
+        "whose palettes agree on the colour of every index they use: the index is the class" in n
+        for n in layout.notes
+    )
+    write_classes(root, {"classes": COLOUR_CLASSES})
+    layout = discover(root)
+    assert layout.mask.kind == "index"
+    assert any(
+        "agree on the colour of every index they use and with the classes file" in n for n in layout.notes
+    )
+
+
+def test_a_classes_file_whose_colours_disagree_with_the_palette_order_wins_by_colour(
+    tmp_path: Path, px: SimpleNamespace
+) -> None:
+    # Every file's palette draws index 1 green and index 2 red, and the user's classes.json says red is
+    # "round": the colours decide, so the green objects are "rod" (they had been named "round" and drawn
+    # red).
+    root = palette_dataset(tmp_path / "data", px, [(0, 2, 1)])
+    write_classes(root, {"classes": COLOUR_CLASSES})
+    layout = discover(root)
+    assert layout.mask.kind == "palette"
+    assert layout.mask.colors == {0: BLACK, 1: RED, 2: GREEN}
+    assert any(
+        "draws index 1 as [0, 255, 0], but" in n and "class 'round' (value 1) [255, 0, 0]" in n
+        for n in layout.notes
+    )
+    for i, classes in enumerate(decoded(root)):
+        np.testing.assert_array_equal(classes, truth(i))
+
+
+def test_a_palette_colour_in_no_class_is_named_with_its_file(tmp_path: Path, px: SimpleNamespace) -> None:
+    root = palette_dataset(tmp_path / "data", px, [(0, 1, 2)])
+    write_palette_mask(root / "masks" / "img03.png", truth(3), (BLACK, RED, (0, 0, 255)), (0, 1, 2))
+    write_classes(root, {"classes": COLOUR_CLASSES})
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    assert "masks/img03.png holds colour [0, 0, 255] that" in _one_line(err)
+
+
+def test_rgb_and_palette_masks_of_the_same_colours_mix(tmp_path: Path, px: SimpleNamespace) -> None:
+    root = palette_dataset(tmp_path / "data", px, [(0, 1, 2)])
+    colours = np.array([BLACK, RED, GREEN], np.uint8)
+    for i in range(0, 12, 2):
+        px.write(root / "masks" / f"img{i:02d}.png", colours[truth(i)])
+    layout = discover(root)
+    assert layout.mask.kind == "palette"
+    assert any("they are mixed with RGB masks" in n for n in layout.notes)
+    by_colour = {c: i for i, c in (layout.mask.colors or {}).items()}
+    lut = np.array([by_colour[BLACK], by_colour[RED], by_colour[GREEN]])
+    for i, classes in enumerate(decoded(root)):
+        np.testing.assert_array_equal(classes, lut[truth(i)])
+
+
+# ------------------------------------------------------------------------------------- deep binary masks
+
+
+@pytest.mark.parametrize(("dtype", "high"), [(np.uint16, 255), (np.uint16, 65535), (np.float32, 255)])
+def test_binary_masks_stored_16_bit_or_float_are_binary(
+    make_dataset: MakeDataset, dtype: type, high: int
+) -> None:
+    import tifffile
+
+    root = make_dataset(mask=lambda i: np.zeros((32, 32), np.uint8))
+    for i in range(12):
+        (root / "masks" / f"img{i:02d}.png").unlink()
+        mask = (truth(i) > 0).astype(dtype) * dtype(high)
+        tifffile.imwrite(root / "masks" / f"img{i:02d}.tif", mask)
+    layout = discover(root)
+    assert (layout.mask.kind, layout.mask.num_classes) == ("binary", 2)
+    for i, classes in enumerate(decoded(root)):
+        np.testing.assert_array_equal(classes, (truth(i) > 0).astype(np.int64))
+
+
+def test_instance_labels_with_several_values_per_file_stay_instances(make_dataset: MakeDataset) -> None:
+    def labels(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint16)
+        m[2:8, 2:8], m[12:20, 12:20] = 300 + i, 301 + i
+        return m
+
+    assert discover(make_dataset(mask=labels)).mask.kind == "instances"
+
+
+# ------------------------------------------------------------------------- classes files on colour masks
+
+
+def colour_masks(make_dataset: MakeDataset) -> Path:
+    colours = np.array([BLACK, RED, GREEN], np.uint8)
+    return make_dataset(mask=lambda i: colours[truth(i)])
+
+
+def test_a_classes_file_of_values_on_colour_masks_is_refused(make_dataset: MakeDataset) -> None:
+    root = colour_masks(make_dataset)
+    write_classes(root, {"classes": [{"name": n, "value": v} for v, n in enumerate(("bg", "round", "rod"))]})
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = _one_line(err)
+    assert 'classes.json gives the classes by "value", but the masks are colour images' in text
+    assert 'each class needs a "color"' in text
+
+
+def test_two_classes_of_the_same_colour_are_named(make_dataset: MakeDataset) -> None:
+    root = colour_masks(make_dataset)
+    write_classes(root, {"classes": [*COLOUR_CLASSES, {"name": "pole", "color": list(GREEN)}]})
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    assert "classes 'rod' and 'pole' have the same colour [0, 255, 0]" in _one_line(err)
+
+
+def test_masks_with_transparent_pixels_are_refused(make_dataset: MakeDataset) -> None:
+    def rgba(i: int) -> np.ndarray:
+        m = np.zeros((32, 32, 4), np.uint8)
+        m[..., :3] = 255  # the hidden colour of the transparent background
+        m[truth(i) == 1] = (*RED, 255)
+        return m
+
+    root = make_dataset(mask=rgba)
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = _one_line(err)
+    assert f"mask {root / 'masks' / 'img00.png'} has {int((truth(0) != 1).sum())} transparent pixels" in text
+    assert "flatten the masks onto their background colour, or save them without alpha" in text
+
+
+# ------------------------------------------------------------------------------------------ value sets
+
+
+def test_sparse_values_are_refused_as_index_classes(make_dataset: MakeDataset) -> None:
+    # {10, 20, 30} read as indices is a 31-class model with 28 classes in no mask: refused as {0, 128, 255}
+    # is, naming both readings.
+    root = make_dataset(mask=lambda i: (truth(i) + 1) * 10)
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = _one_line(err)
+    assert "masks hold values {10, 20, 30}" in text and "31 classes, 28 of them in no mask" in text
+    assert "--mask-kind remap" in text and "--mask-kind index" in text
+    assert discover(root, mask_kind="index").mask.num_classes == 31
+    assert discover(root, mask_kind="remap").mask.num_classes == 3
+
+
+def test_one_empty_class_below_the_values_is_kept(make_dataset: MakeDataset) -> None:
+    layout = discover(make_dataset(mask=lambda i: np.where(truth(i) == 2, 2, 1).astype(np.uint8)))
+    assert (layout.mask.kind, layout.mask.num_classes, layout.mask.gaps) == ("index", 3, (0,))
+
+
+def test_a_public_layout_naming_classes_by_value_keeps_its_sparse_values(tmp_path: Path) -> None:
+    # Pascal VOC masks holding only person (15) are VOC's 21 classes, not a sparse-value refusal.
+    from unetkit.palette import _voc_color
+
+    root = tmp_path / "VOC2012"
+    palette = [v for i in range(256) for v in _voc_color(i)]
+    names = [f"2007_{i:06d}" for i in range(12)]
+    for i, name in enumerate(names):
+        (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((32, 32, 3), 40 + i, np.uint8)).save(root / "JPEGImages" / f"{name}.jpg")
+        m = np.where(truth(i) == 1, 15, 0).astype(np.uint8)
+        m[0] = 255
+        img = Image.fromarray(m, mode="P")
+        img.putpalette(palette)
+        (root / "SegmentationClass").mkdir(parents=True, exist_ok=True)
+        img.save(root / "SegmentationClass" / f"{name}.png")
+    lists = root / "ImageSets" / "Segmentation"
+    lists.mkdir(parents=True)
+    (lists / "train.txt").write_text("\n".join(names[:9]) + "\n")
+    (lists / "val.txt").write_text("\n".join(names[9:]) + "\n")
+    info = discover(root).mask
+    assert (info.kind, info.num_classes, info.class_names[15]) == ("index", 21, "person")
