@@ -101,3 +101,15 @@ def test_a_mask_with_transparent_pixels_is_refused_naming_the_count_and_the_fix(
     assert "\n" not in text
     assert f"mask {path} has 8 transparent pixels" in text
     assert "flatten the masks onto their background colour, or save them without alpha" in text
+
+
+def test_a_palette_mask_read_by_colour_with_a_transparent_entry_is_refused(tmp_path: Path) -> None:
+    # As an RGBA mask: the colour of a transparent palette entry is hidden from whoever drew the mask.
+    path = tmp_path / "m.png"
+    img = Image.fromarray(np.array([[0, 1], [1, 1]], np.uint8), mode="P")
+    img.putpalette([255, 255, 255, 255, 0, 0])
+    img.save(path, transparency=0)
+    encoding = MaskEncoding("palette", 2, colors={0: (255, 255, 255), 1: (255, 0, 0)})
+    with pytest.raises(ValueError, match=r"has 1 transparent pixels"):
+        read_mask(path, encoding)
+    np.testing.assert_array_equal(read_mask(path, MaskEncoding("index", 2)), [[0, 1], [1, 1]])

@@ -811,7 +811,9 @@ def _read_mask_array(path: Path, *, colour: bool = False) -> np.ndarray:
             if img.mode == "P" and (colour or opened.format == "GIF"):
                 # GIF stores every image with a palette in arbitrary order: its colours (gray values), not
                 # its indices, are the labels; so are a colour mask's (discovery decides, detect_encoding).
-                # read_mask reduces gray-as-RGB to one channel.
+                # read_mask reduces gray-as-RGB to one channel. A transparent palette entry shows no colour.
+                if opened.format != "GIF" and "transparency" in img.info:
+                    _transparent_mask(np.asarray(img.convert("RGBA")), path)
                 arr = np.asarray(img.convert("RGB"))
             elif img.mode in ("P", "L", "I;16", "I;16B", "I;16L", "I", "1", "F"):
                 # For 'P' masks the palette index is the class (e.g. Pascal VOC), so do not convert to RGB.
