@@ -39,7 +39,7 @@ def figure_indices(count: int, samples: int) -> list[int]:
     return evenly_spaced(range(count), samples)
 
 
-def _instance_section(instances: dict[str, Any]) -> str:
+def instance_section(instances: dict[str, Any]) -> str:
     """The markdown section of the instance scores (``scores["instances"]`` of :func:`evaluate_split`)."""
     from unetkit.metrics.instance import format_instance_table
 
@@ -63,7 +63,7 @@ def write_metrics_files(
     table = format_metrics_table(semantic, list(class_names))
     if scores.get("instances"):
         flat.update(flat_instance_scores(scores["instances"]))
-        table += "\n\n" + _instance_section(scores["instances"])
+        table += "\n\n" + instance_section(scores["instances"])
     json_path = atomic_write_text(out / f"{stem}.json", json.dumps({**header, **flat}, indent=2))
     md_path = atomic_write_text(out / f"{stem}.md", table + "\n")
     return json_path, md_path
@@ -174,7 +174,7 @@ def evaluate_split(
             "params": dict(instances.params),  # type: ignore[union-attr]
             **instance_scores.compute(),
         }
-        table += "\n\n" + _instance_section(scores["instances"])
+        table += "\n\n" + instance_section(scores["instances"])
     if out_dir is not None:
         out = Path(out_dir)
         write_metrics_files(out, f"metrics_{split}", scores, class_names, split=split)

@@ -5,6 +5,7 @@ and ``benchmark`` at a tiny size."""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -161,3 +162,27 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["benchmark", str(model), "--size", "2", "--batch", "1", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     assert "input (1, 1, 4, 4)" in out and "| onnxruntime | fp32 |" in out
+
+
+def test_instance_labels_as_ground_truth_score_the_objects(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    unet(run / "model", extra={"instance_method": "components"})
+    data = {"dataset": "folder", "options": {"num_classes": 2, "mask_kind": "instances"}}
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": data}))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for name in ("a", "b", "c"):
+        shape = np.asarray(Image.open(images / f"{name}.png")).shape
+        labels = np.zeros(shape, dtype=np.uint16)
+        labels[4:12, 4:12] = 1
+        labels[14:18, 2:6] = 2
+        Image.fromarray(labels).save(masks / f"{name}.png")
+    out = tmp_path / "out"
+    assert main(["predict", str(run), str(images), "--out", str(out), "-q", "--masks", str(masks)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"instances/ap50", "instances/ap75", "instances/map", "instances/seg"} <= set(metrics)
+    assert metrics["instances/method"] == "components"
+    assert "| AP50 | AP75 | mAP | SEG |" in (out / "metrics.md").read_text()
+    assert "| AP50 | AP75 | mAP | SEG |" in capsys.readouterr().out  # the console's table too

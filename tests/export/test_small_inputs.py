@@ -85,6 +85,8 @@ def test_export_refuses_a_folder_of_another_model(tmp_path: Path) -> None:
     out = tmp_path / "export"
     export_onnx(first, config, out)
     export_torchscript(first, config, out)  # the same weights, another format: allowed
+    recorded = json.loads((out / "deploy.json").read_text())["variants"]["torchscript-fp32"]
+    assert recorded["weights_sha256"] == weights_digest(first)
     export_onnx(first, config, out)  # and again
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     with pytest.raises(ValueError, match=r"another model's exported files \(config.json, model.onnx, "

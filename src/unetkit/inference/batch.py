@@ -41,7 +41,7 @@ from unetkit.data.io import (
     read_roi,
     window_mismatch,
 )
-from unetkit.evaluation import write_metrics_files
+from unetkit.evaluation import instance_section, write_metrics_files
 from unetkit.metrics.report import format_metrics_table
 from unetkit.metrics.scoring import ScoreAccumulator
 from unetkit.options import look_up_option
@@ -414,7 +414,10 @@ def write_batch_metrics(
     """Write ``metrics.json`` (``images``, then ``extra``, then the scores) and ``metrics.md``; returns the
     markdown table."""
     write_metrics_files(out_dir, "metrics", scores, class_names, images=images, **extra)
-    return format_metrics_table(scores, list(class_names))
+    table = format_metrics_table({k: v for k, v in scores.items() if k != "instances"}, list(class_names))
+    if scores.get("instances"):
+        table += "\n\n" + instance_section(scores["instances"])
+    return table
 
 
 @dataclass(frozen=True)
@@ -638,9 +641,15 @@ def predict_files(
         window = getattr(predictor.config, "intensity_window", None)
     k = len(class_names)  # >= 2: a one-logit model predicts 0/1
     scorer = None
+    objects = None  # instance scores: ground truth of instance labels, predicted with instances
     if ground_truth is not None:
         scorer = ScoreAccumulator(k, ignore_index=ground_truth.ignore_index, isbi=ground_truth.isbi)
         truths = CompanionFiles(Path(ground_truth.folder), "mask")
+        if instancer is not None and ground_truth.encoding.kind == "instances":
+            from unetkit.data.instances import read_label_image
+            from unetkit.metrics.instance import InstanceScoreAccumulator
+
+            objects = InstanceScoreAccumulator()  # AP50, AP75, mAP, SEG as `unetkit test` scores them
     if roi is not None and not Path(roi).is_dir():
         raise ValueError(f"ROI folder {roi} does not exist; pass the folder of region-of-interest masks")
     rois = None if roi is None else CompanionFiles(Path(roi), "ROI")
@@ -714,6 +723,11 @@ def predict_files(
                 jobs.append((out / "overlays" / f"{name}.png", partial(save_rgb_png, rgb=rgb)))
             if labels is not None:
                 jobs.append((out / "instances" / f"{name}.png", partial(save_instances_png, labels=labels)))
+            true_labels = None
+            if objects is not None and truth is not None and labels is not None:
+                true_labels = read_label_image(truth, mask.shape)
+                if roi_file is not None:
+                    true_labels = np.where(inside, true_labels, 0)
             _write_all(jobs)
             written = {path for path, _ in jobs}
             for stale in _output_paths(out, name):
@@ -724,6 +738,8 @@ def predict_files(
                     removed.append(stale)
             if scorer is not None and target is not None:
                 scorer.update(mask, target)
+            if objects is not None and true_labels is not None and labels is not None:
+                objects.update(true_labels, labels)
         except (ValueError, TypeError, OSError) as exc:
             failures.append((path, exc))
             if on_error is not None:
@@ -784,6 +800,12 @@ def predict_files(
     scored = len(rows) - len(unscored)
     if scorer is not None and scored:
         result.scores = scorer.compute()
+        if objects is not None and instancer is not None:
+            result.scores["instances"] = {
+                "method": instancer.method,
+                "params": dict(instancer.params),
+                **objects.compute(),
+            }
         result.table = write_batch_metrics(out, result.scores, class_names, scored)
     logger.debug("%d image(s) segmented, %d failed", len(rows), len(failures))
     return result
