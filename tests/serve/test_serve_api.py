@@ -521,9 +521,9 @@ def blocked_jobs(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     release = threading.Event()
     real = pool_module.run_job
 
-    def slow(cache: Any, job: Any) -> dict[str, Any]:
+    def slow(cache: Any, job: Any, cancelled: Any = None) -> dict[str, Any]:
         release.wait(30)
-        return real(cache, job)
+        return real(cache, job, cancelled)
 
     monkeypatch.setattr(pool_module, "run_job", slow)
     try:
@@ -576,7 +576,7 @@ def test_timeout_answers_504_and_drops_the_late_result(
         for _ in range(400):  # the job finishes in the background; its folder must then disappear
             if c.get("/api/health").json()["pool"]["running"] == 0:
                 break
-                time.sleep(0.05)
+            time.sleep(0.05)
         assert [p for p in root.iterdir() if not p.name.startswith(".")] == []
         assert post(c, png_bytes(synthetic_slice(64))).status_code == 200
 

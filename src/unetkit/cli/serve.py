@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from unetkit.serve.app import create_app
+        from unetkit.serve.app import close_server, create_app
         from unetkit.serve.limits import MIB, ServeLimits
     except ImportError as exc:
         raise ValueError(
@@ -144,5 +144,10 @@ def run(args: argparse.Namespace) -> int:
         )
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     server = uvicorn.Server(config)
-    server.run()
+    try:
+        server.run()
+    finally:
+        # The app's shutdown did this already, unless uvicorn stopped before running it (or ran it and
+        # re-raised Ctrl-C): no path leaves a running job or the results folder behind.
+        close_server(app.state.pool, app.state.store)
     return 0

@@ -57,7 +57,7 @@ from unetkit.serve.jobs import (
     check_choice,
 )
 from unetkit.serve.limits import MULTIPART_SLACK, BodySizeLimit, Rejected, ServeLimits, check_image
-from unetkit.serve.pool import WorkerPool
+from unetkit.serve.pool import SHUTDOWN_WAIT_S, WorkerPool
 from unetkit.serve.store import ResultStore, check_result_id, new_result_id
 
 logger = logging.getLogger(__name__)
@@ -263,8 +263,8 @@ def create_app(
             yield
         finally:
             task.cancel()
-            worker_pool.close()
-            store.close()
+            # In a thread: waiting for cancelled jobs to stop must not block the event loop.
+            await asyncio.to_thread(close_server, worker_pool, store, SHUTDOWN_WAIT_S)
 
     app = _new_app()
     app.router.lifespan_context = lifespan
@@ -468,6 +468,17 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def close_server(pool: WorkerPool, store: ResultStore, wait_s: float = 0.0) -> None:
+    """Stop ``pool`` (its running jobs cancelled, waited for up to ``wait_s`` s) and remove ``store``'s
+    folder; a job that has not stopped by then (in a step without a cancel check) may write again, so the
+    folder is removed once more when it ends. Safe to call twice (the lifespan, then the command's exit)."""
+    idle = pool.close(wait_s)
+    store.close()
+    if not idle:
+        logger.info("a cancelled job is still running: its result folder is removed when it stops")
+        pool.when_idle(store.close)
 
 
 def _reblend(folder: Path, alpha: float, classes: Sequence[Mapping[str, Any]]) -> bytes:

@@ -14,6 +14,11 @@ Files of a result: ``input.png`` (the image as the model saw it, 8-bit), ``mask.
 class index), ``overlay.png`` (RGB, :func:`unetkit.viz.overlay.prediction_overlay`: the overlay of
 ``unetkit predict``), ``instances.png`` (16-bit, on request; always for a Mask R-CNN) and
 ``probs.npy`` ((K, H, W) float16, on request).
+
+A job can be stopped from outside (its request timed out, the client went away, the server shuts down):
+:func:`run_job` takes a ``cancelled()`` check and looks at it before decoding, before writing, and through
+the predictor's ``progress`` callback after every batch of tiles of every TTA view, where it raises
+:class:`JobCancelled`; the folder it was writing is removed as on any error.
 """
 
 from __future__ import annotations
@@ -47,6 +52,27 @@ RESULT_FILES = {
 MEDIA_TYPES = {".png": "image/png", ".npy": "application/octet-stream"}
 # "model": the TTA the run scored the model with (its extra.tta; none when it records none), as predict uses.
 _TTA_VALUES: dict[str, bool | str] = {"model": False, "none": False, "flips": "flips", "d4": True}
+
+
+class JobCancelled(Exception):
+    """A job stopped before its end because its request was given up (504, client gone, server shutdown)."""
+
+
+# The cancel check of the job running in this thread (set by run_job): the predictors are shared by the
+# worker threads and built once, so their progress callback finds the job's check here.
+_CURRENT = threading.local()
+
+
+def check_cancelled() -> None:
+    """Raise :class:`JobCancelled` when the job running in this thread was cancelled (else nothing)."""
+    cancelled: Callable[[], bool] | None = getattr(_CURRENT, "cancelled", None)
+    if cancelled is not None and cancelled():
+        raise JobCancelled("the job was cancelled: its request was given up")
+
+
+def _cancel_point(done: int, total: int) -> None:
+    """The predictors' ``progress`` callback (after every batch of tiles): where a cancelled job stops."""
+    check_cancelled()
 
 
 class JobError(Exception):
@@ -113,7 +139,8 @@ class PredictorCache:
     size ignored (a detector tiles by its own rule). Predictors are stateless during ``predict`` (the
     options are fixed at construction), so one instance serves concurrent threads. ``on_load(predictor)``
     is called with each predictor once it is loaded, before its first use (a worker process sets its torch
-    threads there, once the engine is known).
+    threads there, once the engine is known). A semantic predictor's ``progress`` is :func:`check_cancelled`:
+    a cancelled job stops after its current batch of tiles.
     """
 
     def __init__(
@@ -146,8 +173,9 @@ class PredictorCache:
                 self.model, MASKRCNN, backend=self.backend, tta=tta, **self.backend_options
             )
         else:
+            options = {"progress": _cancel_point, **self.backend_options}
             predictor = load_predictor(
-                self.model, backend=self.backend, tile_size=tile_size, tta=tta, **self.backend_options
+                self.model, backend=self.backend, tile_size=tile_size, tta=tta, **options
             )
         if augmentation == "model":
             from unetkit.inference.tta import use_scored_tta
@@ -225,13 +253,26 @@ def _instancer(predictor: Any, opts: RequestOptions) -> InstancePredictor | None
         raise JobError(422, f"instances={opts.instances}: {exc}".splitlines()[0]) from exc
 
 
-def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
+def run_job(cache: PredictorCache, job: Job, cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Segment ``job`` and write its files into ``job.folder``; returns the JSON summary (no links).
+
+    ``cancelled()`` (None: never) is checked before decoding, after every batch of tiles and before writing;
+    once it is true the job stops there.
 
     Raises:
         JobError: 422 for an upload that cannot be decoded (corrupt, truncated, wrong channel count,
             unsupported pixel type) or options that do not fit the model.
+        JobCancelled: ``cancelled()`` became true; nothing is left in ``job.folder``.
     """
+    _CURRENT.cancelled = cancelled
+    try:
+        check_cancelled()  # given up while it waited for a worker
+        return _run_job(cache, job)
+    finally:
+        _CURRENT.cancelled = None
+
+
+def _run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
     from unetkit.data.io import read_raw_image
     from unetkit.inference.batch import model_image
     from unetkit.inference.writers import class_fractions, save_instances_png, save_mask_png, save_probs
@@ -265,6 +306,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         finally:
             upload.unlink(missing_ok=True)
         decoded = time.perf_counter()
+        check_cancelled()
         labels: np.ndarray | None = None
         count: int | None = None
         try:
@@ -276,6 +318,7 @@ def run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
                 mask, probs = predictor.predict(image)
         except ValueError as exc:  # e.g. a fixed-input-size model and an image of another size
             raise JobError(422, f"{job.filename}: {exc}".splitlines()[0]) from exc
+        check_cancelled()  # a Mask R-CNN and the instance post-processing have no tiles to check between
         predicted = time.perf_counter()
         if labels is not None:
             save_instances_png(tmp / RESULT_FILES["instances"], labels)

@@ -5,8 +5,10 @@ goes to one of ``workers`` threads or worker processes, and the event loop keeps
 downloads and rejections meanwhile. At most ``workers + queue_size`` requests are admitted at once; the next
 one is refused at once with 503 and a ``Retry-After`` estimate, so overload degrades into fast refusals
 instead of a growing backlog of uploads in memory. Each admitted request waits at most ``timeout_s``
-(504 afterwards; a job that already started runs to its end, since a thread cannot be killed, and its
-files are then removed).
+(504 afterwards). A request given up (504, the client gone, the server shutting down) cancels its job: a
+waiting one never starts, a running one stops after its current batch of tiles (a thread cannot be killed,
+so the job checks a cancel flag: :func:`~unetkit.serve.jobs.run_job`; a worker process reads it from
+shared memory), its files are removed and its worker is free for the next request.
 
 Threads (default) share one model and the process's torch intra-op thread pool; processes ("spawn", each
 with its own model copy) isolate a crash (a killed worker is replaced and only its request fails). Either
@@ -43,15 +45,19 @@ from typing import Any
 
 from unetkit.devices import resolve_device
 from unetkit.options import look_up_option
-from unetkit.serve.jobs import Job, PredictorCache, model_summary, run_job
+from unetkit.serve.jobs import Job, JobCancelled, PredictorCache, model_summary, run_job
 from unetkit.serve.limits import Rejected
 
 logger = logging.getLogger(__name__)
 
 POOL_KINDS = ("thread", "process")
 
-# Worker processes only: their predictor cache, set by _init_process.
+# Worker processes only: their predictor cache and the pool's cancel flags, set by _init_process.
 _PROCESS_CACHE: PredictorCache | None = None
+_PROCESS_FLAGS: Any = None
+
+# Seconds a closing pool waits for its cancelled jobs to stop (they stop after their current batch of tiles).
+SHUTDOWN_WAIT_S = 10.0
 
 
 def _predictor_cache(
@@ -74,17 +80,23 @@ def _predictor_cache(
     return PredictorCache(model, backend, options)
 
 
-def _init_process(model: str, backend: str, backend_options: dict[str, Any], threads: int | None) -> None:
-    """Worker-process initializer: this process is the pool's own (its predictor cache, one job at a time)."""
-    global _PROCESS_CACHE
+def _init_process(
+    model: str, backend: str, backend_options: dict[str, Any], threads: int | None, flags: Any = None
+) -> None:
+    """Worker-process initializer: this process is the pool's own (its predictor cache, one job at a time;
+    ``flags``: the pool's cancel flags in shared memory, one per job slot)."""
+    global _PROCESS_CACHE, _PROCESS_FLAGS
     _PROCESS_CACHE = _predictor_cache(model, backend, backend_options, threads)
+    _PROCESS_FLAGS = flags
 
 
 def _process_call(name: str, *args: Any) -> Any:
     if _PROCESS_CACHE is None:  # programming error: the initializer always runs first
         raise RuntimeError("worker process was not initialised")
     if name == "run":
-        return run_job(_PROCESS_CACHE, *args)
+        job, slot = args
+        flags = _PROCESS_FLAGS
+        return run_job(_PROCESS_CACHE, job, None if flags is None else lambda: bool(flags[slot]))
     return model_summary(_PROCESS_CACHE)
 
 
@@ -136,6 +148,17 @@ class WorkerPool:
         # The thread pool's workers share its predictors (concurrency: OpenVINO gives each a stream).
         self._cache = _predictor_cache(self.model, backend, self.backend_options, threads_per_worker, workers)
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when the last admitted job ends
+        self._on_idle: list[Callable[[], None]] = []
+        # One cancel flag per admitted job (every admitted job holds a slot until it ends): bytes this
+        # process's threads read, or shared memory the worker processes read.
+        self._flags: Any = (
+            bytearray(self.capacity)
+            if self.kind == "thread"
+            else multiprocessing.get_context("spawn").RawArray("b", self.capacity)
+        )
+        self._free_slots = list(range(self.capacity))
+        self._slot_owner: dict[int, object] = {}
         self._pending = 0
         self._avg_job_s: float | None = None
         self._served = 0
@@ -158,15 +181,24 @@ class WorkerPool:
             initargs=self._process_initargs(),
         )
 
-    def _process_initargs(self) -> tuple[str, str, dict[str, Any], int | None]:
+    def _process_initargs(self) -> tuple[str, str, dict[str, Any], int | None, Any]:
         """What each worker process's :func:`_init_process` gets (backend auto's choice included)."""
-        return (self.model, self.backend, self.backend_options, self.threads_per_worker)
+        return (self.model, self.backend, self.backend_options, self.threads_per_worker, self._flags)
 
     def _submit(self, name: str, *args: Any) -> cf.Future[Any]:
         if self.kind == "thread":
-            fn = run_job if name == "run" else model_summary
-            return self._executor.submit(fn, self._cache, *args)
+            if name == "run":
+                job, slot = args
+                flags = self._flags
+                return self._executor.submit(run_job, self._cache, job, lambda: bool(flags[slot]))
+            return self._executor.submit(model_summary, self._cache)
         return self._executor.submit(_process_call, name, *args)
+
+    def _cancel(self, slot: int, owner: object) -> None:
+        """Set the cancel flag of ``slot`` if the job of ``owner`` still holds it (not yet ended)."""
+        with self._lock:
+            if self._slot_owner.get(slot) is owner:
+                self._flags[slot] = 1
 
     def start(self) -> dict[str, Any]:
         """Load the model in every worker (so the first request is not slow, and a bad MODEL fails here);
@@ -215,16 +247,21 @@ class WorkerPool:
         """Run ``job`` in the pool; returns its summary.
 
         Raises:
-            Rejected: 503 (+ ``Retry-After``) when ``capacity`` requests are already admitted; 504 after
-                ``timeout_s``; 500 when a worker process died (the pool is replaced).
+            Rejected: 503 (+ ``Retry-After``) when ``capacity`` requests are already admitted, or when
+                :meth:`close` stopped the job; 504 after ``timeout_s`` (the job is cancelled); 500 when a
+                worker process died (the pool is replaced).
             JobError: the job refused the upload (from :func:`run_job`).
         """
+        owner = object()
         with self._lock:
             full = self._pending >= self.capacity
             if full:
                 self._refused += 1
             else:
                 self._pending += 1
+                slot = self._free_slots.pop()
+                self._flags[slot] = 0
+                self._slot_owner[slot] = owner
         if full:
             wait = self.retry_after_s()
             raise Rejected(
@@ -241,7 +278,6 @@ class WorkerPool:
             if abandoned.is_set() and on_abandon is not None:
                 on_abandon()
             with self._lock:
-                self._pending -= 1
                 if not future.cancelled() and future.exception() is None:
                     elapsed = time.perf_counter() - started
                     self._served += 1
@@ -249,12 +285,12 @@ class WorkerPool:
                     self._avg_job_s = (
                         elapsed if self._avg_job_s is None else 0.8 * self._avg_job_s + 0.2 * elapsed
                     )
+            self._release(slot)
 
         try:
-            future = self._submit("run", job)
+            future = self._submit("run", job, slot)
         except BrokenProcessPool:
-            with self._lock:
-                self._pending -= 1
+            self._release(slot)
             self._replace_executor()
             raise Rejected(
                 500, "a worker process had died; the pool was restarted, retry the request"
@@ -264,19 +300,53 @@ class WorkerPool:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
         except (TimeoutError, asyncio.TimeoutError):
             abandoned.set()
+            # A waiting job was dropped with the timeout (wait_for cancels it); a running one stops after
+            # its current batch of tiles, then frees its worker.
+            self._cancel(slot, owner)
             if future.done() and on_abandon is not None:
                 on_abandon()
+            logger.warning(
+                "%s: no result within --timeout %g s: its job is cancelled", job.filename, timeout_s
+            )
             raise Rejected(
                 504, f"prediction did not finish within {timeout_s:g} s (server option --timeout)"
             ) from None
         except asyncio.CancelledError:  # the client went away: nobody will fetch the result
             abandoned.set()
+            self._cancel(slot, owner)
             raise
+        except JobCancelled:  # close() stopped it while its client still waited
+            raise Rejected(503, "the server is shutting down: the prediction was stopped") from None
         except BrokenProcessPool:
             self._replace_executor()
             raise Rejected(
                 500, "the worker process died (out of memory?); the pool was restarted, retry the request"
             ) from None
+
+    def _release(self, slot: int) -> None:
+        """A job ended (or never started): free its slot; the last one out runs the idle callbacks."""
+        with self._lock:
+            self._pending -= 1
+            self._flags[slot] = 0
+            self._slot_owner.pop(slot, None)
+            self._free_slots.append(slot)
+            callbacks, idle = [], self._pending == 0
+            if idle:
+                callbacks, self._on_idle = self._on_idle, []
+        for callback in callbacks:
+            callback()
+        if idle:  # after the callbacks: close() returns once they have cleaned up
+            with self._lock:
+                self._idle.notify_all()
+
+    def when_idle(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once no admitted job is left: now, or when the last one ends (in its worker's
+        thread)."""
+        with self._lock:
+            if self._pending > 0:
+                self._on_idle.append(callback)
+                return
+        callback()
 
     def _replace_executor(self) -> None:
         with self._lock:
@@ -299,6 +369,12 @@ class WorkerPool:
                 "avg_request_s": None if self._avg_job_s is None else round(self._avg_job_s, 4),
             }
 
-    def close(self) -> None:
-        """Stop the workers (queued jobs are cancelled; running ones finish in the background)."""
+    def close(self, wait_s: float = 0.0) -> bool:
+        """Stop the workers: waiting jobs are dropped, running ones cancelled (they stop after their current
+        batch of tiles); waits up to ``wait_s`` seconds for them. Returns True when no job is left."""
+        with self._lock:
+            for slot in self._slot_owner:
+                self._flags[slot] = 1
         self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=wait_s)
