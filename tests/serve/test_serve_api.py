@@ -581,6 +581,37 @@ def test_timeout_answers_504_and_drops_the_late_result(
         assert post(c, png_bytes(synthetic_slice(64))).status_code == 200
 
 
+def test_a_failing_prediction_gets_a_json_500_and_the_traceback_goes_to_the_log(
+    trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As an exported model failed on images of 8 px or less (reflect padding): an error no check foresaw.
+    from unetkit.inference.predictor import Predictor
+
+    real = Predictor._predict_batch
+
+    def fragile(self: Any, batch: np.ndarray) -> np.ndarray:
+        if min(batch.shape[2:]) <= 8:
+            raise RuntimeError(
+                "Pad reflect: post-pad (9) exceeds maximum allowed (6) for axis 2\nsecond line"
+            )
+        return real(self, batch)
+
+    monkeypatch.setattr(Predictor, "_predict_batch", fragile)
+    with serving(trained_model_dir, limits=ServeLimits()) as c, caplog.at_level("ERROR"):
+        failed = post(c, png_bytes(synthetic_slice(96)[:7, :5]), name="tiny_5x7.png", tta="none")
+        after = post(c, png_bytes(synthetic_slice(64)), tta="none")
+        health = c.get("/api/health").json()["pool"]
+    assert failed.status_code == 500
+    assert failed.headers["content-type"] == "application/json"
+    assert one_line(failed) == (
+        "prediction of tiny_5x7.png failed (RuntimeError: Pad reflect: post-pad (9) exceeds maximum allowed "
+        "(6) for axis 2); the server log has the details"
+    )
+    (record,) = [r for r in caplog.records if r.name == "unetkit.serve.app"]
+    assert record.exc_info is not None and "tiny_5x7.png" in record.getMessage()
+    assert after.status_code == 200 and health["running"] == 0  # the server keeps serving
+
+
 # ------------------------------------------------------------------------------------------ token, page, docs
 
 

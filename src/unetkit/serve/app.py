@@ -14,9 +14,10 @@ Endpoints (every ``/api`` route needs ``Authorization: Bearer <token>`` when the
   channels, normalisation, geometry, instance methods (``instances``: the choices, what ``auto`` runs),
   limits.
 * ``POST /api/predict``: multipart ``file`` + options -> JSON summary with links to the result files;
-  ``instances=auto`` runs the model's own instance method, as ``unetkit predict --instances auto``. A Mask
-  R-CNN model (``unetkit fit-maskrcnn``) always returns its instances (outlined on the overlay, counted), with
-  ``score_threshold`` as ``unetkit predict --score-threshold``.
+  ``instances=auto`` runs the model's own instance method, as ``unetkit predict --instances auto``. A
+  prediction that fails unexpectedly is a 500 with the same one-line JSON ``detail`` as every other error.
+  A Mask R-CNN model (``unetkit fit-maskrcnn``) always returns its instances (outlined on the overlay,
+  counted), with ``score_threshold`` as ``unetkit predict --score-threshold``.
 * ``GET /api/results/{id}``: that summary again; ``GET /api/results/{id}/{file}``: ``input.png``,
   ``mask.png``, ``overlay.png`` (``?alpha=`` re-blends it), ``instances.png``, ``probs.npy``;
   ``DELETE /api/results/{id}``.
@@ -338,6 +339,7 @@ def create_app(
             413: {"description": "file or pixel count above the server's limit"},
             415: {"description": "not a PNG, JPEG, TIFF or BMP image"},
             422: {"description": "corrupt or truncated image, wrong channel count, or invalid option"},
+            500: {"description": "the prediction failed (the server log has the traceback)"},
             503: {"description": "queue full; retry after the Retry-After header's seconds"},
             504: {"description": "prediction took longer than the server's timeout"},
         },
@@ -402,6 +404,13 @@ def create_app(
             )
         except JobError as exc:
             raise Rejected(exc.status, exc.detail.replace(CORRUPT_FIX, UPLOAD_CORRUPT_FIX)) from None
+        except Rejected:  # 503, 504, a worker process that died: answered as they are
+            raise
+        except Exception as exc:
+            # A bug or an engine's failure, not the upload's fault: the traceback goes to the server log, the
+            # client gets the JSON shape of every other error, naming what failed.
+            logger.exception("prediction of %s failed", name)
+            raise Rejected(500, _failure_detail(name, exc).replace(str(store.root), "<results>")) from None
         total_ms = round((time.perf_counter() - start) * 1000, 2)
         summary["timing_ms"]["total"] = total_ms
         summary["timing_ms"]["queue"] = round(max(total_ms - summary["timing_ms"]["job"], 0.0), 2)
@@ -479,6 +488,15 @@ def close_server(pool: WorkerPool, store: ResultStore, wait_s: float = 0.0) -> N
     if not idle:
         logger.info("a cancelled job is still running: its result folder is removed when it stops")
         pool.when_idle(store.close)
+
+
+def _failure_detail(filename: str, exc: BaseException) -> str:
+    """One line for a prediction that failed unexpectedly: the file, the error's type and first line."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    if len(first) > 300:
+        first = first[:297] + "..."
+    what = type(exc).__name__ + (f": {first}" if first else "")
+    return f"prediction of {filename} failed ({what}); the server log has the details"
 
 
 def _reblend(folder: Path, alpha: float, classes: Sequence[Mapping[str, Any]]) -> bytes:
