@@ -375,6 +375,24 @@ def test_per_image_window_maps_each_image_by_its_own_percentiles() -> None:
             apply_window(dim, bad)
 
 
+def test_per_image_window_keeps_a_background_tile_dark() -> None:
+    """An empty field (noise 10..14 only) mapped by its own percentiles became full-contrast noise, which a
+    nuclei model read as objects; min_span (the narrowest training span) keeps it dark."""
+    from unetkit.data.io import apply_window, per_image_window
+
+    noise = (10 + np.arange(64 * 64).reshape(64, 64, 1) % 5).astype(np.uint8)
+    assert apply_window(noise, per_image_window()).max() == 255
+    dark = apply_window(noise, per_image_window(min_span=40))
+    assert dark.max() == round(4 * 255 / 40)
+    wide = (np.arange(64 * 64).reshape(64, 64, 1) % 200).astype(np.uint8)  # a span above min_span: unchanged
+    assert np.array_equal(
+        apply_window(wide, per_image_window(min_span=40)), apply_window(wide, per_image_window())
+    )
+    for bad in (0, -1, float("nan"), "30"):
+        with pytest.raises(ValueError, match=r"min_span must be a number > 0"):
+            apply_window(noise, {"percentiles": [1, 99.8], "min_span": bad})
+
+
 def test_per_image_window_of_a_large_image_reads_a_subsample(monkeypatch: pytest.MonkeyPatch) -> None:
     """A large image's percentiles come from a strided subsample (a whole-slide image is not copied to
     float and sorted whole); the result matches the full measure on smooth data."""

@@ -193,6 +193,10 @@ def test_16bit_window_measured_on_the_train_split_and_used_by_the_dataset(tmp_pa
     per_image = get_dataset_spec("folder", root=tmp_path, in_channels=1, mask_kind="binary",
                                  split_ranges=ranges, intensity_window={"percentiles": [1, 99]})  # fmt: skip
     assert per_image.intensity_window == {"percentiles": [1.0, 99.0]}
+    spanned_window = {"percentiles": [1, 99], "min_span": 30}
+    spanned = get_dataset_spec("folder", root=tmp_path, in_channels=1, mask_kind="binary",
+                               split_ranges=ranges, intensity_window=spanned_window)  # fmt: skip
+    assert spanned.intensity_window == {"percentiles": [1.0, 99.0], "min_span": 30.0}
     with pytest.raises(ValueError, match=r"dataset 'folder': intensity_window: a per-image intensity window"):
         get_dataset_spec("folder", root=tmp_path, in_channels=1, mask_kind="binary",
                          intensity_window={"percentiles": [99, 1]})  # fmt: skip

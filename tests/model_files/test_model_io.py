@@ -329,6 +329,12 @@ def test_config_refuses_class_names_that_do_not_count_the_classes() -> None:
         ({"intensity_window": [[0.0, 1.0, 2.0]]}, ValueError, r"intensity_window must be"),
         ({"intensity_window": {"percentiles": [99.8, 1]}}, ValueError, r"needs 0 <= lo < hi <= 100"),
         (
+            {"intensity_window": {"percentiles": [1, 99.8], "min_span": 0}},
+            ValueError,
+            r'takes only an optional "min_span" > 0',
+        ),
+        ({"intensity_window": {"percentiles": [1, 99.8], "span": 3}}, ValueError, r'optional "min_span"'),
+        (
             {"model_kwargs": {**KWARGS, "in_channels": "1"}},
             ValueError,
             r"in_channels must be an integer >= 1",
@@ -360,6 +366,8 @@ def test_config_accepts_windows_of_either_form() -> None:
     assert make_config(intensity_window={"percentiles": [1.0, 99.8]}).intensity_window == {
         "percentiles": [1.0, 99.8]
     }
+    spanned = {"percentiles": [1.0, 99.8], "min_span": 25.0}
+    assert make_config(intensity_window=spanned).intensity_window == spanned
 
 
 def test_config_accepts_one_mean_and_std_for_every_channel() -> None:

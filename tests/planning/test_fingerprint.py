@@ -145,10 +145,12 @@ def test_images_of_differing_exposure_get_a_per_image_window(make_dataset: MakeD
 
     layout = discover(make_dataset(image=exposures))
     fp = fingerprint(layout)
-    assert fp.intensity_window == per_image_window() and fp.exposure_spread >= 2.0
+    # The narrowest training span (background 10 to the dimmest square's 40) bounds every window.
+    assert fp.intensity_window == per_image_window(min_span=30.0) and fp.exposure_spread >= 2.0
     assert fp.window_reason.startswith("per image: exposure differs between images")
+    assert "a window is at least 30 levels wide" in fp.window_reason
     data, reasons, _ = dataset_config(layout, fp)
-    assert data["options"]["intensity_window"] == {"percentiles": [1.0, 99.8]}
+    assert data["options"]["intensity_window"] == {"percentiles": [1.0, 99.8], "min_span": 30.0}
     assert "per_image_window" in reasons["data.options.intensity_window"]
     same = fingerprint(discover(make_dataset(root=layout.root.parent / "same", image=lambda i: exposures(0))))
     assert same.intensity_window is None and same.exposure_spread == 1.0

@@ -415,9 +415,19 @@ WINDOW_IMAGES = 48
 _WINDOW_PIXELS = 65536
 
 
-def per_image_window(percentiles: Sequence[float] = PER_IMAGE_PERCENTILES) -> dict[str, list[float]]:
-    """The window that maps each image by its own ``percentiles`` (per channel) onto 0..255."""
-    return {"percentiles": [float(percentiles[0]), float(percentiles[1])]}
+def per_image_window(
+    percentiles: Sequence[float] = PER_IMAGE_PERCENTILES, min_span: float | None = None
+) -> dict[str, Any]:
+    """The window that maps each image by its own ``percentiles`` (per channel) onto 0..255.
+
+    ``min_span`` (stored values): the narrowest ``hi - lo`` a window may have. An image whose percentiles
+    lie closer (an empty field, a background tile: nothing but noise) is mapped through a window this wide
+    from its ``lo``, so its noise is not stretched to full contrast; the plan sets it to the narrowest span
+    of the training images, which it then leaves unchanged."""
+    window: dict[str, Any] = {"percentiles": [float(percentiles[0]), float(percentiles[1])]}
+    if min_span is not None:
+        window["min_span"] = float(min_span)
+    return window
 
 
 def is_per_image(window: Window | None) -> bool:
@@ -428,7 +438,8 @@ def is_per_image(window: Window | None) -> bool:
 def window_percentiles(window: Mapping[str, Any]) -> tuple[float, float]:
     """(lo, hi) of a per-image window ``{"percentiles": [lo, hi]}``, checked: 0 <= lo < hi <= 100."""
     given = window.get("percentiles")
-    if set(window) == {"percentiles"} and isinstance(given, (list, tuple)) and len(given) == 2:
+    known = set(window) <= {"percentiles", "min_span"}
+    if known and isinstance(given, (list, tuple)) and len(given) == 2:
         try:
             low, high = float(given[0]), float(given[1])
         except (TypeError, ValueError):
@@ -436,9 +447,18 @@ def window_percentiles(window: Mapping[str, Any]) -> tuple[float, float]:
         if 0.0 <= low < high <= 100.0:
             return low, high
     raise ValueError(
-        f"a per-image intensity window is {{'percentiles': [lo, hi]}} with 0 <= lo < hi <= 100, got "
-        f"{dict(window)!r}; e.g. {per_image_window()}"
+        f"a per-image intensity window is {{'percentiles': [lo, hi]}} with 0 <= lo < hi <= 100 (and "
+        f"optionally 'min_span' > 0), got {dict(window)!r}; e.g. {per_image_window()}"
     )
+
+
+def window_min_span(window: Mapping[str, Any]) -> float:
+    """The narrowest span (stored values) of a per-image window (:func:`per_image_window`); 1 when it
+    records none (a model planned before the rule: only a flat channel was widened)."""
+    value = window.get("min_span", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"a per-image intensity window's min_span must be a number > 0, got {value!r}")
+    return max(float(value), 1.0)
 
 
 def _window_arrays(window: Window, arr: np.ndarray, path: Path | str) -> tuple[np.ndarray, np.ndarray]:
@@ -451,7 +471,9 @@ def _window_arrays(window: Window, arr: np.ndarray, path: Path | str) -> tuple[n
         step = max(1, int(np.ceil(np.sqrt(arr.shape[0] * arr.shape[1] / _PER_IMAGE_PIXELS))))
         flat = arr[::step, ::step].reshape(-1, channels).astype(np.float32)
         lo, hi = np.percentile(flat, [low, high], axis=0).astype(np.float64)
-        return lo, np.maximum(hi, lo + 1.0)  # a flat channel maps to black, not a division by zero
+        # At least min_span wide: a flat channel maps to black, not a division by zero, and a tile of
+        # background noise stays dark instead of being stretched into false objects.
+        return lo, np.maximum(hi, lo + window_min_span(window))
     pairs = np.asarray(window, dtype=np.float64).reshape(-1, 2)
     if len(pairs) == 1:
         pairs = np.repeat(pairs, channels, axis=0)

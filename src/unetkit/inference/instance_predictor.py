@@ -103,7 +103,7 @@ class InstancePredictor:
     params: dict[str, Any]
     in_channels: int
     class_names: list[str]
-    intensity_window: list[list[float]] | dict[str, list[float]] | None = None
+    intensity_window: list[list[float]] | dict[str, Any] | None = None
     #: True for a semantic model: ``predict`` also gives the class probabilities.
     has_probs: bool = False
     #: Read gray images as RGB (and back) for this model: a detector always takes 3 channels.

@@ -94,6 +94,14 @@ def _check_window(window: Any) -> None:
     if window is None:
         return
     if isinstance(window, dict):
+        span = window.get("min_span", 1.0)
+        if set(window) - {"percentiles", "min_span"} or not (
+            isinstance(span, numbers.Real) and not isinstance(span, bool) and math.isfinite(span) and span > 0
+        ):
+            raise ValueError(
+                f'intensity_window {{"percentiles": [lo, hi]}} takes only an optional "min_span" > 0 '
+                f"besides, got {window}"
+            )
         pct = window.get("percentiles")
         ok = isinstance(pct, list) and len(pct) == 2 and all(isinstance(v, numbers.Real) for v in pct)
         if not isinstance(pct, list) or not ok or not 0 <= pct[0] < pct[1] <= 100:
@@ -175,7 +183,7 @@ class ModelConfig:
     ignore_index: int = IGNORE_INDEX
     extra: dict[str, Any] = field(default_factory=dict)
     geometry: dict[str, Any] | None = None
-    intensity_window: list[list[float]] | dict[str, list[float]] | None = None
+    intensity_window: list[list[float]] | dict[str, Any] | None = None
     class_colors: list[list[int]] | None = None
     convert_channels: bool = False
 

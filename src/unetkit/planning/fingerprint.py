@@ -107,7 +107,7 @@ class Fingerprint:
     bit_depth: int = 8  # of the stored pixels (16 for uint16 microscopy; 0 for float images)
     # Deeper than 8 bits: per channel [lo, hi] of stored values mapped onto the 0..255 scale above; or
     # {"percentiles": [lo, hi]} where exposure differs between images (each image by its own percentiles).
-    intensity_window: list[list[float]] | dict[str, list[float]] | None = None
+    intensity_window: list[list[float]] | dict[str, Any] | None = None
     window_reason: str = ""
     exposure_spread: float = 0.0  # 90th / 10th percentile of the images' own bright ends (EXPOSURE_SPREAD)
 
@@ -221,6 +221,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     pixels: list[np.ndarray] = []
     gray_rgb = 0
     brights: list[float] = []  # each image's bright end (its brightest channel's upper per-image percentile)
+    spans: list[float] = []  # each image's widest channel span between its per-image percentiles
     depths: dict[int, str] = {}
     for sample in sampled:
         # Stored values (the window of deep images is measured on them), without an alpha channel.
@@ -234,7 +235,9 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
             gray_rgb += 1
         stride = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / _INTENSITY_PIXELS)))
         pixels.append(image[::stride, ::stride].reshape(-1, image.shape[2]))
-        brights.append(float(np.percentile(pixels[-1], PER_IMAGE_PERCENTILES[1], axis=0).max()))
+        ends = np.percentile(pixels[-1], PER_IMAGE_PERCENTILES, axis=0)  # (2, C)
+        brights.append(float(ends[1].max()))
+        spans.append(float((ends[1] - ends[0]).max()))
         classes, objects = _classes_and_objects(sample, encoding, num_classes, layout.mask)
         valid = classes != IGNORE_INDEX
         total += int(classes.size)
@@ -249,11 +252,21 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
             extents[c].append(ext)
             areas[c].append(area)
     depth, fixed, window_reason = _window(depths, np.concatenate(pixels))
-    window: list[list[float]] | dict[str, list[float]] | None = fixed
+    window: list[list[float]] | dict[str, Any] | None = fixed
     gray_share = gray_rgb / len(sampled) if layout.channels == 3 else 0.0
     spread, why = _exposure(brights)
     if not _is_photo(layout.channels, gray_share) and spread >= EXPOSURE_SPREAD:
-        window, window_reason = per_image_window(), why
+        # The narrowest training span bounds every window: a background tile's noise is not stretched to
+        # full contrast (false objects), while every sampled training image keeps its own window.
+        min_span = max(1.0, round(min(spans), 1))
+        window, window_reason = (
+            per_image_window(min_span=min_span),
+            why
+            + (
+                f"; a window is at least {min_span:g} levels wide (the narrowest training image's), so an "
+                "empty field or background tile keeps its noise dark"
+            ),
+        )
     # On the 0..255 scale the model will see (read_image's rule for the stored values).
     stacked = np.concatenate(
         [to_uint8(p[:, None, :], s.image, window)[:, 0, :] for p, s in zip(pixels, sampled)]

@@ -42,6 +42,7 @@ from unetkit.data.io import (
     Window,
     estimate_window,
     per_image_window,
+    window_min_span,
     window_percentiles,
 )
 from unetkit.data.mask_options import class_colors_by_index, class_count, encoding_of, instance_target_of
@@ -310,14 +311,14 @@ def _class_colors(
     return tuple((int(r), int(g), int(b)) for r, g, b in rows)
 
 
-def _window(
-    given: Any, train: Sequence[Pair]
-) -> tuple[tuple[float, float], ...] | dict[str, list[float]] | None:
+def _window(given: Any, train: Sequence[Pair]) -> tuple[tuple[float, float], ...] | dict[str, Any] | None:
     """The dataset's intensity window: ``given`` (checked), else measured on the training images (None for
     8-bit ones). A per-image window (``{"percentiles": [lo, hi]}``) maps each image by its own percentiles."""
     if isinstance(given, Mapping):
         try:
-            return per_image_window(window_percentiles(given))
+            return per_image_window(
+                window_percentiles(given), window_min_span(given) if "min_span" in given else None
+            )
         except ValueError as exc:
             raise ValueError(f"dataset 'folder': intensity_window: {exc}") from exc
     if given is None:

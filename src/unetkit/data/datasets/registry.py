@@ -60,7 +60,7 @@ class DatasetSpec:
     isbi: bool = False
     mask_suffix: str = ""
     convert_channels: bool = False
-    intensity_window: tuple[tuple[float, float], ...] | dict[str, list[float]] | None = None
+    intensity_window: tuple[tuple[float, float], ...] | dict[str, Any] | None = None
     class_colors: tuple[tuple[int, int, int], ...] | None = None
 
     def __post_init__(self) -> None:
