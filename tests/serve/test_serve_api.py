@@ -275,6 +275,33 @@ def test_instances_auto_without_a_recorded_method_is_components(client: TestClie
     assert auto["instances"] == named["instances"] and auto["instances"]["method"] == "components"
 
 
+def test_without_instances_a_model_trained_on_instances_gets_its_own_method(
+    trained_model_dir: Path, client: TestClient, tmp_path: Path
+) -> None:
+    # As `unetkit fit` records a model trained on instance labels (DSB nuclei: components, min_size chosen).
+    model = with_instance_record(
+        trained_model_dir, tmp_path / "model", instance_method="components", instance_classes=[1]
+    )
+    data = png_bytes(synthetic_slice(96))
+    with serving(model) as c:
+        default = post(c, data).json()
+        named = post(c, data, instances="components").json()
+        empty = post(c, data, instances="").json()  # a form that sends the field empty: the default
+    assert default["options"]["instances"] == "auto"
+    assert default["instances"] == named["instances"] == empty["instances"]
+    assert default["instances"]["method"] == "components" and "instances" in default["files"]
+    # A model that records no method: none, as before (no instances.png).
+    plain = post(client, data).json()
+    assert plain["options"]["instances"] == "none" and plain["instances"] is None
+    assert "instances" not in plain["files"]
+
+
+def test_the_page_preselects_the_models_own_method_before_it_loads(client: TestClient) -> None:
+    # The page's menu as served (before its script asks /api/model, e.g. while it waits for a token).
+    html = client.get("/").text
+    assert '<option value="auto" selected>' in html and html.count(" selected>") == 2  # tta + instances
+
+
 def test_a_boundary_model_offers_its_method_and_refuses_others_listing_the_choices(tmp_path: Path) -> None:
     from unetkit.data.instance_targets import instance_hint
 

@@ -14,10 +14,11 @@ Endpoints (every ``/api`` route needs ``Authorization: Bearer <token>`` when the
   channels, normalisation, geometry, instance methods (``instances``: the choices, what ``auto`` runs),
   limits.
 * ``POST /api/predict``: multipart ``file`` + options -> JSON summary with links to the result files;
-  ``instances=auto`` runs the model's own instance method, as ``unetkit predict --instances auto``. A
-  prediction that fails unexpectedly is a 500 with the same one-line JSON ``detail`` as every other error.
-  A Mask R-CNN model (``unetkit fit-maskrcnn``) always returns its instances (outlined on the overlay,
-  counted), with ``score_threshold`` as ``unetkit predict --score-threshold``.
+  ``instances=auto`` runs the model's own instance method, as ``unetkit predict --instances auto``, and is
+  the default of a model that records one (trained on instance labels; others: none). A prediction that
+  fails unexpectedly is a 500 with the same one-line JSON ``detail`` as every other error. A Mask R-CNN
+  model (``unetkit fit-maskrcnn``) always returns its instances (outlined on the overlay, counted), with
+  ``score_threshold`` as ``unetkit predict --score-threshold``.
 * ``GET /api/results/{id}``: that summary again; ``GET /api/results/{id}/{file}``: ``input.png``,
   ``mask.png``, ``overlay.png`` (``?alpha=`` re-blends it), ``instances.png``, ``probs.npy``;
   ``DELETE /api/results/{id}``.
@@ -159,11 +160,12 @@ ResultId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="id f
 # A string checked in the endpoint, not a Literal: the methods that fit depend on the served model (and on
 # plugins registering methods), which this module-level annotation cannot know.
 InstancesForm = Annotated[
-    str,
+    str | None,
     Form(
         description="count instances (+ instances.png): none, auto (the model's own method, as `unetkit "
-        "predict --instances auto`) or a method that fits the model (GET /api/model: instances.choices); a "
-        "Mask R-CNN model returns its instances whatever this says"
+        "predict --instances auto`) or a method that fits the model (GET /api/model: instances.choices); "
+        "empty = auto for a model that records its own method (GET /api/model: instances.own, e.g. one "
+        "trained on instance labels), else none; a Mask R-CNN model returns its instances whatever this says"
     ),
 ]
 
@@ -294,6 +296,8 @@ def create_app(
     # The instance methods this model takes: known once its worker described it (the model's own method and
     # the ones that fit its classes).
     instance_choices: list[str] = list(model_info["instances"]["choices"])
+    # A request that names no method gets the model's own when it records one (as the page preselects it).
+    default_instances = "auto" if model_info["instances"]["own"] else "none"
 
     def links(request: Request, result_id: str, files: list[str]) -> dict[str, str]:
         root = request.scope.get("root_path", "")
@@ -354,7 +358,7 @@ def create_app(
         tile_size: Annotated[
             int | None, Form(ge=32, le=4096, description="input tile side; empty = automatic")
         ] = None,
-        instances: InstancesForm = "none",
+        instances: InstancesForm = None,
         min_size: Annotated[
             int | None,
             Form(
@@ -379,6 +383,7 @@ def create_app(
         """Segment one image. Returns size, per-class pixel fractions, the instance count, timings and links
         to the result files (kept in a bounded store until they expire)."""
         start = time.perf_counter()
+        instances = instances or default_instances
         try:
             check_choice(instances, instance_choices, "instances")
         except JobError as exc:
