@@ -277,3 +277,22 @@ def test_a_public_layout_naming_classes_by_value_keeps_its_sparse_values(tmp_pat
     (lists / "val.txt").write_text("\n".join(names[9:]) + "\n")
     info = discover(root).mask
     assert (info.kind, info.num_classes, info.class_names[15]) == ("index", 21, "person")
+
+
+def test_a_folder_of_webp_files_is_named_with_the_conversion(tmp_path: Path) -> None:
+    """A folder of .webp photos said "holds no images ...; images in sub-folders are not searched" while the
+    16 files lay right there (formats trial #9): the files, their format and the conversion are named."""
+    for sub in ("images", "masks"):
+        (tmp_path / sub).mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(tmp_path / "images" / f"{i}.webp")
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "masks" / f"{i}.png")
+    with pytest.raises(
+        ValueError, match=r"holds 3 \.webp files, which unetkit does not read .* convert them to PNG"
+    ):
+        discover(tmp_path)
+    for i in range(3):
+        (tmp_path / "images" / f"{i}.webp").rename(tmp_path / "images" / f"{i}.png")
+        (tmp_path / "masks" / f"{i}.png").rename(tmp_path / "masks" / f"{i}.webp")
+    with pytest.raises(ValueError, match=r"mask folder .* holds 3 \.webp files, .* save the masks as PNG"):
+        discover(tmp_path)

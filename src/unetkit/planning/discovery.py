@@ -454,6 +454,20 @@ def _check_links(image_dir: Path, mask_dir: Path, roi_dir: Path | None) -> None:
             )
 
 
+# Image formats people save that unetkit does not read: named when a folder holds only these.
+_UNREAD_IMAGE_EXTENSIONS = (".webp", ".heic", ".heif", ".jp2", ".avif", ".jxl")
+
+
+def _unread_files(folder: Path) -> str:
+    """``16 .webp files`` when ``folder`` holds image files of formats unetkit does not read, else ""."""
+    counts: dict[str, int] = {}
+    for f in folder.iterdir():
+        ext = f.suffix.lower()
+        if ext in _UNREAD_IMAGE_EXTENSIONS and f.is_file() and not is_hidden(f):
+            counts[ext] = counts.get(ext, 0) + 1
+    return ", ".join(f"{n} {ext} file{'s' if n > 1 else ''}" for ext, n in sorted(counts.items()))
+
+
 def _nested_images(folder: Path) -> list[Path]:
     """The sub-folders of ``folder`` holding images, which are not searched (images/sub/*.png)."""
     return [d for d in _subdirs(folder) if _image_files(d)]
@@ -583,12 +597,25 @@ def _pair_folder(
         convert = ""
         if is_cityscapes_layout(image_dir.parent):
             convert = f"; {image_dir.parent.name}/ is {_cityscapes_hint(image_dir.parent)}"
+        unread = _unread_files(image_dir)
+        if unread:  # .webp photos, say: the files are there, in a format not read
+            raise ValueError(
+                f"image folder {image_dir} holds {unread}, which unetkit does not read (it reads "
+                f"{', '.join(IMAGE_EXTENSIONS)}); convert them to PNG (lossless), e.g. "
+                "Image.open(f).save(f.with_suffix('.png')) with Pillow"
+            )
         raise ValueError(
             f"image folder {image_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)}){inside}; images in "
             f"sub-folders are not searched: name the folder that holds them with {DIR_OPTIONS['image_dir']}"
             f"{convert}"
         )
     if not masks:
+        unread = _unread_files(mask_dir)
+        if unread:
+            raise ValueError(
+                f"mask folder {mask_dir} holds {unread}, which unetkit does not read (it reads "
+                f"{', '.join(IMAGE_EXTENSIONS)}); save the masks as PNG (lossless)"
+            )
         raise ValueError(
             f"mask folder {mask_dir} holds no masks ({', '.join(IMAGE_EXTENSIONS)}); put the masks of the "
             f"images of {image_dir} there (same stems), or name the folder that holds them with "
