@@ -154,7 +154,8 @@ def test_options_reach_the_predictor(
 ) -> None:
     image = synthetic_slice(160, seed=1)
     result = post(client, png_bytes(image), **options).json()
-    tta = {"flips": "flips", "d4": True}.get(options.get("tta", ""), False)
+    tta_values: dict[str, bool | str] = {"flips": "flips", "d4": True}
+    tta = tta_values.get(options.get("tta", ""), False)
     predictor = load_predictor(trained_model_dir, tile_size=options.get("tile_size"), tta=tta)
     mask, _ = predictor.predict(image[..., None])
     np.testing.assert_array_equal(decode_png(client.get(result["links"]["mask"]).content), mask)
@@ -220,7 +221,7 @@ def test_the_models_class_colours_are_shown_and_drawn(
         image = decode_png(c.get(result["links"]["input"]).content)
         with Image.open(io.BytesIO(c.get(result["links"]["mask"]).content)) as img:
             mask = np.asarray(img)
-            np.testing.assert_array_equal(np.reshape(img.getpalette()[:6], (2, 3)), colours)
+            np.testing.assert_array_equal(np.reshape((img.getpalette() or [])[:6], (2, 3)), colours)
         assert (mask == 1).any()  # the trained model finds cells: the overlay draws class 1
         stored = decode_png(c.get(result["links"]["overlay"]).content)
         np.testing.assert_array_equal(stored, overlay(image, mask, colours, 0.3))
@@ -709,6 +710,7 @@ def test_killed_worker_process_fails_one_request_and_is_replaced(trained_model_d
         workers = multiprocessing.active_children()
         assert workers
         for proc in workers:  # e.g. the kernel's out-of-memory killer
+            assert proc.pid is not None
             os.kill(proc.pid, signal.SIGKILL)
             proc.join(10)
         response = post(c, data)
