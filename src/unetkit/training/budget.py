@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import statistics
 import time
 from collections.abc import MutableSequence, Sequence
@@ -295,9 +296,10 @@ def read_recorded_clock(run_dir: Path) -> RecordedClock:
     if not load_config(cfg_path).trainer.max_time_minutes:
         raise ValueError(
             f"{run_dir} was not trained with a time budget: its steps are already reproducible; train it "
-            f"again with unetkit fit --config {cfg_path} output.name=NEW (on the same kind of machine)."
+            f"again with unetkit fit --config {shlex.quote(str(cfg_path))} output.name=NEW (on the same kind "
+            "of machine)."
         )
-    return recorded_clock(run_dir, f"unetkit fit --resume {run_dir}")
+    return recorded_clock(run_dir, f"unetkit fit --resume {shlex.quote(str(run_dir))}")
 
 
 def recorded_clock(run_dir: Path, resume_command: str) -> RecordedClock:

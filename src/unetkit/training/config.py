@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import shlex
 import types
 import typing
 from pathlib import Path
@@ -366,7 +367,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if "plan" in loaded:  # unetkit.planning.presets: planned on the machine first, then these keys
             raise ValueError(
                 f"{path} is a plan preset (its plan: block names a folder to plan on this machine); train it "
-                f"with unetkit fit --config {path}, or plan it with unetkit plan DIR and load that plan.yaml."
+                f"with unetkit fit --config {shlex.quote(str(path))}, or plan it with unetkit plan DIR "
+                "and load that plan.yaml."
             )
         _merge(raw, loaded)
     for item in overrides or []:

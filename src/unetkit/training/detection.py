@@ -46,6 +46,7 @@ import json
 import logging
 import math
 import random
+import shlex
 import signal
 import statistics
 import threading
@@ -470,7 +471,9 @@ def read_replay_source(run_dir: str | Path) -> tuple[RecordedClock, dict[str, An
             "replay a run that unetkit fit-maskrcnn --time trained."
         )
     data = inputs.get("data_dir", "DIR")
-    clock = recorded_clock(run_dir, f"unetkit fit-maskrcnn {data} --resume {run_dir}")
+    clock = recorded_clock(
+        run_dir, f"unetkit fit-maskrcnn {shlex.quote(str(data))} --resume {shlex.quote(str(run_dir))}"
+    )
     if "data_dir" not in inputs:  # a run from before replay, resumed after: its clock is the resumed part
         raise ValueError(
             f"{run_dir} was trained before replay existed: {options_path} does not name its data folder, "
@@ -617,16 +620,16 @@ def fit_maskrcnn(
     train_loader = DataLoader(crops, batch_size=opts.batch_size, shuffle=False, collate_fn=_collate_crops)
     val_loader = DataLoader(_WholeImages(val), batch_size=1, collate_fn=_collate_one)
 
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
     from unetkit.training.run_folder import run_folder
-    from unetkit.training.trainer import build_loggers, interruption
+    from unetkit.training.trainer import RunCheckpoint, build_loggers, interruption
 
     # A replay stops where its source's budget stopped it, through the same stop (and reads no wall clock).
     stop: BudgetTimer | RecordedStop = (
         BudgetTimer(budget_s, len(val)) if recorded is None else RecordedStop(recorded.stop_step)
     )
-    resume_hint = f"resume with: unetkit fit-maskrcnn {data_dir} --resume {out_dir}"
+    resume_hint = (
+        f"resume with: unetkit fit-maskrcnn {shlex.quote(str(data_dir))} --resume {shlex.quote(str(out_dir))}"
+    )
     sigint = signal.getsignal(signal.SIGINT)
     trainer: L.Trainer | None = None
     try:
@@ -646,7 +649,7 @@ def fit_maskrcnn(
                 devices=1,
                 callbacks=[
                     stop,
-                    ModelCheckpoint(
+                    RunCheckpoint(  # a moved run folder resumes without Lightning's dirpath warning
                         dirpath=out_dir / "checkpoints",
                         filename="last",
                         monitor=None,

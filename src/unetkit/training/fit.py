@@ -6,7 +6,9 @@ the run folder to DDP child processes and tears the process group down.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shlex
 import signal
 import threading
 import time
@@ -40,8 +42,10 @@ class RunResult:
     run_dir: Path
     scores: dict[str, Any]
     table: str
-    train_seconds: float
+    train_seconds: float  # every session's training, a resumed run's earlier ones included
     is_global_zero: bool = True
+    # A resume of a run stopped while it was scored: the saved model was scored, nothing trained.
+    scored_only: bool = False
 
 
 def _stored_values(encoding: Any) -> list[int] | None:
@@ -333,9 +337,10 @@ def _fit(
         last_checkpoint,
         new_run_dir,
         run_folder,
+        run_lock,
     )
     from unetkit.training.task import NonFiniteError
-    from unetkit.training.trainer import build_trainer
+    from unetkit.training.trainer import TrainingClock, build_trainer
 
     recorded = None
     if replay is not None and resume is not None:
@@ -368,81 +373,128 @@ def _fit(
     task.replay_clock = recorded
     datamodule = SegmentationDataModule(spec, config.data, seed=config.trainer.seed)
 
-    sigint = signal.getsignal(signal.SIGINT)
-    trainer = None
-    try:
-        with run_folder(run_dir):
-            if announce is not None and resume is None:
-                announce(run_dir)
-            save_config(config, run_dir / "config.yaml")
-            if resume is None:
-                write_start_record(run_dir, command)
-            if record is not None:
-                write_data_record(run_dir, record)
-            if replay is not None and resume is None:
-                atomic_write_text(run_dir / REPLAY_SOURCE_FILE, f"{Path(replay).resolve()}\n")
-            trainer = build_trainer(
-                config.trainer,
-                run_dir,
-                resume_from=resume_from,
-                val_images=validated_images(config, spec),
-                replay=recorded,
+    # The run's lock is taken before anything is written into the folder and held until its scores are.
+    with contextlib.ExitStack() as held:
+        sigint = signal.getsignal(signal.SIGINT)
+        trainer = None
+        try:
+            with run_folder(run_dir):
+                held.enter_context(run_lock(run_dir))
+                if ckpt_path is not None and not trained_before:
+                    _note_schedule_change(ckpt_path, config)
+                if announce is not None and resume is None:
+                    announce(run_dir)
+                save_config(config, run_dir / "config.yaml")
+                if resume is None:
+                    write_start_record(run_dir, command)
+                if record is not None:
+                    write_data_record(run_dir, record)
+                if replay is not None and resume is None:
+                    atomic_write_text(run_dir / REPLAY_SOURCE_FILE, f"{Path(replay).resolve()}\n")
+                trainer = build_trainer(
+                    config.trainer,
+                    run_dir,
+                    resume_from=resume_from,
+                    val_images=validated_images(config, spec),
+                    replay=recorded,
+                )
+                # weights_only=True: resuming never unpickles code (last_checkpoint checked it already).
+                trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+                # Every session's training: the clock's earlier sessions come back from the checkpoint.
+                clock = next(c for c in trainer.callbacks if isinstance(c, TrainingClock))  # type: ignore[attr-defined]
+                train_seconds = clock.seconds()
+        except NonFiniteError as exc:
+            raise NonFiniteError(_non_finite_message(exc, run_dir, config)) from None
+        except SystemExit:
+            # Lightning answers Ctrl-C with sys.exit(1); the CLI wants a KeyboardInterrupt (exit 130).
+            if trainer is not None and trainer.interrupted:
+                raise _interruption(run_dir, trainer) from None
+            raise
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, sigint)  # Lightning ignores SIGINT after an interrupt
+        if trainer.interrupted:
+            raise _interruption(run_dir, trainer)
+        if not trainer.is_global_zero:
+            # Other DDP ranks stop here: rank 0 alone writes the model, the metrics and the figures (no
+            # collective operation follows, so rank 0 never waits for them).
+            return RunResult(
+                run_dir=run_dir, scores={}, table="", train_seconds=train_seconds, is_global_zero=False
             )
-            start = time.perf_counter()
-            # weights_only=True: resuming never unpickles code (last_checkpoint checked it already).
-            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-            train_seconds = time.perf_counter() - start
-    except NonFiniteError as exc:
-        raise NonFiniteError(_non_finite_message(exc, run_dir, config)) from None
-    except SystemExit:
-        # Lightning answers Ctrl-C with sys.exit(1); the CLI wants a KeyboardInterrupt (exit 130).
-        if trainer is not None and trainer.interrupted:
-            raise _interruption(run_dir, trainer) from None
-        raise
-    finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, sigint)  # Lightning ignores SIGINT after an interrupt
-    if trainer.interrupted:
-        raise _interruption(run_dir, trainer)
-    if not trainer.is_global_zero:
-        # Other DDP ranks stop here: rank 0 alone writes the model, the metrics and the figures (no
-        # collective operation follows, so rank 0 never waits for them).
+        source = export_checkpoint(run_dir, config.evaluate.checkpoint)
+        state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
+        task.load_state_dict(state)
+        save_model(task.model, model_config, run_dir / "model")
+        budget = budget_record(trainer)
+        if budget:
+            from unetkit.training.budget import write_clock
+
+            write_clock(run_dir, task.clock)
+        if replay is not None:
+            budget["replay_of"] = str(Path(replay).resolve())
+        if trained_before:
+            # Training ended in an earlier session, which recorded it: the record gains this resume.
+            train_seconds = _record_score_only_resume(run_dir, command)
+        else:
+            write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command, **budget)
+        try:
+            # Before the final scoring, which uses it: post-processing chosen on the validation split only.
+            choose_instance_postprocessing(run_dir, config, spec)
+            scores, table = evaluate(
+                run_dir, split=config.evaluate.split, config=config, spec=spec, progress=eval_progress
+            )
+        except KeyboardInterrupt as exc:
+            stopped = KeyboardInterrupt(
+                f"scoring interrupted; the model is saved: resume with: unetkit fit --resume "
+                f"{shlex.quote(str(run_dir))} (it scores the run)"
+            )
+            # SIGTERM (the CLI's handler) keeps its exit status 143.
+            stopped.exit_code = getattr(exc, "exit_code", EXIT_INTERRUPTED)  # type: ignore[attr-defined]
+            raise stopped from None
+        from unetkit.viz.figures import plot_training_curves
+
+        metrics_csv = run_dir / "logs" / "metrics.csv"
+        if metrics_csv.is_file():
+            plot_training_curves(metrics_csv, run_dir / "figures" / "curves.png")
         return RunResult(
-            run_dir=run_dir, scores={}, table="", train_seconds=train_seconds, is_global_zero=False
+            run_dir=run_dir,
+            scores=scores,
+            table=table,
+            train_seconds=train_seconds,
+            scored_only=trained_before,
         )
-    source = export_checkpoint(run_dir, config.evaluate.checkpoint)
-    state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
-    task.load_state_dict(state)
-    save_model(task.model, model_config, run_dir / "model")
-    budget = budget_record(trainer)
-    if budget:
-        from unetkit.training.budget import write_clock
 
-        write_clock(run_dir, task.clock)
-    if replay is not None:
-        budget["replay_of"] = str(Path(replay).resolve())
-    if not trained_before:
-        write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command, **budget)
-    try:
-        # Before the final scoring, which then uses it: post-processing chosen on the validation split only.
-        choose_instance_postprocessing(run_dir, config, spec)
-        scores, table = evaluate(
-            run_dir, split=config.evaluate.split, config=config, spec=spec, progress=eval_progress
-        )
-    except KeyboardInterrupt as exc:
-        stopped = KeyboardInterrupt(
-            f"scoring interrupted; the model is saved: resume with: unetkit fit --resume {run_dir} (it "
-            "scores the run)"
-        )
-        # SIGTERM (the CLI's handler) keeps its exit status 143.
-        stopped.exit_code = getattr(exc, "exit_code", EXIT_INTERRUPTED)  # type: ignore[attr-defined]
-        raise stopped from None
-    from unetkit.viz.figures import plot_training_curves
 
-    metrics_csv = run_dir / "logs" / "metrics.csv"
-    if metrics_csv.is_file():
-        plot_training_curves(metrics_csv, run_dir / "figures" / "curves.png")
-    return RunResult(run_dir=run_dir, scores=scores, table=table, train_seconds=train_seconds)
+def _record_score_only_resume(run_dir: Path, command: str | None) -> float:
+    """A resume that only scores the run (training ended in an earlier session): ``train.json`` keeps its
+    training seconds and start command and records the resume (``resumed``, ``resumed_with``). Returns the
+    recorded training seconds."""
+    import json
+
+    path = run_dir / TRAIN_RECORD
+    record = json.loads(path.read_text())
+    record["resumed"] = True
+    if command:
+        record["resumed_with"] = command
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    return float(record.get("train_seconds", 0.0))
+
+
+def _note_schedule_change(ckpt_path: Path, config: Config) -> None:
+    """Log one line when a resume changes ``trainer.max_epochs`` and the LR schedule is paced by epochs: the
+    schedule is stretched (or shrunk) from the resumed epoch on, the epochs before kept their LRs."""
+    from unetkit.model_files.model_io import read_checkpoint
+
+    ckpt = read_checkpoint(ckpt_path)
+    before = (ckpt.get("hyper_parameters") or {}).get("max_epochs")
+    now = config.trainer.max_epochs
+    if before is None or int(before) == now or config.schedule.by == "time":
+        return
+    how = "stretched" if now > int(before) else "shrunk"
+    log.warning(
+        "trainer.max_epochs %d -> %d: the LR schedule is %s from epoch %d on (the epochs before kept the "
+        "LRs of a %d-epoch run)", int(before), now, how, int(ckpt.get("epoch", 0)) + 1, int(before),
+    )  # fmt: skip
 
 
 def _interruption(run_dir: Path, trainer: Any) -> KeyboardInterrupt:
@@ -454,7 +506,7 @@ def _interruption(run_dir: Path, trainer: Any) -> KeyboardInterrupt:
 
 def _resume_hint(run_dir: Path) -> str:
     if (run_dir / "checkpoints" / "last.ckpt").is_file():
-        return f"training interrupted; resume with: unetkit fit --resume {run_dir}"
+        return f"training interrupted; resume with: unetkit fit --resume {shlex.quote(str(run_dir))}"
     return "training interrupted before its first checkpoint, so nothing was kept; run the same command again"
 
 
@@ -463,6 +515,6 @@ def _window_json(window: Any) -> Any:
     as it is, or None."""
     if not window:
         return None
-    if isinstance(window, dict):
-        return {k: list(v) for k, v in window.items()}
+    if isinstance(window, dict):  # {"percentiles": [lo, hi]}, with a number "min_span" when planned so
+        return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in window.items()}
     return [list(w) for w in window]

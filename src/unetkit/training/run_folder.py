@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import shutil
 import time
 from collections.abc import Iterator
@@ -58,9 +59,11 @@ def run_dir_name(config: Config) -> str:
 # What a run killed before its first checkpoint leaves behind, nothing worth keeping (a replay has named its
 # source by then, and every new run its files).
 # What a run writes before its first checkpoint: config, start and data records, the plan's files.
+# The lock a process holds while it trains or scores a run (its pid inside): see :func:`run_lock`.
+LOCK_NAME = "unetkit.lock"
 _STALE_ENTRIES = {
     "config.yaml", "logs", "tb", "checkpoints", RECORD_NAME, REPLAY_SOURCE_FILE, "started.json", "plan.yaml",
-    "dataset.json", "plan.png",
+    "dataset.json", "plan.png", LOCK_NAME,
 }  # fmt: skip
 
 
@@ -70,6 +73,8 @@ def is_stale_run(run_dir: Path) -> bool:
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         return False  # not a run folder (or not ours): never replaced
+    if lock_holder(run_dir) is not None:
+        return False  # a run before its first checkpoint, still training
     names = {p.name for p in run_dir.iterdir()}
     return names <= _STALE_ENTRIES and not any((run_dir / "checkpoints").glob("*.ckpt"))
 
@@ -83,6 +88,7 @@ def new_run_dir(config: Config) -> Path:
     """
     run_dir = Path(config.output.root) / run_dir_name(config)
     if not is_secondary_rank() and run_dir.exists():
+        _refuse_a_held_run(run_dir)
         if not run_dir.is_dir():
             raise ValueError(f"{run_dir} exists and is not a folder; choose another output.name=...")
         if any(run_dir.iterdir()) and not is_stale_run(run_dir):
@@ -95,11 +101,11 @@ def new_run_dir(config: Config) -> Path:
             if (run_dir / "model" / "config.json").is_file() and any(run_dir.glob("metrics_*.json")):
                 raise ValueError(
                     f"Run folder {run_dir} holds a finished run; choose another (--out, or output.name=...), "
-                    f"or score it again with unetkit validate {run_dir} (or test)."
+                    f"or score it again with unetkit validate {shlex.quote(str(run_dir))} (or test)."
                 )
             raise ValueError(
                 f"Run folder {run_dir} already exists; choose another (--out, or output.name=...), "
-                f"or continue it with --resume {run_dir}."
+                f"or continue it with --resume {shlex.quote(str(run_dir))}."
             )
     return run_dir
 
@@ -122,6 +128,79 @@ def run_folder(run_dir: Path) -> Iterator[Path]:
         if created and not any((run_dir / "checkpoints").glob("*.ckpt")):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lock_holder(run_dir: Path) -> int | None:
+    """The pid of another live process holding ``RUN/unetkit.lock`` (:func:`run_lock`), else None."""
+    try:
+        text = (Path(run_dir) / LOCK_NAME).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    pid = int(text) if text.isdigit() else None
+    return pid if pid is not None and pid != os.getpid() and _alive(pid) else None
+
+
+def _refuse_a_held_run(run_dir: Path) -> None:
+    pid = lock_holder(run_dir)
+    if pid is not None:
+        raise ValueError(
+            f"{run_dir} is in use by process {pid} (it holds {Path(run_dir) / LOCK_NAME}); wait for it to "
+            f"end or stop it (kill {pid}), then run this again"
+        )
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[Path]:
+    """Hold ``RUN/unetkit.lock`` (this process's pid inside) while the block trains or scores the run.
+
+    A second ``unetkit fit`` (a resume, or a new run with the same ``--out``) of a folder whose lock a live
+    process holds is refused with a one-line ValueError naming the folder and the pid: two processes would
+    log every step twice and overwrite each other's checkpoints. A lock left by a process that no longer
+    exists (a SIGKILL, a crashed node) is taken over, with a logged note. The lock is removed on exit. DDP
+    child processes take no lock (rank 0 holds it). The check is per machine: pids of another host on a
+    shared file system cannot be told alive or dead.
+    """
+    lock = Path(run_dir) / LOCK_NAME
+    if is_secondary_rank():
+        yield lock
+        return
+    mine = f"{os.getpid()}\n"
+    while True:
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            _refuse_a_held_run(run_dir)
+            try:
+                text = lock.read_text().strip()
+            except FileNotFoundError:
+                continue  # released between the two calls: try again
+            log.warning(
+                "taking over the lock of %s: process %s that held it no longer runs", run_dir, text or "?"
+            )
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as file:
+            file.write(mine)
+        break
+    try:
+        yield lock
+    finally:
+        try:
+            if lock.read_text() == mine:
+                lock.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def last_checkpoint(run_dir: Path) -> tuple[Path, tuple[int, int]]:
@@ -150,7 +229,8 @@ def last_checkpoint(run_dir: Path) -> tuple[Path, tuple[int, int]]:
         if "not a readable" in str(exc) and best.is_file():
             raise ValueError(
                 f"{exc} {best} exists: to resume from it, copy it over last.ckpt "
-                f"(cp {best} {last}) and run --resume {run_dir} again, or predict/export with {best}."
+                f"(cp {shlex.quote(str(best))} {shlex.quote(str(last))}) and run --resume "
+                f"{shlex.quote(str(run_dir))} again, or predict/export with {best}."
             ) from exc
         raise
     return last, (int(ckpt.get("epoch", 0)), int(ckpt.get("global_step", 0)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import sys
 import time
@@ -12,7 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -21,6 +22,8 @@ from unetkit.constants import EXIT_INTERRUPTED, EXIT_TERMINATED
 from unetkit.files import atomic_write_text
 from unetkit.training.budget import BudgetTimer, RecordedClock, RecordedStop
 from unetkit.training.config import TrainerConfig
+
+log = logging.getLogger(__name__)
 
 
 def interruption(message: str, trainer: Any) -> KeyboardInterrupt:
@@ -40,6 +43,63 @@ def resolve_precision(value: str) -> str:
     return "16-mixed" if torch.cuda.is_available() else "32-true"
 
 
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint that finds its checkpoints again in a run folder that was moved or copied.
+
+    Lightning restores the best score (and the best/last paths) only when the checkpoint's folder is where it
+    was saved; otherwise it warns and starts the best score afresh, so a moved run's resume replaced
+    ``best.ckpt`` with a worse epoch. Here the saved paths are mapped onto this run's ``checkpoints/`` folder
+    (the file names are the run's own: ``best.ckpt``, ``last.ckpt``). Its state key is ModelCheckpoint's, so
+    checkpoints written by either class restore into the other.
+    """
+
+    @property
+    def state_key(self) -> str:
+        return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved, now = state_dict.get("dirpath"), str(self.dirpath or "")
+        if saved and now and saved != now:
+            log.info("the run's checkpoints were saved in %s; reading them from %s", saved, now)
+            state_dict = {**state_dict, "dirpath": self.dirpath}
+            for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+                state_dict[key] = _moved(state_dict.get(key), saved, now)
+            if isinstance(state_dict.get("best_k_models"), dict):
+                state_dict["best_k_models"] = {
+                    _moved(path, saved, now): score for path, score in state_dict["best_k_models"].items()
+                }
+        super().load_state_dict(state_dict)
+
+
+def _moved(path: Any, saved: str, now: str) -> Any:
+    """``path`` of a file in folder ``saved``: the same file name in folder ``now`` (others as they are)."""
+    if not isinstance(path, str) or not path or os.path.dirname(path) != saved:
+        return path
+    return os.path.join(now, os.path.basename(path))
+
+
+class TrainingClock(Callback):
+    """The training seconds of every session of a run: kept in each checkpoint, so that a resumed run
+    records its whole training time (``train_seconds`` in ``RUN/train.json``), not only its last session's."""
+
+    def __init__(self) -> None:
+        self.before = 0.0  # seconds of the sessions before this one (from the resumed checkpoint)
+        self._start: float | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def seconds(self) -> float:
+        """Training seconds so far, all sessions."""
+        return self.before + (time.perf_counter() - self._start if self._start is not None else 0.0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_seconds": self.seconds()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.before = float(state_dict.get("train_seconds", 0.0))
+
+
 def build_callbacks(
     tr: TrainerConfig,
     run_dir: Path,
@@ -53,9 +113,9 @@ def build_callbacks(
     ``replay``: a recorded run's clock (``unetkit fit --replay``): training stops at its recorded step
     instead of by the wall clock.
     """
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 
-    callbacks: list[Any] = []
+    callbacks: list[Any] = [TrainingClock()]
     if replay is not None:
         callbacks.append(RecordedStop(replay.stop_step))  # where the BudgetTimer was: the same hook order
     elif tr.max_time_minutes:
@@ -64,7 +124,7 @@ def build_callbacks(
     if enable_checkpointing:
         ckpt_dir = run_dir / "checkpoints"
         callbacks.append(
-            ModelCheckpoint(
+            RunCheckpoint(
                 dirpath=ckpt_dir,
                 filename="best",
                 monitor=tr.monitor,
@@ -79,7 +139,7 @@ def build_callbacks(
         # validates less often on large validation sets) the epochs after the last validation, or a whole run
         # shorter than one validation interval, would otherwise never reach last.ckpt.
         callbacks.append(
-            ModelCheckpoint(
+            RunCheckpoint(
                 dirpath=ckpt_dir,
                 filename="last",
                 monitor=None,
@@ -234,12 +294,19 @@ class HistoryCSVLogger(CSVLogger):
 
 
 def build_loggers(run_dir: Path, resume_from: tuple[int, int] | None = None) -> list[Any]:
-    """``RUN/logs/metrics.csv`` (CSV, whole history kept on resume) and ``RUN/tb/`` (TensorBoard)."""
+    """``RUN/logs/metrics.csv`` (CSV, whole history kept on resume) and ``RUN/tb/`` (TensorBoard).
+
+    On resume TensorBoard's writer purges the steps from the checkpoint's global step on: the part of an
+    epoch that was lost is logged again by the resumed run, and TensorBoard then shows each step once (the
+    last validation before the checkpoint is logged at the step before it, so it stays).
+    """
     from lightning.pytorch.loggers import TensorBoardLogger
 
+    # Passed on to torch's SummaryWriter.
+    purge: dict[str, Any] = {"purge_step": int(resume_from[1])} if resume_from else {}
     return [
         HistoryCSVLogger(run_dir, resume_from),
-        TensorBoardLogger(run_dir, name="tb", version=""),
+        TensorBoardLogger(run_dir, name="tb", version="", **purge),
     ]
 
 
