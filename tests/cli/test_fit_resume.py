@@ -56,10 +56,17 @@ def test_a_run_interrupted_while_scored_resumes_with_its_own_options_and_files(
     assert "a resumed run goes on training only on the files it started with" in capsys.readouterr().err
     mask.write_bytes(original)
 
-    # The resume scores the run; train.json (written when training ended) keeps the command that started it.
+    # The resume scores the run; train.json (written when training ended) keeps the command that started it
+    # and its training time, and records the resume as a resume that trains does.
     assert main(["fit", "--resume", str(run)]) == 0
-    capsys.readouterr()
-    assert json.loads((run / "train.json").read_text()) == recorded
+    out = capsys.readouterr().out
+    seconds = recorded["train_seconds"]
+    assert f"(scored the saved model; training took {seconds:.0f} s in the earlier session(s))" in out
+    assert json.loads((run / "train.json").read_text()) == {
+        **recorded,
+        "resumed": True,
+        "resumed_with": f"unetkit fit --resume {run}",
+    }
     assert recorded["command"].startswith(f"unetkit fit {root}")
     metrics = (run / "metrics_test.json").read_bytes()
     # A finished run: nothing to resume, and nothing is rewritten.

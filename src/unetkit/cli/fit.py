@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,7 +124,7 @@ def run_dir_fate(run_dir: Path) -> str:
     if (checkpoints / "last.ckpt").is_file():
         return (
             f"run folder {run_dir} kept (it holds {checkpoints / 'last.ckpt'}); continue it with: "
-            f"unetkit fit --resume {run_dir}"
+            f"unetkit fit --resume {shlex.quote(str(run_dir))}"
         )
     if checkpoints.is_dir() and any(checkpoints.glob("*.ckpt")):
         return f"run folder {run_dir} kept (it holds a checkpoint in {checkpoints})"
@@ -150,8 +151,9 @@ def run_fit(args: argparse.Namespace) -> int:
         preset = read_plan_preset(args.config)
         if preset is not None:  # a preset = a plan + thin overrides: becomes `fit DIR --time ... KEYS`
             preset.apply(args)
+    _refuse_contradictions(args)
     # `unetkit fit DIR`: discovery + plan become the config file and overrides (the user's come last, --out's
-    # last of all: it wins over output.* keys, and is checked before the data is fingerprinted and measured).
+    # last of all, and is checked before the data is fingerprinted and measured).
     args.overrides = [*args.overrides, *score_overrides(args.score), *out_overrides(args.out)]
     planned = plan_for_fit(args, RUN_DIR_ENV)
     if planned is not None:
@@ -168,6 +170,32 @@ def run_fit(args: argparse.Namespace) -> int:
     else:
         config = load_config(args.config, args.overrides)
     return _train(args, config, planned)
+
+
+def _refuse_contradictions(args: argparse.Namespace) -> None:
+    """An option and a ``key=value`` that set the same config key to different values (``--score val
+    evaluate.split=test``): one line naming both, instead of one silently winning. (``--out`` names the run
+    folder over ``output.*`` keys, as documented.)"""
+    import yaml
+
+    given: dict[str, tuple[str, object]] = {}
+    if args.score is not None:
+        given["evaluate.split"] = (f"--score {args.score}", args.score)
+    if getattr(args, "threads", None) is not None:
+        given["trainer.num_threads"] = (f"--threads {args.threads}", args.threads)
+    if getattr(args, "precision", None) is not None:
+        given["trainer.precision"] = (f"--precision {args.precision}", args.precision)
+    for item in args.overrides:
+        key, sep, text = item.partition("=")
+        if not sep or key.strip() not in given:
+            continue
+        flag, value = given[key.strip()]
+        try:
+            parsed = yaml.safe_load(text)
+        except yaml.YAMLError:
+            parsed = text
+        if str(parsed) != str(value):
+            raise ValueError(f"{flag} and {item} contradict each other; give one of them")
 
 
 # Overrides a resumed run takes: more epochs, threads, the console, the final scoring. Any other key would not
@@ -197,7 +225,7 @@ def _refuse_a_finished_run(run: Path) -> None:
     if (run / "model" / "config.json").is_file() and (run / f"metrics_{split}.json").is_file():
         raise ValueError(
             f"{run} is finished (model/ and metrics_{split}.json written): nothing to resume; score it again "
-            f"with unetkit validate {run} (or test), or train a new run"
+            f"with unetkit validate {shlex.quote(str(run))} (or test), or train a new run"
         )
 
 
@@ -215,12 +243,51 @@ def _run_replay(args: argparse.Namespace) -> int:
     given += [o for o in args.overrides if "=" not in o]
     if given:
         raise ValueError(f"--replay trains {run} with its own config.yaml; drop {given[0]}")
+    _refuse_replay_overrides(run, args.overrides)
+    _refuse_contradictions(args)
     read_recorded_clock(run)  # a run that cannot be replayed: one line, before anything is loaded
-    # Overrides the user gives come last (e.g. output.name=...); others would break the replay.
+    # Overrides the user gives come last (e.g. output.name=...); REPLAY_OVERRIDES keeps the others out.
     overrides = [f"output.root={run.parent}", f"output.name={run.name}-replay", *args.overrides,
                  *score_overrides(args.score), *out_overrides(args.out)]  # fmt: skip
     config = load_config(run / "config.yaml", overrides)
-    return _train(args, config, None)
+    return _train(args, config, _replayed_plan_files(run))
+
+
+# Overrides a replay takes: those of a resume that leave the training as it was (threads, the console, the
+# final scoring) and where the new folder goes. Any other key (data.batch_size=2) trains another model, which
+# would be labelled a replay of the run.
+REPLAY_OVERRIDES = ("trainer.num_threads", "trainer.progress_bar", "evaluate.", "output.")
+
+
+def _refuse_replay_overrides(run: Path, overrides: list[str]) -> None:
+    allowed = ", ".join(k + ("*" if k.endswith(".") else "") for k in REPLAY_OVERRIDES)
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if "=" in item and not any(
+            key == k or (k.endswith(".") and key.startswith(k)) for k in REPLAY_OVERRIDES
+        ):
+            raise ValueError(
+                f"--replay trains {run} again step for step with its own options; {item} would train another "
+                f"model: drop it, or start a new run with it (a replay takes {allowed})"
+            )
+
+
+def _replayed_plan_files(run: Path) -> PlannedFit | None:
+    """The replayed run's ``plan.yaml`` (under a line naming the replay), ``dataset.json`` and ``plan.png``,
+    for the replay's folder; None when the run has none (a run trained from a config file)."""
+    from unetkit.cli.plan import PlannedFit
+
+    files: dict[str, str | bytes] = {}
+    plan = run / "plan.yaml"
+    if plan.is_file():
+        files["plan.yaml"] = (
+            f"# this run replays {run.resolve()}, which trained this plan\n{plan.read_text()}"
+        )
+    if (run / "dataset.json").is_file():
+        files["dataset.json"] = (run / "dataset.json").read_text()
+    if (run / "plan.png").is_file():
+        files["plan.png"] = (run / "plan.png").read_bytes()
+    return PlannedFit(None, [], files) if files else None
 
 
 def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None) -> int:
@@ -266,10 +333,18 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
     shortfall = _shortfall_note(result.run_dir, planned)
     if shortfall:
         print(f"note: {shortfall}", file=sys.stderr)
-    print(f"\nrun folder: {result.run_dir}  (training took {result.train_seconds:.0f} s)")
+    if result.scored_only:
+        done = f"scored the saved model; training took {result.train_seconds:.0f} s in the earlier session(s)"
+    else:
+        done = f"training took {result.train_seconds:.0f} s"
+        if args.resume is not None:
+            done += " in all, the sessions before this resume included"
+    print(f"\nrun folder: {result.run_dir}  ({done})")
     if _budgeted(result.run_dir):
         # The wall clock paced this run: only a replay of its recorded clock trains it again bit for bit.
-        print(f"to train this run again step for step: unetkit fit --replay {result.run_dir}")
+        print(
+            f"to train this run again step for step: unetkit fit --replay {shlex.quote(str(result.run_dir))}"
+        )
     print(f"{config.evaluate.split} split:\n{result.table}")
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +28,7 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
         "--time", dest="budget", help="training time budget: 20m, 1h, 90s, 1h30m (default: picked)"
     )
     p.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), default="auto",
+        "--device", choices=("auto", "cpu", "cuda"), default=None,
         help="device to measure, plan and train on (default auto: cuda when torch sees a GPU, else cpu)",
     )  # fmt: skip
     p.add_argument(
@@ -55,7 +56,7 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
         help="split ranges over the sorted names, e.g. train=0:20,val=20:24,test=24:30",
     )
     p.add_argument(
-        "--unmatched", choices=("error", "skip"), default="error",
+        "--unmatched", choices=("error", "skip"), default=None,
         help="an image without a mask (or a mask without an image), or a mask or ROI of another size than "
         "its image: error (default), or skip the pair (listed in dataset.json's skipped)",
     )  # fmt: skip
@@ -75,7 +76,11 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
         help="training precision (default: bf16 autocast where measured >= 1.25x faster than fp32 here, "
         "else fp32)",
     )  # fmt: skip
-    p.add_argument("--measure-limit", type=float, default=30.0, help="seconds spent timing candidates")
+    # None when not given (fit --plan, --resume and --replay refuse what they cannot honour): plan_dataset
+    # applies the defaults.
+    p.add_argument(
+        "--measure-limit", type=float, default=None, help="seconds spent timing candidates (default 30)"
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -123,17 +128,17 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
     planned = plan_folder(
         root,
         budget=args.budget,
-        device=args.device,
+        device=args.device or "auto",
         threads=args.threads,
         precision=args.precision,
-        measure_limit=args.measure_limit,
+        measure_limit=30.0 if args.measure_limit is None else args.measure_limit,
         images=args.images_dir,
         masks=args.masks_dir,
         roi=args.roi_dir,
         mask_kind=args.mask_kind,
         void=args.void,
         split=parse_split(args.split) if args.split else None,
-        unmatched=args.unmatched,
+        unmatched=args.unmatched or "error",
         classes=args.classes,
         target=args.target,
         command=command,
@@ -212,7 +217,8 @@ def dir_flags(args: argparse.Namespace) -> list[str]:
     flags = {"--time": args.budget, "--plan": args.plan, "--mask-kind": args.mask_kind, "--void": args.void,
              "--classes": args.classes, "--split": args.split, "--threads": args.threads,
              "--target": args.target, "--images": args.images_dir, "--masks": args.masks_dir,
-             "--roi": args.roi_dir}  # fmt: skip
+             "--roi": args.roi_dir, "--device": args.device, "--precision": args.precision,
+             "--unmatched": args.unmatched, "--measure-limit": args.measure_limit}  # fmt: skip
     return [flag for flag, value in flags.items() if value is not None]
 
 
@@ -331,6 +337,27 @@ def _refuse_a_named_run_that_exists(user: list[str]) -> None:
         new_run_dir(load_config(None, outputs))
 
 
+def _check_plan_device(device: str, plan: dict, plan_path: Path, root: Path) -> None:
+    """``fit DIR --plan FILE --device D``: D must be what the plan was measured on (its trainer.accelerator):
+    its batch, width and budget were chosen from that device's speed. ``cuda`` on a machine without a GPU
+    fails as it does without ``--plan``."""
+    from unetkit.devices import resolve_device
+
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("device cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+    device = resolve_device(device)
+    accelerator = str((plan.get("trainer") or {}).get("accelerator") or "auto")
+    planned = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda"}.get(accelerator)
+    if planned is not None and planned != device:
+        raise ValueError(
+            f"--device {device}: the plan file {plan_path} was measured and planned on {planned}; drop "
+            f"--device, or plan again on {device} (unetkit plan {shlex.quote(str(root))} --device {device})"
+        )
+
+
 def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> PlannedFit:
     """``--plan FILE``: the plan file is the config; its dataset.json (beside it) is copied when present."""
     import yaml
@@ -338,17 +365,24 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
     plan_path = Path(args.plan)
     if not plan_path.is_file():
         raise ValueError(
-            f"plan file {plan_path} does not exist; write one with unetkit plan {root} --out FILE"
+            f"plan file {plan_path} does not exist; write one with unetkit plan {shlex.quote(str(root))} "
+            "--out FILE"
         )
     if args.config is not None:
         raise ValueError("--plan FILE is the whole config; drop --config (or pass the plan as --config)")
-    ignored = [f for f in dir_flags(args) if f not in ("--plan", "--threads")]
+    # Honoured: --threads and --precision (trainer keys of the plan), --device where the plan was made for it.
+    ignored = [f for f in dir_flags(args) if f not in ("--plan", "--threads", "--precision", "--device")]
     if ignored:
         raise ValueError(f"{ignored[0]} is decided by the plan file {plan_path}; drop it or plan again")
+    text = plan_path.read_text()
+    loaded = yaml.safe_load(text) or {}
+    if args.device is not None:
+        _check_plan_device(args.device, loaded, plan_path, root)
+    if args.precision is not None:
+        user = [f"trainer.precision={args.precision}", *user]
     if args.threads is not None:
         user = [f"trainer.num_threads={args.threads}", *user]
-    text = plan_path.read_text()
-    data = (yaml.safe_load(text) or {}).get("data", {})
+    data = loaded.get("data", {})
     planned_root = Path(data.get("root") or ".")
     if planned_root.resolve() != root.resolve():
         if not planned_root.is_absolute() and planned_root.name == root.resolve().name:
@@ -358,7 +392,7 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
                 f"plan file {plan_path} was made for {planned_root}, a path relative to the folder unetkit "
                 f"plan ran in (from here it is {planned_root.resolve()}, not {root.resolve()}); run unetkit "
                 "fit from that folder, or plan again with an absolute path (unetkit plan "
-                f"{root.resolve()} --out FILE)"
+                f"{shlex.quote(str(root.resolve()))} --out FILE)"
             )
         raise ValueError(
             f"plan file {plan_path} was made for {planned_root}, not {root}; plan {root} again (unetkit plan)"

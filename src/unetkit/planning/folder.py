@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -318,7 +319,8 @@ def _plan_folder(
     ]
     timing = plan.summary["plan_seconds"]
     header = [
-        f"unetkit {command} {root} --time {budget / 60:g}m --device {device}: planned in {elapsed:.1f}s",
+        f"unetkit {command} {shlex.quote(str(root))} --time {budget / 60:g}m --device {device}: planned in "
+        f"{elapsed:.1f}s",
         f"machine: {machine.description}, {machine.threads} thread(s); every key can be overridden on the "
         "fit command line (key.sub=value)",
         f"seconds: discover {timing['discover']}, fingerprint {timing['fingerprint']}, thread probe "
