@@ -121,3 +121,25 @@ def test_errors() -> None:
         explain_text("conv_transpose", padding=2)
     with pytest.raises(ValueError, match="--stride takes one value or two"):
         run(argparse.Namespace(topic="conv", stride=[1, 2, 3], padding=None))
+
+
+def test_output_to_a_reader_that_stopped_ends_quietly() -> None:
+    """`unetkit explain ... | head` printed "error: [Errno 32] Broken pipe" and exited 2: a reader that stops
+    early is no error of the user's. A pipe whose read end is closed makes every write fail, as after head."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "unetkit.cli.main", "explain", "conv_transpose", "--stride", "2"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == b""

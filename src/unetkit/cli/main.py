@@ -1,7 +1,8 @@
 """``unetkit`` command line: one command, one subcommand per job.
 
 Exit codes: 0 success; 2 bad input or usage (one-line ``error:`` message); 3 partial failure (some inputs of
-``predict`` failed, the rest completed); 130 interrupted (Ctrl-C); 143 a run stopped by SIGTERM.
+``predict`` failed, the rest completed); 130 interrupted (Ctrl-C); 143 a run stopped by SIGTERM; 141 the
+reader of the output stopped reading (``| head``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import re
 import shlex
 import signal
@@ -114,6 +116,9 @@ def _allow_large_images() -> None:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout stopped reading
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     """SIGTERM outside training ends the command as Ctrl-C does (temporary files removed, one line, exit
     143); Python's default had ended it silently, e.g. a fit stopped while it planned."""
@@ -179,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _sigterm_as_interrupt():
             return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # `unetkit explain ... | head`: the reader stopped early, as it meant to. End quietly, as a C tool
+        # killed by SIGPIPE does (128 + 13); stdout goes to devnull so the flush at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (ValueError, TypeError, OSError) as exc:
         # OSError covers missing/unwritable paths, full disks and symlink loops: bad input, not a crash.
         if args.verbose:
