@@ -159,11 +159,12 @@ def test_fit_dir_per_image_window_is_kept_and_read_by_predict(tmp_path: Path) ->
     of it get the same mask."""
     root = make_folder(tmp_path / "data")
     runs = tmp_path / "runs"
-    window = "data.options.intensity_window={percentiles: [1, 99.8]}"
+    window = "data.options.intensity_window={percentiles: [1, 99.8], min_span: 2}"
     assert main(["fit", str(root), "--time", "0.5m", *FAST, window, f"output.root={runs}", *TINY]) == 0
     run = only_run(runs)
     assert json.loads((run / "model" / "config.json").read_text())["intensity_window"] == {
-        "percentiles": [1.0, 99.8]
+        "percentiles": [1.0, 99.8],
+        "min_span": 2.0,
     }
     image = np.asarray(Image.open(root / "images" / "img00.png"))
     Image.fromarray((image // 3).astype(np.uint8)).save(tmp_path / "dim.png")
