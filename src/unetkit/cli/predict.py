@@ -258,7 +258,31 @@ def _describe(encoding: Any) -> str:
         text += " " + ", ".join(f"{k}->{v}" for k, v in sorted(encoding.mapping.items()))
     if encoding.ignore_values:
         text += f", void {list(encoding.ignore_values)}"
+    if encoding.ignore_colors:  # a palette's void: its colours, as the plan's masks line names them
+        text += f", void {[list(c) for c in encoding.ignore_colors]}"
     return text + " (--mask-encoding/--ignore-values to read it otherwise)"
+
+
+def _other_kind_fix(encoding: Any, model: Path, from_run: bool) -> str:
+    """What to do about a ground-truth mask stored another way than ``encoding`` reads (a colour image for
+    class values, a gray one for colours), in the command's words (``GroundTruth.other_kind_fix``)."""
+    if from_run and encoding.kind == "palette":
+        return (
+            f"{model} was trained on colour masks (one RGB colour per class): pass --masks a folder of "
+            "colour masks in its classes' colours, or add --mask-encoding index if these masks hold its "
+            "class indices"
+        )
+    if from_run:
+        return (
+            f"{model} was trained on masks that hold class values ({encoding.kind}), not colours: pass "
+            "--masks a folder of masks stored as its training masks were, one class value per pixel"
+        )
+    return (
+        "predict reads these masks as class values (--mask-encoding/--ignore-values given, or no run "
+        "folder says how the model's masks were read); colour masks are read by their colours only as the "
+        "run that trained the model read them: pass that run's folder as MODEL without "
+        "--mask-encoding/--ignore-values, or masks that hold class indices"
+    )
 
 
 def _dataset_folder_hint(folders: Sequence[str]) -> str:
@@ -458,13 +482,17 @@ def run(args: argparse.Namespace) -> int:
                 encoding = None  # not this model's classes (a config edited by hand): read as given
             if encoding is not None:
                 print(f"ground truth read as the run read its masks: {_describe(encoding)}", file=sys.stderr)
+        from_run = encoding is not None
         if encoding is None:
             encoding = MaskEncoding(
                 args.mask_encoding or "index",
                 num_classes=num_classes,
                 ignore_values=tuple(args.ignore_values or ()),
             )
-        ground_truth = GroundTruth(args.masks, encoding, ignore_index=ignore_index, isbi=args.isbi)
+        ground_truth = GroundTruth(
+            args.masks, encoding, ignore_index=ignore_index, isbi=args.isbi,
+            other_kind_fix=_other_kind_fix(encoding, args.model, from_run),
+        )  # fmt: skip
     outputs = OutputOptions(
         probs=args.probs,
         probs_dtype=args.probs_dtype,

@@ -317,14 +317,49 @@ def find_mask(folder: str | Path | CompanionFiles, stem: str) -> Path:
 
 
 def read_ground_truth(
-    folder: str | Path | CompanionFiles, stem: str, encoding: MaskEncoding, shape: tuple[int, ...]
+    folder: str | Path | CompanionFiles,
+    stem: str,
+    encoding: MaskEncoding,
+    shape: tuple[int, ...],
+    other_kind_fix: str = "",
 ) -> np.ndarray:
-    """Class-index mask ``(H, W)`` of ``stem`` in ``folder`` (:func:`find_mask`); must match ``shape``."""
-    return _read_sized(find_mask(folder, stem), encoding, shape)
+    """Class-index mask ``(H, W)`` of ``stem`` in ``folder`` (:func:`find_mask`); must match ``shape``.
+
+    ``other_kind_fix``: for a mask stored another way than ``encoding`` reads (:func:`other_kind`), the fix
+    in the caller's words (a command's options) replaces :func:`~unetkit.data.io.read_mask`'s, which names
+    the Python API; '' keeps that one.
+    """
+    return _read_sized(find_mask(folder, stem), encoding, shape, other_kind_fix)
 
 
-def _read_sized(path: Path, encoding: MaskEncoding, shape: tuple[int, ...]) -> np.ndarray:
-    target = read_mask(path, encoding)
+def other_kind(path: Path, encoding: MaskEncoding) -> str:
+    """How mask ``path`` is stored when that is not how ``encoding`` reads masks: "is a colour image" for a
+    class-value encoding, "holds one value per pixel (gray), not colours" for a palette one; else ''.
+    Reads the file (called when reading it failed)."""
+    from unetkit.planning.discovery import read_mask_values
+
+    colour = encoding.kind == "palette"
+    try:
+        raw = read_mask_values(path, colour=colour)
+    except ValueError:
+        return ""  # unreadable: read_mask's own error says so
+    if colour and raw.ndim == 2:
+        return "holds one value per pixel (gray), not colours"
+    if not colour and raw.ndim == 3:
+        return "is a colour image"
+    return ""
+
+
+def _read_sized(
+    path: Path, encoding: MaskEncoding, shape: tuple[int, ...], other_kind_fix: str = ""
+) -> np.ndarray:
+    try:
+        target = read_mask(path, encoding)
+    except ValueError as exc:
+        stored = other_kind(path, encoding) if other_kind_fix else ""
+        if not stored:
+            raise
+        raise ValueError(f"mask {path} {stored}; {other_kind_fix}") from exc
     if target.shape != tuple(shape):
         raise ValueError(f"ground truth {path} is {target.shape}, image is {tuple(shape)}")
     return target
@@ -476,12 +511,15 @@ class GroundTruth:
         encoding: how the mask files store classes.
         ignore_index: ground-truth value whose pixels are not scored.
         isbi: also score the ISBI 2012 pixel and Rand errors (binary data).
+        other_kind_fix: what to do about a mask stored another way than ``encoding`` reads (a colour image
+            for class values, a gray one for colours), in the caller's words (:func:`read_ground_truth`).
     """
 
     folder: Path
     encoding: MaskEncoding
     ignore_index: int = IGNORE_INDEX
     isbi: bool = False
+    other_kind_fix: str = ""
 
 
 @dataclass
@@ -700,7 +738,11 @@ def predict_files(
             # new images with a few annotated is common); a mask of the wrong size is an error.
             if ground_truth is not None:
                 truth = truths.find(name, path.stem)
-                target = None if truth is None else _read_sized(truth, ground_truth.encoding, mask.shape)
+                target = (
+                    None
+                    if truth is None
+                    else _read_sized(truth, ground_truth.encoding, mask.shape, ground_truth.other_kind_fix)
+                )
                 if target is not None and roi_file is not None:
                     target = np.where(inside, target, ground_truth.ignore_index)
             # Everything computed: only now write, so a failing input leaves no files behind (a failing
