@@ -58,3 +58,92 @@ def test_kmeans_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         == 2
     )
     assert "--num-classes" in capsys.readouterr().err
+
+
+def _two_class_scene(tmp_path: Path, colour: bool) -> tuple[Path, Path]:
+    """``data/images`` and ``data/masks`` of two images: a yellow square (class "fg") on blue ("bg"), the
+    top rows void; the masks are colour images (fg red, bg green, void black) or class values (void 9)."""
+    images, masks = tmp_path / "data" / "images", tmp_path / "data" / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir()
+    for i in range(2):
+        truth = np.zeros((20, 30), dtype=np.uint8)
+        truth[4 + i : 15, 6 : 20 + i] = 1
+        rgb = np.where(truth[..., None] == 1, [250, 200, 0], [10, 20, 120]).astype(np.uint8)
+        Image.fromarray(rgb).save(images / f"im{i}.png")
+        if colour:
+            stored = np.where(truth[..., None] == 1, [255, 0, 0], [0, 255, 0]).astype(np.uint8)
+            stored[:2] = 0  # void: black
+        else:
+            stored = truth.copy()
+            stored[:2] = 9
+        Image.fromarray(stored).save(masks / f"im{i}.png")
+    return images, masks
+
+
+def test_kmeans_scores_colour_masks_by_the_folders_classes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Trial #3: colour masks failed on every file with "use MaskEncoding(kind='palette', ...)", and kmeans had
+    # no way to read the classes.json that fit reads (beside images/ and masks/, as here).
+    images, masks = _two_class_scene(tmp_path, colour=True)
+    classes = {"classes": [{"name": "bg", "color": [0, 255, 0]}, {"name": "fg", "color": [255, 0, 0]}]}
+    (tmp_path / "data" / "classes.json").write_text(json.dumps(classes | {"void": [[0, 0, 0]]}))
+    out = tmp_path / "out"
+    assert main(["kmeans", str(images), "--k", "2", "--out", str(out), "--masks", str(masks), "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "| fg | 1.0000 | 1.0000 |" in captured.out  # the void rows are not scored (they are bg-blue)
+    assert "ground truth read with classes from" in captured.err and "void [[0, 0, 0]]" in captured.err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["miou"] == 1.0 and metrics["mapping"] == [0, 1]
+
+
+def test_kmeans_reads_a_classes_file_given_with_classes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Index masks: the classes file names the classes and their void value (no --num-classes or
+    # --ignore-values needed, as fit DIR --classes FILE reads them).
+    images, masks = _two_class_scene(tmp_path, colour=False)
+    classes = tmp_path / "names.csv"
+    classes.write_text("name,value,void\nbg,0,false\nfg,1,false\nunlabelled,9,true\n")
+    out = tmp_path / "out"
+    args = ["kmeans", str(images), "--k", "2", "--out", str(out), "--masks", str(masks), "-q"]
+    assert main([*args, "--classes", str(classes)]) == 0
+    assert "| fg | 1.0000 | 1.0000 |" in capsys.readouterr().out
+    # --num-classes that contradicts the file is refused, naming both.
+    assert main([*args, "--classes", str(classes), "--num-classes", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--num-classes 3" in err and "2 classes (bg, fg)" in err and "drop --num-classes" in err
+
+
+def test_kmeans_colour_mask_errors_name_the_command_line_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The hint named a Python class (MaskEncoding(kind='palette', colors=...)); a CLI user needs a flag.
+    images, masks = _two_class_scene(tmp_path, colour=True)
+    out = tmp_path / "out"
+    args = ["kmeans", str(images), "--k", "2", "--out", str(out), "--masks", str(masks), "-q"]
+    assert main([*args, "--mask-encoding", "index"]) == 2
+    err = capsys.readouterr().err
+    assert "is a colour image" in err and "--classes FILE" in err and "MaskEncoding" not in err
+    # Without a classes file the colours found are the classes (as fit reads them); a count that differs
+    # from --num-classes names --classes FILE.
+    assert main([*args, "--num-classes", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "the colours found in the masks give 3 classes" in err and "--classes FILE" in err
+    assert not out.exists()
+
+
+def test_kmeans_when_every_input_fails_exits_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Trial #4: exit 3, "0 image(s) clustered, 2 failed; outputs in out" and an empty out/ left behind.
+    images, masks = _two_class_scene(tmp_path, colour=False)  # void 9 not declared: every mask fails
+    out = tmp_path / "out"
+    args = ["kmeans", str(images), "--k", "2", "--out", str(out), "--masks", str(masks), "--num-classes", "2"]
+    assert main([*args, "-q"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("--ignore-values 9") == 2
+    assert f"error: all 2 input(s) failed (see above); nothing was written to {out}" in captured.err
+    assert "outputs in" not in captured.out + captured.err
+    assert not out.exists()

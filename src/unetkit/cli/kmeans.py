@@ -1,21 +1,32 @@
 """``unetkit kmeans INPUT... --k K --out DIR``: the lectures' K-means colour-clustering baseline.
 
 Writes ``masks/<name>.png`` (palette PNG) and ``overlays/<name>.png``. Without ground truth the mask values
-are cluster ids (0..K-1, ordered by brightness). With ``--masks DIR --num-classes N`` every cluster is mapped
-to the class it overlaps most over all images (majority vote), the masks hold those classes, and the
-metrics table (same scores as ``unetkit test``) is printed and written to ``metrics.json`` / ``metrics.md``.
+are cluster ids (0..K-1, ordered by brightness). With ``--masks DIR`` every cluster is mapped to the class
+it overlaps most over all images (majority vote), the masks hold those classes, and the metrics table (same
+scores as ``unetkit test``) is printed and written to ``metrics.json`` / ``metrics.md``.
 
-Exit codes as ``unetkit predict``: 0 ok, 2 usage error, 3 some inputs failed.
+Ground truth is read as ``fit`` reads masks: with a classes file (``--classes FILE``, else ``classes.json`` /
+``classes.csv`` in DIR or the folder above it) its classes, names and void (values, or colours of colour
+masks); colour masks by their colours (each colour found a class when no classes file names them); class
+indices otherwise, which need ``--num-classes N`` (and ``--ignore-values`` for void values).
+
+Exit codes as ``unetkit predict``: 0 ok, 2 usage error or every input failed (nothing written), 3 some
+inputs failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from unetkit.cli.console import EXIT_OK, EXIT_PARTIAL, report_failure, report_unmatched
+
+EXIT_USAGE = 2  # as unetkit predict's: a usage error, or every input failed (nothing was written)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,13 +48,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--masks", type=Path, default=None, metavar="DIR", help="ground truth: map clusters, score"
     )
-    p.add_argument("--num-classes", type=int, default=None, help="number of classes (needed with --masks)")
+    p.add_argument(
+        "--classes", type=Path, default=None, metavar="FILE",
+        help="classes.json/.csv naming the ground truth's classes, their colours (colour masks) and void "
+        "(default: classes.json or classes.csv in the --masks folder or the folder above it)",
+    )  # fmt: skip
+    p.add_argument(
+        "--num-classes", type=int, default=None,
+        help="number of classes (needed with --masks of class indices and no classes file)",
+    )  # fmt: skip
     p.add_argument("--class-names", nargs="+", default=None, help="names for the metrics table")
     p.add_argument(
         "--mask-encoding",
         choices=("index", "binary"),
-        default="index",
-        help="ground-truth values (default index)",
+        default=None,
+        help="ground-truth values of gray masks (default: class indices, or as the classes file gives them; "
+        "colour masks are read by their colours)",
     )
     p.add_argument("--ignore-values", type=int, nargs="*", default=(), help="ground-truth values to ignore")
     p.add_argument("--use-position", action="store_true", help="add (y, x) to the colour features")
@@ -73,13 +93,95 @@ def read_own_range(path: Path) -> np.ndarray:
     return image_from_raw(raw, path, window=window)
 
 
+def _classes_file(masks: Path, given: Path | None) -> Any:
+    """The :class:`~unetkit.planning.discovery.ClassTable` of ``given``, else of ``classes.json`` /
+    ``classes.csv`` in ``masks`` or the folder above it (a dataset's root, where fit finds it); None when
+    there is none."""
+    from unetkit.planning.discovery import read_classes
+
+    if given is not None:
+        return read_classes(masks, given)
+    for folder in (masks, masks.resolve().parent):
+        table = read_classes(folder)
+        if table is not None:
+            return table
+    return None
+
+
+def _is_colour(path: Path) -> bool:
+    """Whether mask ``path`` is a colour image (gray stored as RGB is not); False for an unreadable file,
+    which then fails on its own when it is scored."""
+    from unetkit.planning.discovery import read_mask_values
+
+    try:
+        return read_mask_values(path).ndim == 3
+    except ValueError:
+        return False
+
+
+def ground_truth_encoding(args: argparse.Namespace, mask_paths: list[Path]) -> tuple[Any, list[str], str]:
+    """(the MaskEncoding of the ``--masks`` files, the class names, a line saying how they are read; '' for
+    class indices as given), as fit reads masks: a classes file's classes and void, colour masks by their
+    colours (:func:`~unetkit.planning.discovery.detect_encoding`, the reading of ``plan`` and ``fit``);
+    class indices otherwise, which need ``--num-classes``. ``mask_paths``: the inputs' masks."""
+    from unetkit.data.io import MaskEncoding
+    from unetkit.data.mask_options import mask_info_encoding
+    from unetkit.planning.discovery import detect_encoding
+    from unetkit.planning.folder import mask_line
+
+    table = _classes_file(args.masks, args.classes)
+    colour = next((p for p in mask_paths if _is_colour(p)), None)
+    if table is None and colour is None:
+        if args.num_classes is None or args.num_classes < 1:
+            raise ValueError(
+                "--masks needs --num-classes N (the number of ground-truth classes), or a classes file "
+                "naming them (--classes FILE, or classes.json/classes.csv in the --masks folder)."
+            )
+        encoding = MaskEncoding(
+            args.mask_encoding or "index",
+            num_classes=args.num_classes,
+            ignore_values=tuple(args.ignore_values),
+        )
+        return encoding, args.class_names or [f"class_{i}" for i in range(args.num_classes)], ""
+    if colour is not None and args.mask_encoding is not None:
+        raise ValueError(
+            f"--mask-encoding {args.mask_encoding} but mask {colour} is a colour image; drop "
+            "--mask-encoding: colour masks are read by their colours (a classes file names them: --classes "
+            "FILE)"
+        )
+    info = detect_encoding(
+        mask_paths, mask_kind=args.mask_encoding, ignore_values=args.ignore_values, classes=table,
+        class_names=args.class_names,
+    )  # fmt: skip
+    encoding = mask_info_encoding(info)
+    source = f"classes from {table.source}" if table is not None else "the colours found in the masks"
+    if args.num_classes is not None and args.num_classes != info.num_classes:
+        fix = (
+            "drop --num-classes"
+            if table is not None
+            else "pass --classes FILE (a classes.json or classes.csv giving each class's colour and the void "
+            "colours), or drop --num-classes"
+        )
+        raise ValueError(
+            f"--num-classes {args.num_classes} but {source} give {info.num_classes} classes "
+            f"({', '.join(info.class_names)}); {fix}"
+        )
+    names = list(info.class_names)
+    if len(names) != info.num_classes:
+        raise ValueError(
+            f"--class-names has {len(names)} names but {source} give {info.num_classes} classes; give one "
+            "name per class (or drop --class-names)"
+        )
+    hint = "" if table is not None else " (--classes FILE names them and their void colours)"
+    return encoding, names, f"ground truth read with {source}{hint}: {mask_line(info)}"
+
+
 def run(args: argparse.Namespace) -> int:
-    """Cluster every input; returns 0 or 3 (some inputs failed)."""
+    """Cluster every input; returns 0, 2 (every input failed: nothing written) or 3 (some inputs failed)."""
     from tqdm import tqdm
 
     from unetkit.baselines.kmeans import cluster_class_counts, kmeans_segment, mapping_from_counts
     from unetkit.constants import IGNORE_INDEX
-    from unetkit.data.io import MaskEncoding
     from unetkit.inference.batch import (
         CompanionFiles,
         expand_inputs,
@@ -94,11 +196,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.k < 1 or args.k > 256:
         raise ValueError(f"--k must be in 1..256, got {args.k}.")
-    if args.masks is not None:
-        if args.num_classes is None or args.num_classes < 1:
-            raise ValueError("--masks needs --num-classes N (the number of ground-truth classes).")
-        if not args.masks.is_dir():
-            raise FileNotFoundError(f"--masks {args.masks} is not a folder.")
+    if args.masks is None:
+        flag = "--classes" if args.classes is not None else "--mask-encoding" if args.mask_encoding else ""
+        if flag:
+            raise ValueError(f"{flag} describes ground truth: pass --masks DIR with it (or drop it).")
+    elif not args.masks.is_dir():
+        raise FileNotFoundError(f"--masks {args.masks} is not a folder.")
     if (
         args.class_names is not None
         and args.num_classes is not None
@@ -107,25 +210,37 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--class-names has {len(args.class_names)} names but --num-classes is {args.num_classes}."
         )
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out))
     files, unmatched = expand_inputs(args.inputs)
     if not files:
         raise ValueError(f"no input images found in {', '.join(args.inputs)}.")
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    pairs = list(zip(files, output_names(files)))
+    truths = CompanionFiles(args.masks, "mask") if args.masks is not None else None  # listed once
+    encoding = None
+    names: list[str] = []
+    other_kind_fix = ""
+    if truths is not None:
+        masks = [m for path, name in pairs if (m := truths.find(name, path.stem)) is not None]
+        encoding, names, reading = ground_truth_encoding(args, masks)
+        if reading:
+            print(reading, file=sys.stderr)
+        other_kind_fix = (
+            "kmeans reads colour masks by their colours: store every mask the same way (all colour, named "
+            "by --classes FILE, or all class values)"
+            if encoding.kind != "palette"
+            else "kmeans reads these masks by their colours, as the other masks are: store every mask the "
+            "same way (all colour, or all class values)"
+        )
 
     failures = report_unmatched(unmatched)
-    encoding = None
-    if args.masks is not None:
-        encoding = MaskEncoding(
-            args.mask_encoding, num_classes=args.num_classes, ignore_values=tuple(args.ignore_values)
-        )
+    num_classes = encoding.num_classes if encoding is not None else 1
     # (name, path, cluster labels, ground truth) per image; cluster maps are kept (uint8) because the
     # cluster -> class mapping needs every image before any mapped mask can be written.
     done: list[tuple[str, Path, np.ndarray, np.ndarray | None]] = []
-    counts = np.zeros((args.k, args.num_classes or 1), dtype=np.int64)
-    truths = CompanionFiles(args.masks, "mask") if args.masks is not None else None  # listed once
-    for path, name in tqdm(list(zip(files, output_names(files))), desc="kmeans", unit="img",
-                           disable=True if args.quiet else None):  # fmt: skip
+    counts = np.zeros((args.k, num_classes), dtype=np.int64)
+    for path, name in tqdm(pairs, desc="kmeans", unit="img", disable=True if args.quiet else None):
         try:
             image = read_own_range(path)
             labels = kmeans_segment(
@@ -134,16 +249,21 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
             target = None
             if encoding is not None and truths is not None:
-                target = read_ground_truth(truths, path.stem, encoding, labels.shape)
-                counts += cluster_class_counts(labels, target, args.k, args.num_classes, IGNORE_INDEX)
+                target = read_ground_truth(truths, path.stem, encoding, labels.shape, other_kind_fix)
+                counts += cluster_class_counts(labels, target, args.k, num_classes, IGNORE_INDEX)
         except (ValueError, TypeError, OSError) as exc:
             failures += 1
             report_failure(path, exc)
             continue
         done.append((name, path, labels.astype(np.uint8), target))
+    if not done:
+        # As unetkit predict: nothing clustered is a usage/input error, and no output folder is left behind.
+        print(f"error: all {failures} input(s) failed (see above); nothing was written to {out}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
 
     mapping = mapping_from_counts(counts) if encoding is not None else np.arange(args.k)
-    num_out = int(args.num_classes) if encoding is not None else args.k
+    num_out = num_classes if encoding is not None else args.k
     palette = class_palette(max(num_out, 2))
     scorer = ScoreAccumulator(num_out, IGNORE_INDEX) if encoding is not None else None
     for name, path, labels, target in done:
@@ -153,8 +273,7 @@ def run(args: argparse.Namespace) -> int:
             save_rgb_png(out / "overlays" / f"{name}.png", overlay(read_own_range(path), pred, palette))
         if scorer is not None and target is not None:
             scorer.update(pred, target)
-    if scorer is not None and done:
-        names = args.class_names or [f"class_{i}" for i in range(num_out)]
+    if scorer is not None:
         print(f"cluster -> class mapping: {mapping.tolist()}")
         table = write_batch_metrics(
             out, scorer.compute(), names, len(done), k=args.k, mapping=mapping.tolist()

@@ -130,3 +130,19 @@ def folder_encoding(options: Mapping[str, Any]) -> MaskEncoding:
         mask_kind, num_classes, options.get("ignore_values", ()), options.get("colors"),
         options.get("ignore_colors", ()), options.get("mapping"), target, params,
     )  # fmt: skip
+
+
+def mask_info_encoding(mask: Any) -> MaskEncoding:
+    """The :class:`MaskEncoding` of a discovered (or given) mask encoding, a
+    :class:`~unetkit.planning.discovery.MaskInfo` (palette colours and void colours, a remap's table, void
+    values): how ``unetkit kmeans --masks DIR`` reads ground truth found with a folder's classes file, as fit
+    reads the masks that discovery described. Instance labels are refused (they hold no classes to score a
+    clustering against)."""
+    if mask.kind == "instances":
+        raise ValueError(
+            "the masks hold instance labels (one value per object), not classes; score against class masks"
+        )
+    return encoding_of(
+        mask.kind, mask.num_classes, mask.ignore_values, mask.colors if mask.kind == "palette" else None,
+        mask.ignore_colors, mask.mapping, "semantic", {},
+    )  # fmt: skip
