@@ -144,6 +144,34 @@ def parse_duration(text: str | float | int) -> float:
     return seconds
 
 
+def duration_text(minutes: int) -> str:
+    """Whole minutes as ``--time`` takes them: ``12m``, ``2h``, ``1h30m``."""
+    hours, rest = divmod(int(minutes), 60)
+    if not hours:
+        return f"{rest}m"
+    return f"{hours}h{rest}m" if rest else f"{hours}h"
+
+
+# The longest budget :func:`minutes_for_steps` looks for (a week): beyond it a budget is no advice.
+MAX_ADVISED_MINUTES = 7 * 24 * 60
+
+
+def minutes_for_steps(steps_at: Callable[[float], int], min_steps: int, budget_s: float) -> int | None:
+    """The fewest whole minutes of budget at which ``steps_at(seconds)`` (the plan's prediction of the steps a
+    budget buys) reaches ``min_steps``, given that ``budget_s`` does not; None beyond
+    :data:`MAX_ADVISED_MINUTES`. Bisects on whole minutes (the prediction grows with the budget)."""
+    low = max(1, math.ceil(budget_s / 60.0))  # a budget known to be too short (or the first minute)
+    high = low
+    while steps_at(high * 60.0) < min_steps:
+        low, high = high, high * 2
+        if low > MAX_ADVISED_MINUTES:
+            return None
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if steps_at(mid * 60.0) >= min_steps else (mid, high)
+    return high if steps_at(low * 60.0) < min_steps else low
+
+
 # ------------------------------------------------------------------------------------------ geometry
 
 
@@ -610,6 +638,8 @@ class Plan:
     table: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
+    # What the plan expects to go wrong at this budget, one line each (printed as "warning: ...").
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -619,6 +649,7 @@ class Plan:
         lines = [f"# {h}" for h in header]
         for problem in self.unsupported:
             lines.append(f"# NOT EXPRESSIBLE in the config yet: {problem}")
+        lines += [f"# warning: {w}" for w in self.warnings]
         for key, value in self.config.items():
             lines += _yaml_entry(key, value, key, self.reasons, 0)
         return "\n".join(lines) + "\n"
@@ -822,13 +853,13 @@ def make_plan(
     crop_px = geo.crop[0] * geo.crop[1]
     repeat = max(1, round(STEPS_PER_EPOCH * geo.batch / train_n))
     startup = min(60.0, 0.05 * time_budget_s)
-    train_s = time_budget_s - startup
     mean_px = fp.train_pixels / train_n
     workers = loader_workers(device)
-    table: list[dict[str, Any]] = []
-    for label, step_s in machine.step_seconds.items():
-        if not label.endswith(" " + precision):
-            continue
+
+    def budget_row(label: str, step_s: float, budget_s: float) -> dict[str, Any]:
+        """The candidate ``label``'s row of the table at a budget of ``budget_s`` seconds."""
+        startup = min(60.0, 0.05 * budget_s)
+        train_s = budget_s - startup
         base = int(label.split()[1][1:])
         step_total = overlapped(step_s, geo.batch * machine.data_seconds_per_sample, workers)
         ckpt_s = machine.checkpoint_seconds.get(base, 0.0)
@@ -858,23 +889,27 @@ def make_plan(
             step_total + (val_s / (every * cand_steps) if val_n else 0.0) + per_epoch_extra / cand_steps
         )
         steps = int(train_s / per_step)
-        table.append(
-            {
-                "candidate": label,
-                "base_channels": base,
-                "step_seconds": step_s,
-                "steps_in_budget": steps,
-                "epochs_in_budget": round(steps / cand_steps, 1),
-                "val_every_n_epochs": every,
-                "repeat": cand_repeat,
-                "steps_per_epoch": cand_steps,
-                "checkpoint_seconds": ckpt_s,
-                "limit_train_batches": epoch_limit,
-                "val_images": val_used,
-                "val_pass_seconds": round(val_s, 1),
-                "val_pass_seconds_all": round(val_all_s, 1),
-            }
-        )
+        return {
+            "candidate": label,
+            "base_channels": base,
+            "step_seconds": step_s,
+            "steps_in_budget": steps,
+            "epochs_in_budget": round(steps / cand_steps, 1),
+            "val_every_n_epochs": every,
+            "repeat": cand_repeat,
+            "steps_per_epoch": cand_steps,
+            "checkpoint_seconds": ckpt_s,
+            "limit_train_batches": epoch_limit,
+            "val_images": val_used,
+            "val_pass_seconds": round(val_s, 1),
+            "val_pass_seconds_all": round(val_all_s, 1),
+        }
+
+    table = [
+        budget_row(label, step_s, time_budget_s)
+        for label, step_s in machine.step_seconds.items()
+        if label.endswith(" " + precision)
+    ]
     if not table:
         raise ValueError(f"no measured candidate at precision {precision}; run measure_candidates first")
     table.sort(key=lambda r: r["base_channels"])
@@ -893,6 +928,28 @@ def make_plan(
             f"budget); the narrowest gets the most ({chosen['steps_in_budget']})"
         )
     reasons["model.kwargs.base_channels"] = why
+    plan_warnings: list[str] = []
+    rare = [c.name for c in fp.classes if 0 < c.pixel_fraction < RARE_CLASS_FRACTION]
+    if rare and chosen["steps_in_budget"] < min_steps:
+        # Class weights and Dice act through the steps: a trial's 524-step plan (of 2000) left all five
+        # rare CamVid classes at 0 IoU, while its reasons said they were handled.
+        label, step_s = chosen["candidate"], chosen["step_seconds"]
+        minutes = minutes_for_steps(
+            lambda budget_s: int(budget_row(label, step_s, budget_s)["steps_in_budget"]),
+            min_steps,
+            time_budget_s,
+        )
+        advice = (
+            f"--time {duration_text(minutes)} buys the base-{chosen['base_channels']} U-Net {min_steps} "
+            f"steps ({step_s:.3f}s/step measured)"
+            if minutes is not None
+            else "no budget under a week buys them at this speed: a faster device or smaller crops would"
+        )
+        plan_warnings.append(
+            f"{_names(rare)} hold < {RARE_CLASS_FRACTION:.0%} of the pixels and may stay at 0 IoU at this "
+            f"budget: {chosen['steps_in_budget']} steps predicted, below the {min_steps} where more steps "
+            f"stop helping (class weights and Dice need steps to act); {advice}"
+        )
     val_used = chosen["val_images"]
     weights, weights_why = class_weights(fp)
     target = layout.mask.target if layout is not None else "semantic"
@@ -1029,7 +1086,14 @@ def make_plan(
         "measure_notes": list(machine.notes),
         "step_seconds": dict(machine.step_seconds),
     }
-    return Plan(config=config, reasons=reasons, table=table, summary=summary, unsupported=unsupported)
+    return Plan(
+        config=config,
+        reasons=reasons,
+        table=table,
+        summary=summary,
+        unsupported=unsupported,
+        warnings=plan_warnings,
+    )
 
 
 def validation_images(val_n: int, pass_s: float, train_s: float) -> int:
