@@ -102,3 +102,21 @@ def test_image_sizes_are_said_width_x_height() -> None:
 
     fp = SimpleNamespace(size_median=(192, 256), size_min=(180, 250), size_max=(200, 260), distinct_sizes=3)
     assert size_text(fp) == "median size 256x192 (WxH; min 250x180, max 260x200, 3 distinct)"
+
+
+def test_void_line_names_the_void_share_only_when_void_is_declared() -> None:
+    from types import SimpleNamespace
+
+    from unetkit.planning.folder import void_line
+
+    fp = SimpleNamespace(ignore_fraction=0.0417)
+    palette = MaskInfo("palette", 2, ("bg", "road"), ignore_colors=((0, 0, 0),), sampled=3)
+    assert void_line(palette, fp) == (
+        "  void [[0, 0, 0]]: 4.17% of the sampled pixels are void (not trained on or scored; the class "
+        "shares above are of the other pixels)"
+    )
+    remap = MaskInfo("remap", 2, ("pet", "bg"), mapping={1: 0, 2: 1, 3: 255}, sampled=5)
+    assert str(void_line(remap, fp, roi=True)).startswith(
+        "  void [3]: 4.17% of the sampled pixels are void or outside"
+    )
+    assert void_line(MaskInfo("index", 2, ("a", "b")), fp) is None

@@ -247,3 +247,28 @@ def test_fit_dir_writes_plan_png_into_the_run_folder(
     assert reused == f"# this run trained {plan.resolve()} with output.root={runs} output.name=reused\n" + (
         plan.read_text()
     )
+
+
+def test_plan_shows_the_void_share_and_warns_when_rare_classes_lack_steps(
+    tmp_path: Path, make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Multi-class trial #8: with --void 11 the plan said "void [11]" but never how many pixels are void.
+    # Trial #2: at 524 of the 2000 steps the plan said rare classes were handled; five ended at 0 IoU.
+    import numpy as np
+
+    def mask(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint8)
+        m[8:24, 4:20] = 1
+        m[30, 30 - i % 4] = 2  # class 2: one pixel of 1024, rare
+        m[:4] = 9  # void: 4 rows of 32, 12.5%
+        return m
+
+    root = make_dataset(n=12, mask=mask)
+    out = tmp_path / "plan.yaml"
+    assert main(["plan", str(root), "--void", "9", "--time", "30s", "--out", str(out), *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert "  void [9]: 12.50% of the sampled pixels are void (not trained on or scored" in printed
+    (warning,) = [line for line in printed.splitlines() if line.startswith("warning: ")]
+    assert "class_2 hold < 2% of the pixels and may stay at 0 IoU at this budget" in warning
+    assert "--time " in warning and " steps predicted, below the 2000 " in warning
+    assert f"# {warning}" in out.read_text()

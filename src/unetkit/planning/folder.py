@@ -20,7 +20,7 @@ from unetkit.constants import IGNORE_INDEX
 from unetkit.files import atomic_write_bytes, atomic_write_text
 from unetkit.random_state import process_rng_kept
 
-__all__ = ["PlannedDataset", "mask_line", "pick_threads", "plan_folder", "size_text"]
+__all__ = ["PlannedDataset", "mask_line", "pick_threads", "plan_folder", "size_text", "void_line"]
 
 # Alternating steps per thread count when plan picks torch's threads (the fastest of each counts).
 THREAD_PROBE_ROUNDS = 2
@@ -33,6 +33,29 @@ def _some(items: Any, limit: int = 12) -> str:
     return ", ".join(str(v) for v in items[:limit]) + more
 
 
+def void_list(m: Any) -> list[Any]:
+    """The void values and colours a :class:`~unetkit.planning.discovery.MaskInfo` declares: its ignore
+    values, a remap's values mapped to void, its void colours ([R, G, B])."""
+    # A remap keeps its void values in the mapping (value -> IGNORE_INDEX).
+    remapped = sorted(
+        v for v, c in (m.mapping or {}).items() if c == IGNORE_INDEX and v not in m.ignore_values
+    )
+    return [*m.ignore_values, *remapped, *(list(c) for c in m.ignore_colors)]
+
+
+def void_line(m: Any, fp: Any, roi: bool = False) -> str | None:
+    """The class table's void row: the share of the sampled training pixels that are void (the fingerprint's
+    ``ignore_fraction``), or None when the masks declare no void. Class shares are of the other pixels."""
+    voids = void_list(m)
+    if not voids:
+        return None
+    where = " or outside the ROI" if roi else ""
+    return (
+        f"  void [{_some(voids, 4)}]: {fp.ignore_fraction:.2%} of the sampled pixels are void{where} (not "
+        "trained on or scored; the class shares above are of the other pixels)"
+    )
+
+
 def mask_line(m: Any) -> str:
     """The ``masks:`` line of a plan: the encoding, the classes, the values seen and the void values/colours.
     Instance labels keep only their range (``MaskInfo.values`` is (lowest, highest) for them)."""
@@ -40,11 +63,7 @@ def mask_line(m: Any) -> str:
         seen = f"label values {m.values[0]}..{m.values[1]}" if len(m.values) == 2 else "no label values"
     else:
         seen = f"values seen [{_some(list(v) if isinstance(v, tuple) else v for v in m.values)}]"
-    # A remap keeps its void values in the mapping (value -> IGNORE_INDEX).
-    remapped = sorted(
-        v for v, c in (m.mapping or {}).items() if c == IGNORE_INDEX and v not in m.ignore_values
-    )
-    voids = [*m.ignore_values, *remapped, *(list(c) for c in m.ignore_colors)]
+    voids = void_list(m)
     return (
         f"masks: {m.kind}, {m.num_classes} classes ({_some(m.class_names)}), {seen} in {m.sampled} masks"
         + (f", void {voids}" if voids else "")
@@ -302,6 +321,7 @@ def _plan_folder(
         *([f"intensity window: {fp.window_reason}"] if fp.window_reason else []),
         f"normalisation: {fp.normalization_reason}",
         *_fmt_classes(fp),
+        *[line for line in [void_line(m, fp, layout.has_roi)] if line],
         f"machine: {machine.description}, {machine.threads} thread(s), flags {' '.join(machine.cpu_flags)}; "
         f"data {machine.data_seconds_per_sample:.3f}s/sample"
         + (" (the decoded training images stay in memory: data.cache)" if cached else ""),
@@ -316,6 +336,7 @@ def _plan_folder(
         f"plan ({budget / 60:.1f} min on {device}; planned in {elapsed:.1f}s):",
         *[f"  {k}: {v}" for k, v in plan.reasons.items()],
         *[f"  NOT EXPRESSIBLE in the config yet: {u}" for u in plan.unsupported],
+        *[f"warning: {w}" for w in plan.warnings],
     ]
     timing = plan.summary["plan_seconds"]
     header = [
