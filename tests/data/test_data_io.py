@@ -333,7 +333,8 @@ def test_rgb_mask_for_index_kind(tmp_path: Path) -> None:
         read_mask(_save(tmp_path / "g.png", gray_as_rgb), MaskEncoding("index", 2)), [[0, 1]]
     )
     colour = np.array([[[0, 0, 0], [255, 0, 0]]], dtype=np.uint8)
-    with pytest.raises(ValueError, match=r"c.png is a colour image; use MaskEncoding\(kind='palette'"):
+    wording = r"c.png is a colour image, while these masks are read as class values .*classes.json naming"
+    with pytest.raises(ValueError, match=wording):
         read_mask(_save(tmp_path / "c.png", colour), MaskEncoding("index", 2))
 
 

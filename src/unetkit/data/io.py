@@ -989,7 +989,9 @@ def _decode_mask(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndar
             raw = raw[..., 0]  # gray stored as RGB: lossless to take one channel
         else:
             raise ValueError(
-                f"mask {path} is a colour image; use MaskEncoding(kind='palette', colors=...) for it"
+                f"mask {path} is a colour image, while these masks are read as class values (one gray value "
+                "per class): save it as the others are, or read every mask by its colours (a classes.json "
+                "naming each class's colour; from Python MaskEncoding(kind='palette', colors=...))"
             )
     if raw.dtype.kind == "i" and raw.size and int(raw.min()) < 0:
         raise ValueError(f"mask {path} has negative values (min {int(raw.min())}); masks must be >= 0")
