@@ -32,10 +32,13 @@ def test_same_numbers_as_the_training_metric(num_classes: int, isbi: bool) -> No
         metric.update(torch.from_numpy(pred.astype(np.int64))[None], torch.from_numpy(target)[None])
     expected = metric.compute()
     got = score_predictions(pairs, num_classes, isbi=isbi)
-    assert sorted(got) == sorted(expected)
+    # The scoring path adds what the scores are made of: predicted pixels and the confusion matrix.
+    assert sorted(got) == sorted([*expected, "predicted", "confusion"])
     for key, value in expected.items():
         np.testing.assert_allclose(np.asarray(got[key], dtype=np.float64), value.double().numpy(), rtol=1e-12)
     assert isinstance(got["miou"], np.floating) and isinstance(got["iou"], np.ndarray)
+    np.testing.assert_array_equal(got["confusion"], metric.confmat.numpy())
+    np.testing.assert_array_equal(got["predicted"], metric.confmat.numpy().sum(0))
 
 
 def test_accumulator_pools_pixels_over_images() -> None:
@@ -77,3 +80,14 @@ def test_input_errors() -> None:
 def test_nothing_scored_gives_nan() -> None:
     scores = score_predictions([], 3)
     assert math.isnan(scores["miou"]) and math.isnan(scores["pixel_accuracy"])
+
+
+def test_predicted_pixels_and_confusion_count_every_scored_pixel_void_excluded() -> None:
+    # Truth: class 0 x2, class 1 x2, class 2 x1, one void pixel; the model never outputs class 2.
+    pred = np.array([[0, 1, 1], [0, 0, 1]])
+    truth = np.array([[0, 1, 2], [0, 1, IGNORE_INDEX]])
+    scores = score_predictions([(pred, truth)], 3)
+    np.testing.assert_array_equal(scores["confusion"], [[2, 0, 0], [1, 1, 0], [0, 1, 0]])
+    assert scores["confusion"].dtype == np.int64 and scores["confusion"].sum() == 5  # the void pixel is out
+    np.testing.assert_array_equal(scores["predicted"], [3, 2, 0])
+    np.testing.assert_array_equal(scores["support"], [2, 2, 1])

@@ -59,10 +59,16 @@ class ScoreAccumulator:
 
     def compute(self) -> dict[str, Any]:
         """Score dict: ``pixel_accuracy``, ``miou``, ``mean_dice`` (np.float64), ``iou``, ``dice``,
-        ``support`` (C,) arrays, plus ``pixel_error``/``rand_error`` when ``isbi``."""
-        return MF.scores_with_isbi(
+        ``support`` (C,) arrays, plus ``pixel_error``/``rand_error`` when ``isbi``; then what the scores
+        are made of: ``predicted`` (C,) int64 predicted pixels per class (0 for a class the model never
+        outputs) and ``confusion`` (C, C) int64, the summed confusion matrix (rows = true class, columns =
+        predicted class; ignored pixels left out)."""
+        scores = MF.scores_with_isbi(
             self.confmat, self.rand_error_sum if self.isbi else None, self.rand_error_count
         )
+        scores["predicted"] = MF.per_class_counts(self.confmat)["predicted"].copy()
+        scores["confusion"] = self.confmat.copy()
+        return scores
 
 
 def score_predictions(
