@@ -175,3 +175,69 @@ print("OK")
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "OK"
+
+
+class NeverRarePredictor(ThresholdPredictor):
+    """3 classes (bg, fg, rare); the truth holds "rare" but the model never outputs it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = ModelConfig(
+            "unet", {"in_channels": 1, "num_classes": 3}, ["bg", "fg", "rare"], [0.5], [0.25]
+        )
+
+
+def test_never_predicted_classes_and_the_confusion_matrix_reach_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import unetkit.viz.figures as figures
+
+    pairs = _write_pairs(tmp_path / "data")
+    for _, mask_path in pairs:  # a "rare" pixel in each truth, inside the bright square (predicted fg)
+        mask = np.asarray(Image.open(mask_path)).copy()
+        mask[4, 3] = 2
+        Image.fromarray(mask).save(mask_path)
+    drawn: dict[str, Any] = {}
+    grid = figures.plot_prediction_grid
+    monkeypatch.setattr(
+        figures,
+        "plot_prediction_grid",
+        lambda *a, **k: (drawn.update(grid_title=k.get("title")), grid(*a, **k))[1],
+    )
+    encoding = MaskEncoding("index", num_classes=3, ignore_values=(9,))
+    names = ["bg", "fg", "rare"]
+    scores, table = evaluate_split(
+        NeverRarePredictor(),
+        pairs,
+        encoding,
+        names,
+        out_dir=tmp_path / "run",
+        split="val",
+        hint="train longer",
+    )
+    assert table.splitlines()[-1] == "1 of 3 classes never predicted on val: rare; train longer"
+    assert "| rare | 0.0000 | 0.0000 | 3 | 0, never predicted |" in table.splitlines()
+    saved = json.loads((tmp_path / "run" / "metrics_val.json").read_text())
+    assert saved["never_predicted"] == ["rare"] and saved["predicted/rare"] == 0.0
+    assert saved["predicted/fg"] == float(np.asarray(scores["confusion"])[:, 1].sum())
+    confusion = saved["confusion"]
+    assert confusion["classes"] == names and confusion["rows"] == "true class"
+    assert confusion["counts"] == np.asarray(scores["confusion"]).tolist()
+    assert [row[2] for row in confusion["counts"]] == [0, 0, 0] and confusion["counts"][2][1] == 3
+    assert sum(map(sum, confusion["counts"])) == sum(saved[f"support/{n}"] for n in names)  # void is out
+    assert saved["miou"] == pytest.approx(float(scores["miou"]))  # the scores themselves are unchanged
+    assert (tmp_path / "run" / "metrics_val.md").read_text() == table + "\n"
+    with Image.open(tmp_path / "run" / "figures" / "confusion_val.png") as png:
+        assert png.size[0] > 300 and png.size[1] > 300
+    assert drawn["grid_title"] == "validation images (val split)"
+
+
+def test_every_class_predicted_writes_an_empty_list_and_no_line(tmp_path: Path) -> None:
+    pairs = _write_pairs(tmp_path / "data")
+    _, table = evaluate_split(
+        ThresholdPredictor(), pairs, ENCODING, ["bg", "fg"], out_dir=tmp_path / "run", split="test", hint="x"
+    )
+    assert "never predicted" not in table
+    saved = json.loads((tmp_path / "run" / "metrics_test.json").read_text())
+    assert saved["never_predicted"] == [] and len(saved["confusion"]["counts"]) == 2
+    assert (tmp_path / "run" / "figures" / "confusion_test.png").is_file()

@@ -24,7 +24,12 @@ from unetkit.constants import IGNORE_INDEX
 from unetkit.data.io import MaskEncoding, read_image, read_mask, read_roi
 from unetkit.data.sampling import evenly_spaced
 from unetkit.files import atomic_write_text
-from unetkit.metrics.report import format_metrics_table, scores_to_flat_dict
+from unetkit.metrics.report import (
+    confusion_record,
+    format_metrics_table,
+    never_predicted,
+    scores_to_flat_dict,
+)
 from unetkit.metrics.scoring import ScoreAccumulator
 
 logger = logging.getLogger(__name__)
@@ -49,21 +54,38 @@ def instance_section(instances: dict[str, Any]) -> str:
 
 
 def write_metrics_files(
-    out_dir: str | Path, stem: str, scores: dict[str, Any], class_names: Sequence[str], **header: Any
+    out_dir: str | Path,
+    stem: str,
+    scores: dict[str, Any],
+    class_names: Sequence[str],
+    *,
+    hint: str | None = None,
+    **header: Any,
 ) -> tuple[Path, Path]:
     """Write ``out_dir/<stem>.json`` (``header`` keys, then the flat scores) and ``<stem>.md`` atomically.
 
-    Instance scores (``scores["instances"]``, a dict) become ``instances/<key>`` entries and a second table.
+    The JSON ends with ``never_predicted`` (the classes of the truth the model never outputs:
+    :func:`~unetkit.metrics.report.never_predicted`) and, when ``scores`` hold it, the ``confusion`` matrix
+    (:func:`~unetkit.metrics.report.confusion_record`: true class x predicted class pixel counts, void
+    excluded). The markdown table names the never-predicted classes on its last line (with
+    ``header["split"]`` and ``hint``). Instance scores (``scores["instances"]``, a dict) become
+    ``instances/<key>`` entries and a second table.
     """
     from unetkit.metrics.instance import flat_instance_scores
 
     out = Path(out_dir)
+    names = list(class_names)
     semantic = {k: v for k, v in scores.items() if k != "instances"}
-    flat: dict[str, Any] = dict(scores_to_flat_dict(semantic, list(class_names)))
-    table = format_metrics_table(semantic, list(class_names))
+    flat: dict[str, Any] = dict(scores_to_flat_dict(semantic, names))
+    table = format_metrics_table(semantic, names, split=header.get("split"), hint=hint)
     if scores.get("instances"):
         flat.update(flat_instance_scores(scores["instances"]))
         table += "\n\n" + instance_section(scores["instances"])
+    if "predicted" in semantic:
+        flat["never_predicted"] = never_predicted(semantic, names)
+    confusion = confusion_record(semantic, names)
+    if confusion:
+        flat["confusion"] = confusion
     json_path = atomic_write_text(out / f"{stem}.json", json.dumps({**header, **flat}, indent=2))
     md_path = atomic_write_text(out / f"{stem}.md", table + "\n")
     return json_path, md_path
@@ -83,6 +105,7 @@ def evaluate_split(
     convert_channels: bool = False,
     progress: Callable[[int, int], None] | None = None,
     instances: Any | None = None,
+    hint: str | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Predict and score every (image path, mask path) pair of a split.
 
@@ -94,10 +117,13 @@ def evaluate_split(
         class_names: one name per class (2 for a one-logit sigmoid model).
         ignore_index: ground-truth value whose pixels are not scored.
         isbi: add the ISBI 2012 pixel and Rand errors (binary data).
-        out_dir: when given, write ``metrics_<split>.json`` / ``.md`` there and the Input / True mask /
-            Predicted mask grid of ``figure_samples`` images to ``figures/predictions_<split>.png``.
+        out_dir: when given, write ``metrics_<split>.json`` / ``.md`` there (:func:`write_metrics_files`:
+            with the predicted pixels per class, the never-predicted classes and the confusion matrix), the
+            Input / True mask / Predicted mask grid of ``figure_samples`` images to
+            ``figures/predictions_<split>.png`` and the row-normalised confusion matrix to
+            ``figures/confusion_<split>.png``.
         split: the split's name (file names and the JSON's ``"split"`` key).
-        figure_samples: images in the grid (0: no figure).
+        figure_samples: images in the grid (0: no grid; the confusion matrix is drawn still).
         convert_channels: convert gray <-> RGB images to the model's channel count (see ``read_image``).
         progress: optional ``progress(images_done, images_total)`` callback.
         instances: an :class:`~unetkit.inference.instance_predictor.InstancePredictor` (for a semantic
@@ -105,6 +131,8 @@ def evaluate_split(
             files of ``pairs`` must then be instance label images (``read_label_image``: 0 background, one
             value per object); the objects are scored too (``scores["instances"]``, ``instances/<key>`` in
             the JSON, a second table) and ``figures/instances_<split>.png`` shows the first figure sample.
+        hint: what to do about classes never predicted, ending the table's line that names them
+            (:func:`~unetkit.metrics.report.never_predicted_line`; ``unetkit fit`` says: train longer).
 
     Returns:
         (scores, markdown table): scores as :func:`~unetkit.metrics.score_predictions` returns them, plus
@@ -167,7 +195,7 @@ def evaluate_split(
         if progress is not None:
             progress(index + 1, len(pairs))
     scores = accumulator.compute()
-    table = format_metrics_table(scores, list(class_names))
+    table = format_metrics_table(scores, list(class_names), split=split, hint=hint)
     if instance_scores is not None:
         scores["instances"] = {
             "method": instances.method,  # type: ignore[union-attr]
@@ -177,15 +205,23 @@ def evaluate_split(
         table += "\n\n" + instance_section(scores["instances"])
     if out_dir is not None:
         out = Path(out_dir)
-        write_metrics_files(out, f"metrics_{split}", scores, class_names, split=split)
+        write_metrics_files(out, f"metrics_{split}", scores, class_names, hint=hint, split=split)
+        from unetkit.viz.figures import plot_confusion_matrix
+
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        plot_confusion_matrix(
+            scores["confusion"],
+            list(class_names),
+            out / "figures" / f"confusion_{split}.png",
+            split=split,
+        )
         if samples:
             from unetkit.palette import (  # the colours given to the classes (and void), else the default
                 palette_for,
                 void_color_for,
             )
-            from unetkit.viz.figures import plot_prediction_grid
+            from unetkit.viz.figures import plot_prediction_grid, split_title
 
-            (out / "figures").mkdir(parents=True, exist_ok=True)
             plot_prediction_grid(
                 [s[0] for s in samples],
                 [s[1] for s in samples],
@@ -196,6 +232,7 @@ def evaluate_split(
                 ignore_index=ignore_index,
                 palette=palette_for(predictor.config, min(num_classes, 256)),
                 ignore_color=void_color_for(predictor.config),
+                title=split_title(split),
             )
         if instance_sample is not None:
             from unetkit.viz.instances import plot_instance_comparison

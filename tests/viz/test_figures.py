@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.viz import figures
 from unetkit.viz.figures import (
+    NEVER_COLOR,
+    plot_confusion_matrix,
     plot_prediction_grid,
     plot_training_curves,
     prediction_grid_panels,
@@ -184,3 +188,140 @@ def test_a_long_sample_name_stays_within_its_panel(tmp_path: Path, monkeypatch: 
     # The title stays on the figure and ends before the next panel begins.
     extent = title.get_window_extent(renderer)
     assert extent.x0 >= 0 and extent.x1 <= fig.axes[1].get_window_extent(renderer).x0
+
+
+def _drawn(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    """The figures the module's save_figure is given (drawn and written as usual)."""
+    drawn: list[Figure] = []
+    save = figures.save_figure
+
+    def keep(fig: Figure, path: Path) -> Path:
+        drawn.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(figures, "save_figure", keep)
+    return drawn
+
+
+def _csv(epochs: int) -> str:
+    """A Lightning CSVLogger file of ``epochs`` epochs (numbered from 0), train and val rows apart."""
+    return "epoch,step,train/loss_epoch,val/loss,val/miou,val/mean_dice\n" + "".join(
+        f"{e},{e * 4 + 3},{2 - e / 10},,,\n{e},{e * 4 + 3},,{2.1 - e / 10},{0.1 + e / 40},{0.2 + e / 40}\n"
+        for e in range(epochs)
+    )
+
+
+CSV_16 = _csv(16)
+
+
+def test_training_curves_number_epochs_as_the_csv_and_mark_the_kept_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csv = tmp_path / "metrics.csv"
+    csv.write_text(CSV_16)
+    drawn = _drawn(monkeypatch)
+    plot_training_curves(csv, tmp_path / "curves.png", kept=("best", 13))
+    (fig,) = drawn
+    ax_loss, ax_score = fig.axes[:2]
+    fig.canvas.draw()
+    for ax in (ax_loss, ax_score):
+        curve = ax.get_lines()[0]
+        assert list(np.asarray(curve.get_xdata())) == list(range(16))  # epoch 14 is the CSV's row of epoch 14
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+        assert "logs/metrics.csv" in ax.get_xlabel()
+    assert ax_score.get_ylabel()  # the scores' axis says what it shows
+    labels = ax_score.get_legend_handles_labels()[1]
+    assert labels[:2] == ["mean IoU", "mean Dice"]
+    assert "kept and scored: best checkpoint (epoch 13)" in labels
+    # A dashed line at epoch 13 on both panels, and a ring on the monitored score of that epoch.
+    for ax in (ax_loss, ax_score):
+        assert [
+            np.asarray(line.get_xdata())[0] for line in ax.get_lines() if line.get_linestyle() == "--"
+        ] == [13]
+    (ring,) = [
+        line for line in ax_score.get_lines() if line.get_marker() == "o" and np.size(line.get_xdata()) == 1
+    ]
+    assert np.asarray(ring.get_xdata())[0] == 13
+    assert np.asarray(ring.get_ydata())[0] == pytest.approx(0.1 + 13 / 40)
+
+
+def test_training_curves_without_a_kept_checkpoint_mark_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csv = tmp_path / "metrics.csv"
+    csv.write_text(CSV_16)
+    drawn = _drawn(monkeypatch)
+    plot_training_curves(csv, tmp_path / "curves.png")
+    (fig,) = drawn
+    assert not [line for ax in fig.axes for line in ax.get_lines() if line.get_linestyle() == "--"]
+
+
+def test_the_prediction_grid_names_its_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    images, targets, preds = _grid_inputs()
+    drawn = _drawn(monkeypatch)
+    title = figures.split_title("val")
+    assert (
+        title == "validation images (val split)" and figures.split_title("test") == "test images (test split)"
+    )
+    plot_prediction_grid(images, targets, preds, ["a", "b", "c"], tmp_path / "g.png", title=title)
+    (fig,) = drawn
+    (suptitle,) = [t for t in fig.texts if t.get_text() == title]
+    # The title stays above the panels' own titles.
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    assert suptitle.get_window_extent(renderer).y0 >= fig.axes[0].title.get_window_extent(renderer).y1
+
+
+@pytest.mark.parametrize("k", [3, 11, 30])
+def test_confusion_matrix_figure_is_row_normalised_and_names_the_classes_and_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int
+) -> None:
+    rng = np.random.default_rng(k)
+    counts = rng.integers(0, 500, (k, k))
+    counts[:, 1] = 0  # class 1 is never predicted
+    counts[2] = 0  # class 2 is absent from the truth
+    names = [f"class number {i}" for i in range(k)]
+    drawn = _drawn(monkeypatch)
+    out = plot_confusion_matrix(counts, names, tmp_path / "confusion_val.png", split="val")
+    with Image.open(out) as png:
+        assert png.size[0] > 300 and png.size[1] > 300
+    (fig,) = drawn
+    ax = fig.axes[0]
+    shown: np.ndarray = np.ma.filled(np.ma.asarray(ax.images[0].get_array(), dtype=float), np.nan)
+    rows = np.nansum(shown, axis=1)
+    np.testing.assert_allclose(np.delete(rows, 2), 1.0)  # each present class's row sums to 100 %
+    assert np.isnan(shown[2]).all()  # the absent class: no shares
+    np.testing.assert_allclose(shown[0], counts[0] / counts[0].sum())
+    assert [t.get_text() for t in ax.get_xticklabels()] == names
+    assert [t.get_text() for t in ax.get_yticklabels()][:3] == [names[0], names[1], f"{names[2]} (absent)"]
+    assert "val split" in ax.get_title() and "row-normalised" in ax.get_title()
+    never = [t.get_text() for t in ax.get_xticklabels() if to_hex(t.get_color()) == NEVER_COLOR]
+    assert never == [names[1]] and "never predicted" in ax.get_xlabel()
+    # Legible: no two class names on an axis overlap, and none leaves the figure.
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for labels, lo, hi in ((ax.get_xticklabels(), "x0", "x1"), (ax.get_yticklabels(), "y0", "y1")):
+        boxes = sorted(
+            (getattr(b, lo), getattr(b, hi)) for b in (t.get_window_extent(renderer) for t in labels)
+        )
+        assert all(a[1] <= b[0] + 0.5 for a, b in itertools.pairwise(boxes)), boxes
+        assert all(b.x0 >= 0 and b.y0 >= 0 for b in (t.get_window_extent(renderer) for t in labels))
+        assert min(float(t.get_fontsize()) for t in labels) >= 6
+
+
+def test_confusion_matrix_of_another_size_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"shape \(2, 2\) for 3 class names"):
+        plot_confusion_matrix(np.zeros((2, 2)), ["a", "b", "c"], tmp_path / "c.png")
+
+
+def test_a_short_run_gets_integer_epoch_ticks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    csv = tmp_path / "metrics.csv"
+    csv.write_text(_csv(3))  # matplotlib's own ticks: 0, 0.25, 0.5, ...
+    drawn = _drawn(monkeypatch)
+    plot_training_curves(csv, tmp_path / "curves.png", kept=("last", 2))
+    (fig,) = drawn
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks

@@ -135,6 +135,10 @@ def resolve_dataset(config: Config) -> DatasetSpec:
     return get_dataset_spec(data.dataset, root=data.root, **data.options)
 
 
+# Ends the scores' line naming the classes a run's model never predicts (rare classes at a short budget).
+NEVER_PREDICTED_HINT = "training longer (a larger fit --time) usually helps"
+
+
 def evaluate(
     run_dir: Path,
     split: str = "test",
@@ -145,7 +149,9 @@ def evaluate(
 ) -> tuple[dict[str, Any], str]:
     """Score the run's saved model (``RUN/model``) on a split with :func:`unetkit.evaluation.evaluate_split`.
 
-    Writes ``metrics_<split>.json/.md`` and ``figures/predictions_<split>.png``. The predictor is the one of
+    Writes ``metrics_<split>.json/.md``, ``figures/predictions_<split>.png`` and
+    ``figures/confusion_<split>.png``; the table ends with a line naming the classes never predicted, if
+    any, and :data:`NEVER_PREDICTED_HINT`. The predictor is the one of
     ``unetkit predict`` (``evaluate.tta`` from the config), so both commands report the same numbers.
     ``config`` defaults to ``RUN/config.yaml``. When the dataset's masks are instance label images
     (:func:`has_instance_labels`), the objects are scored too (``instances/ap50``, ``instances/map``, ...,
@@ -191,4 +197,5 @@ def evaluate(
         convert_channels=spec.convert_channels,
         instances=instances,
         progress=progress,
+        hint=NEVER_PREDICTED_HINT,
     )

@@ -1,4 +1,5 @@
-"""Figures for a run: training curves and the lectures' Input / True mask / Predicted mask grid.
+"""Figures for a run: training curves, the lectures' Input / True mask / Predicted mask grid and the confusion
+matrix.
 
 Drawn with matplotlib's object API (``Figure`` + ``FigureCanvasAgg``), never ``pyplot``: no global
 backend is chosen and no figure registry is touched, so a library call cannot change the state of the
@@ -69,25 +70,149 @@ def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[float, float]]]:
     return series
 
 
-def plot_training_curves(metrics_csv: str | Path, out_png: str | Path) -> Path:
-    """Loss (train/val) and validation scores per epoch."""
+# The score curves' legend names (the CSV's keys are the logger's).
+SCORE_LABELS = {
+    "val/miou": "mean IoU",
+    "val/mean_dice": "mean Dice",
+    "val/pixel_accuracy": "pixel accuracy",
+    "val/pixel_error": "pixel error",
+}
+KEPT_COLOR = "#d95f02"
+
+
+def plot_training_curves(
+    metrics_csv: str | Path,
+    out_png: str | Path,
+    kept: tuple[str, int] | None = None,
+    monitor: str = "val/miou",
+) -> Path:
+    """Loss (train/val) and validation scores per epoch, the epochs numbered as ``metrics_csv`` numbers
+    them (Lightning's, from 0: epoch 14 of the figure is the CSV's row of epoch 14).
+
+    ``kept``: (checkpoint name, epoch), the checkpoint that became the model and was scored (``("best",
+    13)``): a dashed line at that epoch on both panels, and a ring on its ``monitor`` score.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     series = read_metrics_csv(metrics_csv)
-    fig = headless_figure((10, 3.8))
+    fig = headless_figure((12, 3.8))
     ax_loss, ax_score = fig.subplots(1, 2)
     for key, label in (("train/loss_epoch", "train loss"), ("val/loss", "val loss")):
         if key in series:
             xs, ys = zip(*series[key])
-            ax_loss.plot(np.asarray(xs) + 1, ys, marker="o", ms=3, label=label)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
-    ax_loss.legend()
-    for key in ("val/miou", "val/mean_dice", "val/pixel_accuracy", "val/pixel_error"):
+            ax_loss.plot(xs, ys, marker="o", ms=3, label=label)
+    ax_loss.set(xlabel="epoch (as in logs/metrics.csv)", ylabel="loss", title="Loss")
+    for key, label in SCORE_LABELS.items():
         if key in series:
             xs, ys = zip(*series[key])
-            ax_score.plot(np.asarray(xs) + 1, ys, marker="o", ms=3, label=key.split("/")[1])
-    ax_score.set(xlabel="epoch", title="Validation", ylim=(0, 1))
-    ax_score.legend()
+            ax_score.plot(xs, ys, marker="o", ms=3, label=label)
+    ax_score.set(
+        xlabel="epoch (as in logs/metrics.csv)",
+        ylabel="score on the validation images",
+        title="Validation",
+        ylim=(0, 1),
+    )
+    if kept is not None:
+        name, epoch = kept
+        text = f"kept and scored: {name} checkpoint (epoch {epoch})"
+        ax_loss.axvline(epoch, color=KEPT_COLOR, ls="--", lw=1.2)
+        ax_score.axvline(epoch, color=KEPT_COLOR, ls="--", lw=1.2, label=text)
+        at = [y for x, y in series.get(monitor, []) if x == epoch]
+        if at:
+            ax_score.plot([epoch], [at[-1]], "o", ms=11, mfc="none", mec=KEPT_COLOR, mew=1.8)
     for ax in (ax_loss, ax_score):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if ax_loss.get_legend_handles_labels()[0]:
+        ax_loss.legend(fontsize=8)
+    if ax_score.get_legend_handles_labels()[0]:  # beside the panel: inside, it hid the curves
+        ax_score.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return save_figure(fig, Path(out_png))
+
+
+# The splits' names in words, for figure titles.
+SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
+
+
+def split_title(split: str) -> str:
+    """What a figure of a split's images shows: ``validation images (val split)``."""
+    return f"{SPLIT_WORDS.get(split, split)} images ({split} split)"
+
+
+# A confusion-matrix cell's share is written in it up to this many classes (the diagonal alone above it).
+CELL_TEXT_CLASSES = 20
+NEVER_COLOR = "#c0392b"
+
+
+def plot_confusion_matrix(
+    confusion: np.ndarray,
+    class_names: Sequence[str],
+    out_png: str | Path,
+    split: str | None = None,
+) -> Path:
+    """The (C, C) confusion matrix (pixel counts, rows = true class, columns = predicted class, void left
+    out) drawn row-normalised: each cell is the share of the true class's pixels predicted as the column's
+    class, so the diagonal is each class's recall. Class names on both axes; a class of the truth that is
+    never predicted (an empty column) is named in red below the axis; a class absent from the truth (an
+    empty row) is grey and marked ``(absent)``. The title names ``split``. Sized for 2 to 30 classes
+    (shares written in the cells up to ``CELL_TEXT_CLASSES``, the diagonal's alone above).
+    """
+    counts = np.asarray(confusion, dtype=np.float64)
+    k = len(class_names)
+    if counts.shape != (k, k):
+        raise ValueError(
+            f"confusion matrix of shape {counts.shape} for {k} class names; expected ({k}, {k})."
+        )
+    support = counts.sum(1)
+    never = (counts.sum(0) == 0) & (support > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = np.where(support[:, None] > 0, counts / np.maximum(support[:, None], 1), np.nan)
+    side = min(max(4.2, 0.36 * k + 2.4), 14.0)
+    fontsize = 9.0 if k <= 12 else 8.0 if k <= 20 else 7.0 if k <= 30 else 5.5
+    fig = headless_figure((side + 1.4, side))
+    ax = fig.subplots()
+    from matplotlib import colormaps
+
+    cmap = colormaps["Blues"].with_extremes(bad="0.88")
+    image = ax.imshow(np.ma.masked_invalid(shares), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+    for t in range(k):
+        for q in range(k):
+            value = shares[t, q]
+            if value != value or (k > CELL_TEXT_CLASSES and t != q) or (t != q and value < 0.005):
+                continue
+            ax.text(
+                q,
+                t,
+                f"{100 * value:.0f}",
+                ha="center",
+                va="center",
+                fontsize=fontsize - 1.5,
+                color="white" if value > 0.55 else "black",
+            )
+    ax.set_xticks(range(k))
+    upright = k > 12 or max(len(n) for n in class_names) > 10  # turned 45 degrees, long names overlap
+    ax.set_xticklabels(class_names, rotation=90 if upright else 45, ha="center" if upright else "right")
+    ax.set_yticks(range(k))
+    ax.set_yticklabels([n if s > 0 else f"{n} (absent)" for n, s in zip(class_names, support)])
+    ax.tick_params(labelsize=fontsize)
+    for label, is_never in zip(ax.get_xticklabels(), never):
+        if is_never:
+            label.set_color(NEVER_COLOR)
+            label.set_fontweight("bold")
+    xlabel = "predicted class"
+    if never.any():
+        xlabel += f"\n(red: never predicted: {int(never.sum())} of {k} classes)"
+    ax.set_xlabel(xlabel, fontsize=fontsize + 1)
+    ax.set_ylabel("true class", fontsize=fontsize + 1)
+    where = f", {SPLIT_WORDS.get(split, split)} images ({split} split)" if split else ""
+    ax.set_title(
+        f"Confusion matrix{where}\nrow-normalised: % of each true class's pixels (void excluded)",
+        fontsize=fontsize + 1.5,
+    )
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
+    bar.set_label("share of the true class's pixels", fontsize=fontsize)
+    bar.ax.tick_params(labelsize=fontsize)
+    fig.tight_layout()
     return save_figure(fig, Path(out_png))
 
 
@@ -137,8 +262,10 @@ def plot_prediction_grid(
     ignore_index: int = IGNORE_INDEX,
     palette: np.ndarray | None = None,
     ignore_color: tuple[int, int, int] | None = None,
+    title: str | None = None,
 ) -> Path:
-    """One row per sample: Input | True mask | Predicted mask (class colours, legend below). Ignored pixels
+    """One row per sample: Input | True mask | Predicted mask (class colours, legend below), under ``title``
+    when given (:func:`split_title`: which split's images these are). Ignored pixels
     (``ignore_index``) are drawn in ``ignore_color`` (default ``IGNORE_COLOR``, white), and when a mask of the
     figure has any, the legend ends with a ``void / ignored`` entry in that colour. The panels are
     :func:`prediction_grid_panels`; ``palette`` (uint8 (K, 3)) the model's class colours
@@ -157,10 +284,10 @@ def plot_prediction_grid(
     fig = headless_figure((9, 3 * n))
     axes = fig.subplots(n, 3, squeeze=False)
     for i, row in enumerate(rows):
-        for j, (panel, title) in enumerate(zip(row, ("Input", "True mask", "Predicted mask"))):
+        for j, (panel, heading) in enumerate(zip(row, ("Input", "True mask", "Predicted mask"))):
             # nearest: a mask pixel is one colour, never a blend of two classes
             axes[i, j].imshow(panel, cmap="gray" if panel.ndim == 2 else None, interpolation="nearest")
-            label = f"{title}" + (f"\n{short_name(titles[i])}" if titles and j == 0 else "")
+            label = heading + (f"\n{short_name(titles[i])}" if titles and j == 0 else "")
             axes[i, j].set_title(label, fontsize=9)
             axes[i, j].axis("off")
     handles = [Rectangle((0, 0), 1, 1, color=np.asarray(palette[k]) / 255.0) for k in range(len(class_names))]
@@ -170,6 +297,8 @@ def plot_prediction_grid(
         handles.append(Rectangle((0, 0), 1, 1, facecolor=np.asarray(void) / 255.0, edgecolor="0.5"))
         labels.append(IGNORE_LABEL)
     legend_rows = math.ceil(len(labels) / 6)
+    if title:
+        fig.suptitle(title, fontsize=11, fontweight="bold")  # tight_layout keeps the panels below it
     fig.tight_layout(rect=(0, 0.25 * legend_rows / n / 3, 1, 1))
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
     return save_figure(fig, Path(out_png))
