@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from matplotlib.colors import to_hex
+from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 from PIL import Image
 
 from unetkit.planning import Machine, make_plan
@@ -163,12 +165,50 @@ def test_matplotlib_is_imported_only_to_draw() -> None:
     assert "usage: unetkit plan" in result.stdout
 
 
-def test_the_crop_is_labelled_width_x_height() -> None:
-    """Every size the tools show reads W x H (the crop is kept (H, W), as data.crop_size)."""
+def test_the_crop_line_is_labelled_as_the_short_side_it_is_drawn_at() -> None:
+    """The line sits at the crop's short side (on an axis of the longer box side): its label says so, and
+    gives the crop as W x H (kept (H, W), as data.crop_size), as every size the tools show reads."""
     import dataclasses
 
     plan, fp = make_test_plan()
     series = plan_series(plan, fp)
     series = dataclasses.replace(series, objects=dataclasses.replace(series.objects, crop=(192, 256)))
-    texts = [t.get_text() for t in draw_plan_figure(series).axes[2].texts]
-    assert "crop 256x192 px" in texts
+    ax = draw_plan_figure(series).axes[2]
+    texts = [t.get_text() for t in ax.texts]
+    assert "crop's short side 192 px (crop 256x192)" in texts
+    assert 192 in _hlines(ax)
+    legend = ax.get_legend()
+    assert legend is not None and "crop's short side" in [t.get_text() for t in legend.get_texts()]
+
+
+def _overlaps(a: Any, b: Any) -> bool:
+    return a.x0 < b.x1 - 0.5 and b.x0 < a.x1 - 0.5 and a.y0 < b.y1 - 0.5 and b.y0 < a.y1 - 0.5
+
+
+@pytest.mark.parametrize("budget_s", [300.0, 1140.0, 30000.0])
+def test_the_rules_labels_cover_no_bar(budget_s: float) -> None:
+    """ "2000 steps: gains stop here" and "rare below 2%" sat at the left end of their lines, over the bars
+    that cross them (the background's share; a wide budget's narrow width)."""
+    plan, fp = make_test_plan(budget_s)
+    fig = draw_plan_figure(plan_series(plan, fp))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for ax, words in ((fig.axes[0], "gains stop"), (fig.axes[1], "below")):
+        labels = [t for t in fig.findobj(Text) if words in t.get_text() and t.get_visible()]
+        assert labels, words
+        bars = [b.get_window_extent(renderer) for b in ax.patches if isinstance(b, Rectangle)]
+        for label in labels:
+            box = label.get_window_extent(renderer)
+            assert not any(_overlaps(box, bar) for bar in bars), (label.get_text(), box)
+
+
+def test_the_width_caption_says_which_rule_chose() -> None:
+    plan, fp = make_test_plan()
+    axis = draw_plan_figure(plan_series(plan, fp)).axes[0]
+    assert "rule: the widest bar over the line" in axis.get_xlabel()
+    tight, fp = make_test_plan(budget_s=300)  # no bar reaches the line: the narrowest is chosen
+    series = plan_series(tight, fp).widths
+    assert max(series.steps_in_budget) < series.min_steps
+    caption = draw_plan_figure(plan_series(tight, fp)).axes[0].get_xlabel()
+    assert "widest bar over the line" not in caption
+    assert "no bar reaches the line" in caption and "narrowest" in caption

@@ -169,18 +169,24 @@ def _class_axis(ax: Axes, names: tuple[str, ...]) -> None:
 
 
 def _rule_line(ax: Axes, value: float, text: str) -> None:
-    """A rule's threshold: a dashed line at ``value``, labelled at its left end."""
+    """A rule's threshold: a dashed line at ``value``, labelled beside the panel's right edge (a tick of a
+    second y axis), where no bar can be under the label (inside the panel it covered the bars that cross
+    the line)."""
+    from matplotlib.ticker import NullLocator
+
     ax.axhline(value, color=LINE_COLOR, ls="--", lw=1.2)
-    ax.annotate(
-        text,
-        (0, value),
-        xycoords=("axes fraction", "data"),
-        xytext=(3, 3),
-        textcoords="offset points",
-        fontsize=8,
-        va="bottom",
-        bbox=LABEL_BOX,
-    )
+    side = ax.secondary_yaxis("right")
+    side.set_yticks([value])
+    side.set_yticklabels([text], fontsize=8)
+    side.yaxis.set_minor_locator(NullLocator())
+    side.tick_params(length=4, color=LINE_COLOR)
+
+
+def width_rule(s: WidthSeries) -> str:
+    """The caption of panel 1: the rule that chose the width, as it applied to these bars."""
+    if any(steps >= s.min_steps for steps in s.steps_in_budget):
+        return "rule: the widest bar over the line"
+    return "no bar reaches the line: the rule then takes the narrowest (most steps)"
 
 
 def _draw_widths(ax: Axes, s: WidthSeries) -> None:
@@ -199,7 +205,7 @@ def _draw_widths(ax: Axes, s: WidthSeries) -> None:
             fontweight="bold" if chosen else "normal",
             bbox=LABEL_BOX,  # readable where the MIN_STEPS line crosses it
         )
-    _rule_line(ax, s.min_steps, f"{s.min_steps} steps: gains stop here")
+    _rule_line(ax, s.min_steps, f"{s.min_steps} steps:\ngains stop\nhere")
     ax.set_xticks(list(x))
     ax.set_xticklabels(
         [f"{b}\nchosen" if c else str(b) for b, c in zip(s.base_channels, s.chosen)], fontsize=8.5
@@ -211,7 +217,7 @@ def _draw_widths(ax: Axes, s: WidthSeries) -> None:
     top = max(*s.steps_in_budget, s.min_steps)
     ax.set_ylim(0, top * 1.25)
     ax.set_xlim(-0.6, len(s.base_channels) - 0.4)
-    ax.set_xlabel("width (base channels); rule: the widest bar over the line")
+    ax.set_xlabel(f"width (base channels)\n{width_rule(s)}")
     ax.set_ylabel(f"optimizer steps in {s.budget_minutes:g} min (predicted)")
     ax.set_title(f"How wide? Steps the budget allows\n({s.device}, precision {s.precision})", fontsize=10)
 
@@ -230,7 +236,7 @@ def _draw_classes(ax: Axes, s: ClassShareSeries) -> None:
             bar.set_edgecolor("white")
     ax.set_yscale("log")
     ax.set_ylim(floor, 1.6)
-    _rule_line(ax, s.rare_fraction, f"rare below {s.rare_fraction:.0%}")
+    _rule_line(ax, s.rare_fraction, f"rare\nbelow\n{s.rare_fraction:.0%}")
     many = len(s.names) > 16
     for i, f in enumerate(s.pixel_fractions):
         marks = ["absent"] if f <= 0 else []
@@ -268,6 +274,12 @@ def _draw_classes(ax: Axes, s: ClassShareSeries) -> None:
     ax.set_title(f"Which classes are rare? Pixel shares\n({weighted})", fontsize=10)
 
 
+def crop_label(crop: tuple[int, int]) -> str:
+    """The crop line's label: the line is at the crop's short side (the longest object a crop holds in any
+    orientation), said so, with the whole crop as W x H (``crop`` is (H, W), as ``data.crop_size``)."""
+    return f"crop's short side {min(crop)} px (crop {crop[1]}x{crop[0]})"
+
+
 def _draw_objects(ax: Axes, s: ObjectSizeSeries) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -282,12 +294,13 @@ def _draw_objects(ax: Axes, s: ObjectSizeSeries) -> None:
     crop = min(s.crop)  # the short side: the longest object a crop holds whatever its orientation
     values = [v for v in (*p90, *med) if v == v and v > 0]
     low = min([*values, s.receptive_field, crop]) / 2.0
-    ax.set_ylim(low, max([*values, s.receptive_field, crop]) * 2.5)
+    # Headroom above the tallest bar and line for the legend (2 rows): it covered the tallest bars.
+    ax.set_ylim(low, max([*values, s.receptive_field, crop]) * 6.0)
     ax.axhline(s.receptive_field, color=RF_COLOR, lw=1.6)
     ax.axhline(crop, color=CROP_COLOR, lw=1.6, ls="--")
     lines = [
         (s.receptive_field, f"receptive field {s.receptive_field} px (depth {s.depth})", RF_COLOR),
-        (crop, f"crop {s.crop[1]}x{s.crop[0]} px", CROP_COLOR),
+        (crop, crop_label(s.crop), CROP_COLOR),
     ]
     close = max(s.receptive_field, crop) / min(s.receptive_field, crop) < 1.5
     for value, text, color in lines:
@@ -322,7 +335,7 @@ def _draw_objects(ax: Axes, s: ObjectSizeSeries) -> None:
         Patch(color=THING_COLOR, label="median object"),
         Patch(color=THING_COLOR, alpha=0.35, label="90th percentile"),
         Line2D([], [], color=RF_COLOR, lw=1.6, label="receptive field"),
-        Line2D([], [], color=CROP_COLOR, lw=1.6, ls="--", label="crop"),
+        Line2D([], [], color=CROP_COLOR, lw=1.6, ls="--", label="crop's short side"),
     ]
     if any(s.stuff):
         legend.insert(2, Patch(color=OTHER_COLOR, label="stuff: spans the image"))
