@@ -408,10 +408,22 @@ def test_export_checkpoint_choice(tmp_path: Path) -> None:
         load_config("synthetic", ["evaluate.checkpoint=final"])
 
 
-def test_fit_exports_the_last_checkpoint_when_asked(tmp_path: Path) -> None:
+def test_fit_exports_the_last_checkpoint_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from safetensors.torch import load_file
 
+    import unetkit.viz.figures as figures
+
+    drawn: list[object] = []
+    plot = figures.plot_training_curves
+
+    def recorded(*args: object, **kwargs: object) -> object:
+        drawn.append(kwargs.get("kept"))
+        return plot(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(figures, "plot_training_curves", recorded)
     result = fit(_cfg(tmp_path, "trainer.max_epochs=2", "evaluate.checkpoint=last", "evaluate.split=val"))
+    # curves.png marks the checkpoint that became the model: last.ckpt, saved at the end of epoch 1.
+    assert drawn == [("last", 1)]
     saved = load_file(str(result.run_dir / "model" / "model.safetensors"))
     last = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     weights = {k.removeprefix("model."): v for k, v in last["state_dict"].items() if k.startswith("model.")}

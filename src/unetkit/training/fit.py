@@ -422,8 +422,8 @@ def _fit(
                 run_dir=run_dir, scores={}, table="", train_seconds=train_seconds, is_global_zero=False
             )
         source = export_checkpoint(run_dir, config.evaluate.checkpoint)
-        state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
-        task.load_state_dict(state)
+        kept = torch.load(source, map_location="cpu", weights_only=True)
+        task.load_state_dict(kept["state_dict"])
         save_model(task.model, model_config, run_dir / "model")
         budget = budget_record(trainer)
         if budget:
@@ -455,7 +455,9 @@ def _fit(
 
         metrics_csv = run_dir / "logs" / "metrics.csv"
         if metrics_csv.is_file():
-            plot_training_curves(metrics_csv, run_dir / "figures" / "curves.png")
+            plot_training_curves(
+                metrics_csv, run_dir / "figures" / "curves.png", kept=(source.stem, int(kept.get("epoch", 0)))
+            )
         return RunResult(
             run_dir=run_dir,
             scores=scores,
