@@ -93,3 +93,9 @@ def test_benchmark_refuses_an_export_of_another_model(
     err = capsys.readouterr().err
     assert f"other_export was exported from another model than {model_dir}" in err
     assert main(["benchmark", str(model_dir), "--export", str(tmp_path / "own_export"), *common]) == 0
+    assert "note:" not in capsys.readouterr().out
+    # A side below the padding multiple (2**depth = 4) is timed at the size predict pads it to, and said.
+    tiny = ["--size", "3", "--batch", "1", "--rounds", "1"]
+    assert main(["benchmark", str(model_dir), "--export", str(tmp_path / "own_export"), *tiny]) == 0
+    printed = capsys.readouterr().out
+    assert "input (1, 1, 4, 4)" in printed and "note: a 3x3 image reaches the network as 4x4" in printed

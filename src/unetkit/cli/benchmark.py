@@ -103,6 +103,12 @@ def run(args: argparse.Namespace) -> int:
     cpu = cpu_info()
     shape = tuple(x.shape)
     print(f"{args.model}: input {shape}: median of {args.rounds} interleaved rounds, {cpu['cpu_model']}")
+    if tuple(shape[2:]) != (args.size, args.size):
+        # The network is timed on what predict gives it for such an image (a valid, padded size).
+        print(
+            f"note: a {args.size}x{args.size} image reaches the network as {shape[2]}x{shape[3]} (the size "
+            "predict pads it to), so that is the size timed"
+        )
     print(bench.format_table(rows))
     for name, why in skipped.items():
         print(f"not available: {name} ({why})")
