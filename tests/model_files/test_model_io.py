@@ -231,6 +231,16 @@ def test_missing_file_in_model_folder(tmp_path: Path, missing: str) -> None:
         load_model(tmp_path)
 
 
+def test_a_folder_holding_a_renamed_export_names_the_rename(tmp_path: Path) -> None:
+    """A folder of nuclei.onnx + config.json said "model.safetensors not found ... (written by
+    unetkit.model_files.save_model)", a Python API, and nothing of the .onnx there (re-check S5)."""
+    make_config().save(tmp_path / CONFIG_NAME)
+    (tmp_path / "nuclei.onnx").write_bytes(b"onnx")
+    wording = r"it holds nuclei\.onnx: rename it to .*model\.onnx \(beside its"
+    with pytest.raises(FileNotFoundError, match=wording):
+        load_model(tmp_path)
+
+
 def test_empty_folder_and_missing_path(tmp_path: Path) -> None:
     with pytest.raises(
         FileNotFoundError, match=r"no model found; a model folder must contain model.safetensors"

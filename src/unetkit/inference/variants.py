@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from unetkit.files import atomic_write_text
-from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME
+from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, OPENVINO_NAME
 
 logger = logging.getLogger(__name__)
 
-OPENVINO_NAME = "model.xml"
 MANIFEST_NAME = "deploy.json"
 EXPORT_DIR_NAME = "export"
 # (backend, precision) -> sub-folder of the export folder; fp32 and bf16 share the top-level files.

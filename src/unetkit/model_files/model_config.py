@@ -19,6 +19,7 @@ from unetkit.files import atomic_write_text
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 ONNX_NAME = "model.onnx"
+OPENVINO_NAME = "model.xml"  # the IR; its weights are model.bin beside it
 #: ``extra`` key of a model trained only on the pixels inside a region of interest (roi/, fov/, --roi): its
 #: predictions outside such a region were never trained for, which predict says.
 TRAINED_WITH_ROI = "trained_with_roi"

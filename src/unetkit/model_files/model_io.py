@@ -32,6 +32,8 @@ from unetkit import __version__
 from unetkit.files import atomic_dir, atomic_write_bytes
 from unetkit.model_files.model_config import (
     CONFIG_NAME,
+    ONNX_NAME,
+    OPENVINO_NAME,
     UNREGISTERED_ARCHITECTURES,
     WEIGHTS_NAME,
     ModelConfig,
@@ -273,12 +275,23 @@ def _resolve(path: Path) -> Path:
     )
 
 
+def _renamed_exports(folder: Path) -> str:
+    """``; it holds nuclei.onnx: rename it to model.onnx ...`` when ``folder`` holds an exported model under
+    another name (which the model-folder rule does not look for), else ``.``."""
+    wanted = {".onnx": ONNX_NAME, ".xml": OPENVINO_NAME}
+    for f in sorted(folder.iterdir()) if folder.is_dir() else ():
+        target = wanted.get(f.suffix.lower())
+        if target and f.name != target and f.is_file():
+            return f"; it holds {f.name}: rename it to {folder / target} (beside its {CONFIG_NAME}) to run it"
+    return "."
+
+
 def _read_folder(folder: Path, device: str) -> tuple[dict[str, torch.Tensor], ModelConfig, Path]:
     for name in (WEIGHTS_NAME, CONFIG_NAME):
         if not (folder / name).is_file():
             raise FileNotFoundError(
                 f"{folder / name} not found; a model folder must contain {WEIGHTS_NAME} and {CONFIG_NAME} "
-                "(written by unetkit.model_files.save_model)."
+                f"(a run's model/ folder, or `unetkit export`'s folder){_renamed_exports(folder)}"
             )
     config = ModelConfig.load(folder / CONFIG_NAME)
     weights = folder / WEIGHTS_NAME
