@@ -106,3 +106,18 @@ def test_unrecorded_model_file_counts_as_unknown(tmp_path: Path) -> None:
     (out / "model.xml").write_text("<net/>")  # a hand-copied file deploy.json does not record
     with pytest.raises(ValueError, match=r"\(model.xml;"):
         export_onnx(model, config, out)
+
+
+def test_a_model_file_copied_over_an_export_is_refused_at_load(tmp_path: Path) -> None:
+    """Another model's model.onnx copied by hand over an export ran with this folder's config.json and was
+    quoted as checked against eager (re-check S3): deploy.json records the file export wrote."""
+    first, config = _model(0)
+    second, _ = _model(1)
+    export_onnx(first, config, tmp_path / "first")
+    export_onnx(second, config, tmp_path / "second")
+    load_predictor(tmp_path / "first", backend="onnxruntime")  # as exported: loads
+    (tmp_path / "first" / "model.onnx").write_bytes((tmp_path / "second" / "model.onnx").read_bytes())
+    with pytest.raises(
+        ValueError, match=r"model\.onnx is not the file `unetkit export` wrote .*copied in by hand"
+    ):
+        load_predictor(tmp_path / "first", backend="onnxruntime")

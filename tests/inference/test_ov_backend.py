@@ -162,3 +162,16 @@ def test_progress_reaches_openvino(model_dir: tuple[Path, Any, ModelConfig]) -> 
     ov.predict(np.random.default_rng(6).integers(0, 256, (45, 70), dtype=np.uint8))
     total = ov.tiles_per_image(45, 70)
     assert total > 4 and calls[-1] == (total, total) and {t for _, t in calls} == {total}
+
+
+def test_an_ir_copied_over_an_export_is_refused_at_load(tmp_path: Path) -> None:
+    """Another model's IR weights copied by hand over an export: deploy.json records the model.bin export
+    wrote, so the IR is refused instead of running with this folder's config.json (re-check S3)."""
+    config = ModelConfig("unet", KWARGS, ["bg", "a", "b"], [0.5], [0.25])
+    for seed, name in ((0, "first"), (1, "second")):
+        torch.manual_seed(seed)
+        export_openvino(create_model("unet", **KWARGS).eval(), config, tmp_path / name, exporter="legacy")
+    load_predictor(tmp_path / "first", backend="openvino")  # as exported: loads
+    (tmp_path / "first" / "model.bin").write_bytes((tmp_path / "second" / "model.bin").read_bytes())
+    with pytest.raises(ValueError, match=r"model\.bin is not the file `unetkit export` wrote"):
+        load_predictor(tmp_path / "first", backend="openvino")

@@ -13,6 +13,7 @@ import numpy as np
 
 from unetkit.inference.backends import register_backend
 from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
+from unetkit.inference.variants import check_exported_file
 from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
 from unetkit.options import check_positive_int
 
@@ -57,6 +58,7 @@ class OrtPredictor(BasePredictor):
                     f"{folder / name} not found; the onnxruntime backend needs a folder with {ONNX_NAME} and "
                     f"{CONFIG_NAME} (write it with `unetkit export`)."
                 )
+        check_exported_file(folder, "onnxruntime")
         config = ModelConfig.load(folder / CONFIG_NAME)
         super().__init__(config, geometry_from_config(config), **options)
         import onnxruntime as ort

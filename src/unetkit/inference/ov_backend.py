@@ -17,7 +17,13 @@ import numpy as np
 
 from unetkit.inference.backends import named_model, register_backend
 from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
-from unetkit.inference.variants import OPENVINO_NAME, VARIANT_DIRS, find_export_dir, variant_folder
+from unetkit.inference.variants import (
+    OPENVINO_NAME,
+    VARIANT_DIRS,
+    check_exported_file,
+    find_export_dir,
+    variant_folder,
+)
 from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
 from unetkit.options import check_positive_int, look_up_option
 
@@ -123,6 +129,7 @@ class OvPredictor(BasePredictor):
             precision = named.precision if named is not None and named.backend == "openvino" else "fp32"
         precision = look_up_option(precision, OV_PRECISIONS, "OpenVINO precision")
         folder = resolve_ov_folder(model_dir, precision)
+        check_exported_file(folder, "openvino")  # the fp32 IR's record (a variant's folder has none)
         config = ModelConfig.load(folder / CONFIG_NAME)
         super().__init__(config, geometry_from_config(config), **options)
         self.compiled = compile_openvino(

@@ -181,6 +181,22 @@ def export_check(export_dir: Path, backend: str) -> dict[str, Any] | None:
     return entry
 
 
+def check_exported_file(export_dir: Path, backend: str) -> None:
+    """Refuse the fp32 ``backend`` model of ``export_dir`` when ``deploy.json`` records another file there
+    (a model.onnx copied in by hand beside another model's config.json and check): its preprocessing and its
+    check against eager would be another model's. Exports without a record (older ones) pass."""
+    entry = read_manifest(export_dir)["variants"].get(f"{backend}-fp32")
+    if not isinstance(entry, dict) or not entry.get("source_sha256"):
+        return
+    source = source_file(export_dir, backend)
+    if source.is_file() and entry["source_sha256"] != file_sha256(source):
+        raise ValueError(
+            f"{source} is not the file `unetkit export` wrote in {export_dir} ({MANIFEST_NAME} records "
+            "another; copied in by hand?): its config.json and export check belong to another model; export "
+            "the model again into a folder of its own: unetkit export RUN --out DIR"
+        )
+
+
 def exported_weights(export_dir: Path) -> set[str]:
     """The weights digests the fp32 exports now in ``export_dir`` record (empty for older exports)."""
     found = set()
