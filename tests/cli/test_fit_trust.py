@@ -103,3 +103,32 @@ def test_a_replay_folder_keeps_the_plan_of_the_run_it_replays(tmp_path: Path) ->
     assert text.endswith("trainer: {max_epochs: 3}\n")
     assert (replay / "dataset.json").read_text() == '{"root": "data"}\n'
     assert (replay / "plan.png").read_bytes() == b"\x89PNG"
+
+
+def test_a_replay_takes_threads_as_trainer_num_threads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import unetkit.cli.fit as cli_fit
+    import unetkit.training.budget as budget
+    from unetkit.training.config import Config, load_config, save_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(load_config("synthetic", ["trainer.max_time_minutes=1", "trainer.num_threads=1"]),
+                run / "config.yaml")  # fmt: skip
+    trained: list[Config] = []
+
+    def train(args: object, config: Config, planned: object) -> int:
+        trained.append(config)
+        return 0
+
+    monkeypatch.setattr(budget, "read_recorded_clock", lambda run_dir: None)
+    monkeypatch.setattr(cli_fit, "_train", train)
+    # --threads sets trainer.num_threads, as with --plan (it was refused: "drop --threads").
+    assert main(["fit", "--replay", str(run), "--threads", "2"]) == 0
+    assert [config.trainer.num_threads for config in trained] == [2]
+    assert main(["fit", "--replay", str(run), "--threads", "2", "trainer.num_threads=2"]) == 0
+    err = _error(capsys, "fit", "--replay", str(run), "--threads", "1", "trainer.num_threads=2")
+    assert "--threads 1 and trainer.num_threads=2 contradict each other" in err
+    # The other fit DIR options stay refused.
+    assert "drop --time" in _error(capsys, "fit", "--replay", str(run), "--time", "1m")

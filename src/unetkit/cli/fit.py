@@ -239,7 +239,9 @@ def _run_replay(args: argparse.Namespace) -> int:
     if args.resume is not None:
         raise ValueError("--replay and --resume exclude each other: --resume continues a run in its folder, "
                          "--replay retrains a finished one into a new folder")  # fmt: skip
+    # --threads is honoured (trainer.num_threads, as with --plan): threads leave the steps as they were.
     given = [*(["--config"] if args.config is not None else []), *dir_flags(args)]
+    given = [flag for flag in given if flag != "--threads"]
     given += [o for o in args.overrides if "=" not in o]
     if given:
         raise ValueError(f"--replay trains {run} with its own config.yaml; drop {given[0]}")
@@ -247,7 +249,8 @@ def _run_replay(args: argparse.Namespace) -> int:
     _refuse_contradictions(args)
     read_recorded_clock(run)  # a run that cannot be replayed: one line, before anything is loaded
     # Overrides the user gives come last (e.g. output.name=...); REPLAY_OVERRIDES keeps the others out.
-    overrides = [f"output.root={run.parent}", f"output.name={run.name}-replay", *args.overrides,
+    threads = [f"trainer.num_threads={args.threads}"] if args.threads is not None else []
+    overrides = [f"output.root={run.parent}", f"output.name={run.name}-replay", *threads, *args.overrides,
                  *score_overrides(args.score), *out_overrides(args.out)]  # fmt: skip
     config = load_config(run / "config.yaml", overrides)
     return _train(args, config, _replayed_plan_files(run))
