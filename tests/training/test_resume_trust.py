@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import socket
 import subprocess
 import sys
 import warnings
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from unetkit.training import run_folder
 from unetkit.training.config import load_config
 from unetkit.training.fit import fit
 from unetkit.training.run_folder import LOCK_NAME, run_lock
@@ -105,14 +108,95 @@ def test_a_moved_run_resumes_with_its_best_checkpoint_its_time_and_its_lock(tmp_
 
 def test_the_run_lock_is_held_released_and_taken_over(tmp_path: Path) -> None:
     with run_lock(tmp_path) as lock:
-        assert lock.read_text().strip() == str(__import__("os").getpid())
+        assert lock.read_text().startswith(f"pid={os.getpid()} ")
     assert not lock.exists()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     lock.write_text(f"{dead.pid}\n")
     with run_lock(tmp_path):
-        assert lock.read_text().strip() != str(dead.pid)
+        assert not lock.read_text().startswith(f"pid={dead.pid} ")
     assert not lock.exists()
+
+
+def _proc_start(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2 :].split()[19]  # field 22: start time in clock ticks since boot
+
+
+_HOLD = (
+    "import sys, time\n"
+    "from unetkit.training.run_folder import run_lock\n"
+    "with run_lock(sys.argv[1]):\n"
+    "    print('held', flush=True)\n"
+    "    time.sleep(60)\n"
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="start times come from /proc")
+def test_the_run_lock_names_its_holder_by_host_and_start_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """N1: a lock held a pid alone, so after a reboot, on another node or with a reused pid any live process
+    with that pid was taken for the holder, and the message advised killing it."""
+    lock = tmp_path / LOCK_NAME
+    with run_lock(tmp_path):
+        fields = dict(item.split("=", 1) for item in lock.read_text().split())
+    assert fields == {
+        "pid": str(os.getpid()),
+        "host": socket.gethostname(),
+        "start": _proc_start(os.getpid()),
+    }
+
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        held = lock.read_text()
+        assert held == f"pid={holder.pid} host={socket.gethostname()} start={_proc_start(holder.pid)}\n"
+        # The holder itself: refused, and the message says deleting the lock is the fix for another process.
+        with pytest.raises(ValueError, match=rf"in use by process {holder.pid} ") as refused:
+            with run_lock(tmp_path):
+                pass
+        assert f"if process {holder.pid} is not a unetkit run of this folder, delete the lock instead" in str(
+            refused.value
+        )
+        assert str(lock) in str(refused.value)
+        # Where /proc cannot tell its start time, the live pid alone holds the lock (as before).
+        with monkeypatch.context() as m:
+            m.setattr(run_folder, "_start_time", lambda pid: None)
+            with pytest.raises(ValueError, match="in use by process"):
+                run_folder._refuse_a_held_run(tmp_path)
+        # An old lock holds the pid alone: still read, a live pid holds it.
+        lock.write_text(f"{holder.pid}\n")
+        with pytest.raises(ValueError, match=rf"in use by process {holder.pid} "):
+            run_folder._refuse_a_held_run(tmp_path)
+        # The same pid with another start time is another process (a reboot, a reused pid): taken over.
+        lock.write_text(held.replace(f"start={_proc_start(holder.pid)}", "start=1"))
+        lines = _Lines()
+        logger = logging.getLogger("unetkit")
+        logger.addHandler(lines)
+        try:
+            with run_lock(tmp_path):
+                assert lock.read_text().startswith(f"pid={os.getpid()} ")
+        finally:
+            logger.removeHandler(lines)
+        assert any(
+            f"taking over the lock of {tmp_path}: process {holder.pid}" in line for line in lines.lines
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+
+    # Another host's lock cannot be checked from here (its pid means nothing here, dead or alive): refused,
+    # naming the host, with the fix.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(f"pid={dead.pid} host=elsewhere-node start=12345\n")
+    with pytest.raises(ValueError, match=rf"locked by process {dead.pid} on host elsewhere-node") as refused:
+        with run_lock(tmp_path):
+            pass
+    assert f"if no process on elsewhere-node runs this job, delete the lock (rm {lock})" in str(refused.value)
+    assert "\n" not in str(refused.value)
+    assert lock.read_text() == f"pid={dead.pid} host=elsewhere-node start=12345\n"
 
 
 def test_a_resume_purges_the_lost_steps_from_tensorboard(tmp_path: Path) -> None:

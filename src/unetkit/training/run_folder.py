@@ -17,8 +17,10 @@ import logging
 import os
 import shlex
 import shutil
+import socket
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from unetkit.training.budget import REPLAY_SOURCE_FILE
@@ -59,7 +61,7 @@ def run_dir_name(config: Config) -> str:
 # What a run killed before its first checkpoint leaves behind, nothing worth keeping (a replay has named its
 # source by then, and every new run its files).
 # What a run writes before its first checkpoint: config, start and data records, the plan's files.
-# The lock a process holds while it trains or scores a run (its pid inside): see :func:`run_lock`.
+# The lock a process holds while it trains or scores a run (its pid, host, start time): :func:`run_lock`.
 LOCK_NAME = "unetkit.lock"
 _STALE_ENTRIES = {
     "config.yaml", "logs", "tb", "checkpoints", RECORD_NAME, REPLAY_SOURCE_FILE, "started.json", "plan.yaml",
@@ -141,52 +143,121 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def lock_holder(run_dir: Path) -> int | None:
-    """The pid of another live process holding ``RUN/unetkit.lock`` (:func:`run_lock`), else None."""
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux: field 22 of ``/proc/PID/stat``); None
+    where ``/proc`` is absent or hides the process. With the pid and the host it names one process: a pid
+    reused after a reboot or by another program has another start time."""
     try:
-        text = (Path(run_dir) / LOCK_NAME).read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) ": field 3 on (comm may hold spaces)
+    return fields[19] if len(fields) > 19 and fields[19].isdigit() else None
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """The process named in ``RUN/unetkit.lock``: its pid, host and start time (:func:`_start_time`; None in
+    a lock written without ``/proc`` or by an older unetkit, which wrote the pid alone)."""
+
+    pid: int
+    host: str | None = None
+    start: str | None = None
+
+    def text(self) -> str:
+        """The lock file's content: ``pid=... host=... start=...`` (``start=`` left out when unknown)."""
+        start = f" start={self.start}" if self.start is not None else ""
+        return f"pid={self.pid} host={self.host}{start}\n"
+
+    @classmethod
+    def parse(cls, text: str) -> LockHolder | None:
+        """A lock's holder; None for text that names no pid (taken over). An old lock holds the pid alone."""
+        text = text.strip()
+        if text.isdigit():
+            return cls(int(text))
+        fields = dict(item.partition("=")[::2] for item in text.split())
+        if not fields.get("pid", "").isdigit():
+            return None
+        return cls(int(fields["pid"]), fields.get("host") or None, fields.get("start") or None)
+
+
+def _this_process() -> LockHolder:
+    return LockHolder(os.getpid(), socket.gethostname(), _start_time(os.getpid()))
+
+
+def lock_holder(run_dir: Path) -> LockHolder | None:
+    """Another process holding ``RUN/unetkit.lock`` (:func:`run_lock`), else None.
+
+    A lock of this host is held while its pid is alive with the start time it recorded (a pid alone, in an
+    old lock or where ``/proc`` is absent: while the pid is alive). A lock of another host is taken as held:
+    its process cannot be checked from here.
+    """
+    try:
+        holder = LockHolder.parse((Path(run_dir) / LOCK_NAME).read_text())
     except (FileNotFoundError, NotADirectoryError):
         return None
-    pid = int(text) if text.isdigit() else None
-    return pid if pid is not None and pid != os.getpid() and _alive(pid) else None
+    if holder is None:
+        return None
+    if holder.host is not None and holder.host != socket.gethostname():
+        return holder
+    if holder.pid == os.getpid() or not _alive(holder.pid):
+        return None
+    if holder.start is not None:
+        start = _start_time(holder.pid)
+        if start is not None and start != holder.start:
+            return None  # the pid now names another process (a reboot, a reused pid)
+    return holder
 
 
 def _refuse_a_held_run(run_dir: Path) -> None:
-    pid = lock_holder(run_dir)
-    if pid is not None:
+    holder = lock_holder(run_dir)
+    if holder is None:
+        return
+    lock = Path(run_dir) / LOCK_NAME
+    if holder.host is not None and holder.host != socket.gethostname():
         raise ValueError(
-            f"{run_dir} is in use by process {pid} (it holds {Path(run_dir) / LOCK_NAME}); wait for it to "
-            f"end or stop it (kill {pid}), then run this again"
+            f"{run_dir} is locked by process {holder.pid} on host {holder.host} (it wrote {lock}), which "
+            f"cannot be checked from here; if no process on {holder.host} runs this job, delete the lock "
+            f"(rm {shlex.quote(str(lock))}) and run this again"
         )
+    raise ValueError(
+        f"{run_dir} is in use by process {holder.pid} (it holds {lock}); wait for it to end or stop it "
+        f"(kill {holder.pid}), then run this again; if process {holder.pid} is not a unetkit run of this "
+        f"folder, delete the lock instead (rm {shlex.quote(str(lock))})"
+    )
 
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[Path]:
-    """Hold ``RUN/unetkit.lock`` (this process's pid inside) while the block trains or scores the run.
+    """Hold ``RUN/unetkit.lock`` (this process's pid, host and start time inside) while the block trains or
+    scores the run.
 
     A second ``unetkit fit`` (a resume, or a new run with the same ``--out``) of a folder whose lock a live
     process holds is refused with a one-line ValueError naming the folder and the pid: two processes would
     log every step twice and overwrite each other's checkpoints. A lock left by a process that no longer
-    exists (a SIGKILL, a crashed node) is taken over, with a logged note. The lock is removed on exit. DDP
-    child processes take no lock (rank 0 holds it). The check is per machine: pids of another host on a
-    shared file system cannot be told alive or dead.
+    exists (a SIGKILL, a crashed node, a reboot that gave its pid to another process) is taken over, with a
+    logged note. The lock is removed on exit. DDP child processes take no lock (rank 0 holds it). A lock of
+    another host (a shared file system, a folder moved between machines) cannot be checked: it is refused,
+    naming the host, until the user deletes it.
     """
     lock = Path(run_dir) / LOCK_NAME
     if is_secondary_rank():
         yield lock
         return
-    mine = f"{os.getpid()}\n"
+    mine = _this_process().text()
     while True:
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             _refuse_a_held_run(run_dir)
             try:
-                text = lock.read_text().strip()
+                stale = LockHolder.parse(lock.read_text())
             except FileNotFoundError:
                 continue  # released between the two calls: try again
             log.warning(
-                "taking over the lock of %s: process %s that held it no longer runs", run_dir, text or "?"
+                "taking over the lock of %s: process %s that held it no longer runs",
+                run_dir,
+                stale.pid if stale is not None else "?",
             )
             lock.unlink(missing_ok=True)
             continue
