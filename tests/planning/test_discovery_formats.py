@@ -20,6 +20,7 @@ from unetkit.planning import discover
 MakeDataset = Callable[..., Path]
 
 BLACK, RED, GREEN = (0, 0, 0), (255, 0, 0), (0, 255, 0)
+BLUE, YELLOW = (0, 0, 255), (255, 255, 0)
 COLOUR_CLASSES = [
     {"name": "background", "color": list(BLACK)},
     {"name": "round", "color": list(RED)},
@@ -67,9 +68,9 @@ def write_classes(root: Path, data: Any) -> None:
     (root / "classes.json").write_text(json.dumps(data))
 
 
-def decoded(root: Path) -> list[np.ndarray]:
+def decoded(root: Path, **options: Any) -> list[np.ndarray]:
     """Every mask as fit reads it, from the options discovery writes into the plan."""
-    layout = discover(root)
+    layout = discover(root, **options)
     encoding = folder_encoding(layout.folder_options()[0])
     return [read_mask(s.mask, encoding) for s in layout.samples]
 
@@ -139,6 +140,79 @@ def test_a_classes_file_whose_colours_disagree_with_the_palette_order_wins_by_co
     )
     for i, classes in enumerate(decoded(root)):
         np.testing.assert_array_equal(classes, truth(i))
+
+
+def other_tools_palette(root: Path) -> Path:
+    """The trial's masks (N2): the same indices in every file, VOC-style colours, a gray palette (index i
+    drawn (i, i, i)) in some files and, in img01, another tool's palette (1 blue, 2 yellow)."""
+    for i in (3, 5, 7, 9):
+        write_palette_mask(
+            root / "masks" / f"img{i:02d}.png", truth(i), (BLACK, (1, 1, 1), (2, 2, 2)), (0, 1, 2)
+        )
+    write_palette_mask(root / "masks" / "img01.png", truth(1), (BLACK, BLUE, YELLOW), (0, 1, 2))
+    return root
+
+
+def test_another_tools_palette_over_the_same_indices_asks_how_to_read_the_masks(
+    tmp_path: Path, px: SimpleNamespace
+) -> None:
+    # Read by colour, each class would split into colour variants (7 "classes"); read by index the three
+    # classes are right. Neither reading is chosen without a word: the refusal names both fixes.
+    root = other_tools_palette(palette_dataset(tmp_path / "data", px, [(0, 1, 2)]))
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = _one_line(err)
+    assert (
+        "the palettes of the masks differ (mask " in text
+        and "masks/img01.png draws index 1 as [0, 0, 255]" in text
+    )
+    assert "read by colour they make 7 classes, read by index 3" in text
+    assert "pass --mask-kind index if the indices are the classes" in text
+    assert "list each class's colour in classes.json" in text
+    # --mask-kind index: the three classes, every pixel right.
+    layout = discover(root, mask_kind="index")
+    assert (layout.mask.kind, layout.mask.num_classes) == ("index", 3)
+    for i, classes in enumerate(decoded(root, mask_kind="index")):
+        np.testing.assert_array_equal(classes, truth(i))
+    # A classes file of the colours settles it: read by colour, one class per colour listed.
+    colours = [BLACK, RED, GREEN, (1, 1, 1), (2, 2, 2), BLUE, YELLOW]
+    write_classes(root, {"classes": [{"name": f"c{k}", "color": list(c)} for k, c in enumerate(colours)]})
+    layout = discover(root)
+    assert (layout.mask.kind, layout.mask.num_classes) == ("palette", 7)
+    assert any("their palettes differ (img01.png draws index 1 as [0, 0, 255]" in n for n in layout.notes)
+
+
+def test_a_palette_drawing_two_indices_in_one_colour_is_still_read_by_colour(
+    tmp_path: Path, px: SimpleNamespace
+) -> None:
+    # img01 shows indices 1 and 2 both blue: its indices are not one colour each, so the index reading is
+    # not the consistent one; the masks are read by colour (as shown), with the note.
+    root = palette_dataset(tmp_path / "data", px, [(0, 1, 2)])
+    write_palette_mask(root / "masks" / "img01.png", truth(1), (BLACK, BLUE, BLUE), (0, 1, 2))
+    layout = discover(root)
+    assert (layout.mask.kind, layout.mask.num_classes) == ("palette", 4)
+    assert any("their palettes differ (img01.png draws index 1 as [0, 0, 255]" in n for n in layout.notes)
+
+
+def test_a_classes_file_of_values_on_reordered_palettes_names_mask_kind_index(
+    tmp_path: Path, px: SimpleNamespace
+) -> None:
+    root = palette_dataset(tmp_path / "data", px, ORDERS)
+    write_classes(root, {"classes": [{"name": n, "value": v} for v, n in enumerate(("bg", "round", "rod"))]})
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    text = _one_line(err)
+    assert (
+        'classes.json gives the classes by "value", but the masks are palette images whose palettes' in text
+    )
+    assert "differ (img01.png draws index 1 as [0, 255, 0], img00.png as [255, 0, 0])" in text
+    assert "pass --mask-kind index if the indices are the classes" in text
+    # --mask-kind index reads the indices, named by the file's values (here the indices of each file's own
+    # palette order, as the user asked).
+    layout = discover(root, mask_kind="index")
+    assert layout.mask.kind == "index" and layout.mask.class_names == ("bg", "round", "rod")
+    order = np.array(ORDERS[1])
+    np.testing.assert_array_equal(decoded(root, mask_kind="index")[1], np.argsort(order)[truth(1)])
 
 
 def test_a_palette_colour_in_no_class_is_named_with_its_file(tmp_path: Path, px: SimpleNamespace) -> None:

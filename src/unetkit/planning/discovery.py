@@ -979,56 +979,93 @@ def _colour_text(colour: Sequence[int]) -> str:
 
 def _palette_reading(
     paths: Sequence[Path], classes: ClassTable | None, mask_kind: str | None
-) -> tuple[bool, str | None]:
+) -> tuple[bool, str | None, str | None]:
     """Whether the palette ('P') masks among ``paths`` are colour masks (read through their palettes, as
-    they are shown) rather than class indices, and the one-line note saying which (None: no P masks).
+    they are shown) rather than class indices, the one-line note saying which (None: no P masks), and when
+    the palettes differ, how (for the refusal of a classes file of values, :func:`_palette`).
 
     Their indices are the classes (Pascal VOC) only when every file's palette gives each index it uses the
     same colour, and that colour is the one a classes file gives the index's class; else the indices mean
     nothing across files (an editor's indexed-colour export orders each file's palette its own way), and
     the colours are the labels. Mixed with RGB masks, they are colour masks too. An index drawn in its own
     gray level (a default gray palette) shows what an 8-bit gray mask shows, and agrees with any colour.
+
+    Palettes that differ while every file draws its indices in colours of their own (one to one), and whose
+    colours outnumber the indices used, are a ValueError unless a classes file lists the colours: the
+    indices are consistent within each file, and either reading may be the meant one (one tool's palette
+    over the same indices splits each class into colour variants; reordered palettes do not).
     """
     palettes = {path: pal for path in paths if (pal := mask_palette(path)) is not None}
     if not palettes or mask_kind not in (None, "palette"):
-        return False, None
+        return False, None, None
     what = f"{len(palettes)} of the {len(paths)} masks read are palette (indexed-colour) images"
     as_colour = f"{what}, read as colour masks through their palettes (as they are shown)"
     if mask_kind == "palette":
-        return True, f"{as_colour}: --mask-kind palette"
+        return True, f"{as_colour}: --mask-kind palette", None
     first = next(iter(palettes))
     rgb = next((p for p in paths if p not in palettes and image_header(p)[2] == 3), None)
     if rgb is not None:
-        return True, f"{as_colour}: they are mixed with RGB masks (e.g. RGB {rgb.name}, palette {first.name})"
+        return (
+            True,
+            f"{as_colour}: they are mixed with RGB masks (e.g. RGB {rgb.name}, palette {first.name})",
+            None,
+        )
     listed: dict[int, tuple[str, tuple[int, int, int]]] = {}
     if classes is not None:
         for name, value, colour in zip(classes.names, classes.values, classes.colors, strict=True):
             if colour is not None:
                 listed[value] = (name, colour)
     drawn: dict[int, tuple[tuple[int, int, int], Path]] = {}
+    indices: set[int] = set()
+    colours: set[tuple[int, int, int]] = set()  # every colour the masks show, gray levels included
+    one_to_one = True  # every file draws each index it uses in a colour no other index of it has
+    differ: tuple[Path, str] | None = None  # the first file whose palette differs, and how it does
+    disagree: str | None = None  # the first index whose colour is not the classes file's
     for path, pal in palettes.items():
-        for v in np.flatnonzero(np.bincount(read_mask_values(path).ravel())).tolist():
+        used = np.flatnonzero(np.bincount(read_mask_values(path).ravel())).tolist()
+        shown = {(int(pal[v][0]), int(pal[v][1]), int(pal[v][2])) for v in used}
+        one_to_one = one_to_one and len(shown) == len(used)
+        indices.update(used)
+        colours.update(shown)
+        for v in used:
             colour = (int(pal[v][0]), int(pal[v][1]), int(pal[v][2]))
             if colour == (v, v, v):  # a gray level: no colour chosen
                 continue
-            if v in drawn and drawn[v][0] != colour:
+            if v in drawn and drawn[v][0] != colour and differ is None and disagree is None:
                 other, where = drawn[v]
-                return True, (
-                    f"{as_colour}: their palettes differ ({path.name} draws index {v} as "
-                    f"{_colour_text(colour)}, {where.name} as {_colour_text(other)})"
-                )
+                how = f"draws index {v} as {_colour_text(colour)}, {where.name} as {_colour_text(other)}"
+                differ = path, how
             drawn.setdefault(v, (colour, path))
-            if v in listed and listed[v][1] != colour:
+            if v in listed and listed[v][1] != colour and differ is None and disagree is None:
                 assert classes is not None
                 name, want = listed[v]
-                return True, (
-                    f"{as_colour}: {path.name} draws index {v} as {_colour_text(colour)}, but "
+                disagree = (
+                    f"{path.name} draws index {v} as {_colour_text(colour)}, but "
                     f"{classes.source} gives class {name!r} (value {v}) {_colour_text(want)}"
                 )
+    if disagree is not None:
+        return True, f"{as_colour}: {disagree}", None
+    if differ is not None:
+        value_only = classes is not None and any(classes.value_given)
+        if one_to_one and len(colours) > len(indices) and not listed and not value_only:
+            # Another tool's palette over the same indices (or a gray one beside coloured ones): by colour
+            # each class splits into colour variants the model must tell apart; by index the palettes'
+            # colours are lost. Only the user knows which is meant (value-only classes: see _palette).
+            path, how = differ
+            raise ValueError(
+                f"the palettes of the masks differ (mask {path} {how}): read by colour they make "
+                f"{len(colours)} classes, read by index {len(indices)} (each file draws its indices in "
+                "colours of their own); pass --mask-kind index if the indices are the classes (the palettes "
+                "are only display colours), or list each class's colour in classes.json (or --classes FILE: "
+                '{"classes": [{"name": ..., "color": [R, G, B]}, ...]}) to read the masks by colour'
+            )
+        how = f"{differ[0].name} {differ[1]}"
+        return True, f"{as_colour}: their palettes differ ({how})", how
     agree = " and with the classes file" if listed else ""
     return (
         False,
         f"{what} whose palettes agree on the colour of every index they use{agree}: the index is the class",
+        None,
     )
 
 
@@ -1058,7 +1095,7 @@ def detect_encoding(
         mask_kind = look_up_option(mask_kind, MASK_KIND_OPTIONS, "mask_kind")
     paths = evenly_spaced(list(mask_paths), sample)
     ignore = {int(v) for v in (ignore_values or ())} | set(classes.void_values if classes else ())
-    colour_masks, palette_note = _palette_reading(paths, classes, mask_kind)
+    colour_masks, palette_note, palettes_differ = _palette_reading(paths, classes, mask_kind)
     if palette_note is not None and notes is not None:
         notes.append(palette_note)
     colour_files: list[Path] = []
@@ -1101,7 +1138,9 @@ def detect_encoding(
         )
     names_given = list(class_names) if class_names else (list(classes.names) if classes else None)
     if colour_files:
-        return _palette(colours, colour_files, first_with, mask_kind, classes, names_given, len(paths))
+        return _palette(
+            colours, colour_files, first_with, mask_kind, classes, names_given, len(paths), palettes_differ
+        )
     values = sorted(gray_values - ignore)
     if mask_kind == "palette":
         raise ValueError(
@@ -1295,7 +1334,10 @@ def _palette(
     classes: ClassTable | None,
     names: list[str] | None,
     sampled: int,
+    palettes_differ: str | None = None,
 ) -> MaskInfo:
+    """Colour masks (``colours`` packed RGB) as a palette encoding. ``palettes_differ``: the masks are
+    palette images read by colour because their palettes differ (how, from :func:`_palette_reading`)."""
     if mask_kind not in (None, "palette"):
         raise ValueError(
             f"--mask-kind {mask_kind} but mask {files[0]} is a colour image; pass --mask-kind palette (one "
@@ -1305,6 +1347,14 @@ def _palette(
     if classes is not None and any(classes.value_given) and all(c is None for c in classes.colors):
         # Values name gray masks' classes; laid over the colours found (in RGB order) they named the red
         # objects by the green ones' class without a word.
+        if palettes_differ is not None:
+            # Palette masks whose palettes differ: a classes file of values says the indices are the classes.
+            raise ValueError(
+                f'{classes.source} gives the classes by "value", but the masks are palette images whose '
+                f"palettes differ ({palettes_differ}), so they are read by colour: pass --mask-kind index if "
+                "the indices are the classes (the palettes are only display colours), or give each class its "
+                '"color": [R, G, B] or "#rrggbb", its colour in the masks'
+            )
         raise ValueError(
             f'{classes.source} gives the classes by "value", but the masks are colour images (e.g. '
             f'{files[0]}): each class needs a "color": [R, G, B] or "#rrggbb", its colour in the masks'
