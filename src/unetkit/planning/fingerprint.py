@@ -123,17 +123,11 @@ class Fingerprint:
 
 def mask_encoding(layout: DatasetLayout) -> MaskEncoding | None:
     """The :class:`MaskEncoding` of ``layout`` (None for instance labels, which are decoded here)."""
-    m = layout.mask
-    if m.kind == "instances":
+    from unetkit.data.mask_options import mask_info_encoding
+
+    if layout.mask.kind == "instances":
         return None
-    return MaskEncoding(
-        m.kind,
-        m.num_classes,
-        m.ignore_values,
-        colors=m.colors,
-        ignore_colors=m.ignore_colors,
-        mapping=m.mapping,
-    )
+    return mask_info_encoding(layout.mask)  # one rule: kmeans reads ground truth through it too
 
 
 def _classes_and_objects(
