@@ -11,9 +11,8 @@ import os
 import signal
 import sys
 
-from unetkit.training.task import SegmentationTask
-
 import unetkit.planning
+from unetkit.training.task import SegmentationTask
 
 SIGNAL, STEP = getattr(signal, sys.argv[1]), sys.argv[2]
 # A process started in the background by a non-interactive shell inherits SIGINT ignored, and Python then

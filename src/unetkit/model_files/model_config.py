@@ -97,7 +97,10 @@ def _check_window(window: Any) -> None:
     if isinstance(window, dict):
         span = window.get("min_span", 1.0)
         if set(window) - {"percentiles", "min_span"} or not (
-            isinstance(span, numbers.Real) and not isinstance(span, bool) and math.isfinite(span) and span > 0
+            isinstance(span, numbers.Real)
+            and not isinstance(span, bool)
+            and math.isfinite(span)
+            and float(span) > 0
         ):
             raise ValueError(
                 f'intensity_window {{"percentiles": [lo, hi]}} takes only an optional "min_span" > 0 '
