@@ -17,21 +17,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from training_helpers import tiny_model_config
+from training_helpers import TINY, tiny_model_config
 
 from unetkit.cli.main import main as cli_main
 from unetkit.training.config import Config, load_config
 from unetkit.training.fit import fit
-
-TINY = [
-    "data.options={num_images: 10, size: [40, 40]}",
-    "data.crop_size=32",
-    "data.batch_size=4",
-    "model.kwargs={base_channels: 4, depth: 2}",
-    "trainer.progress_bar=false",
-    "evaluate.num_figure_samples=2",
-    "trainer.num_threads=1",
-]
 
 
 def _cfg(tmp_path: Path, *extra: str) -> Config:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import training_helpers
 
 from unetkit.training import run_folder
 from unetkit.training.config import load_config
@@ -23,13 +24,8 @@ from unetkit.training.fit import fit
 from unetkit.training.run_folder import LOCK_NAME, run_lock
 
 TINY = [
-    "data.options={num_images: 10, size: [40, 40]}",
-    "data.crop_size=32",
-    "data.batch_size=4",
-    "model.kwargs={base_channels: 4, depth: 2}",
-    "trainer.progress_bar=false",
+    *training_helpers.TINY,
     "evaluate.num_figure_samples=1",
-    "trainer.num_threads=1",
     "evaluate.split=val",
     "evaluate.checkpoint=best",
     "schedule.by=epoch",

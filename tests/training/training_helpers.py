@@ -1,5 +1,5 @@
 """Helpers shared by the training tests (test_budget.py, test_replay.py, test_detection_replay.py,
-test_optim.py, test_fit.py)."""
+test_optim.py, test_fit.py, test_resume_trust.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+# A tiny synthetic run of a few epochs (test_fit.py, test_resume_trust.py).
+TINY = [
+    "data.options={num_images: 10, size: [40, 40]}",
+    "data.crop_size=32",
+    "data.batch_size=4",
+    "model.kwargs={base_channels: 4, depth: 2}",
+    "trainer.progress_bar=false",
+    "evaluate.num_figure_samples=2",
+    "trainer.num_threads=1",
+]
 
 # A tiny synthetic run whose LR is paced by the clock (poly decay over the budget, max_epochs out of reach):
 # a time budget (trainer.max_time_minutes) is what stops it.
