@@ -209,3 +209,69 @@ def test_the_command_removes_the_results_folder_when_uvicorn_fails(
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         main(["serve", str(trained_model_dir), "--port", "0", "--threads", "1", "--workers", "1"])
     assert len(roots) == 1 and not roots[0].exists()
+
+
+def multipart(data: bytes, **form: str) -> tuple[bytes, bytes]:
+    """(body, content-type) of a multipart upload of ``data`` as ``file`` plus ``form`` fields."""
+    request = httpx.Request(
+        "POST", "http://test/api/predict", files={"file": ("big.png", data, "image/png")}, data=form
+    )
+    return request.read(), request.headers["content-type"].encode()
+
+
+def test_a_client_that_leaves_cancels_its_job(trained_model_dir: Path, slow_batches: SlowBatches) -> None:
+    # The client closes its connection (a reloaded page, the page's Cancel button) while its job runs:
+    # the server hears it as http.disconnect from receive(), as uvicorn sends it, and stops the job.
+    app = create_app(trained_model_dir, workers=1, limits=limits(60.0))
+    pool = app.state.pool
+    body, content_type = multipart(png_bytes(synthetic_slice(BIG)), **SLOW)
+
+    async def scenario() -> list[dict[str, Any]]:
+        gone = asyncio.Event()
+        sent: list[dict[str, Any]] = []
+        body_read = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal body_read
+            if not body_read:
+                body_read = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/api/predict",
+            "raw_path": b"/api/predict",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 1234),
+            "server": ("127.0.0.1", 80),
+        }
+        request = asyncio.create_task(app(scope, receive, send))
+        while slow_batches.calls == 0:  # running
+            await asyncio.sleep(0.02)
+        gone.set()
+        await asyncio.wait_for(request, 5.0)  # answered at once, not after the job's 14 s
+        return sent
+
+    try:
+        sent = asyncio.run(scenario())
+        assert sent and sent[0]["status"] == 499, sent
+        # The job stopped after its current batch of tiles, and its worker is free.
+        assert wait_until(lambda: pool.stats()["running"] == 0, 5.0), pool.stats()
+        calls = slow_batches.calls
+        time.sleep(0.4)
+        assert slow_batches.calls == calls  # nothing runs on in the background
+        assert pool.stats()["served"] == 0
+        assert results_in(app.state.store.root) == []
+    finally:
+        app_module.close_server(pool, app.state.store)

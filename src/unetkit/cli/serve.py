@@ -14,7 +14,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from unetkit.serve.pool import WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
         from unetkit.serve.app import close_server, create_app
         from unetkit.serve.limits import MIB, ServeLimits
+        from unetkit.serve.pool import SHUTDOWN_WAIT_S
     except ImportError as exc:
         raise ValueError(
             f"unetkit serve needs the 'serve' extra ({exc.name} is missing): pip install 'unetkit[serve]'"
@@ -142,8 +150,18 @@ def run(args: argparse.Namespace) -> int:
             args.host,
             "" if token else " and no --token is set",
         )
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
-    server = uvicorn.Server(config)
+    # access_log off: the app logs one line per prediction itself (file name, size, status, time), which
+    # says more than uvicorn's access line. A request still running 10 s into a shutdown is cancelled (its
+    # client gets a one-line JSON 503), as the pool's own wait for its jobs.
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=int(SHUTDOWN_WAIT_S),
+    )
+    server = _stopping_server(uvicorn, config, app)
     try:
         server.run()
     finally:
@@ -151,3 +169,26 @@ def run(args: argparse.Namespace) -> int:
         # re-raised Ctrl-C): no path leaves a running job or the results folder behind.
         close_server(app.state.pool, app.state.store)
     return 0
+
+
+def _stopping_server(uvicorn: Any, config: Any, app: FastAPI) -> Any:
+    """A ``uvicorn.Server`` whose shutdown (Ctrl-C, SIGTERM) first cancels the app's jobs.
+
+    uvicorn waits for open connections before it runs the app's shutdown, and a request waiting for its
+    job keeps its connection open: without this, Ctrl-C waited for every running prediction to end or reach
+    ``--timeout``. Cancelled jobs stop after their current batch of tiles and answer their clients 503.
+    A second Ctrl-C makes uvicorn skip the app's shutdown; it is run here all the same (waiting for no
+    job), since the app's lifespan task, left waiting for it, would be cancelled at exit with a traceback.
+    """
+    pool: WorkerPool = app.state.pool
+
+    class StoppingServer(uvicorn.Server):  # type: ignore[misc, name-defined]
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            pool.stop_jobs()
+            await super().shutdown(sockets)
+            done = getattr(self.lifespan, "shutdown_event", None)
+            if self.force_exit and done is not None and not done.is_set():
+                app.state.shutdown_wait_s = 0.0
+                await self.lifespan.shutdown()
+
+    return StoppingServer(config)

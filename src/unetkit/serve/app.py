@@ -34,10 +34,10 @@ import io
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
@@ -59,7 +59,7 @@ from unetkit.serve.jobs import (
     check_choice,
 )
 from unetkit.serve.limits import MULTIPART_SLACK, BodySizeLimit, Rejected, ServeLimits, check_image
-from unetkit.serve.pool import SHUTDOWN_WAIT_S, WorkerPool
+from unetkit.serve.pool import SHUTDOWN_WAIT_S, SHUTTING_DOWN, WorkerPool
 from unetkit.serve.store import ResultStore, check_result_id, new_result_id
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,51 @@ async def _what_was_sent(request: Request) -> str:
         shown = "".join(ch for ch in content_type if ch.isprintable())[:60]
         return f"a body of type {shown}, not a multipart form"
     return "no body"
+
+
+T = TypeVar("T")
+# nginx's code for "client closed request": logged for a request whose client left; nobody receives it.
+CLIENT_GONE = 499
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its answer was ready."""
+
+
+async def _until_client_leaves(request: Request) -> None:
+    """Return once the client has closed its connection.
+
+    The endpoint runs after the whole body was read, so the server's ``receive()`` has nothing more to give
+    until the connection closes (uvicorn answers ``http.disconnect`` then; an in-process test client only
+    once the response is sent).
+    """
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def run_while_connected(request: Request, work: Awaitable[T]) -> T:
+    """``await work``, cancelled when the client leaves first (a closed tab, a reloaded page, the page's
+    Cancel button, a client's own timeout): ASGI servers do not cancel a request's task when its client
+    goes, so a job would otherwise run on for nobody and hold a worker until ``--timeout``.
+
+    Raises:
+        ClientGone: the client left; ``work`` was cancelled (the pool then cancels its job).
+    """
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_until_client_leaves(request))
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        watch.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task  # the pool's own cancel handling runs (its job's cancel flag) before the answer
+    raise ClientGone
 
 
 _BEARER = HTTPBearer(auto_error=False, description="only when the server was started with a token")
@@ -266,8 +311,10 @@ def create_app(
             yield
         finally:
             task.cancel()
-            # In a thread: waiting for cancelled jobs to stop must not block the event loop.
-            await asyncio.to_thread(close_server, worker_pool, store, SHUTDOWN_WAIT_S)
+            # In a thread: waiting for cancelled jobs to stop must not block the event loop. A forced exit
+            # (a second Ctrl-C) sets shutdown_wait_s to 0: it waits for nothing.
+            wait_s = getattr(app.state, "shutdown_wait_s", SHUTDOWN_WAIT_S)
+            await asyncio.to_thread(close_server, worker_pool, store, wait_s)
 
     app = _new_app()
     app.router.lifespan_context = lifespan
@@ -404,9 +451,21 @@ def create_app(
         job = Job(str(store.folder_for(result_id)), data, suffix, name, options)
         del data
         try:
-            summary = await worker_pool.run(
-                job, limits.timeout_s, on_abandon=lambda: store.discard(result_id)
+            summary = await run_while_connected(
+                request,
+                worker_pool.run(job, limits.timeout_s, on_abandon=lambda: store.discard(result_id)),
             )
+        except ClientGone:
+            raise Rejected(CLIENT_GONE, f"{name}: the client went away; its job was cancelled") from None
+        except asyncio.CancelledError:
+            # The server's shutdown gave up on this request (its graceful-shutdown timeout, or a second
+            # Ctrl-C): the pool cancelled the job; answer the client with the JSON of every other error
+            # rather than a traceback and a plain-text 500.
+            task = asyncio.current_task()
+            if not worker_pool.closing or task is None:
+                raise
+            task.uncancel()
+            raise Rejected(503, SHUTTING_DOWN) from None
         except JobError as exc:
             raise Rejected(exc.status, exc.detail.replace(CORRUPT_FIX, UPLOAD_CORRUPT_FIX)) from None
         except Rejected:  # 503, 504, a worker process that died: answered as they are

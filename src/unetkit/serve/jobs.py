@@ -168,6 +168,7 @@ class PredictorCache:
         from unetkit.inference.instance_predictor import load_instance_predictor
 
         tta = _TTA_VALUES[augmentation]
+        predictor: Any
         if self.maskrcnn:
             predictor = load_instance_predictor(
                 self.model, MASKRCNN, backend=self.backend, tta=tta, **self.backend_options

@@ -56,6 +56,7 @@ POOL_KINDS = ("thread", "process")
 _PROCESS_CACHE: PredictorCache | None = None
 _PROCESS_FLAGS: Any = None
 
+SHUTTING_DOWN = "the server is shutting down: the prediction was stopped; retry once it is back"
 # Seconds a closing pool waits for its cancelled jobs to stop (they stop after their current batch of tiles).
 SHUTDOWN_WAIT_S = 10.0
 
@@ -163,6 +164,7 @@ class WorkerPool:
         self._avg_job_s: float | None = None
         self._served = 0
         self._refused = 0
+        self._closing = False
         self._executor = self._new_executor()
 
     @property
@@ -254,6 +256,8 @@ class WorkerPool:
         """
         owner = object()
         with self._lock:
+            if self._closing:  # stop_jobs() would not see a job admitted from now on
+                raise Rejected(503, SHUTTING_DOWN)
             full = self._pending >= self.capacity
             if full:
                 self._refused += 1
@@ -311,12 +315,17 @@ class WorkerPool:
             raise Rejected(
                 504, f"prediction did not finish within {timeout_s:g} s (server option --timeout)"
             ) from None
-        except asyncio.CancelledError:  # the client went away: nobody will fetch the result
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if future.cancelled() and task is not None and not task.cancelling():
+                # Not this request's task: the pool dropped the waiting job (close()) while its client waits.
+                raise Rejected(503, SHUTTING_DOWN) from None
+            # The request was given up (the client went away, the server's shutdown): nobody will fetch it.
             abandoned.set()
             self._cancel(slot, owner)
             raise
-        except JobCancelled:  # close() stopped it while its client still waited
-            raise Rejected(503, "the server is shutting down: the prediction was stopped") from None
+        except JobCancelled:  # stop_jobs() or close() stopped it while its client still waited
+            raise Rejected(503, SHUTTING_DOWN) from None
         except BrokenProcessPool:
             self._replace_executor()
             raise Rejected(
@@ -369,12 +378,24 @@ class WorkerPool:
                 "avg_request_s": None if self._avg_job_s is None else round(self._avg_job_s, 4),
             }
 
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`stop_jobs` or :meth:`close` ran: the server is stopping."""
+        return self._closing
+
+    def stop_jobs(self) -> None:
+        """The server is stopping (Ctrl-C, SIGTERM): refuse new jobs (503) and cancel every admitted one, so
+        that running jobs stop after their current batch of tiles and waiting ones as they start, each
+        answering its client with a 503 instead of holding the shutdown until ``--timeout``."""
+        with self._lock:
+            self._closing = True
+            for slot in self._slot_owner:
+                self._flags[slot] = 1
+
     def close(self, wait_s: float = 0.0) -> bool:
         """Stop the workers: waiting jobs are dropped, running ones cancelled (they stop after their current
         batch of tiles); waits up to ``wait_s`` seconds for them. Returns True when no job is left."""
-        with self._lock:
-            for slot in self._slot_owner:
-                self._flags[slot] = 1
+        self.stop_jobs()
         self._executor.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=wait_s)

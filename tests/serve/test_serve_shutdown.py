@@ -1,0 +1,119 @@
+"""Ctrl-C on a real ``unetkit serve`` process while a prediction runs: the server stops within seconds (not
+at ``--timeout``), the waiting client gets the one-line JSON 503 of every other error, and the console shows
+no traceback, also after a second Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi", reason="unetkit serve needs the 'serve' extra")
+httpx = pytest.importorskip("httpx")
+
+from serve_helpers import png_bytes, synthetic_slice  # noqa: E402
+
+# The server process slows every batch of tiles (no patch reaches it from here): 576 x 576 in 32 px tiles
+# is 144 batches, over 40 s at 0.3 s each, so only a cancelled job ends within the test's few seconds. With
+# {first_batch_s} = 5 the first batch takes 5 s, a step the job cannot be cancelled in (it checks between
+# batches): the first Ctrl-C cannot end it at once, a second one forces the exit.
+SERVER = """
+import sys, time
+from unetkit.inference.predictor import Predictor
+real = Predictor._predict_batch
+calls = []
+def slow(self, batch):
+    calls.append(1)
+    time.sleep({first_batch_s} if len(calls) == 1 else 0.3)
+    return real(self, batch)
+Predictor._predict_batch = slow
+from unetkit.cli.main import main
+sys.exit(main(["serve", {model!r}, "--port", "0", "--threads", "1", "--workers", "1", "--timeout", "120"]))
+"""
+
+
+def start_server(model: Path, uncancellable: bool) -> tuple[subprocess.Popen[str], str, list[str]]:
+    env = dict(os.environ)
+    env.pop("UNETKIT_SERVE_TOKEN", None)
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    script = SERVER.format(model=str(model), first_batch_s=5.0 if uncancellable else 0.3)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    lines: list[str] = []
+    found = threading.Event()
+    url: list[str] = []
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            match = re.search(r"running on (http://[\d.]+:\d+)", line)
+            if match and not found.is_set():
+                url.append(match.group(1))
+                found.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    deadline = time.monotonic() + 120
+    while not found.wait(0.2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"unetkit serve did not start:\n{''.join(lines)[-3000:]}")
+    return proc, url[0], lines
+
+
+@pytest.mark.parametrize("second_ctrl_c", [False, True], ids=["one-ctrl-c", "two-ctrl-c"])
+def test_ctrl_c_stops_a_running_request_promptly_and_quietly(
+    trained_model_dir: Path, second_ctrl_c: bool
+) -> None:
+    # Two Ctrl-C: the job is in a 5 s batch, which the first cannot end at once; the second forces the exit.
+    proc, url, lines = start_server(trained_model_dir, uncancellable=second_ctrl_c)
+    answer: dict[str, Any] = {}
+
+    def client() -> None:
+        files = {"file": ("big.png", png_bytes(synthetic_slice(576)), "image/png")}
+        try:
+            response = httpx.post(
+                url + "/api/predict", files=files, data={"tta": "none", "tile_size": "32"}, timeout=60
+            )
+            answer["status"] = response.status_code
+            answer["type"] = response.headers.get("content-type", "")
+            answer["body"] = response.text
+        except httpx.HTTPError as exc:
+            answer["error"] = repr(exc)
+
+    thread = threading.Thread(target=client)
+    try:
+        thread.start()
+        deadline = time.monotonic() + 30
+        while httpx.get(url + "/api/health", timeout=10).json()["pool"]["running"] == 0:
+            assert time.monotonic() < deadline, "the request never started"
+            time.sleep(0.1)
+        time.sleep(1.0)  # a few batches into the job
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        if second_ctrl_c:
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+        stopped_s = time.monotonic() - started
+        thread.join(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = "".join(lines)
+    assert code == 130, output
+    assert stopped_s < 8.0, (stopped_s, output)  # the README promises at most 10 s, not --timeout's 120
+    assert "Traceback" not in output and "Exception in ASGI" not in output, output
+    assert answer.get("status") == 503, (answer, output)
+    assert answer["type"] == "application/json" and "shutting down" in answer["body"], answer
