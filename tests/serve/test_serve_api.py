@@ -26,6 +26,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # Starlette now prefers the httpx2 fork; httpx works
     from fastapi.testclient import TestClient
 from serve_helpers import (
+    TINY,
     png_bytes,
     predict_cli,
     run_fresh_python,
@@ -243,6 +244,7 @@ def test_instances_auto_runs_the_models_own_method_as_predict_does(
             "choices": ["none", "auto", "components", "watershed"],
             "auto": "watershed",
             "own": True,
+            "default": "auto",
         }
         replies = {
             m: post(c, slice_path.read_bytes(), slice_path.name, instances=m) for m in ("auto", "watershed")
@@ -270,6 +272,7 @@ def test_instances_auto_without_a_recorded_method_is_components(client: TestClie
         "choices": ["none", "auto", "components", "watershed"],
         "auto": "components",
         "own": False,
+        "default": "none",
     }
     data = png_bytes(synthetic_slice(96))
     auto, named = (post(client, data, instances=m).json() for m in ("auto", "components"))
@@ -297,6 +300,73 @@ def test_without_instances_a_model_trained_on_instances_gets_its_own_method(
     assert "instances" not in plain["files"]
 
 
+def test_a_multi_class_semantic_model_counts_no_instances_by_default_and_offers_what_runs(
+    tmp_path: Path,
+) -> None:
+    # An 11-class street-scene model (CamVid): boundary "fits" by class count (3 or more) but needs exactly
+    # two foreground classes, so every request with it failed; and a default instance count would merge
+    # all classes but the first into blobs.
+    from unetkit.model_files.model_config import ModelConfig
+    from unetkit.model_files.model_io import save_model
+    from unetkit.models import create_model
+
+    kwargs = {"in_channels": 1, "num_classes": 11, **TINY}
+    names = ["sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car", "person", "bike"]
+    config = ModelConfig("unet", kwargs, names, mean=[0.5], std=[0.25])
+    model = save_model(create_model("unet", **kwargs), config, tmp_path / "street")
+    data = png_bytes(synthetic_slice(64))
+    with serving(model) as c:
+        info = c.get("/api/model").json()["instances"]
+        assert info == {
+            # energy reads the classes as levels: it runs (its count is the user's to judge); boundary not
+            "choices": ["none", "auto", "components", "energy", "watershed"],
+            "auto": "components",
+            "own": False,
+            "default": "none",
+        }
+        for method in info["choices"]:  # every method offered runs
+            response = post(c, data, instances=method)
+            assert response.status_code == 200, (method, response.text)
+        assert post(c, data).json()["instances"] is None
+
+
+def test_instances_come_as_ids_in_colour_and_as_the_overlays_outlines(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    # A model trained on instance labels (DSB nuclei): the 16-bit id file looks black in any viewer, so the
+    # same instances come in colour too, and the overlay's outlines alone, for the page to draw.
+    from skimage.segmentation import find_boundaries
+
+    from unetkit.viz.instances import instance_colors
+
+    model = with_instance_record(trained_model_dir, tmp_path / "model", instance_method="components")
+    with serving(model) as c:
+        result = post(c, png_bytes(synthetic_slice(96)), alpha=0.5).json()
+        files = {kind: decode_png(c.get(link).content) for kind, link in result["links"].items()}
+    labels, colour, outlines = files["instances"], files["instances_color"], files["outlines"]
+    assert labels.max() == result["instances"]["count"] > 1
+    np.testing.assert_array_equal(colour, instance_colors(int(labels.max()))[labels])
+    edge = find_boundaries(labels, mode="inner") & (labels > 0)
+    assert outlines.shape == (*labels.shape, 4)
+    np.testing.assert_array_equal(outlines[..., 3] > 0, edge)
+    # The outlines are the overlay's, pixel for pixel: the page draws what the overlay download shows.
+    np.testing.assert_array_equal(outlines[edge, :3], files["overlay"][edge])
+
+
+def test_every_request_logs_one_line_naming_the_file_and_outcome(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="unetkit.serve.app"):
+        assert post(client, png_bytes(synthetic_slice(64)), name="cells 1.png").status_code == 200
+        assert post(client, b"these are notes", name="notes.png").status_code == 415
+        assert post(client, png_bytes(synthetic_slice(64)), tta="wrong").status_code == 422
+    lines = [r.getMessage() for r in caplog.records if r.name == "unetkit.serve.app"]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("predict cells 1.png (") and ": 200 64x64" in lines[0], lines
+    assert lines[1].startswith("predict notes.png (15 bytes): 415 notes.png: not an image"), lines
+    assert lines[2].startswith("POST /api/predict: 422 tta: got 'wrong'"), lines
+
+
 def test_the_page_preselects_the_models_own_method_before_it_loads(client: TestClient) -> None:
     # The page's menu as served (before its script asks /api/model, e.g. while it waits for a token).
     html = client.get("/").text
@@ -316,6 +386,7 @@ def test_a_boundary_model_offers_its_method_and_refuses_others_listing_the_choic
             "choices": ["none", "auto", "boundary", "components", "watershed"],
             "auto": "boundary",
             "own": True,
+            "default": "auto",
         }
         auto = post(c, data, instances="auto")
         refused = post(c, data, instances="energy")  # a registered method this model was not trained for

@@ -42,7 +42,15 @@ def test_float_tiff_header_read_by_tifffile() -> None:
         (b"", 400, "empty"),
         (b"hello, not an image", 415, "not an image"),
         (b"%PDF-1.7 ...", 415, "PNG, JPEG, TIFF or BMP"),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 422, "corrupt"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 422, "corrupt image header"),
+        (
+            b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
+            422,
+            "re-save it as PNG, JPEG, TIFF or BMP and upload it again",
+        ),
+        # An image in a format not read: named, with the fix, not "not an image".
+        (b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 20, 415, "WebP is not supported; convert it to PNG"),
+        (b"GIF89a" + b"\x00" * 20, 415, "GIF is not supported; convert it to PNG"),
     ],
 )
 def test_bad_bytes_are_refused_with_a_reason(data: bytes, status: int, words: str) -> None:
@@ -68,6 +76,7 @@ def test_byte_limit_names_the_limit() -> None:
     with pytest.raises(Rejected) as info:
         check_image(data, "a.png", ServeLimits(max_upload_bytes=len(data) - 1))
     assert info.value.status_code == 413 and "--max-upload-mb" in info.value.detail
+    assert info.value.detail.startswith("a.png: the file of ")  # names the file, as every other refusal
 
 
 def test_decompression_bomb_header_is_a_413() -> None:

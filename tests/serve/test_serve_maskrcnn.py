@@ -77,7 +77,7 @@ def test_the_model_description_names_the_detector(client: TestClient) -> None:
     ]
     # Its instances are its prediction: "none" (the API's default) is accepted, the page offers auto.
     assert info["instances"] == {
-        "choices": ["none", "auto", "maskrcnn"], "auto": "maskrcnn", "own": True,
+        "choices": ["none", "auto", "maskrcnn"], "auto": "maskrcnn", "own": True, "default": "auto",
         "params": {"score_threshold": 0.5, "mask_threshold": 0.5, "min_size": 0},
     }  # fmt: skip
     assert info["device"] == "cpu" and client.get("/api/health").json()["device"] == "cpu"
@@ -95,7 +95,9 @@ def test_instances_equal_predicts_with_its_score_threshold(
         result = response.json()
         assert result["instances"] == {"method": "maskrcnn", "count": cli["count"]}, options
         assert result["converted_from_channels"] == 1 and result["channels"] == 3
-        assert sorted(result["files"]) == ["input", "instances", "mask", "overlay"]
+        assert sorted(result["files"]) == [
+            "input", "instances", "instances_color", "mask", "outlines", "overlay"
+        ]  # fmt: skip
         files = files_of(client, result)
         np.testing.assert_array_equal(files["instances"], cli["labels"])
         np.testing.assert_array_equal(files["mask"], cli["mask"])  # labels > 0

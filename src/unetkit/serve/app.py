@@ -20,7 +20,8 @@ Endpoints (every ``/api`` route needs ``Authorization: Bearer <token>`` when the
   model (``unetkit fit-maskrcnn``) always returns its instances (outlined on the overlay, counted), with
   ``score_threshold`` as ``unetkit predict --score-threshold``.
 * ``GET /api/results/{id}``: that summary again; ``GET /api/results/{id}/{file}``: ``input.png``,
-  ``mask.png``, ``overlay.png`` (``?alpha=`` re-blends it), ``instances.png``, ``probs.npy``;
+  ``mask.png``, ``overlay.png`` (``?alpha=`` re-blends it), ``instances.png`` (16-bit ids),
+  ``instances_color.png``, ``outlines.png``, ``probs.npy``;
   ``DELETE /api/results/{id}``.
 * ``GET /``: the page (``unetkit/serve/static``: plain HTML/CSS/JS, nothing fetched from elsewhere).
 """
@@ -47,6 +48,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from unetkit import __version__
 from unetkit.data.io import CORRUPT_FIX
@@ -58,7 +60,14 @@ from unetkit.serve.jobs import (
     RequestOptions,
     check_choice,
 )
-from unetkit.serve.limits import MULTIPART_SLACK, BodySizeLimit, Rejected, ServeLimits, check_image
+from unetkit.serve.limits import (
+    MULTIPART_SLACK,
+    BodySizeLimit,
+    Rejected,
+    ServeLimits,
+    check_image,
+    format_bytes,
+)
 from unetkit.serve.pool import SHUTDOWN_WAIT_S, SHUTTING_DOWN, WorkerPool
 from unetkit.serve.store import ResultStore, check_result_id, new_result_id
 
@@ -204,13 +213,18 @@ _BEARER = HTTPBearer(auto_error=False, description="only when the server was sta
 ResultId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="id from /api/predict")]
 # A string checked in the endpoint, not a Literal: the methods that fit depend on the served model (and on
 # plugins registering methods), which this module-level annotation cannot know.
+# An empty form field is the option left out (FastAPI reads "" as absent): the example of every option
+# whose default is "absent" is "", so that /docs' "Try it out", which pre-fills each field with its example
+# (else with a made-up value: 32, "string", 1), sends a request that runs as it is.
+UNSET_EXAMPLE = [""]
 InstancesForm = Annotated[
     str | None,
     Form(
+        examples=UNSET_EXAMPLE,
         description="count instances (+ instances.png): none, auto (the model's own method, as `unetkit "
         "predict --instances auto`) or a method that fits the model (GET /api/model: instances.choices); "
         "empty = auto for a model that records its own method (GET /api/model: instances.own, e.g. one "
-        "trained on instance labels), else none; a Mask R-CNN model returns its instances whatever this says"
+        "trained on instance labels), else none; a Mask R-CNN model returns its instances whatever this says",
     ),
 ]
 
@@ -337,14 +351,16 @@ def create_app(
             # field name, a raw body, JSON) gets the upload spelled out.
             sent = await _what_was_sent(request)
             fix = upload_fix(str(request.url.replace(query="")), token is not None)
-        return JSONResponse({"detail": _one_line_validation(exc, sent, fix)}, status_code=422)
+        detail = _one_line_validation(exc, sent, fix)
+        logger.info("%s %s: 422 %s", request.method, request.url.path, detail)
+        return JSONResponse({"detail": detail}, status_code=422)
 
     api = [Depends(TokenCheck(token))]
     # The instance methods this model takes: known once its worker described it (the model's own method and
     # the ones that fit its classes).
     instance_choices: list[str] = list(model_info["instances"]["choices"])
     # A request that names no method gets the model's own when it records one (as the page preselects it).
-    default_instances = "auto" if model_info["instances"]["own"] else "none"
+    default_instances = str(model_info["instances"]["default"])
 
     def links(request: Request, result_id: str, files: list[str]) -> dict[str, str]:
         root = request.scope.get("root_path", "")
@@ -403,13 +419,15 @@ def create_app(
             Form(description=f"test-time augmentation: {TTA_MEANINGS}"),
         ] = "model",
         tile_size: Annotated[
-            int | None, Form(ge=32, le=4096, description="input tile side; empty = automatic")
+            int | None,
+            Form(ge=32, le=4096, examples=UNSET_EXAMPLE, description="input tile side; empty = automatic"),
         ] = None,
         instances: InstancesForm = None,
         min_size: Annotated[
             int | None,
             Form(
                 ge=0,
+                examples=UNSET_EXAMPLE,
                 description="drop instances smaller than this (pixels); empty = the value `unetkit fit` "
                 "chose on validation images for the model's own method, else 0",
             ),
@@ -421,6 +439,7 @@ def create_app(
             Form(
                 ge=0.0,
                 le=1.0,
+                examples=UNSET_EXAMPLE,
                 description="Mask R-CNN models only: keep detections scoring at least this; empty = the "
                 "value fit-maskrcnn chose on validation images (else 0.5), as "
                 "`unetkit predict --score-threshold`",
@@ -430,62 +449,77 @@ def create_app(
         """Segment one image. Returns size, per-class pixel fractions, the instance count, timings and links
         to the result files (kept in a bounded store until they expire)."""
         start = time.perf_counter()
-        instances = instances or default_instances
-        try:
-            check_choice(instances, instance_choices, "instances")
-        except JobError as exc:
-            raise Rejected(exc.status, exc.detail) from None
         name = _clean_filename(file.filename)
-        data = await file.read()
-        suffix, _, _ = check_image(data, name, limits)
-        options = RequestOptions(
-            tta=tta,
-            tile_size=tile_size,
-            instances=instances,
-            min_size=min_size,
-            alpha=alpha,
-            probs=probs,
-            score_threshold=score_threshold,
-        )
-        result_id = new_result_id()
-        job = Job(str(store.folder_for(result_id)), data, suffix, name, options)
-        del data
+        # One console line per request (access_log is off): the client's file name, not a temp path.
+        size: int | None = None
+        status, outcome = 500, "failed"
         try:
-            summary = await run_while_connected(
-                request,
-                worker_pool.run(job, limits.timeout_s, on_abandon=lambda: store.discard(result_id)),
+            instances = instances or default_instances
+            try:
+                check_choice(instances, instance_choices, "instances")
+            except JobError as exc:
+                raise Rejected(exc.status, exc.detail) from None
+            data = await file.read()
+            size = len(data)
+            suffix, _, _ = check_image(data, name, limits)
+            options = RequestOptions(
+                tta=tta,
+                tile_size=tile_size,
+                instances=instances,
+                min_size=min_size,
+                alpha=alpha,
+                probs=probs,
+                score_threshold=score_threshold,
             )
-        except ClientGone:
-            raise Rejected(CLIENT_GONE, f"{name}: the client went away; its job was cancelled") from None
-        except asyncio.CancelledError:
-            # The server's shutdown gave up on this request (its graceful-shutdown timeout, or a second
-            # Ctrl-C): the pool cancelled the job; answer the client with the JSON of every other error
-            # rather than a traceback and a plain-text 500.
-            task = asyncio.current_task()
-            if not worker_pool.closing or task is None:
+            result_id = new_result_id()
+            job = Job(str(store.folder_for(result_id)), data, suffix, name, options)
+            del data
+            try:
+                summary = await run_while_connected(
+                    request,
+                    worker_pool.run(job, limits.timeout_s, on_abandon=lambda: store.discard(result_id)),
+                )
+            except ClientGone:
+                raise Rejected(CLIENT_GONE, f"{name}: the client went away; its job was cancelled") from None
+            except asyncio.CancelledError:
+                # The server's shutdown gave up on this request (its graceful-shutdown timeout, or a second
+                # Ctrl-C): the pool cancelled the job; answer the client with the JSON of every other error
+                # rather than a traceback and a plain-text 500.
+                task = asyncio.current_task()
+                if not worker_pool.closing or task is None:
+                    raise
+                task.uncancel()
+                raise Rejected(503, SHUTTING_DOWN) from None
+            except JobError as exc:
+                raise Rejected(exc.status, exc.detail.replace(CORRUPT_FIX, UPLOAD_CORRUPT_FIX)) from None
+            except Rejected:  # 503, 504, a worker process that died: answered as they are
                 raise
-            task.uncancel()
-            raise Rejected(503, SHUTTING_DOWN) from None
-        except JobError as exc:
-            raise Rejected(exc.status, exc.detail.replace(CORRUPT_FIX, UPLOAD_CORRUPT_FIX)) from None
-        except Rejected:  # 503, 504, a worker process that died: answered as they are
+            except Exception as exc:
+                # A bug or an engine's failure, not the upload's fault: the traceback goes to the server
+                # log, the client gets the JSON shape of every other error, naming what failed.
+                logger.exception("prediction of %s failed", name)
+                raise Rejected(
+                    500, _failure_detail(name, exc).replace(str(store.root), "<results>")
+                ) from None
+            total_ms = round((time.perf_counter() - start) * 1000, 2)
+            summary["timing_ms"]["total"] = total_ms
+            summary["timing_ms"]["queue"] = round(max(total_ms - summary["timing_ms"]["job"], 0.0), 2)
+            summary = {
+                "id": result_id,
+                **summary,
+                "links": links(request, result_id, summary["files"]),
+                "expires_in_s": limits.store_ttl_s,
+            }
+            await asyncio.to_thread(store.add, result_id, summary)
+            shape = f"{summary['width']}x{summary['height']}"
+            status, outcome = 200, f"{shape}, {len(summary['files'])} files, id {result_id[:8]}"
+            return summary
+        except StarletteHTTPException as exc:  # Rejected, and FastAPI's HTTPException, are ones
+            status, outcome = exc.status_code, str(exc.detail)
             raise
-        except Exception as exc:
-            # A bug or an engine's failure, not the upload's fault: the traceback goes to the server log, the
-            # client gets the JSON shape of every other error, naming what failed.
-            logger.exception("prediction of %s failed", name)
-            raise Rejected(500, _failure_detail(name, exc).replace(str(store.root), "<results>")) from None
-        total_ms = round((time.perf_counter() - start) * 1000, 2)
-        summary["timing_ms"]["total"] = total_ms
-        summary["timing_ms"]["queue"] = round(max(total_ms - summary["timing_ms"]["job"], 0.0), 2)
-        summary = {
-            "id": result_id,
-            **summary,
-            "links": links(request, result_id, summary["files"]),
-            "expires_in_s": limits.store_ttl_s,
-        }
-        await asyncio.to_thread(store.add, result_id, summary)
-        return summary
+        finally:
+            shown = name if size is None else f"{name} ({format_bytes(size)})"
+            logger.info("predict %s: %d %s in %.2f s", shown, status, outcome, time.perf_counter() - start)
 
     @app.get("/api/results/{result_id}", dependencies=api, tags=["results"])
     def result_summary(result_id: ResultId) -> dict[str, Any]:
@@ -495,21 +529,30 @@ def create_app(
     @app.get("/api/results/{result_id}/{file_name}", dependencies=api, tags=["results"], response_model=None)
     def result_file(
         result_id: ResultId,
-        file_name: Literal["input.png", "mask.png", "overlay.png", "instances.png", "probs.npy"],
+        file_name: Literal[
+            "input.png",
+            "mask.png",
+            "overlay.png",
+            "instances.png",
+            "instances_color.png",
+            "outlines.png",
+            "probs.npy",
+        ],
         alpha: Annotated[
             float | None, Query(ge=0.0, le=1.0, description="overlay.png only: blend again with this weight")
         ] = None,
         download: Annotated[bool, Query(description="as an attachment")] = False,
     ) -> Response:
-        """A result file: mask (palette PNG, value = class index), overlay, input, instances (16-bit PNG),
-        probabilities ((K, H, W) float16 .npy)."""
+        """A result file: mask (palette PNG, value = class index), overlay, input, instances (16-bit PNG of
+        instance ids), instances_color (the instances in colours, for viewing), outlines (RGBA: the
+        overlay's instance outlines alone), probabilities ((K, H, W) float16 .npy)."""
         entry = stored(result_id)
         path = entry.folder / file_name
         if not path.is_file():
             raise HTTPException(
                 404,
                 f"result {result_id} has no {file_name} "
-                "(instances.png needs instances=..., probs.npy needs probs=true)",
+                "(the instances files need instances=..., probs.npy needs probs=true)",
             )
         stem = Path(entry.summary.get("filename", "image")).stem or "image"
         disposition = "attachment" if download else "inline"

@@ -12,7 +12,9 @@ fit-maskrcnn``) is loaded as ``unetkit predict`` loads it
 
 Files of a result: ``input.png`` (the image as the model saw it, 8-bit), ``mask.png`` (palette PNG, value =
 class index), ``overlay.png`` (RGB, :func:`unetkit.viz.overlay.prediction_overlay`: the overlay of
-``unetkit predict``), ``instances.png`` (16-bit, on request; always for a Mask R-CNN) and
+``unetkit predict``), ``instances.png`` (16-bit labels, on request; always for a Mask R-CNN) with, beside it,
+``instances_color.png`` (the same instances in colours any viewer shows: a 16-bit label file looks black) and
+``outlines.png`` (RGBA: the overlay's instance outlines alone, drawn by the page over its own tint), and
 ``probs.npy`` ((K, H, W) float16, on request).
 
 A job can be stopped from outside (its request timed out, the client went away, the server shuts down):
@@ -47,6 +49,8 @@ RESULT_FILES = {
     "mask": "mask.png",
     "overlay": "overlay.png",
     "instances": "instances.png",
+    "instances_color": "instances_color.png",
+    "outlines": "outlines.png",
     "probs": "probs.npy",
 }
 MEDIA_TYPES = {".png": "image/png", ".npy": "application/octet-stream"}
@@ -222,6 +226,28 @@ def _save_input_png(path: Path, image: np.ndarray) -> None:
     atomic_write(path, lambda fh: pil.save(fh, format="PNG", compress_level=PNG_LEVEL))
 
 
+def _save_instance_views(folder: Path, labels: np.ndarray) -> None:
+    """``instances_color.png`` (each instance in its colour on black) and ``outlines.png`` (RGBA, the
+    outlines alone), in the colours and outline pixels of the overlay
+    (:func:`unetkit.viz.instances.draw_instance_outlines`), so page, overlay and downloads agree."""
+    from skimage.segmentation import find_boundaries
+
+    from unetkit.viz.instances import instance_colors
+
+    top = int(labels.max()) if labels.size else 0
+    colors = instance_colors(top)[labels]
+    save_rgb_png(folder / RESULT_FILES["instances_color"], colors, compress_level=PNG_LEVEL)
+    edge = find_boundaries(labels, mode="inner") & (labels > 0)
+    rgba = np.zeros((*labels.shape, 4), dtype=np.uint8)
+    rgba[edge, :3] = colors[edge]
+    rgba[edge, 3] = 255
+    pil = Image.fromarray(rgba, mode="RGBA")
+    atomic_write(
+        folder / RESULT_FILES["outlines"],
+        lambda fh: pil.save(fh, format="PNG", compress_level=PNG_LEVEL),
+    )
+
+
 def _instancer(predictor: Any, opts: RequestOptions) -> InstancePredictor | None:
     """The instance predictor of a request: a Mask R-CNN's own (always: its instances are its prediction,
     as ``unetkit predict`` writes them for such a model) with the request's thresholds, a semantic model's
@@ -323,6 +349,7 @@ def _run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         predicted = time.perf_counter()
         if labels is not None:
             save_instances_png(tmp / RESULT_FILES["instances"], labels)
+            _save_instance_views(tmp, labels)
         _save_input_png(tmp / RESULT_FILES["input"], image)
         save_mask_png(tmp / RESULT_FILES["mask"], mask, num_classes=k, palette=palette)
         rgb = prediction_overlay(image, mask, palette, opts.alpha, labels, background=untinted_class(names))
@@ -370,7 +397,12 @@ def _run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
 
 # ``instances`` of a Mask R-CNN model: its instances are its prediction, returned whatever ``instances`` says
 # (none included, the API's default), as ``unetkit predict`` writes them for such a model.
-MASKRCNN_INSTANCES: dict[str, Any] = {"choices": ["none", AUTO, MASKRCNN], "auto": MASKRCNN, "own": True}
+MASKRCNN_INSTANCES: dict[str, Any] = {
+    "choices": ["none", AUTO, MASKRCNN],
+    "auto": MASKRCNN,
+    "own": True,
+    "default": AUTO,
+}
 
 
 def _auto_choice(predictor: Any, requested: str) -> Any:
@@ -469,7 +501,7 @@ def model_summary(cache: PredictorCache) -> dict[str, Any]:
         "std": config.std,
         "intensity_window": config.intensity_window,
         "input_size": config.input_size,
-        "instances": instance_choices(config),
+        "instances": instance_choices(config, predictor),
         "geometry": {
             "size_divisor": geometry.size_divisor,
             "border": geometry.border,
@@ -478,15 +510,19 @@ def model_summary(cache: PredictorCache) -> dict[str, Any]:
     }
 
 
-def instance_choices(config: Any) -> dict[str, Any]:
+def instance_choices(config: Any, predictor: Any = None) -> dict[str, Any]:
     """What the served model offers for ``instances`` (``GET /api/model``'s ``instances``).
 
     ``choices``: "none", "auto" and the registered methods that fit the model
-    (:func:`~unetkit.inference.instance_predictor.fitting_methods`); ``auto``: the method "auto" runs
-    (:func:`~unetkit.inference.instance_predictor.resolve_method`, the rule of ``unetkit predict``), None when
-    the model's recorded method is unusable (a request with auto then gets the reason); ``own``: the model
-    records a method of its own (``extra.instance_method``, written by ``unetkit fit DIR --target ...``),
-    so the page offers auto first.
+    (:func:`~unetkit.inference.instance_predictor.fitting_methods`) and, given the loaded ``predictor``, run
+    on it (:func:`_runs_on`: ``boundary`` "fits" any model of 3 or more classes by its class count, yet
+    needs exactly two foreground classes, so an 11-class street-scene model would fail every request);
+    ``auto``: the method "auto" runs (:func:`~unetkit.inference.instance_predictor.resolve_method`, the rule
+    of ``unetkit predict``), None when the model's recorded method is unusable (a request with auto then
+    gets the reason); ``own``: the model records a method of its own (``extra.instance_method``, written by
+    ``unetkit fit DIR --target ...``), so the page offers auto first; ``default``: what a request that names
+    no method gets, and what the page preselects: "auto" for a model with its own method, else "none" (an
+    instance count of a semantic model's foreground, all classes but the first merged, means nothing).
     """
     from unetkit.inference.instance_predictor import fitting_methods, resolve_method
 
@@ -494,12 +530,32 @@ def instance_choices(config: Any) -> dict[str, Any]:
         auto: str | None = resolve_method(AUTO, config)
     except ValueError:
         auto = None
+    methods = fitting_methods(config)
+    if predictor is not None:
+        methods = [name for name in methods if _runs_on(predictor, name)]
+        if auto is not None and auto not in methods:
+            auto = None
     recorded = (getattr(config, "extra", None) or {}).get("instance_method")
+    own = bool(recorded) and auto is not None
     return {
-        "choices": ["none", AUTO, *fitting_methods(config)],
+        "choices": ["none", AUTO, *methods],
         "auto": auto,
-        "own": bool(recorded) and auto is not None,
+        "own": own,
+        "default": AUTO if own else "none",
     }
+
+
+def _runs_on(predictor: Any, method: str) -> bool:
+    """Whether instance ``method`` runs on ``predictor``'s classes: tried on an empty 4 x 4 mask, since a
+    method checks its classes only when it runs (a plugin's method as well)."""
+    from unetkit.inference.instance_predictor import instance_predictor_for
+
+    try:
+        instancer = instance_predictor_for(predictor, method)
+        instancer.labels_from_prediction(np.zeros((4, 4), dtype=np.int64), None)
+    except ValueError:
+        return False
+    return True
 
 
 def check_choice(value: str, choices: Sequence[str], name: str) -> str:

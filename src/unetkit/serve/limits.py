@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
 
 MIB = 1 << 20
 
@@ -31,6 +35,15 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"BM", ".bmp"),
 )
 ACCEPTED_FORMATS = "PNG, JPEG, TIFF or BMP"
+# Image formats recognised by their magic number but not read (read_image has no decoder for them): named in
+# the refusal, since "not an image" would be wrong for them. A predicate on the first bytes, and the name.
+_UNREAD_FORMATS: tuple[tuple[Callable[[bytes], bool], str], ...] = (
+    (lambda d: d[:4] == b"RIFF" and d[8:12] == b"WEBP", "WebP"),
+    (lambda d: d[4:12] in (b"ftypavif", b"ftypavis"), "AVIF"),
+    (lambda d: d[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"), "HEIC"),
+    (lambda d: d[:6] in (b"GIF87a", b"GIF89a"), "GIF"),
+    (lambda d: d[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or d[:4] == b"\xffO\xffQ", "JPEG 2000"),
+)
 # Multipart framing and the small form fields around the file; the file itself is checked exactly later.
 MULTIPART_SLACK = 64 * 1024
 
@@ -86,9 +99,12 @@ def format_bytes(n: int) -> str:
     return f"{n} bytes"
 
 
-def upload_too_large(limit: int, got: int | None = None, request: bool = False) -> Rejected:
-    """413 naming the limit; ``request``: refused from the request's size (before reading the upload)."""
-    what = "request" if request else "upload"
+def upload_too_large(
+    limit: int, got: int | None = None, request: bool = False, filename: str | None = None
+) -> Rejected:
+    """413 naming the limit (and ``filename`` when known); ``request``: refused from the request's size
+    (before reading the upload, when the file's name is not known yet)."""
+    what = f"{filename}: the file" if filename else "request" if request else "upload"
     got_text = f" of {format_bytes(got)}" if got is not None else ""
     return Rejected(
         413,
@@ -104,6 +120,12 @@ def sniff_suffix(data: bytes, filename: str) -> str:
     for magic, suffix in _SIGNATURES:
         if data.startswith(magic):
             return suffix
+    for is_format, name in _UNREAD_FORMATS:
+        if is_format(data):
+            raise Rejected(
+                415,
+                f"{filename}: {name} is not supported; convert it to PNG (or JPEG, TIFF, BMP) and upload it",
+            )
     raise Rejected(415, f"{filename}: not an image; send a {ACCEPTED_FORMATS} file")
 
 
@@ -142,7 +164,11 @@ def image_size(data: bytes, suffix: str, filename: str) -> tuple[int, int]:
                 raise Rejected(422, f"{filename}: cannot read the TIFF header ({tiff_err})") from tiff_err
         # Pillow names the BytesIO object in some messages; the client needs only the reason.
         reason = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(err)) or type(err).__name__
-        raise Rejected(422, f"{filename}: corrupt image header ({reason})") from err
+        raise Rejected(
+            422,
+            f"{filename}: corrupt image header ({reason}); re-save it as {ACCEPTED_FORMATS} and upload it "
+            "again",
+        ) from err
 
 
 def check_image(data: bytes, filename: str, limits: ServeLimits) -> tuple[str, int, int]:
@@ -153,7 +179,7 @@ def check_image(data: bytes, filename: str, limits: ServeLimits) -> tuple[str, i
         422 unreadable header, 400 empty.
     """
     if len(data) > limits.max_upload_bytes:
-        raise upload_too_large(limits.max_upload_bytes, len(data))
+        raise upload_too_large(limits.max_upload_bytes, len(data), filename=filename)
     suffix = sniff_suffix(data, filename)
     width, height = image_size(data, suffix, filename)
     if width < 1 or height < 1:
@@ -198,7 +224,9 @@ class BodySizeLimit:
                 except ValueError:
                     length = None
         if length is not None and length > self.max_bytes:
-            await _send_json(send, 413, upload_too_large(self.upload_limit, length, request=True).detail)
+            detail = upload_too_large(self.upload_limit, length, request=True).detail
+            logger.info("%s %s: 413 %s", scope.get("method", ""), scope["path"], detail)
+            await _send_json(send, 413, detail)
             return
         received = 0
 
