@@ -10,8 +10,25 @@ import pytest
 import unetkit.devices as devices
 
 
-def test_named_devices_pass_through() -> None:
-    assert [devices.resolve_device(d) for d in ("cpu", "cuda", "cuda:1")] == ["cpu", "cuda", "cuda:1"]
+def test_named_devices_pass_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devices, "_cuda_visible", lambda: True)
+    assert [devices.resolve_device(d) for d in ("cpu", "cuda", "cuda:1", "mps")] == [
+        "cpu",
+        "cuda",
+        "cuda:1",
+        "mps",
+    ]
+
+
+def test_an_unknown_device_or_cuda_without_a_gpu_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """device="gpu" reached torch's list of device types; "cuda" without a GPU failed deep in torch."""
+    with pytest.raises(ValueError, match=r"device must be auto, cpu, cuda \(or cuda:N\) or mps, got 'gpu'"):
+        devices.resolve_device("gpu")
+    monkeypatch.setattr(devices, "_cuda_visible", lambda: False)
+    with pytest.raises(
+        ValueError, match=r"device cuda:0 was asked for but torch sees no CUDA GPU; use --device cpu"
+    ):
+        devices.resolve_device("cuda:0")
 
 
 def test_auto_without_the_nvidia_driver_is_cpu_without_importing_torch(

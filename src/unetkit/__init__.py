@@ -6,6 +6,8 @@ The self-configuring fit from Python (what ``unetkit plan DIR`` / ``unetkit fit 
 
     result = unetkit.fit_folder("data/", "20m", score="val")  # plan, train, score the validation split
     predictor = unetkit.load_predictor(result.run_dir)          # then predictor.predict(image)
+    unetkit.use_scored_tta(predictor)                           # the TTA the run scored with
+    instances = unetkit.load_instance_predictor(result.run_dir)  # .predict(image).labels
 
 Names load on first use, so ``import unetkit`` stays fast (torch is imported only when needed).
 """
@@ -22,6 +24,8 @@ _LAZY = {
     "fit_folder": "unetkit.training.fit",
     "plan_folder": "unetkit.planning.folder",
     "load_predictor": "unetkit.inference.backends",
+    "load_instance_predictor": "unetkit.inference.instance_predictor",
+    "use_scored_tta": "unetkit.inference.tta",
     "create_model": "unetkit.models",
     "list_models": "unetkit.models",
 }
@@ -33,3 +37,8 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'unetkit' has no attribute {name!r}; public names: {', '.join(__all__)}")
+
+
+def __dir__() -> list[str]:
+    # The lazy names too: a notebook's tab completion offers them before their first use.
+    return sorted({*globals(), *__all__})

@@ -8,20 +8,43 @@ from __future__ import annotations
 
 import importlib.util
 import platform
+import re
 from pathlib import Path
 
 # The NVIDIA driver's control device: present on every Linux machine with a usable NVIDIA GPU.
 _NVIDIA_CONTROL = Path("/dev/nvidiactl")
 
 
+# What a device option accepts: "auto", "cpu", "cuda" or "cuda:N" (the GPU's index), "mps" (Apple).
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
 def resolve_device(device: str) -> str:
-    """``device`` as given, except ``"auto"``: ``"cuda"`` when torch sees a CUDA GPU, else ``"cpu"``."""
-    if device != "auto":
-        return device
+    """``device`` as given, except ``"auto"``: ``"cuda"`` when torch sees a CUDA GPU, else ``"cpu"``.
+
+    Raises:
+        ValueError: a name outside auto, cpu, cuda, cuda:N, mps (``"gpu"`` reached torch's own list of
+            device types), or "cuda" on a machine where no CUDA GPU is visible (torch raised from deep in
+            its CUDA start-up).
+    """
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise ValueError(f"device must be auto, cpu, cuda (or cuda:N) or mps, got {device!r}")
+    if device == "auto":
+        return "cuda" if _cuda_visible() else "cpu"
+    if device.startswith("cuda") and _cuda_visible() is False:
+        raise ValueError(
+            f"device {device} was asked for but torch sees no CUDA GPU; use --device cpu (device='cpu' from "
+            "Python), or auto to take a GPU when there is one"
+        )
+    return device
+
+
+def _cuda_visible() -> bool | None:
+    """Whether torch sees a CUDA GPU; None when torch is not installed (nothing to ask)."""
     if platform.system() == "Linux" and not _NVIDIA_CONTROL.exists():
-        return "cpu"
+        return False
     if importlib.util.find_spec("torch") is None:
-        return "cpu"
+        return None
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return bool(torch.cuda.is_available())

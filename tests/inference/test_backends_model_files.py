@@ -186,3 +186,27 @@ def test_a_variant_folder_belongs_to_its_export_folder(tmp_path: Path) -> None:
     alone = tmp_path / "int8-openvino"  # a copied variant folder without its export: itself
     shutil.copytree(export / "int8-openvino", alone)
     assert find_export_dir(alone) == alone
+
+
+def test_option_and_argument_mistakes_are_named(built: Path, tmp_path: Path) -> None:
+    """Trial: ``tile=3`` got Python's bare "unexpected keyword argument", None a pathlib error, a folder given
+    to read_image was "no such file", device "gpu" torch's list of device types."""
+    from unetkit.data.io import read_image
+
+    with pytest.raises(
+        TypeError, match=r"unknown option 'tile' for backend 'torch'. Did you mean 'tile_size'\?"
+    ):
+        load_predictor(built, tile=3)
+    with pytest.raises(
+        TypeError, match=r"unknown option 'tile' for backend 'onnxruntime'. Did you mean 'tile_s"
+    ):
+        load_predictor(built / "export", backend="onnxruntime", tile=3)
+    with pytest.raises(TypeError, match=r"model must be a path .* got None"):
+        load_predictor(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"device must be auto, cpu, cuda \(or cuda:N\) or mps, got 'gpu'"):
+        load_predictor(built, device="gpu")
+    assert load_predictor(built).device.type == "cpu"  # "auto" on a machine without a GPU
+    with pytest.raises(ValueError, match=r"cannot read image .*: it is a folder, not an image file"):
+        read_image(tmp_path)
+    with pytest.raises(TypeError, match=r"image path must be a str or Path, got None"):
+        read_image(None)  # type: ignore[arg-type]

@@ -368,3 +368,41 @@ def test_non_uint8_arrays_are_mapped_as_files_are(tmp_path: Path, caplog: pytest
     np.testing.assert_allclose(predictor.predict_logits(Image.fromarray(image)), expected, atol=1e-5)
     with pytest.raises(ValueError, match=r"channels first; predict takes \(H, W, C\): pass np.moveaxis"):
         predictor.predict(image[None])
+
+
+def test_pil_images_and_array_mistakes_are_read_or_named_as_files_are() -> None:
+    """A palette PIL image went in as its raw indices (a silently wrong mask); an RGBA array was told to
+    convert gray <-> RGB, a channels-first RGB array on a gray model was called 512 channels, NaN pixels were
+    reported as a range and a 0-pixel image crashed in the tiling."""
+    from PIL import Image
+
+    model, config = make_model()
+    predictor = Predictor(model, config)
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 256, (24, 30), dtype=np.uint8)
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    rgb_model, rgb_config = make_model(in_channels=3)
+    rgb_predictor = Predictor(rgb_model, rgb_config)
+    expected = rgb_predictor.predict_logits(rgb)
+    # A palette image is read through its palette, as a palette file is (indices 0..255 shuffled here).
+    order = rng.permutation(256).astype(np.uint8)
+    indexed = Image.fromarray(np.argsort(order)[gray].astype(np.uint8), mode="P")
+    indexed.putpalette(np.repeat(order[:, None], 3, axis=1).ravel().tolist())
+    np.testing.assert_allclose(rgb_predictor.predict_logits(indexed), expected, atol=1e-5)
+    # An opaque alpha is dropped from a PIL image; an RGBA array is told to drop it.
+    rgba = np.concatenate([rgb, np.full((24, 30, 1), 255, np.uint8)], axis=2)
+    np.testing.assert_allclose(rgb_predictor.predict_logits(Image.fromarray(rgba)), expected, atol=1e-5)
+    with pytest.raises(ValueError, match=r"4 channels but the model expects 3; drop its alpha channel"):
+        rgb_predictor.predict(rgba)
+    with pytest.raises(ValueError, match=r"channels first; predict takes \(H, W, C\)"):
+        predictor.predict(np.moveaxis(rgb, -1, 0))
+    clean = gray.copy()
+    clean[0, 0], clean[0, 1] = 255, 0
+    noisy = clean.astype(np.float32) / 255
+    noisy[0, 0], noisy[0, 1] = 1.0 + 1e-6, -1e-7  # a resize's rounding noise is read, clipped
+    np.testing.assert_allclose(predictor.predict_logits(noisy), predictor.predict_logits(clean), atol=1e-5)
+    noisy[1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"1 of its 720 values are NaN; fill them"):
+        predictor.predict(noisy)
+    with pytest.raises(ValueError, match=r"image is 0x10 pixels .* it is empty"):
+        predictor.predict(np.zeros((0, 10), np.uint8))

@@ -301,6 +301,12 @@ def test_a_run_folder_without_checkpoints_is_replaced(tmp_path: Path) -> None:
     # A folder with a checkpoint (or with anything else) is never replaced.
     with pytest.raises(ValueError, match=r"holds a finished run; choose another \(--out, or output\.name"):
         fit(_cfg(tmp_path, "trainer.max_epochs=1"))
+    # A folder named by the caller (fit_folder's out=) is checked as one from output is.
+    with pytest.raises(ValueError, match=r"holds a finished run; choose another"):
+        fit(_cfg(tmp_path, "trainer.max_epochs=1", "output.name=elsewhere"), run_dir=stale)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ValueError, match=r"a_file exists and is not a folder; choose a new run folder"):
+        fit(_cfg(tmp_path, "trainer.max_epochs=1", "output.name=elsewhere"), run_dir=tmp_path / "a_file")
     other = tmp_path / "runs" / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep")

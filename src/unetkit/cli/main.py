@@ -53,17 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(level: int) -> None:
-    # unetkit's own messages at INFO; other libraries only from WARNING (Lightning prints its own INFO).
+    # unetkit's own messages at INFO; other libraries only from WARNING: Lightning's INFO lines (device,
+    # precision, "Loading train_dataloader") repeat what the plan says (unetkit.training.lightning_import
+    # keeps Lightning from adding its own handler).
     # Through tqdm: a line logged while a progress bar is drawn goes above the bar, not onto its line.
     from unetkit.cli.console import TqdmLogHandler
 
-    logger = logging.getLogger("unetkit")
-    logger.setLevel(level)
-    if not any(isinstance(h, TqdmLogHandler) for h in logger.handlers):
-        handler = TqdmLogHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
+    for name, at in (("unetkit", level), ("lightning", logging.WARNING)):
+        logger = logging.getLogger(name)
+        logger.setLevel(at)
+        if not any(isinstance(h, TqdmLogHandler) for h in logger.handlers):
+            handler = TqdmLogHandler()
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
+            logger.propagate = False
 
 
 class _DropAdverts(logging.Filter):
@@ -91,16 +94,12 @@ def _add_filter(logger_name: str, kind: type[logging.Filter]) -> None:
 
 def _quiet_third_party() -> None:
     """Lines of other libraries that say nothing about the user's run (the CLI owns the console)."""
-    import warnings
+    from unetkit.training.lightning_noise import ignore_lightning_noise
 
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         _add_filter(name, _DropAdverts)
     _add_filter("torch.utils.cpp_extension", _DropNoCudaRuntime)
-    # ModelCheckpoint warns when RUN/checkpoints holds files: always so on --resume, and unetkit manages its
-    # run folders itself (a new run never starts in a folder holding a checkpoint).
-    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty\.")
-    # Lightning's own pytree helper still builds torch's deprecated LeafSpec (torch >= 2.14): not ours to fix.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+    ignore_lightning_noise()
 
 
 def _allow_large_images() -> None:

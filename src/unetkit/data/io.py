@@ -31,6 +31,7 @@ Conversions done by :func:`read_image` (and only these; anything else is refused
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,26 +157,15 @@ def _load_raw(path: Path) -> tuple[np.ndarray, bool]:
     The EXIF orientation is applied (the image as viewers show it)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"cannot read image {path}: no such file")
+        what = "it is a folder, not an image file" if path.is_dir() else "no such file"
+        raise ValueError(f"cannot read image {path}: {what}")
     try:
         with Image.open(path) as opened:
             if _needs_tifffile(opened):
                 return _read_tiff(path)
             orientation = _orientation(opened)
             opened.load()  # decode now so truncated files fail here, not later inside numpy
-            img = _upright(opened, orientation)
-            mode = img.mode
-            if mode == "P":
-                # Keep transparency information: a palette with a transparent entry becomes RGBA.
-                alpha = "transparency" in img.info
-                return np.asarray(img.convert("RGBA" if alpha else "RGB")), alpha
-            if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                return np.asarray(img.convert("RGB")), False
-            if mode == "1":
-                return np.asarray(img, dtype=np.uint8) * np.uint8(255), False
-            if mode == "PA":
-                return np.asarray(img.convert("RGBA")), True
-            return np.asarray(img), mode in _ALPHA_MODES
+            return pil_pixels(_upright(opened, orientation))
     except _StackError:
         raise
     except Image.DecompressionBombError as err:
@@ -191,6 +181,34 @@ def _load_raw(path: Path) -> tuple[np.ndarray, bool]:
             except Exception as tiff_err:
                 raise _corrupt(path, f"{err}; tifffile: {tiff_err}") from tiff_err
         raise _corrupt(path, err) from err
+
+
+def pil_pixels(img: Image.Image) -> tuple[np.ndarray, bool]:
+    """The pixels of a loaded PIL image as shown, without value conversions: palette, CMYK/YCbCr/LAB/HSV and
+    1-bit images converted (to RGB(A), RGB, 0/255); returns (array, its last channel is alpha)."""
+    mode = img.mode
+    if mode == "P":
+        # Keep transparency information: a palette with a transparent entry becomes RGBA.
+        alpha = "transparency" in img.info
+        return np.asarray(img.convert("RGBA" if alpha else "RGB")), alpha
+    if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        return np.asarray(img.convert("RGB")), False
+    if mode == "1":
+        return np.asarray(img, dtype=np.uint8) * np.uint8(255), False
+    if mode == "PA":
+        return np.asarray(img.convert("RGBA")), True
+    return np.asarray(img), mode in _ALPHA_MODES
+
+
+def pil_image_array(img: Image.Image, name: str = "the PIL image") -> np.ndarray:
+    """A PIL image as :func:`read_raw_image` gives a file: (H, W, C) as shown (:func:`pil_pixels`), an opaque
+    alpha channel dropped (a transparent one is a ValueError naming ``name``)."""
+    arr, alpha = pil_pixels(img)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if alpha and arr.ndim == 3 and arr.shape[2] > 1:
+        arr = _drop_opaque_alpha(arr, Path(name))
+    return arr
 
 
 def _needs_tifffile(img: Image.Image) -> bool:
@@ -275,6 +293,11 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, bool]:
     return arr, alpha
 
 
+# How far a float image may stray outside [0, 1] and still be read (clipped): half an 8-bit step, the rounding
+# noise of a resize or a colour conversion, which round(x * 255) maps to 0 or 255 anyway.
+FLOAT_SLACK = 0.5 / 255
+
+
 def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) -> np.ndarray:
     """Stored pixels (H, W, C) of ``path`` -> uint8, as documented in the module docstring (``window``: the
     intensity window of integer images)."""
@@ -294,16 +317,22 @@ def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) ->
         _log_once("16bit", f"16-bit image {path} reduced to 8 bits with value >> 8 (no intensity window)")
         return (arr.astype(np.uint16) >> 8).astype(np.uint8)
     if arr.dtype.kind == "f":
-        if np.isnan(arr).all():  # nanmin would warn "All-NaN slice" on the way to the error
+        nan = int(np.count_nonzero(np.isnan(arr)))
+        if nan == arr.size:  # nanmin would warn "All-NaN slice" on the way to the error
             raise ValueError(f"cannot read image {path}: every value is NaN; save the image's real values")
-        flo, fhi = float(np.nanmin(arr)), float(np.nanmax(arr))
-        if np.isnan(arr).any() or flo < 0.0 or fhi > 1.0:
+        if nan:
             raise ValueError(
-                f"cannot read image {path}: float values in [{flo:g}, {fhi:g}] (or NaN); only floats in "
+                f"cannot read image {path}: {nan} of its {arr.size} values are NaN; fill them "
+                "(e.g. np.nan_to_num(image)) or save the image's real values"
+            )
+        flo, fhi = float(arr.min()), float(arr.max())
+        if flo < -FLOAT_SLACK or fhi > 1.0 + FLOAT_SLACK:
+            raise ValueError(
+                f"cannot read image {path}: float values in [{flo:.6g}, {fhi:.6g}]; only floats in "
                 "[0, 1] are supported, rescale the image to [0, 1] or save it as 8-bit"
             )
         _log_once("float", f"float image {path} in [0, 1] scaled to 8 bits with round(x * 255)")
-        return np.rint(arr * 255.0).astype(np.uint8)
+        return np.rint(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
     raise ValueError(f"cannot read image {path}: unsupported pixel type {arr.dtype}")
 
 
@@ -346,6 +375,8 @@ def read_raw_image(path: str | Path) -> np.ndarray:
     channel is dropped (a transparent one is refused); nothing else is. C is any channel count: a TIFF's
     samples or ImageJ channels (two microscope channels, multispectral bands) are channels.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"image path must be a str or Path, got {path!r}; for an array, predict it directly")
     path = Path(path)
     arr, alpha = _load_raw(path)
     if arr.ndim == 2:

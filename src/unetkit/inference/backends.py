@@ -15,7 +15,11 @@ per process (:func:`set_torch_threads`), backend auto to the engines it times an
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -269,6 +273,29 @@ def load_predictor(
     predictions run on the predictor at once, from as many threads (:func:`apply_threads`).
     """
     key = look_up_option(backend, list_backends(), "backend")
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be a path (a run or model folder, or an exported file), got {model!r}")
     check_model_file(model, key)
     factory = get_backend(key)
-    return factory(Path(model), **apply_threads(key, num_threads, concurrency), **kwargs)
+    try:
+        return factory(Path(model), **apply_threads(key, num_threads, concurrency), **kwargs)
+    except TypeError as exc:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unknown is None or unknown.group(1) not in kwargs:
+            raise
+        raise TypeError(_unknown_option(unknown.group(1), key, factory)) from None
+
+
+def _unknown_option(name: str, backend: str, factory: BackendFactory) -> str:
+    """``load_predictor(tile=3)``: the option named, with the closest known one (Python's own message had
+    no hint)."""
+    from unetkit.inference.pipeline import PredictOptions
+
+    named = {*PredictOptions.__annotations__, *inspect.signature(factory).parameters}
+    known = sorted(named - {"path", "options"} | {"num_threads", "concurrency"})
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (
+        f"load_predictor got an unknown option {name!r} for backend {backend!r}.{hint} "
+        f"Options: {', '.join(known)}."
+    )

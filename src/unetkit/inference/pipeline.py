@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
+from PIL import Image
 
-from unetkit.data.io import normalize, to_uint8, window_mismatch
+from unetkit.data.io import normalize, pil_image_array, to_uint8, window_mismatch
 from unetkit.geometry import ModelGeometry, geometry_from_config, unet_original_geometry
 from unetkit.inference.tiling import (
     BLEND_MODES,
@@ -206,8 +207,8 @@ class BasePredictor:
         window (16-bit without one: ``value >> 8``), floats in [0, 1] as ``round(x * 255)``, bool as 0/255;
         floats outside [0, 1] or NaN are a ValueError (dividing every type by 255 made a float image in
         [0, 1] all background and a 16-bit one all foreground, silently)."""
-        if hasattr(image, "getbands") and hasattr(image, "mode"):  # a PIL image: its pixels as stored
-            image = np.asarray(image)
+        if isinstance(image, Image.Image):  # as its file is read: palette as shown, opaque alpha dropped
+            image = pil_image_array(image)
         if not isinstance(image, np.ndarray):
             raise TypeError(
                 f"image must be a numpy array (H, W, C), got {type(image).__name__}; convert it with "
@@ -218,19 +219,23 @@ class BasePredictor:
             image = image[..., None]
         if image.ndim != 3:
             raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}.")
+        if not image.shape[0] or not image.shape[1]:
+            raise ValueError(
+                f"image is {image.shape[0]}x{image.shape[1]} pixels (shape {image.shape}); it is empty."
+            )
         channels = self.config.in_channels
-        if image.shape[2] != channels and image.shape[0] == channels and image.shape[2] > 4:
+        if image.shape[2] != channels and image.shape[0] <= 4 and image.shape[2] > 4:
             raise ValueError(
                 f"image has shape {image.shape}, channels first; predict takes (H, W, C): pass "
                 "np.moveaxis(image, 0, -1)."
             )
         if image.dtype != np.uint8:
             image = self._to_uint8(image)
-        if image.shape[2] != self.config.in_channels:
-            raise ValueError(
-                f"image has {image.shape[2]} channels but the model expects {self.config.in_channels}; "
-                "convert the image (gray <-> RGB) first."
-            )
+        if image.shape[2] != channels:
+            fix = "convert the image (gray <-> RGB) first"
+            if image.shape[2] in (2, 4) and channels == image.shape[2] - 1:
+                fix = "drop its alpha channel first (image[..., :-1])"
+            raise ValueError(f"image has {image.shape[2]} channels but the model expects {channels}; {fix}.")
         return normalize(image, self.config.mean, self.config.std)
 
     def _to_uint8(self, image: np.ndarray) -> np.ndarray:

@@ -55,7 +55,7 @@ class Predictor(BasePredictor):
         **options: Unpack[PredictOptions],
     ) -> None:
         super().__init__(config, geometry_from_model(model), **options)
-        if device == "auto":
+        if isinstance(device, str):
             from unetkit.devices import resolve_device
 
             device = resolve_device(device)
@@ -94,6 +94,7 @@ class Predictor(BasePredictor):
 
 @register_backend("torch")
 def _torch_backend(
-    path: Path, device: str | torch.device = "cpu", amp: bool = False, **options: Any
+    path: Path, device: str | torch.device = "auto", amp: bool = False, **options: Any
 ) -> Predictor:
+    # "auto", as unetkit predict and serve: a GPU when torch sees one.
     return Predictor.from_path(path, device=device, amp=amp, **options)

@@ -2378,6 +2378,26 @@ def _left_out_note(
 # ------------------------------------------------------------------------------------------ discover
 
 
+def void_values(void: Sequence[int] | int | str | None) -> list[int]:
+    """``void`` (one stored value, or several) as a list of ints; a string of digits is one value (``"255"``
+    had been read as the values 2, 5, 5). Anything else is a TypeError/ValueError naming ``void``."""
+    items = [void] if isinstance(void, (int, str)) else list(void or [])
+    values = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, str)):
+            raise TypeError(f"void must be stored mask values (ints), got {void!r}; e.g. void=[255]")
+        try:
+            value = int(item)
+        except ValueError:
+            raise ValueError(
+                f"void must be stored mask values (ints), got {item!r} in {void!r}; e.g. void=[255]"
+            ) from None
+        if value < 0:
+            raise ValueError(f"void values are stored mask values >= 0, got {value}; e.g. void=[255]")
+        values.append(value)
+    return values
+
+
 def discover(
     root: str | Path,
     *,
@@ -2422,7 +2442,7 @@ def discover(
     if not root.is_dir():
         raise ValueError(f"dataset folder {root} does not exist; pass the folder holding images/ and masks/")
     unmatched = look_up_option(unmatched, UNMATCHED_OPTIONS, "unmatched")
-    void_list = [void] if isinstance(void, int) else list(void or [])
+    void_list = void_values(void)
     notes: list[str] = []
     # Split sub-folders (train/images ...) or one set of folders at the root.
     bases = _split_folders(root, image_dir, mask_dir, roi_dir) or _inner_split_folders(

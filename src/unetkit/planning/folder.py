@@ -7,6 +7,7 @@ writes its files); from Python it returns the same :class:`PlannedDataset` and p
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import time
@@ -50,6 +51,12 @@ def void_line(m: Any, fp: Any, roi: bool = False) -> str | None:
     if not voids:
         return None
     where = " or outside the ROI" if roi else ""
+    if not fp.ignore_fraction:
+        # void=[300] on 8-bit masks, or a typo: nothing is ignored, and the user expects something to be.
+        return (
+            f"  void [{_some(voids, 4)}]: no sampled pixel is void{where}; check the value(s) against the "
+            "mask values above"
+        )
     return (
         f"  void [{_some(voids, 4)}]: {fp.ignore_fraction:.2%} of the sampled pixels are void{where} (not "
         "trained on or scored; the class shares above are of the other pixels)"
@@ -200,6 +207,8 @@ def plan_folder(
     ``split``: ``{"train": (0, 20), ...}`` over sorted names).
     Raises ValueError naming the file and the fix for a folder it cannot read.
     """
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"dataset folder must be a path (str or Path), got {root!r}")
     with torch_threads_kept(), process_rng_kept():
         return _plan_folder(
             Path(root), budget, device, threads, precision, measure_limit, images, masks, roi, mask_kind,

@@ -360,8 +360,9 @@ def measure_candidates(
     """
     import torch
 
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+    from unetkit.devices import resolve_device
+
+    device = resolve_device(device)
     flags = cpu_flags()
     native = bool({"avx512_bf16", "amx_bf16"} & set(flags))
     if bf16 is None:

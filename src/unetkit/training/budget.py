@@ -17,6 +17,11 @@ of the clock (:func:`read_recorded_clock` / :func:`recorded_clock`, :class:`Reco
 
 from __future__ import annotations
 
+# First: Lightning imported with the caller's process state kept (random streams, loggers, warnings).
+from unetkit.training.lightning_import import L
+
+# isort: split
+
 import json
 import math
 import shlex
@@ -28,7 +33,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 from lightning.pytorch.callbacks import Callback, Timer
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+# First: Lightning imported with the caller's process state kept (random streams, loggers, warnings).
+from unetkit.training.lightning_import import L
+
+# isort: split
+
 import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
 

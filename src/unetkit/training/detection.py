@@ -42,6 +42,11 @@ Training (:func:`fit_maskrcnn`):
 
 from __future__ import annotations
 
+# First: Lightning imported with the caller's process state kept (random streams, loggers, warnings).
+from unetkit.training.lightning_import import L
+
+# isort: split
+
 import json
 import logging
 import math
@@ -51,12 +56,12 @@ import signal
 import statistics
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -90,6 +95,7 @@ from unetkit.training.budget import (
 )
 from unetkit.training.data_record import check_data_record, data_record, write_data_record
 from unetkit.training.evaluate import write_train_record
+from unetkit.training.lightning_noise import ignore_lightning_noise
 from unetkit.training.optim import lr_factor
 from unetkit.training.task import NonFiniteError, non_finite_entries
 
@@ -667,7 +673,9 @@ def fit_maskrcnn(
                 deterministic=False,
             )
             t0 = time.perf_counter()
-            trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
+            with warnings.catch_warnings():  # the caller's filters come back on return
+                ignore_lightning_noise()
+                trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
             train_seconds = time.perf_counter() - t0
     except NonFiniteError as exc:
         last = out_dir / "checkpoints" / "last.ckpt"

@@ -12,6 +12,7 @@ import shlex
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +34,17 @@ from unetkit.training.evaluate import (
     write_start_record,
     write_train_record,
 )
+from unetkit.training.lightning_noise import ignore_lightning_noise
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class RunResult:
+    """What :func:`fit` and :func:`fit_folder` return: the run folder, the scores of the scored split (as in
+    ``RUN/metrics_<split>.json``, which holds them JSON-ready; here per-class values are NumPy arrays), their
+    table as printed, and the training seconds."""
+
     run_dir: Path
     scores: dict[str, Any]
     table: str
@@ -314,8 +320,6 @@ def _fit(
     replay: Path | None,
     announce: Callable[[Path], None] | None,
 ) -> RunResult:
-    import lightning as L
-
     from unetkit.model_files.model_io import save_model
     from unetkit.training.budget import (
         REPLAY_SOURCE_FILE,
@@ -331,11 +335,13 @@ def _fit(
         write_data_record,
     )
     from unetkit.training.datamodule import SegmentationDataModule
+    from unetkit.training.lightning_import import L
     from unetkit.training.run_folder import (
         export_checkpoint,
         is_secondary_rank,
         last_checkpoint,
         new_run_dir,
+        refuse_existing_run,
         run_folder,
         run_lock,
     )
@@ -365,7 +371,11 @@ def _fit(
     ckpt_path, resume_from = None, None
     if resume is not None:
         ckpt_path, resume_from = last_checkpoint(resume)
-    run_dir = Path(resume) if resume is not None else (run_dir or new_run_dir(config))
+    if resume is not None:
+        run_dir = Path(resume)
+    else:
+        # A folder the caller named is checked as one from ``output`` is: no run is ever trained over.
+        run_dir = refuse_existing_run(Path(run_dir)) if run_dir is not None else new_run_dir(config)
     # A run killed while it was scored (after training) keeps its train.json: its resume only scores it.
     trained_before = resume is not None and (run_dir / TRAIN_RECORD).is_file()
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
@@ -375,6 +385,8 @@ def _fit(
 
     # The run's lock is taken before anything is written into the folder and held until its scores are.
     with contextlib.ExitStack() as held:
+        held.enter_context(warnings.catch_warnings())  # the caller's filters come back on return
+        ignore_lightning_noise()
         sigint = signal.getsignal(signal.SIGINT)
         trainer = None
         try:

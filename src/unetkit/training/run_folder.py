@@ -88,11 +88,19 @@ def new_run_dir(config: Config) -> Path:
     DDP child processes get the path without the check (rank 0 created the folder). Their name must match
     rank 0's: the CLI passes rank 0's path down (``unetkit fit``); library callers set ``output.name``.
     """
-    run_dir = Path(config.output.root) / run_dir_name(config)
+    return refuse_existing_run(Path(config.output.root) / run_dir_name(config))
+
+
+def refuse_existing_run(run_dir: Path) -> Path:
+    """``run_dir`` as a new run's folder: a ValueError naming the fix when it holds a run (finished, or to
+    resume), another process's run, other files, or is a file; a stale folder (:func:`is_stale_run`) passes.
+    DDP child processes skip the check (rank 0 made the folder)."""
     if not is_secondary_rank() and run_dir.exists():
         _refuse_a_held_run(run_dir)
         if not run_dir.is_dir():
-            raise ValueError(f"{run_dir} exists and is not a folder; choose another output.name=...")
+            raise ValueError(
+                f"{run_dir} exists and is not a folder; choose a new run folder (--out, or output.name=...)"
+            )
         if any(run_dir.iterdir()) and not is_stale_run(run_dir):
             # Not a run (no config, model or checkpoints): nothing to resume, and never written into.
             if not any((run_dir / name).exists() for name in ("config.yaml", "model", "checkpoints")):

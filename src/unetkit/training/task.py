@@ -6,11 +6,15 @@ is rebuilt from ``model_config`` (a plain dict): checkpoints load with ``torch.l
 
 from __future__ import annotations
 
+# First: Lightning imported with the caller's process state kept (random streams, loggers, warnings).
+from unetkit.training.lightning_import import L
+
+# isort: split
+
 import logging
 import random
 from typing import TYPE_CHECKING, Any
 
-import lightning as L
 import numpy as np
 import torch
 

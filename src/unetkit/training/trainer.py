@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# First: Lightning imported with the caller's process state kept (random streams, loggers, warnings).
+from unetkit.training.lightning_import import L
+
+# isort: split
+
 import csv
 import io
 import logging
@@ -11,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
