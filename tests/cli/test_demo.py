@@ -27,8 +27,10 @@ def test_demo_writes_model_metrics_predictions_and_figures(
                 "kmeans/metrics.json"):  # fmt: skip
         assert (out / rel).is_file(), rel
     assert not list(tmp_path.glob(".demo.partial-*")), "the staging folder must be renamed to --out"
-    printed = capsys.readouterr().out
+    printed, logged = capsys.readouterr()
     assert printed.count("| round |") == 3  # class names in the test, predict and K-means tables
+    # Every line names the paths the demo has once done, never its staging folder (gone by then).
+    assert ".demo.partial" not in printed + logged and f"outputs in {out / 'predictions'}" in printed
     first_metrics = (out / "metrics_test.json").stat().st_mtime_ns
     marker = out / "from_the_first_demo.txt"
     marker.write_text("first")

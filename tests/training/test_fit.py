@@ -159,6 +159,48 @@ def test_bad_input_fails_with_one_line_and_no_run_folder(
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_a_validation_split_with_no_scorable_pixel_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial: every validation mask void trained silently, logged val/miou 0.0 every epoch and chose the best
+    checkpoint on those zeros."""
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(6):
+        Image.fromarray(np.full((16, 16), 100, np.uint8)).save(root / "images" / f"{i}.png")
+        mask = np.full((16, 16), 9 if i >= 4 else 0, np.uint8)  # 4, 5 (val): all void
+        mask[:8, :8] = 9 if i >= 4 else 1
+        Image.fromarray(mask).save(root / "masks" / f"{i}.png")
+    ranges = "{train: [0, 4], val: [4, 6]}"
+    options = f"{{num_classes: 2, in_channels: 1, ignore_values: [9], split_ranges: {ranges}}}"
+    code = cli_main(
+        [
+            "fit", "data.dataset=folder", f"data.root={root}", f"data.options={options}",
+            "data.crop_size=null", f"output.root={tmp_path / 'runs'}", "trainer.progress_bar=false",
+            "trainer.max_epochs=1", "evaluate.split=val",
+        ]
+    )  # fmt: skip
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("INFO")]
+    assert code == 2 and len(err) == 1, err
+    assert (
+        "every mask pixel of the 'val' split is void ([9]) or outside its ROI, so it scores nothing" in err[0]
+    )
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    # One validation mask with a class is enough.
+    mask = np.full((16, 16), 9, np.uint8)
+    mask[0, 0] = 1
+    Image.fromarray(mask).save(root / "masks" / "5.png")
+    from unetkit.training.config import load_config
+    from unetkit.training.evaluate import resolve_dataset
+    from unetkit.training.fit import check_inputs
+
+    config = load_config(
+        None, ["data.dataset=folder", f"data.root={root}", f"data.options={options}", "evaluate.split=val"]
+    )
+    assert check_inputs(config, resolve_dataset(config)) == 6
+
+
 @pytest.mark.parametrize("deferred", [False, True], ids=["cpu-at-once", "gpu-deferred"])
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deferred: bool

@@ -86,3 +86,30 @@ def test_fit_target_without_a_folder_is_one_line(capsys: pytest.CaptureFixture[s
     assert main(["fit", "--target", "boundary", "trainer.max_epochs=1"]) == 2
     err = capsys.readouterr().err
     assert "--target plans a dataset folder" in err and err.count("\n") == 1
+
+
+def test_fit_scoring_val_predicts_each_val_image_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial: after a 1-minute DSB2018 fit, choosing the instance post-processing on val (89 s) and scoring
+    val (72 s) predicted every val image twice; the choice's predictions now serve the scoring."""
+    from unetkit.inference.pipeline import BasePredictor
+
+    root = touching_discs_folder(tmp_path / "data")
+    (root / "val.txt").write_text("n3\nn4\n")
+    (root / "train.txt").write_text("n0\nn1\nn2\n")
+    seen: list[bytes] = []
+    predict = BasePredictor.predict
+
+    def counted(self: BasePredictor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        seen.append(image.tobytes())
+        return predict(self, image)
+
+    monkeypatch.setattr(BasePredictor, "predict", counted)
+    runs = tmp_path / "runs"
+    code = main(["fit", str(root), "--time", "0.2m", "--score", "val", *FAST, f"output.root={runs}", *TINY])
+    assert code == 0, capsys.readouterr().err
+    (run,) = list(runs.iterdir())
+    assert json.loads((run / "instance_selection.json").read_text())["grid"]  # the choice ran on val
+    assert "instances/map" in json.loads((run / "metrics_val.json").read_text())  # and val was scored
+    assert len(seen) == 2 and len(set(seen)) == 2  # n3, n4: once each

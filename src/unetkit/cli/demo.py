@@ -8,10 +8,14 @@ replaces ``--out`` only once it has completed, so an interrupted demo never leav
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +36,13 @@ def run(args: argparse.Namespace) -> int:
     # demo completes, when it takes the place of ``out`` in one rename.
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        code = _run_into(args, out, staging)
+        # The lines of fit, predict and kmeans name the paths the demo will have once it is moved to ``out``
+        # (a trial copied "runs/.demo.partial-ybxa15lb/predictions" from the output and found nothing there).
+        with (
+            contextlib.redirect_stdout(_Renamed(sys.stdout, staging, out)),
+            contextlib.redirect_stderr(_Renamed(sys.stderr, staging, out)),
+        ):
+            code = _run_into(args, out, staging)
     except KeyboardInterrupt as exc:
         # fit's message names a resume of the staging folder, which is removed now: a demo is not resumed.
         again = KeyboardInterrupt(
@@ -44,6 +54,26 @@ def run(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return code
+
+
+class _Renamed(io.TextIOBase):
+    """A text stream that writes to ``target`` with the staging folder's path replaced by the final one."""
+
+    def __init__(self, target: TextIO, staging: Path, out: Path) -> None:
+        self.target, self.old, self.new = target, str(staging), str(out)
+
+    def write(self, text: str) -> int:
+        self.target.write(text.replace(self.old, self.new))
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:  # progress bars draw as they would on the terminal itself
+        return self.target.isatty()
+
+    def fileno(self) -> int:
+        return self.target.fileno()
 
 
 def _run_into(args: argparse.Namespace, out: Path, staging: Path) -> int:

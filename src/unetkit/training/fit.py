@@ -28,6 +28,7 @@ from unetkit.random_state import process_rng_kept
 from unetkit.training.config import Config
 from unetkit.training.evaluate import (
     TRAIN_RECORD,
+    RememberedPredictions,
     choose_instance_postprocessing,
     evaluate,
     resolve_dataset,
@@ -178,7 +179,27 @@ def check_inputs(config: Config, spec: DatasetSpec) -> int:
     log.info(
         "decoded all %d image/mask pairs in %.1f s (%.0f pairs/s)", total, seconds, total / max(seconds, 1e-9)
     )
+    for split in dict.fromkeys(("val", config.evaluate.split)):
+        _check_scorable(spec, split, "validation" if split == "val" else "the final scores")
     return total
+
+
+def _check_scorable(spec: DatasetSpec, split: str, use: str) -> None:
+    """A ValueError when every mask pixel of ``split`` is void (or outside its ROI): its scores would be 0
+    from nothing, and the best checkpoint chosen on them. Reads masks until the first scorable pixel (the
+    first mask, almost always)."""
+    from unetkit.constants import IGNORE_INDEX
+    from unetkit.data.io import read_mask
+
+    for _, mask_path in spec.pairs(split):
+        if (read_mask(mask_path, spec.encoding) != IGNORE_INDEX).any():  # ROI applied (encoding.rois)
+            return
+    voids = [*spec.encoding.ignore_values, *(list(c) for c in spec.encoding.ignore_colors)]
+    raise ValueError(
+        f"every mask pixel of the {split!r} split is void{f' ({voids})' if voids else ''} or outside its "
+        f"ROI, so it scores nothing (it is needed for {use}); give the split masks with classes, or check "
+        "the void value (--void) and the ROI files"
+    )
 
 
 def _non_finite_message(exc: Exception, run_dir: Path, config: Config) -> str:
@@ -451,9 +472,16 @@ def _fit(
             write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command, **budget)
         try:
             # Before the final scoring, which uses it: post-processing chosen on the validation split only.
-            choose_instance_postprocessing(run_dir, config, spec)
+            # The val predictions of the choice are the scoring's too when it scores val: made once.
+            remembered = RememberedPredictions() if config.evaluate.split == "val" else None
+            choose_instance_postprocessing(run_dir, config, spec, remembered=remembered)
             scores, table = evaluate(
-                run_dir, split=config.evaluate.split, config=config, spec=spec, progress=eval_progress
+                run_dir,
+                split=config.evaluate.split,
+                config=config,
+                spec=spec,
+                progress=eval_progress,
+                remembered=remembered,
             )
         except KeyboardInterrupt as exc:
             stopped = KeyboardInterrupt(
