@@ -12,10 +12,16 @@ Skips, with the reason, only where Playwright or Chromium is missing or cannot s
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import os
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ from serve_helpers import live_server, predict_cli, synthetic_slice, with_instan
 
 from unetkit.cli.main import main as cli_main  # noqa: E402
 from unetkit.devices import resolve_device  # noqa: E402
+from unetkit.serve.limits import ServeLimits  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -120,7 +127,11 @@ def test_page_segments_an_uploaded_slice_like_the_cli(
     if not os.environ.get("UNETKIT_SERVE_MODEL"):  # no export beside the test model: auto runs torch
         assert "backend torch fp32 (chosen by auto) on" in page.locator("#model-info").inner_text()
     if not os.environ.get("UNETKIT_SERVE_MODEL"):  # the test model records no instance method of its own
-        assert page.locator("#instances").input_value() == "components"
+        # The API's default (GET /api/model: instances.default): no instance count for a semantic model.
+        assert page.locator("#instances").input_value() == "none"
+    # Keyboard and screen reader: the hidden file input is no tab stop, the slider has a name.
+    assert page.locator("#files").get_attribute("tabindex") == "-1"
+    assert page.get_by_role("slider", name="Overlay opacity").count() == 1
     page.select_option("#instances", "components")
     card = upload_and_wait(page, slice_path)
 
@@ -148,10 +159,14 @@ def test_page_segments_an_uploaded_slice_like_the_cli(
     page.fill("#opacity", "80")
     page.locator("#opacity").dispatch_event("input")
     assert card.locator("canvas.tint").evaluate("c => c.style.opacity") == "0.8"
-    assert card.locator(".downloads a").count() == 3  # mask, overlay, instances
+    assert card.locator(".downloads a").count() == 4  # mask, overlay, instances in colour, instance ids
     with page.expect_download() as download_info:
         card.locator("a.download-mask").click()
     assert download_info.value.suggested_filename == f"{slice_path.stem}_mask.png"
+    # Alt texts and download names say which file they belong to.
+    assert card.locator("img.mask").get_attribute("alt") == f"class mask of {slice_path.name}"
+    label = card.locator("a.download-instances_color").get_attribute("aria-label")
+    assert label == f"Instances PNG of {slice_path.name} ({slice_path.stem}_instances_color.png)"
 
     assert all(url.startswith(server_url) or url.startswith("blob:") for url in requests), requests
     assert errors == []
@@ -185,6 +200,20 @@ def test_page_defaults_to_the_models_own_instance_method(
         card = upload_and_wait(page, slice_path)
         assert int(card.locator(".instance-count").inner_text()) == expected["instances"]
         assert "(auto: watershed)" in card.locator(".summary").inner_text()
+        # The overlay on the page outlines every instance (as the overlay download does), at the image's size.
+        outlines = card.locator("img.outlines")
+        assert outlines.is_visible()
+        shown = outlines.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+        assert shown == card.locator("canvas.tint").evaluate("c => [c.width, c.height]")
+        # The instances download is viewable (colour), the 16-bit ids are offered beside it.
+        with page.expect_download() as download_info:
+            card.locator("a.download-instances_color").click()
+        saved = tmp_path / download_info.value.suggested_filename
+        download_info.value.save_as(saved)
+        assert saved.name == f"{slice_path.stem}_instances_color.png"
+        with Image.open(saved) as img:
+            assert img.mode == "RGB" and len(set(img.getdata())) > 2  # black + more than one colour
+        assert card.locator("a.download-instances").inner_text() == "Instance ids (16-bit PNG)"
         assert errors == []
         page.close()
 
@@ -211,7 +240,7 @@ def test_page_serves_a_maskrcnn_model_with_its_score_threshold(
         card = upload_and_wait(page, image)
         assert int(card.locator(".instance-count").inner_text()) == expected["count"]
         assert "(auto: maskrcnn)" in card.locator(".summary").inner_text()
-        assert card.locator(".downloads a").count() == 3  # mask, overlay, instances
+        assert card.locator(".downloads a").count() == 4  # mask, overlay, instances in colour, instance ids
         assert errors == []
         page.close()
 
@@ -227,7 +256,10 @@ def test_phone_viewport_stacks_the_panels(
     # A locator wait, not wait_for_function("..."): string predicates are eval'd in the page, which the
     # page's Content-Security-Policy (script-src 'self') forbids once Playwright has to poll.
     playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
+    # d4: the summary names 8 views (identity,rot90,...,antitranspose), wider than the screen unbroken.
+    page.select_option("#tta", "d4")
     card = upload_and_wait(page, slice_path)
+    assert "antitranspose" in card.locator(".summary").inner_text()
     # Nothing wider than the screen, and input / overlay / mask one below the other.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     boxes = [card.locator("figure").nth(i).bounding_box() for i in range(3)]
@@ -249,3 +281,205 @@ def test_page_shows_a_clear_error_for_a_bad_file(browser: Any, server_url: str, 
     message = page.locator("article.result .error").inner_text()
     assert message.startswith("415:") and "notes.png: not an image" in message
     page.close()
+
+
+def test_docs_try_it_out_runs_with_the_prefilled_values(
+    browser: Any, server_url: str, tmp_path: Path
+) -> None:
+    # /docs' "Try it out" pre-fills every form field (an option's example, else a made-up 32, "string", 1):
+    # each option left empty by default has the example "" (empty = absent), so Execute runs as it is.
+    image = tmp_path / "cells.png"
+    Image.fromarray(synthetic_slice(64)).save(image)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server_url + "/docs")
+    operation = page.locator("#operations-predict-predict_api_predict_post")
+    operation.locator(".opblock-summary").click()
+    operation.locator("button.try-out__btn").click()
+    operation.locator("input[type=file]").set_input_files(str(image))
+    operation.locator("button.execute").click()
+    status = operation.locator(".live-responses-table tr.response td.response-col_status")
+    playwright_api.expect(status).to_have_text("200", timeout=TIMEOUT_MS)
+    # ... with the server's defaults, not made-up values (32 px tiles would run, slowly, and answer 200).
+    body = operation.locator(".live-responses-table tr.response .response-col_description pre").first
+    options = json.loads(body.inner_text())["options"]
+    assert options["tile_size"] is None and options["min_size"] is None, options
+    assert options["instances"] == "none" and options["score_threshold"] is None, options
+    page.close()
+
+
+# ------------------------------------------------------------------- a slow job, served in this process
+
+
+@dataclass
+class SlowBatches:
+    """Every forward pass of a torch predictor takes ``delay`` s more (0 = full speed)."""
+
+    delay: float = 0.5
+    calls: int = 0
+
+
+@pytest.fixture
+def slow_batches(monkeypatch: pytest.MonkeyPatch) -> SlowBatches:
+    from unetkit.inference.predictor import Predictor
+
+    state = SlowBatches()
+    real = Predictor._predict_batch
+
+    def slow(self: Any, batch: Any) -> Any:
+        state.calls += 1
+        time.sleep(state.delay)
+        return real(self, batch)
+
+    monkeypatch.setattr(Predictor, "_predict_batch", slow)
+    return state
+
+
+@contextlib.contextmanager
+def serve_in_process(app: Any) -> Iterator[str]:
+    """``app`` on a free loopback port by uvicorn in a thread (so that this process's patches reach the
+    jobs); yields its URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def wait_for(condition: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.fixture
+def big_image(tmp_path: Path) -> Path:
+    """2000 x 2000: tiled in 512 px tiles, several batches, each slowed by ``slow_batches``."""
+    path = tmp_path / "big.png"
+    Image.fromarray(synthetic_slice(2000)).save(path)
+    return path
+
+
+def test_cancel_and_reload_stop_the_running_job(
+    browser: Any, trained_model_dir: Path, slow_batches: SlowBatches, big_image: Path
+) -> None:
+    from unetkit.serve.app import create_app
+
+    app = create_app(trained_model_dir, workers=1, limits=ServeLimits(queue_size=0))
+    pool = app.state.pool
+    with serve_in_process(app) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
+        # The Cancel button stops the request, and the server its job (after its current batch of tiles).
+        page.set_input_files("#files", str(big_image))
+        card = page.locator("article.result").first
+        assert wait_for(lambda: slow_batches.calls > 0, 30)
+        card.locator("button.cancel").click()
+        playwright_api.expect(card).to_have_attribute("data-state", "cancelled")
+        assert card.locator("button.retry").is_visible() and card.locator("button.cancel").is_hidden()
+        assert wait_for(lambda: pool.stats()["running"] == 0, 5), pool.stats()
+        calls = slow_batches.calls
+        time.sleep(0.6)
+        assert slow_batches.calls == calls  # nothing runs on for nobody
+        # Leaving the page (a reload; closing the tab is the same) cancels the job as well.
+        card.locator("button.retry").click()
+        assert wait_for(lambda: slow_batches.calls > calls, 30)
+        page.reload()
+        assert wait_for(lambda: pool.stats()["running"] == 0, 5), pool.stats()
+        assert pool.stats()["served"] == 0
+        page.close()
+
+
+def test_busy_server_retries_then_offers_a_retry_button(
+    browser: Any, trained_model_dir: Path, slow_batches: SlowBatches, big_image: Path, tmp_path: Path
+) -> None:
+    from unetkit.serve.app import create_app
+
+    small = tmp_path / "small.png"
+    Image.fromarray(synthetic_slice(64)).save(small)
+    app = create_app(trained_model_dir, workers=1, limits=ServeLimits(queue_size=0))
+    with serve_in_process(app) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
+        page.set_input_files("#files", str(big_image))  # holds the only worker
+        assert wait_for(lambda: slow_batches.calls > 0, 30)
+        page.set_input_files("#files", str(small))
+        busy, big = page.locator("article.result").nth(0), page.locator("article.result").nth(1)
+        playwright_api.expect(busy.locator(".status")).to_contain_text("server busy: trying again in")
+        playwright_api.expect(busy).to_have_attribute("data-state", "error", timeout=TIMEOUT_MS)
+        # The page has given up: it says so, and how to go on, not the API's "retry in 2 s".
+        message = busy.locator(".error").inner_text()
+        assert message.startswith("503: the server is still busy") and "press Retry" in message, message
+        big.locator("button.cancel").click()
+        slow_batches.delay = 0.0
+        busy.locator("button.retry").click()
+        playwright_api.expect(busy).to_have_attribute("data-state", "done", timeout=TIMEOUT_MS)
+        page.close()
+
+
+def test_a_wrong_token_is_said_so(browser: Any, trained_model_dir: Path, tmp_path: Path) -> None:
+    from unetkit.serve.app import create_app
+
+    image = tmp_path / "cells.png"
+    Image.fromarray(synthetic_slice(64)).save(image)
+    with serve_in_process(create_app(trained_model_dir, token="s3cret")) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        playwright_api.expect(page.locator("#token-form")).to_be_visible(timeout=TIMEOUT_MS)
+        assert page.locator("#token-error").is_hidden()  # nothing entered yet: nothing wrong yet
+        page.fill("#token", "wrong")
+        page.press("#token", "Enter")
+        playwright_api.expect(page.locator("#token-error")).to_have_text(
+            "wrong token: check it and try again"
+        )
+        playwright_api.expect(page.locator("#token-error")).to_be_visible()
+        page.set_input_files("#files", str(image))
+        card = page.locator("article.result").first
+        playwright_api.expect(card).to_have_attribute("data-state", "error", timeout=TIMEOUT_MS)
+        assert (
+            card.locator(".error")
+            .inner_text()
+            .startswith("401: the token is missing or wrong: enter it above")
+        )
+        page.fill("#token", "s3cret")
+        page.press("#token", "Enter")
+        playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
+        assert page.locator("#token-form").is_hidden()
+        card.locator("button.retry").click()
+        playwright_api.expect(card).to_have_attribute("data-state", "done", timeout=TIMEOUT_MS)
+        page.close()
+
+
+def test_an_expired_result_says_so_in_its_card(browser: Any, trained_model_dir: Path, tmp_path: Path) -> None:
+    from unetkit.serve.app import create_app
+
+    image = tmp_path / "cells.png"
+    Image.fromarray(synthetic_slice(64)).save(image)
+    with serve_in_process(create_app(trained_model_dir, limits=ServeLimits(store_ttl_s=1.0))) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
+        card = upload_and_wait(page, image)
+        time.sleep(1.5)
+        card.locator("a.download-mask").click()
+        error = card.locator(".error")
+        playwright_api.expect(error).to_contain_text("cells.png: this result has expired")
+        assert "press Retry" in error.inner_text() and card.locator("button.retry").is_visible()
+        assert page.locator("#message").is_hidden()  # in the card of its file, not a banner naming an id
+        page.close()

@@ -6,7 +6,7 @@
 const $ = (sel, root = document) => root.querySelector(sel);
 const state = { token: sessionStorage.getItem("unetkit-token") || "", model: null, queue: [], active: 0 };
 const MAX_PARALLEL = 2;   // uploads in flight from this page; the server has its own queue
-const MAX_RETRIES = 3;    // on 503 (server busy), after the Retry-After delay
+const MAX_RETRIES = 3;    // on 503 (server busy), after the Retry-After delay; then the card's Retry button
 
 function authHeaders() {
   return state.token ? { Authorization: "Bearer " + state.token } : {};
@@ -39,11 +39,16 @@ async function apiFetch(path, options = {}) {
 
 async function loadModel() {
   const response = await apiFetch("api/model");
+  const tokenError = $("#token-error");
   if (response.status === 401) {
     $("#token-form").hidden = false;
     $("#model-info").textContent = "token needed";
+    // A token was given and refused: say so (the form alone looked as if nothing happened).
+    tokenError.textContent = state.token ? "wrong token: check it and try again" : "";
+    tokenError.hidden = !state.token;
     return;
   }
+  tokenError.hidden = true;
   if (!response.ok) {
     showMessage("Cannot load the model description: " + (await errorText(response)));
     return;
@@ -91,9 +96,10 @@ const INSTANCE_LABELS = {
 };
 
 function showInstanceChoices(info) {
-  // The methods this model takes (GET /api/model). auto is the model's own method, as
-  // `unetkit predict --instances auto`; it is the default when the model records one (fit --target ...),
-  // else connected components stay the default (auto would give the same, named less plainly).
+  // The methods this model takes (GET /api/model): only those that run on its classes. auto is the model's
+  // own method, as `unetkit predict --instances auto`. Preselected: the API's own default (info.default),
+  // auto for a model that records a method (trained on instance labels), else none: a count of a semantic
+  // model's foreground (all classes but the first merged) means nothing.
   const select = $("#instances");
   select.textContent = "";
   // A Mask R-CNN's instances are its prediction (given even with none): its menu has no none.
@@ -109,7 +115,7 @@ function showInstanceChoices(info) {
     }
     select.append(option);
   }
-  select.value = info.own ? "auto" : "components";
+  select.value = info.default || (info.own ? "auto" : "none");
   if (!select.value) select.selectedIndex = 0;
 }
 
@@ -120,11 +126,36 @@ function addFiles(fileList) {
   for (const file of fileList) {
     const card = $("#result-template").content.firstElementChild.cloneNode(true);
     $(".name", card).textContent = file.name;
-    setStatus(card, "queued", "waiting");
+    $(".progress", card).setAttribute("aria-label", `progress of ${file.name}`);
+    const item = { file, card, xhr: null, cancelled: false, wake: null, timer: null };
+    $(".cancel", card).setAttribute("aria-label", `Cancel ${file.name}`);
+    $(".retry", card).setAttribute("aria-label", `Retry ${file.name}`);
+    $(".cancel", card).addEventListener("click", () => cancel(item));
+    $(".retry", card).addEventListener("click", () => enqueue(item));
     $("#results").prepend(card);
-    state.queue.push({ file, card });
+    enqueue(item);
   }
+}
+
+function enqueue(item) {
+  item.cancelled = false;
+  $(".error", item.card).hidden = true;
+  $(".retry", item.card).hidden = true;
+  setStatus(item.card, "queued", "waiting");
+  state.queue.push(item);
   pump();
+}
+
+// Aborting the request closes its connection, and the server cancels the job of a client that left (as
+// when the page is reloaded or closed): the worker is free for the next image at once.
+function cancel(item) {
+  item.cancelled = true;
+  const queued = state.queue.indexOf(item);
+  if (queued >= 0) state.queue.splice(queued, 1);
+  if (item.xhr) item.xhr.abort();
+  if (item.wake) item.wake();  // a wait before the next try ends now
+  setStatus(item.card, "cancelled", "cancelled");
+  $(".retry", item.card).hidden = false;
 }
 
 function pump() {
@@ -151,10 +182,12 @@ function fail(card, text) {
   const el = $(".error", card);
   el.textContent = text;
   el.hidden = false;
+  $(".retry", card).hidden = false;
 }
 
-function upload(file, card) {
+function upload(item) {
   // XMLHttpRequest rather than fetch: it reports upload progress.
+  const { file, card } = item;
   return new Promise((resolve) => {
     const form = new FormData();
     form.append("file", file, file.name);
@@ -163,6 +196,12 @@ function upload(file, card) {
     form.append("instances", $("#instances").value);
     form.append("alpha", String($("#opacity").value / 100));
     const xhr = new XMLHttpRequest();
+    item.xhr = xhr;
+    const done = (reply) => {
+      clearInterval(item.timer);
+      item.xhr = null;
+      resolve(reply);
+    };
     xhr.open("POST", "api/predict");
     for (const [key, value] of Object.entries(authHeaders())) xhr.setRequestHeader(key, value);
     xhr.responseType = "json";
@@ -172,27 +211,55 @@ function upload(file, card) {
           (100 * event.loaded) / event.total);
       }
     };
-    xhr.upload.onload = () => setStatus(card, "working", "segmenting…");
-    xhr.onload = () => resolve({ status: xhr.status, body: xhr.response,
-                                 retryAfter: Number(xhr.getResponseHeader("Retry-After") || 0) });
-    xhr.onerror = () => resolve({ status: 0, body: { detail: "network error: is the server running?" } });
+    xhr.upload.onload = () => {
+      // The time so far, so that a long job (a big image, heavy TTA) shows it is still going.
+      const started = Date.now();
+      setStatus(card, "working", "segmenting…");
+      item.timer = setInterval(() => {
+        const seconds = Math.round((Date.now() - started) / 1000);
+        if (card.dataset.state === "working") setStatus(card, "working", `segmenting… ${seconds} s`);
+      }, 1000);
+    };
+    xhr.onload = () => done({ status: xhr.status, body: xhr.response,
+                              retryAfter: Number(xhr.getResponseHeader("Retry-After") || 0) });
+    xhr.onerror = () => done({ status: 0, body: { detail: "network error: is the server running?" } });
+    xhr.onabort = () => done({ status: 0, body: { detail: "cancelled" } });
     xhr.send(form);
   });
 }
 
-async function process({ file, card }) {
+function replyText(reply) {
+  const detail = reply.body && reply.body.detail ? reply.body.detail : "request failed";
+  const text = typeof detail === "string" ? detail : JSON.stringify(detail);
+  if (reply.status === 401) return "401: the token is missing or wrong: enter it above, then press Retry";
+  if (reply.status === 503 && text.startsWith("server busy")) {
+    return `503: the server is still busy with other images after ${MAX_RETRIES + 1} tries; ` +
+      "press Retry to send this one again";
+  }
+  return `${reply.status || "error"}: ${text}`;
+}
+
+async function process(item) {
+  const { card } = item;
   let reply;
   for (let attempt = 0; ; attempt++) {
     setStatus(card, "uploading", "uploading", 0);
-    reply = await upload(file, card);
+    reply = await upload(item);
+    if (item.cancelled) return;
     if (reply.status !== 503 || attempt >= MAX_RETRIES) break;
+    const detail = reply.body && typeof reply.body.detail === "string" ? reply.body.detail : "";
+    if (!detail.startsWith("server busy")) break;  // shutting down: no use trying again at once
     const wait = Math.max(1, reply.retryAfter || 1);
-    setStatus(card, "waiting", `server busy, retrying in ${wait} s`);
-    await new Promise((r) => setTimeout(r, wait * 1000));
+    setStatus(card, "waiting", `server busy: trying again in ${wait} s (try ${attempt + 2} of ${MAX_RETRIES + 1})`);
+    await new Promise((wake) => {
+      item.wake = wake;
+      setTimeout(wake, wait * 1000);
+    });
+    item.wake = null;
+    if (item.cancelled) return;
   }
   if (reply.status !== 200) {
-    const detail = reply.body && reply.body.detail ? reply.body.detail : "request failed";
-    fail(card, `${reply.status || "error"}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
+    fail(card, replyText(reply));
     if (reply.status === 401) $("#token-form").hidden = false;
     return;
   }
@@ -237,6 +304,7 @@ function tintFromMask(canvas, maskImg) {
 
 async function showResult(card, result) {
   card.dataset.resultId = result.id;
+  const name = result.filename;
   const [inputUrl, maskUrl] = await Promise.all([blobUrl(result.links.input), blobUrl(result.links.mask)]);
   $(".panels", card).hidden = false;
   await Promise.all([
@@ -244,9 +312,23 @@ async function showResult(card, result) {
     loadImage($("img.overlay-base", card), inputUrl),
     loadImage($("img.mask", card), maskUrl),
   ]);
+  // Alt texts name the file: a screen reader tells the cards apart.
+  $("img.input", card).alt = `input image ${name}`;
+  $("img.overlay-base", card).alt = `overlay of ${name}: the input with the class colours on top`;
+  $("img.mask", card).alt = `class mask of ${name}`;
+  // A tiny image is enlarged to the panel's width: nearest neighbour keeps its pixels crisp.
+  $(".panels", card).classList.toggle("small", $("img.input", card).naturalWidth < 200);
   const canvas = $("canvas.tint", card);
   tintFromMask(canvas, $("img.mask", card));
   canvas.style.opacity = $("#opacity").value / 100;
+  if (result.links.outlines) {
+    // Each instance outlined in its colour, as on the overlay download: touching objects that were merged
+    // show as one outline. Drawn over the tint at full strength, whatever the opacity.
+    const outlines = $("img.outlines", card);
+    await loadImage(outlines, await blobUrl(result.links.outlines));
+    outlines.alt = `instance outlines of ${name}`;
+    outlines.hidden = false;
+  }
   canvas.dataset.ready = "true";
 
   const body = $(".legend tbody", card);
@@ -256,39 +338,56 @@ async function showResult(card, result) {
     row.className = "class-row";
     row.dataset.index = cls.index;
     row.dataset.fraction = cls.fraction;
-    const name = document.createElement("td");
+    const nameCell = document.createElement("td");
     const swatch = document.createElement("span");
     swatch.className = "swatch";
     swatch.style.background = cls.color;
-    name.append(swatch, cls.name);
+    nameCell.append(swatch, cls.name);
     const area = document.createElement("td");
     area.className = "num area";
     area.textContent = percent(cls.fraction);
     const pixels = document.createElement("td");
     pixels.className = "num";
     pixels.textContent = cls.pixels.toLocaleString("en");
-    row.append(name, area, pixels);
+    row.append(nameCell, area, pixels);
     body.append(row);
   }
+  const summary = $(".summary", card);
+  summary.textContent = "";
   const parts = [];
   if (result.instances) {
     const how = result.options.instances === "auto" ? `auto: ${result.instances.method}` : result.instances.method;
-    parts.push(`<strong class="instance-count">${result.instances.count}</strong> instances (${how})`);
+    const count = document.createElement("strong");
+    count.className = "instance-count";
+    count.textContent = String(result.instances.count);
+    parts.push([count, ` instances (${how})`]);
   }
-  parts.push(`prediction ${(result.timing_ms.predict / 1000).toFixed(2)} s`);
-  if (result.tta && result.tta !== "none") parts.push(`TTA ${result.tta}`);
-  $(".summary", card).innerHTML = parts.join(" · ");
+  parts.push([`prediction ${(result.timing_ms.predict / 1000).toFixed(2)} s`]);
+  // ", " between the views: the line may wrap there on a phone.
+  if (result.tta && result.tta !== "none") parts.push([`TTA ${result.tta.split(",").join(", ")}`]);
+  parts.forEach((nodes, i) => summary.append(...(i ? [" · "] : []), ...nodes));
 
   const downloads = $(".downloads", card);
   downloads.textContent = "";
-  const stem = result.filename.replace(/\.[^.]*$/, "") || "image";
-  const labels = { mask: "Mask PNG", overlay: "Overlay PNG", instances: "Instances PNG", probs: "Probabilities" };
-  for (const kind of ["mask", "overlay", "instances", "probs"]) {
+  const stem = name.replace(/\.[^.]*$/, "") || "image";
+  const labels = {
+    mask: "Mask PNG",
+    overlay: "Overlay PNG",
+    instances_color: "Instances PNG",
+    instances: "Instance ids (16-bit PNG)",
+    probs: "Probabilities (.npy)",
+  };
+  for (const kind of ["mask", "overlay", "instances_color", "instances", "probs"]) {
     if (!result.links[kind]) continue;
     const a = document.createElement("a");
-    a.href = "#";
+    const fileName = `${stem}_${result.links[kind].split("/").pop()}`;
+    // The real address and file name (shown on hover, kept by "save link as" where no token is needed);
+    // a click fetches it with the token.
+    a.href = result.links[kind];
+    a.download = fileName;
     a.className = "download-" + kind;
     a.textContent = labels[kind];
+    a.setAttribute("aria-label", `${labels[kind]} of ${name} (${fileName})`);
     a.addEventListener("click", async (event) => {
       event.preventDefault();
       let link = result.links[kind];
@@ -297,13 +396,20 @@ async function showResult(card, result) {
         const url = await blobUrl(link);
         const save = document.createElement("a");
         save.href = url;
-        save.download = `${stem}_${link.split("/").pop().split("?")[0]}`;
+        save.download = fileName;
         document.body.append(save);
         save.click();
         save.remove();
         setTimeout(() => URL.revokeObjectURL(url), 10000);
       } catch (err) {
-        showMessage("Download failed: " + err.message);
+        const expired = /not found or expired/.test(err.message);
+        const el = $(".error", card);
+        el.textContent = expired
+          ? `${name}: this result has expired (results are kept ${result.expires_in_s} s); press Retry to ` +
+            "segment the image again"
+          : `${name}: download failed: ${err.message}`;
+        el.hidden = false;
+        $(".retry", card).hidden = false;
       }
     });
     downloads.append(a);
