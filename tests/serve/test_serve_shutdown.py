@@ -112,6 +112,9 @@ def test_ctrl_c_stops_a_running_request_promptly_and_quietly(
             proc.kill()
             proc.wait()
     output = "".join(lines)
+    # The startup line says what is served (not only uvicorn's address), and every request gets a line.
+    assert "serving unet (2 classes: membrane, cell) on torch" in output, output
+    assert "predict big.png (" in output and ": 503 the server is shutting down" in output, output
     assert code == 130, output
     assert stopped_s < 8.0, (stopped_s, output)  # the README promises at most 10 s, not --timeout's 120
     assert "Traceback" not in output and "Exception in ASGI" not in output, output

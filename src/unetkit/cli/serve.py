@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from unetkit.serve.app import close_server, create_app
-        from unetkit.serve.limits import MIB, ServeLimits
+        from unetkit.serve.limits import MIB, ServeLimits, format_bytes
         from unetkit.serve.pool import SHUTDOWN_WAIT_S
     except ImportError as exc:
         raise ValueError(
@@ -143,6 +143,23 @@ def run(args: argparse.Namespace) -> int:
         token=token,
         threads_per_worker=threads,
         backend_options=backend_options,
+    )
+    info = app.state.model_info
+    engine = info["backend"] + (f" {info['precision']}" if info.get("precision") else "")
+    # What is served, said once at startup (the console otherwise names only uvicorn's address).
+    logger.info(
+        "serving %s (%d classes: %s) on %s, %s; %d %s worker(s); uploads up to %s and %d pixels, "
+        "--timeout %g s",
+        info["architecture"],
+        len(info["classes"]),
+        ", ".join(c["name"] for c in info["classes"][:12]) + (", ..." if len(info["classes"]) > 12 else ""),
+        engine,
+        info["device"],
+        args.workers,
+        args.pool,
+        format_bytes(limits.max_upload_bytes),
+        limits.max_pixels,
+        limits.timeout_s,
     )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning(
