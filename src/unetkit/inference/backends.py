@@ -22,11 +22,14 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from unetkit.inference.variants import MODEL_FILES, VARIANT_DIRS
 from unetkit.model_files.model_config import CONFIG_NAME, WEIGHTS_NAME
 from unetkit.options import check_positive_int, look_up_option
+
+if TYPE_CHECKING:  # the pipeline imports NumPy and Pillow: listing the backends needs neither
+    from unetkit.inference.pipeline import BasePredictor
 
 BackendFactory = Callable[..., Any]
 
@@ -262,7 +265,7 @@ def load_predictor(
     num_threads: int | None = None,
     concurrency: int = 1,
     **kwargs: Any,
-) -> Any:
+) -> BasePredictor:
     """A predictor for ``model`` (run folder, model folder, ``.ckpt``, exported folder, or an exported
     ``model.onnx`` / ``model.xml``: any other file is refused, see :func:`check_model_file`).
 
