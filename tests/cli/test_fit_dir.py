@@ -79,7 +79,10 @@ def test_fit_dir_without_time_picks_a_budget_and_says_so(
     runs = tmp_path / "runs"
     assert main(["fit", str(root), *FAST, f"output.root={runs}", *TINY]) == 0
     printed = capsys.readouterr().out
-    assert "budget: no budget given: " in printed and "steps of the base-" in printed
+    assert (
+        "budget: no budget given: " in printed
+        and "min, the fewest whole minutes in which the base-" in printed
+    )
     minutes = yaml.safe_load((only_run(runs) / "config.yaml").read_text())["trainer"]["max_time_minutes"]
     assert minutes >= 1 and minutes == int(minutes)  # whole minutes from the measured step time
 
@@ -304,7 +307,7 @@ def test_fit_dir_bad_override_fails_before_training(
     ("argv", "message"),
     [
         (["--time", "2m", "trainer.max_epochs=1"], "--time plans a dataset folder: write unetkit fit DIR"),
-        (["no_such_folder"], "no_such_folder is neither a dataset folder nor KEY=VALUE"),
+        (["no_such_folder"], "dataset folder no_such_folder does not exist; check the path"),
         (["cfg.yaml"], "(a config file goes after --config)"),
         (["--resume", "runs/x", "--out", "runs/y"], "--out and --resume exclude each other"),
     ],

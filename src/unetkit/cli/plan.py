@@ -172,12 +172,35 @@ def write_plan_files(
     atomic_write_bytes(figure_path or figure_file(plan_path), png)
 
 
+def check_writable(path: Path, option: str) -> None:
+    """A ValueError naming ``path`` (given as ``option``) when it cannot be written: the nearest part of it
+    that exists (the folder a write creates the rest in, or ``path`` itself) is a file, read-only or not
+    writable. Run before planning, so that the error comes before the ~30-50 s of measuring, and names the
+    user's path rather than the hidden temp file of an atomic write."""
+    import os
+
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{option} {path}: {folder} is a file, not a folder; write the output elsewhere")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        try:
+            read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        except (AttributeError, OSError):  # no statvfs (Windows): say what is certain
+            read_only = False
+        why = "is on a read-only file system" if read_only else "is not writable for this user"
+        raise ValueError(f"{option} {path}: {folder} {why}; write the output elsewhere")
+
+
 def run_plan(args: argparse.Namespace) -> int:
-    # Absolute paths in the plan: `fit DIR --plan FILE` then works from any working folder.
-    planned = plan_dataset(args, Path(args.root).resolve())
     out = Path(args.out)
     dataset_out = Path(args.dataset_out) if args.dataset_out else dataset_file(out)
     figure_out = figure_file(out)
+    check_writable(out, "--out")
+    check_writable(dataset_out, "--dataset-out" if args.dataset_out else "--out")
+    # Absolute paths in the plan: `fit DIR --plan FILE` then works from any working folder.
+    planned = plan_dataset(args, Path(args.root).resolve())
     write_plan_files(planned, out, dataset_out, figure_out)
     print("\n".join([*planned.lines, f"wrote {out} and {dataset_out}; the plan at a glance: {figure_out}"]))
     return 0
@@ -289,6 +312,12 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
         )
     if not root.is_dir():
         hint = " (a config file goes after --config)" if root.suffix in (".yaml", ".yml") else ""
+        if not root.exists() and not root.is_symlink():
+            # A path, not a KEY=VALUE (it has no "="): the likely slip is a typo in it or the wrong folder.
+            raise ValueError(
+                f"dataset folder {first} does not exist{hint}; check the path (unetkit fit DIR --time 20m, "
+                "DIR holding images/ and masks/)"
+            )
         raise ValueError(
             f"{first} is neither a dataset folder nor KEY=VALUE{hint}; pass a folder with images/ and masks/ "
             "(unetkit fit DIR --time 20m) or overrides such as trainer.max_epochs=5"
@@ -305,7 +334,7 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
         return PlannedFit(Path(inherited) / "config.yaml", [], {})
     if args.plan is not None:
         return _reuse_plan(args, root, user)
-    _refuse_a_named_run_that_exists(user)
+    _check_run_output(user, getattr(args, "out", None))
     planned = plan_dataset(args, root, command="fit")
     from unetkit.planning import to_config_overrides
 
@@ -326,15 +355,19 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     return PlannedFit(args.config, [*overrides, *user], files, predicted)
 
 
-def _refuse_a_named_run_that_exists(user: list[str]) -> None:
-    """``output.name=NAME`` of a folder that already holds a run: refused before the data is fingerprinted
-    and the plan measured (up to ``--measure-limit`` seconds), not after (fit's own check, the same error)."""
-    outputs = [o for o in user if o.startswith("output.")]
-    if any(o.startswith("output.name=") for o in outputs):  # --out comes here as output.root + output.name
-        from unetkit.training.config import load_config
-        from unetkit.training.run_folder import new_run_dir
+def _check_run_output(user: list[str], out: Path | None) -> None:
+    """The run folder, checked before the data is fingerprinted and the plan measured (up to
+    ``--measure-limit`` seconds), not after: ``output.name=NAME`` of a folder that already holds a run is
+    refused (fit's own check, the same error), and so is a place that cannot be written (read-only)."""
+    from unetkit.training.config import load_config
+    from unetkit.training.run_folder import new_run_dir
 
-        new_run_dir(load_config(None, outputs))
+    outputs = [o for o in user if o.startswith("output.")]  # --out comes here as output.root + output.name
+    config = load_config(None, outputs)
+    if config.output.name:
+        new_run_dir(config)
+    folder = Path(config.output.root) / (config.output.name or "")
+    check_writable(folder, "--out" if out is not None else "run folder")
 
 
 def _check_plan_device(device: str, plan: dict, plan_path: Path, root: Path) -> None:

@@ -1,7 +1,9 @@
 """Self-configuring training: discover a dataset folder, fingerprint it, measure the machine, plan a config.
 
-``discover`` (torch-free) -> ``fingerprint`` (NumPy/SciPy) -> ``measure_candidates`` (torch: a few timed
-training steps) -> ``make_plan`` (pure) -> ``Plan.to_yaml`` / ``to_config_overrides``.
+``discover`` (torch-free, but for a folder with split lists: the training data's reader,
+:func:`unetkit.data.folder.read_list_file`, reads them) -> ``fingerprint`` (NumPy/SciPy) ->
+``measure_candidates`` (torch: a few timed training steps) -> ``make_plan`` (pure) -> ``Plan.to_yaml`` /
+``to_config_overrides``.
 """
 
 from __future__ import annotations

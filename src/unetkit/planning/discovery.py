@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -1103,6 +1103,8 @@ def detect_encoding(
     gray_values: set[int] = set()
     colours: set[int] = set()
     first_with: dict[int, Path] = {}  # a gray value (or a packed colour) -> the first sampled mask holding it
+    # A gray value -> how many sampled masks hold it: the value fewest hold is the stray one an error names.
+    files_with: dict[int, int] = {}
     one_and_255: Path | None = None  # the first mask holding both 1 and 255 (not a 0/1-or-0/255 binary mask)
     dtype = "uint8"
     for path in paths:
@@ -1128,6 +1130,7 @@ def detect_encoding(
         vals = np.unique(raw).tolist() if raw.dtype.itemsize > 2 else np.flatnonzero(np.bincount(raw.ravel()))
         for v in vals:
             first_with.setdefault(int(v), path)
+            files_with[int(v)] = files_with.get(int(v), 0) + 1
         gray_values.update(int(v) for v in vals)
         if one_and_255 is None and {1, 255} <= {int(v) for v in vals}:
             one_and_255 = path
@@ -1206,8 +1209,12 @@ def detect_encoding(
             "void; pass --void 255 to ignore those pixels (or --mask-kind remap to make 255 a class)"
         )
     if top > MAX_AUTO_CLASS_VALUE and mask_kind != "index":
+        # The example is the value fewest masks hold, with a mask holding it: {0, 100, 255} where one mask has
+        # a patch of 100 names that mask, not the first 0/255 one (a trial opened a mask with nothing wrong).
+        stray = min(values, key=lambda v: (files_with.get(v, 0), -v))
         raise ValueError(
-            f"masks hold {len(values)} values {_values_text(values)} (e.g. {first_with[top]}) that fit no "
+            f"masks hold {len(values)} values {_values_text(values)} (e.g. {stray}, in {first_with[stray]}; "
+            f"in {files_with.get(stray, 0)} of the {len(paths)} sampled masks) that fit no "
             "encoding: not 0/255, not small class indices; if these are classes pass --mask-kind remap "
             "(values -> 0..n-1 in order) or --mask-kind index; a lossy (JPEG) or resized mask must be saved "
             "losslessly with nearest-neighbour resizing"
@@ -1406,13 +1413,13 @@ def _palette(
 # ------------------------------------------------------------------------------------------ splits
 
 
-def _read_list(path: Path) -> list[str]:
-    out = []
-    for line in path.read_text().splitlines():
-        token = line.strip().split()[0] if line.strip() else ""
-        if token and not token.startswith("#"):
-            out.append(Path(token).stem if Path(token).suffix.lower() in IMAGE_EXTENSIONS else token)
-    return out
+def _read_list(path: Path, known: Collection[str] | None = None) -> list[str]:
+    """The names a split list gives, one per line, read as training reads them
+    (:func:`unetkit.data.folder.list_line_name`: the whole line when it names a ``known`` stem, so names
+    with spaces work; else its first word, as in Oxford-IIIT Pet's lines)."""
+    from unetkit.data.folder import read_list_file
+
+    return read_list_file(path, known)
 
 
 # A name's group: its stem without a trailing frame/slice number (0016E5_07959 -> 0016E5, Seq05VD_f00000 ->
@@ -2085,6 +2092,21 @@ def _is_voc(base: Path) -> bool:
     return (base / VOC_IMAGE_DIR).is_dir() and (base / VOC_MASK_DIR).is_dir()
 
 
+def _splits_without_train(base: Path) -> list[Path]:
+    """The val/ and test/ split folders (any of their names) of ``base`` that hold an image folder, when no
+    train/ (training/) folder is beside them; empty otherwise."""
+    if any(_child(base, alias).is_dir() for alias in SPLIT_DIR_NAMES["train"]):
+        return []
+    held = []
+    for split in ("val", "test"):
+        for alias in SPLIT_DIR_NAMES[split]:
+            folder = _child(base, alias)
+            if folder.is_dir() and any((folder / name).is_dir() for name in IMAGE_DIR_NAMES):
+                held.append(folder)
+                break
+    return held
+
+
 def _one_level_down(base: Path) -> Path | None:
     """The one sub-folder of ``base`` holding a dataset when ``base`` holds nothing else: a download unpacked
     one level too deep (VOCdevkit/VOC2012/, data/images/ + data/masks/). Not a Kaggle DSB sample folder
@@ -2181,6 +2203,14 @@ def _find_folders(
         raise ValueError(
             f"{base} holds no images itself but one folder, {inner.name}/, with the dataset inside (one "
             f"level down); pass {inner} as the data folder"
+        )
+    if img_d is None and auto and (held := _splits_without_train(base)):
+        # val/ and test/ with images/ + masks/ also look like Kaggle DSB sample folders (<id>/images/ +
+        # <id>/masks/); their split names say what is missing.
+        found = ", ".join(f"{d.name}/" for d in held)
+        raise ValueError(
+            f"{base} has no train/ split folder (found {found}); add {base / 'train'} with images/ and "
+            f"masks/ (or put the training pairs in {base / 'images'} and {base / 'masks'})"
         )
     if img_d is None and is_kaggle_layout(base):
         out = base.parent / f"{base.name}_labels"
@@ -2297,7 +2327,10 @@ def _splits_from_lists(
     known = set(names)
     by_key = {_strip(n, IMAGE_SUFFIXES): n for n in names}
     # A list may name the image stem or the stem without its suffix (21 for 21_training).
-    lists = {s: [n if n in known else by_key.get(n, n) for n in _read_list(f)] for s, f in files.items()}
+    keys = known | set(by_key)
+    lists = {
+        s: [n if n in known else by_key.get(n, n) for n in _read_list(f, keys)] for s, f in files.items()
+    }
     files = dict(files)
     trainval = lists.pop("trainval", None)
     if trainval is not None and "train" in lists:
@@ -2337,9 +2370,10 @@ def _lists_without_masks(
     # A list may name the image stem or the stem without its suffix (21 for 21_training).
     by_key = {_strip(n, IMAGE_SUFFIXES): n for n in (*names, *maskless)}
     out: dict[str, list[str]] = {}
+    keys = known | set(maskless) | set(by_key)
     for split, file in files.items():
         listed = list(dict.fromkeys(n if n in known or n in maskless else by_key.get(n, n)
-                                    for n in _read_list(file)))  # fmt: skip
+                                    for n in _read_list(file, keys)))  # fmt: skip
         no_mask = [n for n in listed if n in maskless]
         if not no_mask:
             continue

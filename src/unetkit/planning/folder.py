@@ -299,7 +299,7 @@ def _plan_folder(
     )
     budget_note = ""
     if budget is None:
-        budget, budget_note = default_budget(machine, precision)
+        budget, budget_note = default_budget(fp, device, machine, precision, geometry=geo)
     plan = make_plan(fp, budget, device, machine, layout=layout, precision=precision, geometry=geo)
     chosen = plan.config["trainer"]["precision"]  # the table lists it; the other precision is listed after
     if budget_note:

@@ -31,14 +31,20 @@ The rules (each value of a plan carries a one-line reason in ``Plan.reasons``):
   image only; evidence: ``benchmarks/upright_scenes.py``, CamVid with a training sequence held out as
   validation); scale where image sizes vary or the scene has an up (perspective); elastic deformation for
   few (<= 100) non-photo training images, as in the U-Net paper.
-* **Schedule** poly decay paced by the time budget (``schedule.by: time``); ``max_epochs`` is set far above
-  what fits so that the budget, not an epoch cap, ends the run.
+* **Schedule** poly decay (power ``POLY_POWER``) paced by the time budget (``schedule.by: time``);
+  ``max_epochs`` is set far above what fits so that the budget, not an epoch cap, ends the run. AdamW with
+  ``LEARNING_RATE`` and the benchmark recipes' ``WEIGHT_DECAY``.
 * **Epoch length** about ``STEPS_PER_EPOCH`` steps (small sets are repeated), longer where writing the
   measured checkpoint (last.ckpt, every epoch) would cost more than ``EPOCH_OVERHEAD_SHARE`` of an epoch
   (:func:`epoch_repeat`: a wide U-Net's fast GPU steps); the prediction counts the writes. At most
   1/``MIN_VALIDATIONS`` of the budget's steps (``trainer.limit_train_batches``: a large training set is
   sampled afresh each epoch), so a budgeted run validates, keeps a best checkpoint and a resume point at
-  least ``MIN_VALIDATIONS`` times.
+  least ``MIN_VALIDATIONS`` times if the machine stays as fast as measured (a busier one trains fewer
+  steps in the budget, so fewer epochs).
+* **Default budget** (no ``--time``): the fewest whole minutes in which the middle measured width gets
+  ``MIN_STEPS`` steps as the plan predicts them (:func:`default_budget`), so the plan picks that width.
+* **A budget too short** for ``MIN_USEFUL_STEPS`` steps is planned, with a warning naming a ``--time``
+  that buys ``MIN_STEPS``.
 * **Validation** every epoch, or every few where one pass costs more than ``VAL_TIME_SHARE`` of an epoch; a
   validation split too large for ``MIN_VALIDATIONS`` passes in that share of the budget is scored during
   training on an even spread of its images (``data.val_images``, :func:`validation_images`); the final
@@ -78,6 +84,9 @@ from unetkit.planning.fingerprint import Fingerprint
 logger = logging.getLogger(__name__)
 
 MIN_STEPS = 2000  # optimizer steps that the ISBI sweep needed before more steps stopped helping
+# Below this many predicted steps a plan warns that the budget trains next to nothing (a judgement, not a
+# measurement: the ISBI sweep's shortest runs had 720 steps; a trial's 5 s budget was planned silently).
+MIN_USEFUL_STEPS = 50
 PIXELS_PER_STEP = 4 * 256 * 256  # the ISBI recipe's batch x crop on a CPU
 RARE_CLASS_FRACTION = 0.02
 # Crops covering less than this share of the median image can miss a rare class; a third of them are then
@@ -103,6 +112,8 @@ STEPS_PER_EPOCH = 40  # repeat small training sets so an epoch has about this ma
 # about in proportion to the checkpoint's size (benchmarks/results/cuda_fit/summary.json).
 EPOCH_OVERHEAD_SHARE = 0.05
 LEARNING_RATE = 2e-3
+WEIGHT_DECAY = 1e-4  # AdamW's decoupled decay of the benchmark recipes (benchmarks/configs/)
+POLY_POWER = 0.9  # the poly schedule's exponent: DeepLab's and nnU-Net's
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 # Below this speed-up the extra steps are too few to matter; on an AVX2-only CPU bf16 is ~100x slower and
 # the rule keeps fp32 by itself.
@@ -770,6 +781,11 @@ def augmentation(fp: Fingerprint, geo: Geometry, target: str = "semantic") -> tu
     ]
     if aug["elastic"]:
         why.append(f"elastic: {train} non-photo training images (the U-Net paper's augmentation)")
+    # Not decided from the data: exposure and contrast differ between images of any source.
+    why.append(
+        "color: brightness/contrast (+-20%) and gamma (0.8-1.2), each on half the crops, for every dataset "
+        "(exposure differs between images and cameras; not measured per dataset)"
+    )
     crops, crops_why = foreground_crops(fp, geo, target)
     return aug | crops, "; ".join([*why, crops_why])
 
@@ -894,6 +910,14 @@ def make_plan(
             "candidate": label,
             "base_channels": base,
             "step_seconds": step_s,
+            # Seconds per step on top of the measured compute, and the reserve: what a budget holds besides
+            # steps x step_seconds (:func:`default_budget` says them).
+            "overhead_per_step": {
+                "reading data": step_total - step_s,
+                "validation": val_s / (every * cand_steps) if val_n else 0.0,
+                "checkpoints": per_epoch_extra / cand_steps,
+            },
+            "startup_reserve_seconds": startup,
             "steps_in_budget": steps,
             "epochs_in_budget": round(steps / cand_steps, 1),
             "val_every_n_epochs": every,
@@ -951,6 +975,24 @@ def make_plan(
             f"budget: {chosen['steps_in_budget']} steps predicted, below the {min_steps} where more steps "
             f"stop helping (class weights and Dice need steps to act); {advice}"
         )
+    if chosen["steps_in_budget"] < MIN_USEFUL_STEPS:
+        label, step_s = chosen["candidate"], chosen["step_seconds"]
+        minutes = minutes_for_steps(
+            lambda budget_s: int(budget_row(label, step_s, budget_s)["steps_in_budget"]),
+            min_steps,
+            time_budget_s,
+        )
+        advice = (
+            f"--time {duration_text(minutes)} buys the base-{chosen['base_channels']} U-Net the {min_steps} "
+            "steps after which more steps stopped helping (the ISBI sweep)"
+            if minutes is not None
+            else "no budget under a week buys enough steps at this speed: a faster device or smaller crops "
+            "would"
+        )
+        plan_warnings.append(
+            f"a {_seconds_text(time_budget_s)} budget buys {chosen['steps_in_budget']} optimizer steps "
+            f"(under {MIN_USEFUL_STEPS}): too few to train a useful model; {advice}"
+        )
     val_used = chosen["val_images"]
     weights, weights_why = class_weights(fp)
     target = layout.mask.target if layout is not None else "semantic"
@@ -978,8 +1020,8 @@ def make_plan(
         "model": {"name": "unet", "kwargs": {"base_channels": chosen["base_channels"], "depth": geo.depth}},
         "loss": "ce+dice",
         "class_weights": weights,
-        "optim": {"name": "adamw", "lr": LEARNING_RATE, "weight_decay": 1e-4},
-        "schedule": {"name": "poly", "power": 0.9, "by": "time"},
+        "optim": {"name": "adamw", "lr": LEARNING_RATE, "weight_decay": WEIGHT_DECAY},
+        "schedule": {"name": "poly", "power": POLY_POWER, "by": "time"},
         "trainer": {
             "max_epochs": max_epochs,
             "max_time_minutes": round(time_budget_s / 60.0, 2),
@@ -1010,8 +1052,12 @@ def make_plan(
             "data.augment": aug_why,
             "loss": "CE + Dice: the ISBI sweep's best; Dice keeps small classes from vanishing",
             "class_weights": weights_why,
-            "optim": f"AdamW lr {LEARNING_RATE:g}: the ISBI sweep found lr 1e-3..4e-3 equally good",
-            "schedule": "poly decay paced by the time budget: a slower machine still ends at a low LR",
+            "optim": f"AdamW lr {LEARNING_RATE:g}: the ISBI sweep found lr 1e-3..4e-3 equally good; "
+            f"weight decay {WEIGHT_DECAY:g}: the light decay the ISBI 2012 and CamVid benchmark recipes "
+            "trained with (benchmarks/configs/; not swept)",
+            "schedule": f"poly decay (1 - t)^{POLY_POWER} paced by the time budget: a slower machine still "
+            f"ends at a low LR; power {POLY_POWER}, the usual poly exponent (DeepLab, nnU-Net; not swept "
+            "here)",
             "trainer.max_epochs": f"{max_epochs}: far above the {chosen['epochs_in_budget']} epochs that "
             "fit, so the time budget ends the run, not an epoch cap",
             "trainer.max_time_minutes": "the time budget",
@@ -1035,7 +1081,8 @@ def make_plan(
                     "training images would make "
                     f"{epoch_steps(train_n * chosen['repeat'], geo.batch)} steps), "
                     "so validation, the best checkpoint and the resume points come at least "
-                    f"{MIN_VALIDATIONS} times; each epoch draws a fresh shuffle of the training set"
+                    f"{MIN_VALIDATIONS} times if the machine stays as fast as measured (a busier one trains "
+                    "fewer steps, so fewer epochs); each epoch draws a fresh shuffle of the training set"
                 }
                 if chosen["limit_train_batches"]
                 else {}
@@ -1166,23 +1213,71 @@ def overlapped(compute_s: float, data_s: float, workers: int) -> float:
     return max(compute_s, data_s / workers) if workers > 0 else compute_s + data_s
 
 
+def _seconds_text(seconds: float) -> str:
+    """A budget as ``--time`` would write it: ``5s``, ``90s``, ``20m``, ``1.5m``."""
+    return f"{seconds:g}s" if seconds < 120 else f"{seconds / 60:g}m"
+
+
 def default_budget(
-    machine: Machine, precision: str | None = None, min_steps: int = MIN_STEPS
+    fp: Fingerprint,
+    device: str,
+    machine: Machine,
+    precision: str | None = None,
+    min_steps: int = MIN_STEPS,
+    geometry: Geometry | None = None,
 ) -> tuple[float, str]:
-    """A budget when none is given: ``min_steps`` steps of the middle measured width (whole minutes) at
-    ``precision`` (None: :func:`choose_precision`'s)."""
+    """A budget when none is given, and its reason: the fewest whole minutes in which the middle measured
+    width gets ``min_steps`` optimizer steps, as :func:`make_plan` predicts them (validation, checkpoints,
+    reading the data and the start-up reserve counted), so the plan made at that budget picks the width it
+    names. ``precision`` None: :func:`choose_precision`'s. The reason adds the budget up."""
     precision = choose_precision(machine, precision)[0]
-    rows = list(step_seconds_at(machine, precision).items())
-    if not rows:
+    widths = list(step_seconds_at(machine, precision))
+    if not widths:
         raise ValueError("no measured candidate: cannot pick a time budget; pass one, e.g. --time 20m")
-    base, step_s = rows[len(rows) // 2]
-    batch = next(int(k.split()[4][1:]) for k in machine.step_seconds if k.split()[1] == f"b{base}")
-    data_s = machine.data_seconds_per_sample * batch
-    per_step = overlapped(step_s * 1.15, data_s, loader_workers(machine.device))  # ~10% val., ~5% start-up
-    minutes = math.ceil(min_steps * per_step / 60.0)
-    return minutes * 60.0, (
-        f"no budget given: {minutes} min, the time {min_steps} steps of the base-{base} U-Net take on this "
-        f"machine ({step_s:.3f}s/step measured)"
+    geo = geometry or choose_geometry(fp, device)
+
+    def plan_at(budget_s: float) -> Plan:
+        return make_plan(
+            fp, budget_s, device, machine, min_steps=min_steps, precision=precision, geometry=geo
+        )
+
+    def steps_of(width: int) -> Callable[[float], int]:
+        """The steps ``width`` gets at a budget of so many seconds, as the plan predicts them."""
+
+        def at(budget_s: float) -> int:
+            rows = plan_at(budget_s).table
+            return next(int(r["steps_in_budget"]) for r in rows if r["base_channels"] == width)
+
+        return at
+
+    base, middle = widths[len(widths) // 2], True
+    for _ in widths:  # a wider width timed faster than a narrower one (a noisy probe) can be the pick instead
+        found = minutes_for_steps(steps_of(base), min_steps, 0.0)
+        minutes = found if found is not None else MAX_ADVISED_MINUTES
+        picked = plan_at(minutes * 60.0).config["model"]["kwargs"]["base_channels"]
+        if picked == base:
+            break
+        base, middle = picked, False
+    row = next(r for r in plan_at(minutes * 60.0).table if r["base_channels"] == base)
+    total = minutes * 60.0
+    parts = {"steps": min_steps * row["step_seconds"]}
+    parts |= {what: min_steps * s for what, s in row["overhead_per_step"].items()}
+    parts["start-up reserve"] = row["startup_reserve_seconds"]
+    shown = {k: round(v / 60.0, 1) for k, v in parts.items()}
+    # What is left rounds up to whole minutes (and room for the predicted steps beyond min_steps); tenths that
+    # round above the total are taken off the largest overhead, so the sum shown is the budget.
+    rest = round(minutes - sum(shown.values()), 1)
+    if rest < 0:
+        largest = max((k for k in shown if k != "steps"), key=lambda k: shown[k])
+        shown[largest] = round(shown[largest] + rest, 1)
+        rest = 0.0
+    which = "the middle measured width" if middle else "the widest that reaches them"
+    overheads = "".join(f" + {v:.1f} min {k}" for k, v in shown.items() if k != "steps" and v)
+    return total, (
+        f"no budget given: {minutes} min, the fewest whole minutes in which the base-{base} U-Net ({which}, "
+        f"which the plan then picks) gets {min_steps} optimizer steps on this machine: {min_steps} x "
+        f"{row['step_seconds']:.3f}s/step measured = {shown['steps']:.1f} min of steps{overheads} + "
+        f"{rest:.1f} min left by rounding up to whole minutes ({row['steps_in_budget']} steps predicted)"
     )
 
 
@@ -1196,7 +1291,9 @@ def dataset_config(
     root = layout.root
     if layout.split_source == "lists":
         # The list files themselves where they name the samples as the options do (short configs).
-        if all(_read_list(root / f"{s}.txt") == names for s, names in layout.splits.items()):
+        # Read as training reads them: the whole line where it names a sample (names with spaces).
+        known = {sample.name for sample in layout.samples}
+        if all(_read_list(root / f"{s}.txt", known) == names for s, names in layout.splits.items()):
             opts["split_lists"] = {s: str(root / f"{s}.txt") for s in layout.splits}
     elif layout.split_source in ("contiguous", "given") and "split_lists" in opts:
         names = sorted(s.name for s in layout.samples)
