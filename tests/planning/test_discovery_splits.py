@@ -259,3 +259,29 @@ def test_images_without_masks_beside_lists_that_do_not_name_them(px: SimpleNames
     (root / "test.txt").write_text("img09\nimg10\nimg11\n")
     with pytest.raises(ValueError, match=r"image \S+img09\.png \(and 2 more\) has no mask in"):
         discover(root, splits={"train": (0, 6), "val": (6, 9)})
+
+
+def test_discover_reads_split_lists_without_importing_torch(tmp_path: Path) -> None:
+    """The list-line rule is shared with the training reader; it lives where discovery stays torch-free."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    for d in ("images", "masks"):
+        (tmp_path / d).mkdir()
+    for i in range(6):
+        Image.fromarray(np.full((16, 16), 10 * i, np.uint8)).save(tmp_path / "images" / f"a {i}.png")
+        Image.fromarray(np.where(np.arange(16)[:, None] < 8, 255, 0).astype(np.uint8).repeat(16, 1)).save(
+            tmp_path / "masks" / f"a {i}.png"
+        )
+    for split, names in {"train": "a 0\na 1\na 2\na 3\n", "val": "a 4\n", "test": "a 5\n"}.items():
+        (tmp_path / f"{split}.txt").write_text(names)
+    code = (
+        "import sys; from unetkit.planning.discovery import discover; "
+        f"layout = discover({str(tmp_path)!r}); "
+        "print(sorted(layout.splits), 'torch' in sys.modules, 'albumentations' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["['test',", "'train',", "'val']", "False", "False"], done.stderr

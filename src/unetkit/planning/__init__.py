@@ -1,7 +1,7 @@
 """Self-configuring training: discover a dataset folder, fingerprint it, measure the machine, plan a config.
 
-``discover`` (torch-free, but for a folder with split lists: the training data's reader,
-:func:`unetkit.data.folder.read_list_file`, reads them) -> ``fingerprint`` (NumPy/SciPy) ->
+``discover`` (torch-free; split lists read with the training data's rule,
+:func:`unetkit.data.list_files.read_list_file`) -> ``fingerprint`` (NumPy/SciPy) ->
 ``measure_candidates`` (torch: a few timed training steps) -> ``make_plan`` (pure) -> ``Plan.to_yaml`` /
 ``to_config_overrides``.
 """

@@ -1415,9 +1415,9 @@ def _palette(
 
 def _read_list(path: Path, known: Collection[str] | None = None) -> list[str]:
     """The names a split list gives, one per line, read as training reads them
-    (:func:`unetkit.data.folder.list_line_name`: the whole line when it names a ``known`` stem, so names
+    (:func:`unetkit.data.list_files.list_line_name`: the whole line when it names a ``known`` stem, so names
     with spaces work; else its first word, as in Oxford-IIIT Pet's lines)."""
-    from unetkit.data.folder import read_list_file
+    from unetkit.data.list_files import read_list_file
 
     return read_list_file(path, known)
 
