@@ -106,9 +106,20 @@ def test_fit_scoring_val_predicts_each_val_image_once(
         return predict(self, image)
 
     monkeypatch.setattr(BasePredictor, "predict", counted)
+    # The choice gets a progress bar of its own (it had run for 89 s in silence after the budget).
+    from unetkit.cli import console
+
+    bars: dict[str, list[tuple[int, int]]] = {}
+
+    class Recorded(console.LazyBar):
+        def __call__(self, done: int, total: int) -> None:
+            bars.setdefault(self.desc, []).append((done, total))
+
+    monkeypatch.setattr(console, "LazyBar", Recorded)
     runs = tmp_path / "runs"
     code = main(["fit", str(root), "--time", "0.2m", "--score", "val", *FAST, f"output.root={runs}", *TINY])
     assert code == 0, capsys.readouterr().err
+    assert bars["choosing instance post-processing on val"][-1] == (2, 2) and bars["scoring val"][-1] == (2, 2)
     (run,) = list(runs.iterdir())
     assert json.loads((run / "instance_selection.json").read_text())["grid"]  # the choice ran on val
     assert "instances/map" in json.loads((run / "metrics_val.json").read_text())  # and val was scored

@@ -305,6 +305,8 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
     run_dir = _run_dir(config, args.resume)
     # The final scoring of a split of large images (with TTA) can take minutes: a bar, like training's.
     bar = LazyBar(f"scoring {config.evaluate.split}", enabled=config.trainer.progress_bar)
+    # Instance labels: the post-processing is chosen on val first, as long again (it predicts val).
+    choosing = LazyBar("choosing instance post-processing on val", enabled=config.trainer.progress_bar)
     from unetkit.training.run_folder import is_secondary_rank
 
     announced: list[Path] = []
@@ -322,12 +324,13 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
             # The command as typed, kept in RUN/train.json: what a benchmark names as the run's command.
             command = getattr(args, "command_line", None)
             result = fit(config, resume=args.resume, run_dir=run_dir, command=command, eval_progress=bar,
-                         replay=args.replay, announce=announce)  # fmt: skip
+                         replay=args.replay, announce=announce, select_progress=choosing)  # fmt: skip
     except Exception as exc:
         if announced:  # the folder named above: say whether it is there (main prints notes after the error)
             exc.add_note(run_dir_fate(run_dir))
         raise
     finally:
+        choosing.close()
         bar.close()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

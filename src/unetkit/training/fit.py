@@ -236,6 +236,7 @@ def fit(
     eval_progress: Callable[[int, int], None] | None = None,
     replay: Path | None = None,
     announce: Callable[[Path], None] | None = None,
+    select_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Train (or resume, or replay) a run, then save the model, evaluate on ``evaluate.split`` and draw
     figures.
@@ -252,6 +253,8 @@ def fit(
             :func:`~unetkit.training.run_folder.new_run_dir`); ignored with ``resume``.
         command: the command line that started the run, recorded in ``RUN/train.json``.
         eval_progress: ``(images_done, images_total)`` after each image of the final evaluation.
+        select_progress: the same, for the choice of the instance post-processing on the validation
+            images (instance labels only; it comes before the final evaluation and can take as long).
         replay: a finished run trained with a time budget: train ``config`` (that run's, in a new folder)
             step for step with the LR clock and the stop step that run recorded
             (:func:`~unetkit.training.budget.read_recorded_clock`) instead of the wall clock; on the same
@@ -265,7 +268,7 @@ def fit(
     (:func:`process_rng_kept`): the run seeds its own from ``trainer.seed``.
     """
     with process_rng_kept():
-        return _fit(config, resume, run_dir, command, eval_progress, replay, announce)
+        return _fit(config, resume, run_dir, command, eval_progress, replay, announce, select_progress)
 
 
 SCORED_SPLITS = ("test", "val")
@@ -340,6 +343,7 @@ def _fit(
     eval_progress: Callable[[int, int], None] | None,
     replay: Path | None,
     announce: Callable[[Path], None] | None,
+    select_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     from unetkit.model_files.model_io import save_model
     from unetkit.training.budget import (
@@ -474,7 +478,7 @@ def _fit(
             # Before the final scoring, which uses it: post-processing chosen on the validation split only.
             # The val predictions of the choice are the scoring's too when it scores val: made once.
             remembered = RememberedPredictions() if config.evaluate.split == "val" else None
-            choose_instance_postprocessing(run_dir, config, spec, remembered=remembered)
+            choose_instance_postprocessing(run_dir, config, spec, select_progress, remembered=remembered)
             scores, table = evaluate(
                 run_dir,
                 split=config.evaluate.split,
