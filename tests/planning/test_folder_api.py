@@ -159,3 +159,8 @@ def test_a_void_value_no_mask_holds_is_said(make_dataset: MakeDataset) -> None:
     assert "  void [300]: no sampled pixel is void; check the value(s) against the mask values above" in (
         planned.lines
     )
+
+
+def test_a_bare_budget_of_one_is_one_minute(make_dataset: MakeDataset) -> None:
+    planned = unetkit.plan_folder(make_dataset(n=12), budget="1", **FAST)
+    assert "budget: --time 1 is read as 1 minute (write 20m, 90s or 1h)" in planned.lines

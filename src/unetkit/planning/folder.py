@@ -338,7 +338,10 @@ def _plan_folder(
         *_measured_lines(plan, machine, chosen, lambda name: f"{name:<36}"),
         *([f"budget: {budget_note}"] if budget_note else []),
         *(
-            [f"budget: --time {budget_text} is read as {budget / 60:g} minutes (write 20m, 90s or 1h)"]
+            [
+                f"budget: --time {budget_text} is read as {budget / 60:g} "
+                f"minute{'' if budget == 60 else 's'} (write 20m, 90s or 1h)"
+            ]
             if budget_text is not None and re.fullmatch(r"\s*\d+(\.\d+)?\s*", str(budget_text))
             else []
         ),
