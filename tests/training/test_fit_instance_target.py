@@ -119,7 +119,8 @@ def test_fit_scoring_val_predicts_each_val_image_once(
     runs = tmp_path / "runs"
     code = main(["fit", str(root), "--time", "0.2m", "--score", "val", *FAST, f"output.root={runs}", *TINY])
     assert code == 0, capsys.readouterr().err
-    assert bars["choosing instance post-processing on val"][-1] == (2, 2) and bars["scoring val"][-1] == (2, 2)
+    assert bars["choosing instance post-processing on val"][-1] == (2, 2)
+    assert bars["scoring val"][-1] == (2, 2)
     (run,) = list(runs.iterdir())
     assert json.loads((run / "instance_selection.json").read_text())["grid"]  # the choice ran on val
     assert "instances/map" in json.loads((run / "metrics_val.json").read_text())  # and val was scored
