@@ -95,28 +95,17 @@ def predict_cli(model: Path, image: Path, out: Path, *options: str) -> dict[str,
     }
 
 
-@contextlib.contextmanager
-def live_server(
-    model: Path, *extra: str, timeout_s: float = 120.0, keep_token_env: bool = False
-) -> Iterator[str]:
-    """Run ``unetkit serve MODEL --port 0`` in a subprocess; yields its base URL; stops it afterwards."""
+def start_serve(
+    cmd: list[str], *, timeout_s: float = 120.0, keep_token_env: bool = False
+) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """Start ``cmd`` (a process that runs ``unetkit serve ... --port 0``) with this checkout's ``src`` on the
+    path; returns (the process, its base URL once it says "running on", the lines it printed so far and
+    prints later)."""
     env = dict(os.environ)
     if not keep_token_env:
         env.pop("UNETKIT_SERVE_TOKEN", None)
     src = str(Path(__file__).resolve().parents[2] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [
-        sys.executable,
-        "-m",
-        "unetkit.cli.main",
-        "serve",
-        str(model),
-        "--port",
-        "0",
-        "--threads",
-        "1",
-        *extra,
-    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[str] = []
     found = threading.Event()
@@ -131,14 +120,36 @@ def live_server(
                 url.append(match.group(1))
                 found.set()
 
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
+    threading.Thread(target=reader, daemon=True).start()
+    deadline = time.monotonic() + timeout_s
+    while not found.wait(0.2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"unetkit serve did not start:\n{''.join(lines)[-3000:]}")
+    return proc, url[0], lines
+
+
+@contextlib.contextmanager
+def live_server(
+    model: Path, *extra: str, timeout_s: float = 120.0, keep_token_env: bool = False
+) -> Iterator[str]:
+    """Run ``unetkit serve MODEL --port 0`` in a subprocess; yields its base URL; stops it afterwards."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "unetkit.cli.main",
+        "serve",
+        str(model),
+        "--port",
+        "0",
+        "--threads",
+        "1",
+        *extra,
+    ]
+    proc, url, _ = start_serve(cmd, timeout_s=timeout_s, keep_token_env=keep_token_env)
     try:
-        deadline = time.monotonic() + timeout_s
-        while not found.wait(0.2):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"unetkit serve did not start:\n{''.join(lines)[-3000:]}")
-        yield url[0]
+        yield url
     finally:
         proc.terminate()
         try:

@@ -4,8 +4,6 @@ no traceback, also after a second Ctrl-C."""
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,7 +17,7 @@ import pytest
 pytest.importorskip("fastapi", reason="unetkit serve needs the 'serve' extra")
 httpx = pytest.importorskip("httpx")
 
-from serve_helpers import png_bytes, synthetic_slice  # noqa: E402
+from serve_helpers import png_bytes, start_serve, synthetic_slice  # noqa: E402
 
 # The server process slows every batch of tiles (no patch reaches it from here): 576 x 576 in 32 px tiles
 # is 144 batches, over 40 s at 0.3 s each, so only a cancelled job ends within the test's few seconds. With
@@ -41,34 +39,8 @@ sys.exit(main(["serve", {model!r}, "--port", "0", "--threads", "1", "--workers",
 
 
 def start_server(model: Path, uncancellable: bool) -> tuple[subprocess.Popen[str], str, list[str]]:
-    env = dict(os.environ)
-    env.pop("UNETKIT_SERVE_TOKEN", None)
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     script = SERVER.format(model=str(model), first_batch_s=5.0 if uncancellable else 0.3)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    lines: list[str] = []
-    found = threading.Event()
-    url: list[str] = []
-
-    def reader() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            match = re.search(r"running on (http://[\d.]+:\d+)", line)
-            if match and not found.is_set():
-                url.append(match.group(1))
-                found.set()
-
-    threading.Thread(target=reader, daemon=True).start()
-    deadline = time.monotonic() + 120
-    while not found.wait(0.2):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"unetkit serve did not start:\n{''.join(lines)[-3000:]}")
-    return proc, url[0], lines
+    return start_serve([sys.executable, "-c", script])
 
 
 @pytest.mark.parametrize("second_ctrl_c", [False, True], ids=["one-ctrl-c", "two-ctrl-c"])

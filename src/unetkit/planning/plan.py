@@ -953,17 +953,23 @@ def make_plan(
             f"budget); the narrowest gets the most ({chosen['steps_in_budget']})"
         )
     reasons["model.kwargs.base_channels"] = why
+
+    def minutes_for_chosen() -> int | None:
+        """The fewest minutes in which the chosen width gets ``min_steps`` steps (None: over a week)."""
+        label, step_s = chosen["candidate"], chosen["step_seconds"]
+        return minutes_for_steps(
+            lambda budget_s: int(budget_row(label, step_s, budget_s)["steps_in_budget"]),
+            min_steps,
+            time_budget_s,
+        )
+
     plan_warnings: list[str] = []
     rare = [c.name for c in fp.classes if 0 < c.pixel_fraction < RARE_CLASS_FRACTION]
     if rare and chosen["steps_in_budget"] < min_steps:
         # Class weights and Dice act through the steps: a trial's 524-step plan (of 2000) left all five
         # rare CamVid classes at 0 IoU, while its reasons said they were handled.
-        label, step_s = chosen["candidate"], chosen["step_seconds"]
-        minutes = minutes_for_steps(
-            lambda budget_s: int(budget_row(label, step_s, budget_s)["steps_in_budget"]),
-            min_steps,
-            time_budget_s,
-        )
+        step_s = chosen["step_seconds"]
+        minutes = minutes_for_chosen()
         advice = (
             f"--time {duration_text(minutes)} buys the base-{chosen['base_channels']} U-Net {min_steps} "
             f"steps ({step_s:.3f}s/step measured)"
@@ -976,12 +982,7 @@ def make_plan(
             f"stop helping (class weights and Dice need steps to act); {advice}"
         )
     if chosen["steps_in_budget"] < MIN_USEFUL_STEPS:
-        label, step_s = chosen["candidate"], chosen["step_seconds"]
-        minutes = minutes_for_steps(
-            lambda budget_s: int(budget_row(label, step_s, budget_s)["steps_in_budget"]),
-            min_steps,
-            time_budget_s,
-        )
+        minutes = minutes_for_chosen()
         advice = (
             f"--time {duration_text(minutes)} buys the base-{chosen['base_channels']} U-Net the {min_steps} "
             "steps after which more steps stopped helping (the ISBI sweep)"
