@@ -197,6 +197,20 @@ def test_a_read_only_place_is_named_with_the_users_path(
     assert f"error: --out {ro / 'plan.yaml'}: {ro} is not writable" in err and "fingerprint" not in out
 
 
+def test_planning_again_replaces_the_plan_files(
+    tmp_path: Path, make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Re-check: the write check refused an existing plan.yaml ("is a file, not a folder"): a second plan in
+    the same folder, which the plan itself advises on a busy machine, failed."""
+    root, out = make_dataset(n=12), tmp_path / "plan.yaml"
+    for _ in range(2):
+        assert main(["plan", str(root), "--out", str(out), "--time", "1m", *FAST]) == 0
+    assert out.is_file() and (tmp_path / "dataset.json").is_file()
+    capsys.readouterr()
+    assert main(["plan", str(root), "--out", str(tmp_path), *FAST]) == 2
+    assert f"--out {tmp_path} is a folder; name the file to write, e.g. {out}" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into 0o555 folders")
 def test_a_folder_without_write_permission_is_refused(tmp_path: Path) -> None:
     locked = tmp_path / "locked"

@@ -172,14 +172,19 @@ def write_plan_files(
     atomic_write_bytes(figure_path or figure_file(plan_path), png)
 
 
-def check_writable(path: Path, option: str) -> None:
+def check_writable(path: Path, option: str, *, file: bool = False) -> None:
     """A ValueError naming ``path`` (given as ``option``) when it cannot be written: the nearest part of it
     that exists (the folder a write creates the rest in, or ``path`` itself) is a file, read-only or not
-    writable. Run before planning, so that the error comes before the ~30-50 s of measuring, and names the
-    user's path rather than the hidden temp file of an atomic write."""
+    writable. ``file``: ``path`` is a file to (over)write atomically, so its folder is what must be writable
+    (an existing plan.yaml is replaced: planning twice in one folder had been refused). Run before planning,
+    so that the error comes before the ~30-50 s of measuring, and names the user's path rather than the
+    hidden temp file of an atomic write."""
     import os
 
-    folder = Path(path)
+    path = Path(path)
+    if file and path.is_dir():
+        raise ValueError(f"{option} {path} is a folder; name the file to write, e.g. {path / 'plan.yaml'}")
+    folder = path.parent if file else path
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
@@ -197,8 +202,8 @@ def run_plan(args: argparse.Namespace) -> int:
     out = Path(args.out)
     dataset_out = Path(args.dataset_out) if args.dataset_out else dataset_file(out)
     figure_out = figure_file(out)
-    check_writable(out, "--out")
-    check_writable(dataset_out, "--dataset-out" if args.dataset_out else "--out")
+    check_writable(out, "--out", file=True)
+    check_writable(dataset_out, "--dataset-out" if args.dataset_out else "--out", file=True)
     # Absolute paths in the plan: `fit DIR --plan FILE` then works from any working folder.
     planned = plan_dataset(args, Path(args.root).resolve())
     write_plan_files(planned, out, dataset_out, figure_out)
