@@ -389,6 +389,8 @@ def test_pil_images_and_array_mistakes_are_read_or_named_as_files_are() -> None:
     indexed = Image.fromarray(np.argsort(order)[gray].astype(np.uint8), mode="P")
     indexed.putpalette(np.repeat(order[:, None], 3, axis=1).ravel().tolist())
     np.testing.assert_allclose(rgb_predictor.predict_logits(indexed), expected, atol=1e-5)
+    # On a gray model too, as a palette file is read (re-check: refused as 3 channels).
+    np.testing.assert_allclose(predictor.predict_logits(indexed), predictor.predict_logits(gray), atol=1e-5)
     # An opaque alpha is dropped from a PIL image; an RGBA array is told to drop it.
     rgba = np.concatenate([rgb, np.full((24, 30, 1), 255, np.uint8)], axis=2)
     np.testing.assert_allclose(rgb_predictor.predict_logits(Image.fromarray(rgba)), expected, atol=1e-5)
@@ -402,7 +404,9 @@ def test_pil_images_and_array_mistakes_are_read_or_named_as_files_are() -> None:
     noisy[0, 0], noisy[0, 1] = 1.0 + 1e-6, -1e-7  # a resize's rounding noise is read, clipped
     np.testing.assert_allclose(predictor.predict_logits(noisy), predictor.predict_logits(clean), atol=1e-5)
     noisy[1, 1] = np.nan
-    with pytest.raises(ValueError, match=r"1 of its 720 values are NaN; fill them"):
+    with pytest.raises(
+        ValueError, match=r"cannot read the float32 image array: 1 of its 720 values are NaN; fill"
+    ):
         predictor.predict(noisy)
     with pytest.raises(ValueError, match=r"image is 0x10 pixels .* it is empty"):
         predictor.predict(np.zeros((0, 10), np.uint8))

@@ -392,6 +392,7 @@ def test_cancel_and_reload_stop_the_running_job(
         card.locator("button.cancel").click()
         playwright_api.expect(card).to_have_attribute("data-state", "cancelled")
         assert card.locator("button.retry").is_visible() and card.locator("button.cancel").is_hidden()
+        assert card.locator(".progress").is_hidden()  # a cancelled card shows no work going on
         assert wait_for(lambda: pool.stats()["running"] == 0, 5), pool.stats()
         calls = slow_batches.calls
         time.sleep(0.6)

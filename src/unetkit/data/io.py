@@ -298,6 +298,11 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, bool]:
 FLOAT_SLACK = 0.5 / 255
 
 
+def _named(path: Path | str) -> str:
+    """``image PATH`` for a file; an array's description (``the float32 image array``) as it is."""
+    return str(path) if str(path).startswith("the ") else f"image {path}"
+
+
 def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) -> np.ndarray:
     """Stored pixels (H, W, C) of ``path`` -> uint8, as documented in the module docstring (``window``: the
     intensity window of integer images)."""
@@ -311,7 +316,7 @@ def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) ->
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi > 65535:
             raise ValueError(
-                f"cannot read image {path}: integer values {lo}..{hi} do not fit 16 bits; "
+                f"cannot read {_named(path)}: integer values {lo}..{hi} do not fit 16 bits; "
                 "convert it to an 8- or 16-bit image"
             )
         _log_once("16bit", f"16-bit image {path} reduced to 8 bits with value >> 8 (no intensity window)")
@@ -319,21 +324,21 @@ def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) ->
     if arr.dtype.kind == "f":
         nan = int(np.count_nonzero(np.isnan(arr)))
         if nan == arr.size:  # nanmin would warn "All-NaN slice" on the way to the error
-            raise ValueError(f"cannot read image {path}: every value is NaN; save the image's real values")
+            raise ValueError(f"cannot read {_named(path)}: every value is NaN; save the image's real values")
         if nan:
             raise ValueError(
-                f"cannot read image {path}: {nan} of its {arr.size} values are NaN; fill them "
+                f"cannot read {_named(path)}: {nan} of its {arr.size} values are NaN; fill them "
                 "(e.g. np.nan_to_num(image)) or save the image's real values"
             )
         flo, fhi = float(arr.min()), float(arr.max())
         if flo < -FLOAT_SLACK or fhi > 1.0 + FLOAT_SLACK:
             raise ValueError(
-                f"cannot read image {path}: float values in [{flo:.6g}, {fhi:.6g}]; only floats in "
+                f"cannot read {_named(path)}: float values in [{flo:.6g}, {fhi:.6g}]; only floats in "
                 "[0, 1] are supported, rescale the image to [0, 1] or save it as 8-bit"
             )
         _log_once("float", f"float image {path} in [0, 1] scaled to 8 bits with round(x * 255)")
         return np.rint(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
-    raise ValueError(f"cannot read image {path}: unsupported pixel type {arr.dtype}")
+    raise ValueError(f"cannot read {_named(path)}: unsupported pixel type {arr.dtype}")
 
 
 def _drop_opaque_alpha(arr: np.ndarray, path: Path) -> np.ndarray:

@@ -203,6 +203,8 @@ class SemanticInstancePredictor(InstancePredictor):
         )
 
     def predict(self, image: np.ndarray) -> InstancePrediction:
+        """Image (H, W, C) -> :class:`InstancePrediction`: the class mask (H, W), probabilities (K, H, W),
+        instance labels int32 (H, W; 0 background, 1..count) and the count, from one semantic forward pass."""
         mask, probs = self.predictor.predict(image)
         labels, count = self.labels_from_prediction(mask, probs)
         return InstancePrediction(mask, probs, labels, count)

@@ -207,8 +207,16 @@ class BasePredictor:
         window (16-bit without one: ``value >> 8``), floats in [0, 1] as ``round(x * 255)``, bool as 0/255;
         floats outside [0, 1] or NaN are a ValueError (dividing every type by 255 made a float image in
         [0, 1] all background and a 16-bit one all foreground, silently)."""
-        if isinstance(image, Image.Image):  # as its file is read: palette as shown, opaque alpha dropped
-            image = pil_image_array(image)
+        if isinstance(image, Image.Image):
+            # As its file is read (read_image): palette as shown, an opaque alpha dropped, the intensity
+            # window applied, gray <-> RGB converted to the model's channels.
+            from unetkit.inference.batch import model_image
+
+            image, _, mismatch = model_image(
+                pil_image_array(image), "the PIL image", self.config.in_channels, self.config.intensity_window
+            )
+            if mismatch:
+                logger.warning("the PIL image: %s", mismatch)
         if not isinstance(image, np.ndarray):
             raise TypeError(
                 f"image must be a numpy array (H, W, C), got {type(image).__name__}; convert it with "
