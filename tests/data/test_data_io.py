@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +123,25 @@ def test_tiff_stacks_refused_not_read_as_their_first_page(tmp_path: Path) -> Non
         tif.write(stack[0])
         tif.write(stack[1][:3, :3])
     assert read_image(tmp_path / "thumb.tif", window=[[800, 3000]]).shape == (6, 7, 1)
+
+
+def test_a_tiff_page_of_another_kind_and_the_same_size_is_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Web trial: an RGB page followed by a gray page of the same size was read as its first page silently."""
+    with tifffile.TiffWriter(tmp_path / "two.tif") as tif:
+        tif.write(np.full((6, 7, 3), 200, np.uint8), photometric="rgb")
+        tif.write(np.full((6, 7), 50, np.uint8))
+    with caplog.at_level(logging.WARNING, logger="unetkit"):
+        assert read_image(tmp_path / "two.tif").shape == (6, 7, 3)
+    assert "two.tif holds 1 more image(s) of its first one's size" in caplog.text and "6x7x3" in caplog.text
+    caplog.clear()
+    with tifffile.TiffWriter(tmp_path / "thumb.tif") as tif:  # a smaller page is a thumbnail: no word
+        tif.write(np.full((6, 7, 3), 200, np.uint8), photometric="rgb")
+        tif.write(np.full((3, 3), 50, np.uint8))
+    with caplog.at_level(logging.WARNING, logger="unetkit"):
+        assert read_image(tmp_path / "thumb.tif").shape == (6, 7, 3)
+    assert "more image" not in caplog.text
 
 
 @pytest.mark.parametrize(

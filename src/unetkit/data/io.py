@@ -269,6 +269,11 @@ def _tiff_header(path: Path) -> tuple[int, int, int]:
     return size["Y"], size["X"], channels - alpha
 
 
+def _yx(series: Any) -> tuple[int, ...]:
+    """A tifffile series' (height, width)."""
+    return tuple(int(n) for a, n in zip(str(series.axes), series.shape) if a in "YX")
+
+
 def _read_tiff(path: Path) -> tuple[np.ndarray, bool]:
     """A TIFF's first series as (H, W[, C]) with tifffile, and whether its last channel is alpha.
 
@@ -281,6 +286,16 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, bool]:
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         axes = str(series.axes)
+        size = _yx(series)
+        same_size = sum(1 for other in tif.series[1:] if _yx(other) == size)
+        if same_size:
+            # Thumbnails and pyramid levels are smaller and rightly skipped; a page of the same size is
+            # another image (a gray page after an RGB one), and only the first is read: said, not silent.
+            logger.warning(
+                "%s holds %d more image(s) of its first one's size (TIFF pages of another kind); only the "
+                "first, %s, is read: save each image as its own file",
+                path, same_size, "x".join(str(n) for n in series.shape),
+            )  # fmt: skip
         extra = tuple(int(e) for e in (tif.pages[0].extrasamples or ()))  # type: ignore[union-attr]
         names = _tiff_channels(path, axes, tuple(series.shape))
         arr = np.asarray(series.asarray())
