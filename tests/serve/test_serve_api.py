@@ -367,6 +367,18 @@ def test_every_request_logs_one_line_naming_the_file_and_outcome(
     assert lines[2].startswith("POST /api/predict: 422 tta: got 'wrong'"), lines
 
 
+def test_the_readers_log_lines_name_the_clients_file(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Re-check: "opaque alpha channel of /tmp/unetkit-serve-.../upload.png dropped" named the temp file."""
+    gray = synthetic_slice(64)
+    rgba = np.dstack([gray, gray, gray, np.full_like(gray, 255)])
+    with caplog.at_level("DEBUG", logger="unetkit.data.io"):
+        assert post(client, png_bytes(rgba), name="my photo.png").status_code == 200
+    said = [r.getMessage() for r in caplog.records if "alpha" in r.getMessage()]
+    assert said and all("upload-my_photo.png" in m for m in said), said
+
+
 def test_the_page_preselects_the_models_own_method_before_it_loads(client: TestClient) -> None:
     # The page's menu as served (before its script asks /api/model, e.g. while it waits for a token).
     html = client.get("/").text

@@ -26,6 +26,7 @@ the predictor's ``progress`` callback after every batch of tiles of every TTA vi
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -319,7 +320,9 @@ def _run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
     k = len(names)
     folder = Path(job.folder)
     with atomic_dir(folder) as tmp:
-        upload = tmp / f"upload{job.suffix}"
+        # Named after the client's file: the reader's log lines (an alpha channel dropped) then name it.
+        stem = re.sub(r"[^\w.-]", "_", Path(job.filename).stem)[:64]
+        upload = tmp / f"upload-{stem}{job.suffix}"
         atomic_write_bytes(upload, job.data)
         try:
             # As `unetkit predict` reads it: gray <-> RGB converted to the model's channels (one home).
