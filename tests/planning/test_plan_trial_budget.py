@@ -206,7 +206,9 @@ def test_planning_again_replaces_the_plan_files(
     for _ in range(2):
         assert main(["plan", str(root), "--out", str(out), "--time", "1m", *FAST]) == 0
     assert out.is_file() and (tmp_path / "dataset.json").is_file()
-    capsys.readouterr()
+    # The plan says what comes after the budget (the final scoring), in its TTA line.
+    tta_lines = [x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("evaluate.tta:")]
+    assert len(tta_lines) == 2 and all("; after the budget, scoring " in x for x in tta_lines), tta_lines
     assert main(["plan", str(root), "--out", str(tmp_path), *FAST]) == 2
     assert f"--out {tmp_path} is a folder; name the file to write, e.g. {out}" in capsys.readouterr().err
 
@@ -308,3 +310,25 @@ def test_fit_of_a_folder_that_does_not_exist_says_so(
     assert main(["fit", str(missing), "--time", "1m"]) == 2
     err = capsys.readouterr().err
     assert f"dataset folder {missing} does not exist; check the path" in err and "KEY=VALUE" not in err
+
+
+def test_the_plan_says_what_the_final_evaluation_adds_after_the_budget() -> None:
+    """Budget trial 2: a 1-minute DSB 2018 fit took 3 more minutes after its budget, and nothing said so."""
+    from unetkit.planning.plan import INFERENCE_OVER_VAL_PASS, after_budget_text
+
+    fp = SimpleNamespace(num_images={"train": 40, "val": 10, "test": 20})
+    per_view = 2.0 / 10 * INFERENCE_OVER_VAL_PASS  # a 2 s validation pass of 10 images
+    text = after_budget_text(fp, 2.0, 8, instances=False)  # type: ignore[arg-type]
+    expected = round(20 * 8 * per_view)
+    assert (
+        text == f"; after the budget, scoring 20 test images with 8 views take about {expected} s (estimated)"
+    )
+    # Instance labels: the post-processing is chosen on val first (its predictions serve a val scoring only).
+    text = after_budget_text(fp, 20.0, 8, instances=True)  # type: ignore[arg-type]
+    assert text.startswith("; after the budget, choosing the instance post-processing on 10 val images and ")
+    assert f"about {(20 + 10) * 8 * per_view * 10 / 60:.1f} min" in text
+    no_test = SimpleNamespace(num_images={"train": 40, "val": 10})
+    assert "scoring 10 val images with 2 views take about 6 s" in after_budget_text(
+        no_test, 2.0, 2, instances=True
+    )  # type: ignore[arg-type]
+    assert after_budget_text(SimpleNamespace(num_images={"train": 4}), 0.0, 8, instances=False) == ""  # type: ignore[arg-type]

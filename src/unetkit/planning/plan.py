@@ -1099,11 +1099,21 @@ def make_plan(
                 if val_n and val_used < val_n
                 else {}
             ),
-            "evaluate.tta": "dihedral TTA: rotations and flips are valid (no up)"
-            if not upright
-            else "mirror TTA (identity, hflip): the scene has an up, its mirror image is still a scene; "
-            "on CamVid with a training sequence held out as validation it added val mIoU on both sequences "
-            "tried (benchmarks/results/upright_scenes*/)",
+            "evaluate.tta": (
+                "dihedral TTA: rotations and flips are valid (no up)"
+                if not upright
+                else "mirror TTA (identity, hflip): the scene has an up, its mirror image is still a scene; "
+                "on CamVid with a training sequence held out as validation it added val mIoU on both "
+                "sequences tried (benchmarks/results/upright_scenes*/)"
+            )
+            + after_budget_text(
+                fp,
+                # The final scoring runs in fp32, the validation pass under the training's autocast.
+                chosen["val_pass_seconds_all"]
+                * ((machine.bf16_confirmed or 1.0) if precision == "bf16-mixed" else 1.0),
+                2 if upright else 8,
+                layout is not None and layout.mask.kind == "instances",
+            ),
             **({} if fp.num_images.get("test") else {"evaluate.split": no_test_reason(layout)}),
             "evaluate.checkpoint": f"last: with < {MIN_VAL_IMAGES} validation images, picking the best was "
             "no better (sweep)"
@@ -1153,6 +1163,32 @@ def validation_images(val_n: int, pass_s: float, train_s: float) -> int:
     if val_n == 0 or pass_s <= allowed:
         return val_n
     return min(val_n, max(MIN_VAL_IMAGES, int(val_n * allowed / pass_s)))
+
+
+# See :func:`after_budget_text`.
+INFERENCE_OVER_VAL_PASS = 1.5
+
+
+def after_budget_text(fp: Fingerprint, val_pass_s: float, views: int, instances: bool) -> str:
+    """``; after the budget: ...``: what the final evaluation adds to the wall time, estimated from the
+    predicted validation pass (forward only, about a third of a training step per pixel) times the TTA views,
+    for the scored split (test, else val); with instance labels, the choice of the post-processing on val
+    first (its predictions then serve a val scoring). A trial's 1-minute DSB 2018 fit took 3 more minutes
+    after its budget, unannounced."""
+    val_n = fp.num_images.get("val", 0)
+    if not val_n:  # no validation pass predicted, nothing to scale
+        return ""
+    # A whole-image TTA view costs about 1.5x the validation pass's third of a step per pixel (measured: DSB
+    # 2018's 66 val images, 8 views, 22.6 s on the 2-core EPYC against 15.6 s from a third of a step).
+    per_image = val_pass_s * INFERENCE_OVER_VAL_PASS / val_n * views
+    scored, n = ("test", fp.num_images["test"]) if fp.num_images.get("test") else ("val", val_n)
+    parts = [f"scoring {n} {scored} images with {views} views"]
+    seconds = n * per_image
+    if instances:
+        parts.insert(0, f"choosing the instance post-processing on {val_n} val images")
+        seconds += 0 if scored == "val" else val_n * per_image  # the choice's val predictions are reused
+    about = f"{max(1, round(seconds))} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    return f"; after the budget, {' and '.join(parts)} take about {about} (estimated)"
 
 
 def no_test_reason(layout: DatasetLayout | None) -> str:
