@@ -328,3 +328,18 @@ def test_the_recorded_clock_never_goes_back(monkeypatch: pytest.MonkeyPatch) -> 
         0.0, 0.5, 0.2,
     ]  # fmt: skip
     assert not any(math.isnan(v) for v in replayed)
+
+
+def test_a_stop_within_an_epoch_leaves_the_bar_at_the_steps_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial: at the budget stop the log's last bar line read "Epoch 5: 0%| 0/40" though 27 steps of epoch 5
+    ran: a redirected bar redraws once per epoch, and the stop came between redraws."""
+    import lightning as L
+
+    from unetkit.training.trainer import ProgressBar
+
+    trainer = L.Trainer(max_steps=50, max_epochs=5, logger=False, enable_checkpointing=False,
+                        callbacks=[ProgressBar()], enable_model_summary=False)  # fmt: skip
+    trainer.fit(_tiny_module(40))  # 40 steps an epoch: the stop comes 10 steps into epoch 1
+    out = capsys.readouterr().out
+    last = [int(n) for n in re.findall(r"Epoch 1: .*? (\d+)/40 \[", out)]
+    assert last and last[-1] == 10, out[-1500:]

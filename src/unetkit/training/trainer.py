@@ -197,6 +197,7 @@ class ProgressBar(TQDMProgressBar):
     _interval = BAR_REFRESH_SECONDS
     _epoch_steps: int | None = None
     _last_draw: float | None = None
+    _steps_done: int | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
@@ -231,6 +232,16 @@ class ProgressBar(TQDMProgressBar):
             self._refresh_rate = rate
         if overdue or (batch_idx + 1) % max(1, rate) == 0:
             self._last_draw = now
+        self._steps_done = batch_idx + 1
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A stop within an epoch (the time budget, max_steps) comes between redraws of a paced bar: show
+        # the steps that ran, not the count of the last redraw ("Epoch 5: 0%| 0/40" after 27 steps).
+        bar = self._train_progress_bar
+        if bar is not None and not bar.disable and self._steps_done is not None and bar.n != self._steps_done:
+            bar.n = self._steps_done
+            bar.refresh()
+        super().on_train_epoch_end(trainer, pl_module)
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
