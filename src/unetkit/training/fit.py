@@ -91,6 +91,10 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
         # Instance labels: name the method that splits this model's predictions (components, boundary or
         # energy), its classes and the target trained, so that predict/test can pick it.
         extra = instance_hint(spec.encoding.instance_target, spec.encoding.instance_params)
+    else:
+        # Trained on plain classes: boundary/energy would read them as targets they are not (serve offered
+        # energy for an 11-class street-scene model). A model without the key, from before, keeps them.
+        extra = {"instance_target": "semantic"}
     if spec.encoding.rois:
         from unetkit.model_files.model_config import TRAINED_WITH_ROI
 
