@@ -4,6 +4,7 @@ resume."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
@@ -160,7 +161,10 @@ def test_bad_input_fails_with_one_line_and_no_run_folder(
 
 
 def test_a_validation_split_with_no_scorable_pixel_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Trial: every validation mask void trained silently, logged val/miou 0.0 every epoch and chose the best
     checkpoint on those zeros."""
@@ -199,6 +203,15 @@ def test_a_validation_split_with_no_scorable_pixel_is_refused(
         None, ["data.dataset=folder", f"data.root={root}", f"data.options={options}", "evaluate.split=val"]
     )
     assert check_inputs(config, resolve_dataset(config)) == 6
+    # A training mask with nothing to learn from is said (trial: planned and trained without a word).
+    Image.fromarray(np.full((16, 16), 9, np.uint8)).save(root / "masks" / "2.png")
+    monkeypatch.setattr(logging.getLogger("unetkit"), "propagate", True)  # the CLI above gave it a handler
+    with caplog.at_level(logging.WARNING, logger="unetkit"):
+        assert check_inputs(config, resolve_dataset(config)) == 6
+    assert (
+        "1 training mask(s) hold no pixel to learn from (all void or outside the ROI), e.g. " in caplog.text
+    )
+    assert "masks/2.png" in caplog.text
 
 
 @pytest.mark.parametrize("deferred", [False, True], ids=["cpu-at-once", "gpu-deferred"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -377,9 +377,12 @@ def validate(
     split: str | None = None,
     workers: int | None = None,
     window: Window | None = None,
+    on_mask: Callable[[Path, np.ndarray], None] | None = None,
 ) -> int:
     """Decode every pair before training: the whole image (truncated JPEGs, transparency, channels), the
-    whole mask (values) and their sizes. Returns the number of pairs checked.
+    whole mask (values) and their sizes. Returns the number of pairs checked. ``on_mask(mask path, class
+    mask (H, W))`` sees each decoded mask (from the pool's threads), so a caller can look at the classes
+    without reading the masks twice.
 
     Raises the ValueError of the first bad pair (in order; images are decoded in ``workers`` threads, Pillow
     releases the GIL while decoding). Pass ``encoding`` and ``in_channels`` when giving bare pairs (a
@@ -407,6 +410,8 @@ def validate(
         image = read_image(image_path, in_channels, convert=bool(convert), window=window)
         mask = read_mask(mask_path, encoding)
         _check_same_size(image, mask, (Path(image_path), Path(mask_path)))
+        if on_mask is not None:
+            on_mask(Path(mask_path), mask)
 
     # A thread pool, not processes: decoding runs in C with the GIL released, and errors stay in order.
     pool = ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1))

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from unetkit.constants import EXIT_INTERRUPTED
+from unetkit.constants import EXIT_INTERRUPTED, IGNORE_INDEX
 from unetkit.data.datasets import DatasetSpec
 from unetkit.files import atomic_write_text
 from unetkit.model_files.model_config import ModelConfig
@@ -162,6 +162,12 @@ def check_inputs(config: Config, spec: DatasetSpec) -> int:
                 f"{', '.join(spec.splits) or 'none'}; set evaluate.split or the dataset's split options."
             )
     start, total = time.perf_counter(), 0
+    empty_train: list[Path] = []  # training masks with no pixel to learn from (all void, or an empty ROI)
+
+    def note_empty(path: Path, mask: Any) -> None:
+        if not (mask != IGNORE_INDEX).any():
+            empty_train.append(path)
+
     for split, stems in spec.splits.items():
         if not stems:
             if split not in needed:
@@ -178,7 +184,15 @@ def check_inputs(config: Config, spec: DatasetSpec) -> int:
             convert=spec.convert_channels,
             split=split,
             window=spec.intensity_window,
+            on_mask=note_empty if split == "train" else None,
         )
+    if empty_train:
+        # Harmless to training (the loss skips void), but usually a mistake: a wrong ROI file or void value.
+        log.warning(
+            "%d training mask(s) hold no pixel to learn from (all void or outside the ROI), e.g. %s; check "
+            "their void value and ROI files",
+            len(empty_train), sorted(empty_train)[0],
+        )  # fmt: skip
     seconds = time.perf_counter() - start
     log.info(
         "decoded all %d image/mask pairs in %.1f s (%.0f pairs/s)", total, seconds, total / max(seconds, 1e-9)
@@ -192,7 +206,6 @@ def _check_scorable(spec: DatasetSpec, split: str, use: str) -> None:
     """A ValueError when every mask pixel of ``split`` is void (or outside its ROI): its scores would be 0
     from nothing, and the best checkpoint chosen on them. Reads masks until the first scorable pixel (the
     first mask, almost always)."""
-    from unetkit.constants import IGNORE_INDEX
     from unetkit.data.io import read_mask
 
     for _, mask_path in spec.pairs(split):
