@@ -328,6 +328,16 @@ def test_a_multi_class_semantic_model_counts_no_instances_by_default_and_offers_
             response = post(c, data, instances=method)
             assert response.status_code == 200, (method, response.text)
         assert post(c, data).json()["instances"] is None
+    # As unetkit fit saves it now (instance_target "semantic": plain classes), energy is not offered either.
+    fitted = ModelConfig("unet", kwargs, names, mean=[0.5], std=[0.25], extra={"instance_target": "semantic"})
+    model = save_model(create_model("unet", **kwargs), fitted, tmp_path / "street_fit")
+    with serving(model) as c:
+        assert c.get("/api/model").json()["instances"]["choices"] == [
+            "none",
+            "auto",
+            "components",
+            "watershed",
+        ]
 
 
 def test_instances_come_as_ids_in_colour_and_as_the_overlays_outlines(

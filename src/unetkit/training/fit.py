@@ -162,11 +162,16 @@ def check_inputs(config: Config, spec: DatasetSpec) -> int:
                 f"{', '.join(spec.splits) or 'none'}; set evaluate.split or the dataset's split options."
             )
     start, total = time.perf_counter(), 0
-    empty_train: list[Path] = []  # training masks with no pixel to learn from (all void, or an empty ROI)
+    # Masks with no pixel to learn from or score (all void, or an empty ROI), per split: seen as validate
+    # decodes them, so nothing is read twice.
+    empty: dict[str, list[Path]] = {split: [] for split in spec.splits}
 
-    def note_empty(path: Path, mask: Any) -> None:
-        if not (mask != IGNORE_INDEX).any():
-            empty_train.append(path)
+    def note_empty(split: str) -> Callable[[Path, Any], None]:
+        def note(path: Path, mask: Any) -> None:
+            if not (mask != IGNORE_INDEX).any():  # ROI applied (encoding.rois)
+                empty[split].append(path)
+
+        return note
 
     for split, stems in spec.splits.items():
         if not stems:
@@ -184,39 +189,30 @@ def check_inputs(config: Config, spec: DatasetSpec) -> int:
             convert=spec.convert_channels,
             split=split,
             window=spec.intensity_window,
-            on_mask=note_empty if split == "train" else None,
+            on_mask=note_empty(split),
         )
-    if empty_train:
-        # Harmless to training (the loss skips void), but usually a mistake: a wrong ROI file or void value.
-        log.warning(
-            "%d training mask(s) hold no pixel to learn from (all void or outside the ROI), e.g. %s; check "
-            "their void value and ROI files",
-            len(empty_train), sorted(empty_train)[0],
-        )  # fmt: skip
     seconds = time.perf_counter() - start
     log.info(
         "decoded all %d image/mask pairs in %.1f s (%.0f pairs/s)", total, seconds, total / max(seconds, 1e-9)
     )
     for split in dict.fromkeys(("val", config.evaluate.split)):
-        _check_scorable(spec, split, "validation" if split == "val" else "the final scores")
+        if len(empty[split]) == len(spec.splits[split]):
+            # Its scores would be 0 from nothing, and the best checkpoint chosen on them.
+            voids = [*spec.encoding.ignore_values, *(list(c) for c in spec.encoding.ignore_colors)]
+            use = "validation" if split == "val" else "the final scores"
+            raise ValueError(
+                f"every mask pixel of the {split!r} split is void{f' ({voids})' if voids else ''} or outside "
+                f"its ROI, so it scores nothing (it is needed for {use}); give the split masks with classes, "
+                "or check the void value (--void) and the ROI files"
+            )
+    if empty["train"]:
+        # Harmless to training (the loss skips void), but usually a mistake: a wrong ROI file or void value.
+        log.warning(
+            "%d training mask(s) hold no pixel to learn from (all void or outside the ROI), e.g. %s; check "
+            "their void value and ROI files",
+            len(empty["train"]), sorted(empty["train"])[0],
+        )  # fmt: skip
     return total
-
-
-def _check_scorable(spec: DatasetSpec, split: str, use: str) -> None:
-    """A ValueError when every mask pixel of ``split`` is void (or outside its ROI): its scores would be 0
-    from nothing, and the best checkpoint chosen on them. Reads masks until the first scorable pixel (the
-    first mask, almost always)."""
-    from unetkit.data.io import read_mask
-
-    for _, mask_path in spec.pairs(split):
-        if (read_mask(mask_path, spec.encoding) != IGNORE_INDEX).any():  # ROI applied (encoding.rois)
-            return
-    voids = [*spec.encoding.ignore_values, *(list(c) for c in spec.encoding.ignore_colors)]
-    raise ValueError(
-        f"every mask pixel of the {split!r} split is void{f' ({voids})' if voids else ''} or outside its "
-        f"ROI, so it scores nothing (it is needed for {use}); give the split masks with classes, or check "
-        "the void value (--void) and the ROI files"
-    )
 
 
 def _non_finite_message(exc: Exception, run_dir: Path, config: Config) -> str:
