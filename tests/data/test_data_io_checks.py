@@ -58,6 +58,17 @@ def test_almost_all_pixels_below_or_above_the_window_are_named() -> None:
     assert why is not None and "100.0% of the pixels lie above it" in why and "the model sees 255" in why
 
 
+def test_a_deeper_image_saved_at_full_scale_is_named_when_most_pixels_lie_above_the_window() -> None:
+    # A trial: 16-bit data saved as a * 257 (0..65535) on a model windowed on 3000..13200, 97 % above.
+    image = _noise(1000, (100, 100, 1), np.uint16)
+    image.flat[3000:] += np.uint16(20000)  # 70 % above hi
+    why = window_mismatch(image, [[0, 12480]])
+    assert why is not None and "70.0% of the pixels lie above it" in why
+    image = _noise(1000, (100, 100, 1), np.uint16)
+    image.flat[6000:] += np.uint16(20000)  # 40 % above: bright structures, no note
+    assert window_mismatch(image, [[0, 12480]]) is None
+
+
 def test_images_that_fit_their_window_are_not_named() -> None:
     assert window_mismatch(_noise(60000, (32, 32, 1), np.uint16), WINDOW_16BIT) is None
     assert window_mismatch(_noise(255, (32, 32, 3), np.uint8), [[10, 200]]) is None  # an 8-bit window

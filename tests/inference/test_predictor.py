@@ -149,10 +149,19 @@ def test_geometry_from_config_reads_the_stated_geometry_and_falls_back_for_old_f
     assert geometry_from_config(config).size_divisor == 8
 
 
-def test_channel_mismatch_is_a_clear_error() -> None:
+def test_gray_and_rgb_arrays_are_converted_as_files_are_and_other_channel_counts_named() -> None:
+    """A trial: a 2-D fluorescence array on an RGB model was refused, though predict converts such files."""
     model, config = make_model()
-    with pytest.raises(ValueError, match="image has 3 channels but the model expects 1"):
-        Predictor(model, config).predict(np.zeros((8, 8, 3), dtype=np.uint8))
+    rgb_model, rgb_config = make_model(in_channels=3)
+    gray = np.random.default_rng(3).integers(0, 256, (20, 24), dtype=np.uint8)
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    rgb_predictor = Predictor(rgb_model, rgb_config)
+    expected = rgb_predictor.predict_logits(rgb)
+    np.testing.assert_allclose(rgb_predictor.predict_logits(gray), expected, atol=1e-6)
+    predictor = Predictor(model, config)
+    np.testing.assert_allclose(predictor.predict_logits(rgb), predictor.predict_logits(gray), atol=1e-6)
+    with pytest.raises(ValueError, match="image has 5 channels but the model expects 1; give it 1 channel"):
+        predictor.predict(np.zeros((8, 8, 5), dtype=np.uint8))
     with pytest.raises(ValueError, match="tile_size must be a positive int"):
         Predictor(model, config, tile_size=0)
 
@@ -368,6 +377,36 @@ def test_non_uint8_arrays_are_mapped_as_files_are(tmp_path: Path, caplog: pytest
     np.testing.assert_allclose(predictor.predict_logits(Image.fromarray(image)), expected, atol=1e-5)
     with pytest.raises(ValueError, match=r"channels first; predict takes \(H, W, C\): pass np.moveaxis"):
         predictor.predict(image[None])
+
+
+def test_a_stored_uint8_array_is_mapped_by_a_per_image_window_and_its_output_is_not() -> None:
+    """A trial: raw uint8 nuclei images (read with PIL) skipped the model's per-image window, up to 3x wrong
+    counts. An array the window cannot have produced (under 0.5 % zeros) is mapped as a file is; the
+    window's own output (read_image's) goes in unchanged."""
+    import dataclasses
+
+    from unetkit.data.io import apply_window, per_image_window
+
+    model, config = make_model()
+    predictor = Predictor(model, dataclasses.replace(config, intensity_window=per_image_window(min_span=8)))
+    rng = np.random.default_rng(2)
+    stored = rng.integers(3, 120, (40, 44), dtype=np.uint8)  # a dim image: no zero, max 119
+    mapped = apply_window(stored[..., None], predictor.config.intensity_window)
+    assert (mapped == 0).mean() >= 0.01  # the window's output: ~1 % zeros
+    expected = predictor.predict_logits(mapped)
+    np.testing.assert_allclose(predictor.predict_logits(stored), expected, atol=1e-6)
+    np.testing.assert_allclose(predictor.predict_logits(mapped), expected, atol=1e-6)  # not mapped twice
+    dark = stored.copy()
+    dark[:10] = 0  # a quarter black: could be the window's output, taken as it is
+    assert not np.allclose(
+        predictor.predict_logits(dark),
+        predictor.predict_logits(apply_window(dark[..., None], predictor.config.intensity_window)),
+    )
+    # A fixed window leaves uint8 arrays alone (they are the model's input, as read_image gives it).
+    fixed = Predictor(model, dataclasses.replace(config, intensity_window=[[0.0, 4080.0]]))
+    np.testing.assert_allclose(
+        fixed.predict_logits(stored), Predictor(model, config).predict_logits(stored), atol=1e-6
+    )
 
 
 def test_pil_images_and_array_mistakes_are_read_or_named_as_files_are() -> None:

@@ -554,6 +554,11 @@ def apply_window(arr: np.ndarray, window: Window, path: Path | str = "image") ->
 # 63182, 6.5 %, all mapped to 0..17).
 WINDOW_OUTSIDE_SHARE = 0.99
 WINDOW_FILL_SHARE = 1 / 8
+# Above the window's top a lower share is enough: the window's hi is the training pixels' 99.8th percentile,
+# so an image with most of its pixels above it is mapped mostly to white (a 16-bit image saved at full scale,
+# 0..65535, against a window measured on 3000..13000: 97% above). Below lo stays at WINDOW_OUTSIDE_SHARE:
+# fluorescence and dark-field images are mostly background near lo, and a dimmer field is no error.
+WINDOW_ABOVE_SHARE = 0.5
 _WINDOW_FIX = "save the image at the bit depth (and value range) the model was trained on (not rescaled here)"
 
 
@@ -575,8 +580,9 @@ def window_mismatch(image: np.ndarray, window: Window | None) -> str | None:
     The reason is one line for a note, without the file name: the values and dtype, the window, what the
     model sees and what to do. Far outside means: the image's type cannot reach ``hi`` (an 8-bit image
     against a window of 16-bit values), or at least ``WINDOW_OUTSIDE_SHARE`` of one channel's pixels lie
-    below ``lo`` or above ``hi``, or its values fill at most ``WINDOW_FILL_SHARE`` of the window from ``lo``
-    (12-bit data in a uint16 file against a 16-bit window). Either way the model sees a near-black (or
+    below ``lo`` (``WINDOW_ABOVE_SHARE`` above ``hi``: a deeper image saved at full scale), or its values
+    fill at most ``WINDOW_FILL_SHARE`` of the window from ``lo`` (12-bit data in a uint16 file against a
+    16-bit window). Either way the model sees a near-black (or
     white) image and likely predicts all background; the image is not rescaled, since only the user knows
     how it was saved. Without a window (a model trained on 8-bit images) a deeper integer image is read with
     the fixed ``>> 8`` rule, whose window is 0..65535: 12-bit data in it is named too.
@@ -617,7 +623,7 @@ def window_mismatch(image: np.ndarray, window: Window | None) -> str | None:
                 f"bits (a model trained on deeper images); {sees}; {_WINDOW_FIX}"
             )
         share, side = (below[c], "below") if below[c] >= above[c] else (above[c], "above")
-        if share >= WINDOW_OUTSIDE_SHARE:
+        if share >= (WINDOW_OUTSIDE_SHARE if side == "below" else WINDOW_ABOVE_SHARE):
             return f"{values} {against}: {share:.1%} of the pixels lie {side} it ({sees}); {_WINDOW_FIX}"
         if vmax[c] >= lo[c] and vmax[c] - lo[c] <= WINDOW_FILL_SHARE * (hi[c] - lo[c]):
             fill = (vmax[c] - lo[c]) / (hi[c] - lo[c])

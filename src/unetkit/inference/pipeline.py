@@ -20,7 +20,15 @@ from typing import Any, TypedDict
 import numpy as np
 from PIL import Image
 
-from unetkit.data.io import normalize, pil_image_array, to_uint8, window_mismatch
+from unetkit.data.io import (
+    apply_window,
+    convert_channels,
+    is_per_image,
+    normalize,
+    pil_image_array,
+    to_uint8,
+    window_mismatch,
+)
 from unetkit.geometry import ModelGeometry, geometry_from_config, unet_original_geometry
 from unetkit.inference.tiling import (
     BLEND_MODES,
@@ -35,6 +43,11 @@ from unetkit.model_files.model_config import ModelConfig
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
+# Channel counts predict converts between (gray <-> RGB), as for files (inference.batch.CONVERSIONS).
+_CONVERTIBLE = (1, 3)
+# A per-image window maps each channel's 1st percentile to 0, so its output holds ~1 % zeros per channel; an
+# array with under half that cannot be its output (see BasePredictor._window_unmapped).
+UNMAPPED_ZERO_SHARE = 0.005
 
 # Backends import the geometry helpers from here, next to the class they subclass.
 __all__ = [
@@ -202,12 +215,15 @@ class BasePredictor:
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """Image (H, W, C) or (H, W) -> normalised float32 (C, H, W); checks the channel count.
 
-        uint8 is the model's input as :meth:`read_image` gives it. Other types are stored values, mapped to
+        uint8 is the model's input as :meth:`read_image` gives it (for a model with a per-image window, a
+        uint8 array that cannot be that window's output is mapped by it: :meth:`_window_unmapped`); gray and
+        RGB are converted to the model's channels, as for files. Other types are stored values, mapped to
         8 bits as a file's are (:func:`unetkit.data.io.to_uint8`): integers through the model's intensity
         window (16-bit without one: ``value >> 8``), floats in [0, 1] as ``round(x * 255)``, bool as 0/255;
         floats outside [0, 1] or NaN are a ValueError (dividing every type by 255 made a float image in
         [0, 1] all background and a 16-bit one all foreground, silently)."""
-        if isinstance(image, Image.Image):
+        from_pil = isinstance(image, Image.Image)
+        if from_pil:
             # As its file is read (read_image): palette as shown, an opaque alpha dropped, the intensity
             # window applied, gray <-> RGB converted to the model's channels.
             from unetkit.inference.batch import model_image
@@ -239,12 +255,40 @@ class BasePredictor:
             )
         if image.dtype != np.uint8:
             image = self._to_uint8(image)
+        elif not from_pil:
+            image = self._window_unmapped(image)
         if image.shape[2] != channels:
-            fix = "convert the image (gray <-> RGB) first"
-            if image.shape[2] in (2, 4) and channels == image.shape[2] - 1:
-                fix = "drop its alpha channel first (image[..., :-1])"
-            raise ValueError(f"image has {image.shape[2]} channels but the model expects {channels}; {fix}.")
+            if image.shape[2] in _CONVERTIBLE and channels in _CONVERTIBLE:
+                # As predict converts a file (and training may opt in to): the user cannot retrain.
+                logger.info("image array: %d channel(s) -> the model's %d", image.shape[2], channels)
+                image = convert_channels(image, channels)
+            else:
+                fix = f"give it {channels} channel(s)"
+                if image.shape[2] in (2, 4) and channels == image.shape[2] - 1:
+                    fix = "drop its alpha channel first (image[..., :-1])"
+                raise ValueError(
+                    f"image has {image.shape[2]} channels but the model expects {channels}; {fix}."
+                )
         return normalize(image, self.config.mean, self.config.std)
+
+    def _window_unmapped(self, image: np.ndarray) -> np.ndarray:
+        """A uint8 (H, W, C) array for a model with a per-image window, mapped by that window when it cannot
+        be the window's output: the window sends each channel's 1st percentile to 0, so its output has at
+        least ~1 % zeros in every channel, and an array with fewer (``UNMAPPED_ZERO_SHARE``) is stored pixels
+        (a file read with PIL or skimage), which :meth:`read_image` would have mapped. An array with more
+        zeros is taken as the model's input (read_image's output, or a dark field), as before."""
+        window = self.config.intensity_window
+        if not is_per_image(window) or not image.size:
+            return image
+        zero_share = (image.reshape(-1, image.shape[2]) == 0).mean(axis=0)
+        if float(zero_share.min()) >= UNMAPPED_ZERO_SHARE:
+            return image
+        logger.info(
+            "the uint8 image array was mapped by the model's per-image intensity window, as a file is "
+            "(read_image's output holds ~1%% zeros per channel; this array %.2f%%)",
+            100 * float(zero_share.min()),
+        )
+        return apply_window(image, window)
 
     def _to_uint8(self, image: np.ndarray) -> np.ndarray:
         """A non-uint8 (H, W, C) array -> the model's uint8 input, as a file of its values is read; a wide
