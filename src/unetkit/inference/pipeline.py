@@ -223,7 +223,7 @@ class BasePredictor:
         floats outside [0, 1] or NaN are a ValueError (dividing every type by 255 made a float image in
         [0, 1] all background and a 16-bit one all foreground, silently)."""
         from_pil = isinstance(image, Image.Image)
-        if from_pil:
+        if isinstance(image, Image.Image):
             # As its file is read (read_image): palette as shown, an opaque alpha dropped, the intensity
             # window applied, gray <-> RGB converted to the model's channels.
             from unetkit.inference.batch import model_image
@@ -278,7 +278,7 @@ class BasePredictor:
         (a file read with PIL or skimage), which :meth:`read_image` would have mapped. An array with more
         zeros is taken as the model's input (read_image's output, or a dark field), as before."""
         window = self.config.intensity_window
-        if not is_per_image(window) or not image.size:
+        if window is None or not is_per_image(window) or not image.size:
             return image
         zero_share = (image.reshape(-1, image.shape[2]) == 0).mean(axis=0)
         if float(zero_share.min()) >= UNMAPPED_ZERO_SHARE:
