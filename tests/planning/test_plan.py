@@ -321,6 +321,12 @@ def test_bf16_is_re_timed_alternating_and_that_ratio_decides(monkeypatch: pytest
     # The re-timed ratio decides, and the reason says so.
     base = Machine("cpu", "t", ("avx512_bf16",), True, 2, timings((1.30, 1.27, 1.10)))
     assert make_plan(fp, 1140, "cpu", base).config["trainer"]["precision"] == "bf16-mixed"
+    # A first timing under 1x, overruled by the re-timing, reads as slower (a trial read "0.79x faster").
+    overruled = make_plan(fp, 1140, "cpu", dataclasses.replace(base, step_seconds=timings((0.79, 0.8, 0.9)),
+                                                              bf16_confirmed=1.33))  # fmt: skip
+    why = overruled.reasons["trainer.precision"]
+    assert "under 1x is slower) was b8 0.79x" in why and "re-timed alternating 1.33x >= 1.25x" in why
+    assert "faster" not in why
     slower = make_plan(fp, 1140, "cpu", dataclasses.replace(base, bf16_confirmed=1.12))
     assert slower.config["trainer"]["precision"] == "32-true"
     assert "median 1.27x, re-timed alternating 1.12x < 1.25x" in slower.reasons["trainer.precision"]
@@ -550,6 +556,11 @@ def test_a_large_dataset_still_validates_several_times_in_its_budget() -> None:
     assert chosen["val_pass_seconds"] * MIN_VALIDATIONS <= 1.01 * VAL_TIME_SHARE * 1200
     assert plan.config["evaluate"]["checkpoint"] == "best"
     assert "fresh shuffle" in plan.reasons["trainer.limit_train_batches"]
+    # Crops, not images (a trial read "all 200 training images" for 20 images drawn 10 times).
+    repeat = plan.config["data"].get("repeat", 1)
+    assert f"all 2975 training images x data.repeat {repeat} = {2975 * repeat} crops" in plan.reasons[
+        "trainer.limit_train_batches"
+    ]
     assert plan.reasons["data.repeat"].endswith("every training image once per epoch")  # not "about 40"
     assert "the final evaluation scores every image" in plan.reasons["data.val_images"]
     # An ISBI-sized folder keeps whole epochs and every validation image.

@@ -835,12 +835,13 @@ def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, s
         median, basis = machine.bf16_confirmed, f"median {median:.2f}x, re-timed alternating"
     if median >= BF16_MIN_SPEEDUP:
         return "bf16-mixed", (
-            f"bf16-mixed: autocast measured {measured} faster than fp32 on this machine "
+            f"bf16-mixed: bf16 autocast's speed-up over fp32 (fp32 step time / bf16 step time; under 1x is "
+            f"slower) was {measured} in the first timings on this machine "
             f"({basis} {median:.2f}x >= {BF16_MIN_SPEEDUP}x): more steps in the budget; at an equal budget "
             f"it was no worse on validation (ISBI 2012 and CamVid, {PRECISION_EVIDENCE}){PIN_PRECISION}"
         )
     return "32-true", (
-        f"32-true: bf16 autocast measured only {measured} here ({basis} {median:.2f}x < "
+        f"32-true: bf16 autocast's speed-up over fp32 was only {measured} here ({basis} {median:.2f}x < "
         f"{BF16_MIN_SPEEDUP}x): too few extra steps to be worth reduced precision{PIN_PRECISION}"
     )
 
@@ -1078,8 +1079,8 @@ def make_plan(
             **(
                 {
                     "trainer.limit_train_batches": f"{chosen['limit_train_batches']}: an epoch is at most "
-                    f"1/{MIN_VALIDATIONS} of the steps the budget allows (all {train_n * chosen['repeat']} "
-                    "training images would make "
+                    f"1/{MIN_VALIDATIONS} of the steps the budget allows (all {train_n} training images "
+                    f"x data.repeat {chosen['repeat']} = {train_n * chosen['repeat']} crops would make "
                     f"{epoch_steps(train_n * chosen['repeat'], geo.batch)} steps), "
                     "so validation, the best checkpoint and the resume points come at least "
                     f"{MIN_VALIDATIONS} times if the machine stays as fast as measured (a busier one trains "
