@@ -296,6 +296,9 @@ def test_confusion_matrix_figure_is_row_normalised_and_names_the_classes_and_spl
     assert [t.get_text() for t in ax.get_xticklabels()] == names
     assert [t.get_text() for t in ax.get_yticklabels()][:3] == [names[0], names[1], f"{names[2]} (absent)"]
     assert "val split" in ax.get_title() and "row-normalised" in ax.get_title()
+    bar = fig.axes[1]  # the colour bar speaks the cells' unit (%), not shares 0..1
+    fig.canvas.draw()
+    assert bar.get_ylabel().startswith("%") and "100%" in [t.get_text() for t in bar.get_yticklabels()]
     never = [t.get_text() for t in ax.get_xticklabels() if to_hex(t.get_color()) == NEVER_COLOR]
     assert never == [names[1]] and "never predicted" in ax.get_xlabel()
     # Legible: no two class names on an axis overlap, and none leaves the figure.
@@ -325,3 +328,26 @@ def test_a_short_run_gets_integer_epoch_ticks(tmp_path: Path, monkeypatch: pytes
     for ax in fig.axes[:2]:
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_one_epoch_gets_integer_ticks_and_a_tta_score_is_drawn_apart_from_the_logged_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: a one-epoch run had ticks -0.045 .. 0.045, and the ring read 0.746 (logged without TTA)
+    while the run's metrics said 0.7593 (8-view TTA), with nothing saying why."""
+    csv = tmp_path / "metrics.csv"
+    csv.write_text(_csv(1))
+    drawn = _drawn(monkeypatch)
+    plot_training_curves(csv, tmp_path / "curves.png", kept=("last", 0), scored=(0.7593, "8-view TTA"))
+    (fig,) = drawn
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks == [0.0], ticks
+    ax_score = fig.axes[1]
+    (star,) = [line for line in ax_score.get_lines() if line.get_marker() == "*"]
+    assert np.asarray(star.get_ydata())[0] == pytest.approx(0.7593)
+    assert (
+        "final mean IoU 0.7593 (8-view TTA; ring: mean IoU logged without it)"
+        in (ax_score.get_legend_handles_labels()[1])
+    )

@@ -85,12 +85,16 @@ def plot_training_curves(
     out_png: str | Path,
     kept: tuple[str, int] | None = None,
     monitor: str = "val/miou",
+    scored: tuple[float, str] | None = None,
 ) -> Path:
     """Loss (train/val) and validation scores per epoch, the epochs numbered as ``metrics_csv`` numbers
     them (Lightning's, from 0: epoch 14 of the figure is the CSV's row of epoch 14).
 
     ``kept``: (checkpoint name, epoch), the checkpoint that became the model and was scored (``("best",
     13)``): a dashed line at that epoch on both panels, and a ring on its ``monitor`` score.
+    ``scored``: (score, how) of the final scoring when it differs from the logged one (test-time
+    augmentation: ``(0.7593, "8-view TTA")``): a star at the kept epoch, its legend naming both, so the ring
+    (the logged validation score) is not read as the run's score.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -120,9 +124,21 @@ def plot_training_curves(
         at = [y for x, y in series.get(monitor, []) if x == epoch]
         if at:
             ax_score.plot([epoch], [at[-1]], "o", ms=11, mfc="none", mec=KEPT_COLOR, mew=1.8)
+        if scored is not None:
+            value, how = scored
+            label = SCORE_LABELS.get(monitor, monitor)
+            ax_score.plot(
+                [epoch], [value], "*", ms=12, color=KEPT_COLOR,
+                label=f"final {label} {value:.4f} ({how}; ring: {label} logged without it)",
+            )  # fmt: skip
+    epochs = [x for points in series.values() for x, _ in points]
     for ax in (ax_loss, ax_score):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if epochs and max(epochs) - min(epochs) < 1:
+            # One epoch: the integer locator still fills a span under 1 with fractional ticks.
+            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+            ax.set_xticks([min(epochs)])
     if ax_loss.get_legend_handles_labels()[0]:
         ax_loss.legend(fontsize=8)
     if ax_score.get_legend_handles_labels()[0]:  # beside the panel: inside, it hid the curves
@@ -210,7 +226,10 @@ def plot_confusion_matrix(
         fontsize=fontsize + 1.5,
     )
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
-    bar.set_label("share of the true class's pixels", fontsize=fontsize)
+    from matplotlib.ticker import PercentFormatter
+
+    bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))  # in the cells' unit (%), not 0..1
+    bar.set_label("% of the true class's pixels", fontsize=fontsize)
     bar.ax.tick_params(labelsize=fontsize)
     fig.tight_layout()
     return save_figure(fig, Path(out_png))
