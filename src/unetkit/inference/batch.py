@@ -54,6 +54,7 @@ __all__ = [
     "GroundTruth",
     "Inputs",
     "OutputOptions",
+    "PredictInterrupted",
     "class_names_for",
     "expand_inputs",
     "find_inputs",
@@ -500,6 +501,10 @@ class OutputOptions:
             self, "probs_dtype", look_up_option(self.probs_dtype, ("float16", "float32"), "dtype")
         )
         object.__setattr__(self, "mask_values", look_up_option(self.mask_values, MASK_VALUES, "mask values"))
+        # Checked here, when the options are made, rather than by the overlay drawing after each image's
+        # inference (the same rule as unetkit.viz.overlay.prediction_overlay's).
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}.")
 
 
 @dataclass(frozen=True)
@@ -546,6 +551,26 @@ class BatchResult:
     removed: list[Path] = field(default_factory=list)
 
 
+class PredictInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, as the CLI raises it) during :func:`predict_files`, raised once the images
+    completed before it have their ``summary.csv`` (and, with ground truth, ``metrics.json`` /
+    ``metrics.md``), written atomically; the image that was being written has no outputs (none of an
+    earlier run either, so no image mixes two runs' files).
+
+    Attributes:
+        result: the completed images' :class:`BatchResult` (``rows``: what ``summary.csv`` lists).
+        total: how many inputs there were.
+        out: the output folder.
+        written: whether ``out`` holds anything of this run (False: nothing was written, and a folder created
+            by the run was removed again).
+        exit_code: the interrupt's own ``exit_code`` where it had one (SIGTERM's 143), carried over.
+    """
+
+    def __init__(self, result: BatchResult, total: int, out: Path, written: bool) -> None:
+        super().__init__(f"after {len(result.rows)} of {total} images")
+        self.result, self.total, self.out, self.written = result, total, out, written
+
+
 # Sub-folder -> file extensions of every per-image output predict_files may write.
 OUTPUT_KINDS: dict[str, tuple[str, ...]] = {
     "masks": (".png",),
@@ -567,6 +592,10 @@ def _write_all(jobs: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
     for path, save in jobs:
         try:
             save(path)
+        except KeyboardInterrupt:
+            for done in written:  # the save itself leaves no file (atomic_write)
+                done.unlink(missing_ok=True)
+            raise
         except OSError as exc:
             for done in (*written, path):
                 done.unlink(missing_ok=True)
@@ -614,6 +643,12 @@ def predict_files(
     recorded, passed to ``on_error(path, exc)``, and leaves no files behind (a failed write, e.g. a full
     disk, removes that input's outputs and names the file it could not write); the others complete. When
     every input fails, an output folder created here is removed again (no ``summary.csv``).
+
+    Interrupted (KeyboardInterrupt: Ctrl-C, or SIGTERM as the CLI raises it): ``summary.csv`` (and the
+    metrics with ``ground_truth``) of the images completed so far is written, the outputs of the image being
+    written are removed, and :class:`PredictInterrupted` is raised. In a folder used before, ``summary.csv``
+    then lists this run's completed images only, as after a whole run; a folder created here that got
+    nothing is removed.
 
     Args:
         predictor: any backend's predictor (``predict(image) -> (mask, probs)``, ``config``), or an
@@ -708,146 +743,193 @@ def predict_files(
     converted: list[Path] = []
     window_notes: list[tuple[Path, str]] = []
     removed: list[Path] = []
-    for index, (path, name) in enumerate(zip(files, names)):
-        start = time.perf_counter()
-        try:
-            image, was_converted, window_note = model_image(read_raw_image(path), path, in_channels, window)
-            labels: np.ndarray | None = None
-            count: int | None = None
-            if instancer is not None:
-                prediction = instancer.predict(image)
-                mask, probs = prediction.mask, prediction.probs
-                labels, count = prediction.labels, prediction.count
-            else:
-                mask, probs = predictor.predict(image)
-            roi_file = None
-            if rois is not None:
-                roi_file = rois.find(name, path.stem)
-                if roi_file is None:
-                    raise ValueError(
-                        f"no ROI for {path.name} in {rois.root} (looked for the same stem, or with a suffix "
-                        "such as _mask or _fov); add one, or predict it without --roi"
-                    )
-                inside = read_roi(roi_file, mask.shape, paired_with=f"image {path}")
-                mask = np.where(inside, mask, IGNORE_INDEX).astype(mask.dtype, copy=False)
-                if labels is not None:
-                    labels = np.where(inside, labels, 0).astype(labels.dtype, copy=False)
-                    count = len(np.unique(labels[labels > 0]))
-            target = None
-            # An image without a mask in the ground-truth folder is segmented and left unscored (a folder of
-            # new images with a few annotated is common); a mask of the wrong size is an error.
-            if ground_truth is not None:
-                truth = truths.find(name, path.stem)
-                target = (
-                    None
-                    if truth is None
-                    else _read_sized(truth, ground_truth.encoding, mask.shape, ground_truth.other_kind_fix)
+
+    def _batch_result() -> BatchResult:
+        columns = [
+            "file",
+            *(["output"] if nested else []),
+            *(["roi"] if rois is not None else []),
+            "height",
+            "width",
+        ]
+        columns += [*[f"frac_{n}" for n in class_names], "instances", "seconds"]
+        # Only when an image needs it, as "output": a run of fitting images keeps its usual columns.
+        columns += ["window_note"] if window_notes else []
+        return BatchResult(
+            rows=rows,
+            failures=failures,
+            class_names=class_names,
+            columns=columns,
+            unscored=unscored,
+            converted=converted,
+            conversion=CONVERSIONS.get(in_channels, ""),
+            model_converts=convert,
+            window_notes=window_notes,
+            removed=removed,
+        )
+
+    def _finish(result: BatchResult) -> None:
+        """summary.csv of ``rows`` and, with ground truth, the metrics of the scored ones."""
+        write_csv(out / "summary.csv", rows, result.columns)
+        scored = len(rows) - len(unscored)
+        if scorer is not None and scored:
+            result.scores = scorer.compute()
+            if objects is not None and instancer is not None:
+                result.scores["instances"] = {
+                    "method": instancer.method,
+                    "params": dict(instancer.params),
+                    **objects.compute(),
+                }
+            result.table = write_batch_metrics(out, result.scores, class_names, scored)
+        elif scorer is not None:
+            # Nothing of this run scored: an earlier run's metrics would pass for this summary's.
+            for stale in (out / "metrics.json", out / "metrics.md"):
+                stale.unlink(missing_ok=True)
+
+    writing: str | None = None  # the output name of the image whose files are being written
+    try:
+        for index, (path, name) in enumerate(zip(files, names)):
+            start = time.perf_counter()
+            try:
+                image, was_converted, window_note = model_image(
+                    read_raw_image(path), path, in_channels, window
                 )
-                if target is not None and roi_file is not None:
-                    target = np.where(inside, target, ground_truth.ignore_index)
-            # Everything computed: only now write, so a failing input leaves no files behind (a failing
-            # write, e.g. a full disk, removes the files this input already wrote).
-            if stored is None:
-                save_mask = partial(save_mask_png, mask=mask, num_classes=k, palette=palette, void_color=void)
+                labels: np.ndarray | None = None
+                count: int | None = None
+                if instancer is not None:
+                    prediction = instancer.predict(image)
+                    mask, probs = prediction.mask, prediction.probs
+                    labels, count = prediction.labels, prediction.count
+                else:
+                    mask, probs = predictor.predict(image)
+                roi_file = None
+                if rois is not None:
+                    roi_file = rois.find(name, path.stem)
+                    if roi_file is None:
+                        raise ValueError(
+                            f"no ROI for {path.name} in {rois.root} (looked for the same stem, or with a "
+                            "suffix such as _mask or _fov); add one, or predict it without --roi"
+                        )
+                    inside = read_roi(roi_file, mask.shape, paired_with=f"image {path}")
+                    mask = np.where(inside, mask, IGNORE_INDEX).astype(mask.dtype, copy=False)
+                    if labels is not None:
+                        labels = np.where(inside, labels, 0).astype(labels.dtype, copy=False)
+                        count = len(np.unique(labels[labels > 0]))
+                target = None
+                # An image without a mask in the ground-truth folder is segmented and left unscored (a folder
+                # of new images with a few annotated is common); a mask of the wrong size is an error.
+                if ground_truth is not None:
+                    truth = truths.find(name, path.stem)
+                    target = (
+                        None
+                        if truth is None
+                        else _read_sized(
+                            truth, ground_truth.encoding, mask.shape, ground_truth.other_kind_fix
+                        )
+                    )
+                    if target is not None and roi_file is not None:
+                        target = np.where(inside, target, ground_truth.ignore_index)
+                # Everything computed: only now write, so a failing input leaves no files behind (a failing
+                # write, e.g. a full disk, removes the files this input already wrote).
+                if stored is None:
+                    save_mask = partial(
+                        save_mask_png, mask=mask, num_classes=k, palette=palette, void_color=void
+                    )
+                else:
+                    lut, stored_palette = stored
+                    save_mask = partial(
+                        save_mask_png, mask=lut[mask], palette=stored_palette, void_color=void
+                    )
+                jobs: list[tuple[Path, Callable[[Path], object]]] = [
+                    (out / "masks" / f"{name}.png", save_mask)
+                ]
+                if opts.probs != "none" and probs is not None:  # None only for Mask R-CNN (refused above)
+                    ext = "npy" if opts.probs == "npy" else "tif"
+                    save = partial(save_probs, probs=probs, fmt=opts.probs, dtype=np.dtype(opts.probs_dtype))
+                    jobs.append((out / "probs" / f"{name}.{ext}", save))
+                if opts.overlay:
+                    # With instances (asked for, or a Mask R-CNN's own) each is outlined: the one overlay
+                    # drawing.
+                    rgb = prediction_overlay(image, mask, palette, opts.alpha, labels, background=untinted)
+                    if roi_file is not None:  # outside the region of interest: the image as it is
+                        rgb[~inside] = display_image(image)[~inside]
+                    jobs.append((out / "overlays" / f"{name}.png", partial(save_rgb_png, rgb=rgb)))
+                if labels is not None:
+                    jobs.append(
+                        (out / "instances" / f"{name}.png", partial(save_instances_png, labels=labels))
+                    )
+                true_labels = None
+                if objects is not None and truth is not None and labels is not None:
+                    true_labels = read_label_image(truth, mask.shape)
+                    if roi_file is not None:
+                        true_labels = np.where(inside, true_labels, 0)
+                writing = name  # from here until its row is kept, this image's files are in flux
+                _write_all(jobs)
+                written = {path for path, _ in jobs}
+                for stale in _output_paths(out, name):
+                    # An earlier run's output of this image that this run does not write (instances/x.png
+                    # from a run with --instances, probs/x.npy ...): it would pass for this run's.
+                    if stale not in written and stale.is_file():
+                        stale.unlink()
+                        removed.append(stale)
+                if scorer is not None and target is not None:
+                    scorer.update(mask, target)
+                if objects is not None and true_labels is not None and labels is not None:
+                    objects.update(true_labels, labels)
+            except (ValueError, TypeError, OSError) as exc:
+                failures.append((path, exc))
+                if on_error is not None:
+                    on_error(path, exc)
+            except Exception as exc:  # an engine's own error (onnxruntime, OpenVINO, torch) on this image
+                exc = _unexpected(path, exc)
+                failures.append((path, exc))
+                if on_error is not None:
+                    on_error(path, exc)
             else:
-                lut, stored_palette = stored
-                save_mask = partial(save_mask_png, mask=lut[mask], palette=stored_palette, void_color=void)
-            jobs: list[tuple[Path, Callable[[Path], object]]] = [(out / "masks" / f"{name}.png", save_mask)]
-            if opts.probs != "none" and probs is not None:  # None only for Mask R-CNN (refused above)
-                ext = "npy" if opts.probs == "npy" else "tif"
-                save = partial(save_probs, probs=probs, fmt=opts.probs, dtype=np.dtype(opts.probs_dtype))
-                jobs.append((out / "probs" / f"{name}.{ext}", save))
-            if opts.overlay:
-                # With instances (asked for, or a Mask R-CNN's own) each is outlined: the one overlay drawing.
-                rgb = prediction_overlay(image, mask, palette, opts.alpha, labels, background=untinted)
-                if roi_file is not None:  # outside the region of interest: the image as it is
-                    rgb[~inside] = display_image(image)[~inside]
-                jobs.append((out / "overlays" / f"{name}.png", partial(save_rgb_png, rgb=rgb)))
-            if labels is not None:
-                jobs.append((out / "instances" / f"{name}.png", partial(save_instances_png, labels=labels)))
-            true_labels = None
-            if objects is not None and truth is not None and labels is not None:
-                true_labels = read_label_image(truth, mask.shape)
+                fractions = class_fractions(mask, k)
+                row: dict[str, Any] = {"file": str(path), "height": mask.shape[0], "width": mask.shape[1]}
+                if nested:
+                    row["output"] = name
                 if roi_file is not None:
-                    true_labels = np.where(inside, true_labels, 0)
-            _write_all(jobs)
-            written = {path for path, _ in jobs}
-            for stale in _output_paths(out, name):
-                # An earlier run's output of this image that this run does not write (instances/x.png from a
-                # run with --instances, probs/x.npy ...): it would pass for this run's.
-                if stale not in written and stale.is_file():
+                    row["roi"] = str(roi_file)
+                row.update({f"frac_{n}": f"{f:.6f}" for n, f in zip(class_names, fractions)})
+                row["instances"] = "" if count is None else count
+                row["seconds"] = f"{time.perf_counter() - start:.3f}"
+                rows.append(row)
+                if ground_truth is not None and target is None:
+                    unscored.append(path)
+                if was_converted:
+                    converted.append(path)
+                if window_note is not None:
+                    row["window_note"] = window_note
+                    window_notes.append((path, window_note))
+                writing = None
+            if progress is not None:
+                progress(index + 1, len(files))
+    except KeyboardInterrupt as stop:
+        touched = bool(rows) or bool(removed)
+        if writing is not None:
+            # Interrupted while its files were written: drop them all (an earlier run's too), so that no image
+            # keeps a mix of two runs' outputs and none is left that summary.csv does not list.
+            for stale in _output_paths(out, writing):
+                if stale.is_file():
                     stale.unlink()
-                    removed.append(stale)
-            if scorer is not None and target is not None:
-                scorer.update(mask, target)
-            if objects is not None and true_labels is not None and labels is not None:
-                objects.update(true_labels, labels)
-        except (ValueError, TypeError, OSError) as exc:
-            failures.append((path, exc))
-            if on_error is not None:
-                on_error(path, exc)
-        except Exception as exc:  # an engine's own error (onnxruntime, OpenVINO, torch) on this image only
-            exc = _unexpected(path, exc)
-            failures.append((path, exc))
-            if on_error is not None:
-                on_error(path, exc)
-        else:
-            fractions = class_fractions(mask, k)
-            row: dict[str, Any] = {"file": str(path), "height": mask.shape[0], "width": mask.shape[1]}
-            if nested:
-                row["output"] = name
-            if roi_file is not None:
-                row["roi"] = str(roi_file)
-            row.update({f"frac_{n}": f"{f:.6f}" for n, f in zip(class_names, fractions)})
-            row["instances"] = "" if count is None else count
-            row["seconds"] = f"{time.perf_counter() - start:.3f}"
-            rows.append(row)
-            if ground_truth is not None and target is None:
-                unscored.append(path)
-            if was_converted:
-                converted.append(path)
-            if window_note is not None:
-                row["window_note"] = window_note
-                window_notes.append((path, window_note))
-        if progress is not None:
-            progress(index + 1, len(files))
-    columns = [
-        "file",
-        *(["output"] if nested else []),
-        *(["roi"] if rois is not None else []),
-        "height",
-        "width",
-    ]
-    columns += [*[f"frac_{n}" for n in class_names], "instances", "seconds"]
-    # Only when an image needs it, as "output": a run of fitting images keeps its usual columns.
-    columns += ["window_note"] if window_notes else []
-    result = BatchResult(
-        rows=rows,
-        failures=failures,
-        class_names=class_names,
-        columns=columns,
-        unscored=unscored,
-        converted=converted,
-        conversion=CONVERSIONS.get(in_channels, ""),
-        model_converts=convert,
-        window_notes=window_notes,
-        removed=removed,
-    )
+                    touched = True
+        result = _batch_result()
+        if touched:
+            _finish(result)
+        elif created:
+            shutil.rmtree(out, ignore_errors=True)
+        interrupted = PredictInterrupted(result, len(files), out, written=touched)
+        if hasattr(stop, "exit_code"):
+            interrupted.exit_code = stop.exit_code  # type: ignore[attr-defined]
+        raise interrupted from stop
+    result = _batch_result()
     if not rows and files:
         # Every input failed: leave no output folder behind (one made here, with only empty sub-folders).
         if created:
             shutil.rmtree(out, ignore_errors=True)
         return result
-    write_csv(out / "summary.csv", rows, columns)
-    scored = len(rows) - len(unscored)
-    if scorer is not None and scored:
-        result.scores = scorer.compute()
-        if objects is not None and instancer is not None:
-            result.scores["instances"] = {
-                "method": instancer.method,
-                "params": dict(instancer.params),
-                **objects.compute(),
-            }
-        result.table = write_batch_metrics(out, result.scores, class_names, scored)
+    _finish(result)
     logger.debug("%d image(s) segmented, %d failed", len(rows), len(failures))
     return result
