@@ -7,6 +7,7 @@ user typed; every command's errors pass through :func:`format_error` before they
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
 # errno -> (what happened, the fix); the path is put in front.
 _OS_ERRORS: dict[int, tuple[str, str]] = {
@@ -34,3 +35,25 @@ def format_error(exc: BaseException) -> str:
     if isinstance(exc, KeyError):  # str(KeyError('x')) is "'x'": say what it is
         text = f"missing key {text}"
     return " ".join(text.split()) or type(exc).__name__
+
+
+def creation_error(path: str | Path, exc: OSError) -> str:
+    """The one-line message for a folder ``path`` that could not be created (``exc``: what ``mkdir`` raised)
+    although a folder it would go in exists: "cannot be created (why); the fix", never "does not exist"
+    (``mkdir /proc/x`` fails with ENOENT: /proc exists, but its file system takes no new folders)."""
+    path = Path(path)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    why = {
+        errno.ENOENT: f"{parent} exists but its file system does not allow new folders in it",
+        errno.EACCES: f"permission denied in {parent}",
+        errno.EPERM: f"operation not permitted in {parent}",
+        errno.EROFS: f"{parent} is on a read-only file system",
+    }.get(exc.errno or 0)
+    if why is None:
+        why = _OS_ERRORS[exc.errno][0] if exc.errno in _OS_ERRORS else exc.strerror or type(exc).__name__
+    fix = "write the output elsewhere" if exc.errno in (errno.ENOENT, errno.EROFS) else None
+    if fix is None:
+        fix = _OS_ERRORS[exc.errno][1] if exc.errno in _OS_ERRORS else "write the output elsewhere"
+    return f"{path}: cannot be created ({why}); {fix}."

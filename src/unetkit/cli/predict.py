@@ -32,6 +32,7 @@ console (progress bar, error lines, the metrics table).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import logging
 import sys
@@ -42,6 +43,11 @@ from typing import Any
 from unetkit.cli.console import EXIT_OK, EXIT_PARTIAL, LazyBar, report_failure, report_unmatched
 
 EXIT_USAGE = 2
+# Defaults of the options that tune how a semantic model runs; a Mask R-CNN ignores them, and a value other
+# than these gets a note saying so (_maskrcnn_ignored).
+DEFAULT_OVERLAP = 0.25
+DEFAULT_BLEND = "gaussian"
+DEFAULT_BATCH_SIZE = 4
 # An image predicted in at least this many tiles (all TTA views together) gets a bar of its own, "tiles of
 # NAME", under the images bar; fewer tiles are over too soon for a bar to tell anything.
 TILE_BAR_MIN_TILES = 9
@@ -85,10 +91,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "images above 1 megapixel (so large images never run out of memory)",
     )  # fmt: skip
     p.add_argument(
-        "--overlap", type=float, default=0.25, help="tile overlap fraction in [0, 1) (default 0.25)"
+        "--overlap",
+        type=float,
+        default=DEFAULT_OVERLAP,
+        help="tile overlap fraction in [0, 1) (default 0.25)",
     )
-    p.add_argument("--blend", choices=("gaussian", "uniform"), default="gaussian", help="tile blending")
-    p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default 4)")
+    p.add_argument("--blend", choices=("gaussian", "uniform"), default=DEFAULT_BLEND, help="tile blending")
+    p.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="tiles per forward pass (default 4)"
+    )
     p.add_argument(
         "--tta", nargs="?", const="d4", default=None, metavar="SET",
         help="test-time augmentation: bare --tta = 8 flips/rotations; 'flips'; names like identity,hflip; "
@@ -163,6 +174,9 @@ def _predictor_options(args: argparse.Namespace, progress: Any = None) -> dict[s
         batch_size=args.batch_size,
         tta=args.tta or False,
     )
+    if getattr(args, "maskrcnn", False):
+        # A detector takes no TTA (--tta none, what it does, was checked up front) and no foreground classes.
+        options["tta"] = False
     if progress is not None:  # only then: callers that pass no callback load exactly as before
         options["progress"] = progress
     return options
@@ -181,6 +195,7 @@ def build_predictor(args: argparse.Namespace, progress: Any = None) -> Any:
     )
 
     maskrcnn = maskrcnn_model_dir(args.model) is not None
+    args.maskrcnn = maskrcnn
     if args.score_threshold is not None and not maskrcnn:
         raise ValueError(f"--score-threshold applies to Mask R-CNN models; {args.model} is a semantic model.")
     if args.instances in (None, "none") and not maskrcnn:
@@ -204,7 +219,7 @@ def build_predictor(args: argparse.Namespace, progress: Any = None) -> Any:
         args.model,
         "auto" if args.instances in (None, "none") else args.instances,
         backend=args.backend,
-        foreground=args.foreground,
+        foreground=None if maskrcnn else args.foreground,  # ignored for a Mask R-CNN, with a note
         min_size=args.min_size,
         min_distance=args.min_distance,
         **_predictor_options(args, progress),
@@ -410,28 +425,193 @@ def _window_notes(notes: Sequence[tuple[Path, str]], out: Path) -> list[str]:
     return lines
 
 
+def _option_error(flag: str, exc: Exception) -> ValueError:
+    """A library check's refusal of an option value, naming the option as typed."""
+    return ValueError(f"{flag}: {exc}")
+
+
+def check_options(args: argparse.Namespace, maskrcnn: bool) -> Any:
+    """Refuse bad option values before any model is loaded, timed or run (one ``ValueError`` line, exit 2),
+    through the library's own checks where it has them; returns the :class:`OutputOptions` they give
+    (``instances`` set once the model is known). ``maskrcnn``: the model is a Mask R-CNN (cheap to tell:
+    its config.json), which takes no TTA and no probabilities."""
+    from unetkit.inference.batch import OutputOptions
+    from unetkit.inference.tiling import count_tiles
+    from unetkit.inference.tta import resolve_tta
+    from unetkit.options import check_int, check_positive_int
+
+    if args.tile_size is not None and args.tile_size < 1:
+        raise ValueError(f"--tile-size must be >= 1, got {args.tile_size}.")
+    try:
+        count_tiles(1, 1, 1, overlap=args.overlap)  # tiling's own check of the overlap fraction
+    except ValueError as exc:
+        raise _option_error("--overlap", exc) from None
+    check_positive_int(args.batch_size, "--batch-size")
+    try:
+        tta = resolve_tta(args.tta)
+    except ValueError as exc:
+        raise _option_error("--tta", exc) from None
+    if maskrcnn and tta:
+        raise ValueError(
+            f"--tta {args.tta}: test-time augmentation is not available for a Mask R-CNN model; drop --tta "
+            "(or pass --tta none)."
+        )
+    if args.min_size is not None:
+        check_int(args.min_size, "--min-size", minimum=0)
+    if args.min_distance is not None:
+        check_int(args.min_distance, "--min-distance", minimum=1)
+    if args.score_threshold is not None and not 0.0 <= args.score_threshold <= 1.0:
+        raise ValueError(f"--score-threshold must be in [0, 1], got {args.score_threshold}.")
+    if args.foreground is not None and not maskrcnn:
+        _check_foreground(args.foreground, args.model)
+    if maskrcnn and args.probs != "none":
+        raise ValueError(f"a maskrcnn model gives no class probabilities; drop --probs {args.probs}.")
+    try:
+        return OutputOptions(
+            probs=args.probs,
+            probs_dtype=args.probs_dtype,
+            overlay=args.overlay,
+            alpha=args.alpha,
+            foreground=tuple(args.foreground) if args.foreground is not None else None,
+            min_size=args.min_size,
+            min_distance=args.min_distance,
+            mask_values=args.mask_values,
+        )
+    except ValueError as exc:
+        raise _option_error("--alpha" if "alpha" in str(exc) else "option", exc) from None
+
+
+def _model_classes(model: Path) -> list[str] | None:
+    """The class names of ``model``'s predicted masks, read from its ``config.json`` without loading it (a
+    run, model or export folder, or a file in one); None where there is none (a ``.ckpt``)."""
+    from unetkit.inference.batch import class_names_for
+    from unetkit.model_files.model_config import ModelConfig
+
+    model = Path(model)
+    folders = [model.parent] if model.is_file() else [model, model / "model", model / "export"]
+    for folder in folders:
+        if (folder / "config.json").is_file():
+            try:
+                return class_names_for(ModelConfig.load(folder / "config.json"))
+            except (OSError, ValueError, TypeError, KeyError):
+                return None  # the loader names what is wrong with it
+    return None
+
+
+def _check_foreground(foreground: Sequence[int], model: Path) -> None:
+    """Refuse ``--foreground`` classes below 1: class 0 is the background (it would make the whole image's
+    background one instance). The upper end is the instance predictor's check, once the model is loaded."""
+    bad = [c for c in foreground if c < 1]
+    if not bad:
+        return
+    names = _model_classes(model)
+    given = " ".join(str(c) for c in foreground)
+    if names is None:
+        range_ = "1..K-1 for a model of K classes"
+    else:
+        k = len(names)
+        range_ = f"1..{k - 1} ({', '.join(names[1:])}; class 0 is {names[0]})"
+    raise ValueError(
+        f"--foreground {given}: class {bad[0]} is not an object class (class 0 is the background); name "
+        f"class indices in {range_}."
+    )
+
+
+# Options that tune a semantic model's run or its instances: (attribute, option, default). A Mask R-CNN
+# ignores them (it does not tile, and its instances are its own).
+_MASKRCNN_IGNORES = (
+    ("tile_size", "--tile-size", None),
+    ("overlap", "--overlap", DEFAULT_OVERLAP),
+    ("blend", "--blend", DEFAULT_BLEND),
+    ("batch_size", "--batch-size", DEFAULT_BATCH_SIZE),
+    ("amp", "--amp", False),
+    ("min_distance", "--min-distance", None),
+    ("foreground", "--foreground", None),
+)
+
+
+def _maskrcnn_ignored(args: argparse.Namespace) -> str:
+    """One note naming the options given for a Mask R-CNN model that do not apply to it ('' when none).
+    Ignored rather than refused: a script that passes the same options for every model keeps working, and
+    the output is what was asked for; options asking for an output it cannot give (--probs) or another
+    instance method are refused."""
+    given = [flag for attr, flag, default in _MASKRCNN_IGNORES if getattr(args, attr) != default]
+    if args.instances == "none":
+        given.append("--instances none")
+    if not given:
+        return ""
+    return (
+        f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to a Mask R-CNN model and "
+        f"{'is' if len(given) == 1 else 'are'} ignored (it does not tile, and its instances are its own "
+        "output: instances/ is always written)"
+    )
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuse an ``--out`` folder that cannot be created, before the model loads: tried by creating it (and
+    whatever folders above it are missing) and removing them again (a permission check alone passes /proc
+    for root, where mkdir fails). An existing folder is left as it is."""
+    from unetkit.cli.errors import creation_error
+
+    if out.exists():
+        if not out.is_dir():
+            raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out))
+        return
+    missing = [out]
+    while not missing[-1].parent.exists() and missing[-1].parent != missing[-1]:
+        missing.append(missing[-1].parent)
+    try:
+        out.mkdir(parents=True)
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:
+            raise  # a part of the path is a file: errors.format_error's "is not a folder ..."
+        raise ValueError(f"--out {creation_error(out, exc)}") from None
+    for folder in missing:  # deepest first: each is empty
+        folder.rmdir()
+
+
+def _interrupted_line(stop: Any, out: Path) -> str:
+    """The one line for a predict interrupted after some images (:class:`PredictInterrupted`)."""
+    done, total = len(stop.result.rows), stop.total
+    if not stop.written:
+        return f"interrupted after {done} of {total} images; nothing was written to {out}"
+    line = f"interrupted after {done} of {total} images; {out} holds their outputs (summary.csv lists them)"
+    ours = {f"{row.get('output') or Path(row['file']).stem}.png" for row in stop.result.rows}
+    masks = out / "masks"
+    others = (
+        sum(1 for p in masks.rglob("*.png") if p.relative_to(masks).as_posix() not in ours)
+        if masks.is_dir()
+        else 0
+    )
+    if others:
+        line += f"; its {others} other mask(s) are from an earlier run and not in summary.csv"
+    return line
+
+
 def run(args: argparse.Namespace) -> int:
     """Segment every input; returns 0 (all ok) or 3 (some inputs failed). Model/usage errors raise."""
     from tqdm import tqdm
 
-    from unetkit.constants import IGNORE_INDEX
+    from unetkit.constants import EXIT_INTERRUPTED, IGNORE_INDEX
     from unetkit.data.io import MaskEncoding
     from unetkit.inference.batch import (
         GroundTruth,
-        OutputOptions,
+        PredictInterrupted,
         find_inputs,
         predict_files,
         skipped_note,
     )
+    from unetkit.inference.instance_predictor import maskrcnn_model_dir
 
     if args.quiet and not getattr(args, "verbose", False):
         # -q: no INFO lines either (backend auto's choice and timing); warnings, errors, notes and the summary
         # still print. Set here: the CLI owns the process's logging.
         logging.getLogger("unetkit").setLevel(logging.WARNING)
-    if args.tile_size is not None and args.tile_size < 1:
-        raise ValueError(f"--tile-size must be >= 1, got {args.tile_size}.")
-    if args.out.exists() and not args.out.is_dir():
-        raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(args.out))
+    # Every option value is checked before the model is loaded (backend auto times the engines on a first
+    # load) and before any image runs.
+    maskrcnn = maskrcnn_model_dir(args.model) is not None
+    outputs = check_options(args, maskrcnn)
+    check_out_folder(args.out)
     if args.masks is not None and not args.masks.is_dir():
         raise FileNotFoundError(
             f"--masks {args.masks} is not a folder; pass the folder of ground-truth masks."
@@ -460,6 +640,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {unread}", file=sys.stderr)
     if found.skipped:
         print(f"note: {skipped_note(found.skipped)}", file=sys.stderr)
+    if maskrcnn and _maskrcnn_ignored(args):
+        print(f"note: {_maskrcnn_ignored(args)}", file=sys.stderr)
     # The tiles of one large image (minutes for 8192 x 8192 on a CPU), on a bar of their own; the images bar
     # advances only when an image is done.
     tiles = LazyBar(
@@ -473,10 +655,23 @@ def run(args: argparse.Namespace) -> int:
     if args.masks is not None:
         semantic = getattr(predictor, "predictor", predictor)  # an InstancePredictor wraps the semantic one
         config = getattr(semantic, "config", None)
-        num_classes = len(predictor.class_names) if config is None else max(config.num_classes, 2)
-        ignore_index = IGNORE_INDEX if config is None else config.ignore_index
+        if isinstance(config, dict):  # a Mask R-CNN's config.json, as a dict: object or not
+            num_classes = len(predictor.class_names)
+            ignore_index = int(config.get("ignore_index", IGNORE_INDEX))
+        else:
+            num_classes = len(predictor.class_names) if config is None else max(config.num_classes, 2)
+            ignore_index = IGNORE_INDEX if config is None else config.ignore_index
         encoding = None
-        if args.mask_encoding is None and args.ignore_values is None:
+        if isinstance(config, dict) and args.mask_encoding is None:
+            # A Mask R-CNN learns from instance label images: its ground truth is read as such (0
+            # background, every other value one object), so AP50/AP75/mAP are scored as for the U-Nets.
+            encoding = MaskEncoding(
+                "instances", num_classes=num_classes, ignore_values=tuple(args.ignore_values or ())
+            )
+            print("ground truth read as instance labels (0 background, each other value one object), "
+                  "as a Mask R-CNN is trained (--mask-encoding to read it otherwise)",
+                  file=sys.stderr)  # fmt: skip
+        elif args.mask_encoding is None and args.ignore_values is None:
             encoding = run_mask_encoding(args.model)
             if encoding is not None and encoding.num_classes != num_classes:
                 encoding = None  # not this model's classes (a config edited by hand): read as given
@@ -493,16 +688,10 @@ def run(args: argparse.Namespace) -> int:
             args.masks, encoding, ignore_index=ignore_index, isbi=args.isbi,
             other_kind_fix=_other_kind_fix(encoding, args.model, from_run),
         )  # fmt: skip
-    outputs = OutputOptions(
-        probs=args.probs,
-        probs_dtype=args.probs_dtype,
-        overlay=args.overlay,
-        alpha=args.alpha,
+    outputs = dataclasses.replace(
+        outputs,
         instances=args.instances,
-        foreground=tuple(args.foreground) if args.foreground is not None else None,
-        min_size=args.min_size,
-        min_distance=args.min_distance,
-        mask_values=args.mask_values,
+        foreground=None if maskrcnn else outputs.foreground,
         binary_masks=args.mask_values == "stored" and _trained_on_binary(args.model),
     )
     for line in [*_model_notes(args, predictor), _tile_note(args, predictor)]:
@@ -519,6 +708,7 @@ def run(args: argparse.Namespace) -> int:
                 tiles.desc = f"tiles of {files[done].name}"
 
         tiles.desc = f"tiles of {files[0].name}"
+        interrupted = None
         try:
             result = predict_files(
                 predictor,
@@ -531,8 +721,14 @@ def run(args: argparse.Namespace) -> int:
                 names=found.names,
                 roi=args.roi,
             )
+        except PredictInterrupted as exc:
+            interrupted = exc
         finally:
             tiles.close()
+    if interrupted is not None:
+        # The completed images have their summary.csv (and metrics): say what the folder holds.
+        print(_interrupted_line(interrupted, args.out), file=sys.stderr)
+        return int(getattr(interrupted, "exit_code", EXIT_INTERRUPTED))
     if result.converted:
         print(f"note: {_conversion_note(result)}", file=sys.stderr)
     if _trained_with_roi(predictor) and args.roi is None:
