@@ -352,7 +352,36 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
             f"to train this run again step for step: unetkit fit --replay {shlex.quote(str(result.run_dir))}"
         )
     print(f"{config.evaluate.split} split:\n{result.table}")
+    for line in instance_choice_lines(result.run_dir):
+        print(line)
     return 0
+
+
+def instance_choice_lines(run_dir: Path) -> list[str]:
+    """What fit chose for the instance post-processing on val (``RUN/instance_selection.json``), one line,
+    with the tuned values of a method compared but not chosen, and a note when min_size is at the grid's
+    edge; [] when nothing was chosen (no instance labels)."""
+    from unetkit.training.evaluate import INSTANCE_SELECTION
+
+    path = Path(run_dir) / INSTANCE_SELECTION
+    if not path.is_file():
+        return []
+    record = json.loads(path.read_text())
+
+    def values(v: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {x}" for k, x in v.items())
+
+    method = record.get("method")
+    chosen = values(record.get("values") or {})
+    line = f"instances: {method} ({chosen}), chosen on val (mAP {record['val_map']:.3f})"
+    for name, entry in (record.get("per_method") or {}).items():
+        if name != method:
+            edge = ", min_size at the grid's edge" if entry.get("note") else ""
+            line += (
+                f"; {name}'s best: {values(entry['values'])} (val mAP {entry['val_map']:.3f}{edge}), "
+                f"used by --instances {name}"
+            )
+    return [line, *([f"note: {record['note']}"] if record.get("note") else [])]
 
 
 def _budgeted(run_dir: Path) -> bool:

@@ -22,7 +22,7 @@ give for round nuclei (one basin per object, seams at the low levels) with the c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -38,6 +38,7 @@ __all__ = [
     "keep_large_instances",
     "list_instance_methods",
     "register_instance_method",
+    "watershed_grid",
 ]
 
 # The methods that split the mask of *any* semantic model; "boundary" needs a background/interior/boundary
@@ -197,17 +198,23 @@ def _check_probs(probs: np.ndarray, shape: tuple[int, ...]) -> None:
         raise ValueError(f"probs must be (K, H, W) with (H, W) = {shape}, got {probs.shape}.")
 
 
-@register_instance_method("watershed")
-def _watershed(
-    mask: np.ndarray, classes: list[int], *, probs: np.ndarray | None, min_distance: int, connectivity: int
-) -> np.ndarray:
-    from skimage.feature import peak_local_max
-    from skimage.segmentation import watershed
+class _WatershedInputs(NamedTuple):
+    """What a watershed of one mask needs whatever its ``min_distance``: computed once for a grid of them."""
 
+    foreground: np.ndarray
+    distance: np.ndarray
+    components: np.ndarray
+    n_components: int
+    structure: np.ndarray
+
+
+def _watershed_inputs(
+    mask: np.ndarray, classes: list[int], probs: np.ndarray | None, connectivity: int
+) -> _WatershedInputs | None:
     foreground = _foreground(mask, classes)
     structure = ndi.generate_binary_structure(2, connectivity)
     if not foreground.any():
-        return np.zeros(foreground.shape, dtype=np.int32)
+        return None
     distance = ndi.distance_transform_edt(foreground).astype(np.float32)
     if probs is not None:
         _check_probs(probs, foreground.shape)
@@ -217,6 +224,14 @@ def _watershed(
             fg_prob = probs[classes].sum(axis=0)
         distance *= np.clip(fg_prob, 0.0, 1.0)
     components, n_components = ndi.label(foreground, structure=structure)
+    return _WatershedInputs(foreground, distance, components, n_components, structure)
+
+
+def _watershed_from(inputs: _WatershedInputs, min_distance: int) -> np.ndarray:
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
+    foreground, distance, components, n_components, structure = inputs
     peaks = peak_local_max(
         distance, min_distance=max(1, int(min_distance)), labels=components, exclude_border=False
     )
@@ -234,6 +249,40 @@ def _watershed(
     markers, _ = ndi.label(markers_mask, structure=np.ones((3, 3), dtype=bool))
     # Markers of a component may be merged away: instances_from_mask renumbers the ids that remain.
     return watershed(-distance, markers, mask=foreground, connectivity=structure)
+
+
+@register_instance_method("watershed")
+def _watershed(
+    mask: np.ndarray, classes: list[int], *, probs: np.ndarray | None, min_distance: int, connectivity: int
+) -> np.ndarray:
+    inputs = _watershed_inputs(mask, classes, probs, connectivity)
+    if inputs is None:
+        return np.zeros(mask.shape, dtype=np.int32)
+    return _watershed_from(inputs, min_distance)
+
+
+def watershed_grid(
+    mask: np.ndarray,
+    foreground_classes: Sequence[int],
+    min_distances: Sequence[int],
+    probs: np.ndarray | None = None,
+    min_size: int = 0,
+    connectivity: int = 2,
+) -> dict[int, tuple[np.ndarray, int]]:
+    """``{d: instances_from_mask(mask, foreground_classes, "watershed", min_size, probs, d, connectivity)}``
+    for every ``d`` of ``min_distances``, with the distance transform and the components computed once
+    (choosing ``min_distance`` on validation images tries 7 of them per image)."""
+    classes = [int(c) for c in foreground_classes]
+    if not isinstance(mask, np.ndarray) or mask.ndim != 2:
+        raise ValueError(f"mask must be an (H, W) array, got {getattr(mask, 'shape', type(mask).__name__)}.")
+    if not classes:
+        raise ValueError("foreground_classes is empty; name at least one class index.")
+    inputs = _watershed_inputs(mask, classes, probs, connectivity)
+    out = {}
+    for d in dict.fromkeys(int(d) for d in min_distances):
+        labels = np.zeros(mask.shape, dtype=np.int32) if inputs is None else _watershed_from(inputs, d)
+        out[d] = keep_large_instances(labels, min_size)
+    return out
 
 
 @register_instance_method("boundary")

@@ -1168,14 +1168,20 @@ def validation_images(val_n: int, pass_s: float, train_s: float) -> int:
 
 # See :func:`after_budget_text`.
 INFERENCE_OVER_VAL_PASS = 1.5
+# Seconds per megapixel of val images that choosing the instance post-processing spends on its grid, the
+# predictions made (components' min_size grid and watershed's min_distance x min_size grid, a model trained
+# on plain classes: the most; boundary/energy models only filter by size). Measured: DSB 2018's 66 val images
+# (11.0 Mpx), 10.0 s on the 2-core EPYC, one thread (components alone: 2.1 s).
+INSTANCE_GRID_S_PER_MPIX = 0.9
 
 
 def after_budget_text(fp: Fingerprint, val_pass_s: float, views: int, instances: bool) -> str:
     """``; after the budget: ...``: what the final evaluation adds to the wall time, estimated from the
     predicted validation pass (forward only, about a third of a training step per pixel) times the TTA views,
     for the scored split (test, else val); with instance labels, the choice of the post-processing on val
-    first (its predictions then serve a val scoring). A trial's 1-minute DSB 2018 fit took 3 more minutes
-    after its budget, unannounced."""
+    first (its predictions then serve a val scoring), plus the post-processing grid it scores on them
+    (:data:`INSTANCE_GRID_S_PER_MPIX`, val images taken at the mean training image size). A trial's 1-minute
+    DSB 2018 fit took 3 more minutes after its budget, unannounced."""
     val_n = fp.num_images.get("val", 0)
     if not val_n:  # no validation pass predicted, nothing to scale
         return ""
@@ -1188,6 +1194,9 @@ def after_budget_text(fp: Fingerprint, val_pass_s: float, views: int, instances:
     if instances:
         parts.insert(0, f"choosing the instance post-processing on {val_n} val images")
         seconds += 0 if scored == "val" else val_n * per_image  # the choice's val predictions are reused
+        train_n = fp.num_images.get("train", 0)
+        mean_pixels = getattr(fp, "train_pixels", 0) / train_n if train_n else 0.0
+        seconds += val_n * mean_pixels / 1e6 * INSTANCE_GRID_S_PER_MPIX
     about = f"{max(1, round(seconds))} s" if seconds < 120 else f"{seconds / 60:.1f} min"
     return f"; after the budget, {' and '.join(parts)} take about {about} (estimated)"
 

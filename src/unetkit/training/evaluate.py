@@ -84,6 +84,11 @@ def choose_instance_postprocessing(
     ``RUN/instance_selection.json``. None (nothing recorded) when the masks are not instance labels or there
     is no validation split. Only validation images are read: the test split plays no part in the choice.
     ``remembered`` keeps the predictions for the scoring of the same split (:func:`evaluate`).
+
+    A model trained on plain classes (its method components or watershed) compares both methods
+    (:data:`~unetkit.inference.instance_selection.SEMANTIC_METHODS`) on the same predictions: the better
+    becomes its ``extra.instance_method`` (what ``--instances auto`` runs), and the record keeps the other's
+    tuned values too (``per_method``), which ``--instances watershed`` then uses.
     """
     import json
 
@@ -92,7 +97,7 @@ def choose_instance_postprocessing(
     from unetkit.files import atomic_write_text
     from unetkit.inference.backends import load_predictor
     from unetkit.inference.instance_predictor import instance_predictor_for
-    from unetkit.inference.instance_selection import RECORD_KEY, select_postprocessing
+    from unetkit.inference.instance_selection import RECORD_KEY, SEMANTIC_METHODS, select_postprocessing
     from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
 
     if not has_instance_labels(spec) or not spec.splits.get("val"):
@@ -114,11 +119,13 @@ def choose_instance_postprocessing(
         return image, read_label_image(pair[1], image.shape[:2])
 
     pairs = spec.pairs("val")
-    selection = select_postprocessing(instances, pairs, load, progress)
+    methods = SEMANTIC_METHODS if instances.method in SEMANTIC_METHODS else None
+    selection = select_postprocessing(instances, pairs, load, progress, methods=methods)
     record = selection.record(instances.method, len(pairs))
     config_path = model_dir / CONFIG_NAME
     model_config = ModelConfig.load(config_path)
-    model_config.extra = {**model_config.extra, RECORD_KEY: record}
+    chosen = {"instance_method": record["method"]} if methods else {}
+    model_config.extra = {**model_config.extra, **chosen, RECORD_KEY: record}
     model_config.save(config_path)
     atomic_write_text(
         run_dir / INSTANCE_SELECTION,
@@ -127,7 +134,7 @@ def choose_instance_postprocessing(
     )
     logger.info(
         "instance post-processing chosen on %d val images: %s %s (val mAP %.3f, %.0f s)",
-        len(pairs), instances.method, selection.values, record["val_map"], selection.seconds,
+        len(pairs), record["method"], selection.values, record["val_map"], selection.seconds,
     )  # fmt: skip
     return record
 
