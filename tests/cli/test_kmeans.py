@@ -147,3 +147,25 @@ def test_kmeans_when_every_input_fails_exits_2_and_writes_nothing(
     assert f"error: all 2 input(s) failed (see above); nothing was written to {out}" in captured.err
     assert "outputs in" not in captured.out + captured.err
     assert not out.exists()
+
+
+def test_binary_masks_need_no_class_count_and_a_collapse_to_one_class_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trial: 0/255 masks with --mask-encoding binary still asked for --num-classes, and with k=2 on ISBI
+    (77 % foreground) both clusters went to foreground: flat masks, not a word said."""
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir()
+    masks.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        truth = np.full((20, 30), 255, dtype=np.uint8)
+        truth[:3] = 0  # 10 % background, the same brightness noise as the foreground
+        Image.fromarray(rng.integers(0, 256, (20, 30), dtype=np.uint8)).save(images / f"im{i}.png")
+        Image.fromarray(truth).save(masks / f"im{i}.png")
+    code = main(["kmeans", str(images), "--k", "2", "--out", str(out), "--masks", str(masks), "-q"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "| foreground |" in captured.out and "| background |" in captured.out
+    assert json.loads((out / "metrics.json").read_text())["mapping"] == [1, 1]
+    assert "every cluster went to class 'foreground'" in captured.err and "a larger --k" in captured.err

@@ -17,6 +17,7 @@ inputs failed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import sys
 from pathlib import Path
@@ -131,7 +132,15 @@ def ground_truth_encoding(args: argparse.Namespace, mask_paths: list[Path]) -> t
 
     table = _classes_file(args.masks, args.classes)
     colour = next((p for p in mask_paths if _is_colour(p)), None)
-    if table is None and colour is None:
+    binary = None
+    if table is None and colour is None and args.num_classes is None and args.mask_encoding != "index":
+        # 0/255 (or 0/1) masks settle their two classes as fit reads them; class indices do not (a class
+        # absent from these masks would go uncounted), so those still need --num-classes.
+        found = detect_encoding(mask_paths, mask_kind=args.mask_encoding, ignore_values=args.ignore_values)
+        # Both values seen, or --mask-encoding binary said so: one value alone (all 0) settles nothing.
+        settled = args.mask_encoding == "binary" or len(found.values) == 2
+        binary = found if found.kind == "binary" and settled else None
+    if table is None and colour is None and binary is None:
         if args.num_classes is None or args.num_classes < 1:
             raise ValueError(
                 "--masks needs --num-classes N (the number of ground-truth classes), or a classes file "
@@ -149,12 +158,18 @@ def ground_truth_encoding(args: argparse.Namespace, mask_paths: list[Path]) -> t
             "--mask-encoding: colour masks are read by their colours (a classes file names them: --classes "
             "FILE)"
         )
-    info = detect_encoding(
+    info = binary or detect_encoding(
         mask_paths, mask_kind=args.mask_encoding, ignore_values=args.ignore_values, classes=table,
         class_names=args.class_names,
     )  # fmt: skip
+    if binary is not None and args.class_names:
+        info = dataclasses.replace(info, class_names=tuple(args.class_names))
     encoding = mask_info_encoding(info)
-    source = f"classes from {table.source}" if table is not None else "the colours found in the masks"
+    source = (
+        f"classes from {table.source}" if table is not None
+        else "the values found in the masks" if binary is not None
+        else "the colours found in the masks"
+    )  # fmt: skip
     if args.num_classes is not None and args.num_classes != info.num_classes:
         fix = (
             "drop --num-classes"
@@ -172,7 +187,8 @@ def ground_truth_encoding(args: argparse.Namespace, mask_paths: list[Path]) -> t
             f"--class-names has {len(names)} names but {source} give {info.num_classes} classes; give one "
             "name per class (or drop --class-names)"
         )
-    hint = "" if table is not None else " (--classes FILE names them and their void colours)"
+    named = table is not None or binary is not None
+    hint = "" if named else " (--classes FILE names them and their void colours)"
     return encoding, names, f"ground truth read with {source}{hint}: {mask_line(info)}"
 
 
@@ -275,6 +291,13 @@ def run(args: argparse.Namespace) -> int:
             scorer.update(pred, target)
     if scorer is not None:
         print(f"cluster -> class mapping: {mapping.tolist()}")
+        if num_out > 1 and len(set(mapping.tolist())) == 1:
+            print(
+                f"note: every cluster went to class {names[int(mapping[0])]!r}, the majority of the ground "
+                f"truth in each of the {args.k} clusters, so every output mask is that one class; a larger "
+                "--k may find clusters where another class is the majority",
+                file=sys.stderr,
+            )
         table = write_batch_metrics(
             out, scorer.compute(), names, len(done), k=args.k, mapping=mapping.tolist()
         )
