@@ -10,11 +10,11 @@ A model folder is what :func:`save_maskrcnn` writes, with no pickle anywhere:
 
 Label images (:meth:`MaskRCNNPredictor.predict_instances`): detections with a score >= ``score_threshold``
 are painted in order of **decreasing score; a pixel claimed by several masks goes to the highest-scoring
-one** (equivalently: lower scores are painted first and higher ones over them). Label 1 is the most
-confident object, and labels are consecutive. An object that keeps fewer than ``min_area`` pixels after
-overlaps are resolved is dropped. Each 28x28 mask is resized to its box and thresholded there, as
-torchvision's ``paste_masks_in_image`` does, but into the box only: torchvision pastes every mask into a
-full-size (H, W) float image, which is 2 GB for 375 nuclei on a 1388x1040 image.
+one**. Label 1 is the most confident object, and labels are consecutive. Each object keeps only the
+largest 8-connected piece of what the higher-scoring objects left it (no fragments or specks under one id),
+and one that keeps fewer than ``min_area`` pixels is dropped. Each 28x28 mask is resized to its box and
+thresholded there, as torchvision's ``paste_masks_in_image`` does, but into the box only: torchvision
+pastes every mask into a full-size (H, W) float image, which is 2 GB for 375 nuclei on a 1388x1040 image.
 
 Large images (more than ``max_pixels``) are cut into overlapping tiles; an object is taken from the tile
 that owns its box centre (tile ownership splits every overlap in the middle), so an object on a tile edge,
@@ -209,7 +209,10 @@ def paint_instances(
     min_area: int = DEFAULT_MIN_AREA,
 ) -> np.ndarray:
     """int32 (H, W) label image of ``detections``: highest score first, a pixel keeps the first label it
-    gets, objects left with fewer than ``min_area`` pixels are dropped, labels 1..n in decreasing score."""
+    gets, and each object keeps only the largest 8-connected piece of what is left to it (a later mask
+    overlapped by earlier ones, or a mask with stray pixels, was painted as several disjoint fragments down to
+    1-pixel specks under one id); objects then smaller than ``min_area`` pixels are dropped, labels 1..n in
+    decreasing score. Pixels of a dropped fragment stay free for the detections after it."""
     height, width = shape
     labels = np.zeros((height, width), dtype=np.int32)
     keep = np.flatnonzero(detections.scores >= score_threshold)
@@ -231,12 +234,27 @@ def paint_instances(
         ]
         mask = resized[y0c - y0 : y1c - y0, x0c - x0 : x1c - x0].numpy() > mask_threshold
         window = labels[y0c:y1c, x0c:x1c]
-        free = mask & (window == 0)
-        if int(free.sum()) < min_area:
+        free = _largest_piece(mask & (window == 0))
+        if int(free.sum()) < max(int(min_area), 1):
             continue
         window[free] = next_label
         next_label += 1
     return labels
+
+
+_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
+
+
+def _largest_piece(region: np.ndarray) -> np.ndarray:
+    """The largest 8-connected piece of boolean ``region`` (ties: the first in raster order)."""
+    from scipy import ndimage as ndi
+
+    pieces, count = ndi.label(region, structure=_EIGHT_NEIGHBOURS)
+    if count <= 1:
+        return region
+    sizes = np.bincount(pieces.ravel())
+    sizes[0] = 0
+    return pieces == int(np.argmax(sizes))
 
 
 class MaskRCNNPredictor:
