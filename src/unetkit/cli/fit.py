@@ -59,13 +59,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_fit)
     for name, split in (("validate", "val"), ("test", "test")):
         q = sub.add_parser(
-            name, help=f"evaluate a run's model on the {split} split and print per-class metrics"
-        )
-        q.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-        q.add_argument("--split", default=split, help=f"dataset split (default {split})")
+            name, help=f"evaluate a run's model on the {split} split and print per-class metrics",
+            description=f"Score RUN_DIR's model on the {split} split of its data and print per-class "
+            f"metrics. Writes RUN_DIR/metrics_<split>.json and .md and the figures confusion_<split>.png and "
+            f"predictions_<split>.png, replacing those of an earlier scoring of that split.",
+        )  # fmt: skip
+        q.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder that unetkit fit wrote")
         q.add_argument(
-            "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.root=..."
+            "--split",
+            default=split,
+            choices=("train", "val", "test"),
+            help=f"dataset split (default {split})",
         )
+        q.add_argument(
+            "overrides", nargs="*", default=[], metavar="KEY=VALUE",
+            help="config overrides, e.g. evaluate.tta=false or data.root=...",
+        )  # fmt: skip
         q.set_defaults(func=run_evaluate)
 
 

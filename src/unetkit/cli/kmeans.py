@@ -74,7 +74,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--max-iter", type=int, default=30, help="Lloyd iterations (default 30)")
     p.add_argument(
-        "--overlay", action=argparse.BooleanOptionalAction, default=True, help="colour overlay PNG"
+        "--overlay",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="colour overlay PNG (default on)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 

@@ -75,7 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="inference threads per worker for every engine: torch, onnxruntime, OpenVINO (--backend auto "
         "times them at this count; default: the CPU count divided by --workers)",
     )  # fmt: skip
-    p.add_argument("--queue", type=int, default=16, help="requests waiting beyond --workers (more get 503)")
+    p.add_argument(
+        "--queue", type=int, default=16, help="requests waiting beyond --workers (more get 503; default 16)"
+    )
     p.add_argument(
         "--timeout", type=float, default=120.0, help="seconds per request before 504 (default 120)"
     )
@@ -94,7 +96,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--token", default=None,
         help=f"require 'Authorization: Bearer TOKEN' on /api routes (default: ${TOKEN_ENV} if set)",
     )  # fmt: skip
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="default info"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,35 @@
+"""``--help`` and usage texts a new user reads first (a trial: no --version, no demo description, an
+optional KEY=VALUE reported as required, defaults left unstated)."""
+
+from __future__ import annotations
+
+import pytest
+
+from unetkit.cli.main import build_parser
+
+
+def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(list(argv))
+    captured = capsys.readouterr()
+    return int(stopped.value.code or 0), captured.out + captured.err
+
+
+def test_version_is_given(capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = _help(capsys, "--version")
+    assert code == 0 and text.startswith("unetkit ")
+
+
+@pytest.mark.parametrize("command", ["validate", "test"])
+def test_validate_names_only_its_required_argument_and_what_it_rewrites(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    code, text = _help(capsys, command)
+    assert code == 2 and text.rstrip().endswith("the following arguments are required: RUN_DIR")
+    _, text = _help(capsys, command, "--help")
+    assert "metrics_<split>.json" in " ".join(text.split()) and "{train,val,test}" in text
+
+
+def test_demo_says_what_it_does_and_where_its_data_goes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = _help(capsys, "demo", "--help")
+    assert code == 0 and "UNETKIT_CACHE" in text and "K-means" in text
