@@ -191,7 +191,7 @@ def test_model_image_refuses_what_it_cannot_convert(stored: int) -> None:
 
 
 def test_model_image_converts_deep_pixels_before_a_per_channel_window() -> None:
-    raw = np.arange(16, dtype=np.uint16).reshape(4, 4, 1) * 4000
+    raw = np.arange(16, dtype=np.uint16).reshape(4, 4, 1) * 2000  # inside every channel's window: no note
     window = [[0, 30000], [1000, 40000], [0, 60000]]  # one [lo, hi] per model channel (RGB)
     image, converted, note = model_image(raw, "deep.tif", 3, window)
     assert converted and note is None
