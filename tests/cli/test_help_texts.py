@@ -33,3 +33,16 @@ def test_validate_names_only_its_required_argument_and_what_it_rewrites(
 def test_demo_says_what_it_does_and_where_its_data_goes(capsys: pytest.CaptureFixture[str]) -> None:
     code, text = _help(capsys, "demo", "--help")
     assert code == 0 and "UNETKIT_CACHE" in text and "K-means" in text
+
+
+def test_fit_seed_sets_the_training_seed(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    """A trial: `fit --seed 1` was an unknown argument (fit-maskrcnn and kmeans take --seed)."""
+    import unetkit.cli.fit as fit_cli
+    from unetkit.cli.main import main
+
+    seen: list[int] = []
+    monkeypatch.setattr(
+        fit_cli, "_train", lambda args, config, planned: seen.append(config.trainer.seed) or 0
+    )
+    assert main(["fit", "--config", "synthetic", "--seed", "3", f"output.root={tmp_path}"]) == 0
+    assert seen == [3]

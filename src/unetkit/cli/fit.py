@@ -45,6 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the new run folder (default runs/<dataset>-<model>-<time>; same as output.root + output.name)",
     )  # fmt: skip
     p.add_argument(
+        "--seed", type=int, default=None, metavar="N",
+        help="the seed of the training order, augmentation and initial weights (default 0; same as "
+        "trainer.seed=N): the same seed and data repeat a run without a time budget bit for bit",
+    )  # fmt: skip
+    p.add_argument(
         "--score", choices=("test", "val"), default=None,
         help="the split scored at the end (default: test where the data has one); val while you compare "
         "runs, so the test split stays unseen until the one you keep (same as evaluate.split=...)",
@@ -152,6 +157,9 @@ def run_fit(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--out and --resume exclude each other: --resume continues {args.resume} in its own folder"
         )
+    if args.seed is not None:
+        # As the key it stands for (after DIR): a resume or replay refuses it as it refuses trainer.seed=N.
+        args.overrides = [*args.overrides, f"trainer.seed={args.seed}"]
     if args.replay is not None:
         return _run_replay(args)
     if args.config is not None and args.resume is None:
