@@ -46,3 +46,30 @@ def test_fit_seed_sets_the_training_seed(monkeypatch: pytest.MonkeyPatch, tmp_pa
     )
     assert main(["fit", "--config", "synthetic", "--seed", "3", f"output.root={tmp_path}"]) == 0
     assert seen == [3]
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt("training interrupted"), ValueError("bad value")])
+def test_the_closing_line_starts_its_own_line_below_a_live_progress_bar(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: BaseException
+) -> None:
+    """A trial: Ctrl-C mid-epoch printed "...loss_epoch=0.637]interrupted: ..." on the bar's line, and the bar
+    was drawn again after it."""
+    import sys
+
+    from tqdm import tqdm
+
+    import unetkit.cli.explain as explain_cli
+    from unetkit.cli.main import main
+
+    def stopped(args: object) -> int:
+        bar = tqdm(total=10, file=sys.stderr, desc="Epoch 3")
+        bar.update(4)
+        raise error
+
+    monkeypatch.setattr(explain_cli, "run", stopped)
+    main(["explain", "conv"])
+    err = capsys.readouterr().err
+    closing = (
+        "interrupted: training interrupted" if isinstance(error, KeyboardInterrupt) else "error: bad value"
+    )
+    assert f"\n{closing}" in err and err.rstrip().endswith(closing)

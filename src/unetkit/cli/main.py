@@ -206,17 +206,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         from unetkit.cli.errors import format_error
 
+        _close_progress_bars()
         print(f"error: {format_error(exc)}", file=sys.stderr)
         # Notes say what became of the command's outputs (fit: its run folder).
         for note in getattr(exc, "__notes__", ()):
             print(note, file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
+        _close_progress_bars()
         print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         # 143 when SIGTERM stopped a run (training.fit sets it), else Ctrl-C's 130.
         from unetkit.constants import EXIT_INTERRUPTED
 
         return int(getattr(exc, "exit_code", EXIT_INTERRUPTED))
+
+
+def _close_progress_bars() -> None:
+    """Close the progress bars still drawn (a run stopped mid-epoch), so the closing line starts a line of its
+    own and is the last one on screen: printed over a live bar, it shared the bar's line and the bar was
+    drawn again after it."""
+    tqdm_module = sys.modules.get("tqdm")
+    if tqdm_module is None:
+        return  # nothing drew a bar
+    for bar in list(getattr(tqdm_module.tqdm, "_instances", ())):
+        with contextlib.suppress(Exception):  # a bar half torn down by the interrupt: nothing to redraw
+            bar.close()
 
 
 if __name__ == "__main__":
