@@ -141,19 +141,30 @@ def test_cli_fit_maskrcnn(folder: Path, tmp_path: Path, capsys: pytest.CaptureFi
     printed = capsys.readouterr().out
     assert code == 0
     assert f"run folder: {out}" in printed and "AP50" in printed and "mAP" in printed
-    assert "images, score threshold 0.5): AP50" in printed
     chosen = json.loads((out / "model" / "config.json").read_text())["extra"]["instance_postprocess"]
     values = ", ".join(f"{k} {v:g}" for k, v in chosen["values"].items())
+    assert f"images, {values}): AP50" in printed  # the val scores are those of the chosen values
     assert f"predict and serve use {values}: chosen on val" in printed
-    # The val scores come from the selection's grid (threshold 0.5, min_size 0): exactly a pass at 0.5.
+    # The val scores are those of the post-processing chosen on val (trial finding 8: they were those of
+    # the run's own threshold and min_area 4): exactly predict's, with the recorded defaults.
     from unetkit.data.io import estimate_window
-    from unetkit.detection.predictor import load_maskrcnn_predictor
-    from unetkit.training.detection import instance_pairs, load_samples, score_maskrcnn
+    from unetkit.inference.instance_predictor import load_instance_predictor
+    from unetkit.metrics.instance import InstanceScoreAccumulator
+    from unetkit.training.detection import instance_pairs, load_samples
 
     window = estimate_window([image for image, _ in instance_pairs(folder, "train")])
     val = load_samples(instance_pairs(folder, "val"), window)
-    again = score_maskrcnn(load_maskrcnn_predictor(out / "model"), val, 0.5)
-    assert json.loads((out / "metrics_val.json").read_text())["scores"] == json.loads(json.dumps(again))
+    predictor = load_instance_predictor(out, device="cpu")
+    acc = InstanceScoreAccumulator()
+    for sample in val:
+        acc.update(sample.labels, predictor.predict(sample.image).labels)
+    summary = json.loads((out / "metrics_val.json").read_text())
+    assert summary["scores"] == json.loads(json.dumps(acc.compute()))
+    assert {k: summary[k] for k in chosen["values"]} == chosen["values"]
+    # The grid is recorded, as for a U-Net: in metrics_val.json and RUN/instance_selection.json.
+    grid = summary["postprocess_chosen_on_val"]["grid"]
+    assert len(grid) == 12 and {r["method"] for r in grid} == {"maskrcnn"}
+    assert json.loads((out / "instance_selection.json").read_text())["grid"] == grid
     assert is_maskrcnn_model(out)
     record = json.loads((out / "train.json").read_text())  # as `unetkit fit` writes it
     assert record["train_seconds"] > 0 and record["command"].startswith(f"unetkit fit-maskrcnn {folder}")

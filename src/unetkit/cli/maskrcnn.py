@@ -9,7 +9,6 @@ thread count.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -64,7 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--crop", dest="crop_size", type=int, metavar="PX", help="training crop side in pixels (default 256)"
     )
     p.add_argument("--batch", dest="batch_size", type=int, metavar="N", help="crops per step (default 2)")
-    p.add_argument("--lr", type=float, help="peak AdamW learning rate (default 1e-3)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="peak AdamW learning rate (default 1e-3), reached after a linear warm-up from lr/10 over the "
+        "first 5%% of --time or 100 steps, whichever ends first; then a cosine decay paced by the clock",
+    )
     p.add_argument(
         "--epoch-steps",
         dest="epoch_steps",
@@ -165,17 +169,21 @@ def run_fit_maskrcnn(args: argparse.Namespace) -> int:
             **options,
         )
     s = result.scores
-    # The run's own option (fit_options.json), which its val scores were computed at.
-    threshold = float(json.loads((result.run_dir / "fit_options.json").read_text())["score_threshold"])
+    chosen = result.postprocess
+    # The val scores are those of the post-processing chosen on val (what predict and serve use).
+    values = ", ".join(f"{k} {v:g}" for k, v in chosen.get("values", {}).items())
     print(
-        f"\nval ({s['images']} images, score threshold {threshold:g}): AP50 {s['ap50']:.3f}  "
+        f"\nval ({s['images']} images, {values}): AP50 {s['ap50']:.3f}  "
         f"AP75 {s['ap75']:.3f}  mAP {s['map']:.3f}  SEG {s['seg']:.3f}  "
         f"({s['n_pred']} objects found, {s['n_true']} true)"
     )
-    chosen = result.postprocess
     if chosen:
-        values = ", ".join(f"{k} {v:g}" for k, v in chosen["values"].items())
-        print(f"predict and serve use {values}: chosen on val (mAP {chosen['val_map']:.3f})")
+        print(
+            f"predict and serve use {values}: chosen on val (the grid: "
+            f"{result.run_dir / 'instance_selection.json'})"
+        )
+        if chosen.get("note"):
+            print(f"note: {chosen['note']}")
     median = "" if math.isnan(result.step_seconds) else f" (median step {result.step_seconds:.2f} s)"
     print(
         f"trained {result.steps} steps in {result.train_seconds:.0f} s{median}, "

@@ -17,7 +17,9 @@ Training (:func:`fit_maskrcnn`):
 * **Normalisation**: the model normalises with the mean/std of the training images (up to 64 of them, evenly
   spaced in ``train.txt``), stored in ``config.json``; DSB2018's images are mostly dark fluorescence, far
   from ImageNet's statistics.
-* **Optimiser**: AdamW, linear warm-up over ``warmup_steps`` from lr/10, then a cosine decay driven by the
+* **Optimiser**: AdamW, linear warm-up from lr/10 over the first ``warmup_fraction`` of the time budget
+  (5 %) or ``warmup_steps`` (100), whichever ends first (a short or slow run left warm-up, 100 fixed steps,
+  only at its end), then a cosine decay driven by the
   clock (``schedule.by=time`` of :mod:`unetkit.training.optim`): the LR factor is ``cos`` of the share of
   the budget used, so the run ends at the budget at a low LR on a slow machine or a fast one. Gradient norm
   clipped at 10 (early from-scratch detection steps can spike).
@@ -94,7 +96,7 @@ from unetkit.training.budget import (
     write_clock,
 )
 from unetkit.training.data_record import check_data_record, data_record, write_data_record
-from unetkit.training.evaluate import write_train_record
+from unetkit.training.evaluate import INSTANCE_SELECTION, write_train_record
 from unetkit.training.lightning_noise import ignore_lightning_noise
 from unetkit.training.optim import lr_factor
 from unetkit.training.task import NonFiniteError, non_finite_entries
@@ -260,6 +262,7 @@ class MaskRCNNTask(L.LightningModule):
         warmup_steps: int = 100,
         time_budget_s: float | None = None,
         score_threshold: float = 0.5,
+        warmup_fraction: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -318,10 +321,16 @@ class MaskRCNNTask(L.LightningModule):
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"]))
         warmup = max(0, int(hp["warmup_steps"]))
+        share = max(0.0, float(hp.get("warmup_fraction") or 0.0))
 
         def factor(step: int) -> float:
-            ramp = 1.0 if step >= warmup else 0.1 + 0.9 * step / warmup
-            return ramp * lr_factor("cosine", self.budget_fraction())
+            fraction = self.budget_fraction()
+            # Warm-up ends at warmup steps or at `share` of the budget, whichever comes first.
+            done = 1.0 if warmup == 0 else step / warmup
+            if share > 0:
+                done = max(done, fraction / share)
+            ramp = 1.0 if done >= 1.0 else 0.1 + 0.9 * done
+            return ramp * lr_factor("cosine", fraction)
 
         sched = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
@@ -380,6 +389,8 @@ class MaskRCNNFitOptions:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 100
+    # Warm-up also ends at this share of the time budget (0: by steps only, as runs recorded before it).
+    warmup_fraction: float = 0.05
     epoch_steps: int = 100
     val_images: int = 12
     score_threshold: float = 0.5
@@ -396,6 +407,8 @@ class MaskRCNNFitOptions:
             check_positive_int(getattr(self, name), name)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         if "weights_path" in self.build or "backbone" in self.build:
             raise ValueError("pass backbone and weights_path as their own arguments, not in build")
 
@@ -403,7 +416,8 @@ class MaskRCNNFitOptions:
 @dataclass
 class MaskRCNNRunResult:
     run_dir: Path
-    scores: dict[str, Any]  # the whole val split (InstanceScoreAccumulator.compute())
+    # The whole val split at the post-processing chosen on it (InstanceScoreAccumulator.compute()).
+    scores: dict[str, Any]
     train_seconds: float
     steps: int
     step_seconds: float  # median training step
@@ -451,6 +465,8 @@ def _read_options(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     none for a run from before they were)."""
     saved = json.loads((run_dir / OPTIONS_NAME).read_text())
     inputs = {key: saved.pop(key) for key in RUN_INPUTS if key in saved}
+    # A run recorded before the budget-paced warm-up warmed up by steps only: resumed and replayed so.
+    saved.setdefault("warmup_fraction", 0.0)
     return saved, inputs
 
 
@@ -610,6 +626,7 @@ def fit_maskrcnn(
         warmup_steps=opts.warmup_steps,
         time_budget_s=budget_s,
         score_threshold=opts.score_threshold,
+        warmup_fraction=opts.warmup_fraction,
     )
     task.replay_clock = recorded
     if weights_path is not None:
@@ -716,24 +733,32 @@ def fit_maskrcnn(
     selection = select_postprocessing(wrapper, val_all, lambda s: (s.image, s.labels))
     config.extra[RECORD_KEY] = selection.record(wrapper.method, len(val_all))
     save_maskrcnn(task.model, config, out_dir / "model")
-    # The val scores at the run's own threshold: a row of the grid already scored them (painted from the
-    # same detections, exactly as a pass at that threshold), else one more pass.
-    scores = selection.scores_of({"score_threshold": opts.score_threshold, "min_size": 0})
-    if scores is None:
-        scores = score_maskrcnn(predictor, val_all, opts.score_threshold)
+    # The val scores at the chosen post-processing, what predict and serve use: its grid row (painted from
+    # the same detections, exactly as a pass at that threshold).
+    rows = zip(selection.rows, selection.scores, strict=True)
+    scores = next(s for r, s in rows if r["values"] == selection.values)
+    # The grid and its val scores, as `unetkit fit` writes them for a U-Net.
+    chosen = {
+        **config.extra[RECORD_KEY],
+        "seconds": round(selection.seconds, 1),
+        "grid": selection.rows,
+    }
+    atomic_write_text(out_dir / INSTANCE_SELECTION, json.dumps(chosen, indent=1) + "\n")
     eval_seconds = time.perf_counter() - t1
     budget = budget_record(trainer)  # train.json's budget keys, as `unetkit fit` writes them
     summary: dict[str, Any] = {
         "split": "val",
         "images": len(val_all),
-        "score_threshold": opts.score_threshold,
+        # The scores are those of the chosen post-processing (predict's and serve's defaults).
+        "score_threshold": selection.values["score_threshold"],
+        "min_size": selection.values["min_size"],
         "scores": scores,
         "train_seconds": round(train_seconds, 1),
         "budget_seconds": budget_s,
         "steps": int(trainer.global_step),
         "params": params,
         "eval_seconds": round(eval_seconds, 1),
-        "postprocess_chosen_on_val": config.extra[RECORD_KEY],
+        "postprocess_chosen_on_val": chosen,
     }
     step_seconds = math.nan
     if isinstance(stop, BudgetTimer):  # a replay has no Timer: it reads no wall clock
