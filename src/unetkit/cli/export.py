@@ -24,8 +24,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("model", type=Path, help="model folder, run folder (uses RUN/model) or .ckpt file")
     parser.add_argument("--format", choices=FORMATS, default="onnx", help="export format (default: onnx)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <model>/export)")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
-    parser.add_argument("--atol", type=float, default=1e-4, help="max abs diff allowed vs PyTorch")
+    parser.add_argument(
+        "--opset", type=int, default=17, help="ONNX opset (default: 17; the dynamo exporter writes 18+)"
+    )
+    parser.add_argument(
+        "--atol", type=float, default=1e-4, help="max abs diff allowed vs PyTorch (default 1e-4)"
+    )
     parser.add_argument(
         "--exporter",
         choices=("auto", "legacy", "dynamo"),
@@ -63,8 +67,11 @@ def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--reduce-range", action="store_true", help="onnxruntime INT8: 7-bit weights (non-VNNI)")
 
 
-def reduced_precision_plan(args: argparse.Namespace, model_path: Path, num_classes: int) -> dict[str, Any]:
-    """Check the reduced-precision options before exporting anything: validation set and calibration."""
+def reduced_precision_plan(
+    args: argparse.Namespace, model_path: Path, num_classes: int, check_only: bool = False
+) -> dict[str, Any]:
+    """Check the reduced-precision options before exporting anything: validation set and calibration
+    (``check_only``: only the options themselves, before the model is loaded)."""
     from unetkit.export.quantize import (
         calibration_images,
         find_run_dir,
@@ -75,7 +82,16 @@ def reduced_precision_plan(args: argparse.Namespace, model_path: Path, num_class
     precision, fmt = args.precision, getattr(args, "format", "onnx")
     backend = {"openvino": "openvino", "onnx": "onnxruntime"}.get(fmt)
     if backend is None or (precision == "bf16" and backend != "openvino"):
-        raise ValueError(f"--precision {precision} is not available for --format {fmt}; use openvino.")
+        use = "--format openvino or --format onnx" if precision == "int8" else "--format openvino"
+        raise ValueError(f"--precision {precision} is not available for --format {fmt}; use {use}.")
+    tolerance = getattr(args, "tolerance", None)
+    if tolerance is not None and not tolerance > 0:  # NaN too: no drop would ever pass
+        raise ValueError(
+            f"--tolerance must be > 0 (the largest metric drop allowed vs fp32), got {tolerance:g}; leave it "
+            "out for the default (0.005 mIoU/Dice, 0.002 pixel error)."
+        )
+    if check_only:
+        return {}
     run_dir = find_run_dir(model_path)
     if (args.val_images is None) != (args.val_masks is None):
         raise ValueError("pass both --val-images and --val-masks (or neither: the run's validation split).")
@@ -98,11 +114,26 @@ def default_out_dir(model_path: Path) -> Path:
     return (model_path if model_path.is_dir() else model_path.parent) / "export"
 
 
+def check_not_maskrcnn(model_path: Path) -> None:
+    """Refuse a Mask R-CNN model (run, model folder, or a checkpoint of its run) in one line: its detection
+    heads have no ONNX/OpenVINO/TorchScript export here (the model registry only said "Unknown model")."""
+    from unetkit.inference.instance_predictor import maskrcnn_model_dir
+
+    folder = model_path if model_path.is_dir() else model_path.parent
+    candidates = (model_path, folder) if model_path.suffix != ".ckpt" else (folder, folder.parent)
+    if any(maskrcnn_model_dir(path) is not None for path in candidates):
+        raise ValueError(
+            f"{model_path} is a Mask R-CNN model: Mask R-CNN models cannot be exported; predict or serve "
+            "them with the torch backend (`unetkit predict MODEL INPUT --out DIR --backend torch`)."
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Load, export, verify; prints the file and the max abs diff. Errors propagate as ValueError."""
     # Imported here so ``unetkit --help`` stays fast (torch + onnx imports take seconds) and works without
     # torch (the onnxruntime-only install runs ``unetkit predict --backend onnxruntime``).
     from unetkit.export import export_onnx, export_torchscript
+    from unetkit.export.onnx import check_opset
     from unetkit.model_files.model_io import load_model
 
     model_path = Path(args.model)
@@ -111,11 +142,18 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out_dir))
     verify = getattr(args, "verify", True)
     atol = getattr(args, "atol", 1e-4)
-    model, config = load_model(model_path)
+    if not atol >= 0:  # NaN too
+        raise ValueError(f"--atol must be >= 0 (the max abs diff allowed vs PyTorch), got {atol:g}.")
+    fmt = getattr(args, "format", "onnx")
+    if fmt in ("onnx", "openvino"):
+        check_opset(getattr(args, "opset", 17))  # before the model loads: nothing is written
+    check_not_maskrcnn(model_path)
     precision = getattr(args, "precision", "fp32")
+    if precision != "fp32":  # the option checks that need no model (tolerance, format), before loading it
+        reduced_precision_plan(args, model_path, 2, check_only=True)
+    model, config = load_model(model_path)
     plan = reduced_precision_plan(args, model_path, config.num_classes) if precision != "fp32" else None
     result: ExportResult
-    fmt = getattr(args, "format", "onnx")
     if fmt in ("onnx", "openvino"):
         # The OpenVINO IR is converted from the verified ONNX export: both take the same options.
         export_fn: Callable[..., ExportResult] = export_onnx
@@ -134,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         result = export_torchscript(model, config, out_dir, verify=verify, atol=atol)
-    print(f"wrote {result.path} ({result.format}, {result.exporter} exporter, {result.seconds:.1f} s)")
+    opset = f", opset {result.extra['opset']}" if "opset" in result.extra else ""
+    print(f"wrote {result.path} ({result.format}, {result.exporter} exporter{opset}, {result.seconds:.1f} s)")
     if result.max_abs_diff is None:
         print("not verified (--no-verify)")
     else:

@@ -256,3 +256,56 @@ def check_export_folder(out_dir: Path, model: nn.Module) -> None:
             f"or none for them); export into another folder (--out DIR), or remove {out_dir} first. Nothing "
             "was written."
         )
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost folder of ``folder``'s path that does not exist yet (what an export would create)."""
+    missing = None
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def _remove_if_empty(created: Path, inner: Path) -> None:
+    """Remove ``inner`` and its parents up to ``created`` while they are empty folders."""
+    for folder in (inner, *inner.parents):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (something was written), or already gone
+            return
+        if folder == created:
+            return
+
+
+@contextlib.contextmanager
+def remove_created_folder_on_error(out_dir: Path) -> Iterator[None]:
+    """A refused (or interrupted) export leaves no folder it created: ``out_dir`` and any parents the export
+    made are removed again when the block raises and nothing was written into them. A folder that existed
+    before is never removed."""
+    out_dir = Path(out_dir)
+    created = _first_missing(out_dir)
+    try:
+        yield
+    except BaseException:
+        if created is not None:
+            _remove_if_empty(created, out_dir)
+        raise
+
+
+@contextlib.contextmanager
+def quiet_loggers(names: tuple[str, ...], level: int = logging.ERROR) -> Iterator[None]:
+    """Raise the level of the third-party loggers ``names`` to ``level`` during the block, then put back
+    each level as it was. For exporters that log their internal fallbacks (onnxscript's version converter
+    logs a full traceback when it cannot convert an opset) although the export goes on or is refused with
+    unetkit's own one-line reason."""
+    loggers = [logging.getLogger(name) for name in names]
+    before = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(max(level, log.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for log, was in zip(loggers, before):
+            log.setLevel(was)

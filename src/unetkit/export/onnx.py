@@ -35,9 +35,11 @@ from unetkit.export.common import (
     max_abs_diff,
     model_device,
     pick_sizes,
+    quiet_loggers,
     random_input,
+    remove_created_folder_on_error,
 )
-from unetkit.inference.variants import record_export_check
+from unetkit.inference.variants import read_manifest, record_export_check, record_gate
 from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
 from unetkit.model_files.model_io import config_with_geometry, weights_digest
 from unetkit.options import look_up_option
@@ -50,6 +52,52 @@ OPTIMIZED_ONNX_NAME = "model.optimized.onnx"
 EXPORTERS = ("auto", "dynamo", "legacy")
 AUTO_ORDER = ("legacy", "dynamo")
 _AXES = {0: "batch", 2: "height", 3: "width"}
+# torch.onnx's dynamo exporter implements opset 18 and up; a lower opset it converts down afterwards, which
+# fails for a U-Net's Pad (onnx has no adapter) and then writes opset 18 anyway.
+DYNAMO_MIN_OPSET = 18
+# Loggers of the dynamo exporter's internals: its version converter logs a full traceback when it cannot
+# convert (the export is then refused or falls back with unetkit's own one-line reason).
+_EXPORTER_LOGGERS = ("onnxscript", "torch.onnx")
+
+
+def opset_range() -> tuple[int, int]:
+    """The ai.onnx opsets this torch's ONNX exporters write: (lowest, highest)."""
+    try:
+        from torch.onnx import _constants
+
+        return int(_constants.ONNX_MIN_OPSET), int(_constants.ONNX_MAX_OPSET)
+    except (ImportError, AttributeError):  # a torch that moved them: the range measured with torch 2.14
+        return 7, 23
+
+
+def check_opset(opset: int) -> int:
+    """``opset`` when this torch's ONNX exporters write it; checked before anything is exported.
+
+    Raises:
+        ValueError: naming the opsets that can be written.
+    """
+    low, high = opset_range()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
+        raise ValueError(
+            f"ONNX opset {opset!r} cannot be exported: torch {torch.__version__} writes opsets {low}-{high} "
+            f"(U-Nets need 11 or above; the dynamo exporter writes {DYNAMO_MIN_OPSET} and above; default 17)."
+        )
+    return opset
+
+
+class OpsetMismatch(ValueError):
+    """An exporter wrote another opset than asked for (the dynamo exporter converts down from 18)."""
+
+    def __init__(self, exporter: str, written: int, asked: int) -> None:
+        super().__init__(f"the {exporter} exporter wrote opset {written} instead of {asked}")
+        self.written = written
+
+
+def _record_opset(out_dir: Path, key: str, opset: int) -> None:
+    """Add the ai.onnx ``opset`` written to the ``key`` entry (``onnxruntime-fp32``) of ``deploy.json``."""
+    entry = read_manifest(out_dir)["variants"].get(key)
+    if isinstance(entry, dict):
+        record_gate(out_dir, key, {**entry, "opset": int(opset)})
 
 
 def _export_dynamo(model: nn.Module, sample: torch.Tensor, path: Path, opset: int, dynamic_hw: bool) -> None:
@@ -143,13 +191,14 @@ def _attempt(
     dynamic_hw = dynamic and sizes.dynamic_hw
     tmp.unlink(missing_ok=True)
     if exporter == "dynamo":
-        _export_dynamo(model, sample, tmp, opset, dynamic_hw)
+        with quiet_loggers(_EXPORTER_LOGGERS):
+            _export_dynamo(model, sample, tmp, opset, dynamic_hw)
     else:
         _export_legacy(model, sample, tmp, opset, dynamic_hw)
     axes, saved_opset = _onnx_dynamic_axes(tmp)
     if saved_opset != opset:
-        # The dynamo exporter starts at opset 18 and cannot always convert down (no Pad adapter to 17).
-        logger.warning("the %s exporter wrote opset %d instead of %d", exporter, saved_opset, opset)
+        # Never kept: a file of another opset than asked for is not the export that was asked for.
+        raise OpsetMismatch(exporter, saved_opset, opset)
     hw_dynamic = {"height", "width"} <= set(axes)
     if dynamic_hw and not hw_dynamic:
         logger.warning("the %s exporter fixed H/W of %r to %s", exporter, config.architecture, sizes.sample)
@@ -188,6 +237,7 @@ def export_onnx(
     ``optimize`` also writes ``model.optimized.onnx`` (onnxruntime basic graph optimisations), verified too.
     """
     exporter = look_up_option(exporter, EXPORTERS, name="ONNX exporter")
+    check_opset(opset)  # before anything is exported or written
     if atol < 0:
         raise ValueError(f"atol must be >= 0, got {atol}.")
     out_dir = Path(out_dir)
@@ -195,10 +245,11 @@ def export_onnx(
     final = out_dir / ONNX_NAME
     candidates = list(AUTO_ORDER) if exporter == "auto" else [exporter]
     start = time.perf_counter()
-    with eval_mode(model):
+    with eval_mode(model), remove_created_folder_on_error(out_dir):
         sample = make_sample(model, config, sample_size, model_device(model))
         sizes = pick_sizes(model, (sample.shape[2], sample.shape[3]))
         errors: list[str] = []
+        written: list[int] = []  # opsets an exporter wrote instead of the one asked for
         with atomic_output(final) as tmp:
             for used in candidates:
                 try:
@@ -207,20 +258,28 @@ def export_onnx(
                     )
                     break
                 except Exception as exc:
-                    if len(candidates) == 1:
+                    if isinstance(exc, OpsetMismatch):
+                        written.append(exc.written)
+                    elif len(candidates) == 1 and isinstance(exc, ValueError):
                         raise
-                    logger.warning("%s ONNX exporter failed for %r: %s", used, config.architecture, exc)
-                    errors.append(f"{used}: {exc}")
+                    first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+                    if len(candidates) > 1:
+                        logger.warning("%s ONNX exporter failed for %r: %s", used, config.architecture, first)
+                    errors.append(f"{used}: {first}")
             else:
+                high = opset_range()[1]
+                skipped = f"; opsets {min(written)}-{high} work with the dynamo exporter" if written else ""
                 raise ValueError(
-                    f"ONNX export of {config.architecture!r} failed with every exporter: "
-                    + " | ".join(errors)
+                    f"ONNX export of {config.architecture!r} at opset {opset} failed with "
+                    + ("every exporter" if len(candidates) > 1 else f"the {candidates[0]} exporter")
+                    + f": {' | '.join(errors)}{skipped}; export refused and no file written."
                 )
             extra: dict[str, Any] = {"opset": saved_opset, "failed_exporters": errors}
             if optimize:
                 extra.update(_optimize(tmp, out_dir / OPTIMIZED_ONNX_NAME, model, verify_shape, atol, config))
     config_path = config_with_geometry(model, config).save(out_dir / CONFIG_NAME)
     record_export_check(out_dir, "onnxruntime", diff, atol, verify_shape, weights_digest(model))
+    _record_opset(out_dir, "onnxruntime-fp32", saved_opset)
     seconds = time.perf_counter() - start
     logger.info(
         "exported %s to %s with the %s exporter in %.1f s (max abs diff %s)",
