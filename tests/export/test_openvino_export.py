@@ -187,3 +187,45 @@ def test_bf16_gate_is_recorded_without_a_file(
     assert gate.passed
     assert sorted(p.name for p in out.iterdir()) == before  # deploy.json (the export checks) was there
     assert json.loads((out / MANIFEST_NAME).read_text())["variants"]["openvino-bf16"]["precision"] == "bf16"
+
+
+def test_conversion_sends_no_telemetry_and_records_the_opset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ov.convert_model`` starts OpenVINO's usage telemetry (network lookups, ~/intel counters): the IR is
+    read with the runtime's ONNX reader instead; the ONNX opset it came from is recorded."""
+    import openvino
+
+    def convert_model(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("ov.convert_model sends usage telemetry")
+
+    monkeypatch.setattr(openvino, "convert_model", convert_model)
+    model, config = tiny()
+    result = ov_export.export_openvino(model, config, tmp_path / "e", opset=16, exporter="legacy")
+    assert result.extra["opset"] == 16
+    variants = json.loads((tmp_path / "e" / MANIFEST_NAME).read_text())["variants"]
+    assert variants["openvino-fp32"]["opset"] == variants["onnxruntime-fp32"]["opset"] == 16
+
+
+def test_nncf_quantize_runs_without_its_telemetry(
+    exported: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nncf
+    import nncf.telemetry.decorator as tracker
+    from nncf.telemetry.wrapper import NNCFTelemetryStub
+
+    from unetkit.export.quantize import quantize_openvino
+
+    # Under pytest NNCF already stubs its telemetry itself: a stand-in for the real sender.
+    original = object()
+    monkeypatch.setattr(tracker, "telemetry", original)
+    seen: list[Any] = []
+
+    def quantize(model: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(tracker.telemetry)
+        return model
+
+    monkeypatch.setattr(nncf, "quantize", quantize)
+    quantize_openvino(exported[0] / "model.xml", [np.zeros((1, 1, 32, 32), np.float32)], tmp_path / "q.xml")
+    assert len(seen) == 1 and isinstance(seen[0], NNCFTelemetryStub)
+    assert tracker.telemetry is original  # put back

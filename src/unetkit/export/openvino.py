@@ -1,8 +1,12 @@
 """OpenVINO export: the verified ONNX export converted to an OpenVINO IR (``model.xml`` + ``model.bin``).
 
-``openvino.convert_model`` reads the ONNX graph with its dynamic batch/height/width axes, so the IR keeps
-them; ``save_model(..., compress_to_fp16=False)`` keeps fp32 weights (the default would store fp16). The IR is
-then run by OpenVINO (fp32 inference precision) on an input of another batch and size than the trace and
+OpenVINO's ONNX reader (``ov.Core().read_model``) reads the ONNX graph with its dynamic batch/height/width
+axes, so the IR keeps them. It is the same ONNX frontend ``openvino.convert_model`` uses, without the model
+conversion API's usage telemetry: ``convert_model`` starts an ``openvino_telemetry`` session (a network
+lookup to Google Analytics, a usage counter under ``~/intel``) on every call, which unetkit never asks for.
+``ov.save_model`` applies the same offline transformations as a converted model gets;
+``save_model(..., compress_to_fp16=False)`` keeps fp32 weights (the default would store fp16). The IR is then
+run by OpenVINO (fp32 inference precision) on an input of another batch and size than the trace and
 refused, leaving no file, when it differs from eager PyTorch by more than ``atol``.
 """
 
@@ -26,8 +30,9 @@ from unetkit.export.common import (
     max_abs_diff,
     pick_sizes,
     random_input,
+    remove_created_folder_on_error,
 )
-from unetkit.export.onnx import export_onnx
+from unetkit.export.onnx import _record_opset, export_onnx
 from unetkit.inference.variants import OPENVINO_NAME, record_export_check
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.model_files.model_io import weights_digest
@@ -36,10 +41,13 @@ logger = logging.getLogger(__name__)
 
 
 def convert_onnx(onnx_path: Path, xml_path: Path) -> None:
-    """Write the fp32 OpenVINO IR of ``onnx_path`` to ``xml_path`` (and its ``.bin`` beside it)."""
+    """Write the fp32 OpenVINO IR of ``onnx_path`` to ``xml_path`` (and its ``.bin`` beside it).
+
+    Read with the runtime's ONNX frontend, not ``ov.convert_model``: that one sends usage telemetry (see the
+    module docstring)."""
     import openvino as ov
 
-    ov_model = ov.convert_model(str(onnx_path))
+    ov_model = ov.Core().read_model(str(onnx_path))
     ov.save_model(ov_model, str(xml_path), compress_to_fp16=False)
 
 
@@ -76,6 +84,21 @@ def export_openvino(
         raise ValueError(f"atol must be >= 0, got {atol}.")
     out_dir = Path(out_dir)
     start = time.perf_counter()
+    with remove_created_folder_on_error(out_dir):
+        return _export_openvino(model, config, out_dir, verify, atol, sample_size, opset, exporter, start)
+
+
+def _export_openvino(
+    model: nn.Module,
+    config: ModelConfig,
+    out_dir: Path,
+    verify: bool,
+    atol: float,
+    sample_size: tuple[int, int, int, int] | None,
+    opset: int,
+    exporter: str,
+    start: float,
+) -> ExportResult:
     onnx_result = export_onnx(
         model,
         config,
@@ -112,6 +135,8 @@ def export_openvino(
             tmp_xml.with_suffix(".bin").replace(bin_out)
             tmp_xml.replace(xml_out)
     record_export_check(out_dir, "openvino", diff, atol, verify_shape, weights_digest(model))
+    opset = int(onnx_result.extra["opset"])
+    _record_opset(out_dir, "openvino-fp32", opset)  # the opset of the ONNX graph the IR was converted from
     seconds = time.perf_counter() - start
     logger.info(
         "exported %s to %s in %.1f s (max abs diff %s)", config.architecture, final_xml, seconds, diff
@@ -126,5 +151,5 @@ def export_openvino(
         max_abs_diff=diff,
         dynamic_axes=onnx_result.dynamic_axes,
         seconds=seconds,
-        extra={"onnx_path": onnx_result.path, "onnx_max_abs_diff": onnx_result.max_abs_diff},
+        extra={"onnx_path": onnx_result.path, "onnx_max_abs_diff": onnx_result.max_abs_diff, "opset": opset},
     )

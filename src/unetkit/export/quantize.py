@@ -20,10 +20,11 @@ onnxruntime's ``reduce_range`` are the remedies; both are options here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,27 @@ def calibration_batches(
     return batches
 
 
+@contextlib.contextmanager
+def nncf_telemetry_off() -> Iterator[None]:
+    """NNCF's usage telemetry off during the block, as it was after: ``nncf.quantize`` (a
+    ``@tracked_function``) sends events through ``openvino_telemetry`` to Google Analytics (network lookups
+    from a sender thread, whose traceback Ctrl-C printed). The tracker reads the module attribute
+    ``nncf.telemetry.decorator.telemetry`` on each call; NNCF's own stub (``NNCFTelemetryStub``, what NNCF
+    itself uses in its CI and tests) stands in for it here and the original is put back."""
+    try:
+        import nncf.telemetry.decorator as tracker
+        from nncf.telemetry.wrapper import NNCFTelemetryStub
+    except ImportError:  # another NNCF layout: nothing known to switch off
+        yield
+        return
+    before = tracker.telemetry
+    tracker.telemetry = NNCFTelemetryStub()
+    try:
+        yield
+    finally:
+        tracker.telemetry = before
+
+
 def quantize_openvino(
     fp32_xml: Path, batches: Sequence[np.ndarray], out_xml: Path, overflow_fix: str = "first_layer_only"
 ) -> None:
@@ -195,12 +217,13 @@ def quantize_openvino(
 
     fix = look_up_option(overflow_fix, OVERFLOW_FIX, "overflow fix")
     model = ov.Core().read_model(str(fp32_xml))
-    quantized = nncf.quantize(
-        model,
-        nncf.Dataset(list(batches)),
-        subset_size=len(batches),
-        advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix(fix)),
-    )
+    with nncf_telemetry_off():
+        quantized = nncf.quantize(
+            model,
+            nncf.Dataset(list(batches)),
+            subset_size=len(batches),
+            advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix(fix)),
+        )
     ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
 
 
@@ -283,10 +306,11 @@ def accuracy_gate(
 
 # ------------------------------------------------------------------------------------------------- exports
 def _predictor(backend: str, folder: Path, precision: str = "fp32") -> BasePredictor:
-    from unetkit.inference.backends import load_predictor
+    from unetkit.inference.backends import load_predictor, quiet_engine_lines
 
     options: dict[str, Any] = {"precision": precision} if backend == "openvino" else {}
-    predictor: BasePredictor = load_predictor(folder, backend=backend, **options)
+    with quiet_engine_lines():  # the gate's engines are not what a prediction runs: no "running ..." lines
+        predictor: BasePredictor = load_predictor(folder, backend=backend, **options)
     return predictor
 
 
