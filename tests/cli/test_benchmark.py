@@ -55,7 +55,10 @@ def test_benchmark_without_export_times_every_backend(
     printed = capsys.readouterr().out
     assert "input (2, 1, 32, 32): median of 2 interleaved rounds" in printed
     assert "| backend | precision | images/s | megapixels/s | x eager |" in printed
-    assert "recommendation: --backend " in printed
+    # Measured on a temporary export: the recommendation says to export first, then how to predict.
+    assert ", measured on a temporary export; to run it:" in printed
+    assert f"  export first: unetkit export {model_dir} --format " in printed
+    assert f"  then: unetkit predict {model_dir / 'export'} INPUT --out DIR --backend " in printed
     assert not (model_dir / "export").exists()  # the fp32 exports went to a temporary folder
     data = json.loads(out.read_text())
     rows = {row["name"]: row for row in data["rows"]}
@@ -68,7 +71,7 @@ def test_benchmark_without_export_times_every_backend(
         assert len(rows[name]["seconds"]) == 2
     best = max((r for r in data["rows"] if r["passes_gate"]), key=lambda r: r["images_per_s"])
     assert data["recommended"] == best["name"]
-    assert f"recommendation: --backend {best['backend']} ({best['precision']}" in printed
+    assert f"recommendation: {best['backend']} {best['precision']}, " in printed
     assert data["cpu"]["cpu_flags"]
 
 

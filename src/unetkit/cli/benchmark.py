@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     check_positive_int(args.rounds, "--rounds")
     with tempfile.TemporaryDirectory(prefix="unetkit-benchmark-") as scratch:
         export_dir = args.export if args.export is not None else find_export_dir(args.model)
+        temporary = export_dir is None
         if export_dir is None:
             from unetkit.export.openvino import export_openvino
             from unetkit.model_files.model_io import load_model
@@ -117,7 +118,11 @@ def run(args: argparse.Namespace) -> int:
         print("recommendation: none passes the checks")
     else:
         ratio = f", {best.ratio_to_eager:.2f}x eager" if best.ratio_to_eager is not None else ""
-        print(f"recommendation: --backend {best.backend} ({best.precision}{ratio})")
+        where = ", measured on a temporary export" if temporary else ""
+        print(f"recommendation: {best.backend} {best.precision}{ratio}{where}; to run it:")
+        kept = None if temporary else Path(export_dir)  # None: measured on a temporary export
+        for line in bench.predict_commands(best, args.model, kept):
+            print(f"  {line}")
     if args.json is not None:
         from unetkit.files import atomic_write_text
 

@@ -35,6 +35,7 @@ from unetkit.inference.bench import (
     Measurement,
     bench_input,
     build_predictors,
+    export_only,
     list_candidates,
     measure,
     recommend,
@@ -49,7 +50,7 @@ from unetkit.inference.variants import (
     read_manifest,
     variant_folder,
 )
-from unetkit.model_files.model_config import WEIGHTS_NAME
+from unetkit.model_files.model_config import CONFIG_NAME, WEIGHTS_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,16 @@ class Choice(NamedTuple):
     reason: str
     export_dir: Path | None
     cached: bool = False
+
+
+def model_location(model_path: str | Path) -> Path:
+    """The one name of a model location that keys the cache: a folder's ``config.json`` or
+    ``model.safetensors`` is that folder (``export/config.json``, ``export/`` and ``export`` are one model and
+    were timed again at each switch). Other files (a ``.ckpt``) stay as named."""
+    path = Path(model_path)
+    if path.is_file() and path.name in (CONFIG_NAME, WEIGHTS_NAME):
+        return path.parent
+    return path
 
 
 def cache_path(model_path: str | Path) -> Path:
@@ -217,14 +228,8 @@ def _named_choice(model_path: Path, named: NamedModel) -> Choice:
 
 
 def _export_only(model_path: Path, export_dir: Path) -> bool:
-    """Whether ``model_path`` is an export folder holding no torch model: the torch loader (model_io) would
-    look for ``model.safetensors`` beside its ``config.json`` (or in ``model/``) and find none."""
-    return (
-        model_path.is_dir()
-        and model_path.resolve() == export_dir.resolve()
-        and not (model_path / WEIGHTS_NAME).is_file()
-        and not (model_path / "model").is_dir()
-    )
+    """Whether ``model_path`` is an export folder holding no torch model (:func:`bench.export_only`)."""
+    return export_only(model_path, export_dir)
 
 
 def _eager_note(export_only: bool, skipped: dict[str, str]) -> str:
@@ -282,6 +287,7 @@ def choose(
     named = named_model(model_path)
     if named is not None:  # one model named (export/model.onnx, export/int8-openvino): nothing to choose
         return _named_choice(model_path, named)
+    model_path = model_location(model_path)
     export_dir = find_export_dir(model_path)
     if export_dir is None:
         reason = "no exported model next to it (`unetkit export MODEL --format openvino`)"

@@ -15,12 +15,15 @@ per process (:func:`set_torch_threads`), backend auto to the engines it times an
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import importlib
 import inspect
+import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -32,6 +35,10 @@ if TYPE_CHECKING:  # the pipeline imports NumPy and Pillow: listing the backends
     from unetkit.inference.pipeline import BasePredictor
 
 BackendFactory = Callable[..., Any]
+logger = logging.getLogger(__name__)
+# Whether load_predictor logs the engine it loaded at INFO (see quiet_engine_lines): a context variable, so
+# one thread's timing run (backend auto, benchmark) does not silence another thread's load.
+_ENGINE_LINES: contextvars.ContextVar[bool] = contextvars.ContextVar("unetkit_engine_lines", default=True)
 
 # name -> module that registers it on import (lazy: the torch backend must not load for onnxruntime).
 _BUILTIN: dict[str, str] = {
@@ -258,6 +265,28 @@ MODEL_HELP = (
 )
 
 
+@contextlib.contextmanager
+def quiet_engine_lines() -> Iterator[None]:
+    """During the block, :func:`load_predictor` logs the engine it loads at DEBUG, not INFO: for predictors
+    built to be timed or gated (backend auto's and ``unetkit benchmark``'s candidates, the export's accuracy
+    gate), which are not the engine a prediction then runs."""
+    token = _ENGINE_LINES.set(False)
+    try:
+        yield
+    finally:
+        _ENGINE_LINES.reset(token)
+
+
+def engine_line(predictor: Any) -> str | None:
+    """ "openvino bf16 (export/model.xml)": the engine, precision and model file an exported-engine predictor
+    runs (its ``engine()``), or None for a predictor that does not say (eager torch, others' backends)."""
+    describe = getattr(predictor, "engine", None)
+    if not callable(describe):
+        return None
+    backend, precision, path = describe()
+    return f"{backend} {precision} ({path})"
+
+
 def load_predictor(
     model: str | Path,
     backend: str = "torch",
@@ -281,12 +310,18 @@ def load_predictor(
     check_model_file(model, key)
     factory = get_backend(key)
     try:
-        return factory(Path(model), **apply_threads(key, num_threads, concurrency), **kwargs)
+        predictor = factory(Path(model), **apply_threads(key, num_threads, concurrency), **kwargs)
     except TypeError as exc:
         unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
         if unknown is None or unknown.group(1) not in kwargs:
             raise
         raise TypeError(_unknown_option(unknown.group(1), key, factory)) from None
+    line = engine_line(predictor)
+    if line is not None:
+        # What runs, named once where it is loaded (backend auto loads its choice through here too):
+        # `--backend openvino` on an export folder runs fp32, `auto` may run bf16 or INT8.
+        logger.log(logging.INFO if _ENGINE_LINES.get() else logging.DEBUG, "running %s", line)
+    return predictor
 
 
 def _unknown_option(name: str, backend: str, factory: BackendFactory) -> str:

@@ -27,6 +27,7 @@ import numpy as np
 
 from unetkit.inference.pipeline import BasePredictor
 from unetkit.inference.variants import (
+    VARIANT_DIRS,
     Variant,
     available_variants,
     export_check,
@@ -119,7 +120,16 @@ def list_candidates(
     model_path = Path(model_path)
     export_dir = export_dir if export_dir is not None else find_export_dir(model_path)
     found: list[Candidate] = []
-    if eager:
+    if eager and export_dir is not None and export_only(model_path, export_dir):
+
+        def no_eager(**o: Any) -> Any:
+            raise FileNotFoundError(
+                f"{model_path} is an export folder: it runs only the exported engines (pass the run or model "
+                "folder to time eager PyTorch too)"
+            )
+
+        found.append(Candidate("torch", "fp32", no_eager, True))
+    elif eager:
         found.append(
             Candidate("torch", "fp32", lambda **o: load_predictor(model_path, backend="torch", **o), True)
         )
@@ -144,15 +154,31 @@ def list_candidates(
     return found
 
 
+def export_only(model_path: Path, export_dir: Path) -> bool:
+    """Whether ``model_path`` is the export folder ``export_dir`` (or its ``config.json``) and holds no torch
+    model: the torch loader would look for ``model.safetensors`` beside its ``config.json`` (or in
+    ``model/``) and find none."""
+    folder = model_path.parent if model_path.is_file() and model_path.name == "config.json" else model_path
+    return (
+        folder.is_dir()
+        and folder.resolve() == export_dir.resolve()
+        and not (folder / "model.safetensors").is_file()
+        and not (folder / "model").is_dir()
+    )
+
+
 def build_predictors(
     candidates: Sequence[Candidate], **options: Any
 ) -> tuple[dict[str, tuple[Candidate, BasePredictor]], dict[str, str]]:
     """Predictors of the candidates that can be built here, and why the others cannot (name -> reason)."""
+    from unetkit.inference.backends import quiet_engine_lines
+
     built: dict[str, tuple[Candidate, BasePredictor]] = {}
     skipped: dict[str, str] = {}
     for candidate in candidates:
         try:
-            built[candidate.name] = (candidate, candidate.build(**options))
+            with quiet_engine_lines():  # candidates to time, not the engine a prediction runs
+                built[candidate.name] = (candidate, candidate.build(**options))
         except (ImportError, FileNotFoundError, ValueError, RuntimeError) as exc:
             skipped[candidate.name] = f"{type(exc).__name__}: {exc}"
             logger.info("skipping %s: %s", candidate.name, skipped[candidate.name])
@@ -314,3 +340,44 @@ def format_table(rows: Sequence[Measurement]) -> str:
             f"{diff} | {delta} | {'yes' if r.passes_gate else 'no'} | {r.why} |"
         )
     return "\n".join(lines)
+
+
+def _default_export_dir(model_path: Path) -> Path:
+    """Where ``unetkit export MODEL`` writes by default: ``MODEL/export`` (a .ckpt's folder's ``export``)."""
+    return (model_path.parent if model_path.suffix == ".ckpt" else model_path) / "export"
+
+
+def predict_commands(best: Measurement, model_path: str | Path, export_dir: Path | None) -> list[str]:
+    """The commands that run what ``best`` measured: ``unetkit predict`` on the files of its row in
+    ``export_dir``, preceded by the ``unetkit export`` that writes them where there is none (None: they were
+    measured on a temporary export).
+
+    ``--backend openvino`` on an export folder runs its fp32 IR; an INT8 model is run by naming its folder
+    (``export/int8-openvino``); bf16 has no option of its own: ``--backend auto`` runs it when it is the
+    fastest passing engine of its own timing (at another input size than the benchmark's).
+    """
+    model_path = Path(model_path)
+    predict = "unetkit predict {} INPUT --out DIR --backend {}"
+    if best.backend == "torch":
+        return [predict.format(model_path, "torch")]
+    if export_dir is None:
+        fmt = "openvino" if best.backend == "openvino" else "onnx"
+        folder = _default_export_dir(model_path)
+        precision = "" if best.precision == "fp32" else f" --precision {best.precision}"
+        lines = [f"export first: unetkit export {model_path} --format {fmt}{precision}"]
+    else:
+        folder, lines = Path(export_dir), []
+    then = "then: " if lines else ""
+    if best.precision == "bf16":
+        lines.append(
+            then + predict.format(folder, "auto") + "  (bf16 has no --backend of its own: auto times the "
+            "engines once on this CPU and runs the fastest one that passes)"
+        )
+    elif best.precision == "fp32":
+        lines.append(then + predict.format(folder, best.backend))
+    else:
+        variant = next(
+            (sub for key, sub in VARIANT_DIRS.items() if key == (best.backend, best.precision)), None
+        )
+        lines.append(then + predict.format(folder / variant if variant else folder, best.backend))
+    return lines

@@ -13,12 +13,30 @@ import numpy as np
 
 from unetkit.inference.backends import register_backend
 from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
-from unetkit.inference.variants import check_exported_file
-from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
+from unetkit.inference.variants import EXPORT_DIR_NAME, VARIANT_DIRS, check_exported_file
+from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, WEIGHTS_NAME, ModelConfig
 from unetkit.options import check_positive_int
 
 if TYPE_CHECKING:
     from typing import Unpack  # 3.11+; only read by type checkers (annotations are not evaluated)
+
+
+def missing_export_message(model: Path, folder: Path, name: str, fmt: str) -> str:
+    """Why an exported engine cannot load ``model`` (``name`` missing in ``folder``), naming the export
+    command and the file it would write: a run or model folder is exported into its ``export/`` folder, a
+    folder with exported files of another format gets this one beside them."""
+    backend = "onnxruntime" if fmt == "onnx" else "openvino"
+    exported_here = (folder / CONFIG_NAME).is_file() and not (folder / WEIGHTS_NAME).is_file()
+    if exported_here or folder.name == EXPORT_DIR_NAME or folder.name in VARIANT_DIRS.values():
+        command = f"unetkit export MODEL --format {fmt} --out {folder}"
+        where = folder / name
+    else:
+        command = f"unetkit export {folder} --format {fmt}"
+        where = folder / EXPORT_DIR_NAME / name
+    return (
+        f"{model}: no {name} for the {backend} backend ({folder / name} not found); write it with "
+        f"`{command}` (it writes {where}) and pass that folder, or use --backend torch or auto."
+    )
 
 
 class OrtPredictor(BasePredictor):
@@ -54,10 +72,7 @@ class OrtPredictor(BasePredictor):
                     break
         for name in (ONNX_NAME, CONFIG_NAME):
             if not (folder / name).is_file():
-                raise FileNotFoundError(
-                    f"{folder / name} not found; the onnxruntime backend needs a folder with {ONNX_NAME} and "
-                    f"{CONFIG_NAME} (write it with `unetkit export`)."
-                )
+                raise FileNotFoundError(missing_export_message(Path(model_dir), folder, name, "onnx"))
         check_exported_file(folder, "onnxruntime")
         config = ModelConfig.load(folder / CONFIG_NAME)
         super().__init__(config, geometry_from_config(config), **options)
@@ -90,6 +105,11 @@ class OrtPredictor(BasePredictor):
                 f"in_channels={config.in_channels}; the files do not belong together."
             )
         self.model_dir = folder
+
+    def engine(self) -> tuple[str, str, Path]:
+        """(backend, precision, model file): what :func:`~unetkit.inference.backends.load_predictor` logs."""
+        precision = "int8" if self.model_dir.name == VARIANT_DIRS[("onnxruntime", "int8")] else "fp32"
+        return "onnxruntime", precision, self.model_dir / ONNX_NAME
 
     def _predict_batch(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)

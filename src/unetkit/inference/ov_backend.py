@@ -89,11 +89,15 @@ def resolve_ov_folder(model_dir: str | Path, precision: str = "fp32") -> Path:
         folder = variant_folder(folder, "openvino", precision)
     for name in (OPENVINO_NAME, CONFIG_NAME):
         if not (folder / name).is_file():
-            how = "--format openvino --precision int8" if precision == "int8" else "--format openvino"
-            raise FileNotFoundError(
-                f"{folder / name} not found; the openvino backend needs {OPENVINO_NAME} (+ .bin) "
-                f"and {CONFIG_NAME} (write it with `unetkit export MODEL {how}`)."
-            )
+            if precision == "int8":
+                raise FileNotFoundError(
+                    f"{folder / name} not found; the openvino backend needs {OPENVINO_NAME} (+ .bin) "
+                    f"and {CONFIG_NAME} (write it with `unetkit export MODEL --format openvino --precision "
+                    "int8`)."
+                )
+            from unetkit.inference.ort_backend import missing_export_message
+
+            raise FileNotFoundError(missing_export_message(path, folder, name, "openvino"))
     return folder
 
 
@@ -166,6 +170,10 @@ class OvPredictor(BasePredictor):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "backend": "openvino", "precision": self.precision}
+
+    def engine(self) -> tuple[str, str, Path]:
+        """(backend, precision, model file): what :func:`~unetkit.inference.backends.load_predictor` logs."""
+        return "openvino", self.precision, self.model_dir / OPENVINO_NAME
 
 
 @register_backend("openvino")
