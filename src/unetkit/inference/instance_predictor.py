@@ -109,6 +109,19 @@ class InstancePredictor:
     #: Read gray images as RGB (and back) for this model: a detector always takes 3 channels.
     convert_channels: bool = False
 
+    def read_image(self, path: str | Path) -> np.ndarray:
+        """The file at ``path`` as this model's uint8 input (H, W, C), read as ``unetkit predict`` reads it
+        (:func:`~unetkit.inference.batch.model_image`): the model's intensity window applied to the stored
+        values (a per-image window: the image's own percentiles), gray <-> RGB converted to
+        :attr:`in_channels`. What :meth:`predict` takes; a uint8 array read otherwise may skip the window."""
+        from unetkit.data.io import read_raw_image
+        from unetkit.inference.batch import model_image
+
+        image, _, mismatch = model_image(read_raw_image(path), path, self.in_channels, self.intensity_window)
+        if mismatch:
+            logger.warning("%s: %s", path, mismatch)
+        return image
+
     def predict(self, image: np.ndarray) -> InstancePrediction:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -187,6 +200,12 @@ class SemanticInstancePredictor(InstancePredictor):
         if int(min_distance) < 1:
             raise ValueError(f"min_distance must be >= 1, got {min_distance}.")
         self.params = {"foreground": fg, "min_size": int(min_size), "min_distance": int(min_distance)}
+
+    def read_image(self, path: str | Path) -> np.ndarray:
+        """The file at ``path`` as the semantic predictor reads it (its ``read_image``: intensity window,
+        channels), i.e. as ``unetkit predict`` gives it to this model."""
+        read = getattr(self.predictor, "read_image", None)
+        return read(path) if read is not None else super().read_image(path)
 
     def labels_from_prediction(self, mask: np.ndarray, probs: np.ndarray | None) -> tuple[np.ndarray, int]:
         """Instances of an already predicted (mask (H, W), probs (K, H, W)): the method's post-processing
