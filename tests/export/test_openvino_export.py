@@ -109,7 +109,7 @@ def test_cli_export_openvino(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert export_cli.run(args) == 0
     assert (folder / "export" / "model.xml").is_file() and (folder / "export" / "model.bin").is_file()
     printed = capsys.readouterr().out
-    assert "(openvino, openvino.convert_model (ONNX: legacy) exporter" in printed
+    assert "(openvino, openvino read_model (ONNX: legacy) exporter" in printed
     assert "max abs diff vs PyTorch on (3, 1, " in printed
 
 

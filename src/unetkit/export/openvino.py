@@ -145,7 +145,7 @@ def _export_openvino(
         path=final_xml,
         config_path=onnx_result.config_path,
         format="openvino",
-        exporter=f"openvino.convert_model (ONNX: {onnx_result.exporter})",
+        exporter=f"openvino read_model (ONNX: {onnx_result.exporter})",
         sample_shape=onnx_result.sample_shape,
         verify_shape=verify_shape,
         max_abs_diff=diff,
