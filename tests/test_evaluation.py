@@ -76,6 +76,12 @@ def test_scores_and_files_equal_scoring_the_predictions_directly(tmp_path: Path)
     assert 0.5 < float(scores["miou"]) < 1.0  # the missed column costs something
     saved = json.loads((tmp_path / "run" / "metrics_val.json").read_text())
     assert saved["split"] == "val" and saved["miou"] == pytest.approx(float(scores["miou"]))
+    assert (
+        saved["tta"] == "none"
+    )  # how the numbers were made (a re-scoring with other settings replaces them)
+    predictor.tta = ("identity", "hflip")
+    evaluate_split(predictor, pairs, ENCODING, ["bg", "fg"], out_dir=tmp_path / "tta", split="val")
+    assert json.loads((tmp_path / "tta" / "metrics_val.json").read_text())["tta"] == ["identity", "hflip"]
     assert set(saved) >= {"iou/bg", "iou/fg", "dice/fg", "support/fg", "pixel_accuracy", "mean_dice"}
     assert (tmp_path / "run" / "metrics_val.md").read_text() == table + "\n"
     assert (tmp_path / "run" / "figures" / "predictions_val.png").is_file()

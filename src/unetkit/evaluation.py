@@ -205,7 +205,10 @@ def evaluate_split(
         table += "\n\n" + instance_section(scores["instances"])
     if out_dir is not None:
         out = Path(out_dir)
-        write_metrics_files(out, f"metrics_{split}", scores, class_names, hint=hint, split=split)
+        # The views scored with, in the file: a re-scoring with other settings (validate evaluate.tta=false)
+        # replaces the file, and its numbers must say how they were made.
+        views = list(getattr(predictor, "tta", None) or []) or "none"
+        write_metrics_files(out, f"metrics_{split}", scores, class_names, hint=hint, split=split, tta=views)
         from unetkit.viz.figures import plot_confusion_matrix
 
         (out / "figures").mkdir(parents=True, exist_ok=True)

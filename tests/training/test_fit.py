@@ -469,12 +469,19 @@ def test_fit_exports_the_last_checkpoint_when_asked(tmp_path: Path, monkeypatch:
 
     def recorded(*args: object, **kwargs: object) -> object:
         drawn.append(kwargs.get("kept"))
+        drawn.append(kwargs.get("scored"))
         return plot(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(figures, "plot_training_curves", recorded)
-    result = fit(_cfg(tmp_path, "trainer.max_epochs=2", "evaluate.checkpoint=last", "evaluate.split=val"))
-    # curves.png marks the checkpoint that became the model: last.ckpt, saved at the end of epoch 1.
-    assert drawn == [("last", 1)]
+    result = fit(
+        _cfg(
+            tmp_path, "trainer.max_epochs=2", "evaluate.checkpoint=last", "evaluate.split=val",
+            "evaluate.tta=identity,hflip",
+        )
+    )  # fmt: skip
+    # curves.png marks the checkpoint that became the model: last.ckpt, saved at the end of epoch 1, and the
+    # final score, made with 2 views, apart from the logged one.
+    assert drawn == [("last", 1), (pytest.approx(float(result.scores["miou"])), "2-view TTA")]
     saved = load_file(str(result.run_dir / "model" / "model.safetensors"))
     last = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     weights = {k.removeprefix("model."): v for k, v in last["state_dict"].items() if k.startswith("model.")}

@@ -182,7 +182,7 @@ def resolve_dataset(config: Config) -> DatasetSpec:
 
 
 # Ends the scores' line naming the classes a run's model never predicts (rare classes at a short budget).
-NEVER_PREDICTED_HINT = "training longer (a larger fit --time) usually helps"
+NEVER_PREDICTED_HINT = "training longer (a larger fit --time, or more trainer.max_epochs) usually helps"
 
 
 def evaluate(

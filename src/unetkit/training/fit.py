@@ -513,7 +513,10 @@ def _fit(
         metrics_csv = run_dir / "logs" / "metrics.csv"
         if metrics_csv.is_file():
             plot_training_curves(
-                metrics_csv, run_dir / "figures" / "curves.png", kept=(source.stem, int(kept.get("epoch", 0)))
+                metrics_csv,
+                run_dir / "figures" / "curves.png",
+                kept=(source.stem, int(kept.get("epoch", 0))),
+                scored=_scored_apart(config, scores),
             )
         return RunResult(
             run_dir=run_dir,
@@ -522,6 +525,17 @@ def _fit(
             train_seconds=train_seconds,
             scored_only=trained_before,
         )
+
+
+def _scored_apart(config: Any, scores: dict[str, Any]) -> tuple[float, str] | None:
+    """(mean IoU, "N-view TTA") of a final validation scoring made with test-time augmentation, which the
+    logged validation curve (one view) does not show; None otherwise (no TTA, or another split)."""
+    from unetkit.inference.tta import resolve_tta
+
+    views = resolve_tta(config.evaluate.tta)
+    if config.evaluate.split != "val" or not views or "miou" not in scores:
+        return None
+    return float(scores["miou"]), f"{len(views)}-view TTA"
 
 
 def _record_score_only_resume(run_dir: Path, command: str | None) -> float:
