@@ -186,7 +186,7 @@ class SemanticInstancePredictor(InstancePredictor):
             recorded = (getattr(predictor.config, "extra", None) or {}).get("instance_classes")
             foreground = recorded if recorded else range(1, k)
         fg = [int(c) for c in foreground]
-        bad = [c for c in fg if not 0 <= c < k]
+        bad = [c for c in fg if not 1 <= c < k]  # class 0 is the background: "0" made the image one object
         if bad or not fg:
             raise ValueError(
                 f"foreground classes {fg} do not fit a model of {k} classes ({', '.join(self.class_names)}); "
@@ -548,8 +548,13 @@ def load_instance_predictor(
             )
         if backend not in ("torch", "auto"):
             raise ValueError(f"a Mask R-CNN model runs with backend torch (or auto), got {backend!r}.")
-        if tta:
-            raise ValueError("test-time augmentation is not available for a Mask R-CNN model; drop tta.")
+        from unetkit.inference.tta import resolve_tta
+
+        if resolve_tta(tta):  # tta="none" asks for what the model does anyway
+            raise ValueError(
+                f"test-time augmentation is not available for a Mask R-CNN model; drop tta={tta!r} (or pass "
+                "tta='none')."
+            )
         if foreground is not None:
             raise ValueError("foreground classes apply to semantic models; a Mask R-CNN has one class.")
         options = {k: kw.pop(k) for k in _MASKRCNN_OPTIONS if kw.get(k) is not None}
