@@ -103,3 +103,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         skip = pytest.mark.skip(reason="loads OpenVINO: run in its own process with `pytest -m openvino`")
         for item in ov:
             item.add_marker(skip)
+
+
+class FakeDetector:
+    """Stand-in for the Mask R-CNN predictor: one instance per connected blob brighter than the threshold."""
+
+    def predict_instances(self, image: Any, score_threshold: float = 0.5, mask_threshold: float = 0.5) -> Any:
+        import numpy as np
+        from scipy import ndimage as ndi
+
+        labels, _ = ndi.label(image[..., 0] >= score_threshold * 255)
+        return labels.astype(np.int32)
+
+
+@pytest.fixture
+def fake_maskrcnn_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Mask R-CNN model folder (its config.json) whose loader gives a :class:`FakeDetector`: the CLI and
+    the instance API without training or running a detector."""
+    import json
+    import types
+
+    from unetkit.inference import instance_predictor as ip
+
+    module = types.ModuleType("fake_maskrcnn_loader")
+    module.load_maskrcnn_predictor = lambda model_dir: FakeDetector()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(ip, "MASKRCNN_LOADER", (module.__name__, "load_maskrcnn_predictor"))
+    folder = tmp_path / "maskrcnn"
+    folder.mkdir()
+    config = {"architecture": "maskrcnn", "class_names": ["background", "nucleus"], "model_kwargs": {}}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -62,31 +59,6 @@ def images(tmp_path: Path) -> Path:
     return folder
 
 
-class FakeDetector:
-    """Stand-in for the Mask R-CNN predictor: one instance per connected blob brighter than the threshold."""
-
-    def predict_instances(
-        self, image: np.ndarray, score_threshold: float = 0.5, mask_threshold: float = 0.5
-    ) -> np.ndarray:
-        from scipy import ndimage as ndi
-
-        labels, _ = ndi.label(image[..., 0] >= score_threshold * 255)
-        return labels.astype(np.int32)
-
-
-@pytest.fixture
-def maskrcnn_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    module = types.ModuleType("fake_maskrcnn_cli")
-    module.load_maskrcnn_predictor = lambda model_dir: FakeDetector()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(ip, "MASKRCNN_LOADER", (module.__name__, "load_maskrcnn_predictor"))
-    folder = tmp_path / "maskrcnn"
-    folder.mkdir()
-    config = {"architecture": "maskrcnn", "class_names": ["background", "nucleus"], "model_kwargs": {}}
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
-
-
 def read_png(path: Path) -> np.ndarray:
     with Image.open(path) as img:
         return np.asarray(img)
@@ -126,11 +98,12 @@ def test_auto_uses_the_method_the_model_was_trained_for(
 
 
 def test_maskrcnn_model_writes_instances_mask_and_outlined_overlay(
-    maskrcnn_dir: Path, images: Path, tmp_path: Path
+    fake_maskrcnn_dir: Path, images: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     assert (
-        main(["predict", str(maskrcnn_dir), str(images), "--out", str(out), "--score-threshold", "0.7"]) == 0
+        main(["predict", str(fake_maskrcnn_dir), str(images), "--out", str(out), "--score-threshold", "0.7"])
+        == 0
     )
     labels = read_png(out / "instances" / "one.png").astype(np.int32)
     assert labels.max() == 2 and labels[4, 21] == 0  # the dim blob is below the score threshold
@@ -147,20 +120,20 @@ def test_maskrcnn_model_writes_instances_mask_and_outlined_overlay(
     assert plain.shape == (16, 16, 3)
     np.testing.assert_array_equal(overlay, draw_instance_outlines(overlay, labels))  # outlines drawn already
     # The same through --instances maskrcnn, explicitly.
-    assert main(["predict", str(maskrcnn_dir), str(images), "--out", str(tmp_path / "o2"), "-q",
+    assert main(["predict", str(fake_maskrcnn_dir), str(images), "--out", str(tmp_path / "o2"), "-q",
                  "--instances", "maskrcnn", "--score-threshold", "0.7"]) == 0  # fmt: skip
     np.testing.assert_array_equal(read_png(tmp_path / "o2" / "instances" / "one.png"), labels)
 
 
 def test_methods_that_do_not_fit_the_model_exit_2_with_one_line(
-    maskrcnn_dir: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_maskrcnn_dir: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model = unet(tmp_path / "model", 2)
     cases = [
         ([str(model), "--instances", "boundary"], "methods that fit: components, watershed"),
         ([str(model), "--instances", "maskrcnn"], "needs a Mask R-CNN model folder"),
-        ([str(maskrcnn_dir), "--instances", "watershed"], "Methods that fit: maskrcnn"),
-        ([str(maskrcnn_dir), "--probs", "npy"], "gives no class probabilities"),
+        ([str(fake_maskrcnn_dir), "--instances", "watershed"], "Methods that fit: maskrcnn"),
+        ([str(fake_maskrcnn_dir), "--probs", "npy"], "gives no class probabilities"),
         ([str(model), "--score-threshold", "0.3"], "--score-threshold applies to Mask R-CNN"),
     ]
     capsys.readouterr()

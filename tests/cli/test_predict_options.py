@@ -8,8 +8,6 @@ import csv
 import errno
 import json
 import os
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,6 @@ from PIL import Image
 from unetkit.cli import predict as cli_predict
 from unetkit.cli.errors import creation_error
 from unetkit.cli.main import main
-from unetkit.inference import instance_predictor as ip
 from unetkit.inference import predictor as torch_predictor
 from unetkit.inference import writers
 from unetkit.model_files.model_config import ModelConfig
@@ -215,31 +212,6 @@ def test_interrupt_before_any_image_leaves_no_folder(
     assert not out.exists()
 
 
-class FakeDetector:
-    """Stand-in for the Mask R-CNN predictor: one instance per connected blob brighter than the threshold."""
-
-    def predict_instances(
-        self, image: np.ndarray, score_threshold: float = 0.5, mask_threshold: float = 0.5
-    ) -> np.ndarray:
-        from scipy import ndimage as ndi
-
-        labels, _ = ndi.label(image[..., 0] >= score_threshold * 255)
-        return labels.astype(np.int32)
-
-
-@pytest.fixture
-def maskrcnn_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    module = types.ModuleType("fake_maskrcnn_options")
-    module.load_maskrcnn_predictor = lambda model_dir: FakeDetector()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(ip, "MASKRCNN_LOADER", (module.__name__, "load_maskrcnn_predictor"))
-    folder = tmp_path / "maskrcnn"
-    folder.mkdir()
-    config = {"architecture": "maskrcnn", "class_names": ["background", "nucleus"], "model_kwargs": {}}
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
-
-
 @pytest.fixture
 def blobs(tmp_path: Path) -> tuple[Path, Path]:
     """Two images of bright blobs and their instance labels (16-bit); the second label misses a blob."""
@@ -261,11 +233,13 @@ def blobs(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_maskrcnn_is_scored_against_instance_labels(
-    maskrcnn_dir: Path, blobs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_maskrcnn_dir: Path, blobs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     images, labels = blobs
     out = tmp_path / "scored"
-    rc = main(["predict", str(maskrcnn_dir), str(images), "--out", str(out), "--masks", str(labels), "-q"])
+    rc = main(
+        ["predict", str(fake_maskrcnn_dir), str(images), "--out", str(out), "--masks", str(labels), "-q"]
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "ground truth read as instance labels" in captured.err
@@ -278,10 +252,10 @@ def test_maskrcnn_is_scored_against_instance_labels(
 
 
 def test_maskrcnn_takes_tta_none_and_notes_the_options_it_ignores(
-    maskrcnn_dir: Path, blobs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_maskrcnn_dir: Path, blobs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     images, _ = blobs
-    base = ["predict", str(maskrcnn_dir), str(images), "-q"]
+    base = ["predict", str(fake_maskrcnn_dir), str(images), "-q"]
     assert main([*base, "--out", str(tmp_path / "a"), "--tta", "none"]) == 0
     assert "do not apply" not in capsys.readouterr().err
     rc = main([*base, "--out", str(tmp_path / "b"), "--min-distance", "3", "--tile-size", "256",

@@ -336,25 +336,10 @@ def test_a_broken_unetkit_module_is_not_reported_as_a_missing_package(maskrcnn_l
     assert isinstance(error, ModuleNotFoundError) and error.name == "unetkit.no_such_module"
 
 
-def test_background_is_no_foreground_and_a_detector_takes_tta_none(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_background_is_no_foreground_and_a_detector_takes_tta_none(fake_maskrcnn_dir: Path) -> None:
     """A trial: foreground [0, 1] made the whole image one object; tta="none" was refused for a Mask R-CNN
     (the CLI's --tta none is what the model does anyway)."""
-    import json
-    import sys
-    import types
-
-    import unetkit.inference.instance_predictor as ip
-
-    module = types.ModuleType("fake_maskrcnn_tta")
-    module.load_maskrcnn_predictor = lambda model_dir: object()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(ip, "MASKRCNN_LOADER", (module.__name__, "load_maskrcnn_predictor"))
-    maskrcnn_dir = tmp_path / "maskrcnn"
-    maskrcnn_dir.mkdir()
-    config = {"architecture": "maskrcnn", "class_names": ["background", "nucleus"], "model_kwargs": {}}
-    (maskrcnn_dir / "config.json").write_text(json.dumps(config))
+    maskrcnn_dir = fake_maskrcnn_dir
     mask, probs = interior_band_case()
     with pytest.raises(
         ValueError, match=r"foreground classes \[0, 1\] do not fit .*name class indices in 1\.\.2"
