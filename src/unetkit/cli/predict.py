@@ -41,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from unetkit.cli.console import EXIT_OK, EXIT_PARTIAL, LazyBar, report_failure, report_unmatched
+from unetkit.inference.tiling import DEFAULT_OVERLAP
 
 EXIT_USAGE = 2
 # Defaults of the options that tune how a semantic model runs; a Mask R-CNN ignores them, and a value other
 # than these gets a note saying so (_maskrcnn_ignored).
-DEFAULT_OVERLAP = 0.25
 DEFAULT_BLEND = "gaussian"
 DEFAULT_BATCH_SIZE = 4
 # An image predicted in at least this many tiles (all TTA views together) gets a bar of its own, "tiles of
@@ -436,14 +436,14 @@ def check_options(args: argparse.Namespace, maskrcnn: bool) -> Any:
     (``instances`` set once the model is known). ``maskrcnn``: the model is a Mask R-CNN (cheap to tell:
     its config.json), which takes no TTA and no probabilities."""
     from unetkit.inference.batch import OutputOptions
-    from unetkit.inference.tiling import count_tiles
+    from unetkit.inference.tiling import check_overlap
     from unetkit.inference.tta import resolve_tta
     from unetkit.options import check_int, check_positive_int
 
     if args.tile_size is not None and args.tile_size < 1:
         raise ValueError(f"--tile-size must be >= 1, got {args.tile_size}.")
     try:
-        count_tiles(1, 1, 1, overlap=args.overlap)  # tiling's own check of the overlap fraction
+        check_overlap(args.overlap)
     except ValueError as exc:
         raise _option_error("--overlap", exc) from None
     check_positive_int(args.batch_size, "--batch-size")

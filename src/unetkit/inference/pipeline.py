@@ -35,6 +35,7 @@ from unetkit.inference.tiling import (
     DEFAULT_OVERLAP,
     PAD_MODES,
     ProgressFn,
+    check_overlap,
     count_tiles,
     tile_inference,
 )
@@ -178,9 +179,7 @@ class BasePredictor:
                 raise ValueError(f"tile_size must be a positive int or (H, W), got {tile_size!r}.")
             tile_size = (int(pair[0]), int(pair[1]))
         self.tile_size: tuple[int, int] | None = tile_size
-        if not 0.0 <= float(overlap) < 1.0:
-            raise ValueError(f"overlap must be >= 0 and < 1, got {overlap}.")
-        self.overlap = float(overlap)
+        self.overlap = check_overlap(overlap)
         self.blend = look_up_option(blend, BLEND_MODES, "blend mode")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}.")

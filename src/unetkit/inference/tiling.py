@@ -37,6 +37,14 @@ PredictFn = Callable[[np.ndarray], np.ndarray]
 ProgressFn = Callable[[int, int], None]
 
 
+def check_overlap(overlap: float) -> float:
+    """``overlap`` as a float, refused unless it is a tile overlap fraction in [0, 1) (the one rule of the
+    predictors, the tiling and predict's up-front check)."""
+    if not 0.0 <= float(overlap) < 1.0:
+        raise ValueError(f"overlap must be >= 0 and < 1, got {overlap}.")
+    return float(overlap)
+
+
 @functools.lru_cache(maxsize=16)
 def _gaussian_cached(height: int, width: int, sigma_scale: float) -> np.ndarray:
     def profile(n: int) -> np.ndarray:
@@ -151,8 +159,7 @@ def _tile_steps(
     if not isinstance(grid, (int, np.integer)) or grid < 1:
         raise ValueError(f"grid must be an int >= 1, got {grid!r}.")
     if step is None:
-        if not 0.0 <= float(overlap) < 1.0:
-            raise ValueError(f"overlap must be >= 0 and < 1, got {overlap}.")
+        check_overlap(overlap)
         sh, sw = max(1, int(oh * (1.0 - overlap))), max(1, int(ow * (1.0 - overlap)))
     else:
         sh, sw = to_pair(step, "step")
