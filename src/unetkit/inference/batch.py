@@ -502,9 +502,10 @@ class OutputOptions:
         )
         object.__setattr__(self, "mask_values", look_up_option(self.mask_values, MASK_VALUES, "mask values"))
         # Checked here, when the options are made, rather than by the overlay drawing after each image's
-        # inference (the same rule as unetkit.viz.overlay.prediction_overlay's).
-        if not 0.0 <= float(self.alpha) <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}.")
+        # inference (the overlay's own rule).
+        from unetkit.viz.overlay import check_alpha
+
+        check_alpha(self.alpha)
 
 
 @dataclass(frozen=True)

@@ -111,8 +111,7 @@ def overlay(
     image = display_image(image)
     if mask.shape != image.shape[:2]:
         raise ValueError(f"mask shape {mask.shape} does not match image shape {image.shape[:2]}.")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+    check_alpha(alpha)
     h, w = mask.shape
     out = np.empty((h, w, 3), dtype=np.uint8)
     for r in range(0, h, rows_per_chunk):
@@ -141,6 +140,14 @@ def untinted_class(class_names: Sequence[str]) -> int | None:
         if str(name).strip().lower() in BACKGROUND_NAMES or (index == 0 and name == "class_0"):
             return index
     return 0 if len(class_names) <= 2 else None
+
+
+def check_alpha(alpha: float) -> float:
+    """``alpha`` (the class tint's opacity) as a float, refused outside [0, 1]: the one rule of the overlay
+    and of predict's options, checked before any image is run."""
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+    return float(alpha)
 
 
 def prediction_overlay(
