@@ -14,7 +14,7 @@ from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.io import MaskEncoding
-from unetkit.evaluation import evaluate_split, figure_indices
+from unetkit.evaluation import evaluate_split, figure_indices, scored_views
 from unetkit.metrics import score_predictions
 from unetkit.model_files.model_config import ModelConfig
 
@@ -82,6 +82,11 @@ def test_scores_and_files_equal_scoring_the_predictions_directly(tmp_path: Path)
     predictor.tta = ("identity", "hflip")
     evaluate_split(predictor, pairs, ENCODING, ["bg", "fg"], out_dir=tmp_path / "tta", split="val")
     assert json.loads((tmp_path / "tta" / "metrics_val.json").read_text())["tta"] == ["identity", "hflip"]
+    # predict --masks records them the same way (test_fit's identical-metrics test compares the two files).
+    from unetkit.inference.batch import write_batch_metrics
+
+    write_batch_metrics(tmp_path / "predicted", scores, ["bg", "fg"], 2, tta=scored_views(predictor))
+    assert json.loads((tmp_path / "predicted" / "metrics.json").read_text())["tta"] == ["identity", "hflip"]
     assert set(saved) >= {"iou/bg", "iou/fg", "dice/fg", "support/fg", "pixel_accuracy", "mean_dice"}
     assert (tmp_path / "run" / "metrics_val.md").read_text() == table + "\n"
     assert (tmp_path / "run" / "figures" / "predictions_val.png").is_file()

@@ -91,6 +91,13 @@ def write_metrics_files(
     return json_path, md_path
 
 
+def scored_views(predictor: Any) -> list[str] | str:
+    """The test-time augmentation views ``predictor`` scores with, as a metrics file records them ("none"
+    for one view): a re-scoring with other settings (``validate RUN evaluate.tta=false``) replaces the file,
+    and its numbers must say how they were made."""
+    return list(getattr(predictor, "tta", None) or []) or "none"
+
+
 def evaluate_split(
     predictor: Any,
     pairs: Sequence[PairLike],
@@ -205,10 +212,9 @@ def evaluate_split(
         table += "\n\n" + instance_section(scores["instances"])
     if out_dir is not None:
         out = Path(out_dir)
-        # The views scored with, in the file: a re-scoring with other settings (validate evaluate.tta=false)
-        # replaces the file, and its numbers must say how they were made.
-        views = list(getattr(predictor, "tta", None) or []) or "none"
-        write_metrics_files(out, f"metrics_{split}", scores, class_names, hint=hint, split=split, tta=views)
+        write_metrics_files(
+            out, f"metrics_{split}", scores, class_names, hint=hint, split=split, tta=scored_views(predictor)
+        )
         from unetkit.viz.figures import plot_confusion_matrix
 
         (out / "figures").mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ from unetkit.data.io import (
     read_roi,
     window_mismatch,
 )
-from unetkit.evaluation import instance_section, write_metrics_files
+from unetkit.evaluation import instance_section, scored_views, write_metrics_files
 from unetkit.metrics.report import format_metrics_table
 from unetkit.metrics.scoring import ScoreAccumulator
 from unetkit.options import look_up_option
@@ -781,7 +781,9 @@ def predict_files(
                     "params": dict(instancer.params),
                     **objects.compute(),
                 }
-            result.table = write_batch_metrics(out, result.scores, class_names, scored)
+            result.table = write_batch_metrics(
+                out, result.scores, class_names, scored, tta=scored_views(predictor)
+            )
         elif scorer is not None:
             # Nothing of this run scored: an earlier run's metrics would pass for this summary's.
             for stale in (out / "metrics.json", out / "metrics.md"):
