@@ -59,6 +59,9 @@ def test_predict_console_names_the_engine(
     assert main([*argv, "--backend", "onnxruntime", "--tta", "none"]) == 0
     err = capfd.readouterr().err
     assert f"running onnxruntime fp32 ({run_dir / 'export' / 'model.onnx'})" in err
+    # auto names its choice once (it loads the choice through load_predictor, which had named it again).
+    assert main([*argv, "--backend", "auto", "--tta", "none"]) == 0
+    assert capfd.readouterr().err.count("running ") == 1
 
 
 @pytest.mark.parametrize("first", ["export/config.json", "export/", "export"])

@@ -316,7 +316,8 @@ def load_predictor(
         if unknown is None or unknown.group(1) not in kwargs:
             raise
         raise TypeError(_unknown_option(unknown.group(1), key, factory)) from None
-    line = engine_line(predictor)
+    # auto loads its choice through this function, which named it then: once is enough.
+    line = engine_line(predictor) if key != "auto" else None
     if line is not None:
         # What runs, named once where it is loaded (backend auto loads its choice through here too):
         # `--backend openvino` on an export folder runs fp32, `auto` may run bf16 or INT8.
