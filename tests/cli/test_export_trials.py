@@ -142,3 +142,10 @@ def test_maskrcnn_run_is_named(tmp_path: Path, no_load: None) -> None:
         with pytest.raises(ValueError, match="Mask R-CNN models cannot be exported; predict or serve them"):
             run(str(model), "--format", "onnx")
     assert not (run_dir / "export").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_an_out_that_cannot_be_created_is_said_before_loading(model_dir: Path, no_load: None) -> None:
+    """A re-check: `export --out /proc/exp` said "does not exist; check the path" (predict's rule now)."""
+    with pytest.raises(ValueError, match=r"^--out /proc/unetkit_exp: cannot be created \("):
+        run(str(model_dir), "--format", "onnx", "--out", "/proc/unetkit_exp")

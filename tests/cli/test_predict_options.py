@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from unetkit.cli import predict as cli_predict
-from unetkit.cli.errors import creation_error
+from unetkit.cli.errors import check_out_folder, creation_error
 from unetkit.cli.main import main
 from unetkit.inference import predictor as torch_predictor
 from unetkit.inference import writers
@@ -122,7 +122,7 @@ def test_out_under_proc_cannot_be_created(
 
 
 def test_out_check_leaves_no_folder(tmp_path: Path) -> None:
-    cli_predict.check_out_folder(tmp_path / "a" / "b" / "c")
+    check_out_folder(tmp_path / "a" / "b" / "c")
     assert not (tmp_path / "a").exists()
 
 

@@ -57,3 +57,24 @@ def creation_error(path: str | Path, exc: OSError) -> str:
     if fix is None:
         fix = _OS_ERRORS[exc.errno][1] if exc.errno in _OS_ERRORS else "write the output elsewhere"
     return f"{path}: cannot be created ({why}); {fix}."
+
+
+def check_out_folder(out: Path, flag: str = "--out") -> None:
+    """Refuse an ``--out`` folder that cannot be created, before the model loads: tried by creating it (and
+    whatever folders above it are missing) and removing them again (a permission check alone passes /proc
+    for root, where mkdir fails). An existing folder is left as it is."""
+    if out.exists():
+        if not out.is_dir():
+            raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out))
+        return
+    missing = [out]
+    while not missing[-1].parent.exists() and missing[-1].parent != missing[-1]:
+        missing.append(missing[-1].parent)
+    try:
+        out.mkdir(parents=True)
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:
+            raise  # a part of the path is a file: errors.format_error's "is not a folder ..."
+        raise ValueError(f"{flag} {creation_error(out, exc)}") from None
+    for folder in missing:  # deepest first: each is empty
+        folder.rmdir()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,8 +137,10 @@ def run(args: argparse.Namespace) -> int:
 
     model_path = Path(args.model)
     out_dir = Path(args.out) if getattr(args, "out", None) else default_out_dir(model_path)
-    if out_dir.exists() and not out_dir.is_dir():  # checked before the (slow) export; main prints one line
-        raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out_dir))
+    # Checked before the (slow) export, by creating it and removing it again: main prints one line.
+    from unetkit.cli.errors import check_out_folder
+
+    check_out_folder(out_dir)
     verify = getattr(args, "verify", True)
     atol = getattr(args, "atol", 1e-4)
     if not atol >= 0:  # NaN too

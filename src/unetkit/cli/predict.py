@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import errno
 import logging
 import sys
 from collections.abc import Sequence
@@ -547,29 +546,6 @@ def _maskrcnn_ignored(args: argparse.Namespace) -> str:
     )
 
 
-def check_out_folder(out: Path) -> None:
-    """Refuse an ``--out`` folder that cannot be created, before the model loads: tried by creating it (and
-    whatever folders above it are missing) and removing them again (a permission check alone passes /proc
-    for root, where mkdir fails). An existing folder is left as it is."""
-    from unetkit.cli.errors import creation_error
-
-    if out.exists():
-        if not out.is_dir():
-            raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out))
-        return
-    missing = [out]
-    while not missing[-1].parent.exists() and missing[-1].parent != missing[-1]:
-        missing.append(missing[-1].parent)
-    try:
-        out.mkdir(parents=True)
-    except OSError as exc:
-        if exc.errno == errno.ENOTDIR:
-            raise  # a part of the path is a file: errors.format_error's "is not a folder ..."
-        raise ValueError(f"--out {creation_error(out, exc)}") from None
-    for folder in missing:  # deepest first: each is empty
-        folder.rmdir()
-
-
 def _interrupted_line(stop: Any, out: Path) -> str:
     """The one line for a predict interrupted after some images (:class:`PredictInterrupted`)."""
     done, total = len(stop.result.rows), stop.total
@@ -611,6 +587,8 @@ def run(args: argparse.Namespace) -> int:
     # load) and before any image runs.
     maskrcnn = maskrcnn_model_dir(args.model) is not None
     outputs = check_options(args, maskrcnn)
+    from unetkit.cli.errors import check_out_folder
+
     check_out_folder(args.out)
     if args.masks is not None and not args.masks.is_dir():
         raise FileNotFoundError(
