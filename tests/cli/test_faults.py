@@ -206,6 +206,11 @@ def _predict_symlink_loop(tmp: Path, mp: pytest.MonkeyPatch) -> None:
     os.symlink("loop.png", tmp / "images/loop.png")
 
 
+def _predict_broken_link(tmp: Path, mp: pytest.MonkeyPatch) -> None:
+    _model(tmp)
+    os.symlink("/nonexistent/gone.png", tmp / "images/gone.png")
+
+
 def _out_is_file(tmp: Path, mp: pytest.MonkeyPatch) -> None:
     _model(tmp)
     (tmp / "out").write_text("not a folder")
@@ -408,12 +413,23 @@ CASES = [
         present=("out/masks/one.png", "out/overlays/one.png", "out/summary.csv"),
     ),
     Case(
+        # One bad entry fails alone (a trial: it had stopped the whole folder, nothing segmented).
         "predict: symlink loop in the input folder",
         _predict_symlink_loop,
         _predict(),
-        2,
-        r"images/loop\.png: is a symlink loop",
-        absent=("out",),
+        3,
+        r"images/loop\.png is a symlink loop; fix or remove the link",
+        absent=("out/masks/loop.png",),
+        present=("out/masks/one.png",),
+    ),
+    Case(
+        "predict: broken symlink in the input folder",
+        _predict_broken_link,
+        _predict(),
+        3,
+        r"images/gone\.png is a broken symlink \(-> /nonexistent/gone\.png\); fix or remove the link",
+        absent=("out/masks/gone.png",),
+        present=("out/masks/one.png",),
     ),
     Case(
         "predict: mixed good and bad inputs",

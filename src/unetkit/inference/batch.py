@@ -76,12 +76,26 @@ def _is_image_name(name: str) -> bool:
 
 
 def _image_files(candidates: Sequence[Path]) -> list[Path]:
-    """The regular files among ``candidates`` (sorted); a symlink loop or dangling link raises an OSError
-    naming it instead of being skipped as no image."""
-    for p in candidates:
-        if p.is_symlink():
-            p.stat()
-    return sorted(p for p in candidates if p.is_file())
+    """The regular files among ``candidates`` (sorted), and the links that lead nowhere (dangling, or a
+    loop): kept as inputs, so that each fails alone with one line naming the link (:func:`broken_link`)
+    while the other images are segmented, instead of being skipped as no image or stopping the batch."""
+    return sorted(p for p in candidates if p.is_file() or (p.is_symlink() and broken_link(p)))
+
+
+def broken_link(path: Path) -> str | None:
+    """Why the symbolic link ``path`` leads to no file ("a broken symlink (-> target)", "a symlink loop"), or
+    None (not a link, or a link to an existing file or folder)."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return f"a broken symlink (-> {os.readlink(path)})"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop"
+        raise
+    return None
 
 
 def _sub_folder_images(folder: Path) -> list[tuple[Path, list[Path]]]:
@@ -170,7 +184,7 @@ def find_inputs(patterns: Sequence[str], recursive: bool = False) -> Inputs:
             elif subs:
                 unread[pattern] = (len(subs), sum(len(images) for _, images in subs))
             named = [(p, p.relative_to(path).with_suffix("").as_posix()) for p in found]
-        elif path.exists():
+        elif path.exists() or path.is_symlink():  # a link to nothing fails alone, naming what it is
             named = [(path, path.stem)]
         elif glob.has_magic(pattern):
             matched = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
@@ -183,7 +197,10 @@ def find_inputs(patterns: Sequence[str], recursive: bool = False) -> Inputs:
     seen: set[Path] = set()
     unique = []
     for f, name in pairs:
-        key = f.resolve()
+        try:
+            key = f.resolve()
+        except (OSError, RuntimeError):  # a symlink loop: its own input, failing alone when read
+            key = f.absolute()
         if key not in seen:
             seen.add(key)
             unique.append((f, name))
@@ -794,6 +811,9 @@ def predict_files(
         for index, (path, name) in enumerate(zip(files, names)):
             start = time.perf_counter()
             try:
+                link = broken_link(path)
+                if link is not None:
+                    raise ValueError(f"{path} is {link}; fix or remove the link")
                 image, was_converted, window_note = model_image(
                     read_raw_image(path), path, in_channels, window
                 )
