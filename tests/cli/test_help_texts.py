@@ -73,3 +73,18 @@ def test_the_closing_line_starts_its_own_line_below_a_live_progress_bar(
         "interrupted: training interrupted" if isinstance(error, KeyboardInterrupt) else "error: bad value"
     )
     assert f"\n{closing}" in err and err.rstrip().endswith(closing)
+
+
+@pytest.mark.parametrize("command", ["predict", "benchmark", "convert", "kmeans", "serve"])
+def test_help_shows_no_developer_text(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    """A trial: predict's help ended with ":func:`unetkit.inference.batch.predict_files`; this module parses
+    arguments", benchmark's named its library module, and RST ``backticks`` showed."""
+    _, text = _help(capsys, command, "--help")
+    assert ":func:" not in text and ":mod:" not in text and "``" not in text
+
+
+def test_predict_help_states_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    _, text = _help(capsys, "predict", "--help")
+    flat = " ".join(text.split())
+    for default in ("(default gaussian)", "(default none)", "(default float16)", "(default on)"):
+        assert default in flat, default

@@ -21,10 +21,12 @@ logger = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``benchmark`` subcommand."""
+    from unetkit.cli.console import help_description
+
     p = sub.add_parser(
         "benchmark",
         help="time every inference backend/precision of a model on this machine and recommend one",
-        description=__doc__,
+        description=help_description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", type=Path, metavar="MODEL", help="run folder, model folder or .ckpt")
@@ -40,8 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-masks", type=Path, default=None, metavar="DIR", help="validation masks")
     p.add_argument("--mask-encoding", choices=("index", "binary"), default="index", help="of --val-masks")
     p.add_argument("--isbi", action="store_true", help="ISBI-style binary masks (metric: pixel error)")
-    p.add_argument("--gate-metric", choices=("miou", "mean_dice", "pixel_error"), default=None)
-    p.add_argument("--tolerance", type=float, default=None, help="largest allowed metric drop vs eager")
+    p.add_argument(
+        "--gate-metric", choices=("miou", "mean_dice", "pixel_error"), default=None,
+        help="the --val score a reduced-precision model is gated on (default: pixel_error for a binary "
+        "model, else miou)",
+    )  # fmt: skip
+    p.add_argument(
+        "--tolerance", type=float, default=None,
+        help="largest allowed drop of that score vs eager (default 0.002 pixel error, 0.005 otherwise)",
+    )  # fmt: skip
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the rows as JSON")
     p.set_defaults(func=run)
 

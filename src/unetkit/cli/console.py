@@ -4,6 +4,7 @@ log lines."""
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,3 +93,10 @@ class LazyBar:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def help_description(doc: str | None) -> str:
+    """A command module's docstring as its ``--help`` text: paragraphs written for developers (naming
+    ``:func:``/``:mod:`` targets) dropped, and reStructuredText's double backticks shown as plain quotes."""
+    paragraphs = [p for p in (doc or "").strip().split("\n\n") if ":func:" not in p and ":mod:" not in p]
+    return re.sub(r"``([^`]+)``", r"'\1'", "\n\n".join(paragraphs))

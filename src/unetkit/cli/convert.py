@@ -25,11 +25,13 @@ FORMATS = ("kaggle", "cityscapes")
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``convert`` subcommand."""
+    from unetkit.cli.console import help_description
+
     p = sub.add_parser(
         "convert",
         help="convert a dataset layout unetkit fit does not read (kaggle: one mask file per object; "
         "cityscapes: leftImg8bit/ + gtFine/ labelIds)",
-        description=__doc__,
+        description=help_description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("format", choices=FORMATS, help="the layout of SRC")

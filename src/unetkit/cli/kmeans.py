@@ -32,10 +32,12 @@ EXIT_USAGE = 2  # as unetkit predict's: a usage error, or every input failed (no
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``kmeans`` subcommand."""
+    from unetkit.cli.console import help_description
+
     p = sub.add_parser(
         "kmeans",
         help="K-means colour clustering baseline (optionally scored against ground truth)",
-        description=__doc__,
+        description=help_description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(p)

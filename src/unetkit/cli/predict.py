@@ -54,10 +54,12 @@ TILE_BAR_MIN_TILES = 9
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
+    from unetkit.cli.console import help_description
+
     p = sub.add_parser(
         "predict",
         help="segment images with a trained model (tiling, TTA, overlays, instances, metrics)",
-        description=__doc__,
+        description=help_description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(p)
@@ -95,7 +97,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_OVERLAP,
         help="tile overlap fraction in [0, 1) (default 0.25)",
     )
-    p.add_argument("--blend", choices=("gaussian", "uniform"), default=DEFAULT_BLEND, help="tile blending")
+    p.add_argument(
+        "--blend",
+        choices=("gaussian", "uniform"),
+        default=DEFAULT_BLEND,
+        help="tile blending (default gaussian)",
+    )
     p.add_argument(
         "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="tiles per forward pass (default 4)"
     )
@@ -105,15 +112,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "'none' (default: what the run scored the model with, e.g. the mirror image for street scenes)",
     )  # fmt: skip
     p.add_argument("--amp", action="store_true", help="mixed precision forward passes (torch backend)")
-    p.add_argument("--probs", choices=("none", "npy", "tiff"), default="none", help="write probability maps")
+    p.add_argument(
+        "--probs",
+        choices=("none", "npy", "tiff"),
+        default="none",
+        help="write probability maps (default none)",
+    )
     p.add_argument(
         "--mask-values", choices=("class", "stored"), default="class",
         help="values in masks/: the class index (default) or the value each class had in the training masks "
         "(a model trained on masks storing e.g. 0, 10, 20 ..., or binary 0/255)",
     )  # fmt: skip
-    p.add_argument("--probs-dtype", choices=("float16", "float32"), default="float16", help="for --probs npy")
     p.add_argument(
-        "--overlay", action=argparse.BooleanOptionalAction, default=True, help="colour overlay PNG"
+        "--probs-dtype",
+        choices=("float16", "float32"),
+        default="float16",
+        help="for --probs npy (default float16)",
+    )
+    p.add_argument(
+        "--overlay",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="colour overlay PNG (default on)",
     )
     p.add_argument("--alpha", type=float, default=0.5, help="overlay colour weight (default 0.5)")
     p.add_argument(

@@ -30,10 +30,12 @@ TOKEN_ENV = "UNETKIT_SERVE_TOKEN"  # also named by unetkit.serve.app (kept here:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``serve`` subcommand."""
+    from unetkit.cli.console import help_description
+
     p = sub.add_parser(
         "serve",
         help="web page + HTTP API for a trained model (drop images, see masks and class areas)",
-        description=__doc__,
+        description=help_description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(p)
