@@ -29,7 +29,9 @@ def _cfg(tmp_path: Path, *extra: str) -> Config:
     return load_config("synthetic", [*TINY, f"output.root={tmp_path / 'runs'}", "output.name=r", *extra])
 
 
-def test_fit_writes_complete_run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fit_writes_complete_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("UNETKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
     monkeypatch.delenv("PL_SEED_WORKERS", raising=False)
@@ -62,9 +64,14 @@ def test_fit_writes_complete_run_folder(tmp_path: Path, monkeypatch: pytest.Monk
     assert ckpt["epoch"] == 1 and "rng_state" in ckpt
     assert ckpt["hyper_parameters"]["model_config"]["architecture"] == "unet"
     # `unetkit test RUN` reproduces the stored numbers.
+    capsys.readouterr()
     assert cli_main(["test", str(run), "trainer.progress_bar=false"]) == 0
     again = json.loads((run / "metrics_test.json").read_text())
     assert again["miou"] == pytest.approx(metrics["miou"], abs=1e-6)
+    # It says that it replaced the run's scoring, and with which settings (a trial: silently).
+    said = capsys.readouterr().out
+    assert f"wrote {run / 'metrics_test.json'} and .md" in said and "replacing the earlier scoring" in said
+    assert "(with trainer.progress_bar=false)" in said
 
 
 def test_test_and_predict_report_identical_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

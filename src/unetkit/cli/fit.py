@@ -445,10 +445,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{cfg_path} not found; pass a run folder written by `unetkit fit`.")
     config = load_config(cfg_path, args.overrides)
     set_num_threads(config)
+    metrics = args.run_dir / f"metrics_{args.split}.json"
+    earlier = metrics.is_file()
     bar = LazyBar(f"scoring {args.split}", enabled=config.trainer.progress_bar)
     try:
         _, table = evaluate(args.run_dir, split=args.split, config=config, progress=bar)
     finally:
         bar.close()
     print(f"{args.split} split:\n{table}")
+    # The run's files now hold this scoring: say so, with what changed it (a trial's `validate RUN
+    # evaluate.tta=false` replaced the run's TTA score without a word).
+    settings = f" (with {' '.join(args.overrides)})" if args.overrides else ""
+    replaced = ", replacing the earlier scoring" if earlier else ""
+    print(f"wrote {metrics} and .md, figures/confusion_{args.split}.png{settings}{replaced}")
     return 0
