@@ -348,3 +348,21 @@ def test_background_is_no_foreground_and_a_detector_takes_tta_none(fake_maskrcnn
     load_instance_predictor(maskrcnn_dir, tta="none")  # accepted
     with pytest.raises(ValueError, match=r"drop tta='flips' \(or pass tta='none'\)"):
         load_instance_predictor(maskrcnn_dir, tta="flips")
+
+
+def test_an_untuned_watershed_says_it_runs_its_defaults(caplog: pytest.LogCaptureFixture) -> None:
+    """A re-check: a model trained before fit compared the watershed ran it untuned without a word."""
+    import logging
+
+    from unetkit.inference.instance_selection import RECORD_KEY
+
+    mask, probs = interior_band_case()
+    with caplog.at_level(logging.INFO, logger="unetkit"):
+        instance_predictor_for(StubPredictor(mask, probs), "watershed")
+    assert "watershed runs with its defaults (min_distance 5, min_size 0)" in caplog.text
+    caplog.clear()
+    tuned = {RECORD_KEY: {"method": "watershed", "values": {"min_size": 20, "min_distance": 11}}}
+    with caplog.at_level(logging.INFO, logger="unetkit"):
+        instance_predictor_for(StubPredictor(mask, probs), "watershed", min_distance=7)
+        chosen = instance_predictor_for(StubPredictor(mask, probs, tuned), "watershed")
+    assert "defaults" not in caplog.text and chosen.params["min_distance"] == 11

@@ -193,6 +193,15 @@ class SemanticInstancePredictor(InstancePredictor):
                 f"name class indices in 1..{k - 1}."
             )
         chosen = recorded_postprocessing(predictor.config, method)
+        if not chosen and method == "watershed" and min_distance is None:
+            # A model whose fit did not tune the watershed (trained before fit compared it): say that the
+            # defaults run, as a re-check found them running silently.
+            logger.info(
+                "watershed runs with its defaults (min_distance 5, min_size %s): this model records no "
+                "values chosen on validation for it; pass --min-distance / --min-size, or train it again "
+                "with fit",
+                0 if min_size is None else min_size,
+            )
         min_size = int(chosen.get("min_size", 0)) if min_size is None else min_size
         min_distance = int(chosen.get("min_distance", 5)) if min_distance is None else min_distance
         if int(min_size) < 0:
