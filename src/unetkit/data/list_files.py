@@ -3,12 +3,13 @@ discovery (``unetkit plan``) reads the lists with the rule the training data's r
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Collection
 from pathlib import Path
 
 from unetkit.data.io import IMAGE_EXTENSIONS
 
-__all__ = ["list_line_name", "read_list_file"]
+__all__ = ["list_line_name", "read_list_file", "read_list_text"]
 
 
 def _list_stem(text: str) -> str:
@@ -45,5 +46,33 @@ def read_list_file(path: str | Path, known: Collection[str] | None = None) -> li
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"split list file {path} does not exist")
-    names = (list_line_name(line, known) for line in path.read_text().splitlines())
+    names = (list_line_name(line, known) for line in read_list_text(path).splitlines())
     return [n for n in names if n is not None]
+
+
+# Byte-order marks a list file may start with, longest first (UTF-32's little-endian mark starts as UTF-16's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def read_list_text(path: Path) -> str:
+    """The text of a split list. UTF-8, with or without the byte-order mark Notepad's "UTF-8 with BOM"
+    writes (it had become part of the first name: '\\ufeff00'); UTF-16 or UTF-32 by their byte-order mark
+    (PowerShell's ``>`` writes UTF-16). Any other file that is not UTF-8 (a Windows code page: cp1252's
+    ``é``) is a ValueError naming the file, the line and the fix."""
+    data = path.read_bytes()
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), "utf-8")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        what = f"{encoding.upper()} with a byte-order mark but" if encoding != "utf-8" else "not UTF-8 text:"
+        raise ValueError(
+            f"{path} is {what} line {line} holds byte {data[exc.start]:#04x} that does not decode; save it "
+            "as UTF-8 (in Notepad: Save as, Encoding UTF-8; in PowerShell: Set-Content -Encoding utf8)"
+        ) from None
