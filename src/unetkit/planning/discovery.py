@@ -545,16 +545,20 @@ class Companions:
         return None
 
 
-def _case_hint(image: Path, masks: Sequence[Path]) -> str:
+def _case_hint(image: Path, masks: Sequence[Path], what: str = "mask") -> str:
     """`` (mask slice00.png differs only in letter case: ...)`` for an image whose stem matches a mask's (or
-    its key) but for the letter case, since stems pair case-sensitively; else ""."""
-    keys = {_strip(image.stem, IMAGE_SUFFIXES).lower(), image.stem.lower()}
-    same = [m for m in masks if _strip(m.stem, MASK_SUFFIXES + IMAGE_SUFFIXES).lower() in keys]
+    its key) but for the letter case, since stems pair case-sensitively; else "". With ``what="image"``,
+    ``image`` is a mask and ``masks`` the images (a mask without an image: S00.png beside images/s00.png,
+    as after a copy from Windows or macOS, whose file systems ignore case)."""
+    suffixes = IMAGE_SUFFIXES if what == "mask" else MASK_SUFFIXES + IMAGE_SUFFIXES
+    others = MASK_SUFFIXES + IMAGE_SUFFIXES if what == "mask" else IMAGE_SUFFIXES
+    keys = {_strip(image.stem, suffixes).lower(), image.stem.lower()}
+    same = [m for m in masks if {_strip(m.stem, others).lower(), m.stem.lower()} & keys]
     if not same:
         return ""
     return (
-        f" (mask {same[0].name} differs from {image.name} only in letter case: names pair case-sensitively, "
-        "so rename one of each such pair)"
+        f" ({what} {same[0].name} differs from {image.name} only in letter case: names pair "
+        "case-sensitively, so rename one of each such pair)"
     )
 
 
@@ -645,9 +649,10 @@ def _pair_folder(
                     "--unmatched skip"
                 )
             more = f" (and {len(no_image) - 1} more)" if len(no_image) > 1 else ""
+            hint = _case_hint(no_image[0], images, "image")
             raise ValueError(
-                f"mask {no_image[0]}{more} has no image in {image_dir}; add its image, remove the mask, "
-                "or pass --unmatched skip"
+                f"mask {no_image[0]}{more} has no image in {image_dir}{hint}; add its image, remove the "
+                "mask, or pass --unmatched skip"
             )
         skipped = [str(p) for p in no_mask + no_image]
     samples: list[Sample] = []
@@ -1804,6 +1809,24 @@ def _unused_hint(folder: Path, layout: str) -> str:
     )
 
 
+def _ranges_text(splits: Mapping[str, Any]) -> str:
+    """``train=0:1, test=1:2``: given splits as the user wrote them (ranges, or a count of names)."""
+    return ", ".join(
+        f"{k}={v[0]}:{v[1]}"
+        if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(x, int) for x in v)
+        else f"{k}=[{len(v)} names]"
+        for k, v in splits.items()
+    )
+
+
+def _example_split(n: int) -> str:
+    """A ``--split`` that works for ``n`` >= 2 pairs: a train and a val block (and test from 10 pairs)."""
+    if n >= MIN_PAIRS_TO_SPLIT:
+        val, test = max(1, round(n * 0.15)), max(1, round(n * 0.2))
+        return f"train=0:{n - val - test},val={n - val - test}:{n - test},test={n - test}:{n}"
+    return f"train=0:{n - 1},val={n - 1}:{n}"
+
+
 def _carve_val(
     split_map: dict[str, list[str]], where: str, ask: str, notes: list[str]
 ) -> dict[str, list[str]]:
@@ -1990,10 +2013,18 @@ def _contiguous(names: list[str], root: Path, hint: str = "") -> tuple[dict[str,
     ``hint`` ends the too-few-pairs error (images in sub-folders that are not searched)."""
     n = len(names)
     if n < MIN_PAIRS_TO_SPLIT:
+        # What works with so few: a training and a validation split given (test is optional). val.txt and
+        # test.txt without train.txt had been suggested here, and leave no training images.
+        fix = (
+            "training needs at least one training and one validation image: add images"
+            if n < 2
+            else "give the training and validation images yourself: train.txt and val.txt naming the "
+            f"images of each (test.txt is optional), a val/ folder (with images/ and masks/) beside "
+            f"images/ and masks/, or --split train=0:{n - 1},val={n - 1}:{n}"
+        )
         raise ValueError(
             f"{root} has only {n} image/mask pair{'' if n == 1 else 's'}: too few to split off validation "
-            "and test images; add a val/ folder (with images/ and masks/) or val.txt and test.txt naming the "
-            f"images of each split{hint}"
+            f"and test images; {fix}{hint}"
         )
     exact = [f * n for _, f in DEFAULT_FRACTIONS]
     sizes = [int(np.floor(e)) for e in exact]
@@ -2344,6 +2375,14 @@ def _splits_from_lists(
     for s in SPLITS:
         if s not in lists or s in unlabeled:
             continue
+        unique = list(dict.fromkeys(lists[s]))
+        if len(unique) < len(lists[s]):
+            # A name listed twice would be sampled (or scored) twice as often, and counted twice in the plan.
+            twice = [n for n in unique if lists[s].count(n) > 1]
+            notes.append(
+                f"{files[s]} names {twice[0]!r}{_and_more(len(twice) - 1)} more than once: counted once"
+            )
+            lists[s] = unique
         listed = [n for n in lists[s] if n not in without_mask and n not in dropped]
         missing = [n for n in listed if n not in known]
         if missing:
@@ -2355,6 +2394,20 @@ def _splits_from_lists(
             notes.append(_left_out_note(files[s], s, lists[s], without_mask, listed))
         if listed:
             split_map[s] = listed
+    if "train" not in split_map:
+        # val.txt (and test.txt) alone: every other image would have trained nowhere, and fit stopped after
+        # planning, asking for a 'train' split (the plan's statistics had been taken over val and test).
+        given = ", ".join(f.name for s, f in files.items() if s != "trainval")
+        where = next(iter(files.values())).parent
+        why = (
+            f"{files['train']} {'is empty' if not lists['train'] else 'names no image with a mask'}"
+            if "train" in files
+            else f"{where} has {given} but no train.txt"
+        )
+        raise ValueError(
+            f"{why}: no training split; write {where / 'train.txt'} naming the training images, one per line "
+            "(images named in no list are not used)"
+        )
     return split_map
 
 
@@ -2614,9 +2667,10 @@ def discover(
         listed_stems = {stem for stems in unlabeled_lists.values() for stem in stems}
         rest = [path for stem, path in maskless.items() if stem not in listed_stems]
         if rest and unmatched == "error":
+            hint = _case_hint(rest[0], _image_files(maskless_dirs[1]))
             raise ValueError(
-                f"image {rest[0]}{_and_more(len(rest) - 1)} has no mask in {maskless_dirs[1]}; add its mask "
-                "(same stem, optionally with a suffix such as _mask), remove the image, or pass "
+                f"image {rest[0]}{_and_more(len(rest) - 1)} has no mask in {maskless_dirs[1]}{hint}; add its "
+                "mask (same stem, optionally with a suffix such as _mask), remove the image, or pass "
                 "--unmatched skip"
             )
         skipped += [str(path) for path in rest]
@@ -2656,6 +2710,16 @@ def discover(
     # Splits: given > sub-folders > list files > contiguous blocks of the sorted names.
     if splits is not None:
         split_map, source = _parse_splits(splits, sorted(names)), "given"
+        if len(names) < 2:
+            raise ValueError(
+                f"{root} has only 1 image/mask pair: training needs at least one training and one validation "
+                "image; add images"
+            )
+        if not split_map.get("train"):
+            raise ValueError(
+                f"the splits given ({_ranges_text(splits)}) have no training images; add train=START:STOP "
+                f"over the {len(names)} sorted pair names, e.g. --split {_example_split(len(names))}"
+            )
         if folder_splits:
             # The folders' own splits give way: say so, with the names the ranges run over (a trial read
             # "val from val/" beside ranges whose val held top-level pairs, and val/'s own pairs unused).
@@ -2665,6 +2729,15 @@ def discover(
                 f"({', '.join(sorted(folder_splits))}), not over the folders' own splits: "
                 + "; ".join(f"{k} {v[0]}..{v[-1]}" for k, v in split_map.items() if v)
                 + "; drop --split to use the folders"
+            )
+        if "val" not in split_map:
+            # fit validates on a val split: carved from train as for split lists, or asked for when too small
+            # (train=0:1 had planned, then fit stopped after planning, asking for a 'val' split).
+            split_map = _carve_val(
+                split_map,
+                f"the splits given ({_ranges_text(splits)}) have a training",
+                f"val=START:STOP (e.g. --split {_example_split(len(names))})",
+                notes,
             )
     elif folder_splits:
         split_map, source = folder_splits, "folders"
@@ -2692,6 +2765,11 @@ def discover(
             f"cannot leak between splits), about 65/15/20 of the sorted names{grouped}; pass splits to choose"
         )
     _check_disjoint(split_map, root)
+    if "train" not in split_map:
+        raise ValueError(
+            f"{root} gives no training split (its splits: {', '.join(split_map) or 'none'}; from "
+            f"{source}); give the training images: a train/ folder, train.txt, or --split train=START:STOP"
+        )
     notes += shared_group_notes(split_map)
     for s, members in split_map.items():
         if not members:
@@ -2810,6 +2888,9 @@ def discover(
             "--mask-kind instances if each value is one object (instance labels), or --mask-kind index if "
             "the values are classes"
         )
+    val = set(split_map.get("val", ()))
+    if (one_class := _one_class_note([s.mask for s in samples if s.name in val], mask, "val")) is not None:
+        notes.append(one_class)
     jpeg_masks = [s.mask for s in samples if s.mask.suffix.lower() in (".jpg", ".jpeg")]
     if jpeg_masks and mask.kind == "binary":
         # Kvasir-SEG ships its polyp masks as JPEGs: values near 0 and near 255, not {0, 255}.
@@ -2910,6 +2991,42 @@ def _check_something_to_learn(mask: MaskInfo, paths: Sequence[Path], sample: int
         "learn, and any model would score a perfect IoU; check how the masks were saved (an empty or "
         "inverted export? a 0..1 float mask saved as 8-bit truncates to 0)"
     )
+
+
+def _one_class_note(paths: Sequence[Path], mask: MaskInfo, split: str) -> str | None:
+    """A note when every mask of ``paths`` (a split that is scored: val) holds one class (void aside): each
+    other class then has no true pixel there, so its IoU is 0 when the model predicts any of its pixels (all
+    false positives) and counts in the mean IoU, or n/a (left out of the mean) when it predicts none
+    (:mod:`unetkit.metrics.functional`). The masks are read until one shows a second class (usually the
+    first); None then, or when a mask cannot be read here (fit names it when it decodes every split)."""
+    classes: set[int | None] = set()
+    for path in paths:
+        try:
+            classes |= _stored_classes(mask, path) - {None}
+        except (ValueError, OSError):
+            return None
+        if len(classes) > 1:
+            return None
+    if len(classes) != 1 or mask.num_classes < 2:
+        return None
+    (cls,) = classes
+    names = mask.class_names
+    only = names[cls] if cls is not None and 0 <= cls < len(names) else f"class {cls}"
+    absent = [n for i, n in enumerate(names) if i != cls]
+    one = len(absent) == 1
+    return (
+        f"every one of the {len(paths)} {split} masks holds only {only} (e.g. {paths[0].name}): "
+        f"{_some_names(absent)} {'has' if one else 'have'} no {split} pixel, so {'its' if one else 'the'} "
+        f"{split} IoU{'' if one else ' of each'} is 0 if the model predicts any of its pixels (each a false "
+        "positive) and counts in the mean IoU, or n/a (left out of the mean) if it predicts none; give the "
+        f"{split} split images that hold every class, or check how its masks were saved"
+    )
+
+
+def _some_names(names: Sequence[str], limit: int = 4) -> str:
+    """``background`` / ``a, b, c and 5 more``: class names in a note."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _voc_rgb_masks(mask: MaskInfo) -> MaskInfo | None:
