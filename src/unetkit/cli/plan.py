@@ -165,45 +165,62 @@ def write_plan_files(
     planned: PlannedDataset, plan_path: Path, dataset_path: Path, figure_path: Path | None = None
 ) -> None:
     """Write ``dataset.json``, ``plan.yaml`` and the figure (default :func:`figure_file`) atomically: a reader
-    never sees half a file. The figure is drawn first, so a failure while drawing writes nothing."""
+    never sees half a file. The figure is drawn and every path checked first, so a failure while drawing, or
+    a path that is a folder, writes nothing."""
+    figure_path = figure_path or figure_file(plan_path)
+    for path in (dataset_path, plan_path, figure_path):
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder, so the plan cannot be written there; remove or rename it")
     png = planned.figure_png()
     atomic_write_text(dataset_path, json.dumps(planned.dataset, indent=1) + "\n")
     atomic_write_text(plan_path, planned.plan_yaml)
-    atomic_write_bytes(figure_path or figure_file(plan_path), png)
+    atomic_write_bytes(figure_path, png)
 
 
-def check_writable(path: Path, option: str, *, file: bool = False) -> None:
+def check_writable(path: Path, option: str, *, file: bool = False, given: Path | None = None) -> None:
     """A ValueError naming ``path`` (given as ``option``) when it cannot be written: the nearest part of it
     that exists (the folder a write creates the rest in, or ``path`` itself) is a file, read-only or not
     writable. ``file``: ``path`` is a file to (over)write atomically, so its folder is what must be writable
     (an existing plan.yaml is replaced: planning twice in one folder had been refused). Run before planning,
     so that the error comes before the ~30-50 s of measuring, and names the user's path rather than the
-    hidden temp file of an atomic write."""
+    hidden temp file of an atomic write. ``given``: the path the user gave as ``option`` when ``path`` is a
+    file derived from it (``--out pp/plan.yaml`` writes ``pp/plan.png``): the error names both."""
     import os
 
     path = Path(path)
+    said = (
+        f"{option} {path}" if given is None or Path(given) == path else f"{option} {given} (it writes {path})"
+    )
     if file and path.is_dir():
+        if given is not None and Path(given) != path:
+            raise ValueError(f"{said}: {path} is a folder; remove or rename it, or pass another {option}")
         raise ValueError(f"{option} {path} is a folder; name the file to write, e.g. {path / 'plan.yaml'}")
     folder = path.parent if file else path
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise ValueError(f"{option} {path}: {folder} is a file, not a folder; write the output elsewhere")
+        raise ValueError(f"{said}: {folder} is a file, not a folder; write the output elsewhere")
     if not os.access(folder, os.W_OK | os.X_OK):
         try:
             read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
         except (AttributeError, OSError):  # no statvfs (Windows): say what is certain
             read_only = False
         why = "is on a read-only file system" if read_only else "is not writable for this user"
-        raise ValueError(f"{option} {path}: {folder} {why}; write the output elsewhere")
+        raise ValueError(f"{said}: {folder} {why}; write the output elsewhere")
 
 
 def run_plan(args: argparse.Namespace) -> int:
     out = Path(args.out)
     dataset_out = Path(args.dataset_out) if args.dataset_out else dataset_file(out)
     figure_out = figure_file(out)
+    # Every output's path before planning and before any is written (a plan.png folder had failed after
+    # plan.yaml and dataset.json were written, naming the atomic write's temp file).
     check_writable(out, "--out", file=True)
-    check_writable(dataset_out, "--dataset-out" if args.dataset_out else "--out", file=True)
+    if args.dataset_out:
+        check_writable(dataset_out, "--dataset-out", file=True)
+    else:
+        check_writable(dataset_out, "--out", file=True, given=out)
+    check_writable(figure_out, "--out", file=True, given=out)
     # Absolute paths in the plan: `fit DIR --plan FILE` then works from any working folder.
     planned = plan_dataset(args, Path(args.root).resolve())
     write_plan_files(planned, out, dataset_out, figure_out)
