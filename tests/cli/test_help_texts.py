@@ -88,3 +88,21 @@ def test_predict_help_states_its_defaults(capsys: pytest.CaptureFixture[str]) ->
     flat = " ".join(text.split())
     for default in ("(default gaussian)", "(default none)", "(default float16)", "(default on)"):
         assert default in flat, default
+
+
+def test_the_cli_keeps_missing_glyph_warnings_off_the_console() -> None:
+    """A trial: CJK file names printed matplotlib's "Glyph 20013 ... missing from font(s)" 2-4 times a run."""
+    import warnings
+
+    from unetkit.cli.main import _quiet_third_party
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        _quiet_third_party()
+        warnings.warn(
+            "Glyph 20013 (\\N{CJK UNIFIED IDEOGRAPH-4E2D}) missing from font(s) DejaVu Sans.",
+            UserWarning,
+            stacklevel=1,
+        )
+        warnings.warn("another warning", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == ["another warning"]

@@ -17,6 +17,7 @@ import shlex
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -111,6 +112,9 @@ def _quiet_third_party() -> None:
         _add_filter(name, _DropAdverts)
     _add_filter("torch.utils.cpp_extension", _DropNoCudaRuntime)
     ignore_lightning_noise()
+    # A file name in a script the figure font lacks (CJK) is drawn as boxes in a figure title; matplotlib
+    # warned 2-4 times per run about it, a trial's console showed "Glyph 20013 ... missing from font(s)".
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
 
 
 def _allow_large_images() -> None:
