@@ -558,9 +558,10 @@ def test_a_large_dataset_still_validates_several_times_in_its_budget() -> None:
     assert "fresh shuffle" in plan.reasons["trainer.limit_train_batches"]
     # Crops, not images (a trial read "all 200 training images" for 20 images drawn 10 times).
     repeat = plan.config["data"].get("repeat", 1)
-    assert f"all 2975 training images x data.repeat {repeat} = {2975 * repeat} crops" in plan.reasons[
-        "trainer.limit_train_batches"
-    ]
+    assert (
+        f"all 2975 training images x data.repeat {repeat} = {2975 * repeat} crops"
+        in plan.reasons["trainer.limit_train_batches"]
+    )
     assert plan.reasons["data.repeat"].endswith("every training image once per epoch")  # not "about 40"
     assert "the final evaluation scores every image" in plan.reasons["data.val_images"]
     # An ISBI-sized folder keeps whole epochs and every validation image.
