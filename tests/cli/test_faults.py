@@ -432,6 +432,15 @@ CASES = [
         present=("out/masks/one.png",),
     ),
     Case(
+        # A glob, as a folder: the link is an input that fails alone (a re-check: silently dropped, rc 0).
+        "predict: broken symlink matched by a glob",
+        _predict_broken_link,
+        lambda t: ["predict", str(t / "model"), str(t / "images" / "*.png"), "--out", str(t / "out"), "-q"],
+        3,
+        r"images/gone\.png is a broken symlink",
+        present=("out/masks/one.png",),
+    ),
+    Case(
         "predict: mixed good and bad inputs",
         lambda t, mp: (_model(t), _truncate(t / "images/two.png")),
         _predict(),

@@ -32,3 +32,13 @@ def test_a_file_that_is_not_utf8_is_named_with_the_fix(tmp_path: Path) -> None:
     text = str(err.value)
     assert str(path) in text and "not UTF-8" in text and "line 2" in text and "save it as UTF-8" in text
     assert "\n" not in text
+
+
+def test_utf16_without_its_byte_order_mark_is_named(tmp_path: Path) -> None:
+    """A re-check: it read as names "0\x000\x00" that paired with nothing."""
+    path = tmp_path / "train.txt"
+    path.write_bytes("00\n01\n".encode("utf-16-le"))
+    with pytest.raises(
+        ValueError, match=r"train\.txt holds NUL bytes: UTF-16 text without a byte-order mark\?"
+    ):
+        read_list_file(path)

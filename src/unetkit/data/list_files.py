@@ -68,7 +68,7 @@ def read_list_text(path: Path) -> str:
     data = path.read_bytes()
     encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), "utf-8")
     try:
-        return data.decode(encoding)
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         what = f"{encoding.upper()} with a byte-order mark but" if encoding != "utf-8" else "not UTF-8 text:"
@@ -76,3 +76,10 @@ def read_list_text(path: Path) -> str:
             f"{path} is {what} line {line} holds byte {data[exc.start]:#04x} that does not decode; save it "
             "as UTF-8 (in Notepad: Save as, Encoding UTF-8; in PowerShell: Set-Content -Encoding utf8)"
         ) from None
+    if "\x00" in text:
+        # UTF-16 without its byte-order mark decodes as "0\x000\x00...": names nothing, said as such.
+        raise ValueError(
+            f"{path} holds NUL bytes: UTF-16 text without a byte-order mark? save it as UTF-8 (in "
+            "PowerShell: Set-Content -Encoding utf8)"
+        )
+    return text

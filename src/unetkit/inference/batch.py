@@ -187,7 +187,7 @@ def find_inputs(patterns: Sequence[str], recursive: bool = False) -> Inputs:
         elif path.exists() or path.is_symlink():  # a link to nothing fails alone, naming what it is
             named = [(path, path.stem)]
         elif glob.has_magic(pattern):
-            matched = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            matched = _image_files([Path(p) for p in glob.glob(pattern, recursive=True)])
             named = [(p, p.stem) for p in matched]
         else:
             named = []
