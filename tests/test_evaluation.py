@@ -82,6 +82,8 @@ def test_scores_and_files_equal_scoring_the_predictions_directly(tmp_path: Path)
     predictor.tta = ("identity", "hflip")
     evaluate_split(predictor, pairs, ENCODING, ["bg", "fg"], out_dir=tmp_path / "tta", split="val")
     assert json.loads((tmp_path / "tta" / "metrics_val.json").read_text())["tta"] == ["identity", "hflip"]
+    said = (tmp_path / "tta" / "metrics_val.md").read_text().splitlines()[-1]
+    assert said == "Scored with test-time augmentation: 2 views (identity, hflip)."
     # predict --masks records them the same way (test_fit's identical-metrics test compares the two files).
     from unetkit.inference.batch import write_batch_metrics
 

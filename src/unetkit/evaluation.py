@@ -87,7 +87,11 @@ def write_metrics_files(
     if confusion:
         flat["confusion"] = confusion
     json_path = atomic_write_text(out / f"{stem}.json", json.dumps({**header, **flat}, indent=2))
-    md_path = atomic_write_text(out / f"{stem}.md", table + "\n")
+    views = header.get("tta")
+    said = f"\n\nScored with test-time augmentation: {len(views)} views ({', '.join(views)}).\n" if (
+        isinstance(views, list) and views
+    ) else "\n"  # fmt: skip
+    md_path = atomic_write_text(out / f"{stem}.md", table + said)
     return json_path, md_path
 
 

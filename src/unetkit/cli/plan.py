@@ -32,7 +32,9 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
         help="device to measure, plan and train on (default auto: cuda when torch sees a GPU, else cpu)",
     )  # fmt: skip
     p.add_argument(
-        "--mask-kind", choices=("binary", "index", "palette", "instances", "remap"), help="mask encoding"
+        "--mask-kind",
+        choices=("binary", "index", "palette", "instances", "remap"),
+        help="mask encoding (default: detected from the mask values; give it when they are ambiguous)",
     )
     p.add_argument(
         "--void", type=int, action="append", metavar="VALUE", help="stored mask value to ignore (repeatable)"
