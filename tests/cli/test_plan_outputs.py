@@ -31,3 +31,21 @@ def test_write_plan_files_checks_every_path_first(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"plan\.png is a folder"):
         write_plan_files(planned, tmp_path / "plan.yaml", tmp_path / "dataset.json")  # type: ignore[arg-type]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.png"]
+
+
+def test_a_dataset_json_unetkit_did_not_write_is_not_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trial: `unetkit plan .` inside an nnU-Net folder replaced its dataset.json without a word."""
+    theirs = tmp_path / "dataset.json"
+    theirs.write_text('{"name": "my nnU-Net dataset", "labels": {"background": 0}}')
+    data = tmp_path / "no-data-needed"  # refused before discovery
+    assert main(["plan", str(data), "--out", str(tmp_path / "plan.yaml"), "--time", "1m"]) == 2
+    err = capsys.readouterr().err
+    assert f"{theirs} exists and is not a file unetkit wrote" in err and "--dataset-out FILE" in err
+    assert "my nnU-Net dataset" in theirs.read_text() and not (tmp_path / "plan.yaml").exists()
+    # One that an earlier plan wrote is replaced, as plan.yaml is.
+    from unetkit.cli.plan import check_not_foreign_dataset_file
+
+    theirs.write_text('{"root": "d", "splits": {}, "mask": {}, "pairs": []}')
+    check_not_foreign_dataset_file(theirs)

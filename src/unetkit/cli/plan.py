@@ -211,6 +211,27 @@ def check_writable(path: Path, option: str, *, file: bool = False, given: Path |
         raise ValueError(f"{said}: {folder} {why}; write the output elsewhere")
 
 
+# Keys every discovery file unetkit writes holds (dataset.json): a file without them is someone else's.
+DISCOVERY_KEYS = ("root", "splits", "mask", "pairs")
+
+
+def check_not_foreign_dataset_file(path: Path) -> None:
+    """Refuse to replace a ``dataset.json`` that unetkit did not write: an nnU-Net or MSD folder holds its
+    own under that name, and ``unetkit plan .`` inside it had replaced it without a word."""
+    if not path.is_file():
+        return
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        data = None
+    if isinstance(data, dict) and all(key in data for key in DISCOVERY_KEYS):
+        return  # an earlier plan's: replaced, as plan.yaml is
+    raise ValueError(
+        f"{path} exists and is not a file unetkit wrote (an nnU-Net or MSD dataset.json?), so plan does not "
+        "replace it; pass --dataset-out FILE, or --out NAME.yaml (it writes NAME.dataset.json)"
+    )
+
+
 def run_plan(args: argparse.Namespace) -> int:
     out = Path(args.out)
     dataset_out = Path(args.dataset_out) if args.dataset_out else dataset_file(out)
@@ -223,6 +244,7 @@ def run_plan(args: argparse.Namespace) -> int:
     else:
         check_writable(dataset_out, "--out", file=True, given=out)
     check_writable(figure_out, "--out", file=True, given=out)
+    check_not_foreign_dataset_file(dataset_out)
     # Absolute paths in the plan: `fit DIR --plan FILE` then works from any working folder.
     planned = plan_dataset(args, Path(args.root).resolve())
     write_plan_files(planned, out, dataset_out, figure_out)
