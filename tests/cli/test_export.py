@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-from typing import Any
 
 import pytest
+from cli_models import export_parser as parser
+from cli_models import wide_cnn_run
 
 import unetkit.export.onnx as onnx_export
 from unetkit.cli import export as export_cli
 from unetkit.inference.bench import Candidate, _verdict
 from unetkit.inference.variants import export_check
-from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
-from unetkit.model_files.model_io import save_model
-from unetkit.models import create_model
-
-KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 2, "channels": (4, 8), "kernel_sizes": (7, 5)}
-
-
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="unetkit")
-    export_cli.register(root.add_subparsers(dest="command", required=True))
-    return root
+from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME
 
 
 @pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
-    config = ModelConfig("wide_cnn", KWARGS, ["background", "cell"], [0.5], [0.25])
-    return save_model(create_model("wide_cnn", **KWARGS), config, tmp_path / "run" / "model")
+    return wide_cnn_run(tmp_path)
 
 
 def test_export_onnx_prints_path_and_difference(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,34 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
+from cli_models import three_images
+from cli_models import tiny_unet as unet
 from PIL import Image
 
 from unetkit.cli.main import main
 from unetkit.inference import predictor as torch_predictor
-from unetkit.model_files.model_config import ModelConfig
-from unetkit.model_files.model_io import save_model
-from unetkit.models import create_model
-
-
-def unet(folder: Path, extra: dict | None = None) -> Path:
-    torch.manual_seed(0)
-    kwargs = {"in_channels": 1, "num_classes": 2, "depth": 2, "base_channels": 4}
-    config = ModelConfig("unet", kwargs, ["bg", "cell"], [0.5], [0.25], extra=extra or {})
-    return save_model(create_model("unet", **kwargs), config, folder)
 
 
 @pytest.fixture
 def images(tmp_path: Path) -> Path:
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for name, shape in (("a", (24, 30)), ("b", (24, 40)), ("c", (20, 20))):
-        image = rng.integers(0, 60, size=shape, dtype=np.uint8)
-        image[4:12, 4:12] = 240
-        Image.fromarray(image).save(folder / f"{name}.png")
-    return folder
+    return three_images(tmp_path / "images")
 
 
 def test_engine_error_on_one_image_is_one_line(

@@ -157,3 +157,13 @@ def live_server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def wait_until(condition: Any, seconds: float) -> bool:
+    """Poll ``condition()`` every 50 ms for up to ``seconds``; its last value."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())

@@ -33,7 +33,7 @@ playwright_api = pytest.importorskip(
 )
 
 from PIL import Image  # noqa: E402
-from serve_helpers import live_server, predict_cli, synthetic_slice, with_instance_record  # noqa: E402
+from serve_helpers import live_server, predict_cli, synthetic_slice, wait_until, with_instance_record  # noqa: E402
 
 from unetkit.cli.main import main as cli_main  # noqa: E402
 from unetkit.devices import resolve_device  # noqa: E402
@@ -357,15 +357,6 @@ def serve_in_process(app: Any) -> Iterator[str]:
         sock.close()
 
 
-def wait_for(condition: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 @pytest.fixture
 def big_image(tmp_path: Path) -> Path:
     """2000 x 2000: tiled in 512 px tiles, several batches, each slowed by ``slow_batches``."""
@@ -388,20 +379,20 @@ def test_cancel_and_reload_stop_the_running_job(
         # The Cancel button stops the request, and the server its job (after its current batch of tiles).
         page.set_input_files("#files", str(big_image))
         card = page.locator("article.result").first
-        assert wait_for(lambda: slow_batches.calls > 0, 30)
+        assert wait_until(lambda: slow_batches.calls > 0, 30)
         card.locator("button.cancel").click()
         playwright_api.expect(card).to_have_attribute("data-state", "cancelled")
         assert card.locator("button.retry").is_visible() and card.locator("button.cancel").is_hidden()
         assert card.locator(".progress").is_hidden()  # a cancelled card shows no work going on
-        assert wait_for(lambda: pool.stats()["running"] == 0, 5), pool.stats()
+        assert wait_until(lambda: pool.stats()["running"] == 0, 5), pool.stats()
         calls = slow_batches.calls
         time.sleep(0.6)
         assert slow_batches.calls == calls  # nothing runs on for nobody
         # Leaving the page (a reload; closing the tab is the same) cancels the job as well.
         card.locator("button.retry").click()
-        assert wait_for(lambda: slow_batches.calls > calls, 30)
+        assert wait_until(lambda: slow_batches.calls > calls, 30)
         page.reload()
-        assert wait_for(lambda: pool.stats()["running"] == 0, 5), pool.stats()
+        assert wait_until(lambda: pool.stats()["running"] == 0, 5), pool.stats()
         assert pool.stats()["served"] == 0
         page.close()
 
@@ -419,7 +410,7 @@ def test_busy_server_retries_then_offers_a_retry_button(
         page.goto(url + "/")
         playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
         page.set_input_files("#files", str(big_image))  # holds the only worker
-        assert wait_for(lambda: slow_batches.calls > 0, 30)
+        assert wait_until(lambda: slow_batches.calls > 0, 30)
         page.set_input_files("#files", str(small))
         busy, big = page.locator("article.result").nth(0), page.locator("article.result").nth(1)
         playwright_api.expect(busy.locator(".status")).to_contain_text("server busy: trying again in")

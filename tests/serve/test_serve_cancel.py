@@ -8,7 +8,7 @@ import contextlib
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import httpx
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # Starlette now prefers the httpx2 fork; httpx works
     from fastapi.testclient import TestClient
-from serve_helpers import png_bytes, synthetic_slice
+from serve_helpers import png_bytes, synthetic_slice, wait_until
 
 from unetkit.serve import app as app_module
 from unetkit.serve import jobs as jobs_module
@@ -70,15 +70,6 @@ def limits(timeout_s: float, max_pixels: int = BIG * BIG) -> ServeLimits:
 
 def post(client: TestClient, data: bytes, **form: str) -> httpx.Response:
     return client.post("/api/predict", files={"file": ("big.png", data, "image/png")}, data=form)
-
-
-def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def results_in(root: Path) -> list[Path]:
