@@ -8,6 +8,7 @@ onnxruntime/OpenVINO prediction paths and the web server use it too.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -107,3 +108,19 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
             os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def broken_link(path: Path) -> str | None:
+    """Why the symbolic link ``path`` leads to no file ("a broken symlink (-> target)", "a symlink loop"), or
+    None (not a link, or a link to an existing file or folder)."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return f"a broken symlink (-> {os.readlink(path)})"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop"
+        raise
+    return None

@@ -42,6 +42,7 @@ from unetkit.data.io import (
     window_mismatch,
 )
 from unetkit.evaluation import instance_section, scored_views, write_metrics_files
+from unetkit.files import broken_link
 from unetkit.metrics.report import format_metrics_table
 from unetkit.metrics.scoring import ScoreAccumulator
 from unetkit.options import look_up_option
@@ -80,22 +81,6 @@ def _image_files(candidates: Sequence[Path]) -> list[Path]:
     loop): kept as inputs, so that each fails alone with one line naming the link (:func:`broken_link`)
     while the other images are segmented, instead of being skipped as no image or stopping the batch."""
     return sorted(p for p in candidates if p.is_file() or (p.is_symlink() and broken_link(p)))
-
-
-def broken_link(path: Path) -> str | None:
-    """Why the symbolic link ``path`` leads to no file ("a broken symlink (-> target)", "a symlink loop"), or
-    None (not a link, or a link to an existing file or folder)."""
-    if not path.is_symlink():
-        return None
-    try:
-        path.stat()
-    except FileNotFoundError:
-        return f"a broken symlink (-> {os.readlink(path)})"
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "a symlink loop"
-        raise
-    return None
 
 
 def _sub_folder_images(folder: Path) -> list[tuple[Path, list[Path]]]:

@@ -49,6 +49,7 @@ from unetkit.data.io import (
     oriented_header,
 )
 from unetkit.data.sampling import evenly_spaced
+from unetkit.files import broken_link
 from unetkit.options import look_up_option
 from unetkit.palette import _voc_color
 
@@ -434,7 +435,7 @@ def _broken_links(folder: Path) -> list[Path]:
     return sorted(
         p
         for p in folder.iterdir()
-        if p.suffix.lower() in exts and p.is_symlink() and not p.exists() and not is_hidden(p)
+        if p.suffix.lower() in exts and not is_hidden(p) and broken_link(p) is not None
     )
 
 
@@ -449,9 +450,7 @@ def _check_links(image_dir: Path, mask_dir: Path, roi_dir: Path | None) -> None:
             if folder == mask_dir and _has_suffix(link, MASK_ONLY_SUFFIXES):
                 what = "mask"  # side by side: the suffix tells a mask from an image
             more = _and_more(len(broken) - 1)
-            raise ValueError(
-                f"{what} {link} is a broken symlink (-> {os.readlink(link)}){more}; fix or remove the link"
-            )
+            raise ValueError(f"{what} {link} is {broken_link(link)}{more}; fix or remove the link")
 
 
 # Image formats people save that unetkit does not read: named when a folder holds only these.
