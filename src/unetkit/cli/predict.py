@@ -40,13 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from unetkit.cli.console import EXIT_OK, EXIT_PARTIAL, LazyBar, report_failure, report_unmatched
-from unetkit.inference.tiling import DEFAULT_OVERLAP
+from unetkit.inference.tiling import DEFAULT_BATCH_SIZE, DEFAULT_BLEND, DEFAULT_OVERLAP
 
 EXIT_USAGE = 2
-# Defaults of the options that tune how a semantic model runs; a Mask R-CNN ignores them, and a value other
-# than these gets a note saying so (_maskrcnn_ignored).
-DEFAULT_BLEND = "gaussian"
-DEFAULT_BATCH_SIZE = 4
 # An image predicted in at least this many tiles (all TTA views together) gets a bar of its own, "tiles of
 # NAME", under the images bar; fewer tiles are over too soon for a bar to tell anything.
 TILE_BAR_MIN_TILES = 9

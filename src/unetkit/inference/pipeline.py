@@ -32,6 +32,8 @@ from unetkit.data.io import (
 from unetkit.geometry import ModelGeometry, geometry_from_config, unet_original_geometry
 from unetkit.inference.tiling import (
     BLEND_MODES,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BLEND,
     DEFAULT_OVERLAP,
     PAD_MODES,
     ProgressFn,
@@ -165,8 +167,8 @@ class BasePredictor:
         geometry: ModelGeometry,
         tile_size: int | Sequence[int] | None = None,
         overlap: float = DEFAULT_OVERLAP,
-        blend: str = "gaussian",
-        batch_size: int = 4,
+        blend: str = DEFAULT_BLEND,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         tta: bool | str | Sequence[str] = False,
         pad_mode: str = "reflect",
         progress: ProgressFn | None = None,

@@ -31,6 +31,8 @@ from unetkit.options import look_up_option, to_pair
 BLEND_MODES = ("gaussian", "uniform")
 PAD_MODES = ("reflect", "symmetric", "edge", "constant")
 DEFAULT_OVERLAP = 0.25
+DEFAULT_BLEND = "gaussian"
+DEFAULT_BATCH_SIZE = 4  # tiles per forward pass
 DEFAULT_SIGMA_SCALE = 1.0 / 8.0
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
@@ -198,8 +200,8 @@ def tile_inference(
     tile_size: int | Sequence[int],
     overlap: float = DEFAULT_OVERLAP,
     step: int | Sequence[int] | None = None,
-    blend: str = "gaussian",
-    batch_size: int = 4,
+    blend: str = DEFAULT_BLEND,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     border: int = 0,
     pad_mode: str = "reflect",
     grid: int = 1,
