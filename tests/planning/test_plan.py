@@ -141,6 +141,13 @@ def test_receptive_field_values() -> None:
 def test_small_images_reduce_depth() -> None:
     geo = choose_geometry(make_fp(size=(32, 32), extent=4), "cpu")
     assert geo.depth == 3 and geo.crop == (32, 32)
+    # 32 x 32 crops: 4 x 256^2 px would take 256 crops; the reason names the cap, not a step it does not make
+    assert geo.batch == 32
+    reason = geo.reasons["data.batch_size"]
+    assert reason.startswith("32: the cap (32)") and "256 crops of 1024 px" in reason and "32768 px" in reason
+    assert choose_geometry(make_fp(extent=30, p90=150), "cpu").reasons["data.batch_size"].endswith(
+        "(the ISBI recipe's step on a CPU), >= 2 for batch norm"
+    )
 
 
 def test_upright_scenes_train_whole_images_without_rotations() -> None:

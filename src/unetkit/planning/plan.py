@@ -268,16 +268,40 @@ def choose_geometry(fp: Fingerprint, device: str) -> Geometry:
             f">= {MIN_CROP}px, a multiple of 2**{depth}"
         )
     reasons["data.crop_size"] = f"{crop_w}x{crop_h} (WxH): {why}"
-    if device == "cpu":
-        batch = max(2, min(32, round(PIXELS_PER_STEP / (crop_h * crop_w))))
-        reasons["data.batch_size"] = (
-            f"{batch}: about 4 x 256^2 px per optimizer step (the ISBI recipe's step on a CPU), "
-            ">= 2 for batch norm"
-        )
-    else:
-        batch = max(4, min(64, round(4 * PIXELS_PER_STEP / (crop_h * crop_w))))
-        reasons["data.batch_size"] = f"{batch}: about 16 x 256^2 px per step on a GPU, >= 4"
+    reasons["data.batch_size"], batch = _batch_reason(device, crop_h * crop_w)
     return Geometry(depth, (crop_h, crop_w), batch, extent, reasons)
+
+
+# Batch bounds per device: >= 2 (CPU) / 4 (GPU) for batch norm's statistics; the caps keep tiny crops from
+# making batches of thousands (one 16x16 crop per image would ask 1024 for 4 x 256^2 px).
+BATCH_BOUNDS = {"cpu": (2, 32), "cuda": (4, 64)}
+
+
+def _batch_reason(device: str, crop_pixels: int) -> tuple[str, int]:
+    """The batch size that keeps about 4 x 256^2 px (CPU) or 16 x 256^2 px (GPU) per optimizer step, within
+    :data:`BATCH_BOUNDS`, and the plan's reason for it: the bound that set it is named, so that a 16x16 crop's
+    batch of 32 does not claim 4 x 256^2 px."""
+    low, high = BATCH_BOUNDS["cpu" if device == "cpu" else "cuda"]
+    target = PIXELS_PER_STEP if device == "cpu" else 4 * PIXELS_PER_STEP
+    wanted = round(target / crop_pixels)
+    batch = max(low, min(high, wanted))
+    step = (
+        "4 x 256^2 px per optimizer step (the ISBI recipe's step on a CPU)"
+        if device == "cpu"
+        else ("16 x 256^2 px per step on a GPU")
+    )
+    if batch == wanted:
+        return f"{batch}: about {step}, >= {low} for batch norm", batch
+    if batch == high:
+        return (
+            f"{batch}: the cap ({high}); about {step} would take {wanted} crops of {crop_pixels} px, "
+            f"so a step holds {batch * crop_pixels} px",
+            batch,
+        )
+    return (
+        f"{batch}: >= {low} for batch norm (about {step} would take {wanted} crops of {crop_pixels} px)",
+        batch,
+    )
 
 
 # ------------------------------------------------------------------------------------------ machine
