@@ -107,6 +107,11 @@ def test_split_by_lists(tmp_path: Path) -> None:
         split_by_lists(stems, {"train": tmp_path / "train.txt", "val": ["b", "d"]})
     with pytest.raises(ValueError, match=r"names 1 items without an image/mask pair, e.g. \['zz'\]"):
         split_by_lists(stems, {"test": ["zz"]})
+    (tmp_path / "val.txt").write_text("c\nd\nc\n")
+    with pytest.raises(ValueError, match=r"val.txt names 'c' more than once; remove the repeated line"):
+        split_by_lists(stems, {"val": tmp_path / "val.txt"})
+    with pytest.raises(ValueError, match=r"the list for split 'test' names 'd' more than once"):
+        split_by_lists(stems, {"test": ["d", "d"]})
 
 
 def test_dataset_item(tmp_path: Path) -> None:

@@ -145,7 +145,14 @@ def split_by_lists(
                 f"{where} names {len(missing)} items without an image/mask pair, e.g. {missing[:3]}"
             )
         if len(set(listed)) != len(listed):
-            raise ValueError(f"split {name!r} lists some stems more than once")
+            # Refused here, where a config names the lists: a repeated line would be sampled (or scored) twice
+            # as often. Discovery (``unetkit fit DIR``) counts it once and says so; a config has no console.
+            where = f"list file {source}" if isinstance(source, (str, Path)) else f"the list for split {name!r}"
+            twice = next(s for s in listed if listed.count(s) > 1)
+            raise ValueError(
+                f"{where} names {twice!r} more than once; remove the repeated line "
+                "(or train with `unetkit fit DIR`, which counts it once)"
+            )
         out[name] = listed
     _check_disjoint(out)
     return out
