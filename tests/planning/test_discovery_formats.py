@@ -258,6 +258,24 @@ def test_binary_masks_stored_16_bit_or_float_are_binary(
         np.testing.assert_array_equal(classes, (truth(i) > 0).astype(np.int64))
 
 
+def test_one_16_bit_value_in_every_mask_is_binary_not_instances(make_dataset: MakeDataset) -> None:
+    """0/1000 in every mask: a binary mask at a scale of its own (instance scores would take each image's
+    objects as one object)."""
+    import tifffile
+
+    root = make_dataset(mask=lambda i: np.zeros((32, 32), np.uint8))
+    for i in range(12):
+        (root / "masks" / f"img{i:02d}.png").unlink()
+        tifffile.imwrite(root / "masks" / f"img{i:02d}.tif", (truth(i) > 0).astype(np.uint16) * 1000)
+    layout = discover(root)
+    assert (layout.mask.kind, layout.mask.num_classes) == ("remap", 2)
+    assert layout.mask.class_names == ("background", "foreground")
+    assert any("holds 0 and 1000 only" in n and "--mask-kind instances" in n for n in layout.notes)
+    for i, classes in enumerate(decoded(root)):
+        np.testing.assert_array_equal(classes, (truth(i) > 0).astype(np.int64))
+    assert discover(root, mask_kind="instances").mask.kind == "instances"  # the option still settles it
+
+
 def test_instance_labels_with_several_values_per_file_stay_instances(make_dataset: MakeDataset) -> None:
     def labels(i: int) -> np.ndarray:
         m = np.zeros((32, 32), np.uint16)

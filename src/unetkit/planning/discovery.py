@@ -1162,6 +1162,21 @@ def detect_encoding(
     # 16-bit masks with values beyond small class indices are instance labels (one value per object).
     big = bool(values) and (max(values) > 255 or (dtype != "uint8" and max(values) > MAX_AUTO_CLASS_VALUE))
     big = big and not deep_binary
+    # One non-zero value (1000, say) in every sampled 16-bit mask is a binary mask at a scale of its own, not
+    # instance labels: labels number their objects (instance scores would take an image's objects as one).
+    nonzero = sorted(set(values) - {0})
+    one_value = mask_kind is None and big and len(nonzero) == 1 and files_with.get(nonzero[0], 0) >= 2
+    if one_value:
+        if notes is not None:
+            notes.append(
+                f"every sampled mask holds 0 and {nonzero[0]} only (e.g. {first_with[nonzero[0]]}): read as "
+                f"binary ({nonzero[0]} -> foreground); pass --mask-kind instances if each value is one object"
+            )
+        return MaskInfo(
+            "remap", 2, tuple(names_given or ("background", "foreground")), tuple(sorted(ignore)),
+            mapping={0: 0, nonzero[0]: 1} | {v: IGNORE_INDEX for v in ignore}, values=tuple(values),
+            sampled=len(paths), dtype=dtype,
+        )  # fmt: skip
     if mask_kind == "instances" or (mask_kind is None and big):
         return MaskInfo(
             "instances", 2, tuple(names_given or ("background", "foreground")), tuple(sorted(ignore)),
