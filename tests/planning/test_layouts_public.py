@@ -69,6 +69,17 @@ def test_kvasir_jpeg_masks_are_read_as_binary(tmp_path: Path) -> None:
     built_spec(layout)
 
 
+def test_jpeg_masks_under_png_names_get_the_jpeg_note(tmp_path: Path) -> None:
+    """JPEG data saved as .png (a renamed export) is as lossy as a .jpg: told by the content, as read."""
+    root = _kvasir(tmp_path / "Kvasir-SEG")
+    for jpg in sorted((root / "masks").glob("*.jpg"))[:3]:
+        jpg.rename(jpg.with_suffix(".png"))
+    layout = discover(root)
+    assert layout.mask.kind == "binary"
+    note = next(n for n in layout.notes if "12 masks are JPEGs" in n)
+    assert "cju00x000ab.png is JPEG data under a .png name" in note
+
+
 @pytest.mark.parametrize(
     "mask",
     [

@@ -883,7 +883,7 @@ def _read_mask_array(path: Path, *, colour: bool = False) -> np.ndarray:
     try:
         with Image.open(path) as opened:
             orientation = _orientation(opened)
-            if opened.format in ("JPEG", "MPO"):
+            if opened.format in JPEG_FORMATS:
                 return _jpeg_binary_mask(opened, path, orientation)
             opened.load()
             img = _upright(opened, orientation)
@@ -951,6 +951,20 @@ def _integer_mask(arr: np.ndarray, path: Path) -> np.ndarray:
     # uint16 whatever the range: a float label image is read as a 16-bit one (discovery then takes values
     # above the small class indices for instance labels, as it does for 16-bit masks).
     return arr.astype(np.uint16)
+
+
+# Pillow's names of JPEG data (MPO: a camera's multi-picture JPEG), told by the content, not the suffix.
+JPEG_FORMATS = ("JPEG", "MPO")
+
+
+def is_jpeg(path: str | Path) -> bool:
+    """Whether ``path`` holds JPEG data, whatever its suffix (a JPEG saved under a .png name is still lossy);
+    reads the header only. An unreadable file is not a JPEG here: its reader names the problem."""
+    try:
+        with Image.open(path) as opened:
+            return opened.format in JPEG_FORMATS
+    except (OSError, ValueError):
+        return False
 
 
 # A JPEG mask is read as a binary mask when at most this share of its pixels lies further than

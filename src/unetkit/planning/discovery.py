@@ -45,6 +45,7 @@ from unetkit.data.io import (
     _read_mask_array,
     image_header,
     is_hidden,
+    is_jpeg,
     mask_palette,
     oriented_header,
 )
@@ -2905,12 +2906,16 @@ def discover(
     val = set(split_map.get("val", ()))
     if (one_class := _one_class_note([s.mask for s in samples if s.name in val], mask, "val")) is not None:
         notes.append(one_class)
-    jpeg_masks = [s.mask for s in samples if s.mask.suffix.lower() in (".jpg", ".jpeg")]
-    if jpeg_masks and mask.kind == "binary":
-        # Kvasir-SEG ships its polyp masks as JPEGs: values near 0 and near 255, not {0, 255}.
+    # Kvasir-SEG ships its polyp masks as JPEGs: values near 0 and near 255, not {0, 255}. Told by the content
+    # (a header read each), as the reader tells them: JPEG data saved under a .png name is as lossy.
+    jpeg_masks = [s.mask for s in samples if mask.kind == "binary" and is_jpeg(s.mask)]
+    if jpeg_masks:
+        misnamed = next((p for p in jpeg_masks if p.suffix.lower() not in (".jpg", ".jpeg")), None)
+        under = f"; {misnamed.name} is JPEG data under a {misnamed.suffix} name" if misnamed else ""
         notes.append(
-            f"{len(jpeg_masks)} masks are JPEGs (e.g. {jpeg_masks[0].name}): lossy, so each is read as a "
-            "binary mask thresholded at 128; a JPEG mask that is not binary (near 0 and near 255) is refused"
+            f"{len(jpeg_masks)} masks are JPEGs (e.g. {jpeg_masks[0].name}{under}): lossy, so each is read "
+            "as a binary mask thresholded at 128; a JPEG mask that is not binary (near 0 and near 255) is "
+            "refused"
         )
     if mask.gaps:
         notes.append(
