@@ -475,3 +475,33 @@ def test_an_expired_result_says_so_in_its_card(browser: Any, trained_model_dir: 
         assert "press Retry" in error.inner_text() and card.locator("button.retry").is_visible()
         assert page.locator("#message").is_hidden()  # in the card of its file, not a banner naming an id
         page.close()
+
+
+def test_a_file_above_the_upload_limit_is_refused_by_name_before_sending(
+    browser: Any, trained_model_dir: Path, tmp_path: Path
+) -> None:
+    """The page names the file and the limit without uploading it (the server's early 413 cannot name it)."""
+    from unetkit.serve.app import create_app
+    from unetkit.serve.limits import format_bytes
+
+    image = tmp_path / "big slice.png"
+    Image.fromarray(synthetic_slice(64)).save(image)
+    size = image.stat().st_size
+    assert size > 2048
+    requests: list[str] = []
+    with serve_in_process(create_app(trained_model_dir, limits=ServeLimits(max_upload_bytes=2048))) as url:
+        page = browser.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(url + "/")
+        playwright_api.expect(page.locator("#model-info")).to_contain_text("unet", timeout=TIMEOUT_MS)
+        page.set_input_files("#files", str(image))
+        card = page.locator("article.result").first
+        playwright_api.expect(card).to_have_attribute("data-state", "error", timeout=TIMEOUT_MS)
+        text = card.locator(".error").inner_text()
+        assert text.startswith(
+            f"big slice.png: the file of {format_bytes(size)} is larger than"
+        )  # as the server
+        assert "upload limit of 2 KiB (server option --max-upload-mb); not sent" in text
+        assert card.locator("button.retry").is_visible()
+        assert not [u for u in requests if u.endswith("/api/predict")]  # nothing was sent
+        page.close()

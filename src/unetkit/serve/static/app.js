@@ -239,8 +239,33 @@ function replyText(reply) {
   return `${reply.status || "error"}: ${text}`;
 }
 
+// As the server's format_bytes: 52428800 -> "50 MiB" (one decimal below 10).
+function formatBytes(n) {
+  for (const [unit, size] of [["GiB", 1 << 30], ["MiB", 1 << 20], ["KiB", 1024]]) {
+    if (n >= size) {
+      const value = n / size;
+      return (value < 10 && value !== Math.trunc(value) ? value.toFixed(1) : value.toFixed(0)) + " " + unit;
+    }
+  }
+  return `${n} bytes`;
+}
+
+// A file above the server's upload limit is refused here, naming it: the server would refuse it only after
+// the upload, from the request's size, when the file's name is not known yet.
+function tooLarge(file) {
+  const limit = state.model && state.model.limits ? state.model.limits.max_upload_bytes : 0;
+  if (!limit || file.size <= limit) return null;
+  return `${file.name}: the file of ${formatBytes(file.size)} is larger than the upload limit of ` +
+    `${formatBytes(limit)} (server option --max-upload-mb); not sent`;
+}
+
 async function process(item) {
   const { card } = item;
+  const refused = tooLarge(item.file);
+  if (refused) {
+    fail(card, refused);
+    return;
+  }
   let reply;
   for (let attempt = 0; ; attempt++) {
     setStatus(card, "uploading", "uploading", 0);
