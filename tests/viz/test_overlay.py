@@ -85,3 +85,31 @@ def test_prediction_overlay_is_the_class_overlay_with_instance_outlines() -> Non
     np.testing.assert_array_equal(outlined[4, 6], colors[2])  # an edge pixel of instance 2
     np.testing.assert_array_equal(outlined[2:4, 2:4], plain[2:4, 2:4])  # interiors keep the class colour
     np.testing.assert_array_equal(outlined[labels == 0], plain[labels == 0])
+
+
+def test_an_overlay_tints_a_real_class_0_in_its_own_colour_and_leaves_a_background_untinted() -> None:
+    """The palette and the overlay read class 0 by the same rule (unetkit.palette.class_zero_is_background):
+    CamVid's sky gets a colour and is tinted in it (a black tint only darkened it); a background, or an
+    unnamed class 0 (black in the palette), is left as the image shows it; ISBI's membrane (two classes)
+    gets a colour in masks but stays untinted, since tinting both classes would hide the image."""
+    from unetkit.palette import palette_for
+    from unetkit.viz.overlay import untinted_class
+
+    image = np.full((2, 2), 100, np.uint8)
+    mask = np.zeros((2, 2), np.int64)
+    for names, untinted in (
+        (["sky", "building", "road"], None),
+        (["background", "cell", "mitosis"], 0),
+        (["class_0", "class_1", "class_2"], 0),
+        (["class_3", "class_5", "class_9"], 0),  # a remapped mask's generic names
+        (["Clutter", "car", "tree"], 0),
+        (["sky", "building", "void"], 2),
+        (["membrane", "cell"], 0),
+    ):
+        assert untinted_class(names) == untinted, names
+        palette = palette_for(None, len(names), class_names=names)
+        out = prediction_overlay(image, mask, palette, 0.5, background=untinted_class(names))
+        expected = np.full(3, 100) if untinted == 0 else np.rint((100 + palette[0].astype(float)) / 2)
+        np.testing.assert_array_equal(out[0, 0], expected)
+        if untinted is None:
+            assert tuple(palette[0]) != (0, 0, 0)  # tinted in a colour, never darkened

@@ -1,6 +1,7 @@
 """Colourised masks and colour overlays on the input image (NumPy only, no torch).
 
-Colours come from :func:`unetkit.palette.class_palette` (fixed per class, re-exported here).
+Colours come from :func:`unetkit.palette.palette_for` (the model's, else :func:`class_palette`'s fixed
+colour per class, re-exported here).
 :func:`prediction_overlay` is the one drawing of a prediction's overlay: ``unetkit predict`` writes it and
 ``unetkit serve`` shows (and re-blends) it.
 """
@@ -14,9 +15,17 @@ import numpy as np
 from unetkit.constants import IGNORE_INDEX
 
 # The palette lives in the torch-free, plotting-free unetkit.palette; re-exported here where it always was.
-from unetkit.palette import IGNORE_COLOR, MAX_PALETTE_CLASSES, class_palette
+from unetkit.palette import (
+    BACKGROUND_NAMES,
+    IGNORE_COLOR,
+    MAX_PALETTE_CLASSES,
+    class_palette,
+    class_zero_is_background,
+    is_background_name,
+)
 
 __all__ = [
+    "BACKGROUND_NAMES",
     "IGNORE_COLOR",
     "MAX_PALETTE_CLASSES",
     "class_palette",
@@ -102,7 +111,8 @@ def overlay(
         mask: (H, W) class indices.
         palette: uint8 (K, 3), e.g. :func:`class_palette`.
         alpha: colour weight in [0, 1].
-        background: class left untinted (None tints every class).
+        background: class left untinted (None tints every class); the default 0 is right only for an
+            unnamed or background class 0: callers that know the class names pass :func:`untinted_class`.
         rows_per_chunk: rows blended at a time (bounds temporary memory on very large images).
 
     Returns:
@@ -126,20 +136,19 @@ def overlay(
     return out
 
 
-# Class names that mean "no object": left untinted in overlays wherever they sit.
-BACKGROUND_NAMES = frozenset(
-    {"background", "bg", "_background_", "backdrop", "unlabeled", "unlabelled", "other", "none", "negative"}
-)
-
-
 def untinted_class(class_names: Sequence[str]) -> int | None:
-    """The class an overlay leaves untinted: the first named like a background (:data:`BACKGROUND_NAMES`,
-    or the generic ``class_0``); else class 0 of a two-class model (ISBI's membrane/cell: tinting both would
-    hide the image); else none. Street scenes' sky is a class of its own, tinted in its colour."""
+    """The class an overlay leaves untinted: the first named like a background
+    (:data:`unetkit.palette.BACKGROUND_NAMES`, wherever it sits); else class 0 when the palette draws it as
+    the background (black: unnamed, :func:`unetkit.palette.class_zero_is_background`; a black tint would only
+    darken the image); else class 0 of a two-class model (ISBI's membrane/cell: tinting both would hide the
+    image; its masks still draw membrane in its colour); else none. Street scenes' sky is a class of its own,
+    tinted in the colour the palette gives it."""
     for index, name in enumerate(class_names):
-        if str(name).strip().lower() in BACKGROUND_NAMES or (index == 0 and name == "class_0"):
+        if is_background_name(name):
             return index
-    return 0 if len(class_names) <= 2 else None
+    if class_zero_is_background(class_names) or len(class_names) <= 2:
+        return 0
+    return None
 
 
 def check_alpha(alpha: float) -> float:
