@@ -351,3 +351,33 @@ def test_one_epoch_gets_integer_ticks_and_a_tta_score_is_drawn_apart_from_the_lo
         "final mean IoU 0.7593 (8-view TTA; ring: mean IoU logged without it)"
         in (ax_score.get_legend_handles_labels()[1])
     )
+
+
+def test_a_series_of_one_point_is_a_marker_and_its_legend_entry_shows_the_marker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-epoch run: each series was one 3-pt dot drawn as a line, under the kept epoch's dashed line,
+    and its legend entry a line: nothing showed. Longer series keep their lines."""
+    csv = tmp_path / "metrics.csv"
+    csv.write_text(_csv(1))
+    drawn = _drawn(monkeypatch)
+    plot_training_curves(csv, tmp_path / "curves.png", kept=("last", 0))
+    (fig,) = drawn
+    for ax, labels in ((fig.axes[0], ["train loss", "val loss"]), (fig.axes[1], ["mean IoU", "mean Dice"])):
+        handles, names = ax.get_legend_handles_labels()
+        legend = ax.get_legend()
+        assert legend is not None
+        kept_line = next(line for line in ax.get_lines() if line.get_linestyle() == "--")
+        for label in labels:
+            line = handles[names.index(label)]
+            assert line.get_marker() == "o" and line.get_markersize() >= figures.LONE_POINT_SIZE
+            assert line.get_linestyle() == "None"  # no line: the legend shows the marker alone
+            assert line.get_zorder() > kept_line.get_zorder()  # drawn over the kept epoch's line
+        shown = dict(zip([t.get_text() for t in legend.get_texts()], legend.legend_handles, strict=True))
+        for label in labels:
+            assert shown[label].get_marker() == "o" and shown[label].get_linestyle() == "None"
+    # Two points or more: a line with small markers, as before.
+    csv.write_text(_csv(2))
+    plot_training_curves(csv, tmp_path / "curves.png")
+    curve = drawn[-1].axes[0].get_lines()[0]
+    assert curve.get_linestyle() == "-" and curve.get_markersize() < figures.LONE_POINT_SIZE

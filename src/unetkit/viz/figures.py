@@ -20,7 +20,9 @@ from unetkit.constants import IGNORE_INDEX
 from unetkit.files import atomic_path
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
 
 # Characters of a sample name under a 3-inch panel at font size 9: a longer one (DSB 2018's 64-character
@@ -78,6 +80,20 @@ SCORE_LABELS = {
     "val/pixel_error": "pixel error",
 }
 KEPT_COLOR = "#d95f02"
+KEPT_ZORDER = 1.5  # the kept epoch's line: above the grid, below the curves (Line2D's zorder is 2)
+# A series of one point (one epoch logged) is a marker alone, this big: as a line it was invisible.
+LONE_POINT_SIZE = 7.0
+
+
+def plot_series(ax: Axes, points: Sequence[tuple[float, float]], label: str) -> Line2D:
+    """One curve of (epoch, value) ``points``: a line with small markers, or, for a single point, a larger
+    marker without a line, so that both the point and its legend entry (a marker, not a line) show."""
+    xs, ys = zip(*points)
+    if len(points) == 1:
+        (line,) = ax.plot(xs, ys, marker="o", ms=LONE_POINT_SIZE, ls="none", label=label)
+    else:
+        (line,) = ax.plot(xs, ys, marker="o", ms=3, label=label)
+    return line
 
 
 def plot_training_curves(
@@ -103,13 +119,11 @@ def plot_training_curves(
     ax_loss, ax_score = fig.subplots(1, 2)
     for key, label in (("train/loss_epoch", "train loss"), ("val/loss", "val loss")):
         if key in series:
-            xs, ys = zip(*series[key])
-            ax_loss.plot(xs, ys, marker="o", ms=3, label=label)
+            plot_series(ax_loss, series[key], label)
     ax_loss.set(xlabel="epoch (as in logs/metrics.csv)", ylabel="loss", title="Loss")
     for key, label in SCORE_LABELS.items():
         if key in series:
-            xs, ys = zip(*series[key])
-            ax_score.plot(xs, ys, marker="o", ms=3, label=label)
+            plot_series(ax_score, series[key], label)
     ax_score.set(
         xlabel="epoch (as in logs/metrics.csv)",
         ylabel="score on the validation images",
@@ -119,8 +133,9 @@ def plot_training_curves(
     if kept is not None:
         name, epoch = kept
         text = f"kept and scored: {name} checkpoint (epoch {epoch})"
-        ax_loss.axvline(epoch, color=KEPT_COLOR, ls="--", lw=1.2)
-        ax_score.axvline(epoch, color=KEPT_COLOR, ls="--", lw=1.2, label=text)
+        # Under the curves (zorder): drawn over them, it hid their points at the kept epoch.
+        ax_loss.axvline(epoch, color=KEPT_COLOR, ls="--", lw=1.2, zorder=KEPT_ZORDER)
+        ax_score.axvline(epoch, color=KEPT_COLOR, ls="--", lw=1.2, label=text, zorder=KEPT_ZORDER)
         at = [y for x, y in series.get(monitor, []) if x == epoch]
         if at:
             ax_score.plot([epoch], [at[-1]], "o", ms=11, mfc="none", mec=KEPT_COLOR, mew=1.8)
