@@ -212,3 +212,44 @@ def test_the_width_caption_says_which_rule_chose() -> None:
     caption = draw_plan_figure(plan_series(tight, fp)).axes[0].get_xlabel()
     assert "widest bar over the line" not in caption
     assert "no bar reaches the line" in caption and "narrowest" in caption
+
+
+@pytest.mark.parametrize(("budget_s", "text"), [(20.0, "20s"), (1140.0, "19m")])
+def test_the_budget_is_written_as_time_takes_it(budget_s: float, text: str) -> None:
+    """A 20 s budget read '0.333333 min' in the title and the steps axis."""
+    plan, fp = make_test_plan(budget_s)
+    series = plan_series(plan, fp)
+    assert f": {text} on cpu" in series.title
+    assert draw_plan_figure(series).axes[0].get_ylabel() == f"optimizer steps in {text} (predicted)"
+
+
+def _one_class_fp() -> Fingerprint:
+    """Few classes: the narrowest panels (the legend's two columns were wider than panel 3)."""
+    import dataclasses
+
+    fp = make_fp()
+    return dataclasses.replace(fp, classes=fp.classes[:2])
+
+
+def test_the_object_legend_stays_out_of_the_panel_and_the_log_axes_read_plain_numbers() -> None:
+    fp = _one_class_fp()
+    plan, _ = make_test_plan()
+    plan.config["class_weights"] = None
+    fig = draw_plan_figure(plan_series(plan, fp))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    classes_ax, objects_ax = fig.axes[1:3]
+    legend = objects_ax.get_legend()
+    assert legend is not None
+    box, frame = legend.get_window_extent(renderer), objects_ax.get_window_extent(renderer)
+    # Wholly beside the panel (it stuck out of its frame): over no bar and no line label.
+    assert box.x0 >= frame.x1
+    assert box.x1 <= fig.bbox.x1 + 1
+    # Ticks in plain numbers and percentages, not 4 x 10^1 / 10^-2 (mathtext).
+    for ax in (classes_ax, objects_ax):
+        texts = [
+            t.get_text() for t in [*ax.get_yticklabels(), *ax.get_yticklabels(minor=True)] if t.get_text()
+        ]
+        assert texts and not any("^" in t or "$" in t for t in texts), texts
+    shares = [t.get_text() for t in classes_ax.get_yticklabels() if t.get_text()]
+    assert "1%" in shares and "10%" in shares and "100%" in shares

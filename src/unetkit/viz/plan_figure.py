@@ -146,10 +146,18 @@ def plan_series(plan: Plan, fp: Fingerprint) -> PlanSeries:
         crop=(int(crop_h), int(crop_w)),
     )
     title = (
-        f"Plan for {Path(fp.root).name or fp.root}: {widths.budget_minutes:g} min on {widths.device}, "
+        f"Plan for {Path(fp.root).name or fp.root}: {budget_text(widths)} on {widths.device}, "
         f"{sum(fp.num_images.values())} images ({fp.num_images.get('train', 0)} train)"
     )
     return PlanSeries(title, widths, classes, objects)
+
+
+def budget_text(s: WidthSeries) -> str:
+    """The budget as ``--time`` writes it (``20s``, ``19m``), as the plan's text says it: in minutes, a 20 s
+    budget read ``0.333333 min``."""
+    from unetkit.planning.plan import _seconds_text  # the plan's one rule (private there; see plan.py)
+
+    return _seconds_text(round(s.budget_minutes * 60.0, 3))
 
 
 # ------------------------------------------------------------------------------------------ drawing
@@ -166,6 +174,19 @@ def _class_axis(ax: Axes, names: tuple[str, ...]) -> None:
         fontsize=8 if len(names) <= 30 else 6,
     )
     ax.set_xlim(-0.6, len(names) - 0.4)
+
+
+def _plain_log_ticks(ax: Axes, percent: bool) -> None:
+    """A log axis labelled in plain numbers (``40``, ``200``; ``percent``: ``1%``, ``10%``) where matplotlib
+    writes ``4 x 10^1`` and ``10^-2``: a share read as a percentage, as the rare line's label gives it."""
+    from matplotlib.ticker import FuncFormatter, LogFormatter, NullFormatter
+
+    if percent:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:g}%"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.yaxis.set_major_formatter(LogFormatter())
+        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
 
 
 def _rule_line(ax: Axes, value: float, text: str) -> None:
@@ -218,7 +239,7 @@ def _draw_widths(ax: Axes, s: WidthSeries) -> None:
     ax.set_ylim(0, top * 1.25)
     ax.set_xlim(-0.6, len(s.base_channels) - 0.4)
     ax.set_xlabel(f"width (base channels)\n{width_rule(s)}")
-    ax.set_ylabel(f"optimizer steps in {s.budget_minutes:g} min (predicted)")
+    ax.set_ylabel(f"optimizer steps in {budget_text(s)} (predicted)")
     ax.set_title(f"How wide? Steps the budget allows\n({s.device}, precision {s.precision})", fontsize=10)
 
 
@@ -236,6 +257,7 @@ def _draw_classes(ax: Axes, s: ClassShareSeries) -> None:
             bar.set_edgecolor("white")
     ax.set_yscale("log")
     ax.set_ylim(floor, 1.6)
+    _plain_log_ticks(ax, percent=True)
     _rule_line(ax, s.rare_fraction, f"rare\nbelow\n{s.rare_fraction:.0%}")
     many = len(s.names) > 16
     for i, f in enumerate(s.pixel_fractions):
@@ -291,11 +313,12 @@ def _draw_objects(ax: Axes, s: ObjectSizeSeries) -> None:
     ax.bar(x, p90, color=colors, alpha=0.35, width=0.7)
     ax.bar(x, med, color=colors, width=0.4)
     ax.set_yscale("log")
+    _plain_log_ticks(ax, percent=False)
     crop = min(s.crop)  # the short side: the longest object a crop holds whatever its orientation
     values = [v for v in (*p90, *med) if v == v and v > 0]
     low = min([*values, s.receptive_field, crop]) / 2.0
-    # Headroom above the tallest bar and line for the legend (2 rows): it covered the tallest bars.
-    ax.set_ylim(low, max([*values, s.receptive_field, crop]) * 6.0)
+    # Headroom above the tallest bar and line for the lines' labels (the legend is beside the panel).
+    ax.set_ylim(low, max([*values, s.receptive_field, crop]) * 2.5)
     ax.axhline(s.receptive_field, color=RF_COLOR, lw=1.6)
     ax.axhline(crop, color=CROP_COLOR, lw=1.6, ls="--")
     lines = [
@@ -339,7 +362,9 @@ def _draw_objects(ax: Axes, s: ObjectSizeSeries) -> None:
     ]
     if any(s.stuff):
         legend.insert(2, Patch(color=OTHER_COLOR, label="stuff: spans the image"))
-    ax.legend(handles=legend, fontsize=7.5, loc="upper left", ncol=2)
+    # Beside the panel (the last one: nothing is to its right): inside, its two columns were wider than a
+    # panel of few classes and stuck out of its frame, and they covered the tallest bars.
+    ax.legend(handles=legend, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.set_title(
         "Does the network see whole objects?\nObject extents vs. receptive field and crop", fontsize=10
     )
