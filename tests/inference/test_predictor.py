@@ -182,7 +182,8 @@ def test_ort_predictor_matches_torch(tmp_path: Path) -> None:
 
 def test_every_engine_runs_at_the_thread_count_asked_for(tmp_path: Path) -> None:
     """``load_predictor(num_threads=N)`` (``unetkit serve --threads``): onnxruntime's session gets N intra-op
-    threads and one inter-op thread, torch the process's N; None leaves each engine at its default."""
+    threads and one inter-op thread, torch N for each forward pass (tests/inference/test_s15.py), not the
+    process's N from the load on; None leaves each engine at its default."""
     pytest.importorskip("onnxruntime")
     from unetkit.inference.backends import load_predictor
 
@@ -194,11 +195,8 @@ def test_every_engine_runs_at_the_thread_count_asked_for(tmp_path: Path) -> None
     assert (default.intra_op_num_threads, default.inter_op_num_threads) == (0, 0)  # 0: onnxruntime decides
     before = torch.get_num_threads()
     wanted = 1 if before > 1 else 2  # a count torch does not have already
-    try:
-        load_predictor(folder, backend="torch", num_threads=wanted)
-        assert torch.get_num_threads() == wanted
-    finally:
-        torch.set_num_threads(before)
+    assert load_predictor(folder, backend="torch", num_threads=wanted).num_threads == wanted
+    assert torch.get_num_threads() == before  # the process's count is the caller's
     with pytest.raises(ValueError, match="num_threads must be a positive int, got 0"):
         load_predictor(folder, backend="onnxruntime", num_threads=0)
 

@@ -20,16 +20,20 @@ e.g. a ``unetkit serve`` worker's) and the chosen one loaded with it. A caller t
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from unetkit.files import atomic_write_text
-from unetkit.inference.backends import NamedModel, load_predictor, named_model, register_backend
+from unetkit.inference.backends import (
+    NamedModel,
+    load_predictor,
+    named_model,
+    register_backend,
+    torch_threads,
+)
 from unetkit.inference.bench import (
     EAGER,
     Measurement,
@@ -242,34 +246,6 @@ def _eager_note(export_only: bool, skipped: dict[str, str]) -> str:
     return f"eager PyTorch: not loaded ({why})"
 
 
-def _import_torch() -> Any:
-    """The torch module, or None where it is not installed (the exported engines run without it)."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
-
-
-@contextlib.contextmanager
-def _torch_threads_put_back(num_threads: int | None) -> Iterator[None]:
-    """torch's intra-op threads as they were before the timing: the eager candidate, loaded with
-    ``num_threads``, sets the process's count (None: it sets nothing, nothing to put back).
-
-    Imported only here, where the eager candidate imports torch anyway (a cached choice never gets here);
-    without torch there is no eager candidate, and the exported engines' counts are their sessions' own.
-    """
-    torch = None if num_threads is None else _import_torch()
-    if torch is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def choose(
     model_path: str | Path,
     refresh: bool = False,
@@ -299,7 +275,7 @@ def choose(
             return Choice(cached["backend"], cached["precision"], reason, export_dir, cached=True)
     # An export-only folder has no eager candidate: not tried (no torch import, no "skipping" line).
     export_only = _export_only(model_path, export_dir)
-    with _torch_threads_put_back(num_threads):
+    with torch_threads(num_threads):  # the eager candidate's count, the caller's again afterwards
         candidates = list_candidates(model_path, export_dir, eager=not export_only)
         built, skipped = build_predictors(candidates, num_threads=num_threads)
         if not built:

@@ -9,8 +9,10 @@ looked up lazily by module path, so importing this module (and choosing the onnx
 imports torch.
 
 Threads: ``load_predictor(..., num_threads=N)`` is the one place that gives an engine its thread count
-(``unetkit serve --threads``): onnxruntime and OpenVINO per session (their factory's ``num_threads``), torch
-per process (:func:`set_torch_threads`), backend auto to the engines it times and to the one it picks.
+(``unetkit serve --threads``): onnxruntime and OpenVINO per session, torch per call (its count is the
+process's, so the torch predictor sets it for each forward pass and puts the caller's back afterwards:
+:func:`torch_threads`), backend auto to the engines it times and to the one it picks; every factory gets it
+as ``num_threads``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import inspect
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -90,31 +93,72 @@ def get_backend(name: str) -> BackendFactory:
 def set_torch_threads(num_threads: int) -> None:
     """torch's intra-op threads: one count per process, used by each thread that runs a torch model (a thread
     that has not run torch yet takes it on its first op; threads x count above the cores makes OpenMP threads
-    wait on each other)."""
+    wait on each other). For a process's owner (a worker process of ``unetkit serve``); library code scopes
+    the count with :func:`torch_threads`."""
     import torch
 
     torch.set_num_threads(check_positive_int(num_threads, "num_threads"))
+
+
+# torch_threads' scopes open at once (threads sharing one predictor: a serve thread pool) and the count the
+# first of them found, put back by the last, so that the count a thread starting torch later takes is the
+# caller's, never one a scope had set (with OpenMP each thread then keeps its own count; in builds with one
+# count per process, a thread that leaves first does not take it from under the others either).
+_SCOPES_LOCK = threading.Lock()
+_scopes_open = 0
+_threads_before = 0
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count at ``num_threads`` during the block and, once the last block open at
+    the time ends (blocks of several threads overlap), as the caller had it; None: left as it is, and torch is
+    not imported. Without torch installed nothing runs on it: nothing to set.
+
+    The one scope of the count: a torch predictor's forward passes (``load_predictor(num_threads=N)``) and
+    backend auto's timing run in it, so library calls leave the process's count as they found it.
+    """
+    global _scopes_open, _threads_before
+    if num_threads is None:
+        yield
+        return
+    check_positive_int(num_threads, "num_threads")
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    with _SCOPES_LOCK:
+        if _scopes_open == 0:
+            _threads_before = torch.get_num_threads()
+        _scopes_open += 1
+        if torch.get_num_threads() != num_threads:
+            torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        with _SCOPES_LOCK:
+            _scopes_open -= 1
+            if _scopes_open == 0 and torch.get_num_threads() != _threads_before:
+                torch.set_num_threads(_threads_before)
 
 
 def apply_threads(backend: str, num_threads: int | None, concurrency: int = 1) -> dict[str, Any]:
     """Give ``backend`` ``num_threads`` threads per prediction, with ``concurrency`` predictions at once on
     the predictor (threads sharing it); returns the options to pass its factory. None: the engine's default.
 
-    torch's intra-op threads are the process's, so they are set here (:func:`set_torch_threads`) and nothing
-    is passed; every other engine gets ``num_threads`` (onnxruntime: intra-op threads of its session;
-    OpenVINO: threads of each stream) and, above 1, ``concurrency`` (OpenVINO runs one request per stream at
-    a time, so it needs as many streams; torch and onnxruntime run each call on its caller's thread); auto
-    passes both on to the engine it picks.
+    Every engine gets ``num_threads`` (onnxruntime: intra-op threads of its session; OpenVINO: threads of each
+    stream; torch: the process's count during each forward pass, :func:`torch_threads`) and, above 1,
+    ``concurrency`` (OpenVINO runs one request per stream at a time, so it needs as many streams; torch and
+    onnxruntime run each call on its caller's thread, so torch is not given it); auto passes both on to the
+    engine it picks.
     """
     check_positive_int(concurrency, "concurrency")
     if num_threads is not None:
         check_positive_int(num_threads, "num_threads")
-    if backend == "torch":
-        if num_threads is not None:
-            set_torch_threads(num_threads)
-        return {}
     options: dict[str, Any] = {} if num_threads is None else {"num_threads": num_threads}
-    if concurrency > 1:  # only then: a factory that runs one prediction at a time need not take it
+    # Only then: an engine that runs one prediction at a time need not take it.
+    if concurrency > 1 and backend != "torch":
         options["concurrency"] = concurrency
     return options
 
@@ -301,8 +345,9 @@ def load_predictor(
     ``kwargs`` are the backend's own options (``device``, ``amp`` for torch) plus the tiling/TTA options of
     :class:`~unetkit.inference.pipeline.BasePredictor` (``tile_size``, ``overlap``, ``blend``, ``batch_size``,
     ``tta``, ``pad_mode``, ``progress``). ``num_threads``: inference threads of each prediction, for every
-    engine (None: the engine's default, all cores; torch's are the whole process's); ``concurrency``:
-    predictions run on the predictor at once, from as many threads (:func:`apply_threads`).
+    engine (None: the engine's default, all cores; torch's is set for each forward pass and put back after
+    it: :func:`torch_threads`); ``concurrency``: predictions run on the predictor at once, from as many
+    threads (:func:`apply_threads`).
     """
     key = look_up_option(backend, list_backends(), "backend")
     if not isinstance(model, (str, os.PathLike)):

@@ -128,10 +128,15 @@ class OvPredictor(BasePredictor):
         concurrency: int = 1,
         **options: Unpack[PredictOptions],
     ) -> None:
-        if precision is None:
-            named = named_model(model_dir)
-            precision = named.precision if named is not None and named.backend == "openvino" else "fp32"
-        precision = look_up_option(precision, OV_PRECISIONS, "OpenVINO precision")
+        named = named_model(model_dir)
+        own = named.precision if named is not None and named.backend == "openvino" else None
+        precision = look_up_option(precision or own or "fp32", OV_PRECISIONS, "OpenVINO precision")
+        if own == "int8" and precision != "int8" and named is not None:
+            # Its folder holds the INT8 IR only: any other precision would run it under another name.
+            raise ValueError(
+                f"{model_dir} is the INT8 OpenVINO model of {named.export_dir}; for {precision} pass that "
+                "folder."
+            )
         folder = resolve_ov_folder(model_dir, precision)
         check_exported_file(folder, "openvino")  # the fp32 IR's record (a variant's folder has none)
         config = ModelConfig.load(folder / CONFIG_NAME)
