@@ -46,6 +46,38 @@ EXIT_USAGE = 2
 # An image predicted in at least this many tiles (all TTA views together) gets a bar of its own, "tiles of
 # NAME", under the images bar; fewer tiles are over too soon for a bar to tell anything.
 TILE_BAR_MIN_TILES = 9
+# --precision: auto leaves it to the backend (fp32, --amp's mixed one, or what backend auto picks).
+PRECISIONS = ("auto", "fp32", "bf16")
+PRECISION_BACKENDS = ("torch", "openvino")
+
+
+class TtaSet(argparse.Action):
+    """``--tta [SET]``: refuses, as it is read, a SET that is an input rather than a set name (``--tta
+    image.png`` would take the image for the set, and argparse then said "required: INPUT" or the set name was
+    wrong); other unknown names are left to :func:`check_options`, which lists the views."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        if isinstance(values, str) and _looks_like_input(values):
+            raise argparse.ArgumentError(
+                self,
+                f"takes a set name (d4, flips, none, or views such as identity,hflip), not the input "
+                f"{values}; put --tta after the inputs, or write --tta=d4",
+            )
+        setattr(namespace, self.dest, values)
+
+
+def _looks_like_input(value: str) -> bool:
+    """Whether ``--tta``'s value is an input (an existing path, a glob, a file name): not a set name."""
+    from unetkit.inference.tta import resolve_tta
+
+    try:
+        resolve_tta(value)
+        return False  # a set name, even where a file of that name exists
+    except ValueError:
+        pass
+    return Path(value).exists() or any(c in value for c in "/\\*?[.")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -103,11 +135,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="tiles per forward pass (default 4)"
     )
     p.add_argument(
-        "--tta", nargs="?", const="d4", default=None, metavar="SET",
-        help="test-time augmentation: bare --tta = 8 flips/rotations; 'flips'; names like identity,hflip; "
-        "'none' (default: what the run scored the model with, e.g. the mirror image for street scenes)",
+        "--tta", nargs="?", const="d4", default=None, metavar="SET", action=TtaSet,
+        help="test-time augmentation: bare --tta = d4, the 8 flips/rotations; 'flips'; names like "
+        "identity,hflip; 'none' (default: what the run scored the model with, e.g. the mirror image for "
+        "street scenes); a bare --tta goes after the inputs",
     )  # fmt: skip
     p.add_argument("--amp", action="store_true", help="mixed precision forward passes (torch backend)")
+    p.add_argument(
+        "--precision", choices=PRECISIONS, default="auto",
+        help="precision of --backend torch or openvino: fp32, or bf16 (a CPU with native bf16, AVX512_BF16 "
+        "or AMX, or a GPU with bf16); default auto: fp32 (--amp: mixed), or what --backend auto picks",
+    )  # fmt: skip
     p.add_argument(
         "--probs",
         choices=("none", "npy", "tiff"),
@@ -189,6 +227,8 @@ def _predictor_options(args: argparse.Namespace, progress: Any = None) -> dict[s
         batch_size=args.batch_size,
         tta=args.tta or False,
     )
+    if args.precision != "auto":  # only then: auto loads as before the option existed
+        options["precision"] = args.precision
     if getattr(args, "maskrcnn", False):
         # A detector takes no TTA (--tta none, what it does, was checked up front) and no foreground classes.
         options["tta"] = False
@@ -471,6 +511,7 @@ def check_options(args: argparse.Namespace, maskrcnn: bool) -> Any:
             f"--tta {args.tta}: test-time augmentation is not available for a Mask R-CNN model; drop --tta "
             "(or pass --tta none)."
         )
+    _check_precision(args, maskrcnn)
     if args.min_size is not None:
         check_int(args.min_size, "--min-size", minimum=0)
     if args.min_distance is not None:
@@ -494,6 +535,29 @@ def check_options(args: argparse.Namespace, maskrcnn: bool) -> Any:
         )
     except ValueError as exc:
         raise _option_error("--alpha" if "alpha" in str(exc) else "option", exc) from None
+
+
+def _check_precision(args: argparse.Namespace, maskrcnn: bool) -> None:
+    """Refuse a ``--precision`` the backend would not run as asked: only torch and openvino take one (auto
+    picks its own by timing, onnxruntime runs the model as exported), and not with ``--amp``. Whether the
+    machine has bf16 is the backend's check, when it loads (before any image)."""
+    if args.precision == "auto" or maskrcnn:  # a Mask R-CNN ignores it, with a note (_MASKRCNN_IGNORES)
+        return
+    if args.amp:
+        raise ValueError(
+            f"--amp and --precision {args.precision} both set the precision; drop one (--amp: float16 on a "
+            "GPU, bfloat16 on a CPU)."
+        )
+    if args.backend not in PRECISION_BACKENDS:
+        why = (
+            "--backend auto (the default) picks the backend and its precision by timing them"
+            if args.backend == "auto"
+            else f"--backend {args.backend} runs the model as exported (INT8: name its folder)"
+        )
+        raise ValueError(
+            f"--precision {args.precision} applies to --backend torch or openvino; {why}: add --backend "
+            "torch or --backend openvino."
+        )
 
 
 def _model_classes(model: Path) -> list[str] | None:
@@ -540,6 +604,7 @@ _MASKRCNN_IGNORES = (
     ("blend", "--blend", DEFAULT_BLEND),
     ("batch_size", "--batch-size", DEFAULT_BATCH_SIZE),
     ("amp", "--amp", False),
+    ("precision", "--precision", "auto"),
     ("min_distance", "--min-distance", None),
     ("foreground", "--foreground", None),
 )
@@ -736,8 +801,10 @@ def run(args: argparse.Namespace) -> int:
         names = ", ".join(p.name for p in result.unscored[:3]) + (" ..." if len(result.unscored) > 3 else "")
         print(f"note: {len(result.unscored)} image(s) have no mask in {args.masks} ({names}): segmented, not "
               "scored", file=sys.stderr)  # fmt: skip
+    for image, why in result.unread_truth:
+        print(f"note: {why}; {image} segmented, not scored", file=sys.stderr)
     if result.table is not None:
-        print(f"metrics over {len(result.rows) - len(result.unscored)} image(s):\n{result.table}")
+        print(f"metrics over {result.scored} image(s):\n{result.table}")
     failures += len(result.failures)
     if not result.rows:
         # Nothing segmented: a usage/input error (exit 2), and predict_files left no output folder.
@@ -764,5 +831,6 @@ def run(args: argparse.Namespace) -> int:
                  "summary.csv lists this run's only") if earlier else ""  # fmt: skip
         said = "; ".join(part for part in (other, stale) if part)
         print(f"note: {said} (use a new --out to keep runs apart)", file=sys.stderr)
-    print(f"{len(result.rows)} image(s) segmented, {failures} failed; outputs in {args.out}")
+    scored = f" ({result.scored} scored)" if args.masks is not None else ""
+    print(f"{len(result.rows)} image(s) segmented{scored}, {failures} failed; outputs in {args.out}")
     return EXIT_PARTIAL if failures else EXIT_OK

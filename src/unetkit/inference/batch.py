@@ -353,6 +353,20 @@ def other_kind(path: Path, encoding: MaskEncoding) -> str:
     return ""
 
 
+def unreadable_file(exc: BaseException) -> bool:
+    """Whether a ``read_mask`` error says the file could not be decoded at all (corrupt, truncated, not an
+    image, not readable: Pillow's OSError or SyntaxError in its chain), not that what it holds does not fit
+    (another kind of mask, a value without a class)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain is short; bounded all the same
+        if seen is None:
+            return False
+        if isinstance(seen, (OSError, SyntaxError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _read_sized(
     path: Path, encoding: MaskEncoding, shape: tuple[int, ...], other_kind_fix: str = ""
 ) -> np.ndarray:
@@ -539,8 +553,12 @@ class BatchResult:
     class_names: list[str]
     scores: dict[str, Any] | None = None
     unscored: list[Path] = field(default_factory=list)  # segmented, but no ground truth in the folder
+    # Segmented, but its ground truth could not be read (a corrupt or truncated file): (the image, why, in one
+    # line naming the mask file); left out of the scores as the unscored ones are.
+    unread_truth: list[tuple[Path, str]] = field(default_factory=list)
     table: str | None = None
     columns: list[str] = field(default_factory=list)
+    scored: int = 0  # images scored against their ground truth (metrics.json's "images")
     # Segmented after a gray <-> RGB conversion to the model's channel count (``conversion`` says which);
     # ``model_converts``: the model's training converted such images too (its config's convert_channels).
     converted: list[Path] = field(default_factory=list)
@@ -644,7 +662,9 @@ def predict_files(
     (unreadable image, wrong channels, ground truth of another size: ValueError, TypeError, OSError; or
     any other error an engine raises on that image, as one line naming the file: a RuntimeError) is
     recorded, passed to ``on_error(path, exc)``, and leaves no files behind (a failed write, e.g. a full
-    disk, removes that input's outputs and names the file it could not write); the others complete. When
+    disk, removes that input's outputs and names the file it could not write); the others complete. An
+    image whose ground-truth file cannot be decoded (corrupt, truncated) is segmented and left out of the
+    scores (``BatchResult.unread_truth``: why, naming the file), as one without a mask is. When
     every input fails, an output folder created here is removed again (no ``summary.csv``).
 
     Interrupted (KeyboardInterrupt: Ctrl-C, or SIGTERM as the CLI raises it): ``summary.csv`` (and the
@@ -743,6 +763,8 @@ def predict_files(
     rows: list[dict[str, Any]] = []
     failures: list[tuple[Path, Exception]] = []
     unscored: list[Path] = []
+    unread_truth: list[tuple[Path, str]] = []
+    scored = 0
     converted: list[Path] = []
     window_notes: list[tuple[Path, str]] = []
     removed: list[Path] = []
@@ -764,6 +786,8 @@ def predict_files(
             class_names=class_names,
             columns=columns,
             unscored=unscored,
+            unread_truth=unread_truth,
+            scored=scored,
             converted=converted,
             conversion=CONVERSIONS.get(in_channels, ""),
             model_converts=convert,
@@ -774,7 +798,7 @@ def predict_files(
     def _finish(result: BatchResult) -> None:
         """summary.csv of ``rows`` and, with ground truth, the metrics of the scored ones."""
         write_csv(out / "summary.csv", rows, result.columns)
-        scored = len(rows) - len(unscored)
+        scored = result.scored
         if scorer is not None and scored:
             result.scores = scorer.compute()
             if objects is not None and instancer is not None:
@@ -783,9 +807,11 @@ def predict_files(
                     "params": dict(instancer.params),
                     **objects.compute(),
                 }
+            # "images": those scored; "not_scored": those segmented without (readable) ground truth.
             result.table = write_batch_metrics(
-                out, result.scores, class_names, scored, tta=scored_views(predictor)
-            )
+                out, result.scores, class_names, scored, not_scored=len(rows) - scored,
+                tta=scored_views(predictor),
+            )  # fmt: skip
         elif scorer is not None:
             # Nothing of this run scored: an earlier run's metrics would pass for this summary's.
             for stale in (out / "metrics.json", out / "metrics.md"):
@@ -824,17 +850,23 @@ def predict_files(
                         labels = np.where(inside, labels, 0).astype(labels.dtype, copy=False)
                         count = len(np.unique(labels[labels > 0]))
                 target = None
+                truth_error = ""
                 # An image without a mask in the ground-truth folder is segmented and left unscored (a folder
-                # of new images with a few annotated is common); a mask of the wrong size is an error.
+                # of new images with a few annotated is common), and so is one whose mask file cannot be
+                # decoded (corrupt, truncated): its prediction does not depend on it. A mask that reads but
+                # does not fit (wrong size, another kind of mask, a value without a class) is an error: the
+                # pairing or the options are wrong.
                 if ground_truth is not None:
                     truth = truths.find(name, path.stem)
-                    target = (
-                        None
-                        if truth is None
-                        else _read_sized(
-                            truth, ground_truth.encoding, mask.shape, ground_truth.other_kind_fix
-                        )
-                    )
+                    if truth is not None:
+                        try:
+                            target = _read_sized(
+                                truth, ground_truth.encoding, mask.shape, ground_truth.other_kind_fix
+                            )
+                        except ValueError as exc:
+                            if not unreadable_file(exc):
+                                raise
+                            truth, truth_error = None, str(exc)
                     if target is not None and roi_file is not None:
                         target = np.where(inside, target, ground_truth.ignore_index)
                 # Everything computed: only now write, so a failing input leaves no files behind (a failing
@@ -882,6 +914,7 @@ def predict_files(
                         removed.append(stale)
                 if scorer is not None and target is not None:
                     scorer.update(mask, target)
+                    scored += 1
                 if objects is not None and true_labels is not None and labels is not None:
                     objects.update(true_labels, labels)
             except (ValueError, TypeError, OSError) as exc:
@@ -904,7 +937,9 @@ def predict_files(
                 row["instances"] = "" if count is None else count
                 row["seconds"] = f"{time.perf_counter() - start:.3f}"
                 rows.append(row)
-                if ground_truth is not None and target is None:
+                if truth_error:
+                    unread_truth.append((path, truth_error))
+                elif ground_truth is not None and target is None:
                     unscored.append(path)
                 if was_converted:
                     converted.append(path)
