@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import matplotlib
@@ -75,3 +76,20 @@ def test_comparison_figure_has_a_panel_per_method(tmp_path: Path, monkeypatch: p
     assert matplotlib.get_backend() == backend
     with pytest.raises(ValueError, match="panels is empty"):
         plot_instance_comparison(image, [], tmp_path / "x.png")
+
+
+def test_long_panel_titles_wrap_within_their_panels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long method name ran across the next panel's title ('...: 7 objects' over 'watershed ...')."""
+    drawn: list[Figure] = []
+    save = viz.save_figure
+    monkeypatch.setattr(viz, "save_figure", lambda fig, path: (drawn.append(fig), save(fig, path))[1])
+    labels = two_touching()
+    image = np.zeros(labels.shape, dtype=np.uint8)
+    long = "connected components (a rather long method name)"
+    plot_instance_comparison(image, [("truth", labels), (long, labels), (long, labels)], tmp_path / "c.png")
+    (fig,) = drawn
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    titles = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 4 and "\n" in fig.axes[2].get_title()
+    assert all(a.x1 <= b.x0 for a, b in itertools.pairwise(titles)), [(t.x0, t.x1) for t in titles]

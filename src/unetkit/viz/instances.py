@@ -7,13 +7,14 @@ object API (:mod:`unetkit.viz.figures`: no pyplot, no global backend) and writte
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from unetkit.viz.figures import headless_figure, save_figure
+from unetkit.viz.figures import TITLE_CHARS, headless_figure, save_figure
 from unetkit.viz.overlay import display_image
 
 if TYPE_CHECKING:
@@ -73,12 +74,14 @@ def draw_instance_outlines(
     return out
 
 
-def _panel(ax: Axes, picture: np.ndarray, title: str) -> None:
+def _panel(ax: Axes, picture: np.ndarray, title: str, inches: float) -> None:
+    """``picture`` under ``title``, wrapped to the panel's width (``inches``): a long method name ran across
+    the next panel's title."""
     if picture.ndim == 3 and picture.shape[2] == 1:
         picture = picture[..., 0]
     cmap = "gray" if picture.ndim == 2 else None
     ax.imshow(picture, cmap=cmap, vmin=0, vmax=255, interpolation="nearest")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, max(12, int(TITLE_CHARS * inches / 3.0))), fontsize=9)
     ax.set_axis_off()
 
 
@@ -92,9 +95,12 @@ def plot_instance_outlines(
 ) -> Path:
     """One panel: the image with the outlines of ``labels`` (title: ``title`` and the object count)."""
     h, w = labels.shape[:2]
-    fig = headless_figure((6.0, 6.0 * h / max(w, 1) + 0.4))
+    size = 6.0
+    fig = headless_figure((size, size * h / max(w, 1) + 0.4))
     ax = fig.subplots(1, 1)
-    _panel(ax, draw_instance_outlines(image, labels), f"{title + ': ' if title else ''}{_objects(labels)}")
+    _panel(
+        ax, draw_instance_outlines(image, labels), f"{title + ': ' if title else ''}{_objects(labels)}", size
+    )
     return save_figure(fig, Path(out_png))
 
 
@@ -126,7 +132,7 @@ def plot_instance_comparison(
     fig = headless_figure((size * cols, (size * h / max(w, 1) + 0.35) * rows))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, (title, picture) in zip(axes, pictures):
-        _panel(ax, picture, title)
+        _panel(ax, picture, title, size)
     for ax in axes[n:]:
         ax.set_axis_off()
     return save_figure(fig, Path(out_png))
