@@ -214,6 +214,10 @@ def test_given_class_colours_reach_the_spec_for_any_mask_kind(tmp_path: Path) ->
     spec = spec_of(tmp_path, num_classes=3, colors={"2": [128, 64, 128]})
     assert spec.class_colors == (default[0], default[1], (128, 64, 128))
     assert spec_of(tmp_path, num_classes=3).class_colors is None  # none given: the default, not written
+    # A named class 0 (CamVid's sky) left without a colour is not stored as the background's black.
+    sky = ["sky", "tree", "road"]
+    named = spec_of(tmp_path, num_classes=3, colors={"2": [128, 64, 128]}, class_names=sky)
+    assert named.class_colors[0] != (0, 0, 0) and named.class_colors[1:] == (default[1], (128, 64, 128))
     with pytest.raises(ValueError, match=r"colors name classes \[5\] outside 0\.\.2"):
         spec_of(tmp_path, num_classes=3, colors={5: [1, 2, 3]})
     # A class name as key, or a colour that is no RGB: one line with the form expected.

@@ -38,7 +38,7 @@ from serve_helpers import (
 from unetkit.data.io import read_image
 from unetkit.inference.backends import load_predictor
 from unetkit.inference.instances import instances_from_mask
-from unetkit.palette import class_palette
+from unetkit.palette import class_palette, palette_for
 from unetkit.serve import pool as pool_module
 from unetkit.serve.app import create_app
 from unetkit.serve.limits import ServeLimits
@@ -97,7 +97,7 @@ def one_line(response: httpx.Response) -> str:
 def test_model_and_health_describe_the_server(client: TestClient, trained_model_dir: Path) -> None:
     info = client.get("/api/model").json()
     assert info["architecture"] == "unet" and info["in_channels"] == 1 and info["num_classes"] == 2
-    palette = class_palette(2)
+    palette = palette_for(None, 2, class_names=["membrane", "cell"])  # membrane is a class: not black
     assert [c["name"] for c in info["classes"]] == ["membrane", "cell"]
     assert [c["color"] for c in info["classes"]] == [
         "#{:02x}{:02x}{:02x}".format(*(int(v) for v in p)) for p in palette

@@ -257,7 +257,10 @@ def build_folder(
             encoding = dataclasses.replace(encoding, rois=rois)
     elif rois:
         encoding = dataclasses.replace(encoding, rois=dict(encoding.rois or {}) | rois)
-    class_colors = _class_colors(colors if colors is not None else encoding.colors, encoding.num_classes)
+    class_tuple = tuple(class_names or [f"class_{i}" for i in range(encoding.num_classes)])
+    class_colors = _class_colors(
+        colors if colors is not None else encoding.colors, encoding.num_classes, class_tuple
+    )
     names = list(table)
     if given_splits is not None:
         splits = given_splits
@@ -268,7 +271,6 @@ def build_folder(
     else:
         fractions = split_fractions or {"train": 0.7, "val": 0.15, "test": 0.15}
         splits = split_by_fraction(names, fractions, seed=int(seed))
-    class_tuple = tuple(class_names or [f"class_{i}" for i in range(encoding.num_classes)])
     train_pairs = [table[n] for n in (splits.get("train") or names)]
     window = _window(intensity_window, train_pairs)
     if mean is None or std is None:
@@ -294,10 +296,11 @@ def build_folder(
 
 
 def _class_colors(
-    given: Mapping[Any, Sequence[int]] | None, num_classes: int
+    given: Mapping[Any, Sequence[int]] | None, num_classes: int, class_names: Sequence[str]
 ) -> tuple[tuple[int, int, int], ...] | None:
     """One RGB per class: the ``colors`` given (class -> RGB, for any mask kind), the rest
-    :func:`~unetkit.palette.class_palette`'s; None when no colour was given."""
+    :func:`~unetkit.palette.palette_for`'s by ``class_names`` (a named class 0 left without a colour is not
+    stored as the background's black); None when no colour was given."""
     if not given:
         return None
     given = class_colors_by_index(given)
@@ -307,7 +310,7 @@ def _class_colors(
             f"dataset 'folder': colors name classes {bad} outside 0..{num_classes - 1}; give colours of the "
             "classes trained (class index -> [R, G, B])"
         )
-    rows = palette_for(given, num_classes)
+    rows = palette_for(given, num_classes, class_names=class_names)
     return tuple((int(r), int(g), int(b)) for r, g, b in rows)
 
 
