@@ -108,8 +108,9 @@ def test_recommendation_is_a_command_that_runs_what_was_measured() -> None:
     assert bench.predict_commands(row("openvino", "fp32"), run, export) == [
         "unetkit predict RUN/export INPUT --out DIR --backend openvino"
     ]
-    bf16 = bench.predict_commands(row("openvino", "bf16"), run, export)
-    assert bf16[0].startswith("unetkit predict RUN/export INPUT --out DIR --backend auto  (bf16 has no")
+    assert bench.predict_commands(row("openvino", "bf16"), run, export) == [
+        "unetkit predict RUN/export INPUT --out DIR --backend openvino --precision bf16"
+    ]
     assert bench.predict_commands(row("openvino", "int8"), run, export) == [
         "unetkit predict RUN/export/int8-openvino INPUT --out DIR --backend openvino"
     ]

@@ -353,8 +353,7 @@ def predict_commands(best: Measurement, model_path: str | Path, export_dir: Path
     measured on a temporary export).
 
     ``--backend openvino`` on an export folder runs its fp32 IR; an INT8 model is run by naming its folder
-    (``export/int8-openvino``); bf16 has no option of its own: ``--backend auto`` runs it when it is the
-    fastest passing engine of its own timing (at another input size than the benchmark's).
+    (``export/int8-openvino``), bf16 by ``--precision bf16``.
     """
     model_path = Path(model_path)
     predict = "unetkit predict {} INPUT --out DIR --backend {}"
@@ -369,10 +368,7 @@ def predict_commands(best: Measurement, model_path: str | Path, export_dir: Path
         folder, lines = Path(export_dir), []
     then = "then: " if lines else ""
     if best.precision == "bf16":
-        lines.append(
-            then + predict.format(folder, "auto") + "  (bf16 has no --backend of its own: auto times the "
-            "engines once on this CPU and runs the fastest one that passes)"
-        )
+        lines.append(then + predict.format(folder, best.backend) + " --precision bf16")
     elif best.precision == "fp32":
         lines.append(then + predict.format(folder, best.backend))
     else:
