@@ -119,15 +119,42 @@ def in_worker(model: Path, backend: str, threads: int | None = 3, kind: str = "p
 KINDS = ["process", "thread"]
 
 
+def worker_predicts(model: Path, backend: str, threads: int | None, kind: str) -> str:
+    """A worker's first prediction (as :func:`in_worker` starts it): the engine's name."""
+    if kind == "process":
+        pool._init_process(str(model), backend, {"device": "cpu"}, threads)
+        cache = pool._PROCESS_CACHE
+        assert cache is not None
+        predictor = cache.get("none")
+    else:
+        workers = pool.WorkerPool(
+            model,
+            backend=backend,
+            kind="thread",
+            threads_per_worker=threads,
+            backend_options={"device": "cpu"},
+        )
+        try:
+            workers.start()
+            predictor = workers._cache.get("none")
+        finally:
+            workers.close()
+    predictor.predict(synthetic_slice(32))
+    return str(in_worker(model, backend, threads=threads, kind=kind)["backend"])
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("backend", ["auto", "torch"])
 def test_a_worker_on_torch_gets_its_threads(
     model_dir: Path, threads_set: list[int], backend: str, kind: str
 ) -> None:
-    assert in_worker(model_dir, backend, kind=kind)["backend"] == "torch"
-    assert threads_set == [3]
-    in_worker(model_dir, backend, threads=None, kind=kind)  # no --threads for the workers: torch's stay
-    assert threads_set == [3]
+    """Each torch pass runs at the workers' count (backends.torch_threads sets it for the pass)."""
+    threads_set.clear()
+    assert worker_predicts(model_dir, backend, 3, kind) == "torch"
+    assert threads_set and set(threads_set) == {3}
+    threads_set.clear()
+    worker_predicts(model_dir, backend, None, kind)  # no --threads for the workers: torch's stay
+    assert threads_set == []
 
 
 @pytest.mark.parametrize("kind", KINDS)
