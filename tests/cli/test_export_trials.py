@@ -14,7 +14,7 @@ from cli_models import export_parser as parser
 from cli_models import wide_cnn_run
 
 import unetkit.export.onnx as onnx_export
-from unetkit.export.common import quiet_loggers, remove_created_folder_on_error
+from unetkit.export.common import quiet_loggers
 from unetkit.model_files.model_config import ONNX_NAME
 
 
@@ -81,15 +81,6 @@ def test_refused_export_removes_the_folder_it_created(model_dir: Path, tmp_path:
     with pytest.raises(ValueError):
         run(str(model_dir), "--out", str(kept), "--atol", "0", "--exporter", "legacy")
     assert kept.is_dir()
-
-
-def test_remove_created_folder_keeps_written_files(tmp_path: Path) -> None:
-    out = tmp_path / "a" / "b"
-    with pytest.raises(KeyboardInterrupt), remove_created_folder_on_error(out):
-        out.mkdir(parents=True)
-        (out / "model.onnx").write_text("x")
-        raise KeyboardInterrupt
-    assert (out / "model.onnx").is_file()
 
 
 def test_exporter_logs_are_quiet_only_during_the_call(caplog: pytest.LogCaptureFixture) -> None:

@@ -95,9 +95,13 @@ def test_export_refused_on_mismatch_leaves_no_ir(tmp_path: Path, monkeypatch: py
     model, config = tiny()
     with pytest.raises(ValueError, match="OpenVINO export of 'unet' disagrees with PyTorch"):
         ov_export.export_openvino(model, config, tmp_path / "out")
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert "model.xml" not in names and "model.bin" not in names
-    assert not any(name.startswith(".") for name in names)  # no temp files or folders left
+    assert not (tmp_path / "out").exists()  # the folder it created, the ONNX stage's files with it
+    mine = tmp_path / "mine"  # a folder that existed: its earlier files stay, the export's go
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="OpenVINO export of 'unet' disagrees with PyTorch"):
+        ov_export.export_openvino(model, config, mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]  # no model, temp file or folder left
 
 
 def test_cli_export_openvino(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,12 +149,22 @@ def max_abs_diff(reference: np.ndarray, candidate: np.ndarray, what: str) -> flo
     return float(np.max(np.abs(reference.astype(np.float64) - candidate.astype(np.float64))))
 
 
+class Disagreement(ValueError):
+    """An export whose outputs differ from eager PyTorch by more than the tolerance; ``diff`` is the max abs
+    difference measured (NaN or inf for non-finite outputs)."""
+
+    def __init__(self, message: str, diff: float) -> None:
+        super().__init__(message)
+        self.diff = diff
+
+
 def check_agreement(diff: float, atol: float, what: str, shape: tuple[int, ...]) -> None:
-    """Refuse an export whose outputs differ from PyTorch by more than ``atol``."""
+    """Refuse an export whose outputs differ from PyTorch by more than ``atol`` (:class:`Disagreement`)."""
     if not np.isfinite(diff) or diff > atol:
-        raise ValueError(
+        raise Disagreement(
             f"{what} disagrees with PyTorch on a random input of shape {shape}: max abs diff {diff:.3g} > "
-            f"atol {atol:g}; export refused and no file written (raise --atol only if this is acceptable)."
+            f"atol {atol:g}; export refused and no file written (raise --atol only if this is acceptable).",
+            diff,
         )
 
 
@@ -268,29 +279,39 @@ def _first_missing(folder: Path) -> Path | None:
     return missing
 
 
-def _remove_if_empty(created: Path, inner: Path) -> None:
-    """Remove ``inner`` and its parents up to ``created`` while they are empty folders."""
-    for folder in (inner, *inner.parents):
-        try:
-            folder.rmdir()
-        except OSError:  # not empty (something was written), or already gone
-            return
-        if folder == created:
-            return
+def _entries(folder: Path) -> set[str]:
+    """Names in ``folder`` (none when it is not a folder)."""
+    return {entry.name for entry in folder.iterdir()} if folder.is_dir() else set()
+
+
+def _remove(path: Path) -> None:
+    """Remove the file, link or folder tree ``path`` (gone already: nothing to do)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
-def remove_created_folder_on_error(out_dir: Path) -> Iterator[None]:
-    """A refused (or interrupted) export leaves no folder it created: ``out_dir`` and any parents the export
-    made are removed again when the block raises and nothing was written into them. A folder that existed
-    before is never removed."""
+def remove_created_on_error(
+    out_dir: Path, on: tuple[type[BaseException], ...] = (BaseException,)
+) -> Iterator[None]:
+    """A refused or interrupted export leaves nothing it created: when the block raises one of ``on``, a
+    folder the block created (``out_dir`` and any parents it made) is removed with everything written into
+    it, and in a folder that existed before, the entries that were not there before are removed. Its earlier
+    contents stay (an export rewrites its own files in place: model.onnx of the same weights, deploy.json).
+    An ``openvino`` export interrupted after its ONNX stage left a complete ONNX export nobody asked for."""
     out_dir = Path(out_dir)
     created = _first_missing(out_dir)
+    before = _entries(out_dir)
     try:
         yield
-    except BaseException:
+    except on:
         if created is not None:
-            _remove_if_empty(created, out_dir)
+            _remove(created)
+        else:
+            for name in sorted(_entries(out_dir) - before):
+                _remove(out_dir / name)
         raise
 
 

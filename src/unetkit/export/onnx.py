@@ -1,20 +1,28 @@
 """ONNX export with dynamic batch/height/width, verified against eager PyTorch with onnxruntime.
 
-Exporter choice (measured with torch 2.13, onnxscript 0.7, onnxruntime 1.31): the default ``"auto"`` uses the
-``torch.export``-based exporter (``dynamo=True``) with ``Dim.AUTO`` dynamic shapes. ``Dim.AUTO`` lets
-``torch.export`` infer the divisibility constraints of U-Nets (H, W multiples of ``2**depth``) instead of
-failing on them, and marks an axis static only where the model really fixes it (``fcn_reshape``). If the
-dynamo exporter raises, ``"auto"`` falls back to the legacy TorchScript-based exporter (``dynamo=False``,
-deprecated since torch 2.9 but ~10x faster and still maintained) with ``dynamic_axes``; the result records
-which one ran. Either way the file is only kept after onnxruntime reproduced PyTorch on an input of another
-size and batch than the trace sample.
+Exporter choice (measured with torch 2.14, onnxscript 0.7, onnxruntime 1.31): the default ``"auto"`` uses the
+legacy TorchScript-based exporter (``dynamo=False``, deprecated since torch 2.9 but ~10x faster and still
+maintained) with ``dynamic_axes``. If it cannot export the model (SegNet's ``MaxUnpool2d``), ``"auto"`` falls
+back to the ``torch.export``-based exporter (``dynamo=True``, 10-70 s) with ``Dim.AUTO`` dynamic shapes.
+``Dim.AUTO`` lets ``torch.export`` infer the divisibility constraints of U-Nets (H, W multiples of
+``2**depth``) instead of failing on them, and marks an axis static only where the model really fixes it
+(``fcn_reshape``). The fallback is skipped where it cannot help: an opset too low for one of the model's
+ops, and a legacy file refused on accuracy at round-off level (both exporters' graphs give the same numbers).
+The result records which exporter ran. Either way the file is only kept after onnxruntime reproduced PyTorch
+on an input of another size and batch than the trace sample.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import re
+import sys
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +31,7 @@ import torch
 from torch import nn
 
 from unetkit.export.common import (
+    Disagreement,
     ExportResult,
     SampleSizes,
     atomic_output,
@@ -37,7 +46,7 @@ from unetkit.export.common import (
     pick_sizes,
     quiet_loggers,
     random_input,
-    remove_created_folder_on_error,
+    remove_created_on_error,
 )
 from unetkit.inference.variants import read_manifest, record_export_check, record_gate
 from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
@@ -55,6 +64,12 @@ _AXES = {0: "batch", 2: "height", 3: "width"}
 # torch.onnx's dynamo exporter implements opset 18 and up; a lower opset it converts down afterwards, which
 # fails for a U-Net's Pad (onnx has no adapter) and then writes opset 18 anyway.
 DYNAMO_MIN_OPSET = 18
+# A legacy export refused on accuracy by at most this much computes the model to float32 round-off; the
+# dynamo exporter's graph then gives the same numbers (onnxruntime outputs bitwise equal to the legacy
+# graph's for unet, unet_original, encoder_decoder, fcn8s, wide_cnn and pixel_classifier, torch 2.14), so it
+# would be refused on the same difference after 10-70 s: it is not tried. A larger difference may be a legacy
+# exporter bug, which the dynamo exporter may not share.
+ROUNDOFF_DIFF = 1e-4
 # Loggers of the dynamo exporter's internals: its version converter logs a full traceback when it cannot
 # convert (the export is then refused or falls back with unetkit's own one-line reason).
 _EXPORTER_LOGGERS = ("onnxscript", "torch.onnx")
@@ -83,6 +98,40 @@ def check_opset(opset: int) -> int:
             f"(U-Nets need 11 or above; the dynamo exporter writes {DYNAMO_MIN_OPSET} and above; default 17)."
         )
     return opset
+
+
+class OpsetTooLow(ValueError):
+    """The legacy exporter cannot write one of the model's ops at the asked opset: ``op`` names it (as torch
+    does: "Pad", "Slice with dynamic inputs"), ``why`` is torch's reason or "", ``needed`` the opset torch
+    names for it (None when it names none)."""
+
+    def __init__(self, op: str, why: str, needed: int | None) -> None:
+        at = f"opset {needed}" if needed else "a higher opset"
+        super().__init__(f"{op} needs {at}" + (f" ({why})" if why else ""))
+        self.op, self.why, self.needed = op, why, needed
+
+
+# torch's wordings (symbolic_helper, errors.UnsupportedOperatorError, symbolic_opset9.slice) for an op that
+# needs a higher opset than asked: the opset it names, and the op.
+_NEEDS_OPSET = re.compile(
+    r"Please try opset version (\d+)"
+    r"|Support for this operator was added in version (\d+)"
+    r"|higher opset version"
+)
+_OP = re.compile(r"ONNX export of (.+?)(?: in opset \d+)?\.(?: (.+?)\. Please try)?|the operator '([^']+)'")
+
+
+def opset_too_low(exc: BaseException) -> OpsetTooLow | None:
+    """``exc`` (a legacy exporter error) as :class:`OpsetTooLow` when it says an op needs a higher opset."""
+    message = str(exc).split("  [Caused by", 1)[0]
+    needs = _NEEDS_OPSET.search(message)
+    if needs is None:
+        return None
+    named = _OP.search(message)
+    op = (named[1] or named[3]) if named else "an op"
+    why = named[2] if named and named[2] else ""
+    needed = needs[1] or needs[2]
+    return OpsetTooLow(op, why[:1].lower() + why[1:], int(needed) if needed else None)
 
 
 class OpsetMismatch(ValueError):
@@ -122,22 +171,62 @@ def _export_dynamo(model: nn.Module, sample: torch.Tensor, path: Path, opset: in
     program.save(str(path), external_data=False)
 
 
+@contextlib.contextmanager
+def _hold_native_stdout() -> Iterator[None]:
+    """What native code writes to standard output during the block is held in a temporary file: written out
+    after the block if it finishes, dropped if it raises.
+
+    torch's legacy exporter switches its C++ ONNX log on for every export (torch 2.14's
+    ``setup_onnx_logging`` tests the function ``_C._jit_is_onnx_log_enabled``, always true, instead of calling
+    it), so an op the opset lacks printed the whole TorchScript graph (hundreds of lines) on stdout before the
+    Python error. A C++ stream cannot be filtered from Python: file descriptor 1 points at the file for the
+    call and is restored after it, on Ctrl-C too. Exports run on one thread; another thread's output during
+    the call would be held or dropped with it."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (AttributeError, OSError, ValueError):  # no standard output to keep clean
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 1)
+        finished = False
+        try:
+            yield
+            finished = True
+        finally:
+            with contextlib.suppress(Exception):  # Python's buffered text belongs to the block as well
+                sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        held.seek(0)
+        data = held.read() if finished else b""
+        while data:
+            data = data[os.write(1, data) :]
+
+
 def _export_legacy(model: nn.Module, sample: torch.Tensor, path: Path, opset: int, dynamic_hw: bool) -> None:
     in_axes = dict(_AXES) if dynamic_hw else {0: "batch"}
     # Output H/W get their own names: valid-convolution U-Nets return smaller maps than their input.
     out_axes = {0: "batch", 2: "out_height", 3: "out_width"} if dynamic_hw else {0: "batch"}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _hold_native_stdout():
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*legacy TorchScript.*")
-        torch.onnx.export(
-            model,
-            (sample,),
-            str(path),
-            dynamo=False,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=opset,
-            dynamic_axes={INPUT_NAME: in_axes, OUTPUT_NAME: out_axes},
-        )
+        try:
+            torch.onnx.export(
+                model,
+                (sample,),
+                str(path),
+                dynamo=False,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                opset_version=opset,
+                dynamic_axes={INPUT_NAME: in_axes, OUTPUT_NAME: out_axes},
+            )
+        except torch.onnx.errors.OnnxExporterError as exc:
+            too_low = opset_too_low(exc)
+            if too_low is not None:
+                raise too_low from exc
+            raise
 
 
 def _onnx_dynamic_axes(path: Path) -> tuple[list[str], int]:
@@ -215,6 +304,26 @@ def _attempt(
     return axes, saved_opset, verify_shape, diff
 
 
+def _no_other_exporter_helps(exc: Exception, architecture: str, opset: int) -> Exception | None:
+    """The refusal that ends an export at once, without the next exporter, or None to try it.
+
+    * an op the opset lacks (:class:`OpsetTooLow`): the dynamo exporter writes opset 18 and converts down, and
+      the down-conversion needs that op at the lower opset too (measured: it wrote 18 for unet at 9/10,
+      unet_original at 9, encoder_decoder and fcn8s at 10, after 9-22 s each);
+    * a file refused on accuracy by round-off only (:data:`ROUNDOFF_DIFF`): the dynamo graph gives the same
+      numbers.
+    """
+    if isinstance(exc, OpsetTooLow):
+        fix = f"use --opset {exc.needed} or higher" if exc.needed else "use a higher --opset"
+        return ValueError(
+            f"ONNX opset {opset} is too low for {architecture!r}: its {exc}; {fix} (default 17). Export "
+            "refused and no file written."
+        )
+    if isinstance(exc, Disagreement) and exc.diff <= ROUNDOFF_DIFF:
+        return exc
+    return None
+
+
 def export_onnx(
     model: nn.Module,
     config: ModelConfig,
@@ -245,26 +354,35 @@ def export_onnx(
     final = out_dir / ONNX_NAME
     candidates = list(AUTO_ORDER) if exporter == "auto" else [exporter]
     start = time.perf_counter()
-    with eval_mode(model), remove_created_folder_on_error(out_dir):
+    with eval_mode(model), remove_created_on_error(out_dir):
         sample = make_sample(model, config, sample_size, model_device(model))
         sizes = pick_sizes(model, (sample.shape[2], sample.shape[3]))
         errors: list[str] = []
         written: list[int] = []  # opsets an exporter wrote instead of the one asked for
         with atomic_output(final) as tmp:
-            for used in candidates:
+            for i, used in enumerate(candidates):
                 try:
                     axes, saved_opset, verify_shape, diff = _attempt(
                         model, config, used, sample, sizes, tmp, opset, dynamic, verify, atol
                     )
                     break
                 except Exception as exc:
+                    final_refusal = _no_other_exporter_helps(exc, config.architecture, opset)
+                    if final_refusal is exc:
+                        raise
+                    if final_refusal is not None:
+                        raise final_refusal from exc
                     if isinstance(exc, OpsetMismatch):
                         written.append(exc.written)
                     elif len(candidates) == 1 and isinstance(exc, ValueError):
                         raise
                     first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-                    if len(candidates) > 1:
-                        logger.warning("%s ONNX exporter failed for %r: %s", used, config.architecture, first)
+                    if i + 1 < len(candidates):
+                        # Said before the next try: the dynamo exporter alone takes 10-70 s.
+                        logger.warning(
+                            "%s ONNX exporter failed for %r: %s; trying the %s exporter (slower: up to a "
+                            "minute or more)", used, config.architecture, first, candidates[i + 1],
+                        )  # fmt: skip
                     errors.append(f"{used}: {first}")
             else:
                 high = opset_range()[1]
@@ -277,9 +395,10 @@ def export_onnx(
             extra: dict[str, Any] = {"opset": saved_opset, "failed_exporters": errors}
             if optimize:
                 extra.update(_optimize(tmp, out_dir / OPTIMIZED_ONNX_NAME, model, verify_shape, atol, config))
-    config_path = config_with_geometry(model, config).save(out_dir / CONFIG_NAME)
-    record_export_check(out_dir, "onnxruntime", diff, atol, verify_shape, weights_digest(model))
-    _record_opset(out_dir, "onnxruntime-fp32", saved_opset)
+        # Inside the guard: an interrupt while these are written leaves no half export in a new folder.
+        config_path = config_with_geometry(model, config).save(out_dir / CONFIG_NAME)
+        record_export_check(out_dir, "onnxruntime", diff, atol, verify_shape, weights_digest(model))
+        _record_opset(out_dir, "onnxruntime-fp32", saved_opset)
     seconds = time.perf_counter() - start
     logger.info(
         "exported %s to %s with the %s exporter in %.1f s (max abs diff %s)",

@@ -30,7 +30,7 @@ from unetkit.export.common import (
     max_abs_diff,
     pick_sizes,
     random_input,
-    remove_created_folder_on_error,
+    remove_created_on_error,
 )
 from unetkit.export.onnx import _record_opset, export_onnx
 from unetkit.inference.variants import OPENVINO_NAME, record_export_check
@@ -84,7 +84,7 @@ def export_openvino(
         raise ValueError(f"atol must be >= 0, got {atol}.")
     out_dir = Path(out_dir)
     start = time.perf_counter()
-    with remove_created_folder_on_error(out_dir):
+    with remove_created_on_error(out_dir):
         return _export_openvino(model, config, out_dir, verify, atol, sample_size, opset, exporter, start)
 
 

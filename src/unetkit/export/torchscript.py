@@ -28,7 +28,7 @@ from unetkit.export.common import (
     model_device,
     pick_sizes,
     random_input,
-    remove_created_folder_on_error,
+    remove_created_on_error,
 )
 from unetkit.inference.variants import record_export_check
 from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
@@ -61,7 +61,7 @@ def export_torchscript(
     check_export_folder(out_dir, model)  # before anything is written
     final = out_dir / TORCHSCRIPT_NAME
     start = time.perf_counter()
-    with eval_mode(model), warnings.catch_warnings(), remove_created_folder_on_error(out_dir):
+    with eval_mode(model), warnings.catch_warnings(), remove_created_on_error(out_dir):
         # torch (2.14 here) warns from torch.jit that trace/save/load are deprecated in favour of
         # torch.export: a note to code authors that the user who asked for this format can do nothing about
         # (four lines on every export). Only those FutureWarnings are ignored, only during this export.
