@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,9 @@ def register(subparsers: Any) -> None:
         help="ONNX exporter: auto tries the TorchScript-based one, then torch.export (dynamo)",
     )
     parser.add_argument("--no-verify", dest="verify", action="store_false", help="skip the check")
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bars and no INFO log lines (as predict -q)"
+    )
     add_precision_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -127,21 +132,46 @@ def check_not_maskrcnn(model_path: Path) -> None:
         )
 
 
+@contextlib.contextmanager
+def _no_progress_bars(quiet: bool) -> Iterator[None]:
+    """``-q``: NNCF's "Statistics collection" bar (``--precision int8 --format openvino``) not drawn. NNCF
+    draws it on rich's shared console, muted for the block and put back after it."""
+    if not quiet:
+        yield
+        return
+    try:
+        from rich import get_console
+    except ImportError:  # no rich, so no NNCF bar either
+        yield
+        return
+    console = get_console()
+    before = console.quiet
+    console.quiet = True
+    try:
+        yield
+    finally:
+        console.quiet = before
+
+
 def run(args: argparse.Namespace) -> int:
     """Load, export, verify; prints the file and the max abs diff. Errors propagate as ValueError."""
     # Imported here so ``unetkit --help`` stays fast (torch + onnx imports take seconds) and works without
     # torch (the onnxruntime-only install runs ``unetkit predict --backend onnxruntime``).
-    from unetkit.export import export_onnx, export_torchscript
+    from unetkit.export.common import remove_created_on_error
     from unetkit.export.onnx import check_opset
     from unetkit.model_files.model_io import load_model
 
+    quiet = getattr(args, "quiet", False)
+    if quiet and not getattr(args, "verbose", False):
+        # -q as predict's: no INFO lines (the export's own "exported ..." line); warnings, errors and the
+        # result lines still print. Set here: the CLI owns the process's logging.
+        logging.getLogger("unetkit").setLevel(logging.WARNING)
     model_path = Path(args.model)
     out_dir = Path(args.out) if getattr(args, "out", None) else default_out_dir(model_path)
     # Checked before the (slow) export, by creating it and removing it again: main prints one line.
     from unetkit.cli.errors import check_out_folder
 
     check_out_folder(out_dir)
-    verify = getattr(args, "verify", True)
     atol = getattr(args, "atol", 1e-4)
     if not atol >= 0:  # NaN too
         raise ValueError(f"--atol must be >= 0 (the max abs diff allowed vs PyTorch), got {atol:g}.")
@@ -154,6 +184,22 @@ def run(args: argparse.Namespace) -> int:
         reduced_precision_plan(args, model_path, 2, check_only=True)
     model, config = load_model(model_path)
     plan = reduced_precision_plan(args, model_path, config.num_classes) if precision != "fp32" else None
+    # Ctrl-C at any stage, the reduced-precision one too, leaves nothing this command created (each export
+    # removes its own files when refused or interrupted; a refused INT8/bf16 gate keeps the fp32 export).
+    with remove_created_on_error(out_dir, on=(KeyboardInterrupt,)):
+        _export_and_gate(args, model, config, out_dir, plan, quiet)
+    return 0
+
+
+def _export_and_gate(
+    args: argparse.Namespace, model: Any, config: Any, out_dir: Path, plan: dict[str, Any] | None, quiet: bool
+) -> None:
+    """Write the fp32 export of ``args.format`` (and the reduced-precision variant of ``plan``), printing the
+    result lines."""
+    from unetkit.export import export_onnx, export_torchscript
+
+    fmt, verify = getattr(args, "format", "onnx"), getattr(args, "verify", True)
+    atol = getattr(args, "atol", 1e-4)
     result: ExportResult
     if fmt in ("onnx", "openvino"):
         # The OpenVINO IR is converted from the verified ONNX export: both take the same options.
@@ -182,17 +228,17 @@ def run(args: argparse.Namespace) -> int:
     if plan is not None:
         from unetkit.export.quantize import export_reduced
 
-        gate = export_reduced(
-            out_dir,
-            plan["backend"],
-            precision,
-            plan["val"],
-            plan["calibration"],
-            tolerance=args.tolerance,
-            metric=args.gate_metric,
-            max_calibration_images=args.calibration_images,
-            overflow_fix=args.overflow_fix,
-            reduce_range=args.reduce_range,
-        )
+        with _no_progress_bars(quiet):
+            gate = export_reduced(
+                out_dir,
+                plan["backend"],
+                getattr(args, "precision", "fp32"),
+                plan["val"],
+                plan["calibration"],
+                tolerance=args.tolerance,
+                metric=args.gate_metric,
+                max_calibration_images=args.calibration_images,
+                overflow_fix=args.overflow_fix,
+                reduce_range=args.reduce_range,
+            )
         print(gate.reason())
-    return 0
