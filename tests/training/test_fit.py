@@ -104,6 +104,7 @@ def test_test_and_predict_report_identical_metrics(tmp_path: Path, monkeypatch: 
     assert cli_main(args) == 0
     predicted = json.loads((out / "metrics.json").read_text())
     assert predicted.pop("images") == len(pairs) and tested.pop("split") == "test"
+    assert predicted.pop("not_scored") == 0  # every mask read
     assert set(predicted) == set(tested) and {"miou", "iou/background", "pixel_accuracy"} <= set(tested)
     assert tested["miou"] > 0.5
     for key, value in tested.items():
