@@ -379,8 +379,8 @@ def test_non_uint8_arrays_are_mapped_as_files_are(tmp_path: Path, caplog: pytest
 
 def test_a_stored_uint8_array_is_mapped_by_a_per_image_window_and_its_output_is_not() -> None:
     """A trial: raw uint8 nuclei images (read with PIL) skipped the model's per-image window, up to 3x wrong
-    counts. An array the window cannot have produced (under 0.5 % zeros) is mapped as a file is; the
-    window's own output (read_image's) goes in unchanged."""
+    counts. An array the window cannot have produced (too few 0s, or too few 255s with every level used) is
+    mapped as a file is; the window's own output (read_image's) goes in unchanged."""
     import dataclasses
 
     from unetkit.data.io import apply_window, per_image_window
@@ -394,11 +394,28 @@ def test_a_stored_uint8_array_is_mapped_by_a_per_image_window_and_its_output_is_
     expected = predictor.predict_logits(mapped)
     np.testing.assert_allclose(predictor.predict_logits(stored), expected, atol=1e-6)
     np.testing.assert_allclose(predictor.predict_logits(mapped), expected, atol=1e-6)  # not mapped twice
+    # Saturated but with no zero (a bright field): not the window's output either (it makes ~1 % zeros).
+    bright = stored.copy()
+    bright[:2] = 255
+    bright_mapped = apply_window(bright[..., None], predictor.config.intensity_window)
+    np.testing.assert_allclose(
+        predictor.predict_logits(bright), predictor.predict_logits(bright_mapped), atol=1e-6
+    )
+    assert not np.allclose(predictor.predict_logits(bright), Predictor(model, config).predict_logits(bright))
+    # A dark stored image, a quarter black (as 9 of DSB 2018's 598 train+val images): zeros enough for the
+    # window's output, but no 255s and every level used, so stored pixels: mapped.
     dark = stored.copy()
-    dark[:10] = 0  # a quarter black: could be the window's output, taken as it is
-    assert not np.allclose(
-        predictor.predict_logits(dark),
-        predictor.predict_logits(apply_window(dark[..., None], predictor.config.intensity_window)),
+    dark[:10] = 0
+    dark_mapped = apply_window(dark[..., None], predictor.config.intensity_window)
+    np.testing.assert_allclose(
+        predictor.predict_logits(dark), predictor.predict_logits(dark_mapped), atol=1e-6
+    )
+    # The output of a window stretched to its min_span (a flat image): few 255s, but levels skipped: kept.
+    flat = rng.integers(50, 54, (40, 44), dtype=np.uint8)
+    stretched = apply_window(flat[..., None], predictor.config.intensity_window)
+    assert (stretched == 255).mean() < 0.001 and (stretched == 0).mean() >= 0.01
+    np.testing.assert_allclose(
+        predictor.predict_logits(stretched), Predictor(model, config).predict_logits(stretched), atol=1e-6
     )
     # A fixed window leaves uint8 arrays alone (they are the model's input, as read_image gives it).
     fixed = Predictor(model, dataclasses.replace(config, intensity_window=[[0.0, 4080.0]]))
