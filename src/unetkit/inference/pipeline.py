@@ -52,8 +52,8 @@ _CONVERTIBLE = (1, 3)
 # so its output holds ~lo % zeros and ~(100 - hi) % 255s per channel; an array with under half of either
 # cannot be its output, unless the window was stretched to its min_span (a dark image): its output then uses
 # only some of the levels 0..max, while stored pixels use nearly all. On DSB 2018's 598 train+val images the
-# two rules together told every stored image from every window output (the zero rule alone missed 9 dark
-# stored images); see BasePredictor._window_unmapped.
+# two rules together told every stored image from every window output (the zero rule alone missed 16 dark
+# stored images: benchmarks/window_arrays.py); see BasePredictor._window_unmapped.
 UNMAPPED_SHARE = 0.5
 STRETCHED_LEVELS = 0.6  # levels of 0..max used: DSB window outputs <= 0.36, stored images >= 0.86
 
