@@ -10,8 +10,8 @@ the earlier zeros-only rule (under half the window's ~1 % zeros in a channel).
     .venv/bin/python benchmarks/window_arrays.py [--data ../shared/data/dsb2018] [--min-span 24]
         [--out benchmarks/results/window_arrays]
 
-``--min-span``: the window's narrowest span in stored levels; 24 is what ``unetkit plan`` chooses on DSB 2018's
-train+val images (the narrowest training image's span).
+``--min-span``: the window's narrowest span in stored levels; 24 is what ``unetkit plan`` chooses on
+DSB 2018's train+val images (the narrowest training image's span).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,14 +30,14 @@ from unetkit.data.io import apply_window, per_image_window, read_raw_image, wind
 from unetkit.inference.pipeline import UNMAPPED_SHARE, window_output_like
 
 
-def zeros_only_rule(image: np.ndarray, window: dict) -> bool:
+def zeros_only_rule(image: np.ndarray, window: dict[str, Any]) -> bool:
     """The rule before: window output when every channel holds at least half the window's zeros."""
     low, _ = window_percentiles(window)
     zero_share = (image.reshape(-1, image.shape[2]) == 0).mean(axis=0)
     return bool(zero_share.min() >= UNMAPPED_SHARE * low / 100)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     root = Path(__file__).resolve().parent.parent
     p.add_argument("--data", type=Path, default=root.parent / "shared" / "data" / "dsb2018")
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> dict:
     window = per_image_window(min_span=args.min_span)
     ids = [i for split in ("train", "val") for i in (args.data / f"{split}.txt").read_text().split()]
     rules = {"current": window_output_like, "zeros_only": zeros_only_rule}
-    wrong = {name: {"stored_taken_as_output": [], "output_taken_as_stored": []} for name in rules}
+    wrong: dict[str, dict[str, list[str]]] = {
+        name: {"stored_taken_as_output": [], "output_taken_as_stored": []} for name in rules
+    }
     for name in ids:
         stored = read_raw_image(args.data / "images" / f"{name}.png")[..., :3]  # RGBA, opaque: RGB
         output = apply_window(stored, window)
@@ -56,8 +59,9 @@ def main(argv: list[str] | None = None) -> dict:
             if not test(output, window):
                 wrong[rule]["output_taken_as_stored"].append(name)
     counts = {rule: {k: len(v) for k, v in w.items()} for rule, w in wrong.items()}
-    result = {
-        "meta": {"command": harness.command_line(), "machine_info": harness.machine_info("")},
+    command = harness.command_line()
+    result: dict[str, Any] = {
+        "meta": {"command": command, "machine_info": harness.machine_info("")},
         "images": len(ids),
         "splits": ["train", "val"],
         "window": window,
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     markdown = (
         f"# Stored uint8 arrays vs per-image window output (DSB 2018 train+val, {len(ids)} images)\n\n"
-        f"`{result['meta']['command']}`\n\nwindow: `{window}`\n\n"
+        f"`{command}`\n\nwindow: `{window}`\n\n"
         f"| rule | stored taken as window output | window output taken as stored |\n|---|---:|---:|\n{rows}\n"
     )
     harness.write_results(args.out, "window_arrays", result, markdown)
