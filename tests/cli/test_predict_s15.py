@@ -201,3 +201,16 @@ def test_a_mask_rcnn_ignores_precision_with_a_note() -> None:
     args = _parse("RUN", "x.png", "--out", "o", "--precision", "bf16")
     _check_precision(args, maskrcnn=True)  # not refused (backend auto)
     assert _maskrcnn_ignored(args).startswith("--precision does not apply to a Mask R-CNN model")
+
+
+def test_eager_torch_says_what_runs_before_any_export(
+    model: Path, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trial: predict on a run without an export named no engine, while an exported one was named."""
+    assert main(["predict", str(model), str(images), "--out", str(tmp_path / "o"), "--tta", "none"]) == 0
+    err = capsys.readouterr().err
+    assert f"running torch fp32 on cpu ({model})" in err
+    assert err.count("running ") == 1
+    quiet = ["predict", str(model), str(images), "--out", str(tmp_path / "q"), "--tta", "none", "-q"]
+    assert main(quiet) == 0
+    assert "running" not in capsys.readouterr().err

@@ -325,9 +325,10 @@ def engine_line(predictor: Any) -> str | None:
     """ "openvino bf16 (export/model.xml)": the engine, precision and model file an exported-engine predictor
     runs (its ``engine()``), or None for a predictor that does not say (eager torch, others' backends)."""
     describe = getattr(predictor, "engine", None)
-    if not callable(describe):
+    engine = describe() if callable(describe) else None
+    if engine is None:
         return None
-    backend, precision, path = describe()
+    backend, precision, path = engine
     return f"{backend} {precision} ({path})"
 
 

@@ -95,7 +95,24 @@ class Predictor(BasePredictor):
         from unetkit.model_files.model_io import load_model
 
         model, config = load_model(path, map_location="cpu")
-        return cls(model, config, device=device, **kwargs)
+        predictor = cls(model, config, device=device, **kwargs)
+        predictor.source = Path(path)
+        return predictor
+
+    #: The file or folder :meth:`from_path` loaded (None for a model passed in): named by :meth:`engine`.
+    source: Path | None = None
+
+    def engine(self) -> tuple[str, str, Path] | None:
+        """(backend, precision and device, model path), as the exported engines say what runs
+        (:func:`~unetkit.inference.backends.engine_line`): eager PyTorch said nothing, so a user could not
+        tell which engine made a mask before exporting one. None for a model passed in (no path)."""
+        if self.source is None:
+            return None
+        dtype = self.autocast_dtype()
+        precision = "fp32" if dtype is None else "bf16" if dtype == torch.bfloat16 else "fp16"
+        if self.amp:
+            precision = f"amp {precision}"
+        return "torch", f"{precision} on {self.device}", self.source
 
     def autocast_dtype(self) -> torch.dtype | None:
         """The dtype the forward pass is autocast to (None: float32 throughout)."""

@@ -95,7 +95,7 @@ def choose_instance_postprocessing(
     from unetkit.data.instances import read_label_image
     from unetkit.data.io import read_image
     from unetkit.files import atomic_write_text
-    from unetkit.inference.backends import load_predictor
+    from unetkit.inference.backends import load_predictor, quiet_engine_lines
     from unetkit.inference.instance_predictor import instance_predictor_for
     from unetkit.inference.instance_selection import RECORD_KEY, SEMANTIC_METHODS, select_postprocessing
     from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
@@ -103,11 +103,12 @@ def choose_instance_postprocessing(
     if not has_instance_labels(spec) or not spec.splits.get("val"):
         return None
     model_dir = run_dir / "model"
-    predictor = load_predictor(
-        model_dir,
-        device="cpu" if config.trainer.accelerator == "cpu" else "auto",
-        tta=config.evaluate.tta,
-    )
+    with quiet_engine_lines():  # the run's own model, scored as trained: no "running ..." line
+        predictor = load_predictor(
+            model_dir,
+            device="cpu" if config.trainer.accelerator == "cpu" else "auto",
+            tta=config.evaluate.tta,
+        )
     if remembered is not None:
         predictor = remembered.remembering(predictor)
     # The grid sets every value it tries; the model records none yet.
@@ -208,7 +209,7 @@ def evaluate(
     """
     from unetkit.data.folder import validate
     from unetkit.evaluation import evaluate_split
-    from unetkit.inference.backends import load_predictor
+    from unetkit.inference.backends import load_predictor, quiet_engine_lines
     from unetkit.training.config import load_config
 
     run_dir = Path(run_dir)
@@ -224,11 +225,12 @@ def evaluate(
     model_dir = run_dir / "model"
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} has no saved model; train the run to the end (unetkit fit).")
-    predictor = load_predictor(
-        model_dir,
-        device="cpu" if config.trainer.accelerator == "cpu" else "auto",
-        tta=config.evaluate.tta,
-    )
+    with quiet_engine_lines():  # the run's own model, scored as trained: no "running ..." line
+        predictor = load_predictor(
+            model_dir,
+            device="cpu" if config.trainer.accelerator == "cpu" else "auto",
+            tta=config.evaluate.tta,
+        )
     if remembered is not None:
         predictor = remembered.remembering(predictor)
     instances = instance_predictor_of(predictor) if has_instance_labels(spec) else None
