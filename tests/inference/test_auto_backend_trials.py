@@ -72,6 +72,7 @@ def test_auto_cache_keys_the_model_location(
     with caplog.at_level(logging.INFO, logger="unetkit"):
         made = auto.choose(first, size=32, rounds=1)
     assert not made.cached
+    assert "; timed on 32x32 px, batch 1" in made.reason  # the size its speed-ups hold for
     # An export folder runs only its exported engines: no torch candidate, no "model folder must contain".
     assert not any("model.safetensors" in r.getMessage() for r in caplog.records)
     for other in ("export/config.json", "export/", "export", "./export", "../run/export"):

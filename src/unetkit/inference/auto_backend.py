@@ -288,7 +288,9 @@ def choose(
     best = recommend(rows)
     if best is None:  # only ungated reduced-precision files and no eager model to compare with
         raise ValueError(f"no backend for {model_path} passes the checks: " + "; ".join(r.why for r in rows))
-    reason = _describe(best, rows)
+    # The size the speed-ups hold for: a 1024 px image may see a smaller one (a trial read 17x at 256 px
+    # where benchmark measured 3x at 1024 px).
+    reason = f"{_describe(best, rows)}; timed on {size}x{size} px, batch {batch}"
     if EAGER not in built:
         reason += f"; {_eager_note(export_only, skipped)}"
     timed = {"threads": num_threads, "size": size, "batch": batch}
