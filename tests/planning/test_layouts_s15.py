@@ -77,7 +77,7 @@ def test_nnunet_v1_labels_and_the_ignore_label(tmp_path: Path) -> None:
 
 def test_nnunet_region_labels_are_refused(tmp_path: Path) -> None:
     root = _nnunet(tmp_path / "regions", labels={"background": 0, "tumour": [1, 2]})
-    with pytest.raises(ValueError, match="region-based labels.*classes.json"):
+    with pytest.raises(ValueError, match=r"region-based labels.*classes.json"):
         discover(root)
 
 
