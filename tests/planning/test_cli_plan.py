@@ -269,6 +269,6 @@ def test_plan_shows_the_void_share_and_warns_when_rare_classes_lack_steps(
     printed = capsys.readouterr().out
     assert "  void [9]: 12.50% of the sampled pixels are void (not trained on or scored" in printed
     (warning,) = [line for line in printed.splitlines() if line.startswith("warning: ")]
-    assert "class_2 hold < 2% of the pixels and may stay at 0 IoU at this budget" in warning
+    assert "class_2 holds < 2% of the pixels and may stay at 0 IoU at this budget" in warning
     assert "--time " in warning and " steps predicted, below the 2000 " in warning
     assert f"# {warning}" in out.read_text()
