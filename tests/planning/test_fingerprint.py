@@ -83,8 +83,28 @@ def test_vertical_asymmetry_marks_scenes_with_an_up(make_dataset: MakeDataset, t
         m[:12] = 1  # "sky" only at the top
         return m
 
-    assert fingerprint(discover(make_dataset(mask=sky))).vertical_asymmetry > 0.5
+    upright = fingerprint(discover(make_dataset(mask=sky)))
+    assert upright.vertical_asymmetry > 0.5 and upright.upright_p < 0.05  # turning any (not all) lowers it
     assert fingerprint(discover(make_dataset(root=tmp_path / "b"))).vertical_asymmetry < 0.1
+
+
+def test_an_asymmetry_that_chance_gives_is_no_up(make_dataset: MakeDataset, tmp_path: Path) -> None:
+    """A trial: 13 images of randomly placed blobs differed by 0.10 top/bottom, and the plan took away
+    upside-down flips and 90-degree turns. Blobs, most by chance in the top half of a few images: as large
+    an asymmetry, but random turnings of the images give it as often, so no up."""
+    from unetkit.planning.plan import augmentation, choose_geometry, has_up
+
+    def blob(i: int) -> np.ndarray:
+        m = np.zeros((32, 32), np.uint8)
+        row = 2 if i % 4 else 18  # three of every four images: the blob in the top half
+        m[row : row + 12, 2 + i : 18 + i] = 1
+        return m
+
+    fp = fingerprint(discover(make_dataset(root=tmp_path / "few", mask=blob)))
+    assert fp.vertical_asymmetry >= 0.1 and fp.upright_p >= 0.05 and not has_up(fp)
+    aug, why = augmentation(fp, choose_geometry(fp, "cpu"))
+    assert aug["rot90"] and aug["vertical_flips"]
+    assert f"as much as random upside-down turnings of the {fp.sampled_images} images give (p " in why
 
 
 def test_subsample_is_deterministic_and_said(make_dataset: MakeDataset) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from unetkit.cli.main import main
 from unetkit.planning import discover, fingerprint
+from unetkit.planning.plan import has_up
 
 EXPECTED = {
     # dataset: (discover options, mask kind, classes, channels, split sizes)
@@ -30,6 +31,7 @@ def test_discover_and_fingerprint_real_data(shared_data: Path, name: str) -> Non
     assert {k: len(v) for k, v in layout.splits.items()} == sizes
     assert fp.normalization == ("unit" if name == "camvid" else "zscore")
     assert (fp.vertical_asymmetry > 0.5) == (name == "camvid")  # road scenes have an up, microscopy not
+    assert has_up(fp) == (name == "camvid")  # and not by chance (fp.upright_p)
     # DSB2018's fluorescence exposures differ (a per-image window); one EM stack and photos keep one scale.
     window = fp.intensity_window
     per_image = isinstance(window, dict) and window["percentiles"] == [1.0, 99.8]

@@ -110,6 +110,9 @@ class Fingerprint:
     intensity_window: list[list[float]] | dict[str, Any] | None = None
     window_reason: str = ""
     exposure_spread: float = 0.0  # 90th / 10th percentile of the images' own bright ends (EXPOSURE_SPREAD)
+    # How often turning random images upside down gives as large a vertical_asymmetry (_upright_p): 13 images
+    # of randomly placed blobs once differed by 0.10, the plan's threshold, by chance. 0.0: not measured.
+    upright_p: float = 0.0
 
     @property
     def num_classes(self) -> int:
@@ -194,6 +197,35 @@ def _normalization(
     )
 
 
+# Random upside-down turnings of the sampled images that _upright_p compares the observed asymmetry with.
+UPRIGHT_PERMUTATIONS = 400
+
+
+def _class_mix_difference(top: np.ndarray, bottom: np.ndarray) -> float:
+    """Total variation between the class mix (shares) of the pooled top halves and bottom halves."""
+    t_share = top / max(int(top.sum()), 1)
+    b_share = bottom / max(int(bottom.sum()), 1)
+    return 0.5 * float(np.abs(t_share - b_share).sum())
+
+
+def _upright_p(top: np.ndarray, bottom: np.ndarray, differences: np.ndarray, observed: float) -> float:
+    """The share of random upside-down turnings of the images (each image turned or not, at random; seeded)
+    whose pooled class mix differs between top and bottom at least as much as ``observed`` (a sign-flip
+    permutation test: without an up, a turned image is as likely as the image). ``differences``: (images, K)
+    per-image top-half counts less bottom-half counts. A few images cannot show an up: 4 images give at
+    best 1/16."""
+    if len(differences) == 0:
+        return 1.0
+    rng = np.random.default_rng(0)
+    turned = rng.integers(0, 2, size=(UPRIGHT_PERMUTATIONS, len(differences)))
+    moved = turned @ differences  # (P, K): what the turned images move from the top halves to the bottom
+    tops, bottoms = top - moved, bottom + moved
+    t_share = tops / np.maximum(tops.sum(axis=1, keepdims=True), 1)
+    b_share = bottoms / np.maximum(bottoms.sum(axis=1, keepdims=True), 1)
+    tv = 0.5 * np.abs(t_share - b_share).sum(axis=1)
+    return float((1 + np.count_nonzero(tv >= observed - 1e-12)) / (UPRIGHT_PERMUTATIONS + 1))
+
+
 def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) -> Fingerprint:
     """Measure ``layout``'s training split (up to ``max_images`` images, evenly spaced; deterministic)."""
     start = time.perf_counter()
@@ -208,6 +240,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     images_with = np.zeros(num_classes, dtype=np.int64)
     top = np.zeros(num_classes, dtype=np.int64)
     bottom = np.zeros(num_classes, dtype=np.int64)
+    top_minus_bottom: list[np.ndarray] = []  # per image: its top half's class counts less its bottom half's
     ignored = 0
     total = 0
     extents: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
@@ -240,8 +273,13 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         counts += hist
         images_with += hist > 0
         half = classes.shape[0] // 2
-        for part, acc in ((classes[:half], top), (classes[half:], bottom)):
-            acc += np.bincount(part[part != IGNORE_INDEX].ravel(), minlength=num_classes)[:num_classes]
+        halves = [
+            np.bincount(part[part != IGNORE_INDEX].ravel(), minlength=num_classes)[:num_classes]
+            for part in (classes[:half], classes[half:])
+        ]
+        top += halves[0]
+        bottom += halves[1]
+        top_minus_bottom.append(halves[0] - halves[1])
         for c, ext, area in objects:
             extents[c].append(ext)
             areas[c].append(area)
@@ -295,8 +333,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
                 stuff=coverage >= STUFF_EXTENT_SHARE * short_side,
             )
         )
-    t_share = top / max(int(top.sum()), 1)
-    b_share = bottom / max(int(bottom.sum()), 1)
+    asymmetry = _class_mix_difference(top, bottom)
     notes = []
     if len(sampled) < len(train):
         notes.append(
@@ -325,7 +362,8 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         normalization_reason=reason,
         classes=tuple(stats),
         ignore_fraction=round(ignored / max(total, 1), 6),
-        vertical_asymmetry=round(0.5 * float(np.abs(t_share - b_share).sum()), 4),
+        vertical_asymmetry=round(asymmetry, 4),
+        upright_p=round(_upright_p(top, bottom, np.array(top_minus_bottom), asymmetry), 4),
         sampled_images=len(sampled),
         seconds=round(time.perf_counter() - start, 2),
         notes=tuple(notes),

@@ -98,6 +98,15 @@ CUDA_WIDTHS = (16, 24, 32, 48, 64)
 MIN_CROP = 128
 MAX_WHOLE_IMAGE = 512  # upright scenes up to this side are trained whole (position carries information)
 UPRIGHT_ASYMMETRY = 0.1  # top/bottom class-mix difference above which a scene has an "up"
+UPRIGHT_P = 0.05  # ... when random upside-down turnings of the images reach it less often than this
+
+
+def has_up(fp: Fingerprint) -> bool:
+    """Whether the scenes have an up: the top/bottom class mix differs by at least ``UPRIGHT_ASYMMETRY``,
+    and by more than chance gives (``fp.upright_p`` < ``UPRIGHT_P``)."""
+    return fp.vertical_asymmetry >= UPRIGHT_ASYMMETRY and fp.upright_p < UPRIGHT_P
+
+
 VAL_TIME_SHARE = 0.1  # validate less often when one validation pass would cost more than this share
 # Validations a budgeted run gets at least (the best checkpoint is picked among them, and each epoch end is a
 # resume point): an epoch is at most 1/MIN_VALIDATIONS of the budget's steps, and a validation split too
@@ -252,7 +261,7 @@ def choose_geometry(fp: Fingerprint, device: str) -> Geometry:
     mult = 2**depth
     side = max(MIN_CROP, _round_up(max(4 * extent, 2 * p90), mult))
     crop_h, crop_w = min(side, _round_down(h_med, mult)), min(side, _round_down(w_med, mult))
-    upright = fp.vertical_asymmetry >= UPRIGHT_ASYMMETRY
+    upright = has_up(fp)
     if upright and max(h_med, w_med) <= MAX_WHOLE_IMAGE:
         crop_h, crop_w = _round_down(h_med, mult), _round_down(w_med, mult)
         why = (
@@ -777,7 +786,7 @@ def foreground_crops(fp: Fingerprint, geo: Geometry, target: str = "semantic") -
 def augmentation(fp: Fingerprint, geo: Geometry, target: str = "semantic") -> tuple[dict[str, Any], str]:
     """``data.augment`` from the data (module docstring), the crop placement of :func:`foreground_crops`
     included, and the reason."""
-    upright = fp.vertical_asymmetry >= UPRIGHT_ASYMMETRY
+    upright = has_up(fp)
     photo = fp.normalization == "unit"
     varied = fp.distinct_sizes > 1
     train = fp.num_images.get("train", 0)
@@ -796,7 +805,12 @@ def augmentation(fp: Fingerprint, geo: Geometry, target: str = "semantic") -> tu
             "flips cost val mIoU on CamVid with either training sequence held out, "
             "benchmarks/results/upright_scenes*/)"
             if upright
-            else "no up, flips and 90-degree turns are valid"
+            else (
+                f"as much as random upside-down turnings of the {fp.sampled_images} images give "
+                f"(p {fp.upright_p:.2f} >= {UPRIGHT_P}): no up, flips and 90-degree turns are valid"
+                if fp.vertical_asymmetry >= UPRIGHT_ASYMMETRY
+                else "no up, flips and 90-degree turns are valid"
+            )
         ),
         "scale (0.75-1.25) for "
         + (
