@@ -70,8 +70,10 @@ def test_unet_onnx_dynamic_batch_and_size(
     # "legacy" is what exporter="auto" tries first; pinned so a failure does not also run dynamo (~30 s).
     result = export_onnx(model, config, tmp_path, exporter="legacy")
     assert result.path == tmp_path / ONNX_NAME and result.path.is_file()
+    # The model's geometry, with the smallest side the graph runs on (it reflect-pads: 2 ** depth).
+    graph_geometry = dataclasses.replace(model.geometry(), min_side=2 ** config.model_kwargs["depth"])
     assert ModelConfig.load(tmp_path / CONFIG_NAME) == dataclasses.replace(
-        config, geometry=model.geometry().to_dict()
+        config, geometry=graph_geometry.to_dict()
     )
     assert result.dynamic_axes == ["batch", "height", "width"]
     assert result.sample_shape == (1, 1, 64, 64)
@@ -190,7 +192,8 @@ def test_unet_torchscript(
     x = torch.randn(2, 1, 50, 33)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=1e-6)
-    assert ModelConfig.load(tmp_path) == dataclasses.replace(config, geometry=model.geometry().to_dict())
+    graph_geometry = dataclasses.replace(model.geometry(), min_side=2 ** config.model_kwargs["depth"])
+    assert ModelConfig.load(tmp_path) == dataclasses.replace(config, geometry=graph_geometry.to_dict())
 
 
 def test_torchscript_export_shows_no_jit_deprecation_warning(

@@ -57,6 +57,15 @@ def test_raw_graph_fails_below_the_pass_side(exported: Path) -> None:
     )
     with pytest.raises(Exception, match=r"(?i)pad"):
         session.run(None, {session.get_inputs()[0].name: np.zeros((1, 1, 3, 3), np.float32)})
+    # config.json says so (a trial read its min_side 1 as "any size" and ran the graph on a 5 px side),
+    # and the graph runs at that side.
+    geometry = json.loads((exported / "export" / "config.json").read_text())["geometry"]
+    assert geometry["min_side"] == 2 ** KWARGS["depth"]
+    side = geometry["min_side"]
+    out = session.run(None, {session.get_inputs()[0].name: np.zeros((1, 1, side, side + 3), np.float32)})[0]
+    assert out.shape == (1, 2, side, side + 3)
+    # The model's own config.json (eager PyTorch pads small sides itself) keeps 1.
+    assert json.loads((exported / "config.json").read_text())["geometry"]["min_side"] == 1
 
 
 def test_pass_shape_never_below_the_padding_multiple(exported: Path) -> None:
@@ -121,3 +130,11 @@ def test_a_model_file_copied_over_an_export_is_refused_at_load(tmp_path: Path) -
         ValueError, match=r"model\.onnx is not the file `unetkit export` wrote .*copied in by hand"
     ):
         load_predictor(tmp_path / "first", backend="onnxruntime")
+
+
+def test_torchscript_config_states_the_smallest_side(tmp_path: Path) -> None:
+    """A traced graph reflects as the ONNX one does: its config.json names the side it needs."""
+    model, config = _model()
+    export_torchscript(model, config, tmp_path / "ts")
+    geometry = json.loads((tmp_path / "ts" / "config.json").read_text())["geometry"]
+    assert geometry["min_side"] == 2 ** KWARGS["depth"]

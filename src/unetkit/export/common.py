@@ -194,6 +194,22 @@ def random_input(shape: tuple[int, ...], device: torch.device | str = "cpu", see
     return torch.randn(*shape, generator=generator).to(device)
 
 
+def exported_config(model: nn.Module, config: Any) -> Any:
+    """The ``config.json`` of an exported graph: the model's geometry (``config_with_geometry``) with
+    ``min_side`` raised to the smallest side the graph runs on (:func:`min_pass_side`). Eager PyTorch pads a
+    small side by replicating, but a traced or exported graph always reflects, so onnxruntime run without
+    unetkit failed on a 5-pixel side while config.json said ``min_side: 1`` (a trial)."""
+    import dataclasses
+
+    from unetkit.model_files.model_io import config_with_geometry
+
+    geometry = model_geometry(model)
+    smallest = min_pass_side(config, geometry)
+    if smallest <= geometry.min_side:
+        return config_with_geometry(model, config)
+    return dataclasses.replace(config, geometry=dataclasses.replace(geometry, min_side=smallest).to_dict())
+
+
 def small_check_shape(model: nn.Module, config: Any) -> tuple[int, int, int, int] | None:
     """(1, C, s, s): the smallest input every predictor gives a dynamic-size net
     (:func:`unetkit.inference.pipeline.min_pass_side`: a smaller image is mirror-padded up to it first); an

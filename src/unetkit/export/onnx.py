@@ -40,6 +40,7 @@ from unetkit.export.common import (
     check_small_input,
     eager_output,
     eval_mode,
+    exported_config,
     make_sample,
     max_abs_diff,
     model_device,
@@ -50,7 +51,7 @@ from unetkit.export.common import (
 )
 from unetkit.inference.variants import read_manifest, record_export_check, record_gate
 from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, ModelConfig
-from unetkit.model_files.model_io import config_with_geometry, weights_digest
+from unetkit.model_files.model_io import weights_digest
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
@@ -396,7 +397,7 @@ def export_onnx(
             if optimize:
                 extra.update(_optimize(tmp, out_dir / OPTIMIZED_ONNX_NAME, model, verify_shape, atol, config))
         # Inside the guard: an interrupt while these are written leaves no half export in a new folder.
-        config_path = config_with_geometry(model, config).save(out_dir / CONFIG_NAME)
+        config_path = exported_config(model, config).save(out_dir / CONFIG_NAME)
         record_export_check(out_dir, "onnxruntime", diff, atol, verify_shape, weights_digest(model))
         _record_opset(out_dir, "onnxruntime-fp32", saved_opset)
     seconds = time.perf_counter() - start

@@ -23,6 +23,7 @@ from unetkit.export.common import (
     check_small_input,
     eager_output,
     eval_mode,
+    exported_config,
     make_sample,
     max_abs_diff,
     model_device,
@@ -32,7 +33,7 @@ from unetkit.export.common import (
 )
 from unetkit.inference.variants import record_export_check
 from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
-from unetkit.model_files.model_io import config_with_geometry, weights_digest
+from unetkit.model_files.model_io import weights_digest
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def export_torchscript(
                     check_small_input(
                         model, config, lambda a: eager_output(loaded, torch.from_numpy(a)), what, atol
                     )
-    config_path = config_with_geometry(model, config).save(out_dir / CONFIG_NAME)
+    config_path = exported_config(model, config).save(out_dir / CONFIG_NAME)
     # The weights it came from, as the other exports record theirs: a later export into this folder knows it.
     record_export_check(out_dir, "torchscript", diff, atol, verify_shape, weights_digest(model))
     seconds = time.perf_counter() - start
