@@ -39,12 +39,15 @@ def interruption(message: str, trainer: Any) -> KeyboardInterrupt:
     return exc
 
 
-def resolve_precision(value: str) -> str:
-    """``trainer.precision``: "auto" is 16-mixed on CUDA and 32-true elsewhere; other values pass through."""
+def resolve_precision(value: str, accelerator: str = "auto") -> str:
+    """``trainer.precision``: "auto" is 16-mixed when the run trains on CUDA and 32-true elsewhere; other
+    values pass through. The run's device counts, not the host's: a CPU run on a GPU host got 16-mixed,
+    which Lightning turns into bf16 on a CPU without a word."""
     if value != "auto":
         return str(value)
     # Mixed precision only where the hardware has fast fp16; bf16 is ~100x slower than fp32 on some CPUs.
-    return "16-mixed" if torch.cuda.is_available() else "32-true"
+    on_cuda = str(accelerator) in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "16-mixed" if on_cuda else "32-true"
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -349,7 +352,7 @@ def build_trainer(
         devices=tr.devices,
         num_nodes=tr.num_nodes,
         strategy=tr.strategy,
-        precision=resolve_precision(tr.precision),  # type: ignore[arg-type]
+        precision=resolve_precision(tr.precision, tr.accelerator),  # type: ignore[arg-type]
         gradient_clip_val=tr.gradient_clip_val,
         callbacks=build_callbacks(tr, run_dir, enable_checkpointing, val_images, replay),
         logger=build_loggers(run_dir, resume_from),
