@@ -77,6 +77,9 @@ def test_widest_candidate_with_enough_steps() -> None:
     assert "widest" in plan.reasons["model.kwargs.base_channels"]
     # What fit compares the run with (it names a run that bought far fewer steps).
     assert plan.summary["predicted_steps"] == steps[16] and plan.summary["predicted_step_seconds"] == 0.5
+    # NHWC is what the steps were timed in, not a measured win over NCHW (no committed result says so).
+    assert plan.config["trainer"]["channels_last"] is True
+    assert "NHWC against NCHW is not timed by the plan" in plan.reasons["trainer.channels_last"]
 
 
 def test_the_plan_trains_on_the_device_it_measured() -> None:

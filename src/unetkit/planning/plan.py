@@ -1118,7 +1118,11 @@ def make_plan(
                 else {}
             ),
             "trainer.precision": precision_why,
-            "trainer.channels_last": "NHWC is faster for small U-Nets on a CPU"
+            # Stated as what it is: no committed result compares the layouts at these widths (an audit), and
+            # the one that exists (base 64, docs/benchmarks.md) had NHWC training slower.
+            "trainer.channels_last": "NHWC on a CPU: the layout the candidates' steps were timed in, so the "
+            "budget's step count holds; NHWC against NCHW is not timed by the plan (at base 64 NHWC training "
+            "was slower on the project's 2-core CPU: docs/benchmarks.md, CPU speed)"
             if device == "cpu"
             else "NCHW on a GPU",
             "trainer.check_val_every_n_epoch": f"{chosen['val_every_n_epochs']}: keeps validation under "
