@@ -65,11 +65,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers", type=int, default=None,
         help="images segmented at once (default 2 on a multi-core CPU, each with half the cores: less CPU "
-        "per request and a lower p95 than 1 x all cores, benchmarks/results/serve/load.md)",
+        "per request and a lower p95 than 1 x all cores, benchmarks/results/serve/load_prev.md)",
     )  # fmt: skip
     p.add_argument(
         "--pool", choices=("thread", "process"), default="thread",
-        help="run inference in threads (default: one model in memory, 12 %% less CPU per request here) or "
+        help="run inference in threads (default: one model in memory, 14 %% less CPU per request here: "
+        "benchmarks/results/serve/load_prev.md) or "
         "worker processes (a crash or memory kill loses one request, not the server)",
     )  # fmt: skip
     p.add_argument(

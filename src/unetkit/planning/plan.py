@@ -1167,8 +1167,8 @@ def make_plan(
                 layout is not None and layout.mask.kind == "instances",
             ),
             **({} if fp.num_images.get("test") else {"evaluate.split": no_test_reason(layout)}),
-            "evaluate.checkpoint": f"last: with < {MIN_VAL_IMAGES} validation images, picking the best was "
-            "no better (sweep)"
+            "evaluate.checkpoint": f"last: with < {MIN_VAL_IMAGES} validation images the best is a noisy "
+            "pick; the ISBI sweep's selection on validation chose last (isbi_sweep/selection_on_val.md)"
             if val_used < MIN_VAL_IMAGES
             else f"best by validation ({val_used} validation images)",
         }
