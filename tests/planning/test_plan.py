@@ -79,7 +79,7 @@ def test_widest_candidate_with_enough_steps() -> None:
     assert plan.summary["predicted_steps"] == steps[16] and plan.summary["predicted_step_seconds"] == 0.5
     # NHWC is what the steps were timed in, not a measured win over NCHW (no committed result says so).
     assert plan.config["trainer"]["channels_last"] is True
-    assert "NHWC against NCHW is not timed by the plan" in plan.reasons["trainer.channels_last"]
+    assert "NHWC against NCHW was not timed" in plan.reasons["trainer.channels_last"]
 
 
 def test_the_plan_trains_on_the_device_it_measured() -> None:
@@ -373,6 +373,48 @@ def test_confirm_bf16_speedup_times_both_precisions() -> None:
 
     ratio = confirm_bf16_speedup(Candidate(4, 2, (16, 16), 2), 1, 2, "cpu", rounds=1)
     assert math.isfinite(ratio) and ratio > 0
+
+
+def test_the_memory_layout_is_timed_and_chosen_on_a_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An audit: every CPU plan trained NHWC as "faster" without a measurement, and the one committed CPU
+    benchmark had it slower at base 64. The plan re-times one width in both layouts and keeps NHWC (the
+    layout its candidates were timed in) unless NCHW is at least 1.05x faster."""
+    import torch
+
+    from unetkit.planning import plan as plan_module
+    from unetkit.planning.plan import TrainingStep, choose_layout, time_layouts
+
+    fp = make_fp()
+    base = make_machine({8: 0.25, 16: 0.5}, fp)
+    assert choose_layout(base)[0] is True
+    assert "NHWC against NCHW was not timed" in choose_layout(base)[1]  # an old machine record
+    faster = make_plan(fp, 1140, "cpu", dataclasses.replace(base, nchw_speedup=(12, 1.3)))
+    assert faster.config["trainer"]["channels_last"] is False
+    assert faster.reasons["trainer.channels_last"].startswith(
+        "NCHW: NCHW re-timed against NHWC at b12, alternating: 1.30x NHWC's speed (>= 1.05x)"
+    )
+    kept = make_plan(fp, 1140, "cpu", dataclasses.replace(base, nchw_speedup=(12, 1.04)))
+    assert kept.config["trainer"]["channels_last"] is True
+    assert "1.04x NHWC's speed (< 1.05x)" in kept.reasons["trainer.channels_last"]
+    gpu = dataclasses.replace(base, device="cuda", nchw_speedup=None)
+    assert choose_layout(gpu) == (False, "NCHW on a GPU")
+    # The steps are built in the layout asked for, and measure_candidates times the middle width on a CPU.
+    cand = Candidate(4, 2, (16, 16), 2)
+    nchw = TrainingStep(cand, 3, 2, "cpu", channels_last=False).x  # 3 channels: one channel is both layouts
+    assert nchw.is_contiguous() and not nchw.is_contiguous(memory_format=torch.channels_last)
+    assert not TrainingStep(cand, 3, 2, "cpu").x.is_contiguous()  # NHWC by default on a CPU
+    assert math.isfinite(time_layouts(cand, 1, 2, "cpu", rounds=1))
+    seen: list[Candidate] = []
+
+    def fake_layouts(c: Candidate, *args: object, **kwargs: object) -> float:
+        seen.append(c)
+        return 0.9
+
+    monkeypatch.setattr(plan_module, "time_layouts", fake_layouts)
+    tiny = [Candidate(w, 2, (16, 16), 2) for w in (4, 8, 12)]
+    m = measure_candidates(tiny, 1, 2, "cpu", steps=1, warmup=0, bf16=False)
+    assert seen == [tiny[1]] and m.nchw_speedup == (8, 0.9)
+    assert any("memory layout re-timed at b8" in n and "NCHW 0.90x NHWC's speed" in n for n in m.notes)
 
 
 def test_fp32_where_bf16_was_not_measured() -> None:

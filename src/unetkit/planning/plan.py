@@ -134,6 +134,11 @@ BF16_MIN_SPEEDUP = 1.25
 # (:func:`confirm_bf16_speedup`; evidence: benchmarks/precision_probe.py,
 # benchmarks/results/precision_probe/).
 BF16_CONFIRM_ROUNDS = 4
+# NCHW must beat NHWC, the layout the candidates were timed in, by this much at one width re-timed in
+# alternation (LAYOUT_ROUNDS steps each) for a CPU plan to train in NCHW: within it the timing is noise, and
+# the candidates' step times (NHWC) stay the plan's evidence. On a GPU the plan trains NCHW, unmeasured.
+NCHW_MIN_SPEEDUP = 1.05
+LAYOUT_ROUNDS = 4
 PRECISION_EVIDENCE = "benchmarks/results/precision/precision.md"
 # A measured choice near its threshold can differ between two plans (a trial's: 1.23x, then 1.28x) and changes
 # the numbers: the reason says how to hold it.
@@ -350,6 +355,9 @@ class Machine:
     # fp32 / bf16 step time of one width re-timed in alternation (:func:`confirm_bf16_speedup`); None where
     # bf16 was not measured.
     bf16_confirmed: float | None = None
+    # (base_channels, NHWC step / NCHW step) of one width re-timed in alternation (:func:`time_layouts`, CPU
+    # only); None where not measured.
+    nchw_speedup: tuple[int, float] | None = None
 
 
 def cpu_flags() -> tuple[str, ...]:
@@ -447,6 +455,14 @@ def measure_candidates(
             f"bf16 autocast re-timed at b{retime.base_channels}, the precisions alternating over "
             f"{BF16_CONFIRM_ROUNDS} steps each (the fastest of each): {confirmed:.2f}x"
         )
+    layout = None
+    middle = _layout_width(timings, cands) if device == "cpu" else None
+    if middle is not None:  # a few seconds more: it decides the memory layout the run trains in
+        layout = (middle.base_channels, time_layouts(middle, in_channels, num_classes, device))
+        notes.append(
+            f"memory layout re-timed at b{middle.base_channels}, NHWC and NCHW alternating over "
+            f"{LAYOUT_ROUNDS} steps each (the fastest of each): NCHW {layout[1]:.2f}x NHWC's speed"
+        )
     data_s = 0.0
     if data_probe is not None:
         data_s = round(data_probe(), 4)
@@ -463,6 +479,7 @@ def measure_candidates(
         notes=tuple(notes),
         checkpoint_seconds=checkpoint_s,
         bf16_confirmed=confirmed,
+        nchw_speedup=layout,
     )
 
 
@@ -498,6 +515,7 @@ class TrainingStep:
         num_classes: int,
         device: str = "cpu",
         precision: str | None = None,
+        channels_last: bool | None = None,
     ) -> None:
         import torch
 
@@ -506,7 +524,8 @@ class TrainingStep:
 
         self.device = torch.device(device)
         gen = torch.Generator().manual_seed(0)
-        memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
+        nhwc = self.device.type == "cpu" if channels_last is None else channels_last
+        memory_format = torch.channels_last if nhwc else torch.contiguous_format
         self.loss_fn = create_loss("ce+dice", num_classes)
         self.x = torch.randn(cand.batch, in_channels, *cand.crop, generator=gen).to(
             self.device, memory_format=memory_format
@@ -566,6 +585,28 @@ def confirm_bf16_speedup(
         rounds,
     )
     return round(best["32-true"] / best["bf16-mixed"], 4)
+
+
+def time_layouts(
+    cand: Candidate, in_channels: int, num_classes: int, device: str = "cpu", rounds: int = LAYOUT_ROUNDS
+) -> float:
+    """NHWC step / NCHW step of ``cand`` (above 1: NCHW is faster), the layouts timed in alternation
+    (:func:`alternating_fastest`). A committed CPU benchmark had NHWC training slower at base 64 where the
+    plan had assumed it faster at small widths: measured here instead (an audit)."""
+    best = alternating_fastest(
+        {
+            layout: TrainingStep(cand, in_channels, num_classes, device, channels_last=layout == "nhwc")
+            for layout in ("nhwc", "nchw")
+        },
+        rounds,
+    )
+    return round(best["nhwc"] / best["nchw"], 4)
+
+
+def _layout_width(timings: dict[str, float], cands: Sequence[Candidate]) -> Candidate | None:
+    """The fp32 candidate :func:`time_layouts` re-times: the middle one measured (the narrower of two)."""
+    measured = [c for c in cands if c.precision == "32-true" and c.label in timings]
+    return measured[(len(measured) - 1) // 2] if measured else None
 
 
 def checkpoint_write_seconds(model: Any, optimizer: Any) -> float:
@@ -893,6 +934,27 @@ def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, s
     )
 
 
+def choose_layout(machine: Machine) -> tuple[bool, str]:
+    """``(channels_last, why)``: NCHW on a GPU; on a CPU NHWC (the layout the candidates were timed in)
+    unless the re-timed NCHW step (``machine.nchw_speedup``) is at least ``NCHW_MIN_SPEEDUP`` x faster."""
+    if machine.device != "cpu":
+        return False, "NCHW on a GPU"
+    if machine.nchw_speedup is None:
+        # A plan from before the layouts were timed, or a machine record without it: stated as what it is.
+        return True, (
+            "NHWC on a CPU: the layout the candidates' steps were timed in, so the budget's step count "
+            "holds; NHWC against NCHW was not timed"
+        )
+    width, speedup = machine.nchw_speedup
+    timed = f"NCHW re-timed against NHWC at b{width}, alternating: {speedup:.2f}x NHWC's speed"
+    if speedup >= NCHW_MIN_SPEEDUP:
+        return False, (
+            f"NCHW: {timed} (>= {NCHW_MIN_SPEEDUP}x); the candidates' step times (NHWC) are then on the slow "
+            "side, and the run gets more steps than planned"
+        )
+    return True, f"NHWC: {timed} (< {NCHW_MIN_SPEEDUP}x): the layout the candidates' steps were timed in"
+
+
 def make_plan(
     fp: Fingerprint,
     time_budget_s: float,
@@ -911,6 +973,7 @@ def make_plan(
     by :func:`choose_precision`.
     """
     precision, precision_why = choose_precision(machine, precision)
+    channels_last, layout_why = choose_layout(machine)
     geo = geometry or choose_geometry(fp, device)
     reasons = dict(geo.reasons)
     train_n = max(fp.num_images.get("train", 1), 1)
@@ -1076,7 +1139,7 @@ def make_plan(
             "max_time_minutes": round(time_budget_s / 60.0, 2),
             "accelerator": "cpu" if device == "cpu" else "gpu",
             "precision": precision,
-            "channels_last": device == "cpu",
+            "channels_last": channels_last,
             **({"num_threads": machine.threads} if device == "cpu" else {}),
             "check_val_every_n_epoch": chosen["val_every_n_epochs"],
             **(
@@ -1118,13 +1181,7 @@ def make_plan(
                 else {}
             ),
             "trainer.precision": precision_why,
-            # Stated as what it is: no committed result compares the layouts at these widths (an audit), and
-            # the one that exists (base 64, docs/benchmarks.md) had NHWC training slower.
-            "trainer.channels_last": "NHWC on a CPU: the layout the candidates' steps were timed in, so the "
-            "budget's step count holds; NHWC against NCHW is not timed by the plan (at base 64 NHWC training "
-            "was slower on the project's 2-core CPU: docs/benchmarks.md, CPU speed)"
-            if device == "cpu"
-            else "NCHW on a GPU",
+            "trainer.channels_last": layout_why,
             "trainer.check_val_every_n_epoch": f"{chosen['val_every_n_epochs']}: keeps validation under "
             f"{VAL_TIME_SHARE:.0%} of the training time ({val_used} validation images)",
             **(
