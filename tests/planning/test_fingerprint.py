@@ -84,7 +84,13 @@ def test_vertical_asymmetry_marks_scenes_with_an_up(make_dataset: MakeDataset, t
         return m
 
     upright = fingerprint(discover(make_dataset(mask=sky)))
-    assert upright.vertical_asymmetry > 0.5 and upright.upright_p < 0.05  # turning any (not all) lowers it
+    assert upright.vertical_asymmetry > 0.5 and upright.upright_p < 0.02  # turning any (not all) lowers it
+    from unetkit.planning.plan import augmentation, choose_geometry, has_up
+
+    assert has_up(upright)
+    _, why = augmentation(upright, choose_geometry(upright, "cpu"))
+    # The chance figure is said when the plan decides "up" too, so a borderline call can be seen.
+    assert f"more than random upside-down turnings of the {upright.sampled_images} images give (p 0.0" in why
     assert fingerprint(discover(make_dataset(root=tmp_path / "b"))).vertical_asymmetry < 0.1
 
 
@@ -101,7 +107,7 @@ def test_an_asymmetry_that_chance_gives_is_no_up(make_dataset: MakeDataset, tmp_
         return m
 
     fp = fingerprint(discover(make_dataset(root=tmp_path / "few", mask=blob)))
-    assert fp.vertical_asymmetry >= 0.1 and fp.upright_p >= 0.05 and not has_up(fp)
+    assert fp.vertical_asymmetry >= 0.1 and fp.upright_p >= 0.02 and not has_up(fp)
     aug, why = augmentation(fp, choose_geometry(fp, "cpu"))
     assert aug["rot90"] and aug["vertical_flips"]
     assert f"as much as random upside-down turnings of the {fp.sampled_images} images give (p " in why
