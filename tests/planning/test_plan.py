@@ -147,7 +147,7 @@ def test_small_images_reduce_depth() -> None:
     # 32 x 32 crops: 4 x 256^2 px would take 256 crops; the reason names the cap, not a step it does not make
     assert geo.batch == 32
     reason = geo.reasons["data.batch_size"]
-    assert reason.startswith("32: the cap (32)") and "256 crops of 1024 px" in reason and "32768 px" in reason
+    assert reason.startswith("32: the cap (32)") and "256 32x32 crops" in reason and "32768 px" in reason
     assert (
         choose_geometry(make_fp(extent=30, p90=150), "cpu")
         .reasons["data.batch_size"]

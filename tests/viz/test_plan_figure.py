@@ -214,7 +214,7 @@ def test_the_width_caption_says_which_rule_chose() -> None:
     assert "no bar reaches the line" in caption and "narrowest" in caption
 
 
-@pytest.mark.parametrize(("budget_s", "text"), [(20.0, "20s"), (1140.0, "19m")])
+@pytest.mark.parametrize(("budget_s", "text"), [(20.0, "20s"), (60.0, "1m"), (90.0, "90s"), (1140.0, "19m")])
 def test_the_budget_is_written_as_time_takes_it(budget_s: float, text: str) -> None:
     """A 20 s budget read '0.333333 min' in the title and the steps axis."""
     plan, fp = make_test_plan(budget_s)

@@ -285,7 +285,7 @@ def choose_geometry(fp: Fingerprint, device: str) -> Geometry:
             f">= {MIN_CROP}px, a multiple of 2**{depth}"
         )
     reasons["data.crop_size"] = f"{crop_w}x{crop_h} (WxH): {why}"
-    reasons["data.batch_size"], batch = _batch_reason(device, crop_h * crop_w)
+    reasons["data.batch_size"], batch = _batch_reason(device, (crop_h, crop_w))
     return Geometry(depth, (crop_h, crop_w), batch, extent, reasons)
 
 
@@ -294,11 +294,13 @@ def choose_geometry(fp: Fingerprint, device: str) -> Geometry:
 BATCH_BOUNDS = {"cpu": (2, 32), "cuda": (4, 64)}
 
 
-def _batch_reason(device: str, crop_pixels: int) -> tuple[str, int]:
+def _batch_reason(device: str, crop: tuple[int, int]) -> tuple[str, int]:
     """The batch size that keeps about 4 x 256^2 px (CPU) or 16 x 256^2 px (GPU) per optimizer step, within
     :data:`BATCH_BOUNDS`, and the plan's reason for it: the bound that set it is named, so that a 16x16 crop's
     batch of 32 does not claim 4 x 256^2 px."""
     low, high = BATCH_BOUNDS["cpu" if device == "cpu" else "cuda"]
+    crop_pixels = crop[0] * crop[1]
+    crops = f"{crop[1]}x{crop[0]} crops"  # WxH, as the crop's own reason
     target = PIXELS_PER_STEP if device == "cpu" else 4 * PIXELS_PER_STEP
     wanted = round(target / crop_pixels)
     batch = max(low, min(high, wanted))
@@ -311,12 +313,12 @@ def _batch_reason(device: str, crop_pixels: int) -> tuple[str, int]:
         return f"{batch}: about {step}, >= {low} for batch norm", batch
     if batch == high:
         return (
-            f"{batch}: the cap ({high}); about {step} would take {wanted} crops of {crop_pixels} px, "
-            f"so a step holds {batch * crop_pixels} px",
+            f"{batch}: the cap ({high}); about {step} would take {wanted} {crops}, so a step holds "
+            f"{batch * crop_pixels} px",
             batch,
         )
     return (
-        f"{batch}: >= {low} for batch norm (about {step} would take {wanted} crops of {crop_pixels} px)",
+        f"{batch}: >= {low} for batch norm (about {step} would take {wanted} {crops})",
         batch,
     )
 
@@ -1105,7 +1107,7 @@ def make_plan(
             "would"
         )
         plan_warnings.append(
-            f"a {_seconds_text(time_budget_s)} budget buys {chosen['steps_in_budget']} optimizer steps "
+            f"a {seconds_text(time_budget_s)} budget buys {chosen['steps_in_budget']} optimizer steps "
             f"(under {MIN_USEFUL_STEPS}): too few to train a useful model; {advice}"
         )
     val_used = chosen["val_images"]
@@ -1371,9 +1373,11 @@ def overlapped(compute_s: float, data_s: float, workers: int) -> float:
     return max(compute_s, data_s / workers) if workers > 0 else compute_s + data_s
 
 
-def _seconds_text(seconds: float) -> str:
-    """A budget as ``--time`` would write it: ``5s``, ``90s``, ``20m``, ``1.5m``."""
-    return f"{seconds:g}s" if seconds < 120 else f"{seconds / 60:g}m"
+def seconds_text(seconds: float) -> str:
+    """A budget as ``--time`` would write it: ``5s``, ``90s``, ``1m``, ``20m``, ``2.5m`` (whole minutes in
+    minutes: ``--time 1m`` read back as ``60s`` on plan.png, beside the text plan's ``1.0 min``)."""
+    whole_minutes = seconds >= 60 and float(seconds) % 60 == 0
+    return f"{seconds / 60:g}m" if whole_minutes or seconds >= 120 else f"{seconds:g}s"
 
 
 def default_budget(

@@ -155,9 +155,9 @@ def plan_series(plan: Plan, fp: Fingerprint) -> PlanSeries:
 def budget_text(s: WidthSeries) -> str:
     """The budget as ``--time`` writes it (``20s``, ``19m``), as the plan's text says it: in minutes, a 20 s
     budget read ``0.333333 min``."""
-    from unetkit.planning.plan import _seconds_text  # the plan's one rule (private there; see plan.py)
+    from unetkit.planning.plan import seconds_text  # the plan's one rule
 
-    return _seconds_text(round(s.budget_minutes * 60.0, 3))
+    return seconds_text(round(s.budget_minutes * 60.0, 3))
 
 
 # ------------------------------------------------------------------------------------------ drawing
