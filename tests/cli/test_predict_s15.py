@@ -112,6 +112,17 @@ def test_a_corrupt_ground_truth_mask_leaves_its_image_segmented_and_unscored(
     assert (metrics["images"], metrics["not_scored"]) == (1, 2)
     assert "metrics over 1 image(s):" in captured.out
     assert captured.out.strip().splitlines()[-1].startswith("3 image(s) segmented (1 scored), 0 failed")
+    # Every mask unreadable (a's truncated too): scores were asked for and none came: exit 3, said, no
+    # metrics.json (a trial: exit 0 and no metrics.json, which a script reads as success).
+    _truncated_png(masks / "tmp.png", masks / "a.png")
+    (masks / "tmp.png").replace(masks / "a.png")
+    none = tmp_path / "none"
+    argv = ["predict", str(model), str(images), "--out", str(none), "--masks", str(masks), "--tta", "none"]
+    argv.append("-q")
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert f"error: --masks {masks}: none of the 3 image(s) had a readable mask" in err
+    assert not (none / "metrics.json").exists() and len(list((none / "masks").iterdir())) == 3
 
 
 def test_a_ground_truth_mask_of_another_size_still_fails_its_image(

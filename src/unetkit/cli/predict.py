@@ -833,4 +833,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {said} (use a new --out to keep runs apart)", file=sys.stderr)
     scored = f" ({result.scored} scored)" if args.masks is not None else ""
     print(f"{len(result.rows)} image(s) segmented{scored}, {failures} failed; outputs in {args.out}")
+    if args.masks is not None and not result.scored:
+        # Scores were asked for and none came: a script reading metrics.json would find none (exit 3, as
+        # for images that failed), said in a line of its own.
+        print(f"error: --masks {args.masks}: none of the {len(result.rows)} image(s) had a readable mask "
+              "(see the notes above): nothing scored, no metrics.json written", file=sys.stderr)  # fmt: skip
+        return EXIT_PARTIAL
     return EXIT_PARTIAL if failures else EXIT_OK
