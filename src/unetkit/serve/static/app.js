@@ -264,6 +264,7 @@ async function process(item) {
   const refused = tooLarge(item.file);
   if (refused) {
     fail(card, refused);
+    $(".retry", card).hidden = true;  // the same file would be refused again
     return;
   }
   let reply;
