@@ -30,6 +30,16 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _idle_for_backend_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """backend auto times a choice again once a busy machine is idle (auto_backend.read_cache): under the
+    suite's own load that would make the cached-choice tests depend on the load average. The tests of that
+    rule patch ``busy_load`` themselves."""
+    import unetkit.inference.auto_backend as auto
+
+    monkeypatch.setattr(auto, "busy_load", lambda: None)
+
+
+@pytest.fixture(autouse=True)
 def _one_thread() -> Iterator[None]:
     """One torch thread in every test, whatever an earlier test's CLI call set (``--threads``, the plan's
     thread probe: the CLI owns the process), restored after."""

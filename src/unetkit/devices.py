@@ -7,6 +7,7 @@ to find, and the onnxruntime / OpenVINO prediction paths must not import torch t
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 import re
 from pathlib import Path
@@ -48,3 +49,19 @@ def _cuda_visible() -> bool | None:
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+# A machine whose 1-minute load average is above this share of its CPUs is busy: timings taken then (the
+# plan's candidates, backend auto's engines) are slowed by other work and may rank differently on an idle one.
+BUSY_LOAD_SHARE = 0.5
+
+
+def busy_load() -> tuple[float, int] | None:
+    """``(1-minute load average, CPUs)`` when the machine is busy (above ``BUSY_LOAD_SHARE`` of its CPUs),
+    else None (idle, or no load average on this platform)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return None
+    cpus = os.cpu_count() or 1
+    return (round(load, 1), cpus) if load > BUSY_LOAD_SHARE * cpus else None

@@ -5,6 +5,7 @@ command, and benchmark's recommendation is a command predict can run."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,19 @@ def test_recommendation_is_a_command_that_runs_what_was_measured() -> None:
         "export first: unetkit export RUN --format onnx",
         "then: unetkit predict RUN/export INPUT --out DIR --backend onnxruntime",
     ]
+
+
+def test_a_choice_timed_on_a_busy_machine_is_said_and_timed_again_when_idle(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial: auto timed the engines while a fit ran, picked OpenVINO at 64x, and cached it without a word;
+    a minute later, idle, it picked onnxruntime at 6x."""
+    monkeypatch.setattr(auto, "busy_load", lambda: (3.0, 2))
+    busy = auto.choose(run_dir / "export", size=32, rounds=1)
+    assert "the machine was busy while timing (1-minute load 3.0 on 2 CPUs)" in busy.reason
+    assert json.loads(auto.cache_path(run_dir / "export").read_text())["busy_load"] == 3.0
+    assert auto.choose(run_dir / "export").cached  # still busy: the cached choice stands
+    monkeypatch.setattr(auto, "busy_load", lambda: None)
+    idle = auto.choose(run_dir / "export", size=32, rounds=1)
+    assert not idle.cached and "machine was busy" not in idle.reason  # idle now: timed again
+    assert auto.choose(run_dir / "export").cached

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from unetkit.devices import busy_load
 from unetkit.files import atomic_write_text
 from unetkit.inference.backends import (
     NamedModel,
@@ -136,6 +137,11 @@ def read_cache(
     if data.get("files") != model_fingerprint(model_path, export_dir):
         logger.info("the model files changed since %s was written; measuring again", path)
         return None
+    if data.get("busy_load") is not None and busy_load() is None:
+        # Timed under other work, which ranks engines differently (a trial: OpenVINO at 64x eager while a
+        # fit ran, onnxruntime at 6x a minute later): the machine is idle now, so the timing is redone.
+        logger.info("%s was timed on a busy machine; measuring again now that it is idle", path)
+        return None
     if data.get("threads", "?") != num_threads:
         logger.info(
             "%s was measured at %s, this predictor runs at %s; measuring again",
@@ -165,6 +171,7 @@ def write_cache(
         "reason": reason,
         "threads": timed.get("threads"),
         "input": {"size": timed.get("size"), "batch": timed.get("batch")},
+        "busy_load": timed.get("busy_load"),
         "cpu": _cpu_key(),
         "files": model_fingerprint(model_path, export_dir),
         "export_dir": str(export_dir) if export_dir else None,
@@ -284,6 +291,7 @@ def choose(
             )
         first = next(iter(built.values()))[1]
         logger.info("timing %s once on this CPU to pick a backend (%d rounds)", ", ".join(built), rounds)
+        busy = busy_load()  # before timing: the timing's own load would count against it after
         rows = measure(built, bench_input(first, size, batch), rounds=rounds)
     best = recommend(rows)
     if best is None:  # only ungated reduced-precision files and no eager model to compare with
@@ -293,7 +301,12 @@ def choose(
     reason = f"{_describe(best, rows)}; timed on {size}x{size} px, batch {batch}"
     if EAGER not in built:
         reason += f"; {_eager_note(export_only, skipped)}"
-    timed = {"threads": num_threads, "size": size, "batch": batch}
+    if busy is not None:
+        reason += (
+            f"; the machine was busy while timing (1-minute load {busy[0]:.1f} on {busy[1]} CPUs), so the "
+            "ranking may not hold: timed again once it is idle"
+        )
+    timed = {"threads": num_threads, "size": size, "batch": batch, "busy_load": busy and busy[0]}
     written = write_cache(model_path, export_dir, best, rows, reason, timed)
     if written is not None:
         reason += f"; cached in {written}"

@@ -78,6 +78,7 @@ import yaml
 
 from unetkit.data.io import Window
 from unetkit.data.sampling import epoch_steps
+from unetkit.devices import busy_load
 from unetkit.planning.discovery import DatasetLayout
 from unetkit.planning.fingerprint import Fingerprint
 
@@ -638,19 +639,13 @@ def _candidate_list(cands: Sequence[Candidate]) -> str:
 
 
 # A 1-minute load average above this share of the CPUs means other work competes with the timed steps.
-BUSY_LOAD_SHARE = 0.5
-
-
 def _busy_note() -> str:
     """A note when the machine is busy before timing starts (other processes slow the measured steps, so
     the plan picks a narrower U-Net than an idle machine would get); empty when idle or unknown."""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not on every platform
+    busy = busy_load()
+    if busy is None:
         return ""
-    cpus = os.cpu_count() or 1
-    if load <= BUSY_LOAD_SHARE * cpus:
-        return ""
+    load, cpus = busy
     return (
         f"the machine was busy while timing (1-minute load {load:.1f} on {cpus} CPUs): other work slows "
         "the measured steps, so this plan may be narrower than an idle machine's; plan again when it is idle"
