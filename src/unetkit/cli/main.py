@@ -197,7 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _allow_large_images()
     try:
         with _sigterm_as_interrupt():
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+        if argv is None and threading.current_thread() is threading.main_thread():
+            # Run as the `unetkit` command, the work done and said: a Ctrl-C now lands in the interpreter's
+            # teardown (OpenVINO and torch unload for a second or more) and turned a complete export's status
+            # into 130 without a word (a trial). A call with argv (tests, scripts) keeps its handler.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return code
     except BrokenPipeError:
         # `unetkit explain ... | head`: the reader stopped early, as it meant to. End quietly, as a C tool
         # killed by SIGPIPE does (128 + 13); stdout goes to devnull so the flush at exit cannot fail again.
