@@ -46,7 +46,7 @@ def error_lines(err: str) -> list[str]:
     ("option", "expected"),
     [
         (["--overlap", "1.5"], "--overlap: overlap must be >= 0 and < 1, got 1.5."),
-        (["--tta", "bogus"], "--tta: Unknown TTA transform 'bogus': give a set (d4, flips or none)"),
+        (["--tta", "bogus"], "--tta: unknown TTA transform 'bogus': give a set (d4, flips or none)"),
         (["--batch-size", "0"], "--batch-size must be a positive int, got 0."),
         (["--alpha", "3"], "--alpha: alpha must be in [0, 1], got 3.0."),
         (["--min-size", "-5"], "--min-size must be >= 0, got -5."),

@@ -52,7 +52,7 @@ def test_resolve_tta_options() -> None:
     assert resolve_tta(True) == DIHEDRAL and len(DIHEDRAL) == 8
     assert resolve_tta("flips") == FLIPS
     assert resolve_tta("identity,hflip") == ("identity", "hflip")
-    with pytest.raises(ValueError, match="Unknown TTA transform 'rot45'"):
+    with pytest.raises(ValueError, match="unknown TTA transform 'rot45'"):
         resolve_tta(["identity", "rot45"])
 
 

@@ -166,6 +166,6 @@ def test_evaluate_tta_takes_a_subset_of_transforms(value: str, expected: bool | 
 
 
 def test_evaluate_tta_unknown_name_lists_the_options() -> None:
-    expected = r"evaluate\.tta: Unknown TTA transform 'hfip': give a set \(d4, flips or none\) or transforms"
+    expected = r"evaluate\.tta: unknown TTA transform 'hfip': give a set \(d4, flips or none\) or transforms"
     with pytest.raises(ValueError, match=expected):
         load_config("synthetic", ["evaluate.tta=hfip"])

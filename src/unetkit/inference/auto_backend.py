@@ -304,7 +304,8 @@ def choose(
     if busy is not None:
         reason += (
             f"; the machine was busy while timing (1-minute load {busy[0]:.1f} on {busy[1]} CPUs), so the "
-            "ranking may not hold: timed again once it is idle"
+            "ranking may not hold: timed again once it is idle (or name the engine: --backend onnxruntime or "
+            "openvino)"
         )
     timed = {"threads": num_threads, "size": size, "batch": batch, "busy_load": busy and busy[0]}
     written = write_cache(model_path, export_dir, best, rows, reason, timed)

@@ -88,7 +88,7 @@ def resolve_tta(tta: bool | str | Sequence[str] | None) -> tuple[str, ...]:
         if key not in TRANSFORMS:
             # Said for the command line, a config and Python alike: set names, then the transforms.
             raise ValueError(
-                f"Unknown TTA transform {name!r}: give a set (d4, flips or none) or transforms from "
+                f"unknown TTA transform {name!r}: give a set (d4, flips or none) or transforms from "
                 f"{', '.join(DIHEDRAL)}, comma-separated."
             )
         if key not in names:
