@@ -13,7 +13,6 @@ import pytest
 
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.palette import (
-    BACKGROUND_NAMES,
     IGNORE_COLOR,
     class_palette,
     class_zero_is_background,

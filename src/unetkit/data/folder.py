@@ -147,7 +147,9 @@ def split_by_lists(
         if len(set(listed)) != len(listed):
             # Refused here, where a config names the lists: a repeated line would be sampled (or scored) twice
             # as often. Discovery (``unetkit fit DIR``) counts it once and says so; a config has no console.
-            where = f"list file {source}" if isinstance(source, (str, Path)) else f"the list for split {name!r}"
+            where = f"the list for split {name!r}"
+            if isinstance(source, (str, Path)):
+                where = f"list file {source}"
             twice = next(s for s in listed if listed.count(s) > 1)
             raise ValueError(
                 f"{where} names {twice!r} more than once; remove the repeated line "
