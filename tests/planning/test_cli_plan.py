@@ -46,7 +46,7 @@ def test_plan_writes_plan_yaml_and_dataset_json(
     # --device auto measured the GPU if torch sees one, else the CPU; the plan trains where it was measured.
     gpu = torch.cuda.is_available()
     assert config.trainer.accelerator == ("gpu" if gpu else "cpu")
-    assert f"min on {'cuda' if gpu else 'cpu'}" in printed
+    assert f"plan (2m on {'cuda' if gpu else 'cpu'}; planned in " in printed  # as --time writes it
     dataset = json.loads((out.parent / "dataset.json").read_text())
     assert dataset["mask"]["kind"] == "binary" and len(dataset["pairs"]) == 12
     assert dataset["fingerprint"]["num_images"] == {"train": 8, "val": 2, "test": 2}

@@ -247,6 +247,7 @@ def _plan_folder(
         data_probe,
         default_budget,
         loader_workers,
+        seconds_text,
     )
 
     if threads is not None:
@@ -345,7 +346,7 @@ def _plan_folder(
             if budget_text is not None and re.fullmatch(r"\s*\d+(\.\d+)?\s*", str(budget_text))
             else []
         ),
-        f"plan ({budget / 60:.1f} min on {device}; planned in {elapsed:.1f}s):",
+        f"plan ({seconds_text(budget)} on {device}; planned in {elapsed:.1f}s):",  # as --time and plan.png
         *[f"  {k}: {v}" for k, v in plan.reasons.items()],
         *[f"  NOT EXPRESSIBLE in the config yet: {u}" for u in plan.unsupported],
         *[f"warning: {w}" for w in plan.warnings],
