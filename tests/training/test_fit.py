@@ -72,6 +72,17 @@ def test_fit_writes_complete_run_folder(
     said = capsys.readouterr().out
     assert f"wrote {run / 'metrics_test.json'} and .md" in said and "replacing the earlier scoring" in said
     assert "(with trainer.progress_bar=false)" in said
+    # A run whose curves.png was lost (a drawing that failed after the scoring) gets it back from validate,
+    # which also draws it again with its new validation scoring; test leaves a present one alone.
+    curves = run / "figures" / "curves.png"
+    curves.unlink()
+    assert cli_main(["test", str(run), "trainer.progress_bar=false"]) == 0
+    assert curves.is_file() and "figures/curves.png" in capsys.readouterr().out
+    drawn = curves.stat().st_mtime_ns
+    assert cli_main(["test", str(run), "trainer.progress_bar=false"]) == 0
+    assert curves.stat().st_mtime_ns == drawn and "curves.png" not in capsys.readouterr().out
+    assert cli_main(["validate", str(run), "trainer.progress_bar=false"]) == 0
+    assert curves.stat().st_mtime_ns != drawn and "figures/curves.png" in capsys.readouterr().out
 
 
 def test_test_and_predict_report_identical_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

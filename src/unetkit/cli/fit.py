@@ -439,6 +439,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from unetkit.cli.console import LazyBar
     from unetkit.training.config import load_config
     from unetkit.training.evaluate import evaluate
+    from unetkit.training.fit import draw_curves
 
     cfg_path = args.run_dir / "config.yaml"
     if not cfg_path.is_file():
@@ -449,13 +450,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     earlier = metrics.is_file()
     bar = LazyBar(f"scoring {args.split}", enabled=config.trainer.progress_bar)
     try:
-        _, table = evaluate(args.run_dir, split=args.split, config=config, progress=bar)
+        scores, table = evaluate(args.run_dir, split=args.split, config=config, progress=bar)
     finally:
         bar.close()
     print(f"{args.split} split:\n{table}")
+    # curves.png marks the final validation scoring: drawn again with a new one, and drawn where it is missing
+    # (a run whose drawing failed after its scoring had no way to get it back).
+    curves = args.run_dir / "figures" / "curves.png"
+    redrawn = ""
+    if (args.split == "val" or not curves.is_file()) and draw_curves(args.run_dir, config, scores):
+        redrawn = ", figures/curves.png"
     # The run's files now hold this scoring: say so, with what changed it (a trial's `validate RUN
     # evaluate.tta=false` replaced the run's TTA score without a word).
     settings = f" (with {' '.join(args.overrides)})" if args.overrides else ""
     replaced = ", replacing the earlier scoring" if earlier else ""
-    print(f"wrote {metrics} and .md, figures/confusion_{args.split}.png{settings}{replaced}")
+    print(f"wrote {metrics} and .md, figures/confusion_{args.split}.png{redrawn}{settings}{replaced}")
     return 0

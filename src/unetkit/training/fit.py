@@ -508,16 +508,7 @@ def _fit(
             # SIGTERM (the CLI's handler) keeps its exit status 143.
             stopped.exit_code = getattr(exc, "exit_code", EXIT_INTERRUPTED)  # type: ignore[attr-defined]
             raise stopped from None
-        from unetkit.viz.figures import plot_training_curves
-
-        metrics_csv = run_dir / "logs" / "metrics.csv"
-        if metrics_csv.is_file():
-            plot_training_curves(
-                metrics_csv,
-                run_dir / "figures" / "curves.png",
-                kept=(source.stem, int(kept.get("epoch", 0))),
-                scored=_scored_apart(config, scores),
-            )
+        draw_curves(run_dir, config, scores, kept=(source.stem, int(kept.get("epoch", 0))))
         return RunResult(
             run_dir=run_dir,
             scores=scores,
@@ -525,6 +516,30 @@ def _fit(
             train_seconds=train_seconds,
             scored_only=trained_before,
         )
+
+
+def draw_curves(
+    run_dir: Path, config: Any, scores: dict[str, Any], kept: tuple[str, int] | None = None
+) -> Path | None:
+    """``RUN/figures/curves.png`` from the run's logged metrics, with the kept checkpoint and the final
+    validation scoring (:func:`_scored_apart`); None when the run logged no metrics. ``kept``: (checkpoint
+    name, epoch), read from the exported checkpoint when not given. Fit draws it after its final scoring, and
+    ``unetkit validate`` again: a run whose drawing failed after the scoring was "finished" without it, and
+    nothing drew it."""
+    from unetkit.training.run_folder import export_checkpoint
+    from unetkit.viz.figures import plot_training_curves
+
+    metrics_csv = run_dir / "logs" / "metrics.csv"
+    if not metrics_csv.is_file():
+        return None
+    if kept is None:
+        source = export_checkpoint(run_dir, config.evaluate.checkpoint)
+        if source.is_file():
+            state = torch.load(source, map_location="cpu", weights_only=True)
+            kept = (source.stem, int(state.get("epoch", 0)))
+    return plot_training_curves(
+        metrics_csv, run_dir / "figures" / "curves.png", kept=kept, scored=_scored_apart(config, scores)
+    )
 
 
 def _scored_apart(config: Any, scores: dict[str, Any]) -> tuple[float, str] | None:
