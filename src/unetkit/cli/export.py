@@ -62,7 +62,7 @@ def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--mask-encoding", choices=("index", "binary"), default="index", help="of --val-masks")
     g.add_argument("--isbi", action="store_true", help="ISBI-style binary masks (gate: pixel error)")
     g.add_argument("--gate-metric", choices=("miou", "mean_dice", "pixel_error"), default=None,
-                   help="default: pixel_error for ISBI-style binary data, else miou")  # fmt: skip
+                   help="default: pixel_error for a two-class model, else miou")  # fmt: skip
     g.add_argument("--tolerance", type=float, default=None, help="largest allowed metric drop vs fp32 "
                    "(default 0.005 mIoU/Dice, 0.002 pixel error)")  # fmt: skip
     g.add_argument("--overflow-fix", choices=("first_layer_only", "enable", "disable"),

@@ -68,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             description=f"Score RUN_DIR's model on the {split} split of its data and print per-class "
             f"metrics. Writes RUN_DIR/metrics_<split>.json and .md and the figures confusion_<split>.png and "
             f"predictions_<split>.png, replacing those of an earlier scoring of that split (the JSON "
-            f"records the test-time augmentation used).",
+            f"records the test-time augmentation used); curves.png is drawn again with a val scoring, and "
+            f"drawn where it is missing.",
         )  # fmt: skip
         q.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder that unetkit fit wrote")
         q.add_argument(
