@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``benchmark`` subcommand."""
     from unetkit.cli.console import help_description
+    from unetkit.cli.export import add_gate_arguments
 
     p = sub.add_parser(
         "benchmark",
@@ -38,19 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--atol", type=float, default=1e-4, help="max logit diff of fp32 backends (default 1e-4)")
     p.add_argument("--val", action="store_true", help="also score each backend on the run's validation split")
-    p.add_argument("--val-images", type=Path, default=None, metavar="DIR", help="validation images")
-    p.add_argument("--val-masks", type=Path, default=None, metavar="DIR", help="validation masks")
-    p.add_argument("--mask-encoding", choices=("index", "binary"), default="index", help="of --val-masks")
-    p.add_argument("--isbi", action="store_true", help="ISBI-style binary masks (metric: pixel error)")
-    p.add_argument(
-        "--gate-metric", choices=("miou", "mean_dice", "pixel_error"), default=None,
-        help="the --val score a reduced-precision model is gated on (default: pixel_error for a binary "
-        "model, else miou)",
-    )  # fmt: skip
-    p.add_argument(
-        "--tolerance", type=float, default=None,
-        help="largest allowed drop of that score vs eager (default 0.002 pixel error, 0.005 otherwise)",
-    )  # fmt: skip
+    add_gate_arguments(p)  # export's gate: the --val score a reduced-precision backend is gated on
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the rows as JSON")
     p.set_defaults(func=run)
 

@@ -45,6 +45,21 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def add_gate_arguments(g: Any) -> None:
+    """The accuracy gate's options (a parser or an argument group): the images it scores and the score,
+    shared by ``export`` (which writes a reduced-precision model only if it passes) and ``benchmark --val``
+    (which scores each backend with it)."""
+    g.add_argument("--val-images", type=Path, default=None, metavar="DIR", help="gate images (default: the "
+                   "run's validation split)")  # fmt: skip
+    g.add_argument("--val-masks", type=Path, default=None, metavar="DIR", help="gate ground-truth masks")
+    g.add_argument("--mask-encoding", choices=("index", "binary"), default="index", help="of --val-masks")
+    g.add_argument("--isbi", action="store_true", help="ISBI-style binary masks (gate: pixel error)")
+    g.add_argument("--gate-metric", choices=("miou", "mean_dice", "pixel_error"), default=None,
+                   help="default: pixel_error for a two-class model, else miou")  # fmt: skip
+    g.add_argument("--tolerance", type=float, default=None, help="largest allowed metric drop vs fp32 "
+                   "(default 0.005 mIoU/Dice, 0.002 pixel error)")  # fmt: skip
+
+
 def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
     """Reduced precision (bf16, INT8) and its accuracy gate (see unetkit.export.quantize)."""
     g = parser.add_argument_group("reduced precision (written only if it passes the accuracy gate)")
@@ -56,15 +71,7 @@ def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--calibration", type=Path, default=None, metavar="DIR", help="INT8 calibration images "
                    "(default: the train split of the run in config.yaml)")  # fmt: skip
     g.add_argument("--calibration-images", type=int, default=32, metavar="N", help="at most N (default 32)")
-    g.add_argument("--val-images", type=Path, default=None, metavar="DIR", help="gate images (default: the "
-                   "run's validation split)")  # fmt: skip
-    g.add_argument("--val-masks", type=Path, default=None, metavar="DIR", help="gate ground-truth masks")
-    g.add_argument("--mask-encoding", choices=("index", "binary"), default="index", help="of --val-masks")
-    g.add_argument("--isbi", action="store_true", help="ISBI-style binary masks (gate: pixel error)")
-    g.add_argument("--gate-metric", choices=("miou", "mean_dice", "pixel_error"), default=None,
-                   help="default: pixel_error for a two-class model, else miou")  # fmt: skip
-    g.add_argument("--tolerance", type=float, default=None, help="largest allowed metric drop vs fp32 "
-                   "(default 0.005 mIoU/Dice, 0.002 pixel error)")  # fmt: skip
+    add_gate_arguments(g)
     g.add_argument("--overflow-fix", choices=("first_layer_only", "enable", "disable"),
                    default="first_layer_only", help="NNCF 7-bit weights against int8 saturation on CPUs "
                    "without VNNI (default first_layer_only)")  # fmt: skip
