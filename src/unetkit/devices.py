@@ -6,11 +6,16 @@ to find, and the onnxruntime / OpenVINO prediction paths must not import torch t
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import platform
 import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+from unetkit.options import check_positive_int
 
 # The NVIDIA driver's control device: present on every Linux machine with a usable NVIDIA GPU.
 _NVIDIA_CONTROL = Path("/dev/nvidiactl")
@@ -65,3 +70,47 @@ def busy_load() -> tuple[float, int] | None:
         return None
     cpus = os.cpu_count() or 1
     return (round(load, 1), cpus) if load > BUSY_LOAD_SHARE * cpus else None
+
+
+# torch_threads' scopes open at once (threads sharing one predictor: a serve thread pool) and the count the
+# first of them found, put back by the last, so that the count a thread starting torch later takes is the
+# caller's, never one a scope had set (with OpenMP each thread then keeps its own count; in builds with one
+# count per process, a thread that leaves first does not take it from under the others either).
+_SCOPES_LOCK = threading.Lock()
+_scopes_open = 0
+_threads_before = 0
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count at ``num_threads`` during the block and, once the last block open at
+    the time ends (blocks of several threads overlap), as the caller had it; None: left as it is, and torch is
+    not imported. Without torch installed nothing runs on it: nothing to set.
+
+    The one scope of the count: a torch predictor's forward passes (``load_predictor(num_threads=N)``),
+    backend auto's timing and planning (``torch_threads(torch.get_num_threads())``: whatever the thread probe
+    sets inside is put back) run in it, so library calls leave the process's count as they found it.
+    """
+    global _scopes_open, _threads_before
+    if num_threads is None:
+        yield
+        return
+    check_positive_int(num_threads, "num_threads")
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    with _SCOPES_LOCK:
+        if _scopes_open == 0:
+            _threads_before = torch.get_num_threads()
+        _scopes_open += 1
+        if torch.get_num_threads() != num_threads:
+            torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        with _SCOPES_LOCK:
+            _scopes_open -= 1
+            if _scopes_open == 0 and torch.get_num_threads() != _threads_before:
+                torch.set_num_threads(_threads_before)

@@ -148,7 +148,7 @@ def worker_predicts(model: Path, backend: str, threads: int | None, kind: str) -
 def test_a_worker_on_torch_gets_its_threads(
     model_dir: Path, threads_set: list[int], backend: str, kind: str
 ) -> None:
-    """Each torch pass runs at the workers' count (backends.torch_threads sets it for the pass)."""
+    """Each torch pass runs at the workers' count (devices.torch_threads sets it for the pass)."""
     threads_set.clear()
     assert worker_predicts(model_dir, backend, 3, kind) == "torch"
     assert threads_set and set(threads_set) == {3}

@@ -25,11 +25,11 @@ import inspect
 import logging
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from unetkit.devices import torch_threads  # noqa: F401 (re-exported: predictors and auto import it here)
 from unetkit.inference.variants import MODEL_FILES, VARIANT_DIRS
 from unetkit.model_files.model_config import CONFIG_NAME, WEIGHTS_NAME
 from unetkit.options import check_positive_int, look_up_option
@@ -98,49 +98,6 @@ def set_torch_threads(num_threads: int) -> None:
     import torch
 
     torch.set_num_threads(check_positive_int(num_threads, "num_threads"))
-
-
-# torch_threads' scopes open at once (threads sharing one predictor: a serve thread pool) and the count the
-# first of them found, put back by the last, so that the count a thread starting torch later takes is the
-# caller's, never one a scope had set (with OpenMP each thread then keeps its own count; in builds with one
-# count per process, a thread that leaves first does not take it from under the others either).
-_SCOPES_LOCK = threading.Lock()
-_scopes_open = 0
-_threads_before = 0
-
-
-@contextlib.contextmanager
-def torch_threads(num_threads: int | None) -> Iterator[None]:
-    """torch's intra-op thread count at ``num_threads`` during the block and, once the last block open at
-    the time ends (blocks of several threads overlap), as the caller had it; None: left as it is, and torch is
-    not imported. Without torch installed nothing runs on it: nothing to set.
-
-    The one scope of the count: a torch predictor's forward passes (``load_predictor(num_threads=N)``) and
-    backend auto's timing run in it, so library calls leave the process's count as they found it.
-    """
-    global _scopes_open, _threads_before
-    if num_threads is None:
-        yield
-        return
-    check_positive_int(num_threads, "num_threads")
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    with _SCOPES_LOCK:
-        if _scopes_open == 0:
-            _threads_before = torch.get_num_threads()
-        _scopes_open += 1
-        if torch.get_num_threads() != num_threads:
-            torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        with _SCOPES_LOCK:
-            _scopes_open -= 1
-            if _scopes_open == 0 and torch.get_num_threads() != _threads_before:
-                torch.set_num_threads(_threads_before)
 
 
 def apply_threads(backend: str, num_threads: int | None, concurrency: int = 1) -> dict[str, Any]:

@@ -46,7 +46,7 @@ class Predictor(BasePredictor):
         precision: "fp32" (no autocast) or "bf16" (bfloat16 autocast, on a CPU only where it has native bf16,
             AVX512_BF16 or AMX: elsewhere it is emulated, slowly); None (default): as ``amp`` says. Not both.
         num_threads: torch's intra-op threads for each forward pass, the caller's count put back after it
-            (:func:`~unetkit.inference.backends.torch_threads`); None: the process's count as it is.
+            (:func:`~unetkit.devices.torch_threads`); None: the process's count as it is.
         options: keyword-only ``tile_size``, ``overlap``, ``blend``, ``batch_size``, ``tta``, ``pad_mode``,
             ``progress``: see :class:`BasePredictor`.
 

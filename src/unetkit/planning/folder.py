@@ -168,14 +168,14 @@ def write_run_files(run_dir: Path, files: Mapping[str, str | bytes]) -> None:
 
 @contextmanager
 def torch_threads_kept() -> Iterator[None]:
-    """torch's intra-op thread count, restored on exit (the thread probe sets it)."""
+    """torch's intra-op thread count, restored on exit (the thread probe sets it): the one scope of the count,
+    :func:`unetkit.devices.torch_threads`, at the count it has now."""
     import torch
 
-    threads = torch.get_num_threads()
-    try:
+    from unetkit.devices import torch_threads
+
+    with torch_threads(torch.get_num_threads()):
         yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def plan_folder(
