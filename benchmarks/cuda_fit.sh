@@ -8,7 +8,8 @@
 #   bash benchmarks/cuda_fit.sh DATA/isbi2012 OUT [BUDGET]     (BUDGET default 3m)
 #
 # COMPARE_BASE=16 also trains the same plan with model.kwargs.base_channels=16 (one key changed, same
-# budget, right after): the planned width against another on the same machine. CHECKS=0 skips the tests,
+# budget, right after): the planned width against another on the same machine; COMPARE_BASE=other takes 16,
+# or 64 when the plan took 16. CHECKS=0 skips the tests,
 # the predictions and the export (a shorter call).
 # Writes OUT/cuda_fit.log (every command and its output), OUT/plan.yaml, OUT/metrics_val.json,
 # OUT/metrics.csv, OUT/train.json, OUT/curves.png and OUT/cuda_fit.json (what the summary in docs/benchmarks.md quotes).
@@ -39,6 +40,11 @@ step plan uk plan "$data" --split "$split" --time "$budget" --out "$work/plan/pl
 step fit uk fit "$data" --plan "$work/plan/plan.yaml" \
   "output.root=$work/runs" output.name=isbi
 run="$work/runs/isbi"
+if [ "${COMPARE_BASE:-}" = other ]; then
+  # the width the plan did not take: 16, or 64 when the plan took 16
+  planned=$(sed -n 's/^ *base_channels: *\([0-9]*\).*/\1/p' "$work/plan/plan.yaml" | head -1)
+  COMPARE_BASE=$([ "$planned" = 16 ] && echo 64 || echo 16)
+fi
 if [ -n "${COMPARE_BASE:-}" ]; then
   step "fit_b$COMPARE_BASE" uk fit "$data" --plan "$work/plan/plan.yaml" "model.kwargs.base_channels=$COMPARE_BASE" \
     "output.root=$work/runs" "output.name=b$COMPARE_BASE"

@@ -23,7 +23,8 @@ import harness  # benchmarks/harness.py: writing results
 HERE = Path(__file__).resolve().parent
 _BAR = re.compile(r"Epoch (\d+):\s+\d+%\|[^|]*\| (\d+)/(\d+)")
 _RATE = re.compile(r"Epoch \d+: 100%\|[^|]*\| (\d+)/\1 \[[0-9:]+<[0-9:]+, *([0-9.]+)it/s")
-_PLANNED = re.compile(r"unet b(\d+) d\d+ \S+ x\d+ 32-true\s+[\d.]+s/step -> (\d+) steps")
+# a candidate's line at the plan's precision (32-true, or bf16-mixed/16-mixed where the plan took it)
+_PLANNED = re.compile(r"unet b(\d+) d\d+ \S+ x\d+ \S+\s+[\d.]+s/step -> (\d+) steps")
 
 
 def sections(log: str) -> dict[str, str]:
@@ -82,7 +83,7 @@ def summarise_call(folder: Path) -> dict[str, Any]:
             r["predicted_over_made"] = round(r["predicted_steps"] / r["steps"], 2)
     step_s = {
         int(b): float(t)
-        for b, t in re.findall(r"unet b(\d+) d\d+ \S+ x\d+ 32-true\s+([\d.]+)s/step", parts.get("plan", ""))
+        for b, t in re.findall(r"unet b(\d+) d\d+ \S+ x\d+ \S+\s+([\d.]+)s/step -> ", parts.get("plan", ""))
     }
     for r in runs:
         text = parts.get("fit" if r["run"] == "isbi" else f"fit_{r['run']}", "")
