@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -197,9 +199,21 @@ def test_a_non_finite_loss_stops_with_the_fix(
         return {"loss_mask": torch.tensor(float("nan"), requires_grad=True)}
 
     monkeypatch.setattr(GeneralizedRCNN, "forward", nan_losses)
+    # The run seeds every global stream; the caller's come back as they were (here on the error path).
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    random.seed(123)
+    np.random.seed(123)  # noqa: NPY002 -- the legacy global state is what seed_everything reseeds
+    torch.manual_seed(123)
+    expected = (random.random(), np.random.random(), torch.rand(3))  # noqa: NPY002
+    random.seed(123)
+    np.random.seed(123)  # noqa: NPY002
+    torch.manual_seed(123)
     with pytest.raises(ValueError, match=r"loss became nan.*no checkpoint was kept; lower the learning rate"):
         fit_maskrcnn(folder, tmp_path / "run", 0.2, **FAST)  # type: ignore[arg-type]
     assert not (tmp_path / "run").exists()  # a run that kept nothing leaves no folder
+    assert random.random() == expected[0] and np.random.random() == expected[1]  # noqa: NPY002
+    assert torch.rand(3).equal(expected[2])
+    assert "PL_GLOBAL_SEED" not in os.environ
 
 
 def test_16bit_images_train_and_predict_through_one_window(

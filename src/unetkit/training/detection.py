@@ -84,6 +84,7 @@ from unetkit.inference.instance_predictor import MaskRCNNInstancePredictor
 from unetkit.inference.instance_selection import RECORD_KEY, select_postprocessing
 from unetkit.metrics.instance import InstanceScoreAccumulator
 from unetkit.options import check_positive_int
+from unetkit.random_state import process_rng_kept
 from unetkit.training.budget import (
     REPLAY_SOURCE_FILE,
     BudgetTimer,
@@ -533,7 +534,38 @@ def fit_maskrcnn(
         progress: show Lightning's progress bar (the CLI's choice; library default off).
         command: the command line that started the run, recorded in ``RUN/train.json``.
         options: fields of :class:`MaskRCNNFitOptions` (backbone, crop_size, batch_size, lr, ...).
+
+    The caller's global random streams and Lightning's seed variables come back unchanged on return
+    (:func:`~unetkit.random_state.process_rng_kept`): the run seeds its own from ``seed``.
     """
+    # The run reseeds every global stream (seed_everything); a notebook's own streams must go on untouched.
+    with process_rng_kept():
+        return _fit_maskrcnn(
+            data_dir,
+            out_dir,
+            time_minutes,
+            resume=resume,
+            replay=replay,
+            weights_path=weights_path,
+            progress=progress,
+            command=command,
+            **options,
+        )
+
+
+def _fit_maskrcnn(
+    data_dir: str | Path | None,
+    out_dir: str | Path,
+    time_minutes: float | None,
+    *,
+    resume: bool,
+    replay: str | Path | None,
+    weights_path: str | Path | None,
+    progress: bool,
+    command: str | None,
+    **options: Any,
+) -> MaskRCNNRunResult:
+    """:func:`fit_maskrcnn`'s body, run inside :func:`~unetkit.random_state.process_rng_kept`."""
     out_dir = Path(out_dir)
     source = Path(replay) if replay is not None else None
     recorded: RecordedClock | None = None
