@@ -113,6 +113,18 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path: Path) -> Non
     assert loaded.config.class_names == ["background", "nucleus"]
 
 
+def test_loading_leaves_the_callers_torch_stream_where_it_was(tmp_path: Path) -> None:
+    from unetkit.inference.instance_predictor import load_instance_predictor
+
+    predictor = _predictor()
+    save_maskrcnn(predictor.model, predictor.config, tmp_path / "model")
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    load_instance_predictor(tmp_path / "model")  # builds the network (random init) before the weights
+    assert torch.rand(3).equal(expected)
+
+
 def test_loading_a_folder_of_another_architecture_is_a_clear_error(tmp_path: Path) -> None:
     predictor = _predictor()
     save_maskrcnn(predictor.model, predictor.config, tmp_path / "model")

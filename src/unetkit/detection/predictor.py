@@ -126,7 +126,11 @@ def is_maskrcnn_model(path: str | Path) -> bool:
 
 
 def load_maskrcnn(path: str | Path, device: str | torch.device = "cpu") -> tuple[MaskRCNN, ModelConfig]:
-    """The model (eval mode, on ``device``) and config of a model folder or a ``fit_maskrcnn`` run folder."""
+    """The model (eval mode, on ``device``) and config of a model folder or a ``fit_maskrcnn`` run folder.
+
+    The global torch RNG is left as it was (building the network initialises it randomly before the weights
+    replace that).
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -147,7 +151,10 @@ def load_maskrcnn(path: str | Path, device: str | torch.device = "cpu") -> tuple
         )
     kwargs = {k: v for k, v in config.model_kwargs.items() if k != "in_channels"}
     try:
-        model = build_maskrcnn(**kwargs)
+        # Building initialises the weights randomly (the saved ones replace them): the caller's torch
+        # stream must not move. Built on the CPU, so only the CPU generator is forked.
+        with torch.random.fork_rng(devices=[]):
+            model = build_maskrcnn(**kwargs)
     except TypeError as exc:
         raise TypeError(
             f"{folder / CONFIG_NAME}: model_kwargs {kwargs} do not fit build_maskrcnn: {exc}"
