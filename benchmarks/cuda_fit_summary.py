@@ -126,7 +126,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "",
         "The `checks` call ran commit 8173f2e, whose planner added reading a batch (0.011 s per sample) to "
         "every step; the `width` call ran dda531a, whose planner lets the 8 loader processes read while the "
-        "GPU computes (`plan.overlapped`).",
+        "GPU computes (`plan.overlapped`); the `recheck` call ran e6067e3, whose planner times each width's "
+        "checkpoint write and lengthens GPU epochs to keep it at most 5 % of one, with the loaders' OpenCV "
+        "single-threaded and two waits for the GPU per step removed. Its `cuda_tests` step failed one test "
+        "(test_plan_shows_the_void_share_and_warns_when_rare_classes_lack_steps, which assumed a CPU's "
+        "speed; it now plans with --device cpu).",
         "",
         "| call | command | GPU, torch, Lightning | run | width | steps predicted | steps made "
         "| predicted / made | train s | val mIoU | val pixel error |",
