@@ -65,12 +65,26 @@ def test_fit_folder_trains_the_plan_and_scores_val(
     assert (out / "plan.yaml").read_text().startswith("# overridden: trainer.max_epochs=1")
     assert json.loads((out / "train.json").read_text())["command"].startswith(f"fit_folder({str(root)!r}")
     assert capsys.readouterr().out == ""
-    with pytest.raises(ValueError, match=r"score must be one of \('test', 'val'\), got 'tset'"):
+    with pytest.raises(
+        ValueError, match=r"score must be one of \('test', 'val'\) or None \(the plan's choice\), got 'tset'"
+    ):
         unetkit.fit_folder(root, score="tset")
     with pytest.raises(ValueError, match=r"out / names no folder; give the new run folder"):
         unetkit.fit_folder(root, out="/")  # refused before planning, as --out is
     with pytest.raises(TypeError, match="a list of key=value strings"):
         unetkit.fit_folder(root, overrides="trainer.max_epochs=1")  # type: ignore[arg-type]
+
+
+def test_fit_folder_scores_the_plans_split_by_default(make_dataset: MakeDataset, tmp_path: Path) -> None:
+    """A review found fit_folder(DIR, budget) forcing evaluate.split=test: on a folder with train.txt and
+    val.txt only it failed after planning ("has no 'test' split"), where `unetkit fit DIR` scores val."""
+    root = make_dataset(n=12)
+    (root / "train.txt").write_text("".join(f"img{i:02d}\n" for i in range(10)))
+    (root / "val.txt").write_text("img10\nimg11\n")
+    out = tmp_path / "run"
+    unetkit.fit_folder(root, "1m", out=out, overrides=["trainer.max_epochs=1"], **FAST)
+    assert (out / "metrics_val.json").is_file() and not (out / "metrics_test.json").exists()
+    assert "split: val" in (out / "plan.yaml").read_text()
 
 
 def test_unknown_top_level_name_is_an_attribute_error() -> None:

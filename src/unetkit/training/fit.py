@@ -291,7 +291,7 @@ def fit_folder(
     root: str | Path,
     budget: str | float | None = None,
     *,
-    score: str = "test",
+    score: str | None = None,
     out: str | Path | None = None,
     overrides: Sequence[str] = (),
     announce: Callable[[Path], None] | None = None,
@@ -301,7 +301,8 @@ def fit_folder(
     """``unetkit fit DIR --time BUDGET`` from Python: plan the folder
     (:func:`~unetkit.planning.folder.plan_folder`; ``plan_options`` are its keywords: ``device``,
     ``threads``, ``mask_kind``, ...), train the plan and score the ``score`` split ("test", or "val" while
-    runs are compared and the test split must stay unseen).
+    runs are compared and the test split must stay unseen; None, the default: the plan's choice, as
+    ``unetkit fit DIR`` without ``--score``: test, or val where the folder has no test split).
 
     ``out``: the run folder (default ``runs/<folder>-unet-<time>``; one that holds a run is refused).
     ``overrides``: ``key=value`` strings applied after the plan (``"trainer.max_steps=200"``). The run
@@ -315,19 +316,21 @@ def fit_folder(
     from unetkit.training.config import load_config
     from unetkit.training.run_folder import output_overrides
 
-    if score not in SCORED_SPLITS:
-        raise ValueError(f"score must be one of {SCORED_SPLITS}, got {score!r}")
+    if score is not None and score not in SCORED_SPLITS:
+        raise ValueError(f"score must be one of {SCORED_SPLITS} or None (the plan's choice), got {score!r}")
     if isinstance(overrides, str):
         raise TypeError(f"overrides must be a list of key=value strings, got the string {overrides!r}")
     root = Path(root).resolve()  # the run's config names the data wherever it is resumed from
     placed = output_overrides(out)
-    with torch_threads_kept():
+    # The random streams are kept over the whole call, not only over planning and training: a GPU host's
+    # run of a test of this (H100, benchmarks/results/cuda_fit) found Python's stream moved on return.
+    with torch_threads_kept(), process_rng_kept():
         planned = plan_folder(root, budget=budget, command="fit", **plan_options)
         config = load_config(
             None,
             [
                 *to_config_overrides(planned.plan, planned.layout),
-                f"evaluate.split={score}",
+                *([f"evaluate.split={score}"] if score is not None else []),
                 f"trainer.progress_bar={str(progress_bar).lower()}",
                 *placed,
                 *overrides,

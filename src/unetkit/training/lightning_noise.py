@@ -13,6 +13,12 @@ LIGHTNING_NOISE: tuple[tuple[str, type[Warning]], ...] = (
     (r"Checkpoint directory .* exists and is not empty\.", Warning),
     # Lightning's own pytree helper still builds torch's deprecated LeafSpec (torch >= 2.14): not ours to fix.
     (r".*isinstance\(treespec, LeafSpec\)", FutureWarning),
+    # On a GPU host a CPU run (--device cpu, or a plan timed on the CPU) is chosen, not forgotten; seen on an
+    # H100 through fit_folder(device="cpu"), which promises to print nothing.
+    (r"GPU available but not used\.", Warning),
+    # The plan sets data.num_workers from its own timing (0 on a CPU: loader processes compete with the
+    # training threads); Lightning's advice to use one per core contradicts it on a many-core host.
+    (r"The '(train|val|test|predict)_dataloader' does not have many workers", Warning),
 )
 
 
