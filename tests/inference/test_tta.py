@@ -78,6 +78,25 @@ def test_tta_averages_probabilities_not_logits() -> None:
     np.testing.assert_allclose(probs[0, 0], (p4 + 0.5) / 2, rtol=1e-6)  # mean of softmaxes, not of logits
 
 
+def test_tta_probs_takes_a_setting_string_like_resolve_tta() -> None:
+    # An orientation-dependent model: each view gives other probabilities, so a wrong set would show.
+    def logits_fn(x: np.ndarray) -> np.ndarray:
+        return np.stack([x[0], -x[0]]).astype(np.float32)
+
+    image = np.arange(12, dtype=np.float32).reshape(1, 3, 4) / 12.0
+    np.testing.assert_array_equal(tta_probs(image, logits_fn, "flips"), tta_probs(image, logits_fn, FLIPS))
+    np.testing.assert_array_equal(
+        tta_probs(image, logits_fn, "hflip"), tta_probs(image, logits_fn, ["hflip"])
+    )
+    np.testing.assert_array_equal(
+        tta_probs(image, logits_fn, "hflip,vflip"), tta_probs(image, logits_fn, ["hflip", "vflip"])
+    )
+    # "none" (resolve_tta's no TTA) is the plain prediction's probabilities.
+    plain = softmax_(logits_fn(image))
+    np.testing.assert_array_equal(tta_probs(image, logits_fn, "none"), plain)
+    np.testing.assert_array_equal(tta_probs(image, logits_fn, "off"), plain)
+
+
 def test_tta_leaves_an_equivariant_model_unchanged() -> None:
     torch.manual_seed(0)
     model = PointwiseNet(1, 3)

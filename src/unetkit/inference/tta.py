@@ -152,19 +152,22 @@ def probs_to_logits(probs: np.ndarray, eps: float = 1e-7) -> np.ndarray:
 def tta_probs(
     image: np.ndarray,
     logits_fn: Callable[[np.ndarray], np.ndarray],
-    transforms: Sequence[str] = DIHEDRAL,
+    transforms: str | Sequence[str] = DIHEDRAL,
 ) -> np.ndarray:
     """Average the probabilities of ``logits_fn`` over transformed copies of ``image``.
 
     Args:
         image: (C, H, W) input.
         logits_fn: (C, h, w) -> float32 logits (K, h, w); h, w may be swapped by rotations.
-        transforms: names from :data:`DIHEDRAL`.
+        transforms: names from :data:`DIHEDRAL`, or a setting :func:`resolve_tta` reads as a string ("d4",
+            "flips", "none", "hflip,vflip"); "none"/"off" mean no TTA: the plain prediction's probabilities.
 
     Returns:
         float32 (K, H, W) mean probabilities.
     """
-    names = resolve_tta(list(transforms))
+    # Passed as given: list() of a string would split a set name like "flips" into letters.
+    # resolve_tta's "none"/"off" is no TTA, i.e. the identity view alone.
+    names = resolve_tta(transforms) or ("identity",)
     acc: np.ndarray | None = None
     for name in names:
         forward, inverse = TRANSFORMS[name]
@@ -174,7 +177,6 @@ def tta_probs(
             acc = np.ascontiguousarray(probs, dtype=np.float32)
         else:
             acc += probs
-    if acc is None:
-        raise ValueError("no TTA transforms given")
+    assert acc is not None  # names is never empty: "none" is the identity view, an empty list raises
     acc /= np.float32(len(names))
     return acc
