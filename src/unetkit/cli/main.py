@@ -1,8 +1,8 @@
 """``unetkit`` command line: one command, one subcommand per job.
 
 Exit codes: 0 success; 2 bad input or usage (one-line ``error:`` message); 3 partial failure (some inputs of
-``predict`` failed, the rest completed); 130 interrupted (Ctrl-C); 143 a run stopped by SIGTERM; 141 the
-reader of the output stopped reading (``| head``).
+``predict`` failed, the rest completed); 4 training stopped at a NaN/inf loss or weight; 130 interrupted
+(Ctrl-C); 143 a run stopped by SIGTERM; 141 the reader of the output stopped reading (``| head``).
 """
 
 from __future__ import annotations
@@ -221,7 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Notes say what became of the command's outputs (fit: its run folder).
         for note in getattr(exc, "__notes__", ()):
             print(note, file=sys.stderr)
-        return 2
+        from unetkit.constants import EXIT_DIVERGED
+
+        return EXIT_DIVERGED if _diverged(exc) else 2
     except KeyboardInterrupt as exc:
         _close_progress_bars()
         print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
@@ -229,6 +231,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from unetkit.constants import EXIT_INTERRUPTED
 
         return int(getattr(exc, "exit_code", EXIT_INTERRUPTED))
+
+
+def _diverged(exc: BaseException) -> bool:
+    """A training run stopped by a non-finite loss or weight (a ValueError, as its message is one line), told
+    from bad input: a script retries it with a lower LR, not with other files. Looked up only when training
+    ran, so that the CLI's start stays free of torch."""
+    task = sys.modules.get("unetkit.training.task")
+    return task is not None and isinstance(exc, task.NonFiniteError)
 
 
 def _close_progress_bars() -> None:
