@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,49 @@ def test_a_shortfall_is_named_with_both_step_times(tmp_path: Path) -> None:
     assert _shortfall_note(_run(tmp_path, 600), planned) == ""  # most of the plan's steps: nothing to say
     assert _shortfall_note(_run(tmp_path, None), planned) == ""  # not stopped by a budget
     assert _shortfall_note(_run(tmp_path, 197), PlannedFit(None, [], {})) == ""  # a reused plan file
+
+
+def test_an_override_of_the_steps_cost_is_named_not_the_machine(tmp_path: Path) -> None:
+    """A planner audit: base_channels=24 over the planned 8 made 73 of 294 steps, and the note blamed other
+    work on the machine."""
+    planned = PlannedFit(None, [], {}, (294, 0.178), ("model.kwargs.base_channels=24",))
+    note = _shortfall_note(_run(tmp_path, 73, 58.3), planned)
+    assert note.startswith("the budget bought 73 optimizer steps of the 294 the plan predicted for its own")
+    assert "model.kwargs.base_channels=24 changed what a step costs" in note and "idle" not in note
+
+
+def test_fit_dir_keeps_the_overrides_of_a_steps_cost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    from PIL import Image
+
+    import unetkit.cli.plan as cli_plan
+    import unetkit.training.fit as training_fit
+    from unetkit.cli.main import main
+
+    made: list[PlannedFit] = []
+
+    class Recorded(PlannedFit):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise ValueError("stopped before training")
+
+    monkeypatch.setattr(cli_plan, "PlannedFit", Recorded)
+    monkeypatch.setattr(training_fit, "fit", stop)
+    root = tmp_path / "data"
+    for d in ("images", "masks"):
+        (root / d).mkdir(parents=True)
+    for i in range(12):
+        mask = np.zeros((32, 32), np.uint8)
+        mask[4 + i : 12 + i, 4:12] = 255
+        Image.fromarray(np.where(mask > 0, 230, 60).astype(np.uint8)).save(root / "images" / f"i{i:02d}.png")
+        Image.fromarray(mask).save(root / "masks" / f"i{i:02d}.png")
+    args = ["fit", str(root), "--time", "30s", "--threads", "1", "--measure-limit", "2", "--device", "cpu"]
+    extra = ["model.kwargs.base_channels=16", "trainer.max_epochs=5", "data.crop_size=32"]
+    assert main([*args, *extra, f"output.root={tmp_path / 'runs'}"]) == 2
+    assert made[-1].step_overrides == ("model.kwargs.base_channels=16", "data.crop_size=32")
 
 
 def test_a_negative_budget_reaches_the_budgets_own_check(

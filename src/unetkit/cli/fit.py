@@ -429,6 +429,15 @@ def _shortfall_note(run_dir: Path, planned: PlannedFit | None) -> str:
     predicted, step_s = planned.predicted
     if not steps or not seconds or steps >= SHORTFALL_SHARE * predicted:
         return ""
+    if planned.step_overrides:
+        # The plan timed its own width/crop/precision; an override of them, not the machine, explains it
+        # (a planner audit: base_channels=24 over the planned 8 was blamed on "other work on the machine").
+        return (
+            f"the budget bought {steps} optimizer steps of the {predicted} the plan predicted for its own "
+            f"choices ({seconds / steps:.2f} s/step against {step_s:.3f} s/step measured for them): "
+            f"{' '.join(planned.step_overrides)} changed what a step costs; for a prediction with it, plan "
+            "with it (unetkit plan DIR, then --plan), or give more time"
+        )
     return (
         f"the budget bought {steps} optimizer steps of the {predicted} the plan predicted "
         f"({seconds / steps:.2f} s/step against {step_s:.3f} s/step measured): other work on the machine, "

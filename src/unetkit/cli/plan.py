@@ -254,6 +254,17 @@ def run_plan(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------ fit DIR
 
+# Config keys whose value changes what one optimizer step costs: the width and depth, the crop and batch, the
+# precision, the threads and the memory layout. An override of one makes the plan's step prediction stale.
+STEP_COST_KEYS = (
+    "model.",
+    "data.batch_size",
+    "data.crop_size",
+    "trainer.precision",
+    "trainer.num_threads",
+    "trainer.channels_last",
+)
+
 
 @dataclass
 class PlannedFit:
@@ -265,6 +276,8 @@ class PlannedFit:
     files: dict[str, str | bytes]
     # (optimizer steps, seconds per step) the plan predicted for the budget; None for a reused plan file.
     predicted: tuple[int, float] | None = None
+    # The command line's key=value overrides that change a step's cost (the plan timed its own choices).
+    step_overrides: tuple[str, ...] = ()
 
     def write(self, run_dir: Path) -> None:
         """Write the files into ``run_dir``, which ``fit`` created (atomically, one file at a time)."""
@@ -398,7 +411,8 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     predicted = None
     if summary.get("predicted_steps") and summary.get("predicted_step_seconds"):
         predicted = (int(summary["predicted_steps"]), float(summary["predicted_step_seconds"]))
-    return PlannedFit(args.config, [*overrides, *user], files, predicted)
+    costly = tuple(o for o in shown if o.split("=", 1)[0].startswith(STEP_COST_KEYS))
+    return PlannedFit(args.config, [*overrides, *user], files, predicted, costly)
 
 
 def _check_run_output(user: list[str], out: Path | None) -> None:
