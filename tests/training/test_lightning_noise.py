@@ -19,22 +19,19 @@ NOISE = [
 ]
 
 
-@pytest.mark.parametrize("message", NOISE)
-def test_lightning_noise_is_ignored(message: str) -> None:
+def shown(message: str) -> list[warnings.WarningMessage]:
+    """The warnings a Lightning-like ``warnings.warn(message)`` shows after ``ignore_lightning_noise``."""
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         ignore_lightning_noise()
         warnings.warn(message, UserWarning, stacklevel=1)
-    assert seen == []
+    return seen
+
+
+@pytest.mark.parametrize("message", NOISE)
+def test_lightning_noise_is_ignored(message: str) -> None:
+    assert shown(message) == []
 
 
 def test_other_warnings_still_show() -> None:
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        ignore_lightning_noise()
-        warnings.warn(
-            "The number of training batches (3) is smaller than the logging interval",
-            UserWarning,
-            stacklevel=1,
-        )
-    assert len(seen) == 1
+    assert len(shown("The number of training batches (3) is smaller than the logging interval")) == 1
