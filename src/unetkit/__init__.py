@@ -15,6 +15,7 @@ Names load on first use, so ``import unetkit`` stays fast (torch is imported onl
 from __future__ import annotations
 
 import importlib
+import random
 from typing import Any
 
 __version__ = "0.1.0"
@@ -35,7 +36,15 @@ __all__ = ["__version__", *_LAZY]
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        # A module's first import can draw from Python's random stream (on a CUDA host, a package imported on
+        # the way did, outside Lightning's guarded import): the caller's stream is put back. Only Python's:
+        # NumPy and torch may not be imported yet, and importing them here would undo the lazy loading.
+        state = random.getstate()
+        try:
+            module = importlib.import_module(_LAZY[name])
+        finally:
+            random.setstate(state)
+        return getattr(module, name)
     raise AttributeError(f"module 'unetkit' has no attribute {name!r}; public names: {', '.join(__all__)}")
 
 
