@@ -44,5 +44,7 @@ def test_errors() -> None:
         kmeans_segment(np.zeros((4, 4), np.uint8), 0)
     with pytest.raises(TypeError, match="uint8"):
         kmeans_segment(np.zeros((4, 4)), 2)
-    with pytest.raises(ValueError, match="got 1 cluster maps but 2 masks"):
+    with pytest.raises(ValueError, match="got 1 cluster maps but 2 masks; pass one mask per cluster map"):
         map_clusters_to_classes([np.zeros((2, 2), int)], [np.zeros((2, 2), int)] * 2, 2)
+    with pytest.raises(ValueError, match="got no cluster maps; pass the cluster maps of at least one"):
+        map_clusters_to_classes([], [], 2)

@@ -32,3 +32,21 @@ def test_a_binary_mask_with_1_and_255_suggests_void_255(tmp_path: Path) -> None:
     path = _save(tmp_path / "m.png", np.array([[0, 1], [255, 0]], dtype=np.uint8))
     with pytest.raises(ValueError, match=r"pass --void 255 if 255 marks pixels to ignore, or read the masks"):
         read_mask(path, MaskEncoding("binary", 2))
+
+
+def test_a_mask_in_an_unsupported_mode_names_the_modes_to_save_it_in(tmp_path: Path) -> None:
+    path = tmp_path / "cmyk.tif"
+    Image.new("CMYK", (4, 4)).save(path)
+    with pytest.raises(ValueError) as err:
+        read_mask(path, MaskEncoding("index", 2))
+    assert str(err.value) == (
+        f"cannot read mask {path}: unsupported image mode 'CMYK'; save the mask as 8- or 16-bit gray "
+        "(class values), palette or RGB (colours)"
+    )
+
+
+def test_an_image_of_an_unsupported_pixel_type_names_the_types_to_save_it_as() -> None:
+    from unetkit.data.io import to_uint8
+
+    with pytest.raises(ValueError, match=r"unsupported pixel type complex64; save it as 8- or 16-bit"):
+        to_uint8(np.zeros((2, 2, 1), np.complex64), "the complex64 image array")

@@ -119,9 +119,12 @@ def map_clusters_to_classes(
         int64 (k,) mapping; a cluster with no labelled pixel maps to class 0. Apply with ``mapping[labels]``.
     """
     if len(cluster_labels_list) != len(masks_list):
-        raise ValueError(f"got {len(cluster_labels_list)} cluster maps but {len(masks_list)} masks.")
+        raise ValueError(
+            f"got {len(cluster_labels_list)} cluster maps but {len(masks_list)} masks; pass one mask per "
+            "cluster map, in the same order"
+        )
     if not cluster_labels_list:
-        raise ValueError("no images given.")
+        raise ValueError("got no cluster maps; pass the cluster maps of at least one labelled image")
     if k is None:
         k = int(max(int(c.max()) for c in cluster_labels_list)) + 1
     counts = np.zeros((k, num_classes), dtype=np.int64)

@@ -353,7 +353,10 @@ def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) ->
             )
         _log_once("float", f"float image {path} in [0, 1] scaled to 8 bits with round(x * 255)")
         return np.rint(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
-    raise ValueError(f"cannot read {_named(path)}: unsupported pixel type {arr.dtype}")
+    raise ValueError(
+        f"cannot read {_named(path)}: unsupported pixel type {arr.dtype}; save it as 8- or 16-bit integers "
+        "or as floats in [0, 1]"
+    )
 
 
 def _drop_opaque_alpha(arr: np.ndarray, path: Path) -> np.ndarray:
@@ -910,7 +913,10 @@ def _read_mask_array(path: Path, *, colour: bool = False) -> np.ndarray:
                 _transparent_mask(arr, path)
                 arr = arr[..., 0]
             else:
-                raise ValueError(f"cannot read mask {path}: unsupported image mode {img.mode!r}")
+                raise ValueError(
+                    f"cannot read mask {path}: unsupported image mode {img.mode!r}; save the mask as 8- or "
+                    "16-bit gray (class values), palette or RGB (colours)"
+                )
     except Image.DecompressionBombError as err:
         raise _too_large(path, err, "mask") from err
     except (OSError, SyntaxError) as err:
