@@ -123,6 +123,21 @@ def test_palette_masks_whose_palettes_agree_are_class_indices(tmp_path: Path, px
     )
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".bmp"])
+def test_the_class_colours_of_agreeing_palette_masks_come_from_their_palette(
+    tmp_path: Path, px: SimpleNamespace, suffix: str
+) -> None:
+    """The plan drew class colours from PNG palettes only, while the mask reader (data.io.mask_palette) reads
+    TIFF and BMP palettes too: one reader now, every format it reads."""
+    root = tmp_path / "data"
+    for i in range(12):
+        px.write(root / "images" / f"img{i:02d}.png", px.gray_image(i))
+        write_palette_mask(root / "masks" / f"img{i:02d}{suffix}", truth(i), (BLACK, RED, GREEN), (0, 2, 1))
+    layout = discover(root)
+    assert (layout.mask.kind, layout.mask.colors) == ("index", {0: BLACK, 1: GREEN, 2: RED})
+    assert any("class colours from the palette of the masks" in n for n in layout.notes)
+
+
 def test_a_classes_file_whose_colours_disagree_with_the_palette_order_wins_by_colour(
     tmp_path: Path, px: SimpleNamespace
 ) -> None:

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.cityscapes import LABEL_DIRS as CITYSCAPES_LABEL_DIRS
@@ -3297,19 +3296,14 @@ def _pet_trimaps(mask: MaskInfo) -> MaskInfo | None:
 
 
 def _palette_colors(path: Path, num_classes: int) -> dict[int, tuple[int, int, int]] | None:
-    """Class -> RGB from the palette of a palette PNG mask whose indices are the classes (Pascal VOC draws
-    its masks in these colours); None for other files and for palettes that tell the classes apart by no
-    colour (too short, repeated colours, or all gray: a gray ramp is a default, not a choice)."""
-    try:
-        with Image.open(path) as img:
-            if img.mode != "P" or img.format != "PNG":
-                return None
-            flat = img.getpalette() or []
-    except (OSError, SyntaxError, ValueError):
+    """Class -> RGB from the palette of a palette mask (PNG, TIFF, BMP: what :func:`mask_palette` reads) whose
+    indices are the classes (Pascal VOC draws its masks in these colours); None for other files and for
+    palettes that tell the classes apart by no colour (repeated colours, or all gray: a gray ramp is a
+    default, not a choice)."""
+    palette = mask_palette(path)
+    if palette is None or num_classes > len(palette):
         return None
-    if len(flat) < 3 * num_classes:
-        return None
-    rgb = [(int(flat[3 * i]), int(flat[3 * i + 1]), int(flat[3 * i + 2])) for i in range(num_classes)]
+    rgb = [(int(r), int(g), int(b)) for r, g, b in palette[:num_classes]]
     if len(set(rgb)) < num_classes or all(r == g == b for r, g, b in rgb):
         return None
     return dict(enumerate(rgb))
