@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import tarfile
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from unetkit.files import atomic_path
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
+
+# Fewer images than this after extraction (the archive holds 7390) means a damaged or truncated download.
+MIN_IMAGES = 7000
 
 # ImageNet statistics: the usual choice for natural photos.
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -101,18 +105,33 @@ def _md5(path: Path) -> str:
 
 
 def extract_tar(archive: Path, dest: Path) -> None:
-    """Extract ``archive`` into ``dest`` after checking every member (see :func:`_safe_members`)."""
-    with tarfile.open(archive) as tar:
-        members = _safe_members(tar, dest)
-        # Python's "data" filter repeats the path/link checks at extraction time.
-        tar.extractall(dest, members=members, filter="data")
+    """Extract ``archive`` into ``dest`` after checking every member (see :func:`_safe_members`).
+
+    The members go to a hidden folder inside ``dest`` first; their top-level entries move into ``dest`` only
+    once all are out, so an interrupted extraction leaves no half-filled ``images/`` that a later call would
+    take for complete (it skips what is present). An entry already in ``dest`` is replaced.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest, prefix=".extracting-") as staging_name:
+        staging = Path(staging_name)
+        with tarfile.open(archive) as tar:
+            members = _safe_members(tar, staging)
+            # Python's "data" filter repeats the path/link checks at extraction time.
+            tar.extractall(staging, members=members, filter="data")
+        for entry in sorted(staging.iterdir()):
+            target = dest / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            os.replace(entry, target)
 
 
 def download_oxford_pet(root: str | Path, force: bool = False) -> Path:
     """Download and extract Oxford-IIIT Pet into ``root`` (images/, annotations/trimaps/, list files).
 
-    About 800 MB. Archives are checked against their MD5 before extraction and deleted afterwards.
-    Not called by the tests (no network there).
+    About 800 MB. Archives are checked against their MD5 before extraction and deleted afterwards. The tests
+    run it on local archives (``file://`` URLs): there is no network there.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -147,7 +166,7 @@ def download_oxford_pet(root: str | Path, force: bool = False) -> Path:
     if missing:
         raise ValueError(f"Oxford-IIIT Pet in {root} is incomplete after extraction; missing {missing}")
     n_images = sum(1 for _ in (root / "images").glob("*.jpg"))
-    if n_images < 7000:
+    if n_images < MIN_IMAGES:
         raise ValueError(
             f"Oxford-IIIT Pet in {root} has {n_images} images, expected 7390; delete it and retry"
         )
