@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from unetkit.inference.instances import keep_large_instances
+from unetkit.inference.instances import DEFAULT_MIN_DISTANCE, keep_large_instances
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
@@ -197,13 +197,16 @@ class SemanticInstancePredictor(InstancePredictor):
             # A model whose fit did not tune the watershed (trained before fit compared it): say that the
             # defaults run, as a re-check found them running silently.
             logger.info(
-                "watershed runs with its defaults (min_distance 5, min_size %s): this model records no "
+                "watershed runs with its defaults (min_distance %s, min_size %s): this model records no "
                 "values chosen on validation for it; pass --min-distance / --min-size, or train it again "
                 "with fit",
+                DEFAULT_MIN_DISTANCE,
                 0 if min_size is None else min_size,
             )
         min_size = int(chosen.get("min_size", 0)) if min_size is None else min_size
-        min_distance = int(chosen.get("min_distance", 5)) if min_distance is None else min_distance
+        min_distance = (
+            int(chosen.get("min_distance", DEFAULT_MIN_DISTANCE)) if min_distance is None else min_distance
+        )
         if int(min_size) < 0:
             raise ValueError(f"min_size must be >= 0, got {min_size}.")
         if int(min_distance) < 1:

@@ -30,6 +30,7 @@ from scipy import ndimage as ndi
 from unetkit.options import look_up_option
 
 __all__ = [
+    "DEFAULT_MIN_DISTANCE",
     "INSTANCE_METHODS",
     "InstanceMethod",
     "energy_markers",
@@ -94,13 +95,18 @@ def get_instance_method(name: str) -> InstanceMethod:
     return _METHODS[look_up_option(name, list_instance_methods(), "instance method")]
 
 
+# Watershed's seed distance when nothing chose one (a model whose fit recorded none, the grid's starting
+# predictor): about the radius of the smallest objects worth separating at the lectures' image scales.
+DEFAULT_MIN_DISTANCE = 5
+
+
 def instances_from_mask(
     mask: np.ndarray,
     foreground_classes: int | Sequence[int],
     method: str = "components",
     min_size: int = 0,
     probs: np.ndarray | None = None,
-    min_distance: int = 5,
+    min_distance: int = DEFAULT_MIN_DISTANCE,
     connectivity: int = 2,
 ) -> tuple[np.ndarray, int]:
     """Label object instances among the pixels of ``foreground_classes``.

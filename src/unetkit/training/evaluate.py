@@ -98,6 +98,7 @@ def choose_instance_postprocessing(
     from unetkit.inference.backends import load_predictor, quiet_engine_lines
     from unetkit.inference.instance_predictor import instance_predictor_for
     from unetkit.inference.instance_selection import RECORD_KEY, SEMANTIC_METHODS, select_postprocessing
+    from unetkit.inference.instances import DEFAULT_MIN_DISTANCE
     from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
 
     if not has_instance_labels(spec) or not spec.splits.get("val"):
@@ -112,7 +113,7 @@ def choose_instance_postprocessing(
     if remembered is not None:
         predictor = remembered.remembering(predictor)
     # The grid sets every value it tries; the model records none yet.
-    instances = instance_predictor_for(predictor, "auto", min_size=0, min_distance=5)
+    instances = instance_predictor_for(predictor, "auto", min_size=0, min_distance=DEFAULT_MIN_DISTANCE)
     window = getattr(predictor.config, "intensity_window", None)
 
     def load(pair: tuple[Path, Path]) -> tuple[Any, Any]:
