@@ -136,6 +136,7 @@ def test_model_geometry_round_trips_through_json() -> None:
         ModelGeometry(),
         ModelGeometry(size_divisor=8, min_side=16),
         ModelGeometry(fixed_input_size=(32, 48)),
+        ModelGeometry(pad_multiple=64),
         unet_original_geometry(3),
     ):
         assert ModelGeometry.from_dict(json.loads(json.dumps(geo.to_dict()))) == geo
@@ -169,6 +170,36 @@ def test_model_geometry_rules() -> None:
         ModelGeometry(size_divisor=16, border=90, unpadded_depth=4)
     with pytest.raises(ValueError, match="border must be an int >= 0"):
         ModelGeometry(border=-1)
+
+
+def test_pad_multiple_is_the_min_pass_side() -> None:
+    """A net that pads itself states its pad multiple; every backend gives it sides of at least that."""
+    from unetkit.geometry import ModelGeometry
+
+    assert ModelGeometry(pad_multiple=64).min_pass_side == 64
+    assert ModelGeometry(pad_multiple=8, min_side=16).min_pass_side == 16
+    assert ModelGeometry().min_pass_side == 1
+    with pytest.raises(ValueError, match="pad_multiple"):
+        ModelGeometry(pad_multiple=0)
+
+
+def test_config_without_pad_multiple_reads_as_before() -> None:
+    """A config.json written before pad_multiple was stored: a padded net pads to 2 ** depth (32 when the
+    kwargs name no depth), as the pipeline assumed for such files; other nets are left as stated."""
+    from unetkit.geometry import ModelGeometry, geometry_from_config
+    from unetkit.model_files.model_config import ModelConfig
+
+    def config(kwargs: dict[str, object], geo: ModelGeometry) -> ModelConfig:
+        stated = geo.to_dict()
+        del stated["pad_multiple"]
+        return ModelConfig("unet", kwargs, ["a", "b"], [0.5], [0.25], geometry=stated)
+
+    assert geometry_from_config(config({"depth": 3}, ModelGeometry())).pad_multiple == 8
+    assert geometry_from_config(config({}, ModelGeometry())).pad_multiple == 32
+    assert geometry_from_config(config({"depth": 3}, unet_original_geometry(3))).pad_multiple == 1
+    assert geometry_from_config(config({}, ModelGeometry(fixed_input_size=(8, 8)))).pad_multiple == 1
+    stated = ModelConfig("fcn32s", {}, ["a", "b"], [0.5], [0.25], geometry={"pad_multiple": 64})
+    assert geometry_from_config(stated).pad_multiple == 64
 
 
 def test_one_tracing_check() -> None:

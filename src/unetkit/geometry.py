@@ -13,6 +13,7 @@ the public functions, so this is the one implementation of the paper's size rule
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -131,6 +132,10 @@ class ModelGeometry:
             every map stays non-empty and even before each pooling); None: every multiple of
             ``size_divisor`` is valid.
         min_side: smallest input side the net runs on (SegNet's poolings need ``2 ** stages`` pixels).
+        pad_multiple: a net that pads its own input up to a multiple of this (the padded U-Net: ``2 **
+            depth``; an FCN: its encoder's coarsest stride) states it; 1 for a net that does not pad. An
+            exported graph always pads by reflection, which needs ``pad < side``, so every backend gives
+            the net sides of at least this (:attr:`min_pass_side`).
 
     Example:
         >>> g = unet_original_geometry(4)
@@ -143,10 +148,12 @@ class ModelGeometry:
     fixed_input_size: tuple[int, int] | None = None
     unpadded_depth: int | None = None
     min_side: int = 1
+    pad_multiple: int = 1
 
     def __post_init__(self) -> None:
         check_positive_int(self.size_divisor, "size_divisor")
         check_positive_int(self.min_side, "min_side")
+        check_positive_int(self.pad_multiple, "pad_multiple")
         if isinstance(self.border, bool) or not isinstance(self.border, int) or self.border < 0:
             raise ValueError(f"border must be an int >= 0, got {self.border!r}.")
         if self.fixed_input_size is not None:
@@ -169,6 +176,17 @@ class ModelGeometry:
     def grid(self) -> int:
         """Tile origins must be multiples of this (the pooling period of an unpadded net, else 1)."""
         return self.size_divisor if self.border > 0 else 1
+
+    @property
+    def min_pass_side(self) -> int:
+        """Smallest input side of a forward pass the prediction pipeline gives this net, for every backend.
+
+        Eager PyTorch pads a side too small to reflect by replicating, but an exported graph (ONNX,
+        OpenVINO, TorchScript) always reflects, and reflect padding needs ``pad < side``. A smaller image is
+        mirror-padded up to this side before the net and the output cropped back, so the net never pads by
+        more than it can reflect and every backend gets the same input.
+        """
+        return max(self.min_side, self.pad_multiple)
 
     def is_valid_side(self, side: int) -> bool:
         """Whether an input side of ``side`` pixels runs through the net (the H and W rules are the same)."""
@@ -247,6 +265,7 @@ class ModelGeometry:
             "fixed_input_size": list(self.fixed_input_size) if self.fixed_input_size else None,
             "unpadded_depth": self.unpadded_depth,
             "min_side": self.min_side,
+            "pad_multiple": self.pad_multiple,
         }
 
     @classmethod
@@ -267,6 +286,7 @@ class ModelGeometry:
             fixed_input_size=(int(fixed[0]), int(fixed[1])) if fixed else None,
             unpadded_depth=int(depth) if depth is not None else None,
             min_side=int(data.get("min_side", 1)),
+            pad_multiple=int(data.get("pad_multiple", 1)),
         )
 
 
@@ -282,16 +302,37 @@ def geometry_from_config(config: ModelConfig) -> ModelGeometry:
     ``config.json`` files written before the geometry was stored fall back to what the architecture
     implies: ``unet_original`` from its ``depth`` (default 4, the constructor's), a ``model_kwargs``
     ``input_size`` as a fixed size, and otherwise padding to ``2 ** depth`` (default 5): padding to a
-    multiple of a larger power of two than needed is harmless for a padded net.
+    multiple of a larger power of two than needed is harmless for a padded net. A stated geometry written
+    before ``pad_multiple`` was stored gets that same ``2 ** depth`` as its pad multiple
+    (:func:`legacy_pad_multiple`).
     """
     stated = getattr(config, "geometry", None)
-    if stated is not None:
-        return ModelGeometry.from_dict(stated, source=f"{config.architecture} config.json geometry")
     kwargs = config.model_kwargs
+    if stated is not None:
+        geometry = ModelGeometry.from_dict(stated, source=f"{config.architecture} config.json geometry")
+        # Only a padded net pads itself; fixed-size and unpadded nets keep their own rules.
+        padded = geometry.size_divisor == 1 and geometry.border == 0 and geometry.fixed_input_size is None
+        if padded and isinstance(stated, dict) and "pad_multiple" not in stated:
+            return dataclasses.replace(geometry, pad_multiple=legacy_pad_multiple(kwargs))
+        return geometry
     if config.architecture.lower() == "unet_original":
         return unet_original_geometry(int(kwargs.get("depth", 4)))
     fixed = kwargs.get("input_size")
     if fixed is not None:
         pair = (int(fixed), int(fixed)) if isinstance(fixed, int) else (int(fixed[0]), int(fixed[1]))
         return ModelGeometry(fixed_input_size=pair)
-    return ModelGeometry(size_divisor=2 ** int(kwargs.get("depth", 5)))
+    return ModelGeometry(size_divisor=legacy_pad_multiple(kwargs))
+
+
+# Depth assumed for an old config that names none: the rule such files were always read with.
+LEGACY_PAD_DEPTH = 5
+
+
+def legacy_pad_multiple(model_kwargs: dict[str, Any]) -> int:
+    """``2 ** depth`` of a saved model whose ``config.json`` predates the stated pad multiple (``depth`` from
+    its ``model_kwargs``, :data:`LEGACY_PAD_DEPTH` when it names none or no integer): what such files were
+    read with before, a multiple that is harmless to pad to for a padded net."""
+    try:
+        return int(2 ** int(model_kwargs.get("depth", LEGACY_PAD_DEPTH)))
+    except (TypeError, ValueError):
+        return int(2**LEGACY_PAD_DEPTH)

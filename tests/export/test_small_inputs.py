@@ -1,5 +1,5 @@
 """Exported models run on every image size eager PyTorch runs on (a side of 8 px or less too), through the
-one rule of the shared pipeline (min_pass_side); the export check tries that small input; an export folder
+one rule of the model's geometry (min_pass_side); the export check tries that small input; an export folder
 never holds two models."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-import unetkit.export.common as export_common
 from unetkit.export import export_onnx, export_torchscript
+from unetkit.geometry import ModelGeometry
 from unetkit.inference.backends import load_predictor
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.model_files.model_io import save_model, weights_digest
@@ -77,7 +77,7 @@ def test_pass_shape_never_below_the_padding_multiple(exported: Path) -> None:
 def test_export_check_tries_a_small_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A pipeline that gave the graph too small an input would be caught at export, not at predict."""
     model, config = _model()
-    monkeypatch.setattr(export_common, "min_pass_side", lambda config, geometry: 3)
+    monkeypatch.setattr(ModelGeometry, "min_pass_side", property(lambda self: 3))
     with pytest.raises(ValueError, match=r"smallest input predict gives it, shape \(1, 1, 3, 3\)"):
         export_onnx(model, config, tmp_path / "onnx")
     assert not (tmp_path / "onnx" / "model.onnx").exists()

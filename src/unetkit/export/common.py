@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from unetkit.files import atomic_path
-from unetkit.inference.pipeline import min_pass_side
 from unetkit.models.base import model_geometry
 from unetkit.options import to_pair
 
@@ -196,7 +195,8 @@ def random_input(shape: tuple[int, ...], device: torch.device | str = "cpu", see
 
 def exported_config(model: nn.Module, config: Any) -> Any:
     """The ``config.json`` of an exported graph: the model's geometry (``config_with_geometry``) with
-    ``min_side`` raised to the smallest side the graph runs on (:func:`min_pass_side`). Eager PyTorch pads a
+    ``min_side`` raised to the smallest side the graph runs on (``geometry.min_pass_side``: its pad
+    multiple), for runners that read only ``min_side``. Eager PyTorch pads a
     small side by replicating, but a traced or exported graph always reflects, so onnxruntime run without
     unetkit failed on a 5-pixel side while config.json said ``min_side: 1`` (a trial)."""
     import dataclasses
@@ -204,7 +204,7 @@ def exported_config(model: nn.Module, config: Any) -> Any:
     from unetkit.model_files.model_io import config_with_geometry
 
     geometry = model_geometry(model)
-    smallest = min_pass_side(config, geometry)
+    smallest = geometry.min_pass_side
     if smallest <= geometry.min_side:
         return config_with_geometry(model, config)
     return dataclasses.replace(config, geometry=dataclasses.replace(geometry, min_side=smallest).to_dict())
@@ -212,13 +212,13 @@ def exported_config(model: nn.Module, config: Any) -> Any:
 
 def small_check_shape(model: nn.Module, config: Any) -> tuple[int, int, int, int] | None:
     """(1, C, s, s): the smallest input every predictor gives a dynamic-size net
-    (:func:`unetkit.inference.pipeline.min_pass_side`: a smaller image is mirror-padded up to it first); an
-    export is checked on it too, so a graph that fails on small inputs is refused at export, not at the
-    first small image. None for a fixed-size or unpadded net (its own size rules cover it)."""
+    (:attr:`unetkit.geometry.ModelGeometry.min_pass_side`: a smaller image is mirror-padded up to it
+    first); an export is checked on it too, so a graph that fails on small inputs is refused at export, not
+    at the first small image. None for a fixed-size or unpadded net (its own size rules cover it)."""
     geometry = model_geometry(model)
     if geometry.fixed_input_size is not None or geometry.border > 0:
         return None
-    side = geometry.input_side(min_pass_side(config, geometry))
+    side = geometry.input_side(geometry.min_pass_side)
     return (1, int(config.in_channels), side, side)
 
 

@@ -66,7 +66,6 @@ __all__ = [
     "PredictOptions",
     "geometry_from_config",
     "mask_from_probs",
-    "min_pass_side",
     "unet_original_geometry",
 ]
 
@@ -115,31 +114,6 @@ class _ImageProgress:
         self.progress(min(self.before + done, self.total), self.total)
         if done >= total:  # this pass is complete
             self.before += total
-
-
-# Depth of a padded net whose config names none (geometry_from_config's fallback for old configs).
-DEFAULT_PAD_DEPTH = 5
-
-
-def min_pass_side(config: ModelConfig, geometry: ModelGeometry) -> int:
-    """Smallest input side of a forward pass this pipeline gives the network, for every backend.
-
-    A padded net (``size_divisor == 1``, e.g. ``unet``) pads its input up to a multiple of ``2 ** depth``
-    itself (:func:`unetkit.layers.padding.pad_to_multiple`). Eager PyTorch switches to replicate padding when
-    a side is too small to reflect, but an exported graph (ONNX, OpenVINO, TorchScript) always reflects, and
-    reflect padding needs ``pad < side``. So a side below ``2 ** depth`` (``DEFAULT_PAD_DEPTH`` when the
-    config names no depth) is mirror-padded here, before the model, and the output cropped back
-    (:meth:`BasePredictor.tile_plan`): the net then never pads by more than it can reflect, and every backend
-    gets the same input. Fixed-size and unpadded nets keep their own rules (``geometry.min_side``).
-    """
-    if geometry.fixed_input_size is not None or geometry.border > 0 or geometry.size_divisor > 1:
-        return geometry.min_side
-    depth = (getattr(config, "model_kwargs", None) or {}).get("depth", DEFAULT_PAD_DEPTH)
-    try:
-        side = 2 ** int(depth)
-    except (TypeError, ValueError):
-        side = 2**DEFAULT_PAD_DEPTH
-    return max(geometry.min_side, side)
 
 
 # Automatic tiling (tile_size=None): images above this many (padded) pixels go through tiles of this side.
@@ -359,8 +333,9 @@ class BasePredictor:
 
     @property
     def min_pass_side(self) -> int:
-        """Smallest side of a forward pass (:func:`min_pass_side`)."""
-        return min_pass_side(self.config, self.geometry)
+        """Smallest side of a forward pass: the geometry's rule
+        (:attr:`~unetkit.geometry.ModelGeometry.min_pass_side`), the one the exporters check a graph on."""
+        return self.geometry.min_pass_side
 
     def pass_shape(self, height: int, width: int) -> tuple[int, int]:
         """The (H, W) a whole-image pass over a ``height x width`` image gives the network: its smallest valid

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from unetkit.geometry import ModelGeometry
 from unetkit.layers import ConvNormAct, SegmentationHead, check_positive_int, get_dropout, pad_to_multiple
 from unetkit.layers.padding import crop_top_left
 from unetkit.models.base import SegmentationModel
@@ -77,7 +78,8 @@ class _SkipFusion(nn.Module):
 class FCN(SegmentationModel):
     """FCN-32s/16s/8s: encoder -> conv head ("fc6", "fc7") -> scores at stride 32 -> skip fusions -> upsample.
 
-    Any input size works: the image is reflect-padded to a multiple of 32 and the logits cropped back.
+    Any input size works: the image is reflect-padded to a multiple of the encoder's coarsest stride (32 for
+    VGG16; :meth:`geometry` states it) and the logits cropped back.
 
     Args:
         variant: ``"32s"``, ``"16s"`` or ``"8s"``.
@@ -149,6 +151,11 @@ class FCN(SegmentationModel):
             for index in self.feature_index[1:]
         )
         self.final_up = get_score_upsampler(upsample, num_classes, min(needed))
+
+    def geometry(self) -> ModelGeometry:
+        """Any size in, the same size out; the net reflect-pads its input to its encoder's coarsest stride
+        (32 for VGG16's five stages, 64 for six)."""
+        return ModelGeometry(pad_multiple=self.pad_multiple)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` -> logits ``(N, num_classes, H, W)``."""

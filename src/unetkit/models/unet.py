@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from unetkit.geometry import ModelGeometry
 from unetkit.layers import (
     DoubleConv,
     Down,
@@ -109,6 +110,8 @@ class UNet(SegmentationModel):
         self.depth = depth
         self.channels = widths
         self.skip = skip
+        # forward pads to this so every pooling divides evenly; stated in geometry() for the predictors.
+        self.pad_multiple = 2**depth
 
         self.stem = DoubleConv(in_channels, widths[0], self.conv_padding, norm, bias)
         self.downs = nn.ModuleList(
@@ -130,6 +133,10 @@ class UNet(SegmentationModel):
         )
         self.head = SegmentationHead(widths[0], num_classes)
 
+    def geometry(self) -> ModelGeometry:
+        """Any size in, the same size out; the net reflect-pads its input to a multiple of ``2 ** depth``."""
+        return ModelGeometry(pad_multiple=self.pad_multiple)
+
     def encode_decode(self, x: torch.Tensor) -> torch.Tensor:
         """The U on ``x`` as given (no padding): ``(N, in_channels, H, W)`` -> ``(N, num_classes, H', W')``.
 
@@ -145,5 +152,5 @@ class UNet(SegmentationModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` -> logits ``(N, num_classes, H, W)``."""
-        logits = self.encode_decode(pad_to_multiple(x, 2**self.depth))
+        logits = self.encode_decode(pad_to_multiple(x, self.pad_multiple))
         return crop_top_left(logits, x.shape[-2:])
