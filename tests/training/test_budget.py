@@ -130,11 +130,12 @@ def test_reserve_is_the_longest_recent_epoch_end_with_a_validation() -> None:
     trainer.current_epoch = 3  # a short epoch end after it: the reserve keeps the longer one
     _step(timer, trainer, 0, 0.001)
     assert timer.epoch_end_s() == measured
-    assert timer.reserve_s() == pytest.approx(1.2 * measured + 2 * timer._step_s())
+    assert timer.reserve_s() == pytest.approx(1.2 * measured * timer.slowdown() + 2 * timer.slowest_step_s())
 
     restored = BudgetTimer(3600.0, val_images=100)
     restored.load_state_dict(timer.state_dict())  # --resume keeps the measurements
-    assert restored.epoch_end_s() == measured and restored.step_times == timer.step_times[-20:]
+    assert restored.epoch_end_s() == measured
+    assert restored.step_times == timer.step_times[-20:][1:]  # the first step's warm-up is no load to keep
 
 
 def test_before_a_validation_the_reserve_is_timed_on_the_sanity_check_images() -> None:
@@ -343,3 +344,90 @@ def test_a_stop_within_an_epoch_leaves_the_bar_at_the_steps_run(capsys: pytest.C
     out = capsys.readouterr().out
     last = [int(n) for n in re.findall(r"Epoch 1: .*? (\d+)/40 \[", out)]
     assert last and last[-1] == 10, out[-1500:]
+
+
+def _simulated_run(
+    monkeypatch: pytest.MonkeyPatch, budget_s: float, step_s: Any, val_s: Any, steps_per_epoch: int = 30
+) -> tuple[float, int]:
+    """A budgeted run on a fake clock: ``step_s(t)`` and ``val_s(t)`` give the seconds a step and a validation
+    take when started at time ``t`` (a machine that gets loaded); the timer decides the stop. Returns the
+    time the final validation ends (what the budget holds) and the steps run."""
+    from unetkit.training import budget
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(budget.time, "monotonic", lambda: clock["now"])
+    timer = BudgetTimer(budget_s, val_images=10)
+    trainer = _Trainer()
+    trainer.num_training_batches = steps_per_epoch
+    trainer.callbacks = [timer]
+    timer.on_train_start(trainer, None)  # type: ignore[arg-type]
+    steps = 0
+    while True:
+        for batch_idx in range(steps_per_epoch):
+            timer.on_train_batch_start(trainer)  # type: ignore[arg-type]
+            clock["now"] += step_s(clock["now"])
+            timer.on_train_batch_end(trainer, None, None, None, batch_idx)  # type: ignore[arg-type]
+            steps += 1
+            if trainer.should_stop:
+                break
+        timer.on_validation_start(trainer, None)  # type: ignore[arg-type]
+        clock["now"] += val_s(clock["now"])
+        timer.on_validation_end(trainer, None)  # type: ignore[arg-type]
+        if trainer.should_stop:
+            return timer.time_elapsed(), steps
+        trainer.current_epoch += 1
+
+
+def test_a_run_that_slows_down_near_the_end_still_ends_within_its_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 1-minute DSB run on a loaded 2-core machine ended 1.8 s late: its last steps took about 3 s against
+    0.3 s before, and the stop, timed on the mean of the recent steps, did not see them coming. The stop keeps
+    a margin for the slowest recent step and for a validation slowed as much as the steps were."""
+
+    def step_s(t: float) -> float:
+        return 0.3 if t < 45.0 else 3.0  # load arrives 45 s into the minute
+
+    def val_s(t: float) -> float:
+        return 1.5 if t < 45.0 else 4.5
+
+    end, steps = _simulated_run(monkeypatch, 60.0, step_s, val_s)
+    assert end <= 60.0, (end, steps)
+    assert steps > 100  # the quiet part of the run was used
+
+    # An idle machine: the margin costs little of the budget.
+    end, steps = _simulated_run(monkeypatch, 60.0, lambda t: 0.3, lambda t: 1.5)
+    assert 57.0 <= end <= 60.0, (end, steps)
+
+
+def test_the_reserve_holds_two_slowest_steps_and_a_validation_slowed_as_the_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from unetkit.training import budget
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(budget.time, "monotonic", lambda: clock["now"])
+    timer = BudgetTimer(3600.0, val_images=10)
+    trainer = _Trainer()
+    timer.epoch_ends = [(2.0, True)]  # a measured validation
+
+    def steps(*seconds: float) -> None:
+        for s in seconds:
+            timer.on_train_batch_start(trainer)  # type: ignore[arg-type]
+            clock["now"] += s
+            timer.on_train_batch_end(trainer, None, None, None, 0)  # type: ignore[arg-type]
+
+    steps(9.0, *[0.1] * 10)  # the first step's warm-up is no sign of load
+    assert timer.slowest_step_s() == pytest.approx(0.1) and timer.slowdown() == pytest.approx(1.0)
+    assert timer.reserve_s() == pytest.approx(1.2 * 2.0 + 2 * 0.1)
+    steps(0.5)  # one slow step: it is reserved for, but it is not load yet
+    assert timer.slowest_step_s() == pytest.approx(0.5) and timer.slowdown() == pytest.approx(1.0)
+    steps(0.4, 0.4)  # steps four times slower: the validation will be too
+    assert timer.slowdown() == pytest.approx(4.0)
+    assert timer.reserve_s() == pytest.approx(1.2 * 2.0 * 4.0 + 2 * 0.5)
+
+    resumed = BudgetTimer(3600.0, val_images=10)  # a resumed session: its own first step is the warm-up
+    resumed.load_state_dict(timer.state_dict())
+    timer = resumed
+    steps(30.0, 0.1)
+    assert timer.slowest_step_s() == pytest.approx(0.5)

@@ -38,6 +38,11 @@ from lightning.pytorch.callbacks import Callback, Timer
 
 # Recent epoch ends kept: with validation every k <= RECENT epochs, one of them includes a validation.
 RECENT = 8
+# Recent steps the stop is timed on (and a checkpoint keeps).
+RECENT_STEPS = 20
+# Steps whose median tells the machine's speed now, against the median of the recent steps: three, so that
+# one slow step (a garbage collection) does not read as load, and a few do.
+NOW_STEPS = 3
 
 # A budgeted run's recorded clock: float64, one value per global step (NaN where the schedule did not read
 # the clock, e.g. during warmup).
@@ -66,7 +71,10 @@ class BudgetTimer(Timer):
     and the last epoch's checkpoint.
 
     An epoch end (from an epoch's last step to the next epoch's first: validation, checkpoint, loader reset)
-    is measured; the reserve is 1.2 x the longest of the recent ones plus two steps. After a step, training
+    is measured; the reserve is 1.2 x the longest of the recent ones, times the slowdown of the last steps
+    (:meth:`slowdown`: a machine that got loaded validates slower too), plus two of the slowest recent step
+    (the step run before the next check may be as slow as that one: a loaded 2-core run whose steps went
+    from 0.3 to 3 s ended 1.8 s late when the reserve held two mean steps). After a step, training
     stops when the time left cannot hold the reserve; after an epoch's last step, when it cannot hold that
     plus the epoch end about to run (going on would mean that epoch end, one more step, and the final
     validation). The sanity check before training counts too. Until an epoch end with a validation has
@@ -84,6 +92,7 @@ class BudgetTimer(Timer):
         self.step_times: list[float] = []
         self.epoch_ends: list[tuple[float, bool]] = []  # (seconds, whether a validation ran in it)
         self._step_start: float | None = None
+        self._session_steps = 0  # steps timed since this process started training (a resume restarts it)
         self._last_end: tuple[int, float] | None = None  # (epoch, time) of the last step's end
         self._epoch_ends_now = False
         self._validated = False  # a validation ran since the last step
@@ -136,13 +145,38 @@ class BudgetTimer(Timer):
         now = time.monotonic()
         if self._step_start is not None:
             self.step_times.append(now - self._step_start)
+            self._session_steps += 1
         self._last_end = (trainer.current_epoch, now)
         self._validated = False
         self._epoch_ends_now = batch_idx + 1 >= trainer.num_training_batches
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def _step_s(self) -> float:
-        return statistics.fmean(self.step_times[-20:]) if self.step_times else 0.0
+        return statistics.fmean(self.step_times[-RECENT_STEPS:]) if self.step_times else 0.0
+
+    def _recent_steps(self) -> list[float]:
+        """The recent step times, less this session's first step when others follow it: it carries the
+        warm-up (allocator, cuDNN autotuning), not the machine's load."""
+        recent = self.step_times[-RECENT_STEPS:]
+        first = len(self.step_times) - self._session_steps  # index of this session's first step
+        start = len(self.step_times) - len(recent)
+        if self._session_steps > 1 and first >= start:
+            del recent[first - start]
+        return recent
+
+    def slowest_step_s(self) -> float:
+        """The slowest recent step (0 before any)."""
+        return max(self._recent_steps(), default=0.0)
+
+    def slowdown(self) -> float:
+        """How much slower the machine runs now than over the recent steps (>= 1): the median of the last
+        :data:`NOW_STEPS` steps over the median of the recent ones. An epoch end measured before the machine
+        got loaded takes that much longer now."""
+        recent = self._recent_steps()
+        if len(recent) < NOW_STEPS:
+            return 1.0
+        usual = statistics.median(recent)
+        return max(1.0, statistics.median(recent[-NOW_STEPS:]) / usual) if usual > 0 else 1.0
 
     def epoch_end_s(self) -> float:
         """The longest recent epoch end; until one with a validation is seen, at least ``val_images`` x a
@@ -154,11 +188,13 @@ class BudgetTimer(Timer):
         return max(measured, self.val_images * per_image)
 
     def reserve_s(self) -> float:
-        """Seconds kept for the final validation and checkpoint (1.2 x an epoch end + two steps)."""
-        return 1.2 * self.epoch_end_s() + 2 * self._step_s()
+        """Seconds kept for the final validation and checkpoint: 1.2 x an epoch end x the slowdown, plus two
+        of the slowest recent step."""
+        return 1.2 * self.epoch_end_s() * self.slowdown() + 2 * self.slowest_step_s()
 
     def _check_time_remaining(self, trainer: L.Trainer) -> None:
-        reserve = self.reserve_s() + (1.2 * self.epoch_end_s() if self._epoch_ends_now else 0.0)
+        epoch_end = 1.2 * self.epoch_end_s() * self.slowdown() if self._epoch_ends_now else 0.0
+        reserve = self.reserve_s() + epoch_end
         stop = bool(trainer.strategy.broadcast(self.time_elapsed() + reserve >= self.duration_s))
         if stop and not trainer.should_stop:
             self.stopped = True
@@ -167,7 +203,7 @@ class BudgetTimer(Timer):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state["epoch_ends"] = [[s, v] for s, v in self.epoch_ends]
-        state["step_times"] = self.step_times[-20:]
+        state["step_times"] = self._recent_steps()  # without the warm-up: a resume would read it as load
         state["val_image_s"] = self.val_image_s
         return state
 
