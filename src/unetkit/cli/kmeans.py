@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from unetkit.cli.console import EXIT_OK, EXIT_PARTIAL, report_failure, report_unmatched
-
-EXIT_USAGE = 2  # as unetkit predict's: a usage error, or every input failed (nothing was written)
+from unetkit.cli.console import report_failure, report_unmatched
+from unetkit.constants import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
 
 def register(sub: argparse._SubParsersAction) -> None:

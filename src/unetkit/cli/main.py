@@ -21,6 +21,14 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from unetkit.constants import (
+    EXIT_BROKEN_PIPE,
+    EXIT_DIVERGED,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+)
+
 # Subcommand modules; each exposes register(subparsers) and run(args) -> int.
 _COMMANDS = (
     "fit",
@@ -130,9 +138,6 @@ def _allow_large_images() -> None:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout stopped reading
-
-
 def _on_sigterm(signum: int, frame: Any) -> None:
     """SIGTERM outside training ends the command as Ctrl-C does (temporary files removed, one line, exit
     143); Python's default had ended it silently, e.g. a fit stopped while it planned."""
@@ -140,8 +145,6 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     # (training.fit then names the resume): the current handler is Lightning's, and this one stands aside.
     if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
         return
-    from unetkit.constants import EXIT_TERMINATED
-
     exc = KeyboardInterrupt("stopped by SIGTERM")
     exc.exit_code = EXIT_TERMINATED  # type: ignore[attr-defined]
     raise exc
@@ -221,15 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Notes say what became of the command's outputs (fit: its run folder).
         for note in getattr(exc, "__notes__", ()):
             print(note, file=sys.stderr)
-        from unetkit.constants import EXIT_DIVERGED
-
-        return EXIT_DIVERGED if _diverged(exc) else 2
+        return EXIT_DIVERGED if _diverged(exc) else EXIT_USAGE
     except KeyboardInterrupt as exc:
         _close_progress_bars()
         print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         # 143 when SIGTERM stopped a run (training.fit sets it), else Ctrl-C's 130.
-        from unetkit.constants import EXIT_INTERRUPTED
-
         return int(getattr(exc, "exit_code", EXIT_INTERRUPTED))
 
 

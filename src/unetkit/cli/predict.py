@@ -39,10 +39,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from unetkit.cli.console import EXIT_OK, EXIT_PARTIAL, LazyBar, report_failure, report_unmatched
+from unetkit.cli.console import LazyBar, report_failure, report_unmatched
+from unetkit.constants import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, IGNORE_INDEX
 from unetkit.inference.tiling import DEFAULT_BATCH_SIZE, DEFAULT_BLEND, DEFAULT_OVERLAP
 
-EXIT_USAGE = 2
 # An image predicted in at least this many tiles (all TTA views together) gets a bar of its own, "tiles of
 # NAME", under the images bar; fewer tiles are over too soon for a bar to tell anything.
 TILE_BAR_MIN_TILES = 9
@@ -649,7 +649,6 @@ def run(args: argparse.Namespace) -> int:
     """Segment every input; returns 0 (all ok) or 3 (some inputs failed). Model/usage errors raise."""
     from tqdm import tqdm
 
-    from unetkit.constants import EXIT_INTERRUPTED, IGNORE_INDEX
     from unetkit.data.io import MaskEncoding
     from unetkit.inference.batch import (
         GroundTruth,
