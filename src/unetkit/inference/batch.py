@@ -922,6 +922,9 @@ def predict_files(
                 if on_error is not None:
                     on_error(path, exc)
             except Exception as exc:  # an engine's own error (onnxruntime, OpenVINO, torch) on this image
+                # The console gets one line (on_error); the traceback goes to the log at DEBUG, shown with
+                # `unetkit predict -v`, so that the error can be reported.
+                logger.debug("unexpected error while predicting %s", path, exc_info=exc)
                 exc = _unexpected(path, exc)
                 failures.append((path, exc))
                 if on_error is not None:
