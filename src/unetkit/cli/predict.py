@@ -289,9 +289,35 @@ def records_instance_method(predictor: Any) -> bool:
     return bool(extra.get("instance_method"))
 
 
-def run_mask_encoding(model: Path) -> Any:
+# What to do about a run config.yaml that cannot be read, for each reason predict reads it.
+SCORING_FIX = (
+    "repair the file, or pass --mask-encoding KIND (and --ignore-values V if the masks hold void values) to "
+    "say how to read the ground truth without it"
+)
+STORED_VALUES_FIX = "repair the file, or pass --mask-values class to write class indices without it"
+
+
+def _yaml_reason(exc: Exception) -> str:
+    """One line on why a YAML file did not load: the parser's problem and its line, else the first line."""
+    import yaml
+
+    mark = getattr(exc, "problem_mark", None)
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem and mark is not None:
+        return f"{exc.problem} at line {mark.line + 1}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
+def run_mask_encoding(model: Path, fix: str = SCORING_FIX) -> Any:
     """How the run that made ``model`` (a run folder, its ``model/`` or a checkpoint in it) read its masks,
-    from ``RUN/config.yaml``; None where there is no such run config or it names no folder dataset."""
+    from ``RUN/config.yaml``; None where there is no such run config or it names no folder dataset.
+
+    Raises:
+        ValueError: ``RUN/config.yaml`` exists but cannot be read (no YAML, not a mapping, options this
+            version rejects), one line naming the file and ``fix``: read as if it were absent, the masks
+            would be scored (or written) another way than the run read them, without a word.
+    """
     import yaml
 
     from unetkit.data.mask_options import folder_encoding
@@ -306,19 +332,36 @@ def run_mask_encoding(model: Path) -> Any:
     config = run / "config.yaml"
     if not config.is_file():
         return None
+
+    def unreadable(reason: str) -> ValueError:
+        return ValueError(
+            f"{config}: the run's config cannot be read to tell how it read its masks ({reason}); {fix}"
+        )
+
     try:
-        data = (yaml.safe_load(config.read_text()) or {}).get("data") or {}
-        if data.get("dataset") != "folder":
-            return None
-        return folder_encoding(data.get("options") or {})
-    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
-        return None  # not a run config this version can read: the options given apply
+        loaded = yaml.safe_load(config.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise unreadable(_yaml_reason(exc)) from None
+    data = loaded.get("data") if isinstance(loaded, dict) else None
+    if not isinstance(loaded, dict) or not isinstance(data, (dict, type(None))):
+        where = "its top level" if not isinstance(loaded, dict) else "its data section"
+        raise unreadable(f"{where} is not a mapping")
+    data = data or {}
+    if data.get("dataset") != "folder":
+        return None
+    options = data.get("options") or {}
+    if not isinstance(options, dict):
+        raise unreadable("data.options is not a mapping")
+    try:
+        return folder_encoding(options)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise unreadable(f"data.options: {_yaml_reason(exc)}") from None
 
 
 def _trained_on_binary(model: Path) -> bool:
     """Whether the run that made ``model`` read its masks as binary 0/255 (``--mask-values stored`` then
     writes 0/255)."""
-    encoding = run_mask_encoding(model)
+    encoding = run_mask_encoding(model, STORED_VALUES_FIX)
     return encoding is not None and encoding.kind == "binary"
 
 
