@@ -1,7 +1,8 @@
 """Fit orchestration: check the inputs, train (or resume) a run, save its model, evaluate it, draw curves.
 
-Library code: it leaves the process as it found it. The CLI (``unetkit fit``) sets the thread count, passes
-the run folder to DDP child processes and tears the process group down.
+Library code: it leaves the process as it found it (``trainer.num_threads`` holds during a call only). The CLI
+(``unetkit fit``) sets the process's thread count, passes the run folder to DDP child processes and tears the
+process group down.
 """
 
 from __future__ import annotations
@@ -278,9 +279,12 @@ def fit(
     A run with a time budget records its clock in ``RUN/logs/clock.npy`` and the step its budget stopped
     it at in ``RUN/train.json`` (``budget_stop_step``), what ``replay`` needs. The caller's random streams
     (Python, NumPy, torch) and Lightning's seed variables are as they were when it returns
-    (:func:`process_rng_kept`): the run seeds its own from ``trainer.seed``.
+    (:func:`process_rng_kept`): the run seeds its own from ``trainer.seed``. ``trainer.num_threads`` is
+    torch's thread count during the call (training and scoring), the caller's again on return.
     """
-    with process_rng_kept():
+    from unetkit.devices import torch_threads
+
+    with process_rng_kept(), torch_threads(config.trainer.num_threads):
         return _fit(config, resume, run_dir, command, eval_progress, replay, announce, select_progress)
 
 
@@ -336,8 +340,6 @@ def fit_folder(
                 *overrides,
             ],
         )
-        if config.trainer.num_threads:
-            torch.set_num_threads(config.trainer.num_threads)
         files = planned.run_files(f"# overridden: {' '.join(overrides)}\n" if overrides else "")
 
         def write_plan(run_dir: Path) -> None:
