@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from serve_helpers import TINY, png_bytes, run_fresh_python, synthetic_slice
@@ -157,12 +158,60 @@ def test_a_worker_on_torch_gets_its_threads(
     assert threads_set == []
 
 
+def _maskrcnn_worker_cache(model: Path, threads: int | None, kind: str) -> PredictorCache:
+    """The predictor cache a worker of ``serve --pool KIND`` predicts a Mask R-CNN with, started as
+    :func:`in_worker` starts it."""
+    if kind == "process":
+        pool._init_process(str(model), "auto", {"device": "cpu"}, threads)
+        assert pool._PROCESS_CACHE is not None
+        return pool._PROCESS_CACHE
+    workers = pool.WorkerPool(
+        model, backend="auto", kind="thread", threads_per_worker=threads, backend_options={"device": "cpu"}
+    )
+    try:
+        workers.start()
+        return workers._cache
+    finally:
+        workers.close()
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_maskrcnn_worker_with_backend_auto_gets_its_threads(
     maskrcnn_dir: Path, threads_set: list[int], kind: str
 ) -> None:
+    """As a U-Net's: torch's count is set for each pass, never for the process at load."""
     assert in_worker(maskrcnn_dir, "auto", kind=kind)["backend"] == "torch"  # a Mask R-CNN runs on torch
+    assert threads_set == []
+    rgb = np.repeat(synthetic_slice(48)[..., None], 3, axis=2)
+    _maskrcnn_worker_cache(maskrcnn_dir, 3, kind).get("none").predict(rgb)
     assert threads_set == [3]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_maskrcnn_pass_is_scoped_to_the_workers_threads(
+    maskrcnn_dir: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The thread pool shares this process: a Mask R-CNN's passes run on the workers' count and the
+    process's own count is put back after each (it was set for good once the model loaded)."""
+    from unetkit.detection.predictor import MaskRCNNPredictor
+
+    monkeypatch.setattr(pool, "_PROCESS_CACHE", None)  # restored afterwards: the initializer sets it
+    during: list[int] = []
+    original = MaskRCNNPredictor.predict_instances
+
+    def spy(self: MaskRCNNPredictor, *args: Any, **kwargs: Any) -> Any:
+        during.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MaskRCNNPredictor, "predict_instances", spy)
+    torch.set_num_threads(2)  # the conftest puts the process's count back after the test
+    cache = _maskrcnn_worker_cache(maskrcnn_dir, 1, kind)
+    predictor = cache.get("none")
+    assert torch.get_num_threads() == 2
+    rgb = np.repeat(synthetic_slice(48)[..., None], 3, axis=2)
+    predictor.predict(rgb)
+    predictor.with_params(score_threshold=0.4).predict(rgb)  # a request's own threshold: the same detector
+    assert during == [1, 1] and torch.get_num_threads() == 2
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -143,8 +143,8 @@ class PredictorCache:
     ``unetkit predict`` does: one per TTA setting (only "none" loads; the others are its error), the tile
     size ignored (a detector tiles by its own rule). Predictors are stateless during ``predict`` (the
     options are fixed at construction), so one instance serves concurrent threads. ``on_load(predictor)``
-    is called with each predictor once it is loaded, before its first use (a worker process sets its torch
-    threads there, once the engine is known). A semantic predictor's ``progress`` is :func:`check_cancelled`:
+    is called with each predictor once it is loaded, before its first use (the worker pool scopes a Mask
+    R-CNN's torch threads there). A semantic predictor's ``progress`` is :func:`check_cancelled`:
     a cancelled job stops after its current batch of tiles.
     """
 

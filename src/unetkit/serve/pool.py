@@ -15,7 +15,8 @@ with its own model copy) isolate a crash (a killed worker is replaced and only i
 way each prediction runs on ``threads_per_worker`` threads, whatever the engine
 (:func:`unetkit.inference.backends.apply_threads`): an onnxruntime or OpenVINO session's own (the thread
 pool's shared model gets one OpenVINO stream per worker, so the workers do not wait for each other), or
-torch's, the process's (torch is imported only when the model runs on it).
+torch's during each pass, a U-Net's and a Mask R-CNN's alike (:func:`unetkit.devices.torch_threads`: the count
+is put back after it; torch is imported only when the model runs on it).
 
 Backend auto chooses its engine once, here, before any worker exists, and hands the choice to every worker:
 no worker times the engines, also where the choice cannot be cached beside the model (a read-only folder).
@@ -33,6 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import functools
+import inspect
 import logging
 import math
 import multiprocessing
@@ -43,7 +46,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from unetkit.devices import resolve_device
+from unetkit.devices import resolve_device, torch_threads
 from unetkit.options import look_up_option
 from unetkit.serve.jobs import Job, JobCancelled, PredictorCache, model_summary, run_job
 from unetkit.serve.limits import Rejected
@@ -61,18 +64,46 @@ SHUTTING_DOWN = "the server is shutting down: the prediction was stopped; retry 
 SHUTDOWN_WAIT_S = 10.0
 
 
+class _ScopedTorchThreads:
+    """A Mask R-CNN detector whose every method call runs on ``num_threads`` torch threads
+    (:func:`unetkit.devices.torch_threads`: the caller's count put back after it), as a U-Net predictor's
+    forward passes do; its other attributes (``model``, ``min_area``) are the detector's own."""
+
+    def __init__(self, detector: Any, num_threads: int) -> None:
+        self._detector = detector
+        self._num_threads = num_threads
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._detector, name)
+        if not inspect.ismethod(value):
+            return value
+
+        @functools.wraps(value)
+        def scoped(*args: Any, **kwargs: Any) -> Any:
+            with torch_threads(self._num_threads):
+                return value(*args, **kwargs)
+
+        return scoped
+
+
+def _scope_detector_threads(predictor: Any, num_threads: int) -> None:
+    """``on_load`` of a Mask R-CNN's cache: its detector's passes run on ``num_threads`` torch threads."""
+    predictor.detector = _ScopedTorchThreads(predictor.detector, num_threads)
+
+
 def _predictor_cache(
     model: str, backend: str, backend_options: dict[str, Any], threads: int | None, concurrency: int = 1
 ) -> PredictorCache:
     """The predictors of a worker (the thread pool's one, shared by its ``concurrency`` threads, or a worker
     process's own), each prediction on ``threads`` threads, whatever the engine (None: its default)."""
-    from unetkit.inference.backends import set_torch_threads
     from unetkit.inference.instance_predictor import maskrcnn_model_dir
 
     if threads is not None and maskrcnn_model_dir(model) is not None:
-        # A Mask R-CNN runs on torch, and its loader takes only the device: torch's threads (the process's)
-        # are set once it is loaded.
-        return PredictorCache(model, backend, backend_options, on_load=lambda _: set_torch_threads(threads))
+        # A Mask R-CNN runs on torch, and its loader takes only the device: its detector's calls are scoped
+        # to the count here (never the process's count for good: the thread pool shares this process).
+        return PredictorCache(
+            model, backend, backend_options, on_load=lambda p: _scope_detector_threads(p, threads)
+        )
     # load_predictor applies the count to the engine that loads (backends.apply_threads): with backend auto
     # that is known only then, and torch is imported only when it is torch.
     options = {**backend_options, "concurrency": concurrency}
@@ -111,8 +142,9 @@ class WorkerPool:
         queue_size: admitted jobs waiting for a worker beyond the running ones.
         kind: "thread" or "process".
         threads_per_worker: inference threads of each worker's prediction, for every engine: an onnxruntime
-            or OpenVINO session's, or torch's intra-op threads (a worker process's own, or, for kind
-            "thread", this process's, shared by the worker threads: passing a count hands them to the pool);
+            or OpenVINO session's, or torch's intra-op threads during each pass (a worker process's own, or,
+            for kind "thread", this process's, shared by the worker threads: passing a count hands them to the
+            pool);
             also the count backend auto times the engines with. None leaves each engine at its default.
         backend_options: extra keyword arguments of ``load_predictor`` (e.g. ``device``); ``device="auto"``
             is resolved here, once, by :func:`unetkit.devices.resolve_device` (the GPU when torch sees one,
