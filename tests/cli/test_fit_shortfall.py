@@ -68,9 +68,15 @@ def test_fit_dir_keeps_the_overrides_of_a_steps_cost(tmp_path: Path, monkeypatch
         Image.fromarray(np.where(mask > 0, 230, 60).astype(np.uint8)).save(root / "images" / f"i{i:02d}.png")
         Image.fromarray(mask).save(root / "masks" / f"i{i:02d}.png")
     args = ["fit", str(root), "--time", "30s", "--threads", "1", "--measure-limit", "2", "--device", "cpu"]
-    extra = ["model.kwargs.base_channels=16", "trainer.max_epochs=5", "data.crop_size=32"]
+    # data.crop_size=32 is the plan's own crop (whole 32 px images): it changes nothing, so is not named.
+    extra = [
+        "model.kwargs.base_channels=16",
+        "trainer.max_epochs=5",
+        "data.crop_size=16",
+        "data.crop_size=32",
+    ]
     assert main([*args, *extra, f"output.root={tmp_path / 'runs'}"]) == 2
-    assert made[-1].step_overrides == ("model.kwargs.base_channels=16", "data.crop_size=32")
+    assert made[-1].step_overrides == ("model.kwargs.base_channels=16", "data.crop_size=16")
 
 
 def test_a_negative_budget_reaches_the_budgets_own_check(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,6 +287,38 @@ class PlannedFit:
         write_run_files(run_dir, self.files)
 
 
+def changed_overrides(config_path: Path | None, base: list[str], user: list[str]) -> list[str]:
+    """The ``key=value`` overrides of ``user`` that change the config ``config_path`` and ``base`` make, in
+    order (``--score val`` on a plan that scores val changes nothing, so is not named as an override)."""
+    from unetkit.training.config import load_config
+
+    before = load_config(config_path, base).model_dump()
+    return [o for o in user if load_config(config_path, [*base, o]).model_dump() != before]
+
+
+def step_cost_overrides(overrides: list[str]) -> tuple[str, ...]:
+    """The overrides of ``overrides`` whose key changes what an optimizer step costs (``STEP_COST_KEYS``)."""
+    return tuple(o for o in overrides if o.split("=", 1)[0].strip().startswith(STEP_COST_KEYS))
+
+
+def at_run_budget(
+    predicted: tuple[int, float] | None, plan: dict, overrides: list[str]
+) -> tuple[int, float] | None:
+    """The plan's ``predicted`` (steps, seconds per step) at the budget the run trains: a budget set on the
+    command line (``trainer.max_time_minutes=1`` over the plan's 30) buys about proportionally fewer steps of
+    the same cost, not fewer because the machine was busy."""
+    from unetkit.training.config import parse_override
+
+    planned = (plan.get("trainer") or {}).get("max_time_minutes")
+    minutes = planned
+    for item in overrides:
+        if item.split("=", 1)[0].strip() == "trainer.max_time_minutes":
+            minutes = parse_override(item)["trainer"]["max_time_minutes"]
+    if predicted is None or not planned or not minutes or minutes == planned:
+        return predicted
+    return max(1, round(predicted[0] * float(minutes) / float(planned))), predicted[1]
+
+
 def add_fit_arguments(p: argparse.ArgumentParser) -> None:
     """``unetkit fit DIR``'s options: ``--plan FILE`` and those of ``unetkit plan``."""
     p.add_argument(
@@ -401,7 +434,8 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     lines = [*planned.lines]
     out = getattr(args, "out", None)  # --out's own overrides: the run folder line names it
     given_out = {f"output.root={out.parent}", f"output.name={out.name}"} if out is not None else set()
-    shown = [o for o in user if o not in given_out]
+    # Only what changes the plan's config is named (--score val where the plan scores val changes nothing).
+    shown = changed_overrides(None, overrides, [o for o in user if o not in given_out])
     if shown:
         lines.append(f"overridden on the command line: {' '.join(shown)}")
     print("\n".join(lines), flush=True)
@@ -411,8 +445,8 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     predicted = None
     if summary.get("predicted_steps") and summary.get("predicted_step_seconds"):
         predicted = (int(summary["predicted_steps"]), float(summary["predicted_step_seconds"]))
-    costly = tuple(o for o in shown if o.split("=", 1)[0].startswith(STEP_COST_KEYS))
-    return PlannedFit(args.config, [*overrides, *user], files, predicted, costly)
+    predicted = at_run_budget(predicted, planned.plan.config, shown)
+    return PlannedFit(args.config, [*overrides, *user], files, predicted, step_cost_overrides(shown))
 
 
 def _check_run_output(user: list[str], out: Path | None) -> None:
@@ -485,10 +519,16 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
         raise ValueError(
             f"plan file {plan_path} was made for {planned_root}, not {root}; plan {root} again (unetkit plan)"
         )
+    # Only what changes the plan's config is named (--threads 1 on a plan timed with 1 thread changes
+    # nothing).
+    changed = changed_overrides(plan_path, [], user)
     # The plan as this run trained it: the file, under a line naming it and the overrides given now (its
     # own header may name another run's overrides; config.yaml holds the values trained).
-    given = f" with {' '.join(user)}" if user else " as is"
-    files: dict[str, str | bytes] = {"plan.yaml": f"# this run trained {plan_path.resolve()}{given}\n{text}"}
+    given = f" with {' '.join(changed)}" if changed else " as is"
+    trained = text
+    files: dict[str, str | bytes] = {
+        "plan.yaml": f"# this run trained {plan_path.resolve()}{given}\n{trained}"
+    }
     dataset = dataset_file(plan_path)
     if not dataset.is_file():  # plans written before <stem>.dataset.json
         dataset = plan_path.with_name("dataset.json")
@@ -496,7 +536,32 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
         files["dataset.json"] = dataset.read_text()
     if figure_file(plan_path).is_file():  # plans written before plan.png have none
         files["plan.png"] = figure_file(plan_path).read_bytes()
-    print(
-        f"training the plan {plan_path} for {root}" + (f" with {' '.join(user)}" if user else ""), flush=True
-    )
-    return PlannedFit(plan_path, user, files)
+    print(f"training the plan {plan_path} for {root}{given if changed else ''}", flush=True)
+    predicted = at_run_budget(plan_prediction(text, loaded), loaded, changed)
+    return PlannedFit(plan_path, user, files, predicted, step_cost_overrides(changed))
+
+
+# A measured row of plan.yaml's header: "#   unet b8 d3 32x32 x32 bf16-mixed: 0.038s/step -> 446 steps, ...".
+_MEASURED_ROW = re.compile(r"^#\s+(unet b\d+ d\d+ \d+x\d+ x\d+ \S+): ([\d.]+)s/step -> (\d+) steps")
+
+
+def plan_prediction(text: str, plan: dict) -> tuple[int, float] | None:
+    """(optimizer steps, seconds per step) that a plan file predicted for its budget, read from its header's
+    row of the candidate its config trains (a reused plan carries no summary); None when no row matches (a
+    plan edited to an unmeasured width, or not written by unetkit plan)."""
+    from unetkit.planning.plan import Candidate
+
+    try:
+        data, kwargs = plan["data"], plan["model"]["kwargs"]
+        crop = (int(data["crop_size"][0]), int(data["crop_size"][1]))
+        label = Candidate(
+            int(kwargs["base_channels"]), int(kwargs["depth"]), crop, int(data["batch_size"]),
+            str(plan["trainer"]["precision"]),
+        ).label  # fmt: skip
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    for line in text.splitlines():
+        match = _MEASURED_ROW.match(line)
+        if match is not None and match.group(1) == label:
+            return int(match.group(3)), float(match.group(2))
+    return None
