@@ -11,6 +11,7 @@ import yaml
 from PIL import Image
 
 from unetkit.cli.main import main
+from unetkit.planning.folder import overridden_plan_text
 
 # Fast planning and training: one thread (no thread probe), 2 s of step timing, one epoch of a base-4 U-Net.
 FAST = ["--threads", "1", "--measure-limit", "2"]
@@ -67,9 +68,12 @@ def test_fit_dir_plans_trains_and_writes_the_plan(
     assert config["data"]["crop_size"] == plan["data"]["crop_size"] == [32, 32]
     assert config["data"]["options"]["mask_suffix"] == "_mask"
     assert config["data"]["root"] == str(root.resolve())
-    # ... and the command line's where it was.
-    assert plan["trainer"]["max_epochs"] >= 1000 and config["trainer"]["max_epochs"] == 1
-    assert plan["model"]["kwargs"]["base_channels"] >= 8 and config["model"]["kwargs"]["base_channels"] == 4
+    # ... and the command line's where it was, in the run's plan.yaml too (the plan's choice in its reason).
+    assert plan["trainer"]["max_epochs"] == config["trainer"]["max_epochs"] == 1
+    assert plan["model"]["kwargs"]["base_channels"] == config["model"]["kwargs"]["base_channels"] == 4
+    assert (
+        "  # set on the command line (the plan chose 1000: far above the " in (run / "plan.yaml").read_text()
+    )
 
 
 def test_fit_dir_without_time_picks_a_budget_and_says_so(
@@ -231,9 +235,11 @@ def test_fit_dir_reuses_a_plan_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     runs = tmp_path / "runs"
     assert main(["fit", str(root), "--plan", str(plan_file), f"output.root={runs}", *TINY]) == 0
     run = only_run(runs)
-    # The plan file, under a line naming it and this run's overrides.
+    # The plan file, under a line naming it and this run's overrides, with the values trained in place of the
+    # plan's (trainer.max_epochs=1 over its 1000).
     head, _, kept = (run / "plan.yaml").read_text().partition("\n")
-    assert kept == plan_file.read_text()
+    assert kept == overridden_plan_text(plan_file.read_text(), TINY) != plan_file.read_text()
+    assert yaml.safe_load(kept)["trainer"]["max_epochs"] == 1
     assert head.startswith(f"# this run trained {plan_file.resolve()} with ")
     assert (run / "dataset.json").read_text() == (plan_file.parent / "dataset.json").read_text()
     assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["max_time_minutes"] == 1.0

@@ -16,6 +16,7 @@ import unetkit.cli.plan as cli_plan
 from unetkit.cli.fit import _shortfall_note
 from unetkit.cli.main import main
 from unetkit.cli.plan import PlannedFit, at_run_budget, plan_prediction
+from unetkit.planning.folder import overridden_plan_text
 
 FAST = ["--threads", "1", "--measure-limit", "2", "--device", "cpu"]
 
@@ -65,6 +66,31 @@ def test_a_budget_set_on_the_command_line_scales_the_prediction() -> None:
     assert at_run_budget(None, plan, ["trainer.max_time_minutes=1"]) is None
 
 
+def test_a_plan_file_shows_the_values_set_on_the_command_line() -> None:
+    text = overridden_plan_text(
+        PLAN,
+        ["model.kwargs.base_channels=24", "optim.lr=0.01", "evaluate.split=val", "output.root=/x", "depth=3"],
+    )
+    loaded = yaml.safe_load(text)
+    assert loaded["model"]["kwargs"]["base_channels"] == 24 and loaded["optim"]["lr"] == 0.01
+    assert loaded["evaluate"] == {"checkpoint": "last", "split": "val"}
+    assert "output" not in loaded  # where the run goes is no choice of the plan's
+    lines = text.splitlines()
+    at = lines.index("    base_channels: 24")
+    assert lines[at - 1] == (
+        "    # set on the command line (the plan chose 8: base 8: the narrowest gets the most (446))"
+    )
+    at = lines.index("optim: {name: adamw, lr: 0.01}")
+    assert (
+        lines[at - 1] == "# lr set on the command line (the plan chose 0.002: AdamW lr 0.002: the ISBI sweep)"
+    )
+    at = lines.index("  split: val")
+    assert lines[at - 1] == "  # set on the command line (the plan left it at the config's default)"
+    assert lines[:4] == PLAN.splitlines()[:4]  # the header and the rest as they were
+    # A value the plan already has changes nothing.
+    assert overridden_plan_text(PLAN, ["trainer.max_time_minutes=1"]) == PLAN
+
+
 def _folder(root: Path, n: int = 12) -> Path:
     for d in ("images", "masks"):
         (root / d).mkdir(parents=True)
@@ -97,10 +123,27 @@ def stopped(monkeypatch: pytest.MonkeyPatch) -> list[PlannedFit]:
     return made
 
 
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The plans plan.png is drawn from, in order (drawn as ever)."""
+    import unetkit.viz.plan_figure as plan_figure
+
+    plans: list[Any] = []
+    real = plan_figure.plan_figure_png
+
+    def recorded(plan: Any, fp: Any) -> bytes:
+        plans.append(plan)
+        return real(plan, fp)
+
+    monkeypatch.setattr(plan_figure, "plan_figure_png", recorded)
+    return plans
+
+
 def test_fit_with_a_plan_file_names_an_override_of_the_steps_cost(
-    tmp_path: Path, stopped: list[PlannedFit], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, stopped: list[PlannedFit], capsys: pytest.CaptureFixture[str], drawn: list[Any]
 ) -> None:
-    """A planner audit: with --plan FILE a run slowed by base_channels=24 got no note naming it."""
+    """A planner audit: with --plan FILE a run slowed by base_channels=24 got no note naming it; its run
+    folder's plan.yaml and plan.png kept the plan's width."""
     root = _folder(tmp_path / "data")
     plan = tmp_path / "p" / "plan.yaml"
     assert main(["plan", str(root), "--time", "1m", "--out", str(plan), *FAST]) == 0
@@ -120,14 +163,24 @@ def test_fit_with_a_plan_file_names_an_override_of_the_steps_cost(
     (tmp_path / "run" / "train.json").write_text(f'{{"train_seconds": 60, "budget_stop_step": {steps}}}')
     note = _shortfall_note(tmp_path / "run", planned)
     assert f"{wide} changed what a step costs" in note and "other work" not in note
+    # The run folder's plan.yaml holds the width trained, its reason the plan's choice.
+    kept = yaml.safe_load(planned.files["plan.yaml"])
+    assert kept["model"]["kwargs"]["base_channels"] == width + 16
+    assert f"# set on the command line (the plan chose {width}: base {width}" in planned.files["plan.yaml"]
+    # plan.png drawn again with that width, the measured widths' bars from the plan file's header.
+    assert planned.files["plan.png"] != (plan.parent / "plan.png").read_bytes()
+    assert drawn[-1].config["model"]["kwargs"]["base_channels"] == width + 16
+    assert [r["base_channels"] for r in drawn[-1].table] == [r["base_channels"] for r in drawn[0].table]
 
 
 def test_fit_dir_names_only_overrides_that_change_the_plan(
     tmp_path: Path,
     stopped: list[PlannedFit],
     capsys: pytest.CaptureFixture[str],
+    drawn: list[Any],
 ) -> None:
-    """--score val where the plan already scores val (no test split) was listed as an override."""
+    """--score val where the plan already scores val (no test split) was listed as an override; the run
+    folder's plan.yaml and plan.png kept the plan's width under a header naming the override."""
     root = _folder(tmp_path / "data")
     runs = f"output.root={tmp_path / 'runs'}"
     cmd = ["fit", str(root), "--time", "1m", "--split", "train=0:9,val=9:12", "--score", "val", *FAST]
@@ -138,3 +191,6 @@ def test_fit_dir_names_only_overrides_that_change_the_plan(
     assert line == f"overridden on the command line: model.kwargs.base_channels=40 {runs}"
     text = str(stopped[-1].files["plan.yaml"])
     assert text.startswith(f"# overridden on the command line: model.kwargs.base_channels=40 {runs}\n")
+    assert yaml.safe_load(text)["model"]["kwargs"]["base_channels"] == 40
+    assert "# set on the command line (the plan chose " in text and "output" not in yaml.safe_load(text)
+    assert drawn[-1].config["model"]["kwargs"]["base_channels"] == 40  # plan.png draws the width trained

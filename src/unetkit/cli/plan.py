@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -440,7 +439,7 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
         lines.append(f"overridden on the command line: {' '.join(shown)}")
     print("\n".join(lines), flush=True)
     note = f"# overridden on the command line: {' '.join(shown)}\n" if shown else ""
-    files = planned.run_files(note)
+    files = planned.run_files(note, shown)
     summary = planned.plan.summary
     predicted = None
     if summary.get("predicted_steps") and summary.get("predicted_step_seconds"):
@@ -522,10 +521,13 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
     # Only what changes the plan's config is named (--threads 1 on a plan timed with 1 thread changes
     # nothing).
     changed = changed_overrides(plan_path, [], user)
-    # The plan as this run trained it: the file, under a line naming it and the overrides given now (its
-    # own header may name another run's overrides; config.yaml holds the values trained).
+    # The plan as this run trained it: the file with the values given now in place of the plan's (each
+    # reason naming the plan's choice), under a line naming it and them (its own header may name another
+    # run's overrides; config.yaml holds the values trained).
+    from unetkit.planning.folder import overridden_plan_text
+
     given = f" with {' '.join(changed)}" if changed else " as is"
-    trained = text
+    trained = overridden_plan_text(text, changed)
     files: dict[str, str | bytes] = {
         "plan.yaml": f"# this run trained {plan_path.resolve()}{given}\n{trained}"
     }
@@ -536,19 +538,21 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
         files["dataset.json"] = dataset.read_text()
     if figure_file(plan_path).is_file():  # plans written before plan.png have none
         files["plan.png"] = figure_file(plan_path).read_bytes()
+        if changed and trained != text and dataset.is_file():
+            # The figure of the values trained (drawn now: a failure comes before training, as fit DIR's).
+            from unetkit.planning.folder import plan_figure_of_file
+
+            files["plan.png"] = plan_figure_of_file(trained, text, json.loads(dataset.read_text()))
     print(f"training the plan {plan_path} for {root}{given if changed else ''}", flush=True)
     predicted = at_run_budget(plan_prediction(text, loaded), loaded, changed)
     return PlannedFit(plan_path, user, files, predicted, step_cost_overrides(changed))
-
-
-# A measured row of plan.yaml's header: "#   unet b8 d3 32x32 x32 bf16-mixed: 0.038s/step -> 446 steps, ...".
-_MEASURED_ROW = re.compile(r"^#\s+(unet b\d+ d\d+ \d+x\d+ x\d+ \S+): ([\d.]+)s/step -> (\d+) steps")
 
 
 def plan_prediction(text: str, plan: dict) -> tuple[int, float] | None:
     """(optimizer steps, seconds per step) that a plan file predicted for its budget, read from its header's
     row of the candidate its config trains (a reused plan carries no summary); None when no row matches (a
     plan edited to an unmeasured width, or not written by unetkit plan)."""
+    from unetkit.planning.folder import MEASURED_ROW
     from unetkit.planning.plan import Candidate
 
     try:
@@ -561,7 +565,7 @@ def plan_prediction(text: str, plan: dict) -> tuple[int, float] | None:
     except (KeyError, TypeError, ValueError, IndexError):
         return None
     for line in text.splitlines():
-        match = _MEASURED_ROW.match(line)
+        match = MEASURED_ROW.match(line)
         if match is not None and match.group(1) == label:
-            return int(match.group(3)), float(match.group(2))
+            return int(match.group(4)), float(match.group(3))
     return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -122,6 +122,18 @@ class Fingerprint:
         out = asdict(self)
         out["classes"] = [asdict(c) for c in self.classes]
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fingerprint:
+        """The fingerprint :meth:`to_dict` wrote (dataset.json's ``fingerprint``): plan.png redrawn for a
+        reused plan file. Raises KeyError or TypeError for a dict of another shape."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["classes"] = tuple(ClassStats(**c) for c in data["classes"])
+        for name in ("size_median", "size_min", "size_max", "mean", "std", "notes"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)
 
 
 def mask_encoding(layout: DatasetLayout) -> MaskEncoding | None:

@@ -6,12 +6,13 @@ writes its files); from Python it returns the same :class:`PlannedDataset` and p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import shlex
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,15 +140,21 @@ class PlannedDataset:
     plan_yaml: str  # plan.yaml: the config with a reason above each key
     dataset: dict[str, Any]  # dataset.json: discovery + fingerprint
     fingerprint: Any  # unetkit.planning.Fingerprint: what plan.png draws beside the plan
+    header: tuple[str, ...] = ()  # plan.yaml's comment lines above the config (what was measured)
 
-    def run_files(self, note: str = "") -> dict[str, str | bytes]:
+    def run_files(self, note: str = "", overrides: Sequence[str] = ()) -> dict[str, str | bytes]:
         """File name -> content of what a run folder keeps of its plan: ``plan.yaml`` (after ``note``, a
         comment), ``dataset.json`` and ``plan.png`` (drawn now: a failure while drawing comes before
-        training, not after the budget is spent)."""
+        training, not after the budget is spent). ``overrides`` (``key=value``, as the run trains them) are
+        the values both show, each with the plan's own choice in its reason (:func:`overridden_plan`)."""
+        planned = self
+        if overrides:
+            plan = overridden_plan(self.plan, overrides)
+            planned = dataclasses.replace(self, plan=plan, plan_yaml=plan.to_yaml(self.header))
         return {
-            "plan.yaml": note + self.plan_yaml,
+            "plan.yaml": note + planned.plan_yaml,
             "dataset.json": json.dumps(self.dataset, indent=1) + "\n",
-            "plan.png": self.figure_png(),
+            "plan.png": planned.figure_png(),
         }
 
     def figure_png(self) -> bytes:
@@ -155,6 +162,235 @@ class PlannedDataset:
         from unetkit.viz.plan_figure import plan_figure_png
 
         return plan_figure_png(self.plan, self.fingerprint)
+
+
+def overridden_reason(
+    key: str, old: Any, reasons: Mapping[str, str], present: bool = True, name: str = ""
+) -> str:
+    """The reason of a value set on the command line over the plan's: what the plan chose for ``key`` and
+    why (its own reason, else the nearest enclosing key's: ``optim.lr`` has ``optim``'s). ``name``: the
+    key's name inside a one-line mapping, said first (``lr set on the command line ...``)."""
+    from unetkit.planning.plan import _flow
+
+    parts = key.split(".")
+    why = next(
+        (reasons[".".join(parts[:n])] for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in reasons), ""
+    )
+    said = f"{name} set on the command line" if name else "set on the command line"
+    if not present:
+        return f"{said} (the plan left it at the config's default)"
+    chose = _flow(old)
+    why = why.removeprefix(f"{chose}: ")  # most reasons start with the value ("1000: far above ...")
+    return f"{said} (the plan chose {chose}" + (f": {why})" if why else ")")
+
+
+def _as_loaded(item: str, parts: Sequence[str], value: Any) -> Any:
+    """``value`` of the override ``item`` as the config holds it (``data.crop_size=16`` is ``[16, 16]``, what
+    plan.png draws), or as given where the override alone does not make a valid config."""
+    from unetkit.training.config import load_config
+
+    try:
+        loaded: Any = load_config(None, [item]).model_dump(mode="json")
+    except (ValueError, TypeError):
+        return value
+    for part in parts:
+        if not isinstance(loaded, dict) or part not in loaded:
+            return value
+        loaded = loaded[part]
+    return loaded
+
+
+def overridden_plan(plan: Any, overrides: Sequence[str]) -> Any:
+    """A copy of ``plan`` (a :class:`~unetkit.planning.Plan`) holding the values of ``overrides``
+    (``key=value``, later ones winning, as ``load_config`` applies them), each key's reason saying it was set
+    on the command line and what the plan chose and why: a run folder's plan.yaml and plan.png show what the
+    run trained, not a value it never used under a header naming the override."""
+    import copy
+
+    from unetkit.training.config import parse_override
+
+    config = copy.deepcopy(plan.config)
+    reasons = dict(plan.reasons)
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key.startswith("output."):
+            continue  # where the run folder goes is no choice of the plan's
+        node = parse_override(item)
+        parts = key.split(".")
+        target = config
+        for part in parts[:-1]:
+            if not isinstance(target.get(part), dict):
+                target[part] = {}
+            target = target[part]
+            node = node[part]
+        present = parts[-1] in target
+        old = target.get(parts[-1])
+        value = _as_loaded(item, parts, node[parts[-1]])
+        if present and old == value:
+            continue  # the plan's own value: its reason holds
+        # The plan's reason of this key, kept inside the new one (a second override keeps the first's).
+        if not reasons.get(key, "").startswith("set on the command line"):
+            reasons[key] = overridden_reason(key, old, plan.reasons, present)
+        target[parts[-1]] = value
+    return dataclasses.replace(plan, config=config, reasons=reasons)
+
+
+# A key line of plan.yaml as Plan.to_yaml writes it: indent, key, and the value when it is on the line.
+_KEY_LINE = re.compile(r"^( *)([A-Za-z_][\w]*):(?: (.*))?$")
+
+
+def _set_dotted(config: dict[str, Any], parts: Sequence[str], value: Any) -> None:
+    for part in parts[:-1]:
+        if not isinstance(config.get(part), dict):
+            config[part] = {}
+        config = config[part]
+    config[parts[-1]] = value
+
+
+def _get_dotted(config: Any, parts: Sequence[str]) -> tuple[bool, Any]:
+    for part in parts:
+        if not isinstance(config, dict) or part not in config:
+            return False, None
+        config = config[part]
+    return True, config
+
+
+def overridden_plan_text(text: str, overrides: Sequence[str]) -> str:
+    """``text`` (a plan.yaml, perhaps edited by hand) with each ``key=value`` of ``overrides`` written in
+    place of the plan's value, the reason above it saying it was set on the command line and what the plan
+    chose and why (:func:`overridden_reason`); the rest of the file, comments included, as it was. A key the
+    file lacks is added under its section. ``text`` unchanged where the edit would not read back as the
+    overridden config (a layout this function does not know): the run's config.yaml still holds the values
+    trained, and the header names the overrides."""
+    import yaml
+
+    from unetkit.planning.plan import _flow
+    from unetkit.training.config import parse_override
+
+    try:
+        expected = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return text
+    if not isinstance(expected, dict):
+        return text
+    lines = text.splitlines()
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key.startswith("output."):
+            continue  # where the run folder goes is no choice of the plan's
+        parts = key.split(".")
+        _, value = _get_dotted(parse_override(item), parts)
+        present, old = _get_dotted(expected, parts)
+        if present and old == value:
+            continue
+        _set_dotted(expected, parts, value)
+        lines = _edit_lines(lines, parts, value, old, present, _flow)
+    edited = "\n".join(lines) + "\n"
+    try:
+        return edited if yaml.safe_load(edited) == expected else text
+    except yaml.YAMLError:
+        return text
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _edit_lines(
+    lines: list[str], parts: Sequence[str], value: Any, old: Any, present: bool, flow: Callable[[Any], str]
+) -> list[str]:
+    """:func:`overridden_plan_text`'s edit of one key: its line (or its section's one-line mapping) and the
+    reason above it, or new lines at the end of its deepest section present."""
+    import yaml
+
+    stack: list[tuple[int, str]] = []  # (indent, key) of the mappings the line is in
+    first_key = None
+    deepest: tuple[int, int] | None = None  # (line index, depth) of the deepest section of the key present
+    for i, line in enumerate(lines):
+        match = _KEY_LINE.match(line)
+        if match is None:
+            continue
+        first_key = i if first_key is None else first_key
+        indent, name, rest = len(match.group(1)), match.group(2), match.group(3)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = [k for _, k in stack] + [name]
+        stack.append((indent, name))
+        if path != list(parts[: len(path)]):
+            continue
+        dotted = ".".join(path)
+        # The reason is the one comment line right above a key, at its indent (not the file's header).
+        above = lines[i - 1] if i > 0 and i != first_key else ""
+        has_reason = above.startswith(" " * indent + "# ")
+        own = above.strip()[2:] if has_reason else ""
+        if rest is None:
+            deepest = (i, len(path))
+            if len(path) < len(parts):
+                continue
+            return lines  # a section given one value: a layout not edited here (the check keeps the text)
+        new_value, inner = value, ""
+        if len(path) < len(parts):  # a one-line mapping holding the key: the mapping with the new value
+            new_value = yaml.safe_load(rest)
+            if not isinstance(new_value, dict):
+                return lines
+            _set_dotted(new_value, parts[len(path) :], value)
+            inner = ".".join(parts[len(path) :])
+        reasons = {dotted: own} if own else {}
+        reason = f"{' ' * indent}# {overridden_reason(dotted, old, reasons, present, inner)}"
+        if has_reason:  # the plan's reason, now inside the new one
+            lines[i - 1] = reason
+        return [
+            *lines[:i],
+            *([] if has_reason else [reason]),
+            f"{' ' * indent}{name}: {flow(new_value)}",
+            *lines[i + 1 :],
+        ]
+    # Not in the file: under its deepest section present (or at the end), the missing sections opened.
+    at, depth = (len(lines) - 1, 0) if deepest is None else deepest
+    if deepest is not None:
+        indent = _indent(lines[at])
+        end = at + 1
+        while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > indent):
+            end += 1
+    else:
+        end = len(lines)
+    added = []
+    for n in range(depth, len(parts)):
+        pad = " " * (2 * n)
+        if n == len(parts) - 1:
+            reason = overridden_reason(".".join(parts), None, {}, present)
+            added += [f"{pad}# {reason}", f"{pad}{parts[n]}: {flow(value)}"]
+        else:
+            added.append(f"{pad}{parts[n]}:")
+    return [*lines[:end], *added, *lines[end:]]
+
+
+# A measured row of plan.yaml's header: "#   unet b8 d3 32x32 x32 bf16-mixed: 0.038s/step -> 446 steps, ...".
+MEASURED_ROW = re.compile(r"^#\s+(unet b(\d+) d\d+ \d+x\d+ x\d+ \S+): ([\d.]+)s/step -> (\d+) steps")
+
+
+def plan_figure_of_file(text: str, planned_text: str, dataset: Mapping[str, Any]) -> bytes:
+    """plan.png of a plan file ``text`` (a reused plan.yaml with the values a run trains): the widths' bars
+    from its header's measured rows, at the budget of ``planned_text`` (the file as planned, which they were
+    measured for), the classes from ``dataset`` (its dataset.json). Raises ValueError, KeyError or TypeError
+    where the files are not what ``unetkit plan`` writes."""
+    import yaml
+
+    from unetkit.planning.fingerprint import Fingerprint
+    from unetkit.planning.plan import Plan
+    from unetkit.viz.plan_figure import plan_figure_png
+
+    config = yaml.safe_load(text)
+    planned = yaml.safe_load(planned_text)
+    rows = [m for m in map(MEASURED_ROW.match, planned_text.splitlines()) if m is not None]
+    table = [
+        {"candidate": m.group(1), "base_channels": int(m.group(2)), "step_seconds": float(m.group(3)),
+         "steps_in_budget": int(m.group(4))}
+        for m in rows
+    ]  # fmt: skip
+    minutes = float(planned["trainer"]["max_time_minutes"])
+    plan = Plan(config, {}, table, {"budget_seconds": minutes * 60.0})
+    return plan_figure_png(plan, Fingerprint.from_dict(dict(dataset["fingerprint"])))
 
 
 def write_run_files(run_dir: Path, files: Mapping[str, str | bytes]) -> None:
@@ -365,7 +601,7 @@ def _plan_folder(
         f"data loading + augmentation: {machine.data_seconds_per_sample:.3f}s/sample",
     ]
     dataset = layout.to_dict() | {"fingerprint": fp.to_dict()}
-    return PlannedDataset(plan, layout, lines, plan.to_yaml(header), dataset, fp)
+    return PlannedDataset(plan, layout, lines, plan.to_yaml(header), dataset, fp, tuple(header))
 
 
 def _measured_lines(plan: Any, machine: Any, chosen: str, label: Callable[[str], str]) -> list[str]:
