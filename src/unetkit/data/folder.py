@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -249,6 +249,14 @@ def _check_same_size(image: np.ndarray, mask: np.ndarray, pair: Pair) -> None:
         )
 
 
+def cached_form(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A decoded pair as the training cache keeps it: the class map as uint8 (classes < 255 and
+    IGNORE_INDEX = 255), both read-only (a transform never edits the cache)."""
+    compact = mask.astype(np.uint8)
+    image.flags.writeable = compact.flags.writeable = False
+    return image, compact
+
+
 def _joint_transform(transform: Any) -> JointTransform | None:
     """``transform`` as a joint transform: an albumentations one (which takes named arrays) is wrapped."""
     if transform is None or isinstance(transform, JointTransform):
@@ -275,6 +283,10 @@ class FolderDataset(Dataset):
     ``transform``: a :func:`~unetkit.data.transforms.build_transforms` result, or an albumentations transform
     (``A.HorizontalFlip()``, ``A.Compose([...])``), applied jointly to image, mask and weight map
     (:meth:`~unetkit.data.transforms.JointTransform.from_albumentations`).
+
+    ``cache``: keep each decoded pair in memory after its first use. ``decoded``: pairs decoded already
+    (``(image path, mask path) -> cached_form(image, mask)``, what :func:`validate` ``keep`` collects), the
+    cache's start, so that a pair checked before training is not decoded again; ignored without ``cache``.
     """
 
     def __init__(
@@ -289,6 +301,7 @@ class FolderDataset(Dataset):
         convert_channels: bool = False,
         cache: bool = False,
         window: Window | None = None,
+        decoded: Mapping[Pair, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         if not pairs:
             raise ValueError("FolderDataset needs at least one (image, mask) pair; the split is empty")
@@ -304,7 +317,10 @@ class FolderDataset(Dataset):
         self._cache: Any = None
         self._worker_seed: int | None = None
         # index -> (image, class map as uint8), read-only: decoded once, augmented many times.
-        self._decoded: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
+        self._decoded: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+        if cache:
+            given = decoded or {}
+            self._decoded = {i: given[pair] for i, pair in enumerate(self.pairs) if pair in given}
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -344,10 +360,7 @@ class FolderDataset(Dataset):
         if self._decoded is None:
             return self.load(index)
         if index not in self._decoded:
-            image, mask = self.load(index)
-            compact = mask.astype(np.uint8)  # class maps hold classes < 255 and IGNORE_INDEX = 255
-            image.flags.writeable = compact.flags.writeable = False  # a transform never edits the cache
-            self._decoded[index] = (image, compact)
+            self._decoded[index] = cached_form(*self.load(index))
         return self._decoded[index]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -387,11 +400,15 @@ def validate(
     workers: int | None = None,
     window: Window | None = None,
     on_mask: Callable[[Path, np.ndarray], None] | None = None,
+    keep: MutableMapping[Pair, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> int:
     """Decode every pair before training: the whole image (truncated JPEGs, transparency, channels), the
     whole mask (values) and their sizes. Returns the number of pairs checked. ``on_mask(mask path, class
     mask (H, W))`` sees each decoded mask (from the pool's threads), so a caller can look at the classes
-    without reading the masks twice.
+    without reading the masks twice. ``keep``: each checked pair is put there as the training cache holds
+    it (``(image path, mask path) -> cached_form(image, mask)``; :class:`FolderDataset` ``decoded``), so
+    that training does not decode it again; give it only where the training set caches (it then holds what
+    the cache would).
 
     Raises the ValueError of the first bad pair (in order; images are decoded in ``workers`` threads, Pillow
     releases the GIL while decoding). Pass ``encoding`` and ``in_channels`` when giving bare pairs (a
@@ -421,6 +438,8 @@ def validate(
         _check_same_size(image, mask, (Path(image_path), Path(mask_path)))
         if on_mask is not None:
             on_mask(Path(mask_path), mask)
+        if keep is not None:
+            keep[(Path(image_path), Path(mask_path))] = cached_form(image, mask)
 
     # A thread pool, not processes: decoding runs in C with the GIL released, and errors stay in order.
     pool = ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1))

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
 
@@ -89,13 +90,19 @@ class SegmentationDataModule(L.LightningDataModule):
         self.spec = spec
         self.cfg = data
         self.seed = seed
+        self._keep_train: bool | None = None  # data.cache's answer, decided once (auto reads free memory)
+        self._cache_note: str | None = None
+        # Training pairs decoded by the check of the inputs, until the training set takes them.
+        self._checked_train: dict[tuple[Path, Path], tuple[np.ndarray, np.ndarray]] | None = None
 
     def dataset(self, split: str, train: bool = False) -> FolderDataset:
         """The split's dataset; ``train`` adds random crops, augmentation and (if configured) weight maps."""
         spec, cfg = self.spec, self.cfg
-        transform, weight_map, cache = None, None, False
+        transform, weight_map, cache, decoded = None, None, False, None
         if train:
             cache = self._cache_train(spec.pairs(split))
+            # The training set alone holds them from now on (a second one decodes its own).
+            decoded, self._checked_train = self._checked_train, None
             transform = build_transforms(
                 True, cfg.crop_size, num_classes=spec.num_classes, **dataclasses.asdict(cfg.augment)
             )
@@ -113,6 +120,7 @@ class SegmentationDataModule(L.LightningDataModule):
             convert_channels=spec.convert_channels,
             cache=cache,
             window=spec.intensity_window,
+            decoded=decoded,
         )
 
     def validation_set(self) -> Dataset:
@@ -124,22 +132,44 @@ class SegmentationDataModule(L.LightningDataModule):
             return val
         return Subset(val, evenly_spaced(range(len(val)), count))
 
+    def train_cache_to_fill(self) -> dict[tuple[Path, Path], tuple[np.ndarray, np.ndarray]] | None:
+        """Where the check of the inputs (:func:`unetkit.data.folder.validate` ``keep``) puts the training
+        pairs it decodes, the training set's cache to start with: the check decoded every pair and dropped
+        it, and the first epoch decoded them all again (DSB 2018: 7-13 s of a 1-minute budget). None when
+        ``data.cache`` keeps no decoded training images: then nothing is held."""
+        if self._keep_train is None:
+            try:
+                self._keep_train, self._cache_note = self._decide_cache(self.spec.pairs("train"))
+            except (OSError, ValueError):
+                return None  # no training split, or a header that cannot be read: the check names it
+        keep = self._keep_train
+        self._checked_train = {} if keep else None
+        return self._checked_train
+
     def _cache_train(self, pairs: Sequence[tuple[Path, Path]]) -> bool:
         """``data.cache``: true/false as given; auto keeps the decoded training images in memory when they fit
-        (:func:`unetkit.data.folder.cache_fits`, sizes from the file headers)."""
+        (:func:`unetkit.data.folder.cache_fits`, sizes from the file headers). Decided once: the check of the
+        inputs fills the cache that this answer promised."""
+        if self._keep_train is None:
+            self._keep_train, self._cache_note = self._decide_cache(pairs)
+        if self._cache_note is not None:
+            # Logged as the training set is built, not before the check of the inputs: a bad file's error
+            # stays the one line a failed check prints.
+            logger.info("%s", self._cache_note)
+        return self._keep_train
+
+    def _decide_cache(self, pairs: Sequence[tuple[Path, Path]]) -> tuple[bool, str | None]:
+        """The cache's answer and, for auto, the line that says why."""
         if self.cfg.cache != "auto":
-            return bool(self.cfg.cache)
+            return bool(self.cfg.cache), None
         from unetkit.data.folder import cache_fits, decoded_bytes
         from unetkit.data.io import image_info
 
         sizes = [image_info(image)[:2] for image, _ in pairs]
         nbytes = decoded_bytes(sizes, self.spec.in_channels)
         keep = cache_fits(nbytes, self.cfg.num_workers)
-        logger.info(
-            "%s the %d decoded training images in memory (%.0f MB)",
-            "keeping" if keep else "not keeping", len(pairs), nbytes / 1e6,
-        )  # fmt: skip
-        return keep
+        what = "keeping" if keep else "not keeping"
+        return keep, f"{what} the {len(pairs)} decoded training images in memory ({nbytes / 1e6:.0f} MB)"
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit"):

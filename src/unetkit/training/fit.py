@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,10 +148,16 @@ def make_task(config: Config, model_config: ModelConfig, spec: DatasetSpec):  # 
     )
 
 
-def check_inputs(config: Config, spec: DatasetSpec) -> int:
+def check_inputs(
+    config: Config,
+    spec: DatasetSpec,
+    keep_train: MutableMapping[tuple[Path, Path], tuple[Any, Any]] | None = None,
+) -> int:
     """Decode every image and mask of every split (and find empty splits) before anything is written.
 
-    Returns the number of pairs checked; the rate is logged at INFO.
+    Returns the number of pairs checked; the rate is logged at INFO. ``keep_train``: where the decoded
+    training pairs go (:meth:`~unetkit.training.datamodule.SegmentationDataModule.train_cache_to_fill`), so
+    that training does not decode them again.
     """
     from unetkit.data.folder import validate
 
@@ -191,6 +197,7 @@ def check_inputs(config: Config, spec: DatasetSpec) -> int:
             split=split,
             window=spec.intensity_window,
             on_mask=note_empty(split),
+            keep=keep_train if split == "train" else None,
         )
     seconds = time.perf_counter() - start
     log.info(
@@ -399,10 +406,11 @@ def _fit(
     if replay is not None:
         recorded = read_recorded_clock(replay)
     spec = resolve_dataset(config)
+    datamodule = SegmentationDataModule(spec, config.data, seed=config.trainer.seed)
     # Everything that can be wrong with the inputs is checked before the run folder exists.
     record = None
     if not is_secondary_rank():
-        check_inputs(config, spec)
+        check_inputs(config, spec, keep_train=datamodule.train_cache_to_fill())
         now = data_record(spec.root, segmentation_files(spec))
         if resume is None:  # a resumed run keeps the record of its start, and must see the same files
             record = now
@@ -424,7 +432,6 @@ def _fit(
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     task = make_task(config, model_config, spec)
     task.replay_clock = recorded
-    datamodule = SegmentationDataModule(spec, config.data, seed=config.trainer.seed)
 
     # The run's lock is taken before anything is written into the folder and held until its scores are.
     with contextlib.ExitStack() as held:
