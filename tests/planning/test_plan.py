@@ -609,11 +609,16 @@ def test_a_large_dataset_still_validates_several_times_in_its_budget() -> None:
     trainer, data = plan.config["trainer"], plan.config["data"]
     assert trainer["limit_train_batches"] == chosen["steps_per_epoch"] < math.ceil(2975 / data["batch_size"])
     # The repeat's reason counts the epoch's steps before the cap and names the cap (it read "N steps per
-    # epoch ... about 40" with N the capped count).
+    # epoch ... about 40" with N the capped count, then "cut to 29 by trainer.limit_train_batches ... about
+    # 40": what was planned, what was cut and why, said in that order).
     whole = epoch_steps(2975 * data["repeat"], data["batch_size"])
     reason = plan.reasons["data.repeat"]
-    assert f"{whole} steps per epoch" in reason
-    assert f"cut to {chosen['steps_per_epoch']} by trainer.limit_train_batches" in reason
+    assert reason.startswith(f"{data['repeat']}: {whole} steps per epoch planned (2975 training images, ")
+    assert reason.endswith(
+        f"), but the budget is too short for that many: trainer.limit_train_batches cuts each epoch to "
+        f"{chosen['steps_per_epoch']} steps, so that at least {MIN_VALIDATIONS} validations fit (each epoch "
+        "draws a fresh shuffle of the training crops)"
+    )
     assert chosen["epochs_in_budget"] / trainer["check_val_every_n_epoch"] >= MIN_VALIDATIONS - 0.5
     assert MIN_VAL_IMAGES <= data["val_images"] < 500
     # The validations during training take at most their share of the budget.
@@ -626,7 +631,7 @@ def test_a_large_dataset_still_validates_several_times_in_its_budget() -> None:
         f"all 2975 training images x data.repeat {repeat} = {2975 * repeat} crops"
         in plan.reasons["trainer.limit_train_batches"]
     )
-    assert plan.reasons["data.repeat"].endswith("every training image once per epoch")  # not "about 40"
+    assert "; every training image once per epoch), but " in plan.reasons["data.repeat"]  # not "about 40"
     assert "the final evaluation scores every image" in plan.reasons["data.val_images"]
     # An ISBI-sized folder keeps whole epochs and every validation image.
     small = make_fp()

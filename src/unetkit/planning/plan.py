@@ -1355,19 +1355,26 @@ def epoch_repeat(repeat: int, checkpoint_s: float, step_s: float, train_n: int, 
 def repeat_reason(chosen: dict[str, Any], repeat: int, train_n: int, batch: int) -> str:
     """The reason for ``data.repeat`` of the ``chosen`` table row (``repeat``: before checkpoint pacing)."""
     steps = epoch_steps(train_n * chosen["repeat"], batch)
-    capped = (
-        f", cut to {chosen['steps_per_epoch']} by trainer.limit_train_batches"
-        if chosen.get("limit_train_batches")
-        else ""
-    )
-    base = f"{chosen['repeat']}: {steps} steps per epoch ({train_n} training images, batch {batch}){capped}"
     if chosen["repeat"] == repeat == 1:  # a training set of STEPS_PER_EPOCH batches or more: seen once
-        return f"{base}: every training image once per epoch"
-    if chosen["repeat"] == repeat:
-        return f"{base}: about {STEPS_PER_EPOCH}, so validation and epoch overheads stay small"
+        why = "every training image once per epoch"
+    elif chosen["repeat"] == repeat:
+        why = f"about {STEPS_PER_EPOCH}, so validation and epoch overheads stay small"
+    else:
+        why = (
+            f"more than {STEPS_PER_EPOCH}, so writing the {chosen['checkpoint_seconds']:.2f}s checkpoint at "
+            f"each epoch's end costs <= {EPOCH_OVERHEAD_SHARE:.0%} of the epoch"
+        )
+    if not chosen.get("limit_train_batches"):
+        return (
+            f"{chosen['repeat']}: {steps} steps per epoch ({train_n} training images, batch {batch}): {why}"
+        )
+    # The epoch cap overrides the count planned here: say both, and which one training takes (an audit read
+    # "cut to 29 by trainer.limit_train_batches ... about 40" as two counts for one epoch).
     return (
-        f"{base}: more than {STEPS_PER_EPOCH}, so writing the {chosen['checkpoint_seconds']:.2f}s "
-        f"checkpoint at each epoch's end costs <= {EPOCH_OVERHEAD_SHARE:.0%} of the epoch"
+        f"{chosen['repeat']}: {steps} steps per epoch planned ({train_n} training images, batch {batch}; "
+        f"{why}), but the budget is too short for that many: trainer.limit_train_batches cuts each epoch to "
+        f"{chosen['steps_per_epoch']} steps, so that at least {MIN_VALIDATIONS} validations fit (each epoch "
+        "draws a fresh shuffle of the training crops)"
     )
 
 
