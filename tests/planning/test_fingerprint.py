@@ -180,3 +180,34 @@ def test_images_of_differing_exposure_get_a_per_image_window(make_dataset: MakeD
     assert "per_image_window" in reasons["data.options.intensity_window"]
     same = fingerprint(discover(make_dataset(root=layout.root.parent / "same", image=lambda i: exposures(0))))
     assert same.intensity_window is None and same.exposure_spread == 1.0
+
+
+def test_a_mixed_set_says_its_share_of_colour_images(
+    tmp_path: Path, px: SimpleNamespace, make_dataset: MakeDataset
+) -> None:
+    """DSB 2018: about a fifth of the images are colour histology among gray fluorescence stored as RGB; the
+    reason read "gray or R=G=B" for all of them. It now says the shares found and why z-score still holds."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "mixed"
+    for i in range(12):
+        gray = np.repeat(px.gray_image(i)[..., None], 3, 2)
+        image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) if i < 2 else gray  # 2 colour
+        px.write(root / "images" / f"img{i:02d}.png", image)
+        px.write(root / "masks" / f"img{i:02d}.png", px.binary_mask(i))
+    fp = fingerprint(discover(root))  # the first 8 are the training split
+    assert fp.normalization == "zscore" and fp.gray_as_rgb == 0.75
+    assert (
+        "non-photo images: 75% of the 8 sampled images are gray stored as RGB (R = G = B) and 25% colour: "
+        "mostly gray, not a set of colour photos, so one z-score for all, the colour ones included; "
+    ) in fp.normalization_reason
+    assert "gray or R=G=B" not in fp.normalization_reason
+    # Mostly colour: x / 255, with the gray share said.
+    for i in range(2, 6):
+        px.write(root / "images" / f"img{i:02d}.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    fp = fingerprint(discover(root))
+    assert fp.normalization == "unit"
+    assert "; 25% of the 8 sampled images are gray stored as RGB (R = G = B), under half" in (
+        fp.normalization_reason
+    )
+    gray = fingerprint(discover(make_dataset(root=tmp_path / "gray")))
+    assert "non-photo images: gray images; 0.5-99.5 percentile range" in gray.normalization_reason

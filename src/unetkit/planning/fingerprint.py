@@ -183,28 +183,54 @@ def _classes_and_objects(
 
 
 def _normalization(
-    channels: int, gray_as_rgb: float, mean: np.ndarray, std: np.ndarray, p_lo: np.ndarray, p_hi: np.ndarray
+    channels: int,
+    gray_as_rgb: float,
+    mean: np.ndarray,
+    std: np.ndarray,
+    p_lo: np.ndarray,
+    p_hi: np.ndarray,
+    sampled: int = 0,
 ) -> tuple[str, tuple[float, ...], tuple[float, ...], str]:
     """nnU-Net's choice made from the data: natural colour photos -> x / 255, everything else -> z-score.
 
     nnU-Net picks by modality: RGB photos are divided by 255 (their 0..255 scale means the same for every
     camera), other images (microscopy, EM, MRI) get a z-score because their intensity range is arbitrary.
-    Without a modality we read it from the pixels: three distinct colour channels -> photo.
+    Without a modality we read it from the pixels: three distinct colour channels -> photo. ``gray_as_rgb``
+    is the share of the ``sampled`` images stored as RGB with R = G = B; the reason says it where the set is
+    mixed (DSB 2018: about a fifth colour histology among gray fluorescence).
     """
+    of = f" of the {sampled} sampled images" if sampled else " of the sampled images"
+    colour = 1.0 - gray_as_rgb
     if _is_photo(channels, gray_as_rgb):
+        mixed = (
+            f"; {gray_as_rgb:.0%}{of} are gray stored as RGB (R = G = B), under half, and share the scale"
+            if gray_as_rgb > 0
+            else ""
+        )
         return (
             "unit",
             (0.0,) * channels,
             (1.0,) * channels,
-            "x / 255 (nnU-Net's rule for colour photos: three distinct colour channels, one 0..255 scale)",
+            "x / 255 (nnU-Net's rule for colour photos: three distinct colour channels, one 0..255 scale"
+            f"{mixed})",
         )
+    if channels == 1:
+        what = "gray images"
+    elif channels == 3 and colour > 0:
+        what = (
+            f"{gray_as_rgb:.0%}{of} are gray stored as RGB (R = G = B) and {colour:.0%} colour: mostly "
+            "gray, not a set of colour photos, so one z-score for all, the colour ones included"
+        )
+    elif channels == 3:
+        what = f"every one{of} is gray stored as RGB (R = G = B)"
+    else:
+        what = f"{channels} channels, not RGB"
     span = ", ".join(f"{lo:.0f}..{hi:.0f}" for lo, hi in zip(p_lo, p_hi))
     return (
         "zscore",
         tuple(round(float(m) / 255.0, 5) for m in mean),
         tuple(round(max(float(s), 1.0) / 255.0, 5) for s in std),
-        f"z-score with the training images' mean/std (nnU-Net's rule for non-photo images: "
-        f"{'gray or R=G=B' if channels in (1, 3) else f'{channels} channels, not RGB'}, "
+        f"z-score with the training images' mean/std (nnU-Net's rule for non-photo images: {what}; "
         f"0.5-99.5 percentile range {span} of 0..255 is arbitrary)",
     )
 
@@ -318,7 +344,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     mean, std = stacked.mean(0), stacked.std(0)
     p_lo, p50, p_hi = np.percentile(stacked, [0.5, 50, 99.5], axis=0)
     channels = layout.channels
-    norm, n_mean, n_std, reason = _normalization(channels, gray_share, mean, std, p_lo, p_hi)
+    norm, n_mean, n_std, reason = _normalization(channels, gray_share, mean, std, p_lo, p_hi, len(sampled))
     short_side = float(np.median(train_sizes.min(axis=1)))
     labelled = max(int(counts.sum()), 1)
     stats = []
