@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,11 +265,44 @@ def _largest_piece(region: np.ndarray) -> np.ndarray:
     return pieces == int(np.argmax(sizes))
 
 
+class _SharedThreshold:
+    """The RoI head's score threshold, set per call on a model that threads share (serve's pool): calls
+    with the threshold in force run together; a call with another one waits until they are done. Set and
+    restored without this, a call asking 0.3 while another had set 0.9 lost its detections between the
+    two, and the two restores could leave the model at 0.9. Hand-written: torchvision reads the threshold
+    from the head, with no per-call argument."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._users = 0
+        self._value = 0.0
+        self._before = 0.0
+
+    @contextlib.contextmanager
+    def held(self, heads: Any, value: float) -> Iterator[None]:
+        """``heads.score_thresh`` is ``value`` inside, and back to what it was once the last user leaves."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._users == 0 or self._value == value)
+            if self._users == 0:
+                self._before, self._value = heads.score_thresh, value
+                heads.score_thresh = value
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._users -= 1
+                if self._users == 0:
+                    heads.score_thresh = self._before
+                    self._changed.notify_all()
+
+
 class MaskRCNNPredictor:
     """Instance segmentation with a trained Mask R-CNN: ``predict_instances(image) -> labels (H, W)``.
 
-    Not thread-safe (the RoI head's score threshold is set per call). Library code: it does not change
-    torch's thread count; the caller owns the process.
+    Threads may share one (serve's pool): the RoI head's score threshold, set per call, is held for the
+    calls using it (:class:`_SharedThreshold`). Library code: it does not change torch's thread count; the
+    caller owns the process.
     """
 
     def __init__(
@@ -290,23 +324,17 @@ class MaskRCNNPredictor:
         self.tile_size = int(tile_size)
         self.tile_overlap = int(tile_overlap)
         self.min_area = int(min_area)
+        self._threshold = _SharedThreshold()
 
     @property
     def class_names(self) -> list[str]:
         return list(self.config.class_names)
 
-    @contextlib.contextmanager
-    def _score_threshold(self, value: float) -> Iterator[None]:
+    def _score_threshold(self, value: float) -> contextlib.AbstractContextManager[None]:
         # The mask head runs on every detection above the RoI head's threshold (0.05 by default); raising it
         # to the caller's threshold skips masks that would be thrown away (the mask head dominates the time
         # on crowded images).
-        heads = self.model.roi_heads
-        old = heads.score_thresh
-        heads.score_thresh = value
-        try:
-            yield
-        finally:
-            heads.score_thresh = old
+        return self._threshold.held(self.model.roi_heads, value)
 
     @torch.inference_mode()
     def _detect_tensor(self, x: torch.Tensor) -> Detections:
