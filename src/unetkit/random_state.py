@@ -7,11 +7,12 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["process_rng_kept"]
+__all__ = ["process_rng_kept", "python_rng_state", "set_python_rng_state"]
 
 # Environment variables Lightning's seed_everything sets for its dataloader workers.
 _SEED_VARIABLES = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
@@ -38,3 +39,22 @@ def process_rng_kept() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def python_rng_state() -> list[Any]:
+    """Python's random state (``random.getstate()``) as nested lists, the form a training checkpoint keeps
+    (a resumed run goes on with the stream where it stopped); :func:`set_python_rng_state` reads it back."""
+    return _to_lists(random.getstate())  # type: ignore[no-any-return]
+
+
+def set_python_rng_state(saved: Sequence[Any]) -> None:
+    """Python's random state set from :func:`python_rng_state`'s lists (``random.setstate`` takes tuples)."""
+    random.setstate(_to_tuples(list(saved)))
+
+
+def _to_lists(value: Any) -> Any:
+    return [_to_lists(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def _to_tuples(value: Any) -> Any:
+    return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value

@@ -52,7 +52,6 @@ from unetkit.training.lightning_import import L
 import json
 import logging
 import math
-import random
 import shlex
 import signal
 import statistics
@@ -84,7 +83,7 @@ from unetkit.inference.instance_predictor import MaskRCNNInstancePredictor
 from unetkit.inference.instance_selection import RECORD_KEY, select_postprocessing
 from unetkit.metrics.instance import InstanceScoreAccumulator
 from unetkit.options import check_positive_int
-from unetkit.random_state import process_rng_kept
+from unetkit.random_state import process_rng_kept, python_rng_state, set_python_rng_state
 from unetkit.training.budget import (
     REPLAY_SOURCE_FILE,
     BudgetTimer,
@@ -354,7 +353,7 @@ class MaskRCNNTask(L.LightningModule):
         if bad:
             raise NonFiniteError(f"{', '.join(bad[:3])} became NaN/inf at step {self.global_step}")
         # The RPN and RoI samplers draw from torch's RNG; a resumed run continues its sequence.
-        checkpoint["rng_state"] = {"torch": torch.get_rng_state(), "python": _to_lists(random.getstate())}
+        checkpoint["rng_state"] = {"torch": torch.get_rng_state(), "python": python_rng_state()}
         if self.clock:  # a tensor (loads with weights_only=True), under SegmentationTask's key
             checkpoint["budget_clock"] = torch.tensor(self.clock, dtype=torch.float64)
 
@@ -365,15 +364,7 @@ class MaskRCNNTask(L.LightningModule):
         state = checkpoint.get("rng_state")
         if state:
             torch.set_rng_state(state["torch"])
-            random.setstate(_to_tuples(state["python"]))
-
-
-def _to_lists(value: Any) -> Any:
-    return [_to_lists(v) for v in value] if isinstance(value, (tuple, list)) else value
-
-
-def _to_tuples(value: Any) -> Any:
-    return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value
+            set_python_rng_state(state["python"])
 
 
 # ------------------------------------------------------------------------------------------------ fit

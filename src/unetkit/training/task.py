@@ -12,7 +12,6 @@ from unetkit.training.lightning_import import L
 # isort: split
 
 import logging
-import random
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +22,7 @@ from unetkit.metrics.segmentation import SegmentationMetrics
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.models import create_model
 from unetkit.models.base import forward_any_size
+from unetkit.random_state import python_rng_state, set_python_rng_state
 from unetkit.training.config import OptimConfig, ScheduleConfig
 from unetkit.training.optim import build_optimizer, build_scheduler
 
@@ -236,7 +236,7 @@ class SegmentationTask(L.LightningModule):
         checkpoint["rng_state"] = {
             "torch": torch.get_rng_state(),
             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
-            "python": _to_lists(random.getstate()),
+            "python": python_rng_state(),
         }
         if self.clock:  # a tensor: the checkpoint still loads with weights_only=True
             checkpoint["budget_clock"] = torch.tensor(self.clock, dtype=torch.float64)
@@ -251,12 +251,4 @@ class SegmentationTask(L.LightningModule):
         torch.set_rng_state(state["torch"])
         kind, keys, pos, has_gauss, cached = state["numpy"]
         np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))  # noqa: NPY002
-        random.setstate(_to_tuples(state["python"]))
-
-
-def _to_lists(value: Any) -> Any:
-    return [_to_lists(v) for v in value] if isinstance(value, (tuple, list)) else value
-
-
-def _to_tuples(value: Any) -> Any:
-    return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value
+        set_python_rng_state(state["python"])
