@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -37,6 +37,9 @@ from unetkit.training.evaluate import (
     write_train_record,
 )
 from unetkit.training.lightning_noise import ignore_lightning_noise
+
+if TYPE_CHECKING:
+    from unetkit.training.task import SegmentationTask  # imported by make_task: it brings in Lightning
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +132,7 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
     )
 
 
-def make_task(config: Config, model_config: ModelConfig, spec: DatasetSpec):  # type: ignore[no-untyped-def]
+def make_task(config: Config, model_config: ModelConfig, spec: DatasetSpec) -> SegmentationTask:
     """The LightningModule of a run (hyperparameters as plain dicts: checkpoints load with weights_only)."""
     from unetkit.training.task import SegmentationTask
 
