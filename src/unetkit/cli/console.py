@@ -1,5 +1,5 @@
-"""Console output shared by the commands (``predict``, ``kmeans``, ``fit``): exit codes, error lines, bars,
-log lines."""
+"""Console output shared by the commands (``predict``, ``kmeans``, ``fit``): error lines, bars, log lines
+(exit codes live in :mod:`unetkit.constants`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-EXIT_OK = 0
-EXIT_PARTIAL = 3  # some inputs failed, the others completed
 
 
 def report_unmatched(patterns: Sequence[str]) -> int:

@@ -90,16 +90,6 @@ def get_backend(name: str) -> BackendFactory:
     return _REGISTRY[key]
 
 
-def set_torch_threads(num_threads: int) -> None:
-    """torch's intra-op threads: one count per process, used by each thread that runs a torch model (a thread
-    that has not run torch yet takes it on its first op; threads x count above the cores makes OpenMP threads
-    wait on each other). For a process's owner (a worker process of ``unetkit serve``); library code scopes
-    the count with :func:`torch_threads`."""
-    import torch
-
-    torch.set_num_threads(check_positive_int(num_threads, "num_threads"))
-
-
 def apply_threads(backend: str, num_threads: int | None, concurrency: int = 1) -> dict[str, Any]:
     """Give ``backend`` ``num_threads`` threads per prediction, with ``concurrency`` predictions at once on
     the predictor (threads sharing it); returns the options to pass its factory. None: the engine's default.
