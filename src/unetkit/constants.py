@@ -4,6 +4,10 @@
 # classes to it, augmentation pads masks with it, losses pass it to ``ignore_index``.
 IGNORE_INDEX: int = 255
 
+# Overlay colour weight when none is given: ``unetkit predict --alpha``, the server's form and the overlay
+# functions all default to it.
+OVERLAY_ALPHA: float = 0.5
+
 # Exit statuses of the `unetkit` commands, in one home: every command returns these names, none keeps a
 # copy of its own, so a code cannot mean two things in two commands.
 EXIT_OK: int = 0

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from unetkit.cli.console import LazyBar, report_failure, report_unmatched
-from unetkit.constants import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, IGNORE_INDEX
+from unetkit.constants import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, IGNORE_INDEX, OVERLAY_ALPHA
 from unetkit.inference.tiling import DEFAULT_BATCH_SIZE, DEFAULT_BLEND, DEFAULT_OVERLAP
 
 # An image predicted in at least this many tiles (all TTA views together) gets a bar of its own, "tiles of
@@ -169,7 +169,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=True,
         help="colour overlay PNG (default on)",
     )
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay colour weight (default 0.5)")
+    p.add_argument(
+        "--alpha", type=float, default=OVERLAY_ALPHA, help=f"overlay colour weight (default {OVERLAY_ALPHA})"
+    )
     p.add_argument(
         "--instances", choices=("none", *list_instance_predictor_methods()), default=None,
         help="write instance labels (16-bit PNG) and count them; auto: the model's own method (Mask R-CNN, "

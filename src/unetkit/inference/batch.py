@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from unetkit.constants import IGNORE_INDEX
+from unetkit.constants import IGNORE_INDEX, OVERLAY_ALPHA
 from unetkit.data.io import (
     IMAGE_EXTENSIONS,
     MaskEncoding,
@@ -498,7 +498,7 @@ class OutputOptions:
     probs: str = "none"
     probs_dtype: str = "float16"
     overlay: bool = True
-    alpha: float = 0.5
+    alpha: float = OVERLAY_ALPHA
     instances: str = "none"
     foreground: tuple[int, ...] | None = None
     min_size: int | None = None

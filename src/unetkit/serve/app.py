@@ -51,6 +51,7 @@ from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from unetkit import __version__
+from unetkit.constants import OVERLAY_ALPHA
 from unetkit.data.io import CORRUPT_FIX
 from unetkit.serve.jobs import (
     MEDIA_TYPES,
@@ -432,7 +433,7 @@ def create_app(
                 "chose on validation images for the model's own method, else 0",
             ),
         ] = None,
-        alpha: Annotated[float, Form(ge=0.0, le=1.0, description="overlay colour weight")] = 0.5,
+        alpha: Annotated[float, Form(ge=0.0, le=1.0, description="overlay colour weight")] = OVERLAY_ALPHA,
         probs: Annotated[bool, Form(description="also keep probabilities (probs.npy, float16)")] = False,
         score_threshold: Annotated[
             float | None,

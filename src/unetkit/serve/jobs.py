@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from unetkit.constants import OVERLAY_ALPHA
 from unetkit.files import atomic_dir, atomic_write, atomic_write_bytes
 from unetkit.inference.instance_predictor import AUTO, MASKRCNN, InstancePredictor
 from unetkit.inference.writers import save_rgb_png
@@ -111,7 +112,7 @@ class RequestOptions:
     tile_size: int | None = None
     instances: str = "none"
     min_size: int | None = None
-    alpha: float = 0.5
+    alpha: float = OVERLAY_ALPHA
     probs: bool = False
     score_threshold: float | None = None
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from unetkit.constants import IGNORE_INDEX
+from unetkit.constants import IGNORE_INDEX, OVERLAY_ALPHA
 
 # The palette lives in the torch-free, plotting-free unetkit.palette; re-exported here where it always was.
 from unetkit.palette import (
@@ -99,7 +99,7 @@ def overlay(
     image: np.ndarray,
     mask: np.ndarray,
     palette: np.ndarray,
-    alpha: float = 0.5,
+    alpha: float = OVERLAY_ALPHA,
     background: int | None = 0,
     rows_per_chunk: int = 1024,
 ) -> np.ndarray:
@@ -163,7 +163,7 @@ def prediction_overlay(
     image: np.ndarray,
     mask: np.ndarray,
     palette: np.ndarray,
-    alpha: float = 0.5,
+    alpha: float = OVERLAY_ALPHA,
     labels: np.ndarray | None = None,
     background: int | None = 0,
 ) -> np.ndarray:
