@@ -59,17 +59,64 @@ def _cuda_visible() -> bool | None:
 # A machine whose 1-minute load average is above this share of its CPUs is busy: timings taken then (the
 # plan's candidates, backend auto's engines) are slowed by other work and may rank differently on an idle one.
 BUSY_LOAD_SHARE = 0.5
+# The load average lags: work that ended 30 s ago still holds it up. Where /proc/stat can be read, the CPU
+# time spent busy over this many seconds must show the load as well (a short wait, taken only when the
+# load average reads busy).
+BUSY_WINDOW_S = 0.2
+_PROC_STAT = Path("/proc/stat")
 
 
-def busy_load() -> tuple[float, int] | None:
-    """``(1-minute load average, CPUs)`` when the machine is busy (above ``BUSY_LOAD_SHARE`` of its CPUs),
-    else None (idle, or no load average on this platform)."""
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) CPU time in ticks since boot, all CPUs together (the ``cpu`` line of /proc/stat: idle
+    and iowait are not busy); None where there is no /proc/stat."""
+    try:
+        fields = _PROC_STAT.read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
+def cpus_busy_now(window_s: float = BUSY_WINDOW_S) -> float | None:
+    """How many CPUs' worth of time went to work (this process's included) over the next ``window_s``
+    seconds, from /proc/stat; None where it cannot be read (not Linux)."""
+    import time
+
+    before = _cpu_times()
+    if before is None:
+        return None
+    time.sleep(window_s)
+    after = _cpu_times()
+    if after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
+
+
+def machine_load() -> tuple[float, float | None, int] | None:
+    """``(1-minute load average, CPUs busy now, CPUs)`` when the machine is busy, else None (idle, or no load
+    average on this platform). Busy: the load average is above ``BUSY_LOAD_SHARE`` of the CPUs and, where
+    /proc/stat can be read (``CPUs busy now`` is None where not), so is the CPU time spent busy over the
+    last ``BUSY_WINDOW_S`` seconds: a machine whose work ended a few seconds ago is idle, though its load
+    average still reads busy for a minute."""
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # not on every platform
         return None
     cpus = os.cpu_count() or 1
-    return (round(load, 1), cpus) if load > BUSY_LOAD_SHARE * cpus else None
+    if load <= BUSY_LOAD_SHARE * cpus:
+        return None
+    now = cpus_busy_now()
+    if now is not None and now <= BUSY_LOAD_SHARE * cpus:
+        return None
+    return round(load, 1), None if now is None else round(now, 1), cpus
+
+
+def busy_load() -> tuple[float, int] | None:
+    """``(1-minute load average, CPUs)`` when the machine is busy (:func:`machine_load`), else None."""
+    busy = machine_load()
+    return None if busy is None else (busy[0], busy[2])
 
 
 # torch_threads' scopes open at once (threads sharing one predictor: a serve thread pool) and the count the

@@ -506,13 +506,17 @@ def test_epochs_grow_until_the_checkpoint_write_is_a_small_share(monkeypatch: py
 
 
 def test_measure_candidates_says_when_the_machine_is_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import unetkit.devices as devices
     import unetkit.planning.plan as plan_module
 
     cands = [Candidate(4, 3, (32, 32), 2)]
     monkeypatch.setattr(plan_module.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(plan_module.os, "getloadavg", lambda: (3.0, 1.0, 0.5))
+    monkeypatch.setattr(
+        devices, "_cpu_times", lambda: None
+    )  # the load average only (tests/planning/test_busy_note)
     busy = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=False)
-    assert any("busy while timing (1-minute load 3.0 on 2 CPUs)" in n for n in busy.notes)
+    assert any("busy while timing (load average over the last minute 3.0 on 2 CPUs)" in n for n in busy.notes)
     monkeypatch.setattr(plan_module.os, "getloadavg", lambda: (0.9, 1.0, 0.5))
     idle = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=False)
     assert not any("busy" in n for n in idle.notes)

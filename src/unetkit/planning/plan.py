@@ -78,7 +78,7 @@ import yaml
 
 from unetkit.data.io import Window
 from unetkit.data.sampling import epoch_steps
-from unetkit.devices import busy_load
+from unetkit.devices import machine_load
 from unetkit.planning.discovery import DatasetLayout
 from unetkit.planning.fingerprint import Fingerprint
 
@@ -638,17 +638,24 @@ def _candidate_list(cands: Sequence[Candidate]) -> str:
     return f"unet d{c0.depth} {c0.crop[1]}x{c0.crop[0]} x{c0.batch}: {widths} ({precisions})"
 
 
-# A 1-minute load average above this share of the CPUs means other work competes with the timed steps.
+# A 1-minute load average above this share of the CPUs, with the CPU time spent just before timing showing
+# it too (devices.machine_load), means other work competes with the timed steps.
 def _busy_note() -> str:
     """A note when the machine is busy before timing starts (other processes slow the measured steps, so
     the plan picks a narrower U-Net than an idle machine would get); empty when idle or unknown."""
-    busy = busy_load()
+    busy = machine_load()
     if busy is None:
         return ""
-    load, cpus = busy
+    load, now, cpus = busy
+    seen = (
+        f"{now:.1f} of {cpus} CPUs busy just before timing, 1-minute load average {load:.1f}"
+        if now is not None
+        # Without /proc/stat the load average is all there is, and it lags (work ended <1 min ago counts).
+        else f"load average over the last minute {load:.1f} on {cpus} CPUs"
+    )
     return (
-        f"the machine was busy while timing (1-minute load {load:.1f} on {cpus} CPUs): other work slows "
-        "the measured steps, so this plan may be narrower than an idle machine's; plan again when it is idle"
+        f"the machine was busy while timing ({seen}): other work slows the measured steps, so this plan may "
+        "be narrower than an idle machine's; plan again when it is idle"
     )
 
 
