@@ -104,6 +104,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     from unetkit.inference.backends import list_backends
     from unetkit.inference.instance_predictor import list_instance_predictor_methods
+    from unetkit.inference.writers import PROB_FORMATS
 
     p.add_argument(
         "--backend", choices=list_backends(), default="auto",
@@ -148,7 +149,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument(
         "--probs",
-        choices=("none", "npy", "tiff"),
+        choices=PROB_FORMATS,
         default="none",
         help="write probability maps (default none)",
     )

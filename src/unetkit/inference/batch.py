@@ -68,7 +68,6 @@ __all__ = [
     "write_batch_metrics",
 ]
 
-PROB_OUTPUTS = ("none", "npy", "tiff")
 MASK_VALUES = ("class", "stored")
 
 
@@ -507,8 +506,10 @@ class OutputOptions:
     binary_masks: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "probs", look_up_option(self.probs, PROB_OUTPUTS, "probability output"))
         from unetkit.inference.instance_predictor import list_instance_predictor_methods
+        from unetkit.inference.writers import PROB_FORMATS
+
+        object.__setattr__(self, "probs", look_up_option(self.probs, PROB_FORMATS, "probability output"))
 
         # Looked up when the options are made, so methods registered by plugins are accepted too.
         methods = ("none", *list_instance_predictor_methods())

@@ -29,6 +29,7 @@ from unetkit.constants import IGNORE_INDEX
 from unetkit.files import atomic_write, atomic_write_bytes
 from unetkit.palette import class_palette
 
+# What ``--probs`` / ``PredictOptions.probs`` accept ("none": no probability maps; the others: save_probs's).
 PROB_FORMATS = ("none", "npy", "tiff")
 
 
@@ -100,7 +101,7 @@ def save_probs(path: str | Path, probs: np.ndarray, fmt: str = "npy", dtype: Any
             tifffile.imwrite(fh, arr, photometric="minisblack")
 
         return atomic_write(path, write)
-    raise ValueError(f"Unknown probability format {fmt!r}. Available: npy, tiff.")
+    raise ValueError(f"unknown probability format {fmt!r}; use one of: {', '.join(PROB_FORMATS[1:])}")
 
 
 def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], fieldnames: Sequence[str]) -> Path:
