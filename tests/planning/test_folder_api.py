@@ -39,8 +39,14 @@ def test_plan_folder_returns_the_plan_and_keeps_the_thread_count(
     assert planned.layout.mask.kind == "binary" and planned.plan.config["trainer"]["max_time_minutes"] == 2.0
     assert "base_channels:" in planned.plan_yaml
     assert capsys.readouterr() == ("", "")  # library code prints nothing
-    with pytest.raises(ValueError, match="--threads must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="--threads must be an integer >= 1, got 0; pass 1 or more") as err:
         unetkit.plan_folder(root, threads=0)
+    assert "\n" not in str(err.value)
+    # A wrong type is a TypeError (it was a ValueError), with the fix.
+    for wrong, fix in (("2", "threads=2"), (2.0, "threads=2"), (True, "threads=1"), ("two", "threads=1")):
+        with pytest.raises(TypeError, match=f"threads must be an int .* got {type(wrong).__name__} ") as err:
+            unetkit.plan_folder(root, threads=wrong)  # type: ignore[arg-type]
+        assert f"; pass e.g. {fix}, or None" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_fit_folder_trains_the_plan_and_scores_val(

@@ -445,11 +445,35 @@ def plan_folder(
     """
     if not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"dataset folder must be a path (str or Path), got {root!r}")
+    _check_threads(threads)
     with torch_threads_kept(), process_rng_kept():
         return _plan_folder(
             Path(root), budget, device, threads, precision, measure_limit, images, masks, roi, mask_kind,
             void, split, unmatched, classes, target, command,
         )  # fmt: skip
+
+
+def _check_threads(threads: object) -> None:
+    """``threads`` of :func:`plan_folder`: None or an int >= 1. TypeError for another type (``"2"``),
+    ValueError for an int below 1, each one line with the fix, before anything is read or timed."""
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        try:  # "2" or 2.0: the int it stands for
+            number = float(str(threads))
+            fix = f"threads={max(1, int(number))}" if number.is_integer() else "threads=1"
+        except (ValueError, OverflowError):
+            fix = "threads=1"
+        raise TypeError(
+            f"threads must be an int (torch's thread count; --threads N on the command line), got "
+            f"{type(threads).__name__} {threads!r}; pass e.g. {fix}, or None to measure the faster of "
+            "torch's default and 1"
+        )
+    if threads < 1:
+        raise ValueError(
+            f"--threads must be an integer >= 1, got {threads!r}; pass 1 or more, or leave it out to measure "
+            "the faster of torch's default and 1"
+        )
 
 
 def _plan_folder(
@@ -487,8 +511,6 @@ def _plan_folder(
     )
 
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"--threads must be an integer >= 1, got {threads!r}")
         torch.set_num_threads(threads)
     budget = parse_duration(str(budget_text)) if budget_text is not None else None
     device = resolve_device(device)
