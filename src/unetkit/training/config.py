@@ -200,7 +200,11 @@ class TrainerConfig(Section):
         _doc("a number in (0, 1) such as 0.99 (moving average of the weights), or null"),
     ] = None
     num_threads: Annotated[
-        PositiveInt | None, _doc("torch intra-op threads, set by the CLI (null: torch's default)")
+        PositiveInt | None,
+        _doc(
+            "torch intra-op threads while the run trains and scores, the caller's count put back after "
+            "(null: torch's default)"
+        ),
     ] = None
 
     @property
