@@ -4,6 +4,7 @@ shortfall names an override that changed a step's cost (planner audit)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,14 @@ def test_fit_with_a_plan_file_names_an_override_of_the_steps_cost(
     assert planned.files["plan.png"] != (plan.parent / "plan.png").read_bytes()
     assert drawn[-1].config["model"]["kwargs"]["base_channels"] == width + 16
     assert [r["base_channels"] for r in drawn[-1].table] == [r["base_channels"] for r in drawn[0].table]
+    # A dataset.json of an older unetkit (no fingerprint): the figure as it was, and the run goes on.
+    dataset = plan.parent / "dataset.json"
+    dataset.write_text(
+        json.dumps({k: v for k, v in json.loads(dataset.read_text()).items() if k != "fingerprint"})
+    )
+    assert main(["fit", str(root), "--plan", str(plan), wide, runs]) == 2
+    assert stopped[-1].files["plan.png"] == (plan.parent / "plan.png").read_bytes()
+    assert "stopped before training" in capsys.readouterr().err
 
 
 def test_fit_dir_names_only_overrides_that_change_the_plan(

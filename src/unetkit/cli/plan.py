@@ -542,7 +542,12 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
             # The figure of the values trained (drawn now: a failure comes before training, as fit DIR's).
             from unetkit.planning.folder import plan_figure_of_file
 
-            files["plan.png"] = plan_figure_of_file(trained, text, json.loads(dataset.read_text()))
+            try:
+                files["plan.png"] = plan_figure_of_file(trained, text, json.loads(dataset.read_text()))
+            except (KeyError, TypeError, ValueError):
+                # A plan file or dataset.json of an older unetkit (no fingerprint, no measured rows): its
+                # figure as it was; plan.yaml names the overrides.
+                pass
     print(f"training the plan {plan_path} for {root}{given if changed else ''}", flush=True)
     predicted = at_run_budget(plan_prediction(text, loaded), loaded, changed)
     return PlannedFit(plan_path, user, files, predicted, step_cost_overrides(changed))
