@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def test_fit_folder_trains_the_plan_and_scores_val(
         "1m",
         score="val",
         out=out,
-        overrides=["trainer.max_epochs=1"],
+        overrides=["trainer.max_epochs=1", "model.kwargs.base_channels=6", "evaluate.split=val"],
         announce=seen.append,
         **FAST,
     )
@@ -68,7 +69,14 @@ def test_fit_folder_trains_the_plan_and_scores_val(
     for name in ("plan.yaml", "dataset.json", "plan.png", "model/config.json", "metrics_val.json"):
         assert (out / name).is_file(), name
     assert not (out / "metrics_test.json").exists()  # the test split stays unseen
-    assert (out / "plan.yaml").read_text().startswith("# overridden: trainer.max_epochs=1")
+    # The run's plan.yaml shows what the run trained with, and names only the overrides that changed the
+    # plan (score="val" set the split already); it had kept the plan's width under a header naming all.
+    plan_text = (out / "plan.yaml").read_text()
+    assert plan_text.startswith(
+        "# overridden by fit_folder's overrides: trainer.max_epochs=1 model.kwargs.base_channels=6\n"
+    )
+    chose = r"\n    # set on the command line \(the plan chose \d+: .*\n    base_channels: 6\n"
+    assert re.search(chose, plan_text)
     assert json.loads((out / "train.json").read_text())["command"].startswith(f"fit_folder({str(root)!r}")
     assert capsys.readouterr().out == ""
     with pytest.raises(

@@ -286,15 +286,6 @@ class PlannedFit:
         write_run_files(run_dir, self.files)
 
 
-def changed_overrides(config_path: Path | None, base: list[str], user: list[str]) -> list[str]:
-    """The ``key=value`` overrides of ``user`` that change the config ``config_path`` and ``base`` make, in
-    order (``--score val`` on a plan that scores val changes nothing, so is not named as an override)."""
-    from unetkit.training.config import load_config
-
-    before = load_config(config_path, base).model_dump()
-    return [o for o in user if load_config(config_path, [*base, o]).model_dump() != before]
-
-
 def step_cost_overrides(overrides: list[str]) -> tuple[str, ...]:
     """The overrides of ``overrides`` whose key changes what an optimizer step costs (``STEP_COST_KEYS``)."""
     return tuple(o for o in overrides if o.split("=", 1)[0].strip().startswith(STEP_COST_KEYS))
@@ -428,6 +419,7 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     _check_run_output(user, getattr(args, "out", None))
     planned = plan_dataset(args, root, command="fit")
     from unetkit.planning import to_config_overrides
+    from unetkit.training.config import changed_overrides
 
     overrides = to_config_overrides(planned.plan, planned.layout)
     lines = [*planned.lines]
@@ -520,6 +512,8 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
         )
     # Only what changes the plan's config is named (--threads 1 on a plan timed with 1 thread changes
     # nothing).
+    from unetkit.training.config import changed_overrides
+
     changed = changed_overrides(plan_path, [], user)
     # The plan as this run trained it: the file with the values given now in place of the plan's (each
     # reason naming the plan's choice), under a line naming it and them (its own header may name another

@@ -380,6 +380,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return validate_config(raw)
 
 
+def changed_overrides(config_path: str | Path | None, base: list[str], user: list[str]) -> list[str]:
+    """The ``key=value`` overrides of ``user`` that change the config ``config_path`` and ``base`` make, in
+    order (``--score val`` on a plan that scores val changes nothing, so is not named as an override)."""
+    before = load_config(config_path, base).model_dump()
+    return [o for o in user if load_config(config_path, [*base, o]).model_dump() != before]
+
+
 def validate_config(raw: dict[str, Any]) -> Config:
     """A plain nested dict (as in YAML) -> :class:`Config`, with the one-line errors of ``load_config``."""
     try:

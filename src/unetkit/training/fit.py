@@ -327,7 +327,7 @@ def fit_folder(
     """
     from unetkit.planning import to_config_overrides
     from unetkit.planning.folder import plan_folder, torch_threads_kept, write_run_files
-    from unetkit.training.config import load_config
+    from unetkit.training.config import changed_overrides, load_config
     from unetkit.training.run_folder import output_overrides
 
     if score is not None and score not in SCORED_SPLITS:
@@ -340,17 +340,18 @@ def fit_folder(
     # run of a test of this (H100, benchmarks/results/cuda_fit) found Python's stream moved on return.
     with torch_threads_kept(), process_rng_kept():
         planned = plan_folder(root, budget=budget, command="fit", **plan_options)
-        config = load_config(
-            None,
-            [
-                *to_config_overrides(planned.plan, planned.layout),
-                *([f"evaluate.split={score}"] if score is not None else []),
-                f"trainer.progress_bar={str(progress_bar).lower()}",
-                *placed,
-                *overrides,
-            ],
-        )
-        files = planned.run_files(f"# overridden: {' '.join(overrides)}\n" if overrides else "")
+        base = [
+            *to_config_overrides(planned.plan, planned.layout),
+            *([f"evaluate.split={score}"] if score is not None else []),
+            f"trainer.progress_bar={str(progress_bar).lower()}",
+            *placed,
+        ]
+        config = load_config(None, [*base, *overrides])
+        # The run folder's plan.yaml and plan.png show the values the run trains with, as `fit DIR` writes
+        # them: only the overrides that change the plan's config, each with the plan's choice in its reason.
+        shown = changed_overrides(None, base, list(overrides))
+        note = f"# overridden by fit_folder's overrides: {' '.join(shown)}\n" if shown else ""
+        files = planned.run_files(note, shown)
 
         def write_plan(run_dir: Path) -> None:
             write_run_files(run_dir, files)
