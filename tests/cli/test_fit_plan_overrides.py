@@ -13,7 +13,6 @@ import pytest
 import yaml
 from PIL import Image
 
-import unetkit.cli.plan as cli_plan
 from unetkit.cli.fit import _shortfall_note
 from unetkit.cli.main import main
 from unetkit.cli.plan import PlannedFit, at_run_budget, plan_prediction
@@ -102,26 +101,6 @@ def _folder(root: Path, n: int = 12) -> Path:
         Image.fromarray(image).save(root / "images" / f"i{i:02d}.png")
         Image.fromarray(mask).save(root / "masks" / f"i{i:02d}.png")
     return root
-
-
-@pytest.fixture
-def stopped(monkeypatch: pytest.MonkeyPatch) -> list[PlannedFit]:
-    """The PlannedFit each ``fit`` builds; training stops before it starts (exit 2)."""
-    import unetkit.training.fit as training_fit
-
-    made: list[PlannedFit] = []
-
-    class Recorded(PlannedFit):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    def stop(*args: object, **kwargs: object) -> None:
-        raise ValueError("stopped before training")
-
-    monkeypatch.setattr(cli_plan, "PlannedFit", Recorded)
-    monkeypatch.setattr(training_fit, "fit", stop)
-    return made
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -39,26 +38,13 @@ def test_an_override_of_the_steps_cost_is_named_not_the_machine(tmp_path: Path) 
     assert "model.kwargs.base_channels=24 changed what a step costs" in note and "idle" not in note
 
 
-def test_fit_dir_keeps_the_overrides_of_a_steps_cost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fit_dir_keeps_the_overrides_of_a_steps_cost(tmp_path: Path, stopped: list[PlannedFit]) -> None:
     import numpy as np
     from PIL import Image
 
-    import unetkit.cli.plan as cli_plan
-    import unetkit.training.fit as training_fit
     from unetkit.cli.main import main
 
-    made: list[PlannedFit] = []
-
-    class Recorded(PlannedFit):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    def stop(*args: object, **kwargs: object) -> None:
-        raise ValueError("stopped before training")
-
-    monkeypatch.setattr(cli_plan, "PlannedFit", Recorded)
-    monkeypatch.setattr(training_fit, "fit", stop)
+    made = stopped
     root = tmp_path / "data"
     for d in ("images", "masks"):
         (root / d).mkdir(parents=True)
