@@ -285,3 +285,19 @@ def test_discover_reads_split_lists_without_importing_torch(tmp_path: Path) -> N
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["['test',", "'train',", "'val']", "False", "False"], done.stderr
+
+
+def test_list_files_naming_one_image_in_two_splits_are_refused_with_the_folder_and_the_fix(
+    px: SimpleNamespace, tmp_path: Path
+) -> None:
+    root = tmp_path / "data"
+    names = [f"{i:02d}" for i in range(12)]
+    _pairs(px, root, names)
+    (root / "train.txt").write_text("\n".join(names[:10]) + "\n")
+    (root / "val.txt").write_text("09\n10\n11\n")
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    assert str(err.value) == (
+        f"'09' is in both the 'train' and 'val' splits of {root}; splits must be disjoint: remove it from "
+        "one of them"
+    )

@@ -23,7 +23,7 @@ from unetkit.data.io import (
     read_image,
     read_mask,
 )
-from unetkit.data.list_files import read_list_file
+from unetkit.data.list_files import check_disjoint, read_list_file
 from unetkit.data.transforms import JointTransform, is_albumentations
 from unetkit.data.weight_map import WeightMapCache, WeightMapConfig, unet_weight_map
 
@@ -113,17 +113,6 @@ def pairs_for_stems(
 # --------------------------------------------------------------------------------------------------- splits
 
 
-def _check_disjoint(splits: Mapping[str, Sequence[str]]) -> None:
-    seen: dict[str, str] = {}
-    for name, stems in splits.items():
-        for stem in stems:
-            if stem in seen and seen[stem] != name:
-                raise ValueError(
-                    f"{stem!r} is in both the {seen[stem]!r} and {name!r} splits; splits must be disjoint"
-                )
-            seen[stem] = name
-
-
 def split_by_lists(
     stems: Sequence[str], lists: Mapping[str, str | Path | Sequence[str]]
 ) -> dict[str, list[str]]:
@@ -156,7 +145,7 @@ def split_by_lists(
                 "(or train with `unetkit fit DIR`, which counts it once)"
             )
         out[name] = listed
-    _check_disjoint(out)
+    check_disjoint(out)
     return out
 
 

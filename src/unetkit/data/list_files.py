@@ -4,12 +4,12 @@ discovery (``unetkit plan``) reads the lists with the rule the training data's r
 from __future__ import annotations
 
 import codecs
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from unetkit.data.io import IMAGE_EXTENSIONS
 
-__all__ = ["list_line_name", "read_list_file", "read_list_text"]
+__all__ = ["check_disjoint", "list_line_name", "read_list_file", "read_list_text"]
 
 
 def _list_stem(text: str) -> str:
@@ -83,3 +83,18 @@ def read_list_text(path: Path) -> str:
             "PowerShell: Set-Content -Encoding utf8)"
         )
     return text
+
+
+def check_disjoint(splits: Mapping[str, Sequence[str]], where: str | Path | None = None) -> None:
+    """A ValueError naming the first item that two splits share (``where``: the dataset folder, named in
+    the message): an image scored on the split it trained on would make the score optimistic."""
+    seen: dict[str, str] = {}
+    of = f" of {where}" if where is not None else ""
+    for name, stems in splits.items():
+        for stem in stems:
+            if stem in seen and seen[stem] != name:
+                raise ValueError(
+                    f"{stem!r} is in both the {seen[stem]!r} and {name!r} splits{of}; splits must be "
+                    "disjoint: remove it from one of them"
+                )
+            seen[stem] = name

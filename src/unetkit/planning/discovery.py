@@ -48,6 +48,7 @@ from unetkit.data.io import (
     mask_palette,
     oriented_header,
 )
+from unetkit.data.list_files import check_disjoint
 from unetkit.data.sampling import evenly_spaced
 from unetkit.files import broken_link
 from unetkit.options import look_up_option
@@ -2240,16 +2241,6 @@ def _parse_splits(given: Mapping[str, Any], names: list[str]) -> dict[str, list[
     return out
 
 
-def _check_disjoint(splits: Mapping[str, list[str]], where: Path) -> None:
-    seen: dict[str, str] = {}
-    for split, names in splits.items():
-        for name in names:
-            if seen.get(name, split) != split:
-                raise ValueError(f"{name!r} is in both the {seen[name]} and {split} splits of {where}; "
-                                 "splits must be disjoint")  # fmt: skip
-            seen[name] = split
-
-
 # ------------------------------------------------------------------------------------------ folders
 
 
@@ -2946,7 +2937,7 @@ def discover(
             "no split given: contiguous blocks (neighbouring slices or frames "
             f"cannot leak between splits), about 65/15/20 of the sorted names{grouped}; pass splits to choose"
         )
-    _check_disjoint(split_map, root)
+    check_disjoint(split_map, root)
     if "train" not in split_map:
         raise ValueError(
             f"{root} gives no training split (its splits: {', '.join(split_map) or 'none'}; from "
