@@ -224,7 +224,8 @@ def test_a_list_with_some_masks_missing_names_them(px: SimpleNamespace, tmp_path
     text = str(err.value)
     assert "\n" not in text
     assert text.startswith(f"{root / 'test.txt'} names 'img09' (and 1 more), whose image {root / 'images'}")
-    assert "add the masks, or take them out of test.txt" in text
+    assert "add the masks, take them out of test.txt" in text
+    assert text.endswith("or pass --unmatched skip to leave them out")
 
 
 @pytest.mark.parametrize("train", [["img00", "img09"], ["img09", "img10", "img11"]])
@@ -240,7 +241,8 @@ def test_a_train_list_naming_images_without_masks_stays_an_error(
     more = " (and 2 more)" if len(train) == 3 else ""
     assert str(err.value) == (
         f"{root / 'train.txt'} names 'img09'{more}, whose image {root / 'images' / 'img09.png'} has no mask "
-        f"in {root / 'masks'}; add the masks"
+        f"in {root / 'masks'}; add the masks, take them out of train.txt, or pass --unmatched skip to leave "
+        "them out"
     )
 
 

@@ -2571,13 +2571,18 @@ def _splits_from_lists(
 
 
 def _lists_without_masks(
-    files: Mapping[str, Path], names: Sequence[str], maskless: Mapping[str, Path], dirs: tuple[Path, Path]
+    files: Mapping[str, Path],
+    names: Sequence[str],
+    maskless: Mapping[str, Path],
+    dirs: tuple[Path, Path],
+    unmatched: str = "error",
 ) -> dict[str, list[str]]:
     """The list splits other than train whose listed images all have no mask (``maskless``: stem -> image;
     a test.txt of images whose labels are not public), split -> their stems in the list's order: left out
     as a split folder without masks is (LoveDA's Test/). A list naming some of them, or train.txt
     (trainval.txt) naming any, is a ValueError naming the list, the image and the mask folder (``dirs``:
-    the image and mask folders)."""
+    the image and mask folders), unless ``unmatched`` is "skip": then those images are left out of their
+    lists (the caller skips them as it skips any image without a mask)."""
     known = set(names)
     # A list may name the image stem or the stem without its suffix (21 for 21_training).
     by_key = {_strip(n, IMAGE_SUFFIXES): n for n in (*names, *maskless)}
@@ -2592,13 +2597,18 @@ def _lists_without_masks(
         if split not in ("train", "trainval") and len(no_mask) == len(listed):
             out[split] = listed
             continue
+        if unmatched == "skip":
+            # Images not annotated yet: skipped as an unpaired image is without lists (a trial's train.txt
+            # naming 2 of them stopped discovery with --unmatched skip given).
+            continue
         # Only a split other than train may be unlabeled: say how it would be, so the fix is either way.
-        unlabeled = "" if split in ("train", "trainval") else (
-            f", or take them out of {file.name} (a list whose images all lack masks is left out as unlabeled)"
+        unlabeled = f", take them out of {file.name}" if split in ("train", "trainval") else (
+            f", take them out of {file.name} (a list whose images all lack masks is left out as unlabeled)"
         )  # fmt: skip
         raise ValueError(
             f"{file} names {no_mask[0]!r}{_and_more(len(no_mask) - 1)}, whose image "
-            f"{maskless[no_mask[0]]} has no mask in {dirs[1]}; add the masks{unlabeled}"
+            f"{maskless[no_mask[0]]} has no mask in {dirs[1]}; add the masks{unlabeled}, or pass "
+            "--unmatched skip to leave them out"
         )
     return out
 
@@ -2780,6 +2790,7 @@ def discover(
     maskless_dirs: tuple[Path, Path] = (root, root)  # their image and mask folders
     maskless_lists: dict[str, Path] = {}  # those split lists
     unlabeled_lists: dict[str, list[str]] = {}
+    maskless_skipped: set[str] = set()  # their stems skipped (--unmatched skip), to leave the lists too
     nested: list[str] = []  # notes on image sub-folders that are not searched
     for b in bases:
         split, base = b.split, b.base
@@ -2832,7 +2843,9 @@ def discover(
             roi_dirs.append(folders.roi)
     if maskless:
         names_paired = [s.name for s in samples]
-        unlabeled_lists = _lists_without_masks(maskless_lists, names_paired, maskless, maskless_dirs)
+        unlabeled_lists = _lists_without_masks(
+            maskless_lists, names_paired, maskless, maskless_dirs, unmatched
+        )
         for split_name, stems in unlabeled_lists.items():
             unlabeled_counts[split_name] = len(stems)
             listed = maskless_lists[split_name]
@@ -2847,6 +2860,10 @@ def discover(
                 "--unmatched skip"
             )
         skipped += [str(path) for path in rest]
+        # A list may name them (--unmatched skip): they leave it as a pair skipped for its size does, by
+        # stem or by the stem without its suffix (21 for 21_training), a name the lists may use.
+        maskless_skipped = {stem for stem in maskless if stem not in listed_stems}
+        maskless_skipped |= {_strip(n, IMAGE_SUFFIXES) for n in maskless_skipped} - set(names_paired)
     notes += nested
     if skipped:
         notes.append(
@@ -2921,7 +2938,9 @@ def discover(
             )
     elif (lists := _list_files(root, list_dir)) is not None:
         files, source = lists
-        split_map = _splits_from_lists(files, names, set(without_mask), dropped, notes, set(unlabeled_lists))
+        split_map = _splits_from_lists(
+            files, names, set(without_mask), dropped | maskless_skipped, notes, set(unlabeled_lists)
+        )
         if "val" not in split_map:
             where = files[next(iter(files))].parent
             found_lists = ", ".join(f.name for f in files.values())
