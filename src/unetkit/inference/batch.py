@@ -377,7 +377,11 @@ def _read_sized(
             raise
         raise ValueError(f"mask {path} {stored}; {other_kind_fix}") from exc
     if target.shape != tuple(shape):
-        raise ValueError(f"ground truth {path} is {target.shape}, image is {tuple(shape)}")
+        have, want = f"{target.shape[1]}x{target.shape[0]}", f"{shape[1]}x{shape[0]}"
+        raise ValueError(
+            f"ground truth mask {path} is {have} (WxH), its image {want}; resize or re-export the mask to "
+            f"{want}"
+        )
     return target
 
 
