@@ -1,11 +1,13 @@
 """A user trial's findings on DSB 2018 copies: --unmatched skip with a train.txt naming images that have no
-mask yet."""
+mask yet, and the advice when instance label masks are given as --mask-kind binary."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from layout_helpers import built_spec
 
@@ -74,3 +76,37 @@ def test_plan_folder_with_unmatched_skip_plans_a_listed_folder_with_missing_mask
     root = _listed_with_missing_masks(make_dataset)
     planned = unetkit.plan_folder(root, budget="30s", unmatched="skip", **FAST)
     assert planned.layout.splits["train"] == ["img00", "img01", "img03", "img04", "img06", "img07", "img08"]
+
+
+def _labels(i: int, count: int = 80) -> np.ndarray:
+    """16-bit instance labels: ``count`` one-pixel-apart objects numbered 1..count (every other column)."""
+    m = np.zeros((32, 32), np.uint16)
+    rows, cols = np.divmod(np.arange(count), 16)
+    m[2 * rows + i % 2, 2 * cols] = np.arange(1, count + 1, dtype=np.uint16)
+    return m
+
+
+def test_binary_on_instance_labels_advises_instances(make_dataset: MakeDataset) -> None:
+    root = make_dataset(n=12, mask=_labels)
+    assert discover(root).mask.kind == "instances"  # as discovery reads them without --mask-kind
+    with pytest.raises(ValueError) as err:
+        discover(root, mask_kind="binary")
+    text = str(err.value)
+    assert "\n" not in text
+    assert text.startswith("--mask-kind binary but mask ")
+    assert (
+        "(81 values)}; they look like instance labels (uint16, one value per object): pass --mask-kind "
+        "instances; --mask-kind index only if the values are classes" in text
+    )
+
+
+def test_binary_on_few_8bit_values_names_both_readings(
+    make_dataset: MakeDataset, px: SimpleNamespace
+) -> None:
+    root = make_dataset(n=12, mask=lambda i: (px.binary_mask(i) // 255 * (1 + i % 3)).astype(np.uint8))
+    with pytest.raises(ValueError) as err:
+        discover(root, mask_kind="binary")
+    assert (
+        "holds values {0, 1, 2, 3}; pass --mask-kind instances if each value is one object (instance "
+        "labels), or --mask-kind index if the values are classes" in str(err.value)
+    )

@@ -1234,11 +1234,23 @@ def detect_encoding(
         if not binary_values:
             bad = sorted(set(values) - {0, 1, 255})
             example = first_with[bad[0]] if bad else one_and_255
+            # Many values in 16-bit masks are instance labels, as discovery reads them without --mask-kind
+            # (``big``): "pass --mask-kind index" had led a trial with 314 nuclei per mask to a 314-class
+            # model. Fewer values (or 8-bit) may be either, so both are named, each with its meaning.
+            if big and len(nonzero) > 1:
+                fix = (
+                    f"they look like instance labels ({dtype}, one value per object): pass --mask-kind "
+                    "instances; --mask-kind index only if the values are classes"
+                )
+            else:
+                fix = (
+                    "pass --mask-kind instances if each value is one object (instance labels), or "
+                    "--mask-kind index if the values are classes"
+                )
             why = (
                 f"mask {example} holds 1 and 255 together: 255 looks like void; pass --void 255"
                 if not bad
-                else f"mask {example} holds values {_values_text(values)}; pass --mask-kind index for class "
-                "indices"
+                else f"mask {example} holds values {_values_text(values)}; {fix}"
             )
             raise ValueError(
                 f"--mask-kind binary but {why} (binary masks store only 0/255 or 0/1, the same value in each "
