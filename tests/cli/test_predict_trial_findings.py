@@ -1,5 +1,6 @@
-"""``unetkit predict``, from a user trial: a ground-truth mask of another size is named with both sizes as
-WxH and the fix."""
+"""``unetkit predict``, from a user trial: the note on the run's TTA says what it costs (one forward pass per
+view) and how to turn it off; a ground-truth mask of another size is named with both sizes as WxH and the
+fix."""
 
 from __future__ import annotations
 
@@ -11,11 +12,27 @@ from cli_models import three_images, tiny_unet
 from PIL import Image
 
 from unetkit.cli.main import main
+from unetkit.model_files.model_config import SCORED_TTA
 
 
 @pytest.fixture
 def images(tmp_path: Path) -> Path:
     return three_images(tmp_path / "images")
+
+
+@pytest.mark.parametrize(("scored", "views"), [("d4", 8), ("identity,hflip", 2)])
+def test_the_run_tta_note_says_its_passes_per_image_and_how_to_turn_it_off(
+    scored: str, views: int, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trial waited 81 s on one large image with the run's 8 views (13 s with --tta none); the note said
+    only that TTA was on."""
+    model = tiny_unet(tmp_path / "model", {SCORED_TTA: scored})
+    assert main(["predict", str(model), str(images / "a.png"), "--out", str(tmp_path / "out"), "-q"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "test-time augmentation" in line]
+    assert notes == [
+        f"note: test-time augmentation {scored}, as the run scored this model: {views} forward pass(es) per "
+        f"image, about {views}x the time of one (--tta none for one pass)"
+    ]
 
 
 def test_a_mask_of_another_size_is_named_with_both_sizes_as_wxh_and_the_fix(
