@@ -324,3 +324,21 @@ def test_fit_dir_usage_errors(
 ) -> None:
     assert main(["fit", *argv, f"output.root={tmp_path}"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_fit_dir_refuses_an_override_that_cannot_fit_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user trial's model.kwargs.depth=12 was accepted and grew to the machine's 23 GB until the kernel
+    killed it (exit 137, no message, a stale lock): now one line, exit 2, before the run folder exists."""
+    import unetkit.data.folder as data_folder
+
+    monkeypatch.setattr(data_folder, "available_memory", lambda: 16 * 10**9)
+    root = make_folder(tmp_path / "data")
+    runs = tmp_path / "runs"
+    argv = ["fit", str(root), "--time", "1m", *FAST, f"output.root={runs}", "model.kwargs.depth=12"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: one training step of unet (")
+    assert not runs.exists()

@@ -132,6 +132,15 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
     )
 
 
+def _accelerator(setting: str) -> str:
+    """``trainer.accelerator`` as the memory check reads it: auto is the GPU where CUDA is available."""
+    if setting == "auto":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
 def make_task(config: Config, model_config: ModelConfig, spec: DatasetSpec) -> SegmentationTask:
     """The LightningModule of a run (hyperparameters as plain dicts: checkpoints load with weights_only)."""
     from unetkit.training.task import SegmentationTask
@@ -390,6 +399,7 @@ def _fit(
     )
     from unetkit.training.datamodule import SegmentationDataModule
     from unetkit.training.lightning_import import L
+    from unetkit.training.memory import check_step_memory
     from unetkit.training.run_folder import (
         export_checkpoint,
         is_secondary_rank,
@@ -423,6 +433,16 @@ def _fit(
         else:
             check_data_record(Path(resume), now, "resume")
     model_config = build_model_config(config, spec)
+    # Before the run folder and the model exist: an override that cannot fit in memory fails now, in one
+    # line, not when the kernel kills the run.
+    check_step_memory(
+        model_config.architecture,
+        model_config.model_kwargs,
+        config.data.batch_size,
+        config.data.crop_size,
+        accelerator=_accelerator(config.trainer.accelerator),
+        precision=config.trainer.precision,
+    )
     ckpt_path, resume_from = None, None
     if resume is not None:
         ckpt_path, resume_from = last_checkpoint(resume)
