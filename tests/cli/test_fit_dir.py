@@ -300,13 +300,32 @@ def test_fit_dir_writes_nothing_on_bad_input(tmp_path: Path, capsys: pytest.Capt
     assert not runs.exists()
 
 
-def test_fit_dir_bad_override_fails_before_training(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        ("trainer.max_epoch=1", "Did you mean 'trainer.max_epochs'"),
+        ("loss=dcie", "Unknown loss 'dcie'. Did you mean 'dice'?"),
+        ("model.name=unett", "Unknown model 'unett'. Did you mean 'unet'?"),
+    ],
+)
+def test_fit_dir_bad_override_fails_before_planning(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    override: str,
+    said: str,
 ) -> None:
+    """A typo in a key or a name was said after the plan was made (15-17 s of silence in a user trial)."""
+    import unetkit.cli.plan as cli_plan
+
+    def planned(*args: object, **kwargs: object) -> None:
+        raise AssertionError("planned before the typo was named")
+
+    monkeypatch.setattr(cli_plan, "plan_dataset", planned)
     root = make_folder(tmp_path / "data")
     runs = tmp_path / "runs"
-    assert main(["fit", str(root), "--time", "1m", *FAST, f"output.root={runs}", "trainer.max_epoch=1"]) == 2
-    assert "Did you mean 'trainer.max_epochs'" in capsys.readouterr().err
+    assert main(["fit", str(root), "--time", "1m", *FAST, f"output.root={runs}", override]) == 2
+    assert said in capsys.readouterr().err
     assert not runs.exists()
 
 

@@ -416,6 +416,7 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
         return PlannedFit(Path(inherited) / "config.yaml", [], {})
     if args.plan is not None:
         return _reuse_plan(args, root, user)
+    _check_unknown_names(user)
     _check_run_output(user, getattr(args, "out", None))
     planned = plan_dataset(args, root, command="fit")
     from unetkit.planning import to_config_overrides
@@ -438,6 +439,20 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
         predicted = (int(summary["predicted_steps"]), float(summary["predicted_step_seconds"]))
     predicted = at_run_budget(predicted, planned.plan.config, shown)
     return PlannedFit(args.config, [*overrides, *user], files, predicted, step_cost_overrides(shown))
+
+
+def _check_unknown_names(user: list[str]) -> None:
+    """A typo in an override (``trainer.max_epoch=5``, ``loss=dcie``, ``model.name=unett``), named before the
+    data is fingerprinted and the plan measured: a user trial waited 15-17 s of silence for each. Only an
+    unknown key or registry name is raised here; any other complaint about the default config and the
+    overrides waits for the plan's values, which may settle it."""
+    from unetkit.training.config import load_config
+
+    try:
+        load_config(None, user)
+    except ValueError as exc:
+        if str(exc).startswith("Unknown") or ": Unknown " in str(exc):
+            raise
 
 
 def _check_run_output(user: list[str], out: Path | None) -> None:
