@@ -331,3 +331,26 @@ def test_predict_notes_earlier_outputs_and_tiles_below_the_receptive_field(
     (out / "metrics.json").write_text("{}")
     assert main(["predict", str(model), str(tmp_path / "b.png"), "--out", str(out), "-q"]) == 0
     assert "metrics.json (and metrics.md) are an earlier run's scores" in capsys.readouterr().err
+
+
+def test_a_kaggle_layout_folder_points_at_its_images_not_at_recursive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user trial's predict on kaggle_layout/ said "add --recursive", which would segment every nucleus's
+    mask PNG as an image."""
+    model = _model(tmp_path / "model", 1)
+    kaggle = tmp_path / "kaggle_layout"
+    for sample in ("a1", "b2"):
+        _image(kaggle / sample / "images" / f"{sample}.png", (16, 16))
+        for k in range(2):
+            _image(kaggle / sample / "masks" / f"n{k}.png", (16, 16))
+    out = tmp_path / "out"
+    assert main(["predict", str(model), str(kaggle), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"is in Kaggle DSB 2018's layout (<id>/images/, <id>/masks/): predict '{kaggle}/*/images/*.png'"
+        in err
+    )
+    assert f"unetkit convert kaggle {kaggle} --out OUT" in err and "--recursive" not in err
+    assert main(["predict", str(model), f"{kaggle}/*/images/*.png", "--out", str(out), "-q"]) == 0
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["a1.png", "b2.png"]

@@ -437,9 +437,19 @@ def _dataset_folder_hint(folders: Sequence[str]) -> str:
     """For a folder INPUT laid out as a dataset (``images/`` beside ``masks/``, as ``fit`` reads it), the
     command that predicts its images and scores them; '' otherwise. ``--recursive`` would segment the masks
     as if they were photos."""
+    import shlex
+
+    from unetkit.data.instances import is_kaggle_layout
     from unetkit.planning.discovery import IMAGE_DIR_NAMES, MASK_DIR_NAMES
 
     for folder in folders:
+        if is_kaggle_layout(folder):
+            # One folder per image, its nuclei's masks beside it: --recursive would segment every mask.
+            pattern = shlex.quote(str(Path(folder) / "*" / "images" / "*.png"))
+            return (
+                f"{folder} is in Kaggle DSB 2018's layout (<id>/images/, <id>/masks/): predict {pattern} (to "
+                f"score them, first: unetkit convert kaggle {shlex.quote(str(folder))} --out OUT)"
+            )
         subs = {p.name.lower(): p for p in Path(folder).iterdir() if p.is_dir()}
         images = next((subs[n] for n in IMAGE_DIR_NAMES if n in subs), None)
         masks = next((subs[n] for n in MASK_DIR_NAMES if n in subs), None)
