@@ -255,3 +255,13 @@ def test_maskrcnn_takes_tta_none_and_notes_the_options_it_ignores(
     (line,) = error_lines(capsys.readouterr().err)
     assert rc == 2 and line.startswith("error: --tta d4: test-time augmentation is not available")
     assert not (tmp_path / "c").exists()
+
+
+def test_an_out_that_is_a_file_asks_for_a_folder_not_to_remove_it(tmp_path: Path) -> None:
+    """A user trial's --out named an input image; the error said "remove it or choose another path"."""
+    image = tmp_path / "cells.png"
+    image.write_bytes(b"png")
+    with pytest.raises(ValueError) as err:
+        check_out_folder(image)
+    assert str(err.value) == f"--out {image} is a file; --out names a folder for the outputs: give a folder"
+    assert image.read_bytes() == b"png"

@@ -21,7 +21,7 @@ _OS_ERRORS: dict[int, tuple[str, str]] = {
     errno.EROFS: ("is on a read-only file system", "write the output elsewhere"),
     errno.ELOOP: ("is a symlink loop", "fix or remove the link"),
     errno.ENAMETOOLONG: ("name is too long", "use a shorter path"),
-    errno.EEXIST: ("already exists", "remove it or choose another path"),
+    errno.EEXIST: ("already exists", "choose another path"),
 }
 
 
@@ -65,7 +65,8 @@ def check_out_folder(out: Path, flag: str = "--out") -> None:
     for root, where mkdir fails). An existing folder is left as it is."""
     if out.exists():
         if not out.is_dir():
-            raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out))
+            # Not "remove it": a user trial's --out named one of the input images.
+            raise ValueError(f"{flag} {out} is a file; {flag} names a folder for the outputs: give a folder")
         return
     missing = [out]
     while not missing[-1].parent.exists() and missing[-1].parent != missing[-1]:
