@@ -393,13 +393,20 @@ CASES = [
         signal_at=("SIGTERM", "plan"),
     ),
     # ---- predict / export
-    Case("predict --out is a file", _out_is_file, _predict(), 2, r"out: already exists", absent=()),
+    Case(
+        "predict --out is a file",
+        _out_is_file,
+        _predict(),
+        2,
+        r"out is a file; --out names a folder",
+        absent=(),
+    ),
     Case(
         "export --out is a file",
         _out_is_file,
         lambda t: ["export", str(t / "model"), "--out", str(t / "out")],
         2,
-        r"out: already exists",
+        r"out is a file; --out names a folder",
         absent=(),
     ),
     Case("predict: every input fails", _all_fail, _predict(), 2, r"all 2 input\(s\) failed", absent=("out",)),
