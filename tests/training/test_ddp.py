@@ -54,6 +54,7 @@ def _last_val(run: Path) -> dict[str, float]:
     return {k: float(v) for k, v in rows[-1].items() if k.startswith("val/") and v}
 
 
+@pytest.mark.slow  # 18 s: two processes; run with UNETKIT_SLOW_TESTS=1
 @pytest.mark.timeout(300)
 def test_ddp_two_processes_match_one_process(tmp_path: Path) -> None:
     single = _run(tmp_path, "single", "data.batch_size=4", "trainer.devices=1")

@@ -60,6 +60,7 @@ def _record(run: Path) -> dict[str, Any]:
     return dict(json.loads((run / "train.json").read_text()))
 
 
+@pytest.mark.slow  # 16 s: two Mask R-CNN runs; the U-Net replay test covers the mechanism by default
 def test_replay_of_a_budgeted_maskrcnn_run_is_bitwise_identical(
     folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -85,6 +85,7 @@ def test_replay_of_a_budgeted_run_is_bitwise_identical(
     _assert_replayed(run, tmp_path / "other" / "third")
 
 
+@pytest.mark.slow  # 10 s: three runs; the plain replay test stays in the default suite
 def test_replay_after_resume_is_bitwise_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The clock read before a crash travels in last.ckpt: the resumed run's record is the whole run's."""
     from unetkit.training.task import SegmentationTask
