@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,15 +27,15 @@ logger = logging.getLogger(__name__)
 BYTES_PER_PARAMETER = 16
 
 
+@dataclass(frozen=True)
 class StepMemory:
     """A lower bound of one training step's memory (bytes): ``weights`` (weights, gradients, AdamW's state)
     and ``activations`` (every module's output, kept for the backward pass); ``padded_side``: the side a
-    net that pads its input grows a crop to."""
+    net that pads its input grows a crop to (its geometry's ``pad_multiple``)."""
 
-    def __init__(self, weights: int, activations: int, padded_side: int) -> None:
-        self.weights = weights
-        self.activations = activations
-        self.padded_side = padded_side
+    weights: int
+    activations: int
+    padded_side: int
 
     @property
     def total(self) -> int:
@@ -61,26 +62,20 @@ def step_memory(
     try:
         with torch.device("meta"):
             model = create_model(architecture, **model_kwargs)
-        leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-        hooks = [m.register_forward_hook(count) for m in leaves]
-        in_channels = int(model_kwargs.get("in_channels", 3))
-        sides: list[int] = []
-
-        def note_pad(module: torch.nn.Module, args: Any) -> None:
-            if args and isinstance(args[0], torch.Tensor) and not sides:
-                sides.append(max(int(args[0].shape[-2]), int(args[0].shape[-1])))
-
-        if leaves:
-            hooks.append(leaves[0].register_forward_pre_hook(note_pad))
+        hooks = [
+            m.register_forward_hook(count) for m in model.modules() if not any(True for _ in m.children())
+        ]
         with torch.no_grad():
-            model(torch.empty(batch, in_channels, *crop, device="meta"))
+            model(torch.empty(batch, int(model_kwargs.get("in_channels", 3)), *crop, device="meta"))
         for hook in hooks:
             hook.remove()
     except Exception as exc:  # any failure on meta tensors only skips this estimate
         logger.debug("training memory not estimated (%s: %s)", type(exc).__name__, exc)
         return None
     weights = sum(p.numel() for p in model.parameters()) * BYTES_PER_PARAMETER
-    return StepMemory(weights, outputs * activation_bytes, sides[0] if sides else max(crop))
+    geometry = getattr(model, "geometry", None)  # SegmentationModel's; a plain nn.Module pads nothing
+    multiple = geometry().pad_multiple if callable(geometry) else 1
+    return StepMemory(weights, outputs * activation_bytes, -(-max(crop) // multiple) * multiple)
 
 
 def _available(accelerator: str) -> tuple[int | None, str]:
