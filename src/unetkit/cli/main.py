@@ -183,6 +183,28 @@ def _join_signed_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _refuse_unknown_arguments(parser: argparse.ArgumentParser, command: str, extra: Sequence[str]) -> None:
+    """Exit 2 with one line naming the arguments ``command`` does not take and, for a mistyped option, the
+    closest option it does take (``--tiem 1m``: did you mean --time?), as the ``key=value`` overrides do;
+    argparse's own message named neither the subcommand's options nor a fix."""
+    import difflib
+
+    sub = next(
+        (a.choices.get(command) for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
+    )
+    prog = sub.prog if sub is not None else parser.prog
+    options = sorted({s for a in (sub or parser)._actions for s in a.option_strings if s.startswith("--")})
+    given = [e.split("=", 1)[0] for e in extra if e.startswith("-") and e not in ("-", "--")]
+    close = {f: m[0] for f in dict.fromkeys(given) if (m := difflib.get_close_matches(f, options, n=1))}
+    if len(close) == 1:
+        fix = f"did you mean {next(iter(close.values()))}?"
+    elif close:
+        fix = "did you mean " + ", ".join(f"{m} (for {f})" for f, m in close.items()) + "?"
+    else:
+        fix = f"{prog} --help lists its options"
+    parser.exit(EXIT_USAGE, f"{prog}: error: unrecognized arguments: {' '.join(extra)}; {fix}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(_join_signed_values(sys.argv[1:] if argv is None else argv))
@@ -194,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and takes_overrides and not any(e.startswith("-") for e in extra):
         args.overrides += extra
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        _refuse_unknown_arguments(parser, args.command, extra)
     _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     _quiet_third_party()
     _allow_large_images()
