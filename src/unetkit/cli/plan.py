@@ -60,7 +60,8 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--unmatched", choices=("error", "skip"), default=None,
         help="an image without a mask (or a mask without an image), or a mask or ROI of another size than "
-        "its image: error (default), or skip the pair (listed in dataset.json's skipped)",
+        "its image: error (default), or skip the pair (listed in dataset.json's skipped); with skip, an "
+        "image that a train/val/test list names but that has no mask is skipped too and left out of its list",
     )  # fmt: skip
     for flag, what, usual in (
         ("--images", "images", "images/"),
