@@ -651,3 +651,33 @@ def test_validation_images_fit_their_share_of_the_budget() -> None:
     assert validation_images(500, 10.0, 1000.0) == 500  # cheap: all of them
     assert validation_images(500, 50000.0, 1000.0) == MIN_VAL_IMAGES  # never fewer than picking "best" needs
     assert validation_images(4, 100.0, 1000.0) == 4 and validation_images(0, 0.0, 1000.0) == 0
+
+
+def test_epochs_grow_until_the_loader_restart_is_a_small_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The H100 trace of a 1-minute ISBI fit (benchmarks/results/cuda_fit/epoch_trace/): 41-step epochs of
+    0.028 s steps with 8 loader processes spent 12 of the 60 s between one epoch's end and the next epoch's
+    first step (the loader restarts its batches); 148-step epochs made 1640 steps instead of 1377."""
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    fp = make_fp()
+    geo = choose_geometry(fp, "cuda")
+    times = {Candidate(16, geo.depth, geo.crop, geo.batch).label: 0.028}
+    no_reading = Machine("cuda", "test gpu", (), False, 16, times, checkpoint_seconds={16: 0.03})
+    reading = dataclasses.replace(no_reading, data_seconds_per_sample=0.011)
+    # 10 minutes: long enough that the MIN_VALIDATIONS epoch cap does not shorten the epochs
+    plain = make_plan(fp, 600, "cuda", no_reading)
+    plan = make_plan(fp, 600, "cuda", reading)
+    row, plain_row = plan.table[0], plain.table[0]
+    restart = geo.batch * 0.011
+    assert row["epoch_start_seconds"] == pytest.approx(restart)
+    epoch_s = row["steps_per_epoch"] * (row["step_seconds"] + row["overhead_per_step"]["reading data"])
+    assert row["limit_train_batches"] is None
+    assert row["checkpoint_seconds"] + restart <= EPOCH_OVERHEAD_SHARE * epoch_s + 1e-9
+    assert row["steps_per_epoch"] > 2 * plain_row["steps_per_epoch"]
+    # Counted in the prediction and said in the reason.
+    assert row["overhead_per_step"]["epoch starts"] == pytest.approx(restart / row["steps_per_epoch"])
+    assert "loader's restart" in plan.reasons["data.repeat"]
+    # On a CPU there are no loader processes: the reading is inside each step, nothing restarts.
+    cpu = Machine("cpu", "test cpu", (), False, 2, times, data_seconds_per_sample=0.011)
+    assert all(r["epoch_start_seconds"] == 0.0 for r in make_plan(fp, 60, "cpu", cpu).table)

@@ -632,7 +632,9 @@ def _measured_lines(plan: Any, machine: Any, chosen: str, label: Callable[[str],
     rows = [
         f"  {label(r['candidate'])} {r['step_seconds']:.3f}s/step -> {r['steps_in_budget']} steps, "
         f"{r['epochs_in_budget']} epochs of {r['steps_per_epoch']} "
-        f"(checkpoint {r['checkpoint_seconds']:.2f}s)"
+        f"(checkpoint {r['checkpoint_seconds']:.2f}s"
+        + (f", epoch start {r['epoch_start_seconds']:.2f}s" if r.get("epoch_start_seconds") else "")
+        + ")"
         for r in plan.table
     ]
     steps = machine.step_seconds.items()

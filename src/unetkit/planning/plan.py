@@ -35,8 +35,9 @@ The rules (each value of a plan carries a one-line reason in ``Plan.reasons``):
   ``max_epochs`` is set far above what fits so that the budget, not an epoch cap, ends the run. AdamW with
   ``LEARNING_RATE`` and the benchmark recipes' ``WEIGHT_DECAY``.
 * **Epoch length** about ``STEPS_PER_EPOCH`` steps (small sets are repeated), longer where writing the
-  measured checkpoint (last.ckpt, every epoch) would cost more than ``EPOCH_OVERHEAD_SHARE`` of an epoch
-  (:func:`epoch_repeat`: a wide U-Net's fast GPU steps); the prediction counts the writes. At most
+  measured checkpoint (last.ckpt, every epoch) and the loader processes' restart (one batch read afresh,
+  :func:`loader_restart_seconds`) would cost more than ``EPOCH_OVERHEAD_SHARE`` of an epoch
+  (:func:`epoch_repeat`: fast GPU steps); the prediction counts both. At most
   1/``MIN_VALIDATIONS`` of the budget's steps (``trainer.limit_train_batches``: a large training set is
   sampled afresh each epoch), so a budgeted run validates, keeps a best checkpoint and a resume point at
   least ``MIN_VALIDATIONS`` times if the machine stays as fast as measured (a busier one trains fewer
@@ -1017,7 +1018,8 @@ def make_plan(
         base = int(label.split()[1][1:])
         step_total = overlapped(step_s, geo.batch * machine.data_seconds_per_sample, workers)
         ckpt_s = machine.checkpoint_seconds.get(base, 0.0)
-        cand_repeat = epoch_repeat(repeat, ckpt_s, step_total, train_n, geo.batch)
+        restart_s = loader_restart_seconds(geo.batch, machine.data_seconds_per_sample, workers)
+        cand_repeat = epoch_repeat(repeat, ckpt_s + restart_s, step_total, train_n, geo.batch)
         cand_steps = epoch_steps(train_n * cand_repeat, geo.batch)  # as the training loader counts them
         # At least MIN_VALIDATIONS epochs in the budget: a larger training set is sampled per epoch.
         # (Validation takes up to VAL_TIME_SHARE of the time on top of the steps.)
@@ -1040,7 +1042,9 @@ def make_plan(
         # Per epoch: last.ckpt, and best.ckpt at a validation that improved (counted as every one).
         per_epoch_extra = ckpt_s * (1.0 + (1.0 / every if val_n else 0.0))
         per_step = (
-            step_total + (val_s / (every * cand_steps) if val_n else 0.0) + per_epoch_extra / cand_steps
+            step_total
+            + (val_s / (every * cand_steps) if val_n else 0.0)
+            + (per_epoch_extra + restart_s) / cand_steps
         )
         steps = int(train_s / per_step)
         return {
@@ -1053,6 +1057,7 @@ def make_plan(
                 "reading data": step_total - step_s,
                 "validation": val_s / (every * cand_steps) if val_n else 0.0,
                 "checkpoints": per_epoch_extra / cand_steps,
+                "epoch starts": restart_s / cand_steps,
             },
             "startup_reserve_seconds": startup,
             "steps_in_budget": steps,
@@ -1061,6 +1066,7 @@ def make_plan(
             "repeat": cand_repeat,
             "steps_per_epoch": cand_steps,
             "checkpoint_seconds": ckpt_s,
+            "epoch_start_seconds": restart_s,
             "limit_train_batches": epoch_limit,
             "val_images": val_used,
             "val_pass_seconds": round(val_s, 1),
@@ -1349,13 +1355,25 @@ def no_test_reason(layout: DatasetLayout | None) -> str:
     )
 
 
-def epoch_repeat(repeat: int, checkpoint_s: float, step_s: float, train_n: int, batch: int) -> int:
-    """``data.repeat`` for one candidate: ``repeat`` (about ``STEPS_PER_EPOCH`` steps), raised until writing
-    last.ckpt (``checkpoint_s``, every epoch) costs at most ``EPOCH_OVERHEAD_SHARE`` of an epoch of
-    ``step_s`` steps. On a CPU's slow steps it never is raised; on a GPU a wide U-Net's epochs grow."""
-    if checkpoint_s <= 0 or step_s <= 0:
+def loader_restart_seconds(batch: int, data_s_per_sample: float, workers: int) -> float:
+    """Seconds an epoch's first step waits for its batch: at each epoch's start the loader processes begin
+    their batches afresh (Lightning calls ``iter`` on the loader again; persistent workers keep the
+    processes, not the queue), so the first arrives once one process has read and augmented a whole batch.
+    None with no loader processes: the reading is then inside every step, the first's included.
+
+    A lower bound: on an H100 with 8 processes, 18 crops of 0.011 s each predict 0.2 s; the trace measured
+    0.36 s per epoch start (benchmarks/results/cuda_fit/epoch_trace/)."""
+    return batch * data_s_per_sample if workers > 0 else 0.0
+
+
+def epoch_repeat(repeat: int, per_epoch_s: float, step_s: float, train_n: int, batch: int) -> int:
+    """``data.repeat`` for one candidate: ``repeat`` (about ``STEPS_PER_EPOCH`` steps), raised until what
+    each epoch costs outside its steps (``per_epoch_s``: writing last.ckpt and the loader's restart) is at
+    most ``EPOCH_OVERHEAD_SHARE`` of an epoch of ``step_s`` steps. On a CPU's slow steps it never is raised;
+    on a GPU the epochs grow (a 1-minute H100 fit of 41-step epochs spent 12 of its 60 s starting epochs)."""
+    if per_epoch_s <= 0 or step_s <= 0:
         return repeat
-    min_steps = math.ceil(checkpoint_s / (EPOCH_OVERHEAD_SHARE * step_s))
+    min_steps = math.ceil(per_epoch_s / (EPOCH_OVERHEAD_SHARE * step_s))
     return max(repeat, math.ceil(min_steps * batch / train_n))
 
 
@@ -1367,10 +1385,13 @@ def repeat_reason(chosen: dict[str, Any], repeat: int, train_n: int, batch: int)
     elif chosen["repeat"] == repeat:
         why = f"about {STEPS_PER_EPOCH}, so validation and epoch overheads stay small"
     else:
-        why = (
-            f"more than {STEPS_PER_EPOCH}, so writing the {chosen['checkpoint_seconds']:.2f}s checkpoint at "
-            f"each epoch's end costs <= {EPOCH_OVERHEAD_SHARE:.0%} of the epoch"
+        restart = chosen.get("epoch_start_seconds", 0.0)
+        costs = f"writing the {chosen['checkpoint_seconds']:.2f}s checkpoint at each epoch's end" + (
+            f" and the loader's restart at its start (about {restart:.2f}s: one batch read afresh)"
+            if restart
+            else ""
         )
+        why = f"more than {STEPS_PER_EPOCH}, so {costs} costs <= {EPOCH_OVERHEAD_SHARE:.0%} of the epoch"
     if not chosen.get("limit_train_batches"):
         return (
             f"{chosen['repeat']}: {steps} steps per epoch ({train_n} training images, batch {batch}): {why}"
