@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import shlex
 import sys
@@ -174,6 +175,7 @@ def run_fit(args: argparse.Namespace) -> int:
     # `unetkit fit DIR`: discovery + plan become the config file and overrides (the user's come last, --out's
     # last of all, and is checked before the data is fingerprinted and measured).
     args.overrides = [*args.overrides, *score_overrides(args.score), *out_overrides(args.out)]
+    given = list(args.overrides)  # the user's, before the plan's come first
     planned = plan_for_fit(args, RUN_DIR_ENV)
     if planned is not None:
         args.config, args.overrides = planned.config_path, planned.overrides
@@ -188,7 +190,78 @@ def run_fit(args: argparse.Namespace) -> int:
         config = load_config(cfg_path, args.overrides)
     else:
         config = load_config(args.config, args.overrides)
+        from unetkit.training.run_folder import is_secondary_rank
+
+        small = "" if is_secondary_rank() else small_crop_warning(config, planned, given)  # said once
+        if small:
+            print(f"warning: {small}", file=sys.stderr, flush=True)
     return _train(args, config, planned)
+
+
+def _smallest_side(config: Config, crop: tuple[int, int]) -> tuple[int, str] | None:
+    """The smallest input side ``config``'s model takes in one forward pass (its geometry's
+    ``min_pass_side``, and an unpadded net's smallest valid side) and what that means for ``crop`` (H, W),
+    from the model built on torch's ``meta`` device (shapes only); None for a fixed-size net or a model that
+    does not build there."""
+    import torch
+
+    from unetkit.models import create_model
+    from unetkit.models.base import model_geometry
+
+    name = config.model.name
+    # The geometry does not depend on the channel counts, which come from the dataset only at training.
+    kwargs = {"in_channels": 1, "num_classes": 2, **config.model.kwargs}
+    try:
+        with torch.device("meta"):
+            geometry = model_geometry(create_model(name, **kwargs))
+    except Exception:  # a model that cannot build here fails with its own message when training builds it
+        return None
+    if geometry.fixed_input_size is not None:
+        return None
+    side = max(geometry.min_pass_side, geometry.input_side(1))
+    if geometry.pad_multiple == side:
+        padded = [-(-c // side) * side for c in crop]
+        share = 1 - crop[0] * crop[1] / (padded[0] * padded[1])
+        why = f"{name} pads each crop up to a multiple of {side} px: {share:.0%} of what it sees is padding"
+    else:
+        why = f"the smallest input side {name} takes"
+    return side, why
+
+
+def small_crop_warning(config: Config, planned: PlannedFit | None, given: list[str]) -> str:
+    """One line when ``data.crop_size`` set on the command line (``given``) makes crops smaller than the
+    model's smallest forward pass or than the median object extent of the plan's fingerprint (a trial's
+    ``data.crop_size=7`` trained a depth-4 U-Net, which pads to 16 px, on 7 px crops without a word),
+    naming what the plan chose and why; '' otherwise."""
+    if not any(item.split("=", 1)[0].strip() == "data.crop_size" for item in given):
+        return ""
+    crop = config.data.crop_size
+    chose = planned.crop_choice if planned is not None else None
+    if crop is None or (chose is not None and chose[0] == tuple(crop)):
+        return ""
+    below, least = [], 0
+    smallest = _smallest_side(config, (crop[0], crop[1]))
+    if smallest is not None and min(crop) < smallest[0]:
+        below.append(f"the {smallest[0]} px side of the model's smallest forward pass ({smallest[1]})")
+        least = smallest[0]
+    fingerprint = planned.fingerprint if planned is not None else None
+    if fingerprint is not None and any(c.objects and not c.stuff for c in fingerprint.classes):
+        from unetkit.planning.plan import object_extent
+
+        extent = object_extent(fingerprint)[0]
+        if min(crop) < extent:
+            below.append(f"the median object extent {extent:.0f} px (most objects do not fit in a crop)")
+            least = max(least, math.ceil(extent))
+    if not below:
+        return ""
+    text = f"data.crop_size gives {crop[1]}x{crop[0]} (WxH) crops, below {' and below '.join(below)}"
+    if chose is None:
+        return f"{text}; raise data.crop_size to at least {least}"
+    if chose[0] is None:
+        return f"{text}; the plan trains whole images ({chose[1] or 'its choice'}): drop data.crop_size"
+    plan_crop = f"{chose[0][1]}x{chose[0][0]} (WxH)"
+    why = chose[1] if chose[1].startswith(plan_crop) else f"{plan_crop}{': ' + chose[1] if chose[1] else ''}"
+    return f"{text}; the plan chose {why}: drop data.crop_size to train it"
 
 
 def _refuse_contradictions(args: argparse.Namespace) -> None:

@@ -14,7 +14,7 @@ import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from unetkit.files import atomic_write_bytes, atomic_write_text
 
@@ -279,6 +279,11 @@ class PlannedFit:
     predicted: tuple[int, float] | None = None
     # The command line's key=value overrides that change a step's cost (the plan timed its own choices).
     step_overrides: tuple[str, ...] = ()
+    # The plan's own crop ((H, W), None: whole images) and its reason, for a warning about a crop set on the
+    # command line; None for a run without a plan.
+    crop_choice: tuple[tuple[int, int] | None, str] | None = None
+    # The training split's fingerprint (unetkit.planning.Fingerprint) the plan was made from; None if unknown.
+    fingerprint: Any = None
 
     def write(self, run_dir: Path) -> None:
         """Write the files into ``run_dir``, which ``fit`` created (atomically, one file at a time)."""
@@ -439,7 +444,45 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     if summary.get("predicted_steps") and summary.get("predicted_step_seconds"):
         predicted = (int(summary["predicted_steps"]), float(summary["predicted_step_seconds"]))
     predicted = at_run_budget(predicted, planned.plan.config, shown)
-    return PlannedFit(args.config, [*overrides, *user], files, predicted, step_cost_overrides(shown))
+    crop = (planned.plan.config.get("data") or {}).get("crop_size")
+    return PlannedFit(
+        args.config, [*overrides, *user], files, predicted, step_cost_overrides(shown),
+        crop_choice=(_crop_pair(crop), planned.plan.reasons.get("data.crop_size", "")),
+        fingerprint=planned.fingerprint,
+    )  # fmt: skip
+
+
+def _crop_pair(crop: Any) -> tuple[int, int] | None:
+    """A plan's ``data.crop_size`` ([H, W] or one int) as (H, W); None for whole images or a value that is
+    neither (a plan edited by hand: the config check names it)."""
+    if isinstance(crop, int) and not isinstance(crop, bool):
+        return crop, crop
+    if isinstance(crop, (list, tuple)) and len(crop) == 2 and all(isinstance(c, int) for c in crop):
+        return int(crop[0]), int(crop[1])
+    return None
+
+
+def _reason_above(text: str, section: str, key: str) -> str:
+    """The reason a plan file gives for ``section.key``: the comment line right above ``key:`` inside
+    ``section:`` (plan.yaml writes each reason there); '' when there is none."""
+    lines = text.splitlines()
+    inside = False
+    for i, line in enumerate(lines):
+        if not line.startswith((" ", "#")):
+            inside = line.startswith(f"{section}:")
+        elif inside and line.strip().startswith(f"{key}:") and i and lines[i - 1].strip().startswith("#"):
+            return lines[i - 1].strip().lstrip("#").strip()
+    return ""
+
+
+def _fingerprint_of(dataset: Path) -> Any:
+    """The fingerprint in a plan's ``dataset.json``; None where there is none (an older unetkit wrote it)."""
+    from unetkit.planning.fingerprint import Fingerprint
+
+    try:
+        return Fingerprint.from_dict(dict(json.loads(dataset.read_text())["fingerprint"]))
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _check_unknown_names(user: list[str]) -> None:
@@ -560,7 +603,12 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
                 pass
     print(f"training the plan {plan_path} for {root}{given if changed else ''}", flush=True)
     predicted = at_run_budget(plan_prediction(text, loaded), loaded, changed)
-    return PlannedFit(plan_path, user, files, predicted, step_cost_overrides(changed))
+    crop = _crop_pair((loaded.get("data") or {}).get("crop_size"))
+    return PlannedFit(
+        plan_path, user, files, predicted, step_cost_overrides(changed),
+        crop_choice=(crop, _reason_above(text, "data", "crop_size")),
+        fingerprint=_fingerprint_of(dataset) if dataset.is_file() else None,
+    )  # fmt: skip
 
 
 def plan_prediction(text: str, plan: dict) -> tuple[int, float] | None:
