@@ -32,11 +32,12 @@ console (progress bar, error lines, the metrics table).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +315,69 @@ def build_predictor(args: argparse.Namespace, progress: Any = None) -> Any:
         min_distance=args.min_distance,
         **_predictor_options(args, progress),
         **extra,
+    )
+
+
+# The library's INFO lines on the engine a load runs: backend auto's choice and the engine loaded. Where
+# backend auto chose, predict says both in one plain line of its own (engine_note).
+_ENGINE_LOGGERS = ("unetkit.inference.auto_backend", "unetkit.inference.backends")
+_ENGINE_MESSAGES = ("backend auto ->", "running ")
+
+
+class _HeldEngineLines(logging.Filter):
+    """Holds back (in ``records``) the INFO lines of :data:`_ENGINE_LOGGERS` that name the engine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.INFO and str(record.msg).startswith(_ENGINE_MESSAGES):
+            self.records.append(record)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def held_engine_lines() -> Iterator[_HeldEngineLines]:
+    """While the predictor loads, the library's lines on its engine are held back, for :func:`engine_note`
+    (the filters come off after: ``main`` may run many times in one process)."""
+    held = _HeldEngineLines()
+    loggers = [logging.getLogger(name) for name in _ENGINE_LOGGERS]
+    for log in loggers:
+        log.addFilter(held)
+    try:
+        yield held
+    finally:
+        for log in loggers:
+            log.removeFilter(held)
+
+
+def engine_note(predictor: Any, records: Sequence[logging.LogRecord]) -> str:
+    """One plain console line naming the engine predict runs and why, where backend auto chose it (a trial:
+    after ``unetkit export RUN``, plain ``predict RUN`` moved from torch to onnxruntime, said only in INFO log
+    lines); '' otherwise, the held ``records`` then logged as they were. Nothing is held under ``-q``."""
+    semantic = getattr(predictor, "predictor", predictor)  # an instance predictor wraps the semantic one
+    auto = sys.modules.get("unetkit.inference.auto_backend")  # loaded only where backend auto ran
+    choice = auto.chosen_backend(semantic) if auto is not None else None
+    describe = getattr(semantic, "engine", None)
+    engine = describe() if callable(describe) else None
+    chose = any(str(r.msg).startswith("backend auto ->") for r in records)
+    if choice is None or engine is None or not chose:
+        for record in records:
+            logging.getLogger(record.name).handle(record)
+        return ""
+    backend, precision, path = engine
+    if choice.backend != "torch":
+        other = "; --backend torch to run PyTorch instead"
+    elif choice.export_dir is not None:
+        other = "; --backend onnxruntime or openvino to run the exported model instead"
+    else:
+        other = ""
+    # The engine as loaded (backend, precision), and why auto chose it: its reason, with the timings.
+    return (
+        f"engine: backend auto -> {backend} {precision} (the default --backend), running {path}: "
+        f"{choice.reason}{other}"
     )
 
 
@@ -799,7 +863,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.quiet and not sys.stderr.isatty():
         tiles = TileLines("tiles", TILE_BAR_MIN_TILES)
-    predictor = build_predictor(args, progress=tiles)
+    with held_engine_lines() as held:
+        predictor = build_predictor(args, progress=tiles)
+    engine = engine_note(predictor, held.records)
+    if engine:
+        print(engine, file=sys.stderr)
     from unetkit.inference.tta import use_scored_tta
 
     args.scored_tta = use_scored_tta(predictor) if args.tta is None else ""
