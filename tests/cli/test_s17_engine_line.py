@@ -1,6 +1,6 @@
-"""``unetkit predict``: where backend auto chose the engine (an exported model beside the one given), one plain
-console line names it and why, in place of the library's two INFO lines (a user trial: after ``unetkit
-export RUN``, plain ``predict RUN`` moved from torch to onnxruntime, said only in an INFO line)."""
+"""``unetkit predict``: where backend auto chose the engine (an exported model beside the one given), one
+plain console line names it and why, in place of the library's two INFO lines (a user trial: after
+``unetkit export RUN``, plain ``predict RUN`` moved from torch to onnxruntime, said only in an INFO line)."""
 
 from __future__ import annotations
 
