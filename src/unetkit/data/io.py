@@ -366,7 +366,7 @@ def _drop_opaque_alpha(arr: np.ndarray, path: Path) -> np.ndarray:
     opaque = np.iinfo(arr.dtype).max if arr.dtype.kind in "ui" else 1.0
     if not np.all(alpha == opaque):
         raise ValueError(
-            f"image {path} has an alpha channel with transparent pixels; flatten it onto a background "
+            f"{_named(path)} has an alpha channel with transparent pixels; flatten it onto a background "
             "(e.g. save it as RGB) so the colour of transparent pixels is defined"
             + (
                 "; if that channel is data (a second microscope channel), save it as a TIFF "
