@@ -71,6 +71,7 @@ def resolve_tta(tta: bool | str | Sequence[str] | None) -> tuple[str, ...]:
     """
     if tta is None or tta is False:
         return ()
+    given = tta  # named in the empty-subset error (a string is split into names below)
     if tta is True:
         return DIHEDRAL
     if isinstance(tta, str):
@@ -95,7 +96,8 @@ def resolve_tta(tta: bool | str | Sequence[str] | None) -> tuple[str, ...]:
             names.append(key)
     if not names:
         raise ValueError(
-            "tta subset is empty; pass True, 'flips' or transform names like ['identity', 'hflip']."
+            f"tta subset is empty (got {given!r}); pass True, 'flips' or transform names like "
+            "['identity', 'hflip'], or tta=False (or 'none') to switch TTA off."
         )
     return tuple(names)
 
