@@ -681,3 +681,37 @@ def test_epochs_grow_until_the_loader_restart_is_a_small_share(monkeypatch: pyte
     # On a CPU there are no loader processes: the reading is inside each step, nothing restarts.
     cpu = Machine("cpu", "test cpu", (), False, 2, times, data_seconds_per_sample=0.011)
     assert all(r["epoch_start_seconds"] == 0.0 for r in make_plan(fp, 60, "cpu", cpu).table)
+
+
+def test_a_retimed_precision_that_reverses_the_candidates_timings_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trial's busy machine listed bf16 at 1.924 s/step against fp32's 1.423, then chose bf16 at 1.45x by
+    the alternating re-timing, without a word on why the two disagree."""
+    import torch
+
+    import unetkit.planning.plan as plan_module
+    from unetkit.planning.plan import _precision_disagreement
+
+    cand = Candidate(8, 4, (256, 256), 4)
+    bf16 = dataclasses.replace(cand, precision="bf16-mixed")
+    timings = {cand.label: 1.423, bf16.label: 1.924}
+    note = _precision_disagreement(timings, cand, 1.45)
+    assert "1.924 against 1.423s/step" in note and "alternating re-timing decides" in note
+    assert _precision_disagreement(timings, cand, 0.8) == ""  # the same order: nothing to explain
+    assert _precision_disagreement({cand.label: 1.4}, cand, 1.45) == ""  # bf16 not timed at that width
+    # measure_candidates says it in its re-timing note.
+
+    class FakeStep:
+        def __init__(self, cand: Candidate, *args: object, **kwargs: object) -> None:
+            self.time = 1.924 if cand.precision == "bf16-mixed" else 1.423
+            self.model, self.optimizer = torch.nn.Linear(1, 1), None
+
+        def __call__(self) -> float:
+            return self.time
+
+    monkeypatch.setattr(plan_module, "TrainingStep", FakeStep)
+    monkeypatch.setattr(plan_module, "checkpoint_write_seconds", lambda model, optimizer: 0.0)
+    monkeypatch.setattr(plan_module, "confirm_bf16_speedup", lambda *args, **kwargs: 1.45)
+    m = plan_module.measure_candidates([cand], 1, 2, "cpu", steps=1, warmup=0, bf16=True)
+    assert any("re-timed at b8" in n and "alternating re-timing decides" in n for n in m.notes), m.notes
