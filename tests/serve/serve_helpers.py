@@ -167,3 +167,34 @@ def wait_until(condition: Any, seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return bool(condition())
+
+
+class HeldBatch:
+    """One forward pass of every torch predictor of this process (the ``hold_at``-th) waits until
+    ``release`` is set (:func:`hold_a_batch`): a job stopped at a known batch, where its progress is read."""
+
+    def __init__(self, hold_at: int = 3) -> None:
+        self.hold_at = hold_at
+        self.calls = 0
+        self.held = threading.Event()  # set once the held pass begins
+        self.release = threading.Event()
+
+
+def hold_a_batch(monkeypatch: Any, hold_at: int = 3) -> Iterator[HeldBatch]:
+    """Body of a ``held_batch`` fixture (``yield from hold_a_batch(monkeypatch)``): patches the torch
+    predictor's forward pass with a :class:`HeldBatch`; releases it at the end."""
+    from unetkit.inference.predictor import Predictor
+
+    state = HeldBatch(hold_at)
+    real = Predictor._predict_batch
+
+    def held(self: Any, batch: np.ndarray) -> np.ndarray:
+        state.calls += 1
+        if state.calls == state.hold_at:
+            state.held.set()
+            state.release.wait(60)
+        return real(self, batch)
+
+    monkeypatch.setattr(Predictor, "_predict_batch", held)
+    yield state
+    state.release.set()  # a job still held (a failed assertion) ends quickly

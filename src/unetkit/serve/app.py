@@ -18,7 +18,11 @@ Endpoints (every ``/api`` route needs ``Authorization: Bearer <token>`` when the
   the default of a model that records one (trained on instance labels; others: none). A prediction that
   fails unexpectedly is a 500 with the same one-line JSON ``detail`` as every other error. A Mask R-CNN
   model (``unetkit fit-maskrcnn``) always returns its instances (outlined on the overlay, counted), with
-  ``score_threshold`` as ``unetkit predict --score-threshold``.
+  ``score_threshold`` as ``unetkit predict --score-threshold``. ``progress_id`` (32 hex digits the client
+  chose at random) lets the client follow the request while it runs:
+* ``GET /api/progress/{progress_id}``: ``stage`` (queued, decoding, predicting, writing), ``tiles_done`` of
+  ``tiles_total`` (forward passes over all tiles and TTA views; None until predicting, and for a model that
+  does not tile), ``elapsed_s``; 404 before the request is admitted and once its job has ended.
 * ``GET /api/results/{id}``: that summary again; ``GET /api/results/{id}/{file}``: ``input.png``,
   ``mask.png``, ``overlay.png`` (``?alpha=`` re-blends it), ``instances.png`` (16-bit ids),
   ``instances_color.png``, ``outlines.png``, ``probs.npy``;
@@ -212,6 +216,10 @@ async def run_while_connected(request: Request, work: Awaitable[T]) -> T:
 _BEARER = HTTPBearer(auto_error=False, description="only when the server was started with a token")
 # Module level, not inside create_app: FastAPI resolves these (string) annotations in the module namespace.
 ResultId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="id from /api/predict")]
+PROGRESS_ID_PATTERN = r"^[0-9a-f]{32}$"
+ProgressId = Annotated[
+    str, PathParam(pattern=PROGRESS_ID_PATTERN, description="the progress_id sent with /api/predict")
+]
 # A string checked in the endpoint, not a Literal: the methods that fit depend on the served model (and on
 # plugins registering methods), which this module-level annotation cannot know.
 # An empty form field is the option left out (FastAPI reads "" as absent): the example of every option
@@ -405,6 +413,7 @@ def create_app(
             400: {"description": "empty upload"},
             401: {"description": "missing or wrong token"},
             413: {"description": "file or pixel count above the server's limit"},
+            409: {"description": "progress_id already used by a running request"},
             415: {"description": "not a PNG, JPEG, TIFF or BMP image"},
             422: {"description": "corrupt or truncated image, wrong channel count, or invalid option"},
             500: {"description": "the prediction failed (the server log has the traceback)"},
@@ -446,6 +455,16 @@ def create_app(
                 "`unetkit predict --score-threshold`",
             ),
         ] = None,
+        progress_id: Annotated[
+            str | None,
+            Form(
+                pattern=PROGRESS_ID_PATTERN,
+                examples=UNSET_EXAMPLE,
+                description="32 hex digits chosen at random by the client: GET /api/progress/{progress_id} "
+                "then says how far the prediction is while this request waits (a large image takes "
+                "seconds); empty = not followed",
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """Segment one image. Returns size, per-class pixel fractions, the instance count, timings and links
         to the result files (kept in a bounded store until they expire)."""
@@ -478,7 +497,12 @@ def create_app(
             try:
                 summary = await run_while_connected(
                     request,
-                    worker_pool.run(job, limits.timeout_s, on_abandon=lambda: store.discard(result_id)),
+                    worker_pool.run(
+                        job,
+                        limits.timeout_s,
+                        on_abandon=lambda: store.discard(result_id),
+                        progress_key=progress_id,
+                    ),
                 )
             except ClientGone:
                 raise Rejected(CLIENT_GONE, f"{name}: the client went away; its job was cancelled") from None
@@ -521,6 +545,20 @@ def create_app(
         finally:
             shown = name if size is None else f"{name} ({format_bytes(size)})"
             logger.info("predict %s: %d %s in %.2f s", shown, status, outcome, time.perf_counter() - start)
+
+    @app.get("/api/progress/{progress_id}", dependencies=api, tags=["predict"])
+    async def progress(progress_id: ProgressId) -> dict[str, Any]:
+        """How far the /api/predict request sent with this ``progress_id`` is: ``stage`` (queued, decoding,
+        predicting, writing), ``tiles_done`` of ``tiles_total`` (forward passes over all tiles and TTA
+        views; None until predicting begins, and for a model that does not tile), ``elapsed_s``."""
+        found = worker_pool.progress(progress_id)
+        if found is None:
+            raise HTTPException(
+                404,
+                f"no running request with progress_id {progress_id}: it has not been admitted yet or has "
+                "ended (its /api/predict answer has the result)",
+            )
+        return found
 
     @app.get("/api/results/{result_id}", dependencies=api, tags=["results"])
     def result_summary(result_id: ResultId) -> dict[str, Any]:

@@ -20,17 +20,26 @@ class index), ``overlay.png`` (RGB, :func:`unetkit.viz.overlay.prediction_overla
 A job can be stopped from outside (its request timed out, the client went away, the server shuts down):
 :func:`run_job` takes a ``cancelled()`` check and looks at it before decoding, before writing, and through
 the predictor's ``progress`` callback after every batch of tiles of every TTA view, where it raises
-:class:`JobCancelled`; the folder it was writing is removed as on any error.
+:class:`JobCancelled`; the folder it was writing is removed as on any error. So a cancel lands between two
+forward passes: between tiles of a tiled image, between TTA views of a whole-image pass, never inside one
+pass (an engine's forward pass cannot be interrupted); a Mask R-CNN, which has no tiles to report, and the
+instance post-processing stop only at the checks before and after the prediction.
+
+A job also tells how far it is (``GET /api/progress``): :func:`run_job`'s ``progress(stage, done, total)``
+is called with each stage of :data:`STAGES` as it begins and, while predicting, after every batch of tiles
+with the tiles done and the total over all TTA views (the predictor's ``progress``; the total is known
+before the first tile runs, 0 for a model that does not tile).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +69,13 @@ MEDIA_TYPES = {".png": "image/png", ".npy": "application/octet-stream"}
 _TTA_VALUES: dict[str, bool | str] = {"model": False, "none": False, "flips": "flips", "d4": True}
 
 
+# What a job is doing, as GET /api/progress names it: waiting for a worker, reading the upload, running the
+# network (tiles_done / tiles_total), writing the result files.
+STAGES = ("queued", "decoding", "predicting", "writing")
+# progress(stage, tiles_done, tiles_total): a stage of STAGES as it begins, then each batch of tiles.
+ProgressReport = Callable[[str, int, int], None]
+
+
 class JobCancelled(Exception):
     """A job stopped before its end because its request was given up (504, client gone, server shutdown)."""
 
@@ -76,9 +92,45 @@ def check_cancelled() -> None:
         raise JobCancelled("the job was cancelled: its request was given up")
 
 
+@contextlib.contextmanager
+def reporting_to(progress: ProgressReport | None) -> Iterator[None]:
+    """Jobs run in this thread within the block report to ``progress`` (None: to whatever they reported to
+    already), as :func:`run_job`'s own ``progress`` does: how the worker pool hands each job its slot's."""
+    if progress is None:
+        yield
+        return
+    before = getattr(_CURRENT, "progress", None)
+    _CURRENT.progress = progress
+    try:
+        yield
+    finally:
+        _CURRENT.progress = before
+
+
+def report_progress(stage: str, done: int = 0, total: int = 0) -> None:
+    """Tell the job running in this thread's ``progress`` (set by run_job; none: nothing) where it is."""
+    progress: ProgressReport | None = getattr(_CURRENT, "progress", None)
+    if progress is not None:
+        progress(stage, done, total)
+
+
 def _cancel_point(done: int, total: int) -> None:
-    """The predictors' ``progress`` callback (after every batch of tiles): where a cancelled job stops."""
+    """The predictors' ``progress`` callback (after every batch of tiles, over all TTA views): the job's
+    progress, and where a cancelled job stops."""
+    report_progress("predicting", done, total)
     check_cancelled()
+
+
+def _tiles_total(predictor: Any, image: np.ndarray) -> int:
+    """Tiles (forward passes, all TTA views) ``predictor`` runs on ``image``: the total its ``progress``
+    will report, known before the first tile; 0 for a predictor that does not tile (a Mask R-CNN)."""
+    count = getattr(predictor, "tiles_per_image", None)
+    if count is None:
+        return 0
+    try:
+        return int(count(image.shape[0], image.shape[1]))
+    except ValueError:  # a size the model refuses: predict() says why, as a 422
+        return 0
 
 
 class JobError(Exception):
@@ -282,11 +334,18 @@ def _instancer(predictor: Any, opts: RequestOptions) -> InstancePredictor | None
         raise JobError(422, f"instances={opts.instances}: {exc}".splitlines()[0]) from exc
 
 
-def run_job(cache: PredictorCache, job: Job, cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+def run_job(
+    cache: PredictorCache,
+    job: Job,
+    cancelled: Callable[[], bool] | None = None,
+    progress: ProgressReport | None = None,
+) -> dict[str, Any]:
     """Segment ``job`` and write its files into ``job.folder``; returns the JSON summary (no links).
 
     ``cancelled()`` (None: never) is checked before decoding, after every batch of tiles and before writing;
-    once it is true the job stops there.
+    once it is true the job stops there. ``progress(stage, tiles_done, tiles_total)`` (None: the one of an
+    enclosing :func:`reporting_to`, else nobody) is called as each stage of :data:`STAGES` after "queued"
+    begins and after every batch of tiles.
 
     Raises:
         JobError: 422 for an upload that cannot be decoded (corrupt, truncated, wrong channel count,
@@ -295,8 +354,9 @@ def run_job(cache: PredictorCache, job: Job, cancelled: Callable[[], bool] | Non
     """
     _CURRENT.cancelled = cancelled
     try:
-        check_cancelled()  # given up while it waited for a worker
-        return _run_job(cache, job)
+        with reporting_to(progress):
+            check_cancelled()  # given up while it waited for a worker
+            return _run_job(cache, job)
     finally:
         _CURRENT.cancelled = None
 
@@ -308,6 +368,7 @@ def _run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
     from unetkit.viz.overlay import prediction_overlay, untinted_class
 
     start = time.perf_counter()
+    report_progress("decoding")  # the predictor's first load, if any, counts as reading the upload
     opts = job.options
     try:
         predictor = cache.get(opts.tta, opts.tile_size)
@@ -338,6 +399,9 @@ def _run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
             upload.unlink(missing_ok=True)
         decoded = time.perf_counter()
         check_cancelled()
+        # The total before the first tile runs: a client sees "0 of N" at once, not only after a batch.
+        tiles = _tiles_total(predictor, image)
+        report_progress("predicting", 0, tiles)
         labels: np.ndarray | None = None
         count: int | None = None
         try:
@@ -351,6 +415,7 @@ def _run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
             raise JobError(422, f"{job.filename}: {exc}".splitlines()[0]) from exc
         check_cancelled()  # a Mask R-CNN and the instance post-processing have no tiles to check between
         predicted = time.perf_counter()
+        report_progress("writing", tiles, tiles)
         if labels is not None:
             save_instances_png(tmp / RESULT_FILES["instances"], labels)
             _save_instance_views(tmp, labels)

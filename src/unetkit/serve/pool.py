@@ -8,7 +8,9 @@ instead of a growing backlog of uploads in memory. Each admitted request waits a
 (504 afterwards). A request given up (504, the client gone, the server shutting down) cancels its job: a
 waiting one never starts, a running one stops after its current batch of tiles (a thread cannot be killed,
 so the job checks a cancel flag: :func:`~unetkit.serve.jobs.run_job`; a worker process reads it from
-shared memory), its files are removed and its worker is free for the next request.
+shared memory), its files are removed and its worker is free for the next request. A request that names a
+``progress_key`` can be followed meanwhile (:meth:`WorkerPool.progress`: its stage, tiles done of the total),
+from the same shared slot: a worker process writes it into shared memory too.
 
 Threads (default) share one model and the process's torch intra-op thread pool; processes ("spawn", each
 with its own model copy) isolate a crash (a killed worker is replaced and only its request fails). Either
@@ -48,16 +50,28 @@ from typing import Any
 
 from unetkit.devices import resolve_device, torch_threads
 from unetkit.options import look_up_option
-from unetkit.serve.jobs import Job, JobCancelled, PredictorCache, model_summary, run_job
+from unetkit.serve.jobs import (
+    STAGES,
+    Job,
+    JobCancelled,
+    PredictorCache,
+    ProgressReport,
+    model_summary,
+    reporting_to,
+    run_job,
+)
 from unetkit.serve.limits import Rejected
 
 logger = logging.getLogger(__name__)
 
 POOL_KINDS = ("thread", "process")
 
-# Worker processes only: their predictor cache and the pool's cancel flags, set by _init_process.
+# Worker processes only: their predictor cache and the pool's cancel flags and progress, set by _init_process.
 _PROCESS_CACHE: PredictorCache | None = None
 _PROCESS_FLAGS: Any = None
+_PROCESS_PROGRESS: Any = None
+# The progress array's ints per job slot: stage (index in STAGES), tiles done, tiles total.
+_PROGRESS_FIELDS = 3
 
 SHUTTING_DOWN = "the server is shutting down: the prediction was stopped; retry once it is back"
 # Seconds a closing pool waits for its cancelled jobs to stop (they stop after their current batch of tiles).
@@ -113,13 +127,43 @@ def _predictor_cache(
 
 
 def _init_process(
-    model: str, backend: str, backend_options: dict[str, Any], threads: int | None, flags: Any = None
+    model: str,
+    backend: str,
+    backend_options: dict[str, Any],
+    threads: int | None,
+    flags: Any = None,
+    progress: Any = None,
 ) -> None:
     """Worker-process initializer: this process is the pool's own (its predictor cache, one job at a time;
-    ``flags``: the pool's cancel flags in shared memory, one per job slot)."""
-    global _PROCESS_CACHE, _PROCESS_FLAGS
+    ``flags``: the pool's cancel flags in shared memory, one per job slot; ``progress``: the pool's progress
+    array in shared memory, :data:`_PROGRESS_FIELDS` ints per slot)."""
+    global _PROCESS_CACHE, _PROCESS_FLAGS, _PROCESS_PROGRESS
     _PROCESS_CACHE = _predictor_cache(model, backend, backend_options, threads)
     _PROCESS_FLAGS = flags
+    _PROCESS_PROGRESS = progress
+
+
+def _run_reporting(
+    cache: PredictorCache, job: Job, cancelled: Callable[[], bool] | None, progress: ProgressReport | None
+) -> dict[str, Any]:
+    """:func:`~unetkit.serve.jobs.run_job` of ``job``, its progress going to ``progress`` (its slot's)."""
+    with reporting_to(progress):
+        return run_job(cache, job, cancelled)
+
+
+def _slot_progress(progress: Any, slot: int) -> ProgressReport:
+    """The ``progress`` of the job in ``slot``: writes its stage and tile counts into the pool's array (a
+    list or shared memory), where :meth:`WorkerPool.progress` reads them."""
+    base = slot * _PROGRESS_FIELDS
+
+    def report(stage: str, done: int, total: int) -> None:
+        # Three separate stores, not one atomic record (no lock shared with a worker process): a read may mix
+        # two consecutive reports' counts, which a progress display can live with.
+        progress[base + 2] = total
+        progress[base + 1] = done
+        progress[base] = STAGES.index(stage)
+
+    return report
 
 
 def _process_call(name: str, *args: Any) -> Any:
@@ -128,7 +172,9 @@ def _process_call(name: str, *args: Any) -> Any:
     if name == "run":
         job, slot = args
         flags = _PROCESS_FLAGS
-        return run_job(_PROCESS_CACHE, job, None if flags is None else lambda: bool(flags[slot]))
+        cancelled = None if flags is None else lambda: bool(flags[slot])
+        progress = None if _PROCESS_PROGRESS is None else _slot_progress(_PROCESS_PROGRESS, slot)
+        return _run_reporting(_PROCESS_CACHE, job, cancelled, progress)
     return model_summary(_PROCESS_CACHE)
 
 
@@ -190,8 +236,16 @@ class WorkerPool:
             if self.kind == "thread"
             else multiprocessing.get_context("spawn").RawArray("b", self.capacity)
         )
+        # Stage and tile counts of each slot's job (_slot_progress), read by progress(progress_key).
+        size = self.capacity * _PROGRESS_FIELDS
+        self._progress: Any = (
+            [0] * size if self.kind == "thread" else multiprocessing.get_context("spawn").RawArray("q", size)
+        )
         self._free_slots = list(range(self.capacity))
         self._slot_owner: dict[int, object] = {}
+        # progress_key -> (slot, admission time) of the admitted jobs whose request named one.
+        self._keys: dict[str, tuple[int, float]] = {}
+        self._slot_key: dict[int, str] = {}
         self._pending = 0
         self._avg_job_s: float | None = None
         self._served = 0
@@ -215,16 +269,26 @@ class WorkerPool:
             initargs=self._process_initargs(),
         )
 
-    def _process_initargs(self) -> tuple[str, str, dict[str, Any], int | None, Any]:
+    def _process_initargs(self) -> tuple[str, str, dict[str, Any], int | None, Any, Any]:
         """What each worker process's :func:`_init_process` gets (backend auto's choice included)."""
-        return (self.model, self.backend, self.backend_options, self.threads_per_worker, self._flags)
+        return (
+            self.model,
+            self.backend,
+            self.backend_options,
+            self.threads_per_worker,
+            self._flags,
+            self._progress,
+        )
 
     def _submit(self, name: str, *args: Any) -> cf.Future[Any]:
         if self.kind == "thread":
             if name == "run":
                 job, slot = args
                 flags = self._flags
-                return self._executor.submit(run_job, self._cache, job, lambda: bool(flags[slot]))
+                progress = _slot_progress(self._progress, slot)
+                return self._executor.submit(
+                    _run_reporting, self._cache, job, lambda: bool(flags[slot]), progress
+                )
             return self._executor.submit(model_summary, self._cache)
         return self._executor.submit(_process_call, name, *args)
 
@@ -276,20 +340,33 @@ class WorkerPool:
         return max(1, math.ceil(per_job * ahead / self.workers))
 
     async def run(
-        self, job: Job, timeout_s: float, on_abandon: Callable[[], None] | None = None
+        self,
+        job: Job,
+        timeout_s: float,
+        on_abandon: Callable[[], None] | None = None,
+        progress_key: str | None = None,
     ) -> dict[str, Any]:
-        """Run ``job`` in the pool; returns its summary.
+        """Run ``job`` in the pool; returns its summary. With ``progress_key``, :meth:`progress` tells how far
+        the job is until it ends.
 
         Raises:
             Rejected: 503 (+ ``Retry-After``) when ``capacity`` requests are already admitted, or when
                 :meth:`close` stopped the job; 504 after ``timeout_s`` (the job is cancelled); 500 when a
-                worker process died (the pool is replaced).
+                worker process died (the pool is replaced); 409 when ``progress_key`` is already used by an
+                admitted job.
             JobError: the job refused the upload (from :func:`run_job`).
         """
         owner = object()
         with self._lock:
             if self._closing:  # stop_jobs() would not see a job admitted from now on
                 raise Rejected(503, SHUTTING_DOWN)
+            if progress_key is not None and progress_key in self._keys:
+                # Two requests under one key would show each other's progress.
+                raise Rejected(
+                    409,
+                    f"progress_id {progress_key[:40]} is already used by a running request; send a new "
+                    "random one with each request",
+                )
             full = self._pending >= self.capacity
             if full:
                 self._refused += 1
@@ -298,6 +375,11 @@ class WorkerPool:
                 slot = self._free_slots.pop()
                 self._flags[slot] = 0
                 self._slot_owner[slot] = owner
+                base = slot * _PROGRESS_FIELDS
+                self._progress[base : base + _PROGRESS_FIELDS] = [0] * _PROGRESS_FIELDS  # "queued"
+                if progress_key is not None:
+                    self._keys[progress_key] = (slot, time.perf_counter())
+                    self._slot_key[slot] = progress_key
         if full:
             wait = self.retry_after_s()
             raise Rejected(
@@ -370,6 +452,9 @@ class WorkerPool:
             self._pending -= 1
             self._flags[slot] = 0
             self._slot_owner.pop(slot, None)
+            key = self._slot_key.pop(slot, None)
+            if key is not None:
+                self._keys.pop(key, None)
             self._free_slots.append(slot)
             callbacks, idle = [], self._pending == 0
             if idle:
@@ -409,6 +494,26 @@ class WorkerPool:
                 "refused": self._refused,
                 "avg_request_s": None if self._avg_job_s is None else round(self._avg_job_s, 4),
             }
+
+    def progress(self, progress_key: str) -> dict[str, Any] | None:
+        """How far the admitted job of ``progress_key`` is (``GET /api/progress``), None when no admitted
+        job has that key (not arrived yet, or ended): ``stage`` (one of
+        :data:`~unetkit.serve.jobs.STAGES`), ``tiles_done`` and ``tiles_total`` (forward passes over all TTA
+        views; total None until predicting begins, and for a model that does not tile) and ``elapsed_s``
+        since admission."""
+        with self._lock:
+            found = self._keys.get(progress_key)
+            if found is None:
+                return None
+            slot, admitted = found
+            base = slot * _PROGRESS_FIELDS
+            stage, done, total = (int(v) for v in self._progress[base : base + _PROGRESS_FIELDS])
+        return {
+            "stage": STAGES[stage],
+            "tiles_done": done,
+            "tiles_total": total or None,
+            "elapsed_s": round(time.perf_counter() - admitted, 3),
+        }
 
     @property
     def closing(self) -> bool:

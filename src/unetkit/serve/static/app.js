@@ -127,7 +127,10 @@ function addFiles(fileList) {
     const card = $("#result-template").content.firstElementChild.cloneNode(true);
     $(".name", card).textContent = file.name;
     $(".progress", card).setAttribute("aria-label", `progress of ${file.name}`);
-    const item = { file, card, xhr: null, cancelled: false, wake: null, timer: null };
+    const item = {
+      file, card, xhr: null, cancelled: false, wake: null, timer: null,
+      progressId: null, progress: null, polling: false, started: 0,  // GET api/progress of the request
+    };
     $(".cancel", card).setAttribute("aria-label", `Cancel ${file.name}`);
     $(".retry", card).setAttribute("aria-label", `Retry ${file.name}`);
     $(".cancel", card).addEventListener("click", () => cancel(item));
@@ -185,12 +188,58 @@ function fail(card, text) {
   $(".retry", card).hidden = false;
 }
 
+// A new random id for each request (32 hex digits): GET api/progress/<id> says how far its job is.
+function newProgressId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// The card's line while the server works: the stage and, for a tiled or augmented image, the tiles done
+// of the total (GET api/progress), with the time so far.
+function workingText(progress, seconds) {
+  if (progress && progress.stage === "queued") return `waiting for the server… ${seconds} s`;
+  if (progress && progress.stage === "writing") return `writing the results… ${seconds} s`;
+  if (progress && progress.stage === "predicting" && progress.tiles_total > 1) {
+    return `segmenting… tile ${progress.tiles_done} of ${progress.tiles_total} · ${seconds} s`;
+  }
+  return `segmenting… ${seconds} s`;
+}
+
+function showWorking(item) {
+  if (item.card.dataset.state !== "working") return;  // the answer came (or the user cancelled) meanwhile
+  const seconds = Math.round((Date.now() - item.started) / 1000);
+  const p = item.progress;
+  const tiled = p && p.stage === "predicting" && p.tiles_total > 1;
+  setStatus(item.card, "working", workingText(p, seconds),
+    tiled ? (100 * p.tiles_done) / p.tiles_total : undefined);
+}
+
+// One poll at a time; a 404 (not admitted yet, or just ended) or a network error leaves the line as it was.
+async function pollProgress(item) {
+  if (item.polling || !item.progressId) return;
+  item.polling = true;
+  try {
+    const response = await apiFetch("api/progress/" + item.progressId);
+    if (response.ok && item.card.dataset.state === "working") {
+      item.progress = await response.json();
+      showWorking(item);
+    }
+  } catch (err) {
+    // The answer to the upload itself reports a server that went away.
+  } finally {
+    item.polling = false;
+  }
+}
+
 function upload(item) {
   // XMLHttpRequest rather than fetch: it reports upload progress.
   const { file, card } = item;
   return new Promise((resolve) => {
     const form = new FormData();
     form.append("file", file, file.name);
+    item.progressId = newProgressId();
+    item.progress = null;
+    form.append("progress_id", item.progressId);
     if (isDetector(state.model)) form.append("score_threshold", $("#score-threshold").value);
     else form.append("tta", $("#tta").value);
     form.append("instances", $("#instances").value);
@@ -212,12 +261,12 @@ function upload(item) {
       }
     };
     xhr.upload.onload = () => {
-      // The time so far, so that a long job (a big image, heavy TTA) shows it is still going.
-      const started = Date.now();
+      // The time so far and the tiles done, so that a long job (a big image, heavy TTA) shows how far it is.
+      item.started = Date.now();
       setStatus(card, "working", "segmenting…");
       item.timer = setInterval(() => {
-        const seconds = Math.round((Date.now() - started) / 1000);
-        if (card.dataset.state === "working") setStatus(card, "working", `segmenting… ${seconds} s`);
+        showWorking(item);
+        pollProgress(item);
       }, 1000);
     };
     xhr.onload = () => done({ status: xhr.status, body: xhr.response,
