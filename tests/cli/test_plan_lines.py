@@ -120,3 +120,19 @@ def test_void_line_names_the_void_share_only_when_void_is_declared() -> None:
         "  void [3]: 4.17% of the sampled pixels are void or outside"
     )
     assert void_line(MaskInfo("index", 2, ("a", "b")), fp) is None
+
+
+def test_mask_line_without_void_says_how_to_leave_a_value_out() -> None:
+    # A trial's CamVid copy without a classes file trained its unlabelled value 11 as a 12th class, unsaid.
+    names = tuple(f"class_{i}" for i in range(12))
+    line = mask_line(MaskInfo("index", 12, names, values=tuple(range(12)), sampled=20))
+    assert line.endswith(
+        "in 20 masks, no void (every value is a class; --void VALUE leaves out one that marks "
+        "unlabelled pixels)"
+    )
+    palette = MaskInfo("palette", 2, ("bg", "road"), values=((0, 0, 0), (255, 0, 0)), sampled=3)
+    assert "no void (every colour is a class; a classes.json void colour" in mask_line(palette)
+    binary = MaskInfo("binary", 2, ("background", "foreground"), values=(0, 255), sampled=3)
+    assert "void" not in mask_line(binary)  # two classes: nothing to leave out
+    # unetkit kmeans names its own option (--ignore-values), not fit's --void.
+    assert "void" not in mask_line(MaskInfo("index", 12, names, values=tuple(range(12))), void_hint=False)

@@ -193,7 +193,8 @@ def ground_truth_encoding(args: argparse.Namespace, mask_paths: list[Path]) -> t
         )
     named = table is not None or binary is not None
     hint = "" if named else " (--classes FILE names them and their void colours)"
-    return encoding, names, f"ground truth read with {source}{hint}: {mask_line(info)}"
+    line = mask_line(info, void_hint=False)  # fit's --void hint: kmeans has --ignore-values instead
+    return encoding, names, f"ground truth read with {source}{hint}: {line}"
 
 
 def run(args: argparse.Namespace) -> int:

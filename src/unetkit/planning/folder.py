@@ -64,9 +64,18 @@ def void_line(m: Any, fp: Any, roi: bool = False) -> str | None:
     )
 
 
-def mask_line(m: Any) -> str:
-    """The ``masks:`` line of a plan: the encoding, the classes, the values seen and the void values/colours.
-    Instance labels keep only their range (``MaskInfo.values`` is (lowest, highest) for them)."""
+# Index and palette masks without a void: every value (colour) becomes a class. A trial's CamVid copy (no
+# classes file) trained and scored its "unlabelled" value 11 as a 12th class at 0 IoU, unsaid.
+NO_VOID_HINTS = {
+    "index": ", no void (every value is a class; --void VALUE leaves out one that marks unlabelled pixels)",
+    "palette": ", no void (every colour is a class; a classes.json void colour leaves out unlabelled pixels)",
+}
+
+
+def mask_line(m: Any, void_hint: bool = True) -> str:
+    """The ``masks:`` line of a plan: the encoding, the classes, the values seen and the void values/colours
+    (``void_hint``: without a void, how fit/plan leave one out). Instance labels keep only their range
+    (``MaskInfo.values`` is (lowest, highest) for them)."""
     if m.kind == "instances":
         seen = f"label values {m.values[0]}..{m.values[1]}" if len(m.values) == 2 else "no label values"
     else:
@@ -74,7 +83,7 @@ def mask_line(m: Any) -> str:
     voids = void_list(m)
     return (
         f"masks: {m.kind}, {m.num_classes} classes ({_some(m.class_names)}), {seen} in {m.sampled} masks"
-        + (f", void {voids}" if voids else "")
+        + (f", void {voids}" if voids else NO_VOID_HINTS.get(m.kind, "") if void_hint else "")
         + (f"; target {m.target} (--target)" if m.target != "semantic" else "")
     )
 
@@ -610,9 +619,12 @@ def _plan_folder(
         *[f"warning: {w}" for w in plan.warnings],
     ]
     timing = plan.summary["plan_seconds"]
+    # Every option given, so that the header's command plans the same task again.
+    given = _option_flags(threads, precision, measure_limit, images, masks, roi, mask_kind, void, split,
+                          unmatched, classes, target)  # fmt: skip
     header = [
-        f"unetkit {command} {shlex.quote(str(root))} --time {budget / 60:g}m --device {device}: planned in "
-        f"{elapsed:.1f}s",
+        f"unetkit {command} {shlex.quote(str(root))} --time {budget / 60:g}m --device {device}{given}: "
+        f"planned in {elapsed:.1f}s",
         f"machine: {machine.description}, {machine.threads} thread(s); every key can be overridden on the "
         "fit command line (key.sub=value)",
         f"seconds: discover {timing['discover']}, fingerprint {timing['fingerprint']}, thread probe "
@@ -624,6 +636,35 @@ def _plan_folder(
     ]
     dataset = layout.to_dict() | {"fingerprint": fp.to_dict()}
     return PlannedDataset(plan, layout, lines, plan.to_yaml(header), dataset, fp, tuple(header))
+
+
+def _option_flags(
+    threads: int | None,
+    precision: str | None,
+    measure_limit: float,
+    images: str | None,
+    masks: str | None,
+    roi: str | None,
+    mask_kind: str | None,
+    void: list[int] | None,
+    split: Mapping[str, tuple[int, int]] | None,
+    unmatched: str,
+    classes: str | Path | None,
+    target: str | None,
+) -> str:
+    """`` --threads 2 --void 11 --classes FILE ...``: the planning options given (as ``unetkit plan``'s
+    flags), for plan.yaml's header line: a header without them (a trial's ``void=[11]``) named a command
+    that plans another task."""
+    flags: list[tuple[str, object]] = [
+        ("--threads", threads), ("--precision", precision),
+        ("--measure-limit", f"{measure_limit:g}" if measure_limit != 30.0 else None),
+        ("--images", images), ("--masks", masks), ("--roi", roi), ("--mask-kind", mask_kind),
+        *[("--void", v) for v in void or []],
+        ("--split", ",".join(f"{k}={a}:{b}" for k, (a, b) in split.items()) if split else None),
+        ("--unmatched", unmatched if unmatched != "error" else None),
+        ("--classes", os.fspath(classes) if classes is not None else None), ("--target", target),
+    ]  # fmt: skip
+    return "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in flags if value is not None)
 
 
 def _measured_lines(plan: Any, machine: Any, chosen: str, label: Callable[[str], str]) -> list[str]:
