@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import math
 import os
 import shlex
@@ -58,6 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "overrides", nargs="*", metavar="[DIR] KEY=VALUE",
         help="a dataset folder first (optional), then e.g. trainer.max_epochs=5 data.batch_size=4",
+    )  # fmt: skip
+    p.add_argument(
+        "--quiet", "-q", action="store_true",
+        help="no progress bars and no INFO log lines, as predict -q (same as trainer.progress_bar=false "
+        "for the bars); the plan, notes and scores still print",
     )  # fmt: skip
     from unetkit.cli.plan import add_fit_arguments
 
@@ -163,6 +169,11 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.seed is not None:
         # As the key it stands for (after DIR): a resume or replay refuses it as it refuses trainer.seed=N.
         args.overrides = [*args.overrides, f"trainer.seed={args.seed}"]
+    if args.quiet:
+        # A key that resume and replay accept (it changes no number); the CLI owns the process's logging.
+        args.overrides = [*args.overrides, "trainer.progress_bar=false"]
+        if not getattr(args, "verbose", False):
+            logging.getLogger("unetkit").setLevel(logging.WARNING)
     if args.replay is not None:
         return _run_replay(args)
     if args.config is not None and args.resume is None:
