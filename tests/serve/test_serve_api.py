@@ -103,7 +103,13 @@ def test_model_and_health_describe_the_server(client: TestClient, trained_model_
         "#{:02x}{:02x}{:02x}".format(*(int(v) for v in p)) for p in palette
     ]
     geometry = load_predictor(trained_model_dir).geometry
-    assert info["geometry"] == {"size_divisor": geometry.size_divisor, "border": 0, "fixed_input_size": None}
+    assert info["geometry"] == {
+        "size_divisor": geometry.size_divisor,
+        "border": 0,
+        "fixed_input_size": None,
+        "pad_multiple": geometry.pad_multiple,
+        "min_pass_side": geometry.min_pass_side,
+    }
     assert info["limits"]["max_pixels"] == 600 * 600 and info["backend"] == "torch"
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["pool"]["capacity"] == 1 + LIMITS.queue_size

@@ -571,10 +571,14 @@ def model_summary(cache: PredictorCache) -> dict[str, Any]:
         "intensity_window": config.intensity_window,
         "input_size": config.input_size,
         "instances": instance_choices(config, predictor),
+        # As config.json's geometry, plus what a client needs to pad an image itself: sides of at least
+        # min_pass_side; a padded net pads its input up to a multiple of pad_multiple on its own.
         "geometry": {
             "size_divisor": geometry.size_divisor,
             "border": geometry.border,
             "fixed_input_size": list(geometry.fixed_input_size) if geometry.fixed_input_size else None,
+            "pad_multiple": geometry.pad_multiple,
+            "min_pass_side": geometry.min_pass_side,
         },
     }
 
