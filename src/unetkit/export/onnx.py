@@ -209,7 +209,7 @@ def _hold_native_stdout() -> Iterator[None]:
 def _export_legacy(model: nn.Module, sample: torch.Tensor, path: Path, opset: int, dynamic_hw: bool) -> None:
     in_axes = dict(_AXES) if dynamic_hw else {0: "batch"}
     # Output H/W get their own names: valid-convolution U-Nets return smaller maps than their input.
-    out_axes = {0: "batch", 2: "out_height", 3: "out_width"} if dynamic_hw else {0: "batch"}
+    out_axes = {i: _OUTPUT_AXIS_NAMES[i] for i in ((0, 2, 3) if dynamic_hw else (0,))}
     with warnings.catch_warnings(), _hold_native_stdout():
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*legacy TorchScript.*")
         try:
@@ -230,13 +230,50 @@ def _export_legacy(model: nn.Module, sample: torch.Tensor, path: Path, opset: in
             raise
 
 
+# The names the saved graph's axes get (:func:`_name_axes`), by position; output H/W have their own
+# names since valid-convolution U-Nets return smaller maps than their input.
+_INPUT_AXIS_NAMES = ("batch", "channels", "height", "width")
+_OUTPUT_AXIS_NAMES = ("batch", "classes", "out_height", "out_width")
+
+
+def _name_axes(path: Path, classes: int) -> None:
+    """Give the symbolic axes of the graph's input and output at ``path`` clear names (batch, height, width,
+    out_height, out_width), and the output's class axis its size ``classes``, in place.
+
+    The exporters' own names leak internals: the dynamo exporter calls them ``s77`` or ``u20 - 4``, and the
+    legacy one leaves the class axis symbolic after a U-Net's Pad as ``Padlogits_dim_1``. A symbol the output
+    shares with the input keeps the input's name (a padded U-Net's output height is its input height)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    graph = proto.graph
+    names: dict[str, str] = {}
+    for value, wanted in ((graph.input[0], _INPUT_AXIS_NAMES), (graph.output[0], _OUTPUT_AXIS_NAMES)):
+        for i, dim in enumerate(value.type.tensor_type.shape.dim):
+            if dim.HasField("dim_param") and i < len(wanted):
+                names.setdefault(dim.dim_param, wanted[i])
+    changed = False
+    class_axis = graph.output[0].type.tensor_type.shape.dim
+    if len(class_axis) > 1 and class_axis[1].HasField("dim_param"):
+        class_axis[1].dim_value = classes  # the class count is fixed: no symbol at all
+        changed = True
+    # value_info too: a symbol keeps one name wherever the graph states it.
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param") and names.get(dim.dim_param, dim.dim_param) != dim.dim_param:
+                dim.dim_param = names[dim.dim_param]
+                changed = True
+    if changed:
+        onnx.save(proto, str(path))
+
+
 def _onnx_dynamic_axes(path: Path) -> tuple[list[str], int]:
     """Names of the input axes left symbolic in the saved graph, and its ai.onnx opset."""
     import onnx
 
     proto = onnx.load(str(path), load_external_data=False)
     dims = proto.graph.input[0].type.tensor_type.shape.dim
-    names = ["batch", "channels", "height", "width"]
+    names = _INPUT_AXIS_NAMES
     dynamic = [names[i] for i, d in enumerate(dims) if i < len(names) and not d.HasField("dim_value")]
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), -1)
     return dynamic, int(opset)
@@ -285,6 +322,7 @@ def _attempt(
             _export_dynamo(model, sample, tmp, opset, dynamic_hw)
     else:
         _export_legacy(model, sample, tmp, opset, dynamic_hw)
+    _name_axes(tmp, int(eager_output(model, sample).shape[1]))
     axes, saved_opset = _onnx_dynamic_axes(tmp)
     if saved_opset != opset:
         # Never kept: a file of another opset than asked for is not the export that was asked for.
