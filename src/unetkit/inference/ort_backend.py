@@ -20,6 +20,9 @@ from unetkit.options import check_positive_int
 if TYPE_CHECKING:
     from typing import Unpack  # 3.11+; only read by type checkers (annotations are not evaluated)
 
+# onnxruntime's session option for whether idle intra-op threads spin (busy-wait) for the next run.
+SPINNING_KEY = "session.intra_op.allow_spinning"
+
 
 def missing_export_message(model: Path, folder: Path, name: str, fmt: str) -> str:
     """Why an exported engine cannot load ``model`` (``name`` missing in ``folder``), naming the export
@@ -79,6 +82,11 @@ class OrtPredictor(BasePredictor):
         import onnxruntime as ort
 
         session_options = ort.SessionOptions()
+        # Idle intra-op threads wait asleep, not spinning: a spinning pool kept a core busy for ~0.1 s after
+        # each run, taken from whatever ran next in the process (eager PyTorch timed after it by backend auto
+        # and `unetkit benchmark`, which then read onnxruntime at 14x eager where 3.5x held; serve's other
+        # workers alike).
+        session_options.add_session_config_entry(SPINNING_KEY, "0")
         if num_threads is not None:
             session_options.intra_op_num_threads = check_positive_int(num_threads, "num_threads")
             # The default sequential execution runs one node at a time: an inter-op pool would only add
