@@ -40,6 +40,7 @@ from unetkit.inference.bench import (
     Measurement,
     bench_input,
     build_predictors,
+    busy_note,
     export_only,
     list_candidates,
     measure,
@@ -303,8 +304,7 @@ def choose(
         reason += f"; {_eager_note(export_only, skipped)}"
     if busy is not None:
         reason += (
-            f"; the machine was busy while timing (1-minute load {busy[0]:.1f} on {busy[1]} CPUs), so the "
-            "ranking may not hold: timed again once it is idle (or name the engine: --backend onnxruntime or "
+            f"; {busy_note(busy)}: timed again once it is idle (or name the engine: --backend onnxruntime or "
             "openvino)"
         )
     timed = {"threads": num_threads, "size": size, "batch": batch, "busy_load": busy and busy[0]}

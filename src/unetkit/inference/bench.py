@@ -1,9 +1,14 @@
 """Time and check every available inference backend/precision of a model on this machine.
 
 Used by ``unetkit benchmark`` (a table and a recommendation), by ``--backend auto`` (which picks the fastest
-backend that passes the checks) and by ``benchmarks/deploy_speed.py``. All candidates run in one process on
-the same input, interleaved round by round (drift in the machine's load hits all alike), and the median
-round is kept. Each candidate's logits are compared with eager PyTorch.
+backend that passes the checks) and by ``benchmarks/deploy_speed.py``: one timing rule for all of them. All
+candidates run in one process on the same input, interleaved round by round (drift in the machine's load hits
+all alike), each round starting one candidate further on (whatever an engine leaves running after its call
+meets a different engine each round), and the median round is kept. onnxruntime sessions do not spin their
+idle threads (:class:`~unetkit.inference.ort_backend.OrtPredictor`): spinning ones kept a core busy for
+~0.1 s after each call, taken from the candidate timed next (a trial read onnxruntime at 14x eager where a
+timing a minute before read 3.5x). Each candidate's logits are compared with eager PyTorch. :func:`busy_note`
+words a machine that was busy while timing.
 
 Passing the checks: eager PyTorch is the reference; an fp32 backend passes when its max logit difference to
 eager is <= ``atol`` (1e-4); a reduced-precision variant (bf16, int8) passes when its accuracy gate passed
@@ -83,19 +88,36 @@ def time_interleaved(
     fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1
 ) -> dict[str, list[float]]:
     """Seconds per call of each function: ``warmup`` untimed calls each, then ``rounds`` rounds calling every
-    function once in turn (round-robin), so machine drift affects every candidate alike."""
+    function once in turn (round-robin), so machine drift affects every candidate alike.
+
+    Round ``r`` starts at the ``r``-th function (rotated), so no function always follows the same one: the
+    threads an engine leaves busy after its call (onnxruntime's spin, OpenMP's wait) would otherwise slow
+    the same neighbour in every round.
+    """
     if rounds < 1 or warmup < 0:
         raise ValueError(f"rounds must be >= 1 and warmup >= 0, got rounds={rounds}, warmup={warmup}.")
     for fn in fns.values():
         for _ in range(warmup):
             fn()
+    names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    for r in range(rounds):
+        shift = r % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
-            fn()
+            fns[name]()
             times[name].append(time.perf_counter() - start)
     return times
+
+
+def busy_note(busy: tuple[float, int]) -> str:
+    """The words for a machine that was busy while the engines were timed: ``busy`` is
+    :func:`unetkit.devices.busy_load`'s ``(1-minute load, CPUs)``, read just before timing (backend auto and
+    ``unetkit benchmark`` alike)."""
+    return (
+        f"the machine was busy while timing (1-minute load {busy[0]:.1f} on {busy[1]} CPUs), so the ranking "
+        "may not hold"
+    )
 
 
 def _ov_bf16_ok() -> bool:
