@@ -64,7 +64,7 @@ def _validation(args: argparse.Namespace, num_classes: int) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Benchmark, print the table and the recommendation; 0 on success."""
     from unetkit.export.quantize import DEFAULT_TOLERANCE
-    from unetkit.inference import bench
+    from unetkit.inference import auto_backend, bench
     from unetkit.inference.variants import cpu_info, find_export_dir
     from unetkit.options import check_positive_int
 
@@ -96,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
             tolerance = DEFAULT_TOLERANCE[metric] if args.tolerance is None else args.tolerance
             metrics = bench.validation_deltas(built, val, metric)
         x = bench.bench_input(first, args.size, args.batch)
+        # Read as backend auto reads it (unetkit.devices.busy_load), before timing: the timing's own load
+        # would count against it after.
+        busy = auto_backend.busy_load()
         rows = bench.measure(
             built, x, rounds=args.rounds, atol=args.atol, metrics=metrics, tolerance=tolerance
         )
@@ -109,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
             "predict pads it to), so that is the size timed"
         )
     print(bench.format_table(rows))
+    if busy is not None:
+        # Other work slows the engines unevenly (a trial on a busy machine read onnxruntime at 14x eager,
+        # idle timings 3-4x).
+        print(f"note: {bench.busy_note(busy)}; benchmark again when the machine is idle")
     for name, why in skipped.items():
         print(f"not available: {name} ({why})")
     best = bench.recommend(rows)
@@ -128,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
             "model": str(args.model),
             "input_shape": list(x.shape),
             "rounds": args.rounds,
+            "busy_load": busy and busy[0],  # 1-minute load when busy while timing, else None
             "cpu": cpu,
             "rows": [row.to_dict() for row in rows],
             "skipped": skipped,
