@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from unetkit.inference.instances import DEFAULT_MIN_DISTANCE, keep_large_instances
+from unetkit.inference.instances import DEFAULT_MIN_DISTANCE, keep_large_instances, uses_min_distance
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,8 @@ class InstancePredictor:
 
     Attributes:
         method: the instance method actually used ("components", "watershed", "boundary", "maskrcnn", ...).
-        params: its post-processing parameters (JSON-ready), e.g. ``{"min_size": 20, "min_distance": 5}``.
+        params: the post-processing parameters its method uses (JSON-ready), e.g. ``{"min_size": 20,
+            "min_distance": 5}`` for watershed (min_distance only for a method that reads it).
         in_channels: channels the model reads (images are read with this many).
         class_names: names of the classes of :attr:`InstancePrediction.mask` (>= 2).
         intensity_window: how the model maps deeper than 8-bit pixels (``read_image(window=...)``).
@@ -192,6 +193,7 @@ class SemanticInstancePredictor(InstancePredictor):
                 f"foreground classes {fg} do not fit a model of {k} classes ({', '.join(self.class_names)}); "
                 f"name class indices in 1..{k - 1}."
             )
+        given_min_distance = min_distance
         chosen = recorded_postprocessing(predictor.config, method)
         if not chosen and method == "watershed" and min_distance is None:
             # A model whose fit did not tune the watershed (trained before fit compared it): say that the
@@ -211,7 +213,13 @@ class SemanticInstancePredictor(InstancePredictor):
             raise ValueError(f"min_size must be >= 0, got {min_size}.")
         if int(min_distance) < 1:
             raise ValueError(f"min_distance must be >= 1, got {min_distance}.")
-        self.params = {"foreground": fg, "min_size": int(min_size), "min_distance": int(min_distance)}
+        # Only what the method reads: table headers and metrics.json named min_distance for energy too, which
+        # ignores it ("instances (energy; ..., min_distance 5)" beside fit's "energy (min_size 40)").
+        self.min_distance = int(min_distance)
+        self._given_min_distance = given_min_distance  # carried to another method by with_params
+        self.params = {"foreground": fg, "min_size": int(min_size)}
+        if uses_min_distance(method):
+            self.params["min_distance"] = self.min_distance
 
     def read_image(self, path: str | Path) -> np.ndarray:
         """The file at ``path`` as the semantic predictor reads it (its ``read_image``: intensity window,
@@ -230,7 +238,7 @@ class SemanticInstancePredictor(InstancePredictor):
             self.method,
             self.params["min_size"],
             probs=probs,
-            min_distance=self.params["min_distance"],
+            min_distance=int(self.params.get("min_distance", self.min_distance)),
         )
 
     def predict(self, image: np.ndarray) -> InstancePrediction:
@@ -248,6 +256,8 @@ class SemanticInstancePredictor(InstancePredictor):
                 "use foreground, min_size, min_distance."
             )
         merged = {**self.params, **params}
+        if "min_distance" not in merged and self._given_min_distance is not None:
+            merged["min_distance"] = self._given_min_distance  # not shown by a method that ignores it
         method = merged.pop("method", self.method)
         # Keys that only record how the predictor was loaded (tta) carry over unchanged.
         record = {

@@ -39,6 +39,7 @@ __all__ = [
     "keep_large_instances",
     "list_instance_methods",
     "register_instance_method",
+    "uses_min_distance",
     "watershed_grid",
 ]
 
@@ -68,10 +69,16 @@ class InstanceMethod(Protocol):
 
 
 _METHODS: dict[str, InstanceMethod] = {}
+# The registered methods whose labels depend on ``min_distance``: a predictor names min_distance among its
+# parameters (table headers, metrics.json) only for these, since a value a method ignores misleads.
+_USES_MIN_DISTANCE: set[str] = set()
 
 
-def register_instance_method(name: str) -> Callable[[InstanceMethod], InstanceMethod]:
-    """Decorator: register an :class:`InstanceMethod` under ``name`` (case-insensitive)."""
+def register_instance_method(
+    name: str, *, uses_min_distance: bool = True
+) -> Callable[[InstanceMethod], InstanceMethod]:
+    """Decorator: register an :class:`InstanceMethod` under ``name`` (case-insensitive);
+    ``uses_min_distance=False`` for a method that ignores its ``min_distance`` argument."""
 
     def decorate(fn: InstanceMethod) -> InstanceMethod:
         key = name.lower()
@@ -80,9 +87,19 @@ def register_instance_method(name: str) -> Callable[[InstanceMethod], InstanceMe
         if key in _METHODS and _METHODS[key] is not fn:
             raise ValueError(f"An instance method is already registered under the name {key!r}.")
         _METHODS[key] = fn
+        if uses_min_distance:
+            _USES_MIN_DISTANCE.add(key)
+        else:
+            _USES_MIN_DISTANCE.discard(key)
         return fn
 
     return decorate
+
+
+def uses_min_distance(name: str) -> bool:
+    """Whether the instance method registered under ``name`` reads ``min_distance`` (of the built-in ones,
+    only "watershed")."""
+    return name.lower() in _USES_MIN_DISTANCE
 
 
 def list_instance_methods() -> list[str]:
@@ -190,7 +207,7 @@ def _foreground(mask: np.ndarray, classes: list[int]) -> np.ndarray:
     return np.isin(mask, classes)
 
 
-@register_instance_method("components")
+@register_instance_method("components", uses_min_distance=False)
 def _components(
     mask: np.ndarray, classes: list[int], *, probs: np.ndarray | None, min_distance: int, connectivity: int
 ) -> np.ndarray:
@@ -291,7 +308,7 @@ def watershed_grid(
     return out
 
 
-@register_instance_method("boundary")
+@register_instance_method("boundary", uses_min_distance=False)
 def _boundary(
     mask: np.ndarray, classes: list[int], *, probs: np.ndarray | None, min_distance: int, connectivity: int
 ) -> np.ndarray:
@@ -364,7 +381,7 @@ def energy_markers(
     return markers
 
 
-@register_instance_method("energy")
+@register_instance_method("energy", uses_min_distance=False)
 def _energy(
     mask: np.ndarray, classes: list[int], *, probs: np.ndarray | None, min_distance: int, connectivity: int
 ) -> np.ndarray:
