@@ -48,7 +48,7 @@ def test_unmatched_skip_leaves_listed_images_without_masks_out(make_dataset: Mak
     assert layout.splits["train"] == ["img00", "img01", "img03", "img04", "img06", "img07", "img08"]
     assert layout.splits["val"] == ["img09", "img10", "img11"]
     assert sorted(Path(s).name for s in layout.skipped) == ["img02.png", "img05.png"]
-    assert "skipped 2 files without a partner: img02.png, img05.png" in layout.notes
+    assert "skipped 2 files without a partner (--unmatched skip): img02.png, img05.png" in layout.notes
     assert (
         f"{root / 'train.txt'} names 9 images, of which 2 were skipped: left out of the train split"
         in layout.notes

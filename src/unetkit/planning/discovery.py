@@ -2879,7 +2879,8 @@ def discover(
     notes += nested
     if skipped:
         notes.append(
-            f"skipped {len(skipped)} files without a partner: {', '.join(Path(s).name for s in skipped[:5])}"
+            f"skipped {len(skipped)} files without a partner (--unmatched skip): "
+            + ", ".join(Path(s).name for s in skipped[:5])
         )
     if not samples:
         raise ValueError(
