@@ -379,6 +379,21 @@ def _drop_opaque_alpha(arr: np.ndarray, path: Path) -> np.ndarray:
     return arr[..., :-1]
 
 
+def drop_array_alpha(arr: np.ndarray, channels: int, name: str) -> np.ndarray:
+    """An image array (H, W, C) given in place of a file, its alpha handled as a file's is
+    (:func:`read_raw_image`): an opaque alpha channel dropped, a transparent one refused (ValueError naming
+    ``name``, e.g. "the uint8 image array").
+
+    An array carries no mode to say which channel is alpha: the last of 2 (gray + alpha) or 4 (RGBA) counts
+    as alpha only when the model reads another count than ``channels``, so a 2- or 4-channel model's data
+    channel is never taken for one. Opaque is the type's maximum (255 for uint8, 1.0 for floats), as for
+    files.
+    """
+    if arr.ndim != 3 or arr.shape[2] not in (2, 4) or arr.shape[2] == channels:
+        return arr
+    return _drop_opaque_alpha(arr, Path(name))
+
+
 def convert_channels(arr: np.ndarray, channels: int) -> np.ndarray:
     """(H, W, 1) gray -> RGB (replicated) or (H, W, 3) RGB -> gray (ITU-R 601 luma), in ``arr``'s own
     integer type (uint8 here; the fingerprint converts stored 16-bit pixels too)."""
