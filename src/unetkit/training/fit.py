@@ -8,13 +8,15 @@ process group down.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import shlex
 import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -317,34 +319,57 @@ def fit_folder(
     score: str | None = None,
     out: str | Path | None = None,
     overrides: Sequence[str] = (),
+    seed: int | None = None,
+    plan: str | Path | None = None,
     announce: Callable[[Path], None] | None = None,
     progress_bar: bool = False,
     **plan_options: Any,
 ) -> RunResult:
     """``unetkit fit DIR --time BUDGET`` from Python: plan the folder
     (:func:`~unetkit.planning.folder.plan_folder`; ``plan_options`` are its keywords: ``device``,
-    ``threads``, ``mask_kind``, ...), train the plan and score the ``score`` split ("test", or "val" while
-    runs are compared and the test split must stay unseen; None, the default: the plan's choice, as
-    ``unetkit fit DIR`` without ``--score``: test, or val where the folder has no test split).
+    ``threads``, ``mask_kind``, ``void``, ``classes``, ...), train the plan and score the ``score`` split
+    ("test", or "val" while runs are compared and the test split must stay unseen; None, the default: the
+    plan's choice, as ``unetkit fit DIR`` without ``--score``: test, or val where the folder has no test
+    split).
 
     ``out``: the run folder (default ``runs/<folder>-unet-<time>``; one that holds a run is refused).
-    ``overrides``: ``key=value`` strings applied after the plan (``"trainer.max_steps=200"``). The run
-    folder gets ``plan.yaml``, ``dataset.json`` and ``plan.png`` beside the run's files, as the CLI writes
-    them. ``progress_bar``: Lightning's training bar (on stdout; off by default). Prints nothing else itself
-    (Lightning's own lines, device and precision, go through Python's logging); torch's thread count and
-    the random streams are the caller's again on return.
+    ``overrides``: ``key=value`` strings applied after the plan (``"trainer.max_steps=200"``).
+    ``seed``: the seed of the training order, augmentation and initial weights (``--seed``; the same as
+    ``overrides=["trainer.seed=N"]``).
+    ``plan``: a plan file to train as is (``plan.yaml`` from ``unetkit plan DIR --out FILE``, or a run
+    folder's), as ``unetkit fit DIR --plan FILE`` does: nothing is measured, so the same call trains the same
+    plan on a busy machine too (precision, width and epoch length as the file says). ``budget`` and the
+    planning keywords other than ``threads``, ``precision`` and ``device`` (which must be the plan's) are
+    then refused: the plan file decides them.
+
+    The run folder gets ``plan.yaml``, ``dataset.json`` and ``plan.png`` beside the run's files, as the CLI
+    writes them; ``train.json`` and ``plan.yaml`` name this call (every argument given but ``announce``).
+    A bad ``out``, ``seed`` or override is refused before anything is measured. ``progress_bar``:
+    Lightning's training bar (on stdout; off by default). Prints nothing else itself (Lightning's own lines,
+    device and precision, go through Python's logging); torch's thread count and the random streams are the
+    caller's again on return.
     """
     from unetkit.planning import to_config_overrides
     from unetkit.planning.folder import plan_folder, torch_threads_kept, write_run_files
     from unetkit.training.config import changed_overrides, load_config
     from unetkit.training.run_folder import output_overrides
 
+    _check_plan_options(plan_options)
     if score is not None and score not in SCORED_SPLITS:
         raise ValueError(f"score must be one of {SCORED_SPLITS} or None (the plan's choice), got {score!r}")
     if isinstance(overrides, str):
         raise TypeError(f"overrides must be a list of key=value strings, got the string {overrides!r}")
+    # The call as given, what train.json and plan.yaml name: rerunning it trains the same task.
+    command = _call_text(root, budget, score, out, overrides, seed, plan, progress_bar, plan_options)
+    user = [*overrides, *_seed_overrides(seed, overrides)]
     root = Path(root).resolve()  # the run's config names the data wherever it is resumed from
     placed = output_overrides(out)
+    # What cannot be right whatever the plan chooses is refused now, not after ~30 s of measuring.
+    _check_early(user, placed, out)
+    if plan is not None:
+        return _fit_plan_file(
+            root, Path(plan), budget, score, out, user, placed, announce, progress_bar, plan_options, command
+        )
     # The random streams are kept over the whole call, not only over planning and training: a GPU host's
     # run of a test of this (H100, benchmarks/results/cuda_fit) found Python's stream moved on return.
     with torch_threads_kept(), process_rng_kept():
@@ -355,11 +380,12 @@ def fit_folder(
             f"trainer.progress_bar={str(progress_bar).lower()}",
             *placed,
         ]
-        config = load_config(None, [*base, *overrides])
+        config = load_config(None, [*base, *user])
         # The run folder's plan.yaml and plan.png show the values the run trains with, as `fit DIR` writes
         # them: only the overrides that change the plan's config, each with the plan's choice in its reason.
-        shown = changed_overrides(None, base, list(overrides))
+        shown = changed_overrides(None, base, user)
         note = f"# overridden by fit_folder's overrides: {' '.join(shown)}\n" if shown else ""
+        note += f"# {command}: this call trained the plan below\n"
         files = planned.run_files(note, shown)
 
         def write_plan(run_dir: Path) -> None:
@@ -367,10 +393,199 @@ def fit_folder(
             if announce is not None:
                 announce(run_dir)
 
-        command = f"fit_folder({str(root)!r}, {budget!r}, score={score!r})"
         return fit(
             config, run_dir=Path(out) if out is not None else None, command=command, announce=write_plan
         )
+
+
+# fit_folder's own keywords, named where a keyword of neither it nor plan_folder is refused.
+_FIT_FOLDER_KEYWORDS = ("score", "out", "overrides", "seed", "plan", "announce", "progress_bar")
+
+
+def _check_plan_options(plan_options: Mapping[str, Any]) -> None:
+    """A keyword of neither fit_folder nor plan_folder: a TypeError from fit_folder naming what it takes
+    (``seed=`` had raised "plan_folder() got an unexpected keyword argument 'seed'")."""
+    import inspect
+
+    from unetkit.planning.folder import plan_folder
+
+    taken = [p for p in inspect.signature(plan_folder).parameters if p not in ("root", "budget", "command")]
+    for name in plan_options:
+        if name not in taken:
+            raise TypeError(
+                f"fit_folder() got an unexpected keyword argument {name!r}; it takes "
+                f"{', '.join(_FIT_FOLDER_KEYWORDS)} and plan_folder's {', '.join(taken)}; any config key "
+                f"goes in overrides, e.g. overrides=['trainer.max_epochs=5']"
+            )
+
+
+def _call_text(
+    root: str | Path,
+    budget: str | float | None,
+    score: str | None,
+    out: str | Path | None,
+    overrides: Sequence[str],
+    seed: int | None,
+    plan: str | Path | None,
+    progress_bar: bool,
+    plan_options: Mapping[str, Any],
+) -> str:
+    """``fit_folder('/data/cv', '2m', score='val', void=[11], ...)``: the call with every argument given
+    (paths as strings, the folder absolute), fit_folder's keywords in its signature's order, then the
+    planning keywords in the order given. ``announce`` (a callable, no part of what is trained) is left
+    out."""
+
+    def plain(value: Any) -> Any:  # a Path's repr (PosixPath(...)) needs an import to run again
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(plain(v) for v in value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    given: list[tuple[str, Any]] = [
+        ("score", score), ("out", out), ("overrides", list(overrides) or None), ("seed", seed),
+        ("plan", plan), ("progress_bar", progress_bar or None), *plan_options.items(),
+    ]  # fmt: skip
+    parts = [repr(str(Path(root).resolve())), *([repr(budget)] if budget is not None else [])]
+    parts += [f"{name}={plain(value)!r}" for name, value in given if value is not None]
+    return f"fit_folder({', '.join(parts)})"
+
+
+def _seed_overrides(seed: object, overrides: Sequence[str]) -> list[str]:
+    """``seed=N`` as the key it stands for (``trainer.seed=N``, after the overrides, as ``--seed``); a seed
+    that is not an int, or that an override contradicts, is refused in one line."""
+    if seed is None:
+        return []
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}; pass e.g. seed=3")
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() == "trainer.seed" and value.strip() != str(seed):
+            raise ValueError(f"seed={seed} and the override {item} contradict each other; give one of them")
+    return [f"trainer.seed={seed}"]
+
+
+def _check_early(user: list[str], placed: list[str], out: str | Path | None) -> None:
+    """The overrides and the run folder, checked before the folder is discovered, fingerprinted and its
+    candidates measured (a trial waited ~28 s for each error), with the CLI's checks: an unknown key, a value
+    a key cannot take whatever the plan chooses (``trainer.max_epochs=0``: the override has the last word),
+    a folder that holds a run or cannot be written. Messages name ``out=``, not ``--out``."""
+    from unetkit.cli.plan import _check_run_output, _check_unknown_names
+    from unetkit.training.config import load_config
+
+    _check_unknown_names(user)
+    try:
+        load_config(None, user)
+    except ValueError as exc:
+        # A type or range error of a key the caller sets: the plan's values come first, so none settles it.
+        if any(str(exc).startswith(f"Config key {o.split('=', 1)[0].strip()}=") for o in user):
+            raise
+    try:
+        _check_run_output([*placed, *user], Path(out) if out is not None else None)
+    except ValueError as exc:
+        raise ValueError(_python_words(str(exc))) from None
+
+
+def _python_words(message: str) -> str:
+    """A run-folder message of the CLI's checks in fit_folder's words: ``out=`` where it says ``--out``."""
+    return (
+        message.replace("(--out, or output.name=...)", "(out=...)")
+        .replace("continue it with --resume", "continue it with unetkit fit --resume")
+        .replace("--out ", "out=", 1)
+    )
+
+
+def _fit_plan_file(
+    root: Path,
+    plan_path: Path,
+    budget: str | float | None,
+    score: str | None,
+    out: str | Path | None,
+    user: list[str],
+    placed: list[str],
+    announce: Callable[[Path], None] | None,
+    progress_bar: bool,
+    plan_options: Mapping[str, Any],
+    command: str,
+) -> RunResult:
+    """``fit_folder(root, plan=FILE)``: ``unetkit fit DIR --plan FILE``, the plan file as the config (nothing
+    measured), with the same checks and run files."""
+    import yaml
+
+    from unetkit.cli.plan import _check_plan_device, dataset_file, figure_file
+    from unetkit.planning.folder import (
+        _check_threads,
+        overridden_plan_text,
+        plan_figure_of_file,
+        write_run_files,
+    )
+    from unetkit.training.config import changed_overrides, load_config
+
+    decided = [*(["budget"] if budget is not None else []), *plan_options]
+    refused = [n for n in decided if n not in ("threads", "precision", "device")]
+    if refused:
+        raise ValueError(
+            f"{refused[0]}= is decided by the plan file {plan_path}; drop it, or plan again "
+            f"(unetkit.plan_folder, or unetkit plan {shlex.quote(str(root))} --out FILE)"
+        )
+    if not plan_path.is_file():
+        raise ValueError(
+            f"plan={os.fspath(plan_path)!r}: no such file; write one with unetkit plan "
+            f"{shlex.quote(str(root))} --out FILE"
+        )
+    text = plan_path.read_text()
+    loaded = yaml.safe_load(text) or {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"plan={os.fspath(plan_path)!r} is not a plan file (its top level is not a mapping)")
+    _check_threads(plan_options.get("threads"))
+    if plan_options.get("device") is not None:
+        device = str(plan_options["device"])
+        try:
+            _check_plan_device(device, loaded, plan_path, root)
+        except ValueError as exc:
+            message = str(exc).replace("drop --device", "drop device=")
+            raise ValueError(message.replace(f"--device {device}:", f"device={device!r}:", 1)) from None
+    planned_root = Path((loaded.get("data") or {}).get("root") or ".")
+    if planned_root.resolve() != root:
+        raise ValueError(
+            f"plan={os.fspath(plan_path)!r} was made for {planned_root}, not {root}; pass the plan of "
+            f"{root}, or plan it (unetkit plan {shlex.quote(str(root))} --out FILE)"
+        )
+    # As --threads and --precision with --plan: trainer keys over the plan's, before the caller's overrides.
+    trainer = [f"trainer.num_threads={plan_options['threads']}"] if plan_options.get("threads") else []
+    if plan_options.get("precision"):
+        trainer.append(f"trainer.precision={plan_options['precision']}")
+    given = [*trainer, *([f"evaluate.split={score}"] if score is not None else []), *user]
+    base = [f"trainer.progress_bar={str(progress_bar).lower()}", *placed]
+    config = load_config(plan_path, [*base, *given])
+    # The run's plan.yaml as `fit DIR --plan FILE` writes it: the file with the values trained in place of the
+    # plan's, under a line naming the file, the call and the overrides that changed it.
+    changed = changed_overrides(plan_path, base, given)
+    trained = overridden_plan_text(text, changed)
+    with_ = f" with {' '.join(changed)}" if changed else " as is"
+    files: dict[str, str | bytes] = {
+        "plan.yaml": f"# this run trained {plan_path.resolve()}{with_}: {command}\n{trained}"
+    }
+    dataset = dataset_file(plan_path)
+    if not dataset.is_file():
+        dataset = plan_path.with_name("dataset.json")
+    if dataset.is_file():
+        files["dataset.json"] = dataset.read_text()
+    if figure_file(plan_path).is_file():
+        files["plan.png"] = figure_file(plan_path).read_bytes()
+        if changed and trained != text and dataset.is_file():
+            with contextlib.suppress(KeyError, TypeError, ValueError):  # an older plan's figure stays as is
+                files["plan.png"] = plan_figure_of_file(trained, text, json.loads(dataset.read_text()))
+
+    def write_plan(run_dir: Path) -> None:
+        write_run_files(run_dir, files)
+        if announce is not None:
+            announce(run_dir)
+
+    # fit() keeps the caller's thread count and random streams (nothing is measured here).
+    return fit(config, run_dir=Path(out) if out is not None else None, command=command, announce=write_plan)
 
 
 def _fit(

@@ -1,0 +1,71 @@
+"""fit_folder records the whole call (a trial's run recorded ``fit_folder(root, budget, score=...)``
+without its ``void=[11]``, ``classes=`` and ``threads=``, and its plan.yaml header ``unetkit fit DIR --time
+2m --device cpu``): rerunning the recorded command trains the same task. Training is stubbed; the plan is
+real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import unetkit
+from unetkit.training.config import Config
+
+
+def _folder(root: Path, n: int = 12) -> Path:
+    """Index masks 0..2 (2 stands for the void of the calls below) on gray 32x32 images."""
+    for i in range(n):
+        mask = np.zeros((32, 32), np.uint8)
+        mask[4 + i % 8 : 14 + i % 8, 4:14] = 1
+        mask[20:24, :] = 2
+        image = np.random.default_rng(i).integers(40, 200, (32, 32), dtype=np.uint8)
+        for sub, array in (("images", image), ("masks", mask)):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array).save(root / sub / f"img{i:02d}.png")
+    return root
+
+
+def test_the_recorded_command_is_the_whole_call_and_the_plan_header_names_its_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _folder(tmp_path / "data")
+    out = tmp_path / "runs" / "mine"
+    seen: dict[str, Any] = {}
+
+    def trained(config: Config, *, run_dir: Path, command: str, announce: Any) -> str:
+        # Stands for fit(): it records `command` in train.json and started.json and calls `announce`.
+        run_dir.mkdir(parents=True)
+        announce(run_dir)
+        seen.update(config=config, command=command)
+        return "result"
+
+    monkeypatch.setattr("unetkit.training.fit.fit", trained)
+    result = unetkit.fit_folder(
+        root, "1m", score="val", out=out, overrides=["trainer.max_epochs=1"], seed=7,
+        threads=1, measure_limit=2.0, device="cpu", mask_kind="index", void=[2],
+    )  # fmt: skip
+    assert result == "result"
+    command = seen["command"]
+    assert command == (
+        f"fit_folder({str(root)!r}, '1m', score='val', out={str(out)!r}, overrides=['trainer.max_epochs=1'], "
+        "seed=7, threads=1, measure_limit=2.0, device='cpu', mask_kind='index', void=[2])"
+    )
+    # It runs as Python, with the same arguments (paths as plain strings).
+    args, kwargs = eval(command, {"fit_folder": lambda *a, **k: (a, k)})
+    assert args == (str(root), "1m") and kwargs["void"] == [2] and kwargs["out"] == str(out)
+    config = seen["config"]
+    assert config.trainer.seed == 7  # seed= is trainer.seed
+    assert config.data.options["ignore_values"] == [2]
+    # The run's plan.yaml names the call, and its header's command the planning options given.
+    lines = (out / "plan.yaml").read_text().splitlines()
+    assert lines[0] == "# overridden by fit_folder's overrides: trainer.max_epochs=1 trainer.seed=7"
+    assert lines[1] == f"# {command}: this call trained the plan below"
+    header = next(line for line in lines if ": planned in " in line)
+    assert header.startswith(
+        f"# unetkit fit {root} --time 1m --device cpu --threads 1 --measure-limit 2 --mask-kind index "
+        "--void 2: planned in "
+    )
