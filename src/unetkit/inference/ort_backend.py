@@ -20,8 +20,9 @@ from unetkit.options import check_positive_int
 if TYPE_CHECKING:
     from typing import Unpack  # 3.11+; only read by type checkers (annotations are not evaluated)
 
-# onnxruntime's session option for whether idle intra-op threads spin (busy-wait) for the next run.
-SPINNING_KEY = "session.intra_op.allow_spinning"
+# onnxruntime's session option that stops the intra-op threads' spinning (busy-waiting) when a run returns;
+# they spin while it lasts.
+SPIN_STOP_KEY = "session.force_spinning_stop"
 
 
 def missing_export_message(model: Path, folder: Path, name: str, fmt: str) -> str:
@@ -82,11 +83,13 @@ class OrtPredictor(BasePredictor):
         import onnxruntime as ort
 
         session_options = ort.SessionOptions()
-        # Idle intra-op threads wait asleep, not spinning: a spinning pool kept a core busy for ~0.1 s after
-        # each run, taken from whatever ran next in the process (eager PyTorch timed after it by backend auto
-        # and `unetkit benchmark`, which then read onnxruntime at 14x eager where 3.5x held; serve's other
-        # workers alike).
-        session_options.add_session_config_entry(SPINNING_KEY, "0")
+        # Intra-op threads spin between the nodes of a run but stop when it returns. Spinning after a run kept
+        # cores busy, taken from whatever ran next in the process (eager PyTorch timed after it by backend
+        # auto and `unetkit benchmark`, which then read onnxruntime at 14x eager where 3.5x held; serve's
+        # other workers alike). Turning spinning off altogether cost up to 1.2x the latency on 15 threads of
+        # an idle 16-core machine; stopping it after the run cost nothing there
+        # (benchmarks/results/ort_spinning/).
+        session_options.add_session_config_entry(SPIN_STOP_KEY, "1")
         if num_threads is not None:
             session_options.intra_op_num_threads = check_positive_int(num_threads, "num_threads")
             # The default sequential execution runs one node at a time: an inter-op pool would only add
