@@ -445,11 +445,10 @@ def test_pil_images_and_array_mistakes_are_read_or_named_as_files_are() -> None:
     np.testing.assert_allclose(rgb_predictor.predict_logits(indexed), expected, atol=1e-5)
     # On a gray model too, as a palette file is read (re-check: refused as 3 channels).
     np.testing.assert_allclose(predictor.predict_logits(indexed), predictor.predict_logits(gray), atol=1e-5)
-    # An opaque alpha is dropped from a PIL image; an RGBA array is told to drop it.
+    # An opaque alpha is dropped from a PIL image and from an RGBA array alike, as from a PNG file.
     rgba = np.concatenate([rgb, np.full((24, 30, 1), 255, np.uint8)], axis=2)
     np.testing.assert_allclose(rgb_predictor.predict_logits(Image.fromarray(rgba)), expected, atol=1e-5)
-    with pytest.raises(ValueError, match=r"4 channels but the model expects 3; drop its alpha channel"):
-        rgb_predictor.predict(rgba)
+    np.testing.assert_allclose(rgb_predictor.predict_logits(rgba), expected, atol=1e-5)
     with pytest.raises(ValueError, match=r"channels first; predict takes \(H, W, C\)"):
         predictor.predict(np.moveaxis(rgb, -1, 0))
     clean = gray.copy()

@@ -23,6 +23,7 @@ from PIL import Image
 from unetkit.data.io import (
     apply_window,
     convert_channels,
+    drop_array_alpha,
     normalize,
     pil_image_array,
     to_uint8,
@@ -251,6 +252,10 @@ class BasePredictor:
                 f"image has shape {image.shape}, channels first; predict takes (H, W, C): pass "
                 "np.moveaxis(image, 0, -1)."
             )
+        if not from_pil:
+            # Its alpha as a file's (read_raw_image), on the stored values: an opaque one dropped (a PIL image
+            # or PNG of the same pixels was taken, the array refused), a transparent one refused.
+            image = drop_array_alpha(image, channels, f"the {image.dtype} image array")
         if image.dtype != np.uint8:
             image = self._to_uint8(image)
         elif not from_pil:
@@ -261,11 +266,9 @@ class BasePredictor:
                 logger.info("image array: %d channel(s) -> the model's %d", image.shape[2], channels)
                 image = convert_channels(image, channels)
             else:
-                fix = f"give it {channels} channel(s)"
-                if image.shape[2] in (2, 4) and channels == image.shape[2] - 1:
-                    fix = "drop its alpha channel first (image[..., :-1])"
                 raise ValueError(
-                    f"image has {image.shape[2]} channels but the model expects {channels}; {fix}."
+                    f"image has {image.shape[2]} channels but the model expects {channels}; give it "
+                    f"{channels} channel(s)."
                 )
         return normalize(image, self.config.mean, self.config.std)
 
