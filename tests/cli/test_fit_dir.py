@@ -306,6 +306,8 @@ def test_fit_dir_writes_nothing_on_bad_input(tmp_path: Path, capsys: pytest.Capt
         ("trainer.max_epoch=1", "Did you mean 'trainer.max_epochs'"),
         ("loss=dcie", "Unknown loss 'dcie'. Did you mean 'dice'?"),
         ("model.name=unett", "Unknown model 'unett'. Did you mean 'unet'?"),
+        # A value the key cannot take: the caller's override comes last, so no plan value settles it.
+        ("trainer.max_epochs=0", "Config key trainer.max_epochs=0 is invalid"),
     ],
 )
 def test_fit_dir_bad_override_fails_before_planning(

@@ -473,15 +473,8 @@ def _check_early(user: list[str], placed: list[str], out: str | Path | None) -> 
     a key cannot take whatever the plan chooses (``trainer.max_epochs=0``: the override has the last word),
     a folder that holds a run or cannot be written. Messages name ``out=``, not ``--out``."""
     from unetkit.cli.plan import _check_run_output, _check_unknown_names
-    from unetkit.training.config import load_config
 
-    _check_unknown_names(user)
-    try:
-        load_config(None, user)
-    except ValueError as exc:
-        # A type or range error of a key the caller sets: the plan's values come first, so none settles it.
-        if any(str(exc).startswith(f"Config key {o.split('=', 1)[0].strip()}=") for o in user):
-            raise
+    _check_unknown_names(user)  # unknown keys and names, and values the caller's own keys cannot take
     try:
         _check_run_output([*placed, *user], Path(out) if out is not None else None)
     except ValueError as exc:
