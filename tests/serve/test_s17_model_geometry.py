@@ -1,5 +1,6 @@
 """``GET /api/model``'s geometry says how a client pads an image itself: ``pad_multiple`` and
-``min_pass_side`` beside ``size_divisor`` (:class:`unetkit.geometry.ModelGeometry`), as the model states them."""
+``min_pass_side`` beside ``size_divisor`` (:class:`unetkit.geometry.ModelGeometry`), as the model states
+them."""
 
 from __future__ import annotations
 
