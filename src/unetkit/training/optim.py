@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
 
 from unetkit.training.config import OptimConfig, ScheduleConfig, monitor_mode
 
@@ -87,7 +86,3 @@ def build_scheduler(
         return lr_factor(name, max(by_steps, clock()), power)
 
     return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, per_step), "interval": "step"}
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
