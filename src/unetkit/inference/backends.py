@@ -70,11 +70,6 @@ def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
     return decorate
 
 
-def add_builtin_backend(name: str, module: str) -> None:
-    """Make ``name`` known before ``module`` (which registers it) is imported."""
-    _BUILTIN[name.lower()] = module
-
-
 def list_backends() -> list[str]:
     """Names accepted by :func:`load_predictor`."""
     return sorted(set(_BUILTIN) | set(_REGISTRY))

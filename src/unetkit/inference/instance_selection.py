@@ -67,18 +67,6 @@ class Selection(NamedTuple):
     scores: list[dict[str, Any]]
     method: str | None = None
 
-    def scores_of(self, values: dict[str, Any], method: str | None = None) -> dict[str, Any] | None:
-        """The full scores of the grid row with exactly ``values`` (of ``method``, when given); None when
-        the grid has no such row."""
-        return next(
-            (
-                s
-                for r, s in zip(self.rows, self.scores, strict=True)
-                if r["values"] == values and (method is None or r["method"] == method)
-            ),
-            None,
-        )
-
     def best_of(self, method: str) -> dict[str, Any] | None:
         """The best grid row of ``method`` (ties: the first), None when it was not scored."""
         rows = [r for r in self.rows if r["method"] == method]

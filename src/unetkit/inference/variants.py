@@ -62,10 +62,6 @@ class Variant:
     def key(self) -> str:
         return f"{self.backend}-{self.precision}"
 
-    @property
-    def model_file(self) -> Path:
-        return self.folder / MODEL_FILES[self.backend]
-
 
 def variant_folder(export_dir: Path, backend: str, precision: str) -> Path:
     """The folder of ``backend``/``precision`` inside ``export_dir`` (it may not exist)."""
