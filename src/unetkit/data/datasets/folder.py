@@ -48,8 +48,6 @@ from unetkit.data.io import (
 from unetkit.data.mask_options import class_colors_by_index, class_count, encoding_of, instance_target_of
 from unetkit.palette import palette_for
 
-SPLIT_NAMES = ("train", "val", "test")
-
 
 @dataclass(frozen=True)
 class FolderSpec(DatasetSpec):
