@@ -54,7 +54,6 @@ from unetkit.inference.writers import save_rgb_png
 
 logger = logging.getLogger(__name__)
 
-TTA_CHOICES = ("none", "flips", "d4")
 RESULT_FILES = {
     "input": "input.png",
     "mask": "mask.png",
