@@ -81,41 +81,45 @@ def is_stale_run(run_dir: Path) -> bool:
     return names <= _STALE_ENTRIES and not any((run_dir / "checkpoints").glob("*.ckpt"))
 
 
-def new_run_dir(config: Config) -> Path:
+def new_run_dir(config: Config, option: str = "--out") -> Path:
     """The path of a new run folder under ``output.root``; refuses a folder that already holds a run.
 
     A folder without checkpoints, model or metrics (:func:`is_stale_run`) is replaced when the run starts.
     DDP child processes get the path without the check (rank 0 created the folder). Their name must match
     rank 0's: the CLI passes rank 0's path down (``unetkit fit``); library callers set ``output.name``.
+    ``option``: what names the run folder in a refusal (:func:`refuse_existing_run`).
     """
-    return refuse_existing_run(Path(config.output.root) / run_dir_name(config))
+    return refuse_existing_run(Path(config.output.root) / run_dir_name(config), option)
 
 
-def refuse_existing_run(run_dir: Path) -> Path:
+def refuse_existing_run(run_dir: Path, option: str = "--out") -> Path:
     """``run_dir`` as a new run's folder: a ValueError naming the fix when it holds a run (finished, or to
     resume), another process's run, other files, or is a file; a stale folder (:func:`is_stale_run`) passes.
-    DDP child processes skip the check (rank 0 made the folder)."""
+    DDP child processes skip the check (rank 0 made the folder). ``option``: how the caller names the run
+    folder, ``--out`` on the command line or a keyword such as ``out=`` (ends with ``=``) in a Python call,
+    whose messages then name that keyword and the full ``unetkit fit --resume`` command."""
+    keyword = option.endswith("=")
+    other = f"({option}...)" if keyword else f"({option}, or output.name=...)"
+    resume = "unetkit fit --resume" if keyword else "--resume"
     if not is_secondary_rank() and run_dir.exists():
         _refuse_a_held_run(run_dir)
         if not run_dir.is_dir():
-            raise ValueError(
-                f"{run_dir} exists and is not a folder; choose a new run folder (--out, or output.name=...)"
-            )
+            raise ValueError(f"{run_dir} exists and is not a folder; choose a new run folder {other}")
         if any(run_dir.iterdir()) and not is_stale_run(run_dir):
             # Not a run (no config, model or checkpoints): nothing to resume, and never written into.
             if not any((run_dir / name).exists() for name in ("config.yaml", "model", "checkpoints")):
                 raise ValueError(
                     f"{run_dir} exists and is not a run folder (it holds other files); choose a new folder "
-                    "(--out, or output.name=...)"
+                    f"{other}"
                 )
             if (run_dir / "model" / "config.json").is_file() and any(run_dir.glob("metrics_*.json")):
                 raise ValueError(
-                    f"Run folder {run_dir} holds a finished run; choose another (--out, or output.name=...), "
+                    f"Run folder {run_dir} holds a finished run; choose another {other}, "
                     f"or score it again with unetkit validate {shlex.quote(str(run_dir))} (or test)."
                 )
             raise ValueError(
-                f"Run folder {run_dir} already exists; choose another (--out, or output.name=...), "
-                f"or continue it with --resume {shlex.quote(str(run_dir))}."
+                f"Run folder {run_dir} already exists; choose another {other}, "
+                f"or continue it with {resume} {shlex.quote(str(run_dir))}."
             )
     return run_dir
 
