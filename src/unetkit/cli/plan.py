@@ -152,24 +152,14 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
     return planned
 
 
-def dataset_file(plan_path: Path) -> Path:
-    """The discovery JSON beside a plan: ``dataset.json`` beside ``plan.yaml``, else ``<stem>.dataset.json``
-    (two plans in one folder keep their own)."""
-    name = "dataset.json" if plan_path.name == "plan.yaml" else f"{plan_path.stem}.dataset.json"
-    return plan_path.with_name(name)
-
-
-def figure_file(plan_path: Path) -> Path:
-    """The figure beside a plan: ``plan.png`` beside ``plan.yaml``, else ``<stem>.png``."""
-    return plan_path.with_name(f"{plan_path.stem}.png")
-
-
 def write_plan_files(
     planned: PlannedDataset, plan_path: Path, dataset_path: Path, figure_path: Path | None = None
 ) -> None:
     """Write ``dataset.json``, ``plan.yaml`` and the figure (default :func:`figure_file`) atomically: a reader
     never sees half a file. The figure is drawn and every path checked first, so a failure while drawing, or
     a path that is a folder, writes nothing."""
+    from unetkit.planning.plan_file import figure_file
+
     figure_path = figure_path or figure_file(plan_path)
     for path in (dataset_path, plan_path, figure_path):
         if path.is_dir():
@@ -181,35 +171,11 @@ def write_plan_files(
 
 
 def check_writable(path: Path, option: str, *, file: bool = False, given: Path | None = None) -> None:
-    """A ValueError naming ``path`` (given as ``option``) when it cannot be written: the nearest part of it
-    that exists (the folder a write creates the rest in, or ``path`` itself) is a file, read-only or not
-    writable. ``file``: ``path`` is a file to (over)write atomically, so its folder is what must be writable
-    (an existing plan.yaml is replaced: planning twice in one folder had been refused). Run before planning,
-    so that the error comes before the ~30-50 s of measuring, and names the user's path rather than the
-    hidden temp file of an atomic write. ``given``: the path the user gave as ``option`` when ``path`` is a
-    file derived from it (``--out pp/plan.yaml`` writes ``pp/plan.png``): the error names both."""
-    import os
+    """:func:`unetkit.planning.checks.check_writable`, imported when called (the planning package costs
+    ~0.4 s to import, and every ``unetkit`` command imports this module to build its parser)."""
+    from unetkit.planning.checks import check_writable as checked
 
-    path = Path(path)
-    said = (
-        f"{option} {path}" if given is None or Path(given) == path else f"{option} {given} (it writes {path})"
-    )
-    if file and path.is_dir():
-        if given is not None and Path(given) != path:
-            raise ValueError(f"{said}: {path} is a folder; remove or rename it, or pass another {option}")
-        raise ValueError(f"{option} {path} is a folder; name the file to write, e.g. {path / 'plan.yaml'}")
-    folder = path.parent if file else path
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ValueError(f"{said}: {folder} is a file, not a folder; write the output elsewhere")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        try:
-            read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-        except (AttributeError, OSError):  # no statvfs (Windows): say what is certain
-            read_only = False
-        why = "is on a read-only file system" if read_only else "is not writable for this user"
-        raise ValueError(f"{said}: {folder} {why}; write the output elsewhere")
+    checked(path, option, file=file, given=given)
 
 
 # Keys every discovery file unetkit writes holds (dataset.json): a file without them is someone else's.
@@ -234,6 +200,8 @@ def check_not_foreign_dataset_file(path: Path) -> None:
 
 
 def run_plan(args: argparse.Namespace) -> int:
+    from unetkit.planning.plan_file import dataset_file, figure_file
+
     out = Path(args.out)
     dataset_out = Path(args.dataset_out) if args.dataset_out else dataset_file(out)
     figure_out = figure_file(out)
@@ -422,8 +390,10 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
         return PlannedFit(Path(inherited) / "config.yaml", [], {})
     if args.plan is not None:
         return _reuse_plan(args, root, user)
-    _check_unknown_names(user)
-    _check_run_output(user, getattr(args, "out", None))
+    from unetkit.planning.checks import check_run_output, check_unknown_names
+
+    check_unknown_names(user)
+    check_run_output(user, out_given=getattr(args, "out", None) is not None)
     planned = plan_dataset(args, root, command="fit")
     from unetkit.planning import to_config_overrides
     from unetkit.training.config import changed_overrides
@@ -485,55 +455,6 @@ def _fingerprint_of(dataset: Path) -> Any:
         return None
 
 
-def _check_unknown_names(user: list[str]) -> None:
-    """A typo in an override (``trainer.max_epoch=5``, ``loss=dcie``, ``model.name=unett``) or a value its
-    key cannot take (``trainer.max_epochs=0``), named before the data is fingerprinted and the plan
-    measured: user trials waited 15-28 s of silence for each (``unetkit fit DIR`` and ``fit_folder`` alike).
-    Any other complaint about the default config and the overrides waits for the plan's values, which may
-    settle it; a bad value of the caller's own key cannot be settled by them (the caller's comes last)."""
-    from unetkit.training.config import load_config
-
-    try:
-        load_config(None, user)
-    except ValueError as exc:
-        text = str(exc)
-        if text.startswith("Unknown") or ": Unknown " in text:
-            raise
-        if any(text.startswith(f"Config key {o.split('=', 1)[0].strip()}=") for o in user):
-            raise
-
-
-def _check_run_output(user: list[str], out: Path | None) -> None:
-    """The run folder, checked before the data is fingerprinted and the plan measured (up to
-    ``--measure-limit`` seconds), not after: ``output.name=NAME`` of a folder that already holds a run is
-    refused (fit's own check, the same error), and so is a place that cannot be written (read-only)."""
-    from unetkit.training.config import load_config
-    from unetkit.training.run_folder import new_run_dir
-
-    outputs = [o for o in user if o.startswith("output.")]  # --out comes here as output.root + output.name
-    config = load_config(None, outputs)
-    if config.output.name:
-        new_run_dir(config)
-    folder = Path(config.output.root) / (config.output.name or "")
-    check_writable(folder, "--out" if out is not None else "run folder")
-
-
-def _check_plan_device(device: str, plan: dict, plan_path: Path, root: Path) -> None:
-    """``fit DIR --plan FILE --device D``: D must be what the plan was measured on (its trainer.accelerator):
-    its batch, width and budget were chosen from that device's speed. ``cuda`` on a machine without a GPU
-    fails as it does without ``--plan``."""
-    from unetkit.devices import resolve_device
-
-    device = resolve_device(device)
-    accelerator = str((plan.get("trainer") or {}).get("accelerator") or "auto")
-    planned = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda"}.get(accelerator)
-    if planned is not None and planned != device:
-        raise ValueError(
-            f"--device {device}: the plan file {plan_path} was measured and planned on {planned}; drop "
-            f"--device, or plan again on {device} (unetkit plan {shlex.quote(str(root))} --device {device})"
-        )
-
-
 def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> PlannedFit:
     """``--plan FILE``: the plan file is the config; its dataset.json (beside it) is copied when present."""
     import yaml
@@ -550,14 +471,18 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
     ignored = [f for f in dir_flags(args) if f not in ("--plan", "--threads", "--precision", "--device")]
     if ignored:
         raise ValueError(f"{ignored[0]} is decided by the plan file {plan_path}; drop it or plan again")
+    from unetkit.planning.plan_file import (
+        check_plan_device,
+        plan_dataset_path,
+        plan_trainer_overrides,
+        reused_plan_files,
+    )
+
     text = plan_path.read_text()
     loaded = yaml.safe_load(text) or {}
     if args.device is not None:
-        _check_plan_device(args.device, loaded, plan_path, root)
-    if args.precision is not None:
-        user = [f"trainer.precision={args.precision}", *user]
-    if args.threads is not None:
-        user = [f"trainer.num_threads={args.threads}", *user]
+        check_plan_device(args.device, loaded, plan_path, root)
+    user = [*plan_trainer_overrides(args.threads, args.precision), *user]
     data = loaded.get("data", {})
     planned_root = Path(data.get("root") or ".")
     if planned_root.resolve() != root.resolve():
@@ -578,40 +503,16 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
     from unetkit.training.config import changed_overrides
 
     changed = changed_overrides(plan_path, [], user)
-    # The plan as this run trained it: the file with the values given now in place of the plan's (each
-    # reason naming the plan's choice), under a line naming it and them (its own header may name another
-    # run's overrides; config.yaml holds the values trained).
-    from unetkit.planning.folder import overridden_plan_text
-
-    given = f" with {' '.join(changed)}" if changed else " as is"
-    trained = overridden_plan_text(text, changed)
-    files: dict[str, str | bytes] = {
-        "plan.yaml": f"# this run trained {plan_path.resolve()}{given}\n{trained}"
-    }
-    dataset = dataset_file(plan_path)
-    if not dataset.is_file():  # plans written before <stem>.dataset.json
-        dataset = plan_path.with_name("dataset.json")
-    if dataset.is_file():
-        files["dataset.json"] = dataset.read_text()
-    if figure_file(plan_path).is_file():  # plans written before plan.png have none
-        files["plan.png"] = figure_file(plan_path).read_bytes()
-        if changed and trained != text and dataset.is_file():
-            # The figure of the values trained (drawn now: a failure comes before training, as fit DIR's).
-            from unetkit.planning.folder import plan_figure_of_file
-
-            try:
-                files["plan.png"] = plan_figure_of_file(trained, text, json.loads(dataset.read_text()))
-            except (KeyError, TypeError, ValueError):
-                # A plan file or dataset.json of an older unetkit (no fingerprint, no measured rows): its
-                # figure as it was; plan.yaml names the overrides.
-                pass
-    print(f"training the plan {plan_path} for {root}{given if changed else ''}", flush=True)
+    files = reused_plan_files(plan_path, text, changed)
+    dataset = plan_dataset_path(plan_path)
+    given = f" with {' '.join(changed)}" if changed else ""
+    print(f"training the plan {plan_path} for {root}{given}", flush=True)
     predicted = at_run_budget(plan_prediction(text, loaded), loaded, changed)
     crop = _crop_pair((loaded.get("data") or {}).get("crop_size"))
     return PlannedFit(
         plan_path, user, files, predicted, step_cost_overrides(changed),
         crop_choice=(crop, _reason_above(text, "data", "crop_size")),
-        fingerprint=_fingerprint_of(dataset) if dataset.is_file() else None,
+        fingerprint=_fingerprint_of(dataset) if dataset is not None else None,
     )  # fmt: skip
 
 
