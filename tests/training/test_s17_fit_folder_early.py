@@ -84,3 +84,35 @@ def test_seed_and_unknown_keywords_are_fit_folders_own_errors(tmp_path: Path) ->
     # seed= reaches planning (here: the stub), so it was taken.
     with pytest.raises(AssertionError, match="planned"):
         unetkit.fit_folder(root, seed=3, overrides=["trainer.seed=3"])
+
+
+@pytest.mark.usefixtures("no_planning")
+def test_every_run_folder_refusal_names_out_not_the_flag(tmp_path: Path) -> None:
+    """The run-folder checks take the name of the option (``out=`` here): no message of fit_folder names the
+    CLI's ``--out`` (they had been rewritten from the CLI's text, which missed some)."""
+    root = _folder(tmp_path / "data")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(
+        ValueError, match=r"exists and is not a folder; choose a new run folder \(out=\.\.\.\)"
+    ):
+        unetkit.fit_folder(root, out=a_file)
+    others = tmp_path / "others"
+    others.mkdir()
+    (others / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"holds other files\); choose a new folder \(out=\.\.\.\)$"):
+        unetkit.fit_folder(root, out=others)
+    # A run folder under a file cannot be written: named as out=PATH.
+    with pytest.raises(ValueError, match=rf"^out={a_file / 'run'}: {a_file} is a file, not a folder"):
+        unetkit.fit_folder(root, out=a_file / "run")
+
+
+def test_a_plan_for_another_device_is_refused_naming_device_keyword(tmp_path: Path) -> None:
+    root = _folder(tmp_path / "data")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("trainer:\n  accelerator: gpu\n")
+    with pytest.raises(
+        ValueError,
+        match=r"^device='cpu': the plan file .* planned on cuda; drop device=, or plan again on cpu",
+    ):
+        unetkit.fit_folder(root, plan=plan, device="cpu")

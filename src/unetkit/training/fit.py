@@ -8,7 +8,6 @@ process group down.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shlex
@@ -472,22 +471,10 @@ def _check_early(user: list[str], placed: list[str], out: str | Path | None) -> 
     candidates measured (a trial waited ~28 s for each error), with the CLI's checks: an unknown key, a value
     a key cannot take whatever the plan chooses (``trainer.max_epochs=0``: the override has the last word),
     a folder that holds a run or cannot be written. Messages name ``out=``, not ``--out``."""
-    from unetkit.cli.plan import _check_run_output, _check_unknown_names
+    from unetkit.planning.checks import check_run_output, check_unknown_names
 
-    _check_unknown_names(user)  # unknown keys and names, and values the caller's own keys cannot take
-    try:
-        _check_run_output([*placed, *user], Path(out) if out is not None else None)
-    except ValueError as exc:
-        raise ValueError(_python_words(str(exc))) from None
-
-
-def _python_words(message: str) -> str:
-    """A run-folder message of the CLI's checks in fit_folder's words: ``out=`` where it says ``--out``."""
-    return (
-        message.replace("(--out, or output.name=...)", "(out=...)")
-        .replace("continue it with --resume", "continue it with unetkit fit --resume")
-        .replace("--out ", "out=", 1)
-    )
+    check_unknown_names(user)  # unknown keys and names, and values the caller's own keys cannot take
+    check_run_output([*placed, *user], out_given=out is not None, option="out=")
 
 
 def _fit_plan_file(
@@ -507,13 +494,8 @@ def _fit_plan_file(
     measured), with the same checks and run files."""
     import yaml
 
-    from unetkit.cli.plan import _check_plan_device, dataset_file, figure_file
-    from unetkit.planning.folder import (
-        _check_threads,
-        overridden_plan_text,
-        plan_figure_of_file,
-        write_run_files,
-    )
+    from unetkit.planning.folder import _check_threads, write_run_files
+    from unetkit.planning.plan_file import check_plan_device, plan_trainer_overrides, reused_plan_files
     from unetkit.training.config import changed_overrides, load_config
 
     decided = [*(["budget"] if budget is not None else []), *plan_options]
@@ -534,12 +516,7 @@ def _fit_plan_file(
         raise ValueError(f"plan={os.fspath(plan_path)!r} is not a plan file (its top level is not a mapping)")
     _check_threads(plan_options.get("threads"))
     if plan_options.get("device") is not None:
-        device = str(plan_options["device"])
-        try:
-            _check_plan_device(device, loaded, plan_path, root)
-        except ValueError as exc:
-            message = str(exc).replace("drop --device", "drop device=")
-            raise ValueError(message.replace(f"--device {device}:", f"device={device!r}:", 1)) from None
+        check_plan_device(str(plan_options["device"]), loaded, plan_path, root, option="device=")
     planned_root = Path((loaded.get("data") or {}).get("root") or ".")
     if planned_root.resolve() != root:
         raise ValueError(
@@ -547,30 +524,13 @@ def _fit_plan_file(
             f"{root}, or plan it (unetkit plan {shlex.quote(str(root))} --out FILE)"
         )
     # As --threads and --precision with --plan: trainer keys over the plan's, before the caller's overrides.
-    trainer = [f"trainer.num_threads={plan_options['threads']}"] if plan_options.get("threads") else []
-    if plan_options.get("precision"):
-        trainer.append(f"trainer.precision={plan_options['precision']}")
+    trainer = plan_trainer_overrides(plan_options.get("threads"), plan_options.get("precision"))
     given = [*trainer, *([f"evaluate.split={score}"] if score is not None else []), *user]
     base = [f"trainer.progress_bar={str(progress_bar).lower()}", *placed]
     config = load_config(plan_path, [*base, *given])
-    # The run's plan.yaml as `fit DIR --plan FILE` writes it: the file with the values trained in place of the
-    # plan's, under a line naming the file, the call and the overrides that changed it.
-    changed = changed_overrides(plan_path, base, given)
-    trained = overridden_plan_text(text, changed)
-    with_ = f" with {' '.join(changed)}" if changed else " as is"
-    files: dict[str, str | bytes] = {
-        "plan.yaml": f"# this run trained {plan_path.resolve()}{with_}: {command}\n{trained}"
-    }
-    dataset = dataset_file(plan_path)
-    if not dataset.is_file():
-        dataset = plan_path.with_name("dataset.json")
-    if dataset.is_file():
-        files["dataset.json"] = dataset.read_text()
-    if figure_file(plan_path).is_file():
-        files["plan.png"] = figure_file(plan_path).read_bytes()
-        if changed and trained != text and dataset.is_file():
-            with contextlib.suppress(KeyError, TypeError, ValueError):  # an older plan's figure stays as is
-                files["plan.png"] = plan_figure_of_file(trained, text, json.loads(dataset.read_text()))
+    # The run's plan.yaml, dataset.json and plan.png as `fit DIR --plan FILE` writes them, plan.yaml's first
+    # line naming this call too.
+    files = reused_plan_files(plan_path, text, changed_overrides(plan_path, base, given), command)
 
     def write_plan(run_dir: Path) -> None:
         write_run_files(run_dir, files)
