@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from unetkit.cli.main import main
-from unetkit.cli.plan import check_writable
 from unetkit.data.folder import split_by_lists
 from unetkit.data.list_files import list_line_name, read_list_file
 from unetkit.planning import Candidate, Machine, discover, make_plan
+from unetkit.planning.checks import check_writable
 from unetkit.planning.fingerprint import ClassStats, Fingerprint
 from unetkit.planning.plan import MIN_STEPS, MIN_USEFUL_STEPS, choose_geometry, default_budget
 

@@ -170,7 +170,7 @@ def write_plan_files(
     atomic_write_bytes(figure_path, png)
 
 
-def check_writable(path: Path, option: str, *, file: bool = False, given: Path | None = None) -> None:
+def _check_writable(path: Path, option: str, *, file: bool = False, given: Path | None = None) -> None:
     """:func:`unetkit.planning.checks.check_writable`, imported when called (the planning package costs
     ~0.4 s to import, and every ``unetkit`` command imports this module to build its parser)."""
     from unetkit.planning.checks import check_writable as checked
@@ -207,12 +207,12 @@ def run_plan(args: argparse.Namespace) -> int:
     figure_out = figure_file(out)
     # Every output's path before planning and before any is written (a plan.png folder had failed after
     # plan.yaml and dataset.json were written, naming the atomic write's temp file).
-    check_writable(out, "--out", file=True)
+    _check_writable(out, "--out", file=True)
     if args.dataset_out:
-        check_writable(dataset_out, "--dataset-out", file=True)
+        _check_writable(dataset_out, "--dataset-out", file=True)
     else:
-        check_writable(dataset_out, "--out", file=True, given=out)
-    check_writable(figure_out, "--out", file=True, given=out)
+        _check_writable(dataset_out, "--out", file=True, given=out)
+    _check_writable(figure_out, "--out", file=True, given=out)
     check_not_foreign_dataset_file(dataset_out)
     # Absolute paths in the plan: `fit DIR --plan FILE` then works from any working folder.
     planned = plan_dataset(args, Path(args.root).resolve())
