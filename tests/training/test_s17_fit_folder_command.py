@@ -14,6 +14,7 @@ from PIL import Image
 
 import unetkit
 from unetkit.training.config import Config
+from unetkit.training.fit import RunResult
 
 
 def _folder(root: Path, n: int = 12) -> Path:
@@ -36,19 +37,19 @@ def test_the_recorded_command_is_the_whole_call_and_the_plan_header_names_its_op
     out = tmp_path / "runs" / "mine"
     seen: dict[str, Any] = {}
 
-    def trained(config: Config, *, run_dir: Path, command: str, announce: Any) -> str:
+    def trained(config: Config, *, run_dir: Path, command: str, announce: Any, **kwargs: Any) -> RunResult:
         # Stands for fit(): it records `command` in train.json and started.json and calls `announce`.
         run_dir.mkdir(parents=True)
         announce(run_dir)
         seen.update(config=config, command=command)
-        return "result"
+        return RunResult(run_dir, {}, "", 0.0)
 
     monkeypatch.setattr("unetkit.training.fit.fit", trained)
     result = unetkit.fit_folder(
         root, "1m", score="val", out=out, overrides=["trainer.max_epochs=1"], seed=7,
         threads=1, measure_limit=2.0, device="cpu", mask_kind="index", void=[2],
     )  # fmt: skip
-    assert result == "result"
+    assert result.run_dir == out
     command = seen["command"]
     assert command == (
         f"fit_folder({str(root)!r}, '1m', score='val', out={str(out)!r}, overrides=['trainer.max_epochs=1'], "

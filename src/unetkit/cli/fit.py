@@ -427,7 +427,9 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
             # The command as typed, kept in RUN/train.json: what a benchmark names as the run's command.
             command = getattr(args, "command_line", None)
             result = fit(config, resume=args.resume, run_dir=run_dir, command=command, eval_progress=bar,
-                         replay=args.replay, announce=announce, select_progress=choosing)  # fmt: skip
+                         replay=args.replay, announce=announce, select_progress=choosing,
+                         predicted=planned.predicted if planned is not None else None,
+                         step_overrides=planned.step_overrides if planned is not None else ())  # fmt: skip
     except Exception as exc:
         if announced:  # the folder named above: say whether it is there (main prints notes after the error)
             exc.add_note(run_dir_fate(run_dir))
@@ -439,9 +441,8 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
             torch.distributed.destroy_process_group()
     if not result.is_global_zero:
         return 0
-    shortfall = _shortfall_note(result.run_dir, planned)
-    if shortfall:
-        print(f"note: {shortfall}", file=sys.stderr)
+    if result.shortfall:  # unetkit.planning.shortfall's rule, applied by fit to the steps made
+        print(f"note: {result.shortfall}", file=sys.stderr)
     if result.scored_only:
         done = f"scored the saved model; training took {result.train_seconds:.0f} s in the earlier session(s)"
     else:
@@ -496,37 +497,18 @@ def _budgeted(run_dir: Path) -> bool:
         return False
 
 
-# A budgeted run that trained fewer than this share of the steps its plan predicted is named on the console.
-SHORTFALL_SHARE = 0.5
-
-
 def _shortfall_note(run_dir: Path, planned: PlannedFit | None) -> str:
-    """One line when the budget bought far fewer optimizer steps than the plan predicted (a trial's 2-minute
-    run trained 197 of 1014: other work slowed its steps 10-40x, and nothing said so); '' otherwise."""
-    if planned is None or planned.predicted is None:
-        return ""
+    """The shortfall note (:func:`unetkit.planning.shortfall.shortfall_note`) of a trained run folder,
+    from its ``train.json`` and the plan's prediction; fit itself returns it as ``RunResult.shortfall``."""
+    from unetkit.planning.shortfall import shortfall_note
+
     try:
         record = json.loads((Path(run_dir) / "train.json").read_text())
     except (OSError, ValueError):
         return ""
-    steps, seconds = record.get("budget_stop_step"), record.get("train_seconds")
-    predicted, step_s = planned.predicted
-    if not steps or not seconds or steps >= SHORTFALL_SHARE * predicted:
-        return ""
-    if planned.step_overrides:
-        # The plan timed its own width/crop/precision; an override of them, not the machine, explains it
-        # (a planner audit: base_channels=24 over the planned 8 was blamed on "other work on the machine").
-        return (
-            f"the budget bought {steps} optimizer steps of the {predicted} the plan predicted for its own "
-            f"choices ({seconds / steps:.2f} s/step against {step_s:.3f} s/step measured for them): "
-            f"{' '.join(planned.step_overrides)} changed what a step costs; for a prediction with it, plan "
-            "with it (unetkit plan DIR, then --plan), or give more time"
-        )
-    return (
-        f"the budget bought {steps} optimizer steps of the {predicted} the plan predicted "
-        f"({seconds / steps:.2f} s/step against {step_s:.3f} s/step measured): other work on the machine, "
-        "or a slow disk, slowed training; plan and train again when the machine is idle, or give more time"
-    )
+    predicted = planned.predicted if planned is not None else None
+    overrides = planned.step_overrides if planned is not None else ()
+    return shortfall_note(predicted, record.get("budget_stop_step"), record.get("train_seconds"), overrides)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

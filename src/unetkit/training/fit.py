@@ -49,7 +49,14 @@ log = logging.getLogger(__name__)
 class RunResult:
     """What :func:`fit` and :func:`fit_folder` return: the run folder, the scores of the scored split (as in
     ``RUN/metrics_<split>.json``, which holds them JSON-ready; here per-class values are NumPy arrays), their
-    table as printed, and the training seconds."""
+    table as printed, and the training seconds.
+
+    ``predicted``: (optimizer steps, seconds per step) the plan predicted for the run's budget, as
+    ``RUN/train.json`` records them (``predicted_steps``, ``predicted_step_seconds``); None without a plan
+    or a budget. ``shortfall``: one line when the budget bought far fewer steps than that
+    (:func:`~unetkit.planning.shortfall.shortfall_note`: other work on the machine, or an override that
+    changed a step's cost), which :func:`fit_folder` logs as a warning; '' otherwise.
+    """
 
     run_dir: Path
     scores: dict[str, Any]
@@ -58,6 +65,8 @@ class RunResult:
     is_global_zero: bool = True
     # A resume of a run stopped while it was scored: the saved model was scored, nothing trained.
     scored_only: bool = False
+    predicted: tuple[int, float] | None = None
+    shortfall: str = ""
 
 
 def _stored_values(encoding: Any) -> list[int] | None:
@@ -271,6 +280,8 @@ def fit(
     replay: Path | None = None,
     announce: Callable[[Path], None] | None = None,
     select_progress: Callable[[int, int], None] | None = None,
+    predicted: tuple[int, float] | None = None,
+    step_overrides: Sequence[str] = (),
 ) -> RunResult:
     """Train (or resume, or replay) a run, then save the model, evaluate on ``evaluate.split`` and draw
     figures.
@@ -295,6 +306,11 @@ def fit(
             kind of machine (CPU, same thread count) the weights and metrics are bitwise identical.
         announce: called with the run folder once the inputs are checked and the folder exists (a new run;
             not on ``resume``), before training: where to look while it trains.
+        predicted: (optimizer steps, seconds per step) the run's plan predicted for its budget
+            (:func:`~unetkit.planning.shortfall.prediction_at_budget`), recorded in ``RUN/train.json``
+            beside the steps made and compared with them (``RunResult.shortfall``); ignored without a
+            budget (``trainer.max_time_minutes``).
+        step_overrides: the overrides of the plan that changed a step's cost, named by the shortfall note.
 
     A run with a time budget records its clock in ``RUN/logs/clock.npy`` and the step its budget stopped
     it at in ``RUN/train.json`` (``budget_stop_step``), what ``replay`` needs. The caller's random streams
@@ -305,7 +321,10 @@ def fit(
     from unetkit.devices import torch_threads
 
     with process_rng_kept(), torch_threads(config.trainer.num_threads):
-        return _fit(config, resume, run_dir, command, eval_progress, replay, announce, select_progress)
+        return _fit(
+            config, resume, run_dir, command, eval_progress, replay, announce, select_progress,
+            predicted if config.trainer.max_time_minutes else None, tuple(step_overrides),
+        )  # fmt: skip
 
 
 SCORED_SPLITS = ("test", "val")
@@ -342,7 +361,10 @@ def fit_folder(
     then refused: the plan file decides them.
 
     The run folder gets ``plan.yaml``, ``dataset.json`` and ``plan.png`` beside the run's files, as the CLI
-    writes them; ``train.json`` and ``plan.yaml`` name this call (every argument given but ``announce``).
+    writes them; ``train.json`` and ``plan.yaml`` name this call (every argument given but ``announce``),
+    and ``train.json`` records the plan's prediction for the run's budget (``predicted_steps``,
+    ``predicted_step_seconds``) beside the steps made (``budget_stop_step``). A run that made far fewer
+    steps than predicted (a busy machine) logs one WARNING on the ``unetkit`` logger, ``RunResult.shortfall``.
     A bad ``out``, ``seed`` or override is refused before anything is measured. ``progress_bar``:
     Lightning's training bar (on stdout; off by default). Prints nothing else itself (Lightning's own lines,
     device and precision, go through Python's logging); torch's thread count and the random streams are the
@@ -350,6 +372,7 @@ def fit_folder(
     """
     from unetkit.planning import to_config_overrides
     from unetkit.planning.folder import plan_folder, torch_threads_kept, write_run_files
+    from unetkit.planning.shortfall import prediction_at_budget, step_cost_overrides, summary_prediction
     from unetkit.training.config import changed_overrides, load_config
     from unetkit.training.run_folder import output_overrides
 
@@ -386,15 +409,31 @@ def fit_folder(
         note = f"# overridden by fit_folder's overrides: {' '.join(shown)}\n" if shown else ""
         note += f"# {command}: this call trained the plan below\n"
         files = planned.run_files(note, shown)
+        # What the plan predicted for the budget the run trains (an override of it scales the steps).
+        predicted = prediction_at_budget(
+            summary_prediction(planned.plan.summary),
+            (planned.plan.config.get("trainer") or {}).get("max_time_minutes"),
+            config.trainer.max_time_minutes,
+        )
 
         def write_plan(run_dir: Path) -> None:
             write_run_files(run_dir, files)
             if announce is not None:
                 announce(run_dir)
 
-        return fit(
-            config, run_dir=Path(out) if out is not None else None, command=command, announce=write_plan
-        )
+        result = fit(
+            config, run_dir=Path(out) if out is not None else None, command=command, announce=write_plan,
+            predicted=predicted, step_overrides=step_cost_overrides(shown),
+        )  # fmt: skip
+    return _warn_shortfall(result)
+
+
+def _warn_shortfall(result: RunResult) -> RunResult:
+    """``result``, its shortfall note logged as a warning (as ``unetkit fit`` prints it): a trial's runs on
+    a busy machine made 89 of 714 planned steps and fit_folder said nothing."""
+    if result.shortfall:
+        log.warning("%s", result.shortfall)
+    return result
 
 
 # fit_folder's own keywords, named where a keyword of neither it nor plan_folder is refused.
@@ -496,6 +535,7 @@ def _fit_plan_file(
 
     from unetkit.planning.folder import _check_threads, write_run_files
     from unetkit.planning.plan_file import check_plan_device, plan_trainer_overrides, reused_plan_files
+    from unetkit.planning.shortfall import plan_file_prediction, prediction_at_budget, step_cost_overrides
     from unetkit.training.config import changed_overrides, load_config
 
     decided = [*(["budget"] if budget is not None else []), *plan_options]
@@ -530,7 +570,14 @@ def _fit_plan_file(
     config = load_config(plan_path, [*base, *given])
     # The run's plan.yaml, dataset.json and plan.png as `fit DIR --plan FILE` writes them, plan.yaml's first
     # line naming this call too.
-    files = reused_plan_files(plan_path, text, changed_overrides(plan_path, base, given), command)
+    changed = changed_overrides(plan_path, base, given)
+    files = reused_plan_files(plan_path, text, changed, command)
+    # The plan file's header row of the candidate it trains: its prediction, at the budget the run trains.
+    predicted = prediction_at_budget(
+        plan_file_prediction(text, loaded),
+        (loaded.get("trainer") or {}).get("max_time_minutes"),
+        config.trainer.max_time_minutes,
+    )
 
     def write_plan(run_dir: Path) -> None:
         write_run_files(run_dir, files)
@@ -538,7 +585,11 @@ def _fit_plan_file(
             announce(run_dir)
 
     # fit() keeps the caller's thread count and random streams (nothing is measured here).
-    return fit(config, run_dir=Path(out) if out is not None else None, command=command, announce=write_plan)
+    result = fit(
+        config, run_dir=Path(out) if out is not None else None, command=command, announce=write_plan,
+        predicted=predicted, step_overrides=step_cost_overrides(changed),
+    )  # fmt: skip
+    return _warn_shortfall(result)
 
 
 def _fit(
@@ -550,8 +601,11 @@ def _fit(
     replay: Path | None,
     announce: Callable[[Path], None] | None,
     select_progress: Callable[[int, int], None] | None = None,
+    predicted: tuple[int, float] | None = None,
+    step_overrides: tuple[str, ...] = (),
 ) -> RunResult:
     from unetkit.model_files.model_io import save_model
+    from unetkit.planning.shortfall import shortfall_note
     from unetkit.training.budget import (
         REPLAY_SOURCE_FILE,
         budget_record,
@@ -686,11 +740,18 @@ def _fit(
             write_clock(run_dir, task.clock)
         if replay is not None:
             budget["replay_of"] = str(Path(replay).resolve())
+        shortfall = ""
         if trained_before:
             # Training ended in an earlier session, which recorded it: the record gains this resume.
             train_seconds = _record_score_only_resume(run_dir, command)
         else:
+            # The plan's prediction beside the steps made (budget_stop_step): a busy machine shows here.
+            budget["predicted_steps"] = predicted[0] if predicted is not None else None
+            budget["predicted_step_seconds"] = predicted[1] if predicted is not None else None
             write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command, **budget)
+            shortfall = shortfall_note(
+                predicted, budget.get("budget_stop_step"), train_seconds, step_overrides
+            )
         try:
             # Before the final scoring, which uses it: post-processing chosen on the validation split only.
             # The val predictions of the choice are the scoring's too when it scores val: made once.
@@ -719,6 +780,8 @@ def _fit(
             table=table,
             train_seconds=train_seconds,
             scored_only=trained_before,
+            predicted=predicted,
+            shortfall=shortfall,
         )
 
 
