@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from unetkit.cli.plan import plan_prediction
+from unetkit.planning.shortfall import plan_file_prediction as plan_prediction
 
 RUNS = ("default", "noelastic", "repeat148", "after_fix")
 TRAIN_IMAGES = 20  # ISBI slices 00-19 (--split train=0:20)

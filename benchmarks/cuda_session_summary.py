@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from unetkit.cli.plan import plan_prediction
+from unetkit.planning.shortfall import plan_file_prediction as plan_prediction
 
 
 def main(folder: Path) -> int:

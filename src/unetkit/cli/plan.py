@@ -223,17 +223,6 @@ def run_plan(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------ fit DIR
 
-# Config keys whose value changes what one optimizer step costs: the width and depth, the crop and batch, the
-# precision, the threads and the memory layout. An override of one makes the plan's step prediction stale.
-STEP_COST_KEYS = (
-    "model.",
-    "data.batch_size",
-    "data.crop_size",
-    "trainer.precision",
-    "trainer.num_threads",
-    "trainer.channels_last",
-)
-
 
 @dataclass
 class PlannedFit:
@@ -261,16 +250,20 @@ class PlannedFit:
 
 
 def step_cost_overrides(overrides: list[str]) -> tuple[str, ...]:
-    """The overrides of ``overrides`` whose key changes what an optimizer step costs (``STEP_COST_KEYS``)."""
-    return tuple(o for o in overrides if o.split("=", 1)[0].strip().startswith(STEP_COST_KEYS))
+    """:func:`unetkit.planning.shortfall.step_cost_overrides` (imported when called: see
+    :func:`_check_writable`)."""
+    from unetkit.planning.shortfall import step_cost_overrides as of
+
+    return of(overrides)
 
 
 def at_run_budget(
     predicted: tuple[int, float] | None, plan: dict, overrides: list[str]
 ) -> tuple[int, float] | None:
-    """The plan's ``predicted`` (steps, seconds per step) at the budget the run trains: a budget set on the
-    command line (``trainer.max_time_minutes=1`` over the plan's 30) buys about proportionally fewer steps of
-    the same cost, not fewer because the machine was busy."""
+    """The plan's ``predicted`` (steps, seconds per step) at the budget the run trains, the plan's or one set
+    on the command line (``trainer.max_time_minutes=1`` over the plan's 30):
+    :func:`unetkit.planning.shortfall.prediction_at_budget`."""
+    from unetkit.planning.shortfall import prediction_at_budget
     from unetkit.training.config import parse_override
 
     planned = (plan.get("trainer") or {}).get("max_time_minutes")
@@ -278,9 +271,7 @@ def at_run_budget(
     for item in overrides:
         if item.split("=", 1)[0].strip() == "trainer.max_time_minutes":
             minutes = parse_override(item)["trainer"]["max_time_minutes"]
-    if predicted is None or not planned or not minutes or minutes == planned:
-        return predicted
-    return max(1, round(predicted[0] * float(minutes) / float(planned))), predicted[1]
+    return prediction_at_budget(predicted, planned, minutes)
 
 
 def add_fit_arguments(p: argparse.ArgumentParser) -> None:
@@ -409,11 +400,9 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     print("\n".join(lines), flush=True)
     note = f"# overridden on the command line: {' '.join(shown)}\n" if shown else ""
     files = planned.run_files(note, shown)
-    summary = planned.plan.summary
-    predicted = None
-    if summary.get("predicted_steps") and summary.get("predicted_step_seconds"):
-        predicted = (int(summary["predicted_steps"]), float(summary["predicted_step_seconds"]))
-    predicted = at_run_budget(predicted, planned.plan.config, shown)
+    from unetkit.planning.shortfall import summary_prediction
+
+    predicted = at_run_budget(summary_prediction(planned.plan.summary), planned.plan.config, shown)
     crop = (planned.plan.config.get("data") or {}).get("crop_size")
     return PlannedFit(
         args.config, [*overrides, *user], files, predicted, step_cost_overrides(shown),
@@ -517,23 +506,7 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
 
 
 def plan_prediction(text: str, plan: dict) -> tuple[int, float] | None:
-    """(optimizer steps, seconds per step) that a plan file predicted for its budget, read from its header's
-    row of the candidate its config trains (a reused plan carries no summary); None when no row matches (a
-    plan edited to an unmeasured width, or not written by unetkit plan)."""
-    from unetkit.planning.folder import MEASURED_ROW
-    from unetkit.planning.plan import Candidate
+    """:func:`unetkit.planning.shortfall.plan_file_prediction` (imported when called)."""
+    from unetkit.planning.shortfall import plan_file_prediction
 
-    try:
-        data, kwargs = plan["data"], plan["model"]["kwargs"]
-        crop = (int(data["crop_size"][0]), int(data["crop_size"][1]))
-        label = Candidate(
-            int(kwargs["base_channels"]), int(kwargs["depth"]), crop, int(data["batch_size"]),
-            str(plan["trainer"]["precision"]),
-        ).label  # fmt: skip
-    except (KeyError, TypeError, ValueError, IndexError):
-        return None
-    for line in text.splitlines():
-        match = MEASURED_ROW.match(line)
-        if match is not None and match.group(1) == label:
-            return int(match.group(4)), float(match.group(3))
-    return None
+    return plan_file_prediction(text, plan)
