@@ -116,3 +116,14 @@ def test_a_plan_for_another_device_is_refused_naming_device_keyword(tmp_path: Pa
         match=r"^device='cpu': the plan file .* planned on cuda; drop device=, or plan again on cpu",
     ):
         unetkit.fit_folder(root, plan=plan, device="cpu")
+
+
+@pytest.mark.usefixtures("no_planning")
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_seed_numpy_cannot_take_is_refused_naming_the_key(tmp_path: Path, seed: int) -> None:
+    """A README trial's seed=-1 got NumPy's 'ValueError -1 is not in bounds, numpy accepts from 0 to
+    4294967295' at training, naming neither the key nor the range."""
+    root = _folder(tmp_path / "data")
+    with pytest.raises(ValueError, match=rf"trainer.seed={seed} is invalid .* from 0 to 4294967295"):
+        unetkit.fit_folder(root, "1m", score="val", out=tmp_path / "run", seed=seed)
+    assert not (tmp_path / "run").exists()

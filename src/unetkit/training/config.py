@@ -186,7 +186,12 @@ class TrainerConfig(Section):
     monitor: Annotated[str, _doc("a logged metric (best.ckpt, early stopping, plateau), e.g. val/miou")] = (
         "val/miou"
     )
-    seed: Annotated[Int, _doc("an integer: model init, augmentation and the DDP sampler")] = 0
+    # NumPy's seeding bounds: a negative seed had passed here and failed in NumPy without naming the key.
+    seed: Annotated[
+        NonNegativeInt,
+        Field(le=2**32 - 1),
+        _doc("an integer from 0 to 4294967295: model init, augmentation and the DDP sampler"),
+    ] = 0
     log_every_n_steps: PositiveInt = 5
     check_val_every_n_epoch: PositiveInt = 1
     progress_bar: bool = True
