@@ -360,6 +360,9 @@ def test_an_untuned_watershed_says_it_runs_its_defaults(caplog: pytest.LogCaptur
     with caplog.at_level(logging.INFO, logger="unetkit"):
         instance_predictor_for(StubPredictor(mask, probs), "watershed")
     assert "watershed runs with its defaults (min_distance 5, min_size 0)" in caplog.text
+    # Retraining a model of binary masks with fit would not tune it (a README trial): the line says when fit
+    # does, and does not advise it.
+    assert "only for models trained on instance labels" in caplog.text and "train it again" not in caplog.text
     caplog.clear()
     tuned = {RECORD_KEY: {"method": "watershed", "values": {"min_size": 20, "min_distance": 11}}}
     with caplog.at_level(logging.INFO, logger="unetkit"):

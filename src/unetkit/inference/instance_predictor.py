@@ -200,8 +200,8 @@ class SemanticInstancePredictor(InstancePredictor):
             # defaults run, as a re-check found them running silently.
             logger.info(
                 "watershed runs with its defaults (min_distance %s, min_size %s): this model records no "
-                "values chosen on validation for it; pass --min-distance / --min-size, or train it again "
-                "with fit",
+                "values chosen on validation for it (fit chooses them only for models trained on instance "
+                "labels); pass --min-distance / --min-size to set them",
                 DEFAULT_MIN_DISTANCE,
                 0 if min_size is None else min_size,
             )
