@@ -148,7 +148,8 @@ def ground_truth_encoding(args: argparse.Namespace, mask_paths: list[Path]) -> t
         if args.num_classes is None or args.num_classes < 1:
             raise ValueError(
                 "--masks needs --num-classes N (the number of ground-truth classes), or a classes file "
-                "naming them (--classes FILE, or classes.json/classes.csv in the --masks folder)."
+                "naming them (--classes FILE, or classes.json/classes.csv in the --masks folder or the "
+                "folder above it)."
             )
         encoding = MaskEncoding(
             args.mask_encoding or "index",
