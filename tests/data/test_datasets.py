@@ -60,7 +60,8 @@ def test_missing_root_and_unknown_name(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("UNETKIT_DATA", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(
-        ValueError, match=r"dataset folder for 'camvid' not found \(looked in: .*camvid.*\); pass root="
+        ValueError,
+        match=r"dataset folder for 'camvid' not found \(looked in: .*camvid.*\); pass data.root=.* \(root= from Python\)",
     ):
         get_dataset_spec("camvid")
     with pytest.raises(ValueError, match=r"Unknown dataset 'isbi'\. Did you mean 'isbi2012'"):

@@ -192,8 +192,8 @@ def resolve_root(folder: str, root: str | Path | None) -> Path:
             return cand.resolve()
     looked = ", ".join(str(c) for c in candidates)
     raise ValueError(
-        f"dataset folder for {folder!r} not found (looked in: {looked}); pass root=/path/to/{folder} or set "
-        f"{DATA_ENV}=/path/to/data (the folder that contains {folder}/)"
+        f"dataset folder for {folder!r} not found (looked in: {looked}); pass data.root=/path/to/{folder} "
+        f"(root= from Python) or set {DATA_ENV}=/path/to/data (the folder that contains {folder}/)"
     )
 
 
