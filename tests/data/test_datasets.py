@@ -61,7 +61,8 @@ def test_missing_root_and_unknown_name(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     with pytest.raises(
         ValueError,
-        match=r"dataset folder for 'camvid' not found \(looked in: .*camvid.*\); pass data.root=.* \(root= from Python\)",
+        match=r"dataset folder for 'camvid' not found \(looked in: .*camvid.*\); "
+        r"pass data.root=.* \(root= from Python\)",
     ):
         get_dataset_spec("camvid")
     with pytest.raises(ValueError, match=r"Unknown dataset 'isbi'\. Did you mean 'isbi2012'"):
