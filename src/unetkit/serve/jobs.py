@@ -621,9 +621,12 @@ def _runs_on(predictor: Any, method: str) -> bool:
     """Whether instance ``method`` runs on ``predictor``'s classes: tried on an empty 4 x 4 mask, since a
     method checks its classes only when it runs (a plugin's method as well)."""
     from unetkit.inference.instance_predictor import instance_predictor_for
+    from unetkit.inference.instances import DEFAULT_MIN_DISTANCE
 
     try:
-        instancer = instance_predictor_for(predictor, method)
+        # A probe, not a request: the seed distance given keeps an untuned watershed's "runs with its
+        # defaults" line out of the server's start-up log (a trial read it as advice for its model).
+        instancer = instance_predictor_for(predictor, method, min_distance=DEFAULT_MIN_DISTANCE)
         instancer.labels_from_prediction(np.zeros((4, 4), dtype=np.int64), None)
     except ValueError:
         return False
