@@ -371,7 +371,7 @@ def fit_folder(
     caller's again on return.
     """
     from unetkit.planning import to_config_overrides
-    from unetkit.planning.folder import plan_folder, torch_threads_kept, write_run_files
+    from unetkit.planning.folder import plan_folder, torch_threads_kept
     from unetkit.planning.shortfall import prediction_at_budget, step_cost_overrides, summary_prediction
     from unetkit.training.config import changed_overrides, load_config
     from unetkit.training.run_folder import output_overrides
@@ -416,16 +416,8 @@ def fit_folder(
             config.trainer.max_time_minutes,
         )
 
-        def write_plan(run_dir: Path) -> None:
-            write_run_files(run_dir, files)
-            if announce is not None:
-                announce(run_dir)
-
-        result = fit(
-            config, run_dir=Path(out) if out is not None else None, command=command, announce=write_plan,
-            predicted=predicted, step_overrides=step_cost_overrides(shown),
-        )  # fmt: skip
-    return _warn_shortfall(result)
+        result = _train_planned(config, files, out, command, announce, predicted, step_cost_overrides(shown))
+    return result
 
 
 def _warn_shortfall(result: RunResult) -> RunResult:
@@ -533,7 +525,7 @@ def _fit_plan_file(
     measured), with the same checks and run files."""
     import yaml
 
-    from unetkit.planning.folder import _check_threads, write_run_files
+    from unetkit.planning.folder import _check_threads
     from unetkit.planning.plan_file import check_plan_device, plan_trainer_overrides, reused_plan_files
     from unetkit.planning.shortfall import plan_file_prediction, prediction_at_budget, step_cost_overrides
     from unetkit.training.config import changed_overrides, load_config
@@ -579,15 +571,31 @@ def _fit_plan_file(
         config.trainer.max_time_minutes,
     )
 
+    # fit() keeps the caller's thread count and random streams (nothing is measured here).
+    return _train_planned(config, files, out, command, announce, predicted, step_cost_overrides(changed))
+
+
+def _train_planned(
+    config: Config,
+    files: dict[str, str | bytes],
+    out: str | Path | None,
+    command: str,
+    announce: Callable[[Path], None] | None,
+    predicted: tuple[int, float] | None,
+    step_overrides: tuple[str, ...],
+) -> RunResult:
+    """fit_folder's training of a plan (made now or read from a file): the plan's ``files`` go into the run
+    folder once it exists, then ``announce`` is told; the result's shortfall note is logged."""
+    from unetkit.planning.folder import write_run_files
+
     def write_plan(run_dir: Path) -> None:
         write_run_files(run_dir, files)
         if announce is not None:
             announce(run_dir)
 
-    # fit() keeps the caller's thread count and random streams (nothing is measured here).
     result = fit(
         config, run_dir=Path(out) if out is not None else None, command=command, announce=write_plan,
-        predicted=predicted, step_overrides=step_cost_overrides(changed),
+        predicted=predicted, step_overrides=step_overrides,
     )  # fmt: skip
     return _warn_shortfall(result)
 
