@@ -8,9 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image
+from training_helpers import index_mask_folder
 
 import unetkit
 from unetkit.training.config import Config
@@ -19,15 +18,7 @@ from unetkit.training.fit import RunResult
 
 def _folder(root: Path, n: int = 12) -> Path:
     """Index masks 0..2 (2 stands for the void of the calls below) on gray 32x32 images."""
-    for i in range(n):
-        mask = np.zeros((32, 32), np.uint8)
-        mask[4 + i % 8 : 14 + i % 8, 4:14] = 1
-        mask[20:24, :] = 2
-        image = np.random.default_rng(i).integers(40, 200, (32, 32), dtype=np.uint8)
-        for sub, array in (("images", image), ("masks", mask)):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(array).save(root / sub / f"img{i:02d}.png")
-    return root
+    return index_mask_folder(root, n)
 
 
 def test_the_recorded_command_is_the_whole_call_and_the_plan_header_names_its_options(

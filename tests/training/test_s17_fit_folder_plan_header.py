@@ -6,23 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from training_helpers import index_mask_folder
 
 import unetkit
 
 
 def _folder(root: Path, n: int = 12) -> Path:
     """Index masks 0..2 on gray 32x32 images."""
-    for i in range(n):
-        mask = np.zeros((32, 32), np.uint8)
-        mask[4 + i % 8 : 14 + i % 8, 4:14] = 1
-        mask[20:24, :] = 2
-        image = np.random.default_rng(i).integers(40, 200, (32, 32), dtype=np.uint8)
-        for sub, array in (("images", image), ("masks", mask)):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(array).save(root / sub / f"img{i:02d}.png")
-    return root
+    return index_mask_folder(root, n)
 
 
 def test_plan_folder_header_names_the_options_given(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
 """Helpers shared by the training tests (test_budget.py, test_replay.py, test_detection_replay.py,
-test_optim.py, test_fit.py, test_resume_trust.py)."""
+test_optim.py, test_fit.py, test_resume_trust.py, the fit_folder tests)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 
 # A tiny synthetic run of a few epochs (test_fit.py, test_resume_trust.py).
 TINY = [
@@ -60,3 +62,16 @@ def checkpoint_state(run: Path) -> dict[str, torch.Tensor]:
     state["global_step"] = torch.tensor(ckpt["global_step"])
     state["scheduler_step"] = torch.tensor(ckpt["lr_schedulers"][0]["last_epoch"])
     return state
+
+
+def index_mask_folder(root: Path, n: int = 12) -> Path:
+    """A folder of ``n`` gray 32x32 images with index masks 0..2 (images/, masks/; fit_folder's tests)."""
+    for i in range(n):
+        mask = np.zeros((32, 32), np.uint8)
+        mask[4 + i % 8 : 14 + i % 8, 4:14] = 1
+        mask[20:24, :] = 2
+        image = np.random.default_rng(i).integers(40, 200, (32, 32), dtype=np.uint8)
+        for sub, array in (("images", image), ("masks", mask)):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array).save(root / sub / f"img{i:02d}.png")
+    return root
