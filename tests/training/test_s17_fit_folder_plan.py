@@ -7,10 +7,9 @@ import functools
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
-from PIL import Image
+from training_helpers import index_mask_folder
 
 import unetkit
 from unetkit.cli.plan import write_plan_files
@@ -18,14 +17,7 @@ from unetkit.planning import folder
 
 
 def _folder(root: Path, n: int = 12) -> Path:
-    for i in range(n):
-        mask = np.zeros((32, 32), np.uint8)
-        mask[4 + i % 8 : 14 + i % 8, 4:14] = 255
-        image = np.random.default_rng(i).integers(40, 200, (32, 32), dtype=np.uint8)
-        for sub, array in (("images", image), ("masks", mask)):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(array).save(root / sub / f"img{i:02d}.png")
-    return root
+    return index_mask_folder(root, n, binary=True)
 
 
 @pytest.fixture

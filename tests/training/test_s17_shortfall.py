@@ -10,10 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image
-from training_helpers import TIME_PACED
+from training_helpers import TIME_PACED, index_mask_folder
 
 import unetkit
 from unetkit.planning import folder
@@ -79,14 +77,7 @@ def test_fit_records_the_prediction_beside_the_steps_made(tmp_path: Path) -> Non
 
 
 def _folder(root: Path, n: int = 12) -> Path:
-    for i in range(n):
-        mask = np.zeros((32, 32), np.uint8)
-        mask[4 + i % 8 : 14 + i % 8, 4:14] = 255
-        image = np.random.default_rng(i).integers(40, 200, (32, 32), dtype=np.uint8)
-        for sub, array in (("images", image), ("masks", mask)):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(array).save(root / sub / f"img{i:02d}.png")
-    return root
+    return index_mask_folder(root, n, binary=True)
 
 
 FAST: dict[str, Any] = {"threads": 1, "measure_limit": 2.0, "device": "cpu"}

@@ -64,12 +64,14 @@ def checkpoint_state(run: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def index_mask_folder(root: Path, n: int = 12) -> Path:
-    """A folder of ``n`` gray 32x32 images with index masks 0..2 (images/, masks/; fit_folder's tests)."""
+def index_mask_folder(root: Path, n: int = 12, binary: bool = False) -> Path:
+    """A folder of ``n`` gray 32x32 images with index masks 0..2 (images/, masks/; fit_folder's tests), or
+    with ``binary`` 0/255 masks of the same squares (no band of 2)."""
     for i in range(n):
         mask = np.zeros((32, 32), np.uint8)
-        mask[4 + i % 8 : 14 + i % 8, 4:14] = 1
-        mask[20:24, :] = 2
+        mask[4 + i % 8 : 14 + i % 8, 4:14] = 255 if binary else 1
+        if not binary:
+            mask[20:24, :] = 2
         image = np.random.default_rng(i).integers(40, 200, (32, 32), dtype=np.uint8)
         for sub, array in (("images", image), ("masks", mask)):
             (root / sub).mkdir(parents=True, exist_ok=True)
