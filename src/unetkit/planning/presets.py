@@ -14,6 +14,7 @@ would) and applies the preset's keys after the plan's and before the command lin
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from unetkit.data.datasets.registry import DATA_ENV
 from unetkit.planning.plan import _flow  # one-line YAML, as the plan's overrides
 
 __all__ = ["PLAN_FLAGS", "PlanPreset", "read_plan_preset"]
@@ -120,4 +122,9 @@ def read_plan_preset(path: str | Path) -> PlanPreset | None:
             value = str(value)
         flags[dest] = value
     folder = _resolve(str(block["dir"]), file.parent)
+    # UNETKIT_DATA moves a preset's folder as it moves data.dataset=NAME's (registry.DATA_ENV): the copy
+    # there wins when it exists, so a user whose data is not in ../shared/data needs no DIR argument.
+    env = os.environ.get(DATA_ENV)
+    if env and (Path(env) / folder.name).is_dir():
+        folder = Path(env) / folder.name
     return PlanPreset(path=file, folder=folder, flags=flags, overrides=_flatten(data))
