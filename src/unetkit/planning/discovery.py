@@ -1493,7 +1493,14 @@ def _read_list(path: Path, known: Collection[str] | None = None) -> list[str]:
     with spaces work; else its first word, as in Oxford-IIIT Pet's lines)."""
     from unetkit.data.list_files import read_list_file
 
-    return read_list_file(path, known)
+    names = read_list_file(path, known)
+    if not names and path.stem != "train":  # an empty train.txt has its own error: "no training split"
+        # An empty list read as absent made the plan say "add test.txt" about a file that is there.
+        raise ValueError(
+            f"split list {path} is empty (no image ids, only blank or # lines); list the image ids one per "
+            "line, or delete the file"
+        )
+    return names
 
 
 # A name's group: its stem without a trailing frame/slice number (0016E5_07959 -> 0016E5, Seq05VD_f00000 ->
