@@ -51,7 +51,22 @@ class PlanPreset:
         """``unetkit fit --config PRESET [DIR] [KEY=VALUE...]`` -> ``unetkit fit DIR [flags] PRESET-KEYS
         [KEY=VALUE...]``: a folder or an option given on the command line wins over the preset's."""
         given = list(args.overrides or [])
-        folder = given.pop(0) if given and "=" not in given[0] else str(self.folder)
+        folder = given.pop(0) if given and "=" not in given[0] else None
+        # data.root=PATH names the data folder of a config; with a preset it is the folder to plan (a README
+        # trial's data.root= was ignored and the preset's own folder reported missing).
+        roots = [item for item in given if item.split("=", 1)[0].strip() == "data.root"]
+        if roots and folder is None:
+            folder = roots[-1].split("=", 1)[1].strip()
+            given = [item for item in given if item not in roots]
+        if folder is None:
+            if not self.folder.is_dir():
+                name = self.path.stem
+                raise ValueError(
+                    f"the {name} preset plans {self.folder}, which does not exist; give your copy's folder: "
+                    f"unetkit fit /path/to/{self.folder.name} --config {name} (or set {DATA_ENV} to the "
+                    f"folder that holds {self.folder.name}/)"
+                )
+            folder = str(self.folder)
         args.overrides = [folder, *self.overrides, *given]
         args.config = None
         for dest, value in self.flags.items():
