@@ -433,3 +433,22 @@ def test_per_image_window_of_a_large_image_reads_a_subsample(monkeypatch: pytest
     sub = io_module.apply_window(ramp, io_module.per_image_window())
     assert seen == [75 * 100]  # every 4th row and column
     assert np.abs(sub.astype(int) - full.astype(int)).max() <= 2
+
+
+def test_four_band_tiff_with_its_last_band_tagged_alpha_says_how_to_keep_the_band(tmp_path: Path) -> None:
+    """A remote-sensing trial: tifffile's defaults tag band 4 (near-infrared) of an (H, W, 4) uint16 image as
+    alpha, and the refusal's only advice, "save it as RGB", would drop the band the classes differ in."""
+    import tifffile
+
+    bands = np.random.default_rng(0).integers(0, 4000, (8, 8, 4), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "tile.tif", bands)  # default: RGB + extra sample (alpha)
+    with pytest.raises(ValueError, match=r"transparent pixels.*near-infrared band.*photometric='minisblack'"):
+        read_raw_image(tmp_path / "tile.tif")
+    tifffile.imwrite(tmp_path / "bands.tif", bands, photometric="minisblack", planarconfig="contig")
+    assert read_raw_image(tmp_path / "bands.tif").shape == (8, 8, 4)  # the advice works
+    # An array's channels are the caller's: no advice on how to save a file.
+    from unetkit.data.io import drop_array_alpha
+
+    with pytest.raises(ValueError, match="transparent pixels") as err:
+        drop_array_alpha(bands, 3, "the uint16 image array")
+    assert "tifffile" not in str(err.value)

@@ -359,9 +359,15 @@ def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) ->
     )
 
 
-def _drop_opaque_alpha(arr: np.ndarray, path: Path) -> np.ndarray:
+# What a channel stored as alpha may really be, by the channel count (2: gray + alpha, 4: RGB + alpha; only
+# a TIFF holds 4 bands otherwise, so a 4-channel PNG's alpha is taken as one).
+_DATA_CHANNEL = {2: "a second microscope channel", 4: "a near-infrared band"}
+
+
+def _drop_opaque_alpha(arr: np.ndarray, path: Path, file: bool = True) -> np.ndarray:
     """``arr`` (H, W, C) without its last channel, an alpha that must be opaque everywhere (transparent pixels
-    have no defined colour)."""
+    have no defined colour). ``file``: ``arr`` was read from the file ``path`` (its refusal then says how to
+    store a data channel so that it is not read as alpha)."""
     alpha = arr[..., -1]
     opaque = np.iinfo(arr.dtype).max if arr.dtype.kind in "ui" else 1.0
     if not np.all(alpha == opaque):
@@ -369,9 +375,13 @@ def _drop_opaque_alpha(arr: np.ndarray, path: Path) -> np.ndarray:
             f"{_named(path)} has an alpha channel with transparent pixels; flatten it onto a background "
             "(e.g. save it as RGB) so the colour of transparent pixels is defined"
             + (
-                "; if that channel is data (a second microscope channel), save it as a TIFF "
-                "(tifffile.imwrite(path, array_hwc, photometric='minisblack', planarconfig='contig'))"
-                if arr.shape[2] == 2
+                # A file only: an array's channels are the caller's to choose. A 4-band TIFF written with
+                # tifffile's defaults marks its near-infrared band as alpha (a remote-sensing trial), and
+                # "save it as RGB" would drop the band the classes differ in.
+                f"; if that channel is data ({_DATA_CHANNEL.get(arr.shape[2], 'a band')}), save it as a "
+                "TIFF whose samples are all bands (tifffile.imwrite(path, array_hwc, "
+                "photometric='minisblack', planarconfig='contig'))"
+                if file and (arr.shape[2] == 2 or path.suffix.lower() in (".tif", ".tiff"))
                 else ""
             )
         )
@@ -391,7 +401,7 @@ def drop_array_alpha(arr: np.ndarray, channels: int, name: str) -> np.ndarray:
     """
     if arr.ndim != 3 or arr.shape[2] not in (2, 4) or arr.shape[2] == channels:
         return arr
-    return _drop_opaque_alpha(arr, Path(name))
+    return _drop_opaque_alpha(arr, Path(name), file=False)
 
 
 def convert_channels(arr: np.ndarray, channels: int) -> np.ndarray:
