@@ -211,3 +211,43 @@ def test_a_mixed_set_says_its_share_of_colour_images(
     )
     gray = fingerprint(discover(make_dataset(root=tmp_path / "gray")))
     assert "non-photo images: gray images; 0.5-99.5 percentile range" in gray.normalization_reason
+
+
+def _band_tiles(root: Path, n: int = 10) -> Path:
+    """``n`` 4-band uint16 TIFF tiles (all samples bands) with binary masks."""
+    import tifffile
+    from PIL import Image
+
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        bands = np.random.default_rng(i).integers(100, 4000, (32, 32, 4), dtype=np.uint16)
+        tifffile.imwrite(
+            root / "images" / f"t{i:02d}.tif", bands, photometric="minisblack", planarconfig="contig"
+        )
+        mask = np.zeros((32, 32), np.uint8)
+        mask[4:20, 4:20] = 255
+        Image.fromarray(mask).save(root / "masks" / f"t{i:02d}.png")
+    return root
+
+
+def test_a_float_tile_with_nan_or_a_tile_of_other_bands_is_named(tmp_path: Path) -> None:
+    """A remote-sensing trial: a float32 tile with NaN among uint16 ones failed with NumPy's bare "cannot
+    convert float NaN to integer", and a 3-band tile among 4-band ones with "cannot convert 3 channels to 4",
+    neither naming the file."""
+    import tifffile
+
+    root = _band_tiles(tmp_path / "nan")
+    floats = np.random.default_rng(0).random((32, 32, 4)).astype(np.float32)
+    floats[3, 3, 1] = np.nan
+    tifffile.imwrite(root / "images" / "t00.tif", floats, photometric="minisblack", planarconfig="contig")
+    with pytest.raises(ValueError, match=r"cannot read image .*t00\.tif: 1 of its 4096 values are NaN"):
+        fingerprint(discover(root))
+    # 1 tile of 3 bands among 24: under the share that gray/RGB conversion allows, but 3 bands do not
+    # convert to 4.
+    root = _band_tiles(tmp_path / "bands", n=24)
+    rgb = np.random.default_rng(1).integers(100, 4000, (32, 32, 3), dtype=np.uint16)
+    tifffile.imwrite(root / "images" / "t00.tif", rgb, photometric="rgb")
+    odd = r"image .*t00\.tif has 3 channel\(s\) but 23 other images have 4, and only gray and RGB convert"
+    with pytest.raises(ValueError, match=odd + r" into each other; give it the same 4 channels"):
+        discover(root)

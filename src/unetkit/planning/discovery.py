@@ -3389,6 +3389,16 @@ def _check_images(
         )
     many_c = max(counts, key=lambda c: len(counts[c]))
     others = sorted((p for c, paths in counts.items() if c != many_c for p in paths), key=str)
+    inconvertible = next((c for c in counts if c != many_c and {c, many_c} != {1, 3}), None)
+    if inconvertible is not None:
+        # Only gray and RGB convert into each other (convert_channels): a 3-band tile among 4-band ones
+        # failed later with "cannot convert 3 channels to 4", naming no file (a remote-sensing trial).
+        raise ValueError(
+            f"image {counts[inconvertible][0]} has {inconvertible} channel(s) but {len(counts[many_c])} "
+            f"other images have {many_c}, and only gray and RGB convert into each other; give it"
+            f"{_and_more(len(counts[inconvertible]) - 1)} the same {many_c} channels as the others, or move "
+            "it out"
+        )
     if others and len(others) > MAX_CONVERTED_SHARE * len(kept):
         few_c = next(c for c in counts if c != many_c)
         raise ValueError(

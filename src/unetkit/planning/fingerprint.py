@@ -290,7 +290,12 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     depths: dict[int, str] = {}
     for sample in sampled:
         # Stored values (the window of deep images is measured on them), without an alpha channel.
-        image = _as_channels(read_raw_image(sample.image), layout.channels)
+        raw = read_raw_image(sample.image)
+        if raw.dtype.kind == "f":
+            # Its NaN and range checks, naming the file: float pixels joined to other images' went on to
+            # fail with NumPy's bare "cannot convert float NaN to integer" (a remote-sensing trial).
+            to_uint8(raw, sample.image)
+        image = _as_channels(raw, layout.channels)
         depths.setdefault(bit_depth(image), sample.image.name)
         if (
             image.shape[2] == 3
