@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +11,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from test_export_onnx import small_kwargs  # one table of tiny kwargs per model (the zoo's contract test)
 
 from unetkit.export import export_onnx
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.models import create_model, list_models
 
 CLEAR = {"batch", "height", "width", "out_height", "out_width"}
-
-
-def small_kwargs() -> dict[str, dict[str, Any]]:
-    """Tiny kwargs per model from the model-zoo contract test (as test_export_onnx.py reads them)."""
-    path = Path(__file__).resolve().parents[1] / "models" / "test_contract.py"
-    spec = importlib.util.spec_from_file_location("_unetkit_model_contract", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return dict(module.SMALL_KWARGS)
 
 
 def axes(path: Path) -> tuple[list[int | str], list[int | str]]:
