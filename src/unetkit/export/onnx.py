@@ -322,7 +322,7 @@ def _attempt(
             _export_dynamo(model, sample, tmp, opset, dynamic_hw)
     else:
         _export_legacy(model, sample, tmp, opset, dynamic_hw)
-    _name_axes(tmp, int(eager_output(model, sample).shape[1]))
+    _name_axes(tmp, config.num_classes)  # models return (N, num_classes, H, W): no extra forward pass
     axes, saved_opset = _onnx_dynamic_axes(tmp)
     if saved_opset != opset:
         # Never kept: a file of another opset than asked for is not the export that was asked for.
