@@ -564,7 +564,10 @@ def test_streamed_body_over_the_limit_is_cut_off(trained_model_dir: Path) -> Non
     app.state.pool.close()
     app.state.store.close()
     assert refused.status_code == 413
-    expected = "request is larger than the upload limit of 9.8 KiB (server option --max-upload-mb)"
+    expected = (
+        "request is larger than the upload limit of 9.8 KiB (server option --max-upload-mb); larger files go "
+        "through unetkit predict RUN IMAGE --out DIR (tiled, no size or pixel limit)"
+    )
     assert one_line(refused) == expected
     # Refused while streaming: reading stopped soon after the limit (+ multipart slack), not after 1.6 MB.
     assert sum(sent) < 10_000 + 64 * 1024 + 8 * 4096

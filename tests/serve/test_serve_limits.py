@@ -12,7 +12,7 @@ pytest.importorskip("starlette", reason="unetkit serve needs the 'serve' extra")
 
 from serve_helpers import png_bytes
 
-from unetkit.serve.limits import Rejected, ServeLimits, check_image, format_bytes
+from unetkit.serve.limits import Rejected, ServeLimits, check_image, format_bytes, upload_too_large
 
 
 def encoded(fmt: str, shape: tuple[int, ...] = (20, 30)) -> bytes:
@@ -71,6 +71,20 @@ def test_pixel_limit_names_the_limit_and_the_option() -> None:
     assert "--max-pixels" in info.value.detail
 
 
+def test_size_refusals_point_to_predict_in_one_line() -> None:
+    """Both size refusals name the way around them: unetkit predict reads and tiles a file of any size."""
+    data = png_bytes(np.zeros((40, 50), dtype=np.uint8))
+    refusals = []
+    for limits in (ServeLimits(max_pixels=1999), ServeLimits(max_upload_bytes=len(data) - 1)):
+        with pytest.raises(Rejected) as info:
+            check_image(data, "a.png", limits)
+        refusals.append(info.value.detail)
+    refusals.append(upload_too_large(1024, 4096, request=True).detail)
+    for detail in refusals:
+        assert "go through unetkit predict RUN IMAGE --out DIR (tiled, no size or pixel limit)" in detail
+        assert "\n" not in detail
+
+
 def test_byte_limit_names_the_limit() -> None:
     data = png_bytes(np.zeros((40, 50), dtype=np.uint8))
     with pytest.raises(Rejected) as info:
@@ -96,7 +110,8 @@ def test_decompression_bomb_header_is_a_413() -> None:
     # Worded as any image over --max-pixels (the header's size), not as Pillow's own guard with its limit.
     assert info.value.detail == (
         "bomb.png: image is 100000x100000 = 10000000000 pixels, larger than the limit of 16777216 pixels "
-        "(server option --max-pixels)"
+        "(server option --max-pixels); larger images go through unetkit predict RUN IMAGE --out DIR (tiled, "
+        "no size or pixel limit)"
     )
     assert info.value.status_code == 413
 

@@ -46,6 +46,9 @@ _UNREAD_FORMATS: tuple[tuple[Callable[[bytes], bool], str], ...] = (
 )
 # Multipart framing and the small form fields around the file; the file itself is checked exactly later.
 MULTIPART_SLACK = 64 * 1024
+# The way around both size limits: the command line reads the file from disk and tiles it, with no limit on
+# bytes or pixels, so a refusal for size points there (RUN stays a placeholder: server paths stay private).
+PREDICT_INSTEAD = "unetkit predict RUN IMAGE --out DIR (tiled, no size or pixel limit)"
 
 
 class Rejected(HTTPException):
@@ -109,7 +112,7 @@ def upload_too_large(
     return Rejected(
         413,
         f"{what}{got_text} is larger than the upload limit of {format_bytes(limit)} "
-        "(server option --max-upload-mb)",
+        f"(server option --max-upload-mb); larger files go through {PREDICT_INSTEAD}",
     )
 
 
@@ -188,7 +191,8 @@ def check_image(data: bytes, filename: str, limits: ServeLimits) -> tuple[str, i
         raise Rejected(
             413,
             f"{filename}: image is {width}x{height} = {width * height} pixels, larger than the limit of "
-            f"{limits.max_pixels} pixels (server option --max-pixels)",
+            f"{limits.max_pixels} pixels (server option --max-pixels); larger images go through "
+            f"{PREDICT_INSTEAD}",
         )
     return suffix, width, height
 
