@@ -349,7 +349,8 @@ def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) ->
         if flo < -FLOAT_SLACK or fhi > 1.0 + FLOAT_SLACK:
             raise ValueError(
                 f"cannot read {_named(path)}: float values in [{flo:.6g}, {fhi:.6g}]; only floats in "
-                "[0, 1] are supported, rescale the image to [0, 1] or save it as 8-bit"
+                "[0, 1] are supported, rescale the image to [0, 1] or save it as 8- or 16-bit integers "
+                "(16-bit images are read through an intensity window)"
             )
         _log_once("float", f"float image {path} in [0, 1] scaled to 8 bits with round(x * 255)")
         return np.rint(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
