@@ -464,19 +464,21 @@ def image_from_raw(
     """:func:`read_image` of stored pixels already read with :func:`read_raw_image` (``path`` names the file
     in errors): for a caller that chooses the window from the stored values without reading the file twice."""
     path = Path(path)
+    stored = raw.shape[2]
+    if channels is not None and stored != channels and not (convert and channels in (1, 3)):
+        # Refused before the intensity window is applied: a model's window has one [lo, hi] per model channel,
+        # and its own refusal would blame the window's pair count for the image's channel count.
+        fix = {1: "convert the image (e.g. to grayscale)", 3: "convert the image (e.g. to RGB)"}.get(
+            channels, f"save the image with {channels} channels"
+        )
+        raise ValueError(
+            f"{path} has {stored} channels but the model expects {channels}; {fix}, or when training, set "
+            f"in_channels={stored}"
+        )
     arr = to_uint8(raw, path, window)
-    if channels is not None and arr.shape[2] != channels:
-        if convert and channels in (1, 3):
-            _log_once(
-                f"convert{channels}", f"image {path} converted from {arr.shape[2]} to {channels} channels"
-            )
-            arr = convert_channels(arr, channels)
-        else:
-            hint = "to grayscale" if channels == 1 else "to RGB"
-            raise ValueError(
-                f"{path} has {arr.shape[2]} channels but the model expects {channels}; convert the image "
-                f"(e.g. {hint}), or when training, set in_channels={arr.shape[2]}"
-            )
+    if channels is not None and stored != channels:  # convert: between gray and RGB only (checked above)
+        _log_once(f"convert{channels}", f"image {path} converted from {stored} to {channels} channels")
+        arr = convert_channels(arr, channels)
     return np.ascontiguousarray(arr)
 
 
