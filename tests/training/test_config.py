@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from unetkit.planning.checks import check_unknown_names
 from unetkit.training.config import (
     Config,
     TrainerConfig,
@@ -51,6 +52,33 @@ def test_unknown_key_suggests_the_close_one() -> None:
         ValueError, match=r"unknown option\(s\) \['num_image'\] for dataset 'synthetic'.*num_images"
     ):
         load_config(None, ["data.options={num_image: 3}"])
+
+
+@pytest.mark.parametrize(
+    ("override", "fix"),
+    [
+        ("plan.dir=/data/camvid", "give the folder as DIR: unetkit fit DIR --config PRESET."),
+        ("plan.time=5m", "give it as fit's option --time."),
+        ("plan.mask_kind=binary", "give it as fit's option --mask-kind."),
+        (
+            "plan={dir: /data/camvid}",
+            "its options as --time, --void, --classes, --split, --mask-kind, --threads.",
+        ),
+    ],
+)
+def test_a_preset_plan_key_is_refused_naming_where_it_goes(override: str, fix: str) -> None:
+    # plan: is a preset file's block, read before any config exists: a trial's plan.dir= moved no folder.
+    # "Unknown config key" first: fit DIR refuses it before measuring (planning.checks.check_unknown_names).
+    key = override.split("=", 1)[0]
+    with pytest.raises(ValueError) as info:
+        load_config(None, ["trainer.max_epochs=2", override])
+    text = str(info.value)
+    assert text.startswith(f"Unknown config key '{key}': plan: is a preset file's block") and text.endswith(
+        fix
+    )
+    assert "\n" not in text
+    with pytest.raises(ValueError, match="plan: is a preset file's block"):
+        check_unknown_names([override])  # what fit DIR and fit_folder check before the data is measured
 
 
 @pytest.mark.parametrize(

@@ -381,8 +381,43 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             )
         _merge(raw, loaded)
     for item in overrides or []:
-        _merge(raw, parse_override(item))
+        parsed = parse_override(item)
+        if "plan" in parsed:
+            raise ValueError(_plan_key(item.split("=", 1)[0].strip()))
+        _merge(raw, parsed)
     return validate_config(raw)
+
+
+# fit DIR's option for each key of a preset's plan: block (unetkit.planning.presets.PLAN_FLAGS).
+_PLAN_OPTIONS = {
+    "time": "--time",
+    "void": "--void",
+    "classes": "--classes",
+    "split": "--split",
+    "mask_kind": "--mask-kind",
+    "threads": "--threads",
+}
+
+
+def _plan_key(key: str) -> str:
+    """The refusal of a ``plan.*`` override: ``plan:`` is a preset file's block, read before any config
+    exists (the folder to plan and fit DIR's options), so no override reaches it; the refusal names where
+    the key goes instead (a trial's ``plan.dir=`` was meant to move a preset's folder). Worded "Unknown
+    config key" so that :func:`unetkit.planning.checks.check_unknown_names` refuses it before the data is
+    measured."""
+    sub = key.split(".", 1)[1] if "." in key else ""
+    if sub == "dir":
+        fix = "give the folder as DIR: unetkit fit DIR --config PRESET"
+    elif sub in _PLAN_OPTIONS:
+        fix = f"give it as fit's option {_PLAN_OPTIONS[sub]}"
+    else:
+        fix = (
+            f"give the folder as DIR (unetkit fit DIR) and its options as {', '.join(_PLAN_OPTIONS.values())}"
+        )
+    return (
+        f"Unknown config key {key!r}: plan: is a preset file's block (the folder it plans and fit DIR's "
+        f"options), not a training key; {fix}."
+    )
 
 
 def changed_overrides(config_path: str | Path | None, base: list[str], user: list[str]) -> list[str]:
