@@ -7,6 +7,7 @@ content is complete. Formats:
   0/1, not 0/255; 255 is void: outside ``predict --roi``), and the embedded palette (the model's class
   colours, :func:`unetkit.palette.palette_for`) makes viewers show colours. Read it back with
   ``np.asarray(Image.open(path))`` (do not ``convert("RGB")``).
+* class mask of a georeferenced input: also a GeoTIFF carrying its georeferencing (:func:`save_mask_geotiff`).
 * probabilities: ``.npy`` (float16 by default: half the size, ~3 significant digits) or float32 TIFF
   (K pages of (H, W)).
 * overlay: RGB PNG.
@@ -27,6 +28,7 @@ from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.files import atomic_write, atomic_write_bytes
+from unetkit.inference.georef import GeoRef, mask_tags
 from unetkit.palette import class_palette
 
 # What ``--probs`` / ``PredictOptions.probs`` accept ("none": no probability maps; the others: save_probs's).
@@ -65,6 +67,70 @@ def save_mask_png(
         table[IGNORE_INDEX] = void_color
     img.putpalette(table.ravel().tolist())
     return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
+
+
+def save_mask_geotiff(
+    path: str | Path,
+    mask: np.ndarray,
+    georef: GeoRef,
+    num_classes: int | None = None,
+    palette: np.ndarray | None = None,
+    nodata: int | None = None,
+) -> Path:
+    """Class-index mask (H, W) -> GeoTIFF with the georeferencing of the image it was predicted from, which
+    GIS tools overlay on that image. Written with tifffile (no GDAL: see :mod:`unetkit.inference.georef`),
+    deflate-compressed.
+
+    Args:
+        path: the ``.tif`` to write (atomically: temp file + rename).
+        mask: class indices, (H, W), the size of the image ``georef`` describes.
+        georef: that image's georeferencing (:func:`~unetkit.inference.georef.read_georef`); its GeoTIFF tags
+            are copied as stored (:func:`~unetkit.inference.georef.mask_tags` says what else is).
+        num_classes: the model's class count: with the mask's largest value it picks the pixel type, so every
+            mask of a run has the same one: uint8 up to 256 classes, uint16 up to 65536, int32 beyond.
+        palette: uint8 (K, 3) class colours, stored as the TIFF's colour map (uint8 masks only) so GIS tools
+            show the classes in colour; classes beyond it get :func:`~unetkit.palette.class_palette`'s.
+        nodata: the value of pixels without a class (255, void, outside ``predict --roi``), written as GDAL's
+            nodata so GIS tools show them transparent; None: every pixel has a class.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: the mask is not (H, W) of the georeferenced image's size, or holds negative values.
+    """
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got shape {mask.shape}.")
+    if tuple(mask.shape) != georef.shape:
+        # The tags place the image's pixel grid: on a grid of another size they would misplace the mask.
+        raise ValueError(
+            f"mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but the georeferencing is for a "
+            f"{georef.shape[1]}x{georef.shape[0]} image; write the mask at its image's size."
+        )
+    if mask.size and int(mask.min()) < 0:
+        raise ValueError(f"mask has negative values (min {int(mask.min())}); expected class indices.")
+    hi = max((num_classes or 1) - 1, int(mask.max()) if mask.size else 0, nodata or 0)
+    dtype = np.uint8 if hi <= 0xFF else np.uint16 if hi <= 0xFFFF else np.int32
+    arr = mask.astype(dtype, copy=False)
+    options: dict[str, Any] = {"photometric": "minisblack"}
+    if dtype == np.uint8 and palette is not None:
+        # A TIFF colour map is uint16 (3, 256): each 8-bit colour scaled to 16 bits (x 257).
+        table = np.zeros((256, 3), dtype=np.uint16)
+        table[: hi + 1] = class_palette(hi + 1)
+        given = np.asarray(palette, dtype=np.uint8)[:256]
+        if given.ndim != 2 or given.shape[1] != 3:
+            raise ValueError(f"palette must be (K, 3), got shape {given.shape}.")
+        table[: len(given)] = given
+        options = {"photometric": "palette", "colormap": (table * 257).T}
+    extratags = mask_tags(georef, nodata)
+    import tifffile
+
+    def write(fh: IO[bytes]) -> None:
+        # Deflate: every GeoTIFF reader decodes it, and class masks shrink many times. metadata=None: no
+        # tifffile JSON description, the tags say all a GIS tool needs.
+        tifffile.imwrite(fh, arr, compression="zlib", metadata=None, extratags=extratags, **options)
+
+    return atomic_write(path, write)
 
 
 def save_rgb_png(path: str | Path, rgb: np.ndarray, compress_level: int = 6) -> Path:

@@ -1,0 +1,172 @@
+"""GeoTIFF georeferencing of an input image, carried over to its predicted class mask.
+
+A remote-sensing image is placed on the map by TIFF tags (the GeoTIFF standard: pixel scale, tiepoints or a
+transformation matrix, and the coordinate reference system as GeoKeys). A predicted mask has the input's
+pixel grid, so the same tags place it on the map too: :func:`read_georef` reads them and
+:func:`~unetkit.inference.writers.save_mask_geotiff` writes them into ``masks/<name>.tif``, which GIS tools
+(QGIS, ArcGIS, GDAL) overlay on the image.
+
+The tags are read and written with tifffile rather than GDAL or rasterio: tifffile is already a dependency and
+pure Python, while GDAL is a large native library that pip cannot install everywhere. Copying the tags as they
+are needs no projection library: nothing here interprets a coordinate.
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# The GeoTIFF tags (OGC GeoTIFF 1.1): any one of them makes a TIFF georeferenced.
+GEOTIFF_TAGS: dict[int, str] = {
+    33550: "ModelPixelScaleTag",
+    33922: "ModelTiepointTag",
+    34264: "ModelTransformationTag",
+    34735: "GeoKeyDirectoryTag",
+    34736: "GeoDoubleParamsTag",
+    34737: "GeoAsciiParamsTag",
+}
+# GDAL's own tags, written beside the GeoTIFF ones by GDAL: XML metadata, and the input's nodata value.
+GDAL_METADATA = 42112
+GDAL_NODATA = 42113
+
+_TIFF_ASCII = 2  # the TIFF datatype of a string tag
+# First bytes of a TIFF: little- or big-endian, classic (42) or BigTIFF (43).
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+# One tag as read: (code, TIFF datatype, count, value).
+Tag = tuple[int, int, int, Any]
+# One tag as tifffile's ``imwrite(extratags=...)`` takes it: a Tag and whether to write it on the first page
+# only (a mask has one page).
+ExtraTag = tuple[int, int, int, Any, bool]
+
+
+@dataclass(frozen=True)
+class GeoRef:
+    """The georeferencing of a TIFF's first image, as stored.
+
+    Attributes:
+        shape: (H, W) of the image the tags describe: they place its pixel grid, so they fit only a mask of
+            that size.
+        tags: the GeoTIFF tags present (:data:`GEOTIFF_TAGS`), and GDAL's :data:`GDAL_METADATA` and
+            :data:`GDAL_NODATA` where present, as (code, TIFF datatype, count, value) in ascending code,
+            values as tifffile decodes them (tuples of numbers; ``str`` for strings).
+    """
+
+    shape: tuple[int, int]
+    tags: tuple[Tag, ...]
+
+    def tag(self, code: int) -> Tag | None:
+        """The tag ``code`` (e.g. 34735, the GeoKey directory), or None where the file has none."""
+        return next((t for t in self.tags if t[0] == code), None)
+
+
+def _is_tiff(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) in _TIFF_MAGIC
+
+
+def read_georef(path: str | Path) -> GeoRef | None:
+    """The GeoTIFF georeferencing of ``path``'s first image, or None for a file without it.
+
+    None for any file that is not a TIFF (by its first bytes, not its name), a TIFF without GeoTIFF tags
+    (GDAL's tags alone do not place an image), and a TIFF tifffile cannot parse (logged at DEBUG: the image
+    itself may still be readable by Pillow, and a mask without georeferencing is what predict wrote before).
+
+    Args:
+        path: an image file.
+
+    Returns:
+        The tags of the first page (the full-resolution image of a cloud-optimized GeoTIFF; its overviews
+        follow it), or None.
+
+    Raises:
+        OSError: the file cannot be opened.
+
+    Example:
+        >>> georef = read_georef("scene.tif")  # doctest: +SKIP
+        >>> georef.tag(33550)  # doctest: +SKIP
+        (33550, 12, 3, (10.0, 10.0, 0.0))
+    """
+    path = Path(path)
+    if not _is_tiff(path):
+        return None
+    import tifffile  # only TIFFs need it
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            found = [page.tags.get(code) for code in (*GEOTIFF_TAGS, GDAL_METADATA, GDAL_NODATA)]
+            # Inside the ``with``: tifffile reads large tag values from the file when first asked for them.
+            tags = tuple(
+                (int(tag.code), int(tag.dtype), int(tag.count), tag.value) for tag in found if tag is not None
+            )
+            shape = (int(page.imagelength), int(page.imagewidth))
+    except (tifffile.TiffFileError, ValueError, IndexError) as exc:
+        logger.debug("no georeferencing read from %s: tifffile cannot parse it", path, exc_info=exc)
+        return None
+    if not any(code in GEOTIFF_TAGS for code, *_ in tags):
+        return None
+    return GeoRef(shape=shape, tags=tags)
+
+
+def _dataset_metadata(text: str) -> str | None:
+    """GDAL_METADATA XML without its per-band items (those with a ``sample`` attribute), or None when nothing
+    else is in it or it does not parse.
+
+    The band items describe the input's bands, not the class mask: GDAL and QGIS apply a band's SCALE/OFFSET
+    to its values, so a reflectance band's ``SCALE 0.0001`` would show class 3 as 0.0003.
+    """
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return None  # which items are the bands' cannot be told: none is copied
+    bands = [item for item in root if item.get("sample") is not None]
+    if len(bands) == len(root):
+        return None
+    if not bands:
+        return text  # as stored, byte for byte
+    for item in bands:
+        root.remove(item)
+    return ET.tostring(root, encoding="unicode")
+
+
+def mask_tags(georef: GeoRef, nodata: int | None = None) -> list[ExtraTag]:
+    """The tags of a class mask of the image ``georef`` describes, for tifffile's ``imwrite(extratags=...)``.
+
+    The GeoTIFF tags are copied as stored. GDAL_METADATA keeps only its dataset items (its band items
+    describe the input's bands: :func:`_dataset_metadata`). The input's GDAL_NODATA is not copied: it is a
+    value of the input's bands (often 0), and on the mask it would hide that class in GIS tools; ``nodata``
+    (the mask's void value, e.g. 255 outside ``predict --roi``) is written instead where given.
+
+    Args:
+        georef: the input's georeferencing (:func:`read_georef`).
+        nodata: the mask's value of pixels without a class, or None.
+
+    Returns:
+        (code, TIFF datatype, count, value, writeonce) per tag, strings as UTF-8 bytes (tifffile refuses a
+        ``str`` that is not 7-bit ASCII, and GDAL writes UTF-8 into these tags).
+    """
+    tags: list[ExtraTag] = []
+    for code, dtype, count, value in georef.tags:
+        if code == GDAL_NODATA:
+            continue
+        if code == GDAL_METADATA:
+            text = value if isinstance(value, str) else bytes(value).decode("utf-8", "replace")
+            value = _dataset_metadata(text)
+            if value is None:
+                continue
+        if dtype == _TIFF_ASCII:
+            # tifffile counts the bytes (and the closing NUL) itself; the stored count can differ from the
+            # decoded string's (trailing NULs are dropped when read).
+            data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+            tags.append((code, dtype, 0, data, True))
+        else:
+            tags.append((code, dtype, count, value, True))
+    if nodata is not None:
+        tags.append((GDAL_NODATA, _TIFF_ASCII, 0, str(int(nodata)).encode(), True))
+    return tags
