@@ -679,8 +679,12 @@ def _fit(
     if resume is not None:
         run_dir = Path(resume)
     else:
-        # A folder the caller named is checked as one from ``output`` is: no run is ever trained over.
-        run_dir = refuse_existing_run(Path(run_dir)) if run_dir is not None else new_run_dir(config)
+        # A folder the caller named is checked as one from ``output`` is: no run is ever trained over. Its
+        # refusal names the keyword run_dir= (a Python call; the CLI and fit_folder check their --out/out=
+        # first, so theirs name those).
+        run_dir = (
+            refuse_existing_run(Path(run_dir), "run_dir=") if run_dir is not None else new_run_dir(config)
+        )
     # A run killed while it was scored (after training) keeps its train.json: its resume only scores it.
     trained_before = resume is not None and (run_dir / TRAIN_RECORD).is_file()
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
