@@ -83,7 +83,9 @@ def test_fit_folder_trains_the_plan_and_scores_val(
         ValueError, match=r"score must be one of \('test', 'val'\) or None \(the plan's choice\), got 'tset'"
     ):
         unetkit.fit_folder(root, score="tset")
-    with pytest.raises(ValueError, match=r"out / names no folder; give the new run folder"):
+    with pytest.raises(
+        ValueError, match=r"out='/' names no folder; give the new run folder, e\.g\. out='runs/mine'"
+    ):
         unetkit.fit_folder(root, out="/")  # refused before planning, as --out is
     with pytest.raises(TypeError, match="a list of key=value strings"):
         unetkit.fit_folder(root, overrides="trainer.max_epochs=1")  # type: ignore[arg-type]

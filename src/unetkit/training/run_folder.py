@@ -30,14 +30,21 @@ from unetkit.training.data_record import RECORD_NAME
 log = logging.getLogger(__name__)
 
 
-def output_overrides(out: str | Path | None, option: str = "out") -> list[str]:
+def output_overrides(out: str | Path | None, option: str = "out=") -> list[str]:
     """A run folder path (``--out RUN_DIR``, ``fit_folder(out=...)``) as the config keys it stands for:
-    ``output.root`` and ``output.name`` (none without one)."""
+    ``output.root`` and ``output.name`` (none without one). ``option``: how the caller gave it, a flag
+    (``--out``) or a keyword ending with ``=`` (``out=``), as the refusal writes it."""
     if out is None:
         return []
     out = Path(out)
     if not out.name:
-        raise ValueError(f"{option} {out} names no folder; give the new run folder, e.g. {option} runs/mine")
+        # A keyword's value is quoted (out='/'): "out / names no folder" read as a sentence about "out".
+        said, example = (
+            (f"{option}{os.fspath(out)!r}", f"{option}'runs/mine'")
+            if option.endswith("=")
+            else (f"{option} {out}", f"{option} runs/mine")
+        )
+        raise ValueError(f"{said} names no folder; give the new run folder, e.g. {example}")
     return [f"output.root={out.parent}", f"output.name={out.name}"]
 
 
