@@ -244,6 +244,14 @@ def model_image(
     """
     path = Path(path)
     stored = raw.shape[2]
+    if stored != channels and not (stored in _CHANNEL_KINDS and channels in _CHANNEL_KINDS):
+        # Before the window: a model's window has one [lo, hi] per model channel, and its own refusal would
+        # blame the window's pair count for the image's channel count.
+        raise ValueError(
+            f"{path} has {_channels_text(stored)} but the model expects {_channels_text(channels)}; "
+            f"predict converts only between gray and RGB: save the image with {channels} channel(s), or use "
+            f"a model trained on {stored}-channel images"
+        )
     converted = False
     if (
         window is not None
@@ -267,13 +275,7 @@ def model_image(
     mismatch = window_mismatch(raw, window)
     if image.shape[2] == channels:
         return image, converted, mismatch
-    if image.shape[2] in _CHANNEL_KINDS and channels in _CHANNEL_KINDS:
-        return convert_channels(image, channels), True, mismatch
-    raise ValueError(
-        f"{path} has {_channels_text(image.shape[2])} but the model expects {_channels_text(channels)}; "
-        f"predict converts only between gray and RGB: save the image with {channels} channel(s), or use a "
-        f"model trained on {image.shape[2]}-channel images"
-    )
+    return convert_channels(image, channels), True, mismatch  # gray <-> RGB (others refused above)
 
 
 def _truth_folder(folder: Path, name: str) -> Path:
@@ -839,6 +841,10 @@ def predict_files(
                     prediction = instancer.predict(image)
                     mask, probs = prediction.mask, prediction.probs
                     labels, count = prediction.labels, prediction.count
+                elif opts.probs == "none" and hasattr(predictor, "predict_mask"):
+                    # No probabilities asked for: the mask alone, made band by band without TTA, so that
+                    # a large scene never holds its (K, H, W) float32 maps (BasePredictor.predict_mask).
+                    mask, probs = predictor.predict_mask(image), None
                 else:
                     mask, probs = predictor.predict(image)
                 roi_file = None

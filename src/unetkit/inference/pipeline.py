@@ -1,7 +1,8 @@
 """The torch-free prediction pipeline every inference backend shares (:class:`BasePredictor`).
 
-uint8 image (H, W, C) (other types mapped to 8 bits as files are) -> normalise -> [TTA: transformed
-copies] -> pad/tile (:func:`tile_inference`) -> logits (K, H, W) -> probabilities -> class mask. Backends
+uint8 image (H, W, C) (other types mapped to 8 bits as files are) -> [TTA: transformed views] -> pad/tile,
+normalising each batch of tiles (:func:`tile_rows`) -> logits in bands of rows -> probabilities (K, H, W) ->
+class mask (or the mask band by band, :meth:`BasePredictor.predict_mask`). Backends
 (:class:`~unetkit.inference.predictor.Predictor` for PyTorch,
 :class:`~unetkit.inference.ort_backend.OrtPredictor` for onnxruntime, ...) only supply
 ``_predict_batch`` (a float32 batch of tiles to logits) and the network's
@@ -12,7 +13,7 @@ known). This module must never import torch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypedDict
@@ -40,9 +41,9 @@ from unetkit.inference.tiling import (
     ProgressFn,
     check_overlap,
     count_tiles,
-    tile_inference,
+    tile_rows,
 )
-from unetkit.inference.tta import probs_to_logits, resolve_tta, softmax_, tta_probs, view_shape
+from unetkit.inference.tta import probs_to_logits, resolve_tta, softmax_, tta_probs_bands, view_shape
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.options import look_up_option
 
@@ -106,7 +107,7 @@ def mask_from_probs(probs: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
 
 class _ImageProgress:
     """``progress(done, total)`` over every pass of one image (one per TTA view): each pass reports its own
-    tiles (:func:`tile_inference`), this adds the tiles of the passes before it."""
+    tiles (:func:`tile_rows`), this adds the tiles of the passes before it."""
 
     def __init__(self, progress: ProgressFn, total: int) -> None:
         self.progress, self.total, self.before = progress, total, 0
@@ -212,7 +213,12 @@ class BasePredictor:
         return image
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """Image (H, W, C) or (H, W) -> normalised float32 (C, H, W); checks the channel count.
+        """Image (H, W, C) or (H, W) -> normalised float32 (C, H, W): :meth:`model_input`, normalised."""
+        return normalize(self.model_input(image), self.config.mean, self.config.std)
+
+    def model_input(self, image: np.ndarray) -> np.ndarray:
+        """Image (H, W, C) or (H, W) -> the model's uint8 input (H, W, C), not yet normalised (the tiles are
+        normalised one batch at a time); checks the channel count.
 
         uint8 is the model's input as :meth:`read_image` gives it (for a model with a per-image window, a
         uint8 array that cannot be that window's output is mapped by it: :meth:`_window_unmapped`); gray and
@@ -256,21 +262,22 @@ class BasePredictor:
             # Its alpha as a file's (read_raw_image), on the stored values: an opaque one dropped (a PIL image
             # or PNG of the same pixels was taken, the array refused), a transparent one refused.
             image = drop_array_alpha(image, channels, f"the {image.dtype} image array")
+        if image.shape[2] != channels and not (image.shape[2] in _CONVERTIBLE and channels in _CONVERTIBLE):
+            # Before the values are mapped: the model's intensity window has one [lo, hi] per model channel,
+            # and its refusal would blame its pair count for the image's channel count.
+            raise ValueError(
+                f"image has {image.shape[2]} channels but the model expects {channels}; give it "
+                f"{channels} channel(s)."
+            )
         if image.dtype != np.uint8:
             image = self._to_uint8(image)
         elif not from_pil:
             image = self._window_unmapped(image)
-        if image.shape[2] != channels:
-            if image.shape[2] in _CONVERTIBLE and channels in _CONVERTIBLE:
-                # As predict converts a file (and training may opt in to): the user cannot retrain.
-                logger.info("image array: %d channel(s) -> the model's %d", image.shape[2], channels)
-                image = convert_channels(image, channels)
-            else:
-                raise ValueError(
-                    f"image has {image.shape[2]} channels but the model expects {channels}; give it "
-                    f"{channels} channel(s)."
-                )
-        return normalize(image, self.config.mean, self.config.std)
+        if image.shape[2] != channels:  # gray <-> RGB (other counts refused above)
+            # As predict converts a file (and training may opt in to): the user cannot retrain.
+            logger.info("image array: %d channel(s) -> the model's %d", image.shape[2], channels)
+            image = convert_channels(image, channels)
+        return image
 
     def _window_unmapped(self, image: np.ndarray) -> np.ndarray:
         """A uint8 (H, W, C) array for a model with a per-image window, mapped by that window when it cannot
@@ -327,7 +334,7 @@ class BasePredictor:
             )
             if log and tile != requested and tile[0] < whole[0] and tile[1] < whole[1]:
                 logger.info("tile size %s rounded to %s (valid sizes of the network)", requested, tile)
-        # A too-small image (or tile) is mirror-padded up to the smallest pass side by tile_inference (a tile
+        # A too-small image (or tile) is mirror-padded up to the smallest pass side by tile_rows (a tile
         # larger than the image reads mirrored pixels, and its output is cropped back): one rule for every
         # backend, so that an exported graph runs on every size eager PyTorch runs on.
         least = self.min_pass_side
@@ -367,9 +374,17 @@ class BasePredictor:
             return None
         return _ImageProgress(self.progress, self.tiles_per_image(image.shape[0], image.shape[1]))
 
-    def _logits_chw(self, x: np.ndarray, progress: ProgressFn | None = None) -> np.ndarray:
+    def _normalize_tiles(self, tiles: np.ndarray) -> np.ndarray:
+        """uint8 tiles (B, C, h, w) -> normalised float32 (B, C, h, w), each as :meth:`preprocess` would
+        normalise the whole image (the same arithmetic per value, so the same floats)."""
+        mean, std = self.config.mean, self.config.std
+        return np.stack([normalize(tile.transpose(1, 2, 0), mean, std) for tile in tiles])
+
+    def _bands(self, x: np.ndarray, progress: ProgressFn | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """The logits of the uint8 (C, H, W) image ``x`` (any strides: a TTA view) in bands of rows
+        (:func:`tile_rows`): only one tile row of sums is held, and the tiles are normalised per batch."""
         tile, grid = self.tile_plan(x.shape[1], x.shape[2])
-        return tile_inference(
+        return tile_rows(
             x,
             self._predict_batch,
             tile,
@@ -380,23 +395,53 @@ class BasePredictor:
             pad_mode=self.pad_mode,
             grid=grid,
             progress=progress,
+            prepare=self._normalize_tiles,
         )
+
+    def _input_chw(self, image: np.ndarray) -> np.ndarray:
+        """:meth:`model_input` as a (C, H, W) view (no copy: the tiles are cut from it)."""
+        return np.moveaxis(self.model_input(image), -1, 0)
 
     def predict_logits(self, image: np.ndarray) -> np.ndarray:
         """float32 (K, H, W) logits. With TTA: log of the averaged probabilities (logit for K == 1)."""
         progress = self._image_progress(image)
-        x = self.preprocess(image)
         if self.tta:
-            return probs_to_logits(tta_probs(x, partial(self._logits_chw, progress=progress), self.tta))
-        return self._logits_chw(x, progress)
+            return probs_to_logits(self.predict_probs(image))
+        x = self._input_chw(image)
+        out: np.ndarray | None = None
+        for row, logits in self._bands(x, progress):
+            if out is None:
+                out = np.empty((logits.shape[0], *x.shape[1:]), dtype=np.float32)
+            out[:, row : row + logits.shape[1]] = logits
+        assert out is not None  # tile_rows yields at least one band
+        return out
 
     def predict_probs(self, image: np.ndarray) -> np.ndarray:
         """float32 (K, H, W) probabilities: softmax over classes (sigmoid when K == 1), TTA-averaged."""
         progress = self._image_progress(image)
+        views = self.tta or ("identity",)
+        return tta_probs_bands(self._input_chw(image), partial(self._bands, progress=progress), views)
+
+    def predict_mask(self, image: np.ndarray) -> np.ndarray:
+        """The class mask of :meth:`predict` (uint8 (H, W); int32 if K > 256) without its probabilities.
+
+        Without TTA the mask is made band by band as the tiles run (:func:`tile_rows`), so no (K, H, W)
+        array is held: what ``unetkit predict`` uses when no ``--probs`` are asked for (a large scene then
+        needs about its own size in memory, not K float32 copies of it). With TTA the views' mean
+        probabilities are needed first (:meth:`predict_probs`).
+        """
         if self.tta:
-            return tta_probs(self.preprocess(image), partial(self._logits_chw, progress=progress), self.tta)
-        # One expression, no local: the normalised image is freed before the softmax runs (large images).
-        return softmax_(self._logits_chw(self.preprocess(image), progress))
+            return mask_from_probs(self.predict_probs(image))
+        progress = self._image_progress(image)
+        x = self._input_chw(image)
+        mask: np.ndarray | None = None
+        for row, logits in self._bands(x, progress):
+            band = mask_from_probs(softmax_(logits))  # as predict: the same probabilities, the same rule
+            if mask is None:
+                mask = np.empty(x.shape[1:], dtype=band.dtype)
+            mask[row : row + band.shape[0]] = band
+        assert mask is not None  # tile_rows yields at least one band
+        return mask
 
     def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(class mask (H, W) uint8 (int32 if K > 256), probabilities float32 (K, H, W))."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -194,6 +194,113 @@ def count_tiles(
     return len(tile_starts(height, oh, sh, grid)) * len(tile_starts(width, ow, sw, grid))
 
 
+def tile_rows(
+    image: np.ndarray,
+    predict_fn: PredictFn,
+    tile_size: int | Sequence[int],
+    overlap: float = DEFAULT_OVERLAP,
+    step: int | Sequence[int] | None = None,
+    blend: str = DEFAULT_BLEND,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    border: int = 0,
+    pad_mode: str = "reflect",
+    grid: int = 1,
+    sigma_scale: float = DEFAULT_SIGMA_SCALE,
+    progress: ProgressFn | None = None,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`tile_inference` one band of rows at a time: yields ``(row, logits)``, the blended float32
+    logits ``(K, n, W)`` of image rows ``row .. row + n``, top to bottom, each row once.
+
+    Tiles run in row-major order, so once the first tile of a new tile row is reached no later tile touches
+    the rows above its origin: those are final and yielded. Only one tile row's sums are held
+    (``(K, tile, W)``), never the ``(K, H, W)`` of the whole image: a caller that needs only the class mask
+    (``unetkit predict`` without ``--probs``) computes it band by band. The values equal
+    :func:`tile_inference`'s exactly (the same sums in the same order). A yielded array is a view of a
+    buffer that the next step overwrites: use or copy it before asking for the next band.
+
+    ``prepare``: maps each extracted batch of raw tiles (``image``'s dtype, (B, C, th, tw)) to the float32
+    network input, e.g. normalisation, so that a uint8 image is never normalised whole (a float32 copy is 4x
+    its size, and the arithmetic of normalising it held about three such copies at once). Without it the
+    image must already be float (normalised). Other arguments as :func:`tile_inference`.
+    """
+    if not isinstance(image, np.ndarray) or image.ndim != 3:
+        got = image.shape if isinstance(image, np.ndarray) else type(image).__name__
+        raise ValueError(f"image must be a (C, H, W) array, got {got}.")
+    if prepare is None and image.dtype.kind != "f":
+        raise TypeError(f"image must be float (normalised), got dtype {image.dtype}; normalise it first.")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}.")
+    blend = look_up_option(blend, BLEND_MODES, "blend mode")
+    pad_mode = look_up_option(pad_mode, PAD_MODES, "pad mode")
+    th, tw, oh, ow, sh, sw = _tile_steps(tile_size, overlap, step, border, grid)
+
+    _, height, width = image.shape
+    ys = tile_starts(height, oh, sh, grid)
+    xs = tile_starts(width, ow, sw, grid)
+    origins = [(y, x) for y in ys for x in xs]
+    weights = gaussian_importance_map((oh, ow), sigma_scale) if blend == "gaussian" else None
+
+    # The sums of image rows top .. top + rows: one tile row's output (oh rows), clipped to the image.
+    rows = min(oh, height)
+    top = 0
+    sums: np.ndarray | None = None
+    norm = np.zeros((rows, width), dtype=np.float32)
+    raw = np.empty((min(batch_size, len(origins)), image.shape[0], th, tw), dtype=image.dtype)
+    for first in range(0, len(origins), batch_size):
+        chunk = origins[first : first + batch_size]
+        for i, (y, x) in enumerate(chunk):
+            tile_rows_ = pad_indices(np.arange(y - border, y - border + th), height, pad_mode)
+            cols = pad_indices(np.arange(x - border, x - border + tw), width, pad_mode)
+            _extract(image, tile_rows_, cols, pad_mode, raw[i])
+        batch = raw[: len(chunk)] if prepare is None else prepare(raw[: len(chunk)])
+        pred = np.asarray(predict_fn(batch))
+        if pred.ndim != 4 or pred.shape[0] != len(chunk) or pred.shape[2:] != (oh, ow):
+            raise ValueError(
+                f"predict_fn returned shape {pred.shape} for a batch of {len(chunk)} tiles {(th, tw)}; "
+                f"expected ({len(chunk)}, K, {oh}, {ow}) (tile minus 2 * border={border})."
+            )
+        if sums is None:
+            sums = np.zeros((pred.shape[1], rows, width), dtype=np.float32)
+        for i, (y, x) in enumerate(chunk):
+            # Clip the output tile to the image (tiles may start before 0 or end past the edge).
+            y0, y1 = max(y, 0), min(y + oh, height)
+            x0, x1 = max(x, 0), min(x + ow, width)
+            if y0 > top:
+                # The first tile of a new tile row: rows above y0 are final (origins only grow).
+                yield top, _finished(sums, norm, y0 - top)
+                _shift(sums, norm, y0 - top)
+                top = y0
+            ty, tx = slice(y0 - y, y1 - y), slice(x0 - x, x1 - x)
+            by = slice(y0 - top, y1 - top)
+            if weights is None:
+                sums[:, by, x0:x1] += pred[i][:, ty, tx]
+                norm[by, x0:x1] += 1.0
+            else:
+                w = weights[ty, tx]
+                sums[:, by, x0:x1] += pred[i][:, ty, tx] * w
+                norm[by, x0:x1] += w
+        if progress is not None:
+            progress(min(first + batch_size, len(origins)), len(origins))
+    if sums is None:  # unreachable: tile_starts always yields at least one tile per axis
+        raise RuntimeError("no tiles were processed")
+    yield top, _finished(sums, norm, height - top)
+
+
+def _finished(sums: np.ndarray, norm: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` rows of the band, divided by their weights in place: the blended logits."""
+    np.divide(sums[:, :n], norm[:n], out=sums[:, :n])
+    return sums[:, :n]
+
+
+def _shift(sums: np.ndarray, norm: np.ndarray, n: int) -> None:
+    """Drop the band's first ``n`` (yielded) rows: move the rest up and zero the rows freed at the bottom."""
+    for arr in (sums, norm):
+        rest = arr.shape[-2] - n
+        arr[..., :rest, :] = arr[..., n:, :]
+        arr[..., rest:, :] = 0.0
+
+
 def tile_inference(
     image: np.ndarray,
     predict_fn: PredictFn,
@@ -227,60 +334,19 @@ def tile_inference(
         progress: called as ``progress(tiles_done, tiles_total)`` after every batch.
 
     Returns:
-        float32 (K, H, W) blended logits.
+        float32 (K, H, W) blended logits (the bands of :func:`tile_rows`, put together).
 
     Raises:
         ValueError: bad shapes or options, or ``predict_fn`` output not of the announced size.
     """
-    if not isinstance(image, np.ndarray) or image.ndim != 3:
-        got = image.shape if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"image must be a (C, H, W) array, got {got}.")
-    if image.dtype.kind != "f":
-        raise TypeError(f"image must be float (normalised), got dtype {image.dtype}; normalise it first.")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}.")
-    blend = look_up_option(blend, BLEND_MODES, "blend mode")
-    pad_mode = look_up_option(pad_mode, PAD_MODES, "pad mode")
-    th, tw, oh, ow, sh, sw = _tile_steps(tile_size, overlap, step, border, grid)
-
-    _, height, width = image.shape
-    ys = tile_starts(height, oh, sh, grid)
-    xs = tile_starts(width, ow, sw, grid)
-    origins = [(y, x) for y in ys for x in xs]
-    weights = gaussian_importance_map((oh, ow), sigma_scale) if blend == "gaussian" else None
-
     out: np.ndarray | None = None
-    norm = np.zeros((height, width), dtype=np.float32)
-    batch = np.empty((min(batch_size, len(origins)), image.shape[0], th, tw), dtype=np.float32)
-    for first in range(0, len(origins), batch_size):
-        chunk = origins[first : first + batch_size]
-        for i, (y, x) in enumerate(chunk):
-            rows = pad_indices(np.arange(y - border, y - border + th), height, pad_mode)
-            cols = pad_indices(np.arange(x - border, x - border + tw), width, pad_mode)
-            _extract(image, rows, cols, pad_mode, batch[i])
-        pred = np.asarray(predict_fn(batch[: len(chunk)]))
-        if pred.ndim != 4 or pred.shape[0] != len(chunk) or pred.shape[2:] != (oh, ow):
-            raise ValueError(
-                f"predict_fn returned shape {pred.shape} for a batch of {len(chunk)} tiles {(th, tw)}; "
-                f"expected ({len(chunk)}, K, {oh}, {ow}) (tile minus 2 * border={border})."
-            )
+    bands = tile_rows(
+        image, predict_fn, tile_size, overlap, step, blend, batch_size, border, pad_mode, grid, sigma_scale,
+        progress,
+    )  # fmt: skip
+    for row, logits in bands:
         if out is None:
-            out = np.zeros((pred.shape[1], height, width), dtype=np.float32)
-        for i, (y, x) in enumerate(chunk):
-            # Clip the output tile to the image (tiles may start before 0 or end past the edge).
-            y0, y1 = max(y, 0), min(y + oh, height)
-            x0, x1 = max(x, 0), min(x + ow, width)
-            ty, tx = slice(y0 - y, y1 - y), slice(x0 - x, x1 - x)
-            if weights is None:
-                out[:, y0:y1, x0:x1] += pred[i][:, ty, tx]
-                norm[y0:y1, x0:x1] += 1.0
-            else:
-                w = weights[ty, tx]
-                out[:, y0:y1, x0:x1] += pred[i][:, ty, tx] * w
-                norm[y0:y1, x0:x1] += w
-        if progress is not None:
-            progress(min(first + batch_size, len(origins)), len(origins))
-    if out is None:  # unreachable: tile_starts always yields at least one tile per axis
-        raise RuntimeError("no tiles were processed")
-    np.divide(out, norm, out=out)
+            out = np.empty((logits.shape[0], image.shape[1], image.shape[2]), dtype=np.float32)
+        out[:, row : row + logits.shape[1]] = logits
+    assert out is not None  # tile_rows yields at least one band
     return out

@@ -9,7 +9,7 @@ let one confident view outvote the others by an unbounded margin.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -167,18 +167,37 @@ def tta_probs(
     Returns:
         float32 (K, H, W) mean probabilities.
     """
+
+    def whole(view: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        yield 0, np.asarray(logits_fn(np.ascontiguousarray(view)), dtype=np.float32)
+
+    return tta_probs_bands(image, whole, transforms)
+
+
+def tta_probs_bands(
+    image: np.ndarray,
+    bands_fn: Callable[[np.ndarray], Iterable[tuple[int, np.ndarray]]],
+    transforms: str | Sequence[str] = DIHEDRAL,
+) -> np.ndarray:
+    """:func:`tta_probs` for a network run band by band (:func:`unetkit.inference.tiling.tile_rows`):
+    ``bands_fn(view)`` yields ``(row, logits (K, n, w))`` of the view's rows ``row .. row + n``, and each
+    band's probabilities are added where they belong in the (K, H, W) mean as it comes, so that no view's
+    whole (K, H, W) logits are ever held beside the mean. Passed as given: the bands may be overwritten
+    (softmax in place) and the view may be a strided, non-contiguous array.
+    """
     # Passed as given: list() of a string would split a set name like "flips" into letters.
     # resolve_tta's "none"/"off" is no TTA, i.e. the identity view alone.
     names = resolve_tta(transforms) or ("identity",)
     acc: np.ndarray | None = None
     for name in names:
-        forward, inverse = TRANSFORMS[name]
-        logits = np.asarray(logits_fn(np.ascontiguousarray(forward(image))), dtype=np.float32)
-        probs = inverse(softmax_(logits))
-        if acc is None:
-            acc = np.ascontiguousarray(probs, dtype=np.float32)
-        else:
-            acc += probs
+        forward, _ = TRANSFORMS[name]
+        for row, logits in bands_fn(forward(image)):
+            probs = softmax_(logits)
+            if acc is None:
+                acc = np.zeros((probs.shape[0], *image.shape[-2:]), dtype=np.float32)
+            # forward() of the mean is a view of it in this view's orientation (flips, rotations and
+            # transpositions are all strided views): adding there is adding inverse(probs) to the mean.
+            forward(acc)[:, row : row + probs.shape[1]] += probs
     assert acc is not None  # names is never empty: "none" is the identity view, an empty list raises
     acc /= np.float32(len(names))
     return acc
