@@ -17,6 +17,9 @@ Outputs under ``--out``: ``masks/<name>.png`` (palette PNG, pixel value = class 
 suffix such as ``_mask``, or DRIVE's ``21_manual1`` for ``21_training``). Outside an image's ROI its mask is
 void (255).
 
+A georeferenced input (a GeoTIFF) also gets ``masks/<name>.tif``: the same mask carrying the input's GeoTIFF
+tags, which GIS tools overlay on the image (void outside ``--roi`` is its nodata).
+
 ``--instances auto`` uses the model's own instance method (recorded by ``unetkit fit DIR --target ...``;
 connected components otherwise); it is the default for a model whose config records its method (trained
 on instance labels); ``--instances none`` turns it off. A Mask R-CNN model (``unetkit fit-maskrcnn``) always

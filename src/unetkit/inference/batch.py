@@ -601,7 +601,7 @@ class PredictInterrupted(KeyboardInterrupt):
 
 # Sub-folder -> file extensions of every per-image output predict_files may write.
 OUTPUT_KINDS: dict[str, tuple[str, ...]] = {
-    "masks": (".png",),
+    "masks": (".png", ".tif"),  # .tif: the GeoTIFF mask of a georeferenced input
     "overlays": (".png",),
     "probs": (".npy", ".tif"),
     "instances": (".png",),
@@ -615,7 +615,7 @@ def _output_paths(out: Path, name: str) -> list[Path]:
 
 def _write_all(jobs: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
     """Call each ``save(path)``; if one fails (OSError, e.g. a full disk), remove what this call wrote and
-    re-raise the error naming the output path."""
+    re-raise the error naming the output path; any other error also removes what this call wrote."""
     written: list[Path] = []
     for path, save in jobs:
         try:
@@ -629,6 +629,12 @@ def _write_all(jobs: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
                 done.unlink(missing_ok=True)
             if exc.filename is None:
                 raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+            raise
+        except Exception:
+            # A writer's refusal (a ValueError: a mask its format cannot hold) fails this input: its files
+            # written so far go too, so that no image keeps some of its outputs.
+            for done in written:
+                done.unlink(missing_ok=True)
             raise
         written.append(path)
 
@@ -680,6 +686,10 @@ def predict_files(
     then lists this run's completed images only, as after a whole run; a folder created here that got
     nothing is removed.
 
+    A georeferenced input (a GeoTIFF: :func:`~unetkit.inference.georef.read_georef`) also gets
+    ``masks/<name>.tif``: its mask (the PNG's values) carrying its georeferencing, which GIS tools overlay on
+    the image (:func:`~unetkit.inference.writers.save_mask_geotiff`; void, outside ``roi``, as nodata).
+
     Args:
         predictor: any backend's predictor (``predict(image) -> (mask, probs)``, ``config``), or an
             :class:`~unetkit.inference.instance_predictor.InstancePredictor` (then ``instances/`` is always
@@ -698,10 +708,12 @@ def predict_files(
             scored, and its summary fractions count the pixels inside only (``roi`` column: the file).
             Probability maps still cover the whole image. An image without an ROI fails, naming the folder.
     """
+    from unetkit.inference.georef import read_georef
     from unetkit.inference.instance_predictor import InstancePredictor, instance_predictor_for
     from unetkit.inference.writers import (
         class_fractions,
         save_instances_png,
+        save_mask_geotiff,
         save_mask_png,
         save_probs,
         save_rgb_png,
@@ -835,6 +847,7 @@ def predict_files(
                 image, was_converted, window_note = model_image(
                     read_raw_image(path), path, in_channels, window
                 )
+                georef = read_georef(path)  # None unless a GeoTIFF: its tags only, no pixels
                 labels: np.ndarray | None = None
                 count: int | None = None
                 if instancer is not None:
@@ -882,18 +895,30 @@ def predict_files(
                         target = np.where(inside, target, ground_truth.ignore_index)
                 # Everything computed: only now write, so a failing input leaves no files behind (a failing
                 # write, e.g. a full disk, removes the files this input already wrote).
+                classes: int | None
                 if stored is None:
-                    save_mask = partial(
-                        save_mask_png, mask=mask, num_classes=k, palette=palette, void_color=void
-                    )
+                    values, colours, classes = mask, palette, k
                 else:
-                    lut, stored_palette = stored
-                    save_mask = partial(
-                        save_mask_png, mask=lut[mask], palette=stored_palette, void_color=void
-                    )
+                    lut, colours = stored
+                    values, classes = lut[mask], None
+                save_mask = partial(
+                    save_mask_png, mask=values, num_classes=classes, palette=colours, void_color=void
+                )
                 jobs: list[tuple[Path, Callable[[Path], object]]] = [
                     (out / "masks" / f"{name}.png", save_mask)
                 ]
+                if georef is not None:
+                    # A georeferenced input's mask also as a GeoTIFF with its georeferencing, which GIS tools
+                    # overlay on the image (the same values and colours as the PNG; void is its nodata).
+                    save_geo = partial(
+                        save_mask_geotiff,
+                        mask=values,
+                        georef=georef,
+                        num_classes=classes,
+                        palette=colours,
+                        nodata=IGNORE_INDEX if roi_file is not None else None,
+                    )
+                    jobs.append((out / "masks" / f"{name}.tif", save_geo))
                 if opts.probs != "none" and probs is not None:  # None only for Mask R-CNN (refused above)
                     ext = "npy" if opts.probs == "npy" else "tif"
                     save = partial(save_probs, probs=probs, fmt=opts.probs, dtype=np.dtype(opts.probs_dtype))
