@@ -19,6 +19,10 @@ LIGHTNING_NOISE: tuple[tuple[str, type[Warning]], ...] = (
     # The plan sets data.num_workers from its own timing (0 on a CPU: loader processes compete with the
     # training threads); Lightning's advice to use one per core contradicts it on a many-core host.
     (r"The '(train|val|test|predict)_dataloader' does not have many workers", Warning),
+    # A short epoch (a few images, fit with data.dataset=folder) under the default log_every_n_steps: the
+    # step counter that times logging runs on across epochs, so the training loss is still logged (every
+    # log_every_n_steps steps, and once per epoch); the advice changes nothing the user sees.
+    (r"The number of training batches \(\d+\) is smaller than the logging interval", Warning),
 )
 
 
