@@ -95,13 +95,17 @@ def display_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
+# Pixels blended at a time by overlay (each holds a few float32 values of temporaries).
+OVERLAY_BAND_PIXELS = 1 << 18
+
+
 def overlay(
     image: np.ndarray,
     mask: np.ndarray,
     palette: np.ndarray,
     alpha: float = OVERLAY_ALPHA,
     background: int | None = 0,
-    rows_per_chunk: int = 1024,
+    rows_per_chunk: int | None = None,
 ) -> np.ndarray:
     """Blend class colours over the image: ``(1 - alpha) * image + alpha * palette[mask]``.
 
@@ -113,19 +117,23 @@ def overlay(
         alpha: colour weight in [0, 1].
         background: class left untinted (None tints every class); the default 0 is right only for an
             unnamed or background class 0: callers that know the class names pass :func:`untinted_class`.
-        rows_per_chunk: rows blended at a time (bounds temporary memory on very large images).
+        rows_per_chunk: rows blended at a time; None: about ``OVERLAY_BAND_PIXELS`` pixels' worth (bounds
+            the float32 temporaries: 1024 rows of an 8000 px wide scene held about 600 MB of them).
 
     Returns:
         uint8 RGB (H, W, 3).
     """
-    image = display_image(image)
+    display_image(image[:1])  # refuses a bad shape or type before any work
     if mask.shape != image.shape[:2]:
         raise ValueError(f"mask shape {mask.shape} does not match image shape {image.shape[:2]}.")
     check_alpha(alpha)
     h, w = mask.shape
+    if rows_per_chunk is None:
+        rows_per_chunk = max(1, OVERLAY_BAND_PIXELS // max(w, 1))
     out = np.empty((h, w, 3), dtype=np.uint8)
     for r in range(0, h, rows_per_chunk):
-        img = image[r : r + rows_per_chunk].astype(np.float32)
+        # display_image per band too: a 4-band scene's RGB copy would be a whole-image array.
+        img = display_image(image[r : r + rows_per_chunk]).astype(np.float32)
         m = mask[r : r + rows_per_chunk]
         color = colorize_mask(m, palette).astype(np.float32)
         blended = img * (1.0 - alpha) + color * alpha  # (rows, W, 3); gray broadcasts over RGB
