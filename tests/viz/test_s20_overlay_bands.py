@@ -21,7 +21,8 @@ def test_a_wide_4_band_overlay_holds_a_band_of_temporaries_and_the_same_colours(
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # The RGB result (10.8 MB) and a band's temporaries (~15 MiB; a whole-image RGB copy of the 4 bands adds 10.3 MiB).
+    # The RGB result (10.3 MiB) and a band's temporaries (~15 MiB); a whole-image RGB copy of the bands
+    # would add 10.3 MiB.
     assert peak < out.nbytes + 18 * 2**20, f"peak {peak / 2**20:.1f} MiB"
     np.testing.assert_array_equal(out, overlay(image, mask, palette, 0.4, rows_per_chunk=1))
     np.testing.assert_array_equal(out, overlay(image[..., :3], mask, palette, 0.4))  # bands 1-3 as RGB
