@@ -171,3 +171,29 @@ def test_binary_masks_need_no_class_count_and_a_collapse_to_one_class_is_said(
     assert "| foreground |" in captured.out and "| background |" in captured.out
     assert json.loads((out / "metrics.json").read_text())["mapping"] == [1, 1]
     assert "every cluster went to class 'foreground'" in captured.err and "a larger --k" in captured.err
+
+
+def test_kmeans_zero_255_masks_read_as_classes_name_kmeans_own_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial 20: --num-classes 2 on 0/255 masks was told fit's config key (mask_kind: binary,
+    data.options.mask_kind); kmeans' own fixes are --mask-encoding binary or dropping --num-classes."""
+    images, gt, out = tmp_path / "images", tmp_path / "gt", tmp_path / "out"
+    images.mkdir()
+    gt.mkdir()
+    truth = np.zeros((20, 30), dtype=np.uint8)
+    truth[4:15, 6:20] = 255
+    Image.fromarray(np.where(truth[..., None] > 0, [250, 200, 0], [10, 20, 120]).astype(np.uint8)).save(
+        images / "im.png"
+    )
+    Image.fromarray(truth).save(gt / "im.png")
+    args = ["kmeans", str(images), "--k", "2", "--out", str(out), "--masks", str(gt), "-q"]
+    assert main([*args, "--num-classes", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "values 0/255 look like a binary mask: add --mask-encoding binary, or drop --num-classes" in err
+    assert "mask_kind" not in err and not out.exists()
+    assert main([*args, "--num-classes", "2", "--mask-encoding", "index"]) == 2
+    assert "look like a binary mask: pass --mask-encoding binary instead of index" in capsys.readouterr().err
+    # Each fix it names works.
+    assert main([*args, "--num-classes", "2", "--mask-encoding", "binary"]) == 0
+    assert main(args) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
 from unetkit.data.io import (
+    LooksBinaryError,
     MaskEncoding,
     estimate_window,
     image_info,
@@ -270,6 +272,13 @@ def test_zero_255_mask_read_as_index_says_it_looks_binary(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match=hint) as info:
         read_mask(path, MaskEncoding("index", 2))
     assert "\n" not in str(info.value)
+    # A command names its own option instead of the config key (kmeans: --mask-encoding binary); the rest of
+    # the message stays, and a pickled copy (a DataLoader worker's) reads the same.
+    assert isinstance(info.value, LooksBinaryError)
+    own = str(info.value.with_fix("add --opt binary"))
+    assert own.endswith("values 0/255 look like a binary mask: add --opt binary") and "mask_kind" not in own
+    assert own.startswith(str(info.value).split("; values 0/255")[0])
+    assert str(pickle.loads(pickle.dumps(info.value))) == str(info.value)
     # Other out-of-range values do not get that hint.
     other = _save(tmp_path / "o.png", np.array([[0, 7]], dtype=np.uint8))
     # They name the options that declare the value, for fit DIR and for predict.

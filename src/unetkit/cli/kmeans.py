@@ -198,12 +198,23 @@ def ground_truth_encoding(args: argparse.Namespace, mask_paths: list[Path]) -> t
     return encoding, names, f"ground truth read with {source}{hint}: {line}"
 
 
+def looks_binary_fix(args: argparse.Namespace) -> str:
+    """What kmeans' options make of 0/255 masks read as class indices (io's rule finds them: it says a config
+    key, which kmeans has none of)."""
+    if args.mask_encoding == "index":
+        return "pass --mask-encoding binary instead of index"
+    if args.num_classes is not None:
+        return "add --mask-encoding binary, or drop --num-classes (0/255 masks are then read as binary)"
+    return "add --mask-encoding binary"
+
+
 def run(args: argparse.Namespace) -> int:
     """Cluster every input; returns 0, 2 (every input failed: nothing written) or 3 (some inputs failed)."""
     from tqdm import tqdm
 
     from unetkit.baselines.kmeans import cluster_class_counts, kmeans_segment, mapping_from_counts
     from unetkit.constants import IGNORE_INDEX
+    from unetkit.data.io import LooksBinaryError
     from unetkit.inference.batch import (
         CompanionFiles,
         expand_inputs,
@@ -271,7 +282,10 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
             target = None
             if encoding is not None and truths is not None:
-                target = read_ground_truth(truths, path.stem, encoding, labels.shape, other_kind_fix)
+                try:
+                    target = read_ground_truth(truths, path.stem, encoding, labels.shape, other_kind_fix)
+                except LooksBinaryError as exc:
+                    raise exc.with_fix(looks_binary_fix(args)) from None
                 counts += cluster_class_counts(labels, target, args.k, num_classes, IGNORE_INDEX)
         except (ValueError, TypeError, OSError) as exc:
             failures += 1

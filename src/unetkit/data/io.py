@@ -795,6 +795,33 @@ def image_info(path: str | Path) -> tuple[int, int, int]:
 
 # ----------------------------------------------------------------------------------------------------- masks
 
+# How a config declares binary masks: the fix a 0/255 mask read as class indices gets unless its caller
+# names its own option (:class:`LooksBinaryError`).
+LOOKS_BINARY_FIX = "set mask_kind: binary (data.options.mask_kind=...)"
+
+
+class LooksBinaryError(ValueError):
+    """A 0/255 mask read as class indices (the most common slip, issue 12). :func:`read_mask` says the config
+    key that fixes it; a command with its own option says that instead (``with_fix``): the rule of when a
+    mask looks binary stays here, the wording of the fix is the caller's.
+
+    Made from the whole message (``str(exc)``), as pickling and a DataLoader worker's re-raise make it again;
+    ``problem``: the message without its fix (:meth:`of`).
+    """
+
+    def __init__(self, message: str, problem: str = "") -> None:
+        super().__init__(message)
+        self.problem = problem or message
+
+    @classmethod
+    def of(cls, problem: str, fix: str = LOOKS_BINARY_FIX) -> LooksBinaryError:
+        """``problem`` (which mask holds which values) followed by ``fix``."""
+        return cls(f"{problem}; values 0/255 look like a binary mask: {fix}", problem)
+
+    def with_fix(self, fix: str) -> LooksBinaryError:
+        """The same error naming ``fix`` (a command line's option) as what to do."""
+        return self.of(self.problem, fix)
+
 
 @dataclass(frozen=True)
 class MaskEncoding:
@@ -1156,9 +1183,6 @@ def _decode_mask(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndar
             f"fix the mask, or declare {v} as void (fit DIR: --void {v}; predict: --ignore-values {v}) or as "
             "a class (classes.json, or num_classes)"
         )
-        if encoding.kind == "index" and set(present.tolist()) <= {0, 255}:
-            # The most common slip: a 0/255 mask read as class indices (issue 12).
-            fix = "values 0/255 look like a binary mask: set mask_kind: binary (data.options.mask_kind=...)"
         if encoding.kind == "remap" and encoding.mapping is not None:
             # The stored values the user declared (classes.json's values), not the class indices they map to.
             stored = sorted(int(k) for k in encoding.mapping)
@@ -1168,7 +1192,10 @@ def _decode_mask(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndar
                 f"num_classes={encoding.num_classes}, valid 0..{encoding.num_classes - 1}, "
                 f"ignore_values={list(encoding.ignore_values)}"
             )
-        raise ValueError(f"mask {path} has values {_format_values(bad)} that {what} ({known}); {fix}")
+        problem = f"mask {path} has values {_format_values(bad)} that {what} ({known})"
+        if encoding.kind == "index" and set(present.tolist()) <= {0, 255}:
+            raise LooksBinaryError.of(problem)
+        raise ValueError(f"{problem}; {fix}")
     return out
 
 
