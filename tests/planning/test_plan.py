@@ -138,7 +138,62 @@ def test_depth_and_crop_follow_the_objects() -> None:
 
 
 def test_receptive_field_values() -> None:
-    assert [receptive_field(d) for d in (3, 4, 5)] == [96, 200, 408]
+    assert [receptive_field(d) for d in (2, 3, 4, 5)] == [44, 100, 204, 412]
+
+
+def _gradient_spans(depth: int) -> set[int]:
+    """The input rows the gradient of one output pixel reaches in a padded U-Net with constant positive
+    weights and average pools (a max pool passes gradient to one input only), over every pixel position
+    on the pooling grid: what each of its output pixels sees."""
+    import torch
+
+    from unetkit.models import create_model
+
+    model = create_model("unet", in_channels=1, num_classes=1, depth=depth, base_channels=1, norm="none")
+
+    def average_pools(module: torch.nn.Module) -> None:
+        for name, child in module.named_children():
+            if isinstance(child, torch.nn.MaxPool2d):
+                setattr(module, name, torch.nn.AvgPool2d(2, 2))
+            else:
+                average_pools(child)
+
+    average_pools(model)
+    model = model.double().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(0.01 if p.dim() > 1 else 0.0)
+    spans = set()
+    size = 4 * receptive_field(depth)
+    for offset in range(2**depth):
+        x = torch.ones(1, 1, size, 4, dtype=torch.double, requires_grad=True)
+        model(x)[0, 0, size // 2 + offset, 2].backward()
+        assert x.grad is not None
+        rows = (x.grad[0, 0].abs() > 0).any(dim=1).nonzero()[:, 0]
+        spans.add(int(rows.max() - rows.min() + 1))
+    return spans
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_receptive_field_is_the_widest_span_the_gradient_reaches(depth: int) -> None:
+    # Depth 4: 188 or 204 px by position; the function said 200 (and 96 for depth 3, where 92/100).
+    assert max(_gradient_spans(depth)) == receptive_field(depth)
+
+
+RECORDED_PLANS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "autoconfig" / "plans"
+
+
+@pytest.mark.parametrize("name", ["isbi2012", "camvid", "dsb2018"])
+def test_recorded_plans_keep_their_depth_under_the_receptive_field(name: str) -> None:
+    # The exact receptive field (204, was 200 at depth 4) must not change the depth these plans chose.
+    import re
+
+    plan = yaml.safe_load((RECORDED_PLANS / f"{name}.yaml").read_text())
+    text = (RECORDED_PLANS / f"{name}.yaml").read_text()
+    extent = float(re.search(r"median object extent (\d+(?:\.\d+)?)px", text).group(1))  # type: ignore[union-attr]
+    depth = plan["model"]["kwargs"]["depth"]
+    # Images large enough for depth 5: only the receptive field keeps the depth at 4.
+    assert choose_geometry(make_fp(extent=extent, size=(1024, 1024)), "cpu").depth == depth == 4
 
 
 def test_small_images_reduce_depth() -> None:

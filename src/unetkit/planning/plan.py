@@ -206,19 +206,28 @@ def minutes_for_steps(steps_at: Callable[[float], int], min_steps: int, budget_s
 
 
 def receptive_field(depth: int) -> int:
-    """Theoretical receptive field (px) of the U-Net: two 3x3 convs per level, 2x2 pooling, and the decoder.
+    """Theoretical receptive field (px) of the padded U-Net (two 3x3 convs per level, 2x2 max pooling, 2x2
+    stride-2 transposed convs): the widest input span one output pixel depends on, over the ``2**depth``
+    positions a pixel can have on the pooling grid. Depth 2: 44, 3: 100, 4: 204, 5: 412 (``13 * 2**depth
+    - 4`` from depth 3); a pixel's own span is 188-204 px at depth 4, by its position.
 
-    Encoder level ``l`` (stride ``2**l``) adds ``4 * 2**l``, each pooling ``2**l``; decoder levels add
-    ``4 * 2**l`` again. Depth 3: 96, 4: 200, 5: 408.
+    Traced back from one output pixel: a level's two convs widen the span by 2 px per side at that level's
+    scale; a transposed conv's output row ``i`` comes from its input row ``i // 2`` (so the span it maps to
+    depends on the alignment: the decoder is not a fixed number of pixels); a pooling's output row ``i``
+    comes from rows ``2i`` and ``2i + 1``. The gradient of one output pixel of a constant-weight U-Net with
+    average pools spans exactly this (tests/planning/test_plan.py); summing every level's worst case instead
+    (as this function did) gave 96 and 200 for depths 3 and 4.
     """
-    rf = 1
-    for level in range(depth + 1):
-        rf += 4 * 2**level
-        if level < depth:
-            rf += 2**level
-    for level in range(depth):
-        rf += 4 * 2**level
-    return rf
+    widest = 0
+    for offset in range(2**depth):
+        lo = hi = offset
+        for _ in range(depth):  # the decoder, from the output up: a level's convs, then the up-conv's rows
+            lo, hi = (lo - 2) // 2, (hi + 2) // 2
+        lo, hi = lo - 2, hi + 2  # the bottleneck's convs
+        for _ in range(depth):  # the encoder, back down: the pooling's rows, then that level's convs
+            lo, hi = 2 * lo - 2, 2 * hi + 1 + 2
+        widest = max(widest, hi - lo + 1)
+    return widest
 
 
 @dataclass(frozen=True)
