@@ -197,3 +197,17 @@ def test_kmeans_zero_255_masks_read_as_classes_name_kmeans_own_option(
     # Each fix it names works.
     assert main([*args, "--num-classes", "2", "--mask-encoding", "binary"]) == 0
     assert main(args) == 0
+
+
+def test_kmeans_names_an_input_folder_that_does_not_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial 20: a mistyped folder was 'no input images found in isbi/imgs.', where fit says the path does
+    not exist; a folder that exists but holds no images keeps that message."""
+    args = ["--k", "3", "--out", str(tmp_path / "out")]
+    assert main(["kmeans", str(tmp_path / "imgs"), *args]) == 2
+    assert f"input {tmp_path / 'imgs'} does not exist; check the path." in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["kmeans", str(tmp_path / "empty"), *args]) == 2
+    assert f"no input images found in {tmp_path / 'empty'}." in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

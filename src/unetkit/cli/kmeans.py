@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import glob
 import sys
 from pathlib import Path
 from typing import Any
@@ -248,6 +249,11 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(out))
     files, unmatched = expand_inputs(args.inputs)
     if not files:
+        # As fit says of a dataset folder: a mistyped path is named as one, not as a folder without images.
+        absent = [p for p in unmatched if not glob.has_magic(p) and not Path(p).exists()]
+        if absent:
+            verb = "does" if len(absent) == 1 else "do"
+            raise ValueError(f"input {', '.join(absent)} {verb} not exist; check the path.")
         raise ValueError(f"no input images found in {', '.join(args.inputs)}.")
     pairs = list(zip(files, output_names(files)))
     truths = CompanionFiles(args.masks, "mask") if args.masks is not None else None  # listed once
