@@ -114,3 +114,13 @@ def test_encoder_errors() -> None:
         FCN(3, 2, variant="4s", **SMALL)
     with pytest.raises(ValueError, match=r"Unknown upsample 'nearest'.*Available: bilinear, transpose"):
         FCN(3, 2, upsample="nearest", **SMALL)
+
+
+@pytest.mark.parametrize("name", ["fcn32s", "fcn16s", "fcn8s"])
+def test_a_keyword_the_fcns_do_not_take_is_named_with_a_did_you_mean(name: str) -> None:
+    # As for every other model (a U-Net plan's base_channels had given a bare FCN.__init__ TypeError).
+    with pytest.raises(TypeError, match=rf"'base_channels'.*model '{name}'.*Did you mean 'head_channels'"):
+        create_model(name, in_channels=1, num_classes=2, base_channels=8)
+    with pytest.raises(TypeError, match="'variant'"):  # the builder fixes it
+        create_model(name, in_channels=1, num_classes=2, variant="8s")
+    assert create_model(name, in_channels=1, num_classes=2, dropout=0.0, **SMALL).variant == name[3:]

@@ -8,6 +8,7 @@ input size.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -166,6 +167,12 @@ class FCN(SegmentationModel):
         return crop_top_left(self.final_up(scores), x.shape[-2:])
 
 
+def _builder_signature() -> inspect.Signature:
+    """``FCN``'s signature without ``variant`` (each builder fixes it)."""
+    params = [p for name, p in inspect.signature(FCN).parameters.items() if name != "variant"]
+    return inspect.Signature(params, return_annotation=FCN)
+
+
 @register_model("fcn32s")
 def fcn32s(in_channels: int, num_classes: int, **kwargs: Any) -> FCN:
     """FCN-32s: stride-32 scores upsampled x32 (``FCN`` keyword arguments apply)."""
@@ -182,3 +189,11 @@ def fcn16s(in_channels: int, num_classes: int, **kwargs: Any) -> FCN:
 def fcn8s(in_channels: int, num_classes: int, **kwargs: Any) -> FCN:
     """FCN-8s: stride-32 scores + pool4 + pool3 scores, upsampled x8 (``FCN`` keyword arguments apply)."""
     return FCN(in_channels, num_classes, variant="8s", **kwargs)
+
+
+# The builders state FCN's keywords, so that create_model's check (models.registry.check_model_kwargs)
+# names a keyword they do not take with a did-you-mean, as for every other model: behind **kwargs it
+# reached FCN.__init__ as a bare "got an unexpected keyword argument" (a trial's base_channels).
+for _builder in (fcn32s, fcn16s, fcn8s):
+    _builder.__signature__ = _builder_signature()  # type: ignore[attr-defined]
+del _builder
