@@ -43,7 +43,9 @@ class UNetOriginal(UNet):
     Only some sizes are valid (see :func:`unet_original_valid_input_sizes`); ``forward`` raises
     ``ValueError`` naming the nearest valid sizes otherwise. Its :meth:`geometry` states the rule:
     ``size_divisor`` is ``2**depth`` (valid sizes step by it) but divisibility alone does not make a size
-    valid: valid sizes are ``2**depth * k - 4``; ``border`` (92 for depth 4) is lost per side.
+    valid: valid sizes are ``2**depth * k - 4`` from ``k = 12`` on (``k = 11`` at depth 1), so 188, 204, ...,
+    572, ... for depth 4 (92, 100, ... for depth 3): a smaller size of that form (140, 156, 172) is too small,
+    a decoder map would be empty. ``border`` (92 for depth 4) is lost per side.
 
     Args:
         depth: number of poolings.
