@@ -29,6 +29,10 @@ def test_demo_writes_model_metrics_predictions_and_figures(
     assert not list(tmp_path.glob(".demo.partial-*")), "the staging folder must be renamed to --out"
     printed, logged = capsys.readouterr()
     assert printed.count("| round |") == 3  # class names in the test, predict and K-means tables
+    # The baseline's score maps clusters on the masks it scores (trial 20): said on its step line and table.
+    step = next(line for line in printed.splitlines() if line.startswith("[3/4]"))
+    assert "optimistic: clusters are mapped to classes on the scored masks" in step
+    assert printed.count("optimistic: clusters are mapped") == 2
     # Every line names the paths the demo has once done, never its staging folder (gone by then).
     assert ".demo.partial" not in printed + logged and f"outputs in {out / 'predictions'}" in printed
     first_metrics = (out / "metrics_test.json").stat().st_mtime_ns
