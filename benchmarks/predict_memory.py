@@ -1,5 +1,5 @@
 """Peak memory and time of ``unetkit predict`` on a large multi-band scene: this checkout against an earlier
-revision (a git worktree), in the same run, as ratios.
+revision, both as committed (git worktrees), in the same run, as ratios.
 
 A synthetic 4-band uint16 scene (the remote-sensing trial's 8000 x 6000 R, G, B, NIR by default) and an
 untrained U-Net of the trial's shape (4 bands, 5 classes, a per-band intensity window) are written to a
@@ -115,10 +115,11 @@ def main() -> None:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        base_tree = scratch / "base"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", "-q", str(base_tree), args.base], cwd=ROOT, check=True
-        )
+        # Both revisions as committed (git worktrees): edits in this checkout's files are not measured.
+        base_tree, this_tree = scratch / "base", scratch / "this"
+        for tree, revision in ((base_tree, args.base), (this_tree, "HEAD")):
+            add = ["git", "worktree", "add", "--detach", "-q", str(tree), revision]
+            subprocess.run(add, cwd=ROOT, check=True)
         try:
             model = make_model(scratch / "model")
             rows = []
@@ -127,7 +128,7 @@ def main() -> None:
                 scene = make_scene(scratch / f"scene_{w}x{h}.tif", h, w)
                 # Interleaved, base first: a machine that slows down during the run slows both alike.
                 base = run_predict(base_tree / "src", model, scene, scratch / "out_base", options)
-                this = run_predict(ROOT / "src", model, scene, scratch / "out_this", options)
+                this = run_predict(this_tree / "src", model, scene, scratch / "out_this", options)
                 rows.append({
                     "case": name,
                     "options": options,
@@ -140,7 +141,8 @@ def main() -> None:
                 })  # fmt: skip
                 scene.unlink()
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT, check=False)
+            for tree in (base_tree, this_tree):
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
     result = {
         "command": " ".join(["python", "benchmarks/predict_memory.py", *sys.argv[1:]]),
         "base_revision": args.base,
