@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -17,26 +18,33 @@ from unetkit.ops import (
     conv_transpose2d_matmul,
     max_pool2d,
     max_unpool2d,
+    upsample_bicubic,
     upsample_bilinear,
     upsample_nearest,
 )
-
-CONV_INPUT = np.array([[0, 3, 1, 1], [3, 1, 2, 0], [3, 4, 2, 3], [3, 0, 0, 2]])
-CONV_KERNEL = np.array([[1, 1, 1], [1, 1, 1], [0, 1, 0]])
-POOL_INPUT = np.array(
-    [
-        [3, 2, 1, 0, 0, 3],
-        [0, 3, 3, 1, 1, 0],
-        [3, 1, 4, 1, 1, 0],
-        [2, 4, 1, 1, 0, 4],
-        [1, 0, 3, 0, 3, 0],
-        [3, 4, 4, 3, 3, 4],
-    ]
+from unetkit.ops.lecture_examples import (
+    BILINEAR_INPUT,
+    CONV5_INPUT,
+    CONV5_KERNEL,
+    CONV_INPUT,
+    CONV_KERNEL,
+    CONV_TRANSPOSE_BIAS,
+    CONV_TRANSPOSE_INPUT,
+    CONV_TRANSPOSE_KERNEL,
+    CONV_TRANSPOSE_TWO_CHANNEL_INPUT,
+    CONV_TRANSPOSE_TWO_CHANNEL_KERNEL,
+    MATRIX_KERNEL,
+    MULTICHANNEL_BIAS,
+    MULTICHANNEL_INPUT,
+    MULTICHANNEL_KERNELS,
+    POOL_INPUT,
+    SMALL,
+    UNPOOL_INPUT,
 )
-CT_INPUT = np.array([[2, 2], [1, 4]])
-ONES2 = np.ones((2, 2))
-MATRIX_KERNEL = np.array([[1, 4, 1], [1, 4, 3], [3, 3, 1]])
-UNPOOL_INPUT = np.array([[1, 2, 6, 3], [3, 5, 2, 1], [1, 2, 2, 1], [7, 3, 4, 8]])
+
+# The lecture's arrays have one home, shared with `unetkit explain`; expected results stay written here.
+ONES2 = CONV_TRANSPOSE_KERNEL
+CT_INPUT = CONV_TRANSPOSE_INPUT
 
 
 def test_conv_4x4_padding1_stride2_bias1() -> None:
@@ -46,24 +54,16 @@ def test_conv_4x4_padding1_stride2_bias1() -> None:
 
 def test_conv_multichannel_top_left_output() -> None:
     # The lecture shows the padded 3x3 top-left patch of each channel; the real pixels are the 2x2 corner.
-    x = np.array([[[156, 155], [153, 154]], [[167, 166], [164, 165]], [[163, 162], [160, 161]]])
-    kernels = np.array(
-        [
-            [[-1, -1, 1], [0, 1, -1], [0, 1, 1]],
-            [[1, 0, 0], [1, -1, -1], [1, 0, -1]],
-            [[0, 1, 1], [0, 1, 0], [1, -1, 1]],
-        ]
-    )
+    x, kernels = MULTICHANNEL_INPUT, MULTICHANNEL_KERNELS
     # groups=3: each kernel only sees its own channel -> the per-channel sums.
     per_channel = conv2d(x, kernels[:, np.newaxis], padding=1, groups=3)[:, 0, 0]
     np.testing.assert_array_equal(per_channel, [308, -498, 164])
-    out = conv2d(x, kernels[np.newaxis], bias=1, padding=1)
+    out = conv2d(x, kernels[np.newaxis], bias=MULTICHANNEL_BIAS, padding=1)
     assert out[0, 0, 0] == -25
 
 
 def test_conv_5x5_first_output() -> None:
-    x = np.array([[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]])
-    out = conv2d(x, [[1, 0, 1], [0, 1, 0], [1, 0, 1]])
+    out = conv2d(CONV5_INPUT, CONV5_KERNEL)
     assert out[0, 0] == 4
     np.testing.assert_array_equal(out, [[4, 3, 4], [2, 4, 3], [2, 3, 4]])
 
@@ -88,7 +88,7 @@ def test_avg_pool_kernel_3x2_stride2_exact_fractions() -> None:
 def test_conv_transpose_lecture_examples() -> None:
     np.testing.assert_array_equal(conv_transpose2d(CT_INPUT, ONES2), [[2, 4, 2], [3, 9, 6], [1, 5, 4]])
     np.testing.assert_array_equal(
-        conv_transpose2d(CT_INPUT, ONES2, bias=1), [[3, 5, 3], [4, 10, 7], [2, 6, 5]]
+        conv_transpose2d(CT_INPUT, ONES2, bias=CONV_TRANSPOSE_BIAS), [[3, 5, 3], [4, 10, 7], [2, 6, 5]]
     )
     np.testing.assert_array_equal(conv_transpose2d(CT_INPUT, ONES2, padding=1), [[9]])
     np.testing.assert_array_equal(conv_transpose2d(CT_INPUT, ONES2, padding=(1, 0)), [[3, 9, 6]])
@@ -99,8 +99,7 @@ def test_conv_transpose_lecture_examples() -> None:
 
 
 def test_conv_transpose_two_input_channels() -> None:
-    x = np.array([[[0, 1], [3, 0]], [[1, 1], [2, 4]]])
-    out = conv_transpose2d(x, np.ones((2, 1, 2, 2)), stride=2)
+    out = conv_transpose2d(CONV_TRANSPOSE_TWO_CHANNEL_INPUT, CONV_TRANSPOSE_TWO_CHANNEL_KERNEL, stride=2)
     np.testing.assert_array_equal(out, [[[1, 1, 2, 2], [1, 1, 2, 2], [5, 5, 4, 4], [5, 5, 4, 4]]])
 
 
@@ -137,7 +136,7 @@ def test_max_pool_then_unpool_and_upsampling_of_2x2() -> None:
     values, indices = max_pool2d(UNPOOL_INPUT, 2)
     np.testing.assert_array_equal(values, [[5, 6], [7, 8]])
     np.testing.assert_array_equal(indices, [[5, 2], [12, 15]])
-    small = np.array([[1, 2], [3, 4]])
+    small = SMALL
     np.testing.assert_array_equal(
         max_unpool2d(small, indices, (4, 4)), [[0, 0, 2, 0], [0, 1, 0, 0], [0, 0, 0, 0], [3, 0, 0, 4]]
     )
@@ -151,10 +150,28 @@ def test_max_pool_then_unpool_and_upsampling_of_2x2() -> None:
 
 def test_bilinear_x2_exact() -> None:
     np.testing.assert_array_equal(
-        upsample_bilinear([[1, 5], [4, 8]], 2),
+        upsample_bilinear(BILINEAR_INPUT, 2),
         [[1, 2, 4, 5], [1.75, 2.75, 4.75, 5.75], [3.25, 4.25, 6.25, 7.25], [4, 5, 7, 8]],
     )
     np.testing.assert_array_equal(
-        upsample_bilinear([[1, 2], [3, 4]], 2),
+        upsample_bilinear(SMALL, 2),
         [[1, 1.25, 1.75, 2], [1.5, 1.75, 2.25, 2.5], [2.5, 2.75, 3.25, 3.5], [3, 3.25, 3.75, 4]],
     )
+
+
+def test_bicubic_x2_overshoots_the_input_range() -> None:
+    out = upsample_bicubic(SMALL, 2)
+    # Keys' cubic weights at the -0.25 / 1.25 border coordinates are 1.10546875 and -0.10546875 (exact
+    # binary fractions), so the corners overshoot 1..4 to 175/256 and 4 + 81/256.
+    assert out[0, 0] == 175 / 256 and round(out[0, 0], 3) == 0.684
+    assert out[-1, -1] == 4 + 81 / 256 and round(out[-1, -1], 3) == 4.316
+    ref = F.interpolate(torch.tensor(SMALL, dtype=torch.float64)[None, None], scale_factor=2, mode="bicubic")
+    np.testing.assert_allclose(out, ref[0, 0].numpy(), rtol=0, atol=1e-12)
+
+
+def test_lecture_arrays_are_read_only() -> None:
+    """One home for the examples: a test or an explanation that wrote into one would change all the others."""
+    with pytest.raises(ValueError, match="read-only"):
+        CONV_INPUT[0, 0] = 9
+    with pytest.raises(ValueError, match="read-only"):
+        POOL_INPUT[0, 0] = 9
