@@ -106,13 +106,22 @@ def test_run_with_namespace_and_pair_option(capsys: pytest.CaptureFixture[str]) 
     np.testing.assert_array_equal(_grid_after(capsys.readouterr().out, "Result"), [[3, 9, 6]])
 
 
-def test_topics_are_the_documented_five() -> None:
-    assert set(TOPICS) == {"conv", "conv_transpose", "conv_matrix", "maxpool_unpool", "upsample"}
+def test_topics_are_the_documented_ones() -> None:
+    assert set(TOPICS) == {
+        "conv",
+        "conv_transpose",
+        "conv_matrix",
+        "maxpool_unpool",
+        "upsample",
+        "avgpool",
+        "cross_entropy",
+        "model",
+    }
 
 
 def test_errors() -> None:
     with pytest.raises(
-        ValueError, match=r"Did you mean 'conv'.*Available: conv, conv_matrix, conv_transpose"
+        ValueError, match=r"Did you mean 'conv'.*Available: avgpool, conv, conv_matrix, conv_transpose"
     ):
         explain_text("convv")
     with pytest.raises(ValueError, match="apply only to conv, conv_matrix, conv_transpose"):

@@ -1,6 +1,9 @@
 """``unetkit explain TOPIC``: print the lecture's worked examples step by step.
 
-Topics: conv, conv_transpose, conv_matrix, maxpool_unpool, upsample. The text is built by the pure
+Topics: conv, conv_transpose, conv_matrix, maxpool_unpool, upsample, avgpool, cross_entropy (the
+lecture's example arrays, from :mod:`unetkit.ops.lecture_examples`; ``--example`` picks another example of
+conv, conv_transpose and maxpool_unpool) and ``model NAME`` (a registered architecture's per-level shapes,
+crops and parameter count, read with forward hooks from the real model). The text is built by the pure
 function :func:`explain_text` from the NumPy reference ops in :mod:`unetkit.ops` (so the printed results
 are the ones the library computes); :func:`run` only prints it.
 """
@@ -9,44 +12,61 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from unetkit.ops import (
+    avg_pool2d,
     bed_of_nails_unpool,
     conv2d,
     conv_matrix,
     conv_output_size,
     conv_transpose2d,
     conv_transpose_output_size,
+    cross_entropy_steps,
     max_pool2d,
     max_unpool2d,
+    upsample_bicubic,
     upsample_bilinear,
     upsample_nearest,
 )
+from unetkit.ops import lecture_examples as ex
 from unetkit.ops._utils import IntPair, to_pair
-from unetkit.options import look_up_option
+from unetkit.options import check_int, look_up_option
 
-TOPICS = ("conv", "conv_matrix", "conv_transpose", "maxpool_unpool", "upsample")
+TOPICS = (
+    "conv",
+    "conv_matrix",
+    "conv_transpose",
+    "maxpool_unpool",
+    "upsample",
+    "avgpool",
+    "cross_entropy",
+    "model",
+)
+# The lecture examples each topic can show (--example); the first is the default.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "conv": ("lecture", "multichannel", "5x5"),
+    "conv_transpose": ("lecture", "bias", "two_channel"),
+    "maxpool_unpool": ("lecture", "6x6"),
+}
 # Topics that take --stride/--padding, with the lecture's defaults (stride, padding).
 _GEOMETRY_DEFAULTS: dict[str, tuple[int, int]] = {
     "conv": (2, 1),
     "conv_transpose": (1, 0),
     "conv_matrix": (1, 0),
 }
-
-# The lecture's example data.
-CONV_INPUT = np.array([[0, 3, 1, 1], [3, 1, 2, 0], [3, 4, 2, 3], [3, 0, 0, 2]])
-CONV_KERNEL = np.array([[1, 1, 1], [1, 1, 1], [0, 1, 0]])
-CONV_BIAS = 1
-CONV_TRANSPOSE_INPUT = np.array([[2, 2], [1, 4]])
-CONV_TRANSPOSE_KERNEL = np.ones((2, 2), dtype=np.int64)
-MATRIX_KERNEL = np.array([[1, 4, 1], [1, 4, 3], [3, 3, 1]])
-MATRIX_INPUT_SHAPE = (4, 4)
-POOL_INPUT = np.array([[1, 2, 6, 3], [3, 5, 2, 1], [1, 2, 2, 1], [7, 3, 4, 8]])
-SMALL = np.array([[1, 2], [3, 4]])
+# Examples whose lecture settings differ from their topic's default (stride, padding).
+_EXAMPLE_GEOMETRY: dict[tuple[str, str], tuple[int, int]] = {
+    ("conv", "multichannel"): (1, 1),
+    ("conv", "5x5"): (1, 0),
+    ("conv_transpose", "two_channel"): (2, 0),
+}
+# The input size `explain model` uses when --size is not given: the paper's 572 -> 388 tile.
+DEFAULT_MODEL_SIZE = 572
 
 
 def _fmt_number(value: float) -> str:
@@ -71,15 +91,28 @@ def _block(title: str, grid: ArrayLike) -> str:
     return f"{title} ({arr.shape[0]}x{arr.shape[1]}):\n{_fmt_grid(arr)}"
 
 
-def _explain_conv(stride: tuple[int, int], padding: tuple[int, int]) -> str:
-    x, k = CONV_INPUT, CONV_KERNEL
+def _window_lines(title: str, window: ArrayLike, kernel: ArrayLike) -> tuple[list[str], float, str]:
+    """The window and window * kernel blocks, the products' sum and the sum written out term by term."""
+    products = np.asarray(window) * np.asarray(kernel)
+    terms = " + ".join(_fmt_number(p) for p in products.ravel()).replace("+ -", "- ")
+    lines = [_block(f"  {title}", window), _block(f"  {title} * kernel", products)]
+    return lines, float(products.sum()), terms
+
+
+def _explain_conv(
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    x: ArrayLike = ex.CONV_INPUT,
+    k: ArrayLike = ex.CONV_KERNEL,
+    bias: int = ex.CONV_BIAS,
+) -> str:
+    x, k = np.asarray(x), np.asarray(k)
     (sh, sw), (ph, pw) = stride, padding
     kh, kw = k.shape
-    out = conv2d(x, k, bias=CONV_BIAS, stride=stride, padding=padding)
+    out = conv2d(x, k, bias=bias, stride=stride, padding=padding)
     padded = np.pad(x, ((ph, ph), (pw, pw)))
     lines = [
-        f"Convolution (cross-correlation, as in PyTorch): stride {stride}, padding {padding}, "
-        f"bias {CONV_BIAS}",
+        f"Convolution (cross-correlation, as in PyTorch): stride {stride}, padding {padding}, bias {bias}",
         _block("Input", x),
         _block("Kernel", k),
         _block("Zero-padded input", padded),
@@ -89,136 +122,551 @@ def _explain_conv(stride: tuple[int, int], padding: tuple[int, int]) -> str:
     for oh in range(out.shape[0]):
         for ow in range(out.shape[1]):
             r, c = oh * sh, ow * sw
-            window = padded[r : r + kh, c : c + kw]
-            products = window * k
-            total = int(products.sum())
-            terms = " + ".join(_fmt_number(p) for p in products.ravel()).replace("+ -", "- ")
+            window_lines, total, terms = _window_lines("window", padded[r : r + kh, c : c + kw], k)
             lines += [
                 "",
                 f"Output ({oh}, {ow}): window at padded rows {r}-{r + kh - 1}, columns {c}-{c + kw - 1}",
-                _block("  window", window),
-                _block("  window * kernel", products),
-                f"  sum = {terms} = {total}; + bias {CONV_BIAS} = {_fmt_number(out[oh, ow])}",
+                *window_lines,
+                f"  sum = {terms} = {_fmt_number(total)}; + bias {bias} = {_fmt_number(out[oh, ow])}",
             ]
     lines += ["", _block("Result", out)]
     return "\n".join(lines)
 
 
-def _explain_conv_transpose(stride: tuple[int, int], padding: tuple[int, int]) -> str:
-    x, k = CONV_TRANSPOSE_INPUT, CONV_TRANSPOSE_KERNEL
+def _explain_conv_multichannel(stride: tuple[int, int], padding: tuple[int, int]) -> str:
+    x, kernels, bias = ex.MULTICHANNEL_INPUT, ex.MULTICHANNEL_KERNELS, ex.MULTICHANNEL_BIAS
     (sh, sw), (ph, pw) = stride, padding
-    kh, kw = k.shape
-    out = conv_transpose2d(x, k, stride=stride, padding=padding)  # validates the geometry first
-    full = np.zeros(((x.shape[0] - 1) * sh + kh, (x.shape[1] - 1) * sw + kw))
+    channels, kh, kw = kernels.shape
+    # One output channel whose kernel has one 3x3 slice per input channel: weight (1, C, kH, kW).
+    out = conv2d(x, kernels[np.newaxis], bias=bias, stride=stride, padding=padding)[0]
+    padded = np.pad(x, ((0, 0), (ph, ph), (pw, pw)))
     lines = [
-        f"Transposed convolution (scatter and add): stride {stride}, padding {padding}",
-        _block("Input", x),
-        _block("Kernel", k),
-        f"Each input value times the kernel is added into the output at (stride * position); "
-        f"uncropped output {full.shape[0]}x{full.shape[1]} = ((M-1)S + K per axis).",
+        f"Multichannel convolution: {channels} input channels, one output channel, stride {stride}, "
+        f"padding {padding}, bias {bias}. The kernel has one {kh}x{kw} slice per input channel; each "
+        "slice is applied to its own channel and the channel sums are added (plus the bias once).",
     ]
-    step = 0
-    for i in range(x.shape[0]):
-        for j in range(x.shape[1]):
-            step += 1
-            r, c = i * sh, j * sw
-            full[r : r + kh, c : c + kw] += x[i, j] * k
+    for channel in range(channels):
+        lines += [
+            _block(f"Input channel {channel}", x[channel]),
+            _block(f"Kernel slice {channel}", kernels[channel]),
+        ]
+    for oh in range(out.shape[0]):
+        for ow in range(out.shape[1]):
+            r, c = oh * sh, ow * sw
             lines += [
                 "",
-                f"Step {step}: input ({i}, {j}) = {x[i, j]} -> {x[i, j]} * kernel added at "
-                f"rows {r}-{r + kh - 1}, columns {c}-{c + kw - 1}",
-                _block("  contribution", x[i, j] * k),
-                _block("  running sum", full),
+                f"Output ({oh}, {ow}): window at padded rows {r}-{r + kh - 1}, columns {c}-{c + kw - 1}",
             ]
-    out_h = conv_transpose_output_size(x.shape[0], kh, sh, ph)
-    out_w = conv_transpose_output_size(x.shape[1], kw, sw, pw)
+            sums = []
+            for channel in range(channels):
+                window = padded[channel, r : r + kh, c : c + kw]
+                window_lines, total, terms = _window_lines(
+                    f"channel {channel} window", window, kernels[channel]
+                )
+                sums.append(total)
+                lines += [*window_lines, f"  channel {channel} sum = {terms} = {_fmt_number(total)}"]
+            written = " + ".join(_fmt_number(v) for v in sums).replace("+ -", "- ")
+            lines += [f"  output = {written} + bias {bias} = {_fmt_number(out[oh, ow])}"]
+    lines += ["", _block("Result", out)]
+    return "\n".join(lines)
+
+
+def _explain_conv_transpose(
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    x: ArrayLike = ex.CONV_TRANSPOSE_INPUT,
+    k: ArrayLike = ex.CONV_TRANSPOSE_KERNEL,
+    bias: int | None = None,
+) -> str:
+    """Scatter-and-add walkthrough; ``x`` (h, w) with a (kH, kW) kernel, or (C, h, w) with (C, 1, kH, kW)
+    kernels (every input channel scatters its own kernel into the one output channel)."""
+    xs, ks = np.asarray(x), np.asarray(k)
+    multichannel = xs.ndim == 3
+    planes = xs if multichannel else xs[np.newaxis]
+    kernels = ks[:, 0] if multichannel else ks[np.newaxis]
+    (sh, sw), (ph, pw) = stride, padding
+    kh, kw = kernels.shape[-2:]
+    out = conv_transpose2d(xs, ks, bias=bias, stride=stride, padding=padding)  # validates the geometry first
+    if multichannel:
+        out = out[0]
+    h, w = planes.shape[-2:]
+    full = np.zeros(((h - 1) * sh + kh, (w - 1) * sw + kw))
+    title = f"Transposed convolution (scatter and add): stride {stride}, padding {padding}"
+    lines = [title if bias is None else f"{title}, bias {bias}"]
+    if multichannel:
+        for channel in range(planes.shape[0]):
+            lines += [
+                _block(f"Input channel {channel}", planes[channel]),
+                _block(f"Kernel {channel}", kernels[channel]),
+            ]
+    else:
+        lines += [_block("Input", xs), _block("Kernel", ks)]
+    lines += [
+        f"Each input value times the kernel is added into the output at (stride * position); "
+        f"uncropped output {full.shape[0]}x{full.shape[1]} = ((M-1)S + K per axis)."
+    ]
+    if multichannel:
+        lines += ["Every input channel scatters its own kernel into the same output: the channels add up."]
+    step = 0
+    for channel in range(planes.shape[0]):
+        for i in range(h):
+            for j in range(w):
+                step += 1
+                r, c = i * sh, j * sw
+                value, kernel = planes[channel, i, j], kernels[channel]
+                full[r : r + kh, c : c + kw] += value * kernel
+                where = f"({channel}, {i}, {j})" if multichannel else f"({i}, {j})"
+                lines += [
+                    "",
+                    f"Step {step}: input {where} = {value} -> {value} * kernel added at "
+                    f"rows {r}-{r + kh - 1}, columns {c}-{c + kw - 1}",
+                    _block("  contribution", value * kernel),
+                    _block("  running sum", full),
+                ]
+    out_h = conv_transpose_output_size(h, kh, sh, ph)
+    out_w = conv_transpose_output_size(w, kw, sw, pw)
     lines += [
         "",
         f"Crop padding ({ph} rows, {pw} columns) from every side: "
         f"output size (M-1)S - 2P + K = {out_h}x{out_w}",
-        _block("Result", out),
     ]
+    if bias is not None:
+        cropped = full[ph : full.shape[0] - ph, pw : full.shape[1] - pw]
+        lines += [_block("Cropped sum", cropped), f"Add the bias {bias} to every output pixel."]
+    lines += [_block("Result", out)]
     return "\n".join(lines)
 
 
 def _explain_conv_matrix(stride: tuple[int, int], padding: tuple[int, int]) -> str:
-    C = conv_matrix(MATRIX_KERNEL, MATRIX_INPUT_SHAPE, stride, padding)
-    h, w = MATRIX_INPUT_SHAPE
+    C = conv_matrix(ex.MATRIX_KERNEL, ex.MATRIX_INPUT_SHAPE, stride, padding)
+    h, w = ex.MATRIX_INPUT_SHAPE
+    # Applied to an example: the conv lecture's 4x4 input, then C^T back onto the output.
+    x = np.asarray(ex.CONV_INPUT)
+    out_h = conv_output_size(h, ex.MATRIX_KERNEL.shape[0], stride[0], padding[0])
+    out_w = conv_output_size(w, ex.MATRIX_KERNEL.shape[1], stride[1], padding[1])
+    y = (C @ x.ravel()).reshape(out_h, out_w)
+    back = (C.T @ y.ravel()).reshape(h, w)
     return "\n".join(
         [
             f"Convolution as a matrix: {h}x{w} input, stride {stride}, padding {padding}",
-            _block("Kernel", MATRIX_KERNEL),
+            _block("Kernel", ex.MATRIX_KERNEL),
             f"vec(y) = C @ vec(x): each row of C is the kernel placed at one window position and flattened "
             f"row-major to length {h * w}.",
             _block("C", C),
             "The transposed convolution is vec(x') = C^T @ vec(y): each input value of y spreads the kernel "
             "back over the window it came from.",
             _block("C^T", C.T),
+            "",
+            "Applied to an example x (the conv lecture's 4x4 input):",
+            _block("x", x),
+            _block("vec(x) (row-major)", x.ravel()),
+            _block("C @ vec(x)", C @ x.ravel()),
+            _block("y = C @ vec(x), reshaped", y),
+            f"(the same as conv2d(x, kernel, stride={stride}, padding={padding}))",
+            _block("C^T @ vec(y)", C.T @ y.ravel()),
+            _block("x' = C^T @ vec(y), reshaped", back),
+            f"(the same as the transposed convolution of y with stride {stride}, padding {padding}, sized "
+            f"back to {h}x{w}; x' has x's shape but not its values: C^T is not the inverse of C)",
         ]
     )
 
 
-def _explain_maxpool_unpool() -> str:
-    values, indices = max_pool2d(POOL_INPUT, 2, 2)
-    W = POOL_INPUT.shape[1]
-    lines = ["Max pooling 2x2, stride 2, remembering where each max came from", _block("Input", POOL_INPUT)]
+def _explain_maxpool_unpool(example: str = "lecture") -> str:
+    x = np.asarray(ex.UNPOOL_INPUT if example == "lecture" else ex.POOL_INPUT)
+    values, indices = max_pool2d(x, 2, 2)
+    W = x.shape[1]
+    lines = ["Max pooling 2x2, stride 2, remembering where each max came from", _block("Input", x)]
     for oh in range(values.shape[0]):
         for ow in range(values.shape[1]):
-            window = POOL_INPUT[2 * oh : 2 * oh + 2, 2 * ow : 2 * ow + 2]
+            window = x[2 * oh : 2 * oh + 2, 2 * ow : 2 * ow + 2]
             index = int(indices[oh, ow])
             lines += [
                 f"Window ({oh}, {ow}) {window.tolist()}: max {_fmt_number(values[oh, ow])} at input "
                 f"({index // W}, {index % W}) -> flat index {index // W}*{W} + {index % W} = {index}"
             ]
-    unpooled = max_unpool2d(SMALL, indices, POOL_INPUT.shape)
+    # The lecture unpools SMALL with the 4x4 example's indices; the 6x6 one puts its own maxima back.
+    to_unpool = np.asarray(ex.SMALL) if example == "lecture" else values
+    unpooled = max_unpool2d(to_unpool, indices, x.shape)
     lines += [
         _block("Pooled values", values),
         _block("Indices (flat h*W + w)", indices),
         "",
         "Max-unpooling puts each value back at its remembered position, zeros elsewhere:",
-        _block("Values to unpool", SMALL),
+        _block("Values to unpool", to_unpool),
         _block("Max-unpooled", unpooled),
         "",
         "Bed of nails (no indices) always uses the top-left corner of each 2x2 block:",
-        _block("Bed of nails", bed_of_nails_unpool(SMALL, 2)),
+        _block("Bed of nails", bed_of_nails_unpool(to_unpool, 2)),
+    ]
+    return "\n".join(lines)
+
+
+def _explain_avgpool() -> str:
+    x = np.asarray(ex.POOL_INPUT)
+    (kh, kw), s = ex.AVG_POOL_KERNEL, ex.AVG_POOL_STRIDE
+    out = avg_pool2d(x, (kh, kw), s)
+    lines = [
+        f"Average pooling: kernel {kh}x{kw} (rows x columns), stride {s}, no padding",
+        _block("Input", x),
+        f"Output size per axis: floor((M - K) / S) + 1 = {conv_output_size(x.shape[0], kh, s)} x "
+        f"{conv_output_size(x.shape[1], kw, s)}; every window holds {kh}*{kw} = {kh * kw} pixels, so each "
+        f"output is a sum divided by {kh * kw}.",
+    ]
+    sums = np.zeros(out.shape, dtype=np.int64)
+    for oh in range(out.shape[0]):
+        for ow in range(out.shape[1]):
+            r, c = oh * s, ow * s
+            window = x[r : r + kh, c : c + kw]
+            sums[oh, ow] = int(window.sum())
+            terms = " + ".join(str(int(v)) for v in window.ravel())
+            lines += [
+                "",
+                f"Output ({oh}, {ow}): rows {r}-{r + kh - 1}, columns {c}-{c + kw - 1}",
+                _block("  window", window),
+                f"  sum = {terms} = {sums[oh, ow]}; / {kh * kw} = {sums[oh, ow]}/{kh * kw} = "
+                f"{_fmt_number(out[oh, ow])}",
+            ]
+    lines += [
+        "",
+        _block(f"Window sums (the result is these / {kh * kw})", sums),
+        _block("Result", out),
     ]
     return "\n".join(lines)
 
 
 def _explain_upsample() -> str:
+    small = np.asarray(ex.SMALL)
+    # The 1-D bicubic weights: upsampling the identity along rows gives the (4, 2) interpolation matrix.
+    cubic_weights = upsample_bicubic(np.eye(small.shape[0]), (2, 1))
+    bicubic = upsample_bicubic(small, 2)
     return "\n".join(
         [
             "Upsampling x2",
-            _block("Input", SMALL),
+            _block("Input", small),
             "",
             "Nearest neighbour: output pixel o copies input floor(o / 2).",
-            _block("Nearest", upsample_nearest(SMALL, 2)),
+            _block("Nearest", upsample_nearest(small, 2)),
             "",
             "Bilinear (align_corners=False): output pixel o samples input coordinate (o + 0.5) / 2 - 0.5 "
             "(-0.25, 0.25, 0.75, 1.25; clamped to the border) and mixes the two neighbours linearly.",
-            _block("Bilinear", upsample_bilinear(SMALL, 2)),
+            _block("Bilinear", upsample_bilinear(small, 2)),
             "",
             "Bilinear (align_corners=True): the corner pixels map onto each other, "
             "coordinate o * (2-1)/(4-1).",
-            _block("Bilinear, align_corners", upsample_bilinear(SMALL, 2, align_corners=True)),
+            _block("Bilinear, align_corners", upsample_bilinear(small, 2, align_corners=True)),
+            "",
+            "Bicubic (align_corners=False, Keys kernel a = -0.75 as in PyTorch): the same coordinates "
+            "(-0.25, 0.25, 0.75, 1.25), but each output mixes 4 neighbours per axis (border pixels repeated) "
+            "with cubic weights, some of them negative. Row o of A holds the weights output o gives to the "
+            "inputs; the result is A @ input @ A^T.",
+            _block("A (1-D bicubic weights)", cubic_weights),
+            _block("Bicubic", bicubic),
+            f"Bicubic overshoots: {_fmt_number(bicubic.min())} < {_fmt_number(small.min())} at the top-left "
+            f"corner and {_fmt_number(bicubic.max())} > {_fmt_number(small.max())} at the bottom-right "
+            "(the negative weights extrapolate); nearest and bilinear stay within the input's range.",
         ]
     )
 
 
-def explain_text(topic: str, *, stride: IntPair | None = None, padding: IntPair | None = None) -> str:
+def _explain_cross_entropy() -> str:
+    logits, labels = np.asarray(ex.CROSS_ENTROPY_LOGITS), np.asarray(ex.CROSS_ENTROPY_LABELS)
+    num_classes = logits.shape[0]
+    steps = cross_entropy_steps(logits, labels)
+    lines = [
+        f"Per-pixel cross-entropy: {num_classes} classes over a {labels.shape[0]}x{labels.shape[1]} image; "
+        "label 255 (ignore_index) marks an unlabelled pixel.",
+        _block("Labels", labels),
+    ]
+    for k in range(num_classes):
+        lines.append(_block(f"Logits of class {k}", logits[k]))
+    lines += ["", "1. One-hot targets: y_k = 1 where the label is k (all zeros at an ignored pixel)."]
+    for k in range(num_classes):
+        lines.append(_block(f"One-hot class {k}", steps.one_hot[k]))
+    lines += ["", "2. Softmax over the classes at every pixel: p_k = exp(z_k) / sum_j exp(z_j)."]
+    for k in range(num_classes):
+        lines.append(_block(f"Probability of class {k}", steps.probs[k]))
+    lines += ["", "3. Per pixel: loss = -sum_k y_k log p_k = -log p(true class)."]
+    valid_losses = []
+    for r in range(labels.shape[0]):
+        for c in range(labels.shape[1]):
+            label = int(labels[r, c])
+            z = ", ".join(_fmt_number(v) for v in logits[:, r, c])
+            if not steps.valid[r, c]:
+                lines.append(f"  pixel ({r}, {c}): label {label} = ignore_index -> left out")
+                continue
+            valid_losses.append(steps.pixel_loss[r, c])
+            lines.append(
+                f"  pixel ({r}, {c}): label {label}, logits ({z}) -> p_{label} = "
+                f"{_fmt_number(steps.true_prob[r, c])}, -log p = {_fmt_number(steps.pixel_loss[r, c])}"
+            )
+    count = int(steps.valid.sum())
+    written = " + ".join(_fmt_number(v) for v in valid_losses)
+    lines += [
+        "",
+        f"4. Mean over the {count} labelled pixels (the ignored pixel counts in neither sum nor divisor):",
+        f"  ({written}) / {count} = {_fmt_number(steps.loss)}",
+        f"Loss: {steps.loss:.6f} (= torch.nn.functional.cross_entropy(logits, labels, ignore_index=255) = "
+        f'unetkit.losses.create_loss("ce", num_classes={num_classes}))',
+    ]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class StageShape:
+    """One stage of a model's forward pass, as its forward hook saw it.
+
+    ``name`` is the module's dotted name (``"downs.0"``), ``kind`` its class, ``shape`` its output without
+    the batch axis (the first tensor of a tuple output). ``skip`` / ``upsampled`` are set for a
+    crop-and-concat step (the skip map before the crop, the upsampled map it is cropped to).
+    """
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    skip: tuple[int, ...] | None = None
+    upsampled: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What `unetkit explain model` reports, measured on the real model (see :func:`model_summary`)."""
+
+    name: str
+    size: int
+    in_channels: int
+    num_classes: int
+    stages: tuple[StageShape, ...]
+    output_shape: tuple[int, ...]
+    parameters: int
+    geometry: Any  # unetkit.geometry.ModelGeometry (imported lazily: explain stays importable without torch)
+    depth: int | None
+    receptive_field: int | None
+
+
+def _first_tensor_shape(value: Any) -> tuple[int, ...] | None:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape[1:])
+    if isinstance(value, tuple) and value and isinstance(value[0], torch.Tensor):
+        return tuple(value[0].shape[1:])
+    return None
+
+
+def model_summary(
+    name: str, size: int | None = None, in_channels: int = 1, num_classes: int = 2
+) -> ModelSummary:
+    """Run registered model ``name`` (default arguments) on a ``size`` x ``size`` input and record each stage.
+
+    The stages are the model's top-level blocks (lists of blocks, and blocks returning a list of maps such
+    as an encoder, are opened one level), read with forward hooks during one forward pass. The model lives
+    on PyTorch's meta device: shapes without arithmetic, so even the 31M-parameter U-Net at 572 takes no
+    time. ``size`` defaults to a fixed-size model's own size, else 572.
+
+    Raises:
+        ValueError: unknown model name (with the registered names) or a size the model does not accept.
+    """
+    import torch
+    from torch import nn
+
+    from unetkit.layers import UpCat
+    from unetkit.models import create_model, resolve_model_name
+    from unetkit.models.base import model_geometry
+    from unetkit.models.unet import UNet
+    from unetkit.planning.plan import receptive_field
+
+    key = resolve_model_name(name)
+    with torch.device("meta"):
+        model = create_model(key, in_channels=in_channels, num_classes=num_classes).eval()
+    geometry = model_geometry(model)
+    if size is None:
+        size = geometry.fixed_input_size[0] if geometry.fixed_input_size else DEFAULT_MODEL_SIZE
+    size = check_int(size, "--size", minimum=1)
+    if geometry.fixed_input_size is not None and (size, size) != geometry.fixed_input_size:
+        h, w = geometry.fixed_input_size
+        raise ValueError(
+            f"{key} accepts only {h}x{w} inputs, got --size {size}; use --size {h} or drop --size."
+        )
+
+    calls: dict[str, tuple[Any, Any]] = {}  # module name -> (inputs, output) of its (last) call
+    order: list[str] = []
+
+    def remember(module_name: str) -> Any:
+        def hook(_module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+            calls[module_name] = (inputs, output)
+            order.append(module_name)
+
+        return hook
+
+    handles = [m.register_forward_hook(remember(n)) for n, m in model.named_modules() if n]
+    try:
+        with torch.no_grad():
+            output = model(torch.zeros(1, in_channels, size, size, device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    modules = dict(model.named_modules())
+
+    def frontier(prefix: str, module: nn.Module) -> list[str]:
+        names = []
+        for child_name, child in module.named_children():
+            full = f"{prefix}{child_name}"
+            opened = isinstance(child, nn.ModuleList) or isinstance(calls.get(full, (None, None))[1], list)
+            names += frontier(f"{full}.", child) if opened else [full]
+        return names
+
+    shown = [n for n in frontier("", model) if n in calls]
+    shown.sort(key=order.index)  # no shown module contains another, so finishing order is running order
+    stages = []
+    for n in shown:
+        inputs, out = calls[n]
+        shape = _first_tensor_shape(out)
+        if shape is None:
+            continue
+        module = modules[n]
+        skip = upsampled = None
+        if isinstance(module, UpCat) and module.use_skip:
+            skip = tuple(inputs[1].shape[1:])
+            upsampled = tuple(calls[f"{n}.up"][1].shape[1:])
+        stages.append(StageShape(n, type(module).__name__, shape, skip, upsampled))
+    depth = model.depth if isinstance(model, UNet) else None
+    return ModelSummary(
+        name=key,
+        size=size,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        stages=tuple(stages),
+        output_shape=tuple(output.shape[1:]),
+        parameters=sum(p.numel() for p in model.parameters()),
+        geometry=geometry,
+        depth=depth,
+        receptive_field=None if depth is None else receptive_field(depth),
+    )
+
+
+def _fmt_shape(shape: Sequence[int]) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+def _explain_model(name: str | None, size: int | None) -> str:
+    if name is None:
+        from unetkit.models import list_models
+
+        raise ValueError(
+            "explain model needs a model name, e.g. `unetkit explain model unet_original`; one of: "
+            f"{', '.join(list_models())}."
+        )
+    summary = model_summary(name, size)
+    g = summary.geometry
+    s = summary.size
+    lines = [
+        f"Model {summary.name} (default arguments, in_channels={summary.in_channels}, "
+        f"num_classes={summary.num_classes}) on a {s}x{s} input: shapes read with forward hooks",
+        f"Parameters: {summary.parameters:,}",
+    ]
+    if g.pad_multiple > 1 and s % g.pad_multiple:
+        padded = -(-s // g.pad_multiple) * g.pad_multiple
+        lines.append(
+            f"The net pads its input to a multiple of {g.pad_multiple} ({s} -> {padded}) and crops the "
+            "logits back, so the stages below see the padded size."
+        )
+    lines += [
+        "",
+        "Stage shapes (channels x height x width, batch axis left out):",
+        f"  {'input':<16} {'':<18} {_fmt_shape((summary.in_channels, s, s))}",
+    ]
+    for stage in summary.stages:
+        lines.append(f"  {stage.name:<16} {stage.kind:<18} {_fmt_shape(stage.shape)}")
+    lines.append(f"  {'output':<16} {'':<18} {_fmt_shape(summary.output_shape)}")
+    crops = [st for st in summary.stages if st.skip is not None and st.upsampled is not None]
+    if crops:
+        lines += ["", "Skip connections (copy, crop to the upsampled map's size, concatenate):"]
+        for st in crops:
+            assert st.skip is not None and st.upsampled is not None  # for mypy: filtered above
+            sh, sw = st.skip[-2:]
+            uh, uw = st.upsampled[-2:]
+            crop = f"cropped {sh}x{sw} -> {uh}x{uw}" if (sh, sw) != (uh, uw) else "no crop needed"
+            lines.append(
+                f"  {st.name}: skip {_fmt_shape(st.skip)} {crop}, + upsampled {_fmt_shape(st.upsampled)} = "
+                f"{st.skip[0] + st.upsampled[0]} channels"
+            )
+    lines += ["", "Sizes:"]
+    if g.fixed_input_size is not None:
+        lines.append(
+            f"  accepts only {g.fixed_input_size[0]}x{g.fixed_input_size[1]} inputs "
+            "(its layers are sized for it)"
+        )
+    elif g.border:
+        step = g.size_divisor
+        near = g.valid_sides(s + 3 * step, max(1, s - 3 * step))
+        lines += [
+            f"  border: {g.border} px lost per side "
+            f"(output = input - 2 x {g.border}: {s} -> {s - 2 * g.border})",
+            f"  valid input sides: {g.input_side(1)} and up in steps of {step} "
+            f"(near {s}: {', '.join(str(v) for v in near)})",
+        ]
+    else:
+        lowest = f"from {g.min_side} px " if g.min_side > 1 else ""
+        lines.append(f"  border 0: any input side {lowest}works, the output has the input's size")
+    if summary.receptive_field is not None:
+        lines.append(
+            f"  theoretical receptive field (depth {summary.depth}, unetkit.planning.plan.receptive_field): "
+            f"{summary.receptive_field} px"
+        )
+    return "\n".join(lines)
+
+
+def explain_text(
+    topic: str,
+    *,
+    stride: IntPair | None = None,
+    padding: IntPair | None = None,
+    example: str | None = None,
+    name: str | None = None,
+    size: int | None = None,
+) -> str:
     """Return the step-by-step explanation of ``topic`` (one of :data:`TOPICS`) as text.
 
     ``stride``/``padding`` (int or (h, w)) apply to conv, conv_transpose and conv_matrix; other topics
-    use the fixed lecture settings and reject them. Raises ValueError for an unknown topic.
+    use the fixed lecture settings and reject them. ``example`` picks one of :data:`EXAMPLES` for conv,
+    conv_transpose and maxpool_unpool. ``name`` (a registered model) and ``size`` (input side) are for
+    topic ``model``. Raises ValueError for an unknown topic, example or model, or an option the topic
+    does not take.
     """
     topic = look_up_option(topic, TOPICS, "explain topic")
+    if example is not None:
+        if topic not in EXAMPLES:
+            raise ValueError(
+                f"--example applies only to {', '.join(sorted(EXAMPLES))}; drop it for topic {topic!r}."
+            )
+        example = look_up_option(example, EXAMPLES[topic], f"{topic} example")
+    else:
+        example = EXAMPLES[topic][0] if topic in EXAMPLES else None
+    if topic != "model" and (name is not None or size is not None):
+        raise ValueError(
+            f"a model name and --size apply only to topic 'model' (e.g. `unetkit explain model "
+            f"unet_original --size 572`); drop them for topic {topic!r}."
+        )
     if topic in _GEOMETRY_DEFAULTS:
-        default_stride, default_padding = _GEOMETRY_DEFAULTS[topic]
+        default_stride, default_padding = _EXAMPLE_GEOMETRY.get(
+            (topic, str(example)), _GEOMETRY_DEFAULTS[topic]
+        )
         s = to_pair(default_stride if stride is None else stride, "stride", minimum=1)
         p = to_pair(default_padding if padding is None else padding, "padding", minimum=0)
         if topic == "conv":
+            if example == "multichannel":
+                return _explain_conv_multichannel(s, p)
+            if example == "5x5":
+                return _explain_conv(s, p, ex.CONV5_INPUT, ex.CONV5_KERNEL, bias=0)
             return _explain_conv(s, p)
         if topic == "conv_transpose":
+            if example == "bias":
+                return _explain_conv_transpose(s, p, bias=ex.CONV_TRANSPOSE_BIAS)
+            if example == "two_channel":
+                return _explain_conv_transpose(
+                    s, p, ex.CONV_TRANSPOSE_TWO_CHANNEL_INPUT, ex.CONV_TRANSPOSE_TWO_CHANNEL_KERNEL
+                )
             return _explain_conv_transpose(s, p)
         return _explain_conv_matrix(s, p)
     if stride is not None or padding is not None:
@@ -226,7 +674,15 @@ def explain_text(topic: str, *, stride: IntPair | None = None, padding: IntPair 
             f"--stride/--padding apply only to {', '.join(sorted(_GEOMETRY_DEFAULTS))}; "
             f"drop them for topic {topic!r}."
         )
-    return _explain_maxpool_unpool() if topic == "maxpool_unpool" else _explain_upsample()
+    if topic == "maxpool_unpool":
+        return _explain_maxpool_unpool(str(example))
+    if topic == "avgpool":
+        return _explain_avgpool()
+    if topic == "cross_entropy":
+        return _explain_cross_entropy()
+    if topic == "model":
+        return _explain_model(name, size)
+    return _explain_upsample()
 
 
 def _pair_option(values: Sequence[int] | int | None, name: str) -> IntPair | None:
@@ -242,17 +698,33 @@ def _pair_option(values: Sequence[int] | int | None, name: str) -> IntPair | Non
 
 def register(subparsers: Any) -> None:
     """Add the ``explain`` sub-command to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    examples = "; ".join(f"{topic}: {', '.join(names)}" for topic, names in EXAMPLES.items())
     parser = subparsers.add_parser(
         "explain",
-        help="print a lecture example step by step (conv, transposed conv, pooling, upsampling)",
-        description="Print the lecture's worked examples step by step, computed with unetkit.ops.",
+        help="print a lecture example step by step (conv, transposed conv, pooling, upsampling, "
+        "cross-entropy) or a model's shapes",
+        description="Print the lecture's worked examples step by step, computed with unetkit.ops, or "
+        "(topic model NAME) a registered model's per-level shapes, crops and parameter count.",
     )
     parser.add_argument("topic", help=f"one of: {', '.join(TOPICS)}")
+    parser.add_argument(
+        "name", nargs="?", default=None, help="topic model only: the registered model, e.g. unet_original"
+    )
     parser.add_argument(
         "--stride", type=int, nargs="+", metavar="S", default=None, help="stride S or S_H S_W (conv topics)"
     )
     parser.add_argument(
         "--padding", type=int, nargs="+", metavar="P", default=None, help="padding P or P_H P_W (conv topics)"
+    )
+    parser.add_argument(
+        "--example", default=None, metavar="NAME", help=f"another lecture example ({examples})"
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        metavar="S",
+        help=f"topic model only: input side (default {DEFAULT_MODEL_SIZE})",
     )
     parser.set_defaults(func=run)
 
@@ -263,9 +735,21 @@ def run(args: argparse.Namespace) -> int:
         args.topic,
         stride=_pair_option(getattr(args, "stride", None), "stride"),
         padding=_pair_option(getattr(args, "padding", None), "padding"),
+        example=getattr(args, "example", None),
+        name=getattr(args, "name", None),
+        size=getattr(args, "size", None),
     )
     print(text)
     return 0
 
 
-__all__ = ["TOPICS", "explain_text", "register", "run"]
+__all__ = [
+    "EXAMPLES",
+    "TOPICS",
+    "ModelSummary",
+    "StageShape",
+    "explain_text",
+    "model_summary",
+    "register",
+    "run",
+]
