@@ -148,8 +148,9 @@ def test_no_masks_folder(px: SimpleNamespace, tmp_path: Path) -> None:
     with pytest.raises(ValueError) as err:
         discover(tmp_path / "d")
     text = _one_line(err)
-    # The folders found and the option a command-line user types to name the right one.
-    assert "no masks/" in text and "it holds images/, tracings/" in text and "--masks NAME" in text
+    # The folders found and the option a command-line user types to name the right one (the one folder
+    # besides images/: named).
+    assert "no masks/" in text and "it holds images/, tracings/" in text and "--masks tracings" in text
 
 
 def test_split_folders_too_small_to_carve_a_validation_split(

@@ -230,6 +230,34 @@ def test_a_split_folder_without_masks_stays_an_error_when_not_unlabeled(
         discover(root)
 
 
+def test_a_misnamed_masks_folder_gets_a_concrete_fix_and_case_is_ignored(
+    tmp_path: Path, make_dataset: MakeDataset
+) -> None:
+    """Trial 20: images/ beside mask/ or segmentation/ was told 'name their folder with mask_dir (--masks
+    NAME)', and Masks/ was not found at all."""
+    for name in ("mask", "segmentation"):
+        root = make_dataset(n=6, root=tmp_path / name, mask_dir=name)
+        with pytest.raises(ValueError) as err:
+            discover(root)
+        assert f"name their folder: --masks {name} (mask_dir={name!r} from Python)" in str(err.value)
+    # Two candidates: which one holds the masks is the user's to say.
+    (tmp_path / "mask" / "seg").mkdir()
+    (tmp_path / "mask" / "seg" / "img00.png").write_bytes(
+        (tmp_path / "mask" / "images" / "img00.png").read_bytes()
+    )
+    with pytest.raises(
+        ValueError, match=r"\(it holds images/, mask/, seg/\).*name their folder: --masks NAME"
+    ):
+        discover(tmp_path / "mask")
+    # images/ beside Masks/ (saved where names ignore case) is images/ beside masks/ (Images/ with Masks/
+    # was found already, as a pair of folders told by their names).
+    root = make_dataset(root=tmp_path / "upper", mask_dir="Masks")
+    layout = discover(root)
+    assert layout.mask_dirs == (root / "Masks",) and layout.image_dirs == (root / "images",)
+    (root / "images").rename(root / "IMAGES")
+    assert discover(root).image_dirs == (root / "IMAGES",)
+
+
 def test_public_dataset_layout_drive(px: SimpleNamespace, tmp_path: Path) -> None:
     """DRIVE as downloaded: training/ and test/, images 21_training.tif, tracings 1st_manual/21_manual1.gif,
     field of view mask/21_training_mask.gif: found without renaming; mask/ is named, not guessed."""

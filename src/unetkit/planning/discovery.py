@@ -579,9 +579,17 @@ def _find_dir(base: Path, names: Sequence[str], given: str | Path | None, option
             named = f"{option} ({DIR_OPTIONS[option]}) names" if option else "the option names"
             raise ValueError(f"{named} folder {path}, which does not exist{_subfolders(base)}; fix the name")
         return path
+    # Masks/ or Images/ as saved where names ignore case (Windows, macOS) is the same folder on Linux; an
+    # exact match of a name still comes first.
+    by_case: dict[str, Path] = {}
+    if base.is_dir():
+        for d in reversed(_subdirs(base)):
+            by_case[d.name.lower()] = d  # reversed: the first in sorted order wins
     for name in names:
         if (base / name).is_dir():
             return base / name
+        if name.lower() in by_case:
+            return by_case[name.lower()]
     return None
 
 
@@ -2387,11 +2395,28 @@ def _cityscapes_hint(base: Path) -> str:
     )
 
 
+def _mask_dir_fix(base: Path, images: Path, split: str) -> str:
+    """How to name the masks' folder of ``base``: ``--masks mask`` when one folder besides ``images`` holds
+    images (mask/, segmentation/: likely the masks), else ``--masks NAME``. Not in a split folder (``split``
+    given): the option names the masks' folder of every split, which another split may name otherwise."""
+    option = DIR_OPTIONS["mask_dir"]
+    others = [d for d in _subdirs(base) if d != images and _image_files(d)]
+    name = others[0].name if len(others) == 1 and not split else None
+    if name is None:
+        return f"{option} NAME (mask_dir from Python)"
+    return f"{option} {shlex.quote(name)} (mask_dir={name!r} from Python)"
+
+
 def _find_folders(
-    base: Path, image_dir: str | Path | None, mask_dir: str | Path | None, roi_dir: str | Path | None
+    base: Path,
+    image_dir: str | Path | None,
+    mask_dir: str | Path | None,
+    roi_dir: str | Path | None,
+    split: str = "",
 ) -> _Folders:
     """The folders of ``base``: those named, a public layout's (Pascal VOC; X/ beside X_masks/; masks one
-    level down in annotations/) or the usual names. A one-line ValueError naming the option when none fit."""
+    level down in annotations/) or the usual names. A one-line ValueError naming the option when none fit.
+    ``split``: the split ``base`` is the folder of ('' for a dataset's root)."""
     auto = image_dir is None and mask_dir is None
     if auto and _is_voc(base):
         lists = base / VOC_LIST_DIR
@@ -2442,8 +2467,8 @@ def _find_folders(
     if msk_d is None:
         raise ValueError(
             f"{base} has no masks/ (or {', '.join(n + '/' for n in MASK_DIR_NAMES[1:4])} ...) folder"
-            f"{_subfolders(base)}; put the masks in {base / 'masks'} or name their folder with mask_dir "
-            f"({DIR_OPTIONS['mask_dir']} NAME)"
+            f"{_subfolders(base)}; put the masks in {base / 'masks'} or name their folder: "
+            f"{_mask_dir_fix(base, img_d, split)}"
         )
     list_dir = None
     # Only beside a folder of images: images/train/ with masks/train/ is another layout (its own error).
@@ -2813,7 +2838,7 @@ def discover(
     nested: list[str] = []  # notes on image sub-folders that are not searched
     for b in bases:
         split, base = b.split, b.base
-        folders = _find_folders(base, b.image_dir, b.mask_dir, roi_dir)
+        folders = _find_folders(base, b.image_dir, b.mask_dir, roi_dir, split)
         trimaps = trimaps or (folders.layout == "nested" and folders.masks.name == PET_TRIMAP_DIR)
         notes += folders.notes
         notes += _unused_folders(base, (folders.images, folders.masks, folders.roi, *known), folders.layout)
