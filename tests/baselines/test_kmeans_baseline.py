@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,18 @@ def test_clusters_ordered_by_brightness_and_seeded() -> None:
     labels = kmeans_segment(image, 2, seed=3, use_position=True, position_weight=0.1)
     assert (labels[:, :5] == 0).all() and (labels[:, 5:] == 1).all()  # dark cluster is 0
     np.testing.assert_array_equal(kmeans_segment(image, 2, seed=3), kmeans_segment(image, 2, seed=3))
+
+
+def test_more_clusters_than_colours_warns_nothing() -> None:
+    """k=3 on a two-colour image (kmeans on 0/255 masks) printed NumPy's 'invalid value encountered in
+    divide' from scipy's k-means++ twice per image; the clusters are still the two colours."""
+    image = np.zeros((10, 10), dtype=np.uint8)
+    image[:, 5:] = 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = kmeans_segment(image, 3, seed=0)
+    assert len(np.unique(labels[:, :5])) == 1 and len(np.unique(labels[:, 5:])) == 1
+    assert labels[0, 0] != labels[0, 9]
 
 
 def test_majority_vote_hand_computed() -> None:

@@ -76,8 +76,11 @@ def kmeans_segment(
     if sample_size is not None and feats.shape[0] > sample_size:
         fit = feats[rng.choice(feats.shape[0], size=sample_size, replace=False)]
     with warnings.catch_warnings():
-        # An empty cluster (k larger than the number of distinct colours) is not an error here.
+        # An empty cluster (k larger than the number of distinct colours) is not an error here; k-means++
+        # then finds every pixel on a centre already and divides zero distances by their zero sum (NumPy's
+        # RuntimeWarning: it still picks a pixel), printed by `unetkit kmeans masks/ --k 3` on 0/255 images.
         warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings("ignore", "invalid value encountered in divide", RuntimeWarning)
         centroids, _ = kmeans2(fit, int(k), iter=int(max_iter), minit="++", rng=rng)
     labels, _ = vq(feats, centroids, check_finite=False)
     # Renumber clusters by brightness of their colour part: deterministic, comparable across images.
