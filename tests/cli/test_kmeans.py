@@ -37,6 +37,18 @@ def test_kmeans_cli_with_masks(tmp_path: Path, capsys: pytest.CaptureFixture[str
         np.asarray(Image.open(out / "masks" / "im1.png")), np.asarray(Image.open(gt / "im1.png"))
     )
     assert (out / "overlays" / "im0.png").is_file()
+    # The overlays carry no legend: the console names the colours (trial 20), those the overlay draws.
+    from unetkit.constants import OVERLAY_ALPHA
+    from unetkit.palette import class_palette
+
+    fg_rgb = class_palette(2)[1]
+    assert f"overlays: bg untinted; tinted: fg ({', '.join(str(int(v)) for v in fg_rgb)})" in printed
+    drawn = np.asarray(Image.open(out / "overlays" / "im0.png")).astype(float)
+    image = np.asarray(Image.open(images / "im0.png")).astype(float)
+    np.testing.assert_allclose(
+        drawn[10, 10], (1 - OVERLAY_ALPHA) * image[10, 10] + OVERLAY_ALPHA * fg_rgb, atol=1
+    )
+    np.testing.assert_array_equal(drawn[0, 0], image[0, 0])  # bg
 
 
 def test_kmeans_clusters_a_16bit_image_on_its_own_range(

@@ -338,5 +338,17 @@ def run(args: argparse.Namespace) -> int:
         # Said beside the table wherever it is read: a U-Net's held-out scores are not mapped on their truth.
         atomic_write_text(out / "metrics.md", f"{(out / 'metrics.md').read_text()}\n{OPTIMISTIC}\n")
         print(f"metrics over {len(done)} image(s):\n{table}\n{OPTIMISTIC}")
+    if args.overlay:
+        labels_out = names if encoding is not None else [f"cluster {i}" for i in range(args.k)]
+        print(overlay_legend(labels_out, palette))
     print(f"{len(done)} image(s) clustered, {failures} failed; outputs in {out}")
     return EXIT_PARTIAL if failures else EXIT_OK
+
+
+def overlay_legend(labels: list[str], palette: np.ndarray) -> str:
+    """The overlays' colours in one line (the PNGs carry no legend): the first label is left untinted, as
+    :func:`~unetkit.viz.overlay.overlay` leaves class (or cluster) 0; the others are named with their RGB."""
+    tinted = ", ".join(
+        f"{label} ({', '.join(str(int(v)) for v in palette[i])})" for i, label in enumerate(labels) if i
+    )
+    return f"overlays: {labels[0]} untinted" + (f"; tinted: {tinted}" if tinted else "")
