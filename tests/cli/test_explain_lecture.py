@@ -50,7 +50,8 @@ def test_cross_entropy_walkthrough_equals_torch_and_unetkit_loss() -> None:
     assert "pixel (1, 1): label 255 = ignore_index -> left out" in text
     assert "pixel (0, 0): label 0, logits (2, 1, 0) -> p_0 = 0.6652, -log p = 0.4076" in text
     assert "Mean over the 5 labelled pixels" in text
-    assert "/ 5 = 0.5811" in text
+    assert "(0.4076 + 0.4076 + 0.1698 + 0.369 + 1.5514) / 5 = 0.5811" in text
+    assert text.count("-log p = ") == 5 and "nan" not in text
 
 
 def test_avgpool_walkthrough_gives_the_exact_sixths() -> None:

@@ -16,6 +16,9 @@ from unetkit.planning.plan import receptive_field
 def test_unet_original_572_matches_the_paper() -> None:
     summary = model_summary("unet_original")
     assert summary.size == 572
+    # Running order (the forward pass), not the alphabet.
+    names = ["stem", *(f"downs.{i}" for i in range(4)), *(f"ups.{i}" for i in range(4)), "head"]
+    assert [stage.name for stage in summary.stages] == names
     shapes = {stage.name: stage.shape for stage in summary.stages}
     assert [shapes["stem"][-1]] + [shapes[f"downs.{i}"][-1] for i in range(4)] == [568, 280, 136, 64, 28]
     assert [shapes[f"ups.{i}"][-1] for i in range(4)] == [52, 100, 196, 388]
