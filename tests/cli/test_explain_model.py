@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
+from pathlib import Path
 
 import pytest
 import torch
 
-from unetkit.cli.explain import explain_text, model_summary, register, run
+from unetkit.cli.explain import explain_text, model_figure, model_summary, register, run
 from unetkit.models import create_model, list_models
 from unetkit.planning.plan import receptive_field
 
@@ -109,3 +111,32 @@ def test_model_via_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "on a 188x188 input" in out
     assert "188 -> 4" in out
+
+
+def test_model_figure_draws_every_stage_and_crop() -> None:
+    summary = model_summary("unet_original")
+    fig = model_figure(summary)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "stem\n64x568x568" in texts and "downs.3\n1024x28x28" in texts and "ups.3\n64x388x388" in texts
+    assert sorted(t for t in texts if t.startswith("crop")) == sorted(
+        ["crop 64->56", "crop 136->104", "crop 280->200", "crop 568->392"]
+    )
+    assert "572x572 -> 388x388, 31,030,658 parameters" in fig.axes[0].get_title()
+    # One box per stage, drawn lower per halving: the bottom of the U is the 28x28 map, 4 levels down.
+    assert min(line.get_ydata().min() for line in fig.axes[0].lines) == pytest.approx(-math.log2(572 / 28))
+
+
+def test_out_writes_the_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="unetkit")
+    register(parser.add_subparsers(dest="command"))
+    png = tmp_path / "unet.png"
+    assert (
+        run(parser.parse_args(["explain", "model", "unet_original", "--size", "188", "--out", str(png)])) == 0
+    )
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {png}" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--out draws a model's figure: it applies only to topic 'model'"):
+        run(parser.parse_args(["explain", "conv", "--out", str(png)]))
+    with pytest.raises(ValueError, match=r"must name a \.png file, e.g. --out .*unet\.png"):
+        run(parser.parse_args(["explain", "model", "unet", "--out", str(tmp_path / "unet.jpg")]))
+    assert capsys.readouterr().out == ""  # refused before anything was printed

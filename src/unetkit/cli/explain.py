@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -36,6 +37,9 @@ from unetkit.ops import (
 from unetkit.ops import lecture_examples as ex
 from unetkit.ops._utils import IntPair, to_pair
 from unetkit.options import check_int, look_up_option
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TOPICS = (
     "conv",
@@ -549,6 +553,67 @@ def _fmt_shape(shape: Sequence[int]) -> str:
     return "x".join(str(v) for v in shape)
 
 
+def model_figure(summary: ModelSummary) -> Figure:
+    """The stage shapes of :func:`model_summary` as a figure: one box per stage in running order, drawn one
+    level lower per halving of the spatial size (a U for the U-Nets), and each crop-and-concat skip as a
+    line from the encoder stage it copies to the decoder stage that uses it, labelled with the crop."""
+    import math
+
+    from unetkit.viz.figures import headless_figure
+
+    stages = summary.stages
+    fig = headless_figure((max(6.0, 0.9 * len(stages) + 1.5), 4.2))
+    ax = fig.add_subplot()
+
+    def level(shape: tuple[int, ...]) -> float:
+        # Depth below the input's resolution: 0 at full size, 1 after one 2x2 pooling, ...
+        return -math.log2(summary.size / shape[-1]) if len(shape) == 3 and shape[-1] > 0 else 0.0
+
+    points = [(i, level(st.shape)) for i, st in enumerate(stages)]
+    ax.plot([x for x, _ in points], [y for _, y in points], color="0.75", zorder=1)
+    for (x, y), st in zip(points, stages):
+        label = f"{st.name}\n{_fmt_shape(st.shape)}"
+        ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=7,
+            zorder=3,
+            bbox={"boxstyle": "round", "facecolor": "#dbe9f6", "edgecolor": "#4a7fb5"},
+        )
+    for i, st in enumerate(stages):
+        if st.skip is None or st.upsampled is None:
+            continue
+        # The skip is the latest earlier stage with exactly that output shape.
+        source = max((j for j in range(i) if stages[j].shape == st.skip), default=None)
+        if source is None:
+            continue
+        (x0, y0), (x1, y1) = points[source], points[i]
+        ax.annotate(
+            "",
+            xy=(x1, y1),
+            xytext=(x0, y0),
+            zorder=2,
+            arrowprops={"arrowstyle": "->", "color": "#c0504d", "connectionstyle": "arc3,rad=-0.25"},
+        )
+        crop = f"crop {st.skip[-1]}->{st.upsampled[-1]}" if st.skip[-2:] != st.upsampled[-2:] else "copy"
+        ax.text((x0 + x1) / 2, max(y0, y1) + 0.35, crop, ha="center", fontsize=7, color="#c0504d")
+    ax.set_xlim(-0.8, len(stages) - 0.2)
+    lowest = min((y for _, y in points), default=0.0)
+    ax.set_ylim(lowest - 0.8, 1.2)
+    ax.set_yticks([])
+    ax.set_xticks([])
+    ax.set_title(
+        f"{summary.name}: {summary.size}x{summary.size} -> {_fmt_shape(summary.output_shape[-2:])}, "
+        f"{summary.parameters:,} parameters",
+        fontsize=9,
+    )
+    ax.set_ylabel("spatial level (one step = half the size)", fontsize=8)
+    return fig
+
+
 def _explain_model(name: str | None, size: int | None) -> str:
     if name is None:
         from unetkit.models import list_models
@@ -726,11 +791,28 @@ def register(subparsers: Any) -> None:
         metavar="S",
         help=f"topic model only: input side (default {DEFAULT_MODEL_SIZE})",
     )
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="PNG",
+        help="topic model only: also draw the stage shapes and crops into this PNG file",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print :func:`explain_text` for ``args.topic``; errors propagate as ValueError."""
+    """Print :func:`explain_text` for ``args.topic`` (and, with ``--out``, write the model figure); errors
+    propagate as ValueError."""
+    out = getattr(args, "out", None)
+    path = None if out is None else Path(out)
+    if path is not None:
+        # Checked before anything is printed: a wrong --out is the user's to fix, not half a result.
+        if look_up_option(args.topic, TOPICS, "explain topic") != "model":
+            raise ValueError(
+                f"--out draws a model's figure: it applies only to topic 'model'; drop it for {args.topic!r}."
+            )
+        if path.suffix.lower() != ".png":
+            raise ValueError(f"--out {out} must name a .png file, e.g. --out {path.with_suffix('.png')}.")
     text = explain_text(
         args.topic,
         stride=_pair_option(getattr(args, "stride", None), "stride"),
@@ -740,6 +822,11 @@ def run(args: argparse.Namespace) -> int:
         size=getattr(args, "size", None),
     )
     print(text)
+    if path is not None:
+        from unetkit.viz.figures import save_figure
+
+        save_figure(model_figure(model_summary(args.name, getattr(args, "size", None))), path)
+        print(f"wrote {path}")
     return 0
 
 
@@ -749,6 +836,7 @@ __all__ = [
     "ModelSummary",
     "StageShape",
     "explain_text",
+    "model_figure",
     "model_summary",
     "register",
     "run",
