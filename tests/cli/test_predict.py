@@ -204,7 +204,7 @@ def test_model_errors_exit_2(
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "unet_typo" in err and len(err.splitlines()) == 1
     assert main(["predict", str(model_dir), str(tmp_path / "nothing*.png"), "--out", out]) == 2
-    assert "no input images found" in capsys.readouterr().err
+    assert "no file matches" in capsys.readouterr().err
 
 
 def test_predict_takes_every_registered_instance_method(

@@ -354,3 +354,26 @@ def test_a_kaggle_layout_folder_points_at_its_images_not_at_recursive(
     assert f"unetkit convert kaggle {kaggle} --out OUT" in err and "--recursive" not in err
     assert main(["predict", str(model), f"{kaggle}/*/images/*.png", "--out", str(out), "-q"]) == 0
     assert sorted(p.name for p in (out / "masks").iterdir()) == ["a1.png", "b2.png"]
+
+
+def test_predict_names_an_input_path_that_does_not_exist_and_a_glob_that_matches_nothing(
+    tmp_path: Path, scans: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trial 20: a mistyped folder was 'no input images found in missing/folder', as kmeans said until it
+    named the path; a folder that exists but holds no images keeps that message."""
+    model = _model(tmp_path / "model", 1)
+
+    def error(*inputs: str) -> str:
+        out = str(tmp_path / "out")
+        assert main(["predict", str(model), *inputs, "--out", out, "-q"]) == 2
+        return capsys.readouterr().err.strip()
+
+    absent = tmp_path / "missing" / "folder"
+    assert error(str(absent)) == f"error: input {absent} does not exist; check the path."
+    pattern = str(tmp_path / "nothing*.png")
+    assert error(pattern) == f"error: no file matches {pattern}; check the pattern."
+    (tmp_path / "empty").mkdir()
+    assert error(str(tmp_path / "empty")).startswith(f"error: no input images found in {tmp_path / 'empty'}")
+    # Beside images that are found: one line per input that gave none, the others segmented.
+    assert main(["predict", str(model), str(scans), str(absent), "--out", str(tmp_path / "o"), "-q"]) == 3
+    assert f"error: input {absent} does not exist; check the path" in capsys.readouterr().err.splitlines()

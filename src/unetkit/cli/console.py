@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import re
 import sys
@@ -11,10 +12,20 @@ from pathlib import Path
 from typing import Any
 
 
+def unmatched_reason(pattern: str) -> str:
+    """Why an input gave no image, in words a user acts on: a path that does not exist (a typo, as fit says
+    of a dataset folder), a glob that matches no file, else a folder that holds no image."""
+    if Path(pattern).exists():  # a folder named like a glob ('run[1]') is read as a folder
+        return f"no input images found in {pattern}"
+    if glob.has_magic(pattern):  # what it matched, if anything, are folders (a glob's files are inputs)
+        return f"no file matches {pattern}; check the pattern"
+    return f"input {pattern} does not exist; check the path"
+
+
 def report_unmatched(patterns: Sequence[str]) -> int:
     """Name each input pattern that matched nothing on stderr; returns how many (each counts as a failure)."""
     for pattern in patterns:
-        print(f"error: {pattern}: no such file or no image matched", file=sys.stderr)
+        print(f"error: {unmatched_reason(pattern)}", file=sys.stderr)
     return len(patterns)
 
 

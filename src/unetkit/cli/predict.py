@@ -44,7 +44,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from unetkit.cli.console import LazyBar, report_failure, report_unmatched
+from unetkit.cli.console import LazyBar, report_failure, report_unmatched, unmatched_reason
 from unetkit.constants import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, IGNORE_INDEX, OVERLAY_ALPHA
 from unetkit.inference.tiling import DEFAULT_BATCH_SIZE, DEFAULT_BLEND, DEFAULT_OVERLAP
 
@@ -842,6 +842,11 @@ def run(args: argparse.Namespace) -> int:
     unread = _unread_note(found.unread)
     dataset_hint = _dataset_folder_hint([p for p in args.inputs if Path(p).is_dir()])
     if not files:
+        # A mistyped path or a glob that matches nothing is named as such (as fit and kmeans do), not as a
+        # folder without images; an existing folder without images keeps the message below.
+        wrong = [unmatched_reason(p) for p in found.missing if not Path(p).exists()]
+        if wrong:
+            raise ValueError("; ".join(wrong) + ".")
         reason = f"; {dataset_hint or unread}" if unread else " (extensions .png .jpg .tif ...)"
         if found.skipped:
             reason += f"; {skipped_note(found.skipped)}"
