@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -256,6 +257,28 @@ def test_a_misnamed_masks_folder_gets_a_concrete_fix_and_case_is_ignored(
     assert layout.mask_dirs == (root / "Masks",) and layout.image_dirs == (root / "images",)
     (root / "images").rename(root / "IMAGES")
     assert discover(root).image_dirs == (root / "IMAGES",)
+
+
+def test_a_misnamed_images_folder_gets_a_concrete_fix(tmp_path: Path, make_dataset: MakeDataset) -> None:
+    """Trial 20: pics/ beside masks/ was told 'name their folder with image_dir (--images NAME)', config-key
+    jargon; as for a misnamed masks folder, the one other folder with images is named."""
+    root = make_dataset(root=tmp_path / "d")
+    (root / "images").rename(root / "pics")
+    shutil.copytree(root / "masks", root / "roi")  # a region of interest's folder: no candidate for images
+    with pytest.raises(ValueError) as err:
+        discover(root)
+    assert "name their folder: --images pics (image_dir='pics' from Python)" in str(err.value)
+    assert "image_dir (" not in str(err.value)
+    assert discover(root, image_dir="pics").image_dirs == (root / "pics",)  # the fix it names works
+    # Two candidates, or no masks folder (its one folder of images may be the masks): the user's to say.
+    (root / "scans").mkdir()
+    (root / "scans" / "img00.png").write_bytes((root / "pics" / "img00.png").read_bytes())
+    with pytest.raises(ValueError, match=r"name their folder: --images NAME \(image_dir from Python\)$"):
+        discover(root)
+    for extra in ("scans", "masks", "roi"):
+        shutil.rmtree(root / extra)
+    with pytest.raises(ValueError, match=r"name their folder: --images NAME \(image_dir from Python\)$"):
+        discover(root)
 
 
 def test_public_dataset_layout_drive(px: SimpleNamespace, tmp_path: Path) -> None:

@@ -2407,6 +2407,27 @@ def _mask_dir_fix(base: Path, images: Path, split: str) -> str:
     return f"{option} {shlex.quote(name)} (mask_dir={name!r} from Python)"
 
 
+def _image_dir_fix(base: Path, mask_dir: str | Path | None, split: str) -> str:
+    """How to name the images' folder of ``base``: ``--images pics`` when a masks folder is there (by a known
+    name, any case, or ``mask_dir``) and one other folder, not a region of interest's, holds images; else
+    ``--images NAME`` (with no masks folder, the one folder of images may be the masks). Not in a split folder
+    (``split`` given): the option names the images' folder of every split."""
+    option = DIR_OPTIONS["image_dir"]
+    masks = {n.lower() for n in MASK_DIR_NAMES}
+    if mask_dir is not None:
+        masks = {Path(mask_dir).name.lower()}
+    not_images = masks | {n.lower() for n in ROI_DIR_NAMES}
+    subdirs = _subdirs(base)
+    others = [d for d in subdirs if d.name.lower() not in not_images and _image_files(d)]
+    has_masks = (
+        (base / mask_dir).is_dir() if mask_dir is not None else any(d.name.lower() in masks for d in subdirs)
+    )
+    name = others[0].name if len(others) == 1 and has_masks and not split else None
+    if name is None:
+        return f"{option} NAME (image_dir from Python)"
+    return f"{option} {shlex.quote(name)} (image_dir={name!r} from Python)"
+
+
 def _find_folders(
     base: Path,
     image_dir: str | Path | None,
@@ -2458,7 +2479,7 @@ def _find_folders(
     if img_d is None:
         raise ValueError(
             f"{base} has no images/ folder{_subfolders(base)}; put the images in {base / 'images'} or "
-            f"name their folder with image_dir ({DIR_OPTIONS['image_dir']} NAME)"
+            f"name their folder: {_image_dir_fix(base, mask_dir, split)}"
         )
     if msk_d is None:
         msk_d = _find_dir(base, MASK_DIR_NAMES, mask_dir, "mask_dir")
