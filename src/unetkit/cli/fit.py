@@ -206,6 +206,13 @@ def run_fit(args: argparse.Namespace) -> int:
         small = "" if is_secondary_rank() else small_crop_warning(config, planned, given)  # said once
         if small:
             print(f"warning: {small}", file=sys.stderr, flush=True)
+        if planned is None and not is_secondary_rank():  # a plan's own line says it (cli.plan)
+            from unetkit.training.config import unused_model_kwargs, unused_model_note
+
+            # --config FILE model.name=segnet: the file's U-Net keywords are not SegNet's.
+            unused = unused_model_note(*unused_model_kwargs(args.config, args.overrides))
+            if unused:
+                print(unused, flush=True)
     return _train(args, config, planned)
 
 

@@ -382,11 +382,15 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     if args.plan is not None:
         return _reuse_plan(args, root, user)
     from unetkit.planning.checks import check_run_output, check_unknown_names
+    from unetkit.planning.plan import PLANNED_MODEL
 
-    check_unknown_names(user)
+    # model.name=segnet model.kwargs.depht=3: refused now, with the model's keywords, not after measuring.
+    check_unknown_names(user, model=PLANNED_MODEL)
     check_run_output(user, out_given=getattr(args, "out", None) is not None)
     planned = plan_dataset(args, root, command="fit")
     from unetkit.planning import to_config_overrides
+    from unetkit.planning.folder import unused_plan_model
+    from unetkit.planning.plan_file import unused_plan_model_note
     from unetkit.training.config import changed_overrides
 
     overrides = to_config_overrides(planned.plan, planned.layout)
@@ -397,6 +401,9 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     shown = changed_overrides(None, overrides, [o for o in user if o not in given_out])
     if shown:
         lines.append(f"overridden on the command line: {' '.join(shown)}")
+    unused = unused_plan_model(planned.plan.config.get("model"), user)
+    if unused[1]:  # model.name=segnet: the plan's U-Net width and depth are not SegNet's keywords
+        lines.append(unused_plan_model_note(*unused, PLANNED_MODEL))
     print("\n".join(lines), flush=True)
     note = f"# overridden on the command line: {' '.join(shown)}\n" if shown else ""
     files = planned.run_files(note, shown)
@@ -471,6 +478,9 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
     loaded = yaml.safe_load(text) or {}
     if args.device is not None:
         check_plan_device(args.device, loaded, plan_path, root)
+    from unetkit.planning.checks import check_model_overrides
+
+    check_model_overrides(user, path=plan_path)  # the caller's model keywords, before the run folder
     user = [*plan_trainer_overrides(args.threads, args.precision), *user]
     data = loaded.get("data", {})
     planned_root = Path(data.get("root") or ".")
@@ -496,6 +506,12 @@ def _reuse_plan(args: argparse.Namespace, root: Path, user: list[str]) -> Planne
     dataset = plan_dataset_path(plan_path)
     given = f" with {' '.join(changed)}" if changed else ""
     print(f"training the plan {plan_path} for {root}{given}", flush=True)
+    from unetkit.planning.plan_file import planned_model, unused_plan_model_note
+    from unetkit.training.config import unused_model_kwargs
+
+    unused = unused_plan_model_note(*unused_model_kwargs(plan_path, user), planned_model(text))
+    if unused:  # model.name=fcn8s: the plan's U-Net width and depth are not the FCN's keywords
+        print(unused, flush=True)
     predicted = at_run_budget(plan_prediction(text, loaded), loaded, changed)
     crop = _crop_pair((loaded.get("data") or {}).get("crop_size"))
     return PlannedFit(

@@ -59,21 +59,38 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def check_model_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
-    """Raise ``TypeError`` naming a keyword that model ``name`` does not take, with a did-you-mean (a
-    misspelled ``depht=3`` was a bare TypeError, or passed a saved config unnoticed until it was built)."""
+def registered_name(name: str) -> str | None:
+    """The registered name of ``name`` (case-insensitive; a deprecated alias gives its replacement, without
+    warning), or None where no model is registered under it."""
+    _ensure_loaded()
+    key = str(name).lower()
+    key = _DEPRECATED.get(key, key)
+    return key if key in _MODELS else None
+
+
+def model_keywords(name: str) -> frozenset[str] | None:
+    """The keywords model ``name`` takes (its builder's signature), or None where it takes any (``**kwargs``)
+    or its signature cannot be read. An unknown name raises ``ValueError`` listing the registered names."""
     builder = _MODELS[resolve_model_name(name)]
     try:
         params = inspect.signature(builder).parameters
     except (TypeError, ValueError):  # a builder without a readable signature: nothing to check against
-        return
+        return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return frozenset(k for k, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL)
+
+
+def check_model_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
+    """Raise ``TypeError`` naming a keyword that model ``name`` does not take, with a did-you-mean (a
+    misspelled ``depht=3`` was a bare TypeError, or passed a saved config unnoticed until it was built)."""
+    known = model_keywords(name)
+    if known is None:
         return
-    known = [k for k, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
     for key in kwargs:
-        if key not in params:
+        if key not in known:
             try:
-                look_up_option(str(key), known, name=f"keyword of model {name!r}")
+                look_up_option(str(key), sorted(known), name=f"keyword of model {name!r}")
             except ValueError as exc:  # Python's own type for it: callers may catch TypeError
                 raise TypeError(f"unexpected keyword argument {key!r}: {exc}") from None
 

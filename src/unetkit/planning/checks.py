@@ -50,12 +50,14 @@ def check_writable(path: Path, option: str, *, file: bool = False, given: Path |
         raise ValueError(f"{said}: {folder} {why}; write the output elsewhere")
 
 
-def check_unknown_names(overrides: Sequence[str]) -> None:
+def check_unknown_names(overrides: Sequence[str], model: str | None = None) -> None:
     """A typo in an override (``trainer.max_epoch=5``, ``loss=dcie``, ``model.name=unett``) or a value its
     key cannot take (``trainer.max_epochs=0``), named before the data is fingerprinted and the plan
     measured: user trials waited 15-28 s of silence for each (``unetkit fit DIR`` and ``fit_folder`` alike).
     Any other complaint about the default config and the overrides waits for the plan's values, which may
-    settle it; a bad value of the caller's own key cannot be settled by them (the caller's comes last)."""
+    settle it; a bad value of the caller's own key cannot be settled by them (the caller's comes last).
+    The model keywords the caller gives are checked too (:func:`check_model_overrides`; ``model``: the
+    model the plan will name)."""
     from unetkit.training.config import load_config
 
     try:
@@ -66,6 +68,37 @@ def check_unknown_names(overrides: Sequence[str]) -> None:
             raise
         if any(text.startswith(f"Config key {o.split('=', 1)[0].strip()}=") for o in overrides):
             raise
+        return
+    check_model_overrides(overrides, model)
+
+
+def check_model_overrides(
+    overrides: Sequence[str], model: str | None = None, path: str | Path | None = None
+) -> None:
+    """The keywords the caller gives the model (``model.kwargs.K=V``), checked against the model the run
+    will build: the one the caller names (``model.name=segnet``), else the plan file's (``path``), else
+    ``model`` (the one a new plan names; None: not known, nothing checked). A TypeError naming a keyword it
+    does not take, with a did-you-mean and the keywords it takes
+    (:func:`unetkit.models.registry.check_model_kwargs`), before the ~40 s of measuring, not when the model
+    is built after them. The plan's own width and depth are no concern here: a model that does not take
+    them trains without them (:func:`unetkit.training.config.load_config`)."""
+    from unetkit.training.config import load_config, parse_override
+
+    given = [o for o in overrides if o.split("=", 1)[0].strip().split(".")[0] == "model"]
+    if not given:
+        return
+    try:
+        config = load_config(path, list(overrides))
+    except ValueError:
+        return  # a complaint the plan's values may settle: the config's own check names what remains
+    models = [parse_override(o).get("model") for o in given]
+    named = path is not None or any(isinstance(m, dict) and "name" in m for m in models)
+    name = config.model.name if named else model
+    if name is None or not config.model.kwargs:
+        return
+    from unetkit.models.registry import check_model_kwargs
+
+    check_model_kwargs(name, config.model.kwargs)
 
 
 def check_run_output(overrides: Sequence[str], *, out_given: bool, option: str = "--out") -> None:

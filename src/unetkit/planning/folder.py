@@ -156,14 +156,15 @@ class PlannedDataset:
         comment), ``dataset.json`` and ``plan.png`` (drawn now: a failure while drawing comes before
         training, not after the budget is spent). ``overrides`` (``key=value``, as the run trains them) are
         the values both show, each with the plan's own choice in its reason (:func:`overridden_plan`)."""
-        planned = self
+        planned, drawn = self, self
         if overrides:
             plan = overridden_plan(self.plan, overrides)
             planned = dataclasses.replace(self, plan=plan, plan_yaml=plan.to_yaml(self.header))
+            drawn = dataclasses.replace(self, plan=overridden_plan(self.plan, overrides, keep_unused=True))
         return {
             "plan.yaml": note + planned.plan_yaml,
             "dataset.json": json.dumps(self.dataset, indent=1) + "\n",
-            "plan.png": planned.figure_png(),
+            "plan.png": drawn.figure_png(),
         }
 
     def figure_png(self) -> bytes:
@@ -209,11 +210,14 @@ def _as_loaded(item: str, parts: Sequence[str], value: Any) -> Any:
     return loaded
 
 
-def overridden_plan(plan: Any, overrides: Sequence[str]) -> Any:
+def overridden_plan(plan: Any, overrides: Sequence[str], keep_unused: bool = False) -> Any:
     """A copy of ``plan`` (a :class:`~unetkit.planning.Plan`) holding the values of ``overrides``
     (``key=value``, later ones winning, as ``load_config`` applies them), each key's reason saying it was set
     on the command line and what the plan chose and why: a run folder's plan.yaml and plan.png show what the
-    run trained, not a value it never used under a header naming the override."""
+    run trained, not a value it never used under a header naming the override. The plan's model keywords
+    that an overriding ``model.name`` does not take are dropped, ``model.kwargs``'s reason naming them
+    (:func:`unused_plan_model`); ``keep_unused`` keeps them (plan.png draws the plan's measured widths and
+    its depth's receptive field)."""
     import copy
 
     from unetkit.training.config import parse_override
@@ -241,7 +245,37 @@ def overridden_plan(plan: Any, overrides: Sequence[str]) -> Any:
         if not reasons.get(key, "").startswith("set on the command line"):
             reasons[key] = overridden_reason(key, old, plan.reasons, present)
         target[parts[-1]] = value
+    if not keep_unused:
+        # The plan's width and depth that another model does not take are not trained: the file drops them
+        # (it trains again with --plan) and says which, with the plan's reasons for them.
+        name, dropped = unused_plan_model(plan.config.get("model"), overrides)
+        kwargs = (config.get("model") or {}).get("kwargs")
+        if dropped and isinstance(kwargs, dict):
+            for key in dropped:
+                kwargs.pop(key, None)
+            planned = (plan.config.get("model") or {}).get("name")
+            said = {key: plan.reasons.get(f"model.kwargs.{key}") for key in dropped}
+            why = "; ".join(f"{k}={v}" + (f" ({said[k]})" if said[k] else "") for k, v in dropped.items())
+            reasons["model.kwargs"] = (
+                f"not used: {name} does not take the plan's {why}; the plan measured {planned} candidates "
+                "for them"
+            )
     return dataclasses.replace(plan, config=config, reasons=reasons)
+
+
+def unused_plan_model(model: Any, overrides: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """(the model a run trains, the plan's model keywords it does not take) for a plan's ``model`` section
+    (``{name, kwargs}``) under ``overrides``: :func:`unetkit.training.config.unused_model_kwargs`."""
+    from unetkit.planning.plan import _flow
+    from unetkit.training.config import unused_model_kwargs
+
+    given = [o for o in overrides if o.split("=", 1)[0].strip().split(".")[0] == "model"]
+    if not isinstance(model, dict) or not given:
+        return str((model or {}).get("name", "")) if isinstance(model, dict) else "", {}
+    try:
+        return unused_model_kwargs(None, [f"model={_flow(model)}", *given])
+    except (ValueError, TypeError):  # an override the config check refuses, with its fix
+        return str(model.get("name", "")), {}
 
 
 # A key line of plan.yaml as Plan.to_yaml writes it: indent, key, and the value when it is on the line.
@@ -283,6 +317,7 @@ def overridden_plan_text(text: str, overrides: Sequence[str]) -> str:
     if not isinstance(expected, dict):
         return text
     lines = text.splitlines()
+    _, dropped = unused_plan_model(expected.get("model"), overrides)
     for item in overrides:
         key = item.split("=", 1)[0].strip()
         if key.startswith("output."):
@@ -294,11 +329,43 @@ def overridden_plan_text(text: str, overrides: Sequence[str]) -> str:
             continue
         _set_dotted(expected, parts, value)
         lines = _edit_lines(lines, parts, value, old, present, _flow)
+    for key in dropped:  # the plan's width and depth another model does not take: not trained, not written
+        present, _ = _get_dotted(expected, ["model", "kwargs", key])
+        if present:
+            del expected["model"]["kwargs"][key]
+            lines = _drop_line(lines, ["model", "kwargs", key])
     edited = "\n".join(lines) + "\n"
     try:
         return edited if yaml.safe_load(edited) == expected else text
     except yaml.YAMLError:
         return text
+
+
+def _drop_line(lines: list[str], parts: Sequence[str]) -> list[str]:
+    """``lines`` without the key ``parts`` (its line of a block mapping, and the reason above it); a section
+    left empty becomes ``{}``. ``lines`` as they were where the key is not on a line of its own."""
+    stack: list[tuple[int, str]] = []
+    for i, line in enumerate(lines):
+        match = _KEY_LINE.match(line)
+        if match is None:
+            continue
+        indent, name = len(match.group(1)), match.group(2)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, name))
+        if [k for _, k in stack] != list(parts) or match.group(3) is None:
+            continue
+        start = i - 1 if i > 0 and lines[i - 1].startswith(" " * indent + "# ") else i
+        out = [*lines[:start], *lines[i + 1 :]]
+        # The section line right above, now without a key below it: an empty mapping, not null.
+        parent = start - 1
+        while parent >= 0 and lines[parent].lstrip().startswith("#"):
+            parent -= 1
+        below = out[start] if start < len(out) else ""
+        if parent >= 0 and lines[parent].rstrip().endswith(":") and _indent(below) < indent:
+            out[parent] = f"{lines[parent].rstrip()} {{}}"
+        return out
+    return lines
 
 
 def _indent(line: str) -> int:

@@ -85,6 +85,9 @@ from unetkit.planning.fingerprint import Fingerprint
 
 logger = logging.getLogger(__name__)
 
+# The model a plan measures and writes; its width and depth are this model's keywords (a model.name
+# override of a model that does not take them trains without them: unetkit.training.config.load_config).
+PLANNED_MODEL = "unet"
 MIN_STEPS = 2000  # optimizer steps that the ISBI sweep needed before more steps stopped helping
 # Below this many predicted steps a plan warns that the budget trains next to nothing (a judgement, not a
 # measurement: the ISBI sweep's shortest runs had 720 steps; a trial's 5 s budget was planned silently).
@@ -1186,7 +1189,10 @@ def make_plan(
             **({"val_images": chosen["val_images"]} if val_n and chosen["val_images"] < val_n else {}),
             "augment": aug,
         },
-        "model": {"name": "unet", "kwargs": {"base_channels": chosen["base_channels"], "depth": geo.depth}},
+        "model": {
+            "name": PLANNED_MODEL,
+            "kwargs": {"base_channels": chosen["base_channels"], "depth": geo.depth},
+        },
         "loss": "ce+dice",
         "class_weights": weights,
         "optim": {"name": "adamw", "lr": LEARNING_RATE, "weight_decay": WEIGHT_DECAY},
@@ -1576,9 +1582,12 @@ def _flow(value: Any) -> str:
 def to_config_overrides(plan: Plan, layout: DatasetLayout | None = None) -> list[str]:
     """``key=value`` overrides (as ``load_config(path, overrides)`` takes them) that reproduce the plan.
 
-    One override per key (``trainer.max_epochs=...``; ``data.augment`` and ``model.kwargs`` per field), so a
-    later override still replaces a single value. ``layout`` adds the data source when the plan was made
-    without one (``data.dataset=folder``, its root and options; mean/std then come from the builder).
+    One override per key (``trainer.max_epochs=...``; ``data.augment`` per field), so a later override still
+    replaces a single value. The model is one override, ``model={name: unet, kwargs: {...}}``: its width and
+    depth are given with the model they were measured for, so that a later ``model.name=segnet`` drops those
+    the other model does not take (:func:`unetkit.training.config.load_config`), while a later
+    ``model.kwargs.depth=3`` still replaces the one value. ``layout`` adds the data source when the plan was
+    made without one (``data.dataset=folder``, its root and options; mean/std then come from the builder).
     """
     config = {k: (dict(v) if isinstance(v, dict) else v) for k, v in plan.config.items()}
     if layout is not None and "dataset" not in config.get("data", {}):
@@ -1586,7 +1595,7 @@ def to_config_overrides(plan: Plan, layout: DatasetLayout | None = None) -> list
         config["data"] = {"dataset": "folder", "root": str(layout.root), "options": opts} | config["data"]
     out: list[str] = []
     for key, value in config.items():
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or key == "model":
             out.append(f"{key}={_flow(value)}")
             continue
         for sub, v in value.items():

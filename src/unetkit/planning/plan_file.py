@@ -63,6 +63,33 @@ def plan_trainer_overrides(threads: int | None, precision: str | None) -> list[s
     return trainer + ([f"trainer.precision={precision}"] if precision is not None else [])
 
 
+def unused_plan_model_note(name: str, dropped: dict[str, Any], planned: str) -> str:
+    """The line saying which of a plan's model keywords the overriding model ``name`` trains without
+    (:func:`unetkit.training.config.unused_model_kwargs`), and why the plan chose them; '' when none."""
+    from unetkit.training.config import unused_model_note
+
+    return unused_model_note(
+        name,
+        dropped,
+        "the plan's",
+        f" (the plan measured {planned} candidates for {'it' if len(dropped) == 1 else 'them'}); the plan's "
+        "data pipeline, loss, augmentation and schedule are kept",
+    )
+
+
+def planned_model(text: str) -> str:
+    """The model a plan file ``text`` names (``model.name``; the config's default where it names none)."""
+    import yaml
+
+    from unetkit.training.config import ModelSection
+
+    with contextlib.suppress(yaml.YAMLError, AttributeError):
+        name = ((yaml.safe_load(text) or {}).get("model") or {}).get("name")
+        if isinstance(name, str):
+            return name
+    return ModelSection().name
+
+
 def reused_plan_files(
     plan_path: Path, text: str, changed: Sequence[str], call: str | None = None
 ) -> dict[str, str | bytes]:
@@ -76,10 +103,14 @@ def reused_plan_files(
     the plan (drawn now: a failure comes before training, as a new plan's does).
     """
     from unetkit.planning.folder import overridden_plan_text, plan_figure_of_file
+    from unetkit.training.config import unused_model_kwargs
 
     given = f" with {' '.join(changed)}" if changed else " as is"
     trained = overridden_plan_text(text, changed)
     header = f"# this run trained {plan_path.resolve()}{given}{f': {call}' if call else ''}\n"
+    with contextlib.suppress(ValueError, TypeError, OSError):  # a file the config check refuses, with its fix
+        note = unused_plan_model_note(*unused_model_kwargs(plan_path, list(changed)), planned_model(text))
+        header += f"# {note}\n" if note else ""
     files: dict[str, str | bytes] = {"plan.yaml": f"{header}{trained}"}
     dataset = plan_dataset_path(plan_path)
     if dataset is not None:

@@ -360,11 +360,47 @@ def resolve_config_path(path: str | Path) -> Path:
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Defaults, then the YAML file, then each ``key=value`` override; returns the checked config.
 
+    A ``model.name`` override naming another model drops the keywords given with the former model's name
+    (the file's ``model:`` section, or a ``model={name: ..., kwargs: ...}`` override, as a plan writes
+    them) that the new model does not take (:func:`unused_model_kwargs` names them): ``unetkit fit DIR
+    model.name=segnet`` trains SegNet on the plan's data pipeline, not with the plan's U-Net ``depth``
+    and ``base_channels``. A keyword given on its own (``model.kwargs.depth=3``) is kept, and the model
+    refuses it if it does not take it.
+
     Raises:
         ValueError: one line naming the bad key, its value and the fix (unknown keys: "did you mean").
         FileNotFoundError: ``path`` is neither a file nor a packaged config name.
     """
+    raw, _ = _raw_config(path, overrides or [])
+    return validate_config(raw)
+
+
+def unused_model_kwargs(
+    path: str | Path | None = None, overrides: list[str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """(the model ``load_config(path, overrides)`` names, the keywords of another model's that it drops
+    because this model does not take them: ``{}`` when none)."""
+    raw, dropped = _raw_config(path, overrides or [])
+    model = raw.get("model")
+    name = model.get("name") if isinstance(model, dict) else None
+    return str(name if name is not None else ModelSection().name), dropped
+
+
+def unused_model_note(name: str, dropped: dict[str, Any], whose: str = "the config's", why: str = "") -> str:
+    """One line naming the keywords ``dropped`` of another model's that model ``name`` does not take
+    (:func:`unused_model_kwargs`), ``whose`` they were and ``why`` they were chosen; '' when none."""
+    if not dropped:
+        return ""
+    given = ", ".join(f"{key}={value}" for key, value in dropped.items())
+    them = "it" if len(dropped) == 1 else "them"
+    return f"model.name={name}: {whose} model.kwargs {given} not used: {name} does not take {them}{why}"
+
+
+def _raw_config(path: str | Path | None, overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`load_config`'s merged dict before it is checked, and the model keywords it dropped."""
     raw: dict[str, Any] = {}
+    # model.kwargs given with their model's name: dropped where a new model does not take them.
+    tied: set[str] = set()
     if path is not None:
         path = resolve_config_path(path)
         try:
@@ -380,12 +416,46 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                 "and load that plan.yaml."
             )
         _merge(raw, loaded)
-    for item in overrides or []:
+        tied |= _model_kwargs_keys(loaded.get("model"))
+    dropped: dict[str, Any] = {}
+    for item in overrides:
         parsed = parse_override(item)
         if "plan" in parsed:
             raise ValueError(_plan_key(item.split("=", 1)[0].strip()))
+        model = parsed.get("model")
+        if isinstance(model, dict) and isinstance(model.get("name"), str):
+            dropped.update(_drop_untaken(raw, tied, model["name"]))
+            tied |= _model_kwargs_keys(model)
+        else:  # model.kwargs.depth=3 on its own: the caller's, for whatever model the config ends with
+            tied -= _model_kwargs_keys(model)
         _merge(raw, parsed)
-    return validate_config(raw)
+    return raw, dropped
+
+
+def _model_kwargs_keys(model: Any) -> set[str]:
+    """The keys of the kwargs of ``model`` (a config's ``model:`` mapping, or anything else: none)."""
+    kwargs = model.get("kwargs") if isinstance(model, dict) else None
+    return {str(k) for k in kwargs} if isinstance(kwargs, dict) else set()
+
+
+def _drop_untaken(raw: dict[str, Any], tied: set[str], name: str) -> dict[str, Any]:
+    """Remove from ``raw``'s model kwargs the ``tied`` ones that model ``name`` does not take, where ``name``
+    is another registered model than ``raw`` names; returns them. The registry (torch) is imported only
+    then; an unknown name drops nothing (the config check names it)."""
+    model = raw.get("model")
+    kwargs = model.get("kwargs") if isinstance(model, dict) else None
+    if not isinstance(kwargs, dict) or not tied & set(kwargs):
+        return {}
+    from unetkit.models.registry import model_keywords, registered_name
+
+    before = model.get("name", ModelSection().name) if isinstance(model, dict) else ModelSection().name
+    new = registered_name(name)
+    if new is None or new == registered_name(str(before)):
+        return {}
+    taken = model_keywords(new)
+    if taken is None:  # a model taking **kwargs: every keyword is its own to refuse
+        return {}
+    return {key: kwargs.pop(key) for key in sorted(tied & set(kwargs)) if key not in taken}
 
 
 # fit DIR's option for each key of a preset's plan: block (unetkit.planning.presets.PLAN_FLAGS).
