@@ -37,7 +37,7 @@ from serve_helpers import live_server, predict_cli, synthetic_slice, wait_until,
 
 from unetkit.cli.main import main as cli_main  # noqa: E402
 from unetkit.devices import resolve_device  # noqa: E402
-from unetkit.serve.limits import ServeLimits  # noqa: E402
+from unetkit.serve.limits import PREDICT_INSTEAD, ServeLimits  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -502,6 +502,7 @@ def test_a_file_above_the_upload_limit_is_refused_by_name_before_sending(
             f"big slice.png: the file of {format_bytes(size)} is larger than"
         )  # as the server
         assert "upload limit of 2 KiB (server option --max-upload-mb); not sent" in text
+        assert text.endswith(f"; larger files go through {PREDICT_INSTEAD}")  # the server's way around it
         assert card.locator("button.retry").is_hidden()  # the same file would be refused again
         assert not [u for u in requests if u.endswith("/api/predict")]  # nothing was sent
         page.close()

@@ -67,6 +67,7 @@ from unetkit.serve.jobs import (
 )
 from unetkit.serve.limits import (
     MULTIPART_SLACK,
+    PREDICT_INSTEAD,
     BodySizeLimit,
     Rejected,
     ServeLimits,
@@ -403,7 +404,9 @@ def create_app(
     async def model_endpoint() -> dict[str, Any]:
         """The served model: architecture, backend and the device it runs on, classes (name, colour),
         channels, normalisation, geometry, instance methods; and the server's limits."""
-        return {**model_info, "limits": asdict(limits), "workers": workers, "pool": worker_pool.kind}
+        # "instead": what the page's own upload-limit refusal names for larger files (the server's words).
+        page_limits = {**asdict(limits), "instead": PREDICT_INSTEAD}
+        return {**model_info, "limits": page_limits, "workers": workers, "pool": worker_pool.kind}
 
     @app.post(
         "/api/predict",

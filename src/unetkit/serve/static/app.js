@@ -304,8 +304,9 @@ function formatBytes(n) {
 function tooLarge(file) {
   const limit = state.model && state.model.limits ? state.model.limits.max_upload_bytes : 0;
   if (!limit || file.size <= limit) return null;
+  const instead = state.model.limits.instead ? `; larger files go through ${state.model.limits.instead}` : "";
   return `${file.name}: the file of ${formatBytes(file.size)} is larger than the upload limit of ` +
-    `${formatBytes(limit)} (server option --max-upload-mb); not sent`;
+    `${formatBytes(limit)} (server option --max-upload-mb); not sent${instead}`;
 }
 
 async function process(item) {
