@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import ProgressBar as LightningProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -113,12 +114,16 @@ def build_callbacks(
     enable_checkpointing: bool = True,
     val_images: int = 0,
     replay: RecordedClock | None = None,
+    terminal: bool | None = None,
 ) -> list[Any]:
-    """The time budget, best/last checkpoints, the LR monitor, EMA weight averaging and early stopping.
+    """The time budget, best/last checkpoints, the LR monitor, EMA weight averaging, early stopping and,
+    with ``tr.progress_bar``, the progress display.
 
     ``val_images``: the size of the validation split (the budget's first guess at a validation's time).
     ``replay``: a recorded run's clock (``unetkit fit --replay``): training stops at its recorded step
     instead of by the wall clock.
+    ``terminal``: whether the progress goes to a terminal (:class:`ProgressBar`) or to a file or a pipe
+    (:class:`EpochLines`); None: whether stdout, where Lightning's bars write, is a terminal.
     """
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 
@@ -159,7 +164,10 @@ def build_callbacks(
         # None: log at the scheduler's own interval (every step for schedule.by=time, else every epoch).
         callbacks.append(LearningRateMonitor(logging_interval=None))
     if tr.progress_bar:
-        callbacks.append(ProgressBar())
+        # Lightning's bars write to stdout. Redirected to a file or a pipe, a bar cannot redraw its line:
+        # every redraw, the sanity check's and each validation's bars append lines (and cursor codes).
+        terminal = sys.stdout.isatty() if terminal is None else terminal
+        callbacks.append(ProgressBar() if terminal else EpochLines())
     if tr.ema_decay is not None:
         from lightning.pytorch.callbacks import EMAWeightAveraging
 
@@ -250,6 +258,62 @@ class ProgressBar(TQDMProgressBar):
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
         return metrics
+
+
+class EpochLines(LightningProgressBar):
+    """The progress of a run whose output goes to a file or a pipe: one plain line per training epoch
+    (``Epoch 3: 40/40 steps in 2.1 s, train/loss_step=1.21, val/miou=0.369``), and within an epoch a line
+    every ``FILE_REFRESH_SECONDS`` (a slow epoch still shows it moves). No sanity-check or validation bars:
+    a redirected bar appends a line at every redraw, with cursor codes a log file shows as ``[A``.
+    Written to stdout, as Lightning's bars are."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._enabled = True
+        self._epoch_start = 0.0
+        self._last_line = 0.0
+        self._steps_done = 0
+
+    def disable(self) -> None:  # Lightning disables the progress of every rank but the first
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_start = self._last_line = time.monotonic()
+        self._steps_done = 0
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self._steps_done = batch_idx + 1
+        now = time.monotonic()
+        if now - self._last_line >= FILE_REFRESH_SECONDS and self._steps_done < self.total_train_batches:
+            self._last_line = now
+            self._write(trainer, pl_module, f"{self._steps}, {now - self._epoch_start:.0f} s")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # After the epoch's validation (Lightning validates before this hook): its metrics are in the line.
+        # A stop within an epoch (the time budget, max_steps) says the steps that ran.
+        self._write(trainer, pl_module, f"{self._steps} in {time.monotonic() - self._epoch_start:.1f} s")
+
+    @property
+    def _steps(self) -> str:
+        total = self.total_train_batches
+        return (
+            f"{self._steps_done}/{int(total)} steps" if total != float("inf") else f"{self._steps_done} steps"
+        )
+
+    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, progress: str) -> None:
+        if not self._enabled:
+            return
+        metrics = self.get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        shown = "".join(
+            f", {k}={v:.4g}" if isinstance(v, float) else f", {k}={v}" for k, v in metrics.items()
+        )
+        print(f"Epoch {trainer.current_epoch}: {progress}{shown}", file=sys.stdout, flush=True)
 
 
 def _keep_row(row: dict[str, str], epoch: int, step: int) -> bool:
