@@ -70,3 +70,26 @@ def test_lazy_bar_terminal_only_draws_on_a_terminal_only(
     bar(1, 2)
     bar.close()
     assert "tiles of a.png" in capsys.readouterr().err
+
+
+def test_lazy_bar_in_a_file_redraws_a_few_times_a_minute(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trial 20: fit piped to a file: every redraw of the scoring bar appends to the log (tqdm redraws every
+    0.1 s). In a file, at most every FILE_REFRESH_SECONDS; in a terminal, as tqdm does."""
+    from unetkit.cli.console import FILE_REFRESH_SECONDS
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr("tqdm.std.time", lambda: clock["now"])  # tqdm's own clock
+    bar = LazyBar("scoring val")
+    for done in range(1, 101):
+        clock["now"] += 1.0  # an image a second: tqdm would redraw at each
+        bar(done, 100)
+    drawn = capsys.readouterr().err.count("scoring val: ")
+    assert 2 <= drawn <= 2 + 100 / FILE_REFRESH_SECONDS, drawn
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    bar = LazyBar("scoring val")
+    for done in range(1, 101):
+        clock["now"] += 1.0
+        bar(done, 100)
+    assert capsys.readouterr().err.count("scoring val: ") > 50

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# A bar on a stderr that is no terminal redraws at most this often (as fit's epoch lines, training.trainer).
+FILE_REFRESH_SECONDS = 30.0
+
 
 def unmatched_reason(pattern: str) -> str:
     """Why an input gave no image, in words a user acts on: a path that does not exist (a typo, as fit says
@@ -92,6 +95,9 @@ class LazyBar:
                 file=sys.stderr,
                 leave=False,
                 disable=None if self.terminal_only else False,
+                # In a file or a pipe each redraw appends to the log (fit's scoring bar in a redirected
+                # fit): a few redraws a minute still show it moving.
+                mininterval=0.1 if sys.stderr.isatty() else FILE_REFRESH_SECONDS,
             )
         self._bar.update(done - self._bar.n)
         if done >= total:
