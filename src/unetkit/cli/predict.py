@@ -851,7 +851,11 @@ def run(args: argparse.Namespace) -> int:
         if found.skipped:
             reason += f"; {skipped_note(found.skipped)}"
         raise ValueError(f"no input images found in {', '.join(args.inputs)}{reason}.")
-    renamed = [(f, n) for f, n in zip(files, found.names) if Path(n).name != f.stem]
+    # nnU-Net case names are no collision's suffix: they have a note of their own.
+    renamed = [] if found.cases else [(f, n) for f, n in zip(files, found.names) if Path(n).name != f.stem]
+    if found.cases:
+        print(f"note: nnU-Net inputs ({files[0].name}: _0000 is the channel): outputs named after the case "
+              f"({found.names[0]}.png), as nnU-Net names its predictions", file=sys.stderr)  # fmt: skip
     if renamed:
         shown = ", ".join(f"{f} -> {n}.png" for f, n in renamed[:3]) + (" ..." if len(renamed) > 3 else "")
         print(f"note: {len(renamed)} input(s) share a name with another and are written with a suffix "

@@ -125,6 +125,35 @@ class Inputs:
     missing: list[str]
     unread: dict[str, tuple[int, int]] = field(default_factory=dict)
     skipped: list[Path] = field(default_factory=list)
+    # True when every input stem ended in nnU-Net's one-channel suffix (case_020_0000) and ``names`` are the
+    # cases (case_020), as nnU-Net names its predictions, so that masks pair with labelsTr/labelsTs.
+    cases: bool = False
+
+
+def _nnunet_case(stem: str) -> str | None:
+    """The case of an nnU-Net image stem (``case_020`` for ``case_020_0000``): the stem without discovery's
+    channel suffix (:data:`~unetkit.planning.discovery.NNUNET_CHANNEL`) when that is ``_0000``, nnU-Net's
+    only channel of one-channel data; None for any other stem (``frame_0012`` is no channel file)."""
+    from unetkit.planning.discovery import NNUNET_CHANNEL  # lazily: discovery is a large import
+
+    found = NNUNET_CHANNEL.search(stem)
+    if found is None or found.group(1) != "0000" or found.start() == 0:
+        return None
+    return stem[: found.start()]
+
+
+def _case_names(bases: Sequence[str]) -> list[str] | None:
+    """``bases`` without nnU-Net's ``_0000`` (``day1/case_020_0000`` -> ``day1/case_020``) when every base
+    carries it and no two cases are equal; else None: the full stems stay, so no two inputs share an
+    output."""
+    cases = []
+    for base in bases:
+        folder, _, leaf = base.rpartition("/")
+        case = _nnunet_case(leaf)
+        if case is None:
+            return None
+        cases.append(f"{folder}/{case}" if folder else case)
+    return cases if cases and len(set(cases)) == len(cases) else None
 
 
 def skipped_note(skipped: Sequence[Path], shown: int = 3) -> str:
@@ -147,7 +176,9 @@ def skipped_note(skipped: Sequence[Path], shown: int = 3) -> str:
 
 def find_inputs(patterns: Sequence[str], recursive: bool = False) -> Inputs:
     """Images from paths, folders and globs. A folder gives its own images, and with ``recursive`` those of
-    its sub-folders at any depth too; hidden files and folders (a leading '.') are skipped."""
+    its sub-folders at any depth too; hidden files and folders (a leading '.') are skipped. When every image
+    is an nnU-Net channel file (``case_020_0000.png``), the output names are the cases (``case_020``:
+    :attr:`Inputs.cases`), unless two would be equal."""
     pairs: list[tuple[Path, str]] = []
     missing: list[str] = []
     unread: dict[str, tuple[int, int]] = {}
@@ -188,12 +219,15 @@ def find_inputs(patterns: Sequence[str], recursive: bool = False) -> Inputs:
         if key not in seen:
             seen.add(key)
             unique.append((f, name))
+    bases = [n for _, n in unique]
+    cases = _case_names(bases)
     return Inputs(
         files=[f for f, _ in unique],
-        names=_unique_names([n for _, n in unique]),
+        names=_unique_names(bases) if cases is None else cases,
         missing=missing,
         unread=unread,
         skipped=skipped,
+        cases=cases is not None,
     )
 
 
@@ -288,7 +322,8 @@ def _truth_folder(folder: Path, name: str) -> Path:
 
 class CompanionFiles:
     """Masks or ROIs of the inputs, by discovery's pairing rule
-    (:class:`~unetkit.planning.discovery.Companions`); each folder is listed once."""
+    (:class:`~unetkit.planning.discovery.Companions`), then for an nnU-Net image (``case_020_0000``) by its
+    case (``case_020``); each folder is listed once."""
 
     def __init__(self, root: Path, what: str) -> None:
         self.root, self.what = Path(root), what
@@ -304,20 +339,25 @@ class CompanionFiles:
                 p for p in folder.iterdir() if p.is_file() and _is_image_name(p.name)
             )
         found: Path | None = self._listed[folder].find(stem, self.what)
+        case = _nnunet_case(stem)
+        if found is None and case is not None:
+            # nnU-Net's image case_020_0000 (_0000: its channel) has the mask case_020 (labelsTr/, labelsTs/).
+            found = self._listed[folder].find(case, self.what)
         return found
 
 
 def find_mask(folder: str | Path | CompanionFiles, stem: str) -> Path:
     """Ground-truth file for ``stem`` in ``folder``: the same stem, or a mask-suffixed or paired one
-    (``stem_mask.png``; DRIVE's ``21_manual1.gif`` for ``21_training``). Pass a :class:`CompanionFiles` when
+    (``stem_mask.png``; DRIVE's ``21_manual1.gif`` for ``21_training``; nnU-Net's ``case_020.png`` for
+    ``case_020_0000``). Pass a :class:`CompanionFiles` when
     looking up many stems: it lists the folder once."""
     masks = folder if isinstance(folder, CompanionFiles) else CompanionFiles(Path(folder), "mask")
     found = masks.find(stem, stem)
     if found is not None:
         return found
-    raise ValueError(
-        f"no ground-truth mask for {stem!r} in {masks.root} (looked for {stem}.png, {stem}_mask.png, ...)"
-    )
+    case = _nnunet_case(stem)
+    looked = f"{stem}.png, {stem}_mask.png" + ("" if case is None else f", {case}.png")
+    raise ValueError(f"no ground-truth mask for {stem!r} in {masks.root} (looked for {looked}, ...)")
 
 
 def read_ground_truth(
