@@ -258,6 +258,26 @@ def test_a_dataset_folder_points_at_its_images_and_masks(
     assert "--recursive segments its masks too" in capsys.readouterr().err
 
 
+def test_an_nnunet_dataset_folder_points_at_imagests_and_labelstr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trial predicted the nnU-Net dataset root: the hint said --recursive (which segments labelsTr too)
+    and asked to convert dataset.json to PNG."""
+    model = _model(tmp_path / "model", 1)
+    root = tmp_path / "Dataset001_Cells"
+    _image(root / "imagesTr" / "case_000_0000.png", (16, 16))
+    _image(root / "labelsTr" / "case_000.png", (16, 16))
+    _image(root / "imagesTs" / "case_001_0000.png", (16, 16))
+    (root / "dataset.json").write_text('{"labels": {"background": 0, "cell": 1}}')
+    assert main(["predict", str(model), str(root), "--out", str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"is in nnU-Net's layout: predict {root / 'imagesTs'} (or {root / 'imagesTr'} --masks "
+        f"{root / 'labelsTr'} to score the training cases)" in err
+    )
+    assert "--recursive" not in err and "dataset.json" not in err
+
+
 def test_inputs_sharing_a_name_are_named_in_a_note_and_a_column(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

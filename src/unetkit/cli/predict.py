@@ -507,7 +507,13 @@ def _dataset_folder_hint(folders: Sequence[str]) -> str:
     import shlex
 
     from unetkit.data.instances import is_kaggle_layout
-    from unetkit.planning.discovery import IMAGE_DIR_NAMES, MASK_DIR_NAMES
+    from unetkit.planning.discovery import (
+        IMAGE_DIR_NAMES,
+        MASK_DIR_NAMES,
+        NNUNET_IMAGE_DIR,
+        NNUNET_MASK_DIR,
+        NNUNET_TEST_DIR,
+    )
 
     for folder in folders:
         if is_kaggle_layout(folder):
@@ -518,6 +524,14 @@ def _dataset_folder_hint(folders: Sequence[str]) -> str:
                 f"score them, first: unetkit convert kaggle {shlex.quote(str(folder))} --out OUT)"
             )
         subs = {p.name.lower(): p for p in Path(folder).iterdir() if p.is_dir()}
+        train, labels = subs.get(NNUNET_IMAGE_DIR.lower()), subs.get(NNUNET_MASK_DIR.lower())
+        if train is not None and labels is not None:  # nnU-Net's raw layout (fit reads it so)
+            test = subs.get(NNUNET_TEST_DIR.lower())
+            return (
+                f"{folder} is in nnU-Net's layout: predict {test or train}"
+                + (f" (or {train} --masks {labels} to score the training cases)" if test else
+                   f" --masks {labels} to score them")
+            )  # fmt: skip
         images = next((subs[n] for n in IMAGE_DIR_NAMES if n in subs), None)
         masks = next((subs[n] for n in MASK_DIR_NAMES if n in subs), None)
         if images is not None and masks is not None:
@@ -848,7 +862,8 @@ def run(args: argparse.Namespace) -> int:
         if wrong:
             raise ValueError("; ".join(wrong) + ".")
         reason = f"; {dataset_hint or unread}" if unread else " (extensions .png .jpg .tif ...)"
-        if found.skipped:
+        # A dataset folder's dataset.json or classes.csv is no image to convert: the hint says what to run.
+        if found.skipped and not (dataset_hint and unread):
             reason += f"; {skipped_note(found.skipped)}"
         raise ValueError(f"no input images found in {', '.join(args.inputs)}{reason}.")
     # nnU-Net case names are no collision's suffix: they have a note of their own.
