@@ -82,8 +82,10 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
     # None when not given (fit --plan, --resume and --replay refuse what they cannot honour): plan_dataset
     # applies the defaults.
     p.add_argument(
-        "--measure-limit", type=float, default=None, help="seconds spent timing candidates (default 30)"
-    )
+        "--measure-limit", type=float, default=None,
+        help="seconds spent timing candidates, the thread probe included (the candidates keep at least "
+        "half; default 30)",
+    )  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:

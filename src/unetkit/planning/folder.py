@@ -26,6 +26,8 @@ __all__ = ["PlannedDataset", "mask_line", "pick_threads", "plan_folder", "size_t
 
 # Alternating steps per thread count when plan picks torch's threads (the fastest of each counts).
 THREAD_PROBE_ROUNDS = 2
+# The least share of --measure-limit left to time the candidates, however long the thread probe took.
+CANDIDATE_SHARE = 0.5
 
 
 def _some(items: Any, limit: int = 12) -> str:
@@ -136,6 +138,21 @@ def pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
         f"{best}: the faster thread count for this machine now ({measured}, fastest of "
         f"{THREAD_PROBE_ROUNDS} alternating steps each, base {probe.base_channels}); the thread count "
         "changes the numbers slightly and the steps a budget buys: --threads pins it"
+    )
+
+
+def candidate_time_limit(measure_limit: float, probe_seconds: float) -> tuple[float, str]:
+    """``(seconds, words)``: the candidates' share of ``--measure-limit`` after a thread probe of
+    ``probe_seconds`` (0: none ran), and the words a "not measured" note gives for it. The probe counts
+    against the limit, but the candidates keep at least ``CANDIDATE_SHARE`` of it: a probe's steps cannot be
+    cut short, and one of 8 s once left 1 s of a 10 s limit, too little to time bf16 at all."""
+    limit = max(measure_limit * CANDIDATE_SHARE, measure_limit - probe_seconds)
+    if probe_seconds <= 0:
+        return limit, f"--measure-limit {measure_limit:g}s"
+    kept = f", the {CANDIDATE_SHARE:.0%} kept for them" if limit > measure_limit - probe_seconds else ""
+    return limit, (
+        f"--measure-limit {measure_limit:g}s: thread probe {probe_seconds:.1f}s, candidates {limit:.1f}s"
+        f"{kept}"
     )
 
 
@@ -621,12 +638,14 @@ def _plan_folder(
         thread_note = pick_threads(cands[0], layout.channels, layout.mask.num_classes)
     t_threads = time.perf_counter() - probe_started
     loaders = loader_workers(device) > 0  # a GPU plan's samples are read in loader processes
+    candidate_limit, limit_text = candidate_time_limit(measure_limit, t_threads if thread_note else 0.0)
     machine = measure_candidates(
         cands,
         layout.channels,
         layout.mask.num_classes,
         device,
-        time_limit_s=max(1.0, measure_limit - (time.perf_counter() - probe_started)),
+        time_limit_s=candidate_limit,
+        limit_text=limit_text,
         stop_above_s=budget / MIN_STEPS if budget else None,
         data_probe=lambda: data_probe(
             layout, geo.crop, aug, cached=cached, window=fp.intensity_window, loader_process=loaders

@@ -151,6 +151,9 @@ PRECISION_EVIDENCE = "benchmarks/results/precision/precision.md"
 # A measured choice near its threshold can differ between two plans (a trial's: 1.23x, then 1.28x) and changes
 # the numbers: the reason says how to hold it.
 PIN_PRECISION = "; measured, so a plan on a busy or another machine can differ: --precision pins it"
+# The note on candidates a time limit left out begins "not measured (time ran out: ..."; choose_precision
+# reads it to say why bf16 was not timed on a machine that has it.
+TIME_RAN_OUT = "time ran out"
 
 
 # ------------------------------------------------------------------------------------------ time budget
@@ -418,6 +421,7 @@ def measure_candidates(
     stop_above_s: float | None = None,
     bf16: bool | None = None,
     data_probe: Callable[[], float] | None = None,
+    limit_text: str | None = None,
 ) -> Machine:
     """Time ``steps`` training steps (forward, CE + Dice, backward, AdamW) of each candidate on ``device``.
 
@@ -425,7 +429,8 @@ def measure_candidates(
     candidate's step takes more than ``stop_above_s`` (wider ones are slower still; per precision). ``bf16``
     (default: the CPU has native bf16, avx512_bf16 or amx_bf16, or the device is CUDA) also times each
     candidate under bf16 autocast, right after its fp32 step, so that a time limit cuts both alike.
-    ``data_probe()`` returns seconds to read and augment one sample. The time to write each width's
+    ``data_probe()`` returns seconds to read and augment one sample; ``limit_text`` words the time limit in
+    the note on the candidates it left out (how ``--measure-limit`` was split). The time to write each width's
     training checkpoint is measured too (:func:`checkpoint_write_seconds`: it sets a fast device's epochs).
     Random tensors are used: speed does not depend on the values. Does not change torch's thread count.
     """
@@ -453,7 +458,8 @@ def measure_candidates(
         notes.append(load)
     for cand in todo:
         if time.perf_counter() - start > time_limit_s:
-            skipped.setdefault(f"measuring time limit {time_limit_s:.0f}s", []).append(cand)
+            why = f"{TIME_RAN_OUT}: {limit_text or f'measuring time limit {time_limit_s:.0f}s'}"
+            skipped.setdefault(why, []).append(cand)
             continue
         if stop_above_s is not None and any(
             t > stop_above_s for k, t in timings.items() if k.endswith(" " + cand.precision)
@@ -943,10 +949,7 @@ def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, s
             f"; measured bf16 autocast speed-up {measured}" if measured else ""
         )
     if not speedups:
-        return "32-true", (
-            "32-true: bf16 autocast not measured here (no native bf16 on this CPU: "
-            f"flags {' '.join(machine.cpu_flags) or 'unknown'})"
-        )
+        return "32-true", _bf16_not_measured(machine)
     # The median, not the minimum: one width can time slow (a noisy probe, or a channel count that suits the
     # bf16 kernels less; a dry plan of DSB 2018 once turned fp32 that way) and must not flip the decision for
     # every width; a host without native bf16 is ~100x slower at every width.
@@ -968,6 +971,23 @@ def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, s
         f"({decided}) < {BF16_MIN_SPEEDUP}x: too few extra steps to be worth reduced precision; first "
         f"timings {measured}{PIN_PRECISION}"
     )
+
+
+def _bf16_not_measured(machine: Machine) -> str:
+    """fp32's reason where no width was timed in both precisions: the CPU has no native bf16, or (a CPU with
+    it, or a GPU) why bf16 was not timed. A plan whose --measure-limit ran out in the thread probe and the
+    first fp32 step once said "no native bf16 on this CPU: flags ... avx512_bf16", a contradiction."""
+    flags = " ".join(machine.cpu_flags) or "unknown"
+    if not (machine.native_bf16 or machine.device == "cuda"):
+        return f"32-true: bf16 autocast not measured here (no native bf16 on this CPU: flags {flags})"
+    has = "a GPU" if machine.device == "cuda" else f"a CPU with native bf16 (flags {flags})"
+    if any(n.startswith(f"not measured ({TIME_RAN_OUT}") for n in machine.notes):
+        return (
+            f"32-true: bf16 autocast was not timed: the measuring time ran out before any width was timed in "
+            f"bf16 (see the candidates' notes), on {has}; a larger --measure-limit times it, --precision "
+            "bf16-mixed pins it"
+        )
+    return f"32-true: bf16 autocast was not timed on {has}; --precision bf16-mixed pins it"
 
 
 def choose_layout(machine: Machine) -> tuple[bool, str]:
