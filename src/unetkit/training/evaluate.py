@@ -149,13 +149,15 @@ TRAIN_RECORD = "train.json"
 START_RECORD = "started.json"
 
 
-def write_start_record(run_dir: Path, command: str | None) -> Path:
-    """Write ``RUN/started.json``: ``{"command": the command line that started the run}``."""
+def write_start_record(run_dir: Path, command: str | None, **extra: Any) -> Path:
+    """Write ``RUN/started.json``: ``{"command": the command line that started the run, **extra}`` (fit adds
+    the plan's prediction: a resume, made without the plan, records it again in train.json)."""
     import json
 
     from unetkit.files import atomic_write_text
 
-    return atomic_write_text(Path(run_dir) / START_RECORD, json.dumps({"command": command}, indent=2) + "\n")
+    record = {"command": command, **extra}
+    return atomic_write_text(Path(run_dir) / START_RECORD, json.dumps(record, indent=2) + "\n")
 
 
 def write_train_record(run_dir: Path, train_seconds: float, **extra: Any) -> Path:

@@ -29,6 +29,7 @@ from unetkit.model_files.model_config import ModelConfig
 from unetkit.random_state import process_rng_kept
 from unetkit.training.config import Config
 from unetkit.training.evaluate import (
+    START_RECORD,
     TRAIN_RECORD,
     RememberedPredictions,
     choose_instance_postprocessing,
@@ -309,7 +310,8 @@ def fit(
         predicted: (optimizer steps, seconds per step) the run's plan predicted for its budget
             (:func:`~unetkit.planning.shortfall.prediction_at_budget`), recorded in ``RUN/train.json``
             beside the steps made and compared with them (``RunResult.shortfall``); ignored without a
-            budget (``trainer.max_time_minutes``).
+            budget (``trainer.max_time_minutes``). ``RUN/started.json`` keeps it (with ``step_overrides``):
+            a ``resume`` not given one records that one again.
         step_overrides: the overrides of the plan that changed a step's cost, named by the shortfall note.
 
     A run with a time budget records its clock in ``RUN/logs/clock.npy`` and the step its budget stopped
@@ -687,6 +689,11 @@ def _fit(
         )
     # A run killed while it was scored (after training) keeps its train.json: its resume only scores it.
     trained_before = resume is not None and (run_dir / TRAIN_RECORD).is_file()
+    if resume is not None and predicted is None:
+        # A resume keeps the run's plan and budget but is made without the plan (unetkit fit --resume RUN):
+        # the prediction recorded when the run started still holds, and train.json and the shortfall note
+        # need it.
+        predicted, step_overrides = _started_prediction(run_dir)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     task = make_task(config, model_config, spec)
     task.replay_clock = recorded
@@ -706,7 +713,7 @@ def _fit(
                     announce(run_dir)
                 save_config(config, run_dir / "config.yaml")
                 if resume is None:
-                    write_start_record(run_dir, command)
+                    write_start_record(run_dir, command, **_prediction_record(predicted, step_overrides))
                 if record is not None:
                     write_data_record(run_dir, record)
                 if replay is not None and resume is None:
@@ -830,6 +837,34 @@ def _scored_apart(config: Any, scores: dict[str, Any]) -> tuple[float, str] | No
     if config.evaluate.split != "val" or not views or "miou" not in scores:
         return None
     return float(scores["miou"]), f"{len(views)}-view TTA"
+
+
+def _prediction_record(predicted: tuple[int, float] | None, step_overrides: Sequence[str]) -> dict[str, Any]:
+    """The plan's prediction as ``RUN/started.json`` keeps it for a resume (nothing without one)."""
+    if predicted is None:
+        return {}
+    return {
+        "predicted_steps": int(predicted[0]),
+        "predicted_step_seconds": float(predicted[1]),
+        "step_overrides": list(step_overrides),
+    }
+
+
+def _started_prediction(run_dir: Path) -> tuple[tuple[int, float] | None, tuple[str, ...]]:
+    """(the plan's prediction, the overrides that changed a step's cost) recorded in ``RUN/started.json``
+    when the run started (:func:`_prediction_record`); (None, ()) where it holds none (no plan or budget,
+    or a run started by an older unetkit)."""
+    import json
+
+    try:
+        record = json.loads((run_dir / START_RECORD).read_text())
+        steps, seconds = record.get("predicted_steps"), record.get("predicted_step_seconds")
+        overrides = tuple(str(o) for o in record.get("step_overrides") or ())
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None, ()
+    if not steps or not seconds:
+        return None, ()
+    return (int(steps), float(seconds)), overrides
 
 
 def _record_score_only_resume(run_dir: Path, command: str | None) -> float:
