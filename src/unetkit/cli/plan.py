@@ -396,7 +396,10 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     from unetkit.training.config import changed_overrides
 
     overrides = to_config_overrides(planned.plan, planned.layout)
-    lines = [*planned.lines]
+    from unetkit.cli.fit import scored_split, scored_split_lines
+
+    # --score val: the plan's estimate of the scoring after the budget names val, not its test split.
+    lines = scored_split_lines(planned.lines, scored_split(user), planned.fingerprint)
     out = getattr(args, "out", None)  # --out's own overrides: the run folder line names it
     given_out = {f"output.root={out.parent}", f"output.name={out.name}"} if out is not None else set()
     # Only what changes the plan's config is named (--score val where the plan scores val changes nothing).

@@ -1,0 +1,60 @@
+"""``unetkit fit DIR --score val``: the plan's estimate of the scoring after the budget (the evaluate.tta
+line) names the val images the run scores, not the folder's test split (a user trial's line said "scoring 2
+test images" under --score val)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from test_fit_dir import FAST, make_folder
+
+from unetkit.cli.fit import scored_split, scored_split_lines
+from unetkit.cli.plan import PlannedFit
+from unetkit.planning.plan import after_budget_text
+
+
+def _fingerprint(test: int) -> SimpleNamespace:
+    # 1 Mpx training images: the instance grid over 10 val images is 9 s.
+    return SimpleNamespace(num_images={"train": 40, "val": 10, "test": test}, train_pixels=40_000_000)
+
+
+@pytest.mark.parametrize("instances", [False, True])
+@pytest.mark.parametrize("val_pass_s", [2.5, 25.0])  # 3 s an image (seconds), 30 s (minutes)
+def test_the_estimate_is_the_plans_own_for_a_val_scoring(instances: bool, val_pass_s: float) -> None:
+    """The line rewritten for val is what the plan writes where val is the scored split."""
+    planned = (
+        f"  evaluate.tta: dihedral TTA (no up){after_budget_text(_fingerprint(20), val_pass_s, 8, instances)}"
+    )
+    assert "scoring 20 test images" in planned
+    expected = (
+        f"  evaluate.tta: dihedral TTA (no up){after_budget_text(_fingerprint(0), val_pass_s, 8, instances)}"
+    )
+    assert "scoring 10 val images" in expected
+    lines = ["plan (30s on cpu):", planned, "  evaluate.checkpoint: last"]
+    assert scored_split_lines(lines, "val", _fingerprint(20)) == [lines[0], expected, lines[2]]
+    # Scoring test (the plan's choice, or --score test): the plan's line as it is.
+    assert scored_split_lines(lines, "test", _fingerprint(20)) == lines
+    assert scored_split_lines(lines, None, _fingerprint(20)) == lines
+
+
+def test_the_scored_split_is_the_last_given() -> None:
+    assert scored_split(["trainer.max_epochs=2", "evaluate.split=val"]) == "val"
+    assert scored_split(["evaluate.split=val", "evaluate.split = test"]) == "test"
+    assert scored_split(["evaluate.tta=false"]) is None
+
+
+def test_fit_score_val_prints_the_val_scoring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stopped: list[PlannedFit]
+) -> None:
+    root = make_folder(tmp_path / "data")  # 8 train, 2 val, 2 test images
+    args = ["fit", str(root), "--time", "30s", *FAST, f"output.root={tmp_path / 'runs'}"]
+    from unetkit.cli.main import main
+
+    assert main([*args, "--score", "val"]) == 2  # the fixture stops it before training
+    tta = [line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("evaluate.tta:")]
+    assert len(tta) == 1 and "scoring 2 val images with 8 views" in tta[0] and "test" not in tta[0]
+    assert main(args) == 2
+    tta = [line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("evaluate.tta:")]
+    assert len(tta) == 1 and "scoring 2 test images with 8 views" in tta[0]
