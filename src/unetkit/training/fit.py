@@ -171,6 +171,16 @@ def make_task(config: Config, model_config: ModelConfig, spec: DatasetSpec) -> S
     )
 
 
+def _needed_splits(scored: str) -> dict[str, str]:
+    """What each split a run reads is needed for, ``scored`` (``evaluate.split``) giving the final scores:
+    under ``--score val`` the val split is needed for both validation and them (the scored split alone was
+    named, as if val were not validated on)."""
+    needed = {"train": "training", "val": "validation"}
+    final = "the final scores of evaluate.split"
+    needed[scored] = f"{needed[scored]} and {final}" if scored in needed else final
+    return needed
+
+
 def check_inputs(
     config: Config,
     spec: DatasetSpec,
@@ -184,7 +194,7 @@ def check_inputs(
     """
     from unetkit.data.folder import validate
 
-    needed = {"train": "training", "val": "validation", config.evaluate.split: "evaluate.split"}
+    needed = _needed_splits(config.evaluate.split)
     for split, use in needed.items():
         if split not in spec.splits:
             raise ValueError(
@@ -230,11 +240,10 @@ def check_inputs(
         if len(empty[split]) == len(spec.splits[split]):
             # Its scores would be 0 from nothing, and the best checkpoint chosen on them.
             voids = [*spec.encoding.ignore_values, *(list(c) for c in spec.encoding.ignore_colors)]
-            use = "validation" if split == "val" else "the final scores"
             raise ValueError(
                 f"every mask pixel of the {split!r} split is void{f' ({voids})' if voids else ''} or outside "
-                f"its ROI, so it scores nothing (it is needed for {use}); give the split masks with classes, "
-                "or check the void value (--void) and the ROI files"
+                f"its ROI, so it scores nothing (it is needed for {needed[split]}); give the split masks "
+                "with classes, or check the void value (--void) and the ROI files"
             )
     if empty["train"]:
         # Harmless to training (the loss skips void), but usually a mistake: a wrong ROI file or void value.
