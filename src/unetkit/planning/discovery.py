@@ -228,6 +228,9 @@ class DatasetLayout:
     # Splits left out because their images have no masks (LoveDA's Test/, a test.txt naming only images
     # without masks): split -> number of images.
     unlabeled_images: dict[str, int] = field(default_factory=dict)
+    # nnU-Net's dataset.json "channel_names" (v1: "modality") in channel order ("CT", "rgb_to_0_1", ...): the
+    # normalisation nnU-Net would apply, which the fingerprint's reason names.
+    channel_names: tuple[str, ...] = ()
 
     @property
     def has_roi(self) -> bool:
@@ -391,6 +394,7 @@ class DatasetLayout:
             "skipped": list(self.skipped),
             "images_without_masks": self.images_without_masks,
             "unlabeled_images": dict(self.unlabeled_images),
+            **({"channel_names": list(self.channel_names)} if self.channel_names else {}),
             "notes": list(self.notes),
             "folder_options": opts,
             "folder_builder_missing": missing,
@@ -610,9 +614,23 @@ def _channel_keys(images: Sequence[Path], mask_keys: Mapping[str, Path]) -> dict
         raise ValueError(
             f"case {key!r} has {len(files)} channel files ({', '.join(p.name for p in files[:3])}: nnU-Net's "
             f"channel suffix _0000, _0001 ...), but an image is one file here; stack the channels into one "
-            f"file per case (a multi-channel TIFF or an RGB PNG) named {key}_0000{files[0].suffix}"
+            f"file per case: {_stacked_name(key, files)}"
         )
     return {k: ps[0] for k, ps in keys.items()}
+
+
+def _stacked_name(key: str, files: Sequence[Path]) -> str:
+    """How to store the ``files`` of one case stacked, and its name: an RGB image for 3 channels (in their
+    format), a multi-channel TIFF otherwise. A PNG holds 1 or 3 channels; its 2nd or 4th is read as alpha, so
+    a .png name for 2 or 4 channels asked for a file that cannot hold them."""
+    suffix = files[0].suffix
+    if len(files) == 3 and suffix.lower() not in (".tif", ".tiff"):
+        return f"an RGB image (or a 3-channel TIFF) named {key}_0000{suffix}"
+    tif = suffix if suffix.lower() in (".tif", ".tiff") else ".tif"
+    return (
+        f"a {len(files)}-channel TIFF named {key}_0000{tif} (tifffile.imwrite(path, array_hwc, "
+        "photometric='minisblack', planarconfig='contig'))"
+    )
 
 
 def _pair_folder(
@@ -1757,6 +1775,48 @@ def _nnunet_json(root: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict) or "labels" not in data or "pairs" in data:
         return None
     return data
+
+
+def nnunet_channel_names(root: Path) -> tuple[str, ...]:
+    """The channel names of ``root``'s nnU-Net dataset.json (v2 ``"channel_names"``, v1 ``"modality"``:
+    ``{"0": "CT"}``) in channel order; empty without one, or where they are not index -> name."""
+    data = _nnunet_json(root) or {}
+    names = data.get("channel_names", data.get("modality"))
+    if not isinstance(names, dict) or not names:
+        return ()
+    try:
+        return tuple(str(names[k]) for k in sorted(names, key=lambda k: int(k)))
+    except (TypeError, ValueError):
+        return ()
+
+
+def _nnunet_json_notes(root: Path, samples: Sequence[Sample]) -> list[str]:
+    """Notes where ``root``'s nnU-Net dataset.json disagrees with the files found: its ``numTraining``
+    against the labelled cases (nnU-Net only warns of it too), its ``file_ending`` against the images' and
+    masks' suffixes (nnU-Net reads only files of that ending; unetkit reads them all), naming them."""
+    data = _nnunet_json(root)
+    if data is None:
+        return []
+    notes = []
+    where = root / "dataset.json"
+    count = data.get("numTraining")
+    if isinstance(count, int) and not isinstance(count, bool) and count != len(samples):
+        notes.append(
+            f"{where} gives numTraining {count}, but {len(samples)} labelled cases were found; all "
+            f"{len(samples)} are used (correct numTraining if nnU-Net is to read this folder too)"
+        )
+    ending = data.get("file_ending")
+    if isinstance(ending, str) and ending:
+        other = [
+            p.name for s in samples for p in (s.image, s.mask) if not p.name.lower().endswith(ending.lower())
+        ]
+        if other:
+            notes.append(
+                f"{where} gives file_ending {ending!r}, but {len(other)} of the {2 * len(samples)} images "
+                f"and masks end otherwise: {', '.join(other[:5])}{', ...' if len(other) > 5 else ''}; "
+                f"unetkit reads them, nnU-Net would not (convert them to {ending})"
+            )
+    return notes
 
 
 def _nnunet_folders(root: Path, image_dir: str | Path | None, mask_dir: str | Path | None) -> list[_Base]:
@@ -3032,6 +3092,7 @@ def discover(
     for s, members in split_map.items():
         if not members:
             raise ValueError(f"split {s!r} of {root} is empty; give it at least one image")
+    notes += _nnunet_json_notes(root, samples)
     table = read_classes(root, classes_file)
     if table is None:
         table = _nnunet_classes(root)
@@ -3186,6 +3247,7 @@ def discover(
         images_without_masks=len(without_mask),
         convert_channels=bool(converted),
         unlabeled_images=unlabeled_counts,
+        channel_names=nnunet_channel_names(root),
     )
 
 

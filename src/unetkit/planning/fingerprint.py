@@ -182,6 +182,39 @@ def _classes_and_objects(
     return classes, objects
 
 
+# nnU-Net's normalisation by a dataset.json channel name (casefolded, as nnU-Net looks them up); any other
+# name gets its per-image z-score (NNUNET_PER_IMAGE).
+NNUNET_NORMALIZATION = {
+    "ct": "clip to the foreground's 0.5-99.5 percentiles, then z-score with the foreground's mean/std",
+    "nonorm": "leave the stored values as they are",
+    "rgb_to_0_1": "divide by 255",
+    "rescale_to_0_1": "rescale each image's own min..max onto 0..1",
+}
+NNUNET_PER_IMAGE = "z-score each image with its own mean/std"
+# Channel names whose nnU-Net rule a fixed x / 255 honours (noNorm up to the scale: nothing from the data).
+UNIT_CHANNEL_NAMES = {"rgb_to_0_1", "nonorm"}
+
+
+def _nnunet_rule(names: Sequence[str]) -> str:
+    """``dataset.json's channel_names say CT: nnU-Net would clip ...``: what nnU-Net does with ``names``."""
+    rules = [NNUNET_NORMALIZATION.get(n.casefold(), NNUNET_PER_IMAGE) for n in names]
+    said = f"dataset.json's channel_names say {', '.join(names)}: nnU-Net would "
+    if len(set(rules)) == 1:
+        return said + rules[0]
+    return said + "; ".join(f"{r} (channel {i}, {n})" for i, (n, r) in enumerate(zip(names, rules)))
+
+
+def is_ct(names: Sequence[str]) -> bool:
+    """Whether dataset.json's channel ``names`` (nnU-Net's) are all CT: one foreground window for them all."""
+    return bool(names) and all(n.casefold() == "ct" for n in names)
+
+
+def declared_unit(names: Sequence[str]) -> bool:
+    """Whether dataset.json's channel ``names`` (nnU-Net's) ask for a fixed scale: every one rgb_to_0_1 or
+    noNorm. No per-image window then either: the scale is the same for every image."""
+    return bool(names) and all(n.casefold() in UNIT_CHANNEL_NAMES for n in names)
+
+
 def _normalization(
     channels: int,
     gray_as_rgb: float,
@@ -190,29 +223,46 @@ def _normalization(
     p_lo: np.ndarray,
     p_hi: np.ndarray,
     sampled: int = 0,
+    names: Sequence[str] = (),
+    ct_clipped: bool = False,
 ) -> tuple[str, tuple[float, ...], tuple[float, ...], str]:
-    """nnU-Net's choice made from the data: natural colour photos -> x / 255, everything else -> z-score.
+    """x / 255 for natural colour photos, a z-score (one mean/std for all images) for everything else;
+    an nnU-Net dataset.json's channel ``names`` decide where unetkit can follow them.
 
-    nnU-Net picks by modality: RGB photos are divided by 255 (their 0..255 scale means the same for every
-    camera), other images (microscopy, EM, MRI) get a z-score because their intensity range is arbitrary.
-    Without a modality we read it from the pixels: three distinct colour channels -> photo. ``gray_as_rgb``
-    is the share of the ``sampled`` images stored as RGB with R = G = B; the reason says it where the set is
-    mixed (DSB 2018: about a fifth colour histology among gray fluorescence).
+    RGB photos are divided by 255 (their 0..255 scale means the same for every camera; nnU-Net's
+    rgb_to_0_1), other images (microscopy, EM, MRI) get a z-score because their intensity range is arbitrary.
+    Without channel names the pixels tell: three distinct colour channels -> photo. ``gray_as_rgb`` is the
+    share of the ``sampled`` images stored as RGB with R = G = B; the reason says it where the set is mixed
+    (DSB 2018: about a fifth colour histology among gray fluorescence). With ``names``: all rgb_to_0_1 or
+    noNorm -> x / 255; CT -> z-score (``ct_clipped``: ``mean``/``std`` are the foreground's, after the
+    foreground-percentile window of :func:`_ct_window`: nnU-Net's CT rule); other names keep the pixels'
+    choice. The reason says what nnU-Net would do and where unetkit differs (one mean/std per channel for
+    all images, no per-image z-score).
     """
     of = f" of the {sampled} sampled images" if sampled else " of the sampled images"
     colour = 1.0 - gray_as_rgb
-    if _is_photo(channels, gray_as_rgb):
+    nnunet = _nnunet_rule(names) if names else ""
+    if declared_unit(names):
+        differs = (
+            "; unetkit divides by 255 all the same, a fixed scale that takes nothing from the data"
+            if any(n.casefold() == "nonorm" for n in names)
+            else ""
+        )
+        return "unit", (0.0,) * channels, (1.0,) * channels, f"x / 255 ({nnunet}{differs})"
+    ct = is_ct(names)
+    if _is_photo(channels, gray_as_rgb) and not ct:
         mixed = (
             f"; {gray_as_rgb:.0%}{of} are gray stored as RGB (R = G = B), under half, and share the scale"
             if gray_as_rgb > 0
             else ""
         )
+        differs = f"; {nnunet}; unetkit divides colour photos by 255 (rgb_to_0_1 in nnU-Net)" if names else ""
         return (
             "unit",
             (0.0,) * channels,
             (1.0,) * channels,
-            "x / 255 (nnU-Net's rule for colour photos: three distinct colour channels, one 0..255 scale"
-            f"{mixed})",
+            "x / 255 (colour photos, as nnU-Net's rgb_to_0_1: three distinct colour channels, one 0..255 "
+            f"scale{mixed}{differs})",
         )
     if channels == 1:
         what = "gray images"
@@ -226,12 +276,29 @@ def _normalization(
     else:
         what = f"{channels} channels, not RGB"
     span = ", ".join(f"{lo:.0f}..{hi:.0f}" for lo, hi in zip(p_lo, p_hi))
+    if ct_clipped:
+        return (
+            "zscore",
+            tuple(round(float(m) / 255.0, 5) for m in mean),
+            tuple(round(max(float(s), 1.0) / 255.0, 5) for s in std),
+            "z-score with the training foreground's mean/std after the foreground-percentile window "
+            f"({nnunet}; unetkit does so on the 0..255 scale the window maps onto)",
+        )
+    if ct:  # float pixels, or no foreground in the sampled masks: no window to clip with
+        differs = (
+            f"; {nnunet}; unetkit z-scores with the mean/std of all the sampled training pixels, unclipped "
+            "(float pixels or no foreground sampled: no clipping window)"
+        )
+    elif names:
+        differs = f"; {nnunet}; unetkit uses one mean/std for all images"
+    else:
+        differs = ""
     return (
         "zscore",
         tuple(round(float(m) / 255.0, 5) for m in mean),
         tuple(round(max(float(s), 1.0) / 255.0, 5) for s in std),
-        f"z-score with the training images' mean/std (nnU-Net's rule for non-photo images: {what}; "
-        f"0.5-99.5 percentile range {span} of 0..255 is arbitrary)",
+        f"z-score with the training images' mean/std (non-photo images: {what}; 0.5-99.5 percentile range "
+        f"{span} of 0..255 is arbitrary{differs})",
     )
 
 
@@ -288,6 +355,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     brights: list[float] = []  # each image's bright end (its brightest channel's upper per-image percentile)
     spans: list[float] = []  # each image's widest channel span between its per-image percentiles
     depths: dict[int, str] = {}
+    foreground: list[np.ndarray] = []  # stored pixels (N, C) of classes other than 0: a CT window's
     for sample in sampled:
         # Stored values (the window of deep images is measured on them), without an alpha channel.
         raw = read_raw_image(sample.image)
@@ -309,6 +377,8 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         brights.append(float(ends[1].max()))
         spans.append(float((ends[1] - ends[0]).max()))
         classes, objects = _classes_and_objects(sample, encoding, num_classes, layout.mask)
+        strided = classes[::stride, ::stride].reshape(-1)
+        foreground.append(pixels[-1][(strided > 0) & (strided != IGNORE_INDEX)])
         valid = classes != IGNORE_INDEX
         total += int(classes.size)
         ignored += int((~valid).sum())
@@ -330,7 +400,18 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     window: list[list[float]] | dict[str, Any] | None = fixed
     gray_share = gray_rgb / len(sampled) if layout.channels == 3 else 0.0
     spread, why = _exposure(brights)
-    if not _is_photo(layout.channels, gray_share) and spread >= EXPOSURE_SPREAD:
+    modalities = _channel_names(layout.channel_names, layout.channels)
+    fg = np.concatenate(foreground)
+    # nnU-Net's CT rule where unetkit can follow it: integer pixels (a window clips and maps only those),
+    # foreground in the sampled masks. The window replaces a deep image's; the z-score is the foreground's.
+    ct = is_ct(modalities) and len(fg) > 0 and 0 not in depths
+    if ct:
+        window, window_reason = _ct_window(fg)
+    elif (
+        not _is_photo(layout.channels, gray_share)
+        and spread >= EXPOSURE_SPREAD
+        and not declared_unit(modalities)
+    ):
         # The narrowest training span bounds every window: a background tile's noise is not stretched to
         # full contrast (false objects), while every sampled training image keeps its own window.
         min_span = max(1.0, round(min(spans), 1))
@@ -349,7 +430,18 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     mean, std = stacked.mean(0), stacked.std(0)
     p_lo, p50, p_hi = np.percentile(stacked, [0.5, 50, 99.5], axis=0)
     channels = layout.channels
-    norm, n_mean, n_std, reason = _normalization(channels, gray_share, mean, std, p_lo, p_hi, len(sampled))
+    z_mean, z_std = mean, std
+    if ct:  # nnU-Net's CT z-score: the foreground's mean/std, on the scale the window maps it onto
+        fg_scaled = to_uint8(fg[:, None, :], "foreground pixels", window)[:, 0, :].astype(np.float64)
+        z_mean, z_std = fg_scaled.mean(0), fg_scaled.std(0)
+    norm, n_mean, n_std, reason = _normalization(
+        channels, gray_share, z_mean, z_std, p_lo, p_hi, len(sampled), modalities, ct_clipped=ct
+    )
+    if layout.channel_names and not modalities:
+        reason += (
+            f"; dataset.json's channel_names ({', '.join(layout.channel_names)}) name "
+            f"{len(layout.channel_names)} channels, the images have {channels}: not followed"
+        )
     short_side = float(np.median(train_sizes.min(axis=1)))
     labelled = max(int(counts.sum()), 1)
     stats = []
@@ -423,6 +515,14 @@ def _as_channels(raw: np.ndarray, channels: int) -> np.ndarray:
     return raw if raw.shape[2] == channels else convert_channels(raw, channels)
 
 
+def _channel_names(names: Sequence[str], channels: int) -> tuple[str, ...]:
+    """dataset.json's channel ``names`` for images of ``channels`` channels: as given where they count as
+    many, one name for every channel of an RGB file, else none (the reason says they were not followed)."""
+    if len(names) == channels:
+        return tuple(names)
+    return tuple(names) * channels if len(names) == 1 else ()
+
+
 def _is_photo(channels: int, gray_as_rgb: float) -> bool:
     """Natural colour photos: three channels, most images not gray stored as RGB."""
     return channels == 3 and gray_as_rgb < 0.5
@@ -466,6 +566,25 @@ def _window(depths: dict[int, str], raw: np.ndarray) -> tuple[int, list[list[flo
     if levels:
         reason += f" (reading them >> 8 would keep {levels} grey levels)"
     return depth, window, reason
+
+
+# nnU-Net's CT clip: the foreground's 0.5th and 99.5th percentiles.
+CT_PERCENTILES = (0.5, 99.5)
+
+
+def _ct_window(fg: np.ndarray) -> tuple[list[list[float]], str]:
+    """(window, why): the stored values of the foreground pixels ``fg`` (N, C) between their
+    :data:`CT_PERCENTILES`, clipped and mapped onto 0..255, as nnU-Net clips CT before its z-score."""
+    lo, hi = np.percentile(fg.astype(np.float64), CT_PERCENTILES, axis=0)
+    hi = np.maximum(hi, lo + 1.0)  # a constant foreground still gets a valid (lo < hi) window
+    window = [[float(np.floor(a)), float(np.ceil(b))] for a, b in zip(lo, hi)]
+    span = ", ".join(f"{a:.0f}..{b:.0f}" for a, b in window)
+    low, high = CT_PERCENTILES
+    return window, (
+        f"CT (dataset.json's channel_names): stored values clipped to {span}, the {low:g}-{high:g} "
+        f"percentiles of the {len(fg)} sampled foreground pixels (nnU-Net's CT clip), mapped linearly onto "
+        "0..255"
+    )
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
