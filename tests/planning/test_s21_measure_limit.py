@@ -92,3 +92,23 @@ def test_precision_reason_without_native_bf16_and_on_a_gpu() -> None:
     gpu = Machine("cuda", "t", (), False, 2, {"unet b8 d3 32x32 x4 32-true": 0.1})
     why = choose_precision(gpu)[1]
     assert "no native bf16" not in why and "not timed on a GPU" in why
+
+
+def test_the_first_width_is_timed_in_bf16_even_past_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A limit that runs out after the first fp32 step still times that width in bf16 (and no other): the
+    precision is decided on a measurement, not left at fp32 unmeasured."""
+
+    class SlowStep(plan_module.TrainingStep):
+        def __call__(self) -> float:
+            time.sleep(0.01)  # every step outlasts the limit below
+            return super().__call__()
+
+    monkeypatch.setattr(plan_module, "TrainingStep", SlowStep)
+    monkeypatch.setattr(plan_module, "_busy_note", lambda: "")
+    cands = [Candidate(4, 2, (16, 16), 1), Candidate(6, 2, (16, 16), 1)]
+    machine = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, time_limit_s=0.005, bf16=True)
+    assert sorted(machine.step_seconds) == [
+        "unet b4 d2 16x16 x1 32-true", "unet b4 d2 16x16 x1 bf16-mixed"
+    ]  # fmt: skip
+    assert machine.bf16_confirmed is not None
+    assert any(n.startswith("not measured (time ran out: measuring time limit 0s): ") for n in machine.notes)
