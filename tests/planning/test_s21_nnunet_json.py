@@ -98,6 +98,19 @@ def test_nonorm_and_other_names_say_what_nnunet_would_do_differently(tmp_path: P
     assert "nnU-Net's rule" not in em.normalization_reason
 
 
+def test_colour_photos_named_r_g_b_keep_x_255_and_say_nnunet_would_z_score(tmp_path: Path) -> None:
+    root = _nnunet(tmp_path / "photos", {"0": "R", "1": "G", "2": "B"})
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        _save(root / "imagesTr" / f"case_{i:03d}_0000.png", rng.integers(0, 256, (SIZE, SIZE, 3), np.uint8))
+    fp = fingerprint(discover(root))
+    assert fp.normalization == "unit"
+    assert fp.normalization_reason.endswith(
+        "dataset.json's channel_names say R, G, B: nnU-Net would z-score each image with its own mean/std; "
+        "unetkit divides colour photos by 255 all the same)"
+    )
+
+
 def test_channel_names_of_another_channel_count_are_said_not_followed(tmp_path: Path) -> None:
     fp = fingerprint(discover(_nnunet(tmp_path / "two", {"0": "rgb_to_0_1", "1": "rgb_to_0_1"})))
     assert fp.normalization == "zscore"

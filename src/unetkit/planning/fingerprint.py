@@ -256,7 +256,7 @@ def _normalization(
             if gray_as_rgb > 0
             else ""
         )
-        differs = f"; {nnunet}; unetkit divides colour photos by 255 (rgb_to_0_1 in nnU-Net)" if names else ""
+        differs = f"; {nnunet}; unetkit divides colour photos by 255 all the same" if names else ""
         return (
             "unit",
             (0.0,) * channels,
