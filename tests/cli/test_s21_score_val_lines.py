@@ -10,8 +10,7 @@ from types import SimpleNamespace
 import pytest
 from test_fit_dir import FAST, make_folder
 
-from unetkit.cli.fit import scored_split, scored_split_lines
-from unetkit.cli.plan import PlannedFit
+from unetkit.cli.plan import PlannedFit, scored_split
 from unetkit.planning.plan import after_budget_text
 
 
@@ -22,21 +21,14 @@ def _fingerprint(test: int) -> SimpleNamespace:
 
 @pytest.mark.parametrize("instances", [False, True])
 @pytest.mark.parametrize("val_pass_s", [2.5, 25.0])  # 3 s an image (seconds), 30 s (minutes)
-def test_the_estimate_is_the_plans_own_for_a_val_scoring(instances: bool, val_pass_s: float) -> None:
-    """The line rewritten for val is what the plan writes where val is the scored split."""
-    planned = (
-        f"  evaluate.tta: dihedral TTA (no up){after_budget_text(_fingerprint(20), val_pass_s, 8, instances)}"
-    )
-    assert "scoring 20 test images" in planned
-    expected = (
-        f"  evaluate.tta: dihedral TTA (no up){after_budget_text(_fingerprint(0), val_pass_s, 8, instances)}"
-    )
-    assert "scoring 10 val images" in expected
-    lines = ["plan (30s on cpu):", planned, "  evaluate.checkpoint: last"]
-    assert scored_split_lines(lines, "val", _fingerprint(20)) == [lines[0], expected, lines[2]]
-    # Scoring test (the plan's choice, or --score test): the plan's line as it is.
-    assert scored_split_lines(lines, "test", _fingerprint(20)) == lines
-    assert scored_split_lines(lines, None, _fingerprint(20)) == lines
+def test_the_estimate_names_the_split_scored(instances: bool, val_pass_s: float) -> None:
+    """split='val' estimates the val scoring as a folder without test images would; None/'test': test."""
+    with_test, without_test = _fingerprint(20), _fingerprint(0)
+    on_val = after_budget_text(with_test, val_pass_s, 8, instances, split="val")
+    assert "scoring 10 val images" in on_val and "test" not in on_val
+    assert on_val == after_budget_text(without_test, val_pass_s, 8, instances)
+    for split in (None, "test"):
+        assert "scoring 20 test images" in after_budget_text(with_test, val_pass_s, 8, instances, split=split)
 
 
 def test_the_scored_split_is_the_last_given() -> None:

@@ -12,10 +12,9 @@ import json
 import logging
 import math
 import os
-import re
 import shlex
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -281,61 +280,6 @@ def small_crop_warning(config: Config, planned: PlannedFit | None, given: list[s
     plan_crop = f"{chose[0][1]}x{chose[0][0]} (WxH)"
     why = chose[1] if chose[1].startswith(plan_crop) else f"{plan_crop}{': ' + chose[1] if chose[1] else ''}"
     return f"{text}; the plan chose {why}: drop data.crop_size to train it"
-
-
-# The plan's estimate of its scoring after the budget (planning.plan.after_budget_text, on the evaluate.tta
-# line), which names the split the plan scores: test where the folder has one.
-_AFTER_BUDGET = re.compile(
-    r"(?P<choice>choosing the instance post-processing on \d+ val images and )?"
-    r"scoring (?P<n>\d+) test images with (?P<views>\d+) views take about (?P<time>[\d.]+) (?P<unit>s|min) "
-    r"\(estimated\)"
-)
-
-
-def scored_split(overrides: Sequence[str]) -> str | None:
-    """The split the last ``evaluate.split=...`` of ``overrides`` scores (``--score val`` is one); None
-    without one."""
-    split = None
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if sep and key.strip() == "evaluate.split":
-            split = value.strip()
-    return split
-
-
-def scored_split_lines(lines: Sequence[str], split: str | None, fingerprint: Any) -> list[str]:
-    """The plan's console ``lines`` with the estimate of the scoring after the budget (the ``evaluate.tta``
-    line) naming the split the run scores: a plan names its test split, but ``--score val``
-    (``evaluate.split=val``) scores the ``fingerprint``'s val images (a trial's line said "scoring 2 test
-    images" under --score val). Each image costs the same; with instance labels the val predictions of the
-    post-processing choice are the scoring's, so only the choice's grid is added to them."""
-    val_n = int(fingerprint.num_images.get("val", 0)) if fingerprint is not None else 0
-    if split != "val" or not val_n:
-        return list(lines)
-
-    def on_val(match: re.Match[str]) -> str:
-        n = int(match["n"])
-        seconds = float(match["time"]) * (60.0 if match["unit"] == "min" else 1.0)
-        if match["choice"]:
-            from unetkit.planning.plan import INSTANCE_GRID_S_PER_MPIX
-
-            train_n = fingerprint.num_images.get("train", 0)
-            mean_pixels = fingerprint.train_pixels / train_n if train_n else 0.0
-            grid = min(seconds, val_n * mean_pixels / 1e6 * INSTANCE_GRID_S_PER_MPIX)
-            # The test estimate predicts val (the choice) and test; a val scoring predicts val once.
-            seconds = grid + (seconds - grid) * val_n / (n + val_n)
-        else:
-            seconds *= val_n / n
-        about = f"{max(1, round(seconds))} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-        return (
-            f"{match['choice'] or ''}scoring {val_n} val images with {match['views']} views take about "
-            f"{about} (estimated)"
-        )
-
-    return [
-        _AFTER_BUDGET.sub(on_val, line) if line.lstrip().startswith("evaluate.tta:") else line
-        for line in lines
-    ]
 
 
 def _refuse_contradictions(args: argparse.Namespace) -> None:

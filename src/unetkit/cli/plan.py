@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,9 +124,23 @@ def parse_split(spec: str) -> dict[str, tuple[int, int]]:
     return out
 
 
-def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") -> PlannedDataset:
+def scored_split(overrides: Sequence[str]) -> str | None:
+    """The split the last ``evaluate.split=...`` of ``overrides`` scores (``--score val`` is one); None
+    without one."""
+    split = None
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "evaluate.split":
+            split = value.strip()
+    return split
+
+
+def plan_dataset(
+    args: argparse.Namespace, root: Path, command: str = "plan", score: str | None = None
+) -> PlannedDataset:
     """:func:`~unetkit.planning.folder.plan_folder` with the options of :func:`add_discovery_arguments` in
-    ``args``. The CLI owns the process: ``--threads`` (or the probe's choice) stays set afterwards."""
+    ``args``; ``score``: the split a fit scores (its plan estimates that scoring). The CLI owns the process:
+    ``--threads`` (or the probe's choice) stays set afterwards."""
     import torch
 
     from unetkit.planning.folder import plan_folder
@@ -147,6 +162,7 @@ def plan_dataset(args: argparse.Namespace, root: Path, command: str = "plan") ->
         classes=args.classes,
         target=args.target,
         command=command,
+        score=score,
     )
     threads = planned.plan.config.get("trainer", {}).get("num_threads")
     if threads:
@@ -389,17 +405,14 @@ def plan_for_fit(args: argparse.Namespace, run_dir_env: str) -> PlannedFit | Non
     # model.name=segnet model.kwargs.depht=3: refused now, with the model's keywords, not after measuring.
     check_unknown_names(user, model=PLANNED_MODEL)
     check_run_output(user, out_given=getattr(args, "out", None) is not None)
-    planned = plan_dataset(args, root, command="fit")
+    planned = plan_dataset(args, root, command="fit", score=scored_split(user))
     from unetkit.planning import to_config_overrides
     from unetkit.planning.folder import unused_plan_model
     from unetkit.planning.plan_file import unused_plan_model_note
     from unetkit.training.config import changed_overrides
 
     overrides = to_config_overrides(planned.plan, planned.layout)
-    from unetkit.cli.fit import scored_split, scored_split_lines
-
-    # --score val: the plan's estimate of the scoring after the budget names val, not its test split.
-    lines = scored_split_lines(planned.lines, scored_split(user), planned.fingerprint)
+    lines = [*planned.lines]
     out = getattr(args, "out", None)  # --out's own overrides: the run folder line names it
     given_out = {f"output.root={out.parent}", f"output.name={out.name}"} if out is not None else set()
     # Only what changes the plan's config is named (--score val where the plan scores val changes nothing).

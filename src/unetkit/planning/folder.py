@@ -525,6 +525,7 @@ def plan_folder(
     classes: str | Path | None = None,
     target: str | None = None,
     command: str = "plan",
+    score: str | None = None,
 ) -> PlannedDataset:
     """Discover ``root``, fingerprint it, measure the candidates and plan, as ``unetkit plan DIR`` does.
 
@@ -533,7 +534,8 @@ def plan_folder(
     measured); torch's count and the random streams (the timed steps build models) are the caller's again
     when this returns (the plan records the thread count it timed, ``trainer.num_threads``). The other
     keywords are ``unetkit plan``'s options of the same names (``images``/``masks``/``roi``: folder names;
-    ``split``: ``{"train": (0, 20), ...}`` over sorted names).
+    ``split``: ``{"train": (0, 20), ...}`` over sorted names). ``score``: the split the run scores after
+    training (``fit --score val``; None: test where there is one), named in the plan's estimate of it.
     Raises ValueError naming the file and the fix for a folder it cannot read.
     """
     if not isinstance(root, (str, os.PathLike)):
@@ -542,7 +544,7 @@ def plan_folder(
     with torch_threads_kept(), process_rng_kept():
         return _plan_folder(
             Path(root), budget, device, threads, precision, measure_limit, images, masks, roi, mask_kind,
-            void, split, unmatched, classes, target, command,
+            void, split, unmatched, classes, target, command, score,
         )  # fmt: skip
 
 
@@ -586,6 +588,7 @@ def _plan_folder(
     classes: str | Path | None,
     target: str | None,
     command: str,
+    score: str | None,
 ) -> PlannedDataset:
     import torch
 
@@ -654,7 +657,9 @@ def _plan_folder(
     budget_note = ""
     if budget is None:
         budget, budget_note = default_budget(fp, device, machine, precision, geometry=geo)
-    plan = make_plan(fp, budget, device, machine, layout=layout, precision=precision, geometry=geo)
+    plan = make_plan(
+        fp, budget, device, machine, layout=layout, precision=precision, geometry=geo, score=score
+    )
     chosen = plan.config["trainer"]["precision"]  # the table lists it; the other precision is listed after
     if budget_note:
         plan.reasons["trainer.max_time_minutes"] = budget_note

@@ -1049,12 +1049,14 @@ def make_plan(
     min_steps: int = MIN_STEPS,
     precision: str | None = None,
     geometry: Geometry | None = None,
+    score: str | None = None,
 ) -> Plan:
     """Choose the config (see the module docstring for the rules). Pure: no file, clock or device access.
 
     ``machine`` holds the measured step times; ``layout`` adds the ``data`` source keys (dataset ``folder``
     with its options) so that the plan is a complete config for ``unetkit fit``. ``precision`` None: chosen
-    by :func:`choose_precision`.
+    by :func:`choose_precision`. ``score``: the split the run will score (``fit --score val``); None: test
+    where the folder has one, else val. It changes only the estimate of the scoring after the budget.
     """
     precision, precision_why = choose_precision(machine, precision)
     channels_last, layout_why = choose_layout(machine)
@@ -1313,6 +1315,7 @@ def make_plan(
                 * ((machine.bf16_confirmed or 1.0) if precision == "bf16-mixed" else 1.0),
                 2 if upright else 8,
                 layout is not None and layout.mask.kind == "instances",
+                split=score,
             ),
             **({} if fp.num_images.get("test") else {"evaluate.split": no_test_reason(layout)}),
             "evaluate.checkpoint": f"last: with < {MIN_VAL_IMAGES} validation images the best is a noisy "
@@ -1374,20 +1377,27 @@ INFERENCE_OVER_VAL_PASS = 1.5
 INSTANCE_GRID_S_PER_MPIX = 0.9
 
 
-def after_budget_text(fp: Fingerprint, val_pass_s: float, views: int, instances: bool) -> str:
+def after_budget_text(
+    fp: Fingerprint, val_pass_s: float, views: int, instances: bool, split: str | None = None
+) -> str:
     """``; after the budget: ...``: what the final evaluation adds to the wall time, estimated from the
     predicted validation pass (forward only, about a third of a training step per pixel) times the TTA views,
-    for the scored split (test, else val); with instance labels, the choice of the post-processing on val
-    first (its predictions then serve a val scoring), plus the post-processing grid it scores on them
-    (:data:`INSTANCE_GRID_S_PER_MPIX`, val images taken at the mean training image size). A trial's 1-minute
-    DSB 2018 fit took 3 more minutes after its budget, unannounced."""
+    for the scored split (``split``; None: test, else val); with instance labels, the choice of the
+    post-processing on val first (its predictions then serve a val scoring), plus the post-processing grid
+    it scores on them (:data:`INSTANCE_GRID_S_PER_MPIX`, val images taken at the mean training image size).
+    A trial's 1-minute DSB 2018 fit took 3 more minutes after its budget, unannounced."""
     val_n = fp.num_images.get("val", 0)
     if not val_n:  # no validation pass predicted, nothing to scale
         return ""
     # A whole-image TTA view costs about 1.5x the validation pass's third of a step per pixel (measured: DSB
     # 2018's 66 val images, 8 views, 22.6 s on the 2-core EPYC against 15.6 s from a third of a step).
     per_image = val_pass_s * INFERENCE_OVER_VAL_PASS / val_n * views
-    scored, n = ("test", fp.num_images["test"]) if fp.num_images.get("test") else ("val", val_n)
+    # fit --score val scores val though the folder has a test split (a trial's line said "scoring 2 test
+    # images" under --score val).
+    if split == "val" or not fp.num_images.get("test"):
+        scored, n = "val", val_n
+    else:
+        scored, n = "test", fp.num_images["test"]
     parts = [f"scoring {n} {scored} images with {views} views"]
     seconds = n * per_image
     if instances:

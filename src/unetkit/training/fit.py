@@ -406,7 +406,7 @@ def fit_folder(
     # The random streams are kept over the whole call, not only over planning and training: a GPU host's
     # run of a test of this (H100, benchmarks/results/cuda_fit) found Python's stream moved on return.
     with torch_threads_kept(), process_rng_kept():
-        planned = plan_folder(root, budget=budget, command="fit", **plan_options)
+        planned = plan_folder(root, budget=budget, command="fit", score=score, **plan_options)
         base = [
             *to_config_overrides(planned.plan, planned.layout),
             *([f"evaluate.split={score}"] if score is not None else []),
