@@ -3,16 +3,17 @@
 Topics: conv, conv_transpose, conv_matrix, maxpool_unpool, upsample, avgpool, cross_entropy (the
 lecture's example arrays, from :mod:`unetkit.ops.lecture_examples`; ``--example`` picks another example of
 conv, conv_transpose and maxpool_unpool) and ``model NAME`` (a registered architecture's per-level shapes,
-crops and parameter count, read with forward hooks from the real model). The text is built by the pure
-function :func:`explain_text` from the NumPy reference ops in :mod:`unetkit.ops` (so the printed results
-are the ones the library computes); :func:`run` only prints it.
+crops and parameter count, read with forward hooks from the real model; ``--in-channels``/``--classes`` set
+its channels, and NAME may be a trained run folder instead, whose model/config.json is shown). The text is
+built by the pure function :func:`explain_text` from the NumPy reference ops in :mod:`unetkit.ops` (so the
+printed results are the ones the library computes); :func:`run` only prints it.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -445,6 +446,18 @@ class ModelSummary:
     geometry: Any  # unetkit.geometry.ModelGeometry (imported lazily: explain stays importable without torch)
     depth: int | None
     receptive_field: int | None
+    # The input's width where it differs from ``size`` (its height); None: a square input.
+    width: int | None = None
+    # The config.json a saved model was read from (None: a registry name), its other keywords, and why the
+    # input has its size where --size did not say it ("the training crop").
+    source: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    size_note: str = ""
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """The (H, W) input the stages were read on."""
+        return self.size, self.size if self.width is None else self.width
 
 
 def _first_tensor_shape(value: Any) -> tuple[int, ...] | None:
@@ -457,10 +470,99 @@ def _first_tensor_shape(value: Any) -> tuple[int, ...] | None:
     return None
 
 
+def _size_pair(size: int | Sequence[int]) -> tuple[int, int]:
+    """``--size`` as (H, W): one side for a square input, or (H, W)."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        side = check_int(size, "--size", minimum=1)
+        return side, side
+    pair = tuple(size) if isinstance(size, (tuple, list)) else ()
+    if len(pair) != 2:
+        raise ValueError(f"--size must be one side S or HxW (e.g. 256 or 192x256), got {size!r}.")
+    return check_int(pair[0], "--size height", minimum=1), check_int(pair[1], "--size width", minimum=1)
+
+
+@dataclass(frozen=True)
+class _ModelSpec:
+    """What ``explain model`` builds: a registered name with keywords, and where a saved model came from."""
+
+    key: str
+    in_channels: int
+    num_classes: int
+    kwargs: dict[str, Any]
+    source: Path | None = None  # a saved model's config.json
+    crop: tuple[int, int] | None = None  # its training crop (config.json input_size)
+
+
+def _saved_model_spec(path: Path) -> _ModelSpec:
+    """The model a run folder (``RUN/model/config.json``), a model folder or a ``config.json`` describes."""
+    from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
+    from unetkit.models import list_models
+    from unetkit.models.registry import registered_name
+
+    if path.is_file():
+        config_path = path if path.name == CONFIG_NAME else path.parent / CONFIG_NAME
+    else:
+        config_path = next(
+            (p for p in (path / "model" / CONFIG_NAME, path / CONFIG_NAME) if p.is_file()), path / CONFIG_NAME
+        )
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no {CONFIG_NAME} found; pass a run folder (RUN/model/{CONFIG_NAME}), a model folder or "
+            f"a registered model name ({', '.join(list_models())})."
+        )
+    config = ModelConfig.load(config_path)
+    key = registered_name(config.architecture)
+    if key is None:
+        raise ValueError(
+            f"{config_path}: architecture {config.architecture!r} is not a model of the registry; explain "
+            f"model shows {', '.join(list_models())}."
+        )
+    kwargs = dict(config.model_kwargs)
+    in_channels, num_classes = int(kwargs.pop("in_channels")), int(kwargs.pop("num_classes"))
+    crop = (int(config.input_size[0]), int(config.input_size[1])) if config.input_size else None
+    return _ModelSpec(key, in_channels, num_classes, kwargs, config_path, crop)
+
+
+def _model_spec(name: str, in_channels: int | None, num_classes: int | None) -> _ModelSpec:
+    """A registered name (with ``in_channels``/``num_classes``, default 1 and 2), else an existing run or
+    model folder (whose config.json holds them: giving them too is refused)."""
+    from unetkit.models import resolve_model_name
+    from unetkit.models.registry import registered_name
+
+    path = Path(str(name))
+    if registered_name(str(name)) is None and path.exists():
+        spec = _saved_model_spec(path)
+        for given, option, key, saved in (
+            (in_channels, "--in-channels", "in_channels", spec.in_channels),
+            (num_classes, "--classes", "num_classes", spec.num_classes),
+        ):
+            if given is not None and given != saved:
+                raise ValueError(
+                    f"{option} {given}: {spec.source} says {key}={saved}; drop {option} to show that model, "
+                    f"or name an architecture (e.g. {spec.key}) to build another."
+                )
+        return spec
+    try:
+        key = resolve_model_name(name)
+    except ValueError as exc:
+        raise ValueError(f"{exc} Or pass a run folder (RUN/model/config.json) to show its model.") from None
+    channels = 1 if in_channels is None else check_int(in_channels, "--in-channels", minimum=1)
+    classes = 2 if num_classes is None else check_int(num_classes, "--classes", minimum=1)
+    return _ModelSpec(key, channels, classes, {})
+
+
 def model_summary(
-    name: str, size: int | None = None, in_channels: int = 1, num_classes: int = 2
+    name: str,
+    size: int | Sequence[int] | None = None,
+    in_channels: int | None = None,
+    num_classes: int | None = None,
 ) -> ModelSummary:
-    """Run registered model ``name`` (default arguments) on a ``size`` x ``size`` input and record each stage.
+    """Run model ``name`` on a ``size`` input (one side, or (H, W)) and record each stage.
+
+    ``name`` is a registered model (default arguments, ``in_channels``/``num_classes`` default 1 and 2; a
+    fixed-size ``fcn_reshape`` at its default ``input_size``) or an existing run
+    folder, model folder or ``config.json`` (the saved architecture and keywords; ``size`` defaults to its
+    training crop).
 
     The stages are the model's top-level blocks (lists of blocks, and blocks returning a list of maps such
     as an encoder, are opened one level), read with forward hooks during one forward pass. The model lives
@@ -469,28 +571,38 @@ def model_summary(
 
     Raises:
         ValueError: unknown model name (with the registered names) or a size the model does not accept.
+        FileNotFoundError: a folder without config.json.
     """
     import torch
     from torch import nn
 
     from unetkit.layers import UpCat
-    from unetkit.models import create_model, resolve_model_name
+    from unetkit.models import create_model
     from unetkit.models.base import model_geometry
     from unetkit.models.unet import UNet
     from unetkit.planning.plan import receptive_field
 
-    key = resolve_model_name(name)
+    spec = _model_spec(name, in_channels, num_classes)
+    key, in_channels, num_classes = spec.key, spec.in_channels, spec.num_classes
+    hw = None if size is None else _size_pair(size)
     with torch.device("meta"):
-        model = create_model(key, in_channels=in_channels, num_classes=num_classes).eval()
+        model = create_model(key, in_channels=in_channels, num_classes=num_classes, **spec.kwargs).eval()
     geometry = model_geometry(model)
-    if size is None:
-        size = geometry.fixed_input_size[0] if geometry.fixed_input_size else DEFAULT_MODEL_SIZE
-    size = check_int(size, "--size", minimum=1)
-    if geometry.fixed_input_size is not None and (size, size) != geometry.fixed_input_size:
+    size_note = ""
+    if hw is None:
+        if geometry.fixed_input_size is not None:
+            hw = geometry.fixed_input_size
+        elif spec.crop is not None and geometry.is_valid_size(*spec.crop):
+            hw, size_note = spec.crop, "the training crop"
+        else:
+            hw = (DEFAULT_MODEL_SIZE, DEFAULT_MODEL_SIZE)
+    if geometry.fixed_input_size is not None and hw != geometry.fixed_input_size:
         h, w = geometry.fixed_input_size
         raise ValueError(
-            f"{key} accepts only {h}x{w} inputs, got --size {size}; use --size {h} or drop --size."
+            f"{name} accepts only {h}x{w} inputs, got --size {_fmt_size(hw)}; use --size {_fmt_size((h, w))} "
+            "or drop --size."
         )
+    height, width = hw
 
     calls: dict[str, tuple[Any, Any]] = {}  # module name -> (inputs, output) of its (last) call
     order: list[str] = []
@@ -505,7 +617,7 @@ def model_summary(
     handles = [m.register_forward_hook(remember(n)) for n, m in model.named_modules() if n]
     try:
         with torch.no_grad():
-            output = model(torch.zeros(1, in_channels, size, size, device="meta"))
+            output = model(torch.zeros(1, in_channels, height, width, device="meta"))
     finally:
         for handle in handles:
             handle.remove()
@@ -537,7 +649,7 @@ def model_summary(
     depth = model.depth if isinstance(model, UNet) else None
     return ModelSummary(
         name=key,
-        size=size,
+        size=height,
         in_channels=in_channels,
         num_classes=num_classes,
         stages=tuple(stages),
@@ -546,11 +658,20 @@ def model_summary(
         geometry=geometry,
         depth=depth,
         receptive_field=None if depth is None else receptive_field(depth),
+        width=None if width == height else width,
+        source=None if spec.source is None else str(spec.source),
+        kwargs=spec.kwargs,
+        size_note=size_note,
     )
 
 
 def _fmt_shape(shape: Sequence[int]) -> str:
     return "x".join(str(v) for v in shape)
+
+
+def _fmt_size(hw: tuple[int, int]) -> str:
+    """``572`` for a square input, ``192x256`` (H x W) otherwise."""
+    return str(hw[0]) if hw[0] == hw[1] else _fmt_shape(hw)
 
 
 def model_figure(summary: ModelSummary) -> Figure:
@@ -567,7 +688,7 @@ def model_figure(summary: ModelSummary) -> Figure:
 
     def level(shape: tuple[int, ...]) -> float:
         # Depth below the input's resolution: 0 at full size, 1 after one 2x2 pooling, ...
-        return -math.log2(summary.size / shape[-1]) if len(shape) == 3 and shape[-1] > 0 else 0.0
+        return -math.log2(summary.input_hw[1] / shape[-1]) if len(shape) == 3 and shape[-1] > 0 else 0.0
 
     points = [(i, level(st.shape)) for i, st in enumerate(stages)]
     ax.plot([x for x, _ in points], [y for _, y in points], color="0.75", zorder=1)
@@ -606,7 +727,7 @@ def model_figure(summary: ModelSummary) -> Figure:
     ax.set_yticks([])
     ax.set_xticks([])
     ax.set_title(
-        f"{summary.name}: {summary.size}x{summary.size} -> {_fmt_shape(summary.output_shape[-2:])}, "
+        f"{summary.name}: {_fmt_shape(summary.input_hw)} -> {_fmt_shape(summary.output_shape[-2:])}, "
         f"{summary.parameters:,} parameters",
         fontsize=9,
     )
@@ -614,7 +735,9 @@ def model_figure(summary: ModelSummary) -> Figure:
     return fig
 
 
-def _explain_model(name: str | None, size: int | None) -> str:
+def _explain_model(
+    name: str | None, size: int | Sequence[int] | None, in_channels: int | None, num_classes: int | None
+) -> str:
     if name is None:
         from unetkit.models import list_models
 
@@ -622,24 +745,33 @@ def _explain_model(name: str | None, size: int | None) -> str:
             "explain model needs a model name, e.g. `unetkit explain model unet_original`; one of: "
             f"{', '.join(list_models())}."
         )
-    summary = model_summary(name, size)
+    summary = model_summary(name, size, in_channels, num_classes)
     g = summary.geometry
-    s = summary.size
+    hw = summary.input_hw
+    if summary.source is None:
+        built = f"default arguments, in_channels={summary.in_channels}, num_classes={summary.num_classes}"
+    else:
+        keywords = "".join(f", {k}={v}" for k, v in summary.kwargs.items())
+        built = (
+            f"from {summary.source}: in_channels={summary.in_channels}, num_classes={summary.num_classes}"
+            f"{keywords}"
+        )
+    why = f" ({summary.size_note})" if summary.size_note else ""
     lines = [
-        f"Model {summary.name} (default arguments, in_channels={summary.in_channels}, "
-        f"num_classes={summary.num_classes}) on a {s}x{s} input: shapes read with forward hooks",
+        f"Model {summary.name} ({built}) on a {_fmt_shape(hw)} input{why}: shapes read with forward hooks",
         f"Parameters: {summary.parameters:,}",
     ]
-    if g.pad_multiple > 1 and s % g.pad_multiple:
-        padded = -(-s // g.pad_multiple) * g.pad_multiple
+    padded = tuple(-(-v // g.pad_multiple) * g.pad_multiple for v in hw)
+    if g.pad_multiple > 1 and padded != hw:
         lines.append(
-            f"The net pads its input to a multiple of {g.pad_multiple} ({s} -> {padded}) and crops the "
-            "logits back, so the stages below see the padded size."
+            f"The net pads its input to a multiple of {g.pad_multiple} ({_fmt_size(hw)} -> "
+            f"{_fmt_size((padded[0], padded[1]))}) and crops the logits back, so the stages below see the "
+            "padded size."
         )
     lines += [
         "",
         "Stage shapes (channels x height x width, batch axis left out):",
-        f"  {'input':<16} {'':<18} {_fmt_shape((summary.in_channels, s, s))}",
+        f"  {'input':<16} {'':<18} {_fmt_shape((summary.in_channels, *hw))}",
     ]
     for stage in summary.stages:
         lines.append(f"  {stage.name:<16} {stage.kind:<18} {_fmt_shape(stage.shape)}")
@@ -664,12 +796,16 @@ def _explain_model(name: str | None, size: int | None) -> str:
         )
     elif g.border:
         step = g.size_divisor
-        near = g.valid_sides(s + 3 * step, max(1, s - 3 * step))
+        out = (hw[0] - 2 * g.border, hw[1] - 2 * g.border)
         lines += [
             f"  border: {g.border} px lost per side "
-            f"(output = input - 2 x {g.border}: {s} -> {s - 2 * g.border})",
-            f"  valid input sides: {g.input_side(1)} and up in steps of {step} "
-            f"(near {s}: {', '.join(str(v) for v in near)})",
+            f"(output = input - 2 x {g.border}: {_fmt_size(hw)} -> {_fmt_size(out)})",
+            f"  valid input sides: {g.input_side(1)} and up in steps of {step} ("
+            + "; ".join(
+                f"near {s}: {', '.join(str(v) for v in g.valid_sides(s + 3 * step, max(1, s - 3 * step)))}"
+                for s in dict.fromkeys(hw)
+            )
+            + ")",
         ]
     else:
         lowest = f"from {g.min_side} px " if g.min_side > 1 else ""
@@ -689,15 +825,18 @@ def explain_text(
     padding: IntPair | None = None,
     example: str | None = None,
     name: str | None = None,
-    size: int | None = None,
+    size: int | Sequence[int] | None = None,
+    in_channels: int | None = None,
+    num_classes: int | None = None,
 ) -> str:
     """Return the step-by-step explanation of ``topic`` (one of :data:`TOPICS`) as text.
 
     ``stride``/``padding`` (int or (h, w)) apply to conv, conv_transpose and conv_matrix; other topics
     use the fixed lecture settings and reject them. ``example`` picks one of :data:`EXAMPLES` for conv,
-    conv_transpose and maxpool_unpool. ``name`` (a registered model) and ``size`` (input side) are for
-    topic ``model``. Raises ValueError for an unknown topic, example or model, or an option the topic
-    does not take.
+    conv_transpose and maxpool_unpool. ``name`` (a registered model, or a run or model folder),
+    ``size`` (input side, or (H, W)), ``in_channels`` and ``num_classes`` are for topic ``model``
+    (:func:`model_summary`). Raises ValueError for an unknown topic, example or model, or an option the
+    topic does not take.
     """
     topic = look_up_option(topic, TOPICS, "explain topic")
     if example is not None:
@@ -708,10 +847,10 @@ def explain_text(
         example = look_up_option(example, EXAMPLES[topic], f"{topic} example")
     else:
         example = EXAMPLES[topic][0] if topic in EXAMPLES else None
-    if topic != "model" and (name is not None or size is not None):
+    if topic != "model" and any(v is not None for v in (name, size, in_channels, num_classes)):
         raise ValueError(
-            f"a model name and --size apply only to topic 'model' (e.g. `unetkit explain model "
-            f"unet_original --size 572`); drop them for topic {topic!r}."
+            f"a model name, --size, --in-channels and --classes apply only to topic 'model' (e.g. `unetkit "
+            f"explain model unet_original --size 572`); drop them for topic {topic!r}."
         )
     if topic in _GEOMETRY_DEFAULTS:
         default_stride, default_padding = _EXAMPLE_GEOMETRY.get(
@@ -746,7 +885,7 @@ def explain_text(
     if topic == "cross_entropy":
         return _explain_cross_entropy()
     if topic == "model":
-        return _explain_model(name, size)
+        return _explain_model(name, size, in_channels, num_classes)
     return _explain_upsample()
 
 
@@ -761,6 +900,15 @@ def _pair_option(values: Sequence[int] | int | None, name: str) -> IntPair | Non
     raise ValueError(f"--{name} takes one value or two (h w), got {len(values)}: {list(values)}.")
 
 
+def _size_option(text: str) -> int | tuple[int, int]:
+    """``--size 256`` -> 256, ``--size 192x256`` -> (192, 256) (height x width, as the stage shapes)."""
+    parts = text.lower().replace(" ", "").split("x")
+    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"takes S or HxW in pixels, e.g. 256 or 192x256; got {text!r}")
+    sides = [int(p) for p in parts]
+    return sides[0] if len(sides) == 1 else (sides[0], sides[1])
+
+
 def register(subparsers: Any) -> None:
     """Add the ``explain`` sub-command to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
     examples = "; ".join(f"{topic}: {', '.join(names)}" for topic, names in EXAMPLES.items())
@@ -773,7 +921,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("topic", help=f"one of: {', '.join(TOPICS)}")
     parser.add_argument(
-        "name", nargs="?", default=None, help="topic model only: the registered model, e.g. unet_original"
+        "name",
+        nargs="?",
+        default=None,
+        help="topic model only: the registered model, e.g. unet_original, or a trained run folder (its "
+        "model/config.json: architecture, keywords, channels and classes)",
     )
     parser.add_argument(
         "--stride", type=int, nargs="+", metavar="S", default=None, help="stride S or S_H S_W (conv topics)"
@@ -786,10 +938,25 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--size",
+        type=_size_option,
+        default=None,
+        metavar="S|HxW",
+        help=f"topic model only: input side, or height x width (default: a run's training crop, a fixed-size "
+        f"model's size, else {DEFAULT_MODEL_SIZE})",
+    )
+    parser.add_argument(
+        "--in-channels",
         type=int,
         default=None,
-        metavar="S",
-        help=f"topic model only: input side (default {DEFAULT_MODEL_SIZE})",
+        metavar="C",
+        help="topic model only: image channels of the model built (default 1; 3 for RGB)",
+    )
+    parser.add_argument(
+        "--classes",
+        type=int,
+        default=None,
+        metavar="K",
+        help="topic model only: classes (logit channels) of the model built (default 2)",
     )
     parser.add_argument(
         "--out",
@@ -820,12 +987,20 @@ def run(args: argparse.Namespace) -> int:
         example=getattr(args, "example", None),
         name=getattr(args, "name", None),
         size=getattr(args, "size", None),
+        in_channels=getattr(args, "in_channels", None),
+        num_classes=getattr(args, "classes", None),
     )
     print(text)
     if path is not None:
         from unetkit.viz.figures import save_figure
 
-        save_figure(model_figure(model_summary(args.name, getattr(args, "size", None))), path)
+        summary = model_summary(
+            args.name,
+            getattr(args, "size", None),
+            getattr(args, "in_channels", None),
+            getattr(args, "classes", None),
+        )
+        save_figure(model_figure(summary), path)
         print(f"wrote {path}")
     return 0
 
