@@ -78,8 +78,8 @@ class FCNReshape(SegmentationModel):
         size = (int(x.shape[-2]), int(x.shape[-1]))
         if not is_tracing() and size != self.input_size:
             raise ValueError(
-                f"fcn_reshape was built for input size {self.input_size}, got {size}; resize the "
-                f"images or build the model with input_size={size}."
+                f"fcn_reshape was built for input size {self.input_size}, got {size} (its dense head fixes "
+                f"the input size); resize the images or build the model with input_size={size}."
             )
         flat = self.head(self.encoder(x)[-1])  # (N, num_classes * H * W)
         height, width = self.input_size

@@ -9,8 +9,9 @@ with ``=``).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _said(option: str, value: object) -> str:
@@ -94,11 +95,58 @@ def check_model_overrides(
     models = [parse_override(o).get("model") for o in given]
     named = path is not None or any(isinstance(m, dict) and "name" in m for m in models)
     name = config.model.name if named else model
-    if name is None or not config.model.kwargs:
+    if name is None:
         return
-    from unetkit.models.registry import check_model_kwargs
+    if config.model.kwargs:
+        from unetkit.models.registry import check_model_kwargs
 
-    check_model_kwargs(name, config.model.kwargs)
+        check_model_kwargs(name, config.model.kwargs)
+    crop_known = path is not None or any(o.split("=", 1)[0].strip() == "data.crop_size" for o in overrides)
+    check_fixed_size_model(name, config.model.kwargs, config.data.crop_size if crop_known else ())
+
+
+def check_fixed_size_model(name: str, kwargs: Mapping[str, Any], crop: Sequence[int] | None) -> None:
+    """A model with a dense head (``fcn_reshape``) takes one input size only, which nothing takes from the
+    plan's crop: a trial's ``fit DIR model.name=fcn_reshape`` measured, then failed on its first crop with
+    "built for input size (64, 64), got (32, 32)". A ValueError naming ``model.kwargs.input_size`` and
+    ``data.crop_size`` unless both are given and agree (fit validates and scores whole images too, so both
+    are the images' size). ``crop``: the run's ``data.crop_size`` (None: whole images), or ``()`` where the
+    plan is still to pick it. Models of any input size, and models that do not build here (their own error
+    comes when the run builds them), pass."""
+    import torch
+
+    from unetkit.models import create_model
+    from unetkit.models.base import model_geometry
+    from unetkit.models.registry import registered_name
+
+    key = registered_name(name)  # a deprecated name without a second warning
+    if key is None:
+        return
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no time
+            built = create_model(key, in_channels=1, num_classes=2, **kwargs)
+    except Exception:  # any build error is the run's to report, with its own message
+        return
+    fixed = model_geometry(built).fixed_input_size
+    if fixed is None:
+        return
+    why = f"model.name={name}: a dense head fixes its input size, and fit feeds it crops and whole images"
+    if "input_size" not in kwargs:
+        raise ValueError(
+            f"{why}; give model.kwargs.input_size=[H,W] data.crop_size=[H,W], both the H x W of every image "
+            f"(else it is built for {fixed[0]}x{fixed[1]})"
+        )
+    size = f"[{fixed[0]},{fixed[1]}]"
+    if crop == ():
+        raise ValueError(
+            f"{why}; give data.crop_size={size} with model.kwargs.input_size={size} (else the plan picks a "
+            "crop for a U-Net)"
+        )
+    if crop is not None and tuple(crop) != fixed:
+        raise ValueError(
+            f"{why}; data.crop_size=[{crop[0]},{crop[1]}] differs from model.kwargs.input_size={size}: give "
+            "both the H x W of every image"
+        )
 
 
 def check_run_output(overrides: Sequence[str], *, out_given: bool, option: str = "--out") -> None:
