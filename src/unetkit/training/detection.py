@@ -522,7 +522,8 @@ def fit_maskrcnn(
             weights and val scores are bitwise identical. Takes no ``data_dir``, budget, weights or options.
         weights_path: a local weights file for the new model (whole model or backbone; see
             :func:`~unetkit.detection.maskrcnn.load_maskrcnn_weights`).
-        progress: show Lightning's progress bar (the CLI's choice; library default off).
+        progress: show the progress (the CLI's choice; library default off): a bar in a terminal, one
+            line per epoch when stdout is a file or a pipe (as ``unetkit fit``'s).
         command: the command line that started the run, recorded in ``RUN/train.json``.
         options: fields of :class:`MaskRCNNFitOptions` (backbone, crop_size, batch_size, lr, ...).
 
@@ -667,7 +668,7 @@ def _fit_maskrcnn(
     val_loader = DataLoader(_WholeImages(val), batch_size=1, collate_fn=_collate_one)
 
     from unetkit.training.run_folder import run_folder
-    from unetkit.training.trainer import RunCheckpoint, build_loggers, interruption
+    from unetkit.training.trainer import RunCheckpoint, build_loggers, interruption, progress_callback
 
     # A replay stops where its source's budget stopped it, through the same stop (and reads no wall clock).
     stop: BudgetTimer | RecordedStop = (
@@ -703,6 +704,8 @@ def _fit_maskrcnn(
                         every_n_epochs=1,
                         enable_version_counter=False,
                     ),
+                    # fit's choice: a bar in a terminal, one plain line per epoch in a file or a pipe
+                    *([progress_callback()] if progress else []),
                 ],
                 logger=build_loggers(out_dir, resume_from),
                 log_every_n_steps=1,

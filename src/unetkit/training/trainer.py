@@ -164,10 +164,7 @@ def build_callbacks(
         # None: log at the scheduler's own interval (every step for schedule.by=time, else every epoch).
         callbacks.append(LearningRateMonitor(logging_interval=None))
     if tr.progress_bar:
-        # Lightning's bars write to stdout. Redirected to a file or a pipe, a bar cannot redraw its line:
-        # every redraw, the sanity check's and each validation's bars append lines (and cursor codes).
-        terminal = sys.stdout.isatty() if terminal is None else terminal
-        callbacks.append(ProgressBar() if terminal else EpochLines())
+        callbacks.append(progress_callback(terminal))
     if tr.ema_decay is not None:
         from lightning.pytorch.callbacks import EMAWeightAveraging
 
@@ -314,6 +311,16 @@ class EpochLines(LightningProgressBar):
             f", {k}={v:.4g}" if isinstance(v, float) else f", {k}={v}" for k, v in metrics.items()
         )
         print(f"Epoch {trainer.current_epoch}: {progress}{shown}", file=sys.stdout, flush=True)
+
+
+def progress_callback(terminal: bool | None = None) -> ProgressBar | EpochLines:
+    """The progress display of a training run (``unetkit fit``'s and ``unetkit fit-maskrcnn``'s): a
+    :class:`ProgressBar` in a terminal, :class:`EpochLines` in a file or a pipe. ``terminal``: None:
+    whether stdout, where Lightning's bars write, is a terminal."""
+    # Redirected to a file or a pipe, a bar cannot redraw its line: every redraw, the sanity check's and
+    # each validation's bars append lines (and cursor codes).
+    terminal = sys.stdout.isatty() if terminal is None else terminal
+    return ProgressBar() if terminal else EpochLines()
 
 
 def _keep_row(row: dict[str, str], epoch: int, step: int) -> bool:
