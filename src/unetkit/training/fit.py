@@ -398,7 +398,7 @@ def fit_folder(
     root = Path(root).resolve()  # the run's config names the data wherever it is resumed from
     placed = output_overrides(out)
     # What cannot be right whatever the plan chooses is refused now, not after ~30 s of measuring.
-    _check_early(user, placed, out)
+    _check_early(user, placed, out, planned_model=plan is None)
     if plan is not None:
         return _fit_plan_file(
             root, Path(plan), budget, score, out, user, placed, announce, progress_bar, plan_options, command
@@ -508,14 +508,19 @@ def _seed_overrides(seed: object, overrides: Sequence[str]) -> list[str]:
     return [f"trainer.seed={seed}"]
 
 
-def _check_early(user: list[str], placed: list[str], out: str | Path | None) -> None:
+def _check_early(user: list[str], placed: list[str], out: str | Path | None, *, planned_model: bool) -> None:
     """The overrides and the run folder, checked before the folder is discovered, fingerprinted and its
     candidates measured (a trial waited ~28 s for each error), with the CLI's checks: an unknown key, a value
     a key cannot take whatever the plan chooses (``trainer.max_epochs=0``: the override has the last word),
-    a folder that holds a run or cannot be written. Messages name ``out=``, not ``--out``."""
+    a model keyword the model does not take, a folder that holds a run or cannot be written. Messages name
+    ``out=``, not ``--out``. ``planned_model``: a new plan will name the model (no plan file), so a
+    ``model.kwargs.K=V`` without ``model.name`` is checked against the planned one."""
     from unetkit.planning.checks import check_run_output, check_unknown_names
+    from unetkit.planning.plan import PLANNED_MODEL
 
-    check_unknown_names(user)  # unknown keys and names, and values the caller's own keys cannot take
+    # Unknown keys and names, values the caller's own keys cannot take, and (as `unetkit fit DIR` does)
+    # the caller's model keywords: model.kwargs.depht=3 was refused only when the model was built.
+    check_unknown_names(user, model=PLANNED_MODEL if planned_model else None)
     check_run_output([*placed, *user], out_given=out is not None, option="out=")
 
 
@@ -536,6 +541,7 @@ def _fit_plan_file(
     measured), with the same checks and run files."""
     import yaml
 
+    from unetkit.planning.checks import check_model_overrides
     from unetkit.planning.folder import _check_threads
     from unetkit.planning.plan_file import check_plan_device, plan_trainer_overrides, reused_plan_files
     from unetkit.planning.shortfall import plan_file_prediction, prediction_at_budget, step_cost_overrides
@@ -566,6 +572,9 @@ def _fit_plan_file(
             f"plan={os.fspath(plan_path)!r} was made for {planned_root}, not {root}; pass the plan of "
             f"{root}, or plan it (unetkit plan {shlex.quote(str(root))} --out FILE)"
         )
+    # The caller's model keywords against the plan file's model, as `fit DIR --plan FILE` checks them: they
+    # were refused only when fit built the model.
+    check_model_overrides(user, path=plan_path)
     # As --threads and --precision with --plan: trainer keys over the plan's, before the caller's overrides.
     trainer = plan_trainer_overrides(plan_options.get("threads"), plan_options.get("precision"))
     given = [*trainer, *([f"evaluate.split={score}"] if score is not None else []), *user]
