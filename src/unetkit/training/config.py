@@ -310,10 +310,12 @@ _REPLACE = {"loss"}
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Deep-merge plain dicts: a later mapping updates an earlier one key by key."""
+    """Deep-merge plain dicts: a later mapping updates an earlier one key by key; an empty one replaces it
+    (``model.kwargs={}`` clears a plan's or a file's model keywords)."""
     for key, value in update.items():
         dotted = f"{prefix}{key}"
-        if isinstance(base.get(key), dict) and isinstance(value, dict) and dotted not in _REPLACE:
+        # An empty mapping merged would change nothing: given explicitly, it can only mean "none of them".
+        if isinstance(base.get(key), dict) and isinstance(value, dict) and value and dotted not in _REPLACE:
             _merge(base[key], value, prefix=f"{dotted}.")
         else:
             base[key] = value
@@ -365,7 +367,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     them) that the new model does not take (:func:`unused_model_kwargs` names them): ``unetkit fit DIR
     model.name=segnet`` trains SegNet on the plan's data pipeline, not with the plan's U-Net ``depth``
     and ``base_channels``. A keyword given on its own (``model.kwargs.depth=3``) is kept, and the model
-    refuses it if it does not take it.
+    refuses it if it does not take it. An override's mapping updates the one before it key by key; an empty
+    one replaces it (``model.kwargs={}``: the model's own defaults, none of the plan's keywords).
 
     Raises:
         ValueError: one line naming the bad key, its value and the fix (unknown keys: "did you mean").
