@@ -76,7 +76,7 @@ def test_a_run_interrupted_while_scored_resumes_with_its_own_options_and_files(
     # --out at it: no resume advice for a finished run.
     assert main(["fit", str(root), "--time", "0.5m", *FAST, "--out", str(run), *TINY]) == 2
     err = capsys.readouterr().err
-    assert f"{run} holds a finished run" in err and f"unetkit validate {run}" in err and "--resume" not in err
+    assert f"{run} holds a finished run" in err and f"unetkit test {run}." in err and "--resume" not in err
 
 
 def test_a_resumed_run_keeps_the_command_that_started_it(tmp_path: Path) -> None:

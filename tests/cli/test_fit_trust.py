@@ -82,7 +82,7 @@ def test_printed_commands_quote_their_paths(tmp_path: Path, capsys: pytest.Captu
     (run / "model").mkdir()
     (run / "model" / "config.json").write_text("{}")
     (run / "metrics_val.json").write_text("{}")
-    assert f"unetkit validate {quoted} (or test)" in _error(capsys, "fit", "--resume", str(run))
+    assert f"score it again with unetkit validate {quoted}, or" in _error(capsys, "fit", "--resume", str(run))
 
 
 def test_a_replay_folder_keeps_the_plan_of_the_run_it_replays(tmp_path: Path) -> None:

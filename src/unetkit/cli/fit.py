@@ -330,12 +330,13 @@ def _refuse_a_finished_run(run: Path) -> None:
     """A run with its model and final scores has nothing to resume (a trial's resume re-scored a finished run
     and rewrote its outputs)."""
     from unetkit.training.config import load_config
+    from unetkit.training.run_folder import score_again_command
 
     split = load_config(run / "config.yaml").evaluate.split
     if (run / "model" / "config.json").is_file() and (run / f"metrics_{split}.json").is_file():
         raise ValueError(
             f"{run} is finished (model/ and metrics_{split}.json written): nothing to resume; score it again "
-            f"with unetkit validate {shlex.quote(str(run))} (or test), or train a new run"
+            f"with {score_again_command(run, split)}, or train a new run"
         )
 
 

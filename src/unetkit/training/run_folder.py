@@ -122,13 +122,34 @@ def refuse_existing_run(run_dir: Path, option: str = "--out") -> Path:
             if (run_dir / "model" / "config.json").is_file() and any(run_dir.glob("metrics_*.json")):
                 raise ValueError(
                     f"Run folder {run_dir} holds a finished run; choose another {other}, "
-                    f"or score it again with unetkit validate {shlex.quote(str(run_dir))} (or test)."
+                    f"or score it again with {score_again_command(run_dir)}."
                 )
             raise ValueError(
                 f"Run folder {run_dir} already exists; choose another {other}, "
                 f"or continue it with {resume} {shlex.quote(str(run_dir))}."
             )
     return run_dir
+
+
+def score_again_command(run_dir: Path, split: str | None = None) -> str:
+    """The command that scores the finished run ``run_dir`` again on the split it scored (``split``; None:
+    its config.yaml's ``evaluate.split``): ``unetkit test RUN`` or ``unetkit validate RUN``, not both
+    ("validate RUN (or test)" left the choice to the reader, and a val run's to the test split)."""
+    if split is None:
+        split = _scored_split(run_dir)
+    command = "test" if split == "test" else "validate"
+    return f"unetkit {command} {shlex.quote(str(run_dir))}"
+
+
+def _scored_split(run_dir: Path) -> str:
+    """The split a finished run scored: its config's ``evaluate.split``; where that cannot be read, test
+    when metrics_test.json is there (its scores), else val."""
+    from unetkit.training.config import load_config
+
+    try:
+        return load_config(run_dir / "config.yaml").evaluate.split
+    except (OSError, ValueError):  # unreadable or not a config: the scores files say it
+        return "test" if (run_dir / "metrics_test.json").is_file() else "val"
 
 
 @contextlib.contextmanager
