@@ -35,3 +35,21 @@ def test_non_empty_mappings_still_merge() -> None:
     assert config.model.kwargs == {"base_channels": 16, "depth": 2}
     config = load_config(None, ["trainer.max_epochs=7", "trainer={seed: 3}"])
     assert config.trainer.max_epochs == 7 and config.trainer.seed == 3
+
+
+def test_a_plans_empty_mappings_clear_nothing(tmp_path: Path) -> None:
+    """A plan with no data options and no model keywords emits no ``={}`` override: since an empty mapping
+    replaces, ``data.options={}`` would clear the options of a ``--config FILE`` given with the plan."""
+    from unetkit.planning.plan import Plan, to_config_overrides
+
+    plan = Plan(
+        config={"model": {"name": "segnet", "kwargs": {}}, "data": {"options": {}, "crop_size": 64}},
+        reasons={},
+    )
+    overrides = to_config_overrides(plan)
+    assert not any(o.endswith("{}") or "{}" in o for o in overrides), overrides
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  name: segnet\n  kwargs: {in_channels: 3}\ndata:\n  options: {size: 48}\n")
+    config = load_config(path, overrides)
+    assert config.model.kwargs == {"in_channels": 3}
+    assert config.data.options == {"size": 48}

@@ -1618,6 +1618,14 @@ def _flow(value: Any) -> str:
     return text.removesuffix("...").strip()
 
 
+def _no_empty_mappings(value: Any) -> Any:
+    """``value`` without its keys that hold an empty mapping (at any depth): given as an override, an empty
+    mapping replaces what a config file gave (``model.kwargs={}`` clears it), which a plan never means."""
+    if not isinstance(value, dict):
+        return value
+    return {k: _no_empty_mappings(v) for k, v in value.items() if v != {}}
+
+
 def to_config_overrides(plan: Plan, layout: DatasetLayout | None = None) -> list[str]:
     """``key=value`` overrides (as ``load_config(path, overrides)`` takes them) that reproduce the plan.
 
@@ -1635,9 +1643,11 @@ def to_config_overrides(plan: Plan, layout: DatasetLayout | None = None) -> list
     out: list[str] = []
     for key, value in config.items():
         if not isinstance(value, dict) or key == "model":
-            out.append(f"{key}={_flow(value)}")
+            out.append(f"{key}={_flow(_no_empty_mappings(value))}")
             continue
         for sub, v in value.items():
+            if v == {}:  # an override's empty mapping clears the key (model.kwargs={}): the plan sets none
+                continue
             if isinstance(v, dict) and sub in ("augment", "kwargs") and v:
                 out += [f"{key}.{sub}.{k}={_flow(x)}" for k, x in v.items()]
             else:
