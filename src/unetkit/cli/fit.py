@@ -451,6 +451,8 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
         return 0
     if result.shortfall:  # unetkit.planning.shortfall's rule, applied by fit to the steps made
         print(f"note: {result.shortfall}", file=sys.stderr)
+    if result.checkpoint_note:
+        print(f"note: {result.checkpoint_note}", file=sys.stderr)
     if result.scored_only:
         done = f"scored the saved model; training took {result.train_seconds:.0f} s in the earlier session(s)"
     else:
