@@ -159,6 +159,17 @@ def untinted_class(class_names: Sequence[str]) -> int | None:
     return None
 
 
+def default_palette(mask: np.ndarray) -> np.ndarray:
+    """:func:`class_palette` with a row for every class in ``mask`` (at least two; ``IGNORE_INDEX`` pixels
+    take ``IGNORE_COLOR``): the colours of an overlay given none, as ``unetkit predict`` draws a model that
+    records no colours of its own (a notebook user should not need to know the palette exists)."""
+    mask = np.asarray(mask)
+    classes = mask[mask != IGNORE_INDEX] if mask.size else mask
+    top = int(classes.max()) if classes.size else 0
+    # Capped at the palette's 256 rows: a larger value is then refused by colorize_mask, which names it.
+    return class_palette(min(max(top + 1, 2), MAX_PALETTE_CLASSES))
+
+
 def check_alpha(alpha: float) -> float:
     """``alpha`` (the class tint's opacity) as a float, refused outside [0, 1]: the one rule of the overlay
     and of predict's options, checked before any image is run."""
@@ -170,7 +181,7 @@ def check_alpha(alpha: float) -> float:
 def prediction_overlay(
     image: np.ndarray,
     mask: np.ndarray,
-    palette: np.ndarray,
+    palette: np.ndarray | None = None,
     alpha: float = OVERLAY_ALPHA,
     labels: np.ndarray | None = None,
     background: int | None = 0,
@@ -184,7 +195,8 @@ def prediction_overlay(
     Args:
         image: uint8 (H, W) or (H, W, C), as :func:`overlay` takes it.
         mask: (H, W) class indices.
-        palette: uint8 (K, 3) class colours.
+        palette: uint8 (K, 3) class colours; None: :func:`class_palette`'s fixed colours for the classes in
+            ``mask`` (a model's own colours: ``unetkit.palette.palette_for(predictor.config, K)``).
         alpha: colour weight in [0, 1].
         labels: (H, W) instance ids (0 = background), or None for a prediction without instances.
         background: the class left untinted (None tints every class).
@@ -192,6 +204,8 @@ def prediction_overlay(
     Returns:
         uint8 RGB (H, W, 3).
     """
+    if palette is None:
+        palette = default_palette(mask)
     rgb = overlay(image, mask, palette, alpha, background=background)
     if labels is None:
         return rgb
