@@ -85,9 +85,17 @@ def confusion_matrix(
     bad_t = (target_v < 0) | (target_v >= num_classes)
     if bool(bad_t.any()):
         bad_values = _unique(target_v[bad_t])
+        if num_classes == 2 and min(bad_values) > 1:
+            # Two classes and ids above 1: almost always an instance label image (one id per object).
+            fix = (
+                "instance labels (0 = background)? pass labels > 0 as the truth, or score the objects with "
+                "unetkit.metrics.score_instances(labels, predicted_labels)"
+            )
+        else:
+            fix = "pass num_classes=<the number of classes>, or ignore_index=<the truth's void value>"
         raise ValueError(
             f"target contains values {bad_values} outside [0, {num_classes}) "
-            f"for num_classes={num_classes} (ignore_index={ignore_index})."
+            f"for num_classes={num_classes} (ignore_index={ignore_index}); {fix}."
         )
     bad_p = (preds_v < 0) | (preds_v >= num_classes)
     if bool(bad_p.any()):

@@ -48,7 +48,10 @@ class ScoreAccumulator:
         """Add one image: ``pred`` and ``target`` integer (H, W) class maps of equal shape."""
         pred, target = np.asarray(pred), np.asarray(target)
         if pred.ndim != 2:
-            raise ValueError(f"pred must be one (H, W) class map, got shape {pred.shape}.")
+            raise ValueError(
+                f"pred must be one (H, W) class map, got shape {pred.shape}; pass the mask, "
+                "predictor.predict(image)[0] (class probabilities (K, H, W): probs.argmax(0))."
+            )
         self.confmat += MF.confusion_matrix(pred, target, self.num_classes, self.ignore_index)
         if self.isbi:
             error = MF.rand_error(pred, target, self.foreground)
