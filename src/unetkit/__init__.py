@@ -9,6 +9,10 @@ The self-configuring fit from Python (what ``unetkit plan DIR`` / ``unetkit fit 
     unetkit.use_scored_tta(predictor)                           # the TTA the run scored with
     instances = unetkit.load_instance_predictor(result.run_dir)  # .predict(image).labels
 
+Scores and figures of those predictions: :func:`unetkit.metrics.score_predictions` (IoU, Dice against your
+masks), :func:`unetkit.metrics.score_instances` (AP, SEG against your instance labels) and
+:func:`unetkit.viz.overlay.prediction_overlay` (the class colours and instance outlines over the image).
+
 Names load on first use, so ``import unetkit`` stays fast (torch is imported only when needed).
 """
 
@@ -49,5 +53,8 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    # The lazy names too: a notebook's tab completion offers them before their first use.
-    return sorted({*globals(), *__all__})
+    # The public names only, the lazy ones included (a notebook's tab completion offers them before their
+    # first use), and the module's dunders: not globals() whole, whose imports (importlib, random, Any) and
+    # the subpackages loaded along the way (data, devices, ...) crowded the completion list.
+    dunders = (name for name in globals() if name.startswith("__") and name.endswith("__"))
+    return sorted({*dunders, *__all__})

@@ -10,6 +10,7 @@ let one confident view outvote the others by an unbounded margin.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -106,9 +107,21 @@ def use_scored_tta(predictor: Any) -> str:
     """Give ``predictor`` (any backend's; an instance predictor's semantic one) the test-time augmentation its
     run scored the model with (``extra.tta`` of its config, recorded by ``unetkit fit``), so that predict and
     serve report what the run reported; returns that setting ('' when the model records none, or the
-    predictor takes no TTA: a Mask R-CNN)."""
+    predictor takes no TTA: a Mask R-CNN). A run folder, a path or None is a TypeError naming
+    ``load_predictor``."""
     from unetkit.model_files.model_config import SCORED_TTA
 
+    if not any(callable(getattr(predictor, name, None)) for name in ("predict", "predict_instances")):
+        # Duck-typed as the rest (any backend's predictor), but a run folder, a path or None is a slip that
+        # would otherwise return '' as if the model recorded no TTA: the user would believe TTA is on.
+        got, run = type(predictor).__name__, "run_dir"
+        if isinstance(predictor, (str, PathLike)):
+            run = repr(str(predictor))
+            got += f" {run}"
+        raise TypeError(
+            f"use_scored_tta takes a loaded predictor, got {got}; pass predictor = "
+            f"unetkit.load_predictor({run}) (or load_instance_predictor), then use_scored_tta(predictor)."
+        )
     semantic = getattr(predictor, "predictor", predictor)
     extra = getattr(getattr(semantic, "config", None), "extra", None)
     scored = extra.get(SCORED_TTA) if isinstance(extra, dict) else None
