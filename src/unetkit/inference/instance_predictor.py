@@ -89,7 +89,12 @@ class InstancePrediction:
 
 
 class InstancePredictor:
-    """``predict_instances(image uint8 (H, W, C)) -> (labels int32 (H, W), count)``.
+    """``predict(image) -> InstancePrediction``; ``predict_instances(image) -> (labels int32 (H, W), count)``.
+
+    A semantic model's (:class:`SemanticInstancePredictor`) takes any image its predictor's ``predict`` takes:
+    a NumPy (H, W) or (H, W, C) array (uint8, uint16, float in [0, 1], bool) or a PIL image, read as
+    :meth:`~unetkit.inference.pipeline.BasePredictor.model_input` says. A Mask R-CNN's takes a uint8 NumPy
+    array. :meth:`read_image` reads a file as the model does.
 
     Attributes:
         method: the instance method actually used ("components", "watershed", "boundary", "maskrcnn", ...).
@@ -127,7 +132,7 @@ class InstancePredictor:
         raise NotImplementedError
 
     def predict_instances(self, image: np.ndarray) -> tuple[np.ndarray, int]:
-        """(labels int32 (H, W), count) of one uint8 (H, W, C) image."""
+        """(labels int32 (H, W), count) of one image, as :meth:`predict` takes it."""
         out = self.predict(image)
         return out.labels, out.count
 
@@ -242,8 +247,10 @@ class SemanticInstancePredictor(InstancePredictor):
         )
 
     def predict(self, image: np.ndarray) -> InstancePrediction:
-        """Image (H, W, C) -> :class:`InstancePrediction`: the class mask (H, W), probabilities (K, H, W),
-        instance labels int32 (H, W; 0 background, 1..count) and the count, from one semantic forward pass."""
+        """Image -> :class:`InstancePrediction`: the class mask (H, W), probabilities (K, H, W), instance
+        labels int32 (H, W; 0 background, 1..count) and the count, from one semantic forward pass. The image
+        is anything the semantic predictor's ``predict`` takes (NumPy (H, W) or (H, W, C), any dtype it reads,
+        or a PIL image)."""
         mask, probs = self.predictor.predict(image)
         labels, count = self.labels_from_prediction(mask, probs)
         return InstancePrediction(mask, probs, labels, count)
