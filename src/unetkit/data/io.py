@@ -12,7 +12,9 @@ Conversions done by :func:`read_image` (and only these; anything else is refused
   one rule maps every stored value the model sees; :func:`window_mismatch` says when an image's values are
   far outside it (an 8-bit image for a model trained on 16-bit ones), for prediction to report: nothing is
   rescaled to fit.
-* Float TIFFs with values in [0, 1] are scaled with ``round(value * 255)``; other float ranges are refused.
+* Float TIFFs with values in [0, 1] are read as the 8-bit image ``round(value * 255)``, intensity window
+  included (:func:`float_to_uint8`: ``raw / 255.0`` reads as ``raw``); other float ranges are refused, and so
+  is a float image against a fixed window of values deeper than 8 bits (its bit depth is unknown).
 * RGBA / LA images (a PNG's transparency, a TIFF whose ExtraSamples tag says alpha) whose alpha is fully
   opaque lose the alpha channel; transparent pixels are refused.
 * A TIFF's channels are channels, however many: samples per pixel (interleaved or planar; ExtraSamples
@@ -318,9 +320,56 @@ def _named(path: Path | str) -> str:
     return str(path) if str(path).startswith("the ") else f"image {path}"
 
 
+def float_to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) -> np.ndarray:
+    """A float image (H, W[, C]) in [0, 1] as the 8-bit image ``round(x * 255)`` (NaN and other ranges are a
+    ValueError naming ``path``): what :func:`to_uint8` (files) and a predictor (arrays) then read as they read
+    that 8-bit image, through the intensity ``window`` as well, so ``raw / 255.0`` reads as ``raw``.
+
+    A fixed ``window`` whose upper end lies above 255 (measured on deeper images, e.g. 16-bit) is a
+    ValueError: a float's bit depth is unknown (``x / 65535``? ``x / 4095``?), so no 8-bit reading maps
+    onto it."""
+    nan = int(np.count_nonzero(np.isnan(arr)))
+    if nan == arr.size:  # nanmin would warn "All-NaN slice" on the way to the error
+        raise ValueError(f"cannot read {_named(path)}: every value is NaN; save the image's real values")
+    if nan:
+        raise ValueError(
+            f"cannot read {_named(path)}: {nan} of its {arr.size} values are NaN; fill them "
+            "(e.g. np.nan_to_num(image)) or save the image's real values"
+        )
+    flo, fhi = float(arr.min()), float(arr.max())
+    if flo < -FLOAT_SLACK or fhi > 1.0 + FLOAT_SLACK:
+        raise ValueError(
+            f"cannot read {_named(path)}: float values in [{flo:.6g}, {fhi:.6g}]; only floats in "
+            "[0, 1] are supported, rescale the image to [0, 1] or save it as 8- or 16-bit integers "
+            "(16-bit images are read through an intensity window)"
+        )
+    if window is not None and not is_per_image(window):
+        top = float(np.asarray(window, dtype=np.float64).reshape(-1, 2)[:, 1].max())
+        if top > 255:
+            fix = (
+                # An array: the caller holds (or can read) the stored integers.
+                "pass the stored integer image instead (e.g. the uint16 array read from the file, or "
+                "predictor.read_image(path))"
+                if str(path).startswith("the ")
+                else "save it as the integers it was recorded in (as the training images were)"
+            )
+            raise ValueError(
+                f"cannot read {_named(path)}: floats in [0, 1] are read as 8 bits (round(x * 255)), but the "
+                f"model's intensity window {_window_text(window)} maps values deeper than 8 bits and a "
+                f"float's bit depth is unknown; {fix}"
+            )
+    _log_once("float", f"float image {path} in [0, 1] read as the 8-bit image round(x * 255), then as it is")
+    return _by_rows(arr, lambda rows: np.rint(np.clip(rows, 0.0, 1.0) * 255.0).astype(np.uint8))
+
+
 def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) -> np.ndarray:
     """Stored pixels (H, W, C) of ``path`` -> uint8, as documented in the module docstring (``window``: the
-    intensity window of integer images)."""
+    intensity window, of integer images and of a float image's 8-bit reading, :func:`float_to_uint8`)."""
+    if arr.dtype.kind == "f":
+        # One rule for every reader (training, predict, serve, the Python predictor): a float image is its
+        # 8-bit reading, windowed as an 8-bit image is. It skipped the window before, so a per-image
+        # window's model saw raw / 255.0 unmapped (trial 22: 3.1 % foreground against 32.5 % for raw).
+        arr = float_to_uint8(arr, path, window)
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8) * np.uint8(255)
     if arr.dtype.kind in "ui" and window is not None:
@@ -336,24 +385,6 @@ def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) ->
             )
         _log_once("16bit", f"16-bit image {path} reduced to 8 bits with value >> 8 (no intensity window)")
         return (arr.astype(np.uint16) >> 8).astype(np.uint8)
-    if arr.dtype.kind == "f":
-        nan = int(np.count_nonzero(np.isnan(arr)))
-        if nan == arr.size:  # nanmin would warn "All-NaN slice" on the way to the error
-            raise ValueError(f"cannot read {_named(path)}: every value is NaN; save the image's real values")
-        if nan:
-            raise ValueError(
-                f"cannot read {_named(path)}: {nan} of its {arr.size} values are NaN; fill them "
-                "(e.g. np.nan_to_num(image)) or save the image's real values"
-            )
-        flo, fhi = float(arr.min()), float(arr.max())
-        if flo < -FLOAT_SLACK or fhi > 1.0 + FLOAT_SLACK:
-            raise ValueError(
-                f"cannot read {_named(path)}: float values in [{flo:.6g}, {fhi:.6g}]; only floats in "
-                "[0, 1] are supported, rescale the image to [0, 1] or save it as 8- or 16-bit integers "
-                "(16-bit images are read through an intensity window)"
-            )
-        _log_once("float", f"float image {path} in [0, 1] scaled to 8 bits with round(x * 255)")
-        return _by_rows(arr, lambda rows: np.rint(np.clip(rows, 0.0, 1.0) * 255.0).astype(np.uint8))
     raise ValueError(
         f"cannot read {_named(path)}: unsupported pixel type {arr.dtype}; save it as 8- or 16-bit integers "
         "or as floats in [0, 1]"
@@ -365,13 +396,16 @@ def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) ->
 _DATA_CHANNEL = {2: "a second microscope channel", 4: "a near-infrared band"}
 
 
+def _opaque(arr: np.ndarray) -> float:
+    """The alpha value of an opaque pixel in ``arr``'s type: its maximum (255 for uint8), 1.0 for floats."""
+    return float(np.iinfo(arr.dtype).max) if arr.dtype.kind in "ui" else 1.0
+
+
 def _drop_opaque_alpha(arr: np.ndarray, path: Path, file: bool = True) -> np.ndarray:
     """``arr`` (H, W, C) without its last channel, an alpha that must be opaque everywhere (transparent pixels
     have no defined colour). ``file``: ``arr`` was read from the file ``path`` (its refusal then says how to
     store a data channel so that it is not read as alpha)."""
-    alpha = arr[..., -1]
-    opaque = np.iinfo(arr.dtype).max if arr.dtype.kind in "ui" else 1.0
-    if not np.all(alpha == opaque):
+    if not np.all(arr[..., -1] == _opaque(arr)):
         raise ValueError(
             f"{_named(path)} has an alpha channel with transparent pixels; flatten it onto a background "
             "(e.g. save it as RGB) so the colour of transparent pixels is defined"
@@ -398,10 +432,20 @@ def drop_array_alpha(arr: np.ndarray, channels: int, name: str) -> np.ndarray:
     An array carries no mode to say which channel is alpha: the last of 2 (gray + alpha) or 4 (RGBA) counts
     as alpha only when the model reads another count than ``channels``, so a 2- or 4-channel model's data
     channel is never taken for one. Opaque is the type's maximum (255 for uint8, 1.0 for floats), as for
-    files.
+    files. Two channels whose second is not opaque are refused by their count (two stains, more likely than a
+    transparent gray image), naming the model's count and how to get there.
     """
     if arr.ndim != 3 or arr.shape[2] not in (2, 4) or arr.shape[2] == channels:
         return arr
+    if arr.shape[2] == 2 and not np.all(arr[..., 1] == _opaque(arr)):
+        # Two channels whose second is not an opaque alpha: two stains far more often than gray + alpha
+        # (trial 22), so the count is named, with the model's, not a transparency to flatten.
+        fix = {
+            1: "pass one channel (e.g. image[..., 0])",
+            3: "pass one channel (e.g. image[..., 0], converted to RGB) or stack three (e.g. "
+            "np.dstack([image, np.zeros_like(image[..., :1])]))",
+        }.get(channels, f"give it {channels} channels")
+        raise ValueError(f"{name} has 2 channels but the model expects {channels}; {fix}")
     return _drop_opaque_alpha(arr, Path(name), file=False)
 
 
@@ -626,8 +670,8 @@ def _window_text(window: Window) -> str:
 
 def window_mismatch(image: np.ndarray, window: Window | None) -> str | None:
     """Why the stored pixels ``image`` (H, W, C) are far outside the fixed intensity ``window`` that maps them
-    (per channel ``[lo, hi]``), or None when they fit (or there is no fixed window, or float pixels, which
-    skip it).
+    (per channel ``[lo, hi]``), or None when they fit (or there is no fixed window, or float pixels: their
+    8-bit reading is refused against a deeper window, :func:`float_to_uint8`).
 
     The reason is one line for a note, without the file name: the values and dtype, the window, what the
     model sees and what to do. Far outside means: the image's type cannot reach ``hi`` (an 8-bit image
@@ -703,16 +747,17 @@ def bit_depth(arr: np.ndarray) -> int:
 
 def deep_bit_depth(depths: Mapping[int, str | Path]) -> int | None:
     """The bit depth of images deeper than 8 bits (``depths``: bit depth -> an example file), None when
-    they are all 8-bit (or float); a ValueError naming two files when 8-bit and deeper images are mixed
-    (one intensity window cannot map both ranges)."""
+    they are all 8-bit (or float); a ValueError naming two files when 8-bit (or float: read as 8 bits) and
+    deeper images are mixed (one intensity window cannot map both ranges)."""
     deep = sorted(d for d in depths if d > 8)
     if not deep:
         return None
-    if 8 in depths:
-        raise ValueError(
-            f"images mix bit depths: {depths[8]} is 8-bit, {depths[deep[0]]} is {deep[0]}-bit; save them "
-            "all with one bit depth (one intensity window cannot map both ranges)"
-        )
+    for shallow, kind in ((8, "8-bit"), (0, "float")):  # a float image is read as 8 bits (float_to_uint8)
+        if shallow in depths:
+            raise ValueError(
+                f"images mix bit depths: {depths[shallow]} is {kind}, {depths[deep[0]]} is {deep[0]}-bit; "
+                "save them all with one bit depth (one intensity window cannot map both ranges)"
+            )
     return deep[-1]
 
 

@@ -25,6 +25,7 @@ from unetkit.data.io import (
     apply_window,
     convert_channels,
     drop_array_alpha,
+    float_to_uint8,
     normalize,
     pil_image_array,
     to_uint8,
@@ -222,11 +223,13 @@ class BasePredictor:
 
         uint8 is the model's input as :meth:`read_image` gives it (for a model with a per-image window, a
         uint8 array that cannot be that window's output is mapped by it: :meth:`_window_unmapped`); gray and
-        RGB are converted to the model's channels, as for files. Other types are stored values, mapped to
-        8 bits as a file's are (:func:`unetkit.data.io.to_uint8`): integers through the model's intensity
-        window (16-bit without one: ``value >> 8``), floats in [0, 1] as ``round(x * 255)``, bool as 0/255;
-        floats outside [0, 1] or NaN are a ValueError (dividing every type by 255 made a float image in
-        [0, 1] all background and a 16-bit one all foreground, silently)."""
+        RGB are converted to the model's channels, as for files. A float array in [0, 1] is the uint8 array
+        ``round(x * 255)`` (:func:`unetkit.data.io.float_to_uint8`), so ``raw / 255.0`` predicts as ``raw``
+        whatever the window; floats outside [0, 1], NaN, or a float array for a model whose fixed window
+        maps deeper than 8-bit values (its scale is unknown) are a ValueError. Other types are stored values,
+        mapped to 8 bits as a file's are (:func:`unetkit.data.io.to_uint8`): integers through the model's
+        intensity window (16-bit without one: ``value >> 8``), bool as 0/255 (dividing every type by 255
+        made a float image in [0, 1] all background and a 16-bit one all foreground, silently)."""
         from_pil = isinstance(image, Image.Image)
         if isinstance(image, Image.Image):
             # As its file is read (read_image): palette as shown, an opaque alpha dropped, the intensity
@@ -269,26 +272,33 @@ class BasePredictor:
                 f"image has {image.shape[2]} channels but the model expects {channels}; give it "
                 f"{channels} channel(s)."
             )
+        what = f"the {image.dtype} image array"
+        if image.dtype.kind == "f":  # (a PIL image is uint8 by now)
+            # Its 8-bit reading, then a uint8 array's rule below (as a float file is read as its 8-bit
+            # reading): raw / 255.0 predicts as raw, per-image window included (trial 22: it was skipped).
+            image = float_to_uint8(image, what, self.config.intensity_window)
         if image.dtype != np.uint8:
             image = self._to_uint8(image)
         elif not from_pil:
-            image = self._window_unmapped(image)
+            image = self._window_unmapped(image, what)
         if image.shape[2] != channels:  # gray <-> RGB (other counts refused above)
             # As predict converts a file (and training may opt in to): the user cannot retrain.
             logger.info("image array: %d channel(s) -> the model's %d", image.shape[2], channels)
             image = convert_channels(image, channels)
         return image
 
-    def _window_unmapped(self, image: np.ndarray) -> np.ndarray:
-        """A uint8 (H, W, C) array for a model with a per-image window, mapped by that window when it cannot
-        be the window's output (:func:`window_output_like`): a file read with PIL or skimage, which
-        :meth:`read_image` would have mapped. The window's output (read_image's) is taken as it is."""
+    def _window_unmapped(self, image: np.ndarray, what: str = "the uint8 image array") -> np.ndarray:
+        """A uint8 (H, W, C) array (or a float one's 8-bit reading, ``what`` names it) for a model with a
+        per-image window, mapped by that window when it cannot be the window's output
+        (:func:`window_output_like`): a file read with PIL or skimage, which :meth:`read_image` would have
+        mapped. The window's output (read_image's) is taken as it is."""
         window = self.config.intensity_window
         if not isinstance(window, Mapping) or not image.size or window_output_like(image, window):
             return image  # no per-image window (is_per_image), or its output
         logger.info(
-            "the uint8 image array was mapped by the model's per-image intensity window, as a file is "
-            "(it holds too few 0s or 255s, or too many levels, to be read_image's output)"
+            "%s was mapped by the model's per-image intensity window, as a file is (it holds too few 0s or "
+            "255s, or too many levels, to be read_image's output)",
+            what,
         )
         return apply_window(image, window)
 

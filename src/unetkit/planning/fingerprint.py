@@ -359,12 +359,14 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     for sample in sampled:
         # Stored values (the window of deep images is measured on them), without an alpha channel.
         raw = read_raw_image(sample.image)
+        depths.setdefault(bit_depth(raw), sample.image.name)
         if raw.dtype.kind == "f":
             # Its NaN and range checks, naming the file: float pixels joined to other images' went on to
-            # fail with NumPy's bare "cannot convert float NaN to integer" (a remote-sensing trial).
-            to_uint8(raw, sample.image)
+            # fail with NumPy's bare "cannot convert float NaN to integer" (a remote-sensing trial). Then
+            # its 8-bit reading, what every reader windows (io.float_to_uint8): measured on floats, the
+            # exposure spread and min_span never chose the per-image window raw / 255.0 gets as raw.
+            raw = to_uint8(raw, sample.image)
         image = _as_channels(raw, layout.channels)
-        depths.setdefault(bit_depth(image), sample.image.name)
         if (
             image.shape[2] == 3
             and np.array_equal(image[..., 0], image[..., 1])
