@@ -242,15 +242,22 @@ class BasePredictor:
             if mismatch:
                 logger.warning("the PIL image: %s", mismatch)
         if not isinstance(image, np.ndarray):
+            one = (
+                " (predict takes one image: call it once per image)"
+                if isinstance(image, (list, tuple))
+                else ""
+            )
             raise TypeError(
-                f"image must be a numpy array (H, W, C), got {type(image).__name__}; convert it with "
-                "np.asarray(image) (a torch tensor (C, H, W): tensor.permute(1, 2, 0).numpy()), or read a "
-                "file with predictor.read_image(path)."
+                f"image must be a NumPy array (H, W) or (H, W, C) or a PIL image, got "
+                f"{type(image).__name__}{one}; convert it with np.asarray(image) (a torch tensor (C, H, W): "
+                "tensor.permute(1, 2, 0).numpy()), or read a file with predictor.read_image(path)."
             )
         if image.ndim == 2:
             image = image[..., None]
         if image.ndim != 3:
-            raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}.")
+            # (1, H, W, C): a batch of one, the usual slip from a data loader.
+            batch = "; predict takes one image: pass image[0]" if image.ndim == 4 else ""
+            raise ValueError(f"image must be (H, W) or (H, W, C), got shape {image.shape}{batch}.")
         if not image.shape[0] or not image.shape[1]:
             raise ValueError(
                 f"image is {image.shape[0]}x{image.shape[1]} pixels (shape {image.shape}); it is empty."
@@ -454,7 +461,9 @@ class BasePredictor:
         return mask
 
     def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(class mask (H, W) uint8 (int32 if K > 256), probabilities float32 (K, H, W))."""
+        """(class mask (H, W) uint8 (int32 if K > 256), probabilities float32 (K, H, W)) of ``image``: a NumPy
+        (H, W) or (H, W, C) array (uint8, uint16, bool, or float in [0, 1], read as its 8-bit image) or a PIL
+        image, prepared as :meth:`model_input` says."""
         probs = self.predict_probs(image)
         return mask_from_probs(probs), probs
 
