@@ -242,11 +242,11 @@ class BasePredictor:
             if mismatch:
                 logger.warning("the PIL image: %s", mismatch)
         if not isinstance(image, np.ndarray):
-            one = (
-                " (predict takes one image: call it once per image)"
-                if isinstance(image, (list, tuple))
-                else ""
+            # A list of images (not a nested list of pixel rows, which np.asarray makes one image).
+            many = isinstance(image, (list, tuple)) and any(
+                isinstance(x, np.ndarray) and x.ndim >= 2 for x in image
             )
+            one = " (predict takes one image: call it once per image)" if many else ""
             raise TypeError(
                 f"image must be a NumPy array (H, W) or (H, W, C) or a PIL image, got "
                 f"{type(image).__name__}{one}; convert it with np.asarray(image) (a torch tensor (C, H, W): "
