@@ -4,38 +4,15 @@ model was built, after ~30 s of measuring; with ``plan=FILE``, only when fit bui
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
-from PIL import Image
+from test_s17_fit_folder_early import _folder, no_planning  # noqa: F401 (a fixture)
 
 import unetkit
-from unetkit.planning import folder
 from unetkit.training import fit as fit_module
-
-
-def _folder(root: Path, n: int = 4) -> Path:
-    for i in range(n):
-        for sub, array in (
-            ("images", np.full((16, 16), 40 + i, np.uint8)),
-            ("masks", np.zeros((16, 16), np.uint8)),
-        ):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(array).save(root / sub / f"img{i}.png")
-    return root
-
-
-@pytest.fixture
-def no_planning(monkeypatch: pytest.MonkeyPatch) -> None:
-    @functools.wraps(folder.plan_folder)  # its signature: fit_folder checks keywords against it
-    def planned(*args: object, **kwargs: object) -> None:
-        raise AssertionError("fit_folder planned before refusing its arguments")
-
-    monkeypatch.setattr("unetkit.planning.folder.plan_folder", planned)
 
 
 @pytest.mark.usefixtures("no_planning")
