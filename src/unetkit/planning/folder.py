@@ -509,8 +509,8 @@ def torch_threads_kept() -> Iterator[None]:
 
 def plan_folder(
     root: str | Path,
-    *,
     budget: str | float | None = None,
+    *,
     device: str = "auto",
     threads: int | None = None,
     precision: str | None = None,
