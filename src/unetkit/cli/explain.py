@@ -494,23 +494,20 @@ class _ModelSpec:
 
 
 def _saved_model_spec(path: Path) -> _ModelSpec:
-    """The model a run folder (``RUN/model/config.json``), a model folder or a ``config.json`` describes."""
-    from unetkit.model_files.model_config import CONFIG_NAME, ModelConfig
+    """The model a run folder (``RUN/model/config.json``), a model folder, a ``config.json`` or a checkpoint
+    describes, found as :func:`~unetkit.model_files.model_io.load_model` finds it."""
+    from unetkit.model_files.model_config import CONFIG_NAME
+    from unetkit.model_files.model_io import read_model_config
     from unetkit.models import list_models
     from unetkit.models.registry import registered_name
 
-    if path.is_file():
-        config_path = path if path.name == CONFIG_NAME else path.parent / CONFIG_NAME
-    else:
-        config_path = next(
-            (p for p in (path / "model" / CONFIG_NAME, path / CONFIG_NAME) if p.is_file()), path / CONFIG_NAME
-        )
-    if not config_path.is_file():
+    try:
+        config, config_path = read_model_config(path)
+    except FileNotFoundError:
         raise FileNotFoundError(
             f"{path}: no {CONFIG_NAME} found; pass a run folder (RUN/model/{CONFIG_NAME}), a model folder or "
             f"a registered model name ({', '.join(list_models())})."
-        )
-    config = ModelConfig.load(config_path)
+        ) from None
     key = registered_name(config.architecture)
     if key is None:
         raise ValueError(

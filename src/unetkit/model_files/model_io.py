@@ -275,6 +275,18 @@ def _resolve(path: Path) -> Path:
     )
 
 
+def read_model_config(path: str | Path) -> tuple[ModelConfig, Path]:
+    """The :class:`ModelConfig` of a run folder, model folder, ``config.json`` or ``.ckpt`` (as
+    :func:`load_model` finds it) and the file it was read from; a folder's weights are not read."""
+    where = _resolve(Path(path))
+    if where.suffix == ".ckpt":
+        return _read_ckpt(where, "cpu")[1], where
+    config_path = where / CONFIG_NAME
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path} not found; a model folder must contain {CONFIG_NAME}")
+    return ModelConfig.load(config_path), config_path
+
+
 def _renamed_exports(folder: Path) -> str:
     """``; it holds nuclei.onnx: rename it to model.onnx ...`` when ``folder`` holds an exported model under
     another name (which the model-folder rule does not look for), else ``.``."""
