@@ -355,7 +355,9 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     brights: list[float] = []  # each image's bright end (its brightest channel's upper per-image percentile)
     spans: list[float] = []  # each image's widest channel span between its per-image percentiles
     depths: dict[int, str] = {}
-    foreground: list[np.ndarray] = []  # stored pixels (N, C) of classes other than 0: a CT window's
+    modalities = _channel_names(layout.channel_names, layout.channels)
+    # Stored pixels (N, C) of classes other than 0, for a CT window only (nothing else reads them).
+    foreground: list[np.ndarray] | None = [] if is_ct(modalities) else None
     for sample in sampled:
         # Stored values (the window of deep images is measured on them), without an alpha channel.
         raw = read_raw_image(sample.image)
@@ -379,8 +381,9 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         brights.append(float(ends[1].max()))
         spans.append(float((ends[1] - ends[0]).max()))
         classes, objects = _classes_and_objects(sample, encoding, num_classes, layout.mask)
-        strided = classes[::stride, ::stride].reshape(-1)
-        foreground.append(pixels[-1][(strided > 0) & (strided != IGNORE_INDEX)])
+        if foreground is not None:
+            strided = classes[::stride, ::stride].reshape(-1)
+            foreground.append(pixels[-1][(strided > 0) & (strided != IGNORE_INDEX)])
         valid = classes != IGNORE_INDEX
         total += int(classes.size)
         ignored += int((~valid).sum())
@@ -402,8 +405,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     window: list[list[float]] | dict[str, Any] | None = fixed
     gray_share = gray_rgb / len(sampled) if layout.channels == 3 else 0.0
     spread, why = _exposure(brights)
-    modalities = _channel_names(layout.channel_names, layout.channels)
-    fg = np.concatenate(foreground)
+    fg = np.concatenate(foreground) if foreground else np.empty((0, layout.channels))
     # nnU-Net's CT rule where unetkit can follow it: integer pixels (a window clips and maps only those),
     # foreground in the sampled masks. The window replaces a deep image's; the z-score is the foreground's.
     ct = is_ct(modalities) and len(fg) > 0 and 0 not in depths
