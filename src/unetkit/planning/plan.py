@@ -151,8 +151,7 @@ PRECISION_EVIDENCE = "benchmarks/results/precision/precision.md"
 # A measured choice near its threshold can differ between two plans (a trial's: 1.23x, then 1.28x) and changes
 # the numbers: the reason says how to hold it.
 PIN_PRECISION = "; measured, so a plan on a busy or another machine can differ: --precision pins it"
-# The note on candidates a time limit left out begins "not measured (time ran out: ..."; choose_precision
-# reads it to say why bf16 was not timed on a machine that has it.
+# The words of the note on candidates a time limit left out ("not measured (time ran out: ...").
 TIME_RAN_OUT = "time ran out"
 
 
@@ -380,6 +379,9 @@ class Machine:
     # (base_channels, NHWC step / NCHW step) of one width re-timed in alternation (:func:`time_layouts`, CPU
     # only); None where not measured.
     nchw_speedup: tuple[int, float] | None = None
+    # Whether the time limit left candidates out (their note says how the limit was split): fp32's reason
+    # then says why bf16 was not timed on a machine that has it.
+    time_ran_out: bool = False
 
 
 def cpu_flags() -> tuple[str, ...]:
@@ -515,6 +517,7 @@ def measure_candidates(
         checkpoint_seconds=checkpoint_s,
         bf16_confirmed=confirmed,
         nchw_speedup=layout,
+        time_ran_out=any(why.startswith(TIME_RAN_OUT) for why in skipped),
     )
 
 
@@ -990,7 +993,7 @@ def _bf16_not_measured(machine: Machine) -> str:
     if not (machine.native_bf16 or machine.device == "cuda"):
         return f"32-true: bf16 autocast not measured here (no native bf16 on this CPU: flags {flags})"
     has = "a GPU" if machine.device == "cuda" else f"a CPU with native bf16 (flags {flags})"
-    if any(n.startswith(f"not measured ({TIME_RAN_OUT}") for n in machine.notes):
+    if machine.time_ran_out:
         return (
             f"32-true: bf16 autocast was not timed: the measuring time ran out before any width was timed in "
             f"bf16 (see the candidates' notes), on {has}; a larger --measure-limit times it, --precision "
