@@ -457,15 +457,12 @@ def kept_checkpoint_note(
     :data:`KEPT_BELOW_BEST` (relative) below the best epoch's validation in ``metrics_csv``; '' otherwise
     (kept best, no validation logged, or close enough). The plan keeps last on few validation images (the
     best is a noisy pick there), and says why; this line shows the price when it is high."""
-    import csv
+    from unetkit.viz.figures import read_metrics_csv
 
     if kept != "last" or not metrics_csv.is_file():
         return ""
-    scores: dict[int, float] = {}
-    with metrics_csv.open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row.get(monitor) and row.get("epoch"):
-                scores[int(float(row["epoch"]))] = float(row[monitor])  # a resumed epoch's last row wins
+    # epoch -> its validation score; a resumed epoch's last row wins.
+    scores = {int(epoch): value for epoch, value in read_metrics_csv(metrics_csv).get(monitor, [])}
     if kept_epoch not in scores:
         return ""
     pick = max if mode == "max" else min
