@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from training_helpers import TINY, tiny_model_config
+from training_helpers import TINY, all_void_val_folder, tiny_model_config
 
 from unetkit.cli.main import main as cli_main
 from unetkit.training.config import Config, load_config
@@ -188,15 +188,7 @@ def test_a_validation_split_with_no_scorable_pixel_is_refused(
     """Trial: every validation mask void trained silently, logged val/miou 0.0 every epoch and chose the best
     checkpoint on those zeros."""
     root = tmp_path / "data"
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    for i in range(6):
-        Image.fromarray(np.full((16, 16), 100, np.uint8)).save(root / "images" / f"{i}.png")
-        mask = np.full((16, 16), 9 if i >= 4 else 0, np.uint8)  # 4, 5 (val): all void
-        mask[:8, :8] = 9 if i >= 4 else 1
-        Image.fromarray(mask).save(root / "masks" / f"{i}.png")
-    ranges = "{train: [0, 4], val: [4, 6]}"
-    options = f"{{num_classes: 2, in_channels: 1, ignore_values: [9], split_ranges: {ranges}}}"
+    options = all_void_val_folder(root)
     code = cli_main(
         [
             "fit", "data.dataset=folder", f"data.root={root}", f"data.options={options}",

@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from training_helpers import all_void_val_folder
 
 from unetkit.training.config import load_config
 from unetkit.training.fit import _needed_splits, check_inputs
@@ -34,21 +35,10 @@ def test_a_missing_val_split_under_score_val_names_both_uses() -> None:
 
 
 def test_an_all_void_val_split_under_score_val_names_both_uses(tmp_path: Path) -> None:
-    import numpy as np
-    from PIL import Image
-
     from unetkit.training.evaluate import resolve_dataset
 
     root = tmp_path / "data"
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    for i in range(6):
-        Image.fromarray(np.full((16, 16), 100, np.uint8)).save(root / "images" / f"{i}.png")
-        mask = np.full((16, 16), 9 if i >= 4 else 0, np.uint8)  # 4, 5 (val): all void
-        mask[:8, :8] = 9 if i >= 4 else 1
-        Image.fromarray(mask).save(root / "masks" / f"{i}.png")
-    ranges = "{train: [0, 4], val: [4, 6]}"
-    options = f"{{num_classes: 2, in_channels: 1, ignore_values: [9], split_ranges: {ranges}}}"
+    options = all_void_val_folder(root)
     config = load_config(
         None, ["data.dataset=folder", f"data.root={root}", f"data.options={options}", "evaluate.split=val"]
     )

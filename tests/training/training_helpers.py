@@ -77,3 +77,17 @@ def index_mask_folder(root: Path, n: int = 12, binary: bool = False) -> Path:
             (root / sub).mkdir(parents=True, exist_ok=True)
             Image.fromarray(array).save(root / sub / f"img{i:02d}.png")
     return root
+
+
+def all_void_val_folder(root: Path) -> str:
+    """A folder of 6 gray 16x16 images whose val masks (4 and 5 of ``split_ranges``) are void (9) everywhere;
+    returns the ``data.options`` that read it (2 classes, void 9, train 0-4, val 4-6)."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(6):
+        Image.fromarray(np.full((16, 16), 100, np.uint8)).save(root / "images" / f"{i}.png")
+        mask = np.full((16, 16), 9 if i >= 4 else 0, np.uint8)  # 4, 5 (val): all void
+        mask[:8, :8] = 9 if i >= 4 else 1
+        Image.fromarray(mask).save(root / "masks" / f"{i}.png")
+    ranges = "{train: [0, 4], val: [4, 6]}"
+    return f"{{num_classes: 2, in_channels: 1, ignore_values: [9], split_ranges: {ranges}}}"
