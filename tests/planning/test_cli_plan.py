@@ -166,6 +166,35 @@ def test_pick_threads_keeps_the_faster_count(
         torch.set_num_threads(before)
 
 
+def test_pick_threads_probes_a_large_crop_at_most_512_a_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1024x1024 crop's probe took 26 s of a 10 s --measure-limit: it is probed at 512 a side."""
+    import torch
+
+    import unetkit.planning.plan as plan_module
+    from unetkit.planning.folder import pick_threads
+    from unetkit.planning.plan import Candidate
+
+    crops: list[tuple[int, int]] = []
+
+    class FakeStep:
+        def __init__(self, cand: Candidate, *args: object, **kwargs: object) -> None:
+            crops.append(cand.crop)
+
+        def __call__(self) -> float:
+            return 0.1
+
+    monkeypatch.setattr(plan_module, "TrainingStep", FakeStep)
+    before = torch.get_num_threads()
+    try:
+        note = pick_threads(Candidate(8, 5, (1024, 300), 2), 1, 2)
+        assert crops == [(512, 300)]
+        assert "base 8 at 300x512)" in note  # W x H
+        pick_threads(Candidate(8, 5, (96, 128), 2), 1, 2)
+        assert crops[-1] == (96, 128)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_alternating_fastest_counts_each_contenders_fastest_step() -> None:
     from unetkit.planning.plan import alternating_fastest
 

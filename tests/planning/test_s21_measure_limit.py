@@ -112,3 +112,31 @@ def test_the_first_width_is_timed_in_bf16_even_past_the_limit(monkeypatch: pytes
     ]  # fmt: skip
     assert machine.bf16_confirmed is not None
     assert any(n.startswith("not measured (time ran out: measuring time limit 0s): ") for n in machine.notes)
+    # Past the limit bf16 is re-timed in the fewest rounds, and the memory layout (NHWC holds) not at all: a
+    # 1024x1024 plan under --measure-limit 10 spent 72 s in full re-timings.
+    assert any("the precisions alternating over 2 steps each" in n for n in machine.notes)
+    assert machine.nchw_speedup is None
+    assert any(n.startswith("memory layout not re-timed (time ran out: measuring time limit 0s; it needs")
+               for n in machine.notes)  # fmt: skip
+    assert "NHWC against NCHW was not timed" in plan_module.choose_layout(machine)[1]
+
+
+def test_within_the_limit_both_re_timings_run_their_full_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plan_module, "_busy_note", lambda: "")
+    machine = measure_candidates(
+        [Candidate(4, 2, (16, 16), 1)], 1, 2, "cpu", steps=1, warmup=0, time_limit_s=60.0, bf16=True
+    )
+    rounds = plan_module.BF16_CONFIRM_ROUNDS
+    assert any(f"the precisions alternating over {rounds} steps each" in n for n in machine.notes)
+    assert machine.nchw_speedup is not None
+    assert any(f"NHWC and NCHW alternating over {plan_module.LAYOUT_ROUNDS} steps each" in n
+               for n in machine.notes)  # fmt: skip
+
+
+def test_retime_rounds_fit_the_time_left() -> None:
+    """A warm-up round first, then as many rounds as the time left holds, at most ``most``."""
+    assert plan_module.retime_rounds(10.0, 2.0, 4) == 4
+    assert plan_module.retime_rounds(6.5, 2.0, 4) == 2
+    assert plan_module.retime_rounds(3.0, 2.0, 4) == 0
+    assert plan_module.retime_rounds(-5.0, 2.0, 4) == 0
+    assert plan_module.retime_rounds(1.0, 0.0, 4) == 4

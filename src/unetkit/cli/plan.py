@@ -85,7 +85,8 @@ def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--measure-limit", type=float, default=None,
         help="seconds spent timing candidates, the thread probe included (the candidates keep at least "
-        "half; default 30)",
+        "half; default 30); the first width is still timed in both precisions and bf16 re-timed in two "
+        "rounds, so on large crops it can run over: the notes say by what",
     )  # fmt: skip
 
 

@@ -26,6 +26,9 @@ __all__ = ["PlannedDataset", "mask_line", "pick_threads", "plan_folder", "size_t
 
 # Alternating steps per thread count when plan picks torch's threads (the fastest of each counts).
 THREAD_PROBE_ROUNDS = 2
+# The thread probe's crop side at most: a 1024x1024 crop's probe took 26 s of a 10 s --measure-limit (six
+# steps of 3.6 s); a 512x512 crop still holds work enough for every thread, at a quarter of the time.
+THREAD_PROBE_MAX_SIDE = 512
 # The least share of --measure-limit left to time the candidates, however long the thread probe took.
 CANDIDATE_SHARE = 0.5
 
@@ -115,11 +118,16 @@ def pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
     """Time steps of ``probe`` with torch's default thread count and with 1, alternating, and keep the faster
     (set here; :func:`plan_folder` restores the caller's count on return). On a busy machine oversubscribed
     OpenMP threads can be several times slower; alternating keeps a burst of other work from landing on one
-    count only (a busy 2-core machine once picked 1 thread from single steps)."""
+    count only (a busy 2-core machine once picked 1 thread from single steps). A crop side above
+    ``THREAD_PROBE_MAX_SIDE`` is probed at that side."""
+    import dataclasses
+
     import torch
 
     from unetkit.planning.plan import TrainingStep, alternating_fastest
 
+    crop = (min(probe.crop[0], THREAD_PROBE_MAX_SIDE), min(probe.crop[1], THREAD_PROBE_MAX_SIDE))
+    probe = dataclasses.replace(probe, crop=crop)
     step = TrainingStep(probe, in_channels, num_classes, "cpu")
 
     def with_threads(n: int) -> Callable[[], float]:
@@ -136,8 +144,8 @@ def pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
     measured = ", ".join(f"{n} thread(s) {timings[str(n)]:.3f}s/step" for n in counts)
     return (
         f"{best}: the faster thread count for this machine now ({measured}, fastest of "
-        f"{THREAD_PROBE_ROUNDS} alternating steps each, base {probe.base_channels}); the thread count "
-        "changes the numbers slightly and the steps a budget buys: --threads pins it"
+        f"{THREAD_PROBE_ROUNDS} alternating steps each, base {probe.base_channels} at {crop[1]}x{crop[0]}); "
+        "the thread count changes the numbers slightly and the steps a budget buys: --threads pins it"
     )
 
 

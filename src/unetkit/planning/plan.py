@@ -147,6 +147,11 @@ BF16_CONFIRM_ROUNDS = 4
 # the candidates' step times (NHWC) stay the plan's evidence. On a GPU the plan trains NCHW, unmeasured.
 NCHW_MIN_SPEEDUP = 1.05
 LAYOUT_ROUNDS = 4
+# Where the time limit leaves less than the rounds above need, the re-timings run fewer rounds, never fewer
+# than this (alternation needs two to expose both contenders to a burst of load alike); the memory layout,
+# whose default (NHWC) holds without it, is then not re-timed. A user trial's --measure-limit 10 on
+# 1024x1024 images spent 72 s in full-round re-timings past the limit.
+MIN_RETIME_ROUNDS = 2
 PRECISION_EVIDENCE = "benchmarks/results/precision/precision.md"
 # A measured choice near its threshold can differ between two plans (a trial's: 1.23x, then 1.28x) and changes
 # the numbers: the reason says how to hold it.
@@ -447,6 +452,7 @@ def measure_candidates(
     if bf16 is None:
         bf16 = native or device == "cuda"
     start = time.perf_counter()
+    limit_words = limit_text or f"measuring time limit {time_limit_s:.0f}s"
     timings: dict[str, float] = {}
     checkpoint_s: dict[int, float] = {}
     notes: list[str] = []
@@ -469,7 +475,7 @@ def measure_candidates(
             and not _speedups_of(timings, cands)
         )
         if time.perf_counter() - start > time_limit_s and not first_pair:
-            why = f"{TIME_RAN_OUT}: {limit_text or f'measuring time limit {time_limit_s:.0f}s'}"
+            why = f"{TIME_RAN_OUT}: {limit_words}"
             skipped.setdefault(why, []).append(cand)
             continue
         if stop_above_s is not None and any(
@@ -485,21 +491,33 @@ def measure_candidates(
     notes += [f"not measured ({why}): {_candidate_list(skip)}" for why, skip in skipped.items()]
     confirmed = None
     retime = _retime_width(timings, cands)
-    if bf16 and retime is not None:  # a few seconds more, even past the time limit: it decides the precision
-        confirmed = confirm_bf16_speedup(retime, in_channels, num_classes, device)
+    if bf16 and retime is not None:  # even past the time limit (fewer rounds): it decides the precision
+        pair = timings[retime.label] + timings[dataclasses.replace(retime, precision="bf16-mixed").label]
+        rounds = retime_rounds(time_limit_s - (time.perf_counter() - start), pair, BF16_CONFIRM_ROUNDS)
+        rounds = max(rounds, MIN_RETIME_ROUNDS)
+        confirmed = confirm_bf16_speedup(retime, in_channels, num_classes, device, rounds)
         notes.append(
             f"bf16 autocast re-timed at b{retime.base_channels}, the precisions alternating over "
-            f"{BF16_CONFIRM_ROUNDS} steps each (the fastest of each): {confirmed:.2f}x"
+            f"{rounds} steps each (the fastest of each): {confirmed:.2f}x"
             + _precision_disagreement(timings, retime, confirmed)
         )
     layout = None
     middle = _layout_width(timings, cands) if device == "cpu" else None
-    if middle is not None:  # a few seconds more: it decides the memory layout the run trains in
-        layout = (middle.base_channels, time_layouts(middle, in_channels, num_classes, device))
-        notes.append(
-            f"memory layout re-timed at b{middle.base_channels}, NHWC and NCHW alternating over "
-            f"{LAYOUT_ROUNDS} steps each (the fastest of each): NCHW {layout[1]:.2f}x NHWC's speed"
-        )
+    if middle is not None:  # it decides the memory layout the run trains in, within the time limit only
+        rounds = retime_rounds(time_limit_s - (time.perf_counter() - start), 2 * timings[middle.label],
+                               LAYOUT_ROUNDS)  # fmt: skip
+        if rounds >= MIN_RETIME_ROUNDS:
+            layout = (middle.base_channels, time_layouts(middle, in_channels, num_classes, device, rounds))
+            notes.append(
+                f"memory layout re-timed at b{middle.base_channels}, NHWC and NCHW alternating over "
+                f"{rounds} steps each (the fastest of each): NCHW {layout[1]:.2f}x NHWC's speed"
+            )
+        else:
+            needs = (MIN_RETIME_ROUNDS + 1) * 2 * timings[middle.label]
+            notes.append(
+                f"memory layout not re-timed ({TIME_RAN_OUT}: {limit_words}; it needs about {needs:.0f}s at "
+                f"b{middle.base_channels}): NHWC, the layout the candidates were timed in"
+            )
     data_s = 0.0
     if data_probe is not None:
         data_s = round(data_probe(), 4)
@@ -622,6 +640,15 @@ def _precision_disagreement(timings: Mapping[str, float], retime: Candidate, con
         "one precision after the other, so other work on the machine can land on one of them): the "
         "alternating re-timing decides"
     )
+
+
+def retime_rounds(left_s: float, round_s: float, most: int) -> int:
+    """Rounds of an alternating re-timing (:func:`alternating_fastest`: a warm-up round, then the rounds)
+    of ``round_s`` seconds each that fit in the ``left_s`` the time limit leaves, at most ``most``;
+    may be 0."""
+    if round_s <= 0:
+        return most
+    return max(0, min(most, math.floor(left_s / round_s) - 1))
 
 
 def confirm_bf16_speedup(
@@ -1008,10 +1035,11 @@ def choose_layout(machine: Machine) -> tuple[bool, str]:
     if machine.device != "cpu":
         return False, "NCHW on a GPU"
     if machine.nchw_speedup is None:
-        # A plan from before the layouts were timed, or a machine record without it: stated as what it is.
+        # The measuring time ran out (MIN_RETIME_ROUNDS), or a machine record from before the layouts were
+        # timed: stated as what it is.
         return True, (
             "NHWC on a CPU: the layout the candidates' steps were timed in, so the budget's step count "
-            "holds; NHWC against NCHW was not timed"
+            "holds; NHWC against NCHW was not timed (the machine's notes say why)"
         )
     width, speedup = machine.nchw_speedup
     timed = f"NCHW re-timed against NHWC at b{width}, alternating: {speedup:.2f}x NHWC's speed"
