@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from unetkit.planning import discover
-from unetkit.planning.discovery import MaskInfo, _one_class_note
+from unetkit.planning.discovery import MaskInfo
+from unetkit.planning.discovery.checks import _one_class_note
 
 
 def _pairs(px: SimpleNamespace, root: Path, n: int, *, mask_name: str = "{}") -> list[str]:

@@ -10,13 +10,8 @@ from types import SimpleNamespace
 import pytest
 from layout_helpers import built_spec
 
-from unetkit.planning.discovery import (
-    CARVED_VAL_FRACTION,
-    MIN_GROUPS_TO_HOLD_OUT,
-    _group_tails,
-    _held_out_groups,
-    discover,
-)
+from unetkit.planning.discovery import CARVED_VAL_FRACTION, MIN_GROUPS_TO_HOLD_OUT, discover
+from unetkit.planning.discovery.splits import _group_tails, _held_out_groups
 from unetkit.planning.plan import no_test_reason
 
 MakeDataset = Callable[..., Path]
