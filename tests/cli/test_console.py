@@ -72,21 +72,29 @@ def test_lazy_bar_terminal_only_draws_on_a_terminal_only(
     assert "tiles of a.png" in capsys.readouterr().err
 
 
-def test_lazy_bar_in_a_file_redraws_a_few_times_a_minute(
+def test_lazy_bar_in_a_file_is_plain_lines_a_few_times_a_minute(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Trial 20: fit piped to a file: every redraw of the scoring bar appends to the log (tqdm redraws every
-    0.1 s). In a file, at most every FILE_REFRESH_SECONDS; in a terminal, as tqdm does."""
+    """Trial 20: fit piped to a file: every redraw of the scoring bar appended to the log (tqdm redraws every
+    0.1 s). Trial 23: tqdm's carriage returns in the log put a log line on the bar's line. In a file: a plain
+    line at most every FILE_REFRESH_SECONDS and one at the end, no carriage return; in a terminal, tqdm."""
+    from unetkit.cli import console
     from unetkit.cli.console import FILE_REFRESH_SECONDS
 
     clock = {"now": 1000.0}
+    monkeypatch.setattr(console, "_now", lambda: clock["now"])
     monkeypatch.setattr("tqdm.std.time", lambda: clock["now"])  # tqdm's own clock
     bar = LazyBar("scoring val")
     for done in range(1, 101):
         clock["now"] += 1.0  # an image a second: tqdm would redraw at each
         bar(done, 100)
-    drawn = capsys.readouterr().err.count("scoring val: ")
-    assert 2 <= drawn <= 2 + 100 / FILE_REFRESH_SECONDS, drawn
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and "%|" not in err
+    assert 2 <= len(lines) <= 1 + 100 / FILE_REFRESH_SECONDS, lines
+    # The bar opens at the first image (t = 1 s): 30 s later 31 images are done.
+    assert lines[0] == f"scoring val: {int(FILE_REFRESH_SECONDS) + 1}/100 img ({FILE_REFRESH_SECONDS:.0f} s)"
+    assert lines[-1] == "scoring val: 100/100 img in 99 s"
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     bar = LazyBar("scoring val")
     for done in range(1, 101):

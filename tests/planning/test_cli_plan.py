@@ -195,6 +195,19 @@ def test_pick_threads_probes_a_large_crop_at_most_512_a_side(monkeypatch: pytest
         torch.set_num_threads(before)
 
 
+def test_the_machine_line_says_threads_of_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial read "machine: ..., 1 thread(s)" as a one-core machine: the plan's threads stand beside the
+    CPUs."""
+    import os
+
+    from unetkit.planning.folder import threads_text
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert threads_text(1) == "training threads: 1 of 2 CPUs"
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert threads_text(1) == "training threads: 1 of 1 CPU"
+
+
 def test_alternating_fastest_counts_each_contenders_fastest_step() -> None:
     from unetkit.planning.plan import alternating_fastest
 

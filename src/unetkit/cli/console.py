@@ -7,12 +7,45 @@ import glob
 import logging
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# A bar on a stderr that is no terminal redraws at most this often (as fit's epoch lines, training.trainer).
+# On a stderr that is no terminal a bar is plain lines, at most this often (as fit's epoch lines,
+# training.trainer).
 FILE_REFRESH_SECONDS = 30.0
+
+
+def _now() -> float:
+    return time.perf_counter()
+
+
+class _ProgressLines:
+    """A bar's plain-line form for a log file or a pipe: ``desc: 3/10 img (31 s)`` at most every
+    ``FILE_REFRESH_SECONDS``, and ``desc: 10/10 img in 95 s`` at the end. tqdm's bar there wrote carriage
+    returns into the log, and a log line landed on the bar's line (a trial's redirected fit: ``choosing
+    instance post-processing on val:   0%|          | 0/10 [00:00<?, ?img/s]   ...INFO ...``)."""
+
+    def __init__(self, total: int, desc: str, unit: str) -> None:
+        self.total, self.desc, self.unit, self.n = total, desc, unit, 0
+        self._start = self._last = _now()
+
+    def update(self, steps: int) -> None:
+        self.n += steps
+        now = _now()
+        if self.n < self.total and now - self._last >= FILE_REFRESH_SECONDS:
+            self._last = now
+            print(
+                f"{self.desc}: {self.n}/{self.total} {self.unit} ({now - self._start:.0f} s)", file=sys.stderr
+            )
+
+    def close(self) -> None:
+        if self.n >= self.total:
+            print(
+                f"{self.desc}: {self.n}/{self.total} {self.unit} in {_now() - self._start:.0f} s",
+                file=sys.stderr,
+            )
 
 
 def unmatched_reason(pattern: str) -> str:
@@ -86,19 +119,14 @@ class LazyBar:
         if self._bar is None:
             if total < self.min_total:
                 return
-            from tqdm import tqdm
+            if not sys.stderr.isatty():
+                if self.terminal_only:
+                    return
+                self._bar = _ProgressLines(total, self.desc, self.unit)
+            else:
+                from tqdm import tqdm
 
-            self._bar = tqdm(
-                total=total,
-                desc=self.desc,
-                unit=self.unit,
-                file=sys.stderr,
-                leave=False,
-                disable=None if self.terminal_only else False,
-                # In a file or a pipe each redraw appends to the log (fit's scoring bar in a redirected
-                # fit): a few redraws a minute still show it moving.
-                mininterval=0.1 if sys.stderr.isatty() else FILE_REFRESH_SECONDS,
-            )
+                self._bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr, leave=False)
         self._bar.update(done - self._bar.n)
         if done >= total:
             self.close()

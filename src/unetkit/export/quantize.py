@@ -94,8 +94,8 @@ class GateResult:
         verdict = "passes" if self.passed else "refused"
         return (
             f"{self.variant} {verdict}: {self.metric} {self.reduced:.5f} vs fp32 {self.fp32:.5f} on "
-            f"{self.images} validation image(s), drop {self.drop:+.5f} "
-            f"({'<=' if self.passed else '>'} tolerance {self.tolerance:g})"
+            f"{self.images} validation image(s), one view each (no TTA, so a run's TTA scores differ), drop "
+            f"{self.drop:+.5f} ({'<=' if self.passed else '>'} tolerance {self.tolerance:g})"
         )
 
 

@@ -114,14 +114,22 @@ def size_text(fp: Any) -> str:
     )
 
 
+def threads_text(threads: int) -> str:
+    """``training threads: 1 of 2 CPUs``: the plan's thread count beside the CPUs this process may use (a
+    trial read "machine: ..., 1 thread(s)" as a one-core machine)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or threads
+    return f"training threads: {threads} of {cpus} CPU{'' if cpus == 1 else 's'}"
+
+
 def pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
     """Time steps of ``probe`` with torch's default thread count and with 1, alternating, and keep the faster
     (set here; :func:`plan_folder` restores the caller's count on return). On a busy machine oversubscribed
     OpenMP threads can be several times slower; alternating keeps a burst of other work from landing on one
     count only (a busy 2-core machine once picked 1 thread from single steps). A crop side above
     ``THREAD_PROBE_MAX_SIDE`` is probed at that side."""
-    import dataclasses
-
     import torch
 
     from unetkit.planning.plan import TrainingStep, alternating_fastest
@@ -698,8 +706,8 @@ def _plan_folder(
         f"normalisation: {fp.normalization_reason}",
         *_fmt_classes(fp),
         *[line for line in [void_line(m, fp, layout.has_roi)] if line],
-        f"machine: {machine.description}, {machine.threads} thread(s), flags {' '.join(machine.cpu_flags)}; "
-        f"data {machine.data_seconds_per_sample:.3f}s/sample"
+        f"machine: {machine.description}, {threads_text(machine.threads)}, flags "
+        f"{' '.join(machine.cpu_flags)}; data {machine.data_seconds_per_sample:.3f}s/sample"
         + (" (the decoded training images stay in memory: data.cache)" if cached else ""),
         "candidates (measured steps):",
         *_measured_lines(plan, machine, chosen, lambda name: f"{name:<36}"),
@@ -724,8 +732,8 @@ def _plan_folder(
     header = [
         f"unetkit {command} {shlex.quote(str(root))} --time {budget / 60:g}m --device {device}{given}: "
         f"planned in {elapsed:.1f}s",
-        f"machine: {machine.description}, {machine.threads} thread(s); every key can be overridden on the "
-        "fit command line (key.sub=value)",
+        f"machine: {machine.description}, {threads_text(machine.threads)}; every key can be overridden on "
+        "the fit command line (key.sub=value)",
         f"seconds: discover {timing['discover']}, fingerprint {timing['fingerprint']}, thread probe "
         f"{timing['threads']}, measure "
         f"{timing['measure']}, total {timing['total']} (imports excluded)",
