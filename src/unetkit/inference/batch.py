@@ -329,8 +329,10 @@ class CompanionFiles:
         self.root, self.what = Path(root), what
         self._listed: dict[Path, Any] = {}
 
-    def find(self, name: str, stem: str) -> Path | None:
-        """The file of the input with output ``name`` and file stem ``stem``, or None."""
+    def find(self, name: str, stem: str, image: Path | None = None) -> Path | None:
+        """The file of the input with output ``name`` and file stem ``stem``, or None. ``image``: the input's
+        own file, which is never its own mask or ROI (an input kept beside its labels, ``big.png`` and
+        ``big_labels.png`` in one folder: ``big_labels.png``)."""
         from unetkit.planning.discovery import Companions
 
         folder = _truth_folder(self.root, name)
@@ -338,11 +340,11 @@ class CompanionFiles:
             self._listed[folder] = Companions(
                 p for p in folder.iterdir() if p.is_file() and _is_image_name(p.name)
             )
-        found: Path | None = self._listed[folder].find(stem, self.what)
+        found: Path | None = self._listed[folder].find(stem, self.what, image)
         case = _nnunet_case(stem)
         if found is None and case is not None:
             # nnU-Net's image case_020_0000 (_0000: its channel) has the mask case_020 (labelsTr/, labelsTs/).
-            found = self._listed[folder].find(case, self.what)
+            found = self._listed[folder].find(case, self.what, image)
         return found
 
 
@@ -408,6 +410,34 @@ def unreadable_file(exc: BaseException) -> bool:
     return False
 
 
+# More distinct colours than this in a colour file read as a mask: a photo, not a mask drawn in colours.
+PHOTO_COLOURS = 256
+
+
+def _looks_like_photo(path: Path) -> bool:
+    """Whether ``path`` is a colour image of more than :data:`PHOTO_COLOURS` colours (an input image, not a
+    mask of class colours or of coloured objects). Reads the file (called when reading it as a mask
+    failed); an unreadable one is not."""
+    from unetkit.planning.discovery import read_mask_values
+
+    try:
+        raw = read_mask_values(path, colour=True)
+    except ValueError:
+        return False
+    if raw.ndim != 3 or raw.shape[2] < 3:
+        return False
+    rgb = raw[..., :3].astype(np.int64)
+    packed = (rgb[..., 0] << 32) | (rgb[..., 1] << 16) | rgb[..., 2]  # 16 bits a channel: any depth
+    return len(np.unique(packed)) > PHOTO_COLOURS
+
+
+# What a gray mask holds, for instance labels (True) and for class values (False).
+_GRAY_MASKS = {
+    True: "instance labels hold one gray value per object (8/16-bit gray, 0 background)",
+    False: "class-value masks hold one gray value per class",
+}
+
+
 def _read_sized(
     path: Path, encoding: MaskEncoding, shape: tuple[int, ...], other_kind_fix: str = ""
 ) -> np.ndarray:
@@ -417,6 +447,12 @@ def _read_sized(
         stored = other_kind(path, encoding) if other_kind_fix else ""
         if not stored:
             raise
+        if encoding.kind != "palette" and _looks_like_photo(path):
+            # A colour file of many colours where one gray value per pixel is read: an input image (a photo)
+            # paired as the mask, not a mask saved another way (a colour mask has a few colours).
+            labels = encoding.kind == "instances"
+            held = _GRAY_MASKS[labels]
+            stored += f" (RGB), which looks like a photo, not a {'label image' if labels else 'mask'}: {held}"
         raise ValueError(f"mask {path} {stored}; {other_kind_fix}") from exc
     if target.shape != tuple(shape):
         have, want = f"{target.shape[1]}x{target.shape[0]}", f"{shape[1]}x{shape[0]}"
@@ -737,7 +773,9 @@ def predict_files(
         files: image paths (see :func:`find_inputs`).
         out_dir: output folder (created).
         outputs: per-image extras (default :class:`OutputOptions`).
-        ground_truth: score the predictions against these masks.
+        ground_truth: score the predictions against these masks (paired as ``fit`` pairs them; an input is
+            never its own mask); ``summary.csv`` then ends with a ``mask_file`` column naming the mask each
+            image was paired with ('' for none).
         on_error: called with each failed input and its error.
         progress: called as ``progress(images_done, images_total)`` after each input.
         names: output base name per file (:attr:`Inputs.names`; default :func:`output_names`); a name's
@@ -839,6 +877,9 @@ def predict_files(
         columns += [*[f"frac_{n}" for n in class_names], "instances", "seconds"]
         # Only when an image needs it, as "output": a run of fitting images keeps its usual columns.
         columns += ["window_note"] if window_notes else []
+        # With ground truth: which mask file each image was scored against ('' for none), so that a wrong
+        # pairing shows.
+        columns += ["mask_file"] if ground_truth is not None else []
         return BatchResult(
             rows=rows,
             failures=failures,
@@ -902,7 +943,7 @@ def predict_files(
                     mask, probs = predictor.predict(image)
                 roi_file = None
                 if rois is not None:
-                    roi_file = rois.find(name, path.stem)
+                    roi_file = rois.find(name, path.stem, path)
                     if roi_file is None:
                         raise ValueError(
                             f"no ROI for {path.name} in {rois.root} (looked for the same stem, or with a "
@@ -920,9 +961,11 @@ def predict_files(
                 # decoded (corrupt, truncated): its prediction does not depend on it. A mask that reads but
                 # does not fit (wrong size, another kind of mask, a value without a class) is an error: the
                 # pairing or the options are wrong.
+                mask_file = ""  # summary.csv's mask_file: the file paired with this image as its ground truth
                 if ground_truth is not None:
-                    truth = truths.find(name, path.stem)
+                    truth = truths.find(name, path.stem, path)
                     if truth is not None:
+                        mask_file = str(truth)
                         try:
                             target = _read_sized(
                                 truth, ground_truth.encoding, mask.shape, ground_truth.other_kind_fix
@@ -1025,6 +1068,8 @@ def predict_files(
                 if window_note is not None:
                     row["window_note"] = window_note
                     window_notes.append((path, window_note))
+                if ground_truth is not None:
+                    row["mask_file"] = mask_file  # '' where the folder holds no mask of this image
                 writing = None
             if progress is not None:
                 progress(index + 1, len(files))

@@ -5,6 +5,7 @@ its mask (and ROI) folder.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -138,14 +139,17 @@ class Companions:
             self._by_stem.setdefault(path.stem, []).append(path)
             self._by_key.setdefault(_strip(path.stem, MASK_SUFFIXES + IMAGE_SUFFIXES), []).append(path)
 
-    def find(self, image_stem: str, what: str = "mask") -> Path | None:
+    def find(self, image_stem: str, what: str = "mask", image: Path | None = None) -> Path | None:
         """The file of the image ``image_stem``, or None; two equally good candidates are a ValueError naming
-        both (``what`` names their kind)."""
+        both (``what`` names their kind). ``image``: the image's own file, never its own mask (images and
+        masks in one folder, ``x.png`` beside ``x_labels.png``): passed over, so the next rule decides."""
         for found in (
             self._by_stem.get(image_stem, []),
             [p for s in MASK_SUFFIXES for p in self._by_stem.get(image_stem + s, [])],
             self._by_key.get(_strip(image_stem, IMAGE_SUFFIXES), []),
         ):
+            if image is not None:
+                found = [p for p in found if not _same_file(p, image)]
             if len(found) > 1:
                 raise ValueError(
                     f"{what} files {found[0]} and {found[1]} both pair with image {image_stem!r}; keep one "
@@ -154,6 +158,14 @@ class Companions:
             if found:
                 return found[0]
         return None
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    """Whether ``path`` and ``other`` are one file (the same path resolved, or links to one file)."""
+    try:
+        return path.resolve() == other.resolve() or os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 def _case_hint(image: Path, masks: Sequence[Path], what: str = "mask") -> str:
