@@ -57,6 +57,7 @@ __all__ = [
     "OutputOptions",
     "PredictInterrupted",
     "class_names_for",
+    "engine_of",
     "expand_inputs",
     "find_inputs",
     "find_mask",
@@ -541,6 +542,18 @@ def _stored_lookup(
     return lut, colours
 
 
+def engine_of(predictor: Any) -> tuple[str, str] | None:
+    """(``"openvino int8"``: the backend and precision that run ``predictor``, as predict's ``engine:`` line
+    words them; the model file) from its ``engine()``, or None where it does not say (a model passed in)."""
+    semantic = getattr(predictor, "predictor", predictor)  # an instance predictor wraps the semantic one
+    describe = getattr(semantic, "engine", None)
+    engine = describe() if callable(describe) else None
+    if engine is None:
+        return None
+    backend, precision, path = engine
+    return f"{backend} {precision}", str(path)
+
+
 def write_batch_metrics(
     out_dir: str | Path, scores: dict[str, Any], class_names: Sequence[str], images: int, **extra: Any
 ) -> str:
@@ -775,7 +788,9 @@ def predict_files(
         outputs: per-image extras (default :class:`OutputOptions`).
         ground_truth: score the predictions against these masks (paired as ``fit`` pairs them; an input is
             never its own mask); ``summary.csv`` then ends with a ``mask_file`` column naming the mask each
-            image was paired with ('' for none).
+            image was paired with ('' for none). ``metrics.json`` records the engine that ran (``engine``:
+            backend and precision, ``engine_model``: its file) and ``summary.csv`` has an ``engine`` column,
+            where the predictor says (``engine()``).
         on_error: called with each failed input and its error.
         progress: called as ``progress(images_done, images_total)`` after each input.
         names: output base name per file (:attr:`Inputs.names`; default :func:`output_names`); a name's
@@ -833,6 +848,7 @@ def predict_files(
         convert = bool(getattr(predictor.config, "convert_channels", False))
         window = getattr(predictor.config, "intensity_window", None)
     k = len(class_names)  # >= 2: a one-logit model predicts 0/1
+    engine = engine_of(predictor if instancer is None else instancer)
     scorer = None
     objects = None  # instance scores: ground truth of instance labels, predicted with instances
     if ground_truth is not None:
@@ -880,6 +896,9 @@ def predict_files(
         # With ground truth: which mask file each image was scored against ('' for none), so that a wrong
         # pairing shows.
         columns += ["mask_file"] if ground_truth is not None else []
+        # The engine that made every row ("openvino int8", "torch fp32 on cpu"): backend auto may pick an
+        # INT8 export, whose results differ slightly from PyTorch's.
+        columns += ["engine"] if engine is not None else []
         return BatchResult(
             rows=rows,
             failures=failures,
@@ -911,6 +930,7 @@ def predict_files(
             result.table = write_batch_metrics(
                 out, result.scores, class_names, scored, not_scored=len(rows) - scored,
                 tta=scored_views(predictor),
+                **({} if engine is None else {"engine": engine[0], "engine_model": engine[1]}),
             )  # fmt: skip
         elif scorer is not None:
             # Nothing of this run scored: an earlier run's metrics would pass for this summary's.
@@ -1070,6 +1090,8 @@ def predict_files(
                     window_notes.append((path, window_note))
                 if ground_truth is not None:
                     row["mask_file"] = mask_file  # '' where the folder holds no mask of this image
+                if engine is not None:
+                    row["engine"] = engine[0]
                 writing = None
             if progress is not None:
                 progress(index + 1, len(files))

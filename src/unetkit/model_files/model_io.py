@@ -298,12 +298,36 @@ def _renamed_exports(folder: Path) -> str:
     return "."
 
 
+def _export_folder_error(folder: Path) -> FileNotFoundError | None:
+    """For an export folder (``unetkit export``'s: exported models and ``config.json``, never
+    ``model.safetensors``) loaded as a PyTorch model, the error saying it holds no PyTorch weights and where
+    they are; None for any other folder."""
+    exported = [name for name in (OPENVINO_NAME, ONNX_NAME) if (folder / name).is_file()]
+    if (folder / WEIGHTS_NAME).is_file() or not exported or not (folder / CONFIG_NAME).is_file():
+        return None
+    beside = folder.parent / MODEL_SUBDIR
+    if (beside / WEIGHTS_NAME).is_file():
+        where = f"{beside} (or {folder.parent}, which holds it)"
+    else:
+        where = (
+            f"the run's {MODEL_SUBDIR}/ folder (or the run folder), copied beside it if it was shipped alone"
+        )
+    return FileNotFoundError(
+        f"{folder} is an export folder ({', '.join(exported)}): it holds no PyTorch weights "
+        f"({WEIGHTS_NAME}), which `unetkit export` does not copy; to run PyTorch, pass {where}; to run the "
+        "exported model, use backend auto, onnxruntime or openvino"
+    )
+
+
 def _read_folder(folder: Path, device: str) -> tuple[dict[str, torch.Tensor], ModelConfig, Path]:
+    exported = _export_folder_error(folder)
+    if exported is not None:
+        raise exported
     for name in (WEIGHTS_NAME, CONFIG_NAME):
         if not (folder / name).is_file():
             raise FileNotFoundError(
                 f"{folder / name} not found; a model folder must contain {WEIGHTS_NAME} and {CONFIG_NAME} "
-                f"(a run's model/ folder, or `unetkit export`'s folder){_renamed_exports(folder)}"
+                f"(a run's model/ folder){_renamed_exports(folder)}"
             )
     config = ModelConfig.load(folder / CONFIG_NAME)
     weights = folder / WEIGHTS_NAME
