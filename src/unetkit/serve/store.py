@@ -14,6 +14,7 @@ then registers it. Thread-safe (FastAPI runs sync endpoints in a thread pool).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -59,12 +60,58 @@ def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
+# The file in a store's own temp folder naming the process that made it (pid and start time): a server killed
+# without its shutdown handler (a trial once saw a SIGTERM'd server leave its folder, uploads included) leaves
+# the folder, and the next store removes it (:func:`sweep_stale_roots`).
+OWNER_FILE = ".owner"
+ROOT_PREFIX = "unetkit-serve-"
+
+
+def _start_time(pid: int) -> str:
+    """The start time of process ``pid`` (field 22 of ``/proc/PID/stat``, clock ticks since boot): with the
+    pid it names one process, as pids are reused; '' where /proc cannot tell."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]  # after "pid (comm)": state is field 3, starttime 22
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether the process an ``OWNER_FILE``'s text names (``pid start``) still runs."""
+    try:
+        pid_text, _, start = owner.strip().partition(" ")
+        pid = int(pid_text)
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # it runs, as another user
+    except (ValueError, OSError):
+        return False
+    return not start or not _start_time(pid) or _start_time(pid) == start
+
+
+def sweep_stale_roots(parent: Path) -> list[Path]:
+    """Remove the stores' temp folders under ``parent`` whose owning process no longer runs; returns them.
+    A folder without an owner file (another program's, or an older unetkit's) is left alone."""
+    removed = []
+    for folder in parent.glob(f"{ROOT_PREFIX}*"):
+        try:
+            owner = (folder / OWNER_FILE).read_text()
+        except OSError:
+            continue
+        if not _owner_alive(owner):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 class ResultStore:
     """Bounded, expiring results under ``root`` (a new private temp folder when None).
 
     Args:
         root: folder to keep results in; None creates one with :func:`tempfile.mkdtemp` (removed by
-            :meth:`close`). A given folder is used as is and only the result folders are removed.
+            :meth:`close`, or by the next store made after this process died without closing it). A given
+            folder is used as is and only the result folders are removed.
         max_items: results kept at most (oldest evicted first).
         max_bytes: total bytes kept at most (oldest evicted first; a single larger result is still kept).
         ttl_s: seconds a result stays available.
@@ -86,8 +133,14 @@ class ResultStore:
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be > 0, got {ttl_s}.")
         self._owns_root = root is None
-        self.root = Path(tempfile.mkdtemp(prefix="unetkit-serve-")) if root is None else Path(root)
+        if root is None:
+            stale = sweep_stale_roots(Path(tempfile.gettempdir()))
+            if stale:
+                logger.info("removed %d results folder(s) of stopped servers: %s", len(stale), stale[0])
+        self.root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX)) if root is None else Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        if self._owns_root:
+            (self.root / OWNER_FILE).write_text(f"{os.getpid()} {_start_time(os.getpid())}")
         self.max_items = int(max_items)
         self.max_bytes = int(max_bytes)
         self.ttl_s = float(ttl_s)
