@@ -228,3 +228,21 @@ def test_kmeans_names_an_input_folder_that_does_not_exist(
     assert main(["kmeans", str(tmp_path / "empty"), *args]) == 2
     assert f"no input images found in {tmp_path / 'empty'}." in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_kmeans_never_scores_an_image_against_itself(tmp_path: Path) -> None:
+    """Images beside their masks in one folder (``im0.png``, ``im0_mask.png``; trial 23 for predict): the
+    input is never its own mask, so ``im0_mask.png`` scores it (was: the photo read as its own mask)."""
+    folder, out = tmp_path / "data", tmp_path / "out"
+    folder.mkdir()
+    for i in range(2):
+        truth = np.zeros((20, 30), dtype=np.uint8)
+        truth[4 + i : 15, 6 : 20 + i] = 1
+        gray = np.where(truth == 1, 220, 30).astype(np.uint8)  # a gray image: readable as values too
+        Image.fromarray(gray).save(folder / f"im{i}.png")
+        Image.fromarray(truth).save(folder / f"im{i}_mask.png")
+    inputs = [str(folder / "im0.png"), str(folder / "im1.png")]
+    args = ["kmeans", *inputs, "--k", "2", "--out", str(out), "--masks", str(folder), "--num-classes", "2"]
+    assert main([*args, "-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["miou"] == 1.0

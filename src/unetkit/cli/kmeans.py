@@ -269,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     names: list[str] = []
     other_kind_fix = ""
     if truths is not None:
-        masks = [m for path, name in pairs if (m := truths.find(name, path.stem)) is not None]
+        masks = [m for path, name in pairs if (m := truths.find(name, path.stem, path)) is not None]
         encoding, names, reading = ground_truth_encoding(args, masks)
         if reading:
             print(reading, file=sys.stderr)
@@ -297,7 +297,9 @@ def run(args: argparse.Namespace) -> int:
             target = None
             if encoding is not None and truths is not None:
                 try:
-                    target = read_ground_truth(truths, path.stem, encoding, labels.shape, other_kind_fix)
+                    target = read_ground_truth(
+                        truths, path.stem, encoding, labels.shape, other_kind_fix, image=path
+                    )
                 except LooksBinaryError as exc:
                     raise exc.with_fix(looks_binary_fix(args)) from None
                 counts += cluster_class_counts(labels, target, args.k, num_classes, IGNORE_INDEX)

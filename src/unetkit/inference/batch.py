@@ -349,13 +349,13 @@ class CompanionFiles:
         return found
 
 
-def find_mask(folder: str | Path | CompanionFiles, stem: str) -> Path:
+def find_mask(folder: str | Path | CompanionFiles, stem: str, image: Path | None = None) -> Path:
     """Ground-truth file for ``stem`` in ``folder``: the same stem, or a mask-suffixed or paired one
     (``stem_mask.png``; DRIVE's ``21_manual1.gif`` for ``21_training``; nnU-Net's ``case_020.png`` for
     ``case_020_0000``). Pass a :class:`CompanionFiles` when
-    looking up many stems: it lists the folder once."""
+    looking up many stems: it lists the folder once. ``image``: the input's own file, never its own mask."""
     masks = folder if isinstance(folder, CompanionFiles) else CompanionFiles(Path(folder), "mask")
-    found = masks.find(stem, stem)
+    found = masks.find(stem, stem, image)
     if found is not None:
         return found
     case = _nnunet_case(stem)
@@ -369,14 +369,16 @@ def read_ground_truth(
     encoding: MaskEncoding,
     shape: tuple[int, ...],
     other_kind_fix: str = "",
+    image: Path | None = None,
 ) -> np.ndarray:
-    """Class-index mask ``(H, W)`` of ``stem`` in ``folder`` (:func:`find_mask`); must match ``shape``.
+    """Class-index mask ``(H, W)`` of ``stem`` in ``folder`` (:func:`find_mask`; ``image``, the input's own
+    file, is never its mask); must match ``shape``.
 
     ``other_kind_fix``: for a mask stored another way than ``encoding`` reads (:func:`other_kind`), the fix
     in the caller's words (a command's options) replaces :func:`~unetkit.data.io.read_mask`'s, which names
     the Python API; '' keeps that one.
     """
-    return _read_sized(find_mask(folder, stem), encoding, shape, other_kind_fix)
+    return _read_sized(find_mask(folder, stem, image), encoding, shape, other_kind_fix)
 
 
 def other_kind(path: Path, encoding: MaskEncoding) -> str:
