@@ -10,23 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tests.inference.test_georef_predict import _Squares  # predicts a 4x4 square (top left)
 
 from unetkit.data.io import MaskEncoding
 from unetkit.inference.batch import CompanionFiles, GroundTruth, predict_files
-from unetkit.model_files.model_config import ModelConfig
 from unetkit.planning.discovery import Companions
-
-
-class _Squares:
-    """Predicts class 1 in a 4x4 square (top left) of a 16x16 image, class 0 elsewhere."""
-
-    def __init__(self) -> None:
-        self.config = ModelConfig("unet", {"in_channels": 1, "num_classes": 2}, ["bg", "fg"], [0.5], [0.25])
-
-    def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mask = np.zeros(image.shape[:2], np.int64)
-        mask[1:5, 1:5] = 1
-        return mask, np.stack([1.0 - mask, mask]).astype(np.float32)
 
 
 def _save(path: Path, pixels: np.ndarray) -> Path:
