@@ -116,6 +116,8 @@ def test_test_and_predict_report_identical_metrics(tmp_path: Path, monkeypatch: 
     predicted = json.loads((out / "metrics.json").read_text())
     assert predicted.pop("images") == len(pairs) and tested.pop("split") == "test"
     assert predicted.pop("not_scored") == 0  # every mask read
+    # predict also records the engine that ran (here the run's eager model; unetkit test runs no other).
+    assert predicted.pop("engine").startswith("torch ") and predicted.pop("engine_model")
     assert set(predicted) == set(tested) and {"miou", "iou/background", "pixel_accuracy"} <= set(tested)
     assert tested["miou"] > 0.5
     for key, value in tested.items():
