@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh || exit 1
-# Tests marked slow (about 2-3 minutes more) run with UNETKIT_SLOW_TESTS=1: the default suite stays under
+# Tests marked slow (a few minutes more) run with UNETKIT_SLOW_TESTS=1: the default suite stays under
 # 10 minutes on the project's 2-core machine.
 slow="and not slow"
 [ "${UNETKIT_SLOW_TESTS:-0}" = 1 ] && slow=""

@@ -90,6 +90,7 @@ def test_fit_dir_trains_another_model_on_the_plan_and_says_what_it_left(
     assert "candidates" not in printed and not (tmp_path / "runs" / "bad").exists()
 
 
+@pytest.mark.slow  # 8 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_fit_with_a_plan_file_trains_another_model(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     root = make_folder(tmp_path / "data")
     plan = tmp_path / "plan" / "plan.yaml"

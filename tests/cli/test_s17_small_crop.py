@@ -35,6 +35,7 @@ def _warnings(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("warning: data.crop_size")]
 
 
+@pytest.mark.slow  # 8 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_fit_dir_warns_of_a_crop_below_the_pass_side_and_the_objects(
     tmp_path: Path, stopped: list[PlannedFit], capsys: pytest.CaptureFixture[str]
 ) -> None:

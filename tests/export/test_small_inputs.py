@@ -74,6 +74,7 @@ def test_pass_shape_never_below_the_padding_multiple(exported: Path) -> None:
     assert predictor.pass_shape(3, 100) == (8, 100)
 
 
+@pytest.mark.slow  # 21 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_export_check_tries_a_small_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A pipeline that gave the graph too small an input would be caught at export, not at predict."""
     model, config = _model()

@@ -139,6 +139,7 @@ print(json.dumps([a == b for a, b in zip(before, after)] + [ours]), file=sys.__s
 """
 
 
+@pytest.mark.slow  # 16 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_a_first_fit_folder_in_a_fresh_process_prints_nothing_and_keeps_the_process_state(
     make_dataset: MakeDataset, tmp_path: Path
 ) -> None:

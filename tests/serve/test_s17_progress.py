@@ -121,6 +121,7 @@ def test_a_progress_id_in_use_is_refused_and_a_bad_one_named(
         assert c.get("/api/progress/not-hex").status_code == 422
 
 
+@pytest.mark.slow  # 9 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_progress_reaches_the_client_from_a_worker_process(trained_model_dir: Path) -> None:
     # No patching reaches a spawned worker: an image of thousands of 32 px tiles (8 TTA views, about 4 s
     # here), followed through the pool's shared memory.

@@ -218,6 +218,7 @@ def test_page_defaults_to_the_models_own_instance_method(
         page.close()
 
 
+@pytest.mark.slow  # 8 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_page_serves_a_maskrcnn_model_with_its_score_threshold(
     browser: Any, maskrcnn_dir: Path, tmp_path: Path
 ) -> None:

@@ -41,6 +41,7 @@ def _rows(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow  # 15 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_a_slow_validation_still_ends_within_the_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

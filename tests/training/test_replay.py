@@ -146,6 +146,7 @@ def test_a_replay_that_reads_an_unrecorded_step_stops_with_the_step(tmp_path: Pa
             clock.at(step)
 
 
+@pytest.mark.slow  # 11 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_an_interrupted_replay_resumes_replaying(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A replay's folder names its source from the start (replay_of.txt): ``--resume`` of a replay that
     crashed goes on with the recorded clock, not the wall clock, and still ends bitwise identical."""
