@@ -91,6 +91,7 @@ def test_fit_folder_trains_the_plan_and_scores_val(
         unetkit.fit_folder(root, overrides="trainer.max_epochs=1")  # type: ignore[arg-type]
 
 
+@pytest.mark.slow  # 7 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_fit_folder_scores_the_plans_split_by_default(make_dataset: MakeDataset, tmp_path: Path) -> None:
     """A review found fit_folder(DIR, budget) forcing evaluate.split=test: on a folder with train.txt and
     val.txt only it failed after planning ("has no 'test' split"), where `unetkit fit DIR` scores val."""

@@ -45,6 +45,7 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+@pytest.mark.slow  # 8 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_page_shows_the_tiles_done_of_a_long_prediction(
     chromium: Any, trained_model_dir: Path, held_batch: HeldBatch, tmp_path: Path
 ) -> None:

@@ -54,6 +54,7 @@ def _record(run: Path) -> dict[str, Any]:
     return dict(json.loads((run / "train.json").read_text()))
 
 
+@pytest.mark.slow  # 8 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_fit_records_the_prediction_beside_the_steps_made(tmp_path: Path) -> None:
     """About 4 s of training (TIME_PACED's budget stop), predicted 100000 steps: the shortfall is named."""
     runs = f"output.root={tmp_path}"
