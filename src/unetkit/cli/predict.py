@@ -362,6 +362,7 @@ def _pytorch_hint(choice: Any, model: Path | None) -> str:
     run's ``model/`` folder beside it."""
     from unetkit.inference.auto_backend import model_location
     from unetkit.inference.bench import export_only
+    from unetkit.model_files.model_config import weights_beside
 
     if (
         model is None
@@ -369,8 +370,8 @@ def _pytorch_hint(choice: Any, model: Path | None) -> str:
         or not export_only(model_location(model), choice.export_dir)
     ):
         return "--backend torch to run PyTorch instead"
-    beside = Path(choice.export_dir).parent / "model"
-    if (beside / "model.safetensors").is_file():
+    beside = weights_beside(choice.export_dir)
+    if beside is not None:
         return (
             f"to run PyTorch instead, predict {beside} --backend torch (this export folder holds no PyTorch "
             "weights)"
@@ -400,12 +401,9 @@ def engine_note(predictor: Any, records: Sequence[logging.LogRecord], model: Pat
             logging.getLogger(record.name).handle(record)
         return ""
     backend, precision, path = engine
-    if choice.backend != "torch" and "int8" in precision:
-        other = "; INT8 results (masks, counts, scores) can differ slightly from PyTorch's; " + _pytorch_hint(
-            choice, model
-        )
-    elif choice.backend != "torch":
-        other = "; " + _pytorch_hint(choice, model)
+    if choice.backend != "torch":
+        int8 = "INT8 results (masks, counts, scores) can differ slightly from PyTorch's; "
+        other = "; " + (int8 if "int8" in precision else "") + _pytorch_hint(choice, model)
     elif choice.export_dir is not None:
         other = "; --backend onnxruntime or openvino to run the exported model instead"
     else:

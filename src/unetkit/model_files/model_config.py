@@ -20,6 +20,17 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 ONNX_NAME = "model.onnx"
 OPENVINO_NAME = "model.xml"  # the IR; its weights are model.bin beside it
+MODEL_SUBDIR = "model"  # a run folder's model folder (model.safetensors + config.json)
+
+
+def weights_beside(export_dir: str | Path) -> Path | None:
+    """The run's model folder beside an export folder (``RUN/export`` -> ``RUN/model``) when it holds the
+    PyTorch weights, which ``unetkit export`` does not copy; None otherwise (an export folder shipped
+    alone)."""
+    beside = Path(export_dir).parent / MODEL_SUBDIR
+    return beside if (beside / WEIGHTS_NAME).is_file() else None
+
+
 #: ``extra`` key of a model trained only on the pixels inside a region of interest (roi/, fov/, --roi): its
 #: predictions outside such a region were never trained for, which predict says.
 TRAINED_WITH_ROI = "trained_with_roi"

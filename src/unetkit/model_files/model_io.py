@@ -32,18 +32,19 @@ from unetkit import __version__
 from unetkit.files import atomic_dir, atomic_write_bytes
 from unetkit.model_files.model_config import (
     CONFIG_NAME,
+    MODEL_SUBDIR,
     ONNX_NAME,
     OPENVINO_NAME,
     UNREGISTERED_ARCHITECTURES,
     WEIGHTS_NAME,
     ModelConfig,
+    weights_beside,
 )
 from unetkit.models import create_model, resolve_model_name
 from unetkit.models.base import model_geometry
 
 logger = logging.getLogger(__name__)
 
-MODEL_SUBDIR = "model"
 CHECKPOINT_SUBDIR = "checkpoints"
 CHECKPOINT_NAMES = ("best.ckpt", "last.ckpt")
 STATE_DICT_PREFIX = "model."
@@ -305,8 +306,8 @@ def _export_folder_error(folder: Path) -> FileNotFoundError | None:
     exported = [name for name in (OPENVINO_NAME, ONNX_NAME) if (folder / name).is_file()]
     if (folder / WEIGHTS_NAME).is_file() or not exported or not (folder / CONFIG_NAME).is_file():
         return None
-    beside = folder.parent / MODEL_SUBDIR
-    if (beside / WEIGHTS_NAME).is_file():
+    beside = weights_beside(folder)
+    if beside is not None:
         where = f"{beside} (or {folder.parent}, which holds it)"
     else:
         where = (
