@@ -393,8 +393,9 @@ def engine_note(predictor: Any, records: Sequence[logging.LogRecord], model: Pat
     semantic = getattr(predictor, "predictor", predictor)  # an instance predictor wraps the semantic one
     auto = sys.modules.get("unetkit.inference.auto_backend")  # loaded only where backend auto ran
     choice = auto.chosen_backend(semantic) if auto is not None else None
-    describe = getattr(semantic, "engine", None)
-    engine = describe() if callable(describe) else None
+    from unetkit.inference.batch import engine_of
+
+    engine = engine_of(semantic)
     chose = any(str(r.msg).startswith("backend auto ->") for r in records)
     if choice is None or engine is None or not chose:
         for record in records:

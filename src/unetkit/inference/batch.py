@@ -544,16 +544,13 @@ def _stored_lookup(
     return lut, colours
 
 
-def engine_of(predictor: Any) -> tuple[str, str] | None:
-    """(``"openvino int8"``: the backend and precision that run ``predictor``, as predict's ``engine:`` line
-    words them; the model file) from its ``engine()``, or None where it does not say (a model passed in)."""
+def engine_of(predictor: Any) -> tuple[str, str, Path] | None:
+    """``(backend, precision, model file)`` that run ``predictor`` (predict's ``engine:`` line and its
+    metrics.json/summary.csv words), from its ``engine()``; None where it does not say (a model passed in)."""
     semantic = getattr(predictor, "predictor", predictor)  # an instance predictor wraps the semantic one
     describe = getattr(semantic, "engine", None)
     engine = describe() if callable(describe) else None
-    if engine is None:
-        return None
-    backend, precision, path = engine
-    return f"{backend} {precision}", str(path)
+    return None if engine is None else (engine[0], engine[1], Path(engine[2]))
 
 
 def write_batch_metrics(
@@ -850,7 +847,8 @@ def predict_files(
         convert = bool(getattr(predictor.config, "convert_channels", False))
         window = getattr(predictor.config, "intensity_window", None)
     k = len(class_names)  # >= 2: a one-logit model predicts 0/1
-    engine = engine_of(predictor if instancer is None else instancer)
+    found = engine_of(predictor if instancer is None else instancer)
+    engine = None if found is None else (f"{found[0]} {found[1]}", str(found[2]))  # ("openvino int8", file)
     scorer = None
     objects = None  # instance scores: ground truth of instance labels, predicted with instances
     if ground_truth is not None:

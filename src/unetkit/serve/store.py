@@ -87,7 +87,8 @@ def _owner_alive(owner: str) -> bool:
         return True  # it runs, as another user
     except (ValueError, OSError):
         return False
-    return not start or not _start_time(pid) or _start_time(pid) == start
+    now = _start_time(pid)
+    return not start or not now or now == start
 
 
 def sweep_stale_roots(parent: Path) -> list[Path]:
