@@ -24,3 +24,8 @@ EXIT_DIVERGED: int = 4
 EXIT_INTERRUPTED: int = 130  # SIGINT, Ctrl-C
 EXIT_BROKEN_PIPE: int = 141  # SIGPIPE: the reader of stdout stopped reading (`unetkit explain | head`)
 EXIT_TERMINATED: int = 143  # SIGTERM: a scheduler or `kill` ending the job
+
+# A progress bar written to a file or a pipe is plain lines, at most this often: about twice a minute keeps a
+# log short and still shows a slow job moving (fit's epoch lines, training.trainer; the CLI's bars,
+# cli.console).
+FILE_REFRESH_SECONDS: float = 30.0

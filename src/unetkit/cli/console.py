@@ -12,9 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# On a stderr that is no terminal a bar is plain lines, at most this often (as fit's epoch lines,
-# training.trainer).
-FILE_REFRESH_SECONDS = 30.0
+from unetkit.constants import FILE_REFRESH_SECONDS  # a bar on a stderr that is no terminal: plain lines
 
 
 def _now() -> float:

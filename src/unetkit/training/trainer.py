@@ -23,7 +23,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
-from unetkit.constants import EXIT_INTERRUPTED, EXIT_TERMINATED
+from unetkit.constants import EXIT_INTERRUPTED, EXIT_TERMINATED, FILE_REFRESH_SECONDS
 from unetkit.files import atomic_write_text
 from unetkit.training.budget import BudgetTimer, RecordedClock, RecordedStop
 from unetkit.training.config import TrainerConfig
@@ -182,9 +182,8 @@ def build_callbacks(
 # whose steps take a few milliseconds, a redraw at every step would make the host wait for the GPU at every
 # step instead of queueing the next one. A CPU's steps are slower than this, so its bar still moves by one.
 BAR_REFRESH_SECONDS = 0.25
-# Written to a file, each refresh appends a line: about twice a minute keeps a log short and still shows a
-# slow run moving (a bar refreshed once per epoch sat for minutes on a step count while steps were slow).
-FILE_REFRESH_SECONDS = 30.0
+# Written to a file, each refresh appends a line (FILE_REFRESH_SECONDS apart, unetkit.constants): a bar
+# refreshed once per epoch sat for minutes on a step count while steps were slow.
 PACE_STEPS = 10  # steps timed before the bar's refresh rate is set
 
 
