@@ -365,6 +365,13 @@ def test_rgb_mask_for_index_kind(tmp_path: Path) -> None:
     wording = r"c.png is a colour image, while these masks are read as class values .*classes.json naming"
     with pytest.raises(ValueError, match=wording):
         read_mask(_save(tmp_path / "c.png", colour), MaskEncoding("index", 2))
+    # Under instance labels the message names labels, not classes, and no classes.json (a colour rendering
+    # of a label image cannot be read back by colour).
+    with pytest.raises(
+        ValueError, match=r"c.png is a colour image, while these masks are read as instance labels"
+    ) as info:
+        read_mask(tmp_path / "c.png", MaskEncoding("instances", 2))
+    assert "classes.json" not in str(info.value) and "label image itself" in str(info.value)
 
 
 def test_unknown_kind_suggests() -> None:

@@ -1185,6 +1185,14 @@ def _decode_mask(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndar
             and np.array_equal(raw[..., 0], raw[..., 2])
         ):
             raw = raw[..., 0]  # gray stored as RGB: lossless to take one channel
+        elif encoding.kind == "instances":
+            # A label image's colour rendering (each object drawn in a colour): its objects cannot be read
+            # back from the colours reliably (two touching objects may share one).
+            raise ValueError(
+                f"mask {path} is a colour image, while these masks are read as instance labels (one gray "
+                "value per object, 0 background): save the label image itself (8- or 16-bit, one channel), "
+                "not its colour rendering"
+            )
         else:
             raise ValueError(
                 f"mask {path} is a colour image, while these masks are read as class values (one gray value "
