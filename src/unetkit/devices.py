@@ -25,6 +25,43 @@ _NVIDIA_CONTROL = Path("/dev/nvidiactl")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
+# cgroup v2, then v1: a container's memory limit and what it uses now (MemAvailable is the host's).
+_CGROUP_MEMORY = (
+    (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory.current")),
+    (
+        Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+        Path("/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ),
+)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now: ``MemAvailable`` of /proc/meminfo, or less where the process's
+    container (cgroup) allows less (its limit minus its use: a Docker ``--memory`` limit kills the process
+    long before the host's memory runs out); None where unknown."""
+    free: int | None = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        free = None
+    for limit_file, usage_file in _CGROUP_MEMORY:
+        try:
+            limit_text = limit_file.read_text().strip()
+            usage = int(usage_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max" or not limit_text.isdigit() or int(limit_text) >= 1 << 60:
+            break  # no limit (v1 writes a huge number for none)
+        left = max(0, int(limit_text) - usage)
+        free = left if free is None else min(free, left)
+        break
+    return free
+
+
 def resolve_device(device: str) -> str:
     """``device`` as given, except ``"auto"``: ``"cuda"`` when torch sees a CUDA GPU, else ``"cpu"``.
 

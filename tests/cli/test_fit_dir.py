@@ -352,9 +352,9 @@ def test_fit_dir_refuses_an_override_that_cannot_fit_before_training(
 ) -> None:
     """A user trial's model.kwargs.depth=12 was accepted and grew to the machine's 23 GB until the kernel
     killed it (exit 137, no message, a stale lock): now one line, exit 2, before the run folder exists."""
-    import unetkit.data.folder as data_folder
+    import unetkit.devices as devices
 
-    monkeypatch.setattr(data_folder, "available_memory", lambda: 16 * 10**9)
+    monkeypatch.setattr(devices, "available_memory", lambda: 16 * 10**9)
     root = make_folder(tmp_path / "data")
     runs = tmp_path / "runs"
     argv = ["fit", str(root), "--time", "1m", *FAST, f"output.root={runs}", "model.kwargs.depth=12"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import unetkit.data.folder as data_folder
+import unetkit.devices as devices
 from unetkit.training.memory import check_step_memory, step_memory
 
 GB = 10**9
@@ -26,7 +26,7 @@ def test_the_estimate_grows_with_depth_and_crop_and_says_the_padded_side() -> No
 def test_a_step_above_the_free_memory_is_one_line_naming_what_to_lower(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(data_folder, "available_memory", lambda: 16 * GB)
+    monkeypatch.setattr(devices, "available_memory", lambda: 16 * GB)
     check_step_memory("unet", {**UNET, "depth": 4}, 8, (128, 128))  # fits: nothing said
     check_step_memory("unet", {**UNET, "depth": 12}, 8, None)  # whole images: not estimated
     with pytest.raises(ValueError) as err:

@@ -26,6 +26,7 @@ from unetkit.data.io import (
 from unetkit.data.list_files import check_disjoint, read_list_file
 from unetkit.data.transforms import JointTransform, is_albumentations
 from unetkit.data.weight_map import WeightMapCache, WeightMapConfig, unet_weight_map
+from unetkit.devices import available_memory
 
 logger = logging.getLogger(__name__)
 
@@ -204,18 +205,6 @@ def split_by_fraction(
 # Decoded training images are kept in memory when they fit in this much and in a quarter of the memory free
 # at the start: a large PNG decodes slower than a training step on its crop (benchmarks/data_cache.py).
 CACHE_MAX_BYTES = 2 * 1024**3
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available now (``MemAvailable`` of /proc/meminfo), None where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def decoded_bytes(sizes: Sequence[tuple[int, int]], channels: int) -> int:

@@ -33,6 +33,7 @@ from unetkit.data.io import (
     window_percentiles,
 )
 from unetkit.geometry import ModelGeometry, geometry_from_config, unet_original_geometry
+from unetkit.inference.memory import check_probability_memory
 from unetkit.inference.tiling import (
     BLEND_MODES,
     DEFAULT_BATCH_SIZE,
@@ -423,7 +424,7 @@ class BasePredictor:
         """float32 (K, H, W) logits. With TTA: log of the averaged probabilities (logit for K == 1)."""
         progress = self._image_progress(image)
         if self.tta:
-            return probs_to_logits(self.predict_probs(image))
+            return probs_to_logits(self._mean_probs(image, probs_asked=True))
         x = self._input_chw(image)
         out: np.ndarray | None = None
         for row, logits in self._bands(x, progress):
@@ -434,10 +435,18 @@ class BasePredictor:
         return out
 
     def predict_probs(self, image: np.ndarray) -> np.ndarray:
-        """float32 (K, H, W) probabilities: softmax over classes (sigmoid when K == 1), TTA-averaged."""
+        """float32 (K, H, W) probabilities: softmax over classes (sigmoid when K == 1), TTA-averaged.
+        A map larger than the memory free now is a ValueError before any tile runs
+        (:func:`~unetkit.inference.memory.check_probability_memory`)."""
+        return self._mean_probs(image, probs_asked=True)
+
+    def _mean_probs(self, image: np.ndarray, probs_asked: bool) -> np.ndarray:
+        """:meth:`predict_probs`; ``probs_asked``: the caller keeps the map (the memory error says so)."""
         progress = self._image_progress(image)
+        x = self._input_chw(image)
+        check_probability_memory(self.num_classes, x.shape[1], x.shape[2], len(self.tta), probs_asked)
         views = self.tta or ("identity",)
-        return tta_probs_bands(self._input_chw(image), partial(self._bands, progress=progress), views)
+        return tta_probs_bands(x, partial(self._bands, progress=progress), views)
 
     def predict_mask(self, image: np.ndarray) -> np.ndarray:
         """The class mask of :meth:`predict` (uint8 (H, W); int32 if K > 256) without its probabilities.
@@ -448,7 +457,7 @@ class BasePredictor:
         probabilities are needed first (:meth:`predict_probs`).
         """
         if self.tta:
-            return mask_from_probs(self.predict_probs(image))
+            return mask_from_probs(self._mean_probs(image, probs_asked=False))
         progress = self._image_progress(image)
         x = self._input_chw(image)
         mask: np.ndarray | None = None

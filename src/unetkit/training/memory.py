@@ -84,7 +84,7 @@ def _available(accelerator: str) -> tuple[int | None, str]:
         with contextlib.suppress(RuntimeError):
             return int(torch.cuda.mem_get_info()[0]), "the GPU"
         return None, "the GPU"
-    from unetkit.data.folder import available_memory
+    from unetkit.devices import available_memory
 
     return available_memory(), "this machine"
 
