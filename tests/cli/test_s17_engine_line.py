@@ -15,8 +15,10 @@ pytest.importorskip("onnxruntime")
 
 
 def test_predict_says_once_which_engine_backend_auto_chose_and_why(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # As on an idle machine: a busy one (other tests, a training) is said in the line and not cached.
+    monkeypatch.setattr("unetkit.inference.auto_backend.busy_load", lambda: None)
     model = tiny_unet(tmp_path / "model")
     images = three_images(tmp_path / "images")
     argv = ["predict", str(model), str(images), "--tta", "none"]

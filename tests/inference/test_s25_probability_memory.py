@@ -6,6 +6,7 @@ limit too."""
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,41 @@ def test_free_memory_is_the_containers_limit_less_its_use(
     limit.write_text("max\n")
     free = devices.available_memory()
     assert free is not None and free > 600000  # no limit: the host's again
+
+
+@pytest.mark.parametrize("classes", [1, 4])
+@pytest.mark.parametrize("tta", ["identity,hflip", "hflip,identity", "hflip"])
+def test_a_mirror_tta_mask_is_made_band_by_band_with_the_same_values(classes: int, tta: str) -> None:
+    """The image and its mirror (a street scene's TTA) run in step: the mask equals the one made from the
+    whole (K, H, W) mean (``predict``), bit for bit, and no such array is held (peak far below it); the
+    progress callback counts every view's tiles once, up to the total."""
+    height, width = 6000, 256  # tall: the map (24 MiB for 4 classes) dwarfs a row of tiles
+    image = np.random.default_rng(7).integers(0, 256, (height, width), dtype=np.uint8)
+    seen: list[tuple[int, int]] = []
+    predictor = Mixing(
+        classes, channels=1, tile_size=128, batch_size=2, tta=tta, progress=lambda d, t: seen.append((d, t))
+    )
+    mask, probs = predictor.predict(image)
+    assert probs.shape == (classes, height, width)
+    seen.clear()
+    tracemalloc.start()
+    try:
+        banded = predictor.predict_mask(image)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(banded, mask)
+    maps = 4 * height * width * 4  # the 4-class map; 1 class: a quarter of it, the peak the same
+    assert peak < maps / 3, f"peak {peak / 2**20:.1f} MiB against {maps / 2**20:.1f} MiB of class maps"
+    total = predictor.tiles_per_image(height, width)
+    assert seen[-1] == (total, total) and all(t == total for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and [d for d, _ in seen].count(total) == 1
+
+
+def test_a_mirror_tta_mask_needs_no_room_for_the_map(monkeypatch: pytest.MonkeyPatch) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (64, 48), dtype=np.uint8)
+    _free(monkeypatch, 64 * 48 * 4)  # no room for the 3-class map
+    mask = Mixing(3, channels=1, tile_size=32, tta="identity,hflip").predict_mask(image)
+    assert mask.shape == (64, 48)
+    with pytest.raises(ValueError, match="2-view TTA"):
+        Mixing(3, channels=1, tile_size=32, tta="identity,vflip").predict_mask(image)  # rows reversed

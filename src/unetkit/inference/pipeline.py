@@ -13,7 +13,7 @@ known). This module must never import torch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypedDict
@@ -45,7 +45,15 @@ from unetkit.inference.tiling import (
     count_tiles,
     tile_rows,
 )
-from unetkit.inference.tta import probs_to_logits, resolve_tta, softmax_, tta_probs_bands, view_shape
+from unetkit.inference.tta import (
+    keeps_rows,
+    probs_to_logits,
+    resolve_tta,
+    softmax_,
+    tta_mean_bands,
+    tta_probs_bands,
+    view_shape,
+)
 from unetkit.model_files.model_config import ModelConfig
 from unetkit.options import look_up_option
 
@@ -384,13 +392,30 @@ class BasePredictor:
             total += count_tiles(h, w, tile, self.overlap, border=self.geometry.border, grid=grid)
         return total
 
-    def _image_progress(self, image: np.ndarray) -> ProgressFn | None:
+    def _image_progress(self, image: np.ndarray) -> _ImageProgress | None:
         """:attr:`progress` for one (H, W[, C]) image over all its passes, or None (no callback, or an
         image :meth:`preprocess` refuses). A new one per call: threads sharing this predictor (``unetkit
         serve``) never mix their counts."""
         if self.progress is None or not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
             return None
         return _ImageProgress(self.progress, self.tiles_per_image(image.shape[0], image.shape[1]))
+
+    def _views_progress(self, image: np.ndarray) -> Callable[[int], ProgressFn | None]:
+        """``progress(i)``: the callback of TTA view ``i`` when the views run in step (:meth:`predict_mask`),
+        each reporting its own tiles, :attr:`progress` told their sum; None for each without a callback."""
+        whole = self._image_progress(image)
+        if whole is None:
+            return lambda i: None
+        done = [0] * len(self.tta)
+
+        def view(i: int) -> ProgressFn:
+            def report(tiles: int, total: int) -> None:
+                done[i] = tiles
+                whole.progress(min(sum(done), whole.total), whole.total)
+
+            return report
+
+        return view
 
     def _normalize_tiles(self, tiles: np.ndarray) -> np.ndarray:
         """uint8 tiles (B, C, h, w) -> normalised float32 (B, C, h, w), each as :meth:`preprocess` would
@@ -453,16 +478,22 @@ class BasePredictor:
 
         Without TTA the mask is made band by band as the tiles run (:func:`tile_rows`), so no (K, H, W)
         array is held: what ``unetkit predict`` uses when no ``--probs`` are asked for (a large scene then
-        needs about its own size in memory, not K float32 copies of it). With TTA the views' mean
-        probabilities are needed first (:meth:`predict_probs`).
+        needs about its own size in memory, not K float32 copies of it). So is the mean of views that keep
+        the rows in place (the image and its left-right mirror, a street scene's TTA: :func:`tta_mean_bands`),
+        with the same values. Other TTA views need the views' mean probabilities first
+        (:meth:`predict_probs`).
         """
-        if self.tta:
+        if self.tta and not keeps_rows(self.tta):
             return mask_from_probs(self._mean_probs(image, probs_asked=False))
-        progress = self._image_progress(image)
         x = self._input_chw(image)
+        if self.tta:  # the image and its mirror: the views run in step, their mean made band by band
+            progress = self._views_progress(image)
+            bands = tta_mean_bands(x, lambda view, i: self._bands(view, progress(i)), self.tta)
+        else:
+            bands = ((row, softmax_(logits)) for row, logits in self._bands(x, self._image_progress(image)))
         mask: np.ndarray | None = None
-        for row, logits in self._bands(x, progress):
-            band = mask_from_probs(softmax_(logits))  # as predict: the same probabilities, the same rule
+        for row, probs in bands:
+            band = mask_from_probs(probs)  # as predict: the same probabilities, the same rule
             if mask is None:
                 mask = np.empty(x.shape[1:], dtype=band.dtype)
             mask[row : row + band.shape[0]] = band

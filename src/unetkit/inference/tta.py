@@ -54,6 +54,10 @@ DIHEDRAL = tuple(TRANSFORMS)
 FLIPS = ("identity", "hflip", "vflip", "rot180")  # the flip subgroup: keeps H and W, no transposition
 # The transforms that exchange H and W: on a non-square image their views have the other shape.
 _SWAPS_AXES = frozenset({"rot90", "rot270", "transpose", "antitranspose"})
+# The views that keep every row where it is (the image and its left-right mirror, the TTA of scenes with an
+# up): their bands come in the image's row order, so their mean can be made band by band
+# (:func:`tta_mean_bands`).
+ROW_KEEPING = frozenset({"identity", "hflip"})
 
 
 def view_shape(name: str, height: int, width: int) -> tuple[int, int]:
@@ -214,3 +218,36 @@ def tta_probs_bands(
     assert acc is not None  # names is never empty: "none" is the identity view, an empty list raises
     acc /= np.float32(len(names))
     return acc
+
+
+def keeps_rows(transforms: str | Sequence[str]) -> bool:
+    """Whether every view of a TTA setting keeps the rows in place (:data:`ROW_KEEPING`)."""
+    return set(resolve_tta(transforms) or ("identity",)) <= ROW_KEEPING
+
+
+def tta_mean_bands(
+    image: np.ndarray,
+    bands_fn: Callable[[np.ndarray, int], Iterable[tuple[int, np.ndarray]]],
+    transforms: str | Sequence[str],
+) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`tta_probs_bands`'s mean, band by band, for views that keep rows (:func:`keeps_rows`): every
+    view's network runs in step (``bands_fn(view, index)`` as there, ``index`` the view's place in the
+    setting), and each band of the mean is yielded as ``(row, probs (K, n, W))`` once all views have given it,
+    so no (K, H, W) array is held. The same float operations in the same order as :func:`tta_probs_bands`:
+    the same values, bit for bit."""
+    names = resolve_tta(transforms) or ("identity",)
+    if not keeps_rows(names):
+        raise ValueError(
+            f"tta_mean_bands takes views that keep rows ({', '.join(sorted(ROW_KEEPING))}), got {names}"
+        )
+    streams = [bands_fn(TRANSFORMS[name][0](image), i) for i, name in enumerate(names)]
+    for parts in zip(*streams, strict=True):
+        row, first = parts[0]
+        acc = np.zeros((first.shape[0], first.shape[1], image.shape[-1]), dtype=np.float32)
+        for name, (view_row, logits) in zip(names, parts, strict=True):
+            if view_row != row or logits.shape[1] != first.shape[1]:  # one tile plan for one shape: never
+                raise RuntimeError(f"TTA view {name} gave rows {view_row}.. where {row}.. were expected")
+            forward, _ = TRANSFORMS[name]
+            forward(acc)[...] += softmax_(logits)
+        acc /= np.float32(len(names))
+        yield row, acc
