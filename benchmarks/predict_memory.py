@@ -45,6 +45,7 @@ CASES = (
     ("mask only (default)", ["--tta", "none"], 1.0),
     ("with --probs npy", ["--tta", "none", "--probs", "npy"], 1.0),
     ("flips TTA", ["--tta", "flips"], 0.5),
+    ("mirror TTA", ["--tta", "identity,hflip"], 0.5),  # made band by band since c0486d1
 )
 WRAPPER = (
     "import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
@@ -109,6 +110,9 @@ def main() -> None:
     parser.add_argument("--base", default="0b06788", help="earlier revision to compare against")
     parser.add_argument("--size", default="8000x6000", help="WIDTHxHEIGHT of the scene")
     parser.add_argument("--note", default="", help="the machine's load, e.g. 'shared with 3 other jobs'")
+    parser.add_argument(
+        "--cases", nargs="+", choices=[n for n, _, _ in CASES], default=None, help="run only these cases"
+    )
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +127,7 @@ def main() -> None:
         try:
             model = make_model(scratch / "model")
             rows = []
-            for name, options, scale in CASES:
+            for name, options, scale in [c for c in CASES if args.cases is None or c[0] in args.cases]:
                 h, w = int(height * scale), int(width * scale)
                 scene = make_scene(scratch / f"scene_{w}x{h}.tif", h, w)
                 # Interleaved, base first: a machine that slows down during the run slows both alike.
