@@ -538,10 +538,9 @@ def test_the_datasets_class_colours_reach_the_models_config_json(tmp_path: Path)
         "folder", root=tmp_path / "data", mask_kind="palette", colors=colours,
         ignore_colors=[[0, 0, 0], [9, 9, 9]], **options,
     )  # fmt: skip
-    assert build_model_config(_cfg(tmp_path), palette).extra == {
-        "instance_target": "semantic",
-        "void_color": [0, 0, 0],
-    }
+    extra = build_model_config(_cfg(tmp_path), palette).extra
+    assert extra.pop("mask_encoding")["ignore_colors"] == [[0, 0, 0], [9, 9, 9]]  # how its masks were read
+    assert extra == {"instance_target": "semantic", "void_color": [0, 0, 0]}
 
 
 def test_the_deferred_loss_check_reads_the_device_every_few_steps(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -575,12 +574,13 @@ def test_the_model_records_its_scoring_tta_and_its_masks_stored_values(tmp_path:
     mapping = {0: 0, 10: 1, 11: 1, 20: 2, 99: 255}
     remap = get_dataset_spec("folder", root=tmp_path / "data", mask_kind="remap", mapping=mapping, **options)
     cfg = _cfg(tmp_path)
-    assert build_model_config(cfg, remap).extra == {
-        "instance_target": "semantic",
-        "stored_values": [0, 10, 20],
-    }  # 10 and 11: the smallest
+    extra = build_model_config(cfg, remap).extra
+    assert extra.pop("mask_encoding")["kind"] == "remap"
+    assert extra == {"instance_target": "semantic", "stored_values": [0, 10, 20]}  # 10 and 11: the smallest
     cfg.evaluate.tta = "identity,hflip"
     plain = get_dataset_spec("folder", root=tmp_path / "data", **options)
-    assert build_model_config(cfg, plain).extra == {"instance_target": "semantic", "tta": "identity,hflip"}
+    extra = build_model_config(cfg, plain).extra
+    assert extra.pop("mask_encoding")["kind"] == "index"
+    assert extra == {"instance_target": "semantic", "tta": "identity,hflip"}
     cfg.evaluate.tta = True
     assert build_model_config(cfg, plain).extra["tta"].count(",") == 7  # the 8 flips/rotations, by name

@@ -55,6 +55,7 @@ def test_fit_dir_target_energy_names_the_instance_method(
     assert model_config["model_kwargs"]["num_classes"] == 5
     assert model_config["class_names"] == ["background", "level_1", "level_2", "level_3", "level_4"]
     chosen = model_config["extra"].pop("instance_postprocess")
+    assert model_config["extra"].pop("mask_encoding")["instance_target"] == "energy"
     assert model_config["extra"] == {
         "instance_method": "energy",
         "instance_classes": [1, 2, 3, 4],

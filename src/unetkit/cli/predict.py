@@ -443,6 +443,16 @@ def _yaml_reason(exc: Exception) -> str:
     return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
 
 
+def recorded_mask_encoding(config: Any) -> Any:
+    """How the model's run read its masks, as its ``config.json`` records it (``extra["mask_encoding"]``,
+    written by fit since this record exists); None without a record."""
+    from unetkit.data.mask_options import encoding_from_record
+    from unetkit.model_files.model_config import MASK_ENCODING
+
+    extra = getattr(config, "extra", None)
+    return encoding_from_record(extra.get(MASK_ENCODING)) if isinstance(extra, dict) else None
+
+
 def run_mask_encoding(model: Path, fix: str = SCORING_FIX) -> Any:
     """How the run that made ``model`` (a run folder, its ``model/`` or a checkpoint in it) read its masks,
     from ``RUN/config.yaml``; None where there is no such run config or it names no folder dataset.
@@ -952,10 +962,15 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)  # fmt: skip
         elif args.mask_encoding is None and args.ignore_values is None:
             encoding = run_mask_encoding(args.model)
+            source = "the run read its masks"
+            if encoding is None:
+                # No run folder (a model/ or export/ folder shipped alone): the record its config.json keeps.
+                encoding = recorded_mask_encoding(config)
+                source = "the model's run read its masks (its config.json)"
             if encoding is not None and encoding.num_classes != num_classes:
                 encoding = None  # not this model's classes (a config edited by hand): read as given
             if encoding is not None:
-                print(f"ground truth read as the run read its masks: {_describe(encoding)}", file=sys.stderr)
+                print(f"ground truth read as {source}: {_describe(encoding)}", file=sys.stderr)
         from_run = encoding is not None
         if encoding is None:
             encoding = MaskEncoding(

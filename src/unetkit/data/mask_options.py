@@ -146,3 +146,35 @@ def mask_info_encoding(mask: Any) -> MaskEncoding:
         mask.kind, mask.num_classes, mask.ignore_values, mask.colors if mask.kind == "palette" else None,
         mask.ignore_colors, mask.mapping, "semantic", {},
     )  # fmt: skip
+
+
+def encoding_record(encoding: MaskEncoding) -> dict[str, Any]:
+    """``encoding`` as plain JSON (a model config's ``extra["mask_encoding"]``), without its per-file ROIs;
+    :func:`encoding_from_record` reads it back."""
+    return {
+        "kind": encoding.kind,
+        "num_classes": int(encoding.num_classes),
+        "ignore_values": [int(v) for v in encoding.ignore_values],
+        "colors": (
+            {str(k): [int(c) for c in v] for k, v in encoding.colors.items()} if encoding.colors else None
+        ),
+        "ignore_colors": [[int(c) for c in colour] for colour in encoding.ignore_colors],
+        "mapping": {str(k): int(v) for k, v in encoding.mapping.items()} if encoding.mapping else None,
+        "instance_target": encoding.instance_target,
+        "instance_params": dict(encoding.instance_params) if encoding.instance_params else None,
+    }
+
+
+def encoding_from_record(record: Any) -> MaskEncoding | None:
+    """The :class:`MaskEncoding` of :func:`encoding_record`'s dict; None for anything else (a model config
+    from before the record, or one edited by hand into another shape)."""
+    if not isinstance(record, Mapping) or "kind" not in record or "num_classes" not in record:
+        return None
+    try:
+        return encoding_of(
+            str(record["kind"]), int(record["num_classes"]), record.get("ignore_values") or (),
+            record.get("colors"), record.get("ignore_colors") or (), record.get("mapping"),
+            str(record.get("instance_target") or "semantic"), record.get("instance_params") or {},
+        )  # fmt: skip
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        return None

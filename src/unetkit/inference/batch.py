@@ -441,6 +441,19 @@ _GRAY_MASKS = {
 }
 
 
+def compact_classes(target: np.ndarray) -> np.ndarray:
+    """A class map (int64 from read_mask) in the smallest unsigned type its values fit: held while the tiles
+    run, 1 byte a pixel instead of 8 for up to 256 values (void 255 included)."""
+    if not target.size:
+        return target
+    low, high = int(target.min()), int(target.max())
+    if low >= 0 and high <= np.iinfo(np.uint8).max:
+        return target.astype(np.uint8)
+    if low >= 0 and high <= np.iinfo(np.uint16).max:
+        return target.astype(np.uint16)
+    return target
+
+
 def _read_sized(
     path: Path, encoding: MaskEncoding, shape: tuple[int, ...], other_kind_fix: str = ""
 ) -> np.ndarray:
@@ -949,6 +962,46 @@ def predict_files(
                     read_raw_image(path), path, in_channels, window
                 )
                 georef = read_georef(path)  # None unless a GeoTIFF: its tags only, no pixels
+                shape = image.shape[:2]
+                # The ROI and the ground truth are read before the tiles run: a mask that does not fit fails
+                # this image at once, not after minutes of tiles of a large scene (a GIS trial).
+                roi_file = None
+                if rois is not None:
+                    roi_file = rois.find(name, path.stem, path)
+                    if roi_file is None:
+                        raise ValueError(
+                            f"no ROI for {path.name} in {rois.root} (looked for the same stem, or with a "
+                            "suffix such as _mask or _fov); add one, or predict it without --roi"
+                        )
+                    inside = read_roi(roi_file, shape, paired_with=f"image {path}")
+                target = None
+                truth_error = ""
+                # An image without a mask in the ground-truth folder is segmented and left unscored (a folder
+                # of new images with a few annotated is common), and so is one whose mask file cannot be
+                # decoded (corrupt, truncated): its prediction does not depend on it. A mask that reads but
+                # does not fit (wrong size, another kind of mask, a value without a class) is an error: the
+                # pairing or the options are wrong.
+                mask_file = ""  # summary.csv's mask_file: the file paired with this image as its ground truth
+                truth = None
+                if ground_truth is not None:
+                    truth = truths.find(name, path.stem, path)
+                    if truth is not None:
+                        mask_file = str(truth)
+                        try:
+                            target = compact_classes(
+                                _read_sized(truth, ground_truth.encoding, shape, ground_truth.other_kind_fix)
+                            )
+                        except ValueError as exc:
+                            if not unreadable_file(exc):
+                                raise
+                            truth, truth_error = None, str(exc)
+                    if target is not None and roi_file is not None:
+                        target = np.where(inside, target, ground_truth.ignore_index).astype(target.dtype)
+                true_labels = None
+                if objects is not None and truth is not None and instancer is not None:
+                    true_labels = read_label_image(truth, shape)
+                    if roi_file is not None:
+                        true_labels = np.where(inside, true_labels, 0)
                 labels: np.ndarray | None = None
                 count: int | None = None
                 if instancer is not None:
@@ -961,41 +1014,11 @@ def predict_files(
                     mask, probs = predictor.predict_mask(image), None
                 else:
                     mask, probs = predictor.predict(image)
-                roi_file = None
-                if rois is not None:
-                    roi_file = rois.find(name, path.stem, path)
-                    if roi_file is None:
-                        raise ValueError(
-                            f"no ROI for {path.name} in {rois.root} (looked for the same stem, or with a "
-                            "suffix such as _mask or _fov); add one, or predict it without --roi"
-                        )
-                    inside = read_roi(roi_file, mask.shape, paired_with=f"image {path}")
+                if roi_file is not None:
                     mask = np.where(inside, mask, IGNORE_INDEX).astype(mask.dtype, copy=False)
                     if labels is not None:
                         labels = np.where(inside, labels, 0).astype(labels.dtype, copy=False)
                         count = len(np.unique(labels[labels > 0]))
-                target = None
-                truth_error = ""
-                # An image without a mask in the ground-truth folder is segmented and left unscored (a folder
-                # of new images with a few annotated is common), and so is one whose mask file cannot be
-                # decoded (corrupt, truncated): its prediction does not depend on it. A mask that reads but
-                # does not fit (wrong size, another kind of mask, a value without a class) is an error: the
-                # pairing or the options are wrong.
-                mask_file = ""  # summary.csv's mask_file: the file paired with this image as its ground truth
-                if ground_truth is not None:
-                    truth = truths.find(name, path.stem, path)
-                    if truth is not None:
-                        mask_file = str(truth)
-                        try:
-                            target = _read_sized(
-                                truth, ground_truth.encoding, mask.shape, ground_truth.other_kind_fix
-                            )
-                        except ValueError as exc:
-                            if not unreadable_file(exc):
-                                raise
-                            truth, truth_error = None, str(exc)
-                    if target is not None and roi_file is not None:
-                        target = np.where(inside, target, ground_truth.ignore_index)
                 # Everything computed: only now write, so a failing input leaves no files behind (a failing
                 # write, e.g. a full disk, removes the files this input already wrote).
                 classes: int | None
@@ -1037,11 +1060,6 @@ def predict_files(
                     jobs.append(
                         (out / "instances" / f"{name}.png", partial(save_instances_png, labels=labels))
                     )
-                true_labels = None
-                if objects is not None and truth is not None and labels is not None:
-                    true_labels = read_label_image(truth, mask.shape)
-                    if roi_file is not None:
-                        true_labels = np.where(inside, true_labels, 0)
                 writing = name  # from here until its row is kept, this image's files are in flux
                 _write_all(jobs)
                 written = {path for path, _ in jobs}

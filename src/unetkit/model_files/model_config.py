@@ -45,6 +45,11 @@ UNREGISTERED_ARCHITECTURES = ("maskrcnn",)
 #: other values than the class indices (a remap: 0, 10, 20, ...); ``unetkit predict --mask-values stored``
 #: writes them.
 STORED_VALUES = "stored_values"
+#: ``extra`` key: how the run read its masks (``{"kind", "num_classes", "ignore_values", "colors", ...}``:
+#: :func:`unetkit.data.mask_options.encoding_record`), so that a model folder or an export folder shipped
+#: without its run scores ground truth as the run read it (``unetkit predict MODEL ... --masks DIR``: colour
+#: masks by the run's colours).
+MASK_ENCODING = "mask_encoding"
 
 
 def stored_values_of(config: Any) -> list[int] | None:

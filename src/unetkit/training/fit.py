@@ -128,6 +128,10 @@ def build_model_config(config: Config, spec: DatasetSpec) -> ModelConfig:
         from unetkit.model_files.model_config import STORED_VALUES
 
         extra[STORED_VALUES] = stored
+    from unetkit.data.mask_options import encoding_record
+    from unetkit.model_files.model_config import MASK_ENCODING
+
+    extra[MASK_ENCODING] = encoding_record(spec.encoding)  # a model shipped alone scores masks as trained
     if spec.encoding.kind == "palette" and spec.encoding.ignore_colors:
         from unetkit.palette import VOID_COLOR_KEY
 
