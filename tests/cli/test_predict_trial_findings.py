@@ -54,10 +54,13 @@ def test_a_mask_of_another_size_is_named_with_both_sizes_as_wxh_and_the_fix(
 
 
 def test_a_large_image_says_its_tiles_in_lines_where_no_bar_is_drawn(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Under a pipe (no bar: stderr is no terminal) a trial's log said nothing for the 81 s of one large
-    image: a line at each quarter of its tiles; an image of a few tiles gets none, and --quiet none at all."""
+    image: its tiles are plain lines, as every bar's (at most every FILE_REFRESH_SECONDS, here at every
+    update, and one at the end); an image of a few tiles gets none, and --quiet none at all."""
+    import unetkit.cli.console as console
+
     folder = tmp_path / "inputs"
     folder.mkdir()
     rng = np.random.default_rng(7)
@@ -65,12 +68,13 @@ def test_a_large_image_says_its_tiles_in_lines_where_no_bar_is_drawn(
     Image.fromarray(rng.integers(0, 256, (64, 96), dtype=np.uint8)).save(folder / "b_big.png")  # 4 x 6
     model = tiny_unet(tmp_path / "model")
     argv = ["predict", str(model), str(folder), "--tile-size", "16", "--overlap", "0", "--tta", "none"]
-    argv += ["--batch-size", "2"]  # progress after every 2 tiles: the quarters fall on 6, 12, 18, 24
+    argv += ["--batch-size", "8"]  # progress after every 8 tiles: 8, 16 and 24
+    monkeypatch.setattr(console, "FILE_REFRESH_SECONDS", 0.0)
     assert main([*argv, "--out", str(tmp_path / "o1")]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tiles of")]
-    assert [line.split(" (")[0] for line in lines] == [
-        f"tiles of b_big.png: {done}/24 tiles" for done in (6, 12, 18, 24)
+    assert [line.split(" (")[0] for line in lines[:2]] == [
+        f"tiles of b_big.png: {n}/24 tiles" for n in (8, 16)
     ]
-    assert lines[-1].startswith("tiles of b_big.png: 24/24 tiles (100 %, ")
+    assert len(lines) == 3 and lines[-1].startswith("tiles of b_big.png: 24/24 tiles in ")
     assert main([*argv, "--out", str(tmp_path / "o2"), "--quiet"]) == 0
     assert "tiles of" not in capsys.readouterr().err

@@ -94,7 +94,8 @@ class LazyBar:
     known) and closed at ``done == total`` or by :meth:`close`; ``enabled=False`` draws nothing.
 
     ``min_total``: a work of fewer steps gets no bar (no flash of a bar for a few quick steps);
-    ``terminal_only``: draw only when stderr is a terminal (as a tqdm bar with ``disable=None``).
+    ``terminal_only``: draw only when stderr is a terminal (as a tqdm bar with ``disable=None``); elsewhere
+    the bar is plain lines (:class:`_ProgressLines`, in ``lines_unit``).
     :attr:`desc` may change between works (the next bar takes it).
     """
 
@@ -106,9 +107,13 @@ class LazyBar:
         *,
         min_total: int = 0,
         terminal_only: bool = False,
+        lines_unit: str | None = None,
     ) -> None:
         self.desc, self.enabled, self.unit = desc, enabled, unit
         self.min_total, self.terminal_only = min_total, terminal_only
+        self.lines_unit = (
+            lines_unit or unit
+        )  # the unit of the plain lines ("tiles" where the bar says "tile/s")
         self._bar: Any = None
 
     def __call__(self, done: int, total: int) -> None:
@@ -120,7 +125,7 @@ class LazyBar:
             if not sys.stderr.isatty():
                 if self.terminal_only:
                     return
-                self._bar = _ProgressLines(total, self.desc, self.unit)
+                self._bar = _ProgressLines(total, self.desc, self.lines_unit)
             else:
                 from tqdm import tqdm
 

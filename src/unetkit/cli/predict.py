@@ -39,7 +39,6 @@ import contextlib
 import dataclasses
 import logging
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,37 +53,6 @@ TILE_BAR_MIN_TILES = 9
 # --precision: auto leaves it to the backend (fp32, --amp's mixed one, or what backend auto picks).
 PRECISIONS = ("auto", "fp32", "bf16")
 PRECISION_BACKENDS = ("torch", "openvino")
-
-
-class TileLines:
-    """``progress(done, total)`` over the tiles of one image as plain lines, where no bar is drawn (stderr a
-    pipe or a log file): a line at each quarter of a work of at least ``min_total`` tiles, so that a log
-    shows a long image advancing (a trial's log said nothing for 81 s). Same ``desc``/``close`` as
-    :class:`~unetkit.cli.console.LazyBar`."""
-
-    def __init__(self, desc: str, min_total: int) -> None:
-        self.desc, self.min_total = desc, min_total
-        self._next = 0  # the next quarter to say; 0: no work open
-        self._start = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        if total < self.min_total:
-            return
-        if self._next == 0:
-            self._next, self._start = 1, time.perf_counter()
-        quarter = done * 4 // total
-        if quarter >= self._next:
-            seconds = time.perf_counter() - self._start
-            print(
-                f"{self.desc}: {done}/{total} tiles ({done * 100 // total} %, {seconds:.0f} s)",
-                file=sys.stderr,
-            )
-            self._next = quarter + 1
-        if done >= total:
-            self.close()
-
-    def close(self) -> None:
-        self._next = 0
 
 
 class TtaSet(argparse.Action):
@@ -955,11 +923,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {_maskrcnn_ignored(args)}", file=sys.stderr)
     # The tiles of one large image (minutes for 8192 x 8192 on a CPU), on a bar of their own; the images bar
     # advances only when an image is done.
-    tiles: LazyBar | TileLines = LazyBar(
-        "tiles", enabled=not args.quiet, unit="tile", min_total=TILE_BAR_MIN_TILES, terminal_only=True
+    # Where no bar is drawn (a pipe, a log file) plain lines, as every bar's: at most every 30 s and at the
+    # end (a line at each quarter went quiet for 90 s on a large scene with 8 views).
+    tiles = LazyBar(
+        "tiles", enabled=not args.quiet, unit="tile", min_total=TILE_BAR_MIN_TILES, lines_unit="tiles"
     )
-    if not args.quiet and not sys.stderr.isatty():
-        tiles = TileLines("tiles", TILE_BAR_MIN_TILES)
     with held_engine_lines() as held:
         predictor = build_predictor(args, progress=tiles)
     engine = engine_note(predictor, held.records, args.model)
