@@ -111,4 +111,4 @@ def test_a_failure_after_a_checkpoint_names_the_kept_folder_and_resume_is_quiet(
     printed, errors = capfd.readouterr()  # file-descriptor level: Lightning's handlers hold their own stream
     assert "exists and is not empty" not in printed + errors
     assert not [w for w in recwarn if "exists and is not empty" in str(w.message)]
-    assert "val split:" in printed or "test split:" in printed
+    assert "\nval split" in printed or "\ntest split" in printed

@@ -52,7 +52,7 @@ def test_fit_dir_plans_trains_and_writes_the_plan(
     assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
     assert "scoring test: " in errors  # the final evaluation has a progress bar too
     assert "masks: binary, 2 classes" in printed and "model.kwargs.base_channels: base " in printed
-    assert "overridden on the command line: output.root=" in printed and "test split:" in printed
+    assert "overridden on the command line: output.root=" in printed and "\ntest split" in printed
     run = only_run(runs)
     # The run folder is named after the data folder and said before training, not only at the end.
     assert run.name.startswith("data-unet-")
@@ -104,7 +104,12 @@ def test_fit_dir_without_a_test_split_scores_validation(
     printed, errors = capsys.readouterr()
     assert "running torch" not in printed + errors  # scoring the run's own model: no engine line
     assert "--time 0.5 is read as 0.5 minutes" in printed
-    assert "evaluate.split: val: the folder has no test split" in printed and "val split:" in printed
+    assert "evaluate.split: val: the folder has no test split" in printed
+    # The planned dihedral TTA is named above the scores (the epoch lines score one view).
+    assert (
+        "val split, scored with 8-view TTA (identity,rot90," in printed
+        and "epoch lines: one view):" in printed
+    )
     assert only_run(out.parent) == out and (out / "metrics_val.json").is_file()
 
 

@@ -108,5 +108,5 @@ def test_score_val_leaves_the_test_split_unseen(tmp_path: Path, capsys: pytest.C
     root = make_folder(tmp_path / "data")
     run = tmp_path / "runs" / "v"
     assert main(["fit", str(root), "--time", "0.5m", *FAST, "--out", str(run), "--score", "val", *TINY]) == 0
-    assert "val split:" in capsys.readouterr().out
+    assert "\nval split" in capsys.readouterr().out
     assert (run / "metrics_val.json").is_file() and not (run / "metrics_test.json").exists()
