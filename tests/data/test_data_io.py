@@ -333,7 +333,8 @@ def test_palette_mask(tmp_path: Path) -> None:
     # keys the user never wrote (the old fix named only colors= / ignore_colors=).
     with pytest.raises(
         ValueError,
-        match=r"palette mask .*u.png has colours \(1, 2, 3\) that are not in the class colour table; fix the "
+        match=r"palette mask .*u.png has 1 colour not in the class colour table: \(1, 2, 3\): 1 px \(it lies "
+        r"within x 1\.\.1, y 1\.\.1\); fix the "
         r"mask, or add each colour to the classes file \(classes.json or classes.csv\) as a class or as void "
         r"\(or, where data.options gives the colours, to colors= or ignore_colors=\)$",
     ):

@@ -190,7 +190,8 @@ def test_an_unknown_palette_colour_names_either_classes_file(tmp_path: Path) -> 
     with pytest.raises(ValueError) as caught:
         read_mask(tmp_path / "m.png", MaskEncoding("palette", 1, colors={0: (0, 0, 0)}))
     assert str(caught.value).endswith(
-        "has colours (255, 255, 255) that are not in the class colour table; fix the mask, or add each "
+        "has 1 colour not in the class colour table: (255, 255, 255): 1 px (it lies within x 0..0, y 0..0); "
+        "fix the mask, or add each "
         "colour to the classes file (classes.json or classes.csv) as a class or as void (or, where "
         "data.options gives the colours, to colors= or ignore_colors=)"
     )

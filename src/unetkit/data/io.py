@@ -1278,6 +1278,83 @@ def _decode_binary(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.nd
     return out
 
 
+# A colour within this many levels (RGB distance) of the line between two class colours of a mask, or of one
+# of them, is a blend of them: what bilinear resizing or antialiased drawing makes at a class edge (rounding
+# and a second resize move a blend a level or two off the line; junctions of three classes lie further).
+BLEND_LEVELS = 4
+# Unknown colours a mask must hold before they are read as blends: fewer are named one by one, as a slip to
+# fix or a class to add (a single grey between black and white is a colour, not a resize).
+MIN_BLEND_COLOURS = 8
+# The share of the unknown colours' pixels that must be blends for a mask to be called resized: a resized
+# CamVid mask's were 91 % (its colours 55 %: the rest lie at three-class corners, a few pixels each).
+BLEND_PIXEL_SHARE = 0.5
+# Unknown colours this many or more are no new classes (a class palette holds tens of colours).
+MANY_COLOURS = 64
+# The colours (and base colours) the blend share is measured on: the most frequent ones, to bound the cost.
+_BLEND_COLOURS_MEASURED = 4096
+_BLEND_BASE_MAX = 32
+
+
+def _rgb_of(packed: np.ndarray) -> np.ndarray:
+    """Packed 0xRRGGBB values -> (N, 3) float64 RGB."""
+    packed = np.asarray(packed, dtype=np.int64).reshape(-1)
+    return np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.float64)
+
+
+def colour_text(packed: int) -> str:
+    """0xRRGGBB -> ``"(r, g, b)"``."""
+    return f"({packed >> 16 & 255}, {packed >> 8 & 255}, {packed & 255})"
+
+
+def blend_share(colours: np.ndarray, counts: np.ndarray, base: np.ndarray) -> float:
+    """The share of the pixels of ``colours`` (packed RGB, with their pixel ``counts``) whose colour lies
+    within :data:`BLEND_LEVELS` of the segment between two ``base`` colours (packed RGB; or of one of them):
+    blends of the base colours, as a bilinear resize or antialiased drawing makes. Measured on the
+    :data:`_BLEND_COLOURS_MEASURED` most frequent colours and the first :data:`_BLEND_BASE_MAX` base colours
+    (vectorised: colours x base pairs)."""
+    colours = np.asarray(colours, dtype=np.int64).reshape(-1)
+    counts = np.asarray(counts, dtype=np.float64).reshape(-1)
+    if colours.size == 0 or np.size(base) == 0:
+        return 0.0
+    if colours.size > _BLEND_COLOURS_MEASURED:
+        keep = np.argsort(-counts, kind="stable")[:_BLEND_COLOURS_MEASURED]
+        colours, counts = colours[keep], counts[keep]
+    u = _rgb_of(colours)  # (N, 3)
+    b = _rgb_of(np.asarray(base)[:_BLEND_BASE_MAX])  # (K, 3)
+    best = np.full(len(u), np.inf)
+    for start in b:  # segments start -> every base colour (start -> start: the colour itself)
+        step = b - start  # (K, 3)
+        length2 = np.maximum((step * step).sum(axis=1), 1.0)  # (K,)
+        off = u - start  # (N, 3)
+        t = np.clip(off @ step.T / length2, 0.0, 1.0)  # (N, K)
+        rest = off[:, None, :] - t[..., None] * step[None, :, :]  # (N, K, 3)
+        best = np.minimum(best, np.sqrt((rest * rest).sum(axis=2)).min(axis=1))
+    return float(counts[best <= BLEND_LEVELS].sum() / counts.sum())
+
+
+def looks_resized(colours: np.ndarray, counts: np.ndarray, base: np.ndarray) -> bool:
+    """Whether unknown ``colours`` (packed RGB, with pixel ``counts``) of a mask whose class colours are
+    ``base`` look like a resized or antialiased mask's blends: :data:`MIN_BLEND_COLOURS` or more of them,
+    and :data:`BLEND_PIXEL_SHARE` of their pixels or more between (or within a few levels of) base colours."""
+    if np.size(colours) < MIN_BLEND_COLOURS:
+        return False
+    return blend_share(colours, counts, base) >= BLEND_PIXEL_SHARE
+
+
+def colour_examples(colours: np.ndarray, counts: np.ndarray, limit: int = 5) -> str:
+    """``"(255, 0, 255): 400 px, (0, 5, 7): 3 px"``: the ``limit`` colours (packed RGB) covering the most
+    pixels, with their pixel counts, then how many more."""
+    colours = np.asarray(colours, dtype=np.int64).reshape(-1)
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    order = np.lexsort((colours, -counts))[:limit]
+    text = ", ".join(f"{colour_text(int(colours[i]))}: {int(counts[i])} px" for i in order)
+    more = colours.size - len(order)
+    return f"{text} and {more} more" if more else text
+
+
+RESIZED_FIX = "it looks resized or antialiased; re-save it with nearest-neighbour resizing (no smoothing)"
+
+
 def _decode_palette(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.ndarray:
     if raw.ndim != 3 or raw.shape[2] != 3 or raw.dtype != np.uint8:
         raise ValueError(f"palette mask {path} must be an 8-bit RGB image, got shape {raw.shape} {raw.dtype}")
@@ -1289,17 +1366,45 @@ def _decode_palette(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.n
         table[(int(r) << 16) | (int(g) << 8) | int(b)] = int(cls)
     for r, g, b in encoding.ignore_colors:
         table[(int(r) << 16) | (int(g) << 8) | int(b)] = IGNORE_INDEX
-    present, inverse = np.unique(packed, return_inverse=True)
-    unknown = [int(p) for p in present if int(p) not in table]
-    if unknown:
-        colours = ", ".join(f"({p >> 16}, {(p >> 8) & 255}, {p & 255})" for p in unknown[:5])
-        raise ValueError(
-            f"palette mask {path} has colours {colours} that are not in the class colour table; fix the "
-            "mask, or add each colour to the classes file (classes.json or classes.csv) as a class or as "
-            "void (or, where data.options gives the colours, to colors= or ignore_colors=)"
-        )
+    present, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
+    known = np.isin(present, np.fromiter(table, dtype=np.int64, count=len(table)))
+    if not known.all():
+        raise ValueError(_unknown_colours_text(path, present, counts, known, inverse.reshape(packed.shape)))
     classes = np.array([table[int(p)] for p in present], dtype=np.int64)
     return classes[inverse].reshape(packed.shape)
+
+
+def _unknown_colours_text(
+    path: Path, present: np.ndarray, counts: np.ndarray, known: np.ndarray, inverse: np.ndarray
+) -> str:
+    """The one-line error for a palette mask holding colours its table lacks: a resized or antialiased mask
+    (many colours, most blends of its class colours) is told to re-save with nearest-neighbour resizing;
+    many other colours are no class palette; a few are named with their pixels (and where the first lies),
+    to fix or to add to the classes file."""
+    unknown, unknown_counts = present[~known], counts[~known]
+    n = int(unknown.size)
+    examples = colour_examples(unknown, unknown_counts)
+    if looks_resized(unknown, unknown_counts, present[known]):
+        return (
+            f"palette mask {path} holds {n} colours not in the class colour table (e.g. {examples}), most "
+            f"between listed class colours: {RESIZED_FIX}"
+        )
+    if n >= MANY_COLOURS:
+        return (
+            f"palette mask {path} holds {n} colours not in the class colour table (e.g. {examples}): too "
+            "many for new classes, and most are no blend of the class colours (a photo, or a mask saved "
+            "lossily?); save the mask losslessly with one listed colour per class"
+        )
+    # Where the most frequent unknown colour lies: a 20x20 patch is found at once in an editor.
+    first = int(np.flatnonzero(~known)[np.lexsort((unknown, -unknown_counts))[0]])
+    ys, xs = np.nonzero(inverse == first)
+    where = f"{'the first' if n > 1 else 'it'} lies within x {xs.min()}..{xs.max()}, y {ys.min()}..{ys.max()}"
+    return (
+        f"palette mask {path} has {n} colour{'s' if n > 1 else ''} not in the class colour table: "
+        f"{examples} ({where}); fix the mask, or add each colour to the classes file (classes.json or "
+        "classes.csv) as a class or as void (or, where data.options gives the colours, to colors= or "
+        "ignore_colors=)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- normalising

@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from unetkit.constants import IGNORE_INDEX
-from unetkit.data.io import _read_mask_array, image_header, mask_palette
+from unetkit.data.io import (
+    RESIZED_FIX,
+    _read_mask_array,
+    blend_share,
+    colour_examples,
+    image_header,
+    looks_resized,
+    mask_palette,
+)
 from unetkit.data.sampling import evenly_spaced
 from unetkit.options import look_up_option
 from unetkit.planning.discovery.class_maps import _colour_text, _from_table, _palette
@@ -139,6 +147,51 @@ def _palette_reading(
     )
 
 
+# Without a classes file, the colours of a mask each on this share of its pixels or more stand in for its
+# class colours when its other colours are tested for blends of them (a resized mask's blends lie at edges, a
+# few pixels each; a photo has no such colours).
+MAIN_COLOUR_SHARE = 0.005
+# ... and together they must cover this share of the mask.
+MAIN_COLOURS_COVER = 0.5
+
+
+def _many_colours_text(path: Path, packed: np.ndarray, classes: ClassTable | None) -> str:
+    """The one-line error for sampled colour masks holding more than 256 colours, with ``packed`` the RGB
+    of ``path``, the mask that passed 256: a mask whose other colours are mostly blends of its class colours
+    (those of the classes file, else its main colours) looks resized or antialiased and is told to re-save
+    with nearest-neighbour resizing; anything else is no class palette (a photo, a lossy JPEG)."""
+    present, counts = np.unique(packed, return_counts=True)
+    listed = [c for c in classes.colors if c is not None] + list(classes.void_colors) if classes else []
+    if listed:
+        table = np.array([(int(r) << 16) | (int(g) << 8) | int(b) for r, g, b in listed], dtype=np.int64)
+        main = np.isin(present, table)
+        what = f" not in {classes.source}" if classes else ""
+        between = "listed class colours"
+        covered = True
+    else:
+        # Most frequent first; a frequent colour that is itself a blend of those before it (a straight edge
+        # resized repeats one blend along it) is no main colour.
+        main = np.zeros(present.shape, dtype=bool)
+        frequent = np.flatnonzero(counts >= MAIN_COLOUR_SHARE * counts.sum())
+        for i in frequent[np.argsort(-counts[frequent], kind="stable")]:
+            main[i] = not main.any() or blend_share(present[i : i + 1], counts[i : i + 1], present[main]) == 0
+        what = ""
+        between = f"its {int(main.sum())} main colours"
+        covered = bool(counts[main].sum() >= MAIN_COLOURS_COVER * counts.sum())
+    others, other_counts = present[~main], counts[~main]
+    if covered and looks_resized(
+        others, other_counts, present[main][np.argsort(-counts[main], kind="stable")]
+    ):
+        return (
+            f"mask {path} holds {others.size} colours{what} (e.g. {colour_examples(others, other_counts)}), "
+            f"most between {between}: {RESIZED_FIX}"
+        )
+    return (
+        f"mask {path} and the masks before it hold more than 256 colours: not a class palette (a photo or a "
+        "lossy JPEG?); save masks losslessly (PNG/GIF) with one colour per class"
+    )
+
+
 def detect_encoding(
     mask_paths: Sequence[Path],
     *,
@@ -187,10 +240,7 @@ def detect_encoding(
                 first_with.setdefault(int(c), path)
             colours.update(present)
             if len(colours) > 256:
-                raise ValueError(
-                    f"mask {path} and the masks before it hold more than 256 colours: not a class palette "
-                    "(a photo or a lossy JPEG?); save masks losslessly (PNG/GIF) with one colour per class"
-                )
+                raise ValueError(_many_colours_text(path, packed, classes))
             continue
         gray_files.append(path)
         if raw.dtype.kind == "i" and raw.size and int(raw.min()) < 0:
