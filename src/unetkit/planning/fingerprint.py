@@ -478,6 +478,17 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         notes.append(
             f"read {len(sampled)} of {len(train)} training images (evenly spaced over the sorted names)"
         )
+    absent = [names[c] for c in range(num_classes) if not counts[c]]
+    if absent and counts.sum():
+        # A class the classes file lists that no mask read holds: the model cannot learn it from these (a
+        # trial's classes.json listed one no training mask held, and nothing said so).
+        read = f"{len(sampled)} training masks read" + (
+            f" (of {len(train)})" if len(sampled) < len(train) else ""
+        )
+        notes.append(
+            f"class(es) {', '.join(absent)} in none of the {read}: the model cannot learn a class it never "
+            "sees; add training images that hold it, or drop it from the classes file"
+        )
     return Fingerprint(
         root=str(layout.root),
         num_images={k: len(v) for k, v in layout.splits.items()},

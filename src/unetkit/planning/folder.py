@@ -705,6 +705,7 @@ def _plan_folder(
         *([f"intensity window: {fp.window_reason}"] if fp.window_reason else []),
         f"normalisation: {fp.normalization_reason}",
         *_fmt_classes(fp),
+        *[f"note: {n}" for n in fp.notes],  # the images read; a class no mask read holds
         *[line for line in [void_line(m, fp, layout.has_roi)] if line],
         f"machine: {machine.description}, {threads_text(machine.threads)}, flags "
         f"{' '.join(machine.cpu_flags)}; data {machine.data_seconds_per_sample:.3f}s/sample"
