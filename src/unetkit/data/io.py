@@ -1366,12 +1366,18 @@ def _decode_palette(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.n
         table[(int(r) << 16) | (int(g) << 8) | int(b)] = int(cls)
     for r, g, b in encoding.ignore_colors:
         table[(int(r) << 16) | (int(g) << 8) | int(b)] = IGNORE_INDEX
-    present, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
-    known = np.isin(present, np.fromiter(table, dtype=np.int64, count=len(table)))
-    if not known.all():
+    # One look-up per pixel in a table of every 24-bit colour (32 MB): np.unique's sort of a 75-megapixel
+    # mask held about 20 bytes a pixel more (a GIS trial scoring a large scene).
+    lut = np.full(1 << 24, -1, dtype=np.int16)
+    for colour, cls in table.items():
+        lut[colour] = cls
+    classes = lut[packed]
+    if int(classes.min(initial=0)) < 0:  # a colour the table lacks: the slow path, for the message
+        present, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
+        known = np.isin(present, np.fromiter(table, dtype=np.int64, count=len(table)))
         raise ValueError(_unknown_colours_text(path, present, counts, known, inverse.reshape(packed.shape)))
-    classes = np.array([table[int(p)] for p in present], dtype=np.int64)
-    return classes[inverse].reshape(packed.shape)
+    del packed
+    return classes.astype(np.int64)
 
 
 def _unknown_colours_text(
