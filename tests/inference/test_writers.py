@@ -55,7 +55,10 @@ def test_probs_instances_csv_roundtrip(tmp_path: Path) -> None:
     assert np.load(tmp_path / "p.npy").dtype == np.float16
     import tifffile
 
-    np.testing.assert_array_equal(tifffile.imread(save_probs(tmp_path / "p.tif", probs, "tiff")), probs)
+    # dtype is the stored type for TIFF too (float16 by default): float32 keeps the values exactly.
+    np.testing.assert_array_equal(
+        tifffile.imread(save_probs(tmp_path / "p.tif", probs, "tiff", np.float32)), probs
+    )
     labels = np.array([[0, 1], [300, 65535]], dtype=np.int32)
     with Image.open(save_instances_png(tmp_path / "i.png", labels)) as img:
         np.testing.assert_array_equal(np.asarray(img), labels)

@@ -8,8 +8,10 @@ content is complete. Formats:
   colours, :func:`unetkit.palette.palette_for`) makes viewers show colours. Read it back with
   ``np.asarray(Image.open(path))`` (do not ``convert("RGB")``).
 * class mask of a georeferenced input: also a GeoTIFF carrying its georeferencing (:func:`save_mask_geotiff`).
-* probabilities: ``.npy`` (float16 by default: half the size, ~3 significant digits) or float32 TIFF
-  (K pages of (H, W)).
+* probabilities: ``.npy`` (float16 by default: half the size, ~3 significant digits) or a multi-band TIFF
+  (band i: class i; float16 or float32, deflate-compressed; a georeferenced input's GeoTIFF tags and the class
+  names as band descriptions: :func:`save_probs`).
+* class names of a mask GeoTIFF: a GDAL ``.aux.xml`` sidecar (:func:`save_class_names_sidecar`).
 * overlay: RGB PNG.
 * instances: 16-bit grayscale PNG (0 = background, 1..n instances; n <= 65535).
 * summary: CSV.
@@ -18,7 +20,10 @@ content is complete. Formats:
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import logging
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -27,12 +32,20 @@ import numpy as np
 from PIL import Image
 
 from unetkit.constants import IGNORE_INDEX
-from unetkit.files import atomic_write, atomic_write_bytes
-from unetkit.inference.georef import GeoRef, mask_tags
+from unetkit.files import atomic_write, atomic_write_bytes, atomic_write_text
+from unetkit.inference.georef import GeoRef, mask_tags, probs_tags
 from unetkit.palette import class_palette
+
+logger = logging.getLogger(__name__)
 
 # What ``--probs`` / ``PredictOptions.probs`` accept ("none": no probability maps; the others: save_probs's).
 PROB_FORMATS = ("none", "npy", "tiff")
+# The pixel types of a probability TIFF (GDAL reads float16 as Float32 before GDAL 3.11, as Float16 since).
+PROB_TIFF_DTYPES = ("float16", "float32")
+# Past this many bytes of pixels a TIFF is written as BigTIFF (GDAL and QGIS read it): a classic TIFF's
+# offsets end at 4 GiB, and tifffile picks BigTIFF by itself only for uncompressed data. The margin (32 MiB)
+# is tifffile's own, more than deflate can add to incompressible data.
+BIGTIFF_BYTES = 2**32 - 2**25
 
 
 def save_mask_png(
@@ -153,21 +166,193 @@ def save_instances_png(path: str | Path, labels: np.ndarray) -> Path:
     return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
 
 
-def save_probs(path: str | Path, probs: np.ndarray, fmt: str = "npy", dtype: Any = np.float16) -> Path:
-    """(K, H, W) probabilities -> ``.npy`` (``dtype``) or float32 ``.tif`` (K pages)."""
+def save_probs(
+    path: str | Path,
+    probs: np.ndarray,
+    fmt: str = "npy",
+    dtype: Any = np.float16,
+    *,
+    georef: GeoRef | None = None,
+    class_names: Sequence[str] | None = None,
+) -> Path:
+    """(K, H, W) class probabilities -> ``.npy`` or a multi-band TIFF, written atomically.
+
+    ``fmt="npy"``: the array as ``dtype`` (``np.load`` gives (K, H, W)); ``georef`` and ``class_names`` are
+    not stored (a .npy has no place for them).
+
+    ``fmt="tiff"``: ONE image of K bands (band i + 1 in GDAL/QGIS, sample i in TIFF terms: class i), stored
+    band after band (PLANARCONFIG separate, MINISBLACK with K - 1 unspecified extra samples, which GDAL reads
+    as K bands), as ``dtype`` (float16 or float32), deflate-compressed (lossless; with TIFF's floating-point
+    predictor where the ``imagecodecs`` package is installed: smaller files, read by GDAL and tifffile too).
+    ``tifffile.imread(path)`` gives (K, H, W) in ``dtype`` ((H, W) for K = 1); GDAL gives K bands. With
+    ``georef`` (the input's, :func:`~unetkit.inference.georef.read_georef`) the file carries the same
+    georeferencing tags as the mask GeoTIFF (:func:`save_mask_geotiff`), so GIS tools place it on the map;
+    with ``class_names`` the bands are named (GDAL band descriptions,
+    :func:`~unetkit.inference.georef.probs_tags`). Past 4 GiB of pixels the file is a BigTIFF.
+
+    Args:
+        path: the file to write.
+        probs: (K, H, W) probabilities (any float or integer type; converted to ``dtype``).
+        fmt: "npy" or "tiff" (:data:`PROB_FORMATS` less "none").
+        dtype: the stored type: any for npy; float16 (default: half the size, ~3 significant digits) or
+            float32 for tiff.
+        georef: the georeferencing of the image the probabilities were predicted from, or None; tiff only.
+        class_names: K class names, band i's name class i's; tiff only.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: an unknown ``fmt``; for tiff: ``probs`` not (K, H, W), ``dtype`` neither float16 nor
+            float32, ``georef`` for an image of another size, or not K ``class_names``.
+    """
     if fmt == "npy":
         arr = probs.astype(dtype, copy=False)
         return atomic_write(path, lambda fh: np.save(fh, arr))
     if fmt == "tiff":
-        import tifffile
-
-        arr = probs.astype(np.float32, copy=False)
-
-        def write(fh: IO[bytes]) -> None:
-            tifffile.imwrite(fh, arr, photometric="minisblack")
-
-        return atomic_write(path, write)
+        return _save_probs_tiff(path, probs, dtype, georef, class_names)
     raise ValueError(f"unknown probability format {fmt!r}; use one of: {', '.join(PROB_FORMATS[1:])}")
+
+
+def _save_probs_tiff(
+    path: str | Path,
+    probs: np.ndarray,
+    dtype: Any,
+    georef: GeoRef | None,
+    class_names: Sequence[str] | None,
+) -> Path:
+    if probs.ndim != 3:
+        raise ValueError(f"probabilities must be (K, H, W), got shape {probs.shape}.")
+    stored = np.dtype(dtype)
+    if stored.name not in PROB_TIFF_DTYPES:
+        raise ValueError(
+            f"probability TIFFs are {' or '.join(PROB_TIFF_DTYPES)}, got dtype {stored.name}; pass one of "
+            "those (or write fmt='npy')."
+        )
+    k, h, w = probs.shape
+    if georef is not None and georef.shape != (h, w):
+        raise ValueError(
+            f"probabilities are {w}x{h} (WxH) but the georeferencing is for a "
+            f"{georef.shape[1]}x{georef.shape[0]} image; write them at their image's size."
+        )
+    names = None if class_names is None else [str(n) for n in class_names]
+    if names is not None and len(names) != k:
+        raise ValueError(f"{len(names)} class names for {k} probability bands; pass one name per class.")
+    arr = probs.astype(stored, copy=False)
+    options: dict[str, Any] = {"photometric": "minisblack"}
+    if k > 1:  # (K, H, W): one band per class, as GDAL reads them (K = 1: tifffile writes one (H, W) band)
+        options["planarconfig"] = "separate"
+    predictor = _float_predictor()
+    if predictor is not None:
+        options["predictor"] = predictor
+    extratags = probs_tags(georef, names)
+    import tifffile
+
+    def write(fh: IO[bytes]) -> None:
+        # Deflate level 1: the low bits of float probabilities are noise to it; on a 1024x1024 crop of trial
+        # 24's 11-class scene (float16) level 6's files were within 3 % of level 1's size and took 1.5-1.8x
+        # as long. metadata=None: no tifffile JSON description, the tags say all a GIS tool needs.
+        tifffile.imwrite(
+            fh,
+            arr,
+            compression="zlib",
+            compressionargs={"level": 1},
+            bigtiff=arr.nbytes > BIGTIFF_BYTES,
+            metadata=None,
+            extratags=extratags,
+            **options,
+        )
+
+    return atomic_write(path, write)
+
+
+@functools.cache
+def _float_predictor() -> int | None:
+    """3 (TIFF's floating-point predictor) where tifffile can encode it, else None (no predictor).
+
+    tifffile encodes it only with the optional ``imagecodecs`` package; deflate itself needs only Python's
+    zlib. A tiny image is written once to find out, so a tifffile that one day does without imagecodecs is
+    used as it is.
+    """
+    import tifffile
+
+    try:
+        tifffile.imwrite(io.BytesIO(), np.zeros((2, 16), np.float32), compression="zlib", predictor=3)
+    except Exception as exc:  # tifffile says KeyError "requires the 'imagecodecs' package"; others by version
+        logger.debug("no floating-point predictor for probability TIFFs: %s", exc)
+        return None
+    return 3
+
+
+# GDAL's raster attribute table codes (gdal.h): column types and usages.
+_RAT_INTEGER, _RAT_STRING = 0, 2
+_RAT_NAME, _RAT_VALUE, _RAT_RED, _RAT_GREEN, _RAT_BLUE = 2, 5, 6, 7, 8
+
+
+def save_class_names_sidecar(
+    tif_path: str | Path, class_names: Sequence[str], colors: np.ndarray | None = None
+) -> Path:
+    """Name the classes of a mask GeoTIFF for GIS tools: a GDAL PAM sidecar ``<tif_path>.aux.xml``.
+
+    GDAL (and so QGIS, which opens rasters through GDAL) reads a file's ``.aux.xml`` beside it: this one holds
+    the mask band's category names (value i: ``class_names[i]``, shown by ``gdalinfo`` and in QGIS's
+    identify results and legend) and a thematic raster attribute table with a ``Value`` and a ``Class``
+    column (and ``Red``/``Green``/``Blue`` with ``colors``), which QGIS (3.30 and later) can classify and
+    style the layer by. Values without a class (255, void, the mask's nodata outside ``predict --roi``) are
+    in neither. Written atomically (temp file + rename); an older sidecar is replaced.
+
+    Args:
+        tif_path: the mask GeoTIFF (:func:`save_mask_geotiff`); the sidecar's name is its name + ``.aux.xml``.
+            It need not exist yet.
+        class_names: the model's class names, class index i's at i.
+        colors: uint8 (N, 3) class colours, as given to :func:`save_mask_geotiff` (``palette``) so both say
+            the same; classes beyond N get :func:`~unetkit.palette.class_palette`'s. None: no colour columns.
+
+    Returns:
+        The sidecar's path.
+
+    Raises:
+        ValueError: no class names, or ``colors`` not (N, 3).
+        TypeError: a class name that is not a string.
+    """
+    names = list(class_names)
+    if not names:
+        raise ValueError("no class names given; pass the model's class names, one per class index.")
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"class names must be strings, got {name!r}; pass str(name) for each class.")
+    table = None
+    if colors is not None:
+        given = np.asarray(colors)
+        if given.ndim != 2 or given.shape[1] != 3:
+            raise ValueError(f"colors must be (N, 3), got shape {given.shape}.")
+        table = class_palette(len(names)).astype(np.int64)
+        n = min(len(given), len(names))
+        table[:n] = given[:n].astype(np.uint8)
+    root = ET.Element("PAMDataset")
+    band = ET.SubElement(root, "PAMRasterBand", band="1")
+    categories = ET.SubElement(band, "CategoryNames")
+    for name in names:
+        ET.SubElement(categories, "Category").text = name
+    rat = ET.SubElement(band, "GDALRasterAttributeTable", tableType="thematic")
+    columns = [("Value", _RAT_INTEGER, _RAT_VALUE), ("Class", _RAT_STRING, _RAT_NAME)]
+    if table is not None:
+        columns += [("Red", _RAT_INTEGER, _RAT_RED), ("Green", _RAT_INTEGER, _RAT_GREEN)]
+        columns += [("Blue", _RAT_INTEGER, _RAT_BLUE)]
+    for i, (column, kind, usage) in enumerate(columns):
+        field = ET.SubElement(rat, "FieldDefn", index=str(i))
+        ET.SubElement(field, "Name").text = column
+        ET.SubElement(field, "Type").text = str(kind)
+        ET.SubElement(field, "Usage").text = str(usage)
+    for value, name in enumerate(names):
+        row = ET.SubElement(rat, "Row", index=str(value))
+        cells = [str(value), name] + ([str(int(c)) for c in table[value]] if table is not None else [])
+        for cell in cells:
+            ET.SubElement(row, "F").text = cell
+    ET.indent(root, space="  ")
+    tif_path = Path(tif_path)
+    sidecar = tif_path.with_name(tif_path.name + ".aux.xml")
+    return atomic_write_text(sidecar, ET.tostring(root, encoding="unicode") + "\n")
 
 
 def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], fieldnames: Sequence[str]) -> Path:
