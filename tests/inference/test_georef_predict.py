@@ -71,7 +71,8 @@ def test_other_inputs_get_no_geotiff_and_a_stale_one_is_removed(tmp_path: Path) 
     assert (out / "masks" / "scene.tif").is_file()
     # The same output name, now without georeferencing: the earlier GeoTIFF would pass for this run's.
     result = predict_files(_Squares(), [_scene(tmp_path / "b" / "scene.tif", geo=False)], out)
-    assert not result.failures and result.removed == [out / "masks" / "scene.tif"]
+    assert not result.failures
+    assert result.removed == [out / "masks" / "scene.tif", out / "masks" / "scene.tif.aux.xml"]
     png = tmp_path / "c" / "photo.png"
     png.parent.mkdir()
     Image.fromarray(np.zeros((SIZE, SIZE), np.uint8)).save(png)

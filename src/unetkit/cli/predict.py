@@ -166,7 +166,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--probs-dtype",
         choices=("float16", "float32"),
         default="float16",
-        help="for --probs npy (default float16)",
+        help="for --probs npy and tiff (default float16)",
     )
     p.add_argument(
         "--overlay",

@@ -700,13 +700,24 @@ class PredictInterrupted(KeyboardInterrupt):
         self.result, self.total, self.out, self.written = result, total, out, written
 
 
+# GDAL's "persistent auxiliary metadata" file beside a raster: a mask GeoTIFF's class names.
+SIDECAR = ".aux.xml"
 # Sub-folder -> file extensions of every per-image output predict_files may write.
 OUTPUT_KINDS: dict[str, tuple[str, ...]] = {
-    "masks": (".png", ".tif"),  # .tif: the GeoTIFF mask of a georeferenced input
+    # .tif: the GeoTIFF mask of a georeferenced input, with GDAL's sidecar naming its classes
+    "masks": (".png", ".tif", f".tif{SIDECAR}"),
     "overlays": (".png",),
     "probs": (".npy", ".tif"),
     "instances": (".png",),
 }
+
+
+def _save_names(path: Path, class_names: Sequence[str], colors: np.ndarray | None) -> Path:
+    """:func:`~unetkit.inference.writers.save_class_names_sidecar` as a job of :func:`_write_all`, which
+    names the file written (``<mask>.tif.aux.xml``) where the writer takes the mask's path."""
+    from unetkit.inference.writers import save_class_names_sidecar
+
+    return save_class_names_sidecar(path.with_name(path.name.removesuffix(SIDECAR)), class_names, colors)
 
 
 def _output_paths(out: Path, name: str) -> list[Path]:
@@ -813,7 +824,7 @@ def predict_files(
             scored, and its summary fractions count the pixels inside only (``roi`` column: the file).
             Probability maps still cover the whole image. An image without an ROI fails, naming the folder.
     """
-    from unetkit.inference.georef import read_georef
+    from unetkit.inference.georef import nodata_outside, read_georef, read_nodata
     from unetkit.inference.instance_predictor import InstancePredictor, instance_predictor_for
     from unetkit.inference.writers import (
         class_fractions,
@@ -958,11 +969,24 @@ def predict_files(
                 link = broken_link(path)
                 if link is not None:
                     raise ValueError(f"{path} is {link}; fix or remove the link")
-                image, was_converted, window_note = model_image(
-                    read_raw_image(path), path, in_channels, window
-                )
+                raw = read_raw_image(path)
+                image, was_converted, window_note = model_image(raw, path, in_channels, window)
                 georef = read_georef(path)  # None unless a GeoTIFF: its tags only, no pixels
                 shape = image.shape[:2]
+                # A GeoTIFF's nodata pixels (GDAL_NODATA: a reprojected scene's border) are left out as an
+                # ROI's outside is: void in the mask (the mask GeoTIFF's nodata), unscored, untinted (a GIS
+                # trial's nodata border came out as trees).
+                inside: np.ndarray | None = None
+                nodata = read_nodata(path) if georef is not None else None
+                if nodata is not None:
+                    outside = nodata_outside(raw, nodata)
+                    if outside.any():
+                        inside = ~outside
+                        logger.info(
+                            "%s: %d pixels hold its nodata value %g: left out (void %d in the mask, the mask "
+                            "GeoTIFF's nodata)", path, int(outside.sum()), nodata, IGNORE_INDEX,
+                        )  # fmt: skip
+                del raw
                 # The ROI and the ground truth are read before the tiles run: a mask that does not fit fails
                 # this image at once, not after minutes of tiles of a large scene (a GIS trial).
                 roi_file = None
@@ -973,7 +997,8 @@ def predict_files(
                             f"no ROI for {path.name} in {rois.root} (looked for the same stem, or with a "
                             "suffix such as _mask or _fov); add one, or predict it without --roi"
                         )
-                    inside = read_roi(roi_file, shape, paired_with=f"image {path}")
+                    in_roi = read_roi(roi_file, shape, paired_with=f"image {path}")
+                    inside = in_roi if inside is None else inside & in_roi
                 target = None
                 truth_error = ""
                 # An image without a mask in the ground-truth folder is segmented and left unscored (a folder
@@ -995,12 +1020,12 @@ def predict_files(
                             if not unreadable_file(exc):
                                 raise
                             truth, truth_error = None, str(exc)
-                    if target is not None and roi_file is not None:
+                    if target is not None and inside is not None:
                         target = np.where(inside, target, ground_truth.ignore_index).astype(target.dtype)
                 true_labels = None
                 if objects is not None and truth is not None and instancer is not None:
                     true_labels = read_label_image(truth, shape)
-                    if roi_file is not None:
+                    if inside is not None:
                         true_labels = np.where(inside, true_labels, 0)
                 labels: np.ndarray | None = None
                 count: int | None = None
@@ -1014,7 +1039,7 @@ def predict_files(
                     mask, probs = predictor.predict_mask(image), None
                 else:
                     mask, probs = predictor.predict(image)
-                if roi_file is not None:
+                if inside is not None:
                     mask = np.where(inside, mask, IGNORE_INDEX).astype(mask.dtype, copy=False)
                     if labels is not None:
                         labels = np.where(inside, labels, 0).astype(labels.dtype, copy=False)
@@ -1042,18 +1067,26 @@ def predict_files(
                         georef=georef,
                         num_classes=classes,
                         palette=colours,
-                        nodata=IGNORE_INDEX if roi_file is not None else None,
+                        nodata=IGNORE_INDEX if inside is not None else None,
                     )
                     jobs.append((out / "masks" / f"{name}.tif", save_geo))
+                    if stored is None:  # class indices: a GDAL sidecar names them (QGIS shows the names)
+                        names_file = out / "masks" / f"{name}.tif{SIDECAR}"
+                        jobs.append(
+                            (names_file, partial(_save_names, class_names=class_names, colors=colours))
+                        )
                 if opts.probs != "none" and probs is not None:  # None only for Mask R-CNN (refused above)
                     ext = "npy" if opts.probs == "npy" else "tif"
-                    save = partial(save_probs, probs=probs, fmt=opts.probs, dtype=np.dtype(opts.probs_dtype))
+                    save = partial(
+                        save_probs, probs=probs, fmt=opts.probs, dtype=np.dtype(opts.probs_dtype),
+                        georef=georef, class_names=class_names,
+                    )  # fmt: skip
                     jobs.append((out / "probs" / f"{name}.{ext}", save))
                 if opts.overlay:
                     # With instances (asked for, or a Mask R-CNN's own) each is outlined: the one overlay
                     # drawing.
                     rgb = prediction_overlay(image, mask, palette, opts.alpha, labels, background=untinted)
-                    if roi_file is not None:  # outside the region of interest: the image as it is
+                    if inside is not None:  # outside the region of interest (or nodata): the image as it is
                         rgb[~inside] = display_image(image)[~inside]
                     jobs.append((out / "overlays" / f"{name}.png", partial(save_rgb_png, rgb=rgb)))
                 if labels is not None:
