@@ -100,3 +100,20 @@ def test_a_geotiff_mask_gets_a_class_names_sidecar_and_georeferenced_probs(tmp_p
     Image.fromarray(np.full((SIZE, SIZE), 100, np.uint8)).save(tmp_path / "scene.png")
     again = predict_files(_Squares(), [tmp_path / "scene.png"], out)
     assert out / "masks" / "scene.tif.aux.xml" in again.removed
+
+
+def test_a_one_logit_models_probs_tiff_names_its_one_band(tmp_path: Path) -> None:
+    from tests.inference.test_s20_bands import Mixing
+
+    from unetkit.inference.batch import OutputOptions
+
+    scene = _scene(tmp_path / "in" / "scene.tif", None)
+    result = predict_files(
+        Mixing(1, channels=1), [scene], tmp_path / "out", outputs=OutputOptions(probs="tiff")
+    )
+    assert not result.failures
+    assert tifffile.imread(tmp_path / "out" / "probs" / "scene.tif").shape == (SIZE, SIZE)
+    with tifffile.TiffFile(tmp_path / "out" / "probs" / "scene.tif") as tif:
+        assert (
+            ">c0<" in tif.pages.first.tags[42112].value
+        )  # Mixing's class 0 is its one class: the band's name

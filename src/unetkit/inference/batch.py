@@ -1079,7 +1079,8 @@ def predict_files(
                     ext = "npy" if opts.probs == "npy" else "tif"
                     save = partial(
                         save_probs, probs=probs, fmt=opts.probs, dtype=np.dtype(opts.probs_dtype),
-                        georef=georef, class_names=class_names,
+                        # A one-logit model's one band is its foreground's probability (class 1's name).
+                        georef=georef, class_names=class_names[len(class_names) - probs.shape[0] :],
                     )  # fmt: skip
                     jobs.append((out / "probs" / f"{name}.{ext}", save))
                 if opts.overlay:
