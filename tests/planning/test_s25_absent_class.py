@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import unetkit
@@ -25,7 +26,14 @@ def _folder(root: Path) -> Path:
     return root
 
 
-def test_a_class_no_training_mask_holds_is_named(tmp_path: Path) -> None:
+def test_a_class_no_training_mask_holds_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unetkit.planning import plan as plan_module
+
+    real = plan_module.measure_candidates
+    # One step a candidate: the fingerprint's note is what is checked, not the timings.
+    monkeypatch.setattr(
+        "unetkit.planning.measure_candidates", lambda *a, **k: real(*a, **{**k, "steps": 1, "warmup": 0})
+    )
     planned = unetkit.plan_folder(_folder(tmp_path / "data"), "1m", measure_limit=2, device="cpu", threads=1)
     note = next(n for n in planned.fingerprint.notes if n.startswith("class(es) "))
     assert note.startswith("class(es) boat in none of the ") and "training masks read" in note

@@ -42,6 +42,7 @@ def test_bad_arguments(
     assert words in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 9 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_live_server_on_loopback(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with live_server(model_dir) as url:
         assert url.startswith("http://127.0.0.1:")  # loopback unless --host says otherwise

@@ -62,6 +62,7 @@ def test_a_slow_validation_still_ends_within_the_budget(
     assert lrs[-1] < 0.2 * lrs[0]  # the time-paced LR decays over the training time the budget leaves
 
 
+@pytest.mark.slow  # 8 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_the_final_weights_are_validated_when_the_interval_skips_their_epoch(
     tmp_path: Path,
 ) -> None:

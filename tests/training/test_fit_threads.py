@@ -14,6 +14,7 @@ from unetkit.training.fit import fit
 from unetkit.training.task import SegmentationTask
 
 
+@pytest.mark.slow  # 12 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_fit_trains_with_the_configs_thread_count_and_restores_the_callers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -53,6 +53,7 @@ def _record(run: Path) -> dict[str, Any]:
     return dict(json.loads((run / "train.json").read_text()))
 
 
+@pytest.mark.slow  # 23 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_replay_of_a_budgeted_run_is_bitwise_identical(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
