@@ -50,6 +50,7 @@ def test_plan_folder_returns_the_plan_and_keeps_the_thread_count(
         assert f"; pass e.g. {fix}, or None" in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # 7 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_fit_folder_trains_the_plan_and_scores_val(
     make_dataset: MakeDataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -179,6 +179,7 @@ def test_page_segments_an_uploaded_slice_like_the_cli(
     page.close()
 
 
+@pytest.mark.slow  # 7 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_page_defaults_to_the_models_own_instance_method(
     browser: Any, trained_model_dir: Path, slice_path: Path, tmp_path: Path
 ) -> None:

@@ -168,6 +168,7 @@ def test_a_score_threshold_for_a_semantic_model_is_refused(model_dir: Path, imag
     )
 
 
+@pytest.mark.slow  # 6 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_a_process_pool_serves_the_same_instances(
     maskrcnn_dir: Path, client: TestClient, image_path: Path
 ) -> None:

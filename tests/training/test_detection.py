@@ -136,6 +136,7 @@ def test_fit_within_the_budget_saves_a_loadable_model_and_resumes(
     assert steps[0] == 0 and steps == sorted(steps)  # the first run's history kept
 
 
+@pytest.mark.slow  # 6 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_cli_fit_maskrcnn(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     args = ["--time", "6s", "--out", str(out), "--crop", "64", "--epoch-steps", "3", "--val-images", "1"]
@@ -216,6 +217,7 @@ def test_a_non_finite_loss_stops_with_the_fix(
     assert "PL_GLOBAL_SEED" not in os.environ
 
 
+@pytest.mark.slow  # 7 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_16bit_images_train_and_predict_through_one_window(
     folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

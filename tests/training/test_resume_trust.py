@@ -129,6 +129,7 @@ _HOLD = (
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="start times come from /proc")
+@pytest.mark.slow  # 6 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_the_run_lock_names_its_holder_by_host_and_start_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
