@@ -117,3 +117,12 @@ def test_a_one_logit_models_probs_tiff_names_its_one_band(tmp_path: Path) -> Non
         assert (
             ">c0<" in tif.pages.first.tags[42112].value
         )  # Mixing's class 0 is its one class: the band's name
+
+
+def test_the_georeferencing_carries_the_nodata_value_read_nodata_reads(tmp_path: Path) -> None:
+    from unetkit.inference.georef import read_georef, read_nodata
+
+    tagged, plain = _scene(tmp_path / "a.tif", "0"), _scene(tmp_path / "b.tif", None)
+    georef, without = read_georef(tagged), read_georef(plain)
+    assert georef is not None and without is not None
+    assert georef.nodata == read_nodata(tagged) == 0.0 and without.nodata is None

@@ -824,7 +824,7 @@ def predict_files(
             scored, and its summary fractions count the pixels inside only (``roi`` column: the file).
             Probability maps still cover the whole image. An image without an ROI fails, naming the folder.
     """
-    from unetkit.inference.georef import nodata_outside, read_georef, read_nodata
+    from unetkit.inference.georef import nodata_outside, read_georef
     from unetkit.inference.instance_predictor import InstancePredictor, instance_predictor_for
     from unetkit.inference.writers import (
         class_fractions,
@@ -977,7 +977,7 @@ def predict_files(
                 # ROI's outside is: void in the mask (the mask GeoTIFF's nodata), unscored, untinted (a GIS
                 # trial's nodata border came out as trees).
                 inside: np.ndarray | None = None
-                nodata = read_nodata(path) if georef is not None else None
+                nodata = georef.nodata if georef is not None else None
                 if nodata is not None:
                     outside = nodata_outside(raw, nodata)
                     if outside.any():

@@ -71,6 +71,13 @@ class GeoRef:
         """The tag ``code`` (e.g. 34735, the GeoKey directory), or None where the file has none."""
         return next((t for t in self.tags if t[0] == code), None)
 
+    @property
+    def nodata(self) -> float | None:
+        """The image's nodata value (its GDAL_NODATA tag, read with the others: :func:`read_nodata`'s value
+        without opening the file again), or None."""
+        tag = self.tag(GDAL_NODATA)
+        return None if tag is None else _nodata_value(tag[3], "the GeoTIFF")
+
 
 def _is_tiff(path: Path) -> bool:
     with open(path, "rb") as fh:
@@ -249,13 +256,17 @@ def read_nodata(path: str | Path) -> float | None:
     except (tifffile.TiffFileError, ValueError, IndexError) as exc:
         logger.debug("no nodata value read from %s: tifffile cannot parse it", path, exc_info=exc)
         return None
-    if value is None:
-        return None
+    return None if value is None else _nodata_value(value, path)
+
+
+def _nodata_value(value: Any, where: str | Path) -> float | None:
+    """A GDAL_NODATA tag's value (text, as GDAL writes it) as a float; None, with a warning naming ``where``,
+    for text that is no number."""
     text = (value if isinstance(value, str) else bytes(value).decode("ascii", "replace")).strip("\x00 \t\r\n")
     try:
         return float(text)
     except ValueError:
-        logger.warning("%s has a GDAL_NODATA tag that is no number (%r): no nodata value read", path, text)
+        logger.warning("%s has a GDAL_NODATA tag that is no number (%r): no nodata value read", where, text)
         return None
 
 

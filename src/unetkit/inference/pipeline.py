@@ -447,12 +447,11 @@ class BasePredictor:
 
     def predict_logits(self, image: np.ndarray) -> np.ndarray:
         """float32 (K, H, W) logits. With TTA: log of the averaged probabilities (logit for K == 1)."""
-        progress = self._image_progress(image)
         if self.tta:
             return probs_to_logits(self._mean_probs(image, probs_asked=True))
         x = self._input_chw(image)
         out: np.ndarray | None = None
-        for row, logits in self._bands(x, progress):
+        for row, logits in self._bands(x, self._image_progress(image)):
             if out is None:
                 out = np.empty((logits.shape[0], *x.shape[1:]), dtype=np.float32)
             out[:, row : row + logits.shape[1]] = logits
