@@ -218,6 +218,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--ignore-values", type=int, nargs="*", default=None,
         help="ground-truth values to ignore (default: the run's void values)",
     )  # fmt: skip
+    p.add_argument(
+        "--ignore-colors", type=rgb_colour, nargs="+", default=None, metavar="R,G,B",
+        help="colours of colour (RGB) ground truth to leave out of the scores as void, besides the run's "
+        "(e.g. 255,0,255)",
+    )  # fmt: skip
     p.add_argument("--isbi", action="store_true", help="also report ISBI pixel and Rand error (binary)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no INFO log lines")
 
@@ -488,6 +493,40 @@ def _describe(encoding: Any) -> str:
     return text + " (--mask-encoding/--ignore-values to read it otherwise)"
 
 
+def rgb_colour(text: str) -> tuple[int, int, int]:
+    """``"255,0,255"`` -> (255, 0, 255): an ``--ignore-colors`` value."""
+    parts = text.replace(" ", "").split(",")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) <= 255 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is no colour: give R,G,B with three values 0-255, e.g. 255,0,255"
+        )
+    r, g, b = (int(p) for p in parts)
+    return r, g, b
+
+
+def _unknown_colour_fix(colours: tuple[tuple[int, int, int], ...]) -> str:
+    """Predict's fix for ground truth holding colours the model's class table lacks: the classes file's fix
+    (fit's) does not apply once the model is trained (trial 24: predict reads no classes file)."""
+    shown = " ".join(",".join(str(v) for v in c) for c in colours[:5])
+    return (
+        "the model's classes are fixed by its training: fix the mask, or leave those pixels out of the "
+        f"scores with --ignore-colors {shown}"
+    )
+
+
+def _with_ignored_colours(encoding: Any, colours: Sequence[tuple[int, int, int]] | None, model: Path) -> Any:
+    """``encoding`` with ``--ignore-colors`` added to its void colours (colour ground truth only)."""
+    if not colours:
+        return encoding
+    if encoding.kind != "palette":
+        raise ValueError(
+            f"--ignore-colors applies to colour ground truth, and the ground truth for {model} is read as "
+            f"{encoding.kind}: leave it out, or give void values with --ignore-values"
+        )
+    added = tuple(c for c in colours if c not in encoding.ignore_colors)
+    return dataclasses.replace(encoding, ignore_colors=(*encoding.ignore_colors, *added))
+
+
 def _other_kind_fix(encoding: Any, model: Path, from_run: bool) -> str:
     """What to do about a ground-truth mask stored another way than ``encoding`` reads (a colour image for
     class values, a gray one for colours), in the command's words (``GroundTruth.other_kind_fix``)."""
@@ -733,6 +772,25 @@ def check_options(args: argparse.Namespace, maskrcnn: bool) -> Any:
         _check_foreground(args.foreground, args.model)
     if maskrcnn and args.probs != "none":
         raise ValueError(f"a maskrcnn model gives no class probabilities; drop --probs {args.probs}.")
+    if args.masks is None:
+        # Options of the scoring without ground truth to score: a forgotten --masks, not options to drop
+        # silently (the user expects scores).
+        given = [
+            option
+            for option, value in (
+                ("--mask-encoding", args.mask_encoding),
+                ("--ignore-values", args.ignore_values),
+                ("--ignore-colors", getattr(args, "ignore_colors", None)),
+                ("--isbi", args.isbi or None),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} {'says' if len(given) == 1 else 'say'} how to score ground truth, and "
+                "no --masks DIR gives it: add --masks DIR (the ground-truth folder), or drop "
+                f"{'it' if len(given) == 1 else 'them'}."
+            )
     try:
         return OutputOptions(
             probs=args.probs,
@@ -966,6 +1024,7 @@ def run(args: argparse.Namespace) -> int:
             if encoding is not None and encoding.num_classes != num_classes:
                 encoding = None  # not this model's classes (a config edited by hand): read as given
             if encoding is not None:
+                encoding = _with_ignored_colours(encoding, args.ignore_colors, args.model)
                 print(f"ground truth read as {source}: {_describe(encoding)}", file=sys.stderr)
         from_run = encoding is not None
         if encoding is None:
@@ -974,9 +1033,11 @@ def run(args: argparse.Namespace) -> int:
                 num_classes=num_classes,
                 ignore_values=tuple(args.ignore_values or ()),
             )
+        encoding = _with_ignored_colours(encoding, args.ignore_colors, args.model)
         ground_truth = GroundTruth(
             args.masks, encoding, ignore_index=ignore_index, isbi=args.isbi,
             other_kind_fix=_other_kind_fix(encoding, args.model, from_run),
+            unknown_colour_fix=_unknown_colour_fix,
         )  # fmt: skip
     outputs = dataclasses.replace(
         outputs,

@@ -1375,42 +1375,61 @@ def _decode_palette(raw: np.ndarray, encoding: MaskEncoding, path: Path) -> np.n
     if int(classes.min(initial=0)) < 0:  # a colour the table lacks: the slow path, for the message
         present, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
         known = np.isin(present, np.fromiter(table, dtype=np.int64, count=len(table)))
-        raise ValueError(_unknown_colours_text(path, present, counts, known, inverse.reshape(packed.shape)))
+        raise _unknown_colours_error(path, present, counts, known, inverse.reshape(packed.shape))
     del packed
     return classes.astype(np.int64)
 
 
-def _unknown_colours_text(
+class UnknownColoursError(ValueError):
+    """A palette mask holds a few colours its class table lacks (a stray brush stroke, a void colour the table
+    does not list). ``head`` is the message without its fix and ``colours`` the colours (R, G, B), most pixels
+    first, so that a caller where the classes file no longer matters (predict scoring a trained model's ground
+    truth) can name its own fix."""
+
+    def __init__(self, head: str, fix: str, colours: tuple[tuple[int, int, int], ...]) -> None:
+        super().__init__(f"{head}; {fix}")
+        self.head = head
+        self.colours = colours
+
+
+CLASSES_FILE_FIX = (
+    "fix the mask, or add each colour to the classes file (classes.json or classes.csv) as a class or as "
+    "void (or, where data.options gives the colours, to colors= or ignore_colors=)"
+)
+
+
+def _unknown_colours_error(
     path: Path, present: np.ndarray, counts: np.ndarray, known: np.ndarray, inverse: np.ndarray
-) -> str:
+) -> ValueError:
     """The one-line error for a palette mask holding colours its table lacks: a resized or antialiased mask
     (many colours, most blends of its class colours) is told to re-save with nearest-neighbour resizing;
     many other colours are no class palette; a few are named with their pixels (and where the first lies),
-    to fix or to add to the classes file."""
+    to fix or to add to the classes file (an :class:`UnknownColoursError`)."""
     unknown, unknown_counts = present[~known], counts[~known]
     n = int(unknown.size)
     examples = colour_examples(unknown, unknown_counts)
     if looks_resized(unknown, unknown_counts, present[known]):
-        return (
+        return ValueError(
             f"palette mask {path} holds {n} colours not in the class colour table (e.g. {examples}), most "
             f"between listed class colours: {RESIZED_FIX}"
         )
     if n >= MANY_COLOURS:
-        return (
+        return ValueError(
             f"palette mask {path} holds {n} colours not in the class colour table (e.g. {examples}): too "
             "many for new classes, and most are no blend of the class colours (a photo, or a mask saved "
             "lossily?); save the mask losslessly with one listed colour per class"
         )
     # Where the most frequent unknown colour lies: a 20x20 patch is found at once in an editor.
-    first = int(np.flatnonzero(~known)[np.lexsort((unknown, -unknown_counts))[0]])
+    order = np.lexsort((unknown, -unknown_counts))
+    first = int(np.flatnonzero(~known)[order[0]])
     ys, xs = np.nonzero(inverse == first)
     where = f"{'the first' if n > 1 else 'it'} lies within x {xs.min()}..{xs.max()}, y {ys.min()}..{ys.max()}"
-    return (
+    head = (
         f"palette mask {path} has {n} colour{'s' if n > 1 else ''} not in the class colour table: "
-        f"{examples} ({where}); fix the mask, or add each colour to the classes file (classes.json or "
-        "classes.csv) as a class or as void (or, where data.options gives the colours, to colors= or "
-        "ignore_colors=)"
+        f"{examples} ({where})"
     )
+    colours = tuple((int(c) >> 16 & 255, int(c) >> 8 & 255, int(c) & 255) for c in np.asarray(unknown)[order])
+    return UnknownColoursError(head, CLASSES_FILE_FIX, colours)
 
 
 # ---------------------------------------------------------------------------------------------- normalising

@@ -31,6 +31,7 @@ from unetkit.constants import IGNORE_INDEX, OVERLAY_ALPHA
 from unetkit.data.io import (
     IMAGE_EXTENSIONS,
     MaskEncoding,
+    UnknownColoursError,
     Window,
     convert_channels,
     image_from_raw,
@@ -455,10 +456,18 @@ def compact_classes(target: np.ndarray) -> np.ndarray:
 
 
 def _read_sized(
-    path: Path, encoding: MaskEncoding, shape: tuple[int, ...], other_kind_fix: str = ""
+    path: Path,
+    encoding: MaskEncoding,
+    shape: tuple[int, ...],
+    other_kind_fix: str = "",
+    unknown_colour_fix: Callable[[tuple[tuple[int, int, int], ...]], str] | None = None,
 ) -> np.ndarray:
     try:
         target = read_mask(path, encoding)
+    except UnknownColoursError as exc:
+        if unknown_colour_fix is None:
+            raise
+        raise ValueError(f"{exc.head}; {unknown_colour_fix(exc.colours)}") from exc
     except ValueError as exc:
         stored = other_kind(path, encoding) if other_kind_fix else ""
         if not stored:
@@ -650,6 +659,9 @@ class GroundTruth:
     ignore_index: int = IGNORE_INDEX
     isbi: bool = False
     other_kind_fix: str = ""
+    # A colour mask's few colours its class table lacks -> the fix in the caller's words (the run's classes
+    # file no longer matters once the model is trained); None keeps read_mask's (edit the classes file).
+    unknown_colour_fix: Callable[[tuple[tuple[int, int, int], ...]], str] | None = None
 
 
 @dataclass
@@ -1014,7 +1026,13 @@ def predict_files(
                         mask_file = str(truth)
                         try:
                             target = compact_classes(
-                                _read_sized(truth, ground_truth.encoding, shape, ground_truth.other_kind_fix)
+                                _read_sized(
+                                    truth,
+                                    ground_truth.encoding,
+                                    shape,
+                                    ground_truth.other_kind_fix,
+                                    ground_truth.unknown_colour_fix,
+                                )
                             )
                         except ValueError as exc:
                             if not unreadable_file(exc):
