@@ -1099,6 +1099,7 @@ def predict_files(
                         save_probs, probs=probs, fmt=opts.probs, dtype=np.dtype(opts.probs_dtype),
                         # A one-logit model's one band is its foreground's probability (class 1's name).
                         georef=georef, class_names=class_names[len(class_names) - probs.shape[0] :],
+                        outside=None if inside is None or opts.probs != "tiff" else ~inside,
                     )  # fmt: skip
                     jobs.append((out / "probs" / f"{name}.{ext}", save))
                 if opts.overlay:

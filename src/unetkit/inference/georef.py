@@ -186,12 +186,15 @@ def mask_tags(georef: GeoRef, nodata: int | None = None) -> list[ExtraTag]:
     return tags
 
 
-def probs_tags(georef: GeoRef | None, band_names: Sequence[str] | None = None) -> list[ExtraTag]:
+def probs_tags(
+    georef: GeoRef | None, band_names: Sequence[str] | None = None, nodata_nan: bool = False
+) -> list[ExtraTag]:
     """The tags of a multi-band probability image (band i: class i), for tifffile's ``imwrite(extratags=)``.
 
-    ``georef``'s tags as :func:`mask_tags` copies them onto a class mask (no nodata: every pixel has a
-    probability), and ``band_names`` as the bands' descriptions: GDAL_METADATA items
-    ``<Item name="DESCRIPTION" sample="i" role="description">`` (``sample`` counts bands from 0), which GDAL
+    ``georef``'s tags as :func:`mask_tags` copies them onto a class mask (with ``nodata_nan``, GDAL_NODATA
+    ``nan``: the pixels left out, outside an ROI or the input's nodata, hold NaN), and ``band_names`` as
+    the bands' descriptions: GDAL_METADATA items ``<Item name="DESCRIPTION" sample="i" role="description">``
+    (``sample`` counts bands from 0), which GDAL
     reads as band i + 1's description and QGIS shows as the band's name, each value XML-escaped once more, as
     GDAL writes them (``a &amp;amp; b`` in the file for ``a & b``). They are added to the input's dataset
     items where it has some.
@@ -204,6 +207,8 @@ def probs_tags(georef: GeoRef | None, band_names: Sequence[str] | None = None) -
         (code, TIFF datatype, count, value, writeonce) per tag; empty when there is nothing to write.
     """
     tags = mask_tags(georef) if georef is not None else []
+    if nodata_nan:
+        tags.append((GDAL_NODATA, _TIFF_ASCII, 0, b"nan", True))
     if not band_names:
         return tags
     stored = next((t for t in tags if t[0] == GDAL_METADATA), None)

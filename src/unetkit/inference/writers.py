@@ -174,6 +174,7 @@ def save_probs(
     *,
     georef: GeoRef | None = None,
     class_names: Sequence[str] | None = None,
+    outside: np.ndarray | None = None,
 ) -> Path:
     """(K, H, W) class probabilities -> ``.npy`` or a multi-band TIFF, written atomically.
 
@@ -198,6 +199,10 @@ def save_probs(
             float32 for tiff.
         georef: the georeferencing of the image the probabilities were predicted from, or None; tiff only.
         class_names: K class names, band i's name class i's; tiff only.
+        outside: bool (H, W), True where no class is predicted (outside an ROI, the input's nodata), or
+            None; tiff only: those pixels hold NaN in every band and the file's GDAL_NODATA is ``nan``, as the
+            mask GeoTIFF's void is its nodata (a GIS tool then shows them as no data, not as the model's
+            scores of pixels it was told to leave out).
 
     Returns:
         ``path``.
@@ -210,7 +215,7 @@ def save_probs(
         arr = probs.astype(dtype, copy=False)
         return atomic_write(path, lambda fh: np.save(fh, arr))
     if fmt == "tiff":
-        return _save_probs_tiff(path, probs, dtype, georef, class_names)
+        return _save_probs_tiff(path, probs, dtype, georef, class_names, outside)
     raise ValueError(f"unknown probability format {fmt!r}; use one of: {', '.join(PROB_FORMATS[1:])}")
 
 
@@ -220,6 +225,7 @@ def _save_probs_tiff(
     dtype: Any,
     georef: GeoRef | None,
     class_names: Sequence[str] | None,
+    outside: np.ndarray | None = None,
 ) -> Path:
     if probs.ndim != 3:
         raise ValueError(f"probabilities must be (K, H, W), got shape {probs.shape}.")
@@ -238,14 +244,21 @@ def _save_probs_tiff(
     names = None if class_names is None else [str(n) for n in class_names]
     if names is not None and len(names) != k:
         raise ValueError(f"{len(names)} class names for {k} probability bands; pass one name per class.")
+    if outside is not None and outside.shape != (h, w):
+        raise ValueError(f"outside is {outside.shape}, probabilities (K, H, W) {probs.shape}; pass (H, W).")
     arr = probs.astype(stored, copy=False)
+    left_out = outside is not None and bool(outside.any())
+    if left_out:
+        if arr is probs:  # the caller's array: not changed in place
+            arr = arr.copy()
+        arr[:, outside] = np.nan
     options: dict[str, Any] = {"photometric": "minisblack"}
     if k > 1:  # (K, H, W): one band per class, as GDAL reads them (K = 1: tifffile writes one (H, W) band)
         options["planarconfig"] = "separate"
     predictor = _float_predictor()
     if predictor is not None:
         options["predictor"] = predictor
-    extratags = probs_tags(georef, names)
+    extratags = probs_tags(georef, names, nodata_nan=left_out)
     import tifffile
 
     def write(fh: IO[bytes]) -> None:
