@@ -198,7 +198,8 @@ def _describe(row: Measurement, rows: list[Measurement]) -> str:
     others = ", ".join(
         f"{r.name} "
         + (f"{r.ratio_to_eager:.2f}x" if r.ratio_to_eager else f"{r.images_per_s:.1f} img/s")
-        + ("" if r.passes_gate else " (fails checks)")
+        # The failed check itself (trial 24: "(fails checks)" left the user guessing which).
+        + ("" if r.passes_gate else f" (fails: {r.why})")
         for r in rows
         if r is not row
     )
