@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unetkit.inference.backends import register_backend
+from unetkit.inference.memory import ENGINE_FACTOR
 from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
 from unetkit.inference.variants import EXPORT_DIR_NAME, VARIANT_DIRS, check_exported_file
 from unetkit.model_files.model_config import CONFIG_NAME, ONNX_NAME, WEIGHTS_NAME, ModelConfig
@@ -57,6 +58,9 @@ class OrtPredictor(BasePredictor):
     Raises:
         FileNotFoundError: a file is missing. ValueError: the ONNX model does not match the config.
     """
+
+    # Its peak memory per pass of tiles, relative to the rule fitted to torch's (memory.py's measurements).
+    forward_memory_factor = ENGINE_FACTOR
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unetkit.inference.backends import named_model, register_backend
+from unetkit.inference.memory import ENGINE_FACTOR
 from unetkit.inference.pipeline import BasePredictor, PredictOptions, geometry_from_config
 from unetkit.inference.variants import (
     OPENVINO_NAME,
@@ -119,6 +120,9 @@ class OvPredictor(BasePredictor):
         FileNotFoundError: a file is missing. ValueError: the IR does not match the config, or bf16 on a CPU
         without it.
     """
+
+    # Its peak memory per pass of tiles, relative to the rule fitted to torch's (memory.py's measurements).
+    forward_memory_factor = ENGINE_FACTOR
 
     def __init__(
         self,

@@ -33,7 +33,12 @@ from unetkit.data.io import (
     window_percentiles,
 )
 from unetkit.geometry import ModelGeometry, geometry_from_config, unet_original_geometry
-from unetkit.inference.memory import check_probability_memory
+from unetkit.inference.memory import (
+    check_probability_memory,
+    fit_tile_batch,
+    level_widths,
+    probability_bytes,
+)
 from unetkit.inference.tiling import (
     BLEND_MODES,
     DEFAULT_BATCH_SIZE,
@@ -161,7 +166,9 @@ class BasePredictor:
             images never run out of memory.
         overlap: tile overlap fraction in [0, 1).
         blend: "gaussian" or "uniform" tile blending.
-        batch_size: tiles per forward pass.
+        batch_size: tiles per forward pass; fewer for an image whose passes would not fit in the memory free
+            then (said in an INFO line), and the image is refused where not even one tile fits
+            (:func:`~unetkit.inference.memory.fit_tile_batch`).
         tta: False, True (8 dihedral transforms), "flips" or a list of transform names.
         pad_mode: how pixels outside the image are read ("reflect" = mirror).
         progress: optional ``progress(tiles_done, tiles_total)`` callback over the tiles of one image, all
@@ -199,6 +206,11 @@ class BasePredictor:
         self.pad_mode = look_up_option(pad_mode, PAD_MODES, "pad mode")
         self.progress = progress
         self._said_tiling = False  # "image is large: tiles" is logged once per predictor
+        self._said_batch = ""  # the last "N tiles per forward pass" line: logged again only when it changes
+
+    #: The engine's peak memory of a forward pass relative to the rule that estimates torch's
+    #: (:data:`~unetkit.inference.memory.ENGINE_FACTOR` for the exported engines).
+    forward_memory_factor: float = 1.0
 
     @property
     def num_classes(self) -> int:
@@ -423,9 +435,40 @@ class BasePredictor:
         mean, std = self.config.mean, self.config.std
         return np.stack([normalize(tile.transpose(1, 2, 0), mean, std) for tile in tiles])
 
-    def _bands(self, x: np.ndarray, progress: ProgressFn | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def _tile_batch(self, height: int, width: int, reserved: int) -> int:
+        """Tiles per forward pass for a ``height x width`` image, all its TTA views: :attr:`batch_size`,
+        lowered until a pass fits in the memory free now beside the ``reserved`` bytes of the image's own
+        arrays (:func:`~unetkit.inference.memory.fit_tile_batch`, which says so in an INFO line); a
+        ValueError naming the tile size and the fix where not even one tile fits. Said before any tile runs.
+        A model run on a GPU (a torch ``device`` other than the CPU) is not checked: its passes take the GPU's
+        memory."""
+        device = getattr(self, "device", None)
+        if device is not None and getattr(device, "type", "cpu") != "cpu":
+            return self.batch_size
+        # The largest pass of the image's views: a view with fewer tiles than the batch runs them all at once.
+        passes = []
+        for name in self.tta or ("identity",):
+            h, w = view_shape(name, height, width)
+            tile, grid = self.tile_plan(h, w, log=False)
+            tiles = count_tiles(h, w, tile, self.overlap, border=self.geometry.border, grid=grid)
+            passes.append(
+                (min(self.batch_size, tiles) * tile[0] * tile[1], min(self.batch_size, tiles), tile)
+            )
+        _, batch, tile = max(passes)
+        widths = level_widths(self.config.architecture, self.config.model_kwargs)
+        fitting, why = fit_tile_batch(widths, tile, batch, reserved, self.forward_memory_factor)
+        if why:
+            # Once per change: a folder of same-sized scenes would repeat it per image.
+            (logger.debug if why == self._said_batch else logger.info)("%s", why)
+            self._said_batch = why
+        return fitting if fitting < batch else self.batch_size
+
+    def _bands(
+        self, x: np.ndarray, progress: ProgressFn | None = None, batch_size: int | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
         """The logits of the uint8 (C, H, W) image ``x`` (any strides: a TTA view) in bands of rows
-        (:func:`tile_rows`): only one tile row of sums is held, and the tiles are normalised per batch."""
+        (:func:`tile_rows`): only one tile row of sums is held, and the tiles are normalised per batch of
+        ``batch_size`` (None: :attr:`batch_size`; :meth:`_tile_batch` gives the one that fits)."""
         tile, grid = self.tile_plan(x.shape[1], x.shape[2])
         return tile_rows(
             x,
@@ -433,7 +476,7 @@ class BasePredictor:
             tile,
             overlap=self.overlap,
             blend=self.blend,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size if batch_size is None else batch_size,
             border=self.geometry.border,
             pad_mode=self.pad_mode,
             grid=grid,
@@ -450,8 +493,9 @@ class BasePredictor:
         if self.tta:
             return probs_to_logits(self._mean_probs(image, probs_asked=True))
         x = self._input_chw(image)
+        batch = self._tile_batch(x.shape[1], x.shape[2], probability_bytes(self.num_classes, *x.shape[1:]))
         out: np.ndarray | None = None
-        for row, logits in self._bands(x, self._image_progress(image)):
+        for row, logits in self._bands(x, self._image_progress(image), batch):
             if out is None:
                 out = np.empty((logits.shape[0], *x.shape[1:]), dtype=np.float32)
             out[:, row : row + logits.shape[1]] = logits
@@ -469,8 +513,11 @@ class BasePredictor:
         progress = self._image_progress(image)
         x = self._input_chw(image)
         check_probability_memory(self.num_classes, x.shape[1], x.shape[2], len(self.tta), probs_asked)
+        # Beside the map and the mask made from it (what check_probability_memory counts).
+        held = probability_bytes(self.num_classes, x.shape[1], x.shape[2]) + x.shape[1] * x.shape[2]
+        batch = self._tile_batch(x.shape[1], x.shape[2], held)
         views = self.tta or ("identity",)
-        return tta_probs_bands(x, partial(self._bands, progress=progress), views)
+        return tta_probs_bands(x, partial(self._bands, progress=progress, batch_size=batch), views)
 
     def predict_mask(self, image: np.ndarray) -> np.ndarray:
         """The class mask of :meth:`predict` (uint8 (H, W); int32 if K > 256) without its probabilities.
@@ -485,11 +532,13 @@ class BasePredictor:
         if self.tta and not keeps_rows(self.tta):
             return mask_from_probs(self._mean_probs(image, probs_asked=False))
         x = self._input_chw(image)
+        batch = self._tile_batch(x.shape[1], x.shape[2], x.shape[1] * x.shape[2])  # beside the mask
         if self.tta:  # the image and its mirror: the views run in step, their mean made band by band
             progress = self._views_progress(image)
-            bands = tta_mean_bands(x, lambda view, i: self._bands(view, progress(i)), self.tta)
+            bands = tta_mean_bands(x, lambda view, i: self._bands(view, progress(i), batch), self.tta)
         else:
-            bands = ((row, softmax_(logits)) for row, logits in self._bands(x, self._image_progress(image)))
+            progress_ = self._image_progress(image)
+            bands = ((row, softmax_(logits)) for row, logits in self._bands(x, progress_, batch))
         mask: np.ndarray | None = None
         for row, probs in bands:
             band = mask_from_probs(probs)  # as predict: the same probabilities, the same rule
