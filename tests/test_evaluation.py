@@ -107,7 +107,9 @@ def test_ignored_pixels_reach_the_figure_as_ignore(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(figures, "plot_prediction_grid", fake_grid)
     pairs = _write_pairs(tmp_path / "data", count=5)
     evaluate_split(ThresholdPredictor(), pairs, ENCODING, ["bg", "fg"], out_dir=tmp_path, figure_samples=3)
-    assert seen["titles"] == ["s0", "s2", "s4"]  # spread over the split, first and last included
+    # Spread over the split, first and last included; each titled with its own score (trial 25).
+    assert [t.split(" (")[0] for t in seen["titles"]] == ["s0", "s2", "s4"]
+    assert all(" (pixel error 0." in t for t in seen["titles"])
     assert seen["ignore_index"] == IGNORE_INDEX
     assert all((target[0] == IGNORE_INDEX).all() for target in seen["targets"])
 

@@ -30,7 +30,7 @@ from unetkit.metrics.report import (
     never_predicted,
     scores_to_flat_dict,
 )
-from unetkit.metrics.scoring import ScoreAccumulator
+from unetkit.metrics.scoring import ScoreAccumulator, image_score_cells
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,13 @@ def instance_section(instances: dict[str, Any]) -> str:
     params = ", ".join(f"{k} {v}" for k, v in instances.get("params", {}).items())
     title = f"instances ({instances.get('method', '?')}{'; ' + params if params else ''}):"
     return f"{title}\n\n{format_instance_table(instances)}"
+
+
+def _headline(cells: dict[str, str]) -> str:
+    """`` (pixel error 0.0823)`` or `` (mIoU 0.7803)``: an image's own headline score for its figure title,
+    from :func:`~unetkit.metrics.scoring.image_score_cells`; '' where undefined."""
+    key, label = ("pixel_error", "pixel error") if "pixel_error" in cells else ("miou", "mIoU")
+    return f" ({label} {float(cells[key]):.4f})" if cells.get(key) else ""
 
 
 def write_metrics_files(
@@ -164,6 +171,7 @@ def evaluate_split(
     accumulator = ScoreAccumulator(num_classes, ignore_index=ignore_index, isbi=isbi)
     chosen = set(figure_indices(len(pairs), figure_samples)) if out_dir is not None else set()
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]] = []
+    per_image: list[dict[str, str]] = []  # each image's own scores: per_image_<split>.csv
     instance_scores = None
     instance_sample: tuple[np.ndarray, np.ndarray, np.ndarray, str] | None = None
     if instances is not None:
@@ -187,7 +195,8 @@ def evaluate_split(
                 f"{target.shape[1]}x{target.shape[0]}; they must have the same size"
             )
         mask, probs = predictor.predict(image)
-        accumulator.update(mask, target)
+        own = image_score_cells(accumulator.update(mask, target), class_names)
+        per_image.append({"file": str(image_path), "mask_file": str(mask_path), **own})
         if instance_scores is not None and instances is not None:
             true_labels = read_label_image(mask_path, image.shape[:2])
             if split_mask is not None:
@@ -202,7 +211,7 @@ def evaluate_split(
             # prediction there was trained or scored (void inside it is shown predicted: CamVid's).
             roi = (encoding.rois or {}).get(str(mask_path))
             shown = mask if roi is None else np.where(read_roi(roi, mask.shape), mask, ignore_index)
-            samples.append((image, target, shown, Path(image_path).stem))
+            samples.append((image, target, shown, f"{Path(image_path).stem}{_headline(own)}"))
         if progress is not None:
             progress(index + 1, len(pairs))
     scores = accumulator.compute()
@@ -219,6 +228,10 @@ def evaluate_split(
         write_metrics_files(
             out, f"metrics_{split}", scores, class_names, hint=hint, split=split, tta=scored_views(predictor)
         )
+        from unetkit.inference.writers import write_csv
+
+        # Each image's own scores beside the pooled ones: per-slice QA reads these first (trial 25).
+        write_csv(out / f"per_image_{split}.csv", per_image, list(per_image[0]))
         from unetkit.viz.figures import plot_confusion_matrix
 
         (out / "figures").mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ from unetkit.data.io import (
 from unetkit.evaluation import instance_section, scored_views, write_metrics_files
 from unetkit.files import broken_link
 from unetkit.metrics.report import format_metrics_table
-from unetkit.metrics.scoring import ScoreAccumulator
+from unetkit.metrics.scoring import ScoreAccumulator, image_score_cells
 from unetkit.options import look_up_option
 
 logger = logging.getLogger(__name__)
@@ -886,9 +886,11 @@ def predict_files(
     found = engine_of(predictor if instancer is None else instancer)
     engine = None if found is None else (f"{found[0]} {found[1]}", str(found[2]))  # ("openvino int8", file)
     scorer = None
+    score_columns: list[str] = []
     objects = None  # instance scores: ground truth of instance labels, predicted with instances
     if ground_truth is not None:
         scorer = ScoreAccumulator(k, ignore_index=ground_truth.ignore_index, isbi=ground_truth.isbi)
+        score_columns = list(image_score_cells({}, class_names, k, ground_truth.isbi))
         truths = CompanionFiles(Path(ground_truth.folder), "mask")
         if instancer is not None and ground_truth.encoding.kind == "instances":
             from unetkit.data.instances import read_label_image
@@ -932,6 +934,9 @@ def predict_files(
         # With ground truth: which mask file each image was scored against ('' for none), so that a wrong
         # pairing shows.
         columns += ["mask_file"] if ground_truth is not None else []
+        # Each scored image's own scores (blank for an image without ground truth): per-slice QA reads these
+        # first (trials 22 and 25); the pooled scores are metrics.json's.
+        columns += score_columns
         # The engine that made every row ("openvino int8", "torch fp32 on cpu"): backend auto may pick an
         # INT8 export, whose results differ slightly from PyTorch's.
         columns += ["engine"] if engine is not None else []
@@ -1122,8 +1127,9 @@ def predict_files(
                     if stale not in written and stale.is_file():
                         stale.unlink()
                         removed.append(stale)
+                own: dict[str, Any] = {}
                 if scorer is not None and target is not None:
-                    scorer.update(mask, target)
+                    own = image_score_cells(scorer.update(mask, target), class_names)
                     scored += 1
                 if objects is not None and true_labels is not None and labels is not None:
                     objects.update(true_labels, labels)
@@ -1161,6 +1167,7 @@ def predict_files(
                     window_notes.append((path, window_note))
                 if ground_truth is not None:
                     row["mask_file"] = mask_file  # '' where the folder holds no mask of this image
+                    row.update({column: own.get(column, "") for column in score_columns})
                 if engine is not None:
                     row["engine"] = engine[0]
                 writing = None

@@ -9,7 +9,7 @@ that receive predictions one at a time), so the same predictions always give the
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from unetkit.constants import IGNORE_INDEX
 from unetkit.metrics import functional as MF
 
-__all__ = ["ScoreAccumulator", "score_predictions"]
+__all__ = ["ScoreAccumulator", "image_score_cells", "score_predictions"]
 
 
 # Pixels counted at a time by ScoreAccumulator.update (its temporaries: about 20 bytes a pixel).
@@ -48,8 +48,11 @@ class ScoreAccumulator:
         self.rand_error_count = 0
         self.images = 0
 
-    def update(self, pred: np.ndarray, target: np.ndarray) -> None:
-        """Add one image: ``pred`` and ``target`` integer (H, W) class maps of equal shape."""
+    def update(self, pred: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+        """Add one image: ``pred`` and ``target`` integer (H, W) class maps of equal shape. Returns that
+        image's own scores, by the same rule as the pooled ones (:func:`MF.scores_with_isbi` of its
+        confusion matrix): ``miou``, ``iou`` (C,), ``pixel_accuracy``, and ``pixel_error``/``rand_error``
+        when ``isbi`` (NaN where undefined), for per-image tables (predict's summary.csv)."""
         pred, target = np.asarray(pred), np.asarray(target)
         if pred.ndim != 2:
             raise ValueError(
@@ -64,16 +67,25 @@ class ScoreAccumulator:
         # In blocks of rows: the count's int64 copies of a 75-megapixel scene took 2 GB more than predicting
         # it (a GIS trial); the counts add up to the same matrix.
         rows = max(1, SCORE_BLOCK_PIXELS // max(1, pred.shape[1]))
+        image = np.zeros_like(self.confmat)
         for r in range(0, max(1, pred.shape[0]), rows):
-            self.confmat += MF.confusion_matrix(
+            image += MF.confusion_matrix(
                 pred[r : r + rows], target[r : r + rows], self.num_classes, self.ignore_index
             )
+        self.confmat += image
+        error = float("nan")
         if self.isbi:
-            error = MF.rand_error(pred, target, self.foreground)
+            error = float(MF.rand_error(pred, target, self.foreground))
             if not math.isnan(error):  # undefined for this image: skipped, as in SegmentationMetrics
                 self.rand_error_sum += error
                 self.rand_error_count += 1
         self.images += 1
+        own = MF.scores_with_isbi(image, error if self.isbi else None, 0 if math.isnan(error) else 1)
+        return {
+            key: own[key]
+            for key in ("miou", "iou", "pixel_accuracy", "pixel_error", "rand_error")
+            if key in own
+        }
 
     def compute(self) -> dict[str, Any]:
         """Score dict: ``pixel_accuracy``, ``miou``, ``mean_dice`` (np.float64), ``iou``, ``dice``,
@@ -108,3 +120,23 @@ def score_predictions(
     for pred, target in pairs:
         acc.update(pred, target)
     return acc.compute()
+
+
+def image_score_cells(
+    scores: dict[str, Any], class_names: Sequence[str], k: int = 0, isbi: bool = False
+) -> dict[str, str]:
+    """summary.csv's cells of one image's scores (:meth:`ScoreAccumulator.update`'s dict): ``miou``,
+    ``pixel_error`` (two classes) or ``pixel_accuracy``, ``rand_error`` (``--isbi``) and ``iou_<class>``,
+    six decimals, '' where undefined (a class in neither mask). With empty ``scores``: the columns, blank,
+    for ``k`` classes. The one per-image table of predict's summary.csv and an evaluation's
+    ``per_image_<split>.csv``."""
+    k = k or len(np.asarray(scores.get("iou", ())))
+    isbi = isbi or "rand_error" in scores
+    names = ["miou", "pixel_error" if k == 2 else "pixel_accuracy", *(["rand_error"] if isbi else [])]
+    iou = np.asarray(scores.get("iou", np.full(k, np.nan)), dtype=np.float64)
+    values = [scores.get(name, np.nan) for name in names] + list(iou)
+    columns = names + [f"iou_{name}" for name in class_names[:k]]
+    return {
+        column: "" if np.isnan(float(value)) else f"{float(value):.6f}"
+        for column, value in zip(columns, values, strict=True)
+    }
