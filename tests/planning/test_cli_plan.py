@@ -53,6 +53,7 @@ def test_plan_writes_plan_yaml_and_dataset_json(
     # The plan at a glance, beside plan.yaml, and said; no temp file of the atomic writes is left.
     assert_png(out.parent / "plan.png")
     assert f"the plan at a glance: {out.parent / 'plan.png'}" in printed
+    assert f"train it as planned: unetkit fit {root} --plan {out} (fit {root} alone plans again" in printed
     assert sorted(p.name for p in out.parent.iterdir()) == ["dataset.json", "plan.png", "plan.yaml"]
 
 

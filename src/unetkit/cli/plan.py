@@ -236,7 +236,21 @@ def run_plan(args: argparse.Namespace) -> int:
     # Absolute paths in the plan: `fit DIR --plan FILE` then works from any working folder.
     planned = plan_dataset(args, Path(args.root).resolve())
     write_plan_files(planned, out, dataset_out, figure_out)
-    print("\n".join([*planned.lines, f"wrote {out} and {dataset_out}; the plan at a glance: {figure_out}"]))
+    import shlex
+
+    # The next step, with the file: `fit DIR` alone plans again, measuring the machine again, and a busy
+    # machine's timings can turn a choice (a trial's plan said fp32 at a 1.24x bf16 speed-up, its fit a minute
+    # later bf16 at 1.61x, unsaid).
+    again = (
+        f"train it as planned: unetkit fit {shlex.quote(str(args.root))} --plan {shlex.quote(str(out))} "
+        f"(fit {shlex.quote(str(args.root))} alone plans again, and on a busy machine its timings can choose "
+        "differently)"
+    )
+    print(
+        "\n".join(
+            [*planned.lines, f"wrote {out} and {dataset_out}; the plan at a glance: {figure_out}", again]
+        )
+    )
     return 0
 
 
