@@ -101,15 +101,18 @@ def test_ignored_pixels_reach_the_figure_as_ignore(tmp_path: Path, monkeypatch: 
     seen: dict[str, Any] = {}
 
     def fake_grid(images: Any, targets: Any, preds: Any, names: Any, out_png: Path, **kwargs: Any) -> Path:
-        seen.update(targets=targets, titles=kwargs["titles"], ignore_index=kwargs["ignore_index"])
+        seen.update(targets=targets, ignore_index=kwargs["ignore_index"])
+        seen.update(titles=kwargs["titles"], title=kwargs["title"])
         return out_png
 
     monkeypatch.setattr(figures, "plot_prediction_grid", fake_grid)
     pairs = _write_pairs(tmp_path / "data", count=5)
     evaluate_split(ThresholdPredictor(), pairs, ENCODING, ["bg", "fg"], out_dir=tmp_path, figure_samples=3)
     # Spread over the split, first and last included; each titled with its own score (trial 25).
-    assert [t.split(" (")[0] for t in seen["titles"]] == ["s0", "s2", "s4"]
-    assert all(" (pixel error 0." in t for t in seen["titles"])
+    assert [t.split("\n")[0] for t in seen["titles"]] == ["s0", "s2", "s4"]
+    assert all("\npixel error 0." in t for t in seen["titles"])
+    # The run and the model, so that a pasted figure can be traced (trial 25).
+    assert seen["title"] == f"test images (test split): run {tmp_path.name}, unet"
     assert seen["ignore_index"] == IGNORE_INDEX
     assert all((target[0] == IGNORE_INDEX).all() for target in seen["targets"])
 
@@ -244,7 +247,7 @@ def test_never_predicted_classes_and_the_confusion_matrix_reach_the_files(
     assert (tmp_path / "run" / "metrics_val.md").read_text() == table + "\n"
     with Image.open(tmp_path / "run" / "figures" / "confusion_val.png") as png:
         assert png.size[0] > 300 and png.size[1] > 300
-    assert drawn["grid_title"] == "validation images (val split)"
+    assert drawn["grid_title"] == "validation images (val split): run run, unet"
 
 
 def test_every_class_predicted_writes_an_empty_list_and_no_line(tmp_path: Path) -> None:

@@ -53,11 +53,19 @@ def instance_section(instances: dict[str, Any]) -> str:
     return f"{title}\n\n{format_instance_table(instances)}"
 
 
+def _model_words(config: Any) -> str:
+    """``unet (base_channels 16, depth 4)``: a model config's architecture and its width and depth."""
+    kwargs = getattr(config, "model_kwargs", {}) or {}
+    sizes = [f"{key} {kwargs[key]}" for key in ("base_channels", "depth") if key in kwargs]
+    name = str(getattr(config, "architecture", "model"))
+    return f"{name} ({', '.join(sizes)})" if sizes else name
+
+
 def _headline(cells: dict[str, str]) -> str:
-    """`` (pixel error 0.0823)`` or `` (mIoU 0.7803)``: an image's own headline score for its figure title,
-    from :func:`~unetkit.metrics.scoring.image_score_cells`; '' where undefined."""
+    """``"\npixel error 0.0823"`` or ``"\nmIoU 0.7803"``: an image's own headline score, a line of its figure
+    title, from :func:`~unetkit.metrics.scoring.image_score_cells`; '' where undefined."""
     key, label = ("pixel_error", "pixel error") if "pixel_error" in cells else ("miou", "mIoU")
-    return f" ({label} {float(cells[key]):.4f})" if cells.get(key) else ""
+    return f"\n{label} {float(cells[key]):.4f}" if cells.get(key) else ""
 
 
 def write_metrics_files(
@@ -258,7 +266,8 @@ def evaluate_split(
                 ignore_index=ignore_index,
                 palette=palette_for(predictor.config, min(num_classes, 256)),
                 ignore_color=void_color_for(predictor.config),
-                title=split_title(split),
+                # Which run and model: a figure pasted into a slide or a report can be traced (trial 25).
+                title=f"{split_title(split)}: run {out.resolve().name}, {_model_words(predictor.config)}",
             )
         if instance_sample is not None:
             from unetkit.viz.instances import plot_instance_comparison

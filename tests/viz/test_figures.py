@@ -179,12 +179,13 @@ def test_a_long_sample_name_stays_within_its_panel(tmp_path: Path, monkeypatch: 
     drawn: list[Figure] = []
     save = figures.save_figure
     monkeypatch.setattr(figures, "save_figure", lambda fig, path: (drawn.append(fig), save(fig, path))[1])
-    plot_prediction_grid(images, targets, preds, ["a", "b", "c"], tmp_path / "g.png", titles=[name, "y"])
+    titles = [f"{name}\nmIoU 0.7803", "y"]  # an evaluation's title: the score on a line of its own
+    plot_prediction_grid(images, targets, preds, ["a", "b", "c"], tmp_path / "g.png", titles=titles)
     (fig,) = drawn
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     title = fig.axes[0].title
-    assert title.get_text() == f"Input\n{short}"
+    assert title.get_text() == f"Input\n{short}\nmIoU 0.7803"  # the long name shortened, not its score
     # The title stays on the figure and ends before the next panel begins.
     extent = title.get_window_extent(renderer)
     assert extent.x0 >= 0 and extent.x1 <= fig.axes[1].get_window_extent(renderer).x0

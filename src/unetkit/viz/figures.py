@@ -102,6 +102,7 @@ def plot_training_curves(
     kept: tuple[str, int] | None = None,
     monitor: str = "val/miou",
     scored: tuple[float, str] | None = None,
+    partial: tuple[int, int, int] | None = None,
 ) -> Path:
     """Loss (train/val) and validation scores per epoch, the epochs numbered as ``metrics_csv`` numbers
     them (Lightning's, from 0: epoch 14 of the figure is the CSV's row of epoch 14).
@@ -111,6 +112,9 @@ def plot_training_curves(
     ``scored``: (score, how) of the final scoring when it differs from the logged one (test-time
     augmentation: ``(0.7593, "8-view TTA")``): a star at the kept epoch, its legend naming both, so the ring
     (the logged validation score) is not read as the run's score.
+    ``partial``: (epoch, steps run, steps per epoch) of a last epoch the time budget stopped within: its
+    train loss, the mean of those steps only, is drawn as an open marker its legend names (it was drawn as
+    a full epoch's).
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -119,7 +123,14 @@ def plot_training_curves(
     ax_loss, ax_score = fig.subplots(1, 2)
     for key, label in (("train/loss_epoch", "train loss"), ("val/loss", "val loss")):
         if key in series:
-            plot_series(ax_loss, series[key], label)
+            line = plot_series(ax_loss, series[key], label)
+            at = [y for x, y in series[key] if partial is not None and x == partial[0]]
+            if key == "train/loss_epoch" and partial is not None and at:
+                epoch, steps, of = partial
+                ax_loss.plot(
+                    [epoch], [at[-1]], "o", ms=LONE_POINT_SIZE, mfc="white", mec=line.get_color(), zorder=3,
+                    label=f"train loss of epoch {epoch}: {steps} of {of} steps (the time budget stopped it)",
+                )  # fmt: skip
     ax_loss.set(xlabel="epoch (as in logs/metrics.csv)", ylabel="loss", title="Loss")
     for key, label in SCORE_LABELS.items():
         if key in series:
@@ -321,7 +332,9 @@ def plot_prediction_grid(
         for j, (panel, heading) in enumerate(zip(row, ("Input", "True mask", "Predicted mask"))):
             # nearest: a mask pixel is one colour, never a blend of two classes
             axes[i, j].imshow(panel, cmap="gray" if panel.ndim == 2 else None, interpolation="nearest")
-            label = heading + (f"\n{short_name(titles[i])}" if titles and j == 0 else "")
+            # A title's lines are shortened one by one: a long file name must not cut its score's line.
+            lines = titles[i].split("\n") if titles and j == 0 else []
+            label = "\n".join([heading, *(short_name(line) for line in lines)])
             axes[i, j].set_title(label, fontsize=9)
             axes[i, j].axis("off")
     handles = [Rectangle((0, 0), 1, 1, color=np.asarray(palette[k]) / 255.0) for k in range(len(class_names))]
