@@ -619,7 +619,10 @@ def _plan_folder(
         data_probe,
         default_budget,
         loader_workers,
+        mean_shape,
         seconds_text,
+        split_sizes,
+        time_forward,
     )
 
     if threads is not None:
@@ -676,6 +679,24 @@ def _plan_folder(
     plan = make_plan(
         fp, budget, device, machine, layout=layout, precision=precision, geometry=geo, score=score
     )
+    t_forward = 0.0
+    val_sizes = split_sizes(layout).get("val") or []
+    if val_sizes:  # the estimate of the scoring after the budget scales one view of prediction timed now
+        forward_started = time.perf_counter()
+        forward = time_forward(
+            plan.config["model"],
+            layout.channels,
+            layout.mask.num_classes,
+            mean_shape(val_sizes),
+            device,
+            threads=machine.threads if device == "cpu" else None,
+        )
+        t_forward = time.perf_counter() - forward_started
+        machine = dataclasses.replace(machine, forward=forward)
+        # The same plan (make_plan is pure; only the estimate after the budget reads the timing).
+        plan = make_plan(
+            fp, budget, device, machine, layout=layout, precision=precision, geometry=geo, score=score
+        )
     chosen = plan.config["trainer"]["precision"]  # the table lists it; the other precision is listed after
     if budget_note:
         plan.reasons["trainer.max_time_minutes"] = budget_note
@@ -687,6 +708,7 @@ def _plan_folder(
         "fingerprint": fp.seconds,
         "threads": round(t_threads, 2),
         "measure": machine.measure_seconds,
+        "forward": round(t_forward, 2),
         "total": round(elapsed, 2),
     }
     m = layout.mask
@@ -737,7 +759,7 @@ def _plan_folder(
         "the fit command line (key.sub=value)",
         f"seconds: discover {timing['discover']}, fingerprint {timing['fingerprint']}, thread probe "
         f"{timing['threads']}, measure "
-        f"{timing['measure']}, total {timing['total']} (imports excluded)",
+        f"{timing['measure']}, forward {timing['forward']}, total {timing['total']} (imports excluded)",
         "measured training steps (forward, CE + Dice, backward, AdamW on random data) and the budget:",
         *_measured_lines(plan, machine, chosen, lambda name: f"{name}:"),
         f"data loading + augmentation: {machine.data_seconds_per_sample:.3f}s/sample",
@@ -788,4 +810,7 @@ def _measured_lines(plan: Any, machine: Any, chosen: str, label: Callable[[str],
     ]
     steps = machine.step_seconds.items()
     others = [f"  {k}: {v:.3f}s/step" for k, v in steps if not k.endswith(" " + chosen)]
-    return [*rows, *others, *[f"  {n}" for n in machine.notes]]
+    forward = machine.forward
+    how = "forward pass timed as prediction runs it (eval, inference mode)"
+    timed = [f"  {how}, {forward.model}: {forward.text()}"] if forward is not None else []
+    return [*rows, *others, *timed, *[f"  {n}" for n in machine.notes]]

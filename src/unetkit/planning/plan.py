@@ -364,6 +364,40 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class ForwardTiming:
+    """One view of prediction timed at plan time (:func:`time_forward`): the plan's model predicting an image
+    the way the final scoring runs the trained one (eval mode, ``torch.inference_mode``, fp32, the run's
+    threads), what the estimate of the scoring after the budget scales by area (:func:`after_budget_text`)."""
+
+    model: str  # "unet b8 d4"
+    shape: tuple[int, int]  # (H, W) of the image predicted
+    seconds: float  # the fastest prediction of it after a warm-up
+    device: str
+    threads: int | None  # torch's threads (None on a GPU)
+    precision: str = "fp32"
+
+    @property
+    def seconds_per_pixel(self) -> float:
+        return self.seconds / max(self.shape[0] * self.shape[1], 1)
+
+    def text(self) -> str:
+        """``0.101s for one view of a 378x378 image, fp32, 1 thread`` (W x H)."""
+        on = f"{self.threads} thread{'' if self.threads == 1 else 's'}" if self.threads else self.device
+        size = f"{self.shape[1]}x{self.shape[0]}"
+        return f"{self.seconds:.3f}s for one view of a {size} image, {self.precision}, {on}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "image_hw": list(self.shape),
+            "seconds": self.seconds,
+            "precision": self.precision,
+            "device": self.device,
+            "threads": self.threads,
+        }
+
+
+@dataclass(frozen=True)
 class Machine:
     """Measured speed of this device: seconds per optimizer step of each candidate (median of the steps)."""
 
@@ -387,6 +421,9 @@ class Machine:
     # Whether the time limit left candidates out (their note says how the limit was split): fp32's reason
     # then says why bf16 was not timed on a machine that has it.
     time_ran_out: bool = False
+    # One view of prediction by the plan's model, timed after the choice (:func:`time_forward`); None where
+    # not timed (no validation images: no estimate of the scoring after the budget).
+    forward: ForwardTiming | None = None
 
 
 def cpu_flags() -> tuple[str, ...]:
@@ -701,6 +738,97 @@ def checkpoint_write_seconds(model: Any, optimizer: Any) -> float:
         state = {"state_dict": model.state_dict(), "optimizer_states": [optimizer.state_dict()]}
         torch.save(state, Path(tmp) / "probe.ckpt")
         return round(time.perf_counter() - t0, 4)
+
+
+# The timed prediction of :func:`time_forward`: after one warm-up, the fastest of at most FORWARD_ROUNDS
+# predictions, fewer once they took FORWARD_TIME_S (a DSB 2018 mean image, 384x330 at b8 d4, took 0.06-0.1 s
+# on one thread of a 2-core Xeon, ISBI's 512x512 at b16 0.54 s; the plan itself takes 15-20 s).
+FORWARD_ROUNDS = 3
+FORWARD_TIME_S = 1.0
+
+
+def time_forward(
+    model: Mapping[str, Any],
+    in_channels: int,
+    num_classes: int,
+    shape: tuple[int, int],
+    device: str = "cpu",
+    *,
+    threads: int | None = None,
+) -> ForwardTiming:
+    """Time one view of prediction of a random ``shape`` (H, W) image by ``model`` (the plan's
+    ``{"name", "kwargs"}``, randomly initialised) the way the final scoring runs the trained model: a
+    :class:`~unetkit.inference.predictor.Predictor`'s ``predict_logits`` (eval mode,
+    ``torch.inference_mode``, fp32, the image normalised and padded, whole, no TTA) on ``device`` with
+    ``threads`` torch threads (the run's ``trainer.num_threads``; None: as they are). One warm-up
+    (first-call allocations, kernel selection), then the fastest of at most ``FORWARD_ROUNDS``
+    predictions, fewer once they took ``FORWARD_TIME_S``. A side above prediction's tile
+    (``AUTO_TILE_SIZE``) is cut to it: a larger image is predicted in tiles, and the estimate scales by area.
+    torch's thread count is the caller's again on return; the model's initialisation draws from torch's
+    random stream (:func:`~unetkit.planning.folder.plan_folder` keeps the caller's)."""
+    from unetkit.inference.pipeline import AUTO_TILE_SIZE
+    from unetkit.inference.predictor import Predictor
+    from unetkit.model_files.model_config import ModelConfig
+    from unetkit.models.registry import create_model
+
+    kwargs = {"in_channels": in_channels, "num_classes": num_classes, **dict(model.get("kwargs") or {})}
+    name = str(model.get("name", PLANNED_MODEL))
+    net = create_model(name, **kwargs)
+    names = [f"class {k}" for k in range(num_classes)]
+    config = ModelConfig(name, kwargs, names, [0.5] * in_channels, [0.25] * in_channels)
+    predictor = Predictor(net, config, device=device, num_threads=threads)
+    h, w = (max(1, min(int(side), AUTO_TILE_SIZE)) for side in shape)
+    image = np.random.default_rng(0).integers(0, 256, (h, w, in_channels), dtype=np.uint8)
+    # The logits of one view (a TTA view's probabilities and the mask add a softmax and an argmax).
+    predictor.predict_logits(image)  # warm-up
+    best, spent = math.inf, 0.0
+    for _ in range(FORWARD_ROUNDS):
+        t0 = time.perf_counter()
+        predictor.predict_logits(image)
+        took = time.perf_counter() - t0
+        best, spent = min(best, took), spent + took
+        if spent >= FORWARD_TIME_S:
+            break
+    shown = dict(model.get("kwargs") or {})
+    label = f"{name} b{shown.get('base_channels', '?')} d{shown.get('depth', '?')}"
+    return ForwardTiming(
+        label,
+        (h, w),
+        round(best, 4),
+        str(predictor.device.type),
+        threads if predictor.device.type == "cpu" else None,
+    )
+
+
+def mean_shape(sizes: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    """(H, W): the mean height and width of ``sizes`` (at least 1 each); (1, 1) for none."""
+    if not sizes:
+        return 1, 1
+    return (
+        max(1, round(sum(h for h, _ in sizes) / len(sizes))),
+        max(1, round(sum(w for _, w in sizes) / len(sizes))),
+    )
+
+
+def prediction_pixels(height: int, width: int) -> int:
+    """Pixels the forward passes of one view of a ``height x width`` image cover in prediction: the image's
+    own, or past ``AUTO_TILE_PIXELS`` its overlapping ``AUTO_TILE_SIZE`` tiles' (automatic tiling)."""
+    from unetkit.inference.pipeline import AUTO_TILE_PIXELS, AUTO_TILE_SIZE
+    from unetkit.inference.tiling import DEFAULT_OVERLAP, count_tiles
+
+    if height * width <= AUTO_TILE_PIXELS:
+        return height * width
+    return count_tiles(height, width, AUTO_TILE_SIZE, DEFAULT_OVERLAP) * AUTO_TILE_SIZE**2
+
+
+def split_sizes(layout: DatasetLayout | None) -> dict[str, list[tuple[int, int]]]:
+    """``{split: [(H, W) of each image]}`` from the layout's file headers (empty: no layout or sizes)."""
+    if layout is None or len(layout.sizes) != len(layout.samples):
+        return {}
+    size_of = {sample.name: size for sample, size in zip(layout.samples, layout.sizes)}
+    return {
+        split: [size_of[name] for name in names if name in size_of] for split, names in layout.splits.items()
+    }
 
 
 def _candidate_list(cands: Sequence[Candidate]) -> str:
@@ -1341,12 +1469,19 @@ def make_plan(
             )
             + after_budget_text(
                 fp,
-                # The final scoring runs in fp32, the validation pass under the training's autocast.
+                # Without a timed prediction: the final scoring runs in fp32, the validation pass under the
+                # training's autocast.
                 chosen["val_pass_seconds_all"]
                 * ((machine.bf16_confirmed or 1.0) if precision == "bf16-mixed" else 1.0),
                 2 if upright else 8,
                 layout is not None and layout.mask.kind == "instances",
                 split=score,
+                # The timed prediction stands for the chosen model only (one timed for another width: none).
+                forward=machine.forward
+                if machine.forward is not None
+                and machine.forward.model == f"{PLANNED_MODEL} b{chosen['base_channels']} d{geo.depth}"
+                else None,
+                sizes=split_sizes(layout),
             ),
             **({} if fp.num_images.get("test") else {"evaluate.split": no_test_reason(layout)}),
             "evaluate.checkpoint": f"last: with < {MIN_VAL_IMAGES} validation images the best is a noisy "
@@ -1378,6 +1513,8 @@ def make_plan(
         "measure_seconds": machine.measure_seconds,
         "measure_notes": list(machine.notes),
         "step_seconds": dict(machine.step_seconds),
+        # One view of prediction timed after the choice: what the estimate after the budget scales.
+        **({"forward_seconds": machine.forward.to_dict()} if machine.forward is not None else {}),
     }
     return Plan(
         config=config,
@@ -1399,46 +1536,86 @@ def validation_images(val_n: int, pass_s: float, train_s: float) -> int:
     return min(val_n, max(MIN_VAL_IMAGES, int(val_n * allowed / pass_s)))
 
 
-# See :func:`after_budget_text`.
+# See :func:`after_budget_text`: the fallback where no prediction was timed (a Machine without ``forward``).
 INFERENCE_OVER_VAL_PASS = 1.5
 # Seconds per megapixel of val images that choosing the instance post-processing spends on its grid, the
 # predictions made (components' min_size grid and watershed's min_distance x min_size grid, a model trained
 # on plain classes: the most; boundary/energy models only filter by size). Measured: DSB 2018's 66 val images
-# (11.0 Mpx), 10.0 s on the 2-core EPYC, one thread (components alone: 2.1 s).
-INSTANCE_GRID_S_PER_MPIX = 0.9
+# (11.0 Mpx), 10.0 s on the 2-core EPYC, one thread (components alone: 2.1 s): 0.9 s/Mpx; on a 2-core Xeon
+# with AVX-512 and AMX (a VM), a 2-minute DSB model's grid over 66 DSB training images held out as val
+# (11.2 Mpx) took 25.0 s of CPU, 2.2 s/Mpx (10 images, 1.4 Mpx: 3.8-4.1 s). Not timed at plan time, so the
+# slower host's value: on the EPYC the estimate errs long by about 13 s on DSB's val split.
+INSTANCE_GRID_S_PER_MPIX = 2.2
 
 
 def after_budget_text(
-    fp: Fingerprint, val_pass_s: float, views: int, instances: bool, split: str | None = None
+    fp: Fingerprint,
+    val_pass_s: float,
+    views: int,
+    instances: bool,
+    split: str | None = None,
+    *,
+    forward: ForwardTiming | None = None,
+    sizes: Mapping[str, Sequence[tuple[int, int]]] | None = None,
 ) -> str:
-    """``; after the budget: ...``: what the final evaluation adds to the wall time, estimated from the
-    predicted validation pass (forward only, about a third of a training step per pixel) times the TTA views,
-    for the scored split (``split``; None: test, else val); with instance labels, the choice of the
-    post-processing on val first (its predictions then serve a val scoring), plus the post-processing grid
-    it scores on them (:data:`INSTANCE_GRID_S_PER_MPIX`, val images taken at the mean training image size).
-    A trial's 1-minute DSB 2018 fit took 3 more minutes after its budget, unannounced."""
+    """``; after the budget: ...``: what the final evaluation adds to the wall time, for the scored split
+    (``split``; None: test, else val); with instance labels, the choice of the post-processing on val first
+    (its predictions then serve a val scoring), plus the post-processing grid it scores on them
+    (:data:`INSTANCE_GRID_S_PER_MPIX`). A trial's 1-minute DSB 2018 fit took 3 more minutes after its
+    budget, unannounced.
+
+    With ``forward`` (one view of prediction timed here, :func:`time_forward`) each image costs its
+    seconds per pixel times the image's prediction pixels (:func:`prediction_pixels`) times the TTA
+    ``views``; ``sizes`` (``{split: [(H, W), ...]}``, :func:`split_sizes`) gives the images' sizes, else
+    each is taken at the mean training image size. Without it (no prediction timed), the predicted
+    validation pass ``val_pass_s`` (forward only, a third of a training step per pixel) times
+    :data:`INFERENCE_OVER_VAL_PASS`: a ratio measured on one machine, 2.3x low on another (a trial's Xeon
+    with AVX-512: 8 s said, 18.7 s taken)."""
     val_n = fp.num_images.get("val", 0)
     if not val_n:  # no validation pass predicted, nothing to scale
         return ""
-    # A whole-image TTA view costs about 1.5x the validation pass's third of a step per pixel (measured: DSB
-    # 2018's 66 val images, 8 views, 22.6 s on the 2-core EPYC against 15.6 s from a third of a step).
-    per_image = val_pass_s * INFERENCE_OVER_VAL_PASS / val_n * views
     # fit --score val scores val though the folder has a test split (a trial's line said "scoring 2 test
     # images" under --score val).
     if split == "val" or not fp.num_images.get("test"):
         scored, n = "val", val_n
     else:
         scored, n = "test", fp.num_images["test"]
+    train_n = fp.num_images.get("train", 0)
+    mean_pixels = getattr(fp, "train_pixels", 0) / train_n if train_n else 0.0
+    sizes = sizes or {}
+
+    def image_pixels(name: str, count: int) -> float:
+        """The pixels of the ``count`` images of split ``name`` (at the mean training size if unknown)."""
+        known = sizes.get(name) or []
+        return float(sum(h * w for h, w in known)) if len(known) == count else count * mean_pixels
+
+    def view_pixels(name: str, count: int) -> float:
+        """Pixels of one view of every image of split ``name`` as prediction passes them (tiles overlap)."""
+        known = sizes.get(name) or []
+        if len(known) == count:
+            return float(sum(prediction_pixels(h, w) for h, w in known))
+        side = max(1, round(math.sqrt(mean_pixels)))
+        return float(count * prediction_pixels(side, side))
+
+    if forward is not None:
+        per_pixel = forward.seconds_per_pixel * views
+        scored_s, val_s = view_pixels(scored, n) * per_pixel, view_pixels("val", val_n) * per_pixel
+    else:
+        # A whole-image TTA view cost about 1.5x the validation pass's third of a step per pixel (measured:
+        # DSB 2018's 66 val images, 8 views, 22.6 s on the 2-core EPYC against 15.6 s from a third of a step).
+        per_image = val_pass_s * INFERENCE_OVER_VAL_PASS / val_n * views
+        scored_s, val_s = n * per_image, val_n * per_image
     parts = [f"scoring {n} {scored} images with {views} views"]
-    seconds = n * per_image
+    seconds = scored_s
     if instances:
         parts.insert(0, f"choosing the instance post-processing on {val_n} val images")
-        seconds += 0 if scored == "val" else val_n * per_image  # the choice's val predictions are reused
-        train_n = fp.num_images.get("train", 0)
-        mean_pixels = getattr(fp, "train_pixels", 0) / train_n if train_n else 0.0
-        seconds += val_n * mean_pixels / 1e6 * INSTANCE_GRID_S_PER_MPIX
+        seconds += 0 if scored == "val" else val_s  # the choice's val predictions are reused
+        seconds += image_pixels("val", val_n) / 1e6 * INSTANCE_GRID_S_PER_MPIX
     about = f"{max(1, round(seconds))} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-    return f"; after the budget, {' and '.join(parts)} take about {about} (estimated)"
+    how = (
+        f"estimated from a forward pass timed here: {forward.text()}" if forward is not None else "estimated"
+    )
+    return f"; after the budget, {' and '.join(parts)} take about {about} ({how})"
 
 
 def no_test_reason(layout: DatasetLayout | None) -> str:
