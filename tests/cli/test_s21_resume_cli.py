@@ -44,10 +44,11 @@ def test_a_resumed_run_keeps_the_plans_prediction(
 
     assert main(["fit", "--resume", str(run)]) == 0
     record = json.loads((run / "train.json").read_text())
-    # The keys of an uninterrupted budgeted run, and the resume's own.
+    # The keys of an uninterrupted budgeted run, and the resume's own (with what it redid, trial 25 S2).
     assert set(record) == {
         "train_seconds", "resumed", "command", "timer_seconds", "budget_seconds", "budget_stop_step",
-        "predicted_steps", "predicted_step_seconds", "resumed_with",
+        "budget_stop_epoch", "predicted_steps", "predicted_step_seconds", "resumed_with", "redone_seconds",
+        "redone_steps",
     }  # fmt: skip
     assert record["predicted_steps"] == started["predicted_steps"]
     assert record["predicted_step_seconds"] == started["predicted_step_seconds"]

@@ -469,7 +469,14 @@ def _train(args: argparse.Namespace, config: Config, planned: PlannedFit | None)
     else:
         done = f"training took {result.train_seconds:.0f} s"
         if args.resume is not None:
-            done += " in all, the sessions before this resume included"
+            # What the budget counted: the redone part of an interrupted epoch is not in it (training.fit's
+            # INTERRUPTS_FILE says why), and the line says so.
+            minutes = config.trainer.max_time_minutes
+            done += f" counted against the {minutes:g}m budget" if minutes else " in all"
+            done += ", the sessions before this resume included"
+            redone = result.redone.text() if result.redone is not None else ""
+            if redone:
+                done += f"; {redone}"
     print(f"\nrun folder: {result.run_dir}  ({done})")
     if _budgeted(result.run_dir):
         # The wall clock paced this run: only a replay of its recorded clock trains it again bit for bit.

@@ -66,6 +66,39 @@ def stop_training(trainer: L.Trainer) -> None:
     trainer.should_stop = True
 
 
+@dataclass(frozen=True)
+class StopPoint:
+    """Where a budget (or its replay) stopped training: after global step ``step``, ``steps`` steps into
+    epoch ``epoch`` of ``of`` steps (0: not known)."""
+
+    step: int
+    epoch: int
+    steps: int
+    of: int
+
+    @property
+    def within_epoch(self) -> bool:
+        """Whether training stopped before the epoch's last step (its train loss is of part of an epoch)."""
+        return 0 < self.of and self.steps < self.of
+
+    def where(self) -> str:
+        """``step 356 (epoch 9, 14 of 38 steps)``, or ``step 380, the end of epoch 9``."""
+        if self.within_epoch:
+            return f"step {self.step} (epoch {self.epoch}, {self.steps} of {self.of} steps)"
+        return f"step {self.step}, the end of epoch {self.epoch}"
+
+    def record(self) -> dict[str, int]:
+        """As ``RUN/train.json`` keeps it (``budget_stop_epoch``)."""
+        return {"epoch": self.epoch, "steps": self.steps, "of": self.of}
+
+
+def _position(trainer: L.Trainer, batch_idx: int) -> tuple[int, int, int]:
+    """(epoch, its steps done, steps per epoch: 0 where unknown) after step ``batch_idx``."""
+    total = trainer.num_training_batches
+    of = int(total) if total != float("inf") else 0
+    return int(trainer.current_epoch), batch_idx + 1, of
+
+
 class BudgetTimer(Timer):
     """Lightning's Timer, but training stops early enough for what follows the stop: the last validation
     and the last epoch's checkpoint.
@@ -101,6 +134,8 @@ class BudgetTimer(Timer):
         self._val_batch_start: float | None = None
         self.val_image_s: float | None = None  # the fastest sanity-check validation batch (one image)
         self.stopped = False  # this timer ended the run (not max_epochs or early stopping)
+        self._position: tuple[int, int, int] = (0, 0, 0)  # (epoch, its steps done, steps per epoch)
+        self.stop_position: tuple[int, int, int] | None = None  # self._position when it stopped training
 
     @property
     def duration_s(self) -> float:
@@ -149,6 +184,7 @@ class BudgetTimer(Timer):
         self._last_end = (trainer.current_epoch, now)
         self._validated = False
         self._epoch_ends_now = batch_idx + 1 >= trainer.num_training_batches
+        self._position = _position(trainer, batch_idx)
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def _step_s(self) -> float:
@@ -198,6 +234,7 @@ class BudgetTimer(Timer):
         stop = bool(trainer.strategy.broadcast(self.time_elapsed() + reserve >= self.duration_s))
         if stop and not trainer.should_stop:
             self.stopped = True
+            self.stop_position = self._position
             stop_training(trainer)
 
     def state_dict(self) -> dict[str, Any]:
@@ -270,12 +307,14 @@ class RecordedStop(Callback):
     def __init__(self, stop_step: int | None) -> None:
         self.stop_step = stop_step
         self.stopped = False
+        self.stop_position: tuple[int, int, int] | None = None  # (epoch, its steps done, steps per epoch)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         if self.stop_step is not None and trainer.global_step >= self.stop_step and not trainer.should_stop:
             self.stopped = True
+            self.stop_position = _position(trainer, batch_idx)
             stop_training(trainer)
 
 
@@ -377,12 +416,17 @@ def recorded_clock(run_dir: Path, resume_command: str) -> RecordedClock:
     )
 
 
+def _stopper(trainer: Any) -> BudgetTimer | RecordedStop | None:
+    return next((c for c in trainer.callbacks if isinstance(c, (BudgetTimer, RecordedStop))), None)
+
+
 def budget_record(trainer: Any) -> dict[str, Any]:
-    """``timer_seconds`` (training + validation + checkpoints, resumed time included), ``budget_seconds``
-    and ``budget_stop_step`` (the global step after which the budget stopped training; None when the run
-    ended otherwise) of a budgeted run, for ``RUN/train.json``; a replay records its stop step only;
-    nothing without a budget."""
-    stop = next((c for c in trainer.callbacks if isinstance(c, (BudgetTimer, RecordedStop))), None)
+    """``timer_seconds`` (training + validation + checkpoints, resumed time included), ``budget_seconds``,
+    ``budget_stop_step`` (the global step after which the budget stopped training; None when the run
+    ended otherwise) and ``budget_stop_epoch`` (that step's epoch, its steps done and the steps of an
+    epoch: ``{"epoch": 9, "steps": 14, "of": 38}``, which curves.png reads; None likewise) of a budgeted
+    run, for ``RUN/train.json``; a replay records its stop only; nothing without a budget."""
+    stop = _stopper(trainer)
     if stop is None:
         return {}
     record: dict[str, Any] = {}
@@ -392,4 +436,28 @@ def budget_record(trainer: Any) -> dict[str, Any]:
             "budget_seconds": round(stop.duration_s, 1),
         }
     record["budget_stop_step"] = int(trainer.global_step) if stop.stopped else None
+    point = stop_point(trainer)
+    record["budget_stop_epoch"] = point.record() if point is not None else None
     return record
+
+
+def stop_point(trainer: Any) -> StopPoint | None:
+    """Where the time budget (or its replay) stopped ``trainer``'s training, after it ended; None where it
+    did not stop it."""
+    stop = _stopper(trainer)
+    if stop is None or not stop.stopped or stop.stop_position is None:
+        return None
+    return StopPoint(int(trainer.global_step), *stop.stop_position)
+
+
+def budget_stop_line(trainer: Any) -> str:
+    """One line when the time budget (or a replay of it) ended training, where it stopped: ``stopped by the
+    2m time budget at step 356 (epoch 9, 14 of 38 steps)``; '' otherwise. The last epoch line (``Epoch 9:
+    14/38 steps in 4.2 s``) read like any other, and nothing said the budget had ended the run (trial 25
+    S5)."""
+    stop, point = _stopper(trainer), stop_point(trainer)
+    if stop is None or point is None:
+        return ""
+    if isinstance(stop, RecordedStop):
+        return f"stopped at {point.where()}, where the time budget stopped the replayed run"
+    return f"stopped by the {stop.duration_s / 60:g}m time budget at {point.where()}"

@@ -90,6 +90,7 @@ from unetkit.training.budget import (
     RecordedClock,
     RecordedStop,
     budget_record,
+    budget_stop_line,
     read_step_clock,
     recorded_clock,
     replay_source,
@@ -738,6 +739,9 @@ def _fit_maskrcnn(
             signal.signal(signal.SIGINT, sigint)  # Lightning ignores SIGINT after an interrupt
     if trainer is None or trainer.interrupted:
         raise interruption(f"training interrupted; {resume_hint}", trainer)
+    stopped = budget_stop_line(trainer)
+    if stopped:  # after the last epoch's line, as unetkit fit says it
+        log.info("%s", stopped)
 
     config = maskrcnn_config(
         build_kwargs,

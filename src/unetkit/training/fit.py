@@ -72,6 +72,44 @@ class RunResult:
     shortfall: str = ""
     # One line when the kept last checkpoint validated far below the run's best (kept_checkpoint_note).
     checkpoint_note: str = ""
+    # A resume's redone work (:class:`Redone`): the steps that interrupted sessions trained after their
+    # last checkpoint, done again and not counted in train_seconds; None for a run never interrupted so.
+    redone: Redone | None = None
+
+
+@dataclass(frozen=True)
+class Redone:
+    """What a resumed run trained twice: ``steps`` of interrupted epochs, done after the last checkpoint of
+    ``sessions`` interrupted sessions, whose ``seconds`` were recorded at the interrupt
+    (``RUN/interrupts.json``) and are not counted in ``train_seconds`` nor charged to the time budget;
+    ``unclocked``: at least this many steps more, logged by a session killed without a word (a SIGKILL),
+    whose seconds are unknown."""
+
+    seconds: float = 0.0
+    steps: int = 0
+    sessions: int = 0
+    unclocked: int = 0
+
+    def record(self) -> dict[str, Any]:
+        """As ``RUN/train.json`` keeps it."""
+        record: dict[str, Any] = {"redone_seconds": round(self.seconds, 1), "redone_steps": self.steps}
+        if self.unclocked:
+            record["redone_steps_unclocked"] = self.unclocked
+        return record
+
+    def text(self) -> str:
+        """``30 s of an interrupted epoch were redone and not counted`` (and a killed session's steps)."""
+        parts = []
+        if self.sessions:
+            what = "an interrupted epoch" if self.sessions == 1 else f"{self.sessions} interrupted epochs"
+            seconds = f"{self.seconds:.0f}" if self.seconds >= 10 else f"{self.seconds:.1f}"
+            parts.append(f"{seconds} s of {what} were redone and not counted")
+        if self.unclocked:
+            parts.append(
+                f"at least {self.unclocked} step(s) that a killed session trained after its last checkpoint "
+                "were redone, their seconds unknown and not counted"
+            )
+        return "; ".join(parts)
 
 
 def _stored_values(encoding: Any) -> list[int] | None:
@@ -681,6 +719,7 @@ def _fit(
     from unetkit.training.budget import (
         REPLAY_SOURCE_FILE,
         budget_record,
+        budget_stop_line,
         read_recorded_clock,
         replay_source,
     )
@@ -756,6 +795,8 @@ def _fit(
         # the prediction recorded when the run started still holds, and train.json and the shortfall note
         # need it.
         predicted, step_overrides = _started_prediction(run_dir)
+    # Before the resumed logger drops the rows that the lost part of an epoch logged.
+    redone = _redone(run_dir, resume_from) if resume_from is not None and not trained_before else None
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     task = make_task(config, model_config, spec)
     task.replay_clock = recorded
@@ -804,6 +845,9 @@ def _fit(
                 signal.signal(signal.SIGINT, sigint)  # Lightning ignores SIGINT after an interrupt
         if trainer.interrupted:
             raise _interruption(run_dir, trainer)
+        stop_line = budget_stop_line(trainer)
+        if stop_line and trainer.is_global_zero:  # after the last epoch's line, before the model is saved
+            log.info("%s", stop_line)
         if not trainer.is_global_zero:
             # Other DDP ranks stop here: rank 0 alone writes the model, the metrics and the figures (no
             # collective operation follows, so rank 0 never waits for them).
@@ -829,6 +873,8 @@ def _fit(
             # The plan's prediction beside the steps made (budget_stop_step): a busy machine shows here.
             budget["predicted_steps"] = predicted[0] if predicted is not None else None
             budget["predicted_step_seconds"] = predicted[1] if predicted is not None else None
+            if redone is not None:
+                budget.update(redone.record())
             write_train_record(run_dir, train_seconds, resumed=resume is not None, command=command, **budget)
             shortfall = shortfall_note(
                 predicted, budget.get("budget_stop_step"), train_seconds, step_overrides
@@ -871,6 +917,7 @@ def _fit(
             predicted=predicted,
             shortfall=shortfall,
             checkpoint_note=checkpoint_note,
+            redone=redone,
         )
 
 
@@ -894,8 +941,22 @@ def draw_curves(
             state = torch.load(source, map_location="cpu", weights_only=True)
             kept = (source.stem, int(state.get("epoch", 0)))
     return plot_training_curves(
-        metrics_csv, run_dir / "figures" / "curves.png", kept=kept, scored=_scored_apart(config, scores)
-    )
+        metrics_csv, run_dir / "figures" / "curves.png", kept=kept, scored=_scored_apart(config, scores),
+        partial=_stopped_within_epoch(run_dir),
+    )  # fmt: skip
+
+
+def _stopped_within_epoch(run_dir: Path) -> tuple[int, int, int] | None:
+    """(epoch, steps run, steps per epoch) where the time budget stopped the run within its last epoch
+    (``budget_stop_epoch`` in ``RUN/train.json``), else None: that epoch's train loss is of part of it."""
+    import json
+
+    try:
+        stop = json.loads((run_dir / TRAIN_RECORD).read_text()).get("budget_stop_epoch")
+        epoch, steps, of = int(stop["epoch"]), int(stop["steps"]), int(stop["of"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return (epoch, steps, of) if 0 < steps < of else None
 
 
 def _scored_apart(config: Any, scores: dict[str, Any]) -> tuple[float, str] | None:
@@ -970,16 +1031,118 @@ def _note_schedule_change(ckpt_path: Path, config: Config) -> None:
 
 
 def _interruption(run_dir: Path, trainer: Any) -> KeyboardInterrupt:
-    """The KeyboardInterrupt naming the resume (exit 143 after SIGTERM, else 130)."""
+    """The KeyboardInterrupt naming the resume and the steps it redoes (exit 143 after SIGTERM, else 130)."""
     from unetkit.training.trainer import interruption
 
-    return interruption(_resume_hint(run_dir), trainer)
+    return interruption(_resume_hint(run_dir, _record_interrupt(run_dir, trainer)), trainer)
 
 
-def _resume_hint(run_dir: Path) -> str:
+def _resume_hint(run_dir: Path, redo: tuple[int, int] | None = None) -> str:
+    """The interrupted run's message; ``redo``: (the epoch last.ckpt ended, the steps after it to redo)."""
     if (run_dir / "checkpoints" / "last.ckpt").is_file():
-        return f"training interrupted; resume with: unetkit fit --resume {shlex.quote(str(run_dir))}"
+        hint = f"training interrupted; resume with: unetkit fit --resume {shlex.quote(str(run_dir))}"
+        if redo is not None:
+            epoch, steps = redo
+            hint += f" (it resumes from the end of epoch {epoch}"
+            if steps:
+                done = f"the {steps} steps" if steps > 1 else "the 1 step"
+                hint += f": {done} of epoch {epoch + 1} done so far {'are' if steps > 1 else 'is'} redone"
+            hint += ")"
+        return hint
     return "training interrupted before its first checkpoint, so nothing was kept; run the same command again"
+
+
+# A run interrupted within an epoch resumes from the epoch-end last.ckpt: the steps trained since are
+# trained again. Their seconds are charged neither to the time budget nor to train_seconds: the resumed
+# run then gets the training an uninterrupted run gets (the same steps, the same LR clock), which keeps it
+# closest to one; charging them would end it that many seconds of training early. Every message says so
+# instead (trial 25 S2: a 120 s budget trained for about 141 s of wall clock, and the final line said all
+# of its time was counted): the interrupted message names the steps to redo, the interrupt records their
+# seconds here, train.json keeps them (redone_seconds) and the resume's final line says them.
+INTERRUPTS_FILE = "interrupts.json"
+CLOCK_STATE = "TrainingClock"  # the TrainingClock's state key in a checkpoint's "callbacks"
+
+
+def _record_interrupt(run_dir: Path, trainer: Any) -> tuple[int, int] | None:
+    """Append the interrupt to ``RUN/interrupts.json`` (rank 0): the checkpoint a resume starts from (its
+    epoch and global step), the global step reached, and the training seconds since that checkpoint (the
+    :class:`~unetkit.training.trainer.TrainingClock` at the interrupt less the seconds last.ckpt holds).
+    Returns (the checkpoint's epoch, the steps to redo); None without a readable last.ckpt."""
+    import json
+    import pickle
+
+    from unetkit.training.trainer import TrainingClock
+
+    last = run_dir / "checkpoints" / "last.ckpt"
+    try:
+        # mmap: the epoch, step and clock only, not the weights.
+        ckpt = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
+        epoch, step = int(ckpt.get("epoch", 0)), int(ckpt.get("global_step", 0))
+        saved = (ckpt.get("callbacks") or {}).get(CLOCK_STATE, {}).get("train_seconds")
+    except (OSError, RuntimeError, ValueError, EOFError, AttributeError, pickle.UnpicklingError):
+        return None
+    reached = int(trainer.global_step)
+    entry: dict[str, Any] = {
+        "resumes_from_epoch": epoch, "resumes_from_step": step, "interrupted_at_step": reached,
+        "steps_redone": max(0, reached - step),
+    }  # fmt: skip
+    clock = next((c for c in trainer.callbacks if isinstance(c, TrainingClock)), None)
+    if clock is not None and clock.interrupted_at is not None and saved is not None:
+        entry["seconds_redone"] = round(max(0.0, clock.interrupted_at - float(saved)), 1)
+    if trainer.is_global_zero:
+        path = run_dir / INTERRUPTS_FILE
+        entries = _interrupts(path)
+        atomic_write_text(path, json.dumps([*entries, entry], indent=2) + "\n")
+    return epoch, entry["steps_redone"]
+
+
+def _interrupts(path: Path) -> list[dict[str, Any]]:
+    """The interrupts recorded in ``path`` (:data:`INTERRUPTS_FILE`); [] where none or unreadable."""
+    import json
+
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def _redone(run_dir: Path, resume_from: tuple[int, int]) -> Redone | None:
+    """What the sessions before this resume trained and a resume redid (:class:`Redone`), from
+    ``RUN/interrupts.json`` and, for a session killed without a word (SIGKILL: nothing recorded), from the
+    rows ``RUN/logs/metrics.csv`` holds after the checkpoint resumed, ``resume_from`` (epoch, global
+    step); None where nothing was redone."""
+    entries = _interrupts(run_dir / INTERRUPTS_FILE)
+    seconds = sum(float(e.get("seconds_redone", 0.0)) for e in entries)
+    steps = sum(int(e.get("steps_redone", 0)) for e in entries)
+    # The rows a session logged after the resumed checkpoint: an interrupt that recorded itself from that
+    # checkpoint accounts for them, else that session was killed (its steps are known from the log only).
+    logged = _logged_after(run_dir / "logs" / "metrics.csv", *resume_from)
+    explained = any(
+        int(e.get("resumes_from_step", -1)) == resume_from[1]
+        and int(e.get("interrupted_at_step", -1)) >= logged
+        for e in entries[-1:]
+    )
+    unclocked = logged - resume_from[1] if logged > resume_from[1] and not explained else 0
+    if not entries and not unclocked:
+        return None
+    return Redone(seconds=seconds, steps=steps, sessions=len(entries), unclocked=unclocked)
+
+
+def _logged_after(metrics_csv: Path, epoch: int, step: int) -> int:
+    """The global step reached by the training rows ``metrics_csv`` holds after ``epoch`` (a row logged at
+    step k: k + 1 steps done); ``step`` where none."""
+    import csv
+
+    reached = step
+    try:
+        with metrics_csv.open(newline="") as file:
+            for row in csv.DictReader(file):
+                if row.get("epoch") and int(float(row["epoch"])) > epoch and row.get("step"):
+                    reached = max(reached, int(float(row["step"])) + 1)
+    except (OSError, ValueError, csv.Error):
+        return step
+    return reached
 
 
 def _window_json(window: Any) -> Any:

@@ -8,6 +8,7 @@ Layout::
     RUN/model/{model.safetensors,config.json}   for `unetkit predict` / export (no pickle)
     RUN/metrics_<split>.json, RUN/metrics_<split>.md
     RUN/figures/{curves.png,predictions_<split>.png}
+    RUN/interrupts.json         each Ctrl-C/SIGTERM of training: the steps and seconds a resume redoes
 """
 
 from __future__ import annotations

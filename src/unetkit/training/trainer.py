@@ -88,14 +88,25 @@ def _moved(path: Any, saved: str, now: str) -> Any:
 
 class TrainingClock(Callback):
     """The training seconds of every session of a run: kept in each checkpoint, so that a resumed run
-    records its whole training time (``train_seconds`` in ``RUN/train.json``), not only its last session's."""
+    records its whole training time (``train_seconds`` in ``RUN/train.json``), not only its last session's.
+
+    ``interrupted_at``: the seconds when an exception (Ctrl-C, SIGTERM) stopped training, all sessions;
+    less the seconds ``last.ckpt`` holds, the time a resume redoes (:mod:`unetkit.training.fit`).
+    """
 
     def __init__(self) -> None:
         self.before = 0.0  # seconds of the sessions before this one (from the resumed checkpoint)
         self._start: float | None = None
+        self.interrupted_at: float | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        # At the interrupt, before Lightning's teardown.
+        self.interrupted_at = self.seconds()
 
     def seconds(self) -> float:
         """Training seconds so far, all sessions."""
@@ -192,6 +203,22 @@ def refresh_every(step_seconds: float, interval: float = BAR_REFRESH_SECONDS) ->
     return max(1, round(interval / step_seconds)) if step_seconds > 0 else 1
 
 
+def step_metrics(trainer: L.Trainer) -> dict[str, Any] | None:
+    """The progress values the current epoch's training steps logged (a step loss), from Lightning's results
+    of the training loop; None where Lightning does not tell them apart (outside a training step).
+
+    The progress dict Lightning keeps also holds what the previous epoch's end and validation left there
+    (``val/miou``, ``train/loss_epoch``): a line within epoch 2 showed epoch 1's values as if they were its
+    own (trial 25 S4)."""
+    results = getattr(trainer, "_results", None)
+    if results is None or not trainer.training:
+        return None
+    try:
+        return dict(results.metrics(True)["pbar"])  # on_step=True: this step's values only
+    except Exception:  # another Lightning's internals: the full dict, as Lightning shows it
+        return None
+
+
 class ProgressBar(TQDMProgressBar):
     """Lightning's bar without ``v_num`` (the logger's version, "logs" here, which says nothing). In a
     terminal it redraws at most every ``BAR_REFRESH_SECONDS``; written to a file or a pipe, about every
@@ -233,10 +260,12 @@ class ProgressBar(TQDMProgressBar):
         overdue = self._paced and self._last_draw is not None and now - self._last_draw >= self._interval
         if overdue:
             self._refresh_rate = 1  # Lightning redraws when the step count is a multiple of the rate
+        self._in_step = True
         try:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         finally:
             self._refresh_rate = rate
+            self._in_step = False
         if overdue or (batch_idx + 1) % max(1, rate) == 0:
             self._last_draw = now
         self._steps_done = batch_idx + 1
@@ -248,12 +277,42 @@ class ProgressBar(TQDMProgressBar):
         if bar is not None and not bar.disable and self._steps_done is not None and bar.n != self._steps_done:
             bar.n = self._steps_done
             bar.refresh()
+        self._note_epoch_values(trainer, pl_module)
         super().on_train_epoch_end(trainer, pl_module)
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
-        return metrics
+        if not self._in_step:
+            return metrics  # an epoch's end or a validation's: the epoch's values
+        step = step_metrics(trainer)
+        if step is None:
+            return metrics
+        # Within an epoch: this epoch's step values, then the values earlier epochs left, named with their
+        # epoch (``val/miou (epoch 1)``): the bar showed epoch 1's val/miou beside epoch 2's step count.
+        shown = {k: v for k, v in metrics.items() if k in step}
+        for key, value in metrics.items():
+            if key not in step and key in self._ended:
+                shown[f"{key} (epoch {self._ended[key][1]})"] = value
+        return shown
+
+    _in_step = False
+    _ended: dict[str, tuple[Any, int]] = {}  # noqa: RUF012 (replaced, never changed in place)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._note_epoch_values(trainer, pl_module)
+        super().on_validation_end(trainer, pl_module)
+
+    def _note_epoch_values(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The values an epoch's end or validation left, each with the epoch that logged it (a value that
+        did not change keeps its epoch: a validation every 3 epochs)."""
+        if trainer.sanity_checking:
+            return
+        ended = dict(self._ended)
+        for key, value in self.get_metrics(trainer, pl_module).items():
+            if ended.get(key, (None,))[0] != value:
+                ended[key] = (value, int(trainer.current_epoch))
+        self._ended = ended
 
 
 class EpochLines(LightningProgressBar):
@@ -287,7 +346,9 @@ class EpochLines(LightningProgressBar):
         now = time.monotonic()
         if now - self._last_line >= FILE_REFRESH_SECONDS and self._steps_done < self.total_train_batches:
             self._last_line = now
-            self._write(trainer, pl_module, f"{self._steps}, {now - self._epoch_start:.0f} s")
+            # This epoch's step values only: what the last epoch's end and validation left (val/miou,
+            # train/loss_epoch) are that epoch's, and its line showed them (trial 25 S4).
+            self._write(trainer, pl_module, f"{self._steps}, {now - self._epoch_start:.0f} s", step_only=True)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # After the epoch's validation (Lightning validates before this hook): its metrics are in the line.
@@ -301,11 +362,16 @@ class EpochLines(LightningProgressBar):
             f"{self._steps_done}/{int(total)} steps" if total != float("inf") else f"{self._steps_done} steps"
         )
 
-    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, progress: str) -> None:
+    def _write(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, progress: str, step_only: bool = False
+    ) -> None:
         if not self._enabled:
             return
         metrics = self.get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
+        step = step_metrics(trainer) if step_only else None
+        if step is not None:
+            metrics = {k: v for k, v in metrics.items() if k in step}
         shown = "".join(
             f", {k}={v:.4g}" if isinstance(v, float) else f", {k}={v}" for k, v in metrics.items()
         )
