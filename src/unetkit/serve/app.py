@@ -53,6 +53,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from unetkit import __version__
 from unetkit.constants import OVERLAY_ALPHA
@@ -73,6 +74,7 @@ from unetkit.serve.limits import (
     ServeLimits,
     check_image,
     format_bytes,
+    send_json,
 )
 from unetkit.serve.pool import SHUTDOWN_WAIT_S, SHUTTING_DOWN, WorkerPool
 from unetkit.serve.store import ResultStore, check_result_id, new_result_id
@@ -214,6 +216,43 @@ async def run_while_connected(request: Request, work: Awaitable[T]) -> T:
     raise ClientGone
 
 
+class ShutdownAnswer:
+    """ASGI middleware: a request that the server's shutdown cancels outside the prediction (its upload still
+    arriving at a second Ctrl-C, uvicorn's forced exit, or at the end of the graceful-shutdown wait) is
+    answered with the one-line JSON 503 of every other error and logged in one line, where uvicorn printed
+    "Exception in ASGI application" and a traceback and the client's connection was dropped. A request
+    cancelled while the pool runs its job is answered by ``/api/predict`` itself; any other cancellation (the
+    server not stopping) goes on as it was.
+    """
+
+    def __init__(self, app: ASGIApp, pool: WorkerPool) -> None:
+        self.app = app
+        self.pool = pool
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self.pool.closing or task is None:
+                raise
+            task.uncancel()
+            logger.info("%s %s: 503 %s", scope.get("method", ""), scope.get("path", ""), SHUTTING_DOWN)
+            if not started:
+                with contextlib.suppress(Exception):  # the connection may be gone already
+                    await send_json(send, 503, SHUTTING_DOWN)
+
+
 _BEARER = HTTPBearer(auto_error=False, description="only when the server was started with a token")
 # Module level, not inside create_app: FastAPI resolves these (string) annotations in the module namespace.
 ResultId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="id from /api/predict")]
@@ -352,6 +391,8 @@ def create_app(
         paths=("/api/predict",),
         upload_limit=limits.max_upload_bytes,
     )
+    # Outside the size limit: it answers whatever the shutdown cancels, an upload being read included.
+    app.add_middleware(ShutdownAnswer, pool=worker_pool)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -230,7 +230,7 @@ class BodySizeLimit:
         if length is not None and length > self.max_bytes:
             detail = upload_too_large(self.upload_limit, length, request=True).detail
             logger.info("%s %s: 413 %s", scope.get("method", ""), scope["path"], detail)
-            await _send_json(send, 413, detail)
+            await send_json(send, 413, detail)
             return
         received = 0
 
@@ -246,7 +246,8 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, send)
 
 
-async def _send_json(send: Send, status: int, detail: str) -> None:
+async def send_json(send: Send, status: int, detail: str) -> None:
+    """Answer a request from ASGI middleware: ``status`` with the one-line JSON ``detail`` of every error."""
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
