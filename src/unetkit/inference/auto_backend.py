@@ -116,12 +116,40 @@ def _threads_text(num_threads: int | None) -> str:
     return "the default thread count" if num_threads is None else f"{num_threads} thread(s)"
 
 
+class _LoadReading:
+    """:func:`~unetkit.devices.busy_load`, read once when first asked (a 0.2 s wait where the load average
+    reads busy) and the same answer after: the cache's "idle now" and the timing's busy note come from one
+    reading, taken before this process loads any engine (a trial read idle, then busy a few seconds later
+    while its own engines loaded, and logged both)."""
+
+    def __init__(self) -> None:
+        self._value: tuple[float, int] | None = None
+        self._read = False
+
+    def __call__(self) -> tuple[float, int] | None:
+        if not self._read:
+            self._value, self._read = busy_load(), True
+        return self._value
+
+
+def _load_text(busy: tuple[float, int]) -> str:
+    return f"1-minute load {busy[0]:.1f} on {busy[1]} CPUs"
+
+
 def read_cache(
-    model_path: Path, export_dir: Path | None, num_threads: int | None = None
+    model_path: Path,
+    export_dir: Path | None,
+    num_threads: int | None = None,
+    load: _LoadReading | None = None,
 ) -> dict[str, Any] | None:
     """The cached choice when it was measured on this CPU for these model files at ``num_threads``, else None
     (with why). The thread count matters: an engine's speed-up over another changes with it (serve's workers
-    run at one thread each, where predict had timed two)."""
+    run at one thread each, where predict had timed two).
+
+    A choice timed on a busy machine is timed again once the machine is idle (``load``: the reading to
+    decide by, read now when None); while it is still busy the cached choice is kept, and the returned
+    record's ``still_busy`` holds the reading, ``(1-minute load, CPUs)``: timing again under load would only
+    cost the time (about 15 s a start) and rank the engines under load once more."""
     path = cache_path(model_path)
     if not path.is_file():
         return None
@@ -138,11 +166,18 @@ def read_cache(
     if data.get("files") != model_fingerprint(model_path, export_dir):
         logger.info("the model files changed since %s was written; measuring again", path)
         return None
-    if data.get("busy_load") is not None and busy_load() is None:
+    still_busy = None
+    if data.get("busy_load") is not None:
         # Timed under other work, which ranks engines differently (a trial: OpenVINO at 64x eager while a
-        # fit ran, onnxruntime at 6x a minute later): the machine is idle now, so the timing is redone.
-        logger.info("%s was timed on a busy machine; measuring again now that it is idle", path)
-        return None
+        # fit ran, onnxruntime at 6x a minute later): timed again once the machine is found idle.
+        still_busy = (load or _LoadReading())()
+        if still_busy is None:
+            logger.info(
+                "%s was timed on a busy machine (1-minute load %s); the machine is idle now: measuring again",
+                path,
+                data["busy_load"],
+            )
+            return None
     if data.get("threads", "?") != num_threads:
         logger.info(
             "%s was measured at %s, this predictor runs at %s; measuring again",
@@ -151,7 +186,7 @@ def read_cache(
             _threads_text(num_threads),
         )
         return None
-    return data
+    return {**data, "still_busy": still_busy} if still_busy is not None else data
 
 
 def write_cache(
@@ -277,13 +312,22 @@ def choose(
     if export_dir is None:
         reason = "no exported model next to it (`unetkit export MODEL --format openvino`)"
         return Choice("torch", "fp32", reason, None)
+    load = _LoadReading()  # one reading for the cache's decision and the timing's note
     if not refresh:
-        cached = read_cache(model_path, export_dir, num_threads)
+        cached = read_cache(model_path, export_dir, num_threads, load)
         if cached is not None:
-            reason = f"cached in {cache_path(model_path)}: {cached['reason']}"
+            kept = ""
+            if cached.get("still_busy") is not None:
+                kept = (
+                    f" (timed on a busy machine, and it is still busy: {_load_text(cached['still_busy'])}; "
+                    "kept, not timed again, until it is idle)"
+                )
+            reason = f"cached in {cache_path(model_path)}{kept}: {cached['reason']}"
             return Choice(cached["backend"], cached["precision"], reason, export_dir, cached=True)
     # An export-only folder has no eager candidate: not tried (no torch import, no "skipping" line).
     export_only = _export_only(model_path, export_dir)
+    # Read before any engine loads or runs: this process's own work (compiling, timing) must not count.
+    busy = load()
     with torch_threads(num_threads):  # the eager candidate's count, the caller's again afterwards
         candidates = list_candidates(model_path, export_dir, eager=not export_only)
         built, skipped = build_predictors(candidates, num_threads=num_threads)
@@ -293,7 +337,6 @@ def choose(
             )
         first = next(iter(built.values()))[1]
         logger.info("timing %s once on this CPU to pick a backend (%d rounds)", ", ".join(built), rounds)
-        busy = busy_load()  # before timing: the timing's own load would count against it after
         rows = measure(built, bench_input(first, size, batch), rounds=rounds)
     best = recommend(rows)
     if best is None:  # only ungated reduced-precision files and no eager model to compare with
