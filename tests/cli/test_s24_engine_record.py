@@ -107,7 +107,8 @@ def test_predict_records_the_engine_and_backend_torch_on_a_shipped_export_says_w
     with (out / "summary.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [row["engine"] for row in rows] == ["onnxruntime fp32"] * 3
-    assert list(rows[0])[-2:] == ["mask_file", "engine"]
+    # The engine last, after the mask file and the image's own scores.
+    assert list(rows[0])[-1] == "engine" and list(rows[0]).index("mask_file") < list(rows[0]).index("miou")
     # Following the old hint: the error says this export folder holds no PyTorch weights, and where they are.
     argv = ["predict", str(shipped), str(images), "--backend", "torch", "--out", str(tmp_path / "torch")]
     assert main(argv) == 2

@@ -523,7 +523,26 @@ def image_from_raw(
     if channels is not None and stored != channels:  # convert: between gray and RGB only (checked above)
         _log_once(f"convert{channels}", f"image {path} converted from {stored} to {channels} channels")
         arr = convert_channels(arr, channels)
-    return np.ascontiguousarray(arr)
+    return as_model_input(np.ascontiguousarray(arr))
+
+
+class ModelInput(np.ndarray):
+    """uint8 (H, W, C) pixels as a model takes them: a file read with its intensity window applied
+    (:func:`read_image`, :func:`image_from_raw`, ``predict``'s and ``serve``'s reading). Prediction takes
+    such an array as it is. A plain uint8 array, for a model with a per-image window, is judged by its
+    histogram (``window_output_like``): a file read with PIL is mapped, the window's output is not; a
+    16-bit image whose dim channel was stretched to the window's ``min_span`` looked like stored pixels and
+    was mapped a second time, near black (trial 26: 0 nuclei found of 15 in a correctly saved image)."""
+
+
+def as_model_input(image: np.ndarray) -> np.ndarray:
+    """``image`` (uint8 (H, W, C), the model's input) marked as such: a :class:`ModelInput` view, no copy."""
+    return image.view(ModelInput)
+
+
+def is_model_input(image: object) -> bool:
+    """Whether ``image`` is a uint8 array marked as the model's input (:func:`as_model_input`)."""
+    return isinstance(image, ModelInput) and image.dtype == np.uint8
 
 
 # ------------------------------------------------------------------------------------- intensity windows
@@ -658,6 +677,28 @@ WINDOW_ABOVE_SHARE = 0.5
 _WINDOW_FIX = "save the image at the bit depth (and value range) the model was trained on (not rescaled here)"
 
 
+def _per_image_mismatch(image: np.ndarray, window: Mapping[str, Any]) -> str | None:
+    """Why integer pixels ``image`` cannot fit a per-image ``window``: their type's whole range is narrower
+    than the window's ``min_span`` (an 8-bit image for a model trained on deeper ones: its window is
+    stretched to that span, near black; trial 26's 8-bit copy found 0 nuclei, unsaid); else None."""
+    if image.dtype.kind not in "ui" or not image.size:
+        return None
+    span = window_min_span(window)
+    top = int(np.iinfo(image.dtype).max)
+    if span <= top:
+        return None
+    arr = image if image.ndim == 3 else image[..., None]
+    flat = arr.reshape(-1, arr.shape[2])
+    vmin, vmax = int(flat.min()), int(flat.max())
+    bits = 8 * arr.dtype.itemsize
+    seen = int(np.clip(np.rint((vmax - vmin) * 255.0 / span), 0, 255))
+    return (
+        f"{bits}-bit values {vmin}..{vmax} ({arr.dtype}) against the model's per-image intensity window, at "
+        f"least {_number(span)} levels wide (its training images were deeper than {bits} bits, e.g. "
+        f"16-bit); the model sees at most 0..{seen} of 0..255; {_WINDOW_FIX}"
+    )
+
+
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
@@ -686,7 +727,9 @@ def window_mismatch(image: np.ndarray, window: Window | None) -> str | None:
     shifted = window is None and image.dtype.kind in "ui" and image.dtype.itemsize == 2
     if shifted:
         window = [[0, 65535]]  # to_uint8's >> 8
-    if window is None or is_per_image(window) or image.dtype.kind not in "uib":
+    if isinstance(window, Mapping):
+        return _per_image_mismatch(image, window)
+    if window is None or image.dtype.kind not in "uib":
         return None
     arr = image if image.ndim == 3 else image[..., None]
     if arr.dtype == np.bool_:

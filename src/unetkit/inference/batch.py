@@ -33,6 +33,7 @@ from unetkit.data.io import (
     MaskEncoding,
     UnknownColoursError,
     Window,
+    as_model_input,
     convert_channels,
     image_from_raw,
     is_hidden,
@@ -310,8 +311,9 @@ def model_image(
     # Checked on the stored values the window just mapped (the window fits their channel count).
     mismatch = window_mismatch(raw, window)
     if image.shape[2] == channels:
-        return image, converted, mismatch
-    return convert_channels(image, channels), True, mismatch  # gray <-> RGB (others refused above)
+        return as_model_input(image), converted, mismatch
+    # gray <-> RGB (others refused above)
+    return as_model_input(convert_channels(image, channels)), True, mismatch
 
 
 def _truth_folder(folder: Path, name: str) -> Path:

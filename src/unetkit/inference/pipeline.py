@@ -26,6 +26,7 @@ from unetkit.data.io import (
     convert_channels,
     drop_array_alpha,
     float_to_uint8,
+    is_model_input,
     normalize,
     pil_image_array,
     to_uint8,
@@ -252,6 +253,11 @@ class BasePredictor:
         intensity window (16-bit without one: ``value >> 8``), bool as 0/255 (dividing every type by 255
         made a float image in [0, 1] all background and a 16-bit one all foreground, silently)."""
         from_pil = isinstance(image, Image.Image)
+        # A file's pixels as read for the model (read_image, predict's reading): taken as they are, never
+        # judged by their histogram (a dim channel's stretched window looked unmapped and was mapped twice).
+        mapped = is_model_input(image)
+        if mapped:
+            image = np.asarray(image).view(np.ndarray)
         if isinstance(image, Image.Image):
             # As its file is read (read_image): palette as shown, an opaque alpha dropped, the intensity
             # window applied, gray <-> RGB converted to the model's channels.
@@ -307,7 +313,7 @@ class BasePredictor:
             image = float_to_uint8(image, what, self.config.intensity_window)
         if image.dtype != np.uint8:
             image = self._to_uint8(image)
-        elif not from_pil:
+        elif not from_pil and not mapped:
             image = self._window_unmapped(image, what)
         if image.shape[2] != channels:  # gray <-> RGB (other counts refused above)
             # As predict converts a file (and training may opt in to): the user cannot retrain.
