@@ -240,18 +240,137 @@ def _tiff_bits(img: Image.Image) -> int:
     return max(bits) if isinstance(bits, tuple) else int(bits)
 
 
+# Axes a TIFF series may hold besides the image's own (tifffile's letters): what a stack is said to hold.
+# ``Q`` (tifffile: no axis metadata) and ``I`` (a plain sequence of pages) say nothing about the pages.
+_UNKNOWN_AXES = "QI"
+_STACK_WORDS = {"Z": "z-slices", "T": "time points", "Q": "pages", "I": "pages"}
+# An (H, W, C) array saved as H pages of W x C pixels: C is a few channels (a page that narrow is no image),
+# or more (a multispectral image) where H and W are both many times C.
+_HWC_MAX_CHANNELS = 4
+_HWC_MAX_BANDS = 16
+_CHANNELS_FIX = "tifffile.imwrite(path, array, photometric='minisblack', planarconfig='contig')"
+
+
+def _looks_hwc(count: int, height: int, width: int) -> bool:
+    """Whether ``count`` pages (or channels) of ``height`` x ``width`` pixels look like an (H, W, C) array
+    (``count`` x ``height`` x ``width``) saved with its first axis as pages: ``width`` is its channels."""
+    if width <= _HWC_MAX_CHANNELS:
+        return min(count, height) > _HWC_MAX_CHANNELS
+    return width <= _HWC_MAX_BANDS and min(count, height) >= 4 * width
+
+
+def _stack_words(axis: str, count: int) -> str:
+    """``3 z-slices``, ``2 pages``; an axis with no plain word by tifffile's name (``4 along lambda``)."""
+    import tifffile
+
+    word = _STACK_WORDS.get(axis)
+    return f"{count} {word}" if word else f"{count} along {tifffile.TIFF.AXES_NAMES.get(axis, axis)}"
+
+
+def _projection_fix(axes: str, shape: tuple[int, ...]) -> str:
+    """The maximum projection of a z-stack (the usual 2-D image of one) and how to save it as one image."""
+    axis = axes.index("Z")
+    rest = "".join(a for a, n in zip(axes, shape) if a != "Z" and (n > 1 or a in "YX"))
+    keywords = {
+        "YX": "",
+        "YXS": ", photometric='minisblack', planarconfig='contig'",
+        "SYX": ", photometric='minisblack', planarconfig='separate'",
+        "CYX": ", imagej=True, metadata={'axes': 'CYX'}",
+    }.get(rest)
+    projection = f"array.max(axis={axis})"
+    if keywords is None:
+        return f"its maximum projection {projection} as one image"
+    return f"its maximum projection as one image: tifffile.imwrite(path, {projection}{keywords})"
+
+
+def _stack_message(path: Path, axes: str, shape: tuple[int, ...]) -> str:
+    """Why a TIFF series is not one 2-D image, in the user's words (pages, z-slices), and the usual fix: the
+    (H, W, C) array tifffile saved as H pages of W x C pixels, a few full-size pages that may be channels, a
+    z-stack's maximum projection."""
+    size = dict(zip(axes, shape))
+    if "Y" not in axes or "X" not in axes:
+        return (
+            f"cannot read image {path}: its first TIFF series holds no 2-D image (shape "
+            f"{'x'.join(map(str, shape))}, axes {axes}); unetkit reads one 2-D image per file: save the "
+            f"image with {_CHANNELS_FIX} (array as (H, W) or (H, W, C))"
+        )
+    height, width = size["Y"], size["X"]
+    stack = [(a, n) for a, n in zip(axes, shape) if a not in "YXSC" and n > 1]
+    pages = int(np.prod([n for _, n in stack]))
+    if len(stack) == 1 and stack[0][0] in _UNKNOWN_AXES and axes.endswith("YX"):
+        count = stack[0][1]
+        if _looks_hwc(count, height, width):
+            # tifffile.imwrite takes the last axis of an (H, W, 2) array as samples only with
+            # photometric='minisblack': without it, it writes H pages of W x 2 pixels.
+            return (
+                f"cannot read image {path}: {count} pages of {height}x{width} pixels: this looks like an "
+                f"(H, W, {width}) array ({count}x{height}x{width}) saved without photometric='minisblack': "
+                f"save it with {_CHANNELS_FIX}"
+            )
+        if count <= _HWC_MAX_CHANNELS and min(height, width) > _HWC_MAX_CHANNELS:
+            return (
+                f"cannot read image {path}: {count} pages of {height}x{width} pixels without axis metadata "
+                "(channels, z-slices or time points?); unetkit reads one 2-D image per file: if these "
+                f"{count} pages are channels, save them as one image with tifffile.imwrite(path, array, "
+                f"photometric='minisblack', planarconfig='separate') (array as ({count}, H, W); or "
+                f"{_CHANNELS_FIX} with array as (H, W, {count})); if they are a z-stack or time series, save "
+                "each page as its own image"
+            )
+    what = " x ".join(_stack_words(a, n) for a, n in stack)
+    channels = size.get("C", 1) * size.get("S", 1)
+    held = f" with {channels} channels each" if channels > 1 else ""
+    unknown = all(a in _UNKNOWN_AXES for a, _ in stack)
+    if unknown:
+        if len(stack) > 1:
+            layout = f" (a {'x'.join(map(str, shape))} array)"
+            fix = "save each 2-D image as its own file"
+        else:
+            layout = ""
+            fix = (
+                "save each page as its own image, or, for a z-stack, its maximum projection "
+                "array.max(axis=0) as one image"
+            )
+            if not held:
+                fix += (
+                    f"; if the {pages} pages are channels, save them as one image with "
+                    "tifffile.imwrite(path, array, photometric='minisblack', planarconfig='separate')"
+                )
+        return (
+            f"cannot read image {path}: {pages} pages of {height}x{width} pixels{held}{layout} without axis "
+            f"metadata (a z-stack or time series?); unetkit reads one 2-D image per file: {fix}"
+        )
+    kinds = {a for a, _ in stack}
+    if kinds == {"Z"}:
+        fix = f"save each z-slice as its own image, or {_projection_fix(axes, shape)}"
+        kind = "a z-stack"
+    elif kinds == {"T"}:
+        fix = "save each time point as its own image"
+        kind = "a time series"
+    else:
+        fix = "save each 2-D image as its own file"
+        kind = "a TIFF stack"
+    return (
+        f"cannot read image {path}: {kind} ({what} of {height}x{width} pixels{held}); unetkit reads one 2-D "
+        f"image per file: {fix}"
+    )
+
+
 def _tiff_channels(path: Path, axes: str, shape: tuple[int, ...]) -> list[str]:
     """The axes of a TIFF series that make up one 2-D image with channels (``Y``, ``X``, samples ``S`` and
     ImageJ channels ``C``); anything else of length > 1 (``Z``, ``T``, pages ``Q``/``I``) is a stack,
-    refused rather than read as its first image."""
+    refused (:func:`_stack_message` says what it looks like) rather than read as its first image."""
     stack = [(a, n) for a, n in zip(axes, shape) if a not in "YXSC" and n > 1]
     if stack or "Y" not in axes or "X" not in axes:
-        what = ", ".join(f"{n} along {a}" for a, n in stack) or f"axes {axes}"
+        raise _StackError(_stack_message(path, axes, shape))
+    size = dict(zip(axes, shape))
+    if axes == "CYX" and _looks_hwc(size["C"], size["Y"], size["X"]):
+        # An (H, W, 2) array saved with imagej=True (or axes CYX): H channels of W x 2 pixels, not an image.
+        channels, height, width = shape
         raise _StackError(
-            f"cannot read image {path}: a TIFF stack ({what}: a z-stack, time series or one channel per page "
-            "without channel metadata); unetkit reads one 2-D image per file: save each page as its own "
-            "image, or the channels as one image (tifffile.imwrite(path, array_hwc, "
-            "photometric='minisblack', planarconfig='contig'), or an ImageJ hyperstack with axes CYX)"
+            f"cannot read image {path}: {channels} channels of {height}x{width} pixels: this looks like an "
+            f"(H, W, {width}) array ({channels}x{height}x{width}) saved as channels-first (axes CYX): save "
+            f"it with {_CHANNELS_FIX}, or as an ImageJ hyperstack with tifffile.imwrite(path, "
+            "array.transpose(2, 0, 1), imagej=True, metadata={'axes': 'CYX'})"
         )
     return [a for a in axes if a in "YXSC"]
 
