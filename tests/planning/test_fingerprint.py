@@ -210,7 +210,9 @@ def test_a_mixed_set_says_its_share_of_colour_images(
         fp.normalization_reason
     )
     gray = fingerprint(discover(make_dataset(root=tmp_path / "gray")))
-    assert "non-photo images: gray images; 0.5-99.5 percentile range" in gray.normalization_reason
+    assert "non-photo images: 8-bit (uint8) gray images; 0.5-99.5 percentile range" in (
+        gray.normalization_reason
+    )
 
 
 def _band_tiles(root: Path, n: int = 10) -> Path:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ from unetkit.data.io import (
 )
 from unetkit.data.sampling import evenly_spaced
 from unetkit.planning.discovery import DatasetLayout, MaskInfo, Sample, read_mask_values
+from unetkit.planning.discovery.encoding import wrapped_ids_note
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +115,9 @@ class Fingerprint:
     # How often turning random images upside down gives as large a vertical_asymmetry (_upright_p): 13 images
     # of randomly placed blobs once differed by 0.10, the plan's threshold, by chance. 0.0: not measured.
     upright_p: float = 0.0
+    # The stored pixel type(s) of the sampled images ("uint16"; "uint8/uint16" where they differ): with
+    # bit_depth, what the plan's report says of the images (images_text). "": not recorded (older plans).
+    dtype: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -146,12 +151,17 @@ def mask_encoding(layout: DatasetLayout) -> MaskEncoding | None:
 
 
 def _classes_and_objects(
-    sample: Sample, encoding: MaskEncoding | None, num_classes: int, target: MaskInfo | None = None
+    sample: Sample,
+    encoding: MaskEncoding | None,
+    num_classes: int,
+    target: MaskInfo | None = None,
+    label_types: dict[Path, tuple[str, int]] | None = None,
 ) -> tuple[np.ndarray, list[tuple[int, np.ndarray, np.ndarray]]]:
     """(class map int64 (H, W) with IGNORE_INDEX, [(class, extents, areas) of its components]).
 
     Instance labels give their objects directly (touching nuclei stay separate); other encodings use
-    8-connected components of each class.
+    8-connected components of each class. ``label_types``: filled with each instance label file's stored
+    type and highest id (from the values read here: wrapped 8-bit ids, :func:`_wrapped_ids`).
     """
     objects: list[tuple[int, np.ndarray, np.ndarray]] = []
     if encoding is None:
@@ -164,6 +174,8 @@ def _classes_and_objects(
         found = ndimage.find_objects(raw.astype(np.int64))
         inst_ext = [max(s[0].stop - s[0].start, s[1].stop - s[1].start) for s in found if s is not None]
         inst_area = np.bincount(raw.ravel().astype(np.int64))[1:]
+        if label_types is not None:
+            label_types[sample.mask] = (str(raw.dtype), len(inst_area))  # the highest id (bincount's length)
         objects.append((1, np.asarray(inst_ext, dtype=float), inst_area[inst_area > 0].astype(float)))
     else:
         classes = read_mask(sample.mask, encoding)
@@ -225,6 +237,7 @@ def _normalization(
     sampled: int = 0,
     names: Sequence[str] = (),
     ct_clipped: bool = False,
+    depth: str = "",
 ) -> tuple[str, tuple[float, ...], tuple[float, ...], str]:
     """x / 255 for natural colour photos, a z-score (one mean/std for all images) for everything else;
     an nnU-Net dataset.json's channel ``names`` decide where unetkit can follow them.
@@ -237,7 +250,7 @@ def _normalization(
     noNorm -> x / 255; CT -> z-score (``ct_clipped``: ``mean``/``std`` are the foreground's, after the
     foreground-percentile window of :func:`_ct_window`: nnU-Net's CT rule); other names keep the pixels'
     choice. The reason says what nnU-Net would do and where unetkit differs (one mean/std per channel for
-    all images, no per-image z-score).
+    all images, no per-image z-score). ``depth`` (``16-bit (uint16)``) is said of non-photo images.
     """
     of = f" of the {sampled} sampled images" if sampled else " of the sampled images"
     colour = 1.0 - gray_as_rgb
@@ -264,8 +277,9 @@ def _normalization(
             "x / 255 (colour photos, as nnU-Net's rgb_to_0_1: three distinct colour channels, one 0..255 "
             f"scale{mixed}{differs})",
         )
+    deep = f"{depth} " if depth else ""
     if channels == 1:
-        what = "gray images"
+        what = f"{deep}gray images"
     elif channels == 3 and colour > 0:
         what = (
             f"{gray_as_rgb:.0%}{of} are gray stored as RGB (R = G = B) and {colour:.0%} colour: mostly "
@@ -274,8 +288,8 @@ def _normalization(
     elif channels == 3:
         what = f"every one{of} is gray stored as RGB (R = G = B)"
     else:
-        what = f"{channels} channels, not RGB"
-    span = ", ".join(f"{lo:.0f}..{hi:.0f}" for lo, hi in zip(p_lo, p_hi))
+        what = f"{depth}, {channels} channels, not RGB" if depth else f"{channels} channels, not RGB"
+    span = _spans(p_lo, p_hi)
     if ct_clipped:
         return (
             "zscore",
@@ -355,6 +369,9 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     brights: list[float] = []  # each image's bright end (its brightest channel's upper per-image percentile)
     spans: list[float] = []  # each image's widest channel span between its per-image percentiles
     depths: dict[int, str] = {}
+    label_types: dict[Path, tuple[str, int]] = {}  # instance label file -> (stored type, highest id)
+    dtypes: set[str] = set()
+    channel_brights: list[np.ndarray] = []  # each image's upper per-image percentile per channel
     modalities = _channel_names(layout.channel_names, layout.channels)
     # Stored pixels (N, C) of classes other than 0, for a CT window only (nothing else reads them).
     foreground: list[np.ndarray] | None = [] if is_ct(modalities) else None
@@ -362,6 +379,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         # Stored values (the window of deep images is measured on them), without an alpha channel.
         raw = read_raw_image(sample.image)
         depths.setdefault(bit_depth(raw), sample.image.name)
+        dtypes.add(str(raw.dtype))
         if raw.dtype.kind == "f":
             # Its NaN and range checks, naming the file: float pixels joined to other images' went on to
             # fail with NumPy's bare "cannot convert float NaN to integer" (a remote-sensing trial). Then
@@ -379,8 +397,9 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         pixels.append(image[::stride, ::stride].reshape(-1, image.shape[2]))
         ends = np.percentile(pixels[-1], PER_IMAGE_PERCENTILES, axis=0)  # (2, C)
         brights.append(float(ends[1].max()))
+        channel_brights.append(ends[1])
         spans.append(float((ends[1] - ends[0]).max()))
-        classes, objects = _classes_and_objects(sample, encoding, num_classes, layout.mask)
+        classes, objects = _classes_and_objects(sample, encoding, num_classes, layout.mask, label_types)
         if foreground is not None:
             strided = classes[::stride, ::stride].reshape(-1)
             foreground.append(pixels[-1][(strided > 0) & (strided != IGNORE_INDEX)])
@@ -404,7 +423,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     depth, fixed, window_reason = _window(depths, np.concatenate(pixels))
     window: list[list[float]] | dict[str, Any] | None = fixed
     gray_share = gray_rgb / len(sampled) if layout.channels == 3 else 0.0
-    spread, why = _exposure(brights)
+    spread, why = _exposure(brights, np.asarray(channel_brights))
     fg = np.concatenate(foreground) if foreground else np.empty((0, layout.channels))
     # nnU-Net's CT rule where unetkit can follow it: integer pixels (a window clips and maps only those),
     # foreground in the sampled masks. The window replaces a deep image's; the z-score is the foreground's.
@@ -438,8 +457,18 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     if ct:  # nnU-Net's CT z-score: the foreground's mean/std, on the scale the window maps it onto
         fg_scaled = to_uint8(fg[:, None, :], "foreground pixels", window)[:, 0, :].astype(np.float64)
         z_mean, z_std = fg_scaled.mean(0), fg_scaled.std(0)
+    stored = "/".join(sorted(dtypes))
     norm, n_mean, n_std, reason = _normalization(
-        channels, gray_share, z_mean, z_std, p_lo, p_hi, len(sampled), modalities, ct_clipped=ct
+        channels,
+        gray_share,
+        z_mean,
+        z_std,
+        p_lo,
+        p_hi,
+        len(sampled),
+        modalities,
+        ct_clipped=ct,
+        depth=_depth_text(depth, stored),
     )
     if layout.channel_names and not modalities:
         reason += (
@@ -478,6 +507,9 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         notes.append(
             f"read {len(sampled)} of {len(train)} training images (evenly spaced over the sorted names)"
         )
+    wrapped = _wrapped_ids(label_types, layout.notes)
+    if wrapped:
+        notes.append(wrapped)
     absent = [names[c] for c in range(num_classes) if not counts[c]]
     if absent and counts.sum():
         # A class the classes file lists that no mask read holds: the model cannot learn it from these (a
@@ -521,7 +553,38 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         intensity_window=window,
         window_reason=window_reason,
         exposure_spread=round(spread, 2),
+        dtype=stored,
     )
+
+
+def _depth_text(depth: int, dtype: str) -> str:
+    """``16-bit (uint16)``, ``float (float32)``; the bit depth alone without a ``dtype``."""
+    bits = f"{depth}-bit" if depth else "float"
+    return f"{bits} ({dtype})" if dtype else bits
+
+
+def images_text(fp: Fingerprint) -> str:
+    """``16-bit (uint16), 2 channels``: the stored pixels of a fingerprint's images, as the plan says them
+    (a trial's 16-bit 2-channel TIFFs were said as '2 channel(s)' only)."""
+    return f"{_depth_text(fp.bit_depth, fp.dtype)}, {fp.channels} channel{'' if fp.channels == 1 else 's'}"
+
+
+def _spans(lo: Sequence[float] | np.ndarray, hi: Sequence[float] | np.ndarray) -> str:
+    """``12..200`` for one channel, ``ch0 12..200, ch1 40..90`` for several: one range per channel."""
+    pairs = [f"{a:.0f}..{b:.0f}" for a, b in zip(lo, hi)]
+    return pairs[0] if len(pairs) == 1 else ", ".join(f"ch{i} {p}" for i, p in enumerate(pairs))
+
+
+def _wrapped_ids(label_types: dict[Path, tuple[str, int]], said: Sequence[str]) -> str | None:
+    """The note on sampled 8-bit instance label files whose ids reach 255 among deeper ones (ids past 255
+    may have wrapped), for files discovery's sample did not name (``said``: its notes); None if none."""
+    deep = [p for p, (dtype, _) in label_types.items() if dtype != "uint8"]
+    full = [p for p, (dtype, top) in label_types.items() if dtype == "uint8" and top == 255]
+    named = " ".join(said)
+    unsaid = [p for p in full if f"{p.parent.name}/{p.name}" not in named]
+    if not deep or not unsaid:
+        return None
+    return wrapped_ids_note(unsaid, len(deep), label_types[deep[0]][0])
 
 
 def _as_channels(raw: np.ndarray, channels: int) -> np.ndarray:
@@ -543,16 +606,28 @@ def _is_photo(channels: int, gray_as_rgb: float) -> bool:
     return channels == 3 and gray_as_rgb < 0.5
 
 
-def _exposure(brights: Sequence[float]) -> tuple[float, str]:
-    """(spread, why) of the images' own bright ends: the 90th over the 10th percentile across images."""
+def _exposure(brights: Sequence[float], per_channel: np.ndarray | None = None) -> tuple[float, str]:
+    """(spread, why) of the images' own bright ends: the 90th over the 10th percentile across images.
+
+    ``brights``: each image's brightest channel's upper percentile (the spread is theirs); ``per_channel``
+    (images, C): each channel's, for the range the reason gives per channel where there are several (a
+    dim channel's range was hidden behind the bright one's).
+    """
     if len(brights) < 2:
         return 1.0, ""
     p10, p90 = np.percentile(np.asarray(brights, dtype=np.float64), [10, 90])
     spread = float(p90 / max(p10, 1.0))
     lo, hi = PER_IMAGE_PERCENTILES
+    span = f"{p10:.0f}..{p90:.0f}, 10th-90th percentile over the training images"
+    if per_channel is not None and per_channel.ndim == 2 and per_channel.shape[1] > 1:
+        c10, c90 = np.percentile(per_channel.astype(np.float64), [10, 90], axis=0)
+        span = (
+            f"{_spans(c10, c90)} (10th-90th percentile over the training images); the brightest channel's "
+            f"{p10:.0f}..{p90:.0f}"
+        )
     return spread, (
         f"per image: exposure differs between images (their own {hi:g}th percentiles span "
-        f"{p10:.0f}..{p90:.0f}, 10th-90th percentile over the training images: {spread:.1f}x >= "
+        f"{span}: {spread:.1f}x >= "
         f"{EXPOSURE_SPREAD:g}x), so each "
         f"image is mapped by its own {lo:g}-{hi:g} percentiles onto 0..255 (csbdeep's normalize); evidence: "
         "benchmarks/results/per_image_window/ (DSB2018 validation, equal steps)"
@@ -570,12 +645,12 @@ def _window(depths: dict[int, str], raw: np.ndarray) -> tuple[int, list[list[flo
     if depth is None:
         return (8 if 8 in depths else 0), None, ""
     window = window_from_pixels(raw)
-    lo, hi = int(raw.min()), int(raw.max())
+    values = _spans(raw.min(axis=0), raw.max(axis=0))
     levels = len(np.unique(raw.astype(np.int64) >> 8)) if depth == 16 else 0
-    span = ", ".join(f"{a:.0f}..{b:.0f}" for a, b in window)
+    span = _spans([a for a, _ in window], [b for _, b in window])
     low, high = WINDOW_PERCENTILES
     reason = (
-        f"{depth}-bit images with values {lo}..{hi}: stored values {span} (the training pixels' "
+        f"{depth}-bit images with values {values}: stored values {span} (the training pixels' "
         f"{low:g}-{high:g} percentiles) mapped linearly onto 0..255"
     )
     if levels:
@@ -593,7 +668,7 @@ def _ct_window(fg: np.ndarray) -> tuple[list[list[float]], str]:
     lo, hi = np.percentile(fg.astype(np.float64), CT_PERCENTILES, axis=0)
     hi = np.maximum(hi, lo + 1.0)  # a constant foreground still gets a valid (lo < hi) window
     window = [[float(np.floor(a)), float(np.ceil(b))] for a, b in zip(lo, hi)]
-    span = ", ".join(f"{a:.0f}..{b:.0f}" for a, b in window)
+    span = _spans([a for a, _ in window], [b for _, b in window])
     low, high = CT_PERCENTILES
     return window, (
         f"CT (dataset.json's channel_names): stored values clipped to {span}, the {low:g}-{high:g} "

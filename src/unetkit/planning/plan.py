@@ -81,7 +81,7 @@ from unetkit.data.io import Window
 from unetkit.data.sampling import epoch_steps
 from unetkit.devices import machine_load
 from unetkit.planning.discovery import DatasetLayout
-from unetkit.planning.fingerprint import Fingerprint
+from unetkit.planning.fingerprint import Fingerprint, images_text
 
 logger = logging.getLogger(__name__)
 
@@ -1798,7 +1798,7 @@ def dataset_config(
     data = {"dataset": "folder", "root": str(root), "options": opts}
     reasons = {
         "data.options": f"discovered: {layout.mask.kind} masks, {layout.mask.num_classes} classes, "
-        f"{layout.channels} channel(s), splits from {layout.split_source}; "
+        f"images: {images_text(fp)}, splits from {layout.split_source}; "
         f"normalisation {fp.normalization_reason}",
     }
     if fp.window_reason:

@@ -48,6 +48,23 @@ def read_mask_values(path: Path, *, colour: bool = False) -> np.ndarray:
     return raw
 
 
+def wrapped_ids_note(paths: Sequence[Path], deep: int, dtype: str) -> str:
+    """The note on 8-bit instance label images ``paths`` whose ids reach 255 among ``deep`` label images of
+    ``dtype`` (uint16): saved at 8 bits, ids past 255 wrap onto 0..255 (256 -> 0 vanishes, 257 -> 1 joins
+    object 1). Not refused: an image of at most 255 objects is fine at 8 bits."""
+    bits = np.dtype(dtype).itemsize * 8 if np.dtype(dtype).kind in "iu" else 0
+    deeper = f"{bits}-bit ({dtype})" if bits else dtype
+    first = f"{Path(paths[0]).parent.name}/{Path(paths[0]).name}"
+    more = len(paths) - 1
+    which = f"{first} is" if not more else f"{first} and {more} more sampled label image(s) are"
+    its, it = ("its", "it") if not more else ("their", "them")
+    return (
+        f"{which} 8-bit while the other {deep} sampled label images are {deeper}, and {its} ids "
+        f"reach 255: ids past 255 may have wrapped (two objects under one id, id 256 lost as background); "
+        f"save {it} at 16 bits"
+    )
+
+
 def _values_text(values: Sequence[int], limit: int = 8) -> str:
     vals = sorted(int(v) for v in values)
     if len(vals) > limit:
@@ -230,6 +247,8 @@ def detect_encoding(
     files_with: dict[int, int] = {}
     one_and_255: Path | None = None  # the first mask holding both 1 and 255 (not a 0/1-or-0/255 binary mask)
     dtype = "uint8"
+    deep_files = 0  # sampled gray masks stored deeper than 8 bits
+    full_8bit: list[Path] = []  # sampled 8-bit gray masks holding 255 (instance ids that may have wrapped)
     for path in paths:
         raw = read_mask_values(path, colour=colour_masks)
         if raw.ndim == 3:
@@ -247,7 +266,10 @@ def detect_encoding(
             raise ValueError(f"mask {path} has negative values; masks must store values >= 0")
         if raw.dtype.itemsize > 1:
             dtype = str(raw.dtype)
+            deep_files += 1
         vals = np.unique(raw).tolist() if raw.dtype.itemsize > 2 else np.flatnonzero(np.bincount(raw.ravel()))
+        if raw.dtype == np.uint8 and len(vals) and int(vals[-1]) == 255:
+            full_8bit.append(path)
         for v in vals:
             first_with.setdefault(int(v), path)
             files_with[int(v)] = files_with.get(int(v), 0) + 1
@@ -303,6 +325,8 @@ def detect_encoding(
             sampled=len(paths), dtype=dtype,
         )  # fmt: skip
     if mask_kind == "instances" or (mask_kind is None and big):
+        if notes is not None and deep_files and full_8bit:
+            notes.append(wrapped_ids_note(full_8bit, deep_files, dtype))
         return MaskInfo(
             "instances", 2, tuple(names_given or ("background", "foreground")), tuple(sorted(ignore)),
             values=(min(values), max(values)) if values else (), sampled=len(paths), dtype=dtype,
