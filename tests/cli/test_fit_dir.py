@@ -125,6 +125,7 @@ def test_fit_dir_16bit_images_train_and_predict_through_one_window(
     assert main(["fit", str(root), "--time", "0.5m", *FAST, f"output.root={runs}", *TINY]) == 0
     printed, errors = capsys.readouterr()
     assert "intensity window: 16-bit images with values" in printed
+    assert "training images, " in printed and "s): images: 16-bit (uint16), 1 channel, median size" in printed
     # No step of planning, checking, training or scoring reads the images without the window.
     assert ">> 8" not in errors, [line for line in errors.splitlines() if ">> 8" in line]
     run = only_run(runs)

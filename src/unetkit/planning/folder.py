@@ -611,6 +611,7 @@ def _plan_folder(
     from unetkit.data.folder import cache_fits, decoded_bytes
     from unetkit.devices import resolve_device
     from unetkit.planning import discover, fingerprint, make_plan, measure_candidates, parse_duration
+    from unetkit.planning.fingerprint import images_text
     from unetkit.planning.plan import (
         MIN_STEPS,
         augmentation,
@@ -722,7 +723,8 @@ def _plan_folder(
             else []
         ),
         *[f"note: {n}" for n in layout.notes],
-        f"fingerprint ({fp.sampled_images} training images, {fp.seconds:.1f}s): {size_text(fp)}, "
+        f"fingerprint ({fp.sampled_images} training images, {fp.seconds:.1f}s): images: {images_text(fp)}, "
+        f"{size_text(fp)}, "
         f"intensity mean {fp.intensity['mean']} std {fp.intensity['std']}",
         *([f"intensity window: {fp.window_reason}"] if fp.window_reason else []),
         f"normalisation: {fp.normalization_reason}",
