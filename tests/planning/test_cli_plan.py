@@ -27,12 +27,22 @@ def assert_png(path: Path) -> None:
 
 
 def test_plan_writes_plan_yaml_and_dataset_json(
-    tmp_path: Path, make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    make_dataset: MakeDataset,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import torch
 
+    import unetkit.planning.plan as plan_module
     from unetkit.training.config import load_config
 
+    # plan_folder asks for bf16's decision at the width its plan trains (test_s26_bf16_width.py).
+    confirmed: list[object] = []
+    confirm = plan_module.confirm_at_trained_width
+    monkeypatch.setattr(
+        plan_module, "confirm_at_trained_width", lambda *a, **k: (confirmed.append(a[0]), confirm(*a, **k))[1]
+    )
     root = make_dataset(n=12)
     out = tmp_path / "out" / "plan.yaml"
     args = ["plan", str(root), "--time", "2m", "--out", str(out), "--threads", "1", "--measure-limit", "3"]
@@ -53,6 +63,7 @@ def test_plan_writes_plan_yaml_and_dataset_json(
     # The plan at a glance, beside plan.yaml, and said; no temp file of the atomic writes is left.
     assert_png(out.parent / "plan.png")
     assert f"the plan at a glance: {out.parent / 'plan.png'}" in printed
+    assert len(confirmed) == 1
     assert f"train it as planned: unetkit fit {root} --plan {out} (fit {root} alone plans again" in printed
     assert sorted(p.name for p in out.parent.iterdir()) == ["dataset.json", "plan.png", "plan.yaml"]
 

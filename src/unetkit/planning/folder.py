@@ -617,6 +617,7 @@ def _plan_folder(
         augmentation,
         candidates,
         choose_geometry,
+        confirm_at_trained_width,
         data_probe,
         default_budget,
         loader_workers,
@@ -677,8 +678,16 @@ def _plan_folder(
     budget_note = ""
     if budget is None:
         budget, budget_note = default_budget(fp, device, machine, precision, geometry=geo)
-    plan = make_plan(
-        fp, budget, device, machine, layout=layout, precision=precision, geometry=geo, score=score
+
+    def replan(measured: Any) -> Any:
+        return make_plan(
+            fp, budget, device, measured, layout=layout, precision=precision, geometry=geo, score=score
+        )
+
+    plan = replan(machine)
+    # bf16's decision at the width this plan trains, not only at the one measure_candidates re-timed.
+    plan, machine = confirm_at_trained_width(
+        plan, machine, cands, replan, layout.channels, layout.mask.num_classes, device
     )
     t_forward = 0.0
     val_sizes = split_sizes(layout).get("val") or []
@@ -695,9 +704,7 @@ def _plan_folder(
         t_forward = time.perf_counter() - forward_started
         machine = dataclasses.replace(machine, forward=forward)
         # The same plan (make_plan is pure; only the estimate after the budget reads the timing).
-        plan = make_plan(
-            fp, budget, device, machine, layout=layout, precision=precision, geometry=geo, score=score
-        )
+        plan = replan(machine)
     chosen = plan.config["trainer"]["precision"]  # the table lists it; the other precision is listed after
     if budget_note:
         plan.reasons["trainer.max_time_minutes"] = budget_note

@@ -415,6 +415,9 @@ class Machine:
     # fp32 / bf16 step time of one width re-timed in alternation (:func:`confirm_bf16_speedup`); None where
     # bf16 was not measured.
     bf16_confirmed: float | None = None
+    # The width (base_channels) bf16_confirmed was re-timed at: the one nearest the widths' median speed-up,
+    # then the width the plan trains (:func:`confirm_at_trained_width`); None where not re-timed.
+    bf16_confirmed_width: int | None = None
     # (base_channels, NHWC step / NCHW step) of one width re-timed in alternation (:func:`time_layouts`, CPU
     # only); None where not measured.
     nchw_speedup: tuple[int, float] | None = None
@@ -571,6 +574,7 @@ def measure_candidates(
         notes=tuple(notes),
         checkpoint_seconds=checkpoint_s,
         bf16_confirmed=confirmed,
+        bf16_confirmed_width=retime.base_channels if confirmed is not None and retime is not None else None,
         nchw_speedup=layout,
         time_ran_out=any(why.startswith(TIME_RAN_OUT) for why in skipped),
     )
@@ -702,6 +706,51 @@ def confirm_bf16_speedup(
         rounds,
     )
     return round(best["32-true"] / best["bf16-mixed"], 4)
+
+
+def confirm_at_trained_width(
+    plan: Plan,
+    machine: Machine,
+    cands: Sequence[Candidate],
+    replan: Callable[[Machine], Plan],
+    in_channels: int,
+    num_classes: int,
+    device: str = "cpu",
+) -> tuple[Plan, Machine]:
+    """``(plan, machine)`` with bf16's decision re-timed at the width ``plan`` trains, where
+    :func:`measure_candidates` re-timed it at another (the width nearest the widths' median speed-up, before
+    any width was chosen), and ``plan`` made again by ``replan`` with it; unchanged where the widths agree,
+    the precision was asked for (``machine.bf16_confirmed`` None) or the model has no planned width.
+
+    Small widths gain least from bf16: a CamVid plan re-timed it at base 8 at 1.21x and trained base 16 in
+    fp32, whose first timing had been 1.65x (benchmarks/results/autoconfig/plans/, 2026-11-29). The plan made
+    again may choose another width under the precision decided here; that width is not re-timed again (one
+    more re-timing of a few seconds; the decision then rests on the width the first plan chose)."""
+    kwargs = (plan.config.get("model") or {}).get("kwargs") or {}
+    width, depth = kwargs.get("base_channels"), kwargs.get("depth")
+    if machine.bf16_confirmed is None or width is None or width == machine.bf16_confirmed_width:
+        return plan, machine
+    cand = next(
+        (c for c in cands if (c.base_channels, c.depth) == (width, depth) and c.precision == "32-true"), None
+    )
+    if cand is None:
+        return plan, machine
+    started = time.perf_counter()
+    rounds = MIN_RETIME_ROUNDS if machine.time_ran_out else BF16_CONFIRM_ROUNDS
+    ratio = confirm_bf16_speedup(cand, in_channels, num_classes, device, rounds)
+    before = f"b{machine.bf16_confirmed_width}: {machine.bf16_confirmed:.2f}x"
+    note = (
+        f"bf16 autocast re-timed again at b{width}, the width the plan trains ({before}), the precisions "
+        f"alternating over {rounds} steps each: {ratio:.2f}x decides"
+    )
+    machine = dataclasses.replace(
+        machine,
+        bf16_confirmed=ratio,
+        bf16_confirmed_width=width,
+        notes=(*machine.notes, note),
+        measure_seconds=round(machine.measure_seconds + time.perf_counter() - started, 2),
+    )
+    return replan(machine), machine
 
 
 def time_layouts(

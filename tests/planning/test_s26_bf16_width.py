@@ -1,0 +1,84 @@
+"""bf16's decision rests on the width the plan trains. measure_candidates re-times bf16 at the width whose
+first speed-up is nearest the widths' median (before any width is chosen); where the plan then trains
+another width, confirm_at_trained_width re-times it there and plans again. A CamVid plan had re-timed base 8
+at 1.21x and trained base 16 in fp32, whose first timing had been 1.65x."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import unetkit.planning.plan as plan_module
+from unetkit.planning.plan import Candidate, Machine, confirm_at_trained_width, measure_candidates
+
+CANDS = [Candidate(w, 4, (64, 64), 4) for w in (8, 16, 24)]
+# First timings (fp32, bf16): base 8 1.48x, base 16 1.65x; the re-timing at base 8 gave 1.21x.
+TIMINGS = {
+    **{c.label: 0.1 * c.base_channels for c in CANDS[:2]},
+    **{dataclasses.replace(c, precision="bf16-mixed").label: 0.1 * c.base_channels / x for c, x in
+       zip(CANDS[:2], (1.48, 1.65))},
+}  # fmt: skip
+MACHINE = Machine("cpu", "t", ("avx512_bf16",), True, 2, TIMINGS, bf16_confirmed=1.21, bf16_confirmed_width=8)
+
+
+def _plan(width: int | None) -> Any:
+    kwargs = {"depth": 4} if width is None else {"base_channels": width, "depth": 4}
+    return SimpleNamespace(config={"model": {"name": "unet", "kwargs": kwargs}})
+
+
+@pytest.fixture
+def retimed(monkeypatch: pytest.MonkeyPatch) -> list[Candidate]:
+    seen: list[Candidate] = []
+
+    def fake_confirm(cand: Candidate, *args: object) -> float:
+        seen.append(cand)
+        return 1.65
+
+    monkeypatch.setattr(plan_module, "confirm_bf16_speedup", fake_confirm)
+    return seen
+
+
+def test_bf16_is_re_timed_at_the_trained_width_and_the_plan_made_again(retimed: list[Candidate]) -> None:
+    replanned: list[Machine] = []
+
+    def replan(machine: Machine) -> Any:
+        replanned.append(machine)
+        return "the plan made again"
+
+    plan, machine = confirm_at_trained_width(_plan(16), MACHINE, CANDS, replan, 3, 12, "cpu")
+    assert retimed == [CANDS[1]]  # base 16 in fp32: confirm_bf16_speedup times both precisions
+    assert plan == "the plan made again" and replanned == [machine]
+    assert (machine.bf16_confirmed, machine.bf16_confirmed_width) == (1.65, 16)
+    assert machine.notes[-1] == (
+        "bf16 autocast re-timed again at b16, the width the plan trains (b8: 1.21x), the precisions "
+        "alternating over 4 steps each: 1.65x decides"
+    )
+    # With 1.65x the precision rule picks bf16 where 1.21x had picked fp32.
+    assert plan_module.choose_precision(machine)[0] == "bf16-mixed"
+    assert plan_module.choose_precision(MACHINE)[0] == "32-true"
+
+
+@pytest.mark.parametrize(
+    ("plan", "machine"),
+    [
+        (_plan(8), MACHINE),  # the width re-timed is the one trained
+        (_plan(16), dataclasses.replace(MACHINE, bf16_confirmed=None)),  # bf16 not re-timed (asked, no bf16)
+        (_plan(None), MACHINE),  # a model without a planned width
+        (_plan(32), MACHINE),  # no candidate of that width
+    ],
+)
+def test_nothing_is_re_timed_where_the_widths_agree_or_nothing_decides(
+    retimed: list[Candidate], plan: Any, machine: Machine
+) -> None:
+    assert confirm_at_trained_width(plan, machine, CANDS, lambda m: "again", 3, 12) == (plan, machine)
+    assert retimed == []
+
+
+def test_measure_candidates_records_the_width_it_re_timed(retimed: list[Candidate]) -> None:
+    tiny = [Candidate(w, 2, (16, 16), 2) for w in (4, 8)]
+    m = measure_candidates(tiny, 1, 2, "cpu", steps=1, warmup=0, bf16=True)
+    assert m.bf16_confirmed == 1.65 and m.bf16_confirmed_width == retimed[0].base_channels
+    assert measure_candidates(tiny, 1, 2, "cpu", steps=1, warmup=0, bf16=False).bf16_confirmed_width is None
