@@ -68,6 +68,9 @@ def test_bf16_is_re_timed_at_the_trained_width_and_the_plan_made_again(retimed: 
         (_plan(16), dataclasses.replace(MACHINE, bf16_confirmed=None)),  # bf16 not re-timed (asked, no bf16)
         (_plan(None), MACHINE),  # a model without a planned width
         (_plan(32), MACHINE),  # no candidate of that width
+        (_plan(24), MACHINE),  # the trained width not timed in both precisions: nothing to disagree
+        # Its first timing (1.65x) agrees with the decision (1.5x: both bf16): a re-timing would only confirm.
+        (_plan(16), dataclasses.replace(MACHINE, bf16_confirmed=1.5)),
     ],
 )
 def test_nothing_is_re_timed_where_the_widths_agree_or_nothing_decides(

@@ -719,8 +719,10 @@ def confirm_at_trained_width(
 ) -> tuple[Plan, Machine]:
     """``(plan, machine)`` with bf16's decision re-timed at the width ``plan`` trains, where
     :func:`measure_candidates` re-timed it at another (the width nearest the widths' median speed-up, before
-    any width was chosen), and ``plan`` made again by ``replan`` with it; unchanged where the widths agree,
-    the precision was asked for (``machine.bf16_confirmed`` None) or the model has no planned width.
+    any width was chosen) and the trained width's first timings disagree with that decision (one side of
+    :data:`BF16_MIN_SPEEDUP` against the other), and ``plan`` made again by ``replan`` with it. Unchanged
+    where the widths or the verdicts agree, the trained width was not timed in both precisions, the
+    precision was asked for (``machine.bf16_confirmed`` None) or the model has no planned width.
 
     Small widths gain least from bf16: a CamVid plan re-timed it at base 8 at 1.21x and trained base 16 in
     fp32, whose first timing had been 1.65x (benchmarks/results/autoconfig/plans/, 2026-11-29). The plan made
@@ -733,7 +735,11 @@ def confirm_at_trained_width(
     cand = next(
         (c for c in cands if (c.base_channels, c.depth) == (width, depth) and c.precision == "32-true"), None
     )
-    if cand is None:
+    first = _speedups_of(machine.step_seconds, [cand]).get(cand) if cand is not None else None
+    deciding = machine.bf16_confirmed >= BF16_MIN_SPEEDUP
+    if cand is None or first is None or (first >= BF16_MIN_SPEEDUP) == deciding:
+        # The trained width's first timing agrees with the decision (or it was not timed in both
+        # precisions): a re-timing there (4-9 s on a 2-core CPU at the widths plans train) would only confirm.
         return plan, machine
     started = time.perf_counter()
     rounds = MIN_RETIME_ROUNDS if machine.time_ran_out else BF16_CONFIRM_ROUNDS
