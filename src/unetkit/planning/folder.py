@@ -679,13 +679,14 @@ def _plan_folder(
     if budget is None:
         budget, budget_note = default_budget(fp, device, machine, precision, geometry=geo)
 
-    def replan(measured: Any) -> Any:
+    def replan(measured: Any, forced: str | None = None) -> Any:
         return make_plan(
-            fp, budget, device, measured, layout=layout, precision=precision, geometry=geo, score=score
-        )
+            fp, budget, device, measured, layout=layout, precision=forced or precision, geometry=geo,
+            score=score,
+        )  # fmt: skip
 
     plan = replan(machine)
-    # bf16's decision at the width this plan trains, not only at the one measure_candidates re-timed.
+    # bf16's decision at the width a bf16 plan trains, not only at the one measure_candidates re-timed.
     plan, machine = confirm_at_trained_width(
         plan, machine, cands, replan, layout.channels, layout.mask.num_classes, device
     )

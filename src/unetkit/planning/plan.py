@@ -416,7 +416,7 @@ class Machine:
     # bf16 was not measured.
     bf16_confirmed: float | None = None
     # The width (base_channels) bf16_confirmed was re-timed at: the one nearest the widths' median speed-up,
-    # then the width the plan trains (:func:`confirm_at_trained_width`); None where not re-timed.
+    # then the width a bf16 plan trains (:func:`confirm_at_trained_width`); None where not re-timed.
     bf16_confirmed_width: int | None = None
     # (base_channels, NHWC step / NCHW step) of one width re-timed in alternation (:func:`time_layouts`, CPU
     # only); None where not measured.
@@ -712,41 +712,44 @@ def confirm_at_trained_width(
     plan: Plan,
     machine: Machine,
     cands: Sequence[Candidate],
-    replan: Callable[[Machine], Plan],
+    replan: Callable[[Machine, str | None], Plan],
     in_channels: int,
     num_classes: int,
     device: str = "cpu",
 ) -> tuple[Plan, Machine]:
-    """``(plan, machine)`` with bf16's decision re-timed at the width ``plan`` trains, where
-    :func:`measure_candidates` re-timed it at another (the width nearest the widths' median speed-up, before
-    any width was chosen) and the trained width's first timings disagree with that decision (one side of
-    :data:`BF16_MIN_SPEEDUP` against the other), and ``plan`` made again by ``replan`` with it. Unchanged
-    where the widths or the verdicts agree, the trained width was not timed in both precisions, the
-    precision was asked for (``machine.bf16_confirmed`` None) or the model has no planned width.
+    """``(plan, machine)`` with bf16's decision re-timed at the width a bf16 plan trains, and ``plan`` made
+    again (``replan(machine, None)``) with that ratio; ``replan(machine, "bf16-mixed")`` gives the bf16
+    plan whose width is asked for. The question is whether bf16 is worth it for the model it would train:
+    :func:`measure_candidates` re-timed it at the width nearest the widths' median first speed-up, before
+    any width was chosen, and small widths gain least from bf16 (a CamVid plan re-timed base 8 at 1.21x and
+    trained base 16 in fp32, whose first timing was 1.65x; an ISBI plan re-timed base 8 at 1.14x, and the
+    fp32 plan then trained base 8 itself; benchmarks/results/autoconfig/plans/, 2026-11-29).
 
-    Small widths gain least from bf16: a CamVid plan re-timed it at base 8 at 1.21x and trained base 16 in
-    fp32, whose first timing had been 1.65x (benchmarks/results/autoconfig/plans/, 2026-11-29). The plan made
-    again may choose another width under the precision decided here; that width is not re-timed again (one
-    more re-timing of a few seconds; the decision then rests on the width the first plan chose)."""
-    kwargs = (plan.config.get("model") or {}).get("kwargs") or {}
-    width, depth = kwargs.get("base_channels"), kwargs.get("depth")
-    if machine.bf16_confirmed is None or width is None or width == machine.bf16_confirmed_width:
+    Re-timed only where it can change the decision: the bf16 plan's width is not the one re-timed, and its
+    first timings disagree with the decision (one side of :data:`BF16_MIN_SPEEDUP` against the other) or,
+    for an fp32 decision, it was not timed in both precisions (a re-timing costs 4-14 s on a 2-core CPU at
+    the widths plans train; bf16's speed-up grew with the width in every plan measured, so a bf16 decision
+    at a narrower width stands). Unchanged where the precision was asked for (``machine.bf16_confirmed``
+    None) or the model has no planned width."""
+    if machine.bf16_confirmed is None:
         return plan, machine
+    kwargs = (replan(machine, "bf16-mixed").config.get("model") or {}).get("kwargs") or {}
+    width, depth = kwargs.get("base_channels"), kwargs.get("depth")
     cand = next(
         (c for c in cands if (c.base_channels, c.depth) == (width, depth) and c.precision == "32-true"), None
     )
-    first = _speedups_of(machine.step_seconds, [cand]).get(cand) if cand is not None else None
+    if cand is None or width == machine.bf16_confirmed_width:
+        return plan, machine
+    first = _speedups_of(machine.step_seconds, [cand]).get(cand)
     deciding = machine.bf16_confirmed >= BF16_MIN_SPEEDUP
-    if cand is None or first is None or (first >= BF16_MIN_SPEEDUP) == deciding:
-        # The trained width's first timing agrees with the decision (or it was not timed in both
-        # precisions): a re-timing there (4-9 s on a 2-core CPU at the widths plans train) would only confirm.
+    if (first is None and deciding) or (first is not None and (first >= BF16_MIN_SPEEDUP) == deciding):
         return plan, machine
     started = time.perf_counter()
     rounds = MIN_RETIME_ROUNDS if machine.time_ran_out else BF16_CONFIRM_ROUNDS
     ratio = confirm_bf16_speedup(cand, in_channels, num_classes, device, rounds)
     before = f"b{machine.bf16_confirmed_width}: {machine.bf16_confirmed:.2f}x"
     note = (
-        f"bf16 autocast re-timed again at b{width}, the width the plan trains ({before}), the precisions "
+        f"bf16 autocast re-timed again at b{width}, the width a bf16 plan trains ({before}), the precisions "
         f"alternating over {rounds} steps each: {ratio:.2f}x decides"
     )
     machine = dataclasses.replace(
@@ -756,7 +759,7 @@ def confirm_at_trained_width(
         notes=(*machine.notes, note),
         measure_seconds=round(machine.measure_seconds + time.perf_counter() - started, 2),
     )
-    return replan(machine), machine
+    return replan(machine, None), machine
 
 
 def time_layouts(
