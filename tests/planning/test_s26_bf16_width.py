@@ -101,3 +101,13 @@ def test_measure_candidates_records_the_width_it_re_timed(retimed: list[Candidat
     m = measure_candidates(tiny, 1, 2, "cpu", steps=1, warmup=0, bf16=True)
     assert m.bf16_confirmed == 1.65 and m.bf16_confirmed_width == retimed[0].base_channels
     assert measure_candidates(tiny, 1, 2, "cpu", steps=1, warmup=0, bf16=False).bf16_confirmed_width is None
+
+
+def test_a_ratio_beside_its_threshold_never_prints_equal_to_it() -> None:
+    """A plan read "NCHW 1.05x NHWC's speed (< 1.05x)" for 1.049."""
+    from unetkit.planning.plan import ratio_text
+
+    assert ratio_text(1.049, 1.05) == "1.049" and ratio_text(1.2496, 1.25) == "1.2496"
+    assert ratio_text(1.21, 1.25) == "1.21" and ratio_text(1.05, 1.05) == "1.05"
+    why = plan_module.choose_precision(dataclasses.replace(MACHINE, bf16_confirmed=1.2496))[1]
+    assert "was 1.2496x (re-timed alternating) < 1.25x" in why

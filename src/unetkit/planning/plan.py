@@ -1161,6 +1161,16 @@ def bf16_speedups(machine: Machine) -> dict[int, float]:
     return {base: fp32[base] / s for base, s in bf16.items() if base in fp32 and s > 0}
 
 
+def ratio_text(value: float, threshold: float) -> str:
+    """``1.21``: a speed-up to two decimals, or more (up to four) where fewer would print it equal to the
+    ``threshold`` it is compared with (a plan read "1.05x NHWC's speed (< 1.05x)" for 1.049)."""
+    for decimals in (2, 3):
+        shown = f"{value:.{decimals}f}"
+        if float(shown) != threshold or value == threshold:
+            return shown
+    return f"{value:.4f}"
+
+
 def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, str]:
     """``(precision, why)``: ``asked`` when given; else bf16 autocast where the median speed-up over the
     widths measured in both precisions (or, where one width was re-timed alternating the precisions, its
@@ -1187,12 +1197,14 @@ def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, s
     if median >= BF16_MIN_SPEEDUP:
         return "bf16-mixed", (
             f"bf16-mixed: bf16 autocast's speed-up over fp32 (fp32 step time / bf16 step time; under 1x is "
-            f"slower) was {median:.2f}x ({decided}) >= {BF16_MIN_SPEEDUP}x: more steps in the budget; at an "
+            f"slower) was {ratio_text(median, BF16_MIN_SPEEDUP)}x ({decided}) >= {BF16_MIN_SPEEDUP}x: more "
+            "steps in the budget; at an "
             f"equal budget it was no worse on validation (ISBI 2012 and CamVid, {PRECISION_EVIDENCE}); first "
             f"timings {measured}{PIN_PRECISION}"
         )
     return "32-true", (
-        f"32-true: bf16 autocast's speed-up over fp32 (fp32 step time / bf16 step time) was {median:.2f}x "
+        "32-true: bf16 autocast's speed-up over fp32 (fp32 step time / bf16 step time) was "
+        f"{ratio_text(median, BF16_MIN_SPEEDUP)}x "
         f"({decided}) < {BF16_MIN_SPEEDUP}x: too few extra steps to be worth reduced precision; first "
         f"timings {measured}{PIN_PRECISION}"
     )
@@ -1228,7 +1240,10 @@ def choose_layout(machine: Machine) -> tuple[bool, str]:
             "holds; NHWC against NCHW was not timed (the machine's notes say why)"
         )
     width, speedup = machine.nchw_speedup
-    timed = f"NCHW re-timed against NHWC at b{width}, alternating: {speedup:.2f}x NHWC's speed"
+    timed = (
+        f"NCHW re-timed against NHWC at b{width}, alternating: {ratio_text(speedup, NCHW_MIN_SPEEDUP)}x "
+        "NHWC's speed"
+    )
     if speedup >= NCHW_MIN_SPEEDUP:
         return False, (
             f"NCHW: {timed} (>= {NCHW_MIN_SPEEDUP}x); the candidates' step times (NHWC) are then on the slow "
