@@ -223,11 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _sigterm_as_interrupt():
             code = int(args.func(args) or 0)
-        if argv is None and threading.current_thread() is threading.main_thread():
-            # Run as the `unetkit` command, the work done and said: a Ctrl-C now lands in the interpreter's
-            # teardown (OpenVINO and torch unload for a second or more) and turned a complete export's status
-            # into 130 without a word (a trial). A call with argv (tests, scripts) keeps its handler.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _quiet_teardown(argv)
         return code
     except BrokenPipeError:
         # `unetkit explain ... | head`: the reader stopped early, as it meant to. End quietly, as a C tool
@@ -248,10 +244,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(note, file=sys.stderr)
         return EXIT_DIVERGED if _diverged(exc) else EXIT_USAGE
     except KeyboardInterrupt as exc:
+        _quiet_teardown(argv)  # its status said below is the command's, whatever signal comes next
         _close_progress_bars()
         print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         # 143 when SIGTERM stopped a run (training.fit sets it), else Ctrl-C's 130.
         return int(getattr(exc, "exit_code", EXIT_INTERRUPTED))
+
+
+def _quiet_teardown(argv: Sequence[str] | None) -> None:
+    """Run as the `unetkit` command (``argv`` None, the main thread), the work done or interrupted and about
+    to be said: Ctrl-C and SIGTERM are ignored from here on. Either now lands in the interpreter's teardown
+    (OpenVINO and torch unload for a second or more): a Ctrl-C turned a complete export's status into 130
+    without a word, and a SIGTERM after a Ctrl-C killed a stopping server with -15 once its cleanup was done
+    (trials). A call with argv (tests, scripts) keeps its handlers."""
+    if argv is None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _diverged(exc: BaseException) -> bool:
