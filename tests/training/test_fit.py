@@ -323,6 +323,7 @@ def test_two_runs_with_the_same_seed_are_bitwise_identical(tmp_path: Path) -> No
     assert (first / "logs/metrics.csv").read_text() != (other / "logs/metrics.csv").read_text()
 
 
+@pytest.mark.slow  # 12 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 @pytest.mark.timeout(240)
 def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path: Path) -> None:
     """Killed (SIGKILL) in the middle of epoch 1, resumed from the epoch-0 checkpoint: the same weights,
