@@ -29,15 +29,19 @@ from unetkit.models import create_model
 KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 2, "depth": 2, "base_channels": 4}
 
 
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    """RUN/model (torch) + RUN/export (ONNX only: no OpenVINO is loaded)."""
+def onnx_run(run: Path) -> Path:
+    """``run``/model (torch) + ``run``/export (ONNX only: no OpenVINO is loaded) of a tiny U-Net."""
     torch.manual_seed(0)
     model = create_model("unet", **KWARGS).eval()
     config = ModelConfig("unet", KWARGS, ["bg", "fg"], [0.5], [0.25])
-    save_model(model, config, tmp_path / "run" / "model")
-    export_onnx(model, config, tmp_path / "run" / "export", exporter="legacy")
-    return tmp_path / "run"
+    save_model(model, config, run / "model")
+    export_onnx(model, config, run / "export", exporter="legacy")
+    return run
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return onnx_run(tmp_path / "run")
 
 
 def test_loading_an_engine_logs_what_runs(run_dir: Path, caplog: pytest.LogCaptureFixture) -> None:

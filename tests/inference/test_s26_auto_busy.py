@@ -13,29 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 pytest.importorskip("onnxruntime")
 
-import unetkit.inference.auto_backend as auto
-from unetkit.export.onnx import export_onnx
-from unetkit.model_files.model_config import ModelConfig
-from unetkit.model_files.model_io import save_model
-from unetkit.models import create_model
+from tests.inference.test_auto_backend_trials import onnx_run
 
-KWARGS: dict[str, Any] = {"in_channels": 1, "num_classes": 2, "depth": 2, "base_channels": 4}
+import unetkit.inference.auto_backend as auto
+
 BUSY = (3.0, 2)
 
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
-    """RUN/model (torch) + RUN/export (ONNX only)."""
-    torch.manual_seed(0)
-    model = create_model("unet", **KWARGS).eval()
-    config = ModelConfig("unet", KWARGS, ["bg", "fg"], [0.5], [0.25])
-    save_model(model, config, tmp_path / "run" / "model")
-    export_onnx(model, config, tmp_path / "run" / "export", exporter="legacy")
-    return tmp_path / "run"
+    return onnx_run(tmp_path / "run")
 
 
 def readings(monkeypatch: pytest.MonkeyPatch, *values: tuple[float, int] | None) -> list[int]:

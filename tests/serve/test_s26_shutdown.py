@@ -27,7 +27,14 @@ import torch
 pytest.importorskip("fastapi", reason="unetkit serve needs the 'serve' extra")
 httpx = pytest.importorskip("httpx")
 
-from serve_helpers import png_bytes, run_fresh_python, save_tiny_model, start_serve, synthetic_slice  # noqa: E402
+from serve_helpers import (  # noqa: E402
+    png_bytes,
+    run_fresh_python,
+    save_tiny_model,
+    start_serve,
+    synthetic_slice,
+    wait_until,
+)
 
 from unetkit.serve.pool import SHUTTING_DOWN, WorkerPool  # noqa: E402
 
@@ -183,10 +190,8 @@ def test_stopping_a_server_that_timed_openvino_answers_and_cleans_up(
     thread = threading.Thread(target=client)
     try:
         thread.start()
-        deadline = time.monotonic() + 30
-        while httpx.get(url + "/api/health", timeout=10).json()["pool"]["running"] == 0:
-            assert time.monotonic() < deadline, "the request never started"
-            time.sleep(0.1)
+        running = lambda: httpx.get(url + "/api/health", timeout=10).json()["pool"]["running"] > 0  # noqa: E731
+        assert wait_until(running, 30), "the request never started"
         assert list(temp.glob("unetkit-serve-*")), "no results folder while serving"
         time.sleep(1.0)
         proc.send_signal(stop)

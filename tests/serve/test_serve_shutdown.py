@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("fastapi", reason="unetkit serve needs the 'serve' extra")
 httpx = pytest.importorskip("httpx")
 
-from serve_helpers import png_bytes, start_serve, synthetic_slice  # noqa: E402
+from serve_helpers import png_bytes, start_serve, synthetic_slice, wait_until  # noqa: E402
 
 # The server process slows every batch of tiles (no patch reaches it from here): 576 x 576 in 32 px tiles
 # is 144 batches, over 40 s at 0.3 s each, so only a cancelled job ends within the test's few seconds. With
@@ -74,10 +74,8 @@ def test_ctrl_c_stops_a_running_request_promptly_and_quietly(
     thread = threading.Thread(target=client)
     try:
         thread.start()
-        deadline = time.monotonic() + 30
-        while httpx.get(url + "/api/health", timeout=10).json()["pool"]["running"] == 0:
-            assert time.monotonic() < deadline, "the request never started"
-            time.sleep(0.1)
+        running = lambda: httpx.get(url + "/api/health", timeout=10).json()["pool"]["running"] > 0  # noqa: E731
+        assert wait_until(running, 30), "the request never started"
         time.sleep(1.0)  # a few batches into the job
         started = time.monotonic()
         proc.send_signal(signal.SIGINT)

@@ -11,40 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from training_helpers import tiny_module
 
 from unetkit.training import trainer as trainer_module
 from unetkit.training.config import TrainerConfig
 from unetkit.training.trainer import EpochLines, ProgressBar, build_callbacks, build_trainer
-
-
-def _tiny_module(batches: int, val_batches: int = 0) -> Any:
-    """A one-weight LightningModule: ``batches`` steps an epoch, ``val_batches`` validation steps."""
-    import lightning as L
-    import torch
-
-    class Tiny(L.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
-
-        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-            loss = (self.w - 1.0).pow(2).sum()
-            self.log("train/loss", loss, prog_bar=True)
-            return loss
-
-        def validation_step(self, batch: Any, batch_idx: int) -> None:
-            self.log("val/loss", (self.w - 1.0).pow(2).sum(), prog_bar=True)
-
-        def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-        def train_dataloader(self) -> Any:
-            return torch.utils.data.DataLoader(torch.zeros(batches, 1), batch_size=1)
-
-        def val_dataloader(self) -> Any:
-            return torch.utils.data.DataLoader(torch.zeros(val_batches, 1), batch_size=1)
-
-    return Tiny()
 
 
 def _progress(callbacks: list[Any]) -> list[type]:
@@ -71,7 +42,7 @@ def test_a_redirected_run_writes_one_plain_line_per_epoch(
 ) -> None:
     tr = TrainerConfig(max_epochs=3, accelerator="cpu", log_every_n_steps=1)
     trainer = build_trainer(tr, tmp_path, enable_checkpointing=False)  # stdout is no terminal under pytest
-    trainer.fit(_tiny_module(200, val_batches=50))
+    trainer.fit(tiny_module(200, val_batches=50))
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert len(lines) == 3 and "\r" not in out and "\x1b" not in out, out[-2000:]
@@ -94,7 +65,7 @@ def test_a_slow_epoch_gets_lines_within_it_and_a_stop_within_an_epoch_says_the_s
     monkeypatch.setattr(trainer_module.time, "monotonic", monotonic)
     trainer = L.Trainer(max_steps=50, max_epochs=5, logger=False, enable_checkpointing=False,
                         callbacks=[EpochLines()], enable_model_summary=False)  # fmt: skip
-    trainer.fit(_tiny_module(40))  # 40 steps an epoch: the stop comes 10 steps into epoch 1
+    trainer.fit(tiny_module(40))  # 40 steps an epoch: the stop comes 10 steps into epoch 1
     lines = capsys.readouterr().out.splitlines()
     within = [line for line in lines if re.match(r"Epoch 0: \d+/40 steps, \d+ s", line)]
     assert 5 <= len(within) <= 20, lines

@@ -12,43 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from training_helpers import TIME_PACED
+from training_helpers import TIME_PACED, tiny_module
 
 from unetkit.training import trainer as trainer_module
 from unetkit.training.budget import BudgetTimer
 from unetkit.training.config import load_config
 from unetkit.training.fit import Redone, _stopped_within_epoch, fit
 from unetkit.training.trainer import EpochLines, ProgressBar
-
-
-def _module(batches: int, val_batches: int = 2) -> Any:
-    """A one-weight LightningModule logging a step and epoch loss and a validation score, as the task does."""
-    import lightning as L
-    import torch
-
-    class Tiny(L.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
-
-        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-            loss = (self.w - 1.0).pow(2).sum()
-            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
-            return loss
-
-        def validation_step(self, batch: Any, batch_idx: int) -> None:
-            self.log("val/miou", 0.5 + 0.1 * self.current_epoch, prog_bar=True)
-
-        def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-        def train_dataloader(self) -> Any:
-            return torch.utils.data.DataLoader(torch.zeros(batches, 1), batch_size=1)
-
-        def val_dataloader(self) -> Any:
-            return torch.utils.data.DataLoader(torch.zeros(val_batches, 1), batch_size=1)
-
-    return Tiny()
 
 
 def _slow_clock(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,7 +39,7 @@ def test_lines_within_an_epoch_show_that_epochs_step_values_only(
     _slow_clock(monkeypatch)
     trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, callbacks=[EpochLines()],
                         enable_model_summary=False, num_sanity_val_steps=0)  # fmt: skip
-    trainer.fit(_module(20))
+    trainer.fit(tiny_module(20, val_batches=2, epoch_values=True))
     lines = capsys.readouterr().out.splitlines()
     within = [line for line in lines if re.match(r"Epoch \d: \d+/20 steps, \d+ s", line)]
     ends = [line for line in lines if re.match(r"Epoch \d: 20/20 steps in ", line)]
@@ -96,7 +66,7 @@ def test_a_terminals_bar_names_the_epoch_of_the_values_an_earlier_epoch_left() -
     trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, callbacks=[Bar()],
                         enable_model_summary=False, num_sanity_val_steps=0,
                         check_val_every_n_epoch=2)  # fmt: skip
-    trainer.fit(_module(12))
+    trainer.fit(tiny_module(12, val_batches=2, epoch_values=True))
     assert shown and {epoch for epoch, _ in shown} == {0, 1, 2}
     for epoch, postfix in shown:
         keys = set(postfix)

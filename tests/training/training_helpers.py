@@ -91,3 +91,37 @@ def all_void_val_folder(root: Path) -> str:
         Image.fromarray(mask).save(root / "masks" / f"{i}.png")
     ranges = "{train: [0, 4], val: [4, 6]}"
     return f"{{num_classes: 2, in_channels: 1, ignore_values: [9], split_ranges: {ranges}}}"
+
+
+def tiny_module(batches: int, val_batches: int = 0, epoch_values: bool = False) -> Any:
+    """A one-weight LightningModule: ``batches`` steps an epoch, ``val_batches`` validation steps
+    (test_progress_lines.py). ``epoch_values``: as the task logs them, the loss per step and per epoch and a
+    validation score that changes by epoch (``val/miou``; else ``val/loss``) (test_s26_fit_lines.py)."""
+    import lightning as L
+
+    class Tiny(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            loss = (self.w - 1.0).pow(2).sum()
+            self.log("train/loss", loss, on_step=True, on_epoch=epoch_values, prog_bar=True)
+            return loss
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            if epoch_values:
+                self.log("val/miou", 0.5 + 0.1 * self.current_epoch, prog_bar=True)
+            else:
+                self.log("val/loss", (self.w - 1.0).pow(2).sum(), prog_bar=True)
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self) -> Any:
+            return torch.utils.data.DataLoader(torch.zeros(batches, 1), batch_size=1)
+
+        def val_dataloader(self) -> Any:
+            return torch.utils.data.DataLoader(torch.zeros(val_batches, 1), batch_size=1)
+
+    return Tiny()
