@@ -369,6 +369,26 @@ def test_instances_come_as_ids_in_colour_and_as_the_overlays_outlines(
     np.testing.assert_array_equal(outlines[edge, :3], files["overlay"][edge])
 
 
+def test_more_instances_than_a_16_bit_png_holds_come_in_colour_with_a_warning(
+    trained_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past 65535 ids instances.png cannot hold them: the count and the colour views still come back, and
+    # the warning names predict's 32-bit TIFF (the threshold itself: tests/inference/test_instances_32bit.py).
+    from unetkit.inference import writers
+
+    monkeypatch.setattr(writers, "instances_suffix", lambda labels: ".tif")
+    model = with_instance_record(trained_model_dir, tmp_path / "model", instance_method="components")
+    with serving(model) as c:
+        result = post(c, png_bytes(synthetic_slice(96)), name="slide.png").json()
+    count = result["instances"]["count"]
+    assert count > 1
+    assert "instances" not in result["files"] and {"instances_color", "outlines"} <= set(result["files"])
+    assert result["warnings"] == [
+        f"slide.png: {count} objects, more than a 16-bit instances.png holds (65535), so it is not written; "
+        "unetkit predict writes them as a 32-bit TIFF"
+    ]
+
+
 def test_every_request_logs_one_line_naming_the_file_and_outcome(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:

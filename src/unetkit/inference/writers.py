@@ -13,7 +13,8 @@ content is complete. Formats:
   names as band descriptions: :func:`save_probs`).
 * class names of a mask GeoTIFF: a GDAL ``.aux.xml`` sidecar (:func:`save_class_names_sidecar`).
 * overlay: RGB PNG.
-* instances: 16-bit grayscale PNG (0 = background, 1..n instances; n <= 65535).
+* instances: 16-bit grayscale PNG (0 = background, 1..n instances) up to 65535 instances; past that (a large
+  slide of nuclei) a 32-bit grayscale TIFF, deflate-compressed (:func:`instances_suffix`).
 * summary: CSV.
 """
 
@@ -155,13 +156,49 @@ def save_rgb_png(path: str | Path, rgb: np.ndarray, compress_level: int = 6) -> 
     return atomic_write(path, lambda fh: img.save(fh, format="PNG", compress_level=compress_level))
 
 
+INSTANCE_PNG_MAX = 0xFFFF  # ids a 16-bit PNG holds; PNG has no 32-bit grayscale
+
+
+def instances_suffix(labels: np.ndarray) -> str:
+    """The file suffix of instance ``labels`` (H, W): ``.png`` (16-bit) while the ids fit it, else ``.tif``
+    (32-bit), so a whole slide with more than 65535 objects is written, not refused after its prediction."""
+    hi = int(labels.max()) if labels.size else 0
+    return ".png" if hi <= INSTANCE_PNG_MAX else ".tif"
+
+
+def save_instances(path: str | Path, labels: np.ndarray) -> Path:
+    """Instance labels (H, W) -> ``path``: a 16-bit PNG for ``.png``, a 32-bit TIFF for ``.tif``/``.tiff``
+    (:func:`instances_suffix` picks the one that holds the ids)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".png":
+        return save_instances_png(path, labels)
+    if suffix not in (".tif", ".tiff"):
+        raise ValueError(f"instance labels are written as .png or .tif, got {path}.")
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be (H, W), got shape {labels.shape}.")
+    if labels.size and int(labels.min()) < 0:
+        raise ValueError(f"instance labels must be non-negative, got min {int(labels.min())}.")
+    arr = labels.astype(np.uint32, copy=False)
+    import tifffile
+
+    def write(fh: IO[bytes]) -> None:
+        tifffile.imwrite(fh, arr, photometric="minisblack", compression="zlib", metadata=None)
+
+    return atomic_write(path, write)
+
+
 def save_instances_png(path: str | Path, labels: np.ndarray) -> Path:
-    """Instance labels (H, W) -> 16-bit PNG."""
+    """Instance labels (H, W) -> 16-bit PNG (ids 0..65535)."""
     if labels.ndim != 2:
         raise ValueError(f"labels must be (H, W), got shape {labels.shape}.")
     hi = int(labels.max()) if labels.size else 0
-    if hi > 65535 or (labels.size and int(labels.min()) < 0):
-        raise ValueError(f"instance labels must be in 0..65535 for a 16-bit PNG, got max {hi}.")
+    if labels.size and int(labels.min()) < 0:
+        raise ValueError(f"instance labels must be non-negative, got min {int(labels.min())}.")
+    if hi > INSTANCE_PNG_MAX:
+        raise ValueError(
+            f"instance labels must be in 0..65535 for a 16-bit PNG, got max {hi}; write them as a 32-bit "
+            "TIFF (save_instances with a .tif path)."
+        )
     img = Image.fromarray(labels.astype(np.uint16))
     return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
 

@@ -363,7 +363,13 @@ def run_job(
 def _run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
     from unetkit.data.io import read_raw_image
     from unetkit.inference.batch import model_image
-    from unetkit.inference.writers import class_fractions, save_instances_png, save_mask_png, save_probs
+    from unetkit.inference.writers import (
+        class_fractions,
+        instances_suffix,
+        save_instances_png,
+        save_mask_png,
+        save_probs,
+    )
     from unetkit.viz.overlay import prediction_overlay, untinted_class
 
     start = time.perf_counter()
@@ -415,8 +421,15 @@ def _run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         check_cancelled()  # a Mask R-CNN and the instance post-processing have no tiles to check between
         predicted = time.perf_counter()
         report_progress("writing", tiles, tiles)
+        notes = [f"{job.filename}: {window_note}"] if window_note else []
         if labels is not None:
-            save_instances_png(tmp / RESULT_FILES["instances"], labels)
+            if instances_suffix(labels) == ".png":
+                save_instances_png(tmp / RESULT_FILES["instances"], labels)
+            else:  # the colour views and the count still come back
+                notes.append(
+                    f"{job.filename}: {int(count or 0)} objects, more than a 16-bit instances.png holds "
+                    "(65535), so it is not written; unetkit predict writes them as a 32-bit TIFF"
+                )
             _save_instance_views(tmp, labels)
         _save_input_png(tmp / RESULT_FILES["input"], image)
         save_mask_png(tmp / RESULT_FILES["mask"], mask, num_classes=k, palette=palette)
@@ -437,7 +450,8 @@ def _run_job(cache: PredictorCache, job: Job) -> dict[str, Any]:
         **({"converted_from_channels": channels_in} if converted else {}),
         # Said, not fixed: an upload whose values are far outside the model's intensity window (an 8-bit
         # image for a model trained on 16-bit ones) is segmented as it is; absent when all is well.
-        **({"warnings": [f"{job.filename}: {window_note}"]} if window_note else {}),
+        # So is an instance count past what instances.png holds.
+        **({"warnings": notes} if notes else {}),
         "classes": [
             {
                 "index": i,
