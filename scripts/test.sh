@@ -9,7 +9,8 @@ bash scripts/bootstrap.sh || exit 1
 # 10 minutes on the project's 2-core machine.
 slow="and not slow"
 [ "${UNETKIT_SLOW_TESTS:-0}" = 1 ] && slow=""
-.venv/bin/python -m pytest -m "not openvino $slow" "$@"
+# --durations: the log names the slowest tests, the ones to mark slow when the suite nears its 10 minutes.
+.venv/bin/python -m pytest -m "not openvino $slow" --durations=25 "$@"
 first=$?
 .venv/bin/python -m pytest -m "openvino $slow" "$@"
 second=$?
