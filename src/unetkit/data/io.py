@@ -680,17 +680,19 @@ _WINDOW_PIXELS = 65536
 
 
 def per_image_window(
-    percentiles: Sequence[float] = PER_IMAGE_PERCENTILES, min_span: float | None = None
+    percentiles: Sequence[float] = PER_IMAGE_PERCENTILES, min_span: float | Sequence[float] | None = None
 ) -> dict[str, Any]:
     """The window that maps each image by its own ``percentiles`` (per channel) onto 0..255.
 
-    ``min_span`` (stored values): the narrowest ``hi - lo`` a window may have. An image whose percentiles
-    lie closer (an empty field, a background tile: nothing but noise) is mapped through a window this wide
-    from its ``lo``, so its noise is not stretched to full contrast; the plan sets it to the narrowest span
-    of the training images, which it then leaves unchanged."""
+    ``min_span`` (stored values): the narrowest ``hi - lo`` a window may have, one number for every channel
+    or a list with one per channel. An image whose percentiles lie closer in a channel (an empty field, a
+    background tile: nothing but noise) is mapped there through a window this wide from its ``lo``, so its
+    noise is not stretched to full contrast; the plan sets it per channel to the narrowest span of that
+    channel among the training images, which it then leaves unchanged (a dim stain's channel has its own,
+    narrower spans than a bright one's)."""
     window: dict[str, Any] = {"percentiles": [float(percentiles[0]), float(percentiles[1])]}
     if min_span is not None:
-        window["min_span"] = float(min_span)
+        window["min_span"] = _checked_min_span(min_span)
     return window
 
 
@@ -716,13 +718,51 @@ def window_percentiles(window: Mapping[str, Any]) -> tuple[float, float]:
     )
 
 
-def window_min_span(window: Mapping[str, Any]) -> float:
-    """The narrowest span (stored values) of a per-image window (:func:`per_image_window`); 1 when it
-    records none (a model planned before the rule: only a flat channel was widened)."""
-    value = window.get("min_span", 1.0)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"a per-image intensity window's min_span must be a number > 0, got {value!r}")
-    return max(float(value), 1.0)
+def _is_span(value: Any) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float, np.integer, np.floating))
+        and bool(np.isfinite(value) and value > 0)
+    )
+
+
+def _checked_min_span(value: Any) -> float | list[float]:
+    """A ``min_span`` as a window keeps it: a float (every channel) or a list of floats (one per channel)."""
+    if _is_span(value):
+        return float(value)
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) and all(_is_span(v) for v in value):
+        return [float(v) for v in value]
+    raise ValueError(
+        "a per-image intensity window's min_span must be a number > 0 (every channel) or a list of numbers "
+        f"> 0 (one per channel), got {value!r}"
+    )
+
+
+def window_min_span(window: Mapping[str, Any]) -> float | list[float]:
+    """The narrowest span (stored values) of a per-image window (:func:`per_image_window`): one number for
+    every channel, or a list with one per channel, each at least 1; 1 when it records none (a model planned
+    before the rule: only a flat channel was widened)."""
+    value = _checked_min_span(window.get("min_span", 1.0))
+    return max(value, 1.0) if isinstance(value, float) else [max(v, 1.0) for v in value]
+
+
+def window_min_spans(window: Mapping[str, Any], channels: int, path: Path | str = "image") -> np.ndarray:
+    """The per-image ``window``'s narrowest span for each of an image's ``channels`` (float64, (C,)): a
+    number (a model folder written before spans were per channel) or a one-value list serves every channel.
+    A gray image read by a model of several channels (``convert_channels``: it is replicated to each) takes
+    the narrowest of the model's spans. Any other count is a ValueError naming ``path``."""
+    value = window_min_span(window)
+    spans = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    if len(spans) == channels:
+        return spans
+    if len(spans) == 1:
+        return np.repeat(spans, channels)
+    if channels == 1:
+        return spans.min(keepdims=True)
+    raise ValueError(
+        f"image {path} has {channels} channels but the per-image intensity window's min_span has "
+        f"{len(spans)} values {value}; give one per channel (or one number for all)"
+    )
 
 
 def _window_arrays(window: Window, arr: np.ndarray, path: Path | str) -> tuple[np.ndarray, np.ndarray]:
@@ -737,7 +777,8 @@ def _window_arrays(window: Window, arr: np.ndarray, path: Path | str) -> tuple[n
         lo, hi = np.percentile(flat, [low, high], axis=0).astype(np.float64)
         # At least min_span wide: a flat channel maps to black, not a division by zero, and a tile of
         # background noise stays dark instead of being stretched into false objects.
-        return lo, np.maximum(hi, lo + window_min_span(window))
+        # Each channel by its own span: a dim stain's channel is narrower in every training image.
+        return lo, np.maximum(hi, lo + window_min_spans(window, channels, path))
     pairs = np.asarray(window, dtype=np.float64).reshape(-1, 2)
     if len(pairs) == 1:
         pairs = np.repeat(pairs, channels, axis=0)
@@ -798,23 +839,31 @@ _WINDOW_FIX = "save the image at the bit depth (and value range) the model was t
 
 def _per_image_mismatch(image: np.ndarray, window: Mapping[str, Any]) -> str | None:
     """Why integer pixels ``image`` cannot fit a per-image ``window``: their type's whole range is narrower
-    than the window's ``min_span`` (an 8-bit image for a model trained on deeper ones: its window is
-    stretched to that span, near black; trial 26's 8-bit copy found 0 nuclei, unsaid); else None."""
+    than the window's ``min_span`` in a channel (an 8-bit image for a model trained on deeper ones: its
+    window is stretched to that span, near black; trial 26's 8-bit copy found 0 nuclei, unsaid); else None."""
     if image.dtype.kind not in "ui" or not image.size:
         return None
-    span = window_min_span(window)
-    top = int(np.iinfo(image.dtype).max)
-    if span <= top:
-        return None
     arr = image if image.ndim == 3 else image[..., None]
+    try:
+        spans = window_min_spans(window, arr.shape[2])
+    except ValueError:
+        return None  # a channel count the window cannot read: apply_window says so, naming the file
+    top = int(np.iinfo(image.dtype).max)
+    if spans.max() <= top:
+        return None
     flat = arr.reshape(-1, arr.shape[2])
-    vmin, vmax = int(flat.min()), int(flat.max())
+    if arr.shape[2] == 1 or np.all(spans == spans[0]):
+        where, values, span = "", flat, float(spans[0])
+    else:  # the channel of the widest span: the darkest reading
+        c = int(np.argmax(spans))
+        where, values, span = f"channel {c}: ", flat[:, c], float(spans[c])
+    vmin, vmax = int(values.min()), int(values.max())
     bits = 8 * arr.dtype.itemsize
     seen = int(np.clip(np.rint((vmax - vmin) * 255.0 / span), 0, 255))
     return (
-        f"{bits}-bit values {vmin}..{vmax} ({arr.dtype}) against the model's per-image intensity window, at "
-        f"least {_number(span)} levels wide (its training images were deeper than {bits} bits, e.g. "
-        f"16-bit); the model sees at most 0..{seen} of 0..255; {_WINDOW_FIX}"
+        f"{where}{bits}-bit values {vmin}..{vmax} ({arr.dtype}) against the model's per-image intensity "
+        f"window, at least {_number(span)} levels wide (its training images were deeper than {bits} bits, "
+        f"e.g. 16-bit); the model sees at most 0..{seen} of 0..255; {_WINDOW_FIX}"
     )
 
 

@@ -105,22 +105,35 @@ def _check_architecture(architecture: Any, model_kwargs: dict[str, Any]) -> None
     check_model_kwargs(name, model_kwargs)
 
 
-def _check_window(window: Any) -> None:
+def _is_span(value: Any) -> bool:
+    """A per-image window's min_span value: a finite number > 0 (not a bool)."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and float(value) > 0
+    )
+
+
+def _check_window(window: Any, in_channels: Any = None) -> None:
     """``intensity_window``: None, ``[[lo, hi], ...]`` with finite lo < hi, or ``{"percentiles": [lo, hi]}``
-    with 0 <= lo < hi <= 100 (a reversed or three-number window failed later, inside NumPy)."""
+    with 0 <= lo < hi <= 100 (a reversed or three-number window failed later, inside NumPy), and optionally
+    ``"min_span"``: a number > 0 for every channel (model folders written before spans were per channel) or
+    a list of them, one per input channel (or one for all)."""
     if window is None:
         return
     if isinstance(window, dict):
         span = window.get("min_span", 1.0)
-        if set(window) - {"percentiles", "min_span"} or not (
-            isinstance(span, numbers.Real)
-            and not isinstance(span, bool)
-            and math.isfinite(span)
-            and float(span) > 0
-        ):
+        spans = span if isinstance(span, list) else [span]
+        if set(window) - {"percentiles", "min_span"} or not (spans and all(_is_span(v) for v in spans)):
             raise ValueError(
                 f'intensity_window {{"percentiles": [lo, hi]}} takes only an optional "min_span" > 0 '
-                f"besides, got {window}"
+                f"(a number, or a list with one per input channel) besides, got {window}"
+            )
+        if isinstance(span, list) and isinstance(in_channels, int) and len(span) not in (1, in_channels):
+            raise ValueError(
+                f'intensity_window "min_span" {span} has {len(span)} values for in_channels={in_channels}; '
+                "give one per input channel (or one number for all)"
             )
         pct = window.get("percentiles")
         ok = isinstance(pct, list) and len(pct) == 2 and all(isinstance(v, numbers.Real) for v in pct)
@@ -262,7 +275,7 @@ class ModelConfig:
         if not isinstance(self.convert_channels, bool):
             raise TypeError(f"convert_channels must be true or false, got {self.convert_channels!r}")
         in_channels = self.model_kwargs.get("in_channels")
-        _check_window(self.intensity_window)
+        _check_window(self.intensity_window, in_channels)
         _check_normalization(self.mean, "mean", in_channels)
         _check_normalization(self.std, "std", in_channels)
         if min(self.std) <= 0:

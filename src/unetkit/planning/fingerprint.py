@@ -367,7 +367,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     pixels: list[np.ndarray] = []
     gray_rgb = 0
     brights: list[float] = []  # each image's bright end (its brightest channel's upper per-image percentile)
-    spans: list[float] = []  # each image's widest channel span between its per-image percentiles
+    spans: list[np.ndarray] = []  # each image's span per channel between its per-image percentiles
     depths: dict[int, str] = {}
     label_types: dict[Path, tuple[str, int]] = {}  # instance label file -> (stored type, highest id)
     dtypes: set[str] = set()
@@ -398,7 +398,7 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         ends = np.percentile(pixels[-1], PER_IMAGE_PERCENTILES, axis=0)  # (2, C)
         brights.append(float(ends[1].max()))
         channel_brights.append(ends[1])
-        spans.append(float((ends[1] - ends[0]).max()))
+        spans.append(ends[1] - ends[0])
         classes, objects = _classes_and_objects(sample, encoding, num_classes, layout.mask, label_types)
         if foreground is not None:
             strided = classes[::stride, ::stride].reshape(-1)
@@ -435,16 +435,17 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         and spread >= EXPOSURE_SPREAD
         and not declared_unit(modalities)
     ):
-        # The narrowest training span bounds every window: a background tile's noise is not stretched to
-        # full contrast (false objects), while every sampled training image keeps its own window.
-        min_span = max(1.0, round(min(spans), 1))
+        # The narrowest training span of each channel bounds that channel's window: a background tile's
+        # noise is not stretched to full contrast (false objects), while every sampled training image keeps
+        # its own window. Per channel: a dim stain's spans lie far below a bright one's, and the bright
+        # channel's narrowest span left a dim channel unstretched (ch1 at most 171 of 255, trial finding 1d).
+        # One number where every channel's is the same (one channel; gray stored as RGB, as DSB2018's): what
+        # a model folder kept before, and means the same.
+        narrowest = [max(1.0, round(float(v), 1)) for v in np.min(np.stack(spans), axis=0)]
+        same = len(set(narrowest)) == 1
         window, window_reason = (
-            per_image_window(min_span=min_span),
-            why
-            + (
-                f"; a window is at least {min_span:g} levels wide (the narrowest training image's), so an "
-                "empty field or background tile keeps its noise dark"
-            ),
+            per_image_window(min_span=narrowest[0] if same else narrowest),
+            why + f"; {_min_span_text(narrowest)}, so an empty field or background tile keeps its noise dark",
         )
     # On the 0..255 scale the model will see (read_image's rule for the stored values).
     stacked = np.concatenate(
@@ -567,6 +568,15 @@ def images_text(fp: Fingerprint) -> str:
     """``16-bit (uint16), 2 channels``: the stored pixels of a fingerprint's images, as the plan says them
     (a trial's 16-bit 2-channel TIFFs were said as '2 channel(s)' only)."""
     return f"{_depth_text(fp.bit_depth, fp.dtype)}, {fp.channels} channel{'' if fp.channels == 1 else 's'}"
+
+
+def _min_span_text(narrowest: Sequence[float]) -> str:
+    """The plan's words for a per-image window's ``min_span``: one for every channel, or each channel's."""
+    if len(set(narrowest)) == 1:
+        each = "" if len(narrowest) == 1 else ", in every channel"
+        return f"a window is at least {narrowest[0]:g} levels wide (the narrowest training image's{each})"
+    each = ", ".join(f"ch{i} {v:g}" for i, v in enumerate(narrowest))
+    return f"a window is at least {each} levels wide (each channel's narrowest training image's)"
 
 
 def _spans(lo: Sequence[float] | np.ndarray, hi: Sequence[float] | np.ndarray) -> str:

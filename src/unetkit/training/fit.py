@@ -1150,6 +1150,8 @@ def _window_json(window: Any) -> Any:
     as it is, or None."""
     if not window:
         return None
-    if isinstance(window, dict):  # {"percentiles": [lo, hi]}, with a number "min_span" when planned so
+    # {"percentiles": [lo, hi]}, with "min_span" when planned so: a list, one per channel (a number for all
+    # channels in model folders written before)
+    if isinstance(window, dict):
         return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in window.items()}
     return [list(w) for w in window]

@@ -270,7 +270,7 @@ def build_folder(
         fractions = split_fractions or {"train": 0.7, "val": 0.15, "test": 0.15}
         splits = split_by_fraction(names, fractions, seed=int(seed))
     train_pairs = [table[n] for n in (splits.get("train") or names)]
-    window = _window(intensity_window, train_pairs)
+    window = _window(intensity_window, train_pairs, int(in_channels))
     if mean is None or std is None:
         mean, std = compute_mean_std(train_pairs, int(in_channels), window=window, convert=convert_channels)
     return FolderSpec(
@@ -312,14 +312,24 @@ def _class_colors(
     return tuple((int(r), int(g), int(b)) for r, g, b in rows)
 
 
-def _window(given: Any, train: Sequence[Pair]) -> tuple[tuple[float, float], ...] | dict[str, Any] | None:
+def _window(
+    given: Any, train: Sequence[Pair], in_channels: int
+) -> tuple[tuple[float, float], ...] | dict[str, Any] | None:
     """The dataset's intensity window: ``given`` (checked), else measured on the training images (None for
-    8-bit ones). A per-image window (``{"percentiles": [lo, hi]}``) maps each image by its own percentiles."""
+    8-bit ones). A per-image window (``{"percentiles": [lo, hi]}``) maps each image by its own percentiles,
+    each channel at least its ``min_span`` wide (one number for all channels, or a list with one each)."""
     if isinstance(given, Mapping):
         try:
-            return per_image_window(
+            window = per_image_window(
                 window_percentiles(given), window_min_span(given) if "min_span" in given else None
             )
+            span = window.get("min_span")
+            if isinstance(span, list) and len(span) not in (1, in_channels):
+                raise ValueError(
+                    f"min_span {span} has {len(span)} values for in_channels={in_channels}; give one per "
+                    "channel (or one number for all)"
+                )
+            return window
         except ValueError as exc:
             raise ValueError(f"dataset 'folder': intensity_window: {exc}") from exc
     if given is None:
