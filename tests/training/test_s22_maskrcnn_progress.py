@@ -44,7 +44,10 @@ def test_fit_maskrcnn_writes_one_plain_line_per_epoch_to_a_file(
     fit_maskrcnn(folder, tmp_path / "run", 0.05, progress=True, **options)  # type: ignore[arg-type]
     out = capsys.readouterr().out  # not a terminal: as `... > log.txt`
     lines = [line for line in out.splitlines() if line.startswith("Epoch ")]
-    assert lines and all(re.match(r"Epoch \d+: \d+/3 steps in [\d.]+ s, train/loss_step=", x) for x in lines)
+    assert lines and all(
+        re.match(r"Epoch \d+: \d+/3 steps in [\d.]+ s, 0:0\d of the 0:03 budget, train/loss_step=", x)
+        for x in lines
+    )
     assert "\x1b" not in out and "\r" not in out and "v_num" not in out and "Epoch 0/" not in out
     # The library default stays quiet.
     fit_maskrcnn(folder, tmp_path / "quiet", 0.05, **options)  # type: ignore[arg-type]

@@ -420,6 +420,24 @@ def _stopper(trainer: Any) -> BudgetTimer | RecordedStop | None:
     return next((c for c in trainer.callbacks if isinstance(c, (BudgetTimer, RecordedStop))), None)
 
 
+def clock_text(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour) of ``seconds``, rounded down."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def budget_progress(trainer: Any) -> str:
+    """``1:23 of the 3:00 budget``: the training time the budget has counted (resumed time included,
+    :meth:`BudgetTimer.time_elapsed`) against it, which the progress lines and bar show (a log said the
+    epochs, never how much of the budget was left); '' for a run without a budget (a replay included)."""
+    timer = next((c for c in trainer.callbacks if isinstance(c, BudgetTimer)), None)
+    if timer is None:
+        return ""
+    return f"{clock_text(timer.time_elapsed('train'))} of the {clock_text(timer.duration_s)} budget"
+
+
 def budget_record(trainer: Any) -> dict[str, Any]:
     """``timer_seconds`` (training + validation + checkpoints, resumed time included), ``budget_seconds``,
     ``budget_stop_step`` (the global step after which the budget stopped training; None when the run

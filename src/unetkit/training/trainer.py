@@ -25,7 +25,7 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from unetkit.constants import EXIT_INTERRUPTED, EXIT_TERMINATED, FILE_REFRESH_SECONDS
 from unetkit.files import atomic_write_text
-from unetkit.training.budget import BudgetTimer, RecordedClock, RecordedStop
+from unetkit.training.budget import BudgetTimer, RecordedClock, RecordedStop, budget_progress
 from unetkit.training.config import TrainerConfig
 
 log = logging.getLogger(__name__)
@@ -281,6 +281,15 @@ class ProgressBar(TQDMProgressBar):
         super().on_train_epoch_end(trainer, pl_module)
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        metrics = self._values(trainer, pl_module)
+        budget = budget_progress(trainer)  # how much of the budget is left, beside the epoch's own bar
+        return (
+            {**metrics, "budget": budget.replace(" of the ", "/").removesuffix(" budget")}
+            if budget
+            else metrics
+        )
+
+    def _values(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
         if not self._in_step:
@@ -309,7 +318,7 @@ class ProgressBar(TQDMProgressBar):
         if trainer.sanity_checking:
             return
         ended = dict(self._ended)
-        for key, value in self.get_metrics(trainer, pl_module).items():
+        for key, value in self._values(trainer, pl_module).items():
             if ended.get(key, (None,))[0] != value:
                 ended[key] = (value, int(trainer.current_epoch))
         self._ended = ended
@@ -375,7 +384,9 @@ class EpochLines(LightningProgressBar):
         shown = "".join(
             f", {k}={v:.4g}" if isinstance(v, float) else f", {k}={v}" for k, v in metrics.items()
         )
-        print(f"Epoch {trainer.current_epoch}: {progress}{shown}", file=sys.stdout, flush=True)
+        budget = budget_progress(trainer)
+        budget = f", {budget}" if budget else ""
+        print(f"Epoch {trainer.current_epoch}: {progress}{budget}{shown}", file=sys.stdout, flush=True)
 
 
 def progress_callback(terminal: bool | None = None) -> ProgressBar | EpochLines:
