@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -47,6 +48,7 @@ from unetkit.inference.bench import (
     recommend,
 )
 from unetkit.inference.pipeline import BasePredictor
+from unetkit.inference.signal_stack import keeping_signal_stack
 from unetkit.inference.variants import (
     MANIFEST_NAME,
     cpu_info,
@@ -290,6 +292,39 @@ def _eager_note(export_only: bool, skipped: dict[str, str]) -> str:
     return f"eager PyTorch: not loaded ({why})"
 
 
+def _time_engines(
+    model_path: Path,
+    export_dir: Path,
+    export_only: bool,
+    size: int,
+    batch: int,
+    rounds: int,
+    num_threads: int | None,
+) -> tuple[list[Measurement], list[str], dict[str, str]]:
+    """Build and time the candidate engines of :func:`choose`: its rows, the names timed, and why the others
+    were skipped. The engines are freed when this returns (the rows hold none), inside the caller's
+    :func:`~unetkit.inference.signal_stack.keeping_signal_stack`."""
+    built: dict[str, Any] = {}
+    try:
+        with torch_threads(num_threads):  # the eager candidate's count, the caller's again afterwards
+            candidates = list_candidates(model_path, export_dir, eager=not export_only)
+            built, skipped = build_predictors(candidates, num_threads=num_threads)
+            if not built:
+                raise ValueError(
+                    f"no backend can load {model_path}: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+                )
+            names = list(built)
+            logger.info("timing %s once on this CPU to pick a backend (%d rounds)", ", ".join(names), rounds)
+            rows = measure(built, bench_input(built[names[0]][1], size, batch), rounds=rounds)
+    except BaseException as exc:
+        # A failed or interrupted (Ctrl-C) timing's traceback holds its engines in its frames: freed now,
+        # inside the caller's keeping_signal_stack, not whenever the exception is dropped.
+        built = {}
+        traceback.clear_frames(exc.__traceback__)
+        raise
+    return rows, names, skipped
+
+
 def choose(
     model_path: str | Path,
     refresh: bool = False,
@@ -328,23 +363,20 @@ def choose(
     export_only = _export_only(model_path, export_dir)
     # Read before any engine loads or runs: this process's own work (compiling, timing) must not count.
     busy = load()
-    with torch_threads(num_threads):  # the eager candidate's count, the caller's again afterwards
-        candidates = list_candidates(model_path, export_dir, eager=not export_only)
-        built, skipped = build_predictors(candidates, num_threads=num_threads)
-        if not built:
-            raise ValueError(
-                f"no backend can load {model_path}: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
-            )
-        first = next(iter(built.values()))[1]
-        logger.info("timing %s once on this CPU to pick a backend (%d rounds)", ", ".join(built), rounds)
-        rows = measure(built, bench_input(first, size, batch), rounds=rounds)
+    # The engines are made and freed inside: OpenVINO's, freed in the order they were made, leave this
+    # thread's signal stack in freed memory, and the next Ctrl-C handled here (during a long predict, a
+    # server's shutdown) was a segmentation fault.
+    with keeping_signal_stack():
+        rows, timed_names, skipped = _time_engines(
+            model_path, export_dir, export_only, size, batch, rounds, num_threads
+        )
     best = recommend(rows)
     if best is None:  # only ungated reduced-precision files and no eager model to compare with
         raise ValueError(f"no backend for {model_path} passes the checks: " + "; ".join(r.why for r in rows))
     # The size the speed-ups hold for: a 1024 px image may see a smaller one (a trial read 17x at 256 px
     # where benchmark measured 3x at 1024 px).
     reason = f"{_describe(best, rows)}; timed on {size}x{size} px, batch {batch}"
-    if EAGER not in built:
+    if EAGER not in timed_names:
         reason += f"; {_eager_note(export_only, skipped)}"
     if busy is not None:
         reason += (

@@ -37,23 +37,22 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import contextlib
-import ctypes
 import functools
-import gc
 import inspect
 import logging
 import math
 import multiprocessing
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 from unetkit.devices import resolve_device, torch_threads
+from unetkit.inference.signal_stack import SignalStack as _SignalStack  # noqa: F401 (tests make one)
+from unetkit.inference.signal_stack import keeping_signal_stack
 from unetkit.options import look_up_option
 from unetkit.serve.jobs import (
     STAGES,
@@ -103,55 +102,6 @@ class _ScopedTorchThreads:
                 return value(*args, **kwargs)
 
         return scoped
-
-
-class _SignalStack(ctypes.Structure):
-    """``stack_t`` of sigaltstack(2)."""
-
-    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
-
-
-def _sigaltstack(new: _SignalStack | None) -> _SignalStack | None:
-    """This thread's alternate signal stack (set to ``new`` first when given); None where it cannot be read
-    (not Linux, no libc)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        old = _SignalStack()
-        if libc.sigaltstack(None if new is None else ctypes.byref(new), ctypes.byref(old)) != 0:
-            return None
-    except (OSError, AttributeError):
-        return None
-    return old
-
-
-def _stack_key(stack: _SignalStack) -> tuple[int, int, int]:
-    return (int(stack.ss_sp or 0), int(stack.ss_flags), int(stack.ss_size))
-
-
-@contextlib.contextmanager
-def keeping_signal_stack() -> Iterator[None]:
-    """Put this thread's alternate signal stack back as it was before the block, once the block's objects
-    are collected.
-
-    Backend auto's timing compiles OpenVINO models in this (the main) thread, and each OpenVINO CPU plugin
-    instance installs an alternate signal stack of its own, putting back the one it found when it is freed:
-    freed in the order they were made (not the reverse), the timing's engines left the main thread's
-    signal stack pointing at freed memory. Python's signal handlers run on that stack (SA_ONSTACK), so the
-    server's first Ctrl-C or SIGTERM was a segmentation fault: no shutdown, no 503 to the waiting clients,
-    the results folder left behind (trial 25: ``unetkit serve`` right after it re-timed the engines).
-    """
-    before = _sigaltstack(None)
-    try:
-        yield
-    finally:
-        if before is not None:
-            gc.collect()  # the timing's engines freed now, not at some later collection
-            now = _sigaltstack(None)
-            if now is not None and _stack_key(now) != _stack_key(before):
-                logger.debug("signal stack %s left by the backend timing: put back", _stack_key(now))
-                _sigaltstack(before)
 
 
 def _block_stop_signals() -> None:
@@ -390,7 +340,10 @@ class WorkerPool:
 
         device = str(self.backend_options.get("device", "cpu"))
         amp = bool(self.backend_options.get("amp", False))
-        with keeping_signal_stack():  # OpenVINO's engines, timed here, leave it dangling
+        # choose() keeps the main thread's signal stack itself (OpenVINO's timed engines leave it dangling);
+        # the whole choice is kept here too, as tests/serve/test_s26_shutdown.py checks with a stubbed one:
+        # the server's Ctrl-C and SIGTERM are handled on that stack.
+        with keeping_signal_stack():
             choice = choose_for(self.model, device, amp, num_threads=self.threads_per_worker)
         # A choice without an export folder (none there, a GPU, amp) is eager PyTorch by rule: a worker finds
         # it again without timing.
