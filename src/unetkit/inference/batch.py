@@ -261,9 +261,35 @@ _CHANNEL_KINDS = {1: "gray", 3: "RGB"}
 CONVERSIONS = {3: "gray -> RGB (gray replicated)", 1: "RGB -> gray (ITU-R 601 luma)"}
 
 
-def _channels_text(channels: int) -> str:
-    kind = _CHANNEL_KINDS.get(channels)
+# TIFF Photometric (tag 262) values whose three channels are colour: RGB, palette, YCbCr, CIE/ICC/ITU Lab.
+_COLOUR_PHOTOMETRIC = (2, 3, 6, 8, 9, 10)
+# Formats whose three channels are colour by definition (a TIFF's may be any three bands).
+_COLOUR_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def _channels_text(channels: int, kind: str | None) -> str:
     return f"{channels} channel{'s' if channels != 1 else ''}" + (f" ({kind})" if kind else "")
+
+
+def _stored_kind(path: Path, channels: int) -> str | None:
+    """What the ``channels`` stored channels of the file at ``path`` are, where the file says so: "gray" for
+    one, "RGB" for three of a photo format (PNG, JPEG, BMP, GIF, WebP) or of a TIFF whose Photometric tag is
+    colour (RGB, palette, YCbCr, Lab); else None: a TIFF's three channels may be three fluorescence stains
+    (trial L: "has 3 channels (RGB)" for one). A file that cannot be opened here is judged by its suffix."""
+    if channels == 1:
+        return "gray"
+    if channels != 3:
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:  # the header only
+            if img.format != "TIFF":
+                return "RGB"
+            photometric = img.tag_v2.get(262)  # type: ignore[attr-defined]
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return "RGB" if path.suffix.lower() in _COLOUR_SUFFIXES else None
+    return "RGB" if photometric in _COLOUR_PHOTOMETRIC else None
 
 
 def model_image(
@@ -285,7 +311,8 @@ def model_image(
         # Before the window: a model's window has one [lo, hi] per model channel, and its own refusal would
         # blame the window's pair count for the image's channel count.
         raise ValueError(
-            f"{path} has {_channels_text(stored)} but the model expects {_channels_text(channels)}; "
+            f"{path} has {_channels_text(stored, _stored_kind(path, stored))} but the model expects "
+            f"{_channels_text(channels, _CHANNEL_KINDS.get(channels))}; "
             f"predict converts only between gray and RGB: save the image with {channels} channel(s), or use "
             f"a model trained on {stored}-channel images"
         )
@@ -307,7 +334,9 @@ def model_image(
     except ValueError as exc:
         if raw.shape[2] in _CHANNEL_KINDS:
             raise  # not about channels (bit depth, float range, ...): io's message says it all
-        raise ValueError(f"{exc}; the model expects {_channels_text(channels)}") from exc
+        raise ValueError(
+            f"{exc}; the model expects {_channels_text(channels, _CHANNEL_KINDS.get(channels))}"
+        ) from exc
     # Checked on the stored values the window just mapped (the window fits their channel count).
     mismatch = window_mismatch(raw, window)
     if image.shape[2] == channels:
