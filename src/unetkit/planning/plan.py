@@ -152,6 +152,22 @@ LAYOUT_ROUNDS = 4
 # whose default (NHWC) holds without it, is then not re-timed. A user trial's --measure-limit 10 on
 # 1024x1024 images spent 72 s in full-round re-timings past the limit.
 MIN_RETIME_ROUNDS = 2
+# One configuration (width, depth, crop, batch, precision, on this machine's threads and layout) can be timed
+# more than once: by the thread probe, as a candidate, and in an alternating re-timing (bf16's, the memory
+# layout's, bf16's at the trained width). Its step time in the plan is the fastest of them: other work on the
+# machine only ever slows a step, never speeds one up, so the fastest measurement is the least disturbed one
+# (a median would keep a burst of load wherever most of the few timings caught it). A user trial's busy
+# machine timed one configuration at 0.346 s/step in the thread probe and 2.906 s/step as a candidate, and
+# the plan predicted 34 steps from the slow one (its run made 108). Where one configuration's timings are
+# more than TIMINGS_DISAGREE x apart, the measuring notes say so in one line (:func:`timings_note`).
+TIMINGS_DISAGREE = 2.0
+# The sources of one configuration's timings (Machine.timings), as the notes name them.
+CANDIDATE_TIMING = "candidate"
+THREAD_PROBE_TIMING = "thread probe"
+BF16_RETIMING = "bf16 re-timing"
+LAYOUT_RETIMING = "layout re-timing"
+# The start of the note on timings that disagree (replaced, not repeated, when a re-timing adds one).
+TIMINGS_NOTE = "timings of one configuration disagreed"
 PRECISION_EVIDENCE = "benchmarks/results/precision/precision.md"
 # A measured choice near its threshold can differ between two plans (a trial's: 1.23x, then 1.28x) and changes
 # the numbers: the reason says how to hold it.
@@ -399,7 +415,9 @@ class ForwardTiming:
 
 @dataclass(frozen=True)
 class Machine:
-    """Measured speed of this device: seconds per optimizer step of each candidate (median of the steps)."""
+    """Measured speed of this device: seconds per optimizer step of each candidate, the fastest of its
+    timings (``timings``: the median of its own steps, and the thread probe's and the re-timings' fastest
+    where they timed the same configuration; :data:`TIMINGS_DISAGREE`)."""
 
     device: str
     description: str
@@ -427,6 +445,10 @@ class Machine:
     # One view of prediction by the plan's model, timed after the choice (:func:`time_forward`); None where
     # not timed (no validation images: no estimate of the scoring after the budget).
     forward: ForwardTiming | None = None
+    # label -> {source: seconds per step}: every timing of one configuration (CANDIDATE_TIMING,
+    # THREAD_PROBE_TIMING, BF16_RETIMING, LAYOUT_RETIMING), of which step_seconds holds each candidate's
+    # fastest; empty in a machine record made of step_seconds alone (each then its one timing).
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def cpu_flags() -> tuple[str, ...]:
@@ -469,6 +491,7 @@ def measure_candidates(
     bf16: bool | None = None,
     data_probe: Callable[[], float] | None = None,
     limit_text: str | None = None,
+    earlier: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Machine:
     """Time ``steps`` training steps (forward, CE + Dice, backward, AdamW) of each candidate on ``device``.
 
@@ -480,6 +503,11 @@ def measure_candidates(
     ``data_probe()`` returns seconds to read and augment one sample; ``limit_text`` words the time limit in
     the note on the candidates it left out (how ``--measure-limit`` was split). The time to write each width's
     training checkpoint is measured too (:func:`checkpoint_write_seconds`: it sets a fast device's epochs).
+    ``earlier``: timings taken before this call, ``{label: {source: seconds per step}}`` (the thread
+    probe's step at the thread count it chose, ``{"unet b8 d4 128x128 x16 32-true": {"thread probe":
+    0.346}}``). Where a configuration was timed more than once (``earlier``, as a candidate, in a re-timing)
+    its step time is the fastest of its timings, and a note names timings more than
+    :data:`TIMINGS_DISAGREE` x apart (:func:`timings_note`).
     Random tensors are used: speed does not depend on the values. Does not change torch's thread count.
     """
     import torch
@@ -531,23 +559,23 @@ def measure_candidates(
     notes += [f"not measured ({why}): {_candidate_list(skip)}" for why, skip in skipped.items()]
     confirmed = None
     retime = _retime_width(timings, cands)
+    retimed: dict[str, float] = {}  # label -> the fastest step of bf16's alternating re-timing
+    bf16_rounds = 0
     if bf16 and retime is not None:  # even past the time limit (fewer rounds): it decides the precision
         pair = timings[retime.label] + timings[dataclasses.replace(retime, precision="bf16-mixed").label]
         rounds = retime_rounds(time_limit_s - (time.perf_counter() - start), pair, BF16_CONFIRM_ROUNDS)
-        rounds = max(rounds, MIN_RETIME_ROUNDS)
-        confirmed = confirm_bf16_speedup(retime, in_channels, num_classes, device, rounds)
-        notes.append(
-            f"bf16 autocast re-timed at b{retime.base_channels}, the precisions alternating over "
-            f"{rounds} steps each (the fastest of each): {confirmed:.2f}x"
-            + _precision_disagreement(timings, retime, confirmed)
-        )
+        bf16_rounds = max(rounds, MIN_RETIME_ROUNDS)
+        confirmed = confirm_bf16_speedup(retime, in_channels, num_classes, device, bf16_rounds, retimed)
+    bf16_note_at = len(notes)  # its note is written once every timing is in (it compares the step times)
     layout = None
+    layout_timed: dict[str, float] = {}
     middle = _layout_width(timings, cands) if device == "cpu" else None
     if middle is not None:  # it decides the memory layout the run trains in, within the time limit only
         rounds = retime_rounds(time_limit_s - (time.perf_counter() - start), 2 * timings[middle.label],
                                LAYOUT_ROUNDS)  # fmt: skip
         if rounds >= MIN_RETIME_ROUNDS:
-            layout = (middle.base_channels, time_layouts(middle, in_channels, num_classes, device, rounds))
+            speedup = time_layouts(middle, in_channels, num_classes, device, rounds, layout_timed)
+            layout = (middle.base_channels, speedup)
             notes.append(
                 f"memory layout re-timed at b{middle.base_channels}, NHWC and NCHW alternating over "
                 f"{rounds} steps each (the fastest of each): NCHW {layout[1]:.2f}x NHWC's speed"
@@ -558,6 +586,26 @@ def measure_candidates(
                 f"memory layout not re-timed ({TIME_RAN_OUT}: {limit_words}; it needs about {needs:.0f}s at "
                 f"b{middle.base_channels}): NHWC, the layout the candidates were timed in"
             )
+    seen: dict[str, dict[str, float]] = {}
+    for label, by_source in (earlier or {}).items():
+        for source, seconds in by_source.items():
+            _add_timing(seen, label, source, seconds)
+    for source, measured in (
+        (CANDIDATE_TIMING, timings), (BF16_RETIMING, retimed), (LAYOUT_RETIMING, layout_timed)
+    ):  # fmt: skip
+        for label, seconds in measured.items():
+            _add_timing(seen, label, source, seconds)
+    step_seconds = fastest_timings(timings, seen)
+    if confirmed is not None and retime is not None:
+        notes.insert(
+            bf16_note_at,
+            f"bf16 autocast re-timed at b{retime.base_channels}, the precisions alternating over "
+            f"{bf16_rounds} steps each (the fastest of each): {confirmed:.2f}x"
+            + _precision_disagreement(step_seconds, retime, confirmed),
+        )
+    disagree = timings_note(seen)
+    if disagree:
+        notes.append(disagree)
     data_s = 0.0
     if data_probe is not None:
         data_s = round(data_probe(), 4)
@@ -568,7 +616,7 @@ def measure_candidates(
         cpu_flags=tuple(f for f in flags if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")),
         native_bf16=native,
         threads=torch.get_num_threads(),
-        step_seconds=timings,
+        step_seconds=step_seconds,
         data_seconds_per_sample=data_s,
         measure_seconds=round(time.perf_counter() - start, 2),
         notes=tuple(notes),
@@ -577,6 +625,7 @@ def measure_candidates(
         bf16_confirmed_width=retime.base_channels if confirmed is not None and retime is not None else None,
         nchw_speedup=layout,
         time_ran_out=any(why.startswith(TIME_RAN_OUT) for why in skipped),
+        timings=seen,
     )
 
 
@@ -598,6 +647,70 @@ def _retime_width(timings: dict[str, float], cands: Sequence[Candidate]) -> Cand
         return None
     median = statistics.median(speedups.values())
     return min(speedups, key=lambda c: (abs(speedups[c] - median), c.base_channels))
+
+
+def _add_timing(timings: dict[str, dict[str, float]], label: str, source: str, seconds: float) -> None:
+    """Record one timing of ``label`` by ``source`` in ``timings`` (a source's second timing of it: the
+    faster of the two)."""
+    seen = timings.setdefault(label, {})
+    seen[source] = min(seen.get(source, math.inf), float(seconds))
+
+
+def fastest_timings(
+    step_seconds: Mapping[str, float], timings: Mapping[str, Mapping[str, float]]
+) -> dict[str, float]:
+    """``step_seconds`` with each configuration's figure the fastest of it and its ``timings``
+    (:data:`TIMINGS_DISAGREE`: other work only ever slows a step). A configuration timed outside the
+    candidates only (a re-timing of a width the time limit left out) is not added: the candidates' notes
+    say why it was not measured, and the choice is among the candidates."""
+    return {
+        label: min([seconds, *(t for t in timings.get(label, {}).values() if t > 0)])
+        for label, seconds in step_seconds.items()
+    }
+
+
+def timings_note(timings: Mapping[str, Mapping[str, float]]) -> str:
+    """One line naming each configuration whose timings (``{label: {source: seconds per step}}``) are more
+    than :data:`TIMINGS_DISAGREE` x apart, its fastest and slowest with their sources, and the figure the
+    plan uses; '' where none are (an idle machine's)."""
+    parts = []
+    for label, seen in timings.items():
+        valid = {source: t for source, t in seen.items() if t > 0}
+        if len(valid) < 2:
+            continue
+        fast, slow = min(valid, key=valid.__getitem__), max(valid, key=valid.__getitem__)
+        if valid[slow] > TIMINGS_DISAGREE * valid[fast]:
+            parts.append(
+                f"{label} {valid[fast]:.3f}s/step ({fast}) against {valid[slow]:.3f}s/step ({slow}), "
+                f"{valid[slow] / valid[fast]:.1f}x"
+            )
+    if not parts:
+        return ""
+    return (
+        f"{TIMINGS_NOTE} by more than {TIMINGS_DISAGREE:g}x: {'; '.join(parts)}: other work on the machine "
+        "slowed the slower timing (it only ever slows a step), so the plan uses each configuration's fastest "
+        "timing, for its steps, estimates and warnings alike; plan again when the machine is idle"
+    )
+
+
+def with_timings(machine: Machine, seconds: Mapping[str, float], source: str) -> Machine:
+    """``machine`` with ``seconds`` (``{label: seconds per step}``, timed by ``source``) added to its
+    timings: each candidate's step time the fastest of its timings again, and the note on timings that
+    disagree (:func:`timings_note`) made again, last. Unchanged where ``seconds`` is empty."""
+    if not seconds:
+        return machine
+    timings = {label: dict(seen) for label, seen in machine.timings.items()}
+    for label, step_s in machine.step_seconds.items():  # a record made of step_seconds alone
+        timings.setdefault(label, {CANDIDATE_TIMING: step_s})
+    for label, step_s in seconds.items():
+        _add_timing(timings, label, source, step_s)
+    note = timings_note(timings)
+    return dataclasses.replace(
+        machine,
+        step_seconds=fastest_timings(machine.step_seconds, timings),
+        timings=timings,
+        notes=(*(n for n in machine.notes if not n.startswith(TIMINGS_NOTE)), *([note] if note else [])),
+    )
 
 
 class TrainingStep:
@@ -698,13 +811,19 @@ def confirm_bf16_speedup(
     num_classes: int,
     device: str = "cpu",
     rounds: int = BF16_CONFIRM_ROUNDS,
+    seconds: dict[str, float] | None = None,
 ) -> float:
     """fp32 step / bf16 step of ``cand``, the precisions timed in alternation
-    (:func:`alternating_fastest`)."""
+    (:func:`alternating_fastest`). ``seconds``, where given, receives the fastest step of each precision
+    (``{label: seconds}``): timings of the candidates' configurations, whose step times take the fastest
+    (:data:`TIMINGS_DISAGREE`)."""
     best = alternating_fastest(
         {p: TrainingStep(cand, in_channels, num_classes, device, p) for p in ("32-true", "bf16-mixed")},
         rounds,
     )
+    if seconds is not None:
+        for precision, step_s in best.items():
+            seconds[dataclasses.replace(cand, precision=precision).label] = round(step_s, 4)
     return round(best["32-true"] / best["bf16-mixed"], 4)
 
 
@@ -746,7 +865,8 @@ def confirm_at_trained_width(
         return plan, machine
     started = time.perf_counter()
     rounds = MIN_RETIME_ROUNDS if machine.time_ran_out else BF16_CONFIRM_ROUNDS
-    ratio = confirm_bf16_speedup(cand, in_channels, num_classes, device, rounds)
+    retimed: dict[str, float] = {}  # the fastest step of each precision: timings of that width
+    ratio = confirm_bf16_speedup(cand, in_channels, num_classes, device, rounds, retimed)
     before = f"b{machine.bf16_confirmed_width}: {machine.bf16_confirmed:.2f}x"
     note = (
         f"bf16 autocast re-timed again at b{width}, the width a bf16 plan trains ({before}), the precisions "
@@ -759,15 +879,24 @@ def confirm_at_trained_width(
         notes=(*machine.notes, note),
         measure_seconds=round(machine.measure_seconds + time.perf_counter() - started, 2),
     )
+    # The re-timed steps count among that width's timings: the plan made again uses the fastest of each.
+    machine = with_timings(machine, retimed, BF16_RETIMING)
     return replan(machine, None), machine
 
 
 def time_layouts(
-    cand: Candidate, in_channels: int, num_classes: int, device: str = "cpu", rounds: int = LAYOUT_ROUNDS
+    cand: Candidate,
+    in_channels: int,
+    num_classes: int,
+    device: str = "cpu",
+    rounds: int = LAYOUT_ROUNDS,
+    seconds: dict[str, float] | None = None,
 ) -> float:
     """NHWC step / NCHW step of ``cand`` (above 1: NCHW is faster), the layouts timed in alternation
     (:func:`alternating_fastest`). A committed CPU benchmark had NHWC training slower at base 64 where the
-    plan had assumed it faster at small widths: measured here instead (an audit)."""
+    plan had assumed it faster at small widths: measured here instead (an audit). ``seconds``, where given,
+    receives the fastest step in the layout the candidates are timed in (NHWC on a CPU, NCHW on a GPU:
+    :class:`TrainingStep`'s default) as ``{cand.label: seconds}``."""
     best = alternating_fastest(
         {
             layout: TrainingStep(cand, in_channels, num_classes, device, channels_last=layout == "nhwc")
@@ -775,6 +904,8 @@ def time_layouts(
         },
         rounds,
     )
+    if seconds is not None:
+        seconds[cand.label] = round(best["nhwc" if device == "cpu" else "nchw"], 4)
     return round(best["nhwc"] / best["nchw"], 4)
 
 
@@ -1199,15 +1330,24 @@ def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, s
             f"bf16-mixed: bf16 autocast's speed-up over fp32 (fp32 step time / bf16 step time; under 1x is "
             f"slower) was {ratio_text(median, BF16_MIN_SPEEDUP)}x ({decided}) >= {BF16_MIN_SPEEDUP}x: more "
             "steps in the budget; at an "
-            f"equal budget it was no worse on validation (ISBI 2012 and CamVid, {PRECISION_EVIDENCE}); first "
-            f"timings {measured}{PIN_PRECISION}"
+            f"equal budget it was no worse on validation (ISBI 2012 and CamVid, {PRECISION_EVIDENCE}); "
+            f"{_timings_words(machine)} {measured}{PIN_PRECISION}"
         )
     return "32-true", (
         "32-true: bf16 autocast's speed-up over fp32 (fp32 step time / bf16 step time) was "
         f"{ratio_text(median, BF16_MIN_SPEEDUP)}x "
-        f"({decided}) < {BF16_MIN_SPEEDUP}x: too few extra steps to be worth reduced precision; first "
-        f"timings {measured}{PIN_PRECISION}"
+        f"({decided}) < {BF16_MIN_SPEEDUP}x: too few extra steps to be worth reduced precision; "
+        f"{_timings_words(machine)} {measured}{PIN_PRECISION}"
     )
+
+
+def _timings_words(machine: Machine) -> str:
+    """What the per-width speed-ups of the precision's reason are made of: "first timings" (the candidates'
+    own), or where a width was timed again (a re-timing, the thread probe) the fastest of its timings, which
+    the plan's step times are too (:data:`TIMINGS_DISAGREE`)."""
+    if any(len(machine.timings.get(label, {})) > 1 for label in machine.step_seconds):
+        return "timings (each the fastest of its timings)"
+    return "first timings"
 
 
 def _bf16_not_measured(machine: Machine) -> str:
