@@ -19,7 +19,9 @@ The rules (each value of a plan carries a one-line reason in ``Plan.reasons``):
   time deducted); if none does, the narrowest (it gets the most steps), and the plan says the budget is tight.
   A step costs the measured compute plus reading and augmenting its batch; with loader processes (on a GPU)
   the reading overlaps the compute (:func:`overlapped`): an H100 run predicted 759 steps of 3 minutes by
-  adding them and made 4451 (``benchmarks/results/cuda_fit/``).
+  adding them and made 4451 (``benchmarks/results/cuda_fit/``). A configuration timed more than once (the
+  thread probe, as a candidate, in a re-timing) counts its fastest timing: other work on the machine only
+  ever slows a step, and a note names timings more than ``TIMINGS_DISAGREE`` x apart.
 * **Loss** CE + Dice (the sweep's best; Dice counters imbalance); class weights ``sqrt(median_f / f)``
   (a softened median-frequency balancing, SegNet's rule on CamVid) when a class holds < 2 % of the pixels.
 * **Crops on rare classes** (:func:`foreground_crops`): where a crop covers less than half of the median
