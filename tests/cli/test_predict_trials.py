@@ -66,6 +66,43 @@ def test_reused_folder_loses_this_images_stale_outputs(
     assert "instances/a.png" in err
 
 
+def test_more_instances_than_a_16_bit_png_holds_are_a_32_bit_tiff(
+    tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A whole slide can hold more than 65535 nuclei; here the PNG's limit is lowered to 1 id.
+    import tifffile
+
+    from unetkit.inference import writers
+
+    original = torch_predictor.Predictor._predict_batch
+
+    def two_squares(self: torch_predictor.Predictor, batch: np.ndarray) -> np.ndarray:
+        scores = np.zeros_like(original(self, batch))  # (N, C, H, W): class 1 in two squares, 0 elsewhere
+        scores[:, 0] = 1.0
+        scores[:, :, 2:8, 2:8] = scores[:, :, -8:-2, -8:-2] = [[[0.0]], [[1.0]]]
+        return scores
+
+    monkeypatch.setattr(torch_predictor.Predictor, "_predict_batch", two_squares)
+    model = unet(tmp_path / "model")
+    out = tmp_path / "out"
+    args = ["predict", str(model), str(images / "a.png"), "--out", str(out), "-q", "--instances", "components",
+            "--tta", "none"]  # fmt: skip
+    assert main(args) == 0
+    png = out / "instances" / "a.png"
+    with Image.open(png) as img:
+        labels = np.asarray(img)
+    assert labels.max() == 2
+    monkeypatch.setattr(writers, "INSTANCE_PNG_MAX", 1)
+    assert main(args) == 0
+    tif = tifffile.imread(out / "instances" / "a.tif")
+    assert tif.dtype == np.uint32
+    np.testing.assert_array_equal(tif, labels)
+    assert not png.exists()  # the earlier run's PNG is this image's stale output
+    monkeypatch.setattr(writers, "INSTANCE_PNG_MAX", 65535)
+    assert main(args) == 0
+    assert png.is_file() and not (out / "instances" / "a.tif").exists()  # and so is the TIFF now
+
+
 def test_model_trained_on_instances_writes_them_by_default(tmp_path: Path, images: Path) -> None:
     model = unet(tmp_path / "model", extra={"instance_method": "components"})
     out = tmp_path / "out"

@@ -15,8 +15,8 @@ import pytest
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sigaltstack via Linux libc")
 
-# argv: the model folder, then "times" (the timing runs through) or "interrupted" (Ctrl-C while timing).
-PREDICT_AUTO = """
+# The stub engine, and the check after the work: the stack as it was, and a SIGINT handled on it.
+ENGINE = """
 import ctypes, os, signal, sys
 from types import SimpleNamespace
 import numpy as np
@@ -36,7 +36,7 @@ folder, scenario = sys.argv[1], sys.argv[2]
 class Engine:
     # What an OpenVINO CPU engine does to its thread's signal stack: installs one of its own when made, puts
     # back the one it found when freed (and frees its own).
-    config = SimpleNamespace(in_channels=1)
+    config = SimpleNamespace(in_channels=1, num_classes=2)
 
     def __init__(self):
         self.addr = libc.mmap(None, SIZE, 3, 0x22, -1, 0)  # PROT_READ|WRITE, MAP_PRIVATE|ANONYMOUS
@@ -55,6 +55,20 @@ class Engine:
         libc.sigaltstack(ctypes.byref(self.found), None)
         libc.munmap(self.addr, SIZE)
 
+"""
+HANDLED = """
+after = stack_key(sigaltstack(None))
+print("stack", "kept" if after == before else f"changed {before} -> {after}")
+got = []
+signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+os.kill(os.getpid(), signal.SIGINT)  # handled on the main thread's signal stack
+print("handled", got)
+"""
+
+# argv: the model folder, then "times" (the timing runs through) or "interrupted" (Ctrl-C while timing).
+PREDICT_AUTO = (
+    ENGINE
+    + """
 def engines(model_path, export_dir, eager=True):
     return [Candidate(b, "fp32", lambda **options: Engine()) for b in ("torch", "openvino", "onnxruntime")]
 
@@ -67,13 +81,44 @@ try:
     print("chose", predictor.auto_choice.backend)
 except KeyboardInterrupt:
     print("interrupted")  # the interruption is dropped here, as the CLI drops it once reported
-after = stack_key(sigaltstack(None))
-print("stack", "kept" if after == before else f"changed {before} -> {after}")
-got = []
-signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
-os.kill(os.getpid(), signal.SIGINT)  # handled on the main thread's signal stack
-print("handled", got)
 """
+    + HANDLED
+)
+
+
+# unetkit benchmark builds and times the engines itself (not through auto_backend.choose).
+BENCHMARK = (
+    ENGINE
+    + """
+from pathlib import Path
+import unetkit.inference.bench as bench
+from unetkit.cli.benchmark import run
+
+def measure(built, x, **options):
+    if scenario == "interrupted":
+        raise KeyboardInterrupt
+    return []
+
+bench.list_candidates = lambda model, export_dir: []
+bench.build_predictors = lambda candidates: ({b: (None, Engine()) for b in ("torch", "openvino")}, {})
+bench.check_same_model = lambda *args: None
+bench.bench_input = lambda first, size, batch: np.zeros((batch, 1, size, size), np.float32)
+bench.measure = measure
+bench.format_table = lambda rows: "table"
+bench.recommend = lambda rows: None
+auto.busy_load = lambda: None
+args = SimpleNamespace(model=folder, export=Path(folder) / "export", size=8, batch=1, rounds=1,
+                       atol=1e-4, val=False, val_images=None, val_masks=None, json=None, gate_metric=None,
+                       tolerance=None)
+before = stack_key(sigaltstack(None))
+try:
+    run(args)
+    print("chose ")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+    + HANDLED
+)
 
 
 def model_folder(folder: Path) -> Path:
@@ -85,10 +130,10 @@ def model_folder(folder: Path) -> Path:
     return folder
 
 
-def predict_auto(folder: Path, scenario: str) -> subprocess.CompletedProcess[str]:
+def predict_auto(folder: Path, scenario: str, script: str = PREDICT_AUTO) -> subprocess.CompletedProcess[str]:
     src = str(Path(__file__).resolve().parents[2] / "src")
     return subprocess.run(
-        [sys.executable, "-c", PREDICT_AUTO, str(folder), scenario],
+        [sys.executable, "-c", script, str(folder), scenario],
         capture_output=True,
         text=True,
         timeout=120,
@@ -102,5 +147,15 @@ def test_backend_auto_timing_puts_back_the_signal_stack_it_found(tmp_path: Path,
     done = predict_auto(model_folder(tmp_path / "model"), scenario)
     said = (done.returncode, done.stdout, done.stderr)
     assert done.returncode == 0, said  # -11: the Ctrl-C's handler ran on freed memory
+    assert ("chose " if scenario == "times" else "interrupted") in done.stdout, said
+    assert "stack kept" in done.stdout and "handled [2]" in done.stdout, said
+
+
+@linux_only
+@pytest.mark.parametrize("scenario", ["times", "interrupted"])
+def test_benchmarks_timing_puts_back_the_signal_stack_it_found(tmp_path: Path, scenario: str) -> None:
+    done = predict_auto(model_folder(tmp_path / "model"), scenario, BENCHMARK)
+    said = (done.returncode, done.stdout, done.stderr)
+    assert done.returncode == 0, said
     assert ("chose " if scenario == "times" else "interrupted") in done.stdout, said
     assert "stack kept" in done.stdout and "handled [2]" in done.stdout, said

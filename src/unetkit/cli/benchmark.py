@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +62,45 @@ def _validation(args: argparse.Namespace, num_classes: int) -> Any:
     return None
 
 
-def run(args: argparse.Namespace) -> int:
-    """Benchmark, print the table and the recommendation; 0 on success."""
+def _time_backends(args: argparse.Namespace, export_dir: Path) -> tuple[Any, list[Any], dict[str, str], Any]:
+    """Build every backend of ``export_dir``, score them on the validation images (when asked) and time
+    them: ``(input, rows, skipped, busy load)``. The engines are made and freed in here, so
+    :func:`~unetkit.inference.signal_stack.keeping_signal_stack` around the call sees them gone."""
     from unetkit.export.quantize import DEFAULT_TOLERANCE
     from unetkit.inference import auto_backend, bench
+
+    built: dict[str, Any] = {}
+    try:
+        built, skipped = bench.build_predictors(bench.list_candidates(args.model, export_dir))
+        if not built:
+            raise ValueError(f"no backend could load {args.model}: {skipped}")
+        bench.check_same_model(built, export_dir, args.model)
+        first = next(iter(built.values()))[1]
+        val = _validation(args, first.config.num_classes)
+        metrics, tolerance = None, None
+        if val is not None:
+            metric = args.gate_metric or val.default_metric
+            tolerance = DEFAULT_TOLERANCE[metric] if args.tolerance is None else args.tolerance
+            metrics = bench.validation_deltas(built, val, metric)
+        x = bench.bench_input(first, args.size, args.batch)
+        # Read as backend auto reads it (unetkit.devices.busy_load), before timing: the timing's own load
+        # would count against it after.
+        busy = auto_backend.busy_load()
+        rows = bench.measure(
+            built, x, rounds=args.rounds, atol=args.atol, metrics=metrics, tolerance=tolerance
+        )
+    except BaseException as exc:
+        # A failed or interrupted (Ctrl-C) timing's traceback holds its engines in its frames: freed now,
+        # inside the caller's keeping_signal_stack, as auto_backend's timing does.
+        built, first = {}, None
+        traceback.clear_frames(exc.__traceback__)
+        raise
+    return x, rows, skipped, busy
+
+
+def run(args: argparse.Namespace) -> int:
+    """Benchmark, print the table and the recommendation; 0 on success."""
+    from unetkit.inference import bench
     from unetkit.inference.variants import cpu_info, find_export_dir
     from unetkit.options import check_positive_int
 
@@ -84,24 +120,10 @@ def run(args: argparse.Namespace) -> int:
             model, config = load_model(args.model)
             export_dir = Path(scratch)
             export_openvino(model, config, export_dir)
-        built, skipped = bench.build_predictors(bench.list_candidates(args.model, Path(export_dir)))
-        if not built:
-            raise ValueError(f"no backend could load {args.model}: {skipped}")
-        bench.check_same_model(built, Path(export_dir), args.model)
-        first = next(iter(built.values()))[1]
-        val = _validation(args, first.config.num_classes)
-        metrics, tolerance = None, None
-        if val is not None:
-            metric = args.gate_metric or val.default_metric
-            tolerance = DEFAULT_TOLERANCE[metric] if args.tolerance is None else args.tolerance
-            metrics = bench.validation_deltas(built, val, metric)
-        x = bench.bench_input(first, args.size, args.batch)
-        # Read as backend auto reads it (unetkit.devices.busy_load), before timing: the timing's own load
-        # would count against it after.
-        busy = auto_backend.busy_load()
-        rows = bench.measure(
-            built, x, rounds=args.rounds, atol=args.atol, metrics=metrics, tolerance=tolerance
-        )
+        from unetkit.inference.signal_stack import keeping_signal_stack
+
+        with keeping_signal_stack():  # OpenVINO's engines, made and freed here, leave it dangling
+            x, rows, skipped, busy = _time_backends(args, Path(export_dir))
     cpu = cpu_info()
     shape = tuple(x.shape)
     print(f"{args.model}: input {shape}: median of {args.rounds} interleaved rounds, {cpu['cpu_model']}")

@@ -751,7 +751,7 @@ OUTPUT_KINDS: dict[str, tuple[str, ...]] = {
     "masks": (".png", ".tif", f".tif{SIDECAR}"),
     "overlays": (".png",),
     "probs": (".npy", ".tif"),
-    "instances": (".png",),
+    "instances": (".png", ".tif"),
 }
 
 
@@ -871,7 +871,8 @@ def predict_files(
     from unetkit.inference.instance_predictor import InstancePredictor, instance_predictor_for
     from unetkit.inference.writers import (
         class_fractions,
-        save_instances_png,
+        instances_suffix,
+        save_instances,
         save_mask_geotiff,
         save_mask_png,
         save_probs,
@@ -1145,10 +1146,9 @@ def predict_files(
                     if inside is not None:  # outside the region of interest (or nodata): the image as it is
                         rgb[~inside] = display_image(image)[~inside]
                     jobs.append((out / "overlays" / f"{name}.png", partial(save_rgb_png, rgb=rgb)))
-                if labels is not None:
-                    jobs.append(
-                        (out / "instances" / f"{name}.png", partial(save_instances_png, labels=labels))
-                    )
+                if labels is not None:  # a 16-bit PNG, a 32-bit TIFF past 65535 objects
+                    file = out / "instances" / f"{name}{instances_suffix(labels)}"
+                    jobs.append((file, partial(save_instances, labels=labels)))
                 writing = name  # from here until its row is kept, this image's files are in flux
                 _write_all(jobs)
                 written = {path for path, _ in jobs}
