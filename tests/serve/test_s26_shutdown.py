@@ -47,6 +47,7 @@ import ctypes, os, signal
 from types import SimpleNamespace
 from unetkit.serve import pool
 import unetkit.inference.auto_backend as auto
+from unetkit.inference.signal_stack import SignalStack
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mmap.restype = ctypes.c_void_p
@@ -57,7 +58,7 @@ SIZE = 1 << 16
 
 def timing_that_frees_its_signal_stack(*args, **kwargs):
     addr = libc.mmap(None, SIZE, 3, 0x22, -1, 0)  # PROT_READ|WRITE, MAP_PRIVATE|ANONYMOUS
-    assert libc.sigaltstack(ctypes.byref(pool._SignalStack(addr, 0, SIZE)), None) == 0
+    assert libc.sigaltstack(ctypes.byref(SignalStack(addr, 0, SIZE)), None) == 0
     libc.munmap(addr, SIZE)
     return auto.Choice("torch", "fp32", "stub", None)
 
@@ -112,7 +113,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 TWO_ENGINES = """
 import os, signal, sys
 import openvino as ov
-from unetkit.serve.pool import keeping_signal_stack
+from unetkit.inference.signal_stack import keeping_signal_stack
 
 with keeping_signal_stack():
     first = ov.Core(); a = first.compile_model(sys.argv[1], "CPU")

@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import Any
 
 from unetkit.devices import resolve_device, torch_threads
-from unetkit.inference.signal_stack import SignalStack as _SignalStack  # noqa: F401 (tests make one)
 from unetkit.inference.signal_stack import keeping_signal_stack
 from unetkit.options import look_up_option
 from unetkit.serve.jobs import (
