@@ -22,6 +22,7 @@ from unetkit.data.io import (
     per_image_window,
     read_image,
     read_raw_image,
+    to_uint8,
     window_mismatch,
 )
 from unetkit.inference.batch import model_image
@@ -180,3 +181,96 @@ def test_min_span_lists_are_checked() -> None:
     note = window_mismatch(eight, per_image_window(min_span=[200, 985]))
     assert note is not None and note.startswith("channel 1: 8-bit") and "985 levels wide" in note
     assert window_mismatch(eight, per_image_window(min_span=[200, 250])) is None
+
+
+# A float image through a per-image window (the brief's second part): its 8-bit reading, round(x * 255), was
+# windowed, so a dim float image kept the few levels its values covered on 0..255.
+
+
+def _dim(seed: int = 0, gain: float = 1.0) -> np.ndarray:
+    """A dim 16-bit acquisition (background ~300, three nuclei ramping up ~900 * gain above it)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:48, :48]
+    image = 300 + rng.normal(0, 20, (48, 48))
+    for cy, cx in [(12, 12), (30, 34), (38, 10)]:
+        image += np.clip(900 * gain * (1 - np.hypot(yy - cy, xx - cx) / 9), 0, None)
+    return np.clip(image, 0, 65535).astype(np.uint16)[..., None]
+
+
+def test_a_float_image_is_windowed_from_its_own_values(tmp_path: Path) -> None:
+    stored = _dim()
+    floats = (stored / 65535.0).astype(np.float32)  # as a float TIFF holds it: ~4 levels of 0..255
+    window = per_image_window()
+    deep = apply_window(stored, window)  # the same image read from its 16-bit values
+    eight = apply_window(np.rint(floats * 255).astype(np.uint8), window)  # the 8-bit reading's window
+    assert len(np.unique(eight)) <= 6 and len(np.unique(deep)) > 200
+    path = tmp_path / "f.tif"
+    tifffile.imwrite(path, floats[..., 0])
+    torch.manual_seed(0)
+    kwargs = {**KWARGS, "in_channels": 1}
+    config = ModelConfig(
+        architecture="unet",
+        model_kwargs=kwargs,
+        class_names=["bg", "fg"],
+        mean=[0.5],
+        std=[0.25],
+        intensity_window=window,
+    )
+    predictor = Predictor(create_model("unet", **kwargs).eval(), config)
+    seen: list[np.ndarray] = []
+    model_input = predictor.model_input
+    predictor.model_input = lambda image: seen.append(model_input(image)) or seen[-1]  # type: ignore[method-assign]
+    predictor.predict(floats)  # an array: windowed once, from its values
+    for image in (
+        read_image(path, 1, window=window),  # training data
+        model_image(read_raw_image(path), path, 1, window)[0],  # predict_files and serve
+        predictor.read_image(path),
+        seen[0],
+    ):
+        assert np.abs(image.astype(int) - deep.astype(int)).max() <= 1  # its gradations kept
+    # An 8-bit image saved as floats (raw / 255.0) still reads bit for bit as its 8-bit image, every level
+    # of it (float32(k / 255) * 255 is k), a window whose ends fall on levels (ties: rint(25.5)) included.
+    ramp = np.arange(48 * 48).reshape(48, 48, 1)
+    for eight_bit in (
+        (ramp % 256).astype(np.uint8),
+        (ramp % 11).astype(np.uint8),
+        (stored >> 2).astype(np.uint8),
+    ):
+        for spanned in (window, per_image_window(min_span=40.0)):
+            expected = apply_window(eight_bit, spanned)
+            for dtype in (np.float32, np.float64):
+                got = to_uint8((eight_bit / 255.0).astype(dtype), "the float image array", spanned)
+                np.testing.assert_array_equal(got, expected)
+    file_read = read_image(_float_tiff(tmp_path / "e.tif", eight_bit / 255.0), 1, window=window)
+    np.testing.assert_array_equal(file_read, apply_window(eight_bit, window))
+
+
+def _float_tiff(path: Path, pixels: np.ndarray) -> Path:
+    tifffile.imwrite(path, pixels.astype(np.float32)[..., 0])
+    return path
+
+
+def test_the_plan_measures_float_spans_on_their_own_values(tmp_path: Path) -> None:
+    root = tmp_path / "floats"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    levels = {}
+    for i in range(12):  # exposures 1x..4x: a per-image window
+        floats = _dim(i, gain=1 + i % 4) / 65535.0
+        _float_tiff(root / "images" / f"im{i:02d}.tif", floats)
+        mask = np.zeros((48, 48), np.uint8)
+        mask[4:12, 4:12] = 255
+        Image.fromarray(mask).save(root / "masks" / f"im{i:02d}.png")
+        levels[f"im{i:02d}.tif"] = floats.astype(np.float32).astype(np.float64) * 255.0
+    layout = discover(root)
+    fp = fingerprint(layout)
+    spans = [np.ptp(np.percentile(levels[s.image.name], [1.0, 99.8])) for s in layout.samples_of("train")]
+    expected = round(float(min(spans)), 1)
+    assert expected != round(expected)  # the 8-bit reading's spans were whole levels
+    assert fp.intensity_window == per_image_window(min_span=expected)
+    # The mean (the model's normalisation) of what the window makes of the float values, as training reads.
+    windowed = [
+        to_uint8(levels[s.image.name] / 255.0, s.image, fp.intensity_window)
+        for s in layout.samples_of("train")
+    ]
+    assert fp.mean[0] == pytest.approx(np.concatenate(windowed).mean() / 255.0, abs=1e-5)

@@ -14,7 +14,9 @@ Conversions done by :func:`read_image` (and only these; anything else is refused
   rescaled to fit.
 * Float TIFFs with values in [0, 1] are read as the 8-bit image ``round(value * 255)``, intensity window
   included (:func:`float_to_uint8`: ``raw / 255.0`` reads as ``raw``); other float ranges are refused, and so
-  is a float image against a fixed window of values deeper than 8 bits (its bit depth is unknown).
+  is a float image against a fixed window of values deeper than 8 bits (its bit depth is unknown). Through a
+  per-image window, a float image is mapped from its own values (``value * 255``, unrounded:
+  :func:`float_per_image`), so a dim one keeps its gradations (``raw / 255.0`` still reads as ``raw``).
 * RGBA / LA images (a PNG's transparency, a TIFF whose ExtraSamples tag says alpha) whose alpha is fully
   opaque lose the alpha channel; transparent pixels are refused.
 * A TIFF's channels are channels, however many: samples per pixel (interleaved or planar; ExtraSamples
@@ -439,14 +441,9 @@ def _named(path: Path | str) -> str:
     return str(path) if str(path).startswith("the ") else f"image {path}"
 
 
-def float_to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) -> np.ndarray:
-    """A float image (H, W[, C]) in [0, 1] as the 8-bit image ``round(x * 255)`` (NaN and other ranges are a
-    ValueError naming ``path``): what :func:`to_uint8` (files) and a predictor (arrays) then read as they read
-    that 8-bit image, through the intensity ``window`` as well, so ``raw / 255.0`` reads as ``raw``.
-
-    A fixed ``window`` whose upper end lies above 255 (measured on deeper images, e.g. 16-bit) is a
-    ValueError: a float's bit depth is unknown (``x / 65535``? ``x / 4095``?), so no 8-bit reading maps
-    onto it."""
+def _check_floats(arr: np.ndarray, path: Path | str) -> None:
+    """A float image's values: no NaN, within [0, 1] (give or take :data:`FLOAT_SLACK`); else a ValueError
+    naming ``path`` and the fix."""
     nan = int(np.count_nonzero(np.isnan(arr)))
     if nan == arr.size:  # nanmin would warn "All-NaN slice" on the way to the error
         raise ValueError(f"cannot read {_named(path)}: every value is NaN; save the image's real values")
@@ -462,6 +459,17 @@ def float_to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = No
             "[0, 1] are supported, rescale the image to [0, 1] or save it as 8- or 16-bit integers "
             "(16-bit images are read through an intensity window)"
         )
+
+
+def float_to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) -> np.ndarray:
+    """A float image (H, W[, C]) in [0, 1] as the 8-bit image ``round(x * 255)`` (NaN and other ranges are a
+    ValueError naming ``path``): what :func:`to_uint8` (files) and a predictor (arrays) then read as they read
+    that 8-bit image, through the intensity ``window`` as well, so ``raw / 255.0`` reads as ``raw``.
+
+    A fixed ``window`` whose upper end lies above 255 (measured on deeper images, e.g. 16-bit) is a
+    ValueError: a float's bit depth is unknown (``x / 65535``? ``x / 4095``?), so no 8-bit reading maps
+    onto it."""
+    _check_floats(arr, path)
     if window is not None and not is_per_image(window):
         top = float(np.asarray(window, dtype=np.float64).reshape(-1, 2)[:, 1].max())
         if top > 255:
@@ -481,13 +489,35 @@ def float_to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = No
     return _by_rows(arr, lambda rows: np.rint(np.clip(rows, 0.0, 1.0) * 255.0).astype(np.uint8))
 
 
+def float_per_image(arr: np.ndarray, path: Path | str, window: Window | None) -> np.ndarray | None:
+    """A float image (H, W, C) in [0, 1] through the per-image ``window``, mapped from its own values on the
+    8-bit scale (``x * 255`` in float32, unrounded: the window's percentiles and ``min_span`` are on that
+    scale), or None when the window is not per-image (:func:`float_to_uint8` reads it then). Its 8-bit
+    reading kept a few levels of a dim image (a 16-bit acquisition saved as x / 65535, 900 levels over its
+    background: 4 levels, which the window then stretched to 0..255). An 8-bit image saved as floats
+    (``raw / 255.0``, float32 or float64) still reads bit for bit as ``raw``: ``float32(k / 255) * 255`` is
+    ``k`` exactly for every level k. NaN and values outside [0, 1] are a ValueError naming ``path``."""
+    if not is_per_image(window):
+        return None
+    _check_floats(arr, path)
+    _log_once(
+        "float-window", f"float image {path} in [0, 1] mapped from its own values by the per-image window"
+    )
+    return apply_window(arr, window, path)  # type: ignore[arg-type]
+
+
 def to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = None) -> np.ndarray:
     """Stored pixels (H, W, C) of ``path`` -> uint8, as documented in the module docstring (``window``: the
-    intensity window, of integer images and of a float image's 8-bit reading, :func:`float_to_uint8`)."""
+    intensity window, of integer images and of a float image's 8-bit reading, :func:`float_to_uint8`, or for
+    a per-image window of its own values, :func:`float_per_image`)."""
     if arr.dtype.kind == "f":
         # One rule for every reader (training, predict, serve, the Python predictor): a float image is its
         # 8-bit reading, windowed as an 8-bit image is. It skipped the window before, so a per-image
         # window's model saw raw / 255.0 unmapped (trial 22: 3.1 % foreground against 32.5 % for raw).
+        # Through a per-image window, from its own values (a dim image's gradations between 8-bit levels).
+        windowed = float_per_image(arr, path, window)
+        if windowed is not None:
+            return windowed
         arr = float_to_uint8(arr, path, window)
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8) * np.uint8(255)
@@ -774,6 +804,8 @@ def _window_arrays(window: Window, arr: np.ndarray, path: Path | str) -> tuple[n
         # to float and sorted whole (GBs) for two numbers that ~4M pixels give as well.
         step = max(1, int(np.ceil(np.sqrt(arr.shape[0] * arr.shape[1] / _PER_IMAGE_PIXELS))))
         flat = arr[::step, ::step].reshape(-1, channels).astype(np.float32)
+        if arr.dtype.kind == "f":  # a float image in [0, 1]: on the 8-bit scale its min_span is measured on
+            flat *= np.float32(255.0)
         lo, hi = np.percentile(flat, [low, high], axis=0).astype(np.float64)
         # At least min_span wide: a flat channel maps to black, not a division by zero, and a tile of
         # background noise stays dark instead of being stretched into false objects.
@@ -795,13 +827,18 @@ def _window_arrays(window: Window, arr: np.ndarray, path: Path | str) -> tuple[n
 
 def apply_window(arr: np.ndarray, window: Window, path: Path | str = "image") -> np.ndarray:
     """Stored values (H, W, C) -> uint8: ``(value - lo) * 255 / (hi - lo)`` per channel, rounded, clipped;
-    (lo, hi) fixed by the window, or the image's own percentiles for a per-image window."""
+    (lo, hi) fixed by the window, or the image's own percentiles for a per-image window. A float image's
+    values (in [0, 1]) are taken on the 8-bit scale, ``value * 255`` (:func:`float_per_image`)."""
     lo, hi = _window_arrays(window, arr, path)
     scale = (255.0 / (hi - lo)).astype(np.float32)
     low = lo.astype(np.float32)
+    unit = np.float32(255.0) if arr.dtype.kind == "f" else None
 
     def mapped(rows: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint((rows.astype(np.float32) - low) * scale), 0, 255).astype(np.uint8)
+        values = rows.astype(np.float32)
+        if unit is not None:
+            values *= unit
+        return np.clip(np.rint((values - low) * scale), 0, 255).astype(np.uint8)
 
     return _by_rows(arr, mapped)
 

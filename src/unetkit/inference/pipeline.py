@@ -25,6 +25,7 @@ from unetkit.data.io import (
     apply_window,
     convert_channels,
     drop_array_alpha,
+    float_per_image,
     float_to_uint8,
     is_model_input,
     normalize,
@@ -246,12 +247,14 @@ class BasePredictor:
         uint8 is the model's input as :meth:`read_image` gives it (for a model with a per-image window, a
         uint8 array that cannot be that window's output is mapped by it: :meth:`_window_unmapped`); gray and
         RGB are converted to the model's channels, as for files. A float array in [0, 1] is the uint8 array
-        ``round(x * 255)`` (:func:`unetkit.data.io.float_to_uint8`), so ``raw / 255.0`` predicts as ``raw``
-        whatever the window; floats outside [0, 1], NaN, or a float array for a model whose fixed window
-        maps deeper than 8-bit values (its scale is unknown) are a ValueError. Other types are stored values,
-        mapped to 8 bits as a file's are (:func:`unetkit.data.io.to_uint8`): integers through the model's
-        intensity window (16-bit without one: ``value >> 8``), bool as 0/255 (dividing every type by 255
-        made a float image in [0, 1] all background and a 16-bit one all foreground, silently)."""
+        ``round(x * 255)`` (:func:`unetkit.data.io.float_to_uint8`), or for a model with a per-image window
+        is mapped by it from its own values (``x * 255`` unrounded: a dim image keeps its gradations, as a
+        float file does, :func:`unetkit.data.io.float_per_image`); either way ``raw / 255.0`` predicts as
+        ``raw``. Floats outside [0, 1], NaN, or a float array for a model whose fixed window maps deeper than
+        8-bit values (its scale is unknown) are a ValueError. Other types are stored values, mapped to 8 bits
+        as a file's are (:func:`unetkit.data.io.to_uint8`): integers through the model's intensity window
+        (16-bit without one: ``value >> 8``), bool as 0/255 (dividing every type by 255 made a float image
+        in [0, 1] all background and a 16-bit one all foreground, silently)."""
         from_pil = isinstance(image, Image.Image)
         # A file's pixels as read for the model (read_image, predict's reading): taken as they are, never
         # judged by their histogram (a dim channel's stretched window looked unmapped and was mapped twice).
@@ -308,9 +311,14 @@ class BasePredictor:
             )
         what = f"the {image.dtype} image array"
         if image.dtype.kind == "f":  # (a PIL image is uint8 by now)
-            # Its 8-bit reading, then a uint8 array's rule below (as a float file is read as its 8-bit
-            # reading): raw / 255.0 predicts as raw, per-image window included (trial 22: it was skipped).
-            image = float_to_uint8(image, what, self.config.intensity_window)
+            # As a float file is read: through a per-image window from its own values (the window's output,
+            # then); else its 8-bit reading, then a uint8 array's rule below. raw / 255.0 predicts as raw
+            # either way, per-image window included (trial 22: it was skipped).
+            windowed = float_per_image(image, what, self.config.intensity_window)
+            if windowed is not None:
+                image, mapped = windowed, True
+            else:
+                image = float_to_uint8(image, what, self.config.intensity_window)
         if image.dtype != np.uint8:
             image = self._to_uint8(image)
         elif not from_pil and not mapped:

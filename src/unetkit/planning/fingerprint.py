@@ -28,6 +28,7 @@ from unetkit.data.io import (
     bit_depth,
     convert_channels,
     deep_bit_depth,
+    is_per_image,
     per_image_window,
     read_mask,
     read_raw_image,
@@ -365,6 +366,9 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
     extents: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
     areas: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
     pixels: list[np.ndarray] = []
+    # A float image's sampled values (a per-image window reads them, not its 8-bit reading:
+    # io.float_per_image), else None: the window's spans and the mean/std are measured on what it reads.
+    fine: list[np.ndarray | None] = []
     gray_rgb = 0
     brights: list[float] = []  # each image's bright end (its brightest channel's upper per-image percentile)
     spans: list[np.ndarray] = []  # each image's span per channel between its per-image percentiles
@@ -380,12 +384,18 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         raw = read_raw_image(sample.image)
         depths.setdefault(bit_depth(raw), sample.image.name)
         dtypes.add(str(raw.dtype))
+        floats = None
         if raw.dtype.kind == "f":
             # Its NaN and range checks, naming the file: float pixels joined to other images' went on to
             # fail with NumPy's bare "cannot convert float NaN to integer" (a remote-sensing trial). Then
             # its 8-bit reading, what every reader windows (io.float_to_uint8): measured on floats, the
-            # exposure spread and min_span never chose the per-image window raw / 255.0 gets as raw.
-            raw = to_uint8(raw, sample.image)
+            # exposure spread and min_span never chose the per-image window raw / 255.0 gets as raw. The
+            # values are kept too: a per-image window reads them (io.float_per_image), on the 8-bit scale
+            # (x * 255), so its spans are measured on them (raw / 255.0's are raw's exactly).
+            eight = to_uint8(raw, sample.image)
+            if raw.shape[2] == layout.channels:
+                floats = raw
+            raw = eight
         image = _as_channels(raw, layout.channels)
         if (
             image.shape[2] == 3
@@ -395,7 +405,12 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
             gray_rgb += 1
         stride = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / _INTENSITY_PIXELS)))
         pixels.append(image[::stride, ::stride].reshape(-1, image.shape[2]))
-        ends = np.percentile(pixels[-1], PER_IMAGE_PERCENTILES, axis=0)  # (2, C)
+        sampled_floats = None if floats is None else floats[::stride, ::stride].reshape(-1, image.shape[2])
+        fine.append(sampled_floats)
+        # Per-image percentiles on the 8-bit scale a per-image window reads (a float image's x * 255, in
+        # float32 as io.apply_window takes it: raw / 255.0 gives raw's levels exactly).
+        levels = pixels[-1] if sampled_floats is None else _float_levels(sampled_floats)
+        ends = np.percentile(levels, PER_IMAGE_PERCENTILES, axis=0)  # (2, C)
         brights.append(float(ends[1].max()))
         channel_brights.append(ends[1])
         spans.append(ends[1] - ends[0])
@@ -449,7 +464,12 @@ def fingerprint(layout: DatasetLayout, *, max_images: int = DEFAULT_MAX_IMAGES) 
         )
     # On the 0..255 scale the model will see (read_image's rule for the stored values).
     stacked = np.concatenate(
-        [to_uint8(p[:, None, :], s.image, window)[:, 0, :] for p, s in zip(pixels, sampled)]
+        [
+            to_uint8((p if f is None or not is_per_image(window) else f)[:, None, :], s.image, window)[
+                :, 0, :
+            ]
+            for p, f, s in zip(pixels, fine, sampled)
+        ]
     ).astype(np.float64)
     mean, std = stacked.mean(0), stacked.std(0)
     p_lo, p50, p_hi = np.percentile(stacked, [0.5, 50, 99.5], axis=0)
@@ -568,6 +588,11 @@ def images_text(fp: Fingerprint) -> str:
     """``16-bit (uint16), 2 channels``: the stored pixels of a fingerprint's images, as the plan says them
     (a trial's 16-bit 2-channel TIFFs were said as '2 channel(s)' only)."""
     return f"{_depth_text(fp.bit_depth, fp.dtype)}, {fp.channels} channel{'' if fp.channels == 1 else 's'}"
+
+
+def _float_levels(values: np.ndarray) -> np.ndarray:
+    """Float pixels in [0, 1] on the 8-bit scale as a per-image window reads them: float32 ``x * 255``."""
+    return (values.astype(np.float32) * np.float32(255.0)).astype(np.float64)
 
 
 def _min_span_text(narrowest: Sequence[float]) -> str:
