@@ -11,8 +11,9 @@ image whose stored values are far outside the model's intensity window (an 8-bit
 on 16-bit ones) is segmented as it is, with a note naming it (and a ``window_note`` column in summary.csv).
 
 Outputs under ``--out``: ``masks/<name>.png`` (palette PNG, pixel value = class index),
-``overlays/<name>.png``, ``probs/<name>.npy|.tif`` (``--probs``), ``instances/<name>.png`` (16-bit,
-``--instances``), ``summary.csv`` and, with ``--masks``, ``metrics.json`` + ``metrics.md``. Masks
+``overlays/<name>.png``, ``probs/<name>.npy|.tif`` (``--probs``), ``instances/<name>.png`` (16-bit; ``.tif``,
+32-bit, past 65535 objects; ``--instances``), ``outlines/<name>.geojson`` (``--outlines``), ``summary.csv``
+and, with ``--masks``, ``metrics.json`` + ``metrics.md``. Masks
 (``--masks``) and regions of interest (``--roi``) pair with the images as ``fit`` pairs them (same stem, a
 suffix such as ``_mask``, or DRIVE's ``21_manual1`` for ``21_training``). Outside an image's ROI its mask is
 void (255).
@@ -182,6 +183,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="write instance labels (16-bit PNG) and count them; auto: the model's own method (Mask R-CNN, "
         "the method it was trained for, else components); default: auto for a model trained on instance "
         "labels (its config records its method) or a Mask R-CNN, else none; none: no instances",
+    )  # fmt: skip
+    p.add_argument(
+        "--outlines", action="store_true",
+        help="with instances, also each instance's outline as GeoJSON in outlines/ (pixel coordinates; "
+        "QuPath imports it as detections)",
     )  # fmt: skip
     p.add_argument(
         "--foreground", type=int, nargs="+", default=None, metavar="CLASS",
@@ -772,6 +778,8 @@ def check_options(args: argparse.Namespace, maskrcnn: bool) -> Any:
         _check_foreground(args.foreground, args.model)
     if maskrcnn and args.probs != "none":
         raise ValueError(f"a maskrcnn model gives no class probabilities; drop --probs {args.probs}.")
+    if args.outlines and args.instances == "none" and not maskrcnn:
+        raise ValueError("--outlines draws instances and --instances none asks for none; drop one of them.")
     if args.masks is None:
         # Options of the scoring without ground truth to score: a forgotten --masks, not options to drop
         # silently (the user expects scores).
@@ -1039,9 +1047,15 @@ def run(args: argparse.Namespace) -> int:
             other_kind_fix=_other_kind_fix(encoding, args.model, from_run),
             unknown_colour_fix=_unknown_colour_fix,
         )  # fmt: skip
+    if args.outlines and args.instances == "none" and not maskrcnn:
+        raise ValueError(
+            f"--outlines draws instances and {args.model} predicts none by default: add --instances auto "
+            "(or components, watershed)"
+        )
     outputs = dataclasses.replace(
         outputs,
         instances=args.instances,
+        outlines=args.outlines,
         foreground=None if maskrcnn else outputs.foreground,
         binary_masks=args.mask_values == "stored" and _trained_on_binary(args.model),
     )

@@ -639,6 +639,8 @@ class OutputOptions:
             in ``masks/``; a model trained on binary 0/255 masks (``binary_masks``) writes 0/255.
         binary_masks: the model was trained on binary 0/255 masks (its run's ``config.yaml`` says so:
             ``unetkit predict`` reads it), for ``mask_values="stored"``.
+        outlines: with instances, each instance's outline as GeoJSON under ``outlines/``
+            (:func:`~unetkit.inference.writers.save_outlines_geojson`: QuPath imports it).
     """
 
     probs: str = "none"
@@ -651,6 +653,7 @@ class OutputOptions:
     min_distance: int | None = None
     mask_values: str = "class"
     binary_masks: bool = False
+    outlines: bool = False
 
     def __post_init__(self) -> None:
         from unetkit.inference.instance_predictor import list_instance_predictor_methods
@@ -752,6 +755,7 @@ OUTPUT_KINDS: dict[str, tuple[str, ...]] = {
     "overlays": (".png",),
     "probs": (".npy", ".tif"),
     "instances": (".png", ".tif"),
+    "outlines": (".geojson",),
 }
 
 
@@ -875,6 +879,7 @@ def predict_files(
         save_instances,
         save_mask_geotiff,
         save_mask_png,
+        save_outlines_geojson,
         save_probs,
         save_rgb_png,
         write_csv,
@@ -1149,6 +1154,11 @@ def predict_files(
                 if labels is not None:  # a 16-bit PNG, a 32-bit TIFF past 65535 objects
                     file = out / "instances" / f"{name}{instances_suffix(labels)}"
                     jobs.append((file, partial(save_instances, labels=labels)))
+                    if opts.outlines:
+                        outline = partial(
+                            save_outlines_geojson, labels=labels, mask=mask, class_names=class_names
+                        )
+                        jobs.append((out / "outlines" / f"{name}.geojson", outline))
                 writing = name  # from here until its row is kept, this image's files are in flux
                 _write_all(jobs)
                 written = {path for path, _ in jobs}

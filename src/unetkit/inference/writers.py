@@ -15,6 +15,8 @@ content is complete. Formats:
 * overlay: RGB PNG.
 * instances: 16-bit grayscale PNG (0 = background, 1..n instances) up to 65535 instances; past that (a large
   slide of nuclei) a 32-bit grayscale TIFF, deflate-compressed (:func:`instances_suffix`).
+* instance outlines: GeoJSON, one polygon per instance in pixel coordinates, which QuPath imports as
+  detections and GIS tools draw (:func:`save_outlines_geojson`).
 * summary: CSV.
 """
 
@@ -201,6 +203,65 @@ def save_instances_png(path: str | Path, labels: np.ndarray) -> Path:
         )
     img = Image.fromarray(labels.astype(np.uint16))
     return atomic_write(path, lambda fh: img.save(fh, format="PNG"))
+
+
+def instance_outlines(
+    labels: np.ndarray, mask: np.ndarray | None = None, class_names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Instance ``labels`` (H, W; 0 background) -> a GeoJSON FeatureCollection: one Polygon per instance,
+    its outer outline in pixel coordinates (x right, y down; a pixel's corners at integers, so the outline
+    runs along pixel edges, cut diagonally at corners: marching squares at level 0.5). Properties: ``id``
+    (the label), ``area_px``, ``objectType: "detection"`` and, with the class ``mask`` and ``class_names``,
+    ``classification.name``: the class most of its pixels have (QuPath reads both).
+
+    An instance in several pieces keeps its largest piece's outline, and holes are not drawn: the id file
+    stays the exact record. Hand-written on scikit-image's contours: QuPath and GIS tools read GeoJSON, and
+    no library here writes label images as it.
+    """
+    from scipy import ndimage
+    from skimage.measure import find_contours
+
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be (H, W), got shape {labels.shape}.")
+    if mask is not None and mask.shape != labels.shape:
+        raise ValueError(f"mask is {mask.shape} but labels are {labels.shape}; give the mask of the labels.")
+    features: list[dict[str, Any]] = []
+    ids = labels.astype(np.int64, copy=False)
+    for index, box in enumerate(ndimage.find_objects(ids), start=1):
+        if box is None:
+            continue  # an id no pixel has
+        inside = ids[box] == index
+        # Padded by one pixel: every outline closes within the crop.
+        contours = find_contours(np.pad(inside, 1).astype(np.float32), 0.5)
+        if not contours:
+            continue
+        ring = max(contours, key=len)
+        top, left = box[0].start - 1, box[1].start - 1  # the crop's origin, less the padding
+        # (row, col) of pixel centres -> x, y with pixel corners at integers: + 0.5.
+        xy = [[round(float(c) + left + 0.5, 2), round(float(r) + top + 0.5, 2)] for r, c in ring]
+        if xy[0] != xy[-1]:
+            xy.append(xy[0])
+        properties: dict[str, Any] = {"id": index, "area_px": int(inside.sum()), "objectType": "detection"}
+        if mask is not None and class_names is not None:
+            counts = np.bincount(mask[box][inside].ravel().astype(np.int64))
+            top_class = int(counts.argmax())
+            if top_class < len(class_names):
+                properties["classification"] = {"name": str(class_names[top_class])}
+        geometry = {"type": "Polygon", "coordinates": [xy]}
+        features.append({"type": "Feature", "geometry": geometry, "properties": properties})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def save_outlines_geojson(
+    path: str | Path,
+    labels: np.ndarray,
+    mask: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+) -> Path:
+    """:func:`instance_outlines` of ``labels`` -> ``path`` (GeoJSON, written atomically)."""
+    import json
+
+    return atomic_write_text(path, json.dumps(instance_outlines(labels, mask, class_names)) + "\n")
 
 
 def save_probs(
