@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from unetkit.cli import kmeans as kmeans_cli
 from unetkit.cli.main import main as cli_main
@@ -27,6 +29,13 @@ def test_demo_writes_model_metrics_predictions_and_figures(
                 "kmeans/metrics.json"):  # fmt: skip
         assert (out / rel).is_file(), rel
     assert not list(tmp_path.glob(".demo.partial-*")), "the staging folder must be renamed to --out"
+    # The run is named as --out: its figures' titles and config.yaml (a trial's slide read "run
+    # .demo.partial-o9mkxc5p"), and no text file names the staging folder, gone by then.
+    saved = yaml.safe_load((out / "config.yaml").read_text())["output"]
+    assert (saved["root"], saved["name"]) == (str(tmp_path), "demo")
+    assert json.loads((out / "predictions" / "metrics.json").read_text())["engine_model"] == str(out)
+    texts = {f: f.read_text() for kind in ("*.yaml", "*.json", "*.csv", "*.md") for f in out.rglob(kind)}
+    assert len(texts) > 5 and [f for f, text in texts.items() if ".demo.partial" in text] == []
     printed, logged = capsys.readouterr()
     assert printed.count("| round |") == 3  # class names in the test, predict and K-means tables
     # The baseline's score maps clusters on the masks it scores (trial 20): said on its step line and table.

@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
+from unetkit.files import atomic_write_text
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -41,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     # A unique, empty staging folder (two demos in the same second must not collide); removed unless the
-    # demo completes, when it takes the place of ``out`` in one rename.
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    # demo completes, when the run inside it, named as ``out`` is (its figures' titles and config.yaml name
+    # the run: a trial's slide read "run .demo.partial-o9mkxc5p"), takes the place of ``out`` in one rename.
+    root = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    staging = root / out.name
     try:
         # The lines of fit, predict and kmeans name the paths the demo will have once it is moved to ``out``
         # (a trial copied "runs/.demo.partial-ybxa15lb/predictions" from the output and found nothing there).
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             again.exit_code = exc.exit_code  # type: ignore[attr-defined]
         raise again from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
     return code
 
 
@@ -82,6 +86,25 @@ class _Renamed(io.TextIOBase):
 
     def fileno(self) -> int:
         return self.target.fileno()
+
+
+# The demo's text files that name its folder: config.yaml (output.root) and predictions/metrics.json
+# (engine_model). Checkpoints keep the staging path: a demo is not resumed.
+_TEXT_FILES = ("*.yaml", "*.json", "*.csv", "*.md")
+
+
+def _name_final_paths(run_dir: Path, staging: Path, out: Path) -> None:
+    """The demo's text files with the staging folder's paths replaced by those it will have as ``out``:
+    the run folder, then its parent (config.yaml's ``output.root``)."""
+    pairs = [(str(staging), str(out)), (str(staging.parent), str(out.parent))]
+    for pattern in _TEXT_FILES:
+        for path in run_dir.rglob(pattern):
+            text = path.read_text(encoding="utf-8")
+            fixed = text
+            for old, new in pairs:
+                fixed = fixed.replace(old, new)
+            if fixed != text:
+                atomic_write_text(path, fixed)
 
 
 def _run_into(args: argparse.Namespace, out: Path, staging: Path) -> int:
@@ -140,6 +163,7 @@ def _run_into(args: argparse.Namespace, out: Path, staging: Path) -> int:
     )
     if code != 0:
         return code
+    _name_final_paths(result.run_dir, staging, out)
     # Swap in the new demo: the old one moves aside first, so ``out`` is always a complete demo.
     old = out.with_name(f".{out.name}.old")
     shutil.rmtree(old, ignore_errors=True)
