@@ -81,8 +81,11 @@ def test_fit_writes_complete_run_folder(
     drawn = curves.stat().st_mtime_ns
     assert cli_main(["test", str(run), "trainer.progress_bar=false"]) == 0
     assert curves.stat().st_mtime_ns == drawn and "curves.png" not in capsys.readouterr().out
-    assert cli_main(["validate", str(run), "trainer.progress_bar=false"]) == 0
-    assert curves.stat().st_mtime_ns != drawn and "figures/curves.png" in capsys.readouterr().out
+    assert cli_main(["validate", str(run), "trainer.progress_bar=false", "evaluate.tta=true"]) == 0
+    said = capsys.readouterr().out
+    assert curves.stat().st_mtime_ns != drawn and "figures/curves.png" in said
+    # Its header names the TTA, and no epoch lines: validate prints none (trial 28).
+    assert "val split, scored with 8-view TTA (identity," in said and "epoch lines" not in said
 
 
 def test_test_and_predict_report_identical_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

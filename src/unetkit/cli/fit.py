@@ -133,15 +133,17 @@ def out_overrides(out: Path | None) -> list[str]:
     return output_overrides(out, "--out")
 
 
-def split_header(split: str, tta: Any) -> str:
+def split_header(split: str, tta: Any, after_training: bool = True) -> str:
     """The line above the final scores: the split, and the TTA they were made with, which the epoch lines
-    (one view) do not use (a trial read a best epoch's val mIoU 0.2951 above a table of 0.2915)."""
+    (one view) do not use (a trial read a best epoch's val mIoU 0.2951 above a table of 0.2915).
+    ``after_training``: False for validate and test, which print no epoch lines to compare with."""
     from unetkit.inference.tta import resolve_tta
 
     views = resolve_tta(tta)
     if not views:
         return f"{split} split:"
-    return f"{split} split, scored with {len(views)}-view TTA ({','.join(views)}; the epoch lines: one view):"
+    epochs = "; the epoch lines: one view" if after_training else ""
+    return f"{split} split, scored with {len(views)}-view TTA ({','.join(views)}{epochs}):"
 
 
 def score_overrides(split: str | None) -> list[str]:
@@ -557,7 +559,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         scores, table = evaluate(args.run_dir, split=args.split, config=config, progress=bar)
     finally:
         bar.close()
-    print(f"{split_header(args.split, config.evaluate.tta)}\n{table}")
+    print(f"{split_header(args.split, config.evaluate.tta, after_training=False)}\n{table}")
     # curves.png marks the final validation scoring: drawn again with a new one, and drawn where it is missing
     # (a run whose drawing failed after its scoring had no way to get it back).
     curves = args.run_dir / "figures" / "curves.png"
