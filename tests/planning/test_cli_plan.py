@@ -301,6 +301,12 @@ def test_fit_dir_writes_plan_png_into_the_run_folder(
     assert reused == f"# this run trained {plan.resolve()} with output.root={runs} output.name=reused\n" + (
         plan.read_text()
     )
+    # A run folder's plan.yaml trained again: its header (that run's overrides) gives way to this run's (a
+    # trial read "with model.name=unet" above the earlier run's "model.name=pixel_classifier").
+    again = runs / "reused" / "plan.yaml"
+    assert main(["fit", str(root), "--plan", str(again), f"output.root={runs}", "output.name=again"]) == 0
+    header = f"# this run trained {again.resolve()} with output.root={runs} output.name=again\n"
+    assert (runs / "again" / "plan.yaml").read_text() == header + plan.read_text()
 
 
 def test_plan_shows_the_void_share_and_warns_when_rare_classes_lack_steps(

@@ -106,7 +106,7 @@ def reused_plan_files(
     from unetkit.training.config import unused_model_kwargs
 
     given = f" with {' '.join(changed)}" if changed else " as is"
-    trained = overridden_plan_text(text, changed)
+    trained = overridden_plan_text(_without_run_header(text), changed)
     header = f"# this run trained {plan_path.resolve()}{given}{f': {call}' if call else ''}\n"
     with contextlib.suppress(ValueError, TypeError, OSError):  # a file the config check refuses, with its fix
         note = unused_plan_model_note(*unused_model_kwargs(plan_path, list(changed)), planned_model(text))
@@ -124,3 +124,19 @@ def reused_plan_files(
             with contextlib.suppress(KeyError, TypeError, ValueError):
                 files["plan.png"] = plan_figure_of_file(trained, text, json.loads(dataset.read_text()))
     return files
+
+
+# The lines a run folder's plan.yaml starts with (cli.plan, reused_plan_files, fit --replay): its run's
+# overrides. A run that trains that file has its own (a trial read "this run trained ... with
+# model.name=unet" above "overridden on the command line: model.name=pixel_classifier").
+_RUN_HEADERS = ("# this run trained ", "# this run replays ", "# overridden on the command line: ")
+
+
+def _without_run_header(text: str) -> str:
+    """``text`` (a plan.yaml) without the header lines an earlier run's folder gave it (:data:`_RUN_HEADERS`),
+    which would name that run's overrides above this run's."""
+    lines = text.splitlines(keepends=True)
+    start = 0
+    while start < len(lines) and lines[start].startswith(_RUN_HEADERS):
+        start += 1
+    return "".join(lines[start:])
