@@ -253,3 +253,17 @@ def test_the_object_legend_stays_out_of_the_panel_and_the_log_axes_read_plain_nu
         assert texts and not any("^" in t or "$" in t for t in texts), texts
     shares = [t.get_text() for t in classes_ax.get_yticklabels() if t.get_text()]
     assert "1%" in shares and "10%" in shares and "100%" in shares
+
+
+def test_a_run_of_another_model_says_the_figure_is_the_planned_unets() -> None:
+    # Trial 28: a run with model.name=pixel_classifier kept a plan.png reading "receptive field 204 px".
+    from unetkit.planning.folder import overridden_plan
+
+    plan, fp = make_test_plan()
+    assert "\n" not in plan_series(plan, fp).title
+    other = overridden_plan(plan, ["model.name=pixel_classifier"], keep_unused=True)  # as run_files draws
+    title = plan_series(other, fp).title
+    assert title.endswith(
+        "\nthis run trains pixel_classifier (set on the command line), not the unet planned here: the "
+        "widths, steps and receptive field are the planned unet's"
+    )

@@ -95,7 +95,7 @@ def plan_series(plan: Plan, fp: Fingerprint) -> PlanSeries:
     Raises:
         ValueError: the plan has no measured width, or its class weights do not match ``fp``'s classes.
     """
-    from unetkit.planning.plan import MIN_STEPS, RARE_CLASS_FRACTION, receptive_field
+    from unetkit.planning.plan import MIN_STEPS, PLANNED_MODEL, RARE_CLASS_FRACTION, receptive_field
 
     config = plan.config
     if not plan.table:
@@ -149,6 +149,14 @@ def plan_series(plan: Plan, fp: Fingerprint) -> PlanSeries:
         f"Plan for {Path(fp.root).name or fp.root}: {budget_text(widths)} on {widths.device}, "
         f"{sum(fp.num_images.values())} images ({fp.num_images.get('train', 0)} train)"
     )
+    trained = str(config["model"].get("name") or PLANNED_MODEL)
+    if trained != PLANNED_MODEL:
+        # A run with model.name=... keeps the plan's figure: it must not pass for that model's (a trial's
+        # 1x1 pixel classifier run showed "receptive field 204 px", the planned U-Net's).
+        title += (
+            f"\nthis run trains {trained} (set on the command line), not the {PLANNED_MODEL} planned here: "
+            f"the widths, steps and receptive field are the planned {PLANNED_MODEL}'s"
+        )
     return PlanSeries(title, widths, classes, objects)
 
 
