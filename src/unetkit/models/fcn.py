@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -89,11 +89,27 @@ class FCN(SegmentationModel):
             ``encoder_channels`` / ``convs_per_stage``.
         encoder_channels: widths of the default ``VGGEncoder`` stages (default VGG16's).
         convs_per_stage: convs per ``VGGEncoder`` stage (default VGG16's).
-        head_channels: width of the fc6/fc7 convs (3x3 then 1x1; 4096 with 7x7 in the paper).
-        norm: normalisation of the default encoder and the head.
+        head_channels: width of the fc6/fc7 convs (1024 by default; 4096 in the paper).
+        head_kernel: fc6's odd kernel size (3 by default; 7 in the paper, VGG16's fc6 as a conv). fc7 is
+            1x1. Both are padded to keep the stride-32 map's size (the paper pads the image by 100
+            pixels instead and crops), so the parameter count is the paper's, the padding is not.
+        norm: normalisation of the default encoder and the head (``"batch"`` by default; the paper has
+            none: ``"none"``).
         upsample: ``"transpose"`` (learnable, bilinear-initialised) or ``"bilinear"`` (fixed).
         dropout: dropout after fc6 and fc7.
     """
+
+    #: How the default differs from the paper and which keywords give the paper's network (printed by
+    #: ``unetkit explain model``). Counts for 3 input channels and 21 classes (PASCAL VOC), as in the paper.
+    PAPER_NOTE: ClassVar[str] = (
+        "The default head is a 1024-wide 3x3 fc6 and a 1x1 fc7 with BatchNorm everywhere (fcn8s: 20,654,879 "
+        "parameters for 3 channels and 21 classes); the paper's fc6 is VGG16's 4096-wide 7x7 and no norm: "
+        'head_channels=4096, head_kernel=7, norm="none" give its 134,489,759 (fcn8s), 134,815,994 (fcn16s) '
+        'and 136,152,917 (fcn32s) parameters, every transposed convolution counted (upsample="bilinear" '
+        "leaves them out: fcn32s 134,346,581, the paper's 134M). fcn8s has fewer parameters than fcn32s "
+        "because fcn32s' final 64x64 transposed convolution alone has 21*21*64*64 = 1,806,336, more than "
+        "fcn8s' pool4/pool3 score convs and 4x4, 4x4, 16x16 transposed convolutions together (143,178)."
+    )
 
     def __init__(
         self,
@@ -104,6 +120,7 @@ class FCN(SegmentationModel):
         encoder_channels: Sequence[int] | None = None,
         convs_per_stage: Sequence[int] | None = None,
         head_channels: int = 1024,
+        head_kernel: int = 3,
         norm: str = "batch",
         upsample: str = "transpose",
         dropout: float = 0.5,
@@ -111,6 +128,11 @@ class FCN(SegmentationModel):
         super().__init__(in_channels, num_classes)
         self.variant = look_up_option(variant, FCN_SKIP_STRIDES, name="FCN variant")
         check_positive_int(head_channels, "head_channels")
+        if check_positive_int(head_kernel, "head_kernel") % 2 == 0:
+            raise ValueError(
+                f"head_kernel must be odd (a 'same'-padded fc6 keeps the stride-32 map's size), got "
+                f"{head_kernel}; use 7 for the paper's fc6 or 3 (the default)."
+            )
         if encoder is None:
             encoder = VGGEncoder(
                 in_channels,
@@ -141,7 +163,7 @@ class FCN(SegmentationModel):
         self.feature_index = tuple(encoder.reductions.index(s) for s in needed)
         deepest = encoder.out_channels[self.feature_index[0]]
         self.head = nn.Sequential(
-            ConvNormAct(deepest, head_channels, 3, norm=norm),
+            ConvNormAct(deepest, head_channels, head_kernel, norm=norm),
             get_dropout(dropout),
             ConvNormAct(head_channels, head_channels, 1, norm=norm),
             get_dropout(dropout),

@@ -9,16 +9,22 @@ and convolutions densify the sparse map.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from unetkit.geometry import ModelGeometry
-from unetkit.layers import ConvStack, SegmentationHead
+from unetkit.layers import ConvNormAct, ConvStack, SegmentationHead
 from unetkit.models.base import SegmentationModel, is_tracing
 from unetkit.models.encoders import VGG16_CHANNELS, VGG16_CONVS_PER_STAGE, check_stages
 from unetkit.models.registry import register_model
+from unetkit.options import look_up_option
+
+#: Where a decoder stage changes its width: in its first conv (unetkit's default, kept so that saved
+#: models load) or in its last conv, which mirrors the encoder exactly as in the paper.
+SEGNET_DECODERS: tuple[str, ...] = ("reduce_first", "mirror")
 
 
 class _EncoderStage(nn.Module):
@@ -36,12 +42,24 @@ class _EncoderStage(nn.Module):
 
 
 class _DecoderStage(nn.Module):
-    """``MaxUnpool2d`` with the matching encoder indices (``output_size`` restores odd sizes), then convs."""
+    """``MaxUnpool2d`` with the matching encoder indices (``output_size`` restores odd sizes), then convs.
 
-    def __init__(self, in_channels: int, out_channels: int, num_convs: int, norm: str) -> None:
+    ``decoder="reduce_first"``: ``in -> out, out -> out, ...``; ``"mirror"``: ``in -> in, ..., in -> out``
+    (the encoder stage read backwards, as in the paper). Both keep the state-dict keys ``conv.<i>.*``.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, num_convs: int, norm: str, decoder: str = "reduce_first"
+    ) -> None:
         super().__init__()
         self.unpool = nn.MaxUnpool2d(kernel_size=2, stride=2)
-        self.conv = ConvStack(in_channels, out_channels, num_convs, norm=norm)
+        if decoder == "mirror":
+            widths = [in_channels] * num_convs + [out_channels]
+            self.conv: nn.Sequential = nn.Sequential(
+                *(ConvNormAct(widths[i], widths[i + 1], 3, norm=norm) for i in range(num_convs))
+            )
+        else:
+            self.conv = ConvStack(in_channels, out_channels, num_convs, norm=norm)
 
     def forward(self, x: torch.Tensor, indices: torch.Tensor, size: list[int]) -> torch.Tensor:
         """``(N, C_in, h, w)`` + indices + ``[H, W]`` -> ``(N, C_out, H, W)``."""
@@ -50,20 +68,34 @@ class _DecoderStage(nn.Module):
 
 @register_model("segnet")
 class SegNet(SegmentationModel):
-    """SegNet with a VGG16-style encoder (13 convs by default) and its mirror-image decoder.
+    """SegNet with a VGG16-style encoder (13 convs by default) and a decoder of as many convs.
 
     Decoder stage ``i`` unpools with encoder stage ``i``'s indices and maps ``channels[i]`` to
-    ``channels[i - 1]`` (``channels[0]`` for the last one), then a 1x1 head gives the logits.
+    ``channels[i - 1]`` (``channels[0]`` for the last one), then a 1x1 head gives the logits. By default
+    (``decoder="reduce_first"``) the width changes in the stage's first conv; ``decoder="mirror"`` changes
+    it in the last conv, so that each decoder stage is its encoder stage backwards (the paper's network,
+    see :attr:`PAPER_NOTE`).
 
     Args:
         channels: width of each encoder stage.
         convs_per_stage: 3x3 convs per stage (encoder and decoder alike).
         norm: ``"batch"`` (the paper), ``"instance"``, ``"group"`` or ``"none"``.
+        decoder: ``"reduce_first"`` (default) or ``"mirror"`` (the paper): which conv of a decoder stage
+            changes the width.
 
     Shape:
         ``(N, in_channels, H, W)`` -> ``(N, num_classes, H, W)``; odd sizes work because each unpooling
         gets the pre-pool size, but every stage needs ``H, W >= 2`` before pooling.
     """
+
+    #: How the default differs from the paper and which keywords give the paper's network (printed by
+    #: ``unetkit explain model``). Counts for 3 input channels and 21 classes.
+    PAPER_NOTE: ClassVar[str] = (
+        "The default decoder changes the width in the first conv of each stage (512->256, 256->256, "
+        "256->256; 24,937,493 parameters for 3 channels and 21 classes); the paper's decoder mirrors the "
+        'encoder and changes it in the last conv (512->512, 512->512, 512->256): decoder="mirror" gives '
+        'the paper\'s network: 29,473,429 parameters (29,465,429 with norm="none").'
+    )
 
     def __init__(
         self,
@@ -72,8 +104,10 @@ class SegNet(SegmentationModel):
         channels: Sequence[int] = VGG16_CHANNELS,
         convs_per_stage: Sequence[int] = VGG16_CONVS_PER_STAGE,
         norm: str = "batch",
+        decoder: str = "reduce_first",
     ) -> None:
         super().__init__(in_channels, num_classes)
+        self.decoder_layout = look_up_option(decoder, SEGNET_DECODERS, name="SegNet decoder")
         check_stages(
             channels, convs_per_stage, "channels and convs_per_stage", "SegNet needs at least one stage"
         )
@@ -85,7 +119,7 @@ class SegNet(SegmentationModel):
         )
         widths_out = (self.channels[0], *self.channels[:-1])
         self.decoder = nn.ModuleList(
-            _DecoderStage(c_in, c_out, n, norm)
+            _DecoderStage(c_in, c_out, n, norm, self.decoder_layout)
             for c_in, c_out, n in reversed(list(zip(self.channels, widths_out, convs_per_stage)))
         )
         self.head = SegmentationHead(self.channels[0], num_classes)
