@@ -93,3 +93,22 @@ def test_flat_dict_gains_predicted_pixels_and_leaves_the_matrix_to_its_record() 
     assert record["classes"] == NAMES and record["rows"] == "true class"
     assert record["counts"] == [[1, 0, 0, 0], [1, 2, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
     assert confusion_record(_scores(), NAMES) == {}  # the training metric's dict holds no matrix
+
+
+def test_the_table_ends_with_what_the_all_majority_baseline_scores() -> None:
+    # Trial 28: a 1x1 pixel classifier scored pixel error 0.2080 where predicting the majority everywhere
+    # gives 0.2081, and nothing said so. Truth of _scores(): Sky 1, Road 3, Car 1 pixels, Bike absent.
+    lines = format_metrics_table(_scores(), NAMES).splitlines()
+    baseline = "baseline (every pixel Road, the most frequent class): pixel accuracy 0.6000, mean IoU 0.2000"
+    assert lines[-1] == baseline
+    # The baseline scored as a prediction gives the same numbers (Bike absent: not in the mean).
+    target = torch.tensor([[[0, 1, 2], [1, 1, 255]]])
+    scored = scores_from_confusion(confusion_matrix(torch.ones_like(target), target, num_classes=4))
+    assert float(scored["pixel_accuracy"]) == pytest.approx(0.6)
+    assert float(scored["miou"]) == pytest.approx(0.2)
+    # With the ISBI scores, its pixel error too.
+    binary = {"iou": [0.5, 0.9], "support": [21.0, 79.0], "pixel_error": [0.05]}
+    assert format_metrics_table(binary, ["membrane", "cell"]).splitlines()[-1] == (
+        "baseline (every pixel cell, the most frequent class): pixel accuracy 0.7900, mean IoU 0.3950, "
+        "pixel error 0.2100"
+    )

@@ -83,6 +83,27 @@ def never_predicted_line(
     return f"{line}; {hint}" if hint else line
 
 
+def majority_baseline_line(
+    support: Sequence[float], class_names: Sequence[str], pixel_error: bool = False
+) -> str:
+    """What predicting every pixel as the most frequent true class scores, from the true pixel counts
+    ``support``: ``baseline (every pixel foreground, the most frequent class): pixel accuracy 0.7919, mean
+    IoU 0.3960``. A model near it has learnt nothing (a trial's 1x1 pixel classifier scored pixel error
+    0.2080 where this baseline has 0.2081). Its IoU is the class's share for that class, 0 for the other
+    classes present, as the scores count them; ``pixel_error`` adds the ISBI pixel error (1 - accuracy)."""
+    total = float(sum(support))
+    if total <= 0:
+        return "baseline: no true pixel to score"
+    top = int(np.argmax(support))
+    share = float(support[top]) / total
+    present = sum(1 for count in support if count > 0)
+    error = f", pixel error {_fmt(1.0 - share)}" if pixel_error else ""
+    return (
+        f"baseline (every pixel {class_names[top]}, the most frequent class): pixel accuracy {_fmt(share)}, "
+        f"mean IoU {_fmt(share / present)}{error}"
+    )
+
+
 def format_metrics_table(
     scores: Mapping[str, Any],
     class_names: Sequence[str],
@@ -96,7 +117,8 @@ def format_metrics_table(
     ``pixels`` is the number of true (target) pixels of the class, ``predicted`` the number of pixels
     predicted as it (column present when ``scores`` hold ``predicted``; ``0, never predicted`` marks a class
     of the truth the model never outputs). NaN (class absent from prediction and target) is shown as
-    ``n/a (absent)``. ISBI extras (``pixel_error``, ``rand_error``) are appended when present.
+    ``n/a (absent)``. ISBI extras (``pixel_error``, ``rand_error``) are appended when present, then what
+    the all-majority baseline scores (:func:`majority_baseline_line`) when ``support`` is given.
     """
     _check_names(scores, class_names)
     iou = _as_list(scores["iou"])
@@ -118,6 +140,8 @@ def format_metrics_table(
     for key, label in _SCALARS:
         if key in scores:
             rows.append(f"{label}: {_fmt(_as_list(scores[key])[0])}")
+    if support is not None:
+        rows.append(majority_baseline_line(support, class_names, "pixel_error" in scores))
     line = never_predicted_line(scores, class_names, split, hint)
     if line:
         rows.append(line)
