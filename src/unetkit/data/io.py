@@ -441,6 +441,11 @@ def _named(path: Path | str) -> str:
     return str(path) if str(path).startswith("the ") else f"image {path}"
 
 
+def _float_named(path: Path | str) -> str:
+    """``float image PATH`` for a file; an array's description (``the float64 image array``) as it is."""
+    return str(path) if str(path).startswith("the ") else f"float image {path}"
+
+
 def _check_floats(arr: np.ndarray, path: Path | str) -> None:
     """A float image's values: no NaN, within [0, 1] (give or take :data:`FLOAT_SLACK`); else a ValueError
     naming ``path`` and the fix."""
@@ -485,7 +490,12 @@ def float_to_uint8(arr: np.ndarray, path: Path | str, window: Window | None = No
                 f"model's intensity window {_window_text(window)} maps values deeper than 8 bits and a "
                 f"float's bit depth is unknown; {fix}"
             )
-    _log_once("float", f"float image {path} in [0, 1] read as the 8-bit image round(x * 255), then as it is")
+    # "float image the float64 image array in [0, 1] ..., then as it is" read garbled (trial 27).
+    _log_once(
+        "float",
+        f"{_float_named(path)}: values in [0, 1] read as the 8-bit image round(x * 255), then as any 8-bit "
+        "image is",
+    )
     return _by_rows(arr, lambda rows: np.rint(np.clip(rows, 0.0, 1.0) * 255.0).astype(np.uint8))
 
 
@@ -501,7 +511,8 @@ def float_per_image(arr: np.ndarray, path: Path | str, window: Window | None) ->
         return None
     _check_floats(arr, path)
     _log_once(
-        "float-window", f"float image {path} in [0, 1] mapped from its own values by the per-image window"
+        "float-window",
+        f"{_float_named(path)}: values in [0, 1] mapped from their own x * 255 by the per-image window",
     )
     return apply_window(arr, window, path)  # type: ignore[arg-type]
 

@@ -261,14 +261,44 @@ def _torchscript_digest(path: Path) -> str | None:
         return None
 
 
+def check_export_model(model: object) -> None:
+    """``model`` of an export call: an ``nn.Module``, else a TypeError naming how to load one (a path to a
+    run or model folder had failed with "'str' object has no attribute 'state_dict'")."""
+    if isinstance(model, nn.Module):
+        return
+    import os
+
+    if isinstance(model, (str, os.PathLike)):
+        got = f"the path {os.fspath(model)!r}"
+        fix = f"model, config = load_model({os.fspath(model)!r})"
+    else:
+        got = f"{type(model).__name__} {model!r}"[:120]
+        fix = "model, config = load_model('runs/RUN')"
+    raise TypeError(
+        f"model must be a model (torch.nn.Module), got {got}; load one from a run or model folder with "
+        f"from unetkit.model_files.model_io import load_model; {fix} (or export from the command line: "
+        "unetkit export RUN)"
+    )
+
+
 def check_export_folder(out_dir: Path, model: nn.Module) -> None:
     """Refuse to export ``model`` into a folder that holds another model's exported files
     (:func:`unetkit.inference.variants.foreign_files`): predict and serve would run whichever of the two is
-    fastest. Exporting the same weights again (or in another format) into it is fine."""
+    fastest. Exporting the same weights again (or in another format) into it is fine. A ``model`` that is
+    no ``nn.Module`` (:func:`check_export_model`) and an ``out_dir`` that is a file are refused first."""
     from unetkit.inference.variants import TORCHSCRIPT_FILE, foreign_files
     from unetkit.model_files.model_config import CONFIG_NAME
     from unetkit.model_files.model_io import weights_digest
 
+    check_export_model(model)
+    out_dir = Path(out_dir)
+    # As the CLI's --out: a file had met a bare FileExistsError (or NotADirectoryError under it).
+    blocking = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        where = "is a file" if blocking == out_dir else f"is inside {blocking}, which is a file"
+        raise ValueError(
+            f"out_dir {out_dir} {where}; out_dir names a folder for the exported files: give a folder"
+        )
     digest = weights_digest(model)
     found = foreign_files(Path(out_dir), digest)
     if TORCHSCRIPT_FILE in found and _torchscript_digest(Path(out_dir) / TORCHSCRIPT_FILE) == digest:

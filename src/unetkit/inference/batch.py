@@ -810,9 +810,29 @@ def _unexpected(path: Path, exc: Exception) -> RuntimeError:
     return error
 
 
+def _paths(files: object) -> list[Path]:
+    """``predict_files``'s ``files`` as Paths: str and Path (os.PathLike) items are taken (a str had failed
+    with "'str' object has no attribute 'stem'"); one path instead of a list, or another item, is a
+    TypeError naming the fix."""
+    if isinstance(files, (str, os.PathLike)):
+        raise TypeError(
+            f"files must be a list of image paths, got the single path {os.fspath(files)!r}; pass "
+            f"[{os.fspath(files)!r}] (find_inputs(folder) lists a folder's images)"
+        )
+    paths = []
+    for item in files:  # type: ignore[attr-defined]
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(
+                f"files must hold image paths (str or Path), got {type(item).__name__} {item!r}; to segment "
+                "an image array call predictor.predict(image)"
+            )
+        paths.append(Path(item))
+    return paths
+
+
 def predict_files(
     predictor: Any,
-    files: Sequence[Path],
+    files: Sequence[str | Path],
     out_dir: str | Path,
     *,
     outputs: OutputOptions | None = None,
@@ -853,7 +873,7 @@ def predict_files(
         predictor: any backend's predictor (``predict(image) -> (mask, probs)``, ``config``), or an
             :class:`~unetkit.inference.instance_predictor.InstancePredictor` (then ``instances/`` is always
             written; a Mask R-CNN's mask is ``labels > 0`` and its overlay draws the instance outlines).
-        files: image paths (see :func:`find_inputs`).
+        files: image paths, str or Path (see :func:`find_inputs`).
         out_dir: output folder (created).
         outputs: per-image extras (default :class:`OutputOptions`).
         ground_truth: score the predictions against these masks (paired as ``fit`` pairs them; an input is
@@ -886,6 +906,7 @@ def predict_files(
     )
     from unetkit.viz.overlay import display_image, prediction_overlay, untinted_class
 
+    files = _paths(files)
     opts = outputs or OutputOptions()
     instancer: InstancePredictor | None = None
     if isinstance(predictor, InstancePredictor):

@@ -38,9 +38,10 @@ from unetkit.training.evaluate import (
     write_start_record,
     write_train_record,
 )
-from unetkit.training.lightning_noise import ignore_lightning_noise
+from unetkit.training.lightning_noise import ignore_lightning_noise, lightning_lines_filtered
 
 if TYPE_CHECKING:
+    from unetkit.planning.folder import PlannedDataset
     from unetkit.training.task import SegmentationTask  # imported by make_task: it brings in Lightning
 
 log = logging.getLogger(__name__)
@@ -395,7 +396,7 @@ def fit_folder(
     out: str | Path | None = None,
     overrides: Sequence[str] = (),
     seed: int | None = None,
-    plan: str | Path | None = None,
+    plan: str | Path | PlannedDataset | None = None,
     announce: Callable[[Path], None] | None = None,
     progress_bar: bool = False,
     **plan_options: Any,
@@ -407,15 +408,25 @@ def fit_folder(
     plan's choice, as ``unetkit fit DIR`` without ``--score``: test, or val where the folder has no test
     split).
 
+    ``budget``: the training time only (``"20m"``, ``"90s"``, minutes as a number; None: the plan's
+    choice). The final scoring of the ``score`` split (with the plan's test-time augmentation) and, for
+    instance labels, the choice of the instance post-processing on val come after it and can take longer
+    than the budget itself: the plan's estimate of them is logged at INFO when training starts (with the
+    plan's lines, on the ``unetkit`` logger).
     ``out``: the run folder (default ``runs/<folder>-unet-<time>``; one that holds a run is refused).
-    ``overrides``: ``key=value`` strings applied after the plan (``"trainer.max_steps=200"``).
+    ``overrides``: ``key=value`` strings applied after the plan (``"trainer.max_epochs=5"``,
+    ``"evaluate.tta=false"``).
     ``seed``: the seed of the training order, augmentation and initial weights (``--seed``; the same as
     ``overrides=["trainer.seed=N"]``).
-    ``plan``: a plan file to train as is (``plan.yaml`` from ``unetkit plan DIR --out FILE``, or a run
-    folder's), as ``unetkit fit DIR --plan FILE`` does: nothing is measured, so the same call trains the same
-    plan on a busy machine too (precision, width and epoch length as the file says). ``budget`` and the
-    planning keywords other than ``threads``, ``precision`` and ``device`` (which must be the plan's) are
-    then refused: the plan file decides them.
+    ``plan``: a plan to train as is, as ``unetkit fit DIR --plan FILE`` does: nothing is measured, so the
+    same call trains the same plan on a busy machine too (precision, width and epoch length as the plan
+    says). Either what :func:`~unetkit.planning.folder.plan_folder` returned (a ``PlannedDataset``: the
+    notebook flow ``planned = unetkit.plan_folder(DIR, "20m")``, read ``planned.lines``, then
+    ``fit_folder(DIR, plan=planned)``; the run keeps its ``plan_yaml`` and dataset record), or a plan file
+    (``plan.yaml`` from ``unetkit plan DIR --out FILE``, from
+    ``Path(FILE).write_text(unetkit.plan_folder(DIR, "20m").plan_yaml)``, or ``RUN/plan.yaml`` of a run
+    folder). ``budget`` and the planning keywords other than ``threads``, ``precision`` and ``device``
+    (which must be the plan's) are then refused: the plan decides them.
 
     The run folder gets ``plan.yaml``, ``dataset.json`` and ``plan.png`` beside the run's files, as the CLI
     writes them; ``train.json`` and ``plan.yaml`` name this call (every argument given but ``announce``),
@@ -434,6 +445,7 @@ def fit_folder(
     from unetkit.training.run_folder import output_overrides
 
     _check_plan_options(plan_options)
+    planned_given = _check_plan_argument(plan)
     if score is not None and score not in SCORED_SPLITS:
         raise ValueError(f"score must be one of {SCORED_SPLITS} or None (the plan's choice), got {score!r}")
     if isinstance(overrides, str):
@@ -444,22 +456,33 @@ def fit_folder(
     root = Path(root).resolve()  # the run's config names the data wherever it is resumed from
     placed = output_overrides(out)
     # What cannot be right whatever the plan chooses is refused now, not after ~30 s of measuring.
-    _check_early(user, placed, out, planned_model=plan is None)
-    if plan is not None:
+    _check_early(user, placed, out, planned_model=plan is None or planned_given is not None)
+    trainer_keys: list[str] = []  # threads=/precision= over a given plan's, before the caller's overrides
+    if planned_given is not None:
+        trainer_keys = _check_planned_dataset(root, planned_given, budget, plan_options)
+    elif isinstance(plan, (str, os.PathLike)):
         return _fit_plan_file(
             root, Path(plan), budget, score, out, user, placed, announce, progress_bar, plan_options, command
         )
     # The random streams are kept over the whole call, not only over planning and training: a GPU host's
     # run of a test of this (H100, benchmarks/results/cuda_fit) found Python's stream moved on return.
     with torch_threads_kept(), process_rng_kept():
-        planned = plan_folder(root, budget=budget, command="fit", score=score, **plan_options)
+        if planned_given is None:
+            planned = plan_folder(root, budget=budget, command="fit", score=score, **plan_options)
+            # From Python nothing shows the plan otherwise (the CLI prints these lines).
+            for line in planned.lines:
+                log.info("plan: %s", line)
+        else:
+            planned = planned_given
         base = [
             *to_config_overrides(planned.plan, planned.layout),
+            *trainer_keys,
             *([f"evaluate.split={score}"] if score is not None else []),
             f"trainer.progress_bar={str(progress_bar).lower()}",
             *placed,
         ]
         config = load_config(None, [*base, *user])
+        log.info("%s", after_budget_line(config, planned.plan.reasons.get("evaluate.tta", "")))
         # The run folder's plan.yaml and plan.png show the values the run trains with, as `fit DIR` writes
         # them: only the overrides that change the plan's config, each with the plan's choice in its reason.
         shown = changed_overrides(None, base, user)
@@ -549,7 +572,7 @@ def _call_text(
     out: str | Path | None,
     overrides: Sequence[str],
     seed: int | None,
-    plan: str | Path | None,
+    plan: str | Path | PlannedDataset | None,
     progress_bar: bool,
     plan_options: Mapping[str, Any],
 ) -> str:
@@ -559,6 +582,8 @@ def _call_text(
     out."""
 
     def plain(value: Any) -> Any:  # a Path's repr (PosixPath(...)) needs an import to run again
+        if _is_planned_dataset(value):  # its repr holds the whole plan; the run folder keeps it (plan.yaml)
+            return _Shown(f"PlannedDataset({value.header[0] if value.header else 'plan_folder'})")
         if isinstance(value, os.PathLike):
             return os.fspath(value)
         if isinstance(value, (list, tuple)):
@@ -574,6 +599,115 @@ def _call_text(
     parts = [repr(str(Path(root).resolve())), *([repr(budget)] if budget is not None else [])]
     parts += [f"{name}={plain(value)!r}" for name, value in given if value is not None]
     return f"fit_folder({', '.join(parts)})"
+
+
+class _Shown(str):
+    """A value :func:`_call_text` shows as its text, without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _is_planned_dataset(value: object) -> bool:
+    from unetkit.planning.folder import PlannedDataset
+
+    return isinstance(value, PlannedDataset)
+
+
+def _check_plan_argument(plan: object) -> PlannedDataset | None:
+    """``plan=`` of :func:`fit_folder`: the PlannedDataset it is (returned), a path (None), or a TypeError
+    naming what was got and what to pass (a PlannedDataset had met a bare os.fspath TypeError)."""
+    if plan is None or isinstance(plan, (str, os.PathLike)):
+        return None
+    if _is_planned_dataset(plan):
+        return plan  # type: ignore[return-value]
+    raise TypeError(
+        f"plan must be a plan file (str or Path: a plan.yaml) or what unetkit.plan_folder returned (a "
+        f"PlannedDataset), got {type(plan).__name__} {_short_repr(plan)}; pass e.g. "
+        "plan=unetkit.plan_folder(DIR, '20m') or plan='runs/RUN/plan.yaml'"
+    )
+
+
+def _short_repr(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_planned_dataset(
+    root: Path, planned: PlannedDataset, budget: str | float | None, plan_options: Mapping[str, Any]
+) -> list[str]:
+    """``fit_folder(root, plan=planned)``: what a plan file is checked for (the budget and planning keywords
+    the plan decided, a device other than the plan's, another folder's plan). Returns the trainer overrides
+    of ``threads``/``precision`` (over the plan's, before the caller's)."""
+    from unetkit.planning.folder import _check_threads
+    from unetkit.planning.plan_file import plan_trainer_overrides
+
+    said = "the PlannedDataset passed as plan="
+    decided = [*(["budget"] if budget is not None else []), *plan_options]
+    refused = [n for n in decided if n not in ("threads", "precision", "device")]
+    if refused:
+        raise ValueError(
+            f"{refused[0]}= is decided by {said}; drop it, or plan again with it "
+            f"(unetkit.plan_folder({str(root)!r}, ..., {refused[0]}=...))"
+        )
+    _check_threads(plan_options.get("threads"))
+    planned_root = Path(planned.layout.root).resolve()
+    if planned_root != root:
+        raise ValueError(
+            f"plan= was planned for {planned_root}, not {root}; pass the plan of {root} "
+            f"(unetkit.plan_folder({str(root)!r}, BUDGET))"
+        )
+    if plan_options.get("device") is not None:
+        from unetkit.devices import resolve_device
+
+        device = resolve_device(str(plan_options["device"]))
+        accelerator = str((planned.plan.config.get("trainer") or {}).get("accelerator") or "auto")
+        measured = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda"}.get(accelerator)
+        if measured is not None and measured != device:
+            raise ValueError(
+                f"device={device!r}: {said} was measured and planned on {measured}; drop device=, or plan "
+                f"again on {device} (unetkit.plan_folder({str(root)!r}, BUDGET, device={device!r}))"
+            )
+    return plan_trainer_overrides(plan_options.get("threads"), plan_options.get("precision"))
+
+
+def _no_plan_file(plan_path: Path, root: Path) -> str:
+    """The refusal of a ``plan=`` path that is no file: a folder (a run folder's ``plan.yaml`` named where it
+    holds one), or nothing there; with the Python ways to make a plan file, and the command line's."""
+    given = f"plan={os.fspath(plan_path)!r}"
+    folder = shlex.quote(str(root))
+    make = (
+        f"pass unetkit.plan_folder({str(root)!r}, BUDGET) itself, write its file with "
+        f"Path(FILE).write_text(unetkit.plan_folder({str(root)!r}, BUDGET).plan_yaml), or run "
+        f"unetkit plan {folder} --out FILE"
+    )
+    if plan_path.is_dir():
+        inside = plan_path / "plan.yaml"
+        if inside.is_file():
+            return f"{given} is a folder; pass its plan file, plan={os.fspath(inside)!r}"
+        return f"{given} is a folder, not a plan file, and holds no plan.yaml; {make}"
+    return f"{given}: no such file; {make}"
+
+
+def after_budget_line(config: Config, reasons: str) -> str:
+    """The INFO line fit_folder logs as training starts: the budget covers training only, and the plan's
+    estimate of what follows it (the final scoring, an instance model's post-processing choice), read from
+    ``reasons`` (the plan's ``evaluate.tta`` reason, or a plan file's text, which holds it as a comment).
+    A trial's 2-minute fit took 280 s, nothing logged said so."""
+    import re
+
+    minutes = config.trainer.max_time_minutes
+    budget = f"training for the {minutes:g}m time budget" if minutes else "training (no time budget)"
+    found = re.search(r"after the budget, ([^\n]*)", reasons)
+    if found is None:
+        return f"{budget}; then the {config.evaluate.split} split is scored (not part of the budget)"
+    after = found.group(1).rstrip()
+    estimated = re.search(r"scoring \d+ (\w+) images", after)
+    if estimated is not None and estimated.group(1) != config.evaluate.split:
+        after += f"; that is for the {estimated.group(1)} split, this run scores {config.evaluate.split}"
+    if not config.evaluate.tta and "views" in after:
+        after += "; evaluate.tta is off in this run, so it scores one view, faster than that"
+    return f"{budget}; after it (not part of the budget), by the plan's estimate, {after}"
 
 
 def _seed_overrides(seed: object, overrides: Sequence[str]) -> list[str]:
@@ -637,10 +771,7 @@ def _fit_plan_file(
             f"(unetkit.plan_folder, or unetkit plan {shlex.quote(str(root))} --out FILE)"
         )
     if not plan_path.is_file():
-        raise ValueError(
-            f"plan={os.fspath(plan_path)!r}: no such file; write one with unetkit plan "
-            f"{shlex.quote(str(root))} --out FILE"
-        )
+        raise ValueError(_no_plan_file(plan_path, root))
     text = plan_path.read_text()
     loaded = yaml.safe_load(text) or {}
     if not isinstance(loaded, dict):
@@ -662,6 +793,7 @@ def _fit_plan_file(
     given = [*trainer, *([f"evaluate.split={score}"] if score is not None else []), *user]
     base = [f"trainer.progress_bar={str(progress_bar).lower()}", *placed]
     config = load_config(plan_path, [*base, *given])
+    log.info("%s", after_budget_line(config, text))
     # The run's plan.yaml, dataset.json and plan.png as `fit DIR --plan FILE` writes them, plan.yaml's first
     # line naming this call too.
     changed = changed_overrides(plan_path, base, given)
@@ -722,6 +854,7 @@ def _fit(
         budget_stop_line,
         read_recorded_clock,
         replay_source,
+        stop_point,
     )
     from unetkit.training.config import save_config
     from unetkit.training.data_record import (
@@ -807,6 +940,10 @@ def _fit(
         ignore_lightning_noise()
         sigint = signal.getsignal(signal.SIGINT)
         trainer = None
+        # Lightning's advert, and its "max_epochs reached" where the budget stopped the run (which says so).
+        held.enter_context(
+            lightning_lines_filtered(lambda: trainer is not None and stop_point(trainer) is not None)
+        )
         try:
             with run_folder(run_dir):
                 held.enter_context(run_lock(run_dir))
@@ -838,13 +975,13 @@ def _fit(
         except SystemExit:
             # Lightning answers Ctrl-C with sys.exit(1); the CLI wants a KeyboardInterrupt (exit 130).
             if trainer is not None and trainer.interrupted:
-                raise _interruption(run_dir, trainer) from None
+                raise _interruption(run_dir, trainer, command) from None
             raise
         finally:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGINT, sigint)  # Lightning ignores SIGINT after an interrupt
         if trainer.interrupted:
-            raise _interruption(run_dir, trainer)
+            raise _interruption(run_dir, trainer, command)
         stop_line = budget_stop_line(trainer)
         if stop_line and trainer.is_global_zero:  # after the last epoch's line, before the model is saved
             log.info("%s", stop_line)
@@ -1030,15 +1167,17 @@ def _note_schedule_change(ckpt_path: Path, config: Config) -> None:
     )  # fmt: skip
 
 
-def _interruption(run_dir: Path, trainer: Any) -> KeyboardInterrupt:
+def _interruption(run_dir: Path, trainer: Any, command: str | None = None) -> KeyboardInterrupt:
     """The KeyboardInterrupt naming the resume and the steps it redoes (exit 143 after SIGTERM, else 130)."""
     from unetkit.training.trainer import interruption
 
-    return interruption(_resume_hint(run_dir, _record_interrupt(run_dir, trainer)), trainer)
+    return interruption(_resume_hint(run_dir, _record_interrupt(run_dir, trainer), command), trainer)
 
 
-def _resume_hint(run_dir: Path, redo: tuple[int, int] | None = None) -> str:
-    """The interrupted run's message; ``redo``: (the epoch last.ckpt ended, the steps after it to redo)."""
+def _resume_hint(run_dir: Path, redo: tuple[int, int] | None = None, command: str | None = None) -> str:
+    """The interrupted run's message; ``redo``: (the epoch last.ckpt ended, the steps after it to redo);
+    ``command``: what started the run (``fit``'s), which a run interrupted before its first checkpoint is
+    started with again: a command line, a ``fit_folder(...)`` call, or (None) a call of ``fit``."""
     if (run_dir / "checkpoints" / "last.ckpt").is_file():
         hint = f"training interrupted; resume with: unetkit fit --resume {shlex.quote(str(run_dir))}"
         if redo is not None:
@@ -1049,7 +1188,13 @@ def _resume_hint(run_dir: Path, redo: tuple[int, int] | None = None) -> str:
                 hint += f": {done} of epoch {epoch + 1} done so far {'are' if steps > 1 else 'is'} redone"
             hint += ")"
         return hint
-    return "training interrupted before its first checkpoint, so nothing was kept; run the same command again"
+    if command is not None and command.startswith("fit_folder("):
+        again = "call fit_folder again with the same arguments"  # from Python there is no command
+    elif command is None:
+        again = "start the run again"
+    else:
+        again = "run the same command again"
+    return f"training interrupted before its first checkpoint, so nothing was kept; {again}"
 
 
 # A run interrupted within an epoch resumes from the epoch-end last.ckpt: the steps trained since are

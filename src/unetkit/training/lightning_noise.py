@@ -1,10 +1,14 @@
-"""Lightning's warnings that say nothing about the user's run, in one place: the CLI ignores them for its
-process (it owns it); library training ignores them only while it runs (``warnings.catch_warnings``).
-Imports nothing heavy: the CLI reads it at start-up."""
+"""Lightning's warnings and log lines that say nothing about the user's run, in one place: the CLI ignores
+the warnings for its process (it owns it); library training ignores them only while it runs
+(``warnings.catch_warnings``), and drops Lightning's misleading log lines only while it runs
+(:func:`lightning_lines_filtered`). Imports nothing heavy: the CLI reads it at start-up."""
 
 from __future__ import annotations
 
+import logging
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 # (message regex, category)
 LIGHTNING_NOISE: tuple[tuple[str, type[Warning]], ...] = (
@@ -30,3 +34,43 @@ def ignore_lightning_noise() -> None:
     """Add ``ignore`` filters for :data:`LIGHTNING_NOISE` (to the current filters: the caller scopes them)."""
     for message, category in LIGHTNING_NOISE:
         warnings.filterwarnings("ignore", message=message, category=category)
+
+
+# The loggers Lightning's rank_zero_info lines go through (lightning_utilities' rank_zero module logs on the
+# one the last Lightning package imported named: pytorch's, or fabric's).
+LIGHTNING_LINE_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+# Lightning's line at the end of the last epoch trainer.max_epochs allows.
+MAX_EPOCHS_LINE = "`Trainer.fit` stopped: `max_epochs="
+
+
+class LightningLines(logging.Filter):
+    """Drops Lightning's INFO lines that say nothing about the run or contradict unetkit's own: the
+    litlogger advert ("Tip: For seamless cloud logging ...", on every fit), and "`Trainer.fit` stopped:
+    `max_epochs=2` reached." where ``budget_stopped()`` says the time budget ended training (a trial's
+    budget stopped an epoch-capped run within its last epoch, and both lines were logged; unetkit's
+    "stopped by the 2m time budget ..." is the true one)."""
+
+    def __init__(self, budget_stopped: Callable[[], bool] = lambda: False) -> None:
+        super().__init__()
+        self.budget_stopped = budget_stopped
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "litlogger" in message:
+            return False
+        return not (message.startswith(MAX_EPOCHS_LINE) and self.budget_stopped())
+
+
+@contextmanager
+def lightning_lines_filtered(budget_stopped: Callable[[], bool] = lambda: False) -> Iterator[None]:
+    """:class:`LightningLines` on Lightning's line loggers while the block runs (library training: the
+    caller's loggers are as they were after it)."""
+    line_filter = LightningLines(budget_stopped)
+    loggers = [logging.getLogger(name) for name in LIGHTNING_LINE_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(line_filter)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(line_filter)

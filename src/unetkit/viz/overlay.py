@@ -193,7 +193,10 @@ def prediction_overlay(
     (:func:`unetkit.viz.instances.draw_instance_outlines`), so that splits and merges show.
 
     Args:
-        image: uint8 (H, W) or (H, W, C), as :func:`overlay` takes it.
+        image: uint8 (H, W) or (H, W, C), as :func:`overlay` takes it, or a float one in [0, 1] as
+            ``predict`` takes it (drawn as its 8-bit reading ``round(x * 255)``,
+            :func:`~unetkit.data.io.float_to_uint8`). A channels-first (C, H, W) image is refused naming
+            the fix, as ``predict`` refuses it.
         mask: (H, W) class indices.
         palette: uint8 (K, 3) class colours; None: :func:`class_palette`'s fixed colours for the classes in
             ``mask`` (a model's own colours: ``unetkit.palette.palette_for(predictor.config, K)``).
@@ -204,6 +207,17 @@ def prediction_overlay(
     Returns:
         uint8 RGB (H, W, 3).
     """
+    image = np.asarray(image)
+    mask = np.asarray(mask)
+    if image.ndim == 3 and image.shape[0] <= 4 < image.shape[2] and image.shape[1:] == mask.shape:
+        raise ValueError(
+            f"image has shape {image.shape}, channels first; prediction_overlay takes (H, W, C) as predict "
+            "does: pass np.moveaxis(image, 0, -1)."
+        )
+    if image.dtype.kind == "f":  # as predict reads a float image: its 8-bit reading (NaN, > 1: refused)
+        from unetkit.data.io import float_to_uint8
+
+        image = float_to_uint8(image, f"the {image.dtype} image array")
     if palette is None:
         palette = default_palette(mask)
     rgb = overlay(image, mask, palette, alpha, background=background)
