@@ -2,8 +2,9 @@
 
 The lecture's loss, written out: one-hot encode the label map, softmax the logits of every pixel over the
 classes, take ``-log`` of the probability of the true class, and average over the labelled pixels (pixels
-equal to ``ignore_index`` count neither in the sum nor in the divisor). ``torch.nn.functional.cross_entropy``
-with the same ``ignore_index`` is the oracle in the tests.
+equal to ``ignore_index`` count neither in the sum nor in the divisor). ``-log p_true`` is computed as
+``log(sum_j exp(z_j)) - z_true``, the same number, which stays finite where ``p_true`` underflows to 0.
+``torch.nn.functional.cross_entropy`` with the same ``ignore_index`` is the oracle in the tests.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from unetkit.constants import IGNORE_INDEX
 from unetkit.ops._utils import check_int
 
-__all__ = ["CrossEntropySteps", "cross_entropy", "cross_entropy_steps", "one_hot", "softmax"]
+__all__ = ["CrossEntropySteps", "cross_entropy", "cross_entropy_steps", "log_sum_exp", "one_hot", "softmax"]
 
 
 def _labels(labels: ArrayLike, num_classes: int, ignore_index: int) -> NDArray[np.int64]:
@@ -56,6 +57,14 @@ def softmax(logits: ArrayLike, axis: int = 0) -> NDArray[np.float64]:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def log_sum_exp(logits: ArrayLike, axis: int = 0) -> NDArray[np.float64]:
+    """``log(sum_j exp(z_j))`` along ``axis``, as ``m + log(sum_j exp(z_j - m))`` with ``m`` the maximum:
+    no exp() overflows, and the largest term is exp(0) = 1, so the sum never underflows to 0."""
+    z = np.asarray(logits, dtype=np.float64)
+    m = z.max(axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.exp(z - m).sum(axis=axis))
+
+
 @dataclass(frozen=True)
 class CrossEntropySteps:
     """Every intermediate of :func:`cross_entropy_steps`, for printing or checking.
@@ -65,7 +74,10 @@ class CrossEntropySteps:
         probs: (K, H, W) softmax probabilities.
         true_prob: (H, W) probability of each pixel's true class, ``sum_k one_hot * probs`` (NaN where
             ignored).
-        pixel_loss: (H, W) ``-log(true_prob)`` (NaN where ignored).
+        pixel_loss: (H, W) ``-log(true_prob)`` (NaN where ignored), computed in its log-sum-exp form
+            ``log(sum_j exp(z_j)) - z_true`` (:func:`log_sum_exp`): the same number, and finite where
+            ``true_prob`` underflows to 0 (a logit gap beyond about 745), as PyTorch's is.
+        log_sum_exp: (H, W) ``log(sum_j exp(z_j))`` of every pixel, stable (the per-pixel maximum taken out).
         valid: (H, W) bool, the pixels that count.
         loss: the mean of ``pixel_loss`` over the valid pixels.
     """
@@ -76,6 +88,7 @@ class CrossEntropySteps:
     pixel_loss: NDArray[np.float64]
     valid: NDArray[np.bool_]
     loss: float
+    log_sum_exp: NDArray[np.float64] | None = None
 
 
 def cross_entropy_steps(
@@ -104,9 +117,14 @@ def cross_entropy_steps(
     probs = softmax(z, axis=0)
     # The one-hot vector picks the true class's probability: sum_k y_k p_k = p_true.
     true_prob = np.where(valid, (targets * probs).sum(axis=0), np.nan)
-    pixel_loss = -np.log(true_prob)
+    # -log p_true = -log(exp(z_true) / sum_j exp(z_j)) = log(sum_j exp(z_j)) - z_true: the same loss, but
+    # p_true underflows to 0 for a logit gap beyond about 745 (-log 0 = inf), while this stays finite, as
+    # F.cross_entropy does (it computes log_softmax).
+    lse = log_sum_exp(z, axis=0)
+    true_logit = (targets * z).sum(axis=0)
+    pixel_loss = np.where(valid, lse - true_logit, np.nan)
     loss = float(pixel_loss[valid].mean())
-    return CrossEntropySteps(targets, probs, true_prob, pixel_loss, valid, loss)
+    return CrossEntropySteps(targets, probs, true_prob, pixel_loss, valid, loss, lse)
 
 
 def cross_entropy(logits: ArrayLike, labels: ArrayLike, ignore_index: int = IGNORE_INDEX) -> float:
