@@ -12,6 +12,7 @@ printed results are the ones the library computes); :func:`run` only prints it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +252,27 @@ def _explain_conv_matrix(stride: tuple[int, int], padding: tuple[int, int]) -> s
     out_w = conv_output_size(w, ex.MATRIX_KERNEL.shape[1], stride[1], padding[1])
     y = (C @ x.ravel()).reshape(out_h, out_w)
     back = (C.T @ y.ravel()).reshape(h, w)
+    # A transposed conv of y gives (M-1)S - 2P + K per axis; C^T gives x's size, which can be larger by up to
+    # S - 1 when the convolution's floor dropped a remainder: PyTorch's output_padding adds those rows.
+    kh, kw = ex.MATRIX_KERNEL.shape
+    plain = (
+        conv_transpose_output_size(out_h, kh, stride[0], padding[0]),
+        conv_transpose_output_size(out_w, kw, stride[1], padding[1]),
+    )
+    extra = (h - plain[0], w - plain[1])
+    if extra == (0, 0):
+        same_as = (
+            f"(the same as the transposed convolution of y with stride {stride}, padding {padding}, which "
+            f"gives {h}x{w}"
+        )
+    else:
+        pair = extra[0] if extra[0] == extra[1] else extra
+        same_as = (
+            f"(the same as the transposed convolution of y with stride {stride}, padding {padding} and "
+            f"output_padding={pair}: without output_padding it gives (M-1)S - 2P + K = "
+            f"{plain[0]}x{plain[1]}, and output_padding adds the {extra[0]} row(s) and {extra[1]} "
+            f"column(s) at the bottom and right that C^T has, to give {h}x{w}"
+        )
     return "\n".join(
         [
             f"Convolution as a matrix: {h}x{w} input, stride {stride}, padding {padding}",
@@ -270,8 +292,7 @@ def _explain_conv_matrix(stride: tuple[int, int], padding: tuple[int, int]) -> s
             f"(the same as conv2d(x, kernel, stride={stride}, padding={padding}))",
             _block("C^T @ vec(y)", C.T @ y.ravel()),
             _block("x' = C^T @ vec(y), reshaped", back),
-            f"(the same as the transposed convolution of y with stride {stride}, padding {padding}, sized "
-            f"back to {h}x{w}; x' has x's shape but not its values: C^T is not the inverse of C)",
+            f"{same_as}; x' has x's shape but not its values: C^T is not the inverse of C)",
         ]
     )
 
@@ -285,9 +306,15 @@ def _explain_maxpool_unpool(example: str = "lecture") -> str:
         for ow in range(values.shape[1]):
             window = x[2 * oh : 2 * oh + 2, 2 * ow : 2 * ow + 2]
             index = int(indices[oh, ow])
+            ties = int((window == window.max()).sum())
+            tie = (
+                f" (a tie: {ties} maxima; the first in row-major order wins, PyTorch's rule on the CPU)"
+                if ties > 1
+                else ""
+            )
             lines += [
                 f"Window ({oh}, {ow}) {window.tolist()}: max {_fmt_number(values[oh, ow])} at input "
-                f"({index // W}, {index % W}) -> flat index {index // W}*{W} + {index % W} = {index}"
+                f"({index // W}, {index % W}) -> flat index {index // W}*{W} + {index % W} = {index}{tie}"
             ]
     # The lecture unpools SMALL with the 4x4 example's indices; the 6x6 one puts its own maxima back.
     to_unpool = np.asarray(ex.SMALL) if example == "lecture" else values
@@ -390,7 +417,10 @@ def _explain_cross_entropy() -> str:
     lines += ["", "2. Softmax over the classes at every pixel: p_k = exp(z_k) / sum_j exp(z_j)."]
     for k in range(num_classes):
         lines.append(_block(f"Probability of class {k}", steps.probs[k]))
-    lines += ["", "3. Per pixel: loss = -sum_k y_k log p_k = -log p(true class)."]
+    lines += [
+        "",
+        "3. Per pixel: loss = -sum_k y_k log p_k = -log p(true class), log being the natural logarithm ln.",
+    ]
     valid_losses = []
     for r in range(labels.shape[0]):
         for c in range(labels.shape[1]):
@@ -420,9 +450,15 @@ def _explain_cross_entropy() -> str:
 class StageShape:
     """One stage of a model's forward pass, as its forward hook saw it.
 
-    ``name`` is the module's dotted name (``"downs.0"``), ``kind`` its class, ``shape`` its output without
-    the batch axis (the first tensor of a tuple output). ``skip`` / ``upsampled`` are set for a
-    crop-and-concat step (the skip map before the crop, the upsampled map it is cropped to).
+    ``name`` is the module's dotted name (``"downs.0"``), ``kind`` its class (``"Up"`` for a U-Net decoder
+    step without a skip: nothing is concatenated), ``shape`` its output without the batch axis (the first
+    tensor of a tuple output). ``skip`` / ``upsampled`` are set for a stage that takes an earlier stage's
+    map: ``link`` says how (``"concat"``: the U-Net's crop and concat, ``skip`` the map before the crop and
+    ``upsampled`` the map it is cropped to; ``"add"``: an FCN fusion, ``skip`` the encoder map scored by a
+    1x1 conv and ``upsampled`` the x2-upsampled scores it is added to; ``"indices"``: SegNet's unpooling,
+    ``skip`` the pooling indices and ``upsampled`` the unpooled map), ``source`` names the stage whose output
+    it takes. ``lecture`` is the stage in the lectures' terms ("pool + 2x conv 3x3", "conv4 + pool4"), or
+    "" where there is none.
     """
 
     name: str
@@ -430,6 +466,9 @@ class StageShape:
     shape: tuple[int, ...]
     skip: tuple[int, ...] | None = None
     upsampled: tuple[int, ...] | None = None
+    link: str = ""
+    source: str | None = None
+    lecture: str = ""
 
 
 @dataclass(frozen=True)
@@ -453,6 +492,12 @@ class ModelSummary:
     source: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     size_note: str = ""
+    # Every keyword the model was built with, its defaults included (``norm``, ``upsample``, ...), in the
+    # constructor's order; the deprecated name it was asked for (``pixel_cnn``), if any; and the model
+    # class's ``PAPER_NOTE`` (how its count differs from the paper's), "" where it has none.
+    keywords: dict[str, Any] = field(default_factory=dict)
+    alias: str | None = None
+    paper_note: str = ""
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -491,6 +536,7 @@ class _ModelSpec:
     kwargs: dict[str, Any]
     source: Path | None = None  # a saved model's config.json
     crop: tuple[int, int] | None = None  # its training crop (config.json input_size)
+    alias: str | None = None  # the deprecated name it was asked for (pixel_cnn)
 
 
 def _saved_model_spec(path: Path) -> _ModelSpec:
@@ -520,15 +566,61 @@ def _saved_model_spec(path: Path) -> _ModelSpec:
     return _ModelSpec(key, in_channels, num_classes, kwargs, config_path, crop)
 
 
-def _model_spec(name: str, in_channels: int | None, num_classes: int | None) -> _ModelSpec:
-    """A registered name (with ``in_channels``/``num_classes``, default 1 and 2), else an existing run or
-    model folder (whose config.json holds them: giving them too is refused)."""
-    from unetkit.models import resolve_model_name
-    from unetkit.models.registry import registered_name
+def parse_model_keywords(items: Sequence[str]) -> dict[str, Any]:
+    """``["norm=none", "depth=3", "skip=false"]`` -> ``{"norm": "none", "depth": 3, "skip": False}``: each
+    value read as a YAML scalar, as fit reads ``model.kwargs.KEY=VALUE`` (that prefix is taken too).
 
+    Raises:
+        ValueError: an item without ``=``, an empty key, a dotted key other than ``model.kwargs.KEY``, or a
+            keyword given twice.
+    """
+    from unetkit.training.config import parse_override
+
+    out: dict[str, Any] = {}
+    for item in items:
+        text = str(item)
+        key, sep, _ = text.partition("=")
+        key = key.strip()
+        if key.startswith("model.kwargs."):
+            key = key[len("model.kwargs.") :]
+        if not sep or not key or "." in key:
+            raise ValueError(
+                f"model keyword {text!r} must look like KEY=VALUE with one of the model's keywords as KEY "
+                "(e.g. norm=none, depth=3, upsample=transpose4; model.kwargs.KEY=VALUE as in fit is taken "
+                "too)."
+            )
+        if key in out:
+            raise ValueError(
+                f"model keyword {key!r} is given twice ({key}={out[key]!r} and {text}); give it once."
+            )
+        out[key] = parse_override(f"{key}={text.partition('=')[2]}")[key]
+    return out
+
+
+def _model_spec(
+    name: str,
+    in_channels: int | None,
+    num_classes: int | None,
+    model_kwargs: dict[str, Any] | None = None,
+) -> _ModelSpec:
+    """A registered name (with ``in_channels``/``num_classes``, default 1 and 2, and ``model_kwargs``),
+    else an existing run or model folder (whose config.json holds them: giving them too is refused)."""
+    import warnings
+
+    from unetkit.models import resolve_model_name
+    from unetkit.models.registry import check_model_kwargs, registered_name
+
+    kwargs = dict(model_kwargs or {})
     path = Path(str(name))
     if registered_name(str(name)) is None and path.exists():
         spec = _saved_model_spec(path)
+        if kwargs:
+            typed = " ".join(f"{k}={_fmt_keyword(v)}" for k, v in kwargs.items())
+            raise ValueError(
+                f"{typed}: model keywords build a registered model; {name} is a saved model, whose keywords "
+                f"are its {spec.source}'s. Drop them to show it, or name its architecture to build another "
+                f"(e.g. `unetkit explain model {spec.key} {typed}`)."
+            )
         for given, option, key, saved in (
             (in_channels, "--in-channels", "in_channels", spec.in_channels),
             (num_classes, "--classes", "num_classes", spec.num_classes),
@@ -540,12 +632,248 @@ def _model_spec(name: str, in_channels: int | None, num_classes: int | None) -> 
                 )
         return spec
     try:
-        key = resolve_model_name(name)
+        with (
+            warnings.catch_warnings()
+        ):  # a deprecated name is said in the output instead (ModelSummary.alias)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            key = resolve_model_name(name)
     except ValueError as exc:
         raise ValueError(f"{exc} Or pass a run folder (RUN/model/config.json) to show its model.") from None
+    for keyword, option in (("in_channels", "--in-channels"), ("num_classes", "--classes")):
+        if keyword in kwargs:
+            raise ValueError(f"{keyword}={kwargs[keyword]}: give it as {option} {kwargs[keyword]}.")
+    check_model_kwargs(key, kwargs)  # TypeError naming the keyword, a did-you-mean and the model's keywords
+    known = _keyword_defaults(key)
+    if known is not None:  # a builder behind **kwargs (encoder_decoder): checked against what it passes on
+        for keyword in kwargs:
+            if keyword not in known:
+                try:
+                    look_up_option(keyword, sorted(known), name=f"keyword of model {key!r}")
+                except ValueError as exc:
+                    raise TypeError(f"unexpected keyword argument {keyword!r}: {exc}") from None
     channels = 1 if in_channels is None else check_int(in_channels, "--in-channels", minimum=1)
     classes = 2 if num_classes is None else check_int(num_classes, "--classes", minimum=1)
-    return _ModelSpec(key, channels, classes, {})
+    alias = str(name).lower() if str(name).lower() != key else None
+    return _ModelSpec(key, channels, classes, kwargs, alias=alias)
+
+
+def _keyword_defaults(key: str) -> dict[str, Any] | None:
+    """The keywords registered model ``key`` takes besides ``in_channels``/``num_classes``, with their
+    defaults (``inspect.Parameter.empty`` where there is none), in the constructor's order; None where they
+    cannot be read. A builder behind ``**kwargs`` that passes them on to a parent class (``encoder_decoder``
+    -> ``UNet``) gets the parent's, less the one it fixes (``skip``)."""
+    import inspect
+
+    from unetkit.models import EncoderDecoder, create_model  # noqa: F401  (registers the models)
+    from unetkit.models.registry import _MODELS
+
+    builder = _MODELS[key]
+    try:
+        params = dict(inspect.signature(builder).parameters)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        if not (isinstance(builder, type) and issubclass(builder, EncoderDecoder)):
+            return None
+        # EncoderDecoder(in_channels, num_classes, *args, **kwargs): UNet's keywords, skip fixed to False
+        # (its own upsample default is read from the built model: _keywords_in_force).
+        params = dict(inspect.signature(builder.__mro__[1]).parameters)
+        params.pop("skip", None)
+    skipped = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return {
+        k: p.default
+        for k, p in params.items()
+        if k not in ("in_channels", "num_classes") and p.kind not in skipped
+    }
+
+
+def _keywords_in_force(key: str, given: dict[str, Any], model: Any) -> dict[str, Any]:
+    """Every keyword of model ``key`` as built: ``given`` over the constructor's defaults, a ``None``
+    default replaced by what it resolved to where the built model says it (the U-Net's ``base_channels`` and
+    ``conv_bias``, the FCN's encoder widths); an alternative left at None (``channels``, ``encoder``) is left
+    out."""
+    import inspect
+
+    from unetkit.layers import resolve_conv_bias
+
+    defaults = _keyword_defaults(key)
+    if defaults is None:
+        return dict(given)
+    out: dict[str, Any] = {}
+    for k, default in defaults.items():
+        value = given.get(k, None if default is inspect.Parameter.empty else default)
+        if value is None and k not in given:
+            channels = getattr(model, "channels", None)
+            encoder = getattr(model, "encoder", None)
+            if k == "base_channels" and given.get("channels") is None and channels:
+                value = int(channels[0])
+            elif k == "conv_bias" and "norm" in defaults:
+                value = resolve_conv_bias(str(given.get("norm", defaults["norm"])), None)
+            elif k == "encoder_channels" and given.get("encoder") is None and encoder is not None:
+                value = tuple(getattr(encoder, "out_channels", ())) or None
+            elif k == "convs_per_stage" and given.get("encoder") is None and encoder is not None:
+                stages = getattr(encoder, "stages", None)
+                if stages is not None:
+                    value = tuple(sum(1 for _ in stage[0].children()) for stage in stages) or None
+            if value is None:
+                continue  # an alternative not used (channels with base_channels, a custom encoder)
+        out[k] = value
+    # What the U-Net family really built: encoder_decoder's default upsampling is not in a signature.
+    ups = getattr(model, "ups", None)
+    if "upsample" in out and ups is not None and len(ups):
+        out["upsample"] = _upsample_mode(ups[0].up, str(out["upsample"]))
+    return out
+
+
+def _upsample_mode(layer: Any, fallback: str) -> str:
+    """The ``upsample`` name of a U-Net decoder's upsampling layer (``get_upsample_layer``)."""
+    from torch import nn
+
+    if isinstance(layer, nn.ConvTranspose2d):
+        return {2: "transpose", 4: "transpose4"}.get(int(layer.kernel_size[0]), fallback)
+    for module in layer.modules():
+        if isinstance(module, nn.Upsample):
+            return str(module.mode)
+    return fallback
+
+
+_UPSAMPLE_TERMS = {
+    "transpose": "up-conv 2x2",
+    "transpose4": "up-conv 4x4",
+    "bilinear": "bilinear x2 + conv 1x1",
+    "nearest": "nearest x2 + conv 1x1",
+}
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def _pool_name(source: str | None) -> str:
+    """``encoder.stages.3`` (FCN) or ``encoder.3`` (SegNet) -> ``pool4``, the papers' name of that stage's
+    pooled map; ``encoder`` for anything else."""
+    import re
+
+    found = re.fullmatch(r"encoder(?:\.stages)?\.(\d+)", source or "")
+    return f"pool{int(found[1]) + 1}" if found else "encoder"
+
+
+def _lecture_label(
+    model: Any, st: StageShape, stages: Sequence[StageShape], input_hw: tuple[int, int]
+) -> str:
+    """Stage ``st`` of ``model`` in the lectures' terms (the U-Net paper's legend, the FCN paper's pool3 /
+    pool4, SegNet's pooling indices); "" where there is no such name."""
+    import re
+
+    from unetkit.models import FCN, FCNReshape, PixelClassifier, SegNet, UNet, WideCNN
+
+    name = st.name
+    pool = _pool_name
+    if name == "head" and type(getattr(model, "head", None)).__name__ == "SegmentationHead":
+        return "conv 1x1 (class scores)"
+    if isinstance(model, UNet):
+        if name == "stem":
+            return "2x conv 3x3"
+        if re.fullmatch(r"downs\.\d+", name):
+            return "max pool 2x2 + 2x conv 3x3"
+        found = re.fullmatch(r"ups\.(\d+)", name)
+        if found:
+            mode = _upsample_mode(model.ups[int(found[1])].up, "")
+            up = _UPSAMPLE_TERMS.get(mode, "upsample x2")
+            if st.link == "concat" and st.skip is not None and st.upsampled is not None:
+                copy = "copy and crop" if st.skip[-2:] != st.upsampled[-2:] else "copy"
+                return f"{up} + {copy} + 2x conv 3x3"
+            return f"{up} + 2x conv 3x3 (no skip)"
+        return ""
+    if isinstance(model, (FCN, FCNReshape)):
+        found = re.fullmatch(r"encoder\.stages\.(\d+)", name)
+        if found:
+            i = int(found[1]) + 1
+            return f"conv{i} + pool{i}"
+        if isinstance(model, FCN):
+            if name == "head":
+                return "fc6 + fc7 (as convs)"
+            if name == "score":
+                return "score (conv 1x1)"
+            if st.link == "add":
+                return f"x2 up + {pool(st.source)} score"
+            if name == "final_up":
+                index = next(i for i, other in enumerate(stages) if other.name == name)
+                before = stages[index - 1].shape[-1] if index else 0
+                return (
+                    f"x{st.shape[-1] // before} up" if before and st.shape[-1] % before == 0 else "upsample"
+                )
+        return ""
+    if isinstance(model, SegNet):
+        found = re.fullmatch(r"encoder\.(\d+)", name)
+        if found:
+            return f"conv + pool{int(found[1]) + 1}, indices kept"
+        if st.link == "indices":
+            return f"{pool(st.source)} indices: unpool + conv"
+        return ""
+    if isinstance(model, PixelClassifier) and name == "features":
+        return "1x1 convs (no context)"
+    if isinstance(model, WideCNN) and name == "features":
+        return "wide convs, full resolution"
+    return ""
+
+
+def _unpadded_size_error(side: int, geometry: Any) -> str:
+    """Why ``side`` is not a valid input side of the unpadded U-Net (``geometry.unpadded_depth``): the size
+    chain up to where it breaks, the nearest valid sides, and what fit and predict do with such an image."""
+    depth = int(geometry.unpadded_depth)
+    size, chain, where = side, [str(side)], ""
+    for level in range(depth):
+        size -= 4
+        chain.append(f"{size} (2 convs)")
+        if size < 2:
+            where = f"too small for the {_ordinal(level + 1)} 2x2 pooling (level {level})"
+            break
+        if size % 2:
+            where = (
+                f"{size} is odd before the {_ordinal(level + 1)} 2x2 pooling (level {level}), which cannot "
+                "halve it"
+            )
+            break
+        size //= 2
+        chain.append(f"{size} (pool)")
+    else:
+        size -= 4
+        chain.append(f"{size} (2 convs, bottom)")
+        if size < 1:
+            where = "the bottom map is empty"
+        for level in reversed(range(depth)):
+            if where:
+                break
+            size = 2 * size
+            chain.append(f"{size} (up-conv)")
+            size -= 4
+            chain.append(f"{size} (2 convs)")
+            if size < 1:
+                where = f"the decoder's map at level {level} is empty"
+    nearest = " or ".join(str(s) for s in geometry.nearest_valid_sides(side))
+    padded = geometry.input_side(side)
+    return (
+        f"Input size {side} is not valid for the unpadded U-Net (depth {depth}): every map must be non-empty "
+        f"and even before each 2x2 pooling; {' -> '.join(chain)}: {where}. Nearest valid sizes: {nearest}. "
+        f"(`unetkit fit` and `predict` do not refuse a {side} px image: they mirror-pad it to {padded}, the "
+        f"paper's overlap-tile with {geometry.border} px or more of mirrored context per side, and crop the "
+        f"{geometry.output_side(padded)} px output back to {side}.)"
+    )
+
+
+def _textbook_receptive_field(depth: int) -> int:
+    """The padded U-Net's receptive field by the usual jump recurrence ``r += (k - 1) * jump`` (two 3x3 convs
+    per level, 2x2 stride-2 pooling, the 2x2 stride-2 up-convs adding nothing): 200 px at depth 4."""
+    r, jump = 1, 1
+    for _ in range(depth):
+        r += 2 * 2 * jump + (2 - 1) * jump
+        jump *= 2
+    r += 2 * 2 * jump
+    for _ in range(depth):
+        jump //= 2
+        r += 2 * 2 * jump
+    return r
 
 
 def model_summary(
@@ -553,13 +881,14 @@ def model_summary(
     size: int | Sequence[int] | None = None,
     in_channels: int | None = None,
     num_classes: int | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> ModelSummary:
     """Run model ``name`` on a ``size`` input (one side, or (H, W)) and record each stage.
 
-    ``name`` is a registered model (default arguments, ``in_channels``/``num_classes`` default 1 and 2; a
-    fixed-size ``fcn_reshape`` at its default ``input_size``) or an existing run
-    folder, model folder or ``config.json`` (the saved architecture and keywords; ``size`` defaults to its
-    training crop).
+    ``name`` is a registered model (built with ``model_kwargs``, e.g. ``{"norm": "none"}``, else its
+    defaults; ``in_channels``/``num_classes`` default 1 and 2; a fixed-size ``fcn_reshape`` at its default
+    ``input_size``) or an existing run folder, model folder or ``config.json`` (the saved architecture and
+    keywords; ``size`` defaults to its training crop).
 
     The stages are the model's top-level blocks (lists of blocks, and blocks returning a list of maps such
     as an encoder, are opened one level), read with forward hooks during one forward pass. The model lives
@@ -567,7 +896,10 @@ def model_summary(
     time. ``size`` defaults to a fixed-size model's own size, else 572.
 
     Raises:
-        ValueError: unknown model name (with the registered names) or a size the model does not accept.
+        ValueError: unknown model name (with the registered names), a size the model does not accept (for
+            the unpadded U-Net: where the size chain breaks), model keywords for a saved model, or a keyword
+            value the model refuses.
+        TypeError: a keyword the model does not take (with its keywords).
         FileNotFoundError: a folder without config.json.
     """
     import torch
@@ -579,7 +911,7 @@ def model_summary(
     from unetkit.models.unet import UNet
     from unetkit.planning.plan import receptive_field
 
-    spec = _model_spec(name, in_channels, num_classes)
+    spec = _model_spec(name, in_channels, num_classes, model_kwargs)
     key, in_channels, num_classes = spec.key, spec.in_channels, spec.num_classes
     hw = None if size is None else _size_pair(size)
     with torch.device("meta"):
@@ -599,6 +931,10 @@ def model_summary(
             f"{name} accepts only {h}x{w} inputs, got --size {_fmt_size(hw)}; use --size {_fmt_size((h, w))} "
             "or drop --size."
         )
+    if geometry.unpadded_depth is not None:
+        for side in dict.fromkeys(hw):
+            if not geometry.is_valid_side(side):
+                raise ValueError(_unpadded_size_error(side, geometry))
     height, width = hw
 
     calls: dict[str, tuple[Any, Any]] = {}  # module name -> (inputs, output) of its (last) call
@@ -631,6 +967,14 @@ def model_summary(
 
     shown = [n for n in frontier("", model) if n in calls]
     shown.sort(key=order.index)  # no shown module contains another, so finishing order is running order
+    # Which stage made a map, by the tensor object itself: a skip, a fusion's encoder map and SegNet's
+    # pooling indices are an earlier stage's output (or one item of its tuple output).
+    made_by: dict[int, str] = {}
+    for n in shown:
+        out = calls[n][1]
+        for item in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(item, torch.Tensor):
+                made_by.setdefault(id(item), n)
     stages = []
     for n in shown:
         inputs, out = calls[n]
@@ -638,11 +982,29 @@ def model_summary(
         if shape is None:
             continue
         module = modules[n]
+        kind = type(module).__name__
         skip = upsampled = None
-        if isinstance(module, UpCat) and module.use_skip:
-            skip = tuple(inputs[1].shape[1:])
-            upsampled = tuple(calls[f"{n}.up"][1].shape[1:])
-        stages.append(StageShape(n, type(module).__name__, shape, skip, upsampled))
+        link = ""
+        taken = inputs[1] if len(inputs) > 1 and isinstance(inputs[1], torch.Tensor) else None
+        if isinstance(module, UpCat):
+            if module.use_skip:
+                link, upsampled = "concat", tuple(calls[f"{n}.up"][1].shape[1:])
+            else:
+                kind = "Up"  # upsample + convs: nothing is concatenated (encoder_decoder, skip=False)
+        elif kind == "_SkipFusion" and f"{n}.up" in calls:
+            link, upsampled = "add", tuple(calls[f"{n}.up"][1].shape[1:])
+        elif kind == "_DecoderStage" and f"{n}.unpool" in calls:
+            link, upsampled = "indices", tuple(calls[f"{n}.unpool"][1].shape[1:])
+        source = None
+        if link and taken is not None:
+            skip = tuple(taken.shape[1:])
+            source = made_by.get(id(taken))
+        elif link:
+            link, upsampled = "", None
+        stages.append(StageShape(n, kind, shape, skip, upsampled, link, source))
+    stages = [
+        dataclasses.replace(st, lecture=_lecture_label(model, st, stages, (height, width))) for st in stages
+    ]
     depth = model.depth if isinstance(model, UNet) else None
     return ModelSummary(
         name=key,
@@ -659,6 +1021,9 @@ def model_summary(
         source=None if spec.source is None else str(spec.source),
         kwargs=spec.kwargs,
         size_note=size_note,
+        keywords=_keywords_in_force(key, spec.kwargs, model),
+        alias=spec.alias,
+        paper_note=str(getattr(type(model), "PAPER_NOTE", "") or ""),
     )
 
 
@@ -671,69 +1036,203 @@ def _fmt_size(hw: tuple[int, int]) -> str:
     return str(hw[0]) if hw[0] == hw[1] else _fmt_shape(hw)
 
 
+_LINK_COLORS = {"concat": "#c0504d", "add": "#3d8b37", "indices": "#7b4fa6"}
+
+
+def _wrap_terms(text: str, width: int = 15) -> str:
+    """A lecture label over lines of at most ``width`` characters (a longer word keeps its line)."""
+    import textwrap
+
+    return textwrap.fill(text, width, break_on_hyphens=False)
+
+
+def _link_label(st: StageShape) -> str:
+    """The words on a link's arc: the U-Net's crop (or copy), an FCN fusion's pool map, SegNet's indices."""
+    if st.link == "concat" and st.skip is not None and st.upsampled is not None:
+        return f"crop {st.skip[-1]}->{st.upsampled[-1]}" if st.skip[-2:] != st.upsampled[-2:] else "copy"
+    if st.link == "add":
+        return f"{_pool_name(st.source)} scores, added"
+    if st.link == "indices":
+        return f"{_pool_name(st.source)} indices"
+    return ""
+
+
 def model_figure(summary: ModelSummary) -> Figure:
-    """The stage shapes of :func:`model_summary` as a figure: one box per stage in running order, drawn one
-    level lower per halving of the spatial size (a U for the U-Nets), and each crop-and-concat skip as a
-    line from the encoder stage it copies to the decoder stage that uses it, labelled with the crop."""
+    """The stage shapes of :func:`model_summary` as a figure: one box per stage in running order (its code
+    name and shape, its lecture term below it), drawn one level lower per halving of the spatial size (a U
+    for the U-Nets), and every link to an earlier stage as an arc from that stage: the U-Net's crop and
+    concat (labelled with the crop), an FCN's pool3/pool4 fusions (added) and SegNet's pooling indices. A
+    net that pads its input (the padded U-Net at a size not a multiple of 16) gets an input box saying the
+    reflect-padding and an output box saying the crop back, and its title says both sizes."""
     import math
+
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path as MplPath
 
     from unetkit.viz.figures import headless_figure
 
     stages = summary.stages
-    fig = headless_figure((max(6.0, 0.9 * len(stages) + 1.5), 4.2))
-    ax = fig.add_subplot()
+    hw = summary.input_hw
+    g = summary.geometry
+    multiple = max(1, int(getattr(g, "pad_multiple", 1)))
+    padded_hw = (-(-hw[0] // multiple) * multiple, -(-hw[1] // multiple) * multiple)
+    padded = multiple > 1 and padded_hw != hw
+    reference = padded_hw[1] if padded else hw[1]
 
     def level(shape: tuple[int, ...]) -> float:
         # Depth below the input's resolution: 0 at full size, 1 after one 2x2 pooling, ...
-        return -math.log2(summary.input_hw[1] / shape[-1]) if len(shape) == 3 and shape[-1] > 0 else 0.0
+        return -math.log2(reference / shape[-1]) if len(shape) == 3 and shape[-1] > 0 else 0.0
 
-    points = [(i, level(st.shape)) for i, st in enumerate(stages)]
-    ax.plot([x for x, _ in points], [y for _, y in points], color="0.75", zorder=1)
-    for (x, y), st in zip(points, stages):
-        label = f"{st.name}\n{_fmt_shape(st.shape)}"
-        ax.text(
-            x,
-            y,
-            label,
-            ha="center",
-            va="center",
-            fontsize=7,
-            zorder=3,
-            bbox={"boxstyle": "round", "facecolor": "#dbe9f6", "edgecolor": "#4a7fb5"},
-        )
+    points = [(float(i), level(st.shape)) for i, st in enumerate(stages)]
+    # Arcs above the boxes they join: a wider one higher, so nested arcs do not cross; labelled at the top.
+    box_top = 0.22
+    arcs = []
     for i, st in enumerate(stages):
-        if st.skip is None or st.upsampled is None:
+        if not st.link or st.source is None:
             continue
-        # The skip is the latest earlier stage with exactly that output shape.
-        source = max((j for j in range(i) if stages[j].shape == st.skip), default=None)
+        source = next((j for j in range(i) if stages[j].name == st.source), None)
         if source is None:
             continue
         (x0, y0), (x1, y1) = points[source], points[i]
-        ax.annotate(
-            "",
-            xy=(x1, y1),
-            xytext=(x0, y0),
-            zorder=2,
-            arrowprops={"arrowstyle": "->", "color": "#c0504d", "connectionstyle": "arc3,rad=-0.25"},
-        )
-        crop = f"crop {st.skip[-1]}->{st.upsampled[-1]}" if st.skip[-2:] != st.upsampled[-2:] else "copy"
-        ax.text((x0 + x1) / 2, max(y0, y1) + 0.35, crop, ha="center", fontsize=7, color="#c0504d")
-    ax.set_xlim(-0.8, len(stages) - 0.2)
+        peak = max(y0, y1) + box_top + 0.3 + 0.1 * abs(x1 - x0)
+        arcs.append((x0, y0 + box_top, x1, y1 + box_top, peak, st))
+    top = max([0.0 + box_top + 0.2, *(a[4] + 0.35 for a in arcs)])
     lowest = min((y for _, y in points), default=0.0)
-    ax.set_ylim(lowest - 0.8, 1.2)
+    width = max(6.0, 1.25 * (len(stages) + (2 if padded else 0)) + 1.5)
+    height = max(4.2, 0.75 * (top - lowest + 1.2) + 1.0)
+    fig = headless_figure((width, height))
+    ax = fig.add_subplot()
+
+    line_points = list(points)
+    if padded:
+        line_points = [(-1.0, 0.0), *points, (float(len(stages)), 0.0)]
+    ax.plot([x for x, _ in line_points], [y for _, y in line_points], color="0.75", zorder=1)
+    box = {"boxstyle": "round", "facecolor": "#dbe9f6", "edgecolor": "#4a7fb5"}
+    for (x, y), st in zip(points, stages):
+        ax.text(
+            x,
+            y,
+            f"{st.name}\n{_fmt_shape(st.shape)}",
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            zorder=3,
+            bbox=box,
+        )
+        if st.lecture:
+            ax.text(
+                x,
+                y - box_top - 0.04,
+                _wrap_terms(st.lecture),
+                ha="center",
+                va="top",
+                fontsize=6.5,
+                color="#1f3f66",
+                fontweight="bold",
+                zorder=3,
+            )
+    if padded:
+        io_box = {"boxstyle": "round", "facecolor": "#f3e6cf", "edgecolor": "#b5874a"}
+        size, inner = _fmt_shape(hw), _fmt_shape(padded_hw)
+        ax.text(
+            -1.0,
+            0.0,
+            f"input\n{summary.in_channels}x{size}",
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            zorder=3,
+            bbox=io_box,
+        )
+        ax.text(
+            -1.0,
+            -box_top - 0.04,
+            f"reflect-pad\nto {inner}",
+            ha="center",
+            va="top",
+            fontsize=6.5,
+            color="#7a5520",
+            fontweight="bold",
+            zorder=3,
+        )
+        n = float(len(stages))
+        ax.text(
+            n,
+            0.0,
+            f"output\n{_fmt_shape(summary.output_shape)}",
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            zorder=3,
+            bbox=io_box,
+        )
+        ax.text(
+            n,
+            -box_top - 0.04,
+            f"logits cropped\nto {size}",
+            ha="center",
+            va="top",
+            fontsize=6.5,
+            color="#7a5520",
+            fontweight="bold",
+            zorder=3,
+        )
+    for x0, y0, x1, y1, peak, st in arcs:
+        color = _LINK_COLORS.get(st.link, "#c0504d")
+        # A quadratic Bezier from (x0, y0) to (x1, y1) whose highest point is ``peak``: its maximum is
+        # (y0 y1 - c^2) / (y0 - 2c + y1) for the control height c, so c = peak + sqrt((peak - y0)(peak - y1)),
+        # reached at t = (y0 - c) / (y0 - 2c + y1) (x moves linearly in t: the control is halfway across).
+        c = peak + math.sqrt((peak - y0) * (peak - y1))
+        t = (y0 - c) / (y0 - 2 * c + y1)
+        control = (0.5 * (x0 + x1), c)
+        path = MplPath([(x0, y0), control, (x1, y1)], [MplPath.MOVETO, MplPath.CURVE3, MplPath.CURVE3])
+        ax.add_patch(
+            FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=8, color=color, lw=1.0, zorder=2)
+        )
+        ax.text(
+            x0 + t * (x1 - x0),
+            peak + 0.04,
+            _link_label(st),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color=color,
+            zorder=4,
+        )
+    ax.set_xlim(-1.8 if padded else -0.8, len(stages) - (-0.8 if padded else 0.2))
+    ax.set_ylim(lowest - 1.0, top)
     ax.set_yticks([])
     ax.set_xticks([])
-    ax.set_title(
-        f"{summary.name}: {_fmt_shape(summary.input_hw)} -> {_fmt_shape(summary.output_shape[-2:])}, "
-        f"{summary.parameters:,} parameters",
-        fontsize=9,
+    keywords = ", ".join(f"{k}={_fmt_keyword(v)}" for k, v in summary.kwargs.items())
+    title = (
+        f"{summary.name}{f' ({keywords})' if keywords else ''}: {_fmt_shape(hw)} -> "
+        f"{_fmt_shape(summary.output_shape[-2:])}, {summary.parameters:,} parameters"
     )
+    if padded:
+        title += (
+            f"\ninput reflect-padded {_fmt_shape(hw)} -> {_fmt_shape(padded_hw)} (a multiple of {multiple}), "
+            f"logits cropped back to {_fmt_shape(hw)}"
+        )
+    ax.set_title(title, fontsize=9)
     ax.set_ylabel("spatial level (one step = half the size)", fontsize=8)
     return fig
 
 
+def _fmt_keyword(value: Any) -> str:
+    """A keyword value as it is typed on the command line: ``none``, ``false``, ``0.5``, ``[64, 128]``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_fmt_keyword(v) for v in value) + "]"
+    return str(value)
+
+
 def _explain_model(
-    name: str | None, size: int | Sequence[int] | None, in_channels: int | None, num_classes: int | None
+    name: str | None,
+    size: int | Sequence[int] | None,
+    in_channels: int | None,
+    num_classes: int | None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> str:
     if name is None:
         from unetkit.models import list_models
@@ -742,10 +1241,13 @@ def _explain_model(
             "explain model needs a model name, e.g. `unetkit explain model unet_original`; one of: "
             f"{', '.join(list_models())}."
         )
-    summary = model_summary(name, size, in_channels, num_classes)
+    summary = model_summary(name, size, in_channels, num_classes, model_kwargs)
     g = summary.geometry
     hw = summary.input_hw
-    if summary.source is None:
+    if summary.source is None and summary.kwargs:
+        keywords = ", ".join(f"{k}={_fmt_keyword(v)}" for k, v in summary.kwargs.items())
+        built = f"{keywords}, in_channels={summary.in_channels}, num_classes={summary.num_classes}"
+    elif summary.source is None:
         built = f"default arguments, in_channels={summary.in_channels}, num_classes={summary.num_classes}"
     else:
         keywords = "".join(f", {k}={v}" for k, v in summary.kwargs.items())
@@ -756,24 +1258,49 @@ def _explain_model(
     why = f" ({summary.size_note})" if summary.size_note else ""
     lines = [
         f"Model {summary.name} ({built}) on a {_fmt_shape(hw)} input{why}: shapes read with forward hooks",
-        f"Parameters: {summary.parameters:,}",
     ]
+    if summary.alias:
+        lines.append(
+            f"({summary.alias} is the deprecated name of {summary.name}: the same model, shown under its "
+            f"current name; use {summary.name})"
+        )
+    if summary.keywords:
+        given = set(summary.kwargs)
+        lines.append(
+            "Keywords in force (defaults included; * = given): "
+            + ", ".join(
+                f"{k}={_fmt_keyword(v)}{'*' if k in given else ''}" for k, v in summary.keywords.items()
+            )
+        )
+    lines.append(f"Parameters: {summary.parameters:,}")
+    if summary.paper_note:
+        lines.append(f"Note: {summary.paper_note}")
     padded = tuple(-(-v // g.pad_multiple) * g.pad_multiple for v in hw)
     if g.pad_multiple > 1 and padded != hw:
         lines.append(
-            f"The net pads its input to a multiple of {g.pad_multiple} ({_fmt_size(hw)} -> "
-            f"{_fmt_size((padded[0], padded[1]))}) and crops the logits back, so the stages below see the "
-            "padded size."
+            f"The net reflect-pads its input to a multiple of {g.pad_multiple} ({_fmt_size(hw)} -> "
+            f"{_fmt_size((padded[0], padded[1]))}) at the bottom and right (mirroring the image; repeating "
+            "its edge where the image is too small to mirror) and crops the logits back, so the stages below "
+            "see the padded size."
         )
+    named = any(stage.lecture for stage in summary.stages)
+    shape_width = max(
+        len(_fmt_shape(shape))
+        for shape in [(summary.in_channels, *hw), summary.output_shape, *(st.shape for st in summary.stages)]
+    )
     lines += [
         "",
-        "Stage shapes (channels x height x width, batch axis left out):",
+        "Stage shapes (channels x height x width, batch axis left out)"
+        + (", and each stage in the lectures' terms:" if named else ":"),
         f"  {'input':<16} {'':<18} {_fmt_shape((summary.in_channels, *hw))}",
     ]
     for stage in summary.stages:
-        lines.append(f"  {stage.name:<16} {stage.kind:<18} {_fmt_shape(stage.shape)}")
+        line = (
+            f"  {stage.name:<16} {stage.kind:<18} {_fmt_shape(stage.shape):<{shape_width}}  {stage.lecture}"
+        )
+        lines.append(line.rstrip())
     lines.append(f"  {'output':<16} {'':<18} {_fmt_shape(summary.output_shape)}")
-    crops = [st for st in summary.stages if st.skip is not None and st.upsampled is not None]
+    crops = [st for st in summary.stages if st.link == "concat" and st.skip is not None and st.upsampled]
     if crops:
         lines += ["", "Skip connections (copy, crop to the upsampled map's size, concatenate):"]
         for st in crops:
@@ -784,6 +1311,33 @@ def _explain_model(
             lines.append(
                 f"  {st.name}: skip {_fmt_shape(st.skip)} {crop}, + upsampled {_fmt_shape(st.upsampled)} = "
                 f"{st.skip[0] + st.upsampled[0]} channels"
+            )
+    fusions = [st for st in summary.stages if st.link == "add" and st.skip is not None and st.upsampled]
+    if fusions:
+        lines += [
+            "",
+            "Skip fusions (FCN: an encoder map is scored by a 1x1 conv and ADDED to the x2-upsampled coarser "
+            "scores; nothing is concatenated):",
+        ]
+        for st in fusions:
+            assert st.skip is not None and st.upsampled is not None  # for mypy: filtered above
+            lines.append(
+                f"  {st.name}: {_pool_name(st.source)} {_fmt_shape(st.skip)}"
+                f" (from {st.source}) -> scores {_fmt_shape(st.shape)}, + upsampled scores "
+                f"{_fmt_shape(st.upsampled)} = {_fmt_shape(st.shape)}"
+            )
+    unpools = [st for st in summary.stages if st.link == "indices" and st.skip is not None and st.upsampled]
+    if unpools:
+        lines += [
+            "",
+            "Pooling indices (SegNet: max-unpooling puts each value back where its encoder maximum was, "
+            "zeros elsewhere; no learned upsampling, nothing concatenated):",
+        ]
+        for st in unpools:
+            assert st.skip is not None and st.upsampled is not None  # for mypy: filtered above
+            lines.append(
+                f"  {st.name}: indices {_fmt_shape(st.skip)} of {st.source} -> unpooled "
+                f"{_fmt_shape(st.upsampled)}, then convs -> {_fmt_shape(st.shape)}"
             )
     lines += ["", "Sizes:"]
     if g.fixed_input_size is not None:
@@ -807,11 +1361,21 @@ def _explain_model(
     else:
         lowest = f"from {g.min_side} px " if g.min_side > 1 else ""
         lines.append(f"  border 0: any input side {lowest}works, the output has the input's size")
-    if summary.receptive_field is not None:
+    if summary.receptive_field is not None and summary.depth is not None:
+        textbook = _textbook_receptive_field(summary.depth)
         lines.append(
             f"  theoretical receptive field (depth {summary.depth}, unetkit.planning.plan.receptive_field): "
-            f"{summary.receptive_field} px"
+            f"{summary.receptive_field} px, the widest input span of one output pixel over the "
+            f"{2**summary.depth} positions it can take on the pooling grid; the textbook recurrence "
+            f"r += (k - 1) * jump (2x2 up-convs adding nothing) gives {textbook} px: it does not "
+            "follow where a pixel sits on that grid"
         )
+        mode = summary.keywords.get("upsample", "transpose")
+        if mode != "transpose":
+            lines.append(
+                f"  (both counted with 2x2 stride-2 up-convs; upsample={mode} reads 2 coarse pixels per "
+                "output pixel, which widens the field a little)"
+            )
     return "\n".join(lines)
 
 
@@ -825,15 +1389,17 @@ def explain_text(
     size: int | Sequence[int] | None = None,
     in_channels: int | None = None,
     num_classes: int | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> str:
     """Return the step-by-step explanation of ``topic`` (one of :data:`TOPICS`) as text.
 
     ``stride``/``padding`` (int or (h, w)) apply to conv, conv_transpose and conv_matrix; other topics
     use the fixed lecture settings and reject them. ``example`` picks one of :data:`EXAMPLES` for conv,
     conv_transpose and maxpool_unpool. ``name`` (a registered model, or a run or model folder),
-    ``size`` (input side, or (H, W)), ``in_channels`` and ``num_classes`` are for topic ``model``
-    (:func:`model_summary`). Raises ValueError for an unknown topic, example or model, or an option the
-    topic does not take.
+    ``size`` (input side, or (H, W)), ``in_channels``, ``num_classes`` and ``model_kwargs`` (the model's
+    keywords, e.g. ``{"norm": "none"}``; :func:`parse_model_keywords` reads them from ``KEY=VALUE`` items) are
+    for topic ``model`` (:func:`model_summary`). Raises ValueError for an unknown topic, example or model,
+    or an option the topic does not take; TypeError for a keyword the model does not take.
     """
     topic = look_up_option(topic, TOPICS, "explain topic")
     if example is not None:
@@ -848,6 +1414,12 @@ def explain_text(
         raise ValueError(
             f"a model name, --size, --in-channels and --classes apply only to topic 'model' (e.g. `unetkit "
             f"explain model unet_original --size 572`); drop them for topic {topic!r}."
+        )
+    if topic != "model" and model_kwargs:
+        given = " ".join(f"{k}={_fmt_keyword(v)}" for k, v in model_kwargs.items())
+        raise ValueError(
+            f"{given}: KEY=VALUE model keywords apply only to topic 'model' (e.g. `unetkit explain model "
+            f"unet norm=none`); drop them for topic {topic!r}."
         )
     if topic in _GEOMETRY_DEFAULTS:
         default_stride, default_padding = _EXAMPLE_GEOMETRY.get(
@@ -882,7 +1454,7 @@ def explain_text(
     if topic == "cross_entropy":
         return _explain_cross_entropy()
     if topic == "model":
-        return _explain_model(name, size, in_channels, num_classes)
+        return _explain_model(name, size, in_channels, num_classes, model_kwargs)
     return _explain_upsample()
 
 
@@ -914,7 +1486,8 @@ def register(subparsers: Any) -> None:
         help="print a lecture example step by step (conv, transposed conv, pooling, upsampling, "
         "cross-entropy) or a model's shapes",
         description="Print the lecture's worked examples step by step, computed with unetkit.ops, or "
-        "(topic model NAME) a registered model's per-level shapes, crops and parameter count.",
+        "(topic model NAME [KEY=VALUE ...]) a registered model's per-level shapes, crops and parameter "
+        "count, built with the model keywords given.",
     )
     parser.add_argument("topic", help=f"one of: {', '.join(TOPICS)}")
     parser.add_argument(
@@ -923,6 +1496,15 @@ def register(subparsers: Any) -> None:
         default=None,
         help="topic model only: the registered model, e.g. unet_original, or a trained run folder (its "
         "model/config.json: architecture, keywords, channels and classes)",
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="topic model only: the model's keywords, read as fit reads model.kwargs.KEY=VALUE, e.g. "
+        "`unetkit explain model unet norm=none` (the paper's 31,030,658), upsample=transpose4, depth=3, "
+        "base_channels=32, skip=false; a keyword the model does not take is refused with its keywords",
     )
     parser.add_argument(
         "--stride", type=int, nargs="+", metavar="S", default=None, help="stride S or S_H S_W (conv topics)"
@@ -977,6 +1559,8 @@ def run(args: argparse.Namespace) -> int:
             )
         if path.suffix.lower() != ".png":
             raise ValueError(f"--out {out} must name a .png file, e.g. --out {path.with_suffix('.png')}.")
+    items = list(getattr(args, "overrides", None) or [])
+    model_kwargs = parse_model_keywords(items) if items else None
     text = explain_text(
         args.topic,
         stride=_pair_option(getattr(args, "stride", None), "stride"),
@@ -986,6 +1570,7 @@ def run(args: argparse.Namespace) -> int:
         size=getattr(args, "size", None),
         in_channels=getattr(args, "in_channels", None),
         num_classes=getattr(args, "classes", None),
+        model_kwargs=model_kwargs,
     )
     print(text)
     if path is not None:
@@ -996,6 +1581,7 @@ def run(args: argparse.Namespace) -> int:
             getattr(args, "size", None),
             getattr(args, "in_channels", None),
             getattr(args, "classes", None),
+            model_kwargs,
         )
         save_figure(model_figure(summary), path)
         print(f"wrote {path}")
@@ -1010,6 +1596,7 @@ __all__ = [
     "explain_text",
     "model_figure",
     "model_summary",
+    "parse_model_keywords",
     "register",
     "run",
 ]
