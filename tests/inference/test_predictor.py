@@ -463,3 +463,17 @@ def test_pil_images_and_array_mistakes_are_read_or_named_as_files_are() -> None:
         predictor.predict(noisy)
     with pytest.raises(ValueError, match=r"image is 0x10 pixels .* it is empty"):
         predictor.predict(np.zeros((0, 10), np.uint8))
+
+
+def test_an_array_conversion_is_said_once_per_predictor(caplog: pytest.LogCaptureFixture) -> None:
+    # Trial 27: a loop over 1000 gray arrays for an RGB model logged 1000 identical INFO lines.
+    model, config = make_model(in_channels=3)
+    gray = np.zeros((20, 24), dtype=np.uint8)
+    for predictor in (Predictor(model, config), Predictor(model, config)):
+        with caplog.at_level(logging.INFO, logger="unetkit"):
+            for _ in range(3):
+                predictor.predict(gray)
+    line = "image array: 1 channel(s) -> the model's 3"
+    said = [r for r in caplog.records if r.getMessage().startswith(line)]
+    assert [r.levelno for r in said] == [logging.INFO, logging.INFO]  # once for each predictor
+    assert said[0].getMessage().endswith("(logged once per predictor)")

@@ -209,6 +209,9 @@ class BasePredictor:
         self.progress = progress
         self._said_tiling = False  # "image is large: tiles" is logged once per predictor
         self._said_batch = ""  # the last "N tiles per forward pass" line: logged again only when it changes
+        # The array conversions said (channels, window): each at INFO once per predictor, then at DEBUG (a
+        # loop over 1000 arrays logged 2000 INFO lines, trial 27).
+        self._said_inputs: set[str] = set()
 
     #: The engine's peak memory of a forward pass relative to the rule that estimates torch's
     #: (:data:`~unetkit.inference.memory.ENGINE_FACTOR` for the exported engines).
@@ -325,9 +328,19 @@ class BasePredictor:
             image = self._window_unmapped(image, what)
         if image.shape[2] != channels:  # gray <-> RGB (other counts refused above)
             # As predict converts a file (and training may opt in to): the user cannot retrain.
-            logger.info("image array: %d channel(s) -> the model's %d", image.shape[2], channels)
+            said = "image array: %d channel(s) -> the model's %d"
+            self._say_once(f"convert{image.shape[2]}", said, image.shape[2], channels)
             image = convert_channels(image, channels)
         return image
+
+    def _say_once(self, kind: str, message: str, *args: object) -> None:
+        """``message`` at INFO the first time this predictor converts an array so (``kind``), then at DEBUG,
+        noting it once: "(logged once per predictor)"."""
+        if kind in self._said_inputs:
+            logger.debug(message, *args)
+            return
+        self._said_inputs.add(kind)
+        logger.info(message + " (logged once per predictor)", *args)
 
     def _window_unmapped(self, image: np.ndarray, what: str = "the uint8 image array") -> np.ndarray:
         """A uint8 (H, W, C) array (or a float one's 8-bit reading, ``what`` names it) for a model with a
@@ -337,7 +350,8 @@ class BasePredictor:
         window = self.config.intensity_window
         if not isinstance(window, Mapping) or not image.size or window_output_like(image, window):
             return image  # no per-image window (is_per_image), or its output
-        logger.info(
+        self._say_once(
+            f"window {what}",
             "%s was mapped by the model's per-image intensity window, as a file is (it holds too few 0s or "
             "255s, or too many levels, to be read_image's output)",
             what,
