@@ -85,8 +85,8 @@ def test_more_instances_than_a_16_bit_png_holds_are_a_32_bit_tiff(
     monkeypatch.setattr(torch_predictor.Predictor, "_predict_batch", two_squares)
     model = unet(tmp_path / "model")
     out = tmp_path / "out"
-    args = ["predict", str(model), str(images / "a.png"), "--out", str(out), "-q", "--instances", "components",
-            "--tta", "none"]  # fmt: skip
+    args = ["predict", str(model), str(images / "a.png"), "--out", str(out), "-q",
+            "--instances", "components", "--tta", "none"]  # fmt: skip
     assert main(args) == 0
     png = out / "instances" / "a.png"
     with Image.open(png) as img:
