@@ -7,7 +7,8 @@ Timings more than TIMINGS_DISAGREE x apart are named in one note. The steps are 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 import torch
 from test_plan import make_fp
 
+import unetkit
 import unetkit.planning.plan as plan_module
 from unetkit.planning.plan import (
     BF16_RETIMING,
@@ -166,3 +168,45 @@ def test_with_timings_keeps_one_note_and_the_candidates_only() -> None:
     assert len(twice.notes) == 2 and B12 in twice.notes[1] and "4.0x" in twice.notes[1]
     # A source's second timing of one configuration: the faster counts.
     assert with_timings(twice, {B12: 0.7}, BF16_RETIMING).timings[B12][BF16_RETIMING] == 0.5
+
+
+@pytest.fixture
+def two_threads() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_plan_folder_counts_the_thread_probes_step(
+    make_dataset: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, two_threads: None
+) -> None:
+    built: list[str] = []
+
+    class FakeStep:
+        def __init__(self, cand: Candidate, *args: Any, precision: Any = None, **_: Any) -> None:
+            if len(args) >= 4 and precision is None:
+                precision = args[3]
+            cand = dataclasses.replace(cand, precision=precision or cand.precision)
+            first = not built  # the thread probe builds the first step: base 8, fp32
+            built.append(cand.label)
+            slow = 2.906 * cand.base_channels / 8 * (1.2 if cand.precision != "32-true" else 1.0)
+            self.time = 0.346 if first else slow
+            self.model, self.optimizer = torch.nn.Linear(1, 1), None
+
+        def __call__(self) -> float:
+            return self.time
+
+    monkeypatch.setattr(plan_module, "TrainingStep", FakeStep)
+    monkeypatch.setattr(plan_module, "checkpoint_write_seconds", lambda model, optimizer: 0.0)
+    monkeypatch.setattr(plan_module, "_busy_note", lambda: "")
+    planned = unetkit.plan_folder(make_dataset(n=12), budget="2m", device="cpu")
+    probe = built[0]
+    assert probe.startswith("unet b8 ") and probe.endswith(" 32-true")
+    plan = planned.plan
+    assert plan.summary["step_seconds"][probe] == 0.346 == plan.summary["predicted_step_seconds"]
+    assert not any("too few to train" in w for w in plan.warnings), plan.warnings
+    note = next(n for n in plan.summary["measure_notes"] if n.startswith(TIMINGS_NOTE))
+    assert f"{probe} 0.346s/step ({THREAD_PROBE_TIMING}) against 2.906s/step (candidate), 8.4x" in note
+    assert any(line.strip() == note for line in planned.lines)
+    assert f"#   {note}" in planned.plan_yaml

@@ -124,15 +124,20 @@ def threads_text(threads: int) -> str:
     return f"training threads: {threads} of {cpus} CPU{'' if cpus == 1 else 's'}"
 
 
-def pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
+def pick_threads(
+    probe: Any, in_channels: int, num_classes: int, timed: dict[str, dict[str, float]] | None = None
+) -> str:
     """Time steps of ``probe`` with torch's default thread count and with 1, alternating, and keep the faster
     (set here; :func:`plan_folder` restores the caller's count on return). On a busy machine oversubscribed
     OpenMP threads can be several times slower; alternating keeps a burst of other work from landing on one
     count only (a busy 2-core machine once picked 1 thread from single steps). A crop side above
-    ``THREAD_PROBE_MAX_SIDE`` is probed at that side."""
+    ``THREAD_PROBE_MAX_SIDE`` is probed at that side. ``timed``, where given, receives the fastest step at
+    the count kept, ``{probe's label: {"thread probe": seconds}}``: a timing of the first candidate where
+    the probe's crop is its own (``measure_candidates(earlier=...)``, whose step time is the fastest of its
+    timings)."""
     import torch
 
-    from unetkit.planning.plan import TrainingStep, alternating_fastest
+    from unetkit.planning.plan import THREAD_PROBE_TIMING, TrainingStep, alternating_fastest
 
     crop = (min(probe.crop[0], THREAD_PROBE_MAX_SIDE), min(probe.crop[1], THREAD_PROBE_MAX_SIDE))
     probe = dataclasses.replace(probe, crop=crop)
@@ -149,6 +154,8 @@ def pick_threads(probe: Any, in_channels: int, num_classes: int) -> str:
     timings = alternating_fastest({str(n): with_threads(n) for n in counts}, THREAD_PROBE_ROUNDS)
     best = min(counts, key=lambda n: timings[str(n)])
     torch.set_num_threads(best)
+    if timed is not None:
+        timed[probe.label] = {THREAD_PROBE_TIMING: round(timings[str(best)], 4)}
     measured = ", ".join(f"{n} thread(s) {timings[str(n)]:.3f}s/step" for n in counts)
     return (
         f"{best}: the faster thread count for this machine now ({measured}, fastest of "
@@ -657,9 +664,10 @@ def _plan_folder(
     train_sizes = [size for sample, size in zip(layout.samples, layout.sizes) if sample.name in train]
     cached = device == "cpu" and cache_fits(decoded_bytes(train_sizes, layout.channels), 0)
     thread_note = ""
+    probe_timed: dict[str, dict[str, float]] = {}  # the probe's step: a timing of the first candidate
     probe_started = time.perf_counter()
     if threads is None and device == "cpu" and torch.get_num_threads() > 1:
-        thread_note = pick_threads(cands[0], layout.channels, layout.mask.num_classes)
+        thread_note = pick_threads(cands[0], layout.channels, layout.mask.num_classes, probe_timed)
     t_threads = time.perf_counter() - probe_started
     loaders = loader_workers(device) > 0  # a GPU plan's samples are read in loader processes
     candidate_limit, limit_text = candidate_time_limit(measure_limit, t_threads if thread_note else 0.0)
@@ -671,6 +679,7 @@ def _plan_folder(
         time_limit_s=candidate_limit,
         limit_text=limit_text,
         stop_above_s=budget / MIN_STEPS if budget else None,
+        earlier=probe_timed,
         data_probe=lambda: data_probe(
             layout, geo.crop, aug, cached=cached, window=fp.intensity_window, loader_process=loaders
         ),
