@@ -99,21 +99,23 @@ def test_the_bf16_re_timings_steps_count_and_the_precision_reason_shows_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The candidate's fp32 b8 step caught a burst (2.9 s against 0.35 s re-timed): the first speed-up read
-    9.67x beside a re-timed 1.21x. The plan's figures are the fastest of each: b8 fp32 0.35, bf16 0.29."""
+    9.67x beside a re-timed 1.21x. The plan's figure for b8 fp32 is the fastest (0.35: over 2x below the
+    candidate's), for b8 bf16 the candidate's own (0.3 against 0.29: within 2x)."""
     first = {B8: 2.9, B8_BF16: 0.3, B12: 0.6, B12_BF16: 0.5}
     again = {B8: 0.35, B8_BF16: 0.29}
     fake_steps(monkeypatch, lambda label, n, nhwc: (first if n == 0 else again)[label] * (1 if nhwc else 2))
     monkeypatch.setattr(plan_module, "_retime_width", lambda timings, cands: cands[0])
     m = measure_candidates(CANDS, 1, 2, "cpu", steps=1, warmup=0, bf16=True)
     assert m.bf16_confirmed == round(0.35 / 0.29, 4)
-    assert m.step_seconds == {B8: 0.35, B8_BF16: 0.29, B12: 0.6, B12_BF16: 0.5}
+    assert m.step_seconds == {B8: 0.35, B8_BF16: 0.3, B12: 0.6, B12_BF16: 0.5}
     assert m.timings[B8] == {CANDIDATE_TIMING: 2.9, BF16_RETIMING: 0.35, LAYOUT_RETIMING: 0.35}
     assert m.timings[B8_BF16] == {CANDIDATE_TIMING: 0.3, BF16_RETIMING: 0.29}
     note = timings_note(m)
     assert f"{B8} 0.350s/step (bf16 re-timing) against 2.900s/step (candidate), 8.3x" in note
     assert B8_BF16 not in note  # 0.3 against 0.29: within 2x
     why = choose_precision(m)[1]
-    assert "timings (each the fastest of its timings) b8 1.21x, b12 1.20x" in why and "9.67x" not in why
+    words = "timings (each candidate's own, or its fastest where they were over 2x apart)"
+    assert f"{words} b8 1.17x, b12 1.20x" in why and "9.67x" not in why
 
 
 def test_an_idle_machines_timings_within_2x_have_no_note(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,7 +124,9 @@ def test_an_idle_machines_timings_within_2x_have_no_note(monkeypatch: pytest.Mon
     monkeypatch.setattr(plan_module, "_retime_width", lambda timings, cands: cands[0])
     m = measure_candidates(CANDS, 1, 2, "cpu", steps=1, warmup=0, bf16=True, earlier={B8: {"probe": 0.31}})
     assert timings_note(m) == "" and not any("disagree" in n for n in m.notes)
-    assert m.step_seconds[B8] == round(0.30 * 0.95, 4) and m.step_seconds[B12] == 0.6  # the fastest
+    # Within 2x the candidate's own timing stands (the fastest of several idle timings is biased low).
+    assert m.step_seconds[B8] == 0.30 and m.step_seconds[B12] == 0.6
+    assert "first timings" in choose_precision(m)[1]
 
 
 def test_the_re_timing_at_the_trained_width_counts_and_the_plan_is_made_with_it(
@@ -210,3 +214,19 @@ def test_plan_folder_counts_the_thread_probes_step(
     assert f"{probe} 0.346s/step ({THREAD_PROBE_TIMING}) against 2.906s/step (candidate), 8.4x" in note
     assert any(line.strip() == note for line in planned.lines)
     assert f"#   {note}" in planned.plan_yaml
+
+
+def test_a_wider_width_is_measured_where_the_fastest_timing_is_within_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A busy plan of ISBI 2012: the probe's 0.377 s/step, the candidate's 2.747 against the 0.57 s/step a
+    19-minute budget allows for 2000 steps; every wider width was left out as "already too slow"."""
+    fake_steps(monkeypatch, lambda label, n, nhwc: {B8: 2.906, B12: 0.5}[label])
+    probe = {B8: {THREAD_PROBE_TIMING: 0.346}}
+    m = measure_candidates(CANDS, 1, 2, "cpu", steps=1, warmup=0, bf16=False, stop_above_s=1.0, earlier=probe)
+    assert m.step_seconds == {B8: 0.346, B12: 0.5}
+    assert not any("already too slow" in n for n in m.notes)
+    # By the one timing the candidate has, the wider width is still left out.
+    alone = measure_candidates(CANDS, 1, 2, "cpu", steps=1, warmup=0, bf16=False, stop_above_s=1.0)
+    assert alone.step_seconds == {B8: 2.906}
+    assert any(n.startswith("not measured (a narrower candidate was already too slow") for n in alone.notes)
