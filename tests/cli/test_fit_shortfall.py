@@ -73,4 +73,5 @@ def test_a_negative_budget_reaches_the_budgets_own_check(
 
     assert main(["fit", str(tmp_path), "--time", "-1m"]) == 2
     err = capsys.readouterr().err
-    assert "time budget '-1m' is not a duration; write e.g. 20m" in err and "expected one argument" not in err
+    # A negative duration is said as 0 is (trial 27: '-3' was 'not a duration', '0' 'must be positive').
+    assert "time budget '-1m' must be positive; write e.g. 20m" in err and "expected one argument" not in err

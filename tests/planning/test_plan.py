@@ -504,6 +504,13 @@ def test_parse_duration_rejects(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["0", "0m", "-3", "-5m", " -1h30m", -3])
+def test_a_zero_or_negative_budget_is_said_to_be_not_positive(text: str | int) -> None:
+    # Trial 27: "-3" was "not a duration" where "0" was "must be positive".
+    with pytest.raises(ValueError, match=f"time budget {text!r} must be positive; write e.g. 20m"):
+        parse_duration(text)
+
+
 def test_measure_candidates_times_each_and_stops_when_too_slow() -> None:
     cands = [Candidate(w, 3, (32, 32), 2) for w in (4, 8, 16)]
     m = measure_candidates(cands, 1, 2, "cpu", steps=1, warmup=0, bf16=False)

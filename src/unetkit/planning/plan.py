@@ -188,6 +188,9 @@ def parse_duration(text: str | float | int) -> float:
         seconds = float(text) * 60.0
     else:
         raw = str(text).strip().lower()
+        if raw.startswith("-") and raw[1:].strip() and raw[1:].lstrip()[0].isdigit():
+            # "-3", "-20m": a duration, but negative (said as 0's is, not as "not a duration": trial 27)
+            raise ValueError(f"time budget {text!r} must be positive; write e.g. 20m")
         if re.fullmatch(r"\d+(\.\d+)?", raw):
             seconds = float(raw) * 60.0
         else:
