@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import shlex
@@ -21,6 +22,8 @@ from typing import Any
 from unetkit.constants import IGNORE_INDEX
 from unetkit.files import atomic_write_bytes, atomic_write_text
 from unetkit.random_state import process_rng_kept
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["PlannedDataset", "mask_line", "pick_threads", "plan_folder", "size_text", "void_line"]
 
@@ -655,6 +658,9 @@ def _plan_folder(
 
         layout = with_instance_target(layout, target)
     t_discover = time.perf_counter() - started
+    # One line as each phase starts: a plan takes up to a minute, and a log file otherwise stayed empty until
+    # all its lines came at once (trial 28).
+    logger.info("planning: the fingerprint of the data (%d image/mask pairs)", len(layout.samples))
     fp = fingerprint(layout)
     geo = choose_geometry(fp, device)
     aug, _ = augmentation(fp, geo, layout.mask.target)  # the data probe times the augmentation trained
@@ -667,10 +673,15 @@ def _plan_folder(
     probe_timed: dict[str, dict[str, float]] = {}  # the probe's step: a timing of the first candidate
     probe_started = time.perf_counter()
     if threads is None and device == "cpu" and torch.get_num_threads() > 1:
+        logger.info("planning: timing training steps at 1 and %d threads", torch.get_num_threads())
         thread_note = pick_threads(cands[0], layout.channels, layout.mask.num_classes, probe_timed)
     t_threads = time.perf_counter() - probe_started
     loaders = loader_workers(device) > 0  # a GPU plan's samples are read in loader processes
     candidate_limit, limit_text = candidate_time_limit(measure_limit, t_threads if thread_note else 0.0)
+    logger.info(
+        "planning: timing training steps of %d U-Net widths on %s (at most %.0f s)", len(cands), device,
+        candidate_limit,
+    )  # fmt: skip
     machine = measure_candidates(
         cands,
         layout.channels,
@@ -703,6 +714,7 @@ def _plan_folder(
     val_sizes = split_sizes(layout).get("val") or []
     if val_sizes:  # the estimate of the scoring after the budget scales one view of prediction timed now
         forward_started = time.perf_counter()
+        logger.info("planning: timing a forward pass for the estimate of the scoring after the budget")
         forward = time_forward(
             plan.config["model"],
             layout.channels,
