@@ -52,3 +52,19 @@ def export_parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="unetkit")
     export_cli.register(root.add_subparsers(dest="command", required=True))
     return root
+
+
+def predict_two_squares(monkeypatch: Any) -> None:
+    """The torch predictor's scores, whatever the model: class 1 in two 6x6 squares (rows and columns 2..7
+    and the last 8..3 of each side), class 0 elsewhere: two instances, where an untrained model finds none."""
+    from unetkit.inference import predictor as torch_predictor
+
+    original = torch_predictor.Predictor._predict_batch
+
+    def two_squares(self: torch_predictor.Predictor, batch: np.ndarray) -> np.ndarray:
+        scores = np.zeros_like(original(self, batch))  # (N, C, H, W)
+        scores[:, 0] = 1.0
+        scores[:, :, 2:8, 2:8] = scores[:, :, -8:-2, -8:-2] = [[[0.0]], [[1.0]]]
+        return scores
+
+    monkeypatch.setattr(torch_predictor.Predictor, "_predict_batch", two_squares)

@@ -8,26 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_models import three_images
+from cli_models import predict_two_squares, three_images
 from cli_models import tiny_unet as unet
 from PIL import Image
 
 from unetkit.cli.main import main
-from unetkit.inference import predictor as torch_predictor
 
 
 def test_outlines_come_one_per_instance_beside_the_ids(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = torch_predictor.Predictor._predict_batch
-
-    def two_squares(self: torch_predictor.Predictor, batch: np.ndarray) -> np.ndarray:
-        scores = np.zeros_like(original(self, batch))  # (N, C, H, W): class 1 in two squares, 0 elsewhere
-        scores[:, 0] = 1.0
-        scores[:, :, 2:8, 2:8] = scores[:, :, -8:-2, -8:-2] = [[[0.0]], [[1.0]]]
-        return scores
-
-    monkeypatch.setattr(torch_predictor.Predictor, "_predict_batch", two_squares)
+    predict_two_squares(monkeypatch)
     images = three_images(tmp_path / "images")
     out = tmp_path / "out"
     args = ["predict", str(unet(tmp_path / "model")), str(images / "a.png"), "--out", str(out), "-q",

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from cli_models import three_images
+from cli_models import predict_two_squares, three_images
 from cli_models import tiny_unet as unet
 from PIL import Image
 
@@ -74,15 +74,7 @@ def test_more_instances_than_a_16_bit_png_holds_are_a_32_bit_tiff(
 
     from unetkit.inference import writers
 
-    original = torch_predictor.Predictor._predict_batch
-
-    def two_squares(self: torch_predictor.Predictor, batch: np.ndarray) -> np.ndarray:
-        scores = np.zeros_like(original(self, batch))  # (N, C, H, W): class 1 in two squares, 0 elsewhere
-        scores[:, 0] = 1.0
-        scores[:, :, 2:8, 2:8] = scores[:, :, -8:-2, -8:-2] = [[[0.0]], [[1.0]]]
-        return scores
-
-    monkeypatch.setattr(torch_predictor.Predictor, "_predict_batch", two_squares)
+    predict_two_squares(monkeypatch)
     model = unet(tmp_path / "model")
     out = tmp_path / "out"
     args = ["predict", str(model), str(images / "a.png"), "--out", str(out), "-q",

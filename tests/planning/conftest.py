@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 
@@ -61,3 +62,13 @@ def make_dataset(tmp_path: Path) -> MakeDataset:
 def px() -> SimpleNamespace:
     """The helpers of this module for tests: ``px.write``, ``px.binary_mask``, ``px.gray_image``."""
     return SimpleNamespace(write=write, binary_mask=binary_mask, gray_image=gray_image)
+
+
+@pytest.fixture
+def two_threads() -> Iterator[None]:
+    """torch at 2 threads during the test, the caller's count after: the thread probe runs only where torch
+    has more than one thread, and a count a plan left behind shows against 2."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)

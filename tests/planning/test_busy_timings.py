@@ -7,7 +7,7 @@ Timings more than TIMINGS_DISAGREE x apart are named in one note. The steps are 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -172,14 +172,6 @@ def test_with_timings_keeps_one_note_and_the_candidates_only() -> None:
     assert len(twice.notes) == 2 and B12 in twice.notes[1] and "4.0x" in twice.notes[1]
     # A source's second timing of one configuration: the faster counts.
     assert with_timings(twice, {B12: 0.7}, BF16_RETIMING).timings[B12][BF16_RETIMING] == 0.5
-
-
-@pytest.fixture
-def two_threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_plan_folder_counts_the_thread_probes_step(

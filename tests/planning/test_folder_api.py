@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,15 +15,8 @@ import unetkit
 
 MakeDataset = Callable[..., Path]
 FAST = {"threads": 1, "measure_limit": 2.0, "device": "cpu"}
-
-
-@pytest.fixture(autouse=True)
-def two_threads() -> Iterator[None]:
-    """The caller's count, 2, differs from the plan's 1: a count left behind would show."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+# The caller's count, 2, differs from the plan's 1: a count left behind would show.
+pytestmark = pytest.mark.usefixtures("two_threads")
 
 
 def test_plan_folder_returns_the_plan_and_keeps_the_thread_count(

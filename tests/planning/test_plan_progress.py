@@ -4,7 +4,7 @@ empty for 60 s, then every plan line came at once)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +13,6 @@ import torch
 
 import unetkit
 import unetkit.planning.plan as plan_module
-
-
-@pytest.fixture
-def two_threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_each_planning_phase_logs_a_line_as_it_starts(

@@ -6,12 +6,11 @@ native bf16 says why bf16 was not timed instead of "no native bf16" (a user tria
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 import unetkit
 from unetkit.planning import Machine
@@ -21,15 +20,6 @@ from unetkit.planning.plan import Candidate, choose_precision, measure_candidate
 
 MakeDataset = Callable[..., Path]
 PROBE_SECONDS = 1.5
-
-
-@pytest.fixture
-def two_threads() -> Iterator[None]:
-    """The thread probe runs only where torch has more than one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_the_candidates_keep_half_the_limit_after_a_long_probe() -> None:
