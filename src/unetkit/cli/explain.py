@@ -664,10 +664,10 @@ def _keyword_defaults(key: str) -> dict[str, Any] | None:
     -> ``UNet``) gets the parent's, less the one it fixes (``skip``)."""
     import inspect
 
-    from unetkit.models import EncoderDecoder, create_model  # noqa: F401  (registers the models)
-    from unetkit.models.registry import _MODELS
+    from unetkit.models import EncoderDecoder
+    from unetkit.models.registry import model_builder
 
-    builder = _MODELS[key]
+    builder = model_builder(key)
     try:
         params = dict(inspect.signature(builder).parameters)
     except (TypeError, ValueError):

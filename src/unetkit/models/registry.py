@@ -68,6 +68,14 @@ def registered_name(name: str) -> str | None:
     return key if key in _MODELS else None
 
 
+def model_builder(name: str) -> Callable[..., nn.Module]:
+    """The class or function registered as model ``name`` (its signature holds its keywords and their
+    defaults: ``unetkit explain model`` prints them). An unknown name raises ``ValueError`` listing the
+    registered names."""
+    _ensure_loaded()
+    return _MODELS[resolve_model_name(name)]
+
+
 def model_keywords(name: str) -> frozenset[str] | None:
     """The keywords model ``name`` takes (its builder's signature), or None where it takes any (``**kwargs``)
     or its signature cannot be read. An unknown name raises ``ValueError`` listing the registered names."""
