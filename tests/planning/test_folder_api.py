@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -20,13 +21,15 @@ pytestmark = pytest.mark.usefixtures("two_threads")
 
 
 def test_plan_folder_returns_the_plan_and_keeps_the_thread_count(
-    make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
+    make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     root = make_dataset(n=12)
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    planned = unetkit.plan_folder(root, budget="2m", **FAST)
+    # Its INFO lines are logging's, which an earlier CLI test's console handler would show on stderr.
+    with caplog.at_level(logging.WARNING, logger="unetkit"):
+        planned = unetkit.plan_folder(root, budget="2m", **FAST)
     assert torch.equal(torch.rand(3), expected)  # the timed steps built models: the stream is the caller's
     assert torch.get_num_threads() == 2  # it measured with 1 thread
     assert planned.plan.config["trainer"]["num_threads"] == 1
