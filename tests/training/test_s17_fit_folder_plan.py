@@ -38,6 +38,7 @@ def planned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path
     return root, plan
 
 
+@pytest.mark.slow  # 8 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_fit_folder_trains_a_plan_file_as_is(planned: tuple[Path, Path], tmp_path: Path) -> None:
     root, plan = planned
     out = tmp_path / "runs" / "pinned"
