@@ -98,6 +98,7 @@ def test_device_auto_measures_the_gpu_when_torch_sees_one(
     assert measured == ["cpu"]
 
 
+@pytest.mark.slow  # 5 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_a_named_plan_keeps_its_own_dataset_json(
     tmp_path: Path, make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
 ) -> None:

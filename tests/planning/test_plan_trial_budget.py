@@ -197,6 +197,7 @@ def test_a_read_only_place_is_named_with_the_users_path(
     assert f"error: --out {ro / 'plan.yaml'}: {ro} is not writable" in err and "fingerprint" not in out
 
 
+@pytest.mark.slow  # 6 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_planning_again_replaces_the_plan_files(
     tmp_path: Path, make_dataset: MakeDataset, capsys: pytest.CaptureFixture[str]
 ) -> None:

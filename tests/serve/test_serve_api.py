@@ -821,6 +821,7 @@ def test_process_pool_gives_the_same_result(trained_model_dir: Path, client: Tes
         assert post(c, two_channel_tiff(), "pair.tif").status_code == 422
 
 
+@pytest.mark.slow  # 6 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_killed_worker_process_fails_one_request_and_is_replaced(trained_model_dir: Path) -> None:
     import multiprocessing
     import os

@@ -399,6 +399,7 @@ def test_cancel_and_reload_stop_the_running_job(
         page.close()
 
 
+@pytest.mark.slow  # 6 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_busy_server_retries_then_offers_a_retry_button(
     browser: Any, trained_model_dir: Path, slow_batches: SlowBatches, big_image: Path, tmp_path: Path
 ) -> None:

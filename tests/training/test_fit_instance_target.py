@@ -37,6 +37,7 @@ def touching_discs_folder(root: Path, n: int = 6, size: int = 64) -> Path:
     return root
 
 
+@pytest.mark.slow  # 6 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_fit_dir_target_energy_names_the_instance_method(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
