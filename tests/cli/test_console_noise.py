@@ -48,6 +48,7 @@ def _export_importing_cpp_extension(through_main: bool) -> str:
     return done.stderr
 
 
+@pytest.mark.slow  # 7 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_export_drops_torchs_no_cuda_runtime_line_and_only_that() -> None:
     # Without the CLI the line is there (the check below can fail) ...
     assert NO_CUDA_RUNTIME in _export_importing_cpp_extension(through_main=False)

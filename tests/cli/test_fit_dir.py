@@ -76,6 +76,7 @@ def test_fit_dir_plans_trains_and_writes_the_plan(
     )
 
 
+@pytest.mark.slow  # 7 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_fit_dir_without_time_picks_a_budget_and_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -37,6 +37,7 @@ def test_the_scored_split_is_the_last_given() -> None:
     assert scored_split(["evaluate.tta=false"]) is None
 
 
+@pytest.mark.slow  # 5 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_fit_score_val_prints_the_val_scoring(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], stopped: list[PlannedFit]
 ) -> None:

@@ -182,6 +182,7 @@ def test_dynamo_retry_is_said_before_it_starts(
     assert said and said[0].startswith("legacy ONNX exporter failed for 'unet': ONNX export (legacy")
 
 
+@pytest.mark.slow  # 7 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_segnet_auto_falls_back_to_dynamo(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """SegNet's MaxUnpool2d has no legacy export: `auto` still reaches the dynamo exporter (~10 s)."""
     model, config = build("segnet", channels=(4, 8, 8), convs_per_stage=(1, 1, 1))

@@ -90,6 +90,7 @@ def test_fit_target_without_a_folder_is_one_line(capsys: pytest.CaptureFixture[s
     assert "--target plans a dataset folder" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow  # 6 s on a 2-vCPU Xeon: the default suite must stay under 10 minutes
 def test_fit_scoring_val_predicts_each_val_image_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
