@@ -177,29 +177,19 @@ def test_with_timings_keeps_one_note_and_the_candidates_only() -> None:
 def test_plan_folder_counts_the_thread_probes_step(
     make_dataset: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, two_threads: None
 ) -> None:
-    built: list[str] = []
+    def seconds(label: str, n: int, nhwc: bool) -> float:
+        """The thread probe builds the first step of base 8 in fp32 (0.346 s); every other is slow."""
+        if n == 0 and label.startswith("unet b8 ") and label.endswith(" 32-true"):
+            return 0.346
+        width = int(label.split()[1][1:])
+        return 2.906 * width / 8 * (1.2 if not label.endswith(" 32-true") else 1.0)
 
-    class FakeStep:
-        def __init__(self, cand: Candidate, *args: Any, precision: Any = None, **_: Any) -> None:
-            if len(args) >= 4 and precision is None:
-                precision = args[3]
-            cand = dataclasses.replace(cand, precision=precision or cand.precision)
-            first = not built  # the thread probe builds the first step: base 8, fp32
-            built.append(cand.label)
-            slow = 2.906 * cand.base_channels / 8 * (1.2 if cand.precision != "32-true" else 1.0)
-            self.time = 0.346 if first else slow
-            self.model, self.optimizer = torch.nn.Linear(1, 1), None
-
-        def __call__(self) -> float:
-            return self.time
-
-    monkeypatch.setattr(plan_module, "TrainingStep", FakeStep)
-    monkeypatch.setattr(plan_module, "checkpoint_write_seconds", lambda model, optimizer: 0.0)
-    monkeypatch.setattr(plan_module, "_busy_note", lambda: "")
+    fake_steps(monkeypatch, seconds)
     planned = unetkit.plan_folder(make_dataset(n=12), budget="2m", device="cpu")
-    probe = built[0]
-    assert probe.startswith("unet b8 ") and probe.endswith(" 32-true")
     plan = planned.plan
+    (probe,) = [
+        k for k in plan.summary["step_seconds"] if k.startswith("unet b8 ") and k.endswith(" 32-true")
+    ]
     assert plan.summary["step_seconds"][probe] == 0.346 == plan.summary["predicted_step_seconds"]
     assert not any("too few to train" in w for w in plan.warnings), plan.warnings
     note = next(n for n in plan.summary["measure_notes"] if n.startswith(TIMINGS_NOTE))
