@@ -1227,6 +1227,39 @@ def _fmt_keyword(value: Any) -> str:
     return str(value)
 
 
+# The connections a model's stages take from earlier ones (StageShape.link), each listed under its header.
+_LINK_HEADERS = {
+    "concat": "Skip connections (copy, crop to the upsampled map's size, concatenate):",
+    "add": "Skip fusions (FCN: an encoder map is scored by a 1x1 conv and ADDED to the x2-upsampled coarser "
+    "scores; nothing is concatenated):",
+    "indices": "Pooling indices (SegNet: max-unpooling puts each value back where its encoder maximum was, "
+    "zeros elsewhere; no learned upsampling, nothing concatenated):",
+}
+
+
+def _link_line(st: StageShape) -> str:
+    """One stage's line under its link's header (:data:`_LINK_HEADERS`)."""
+    assert st.skip is not None and st.upsampled is not None  # for mypy: the caller keeps only these
+    if st.link == "concat":
+        sh, sw = st.skip[-2:]
+        uh, uw = st.upsampled[-2:]
+        crop = f"cropped {sh}x{sw} -> {uh}x{uw}" if (sh, sw) != (uh, uw) else "no crop needed"
+        return (
+            f"  {st.name}: skip {_fmt_shape(st.skip)} {crop}, + upsampled {_fmt_shape(st.upsampled)} = "
+            f"{st.skip[0] + st.upsampled[0]} channels"
+        )
+    if st.link == "add":
+        return (
+            f"  {st.name}: {_pool_name(st.source)} {_fmt_shape(st.skip)}"
+            f" (from {st.source}) -> scores {_fmt_shape(st.shape)}, + upsampled scores "
+            f"{_fmt_shape(st.upsampled)} = {_fmt_shape(st.shape)}"
+        )
+    return (
+        f"  {st.name}: indices {_fmt_shape(st.skip)} of {st.source} -> unpooled "
+        f"{_fmt_shape(st.upsampled)}, then convs -> {_fmt_shape(st.shape)}"
+    )
+
+
 def _explain_model(
     name: str | None,
     size: int | Sequence[int] | None,
@@ -1300,45 +1333,10 @@ def _explain_model(
         )
         lines.append(line.rstrip())
     lines.append(f"  {'output':<16} {'':<18} {_fmt_shape(summary.output_shape)}")
-    crops = [st for st in summary.stages if st.link == "concat" and st.skip is not None and st.upsampled]
-    if crops:
-        lines += ["", "Skip connections (copy, crop to the upsampled map's size, concatenate):"]
-        for st in crops:
-            assert st.skip is not None and st.upsampled is not None  # for mypy: filtered above
-            sh, sw = st.skip[-2:]
-            uh, uw = st.upsampled[-2:]
-            crop = f"cropped {sh}x{sw} -> {uh}x{uw}" if (sh, sw) != (uh, uw) else "no crop needed"
-            lines.append(
-                f"  {st.name}: skip {_fmt_shape(st.skip)} {crop}, + upsampled {_fmt_shape(st.upsampled)} = "
-                f"{st.skip[0] + st.upsampled[0]} channels"
-            )
-    fusions = [st for st in summary.stages if st.link == "add" and st.skip is not None and st.upsampled]
-    if fusions:
-        lines += [
-            "",
-            "Skip fusions (FCN: an encoder map is scored by a 1x1 conv and ADDED to the x2-upsampled coarser "
-            "scores; nothing is concatenated):",
-        ]
-        for st in fusions:
-            assert st.skip is not None and st.upsampled is not None  # for mypy: filtered above
-            lines.append(
-                f"  {st.name}: {_pool_name(st.source)} {_fmt_shape(st.skip)}"
-                f" (from {st.source}) -> scores {_fmt_shape(st.shape)}, + upsampled scores "
-                f"{_fmt_shape(st.upsampled)} = {_fmt_shape(st.shape)}"
-            )
-    unpools = [st for st in summary.stages if st.link == "indices" and st.skip is not None and st.upsampled]
-    if unpools:
-        lines += [
-            "",
-            "Pooling indices (SegNet: max-unpooling puts each value back where its encoder maximum was, "
-            "zeros elsewhere; no learned upsampling, nothing concatenated):",
-        ]
-        for st in unpools:
-            assert st.skip is not None and st.upsampled is not None  # for mypy: filtered above
-            lines.append(
-                f"  {st.name}: indices {_fmt_shape(st.skip)} of {st.source} -> unpooled "
-                f"{_fmt_shape(st.upsampled)}, then convs -> {_fmt_shape(st.shape)}"
-            )
+    for link, header in _LINK_HEADERS.items():
+        linked = [st for st in summary.stages if st.link == link and st.skip is not None and st.upsampled]
+        if linked:
+            lines += ["", header, *(_link_line(st) for st in linked)]
     lines += ["", "Sizes:"]
     if g.fixed_input_size is not None:
         lines.append(
