@@ -560,7 +560,7 @@ def measure_candidates(
         # once left every wider width unmeasured).
         if stop_above_s is not None and any(
             t > stop_above_s
-            for k, t in fastest_timings(timings, seen).items()
+            for k, t in plan_step_seconds(timings, seen).items()
             if k.endswith(" " + cand.precision)
         ):
             skipped.setdefault("a narrower candidate was already too slow for the budget", []).append(cand)
@@ -605,7 +605,7 @@ def measure_candidates(
     ):  # fmt: skip
         for label, seconds in measured.items():
             _add_timing(seen, label, source, seconds)
-    step_seconds = fastest_timings(timings, seen)
+    step_seconds = plan_step_seconds(timings, seen)
     if confirmed is not None and retime is not None:
         notes.insert(
             bf16_note_at,
@@ -666,7 +666,7 @@ def _add_timing(timings: dict[str, dict[str, float]], label: str, source: str, s
     seen[source] = min(seen.get(source, math.inf), float(seconds))
 
 
-def fastest_timings(
+def plan_step_seconds(
     step_seconds: Mapping[str, float], timings: Mapping[str, Mapping[str, float]]
 ) -> dict[str, float]:
     """``step_seconds`` (the candidates' own timings) with the figure of each configuration whose candidate
@@ -721,7 +721,7 @@ def with_timings(machine: Machine, seconds: Mapping[str, float], source: str) ->
     note = timings_note(timings)
     return dataclasses.replace(
         machine,
-        step_seconds=fastest_timings(machine.step_seconds, timings),
+        step_seconds=plan_step_seconds(machine.step_seconds, timings),
         timings=timings,
         notes=(*(n for n in machine.notes if not n.startswith(TIMINGS_NOTE)), *([note] if note else [])),
     )
@@ -1358,8 +1358,8 @@ def choose_precision(machine: Machine, asked: str | None = None) -> tuple[str, s
 def _timings_words(machine: Machine) -> str:
     """What the per-width speed-ups of the precision's reason are made of: "first timings" (the candidates'
     own), or where a candidate's timing gave way to a faster one of the same configuration more than
-    :data:`TIMINGS_DISAGREE` x below it (:func:`fastest_timings`), those figures, which the plan's step times
-    are too."""
+    :data:`TIMINGS_DISAGREE` x below it (:func:`plan_step_seconds`), those figures, which the plan's step
+    times are too."""
     replaced = any(
         seconds < machine.timings.get(label, {}).get(CANDIDATE_TIMING, seconds)
         for label, seconds in machine.step_seconds.items()
