@@ -89,13 +89,6 @@ def _configure_logging(level: int) -> None:
             logger.propagate = False
 
 
-class _DropAdverts(logging.Filter):
-    """Drops Lightning's "install litlogger" tip: an advert, not about this run."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
-
-
 class _DropNoCudaRuntime(logging.Filter):
     """Drops torch's ``No CUDA runtime is found, using CUDA_HOME=...``: logged when a library imports
     ``torch.utils.cpp_extension`` (NNCF does, for ``export --precision int8``) on a machine with a CUDA
@@ -114,10 +107,14 @@ def _add_filter(logger_name: str, kind: type[logging.Filter]) -> None:
 
 def _quiet_third_party() -> None:
     """Lines of other libraries that say nothing about the user's run (the CLI owns the console)."""
-    from unetkit.training.lightning_noise import ignore_lightning_noise
+    from unetkit.training.lightning_noise import (
+        LIGHTNING_LINE_LOGGERS,
+        LightningLines,
+        ignore_lightning_noise,
+    )
 
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        _add_filter(name, _DropAdverts)
+    for name in LIGHTNING_LINE_LOGGERS:  # its litlogger advert (library training drops it while it runs)
+        _add_filter(name, LightningLines)
     _add_filter("torch.utils.cpp_extension", _DropNoCudaRuntime)
     ignore_lightning_noise()
     # A file name in a script the figure font lacks (CJK) is drawn as boxes in a figure title; matplotlib
